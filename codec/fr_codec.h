@@ -1,0 +1,285 @@
+/*
+ * fr_codec.h - ferry's pure encoding layer: error codes, hashing, segment
+ * frames, segment compression and the package manifest.
+ *
+ * Nothing here does I/O or knows about io_uring, sockets or the engine.
+ * Functions that produce bytes take a caller-supplied destination and a
+ * capacity (the zstd shape); nothing allocates per segment. The manifest
+ * allocates once per entry while it is built or decoded, never more than
+ * the bytes actually given to it justify.
+ *
+ * Errors: functions return a negative code. -errno values pass through
+ * untranslated; ferry's own codes lie below -4095 and come from FR_ERRORS,
+ * so fr_strerror() and fr_err_name() work on both.
+ *
+ * All multi-byte integers on the wire and on media are little-endian.
+ */
+#ifndef FR_CODEC_H
+#define FR_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+#define FR_ERRORS(X)                                                          \
+	X(BAD_MAGIC, "bad magic number")                                      \
+	X(BAD_VERSION, "unsupported format version")                          \
+	X(BAD_FLAGS, "unknown flags set")                                     \
+	X(BAD_RESERVED, "reserved field is not zero")                         \
+	X(HDR_CHECKSUM, "header checksum mismatch")                           \
+	X(TRUNCATED, "input is truncated")                                    \
+	X(RAW_LENGTH, "raw length out of range")                              \
+	X(STORED_LENGTH, "stored length out of range")                        \
+	X(HASH_MISMATCH, "content hash mismatch")                             \
+	X(DECOMPRESS, "compressed payload is corrupt")                        \
+	X(COMPRESS, "compression failed")                                     \
+	X(WRONG_PACKAGE, "frame belongs to another package")                  \
+	X(BAD_INDEX, "segment index out of range")                            \
+	X(SEG_SIZE, "segment size out of range")                              \
+	X(BAD_NAME, "invalid package name")                                   \
+	X(BAD_PATH, "path is not a safe relative path")                       \
+	X(BAD_ENTRY, "invalid entry type or mode")                            \
+	X(BAD_ORDER, "entries are not in strict path order")                  \
+	X(NO_PARENT, "entry's parent directory is not in the manifest")       \
+	X(BAD_LINK, "symlink target leaves the package")                      \
+	X(BAD_SEGMENT, "segment table does not match the files")              \
+	X(CHECKSUM, "checksum mismatch")                                      \
+	X(TOO_LARGE, "input exceeds a hard limit")                            \
+	X(TRAILING, "trailing bytes after the end")                           \
+	X(AUTH, "authentication failed")                                      \
+	X(PROTOCOL, "protocol violation by peer")                             \
+	X(CONFIG, "invalid configuration")                                    \
+	X(REFUSED, "refused by peer")                                         \
+	X(CHANGED, "source changed while it was being sent")                  \
+	X(INCOMPLETE, "package is incomplete")
+
+#define FR_E_ENUM_(name, msg) FR_E_##name,
+enum fr_err {
+	FR_E__BASE = -6000,
+	FR_ERRORS(FR_E_ENUM_)
+	FR_E__END
+};
+#undef FR_E_ENUM_
+
+/* Message for a negative code: ferry's own text, or strerror(-code). */
+const char *fr_strerror(int code);
+/* Symbolic name: "FR_E_BAD_MAGIC", or "ENOSPC"-style for -errno. */
+const char *fr_err_name(int code);
+
+/* ---- little-endian helpers (inline, used by every encoder) ------------- */
+
+static inline void fr_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void fr_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void fr_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t fr_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t fr_get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t fr_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- hashing (XXH3) ---------------------------------------------------- */
+
+#define FR_HASH_LEN 16
+
+/* XXH3-128 of data, canonical (big-endian) byte order into out. */
+void fr_hash128(const void *data, size_t len, uint8_t out[FR_HASH_LEN]);
+uint64_t fr_hash64(const void *data, size_t len);
+
+/* Streaming XXH3-128, for hashing a segment that spans many reads. */
+struct fr_hasher {
+	void *state; /* XXH3_state_t, opaque */
+};
+int fr_hasher_init(struct fr_hasher *h); /* 0 or -ENOMEM */
+void fr_hasher_reset(struct fr_hasher *h);
+void fr_hasher_update(struct fr_hasher *h, const void *data, size_t len);
+void fr_hasher_final(struct fr_hasher *h, uint8_t out[FR_HASH_LEN]);
+void fr_hasher_fini(struct fr_hasher *h); /* idempotent, safe on zeroed */
+
+/* Lower-case hex of a hash into out (2*len+1 bytes). Returns out. */
+char *fr_hex(const uint8_t *bytes, size_t len, char *out);
+/* Parse 2*len hex digits; 0 or FR_E_BAD_NAME. */
+int fr_unhex(const char *hex, uint8_t *out, size_t len);
+
+/* ---- segment frames ---------------------------------------------------- */
+
+#define FR_FRAME_MAGIC 0x47535246u /* "FRSG" */
+#define FR_FRAME_VERSION 1
+#define FR_FRAME_HDR 64
+#define FR_FRAME_ZSTD 0x01u   /* payload is one standard zstd frame */
+#define FR_SEG_MIN (4u << 10) /* smallest configurable segment size */
+#define FR_SEG_MAX (64u << 20)
+#define FR_SEG_DEFAULT (8u << 20)
+
+struct fr_frame {
+	uint8_t flags;          /* FR_FRAME_ZSTD or 0 (raw) */
+	uint8_t level;          /* zstd level used, 0 for raw; informational */
+	uint8_t pkg[FR_HASH_LEN];
+	uint32_t index;         /* segment number within the package */
+	uint32_t raw_len;       /* bytes after decompression */
+	uint32_t stored_len;    /* payload bytes following the header */
+	uint8_t hash[FR_HASH_LEN]; /* XXH3-128 of the raw bytes */
+};
+
+/* Worst-case payload size for a segment of raw_len bytes (zstd bound). */
+size_t fr_seg_bound(size_t raw_len);
+
+/* Write the 64-byte header (with its checksum). */
+void fr_frame_pack(uint8_t dst[FR_FRAME_HDR], const struct fr_frame *f);
+/*
+ * Parse and validate a 64-byte header: magic, version, header checksum,
+ * flags, reserved, raw_len in 1..FR_SEG_MAX, stored_len == raw_len when
+ * raw, 1..fr_seg_bound(raw_len) when compressed. Each failure has its own
+ * code. It does not know the package: callers check pkg and index.
+ */
+int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
+
+/* Compression contexts: one per worker thread, reused for every segment. */
+struct fr_cctx {
+	void *zc; /* ZSTD_CCtx */
+};
+struct fr_dctx {
+	void *zd; /* ZSTD_DCtx */
+};
+int fr_cctx_init(struct fr_cctx *c); /* 0 or -ENOMEM */
+void fr_cctx_fini(struct fr_cctx *c);
+int fr_dctx_init(struct fr_dctx *d);
+void fr_dctx_fini(struct fr_dctx *d);
+
+/*
+ * Compress src[0..len) at level (1..22) into dst (cap bytes). Returns the
+ * compressed size when it is clearly smaller than len (under 97%), 0 when
+ * the segment should go raw, or a negative code.
+ */
+ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
+			const void *src, size_t len, int level);
+/*
+ * Decompress one zstd frame into exactly raw_len bytes of dst. Never
+ * writes past dst[raw_len); any other outcome (short, long, corrupt,
+ * more than one frame) is FR_E_DECOMPRESS.
+ */
+int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
+		      const void *src, size_t stored_len);
+
+/* ---- manifest ---------------------------------------------------------- */
+
+#define FR_MANIFEST_MAGIC 0x464d5246u /* "FRMF" */
+#define FR_MANIFEST_VERSION 1
+#define FR_MANIFEST_MAX (512u << 20) /* encoded size hard limit */
+#define FR_PATH_MAX 4096
+#define FR_NAME_MAX 255
+
+enum fr_entry_type { FR_ENT_DIR = 1, FR_ENT_FILE = 2, FR_ENT_LINK = 3 };
+
+struct fr_entry {
+	uint8_t type;       /* enum fr_entry_type */
+	uint32_t mode;      /* permission bits only (07777) */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;      /* files only; 0 for dirs and links */
+	uint64_t offset;    /* derived: start of the file's bytes in the stream */
+	char *path;         /* relative, '/'-separated, owned by the manifest */
+	char *target;       /* symlinks only (owned), else NULL */
+};
+
+struct fr_segment {
+	uint64_t offset;    /* derived: index * seg_size */
+	uint32_t length;    /* seg_size, the last one shorter */
+	uint8_t hash[FR_HASH_LEN];
+};
+
+struct fr_manifest {
+	char *name;                 /* package name, owned */
+	uint32_t seg_size;
+	uint64_t total_size;        /* sum of file sizes */
+	uint32_t n_entries, cap_entries;
+	struct fr_entry *entries;   /* strict byte order of path */
+	uint32_t n_segments;
+	struct fr_segment *segments;
+	uint32_t n_data;            /* files with size > 0 ... */
+	uint32_t *data_idx;         /* ... their entry indices, by offset */
+	uint8_t id[FR_HASH_LEN];    /* XXH3-128 of the encoding (after seal/decode) */
+};
+
+/* Name: 1..255 bytes, no '/', no control bytes, not "." or "..". */
+int fr_name_check(const char *name);
+/* Relative path of safe components: no "", ".", "..", leading '/', NUL. */
+int fr_path_check(const char *path);
+/* A symlink at link_path pointing to target stays inside the package. */
+int fr_link_check(const char *link_path, const char *target);
+
+/* Start an empty manifest. 0, FR_E_BAD_NAME, FR_E_SEG_SIZE or -ENOMEM. */
+int fr_manifest_init(struct fr_manifest *m, const char *name,
+		     uint32_t seg_size);
+/*
+ * Append an entry; paths must come in strict byte order with parents
+ * first. Sizes of dirs and links are ignored. Returns 0 or a code.
+ */
+int fr_manifest_add(struct fr_manifest *m, uint8_t type, const char *path,
+		    uint32_t mode, uint64_t size, int64_t mtime_sec,
+		    uint32_t mtime_nsec, const char *target);
+/* After the last add: derive offsets, total size and the segment table
+ * (hashes zeroed, to be filled by the caller). */
+int fr_manifest_layout(struct fr_manifest *m);
+/* After the hashes are filled: compute m->id from the encoding. */
+int fr_manifest_seal(struct fr_manifest *m);
+
+size_t fr_manifest_encoded_size(const struct fr_manifest *m);
+/* Encode into dst; returns the length or -ENOBUFS if cap is too small. */
+ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst,
+			   size_t cap);
+/*
+ * Decode and validate untrusted bytes into m (which must be zeroed or
+ * fini'd). Checks every field, every path and link, the order, the
+ * segment table and the checksum; sets m->id. On error m is left fini'd.
+ */
+int fr_manifest_decode(struct fr_manifest *m, const void *src, size_t len);
+void fr_manifest_fini(struct fr_manifest *m); /* idempotent */
+
+/* One contiguous piece of a segment that lies in one file. */
+struct fr_extent {
+	uint32_t entry;     /* index into m->entries */
+	uint64_t file_off;  /* offset within that file */
+	uint32_t seg_off;   /* offset within the segment */
+	uint32_t len;
+};
+
+/* Iterate the extents of a segment, in stream order. */
+struct fr_extent_iter {
+	const struct fr_manifest *m;
+	uint64_t pos, end;  /* stream positions */
+	uint32_t k;         /* index into m->data_idx */
+};
+void fr_extent_iter_init(struct fr_extent_iter *it,
+			 const struct fr_manifest *m, uint32_t seg);
+/* 1 and *out filled, or 0 at the end. */
+int fr_extent_next(struct fr_extent_iter *it, struct fr_extent *out);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * seg.c - zstd compression of one segment payload.
+ *
+ * The only file that includes zstd.h. Contexts are made once per worker
+ * and reused; nothing here allocates per segment. Decompression treats the
+ * payload as hostile: the output buffer is exactly raw_len bytes, so a
+ * frame that claims (or expands to) more can never write past it, and the
+ * payload must be exactly one zstd frame with no bytes left over.
+ */
+#include <errno.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "fr_codec.h"
+
+size_t fr_seg_bound(size_t raw_len)
+{
+	return ZSTD_compressBound(raw_len);
+}
+
+int fr_cctx_init(struct fr_cctx *c)
+{
+	c->zc = ZSTD_createCCtx();
+	return c->zc ? 0 : -ENOMEM;
+}
+
+void fr_cctx_fini(struct fr_cctx *c)
+{
+	ZSTD_freeCCtx(c->zc); /* accepts NULL */
+	c->zc = NULL;
+}
+
+int fr_dctx_init(struct fr_dctx *d)
+{
+	d->zd = ZSTD_createDCtx();
+	return d->zd ? 0 : -ENOMEM;
+}
+
+void fr_dctx_fini(struct fr_dctx *d)
+{
+	ZSTD_freeDCtx(d->zd);
+	d->zd = NULL;
+}
+
+/* Payloads at or above 97% of the input are not worth a decompression. */
+static size_t fr_worth_limit(size_t len)
+{
+	return len / 100 * 97 + len % 100 * 97 / 100;
+}
+
+ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
+			const void *src, size_t len, int level)
+{
+	size_t limit = fr_worth_limit(len);
+	size_t r;
+
+	if (level < 1 || level > ZSTD_maxCLevel())
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	r = ZSTD_compressCCtx(c->zc, dst, cap, src, len, level);
+	if (ZSTD_isError(r)) {
+		if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)
+			return FR_E_COMPRESS;
+		/*
+		 * Did not fit: if cap already allowed everything worth
+		 * sending, the output was not worth it; otherwise the caller's
+		 * buffer is too small to tell.
+		 */
+		return cap >= limit ? 0 : -ENOBUFS;
+	}
+	if (r >= limit)
+		return 0;
+	return (ssize_t)r;
+}
+
+int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
+		      const void *src, size_t stored_len)
+{
+	unsigned long long declared;
+	size_t r;
+
+	if (raw_len == 0 || stored_len == 0)
+		return FR_E_DECOMPRESS;
+	/* Exactly one frame, nothing after it (skippable frames included). */
+	r = ZSTD_findFrameCompressedSize(src, stored_len);
+	if (ZSTD_isError(r) || r != stored_len)
+		return FR_E_DECOMPRESS;
+	declared = ZSTD_getFrameContentSize(src, stored_len);
+	if (declared == ZSTD_CONTENTSIZE_ERROR)
+		return FR_E_DECOMPRESS;
+	if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw_len)
+		return FR_E_DECOMPRESS;
+	/* The capacity is the bound: zstd stops rather than write past it. */
+	r = ZSTD_decompressDCtx(d->zd, dst, raw_len, src, stored_len);
+	if (ZSTD_isError(r) || r != raw_len)
+		return FR_E_DECOMPRESS;
+	return 0;
+}

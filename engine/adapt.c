@@ -1,0 +1,99 @@
+/*
+ * adapt.c - the compression level follows the link. For every level we
+ * know (or assume, until measured) how many raw bytes a worker compresses
+ * per CPU second and the ratio it reaches; the link's rate is measured
+ * while sends are in flight. A level can move raw bytes no faster than
+ * its workers compress them, nor faster than the link carries its output:
+ * predicted = min(speed * workers, wire_rate * ratio). The best predicted
+ * level wins. On loopback that is raw (0); on a 128 kbit line it is 19.
+ */
+#include <string.h>
+
+#include "fr_internal.h"
+
+/* Priors from zstd on real binaries (see DESIGN.md); replaced as soon as
+ * a level is measured, and ratios are scaled by what this data achieved. */
+static const struct {
+	int level;
+	double speed, ratio;
+} priors[] = {
+	{0, 6000e6, 1.0}, {1, 400e6, 3.2},  {2, 330e6, 3.3},
+	{3, 270e6, 3.5},  {5, 150e6, 3.7},  {7, 90e6, 3.9},
+	{9, 60e6, 4.0},   {12, 30e6, 4.1},  {15, 12e6, 4.2},
+	{19, 2e6, 4.6},
+};
+
+void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level)
+{
+	memset(a, 0, sizeof(*a));
+	a->workers = workers > 0 ? workers : 1;
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
+		a->speed[priors[i].level] = priors[i].speed;
+		a->ratio[priors[i].level] = priors[i].ratio;
+	}
+	/* until something is measured, a cheap level shows what the data is */
+	a->level = fixed_level >= 0 ? fixed_level : 1;
+}
+
+void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s)
+{
+	if (busy_s <= 0.0 || bytes == 0)
+		return;
+	double r = (double)bytes / busy_s;
+	a->wire_rate = a->wire_rate > 0 ? 0.7 * a->wire_rate + 0.3 * r : r;
+}
+
+void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
+		      uint32_t stored, double cpu_s)
+{
+	if (level < 0 || level > 19 || raw == 0 || stored == 0)
+		return;
+	double ratio = (double)raw / (double)stored;
+	double speed = cpu_s > 1e-6 ? (double)raw / cpu_s : a->speed[level];
+	if (a->measured[level]) {
+		a->ratio[level] = 0.7 * a->ratio[level] + 0.3 * ratio;
+		a->speed[level] = 0.7 * a->speed[level] + 0.3 * speed;
+	} else {
+		a->ratio[level] = ratio;
+		a->speed[level] = speed;
+		a->measured[level] = true;
+	}
+}
+
+int fr_adapt_choose(struct fr_adapt *a)
+{
+	/* what this data compresses to, relative to the priors */
+	double scale = 0.0;
+	for (unsigned i = 1; i < FR_ARRAY_SIZE(priors); i++) {
+		int l = priors[i].level;
+		if (a->measured[l]) {
+			scale = a->ratio[l] / priors[i].ratio;
+			break;
+		}
+	}
+	if (a->wire_rate <= 0.0 || scale <= 0.0)
+		return a->level; /* nothing to go on yet */
+	double best = -1.0;
+	int best_level = 0;
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
+		int l = priors[i].level;
+		double ratio = l == 0 ? 1.0
+			       : a->measured[l] ? a->ratio[l]
+						: priors[i].ratio * scale;
+		if (ratio < 1.0)
+			ratio = 1.0;
+		/* below 3% gain a segment goes raw anyway */
+		if (l > 0 && ratio < 1.03)
+			ratio = 1.0;
+		double cpu = a->speed[l] * a->workers;
+		double net = a->wire_rate * ratio;
+		double pred = cpu < net ? cpu : net;
+		/* prefer the cheaper level unless the gain is real (5%) */
+		if (pred > best * 1.05) {
+			best = pred;
+			best_level = l;
+		}
+	}
+	a->level = best_level;
+	return best_level;
+}

@@ -1,0 +1,513 @@
+/*
+ * config.c - one INI file per site, read with inih. Every key is known:
+ * a typo is an error that names the file, the line and the key, never a
+ * silently ignored setting. Secrets are read from the files (or
+ * environment variables) the config names and turned into keys at once;
+ * the password itself is wiped after derivation.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+struct pending_secret {
+	char file[1024];
+	char env[128];
+};
+
+struct loader {
+	struct fr_config *c;
+	char err[512];
+	struct pending_secret *acct_secrets; /* parallel to c->accounts */
+	struct pending_secret *addr_secrets; /* parallel to c->addresses */
+	char *addr_explicit_account;         /* per address: set by config */
+};
+
+int fr_parse_duration_ms(const char *s, unsigned *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0 || isnan(v))
+		return FR_E_CONFIG;
+	while (*end == ' ')
+		end++;
+	double mul = 1000.0;
+	if (!strcmp(end, "ms"))
+		mul = 1.0;
+	else if (!strcmp(end, "s") || !*end)
+		mul = 1000.0;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mul = 60000.0;
+	else if (!strcmp(end, "h"))
+		mul = 3600000.0;
+	else
+		return FR_E_CONFIG;
+	if (v * mul > (double)UINT_MAX)
+		return FR_E_CONFIG;
+	*out = (unsigned)(v * mul);
+	return 0;
+}
+
+int fr_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0 || isnan(v))
+		return FR_E_CONFIG;
+	double mul = 1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mul = 1024.0;
+		break;
+	case 'M':
+		mul = 1024.0 * 1024;
+		break;
+	case 'G':
+		mul = 1024.0 * 1024 * 1024;
+		break;
+	case 'T':
+		mul = 1024.0 * 1024 * 1024 * 1024;
+		break;
+	default:
+		return FR_E_CONFIG;
+	}
+	if (*end) {
+		end++;
+		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+			end += 2;
+		else if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end || v * mul > 9.0e18)
+		return FR_E_CONFIG;
+	*out = (uint64_t)(v * mul);
+	return 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, int *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || *end || errno || n < lo || n > hi)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+static int code_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > FR_CODE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= cap)
+		return -1;
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+#define FAIL(...)                                                             \
+	do {                                                                  \
+		snprintf(L->err, sizeof(L->err), __VA_ARGS__);                \
+		return 0;                                                     \
+	} while (0)
+
+static struct fr_account *section_account(struct loader *L, const char *code,
+					  struct pending_secret **sec)
+{
+	struct fr_config *c = L->c;
+
+	for (unsigned i = 0; i < c->n_accounts; i++)
+		if (!strcmp(c->accounts[i].code, code)) {
+			*sec = &L->acct_secrets[i];
+			return &c->accounts[i];
+		}
+	struct fr_account *na =
+		realloc(c->accounts, (c->n_accounts + 1) * sizeof(*na));
+	struct pending_secret *ns = realloc(
+		L->acct_secrets, (c->n_accounts + 1) * sizeof(*ns));
+	if (na)
+		c->accounts = na;
+	if (ns)
+		L->acct_secrets = ns;
+	if (!na || !ns)
+		return NULL;
+	memset(&na[c->n_accounts], 0, sizeof(*na));
+	memset(&ns[c->n_accounts], 0, sizeof(*ns));
+	memcpy(na[c->n_accounts].code, code, strlen(code) + 1);
+	*sec = &ns[c->n_accounts];
+	return &na[c->n_accounts++];
+}
+
+static struct fr_address *section_address(struct loader *L, const char *site,
+					  const char *name,
+					  struct pending_secret **sec)
+{
+	struct fr_config *c = L->c;
+
+	for (unsigned i = 0; i < c->n_addresses; i++)
+		if (!strcmp(c->addresses[i].site, site) &&
+		    !strcmp(c->addresses[i].name, name)) {
+			*sec = &L->addr_secrets[i];
+			return &c->addresses[i];
+		}
+	unsigned n = c->n_addresses + 1;
+	struct fr_address *na = realloc(c->addresses, n * sizeof(*na));
+	if (na)
+		c->addresses = na;
+	struct pending_secret *ns = realloc(L->addr_secrets, n * sizeof(*ns));
+	if (ns)
+		L->addr_secrets = ns;
+	char *ne = realloc(L->addr_explicit_account, n);
+	if (ne)
+		L->addr_explicit_account = ne;
+	if (!na || !ns || !ne)
+		return NULL;
+	struct fr_address *a = &na[n - 1];
+	memset(a, 0, sizeof(*a));
+	memset(&ns[n - 1], 0, sizeof(*ns));
+	ne[n - 1] = 0;
+	memcpy(a->site, site, strlen(site) + 1);
+	memcpy(a->name, name, strlen(name) + 1);
+	a->type = -1;
+	a->priority = 1;
+	c->n_addresses = n;
+	*sec = &ns[n - 1];
+	return a;
+}
+
+static int secret_key(struct loader *L, struct pending_secret *sec,
+		      const char *name, const char *value)
+{
+	if (!strcmp(name, "password-file")) {
+		if (copy_str(sec->file, sizeof(sec->file), value))
+			return -1;
+		return 1;
+	}
+	if (!strcmp(name, "password-env")) {
+		if (copy_str(sec->env, sizeof(sec->env), value))
+			return -1;
+		return 1;
+	}
+	if (!strcmp(name, "password")) {
+		snprintf(L->err, sizeof(L->err),
+			 "'password' may not appear in a config file: put it "
+			 "in a file named by password-file (mode 600) or in "
+			 "an environment variable named by password-env");
+		return -1;
+	}
+	return 0;
+}
+
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct loader *L = user;
+	struct fr_config *c = L->c;
+	char kind[32] = "", a1[64] = "", a2[64] = "";
+	int n = sscanf(section, "%31s %63s %63s", kind, a1, a2);
+
+	if (n <= 0)
+		FAIL("key '%s' outside any section", name);
+	if (!strcmp(kind, "site") && n == 1) {
+		if (!strcmp(name, "code")) {
+			if (!code_ok(value))
+				FAIL("site code '%s' must be 1-%d letters, "
+				     "digits, '-' or '_'",
+				     value, FR_CODE_MAX);
+			memcpy(c->code, value, strlen(value) + 1);
+		} else if (!strcmp(name, "store")) {
+			if (value[0] != '/' || copy_str(c->store, sizeof(c->store), value))
+				FAIL("store '%s' must be an absolute path", value);
+		} else if (!strcmp(name, "listen")) {
+			if (!strchr(value, ':') ||
+			    copy_str(c->listen, sizeof(c->listen), value))
+				FAIL("listen '%s' must be host:port", value);
+		} else {
+			FAIL("unknown key '%s' in [site] (expected code, store, "
+			     "listen)",
+			     name);
+		}
+		return 1;
+	}
+	if (!strcmp(kind, "account") && n == 2) {
+		struct pending_secret *sec;
+		if (!code_ok(a1))
+			FAIL("account '%s' is not a valid site code", a1);
+		if (!section_account(L, a1, &sec))
+			FAIL("out of memory");
+		int r = secret_key(L, sec, name, value);
+		if (r < 0 && !L->err[0])
+			FAIL("value of '%s' is too long", name);
+		if (r < 0)
+			return 0;
+		if (r == 0)
+			FAIL("unknown key '%s' in [account %s] (expected "
+			     "password-file or password-env)",
+			     name, a1);
+		return 1;
+	}
+	if (!strcmp(kind, "address") && n == 3) {
+		struct pending_secret *sec;
+		if (!code_ok(a1))
+			FAIL("address site '%s' is not a valid site code", a1);
+		struct fr_address *a = section_address(L, a1, a2, &sec);
+		if (!a)
+			FAIL("out of memory");
+		int r = secret_key(L, sec, name, value);
+		if (r < 0 && !L->err[0])
+			FAIL("value of '%s' is too long", name);
+		if (r < 0)
+			return 0;
+		if (r > 0)
+			return 1;
+		if (!strcmp(name, "type")) {
+			static const char *const types[] = {
+				"lan", "async", "isdn", "x25", "sna", "courier"};
+			a->type = -1;
+			for (unsigned i = 0; i < FR_ARRAY_SIZE(types); i++)
+				if (!strcmp(value, types[i]))
+					a->type = (int)i;
+			if (a->type < 0)
+				FAIL("address type '%s' is not one of lan, async, "
+				     "isdn, x25, sna, courier",
+				     value);
+		} else if (!strcmp(name, "host")) {
+			if (!strchr(value, ':') ||
+			    copy_str(a->host, sizeof(a->host), value))
+				FAIL("host '%s' must be host:port", value);
+		} else if (!strcmp(name, "account")) {
+			if (!code_ok(value))
+				FAIL("account '%s' is not a valid site code",
+				     value);
+			memcpy(a->account, value, strlen(value) + 1);
+			L->addr_explicit_account[a - c->addresses] = 1;
+		} else if (!strcmp(name, "priority")) {
+			if (parse_int(value, 1, 1000, &a->priority))
+				FAIL("priority '%s' must be a number from 1 to "
+				     "1000",
+				     value);
+		} else {
+			FAIL("unknown key '%s' in [address %s %s]", name, a1,
+			     a2);
+		}
+		return 1;
+	}
+	if (!strcmp(kind, "sender") && n == 1) {
+		if (!strcmp(name, "retries")) {
+			if (parse_int(value, 0, 1000, &c->retries))
+				FAIL("retries '%s' must be 0..1000", value);
+		} else if (!strcmp(name, "retry-delay")) {
+			if (fr_parse_duration_ms(value, &c->retry_delay_ms))
+				FAIL("retry-delay '%s' is not a duration "
+				     "(e.g. 60s, 2m, 500ms)",
+				     value);
+		} else if (!strcmp(name, "max-sends")) {
+			if (parse_int(value, 1, 64, &c->max_sends))
+				FAIL("max-sends '%s' must be 1..64", value);
+		} else if (!strcmp(name, "max-sends-per-site")) {
+			if (parse_int(value, 1, 64, &c->max_sends_site))
+				FAIL("max-sends-per-site '%s' must be 1..64",
+				     value);
+		} else if (!strcmp(name, "level")) {
+			if (!strcmp(value, "auto"))
+				c->level = -1;
+			else if (parse_int(value, 0, 19, &c->level))
+				FAIL("level '%s' must be auto or 0..19", value);
+		} else if (!strcmp(name, "segment-size")) {
+			uint64_t v;
+			if (fr_parse_size(value, &v) || v < FR_SEG_MIN ||
+			    v > FR_SEG_MAX)
+				FAIL("segment-size '%s' must be between 4K and "
+				     "64M",
+				     value);
+			c->seg_size = (uint32_t)v;
+		} else if (!strcmp(name, "workers")) {
+			if (parse_int(value, 0, 256, &c->workers))
+				FAIL("workers '%s' must be 0 (one per core) "
+				     "..256",
+				     value);
+		} else {
+			FAIL("unknown key '%s' in [sender]", name);
+		}
+		return 1;
+	}
+	if (!strcmp(kind, "receiver") && n == 1) {
+		if (!strcmp(name, "max-connections")) {
+			if (parse_int(value, 1, 1024, &c->max_connections))
+				FAIL("max-connections '%s' must be 1..1024",
+				     value);
+		} else {
+			FAIL("unknown key '%s' in [receiver]", name);
+		}
+		return 1;
+	}
+	FAIL("unknown section [%s] (expected [site], [account SITE], "
+	     "[address SITE NAME], [sender], [receiver])",
+	     section);
+}
+
+static int derive(const char *what, const struct pending_secret *sec,
+		  const char *account, uint8_t key[32])
+{
+	char pw[1024];
+	int rc = fr_secret_load(sec->file, sec->env, pw, sizeof(pw), what);
+
+	if (rc < 0)
+		return rc;
+	rc = fr_key_derive(pw, strlen(pw), account, key);
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+int fr_config_load(struct fr_config *c, const char *path)
+{
+	struct loader L = {.c = c};
+	int rc, line;
+
+	memset(c, 0, sizeof(*c));
+	c->retries = 2;
+	c->retry_delay_ms = 60000;
+	c->max_sends = 5;
+	c->max_sends_site = 3;
+	c->level = -1;
+	c->seg_size = FR_SEG_DEFAULT;
+	c->max_connections = 16;
+	if (copy_str(c->path, sizeof(c->path), path))
+		return -ENAMETOOLONG;
+	line = ini_parse(path, handler, &L);
+	if (line == -1) {
+		rc = -errno ? -errno : -ENOENT;
+		fr_log(FR_LOG_ERROR, "cannot read config '%s': %s", path,
+		       strerror(errno ? errno : ENOENT));
+		goto fail;
+	}
+	if (line != 0) {
+		fr_log(FR_LOG_ERROR, "config '%s', line %d: %s", path, line,
+		       L.err[0] ? L.err : "syntax error");
+		rc = FR_E_CONFIG;
+		goto fail;
+	}
+	rc = FR_E_CONFIG;
+	if (!c->code[0]) {
+		fr_log(FR_LOG_ERROR, "config '%s': [site] needs a code", path);
+		goto fail;
+	}
+	if (!c->store[0]) {
+		fr_log(FR_LOG_ERROR, "config '%s': [site] needs a store", path);
+		goto fail;
+	}
+	for (unsigned i = 0; i < c->n_addresses; i++) {
+		struct fr_address *a = &c->addresses[i];
+		char what[160];
+		snprintf(what, sizeof(what), "config '%s' [address %s %s]",
+			 path, a->site, a->name);
+		if (a->type < 0) {
+			fr_log(FR_LOG_ERROR, "%s: needs a type", what);
+			goto fail;
+		}
+		if (a->type != FR_ADDR_COURIER && !a->host[0]) {
+			fr_log(FR_LOG_ERROR, "%s: needs a host (host:port)",
+			       what);
+			goto fail;
+		}
+		if (!L.addr_explicit_account[i])
+			memcpy(a->account, c->code, strlen(c->code) + 1);
+		if (a->type != FR_ADDR_COURIER) {
+			rc = derive(what, &L.addr_secrets[i], a->account,
+				    a->key);
+			if (rc < 0)
+				goto fail;
+		}
+	}
+	for (unsigned i = 0; i < c->n_accounts; i++) {
+		char what[160];
+		snprintf(what, sizeof(what), "config '%s' [account %s]", path,
+			 c->accounts[i].code);
+		rc = derive(what, &L.acct_secrets[i], c->accounts[i].code,
+			    c->accounts[i].key);
+		if (rc < 0)
+			goto fail;
+	}
+	free(L.acct_secrets);
+	free(L.addr_secrets);
+	free(L.addr_explicit_account);
+	return 0;
+fail:
+	free(L.acct_secrets);
+	free(L.addr_secrets);
+	free(L.addr_explicit_account);
+	fr_config_fini(c);
+	return rc;
+}
+
+void fr_config_fini(struct fr_config *c)
+{
+	if (c->accounts)
+		explicit_bzero(c->accounts, c->n_accounts * sizeof(*c->accounts));
+	if (c->addresses)
+		explicit_bzero(c->addresses,
+			       c->n_addresses * sizeof(*c->addresses));
+	free(c->accounts);
+	free(c->addresses);
+	c->accounts = NULL;
+	c->addresses = NULL;
+	c->n_accounts = c->n_addresses = 0;
+}
+
+const struct fr_account *fr_config_account(const struct fr_config *c,
+					   const char *code)
+{
+	for (unsigned i = 0; i < c->n_accounts; i++)
+		if (!strcmp(c->accounts[i].code, code))
+			return &c->accounts[i];
+	return NULL;
+}
+
+unsigned fr_config_addresses(const struct fr_config *c, const char *site,
+			     const struct fr_address **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->n_addresses && n < max; i++)
+		if (!strcmp(c->addresses[i].site, site))
+			out[n++] = &c->addresses[i];
+	/* insertion sort: stable, so equal priorities keep config order */
+	for (unsigned i = 1; i < n; i++) {
+		const struct fr_address *a = out[i];
+		unsigned j = i;
+		while (j > 0 && out[j - 1]->priority > a->priority) {
+			out[j] = out[j - 1];
+			j--;
+		}
+		out[j] = a;
+	}
+	return n;
+}

@@ -1,0 +1,143 @@
+/*
+ * fr_engine.h - what the command line (tools/) may call: configuration,
+ * sending, resuming, serving, status and verification.
+ *
+ * The engine owns the pipeline (reader, hash/compress workers, outputs),
+ * the scheduler, the receiver, the segment store and its journal. It uses
+ * io/ for every data-path system call and codec/ for every byte format.
+ *
+ * Every function returns 0 or a negative code (fr_strerror() explains it)
+ * and logs what went wrong, naming its subject, through fr_log().
+ */
+#ifndef FR_ENGINE_H
+#define FR_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fr_codec.h"
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum fr_log_level { FR_LOG_ERROR, FR_LOG_WARN, FR_LOG_INFO, FR_LOG_DEBUG };
+extern int fr_log_verbosity;  /* messages above this level are dropped */
+extern const char *fr_log_tag; /* "ferry" or "ferry[LAB]" */
+void fr_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- configuration ----------------------------------------------------- */
+
+#define FR_CODE_MAX 16
+
+enum fr_addr_type {
+	FR_ADDR_LAN,
+	FR_ADDR_ASYNC,
+	FR_ADDR_ISDN,
+	FR_ADDR_X25,
+	FR_ADDR_SNA,
+	FR_ADDR_COURIER
+};
+
+struct fr_account {
+	char code[FR_CODE_MAX + 1];
+	uint8_t key[32]; /* derived from the password, never the password */
+};
+
+struct fr_address {
+	char site[FR_CODE_MAX + 1];
+	char name[64];
+	int type;           /* enum fr_addr_type */
+	char host[256];     /* host:port */
+	char account[FR_CODE_MAX + 1];
+	uint8_t key[32];
+	int priority;       /* 1 is tried first */
+};
+
+struct fr_config {
+	char path[1024];
+	char code[FR_CODE_MAX + 1];
+	char store[1024];
+	char listen[256];
+	struct fr_account *accounts;
+	unsigned n_accounts;
+	struct fr_address *addresses;
+	unsigned n_addresses;
+	/* [sender] */
+	int retries;             /* default 2 */
+	unsigned retry_delay_ms; /* default 60 s */
+	int max_sends;           /* default 5 */
+	int max_sends_site;      /* default 3 */
+	int level;               /* -1 = automatic, else 0 (raw) .. 19 */
+	uint32_t seg_size;       /* default 8 MiB */
+	int workers;             /* 0 = one per core */
+	/* [receiver] */
+	int max_connections;     /* default 16 */
+};
+
+/* Load and check a config; errors name the file, line and key. */
+int fr_config_load(struct fr_config *c, const char *path);
+void fr_config_fini(struct fr_config *c);
+const struct fr_account *fr_config_account(const struct fr_config *c,
+					   const char *code);
+/* The addresses of a site, in priority order; returns how many. */
+unsigned fr_config_addresses(const struct fr_config *c, const char *site,
+			     const struct fr_address **out, unsigned max);
+/* Parse "30s", "2m", "1h", "500ms" or plain seconds. */
+int fr_parse_duration_ms(const char *s, unsigned *out);
+/* Parse "8M", "4.7G", "700M", "4096" into bytes. */
+int fr_parse_size(const char *s, uint64_t *out);
+
+/* ---- sending ----------------------------------------------------------- */
+
+enum fr_priority { FR_PRIO_LOW, FR_PRIO_MEDIUM, FR_PRIO_HIGH };
+
+struct fr_send_opts {
+	const char *path;     /* file or directory to send */
+	const char *site;     /* destination site code */
+	const char *name;     /* package name (default: basename of path) */
+	const char *via;      /* address name, or NULL for all in order */
+	int priority;         /* enum fr_priority */
+	int level;            /* -2 = config's choice, -1 auto, 0..19 fixed */
+	bool progress;        /* draw a progress line on stderr */
+	bool json;            /* print a JSON summary on stdout */
+};
+
+/* Result of one transfer, for the summary line or JSON. */
+struct fr_send_result {
+	char transfer[64];
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	uint64_t total_bytes;       /* package size */
+	uint64_t sent_bytes;        /* payload bytes put on the wire */
+	uint64_t skipped_bytes;     /* raw bytes the receiver already held */
+	uint32_t n_segments, segs_sent, segs_skipped, segs_resent;
+	double seconds;
+	int level_last;             /* compression level at the end */
+	int attempts;
+	int error;                  /* 0 or the last error */
+};
+
+/* Create a transfer for opts and run it to the end (with retries). */
+int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
+	    struct fr_send_result *res);
+/* The closing summary: one line on stderr, or JSON on out. */
+void fr_print_send_result(const struct fr_send_result *r, bool json,
+			  FILE *out);
+/* Continue one interrupted transfer (by id or package name), or all. */
+int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
+	      bool json);
+
+/* ---- receiving --------------------------------------------------------- */
+
+/* Serve until SIGINT/SIGTERM. */
+int fr_serve(const struct fr_config *c);
+
+/* ---- inspection -------------------------------------------------------- */
+
+int fr_status(const struct fr_config *c, const char *transfer, bool json,
+	      FILE *out);
+int fr_verify(const struct fr_config *c, const char *name, bool json,
+	      FILE *out);
+
+#endif

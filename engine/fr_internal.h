@@ -1,0 +1,317 @@
+/*
+ * fr_internal.h - what the engine's own files share and tools/ must not
+ * see: the wire messages, authentication, the journal, the store, the
+ * worker pool, the scanner and small file-system helpers.
+ */
+#ifndef FR_INTERNAL_H
+#define FR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fr_codec.h"
+#include "fr_engine.h"
+#include "fr_io.h"
+
+#define FR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- time and helpers (util.c) ----------------------------------------- */
+
+uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
+double fr_now_s(void);
+/* mkdir -p relative to nothing: every missing component, mode 0755. */
+int fr_mkdirs(const char *path);
+/* Write data to path atomically (tmp file, fsync, rename, fsync dir). */
+int fr_write_file_atomic(const char *path, const void *data, size_t len);
+/* Read a whole small file (at most max bytes) into a malloc'd buffer. */
+int fr_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+int fr_fsync_dir(const char *path);
+/* rm -rf, staying on the given tree (no symlink is followed). */
+int fr_remove_tree(const char *path);
+/* snprintf that reports truncation as -ENAMETOOLONG. */
+int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* JSON string escaping into out; returns out. */
+const char *fr_json_str(const char *s, char *out, size_t cap);
+
+/* ---- authentication (auth.c) ------------------------------------------- */
+
+#define FR_NONCE_LEN 32
+#define FR_PROOF_LEN 32
+/* Derive the session key from a password and the account's code. */
+int fr_key_derive(const char *password, size_t len, const char *account,
+		  uint8_t key[32]);
+/* Read a secret: from a file (first line), or an environment variable. */
+int fr_secret_load(const char *file, const char *env, char *out, size_t cap,
+		   const char *what);
+void fr_random(void *buf, size_t len);
+/* proof = HMAC-SHA256(key, role | account | cnonce | snonce) */
+void fr_auth_proof(const uint8_t key[32], char role, const char *account,
+		   const uint8_t cnonce[FR_NONCE_LEN],
+		   const uint8_t snonce[FR_NONCE_LEN],
+		   uint8_t proof[FR_PROOF_LEN]);
+bool fr_auth_check(const uint8_t key[32], char role, const char *account,
+		   const uint8_t cnonce[FR_NONCE_LEN],
+		   const uint8_t snonce[FR_NONCE_LEN],
+		   const uint8_t proof[FR_PROOF_LEN]);
+
+/* ---- wire messages (net.c) --------------------------------------------- */
+
+/* Every message: type u32, length u32, then length bytes of body. */
+#define FR_MSG_HDR 8
+#define FR_PROTO_MAGIC 0x59524546u /* "FERY" */
+#define FR_PROTO_VERSION 1
+enum fr_msg_type {
+	FR_MSG_HELLO = 1,  /* C->S magic, version, account, cnonce */
+	FR_MSG_CHALLENGE,  /* S->C snonce */
+	FR_MSG_AUTH,       /* C->S client proof */
+	FR_MSG_WELCOME,    /* S->C server proof */
+	FR_MSG_OFFER,      /* C->S manifest */
+	FR_MSG_HAVE,       /* S->C state, bitmap of segments held */
+	FR_MSG_SEGMENT,    /* C->S frame header + payload */
+	FR_MSG_ACK,        /* S->C index, status */
+	FR_MSG_END,        /* C->S every segment sent */
+	FR_MSG_DONE,       /* S->C package complete and in place */
+	FR_MSG_ERROR,      /* either way: code, text; then the peer closes */
+};
+#define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
+
+int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len);
+/*
+ * Receive one message of one of the expected types into a malloc'd body
+ * (grown as bytes arrive, up to max). FR_MSG_ERROR from the peer is
+ * returned as FR_E_REFUSED with its text in errbuf.
+ */
+int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
+		uint32_t max, char *errbuf, size_t errcap);
+int fr_send_error(int fd, int code, const char *text);
+int fr_recv_exact(int fd, void *buf, size_t len);
+int fr_send_all(int fd, const void *buf, size_t len);
+/* Connect to "host:port" (TCP), with a timeout. Returns fd or -errno. */
+int fr_tcp_connect(const char *hostport, unsigned timeout_ms);
+int fr_tcp_listen(const char *hostport);
+void fr_sock_tune(int fd);
+/* Client and server halves of the handshake. */
+int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
+			char *errbuf, size_t errcap);
+/* Returns the account on success. */
+int fr_handshake_server(int fd, const struct fr_config *c,
+			const struct fr_account **who, char *errbuf,
+			size_t errcap);
+
+/* HAVE states */
+enum { FR_HAVE_PARTIAL = 0, FR_HAVE_COMPLETE = 1 };
+/* ACK status */
+enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1 };
+
+/* ---- journal (journal.c) ----------------------------------------------- */
+
+#define FR_JOURNAL_MAGIC 0x4c4a5246u /* "FRJL" */
+#define FR_JREC_MAGIC 0x524a5246u    /* "FRJR" */
+#define FR_JOURNAL_HDR 32
+#define FR_JREC_LEN 32
+
+struct fr_journal {
+	int fd;
+	uint64_t end;        /* byte offset of the next record */
+	uint32_t n_segments;
+	uint8_t *have;       /* one byte per segment: 1 when journaled */
+	uint32_t n_have;
+	uint32_t cut;        /* records dropped at open (torn or corrupt) */
+};
+
+void fr_jrec_pack(uint8_t dst[FR_JREC_LEN], uint32_t index,
+		  const uint8_t hash[FR_HASH_LEN]);
+/* 0 and fields, or a code (FR_E_BAD_MAGIC / FR_E_CHECKSUM). */
+int fr_jrec_unpack(const uint8_t src[FR_JREC_LEN], uint32_t *index,
+		   uint8_t hash[FR_HASH_LEN]);
+/*
+ * Open or create the journal for manifest m. Replays it: a record is
+ * accepted when it is intact and its hash matches the manifest; the
+ * file is cut after the last good record, so a torn tail disappears.
+ */
+int fr_journal_open(struct fr_journal *j, const char *path,
+		    const struct fr_manifest *m);
+/* Append records for segs[0..n) and make them durable (fdatasync). */
+int fr_journal_append(struct fr_journal *j, const struct fr_manifest *m,
+		      const uint32_t *segs, unsigned n);
+void fr_journal_close(struct fr_journal *j);
+
+/* ---- worker pool (workq.c) --------------------------------------------- */
+
+/*
+ * Jobs are caller-owned structs (no allocation per segment); a worker runs
+ * job->fn and then pushes the job onto its completion queue, whose eventfd
+ * wakes the I/O thread's ring.
+ */
+struct fr_doneq;
+struct fr_job {
+	void (*fn)(struct fr_job *job, int worker);
+	struct fr_doneq *done;
+	struct fr_job *next;
+};
+struct fr_doneq {
+	pthread_mutex_t lock;
+	struct fr_job *head, *tail;
+	int efd;
+	uint64_t efd_buf; /* the ring's read target */
+};
+int fr_workq_start(int n); /* n <= 0: one per core; idempotent */
+int fr_workq_count(void);
+void fr_workq_push(struct fr_job *job);
+int fr_doneq_init(struct fr_doneq *q);
+void fr_doneq_fini(struct fr_doneq *q);
+/* Take everything finished so far (a list through ->next), or NULL. */
+struct fr_job *fr_doneq_take(struct fr_doneq *q);
+/* Per-worker contexts, created at start. */
+struct fr_cctx *fr_workq_cctx(int worker);
+struct fr_dctx *fr_workq_dctx(int worker);
+
+/* ---- scanning a source (scan.c) ---------------------------------------- */
+
+/*
+ * Build the manifest of path (file or tree) named name, hashing every
+ * segment with the worker threads. reuse, when not NULL, is a manifest of
+ * the same package from an earlier run: when every entry's type, mode,
+ * size and mtime still match, its hashes are reused without reading.
+ */
+int fr_scan(const char *path, const char *name, uint32_t seg_size,
+	    const struct fr_manifest *reuse, struct fr_manifest *out,
+	    bool progress);
+/* Read segment s of the tree (or single file) at root into buf. */
+int fr_read_segment(const char *root, bool single, const struct fr_manifest *m,
+		    uint32_t s, uint8_t *buf, char *errbuf, size_t errcap);
+/* Open entry e of the source at root for reading (O_NOFOLLOW). */
+int fr_source_open(const char *root, bool single_file,
+		   const struct fr_entry *e);
+
+/* ---- the receiving store (store.c) ------------------------------------- */
+
+struct fr_store_pkg {
+	char dir[1100];      /* <store>/partial/<id> */
+	char tree[1200];     /* <dir>/tree */
+	int tree_fd;
+	int lock_fd;
+	int store_fd;        /* for syncfs */
+	struct fr_manifest m;
+	struct fr_journal j;
+	int *fds;            /* per entry, -1 when closed */
+	unsigned n_open;
+};
+/*
+ * Accept a manifest: create (or reopen) the partial package, lock it,
+ * create its directories and files, replay its journal. Returns
+ * FR_HAVE_COMPLETE when the package is already in place.
+ */
+int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
+		  const char *from, struct fr_store_pkg *p, char *errbuf,
+		  size_t errcap);
+/* fd of entry e for writing (cached). */
+int fr_store_fd(struct fr_store_pkg *p, uint32_t e);
+/* Every segment journaled: verify, apply metadata, move into place. */
+int fr_store_finalize(struct fr_store_pkg *p, const char *store,
+		      char *errbuf, size_t errcap);
+void fr_store_close(struct fr_store_pkg *p);
+/* Re-hash a tree against a manifest; names the first difference. */
+int fr_tree_verify(const char *root, const struct fr_manifest *m,
+		   char *errbuf, size_t errcap, uint32_t *bad_segments);
+
+/* ---- sender-side transfers (transfer.c) -------------------------------- */
+
+struct fr_transfer {
+	char id[64];                 /* <12 hex of package id>-<SITE> */
+	char dir[1100];              /* <store>/outgoing/<id> */
+	char source[4096];
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	char via[64];
+	int priority;
+	int level;                   /* -1 auto */
+	char state[16];              /* sending, waiting, done, failed */
+};
+int fr_transfer_save(const struct fr_transfer *t);
+int fr_transfer_load(const char *dir, struct fr_transfer *t);
+/* Progress snapshot for `status`, rewritten atomically by the sender. */
+struct fr_progress {
+	char state[16];
+	uint64_t total_bytes, done_bytes, wire_bytes;
+	uint32_t n_segments, segs_done;
+	double rate;   /* bytes/s of package data */
+	double eta;    /* seconds, <0 unknown */
+	int level;
+	char output[96];
+	char error[256];
+	long pid;
+	int64_t updated; /* unix seconds */
+};
+int fr_progress_save(const char *dir, const struct fr_progress *p);
+int fr_progress_load(const char *dir, struct fr_progress *p);
+
+/* ---- outputs (output.c, lan.c) ----------------------------------------- */
+
+/* What an output is asked to move, and where it reports progress. */
+struct fr_send_ctx {
+	const struct fr_manifest *m;
+	const uint8_t *mf;           /* encoded manifest */
+	size_t mf_len;
+	const char *root;            /* source file or tree */
+	bool single;                 /* root is one regular file */
+	int level;                   /* -1 auto, 0 raw, 1..19 fixed */
+	int workers;
+	/* progress, called from the output's thread about 4 times a second */
+	void (*progress)(void *arg, const struct fr_progress *p);
+	void *progress_arg;
+	/* filled by the output */
+	uint64_t wire_bytes, sent_raw, skipped_raw;
+	uint32_t segs_sent, segs_skipped, segs_resent;
+	int level_last;
+};
+
+struct fr_output {
+	const struct fr_output_ops *ops;
+	const struct fr_config *c;
+	const struct fr_address *a;
+	void *priv;
+};
+
+/*
+ * An output moves segments to one site over one address. The scheduler
+ * (sched.c) sees only this table: open (connect, dial, authenticate),
+ * offer (the manifest; learn which segments the site already holds),
+ * send (every segment it does not hold, until durable there), close.
+ * Each returns 0 or a negative code, with a message in err.
+ */
+struct fr_output_ops {
+	const char *name;
+	int (*open)(struct fr_output *o, char *err, size_t cap);
+	/* have[i] = 1 for segments already held; returns FR_HAVE_* */
+	int (*offer)(struct fr_output *o, struct fr_send_ctx *sc, uint8_t *have,
+		     char *err, size_t cap);
+	int (*send)(struct fr_output *o, struct fr_send_ctx *sc,
+		    const uint8_t *have, char *err, size_t cap);
+	void (*close)(struct fr_output *o);
+};
+extern const struct fr_output_ops fr_output_lan;
+const struct fr_output_ops *fr_output_for(int addr_type);
+
+/* Adaptive compression (adapt.c): pick the level that moves raw bytes
+ * fastest given the link's measured rate and each level's measured speed
+ * and ratio. */
+struct fr_adapt {
+	int workers;
+	double wire_rate;            /* bytes/s while sending, EWMA */
+	double speed[20], ratio[20]; /* raw bytes per CPU second; raw/stored */
+	bool measured[20];
+	int level;
+};
+void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);
+void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s);
+void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
+		      uint32_t stored, double cpu_s);
+int fr_adapt_choose(struct fr_adapt *a);
+
+#endif

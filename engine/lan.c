@@ -1,0 +1,907 @@
+/*
+ * lan.c - the standard sender: segments over one TCP connection.
+ *
+ * One I/O thread owns the ring and the socket; the shared workers hash
+ * and compress. A segment's life, with no byte copied between stages:
+ *
+ *   READ (fixed) of each extent into buffer B at HEADROOM
+ *   -> worker: XXH3 check against the manifest, zstd into buffer C at
+ *      HEADROOM when the level says so (B goes back to the pool), then the
+ *      message and frame headers are written just before the payload
+ *   -> SEND (or SEND_ZC) of header+payload straight from the buffer
+ *   -> the buffer returns to the pool when the send (or its zero-copy
+ *      notification) completes
+ *   -> the receiver's ACK says the segment is durable there.
+ *
+ * Memory is the pool: SLOTS read buffers plus one compression buffer per
+ * worker, whatever the package size. A NAK (the receiver found the frame
+ * corrupt) puts the segment back in the queue.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define SLOTS 6
+#define HEADROOM 4096u
+#define PREFIX (FR_MSG_HDR + FR_FRAME_HDR) /* bytes before the payload */
+#define MAX_RESENDS 5
+
+enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK };
+#define UD(kind, slot, x)                                                     \
+	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
+#define UD_KIND(ud) ((int)((ud) >> 56))
+#define UD_SLOT(ud) ((int)(((ud) >> 40) & 0xffff))
+#define UD_X(ud) ((uint32_t)((ud)&0xffffffffffu))
+
+enum slot_state { S_FREE, S_READING, S_WORKING, S_READY, S_SENDING, S_NOTIF };
+
+struct rop { /* one read of one extent, resubmitted on a short read */
+	int fd;
+	uint32_t seg_off, len, done;
+	uint64_t file_off;
+};
+
+struct lan_conn;
+
+struct slot {
+	struct fr_job job; /* first: the worker's job is the slot */
+	struct lan_conn *lc;
+	int state;
+	uint32_t seg;
+	int buf;             /* buffer holding what will be sent */
+	int in_buf;          /* read buffer */
+	uint32_t pending;    /* reads in flight */
+	int err;
+	char errpath[256];
+	struct rop *ops;
+	uint32_t n_ops, cap_ops;
+	int *closes;         /* fds to close once the reads are done */
+	uint32_t n_closes, cap_closes;
+	/* worker's input and result */
+	int level;
+	int result;
+	uint32_t stored;
+	double cpu_s;
+	/* sending */
+	uint8_t *send_ptr;
+	uint32_t send_len, sent;
+	int notifs;
+	bool send_done;
+};
+
+struct lan_conn {
+	int sock;
+	struct fr_ring *ring;
+	struct fr_pool *pool;
+	struct fr_doneq done;
+	bool zc;
+	struct slot slots[SLOTS];
+	int reserve;          /* pool buffers kept for compression */
+	/* the work */
+	struct fr_send_ctx *sc;
+	uint32_t *todo;       /* segments to send, a queue */
+	uint32_t todo_head, todo_tail, todo_cap;
+	uint8_t *acked;       /* per segment */
+	uint8_t *resends;
+	uint32_t n_need, n_acked;
+	/* open source files by entry, for files spanning segments */
+	uint32_t cache_entry;
+	int cache_fd;
+	/* send queue (FIFO of READY slots) */
+	int sendq[SLOTS];
+	int sq_head, sq_n;
+	int sending;          /* slot with a send in flight, or -1 */
+	uint64_t send_started;
+	double busy_s;
+	uint64_t busy_bytes;
+	/* acks */
+	uint8_t ackbuf[4096];
+	uint32_t ack_len;
+	bool end_sent, finished;
+	struct fr_adapt adapt;
+	int workers_busy;
+	uint64_t start_ns, last_tick_ns, last_bytes;
+	double rate;
+	char err[512];
+	int error;
+};
+
+static struct lan_conn *lc_of(struct fr_output *o)
+{
+	return o->priv;
+}
+
+/* ---- open / offer / close ---------------------------------------------- */
+
+static int lan_open(struct fr_output *o, char *err, size_t cap)
+{
+	struct lan_conn *lc = calloc(1, sizeof(*lc));
+	int rc;
+
+	if (!lc)
+		return -ENOMEM;
+	lc->sock = -1;
+	lc->sending = -1;
+	o->priv = lc;
+	rc = fr_tcp_connect(o->a->host, 15000);
+	if (rc < 0) {
+		snprintf(err, cap, "cannot connect to %s (%s %s): %s",
+			 o->a->host, o->a->site, o->a->name, fr_strerror(rc));
+		return rc;
+	}
+	lc->sock = rc;
+	rc = fr_handshake_client(lc->sock, o->a->account, o->a->key, err, cap);
+	if (rc < 0) {
+		char tmp[512];
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		if (rc == FR_E_REFUSED || rc == FR_E_AUTH)
+			snprintf(err, cap, "%s (%s) refused account %s: %s",
+				 o->a->site, o->a->host, o->a->account,
+				 tmp[0] ? tmp : fr_strerror(rc));
+		else
+			snprintf(err, cap, "handshake with %s (%s) failed: %s",
+				 o->a->site, o->a->host,
+				 tmp[0] ? tmp : fr_strerror(rc));
+		return rc == FR_E_REFUSED ? FR_E_AUTH : rc;
+	}
+	return 0;
+}
+
+static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
+		     uint8_t *have, char *err, size_t cap)
+{
+	struct lan_conn *lc = lc_of(o);
+	uint8_t *body;
+	uint32_t type, len;
+	int rc;
+
+	rc = fr_msg_send(lc->sock, FR_MSG_OFFER, sc->mf, (uint32_t)sc->mf_len);
+	if (rc < 0) {
+		snprintf(err, cap, "sending the manifest to %s: %s", o->a->host,
+			 fr_strerror(rc));
+		return rc;
+	}
+	uint32_t want = 8 + (sc->m->n_segments + 7) / 8;
+	rc = fr_msg_recv(lc->sock, &type, &body, &len, want, err, cap);
+	if (rc < 0) {
+		if (rc != FR_E_REFUSED)
+			snprintf(err, cap, "waiting for %s's answer: %s",
+				 o->a->host, fr_strerror(rc));
+		return rc;
+	}
+	if (type != FR_MSG_HAVE || len != want ||
+	    fr_get32(body + 4) != sc->m->n_segments) {
+		free(body);
+		snprintf(err, cap, "%s answered the offer with a malformed HAVE",
+			 o->a->host);
+		return FR_E_PROTOCOL;
+	}
+	int state = (int)fr_get32(body);
+	for (uint32_t i = 0; i < sc->m->n_segments; i++)
+		have[i] = (body[8 + i / 8] >> (i % 8)) & 1;
+	free(body);
+	return state == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE : FR_HAVE_PARTIAL;
+}
+
+static void lan_close(struct fr_output *o)
+{
+	struct lan_conn *lc = lc_of(o);
+
+	if (!lc)
+		return;
+	if (lc->sock >= 0)
+		close(lc->sock);
+	for (int i = 0; i < SLOTS; i++) {
+		free(lc->slots[i].ops);
+		free(lc->slots[i].closes);
+	}
+	free(lc);
+	o->priv = NULL;
+}
+
+/* ---- the worker's part --------------------------------------------------- */
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void work_segment(struct fr_job *job, int worker)
+{
+	struct slot *s = (struct slot *)job;
+	struct lan_conn *lc = s->lc;
+	const struct fr_manifest *m = lc->sc->m;
+	const struct fr_segment *sg = &m->segments[s->seg];
+	uint8_t *in = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
+	struct fr_frame f = {0};
+	double t0 = thread_cpu_s();
+
+	s->result = 0;
+	fr_hash128(in, sg->length, f.hash);
+	if (memcmp(f.hash, sg->hash, FR_HASH_LEN)) {
+		s->result = FR_E_CHANGED;
+		return;
+	}
+	s->buf = s->in_buf;
+	s->stored = sg->length;
+	if (s->level > 0) {
+		int out = fr_pool_get(lc->pool);
+		if (out >= 0) {
+			uint8_t *dst = (uint8_t *)fr_pool_buf(lc->pool, out) +
+				       HEADROOM;
+			ssize_t n = fr_seg_compress(
+				fr_workq_cctx(worker), dst,
+				fr_pool_buf_size(lc->pool) - HEADROOM, in,
+				sg->length, s->level);
+			if (n > 0) {
+				s->buf = out;
+				s->stored = (uint32_t)n;
+				f.flags = FR_FRAME_ZSTD;
+				f.level = (uint8_t)s->level;
+				fr_pool_put(lc->pool, s->in_buf);
+				s->in_buf = -1;
+			} else {
+				fr_pool_put(lc->pool, out);
+			}
+		}
+	}
+	memcpy(f.pkg, m->id, FR_HASH_LEN);
+	f.index = s->seg;
+	f.raw_len = sg->length;
+	f.stored_len = s->stored;
+	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
+	fr_put32(base - PREFIX, FR_MSG_SEGMENT);
+	fr_put32(base - PREFIX + 4, FR_FRAME_HDR + s->stored);
+	fr_frame_pack(base - FR_FRAME_HDR, &f);
+	s->send_ptr = base - PREFIX;
+	s->send_len = PREFIX + s->stored;
+	s->cpu_s = thread_cpu_s() - t0;
+}
+
+/* ---- the I/O thread ------------------------------------------------------ */
+
+static void fail(struct lan_conn *lc, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct lan_conn *lc, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (lc->error)
+		return;
+	lc->error = code;
+	va_start(ap, fmt);
+	vsnprintf(lc->err, sizeof(lc->err), fmt, ap);
+	va_end(ap);
+}
+
+static void todo_push(struct lan_conn *lc, uint32_t seg)
+{
+	lc->todo[lc->todo_tail % lc->todo_cap] = seg;
+	lc->todo_tail++;
+}
+
+static int source_fd(struct lan_conn *lc, uint32_t entry, bool last,
+		     struct slot *s)
+{
+	int fd;
+
+	if (lc->cache_fd >= 0 && lc->cache_entry == entry) {
+		fd = lc->cache_fd;
+	} else {
+		fd = fr_source_open(lc->sc->root, lc->sc->single,
+				    &lc->sc->m->entries[entry]);
+		if (fd < 0)
+			return fd;
+		if (!last) {
+			/* the file goes on into the next segment: keep it */
+			if (lc->cache_fd >= 0) {
+				if (s->n_closes == s->cap_closes) {
+					uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
+					int *n = realloc(s->closes, nc * sizeof(int));
+					if (!n) {
+						close(fd);
+						return -ENOMEM;
+					}
+					s->closes = n;
+					s->cap_closes = nc;
+				}
+				s->closes[s->n_closes++] = lc->cache_fd;
+			}
+			lc->cache_fd = fd;
+			lc->cache_entry = entry;
+			return fd;
+		}
+	}
+	if (last) {
+		if (s->n_closes == s->cap_closes) {
+			uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
+			int *n = realloc(s->closes, nc * sizeof(int));
+			if (!n)
+				return -ENOMEM;
+			s->closes = n;
+			s->cap_closes = nc;
+		}
+		s->closes[s->n_closes++] = fd;
+		if (fd == lc->cache_fd)
+			lc->cache_fd = -1;
+	}
+	return fd;
+}
+
+static int submit_rop(struct lan_conn *lc, int si, uint32_t k)
+{
+	struct slot *s = &lc->slots[si];
+	struct rop *op = &s->ops[k];
+	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
+
+	return fr_ring_read(lc->ring, op->fd, s->in_buf,
+			    base + op->seg_off + op->done, op->len - op->done,
+			    op->file_off + op->done, UD(K_READ, si, k));
+}
+
+static int start_read(struct lan_conn *lc, int si, uint32_t seg)
+{
+	struct slot *s = &lc->slots[si];
+	const struct fr_manifest *m = lc->sc->m;
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	int rc;
+
+	s->seg = seg;
+	s->in_buf = fr_pool_get(lc->pool);
+	if (s->in_buf < 0)
+		return s->in_buf;
+	s->buf = -1;
+	s->state = S_READING;
+	s->n_ops = 0;
+	s->n_closes = 0;
+	s->err = 0;
+	s->pending = 0;
+	fr_extent_iter_init(&it, m, seg);
+	while (fr_extent_next(&it, &x)) {
+		const struct fr_entry *e = &m->entries[x.entry];
+		bool last = x.file_off + x.len == e->size;
+		int fd = source_fd(lc, x.entry, last, s);
+		if (fd < 0) {
+			fail(lc, fd, "cannot open '%s/%s': %s", lc->sc->root,
+			     e->path, fr_strerror(fd));
+			return fd;
+		}
+		if (s->n_ops == s->cap_ops) {
+			uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
+			struct rop *n = realloc(s->ops, nc * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			s->ops = n;
+			s->cap_ops = nc;
+		}
+		s->ops[s->n_ops] = (struct rop){.fd = fd,
+						.seg_off = x.seg_off,
+						.len = x.len,
+						.file_off = x.file_off};
+		rc = submit_rop(lc, si, s->n_ops);
+		if (rc < 0)
+			return rc;
+		s->n_ops++;
+		s->pending++;
+	}
+	return 0;
+}
+
+static void slot_release(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
+	if (s->in_buf >= 0)
+		fr_pool_put(lc->pool, s->in_buf);
+	if (s->buf >= 0 && s->buf != s->in_buf)
+		fr_pool_put(lc->pool, s->buf);
+	s->in_buf = s->buf = -1;
+	s->state = S_FREE;
+}
+
+static void reads_done(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
+	/* the kernel took its file references at submission */
+	fr_ring_submit(lc->ring);
+	for (uint32_t i = 0; i < s->n_closes; i++)
+		close(s->closes[i]);
+	s->n_closes = 0;
+	if (s->err) {
+		fail(lc, s->err, "cannot read '%s': %s", s->errpath,
+		     fr_strerror(s->err));
+		slot_release(lc, si);
+		return;
+	}
+	s->state = S_WORKING;
+	s->level = lc->sc->level >= 0 ? lc->sc->level : lc->adapt.level;
+	s->job.fn = work_segment;
+	s->job.done = &lc->done;
+	lc->workers_busy++;
+	fr_workq_push(&s->job);
+}
+
+static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
+{
+	struct slot *s = &lc->slots[si];
+	struct rop *op = &s->ops[k];
+
+	if (res <= 0 && !s->err) {
+		s->err = res < 0 ? res : FR_E_CHANGED;
+		const struct fr_manifest *m = lc->sc->m;
+		struct fr_extent_iter it;
+		struct fr_extent x;
+		fr_extent_iter_init(&it, m, s->seg);
+		for (uint32_t i = 0; fr_extent_next(&it, &x); i++)
+			if (i == k)
+				snprintf(s->errpath, sizeof(s->errpath), "%s",
+					 m->entries[x.entry].path);
+	} else if (res > 0) {
+		op->done += (uint32_t)res;
+		if (op->done < op->len && !s->err) {
+			if (submit_rop(lc, si, k) == 0)
+				return; /* still pending */
+			s->err = -EIO;
+		}
+	}
+	if (--s->pending == 0)
+		reads_done(lc, si);
+}
+
+static void start_send(struct lan_conn *lc)
+{
+	if (lc->sending >= 0 || lc->sq_n == 0 || lc->error)
+		return;
+	int si = lc->sendq[lc->sq_head];
+	lc->sq_head = (lc->sq_head + 1) % SLOTS;
+	lc->sq_n--;
+	struct slot *s = &lc->slots[si];
+	s->state = S_SENDING;
+	s->sent = 0;
+	s->notifs = 0;
+	s->send_done = false;
+	lc->sending = si;
+	lc->send_started = fr_now_ns();
+	unsigned flags = lc->zc ? FR_SEND_ZC : 0;
+	int rc = fr_ring_send(lc->ring, lc->sock, s->buf, s->send_ptr,
+			      s->send_len, flags, UD(K_SEND, si, 0));
+	if (rc < 0)
+		fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
+}
+
+static void maybe_free_sent(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
+	if (s->send_done && s->notifs == 0)
+		slot_release(lc, si);
+}
+
+static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
+{
+	struct slot *s = &lc->slots[si];
+
+	if (c->flags & FR_CQE_NOTIF) {
+		s->notifs--;
+		maybe_free_sent(lc, si);
+		return;
+	}
+	if (c->flags & FR_CQE_MORE)
+		s->notifs++;
+	if (c->res < 0) {
+		fail(lc, c->res, "connection to the receiver lost: %s",
+		     fr_strerror(c->res));
+		s->send_done = true;
+		lc->sending = -1;
+		maybe_free_sent(lc, si);
+		return;
+	}
+	s->sent += (uint32_t)c->res;
+	lc->sc->wire_bytes += (uint64_t)c->res;
+	lc->busy_bytes += (uint64_t)c->res;
+	if (s->sent < s->send_len) {
+		int rc = fr_ring_send(lc->ring, lc->sock, s->buf,
+				      s->send_ptr + s->sent,
+				      s->send_len - s->sent,
+				      lc->zc ? FR_SEND_ZC : 0, UD(K_SEND, si, 0));
+		if (rc < 0)
+			fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
+		return;
+	}
+	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
+	lc->sc->segs_sent++;
+	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
+	s->send_done = true;
+	lc->sending = -1;
+	maybe_free_sent(lc, si);
+	start_send(lc);
+}
+
+static void on_worker_done(struct lan_conn *lc)
+{
+	struct fr_job *j = fr_doneq_take(&lc->done);
+
+	while (j) {
+		struct slot *s = (struct slot *)j;
+		int si = (int)(s - lc->slots);
+		j = j->next;
+		lc->workers_busy--;
+		if (s->result < 0) {
+			fail(lc, s->result,
+			     "segment %u of '%s' no longer matches its hash: the "
+			     "source changed while it was being sent; send it "
+			     "again to carry the new version",
+			     s->seg, lc->sc->root);
+			slot_release(lc, si);
+			continue;
+		}
+		if (lc->sc->level < 0)
+			fr_adapt_segment(&lc->adapt, s->level,
+					 lc->sc->m->segments[s->seg].length,
+					 s->stored, s->cpu_s);
+		lc->sc->level_last = s->level;
+		s->state = S_READY;
+		lc->sendq[(lc->sq_head + lc->sq_n) % SLOTS] = si;
+		lc->sq_n++;
+	}
+	start_send(lc);
+}
+
+static void parse_acks(struct lan_conn *lc)
+{
+	uint32_t off = 0;
+
+	while (lc->ack_len - off >= FR_MSG_HDR) {
+		uint32_t type = fr_get32(lc->ackbuf + off);
+		uint32_t len = fr_get32(lc->ackbuf + off + 4);
+		if (len > sizeof(lc->ackbuf) - FR_MSG_HDR) {
+			fail(lc, FR_E_PROTOCOL, "receiver sent a %u-byte message",
+			     len);
+			return;
+		}
+		if (lc->ack_len - off < FR_MSG_HDR + len)
+			break;
+		const uint8_t *b = lc->ackbuf + off + FR_MSG_HDR;
+		if (type == FR_MSG_ACK && len == 8) {
+			uint32_t idx = fr_get32(b), st = fr_get32(b + 4);
+			if (idx >= lc->sc->m->n_segments) {
+				fail(lc, FR_E_PROTOCOL,
+				     "receiver acknowledged segment %u of %u",
+				     idx, lc->sc->m->n_segments);
+				return;
+			}
+			if (st == FR_ACK_DURABLE) {
+				if (!lc->acked[idx]) {
+					lc->acked[idx] = 1;
+					lc->n_acked++;
+				}
+			} else if (++lc->resends[idx] > MAX_RESENDS) {
+				fail(lc, FR_E_HASH_MISMATCH,
+				     "segment %u was refused as corrupt %d times",
+				     idx, MAX_RESENDS);
+				return;
+			} else {
+				fr_log(FR_LOG_WARN,
+				       "receiver found segment %u corrupt on "
+				       "arrival; sending it again",
+				       idx);
+				lc->sc->segs_resent++;
+				todo_push(lc, idx);
+			}
+		} else if (type == FR_MSG_DONE) {
+			lc->finished = true;
+		} else if (type == FR_MSG_ERROR && len >= 4) {
+			char text[400];
+			size_t tl = len - 4 < sizeof(text) - 1 ? len - 4
+							       : sizeof(text) - 1;
+			memcpy(text, b + 4, tl);
+			text[tl] = '\0';
+			fail(lc, (int)fr_get32(b) < 0 ? (int)fr_get32(b)
+						      : FR_E_REFUSED,
+			     "receiver: %s", text);
+			return;
+		} else {
+			fail(lc, FR_E_PROTOCOL,
+			     "receiver sent unexpected message type %u", type);
+			return;
+		}
+		off += FR_MSG_HDR + len;
+	}
+	memmove(lc->ackbuf, lc->ackbuf + off, lc->ack_len - off);
+	lc->ack_len -= off;
+}
+
+static void tick(struct lan_conn *lc)
+{
+	uint64_t now = fr_now_ns();
+	double dt = (double)(now - lc->last_tick_ns) / 1e9;
+	struct fr_send_ctx *sc = lc->sc;
+
+	if (sc->level < 0) {
+		if (lc->sending >= 0) {
+			lc->busy_s += (double)(now - lc->send_started) / 1e9;
+			lc->send_started = now;
+		}
+		fr_adapt_wire(&lc->adapt, lc->busy_bytes, lc->busy_s);
+		lc->busy_bytes = 0;
+		lc->busy_s = 0;
+		fr_adapt_choose(&lc->adapt);
+	}
+	uint64_t done = sc->skipped_raw;
+	for (uint32_t i = 0; i < sc->m->n_segments; i++)
+		if (lc->acked[i])
+			done += sc->m->segments[i].length;
+	if (dt > 0) {
+		double r = (double)(done - lc->last_bytes) / dt;
+		lc->rate = lc->rate > 0 ? 0.6 * lc->rate + 0.4 * r : r;
+	}
+	lc->last_bytes = done;
+	lc->last_tick_ns = now;
+	if (sc->progress) {
+		struct fr_progress p = {0};
+		snprintf(p.state, sizeof(p.state), "sending");
+		p.total_bytes = sc->m->total_size;
+		p.done_bytes = done;
+		p.wire_bytes = sc->wire_bytes;
+		p.n_segments = sc->m->n_segments;
+		p.segs_done = sc->segs_skipped + lc->n_acked;
+		p.rate = lc->rate;
+		p.eta = lc->rate > 1 ? (double)(p.total_bytes - done) / lc->rate
+				     : -1;
+		p.level = sc->level >= 0 ? sc->level : lc->adapt.level;
+		sc->progress(sc->progress_arg, &p);
+	}
+}
+
+static bool is_loopback(int sock)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(sock, (struct sockaddr *)&ss, &sl) < 0)
+		return true;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+			24) == 127;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return true;
+}
+
+static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
+		    const uint8_t *have, char *err, size_t cap)
+{
+	struct lan_conn *lc = lc_of(o);
+	const struct fr_manifest *m = sc->m;
+	struct fr_cqe cqes[64];
+	int rc;
+
+	lc->sc = sc;
+	lc->cache_fd = -1;
+	lc->todo_cap = m->n_segments * (MAX_RESENDS + 1) + 1;
+	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));
+	lc->acked = calloc(m->n_segments + 1, 1);
+	lc->resends = calloc(m->n_segments + 1, 1);
+	if (!lc->todo || !lc->acked || !lc->resends) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < m->n_segments; i++) {
+		if (have[i]) {
+			sc->segs_skipped++;
+			sc->skipped_raw += m->segments[i].length;
+			lc->acked[i] = 1;
+		} else {
+			todo_push(lc, i);
+			lc->n_need++;
+		}
+	}
+	for (int i = 0; i < SLOTS; i++) {
+		lc->slots[i].lc = lc;
+		lc->slots[i].in_buf = lc->slots[i].buf = -1;
+	}
+	fr_adapt_init(&lc->adapt, sc->workers, sc->level);
+	lc->reserve = sc->level == 0 ? 0 : sc->workers;
+	size_t bsz = HEADROOM + fr_seg_bound(m->seg_size);
+	rc = fr_pool_new(&lc->pool, (unsigned)(SLOTS + lc->reserve), bsz);
+	if (rc == 0)
+		rc = fr_ring_new(&lc->ring, 256);
+	if (rc == 0)
+		rc = fr_ring_attach_pool(lc->ring, lc->pool);
+	if (rc == 0 || rc == 1)
+		rc = fr_doneq_init(&lc->done);
+	if (rc < 0) {
+		snprintf(err, cap, "cannot set up the data path: %s",
+			 fr_strerror(rc));
+		goto out;
+	}
+	lc->zc = fr_ring_has_send_zc(lc->ring) &&
+		 (getenv("FERRY_FORCE_ZC") || !is_loopback(lc->sock)) &&
+		 !getenv("FERRY_NO_ZC");
+	lc->sending = -1;
+	lc->start_ns = lc->last_tick_ns = fr_now_ns();
+	lc->last_bytes = sc->skipped_raw;
+	fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,
+		     UD(K_EVENT, 0, 0));
+	fr_ring_recv(lc->ring, lc->sock, lc->ackbuf, sizeof(lc->ackbuf), false,
+		     UD(K_ACK, 0, 0));
+	fr_ring_timeout(lc->ring, 250, UD(K_TICK, 0, 0));
+	tick(lc);
+
+	int inflight = 0; /* ring requests that must complete before we leave */
+	inflight = 3;
+	while (!lc->error && !lc->finished) {
+		/* start reads while slots and buffers allow */
+		for (int i = 0; i < SLOTS && !lc->error; i++) {
+			if (lc->slots[i].state != S_FREE ||
+			    lc->todo_head == lc->todo_tail)
+				continue;
+			if ((int)fr_pool_avail(lc->pool) <= lc->reserve)
+				break;
+			uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
+			if (lc->acked[seg]) { /* a NAK raced an old ACK */
+				lc->todo_head++;
+				continue;
+			}
+			lc->todo_head++;
+			rc = start_read(lc, i, seg);
+			if (rc < 0) {
+				fail(lc, rc, "cannot start reading segment %u: %s",
+				     seg, fr_strerror(rc));
+				break;
+			}
+			if (lc->slots[i].pending == 0)
+				reads_done(lc, i);
+		}
+		if (!lc->end_sent && lc->n_acked == lc->n_need &&
+		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
+		    lc->sq_n == 0) {
+			rc = fr_msg_send(lc->sock, FR_MSG_END, NULL, 0);
+			if (rc < 0) {
+				fail(lc, rc, "connection lost: %s",
+				     fr_strerror(rc));
+				break;
+			}
+			lc->end_sent = true;
+		}
+		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), -1);
+		if (n < 0) {
+			fail(lc, n, "ring wait failed: %s", fr_strerror(n));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct fr_cqe *c = &cqes[i];
+			switch (UD_KIND(c->ud)) {
+			case K_READ:
+				on_read(lc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+				break;
+			case K_SEND:
+				on_send(lc, UD_SLOT(c->ud), c);
+				break;
+			case K_EVENT:
+				on_worker_done(lc);
+				fr_ring_read(lc->ring, lc->done.efd, -1,
+					     &lc->done.efd_buf, 8, 0,
+					     UD(K_EVENT, 0, 0));
+				break;
+			case K_ACK:
+				if (c->res <= 0) {
+					fail(lc, c->res < 0 ? c->res : -ECONNRESET,
+					     "connection to the receiver lost: %s",
+					     fr_strerror(c->res < 0 ? c->res
+								    : -ECONNRESET));
+					break;
+				}
+				lc->ack_len += (uint32_t)c->res;
+				parse_acks(lc);
+				if (!lc->finished && !lc->error)
+					fr_ring_recv(lc->ring, lc->sock,
+						     lc->ackbuf + lc->ack_len,
+						     sizeof(lc->ackbuf) - lc->ack_len,
+						     false, UD(K_ACK, 0, 0));
+				break;
+			case K_TICK:
+				tick(lc);
+				fr_ring_timeout(lc->ring, 250, UD(K_TICK, 0, 0));
+				break;
+			}
+		}
+	}
+	(void)inflight;
+	tick(lc);
+	/* Leave nothing in flight that points into our buffers: shut the
+	 * socket down so pending socket ops complete, then drain. */
+	shutdown(lc->sock, SHUT_RDWR);
+	for (;;) {
+		bool busy = lc->workers_busy > 0;
+		for (int i = 0; i < SLOTS; i++)
+			if (lc->slots[i].state == S_READING ||
+			    lc->slots[i].state == S_SENDING ||
+			    (lc->slots[i].state != S_FREE && lc->slots[i].notifs))
+				busy = true;
+		if (!busy)
+			break;
+		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), 1000);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const struct fr_cqe *c = &cqes[i];
+			int si = UD_SLOT(c->ud);
+			if (UD_KIND(c->ud) == K_READ) {
+				on_read(lc, si, UD_X(c->ud), c->res);
+			} else if (UD_KIND(c->ud) == K_SEND) {
+				struct slot *s = &lc->slots[si];
+				if (c->flags & FR_CQE_NOTIF)
+					s->notifs--;
+				else {
+					if (c->flags & FR_CQE_MORE)
+						s->notifs++;
+					s->send_done = true;
+					lc->sending = -1;
+				}
+				if (s->state == S_SENDING)
+					maybe_free_sent(lc, si);
+			} else if (UD_KIND(c->ud) == K_EVENT) {
+				struct fr_job *j = fr_doneq_take(&lc->done);
+				for (; j; j = j->next) {
+					lc->workers_busy--;
+					slot_release(lc, (int)((struct slot *)j -
+							       lc->slots));
+				}
+				fr_ring_read(lc->ring, lc->done.efd, -1,
+					     &lc->done.efd_buf, 8, 0,
+					     UD(K_EVENT, 0, 0));
+			}
+		}
+	}
+	rc = lc->error;
+	if (rc < 0)
+		snprintf(err, cap, "%s", lc->err);
+	else if (!lc->finished) {
+		rc = FR_E_INCOMPLETE;
+		snprintf(err, cap, "transfer ended before the receiver confirmed it");
+	}
+out:
+	if (lc->cache_fd >= 0)
+		close(lc->cache_fd);
+	lc->cache_fd = -1;
+	fr_ring_free(lc->ring); /* cancels what is still pending */
+	lc->ring = NULL;
+	if (lc->done.efd > 0)
+		fr_doneq_fini(&lc->done);
+	fr_pool_free(lc->pool);
+	lc->pool = NULL;
+	free(lc->todo);
+	free(lc->acked);
+	free(lc->resends);
+	lc->todo = NULL;
+	lc->acked = lc->resends = NULL;
+	return rc;
+}
+
+const struct fr_output_ops fr_output_lan = {
+	.name = "lan",
+	.open = lan_open,
+	.offer = lan_offer,
+	.send = lan_send,
+	.close = lan_close,
+};
+
+const struct fr_output_ops *fr_output_for(int addr_type)
+{
+	return addr_type == FR_ADDR_LAN ? &fr_output_lan : NULL;
+}

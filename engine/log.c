@@ -1,0 +1,45 @@
+/*
+ * log.c - one line per event on stderr: "ferry[LAB]: what: which: why".
+ * Lines are written with a single write() so concurrent threads never
+ * interleave inside a line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_engine.h"
+
+int fr_log_verbosity = FR_LOG_INFO;
+const char *fr_log_tag = "ferry";
+
+void fr_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = {"error: ", "warning: ", "", ""};
+	char line[2048];
+	size_t n = 0;
+	va_list ap;
+
+	if (level > fr_log_verbosity)
+		return;
+	if (!isatty(STDERR_FILENO)) {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S ", &tm);
+	}
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s: %s", fr_log_tag,
+			      names[level < 0 ? 0 : level > 3 ? 3 : level]);
+	va_start(ap, fmt);
+	if (n < sizeof(line))
+		n += (size_t)vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (n >= sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}

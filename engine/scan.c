@@ -1,0 +1,371 @@
+/*
+ * scan.c - turn a source (a file or a tree) into a manifest: walk it,
+ * sort the entries by path, lay out the byte stream and hash every
+ * segment with one thread per worker. The hashing pass reads with plain
+ * pread into one segment-sized buffer per thread: its memory is bounded
+ * by the thread count, never by the package.
+ *
+ * What cannot be carried faithfully is left out with a warning naming it:
+ * devices, fifos, sockets, and symlinks that point outside the package.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+struct rawent {
+	char *path;
+	char *target;
+	struct stat st;
+};
+
+struct walk {
+	struct rawent *v;
+	size_t n, cap;
+	int err;
+};
+
+static int push(struct walk *w, const char *path, const struct stat *st,
+		const char *target)
+{
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 256;
+		struct rawent *nv = realloc(w->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		w->v = nv;
+		w->cap = nc;
+	}
+	w->v[w->n].path = strdup(path);
+	w->v[w->n].target = target ? strdup(target) : NULL;
+	w->v[w->n].st = *st;
+	if (!w->v[w->n].path || (target && !w->v[w->n].target))
+		return -ENOMEM;
+	w->n++;
+	return 0;
+}
+
+static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		char path[FR_PATH_MAX + 1];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fr_path_fmt(path, sizeof(path), "%s%s%s", rel,
+				rel[0] ? "/" : "", de->d_name)) {
+			fr_log(FR_LOG_ERROR, "path too long under '%s': '%s'",
+			       root, de->d_name);
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
+			fr_log(FR_LOG_ERROR, "cannot stat '%s/%s': %s", root,
+			       path, strerror(errno));
+			break;
+		}
+		if (fr_path_check(path) < 0) {
+			fr_log(FR_LOG_WARN,
+			       "leaving out '%s/%s': its name cannot be carried "
+			       "safely",
+			       root, path);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if ((rc = push(w, path, &st, NULL)) < 0)
+				break;
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+			if (sub < 0) {
+				rc = -errno;
+				fr_log(FR_LOG_ERROR,
+				       "cannot open directory '%s/%s': %s", root,
+				       path, strerror(errno));
+				break;
+			}
+			if ((rc = walk_dir(w, sub, path, root)) < 0)
+				break;
+		} else if (S_ISREG(st.st_mode)) {
+			if ((rc = push(w, path, &st, NULL)) < 0)
+				break;
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[FR_PATH_MAX + 1];
+			ssize_t n = readlinkat(dirfd(d), de->d_name, target,
+					       sizeof(target) - 1);
+			if (n < 0) {
+				rc = -errno;
+				break;
+			}
+			target[n] = '\0';
+			if (fr_link_check(path, target) < 0) {
+				fr_log(FR_LOG_WARN,
+				       "leaving out symlink '%s/%s' -> '%s': it "
+				       "points outside the package",
+				       root, path, target);
+				continue;
+			}
+			if ((rc = push(w, path, &st, target)) < 0)
+				break;
+		} else {
+			fr_log(FR_LOG_WARN,
+			       "leaving out '%s/%s': not a file, directory or "
+			       "symlink",
+			       root, path);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int cmp_raw(const void *a, const void *b)
+{
+	return strcmp(((const struct rawent *)a)->path,
+		      ((const struct rawent *)b)->path);
+}
+
+int fr_source_open(const char *root, bool single_file,
+		   const struct fr_entry *e)
+{
+	char path[8192];
+
+	if (single_file)
+		return open(root, O_RDONLY | O_CLOEXEC);
+	if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- parallel hashing -------------------------------------------------- */
+
+struct hash_ctx {
+	const char *root;
+	bool single;
+	struct fr_manifest *m;
+	atomic_uint next;
+	atomic_ullong done_bytes;
+	atomic_int err;
+	char errmsg[512];
+	pthread_mutex_t lock;
+};
+
+int fr_read_segment(const char *root, bool single,
+			const struct fr_manifest *m, uint32_t s, uint8_t *buf,
+			char *errbuf, size_t errcap)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	int fd = -1;
+	uint32_t fd_entry = UINT32_MAX;
+	int rc = 0;
+
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x)) {
+		const struct fr_entry *e = &m->entries[x.entry];
+		if (x.entry != fd_entry) {
+			if (fd >= 0)
+				close(fd);
+			fd = fr_source_open(root, single, e);
+			fd_entry = x.entry;
+			if (fd < 0) {
+				rc = fd;
+				snprintf(errbuf, errcap, "cannot open '%s': %s",
+					 e->path, strerror(-rc));
+				return rc;
+			}
+		}
+		size_t got = 0;
+		while (got < x.len) {
+			ssize_t n = pread(fd, buf + x.seg_off + got, x.len - got,
+					  (off_t)(x.file_off + got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = n < 0 ? -errno : FR_E_CHANGED;
+				snprintf(errbuf, errcap, "cannot read '%s': %s",
+					 e->path,
+					 n < 0 ? strerror(errno)
+					       : "file shrank while being read");
+				close(fd);
+				return rc;
+			}
+			got += (size_t)n;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static void *hash_thread(void *arg)
+{
+	struct hash_ctx *h = arg;
+	uint8_t *buf = malloc(h->m->seg_size);
+
+	if (!buf) {
+		atomic_store(&h->err, -ENOMEM);
+		return NULL;
+	}
+	for (;;) {
+		uint32_t s = atomic_fetch_add(&h->next, 1);
+		if (s >= h->m->n_segments || atomic_load(&h->err))
+			break;
+		char msg[512];
+		int rc = fr_read_segment(h->root, h->single, h->m, s, buf, msg,
+				      sizeof(msg));
+		if (rc < 0) {
+			pthread_mutex_lock(&h->lock);
+			if (!atomic_load(&h->err)) {
+				atomic_store(&h->err, rc);
+				memcpy(h->errmsg, msg, sizeof(msg));
+			}
+			pthread_mutex_unlock(&h->lock);
+			break;
+		}
+		fr_hash128(buf, h->m->segments[s].length, h->m->segments[s].hash);
+		atomic_fetch_add(&h->done_bytes, h->m->segments[s].length);
+	}
+	free(buf);
+	return NULL;
+}
+
+static bool same_listing(const struct fr_manifest *a,
+			 const struct fr_manifest *b)
+{
+	if (!a || a->n_entries != b->n_entries || a->seg_size != b->seg_size ||
+	    a->total_size != b->total_size || strcmp(a->name, b->name))
+		return false;
+	for (uint32_t i = 0; i < a->n_entries; i++) {
+		const struct fr_entry *x = &a->entries[i], *y = &b->entries[i];
+		if (x->type != y->type || x->mode != y->mode ||
+		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
+		    x->mtime_nsec != y->mtime_nsec || strcmp(x->path, y->path) ||
+		    (x->target && strcmp(x->target, y->target)))
+			return false;
+	}
+	return true;
+}
+
+int fr_scan(const char *path, const char *name, uint32_t seg_size,
+	    const struct fr_manifest *reuse, struct fr_manifest *out,
+	    bool progress)
+{
+	struct walk w = {0};
+	struct stat st;
+	bool single;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (lstat(path, &st) < 0) {
+		rc = -errno;
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
+		       strerror(errno));
+		return rc;
+	}
+	single = S_ISREG(st.st_mode);
+	if (single) {
+		const char *base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		rc = push(&w, base, &st, NULL);
+	} else if (S_ISDIR(st.st_mode)) {
+		int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = dfd < 0 ? -errno : walk_dir(&w, dfd, "", path);
+		if (dfd < 0)
+			fr_log(FR_LOG_ERROR, "cannot open '%s': %s", path,
+			       strerror(-rc));
+	} else {
+		fr_log(FR_LOG_ERROR,
+		       "'%s' is neither a regular file nor a directory", path);
+		return -EINVAL;
+	}
+	if (rc < 0)
+		goto out;
+	qsort(w.v, w.n, sizeof(*w.v), cmp_raw);
+	rc = fr_manifest_init(out, name, seg_size);
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "package name '%s': %s", name,
+		       fr_strerror(rc));
+		goto out;
+	}
+	for (size_t i = 0; i < w.n; i++) {
+		struct rawent *r = &w.v[i];
+		uint8_t type = S_ISDIR(r->st.st_mode)	? FR_ENT_DIR
+			       : S_ISLNK(r->st.st_mode) ? FR_ENT_LINK
+							: FR_ENT_FILE;
+		rc = fr_manifest_add(out, type, r->path, r->st.st_mode & 07777,
+				     type == FR_ENT_FILE ? (uint64_t)r->st.st_size
+							 : 0,
+				     r->st.st_mtim.tv_sec,
+				     (uint32_t)r->st.st_mtim.tv_nsec, r->target);
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "cannot carry '%s': %s", r->path,
+			       fr_strerror(rc));
+			goto out;
+		}
+	}
+	if ((rc = fr_manifest_layout(out)) < 0)
+		goto out;
+
+	if (same_listing(reuse, out)) {
+		for (uint32_t s = 0; s < out->n_segments; s++)
+			memcpy(out->segments[s].hash, reuse->segments[s].hash,
+			       FR_HASH_LEN);
+	} else {
+		struct hash_ctx h = {.root = path, .single = single, .m = out};
+		int nt = fr_workq_count() > 0 ? fr_workq_count() : 2;
+		pthread_t t[64];
+		pthread_mutex_init(&h.lock, NULL);
+		if (nt > 64)
+			nt = 64;
+		for (int i = 0; i < nt; i++)
+			pthread_create(&t[i], NULL, hash_thread, &h);
+		while (progress) {
+			struct timespec ts = {0, 200000000};
+			nanosleep(&ts, NULL);
+			uint64_t d = atomic_load(&h.done_bytes);
+			char a[32], b[32];
+			fprintf(stderr, "\r\033[Khashing %s: %s / %s", name,
+				fr_human_bytes(d, a, sizeof(a)),
+				fr_human_bytes(out->total_size, b, sizeof(b)));
+			if (d >= out->total_size || atomic_load(&h.err))
+				break;
+		}
+		for (int i = 0; i < nt; i++)
+			pthread_join(t[i], NULL);
+		if (progress)
+			fprintf(stderr, "\r\033[K");
+		pthread_mutex_destroy(&h.lock);
+		rc = atomic_load(&h.err);
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "%s: %s", path, h.errmsg);
+			goto out;
+		}
+	}
+	rc = fr_manifest_seal(out);
+out:
+	for (size_t i = 0; i < w.n; i++) {
+		free(w.v[i].path);
+		free(w.v[i].target);
+	}
+	free(w.v);
+	if (rc < 0)
+		fr_manifest_fini(out);
+	return rc;
+}

@@ -1,0 +1,845 @@
+/*
+ * serve.c - the receiver: `ferry serve`.
+ *
+ * The main thread accepts; each connection gets a thread that
+ * authenticates the peer, takes its manifest, answers with the segments
+ * already held, and then runs a ring loop:
+ *
+ *   RECV message header -> RECV frame header (validated before any
+ *   buffer is committed) -> RECV payload into a pool buffer
+ *   -> worker: zstd decompress (never past the manifest's length) and
+ *      XXH3 check against the manifest
+ *   -> WRITE of each extent at its offset in the package's files
+ *   -> the connection's sync thread: syncfs in batches, journal append
+ *      (fdatasync), then ACK. A corrupt payload is NAK'd and re-sent.
+ *
+ * After END and the last ACK the package is finalized (store.c) and
+ * DONE is sent. A connection that dies leaves its journaled segments in
+ * place: the next session for the package resumes from them.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define RSLOTS 4
+#define HEADROOM 4096u
+#define SYNC_BATCH 64
+
+enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED };
+#define UD(kind, slot, x)                                                     \
+	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
+#define UD_KIND(ud) ((int)((ud) >> 56))
+#define UD_SLOT(ud) ((int)(((ud) >> 40) & 0xffff))
+#define UD_X(ud) ((uint32_t)((ud)&0xffffffffffu))
+
+enum { R_FREE, R_RECV, R_WORK, R_WRITE };
+enum { RS_MSGHDR, RS_FRAMEHDR, RS_WAITBUF, RS_PAYLOAD, RS_STOP };
+
+struct wop {
+	uint32_t entry, seg_off, len, done;
+	uint64_t file_off;
+};
+
+struct rconn;
+
+struct rslot {
+	struct fr_job job;
+	struct rconn *rc;
+	int state;
+	struct fr_frame f;
+	int buf, out;
+	int result;
+	uint32_t pending;
+	int err;
+	struct wop *ops;
+	uint32_t n_ops, cap_ops;
+};
+
+struct rconn {
+	const struct fr_config *c;
+	int sock;
+	char peer[96];
+	char who[FR_CODE_MAX + 1];
+	struct fr_store_pkg pkg;
+	struct fr_ring *ring;
+	struct fr_pool *pool;
+	struct fr_doneq done;
+	struct rslot slots[RSLOTS];
+	int workers_busy;
+	/* receive state */
+	int rs;
+	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR];
+	uint32_t hdr_got, hdr_want;
+	int cur;              /* slot receiving a payload */
+	uint32_t pay_got;
+	bool recv_inflight;
+	bool end_received;
+	/* sync thread */
+	pthread_t sync_thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint32_t *pending;    /* written, waiting for sync+journal */
+	uint32_t n_pending;
+	uint32_t n_written;   /* handed to the sync thread in all */
+	uint32_t n_journaled; /* of those, journaled */
+	bool sync_stop;
+	int sync_err;
+	int sync_efd;
+	uint64_t sync_efd_buf;
+	pthread_mutex_t wlock; /* one writer on the socket at a time */
+	/* outcome */
+	int error;
+	char err[512];
+	uint32_t received, corrupt;
+};
+
+static atomic_int n_conns;
+static volatile sig_atomic_t stopping;
+
+static void fail(struct rconn *rc, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct rconn *rc, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rc->error)
+		return;
+	rc->error = code ? code : FR_E_PROTOCOL;
+	va_start(ap, fmt);
+	vsnprintf(rc->err, sizeof(rc->err), fmt, ap);
+	va_end(ap);
+}
+
+static void send_locked(struct rconn *rc, uint32_t type, const void *b,
+			uint32_t len)
+{
+	pthread_mutex_lock(&rc->wlock);
+	fr_msg_send(rc->sock, type, b, len);
+	pthread_mutex_unlock(&rc->wlock);
+}
+
+static void send_ack(struct rconn *rc, uint32_t seg, uint32_t status)
+{
+	uint8_t b[8];
+
+	fr_put32(b, seg);
+	fr_put32(b + 4, status);
+	send_locked(rc, FR_MSG_ACK, b, sizeof(b));
+}
+
+/* ---- the sync thread: durability in batches ------------------------------ */
+
+static void *sync_main(void *arg)
+{
+	struct rconn *rc = arg;
+	uint32_t *batch = malloc(sizeof(uint32_t) * rc->pkg.m.n_segments + 4);
+
+	for (;;) {
+		pthread_mutex_lock(&rc->lock);
+		while (!rc->n_pending && !rc->sync_stop)
+			pthread_cond_wait(&rc->cond, &rc->lock);
+		if (!rc->n_pending && rc->sync_stop) {
+			pthread_mutex_unlock(&rc->lock);
+			break;
+		}
+		uint32_t n = rc->n_pending;
+		memcpy(batch, rc->pending, n * sizeof(uint32_t));
+		rc->n_pending = 0;
+		pthread_mutex_unlock(&rc->lock);
+
+		int err = 0;
+		if (!batch)
+			err = -ENOMEM;
+		else if (syncfs(rc->pkg.tree_fd) < 0)
+			err = -errno;
+		else
+			err = fr_journal_append(&rc->pkg.j, &rc->pkg.m, batch, n);
+		if (err == 0)
+			for (uint32_t i = 0; i < n; i++)
+				send_ack(rc, batch[i], FR_ACK_DURABLE);
+		pthread_mutex_lock(&rc->lock);
+		if (err && !rc->sync_err)
+			rc->sync_err = err;
+		rc->n_journaled += n;
+		pthread_mutex_unlock(&rc->lock);
+		uint64_t one = 1;
+		if (write(rc->sync_efd, &one, 8) < 0)
+			continue;
+	}
+	free(batch);
+	return NULL;
+}
+
+static void to_sync(struct rconn *rc, uint32_t seg)
+{
+	pthread_mutex_lock(&rc->lock);
+	rc->pending[rc->n_pending++] = seg;
+	rc->n_written++;
+	pthread_cond_signal(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+}
+
+/* ---- worker: decompress and verify --------------------------------------- */
+
+static void work_verify(struct fr_job *job, int worker)
+{
+	struct rslot *s = (struct rslot *)job;
+	struct rconn *rc = s->rc;
+	const struct fr_segment *sg = &rc->pkg.m.segments[s->f.index];
+	uint8_t *data = (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM;
+	uint8_t h[FR_HASH_LEN];
+
+	s->result = 0;
+	if (s->f.flags & FR_FRAME_ZSTD) {
+		uint8_t *dst = (uint8_t *)fr_pool_buf(rc->pool, s->out) + HEADROOM;
+		int r = fr_seg_decompress(fr_workq_dctx(worker), dst, sg->length,
+					  data, s->f.stored_len);
+		if (r < 0) {
+			s->result = r;
+			return;
+		}
+		data = dst;
+	}
+	fr_hash128(data, sg->length, h);
+	if (memcmp(h, sg->hash, FR_HASH_LEN) || memcmp(h, s->f.hash, FR_HASH_LEN))
+		s->result = FR_E_HASH_MISMATCH;
+}
+
+/* ---- the I/O thread -------------------------------------------------------- */
+
+static void slot_free(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+
+	if (s->buf >= 0)
+		fr_pool_put(rc->pool, s->buf);
+	if (s->out >= 0)
+		fr_pool_put(rc->pool, s->out);
+	s->buf = s->out = -1;
+	s->state = R_FREE;
+}
+
+static void arm_recv(struct rconn *rc);
+
+static int submit_wop(struct rconn *rc, int si, uint32_t k)
+{
+	struct rslot *s = &rc->slots[si];
+	struct wop *op = &s->ops[k];
+	int b = s->out >= 0 ? s->out : s->buf;
+	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM;
+	int fd = fr_store_fd(&rc->pkg, op->entry);
+
+	if (fd < 0)
+		return fd;
+	return fr_ring_write(rc->ring, fd, b, base + op->seg_off + op->done,
+			     op->len - op->done, op->file_off + op->done,
+			     UD(K_WRITE, si, k));
+}
+
+static void start_writes(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	s->state = R_WRITE;
+	s->n_ops = 0;
+	s->pending = 0;
+	s->err = 0;
+	fr_extent_iter_init(&it, &rc->pkg.m, s->f.index);
+	while (fr_extent_next(&it, &x)) {
+		if (s->n_ops == s->cap_ops) {
+			uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
+			struct wop *n = realloc(s->ops, nc * sizeof(*n));
+			if (!n) {
+				fail(rc, -ENOMEM, "out of memory");
+				break;
+			}
+			s->ops = n;
+			s->cap_ops = nc;
+		}
+		s->ops[s->n_ops] = (struct wop){.entry = x.entry,
+						.seg_off = x.seg_off,
+						.len = x.len,
+						.file_off = x.file_off};
+		int r = submit_wop(rc, si, s->n_ops);
+		if (r < 0) {
+			fail(rc, r, "cannot write '%s' in '%s': %s",
+			     rc->pkg.m.entries[x.entry].path, rc->pkg.tree,
+			     fr_strerror(r));
+			break;
+		}
+		s->n_ops++;
+		s->pending++;
+	}
+	if (s->pending == 0) {
+		slot_free(rc, si);
+		arm_recv(rc);
+	}
+}
+
+static void on_write(struct rconn *rc, int si, uint32_t k, int res)
+{
+	struct rslot *s = &rc->slots[si];
+	struct wop *op = &s->ops[k];
+
+	if (res < 0) {
+		if (!s->err)
+			fail(rc, res, "cannot write '%s' in '%s': %s",
+			     rc->pkg.m.entries[op->entry].path, rc->pkg.tree,
+			     fr_strerror(res));
+		s->err = res;
+	} else if (res == 0) {
+		s->err = -EIO;
+		fail(rc, -EIO, "write of '%s' made no progress",
+		     rc->pkg.m.entries[op->entry].path);
+	} else {
+		op->done += (uint32_t)res;
+		if (op->done < op->len && !s->err && !rc->error) {
+			int r = submit_wop(rc, si, k);
+			if (r == 0)
+				return;
+			s->err = r;
+			fail(rc, r, "cannot write '%s': %s",
+			     rc->pkg.m.entries[op->entry].path, fr_strerror(r));
+		}
+	}
+	if (--s->pending)
+		return;
+	uint32_t seg = s->f.index;
+	bool ok = !s->err;
+	slot_free(rc, si);
+	if (ok)
+		to_sync(rc, seg);
+	arm_recv(rc);
+}
+
+static void on_worker_done(struct rconn *rc)
+{
+	struct fr_job *j = fr_doneq_take(&rc->done);
+
+	while (j) {
+		struct rslot *s = (struct rslot *)j;
+		int si = (int)(s - rc->slots);
+		j = j->next;
+		rc->workers_busy--;
+		if (rc->error) {
+			slot_free(rc, si);
+			continue;
+		}
+		if (s->result < 0) {
+			rc->corrupt++;
+			fr_log(FR_LOG_WARN,
+			       "%s: segment %u of '%s' arrived corrupt (%s); "
+			       "asking for it again",
+			       rc->who, s->f.index, rc->pkg.m.name,
+			       fr_strerror(s->result));
+			send_ack(rc, s->f.index, FR_ACK_BAD);
+			slot_free(rc, si);
+			arm_recv(rc);
+			continue;
+		}
+		/* the decompressed copy is what gets written */
+		if (s->out >= 0) {
+			fr_pool_put(rc->pool, s->buf);
+			s->buf = s->out;
+			s->out = -1;
+		}
+		rc->received++;
+		start_writes(rc, si);
+	}
+}
+
+static int free_slot(struct rconn *rc)
+{
+	for (int i = 0; i < RSLOTS; i++)
+		if (rc->slots[i].state == R_FREE)
+			return i;
+	return -1;
+}
+
+static void recv_more(struct rconn *rc, void *addr, uint32_t len)
+{
+	int r = fr_ring_recv(rc->ring, rc->sock, addr, len, true,
+			     UD(K_RECV, 0, 0));
+	if (r < 0)
+		fail(rc, r, "cannot queue a receive: %s", fr_strerror(r));
+	else
+		rc->recv_inflight = true;
+}
+
+/* Start (or resume) receiving, as the state allows. */
+static void arm_recv(struct rconn *rc)
+{
+	if (rc->recv_inflight || rc->error || rc->rs == RS_STOP)
+		return;
+	if (rc->rs == RS_MSGHDR) {
+		rc->hdr_got = 0;
+		rc->hdr_want = FR_MSG_HDR;
+		recv_more(rc, rc->hdr, FR_MSG_HDR);
+		return;
+	}
+	if (rc->rs != RS_WAITBUF)
+		return;
+	int si = free_slot(rc);
+	if (si < 0)
+		return;
+	struct fr_frame fr;
+	fr_frame_unpack(&fr, rc->hdr + FR_MSG_HDR); /* validated before */
+	unsigned want = (fr.flags & FR_FRAME_ZSTD) ? 2 : 1;
+	if (fr_pool_avail(rc->pool) < want)
+		return;
+	struct rslot *s = &rc->slots[si];
+	s->f = fr;
+	s->buf = fr_pool_get(rc->pool);
+	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
+	s->state = R_RECV;
+	rc->cur = si;
+	rc->pay_got = 0;
+	rc->rs = RS_PAYLOAD;
+	recv_more(rc, (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM,
+		  fr.stored_len);
+}
+
+static void on_frame_header(struct rconn *rc)
+{
+	struct fr_frame f;
+	const struct fr_manifest *m = &rc->pkg.m;
+	int r = fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR);
+
+	if (r < 0) {
+		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
+		     fr_strerror(r));
+		return;
+	}
+	if (memcmp(f.pkg, m->id, FR_HASH_LEN)) {
+		fail(rc, FR_E_WRONG_PACKAGE, "frame from %s: %s", rc->who,
+		     fr_strerror(FR_E_WRONG_PACKAGE));
+		return;
+	}
+	if (f.index >= m->n_segments) {
+		fail(rc, FR_E_BAD_INDEX, "frame from %s: segment %u of %u",
+		     rc->who, f.index, m->n_segments);
+		return;
+	}
+	if (f.raw_len != m->segments[f.index].length ||
+	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + f.stored_len) {
+		fail(rc, FR_E_RAW_LENGTH,
+		     "frame from %s: segment %u has the wrong length", rc->who,
+		     f.index);
+		return;
+	}
+	rc->rs = RS_WAITBUF;
+	arm_recv(rc);
+}
+
+static void on_recv(struct rconn *rc, int res)
+{
+	rc->recv_inflight = false;
+	if (res <= 0) {
+		if (res == 0 || res == -ECONNRESET)
+			fail(rc, -ECONNRESET,
+			     "%s closed the connection mid-transfer", rc->who);
+		else
+			fail(rc, res, "receive from %s failed: %s", rc->who,
+			     fr_strerror(res));
+		return;
+	}
+	if (rc->rs == RS_MSGHDR || rc->rs == RS_FRAMEHDR) {
+		rc->hdr_got += (uint32_t)res;
+		if (rc->hdr_got < rc->hdr_want) {
+			recv_more(rc, rc->hdr + rc->hdr_got,
+				  rc->hdr_want - rc->hdr_got);
+			return;
+		}
+		if (rc->rs == RS_FRAMEHDR) {
+			on_frame_header(rc);
+			return;
+		}
+		uint32_t type = fr_get32(rc->hdr), len = fr_get32(rc->hdr + 4);
+		if (type == FR_MSG_END && len == 0) {
+			rc->end_received = true;
+			rc->rs = RS_STOP;
+			return;
+		}
+		if (type != FR_MSG_SEGMENT || len <= FR_FRAME_HDR ||
+		    len > FR_FRAME_HDR + fr_seg_bound(rc->pkg.m.seg_size)) {
+			fail(rc, FR_E_PROTOCOL,
+			     "%s sent message type %u of %u bytes where a "
+			     "segment was expected",
+			     rc->who, type, len);
+			return;
+		}
+		rc->rs = RS_FRAMEHDR;
+		rc->hdr_want = FR_MSG_HDR + FR_FRAME_HDR;
+		recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
+		return;
+	}
+	if (rc->rs == RS_PAYLOAD) {
+		struct rslot *s = &rc->slots[rc->cur];
+		rc->pay_got += (uint32_t)res;
+		if (rc->pay_got < s->f.stored_len) {
+			recv_more(rc,
+				  (uint8_t *)fr_pool_buf(rc->pool, s->buf) +
+					  HEADROOM + rc->pay_got,
+				  s->f.stored_len - rc->pay_got);
+			return;
+		}
+		s->state = R_WORK;
+		s->job.fn = work_verify;
+		s->job.done = &rc->done;
+		rc->workers_busy++;
+		fr_workq_push(&s->job);
+		rc->rs = RS_MSGHDR;
+		arm_recv(rc);
+	}
+}
+
+static bool all_idle(struct rconn *rc)
+{
+	for (int i = 0; i < RSLOTS; i++)
+		if (rc->slots[i].state != R_FREE)
+			return false;
+	return rc->workers_busy == 0;
+}
+
+static int data_phase(struct rconn *rc)
+{
+	struct fr_cqe cqes[64];
+	size_t bsz = HEADROOM + fr_seg_bound(rc->pkg.m.seg_size);
+	int r;
+
+	for (int i = 0; i < RSLOTS; i++) {
+		rc->slots[i].rc = rc;
+		rc->slots[i].buf = rc->slots[i].out = -1;
+	}
+	r = fr_pool_new(&rc->pool, RSLOTS + 2, bsz);
+	if (r == 0)
+		r = fr_ring_new(&rc->ring, 256);
+	if (r == 0)
+		r = fr_ring_attach_pool(rc->ring, rc->pool);
+	if (r == 0 || r == 1)
+		r = fr_doneq_init(&rc->done);
+	if (r < 0) {
+		fail(rc, r, "cannot set up the data path: %s", fr_strerror(r));
+		return r;
+	}
+	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
+	rc->pending = malloc(sizeof(uint32_t) * (rc->pkg.m.n_segments + 1));
+	if (rc->sync_efd < 0 || !rc->pending) {
+		fail(rc, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_create(&rc->sync_thread, NULL, sync_main, rc);
+	fr_ring_read(rc->ring, rc->done.efd, -1, &rc->done.efd_buf, 8, 0,
+		     UD(K_EVENT, 0, 0));
+	fr_ring_read(rc->ring, rc->sync_efd, -1, &rc->sync_efd_buf, 8, 0,
+		     UD(K_SYNCED, 0, 0));
+	rc->rs = RS_MSGHDR;
+	arm_recv(rc);
+
+	for (;;) {
+		if (rc->error)
+			break;
+		pthread_mutex_lock(&rc->lock);
+		bool synced = rc->n_journaled == rc->n_written;
+		int serr = rc->sync_err;
+		pthread_mutex_unlock(&rc->lock);
+		if (serr) {
+			fail(rc, serr, "cannot make segments durable in '%s': %s",
+			     rc->pkg.dir, fr_strerror(serr));
+			break;
+		}
+		if (rc->end_received && all_idle(rc) && synced)
+			break;
+		int n = fr_ring_wait(rc->ring, cqes, FR_ARRAY_SIZE(cqes), -1);
+		if (n < 0) {
+			fail(rc, n, "ring wait: %s", fr_strerror(n));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct fr_cqe *c = &cqes[i];
+			switch (UD_KIND(c->ud)) {
+			case K_RECV:
+				on_recv(rc, c->res);
+				break;
+			case K_WRITE:
+				on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+				break;
+			case K_EVENT:
+				on_worker_done(rc);
+				fr_ring_read(rc->ring, rc->done.efd, -1,
+					     &rc->done.efd_buf, 8, 0,
+					     UD(K_EVENT, 0, 0));
+				break;
+			case K_SYNCED:
+				fr_ring_read(rc->ring, rc->sync_efd, -1,
+					     &rc->sync_efd_buf, 8, 0,
+					     UD(K_SYNCED, 0, 0));
+				break;
+			}
+		}
+	}
+	/* Drain: no request may still point into the pool when it goes.
+	 * Completed writes still reach the journal below. */
+	if (rc->error)
+		shutdown(rc->sock, SHUT_RD);
+	while (rc->recv_inflight || !all_idle(rc)) {
+		int n = fr_ring_wait(rc->ring, cqes, FR_ARRAY_SIZE(cqes), 2000);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const struct fr_cqe *c = &cqes[i];
+			switch (UD_KIND(c->ud)) {
+			case K_RECV:
+				rc->recv_inflight = false;
+				if (rc->rs == RS_PAYLOAD)
+					slot_free(rc, rc->cur);
+				rc->rs = RS_STOP;
+				break;
+			case K_WRITE:
+				on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+				break;
+			case K_EVENT:
+				on_worker_done(rc);
+				fr_ring_read(rc->ring, rc->done.efd, -1,
+					     &rc->done.efd_buf, 8, 0,
+					     UD(K_EVENT, 0, 0));
+				break;
+			}
+		}
+	}
+	pthread_mutex_lock(&rc->lock);
+	rc->sync_stop = true;
+	pthread_cond_signal(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+	pthread_join(rc->sync_thread, NULL);
+	if (!rc->error && rc->sync_err)
+		fail(rc, rc->sync_err, "cannot make segments durable: %s",
+		     fr_strerror(rc->sync_err));
+	return rc->error;
+}
+
+static void send_have(struct rconn *rc, int state)
+{
+	const struct fr_manifest *m = &rc->pkg.m;
+	uint32_t len = 8 + (m->n_segments + 7) / 8;
+	uint8_t *b = calloc(1, len);
+
+	if (!b)
+		return;
+	fr_put32(b, (uint32_t)state);
+	fr_put32(b + 4, m->n_segments);
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		if (state == FR_HAVE_COMPLETE || rc->pkg.j.have[i])
+			b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
+	send_locked(rc, FR_MSG_HAVE, b, len);
+	free(b);
+}
+
+static void session(struct rconn *rc)
+{
+	const struct fr_account *who = NULL;
+	char err[512] = "";
+	uint8_t *mf = NULL;
+	uint32_t type, len;
+	int r;
+
+	r = fr_handshake_server(rc->sock, rc->c, &who, err, sizeof(err));
+	if (r < 0) {
+		fr_log(FR_LOG_WARN, "refused connection from %s: %s", rc->peer,
+		       err[0] ? err : fr_strerror(r));
+		return;
+	}
+	snprintf(rc->who, sizeof(rc->who), "%s", who->code);
+	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
+
+	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX, err,
+			sizeof(err));
+	if (r < 0 || type != FR_MSG_OFFER) {
+		fr_log(FR_LOG_WARN, "%s: no offer: %s", rc->who,
+		       r < 0 ? (err[0] ? err : fr_strerror(r))
+			     : "unexpected message");
+		if (r == 0)
+			fr_send_error(rc->sock, FR_E_PROTOCOL, "expected OFFER");
+		free(mf);
+		return;
+	}
+	r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
+			  sizeof(err));
+	free(mf);
+	if (r < 0) {
+		fr_log(FR_LOG_ERROR, "%s: %s", rc->who, err);
+		fr_send_error(rc->sock, r, err);
+		return;
+	}
+	char size[32];
+	fr_human_bytes(rc->pkg.m.total_size, size, sizeof(size));
+	if (r == FR_HAVE_COMPLETE) {
+		fr_log(FR_LOG_INFO,
+		       "%s: package '%s' (%s) is already here, complete",
+		       rc->who, rc->pkg.m.name, size);
+		send_have(rc, FR_HAVE_COMPLETE);
+		fr_store_close(&rc->pkg);
+		return;
+	}
+	fr_log(FR_LOG_INFO,
+	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
+	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments,
+	       rc->pkg.j.n_have, rc->pkg.m.n_segments - rc->pkg.j.n_have);
+	send_have(rc, FR_HAVE_PARTIAL);
+
+	r = data_phase(rc);
+	if (r == 0) {
+		r = fr_store_finalize(&rc->pkg, rc->c->store, err, sizeof(err));
+		if (r < 0) {
+			fail(rc, r, "cannot complete '%s': %s", rc->pkg.m.name,
+			     err);
+		} else {
+			fr_log(FR_LOG_INFO,
+			       "%s: package '%s' complete and verified -> "
+			       "%s/packages/%s (%u segments received, %u "
+			       "re-sent)",
+			       rc->who, rc->pkg.m.name, rc->c->store,
+			       rc->pkg.m.name, rc->received, rc->corrupt);
+			send_locked(rc, FR_MSG_DONE, NULL, 0);
+		}
+	}
+	if (rc->error) {
+		bool quiet = rc->error == -ECONNRESET;
+		fr_log(quiet ? FR_LOG_INFO : FR_LOG_ERROR,
+		       "%s: %s; %u of %u segments of '%s' held, resumable",
+		       rc->who, rc->err, rc->pkg.j.n_have, rc->pkg.m.n_segments,
+		       rc->pkg.m.name);
+		if (!quiet) {
+			pthread_mutex_lock(&rc->wlock);
+			fr_send_error(rc->sock, rc->error, rc->err);
+			pthread_mutex_unlock(&rc->wlock);
+		}
+	}
+	fr_ring_free(rc->ring);
+	fr_pool_free(rc->pool);
+	if (rc->done.efd > 0)
+		fr_doneq_fini(&rc->done);
+	if (rc->sync_efd > 0)
+		close(rc->sync_efd);
+	for (int i = 0; i < RSLOTS; i++)
+		free(rc->slots[i].ops);
+	free(rc->pending);
+	fr_store_close(&rc->pkg);
+}
+
+static void *conn_main(void *arg)
+{
+	struct rconn *rc = arg;
+
+	session(rc);
+	close(rc->sock);
+	pthread_mutex_destroy(&rc->lock);
+	pthread_mutex_destroy(&rc->wlock);
+	pthread_cond_destroy(&rc->cond);
+	free(rc);
+	atomic_fetch_sub(&n_conns, 1);
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+int fr_serve(const struct fr_config *c)
+{
+	struct sigaction sa = {0};
+	int lfd, r;
+
+	if (!c->listen[0]) {
+		fr_log(FR_LOG_ERROR, "config '%s': [site] has no listen address",
+		       c->path);
+		return FR_E_CONFIG;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sa.sa_handler = on_signal; /* no SA_RESTART: accept() must wake */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if ((r = fr_workq_start(c->workers)) < 0)
+		return r;
+	lfd = fr_tcp_listen(c->listen);
+	if (lfd < 0) {
+		fr_log(FR_LOG_ERROR, "cannot listen on %s: %s", c->listen,
+		       fr_strerror(lfd));
+		return lfd;
+	}
+	fr_log(FR_LOG_INFO, "site %s receiving on %s into %s", c->code,
+	       c->listen, c->store);
+	while (!stopping) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			fr_log(FR_LOG_ERROR, "accept: %s", strerror(errno));
+			break;
+		}
+		struct rconn *rc = calloc(1, sizeof(*rc));
+		if (!rc) {
+			close(fd);
+			continue;
+		}
+		rc->c = c;
+		rc->sock = fd;
+		rc->sync_efd = -1;
+		char host[64] = "?";
+		int port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+			port = ntohs(in->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
+			port = ntohs(in->sin6_port);
+		}
+		snprintf(rc->peer, sizeof(rc->peer), "%s:%d", host, port);
+		snprintf(rc->who, sizeof(rc->who), "?");
+		pthread_mutex_init(&rc->lock, NULL);
+		pthread_mutex_init(&rc->wlock, NULL);
+		pthread_cond_init(&rc->cond, NULL);
+		fr_sock_tune(fd);
+		if (atomic_fetch_add(&n_conns, 1) >= c->max_connections) {
+			atomic_fetch_sub(&n_conns, 1);
+			fr_log(FR_LOG_WARN,
+			       "refused connection from %s: %d sessions already "
+			       "running (max-connections)",
+			       rc->peer, c->max_connections);
+			fr_send_error(fd, -EBUSY, "receiver busy, try later");
+			close(fd);
+			free(rc);
+			continue;
+		}
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, conn_main, rc) != 0) {
+			atomic_fetch_sub(&n_conns, 1);
+			close(fd);
+			free(rc);
+		}
+		pthread_attr_destroy(&at);
+	}
+	close(lfd);
+	fr_log(FR_LOG_INFO, "stopping; interrupted transfers resume later");
+	return 0;
+}

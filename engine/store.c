@@ -1,0 +1,427 @@
+/*
+ * store.c - the receiving site's segment store.
+ *
+ *   <store>/partial/<id>/manifest   the package's manifest, as received
+ *   <store>/partial/<id>/journal    durable segments (journal.c)
+ *   <store>/partial/<id>/tree/      the package, written in place
+ *   <store>/partial/<id>/lock       flock'd by the one session receiving it
+ *   <store>/packages/<name>/        complete, verified packages
+ *   <store>/manifests/<name>        the manifest of each complete package
+ *
+ * A package becomes visible under packages/ by one rename, only after
+ * every segment is journaled and the tree's structure checked; until then
+ * nothing under packages/ changes. Directories are created 0700 and files
+ * 0600 while data arrives; the manifest's modes, times and symlinks are
+ * applied just before the rename.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define MAX_OPEN_FDS 512
+
+static int store_dirs(const char *store)
+{
+	char p[1200];
+	static const char *const sub[] = {"partial", "packages", "manifests"};
+
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(sub); i++) {
+		if (fr_path_fmt(p, sizeof(p), "%s/%s", store, sub[i]))
+			return -ENAMETOOLONG;
+		int rc = fr_mkdirs(p);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Is manifests/<name> exactly this package? */
+static bool already_complete(const char *store, const struct fr_manifest *m)
+{
+	char p[1400];
+	uint8_t *buf;
+	size_t len;
+	uint8_t id[FR_HASH_LEN];
+	struct stat st;
+
+	if (fr_path_fmt(p, sizeof(p), "%s/manifests/%s", store, m->name) ||
+	    fr_read_file(p, FR_MANIFEST_MAX, &buf, &len) < 0)
+		return false;
+	fr_hash128(buf, len, id);
+	free(buf);
+	if (memcmp(id, m->id, FR_HASH_LEN))
+		return false;
+	if (fr_path_fmt(p, sizeof(p), "%s/packages/%s", store, m->name))
+		return false;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
+{
+	const struct fr_manifest *m = &p->m;
+
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct fr_entry *e = &m->entries[i];
+		int rc = 0;
+
+		if (e->type == FR_ENT_DIR) {
+			if (mkdirat(p->tree_fd, e->path, 0700) < 0 &&
+			    errno != EEXIST)
+				rc = -errno;
+		} else if (e->type == FR_ENT_FILE) {
+			int fd = openat(p->tree_fd, e->path,
+					O_WRONLY | O_CREAT | O_NOFOLLOW |
+						O_CLOEXEC,
+					0600);
+			struct stat st;
+			if (fd < 0) {
+				rc = -errno;
+			} else {
+				if (fstat(fd, &st) < 0)
+					rc = -errno;
+				else if ((uint64_t)st.st_size != e->size &&
+					 ftruncate(fd, (off_t)e->size) < 0)
+					rc = -errno;
+				close(fd);
+			}
+		}
+		if (rc < 0) {
+			snprintf(errbuf, errcap, "cannot create '%s/%s': %s",
+				 p->tree, e->path, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
+		  const char *from, struct fr_store_pkg *p, char *errbuf,
+		  size_t errcap)
+{
+	char hex[2 * FR_HASH_LEN + 1], path[1300];
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->tree_fd = p->lock_fd = p->store_fd = -1;
+	p->j.fd = -1;
+	rc = fr_manifest_decode(&p->m, mf, mf_len);
+	if (rc < 0) {
+		snprintf(errbuf, errcap, "manifest refused: %s",
+			 fr_strerror(rc));
+		return rc;
+	}
+	if ((rc = store_dirs(store)) < 0) {
+		snprintf(errbuf, errcap, "cannot create store '%s': %s", store,
+			 strerror(-rc));
+		goto fail;
+	}
+	p->store_fd = open(store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->store_fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot open store '%s': %s", store,
+			 strerror(errno));
+		goto fail;
+	}
+	fr_hex(p->m.id, FR_HASH_LEN, hex);
+	if (fr_path_fmt(p->dir, sizeof(p->dir), "%s/partial/%s", store, hex) ||
+	    fr_path_fmt(p->tree, sizeof(p->tree), "%s/tree", p->dir)) {
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	if (already_complete(store, &p->m)) {
+		/* a crash may have left the emptied partial dir behind */
+		fr_remove_tree(p->dir);
+		return FR_HAVE_COMPLETE;
+	}
+	if ((rc = fr_mkdirs(p->dir)) < 0) {
+		snprintf(errbuf, errcap, "cannot create '%s': %s", p->dir,
+			 strerror(-rc));
+		goto fail;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/lock", p->dir);
+	p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(errbuf, errcap,
+			 rc == -EBUSY ? "package '%s' is being received by "
+					"another session"
+				      : "cannot lock package '%s'",
+			 p->m.name);
+		goto fail;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
+	if (access(path, F_OK) < 0 &&
+	    (rc = fr_write_file_atomic(path, mf, mf_len)) < 0) {
+		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
+			 strerror(-rc));
+		goto fail;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/from", p->dir);
+	fr_write_file_atomic(path, from, strlen(from));
+
+	if (mkdir(p->tree, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot create '%s': %s", p->tree,
+			 strerror(errno));
+		goto fail;
+	}
+	p->tree_fd = open(p->tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->tree_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = create_tree(p, errbuf, errcap)) < 0)
+		goto fail;
+	fr_path_fmt(path, sizeof(path), "%s/journal", p->dir);
+	if ((rc = fr_journal_open(&p->j, path, &p->m)) < 0) {
+		snprintf(errbuf, errcap, "cannot open journal '%s': %s", path,
+			 fr_strerror(rc));
+		goto fail;
+	}
+	if (p->j.cut)
+		fr_log(FR_LOG_WARN,
+		       "journal '%s': cut %u torn or corrupt record(s) at its "
+		       "end",
+		       path, p->j.cut);
+	p->fds = malloc((p->m.n_entries ? p->m.n_entries : 1) * sizeof(int));
+	if (!p->fds) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < p->m.n_entries; i++)
+		p->fds[i] = -1;
+	return FR_HAVE_PARTIAL;
+fail:
+	fr_store_close(p);
+	return rc;
+}
+
+static void close_fds(struct fr_store_pkg *p)
+{
+	if (!p->fds)
+		return;
+	for (uint32_t i = 0; i < p->m.n_entries; i++)
+		if (p->fds[i] >= 0) {
+			close(p->fds[i]);
+			p->fds[i] = -1;
+		}
+	p->n_open = 0;
+}
+
+int fr_store_fd(struct fr_store_pkg *p, uint32_t e)
+{
+	if (p->fds[e] >= 0)
+		return p->fds[e];
+	/* closing is safe: the ring holds its own reference to files of
+	 * writes already submitted */
+	if (p->n_open >= MAX_OPEN_FDS)
+		close_fds(p);
+	int fd = openat(p->tree_fd, p->m.entries[e].path,
+			O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	p->fds[e] = fd;
+	p->n_open++;
+	return fd;
+}
+
+static int apply_metadata(struct fr_store_pkg *p, char *errbuf, size_t errcap)
+{
+	const struct fr_manifest *m = &p->m;
+
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct fr_entry *e = &m->entries[i];
+		if (e->type != FR_ENT_LINK)
+			continue;
+		if (symlinkat(e->target, p->tree_fd, e->path) < 0) {
+			if (errno == EEXIST) {
+				unlinkat(p->tree_fd, e->path, 0);
+				if (symlinkat(e->target, p->tree_fd, e->path) == 0)
+					continue;
+			}
+			snprintf(errbuf, errcap, "cannot create symlink '%s': %s",
+				 e->path, strerror(errno));
+			return -errno;
+		}
+	}
+	/* reverse path order: children before their directory */
+	for (uint32_t k = m->n_entries; k-- > 0;) {
+		const struct fr_entry *e = &m->entries[k];
+		struct timespec ts[2] = {
+			{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec},
+			{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
+		if (e->type != FR_ENT_LINK &&
+		    fchmodat(p->tree_fd, e->path, e->mode, 0) < 0) {
+			snprintf(errbuf, errcap, "cannot set mode of '%s': %s",
+				 e->path, strerror(errno));
+			return -errno;
+		}
+		utimensat(p->tree_fd, e->path, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	return 0;
+}
+
+int fr_store_finalize(struct fr_store_pkg *p, const char *store,
+		      char *errbuf, size_t errcap)
+{
+	char dest[1400], mpath[1400], path[1400];
+	struct stat st;
+	int rc;
+
+	if (p->j.n_have != p->m.n_segments) {
+		snprintf(errbuf, errcap, "%u of %u segments still missing",
+			 p->m.n_segments - p->j.n_have, p->m.n_segments);
+		return FR_E_INCOMPLETE;
+	}
+	close_fds(p);
+	/* structure check: every entry there, with its size */
+	for (uint32_t i = 0; i < p->m.n_entries; i++) {
+		const struct fr_entry *e = &p->m.entries[i];
+		if (e->type == FR_ENT_LINK)
+			continue;
+		if (fstatat(p->tree_fd, e->path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (e->type == FR_ENT_DIR) != !!S_ISDIR(st.st_mode) ||
+		    (e->type == FR_ENT_FILE &&
+		     (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size))) {
+			snprintf(errbuf, errcap,
+				 "'%s' in '%s' does not match the manifest",
+				 e->path, p->tree);
+			return FR_E_INCOMPLETE;
+		}
+	}
+	if ((rc = apply_metadata(p, errbuf, errcap)) < 0)
+		return rc;
+	if (syncfs(p->tree_fd) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot sync '%s': %s", p->tree,
+			 strerror(errno));
+		return rc;
+	}
+	if (fr_path_fmt(dest, sizeof(dest), "%s/packages/%s", store, p->m.name) ||
+	    fr_path_fmt(mpath, sizeof(mpath), "%s/manifests/%s", store,
+			p->m.name))
+		return -ENAMETOOLONG;
+	/* one rename makes it visible; an older version is swapped out */
+	if (lstat(dest, &st) == 0)
+		rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest, RENAME_EXCHANGE);
+	else
+		rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest, RENAME_NOREPLACE);
+	if (rc < 0) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot move '%s' to '%s': %s", p->tree,
+			 dest, strerror(errno));
+		return rc;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
+	uint8_t *mf;
+	size_t mf_len;
+	if ((rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &mf_len)) == 0) {
+		rc = fr_write_file_atomic(mpath, mf, mf_len);
+		free(mf);
+	}
+	if (rc < 0) {
+		snprintf(errbuf, errcap, "cannot record manifest '%s': %s", mpath,
+			 fr_strerror(rc));
+		return rc;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/packages", store);
+	fr_fsync_dir(path);
+	close(p->tree_fd);
+	p->tree_fd = -1;
+	fr_remove_tree(p->dir);
+	return 0;
+}
+
+void fr_store_close(struct fr_store_pkg *p)
+{
+	close_fds(p);
+	free(p->fds);
+	p->fds = NULL;
+	if (p->j.fd >= 0 || p->j.have)
+		fr_journal_close(&p->j);
+	if (p->tree_fd >= 0)
+		close(p->tree_fd);
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	if (p->store_fd >= 0)
+		close(p->store_fd);
+	p->tree_fd = p->lock_fd = p->store_fd = -1;
+	fr_manifest_fini(&p->m);
+}
+
+int fr_tree_verify(const char *root, const struct fr_manifest *m,
+		   char *errbuf, size_t errcap, uint32_t *bad_segments)
+{
+	char path[8192], target[FR_PATH_MAX + 1];
+	struct stat st;
+	uint8_t *buf;
+	int rc = 0;
+
+	*bad_segments = 0;
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct fr_entry *e = &m->entries[i];
+		if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path))
+			return -ENAMETOOLONG;
+		if (lstat(path, &st) < 0) {
+			snprintf(errbuf, errcap, "'%s' is missing", e->path);
+			return FR_E_INCOMPLETE;
+		}
+		bool ok = true;
+		if (e->type == FR_ENT_DIR)
+			ok = S_ISDIR(st.st_mode) && (st.st_mode & 07777) == e->mode;
+		else if (e->type == FR_ENT_FILE)
+			ok = S_ISREG(st.st_mode) &&
+			     (st.st_mode & 07777) == e->mode &&
+			     (uint64_t)st.st_size == e->size;
+		else {
+			ssize_t n = readlink(path, target, sizeof(target) - 1);
+			ok = S_ISLNK(st.st_mode) && n >= 0 &&
+			     (target[n] = '\0', !strcmp(target, e->target));
+		}
+		if (!ok) {
+			snprintf(errbuf, errcap,
+				 "'%s' differs from the manifest (type, mode, "
+				 "size or link target)",
+				 e->path);
+			return FR_E_HASH_MISMATCH;
+		}
+	}
+	buf = malloc(m->seg_size);
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < m->n_segments; s++) {
+		uint8_t h[FR_HASH_LEN];
+		char msg[512];
+		int r = fr_read_segment(root, false, m, s, buf, msg, sizeof(msg));
+		if (r < 0) {
+			snprintf(errbuf, errcap, "%s", msg);
+			rc = r;
+			break;
+		}
+		fr_hash128(buf, m->segments[s].length, h);
+		if (memcmp(h, m->segments[s].hash, FR_HASH_LEN)) {
+			if (!*bad_segments) {
+				struct fr_extent_iter it;
+				struct fr_extent x;
+				fr_extent_iter_init(&it, m, s);
+				fr_extent_next(&it, &x);
+				snprintf(errbuf, errcap,
+					 "segment %u (starting in '%s') does not "
+					 "match its hash",
+					 s, m->entries[x.entry].path);
+			}
+			(*bad_segments)++;
+			rc = FR_E_HASH_MISMATCH;
+		}
+	}
+	free(buf);
+	return rc;
+}

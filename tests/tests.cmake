@@ -1,0 +1,39 @@
+# Unit tests: tests/unit/<module>_*.c, one Criterion executable each, linked
+# against the module library it tests (codec, io or engine). Labels: unit.
+# End-to-end tests: tests/e2e/*.sh drive the real ferry binary. Labels: e2e
+# (plus needs-root / slow where the script says so on a "# labels:" line).
+if(FERRY_TESTS)
+  pkg_check_modules(CRITERION REQUIRED IMPORTED_TARGET criterion)
+  file(GLOB UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/unit/*.c)
+  foreach(src ${UNIT_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    string(REGEX MATCH "^[a-z]+" module ${name})
+    add_executable(unit_${name} ${src})
+    target_link_libraries(unit_${name} PRIVATE fr_${module} PkgConfig::CRITERION)
+    if(module STREQUAL "engine")
+      target_link_libraries(unit_${name} PRIVATE PkgConfig::SODIUM PkgConfig::INIH)
+    endif()
+    target_include_directories(unit_${name} PRIVATE ${CMAKE_SOURCE_DIR}/${module})
+    add_test(NAME unit/${name} COMMAND unit_${name} --jobs 1)
+    set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 300)
+  endforeach()
+endif()
+
+add_test(NAME lint/layering COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(lint/layering PROPERTIES LABELS unit)
+
+file(GLOB E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/e2e/test_*.sh)
+foreach(script ${E2E_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  file(STRINGS ${script} label_line REGEX "^# labels:")
+  set(labels e2e)
+  if(label_line)
+    string(REGEX REPLACE "^# labels:[ ]*" "" extra "${label_line}")
+    string(REPLACE " " ";" extra "${extra}")
+    list(APPEND labels ${extra})
+  endif()
+  add_test(NAME e2e/${name} COMMAND bash ${script})
+  set_tests_properties(e2e/${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
+    SKIP_RETURN_CODE 77
+    ENVIRONMENT "FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR}")
+endforeach()

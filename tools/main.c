@@ -1,0 +1,350 @@
+/*
+ * main.c - the `ferry` command line: subcommands in the style of git,
+ * each with --help. Parsing and presentation live here; the work is the
+ * engine's. Exit codes: 0 success, 1 the operation failed (a transfer
+ * stays resumable), 2 usage, 3 configuration, 4 authentication refused,
+ * 5 verification found a difference.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_engine.h"
+
+enum {
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_CONFIG = 3,
+	EXIT_AUTH = 4,
+	EXIT_VERIFY = 5
+};
+
+static const char *const usage_main =
+	"usage: ferry <command> [options]\n"
+	"\n"
+	"Move large packages (files and trees) between sites, resumably.\n"
+	"\n"
+	"commands:\n"
+	"  serve   --config F                  receive for this site\n"
+	"  send    PATH --to SITE --config F   send a file or tree to a site\n"
+	"  resume  [TRANSFER] --config F       continue interrupted sends\n"
+	"  status  [TRANSFER] --config F       transfers, progress, rate, ETA\n"
+	"  verify  NAME --config F             re-check a received package\n"
+	"  version                             print the version\n"
+	"\n"
+	"Run 'ferry <command> --help' for a command's options. The config\n"
+	"may also be named by the FERRY_CONFIG environment variable.\n";
+
+static const char *const usage_serve =
+	"usage: ferry serve --config F [-v|-q]\n"
+	"\n"
+	"Receive packages for this site: listen on [site] listen, accept the\n"
+	"accounts of the config, store into [site] store. Runs in the\n"
+	"foreground and logs to stderr; stop it with Ctrl-C or SIGTERM.\n";
+
+static const char *const usage_send =
+	"usage: ferry send PATH --to SITE --config F [options]\n"
+	"\n"
+	"Send a file or a directory tree to SITE. The package appears there\n"
+	"as <store>/packages/NAME/ once every segment is verified. If the\n"
+	"transfer is interrupted, 'ferry resume' (or the same send again)\n"
+	"continues it, sending only what the site does not hold yet.\n"
+	"\n"
+	"options:\n"
+	"  --to SITE              destination site code (required)\n"
+	"  --config F             this site's config file\n"
+	"  --name N               package name (default: PATH's last part)\n"
+	"  --priority P           high, medium or low (default: medium)\n"
+	"  --via ADDR             use only the address named ADDR\n"
+	"  --level N|auto         compression: auto (follows the link), 0 for\n"
+	"                         none, 1..19 zstd level (default: config)\n"
+	"  --json                 print a JSON summary on stdout\n"
+	"  --no-progress          no progress line even on a terminal\n"
+	"  -q, --quiet            errors only;  -v, --verbose  more detail\n";
+
+static const char *const usage_resume =
+	"usage: ferry resume [TRANSFER] --config F [--json] [--no-progress]\n"
+	"\n"
+	"Continue interrupted sends: one (by transfer id or package name) or\n"
+	"all that are not done. Sends only the segments the destination does\n"
+	"not already hold.\n";
+
+static const char *const usage_status =
+	"usage: ferry status [TRANSFER] --config F [--json]\n"
+	"\n"
+	"List outgoing transfers (state, progress, rate, ETA, compression\n"
+	"level and output) and incoming packages (partial and complete).\n";
+
+static const char *const usage_verify =
+	"usage: ferry verify NAME --config F [--json]\n"
+	"\n"
+	"Re-read the received package NAME and check every file, mode, link\n"
+	"and segment hash against its manifest. Exit 5 on any difference.\n";
+
+struct args {
+	const char *config, *to, *name, *via, *positional;
+	int priority, level;
+	bool json, no_progress, help;
+	int verbosity;
+};
+
+static int show_usage(const char *usage)
+{
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+static int die_usage(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int die_usage(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ferry: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return show_usage(usage);
+}
+
+static int parse(int argc, char **argv, struct args *a, const char *usage)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, 0, 'c'},
+		{"to", required_argument, 0, 't'},
+		{"name", required_argument, 0, 'n'},
+		{"via", required_argument, 0, 'V'},
+		{"priority", required_argument, 0, 'p'},
+		{"level", required_argument, 0, 'l'},
+		{"json", no_argument, 0, 'j'},
+		{"no-progress", no_argument, 0, 'P'},
+		{"quiet", no_argument, 0, 'q'},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	a->priority = FR_PRIO_MEDIUM;
+	a->level = -2;
+	a->verbosity = FR_LOG_INFO;
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 't':
+			a->to = optarg;
+			break;
+		case 'n':
+			a->name = optarg;
+			break;
+		case 'V':
+			a->via = optarg;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "high"))
+				a->priority = FR_PRIO_HIGH;
+			else if (!strcmp(optarg, "medium"))
+				a->priority = FR_PRIO_MEDIUM;
+			else if (!strcmp(optarg, "low"))
+				a->priority = FR_PRIO_LOW;
+			else
+				return die_usage(usage,
+						 "--priority '%s' must be high, "
+						 "medium or low",
+						 optarg);
+			break;
+		case 'l': {
+			char *end;
+			if (!strcmp(optarg, "auto")) {
+				a->level = -1;
+				break;
+			}
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 19)
+				return die_usage(usage,
+						 "--level '%s' must be auto or "
+						 "0..19",
+						 optarg);
+			a->level = (int)v;
+			break;
+		}
+		case 'j':
+			a->json = true;
+			break;
+		case 'P':
+			a->no_progress = true;
+			break;
+		case 'q':
+			a->verbosity = FR_LOG_ERROR;
+			break;
+		case 'v':
+			a->verbosity = FR_LOG_DEBUG;
+			break;
+		case 'h':
+			a->help = true;
+			break;
+		case ':':
+			return die_usage(usage, "option '%s' needs a value",
+					 argv[optind - 1]);
+		default:
+			return die_usage(usage, "unknown option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		a->positional = argv[optind++];
+	if (optind < argc)
+		return die_usage(usage, "unexpected argument '%s'", argv[optind]);
+	if (!a->config)
+		a->config = getenv("FERRY_CONFIG");
+	fr_log_verbosity = a->verbosity;
+	return 0;
+}
+
+static int exit_for(int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == FR_E_CONFIG || rc == FR_E_BAD_NAME)
+		return EXIT_CONFIG;
+	if (rc == FR_E_AUTH)
+		return EXIT_AUTH;
+	if (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
+		return EXIT_VERIFY;
+	return EXIT_FAIL;
+}
+
+static int load(struct fr_config *c, const struct args *a, const char *usage)
+{
+	if (!a->config) {
+		die_usage(usage, "%s", "--config is required (or set FERRY_CONFIG)");
+		return -EXIT_USAGE;
+	}
+	if (fr_config_load(c, a->config) < 0)
+		return -EXIT_CONFIG;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fr_config c;
+	struct args a;
+	int rc;
+
+	if (argc < 2)
+		return show_usage(usage_main);
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("ferry %s\n", FERRY_VERSION);
+		return 0;
+	}
+	const char *usage = !strcmp(cmd, "serve")    ? usage_serve
+			    : !strcmp(cmd, "send")   ? usage_send
+			    : !strcmp(cmd, "resume") ? usage_resume
+			    : !strcmp(cmd, "status") ? usage_status
+			    : !strcmp(cmd, "verify") ? usage_verify
+						     : NULL;
+	if (!usage) {
+		if (!strcmp(cmd, "parcel") || !strcmp(cmd, "plan") ||
+		    !strcmp(cmd, "bench")) {
+			fprintf(stderr,
+				"ferry: '%s' is not available in this version "
+				"yet\n",
+				cmd);
+			return EXIT_USAGE;
+		}
+		fprintf(stderr, "ferry: '%s' is not a ferry command\n", cmd);
+		return show_usage(usage_main);
+	}
+	if ((rc = parse(argc - 1, argv + 1, &a, usage)) != 0)
+		return rc;
+	if (a.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve")) {
+		if (a.positional)
+			return die_usage(usage, "unexpected argument '%s'",
+					 a.positional);
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		char tag[64];
+		snprintf(tag, sizeof(tag), "ferry[%s]", c.code);
+		fr_log_tag = tag;
+		rc = fr_serve(&c);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	if (!strcmp(cmd, "send")) {
+		if (!a.positional)
+			return die_usage(usage, "%s", "PATH is required");
+		if (!a.to)
+			return die_usage(usage, "%s", "--to SITE is required");
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		struct fr_send_opts o = {
+			.path = a.positional,
+			.site = a.to,
+			.name = a.name,
+			.via = a.via,
+			.priority = a.priority,
+			.level = a.level,
+			.progress = !a.no_progress && isatty(STDERR_FILENO) &&
+				    a.verbosity >= FR_LOG_INFO,
+			.json = a.json,
+		};
+		struct fr_send_result r;
+		rc = fr_send(&c, &o, &r);
+		if (a.json)
+			fr_print_send_result(&r, true, stdout);
+		else if (rc == 0 && a.verbosity >= FR_LOG_INFO)
+			fr_print_send_result(&r, false, stdout);
+		else if (rc < 0 && r.transfer[0])
+			fprintf(stderr,
+				"ferry: transfer %s is interrupted; run 'ferry "
+				"resume %s --config %s' to continue\n",
+				r.transfer, r.transfer, a.config);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	if (!strcmp(cmd, "resume")) {
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		rc = fr_resume(&c, a.positional,
+			       !a.no_progress && isatty(STDERR_FILENO) &&
+				       a.verbosity >= FR_LOG_INFO,
+			       a.json);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	if (!strcmp(cmd, "status")) {
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		rc = fr_status(&c, a.positional, a.json, stdout);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	/* verify */
+	if (!a.positional)
+		return die_usage(usage, "%s", "NAME is required");
+	if ((rc = load(&c, &a, usage)) < 0)
+		return -rc;
+	rc = fr_verify(&c, a.positional, a.json, stdout);
+	fr_config_fini(&c);
+	return rc == 0 ? 0 : (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
+				     ? EXIT_VERIFY
+				     : exit_for(rc);
+}
