@@ -135,7 +135,7 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	a->verbosity = FR_LOG_INFO;
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:qvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			a->config = optarg;
