@@ -210,6 +210,13 @@ struct fr_store_pkg {
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap);
+#define FR_STORE_MAX_OPEN 512
+/* True when fr_store_fd(p, e) would first close the cached fds. */
+static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
+					   uint32_t e)
+{
+	return p->fds[e] < 0 && p->n_open >= FR_STORE_MAX_OPEN;
+}
 /* fd of entry e for writing (cached). */
 int fr_store_fd(struct fr_store_pkg *p, uint32_t e);
 /* Every segment journaled: verify, apply metadata, move into place. */

@@ -236,6 +236,8 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 	struct wop *op = &s->ops[k];
 	int b = s->out >= 0 ? s->out : s->buf;
 	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM;
+	if (fr_store_fd_would_close(&rc->pkg, op->entry))
+		fr_ring_submit(rc->ring);
 	int fd = fr_store_fd(&rc->pkg, op->entry);
 
 	if (fd < 0)

@@ -100,6 +100,16 @@ int fr_ring_recv(struct fr_ring *r, int sock, void *addr, unsigned len,
 		 bool waitall, uint64_t ud);
 int fr_ring_fsync(struct fr_ring *r, int fd, bool datasync, uint64_t ud);
 /*
+ * Open (res = the new fd) or make a directory relative to dfd. The kernel
+ * runs many of these at once in its workers, which is what makes creating
+ * thousands of files fast where each create waits on the disk. path must
+ * stay valid until the request is submitted.
+ */
+int fr_ring_openat(struct fr_ring *r, int dfd, const char *path, int flags,
+		   unsigned mode, uint64_t ud);
+int fr_ring_mkdirat(struct fr_ring *r, int dfd, const char *path,
+		    unsigned mode, uint64_t ud);
+/*
  * A completion with res -ETIME after ms milliseconds. The timespec is kept
  * by the ring per submission slot and copied by the kernel on submission:
  * any number of timeouts may be in flight.

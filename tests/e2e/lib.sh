@@ -1,0 +1,586 @@
+# lib.sh - shared helpers for ferry's end-to-end tests (sourced, not run).
+#
+# Each test script does:
+#
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   e2e_init test_name          # work dir, port, trap, configs
+#   ... start_serve; run ferry; check / expect_* ...
+#   e2e_finish                  # PASS/FAIL summary and exit code
+#
+# Environment: FERRY (binary; default $FERRY_SRC/build/ferry or
+# /work/main/build/ferry), FERRY_SRC (repo root), FERRY_E2E_KEEP=1 keeps
+# the work dir, FERRY_E2E_VERBOSE=1 echoes every ferry command.
+# Exit codes: 0 pass, 1 fail, 77 skipped.
+
+set -u
+set -o pipefail
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${FERRY_SRC:=$(cd "$E2E_LIB_DIR/../.." && pwd)}"
+if [ -z "${FERRY:-}" ]; then
+	if [ -x "$FERRY_SRC/build/ferry" ]; then
+		FERRY=$FERRY_SRC/build/ferry
+	else
+		FERRY=/work/main/build/ferry
+	fi
+fi
+
+E2E_NAME=e2e
+E2E_FAILS=0
+E2E_CHECKS=0
+E2E_PIDS=()      # background processes to kill on exit
+E2E_MOUNTS=()    # mount points to unmount on exit
+E2E_T0=$(date +%s.%N)
+WORK=
+PORT=
+SERVE_PID=
+SERVE_LOG=
+
+# ---- reporting ---------------------------------------------------------------
+
+log() { printf '%s: %s\n' "$E2E_NAME" "$*"; }
+
+pass() {
+	E2E_CHECKS=$((E2E_CHECKS + 1))
+	printf 'PASS: %s: %s\n' "$E2E_NAME" "$*"
+}
+
+fail() {
+	E2E_CHECKS=$((E2E_CHECKS + 1))
+	E2E_FAILS=$((E2E_FAILS + 1))
+	printf 'FAIL: %s: %s\n' "$E2E_NAME" "$*"
+}
+
+# check "description" command...   (passes when the command succeeds)
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# expect_rc WANT GOT "description"
+expect_rc() {
+	if [ "$2" -eq "$1" ]; then
+		pass "$3 (exit $2)"
+	else
+		fail "$3: expected exit $1, got $2"
+	fi
+}
+
+# expect_grep "description" PATTERN FILE...   (extended regexp)
+expect_grep() {
+	local what=$1 pat=$2
+	shift 2
+	if grep -Eq -- "$pat" "$@" 2>/dev/null; then
+		pass "$what"
+	else
+		fail "$what: /$pat/ not found in $*"
+		local f
+		for f in "$@"; do
+			[ -f "$f" ] && { echo "---- $f (last 15 lines)"; tail -n 15 "$f"; }
+		done
+		echo "----"
+	fi
+}
+
+# give up at once (setup could not be done)
+die() {
+	fail "$*"
+	e2e_finish
+}
+
+skip() {
+	printf 'SKIP: %s: %s\n' "$E2E_NAME" "$*"
+	E2E_SKIPPED=1
+	exit 77
+}
+
+e2e_finish() {
+	local t
+	t=$(awk -v a="$E2E_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	if [ "$E2E_FAILS" -gt 0 ]; then
+		if [ -n "$SERVE_LOG" ] && [ -f "$SERVE_LOG" ]; then
+			echo "---- serve log ($SERVE_LOG), last 40 lines"
+			tail -n 40 "$SERVE_LOG"
+			echo "----"
+		fi
+		printf 'FAIL: %s: %d of %d checks failed (%s s)\n' "$E2E_NAME" \
+			"$E2E_FAILS" "$E2E_CHECKS" "$t"
+		exit 1
+	fi
+	printf 'PASS: %s: all %d checks passed (%s s)\n' "$E2E_NAME" \
+		"$E2E_CHECKS" "$t"
+	exit 0
+}
+
+# ---- setup and teardown --------------------------------------------------------
+
+e2e_cleanup() {
+	local rc=$? p m
+	for p in "${E2E_PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for p in "${E2E_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for m in "${E2E_MOUNTS[@]}"; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "${FERRY_E2E_KEEP:-0}" = 1 ]; then
+			echo "$E2E_NAME: work dir kept: $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	return $rc
+}
+
+# e2e_init NAME: work dir, trap, a free port and default configs
+e2e_init() {
+	E2E_NAME=$1
+	if [ ! -x "$FERRY" ]; then
+		echo "$E2E_NAME: ferry binary '$FERRY' not found; build it first" >&2
+		exit 1
+	fi
+	command -v python3 >/dev/null || skip "python3 is required"
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$E2E_NAME.XXXXXX") || exit 1
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM
+	LAB_STORE=$WORK/lab
+	CEN_STORE=$WORK/cen
+	LAB_CONF=$WORK/lab.conf
+	CEN_CONF=$WORK/cen.conf
+	PW_FILE=$WORK/cen.pw
+	SERVE_LOG=$WORK/serve.log
+	printf 'correct horse battery staple\n' >"$PW_FILE"
+	chmod 600 "$PW_FILE"
+	# knobs the tests may change before write_configs
+	CEN_HOST=            # default 127.0.0.1:$PORT
+	CEN_PW_FILE=$PW_FILE
+	ADDR_EXTRA=
+	SENDER_RETRIES=2
+	SENDER_DELAY=1s
+	SENDER_EXTRA=
+	LAB_EXTRA=
+	PORT=$(pick_port)
+	write_configs
+	log "work dir $WORK, port $PORT, ferry $FERRY"
+}
+
+# a TCP port on 127.0.0.1 nobody listens on
+pick_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "pick_port: no free port found" >&2
+	return 1
+}
+
+write_configs() {
+	local host=${CEN_HOST:-127.0.0.1:$PORT}
+	cat >"$LAB_CONF" <<EOF
+[site]
+code = LAB
+store = $LAB_STORE
+listen = 127.0.0.1:$PORT
+
+[account CEN]
+password-file = $PW_FILE
+$LAB_EXTRA
+EOF
+	cat >"$CEN_CONF" <<EOF
+[site]
+code = CEN
+store = $CEN_STORE
+
+[address LAB lan]
+type = lan
+host = $host
+password-file = $CEN_PW_FILE
+$ADDR_EXTRA
+
+[sender]
+retry-delay = $SENDER_DELAY
+retries = $SENDER_RETRIES
+$SENDER_EXTRA
+EOF
+}
+
+# wait_for_log FILE PATTERN SECONDS [MIN_COUNT]: 0 once PATTERN (ERE) has
+# appeared at least MIN_COUNT times in FILE
+wait_for_log() {
+	local file=$1 pat=$2 secs=$3 min=${4:-1} i n
+	for ((i = 0; i < secs * 20; i++)); do
+		n=$(grep -Ec -- "$pat" "$file" 2>/dev/null)
+		[ "${n:-0}" -ge "$min" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+count_log() {
+	local n
+	n=$(grep -Ec -- "$2" "$1" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# start_serve: start `ferry serve --config $LAB_CONF`, stderr appended to
+# $SERVE_LOG; wait for "receiving on". If the port was taken meanwhile,
+# pick another one and rewrite the configs (unless KEEP_PORT=1).
+start_serve() {
+	local try
+	for try in 1 2 3 4 5; do
+		local before
+		before=$(count_log "$SERVE_LOG" 'receiving on')
+		"$FERRY" serve --config "$LAB_CONF" 2>>"$SERVE_LOG" &
+		SERVE_PID=$!
+		E2E_PIDS+=("$SERVE_PID")
+		local i
+		for ((i = 0; i < 600; i++)); do
+			if [ "$(count_log "$SERVE_LOG" 'receiving on')" -gt "$before" ]; then
+				return 0
+			fi
+			kill -0 "$SERVE_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -9 "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+		if grep -q 'Address already in use' "$SERVE_LOG" &&
+			[ "${KEEP_PORT:-0}" != 1 ]; then
+			PORT=$(pick_port)
+			write_configs
+			log "port taken, trying port $PORT"
+			continue
+		fi
+		[ "${KEEP_PORT:-0}" = 1 ] && { sleep 1; continue; }
+		break
+	done
+	echo "---- serve log"
+	tail -n 20 "$SERVE_LOG"
+	die "ferry serve did not start"
+}
+
+# stop_serve: SIGTERM and wait
+stop_serve() {
+	[ -n "$SERVE_PID" ] || return 0
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$SERVE_PID" 2>/dev/null
+	wait "$SERVE_PID" 2>/dev/null
+	SERVE_PID=
+}
+
+kill9_serve() {
+	[ -n "$SERVE_PID" ] || return 0
+	kill -9 "$SERVE_PID" 2>/dev/null
+	wait "$SERVE_PID" 2>/dev/null
+	SERVE_PID=
+}
+
+# run_ferry OUT ERR args...: run ferry with stdout and stderr to files;
+# sets RC
+run_ferry() {
+	local out=$1 err=$2
+	shift 2
+	[ "${FERRY_E2E_VERBOSE:-0}" = 1 ] && log "ferry $*"
+	"$FERRY" "$@" >"$out" 2>"$err"
+	RC=$?
+	return 0
+}
+
+# ---- JSON --------------------------------------------------------------------------
+
+# json_ok FILE: the file is one JSON document
+json_ok() {
+	python3 -c 'import json,sys; json.load(sys.stdin)' <"$1" 2>/dev/null
+}
+
+# json_get FILE EXPR: print a Python expression over `d` (the document),
+# e.g. json_get out.json 'd["segments_sent"]'. Booleans print as
+# true/false; missing keys print nothing and return 1.
+json_get() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    v = eval(sys.argv[2], {"d": d})
+except Exception as e:
+    sys.stderr.write("json_get %s: %s\n" % (sys.argv[2], e))
+    sys.exit(1)
+if isinstance(v, bool):
+    print("true" if v else "false")
+elif v is None:
+    print("null")
+else:
+    print(v)
+EOF
+}
+
+# held_in NAME: segments_done of the receiver's partial entry for NAME
+# ("direction":"in","state":"partial"); 0 if none
+held_in() {
+	local name=$1 out=$WORK/.status.$$.json
+	"$FERRY" status --json --config "$LAB_CONF" >"$out" 2>/dev/null
+	python3 - "$out" "$name" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception:
+    print(0); sys.exit(0)
+n = 0
+for e in d:
+    if e.get("direction") == "in" and e.get("state") == "partial" \
+            and e.get("name") == sys.argv[2]:
+        n = e.get("segments_done", 0)
+print(n)
+EOF
+}
+
+# ---- trees ---------------------------------------------------------------------
+
+# tree_listing DIR: type, mode, size (files), mtime (files), link target
+# and path of everything under DIR, sorted. Directory sizes depend on the
+# file system and are left out.
+tree_listing() {
+	(cd "$1" && find . -mindepth 1 \
+		\( -type d -printf 'd %m - - %p\n' \) -o \
+		\( -type l -printf 'l - - %l %p\n' \) -o \
+		\( -type f -printf 'f %m %s@%T@ - %p\n' \) -o \
+		\( -printf '%y %m %s - %p\n' \) | LC_ALL=C sort)
+}
+
+# compare_trees SRC DST "what" [EXCLUDE_NAME...]: diff -r of the bytes
+# (symlinks compared as links) and of the listings
+compare_trees() {
+	local src=$1 dst=$2 what=$3
+	shift 3
+	local ex=() n
+	for n in "$@"; do ex+=(-x "$n"); done
+	if [ ! -d "$dst" ]; then
+		fail "$what: '$dst' does not exist"
+		return 1
+	fi
+	if diff -r --no-dereference "${ex[@]}" "$src" "$dst" >"$WORK/.diff" 2>&1; then
+		pass "$what: contents identical (diff -r)"
+	else
+		fail "$what: contents differ (diff -r):"
+		head -n 20 "$WORK/.diff"
+	fi
+	local pat='^$'
+	for n in "$@"; do pat="$pat|/$n\$"; done
+	tree_listing "$src" | grep -Ev -- "$pat" >"$WORK/.list.src"
+	tree_listing "$dst" >"$WORK/.list.dst"
+	if diff "$WORK/.list.src" "$WORK/.list.dst" >"$WORK/.diff" 2>&1; then
+		pass "$what: types, modes, sizes, mtimes, symlinks and empty dirs identical ($(wc -l <"$WORK/.list.src") entries)"
+	else
+		fail "$what: metadata differs (< source, > received):"
+		head -n 20 "$WORK/.diff"
+	fi
+}
+
+# ---- test data ---------------------------------------------------------------------
+
+# binary_data FILE BYTES: real binary data (shared libraries, programs),
+# padded with random data if the system has too little
+binary_data() {
+	local f=$1 n=$2
+	{
+		find /usr/lib /usr/lib64 /usr/bin /usr/libexec -xdev -type f \
+			-size +20k 2>/dev/null | LC_ALL=C sort | xargs -r cat 2>/dev/null
+		head -c "$n" /dev/urandom
+	} | head -c "$n" >"$f"
+}
+
+# ---- a TCP proxy (throttle, flip one byte) ---------------------------------------
+
+write_proxy() {
+	cat >"$WORK/proxy.py" <<'EOF'
+#!/usr/bin/env python3
+"""Test proxy: listen on 127.0.0.1:LISTEN, forward to 127.0.0.1:TARGET.
+
+--rate B          limit client->server to B bytes/s (every connection)
+--flip-at N       flip (xor 0xff) the byte at stream offset N of the first
+                  connection's client->server stream
+--flip-seg K:J    same, at body offset J of the K-th (1-based) SEGMENT
+                  message (ferry framing: u32 type, u32 length, LE)
+Flips happen on the first connection only; later ones pass through.
+"""
+import argparse, socket, struct, sys, threading, time
+
+MSG_SEGMENT = 7
+ap = argparse.ArgumentParser()
+ap.add_argument("--listen", type=int, required=True)
+ap.add_argument("--target", type=int, required=True)
+ap.add_argument("--rate", type=float, default=0)
+ap.add_argument("--flip-at", type=int, default=-1)
+ap.add_argument("--flip-seg", default="")
+a = ap.parse_args()
+
+lock = threading.Lock()
+nconn = 0
+
+def out(msg):
+    with lock:
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
+
+class Parser:
+    """Follows the message framing and reports message starts."""
+    def __init__(self):
+        self.off = 0          # stream offset of the next byte
+        self.hdr = b""
+        self.body_left = 0
+        self.nmsg = 0
+        self.nseg = 0
+        self.cur = None       # (type, body_start)
+    def feed(self, chunk, on_msg):
+        i = 0
+        while i < len(chunk):
+            if self.body_left:
+                k = min(self.body_left, len(chunk) - i)
+                self.body_left -= k
+                i += k
+                continue
+            k = min(8 - len(self.hdr), len(chunk) - i)
+            self.hdr += chunk[i:i + k]
+            i += k
+            if len(self.hdr) == 8:
+                t, n = struct.unpack("<II", self.hdr)
+                self.hdr = b""
+                self.nmsg += 1
+                if t == MSG_SEGMENT:
+                    self.nseg += 1
+                on_msg(t, n, self.off + i, self.nmsg, self.nseg)
+                self.body_left = n
+
+def pump_c2s(c, s, cid):
+    flip_at = a.flip_at if cid == 1 else -1
+    seg_k, seg_j = -1, -1
+    if cid == 1 and a.flip_seg:
+        seg_k, seg_j = (int(x) for x in a.flip_seg.split(":"))
+    p = Parser()
+    where = {}
+    def on_msg(t, n, body, nmsg, nseg):
+        nonlocal flip_at
+        if t == MSG_SEGMENT and nseg == seg_k and flip_at < 0:
+            flip_at = body + seg_j
+        if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
+            where["m"] = (nmsg, t, n, flip_at - body, nseg if t == MSG_SEGMENT else 0)
+    off = 0
+    t0 = time.monotonic()
+    step = 65536
+    if a.rate:
+        step = max(1024, min(65536, int(a.rate / 50)))
+    try:
+        while True:
+            b = c.recv(step)
+            if not b:
+                break
+            buf = bytearray(b)
+            p.feed(b, on_msg)
+            if 0 <= flip_at and off <= flip_at < off + len(buf):
+                old = buf[flip_at - off]
+                buf[flip_at - off] ^= 0xFF
+                m = where.get("m")
+                desc = ("message #%d type %d len %d, body offset %d, segment message #%d"
+                        % m) if m else "outside any message"
+                out("conn %d: flipped stream byte %d (0x%02x -> 0x%02x), %s"
+                    % (cid, flip_at, old, buf[flip_at - off], desc))
+                flip_at = -2
+            s.sendall(buf)
+            off += len(buf)
+            if a.rate:
+                ahead = off / a.rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+    except OSError as e:
+        out("conn %d: client side: %s" % (cid, e))
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    out("conn %d: client->server closed after %d bytes" % (cid, off))
+
+def pump_s2c(s, c, cid):
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            c.sendall(b)
+    except OSError as e:
+        out("conn %d: server side: %s" % (cid, e))
+    try:
+        c.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+def handle(c, cid):
+    try:
+        s = socket.create_connection(("127.0.0.1", a.target))
+    except OSError as e:
+        out("conn %d: cannot reach the target: %s" % (cid, e))
+        c.close()
+        return
+    t1 = threading.Thread(target=pump_c2s, args=(c, s, cid), daemon=True)
+    t2 = threading.Thread(target=pump_s2c, args=(s, c, cid), daemon=True)
+    t1.start(); t2.start(); t1.join(); t2.join()
+    c.close(); s.close()
+    out("conn %d: closed" % cid)
+
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", a.listen))
+ls.listen(16)
+out("proxy listening on %d -> %d" % (a.listen, a.target))
+while True:
+    c, _ = ls.accept()
+    nconn += 1
+    out("conn %d: open" % nconn)
+    threading.Thread(target=handle, args=(c, nconn), daemon=True).start()
+EOF
+}
+
+# start_proxy LOG args...: start the proxy on a free port (PROXY_PORT,
+# kept if already set) forwarding to $PORT; sets PROXY_PID
+start_proxy() {
+	local plog=$1
+	shift
+	[ -f "$WORK/proxy.py" ] || write_proxy
+	local try
+	for try in 1 2 3 4 5; do
+		[ -n "${PROXY_PORT:-}" ] || PROXY_PORT=$(pick_port)
+		local before
+		before=$(count_log "$plog" 'proxy listening')
+		python3 -u "$WORK/proxy.py" --listen "$PROXY_PORT" --target "$PORT" "$@" \
+			>>"$plog" 2>&1 &
+		PROXY_PID=$!
+		E2E_PIDS+=("$PROXY_PID")
+		if wait_for_log "$plog" 'proxy listening' 10 $((before + 1)); then
+			return 0
+		fi
+		kill -9 "$PROXY_PID" 2>/dev/null
+		wait "$PROXY_PID" 2>/dev/null
+		[ "${KEEP_PORT:-0}" = 1 ] && { sleep 1; continue; }
+		PROXY_PORT=
+	done
+	tail -n 5 "$plog"
+	die "the test proxy did not start"
+}
+
+stop_proxy() {
+	[ -n "${PROXY_PID:-}" ] || return 0
+	kill -9 "$PROXY_PID" 2>/dev/null
+	wait "$PROXY_PID" 2>/dev/null
+	PROXY_PID=
+}

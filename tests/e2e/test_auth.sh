@@ -1,0 +1,167 @@
+#!/bin/bash
+# test_auth.sh - authentication and hostile peers: a wrong password and an
+# unknown account are refused (exit 4) with clear messages on both sides;
+# peers that speak garbage are refused and logged while a legitimate
+# transfer at the same time succeeds; a sender that reaches something
+# that is not ferry fails with a clear error instead of hanging.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_auth
+
+PKG=$WORK/src/pkg
+mkdir -p "$PKG/sub"
+binary_data "$PKG/sub/bin.dat" $((20 * 1024 * 1024))
+head -c 100000 /dev/urandom >"$PKG/random.dat"
+echo hello >"$PKG/hello.txt"
+start_serve
+
+# ---- wrong password -----------------------------------------------------------
+printf 'not the password\n' >"$WORK/wrong.pw"
+chmod 600 "$WORK/wrong.pw"
+CEN_PW_FILE=$WORK/wrong.pw
+write_configs
+t0=$SECONDS
+timeout 60 "$FERRY" send "$PKG" --to LAB --config "$CEN_CONF" >"$WORK/o1" 2>"$WORK/e1"
+RC=$?
+expect_rc 4 "$RC" "send with a wrong password"
+expect_grep "sender's message names the account" "account.*CEN|CEN.*account" "$WORK/e1"
+expect_grep "sender's message says authentication failed" \
+	"authenticat|password|refused" "$WORK/e1"
+[ $((SECONDS - t0)) -lt 20 ] && pass "a refused password is not retried for long" ||
+	fail "wrong password took $((SECONDS - t0)) s"
+expect_grep "receiver logs the wrong password" \
+	"wrong password for account 'CEN'" "$SERVE_LOG"
+if grep -q 'not the password' "$SERVE_LOG" "$WORK/e1"; then
+	fail "a password appears in a log"
+else
+	pass "no password in the logs"
+fi
+[ ! -d "$LAB_STORE/partial" ] || [ -z "$(ls -A "$LAB_STORE/partial")" ] &&
+	pass "nothing stored for a refused sender" ||
+	fail "a refused sender left data in partial/"
+
+# ---- unknown account ----------------------------------------------------------------
+CEN_PW_FILE=$PW_FILE
+ADDR_EXTRA="account = XYZ"
+write_configs
+timeout 60 "$FERRY" send "$PKG" --to LAB --config "$CEN_CONF" >"$WORK/o2" 2>"$WORK/e2"
+RC=$?
+expect_rc 4 "$RC" "send as an unknown account"
+expect_grep "sender's message names the account XYZ" "XYZ" "$WORK/e2"
+expect_grep "receiver logs the unknown account" "unknown account 'XYZ'" "$SERVE_LOG"
+ADDR_EXTRA=
+write_configs
+
+# ---- garbage peers while a real transfer runs ----------------------------------------------
+cat >"$WORK/garbage.py" <<'EOF'
+import os, socket, struct, sys, threading, time
+port = int(sys.argv[1])
+def conn():
+    return socket.create_connection(("127.0.0.1", port))
+def random_slowly():          # 5000 random bytes, a little at a time
+    s = conn()
+    try:
+        for _ in range(50):
+            s.sendall(os.urandom(100)); time.sleep(0.04)
+        time.sleep(3)
+    except OSError:
+        pass
+    s.close()
+def huge_claim():             # a HELLO header claiming 2 GiB
+    s = conn()
+    try:
+        s.sendall(struct.pack("<II", 1, 0x80000000)); time.sleep(3)
+    except OSError:
+        pass
+    s.close()
+def stall():                  # a plausible header, then nothing
+    s = conn()
+    try:
+        s.sendall(struct.pack("<II", 1, 60) + b"FERY"); time.sleep(8)
+    except OSError:
+        pass
+    s.close()
+def http():                   # a web client at the wrong port
+    s = conn()
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); time.sleep(3)
+    except OSError:
+        pass
+    s.close()
+ts = [threading.Thread(target=f) for f in (random_slowly, huge_claim, stall, http)]
+for t in ts: t.start()
+print("garbage started", flush=True)
+for t in ts: t.join()
+EOF
+refused0=$(count_log "$SERVE_LOG" 'refused connection from')
+head -c 5000 /dev/urandom | timeout 10 nc -q1 127.0.0.1 "$PORT" >/dev/null 2>&1
+python3 "$WORK/garbage.py" "$PORT" >"$WORK/garbage.log" 2>&1 &
+GPID=$!
+E2E_PIDS+=("$GPID")
+wait_for_log "$WORK/garbage.log" 'garbage started' 10 || fail "garbage client did not start"
+timeout 120 "$FERRY" send "$PKG" --to LAB --config "$CEN_CONF" --json \
+	>"$WORK/o3.json" 2>"$WORK/e3"
+RC=$?
+expect_rc 0 "$RC" "a legitimate send while garbage is being sent"
+kill -0 "$GPID" 2>/dev/null && pass "the garbage connections were still open during the send" ||
+	log "note: the garbage client had finished before the send did"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "package sent beside garbage"
+wait_for_log "$SERVE_LOG" 'refused connection from' 15 $((refused0 + 3))
+n=$(($(count_log "$SERVE_LOG" 'refused connection from') - refused0))
+[ "$n" -ge 3 ] && pass "receiver refused and logged the garbage peers ($n so far)" ||
+	fail "receiver logged $n refused garbage connections, expected >= 3"
+expect_grep "the refusal says the peer sent garbage" \
+	"refused connection from 127\.0\.0\.1:[0-9]+: .*(garbage|not speak ferry|HELLO)" "$SERVE_LOG"
+kill -0 "$SERVE_PID" 2>/dev/null && pass "ferry serve survived the garbage" ||
+	fail "ferry serve died"
+wait "$GPID" 2>/dev/null
+
+# ---- a sender reaching something that is not ferry -------------------------------------------
+cat >"$WORK/notferry.py" <<'EOF'
+import os, socket, sys, threading, time
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+mode = sys.argv[2]
+print("listening", flush=True)
+def serve(c):
+    try:
+        if mode == "http":
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        else:
+            c.sendall(os.urandom(5000))
+        time.sleep(60)        # keep it open: the client must decide alone
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+for mode in http random; do
+	NPORT=$(pick_port)
+	python3 "$WORK/notferry.py" "$NPORT" "$mode" >"$WORK/nf-$mode.log" 2>&1 &
+	NPID=$!
+	E2E_PIDS+=("$NPID")
+	wait_for_log "$WORK/nf-$mode.log" listening 10 || fail "not-ferry listener did not start"
+	CEN_HOST=127.0.0.1:$NPORT
+	write_configs
+	t0=$SECONDS
+	timeout 30 "$FERRY" send "$PKG" --to LAB --name "nf-$mode" --config "$CEN_CONF" \
+		>"$WORK/o4" 2>"$WORK/e4-$mode"
+	RC=$?
+	if [ "$RC" = 124 ]; then
+		fail "sender talking to a non-ferry peer ($mode) hung (killed after 30 s)"
+	elif [ "$RC" = 0 ]; then
+		fail "sender talking to a non-ferry peer ($mode) exited 0"
+	else
+		pass "sender talking to a non-ferry peer ($mode) fails (exit $RC, $((SECONDS - t0)) s)"
+	fi
+	expect_grep "the error names the peer's address ($mode)" "127\.0\.0\.1:$NPORT" "$WORK/e4-$mode"
+	expect_grep "the error says it is not a ferry peer ($mode)" \
+		"not a ferry|does not speak ferry|handshake|protocol|exceeds" "$WORK/e4-$mode"
+	kill -9 "$NPID" 2>/dev/null
+	wait "$NPID" 2>/dev/null
+done
+CEN_HOST=
+write_configs
+
+e2e_finish

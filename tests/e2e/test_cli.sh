@@ -1,0 +1,141 @@
+#!/bin/bash
+# test_cli.sh - the command line's contract: help, usage errors (exit 2),
+# config errors (exit 3) that name file, line and key, secrets kept out
+# of configs, a missing source named, status on an empty store.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_cli
+
+O=$WORK/out
+E=$WORK/err
+
+# ---- help ----------------------------------------------------------------------
+run_ferry "$O" "$E" --help
+expect_rc 0 "$RC" "ferry --help"
+expect_grep "ferry --help lists the send command" '^ *send ' "$O"
+run_ferry "$O" "$E" send --help
+expect_rc 0 "$RC" "ferry send --help"
+expect_grep "ferry send --help mentions --to" -- '--to' "$O" "$E"
+for cmd in serve resume status verify; do
+	run_ferry "$O" "$E" "$cmd" --help
+	expect_rc 0 "$RC" "ferry $cmd --help"
+done
+run_ferry "$O" "$E" version
+expect_rc 0 "$RC" "ferry version"
+
+# ---- usage errors: exit 2 ------------------------------------------------------------
+run_ferry "$O" "$E" frobnicate
+expect_rc 2 "$RC" "unknown command"
+expect_grep "unknown command is named" "frobnicate" "$E"
+run_ferry "$O" "$E"
+expect_rc 2 "$RC" "no command at all"
+mkdir -p "$WORK/pkg"
+echo data >"$WORK/pkg/file"
+run_ferry "$O" "$E" send "$WORK/pkg" --config "$CEN_CONF"
+expect_rc 2 "$RC" "send without --to"
+expect_grep "missing --to is explained" -- '--to' "$E"
+run_ferry "$O" "$E" send --to LAB --config "$CEN_CONF"
+expect_rc 2 "$RC" "send without PATH"
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --bogus
+expect_rc 2 "$RC" "unknown option"
+expect_grep "unknown option is named" -- '--bogus' "$E"
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --level 42
+expect_rc 2 "$RC" "--level out of range"
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --priority urgent
+expect_rc 2 "$RC" "--priority not high/medium/low"
+(unset FERRY_CONFIG; "$FERRY" status >"$O" 2>"$E")
+expect_rc 2 "$?" "status without --config or FERRY_CONFIG"
+run_ferry "$O" "$E" verify --config "$LAB_CONF"
+expect_rc 2 "$RC" "verify without NAME"
+
+# ---- config errors: exit 3 ---------------------------------------------------------------
+BAD=$WORK/bad.conf
+cp "$CEN_CONF" "$BAD"
+printf 'retrys = 5\n' >>"$BAD"
+line=$(grep -n '^retrys' "$BAD" | cut -d: -f1)
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$BAD"
+expect_rc 3 "$RC" "config with an unknown key"
+expect_grep "the unknown-key error names the file" "$BAD" "$E"
+expect_grep "the unknown-key error names the line ($line)" "line $line([^0-9]|$)" "$E"
+expect_grep "the unknown-key error names the key" "retrys" "$E"
+run_ferry "$O" "$E" status --config "$BAD"
+expect_rc 3 "$RC" "status with an unknown key in the config"
+
+cp "$CEN_CONF" "$BAD"
+sed -i 's|^password-file = .*|password = hunter2|' "$BAD"
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$BAD"
+expect_rc 3 "$RC" "config with 'password = x'"
+expect_grep "the password refusal says why" "password" "$E"
+if grep -q hunter2 "$E" "$O"; then
+	fail "the password from the config was echoed in the error"
+else
+	pass "the password from the config is not echoed"
+fi
+
+cp "$CEN_CONF" "$BAD"
+sed -i "s|^password-file = .*|password-file = $WORK/no-such.pw|" "$BAD"
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$BAD"
+expect_rc 3 "$RC" "config naming a missing password file"
+expect_grep "the missing password file is named" "$WORK/no-such.pw" "$E"
+
+cp "$LAB_CONF" "$BAD"
+sed -i "s|^password-file = .*|password-file = $WORK/no-such.pw|" "$BAD"
+run_ferry "$O" "$E" serve --config "$BAD"
+expect_rc 3 "$RC" "serve with a missing account password file"
+expect_grep "serve names the missing password file" "$WORK/no-such.pw" "$E"
+
+run_ferry "$O" "$E" status --config "$WORK/no-such.conf"
+expect_rc 3 "$RC" "a config file that does not exist"
+expect_grep "the missing config is named" "$WORK/no-such.conf" "$E"
+
+cp "$CEN_CONF" "$BAD"
+printf '[bogus]\nkey = 1\n' >>"$BAD"
+run_ferry "$O" "$E" status --config "$BAD"
+expect_rc 3 "$RC" "config with an unknown section"
+expect_grep "the unknown section is named" "bogus" "$E"
+
+cp "$CEN_CONF" "$BAD"
+sed -i 's|^retries = .*|retries = many|' "$BAD"
+run_ferry "$O" "$E" status --config "$BAD"
+expect_rc 3 "$RC" "config with a bad value"
+expect_grep "the bad value is named" "many" "$E"
+
+# a password file readable by others works but is warned about
+chmod 644 "$PW_FILE"
+run_ferry "$O" "$E" status --config "$CEN_CONF"
+expect_rc 0 "$RC" "status with a world-readable password file"
+expect_grep "a world-readable password file is warned about" "$PW_FILE" "$E"
+chmod 600 "$PW_FILE"
+run_ferry "$O" "$E" status --config "$CEN_CONF"
+if [ -s "$E" ]; then
+	fail "status with a correct config writes to stderr: $(head -n 3 "$E")"
+else
+	pass "no warning with a mode-600 password file"
+fi
+
+# ---- sending something that is not there ------------------------------------------------
+run_ferry "$O" "$E" send "$WORK/does-not-exist" --to LAB --config "$CEN_CONF"
+[ "$RC" -ne 0 ] && pass "sending a missing path fails (exit $RC)" ||
+	fail "sending a missing path exited 0"
+expect_grep "the missing path is named" "$WORK/does-not-exist" "$E"
+run_ferry "$O" "$E" send "$WORK/pkg" --to NOWHERE --config "$CEN_CONF"
+[ "$RC" -ne 0 ] && pass "sending to a site without an address fails (exit $RC)" ||
+	fail "sending to an unknown site exited 0"
+expect_grep "the unknown site is named" "NOWHERE" "$E"
+
+# ---- status on an empty store ------------------------------------------------------------
+run_ferry "$O" "$E" status --config "$CEN_CONF"
+expect_rc 0 "$RC" "status on an empty store"
+run_ferry "$O" "$E" status --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "status --json on an empty store"
+[ "$(json_get "$O" 'len(d)')" = 0 ] && pass "status --json on an empty store is []" ||
+	fail "status --json on an empty store: $(cat "$O")"
+run_ferry "$O" "$E" status --json --config "$LAB_CONF"
+expect_rc 0 "$RC" "status --json on the receiver's empty store"
+run_ferry "$O" "$E" resume --config "$CEN_CONF"
+expect_rc 0 "$RC" "resume with nothing to resume"
+run_ferry "$O" "$E" verify nothing-here --config "$LAB_CONF"
+[ "$RC" -ne 0 ] && [ "$RC" -ne 2 ] && pass "verify of an unknown package fails (exit $RC)" ||
+	fail "verify of an unknown package exited $RC"
+expect_grep "verify names the unknown package" "nothing-here" "$E"
+
+e2e_finish
