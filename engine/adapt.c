@@ -6,6 +6,9 @@
  * its workers compress them, nor faster than the link carries its output:
  * predicted = min(speed * workers, wire_rate * ratio). The best predicted
  * level wins. On loopback that is raw (0); on a 128 kbit line it is 19.
+ * When the receiver reports that it spends much of its time unable to
+ * take frames (its storage is the slowest stage), compression cannot help
+ * and the level is 0.
  */
 #include <string.h>
 
@@ -60,8 +63,21 @@ void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
 	}
 }
 
+void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille)
+{
+	double v = stall_permille > 1000 ? 1.0 : stall_permille / 1000.0;
+	a->sink_stall = 0.8 * a->sink_stall + 0.2 * v;
+}
+
 int fr_adapt_choose(struct fr_adapt *a)
 {
+	/* The receiver's storage is the bottleneck, not the link: smaller
+	 * frames would not land any sooner, and decompressing them would
+	 * cost the receiver's CPU. */
+	if (a->sink_stall > 0.3) {
+		a->level = 0;
+		return 0;
+	}
 	/* what this data compresses to, relative to the priors */
 	double scale = 0.0;
 	for (unsigned i = 1; i < FR_ARRAY_SIZE(priors); i++) {

@@ -199,7 +199,8 @@ struct fr_store_pkg {
 	int store_fd;        /* for syncfs */
 	struct fr_manifest m;
 	struct fr_journal j;
-	int *fds;            /* per entry, -1 when closed */
+	int *fds;            /* per entry: [2e] buffered, [2e+1] O_DIRECT */
+	uint8_t *nodirect;   /* per entry: O_DIRECT refused for this file */
 	unsigned n_open;
 };
 /*
@@ -215,10 +216,11 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
 					   uint32_t e)
 {
-	return p->fds[e] < 0 && p->n_open >= FR_STORE_MAX_OPEN;
+	return p->fds[2 * e] < 0 && p->n_open >= FR_STORE_MAX_OPEN;
 }
-/* fd of entry e for writing (cached). */
-int fr_store_fd(struct fr_store_pkg *p, uint32_t e);
+/* fd of entry e for writing (cached); direct: opened O_DIRECT, or
+ * -EINVAL when the file system refuses that (then use buffered). */
+int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct);
 /* Every segment journaled: verify, apply metadata, move into place. */
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap);
@@ -313,12 +315,16 @@ struct fr_adapt {
 	double wire_rate;            /* bytes/s while sending, EWMA */
 	double speed[20], ratio[20]; /* raw bytes per CPU second; raw/stored */
 	bool measured[20];
+	double sink_stall;           /* receiver's stalled share, EWMA */
 	int level;
 };
 void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);
 void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s);
 void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
 		      uint32_t stored, double cpu_s);
+/* The receiver's report: thousandths of its time spent unable to take
+ * frames because its storage lagged. */
+void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille);
 int fr_adapt_choose(struct fr_adapt *a);
 
 #endif

@@ -576,8 +576,10 @@ static void parse_acks(struct lan_conn *lc)
 		if (lc->ack_len - off < FR_MSG_HDR + len)
 			break;
 		const uint8_t *b = lc->ackbuf + off + FR_MSG_HDR;
-		if (type == FR_MSG_ACK && len == 8) {
+		if (type == FR_MSG_ACK && len == 12) {
 			uint32_t idx = fr_get32(b), st = fr_get32(b + 4);
+			if (st == FR_ACK_DURABLE)
+				fr_adapt_sink(&lc->adapt, fr_get32(b + 8));
 			if (idx >= lc->sc->m->n_segments) {
 				fail(lc, FR_E_PROTOCOL,
 				     "receiver acknowledged segment %u of %u",

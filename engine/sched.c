@@ -504,11 +504,18 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		return rc;
 	}
 	find_previous(c, t->name, t->site, &prev, prev_dir, sizeof(prev_dir));
+	double t0 = fr_now_s();
 	rc = fr_scan(t->source, t->name, c->seg_size, prev_dir[0] ? &prev : NULL,
 		     &m, progress);
 	fr_manifest_fini(&prev);
 	if (rc < 0)
 		return rc;
+	char sz[32];
+	fr_log(FR_LOG_DEBUG,
+	       "manifest of '%s': %u entries, %s, %u segments, in %.2f s%s",
+	       t->name, m.n_entries,
+	       fr_human_bytes(m.total_size, sz, sizeof(sz)), m.n_segments,
+	       fr_now_s() - t0, prev_dir[0] ? " (hashes reused when unchanged)" : "");
 	size_t mf_len = fr_manifest_encoded_size(&m);
 	mf = malloc(mf_len);
 	if (!mf) {

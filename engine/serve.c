@@ -32,7 +32,8 @@
 
 #define RSLOTS 4
 #define HEADROOM 4096u
-#define SYNC_BATCH 64
+/* written but not yet durable: bounds what a crash can cost */
+#define SYNC_WINDOW 8
 
 enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED };
 #define UD(kind, slot, x)                                                     \
@@ -47,7 +48,13 @@ enum { RS_MSGHDR, RS_FRAMEHDR, RS_WAITBUF, RS_PAYLOAD, RS_STOP };
 struct wop {
 	uint32_t entry, seg_off, len, done;
 	uint64_t file_off;
+	bool direct;
 };
+
+/* O_DIRECT wants memory, offset and length aligned to the block size;
+ * 4096 covers every device ferry expects to write to. */
+#define DIO_ALIGN 4096u
+#define DIO_MIN (64u << 10) /* smaller pieces go through the page cache */
 
 struct rconn;
 
@@ -57,6 +64,7 @@ struct rslot {
 	int state;
 	struct fr_frame f;
 	int buf, out;
+	uint32_t shift;      /* data starts at HEADROOM + shift */
 	int result;
 	uint32_t pending;
 	int err;
@@ -100,6 +108,11 @@ struct rconn {
 	int error;
 	char err[512];
 	uint32_t received, corrupt;
+	/* time spent unable to take the next frame (storage slower than the
+	 * link): the sender's compression choice depends on it */
+	uint64_t stall_since;
+	atomic_ullong stall_ns;
+	uint64_t report_ns, report_stall;
 };
 
 static atomic_int n_conns;
@@ -127,13 +140,29 @@ static void send_locked(struct rconn *rc, uint32_t type, const void *b,
 	pthread_mutex_unlock(&rc->wlock);
 }
 
-static void send_ack(struct rconn *rc, uint32_t seg, uint32_t status)
+static void send_ack(struct rconn *rc, uint32_t seg, uint32_t status,
+		     uint32_t stall)
 {
-	uint8_t b[8];
+	uint8_t b[12];
 
 	fr_put32(b, seg);
 	fr_put32(b + 4, status);
+	fr_put32(b + 8, stall);
 	send_locked(rc, FR_MSG_ACK, b, sizeof(b));
+}
+
+/* Share of the time since the last report that the receiver could not
+ * take frames, in thousandths. Called by the sync thread only. */
+static uint32_t stall_report(struct rconn *rc)
+{
+	uint64_t now = fr_now_ns(), st = atomic_load(&rc->stall_ns);
+	uint64_t dt = now - rc->report_ns, ds = st - rc->report_stall;
+
+	rc->report_ns = now;
+	rc->report_stall = st;
+	if (dt == 0)
+		return 0;
+	return ds >= dt ? 1000 : (uint32_t)(ds * 1000 / dt);
 }
 
 /* ---- the sync thread: durability in batches ------------------------------ */
@@ -163,9 +192,11 @@ static void *sync_main(void *arg)
 			err = -errno;
 		else
 			err = fr_journal_append(&rc->pkg.j, &rc->pkg.m, batch, n);
-		if (err == 0)
+		if (err == 0) {
+			uint32_t stall = stall_report(rc);
 			for (uint32_t i = 0; i < n; i++)
-				send_ack(rc, batch[i], FR_ACK_DURABLE);
+				send_ack(rc, batch[i], FR_ACK_DURABLE, stall);
+		}
 		pthread_mutex_lock(&rc->lock);
 		if (err && !rc->sync_err)
 			rc->sync_err = err;
@@ -199,8 +230,11 @@ static void work_verify(struct fr_job *job, int worker)
 	uint8_t h[FR_HASH_LEN];
 
 	s->result = 0;
+	if (!(s->f.flags & FR_FRAME_ZSTD))
+		data += s->shift;
 	if (s->f.flags & FR_FRAME_ZSTD) {
-		uint8_t *dst = (uint8_t *)fr_pool_buf(rc->pool, s->out) + HEADROOM;
+		uint8_t *dst = (uint8_t *)fr_pool_buf(rc->pool, s->out) +
+			       HEADROOM + s->shift;
 		int r = fr_seg_decompress(fr_workq_dctx(worker), dst, sg->length,
 					  data, s->f.stored_len);
 		if (r < 0) {
@@ -235,11 +269,20 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 	struct rslot *s = &rc->slots[si];
 	struct wop *op = &s->ops[k];
 	int b = s->out >= 0 ? s->out : s->buf;
-	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM;
+	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM + s->shift;
+	int fd;
+
 	if (fr_store_fd_would_close(&rc->pkg, op->entry))
 		fr_ring_submit(rc->ring);
-	int fd = fr_store_fd(&rc->pkg, op->entry);
-
+	if (op->direct) {
+		fd = fr_store_fd(&rc->pkg, op->entry, true);
+		if (fd == -EINVAL) { /* this file system: page cache only */
+			op->direct = false;
+			fd = fr_store_fd(&rc->pkg, op->entry, false);
+		}
+	} else {
+		fd = fr_store_fd(&rc->pkg, op->entry, false);
+	}
 	if (fd < 0)
 		return fd;
 	return fr_ring_write(rc->ring, fd, b, base + op->seg_off + op->done,
@@ -247,11 +290,45 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 			     UD(K_WRITE, si, k));
 }
 
+static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
+		   uint32_t seg_off, uint32_t len, bool direct)
+{
+	struct rslot *s = &rc->slots[si];
+
+	if (s->n_ops == s->cap_ops) {
+		uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
+		struct wop *n = realloc(s->ops, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->ops = n;
+		s->cap_ops = nc;
+	}
+	s->ops[s->n_ops] = (struct wop){.entry = entry,
+					.seg_off = seg_off,
+					.len = len,
+					.file_off = file_off,
+					.direct = direct};
+	int r = submit_wop(rc, si, s->n_ops);
+	if (r < 0)
+		return r;
+	s->n_ops++;
+	s->pending++;
+	return 0;
+}
+
+/*
+ * Each extent goes to its file at its offset. The block-aligned middle of
+ * a large extent is written O_DIRECT (the data was placed in the buffer so
+ * that it lines up, see arm_recv): durable writes then cost one DMA, not a
+ * trip through the page cache. Head and tail go buffered.
+ */
 static void start_writes(struct rconn *rc, int si)
 {
 	struct rslot *s = &rc->slots[si];
 	struct fr_extent_iter it;
 	struct fr_extent x;
+	int b = s->out >= 0 ? s->out : s->buf;
+	uintptr_t base = (uintptr_t)fr_pool_buf(rc->pool, b) + HEADROOM + s->shift;
 
 	s->state = R_WRITE;
 	s->n_ops = 0;
@@ -259,29 +336,34 @@ static void start_writes(struct rconn *rc, int si)
 	s->err = 0;
 	fr_extent_iter_init(&it, &rc->pkg.m, s->f.index);
 	while (fr_extent_next(&it, &x)) {
-		if (s->n_ops == s->cap_ops) {
-			uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
-			struct wop *n = realloc(s->ops, nc * sizeof(*n));
-			if (!n) {
-				fail(rc, -ENOMEM, "out of memory");
-				break;
-			}
-			s->ops = n;
-			s->cap_ops = nc;
+		int r = 0;
+		uint32_t head = (uint32_t)((DIO_ALIGN - x.file_off % DIO_ALIGN) %
+					   DIO_ALIGN);
+		bool lined_up = (base + x.seg_off - x.file_off) % DIO_ALIGN == 0;
+		if (lined_up && !rc->pkg.nodirect[x.entry] &&
+		    x.len >= head + DIO_MIN) {
+			uint32_t mid = (x.len - head) & ~(DIO_ALIGN - 1);
+			uint32_t tail = x.len - head - mid;
+			if (head)
+				r = add_wop(rc, si, x.entry, x.file_off, x.seg_off,
+					    head, false);
+			if (r == 0)
+				r = add_wop(rc, si, x.entry, x.file_off + head,
+					    x.seg_off + head, mid, true);
+			if (r == 0 && tail)
+				r = add_wop(rc, si, x.entry,
+					    x.file_off + head + mid,
+					    x.seg_off + head + mid, tail, false);
+		} else {
+			r = add_wop(rc, si, x.entry, x.file_off, x.seg_off, x.len,
+				    false);
 		}
-		s->ops[s->n_ops] = (struct wop){.entry = x.entry,
-						.seg_off = x.seg_off,
-						.len = x.len,
-						.file_off = x.file_off};
-		int r = submit_wop(rc, si, s->n_ops);
 		if (r < 0) {
 			fail(rc, r, "cannot write '%s' in '%s': %s",
 			     rc->pkg.m.entries[x.entry].path, rc->pkg.tree,
 			     fr_strerror(r));
 			break;
 		}
-		s->n_ops++;
-		s->pending++;
 	}
 	if (s->pending == 0) {
 		slot_free(rc, si);
@@ -294,6 +376,15 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 	struct rslot *s = &rc->slots[si];
 	struct wop *op = &s->ops[k];
 
+	if (res == -EINVAL && op->direct && !s->err && !rc->error) {
+		/* the file system took the O_DIRECT open but not the write */
+		rc->pkg.nodirect[op->entry] = 1;
+		op->direct = false;
+		int r = submit_wop(rc, si, k);
+		if (r == 0)
+			return;
+		res = r;
+	}
 	if (res < 0) {
 		if (!s->err)
 			fail(rc, res, "cannot write '%s' in '%s': %s",
@@ -306,6 +397,8 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 		     rc->pkg.m.entries[op->entry].path);
 	} else {
 		op->done += (uint32_t)res;
+		if (op->direct && (op->done % DIO_ALIGN))
+			op->direct = false; /* a ragged short write: finish buffered */
 		if (op->done < op->len && !s->err && !rc->error) {
 			int r = submit_wop(rc, si, k);
 			if (r == 0)
@@ -345,7 +438,7 @@ static void on_worker_done(struct rconn *rc)
 			       "asking for it again",
 			       rc->who, s->f.index, rc->pkg.m.name,
 			       fr_strerror(s->result));
-			send_ack(rc, s->f.index, FR_ACK_BAD);
+			send_ack(rc, s->f.index, FR_ACK_BAD, 0);
 			slot_free(rc, si);
 			arm_recv(rc);
 			continue;
@@ -379,6 +472,20 @@ static void recv_more(struct rconn *rc, void *addr, uint32_t len)
 		rc->recv_inflight = true;
 }
 
+/* Where in the buffer to put a segment's data so that its largest extent
+ * lines up with its file's blocks (for O_DIRECT writes). */
+static uint32_t dio_shift(const struct fr_manifest *m, uint32_t seg)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x, best = {0};
+
+	fr_extent_iter_init(&it, m, seg);
+	while (fr_extent_next(&it, &x))
+		if (x.len > best.len)
+			best = x;
+	return (uint32_t)((best.file_off - best.seg_off) % DIO_ALIGN);
+}
+
 /* Start (or resume) receiving, as the state allows. */
 static void arm_recv(struct rconn *rc)
 {
@@ -393,22 +500,33 @@ static void arm_recv(struct rconn *rc)
 	if (rc->rs != RS_WAITBUF)
 		return;
 	int si = free_slot(rc);
-	if (si < 0)
-		return;
 	struct fr_frame fr;
 	fr_frame_unpack(&fr, rc->hdr + FR_MSG_HDR); /* validated before */
 	unsigned want = (fr.flags & FR_FRAME_ZSTD) ? 2 : 1;
-	if (fr_pool_avail(rc->pool) < want)
+	pthread_mutex_lock(&rc->lock);
+	bool window_full = rc->n_written - rc->n_journaled >= SYNC_WINDOW;
+	pthread_mutex_unlock(&rc->lock);
+	if (si < 0 || fr_pool_avail(rc->pool) < want || window_full) {
+		if (!rc->stall_since)
+			rc->stall_since = fr_now_ns();
 		return;
+	}
+	if (rc->stall_since) {
+		atomic_fetch_add(&rc->stall_ns, fr_now_ns() - rc->stall_since);
+		rc->stall_since = 0;
+	}
 	struct rslot *s = &rc->slots[si];
 	s->f = fr;
 	s->buf = fr_pool_get(rc->pool);
 	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
 	s->state = R_RECV;
+	s->shift = dio_shift(&rc->pkg.m, fr.index);
 	rc->cur = si;
 	rc->pay_got = 0;
 	rc->rs = RS_PAYLOAD;
-	recv_more(rc, (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM,
+	recv_more(rc,
+		  (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM +
+			  (want == 2 ? 0 : s->shift),
 		  fr.stored_len);
 }
 
@@ -490,9 +608,10 @@ static void on_recv(struct rconn *rc, int res)
 		struct rslot *s = &rc->slots[rc->cur];
 		rc->pay_got += (uint32_t)res;
 		if (rc->pay_got < s->f.stored_len) {
+			uint32_t at = (s->f.flags & FR_FRAME_ZSTD) ? 0 : s->shift;
 			recv_more(rc,
 				  (uint8_t *)fr_pool_buf(rc->pool, s->buf) +
-					  HEADROOM + rc->pay_got,
+					  HEADROOM + at + rc->pay_got,
 				  s->f.stored_len - rc->pay_got);
 			return;
 		}
@@ -517,7 +636,7 @@ static bool all_idle(struct rconn *rc)
 static int data_phase(struct rconn *rc)
 {
 	struct fr_cqe cqes[64];
-	size_t bsz = HEADROOM + fr_seg_bound(rc->pkg.m.seg_size);
+	size_t bsz = HEADROOM + DIO_ALIGN + fr_seg_bound(rc->pkg.m.seg_size);
 	int r;
 
 	for (int i = 0; i < RSLOTS; i++) {
@@ -541,6 +660,7 @@ static int data_phase(struct rconn *rc)
 		fail(rc, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
+	rc->report_ns = fr_now_ns();
 	pthread_create(&rc->sync_thread, NULL, sync_main, rc);
 	fr_ring_read(rc->ring, rc->done.efd, -1, &rc->done.efd_buf, 8, 0,
 		     UD(K_EVENT, 0, 0));
@@ -587,6 +707,7 @@ static int data_phase(struct rconn *rc)
 				fr_ring_read(rc->ring, rc->sync_efd, -1,
 					     &rc->sync_efd_buf, 8, 0,
 					     UD(K_SYNCED, 0, 0));
+				arm_recv(rc); /* the sync window may have room */
 				break;
 			}
 		}

@@ -162,7 +162,7 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 					}
 				} else if (p->n_open < FR_STORE_MAX_OPEN &&
 					   m->entries[e].size > 0) {
-					p->fds[e] = res;
+					p->fds[2 * e] = res;
 					p->n_open++;
 				} else {
 					close(res);
@@ -264,13 +264,16 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		rc = -errno;
 		goto fail;
 	}
-	p->fds = malloc((p->m.n_entries ? p->m.n_entries : 1) * sizeof(int));
-	if (!p->fds) {
+	p->fds = malloc((p->m.n_entries + 1) * 2 * sizeof(int));
+	p->nodirect = calloc(p->m.n_entries + 1, 1);
+	if (!p->fds || !p->nodirect) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	for (uint32_t i = 0; i < p->m.n_entries; i++)
+	for (uint32_t i = 0; i < 2 * p->m.n_entries; i++)
 		p->fds[i] = -1;
+	if (getenv("FERRY_NO_DIRECT"))
+		memset(p->nodirect, 1, p->m.n_entries);
 	if ((rc = create_tree(p, errbuf, errcap)) < 0)
 		goto fail;
 	fr_path_fmt(path, sizeof(path), "%s/journal", p->dir);
@@ -294,7 +297,7 @@ static void close_fds(struct fr_store_pkg *p)
 {
 	if (!p->fds)
 		return;
-	for (uint32_t i = 0; i < p->m.n_entries; i++)
+	for (uint32_t i = 0; i < 2 * p->m.n_entries; i++)
 		if (p->fds[i] >= 0) {
 			close(p->fds[i]);
 			p->fds[i] = -1;
@@ -302,20 +305,30 @@ static void close_fds(struct fr_store_pkg *p)
 	p->n_open = 0;
 }
 
-int fr_store_fd(struct fr_store_pkg *p, uint32_t e)
+int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
 {
-	if (p->fds[e] >= 0)
-		return p->fds[e];
+	int *slot = &p->fds[2 * e + (direct ? 1 : 0)];
+
+	if (*slot >= 0)
+		return *slot;
+	if (direct && p->nodirect[e])
+		return -EINVAL;
 	/* callers submit their queued writes before a call that may close
 	 * (fr_store_fd_would_close): the ring holds its own reference to the
 	 * files of submitted requests, not of queued ones */
 	if (p->n_open >= FR_STORE_MAX_OPEN)
 		close_fds(p);
 	int fd = openat(p->tree_fd, p->m.entries[e].path,
-			O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+			O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
+				(direct ? O_DIRECT : 0));
+	if (fd < 0) {
+		if (direct && errno == EINVAL) {
+			p->nodirect[e] = 1;
+			return -EINVAL;
+		}
 		return -errno;
-	p->fds[e] = fd;
+	}
+	*slot = fd;
 	p->n_open++;
 	return fd;
 }
@@ -431,7 +444,9 @@ void fr_store_close(struct fr_store_pkg *p)
 {
 	close_fds(p);
 	free(p->fds);
+	free(p->nodirect);
 	p->fds = NULL;
+	p->nodirect = NULL;
 	if (p->j.fd >= 0 || p->j.have)
 		fr_journal_close(&p->j);
 	if (p->tree_fd >= 0)

@@ -584,3 +584,36 @@ stop_proxy() {
 	wait "$PROXY_PID" 2>/dev/null
 	PROXY_PID=
 }
+
+# ---- sessions on the receiver ----------------------------------------------------
+
+# a receiving session ended (interrupted or complete)
+SESSION_END='held, resumable|complete and verified'
+
+# wait_session_end BEFORE SECONDS: wait until the serve log shows more
+# than BEFORE session ends
+wait_session_end() {
+	wait_for_log "$SERVE_LOG" "$SESSION_END" "$2" $(($1 + 1))
+}
+
+# held_at_start NAME: "N held" from the serve log's last session start for NAME
+held_at_start() {
+	grep -E "package '$1' \(.*segments\): [0-9]+ held" "$SERVE_LOG" | tail -n 1 |
+		sed -E 's/.*segments\): ([0-9]+) held.*/\1/'
+}
+
+# wait_held NAME MIN SECONDS PID: poll the receiver's status until NAME
+# holds >= MIN segments; 0 when reached, 1 on timeout, 2 when PID exited
+# first. HELD is the last value read.
+wait_held() {
+	local name=$1 min=$2 secs=$3 pid=$4 t_end
+	t_end=$((SECONDS + secs))
+	HELD=0
+	while [ $SECONDS -lt $t_end ]; do
+		kill -0 "$pid" 2>/dev/null || return 2
+		HELD=$(held_in "$name")
+		[ "$HELD" -ge "$min" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -113,6 +113,7 @@ expect_grep "the refusal says the peer sent garbage" \
 	"refused connection from 127\.0\.0\.1:[0-9]+: .*(garbage|not speak ferry|HELLO)" "$SERVE_LOG"
 kill -0 "$SERVE_PID" 2>/dev/null && pass "ferry serve survived the garbage" ||
 	fail "ferry serve died"
+kill -9 "$GPID" 2>/dev/null
 wait "$GPID" 2>/dev/null
 
 # ---- a sender reaching something that is not ferry -------------------------------------------
