@@ -34,8 +34,21 @@ void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level)
 		a->speed[priors[i].level] = priors[i].speed;
 		a->ratio[priors[i].level] = priors[i].ratio;
 	}
-	/* until something is measured, a cheap level shows what the data is */
-	a->level = fixed_level >= 0 ? fixed_level : 1;
+	/* raw until measured; fr_adapt_next() probes with a cheap level */
+	a->level = fixed_level >= 0 ? fixed_level : 0;
+	a->since_probe = 1u << 30;
+}
+
+int fr_adapt_next(struct fr_adapt *a)
+{
+	/* While sending raw, compress one segment in 64 at level 1: that
+	 * keeps the ratio and speed estimates true to the data in hand. */
+	if (a->level == 0 && a->since_probe >= 64) {
+		a->since_probe = 0;
+		return 1;
+	}
+	a->since_probe++;
+	return a->level;
 }
 
 void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s)

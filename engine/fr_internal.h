@@ -316,8 +316,11 @@ struct fr_adapt {
 	double speed[20], ratio[20]; /* raw bytes per CPU second; raw/stored */
 	bool measured[20];
 	double sink_stall;           /* receiver's stalled share, EWMA */
+	unsigned since_probe;
 	int level;
 };
+/* The level for the next segment (occasionally a probe). */
+int fr_adapt_next(struct fr_adapt *a);
 void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);
 void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s);
 void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,

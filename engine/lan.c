@@ -428,7 +428,7 @@ static void reads_done(struct lan_conn *lc, int si)
 		return;
 	}
 	s->state = S_WORKING;
-	s->level = lc->sc->level >= 0 ? lc->sc->level : lc->adapt.level;
+	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
 	s->job.fn = work_segment;
 	s->job.done = &lc->done;
 	lc->workers_busy++;

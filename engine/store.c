@@ -188,6 +188,61 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 	return rc;
 }
 
+/* Does every extent of segment seg hold data (not a hole) at its start? */
+static bool segment_written(struct fr_store_pkg *p, uint32_t seg)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	fr_extent_iter_init(&it, &p->m, seg);
+	while (fr_extent_next(&it, &x)) {
+		int fd = fr_store_fd(p, x.entry, false);
+		if (fd < 0)
+			return false;
+		off_t d = lseek(fd, (off_t)x.file_off, SEEK_DATA);
+		if (d != (off_t)x.file_off)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Segments written before an interruption but not yet journaled (the
+ * receiver was killed between the write and the journal) are often whole
+ * in the files already. Each one found intact is made durable and
+ * journaled, so the sender does not have to send it again.
+ */
+static void rescue(struct fr_store_pkg *p)
+{
+	uint32_t *found = NULL, n = 0;
+	uint8_t *buf = NULL;
+
+	for (uint32_t sg = 0; sg < p->m.n_segments; sg++) {
+		if (p->j.have[sg] || !segment_written(p, sg))
+			continue;
+		if (!buf && !(buf = malloc(p->m.seg_size)))
+			break;
+		if (!found && !(found = malloc(p->m.n_segments * sizeof(*found))))
+			break;
+		char msg[256];
+		uint8_t h[FR_HASH_LEN];
+		if (fr_read_segment(p->tree, false, &p->m, sg, buf, msg,
+				    sizeof(msg)) < 0)
+			continue;
+		fr_hash128(buf, p->m.segments[sg].length, h);
+		if (!memcmp(h, p->m.segments[sg].hash, FR_HASH_LEN))
+			found[n++] = sg;
+	}
+	if (n && syncfs(p->tree_fd) == 0 &&
+	    fr_journal_append(&p->j, &p->m, found, n) == 0)
+		fr_log(FR_LOG_INFO,
+		       "package '%s': recovered %u segment(s) written before an "
+		       "interruption",
+		       p->m.name, n);
+	free(found);
+	free(buf);
+}
+
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap)
@@ -287,6 +342,7 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		       "journal '%s': cut %u torn or corrupt record(s) at its "
 		       "end",
 		       path, p->j.cut);
+	rescue(p);
 	return FR_HAVE_PARTIAL;
 fail:
 	fr_store_close(p);

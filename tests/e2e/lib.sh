@@ -462,6 +462,7 @@ class Parser:
                     self.nseg += 1
                 on_msg(t, n, self.off + i, self.nmsg, self.nseg)
                 self.body_left = n
+        self.off += len(chunk)
 
 def pump_c2s(c, s, cid):
     flip_at = a.flip_at if cid == 1 else -1
@@ -476,29 +477,37 @@ def pump_c2s(c, s, cid):
             flip_at = body + seg_j
         if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
             where["m"] = (nmsg, t, n, flip_at - body, nseg if t == MSG_SEGMENT else 0)
-    off = 0
+    off = 0               # stream offset of pend[0]
+    pend = bytearray()    # a message header split by recv is held back
+                          # until complete, so a flip can still reach it
     t0 = time.monotonic()
     step = 65536
     if a.rate:
         step = max(1024, min(65536, int(a.rate / 50)))
+    def flip_pending():
+        nonlocal flip_at
+        if 0 <= flip_at and off <= flip_at < off + len(pend):
+            old = pend[flip_at - off]
+            pend[flip_at - off] ^= 0xFF
+            m = where.get("m")
+            desc = ("message #%d type %d len %d, body offset %d, segment message #%d"
+                    % m) if m else "in a message header"
+            out("conn %d: flipped stream byte %d (0x%02x -> 0x%02x), %s"
+                % (cid, flip_at, old, pend[flip_at - off], desc))
+            flip_at = -2
     try:
         while True:
             b = c.recv(step)
+            p.feed(b, on_msg)
+            pend += b
+            flip_pending()
+            n = len(pend) - len(p.hdr) if b else len(pend)
+            if n > 0:
+                s.sendall(pend[:n])
+                del pend[:n]
+                off += n
             if not b:
                 break
-            buf = bytearray(b)
-            p.feed(b, on_msg)
-            if 0 <= flip_at and off <= flip_at < off + len(buf):
-                old = buf[flip_at - off]
-                buf[flip_at - off] ^= 0xFF
-                m = where.get("m")
-                desc = ("message #%d type %d len %d, body offset %d, segment message #%d"
-                        % m) if m else "outside any message"
-                out("conn %d: flipped stream byte %d (0x%02x -> 0x%02x), %s"
-                    % (cid, flip_at, old, buf[flip_at - off], desc))
-                flip_at = -2
-            s.sendall(buf)
-            off += len(buf)
             if a.rate:
                 ahead = off / a.rate - (time.monotonic() - t0)
                 if ahead > 0:
