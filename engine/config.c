@@ -399,7 +399,7 @@ int fr_config_load(struct fr_config *c, const char *path)
 	c->max_sends_site = 3;
 	c->level = -1;
 	c->seg_size = FR_SEG_DEFAULT;
-	c->max_connections = 16;
+	c->max_connections = 4;
 	if (copy_str(c->path, sizeof(c->path), path))
 		return -ENAMETOOLONG;
 	line = ini_parse(path, handler, &L);

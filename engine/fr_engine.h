@@ -72,7 +72,7 @@ struct fr_config {
 	uint32_t seg_size;       /* default 8 MiB */
 	int workers;             /* 0 = one per core */
 	/* [receiver] */
-	int max_connections;     /* default 16 */
+	int max_connections;     /* default 4 */
 };
 
 /* Load and check a config; errors name the file, line and key. */

@@ -349,8 +349,11 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 				.progress = on_progress,
 				.progress_arg = &r,
 			};
-			snprintf(r.output, sizeof(r.output), "%s %s", ops->name,
-				 a->name);
+			if (strcmp(ops->name, a->name))
+				snprintf(r.output, sizeof(r.output), "%s (%s)",
+					 a->name, ops->name);
+			else
+				snprintf(r.output, sizeof(r.output), "%s", a->name);
 			uint8_t *have = calloc(m->n_segments + 1, 1);
 			if (!have) {
 				rc = -ENOMEM;

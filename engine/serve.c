@@ -115,7 +115,9 @@ struct rconn {
 	uint64_t report_ns, report_stall;
 };
 
-static atomic_int n_conns;
+static atomic_int n_conns;    /* connections, authenticated or not */
+static atomic_int n_sessions; /* authenticated sessions */
+#define MAX_HANDSHAKES 64
 static volatile sig_atomic_t stopping;
 
 static void fail(struct rconn *rc, int code, const char *fmt, ...)
@@ -769,12 +771,12 @@ static void send_have(struct rconn *rc, int state)
 	free(b);
 }
 
+static void session_body(struct rconn *rc);
+
 static void session(struct rconn *rc)
 {
 	const struct fr_account *who = NULL;
 	char err[512] = "";
-	uint8_t *mf = NULL;
-	uint32_t type, len;
 	int r;
 
 	r = fr_handshake_server(rc->sock, rc->c, &who, err, sizeof(err));
@@ -784,7 +786,28 @@ static void session(struct rconn *rc)
 		return;
 	}
 	snprintf(rc->who, sizeof(rc->who), "%s", who->code);
+	/* only authenticated peers count against max-connections, so
+	 * strangers cannot crowd out the sites that may send here */
+	if (atomic_fetch_add(&n_sessions, 1) >= rc->c->max_connections) {
+		atomic_fetch_sub(&n_sessions, 1);
+		fr_log(FR_LOG_WARN,
+		       "%s from %s: %d sessions already running "
+		       "(max-connections); asked to retry later",
+		       rc->who, rc->peer, rc->c->max_connections);
+		fr_send_error(rc->sock, -EBUSY, "receiver busy, try later");
+		return;
+	}
 	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
+	session_body(rc);
+	atomic_fetch_sub(&n_sessions, 1);
+}
+
+static void session_body(struct rconn *rc)
+{
+	char err[512] = "";
+	uint8_t *mf = NULL;
+	uint32_t type, len;
+	int r;
 
 	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX, err,
 			sizeof(err));
@@ -940,12 +963,11 @@ int fr_serve(const struct fr_config *c)
 		pthread_mutex_init(&rc->wlock, NULL);
 		pthread_cond_init(&rc->cond, NULL);
 		fr_sock_tune(fd);
-		if (atomic_fetch_add(&n_conns, 1) >= c->max_connections) {
+		if (atomic_fetch_add(&n_conns, 1) >= c->max_connections + MAX_HANDSHAKES) {
 			atomic_fetch_sub(&n_conns, 1);
 			fr_log(FR_LOG_WARN,
-			       "refused connection from %s: %d sessions already "
-			       "running (max-connections)",
-			       rc->peer, c->max_connections);
+			       "refused connection from %s: too many connections",
+			       rc->peer);
 			fr_send_error(fd, -EBUSY, "receiver busy, try later");
 			close(fd);
 			free(rc);

@@ -127,6 +127,7 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 			*first = false;
 			continue;
 		}
+		*first = false;
 		if (!header) {
 			fprintf(out, "outgoing:\n  %-20s %-16s %-5s %-11s %9s "
 				     "%11s %9s %10s %-9s %s\n",
@@ -195,6 +196,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 					m.n_segments, have);
 				*first = false;
 			} else {
+				*first = false;
 				if (!header) {
 					fprintf(out, "incoming:\n  %-24s %-5s %-9s "
 						     "%11s %10s\n",
@@ -238,6 +240,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 				m.n_segments);
 			*first = false;
 		} else {
+			*first = false;
 			if (!header) {
 				fprintf(out, "incoming:\n  %-24s %-5s %-9s %11s "
 					     "%10s\n",
@@ -267,7 +270,7 @@ int fr_status(const struct fr_config *c, const char *which, bool json,
 	incoming(c, which, json, out, &first);
 	if (json)
 		fprintf(out, "]\n");
-	else if (first && ftell(out) <= 0 && !which)
+	else if (first && !which)
 		fprintf(out, "no transfers\n");
 	return 0;
 }
