@@ -1,8 +1,8 @@
 #!/bin/bash
-# test_big.sh - one 2 GiB file (sparse, with random data written at
-# several offsets, including across the 4 GiB-safe boundaries of 32-bit
-# segment arithmetic at 1 GiB and 2 GiB - 1), sent as a single-file
-# package and compared byte for byte.
+# test_big.sh - one 2 GiB file (sparse, with random data at several
+# offsets: the start, mid-segment, straddling segment boundaries and the
+# 1 GiB mark, the very end; plus 8 MiB of binaries at 700 MiB), sent as a
+# single-file package, compared byte for byte (cmp) and verified.
 # labels: slow
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_big
