@@ -181,6 +181,79 @@ static bool fr_has_dir(const struct fr_manifest *m, uint32_t n, const char *p,
 	return false;
 }
 
+/* Is p[0..plen) a symlink among the entries? */
+static bool fr_is_link(const struct fr_manifest *m, const char *p, size_t plen)
+{
+	uint32_t lo = 0, hi = m->n_entries;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int r = fr_cmp_prefix(m->entries[mid].path, p, plen);
+
+		if (r == 0)
+			return m->entries[mid].type == FR_ENT_LINK;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * fr_link_check sees one target as text; the kernel follows every link on
+ * the way. A target that passes through another symlink of the package
+ * (t -> ".", u -> "t/..") could leave it although each target alone
+ * stays inside, so no component but the last may name a symlink.
+ */
+static int fr_links_check(const struct fr_manifest *m)
+{
+	char buf[2 * FR_PATH_MAX + 2];
+
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct fr_entry *e = &m->entries[i];
+		const char *slash, *t;
+		size_t len = 0;
+
+		if (e->type != FR_ENT_LINK)
+			continue;
+		slash = strrchr(e->path, '/');
+		if (slash) {
+			len = (size_t)(slash - e->path);
+			memcpy(buf, e->path, len);
+		}
+		for (t = e->target; *t;) {
+			const char *end = strchr(t, '/');
+			size_t cl = end ? (size_t)(end - t) : strlen(t);
+			bool last = !end || !end[1 + strspn(end + 1, "/")];
+
+			if (cl == 0 || (cl == 1 && t[0] == '.')) {
+				/* nothing */
+			} else if (cl == 2 && t[0] == '.' && t[1] == '.') {
+				if (len == 0)
+					return FR_E_BAD_LINK;
+				while (len > 0 && buf[len - 1] != '/')
+					len--;
+				if (len > 0)
+					len--;
+			} else {
+				if (len + cl + 2 > sizeof(buf))
+					return FR_E_BAD_LINK;
+				if (len)
+					buf[len++] = '/';
+				memcpy(buf + len, t, cl);
+				len += cl;
+				if (!last && fr_is_link(m, buf, len))
+					return FR_E_BAD_LINK;
+			}
+			t += cl;
+			while (*t == '/')
+				t++;
+		}
+	}
+	return 0;
+}
+
 /*
  * The rules one entry must meet against the entries before it; shared by
  * add and decode so a manifest we build is one we would accept.
@@ -316,6 +389,9 @@ int fr_manifest_layout(struct fr_manifest *m)
 	int rc;
 
 	fr_layout_drop(m);
+	rc = fr_links_check(m);
+	if (rc)
+		return rc;
 	rc = fr_derive(m);
 	if (rc)
 		return rc;
@@ -623,6 +699,9 @@ static int fr_decode_body(struct fr_manifest *m, struct fr_rd *r)
 			return rc;
 	}
 
+	rc = fr_links_check(m);
+	if (rc)
+		return rc;
 	rc = fr_derive(m);
 	if (rc)
 		return rc;

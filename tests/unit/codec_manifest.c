@@ -322,6 +322,32 @@ Test(build, sizes_of_dirs_and_links_ignored)
 	fr_manifest_fini(&m);
 }
 
+Test(build, links_through_links_refused)
+{
+	struct fr_manifest m;
+
+	/* each target alone stays inside; followed through t, u leaves */
+	cr_assert_eq(fr_manifest_init(&m, "p", SEG), 0);
+	cr_assert_eq(fr_manifest_add(&m, FR_ENT_LINK, "t", 0777, 0, 0, 0, "."),
+		     0);
+	cr_assert_eq(
+	    fr_manifest_add(&m, FR_ENT_LINK, "u", 0777, 0, 0, 0, "t/.."), 0);
+	cr_assert_eq(fr_manifest_layout(&m), FR_E_BAD_LINK);
+	fr_manifest_fini(&m);
+
+	/* a link to a link, and a path through a real directory, are fine */
+	cr_assert_eq(fr_manifest_init(&m, "p", SEG), 0);
+	cr_assert_eq(fr_manifest_add(&m, FR_ENT_DIR, "d", 0755, 0, 0, 0, NULL),
+		     0);
+	cr_assert_eq(
+	    fr_manifest_add(&m, FR_ENT_LINK, "d/l", 0777, 0, 0, 0, "../t"), 0);
+	cr_assert_eq(
+	    fr_manifest_add(&m, FR_ENT_LINK, "t", 0777, 0, 0, 0, "d/../d"), 0);
+	cr_assert_eq(fr_manifest_layout(&m), 0);
+	fr_manifest_fini(&m);
+
+}
+
 Test(build, layout_boundaries)
 {
 	struct fr_manifest m;
