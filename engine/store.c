@@ -243,6 +243,35 @@ static void rescue(struct fr_store_pkg *p)
 	free(buf);
 }
 
+/* A package already renamed into place whose manifest was not recorded:
+ * if packages/<name> verifies against this manifest, record it. */
+static int finish_moved(const char *store, struct fr_store_pkg *p)
+{
+	char dest[1400], mpath[1400], err[256];
+	uint32_t bad;
+	size_t len = fr_manifest_encoded_size(&p->m);
+	uint8_t *mf;
+	int rc;
+
+	if (fr_path_fmt(dest, sizeof(dest), "%s/packages/%s", store, p->m.name) ||
+	    fr_path_fmt(mpath, sizeof(mpath), "%s/manifests/%s", store,
+			p->m.name))
+		return -ENAMETOOLONG;
+	if (access(dest, F_OK) < 0 ||
+	    fr_tree_verify(dest, &p->m, err, sizeof(err), &bad) < 0)
+		return FR_E_INCOMPLETE;
+	if (!(mf = malloc(len)))
+		return -ENOMEM;
+	fr_manifest_encode(&p->m, mf, len);
+	rc = fr_write_file_atomic(mpath, mf, len);
+	free(mf);
+	if (rc == 0)
+		fr_log(FR_LOG_INFO,
+		       "package '%s': completed an interrupted move into place",
+		       p->m.name);
+	return rc;
+}
+
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap)
@@ -308,6 +337,25 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 	fr_path_fmt(path, sizeof(path), "%s/from", p->dir);
 	fr_write_file_atomic(path, from, strlen(from));
 
+	/* Finalize was cut short: either it moved the tree into place and
+	 * did not record the manifest, or it had not moved it yet. Only
+	 * packages/<name> itself can tell, by verifying against this
+	 * manifest. (After RENAME_EXCHANGE our tree/ holds the old version,
+	 * so tree/ being there proves nothing.) */
+	char jpath[1300], mark[1300];
+	struct stat tst;
+	fr_path_fmt(jpath, sizeof(jpath), "%s/journal", p->dir);
+	fr_path_fmt(mark, sizeof(mark), "%s/finalizing", p->dir);
+	bool no_tree = stat(p->tree, &tst) < 0;
+	if (access(mark, F_OK) == 0 || (no_tree && access(jpath, F_OK) == 0)) {
+		if (finish_moved(store, p) == 0) {
+			fr_remove_tree(p->dir);
+			return FR_HAVE_COMPLETE;
+		}
+		unlink(mark);
+		if (no_tree)
+			unlink(jpath); /* it described a tree that is gone */
+	}
 	if (mkdir(p->tree, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		snprintf(errbuf, errcap, "cannot create '%s': %s", p->tree,
@@ -455,6 +503,8 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	}
 	if ((rc = apply_metadata(p, errbuf, errcap)) < 0)
 		return rc;
+	/* the package's own directory: readable like any installed tree */
+	fchmod(p->tree_fd, 0755);
 	if (syncfs(p->tree_fd) < 0) {
 		rc = -errno;
 		snprintf(errbuf, errcap, "cannot sync '%s': %s", p->tree,
@@ -465,6 +515,12 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	    fr_path_fmt(mpath, sizeof(mpath), "%s/manifests/%s", store,
 			p->m.name))
 		return -ENAMETOOLONG;
+	fr_path_fmt(path, sizeof(path), "%s/finalizing", p->dir);
+	if ((rc = fr_write_file_atomic(path, "", 0)) < 0) {
+		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
+			 strerror(-rc));
+		return rc;
+	}
 	/* one rename makes it visible; an older version is swapped out */
 	if (lstat(dest, &st) == 0)
 		rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest, RENAME_EXCHANGE);
