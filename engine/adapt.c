@@ -44,7 +44,7 @@ int fr_adapt_next(struct fr_adapt *a)
 	/* While sending raw, compress one segment in 64 at level 1: that
 	 * keeps the ratio and speed estimates true to the data in hand. */
 	if (a->level == 0 && a->since_probe >= 64) {
-		a->since_probe = 0;
+		a->since_probe = 1;
 		return 1;
 	}
 	a->since_probe++;
@@ -91,24 +91,29 @@ int fr_adapt_choose(struct fr_adapt *a)
 		a->level = 0;
 		return 0;
 	}
-	/* what this data compresses to, relative to the priors */
-	double scale = 0.0;
+	/* What this data gains from compression, relative to the priors:
+	 * the gain (ratio - 1) scales, so data that does not compress at
+	 * level 1 is not expected to compress at level 19 either. */
+	double gscale = -1.0;
 	for (unsigned i = 1; i < FR_ARRAY_SIZE(priors); i++) {
 		int l = priors[i].level;
 		if (a->measured[l]) {
-			scale = a->ratio[l] / priors[i].ratio;
+			gscale = (a->ratio[l] - 1.0) / (priors[i].ratio - 1.0);
+			if (gscale < 0.0)
+				gscale = 0.0;
 			break;
 		}
 	}
-	if (a->wire_rate <= 0.0 || scale <= 0.0)
+	if (a->wire_rate <= 0.0 || gscale < 0.0)
 		return a->level; /* nothing to go on yet */
 	double best = -1.0;
 	int best_level = 0;
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
 		int l = priors[i].level;
 		double ratio = l == 0 ? 1.0
-			       : a->measured[l] ? a->ratio[l]
-						: priors[i].ratio * scale;
+			       : a->measured[l]
+				       ? a->ratio[l]
+				       : 1.0 + (priors[i].ratio - 1.0) * gscale;
 		if (ratio < 1.0)
 			ratio = 1.0;
 		/* below 3% gain a segment goes raw anyway */

@@ -231,11 +231,16 @@ static int handler(void *user, const char *section, const char *name,
 {
 	struct loader *L = user;
 	struct fr_config *c = L->c;
-	char kind[32] = "", a1[64] = "", a2[64] = "";
-	int n = sscanf(section, "%31s %63s %63s", kind, a1, a2);
+	char kind[32] = "", a1[64] = "", a2[64] = "", extra[8] = "";
+	int n = sscanf(section, "%31s %63s %63s %7s", kind, a1, a2, extra);
 
 	if (n <= 0)
 		FAIL("key '%s' outside any section", name);
+	if (n == 4 || strlen(section) > 160)
+		FAIL("section [%s] has too many words or is too long", section);
+	if (strlen(a1) >= FR_CODE_MAX + 1 && strcmp(kind, "site"))
+		FAIL("site code '%s' in [%s] is longer than %d", a1, section,
+		     FR_CODE_MAX);
 	if (!strcmp(kind, "site") && n == 1) {
 		if (!strcmp(name, "code")) {
 			if (!code_ok(value))
@@ -495,19 +500,27 @@ unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max)
 {
 	unsigned n = 0;
+	const struct fr_address **all = calloc(c->n_addresses + 1, sizeof(*all));
 
-	for (unsigned i = 0; i < c->n_addresses && n < max; i++)
+	if (!all)
+		return 0;
+	for (unsigned i = 0; i < c->n_addresses; i++)
 		if (!strcmp(c->addresses[i].site, site))
-			out[n++] = &c->addresses[i];
+			all[n++] = &c->addresses[i];
 	/* insertion sort: stable, so equal priorities keep config order */
 	for (unsigned i = 1; i < n; i++) {
-		const struct fr_address *a = out[i];
+		const struct fr_address *a = all[i];
 		unsigned j = i;
-		while (j > 0 && out[j - 1]->priority > a->priority) {
-			out[j] = out[j - 1];
+		while (j > 0 && all[j - 1]->priority > a->priority) {
+			all[j] = all[j - 1];
 			j--;
 		}
-		out[j] = a;
+		all[j] = a;
 	}
+	if (n > max)
+		n = max;
+	memcpy(out, all, n * sizeof(*out));
+	free(all);
 	return n;
 }
+

@@ -182,7 +182,7 @@ int fr_journal_append(struct fr_journal *j, const struct fr_manifest *m,
 
 void fr_journal_close(struct fr_journal *j)
 {
-	if (j->fd > 0)
+	if (j->fd >= 0)
 		close(j->fd);
 	free(j->have);
 	memset(j, 0, sizeof(*j));

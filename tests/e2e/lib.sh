@@ -173,10 +173,14 @@ pick_port() {
 	local p i
 	for i in $(seq 1 200); do
 		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"
-			return 0
+		if command -v ss >/dev/null; then
+			[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || continue
+		else
+			python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' \
+				"$p" 2>/dev/null || continue
 		fi
+		echo "$p"
+		return 0
 	done
 	echo "pick_port: no free port found" >&2
 	return 1

@@ -93,7 +93,12 @@ print("garbage started", flush=True)
 for t in ts: t.join()
 EOF
 refused0=$(count_log "$SERVE_LOG" 'refused connection from')
-head -c 5000 /dev/urandom | timeout 10 nc -q1 127.0.0.1 "$PORT" >/dev/null 2>&1
+if command -v nc >/dev/null; then
+	head -c 5000 /dev/urandom | timeout 10 nc -q1 127.0.0.1 "$PORT" >/dev/null 2>&1
+else
+	python3 -c 'import os,socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(os.urandom(5000)); time.sleep(1)' \
+		"$PORT" 2>/dev/null
+fi
 python3 "$WORK/garbage.py" "$PORT" >"$WORK/garbage.log" 2>&1 &
 GPID=$!
 E2E_PIDS+=("$GPID")

@@ -71,6 +71,8 @@ kill_during() {
 	fi
 	wait "$spid"
 	SRC_RC=$?
+	# done before the kill took effect: not an interruption
+	[ "$SRC_RC" = 0 ] && return 3
 	return 0
 }
 
@@ -110,8 +112,11 @@ scenario() {
 	[ "$held1" -gt 0 ] && [ "$held1" -ge "$HELD_SEEN" ] &&
 		pass "the journal survived kill -9 of the receiver ($held1 segments held)" ||
 		fail "journal after kill 1: $held1 held, $HELD_SEEN were held before the kill"
-	[ "$held1" -lt "$SEGS" ] && pass "kill 1 landed mid-transfer ($held1 of $SEGS)" ||
-		{ fail "kill 1: all $SEGS segments already held"; return 1; }
+	if [ "$held1" -ge "$SEGS" ]; then
+		log "attempt $n: every segment had arrived before the first kill"
+		return 3
+	fi
+	pass "kill 1 landed mid-transfer ($held1 of $SEGS)"
 
 	# ---- restart; kill 2: during the resume
 	site_up "$rate"
@@ -123,24 +128,33 @@ scenario() {
 	esac
 	expect_rc 1 "$SRC_RC" "the resume interrupted by the receiver's death"
 	local at_start held2
+	# the restarted receiver offers at least what its journal lists (it
+	# may also rescue segments written but not journaled before the kill)
 	at_start=$(held_at_start pkg)
-	[ "$at_start" = "$held1" ] &&
-		pass "the restarted receiver offered the $held1 journaled segments" ||
+	[ -n "$at_start" ] && [ "$at_start" -ge "$held1" ] &&
+		pass "the restarted receiver offered $at_start held segments (journal: $held1)" ||
 		fail "restarted receiver's log says '$at_start' held, the journal had $held1"
 	if json_ok "$WORK/a$n/resume1.json"; then
 		local r
 		r=$(json_get "$WORK/a$n/resume1.json" '"%s %s" % (d["ok"], d["segments_skipped"])')
-		[ "$r" = "False $held1" ] &&
-			pass "the interrupted resume reports ok false and skipped the $held1 held segments" ||
-			fail "interrupted resume JSON (ok, segments_skipped): $r, expected False $held1"
+		[ "$r" = "False $at_start" ] &&
+			pass "the interrupted resume reports ok false and skipped the $at_start held segments" ||
+			fail "interrupted resume JSON (ok, segments_skipped): $r, expected False $at_start"
 	else
 		fail "the interrupted resume printed no JSON: $(head -c 300 "$WORK/a$n/resume1.json")"
 	fi
 	held2=$(held_in pkg)
 	log "kill 2 (during resume): $held2 of $SEGS held"
-	[ "$held2" -gt "$held1" ] && [ "$held2" -lt "$SEGS" ] &&
+	if [ "$held2" -ge "$SEGS" ]; then
+		log "attempt $n: every segment had arrived before the second kill"
+		return 3
+	fi
+	[ "$held2" -gt "$held1" ] &&
 		pass "kill 2 landed mid-transfer, later than kill 1 ($held1 < $held2 < $SEGS)" ||
 		{ fail "kill 2: held $held2 (after kill 1: $held1, of $SEGS)"; return 1; }
+	[ "$held2" -ge "$HELD_SEEN" ] &&
+		pass "the journal survived kill 2 ($held2 held, $HELD_SEEN seen before the kill)" ||
+		fail "journal after kill 2: $held2 held, $HELD_SEEN were held before the kill"
 
 	# ---- restart; the final resume
 	site_up "$rate"
@@ -153,18 +167,24 @@ scenario() {
 	read -r ok rsegs rsent rskip <<<"$r"
 	log "final resume: ok=$ok segments=$rsegs sent=$rsent skipped=$rskip (held before: $held2)"
 	[ "$ok" = True ] && pass "final resume JSON ok true" || fail "final resume JSON: $r"
-	[ "$rsent" = $((SEGS - held2)) ] &&
+	local held3
+	held3=$(held_at_start pkg)
+	[ -n "$held3" ] && [ "$held3" -ge "$held2" ] &&
+		pass "the final session started from $held3 held segments (journal: $held2)" ||
+		fail "the final session started from '$held3' held segments, the journal had $held2"
+	held3=${held3:-$held2}
+	[ "$rsent" = $((SEGS - held3)) ] &&
 		pass "final resume sent only the $rsent missing segments" ||
-		fail "final resume sent $rsent segments; $held2 of $SEGS were held, $((SEGS - held2)) missing"
-	[ "$rskip" = "$held2" ] && pass "final resume skipped the $held2 held segments" ||
-		fail "final resume skipped $rskip, the receiver held $held2"
+		fail "final resume sent $rsent segments; $held3 of $SEGS were held, $((SEGS - held3)) missing"
+	[ "$rskip" = "$held3" ] && pass "final resume skipped the $held3 held segments" ||
+		fail "final resume skipped $rskip, the receiver held $held3"
 	compare_trees "$PKG" "$LAB_STORE/packages/pkg" "package after two receiver kills"
 	run_ferry "$WORK/a$n/verify.out" "$WORK/a$n/verify.err" verify pkg --config "$LAB_CONF"
 	expect_rc 0 "$RC" "ferry verify after the resume"
 	return 0
 }
 
-rate=$((16 * 1024 * 1024))
+rate=${FERRY_E2E_RATE:-$((16 * 1024 * 1024))} # B/s through the proxy
 for n in 1 2 3; do
 	scenario "$rate" "$n"
 	r=$?

@@ -37,6 +37,7 @@ ln -s ../d00/s0/f01 "$SRC/links/to-file"
 ln -s ../d01 "$SRC/links/to-dir"
 ln -s /etc/passwd "$SRC/links/escape_passwd"
 binary_data "$SRC/big/blob.bin" $((30 * 1024 * 1024))
+chmod 0750 "$SRC" # the package's own directory, not a default mode
 nfiles=$(find "$SRC" -type f | wc -l)
 log "source: $nfiles files, $(du -sh "$SRC" | cut -f1)"
 [ "$nfiles" -ge 3000 ] || die "test data: only $nfiles files generated"

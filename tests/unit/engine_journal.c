@@ -600,3 +600,19 @@ Test(journal, open_fails_cleanly_on_a_bad_path)
 	cr_assert_eq(rc, -ENOENT, "got %s", fr_strerror(rc));
 	fr_manifest_fini(&m);
 }
+
+Test(journal, close_releases_descriptor_zero)
+{
+	/* a daemon may run with stdin closed: the journal then gets fd 0 */
+	struct fr_manifest m;
+	struct fr_journal j;
+
+	make_manifest(&m, "pkg", 4, 0);
+	close(0);
+	jopen(&j, &m);
+	cr_assert_eq(j.fd, 0, "expected the lowest free descriptor");
+	fr_journal_close(&j);
+	int still_open = fcntl(0, F_GETFD) != -1;
+	fr_manifest_fini(&m);
+	cr_assert_not(still_open, "fr_journal_close left descriptor 0 open");
+}

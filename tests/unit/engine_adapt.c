@@ -1,0 +1,281 @@
+/*
+ * engine_adapt.c - the adaptive compression level: raw on a fast link, a
+ * high level on a slow link with compressible data, raw again when the
+ * data does not compress or the receiver's storage is the bottleneck, and
+ * the probing schedule while raw.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "fr_internal.h"
+
+#define SEGLEN (8u << 20)
+
+/* One segment compressed at level with the given ratio and speed. */
+static void measure(struct fr_adapt *a, int level, double ratio,
+		    double bytes_per_s)
+{
+	uint32_t stored = (uint32_t)((double)SEGLEN / ratio);
+
+	fr_adapt_segment(a, level, SEGLEN, stored, (double)SEGLEN / bytes_per_s);
+}
+
+/* The wire moved bytes at rate for a second. */
+static void wire(struct fr_adapt *a, double rate)
+{
+	fr_adapt_wire(a, (uint64_t)rate, 1.0);
+}
+
+/* ---- init and measurement bookkeeping ----------------------------------- */
+
+Test(adapt, init)
+{
+	struct fr_adapt a;
+
+	memset(&a, 0x5a, sizeof(a));
+	fr_adapt_init(&a, 2, -1);
+	cr_assert_eq(a.workers, 2);
+	cr_assert_eq(a.level, 0, "automatic starts raw");
+	cr_assert(a.wire_rate == 0.0);
+	cr_assert(a.sink_stall == 0.0);
+	for (int l = 0; l < 20; l++)
+		cr_assert_not(a.measured[l], "level %d measured at init", l);
+	/* priors: faster levels compress less */
+	cr_assert(a.speed[1] > a.speed[19]);
+	cr_assert(a.ratio[19] > a.ratio[1]);
+	cr_assert(a.ratio[0] == 1.0);
+
+	fr_adapt_init(&a, 0, 7);
+	cr_assert_eq(a.workers, 1, "workers <= 0 counts as one");
+	cr_assert_eq(a.level, 7);
+	fr_adapt_init(&a, -3, -1);
+	cr_assert_eq(a.workers, 1);
+}
+
+Test(adapt, segment_measurements)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 3, 2.0, 100e6);
+	cr_assert(a.measured[3]);
+	cr_assert_float_eq(a.ratio[3], 2.0, 1e-3);
+	cr_assert_float_eq(a.speed[3], 100e6, 1e3);
+	/* later measurements move the estimate, not replace it */
+	measure(&a, 3, 4.0, 100e6);
+	cr_assert(a.ratio[3] > 2.0 && a.ratio[3] < 4.0, "ratio %f", a.ratio[3]);
+
+	/* nonsense is ignored */
+	struct fr_adapt before;
+	memcpy(&before, &a, sizeof(a));
+	fr_adapt_segment(&a, -1, SEGLEN, SEGLEN, 1.0);
+	fr_adapt_segment(&a, 20, SEGLEN, SEGLEN, 1.0);
+	fr_adapt_segment(&a, 5, 0, 100, 1.0);
+	fr_adapt_segment(&a, 5, 100, 0, 1.0);
+	cr_assert_eq(memcmp(&a, &before, sizeof(a)), 0);
+	cr_assert_not(a.measured[5]);
+
+	/* the wire: nothing moved or no time is no measurement */
+	fr_adapt_wire(&a, 0, 1.0);
+	fr_adapt_wire(&a, 1000, 0.0);
+	fr_adapt_wire(&a, 1000, -1.0);
+	cr_assert(a.wire_rate == 0.0);
+	fr_adapt_wire(&a, 1000000, 2.0);
+	cr_assert_float_eq(a.wire_rate, 500000.0, 1e-6);
+}
+
+Test(adapt, nothing_measured_keeps_the_level)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	cr_assert_eq(fr_adapt_choose(&a), 0);
+	wire(&a, 16e3); /* a wire, but no idea of the data yet */
+	cr_assert_eq(fr_adapt_choose(&a), 0);
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6); /* the data, but no wire yet */
+	cr_assert_eq(fr_adapt_choose(&a), 0);
+}
+
+/* ---- the decision ------------------------------------------------------- */
+
+Test(adapt, fast_wire_goes_raw)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 2.5e9);
+	cr_assert_eq(fr_adapt_choose(&a), 0);
+	cr_assert_eq(a.level, 0);
+}
+
+Test(adapt, slow_wire_compressible_goes_high)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 16e3);
+	int l = fr_adapt_choose(&a);
+	cr_assert_geq(l, 15, "slow wire, compressible data: level %d", l);
+	cr_assert_eq(a.level, l);
+	/* and the choice sticks: no probes while compressing */
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(fr_adapt_next(&a), l);
+}
+
+Test(adapt, medium_wire_picks_a_middle_level)
+{
+	/* 2 workers at level 1 compress 800 MB/s; a 100 MB/s wire carries
+	 * 300 MB/s of raw data at ratio 3: worth compressing, but not at a
+	 * level whose workers cannot keep up (19: 4 MB/s) */
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 100e6);
+	int l = fr_adapt_choose(&a);
+	cr_assert_gt(l, 0, "level %d", l);
+	cr_assert_lt(l, 15, "level %d", l);
+}
+
+Test(adapt, incompressible_data_on_a_slow_wire_goes_raw)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 1.0, 400e6); /* level 1 gained nothing */
+	wire(&a, 16e3);
+	int l = fr_adapt_choose(&a);
+	cr_assert_eq(l, 0,
+		     "data that level 1 cannot shrink at all (ratio %.2f): "
+		     "level %d chosen",
+		     a.ratio[1], l);
+}
+
+Test(adapt, barely_compressible_data_on_a_slow_wire_goes_raw)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 1.01, 400e6); /* below the 3% that counts as a gain */
+	wire(&a, 16e3);
+	int l = fr_adapt_choose(&a);
+	cr_assert_eq(l, 0, "level %d chosen for data level 1 shrinks by 1%%",
+		     l);
+}
+
+Test(adapt, measured_level_beats_its_prior)
+{
+	/* level 19 measured to gain nothing over level 1 on this data: the
+	 * slow wire no longer justifies it */
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 16e3);
+	cr_assert_eq(fr_adapt_choose(&a), 19);
+	measure(&a, 19, 1.0, 2e6);
+	int l = fr_adapt_choose(&a);
+	cr_assert_neq(l, 19);
+	cr_assert_gt(l, 0);
+}
+
+Test(adapt, receiver_stall_forces_raw)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 16e3);
+	cr_assert_geq(fr_adapt_choose(&a), 15);
+	/* one report is not yet a trend */
+	fr_adapt_sink(&a, 800);
+	cr_assert_geq(fr_adapt_choose(&a), 15);
+	for (int i = 0; i < 5; i++)
+		fr_adapt_sink(&a, 800);
+	cr_assert_eq(fr_adapt_choose(&a), 0, "receiver stalled 80%%, level %d",
+		     a.level);
+	cr_assert_eq(a.level, 0);
+	/* the receiver catches up: compression is worth it again */
+	for (int i = 0; i < 20; i++)
+		fr_adapt_sink(&a, 0);
+	cr_assert_geq(fr_adapt_choose(&a), 15);
+}
+
+Test(adapt, sink_report_is_clamped)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	for (int i = 0; i < 100; i++)
+		fr_adapt_sink(&a, 1000000);
+	cr_assert(a.sink_stall <= 1.0 + 1e-9, "stall %f", a.sink_stall);
+	cr_assert(a.sink_stall > 0.99);
+}
+
+/* ---- the probe schedule ------------------------------------------------- */
+
+Test(adapt, raw_probes_one_segment_in_64)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	cr_assert_eq(fr_adapt_next(&a), 1, "first segment is a probe");
+	for (int i = 0; i < 63; i++)
+		cr_assert_eq(fr_adapt_next(&a), 0, "segment %d after the probe",
+			     i + 1);
+	cr_assert_eq(fr_adapt_next(&a), 1,
+		     "64th segment after a probe is not a probe");
+}
+
+Test(adapt, probes_keep_coming_while_raw)
+{
+	struct fr_adapt a;
+	int probes = 0, zeros = 0;
+
+	fr_adapt_init(&a, 2, -1);
+	for (int i = 0; i < 1000; i++) {
+		int l = fr_adapt_next(&a);
+		cr_assert(l == 0 || l == 1, "level %d while raw", l);
+		if (l == 1)
+			probes++;
+		else
+			zeros++;
+	}
+	/* about one in 64, never a burst */
+	cr_assert_geq(probes, 15);
+	cr_assert_leq(probes, 17);
+	cr_assert_eq(probes + zeros, 1000);
+}
+
+Test(adapt, no_probes_at_a_nonzero_level)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 4, 9);
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(fr_adapt_next(&a), 9);
+}
+
+Test(adapt, back_to_raw_probes_again)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 3.0, 400e6);
+	wire(&a, 16e3);
+	int hi = fr_adapt_choose(&a);
+	cr_assert_geq(hi, 15);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(fr_adapt_next(&a), hi);
+	/* the link turns fast: raw, and raw keeps probing */
+	for (int i = 0; i < 20; i++)
+		wire(&a, 2.5e9);
+	cr_assert_eq(fr_adapt_choose(&a), 0);
+	int probes = 0;
+	for (int i = 0; i < 200; i++)
+		probes += fr_adapt_next(&a) == 1;
+	cr_assert_geq(probes, 3);
+}

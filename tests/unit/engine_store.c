@@ -1,0 +1,877 @@
+/*
+ * engine_store.c - the receiving store: a manifest opens a partial
+ * package (tree created, journal replayed, lock held); once every segment
+ * is journaled, finalize moves the package into place with the manifest's
+ * modes, times and symlinks; fr_tree_verify re-hashes what is in place.
+ * Segments written but never journaled are recovered at reopen.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define SEG FR_SEG_MIN
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static char tmpdir[256];
+static char store[512];
+
+static void setup(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/ferry-ut-store-XXXXXX",
+		 t && *t ? t : "/tmp");
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	snprintf(store, sizeof(store), "%s/store", tmpdir);
+	unsetenv("FERRY_NO_DIRECT");
+}
+
+static void teardown(void)
+{
+	if (tmpdir[0])
+		fr_remove_tree(tmpdir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* A package as the sender sees it: its manifest, the byte stream of its
+ * files (in manifest order) and the manifest's encoding. */
+struct pkg {
+	struct fr_manifest m;
+	uint8_t *stream;
+	uint8_t *mf;
+	size_t mf_len;
+	char hex[2 * FR_HASH_LEN + 1];
+};
+
+static void fill(uint8_t *buf, size_t len, uint32_t salt)
+{
+	uint32_t x = salt * 2654435761u + 12345;
+
+	for (size_t k = 0; k < len; k++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[k] = (uint8_t)x;
+	}
+}
+
+static void pkg_seal(struct pkg *p, uint32_t salt)
+{
+	struct fr_manifest *m = &p->m;
+
+	cr_assert_eq(fr_manifest_layout(m), 0);
+	p->stream = malloc(m->total_size ? m->total_size : 1);
+	cr_assert_not_null(p->stream);
+	fill(p->stream, m->total_size, salt);
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		fr_hash128(p->stream + m->segments[s].offset,
+			   m->segments[s].length, m->segments[s].hash);
+	cr_assert_eq(fr_manifest_seal(m), 0);
+	p->mf_len = fr_manifest_encoded_size(m);
+	p->mf = malloc(p->mf_len);
+	cr_assert_not_null(p->mf);
+	cr_assert_eq(fr_manifest_encode(m, p->mf, p->mf_len), (ssize_t)p->mf_len);
+	fr_hex(m->id, FR_HASH_LEN, p->hex);
+}
+
+#define MT 1600000000
+
+/*
+ *   d/          0750
+ *   d/a         0640  10000 bytes   segments 0, 1, 2
+ *   d/empty     0600  0 bytes
+ *   d/link   -> a
+ *   d/sub/      0755
+ *   d/sub/b     0755  5000 bytes    segments 2, 3
+ *   top         0644  1 byte        segment 3
+ * 15001 bytes, 4 segments of 4 KiB; 2 and 3 span two files each.
+ */
+static void build_pkg(struct pkg *p, const char *name, uint32_t salt)
+{
+	struct fr_manifest *m = &p->m;
+
+	memset(p, 0, sizeof(*p));
+	cr_assert_eq(fr_manifest_init(m, name, SEG), 0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_DIR, "d", 0750, 0, MT + 1, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_FILE, "d/a", 0640, 10000, MT + 2,
+				     500, NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_FILE, "d/empty", 0600, 0, MT + 3,
+				     0, NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_LINK, "d/link", 0777, 0, MT + 4,
+				     0, "a"),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_DIR, "d/sub", 0755, 0, MT + 5, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_FILE, "d/sub/b", 0755, 5000,
+				     MT + 6, 0, NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(m, FR_ENT_FILE, "top", 0644, 1, MT + 7, 0,
+				     NULL),
+		     0);
+	pkg_seal(p, salt);
+	cr_assert_eq(m->n_segments, 4);
+	cr_assert_eq(m->total_size, 15001);
+}
+
+static void pkg_free(struct pkg *p)
+{
+	fr_manifest_fini(&p->m);
+	free(p->stream);
+	free(p->mf);
+}
+
+static int sopen(const struct pkg *k, struct fr_store_pkg *p, char *err,
+		 size_t cap)
+{
+	err[0] = '\0';
+	return fr_store_open(store, k->mf, k->mf_len, "HQ", p, err, cap);
+}
+
+static void sopen_partial(const struct pkg *k, struct fr_store_pkg *p)
+{
+	char err[512];
+	int rc = sopen(k, p, err, sizeof(err));
+
+	cr_assert_eq(rc, FR_HAVE_PARTIAL, "fr_store_open: %d %s: %s", rc,
+		     rc < 0 ? fr_strerror(rc) : "", err);
+}
+
+/* Segment s's bytes into the tree, through the store's own fds. */
+static void write_segment(struct fr_store_pkg *p, const struct pkg *k,
+			  uint32_t s, bool corrupt)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	const uint8_t *src = k->stream + k->m.segments[s].offset;
+
+	fr_extent_iter_init(&it, &p->m, s);
+	while (fr_extent_next(&it, &x)) {
+		int fd = fr_store_fd(p, x.entry, false);
+		cr_assert_geq(fd, 0, "fr_store_fd(%u): %s", x.entry,
+			      fr_strerror(fd));
+		uint8_t *tmp = malloc(x.len);
+		cr_assert_not_null(tmp);
+		memcpy(tmp, src + x.seg_off, x.len);
+		if (corrupt)
+			tmp[x.len / 2] ^= 0xff;
+		cr_assert_eq(pwrite(fd, tmp, x.len, (off_t)x.file_off),
+			     (ssize_t)x.len);
+		free(tmp);
+	}
+}
+
+/* Every file entry's bytes, written whole, file by file. */
+static void write_files(struct fr_store_pkg *p, const struct pkg *k)
+{
+	for (uint32_t e = 0; e < p->m.n_entries; e++) {
+		const struct fr_entry *en = &p->m.entries[e];
+		if (en->type != FR_ENT_FILE || en->size == 0)
+			continue;
+		int fd = fr_store_fd(p, e, false);
+		cr_assert_geq(fd, 0, "fr_store_fd(%s): %s", en->path,
+			      fr_strerror(fd));
+		cr_assert_eq(fr_store_fd(p, e, false), fd, "fd not cached");
+		cr_assert_eq(pwrite(fd, k->stream + en->offset, en->size, 0),
+			     (ssize_t)en->size);
+	}
+}
+
+static void journal(struct fr_store_pkg *p, const uint32_t *segs, unsigned n)
+{
+	int rc = fr_journal_append(&p->j, &p->m, segs, n);
+
+	cr_assert_eq(rc, 0, "fr_journal_append: %s", fr_strerror(rc));
+}
+
+static void journal_all(struct fr_store_pkg *p)
+{
+	for (uint32_t s = 0; s < p->m.n_segments; s++)
+		journal(p, &s, 1);
+	cr_assert_eq(p->j.n_have, p->m.n_segments);
+}
+
+static void finalize(struct fr_store_pkg *p)
+{
+	char err[512] = "";
+	int rc = fr_store_finalize(p, store, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "fr_store_finalize: %s: %s", fr_strerror(rc), err);
+}
+
+/* open, write everything, journal everything, finalize, close */
+static void receive_all(const struct pkg *k)
+{
+	struct fr_store_pkg p;
+
+	sopen_partial(k, &p);
+	write_files(&p, k);
+	journal_all(&p);
+	finalize(&p);
+	fr_store_close(&p);
+}
+
+static void spath(char *out, size_t cap, const char *rel)
+{
+	cr_assert_eq(fr_path_fmt(out, cap, "%s/%s", store, rel), 0);
+}
+
+static bool exists(const char *rel)
+{
+	char p[1400];
+	struct stat st;
+
+	spath(p, sizeof(p), rel);
+	return lstat(p, &st) == 0;
+}
+
+/* Entries in store/<rel> (not . or ..), or -1 when it does not exist. */
+static int count_entries(const char *rel)
+{
+	char p[1400];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	spath(p, sizeof(p), rel);
+	if (!(d = opendir(p)))
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void expect_stat(const char *rel, mode_t type, mode_t perm,
+			int64_t size)
+{
+	char p[1400];
+	struct stat st;
+
+	spath(p, sizeof(p), rel);
+	cr_assert_eq(lstat(p, &st), 0, "%s: %s", rel, strerror(errno));
+	cr_assert_eq(st.st_mode & S_IFMT, type, "%s: type %o, expected %o", rel,
+		     st.st_mode & S_IFMT, type);
+	if (perm != (mode_t)-1)
+		cr_assert_eq(st.st_mode & 07777, perm,
+			     "%s: mode %04o, expected %04o", rel,
+			     st.st_mode & 07777, perm);
+	if (size >= 0)
+		cr_assert_eq(st.st_size, size, "%s: size %lld, expected %lld",
+			     rel, (long long)st.st_size, (long long)size);
+}
+
+static void expect_content(const char *rel, const uint8_t *want, size_t len)
+{
+	char p[1400];
+	uint8_t *buf;
+	size_t got;
+
+	spath(p, sizeof(p), rel);
+	cr_assert_eq(fr_read_file(p, 1 << 26, &buf, &got), 0, "read %s", rel);
+	cr_assert_eq(got, len, "%s: %zu bytes, expected %zu", rel, got, len);
+	cr_assert(memcmp(buf, want, len) == 0, "%s: content differs", rel);
+	free(buf);
+}
+
+static void flip_byte(const char *rel, off_t off)
+{
+	char p[1400];
+	uint8_t b;
+	int fd;
+
+	spath(p, sizeof(p), rel);
+	fd = open(p, O_RDWR);
+	cr_assert_geq(fd, 0, "open %s: %s", p, strerror(errno));
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x20;
+	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static int verify(const struct pkg *k, const char *name, char *err,
+		  size_t cap, uint32_t *bad)
+{
+	char root[1400], rel[300];
+
+	snprintf(rel, sizeof(rel), "packages/%s", name);
+	spath(root, sizeof(root), rel);
+	err[0] = '\0';
+	return fr_tree_verify(root, &k->m, err, cap, bad);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+Test(store, open_creates_the_partial_tree)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char rel[300], want[1400];
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+
+	snprintf(rel, sizeof(rel), "partial/%s", k.hex);
+	spath(want, sizeof(want), rel);
+	cr_assert_str_eq(p.dir, want);
+	cr_assert_eq(memcmp(p.m.id, k.m.id, FR_HASH_LEN), 0);
+	cr_assert_eq(p.m.n_segments, 4);
+	cr_assert_eq(p.j.n_segments, 4);
+	cr_assert_eq(p.j.n_have, 0);
+
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d", k.hex);
+	expect_stat(rel, S_IFDIR, (mode_t)-1, -1);
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/sub", k.hex);
+	expect_stat(rel, S_IFDIR, (mode_t)-1, -1);
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/a", k.hex);
+	expect_stat(rel, S_IFREG, (mode_t)-1, -1);
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/empty", k.hex);
+	expect_stat(rel, S_IFREG, (mode_t)-1, 0);
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/sub/b", k.hex);
+	expect_stat(rel, S_IFREG, (mode_t)-1, -1);
+	snprintf(rel, sizeof(rel), "partial/%s/tree/top", k.hex);
+	expect_stat(rel, S_IFREG, (mode_t)-1, -1);
+	/* the manifest as received, and the journal */
+	snprintf(rel, sizeof(rel), "partial/%s/manifest", k.hex);
+	expect_content(rel, k.mf, k.mf_len);
+	snprintf(rel, sizeof(rel), "partial/%s/journal", k.hex);
+	expect_stat(rel, S_IFREG, (mode_t)-1, FR_JOURNAL_HDR);
+	/* nothing visible yet */
+	cr_assert_eq(count_entries("packages"), 0);
+	cr_assert_eq(count_entries("manifests"), 0);
+
+	fr_store_close(&p);
+	/* closing keeps the partial package for a later session */
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/a", k.hex);
+	cr_assert(exists(rel));
+	pkg_free(&k);
+}
+
+Test(store, second_open_while_open_is_busy)
+{
+	struct pkg k;
+	struct fr_store_pkg p, q;
+	char err[512];
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	int rc = sopen(&k, &q, err, sizeof(err));
+	cr_assert_eq(rc, -EBUSY, "second open: %d (%s)", rc, fr_strerror(rc));
+	cr_assert_neq(err[0], '\0', "no message");
+	cr_assert_not_null(strstr(err, "pkg"), "message does not name it: %s",
+			   err);
+	/* the first session is not disturbed */
+	write_files(&p, &k);
+	journal_all(&p);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	pkg_free(&k);
+}
+
+Test(store, lock_is_released_by_close)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	fr_store_close(&p);
+	sopen_partial(&k, &p);
+	fr_store_close(&p);
+	pkg_free(&k);
+}
+
+Test(store, corrupt_manifest_is_refused_and_creates_nothing)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char err[512];
+
+	build_pkg(&k, "pkg", 1);
+	for (size_t off = 0; off < k.mf_len; off += k.mf_len / 7 + 1) {
+		uint8_t *bad = malloc(k.mf_len);
+		cr_assert_not_null(bad);
+		memcpy(bad, k.mf, k.mf_len);
+		bad[off] ^= 0x10;
+		int rc = fr_store_open(store, bad, k.mf_len, "HQ", &p, err,
+				       sizeof(err));
+		cr_assert_lt(rc, 0, "byte %zu flipped: accepted", off);
+		cr_assert_neq(err[0], '\0');
+		free(bad);
+	}
+	/* truncated */
+	int rc = fr_store_open(store, k.mf, k.mf_len - 1, "HQ", &p, err,
+			       sizeof(err));
+	cr_assert_lt(rc, 0);
+	cr_assert_leq(count_entries("packages"), 0);
+	cr_assert_leq(count_entries("partial"), 0);
+	pkg_free(&k);
+}
+
+static void replace_once(uint8_t *buf, size_t len, const char *from,
+			 const char *to)
+{
+	size_t n = strlen(from);
+	uint8_t *hit = memmem(buf, len, from, n);
+
+	cr_assert_not_null(hit, "'%s' not in the encoding", from);
+	cr_assert_null(memmem(hit + 1, len - (size_t)(hit + 1 - buf), from, n),
+		       "'%s' twice in the encoding", from);
+	cr_assert_eq(strlen(to), n);
+	memcpy(hit, to, n);
+	/* a correct trailer, so the damage is judged on its meaning */
+	fr_put64(buf + len - 8, fr_hash64(buf, len - 8));
+}
+
+Test(store, manifest_escaping_the_package_is_refused)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char err[512];
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(fr_manifest_init(&k.m, "esc", SEG), 0);
+	cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_DIR, "dd", 0755, 0, 0, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_LINK, "dd/lnk", 0777, 0, 0, 0,
+				     "zz/zz/zz"),
+		     0);
+	cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_FILE, "dd/x", 0644, 100, 0,
+				     0, NULL),
+		     0);
+	pkg_seal(&k, 3);
+
+	/* a file path that climbs out */
+	uint8_t *bad = malloc(k.mf_len);
+	cr_assert_not_null(bad);
+	memcpy(bad, k.mf, k.mf_len);
+	replace_once(bad, k.mf_len, "dd/x", "../x");
+	rc = fr_store_open(store, bad, k.mf_len, "HQ", &p, err, sizeof(err));
+	cr_assert_lt(rc, 0, "'../x' accepted");
+	cr_assert_neq(err[0], '\0');
+
+	/* a symlink that points out */
+	memcpy(bad, k.mf, k.mf_len);
+	replace_once(bad, k.mf_len, "zz/zz/zz", "../../..");
+	rc = fr_store_open(store, bad, k.mf_len, "HQ", &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_E_BAD_LINK, "link '../../..': %s", fr_strerror(rc));
+	free(bad);
+
+	/* nothing was made, inside the store or next to it */
+	cr_assert_leq(count_entries("packages"), 0);
+	cr_assert_leq(count_entries("partial"), 0);
+	char p2[600];
+	struct stat st;
+	snprintf(p2, sizeof(p2), "%s/x", tmpdir);
+	cr_assert_neq(lstat(p2, &st), 0);
+	cr_assert_not(exists("x"));
+	cr_assert_not(exists("partial/x"));
+
+	/* and the honest manifest works */
+	sopen_partial(&k, &p);
+	fr_store_close(&p);
+	pkg_free(&k);
+}
+
+/* ---- finishing ---------------------------------------------------------- */
+
+Test(store, finalize_puts_the_package_in_place)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char rel[300], err[512];
+	char target[64];
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_files(&p, &k);
+	journal_all(&p);
+	finalize(&p);
+	fr_store_close(&p);
+
+	/* the files, their bytes and modes */
+	expect_stat("packages/pkg", S_IFDIR, 0755, -1);
+	expect_stat("packages/pkg/d", S_IFDIR, 0750, -1);
+	expect_stat("packages/pkg/d/sub", S_IFDIR, 0755, -1);
+	expect_stat("packages/pkg/d/a", S_IFREG, 0640, 10000);
+	expect_stat("packages/pkg/d/empty", S_IFREG, 0600, 0);
+	expect_stat("packages/pkg/d/sub/b", S_IFREG, 0755, 5000);
+	expect_stat("packages/pkg/top", S_IFREG, 0644, 1);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	expect_content("packages/pkg/d/sub/b", k.stream + 10000, 5000);
+	expect_content("packages/pkg/top", k.stream + 15000, 1);
+	/* the symlink */
+	expect_stat("packages/pkg/d/link", S_IFLNK, (mode_t)-1, -1);
+	spath(rel, sizeof(rel), "packages/pkg/d/link");
+	ssize_t n = readlink(rel, target, sizeof(target) - 1);
+	cr_assert_eq(n, 1);
+	target[n] = '\0';
+	cr_assert_str_eq(target, "a");
+	/* the times */
+	struct stat st;
+	spath(rel, sizeof(rel), "packages/pkg/d/a");
+	cr_assert_eq(stat(rel, &st), 0);
+	cr_assert_eq(st.st_mtim.tv_sec, MT + 2);
+	cr_assert_eq(st.st_mtim.tv_nsec, 500);
+	spath(rel, sizeof(rel), "packages/pkg/d");
+	cr_assert_eq(stat(rel, &st), 0);
+	cr_assert_eq(st.st_mtim.tv_sec, MT + 1, "directory mtime %lld",
+		     (long long)st.st_mtim.tv_sec);
+	/* the manifest is recorded, the partial package is gone */
+	expect_content("manifests/pkg", k.mf, k.mf_len);
+	snprintf(rel, sizeof(rel), "partial/%s", k.hex);
+	cr_assert_not(exists(rel), "partial/%s left behind", k.hex);
+	cr_assert_eq(count_entries("partial"), 0);
+	cr_assert_eq(count_entries("packages"), 1);
+
+	/* offered again: complete, and nothing reappears under partial/ */
+	int rc = sopen(&k, &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_COMPLETE, "reopen: %d %s", rc, err);
+	fr_store_close(&p);
+	cr_assert_eq(count_entries("partial"), 0);
+
+	/* and what is in place verifies */
+	uint32_t bad = 99;
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, 0, "fr_tree_verify: %s: %s", fr_strerror(rc), err);
+	cr_assert_eq(bad, 0);
+	pkg_free(&k);
+}
+
+Test(store, verify_names_the_damaged_segment)
+{
+	struct pkg k;
+	char err[512];
+	uint32_t bad = 0;
+	int rc;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+
+	/* d/sub/b at 3000 is stream byte 13000: segment 3, which starts in
+	 * d/sub/b (12288 > 10000) */
+	flip_byte("packages/pkg/d/sub/b", 3000);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "%s", fr_strerror(rc));
+	cr_assert_eq(bad, 1);
+	cr_assert_not_null(strstr(err, "segment 3"), "error: %s", err);
+	cr_assert_not_null(strstr(err, "d/sub/b"), "error: %s", err);
+
+	/* a second one, earlier: both counted, the first one named */
+	flip_byte("packages/pkg/d/a", 5000);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH);
+	cr_assert_eq(bad, 2);
+	cr_assert_not_null(strstr(err, "segment 1"), "error: %s", err);
+	cr_assert_not_null(strstr(err, "d/a"), "error: %s", err);
+
+	/* repaired: clean again */
+	flip_byte("packages/pkg/d/a", 5000);
+	flip_byte("packages/pkg/d/sub/b", 3000);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(bad, 0);
+	pkg_free(&k);
+}
+
+Test(store, verify_checks_structure)
+{
+	struct pkg k;
+	char err[512], p[1400];
+	uint32_t bad;
+	int rc;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+
+	spath(p, sizeof(p), "packages/pkg/top");
+	cr_assert_eq(chmod(p, 0600), 0);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "mode change: %s", fr_strerror(rc));
+	cr_assert_not_null(strstr(err, "top"), "error: %s", err);
+	cr_assert_eq(chmod(p, 0644), 0);
+
+	spath(p, sizeof(p), "packages/pkg/d/link");
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(symlink("sub/b", p), 0);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "link target: %s",
+		     fr_strerror(rc));
+	cr_assert_not_null(strstr(err, "d/link"), "error: %s", err);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(symlink("a", p), 0);
+	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
+
+	spath(p, sizeof(p), "packages/pkg/d/sub/b");
+	cr_assert_eq(truncate(p, 4999), 0);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "size: %s", fr_strerror(rc));
+
+	cr_assert_eq(unlink(p), 0);
+	rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_INCOMPLETE, "missing file: %s", fr_strerror(rc));
+	cr_assert_not_null(strstr(err, "d/sub/b"), "error: %s", err);
+	pkg_free(&k);
+}
+
+Test(store, finalize_with_a_missing_segment_is_incomplete)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char err[512] = "", rel[300];
+	const uint32_t some[] = {0, 1, 3};
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_files(&p, &k);
+	journal(&p, some, 3);
+	int rc = fr_store_finalize(&p, store, err, sizeof(err));
+	cr_assert_eq(rc, FR_E_INCOMPLETE, "%s", fr_strerror(rc));
+	cr_assert_neq(err[0], '\0');
+	cr_assert_eq(count_entries("packages"), 0, "packages/ changed");
+	cr_assert_eq(count_entries("manifests"), 0, "manifests/ changed");
+	snprintf(rel, sizeof(rel), "partial/%s/tree/d/a", k.hex);
+	cr_assert(exists(rel), "the partial tree was lost");
+
+	/* the last segment arrives: now it completes */
+	uint32_t two = 2;
+	journal(&p, &two, 1);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	pkg_free(&k);
+}
+
+Test(store, journaled_segments_survive_reopen)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	const uint32_t some[] = {1, 2};
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_segment(&p, &k, 1, false);
+	write_segment(&p, &k, 2, false);
+	journal(&p, some, 2);
+	fr_store_close(&p);
+
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.n_have, 2);
+	cr_assert_eq(p.j.have[0], 0);
+	cr_assert_eq(p.j.have[1], 1);
+	cr_assert_eq(p.j.have[2], 1);
+	cr_assert_eq(p.j.have[3], 0);
+	/* the rest, then done */
+	write_segment(&p, &k, 0, false);
+	write_segment(&p, &k, 3, false);
+	const uint32_t rest[] = {0, 3};
+	journal(&p, rest, 2);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/sub/b", k.stream + 10000, 5000);
+	pkg_free(&k);
+}
+
+Test(store, new_version_replaces_the_old)
+{
+	struct pkg v1, v2;
+	struct fr_store_pkg p;
+	char err[512];
+	uint32_t bad;
+
+	build_pkg(&v1, "pkg", 1);
+	build_pkg(&v2, "pkg", 2);
+	cr_assert(memcmp(v1.m.id, v2.m.id, FR_HASH_LEN) != 0);
+	receive_all(&v1);
+	expect_content("packages/pkg/d/a", v1.stream, 10000);
+
+	/* v2 is not complete because v1 is */
+	sopen_partial(&v2, &p);
+	fr_store_close(&p);
+	receive_all(&v2);
+	expect_content("packages/pkg/d/a", v2.stream, 10000);
+	expect_content("manifests/pkg", v2.mf, v2.mf_len);
+	cr_assert_eq(count_entries("packages"), 1);
+	cr_assert_eq(count_entries("partial"), 0, "old version left behind");
+	cr_assert_eq(verify(&v2, "pkg", err, sizeof(err), &bad), 0, "%s", err);
+
+	/* v2 is complete now; v1 is not */
+	int rc = sopen(&v2, &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_COMPLETE);
+	fr_store_close(&p);
+	rc = sopen(&v1, &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_PARTIAL, "%d %s", rc, err);
+	fr_store_close(&p);
+	pkg_free(&v1);
+	pkg_free(&v2);
+}
+
+/* ---- recovery of unjournaled segments ----------------------------------- */
+
+Test(store, rescue_recovers_every_written_segment)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_files(&p, &k);
+	cr_assert_eq(p.j.n_have, 0);
+	fr_store_close(&p); /* killed before journaling anything */
+
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.n_have, p.m.n_segments, "recovered %u of %u",
+		     p.j.n_have, p.m.n_segments);
+	fr_store_close(&p);
+	/* recorded in the journal, not only in memory */
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.n_have, p.m.n_segments);
+	cr_assert_eq(p.j.cut, 0);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	pkg_free(&k);
+}
+
+Test(store, rescue_takes_only_intact_segments)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_segment(&p, &k, 0, false);
+	write_segment(&p, &k, 1, true); /* damaged on the way to disk */
+	write_segment(&p, &k, 3, false);
+	/* segment 2 never written */
+	fr_store_close(&p);
+
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.have[0], 1, "intact segment 0 not recovered");
+	cr_assert_eq(p.j.have[1], 0, "damaged segment 1 recovered");
+	cr_assert_eq(p.j.have[2], 0, "unwritten segment 2 recovered");
+	cr_assert_eq(p.j.have[3], 1, "intact segment 3 not recovered");
+	cr_assert_eq(p.j.n_have, 2);
+
+	char err[512];
+	int rc = fr_store_finalize(&p, store, err, sizeof(err));
+	cr_assert_eq(rc, FR_E_INCOMPLETE);
+	/* the sender fills the gaps */
+	write_segment(&p, &k, 1, false);
+	write_segment(&p, &k, 2, false);
+	const uint32_t rest[] = {1, 2};
+	journal(&p, rest, 2);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	expect_content("packages/pkg/d/sub/b", k.stream + 10000, 5000);
+	pkg_free(&k);
+}
+
+/* ---- shapes ------------------------------------------------------------- */
+
+Test(store, more_files_than_cached_fds)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	char path[32], err[512];
+	uint32_t bad;
+	const unsigned nfiles = FR_STORE_MAX_OPEN + 100;
+
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(fr_manifest_init(&k.m, "many", SEG), 0);
+	for (unsigned i = 0; i < nfiles; i++) {
+		snprintf(path, sizeof(path), "f%04u", i);
+		cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_FILE, path, 0644,
+					     10 + i % 7, MT, 0, NULL),
+			     0);
+	}
+	pkg_seal(&k, 5);
+	cr_assert_gt(k.m.n_segments, 1);
+
+	sopen_partial(&k, &p);
+	cr_assert_leq(p.n_open, FR_STORE_MAX_OPEN);
+	write_files(&p, &k);
+	cr_assert_leq(p.n_open, FR_STORE_MAX_OPEN);
+	fr_store_close(&p);
+	/* every segment spans hundreds of files: recovered at reopen */
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.n_have, k.m.n_segments);
+	finalize(&p);
+	fr_store_close(&p);
+	cr_assert_eq(count_entries("packages/many"), (int)nfiles);
+	int rc = verify(&k, "many", err, sizeof(err), &bad);
+	cr_assert_eq(rc, 0, "%s", err);
+	pkg_free(&k);
+}
+
+Test(store, package_without_data)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(fr_manifest_init(&k.m, "nodata", SEG), 0);
+	cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_DIR, "a", 0700, 0, MT, 0,
+				     NULL),
+		     0);
+	cr_assert_eq(fr_manifest_add(&k.m, FR_ENT_FILE, "a/zero", 0640, 0, MT,
+				     0, NULL),
+		     0);
+	pkg_seal(&k, 1);
+	cr_assert_eq(k.m.n_segments, 0);
+
+	sopen_partial(&k, &p);
+	cr_assert_eq(p.j.n_have, 0);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_stat("packages/nodata/a", S_IFDIR, 0700, -1);
+	expect_stat("packages/nodata/a/zero", S_IFREG, 0640, 0);
+	pkg_free(&k);
+}
+
+Test(store, interrupted_finalize_completes_on_reopen)
+{
+	/* finalize moved the tree into place, then died before recording
+	 * the manifest: the next offer finds the package whole */
+	struct pkg k;
+	struct fr_store_pkg p;
+	char rel[300], path[1400], err[512];
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	spath(path, sizeof(path), "manifests/pkg");
+	cr_assert_eq(unlink(path), 0);
+	snprintf(rel, sizeof(rel), "partial/%s", k.hex);
+	spath(path, sizeof(path), rel);
+	cr_assert_eq(fr_mkdirs(path), 0);
+	snprintf(rel, sizeof(rel), "partial/%s/finalizing", k.hex);
+	spath(path, sizeof(path), rel);
+	cr_assert_eq(fr_write_file_atomic(path, "", 0), 0);
+
+	int rc = sopen(&k, &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_COMPLETE, "%d %s", rc, err);
+	fr_store_close(&p);
+	expect_content("manifests/pkg", k.mf, k.mf_len);
+	cr_assert_eq(count_entries("partial"), 0);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	pkg_free(&k);
+}
