@@ -217,6 +217,7 @@ struct fr_segment {
 
 struct fr_manifest {
 	char *name;                 /* package name, owned */
+	uint16_t root_mode;         /* the package directory's mode (07777) */
 	uint32_t seg_size;
 	uint64_t total_size;        /* sum of file sizes */
 	uint32_t n_entries, cap_entries;

@@ -133,6 +133,7 @@ int fr_manifest_init(struct fr_manifest *m, const char *name, uint32_t seg_size)
 	if (!m->name)
 		return -ENOMEM;
 	m->seg_size = seg_size;
+	m->root_mode = 0755;
 	return 0;
 }
 
@@ -448,7 +449,7 @@ ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst, size_t cap)
 	fr_put32(p + 12, m->n_entries);
 	fr_put32(p + 16, m->n_segments);
 	fr_put16(p + 20, (uint16_t)nlen);
-	fr_put16(p + 22, 0);
+	fr_put16(p + 22, m->root_mode);
 	fr_put64(p + 24, m->total_size);
 	p += FR_MH_LEN;
 	memcpy(p, m->name, nlen);
@@ -667,8 +668,9 @@ static int fr_decode_body(struct fr_manifest *m, struct fr_rd *r)
 		return FR_E_TRUNCATED;
 	if (fr_get16(h + 6) != 0)
 		return FR_E_BAD_FLAGS;
-	if (fr_get16(h + 22) != 0)
-		return FR_E_BAD_RESERVED;
+	m->root_mode = fr_get16(h + 22);
+	if (m->root_mode & ~07777u)
+		return FR_E_BAD_ENTRY;
 	m->seg_size = fr_get32(h + 8);
 	if (m->seg_size < FR_SEG_MIN || m->seg_size > FR_SEG_MAX)
 		return FR_E_SEG_SIZE;

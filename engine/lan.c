@@ -612,8 +612,10 @@ static void parse_acks(struct lan_conn *lc)
 							       : sizeof(text) - 1;
 			memcpy(text, b + 4, tl);
 			text[tl] = '\0';
-			fail(lc, (int)fr_get32(b) < 0 ? (int)fr_get32(b)
-						      : FR_E_REFUSED,
+			/* the receiver's errno (ENOSPC, EBUSY) says what
+			 * happened there; its own codes describe its side */
+			int code = (int)fr_get32(b);
+			fail(lc, code < 0 && code > -4096 ? code : FR_E_REFUSED,
 			     "receiver: %s", text);
 			return;
 		} else {

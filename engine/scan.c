@@ -320,8 +320,13 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 			goto out;
 		}
 	}
-	if ((rc = fr_manifest_layout(out)) < 0)
+	if (!single)
+		out->root_mode = (uint16_t)(st.st_mode & 07777);
+	if ((rc = fr_manifest_layout(out)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot carry '%s': %s", path,
+		       fr_strerror(rc));
 		goto out;
+	}
 
 	if (same_listing(reuse, out)) {
 		for (uint32_t s = 0; s < out->n_segments; s++)

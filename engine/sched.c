@@ -372,8 +372,12 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 					res->sent_bytes += sc.wire_bytes;
 					res->segs_sent += sc.segs_sent;
 					res->segs_resent += sc.segs_resent;
-					res->segs_skipped = sc.segs_skipped;
-					res->skipped_bytes = sc.skipped_raw;
+					/* what the site held when we began */
+					if (res->attempts == 1 &&
+					    !res->segs_skipped) {
+						res->segs_skipped = sc.segs_skipped;
+						res->skipped_bytes = sc.skipped_raw;
+					}
 					res->level_last = sc.level_last;
 				}
 			}

@@ -401,11 +401,14 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 		op->done += (uint32_t)res;
 		if (op->direct && (op->done % DIO_ALIGN))
 			op->direct = false; /* a ragged short write: finish buffered */
-		if (op->done < op->len && !s->err && !rc->error) {
-			int r = submit_wop(rc, si, k);
+		if (op->done < op->len) {
+			/* never count a segment whose bytes are not all down */
+			int r = s->err ? s->err : rc->error ? -ECANCELED
+						: submit_wop(rc, si, k);
 			if (r == 0)
 				return;
-			s->err = r;
+			if (!s->err)
+				s->err = r;
 			fail(rc, r, "cannot write '%s': %s",
 			     rc->pkg.m.entries[op->entry].path, fr_strerror(r));
 		}

@@ -503,8 +503,12 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	}
 	if ((rc = apply_metadata(p, errbuf, errcap)) < 0)
 		return rc;
-	/* the package's own directory: readable like any installed tree */
-	fchmod(p->tree_fd, 0755);
+	if (fchmod(p->tree_fd, p->m.root_mode) < 0) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot set mode of '%s': %s", p->tree,
+			 strerror(errno));
+		return rc;
+	}
 	if (syncfs(p->tree_fd) < 0) {
 		rc = -errno;
 		snprintf(errbuf, errcap, "cannot sync '%s': %s", p->tree,
@@ -571,6 +575,59 @@ void fr_store_close(struct fr_store_pkg *p)
 	fr_manifest_fini(&p->m);
 }
 
+static bool mtime_differs(const char *root, const struct fr_entry *e)
+{
+	char path[8192];
+	struct stat st;
+
+	if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path) ||
+	    lstat(path, &st) < 0)
+		return true;
+	return st.st_mtim.tv_sec != e->mtime_sec ||
+	       (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec;
+}
+
+/*
+ * "segment 4 (in 'a', 'b' and 10 more files) does not match its hash".
+ * The hash covers the whole segment, so every file in it is a suspect;
+ * files whose mtime no longer matches the manifest were touched after
+ * they arrived, and are named first.
+ */
+static void describe_segment(const char *root, const struct fr_manifest *m,
+			     uint32_t s, char *errbuf, size_t errcap)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	size_t n = 0;
+	unsigned files = 0, touched = 0;
+
+	n += (size_t)snprintf(errbuf, errcap, "segment %u does not match its hash",
+			      s);
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x)) {
+		if (!mtime_differs(root, &m->entries[x.entry]))
+			continue;
+		if (touched < 3 && n < errcap)
+			n += (size_t)snprintf(errbuf + n, errcap - n, "%s'%s'",
+					      touched ? ", " : "; modified since "
+							       "it was received: ",
+					      m->entries[x.entry].path);
+		touched++;
+	}
+	if (touched)
+		return;
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x)) {
+		if (files < 3 && n < errcap)
+			n += (size_t)snprintf(errbuf + n, errcap - n, "%s'%s'",
+					      files ? ", " : "; it holds ",
+					      m->entries[x.entry].path);
+		files++;
+	}
+	if (files > 3 && n < errcap)
+		snprintf(errbuf + n, errcap - n, " and %u more files", files - 3);
+}
+
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments)
 {
@@ -580,6 +637,16 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 	int rc = 0;
 
 	*bad_segments = 0;
+	if (lstat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(errbuf, errcap, "'%s' is not a directory", root);
+		return FR_E_INCOMPLETE;
+	}
+	if ((st.st_mode & 07777) != m->root_mode) {
+		snprintf(errbuf, errcap,
+			 "the package directory has mode %04o, not %04o",
+			 st.st_mode & 07777, m->root_mode);
+		return FR_E_HASH_MISMATCH;
+	}
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct fr_entry *e = &m->entries[i];
 		if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path))
@@ -622,16 +689,8 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		}
 		fr_hash128(buf, m->segments[s].length, h);
 		if (memcmp(h, m->segments[s].hash, FR_HASH_LEN)) {
-			if (!*bad_segments) {
-				struct fr_extent_iter it;
-				struct fr_extent x;
-				fr_extent_iter_init(&it, m, s);
-				fr_extent_next(&it, &x);
-				snprintf(errbuf, errcap,
-					 "segment %u (starting in '%s') does not "
-					 "match its hash",
-					 s, m->entries[x.entry].path);
-			}
+			if (!*bad_segments)
+				describe_segment(root, m, s, errbuf, errcap);
 			(*bad_segments)++;
 			rc = FR_E_HASH_MISMATCH;
 		}

@@ -218,8 +218,6 @@ static int exit_for(int rc)
 		return EXIT_CONFIG;
 	if (rc == FR_E_AUTH)
 		return EXIT_AUTH;
-	if (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
-		return EXIT_VERIFY;
 	return EXIT_FAIL;
 }
 
@@ -312,7 +310,8 @@ int main(int argc, char **argv)
 			fr_print_send_result(&r, true, stdout);
 		else if (rc == 0 && a.verbosity >= FR_LOG_INFO)
 			fr_print_send_result(&r, false, stdout);
-		else if (rc < 0 && r.transfer[0])
+		else if (rc < 0 && r.transfer[0] && rc != FR_E_AUTH &&
+			 rc != FR_E_CONFIG && rc != FR_E_CHANGED)
 			fprintf(stderr,
 				"ferry: transfer %s is interrupted; run 'ferry "
 				"resume %s --config %s' to continue\n",

@@ -116,12 +116,15 @@ e2e_finish() {
 # ---- setup and teardown --------------------------------------------------------
 
 e2e_cleanup() {
-	local rc=$? p m
+	local rc=$? p m live
+	# only our own background jobs still running (a reaped pid may
+	# belong to someone else by now)
+	live=" $(jobs -p | tr '\n' ' ') "
 	for p in "${E2E_PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null
+		case $live in *" $p "*) kill -9 "$p" 2>/dev/null ;; esac
 	done
 	for p in "${E2E_PIDS[@]}"; do
-		wait "$p" 2>/dev/null
+		case $live in *" $p "*) wait "$p" 2>/dev/null ;; esac
 	done
 	for m in "${E2E_MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null

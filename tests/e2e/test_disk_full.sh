@@ -18,7 +18,7 @@ LAB_STORE=$MNT/store
 
 PKG=$WORK/src/pkg
 mkdir -p "$PKG/bin" "$PKG/data"
-binary_data "$PKG/bin/binaries.dat" $((40 * 1024 * 1024))
+head -c $((40 * 1024 * 1024)) /dev/urandom >"$PKG/bin/random.dat"
 for i in $(seq 1 20); do
 	head -c $((1024 * 1024 - 17 * i)) /dev/urandom >"$PKG/data/r$i"
 done

@@ -564,7 +564,7 @@ static void c_seg_other(uint8_t *b)
 }
 static void c_hdr_rsvd(uint8_t *b)
 {
-	b[23] = 1;
+	b[23] = 0x10; /* root mode 010000: not a permission bit */
 }
 static void c_total(uint8_t *b)
 {
@@ -718,7 +718,7 @@ static const struct corrupt corruptions[] = {
     {"seg_size small", FR_E_SEG_SIZE, c_seg_small},
     {"seg_size big", FR_E_SEG_SIZE, c_seg_big},
     {"seg_size other", FR_E_BAD_SEGMENT, c_seg_other},
-    {"header reserved", FR_E_BAD_RESERVED, c_hdr_rsvd},
+    {"root mode", FR_E_BAD_ENTRY, c_hdr_rsvd},
     {"total_size", FR_E_BAD_SEGMENT, c_total},
     {"name slash", FR_E_BAD_NAME, c_name_slash},
     {"name control", FR_E_BAD_NAME, c_name_ctl},
