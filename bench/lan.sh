@@ -107,10 +107,11 @@ drop_caches() {
 }
 
 # T FILE CMD...: run CMD under /usr/bin/time, "wall user sys maxrss_kb" in FILE
+TFMT='%e %U %S %M'
 T() {
 	local f=$1
 	shift
-	/usr/bin/time -o "$f" -f '%e %U %S %M' "$@"
+	/usr/bin/time -o "$f" -f "$TFMT" "$@"
 }
 tfield() { tail -n1 "$1" | awk -v i="$2" '{print $i}'; } # 1 wall 2 user 3 sys 4 rss
 cpu_sum() { local f; for f in "$@"; do tail -n1 "$f"; done | awk '{s+=$2+$3} END{printf "%.2f", s}'; }
@@ -229,6 +230,7 @@ cat "$OUT/machine.txt" >&2
 # ---- the transfers -------------------------------------------------------------
 
 declare -A WALL CPU RSS RSS_S RSS_R
+FSEC="" FLEVEL=""
 RAW=$OUT/raw.tsv
 printf 'tool\trun\twall_s\tMB_s\tcpu_s\trss_max_MiB\trss_sender_MiB\trss_receiver_MiB\tcheck\n' >"$RAW"
 
@@ -305,7 +307,9 @@ run_rsync() { # rsync -a to an rsync daemon on loopback
 		path = $dst
 		read only = no
 	CONF
-	T "$d/rsyncd" rsync --daemon --no-detach --config="$d/rsyncd.conf" --address=127.0.0.1 --port="$port" 2>"$d/rsyncd.err" &
+	# /usr/bin/time itself in the background (not the T function, which
+	# would put a subshell between): its child is the daemon
+	/usr/bin/time -o "$d/rsyncd" -f "$TFMT" rsync --daemon --no-detach --config="$d/rsyncd.conf" --address=127.0.0.1 --port="$port" 2>"$d/rsyncd.err" &
 	dpid=$!
 	PIDS+=("$dpid")
 	wait_listen "$port" || die "rsync daemon did not listen"
@@ -318,6 +322,7 @@ run_rsync() { # rsync -a to an rsync daemon on loopback
 	# so its rusage (as /usr/bin/time sees it) covers them
 	local daemon
 	daemon=$(pgrep -P "$dpid")
+	[ "$(cat "/proc/$daemon/comm" 2>/dev/null)" = rsync ] || die "cannot find the rsync daemon under pid $dpid"
 	for i in $(seq 100); do [ -z "$(pgrep -P "$daemon")" ] && break; sleep 0.05; done
 	kill -TERM "$daemon" 2>/dev/null
 	wait "$dpid"
@@ -358,12 +363,13 @@ ferry_setup() { # DIR: two sites on loopback, fresh stores
 }
 ferry_serve() { # DIR TIMEFILE: start the receiver; sets SERVE_WRAP, SERVE_PID
 	local w=$1 i
-	T "$2" "$FERRY" serve --config "$w/lab.conf" 2>"$w/serve.log" &
+	/usr/bin/time -o "$2" -f "$TFMT" "$FERRY" serve --config "$w/lab.conf" 2>"$w/serve.log" &
 	SERVE_WRAP=$!
 	PIDS+=("$SERVE_WRAP")
 	for i in $(seq 200); do grep -q "receiving on" "$w/serve.log" 2>/dev/null && break; sleep 0.05; done
 	wait_listen "$FPORT" || die "ferry serve did not listen: $(cat "$w/serve.log")"
 	SERVE_PID=$(pgrep -P "$SERVE_WRAP")
+	[ "$(cat "/proc/$SERVE_PID/comm" 2>/dev/null)" = ferry ] || die "cannot find ferry serve under pid $SERVE_WRAP"
 }
 ferry_stop() { # DIR: stop the receiver (SIGTERM) so /usr/bin/time reports it
 	SERVE_HWM=$(awk '/^VmHWM/{printf "%.1f", $2/1024}' "/proc/$SERVE_PID/status" 2>/dev/null)
@@ -392,11 +398,15 @@ run_ferry() { # run-number [package] [label]
 	echo "$SERVE_HWM" >"$d/serve.vmhwm"
 	local wall
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')
+	local fsec
+	fsec=$(jq -r '.seconds // empty' "$d/send.json" 2>/dev/null)
 	if [ "$tool" = ferry ]; then
+		FSEC+="${fsec:-0} "
+		FLEVEL+="$(jq -r '.level // empty' "$d/send.json" 2>/dev/null) "
 		record ferry "$1" "$wall" "$(cpu_sum "$d"/{send,serve})" "$(rss_max "$d"/{send,serve})" \
 			"$(rss_max "$d"/send)" "$(rss_max "$d"/serve)" "$chk"
 	else
-		LAST_WALL=$wall LAST_CPU=$(cpu_sum "$d"/{send,serve}) LAST_CHK=$chk
+		LAST_FSEC=${fsec:-0} LAST_WALL=$wall LAST_CPU=$(cpu_sum "$d"/{send,serve}) LAST_CHK=$chk
 		LAST_RSS_S=$(rss_max "$d"/send) LAST_RSS_R=$(rss_max "$d"/serve)
 	fi
 	rm -rf "$w"
@@ -570,6 +580,11 @@ fi
 	echo '```'
 	column -t -s $'\t' "$RAW"
 	echo '```'
+	if [ -n "$FSEC" ]; then
+		echo
+		echo "ferry send: the scan (walk the tree, read and hash every segment to build the manifest) comes first;" \
+			"its JSON 'seconds' (the transfer after the scan) was: $FSEC(median $(median $FSEC) s of $(fmt "$FW" 2) s wall); last level used per run: $FLEVEL"
+	fi
 	if [ "$SKIP_STAGES" != 1 ]; then
 		echo
 		echo "| physical stage | MB/s (median of $RUNS) | all runs |"
@@ -592,7 +607,7 @@ fi
 		echo "| ferry package | bytes | files | wall s | MB/s | CPU s | sender peak RSS MiB | receiver peak RSS MiB |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		[ -n "$FW" ] && echo "| $(div "$PKG_BYTES" $GiB 2) GiB (median of $RUNS) | $PKG_BYTES | $PKG_FILES | $(fmt "$FW" 2) | $(mb "$FW") | $(fmt "$(median ${CPU[ferry]})" 1) | $(fmt "$(median ${RSS_S[ferry]})" 1) | $(fmt "$(median ${RSS_R[ferry]})" 1) |"
-		echo "| $(div "$BIG_BYTES" $GiB 2) GiB (1 run, $BIG_CHK) | $BIG_BYTES | $BIG_FILES | $(fmt "$BIG_WALL" 2) | $(div "$BIG_BYTES" "$(awk -v w="$BIG_WALL" 'BEGIN{print w*1e6}')" 0) | $BIG_CPU | $BIG_RSS_S | $BIG_RSS_R |"
+		echo "| $(div "$BIG_BYTES" $GiB 2) GiB (1 run, $BIG_CHK; transfer after scan $LAST_FSEC s) | $BIG_BYTES | $BIG_FILES | $(fmt "$BIG_WALL" 2) | $(div "$BIG_BYTES" "$(awk -v w="$BIG_WALL" 'BEGIN{print w*1e6}')" 0) | $BIG_CPU | $BIG_RSS_S | $BIG_RSS_R |"
 	fi
 	if [ "$HAVE_RESUME" = 1 ]; then
 		echo

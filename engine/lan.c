@@ -173,7 +173,12 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	uint32_t want = 8 + (sc->m->n_segments + 7) / 8;
 	rc = fr_msg_recv(lc->sock, &type, &body, &len, want, err, cap);
 	if (rc < 0) {
-		if (rc != FR_E_REFUSED)
+		char tmp[400];
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		if (rc == FR_E_REFUSED)
+			snprintf(err, cap, "%s refused package '%s': %s",
+				 o->a->site, sc->m->name, tmp);
+		else
 			snprintf(err, cap, "waiting for %s's answer: %s",
 				 o->a->host, fr_strerror(rc));
 		return rc;
