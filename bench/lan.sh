@@ -56,6 +56,11 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$WORK/results/$stamp}
 mkdir -p "$OUT/runs" || die "cannot create $OUT"
 DEST=$WORK/dest # every destination lives here, on WORK's file system
+# a private copy of the binary: a rebuild of build/ shall not change it mid-run
+FERRY_SRC=$FERRY
+cp "$FERRY_SRC" "$OUT/ferry" || die "cannot copy $FERRY_SRC"
+FERRY=$OUT/ferry
+FERRY_REV="$(cd "$repo" && git describe --always --dirty 2>/dev/null), built $(date -u -r "$FERRY_SRC" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$FERRY" | cut -c1-16)"
 
 # ---- process bookkeeping ---------------------------------------------------
 
@@ -220,7 +225,7 @@ log "package $PKG: $PKG_FILES files, $PKG_DIRS directories, $PKG_BYTES bytes"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "memlock:     $(ulimit -l)"
 	echo "user:        $(id -un)"
-	echo "ferry:       $(cd "$repo" && git describe --always --dirty 2>/dev/null) ($FERRY)"
+	echo "ferry:       $FERRY_REV (copy of $FERRY_SRC)"
 	echo "tools:       $(tar --version | head -1); $(zstd --version | sed 's/^\*\*\* //; s/ \*\*\*$//; s/, by.*//'); $(rsync --version | head -1 | sed 's/  */ /g'); $(iperf3 --version | head -1); netcat-openbsd $(dpkg-query -W -f='${Version}' netcat-openbsd 2>/dev/null)"
 	echo "package:     $PKG: $PKG_FILES files, $PKG_DIRS directories, $PKG_BYTES bytes ($(div "$PKG_BYTES" $GiB 2) GiB)"
 } >"$OUT/machine.txt"

@@ -162,8 +162,8 @@ static int fr_cmp_prefix(const char *s, const char *p, size_t plen)
 	return s[plen] ? 1 : 0;
 }
 
-/* Is p[0..plen) a directory among the first n (sorted) entries? */
-static bool fr_has_dir(const struct fr_manifest *m, uint32_t n, const char *p,
+/* Index of the entry named p[0..plen) among the first n (sorted), or -1. */
+static int64_t fr_find(const struct fr_manifest *m, uint32_t n, const char *p,
 		       size_t plen)
 {
 	uint32_t lo = 0, hi = n;
@@ -173,32 +173,28 @@ static bool fr_has_dir(const struct fr_manifest *m, uint32_t n, const char *p,
 		int r = fr_cmp_prefix(m->entries[mid].path, p, plen);
 
 		if (r == 0)
-			return m->entries[mid].type == FR_ENT_DIR;
+			return mid;
 		if (r < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return -1;
 }
 
-/* Is p[0..plen) a symlink among the entries? */
+static bool fr_has_dir(const struct fr_manifest *m, uint32_t n, const char *p,
+		       size_t plen)
+{
+	int64_t i = fr_find(m, n, p, plen);
+
+	return i >= 0 && m->entries[i].type == FR_ENT_DIR;
+}
+
 static bool fr_is_link(const struct fr_manifest *m, const char *p, size_t plen)
 {
-	uint32_t lo = 0, hi = m->n_entries;
+	int64_t i = fr_find(m, m->n_entries, p, plen);
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int r = fr_cmp_prefix(m->entries[mid].path, p, plen);
-
-		if (r == 0)
-			return m->entries[mid].type == FR_ENT_LINK;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return i >= 0 && m->entries[i].type == FR_ENT_LINK;
 }
 
 /*

@@ -297,6 +297,25 @@ static void todo_push(struct lan_conn *lc, uint32_t seg)
 	lc->todo_tail++;
 }
 
+static int defer_close(struct slot *s, int fd)
+{
+	if (s->n_closes == s->cap_closes) {
+		uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
+		int *n = realloc(s->closes, nc * sizeof(int));
+		if (!n)
+			return -ENOMEM;
+		s->closes = n;
+		s->cap_closes = nc;
+	}
+	s->closes[s->n_closes++] = fd;
+	return 0;
+}
+
+/*
+ * The fd to read entry from. A file that goes on into the next segment
+ * stays open in the one-file cache; a file whose last extent this is is
+ * closed by the slot once its reads are done.
+ */
 static int source_fd(struct lan_conn *lc, uint32_t entry, bool last,
 		     struct slot *s)
 {
@@ -310,19 +329,10 @@ static int source_fd(struct lan_conn *lc, uint32_t entry, bool last,
 		if (fd < 0)
 			return fd;
 		if (!last) {
-			/* the file goes on into the next segment: keep it */
-			if (lc->cache_fd >= 0) {
-				if (s->n_closes == s->cap_closes) {
-					uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
-					int *n = realloc(s->closes, nc * sizeof(int));
-					if (!n) {
-						close(fd);
-						return -ENOMEM;
-					}
-					s->closes = n;
-					s->cap_closes = nc;
-				}
-				s->closes[s->n_closes++] = lc->cache_fd;
+			if (lc->cache_fd >= 0 &&
+			    defer_close(s, lc->cache_fd) < 0) {
+				close(fd);
+				return -ENOMEM;
 			}
 			lc->cache_fd = fd;
 			lc->cache_entry = entry;
@@ -330,15 +340,8 @@ static int source_fd(struct lan_conn *lc, uint32_t entry, bool last,
 		}
 	}
 	if (last) {
-		if (s->n_closes == s->cap_closes) {
-			uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
-			int *n = realloc(s->closes, nc * sizeof(int));
-			if (!n)
-				return -ENOMEM;
-			s->closes = n;
-			s->cap_closes = nc;
-		}
-		s->closes[s->n_closes++] = fd;
+		if (defer_close(s, fd) < 0)
+			return -ENOMEM;
 		if (fd == lc->cache_fd)
 			lc->cache_fd = -1;
 	}

@@ -638,6 +638,37 @@ static bool all_idle(struct rconn *rc)
 	return rc->workers_busy == 0;
 }
 
+/* One completion. While draining, a receive only ends the stream. */
+static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
+{
+	switch (UD_KIND(c->ud)) {
+	case K_RECV:
+		if (!draining) {
+			on_recv(rc, c->res);
+			break;
+		}
+		rc->recv_inflight = false;
+		if (rc->rs == RS_PAYLOAD)
+			slot_free(rc, rc->cur);
+		rc->rs = RS_STOP;
+		break;
+	case K_WRITE:
+		on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+		break;
+	case K_EVENT:
+		on_worker_done(rc);
+		fr_ring_read(rc->ring, rc->done.efd, -1, &rc->done.efd_buf, 8, 0,
+			     UD(K_EVENT, 0, 0));
+		break;
+	case K_SYNCED:
+		fr_ring_read(rc->ring, rc->sync_efd, -1, &rc->sync_efd_buf, 8, 0,
+			     UD(K_SYNCED, 0, 0));
+		if (!draining)
+			arm_recv(rc); /* the sync window may have room */
+		break;
+	}
+}
+
 static int data_phase(struct rconn *rc)
 {
 	struct fr_cqe cqes[64];
@@ -693,29 +724,8 @@ static int data_phase(struct rconn *rc)
 			fail(rc, n, "ring wait: %s", fr_strerror(n));
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			const struct fr_cqe *c = &cqes[i];
-			switch (UD_KIND(c->ud)) {
-			case K_RECV:
-				on_recv(rc, c->res);
-				break;
-			case K_WRITE:
-				on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
-				break;
-			case K_EVENT:
-				on_worker_done(rc);
-				fr_ring_read(rc->ring, rc->done.efd, -1,
-					     &rc->done.efd_buf, 8, 0,
-					     UD(K_EVENT, 0, 0));
-				break;
-			case K_SYNCED:
-				fr_ring_read(rc->ring, rc->sync_efd, -1,
-					     &rc->sync_efd_buf, 8, 0,
-					     UD(K_SYNCED, 0, 0));
-				arm_recv(rc); /* the sync window may have room */
-				break;
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dispatch(rc, &cqes[i], false);
 	}
 	/* Drain: no request may still point into the pool when it goes.
 	 * Completed writes still reach the journal below. */
@@ -725,26 +735,8 @@ static int data_phase(struct rconn *rc)
 		int n = fr_ring_wait(rc->ring, cqes, FR_ARRAY_SIZE(cqes), 2000);
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			const struct fr_cqe *c = &cqes[i];
-			switch (UD_KIND(c->ud)) {
-			case K_RECV:
-				rc->recv_inflight = false;
-				if (rc->rs == RS_PAYLOAD)
-					slot_free(rc, rc->cur);
-				rc->rs = RS_STOP;
-				break;
-			case K_WRITE:
-				on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
-				break;
-			case K_EVENT:
-				on_worker_done(rc);
-				fr_ring_read(rc->ring, rc->done.efd, -1,
-					     &rc->done.efd_buf, 8, 0,
-					     UD(K_EVENT, 0, 0));
-				break;
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dispatch(rc, &cqes[i], true);
 	}
 	pthread_mutex_lock(&rc->lock);
 	rc->sync_stop = true;
