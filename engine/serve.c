@@ -30,7 +30,7 @@
 
 #include "fr_internal.h"
 
-#define RSLOTS 4
+#define RSLOTS 3
 #define HEADROOM 4096u
 /* written but not yet durable: bounds what a crash can cost */
 #define SYNC_WINDOW 8
