@@ -1,0 +1,63 @@
+#!/bin/bash
+# test_datapath.sh - the same package through every variant of the data
+# path, each compared with the source: registered buffers and the plain
+# fallback (FERRY_NO_REGISTER=1) on both sides, SEND_ZC forced on
+# loopback (FERRY_FORCE_ZC=1), the receiver without O_DIRECT
+# (FERRY_NO_DIRECT=1), fixed compression levels 0, 3 and 19, and the
+# automatic level, which must choose raw on loopback for random data.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_datapath
+
+SRC=$WORK/src
+mkdir -p "$SRC/small" "$SRC/bin"
+for i in $(seq 1 300); do printf 'file %d\n%s\n' "$i" "$(seq 1 $((i % 50)))" >"$SRC/small/f$i"; done
+binary_data "$SRC/bin/real.dat" $((24 * 1024 * 1024))
+head -c $((9 * 1024 * 1024 + 4097)) /dev/urandom >"$SRC/bin/random.dat"
+SENDER_EXTRA="segment-size = 2M"
+write_configs
+
+for v in "plain|FERRY_NO_REGISTER=1" "zc|FERRY_FORCE_ZC=1" \
+	"nodirect|FERRY_NO_DIRECT=1" "zcplain|FERRY_FORCE_ZC=1 FERRY_NO_REGISTER=1"; do
+	name=${v%%|*}
+	envs=${v#*|}
+	stop_serve
+	# the receiver runs under the same environment as the sender
+	env $envs "$FERRY" serve --config "$LAB_CONF" 2>>"$SERVE_LOG" &
+	SERVE_PID=$!
+	E2E_PIDS+=("$SERVE_PID")
+	wait_for_log "$SERVE_LOG" 'receiving on' 10 "$(($(count_log "$SERVE_LOG" 'receiving on') + 1))" ||
+		die "serve did not start for $name"
+	RC=0
+	env $envs "$FERRY" send "$SRC" --to LAB --config "$CEN_CONF" --name "$name" \
+		--json >"$WORK/$name.json" 2>"$WORK/$name.err" || RC=$?
+	expect_rc 0 "$RC" "send with $envs"
+	compare_trees "$SRC" "$LAB_STORE/packages/$name" "tree sent with $envs"
+done
+
+stop_serve
+start_serve
+for lvl in 0 3 19; do
+	run_ferry "$WORK/l$lvl.json" "$WORK/l$lvl.err" send "$SRC" --to LAB \
+		--config "$CEN_CONF" --name "level$lvl" --level "$lvl" --json
+	expect_rc 0 "$RC" "send at --level $lvl"
+	compare_trees "$SRC" "$LAB_STORE/packages/level$lvl" "tree sent at level $lvl"
+done
+w0=$(json_get "$WORK/l0.json" 'd["wire_bytes"]')
+w19=$(json_get "$WORK/l19.json" 'd["wire_bytes"]')
+b=$(json_get "$WORK/l0.json" 'd["bytes"]')
+check "level 0 puts every byte on the wire ($w0 >= $b)" [ "$w0" -ge "$b" ]
+check "level 19 puts fewer bytes on the wire than level 0 ($w19 < $w0)" [ "$w19" -lt "$w0" ]
+
+# automatic: on loopback the link outruns any compressor
+rm -rf "$SRC/small" "$SRC/bin/real.dat"
+head -c $((40 * 1024 * 1024)) /dev/urandom >"$SRC/bin/more.dat"
+run_ferry "$WORK/auto.json" "$WORK/auto.err" send "$SRC" --to LAB \
+	--config "$CEN_CONF" --name auto --json
+expect_rc 0 "$RC" "send at the automatic level"
+compare_trees "$SRC" "$LAB_STORE/packages/auto" "tree sent at the automatic level"
+lv=$(json_get "$WORK/auto.json" 'd["level"]')
+check "automatic level on loopback with random data ends raw (level $lv)" [ "$lv" = 0 ]
+run_ferry "$WORK/st.json" "$WORK/st.err" status --config "$CEN_CONF" --json
+check "status shows the automatic level" grep -q '"level":"auto:0"' "$WORK/st.json"
+
+e2e_finish
