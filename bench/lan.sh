@@ -126,7 +126,7 @@ fmt() { awk -v x="$1" -v p="${2:-2}" 'BEGIN{printf "%.*f", p, x}'; }
 div() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN{if(b>0)printf "%.*f", p, a/b; else printf "-"}'; }
 
 tree_stats() { # DIR -> "files bytes"
-	find "$1" -type f -printf '%s\n' | awk '{n++; s+=$1} END{printf "%d %d\n", n, s}'
+	find "$1" -type f -printf '%s\n' | awk '{n++; s+=$1} END{printf "%.0f %.0f\n", n, s}'
 }
 
 # ---- the package -------------------------------------------------------------
@@ -235,7 +235,7 @@ cat "$OUT/machine.txt" >&2
 # ---- the transfers -------------------------------------------------------------
 
 declare -A WALL CPU RSS RSS_S RSS_R
-FSEC="" FLEVEL=""
+FSEC="" FLEVEL="" FPHASES=""
 RAW=$OUT/raw.tsv
 printf 'tool\trun\twall_s\tMB_s\tcpu_s\trss_max_MiB\trss_sender_MiB\trss_receiver_MiB\tcheck\n' >"$RAW"
 
@@ -396,6 +396,20 @@ run_ferry() { # run-number [package] [label]
 	t1=$(now)
 	ferry_stop "$w"
 	cp "$w/serve.log" "$d/serve.log"
+	# phases from the receiver's log (1-second resolution): until the sender
+	# connects (its scan), until the receiver has the package's tree ready
+	# (handshake, offer, files created), until the package is in place (data)
+	local ts tc to tf
+	ts=$(awk -v t="$t0" 'BEGIN{printf "%d", t}')
+	tc=$(grep -m1 'connected from' "$d/serve.log" | cut -c1-19)
+	to=$(grep -m1 'to receive' "$d/serve.log" | cut -c1-19)
+	tf=$(grep -m1 'complete and verified' "$d/serve.log" | cut -c1-19)
+	if [ -n "$tc" ] && [ -n "$to" ] && [ -n "$tf" ]; then
+		tc=$(date -d "$tc" +%s) to=$(date -d "$to" +%s) tf=$(date -d "$tf" +%s)
+		echo "scan~$((tc - ts))s prepare~$((to - tc))s data~$((tf - to))s" >"$d/phases"
+	else
+		echo "?" >"$d/phases"
+	fi
 	local chk=ok
 	[ "$rc" = 0 ] && [ "$(jq -r .ok "$d/send.json" 2>/dev/null)" = true ] ||
 		{ chk="FAILED(exit $rc)"; log "ferry send failed: $(tail -5 "$d/send.log")"; }
@@ -407,11 +421,12 @@ run_ferry() { # run-number [package] [label]
 	fsec=$(jq -r '.seconds // empty' "$d/send.json" 2>/dev/null)
 	if [ "$tool" = ferry ]; then
 		FSEC+="${fsec:-0} "
+		FPHASES+="$(cat "$d/phases"); "
 		FLEVEL+="$(jq -r '.level // empty' "$d/send.json" 2>/dev/null) "
 		record ferry "$1" "$wall" "$(cpu_sum "$d"/{send,serve})" "$(rss_max "$d"/{send,serve})" \
 			"$(rss_max "$d"/send)" "$(rss_max "$d"/serve)" "$chk"
 	else
-		LAST_FSEC=${fsec:-0} LAST_WALL=$wall LAST_CPU=$(cpu_sum "$d"/{send,serve}) LAST_CHK=$chk
+		LAST_PHASES=$(cat "$d/phases") LAST_FSEC=${fsec:-0} LAST_WALL=$wall LAST_CPU=$(cpu_sum "$d"/{send,serve}) LAST_CHK=$chk
 		LAST_RSS_S=$(rss_max "$d"/send) LAST_RSS_R=$(rss_max "$d"/serve)
 	fi
 	rm -rf "$w"
@@ -541,7 +556,7 @@ if [ "$SKIP_4G" != 1 ] && [[ " $TOOLS " == *" ferry "* ]]; then
 	BIG_FILES=$1 BIG_BYTES=$2
 	log "ferry on $BIGPKG ($BIG_FILES files, $BIG_BYTES bytes)"
 	run_ferry 1 "$BIGPKG" ferry-big
-	BIG_WALL=$LAST_WALL BIG_CPU=$LAST_CPU BIG_RSS_S=$LAST_RSS_S BIG_RSS_R=$LAST_RSS_R BIG_CHK=$LAST_CHK
+	BIG_PHASES=$LAST_PHASES BIG_WALL=$LAST_WALL BIG_CPU=$LAST_CPU BIG_RSS_S=$LAST_RSS_S BIG_RSS_R=$LAST_RSS_R BIG_CHK=$LAST_CHK
 	HAVE_4G=1
 fi
 HAVE_RESUME=0
@@ -589,6 +604,9 @@ fi
 		echo
 		echo "ferry send: the scan (walk the tree, read and hash every segment to build the manifest) comes first;" \
 			"its JSON 'seconds' (the transfer after the scan) was: $FSEC(median $(median $FSEC) s of $(fmt "$FW" 2) s wall); last level used per run: $FLEVEL"
+		echo
+		echo "ferry phases per run, from the receiver's log (1 s resolution; scan = send start to connect," \
+			"prepare = connect to the receiver having created the package's files, data = until the package is in place): $FPHASES"
 	fi
 	if [ "$SKIP_STAGES" != 1 ]; then
 		echo
@@ -612,7 +630,7 @@ fi
 		echo "| ferry package | bytes | files | wall s | MB/s | CPU s | sender peak RSS MiB | receiver peak RSS MiB |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		[ -n "$FW" ] && echo "| $(div "$PKG_BYTES" $GiB 2) GiB (median of $RUNS) | $PKG_BYTES | $PKG_FILES | $(fmt "$FW" 2) | $(mb "$FW") | $(fmt "$(median ${CPU[ferry]})" 1) | $(fmt "$(median ${RSS_S[ferry]})" 1) | $(fmt "$(median ${RSS_R[ferry]})" 1) |"
-		echo "| $(div "$BIG_BYTES" $GiB 2) GiB (1 run, $BIG_CHK; transfer after scan $LAST_FSEC s) | $BIG_BYTES | $BIG_FILES | $(fmt "$BIG_WALL" 2) | $(div "$BIG_BYTES" "$(awk -v w="$BIG_WALL" 'BEGIN{print w*1e6}')" 0) | $BIG_CPU | $BIG_RSS_S | $BIG_RSS_R |"
+		echo "| $(div "$BIG_BYTES" $GiB 2) GiB (1 run, $BIG_CHK; transfer after scan $LAST_FSEC s; $BIG_PHASES) | $BIG_BYTES | $BIG_FILES | $(fmt "$BIG_WALL" 2) | $(div "$BIG_BYTES" "$(awk -v w="$BIG_WALL" 'BEGIN{print w*1e6}')" 0) | $BIG_CPU | $BIG_RSS_S | $BIG_RSS_R |"
 	fi
 	if [ "$HAVE_RESUME" = 1 ]; then
 		echo

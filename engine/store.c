@@ -628,6 +628,42 @@ static void describe_segment(const char *root, const struct fr_manifest *m,
 		snprintf(errbuf + n, errcap - n, " and %u more files", files - 3);
 }
 
+static int cmp_entry_path(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct fr_entry *)elem)->path);
+}
+
+/* The first file or directory under root that the manifest does not
+ * list, into extra (empty when there is none). */
+static void find_extra(const char *root, const char *rel,
+		       const struct fr_manifest *m, char *extra, size_t cap)
+{
+	char dir[8192];
+	DIR *d;
+	struct dirent *de;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s%s%s", root, rel[0] ? "/" : "",
+			rel) ||
+	    !(d = opendir(dir)))
+		return;
+	while (!extra[0] && (de = readdir(d))) {
+		char sub[FR_PATH_MAX + 1];
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fr_path_fmt(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "",
+				de->d_name))
+			continue;
+		const struct fr_entry *e =
+			bsearch(sub, m->entries, m->n_entries, sizeof(*e),
+				cmp_entry_path);
+		if (!e)
+			snprintf(extra, cap, "%s", sub);
+		else if (e->type == FR_ENT_DIR)
+			find_extra(root, sub, m, extra, cap);
+	}
+	closedir(d);
+}
+
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments)
 {
@@ -674,6 +710,13 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 				 e->path);
 			return FR_E_HASH_MISMATCH;
 		}
+	}
+	char extra[FR_PATH_MAX + 1] = "";
+	find_extra(root, "", m, extra, sizeof(extra));
+	if (extra[0]) {
+		snprintf(errbuf, errcap, "'%s' is not in the package's manifest",
+			 extra);
+		return FR_E_HASH_MISMATCH;
 	}
 	buf = malloc(m->seg_size);
 	if (!buf)

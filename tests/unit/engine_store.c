@@ -632,6 +632,26 @@ Test(store, verify_checks_structure)
 	pkg_free(&k);
 }
 
+Test(store, verify_finds_files_the_manifest_does_not_list)
+{
+	struct pkg k;
+	char err[512], p[1400];
+	uint32_t bad;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	spath(p, sizeof(p), "packages/pkg/d/sub/stray");
+	int fd = open(p, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	int rc = verify(&k, "pkg", err, sizeof(err), &bad);
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "extra file: %s", fr_strerror(rc));
+	cr_assert_not_null(strstr(err, "d/sub/stray"), "error: %s", err);
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
+	pkg_free(&k);
+}
+
 Test(store, finalize_with_a_missing_segment_is_incomplete)
 {
 	struct pkg k;
