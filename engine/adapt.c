@@ -39,8 +39,16 @@ void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level)
 	a->since_probe = 1u << 30;
 }
 
+void fr_adapt_pin(struct fr_adapt *a, int level)
+{
+	a->level = level;
+	a->pinned = true;
+}
+
 int fr_adapt_next(struct fr_adapt *a)
 {
+	if (a->pinned)
+		return a->level;
 	/* While sending raw, compress one segment in 64 at level 1: that
 	 * keeps the ratio and speed estimates true to the data in hand. */
 	if (a->level == 0 && a->since_probe >= 64) {

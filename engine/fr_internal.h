@@ -317,8 +317,11 @@ struct fr_adapt {
 	bool measured[20];
 	double sink_stall;           /* receiver's stalled share, EWMA */
 	unsigned since_probe;
+	bool pinned;                 /* automatic, but decided once for all */
 	int level;
 };
+/* Decide the level once (loopback: 0); no probes, no changes. */
+void fr_adapt_pin(struct fr_adapt *a, int level);
 /* The level for the next segment (occasionally a probe). */
 int fr_adapt_next(struct fr_adapt *a);
 void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);

@@ -643,7 +643,7 @@ static void tick(struct lan_conn *lc)
 	double dt = (double)(now - lc->last_tick_ns) / 1e9;
 	struct fr_send_ctx *sc = lc->sc;
 
-	if (sc->level < 0) {
+	if (sc->level < 0 && !lc->adapt.pinned) {
 		if (lc->sending >= 0) {
 			lc->busy_s += (double)(now - lc->send_started) / 1e9;
 			lc->send_started = now;
@@ -651,7 +651,14 @@ static void tick(struct lan_conn *lc)
 		fr_adapt_wire(&lc->adapt, lc->busy_bytes, lc->busy_s);
 		lc->busy_bytes = 0;
 		lc->busy_s = 0;
+		int before = lc->adapt.level;
 		fr_adapt_choose(&lc->adapt);
+		if (lc->adapt.level != before)
+			fr_log(FR_LOG_DEBUG,
+			       "compression level %d -> %d (link %.0f MB/s, "
+			       "receiver stalled %.0f%%)",
+			       before, lc->adapt.level, lc->adapt.wire_rate / 1e6,
+			       lc->adapt.sink_stall * 100);
 	}
 	uint64_t done = sc->skipped_raw;
 	for (uint32_t i = 0; i < sc->m->n_segments; i++)
@@ -741,9 +748,13 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			 fr_strerror(rc));
 		goto out;
 	}
+	bool loop = is_loopback(lc->sock);
 	lc->zc = fr_ring_has_send_zc(lc->ring) &&
-		 (getenv("FERRY_FORCE_ZC") || !is_loopback(lc->sock)) &&
-		 !getenv("FERRY_NO_ZC");
+		 (getenv("FERRY_FORCE_ZC") || !loop) && !getenv("FERRY_NO_ZC");
+	/* On loopback there is no link to save: both ends share the CPUs,
+	 * and every cycle spent compressing is taken from the receiver. */
+	if (loop && sc->level < 0)
+		fr_adapt_pin(&lc->adapt, 0);
 	lc->sending = -1;
 	lc->start_ns = lc->last_tick_ns = fr_now_ns();
 	lc->last_bytes = sc->skipped_raw;
