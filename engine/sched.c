@@ -712,11 +712,11 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 			printf("[]\n");
 		return 0;
 	}
-	int rc = fr_workq_start(c->workers);
-	if (rc < 0)
-		return rc;
+	int rc;
 	if (n == 1) {
 		struct fr_send_result r;
+		if ((rc = fr_workq_start(c->workers)) < 0)
+			return rc;
 		rc = resume_one(c, dirs[0], progress, &r);
 		if (json)
 			print_result_json(&r, stdout);
@@ -724,15 +724,18 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 		free(sites);
 		return rc;
 	}
-	/* several: one child each, the slots keep the limits */
+	/* several: one child each, the slots keep the limits. The workers
+	 * are started in each child: threads do not survive fork(). */
 	int failed = 0;
 	if (json)
 		fflush(stdout);
 	for (unsigned i = 0; i < n; i++) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			struct fr_send_result r;
-			int crc = resume_one(c, dirs[i], false, &r);
+			struct fr_send_result r = {0};
+			int crc = fr_workq_start(c->workers);
+			if (crc == 0)
+				crc = resume_one(c, dirs[i], false, &r);
 			if (json)
 				print_result_json(&r, stdout);
 			fflush(stdout);

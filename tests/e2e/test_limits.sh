@@ -1,0 +1,91 @@
+#!/bin/bash
+# test_limits.sh - the sender's concurrency limits and resume of several
+# transfers at once. With max-sends-per-site = 1, two sends to LAB started
+# together run one after the other (the second says it waits for a slot,
+# and the receiver never holds two sessions at once); with the limit at
+# 2 they overlap. `ferry resume` with no argument finishes every
+# interrupted transfer.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_limits
+
+for p in one two three; do
+	mkdir -p "$WORK/$p"
+	binary_data "$WORK/$p/data.bin" $((12 * 1024 * 1024))
+	echo "$p" >"$WORK/$p/name.txt"
+done
+
+# run_pair LIMIT: two sends at once through a 8 MiB/s link; prints the
+# receiver's largest number of concurrent sessions
+run_pair() {
+	local limit=$1 tag=$2
+	stop_serve
+	stop_proxy
+	PROXY_PORT=
+	CEN_HOST=
+	LAB_STORE=$WORK/$tag/lab
+	CEN_STORE=$WORK/$tag/cen
+	SERVE_LOG=$WORK/$tag/serve.log
+	mkdir -p "$WORK/$tag"
+	SENDER_EXTRA="max-sends-per-site = $limit"
+	write_configs
+	start_serve
+	start_proxy "$WORK/$tag/proxy.log" --rate $((8 * 1024 * 1024))
+	CEN_HOST=127.0.0.1:$PROXY_PORT
+	write_configs
+	"$FERRY" send "$WORK/one" --to LAB --config "$CEN_CONF" --level 0 \
+		>"$WORK/$tag/one.out" 2>"$WORK/$tag/one.err" &
+	local p1=$!
+	"$FERRY" send "$WORK/two" --to LAB --config "$CEN_CONF" --level 0 \
+		>"$WORK/$tag/two.out" 2>"$WORK/$tag/two.err" &
+	local p2=$!
+	E2E_PIDS+=("$p1" "$p2")
+	local rc1=0 rc2=0
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	expect_rc 0 "$rc1" "first send with max-sends-per-site = $limit"
+	expect_rc 0 "$rc2" "second send with max-sends-per-site = $limit"
+	compare_trees "$WORK/one" "$LAB_STORE/packages/one" "package one ($tag)"
+	compare_trees "$WORK/two" "$LAB_STORE/packages/two" "package two ($tag)"
+}
+
+# the proxy logs "conn N: open" and "conn N: closed"; the most open at once
+max_open() {
+	awk '/: open/ {n++; if (n > m) m = n} /: clos/ {n--} END {print m + 0}' "$1"
+}
+
+run_pair 1 serial
+m=$(max_open "$WORK/serial/proxy.log")
+check "with max-sends-per-site = 1 the sends never overlap (max $m at once)" [ "$m" = 1 ]
+cat "$WORK/serial/one.err" "$WORK/serial/two.err" >"$WORK/serial/both.err"
+expect_grep "one send waited for a slot" "waiting for a free send slot" "$WORK/serial/both.err"
+
+run_pair 2 parallel
+m=$(max_open "$WORK/parallel/proxy.log")
+check "with max-sends-per-site = 2 the sends overlap (max $m at once)" [ "$m" = 2 ]
+
+# ---- resume of several interrupted transfers at once
+stop_proxy
+SENDER_EXTRA="retries = 0"
+CEN_HOST=
+write_configs
+stop_serve
+for p in one two three; do
+	run_ferry "$WORK/i-$p.out" "$WORK/i-$p.err" send "$WORK/$p" --to LAB --config "$CEN_CONF"
+	check "send of $p with the receiver down fails (exit $RC)" [ "$RC" = 1 ]
+done
+run_ferry "$WORK/st.json" "$WORK/st.err" status --config "$CEN_CONF" --json
+n=$(python3 -c 'import json,sys; print(sum(1 for t in json.load(open(sys.argv[1])) if t.get("direction") == "out" and t["state"] == "failed"))' "$WORK/st.json")
+check "status lists the 3 failed transfers ($n)" [ "$n" = 3 ]
+start_serve
+run_ferry "$WORK/resume.out" "$WORK/resume.err" resume --config "$CEN_CONF" --json
+expect_rc 0 "$RC" "resume of all interrupted transfers"
+for p in one two three; do
+	compare_trees "$WORK/$p" "$LAB_STORE/packages/$p" "resumed package $p"
+done
+n=$(grep -c '"ok":true' "$WORK/resume.out")
+check "resume printed one JSON result per transfer ($n)" [ "$n" = 3 ]
+run_ferry "$WORK/resume2.out" "$WORK/resume2.err" resume --config "$CEN_CONF"
+expect_rc 0 "$RC" "a second resume with nothing left"
+expect_grep "nothing left to resume" "nothing to resume" "$WORK/resume2.err"
+
+e2e_finish
