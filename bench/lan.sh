@@ -303,10 +303,11 @@ run_rsync() { # rsync -a to an rsync daemon on loopback
 	mkdir -p "$d"
 	rm -rf "$dst" && mkdir -p "$dst"
 	port=$(free_port)
+	local ids=""
+	[ "$(id -u)" = 0 ] && ids=$'uid = root\ngid = root' # else the daemon runs as nobody
 	cat >"$d/rsyncd.conf" <<-CONF
 		use chroot = no
-		uid = root
-		gid = root
+		$ids
 		log file = $d/rsyncd.log
 		[mod]
 		path = $dst

@@ -212,11 +212,12 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap);
 #define FR_STORE_MAX_OPEN 512
-/* True when fr_store_fd(p, e) would first close the cached fds. */
+/* True when fr_store_fd(p, e, direct) would first close the cached fds. */
 static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
-					   uint32_t e)
+					   uint32_t e, bool direct)
 {
-	return p->fds[2 * e] < 0 && p->n_open >= FR_STORE_MAX_OPEN;
+	return p->fds[2 * e + (direct ? 1 : 0)] < 0 &&
+	       p->n_open >= FR_STORE_MAX_OPEN;
 }
 /* fd of entry e for writing (cached); direct: opened O_DIRECT, or
  * -EINVAL when the file system refuses that (then use buffered). */

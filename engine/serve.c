@@ -274,7 +274,9 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM + s->shift;
 	int fd;
 
-	if (fr_store_fd_would_close(&rc->pkg, op->entry))
+	/* a close must not hit the fd of a write still only queued */
+	if (fr_store_fd_would_close(&rc->pkg, op->entry, false) ||
+	    (op->direct && fr_store_fd_would_close(&rc->pkg, op->entry, true)))
 		fr_ring_submit(rc->ring);
 	if (op->direct) {
 		fd = fr_store_fd(&rc->pkg, op->entry, true);

@@ -12,6 +12,16 @@ SRC=$WORK/src
 mkdir -p "$SRC/small" "$SRC/bin"
 for i in $(seq 1 300); do printf 'file %d\n%s\n' "$i" "$(seq 1 $((i % 50)))" >"$SRC/small/f$i"; done
 binary_data "$SRC/bin/real.dat" $((24 * 1024 * 1024))
+# 700 files of 70-200 KiB: each has an O_DIRECT middle and buffered ends,
+# so the receiver keeps more files open than its fd cache holds
+mkdir -p "$SRC/mixed"
+python3 - "$SRC/mixed" <<'PY'
+import os, random, sys
+random.seed(7)
+for i in range(700):
+    with open(os.path.join(sys.argv[1], "m%03d" % i), "wb") as f:
+        f.write(os.urandom(random.randint(70 * 1024, 200 * 1024)))
+PY
 head -c $((9 * 1024 * 1024 + 4097)) /dev/urandom >"$SRC/bin/random.dat"
 SENDER_EXTRA="segment-size = 2M"
 write_configs
@@ -34,8 +44,21 @@ for v in "plain|FERRY_NO_REGISTER=1" "zc|FERRY_FORCE_ZC=1" \
 	compare_trees "$SRC" "$LAB_STORE/packages/$name" "tree sent with $envs"
 done
 
+# The receiver caches 512 open files. 511 small files and one large one
+# fill it exactly at the moment the large file's first O_DIRECT write
+# needs one more fd, with the small files' writes still queued: closing
+# the cache then must not pull their fds from under them.
 stop_serve
 start_serve
+FD=$WORK/fdcache
+mkdir -p "$FD"
+for i in $(seq -w 1 511); do printf '%0100d' "$i" >"$FD/a$i"; done
+head -c $((5 * 1024 * 1024)) /dev/urandom >"$FD/zz.bin"
+run_ferry "$WORK/fd.json" "$WORK/fd.err" send "$FD" --to LAB \
+	--config "$CEN_CONF" --json
+expect_rc 0 "$RC" "send of 511 small files and a large one"
+compare_trees "$FD" "$LAB_STORE/packages/fdcache" "fd cache edge"
+
 for lvl in 0 3 19; do
 	run_ferry "$WORK/l$lvl.json" "$WORK/l$lvl.err" send "$SRC" --to LAB \
 		--config "$CEN_CONF" --name "level$lvl" --level "$lvl" --json
