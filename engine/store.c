@@ -63,6 +63,8 @@ static bool already_complete(const char *store, const struct fr_manifest *m)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+#define CREATE_INFLIGHT 128
+
 static unsigned path_depth(const char *path)
 {
 	unsigned d = 1;
@@ -92,6 +94,7 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 			 fr_strerror(rc));
 		return rc;
 	}
+	double t0 = fr_now_s();
 	for (uint32_t i = 0; i < m->n_entries; i++)
 		if (m->entries[i].type == FR_ENT_DIR &&
 		    path_depth(m->entries[i].path) > max_depth)
@@ -107,7 +110,7 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 							      path_depth(e->path) ==
 								      pass + 1
 						    : e->type == FR_ENT_FILE;
-				if (mine && inflight < 128) {
+				if (mine && inflight < CREATE_INFLIGHT) {
 					if (e->type == FR_ENT_DIR)
 						rc = fr_ring_mkdirat(r, p->tree_fd,
 								     e->path, 0700,
@@ -185,6 +188,8 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 		}
 	}
 	fr_ring_free(r);
+	fr_log(FR_LOG_DEBUG, "package '%s': %u entries created in %.2f s",
+	       m->name, m->n_entries, fr_now_s() - t0);
 	return rc;
 }
 

@@ -109,6 +109,7 @@ int fr_ring_openat(struct fr_ring *r, int dfd, const char *path, int flags,
 		   unsigned mode, uint64_t ud);
 int fr_ring_mkdirat(struct fr_ring *r, int dfd, const char *path,
 		    unsigned mode, uint64_t ud);
+
 /*
  * A completion with res -ETIME after ms milliseconds. The timespec is kept
  * by the ring per submission slot and copied by the kernel on submission:
