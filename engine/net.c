@@ -180,13 +180,14 @@ static int split_hostport(const char *hp, char *host, size_t hcap, char *port,
 	return 0;
 }
 
+/* Buffer sizes are left to the kernel's autotuning: it sizes them to the
+ * path's bandwidth-delay product, while a fixed large size would only
+ * keep more bytes in flight for a crash to lose. */
 void fr_sock_tune(int fd)
 {
-	int one = 1, buf = 4 << 20;
+	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
 int fr_tcp_connect(const char *hostport, unsigned timeout_ms)
