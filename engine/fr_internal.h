@@ -254,7 +254,7 @@ struct fr_progress {
 	double eta;    /* seconds, <0 unknown */
 	int level;
 	char output[96];
-	char error[256];
+	char error[800];
 	long pid;
 	int64_t updated; /* unix seconds */
 };

@@ -217,6 +217,7 @@ int fr_read_segment(const char *root, bool single,
 struct seg_reader {
 	struct fr_ring *ring;
 	struct fr_pool *pool;
+	int buf_id;
 	uint8_t *buf;
 	struct fr_extent *ext;
 	int *fds;
@@ -227,6 +228,8 @@ struct seg_reader {
 
 static void seg_reader_fini(struct seg_reader *r)
 {
+	if (r->buf)
+		fr_pool_put(r->pool, r->buf_id);
 	fr_ring_free(r->ring);
 	fr_pool_free(r->pool);
 	free(r->ext);
@@ -250,7 +253,14 @@ static int seg_reader_init(struct seg_reader *r, uint32_t seg_size)
 		seg_reader_fini(r);
 		return rc;
 	}
-	r->buf = fr_pool_buf(r->pool, 0);
+	/* taken, not just pointed at: a free buffer is poisoned under ASan */
+	int id = fr_pool_get(r->pool);
+	if (id < 0) {
+		seg_reader_fini(r);
+		return id;
+	}
+	r->buf_id = id;
+	r->buf = fr_pool_buf(r->pool, id);
 	return 0;
 }
 
@@ -324,7 +334,7 @@ static int on_read(struct seg_reader *r, const struct fr_cqe *c)
 	if (r->done[c->ud] >= x->len)
 		return 0;
 	uint32_t d = r->done[c->ud];
-	return fr_ring_read(r->ring, r->fds[c->ud], 0, r->buf + x->seg_off + d,
+	return fr_ring_read(r->ring, r->fds[c->ud], r->buf_id, r->buf + x->seg_off + d,
 			    x->len - d, x->file_off + d, c->ud) == 0
 		       ? 1
 		       : -EIO;
@@ -396,7 +406,7 @@ static int read_segment_ring(struct seg_reader *r, const char *root,
 				rrc = e2;
 			reading -= d;
 		}
-		rc = fr_ring_read(r->ring, r->fds[k], 0, r->buf + r->ext[k].seg_off,
+		rc = fr_ring_read(r->ring, r->fds[k], r->buf_id, r->buf + r->ext[k].seg_off,
 				  r->ext[k].len, r->ext[k].file_off, k);
 		if (rc == 0)
 			reading++;
