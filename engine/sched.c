@@ -592,6 +592,18 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 		       o->site, c->path, o->site);
 		return FR_E_CONFIG;
 	}
+	if (o->via) {
+		const struct fr_address *all[64];
+		unsigned n = fr_config_addresses(c, o->site, all, 64), i;
+		for (i = 0; i < n && strcmp(all[i]->name, o->via); i++)
+			;
+		if (i == n) {
+			fr_log(FR_LOG_ERROR,
+			       "site %s has no address named '%s' in '%s'",
+			       o->site, o->via, c->path);
+			return FR_E_CONFIG;
+		}
+	}
 	if (!realpath(o->path, abs)) {
 		rc = -errno;
 		fr_log(FR_LOG_ERROR, "cannot send '%s': %s", o->path,
