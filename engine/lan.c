@@ -785,6 +785,14 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			if (rc < 0) {
 				fail(lc, rc, "cannot start reading segment %u: %s",
 				     seg, fr_strerror(rc));
+				if (lc->slots[i].pending == 0 &&
+				    lc->slots[i].state == S_READING) {
+					fr_ring_submit(lc->ring);
+					for (uint32_t k = 0; k < lc->slots[i].n_closes; k++)
+						close(lc->slots[i].closes[k]);
+					lc->slots[i].n_closes = 0;
+					slot_release(lc, i);
+				}
 				break;
 			}
 			if (lc->slots[i].pending == 0)
@@ -849,7 +857,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	/* Leave nothing in flight that points into our buffers: shut the
 	 * socket down so pending socket ops complete, then drain. */
 	shutdown(lc->sock, SHUT_RDWR);
-	for (;;) {
+	for (int waited = 0;;) {
 		bool busy = lc->workers_busy > 0;
 		for (int i = 0; i < SLOTS; i++)
 			if (lc->slots[i].state == S_READING ||
@@ -858,9 +866,19 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 				busy = true;
 		if (!busy)
 			break;
+		/* Reads, sends and worker jobs always finish (the socket is
+		 * shut down); the pool may not go before they do. */
 		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), 1000);
-		if (n <= 0)
+		if (n < 0 && n != -EINTR)
 			break;
+		if (n <= 0) {
+			if (++waited % 30 == 0)
+				fr_log(FR_LOG_WARN,
+				       "still waiting for %d compression job(s) "
+				       "and the disk (%d s)",
+				       lc->workers_busy, waited);
+			continue;
+		}
 		for (int i = 0; i < n; i++) {
 			const struct fr_cqe *c = &cqes[i];
 			int si = UD_SLOT(c->ud);

@@ -185,9 +185,18 @@ static int split_hostport(const char *hp, char *host, size_t hcap, char *port,
  * keep more bytes in flight for a crash to lose. */
 void fr_sock_tune(int fd)
 {
-	int one = 1;
+	int one = 1, idle = 30, intvl = 10, cnt = 6;
+	unsigned user_timeout = 120000; /* ms: unacknowledged data */
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* a peer that vanished without a reset (sleep, NAT) must not hold
+	 * a session, its package's lock and a connection slot for ever */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+		   sizeof(user_timeout));
 }
 
 int fr_tcp_connect(const char *hostport, unsigned timeout_ms)

@@ -108,6 +108,7 @@ struct rconn {
 	int error;
 	char err[512];
 	uint32_t received, corrupt;
+	uint8_t *taken;       /* per segment: accepted and not yet done with */
 	/* time spent unable to take the next frame (storage slower than the
 	 * link): the sender's compression choice depends on it */
 	uint64_t stall_since;
@@ -173,6 +174,7 @@ static void *sync_main(void *arg)
 {
 	struct rconn *rc = arg;
 	uint32_t *batch = malloc(sizeof(uint32_t) * rc->pkg.m.n_segments + 4);
+	int sticky = 0;
 
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
@@ -187,8 +189,11 @@ static void *sync_main(void *arg)
 		rc->n_pending = 0;
 		pthread_mutex_unlock(&rc->lock);
 
-		int err = 0;
-		if (!batch)
+		int err = sticky;
+		if (err)
+			; /* after a failed sync nothing more is journaled: a
+			   * later syncfs may succeed without our bytes */
+		else if (!batch)
 			err = -ENOMEM;
 		else if (syncfs(rc->pkg.tree_fd) < 0)
 			err = -errno;
@@ -199,6 +204,8 @@ static void *sync_main(void *arg)
 			for (uint32_t i = 0; i < n; i++)
 				send_ack(rc, batch[i], FR_ACK_DURABLE, stall);
 		}
+		if (err)
+			sticky = err;
 		pthread_mutex_lock(&rc->lock);
 		if (err && !rc->sync_err)
 			rc->sync_err = err;
@@ -265,6 +272,12 @@ static void slot_free(struct rconn *rc, int si)
 }
 
 static void arm_recv(struct rconn *rc);
+
+/* A segment that will not become durable may be sent again. */
+static void unmark(struct rconn *rc, uint32_t seg)
+{
+	rc->taken[seg] = 0;
+}
 
 static int submit_wop(struct rconn *rc, int si, uint32_t k)
 {
@@ -363,6 +376,8 @@ static void start_writes(struct rconn *rc, int si)
 				    false);
 		}
 		if (r < 0) {
+			/* the extents not submitted make the segment unusable */
+			s->err = r;
 			fail(rc, r, "cannot write '%s' in '%s': %s",
 			     rc->pkg.m.entries[x.entry].path, rc->pkg.tree,
 			     fr_strerror(r));
@@ -370,6 +385,7 @@ static void start_writes(struct rconn *rc, int si)
 		}
 	}
 	if (s->pending == 0) {
+		unmark(rc, s->f.index);
 		slot_free(rc, si);
 		arm_recv(rc);
 	}
@@ -422,6 +438,8 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 	slot_free(rc, si);
 	if (ok)
 		to_sync(rc, seg);
+	else
+		unmark(rc, seg);
 	arm_recv(rc);
 }
 
@@ -446,6 +464,7 @@ static void on_worker_done(struct rconn *rc)
 			       rc->who, s->f.index, rc->pkg.m.name,
 			       fr_strerror(s->result));
 			send_ack(rc, s->f.index, FR_ACK_BAD, 0);
+			unmark(rc, s->f.index);
 			slot_free(rc, si);
 			arm_recv(rc);
 			continue;
@@ -558,6 +577,11 @@ static void on_frame_header(struct rconn *rc)
 		     rc->who, f.index, m->n_segments);
 		return;
 	}
+	if (rc->taken[f.index] || rc->pkg.j.have[f.index]) {
+		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
+		     "held or still being written", rc->who, f.index);
+		return;
+	}
 	if (f.raw_len != m->segments[f.index].length ||
 	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + f.stored_len) {
 		fail(rc, FR_E_RAW_LENGTH,
@@ -565,6 +589,7 @@ static void on_frame_header(struct rconn *rc)
 		     f.index);
 		return;
 	}
+	rc->taken[f.index] = 1;
 	rc->rs = RS_WAITBUF;
 	arm_recv(rc);
 }
@@ -694,7 +719,8 @@ static int data_phase(struct rconn *rc)
 	}
 	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
 	rc->pending = malloc(sizeof(uint32_t) * (rc->pkg.m.n_segments + 1));
-	if (rc->sync_efd < 0 || !rc->pending) {
+	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
+	if (rc->sync_efd < 0 || !rc->pending || !rc->taken) {
 		fail(rc, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
@@ -733,10 +759,25 @@ static int data_phase(struct rconn *rc)
 	 * Completed writes still reach the journal below. */
 	if (rc->error)
 		shutdown(rc->sock, SHUT_RD);
-	while (rc->recv_inflight || !all_idle(rc)) {
-		int n = fr_ring_wait(rc->ring, cqes, FR_ARRAY_SIZE(cqes), 2000);
-		if (n <= 0)
+	/* a payload whose receive already ended (EOF, error) is dropped */
+	if (!rc->recv_inflight && rc->rs == RS_PAYLOAD) {
+		slot_free(rc, rc->cur);
+		rc->rs = RS_STOP;
+	}
+	/* Requests and worker jobs always finish; freeing the pool before
+	 * they do would hand their memory to someone else. */
+	for (int waited = 0; rc->recv_inflight || !all_idle(rc);) {
+		int n = fr_ring_wait(rc->ring, cqes, FR_ARRAY_SIZE(cqes), 1000);
+		if (n < 0 && n != -EINTR)
 			break;
+		if (n <= 0) {
+			if (++waited % 30 == 0)
+				fr_log(FR_LOG_WARN,
+				       "%s: still waiting for the disk to finish "
+				       "(%d s)",
+				       rc->who, waited);
+			continue;
+		}
 		for (int i = 0; i < n; i++)
 			dispatch(rc, &cqes[i], true);
 	}
@@ -806,8 +847,12 @@ static void session_body(struct rconn *rc)
 	uint32_t type, len;
 	int r;
 
+	struct timeval tv = {.tv_sec = 120};
+	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX, err,
 			sizeof(err));
+	tv.tv_sec = 0;
+	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (r < 0 || type != FR_MSG_OFFER) {
 		fr_log(FR_LOG_WARN, "%s: no offer: %s", rc->who,
 		       r < 0 ? (err[0] ? err : fr_strerror(r))
@@ -878,6 +923,7 @@ static void session_body(struct rconn *rc)
 	for (int i = 0; i < RSLOTS; i++)
 		free(rc->slots[i].ops);
 	free(rc->pending);
+	free(rc->taken);
 	fr_store_close(&rc->pkg);
 }
 

@@ -47,17 +47,20 @@ static void *worker_main(void *arg)
 		job->next = NULL;
 		job->fn(job, id);
 
+		/* The eventfd is written under the lock: once the I/O thread
+		 * has taken this job it may end the session and free q, so
+		 * nothing of q may be touched after the unlock. */
 		struct fr_doneq *q = job->done;
+		uint64_t one = 1;
 		pthread_mutex_lock(&q->lock);
 		if (q->tail)
 			q->tail->next = job;
 		else
 			q->head = job;
 		q->tail = job;
-		pthread_mutex_unlock(&q->lock);
-		uint64_t one = 1;
 		if (write(q->efd, &one, sizeof(one)) < 0)
-			continue; /* counter saturated: the reader wakes anyway */
+			one = 0; /* counter saturated: the reader wakes anyway */
+		pthread_mutex_unlock(&q->lock);
 	}
 	return NULL;
 }
@@ -143,6 +146,9 @@ int fr_doneq_init(struct fr_doneq *q)
 
 void fr_doneq_fini(struct fr_doneq *q)
 {
+	/* a worker still inside the critical section finishes first */
+	pthread_mutex_lock(&q->lock);
+	pthread_mutex_unlock(&q->lock);
 	if (q->efd > 0)
 		close(q->efd);
 	q->efd = -1;
