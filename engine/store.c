@@ -217,20 +217,45 @@ static bool segment_written(struct fr_store_pkg *p, uint32_t seg)
  * in the files already. Each one found intact is made durable and
  * journaled, so the sender does not have to send it again.
  */
+/* Drop the page cache of a segment's extents, so that reading them
+ * shows what is on the disk, not pages whose writeback may have failed. */
+static void forget_cached(struct fr_store_pkg *p, uint32_t seg)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	fr_extent_iter_init(&it, &p->m, seg);
+	while (fr_extent_next(&it, &x)) {
+		int fd = fr_store_fd(p, x.entry, false);
+		if (fd >= 0)
+			posix_fadvise(fd, (off_t)x.file_off, x.len,
+				      POSIX_FADV_DONTNEED);
+	}
+}
+
 static void rescue(struct fr_store_pkg *p)
 {
 	uint32_t *found = NULL, n = 0;
 	uint8_t *buf = NULL;
+	bool synced = false;
 
 	for (uint32_t sg = 0; sg < p->m.n_segments; sg++) {
 		if (p->j.have[sg] || !segment_written(p, sg))
 			continue;
+		/* whatever is dirty goes to the disk first; if that fails,
+		 * nothing here can be trusted to be durable */
+		if (!synced) {
+			if (syncfs(p->tree_fd) < 0)
+				break;
+			synced = true;
+		}
 		if (!buf && !(buf = malloc(p->m.seg_size)))
 			break;
 		if (!found && !(found = malloc(p->m.n_segments * sizeof(*found))))
 			break;
 		char msg[256];
 		uint8_t h[FR_HASH_LEN];
+		forget_cached(p, sg);
 		if (fr_read_segment(p->tree, false, &p->m, sg, buf, msg,
 				    sizeof(msg)) < 0)
 			continue;
@@ -238,8 +263,7 @@ static void rescue(struct fr_store_pkg *p)
 		if (!memcmp(h, p->m.segments[sg].hash, FR_HASH_LEN))
 			found[n++] = sg;
 	}
-	if (n && syncfs(p->tree_fd) == 0 &&
-	    fr_journal_append(&p->j, &p->m, found, n) == 0)
+	if (n && fr_journal_append(&p->j, &p->m, found, n) == 0)
 		fr_log(FR_LOG_INFO,
 		       "package '%s': recovered %u segment(s) written before an "
 		       "interruption",
