@@ -182,9 +182,27 @@ struct fr_dctx *fr_workq_dctx(int worker);
 int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	    const struct fr_manifest *reuse, struct fr_manifest *out,
 	    bool progress);
-/* Read segment s of the tree (or single file) at root into buf. */
-int fr_read_segment(const char *root, bool single, const struct fr_manifest *m,
-		    uint32_t s, uint8_t *buf, char *errbuf, size_t errcap);
+/*
+ * Reads segments of a tree (or single file) at root into one buffer of
+ * its own, with all of a segment's opens, then all its reads, in flight
+ * through a ring. Used by the hashing pass, verify and recovery.
+ */
+struct fr_seg_reader {
+	struct fr_ring *ring;
+	struct fr_pool *pool;
+	int buf_id;
+	uint8_t *buf;                  /* the segment, after fr_seg_read */
+	struct fr_extent *ext;         /* per extent of the segment ... */
+	int *fds;
+	char (*paths)[FR_PATH_MAX + 1];
+	uint32_t *done;                /* ... bytes read so far */
+	uint32_t cap;
+};
+int fr_seg_reader_init(struct fr_seg_reader *r, uint32_t seg_size);
+void fr_seg_reader_fini(struct fr_seg_reader *r); /* safe on zeroed */
+int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
+		const struct fr_manifest *m, uint32_t s, char *errbuf,
+		size_t errcap);
 /* Open entry e of the source at root for reading (O_NOFOLLOW). */
 int fr_source_open(const char *root, bool single_file,
 		   const struct fr_entry *e);

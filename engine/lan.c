@@ -46,6 +46,7 @@ enum slot_state { S_FREE, S_READING, S_WORKING, S_READY, S_SENDING, S_NOTIF };
 
 struct rop { /* one read of one extent, resubmitted on a short read */
 	int fd;
+	uint32_t entry;
 	uint32_t seg_off, len, done;
 	uint64_t file_off;
 };
@@ -109,6 +110,7 @@ struct lan_conn {
 	bool end_sent, finished;
 	struct fr_adapt adapt;
 	int workers_busy;
+	uint64_t acked_raw;   /* package bytes held by the receiver */
 	uint64_t start_ns, last_tick_ns, last_bytes;
 	double rate;
 	char err[512];
@@ -383,25 +385,31 @@ static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 		bool last = x.file_off + x.len == e->size;
 		int fd = source_fd(lc, x.entry, last, s);
 		if (fd < 0) {
-			fail(lc, fd, "cannot open '%s/%s': %s", lc->sc->root,
-			     e->path, fr_strerror(fd));
+			s->err = fd;
+			snprintf(s->errpath, sizeof(s->errpath), "%s", e->path);
 			return fd;
 		}
 		if (s->n_ops == s->cap_ops) {
 			uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
 			struct rop *n = realloc(s->ops, nc * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
+			if (!n) {
+				snprintf(s->errpath, sizeof(s->errpath), "%s",
+					 e->path);
+				return s->err = -ENOMEM;
+			}
 			s->ops = n;
 			s->cap_ops = nc;
 		}
 		s->ops[s->n_ops] = (struct rop){.fd = fd,
+						.entry = x.entry,
 						.seg_off = x.seg_off,
 						.len = x.len,
 						.file_off = x.file_off};
 		rc = submit_rop(lc, si, s->n_ops);
-		if (rc < 0)
-			return rc;
+		if (rc < 0) {
+			snprintf(s->errpath, sizeof(s->errpath), "%s", e->path);
+			return s->err = rc;
+		}
 		s->n_ops++;
 		s->pending++;
 	}
@@ -450,14 +458,8 @@ static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
 
 	if (res <= 0 && !s->err) {
 		s->err = res < 0 ? res : FR_E_CHANGED;
-		const struct fr_manifest *m = lc->sc->m;
-		struct fr_extent_iter it;
-		struct fr_extent x;
-		fr_extent_iter_init(&it, m, s->seg);
-		for (uint32_t i = 0; fr_extent_next(&it, &x); i++)
-			if (i == k)
-				snprintf(s->errpath, sizeof(s->errpath), "%s",
-					 m->entries[x.entry].path);
+		snprintf(s->errpath, sizeof(s->errpath), "%s",
+			 lc->sc->m->entries[op->entry].path);
 	} else if (res > 0) {
 		op->done += (uint32_t)res;
 		if (op->done < op->len && !s->err) {
@@ -510,9 +512,10 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	}
 	if (c->flags & FR_CQE_MORE)
 		s->notifs++;
-	if (c->res < 0) {
-		fail(lc, c->res, "connection to the receiver lost: %s",
-		     fr_strerror(c->res));
+	if (c->res < 0 || lc->error) { /* after an error, nothing more goes */
+		if (c->res < 0)
+			fail(lc, c->res, "connection to the receiver lost: %s",
+			     fr_strerror(c->res));
 		s->send_done = true;
 		lc->sending = -1;
 		maybe_free_sent(lc, si);
@@ -548,6 +551,10 @@ static void on_worker_done(struct lan_conn *lc)
 		int si = (int)(s - lc->slots);
 		j = j->next;
 		lc->workers_busy--;
+		if (lc->error) {
+			slot_release(lc, si);
+			continue;
+		}
 		if (s->result < 0) {
 			fail(lc, s->result,
 			     "segment %u of '%s' no longer matches its hash: the "
@@ -597,6 +604,8 @@ static void parse_acks(struct lan_conn *lc)
 			if (st == FR_ACK_DURABLE) {
 				if (!lc->acked[idx]) {
 					lc->acked[idx] = 1;
+					lc->acked_raw +=
+						lc->sc->m->segments[idx].length;
 					lc->n_acked++;
 				}
 			} else if (++lc->resends[idx] > MAX_RESENDS) {
@@ -660,10 +669,7 @@ static void tick(struct lan_conn *lc)
 			       before, lc->adapt.level, lc->adapt.wire_rate / 1e6,
 			       lc->adapt.sink_stall * 100);
 	}
-	uint64_t done = sc->skipped_raw;
-	for (uint32_t i = 0; i < sc->m->n_segments; i++)
-		if (lc->acked[i])
-			done += sc->m->segments[i].length;
+	uint64_t done = lc->acked_raw;
 	if (dt > 0) {
 		double r = (double)(done - lc->last_bytes) / dt;
 		lc->rate = lc->rate > 0 ? 0.6 * lc->rate + 0.4 * r : r;
@@ -683,6 +689,46 @@ static void tick(struct lan_conn *lc)
 				     : -1;
 		p.level = sc->level >= 0 ? sc->level : lc->adapt.level;
 		sc->progress(sc->progress_arg, &p);
+	}
+}
+
+/* One completion. While draining (after an error, or once DONE came),
+ * completions only finish what is in flight. */
+static void dispatch(struct lan_conn *lc, const struct fr_cqe *c,
+		     bool draining)
+{
+	switch (UD_KIND(c->ud)) {
+	case K_READ:
+		on_read(lc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+		break;
+	case K_SEND:
+		on_send(lc, UD_SLOT(c->ud), c);
+		break;
+	case K_EVENT:
+		on_worker_done(lc);
+		fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,
+			     UD(K_EVENT, 0, 0));
+		break;
+	case K_ACK:
+		if (c->res <= 0) {
+			int e = c->res < 0 ? c->res : -ECONNRESET;
+			fail(lc, e, "connection to the receiver lost: %s",
+			     fr_strerror(e));
+			break;
+		}
+		lc->ack_len += (uint32_t)c->res;
+		parse_acks(lc);
+		if (!lc->finished && !lc->error)
+			fr_ring_recv(lc->ring, lc->sock, lc->ackbuf + lc->ack_len,
+				     sizeof(lc->ackbuf) - lc->ack_len, false,
+				     UD(K_ACK, 0, 0));
+		break;
+	case K_TICK:
+		if (draining)
+			break;
+		tick(lc);
+		fr_ring_timeout(lc->ring, 250, UD(K_TICK, 0, 0));
+		break;
 	}
 }
 
@@ -724,6 +770,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			sc->segs_skipped++;
 			sc->skipped_raw += m->segments[i].length;
 			lc->acked[i] = 1;
+			lc->acked_raw += m->segments[i].length;
 		} else {
 			todo_push(lc, i);
 			lc->n_need++;
@@ -765,8 +812,6 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	fr_ring_timeout(lc->ring, 250, UD(K_TICK, 0, 0));
 	tick(lc);
 
-	int inflight = 0; /* ring requests that must complete before we leave */
-	inflight = 3;
 	while (!lc->error && !lc->finished) {
 		/* start reads while slots and buffers allow */
 		for (int i = 0; i < SLOTS && !lc->error; i++) {
@@ -782,21 +827,16 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			}
 			lc->todo_head++;
 			rc = start_read(lc, i, seg);
-			if (rc < 0) {
+			if (rc < 0 && lc->slots[i].state != S_READING)
 				fail(lc, rc, "cannot start reading segment %u: %s",
 				     seg, fr_strerror(rc));
-				if (lc->slots[i].pending == 0 &&
-				    lc->slots[i].state == S_READING) {
-					fr_ring_submit(lc->ring);
-					for (uint32_t k = 0; k < lc->slots[i].n_closes; k++)
-						close(lc->slots[i].closes[k]);
-					lc->slots[i].n_closes = 0;
-					slot_release(lc, i);
-				}
-				break;
-			}
-			if (lc->slots[i].pending == 0)
+			/* a failure after some reads went out is the slot's
+			 * error, reported once those reads are back */
+			if (lc->slots[i].state == S_READING &&
+			    lc->slots[i].pending == 0)
 				reads_done(lc, i);
+			if (rc < 0)
+				break;
 		}
 		if (!lc->end_sent && lc->n_acked == lc->n_need &&
 		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
@@ -814,45 +854,9 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			fail(lc, n, "ring wait failed: %s", fr_strerror(n));
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			const struct fr_cqe *c = &cqes[i];
-			switch (UD_KIND(c->ud)) {
-			case K_READ:
-				on_read(lc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
-				break;
-			case K_SEND:
-				on_send(lc, UD_SLOT(c->ud), c);
-				break;
-			case K_EVENT:
-				on_worker_done(lc);
-				fr_ring_read(lc->ring, lc->done.efd, -1,
-					     &lc->done.efd_buf, 8, 0,
-					     UD(K_EVENT, 0, 0));
-				break;
-			case K_ACK:
-				if (c->res <= 0) {
-					fail(lc, c->res < 0 ? c->res : -ECONNRESET,
-					     "connection to the receiver lost: %s",
-					     fr_strerror(c->res < 0 ? c->res
-								    : -ECONNRESET));
-					break;
-				}
-				lc->ack_len += (uint32_t)c->res;
-				parse_acks(lc);
-				if (!lc->finished && !lc->error)
-					fr_ring_recv(lc->ring, lc->sock,
-						     lc->ackbuf + lc->ack_len,
-						     sizeof(lc->ackbuf) - lc->ack_len,
-						     false, UD(K_ACK, 0, 0));
-				break;
-			case K_TICK:
-				tick(lc);
-				fr_ring_timeout(lc->ring, 250, UD(K_TICK, 0, 0));
-				break;
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dispatch(lc, &cqes[i], false);
 	}
-	(void)inflight;
 	tick(lc);
 	/* Leave nothing in flight that points into our buffers: shut the
 	 * socket down so pending socket ops complete, then drain. */
@@ -879,35 +883,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 				       lc->workers_busy, waited);
 			continue;
 		}
-		for (int i = 0; i < n; i++) {
-			const struct fr_cqe *c = &cqes[i];
-			int si = UD_SLOT(c->ud);
-			if (UD_KIND(c->ud) == K_READ) {
-				on_read(lc, si, UD_X(c->ud), c->res);
-			} else if (UD_KIND(c->ud) == K_SEND) {
-				struct slot *s = &lc->slots[si];
-				if (c->flags & FR_CQE_NOTIF)
-					s->notifs--;
-				else {
-					if (c->flags & FR_CQE_MORE)
-						s->notifs++;
-					s->send_done = true;
-					lc->sending = -1;
-				}
-				if (s->state == S_SENDING)
-					maybe_free_sent(lc, si);
-			} else if (UD_KIND(c->ud) == K_EVENT) {
-				struct fr_job *j = fr_doneq_take(&lc->done);
-				for (; j; j = j->next) {
-					lc->workers_busy--;
-					slot_release(lc, (int)((struct slot *)j -
-							       lc->slots));
-				}
-				fr_ring_read(lc->ring, lc->done.efd, -1,
-					     &lc->done.efd_buf, 8, 0,
-					     UD(K_EVENT, 0, 0));
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dispatch(lc, &cqes[i], true);
 	}
 	rc = lc->error;
 	if (rc < 0)

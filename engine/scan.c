@@ -166,67 +166,9 @@ struct hash_ctx {
 	pthread_mutex_t lock;
 };
 
-int fr_read_segment(const char *root, bool single,
-			const struct fr_manifest *m, uint32_t s, uint8_t *buf,
-			char *errbuf, size_t errcap)
-{
-	struct fr_extent_iter it;
-	struct fr_extent x;
-	int fd = -1;
-	uint32_t fd_entry = UINT32_MAX;
-	int rc = 0;
+/* ---- reading a segment through a ring --------------------------------- */
 
-	fr_extent_iter_init(&it, m, s);
-	while (fr_extent_next(&it, &x)) {
-		const struct fr_entry *e = &m->entries[x.entry];
-		if (x.entry != fd_entry) {
-			if (fd >= 0)
-				close(fd);
-			fd = fr_source_open(root, single, e);
-			fd_entry = x.entry;
-			if (fd < 0) {
-				rc = fd;
-				snprintf(errbuf, errcap, "cannot open '%s': %s",
-					 e->path, strerror(-rc));
-				return rc;
-			}
-		}
-		size_t got = 0;
-		while (got < x.len) {
-			ssize_t n = pread(fd, buf + x.seg_off + got, x.len - got,
-					  (off_t)(x.file_off + got));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				rc = n < 0 ? -errno : FR_E_CHANGED;
-				snprintf(errbuf, errcap, "cannot read '%s': %s",
-					 e->path,
-					 n < 0 ? strerror(errno)
-					       : "file shrank while being read");
-				close(fd);
-				return rc;
-			}
-			got += (size_t)n;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	return 0;
-}
-
-struct seg_reader {
-	struct fr_ring *ring;
-	struct fr_pool *pool;
-	int buf_id;
-	uint8_t *buf;
-	struct fr_extent *ext;
-	int *fds;
-	char (*paths)[FR_PATH_MAX + 1];
-	uint32_t cap;
-	uint32_t *done;
-};
-
-static void seg_reader_fini(struct seg_reader *r)
+void fr_seg_reader_fini(struct fr_seg_reader *r)
 {
 	if (r->buf)
 		fr_pool_put(r->pool, r->buf_id);
@@ -239,7 +181,7 @@ static void seg_reader_fini(struct seg_reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int seg_reader_init(struct seg_reader *r, uint32_t seg_size)
+int fr_seg_reader_init(struct fr_seg_reader *r, uint32_t seg_size)
 {
 	int rc;
 
@@ -250,13 +192,13 @@ static int seg_reader_init(struct seg_reader *r, uint32_t seg_size)
 	if (rc == 0)
 		rc = fr_ring_attach_pool(r->ring, r->pool);
 	if (rc < 0) {
-		seg_reader_fini(r);
+		fr_seg_reader_fini(r);
 		return rc;
 	}
 	/* taken, not just pointed at: a free buffer is poisoned under ASan */
 	int id = fr_pool_get(r->pool);
 	if (id < 0) {
-		seg_reader_fini(r);
+		fr_seg_reader_fini(r);
 		return id;
 	}
 	r->buf_id = id;
@@ -264,7 +206,7 @@ static int seg_reader_init(struct seg_reader *r, uint32_t seg_size)
 	return 0;
 }
 
-static int seg_reader_grow(struct seg_reader *r, uint32_t n)
+static int grow(struct fr_seg_reader *r, uint32_t n)
 {
 	if (n <= r->cap)
 		return 0;
@@ -289,43 +231,17 @@ static int seg_reader_grow(struct seg_reader *r, uint32_t n)
 	return 0;
 }
 
-/*
- * Wait until at least `want` requests have finished; each completion is
- * passed to fn (which returns > 0 when it resubmitted the request). *done
- * gets how many finished, which may be more than asked for.
- */
-static int reap(struct seg_reader *r, uint32_t want,
-		int (*fn)(struct seg_reader *r, const struct fr_cqe *c),
-		uint32_t *done)
+static int on_open(void *arg, const struct fr_cqe *c)
 {
-	struct fr_cqe cqes[64];
-	int rc = 0;
+	struct fr_seg_reader *r = arg;
 
-	*done = 0;
-	while (*done < want) {
-		int n = fr_ring_wait(r->ring, cqes, FR_ARRAY_SIZE(cqes), -1);
-		if (n < 0)
-			return n;
-		for (int i = 0; i < n; i++) {
-			int x = fn(r, &cqes[i]);
-			if (x > 0)
-				continue; /* resubmitted: still pending */
-			if (x < 0 && rc == 0)
-				rc = x;
-			(*done)++;
-		}
-	}
-	return rc;
-}
-
-static int on_open(struct seg_reader *r, const struct fr_cqe *c)
-{
 	r->fds[c->ud] = c->res;
 	return c->res < 0 ? c->res : 0;
 }
 
-static int on_read(struct seg_reader *r, const struct fr_cqe *c)
+static int on_read(void *arg, const struct fr_cqe *c)
 {
+	struct fr_seg_reader *r = arg;
 	const struct fr_extent *x = &r->ext[c->ud];
 
 	if (c->res <= 0)
@@ -334,62 +250,62 @@ static int on_read(struct seg_reader *r, const struct fr_cqe *c)
 	if (r->done[c->ud] >= x->len)
 		return 0;
 	uint32_t d = r->done[c->ud];
-	return fr_ring_read(r->ring, r->fds[c->ud], r->buf_id, r->buf + x->seg_off + d,
-			    x->len - d, x->file_off + d, c->ud) == 0
+	return fr_ring_read(r->ring, r->fds[c->ud], r->buf_id,
+			    r->buf + x->seg_off + d, x->len - d,
+			    x->file_off + d, c->ud) == 0
 		       ? 1
 		       : -EIO;
 }
+
+/* at most 64 in flight: enough to keep a disk busy, few enough not to
+ * wake a crowd of kernel workers */
+#define READ_INFLIGHT 64
 
 /*
  * Read segment s with every open and every read of its extents in flight
  * at once: a segment of a thousand small files costs about one disk
  * latency, not a thousand, when the cache is cold.
  */
-static int read_segment_ring(struct seg_reader *r, const char *root,
-			     bool single, const struct fr_manifest *m,
-			     uint32_t s, char *errbuf, size_t errcap)
+int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
+		const struct fr_manifest *m, uint32_t s, char *errbuf,
+		size_t errcap)
 {
 	struct fr_extent_iter it;
 	struct fr_extent x;
 	uint32_t n = 0, k;
-	int rc = 0;
+	unsigned inflight = 0, d;
+	int rc = 0, orc = 0, rrc = 0, e2;
 
 	fr_extent_iter_init(&it, m, s);
 	while (fr_extent_next(&it, &x)) {
-		if ((rc = seg_reader_grow(r, n + 1)) < 0)
+		if ((rc = grow(r, n + 1)) < 0)
 			return rc;
 		r->ext[n++] = x;
 	}
-	/* at most 64 in flight: enough to keep a disk busy, few enough not
-	 * to wake a crowd of kernel workers */
-	uint32_t opened = 0;
-	int orc = 0;
 	for (k = 0; k < n; k++) {
-		if (opened == 64) {
-			uint32_t d;
-			int e2 = reap(r, 32, on_open, &d);
-			if (e2 < 0 && orc == 0)
+		if (inflight == READ_INFLIGHT) {
+			if ((e2 = fr_ring_reap(r->ring, READ_INFLIGHT / 2, on_open,
+					       r, &d)) < 0 && !orc)
 				orc = e2;
-			opened -= d;
+			inflight -= d;
 		}
-		const struct fr_entry *e = &m->entries[r->ext[k].entry];
 		r->fds[k] = -1;
 		r->done[k] = 0;
 		if (single)
 			snprintf(r->paths[k], sizeof(r->paths[k]), "%s", root);
 		else if (fr_path_fmt(r->paths[k], sizeof(r->paths[k]), "%s/%s",
-				     root, e->path))
-			return -ENAMETOOLONG;
-		rc = fr_ring_openat(r->ring, AT_FDCWD, r->paths[k],
-				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, k);
+				     root, m->entries[r->ext[k].entry].path))
+			rc = -ENAMETOOLONG;
+		if (rc == 0)
+			rc = fr_ring_openat(r->ring, AT_FDCWD, r->paths[k],
+					    O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0,
+					    k);
 		if (rc < 0)
 			break;
-		opened++;
+		inflight++;
 	}
-	uint32_t d;
-	int last = reap(r, opened, on_open, &d);
-	if (orc == 0)
-		orc = last;
+	if ((e2 = fr_ring_reap(r->ring, inflight, on_open, r, &d)) < 0 && !orc)
+		orc = e2;
 	if (rc == 0 && orc < 0) {
 		for (k = 0; k < n && r->fds[k] >= 0; k++)
 			;
@@ -397,23 +313,22 @@ static int read_segment_ring(struct seg_reader *r, const char *root,
 			 k < n ? r->paths[k] : root, fr_strerror(orc));
 		rc = orc;
 	}
-	uint32_t reading = 0;
-	int rrc = 0;
+	inflight = 0;
 	for (k = 0; rc == 0 && k < n; k++) {
-		if (reading == 64) {
-			int e2 = reap(r, 32, on_read, &d);
-			if (e2 < 0 && rrc == 0)
+		if (inflight == READ_INFLIGHT) {
+			if ((e2 = fr_ring_reap(r->ring, READ_INFLIGHT / 2, on_read,
+					       r, &d)) < 0 && !rrc)
 				rrc = e2;
-			reading -= d;
+			inflight -= d;
 		}
-		rc = fr_ring_read(r->ring, r->fds[k], r->buf_id, r->buf + r->ext[k].seg_off,
-				  r->ext[k].len, r->ext[k].file_off, k);
+		rc = fr_ring_read(r->ring, r->fds[k], r->buf_id,
+				  r->buf + r->ext[k].seg_off, r->ext[k].len,
+				  r->ext[k].file_off, k);
 		if (rc == 0)
-			reading++;
+			inflight++;
 	}
-	last = reap(r, reading, on_read, &d);
-	if (rrc == 0)
-		rrc = last;
+	if ((e2 = fr_ring_reap(r->ring, inflight, on_read, r, &d)) < 0 && !rrc)
+		rrc = e2;
 	if (rc == 0 && rrc < 0) {
 		for (k = 0; k < n && r->done[k] >= r->ext[k].len; k++)
 			;
@@ -432,8 +347,8 @@ static int read_segment_ring(struct seg_reader *r, const char *root,
 static void *hash_thread(void *arg)
 {
 	struct hash_ctx *h = arg;
-	struct seg_reader r;
-	int rc = seg_reader_init(&r, h->m->seg_size);
+	struct fr_seg_reader r;
+	int rc = fr_seg_reader_init(&r, h->m->seg_size);
 
 	if (rc < 0) {
 		atomic_store(&h->err, rc);
@@ -446,8 +361,8 @@ static void *hash_thread(void *arg)
 		if (s >= h->m->n_segments || atomic_load(&h->err))
 			break;
 		char msg[512];
-		rc = read_segment_ring(&r, h->root, h->single, h->m, s, msg,
-				       sizeof(msg));
+		rc = fr_seg_read(&r, h->root, h->single, h->m, s, msg,
+				 sizeof(msg));
 		if (rc < 0) {
 			pthread_mutex_lock(&h->lock);
 			if (!atomic_load(&h->err)) {
@@ -461,7 +376,7 @@ static void *hash_thread(void *arg)
 			   h->m->segments[s].hash);
 		atomic_fetch_add(&h->done_bytes, h->m->segments[s].length);
 	}
-	seg_reader_fini(&r);
+	fr_seg_reader_fini(&r);
 	return NULL;
 }
 

@@ -504,6 +504,19 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	uint8_t *mf = NULL;
 	int rc, lock = -1;
 
+	/* refused before the source is read: send and resume alike */
+	if (t->via[0]) {
+		const struct fr_address *all[64];
+		unsigned n = fr_config_addresses(c, t->site, all, 64), i;
+		for (i = 0; i < n && strcmp(all[i]->name, t->via); i++)
+			;
+		if (i == n) {
+			fr_log(FR_LOG_ERROR,
+			       "site %s has no address named '%s' in '%s'",
+			       t->site, t->via, c->path);
+			return FR_E_CONFIG;
+		}
+	}
 	if (stat(t->source, &st) < 0) {
 		rc = -errno;
 		fr_log(FR_LOG_ERROR, "cannot send '%s': %s", t->source,
@@ -591,18 +604,6 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 		       "NAME] section)",
 		       o->site, c->path, o->site);
 		return FR_E_CONFIG;
-	}
-	if (o->via) {
-		const struct fr_address *all[64];
-		unsigned n = fr_config_addresses(c, o->site, all, 64), i;
-		for (i = 0; i < n && strcmp(all[i]->name, o->via); i++)
-			;
-		if (i == n) {
-			fr_log(FR_LOG_ERROR,
-			       "site %s has no address named '%s' in '%s'",
-			       o->site, o->via, c->path);
-			return FR_E_CONFIG;
-		}
 	}
 	if (!realpath(o->path, abs)) {
 		rc = -errno;

@@ -87,6 +87,7 @@ struct rconn {
 	int rs;
 	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR];
 	uint32_t hdr_got, hdr_want;
+	struct fr_frame next; /* validated header of the frame to receive */
 	int cur;              /* slot receiving a payload */
 	uint32_t pay_got;
 	bool recv_inflight;
@@ -173,8 +174,7 @@ static uint32_t stall_report(struct rconn *rc)
 static void *sync_main(void *arg)
 {
 	struct rconn *rc = arg;
-	uint32_t *batch = malloc(sizeof(uint32_t) * rc->pkg.m.n_segments + 4);
-	int sticky = 0;
+	uint32_t *batch = malloc(sizeof(uint32_t) * (rc->pkg.m.n_segments + 1));
 
 	for (;;) {
 		pthread_mutex_lock(&rc->lock);
@@ -185,27 +185,23 @@ static void *sync_main(void *arg)
 			break;
 		}
 		uint32_t n = rc->n_pending;
-		memcpy(batch, rc->pending, n * sizeof(uint32_t));
+		/* after a failed sync nothing more is journaled: a later
+		 * syncfs may succeed without our bytes */
+		int err = rc->sync_err ? rc->sync_err : batch ? 0 : -ENOMEM;
+		if (!err)
+			memcpy(batch, rc->pending, n * sizeof(uint32_t));
 		rc->n_pending = 0;
 		pthread_mutex_unlock(&rc->lock);
 
-		int err = sticky;
-		if (err)
-			; /* after a failed sync nothing more is journaled: a
-			   * later syncfs may succeed without our bytes */
-		else if (!batch)
-			err = -ENOMEM;
-		else if (syncfs(rc->pkg.tree_fd) < 0)
+		if (!err && syncfs(rc->pkg.tree_fd) < 0)
 			err = -errno;
-		else
+		if (!err)
 			err = fr_journal_append(&rc->pkg.j, &rc->pkg.m, batch, n);
-		if (err == 0) {
+		if (!err) {
 			uint32_t stall = stall_report(rc);
 			for (uint32_t i = 0; i < n; i++)
 				send_ack(rc, batch[i], FR_ACK_DURABLE, stall);
 		}
-		if (err)
-			sticky = err;
 		pthread_mutex_lock(&rc->lock);
 		if (err && !rc->sync_err)
 			rc->sync_err = err;
@@ -228,6 +224,32 @@ static void to_sync(struct rconn *rc, uint32_t seg)
 	pthread_mutex_unlock(&rc->lock);
 }
 
+/* ---- where a slot's bytes are ---------------------------------------------- */
+
+/*
+ * A raw payload is received where it will be written from: HEADROOM plus
+ * the shift that lines its largest extent up for O_DIRECT. A zstd payload
+ * is received at HEADROOM of its own buffer and decompressed to the
+ * shifted place in `out` (which becomes `buf` once verified).
+ */
+static uint8_t *payload_at(const struct rconn *rc, const struct rslot *s)
+{
+	uint32_t at = (s->f.flags & FR_FRAME_ZSTD) ? 0 : s->shift;
+
+	return (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM + at;
+}
+
+static int data_buf(const struct rslot *s)
+{
+	return s->out >= 0 ? s->out : s->buf;
+}
+
+static uint8_t *data_at(const struct rconn *rc, const struct rslot *s)
+{
+	return (uint8_t *)fr_pool_buf(rc->pool, data_buf(s)) + HEADROOM +
+	       s->shift;
+}
+
 /* ---- worker: decompress and verify --------------------------------------- */
 
 static void work_verify(struct fr_job *job, int worker)
@@ -235,22 +257,17 @@ static void work_verify(struct fr_job *job, int worker)
 	struct rslot *s = (struct rslot *)job;
 	struct rconn *rc = s->rc;
 	const struct fr_segment *sg = &rc->pkg.m.segments[s->f.index];
-	uint8_t *data = (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM;
+	uint8_t *data = data_at(rc, s);
 	uint8_t h[FR_HASH_LEN];
 
 	s->result = 0;
-	if (!(s->f.flags & FR_FRAME_ZSTD))
-		data += s->shift;
 	if (s->f.flags & FR_FRAME_ZSTD) {
-		uint8_t *dst = (uint8_t *)fr_pool_buf(rc->pool, s->out) +
-			       HEADROOM + s->shift;
-		int r = fr_seg_decompress(fr_workq_dctx(worker), dst, sg->length,
-					  data, s->f.stored_len);
+		int r = fr_seg_decompress(fr_workq_dctx(worker), data, sg->length,
+					  payload_at(rc, s), s->f.stored_len);
 		if (r < 0) {
 			s->result = r;
 			return;
 		}
-		data = dst;
 	}
 	fr_hash128(data, sg->length, h);
 	if (memcmp(h, sg->hash, FR_HASH_LEN) || memcmp(h, s->f.hash, FR_HASH_LEN))
@@ -283,8 +300,7 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 {
 	struct rslot *s = &rc->slots[si];
 	struct wop *op = &s->ops[k];
-	int b = s->out >= 0 ? s->out : s->buf;
-	uint8_t *base = (uint8_t *)fr_pool_buf(rc->pool, b) + HEADROOM + s->shift;
+	uint8_t *base = data_at(rc, s);
 	int fd;
 
 	/* a close must not hit the fd of a write still only queued */
@@ -302,7 +318,8 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 	}
 	if (fd < 0)
 		return fd;
-	return fr_ring_write(rc->ring, fd, b, base + op->seg_off + op->done,
+	return fr_ring_write(rc->ring, fd, data_buf(s),
+			     base + op->seg_off + op->done,
 			     op->len - op->done, op->file_off + op->done,
 			     UD(K_WRITE, si, k));
 }
@@ -344,8 +361,7 @@ static void start_writes(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	struct fr_extent_iter it;
 	struct fr_extent x;
-	int b = s->out >= 0 ? s->out : s->buf;
-	uintptr_t base = (uintptr_t)fr_pool_buf(rc->pool, b) + HEADROOM + s->shift;
+	uintptr_t base = (uintptr_t)data_at(rc, s);
 
 	s->state = R_WRITE;
 	s->n_ops = 0;
@@ -526,9 +542,8 @@ static void arm_recv(struct rconn *rc)
 	if (rc->rs != RS_WAITBUF)
 		return;
 	int si = free_slot(rc);
-	struct fr_frame fr;
-	fr_frame_unpack(&fr, rc->hdr + FR_MSG_HDR); /* validated before */
-	unsigned want = (fr.flags & FR_FRAME_ZSTD) ? 2 : 1;
+	const struct fr_frame *fr = &rc->next;
+	unsigned want = (fr->flags & FR_FRAME_ZSTD) ? 2 : 1;
 	pthread_mutex_lock(&rc->lock);
 	bool window_full = rc->n_written - rc->n_journaled >= SYNC_WINDOW;
 	pthread_mutex_unlock(&rc->lock);
@@ -542,18 +557,15 @@ static void arm_recv(struct rconn *rc)
 		rc->stall_since = 0;
 	}
 	struct rslot *s = &rc->slots[si];
-	s->f = fr;
+	s->f = *fr;
 	s->buf = fr_pool_get(rc->pool);
 	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
 	s->state = R_RECV;
-	s->shift = dio_shift(&rc->pkg.m, fr.index);
+	s->shift = dio_shift(&rc->pkg.m, fr->index);
 	rc->cur = si;
 	rc->pay_got = 0;
 	rc->rs = RS_PAYLOAD;
-	recv_more(rc,
-		  (uint8_t *)fr_pool_buf(rc->pool, s->buf) + HEADROOM +
-			  (want == 2 ? 0 : s->shift),
-		  fr.stored_len);
+	recv_more(rc, payload_at(rc, s), fr->stored_len);
 }
 
 static void on_frame_header(struct rconn *rc)
@@ -590,6 +602,7 @@ static void on_frame_header(struct rconn *rc)
 		return;
 	}
 	rc->taken[f.index] = 1;
+	rc->next = f;
 	rc->rs = RS_WAITBUF;
 	arm_recv(rc);
 }
@@ -640,10 +653,7 @@ static void on_recv(struct rconn *rc, int res)
 		struct rslot *s = &rc->slots[rc->cur];
 		rc->pay_got += (uint32_t)res;
 		if (rc->pay_got < s->f.stored_len) {
-			uint32_t at = (s->f.flags & FR_FRAME_ZSTD) ? 0 : s->shift;
-			recv_more(rc,
-				  (uint8_t *)fr_pool_buf(rc->pool, s->buf) +
-					  HEADROOM + at + rc->pay_got,
+			recv_more(rc, payload_at(rc, s) + rc->pay_got,
 				  s->f.stored_len - rc->pay_got);
 			return;
 		}

@@ -65,6 +65,41 @@ static bool already_complete(const char *store, const struct fr_manifest *m)
 
 #define CREATE_INFLIGHT 128
 
+struct creator {
+	struct fr_store_pkg *p;
+	int rc; /* the first failure, named in errbuf */
+	char *errbuf;
+	size_t errcap;
+};
+
+/* A create finished: keep the first failure; cache the fd of a file with
+ * data to come (up to the open-file limit). */
+static int on_created(void *arg, const struct fr_cqe *c)
+{
+	struct creator *cr = arg;
+	struct fr_store_pkg *p = cr->p;
+	const struct fr_entry *e = &p->m.entries[c->ud];
+	int res = c->res;
+
+	if (e->type == FR_ENT_DIR && res == -EEXIST)
+		res = 0;
+	if (e->type == FR_ENT_FILE && res >= 0) {
+		if (p->n_open < FR_STORE_MAX_OPEN && e->size > 0) {
+			p->fds[2 * c->ud] = res;
+			p->n_open++;
+		} else {
+			close(res);
+		}
+		res = 0;
+	}
+	if (res < 0 && cr->rc == 0) {
+		cr->rc = res;
+		snprintf(cr->errbuf, cr->errcap, "cannot create '%s/%s': %s",
+			 p->tree, e->path, strerror(-res));
+	}
+	return res;
+}
+
 static unsigned path_depth(const char *path)
 {
 	unsigned d = 1;
@@ -84,113 +119,63 @@ static unsigned path_depth(const char *path)
 static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 {
 	const struct fr_manifest *m = &p->m;
+	struct creator cr = {.p = p, .errbuf = errbuf, .errcap = errcap};
 	struct fr_ring *r;
-	struct fr_cqe cqes[64];
-	unsigned max_depth = 0, inflight = 0;
-	int rc = fr_ring_new(&r, 256);
+	unsigned max_depth = 0, inflight = 0, d;
+	uint16_t *depth = calloc(m->n_entries + 1, sizeof(*depth));
+	int rc = depth ? fr_ring_new(&r, 256) : -ENOMEM;
 
 	if (rc < 0) {
+		free(depth);
 		snprintf(errbuf, errcap, "cannot create a ring: %s",
 			 fr_strerror(rc));
 		return rc;
 	}
 	double t0 = fr_now_s();
 	for (uint32_t i = 0; i < m->n_entries; i++)
-		if (m->entries[i].type == FR_ENT_DIR &&
-		    path_depth(m->entries[i].path) > max_depth)
-			max_depth = path_depth(m->entries[i].path);
-	/* pass 0..max_depth-1: directories of depth+1; last pass: files */
-	for (unsigned pass = 0; pass <= max_depth && rc == 0; pass++) {
-		for (uint32_t i = 0; i <= m->n_entries && rc == 0;) {
-			bool more = i < m->n_entries;
-			if (more) {
-				const struct fr_entry *e = &m->entries[i];
-				bool mine = pass < max_depth
-						    ? e->type == FR_ENT_DIR &&
-							      path_depth(e->path) ==
-								      pass + 1
-						    : e->type == FR_ENT_FILE;
-				if (mine && inflight < CREATE_INFLIGHT) {
-					if (e->type == FR_ENT_DIR)
-						rc = fr_ring_mkdirat(r, p->tree_fd,
-								     e->path, 0700,
-								     i);
-					else
-						rc = fr_ring_openat(
-							r, p->tree_fd, e->path,
-							O_WRONLY | O_CREAT |
-								O_NOFOLLOW |
-								O_CLOEXEC,
-							0600, i);
-					if (rc < 0)
-						break;
-					inflight++;
-					i++;
-					continue;
-				}
-				if (!mine) {
-					i++;
-					continue;
-				}
-			}
-			if (inflight == 0) {
-				if (!more)
-					break;
+		if (m->entries[i].type == FR_ENT_DIR) {
+			unsigned dd = path_depth(m->entries[i].path);
+			depth[i] = (uint16_t)dd;
+			if (dd > max_depth)
+				max_depth = dd;
+		}
+	/* passes 1..max_depth: the directories of that depth, each pass
+	 * complete before the next; the last pass: the files */
+	for (unsigned pass = 1; pass <= max_depth + 1 && cr.rc == 0; pass++) {
+		for (uint32_t i = 0; i < m->n_entries && cr.rc == 0; i++) {
+			const struct fr_entry *e = &m->entries[i];
+			if (pass <= max_depth ? depth[i] != pass
+					      : e->type != FR_ENT_FILE)
 				continue;
+			if (inflight == CREATE_INFLIGHT) {
+				fr_ring_reap(r, CREATE_INFLIGHT / 2, on_created,
+					     &cr, &d);
+				inflight -= d;
 			}
-			int n = fr_ring_wait(r, cqes, FR_ARRAY_SIZE(cqes), -1);
-			if (n < 0) {
-				rc = n;
-				break;
+			if (e->type == FR_ENT_DIR)
+				rc = fr_ring_mkdirat(r, p->tree_fd, e->path, 0700, i);
+			else
+				rc = fr_ring_openat(r, p->tree_fd, e->path,
+						    O_WRONLY | O_CREAT | O_NOFOLLOW |
+							    O_CLOEXEC,
+						    0600, i);
+			if (rc < 0 && cr.rc == 0) {
+				cr.rc = rc;
+				snprintf(errbuf, errcap, "cannot queue a create: %s",
+					 fr_strerror(rc));
 			}
-			for (int k = 0; k < n; k++) {
-				uint32_t e = (uint32_t)cqes[k].ud;
-				int res = cqes[k].res;
-				inflight--;
-				if (m->entries[e].type == FR_ENT_DIR) {
-					if (res < 0 && res != -EEXIST && rc == 0) {
-						rc = res;
-						snprintf(errbuf, errcap,
-							 "cannot create '%s/%s': %s",
-							 p->tree, m->entries[e].path,
-							 strerror(-res));
-					}
-				} else if (res < 0) {
-					if (rc == 0) {
-						rc = res;
-						snprintf(errbuf, errcap,
-							 "cannot create '%s/%s': %s",
-							 p->tree, m->entries[e].path,
-							 strerror(-res));
-					}
-				} else if (p->n_open < FR_STORE_MAX_OPEN &&
-					   m->entries[e].size > 0) {
-					p->fds[2 * e] = res;
-					p->n_open++;
-				} else {
-					close(res);
-				}
-			}
-			if (!more && inflight == 0)
-				break;
+			if (rc == 0)
+				inflight++;
 		}
-	}
-	/* whatever failed, nothing may still be in flight */
-	while (inflight > 0) {
-		int n = fr_ring_wait(r, cqes, FR_ARRAY_SIZE(cqes), -1);
-		if (n <= 0)
-			break;
-		for (int k = 0; k < n; k++) {
-			inflight--;
-			if (cqes[k].res >= 0 &&
-			    m->entries[cqes[k].ud].type == FR_ENT_FILE)
-				close(cqes[k].res);
-		}
+		/* whatever failed, nothing may still be in flight */
+		fr_ring_reap(r, inflight, on_created, &cr, &d);
+		inflight = 0;
 	}
 	fr_ring_free(r);
+	free(depth);
 	fr_log(FR_LOG_DEBUG, "package '%s': %u entries created in %.2f s",
 	       m->name, m->n_entries, fr_now_s() - t0);
-	return rc;
+	return cr.rc;
 }
 
 /* Does every extent of segment seg hold data (not a hole) at its start? */
@@ -211,12 +196,6 @@ static bool segment_written(struct fr_store_pkg *p, uint32_t seg)
 	return true;
 }
 
-/*
- * Segments written before an interruption but not yet journaled (the
- * receiver was killed between the write and the journal) are often whole
- * in the files already. Each one found intact is made durable and
- * journaled, so the sender does not have to send it again.
- */
 /* Drop the page cache of a segment's extents, so that reading them
  * shows what is on the disk, not pages whose writeback may have failed. */
 static void forget_cached(struct fr_store_pkg *p, uint32_t seg)
@@ -233,10 +212,16 @@ static void forget_cached(struct fr_store_pkg *p, uint32_t seg)
 	}
 }
 
+/*
+ * Segments written before an interruption but not yet journaled (the
+ * receiver was killed between the write and the journal) are often whole
+ * in the files already. Each one found intact is made durable and
+ * journaled, so the sender does not have to send it again.
+ */
 static void rescue(struct fr_store_pkg *p)
 {
+	struct fr_seg_reader r = {0};
 	uint32_t *found = NULL, n = 0;
-	uint8_t *buf = NULL;
 	bool synced = false;
 
 	for (uint32_t sg = 0; sg < p->m.n_segments; sg++) {
@@ -249,17 +234,16 @@ static void rescue(struct fr_store_pkg *p)
 				break;
 			synced = true;
 		}
-		if (!buf && !(buf = malloc(p->m.seg_size)))
+		if (!r.buf && fr_seg_reader_init(&r, p->m.seg_size) < 0)
 			break;
 		if (!found && !(found = malloc(p->m.n_segments * sizeof(*found))))
 			break;
 		char msg[256];
 		uint8_t h[FR_HASH_LEN];
 		forget_cached(p, sg);
-		if (fr_read_segment(p->tree, false, &p->m, sg, buf, msg,
-				    sizeof(msg)) < 0)
+		if (fr_seg_read(&r, p->tree, false, &p->m, sg, msg, sizeof(msg)) < 0)
 			continue;
-		fr_hash128(buf, p->m.segments[sg].length, h);
+		fr_hash128(r.buf, p->m.segments[sg].length, h);
 		if (!memcmp(h, p->m.segments[sg].hash, FR_HASH_LEN))
 			found[n++] = sg;
 	}
@@ -269,7 +253,7 @@ static void rescue(struct fr_store_pkg *p)
 		       "interruption",
 		       p->m.name, n);
 	free(found);
-	free(buf);
+	fr_seg_reader_fini(&r);
 }
 
 /* A package already renamed into place whose manifest was not recorded:
@@ -698,7 +682,7 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 {
 	char path[8192], target[FR_PATH_MAX + 1];
 	struct stat st;
-	uint8_t *buf;
+	struct fr_seg_reader r;
 	int rc = 0;
 
 	*bad_segments = 0;
@@ -747,19 +731,18 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 			 extra);
 		return FR_E_HASH_MISMATCH;
 	}
-	buf = malloc(m->seg_size);
-	if (!buf)
-		return -ENOMEM;
+	if ((rc = fr_seg_reader_init(&r, m->seg_size)) < 0)
+		return rc;
 	for (uint32_t s = 0; s < m->n_segments; s++) {
 		uint8_t h[FR_HASH_LEN];
 		char msg[512];
-		int r = fr_read_segment(root, false, m, s, buf, msg, sizeof(msg));
-		if (r < 0) {
+		int e = fr_seg_read(&r, root, false, m, s, msg, sizeof(msg));
+		if (e < 0) {
 			snprintf(errbuf, errcap, "%s", msg);
-			rc = r;
+			rc = e;
 			break;
 		}
-		fr_hash128(buf, m->segments[s].length, h);
+		fr_hash128(r.buf, m->segments[s].length, h);
 		if (memcmp(h, m->segments[s].hash, FR_HASH_LEN)) {
 			if (!*bad_segments)
 				describe_segment(root, m, s, errbuf, errcap);
@@ -767,6 +750,6 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 			rc = FR_E_HASH_MISMATCH;
 		}
 	}
-	free(buf);
+	fr_seg_reader_fini(&r);
 	return rc;
 }

@@ -136,4 +136,15 @@ struct fr_cqe {
 int fr_ring_wait(struct fr_ring *r, struct fr_cqe *out, unsigned max,
 		 int timeout_ms);
 
+/*
+ * Wait until at least `want` requests have finished, passing every
+ * completion to fn(arg, c). fn returns > 0 when it resubmitted the
+ * request (still pending), < 0 for an error (the first one is returned),
+ * 0 otherwise. *done gets how many finished, which may be more than want:
+ * callers keeping N in flight subtract it.
+ */
+int fr_ring_reap(struct fr_ring *r, unsigned want,
+		 int (*fn)(void *arg, const struct fr_cqe *c), void *arg,
+		 unsigned *done);
+
 #endif

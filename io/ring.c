@@ -309,6 +309,30 @@ int fr_ring_mkdirat(struct fr_ring *r, int dfd, const char *path,
 	return 0;
 }
 
+int fr_ring_reap(struct fr_ring *r, unsigned want,
+		 int (*fn)(void *arg, const struct fr_cqe *c), void *arg,
+		 unsigned *done)
+{
+	struct fr_cqe cqes[64];
+	int rc = 0;
+
+	*done = 0;
+	while (*done < want) {
+		int n = fr_ring_wait(r, cqes, 64, -1);
+		if (n < 0)
+			return n;
+		for (int i = 0; i < n; i++) {
+			int x = fn(arg, &cqes[i]);
+			if (x > 0)
+				continue; /* resubmitted: still pending */
+			if (x < 0 && rc == 0)
+				rc = x;
+			(*done)++;
+		}
+	}
+	return rc;
+}
+
 int fr_ring_timeout(struct fr_ring *r, unsigned ms, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = ring_sqe(r);

@@ -567,6 +567,22 @@ while True:
 EOF
 }
 
+# with_slower_links SCENARIO WHAT: run `SCENARIO RATE N` with the proxy's
+# link at FERRY_E2E_RATE (default 16 MiB/s), and again at a quarter of the
+# rate each time it returns 3 (the transfer finished before WHAT), at most
+# 3 times: a kill that lands after the end proves nothing.
+with_slower_links() {
+	local scenario=$1 what=$2 n r
+	local rate=${FERRY_E2E_RATE:-$((16 * 1024 * 1024))}
+	for n in 1 2 3; do
+		"$scenario" "$rate" "$n"
+		r=$?
+		[ "$r" = 3 ] || return 0
+		rate=$((rate / 4))
+	done
+	fail "every attempt finished before $what, even at $((rate * 4)) B/s"
+}
+
 # start_proxy LOG args...: start the proxy on a free port (PROXY_PORT,
 # kept if already set) forwarding to $PORT; sets PROXY_PID
 start_proxy() {
