@@ -180,9 +180,8 @@ static int split_hostport(const char *hp, char *host, size_t hcap, char *port,
 	return 0;
 }
 
-/* Buffer sizes are left to the kernel's autotuning: it sizes them to the
- * path's bandwidth-delay product, while a fixed large size would only
- * keep more bytes in flight for a crash to lose. */
+/* The send buffer is left to the kernel's autotuning; the receiver caps
+ * its receive buffer (serve.c), which bounds what a crash loses. */
 void fr_sock_tune(int fd)
 {
 	int one = 1, idle = 30, intvl = 10, cnt = 6;
