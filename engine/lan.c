@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +35,7 @@
 #define HEADROOM 4096u
 #define PREFIX (FR_MSG_HDR + FR_FRAME_HDR) /* bytes before the payload */
 #define MAX_RESENDS 5
+#define NOTSENT_LOWAT (512u << 10)
 
 enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK };
 #define UD(kind, slot, x)                                                     \
@@ -141,6 +143,12 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 		return rc;
 	}
 	lc->sock = rc;
+	/* Bytes the kernel has taken but not yet put on the wire are lost
+	 * with the receiver (they are counted as sent): keep that queue
+	 * short. What is in flight is still governed by the window. */
+	int lowat = NOTSENT_LOWAT;
+	setsockopt(lc->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+		   sizeof(lowat));
 	rc = fr_handshake_client(lc->sock, o->a->account, o->a->key, err, cap);
 	if (rc < 0) {
 		char tmp[512];

@@ -7,8 +7,9 @@
  *
  *   RECV message header -> RECV frame header (validated before any
  *   buffer is committed) -> RECV payload into a pool buffer
- *   -> worker: zstd decompress (never past the manifest's length) and
- *      XXH3 check against the manifest
+ *   -> worker: XXH3 check against the manifest, while a raw payload is
+ *      already being written; a zstd payload is decompressed (never past
+ *      the manifest's length) and checked first
  *   -> WRITE of each extent at its offset in the package's files
  *   -> the connection's sync thread: syncfs in batches, journal append
  *      (fdatasync), then ACK. A corrupt payload is NAK'd and re-sent.
@@ -66,7 +67,8 @@ struct rslot {
 	int buf, out;
 	uint32_t shift;      /* data starts at HEADROOM + shift */
 	int result;
-	uint32_t pending;
+	bool hashing;        /* the worker's check is still running */
+	uint32_t pending;    /* writes in flight */
 	int err;
 	struct wop *ops;
 	uint32_t n_ops, cap_ops;
@@ -351,6 +353,36 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 }
 
 /*
+ * A slot is done once its check and its writes are both over: a segment
+ * that verified and is all on disk goes to the sync thread; a corrupt one
+ * is asked for again; anything else may simply be sent again later.
+ */
+static void settle(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	uint32_t seg = s->f.index;
+
+	if (s->hashing || s->pending)
+		return;
+	if (s->result < 0 && !rc->error) {
+		rc->corrupt++;
+		fr_log(FR_LOG_WARN,
+		       "%s: segment %u of '%s' arrived corrupt (%s); asking for "
+		       "it again",
+		       rc->who, seg, rc->pkg.m.name, fr_strerror(s->result));
+		send_ack(rc, seg, FR_ACK_BAD, 0);
+	}
+	if (s->result < 0 || s->err || s->state != R_WRITE) {
+		unmark(rc, seg);
+	} else {
+		rc->received++;
+		to_sync(rc, seg);
+	}
+	slot_free(rc, si);
+	arm_recv(rc);
+}
+
+/*
  * Each extent goes to its file at its offset. The block-aligned middle of
  * a large extent is written O_DIRECT (the data was placed in the buffer so
  * that it lines up, see arm_recv): durable writes then cost one DMA, not a
@@ -400,11 +432,8 @@ static void start_writes(struct rconn *rc, int si)
 			break;
 		}
 	}
-	if (s->pending == 0) {
-		unmark(rc, s->f.index);
-		slot_free(rc, si);
-		arm_recv(rc);
-	}
+	if (s->pending == 0)
+		settle(rc, si);
 }
 
 static void on_write(struct rconn *rc, int si, uint32_t k, int res)
@@ -447,16 +476,8 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 			     rc->pkg.m.entries[op->entry].path, fr_strerror(r));
 		}
 	}
-	if (--s->pending)
-		return;
-	uint32_t seg = s->f.index;
-	bool ok = !s->err;
-	slot_free(rc, si);
-	if (ok)
-		to_sync(rc, seg);
-	else
-		unmark(rc, seg);
-	arm_recv(rc);
+	if (--s->pending == 0)
+		settle(rc, si);
 }
 
 static void on_worker_done(struct rconn *rc)
@@ -468,31 +489,17 @@ static void on_worker_done(struct rconn *rc)
 		int si = (int)(s - rc->slots);
 		j = j->next;
 		rc->workers_busy--;
-		if (rc->error) {
-			slot_free(rc, si);
-			continue;
-		}
-		if (s->result < 0) {
-			rc->corrupt++;
-			fr_log(FR_LOG_WARN,
-			       "%s: segment %u of '%s' arrived corrupt (%s); "
-			       "asking for it again",
-			       rc->who, s->f.index, rc->pkg.m.name,
-			       fr_strerror(s->result));
-			send_ack(rc, s->f.index, FR_ACK_BAD, 0);
-			unmark(rc, s->f.index);
-			slot_free(rc, si);
-			arm_recv(rc);
-			continue;
-		}
-		/* the decompressed copy is what gets written */
-		if (s->out >= 0) {
+		s->hashing = false;
+		/* a raw payload is being written already; a zstd one is
+		 * written from its decompressed copy once that verified */
+		if (s->state == R_WORK && s->result == 0 && !rc->error) {
 			fr_pool_put(rc->pool, s->buf);
 			s->buf = s->out;
 			s->out = -1;
+			start_writes(rc, si);
+			continue;
 		}
-		rc->received++;
-		start_writes(rc, si);
+		settle(rc, si);
 	}
 }
 
@@ -657,11 +664,18 @@ static void on_recv(struct rconn *rc, int res)
 				  s->f.stored_len - rc->pay_got);
 			return;
 		}
+		/* The check runs while a raw payload is already being
+		 * written: what a crash of this process can cost is then
+		 * only what is still in flight, since the next session
+		 * rescues segments found whole on disk (store.c). */
 		s->state = R_WORK;
+		s->hashing = true;
 		s->job.fn = work_verify;
 		s->job.done = &rc->done;
 		rc->workers_busy++;
 		fr_workq_push(&s->job);
+		if (!(s->f.flags & FR_FRAME_ZSTD))
+			start_writes(rc, rc->cur);
 		rc->rs = RS_MSGHDR;
 		arm_recv(rc);
 	}
