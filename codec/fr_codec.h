@@ -54,7 +54,12 @@
 	X(CONFIG, "invalid configuration")                                    \
 	X(REFUSED, "refused by peer")                                         \
 	X(CHANGED, "source changed while it was being sent")                  \
-	X(INCOMPLETE, "package is incomplete")
+	X(INCOMPLETE, "package is incomplete")                               \
+	X(BAD_RECORD, "unknown record type")                                  \
+	X(BAD_VOLUME, "volume number out of range")                           \
+	X(BAD_SITE, "invalid site code")                                      \
+	X(WRONG_SITE, "addressed to another site")                            \
+	X(FORGED, "authentication tag mismatch: altered or forged")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {
@@ -195,6 +200,7 @@ int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 #define FR_MANIFEST_MAX (512u << 20) /* encoded size hard limit */
 #define FR_PATH_MAX 4096
 #define FR_NAME_MAX 255
+#define FR_CODE_MAX 16 /* site and account codes */
 
 enum fr_entry_type { FR_ENT_DIR = 1, FR_ENT_FILE = 2, FR_ENT_LINK = 3 };
 
@@ -282,5 +288,70 @@ void fr_extent_iter_init(struct fr_extent_iter *it,
 			 const struct fr_manifest *m, uint32_t seg);
 /* 1 and *out filled, or 0 at the end. */
 int fr_extent_next(struct fr_extent_iter *it, struct fr_extent *out);
+
+/* ---- parcel volumes ---------------------------------------------------- */
+
+/*
+ * A parcel volume (docs/FORMAT.md) is written front to back in one pass:
+ * a 128-byte volume header, then records, each a 16-byte record header,
+ * its body and a 32-byte authentication tag (computed by the engine with
+ * the account's key; this layer only lays the bytes out). The last
+ * record is the trailer; a volume without one was cut short.
+ */
+#define FR_VOL_MAGIC 0x56505246u /* "FRPV" */
+#define FR_VOL_VERSION 1
+#define FR_VOL_HDR 128
+#define FR_REC_MAGIC 0x52505246u /* "FRPR" */
+#define FR_REC_HDR 16
+#define FR_TAG_LEN 32
+#define FR_TRAILER_LEN 32
+#define FR_VOL_MAX 99999u  /* volumes in one parcel */
+
+enum fr_rec_type {
+	FR_REC_MANIFEST = 1, /* the package's manifest */
+	FR_REC_SEGLIST,      /* bitmap: the segments the whole parcel holds */
+	FR_REC_FRAME,        /* a segment frame: 64-byte header + payload */
+	FR_REC_TRAILER       /* end of the volume */
+};
+
+struct fr_vol_hdr {
+	uint8_t parcel[FR_HASH_LEN];  /* random, names the parcel */
+	uint8_t pkg[FR_HASH_LEN];     /* package id */
+	uint32_t volume;              /* 1-based */
+	uint32_t n_segments;          /* of the package */
+	uint32_t seg_size;
+	char from[FR_CODE_MAX + 1];   /* sending site */
+	char to[FR_CODE_MAX + 1];     /* destination site */
+	char account[FR_CODE_MAX + 1];/* whose key signs it, at `to` */
+	int64_t created;              /* unix seconds */
+};
+
+struct fr_rec_hdr {
+	uint32_t type;                /* enum fr_rec_type */
+	uint32_t len;                 /* body bytes, the tag not included */
+};
+
+struct fr_vol_trailer {
+	uint32_t volume;
+	uint32_t frames;              /* frame records in this volume */
+	uint32_t first, last;         /* segment indices (first > last: none) */
+	uint32_t flags;               /* FR_VOL_LAST */
+	uint32_t total;               /* volumes in the parcel, when LAST */
+	uint64_t bytes;               /* bytes of the volume before the trailer */
+};
+#define FR_VOL_LAST 0x1u
+
+/* A site code: 1..16 of A-Z, 0-9, '_' and '-'. 0 or FR_E_BAD_SITE. */
+int fr_site_check(const char *code);
+void fr_vol_hdr_pack(uint8_t dst[FR_VOL_HDR], const struct fr_vol_hdr *h);
+int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR]);
+void fr_rec_hdr_pack(uint8_t dst[FR_REC_HDR], const struct fr_rec_hdr *r);
+/* Validates magic, checksum, type, and len against max_body. */
+int fr_rec_hdr_unpack(struct fr_rec_hdr *r, const uint8_t src[FR_REC_HDR],
+		      uint32_t max_body);
+void fr_vol_trailer_pack(uint8_t dst[FR_TRAILER_LEN],
+			 const struct fr_vol_trailer *t);
+int fr_vol_trailer_unpack(struct fr_vol_trailer *t,
+			  const uint8_t src[FR_TRAILER_LEN]);
 
 #endif

@@ -49,6 +49,8 @@ int fr_parse_duration_ms(const char *s, unsigned *out)
 		mul = 60000.0;
 	else if (!strcmp(end, "h"))
 		mul = 3600000.0;
+	else if (!strcmp(end, "d"))
+		mul = 86400000.0;
 	else
 		return FR_E_CONFIG;
 	if (v * mul > (double)UINT_MAX)
@@ -314,6 +316,18 @@ static int handler(void *user, const char *section, const char *name,
 				     value);
 			memcpy(a->account, value, strlen(value) + 1);
 			L->addr_explicit_account[a - c->addresses] = 1;
+		} else if (!strcmp(name, "media")) {
+			if (value[0] != '/' ||
+			    copy_str(a->media, sizeof(a->media), value))
+				FAIL("media '%s' must be an absolute directory",
+				     value);
+		} else if (!strcmp(name, "transit")) {
+			unsigned ms;
+			if (fr_parse_duration_ms(value, &ms) ||
+			    copy_str(a->transit, sizeof(a->transit), value))
+				FAIL("transit '%s' must be a duration such as "
+				     "36h or 3d",
+				     value);
 		} else if (!strcmp(name, "priority")) {
 			if (parse_int(value, 1, 1000, &a->priority))
 				FAIL("priority '%s' must be a number from 1 to "
@@ -445,12 +459,10 @@ int fr_config_load(struct fr_config *c, const char *path)
 		}
 		if (!L.addr_explicit_account[i])
 			memcpy(a->account, c->code, strlen(c->code) + 1);
-		if (a->type != FR_ADDR_COURIER) {
-			rc = derive(what, &L.addr_secrets[i], a->account,
-				    a->key);
-			if (rc < 0)
-				goto fail;
-		}
+		/* a courier's parcels are signed with the account's key */
+		rc = derive(what, &L.addr_secrets[i], a->account, a->key);
+		if (rc < 0)
+			goto fail;
 	}
 	for (unsigned i = 0; i < c->n_accounts; i++) {
 		char what[160];

@@ -28,7 +28,7 @@ void fr_log(int level, const char *fmt, ...)
 
 /* ---- configuration ----------------------------------------------------- */
 
-#define FR_CODE_MAX 16
+
 
 enum fr_addr_type {
 	FR_ADDR_LAN,
@@ -52,6 +52,8 @@ struct fr_address {
 	char account[FR_CODE_MAX + 1];
 	uint8_t key[32];
 	int priority;       /* 1 is tried first */
+	char media[1024];   /* courier: default media directory */
+	char transit[32];   /* courier: how long shipping takes (display) */
 };
 
 struct fr_config {
@@ -83,7 +85,7 @@ const struct fr_account *fr_config_account(const struct fr_config *c,
 /* The addresses of a site, in priority order; returns how many. */
 unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max);
-/* Parse "30s", "2m", "1h", "500ms" or plain seconds. */
+/* Parse "30s", "2m", "1h", "3d", "500ms" or plain seconds. */
 int fr_parse_duration_ms(const char *s, unsigned *out);
 /* Parse "8M", "4.7G", "700M", "4096" into bytes. */
 int fr_parse_size(const char *s, uint64_t *out);
@@ -127,6 +129,31 @@ void fr_print_send_result(const struct fr_send_result *r, bool json,
 /* Continue one interrupted transfer (by id or package name), or all. */
 int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
 	      bool json);
+
+/* ---- courier parcels (parcel.c) ----------------------------------------- */
+
+#define FR_PARCEL_MEDIA_MAX 64
+struct fr_parcel_opts {
+	const char *path;     /* file or directory */
+	const char *site;     /* destination */
+	const char *name;     /* package name (default: basename) */
+	const char *via;      /* courier address name, or NULL: the first */
+	const char *media[FR_PARCEL_MEDIA_MAX]; /* directories, filled in order */
+	unsigned n_media;     /* 0: the address's media */
+	uint64_t volume_size; /* 0: fill each medium */
+	int level;            /* -2 config, -1 auto (follows the medium), 0..19 */
+	bool progress, json;
+};
+/* Write a parcel of the segments SITE does not hold onto the media. */
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);
+/* Parcels created here; registers and asks for receipts unless offline. */
+int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
+		   FILE *out);
+/* Mark a parcel (by id prefix) handed to the courier. */
+int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out);
+/* Verify and import the volumes found in paths (files or directories). */
+int fr_parcel_import(const struct fr_config *c, const char *const *paths,
+		     unsigned n_paths, bool json, FILE *out);
 
 /* ---- receiving --------------------------------------------------------- */
 

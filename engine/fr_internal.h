@@ -37,6 +37,9 @@ int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
 /* JSON string escaping into out; returns out. */
 const char *fr_json_str(const char *s, char *out, size_t cap);
+/* The value of "key=value" lines in text (0), or -ENOENT and "". */
+int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
+long fr_kv_num(const char *text, const char *key); /* 0 when absent */
 
 /* ---- authentication (auth.c) ------------------------------------------- */
 
@@ -77,6 +80,9 @@ enum fr_msg_type {
 	FR_MSG_END,        /* C->S every segment sent */
 	FR_MSG_DONE,       /* S->C package complete and in place */
 	FR_MSG_ERROR,      /* either way: code, text; then the peer closes */
+	FR_MSG_PARCEL,     /* C->S parcel id + manifest: expect this parcel */
+	FR_MSG_PARCEL_QUERY, /* C->S parcel ids */
+	FR_MSG_PARCEL_STATE, /* S->C per id: state */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -247,6 +253,14 @@ void fr_store_close(struct fr_store_pkg *p);
 /* Re-hash a tree against a manifest; names the first difference. */
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments);
+
+/* ---- parcels, the receiver's side (parcel.c) --------------------------- */
+
+int fr_parcel_serve_register(const struct fr_config *c, int sock,
+			     const char *who, const uint8_t *body,
+			     uint32_t len);
+int fr_parcel_serve_query(const struct fr_config *c, int sock,
+			  const char *who, const uint8_t *body, uint32_t len);
 
 /* ---- sender-side transfers (transfer.c) -------------------------------- */
 

@@ -23,36 +23,6 @@
 
 /* ---- transfer records ---------------------------------------------------- */
 
-static int kv_get(const char *text, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = text; p && *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
-			size_t vl = ll - kl - 1;
-			if (vl >= cap)
-				vl = cap - 1;
-			memcpy(out, p + kl + 1, vl);
-			out[vl] = '\0';
-			return 0;
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	out[0] = '\0';
-	return -ENOENT;
-}
-
-static long kv_num(const char *text, const char *key)
-{
-	char v[64];
-
-	if (kv_get(text, key, v, sizeof(v)))
-		return 0;
-	return strtol(v, NULL, 10);
-}
-
 int fr_transfer_save(const struct fr_transfer *t)
 {
 	char path[1200], buf[8192];
@@ -81,14 +51,14 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	if ((rc = fr_read_file(path, 65536, &text, &len)) < 0)
 		return rc;
 	const char *s = (const char *)text;
-	kv_get(s, "id", t->id, sizeof(t->id));
-	kv_get(s, "name", t->name, sizeof(t->name));
-	kv_get(s, "site", t->site, sizeof(t->site));
-	kv_get(s, "source", t->source, sizeof(t->source));
-	kv_get(s, "via", t->via, sizeof(t->via));
-	kv_get(s, "state", t->state, sizeof(t->state));
-	t->priority = (int)kv_num(s, "priority");
-	t->level = (int)kv_num(s, "level");
+	fr_kv_get(s, "id", t->id, sizeof(t->id));
+	fr_kv_get(s, "name", t->name, sizeof(t->name));
+	fr_kv_get(s, "site", t->site, sizeof(t->site));
+	fr_kv_get(s, "source", t->source, sizeof(t->source));
+	fr_kv_get(s, "via", t->via, sizeof(t->via));
+	fr_kv_get(s, "state", t->state, sizeof(t->state));
+	t->priority = (int)fr_kv_num(s, "priority");
+	t->level = (int)fr_kv_num(s, "level");
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
@@ -135,24 +105,24 @@ int fr_progress_load(const char *dir, struct fr_progress *p)
 		return rc;
 	const char *s = (const char *)text;
 	char v[64];
-	kv_get(s, "state", p->state, sizeof(p->state));
-	kv_get(s, "output", p->output, sizeof(p->output));
-	kv_get(s, "error", p->error, sizeof(p->error));
-	kv_get(s, "total", v, sizeof(v));
+	fr_kv_get(s, "state", p->state, sizeof(p->state));
+	fr_kv_get(s, "output", p->output, sizeof(p->output));
+	fr_kv_get(s, "error", p->error, sizeof(p->error));
+	fr_kv_get(s, "total", v, sizeof(v));
 	p->total_bytes = strtoull(v, NULL, 10);
-	kv_get(s, "done", v, sizeof(v));
+	fr_kv_get(s, "done", v, sizeof(v));
 	p->done_bytes = strtoull(v, NULL, 10);
-	kv_get(s, "wire", v, sizeof(v));
+	fr_kv_get(s, "wire", v, sizeof(v));
 	p->wire_bytes = strtoull(v, NULL, 10);
-	p->n_segments = (uint32_t)kv_num(s, "segments");
-	p->segs_done = (uint32_t)kv_num(s, "segments_done");
-	kv_get(s, "rate", v, sizeof(v));
+	p->n_segments = (uint32_t)fr_kv_num(s, "segments");
+	p->segs_done = (uint32_t)fr_kv_num(s, "segments_done");
+	fr_kv_get(s, "rate", v, sizeof(v));
 	p->rate = strtod(v, NULL);
-	kv_get(s, "eta", v, sizeof(v));
+	fr_kv_get(s, "eta", v, sizeof(v));
 	p->eta = strtod(v, NULL);
-	p->level = (int)kv_num(s, "level");
-	p->pid = kv_num(s, "pid");
-	p->updated = kv_num(s, "updated");
+	p->level = (int)fr_kv_num(s, "level");
+	p->pid = fr_kv_num(s, "pid");
+	p->updated = fr_kv_num(s, "updated");
 	free(text);
 	return 0;
 }

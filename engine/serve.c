@@ -873,10 +873,20 @@ static void session_body(struct rconn *rc)
 
 	struct timeval tv = {.tv_sec = 120};
 	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX, err,
+	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX + 64, err,
 			sizeof(err));
 	tv.tv_sec = 0;
 	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (r == 0 && type == FR_MSG_PARCEL) {
+		fr_parcel_serve_register(rc->c, rc->sock, rc->who, mf, len);
+		free(mf);
+		return;
+	}
+	if (r == 0 && type == FR_MSG_PARCEL_QUERY) {
+		fr_parcel_serve_query(rc->c, rc->sock, rc->who, mf, len);
+		free(mf);
+		return;
+	}
 	if (r < 0 || type != FR_MSG_OFFER) {
 		fr_log(FR_LOG_WARN, "%s: no offer: %s", rc->who,
 		       r < 0 ? (err[0] ? err : fr_strerror(r))

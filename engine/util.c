@@ -237,3 +237,35 @@ const char *fr_json_str(const char *s, char *out, size_t cap)
 	out[n] = '\0';
 	return out;
 }
+
+/* ---- key=value records -------------------------------------------------- */
+
+int fr_kv_get(const char *text, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = text; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			size_t vl = ll - kl - 1;
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(out, p + kl + 1, vl);
+			out[vl] = '\0';
+			return 0;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	out[0] = '\0';
+	return -ENOENT;
+}
+
+long fr_kv_num(const char *text, const char *key)
+{
+	char v[64];
+
+	if (fr_kv_get(text, key, v, sizeof(v)))
+		return 0;
+	return strtol(v, NULL, 10);
+}

@@ -34,6 +34,7 @@ static const char *const usage_main =
 	"  resume  [TRANSFER] --config F       continue interrupted sends\n"
 	"  status  [TRANSFER] --config F       transfers, progress, rate, ETA\n"
 	"  verify  NAME --config F             re-check a received package\n"
+	"  parcel  create|list|ship|import     courier parcels on media\n"
 	"  version                             print the version\n"
 	"\n"
 	"Run 'ferry <command> --help' for a command's options. The config\n"
@@ -85,8 +86,47 @@ static const char *const usage_verify =
 	"Re-read the received package NAME and check every file, mode, link\n"
 	"and segment hash against its manifest. Exit 5 on any difference.\n";
 
+static const char *const usage_parcel =
+	"usage: ferry parcel create PATH --to SITE --config F [--media DIR]...\n"
+	"                           [--volume-size SIZE] [options]\n"
+	"       ferry parcel list --config F [--offline] [--json]\n"
+	"       ferry parcel ship PARCEL --config F\n"
+	"       ferry parcel import PATH... --config F [--json]\n"
+	"\n"
+	"Courier parcels: a package's segments written to physical media,\n"
+	"shipped, and imported at the destination into the same store the\n"
+	"network fills. The site needs a courier address and a network\n"
+	"address in the config: the parcel is registered over the network\n"
+	"(only segments the site does not hold go on the media) and its\n"
+	"receipt comes back that way.\n"
+	"\n"
+	"create   write the parcel: volumes of --volume-size (700M, 4.7G, 25G\n"
+	"         ...) or, without it, each medium filled before the next\n"
+	"         --media DIR is used (default: the address's media). Each\n"
+	"         volume is vol-NNN.fpv with a packing list vol-NNN.txt in\n"
+	"         DIR/ferry-parcel-ID/. --level N|auto: compression (auto\n"
+	"         follows what the medium absorbs). --name, --via as for send.\n"
+	"list     parcels created here: created, shipped, received. Registers\n"
+	"         parcels the site could not be told about, and asks it for\n"
+	"         receipts (--offline: do not).\n"
+	"ship     mark PARCEL (its id, or the first characters of it) handed\n"
+	"         to the courier.\n"
+	"import   at the destination: verify every frame of the volumes found\n"
+	"         in PATH (files, or directories searched for *.fpv) and store\n"
+	"         the good segments; the package completes once every segment\n"
+	"         is held, by parcel or network. Volumes may come one at a\n"
+	"         time, in any order, twice. Exit 5 when a volume or segment\n"
+	"         was refused (damaged, altered, wrong site).\n";
+
+#define MAX_POS 64
 struct args {
 	const char *config, *to, *name, *via, *positional;
+	const char *pos[MAX_POS];
+	int n_pos;
+	const char *media[FR_PARCEL_MEDIA_MAX];
+	unsigned n_media;
+	uint64_t volume_size;
+	bool offline;
 	int priority, level;
 	bool json, no_progress, help;
 	int verbosity;
@@ -126,6 +166,9 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 		{"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
+		{"media", required_argument, 0, 'm'},
+		{"volume-size", required_argument, 0, 'S'},
+		{"offline", no_argument, 0, 'O'},
 		{0, 0, 0, 0}};
 	int ch;
 
@@ -192,6 +235,29 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 		case 'h':
 			a->help = true;
 			break;
+		case 'm':
+			if (usage != usage_parcel)
+				return die_usage(usage, "unknown option '--media'");
+			if (a->n_media == FR_PARCEL_MEDIA_MAX)
+				return die_usage(usage, "at most %d --media",
+						 FR_PARCEL_MEDIA_MAX);
+			a->media[a->n_media++] = optarg;
+			break;
+		case 'S':
+			if (usage != usage_parcel)
+				return die_usage(usage,
+						 "unknown option '--volume-size'");
+			if (fr_parse_size(optarg, &a->volume_size) < 0 ||
+			    a->volume_size < (1u << 20))
+				return die_usage(usage,
+						 "--volume-size '%s' must be a "
+						 "size of at least 1M (700M, "
+						 "4.7G, 25G)",
+						 optarg);
+			break;
+		case 'O':
+			a->offline = true;
+			break;
 		case ':':
 			return die_usage(usage, "option '%s' needs a value",
 					 argv[optind - 1]);
@@ -200,10 +266,13 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 					 argv[optind - 1]);
 		}
 	}
+	while (optind < argc && a->n_pos < MAX_POS)
+		a->pos[a->n_pos++] = argv[optind++];
 	if (optind < argc)
-		a->positional = argv[optind++];
-	if (optind < argc)
-		return die_usage(usage, "unexpected argument '%s'", argv[optind]);
+		return die_usage(usage, "too many arguments");
+	a->positional = a->n_pos ? a->pos[0] : NULL;
+	if (a->n_pos > 1 && usage != usage_parcel)
+		return die_usage(usage, "unexpected argument '%s'", a->pos[1]);
 	if (!a->config)
 		a->config = getenv("FERRY_CONFIG");
 	fr_log_verbosity = a->verbosity;
@@ -232,6 +301,75 @@ static int load(struct fr_config *c, const struct args *a, const char *usage)
 	return 0;
 }
 
+static int cmd_parcel(int argc, char **argv)
+{
+	const char *usage = usage_parcel;
+	struct fr_config c;
+	struct args a;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "ship") &&
+	    strcmp(sub, "import"))
+		return die_usage(usage, "'%s' is not a parcel command", sub);
+	if ((rc = parse(argc - 1, argv + 1, &a, usage)) != 0)
+		return rc;
+	if (a.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	bool create = !strcmp(sub, "create"), import = !strcmp(sub, "import");
+	if ((create || !strcmp(sub, "ship")) && a.n_pos != 1)
+		return die_usage(usage, "parcel %s takes one %s", sub,
+				 create ? "PATH" : "PARCEL");
+	if (!strcmp(sub, "list") && a.n_pos)
+		return die_usage(usage, "unexpected argument '%s'", a.pos[0]);
+	if (import && !a.n_pos)
+		return die_usage(usage, "%s", "parcel import needs a PATH");
+	if (create && !a.to)
+		return die_usage(usage, "%s", "--to SITE is required");
+	if (!create && (a.n_media || a.volume_size || a.to))
+		return die_usage(usage, "--to, --media and --volume-size are "
+				 "for 'parcel create'");
+	if ((rc = load(&c, &a, usage)) < 0)
+		return -rc;
+	if (create) {
+		struct fr_parcel_opts o = {
+			.path = a.positional,
+			.site = a.to,
+			.name = a.name,
+			.via = a.via,
+			.n_media = a.n_media,
+			.volume_size = a.volume_size,
+			.level = a.level,
+			.progress = !a.no_progress && isatty(STDERR_FILENO) &&
+				    a.verbosity >= FR_LOG_INFO,
+			.json = a.json,
+		};
+		memcpy(o.media, a.media, sizeof(o.media));
+		rc = fr_parcel_create(&c, &o);
+	} else if (import) {
+		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, a.json,
+				      stdout);
+		fr_config_fini(&c);
+		return rc == 0 ? 0
+		       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_FORGED ||
+			  rc == FR_E_WRONG_SITE)
+			       ? EXIT_VERIFY
+			       : exit_for(rc);
+	} else if (!strcmp(sub, "list")) {
+		rc = fr_parcel_list(&c, a.json, a.offline, stdout);
+	} else {
+		rc = fr_parcel_ship(&c, a.positional, stdout);
+	}
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
 int main(int argc, char **argv)
 {
 	struct fr_config c;
@@ -249,6 +387,8 @@ int main(int argc, char **argv)
 		printf("ferry %s\n", FERRY_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "parcel"))
+		return cmd_parcel(argc - 1, argv + 1);
 	const char *usage = !strcmp(cmd, "serve")    ? usage_serve
 			    : !strcmp(cmd, "send")   ? usage_send
 			    : !strcmp(cmd, "resume") ? usage_resume
@@ -256,7 +396,7 @@ int main(int argc, char **argv)
 			    : !strcmp(cmd, "verify") ? usage_verify
 						     : NULL;
 	if (!usage) {
-		if (!strcmp(cmd, "parcel") || !strcmp(cmd, "plan") ||
+		if (!strcmp(cmd, "plan") ||
 		    !strcmp(cmd, "bench")) {
 			fprintf(stderr,
 				"ferry: '%s' is not available in this version "

@@ -1,0 +1,2191 @@
+/*
+ * parcel.c - the courier output: parcels of segment frames on physical
+ * media, created at the source and imported at the destination.
+ *
+ *   create: scan -> register over the network (learn what the site holds)
+ *           -> read each missing segment (ring reader) -> worker: XXH3
+ *           check + zstd at the level the medium can absorb -> append the
+ *           frame, with its tag, to the current volume; a volume ends at
+ *           --volume-size or when its medium is full, and the next goes
+ *           on the same or the next medium.
+ *   import: read volumes front to back -> check each record's tag (the
+ *           account's key) -> worker: decompress + XXH3 against the
+ *           manifest -> write in place -> syncfs + journal in batches ->
+ *           finalize once every segment is held, by parcel or network.
+ *
+ * The source keeps <store>/parcels/<id>/ (state, manifest); the
+ * destination keeps <store>/incoming/<parcel id> (volumes seen). The
+ * registration and the receipt travel over the site's network address:
+ * `parcel create` registers, `parcel list` catches up what could not be
+ * registered and asks for receipts.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define PSLOTS 4
+#define SYNC_BATCH 8
+#define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
+#define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_TAG_LEN)
+
+enum { P_UNKNOWN, P_EXPECTED, P_IMPORTING, P_RECEIVED, P_SUPERSEDED };
+static const char *const in_states[] = {"unknown", "expected", "importing",
+					"received", "not-needed"};
+
+/* ---- authentication tags ------------------------------------------------ */
+
+/* HMAC-SHA256(key, volume header | record header | body) */
+static void rec_tag(const uint8_t key[32], const uint8_t vh[FR_VOL_HDR],
+		    const uint8_t rh[FR_REC_HDR], const uint8_t *body,
+		    size_t len, uint8_t tag[FR_TAG_LEN])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, 32);
+	crypto_auth_hmacsha256_update(&st, vh, FR_VOL_HDR);
+	crypto_auth_hmacsha256_update(&st, rh, FR_REC_HDR);
+	crypto_auth_hmacsha256_update(&st, body, len);
+	crypto_auth_hmacsha256_final(&st, tag);
+	sodium_memzero(&st, sizeof(st));
+}
+
+static bool tag_ok(const uint8_t key[32], const uint8_t vh[FR_VOL_HDR],
+		   const uint8_t rh[FR_REC_HDR], const uint8_t *body,
+		   size_t len, const uint8_t tag[FR_TAG_LEN])
+{
+	uint8_t want[FR_TAG_LEN];
+
+	rec_tag(key, vh, rh, body, len, want);
+	return sodium_memcmp(want, tag, FR_TAG_LEN) == 0;
+}
+
+/* A frame's tag covers its 64-byte header, which carries the XXH3-128 of
+ * the raw bytes: a payload altered with its hash recomputed fails the
+ * tag, one altered without fails the hash. */
+static size_t tagged_len(uint32_t type, uint32_t len)
+{
+	return type == FR_REC_FRAME ? FR_FRAME_HDR : len;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void id_hex(const uint8_t id[FR_HASH_LEN], char out[33])
+{
+	fr_hex(id, FR_HASH_LEN, out);
+}
+
+static void ranges(const uint32_t *v, uint32_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n && o + 32 < cap;) {
+		uint32_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (j == i)
+			o += (size_t)snprintf(out + o, cap - o, "%s%u",
+					      o ? "," : "", v[i]);
+		else
+			o += (size_t)snprintf(out + o, cap - o, "%s%u-%u",
+					      o ? "," : "", v[i], v[j]);
+		i = j + 1;
+	}
+	if (o + 32 >= cap)
+		snprintf(out + o, cap - o, ",...");
+}
+
+/* Which bits of a bitmap are set, as ranges. */
+static void bitmap_ranges(const uint8_t *bm, uint32_t n, const uint8_t *skip,
+			  char *out, size_t cap, uint32_t *count)
+{
+	uint32_t *v = malloc((n + 1) * sizeof(*v)), k = 0;
+
+	if (!v) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (((bm[i / 8] >> (i % 8)) & 1) && !(skip && skip[i]))
+			v[k++] = i;
+	ranges(v, k, out, cap);
+	if (count)
+		*count = k;
+	free(v);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return FR_E_TRUNCATED;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the source's record of a parcel ------------------------------------ */
+
+struct parcel {
+	char dir[1400];
+	char id[33];             /* hex of the 16-byte parcel id */
+	char name[FR_NAME_MAX + 1];
+	char pkg[33];
+	char site[FR_CODE_MAX + 1];
+	char address[64];
+	char state[16];          /* created, shipped, received, not-needed */
+	int registered;
+	uint32_t volumes, segments, n_segments, left_out;
+	uint64_t bytes, raw;
+	int64_t created, shipped, received;
+	char media[1024];
+};
+
+static int parcels_dir(const struct fr_config *c, char *out, size_t cap)
+{
+	return fr_path_fmt(out, cap, "%s/parcels", c->store);
+}
+
+static int parcel_save(const struct parcel *p)
+{
+	char path[1500], buf[4096];
+	int n = snprintf(buf, sizeof(buf),
+			 "id=%s\nname=%s\npackage=%s\nsite=%s\naddress=%s\n"
+			 "state=%s\nregistered=%d\nvolumes=%u\nsegments=%u\n"
+			 "n_segments=%u\nleft_out=%u\nbytes=%llu\nraw=%llu\n"
+			 "created=%lld\nshipped=%lld\nreceived=%lld\nmedia=%s\n",
+			 p->id, p->name, p->pkg, p->site, p->address, p->state,
+			 p->registered, p->volumes, p->segments, p->n_segments,
+			 p->left_out, (unsigned long long)p->bytes,
+			 (unsigned long long)p->raw, (long long)p->created,
+			 (long long)p->shipped, (long long)p->received, p->media);
+
+	if (fr_path_fmt(path, sizeof(path), "%s/parcel", p->dir))
+		return -ENAMETOOLONG;
+	return fr_write_file_atomic(path, buf, (size_t)n);
+}
+
+static int parcel_load(const char *dir, struct parcel *p)
+{
+	char path[1300];
+	uint8_t *text;
+	size_t len;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (fr_path_fmt(path, sizeof(path), "%s/parcel", dir))
+		return -ENAMETOOLONG;
+	if ((rc = fr_read_file(path, 1 << 16, &text, &len)) < 0)
+		return rc;
+	const char *t = (const char *)text;
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	fr_kv_get(t, "id", p->id, sizeof(p->id));
+	fr_kv_get(t, "name", p->name, sizeof(p->name));
+	fr_kv_get(t, "package", p->pkg, sizeof(p->pkg));
+	fr_kv_get(t, "site", p->site, sizeof(p->site));
+	fr_kv_get(t, "address", p->address, sizeof(p->address));
+	fr_kv_get(t, "state", p->state, sizeof(p->state));
+	fr_kv_get(t, "media", p->media, sizeof(p->media));
+	p->registered = (int)fr_kv_num(t, "registered");
+	p->volumes = (uint32_t)fr_kv_num(t, "volumes");
+	p->segments = (uint32_t)fr_kv_num(t, "segments");
+	p->n_segments = (uint32_t)fr_kv_num(t, "n_segments");
+	p->left_out = (uint32_t)fr_kv_num(t, "left_out");
+	p->bytes = (uint64_t)fr_kv_num(t, "bytes");
+	p->raw = (uint64_t)fr_kv_num(t, "raw");
+	p->created = fr_kv_num(t, "created");
+	p->shipped = fr_kv_num(t, "shipped");
+	p->received = fr_kv_num(t, "received");
+	free(text);
+	return p->id[0] ? 0 : FR_E_CONFIG;
+}
+
+/* ---- talking to the destination ---------------------------------------- */
+
+/* The network address a courier relies on: the site's first non-courier
+ * address, in priority order. */
+static const struct fr_address *net_address(const struct fr_config *c,
+					    const char *site)
+{
+	const struct fr_address *all[64];
+	unsigned n = fr_config_addresses(c, site, all, 64);
+
+	for (unsigned i = 0; i < n; i++)
+		if (all[i]->type != FR_ADDR_COURIER)
+			return all[i];
+	return NULL;
+}
+
+static int connect_site(const struct fr_address *a, char *err, size_t cap)
+{
+	int fd = fr_tcp_connect(a->host, 5000);
+
+	if (fd < 0) {
+		snprintf(err, cap, "cannot connect to %s (%s %s): %s", a->host,
+			 a->site, a->name, fr_strerror(fd));
+		return fd;
+	}
+	int rc = fr_handshake_client(fd, a->account, a->key, err, cap);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Register a parcel: the destination prepares the package and answers
+ * with the segments it holds (have[], when not NULL). Returns FR_HAVE_*
+ * or a negative code with err set.
+ */
+static int register_parcel(const struct fr_config *c, const char *site,
+			   const uint8_t id[FR_HASH_LEN], const uint8_t *mf,
+			   size_t mf_len, uint32_t n_segments, uint8_t *have,
+			   char *err, size_t cap)
+{
+	const struct fr_address *a = net_address(c, site);
+	uint8_t *body = NULL, *ans = NULL;
+	uint32_t type, len;
+	int fd, rc;
+
+	if (!a) {
+		snprintf(err, cap, "site %s has no network address", site);
+		return FR_E_CONFIG;
+	}
+	if ((fd = connect_site(a, err, cap)) < 0)
+		return fd;
+	if (!(body = malloc(FR_HASH_LEN + mf_len))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(body, id, FR_HASH_LEN);
+	memcpy(body + FR_HASH_LEN, mf, mf_len);
+	rc = fr_msg_send(fd, FR_MSG_PARCEL, body,
+			 (uint32_t)(FR_HASH_LEN + mf_len));
+	free(body);
+	uint32_t want = 8 + (n_segments + 7) / 8;
+	if (rc == 0)
+		rc = fr_msg_recv(fd, &type, &ans, &len, want, err, cap);
+	close(fd);
+	if (rc < 0) {
+		if (!err[0])
+			snprintf(err, cap, "%s", fr_strerror(rc));
+		return rc;
+	}
+	if (type != FR_MSG_HAVE || len != want ||
+	    fr_get32(ans + 4) != n_segments) {
+		free(ans);
+		snprintf(err, cap, "%s answered with a malformed HAVE", a->host);
+		return FR_E_PROTOCOL;
+	}
+	int state = (int)fr_get32(ans);
+	if (have)
+		for (uint32_t i = 0; i < n_segments; i++)
+			have[i] = (ans[8 + i / 8] >> (i % 8)) & 1;
+	free(ans);
+	return state == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE : FR_HAVE_PARTIAL;
+}
+
+/* Ask a site about parcels: states[i] = P_* for ids[i]. */
+static int query_parcels(const struct fr_config *c, const char *site,
+			 uint8_t (*ids)[FR_HASH_LEN], uint32_t n,
+			 uint32_t *states, char *err, size_t cap)
+{
+	const struct fr_address *a = net_address(c, site);
+	uint8_t *body, *ans = NULL;
+	uint32_t type, len;
+	int fd, rc;
+
+	if (!a) {
+		snprintf(err, cap, "site %s has no network address", site);
+		return FR_E_CONFIG;
+	}
+	if ((fd = connect_site(a, err, cap)) < 0)
+		return fd;
+	if (!(body = malloc(4 + (size_t)n * FR_HASH_LEN))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fr_put32(body, n);
+	memcpy(body + 4, ids, (size_t)n * FR_HASH_LEN);
+	rc = fr_msg_send(fd, FR_MSG_PARCEL_QUERY, body,
+			 4 + n * FR_HASH_LEN);
+	free(body);
+	if (rc == 0)
+		rc = fr_msg_recv(fd, &type, &ans, &len, 4 + n * 20, err, cap);
+	close(fd);
+	if (rc < 0) {
+		if (!err[0])
+			snprintf(err, cap, "%s", fr_strerror(rc));
+		return rc;
+	}
+	if (type != FR_MSG_PARCEL_STATE || len != 4 + n * 20 ||
+	    fr_get32(ans) != n) {
+		free(ans);
+		snprintf(err, cap, "%s answered with a malformed PARCEL_STATE",
+			 a->host);
+		return FR_E_PROTOCOL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *r = ans + 4 + i * 20;
+		states[i] = memcmp(r, ids[i], FR_HASH_LEN) ? P_UNKNOWN
+							   : fr_get32(r + 16);
+		if (states[i] > P_SUPERSEDED)
+			states[i] = P_UNKNOWN;
+	}
+	free(ans);
+	return 0;
+}
+
+/* ---- the destination's record of a parcel ------------------------------- */
+
+struct incoming {
+	char path[1300];
+	char id[33], name[FR_NAME_MAX + 1], pkg[33], from[FR_CODE_MAX + 1];
+	int state;
+	uint32_t total;              /* volumes, once the last one was seen */
+	uint32_t n_vol;              /* highest volume number seen */
+	uint8_t seen[FR_VOL_MAX + 1 > 1024 ? 1024 : FR_VOL_MAX + 1];
+	uint32_t first[1024], last[1024], frames[1024];
+};
+
+static int incoming_path(const struct fr_config *c, const char *id,
+			 char *out, size_t cap)
+{
+	return fr_path_fmt(out, cap, "%s/incoming/%s", c->store, id);
+}
+
+static void incoming_load(const struct fr_config *c, const char *id,
+			  struct incoming *in)
+{
+	uint8_t *text;
+	size_t len;
+	char v[64];
+
+	memset(in, 0, sizeof(*in));
+	snprintf(in->id, sizeof(in->id), "%s", id);
+	incoming_path(c, id, in->path, sizeof(in->path));
+	if (fr_read_file(in->path, 1 << 20, &text, &len) < 0)
+		return;
+	const char *t = (const char *)text;
+	fr_kv_get(t, "name", in->name, sizeof(in->name));
+	fr_kv_get(t, "package", in->pkg, sizeof(in->pkg));
+	fr_kv_get(t, "from", in->from, sizeof(in->from));
+	fr_kv_get(t, "state", v, sizeof(v));
+	for (int i = 0; i < (int)FR_ARRAY_SIZE(in_states); i++)
+		if (!strcmp(v, in_states[i]))
+			in->state = i;
+	in->total = (uint32_t)fr_kv_num(t, "total");
+	for (uint32_t k = 1; k < FR_ARRAY_SIZE(in->seen); k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "vol.%u", k);
+		if (fr_kv_get(t, key, v, sizeof(v)) == 0) {
+			unsigned a = 0, b = 0, f = 0;
+			if (sscanf(v, "%u %u %u", &f, &a, &b) == 3) {
+				in->seen[k] = 1;
+				in->frames[k] = f;
+				in->first[k] = a;
+				in->last[k] = b;
+				if (k > in->n_vol)
+					in->n_vol = k;
+			}
+		}
+	}
+	free(text);
+}
+
+static int incoming_save(const struct incoming *in)
+{
+	size_t cap = 4096 + (size_t)in->n_vol * 48, o;
+	char *buf = malloc(cap);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	o = (size_t)snprintf(buf, cap,
+			     "id=%s\nname=%s\npackage=%s\nfrom=%s\nstate=%s\n"
+			     "total=%u\n",
+			     in->id, in->name, in->pkg, in->from,
+			     in_states[in->state], in->total);
+	for (uint32_t k = 1; k <= in->n_vol && o < cap; k++)
+		if (in->seen[k])
+			o += (size_t)snprintf(buf + o, cap - o,
+					      "vol.%u=%u %u %u\n", k,
+					      in->frames[k], in->first[k],
+					      in->last[k]);
+	char dir[1300];
+	snprintf(dir, sizeof(dir), "%s", in->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	rc = fr_mkdirs(dir);
+	if (rc == 0)
+		rc = fr_write_file_atomic(in->path, buf, o < cap ? o : cap);
+	free(buf);
+	return rc;
+}
+
+/* Is package pkg (hex id) complete in the store under name? */
+static bool package_complete(const struct fr_config *c, const char *name,
+			     const char *pkg)
+{
+	char path[1400];
+	uint8_t *mf;
+	size_t len;
+	struct fr_manifest m = {0};
+	bool same = false;
+
+	if (!name[0] ||
+	    fr_path_fmt(path, sizeof(path), "%s/manifests/%s", c->store, name) ||
+	    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+		return false;
+	if (fr_manifest_decode(&m, mf, len) == 0) {
+		char hex[33];
+		id_hex(m.id, hex);
+		same = !strcmp(hex, pkg);
+	}
+	fr_manifest_fini(&m);
+	free(mf);
+	return same;
+}
+
+/* ---- the receiver's side of registration and receipts (serve.c) --------- */
+
+int fr_parcel_serve_register(const struct fr_config *c, int sock,
+			     const char *who, const uint8_t *body,
+			     uint32_t len)
+{
+	struct fr_store_pkg pkg;
+	struct incoming in;
+	char err[512], id[33], pkgid[33];
+	int r;
+
+	if (len <= FR_HASH_LEN) {
+		fr_send_error(sock, FR_E_PROTOCOL, "PARCEL without a manifest");
+		return FR_E_PROTOCOL;
+	}
+	id_hex(body, id);
+	r = fr_store_open(c->store, body + FR_HASH_LEN, len - FR_HASH_LEN, who,
+			  &pkg, err, sizeof(err));
+	if (r < 0) {
+		fr_log(FR_LOG_ERROR, "%s: parcel %.12s: %s", who, id, err);
+		fr_send_error(sock, r, err);
+		return r;
+	}
+	incoming_load(c, id, &in);
+	id_hex(pkg.m.id, pkgid);
+	snprintf(in.name, sizeof(in.name), "%s", pkg.m.name);
+	snprintf(in.pkg, sizeof(in.pkg), "%s", pkgid);
+	snprintf(in.from, sizeof(in.from), "%s", who);
+	if (in.state == P_UNKNOWN)
+		in.state = r == FR_HAVE_COMPLETE ? P_SUPERSEDED : P_EXPECTED;
+	incoming_save(&in);
+	fr_log(FR_LOG_INFO,
+	       "%s: parcel %.12s of '%s' registered; %u of %u segments "
+	       "already held",
+	       who, id, pkg.m.name,
+	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
+	       pkg.m.n_segments);
+	uint32_t blen = 8 + (pkg.m.n_segments + 7) / 8;
+	uint8_t *b = calloc(1, blen);
+	if (b) {
+		fr_put32(b, (uint32_t)r);
+		fr_put32(b + 4, pkg.m.n_segments);
+		for (uint32_t i = 0; i < pkg.m.n_segments; i++)
+			if (r == FR_HAVE_COMPLETE || pkg.j.have[i])
+				b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
+		fr_msg_send(sock, FR_MSG_HAVE, b, blen);
+		free(b);
+	}
+	fr_store_close(&pkg);
+	return 0;
+}
+
+int fr_parcel_serve_query(const struct fr_config *c, int sock,
+			  const char *who, const uint8_t *body, uint32_t len)
+{
+	uint32_t n = len >= 4 ? fr_get32(body) : 0;
+
+	if (len < 4 || n > 65536 || len != 4 + n * FR_HASH_LEN) {
+		fr_send_error(sock, FR_E_PROTOCOL, "malformed PARCEL_QUERY");
+		return FR_E_PROTOCOL;
+	}
+	uint8_t *ans = malloc(4 + (size_t)n * 20);
+	if (!ans)
+		return -ENOMEM;
+	fr_put32(ans, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *pid = body + 4 + i * FR_HASH_LEN;
+		struct incoming in;
+		char id[33];
+		id_hex(pid, id);
+		incoming_load(c, id, &in);
+		uint32_t st = (uint32_t)in.state;
+		/* only the site that registered it may learn about it */
+		if (strcmp(in.from, who))
+			st = P_UNKNOWN;
+		else if (st != P_RECEIVED && package_complete(c, in.name, in.pkg))
+			st = P_SUPERSEDED;
+		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
+		fr_put32(ans + 4 + i * 20 + 16, st);
+	}
+	int rc = fr_msg_send(sock, FR_MSG_PARCEL_STATE, ans, 4 + n * 20);
+	free(ans);
+	return rc;
+}
+
+/* ---- creating a parcel: the volume writer -------------------------------- */
+
+struct volinfo {
+	char path[1300];
+	uint32_t frames;
+	uint64_t bytes;
+	uint32_t *segs;
+	uint32_t n_segs, cap_segs;
+};
+
+struct vwriter {
+	const char *const *media;
+	unsigned n_media, mi;
+	uint64_t limit;              /* --volume-size, 0: fill the medium */
+	const uint8_t *key;
+	struct fr_vol_hdr h;
+	uint8_t vh[FR_VOL_HDR];
+	const uint8_t *mf;
+	size_t mf_len;
+	uint8_t *seglist;
+	uint32_t seglist_len;
+	int fd;
+	uint64_t bytes;              /* of the open volume */
+	uint64_t total_bytes;
+	struct volinfo *vols;
+	uint32_t n_vols;
+	double busy_s;               /* time spent writing */
+	uint64_t busy_bytes;
+	char err[1600];
+};
+
+static uint64_t medium_free(int fd)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(fd, &sv) < 0)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static int vw_write(struct vwriter *w, const void *buf, size_t len)
+{
+	double t0 = fr_now_s();
+	int rc = write_all(w->fd, buf, len);
+
+	w->busy_s += fr_now_s() - t0;
+	if (rc == 0) {
+		w->bytes += len;
+		w->total_bytes += len;
+		w->busy_bytes += len;
+	}
+	return rc;
+}
+
+/* One record: header, body (in up to two pieces), tag. */
+static int vw_record(struct vwriter *w, uint32_t type, const uint8_t *a,
+		     size_t alen, const uint8_t *b, size_t blen)
+{
+	struct fr_rec_hdr r = {.type = type, .len = (uint32_t)(alen + blen)};
+	uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
+	int rc;
+
+	fr_rec_hdr_pack(rh, &r);
+	/* of a frame, its header (all of `a`) is signed; else the body */
+	rec_tag(w->key, w->vh, rh, a, tagged_len(type, r.len), tag);
+	if ((rc = vw_write(w, rh, sizeof(rh))) < 0 ||
+	    (rc = vw_write(w, a, alen)) < 0 ||
+	    (b && (rc = vw_write(w, b, blen)) < 0) ||
+	    (rc = vw_write(w, tag, sizeof(tag))) < 0)
+		return rc;
+	return 0;
+}
+
+static uint64_t fixed_part(const struct vwriter *w)
+{
+	return FR_VOL_HDR + (FR_REC_HDR + w->mf_len + FR_TAG_LEN) +
+	       (FR_REC_HDR + w->seglist_len + FR_TAG_LEN) + TRAILER_REC;
+}
+
+static int vw_open(struct vwriter *w)
+{
+	char dir[1200], idh[33];
+	struct volinfo *vi;
+	int rc;
+
+	id_hex(w->h.parcel, idh);
+	idh[12] = '\0';
+	if (w->mi >= w->n_media) {
+		snprintf(w->err, sizeof(w->err), "no medium left");
+		return -ENOSPC;
+	}
+	if (w->n_vols >= FR_VOL_MAX)
+		return FR_E_BAD_VOLUME;
+	vi = realloc(w->vols, (w->n_vols + 1) * sizeof(*vi));
+	if (!vi)
+		return -ENOMEM;
+	w->vols = vi;
+	vi = &w->vols[w->n_vols];
+	memset(vi, 0, sizeof(*vi));
+	if ((rc = fr_path_fmt(dir, sizeof(dir), "%s/ferry-parcel-%s",
+			      w->media[w->mi], idh)) < 0 ||
+	    (rc = fr_mkdirs(dir)) < 0 ||
+	    (rc = fr_path_fmt(vi->path, sizeof(vi->path), "%s/vol-%03u.fpv", dir,
+			      w->n_vols + 1)) < 0) {
+		snprintf(w->err, sizeof(w->err), "cannot create '%s': %s", dir,
+			 fr_strerror(rc));
+		return rc;
+	}
+	w->fd = open(vi->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = -errno;
+		snprintf(w->err, sizeof(w->err), "cannot create '%s': %s",
+			 vi->path, strerror(errno));
+		return rc;
+	}
+	w->n_vols++;
+	w->bytes = 0;
+	w->h.volume = w->n_vols;
+	fr_vol_hdr_pack(w->vh, &w->h);
+	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0 ||
+	    (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len, NULL, 0)) < 0 ||
+	    (rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len, NULL,
+			    0)) < 0) {
+		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
+			 vi->path, fr_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+static void write_packing_list(const struct vwriter *w, uint32_t k,
+			       const struct fr_manifest *m, uint32_t in_parcel)
+{
+	const struct volinfo *vi = &w->vols[k];
+	char path[1320], segs[2048], idh[33], pkgh[33], sz[32], tsz[32],
+		total[32], when[64];
+	time_t t = (time_t)w->h.created;
+	struct tm tm;
+
+	snprintf(path, sizeof(path), "%.*s.txt", (int)strlen(vi->path) - 4,
+		 vi->path);
+	ranges(vi->segs, vi->n_segs, segs, sizeof(segs));
+	id_hex(w->h.parcel, idh);
+	id_hex(w->h.pkg, pkgh);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(total, sizeof(total), "%u", w->n_vols);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f,
+		"FERRY PARCEL - PACKING LIST\n"
+		"\n"
+		"parcel:    %.12s (%s)\n"
+		"volume:    %u of %s  (%s, %s)\n"
+		"package:   %s  (id %s)\n"
+		"           %s in %u segments of %u bytes\n"
+		"from:      site %s, signed for account %s\n"
+		"to:        site %s\n"
+		"created:   %s\n"
+		"segments:  %u in this volume: %s\n"
+		"parcel:    %u segments in %s volume(s)%s\n"
+		"\n"
+		"To import at %s:  ferry parcel import DIR --config <its config>\n"
+		"(DIR: where this volume is mounted; volumes may be imported in\n"
+		"any order, one at a time or together.)\n",
+		idh, idh, k + 1, total, strrchr(vi->path, '/') + 1,
+		fr_human_bytes(vi->bytes, sz, sizeof(sz)), m->name, pkgh,
+		fr_human_bytes(m->total_size, tsz, sizeof(tsz)), m->n_segments,
+		m->seg_size, w->h.from, w->h.account, w->h.to, when, vi->n_segs,
+		vi->n_segs ? segs : "none", in_parcel, total,
+		in_parcel < m->n_segments
+			? "; the others were already at the destination"
+			: "",
+		w->h.to);
+	fclose(f);
+}
+
+static int vw_close(struct vwriter *w, bool last)
+{
+	struct volinfo *vi = &w->vols[w->n_vols - 1];
+	struct fr_vol_trailer t = {
+		.volume = w->n_vols,
+		.frames = vi->frames,
+		.first = vi->n_segs ? vi->segs[0] : 1,
+		.last = vi->n_segs ? vi->segs[vi->n_segs - 1] : 0,
+		.flags = last ? FR_VOL_LAST : 0,
+		.total = last ? w->n_vols : 0,
+		.bytes = w->bytes,
+	};
+	uint8_t tb[FR_TRAILER_LEN];
+	int rc;
+
+	if (!vi->n_segs)
+		t.first = 1, t.last = 0;
+	fr_vol_trailer_pack(tb, &t);
+	rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
+	double t0 = fr_now_s();
+	if (rc == 0 && fdatasync(w->fd) < 0)
+		rc = -errno;
+	w->busy_s += fr_now_s() - t0;
+	if (close(w->fd) < 0 && rc == 0)
+		rc = -errno;
+	w->fd = -1;
+	vi->bytes = w->bytes;
+	if (rc < 0)
+		snprintf(w->err, sizeof(w->err), "cannot finish '%s': %s",
+			 vi->path, fr_strerror(rc));
+	return rc;
+}
+
+/*
+ * Make room for a record of len bytes: a new volume when --volume-size
+ * would be passed, the next medium when this one is full. Returns 0, or
+ * -ENOSPC when no medium is left (w->err says so).
+ */
+static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
+{
+	int rc;
+
+	for (;;) {
+		bool over_limit = w->limit && w->bytes + len + TRAILER_REC > w->limit;
+		bool full = full_now ||
+			    medium_free(w->fd) < len + TRAILER_REC + SPACE_SLACK;
+		full_now = false;
+		if (!over_limit && !full)
+			return 0;
+		if (w->limit && fixed_part(w) + len > w->limit) {
+			snprintf(w->err, sizeof(w->err),
+				 "--volume-size %llu is too small: one volume "
+				 "must hold the manifest and at least one "
+				 "segment (%llu bytes)",
+				 (unsigned long long)w->limit,
+				 (unsigned long long)(fixed_part(w) + len));
+			return FR_E_TOO_LARGE;
+		}
+		bool empty = w->vols[w->n_vols - 1].frames == 0;
+		if ((rc = vw_close(w, false)) < 0)
+			return rc;
+		if (full) {
+			/* an empty volume on a full medium is no use */
+			if (empty) {
+				unlink(w->vols[w->n_vols - 1].path);
+				w->n_vols--;
+			}
+			w->mi++;
+			if (w->mi >= w->n_media) {
+				snprintf(w->err, sizeof(w->err),
+					 "media full: %s has no room for the "
+					 "next segment",
+					 w->media[w->n_media - 1]);
+				return -ENOSPC;
+			}
+			fr_log(FR_LOG_INFO, "%s is full; going on on %s",
+			       w->media[w->mi - 1], w->media[w->mi]);
+		}
+		if ((rc = vw_open(w)) < 0)
+			return rc;
+	}
+}
+
+static int vw_frame(struct vwriter *w, uint32_t seg, const uint8_t *fhdr,
+		    const uint8_t *payload, uint32_t stored)
+{
+	uint64_t len = FR_REC_HDR + FR_FRAME_HDR + stored + FR_TAG_LEN;
+	struct volinfo *vi;
+	int rc;
+
+	if ((rc = vw_room(w, len, false)) < 0)
+		return rc;
+	off_t at = lseek(w->fd, 0, SEEK_CUR);
+	rc = vw_record(w, FR_REC_FRAME, fhdr, FR_FRAME_HDR, payload, stored);
+	if (rc == -ENOSPC && at >= 0 && ftruncate(w->fd, at) == 0) {
+		/* the medium filled sooner than it said: cut the torn
+		 * record off and write it again on the next medium */
+		w->total_bytes -= w->bytes - (uint64_t)at;
+		w->bytes = (uint64_t)at;
+		if ((rc = vw_room(w, len, true)) < 0)
+			return rc;
+		rc = vw_record(w, FR_REC_FRAME, fhdr, FR_FRAME_HDR, payload,
+			       stored);
+	}
+	vi = &w->vols[w->n_vols - 1];
+	if (rc < 0) {
+		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
+			 vi->path, fr_strerror(rc));
+		return rc;
+	}
+	if (vi->n_segs == vi->cap_segs) {
+		uint32_t nc = vi->cap_segs ? vi->cap_segs * 2 : 64;
+		uint32_t *n = realloc(vi->segs, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		vi->segs = n;
+		vi->cap_segs = nc;
+	}
+	vi->segs[vi->n_segs++] = seg;
+	vi->frames++;
+	return 0;
+}
+
+/* ---- creating a parcel: the pipeline ------------------------------------- */
+
+struct pslot {
+	struct fr_job job;
+	const struct fr_manifest *m;
+	struct fr_seg_reader rd;
+	uint8_t *out;
+	size_t out_cap;
+	uint32_t seg;
+	int level;
+	int result;
+	bool busy, done;
+	uint8_t fhdr[FR_FRAME_HDR];
+	const uint8_t *payload;
+	uint32_t stored;
+	double cpu_s;
+};
+
+static void work_pack(struct fr_job *job, int worker)
+{
+	struct pslot *s = (struct pslot *)job;
+	const struct fr_segment *sg = &s->m->segments[s->seg];
+	struct fr_frame f = {0};
+	double t0 = thread_cpu_s();
+
+	s->result = 0;
+	fr_hash128(s->rd.buf, sg->length, f.hash);
+	if (memcmp(f.hash, sg->hash, FR_HASH_LEN)) {
+		s->result = FR_E_CHANGED;
+		return;
+	}
+	s->payload = s->rd.buf;
+	s->stored = sg->length;
+	if (s->level > 0) {
+		ssize_t n = fr_seg_compress(fr_workq_cctx(worker), s->out,
+					    s->out_cap, s->rd.buf, sg->length,
+					    s->level);
+		if (n > 0) {
+			s->payload = s->out;
+			s->stored = (uint32_t)n;
+			f.flags = FR_FRAME_ZSTD;
+			f.level = (uint8_t)s->level;
+		}
+	}
+	memcpy(f.pkg, s->m->id, FR_HASH_LEN);
+	f.index = s->seg;
+	f.raw_len = sg->length;
+	f.stored_len = s->stored;
+	fr_frame_pack(s->fhdr, &f);
+	s->cpu_s = thread_cpu_s() - t0;
+}
+
+/* Block until the job of slot s is back. */
+static void wait_slot(struct fr_doneq *dq, struct pslot *s)
+{
+	while (!s->done) {
+		uint64_t v;
+		struct fr_job *j = fr_doneq_take(dq);
+		if (!j) {
+			if (read(dq->efd, &v, 8) < 0 && errno != EINTR &&
+			    errno != EAGAIN)
+				return;
+			continue;
+		}
+		for (; j; j = j->next)
+			((struct pslot *)j)->done = true;
+	}
+}
+
+static const struct fr_address *courier_address(const struct fr_config *c,
+						const char *site,
+						const char *via)
+{
+	const struct fr_address *all[64];
+	unsigned n = fr_config_addresses(c, site, all, 64);
+
+	for (unsigned i = 0; i < n; i++)
+		if (all[i]->type == FR_ADDR_COURIER &&
+		    (!via || !strcmp(all[i]->name, via)))
+			return all[i];
+	return NULL;
+}
+
+static void print_json_str(FILE *out, const char *key, const char *v, bool comma)
+{
+	char buf[2200];
+
+	fprintf(out, "\"%s\": \"%s\"%s", key, fr_json_str(v, buf, sizeof(buf)),
+		comma ? ", " : "");
+}
+
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
+{
+	const struct fr_address *ca, *na;
+	struct fr_manifest m = {0};
+	struct vwriter w = {.fd = -1};
+	struct pslot slots[PSLOTS] = {0};
+	struct fr_doneq dq = {.efd = -1};
+	struct fr_adapt ad;
+	struct parcel p = {0};
+	uint8_t *mf = NULL, *have = NULL;
+	uint32_t *todo = NULL, n_todo = 0;
+	const char *media[FR_PARCEL_MEDIA_MAX];
+	unsigned n_media = 0;
+	char err[600] = "", name[FR_NAME_MAX + 1], pdir[1200];
+	struct stat st;
+	int rc;
+
+	/* ---- refuse early what cannot work */
+	if (!(ca = courier_address(c, o->site, o->via))) {
+		fr_log(FR_LOG_ERROR,
+		       o->via ? "site %s has no courier address named '%s' in '%s'"
+			      : "site %s has no courier address in '%s'%s",
+		       o->site, o->via ? o->via : c->path,
+		       o->via ? c->path : "");
+		return FR_E_CONFIG;
+	}
+	if (!(na = net_address(c, o->site))) {
+		fr_log(FR_LOG_ERROR,
+		       "site %s has no network address in '%s': a courier "
+		       "needs one (lan or RAS), over which the parcel is "
+		       "registered and its receipt comes back",
+		       o->site, c->path);
+		return FR_E_CONFIG;
+	}
+	for (unsigned i = 0; i < o->n_media && n_media < FR_PARCEL_MEDIA_MAX; i++)
+		media[n_media++] = o->media[i];
+	if (!n_media && ca->media[0])
+		media[n_media++] = ca->media;
+	if (!n_media) {
+		fr_log(FR_LOG_ERROR,
+		       "no medium: give --media DIR, or media = DIR in "
+		       "[address %s %s]",
+		       ca->site, ca->name);
+		return FR_E_CONFIG;
+	}
+	for (unsigned i = 0; i < n_media; i++) {
+		if (stat(media[i], &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    access(media[i], W_OK) < 0) {
+			fr_log(FR_LOG_ERROR,
+			       "medium '%s' is not a writable directory%s%s",
+			       media[i], errno ? ": " : "",
+			       errno ? strerror(errno) : "");
+			return -ENOTDIR;
+		}
+	}
+	if (stat(o->path, &st) < 0) {
+		rc = -errno;
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", o->path,
+		       strerror(errno));
+		return rc;
+	}
+	if (o->name) {
+		snprintf(name, sizeof(name), "%s", o->name);
+	} else {
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%s", o->path);
+		size_t l = strlen(tmp);
+		while (l > 1 && tmp[l - 1] == '/')
+			tmp[--l] = '\0';
+		const char *b = strrchr(tmp, '/');
+		snprintf(name, sizeof(name), "%s", b ? b + 1 : tmp);
+	}
+	if ((rc = fr_workq_start(c->workers)) < 0)
+		return rc;
+
+	/* ---- the manifest */
+	rc = fr_scan(o->path, name, c->seg_size, NULL, &m, o->progress);
+	if (rc < 0)
+		return rc;
+	size_t mf_len = fr_manifest_encoded_size(&m);
+	if (!(mf = malloc(mf_len)) || !(have = calloc(m.n_segments + 1, 1)) ||
+	    !(todo = malloc((m.n_segments + 1) * sizeof(*todo)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fr_manifest_encode(&m, mf, mf_len);
+
+	/* ---- the parcel's record, then its registration */
+	fr_random(w.h.parcel, FR_HASH_LEN);
+	id_hex(w.h.parcel, p.id);
+	if ((rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
+	    (rc = fr_path_fmt(p.dir, sizeof(p.dir), "%s/%.12s", pdir, p.id)) < 0 ||
+	    (rc = fr_mkdirs(p.dir)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot create the parcel's record in '%s': %s",
+		       pdir, fr_strerror(rc));
+		goto out;
+	}
+	char mpath[1300];
+	fr_path_fmt(mpath, sizeof(mpath), "%s/manifest", p.dir);
+	if ((rc = fr_write_file_atomic(mpath, mf, mf_len)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot write '%s': %s", mpath,
+		       fr_strerror(rc));
+		goto out;
+	}
+	snprintf(p.name, sizeof(p.name), "%s", m.name);
+	id_hex(m.id, p.pkg);
+	snprintf(p.site, sizeof(p.site), "%s", o->site);
+	snprintf(p.address, sizeof(p.address), "%s", ca->name);
+	snprintf(p.state, sizeof(p.state), "creating");
+	p.n_segments = m.n_segments;
+	p.created = (int64_t)time(NULL);
+	snprintf(p.media, sizeof(p.media), "%s", media[0]);
+
+	rc = register_parcel(c, o->site, w.h.parcel, mf, mf_len, m.n_segments,
+			     have, err, sizeof(err));
+	if (rc == FR_HAVE_COMPLETE) {
+		fr_log(FR_LOG_INFO,
+		       "%s already holds '%s' complete: no parcel needed",
+		       o->site, m.name);
+		fr_remove_tree(p.dir);
+		rc = 0;
+		goto out;
+	}
+	if (rc == FR_E_AUTH || rc == FR_E_REFUSED) {
+		fr_log(FR_LOG_ERROR, "%s refused the parcel's registration: %s",
+		       o->site, err);
+		fr_remove_tree(p.dir);
+		goto out;
+	}
+	if (rc < 0) {
+		fr_log(FR_LOG_WARN,
+		       "cannot register the parcel with %s (%s): it will carry "
+		       "every segment, and 'ferry parcel list' registers it "
+		       "once %s is reachable",
+		       o->site, err, o->site);
+		memset(have, 0, m.n_segments);
+	} else {
+		p.registered = 1;
+	}
+	for (uint32_t i = 0; i < m.n_segments; i++)
+		if (!have[i])
+			todo[n_todo++] = i;
+	p.segments = n_todo;
+	parcel_save(&p);
+
+	/* ---- the volumes */
+	w.media = media;
+	w.n_media = n_media;
+	w.limit = o->volume_size;
+	w.key = ca->key;
+	w.mf = mf;
+	w.mf_len = mf_len;
+	w.seglist_len = (m.n_segments + 7) / 8;
+	if (!(w.seglist = calloc(w.seglist_len, 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n_todo; i++)
+		w.seglist[todo[i] / 8] |= (uint8_t)(1u << (todo[i] % 8));
+	memcpy(w.h.pkg, m.id, FR_HASH_LEN);
+	w.h.n_segments = m.n_segments;
+	w.h.seg_size = m.seg_size;
+	snprintf(w.h.from, sizeof(w.h.from), "%s", c->code);
+	snprintf(w.h.to, sizeof(w.h.to), "%s", o->site);
+	snprintf(w.h.account, sizeof(w.h.account), "%s", ca->account);
+	w.h.created = p.created;
+	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
+		fr_log(FR_LOG_ERROR, "%s", w.err);
+		goto out;
+	}
+
+	int fixed = o->level >= -1 ? o->level : c->level;
+	fr_adapt_init(&ad, fr_workq_count(), fixed);
+	if ((rc = fr_doneq_init(&dq)) < 0)
+		goto out;
+	for (int i = 0; i < PSLOTS; i++) {
+		slots[i].m = &m;
+		slots[i].out_cap = fr_seg_bound(m.seg_size);
+		if ((rc = fr_seg_reader_init(&slots[i].rd, m.seg_size)) < 0 ||
+		    !(slots[i].out = malloc(slots[i].out_cap))) {
+			rc = rc < 0 ? rc : -ENOMEM;
+			fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
+			       fr_strerror(rc));
+			goto out;
+		}
+	}
+
+	double t0 = fr_now_s(), last_tick = t0;
+	uint64_t raw_done = 0, stored_done = 0;
+	uint32_t next = 0, head = 0, written = 0;
+	bool single = S_ISREG(st.st_mode);
+	rc = 0;
+	while (written < n_todo) {
+		/* keep every slot busy: read the next segments while the
+		 * workers compress and the oldest goes to the medium */
+		while (rc == 0 && next < n_todo && next - head < PSLOTS) {
+			struct pslot *s = &slots[next % PSLOTS];
+			char msg[512];
+			s->seg = todo[next];
+			rc = fr_seg_read(&s->rd, o->path, single, &m, s->seg, msg,
+					 sizeof(msg));
+			if (rc < 0) {
+				fr_log(FR_LOG_ERROR, "%s", msg);
+				break;
+			}
+			s->level = fixed >= 0 ? fixed : fr_adapt_next(&ad);
+			s->done = false;
+			s->busy = true;
+			s->job.fn = work_pack;
+			s->job.done = &dq;
+			fr_workq_push(&s->job);
+			next++;
+		}
+		if (head == next)
+			break;
+		struct pslot *s = &slots[head % PSLOTS];
+		wait_slot(&dq, s);
+		s->busy = false;
+		head++;
+		if (rc < 0)
+			continue; /* drain what is in flight */
+		if (s->result < 0) {
+			rc = s->result;
+			fr_log(FR_LOG_ERROR,
+			       "segment %u of '%s' no longer matches its hash: "
+			       "the source changed while the parcel was being "
+			       "written; create it again",
+			       s->seg, o->path);
+			continue;
+		}
+		if (fixed < 0)
+			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
+					 s->stored, s->cpu_s);
+		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "%s", w.err);
+			continue;
+		}
+		written++;
+		raw_done += m.segments[s->seg].length;
+		stored_done += s->stored;
+		double now = fr_now_s();
+		if (now - last_tick >= 0.25) {
+			if (fixed < 0) {
+				/* the medium is the link */
+				fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
+				w.busy_bytes = 0;
+				w.busy_s = 0;
+				fr_adapt_choose(&ad);
+			}
+			if (o->progress)
+				fprintf(stderr,
+					"\r  parcel: %u/%u segments, %.0f MB/s, "
+					"level %d, volume %u   ",
+					written, n_todo,
+					raw_done / 1e6 / (now - t0 + 1e-9),
+					s->level, w.n_vols);
+			last_tick = now;
+		}
+	}
+	if (o->progress)
+		fprintf(stderr, "\r%70s\r", "");
+	for (int i = 0; i < PSLOTS; i++)
+		if (slots[i].busy)
+			wait_slot(&dq, &slots[i]);
+	if (w.fd >= 0) {
+		int r2 = vw_close(&w, true);
+		if (r2 < 0 && rc == 0) {
+			rc = r2;
+			fr_log(FR_LOG_ERROR, "%s", w.err);
+		}
+	} else if (w.n_vols) {
+		/* the media filled up: the volume closed last is the last */
+		fr_log(FR_LOG_WARN,
+		       "the last volume written, %s, does not say it is the "
+		       "last",
+		       w.vols[w.n_vols - 1].path);
+	}
+	for (uint32_t k = 0; k < w.n_vols; k++)
+		write_packing_list(&w, k, &m, written);
+	p.volumes = w.n_vols;
+	p.bytes = w.total_bytes;
+	p.raw = raw_done;
+	p.left_out = n_todo - written;
+	p.segments = written;
+	double secs = fr_now_s() - t0;
+	if (rc < 0 && written == 0) {
+		for (uint32_t k = 0; k < w.n_vols; k++) {
+			char txt[1320];
+			unlink(w.vols[k].path);
+			snprintf(txt, sizeof(txt), "%.*s.txt",
+				 (int)strlen(w.vols[k].path) - 4, w.vols[k].path);
+			unlink(txt);
+		}
+		fr_remove_tree(p.dir);
+		goto out;
+	}
+	snprintf(p.state, sizeof(p.state), "created");
+	parcel_save(&p);
+	char sz[32], rz[32];
+	if (o->json) {
+		printf("{");
+		print_json_str(stdout, "parcel", p.id, true);
+		print_json_str(stdout, "name", m.name, true);
+		print_json_str(stdout, "site", o->site, true);
+		printf("\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
+		       "\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
+		       "\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
+		       p.registered ? "true" : "false", p.volumes, p.segments,
+		       p.n_segments, p.left_out, (unsigned long long)p.bytes,
+		       (unsigned long long)raw_done, secs);
+		for (uint32_t k = 0; k < w.n_vols; k++) {
+			char b[2700];
+			printf("%s\"%s\"", k ? ", " : "",
+			       fr_json_str(w.vols[k].path, b, sizeof(b)));
+		}
+		printf("]}\n");
+	} else {
+		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
+		       "volume(s), %s on the media, %.1f s%s\n",
+		       p.id, m.name, o->site, written,
+		       fr_human_bytes(raw_done, rz, sizeof(rz)), w.n_vols,
+		       fr_human_bytes(w.total_bytes, sz, sizeof(sz)), secs,
+		       p.registered ? "" : " (not registered yet)");
+		for (uint32_t k = 0; k < w.n_vols; k++)
+			printf("  %s\n", w.vols[k].path);
+		if (p.left_out)
+			printf("%u segment(s) did not fit: they can go over the "
+			       "network ('ferry send') or in another parcel\n",
+			       p.left_out);
+	}
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	for (int i = 0; i < PSLOTS; i++) {
+		if (slots[i].busy)
+			wait_slot(&dq, &slots[i]);
+		fr_seg_reader_fini(&slots[i].rd);
+		free(slots[i].out);
+	}
+	if (dq.efd >= 0)
+		fr_doneq_fini(&dq);
+	for (uint32_t k = 0; k < w.n_vols; k++)
+		free(w.vols[k].segs);
+	free(w.vols);
+	free(w.seglist);
+	free(mf);
+	free(have);
+	free(todo);
+	fr_manifest_fini(&m);
+	return rc;
+}
+
+/* ---- importing ----------------------------------------------------------- */
+
+struct islot {
+	struct fr_job job;
+	const struct fr_manifest *m;
+	struct fr_frame f;
+	uint8_t *in, *out;
+	const uint8_t *data;
+	int result;
+	bool busy, done;
+};
+
+static void work_unpack(struct fr_job *job, int worker)
+{
+	struct islot *s = (struct islot *)job;
+	const struct fr_segment *sg = &s->m->segments[s->f.index];
+	uint8_t h[FR_HASH_LEN];
+
+	s->result = 0;
+	s->data = s->in;
+	if (s->f.flags & FR_FRAME_ZSTD) {
+		int r = fr_seg_decompress(fr_workq_dctx(worker), s->out,
+					  sg->length, s->in, s->f.stored_len);
+		if (r < 0) {
+			s->result = r;
+			return;
+		}
+		s->data = s->out;
+	}
+	fr_hash128(s->data, sg->length, h);
+	if (memcmp(h, sg->hash, FR_HASH_LEN) || memcmp(h, s->f.hash, FR_HASH_LEN))
+		s->result = FR_E_HASH_MISMATCH;
+}
+
+struct importer {
+	const struct fr_config *c;
+	struct fr_store_pkg pkg;
+	bool open;
+	struct islot slots[PSLOTS];
+	struct fr_doneq dq;
+	uint8_t *taken;          /* per segment: written in this run */
+	uint32_t batch[SYNC_BATCH];
+	uint32_t n_batch;
+	uint32_t imported, held, refused, damaged;
+	int error;
+	char err[1600];
+};
+
+static int imp_sync(struct importer *im)
+{
+	int rc = 0;
+
+	if (!im->n_batch)
+		return 0;
+	if (syncfs(im->pkg.tree_fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fr_journal_append(&im->pkg.j, &im->pkg.m, im->batch,
+				       im->n_batch);
+	if (rc < 0 && !im->error) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err),
+			 "cannot make segments durable in '%s': %s", im->pkg.dir,
+			 fr_strerror(rc));
+	}
+	if (rc == 0)
+		im->imported += im->n_batch;
+	im->n_batch = 0;
+	return rc;
+}
+
+static int imp_write(struct importer *im, const struct islot *s)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	fr_extent_iter_init(&it, &im->pkg.m, s->f.index);
+	while (fr_extent_next(&it, &x)) {
+		int fd = fr_store_fd(&im->pkg, x.entry, false);
+		const uint8_t *p = s->data + x.seg_off;
+		uint64_t off = x.file_off;
+		uint32_t left = x.len;
+		if (fd < 0)
+			return fd;
+		while (left) {
+			ssize_t n = pwrite(fd, p, left, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			p += n;
+			off += (uint64_t)n;
+			left -= (uint32_t)n;
+		}
+	}
+	return 0;
+}
+
+/* The job of slot s is back: write its segment, or say why not. */
+static void imp_finish(struct importer *im, struct islot *s, const char *vname)
+{
+	int rc;
+
+	s->busy = false;
+	if (im->error)
+		return;
+	if (s->result < 0) {
+		im->refused++;
+		im->taken[s->f.index] = 0;
+		fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
+		       s->f.index, fr_strerror(s->result));
+		return;
+	}
+	if ((rc = imp_write(im, s)) < 0) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err), "cannot write segment %u into "
+			 "'%s': %s", s->f.index, im->pkg.tree, fr_strerror(rc));
+		return;
+	}
+	im->batch[im->n_batch++] = s->f.index;
+	if (im->n_batch == SYNC_BATCH)
+		imp_sync(im);
+}
+
+static void imp_wait(struct importer *im, struct islot *s, const char *vname)
+{
+	while (!s->done) {
+		uint64_t v;
+		struct fr_job *j = fr_doneq_take(&im->dq);
+		if (!j) {
+			if (read(im->dq.efd, &v, 8) < 0 && errno != EINTR &&
+			    errno != EAGAIN)
+				return;
+			continue;
+		}
+		for (; j; j = j->next)
+			((struct islot *)j)->done = true;
+	}
+	imp_finish(im, s, vname);
+}
+
+struct vol {
+	char path[4096];
+	struct fr_vol_hdr h;
+	uint8_t vh[FR_VOL_HDR];
+};
+
+static int cmp_vol(const void *a, const void *b)
+{
+	const struct vol *x = a, *y = b;
+	int d = memcmp(x->h.parcel, y->h.parcel, FR_HASH_LEN);
+
+	if (d)
+		return d;
+	return x->h.volume < y->h.volume ? -1 : x->h.volume > y->h.volume;
+}
+
+static int add_volume(struct vol **v, uint32_t *n, const char *path)
+{
+	struct vol *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	memset(&nv[*n], 0, sizeof(nv[*n]));
+	snprintf(nv[*n].path, sizeof(nv[*n].path), "%s", path);
+	(*n)++;
+	return 0;
+}
+
+static int find_volumes(const char *path, int depth, struct vol **v,
+			uint32_t *n)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
+		       strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return add_volume(v, n, path);
+	DIR *d = opendir(path);
+	if (!d) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
+		       strerror(errno));
+		return -errno;
+	}
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		char sub[4096];
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] == '.' ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", path, e->d_name))
+			continue;
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".fpv"))
+			rc = add_volume(v, n, sub);
+		else if (depth < 3 && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = find_volumes(sub, depth + 1, v, n);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Import one volume into the open package; records what it held. */
+static int import_volume(struct importer *im, struct vol *v, int fd,
+			 struct incoming *in, const uint8_t *key)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	const char *vname = v->path;
+	uint32_t max_body = FR_FRAME_HDR + (uint32_t)fr_seg_bound(m->seg_size);
+	uint64_t pos = FR_VOL_HDR;
+	uint32_t frames = 0, next = 0, head = 0, first = UINT32_MAX, last = 0;
+	uint32_t imported0 = im->imported, held0 = im->held;
+	uint32_t refused0 = im->refused;
+	struct fr_vol_trailer t = {0};
+	bool trailer = false;
+	int rc = 0;
+
+	uint32_t mf_len = (uint32_t)fr_manifest_encoded_size(m);
+	uint32_t sl_len = (m->n_segments + 7) / 8;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (!trailer && !im->error) {
+		uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
+		struct fr_rec_hdr r;
+		struct islot *s = &im->slots[next % PSLOTS];
+
+		/* a slot to read into: the oldest job finishes first */
+		if (next - head == PSLOTS) {
+			imp_wait(im, &im->slots[head % PSLOTS], vname);
+			head++;
+			continue;
+		}
+		rc = read_all(fd, rh, sizeof(rh));
+		if (rc == FR_E_TRUNCATED) {
+			fr_log(FR_LOG_ERROR,
+			       "%s is truncated at byte %llu (no trailer): the "
+			       "%u frame(s) before that were read",
+			       vname, (unsigned long long)pos, frames);
+			im->damaged++;
+			break;
+		}
+		if (rc == 0)
+			rc = fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX);
+		/* every length is known from the manifest: none is trusted */
+		if (rc == 0 && (r.type == FR_REC_FRAME ? r.len > max_body
+				: r.type == FR_REC_MANIFEST ? r.len != mf_len
+				: r.type == FR_REC_SEGLIST ? r.len != sl_len
+							    : false))
+			rc = FR_E_TOO_LARGE;
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR,
+			       "%s is damaged at byte %llu (%s): the rest of it "
+			       "cannot be read; %u frame(s) were read before",
+			       vname, (unsigned long long)pos, fr_strerror(rc),
+			       frames);
+			im->damaged++;
+			break;
+		}
+		uint8_t *body = r.type == FR_REC_FRAME ? s->in : NULL;
+		uint8_t small[FR_TRAILER_LEN];
+		if (r.type == FR_REC_TRAILER)
+			body = small;
+		else if (!body && !(body = malloc(r.len))) {
+			rc = -ENOMEM;
+			break;
+		}
+		/* a frame's header goes to the slot, its payload to `in` */
+		uint8_t fh[FR_FRAME_HDR];
+		if (r.type == FR_REC_FRAME) {
+			rc = read_all(fd, fh, FR_FRAME_HDR);
+			if (rc == 0)
+				rc = read_all(fd, s->in, r.len - FR_FRAME_HDR);
+		} else {
+			rc = read_all(fd, body, r.len);
+		}
+		if (rc == 0)
+			rc = read_all(fd, tag, sizeof(tag));
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR,
+			       "%s is truncated in the record at byte %llu: the "
+			       "%u frame(s) before it were read",
+			       vname, (unsigned long long)pos, frames);
+			im->damaged++;
+			if (body != s->in && body != small)
+				free(body);
+			break;
+		}
+		pos += FR_REC_HDR + r.len + FR_TAG_LEN;
+		const uint8_t *signed_part = r.type == FR_REC_FRAME ? fh : body;
+		bool ok = tag_ok(key, v->vh, rh, signed_part,
+				 tagged_len(r.type, r.len), tag);
+		if (r.type != FR_REC_FRAME) {
+			if (!ok) {
+				fr_log(FR_LOG_ERROR,
+				       "%s: its %s record fails authentication "
+				       "(%s): the volume is refused",
+				       vname,
+				       r.type == FR_REC_TRAILER ? "trailer"
+				       : r.type == FR_REC_MANIFEST ? "manifest"
+								   : "segment list",
+				       fr_strerror(FR_E_FORGED));
+				im->damaged++;
+				if (body != small)
+					free(body);
+				break;
+			}
+			if (r.type == FR_REC_TRAILER) {
+				rc = fr_vol_trailer_unpack(&t, body);
+				if (rc < 0 || t.volume != v->h.volume) {
+					fr_log(FR_LOG_ERROR, "%s: bad trailer: %s",
+					       vname,
+					       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
+					im->damaged++;
+				} else {
+					trailer = true;
+				}
+			} else {
+				free(body);
+			}
+			continue;
+		}
+		frames++;
+		struct fr_frame f;
+		int fr = fr_frame_unpack(&f, fh);
+		if (!ok || fr < 0 || memcmp(f.pkg, m->id, FR_HASH_LEN) ||
+		    f.index >= m->n_segments ||
+		    f.raw_len != m->segments[f.index].length ||
+		    r.len != FR_FRAME_HDR + f.stored_len) {
+			uint32_t idx = fr_get32(fh + 24);
+			im->refused++;
+			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
+			       idx,
+			       !ok ? fr_strerror(FR_E_FORGED)
+			       : fr < 0 ? fr_strerror(fr)
+			       : "frame does not match the manifest");
+			continue;
+		}
+		if (f.index < first)
+			first = f.index;
+		if (f.index > last)
+			last = f.index;
+		if (im->pkg.j.have[f.index] || im->taken[f.index]) {
+			im->held++;
+			continue;
+		}
+		im->taken[f.index] = 1;
+		s->f = f;
+		s->m = m;
+		s->done = false;
+		s->busy = true;
+		s->job.fn = work_unpack;
+		s->job.done = &im->dq;
+		fr_workq_push(&s->job);
+		next++;
+	}
+	for (; head < next; head++)
+		imp_wait(im, &im->slots[head % PSLOTS], vname);
+	imp_sync(im);
+	if (rc == -ENOMEM && !im->error) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err), "out of memory");
+	}
+	/* what the volume held, as far as it could be read */
+	if (v->h.volume < FR_ARRAY_SIZE(in->seen)) {
+		uint32_t k = v->h.volume;
+		in->seen[k] = 1;
+		in->frames[k] = trailer ? t.frames : frames;
+		in->first[k] = trailer ? t.first : first;
+		in->last[k] = trailer ? t.last : last;
+		if (k > in->n_vol)
+			in->n_vol = k;
+		if (trailer && (t.flags & FR_VOL_LAST))
+			in->total = t.total;
+	}
+	if (trailer && t.frames != frames) {
+		fr_log(FR_LOG_ERROR, "%s: holds %u frames, its trailer says %u",
+		       vname, frames, t.frames);
+		im->damaged++;
+	}
+	fr_log(FR_LOG_INFO,
+	       "%s (volume %u): %u segment(s) imported, %u already held, %u "
+	       "refused",
+	       vname, v->h.volume, im->imported - imported0, im->held - held0,
+	       im->refused - refused0);
+	return im->error;
+}
+
+/* Volumes of the parcel not imported yet, by number and segments. */
+static void report_missing(const struct importer *im, const struct incoming *in,
+			   const uint8_t *seglist, FILE *out, bool json)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	char buf[2048], vols[1024] = "";
+	uint32_t n_missing = 0, n_other = 0;
+	size_t o = 0;
+	uint32_t upto = in->total ? in->total : in->n_vol;
+
+	for (uint32_t k = 1; k <= upto && k < FR_ARRAY_SIZE(in->seen); k++)
+		if (!in->seen[k] && o + 24 < sizeof(vols))
+			o += (size_t)snprintf(vols + o, sizeof(vols) - o,
+					      "%svol-%03u.fpv", o ? ", " : "", k);
+	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have, buf, sizeof(buf),
+		      &n_missing);
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		if (!im->pkg.j.have[i] && !((seglist[i / 8] >> (i % 8)) & 1))
+			n_other++;
+	if (json) {
+		char b1[2200], b2[1100];
+		fprintf(out,
+			"\"missing_volumes\": \"%s\", \"last_volume_seen\": %s, "
+			"\"missing_segments\": \"%s\", \"n_missing\": %u, "
+			"\"not_in_parcel\": %u",
+			fr_json_str(vols, b2, sizeof(b2)),
+			in->total ? "true" : "false",
+			fr_json_str(buf, b1, sizeof(b1)), n_missing, n_other);
+		return;
+	}
+	if (vols[0] || !in->total)
+		fprintf(out, "missing volumes: %s%s%s\n", vols[0] ? vols : "",
+			vols[0] && !in->total ? ", and " : "",
+			in->total ? ""
+				  : "any after the highest seen (the last volume "
+				    "has not been imported)");
+	if (n_missing)
+		fprintf(out, "missing segments of the parcel (%u): %s\n",
+			n_missing, buf);
+	if (n_other)
+		fprintf(out,
+			"%u other segment(s) are not in this parcel: they "
+			"come over the network\n",
+			n_other);
+}
+
+static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
+			 bool json, FILE *out, bool *complete)
+{
+	struct importer im = {.c = c, .dq = {.efd = -1}};
+	const struct fr_account *acct = NULL;
+	struct incoming in;
+	uint8_t *mf = NULL, *seglist = NULL;
+	char id[33], err[600];
+	int rc = 0, fd = -1;
+
+	*complete = false;
+	id_hex(v[0].h.parcel, id);
+	/* the volume that opens the package: the first readable one */
+	for (uint32_t k = 0; k < n && !mf; k++) {
+		uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
+		struct fr_rec_hdr r;
+		acct = fr_config_account(c, v[k].h.account);
+		if (!acct)
+			continue;
+		struct stat st;
+		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0 ||
+		    lseek(fd, FR_VOL_HDR, SEEK_SET) < 0 ||
+		    read_all(fd, rh, sizeof(rh)) < 0 ||
+		    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 ||
+		    r.type != FR_REC_MANIFEST || r.len > st.st_size ||
+		    !(mf = malloc(r.len)) ||
+		    read_all(fd, mf, r.len) < 0 || read_all(fd, tag, sizeof(tag)) < 0 ||
+		    !tag_ok(acct->key, v[k].vh, rh, mf, r.len, tag)) {
+			free(mf);
+			mf = NULL;
+		} else {
+			rc = fr_store_open(c->store, mf, r.len, v[k].h.account,
+					   &im.pkg, err, sizeof(err));
+			if (rc < 0) {
+				fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
+				close(fd);
+				free(mf);
+				return rc;
+			}
+			im.open = true;
+			/* the segment list record follows */
+			if (read_all(fd, rh, sizeof(rh)) == 0 &&
+			    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) == 0 &&
+			    r.type == FR_REC_SEGLIST &&
+			    r.len == (im.pkg.m.n_segments + 7) / 8 &&
+			    (seglist = malloc(r.len)) &&
+			    read_all(fd, seglist, r.len) == 0 &&
+			    read_all(fd, tag, sizeof(tag)) == 0 &&
+			    tag_ok(acct->key, v[k].vh, rh, seglist, r.len, tag)) {
+			} else {
+				free(seglist);
+				seglist = NULL;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	if (!mf) {
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: no volume given has a readable, "
+		       "authentic manifest",
+		       id);
+		return FR_E_FORGED;
+	}
+	free(mf);
+	if (!seglist && (seglist = calloc((im.pkg.m.n_segments + 7) / 8, 1)))
+		memset(seglist, 0xff, (im.pkg.m.n_segments + 7) / 8);
+	incoming_load(c, id, &in);
+	snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
+	id_hex(im.pkg.m.id, in.pkg);
+	snprintf(in.from, sizeof(in.from), "%s", v[0].h.account);
+	if (in.state != P_RECEIVED)
+		in.state = P_IMPORTING;
+	im.taken = calloc(im.pkg.m.n_segments + 1, 1);
+	if (!seglist || !im.taken || (rc = fr_doneq_init(&im.dq)) < 0) {
+		rc = rc < 0 ? rc : -ENOMEM;
+		goto out;
+	}
+	size_t in_cap = fr_seg_bound(im.pkg.m.seg_size);
+	for (int i = 0; i < PSLOTS; i++)
+		if (!(im.slots[i].in = malloc(in_cap)) ||
+		    !(im.slots[i].out = malloc(im.pkg.m.seg_size))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+
+	for (uint32_t k = 0; k < n && !im.error; k++) {
+		if (memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) {
+			fr_log(FR_LOG_ERROR, "%s: belongs to another package",
+			       v[k].path);
+			im.damaged++;
+			continue;
+		}
+		acct = fr_config_account(c, v[k].h.account);
+		if (!acct) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: signed for account %s, which '%s' does not "
+			       "have: refused",
+			       v[k].path, v[k].h.account, c->path);
+			im.damaged++;
+			continue;
+		}
+		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || lseek(fd, FR_VOL_HDR, SEEK_SET) < 0) {
+			fr_log(FR_LOG_ERROR, "cannot read '%s': %s", v[k].path,
+			       strerror(errno));
+			im.damaged++;
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		import_volume(&im, &v[k], fd, &in, acct->key);
+		close(fd);
+		incoming_save(&in);
+	}
+	if (im.error) {
+		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, im.err);
+		rc = im.error;
+		goto out;
+	}
+	if (im.pkg.j.n_have == im.pkg.m.n_segments) {
+		rc = fr_store_finalize(&im.pkg, c->store, err, sizeof(err));
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "cannot complete '%s': %s",
+			       im.pkg.m.name, err);
+			goto out;
+		}
+		in.state = P_RECEIVED;
+		incoming_save(&in);
+		*complete = true;
+		fr_log(FR_LOG_INFO,
+		       "package '%s' complete and verified -> %s/packages/%s",
+		       im.pkg.m.name, c->store, im.pkg.m.name);
+	}
+	if (json) {
+		char b[600];
+		fprintf(out, "{\"parcel\": \"%s\", \"name\": \"%s\", "
+			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
+			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
+			"\"n_segments\": %u, ",
+			id, fr_json_str(im.pkg.m.name, b, sizeof(b)), im.imported,
+			im.held, im.refused, im.damaged,
+			*complete ? "true" : "false", im.pkg.j.n_have,
+			im.pkg.m.n_segments);
+		report_missing(&im, &in, seglist, out, true);
+		fprintf(out, "}\n");
+	} else {
+		fprintf(out,
+			"parcel %.12s, package '%s': %u segment(s) imported, %u "
+			"already held, %u refused; %u of %u segments held%s\n",
+			id, im.pkg.m.name, im.imported, im.held, im.refused,
+			im.pkg.j.n_have, im.pkg.m.n_segments,
+			*complete ? " - complete" : "");
+		if (!*complete)
+			report_missing(&im, &in, seglist, out, false);
+	}
+	rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
+out:
+	for (int i = 0; i < PSLOTS; i++) {
+		if (im.slots[i].busy)
+			imp_wait(&im, &im.slots[i], "");
+		free(im.slots[i].in);
+		free(im.slots[i].out);
+	}
+	if (im.dq.efd >= 0)
+		fr_doneq_fini(&im.dq);
+	if (im.open)
+		fr_store_close(&im.pkg);
+	free(im.taken);
+	free(seglist);
+	return rc;
+}
+
+int fr_parcel_import(const struct fr_config *c, const char *const *paths,
+		     unsigned n_paths, bool json, FILE *out)
+{
+	struct vol *v = NULL;
+	uint32_t n = 0, good = 0;
+	int rc = 0, worst = 0;
+
+	for (unsigned i = 0; i < n_paths; i++)
+		if ((rc = find_volumes(paths[i], 0, &v, &n)) < 0) {
+			free(v);
+			return rc;
+		}
+	if (!n) {
+		fr_log(FR_LOG_ERROR, "no parcel volume (*.fpv) found in %s%s",
+		       paths[0], n_paths > 1 ? " and the others given" : "");
+		free(v);
+		return -ENOENT;
+	}
+	/* read every header first: refuse what is not ours or not a volume */
+	for (uint32_t k = 0; k < n; k++) {
+		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		int r = fd < 0 ? -errno : read_all(fd, v[k].vh, FR_VOL_HDR);
+		if (fd >= 0)
+			close(fd);
+		if (r == 0)
+			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
+		if (r < 0) {
+			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
+			       v[k].path, fr_strerror(r));
+			worst = worst ? worst : r;
+			continue;
+		}
+		if (strcmp(v[k].h.to, c->code)) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: addressed to site %s, and this is %s: "
+			       "refused",
+			       v[k].path, v[k].h.to, c->code);
+			worst = FR_E_WRONG_SITE;
+			continue;
+		}
+		if (good != k)
+			v[good] = v[k];
+		good++;
+	}
+	if (fr_workq_start(c->workers) < 0)
+		good = 0;
+	qsort(v, good, sizeof(*v), cmp_vol);
+	for (uint32_t a = 0; a < good;) {
+		uint32_t b = a + 1;
+		while (b < good && !memcmp(v[a].h.parcel, v[b].h.parcel, FR_HASH_LEN))
+			b++;
+		bool complete;
+		rc = import_parcel(c, v + a, b - a, json, out, &complete);
+		if (rc < 0 && !worst)
+			worst = rc;
+		a = b;
+	}
+	free(v);
+	return worst;
+}
+
+/* ---- list and ship --------------------------------------------------------- */
+
+static int load_all(const struct fr_config *c, struct parcel **out, uint32_t *n)
+{
+	char dir[1200];
+	DIR *d;
+	struct dirent *e;
+
+	*out = NULL;
+	*n = 0;
+	if (parcels_dir(c, dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d))) {
+		char sub[1300];
+		struct parcel p;
+		if (e->d_name[0] == '.' ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, e->d_name) ||
+		    parcel_load(sub, &p) < 0)
+			continue;
+		struct parcel *np = realloc(*out, (*n + 1) * sizeof(*np));
+		if (!np)
+			break;
+		*out = np;
+		np[(*n)++] = p;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Register what is not registered, and ask each site for receipts. */
+static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct parcel *p = &ps[i];
+		char err[600] = "", path[1300];
+		uint8_t *mf, id[FR_HASH_LEN];
+		size_t len;
+		struct fr_manifest m = {0};
+		if (p->registered || !strcmp(p->state, "received") ||
+		    fr_unhex(p->id, id, FR_HASH_LEN) < 0 ||
+		    fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir) ||
+		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+			continue;
+		if (fr_manifest_decode(&m, mf, len) == 0) {
+			int r = register_parcel(c, p->site, id, mf, len,
+						m.n_segments, NULL, err,
+						sizeof(err));
+			if (r >= 0) {
+				p->registered = 1;
+				parcel_save(p);
+				fr_log(FR_LOG_INFO, "parcel %.12s registered with %s",
+				       p->id, p->site);
+			} else {
+				fr_log(FR_LOG_WARN,
+				       "parcel %.12s: still not registered with "
+				       "%s: %s",
+				       p->id, p->site, err);
+			}
+		}
+		fr_manifest_fini(&m);
+		free(mf);
+	}
+	/* one query per site */
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t(*ids)[FR_HASH_LEN] = malloc(n * FR_HASH_LEN);
+		uint32_t *who = malloc(n * sizeof(*who)), *st = malloc(n * sizeof(*st));
+		uint32_t k = 0;
+		bool first = true;
+		char err[600] = "";
+		for (uint32_t j = 0; ids && who && st && j < n; j++) {
+			if (strcmp(ps[j].site, ps[i].site))
+				continue;
+			if (j < i) { /* this site was asked already */
+				first = false;
+				break;
+			}
+			if (!ps[j].registered || !strcmp(ps[j].state, "received") ||
+			    fr_unhex(ps[j].id, ids[k], FR_HASH_LEN) < 0)
+				continue;
+			who[k++] = j;
+		}
+		if (first && k &&
+		    query_parcels(c, ps[i].site, ids, k, st, err, sizeof(err)) == 0) {
+			for (uint32_t q = 0; q < k; q++) {
+				struct parcel *p = &ps[who[q]];
+				const char *ns = st[q] == P_RECEIVED ? "received"
+						 : st[q] == P_SUPERSEDED ? "not-needed"
+									 : NULL;
+				if (ns && strcmp(p->state, ns)) {
+					snprintf(p->state, sizeof(p->state), "%s", ns);
+					if (st[q] == P_RECEIVED)
+						p->received = (int64_t)time(NULL);
+					parcel_save(p);
+				}
+			}
+		} else if (first && k) {
+			fr_log(FR_LOG_WARN, "cannot ask %s about its parcels: %s",
+			       ps[i].site, err);
+		}
+		free(ids);
+		free(who);
+		free(st);
+	}
+}
+
+int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
+		   FILE *out)
+{
+	struct parcel *ps;
+	uint32_t n;
+
+	load_all(c, &ps, &n);
+	if (!offline)
+		catch_up(c, ps, n);
+	if (json)
+		fprintf(out, "[");
+	else if (n)
+		fprintf(out, "%-12s  %-20s  %-6s  %-10s  %7s  %8s  %9s  %s\n",
+			"PARCEL", "PACKAGE", "SITE", "STATE", "VOLUMES",
+			"SEGMENTS", "SIZE", "CREATED");
+	else
+		fprintf(out, "no parcels\n");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct parcel *p = &ps[i];
+		char sz[32], when[32], b[600];
+		time_t t = (time_t)p->created;
+		struct tm tm;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		if (json) {
+			fprintf(out,
+				"%s{\"parcel\": \"%s\", \"name\": \"%s\", "
+				"\"site\": \"%s\", \"state\": \"%s\", "
+				"\"registered\": %s, \"volumes\": %u, "
+				"\"segments\": %u, \"n_segments\": %u, "
+				"\"left_out\": %u, \"bytes\": %llu, "
+				"\"created\": %lld, \"shipped\": %lld, "
+				"\"received\": %lld}",
+				i ? ", " : "", p->id,
+				fr_json_str(p->name, b, sizeof(b)), p->site,
+				p->state, p->registered ? "true" : "false",
+				p->volumes, p->segments, p->n_segments,
+				p->left_out, (unsigned long long)p->bytes,
+				(long long)p->created, (long long)p->shipped,
+				(long long)p->received);
+			continue;
+		}
+		fprintf(out, "%-12.12s  %-20s  %-6s  %-10s  %7u  %8u  %9s  %s%s\n",
+			p->id, p->name, p->site, p->state, p->volumes,
+			p->segments, fr_human_bytes(p->bytes, sz, sizeof(sz)),
+			when, p->registered ? "" : "  (not registered)");
+	}
+	if (json)
+		fprintf(out, "]\n");
+	free(ps);
+	return 0;
+}
+
+int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
+{
+	struct parcel *ps;
+	uint32_t n, hit = 0, k = 0;
+	int rc = 0;
+
+	load_all(c, &ps, &n);
+	for (uint32_t i = 0; i < n; i++)
+		if (!strncmp(ps[i].id, which, strlen(which)) && strlen(which) >= 4) {
+			hit++;
+			k = i;
+		}
+	if (hit != 1) {
+		fr_log(FR_LOG_ERROR,
+		       hit ? "'%s' names %u parcels: give more of the id"
+			   : "no parcel '%s' (see 'ferry parcel list')%.0u",
+		       which, hit);
+		free(ps);
+		return FR_E_BAD_NAME;
+	}
+	struct parcel *p = &ps[k];
+	if (!strcmp(p->state, "created")) {
+		snprintf(p->state, sizeof(p->state), "shipped");
+		p->shipped = (int64_t)time(NULL);
+		rc = parcel_save(p);
+		if (rc == 0)
+			fprintf(out, "parcel %.12s ('%s' for %s) marked shipped\n",
+				p->id, p->name, p->site);
+	} else if (!strcmp(p->state, "shipped")) {
+		fprintf(out, "parcel %.12s was already marked shipped\n", p->id);
+	} else {
+		fr_log(FR_LOG_ERROR, "parcel %.12s is %s: nothing to ship", p->id,
+		       p->state);
+		rc = FR_E_BAD_NAME;
+	}
+	free(ps);
+	return rc;
+}
