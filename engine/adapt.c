@@ -8,7 +8,9 @@
  * level wins. On loopback that is raw (0); on a 128 kbit line it is 19.
  * When the receiver reports that it spends much of its time unable to
  * take frames (its storage is the slowest stage), compression cannot help
- * and the level is 0.
+ * and the level is 0. Where the source is read more slowly than that
+ * (fr_adapt_source), no level beats the read; a parcel, whose size is
+ * what costs, then takes the strongest level that keeps up.
  */
 #include <string.h>
 
@@ -84,6 +86,14 @@ void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
 	}
 }
 
+void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs)
+{
+	if (secs <= 0.0 || bytes == 0)
+		return;
+	double r = (double)bytes / secs;
+	a->source_rate = a->source_rate > 0 ? 0.7 * a->source_rate + 0.3 * r : r;
+}
+
 void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille)
 {
 	double v = stall_permille > 1000 ? 1.0 : stall_permille / 1000.0;
@@ -114,7 +124,7 @@ int fr_adapt_choose(struct fr_adapt *a)
 	}
 	if (a->wire_rate <= 0.0 || gscale < 0.0)
 		return a->level; /* nothing to go on yet */
-	double best = -1.0;
+	double best = -1.0, pred_of[FR_ARRAY_SIZE(priors)];
 	int best_level = 0;
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
 		int l = priors[i].level;
@@ -130,12 +140,22 @@ int fr_adapt_choose(struct fr_adapt *a)
 		double cpu = a->speed[l] * a->workers;
 		double net = a->wire_rate * ratio;
 		double pred = cpu < net ? cpu : net;
+		/* nothing moves faster than the source can be read */
+		if (a->source_rate > 0.0 && pred > a->source_rate)
+			pred = a->source_rate;
+		pred_of[i] = pred;
 		/* prefer the cheaper level unless the gain is real (5%) */
 		if (pred > best * 1.05) {
 			best = pred;
 			best_level = l;
 		}
 	}
+	/* where size is the cost (a parcel), the strongest level that is
+	 * about as fast as the fastest */
+	if (a->prefer_small)
+		for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++)
+			if (pred_of[i] >= best * 0.95)
+				best_level = priors[i].level;
 	a->level = best_level;
 	return best_level;
 }

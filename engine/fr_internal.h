@@ -351,6 +351,8 @@ struct fr_adapt {
 	double sink_stall;           /* receiver's stalled share, EWMA */
 	unsigned since_probe;
 	bool pinned;                 /* automatic, but decided once for all */
+	double source_rate;          /* bytes/s the source is read at, EWMA */
+	bool prefer_small;           /* of levels about as fast, the strongest */
 	int level;
 };
 /* Decide the level once (loopback: 0); no probes, no changes. */
@@ -365,5 +367,7 @@ void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
  * frames because its storage lagged. */
 void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille);
 int fr_adapt_choose(struct fr_adapt *a);
+/* The source delivered bytes in secs of reading (0: not a limit). */
+void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs);
 
 #endif

@@ -965,7 +965,7 @@ static void print_json_str(FILE *out, const char *key, const char *v, bool comma
 {
 	char buf[2200];
 
-	fprintf(out, "\"%s\": \"%s\"%s", key, fr_json_str(v, buf, sizeof(buf)),
+	fprintf(out, "\"%s\": %s%s", key, fr_json_str(v, buf, sizeof(buf)),
 		comma ? ", " : "");
 }
 
@@ -1142,6 +1142,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	int fixed = o->level >= -1 ? o->level : c->level;
 	fr_adapt_init(&ad, fr_workq_count(), fixed);
+	ad.prefer_small = true;
 	if ((rc = fr_doneq_init(&dq)) < 0)
 		goto out;
 	for (int i = 0; i < PSLOTS; i++) {
@@ -1157,7 +1158,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	}
 
 	double t0 = fr_now_s(), last_tick = t0;
-	uint64_t raw_done = 0, stored_done = 0;
+	uint64_t raw_done = 0, stored_done = 0, read_bytes = 0;
+	double read_s = 0;
 	uint32_t next = 0, head = 0, written = 0;
 	bool single = S_ISREG(st.st_mode);
 	rc = 0;
@@ -1168,8 +1170,11 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			struct pslot *s = &slots[next % PSLOTS];
 			char msg[512];
 			s->seg = todo[next];
+			double r0 = fr_now_s();
 			rc = fr_seg_read(&s->rd, o->path, single, &m, s->seg, msg,
 					 sizeof(msg));
+			read_s += fr_now_s() - r0;
+			read_bytes += m.segments[s->seg].length;
 			if (rc < 0) {
 				fr_log(FR_LOG_ERROR, "%s", msg);
 				break;
@@ -1215,6 +1220,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			if (fixed < 0) {
 				/* the medium is the link */
 				fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
+				fr_adapt_source(&ad, read_bytes, read_s);
+				read_bytes = 0;
+				read_s = 0;
 				w.busy_bytes = 0;
 				w.busy_s = 0;
 				fr_adapt_choose(&ad);
@@ -1282,7 +1290,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		       (unsigned long long)raw_done, secs);
 		for (uint32_t k = 0; k < w.n_vols; k++) {
 			char b[2700];
-			printf("%s\"%s\"", k ? ", " : "",
+			printf("%s%s", k ? ", " : "",
 			       fr_json_str(w.vols[k].path, b, sizeof(b)));
 		}
 		printf("]}\n");
@@ -1733,8 +1741,8 @@ static void report_missing(const struct importer *im, const struct incoming *in,
 	if (json) {
 		char b1[2200], b2[1100];
 		fprintf(out,
-			"\"missing_volumes\": \"%s\", \"last_volume_seen\": %s, "
-			"\"missing_segments\": \"%s\", \"n_missing\": %u, "
+			"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
+			"\"missing_segments\": %s, \"n_missing\": %u, "
 			"\"not_in_parcel\": %u",
 			fr_json_str(vols, b2, sizeof(b2)),
 			in->total ? "true" : "false",
@@ -1895,7 +1903,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	}
 	if (json) {
 		char b[600];
-		fprintf(out, "{\"parcel\": \"%s\", \"name\": \"%s\", "
+		fprintf(out, "{\"parcel\": \"%s\", \"name\": %s, "
 			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
 			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
 			"\"n_segments\": %u, ",
@@ -2124,7 +2132,7 @@ int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 		if (json) {
 			fprintf(out,
-				"%s{\"parcel\": \"%s\", \"name\": \"%s\", "
+				"%s{\"parcel\": \"%s\", \"name\": %s, "
 				"\"site\": \"%s\", \"state\": \"%s\", "
 				"\"registered\": %s, \"volumes\": %u, "
 				"\"segments\": %u, \"n_segments\": %u, "

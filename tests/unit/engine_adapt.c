@@ -279,3 +279,35 @@ Test(adapt, back_to_raw_probes_again)
 		probes += fr_adapt_next(&a) == 1;
 	cr_assert_geq(probes, 3);
 }
+
+/* ---- a parcel: the source read is the limit, and size is the cost ------- */
+
+Test(adapt, slow_source_and_small_preferred_goes_to_a_stronger_level)
+{
+	struct fr_adapt a;
+
+	/* a fast medium (275 MB/s) and 2 workers: on speed alone, level 1 */
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 2.6, 400e6);
+	wire(&a, 275e6);
+	int fast = fr_adapt_choose(&a);
+	cr_assert_leq(fast, 2, "fast medium, no source limit: level %d", fast);
+
+	/* the source reads at 150 MB/s: by the priors, levels up to 7
+	 * (2 x 90 MB/s of CPU) keep up with it, level 9 (2 x 60) does not */
+	fr_adapt_source(&a, 150000000, 1.0);
+	a.prefer_small = false;
+	cr_assert_eq(fr_adapt_choose(&a), 0,
+		     "source-bound, without prefer_small: the cheapest, raw");
+	a.prefer_small = true;
+	int l = fr_adapt_choose(&a);
+	cr_assert_geq(l, 3, "source-bound parcel: level %d", l);
+	cr_assert_leq(l, 7, "level %d would not keep up with the source", l);
+
+	/* a source faster than any compressor: speed decides again */
+	fr_adapt_source(&a, 20000000000ull, 1.0);
+	fr_adapt_source(&a, 20000000000ull, 1.0);
+	fr_adapt_source(&a, 20000000000ull, 1.0);
+	fr_adapt_source(&a, 20000000000ull, 1.0);
+	cr_assert_leq(fr_adapt_choose(&a), 2);
+}

@@ -1,0 +1,179 @@
+#!/bin/bash
+# bench/parcel.sh — courier parcels: `ferry parcel create` and `ferry parcel
+# import` of the LAN benchmark's package, against `tar -c | zstd -T0 -3`
+# onto the medium and `zstd -d | tar -x` from it, in the same run, with
+# the medium's own write and read speed measured alongside.
+#
+#   sudo bash bench/parcel.sh
+#
+# Options (environment):
+#   WORK=/var/tmp/ferry-bench  package cache (made by bench/lan.sh if
+#                              missing), media and destinations, results
+#   MEDIA=$WORK/media          the "medium": a directory (mount a USB disk
+#                              or a tmpfs here to measure that instead)
+#   RUNS=3                     runs per tool (median reported)
+#   SRC=DIR                    the package (default: bench/lan.sh's tree)
+#   FERRY=build/ferry
+#
+# Every run starts with the page cache dropped; creation ends with the
+# volumes (or the .tar.zst) fdatasync'ed on the medium, import with the
+# tree durable at the destination. CPU is user+sys, memory the peak RSS.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-/var/tmp/ferry-bench}
+MEDIA=${MEDIA:-$WORK/media}
+RUNS=${RUNS:-3}
+FERRY=${FERRY:-$repo/build/ferry}
+SRC=${SRC:-$WORK/data/pkg-1g}
+
+die() { echo "parcel.sh: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+for t in tar zstd dd /usr/bin/time python3; do
+	command -v "$t" >/dev/null || die "needs $t"
+done
+[ -x "$FERRY" ] || die "build ferry first (cmake --build build)"
+if [ ! -d "$SRC" ]; then
+	log "no package at $SRC: building it with bench/lan.sh's recipe"
+	TOOLS=none SKIP_STAGES=1 SKIP_RESUME=1 SKIP_4G=1 RUNS=0 \
+		bash "$repo/bench/lan.sh" >/dev/null || true
+	[ -d "$SRC" ] || die "no package at $SRC"
+fi
+[ "$(id -u)" = 0 ] || die "run as root (drop_caches)"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$WORK/results/parcel-$stamp
+mkdir -p "$OUT" "$MEDIA" || die "cannot create $OUT"
+cp "$FERRY" "$OUT/ferry"
+FERRY=$OUT/ferry
+DEST=$WORK/dest-parcel
+bytes=$(du -sb --apparent-size "$SRC" | cut -f1)
+
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# configs: CEN makes parcels for LAB; LAB's lan address is a closed port,
+# so the parcel carries every segment (as when the network is down)
+pw=$OUT/pw
+printf 'bench parcel password\n' >"$pw"
+chmod 600 "$pw"
+cat >"$OUT/cen.conf" <<EOF
+[site]
+code = CEN
+store = $WORK/parcel-cen
+[address LAB lan]
+type = lan
+host = 127.0.0.1:9
+password-file = $pw
+[address LAB usb]
+type = courier
+password-file = $pw
+media = $MEDIA
+EOF
+cat >"$OUT/lab.conf" <<EOF
+[site]
+code = LAB
+store = $DEST/lab
+listen = 127.0.0.1:9
+[account CEN]
+password-file = $pw
+EOF
+
+# timed NAME CMD...: wall, cpu, rss of CMD (and its children) into $OUT/NAME.time
+timed() {
+	local name=$1
+	shift
+	/usr/bin/time -f '%e %U %S %M' -o "$OUT/$name.time" "$@"
+}
+read_time() { # -> wall cpu rss_mib
+	awk '{ printf "%s %.2f %.1f\n", $1, $2 + $3, $4 / 1024 }' "$OUT/$1.time"
+}
+
+printf 'run\ttool\tphase\twall_s\tMB_s\tcpu_s\trss_MiB\tmedium_bytes\n' >"$OUT/raw.tsv"
+record() { # run tool phase name medium_bytes
+	local w c r
+	read -r w c r < <(read_time "$4")
+	printf '%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n' "$1" "$2" "$3" "$w" \
+		"$(python3 -c "print($bytes / 1e6 / $w)")" "$c" "$r" "$5" >>"$OUT/raw.tsv"
+	log "  $2 $3 run $1: ${w} s, cpu ${c} s, rss ${r} MiB, medium $5 bytes"
+}
+
+for run in $(seq 1 "$RUNS"); do
+	log "round $run of $RUNS"
+	# the medium itself
+	rm -f "$MEDIA/dd.bin"
+	drop
+	dd if=/dev/zero of="$MEDIA/dd.bin" bs=1M count=2048 conv=fdatasync 2>"$OUT/dd-w.$run" >/dev/null
+	drop
+	dd if="$MEDIA/dd.bin" of=/dev/null bs=1M 2>"$OUT/dd-r.$run" >/dev/null
+	rm -f "$MEDIA/dd.bin"
+
+	# tar | zstd -3 onto the medium, then back
+	rm -rf "$MEDIA"/* "$DEST"
+	mkdir -p "$DEST/tar"
+	drop
+	timed tar-c.$run sh -c "tar -C '$SRC' -cf - . | zstd -q -T0 -3 | dd of='$MEDIA/pkg.tar.zst' bs=1M conv=fdatasync status=none"
+	record "$run" tar+zstd create tar-c.$run "$(stat -c %s "$MEDIA/pkg.tar.zst")"
+	drop
+	timed tar-x.$run sh -c "zstd -q -d -c '$MEDIA/pkg.tar.zst' | tar -C '$DEST/tar' -xf - && sync -f '$DEST/tar'"
+	record "$run" tar+zstd import tar-x.$run "$(stat -c %s "$MEDIA/pkg.tar.zst")"
+
+	# ferry
+	rm -rf "$MEDIA"/* "$DEST" "$WORK/parcel-cen"
+	drop
+	timed ferry-c.$run "$FERRY" parcel create "$SRC" --to LAB --name pkg \
+		--config "$OUT/cen.conf" --json -q >"$OUT/ferry-c.$run.json"
+	rc=$?
+	[ $rc = 0 ] || die "ferry parcel create failed ($rc)"
+	mb=$(du -cb "$MEDIA"/ferry-parcel-*/*.fpv | tail -n 1 | cut -f1)
+	record "$run" ferry create ferry-c.$run "$mb"
+	drop
+	timed ferry-x.$run "$FERRY" parcel import "$MEDIA" --config "$OUT/lab.conf" \
+		--json -q >"$OUT/ferry-x.$run.json"
+	rc=$?
+	[ $rc = 0 ] || die "ferry parcel import failed ($rc)"
+	record "$run" ferry import ferry-x.$run "$mb"
+	if [ "$run" = 1 ]; then
+		diff -r --no-dereference "$SRC" "$DEST/lab/packages/pkg" >/dev/null ||
+			die "the imported tree differs from the source"
+		log "  imported tree identical to the source"
+	fi
+done
+
+python3 - "$OUT" "$bytes" <<'EOF' | tee "$OUT/summary.md"
+import sys, statistics, re, glob
+out, raw = sys.argv[1], int(sys.argv[2])
+rows = [l.rstrip("\n").split("\t") for l in open(out + "/raw.tsv")][1:]
+def med(tool, phase, col):
+    v = [float(r[col]) for r in rows if r[1] == tool and r[2] == phase]
+    return statistics.median(v) if v else float("nan")
+def dd(kind):
+    v = []
+    for f in glob.glob(out + "/dd-%s.*" % kind):
+        m = re.search(r"([0-9.]+) ([GM])B/s", open(f).read())
+        if m:
+            v.append(float(m.group(1)) * (1000 if m.group(2) == "G" else 1))
+    return statistics.median(v) if v else float("nan")
+w, r = dd("w"), dd("r")
+print("# ferry parcel benchmark\n")
+print("package: %.2f GiB; medium: write %.0f MB/s (dd conv=fdatasync), read %.0f MB/s (cold dd)\n" % (raw / 2**30, w, r))
+print("| tool | phase | wall s | MB/s (package) | CPU s | peak RSS MiB | on the medium | ratio | ferry's speed-up |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for phase in ("create", "import"):
+    ft = med("ferry", phase, 3)
+    for tool in ("tar+zstd", "ferry"):
+        t = med(tool, phase, 3)
+        mb = med(tool, phase, 7)
+        print("| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f MiB | %.2f | %s |" % (
+            tool, phase, t, raw / 1e6 / t, med(tool, phase, 5), med(tool, phase, 6),
+            mb / 2**20, raw / mb, "-" if tool == "ferry" else "%.2fx" % (t / ft)))
+for phase, speed, what in (("create", w, "write"), ("import", r, "read")):
+    ft = med("ferry", phase, 3)
+    mb = med("ferry", phase, 7)
+    print("\nferry %s moved %.0f MB/s of medium bytes: %.0f%% of the medium's own %s speed (%.0f MB/s)" % (
+        phase, mb / 1e6 / ft, 100 * mb / 1e6 / ft / speed, what, speed))
+print("\nEvery run:\n\n```")
+print(open(out + "/raw.tsv").read().rstrip())
+print("```")
+EOF
+log "results in $OUT"
