@@ -1806,6 +1806,37 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 				return rc;
 			}
 			im.open = true;
+			if (rc == FR_HAVE_COMPLETE) {
+				/* by network, or an earlier import */
+				char pk[33];
+				incoming_load(c, id, &in);
+				snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
+				id_hex(im.pkg.m.id, pk);
+				snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
+				snprintf(in.from, sizeof(in.from), "%s",
+					 v[k].h.account);
+				if (in.state != P_RECEIVED)
+					in.state = P_SUPERSEDED;
+				incoming_save(&in);
+				*complete = true;
+				if (json)
+					fprintf(out,
+						"{\"parcel\": \"%s\", "
+						"\"imported\": 0, \"complete\": "
+						"true, \"already_complete\": "
+						"true}\n",
+						id);
+				else
+					fprintf(out,
+						"parcel %.12s: package '%s' is "
+						"already complete here; nothing "
+						"to import\n",
+						id, im.pkg.m.name);
+				close(fd);
+				free(mf);
+				fr_store_close(&im.pkg);
+				return 0;
+			}
 			/* the segment list record follows */
 			if (read_all(fd, rh, sizeof(rh)) == 0 &&
 			    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) == 0 &&
