@@ -137,6 +137,7 @@ Test(config, full_config_every_field)
 		     "[address HQ slow]\n"
 		     "type = courier\n"
 		     "priority = 3\n"
+		     "password-env = FERRY_UT_PW\n"
 		     "[address HQ backup]\n"
 		     "type = isdn\n"
 		     "host = 10.0.0.9:7071\n"
@@ -301,13 +302,14 @@ Test(config, addresses_sorted_stable_by_priority)
 	const struct fr_address *out[8];
 
 	secret_file("pw", "x", pw, sizeof(pw));
+	cr_assert_eq(setenv("FERRY_UT_PW", "x", 1), 0);
 	write_config(SITE
-		     "[address HQ c]\ntype = courier\npriority = 5\n"
-		     "[address HQ a]\ntype = courier\npriority = 2\n"
-		     "[address HQ d]\ntype = courier\npriority = 5\n"
-		     "[address XX e]\ntype = courier\n"
-		     "[address HQ b]\ntype = courier\npriority = 2\n"
-		     "[address HQ first]\ntype = courier\npriority = 1000\n");
+		     "[address HQ c]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 5\n"
+		     "[address HQ a]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 2\n"
+		     "[address HQ d]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 5\n"
+		     "[address XX e]\ntype = courier\npassword-env = FERRY_UT_PW\n"
+		     "[address HQ b]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 2\n"
+		     "[address HQ first]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 1000\n");
 	int rc = load(&c);
 	cr_assert_eq(rc, 0, "fr_config_load: %s", fr_strerror(rc));
 	cr_assert_eq(fr_config_addresses(&c, "HQ", out, 8), 5);
@@ -327,10 +329,11 @@ Test(config, addresses_truncated_keeps_the_best)
 	char one[64], two[2][64];
 	unsigned n1, n2;
 
+	cr_assert_eq(setenv("FERRY_UT_PW", "x", 1), 0);
 	write_config(SITE
-		     "[address HQ main]\ntype = courier\npriority = 2\n"
-		     "[address HQ slow]\ntype = courier\npriority = 3\n"
-		     "[address HQ backup]\ntype = courier\npriority = 1\n");
+		     "[address HQ main]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 2\n"
+		     "[address HQ slow]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 3\n"
+		     "[address HQ backup]\ntype = courier\npassword-env = FERRY_UT_PW\npriority = 1\n");
 	cr_assert_eq(load(&c), 0);
 	n1 = fr_config_addresses(&c, "HQ", out, 1);
 	snprintf(one, sizeof(one), "%s", n1 ? out[0]->name : "");
@@ -551,7 +554,7 @@ Test(config, bad_addresses)
 	static const char *const prios[] = {"0", "1001", "x", "1.5", "-1",
 					    "", "2x"};
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(prios); i++) {
-		write_config(SITE "[address HQ a]\ntype = courier\n"
+		write_config(SITE "[address HQ a]\ntype = courier\npassword-env = FERRY_UT_PW\n"
 				  "priority = %s\n",
 			     prios[i]);
 		char what[64];
@@ -565,7 +568,7 @@ Test(config, bad_sender_and_receiver_values)
 	static const char *const bad[] = {
 		"retries = -1",          "retries = 1001",
 		"retries = many",        "retry-delay = soon",
-		"retry-delay = 5d",      "retry-delay = -1s",
+		"retry-delay = 5w",      "retry-delay = -1s",
 		"retry-delay =",         "max-sends = 0",
 		"max-sends = 65",        "max-sends-per-site = 0",
 		"max-sends-per-site = 65", "level = 20",
@@ -605,7 +608,7 @@ Test(parse, durations)
 		cr_assert_eq(v, ok[i].ms, "'%s': %u ms, expected %u", ok[i].s, v,
 			     ok[i].ms);
 	}
-	static const char *const bad[] = {"",   "x",    "-1s", "5d",  "1h30m",
+	static const char *const bad[] = {"",   "x",    "-1s", "5w",  "1h30m",
 					  "s",  "1 s x", "nan", "1e10h", "3sec",
 					  "-0.5"};
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(bad); i++) {
