@@ -193,6 +193,29 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		      const void *src, size_t stored_len);
 
+/*
+ * A segment's frame for sending: the XXH3-128 of src (len bytes) must be
+ * want, the manifest's (else FR_E_CHANGED: these are not the bytes the
+ * manifest describes). At level > 0 with dst, the segment is compressed
+ * into dst (cap bytes) when that pays. Fills f, to be packed with
+ * fr_frame_pack: the payload is dst when f->flags has FR_FRAME_ZSTD, else
+ * src.
+ */
+int fr_frame_encode(struct fr_cctx *c, struct fr_frame *f,
+		    const uint8_t pkg[FR_HASH_LEN], uint32_t index,
+		    const void *src, uint32_t len,
+		    const uint8_t want[FR_HASH_LEN], void *dst, size_t cap,
+		    int level);
+/*
+ * Check a received frame's payload: a zstd payload is decompressed into
+ * dst (exactly f->raw_len bytes); the raw bytes must hash to f->hash and
+ * to want, the manifest's. 0 with *raw at them (payload or dst), or a
+ * code (FR_E_DECOMPRESS, FR_E_HASH_MISMATCH).
+ */
+int fr_frame_decode(struct fr_dctx *d, const struct fr_frame *f,
+		    const void *payload, void *dst,
+		    const uint8_t want[FR_HASH_LEN], const uint8_t **raw);
+
 /* ---- manifest ---------------------------------------------------------- */
 
 #define FR_MANIFEST_MAGIC 0x464d5246u /* "FRMF" */

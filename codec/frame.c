@@ -83,3 +83,49 @@ int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
 	memcpy(f->hash, src + FR_FH_HASH, FR_HASH_LEN);
 	return 0;
 }
+
+int fr_frame_encode(struct fr_cctx *c, struct fr_frame *f,
+		    const uint8_t pkg[FR_HASH_LEN], uint32_t index,
+		    const void *src, uint32_t len,
+		    const uint8_t want[FR_HASH_LEN], void *dst, size_t cap,
+		    int level)
+{
+	memset(f, 0, sizeof(*f));
+	fr_hash128(src, len, f->hash);
+	if (memcmp(f->hash, want, FR_HASH_LEN))
+		return FR_E_CHANGED;
+	memcpy(f->pkg, pkg, FR_HASH_LEN);
+	f->index = index;
+	f->raw_len = len;
+	f->stored_len = len;
+	if (level > 0 && dst) {
+		/* a failure to compress sends the segment raw */
+		ssize_t n = fr_seg_compress(c, dst, cap, src, len, level);
+		if (n > 0) {
+			f->flags = FR_FRAME_ZSTD;
+			f->level = (uint8_t)level;
+			f->stored_len = (uint32_t)n;
+		}
+	}
+	return 0;
+}
+
+int fr_frame_decode(struct fr_dctx *d, const struct fr_frame *f,
+		    const void *payload, void *dst,
+		    const uint8_t want[FR_HASH_LEN], const uint8_t **raw)
+{
+	uint8_t h[FR_HASH_LEN];
+
+	*raw = payload;
+	if (f->flags & FR_FRAME_ZSTD) {
+		int r = fr_seg_decompress(d, dst, f->raw_len, payload,
+					  f->stored_len);
+		if (r < 0)
+			return r;
+		*raw = dst;
+	}
+	fr_hash128(*raw, f->raw_len, h);
+	if (memcmp(h, want, FR_HASH_LEN) || memcmp(h, f->hash, FR_HASH_LEN))
+		return FR_E_HASH_MISMATCH;
+	return 0;
+}

@@ -24,6 +24,9 @@ uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
 double fr_now_s(void);
 /* mkdir -p relative to nothing: every missing component, mode 0755. */
 int fr_mkdirs(const char *path);
+/* All of buf at off (off < 0: at the file position), across short
+ * writes and EINTR. 0 or -errno. */
+int fr_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Write data to path atomically (tmp file, fsync, rename, fsync dir). */
 int fr_write_file_atomic(const char *path, const void *data, size_t len);
 /* Read a whole small file (at most max bytes) into a malloc'd buffer. */
@@ -111,6 +114,13 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 
 /* HAVE states */
 enum { FR_HAVE_PARTIAL = 0, FR_HAVE_COMPLETE = 1 };
+#define FR_HAVE_LEN(n) (8u + ((n) + 7u) / 8u)
+/* HAVE: state, then one bit per segment of n (all set when complete). */
+int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n);
+/* A received message as HAVE for n segments: have[i] filled (when not
+ * NULL); returns FR_HAVE_* or FR_E_PROTOCOL. */
+int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
+		  uint32_t n, uint8_t *have);
 /* ACK status */
 enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1 };
 

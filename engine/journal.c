@@ -48,24 +48,6 @@ static void pack_header(uint8_t h[FR_JOURNAL_HDR], const uint8_t id[16])
 	fr_put64(h + 24, fr_hash64(h, 24));
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 int fr_journal_open(struct fr_journal *j, const char *path,
 		    const struct fr_manifest *m)
 {
@@ -93,7 +75,7 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 	    memcmp(hdr, want, sizeof(hdr)) != 0) {
 		/* new, or a header torn before its first fdatasync: restart */
 		if (ftruncate(j->fd, 0) < 0 ||
-		    (rc = pwrite_all(j->fd, want, sizeof(want), 0)) < 0 ||
+		    (rc = fr_pwrite_all(j->fd, want, sizeof(want), 0)) < 0 ||
 		    fdatasync(j->fd) < 0) {
 			rc = rc < 0 ? rc : -errno;
 			goto fail;
@@ -165,7 +147,7 @@ int fr_journal_append(struct fr_journal *j, const struct fr_manifest *m,
 		}
 		if (!batch)
 			continue;
-		rc = pwrite_all(j->fd, buf, batch * FR_JREC_LEN, (off_t)start);
+		rc = fr_pwrite_all(j->fd, buf, batch * FR_JREC_LEN, (off_t)start);
 		if (rc < 0)
 			return rc;
 		j->end += batch * FR_JREC_LEN;

@@ -180,7 +180,7 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 			 fr_strerror(rc));
 		return rc;
 	}
-	uint32_t want = 8 + (sc->m->n_segments + 7) / 8;
+	uint32_t want = FR_HAVE_LEN(sc->m->n_segments);
 	rc = fr_msg_recv(lc->sock, &type, &body, &len, want, err, cap);
 	if (rc < 0) {
 		char tmp[400];
@@ -193,18 +193,12 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 				 o->a->host, fr_strerror(rc));
 		return rc;
 	}
-	if (type != FR_MSG_HAVE || len != want ||
-	    fr_get32(body + 4) != sc->m->n_segments) {
-		free(body);
+	rc = fr_have_parse(type, body, len, sc->m->n_segments, have);
+	free(body);
+	if (rc < 0)
 		snprintf(err, cap, "%s answered the offer with a malformed HAVE",
 			 o->a->host);
-		return FR_E_PROTOCOL;
-	}
-	int state = (int)fr_get32(body);
-	for (uint32_t i = 0; i < sc->m->n_segments; i++)
-		have[i] = (body[8 + i / 8] >> (i % 8)) & 1;
-	free(body);
-	return state == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE : FR_HAVE_PARTIAL;
+	return rc;
 }
 
 static void lan_close(struct fr_output *o)
@@ -240,42 +234,30 @@ static void work_segment(struct fr_job *job, int worker)
 	const struct fr_manifest *m = lc->sc->m;
 	const struct fr_segment *sg = &m->segments[s->seg];
 	uint8_t *in = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
-	struct fr_frame f = {0};
+	int out = s->level > 0 ? fr_pool_get(lc->pool) : -1;
+	uint8_t *dst = out >= 0 ? (uint8_t *)fr_pool_buf(lc->pool, out) +
+					  HEADROOM
+				: NULL;
+	struct fr_frame f;
 	double t0 = thread_cpu_s();
 
-	s->result = 0;
-	fr_hash128(in, sg->length, f.hash);
-	if (memcmp(f.hash, sg->hash, FR_HASH_LEN)) {
-		s->result = FR_E_CHANGED;
+	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, m->id, s->seg,
+				    in, sg->length, sg->hash, dst,
+				    fr_pool_buf_size(lc->pool) - HEADROOM,
+				    s->level);
+	/* the buffer not sent goes back at once */
+	if (s->result == 0 && (f.flags & FR_FRAME_ZSTD)) {
+		s->buf = out;
+		fr_pool_put(lc->pool, s->in_buf);
+		s->in_buf = -1;
+	} else {
+		s->buf = s->in_buf;
+		if (out >= 0)
+			fr_pool_put(lc->pool, out);
+	}
+	if (s->result < 0)
 		return;
-	}
-	s->buf = s->in_buf;
-	s->stored = sg->length;
-	if (s->level > 0) {
-		int out = fr_pool_get(lc->pool);
-		if (out >= 0) {
-			uint8_t *dst = (uint8_t *)fr_pool_buf(lc->pool, out) +
-				       HEADROOM;
-			ssize_t n = fr_seg_compress(
-				fr_workq_cctx(worker), dst,
-				fr_pool_buf_size(lc->pool) - HEADROOM, in,
-				sg->length, s->level);
-			if (n > 0) {
-				s->buf = out;
-				s->stored = (uint32_t)n;
-				f.flags = FR_FRAME_ZSTD;
-				f.level = (uint8_t)s->level;
-				fr_pool_put(lc->pool, s->in_buf);
-				s->in_buf = -1;
-			} else {
-				fr_pool_put(lc->pool, out);
-			}
-		}
-	}
-	memcpy(f.pkg, m->id, FR_HASH_LEN);
-	f.index = s->seg;
-	f.raw_len = sg->length;
-	f.stored_len = s->stored;
+	s->stored = f.stored_len;
 	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
 	fr_put32(base - PREFIX, FR_MSG_SEGMENT);
 	fr_put32(base - PREFIX + 4, FR_FRAME_HDR + s->stored);

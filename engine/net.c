@@ -425,3 +425,36 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 	set_timeout(fd, 0);
 	return 0;
 }
+
+/* ---- HAVE ------------------------------------------------------------------ */
+
+int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n)
+{
+	uint32_t len = FR_HAVE_LEN(n);
+	uint8_t *b = calloc(1, len);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	fr_put32(b, (uint32_t)state);
+	fr_put32(b + 4, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (state == FR_HAVE_COMPLETE || have[i])
+			b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
+	rc = fr_msg_send(fd, FR_MSG_HAVE, b, len);
+	free(b);
+	return rc;
+}
+
+int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
+		  uint32_t n, uint8_t *have)
+{
+	if (type != FR_MSG_HAVE || len != FR_HAVE_LEN(n) ||
+	    fr_get32(body + 4) != n)
+		return FR_E_PROTOCOL;
+	if (have)
+		for (uint32_t i = 0; i < n; i++)
+			have[i] = (body[8 + i / 8] >> (i % 8)) & 1;
+	return fr_get32(body) == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE
+						  : FR_HAVE_PARTIAL;
+}

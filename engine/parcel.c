@@ -36,6 +36,7 @@
 #define SYNC_BATCH 8
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
 #define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_TAG_LEN)
+#define IN_VOLS 1024 /* volumes of a parcel the destination keeps track of */
 
 enum { P_UNKNOWN, P_EXPECTED, P_IMPORTING, P_RECEIVED, P_SUPERSEDED };
 static const char *const in_states[] = {"unknown", "expected", "importing",
@@ -121,23 +122,6 @@ static void bitmap_ranges(const uint8_t *bm, uint32_t n, const uint8_t *skip,
 	if (count)
 		*count = k;
 	free(v);
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static int read_all(int fd, void *buf, size_t len)
@@ -276,6 +260,31 @@ static int connect_site(const struct fr_address *a, char *err, size_t cap)
 	return fd;
 }
 
+/* One request over the site's network address, and its answer
+ * (malloc'd, at most max bytes). 0, or a code with err set. */
+static int ask_site(const struct fr_config *c, const char *site,
+		    uint32_t type, const uint8_t *body, uint32_t blen,
+		    uint32_t max, uint32_t *atype, uint8_t **ans,
+		    uint32_t *alen, char *err, size_t cap)
+{
+	const struct fr_address *a = net_address(c, site);
+	int fd, rc;
+
+	if (!a) {
+		snprintf(err, cap, "site %s has no network address", site);
+		return FR_E_CONFIG;
+	}
+	if ((fd = connect_site(a, err, cap)) < 0)
+		return fd;
+	rc = fr_msg_send(fd, type, body, blen);
+	if (rc == 0)
+		rc = fr_msg_recv(fd, atype, ans, alen, max, err, cap);
+	close(fd);
+	if (rc < 0 && !err[0])
+		snprintf(err, cap, "%s", fr_strerror(rc));
+	return rc;
+}
+
 /*
  * Register a parcel: the destination prepares the package and answers
  * with the segments it holds (have[], when not NULL). Returns FR_HAVE_*
@@ -286,47 +295,25 @@ static int register_parcel(const struct fr_config *c, const char *site,
 			   size_t mf_len, uint32_t n_segments, uint8_t *have,
 			   char *err, size_t cap)
 {
-	const struct fr_address *a = net_address(c, site);
-	uint8_t *body = NULL, *ans = NULL;
+	uint8_t *body = malloc(FR_HASH_LEN + mf_len), *ans = NULL;
 	uint32_t type, len;
-	int fd, rc;
+	int rc;
 
-	if (!a) {
-		snprintf(err, cap, "site %s has no network address", site);
-		return FR_E_CONFIG;
-	}
-	if ((fd = connect_site(a, err, cap)) < 0)
-		return fd;
-	if (!(body = malloc(FR_HASH_LEN + mf_len))) {
-		close(fd);
+	if (!body)
 		return -ENOMEM;
-	}
 	memcpy(body, id, FR_HASH_LEN);
 	memcpy(body + FR_HASH_LEN, mf, mf_len);
-	rc = fr_msg_send(fd, FR_MSG_PARCEL, body,
-			 (uint32_t)(FR_HASH_LEN + mf_len));
+	rc = ask_site(c, site, FR_MSG_PARCEL, body,
+		      (uint32_t)(FR_HASH_LEN + mf_len), FR_HAVE_LEN(n_segments),
+		      &type, &ans, &len, err, cap);
 	free(body);
-	uint32_t want = 8 + (n_segments + 7) / 8;
-	if (rc == 0)
-		rc = fr_msg_recv(fd, &type, &ans, &len, want, err, cap);
-	close(fd);
-	if (rc < 0) {
-		if (!err[0])
-			snprintf(err, cap, "%s", fr_strerror(rc));
+	if (rc < 0)
 		return rc;
-	}
-	if (type != FR_MSG_HAVE || len != want ||
-	    fr_get32(ans + 4) != n_segments) {
-		free(ans);
-		snprintf(err, cap, "%s answered with a malformed HAVE", a->host);
-		return FR_E_PROTOCOL;
-	}
-	int state = (int)fr_get32(ans);
-	if (have)
-		for (uint32_t i = 0; i < n_segments; i++)
-			have[i] = (ans[8 + i / 8] >> (i % 8)) & 1;
+	rc = fr_have_parse(type, ans, len, n_segments, have);
 	free(ans);
-	return state == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE : FR_HAVE_PARTIAL;
+	if (rc < 0)
+		snprintf(err, cap, "%s answered with a malformed HAVE", site);
+	return rc;
 }
 
 /* Ask a site about parcels: states[i] = P_* for ids[i]. */
@@ -334,39 +321,24 @@ static int query_parcels(const struct fr_config *c, const char *site,
 			 uint8_t (*ids)[FR_HASH_LEN], uint32_t n,
 			 uint32_t *states, char *err, size_t cap)
 {
-	const struct fr_address *a = net_address(c, site);
-	uint8_t *body, *ans = NULL;
+	uint8_t *body = malloc(4 + (size_t)n * FR_HASH_LEN), *ans = NULL;
 	uint32_t type, len;
-	int fd, rc;
+	int rc;
 
-	if (!a) {
-		snprintf(err, cap, "site %s has no network address", site);
-		return FR_E_CONFIG;
-	}
-	if ((fd = connect_site(a, err, cap)) < 0)
-		return fd;
-	if (!(body = malloc(4 + (size_t)n * FR_HASH_LEN))) {
-		close(fd);
+	if (!body)
 		return -ENOMEM;
-	}
 	fr_put32(body, n);
 	memcpy(body + 4, ids, (size_t)n * FR_HASH_LEN);
-	rc = fr_msg_send(fd, FR_MSG_PARCEL_QUERY, body,
-			 4 + n * FR_HASH_LEN);
+	rc = ask_site(c, site, FR_MSG_PARCEL_QUERY, body, 4 + n * FR_HASH_LEN,
+		      4 + n * 20, &type, &ans, &len, err, cap);
 	free(body);
-	if (rc == 0)
-		rc = fr_msg_recv(fd, &type, &ans, &len, 4 + n * 20, err, cap);
-	close(fd);
-	if (rc < 0) {
-		if (!err[0])
-			snprintf(err, cap, "%s", fr_strerror(rc));
+	if (rc < 0)
 		return rc;
-	}
 	if (type != FR_MSG_PARCEL_STATE || len != 4 + n * 20 ||
 	    fr_get32(ans) != n) {
 		free(ans);
 		snprintf(err, cap, "%s answered with a malformed PARCEL_STATE",
-			 a->host);
+			 site);
 		return FR_E_PROTOCOL;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -388,8 +360,8 @@ struct incoming {
 	int state;
 	uint32_t total;              /* volumes, once the last one was seen */
 	uint32_t n_vol;              /* highest volume number seen */
-	uint8_t seen[FR_VOL_MAX + 1 > 1024 ? 1024 : FR_VOL_MAX + 1];
-	uint32_t first[1024], last[1024], frames[1024];
+	uint8_t seen[IN_VOLS];       /* volumes tracked: 1..IN_VOLS-1 */
+	uint32_t first[IN_VOLS], last[IN_VOLS], frames[IN_VOLS];
 };
 
 static int incoming_path(const struct fr_config *c, const char *id,
@@ -529,17 +501,7 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 	       who, id, pkg.m.name,
 	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
 	       pkg.m.n_segments);
-	uint32_t blen = 8 + (pkg.m.n_segments + 7) / 8;
-	uint8_t *b = calloc(1, blen);
-	if (b) {
-		fr_put32(b, (uint32_t)r);
-		fr_put32(b + 4, pkg.m.n_segments);
-		for (uint32_t i = 0; i < pkg.m.n_segments; i++)
-			if (r == FR_HAVE_COMPLETE || pkg.j.have[i])
-				b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
-		fr_msg_send(sock, FR_MSG_HAVE, b, blen);
-		free(b);
-	}
+	fr_send_have(sock, r, pkg.j.have, pkg.m.n_segments);
 	fr_store_close(&pkg);
 	return 0;
 }
@@ -620,7 +582,7 @@ static uint64_t medium_free(int fd)
 static int vw_write(struct vwriter *w, const void *buf, size_t len)
 {
 	double t0 = fr_now_s();
-	int rc = write_all(w->fd, buf, len);
+	int rc = fr_pwrite_all(w->fd, buf, len, -1);
 
 	w->busy_s += fr_now_s() - t0;
 	if (rc == 0) {
@@ -770,8 +732,6 @@ static int vw_close(struct vwriter *w, bool last)
 	uint8_t tb[FR_TRAILER_LEN];
 	int rc;
 
-	if (!vi->n_segs)
-		t.first = 1, t.last = 0;
 	fr_vol_trailer_pack(tb, &t);
 	rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
 	double t0 = fr_now_s();
@@ -878,10 +838,46 @@ static int vw_frame(struct vwriter *w, uint32_t seg, const uint8_t *fhdr,
 	return 0;
 }
 
+/* ---- worker jobs, waited for in order ------------------------------------ */
+
+/* A slot's job: first in every slot, so a slot is its job. */
+struct pjob {
+	struct fr_job job;
+	bool busy, done;
+};
+
+static void pjob_push(struct pjob *p, void (*fn)(struct fr_job *, int),
+		      struct fr_doneq *dq)
+{
+	p->done = false;
+	p->busy = true;
+	p->job.fn = fn;
+	p->job.done = dq;
+	fr_workq_push(&p->job);
+}
+
+/* Block until p's job is back (others that come back are marked). */
+static void pjob_wait(struct fr_doneq *dq, struct pjob *p)
+{
+	while (!p->done) {
+		uint64_t v;
+		struct fr_job *j = fr_doneq_take(dq);
+		if (!j) {
+			if (read(dq->efd, &v, 8) < 0 && errno != EINTR &&
+			    errno != EAGAIN)
+				return;
+			continue;
+		}
+		for (; j; j = j->next)
+			((struct pjob *)j)->done = true;
+	}
+	p->busy = false;
+}
+
 /* ---- creating a parcel: the pipeline ------------------------------------- */
 
 struct pslot {
-	struct fr_job job;
+	struct pjob pj; /* first */
 	const struct fr_manifest *m;
 	struct fr_seg_reader rd;
 	uint8_t *out;
@@ -889,7 +885,6 @@ struct pslot {
 	uint32_t seg;
 	int level;
 	int result;
-	bool busy, done;
 	uint8_t fhdr[FR_FRAME_HDR];
 	const uint8_t *payload;
 	uint32_t stored;
@@ -900,51 +895,18 @@ static void work_pack(struct fr_job *job, int worker)
 {
 	struct pslot *s = (struct pslot *)job;
 	const struct fr_segment *sg = &s->m->segments[s->seg];
-	struct fr_frame f = {0};
+	struct fr_frame f;
 	double t0 = thread_cpu_s();
 
-	s->result = 0;
-	fr_hash128(s->rd.buf, sg->length, f.hash);
-	if (memcmp(f.hash, sg->hash, FR_HASH_LEN)) {
-		s->result = FR_E_CHANGED;
+	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->m->id, s->seg,
+				    s->rd.buf, sg->length, sg->hash, s->out,
+				    s->out_cap, s->level);
+	if (s->result < 0)
 		return;
-	}
-	s->payload = s->rd.buf;
-	s->stored = sg->length;
-	if (s->level > 0) {
-		ssize_t n = fr_seg_compress(fr_workq_cctx(worker), s->out,
-					    s->out_cap, s->rd.buf, sg->length,
-					    s->level);
-		if (n > 0) {
-			s->payload = s->out;
-			s->stored = (uint32_t)n;
-			f.flags = FR_FRAME_ZSTD;
-			f.level = (uint8_t)s->level;
-		}
-	}
-	memcpy(f.pkg, s->m->id, FR_HASH_LEN);
-	f.index = s->seg;
-	f.raw_len = sg->length;
-	f.stored_len = s->stored;
+	s->payload = (f.flags & FR_FRAME_ZSTD) ? s->out : s->rd.buf;
+	s->stored = f.stored_len;
 	fr_frame_pack(s->fhdr, &f);
 	s->cpu_s = thread_cpu_s() - t0;
-}
-
-/* Block until the job of slot s is back. */
-static void wait_slot(struct fr_doneq *dq, struct pslot *s)
-{
-	while (!s->done) {
-		uint64_t v;
-		struct fr_job *j = fr_doneq_take(dq);
-		if (!j) {
-			if (read(dq->efd, &v, 8) < 0 && errno != EINTR &&
-			    errno != EAGAIN)
-				return;
-			continue;
-		}
-		for (; j; j = j->next)
-			((struct pslot *)j)->done = true;
-	}
 }
 
 static const struct fr_address *courier_address(const struct fr_config *c,
@@ -1158,7 +1120,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	}
 
 	double t0 = fr_now_s(), last_tick = t0;
-	uint64_t raw_done = 0, stored_done = 0, read_bytes = 0;
+	uint64_t raw_done = 0, read_bytes = 0;
 	double read_s = 0;
 	uint32_t next = 0, head = 0, written = 0;
 	bool single = S_ISREG(st.st_mode);
@@ -1180,18 +1142,13 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 				break;
 			}
 			s->level = fixed >= 0 ? fixed : fr_adapt_next(&ad);
-			s->done = false;
-			s->busy = true;
-			s->job.fn = work_pack;
-			s->job.done = &dq;
-			fr_workq_push(&s->job);
+			pjob_push(&s->pj, work_pack, &dq);
 			next++;
 		}
 		if (head == next)
 			break;
 		struct pslot *s = &slots[head % PSLOTS];
-		wait_slot(&dq, s);
-		s->busy = false;
+		pjob_wait(&dq, &s->pj);
 		head++;
 		if (rc < 0)
 			continue; /* drain what is in flight */
@@ -1214,7 +1171,6 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		}
 		written++;
 		raw_done += m.segments[s->seg].length;
-		stored_done += s->stored;
 		double now = fr_now_s();
 		if (now - last_tick >= 0.25) {
 			if (fixed < 0) {
@@ -1240,8 +1196,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	if (o->progress)
 		fprintf(stderr, "\r%70s\r", "");
 	for (int i = 0; i < PSLOTS; i++)
-		if (slots[i].busy)
-			wait_slot(&dq, &slots[i]);
+		if (slots[i].pj.busy)
+			pjob_wait(&dq, &slots[i].pj);
 	if (w.fd >= 0) {
 		int r2 = vw_close(&w, true);
 		if (r2 < 0 && rc == 0) {
@@ -1312,8 +1268,8 @@ out:
 	if (w.fd >= 0)
 		close(w.fd);
 	for (int i = 0; i < PSLOTS; i++) {
-		if (slots[i].busy)
-			wait_slot(&dq, &slots[i]);
+		if (slots[i].pj.busy)
+			pjob_wait(&dq, &slots[i].pj);
 		fr_seg_reader_fini(&slots[i].rd);
 		free(slots[i].out);
 	}
@@ -1333,35 +1289,20 @@ out:
 /* ---- importing ----------------------------------------------------------- */
 
 struct islot {
-	struct fr_job job;
+	struct pjob pj; /* first */
 	const struct fr_manifest *m;
 	struct fr_frame f;
 	uint8_t *in, *out;
 	const uint8_t *data;
 	int result;
-	bool busy, done;
 };
 
 static void work_unpack(struct fr_job *job, int worker)
 {
 	struct islot *s = (struct islot *)job;
-	const struct fr_segment *sg = &s->m->segments[s->f.index];
-	uint8_t h[FR_HASH_LEN];
 
-	s->result = 0;
-	s->data = s->in;
-	if (s->f.flags & FR_FRAME_ZSTD) {
-		int r = fr_seg_decompress(fr_workq_dctx(worker), s->out,
-					  sg->length, s->in, s->f.stored_len);
-		if (r < 0) {
-			s->result = r;
-			return;
-		}
-		s->data = s->out;
-	}
-	fr_hash128(s->data, sg->length, h);
-	if (memcmp(h, sg->hash, FR_HASH_LEN) || memcmp(h, s->f.hash, FR_HASH_LEN))
-		s->result = FR_E_HASH_MISMATCH;
+	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f, s->in, s->out,
+				    s->m->segments[s->f.index].hash, &s->data);
 }
 
 struct importer {
@@ -1409,21 +1350,11 @@ static int imp_write(struct importer *im, const struct islot *s)
 	fr_extent_iter_init(&it, &im->pkg.m, s->f.index);
 	while (fr_extent_next(&it, &x)) {
 		int fd = fr_store_fd(&im->pkg, x.entry, false);
-		const uint8_t *p = s->data + x.seg_off;
-		uint64_t off = x.file_off;
-		uint32_t left = x.len;
-		if (fd < 0)
-			return fd;
-		while (left) {
-			ssize_t n = pwrite(fd, p, left, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			p += n;
-			off += (uint64_t)n;
-			left -= (uint32_t)n;
-		}
+		int rc = fd < 0 ? fd
+			 : fr_pwrite_all(fd, s->data + x.seg_off, x.len,
+					 (off_t)x.file_off);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -1433,7 +1364,6 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 {
 	int rc;
 
-	s->busy = false;
 	if (im->error)
 		return;
 	if (s->result < 0) {
@@ -1456,18 +1386,7 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 
 static void imp_wait(struct importer *im, struct islot *s, const char *vname)
 {
-	while (!s->done) {
-		uint64_t v;
-		struct fr_job *j = fr_doneq_take(&im->dq);
-		if (!j) {
-			if (read(im->dq.efd, &v, 8) < 0 && errno != EINTR &&
-			    errno != EAGAIN)
-				return;
-			continue;
-		}
-		for (; j; j = j->next)
-			((struct islot *)j)->done = true;
-	}
+	pjob_wait(&im->dq, &s->pj);
 	imp_finish(im, s, vname);
 }
 
@@ -1680,11 +1599,7 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		im->taken[f.index] = 1;
 		s->f = f;
 		s->m = m;
-		s->done = false;
-		s->busy = true;
-		s->job.fn = work_unpack;
-		s->job.done = &im->dq;
-		fr_workq_push(&s->job);
+		pjob_push(&s->pj, work_unpack, &im->dq);
 		next++;
 	}
 	for (; head < next; head++)
@@ -1957,7 +1872,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
 out:
 	for (int i = 0; i < PSLOTS; i++) {
-		if (im.slots[i].busy)
+		if (im.slots[i].pj.busy)
 			imp_wait(&im, &im.slots[i], "");
 		free(im.slots[i].in);
 		free(im.slots[i].out);
@@ -2094,47 +2009,45 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		fr_manifest_fini(&m);
 		free(mf);
 	}
-	/* one query per site */
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t(*ids)[FR_HASH_LEN] = malloc(n * FR_HASH_LEN);
-		uint32_t *who = malloc(n * sizeof(*who)), *st = malloc(n * sizeof(*st));
-		uint32_t k = 0;
-		bool first = true;
+	/* one query per site, for its parcels not received yet */
+	uint8_t(*ids)[FR_HASH_LEN] = malloc((n + 1) * FR_HASH_LEN);
+	uint32_t *who = malloc((n + 1) * sizeof(*who));
+	uint32_t *st = malloc((n + 1) * sizeof(*st));
+	for (uint32_t i = 0; ids && who && st && i < n; i++) {
+		uint32_t k = 0, j;
 		char err[600] = "";
-		for (uint32_t j = 0; ids && who && st && j < n; j++) {
-			if (strcmp(ps[j].site, ps[i].site))
-				continue;
-			if (j < i) { /* this site was asked already */
-				first = false;
-				break;
-			}
-			if (!ps[j].registered || !strcmp(ps[j].state, "received") ||
-			    fr_unhex(ps[j].id, ids[k], FR_HASH_LEN) < 0)
-				continue;
-			who[k++] = j;
-		}
-		if (first && k &&
-		    query_parcels(c, ps[i].site, ids, k, st, err, sizeof(err)) == 0) {
-			for (uint32_t q = 0; q < k; q++) {
-				struct parcel *p = &ps[who[q]];
-				const char *ns = st[q] == P_RECEIVED ? "received"
-						 : st[q] == P_SUPERSEDED ? "not-needed"
-									 : NULL;
-				if (ns && strcmp(p->state, ns)) {
-					snprintf(p->state, sizeof(p->state), "%s", ns);
-					if (st[q] == P_RECEIVED)
-						p->received = (int64_t)time(NULL);
-					parcel_save(p);
-				}
-			}
-		} else if (first && k) {
+		for (j = 0; j < i && strcmp(ps[j].site, ps[i].site); j++)
+			;
+		if (j < i) /* this site was asked already */
+			continue;
+		for (j = i; j < n; j++)
+			if (!strcmp(ps[j].site, ps[i].site) && ps[j].registered &&
+			    strcmp(ps[j].state, "received") &&
+			    fr_unhex(ps[j].id, ids[k], FR_HASH_LEN) == 0)
+				who[k++] = j;
+		if (!k)
+			continue;
+		if (query_parcels(c, ps[i].site, ids, k, st, err, sizeof(err))) {
 			fr_log(FR_LOG_WARN, "cannot ask %s about its parcels: %s",
 			       ps[i].site, err);
+			continue;
 		}
-		free(ids);
-		free(who);
-		free(st);
+		for (uint32_t q = 0; q < k; q++) {
+			struct parcel *p = &ps[who[q]];
+			const char *ns = st[q] == P_RECEIVED	  ? "received"
+					 : st[q] == P_SUPERSEDED ? "not-needed"
+								 : NULL;
+			if (ns && strcmp(p->state, ns)) {
+				snprintf(p->state, sizeof(p->state), "%s", ns);
+				if (st[q] == P_RECEIVED)
+					p->received = (int64_t)time(NULL);
+				parcel_save(p);
+			}
+		}
 	}
+	free(ids);
+	free(who);
+	free(st);
 }
 
 int fr_parcel_list(const struct fr_config *c, bool json, bool offline,

@@ -258,22 +258,12 @@ static void work_verify(struct fr_job *job, int worker)
 {
 	struct rslot *s = (struct rslot *)job;
 	struct rconn *rc = s->rc;
-	const struct fr_segment *sg = &rc->pkg.m.segments[s->f.index];
-	uint8_t *data = data_at(rc, s);
-	uint8_t h[FR_HASH_LEN];
+	const uint8_t *raw;
 
-	s->result = 0;
-	if (s->f.flags & FR_FRAME_ZSTD) {
-		int r = fr_seg_decompress(fr_workq_dctx(worker), data, sg->length,
-					  payload_at(rc, s), s->f.stored_len);
-		if (r < 0) {
-			s->result = r;
-			return;
-		}
-	}
-	fr_hash128(data, sg->length, h);
-	if (memcmp(h, sg->hash, FR_HASH_LEN) || memcmp(h, s->f.hash, FR_HASH_LEN))
-		s->result = FR_E_HASH_MISMATCH;
+	/* decompressed (if zstd) to where it is written from */
+	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
+				    payload_at(rc, s), data_at(rc, s),
+				    rc->pkg.m.segments[s->f.index].hash, &raw);
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */
@@ -816,23 +806,6 @@ static int data_phase(struct rconn *rc)
 	return rc->error;
 }
 
-static void send_have(struct rconn *rc, int state)
-{
-	const struct fr_manifest *m = &rc->pkg.m;
-	uint32_t len = 8 + (m->n_segments + 7) / 8;
-	uint8_t *b = calloc(1, len);
-
-	if (!b)
-		return;
-	fr_put32(b, (uint32_t)state);
-	fr_put32(b + 4, m->n_segments);
-	for (uint32_t i = 0; i < m->n_segments; i++)
-		if (state == FR_HAVE_COMPLETE || rc->pkg.j.have[i])
-			b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
-	send_locked(rc, FR_MSG_HAVE, b, len);
-	free(b);
-}
-
 static void session_body(struct rconn *rc);
 
 static void session(struct rconn *rc)
@@ -910,7 +883,8 @@ static void session_body(struct rconn *rc)
 		fr_log(FR_LOG_INFO,
 		       "%s: package '%s' (%s) is already here, complete",
 		       rc->who, rc->pkg.m.name, size);
-		send_have(rc, FR_HAVE_COMPLETE);
+		fr_send_have(rc->sock, FR_HAVE_COMPLETE, rc->pkg.j.have,
+			     rc->pkg.m.n_segments);
 		fr_store_close(&rc->pkg);
 		return;
 	}
@@ -918,7 +892,8 @@ static void session_body(struct rconn *rc)
 	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
 	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments,
 	       rc->pkg.j.n_have, rc->pkg.m.n_segments - rc->pkg.j.n_have);
-	send_have(rc, FR_HAVE_PARTIAL);
+	fr_send_have(rc->sock, FR_HAVE_PARTIAL, rc->pkg.j.have,
+		     rc->pkg.m.n_segments);
 
 	r = data_phase(rc);
 	if (r == 0) {

@@ -74,28 +74,38 @@ int fr_fsync_dir(const char *path)
 	return rc;
 }
 
+int fr_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
+	}
+	return 0;
+}
+
 int fr_write_file_atomic(const char *path, const void *data, size_t len)
 {
 	char tmp[4200], dir[4200];
-	const uint8_t *p = data;
-	int fd, rc = 0;
+	int fd, rc;
 
 	if (fr_path_fmt(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()))
 		return -ENAMETOOLONG;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	rc = fr_pwrite_all(fd, data, len, -1);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	close(fd);

@@ -279,6 +279,13 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	return 0;
 }
 
+/* A progress line only on a terminal, and not when asked to be quiet. */
+static bool show_progress(const struct args *a)
+{
+	return !a->no_progress && isatty(STDERR_FILENO) &&
+	       a->verbosity >= FR_LOG_INFO;
+}
+
 static int exit_for(int rc)
 {
 	if (rc == 0)
@@ -346,8 +353,7 @@ static int cmd_parcel(int argc, char **argv)
 			.n_media = a.n_media,
 			.volume_size = a.volume_size,
 			.level = a.level,
-			.progress = !a.no_progress && isatty(STDERR_FILENO) &&
-				    a.verbosity >= FR_LOG_INFO,
+			.progress = show_progress(&a),
 			.json = a.json,
 		};
 		memcpy(o.media, a.media, sizeof(o.media));
@@ -440,8 +446,7 @@ int main(int argc, char **argv)
 			.via = a.via,
 			.priority = a.priority,
 			.level = a.level,
-			.progress = !a.no_progress && isatty(STDERR_FILENO) &&
-				    a.verbosity >= FR_LOG_INFO,
+			.progress = show_progress(&a),
 			.json = a.json,
 		};
 		struct fr_send_result r;
@@ -462,10 +467,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "resume")) {
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;
-		rc = fr_resume(&c, a.positional,
-			       !a.no_progress && isatty(STDERR_FILENO) &&
-				       a.verbosity >= FR_LOG_INFO,
-			       a.json);
+		rc = fr_resume(&c, a.positional, show_progress(&a), a.json);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}
