@@ -272,6 +272,11 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 int fr_parcel_serve_query(const struct fr_config *c, int sock,
 			  const char *who, const uint8_t *body, uint32_t len);
 
+/* The package at path: its absolute path, and its name (given, or the
+ * path's last part), checked. Errors are logged ("cannot <verb> ..."). */
+int fr_package_source(const char *path, const char *given, const char *verb,
+		      char *abs, size_t abscap, char *name, size_t namecap);
+
 /* ---- sender-side transfers (transfer.c) -------------------------------- */
 
 struct fr_transfer {

@@ -944,7 +944,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	uint32_t *todo = NULL, n_todo = 0;
 	const char *media[FR_PARCEL_MEDIA_MAX];
 	unsigned n_media = 0;
-	char err[600] = "", name[FR_NAME_MAX + 1], pdir[1200];
+	char err[600] = "", name[FR_NAME_MAX + 1], pdir[1200], src[4096];
 	struct stat st;
 	int rc;
 
@@ -986,28 +986,19 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			return -ENOTDIR;
 		}
 	}
-	if (stat(o->path, &st) < 0) {
-		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", o->path,
-		       strerror(errno));
+	if ((rc = fr_package_source(o->path, o->name, "pack", src, sizeof(src),
+				    name, sizeof(name))) < 0)
 		return rc;
-	}
-	if (o->name) {
-		snprintf(name, sizeof(name), "%s", o->name);
-	} else {
-		char tmp[4096];
-		snprintf(tmp, sizeof(tmp), "%s", o->path);
-		size_t l = strlen(tmp);
-		while (l > 1 && tmp[l - 1] == '/')
-			tmp[--l] = '\0';
-		const char *b = strrchr(tmp, '/');
-		snprintf(name, sizeof(name), "%s", b ? b + 1 : tmp);
+	if (stat(src, &st) < 0) {
+		rc = -errno;
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", src, strerror(errno));
+		return rc;
 	}
 	if ((rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 
 	/* ---- the manifest */
-	rc = fr_scan(o->path, name, c->seg_size, NULL, &m, o->progress);
+	rc = fr_scan(src, name, c->seg_size, NULL, &m, o->progress);
 	if (rc < 0)
 		return rc;
 	size_t mf_len = fr_manifest_encoded_size(&m);
@@ -1133,7 +1124,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			char msg[512];
 			s->seg = todo[next];
 			double r0 = fr_now_s();
-			rc = fr_seg_read(&s->rd, o->path, single, &m, s->seg, msg,
+			rc = fr_seg_read(&s->rd, src, single, &m, s->seg, msg,
 					 sizeof(msg));
 			read_s += fr_now_s() - r0;
 			read_bytes += m.segments[s->seg].length;
@@ -1158,7 +1149,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			       "segment %u of '%s' no longer matches its hash: "
 			       "the source changed while the parcel was being "
 			       "written; create it again",
-			       s->seg, o->path);
+			       s->seg, src);
 			continue;
 		}
 		if (fixed < 0)

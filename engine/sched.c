@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -558,6 +559,34 @@ out:
 	return rc;
 }
 
+int fr_package_source(const char *path, const char *given, const char *verb,
+		      char *abs, size_t abscap, char *name, size_t namecap)
+{
+	char buf[PATH_MAX];
+
+	if (!realpath(path, buf)) {
+		int rc = -errno;
+		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb, path,
+		       strerror(errno));
+		return rc;
+	}
+	snprintf(abs, abscap, "%s", buf);
+	if (given) {
+		snprintf(name, namecap, "%s", given);
+	} else {
+		const char *base = strrchr(buf, '/');
+		snprintf(name, namecap, "%s", base && base[1] ? base + 1 : "root");
+	}
+	if (fr_name_check(name) < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "package name '%s' is not valid (1-255 bytes, no '/', "
+		       "not '.' or '..'); choose one with --name",
+		       name);
+		return FR_E_BAD_NAME;
+	}
+	return 0;
+}
+
 int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	    struct fr_send_result *res)
 {
@@ -575,27 +604,10 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 		       o->site, c->path, o->site);
 		return FR_E_CONFIG;
 	}
-	if (!realpath(o->path, abs)) {
-		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot send '%s': %s", o->path,
-		       strerror(errno));
+	if ((rc = fr_package_source(o->path, o->name, "send", abs, sizeof(abs),
+				    t.name, sizeof(t.name))) < 0)
 		return rc;
-	}
 	snprintf(t.source, sizeof(t.source), "%s", abs);
-	if (o->name) {
-		snprintf(t.name, sizeof(t.name), "%s", o->name);
-	} else {
-		const char *base = strrchr(abs, '/');
-		snprintf(t.name, sizeof(t.name), "%s",
-			 base && base[1] ? base + 1 : "root");
-	}
-	if (fr_name_check(t.name) < 0) {
-		fr_log(FR_LOG_ERROR,
-		       "package name '%s' is not valid (1-255 bytes, no '/', "
-		       "not '.' or '..'); choose one with --name",
-		       t.name);
-		return FR_E_BAD_NAME;
-	}
 	snprintf(t.site, sizeof(t.site), "%s", o->site);
 	snprintf(t.via, sizeof(t.via), "%s", o->via ? o->via : "");
 	t.priority = o->priority;
