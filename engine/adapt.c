@@ -10,7 +10,8 @@
  * take frames (its storage is the slowest stage), compression cannot help
  * and the level is 0. Where the source is read more slowly than that
  * (fr_adapt_source), no level beats the read; a parcel, whose size is
- * what costs, then takes the strongest level that keeps up.
+ * what costs, then takes the strongest level that keeps up, and no less
+ * than zstd's default level 3 unless level 3 would halve its rate.
  */
 #include <string.h>
 
@@ -151,10 +152,15 @@ int fr_adapt_choose(struct fr_adapt *a)
 		}
 	}
 	/* where size is the cost (a parcel), the strongest level that is
-	 * about as fast as the fastest */
+	 * about as fast as the fastest; and never below zstd's default (3)
+	 * unless that would halve the rate: what goes on the media is also
+	 * what must fit on it and be shipped */
 	if (a->prefer_small)
 		for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++)
-			if (pred_of[i] >= best * 0.95)
+			if (pred_of[i] >= best * 0.95 ||
+			    (priors[i].level == FR_SMALL_FLOOR &&
+			     best_level < FR_SMALL_FLOOR &&
+			     pred_of[i] >= best * 0.5))
 				best_level = priors[i].level;
 	a->level = best_level;
 	return best_level;

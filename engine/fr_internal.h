@@ -256,6 +256,44 @@ static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
 /* fd of entry e for writing (cached); direct: opened O_DIRECT, or
  * -EINVAL when the file system refuses that (then use buffered). */
 int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct);
+/*
+ * Write verified segment seg (its raw bytes) into its files, buffered,
+ * each file opened (created) and closed here: safe from several threads
+ * at once, for different segments. On failure errbuf names the file.
+ */
+int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
+			   const uint8_t *data, char *errbuf, size_t errcap);
+/*
+ * The syncer (syncer.c): a thread that makes written segments durable
+ * (syncfs) and journals them, in batches, while the caller writes on.
+ * done (may be NULL) is called from that thread with each journaled
+ * batch; notify_fd (or -1), an eventfd, is written after each batch.
+ */
+struct fr_syncer {
+	struct fr_store_pkg *pkg;
+	void (*done)(void *arg, const uint32_t *segs, uint32_t n);
+	void *arg;
+	int notify_fd;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond, idle;
+	uint32_t *pending, n_pending;
+	uint32_t n_added, n_journaled;
+	bool stop, running;
+	int err; /* the first failure; nothing is journaled after it */
+};
+int fr_syncer_start(struct fr_syncer *s, struct fr_store_pkg *p,
+		    void (*done)(void *arg, const uint32_t *segs, uint32_t n),
+		    void *arg, int notify_fd);
+/* Segment seg is written: make it durable and journal it. */
+void fr_syncer_add(struct fr_syncer *s, uint32_t seg);
+/* The first failure (or 0); backlog: added but not yet journaled. */
+int fr_syncer_state(struct fr_syncer *s, uint32_t *backlog);
+/* Wait until at most max_backlog segments are not yet journaled. */
+int fr_syncer_wait(struct fr_syncer *s, uint32_t max_backlog);
+/* Journal what is pending, end the thread; returns the first failure. */
+int fr_syncer_stop(struct fr_syncer *s);
+
 /* Every segment journaled: verify, apply metadata, move into place. */
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap);
@@ -355,6 +393,10 @@ struct fr_output_ops {
 extern const struct fr_output_ops fr_output_lan;
 const struct fr_output_ops *fr_output_for(int addr_type);
 
+/* A parcel (prefer_small) is compressed at no less than this level unless
+ * that would halve its rate: zstd's own default. */
+#define FR_SMALL_FLOOR 3
+
 /* Adaptive compression (adapt.c): pick the level that moves raw bytes
  * fastest given the link's measured rate and each level's measured speed
  * and ratio. */
@@ -367,7 +409,8 @@ struct fr_adapt {
 	unsigned since_probe;
 	bool pinned;                 /* automatic, but decided once for all */
 	double source_rate;          /* bytes/s the source is read at, EWMA */
-	bool prefer_small;           /* of levels about as fast, the strongest */
+	bool prefer_small;           /* of levels about as fast, the strongest,
+				      * and at least FR_SMALL_FLOOR */
 	int level;
 };
 /* Decide the level once (loopback: 0); no probes, no changes. */

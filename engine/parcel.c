@@ -10,7 +10,8 @@
  *           on the same or the next medium.
  *   import: read volumes front to back -> check each record's tag (the
  *           account's key) -> worker: decompress + XXH3 against the
- *           manifest -> write in place -> syncfs + journal in batches ->
+ *           manifest, then write in place -> the syncer (syncer.c):
+ *           syncfs + journal in batches while the next are written ->
  *           finalize once every segment is held, by parcel or network.
  *
  * The source keeps <store>/parcels/<id>/ (state, manifest); the
@@ -33,7 +34,9 @@
 #include "fr_internal.h"
 
 #define PSLOTS 4
-#define SYNC_BATCH 8
+/* import: segments written but not yet durable, at most (the syncer
+ * makes them durable in batches meanwhile) */
+#define SYNC_WINDOW 16
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
 #define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_TAG_LEN)
 #define IN_VOLS 1024 /* volumes of a parcel the destination keeps track of */
@@ -1281,19 +1284,29 @@ out:
 
 struct islot {
 	struct pjob pj; /* first */
-	const struct fr_manifest *m;
+	const struct fr_store_pkg *pkg;
 	struct fr_frame f;
 	uint8_t *in, *out;
 	const uint8_t *data;
-	int result;
+	int result;      /* the frame's check */
+	int werr;        /* writing it into its files, named in werrmsg */
+	char werrmsg[1200];
 };
 
 static void work_unpack(struct fr_job *job, int worker)
 {
 	struct islot *s = (struct islot *)job;
 
+	s->werr = 0;
 	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f, s->in, s->out,
-				    s->m->segments[s->f.index].hash, &s->data);
+				    s->pkg->m.segments[s->f.index].hash,
+				    &s->data);
+	/* the workers write too: creating and filling many small files
+	 * costs system time that one thread would serialise */
+	if (s->result == 0)
+		s->werr = fr_store_write_segment(s->pkg, s->f.index, s->data,
+						 s->werrmsg,
+						 sizeof(s->werrmsg));
 }
 
 struct importer {
@@ -1303,51 +1316,33 @@ struct importer {
 	struct islot slots[PSLOTS];
 	struct fr_doneq dq;
 	uint8_t *taken;          /* per segment: written in this run */
-	uint32_t batch[SYNC_BATCH];
-	uint32_t n_batch;
+	struct fr_syncer sy;     /* makes them durable and journals them */
+	uint32_t n_added;        /* handed to it since the last imp_sync */
 	uint32_t imported, held, refused, damaged;
 	int error;
 	char err[1600];
 };
 
-static int imp_sync(struct importer *im)
+static void imp_sync_failed(struct importer *im, int rc)
 {
-	int rc = 0;
-
-	if (!im->n_batch)
-		return 0;
-	if (syncfs(im->pkg.tree_fd) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = fr_journal_append(&im->pkg.j, &im->pkg.m, im->batch,
-				       im->n_batch);
 	if (rc < 0 && !im->error) {
 		im->error = rc;
 		snprintf(im->err, sizeof(im->err),
 			 "cannot make segments durable in '%s': %s", im->pkg.dir,
 			 fr_strerror(rc));
 	}
-	if (rc == 0)
-		im->imported += im->n_batch;
-	im->n_batch = 0;
-	return rc;
 }
 
-static int imp_write(struct importer *im, const struct islot *s)
+/* Everything written so far durable and journaled. */
+static int imp_sync(struct importer *im)
 {
-	struct fr_extent_iter it;
-	struct fr_extent x;
+	int rc = fr_syncer_wait(&im->sy, 0);
 
-	fr_extent_iter_init(&it, &im->pkg.m, s->f.index);
-	while (fr_extent_next(&it, &x)) {
-		int fd = fr_store_fd(&im->pkg, x.entry, false);
-		int rc = fd < 0 ? fd
-			 : fr_pwrite_all(fd, s->data + x.seg_off, x.len,
-					 (off_t)x.file_off);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	imp_sync_failed(im, rc);
+	if (rc == 0)
+		im->imported += im->n_added;
+	im->n_added = 0;
+	return rc;
 }
 
 /* The job of slot s is back: write its segment, or say why not. */
@@ -1364,15 +1359,15 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 		       s->f.index, fr_strerror(s->result));
 		return;
 	}
-	if ((rc = imp_write(im, s)) < 0) {
+	if ((rc = s->werr) < 0) {
 		im->error = rc;
-		snprintf(im->err, sizeof(im->err), "cannot write segment %u into "
-			 "'%s': %s", s->f.index, im->pkg.tree, fr_strerror(rc));
+		snprintf(im->err, sizeof(im->err), "segment %u: %s", s->f.index,
+			 s->werrmsg);
 		return;
 	}
-	im->batch[im->n_batch++] = s->f.index;
-	if (im->n_batch == SYNC_BATCH)
-		imp_sync(im);
+	fr_syncer_add(&im->sy, s->f.index);
+	im->n_added++;
+	imp_sync_failed(im, fr_syncer_wait(&im->sy, SYNC_WINDOW));
 }
 
 static void imp_wait(struct importer *im, struct islot *s, const char *vname)
@@ -1583,13 +1578,15 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 			first = f.index;
 		if (f.index > last)
 			last = f.index;
-		if (im->pkg.j.have[f.index] || im->taken[f.index]) {
+		/* taken first: a segment taken in this run may be being
+		 * journaled by the syncer right now */
+		if (im->taken[f.index] || im->pkg.j.have[f.index]) {
 			im->held++;
 			continue;
 		}
 		im->taken[f.index] = 1;
 		s->f = f;
-		s->m = m;
+		s->pkg = &im->pkg;
 		pjob_push(&s->pj, work_unpack, &im->dq);
 		next++;
 	}
@@ -1778,7 +1775,8 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	if (in.state != P_RECEIVED)
 		in.state = P_IMPORTING;
 	im.taken = calloc(im.pkg.m.n_segments + 1, 1);
-	if (!seglist || !im.taken || (rc = fr_doneq_init(&im.dq)) < 0) {
+	if (!seglist || !im.taken || (rc = fr_doneq_init(&im.dq)) < 0 ||
+	    (rc = fr_syncer_start(&im.sy, &im.pkg, NULL, NULL, -1)) < 0) {
 		rc = rc < 0 ? rc : -ENOMEM;
 		goto out;
 	}
@@ -1870,6 +1868,7 @@ out:
 	}
 	if (im.dq.efd >= 0)
 		fr_doneq_fini(&im.dq);
+	fr_syncer_stop(&im.sy);
 	if (im.open)
 		fr_store_close(&im.pkg);
 	free(im.taken);

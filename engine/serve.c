@@ -94,16 +94,8 @@ struct rconn {
 	uint32_t pay_got;
 	bool recv_inflight;
 	bool end_received;
-	/* sync thread */
-	pthread_t sync_thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint32_t *pending;    /* written, waiting for sync+journal */
-	uint32_t n_pending;
-	uint32_t n_written;   /* handed to the sync thread in all */
-	uint32_t n_journaled; /* of those, journaled */
-	bool sync_stop;
-	int sync_err;
+	/* durability: the syncer ACKs what it journaled, then wakes us */
+	struct fr_syncer sy;
 	int sync_efd;
 	uint64_t sync_efd_buf;
 	pthread_mutex_t wlock; /* one writer on the socket at a time */
@@ -158,7 +150,7 @@ static void send_ack(struct rconn *rc, uint32_t seg, uint32_t status,
 }
 
 /* Share of the time since the last report that the receiver could not
- * take frames, in thousandths. Called by the sync thread only. */
+ * take frames, in thousandths. Called by the syncer's thread only. */
 static uint32_t stall_report(struct rconn *rc)
 {
 	uint64_t now = fr_now_ns(), st = atomic_load(&rc->stall_ns);
@@ -171,59 +163,16 @@ static uint32_t stall_report(struct rconn *rc)
 	return ds >= dt ? 1000 : (uint32_t)(ds * 1000 / dt);
 }
 
-/* ---- the sync thread: durability in batches ------------------------------ */
+/* ---- durability: the syncer's report ------------------------------------ */
 
-static void *sync_main(void *arg)
+/* A batch is durable and journaled: ACK it (from the syncer's thread). */
+static void on_durable(void *arg, const uint32_t *segs, uint32_t n)
 {
 	struct rconn *rc = arg;
-	uint32_t *batch = malloc(sizeof(uint32_t) * (rc->pkg.m.n_segments + 1));
+	uint32_t stall = stall_report(rc);
 
-	for (;;) {
-		pthread_mutex_lock(&rc->lock);
-		while (!rc->n_pending && !rc->sync_stop)
-			pthread_cond_wait(&rc->cond, &rc->lock);
-		if (!rc->n_pending && rc->sync_stop) {
-			pthread_mutex_unlock(&rc->lock);
-			break;
-		}
-		uint32_t n = rc->n_pending;
-		/* after a failed sync nothing more is journaled: a later
-		 * syncfs may succeed without our bytes */
-		int err = rc->sync_err ? rc->sync_err : batch ? 0 : -ENOMEM;
-		if (!err)
-			memcpy(batch, rc->pending, n * sizeof(uint32_t));
-		rc->n_pending = 0;
-		pthread_mutex_unlock(&rc->lock);
-
-		if (!err && syncfs(rc->pkg.tree_fd) < 0)
-			err = -errno;
-		if (!err)
-			err = fr_journal_append(&rc->pkg.j, &rc->pkg.m, batch, n);
-		if (!err) {
-			uint32_t stall = stall_report(rc);
-			for (uint32_t i = 0; i < n; i++)
-				send_ack(rc, batch[i], FR_ACK_DURABLE, stall);
-		}
-		pthread_mutex_lock(&rc->lock);
-		if (err && !rc->sync_err)
-			rc->sync_err = err;
-		rc->n_journaled += n;
-		pthread_mutex_unlock(&rc->lock);
-		uint64_t one = 1;
-		if (write(rc->sync_efd, &one, 8) < 0)
-			continue;
-	}
-	free(batch);
-	return NULL;
-}
-
-static void to_sync(struct rconn *rc, uint32_t seg)
-{
-	pthread_mutex_lock(&rc->lock);
-	rc->pending[rc->n_pending++] = seg;
-	rc->n_written++;
-	pthread_cond_signal(&rc->cond);
-	pthread_mutex_unlock(&rc->lock);
+	for (uint32_t i = 0; i < n; i++)
+		send_ack(rc, segs[i], FR_ACK_DURABLE, stall);
 }
 
 /* ---- where a slot's bytes are ---------------------------------------------- */
@@ -366,7 +315,7 @@ static void settle(struct rconn *rc, int si)
 		unmark(rc, seg);
 	} else {
 		rc->received++;
-		to_sync(rc, seg);
+		fr_syncer_add(&rc->sy, seg);
 	}
 	slot_free(rc, si);
 	arm_recv(rc);
@@ -541,9 +490,9 @@ static void arm_recv(struct rconn *rc)
 	int si = free_slot(rc);
 	const struct fr_frame *fr = &rc->next;
 	unsigned want = (fr->flags & FR_FRAME_ZSTD) ? 2 : 1;
-	pthread_mutex_lock(&rc->lock);
-	bool window_full = rc->n_written - rc->n_journaled >= SYNC_WINDOW;
-	pthread_mutex_unlock(&rc->lock);
+	uint32_t backlog;
+	fr_syncer_state(&rc->sy, &backlog);
+	bool window_full = backlog >= SYNC_WINDOW;
 	if (si < 0 || fr_pool_avail(rc->pool) < want || window_full) {
 		if (!rc->stall_since)
 			rc->stall_since = fr_now_ns();
@@ -732,14 +681,14 @@ static int data_phase(struct rconn *rc)
 		return r;
 	}
 	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
-	rc->pending = malloc(sizeof(uint32_t) * (rc->pkg.m.n_segments + 1));
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
-	if (rc->sync_efd < 0 || !rc->pending || !rc->taken) {
+	rc->report_ns = fr_now_ns();
+	if (rc->sync_efd < 0 || !rc->taken ||
+	    fr_syncer_start(&rc->sy, &rc->pkg, on_durable, rc, rc->sync_efd) <
+		    0) {
 		fail(rc, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
-	rc->report_ns = fr_now_ns();
-	pthread_create(&rc->sync_thread, NULL, sync_main, rc);
 	fr_ring_read(rc->ring, rc->done.efd, -1, &rc->done.efd_buf, 8, 0,
 		     UD(K_EVENT, 0, 0));
 	fr_ring_read(rc->ring, rc->sync_efd, -1, &rc->sync_efd_buf, 8, 0,
@@ -750,10 +699,9 @@ static int data_phase(struct rconn *rc)
 	for (;;) {
 		if (rc->error)
 			break;
-		pthread_mutex_lock(&rc->lock);
-		bool synced = rc->n_journaled == rc->n_written;
-		int serr = rc->sync_err;
-		pthread_mutex_unlock(&rc->lock);
+		uint32_t backlog;
+		int serr = fr_syncer_state(&rc->sy, &backlog);
+		bool synced = backlog == 0;
 		if (serr) {
 			fail(rc, serr, "cannot make segments durable in '%s': %s",
 			     rc->pkg.dir, fr_strerror(serr));
@@ -795,14 +743,10 @@ static int data_phase(struct rconn *rc)
 		for (int i = 0; i < n; i++)
 			dispatch(rc, &cqes[i], true);
 	}
-	pthread_mutex_lock(&rc->lock);
-	rc->sync_stop = true;
-	pthread_cond_signal(&rc->cond);
-	pthread_mutex_unlock(&rc->lock);
-	pthread_join(rc->sync_thread, NULL);
-	if (!rc->error && rc->sync_err)
-		fail(rc, rc->sync_err, "cannot make segments durable: %s",
-		     fr_strerror(rc->sync_err));
+	int serr = fr_syncer_stop(&rc->sy);
+	if (!rc->error && serr)
+		fail(rc, serr, "cannot make segments durable: %s",
+		     fr_strerror(serr));
 	return rc->error;
 }
 
@@ -932,7 +876,6 @@ static void session_body(struct rconn *rc)
 		close(rc->sync_efd);
 	for (int i = 0; i < RSLOTS; i++)
 		free(rc->slots[i].ops);
-	free(rc->pending);
 	free(rc->taken);
 	fr_store_close(&rc->pkg);
 }
@@ -943,9 +886,7 @@ static void *conn_main(void *arg)
 
 	session(rc);
 	close(rc->sock);
-	pthread_mutex_destroy(&rc->lock);
 	pthread_mutex_destroy(&rc->wlock);
-	pthread_cond_destroy(&rc->cond);
 	free(rc);
 	atomic_fetch_sub(&n_conns, 1);
 	return NULL;
@@ -1012,9 +953,7 @@ int fr_serve(const struct fr_config *c)
 		}
 		snprintf(rc->peer, sizeof(rc->peer), "%s:%d", host, port);
 		snprintf(rc->who, sizeof(rc->who), "?");
-		pthread_mutex_init(&rc->lock, NULL);
 		pthread_mutex_init(&rc->wlock, NULL);
-		pthread_cond_init(&rc->cond, NULL);
 		fr_sock_tune(fd);
 		/* What the kernel holds for us is lost if we die: cap it at
 		 * 2 MiB (the kernel doubles it: enough for 1 Gbit/s at 30 ms) instead of letting

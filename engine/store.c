@@ -11,8 +11,8 @@
  * A package becomes visible under packages/ by one rename, only after
  * every segment is journaled and the tree's structure checked; until then
  * nothing under packages/ changes. Directories are created 0700 and files
- * 0600 while data arrives; the manifest's modes, times and symlinks are
- * applied just before the rename.
+ * 0600 (a file with data by its first write) while data arrives; the
+ * manifest's modes, times and symlinks are applied just before the rename.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -63,8 +63,6 @@ static bool already_complete(const char *store, const struct fr_manifest *m)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-#define CREATE_INFLIGHT 128
-
 struct creator {
 	struct fr_store_pkg *p;
 	int rc; /* the first failure, named in errbuf */
@@ -72,24 +70,17 @@ struct creator {
 	size_t errcap;
 };
 
-/* A create finished: keep the first failure; cache the fd of a file with
- * data to come (up to the open-file limit). */
-static int on_created(void *arg, const struct fr_cqe *c)
+/* One entry created (res: the syscall's result or -errno): keep the first
+ * failure. */
+static void on_created(struct creator *cr, uint32_t i, int res)
 {
-	struct creator *cr = arg;
 	struct fr_store_pkg *p = cr->p;
-	const struct fr_entry *e = &p->m.entries[c->ud];
-	int res = c->res;
+	const struct fr_entry *e = &p->m.entries[i];
 
 	if (e->type == FR_ENT_DIR && res == -EEXIST)
 		res = 0;
 	if (e->type == FR_ENT_FILE && res >= 0) {
-		if (p->n_open < FR_STORE_MAX_OPEN && e->size > 0) {
-			p->fds[2 * c->ud] = res;
-			p->n_open++;
-		} else {
-			close(res);
-		}
+		close(res);
 		res = 0;
 	}
 	if (res < 0 && cr->rc == 0) {
@@ -97,7 +88,6 @@ static int on_created(void *arg, const struct fr_cqe *c)
 		snprintf(cr->errbuf, cr->errcap, "cannot create '%s/%s': %s",
 			 p->tree, e->path, strerror(-res));
 	}
-	return res;
 }
 
 static unsigned path_depth(const char *path)
@@ -111,25 +101,23 @@ static unsigned path_depth(const char *path)
 
 /*
  * Create the package's directories (parents first, one depth at a time)
- * and files. Each create waits on the disk, so they go through the ring,
- * many at once: on a file system where one create takes half a
- * millisecond, thousands of files take a fraction of the time that
- * creating them one by one (as tar does) would.
+ * and its empty files, one plain system call each; a file with data is
+ * created by its first write (fr_store_fd), which saves opening it
+ * twice. Creates in one directory serialise on its lock in the kernel,
+ * so queueing them through the ring (which hands each to a kernel
+ * worker) was measured five times slower than this loop: 9.5 s against
+ * 1.9 s for 71,780 entries on ext4.
  */
 static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 {
 	const struct fr_manifest *m = &p->m;
 	struct creator cr = {.p = p, .errbuf = errbuf, .errcap = errcap};
-	struct fr_ring *r;
-	unsigned max_depth = 0, inflight = 0, d;
+	unsigned max_depth = 0;
 	uint16_t *depth = calloc(m->n_entries + 1, sizeof(*depth));
-	int rc = depth ? fr_ring_new(&r, 256) : -ENOMEM;
 
-	if (rc < 0) {
-		free(depth);
-		snprintf(errbuf, errcap, "cannot create a ring: %s",
-			 fr_strerror(rc));
-		return rc;
+	if (!depth) {
+		snprintf(errbuf, errcap, "out of memory");
+		return -ENOMEM;
 	}
 	double t0 = fr_now_s();
 	for (uint32_t i = 0; i < m->n_entries; i++)
@@ -139,44 +127,35 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 			if (dd > max_depth)
 				max_depth = dd;
 		}
-	/* passes 1..max_depth: the directories of that depth, each pass
-	 * complete before the next; the last pass: the files */
+	/* passes 1..max_depth: the directories of that depth; the last
+	 * pass: the files */
 	for (unsigned pass = 1; pass <= max_depth + 1 && cr.rc == 0; pass++) {
 		for (uint32_t i = 0; i < m->n_entries && cr.rc == 0; i++) {
 			const struct fr_entry *e = &m->entries[i];
+			int res;
+
 			if (pass <= max_depth ? depth[i] != pass
-					      : e->type != FR_ENT_FILE)
+					      : e->type != FR_ENT_FILE ||
+							e->size > 0)
 				continue;
-			if (inflight == CREATE_INFLIGHT) {
-				fr_ring_reap(r, CREATE_INFLIGHT / 2, on_created,
-					     &cr, &d);
-				inflight -= d;
-			}
 			if (e->type == FR_ENT_DIR)
-				rc = fr_ring_mkdirat(r, p->tree_fd, e->path, 0700, i);
+				res = mkdirat(p->tree_fd, e->path, 0700);
 			else
-				rc = fr_ring_openat(r, p->tree_fd, e->path,
-						    O_WRONLY | O_CREAT | O_NOFOLLOW |
-							    O_CLOEXEC,
-						    0600, i);
-			if (rc < 0 && cr.rc == 0) {
-				cr.rc = rc;
-				snprintf(errbuf, errcap, "cannot queue a create: %s",
-					 fr_strerror(rc));
-			}
-			if (rc == 0)
-				inflight++;
+				res = openat(p->tree_fd, e->path,
+					     O_WRONLY | O_CREAT | O_NOFOLLOW |
+						     O_CLOEXEC,
+					     0600);
+			on_created(&cr, i, res < 0 ? -errno : res);
 		}
-		/* whatever failed, nothing may still be in flight */
-		fr_ring_reap(r, inflight, on_created, &cr, &d);
-		inflight = 0;
 	}
-	fr_ring_free(r);
 	free(depth);
 	fr_log(FR_LOG_DEBUG, "package '%s': %u entries created in %.2f s",
 	       m->name, m->n_entries, fr_now_s() - t0);
 	return cr.rc;
 }
+
+static int entry_fd(struct fr_store_pkg *p, uint32_t e, bool direct,
+		    bool create);
 
 /* Does every extent of segment seg hold data (not a hole) at its start? */
 static bool segment_written(struct fr_store_pkg *p, uint32_t seg)
@@ -186,7 +165,7 @@ static bool segment_written(struct fr_store_pkg *p, uint32_t seg)
 
 	fr_extent_iter_init(&it, &p->m, seg);
 	while (fr_extent_next(&it, &x)) {
-		int fd = fr_store_fd(p, x.entry, false);
+		int fd = entry_fd(p, x.entry, false, false);
 		if (fd < 0)
 			return false;
 		off_t d = lseek(fd, (off_t)x.file_off, SEEK_DATA);
@@ -205,7 +184,7 @@ static void forget_cached(struct fr_store_pkg *p, uint32_t seg)
 
 	fr_extent_iter_init(&it, &p->m, seg);
 	while (fr_extent_next(&it, &x)) {
-		int fd = fr_store_fd(p, x.entry, false);
+		int fd = entry_fd(p, x.entry, false, false);
 		if (fd >= 0)
 			posix_fadvise(fd, (off_t)x.file_off, x.len,
 				      POSIX_FADV_DONTNEED);
@@ -422,7 +401,9 @@ static void close_fds(struct fr_store_pkg *p)
 	p->n_open = 0;
 }
 
-int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
+/* fd of entry e, cached; create: a missing file is created (0600). */
+static int entry_fd(struct fr_store_pkg *p, uint32_t e, bool direct,
+		    bool create)
 {
 	int *slot = &p->fds[2 * e + (direct ? 1 : 0)];
 
@@ -437,7 +418,9 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
 		close_fds(p);
 	int fd = openat(p->tree_fd, p->m.entries[e].path,
 			O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
-				(direct ? O_DIRECT : 0));
+				(create ? O_CREAT : 0) |
+				(direct ? O_DIRECT : 0),
+			0600);
 	if (fd < 0) {
 		if (direct && errno == EINVAL) {
 			p->nodirect[e] = 1;
@@ -448,6 +431,36 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
 	*slot = fd;
 	p->n_open++;
 	return fd;
+}
+
+int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
+{
+	return entry_fd(p, e, direct, true);
+}
+
+int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
+			   const uint8_t *data, char *errbuf, size_t errcap)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	fr_extent_iter_init(&it, &p->m, seg);
+	while (fr_extent_next(&it, &x)) {
+		const char *path = p->m.entries[x.entry].path;
+		int fd = openat(p->tree_fd, path,
+				O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int rc = fd < 0 ? -errno
+				: fr_pwrite_all(fd, data + x.seg_off, x.len,
+						(off_t)x.file_off);
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0) {
+			snprintf(errbuf, errcap, "cannot write '%s/%s': %s",
+				 p->tree, path, fr_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
 }
 
 static int apply_metadata(struct fr_store_pkg *p, char *errbuf, size_t errcap)

@@ -100,15 +100,14 @@ int fr_ring_recv(struct fr_ring *r, int sock, void *addr, unsigned len,
 		 bool waitall, uint64_t ud);
 int fr_ring_fsync(struct fr_ring *r, int fd, bool datasync, uint64_t ud);
 /*
- * Open (res = the new fd) or make a directory relative to dfd. The kernel
- * runs many of these at once in its workers, which is what makes creating
- * thousands of files fast where each create waits on the disk. path must
- * stay valid until the request is submitted.
+ * Open (res = the new fd) relative to dfd; many opens of existing files
+ * overlap their disk waits. (Creates are better done by plain system
+ * calls: they serialise on the directory's lock, and handing them to the
+ * kernel's workers only adds contention.) path must stay valid until the
+ * request is submitted.
  */
 int fr_ring_openat(struct fr_ring *r, int dfd, const char *path, int flags,
 		   unsigned mode, uint64_t ud);
-int fr_ring_mkdirat(struct fr_ring *r, int dfd, const char *path,
-		    unsigned mode, uint64_t ud);
 
 /*
  * A completion with res -ETIME after ms milliseconds. The timespec is kept

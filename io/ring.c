@@ -297,18 +297,6 @@ int fr_ring_openat(struct fr_ring *r, int dfd, const char *path, int flags,
 	return 0;
 }
 
-int fr_ring_mkdirat(struct fr_ring *r, int dfd, const char *path,
-		    unsigned mode, uint64_t ud)
-{
-	struct io_uring_sqe *sqe = ring_sqe(r);
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_mkdirat(sqe, dfd, path, mode);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
 int fr_ring_reap(struct fr_ring *r, unsigned want,
 		 int (*fn)(void *arg, const struct fr_cqe *c), void *arg,
 		 unsigned *done)

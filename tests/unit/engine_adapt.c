@@ -304,10 +304,37 @@ Test(adapt, slow_source_and_small_preferred_goes_to_a_stronger_level)
 	cr_assert_geq(l, 3, "source-bound parcel: level %d", l);
 	cr_assert_leq(l, 7, "level %d would not keep up with the source", l);
 
-	/* a source faster than any compressor: speed decides again */
+	/* a source faster than any compressor: speed decides again, down
+	 * to the parcel's floor (level 3 keeps more than half the rate) */
 	fr_adapt_source(&a, 20000000000ull, 1.0);
 	fr_adapt_source(&a, 20000000000ull, 1.0);
 	fr_adapt_source(&a, 20000000000ull, 1.0);
 	fr_adapt_source(&a, 20000000000ull, 1.0);
+	cr_assert_eq(fr_adapt_choose(&a), FR_SMALL_FLOOR);
+	a.prefer_small = false;
 	cr_assert_leq(fr_adapt_choose(&a), 2);
+}
+
+/* A parcel on a fast medium: level 3 (zstd's default) even where level 1
+ * would be a little faster; below it only where level 3 would halve the
+ * rate. */
+Test(adapt, small_preferred_keeps_level_3_unless_it_halves_the_rate)
+{
+	struct fr_adapt a;
+
+	/* level 1 at 400 MB/s a worker, 2 workers, a 500 MB/s medium: raw
+	 * predicts 500 MB/s, level 1 800 MB/s, level 3 (priors: 270 MB/s a
+	 * worker) 540 MB/s */
+	fr_adapt_init(&a, 2, -1);
+	measure(&a, 1, 2.6, 400e6);
+	wire(&a, 500e6);
+	cr_assert_leq(fr_adapt_choose(&a), 2, "a send: the fastest level");
+	a.prefer_small = true;
+	cr_assert_eq(fr_adapt_choose(&a), 3, "a parcel: zstd's default");
+
+	/* level 3 measured at 150 MB/s a worker: 300 of 800 MB/s, less than
+	 * half: the parcel takes the faster level */
+	measure(&a, 3, 3.4, 150e6);
+	int l = fr_adapt_choose(&a);
+	cr_assert_lt(l, 3, "level 3 would cost more than half: level %d", l);
 }
