@@ -107,6 +107,18 @@ for run in $(seq 1 "$RUNS"); do
 	drop
 	dd if="$MEDIA/dd.bin" of=/dev/null bs=1M 2>"$OUT/dd-r.$run" >/dev/null
 	rm -f "$MEDIA/dd.bin"
+	# the other end of each phase, on its own: reading the package
+	# (cold, one pass in tar's order) and writing it out as a tree
+	# (from an uncompressed tar already in memory)
+	drop
+	timed src-read.$run sh -c "tar -C '$SRC' -cf - . | cat >/dev/null"
+	tar -C "$SRC" -cf "$WORK/pkg.tar" .
+	rm -rf "$DEST"
+	mkdir -p "$DEST/w"
+	sync
+	cat "$WORK/pkg.tar" >/dev/null
+	timed tree-write.$run sh -c "tar -C '$DEST/w' -xf '$WORK/pkg.tar' && sync -f '$DEST/w'"
+	rm -f "$WORK/pkg.tar"
 
 	# tar | zstd -3 onto the medium, then back
 	rm -rf "$MEDIA"/* "$DEST"
@@ -167,11 +179,24 @@ for phase in ("create", "import"):
         print("| %s | %s | %.2f | %.0f | %.1f | %.1f | %.0f MiB | %.2f | %s |" % (
             tool, phase, t, raw / 1e6 / t, med(tool, phase, 5), med(tool, phase, 6),
             mb / 2**20, raw / mb, "-" if tool == "ferry" else "%.2fx" % (t / ft)))
-for phase, speed, what in (("create", w, "write"), ("import", r, "read")):
+def walls(name):
+    v = [float(open(f).read().split()[0]) for f in glob.glob(out + "/%s.*.time" % name)]
+    return statistics.median(v) if v else float("nan")
+src_read, tree_write = walls("src-read"), walls("tree-write")
+print("\nthe other ends, on their own: reading the package cold %.2f s (%.0f MB/s); "
+      "writing it out as a tree %.2f s (%.0f MB/s)" % (
+          src_read, raw / 1e6 / src_read, tree_write, raw / 1e6 / tree_write))
+for phase, speed, what, other, oname in (
+        ("create", w, "write", src_read, "reading the package"),
+        ("import", r, "read", tree_write, "writing the tree")):
     ft = med("ferry", phase, 3)
     mb = med("ferry", phase, 7)
-    print("\nferry %s moved %.0f MB/s of medium bytes: %.0f%% of the medium's own %s speed (%.0f MB/s)" % (
+    medium_s = mb / 1e6 / speed
+    bound = max(medium_s, other)
+    print("\nferry %s moved %.0f MB/s of medium bytes: %.0f%% of the medium's own %s speed (%.0f MB/s)." % (
         phase, mb / 1e6 / ft, 100 * mb / 1e6 / ft / speed, what, speed))
+    print("Its slowest stage on its own: %s, %.2f s (the medium alone: %.2f s); ferry's %.2f s is %.0f%% of that stage's speed." % (
+        oname if other >= medium_s else "the medium", bound, medium_s, ft, 100 * bound / ft))
 print("\nEvery run:\n\n```")
 print(open(out + "/raw.tsv").read().rstrip())
 print("```")

@@ -11,7 +11,8 @@
  * and the level is 0. Where the source is read more slowly than that
  * (fr_adapt_source), no level beats the read; a parcel, whose size is
  * what costs, then takes the strongest level that keeps up, and no less
- * than zstd's default level 3 unless level 3 would halve its rate.
+ * than zstd's default level 3 unless level 3 would cut its rate to a
+ * third.
  */
 #include <string.h>
 
@@ -153,14 +154,15 @@ int fr_adapt_choose(struct fr_adapt *a)
 	}
 	/* where size is the cost (a parcel), the strongest level that is
 	 * about as fast as the fastest; and never below zstd's default (3)
-	 * unless that would halve the rate: what goes on the media is also
-	 * what must fit on it and be shipped */
+	 * unless that would cut the rate to a third: what goes on the media
+	 * is also what must fit on it and be shipped, and the parcel's
+	 * other stages (the scan, reading the source) do not speed up */
 	if (a->prefer_small)
 		for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++)
 			if (pred_of[i] >= best * 0.95 ||
 			    (priors[i].level == FR_SMALL_FLOOR &&
 			     best_level < FR_SMALL_FLOOR &&
-			     pred_of[i] >= best * 0.5))
+			     pred_of[i] >= best / 3))
 				best_level = priors[i].level;
 	a->level = best_level;
 	return best_level;

@@ -394,7 +394,7 @@ extern const struct fr_output_ops fr_output_lan;
 const struct fr_output_ops *fr_output_for(int addr_type);
 
 /* A parcel (prefer_small) is compressed at no less than this level unless
- * that would halve its rate: zstd's own default. */
+ * that would cut its rate to a third: zstd's own default. */
 #define FR_SMALL_FLOOR 3
 
 /* Adaptive compression (adapt.c): pick the level that moves raw bytes

@@ -565,6 +565,8 @@ struct vwriter {
 	uint32_t seglist_len;
 	int fd;
 	uint64_t bytes;              /* of the open volume */
+	uint64_t started, waited;    /* write-behind: writeback started up to
+				      * here; waited for (and dropped) to here */
 	uint64_t total_bytes;
 	struct volinfo *vols;
 	uint32_t n_vols;
@@ -582,17 +584,52 @@ static uint64_t medium_free(int fd)
 	return (uint64_t)sv.f_bavail * sv.f_frsize;
 }
 
+/*
+ * Write-behind: once WB_CHUNK more bytes are written, start their
+ * writeback and wait for the chunk before. The medium then never holds
+ * more than two chunks of dirty data: the time spent writing is the
+ * medium's own (which the level choice needs, not the page cache's), a
+ * slow USB disk or tape does not make the final sync a long silence, and
+ * the parcel does not push the package's pages out of the cache.
+ */
+#define WB_CHUNK (32u << 20)
+
+static int vw_write_behind(struct vwriter *w)
+{
+	if (w->bytes - w->started < WB_CHUNK)
+		return 0;
+	if (sync_file_range(w->fd, (off_t)w->started,
+			    (off_t)(w->bytes - w->started),
+			    SYNC_FILE_RANGE_WRITE) < 0)
+		return -errno;
+	if (w->started > w->waited) {
+		if (sync_file_range(w->fd, (off_t)w->waited,
+				    (off_t)(w->started - w->waited),
+				    SYNC_FILE_RANGE_WAIT_BEFORE |
+					    SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+			return -errno;
+		posix_fadvise(w->fd, (off_t)w->waited,
+			      (off_t)(w->started - w->waited),
+			      POSIX_FADV_DONTNEED);
+		w->waited = w->started;
+	}
+	w->started = w->bytes;
+	return 0;
+}
+
 static int vw_write(struct vwriter *w, const void *buf, size_t len)
 {
 	double t0 = fr_now_s();
 	int rc = fr_pwrite_all(w->fd, buf, len, -1);
 
-	w->busy_s += fr_now_s() - t0;
 	if (rc == 0) {
 		w->bytes += len;
 		w->total_bytes += len;
 		w->busy_bytes += len;
+		rc = vw_write_behind(w);
 	}
+	w->busy_s += fr_now_s() - t0;
 	return rc;
 }
 
@@ -658,7 +695,7 @@ static int vw_open(struct vwriter *w)
 		return rc;
 	}
 	w->n_vols++;
-	w->bytes = 0;
+	w->bytes = w->started = w->waited = 0;
 	w->h.volume = w->n_vols;
 	fr_vol_hdr_pack(w->vh, &w->h);
 	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0 ||
@@ -1099,6 +1136,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	int fixed = o->level >= -1 ? o->level : c->level;
 	fr_adapt_init(&ad, fr_workq_count(), fixed);
 	ad.prefer_small = true;
+	if (fixed < 0)
+		ad.level = FR_SMALL_FLOOR; /* until measured */
 	if ((rc = fr_doneq_init(&dq)) < 0)
 		goto out;
 	for (int i = 0; i < PSLOTS; i++) {
@@ -1168,14 +1207,23 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		double now = fr_now_s();
 		if (now - last_tick >= 0.25) {
 			if (fixed < 0) {
-				/* the medium is the link */
+				/* the medium is the link; its rate over
+				 * the whole parcel so far: a quarter
+				 * second may fit in its cache */
 				fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
 				fr_adapt_source(&ad, read_bytes, read_s);
 				read_bytes = 0;
 				read_s = 0;
-				w.busy_bytes = 0;
-				w.busy_s = 0;
+				int before = ad.level;
 				fr_adapt_choose(&ad);
+				if (ad.level != before)
+					fr_log(FR_LOG_DEBUG,
+					       "compression level %d -> %d "
+					       "(medium %.0f MB/s, source "
+					       "%.0f MB/s)",
+					       before, ad.level,
+					       ad.wire_rate / 1e6,
+					       ad.source_rate / 1e6);
 			}
 			if (o->progress)
 				fprintf(stderr,

@@ -316,9 +316,9 @@ Test(adapt, slow_source_and_small_preferred_goes_to_a_stronger_level)
 }
 
 /* A parcel on a fast medium: level 3 (zstd's default) even where level 1
- * would be a little faster; below it only where level 3 would halve the
- * rate. */
-Test(adapt, small_preferred_keeps_level_3_unless_it_halves_the_rate)
+ * would be faster; below it only where level 3 would cut the rate to a
+ * third. */
+Test(adapt, small_preferred_keeps_level_3_unless_it_costs_two_thirds)
 {
 	struct fr_adapt a;
 
@@ -332,9 +332,14 @@ Test(adapt, small_preferred_keeps_level_3_unless_it_halves_the_rate)
 	a.prefer_small = true;
 	cr_assert_eq(fr_adapt_choose(&a), 3, "a parcel: zstd's default");
 
-	/* level 3 measured at 150 MB/s a worker: 300 of 800 MB/s, less than
-	 * half: the parcel takes the faster level */
+	/* level 3 measured at 150 MB/s a worker: 300 of 800 MB/s, more
+	 * than a third: still level 3 */
 	measure(&a, 3, 3.4, 150e6);
+	cr_assert_eq(fr_adapt_choose(&a), 3);
+	/* at 100 MB/s a worker (200 of 800 MB/s, a quarter) the parcel
+	 * takes the faster level */
+	for (int i = 0; i < 20; i++)
+		measure(&a, 3, 3.4, 100e6);
 	int l = fr_adapt_choose(&a);
-	cr_assert_lt(l, 3, "level 3 would cost more than half: level %d", l);
+	cr_assert_lt(l, 3, "level 3 would cost two thirds: level %d", l);
 }
