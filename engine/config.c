@@ -113,6 +113,40 @@ static int parse_int(const char *v, long lo, long hi, int *out)
 	return 0;
 }
 
+/* A line rate: "128k", "2M", "1.5G", "9600" (bit/s, decimal), optionally
+ * followed by "bit/s" or "bps". */
+static int parse_rate(const char *v, uint64_t *out)
+{
+	char *end;
+	double n;
+
+	errno = 0;
+	n = strtod(v, &end);
+	if (end == v || errno || !(n > 0))
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		n *= 1e3;
+		end++;
+		break;
+	case 'M':
+		n *= 1e6;
+		end++;
+		break;
+	case 'G':
+		n *= 1e9;
+		end++;
+		break;
+	}
+	if (*end && strcmp(end, "bit/s") && strcmp(end, "bps"))
+		return -1;
+	if (n < 300 || n > 1e12)
+		return -1;
+	*out = (uint64_t)n;
+	return 0;
+}
+
 static int code_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -200,6 +234,7 @@ static struct fr_address *section_address(struct loader *L, const char *site,
 	memcpy(a->name, name, strlen(name) + 1);
 	a->type = -1;
 	a->priority = 1;
+	a->idle_ms = 60000;
 	c->n_addresses = n;
 	*sec = &ns[n - 1];
 	return a;
@@ -328,6 +363,33 @@ static int handler(void *user, const char *section, const char *name,
 				FAIL("transit '%s' must be a duration such as "
 				     "36h or 3d",
 				     value);
+		} else if (!strcmp(name, "bandwidth")) {
+			if (parse_rate(value, &a->bandwidth))
+				FAIL("bandwidth '%s' must be a line rate in bit/s "
+				     "such as 64k, 128k, 2M or 1G",
+				     value);
+		} else if (!strcmp(name, "schedule")) {
+			char why[300];
+			if (fr_schedule_parse(&a->schedule, value, why,
+					      sizeof(why)))
+				FAIL("schedule: %s", why);
+		} else if (!strcmp(name, "rate-limit")) {
+			char why[300];
+			if (fr_ratelimit_parse(&a->ratelimit, value, why,
+					       sizeof(why)))
+				FAIL("rate-limit: %s", why);
+		} else if (!strcmp(name, "dial") || !strcmp(name, "hang-up")) {
+			char *dst = name[0] == 'd' ? a->dial : a->hangup;
+			if (value[0] != '/' || copy_str(dst, sizeof(a->dial), value))
+				FAIL("%s '%s' must be an absolute path to a "
+				     "command",
+				     name, value);
+		} else if (!strcmp(name, "idle-timeout")) {
+			if (fr_parse_duration_ms(value, &a->idle_ms) ||
+			    a->idle_ms < 1000)
+				FAIL("idle-timeout '%s' must be a duration of at "
+				     "least 1s, such as 60s or 5m",
+				     value);
 		} else if (!strcmp(name, "priority")) {
 			if (parse_int(value, 1, 1000, &a->priority))
 				FAIL("priority '%s' must be a number from 1 to "
@@ -454,6 +516,22 @@ int fr_config_load(struct fr_config *c, const char *path)
 		}
 		if (a->type != FR_ADDR_COURIER && !a->host[0]) {
 			fr_log(FR_LOG_ERROR, "%s: needs a host (host:port)",
+			       what);
+			goto fail;
+		}
+		bool ras = a->type >= FR_ADDR_ASYNC && a->type <= FR_ADDR_SNA;
+		if (!ras && (a->dial[0] || a->hangup[0])) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: dial and hang-up belong to RAS addresses "
+			       "(async, isdn, x25, sna)",
+			       what);
+			goto fail;
+		}
+		if (a->type == FR_ADDR_LAN && a->ratelimit.mode == FR_RL_SHARE &&
+		    !a->bandwidth) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: a rate limit in percent needs the line's "
+			       "bandwidth (e.g. bandwidth = 100M)",
 			       what);
 			goto fail;
 		}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "fr_codec.h"
 
@@ -44,6 +45,61 @@ struct fr_account {
 	uint8_t key[32]; /* derived from the password, never the password */
 };
 
+/* ---- schedules and rate limits (policy.c) ------------------------------- */
+
+#define FR_WEEK_MIN (7 * 1440)
+/* Which priorities a schedule lets through at a minute: a send of
+ * priority p (enum fr_priority) may go when open + p >= FR_OPEN_ALL. */
+enum fr_open { FR_OPEN_NONE, FR_OPEN_HIGH, FR_OPEN_MEDIUM, FR_OPEN_ALL };
+
+struct fr_schedule {
+	bool set;                  /* no schedule: always open to all */
+	uint8_t week[FR_WEEK_MIN]; /* per minute from Sunday 00:00: fr_open */
+};
+
+enum fr_rl_mode { FR_RL_NONE, FR_RL_PULSE, FR_RL_SHARE };
+struct fr_ratelimit {
+	int mode;                  /* enum fr_rl_mode */
+	uint32_t pulse_bytes;      /* pulse: a block of this many bytes, */
+	uint32_t pulse_ms;         /* then this long silent */
+	uint8_t week[FR_WEEK_MIN]; /* share: percent of the line per minute */
+};
+
+/* Parse a schedule or rate-limit value (see policy.c for the grammar);
+ * errors say which rule and word was wrong. */
+int fr_schedule_parse(struct fr_schedule *s, const char *text, char *err,
+		      size_t errcap);
+int fr_ratelimit_parse(struct fr_ratelimit *r, const char *text, char *err,
+		       size_t errcap);
+/* May a send of this priority use the address at t (local time)? */
+bool fr_schedule_allows(const struct fr_schedule *s, int priority, time_t t);
+/* The first moment from t on when it may, or (time_t)-1: never. */
+time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
+			     time_t t);
+int fr_schedule_open_at(const struct fr_schedule *s, time_t t);
+const char *fr_open_name(int open); /* "none", "high", "medium", "all" */
+/* The share of the line (percent) a rate limit allows at t. */
+unsigned fr_ratelimit_share(const struct fr_ratelimit *r, time_t t);
+
+/*
+ * A pacer holds a sender to its rate limit: before sending `bytes` (at
+ * most fr_pacer_chunk() at a time) ask fr_pacer_wait() how long to wait
+ * first (now: a monotonic clock in seconds; wall: for the hour's share);
+ * 0 means send now, and the bytes are counted.
+ */
+struct fr_pacer {
+	const struct fr_ratelimit *rl; /* NULL: unlimited */
+	double line;                   /* the line's rate, bytes/s */
+	double next_at;                /* monotonic seconds */
+	uint64_t in_block;             /* pulse: bytes of the current block */
+};
+void fr_pacer_init(struct fr_pacer *p, const struct fr_ratelimit *r,
+		   double line_bps);
+double fr_pacer_rate(const struct fr_pacer *p, time_t wall); /* 0: none */
+uint32_t fr_pacer_chunk(const struct fr_pacer *p);
+double fr_pacer_wait(struct fr_pacer *p, uint64_t bytes, double now,
+		     time_t wall);
+
 struct fr_address {
 	char site[FR_CODE_MAX + 1];
 	char name[64];
@@ -54,6 +110,12 @@ struct fr_address {
 	int priority;       /* 1 is tried first */
 	char media[1024];   /* courier: default media directory */
 	char transit[32];   /* courier: how long shipping takes (display) */
+	uint64_t bandwidth; /* the line's rate, bit/s; 0: the type's default */
+	char dial[1024];    /* RAS: brings the line up (exit 0: up) */
+	char hangup[1024];  /* RAS: takes it down */
+	unsigned idle_ms;   /* RAS: hang up after this long idle (60 s) */
+	struct fr_schedule schedule;
+	struct fr_ratelimit ratelimit;
 };
 
 struct fr_config {

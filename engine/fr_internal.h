@@ -22,6 +22,7 @@
 
 uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
 double fr_now_s(void);
+double fr_thread_cpu_s(void);         /* this thread's CPU time */
 /* mkdir -p relative to nothing: every missing component, mode 0755. */
 int fr_mkdirs(const char *path);
 /* All of buf at off (off < 0: at the file position), across short

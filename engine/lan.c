@@ -219,14 +219,6 @@ static void lan_close(struct fr_output *o)
 
 /* ---- the worker's part --------------------------------------------------- */
 
-static double thread_cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void work_segment(struct fr_job *job, int worker)
 {
 	struct slot *s = (struct slot *)job;
@@ -239,7 +231,7 @@ static void work_segment(struct fr_job *job, int worker)
 					  HEADROOM
 				: NULL;
 	struct fr_frame f;
-	double t0 = thread_cpu_s();
+	double t0 = fr_thread_cpu_s();
 
 	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, m->id, s->seg,
 				    in, sg->length, sg->hash, dst,
@@ -264,7 +256,7 @@ static void work_segment(struct fr_job *job, int worker)
 	fr_frame_pack(base - FR_FRAME_HDR, &f);
 	s->send_ptr = base - PREFIX;
 	s->send_len = PREFIX + s->stored;
-	s->cpu_s = thread_cpu_s() - t0;
+	s->cpu_s = fr_thread_cpu_s() - t0;
 }
 
 /* ---- the I/O thread ------------------------------------------------------ */

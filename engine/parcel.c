@@ -146,14 +146,6 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static double thread_cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the source's record of a parcel ------------------------------------ */
 
 struct parcel {
@@ -936,7 +928,7 @@ static void work_pack(struct fr_job *job, int worker)
 	struct pslot *s = (struct pslot *)job;
 	const struct fr_segment *sg = &s->m->segments[s->seg];
 	struct fr_frame f;
-	double t0 = thread_cpu_s();
+	double t0 = fr_thread_cpu_s();
 
 	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->m->id, s->seg,
 				    s->rd.buf, sg->length, sg->hash, s->out,
@@ -946,7 +938,7 @@ static void work_pack(struct fr_job *job, int worker)
 	s->payload = (f.flags & FR_FRAME_ZSTD) ? s->out : s->rd.buf;
 	s->stored = f.stored_len;
 	fr_frame_pack(s->fhdr, &f);
-	s->cpu_s = thread_cpu_s() - t0;
+	s->cpu_s = fr_thread_cpu_s() - t0;
 }
 
 static const struct fr_address *courier_address(const struct fr_config *c,

@@ -28,6 +28,14 @@ double fr_now_s(void)
 	return (double)fr_now_ns() / 1e9;
 }
 
+double fr_thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 {
 	va_list ap;

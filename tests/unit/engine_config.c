@@ -563,6 +563,69 @@ Test(config, bad_addresses)
 	}
 }
 
+/* ---- RAS keys, schedules and rate limits ------------------------------- */
+
+Test(config, ras_address_with_schedule_and_rate_limit)
+{
+	char pw[600];
+	struct fr_config c;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	secret_file("pw", "x", pw, sizeof(pw));
+	write_config(SITE "[address CEN isdn]\ntype = isdn\nhost = 10.20.0.2:7070\n"
+			  "dial = /etc/ferry/dial-cen\nhang-up = /etc/ferry/hangup-cen\n"
+			  "idle-timeout = 90s\npassword-file = %s\nbandwidth = 128k\n"
+			  "schedule = mon-fri 08-18 high; mon-fri 18-08 all; sat-sun all\n"
+			  "rate-limit = pulse 4K 5s\n"
+			  "[address CEN lan]\ntype = lan\nhost = h:1\npassword-file = %s\n"
+			  "bandwidth = 100M\nrate-limit = 08-18 50%%; 18-08 100%%\n",
+		     pw, pw);
+	cr_assert_eq(load(&c), 0);
+	const struct fr_address *a = &c.addresses[0], *l = &c.addresses[1];
+	cr_assert_eq(a->type, FR_ADDR_ISDN);
+	cr_assert_str_eq(a->dial, "/etc/ferry/dial-cen");
+	cr_assert_str_eq(a->hangup, "/etc/ferry/hangup-cen");
+	cr_assert_eq(a->idle_ms, 90000);
+	cr_assert_eq(a->bandwidth, 128000);
+	cr_assert(a->schedule.set);
+	/* Tuesday 2026-11-24 10:00 UTC: high only */
+	cr_assert(fr_schedule_allows(&a->schedule, FR_PRIO_HIGH, 1795514400));
+	cr_assert_not(fr_schedule_allows(&a->schedule, FR_PRIO_LOW, 1795514400));
+	cr_assert_eq(a->ratelimit.mode, FR_RL_PULSE);
+	cr_assert_eq(a->ratelimit.pulse_bytes, 4096);
+	cr_assert_eq(l->bandwidth, 100000000);
+	cr_assert_eq(l->ratelimit.mode, FR_RL_SHARE);
+	cr_assert_eq(fr_ratelimit_share(&l->ratelimit, 1795514400), 50);
+	cr_assert_eq(l->idle_ms, 60000, "idle-timeout defaults to 60 s");
+	cr_assert_not(l->schedule.set);
+	fr_config_fini(&c);
+}
+
+Test(config, bad_ras_schedule_and_rate_limit_values)
+{
+	char pw[600];
+	static const char *const bad[] = {
+		"type = lan\nhost = h:1\ndial = /bin/true",
+		"type = isdn\nhost = h:1\ndial = relative/dial",
+		"type = isdn\nhost = h:1\nidle-timeout = 0s",
+		"type = isdn\nhost = h:1\nidle-timeout = soon",
+		"type = isdn\nhost = h:1\nbandwidth = fast",
+		"type = isdn\nhost = h:1\nbandwidth = 128kb",
+		"type = isdn\nhost = h:1\nschedule = mon-fri 08-18 everyone",
+		"type = isdn\nhost = h:1\nrate-limit = pulse 4K",
+		"type = isdn\nhost = h:1\nrate-limit = 120%",
+		"type = lan\nhost = h:1\nrate-limit = 08-18 50%",
+	};
+
+	secret_file("pw", "x", pw, sizeof(pw));
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(bad); i++) {
+		write_config(SITE "[address HQ a]\n%s\npassword-file = %s\n",
+			     bad[i], pw);
+		expect_refused(FR_E_CONFIG, bad[i]);
+	}
+}
+
 Test(config, bad_sender_and_receiver_values)
 {
 	static const char *const bad[] = {
