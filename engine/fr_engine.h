@@ -139,6 +139,17 @@ struct fr_config {
 	int max_connections;     /* default 4 */
 };
 
+/* An address type's line: default rate (bit/s, 0: measured) and frame
+ * size (bytes, 0: a whole segment). */
+struct fr_line_profile {
+	const char *name;
+	uint64_t rate_bps;
+	uint32_t frame;
+};
+const struct fr_line_profile *fr_line_profile(int type);
+/* The address's line rate in bit/s: its bandwidth, else its type's. */
+uint64_t fr_line_rate(const struct fr_address *a);
+
 /* Load and check a config; errors name the file, line and key. */
 int fr_config_load(struct fr_config *c, const char *path);
 void fr_config_fini(struct fr_config *c);

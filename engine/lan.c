@@ -37,7 +37,7 @@
 #define MAX_RESENDS 5
 #define NOTSENT_LOWAT (512u << 10)
 
-enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK };
+enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK, K_PACE };
 #define UD(kind, slot, x)                                                     \
 	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
 #define UD_KIND(ud) ((int)((ud) >> 56))
@@ -111,6 +111,8 @@ struct lan_conn {
 	uint32_t ack_len;
 	bool end_sent, finished;
 	struct fr_adapt adapt;
+	struct fr_pacer pacer;  /* the address's rate limit */
+	bool paced;
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
 	uint64_t start_ns, last_tick_ns, last_bytes;
@@ -454,6 +456,49 @@ static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
 		reads_done(lc, si);
 }
 
+static void maybe_free_sent(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
+	if (s->send_done && s->notifs == 0)
+		slot_release(lc, si);
+}
+
+/*
+ * Send what is left of slot si's message, or under a rate limit the next
+ * chunk of it once the pacer allows (a K_PACE timeout until then).
+ */
+static void send_more(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+	uint32_t len = s->send_len - s->sent;
+
+	if (lc->error) { /* after an error, nothing more goes */
+		s->send_done = true;
+		lc->sending = -1;
+		maybe_free_sent(lc, si);
+		return;
+	}
+	if (lc->paced) {
+		uint32_t chunk = fr_pacer_chunk(&lc->pacer);
+		if (len > chunk)
+			len = chunk;
+		double w = fr_pacer_wait(&lc->pacer, len, fr_now_s(), time(NULL));
+		if (w > 0) {
+			int rc = fr_ring_timeout(lc->ring, (unsigned)(w * 1000) + 1,
+						 UD(K_PACE, si, 0));
+			if (rc < 0)
+				fail(lc, rc, "cannot queue a timeout: %s",
+				     fr_strerror(rc));
+			return;
+		}
+	}
+	int rc = fr_ring_send(lc->ring, lc->sock, s->buf, s->send_ptr + s->sent,
+			      len, lc->zc ? FR_SEND_ZC : 0, UD(K_SEND, si, 0));
+	if (rc < 0)
+		fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
+}
+
 static void start_send(struct lan_conn *lc)
 {
 	if (lc->sending >= 0 || lc->sq_n == 0 || lc->error)
@@ -468,19 +513,7 @@ static void start_send(struct lan_conn *lc)
 	s->send_done = false;
 	lc->sending = si;
 	lc->send_started = fr_now_ns();
-	unsigned flags = lc->zc ? FR_SEND_ZC : 0;
-	int rc = fr_ring_send(lc->ring, lc->sock, s->buf, s->send_ptr,
-			      s->send_len, flags, UD(K_SEND, si, 0));
-	if (rc < 0)
-		fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
-}
-
-static void maybe_free_sent(struct lan_conn *lc, int si)
-{
-	struct slot *s = &lc->slots[si];
-
-	if (s->send_done && s->notifs == 0)
-		slot_release(lc, si);
+	send_more(lc, si);
 }
 
 static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
@@ -507,12 +540,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	lc->sc->wire_bytes += (uint64_t)c->res;
 	lc->busy_bytes += (uint64_t)c->res;
 	if (s->sent < s->send_len) {
-		int rc = fr_ring_send(lc->ring, lc->sock, s->buf,
-				      s->send_ptr + s->sent,
-				      s->send_len - s->sent,
-				      lc->zc ? FR_SEND_ZC : 0, UD(K_SEND, si, 0));
-		if (rc < 0)
-			fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
+		send_more(lc, si);
 		return;
 	}
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
@@ -705,6 +733,9 @@ static void dispatch(struct lan_conn *lc, const struct fr_cqe *c,
 				     sizeof(lc->ackbuf) - lc->ack_len, false,
 				     UD(K_ACK, 0, 0));
 		break;
+	case K_PACE:
+		send_more(lc, UD_SLOT(c->ud));
+		break;
 	case K_TICK:
 		if (draining)
 			break;
@@ -785,6 +816,11 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	if (loop && sc->level < 0)
 		fr_adapt_pin(&lc->adapt, 0);
 	lc->sending = -1;
+	if (o->a->ratelimit.mode != FR_RL_NONE) {
+		fr_pacer_init(&lc->pacer, &o->a->ratelimit,
+			      (double)fr_line_rate(o->a));
+		lc->paced = true;
+	}
 	lc->start_ns = lc->last_tick_ns = fr_now_ns();
 	lc->last_bytes = sc->skipped_raw;
 	fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,

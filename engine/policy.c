@@ -422,3 +422,32 @@ double fr_pacer_wait(struct fr_pacer *p, uint64_t bytes, double now,
 	p->next_at += (double)bytes / rate;
 	return 0;
 }
+
+/* ---- line profiles -------------------------------------------------------- */
+
+/*
+ * What each address type's line is, unless its bandwidth says otherwise:
+ * the default rate (for rate limits in percent and the first ETA), and
+ * the frame size (how much line time a dropped connection can cost, and
+ * the size of the pacer's chunks). A LAN's rate is unknown until
+ * measured.
+ */
+static const struct fr_line_profile profiles[] = {
+	[FR_ADDR_LAN] = {"lan", 0, 0},
+	[FR_ADDR_ASYNC] = {"async", 57600, 4096},
+	[FR_ADDR_ISDN] = {"isdn", 128000, 16384},
+	[FR_ADDR_X25] = {"x25", 64000, 4096},
+	[FR_ADDR_SNA] = {"sna", 64000, 8192},
+	[FR_ADDR_COURIER] = {"courier", 0, 0},
+};
+
+const struct fr_line_profile *fr_line_profile(int type)
+{
+	return type >= 0 && type < (int)FR_ARRAY_SIZE(profiles) ? &profiles[type]
+								 : &profiles[0];
+}
+
+uint64_t fr_line_rate(const struct fr_address *a)
+{
+	return a->bandwidth ? a->bandwidth : fr_line_profile(a->type)->rate_bps;
+}

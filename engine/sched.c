@@ -249,6 +249,88 @@ static void on_progress(void *arg, const struct fr_progress *p)
 		fprintf(stderr, " %d", p->level);
 }
 
+/* ---- schedules ------------------------------------------------------------ */
+
+static const char *prio_name(int p)
+{
+	return p == FR_PRIO_HIGH ? "high" : p == FR_PRIO_MEDIUM ? "medium" : "low";
+}
+
+/* May this transfer use address a at all (its --via, an output for its
+ * type)? */
+static bool usable(const struct fr_transfer *t, const struct fr_address *a)
+{
+	return (!t->via[0] || !strcmp(t->via, a->name)) &&
+	       fr_output_for(a->type) != NULL;
+}
+
+/*
+ * Wait until one of the site's usable addresses is open to the
+ * transfer's priority, saying once which opens first and when (also in
+ * the transfer's progress, for `ferry status`). 0 once one is open;
+ * FR_E_CONFIG when none ever opens to this priority.
+ */
+static int wait_for_window(struct fr_transfer *t,
+			   const struct fr_address *const *addrs, unsigned n,
+			   struct fr_progress *shown)
+{
+	bool told = false;
+
+	for (;;) {
+		time_t now = time(NULL), first = (time_t)-1;
+		const struct fr_address *fa = NULL;
+		bool any = false;
+		for (unsigned i = 0; i < n; i++) {
+			const struct fr_address *a = addrs[i];
+			if (!usable(t, a))
+				continue;
+			any = true;
+			time_t o = fr_schedule_next_open(&a->schedule, t->priority,
+							 now);
+			if (o == now)
+				return 0;
+			if (o != (time_t)-1 && (first == (time_t)-1 || o < first)) {
+				first = o;
+				fa = a;
+			}
+		}
+		if (!any)
+			return 0; /* the attempt says why nothing is usable */
+		if (!fa) {
+			fr_log(FR_LOG_ERROR,
+			       "no address to %s is ever open to %s-priority "
+			       "sends (see their schedules); send with a higher "
+			       "--priority or change a schedule",
+			       t->site, prio_name(t->priority));
+			return FR_E_CONFIG;
+		}
+		if (!told) {
+			char when[64];
+			struct tm tm;
+			localtime_r(&first, &tm);
+			strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M", &tm);
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s waits: no address is open to "
+			       "%s-priority sends now; %s opens at %s",
+			       t->name, t->site, prio_name(t->priority),
+			       fa->name, when);
+			snprintf(shown->state, sizeof(shown->state), "waiting");
+			snprintf(shown->error, sizeof(shown->error),
+				 "schedule: no address open to %s priority; "
+				 "%s opens at %s",
+				 prio_name(t->priority), fa->name, when);
+			shown->pid = (long)getpid();
+			shown->updated = (int64_t)now;
+			fr_progress_save(t->dir, shown);
+			snprintf(t->state, sizeof(t->state), "waiting");
+			fr_transfer_save(t);
+			told = true;
+		}
+		double left = difftime(first, time(NULL));
+		sleep(left > 30 ? 30 : left < 1 ? 1 : (unsigned)left);
+	}
+}
+
 /* ---- one transfer, all attempts ---------------------------------------- */
 
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
@@ -271,6 +353,11 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 		       t->site, c->path, t->site);
 		return FR_E_CONFIG;
 	}
+window:
+	r.last.total_bytes = m->total_size;
+	r.last.n_segments = m->n_segments;
+	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0)
+		return rc;
 	if ((rc = slots_acquire(c, t->site, &sl)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
@@ -294,11 +381,20 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			usleep(c->retry_delay_ms * 1000u);
 		}
 		res->attempts++;
-		bool tried = false;
+		bool tried = false, closed = false;
 		for (unsigned i = 0; i < n; i++) {
 			const struct fr_address *a = addrs[i];
 			if (t->via[0] && strcmp(t->via, a->name))
 				continue;
+			if (!fr_schedule_allows(&a->schedule, t->priority,
+						time(NULL))) {
+				fr_log(FR_LOG_DEBUG,
+				       "address %s %s is closed to %s-priority "
+				       "sends now; skipping it",
+				       a->site, a->name, prio_name(t->priority));
+				closed = true;
+				continue;
+			}
 			const struct fr_output_ops *ops = fr_output_for(a->type);
 			if (!ops) {
 				fr_log(FR_LOG_WARN,
@@ -362,6 +458,12 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			/* what another address or a retry cannot fix */
 			if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
 				break;
+		}
+		if (!tried && closed) {
+			/* the window closed while we waited: wait again */
+			slots_release(&sl);
+			res->attempts--;
+			goto window;
 		}
 		if (!tried) {
 			fr_log(FR_LOG_ERROR, "no usable address for site %s%s%s",

@@ -146,7 +146,10 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 		fprintf(out, "  %-20s %-16s %-5s %-11s %9s %11s %9s %10s %-9s %s\n",
 			t.id, t.name, t.site, state, a, segs, rate, eta, level,
 			p.output);
-		if (p.error[0] && strcmp(state, "done"))
+		if (p.error[0] && !strcmp(state, "waiting") &&
+		    !strncmp(p.error, "schedule:", 9))
+			fprintf(out, "    waiting for its %s\n", p.error);
+		else if (p.error[0] && strcmp(state, "done"))
 			fprintf(out, "    last error: %s\n", p.error);
 	}
 	closedir(d);
