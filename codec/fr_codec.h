@@ -59,7 +59,8 @@
 	X(BAD_VOLUME, "volume number out of range")                           \
 	X(BAD_SITE, "invalid site code")                                      \
 	X(WRONG_SITE, "addressed to another site")                            \
-	X(FORGED, "authentication tag mismatch: altered or forged")
+	X(FORGED, "authentication tag mismatch: altered or forged")           \
+	X(LINE, "the line could not be brought up")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

@@ -150,6 +150,10 @@ const struct fr_line_profile *fr_line_profile(int type);
 /* The address's line rate in bit/s: its bandwidth, else its type's. */
 uint64_t fr_line_rate(const struct fr_address *a);
 
+/* The detached process that hangs a RAS line up once idle (ras.c): run
+ * as `ferry __line-keeper ...` by the sender that dialled. */
+int fr_line_keeper(int argc, char **argv);
+
 /* Load and check a config; errors name the file, line and key. */
 int fr_config_load(struct fr_config *c, const char *path);
 void fr_config_fini(struct fr_config *c);

@@ -371,7 +371,8 @@ struct fr_output {
 	const struct fr_output_ops *ops;
 	const struct fr_config *c;
 	const struct fr_address *a;
-	void *priv;
+	void *priv;  /* the connection (lan.c) */
+	void *line;  /* an on-demand line (ras.c) */
 };
 
 /*

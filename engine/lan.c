@@ -113,6 +113,8 @@ struct lan_conn {
 	struct fr_adapt adapt;
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
+	uint64_t progress_ns;   /* when bytes last went out or an ACK came */
+	unsigned stall_ms;      /* no progress for this long: the link is gone */
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
 	uint64_t start_ns, last_tick_ns, last_bytes;
@@ -537,6 +539,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 		return;
 	}
 	s->sent += (uint32_t)c->res;
+	lc->progress_ns = fr_now_ns();
 	lc->sc->wire_bytes += (uint64_t)c->res;
 	lc->busy_bytes += (uint64_t)c->res;
 	if (s->sent < s->send_len) {
@@ -662,6 +665,16 @@ static void tick(struct lan_conn *lc)
 	double dt = (double)(now - lc->last_tick_ns) / 1e9;
 	struct fr_send_ctx *sc = lc->sc;
 
+	/* a link that died without a reset (a dropped line, a pulled cable)
+	 * would otherwise hold the transfer until TCP gives up */
+	if (!lc->end_sent && !lc->error &&
+	    now - lc->progress_ns > (uint64_t)lc->stall_ms * 1000000ull) {
+		fail(lc, -ETIMEDOUT,
+		     "nothing moved for %u s: the line or the receiver is gone",
+		     lc->stall_ms / 1000);
+		return;
+	}
+
 	if (sc->level < 0 && !lc->adapt.pinned) {
 		if (lc->sending >= 0) {
 			lc->busy_s += (double)(now - lc->send_started) / 1e9;
@@ -727,6 +740,7 @@ static void dispatch(struct lan_conn *lc, const struct fr_cqe *c,
 			break;
 		}
 		lc->ack_len += (uint32_t)c->res;
+		lc->progress_ns = fr_now_ns();
 		parse_acks(lc);
 		if (!lc->finished && !lc->error)
 			fr_ring_recv(lc->ring, lc->sock, lc->ackbuf + lc->ack_len,
@@ -821,7 +835,11 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			      (double)fr_line_rate(o->a));
 		lc->paced = true;
 	}
-	lc->start_ns = lc->last_tick_ns = fr_now_ns();
+	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
+	/* an on-demand line is watched closely: its retry redials */
+	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
+	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
+		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
 	lc->last_bytes = sc->skipped_raw;
 	fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,
 		     UD(K_EVENT, 0, 0));
@@ -936,8 +954,3 @@ const struct fr_output_ops fr_output_lan = {
 	.send = lan_send,
 	.close = lan_close,
 };
-
-const struct fr_output_ops *fr_output_for(int addr_type)
-{
-	return addr_type == FR_ADDR_LAN ? &fr_output_lan : NULL;
-}

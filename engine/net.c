@@ -184,12 +184,13 @@ static int split_hostport(const char *hp, char *host, size_t hcap, char *port,
  * its receive buffer (serve.c), which bounds what a crash loses. */
 void fr_sock_tune(int fd)
 {
-	int one = 1, idle = 30, intvl = 10, cnt = 6;
+	int one = 1, idle = 10, intvl = 5, cnt = 3;
 	unsigned user_timeout = 120000; /* ms: unacknowledged data */
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* a peer that vanished without a reset (sleep, NAT) must not hold
-	 * a session, its package's lock and a connection slot for ever */
+	/* a peer that vanished without a reset (sleep, NAT, a dropped
+	 * line) must not hold a session, its package's lock and a
+	 * connection slot: probed after 10 s of silence, gone after 25 s */
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));

@@ -396,6 +396,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "parcel"))
 		return cmd_parcel(argc - 1, argv + 1);
+	if (!strcmp(cmd, "__line-keeper")) /* started by a RAS send */
+		return fr_line_keeper(argc - 1, argv + 1);
 	const char *usage = !strcmp(cmd, "serve")    ? usage_serve
 			    : !strcmp(cmd, "send")   ? usage_send
 			    : !strcmp(cmd, "resume") ? usage_resume

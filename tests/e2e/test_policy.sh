@@ -9,6 +9,7 @@
 #     the low one goes once the window opens;
 #   - pulse mode and a percentage of the line hold the measured payload
 #     rate within 10% of the limit.
+# labels: slow
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_policy
 

@@ -1,0 +1,402 @@
+/*
+ * ras.c - the RAS outputs: slow on-demand lines (async, ISDN, X.25, SNA).
+ * On the wire they are the standard sender (lan.c: the same handshake,
+ * frames and ACKs over TCP through the line); what they add is the line:
+ *
+ *   <store>/outgoing/.lines/<SITE>-<NAME>.lock   flock'd by the one
+ *       transfer using the line; others wait for it
+ *   <SITE>-<NAME>.up     the line is up: "pid=N" of its keeper
+ *   <SITE>-<NAME>.used   its mtime: when the line was last used
+ *   <SITE>-<NAME>.log    dial and hang-up, with times
+ *
+ * A transfer takes the line's lock and dials unless the line is up (its
+ * keeper alive). Dialling starts a keeper, a small detached process
+ * (`ferry __line-keeper`) that runs the hang-up command once nobody holds
+ * the lock and the line has been idle for idle-timeout. A transfer that
+ * fails hangs the line up at once, so a retry redials: a dropped line is
+ * brought back by the sender's retry settings.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define HOOK_TIMEOUT_S 120
+
+struct line {
+	char base[1200];
+	int lock_fd;
+	bool failed;
+};
+
+static int line_path(const char *base, const char *ext, char *out, size_t cap)
+{
+	return fr_path_fmt(out, cap, "%s.%s", base, ext);
+}
+
+/* Append a line to <base>.log (dial, hang-up: when and why). */
+static void line_log(const char *base, const char *fmt, ...)
+{
+	char path[1300], when[32], msg[512];
+	time_t now = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	if (line_path(base, "log", path, sizeof(path)))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	FILE *f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%s %s\n", when, msg);
+		fclose(f);
+	}
+}
+
+/* The keeper's pid when the line is up (its keeper alive), else 0. */
+static pid_t line_up(const char *base)
+{
+	char path[1300], v[32];
+	uint8_t *text;
+	size_t len;
+
+	if (line_path(base, "up", path, sizeof(path)) ||
+	    fr_read_file(path, 256, &text, &len) < 0)
+		return 0;
+	fr_kv_get((const char *)text, "pid", v, sizeof(v));
+	free(text);
+	long pid = strtol(v, NULL, 10);
+	return pid > 0 && kill((pid_t)pid, 0) == 0 ? (pid_t)pid : 0;
+}
+
+static void line_touch(const char *base)
+{
+	char path[1300];
+
+	if (line_path(base, "used", path, sizeof(path)) == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			futimens(fd, NULL);
+			close(fd);
+		}
+	}
+}
+
+/*
+ * Run a dial or hang-up command with the address in its environment
+ * (FERRY_SITE, FERRY_ADDRESS, FERRY_HOST, FERRY_TYPE); 0 when it exits 0
+ * within HOOK_TIMEOUT_S, else an error in err.
+ */
+static int run_hook(const struct fr_address *a, const char *cmd,
+		    const char *what, char *err, size_t cap)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		snprintf(err, cap, "cannot run %s command '%s': %s", what, cmd,
+			 strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		setenv("FERRY_SITE", a->site, 1);
+		setenv("FERRY_ADDRESS", a->name, 1);
+		setenv("FERRY_HOST", a->host, 1);
+		setenv("FERRY_TYPE", fr_line_profile(a->type)->name, 1);
+		execl(cmd, cmd, (char *)NULL);
+		fprintf(stderr, "ferry: cannot run %s command '%s': %s\n", what,
+			cmd, strerror(errno));
+		_exit(127);
+	}
+	int st;
+	for (int i = 0; i < HOOK_TIMEOUT_S * 10; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+				return 0;
+			if (WIFEXITED(st))
+				snprintf(err, cap,
+					 "%s command '%s' for %s %s failed (exit "
+					 "%d)",
+					 what, cmd, a->site, a->name,
+					 WEXITSTATUS(st));
+			else
+				snprintf(err, cap,
+					 "%s command '%s' for %s %s died (signal "
+					 "%d)",
+					 what, cmd, a->site, a->name,
+					 WTERMSIG(st));
+			return FR_E_LINE;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	snprintf(err, cap, "%s command '%s' for %s %s did not finish in %d s",
+		 what, cmd, a->site, a->name, HOOK_TIMEOUT_S);
+	return FR_E_LINE;
+}
+
+/* Start the keeper that hangs the line up once idle; records it. */
+static int start_keeper(const struct fr_address *a, const char *base)
+{
+	char idle[32], up[1300], text[64];
+	pid_t pid;
+
+	snprintf(idle, sizeof(idle), "%u", a->idle_ms);
+	if (line_path(base, "up", up, sizeof(up)))
+		return -ENAMETOOLONG;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* detached: not in the sender's session, no terminal */
+		setsid();
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		execl("/proc/self/exe", "ferry", "__line-keeper", base, idle,
+		      a->hangup, a->site, a->name, a->host,
+		      fr_line_profile(a->type)->name, (char *)NULL);
+		_exit(127);
+	}
+	int n = snprintf(text, sizeof(text), "pid=%ld\n", (long)pid);
+	return fr_write_file_atomic(up, text, (size_t)n);
+}
+
+/* Hang up now (after a failure): stop the keeper, run hang-up. */
+static void hang_up_now(const struct fr_address *a, const char *base,
+			const char *why)
+{
+	char up[1300], err[600];
+	pid_t keeper = line_up(base);
+
+	if (keeper)
+		kill(keeper, SIGTERM);
+	if (line_path(base, "up", up, sizeof(up)) == 0)
+		unlink(up);
+	if (a->hangup[0]) {
+		fr_log(FR_LOG_INFO, "hanging up %s %s (%s)", a->site, a->name,
+		       why);
+		if (run_hook(a, a->hangup, "hang-up", err, sizeof(err)) < 0)
+			fr_log(FR_LOG_WARN, "%s", err);
+	}
+	line_log(base, "hung up: %s", why);
+}
+
+static struct line *line_of(struct fr_output *o)
+{
+	return o->line;
+}
+
+static int ras_open(struct fr_output *o, char *err, size_t cap)
+{
+	const struct fr_address *a = o->a;
+	struct line *l = calloc(1, sizeof(*l));
+	char dir[1100], lock[1300];
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	l->lock_fd = -1;
+	o->line = l;
+	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing/.lines", o->c->store) ||
+	    fr_path_fmt(l->base, sizeof(l->base), "%s/%s-%s", dir, a->site,
+			a->name) ||
+	    line_path(l->base, "lock", lock, sizeof(lock)))
+		return -ENAMETOOLONG;
+	if ((rc = fr_mkdirs(dir)) < 0) {
+		snprintf(err, cap, "cannot create '%s': %s", dir, fr_strerror(rc));
+		return rc;
+	}
+	l->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (l->lock_fd < 0) {
+		rc = -errno;
+		snprintf(err, cap, "cannot open '%s': %s", lock, strerror(errno));
+		return rc;
+	}
+	/* one transfer at a time on a line */
+	if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		fr_log(FR_LOG_INFO,
+		       "line %s %s is carrying another transfer; waiting for it",
+		       a->site, a->name);
+		while (flock(l->lock_fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	}
+	if (!line_up(l->base)) {
+		if (a->dial[0]) {
+			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
+			       a->name, fr_line_profile(a->type)->name);
+			double t0 = fr_now_s();
+			if ((rc = run_hook(a, a->dial, "dial", err, cap)) < 0) {
+				line_log(l->base, "dial failed: %s", err);
+				return rc;
+			}
+			line_log(l->base, "dialled in %.1f s",
+				 fr_now_s() - t0);
+		}
+		line_touch(l->base);
+		if ((rc = start_keeper(a, l->base)) < 0) {
+			snprintf(err, cap, "cannot start the line's keeper: %s",
+				 fr_strerror(rc));
+			l->failed = true;
+			return rc;
+		}
+	}
+	line_touch(l->base);
+	rc = fr_output_lan.open(o, err, cap);
+	if (rc < 0)
+		l->failed = true;
+	return rc;
+}
+
+static int ras_offer(struct fr_output *o, struct fr_send_ctx *sc,
+		     uint8_t *have, char *err, size_t cap)
+{
+	int rc = fr_output_lan.offer(o, sc, have, err, cap);
+
+	if (rc < 0)
+		line_of(o)->failed = true;
+	return rc;
+}
+
+static int ras_send(struct fr_output *o, struct fr_send_ctx *sc,
+		    const uint8_t *have, char *err, size_t cap)
+{
+	int rc = fr_output_lan.send(o, sc, have, err, cap);
+
+	if (rc < 0)
+		line_of(o)->failed = true;
+	return rc;
+}
+
+static void ras_close(struct fr_output *o)
+{
+	struct line *l = line_of(o);
+
+	fr_output_lan.close(o);
+	if (!l)
+		return;
+	if (l->lock_fd >= 0) {
+		line_touch(l->base);
+		/* a failed transfer: the line may be gone; the retry redials.
+		 * A refused password is not the line's fault, but hanging up
+		 * does not hurt. */
+		if (l->failed)
+			hang_up_now(o->a, l->base, "the transfer failed");
+		close(l->lock_fd);
+	}
+	free(l);
+	o->line = NULL;
+}
+
+#define RAS_OPS(type_name)                                                     \
+	{                                                                      \
+		.name = type_name, .open = ras_open, .offer = ras_offer,       \
+		.send = ras_send, .close = ras_close,                           \
+	}
+
+static const struct fr_output_ops ras_ops[] = {
+	RAS_OPS("async"), RAS_OPS("isdn"), RAS_OPS("x25"), RAS_OPS("sna")};
+
+const struct fr_output_ops *fr_output_for(int addr_type)
+{
+	if (addr_type == FR_ADDR_LAN)
+		return &fr_output_lan;
+	if (addr_type >= FR_ADDR_ASYNC && addr_type <= FR_ADDR_SNA)
+		return &ras_ops[addr_type - FR_ADDR_ASYNC];
+	return NULL;
+}
+
+/* ---- the keeper ------------------------------------------------------------ */
+
+static volatile sig_atomic_t keeper_stop;
+
+static void keeper_signal(int sig)
+{
+	(void)sig;
+	keeper_stop = 1;
+}
+
+/*
+ * ferry __line-keeper BASE IDLE_MS HANGUP SITE NAME HOST TYPE: wait
+ * until nobody holds BASE.lock and BASE.used is IDLE_MS old, then run
+ * HANGUP and remove BASE.up. Ends without hanging up when BASE.up no
+ * longer names it (someone hung up already) or on SIGTERM.
+ */
+int fr_line_keeper(int argc, char **argv)
+{
+	if (argc != 8)
+		return 2;
+	const char *base = argv[1];
+	unsigned idle_ms = (unsigned)strtoul(argv[2], NULL, 10);
+	struct fr_address a = {0};
+	char lock[1300], used[1300], up[1300], err[600];
+	struct sigaction sa = {0};
+
+	snprintf(a.hangup, sizeof(a.hangup), "%s", argv[3]);
+	snprintf(a.site, sizeof(a.site), "%s", argv[4]);
+	snprintf(a.name, sizeof(a.name), "%s", argv[5]);
+	snprintf(a.host, sizeof(a.host), "%s", argv[6]);
+	for (int t = FR_ADDR_ASYNC; t <= FR_ADDR_SNA; t++)
+		if (!strcmp(fr_line_profile(t)->name, argv[7]))
+			a.type = t;
+	if (line_path(base, "lock", lock, sizeof(lock)) ||
+	    line_path(base, "used", used, sizeof(used)) ||
+	    line_path(base, "up", up, sizeof(up)))
+		return 1;
+	sa.sa_handler = keeper_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	unsigned step = idle_ms / 4 < 1000 ? idle_ms / 4 : 1000;
+	if (step < 50)
+		step = 50;
+	while (!keeper_stop) {
+		usleep(step * 1000);
+		if (line_up(base) != getpid())
+			return 0; /* hung up by someone else */
+		int fd = open(lock, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return 1;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd); /* a transfer is on the line */
+			continue;
+		}
+		struct stat st;
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		double idle = stat(used, &st) < 0
+				      ? 1e9
+				      : (double)(now.tv_sec - st.st_mtim.tv_sec) +
+						(double)(now.tv_nsec - st.st_mtim.tv_nsec) /
+							1e9;
+		if (idle * 1000 >= idle_ms) {
+			unlink(up);
+			if (a.hangup[0] &&
+			    run_hook(&a, a.hangup, "hang-up", err, sizeof(err)) < 0)
+				line_log(base, "hang-up failed: %s", err);
+			line_log(base, "hung up after %.0f s idle", idle);
+			close(fd);
+			return 0;
+		}
+		close(fd);
+	}
+	return 0;
+}

@@ -1,0 +1,257 @@
+#!/bin/bash
+# test_ras.sh - RAS senders over a real shaped line: LAB lives in its own
+# network namespace, joined to this one by a veth pair shaped with tc tbf
+# to the line rate. The dial command brings the pair up, the hang-up
+# command takes it down (and logs both).
+#   - a transfer over each type (async and x25 at 64 kbit/s, isdn at 128
+#     kbit/s, sna at 2 Mbit/s), each dialled, then hung up after idle;
+#   - a wrong password: refused (exit 4) and the line hung up;
+#   - one transfer at a time per line: the second waits for the first;
+#   - both sites sending to each other at once, each with its own address
+#     and account;
+#   - the line cut mid-transfer: the sender notices, hangs up, redials
+#     with its retry settings and sends only the segments LAB lacks.
+# Needs root and network namespaces; skipped (never passed) without.
+# labels: needs-root slow
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_ras
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, tc)"
+command -v ip >/dev/null && command -v tc >/dev/null || skip "needs ip and tc (iproute2)"
+NS=ferry-ras-$$
+VC=frc$$
+VL=frl$$
+ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace"
+cleanup_ns() {
+	ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip link del "$VC" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+}
+trap 'e2e_cleanup; cleanup_ns' EXIT
+ip link add "$VC" type veth peer name "$VL" || skip "cannot create a veth pair"
+ip link set "$VL" netns "$NS"
+n=$((RANDOM % 200 + 20))
+CIP=10.211.$n.1
+LIP=10.211.$n.2
+ip addr add "$CIP/30" dev "$VC"
+ip netns exec "$NS" ip addr add "$LIP/30" dev "$VL"
+ip netns exec "$NS" ip link set lo up
+# the line starts hung up
+ip link set "$VC" down
+
+# shape RATE: both directions of the line to RATE
+shape() {
+	tc qdisc replace dev "$VC" root tbf rate "$1" burst 4kb latency 400ms
+	ip netns exec "$NS" tc qdisc replace dev "$VL" root tbf rate "$1" burst 4kb latency 400ms
+}
+
+# dial and hang-up: they act on both ends and log what they did
+cat >"$WORK/dial" <<EOF
+#!/bin/sh
+echo "dial \$FERRY_SITE \$FERRY_ADDRESS \$FERRY_TYPE" >>"$WORK/line.log"
+ip link set $VC up && ip netns exec $NS ip link set $VL up || exit 1
+i=0
+while [ \$i -lt 50 ]; do
+	ip -o link show $VC | grep -q 'state UP' && exit 0
+	sleep 0.1; i=\$((i + 1))
+done
+exit 1
+EOF
+cat >"$WORK/hangup" <<EOF
+#!/bin/sh
+echo "hangup \$FERRY_SITE \$FERRY_ADDRESS" >>"$WORK/line.log"
+ip link set $VC down
+EOF
+chmod +x "$WORK/dial" "$WORK/hangup"
+: >"$WORK/line.log"
+
+# LAB: in the namespace. CEN: here. Each has an account for the other.
+printf 'lab secret\n' >"$WORK/lab.pw"
+chmod 600 "$WORK/lab.pw"
+cat >"$LAB_CONF" <<EOF
+[site]
+code = LAB
+store = $LAB_STORE
+listen = $LIP:7070
+[account CEN]
+password-file = $PW_FILE
+[address CEN isdn]
+type = isdn
+host = $CIP:7071
+account = LAB
+password-file = $WORK/lab.pw
+[sender]
+retry-delay = 1s
+EOF
+cat >"$WORK/cen-serve.conf" <<EOF
+[site]
+code = CEN
+store = $CEN_STORE
+listen = $CIP:7071
+[account LAB]
+password-file = $WORK/lab.pw
+EOF
+ras_addr() { # TYPE NAME [PASSWORD-FILE]
+	cat <<EOF
+[address LAB $2]
+type = $1
+host = $LIP:7070
+dial = $WORK/dial
+hang-up = $WORK/hangup
+idle-timeout = ${IDLE:-2s}
+password-file = ${3:-$PW_FILE}
+EOF
+}
+cen_conf() { # extra [sender] lines
+	{
+		printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
+		ras_addr async modem
+		ras_addr x25 pad
+		ras_addr isdn isdn
+		ras_addr sna sna
+		printf '[sender]\nretries = 5\nretry-delay = 1s\n%s\n' "$1"
+	} >"$CEN_CONF"
+}
+cen_conf ""
+
+ip netns exec "$NS" "$FERRY" serve --config "$LAB_CONF" 2>>"$SERVE_LOG" &
+E2E_PIDS+=($!)
+wait_for_log "$SERVE_LOG" "receiving on" 10 || fail "LAB did not start in its namespace"
+
+# wait_hung_up NAME SECONDS: the line's keeper hung NAME up
+wait_hung_up() {
+	wait_for_log "$CEN_STORE/outgoing/.lines/LAB-$1.log" "hung up after" "$2"
+}
+
+# ---- a transfer over each type, then hang-up after idle -----------------
+for spec in "async modem 64kbit 24" "x25 pad 64kbit 24" "isdn isdn 128kbit 48" "sna sna 2mbit 512"; do
+	set -- $spec
+	type=$1 name=$2 rate=$3 kib=$4
+	shape "$rate"
+	mkdir -p "$WORK/p-$type"
+	binary_data "$WORK/p-$type/data.bin" $((kib * 1024))
+	dials=$(count_log "$WORK/line.log" "^dial LAB $name $type")
+	run_ferry "$WORK/$type.out" "$WORK/$type.err" send "$WORK/p-$type" \
+		--to LAB --config "$CEN_CONF" --via "$name" --level 0
+	expect_rc 0 "$RC" "a transfer over $type ($rate)"
+	compare_trees "$WORK/p-$type" "$LAB_STORE/packages/p-$type" "the package sent over $type"
+	check "the $type line was dialled" \
+		[ "$(count_log "$WORK/line.log" "^dial LAB $name $type")" = $((dials + 1)) ]
+	if wait_hung_up "$name" 10; then
+		pass "the $type line was hung up after 2 s idle"
+	else
+		fail "the $type line was not hung up: $(cat "$CEN_STORE/outgoing/.lines/LAB-$name.log" 2>&1)"
+	fi
+	check "the line is down after the hang-up" \
+		bash -c "! ip -o link show $VC | grep -q 'state UP'"
+done
+
+# ---- a wrong password --------------------------------------------------------
+printf 'not the password\n' >"$WORK/wrong.pw"
+chmod 600 "$WORK/wrong.pw"
+{
+	printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
+	ras_addr isdn isdn "$WORK/wrong.pw"
+} >"$WORK/wrong.conf"
+run_ferry "$WORK/wrong.out" "$WORK/wrong.err" send "$WORK/p-isdn" --to LAB \
+	--config "$WORK/wrong.conf" --name wrongpw
+expect_rc 4 "$RC" "a wrong password"
+expect_grep "the error names the refused account" "refused account CEN" "$WORK/wrong.err"
+check "nothing arrived" [ ! -e "$LAB_STORE/packages/wrongpw" ]
+check "the line was hung up at once" \
+	bash -c "! ip -o link show $VC | grep -q 'state UP'"
+
+# ---- one transfer at a time on a line ----------------------------------------
+shape 2mbit
+mkdir -p "$WORK/one" "$WORK/two"
+binary_data "$WORK/one/data.bin" $((384 * 1024))
+binary_data "$WORK/two/data.bin" $((384 * 1024))
+"$FERRY" send "$WORK/one" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	>"$WORK/one.out" 2>"$WORK/one.err" &
+p1=$!
+sleep 0.3
+"$FERRY" send "$WORK/two" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	>"$WORK/two.out" 2>"$WORK/two.err" &
+p2=$!
+E2E_PIDS+=("$p1" "$p2")
+rc1=0 rc2=0
+wait "$p1" || rc1=$?
+wait "$p2" || rc2=$?
+expect_rc 0 "$rc1" "the first transfer on the line"
+expect_rc 0 "$rc2" "the second transfer on the line"
+expect_grep "the second waited for the line" "carrying another transfer; waiting" "$WORK/two.err"
+# LAB's log: 'one' complete before 'two' connected
+check "the transfers did not overlap on the line" python3 - "$SERVE_LOG" <<'EOF'
+import sys, re
+lines = open(sys.argv[1]).read().splitlines()
+done_one = next(i for i, l in enumerate(lines) if "package 'one' complete" in l)
+start_two = next(i for i, l in enumerate(lines) if "package 'two' (" in l)
+sys.exit(0 if done_one < start_two else 1)
+EOF
+compare_trees "$WORK/two" "$LAB_STORE/packages/two" "the second package"
+wait_hung_up isdn 10 >/dev/null
+
+# ---- both directions at once ---------------------------------------------------
+# (CEN's line stays up a while after its send, so as not to cut LAB's)
+IDLE=30s cen_conf ""
+"$FERRY" serve --config "$WORK/cen-serve.conf" 2>>"$WORK/cen-serve.log" &
+E2E_PIDS+=($!)
+wait_for_log "$WORK/cen-serve.log" "receiving on" 10 || fail "CEN's receiver did not start"
+mkdir -p "$WORK/to-lab" "$WORK/to-cen"
+binary_data "$WORK/to-lab/data.bin" $((512 * 1024))
+binary_data "$WORK/to-cen/data.bin" $((512 * 1024))
+"$WORK/dial" # LAB's address to CEN has no dial command of its own
+"$FERRY" send "$WORK/to-lab" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	>"$WORK/to-lab.out" 2>"$WORK/to-lab.err" &
+pa=$!
+ip netns exec "$NS" "$FERRY" send "$WORK/to-cen" --to CEN --config "$LAB_CONF" --level 0 \
+	>"$WORK/to-cen.out" 2>"$WORK/to-cen.err" &
+pb=$!
+E2E_PIDS+=("$pa" "$pb")
+rca=0 rcb=0
+wait "$pa" || rca=$?
+wait "$pb" || rcb=$?
+expect_rc 0 "$rca" "CEN -> LAB while LAB sends to CEN"
+expect_rc 0 "$rcb" "LAB -> CEN while CEN sends to LAB"
+compare_trees "$WORK/to-lab" "$LAB_STORE/packages/to-lab" "CEN's package at LAB"
+compare_trees "$WORK/to-cen" "$CEN_STORE/packages/to-cen" "LAB's package at CEN"
+# hang up by hand: the keeper sees it is no longer the line's and ends
+kill "$(sed -n 's/^pid=//p' "$CEN_STORE/outgoing/.lines/LAB-isdn.up")" 2>/dev/null
+rm -f "$CEN_STORE/outgoing/.lines/LAB-isdn.up"
+"$WORK/hangup"
+
+# ---- the line cut mid-transfer -------------------------------------------------
+shape 1mbit
+cen_conf "segment-size = 64K"
+mkdir -p "$WORK/cut"
+binary_data "$WORK/cut/data.bin" $((1024 * 1024))
+dials=$(count_log "$WORK/line.log" "^dial LAB isdn")
+"$FERRY" send "$WORK/cut" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	--json >"$WORK/cut.json" 2>"$WORK/cut.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+# cut once some segments are held at LAB
+for ((i = 0; i < 200; i++)); do
+	[ "$(count_log "$SERVE_LOG" "package 'cut' \(")" -ge 1 ] && [ -d "$LAB_STORE/partial" ] &&
+		[ "$(held_in cut)" -ge 3 ] && break
+	sleep 0.1
+done
+held=$(held_in cut)
+ip link set "$VC" down
+log "line cut with $held segments held at LAB"
+rc=0
+wait "$pc" || rc=$?
+expect_rc 0 "$rc" "the transfer, after the line was cut and redialled"
+compare_trees "$WORK/cut" "$LAB_STORE/packages/cut" "the package sent across the cut"
+expect_grep "the sender saw the line die" "nothing moved for|connection to the receiver lost|cannot connect" "$WORK/cut.err"
+d2=$(count_log "$WORK/line.log" "^dial LAB isdn")
+check "the line was redialled ($dials -> $d2 dials)" [ "$d2" -ge $((dials + 2)) ]
+expect_grep "the failed attempt hung the line up" "hung up: the transfer failed" \
+	"$CEN_STORE/outgoing/.lines/LAB-isdn.log"
+check "some segments were held before the cut ($held)" [ "$held" -ge 3 ]
+# the last session at LAB only had to receive what it lacked
+last=$(grep "package 'cut' (" "$SERVE_LOG" | tail -n 1)
+check "the redialled session did not start from zero ($last)" \
+	bash -c "[[ '$last' =~ :\ ([0-9]+)\ held ]] && [ \${BASH_REMATCH[1]} -ge 3 ]"
+
+e2e_finish
