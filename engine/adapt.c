@@ -49,6 +49,26 @@ void fr_adapt_pin(struct fr_adapt *a, int level)
 	a->pinned = true;
 }
 
+void fr_adapt_line(struct fr_adapt *a, double bytes_per_s)
+{
+	if (bytes_per_s <= 0.0 || a->pinned)
+		return;
+	a->wire_rate = bytes_per_s;
+	/* nothing measured yet: choose by the priors, as if this data
+	 * compressed like the binaries they come from */
+	double best = -1.0;
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
+		double cpu = priors[i].speed * a->workers;
+		double net = bytes_per_s * priors[i].ratio;
+		double pred = cpu < net ? cpu : net;
+		if (pred > best * 1.05) {
+			best = pred;
+			a->level = priors[i].level;
+		}
+	}
+	a->since_probe = 0; /* no raw probing while compressing */
+}
+
 int fr_adapt_next(struct fr_adapt *a)
 {
 	if (a->pinned)

@@ -417,6 +417,9 @@ struct fr_adapt {
 };
 /* Decide the level once (loopback: 0); no probes, no changes. */
 void fr_adapt_pin(struct fr_adapt *a, int level);
+/* A line whose rate is known before anything is sent (a RAS profile, a
+ * configured bandwidth): start from the level the priors give for it. */
+void fr_adapt_line(struct fr_adapt *a, double bytes_per_s);
 /* The level for the next segment (occasionally a probe). */
 int fr_adapt_next(struct fr_adapt *a);
 void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);

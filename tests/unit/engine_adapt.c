@@ -343,3 +343,26 @@ Test(adapt, small_preferred_keeps_level_3_unless_it_costs_two_thirds)
 	int l = fr_adapt_choose(&a);
 	cr_assert_lt(l, 3, "level 3 would cost two thirds: level %d", l);
 }
+
+/* A line whose rate is known up front (a RAS profile): the first segment
+ * is already compressed for it, not sent raw to be measured. */
+Test(adapt, known_line_rate_chooses_before_anything_is_measured)
+{
+	struct fr_adapt a;
+
+	fr_adapt_init(&a, 2, -1);
+	fr_adapt_line(&a, 128000 / 8.0);
+	cr_assert_eq(a.level, 19, "128 kbit/s: level %d", a.level);
+	cr_assert_eq(fr_adapt_next(&a), 19, "no raw probe first");
+	fr_adapt_init(&a, 2, -1);
+	fr_adapt_line(&a, 2e6 / 8.0);
+	cr_assert_geq(a.level, 15, "2 Mbit/s: level %d", a.level);
+	fr_adapt_init(&a, 2, -1);
+	fr_adapt_line(&a, 1e9 / 8.0);
+	cr_assert_leq(a.level, 3, "1 Gbit/s: level %d", a.level);
+	/* a pinned level stays */
+	fr_adapt_init(&a, 2, -1);
+	fr_adapt_pin(&a, 0);
+	fr_adapt_line(&a, 16000);
+	cr_assert_eq(a.level, 0);
+}
