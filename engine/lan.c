@@ -113,7 +113,8 @@ struct lan_conn {
 	struct fr_adapt adapt;
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
-	uint64_t progress_ns;   /* when bytes last went out or an ACK came */
+	uint64_t progress_ns;   /* when bytes last went out, or the peer's
+				 * TCP or ferry last acknowledged any */
 	unsigned stall_ms;      /* no progress for this long: the link is gone */
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
@@ -666,7 +667,16 @@ static void tick(struct lan_conn *lc)
 	struct fr_send_ctx *sc = lc->sc;
 
 	/* a link that died without a reset (a dropped line, a pulled cable)
-	 * would otherwise hold the transfer until TCP gives up */
+	 * would otherwise hold the transfer until TCP gives up. Progress is
+	 * what the receiver's TCP acknowledged: one send of a large frame
+	 * may take minutes on a slow line. */
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	if (getsockopt(lc->sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+		uint64_t ago = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
+		if (ago < now && now - ago > lc->progress_ns)
+			lc->progress_ns = now - ago;
+	}
 	if (!lc->end_sent && !lc->error &&
 	    now - lc->progress_ns > (uint64_t)lc->stall_ms * 1000000ull) {
 		fail(lc, -ETIMEDOUT,
