@@ -10,8 +10,9 @@
 # sends the package once from a cold page cache; the clock stops when the
 # package is complete at the destination. Reported per tool: wall time,
 # payload rate (package bytes / wall time), bytes that crossed the line
-# (the veth's tx+rx counters, headers and ACKs included) and line
-# utilisation: those bytes over what the line could carry in the time.
+# towards the receiver (the veth's tx counter, TCP/IP headers included)
+# and line utilisation: those bytes over what the line could carry in
+# the time.
 #
 # Options (environment):
 #   RATES="128kbit 2mbit"     line rates (tc syntax)
@@ -19,6 +20,7 @@
 #   KIB_2mbit=24576
 #   WORK=/var/tmp/ferry-bench-ras   packages, destinations, results
 #   FERRY=build/ferry
+#   FERRY_SENDER="segment-size = 1M"   extra [sender] lines for ferry
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,8 +68,8 @@ shape() {
 	tc qdisc replace dev "$VC" root tbf rate "$1" burst 4kb latency 500ms
 	ip netns exec "$NS" tc qdisc replace dev "$VL" root tbf rate "$1" burst 4kb latency 500ms
 }
-line_bytes() {
-	echo $(($(cat /sys/class/net/$VC/statistics/tx_bytes) + $(cat /sys/class/net/$VC/statistics/rx_bytes)))
+line_bytes() { # what went towards the receiver (its ACKs come back on the other direction)
+	cat /sys/class/net/$VC/statistics/tx_bytes
 }
 bits_of() { # tc rate -> bit/s
 	python3 -c 'import re,sys; m=re.fullmatch(r"([0-9.]+)([kmg]?)bit", sys.argv[1]); print(int(float(m.group(1)) * {"":1,"k":1e3,"m":1e6,"g":1e9}[m.group(2)]))' "$1"
@@ -141,13 +143,9 @@ print("%s\t%s\t%.2f\t%d\t%d\t%.0f\t%.3f" % (r, t, w, b, l, b / w, l * 8 / (bps *
 		"$1" "$2" "$3" "$4" "$5" "$bps" >>"$OUT/raw.tsv"
 	log "  $2 at $1: $3 s, line bytes $5"
 }
-timed() { # -> seconds of "$@"
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@"
-	t1=$(date +%s.%N)
-	python3 -c "print('%.2f' % ($t1 - $t0))"
-}
+T0=
+start_clock() { T0=$(date +%s.%N); }
+stop_clock() { python3 -c "print('%.2f' % ($(date +%s.%N) - $T0))"; }
 
 for rate in $RATES; do
 	kv=KIB_$rate
@@ -168,11 +166,15 @@ type = isdn
 host = $LIP:7070
 bandwidth = $(bits_of "$rate")
 password-file = $pw
+[sender]
+${FERRY_SENDER:-}
 EOF
 	drop
 	b0=$(line_bytes)
-	w=$(timed "$FERRY" send "$pkg" --to LAB --config "$OUT/cen-$rate.conf" \
-		--name "pkg-$rate" --json >"$OUT/ferry-$rate.json" 2>"$OUT/ferry-$rate.err")
+	start_clock
+	"$FERRY" send "$pkg" --to LAB --config "$OUT/cen-$rate.conf" \
+		--name "pkg-$rate" --json >"$OUT/ferry-$rate.json" 2>"$OUT/ferry-$rate.err"
+	w=$(stop_clock)
 	b1=$(line_bytes)
 	grep -q '"ok":true' "$OUT/ferry-$rate.json" || die "ferry failed: $(cat "$OUT/ferry-$rate.err")"
 	diff -r "$pkg" "$OUT/lab/packages/pkg-$rate" >/dev/null || die "ferry's copy differs"
@@ -181,7 +183,9 @@ EOF
 	# rsync -z to the daemon
 	drop
 	b0=$(line_bytes)
-	w=$(timed rsync -az "$pkg/" "rsync://$LIP/dest/pkg-$rate/" 2>"$OUT/rsync-$rate.err")
+	start_clock
+	rsync -az "$pkg/" "rsync://$LIP/dest/pkg-$rate/" 2>"$OUT/rsync-$rate.err"
+	w=$(stop_clock)
 	b1=$(line_bytes)
 	diff -r "$pkg" "$OUT/rsync-dest/pkg-$rate" >/dev/null || die "rsync's copy differs"
 	record "$rate" "rsync -z" "$w" "$bytes" $((b1 - b0))
@@ -193,9 +197,11 @@ EOF
 	sleep 0.5
 	drop
 	b0=$(line_bytes)
-	w=$(timed sh -c "tar -cf - -C '$pkg' . | zstd -q -19 --long -T0 | nc -N $LIP 9000; wait; while kill -0 $ncpid 2>/dev/null; do sleep 0.05; done")
-	b1=$(line_bytes)
+	start_clock
+	tar -cf - -C "$pkg" . | zstd -q -19 --long -T0 | nc -N "$LIP" 9000
 	wait "$ncpid" 2>/dev/null
+	w=$(stop_clock)
+	b1=$(line_bytes)
 	diff -r "$pkg" "$OUT/nc-$rate" >/dev/null || die "tar|zstd|nc's copy differs"
 	record "$rate" "tar|zstd -19 --long|nc" "$w" "$bytes" $((b1 - b0))
 done
