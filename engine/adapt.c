@@ -40,6 +40,7 @@ void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level)
 	}
 	/* raw until measured; fr_adapt_next() probes with a cheap level */
 	a->level = fixed_level >= 0 ? fixed_level : 0;
+	a->first_level = -1;
 	a->since_probe = 1u << 30;
 }
 
@@ -49,10 +50,21 @@ void fr_adapt_pin(struct fr_adapt *a, int level)
 	a->pinned = true;
 }
 
-void fr_adapt_line(struct fr_adapt *a, double bytes_per_s)
+void fr_adapt_line(struct fr_adapt *a, double bytes_per_s, uint32_t seg_size)
 {
 	if (bytes_per_s <= 0.0 || a->pinned)
 		return;
+	/* the line idles until the first frame is ready: one worker
+	 * compresses it while nothing else is sent */
+	double soonest = -1.0;
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
+		double t = seg_size / priors[i].speed +
+			   seg_size / priors[i].ratio / bytes_per_s;
+		if (soonest < 0 || t < soonest) {
+			soonest = t;
+			a->first_level = priors[i].level;
+		}
+	}
 	a->wire_rate = bytes_per_s;
 	/* nothing measured yet: choose by the priors, as if this data
 	 * compressed like the binaries they come from */
@@ -73,6 +85,11 @@ int fr_adapt_next(struct fr_adapt *a)
 {
 	if (a->pinned)
 		return a->level;
+	if (a->first_level >= 0) {
+		int l = a->first_level;
+		a->first_level = -1;
+		return l;
+	}
 	/* While sending raw, compress one segment in 64 at level 1: that
 	 * keeps the ratio and speed estimates true to the data in hand. */
 	if (a->level == 0 && a->since_probe >= 64) {

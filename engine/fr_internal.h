@@ -410,6 +410,7 @@ struct fr_adapt {
 	double sink_stall;           /* receiver's stalled share, EWMA */
 	unsigned since_probe;
 	bool pinned;                 /* automatic, but decided once for all */
+	int first_level;             /* >= 0: the first segment's (fr_adapt_line) */
 	double source_rate;          /* bytes/s the source is read at, EWMA */
 	bool prefer_small;           /* of levels about as fast, the strongest,
 				      * and at least FR_SMALL_FLOOR */
@@ -418,8 +419,10 @@ struct fr_adapt {
 /* Decide the level once (loopback: 0); no probes, no changes. */
 void fr_adapt_pin(struct fr_adapt *a, int level);
 /* A line whose rate is known before anything is sent (a RAS profile, a
- * configured bandwidth): start from the level the priors give for it. */
-void fr_adapt_line(struct fr_adapt *a, double bytes_per_s);
+ * configured bandwidth): start from the level the priors give for it.
+ * The first segment, which the line waits for, gets the level that
+ * finishes it soonest (compressing it plus carrying it). */
+void fr_adapt_line(struct fr_adapt *a, double bytes_per_s, uint32_t seg_size);
 /* The level for the next segment (occasionally a probe). */
 int fr_adapt_next(struct fr_adapt *a);
 void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);

@@ -840,7 +840,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	if (loop && sc->level < 0)
 		fr_adapt_pin(&lc->adapt, 0);
 	else if (sc->level < 0 && fr_line_rate(o->a))
-		fr_adapt_line(&lc->adapt, fr_line_rate(o->a) / 8.0);
+		fr_adapt_line(&lc->adapt, fr_line_rate(o->a) / 8.0,
+			      sc->m->seg_size);
 	lc->sending = -1;
 	if (o->a->ratelimit.mode != FR_RL_NONE) {
 		fr_pacer_init(&lc->pacer, &o->a->ratelimit,

@@ -351,18 +351,27 @@ Test(adapt, known_line_rate_chooses_before_anything_is_measured)
 	struct fr_adapt a;
 
 	fr_adapt_init(&a, 2, -1);
-	fr_adapt_line(&a, 128000 / 8.0);
+	fr_adapt_line(&a, 128000 / 8.0, SEGLEN);
 	cr_assert_eq(a.level, 19, "128 kbit/s: level %d", a.level);
+	/* the first segment too: 4 s of CPU save a minute of line */
 	cr_assert_eq(fr_adapt_next(&a), 19, "no raw probe first");
+	cr_assert_eq(fr_adapt_next(&a), 19);
 	fr_adapt_init(&a, 2, -1);
-	fr_adapt_line(&a, 2e6 / 8.0);
+	fr_adapt_line(&a, 2e6 / 8.0, SEGLEN);
 	cr_assert_geq(a.level, 15, "2 Mbit/s: level %d", a.level);
+	/* the first segment is ready sooner at a middle level: the line
+	 * would idle 4 s for level 19 */
+	int first = fr_adapt_next(&a);
+	cr_assert(first >= 5 && first <= 15, "2 Mbit/s, first segment: %d",
+		  first);
+	cr_assert_eq(fr_adapt_next(&a), a.level, "then the steady level");
 	fr_adapt_init(&a, 2, -1);
-	fr_adapt_line(&a, 1e9 / 8.0);
+	fr_adapt_line(&a, 1e9 / 8.0, SEGLEN);
 	cr_assert_leq(a.level, 3, "1 Gbit/s: level %d", a.level);
 	/* a pinned level stays */
 	fr_adapt_init(&a, 2, -1);
 	fr_adapt_pin(&a, 0);
-	fr_adapt_line(&a, 16000);
+	fr_adapt_line(&a, 16000, SEGLEN);
 	cr_assert_eq(a.level, 0);
+	cr_assert_eq(fr_adapt_next(&a), 0);
 }
