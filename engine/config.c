@@ -519,6 +519,15 @@ int fr_config_load(struct fr_config *c, const char *path)
 			       what);
 			goto fail;
 		}
+		if (a->type == FR_ADDR_COURIER &&
+		    (a->schedule.set || a->ratelimit.mode != FR_RL_NONE ||
+		     a->bandwidth)) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: schedule, rate-limit and bandwidth belong to "
+			       "network addresses, not to a courier",
+			       what);
+			goto fail;
+		}
 		bool ras = a->type >= FR_ADDR_ASYNC && a->type <= FR_ADDR_SNA;
 		if (!ras && (a->dial[0] || a->hangup[0])) {
 			fr_log(FR_LOG_ERROR,

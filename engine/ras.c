@@ -103,30 +103,58 @@ static void line_touch(const char *base)
 static int run_hook(const struct fr_address *a, const char *cmd,
 		    const char *what, char *err, size_t cap)
 {
+	extern char **environ;
+	char site[64], name[96], host[300], type[64];
+	size_t n = 0;
+
+	/* the environment is built before fork: the child of a process
+	 * with threads may only exec */
+	while (environ[n])
+		n++;
+	char **envp = calloc(n + 5, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "FERRY_", 6))
+			envp[k++] = environ[i];
+	snprintf(site, sizeof(site), "FERRY_SITE=%s", a->site);
+	snprintf(name, sizeof(name), "FERRY_ADDRESS=%s", a->name);
+	snprintf(host, sizeof(host), "FERRY_HOST=%s", a->host);
+	snprintf(type, sizeof(type), "FERRY_TYPE=%s",
+		 fr_line_profile(a->type)->name);
+	envp[k++] = site;
+	envp[k++] = name;
+	envp[k++] = host;
+	envp[k++] = type;
+	char *argv[] = {(char *)cmd, NULL};
 	pid_t pid = fork();
 
 	if (pid < 0) {
+		int e = errno;
+		free(envp);
 		snprintf(err, cap, "cannot run %s command '%s': %s", what, cmd,
-			 strerror(errno));
-		return -errno;
+			 strerror(e));
+		return -e;
 	}
 	if (pid == 0) {
-		setenv("FERRY_SITE", a->site, 1);
-		setenv("FERRY_ADDRESS", a->name, 1);
-		setenv("FERRY_HOST", a->host, 1);
-		setenv("FERRY_TYPE", fr_line_profile(a->type)->name, 1);
-		execl(cmd, cmd, (char *)NULL);
-		fprintf(stderr, "ferry: cannot run %s command '%s': %s\n", what,
-			cmd, strerror(errno));
+		execve(cmd, argv, envp);
 		_exit(127);
 	}
+	free(envp);
 	int st;
 	for (int i = 0; i < HOOK_TIMEOUT_S * 10; i++) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid) {
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 				return 0;
-			if (WIFEXITED(st))
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+				snprintf(err, cap,
+					 "%s command '%s' for %s %s could not be "
+					 "run (exit 127: missing or not "
+					 "executable?)",
+					 what, cmd, a->site, a->name);
+			else if (WIFEXITED(st))
 				snprintf(err, cap,
 					 "%s command '%s' for %s %s failed (exit "
 					 "%d)",

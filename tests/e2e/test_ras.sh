@@ -6,6 +6,7 @@
 #   - a transfer over each type (async and x25 at 64 kbit/s, isdn at 128
 #     kbit/s, sna at 2 Mbit/s), each dialled, then hung up after idle;
 #   - a wrong password: refused (exit 4) and the line hung up;
+#   - a dial command that fails: the error names it and its exit status;
 #   - one transfer at a time per line: the second waits for the first;
 #   - both sites sending to each other at once, each with its own address
 #     and account;
@@ -161,6 +162,21 @@ expect_grep "the error names the refused account" "refused account CEN" "$WORK/w
 check "nothing arrived" [ ! -e "$LAB_STORE/packages/wrongpw" ]
 check "the line was hung up at once" \
 	bash -c "! ip -o link show $VC | grep -q 'state UP'"
+
+# ---- a dial that fails ---------------------------------------------------------
+printf '#!/bin/sh\necho "no carrier" >&2\nexit 3\n' >"$WORK/nodial"
+chmod +x "$WORK/nodial"
+{
+	printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
+	ras_addr isdn isdn | sed "s#^dial = .*#dial = $WORK/nodial#"
+	printf '[sender]\nretries = 0\n'
+} >"$WORK/nodial.conf"
+run_ferry "$WORK/nodial.out" "$WORK/nodial.err" send "$WORK/p-isdn" --to LAB \
+	--config "$WORK/nodial.conf" --name nodial
+expect_rc 1 "$RC" "a send whose dial command fails"
+expect_grep "the error names the dial command and its exit" \
+	"dial command '$WORK/nodial' for LAB isdn failed \(exit 3\)" "$WORK/nodial.err"
+check "nothing arrived" [ ! -e "$LAB_STORE/packages/nodial" ]
 
 # ---- one transfer at a time on a line ----------------------------------------
 shape 2mbit

@@ -616,6 +616,8 @@ Test(config, bad_ras_schedule_and_rate_limit_values)
 		"type = isdn\nhost = h:1\nrate-limit = pulse 4K",
 		"type = isdn\nhost = h:1\nrate-limit = 120%",
 		"type = lan\nhost = h:1\nrate-limit = 08-18 50%",
+		"type = courier\nschedule = all",
+		"type = courier\nrate-limit = pulse 4K 5s",
 	};
 
 	secret_file("pw", "x", pw, sizeof(pw));
