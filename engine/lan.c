@@ -118,7 +118,7 @@ struct lan_conn {
 	unsigned stall_ms;      /* no progress for this long: the link is gone */
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
-	uint64_t start_ns, last_tick_ns, last_bytes;
+	uint64_t start_ns, last_tick_ns, last_wire;
 	double rate;
 	char err[512];
 	int error;
@@ -704,10 +704,18 @@ static void tick(struct lan_conn *lc)
 	}
 	uint64_t done = lc->acked_raw;
 	if (dt > 0) {
-		double r = (double)(done - lc->last_bytes) / dt;
-		lc->rate = lc->rate > 0 ? 0.6 * lc->rate + 0.4 * r : r;
+		/* the package's rate is the wire's times the ratio seen so
+		 * far: on a slow line a segment's ACK comes once a minute,
+		 * while the wire moves all the time */
+		double ratio = sc->sent_raw && sc->wire_bytes
+				       ? (double)sc->sent_raw / (double)sc->wire_bytes
+				       : lc->adapt.ratio[lc->adapt.level];
+		if (ratio < 1.0)
+			ratio = 1.0;
+		double r = (double)(sc->wire_bytes - lc->last_wire) / dt * ratio;
+		lc->rate = lc->rate > 0 ? 0.8 * lc->rate + 0.2 * r : r;
 	}
-	lc->last_bytes = done;
+	lc->last_wire = sc->wire_bytes;
 	lc->last_tick_ns = now;
 	if (sc->progress) {
 		struct fr_progress p = {0};
@@ -842,6 +850,10 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	else if (sc->level < 0 && fr_line_rate(o->a))
 		fr_adapt_line(&lc->adapt, fr_line_rate(o->a) / 8.0,
 			      sc->m->seg_size);
+	/* a known line gives the first estimate of the rate (and ETA) */
+	if (fr_line_rate(o->a))
+		lc->rate = fr_line_rate(o->a) / 8.0 *
+			   (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level] : 1.0);
 	lc->sending = -1;
 	if (o->a->ratelimit.mode != FR_RL_NONE) {
 		fr_pacer_init(&lc->pacer, &o->a->ratelimit,
@@ -853,7 +865,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
 	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
 		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
-	lc->last_bytes = sc->skipped_raw;
+	lc->last_wire = 0;
 	fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,
 		     UD(K_EVENT, 0, 0));
 	fr_ring_recv(lc->ring, lc->sock, lc->ackbuf, sizeof(lc->ackbuf), false,
