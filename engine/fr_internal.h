@@ -87,6 +87,7 @@ enum fr_msg_type {
 	FR_MSG_PARCEL,     /* C->S parcel id + manifest: expect this parcel */
 	FR_MSG_PARCEL_QUERY, /* C->S parcel ids */
 	FR_MSG_PARCEL_STATE, /* S->C per id: state */
+	FR_MSG_SEGMENT_CONT, /* C->S frame header, offset, the rest of the payload */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -116,12 +117,28 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 /* HAVE states */
 enum { FR_HAVE_PARTIAL = 0, FR_HAVE_COMPLETE = 1 };
 #define FR_HAVE_LEN(n) (8u + ((n) + 7u) / 8u)
-/* HAVE: state, then one bit per segment of n (all set when complete). */
-int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n);
+/*
+ * A frame the receiver holds part of (its connection died mid-payload):
+ * the frame's header and how many payload bytes it kept. The sender may
+ * send the rest (SEGMENT_CONT) if its frame for that segment has the
+ * same header.
+ */
+struct fr_partial {
+	uint32_t index, got;
+	uint8_t hdr[FR_FRAME_HDR];
+};
+#define FR_PARTIAL_MAX 64
+#define FR_PARTIAL_REC (8u + FR_FRAME_HDR)
+/* HAVE: state, then one bit per segment of n (all set when complete),
+ * then np partial-frame records. */
+int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
+		 const struct fr_partial *p, uint32_t np);
 /* A received message as HAVE for n segments: have[i] filled (when not
- * NULL); returns FR_HAVE_* or FR_E_PROTOCOL. */
+ * NULL), and up to FR_PARTIAL_MAX partial frames into p (when not NULL;
+ * *np their number); returns FR_HAVE_* or FR_E_PROTOCOL. */
 int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
-		  uint32_t n, uint8_t *have);
+		  uint32_t n, uint8_t *have, struct fr_partial *p,
+		  uint32_t *np);
 /* ACK status */
 enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1 };
 

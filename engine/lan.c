@@ -77,6 +77,7 @@ struct slot {
 	/* sending */
 	uint8_t *send_ptr;
 	uint32_t send_len, sent;
+	int cont_part;       /* >= 0: sent as SEGMENT_CONT of that partial */
 	int notifs;
 	bool send_done;
 };
@@ -111,6 +112,9 @@ struct lan_conn {
 	uint32_t ack_len;
 	bool end_sent, finished;
 	struct fr_adapt adapt;
+	struct fr_partial parts[FR_PARTIAL_MAX]; /* frames the receiver
+						  * holds part of (HAVE) */
+	uint32_t n_parts;
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
@@ -185,7 +189,8 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 			 fr_strerror(rc));
 		return rc;
 	}
-	uint32_t want = FR_HAVE_LEN(sc->m->n_segments);
+	uint32_t want = FR_HAVE_LEN(sc->m->n_segments) +
+			FR_PARTIAL_MAX * FR_PARTIAL_REC;
 	rc = fr_msg_recv(lc->sock, &type, &body, &len, want, err, cap);
 	if (rc < 0) {
 		char tmp[400];
@@ -198,7 +203,8 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 				 o->a->host, fr_strerror(rc));
 		return rc;
 	}
-	rc = fr_have_parse(type, body, len, sc->m->n_segments, have);
+	rc = fr_have_parse(type, body, len, sc->m->n_segments, have, lc->parts,
+			   &lc->n_parts);
 	free(body);
 	if (rc < 0)
 		snprintf(err, cap, "%s answered the offer with a malformed HAVE",
@@ -223,6 +229,44 @@ static void lan_close(struct fr_output *o)
 }
 
 /* ---- the worker's part --------------------------------------------------- */
+
+/* The receiver's partial frame of segment seg, or -1. */
+static int part_of(const struct lan_conn *lc, uint32_t seg)
+{
+	for (uint32_t k = 0; k < lc->n_parts; k++)
+		if (lc->parts[k].index == seg && lc->parts[k].got)
+			return (int)k;
+	return -1;
+}
+
+#define CONT_PREFIX (FR_MSG_HDR + FR_FRAME_HDR + 4)
+
+/*
+ * The receiver kept the first bytes of this very frame (same header:
+ * same bytes, since the level is the same and zstd is deterministic):
+ * send only the rest, as a SEGMENT_CONT whose headers are written over
+ * the payload bytes that are not sent again.
+ */
+static void make_cont(struct slot *s, uint8_t *base)
+{
+	const struct lan_conn *lc = s->lc;
+	int k = part_of(lc, s->seg);
+
+	if (k < 0)
+		return;
+	uint32_t got = lc->parts[k].got;
+	if (got < CONT_PREFIX || got >= s->stored ||
+	    memcmp(base - FR_FRAME_HDR, lc->parts[k].hdr, FR_FRAME_HDR))
+		return;
+	uint8_t *q = base + got - CONT_PREFIX;
+	fr_put32(q, FR_MSG_SEGMENT_CONT);
+	fr_put32(q + 4, FR_FRAME_HDR + 4 + s->stored - got);
+	memcpy(q + FR_MSG_HDR, base - FR_FRAME_HDR, FR_FRAME_HDR);
+	fr_put32(q + FR_MSG_HDR + FR_FRAME_HDR, got);
+	s->send_ptr = q;
+	s->send_len = CONT_PREFIX + s->stored - got;
+	s->cont_part = k;
+}
 
 static void work_segment(struct fr_job *job, int worker)
 {
@@ -261,6 +305,8 @@ static void work_segment(struct fr_job *job, int worker)
 	fr_frame_pack(base - FR_FRAME_HDR, &f);
 	s->send_ptr = base - PREFIX;
 	s->send_len = PREFIX + s->stored;
+	s->cont_part = -1;
+	make_cont(s, base);
 	s->cpu_s = fr_thread_cpu_s() - t0;
 }
 
@@ -432,6 +478,10 @@ static void reads_done(struct lan_conn *lc, int si)
 	}
 	s->state = S_WORKING;
 	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
+	int k = part_of(lc, s->seg);
+	struct fr_frame pf;
+	if (k >= 0 && fr_frame_unpack(&pf, lc->parts[k].hdr) == 0)
+		s->level = pf.level; /* the same level makes the same frame */
 	s->job.fn = work_segment;
 	s->job.done = &lc->done;
 	lc->workers_busy++;
@@ -583,6 +633,14 @@ static void on_worker_done(struct lan_conn *lc)
 					 lc->sc->m->segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		lc->sc->level_last = s->level;
+		if (s->cont_part >= 0) {
+			struct fr_partial *p = &lc->parts[s->cont_part];
+			fr_log(FR_LOG_INFO,
+			       "segment %u resumes at byte %u of %u: the receiver "
+			       "kept the rest of an interrupted frame",
+			       s->seg, p->got, s->stored);
+			p->got = 0; /* used once: a re-send is whole */
+		}
 		s->state = S_READY;
 		lc->sendq[(lc->sq_head + lc->sq_n) % SLOTS] = si;
 		lc->sq_n++;

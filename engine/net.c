@@ -429,9 +429,10 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 
 /* ---- HAVE ------------------------------------------------------------------ */
 
-int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n)
+int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
+		 const struct fr_partial *p, uint32_t np)
 {
-	uint32_t len = FR_HAVE_LEN(n);
+	uint32_t base = FR_HAVE_LEN(n), len = base + np * FR_PARTIAL_REC;
 	uint8_t *b = calloc(1, len);
 	int rc;
 
@@ -442,20 +443,42 @@ int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n)
 	for (uint32_t i = 0; i < n; i++)
 		if (state == FR_HAVE_COMPLETE || have[i])
 			b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
+	for (uint32_t k = 0; k < np; k++) {
+		uint8_t *r = b + base + k * FR_PARTIAL_REC;
+		fr_put32(r, p[k].index);
+		fr_put32(r + 4, p[k].got);
+		memcpy(r + 8, p[k].hdr, FR_FRAME_HDR);
+	}
 	rc = fr_msg_send(fd, FR_MSG_HAVE, b, len);
 	free(b);
 	return rc;
 }
 
 int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
-		  uint32_t n, uint8_t *have)
+		  uint32_t n, uint8_t *have, struct fr_partial *p,
+		  uint32_t *np)
 {
-	if (type != FR_MSG_HAVE || len != FR_HAVE_LEN(n) ||
+	uint32_t base = FR_HAVE_LEN(n);
+
+	if (type != FR_MSG_HAVE || len < base ||
+	    (len - base) % FR_PARTIAL_REC ||
+	    (len - base) / FR_PARTIAL_REC > FR_PARTIAL_MAX ||
 	    fr_get32(body + 4) != n)
 		return FR_E_PROTOCOL;
 	if (have)
 		for (uint32_t i = 0; i < n; i++)
 			have[i] = (body[8 + i / 8] >> (i % 8)) & 1;
+	if (np)
+		*np = 0;
+	for (uint32_t k = 0; p && np && k < (len - base) / FR_PARTIAL_REC; k++) {
+		const uint8_t *r = body + base + k * FR_PARTIAL_REC;
+		struct fr_partial *q = &p[*np];
+		q->index = fr_get32(r);
+		q->got = fr_get32(r + 4);
+		memcpy(q->hdr, r + 8, FR_FRAME_HDR);
+		if (q->index < n)
+			(*np)++;
+	}
 	return fr_get32(body) == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE
 						  : FR_HAVE_PARTIAL;
 }

@@ -304,7 +304,7 @@ static int register_parcel(const struct fr_config *c, const char *site,
 	free(body);
 	if (rc < 0)
 		return rc;
-	rc = fr_have_parse(type, ans, len, n_segments, have);
+	rc = fr_have_parse(type, ans, len, n_segments, have, NULL, NULL);
 	free(ans);
 	if (rc < 0)
 		snprintf(err, cap, "%s answered with a malformed HAVE", site);
@@ -496,7 +496,7 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 	       who, id, pkg.m.name,
 	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
 	       pkg.m.n_segments);
-	fr_send_have(sock, r, pkg.j.have, pkg.m.n_segments);
+	fr_send_have(sock, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
 	fr_store_close(&pkg);
 	return 0;
 }

@@ -19,7 +19,9 @@
  * place: the next session for the package resumes from them.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fr_internal.h"
@@ -87,11 +90,14 @@ struct rconn {
 	int workers_busy;
 	/* receive state */
 	int rs;
-	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR];
+	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR + 4]; /* + a SEGMENT_CONT's offset */
 	uint32_t hdr_got, hdr_want;
 	struct fr_frame next; /* validated header of the frame to receive */
 	int cur;              /* slot receiving a payload */
 	uint32_t pay_got;
+	bool cont;            /* the message being received is a SEGMENT_CONT */
+	uint8_t *cont_buf;    /* its spooled frame: header, then the prefix */
+	uint32_t cont_off;
 	bool recv_inflight;
 	bool end_received;
 	/* durability: the syncer ACKs what it journaled, then wakes us */
@@ -511,7 +517,116 @@ static void arm_recv(struct rconn *rc)
 	rc->cur = si;
 	rc->pay_got = 0;
 	rc->rs = RS_PAYLOAD;
-	recv_more(rc, payload_at(rc, s), fr->stored_len);
+	if (rc->cont_buf) { /* a continued frame: its kept prefix first */
+		memcpy(payload_at(rc, s), rc->cont_buf + FR_FRAME_HDR,
+		       rc->cont_off);
+		rc->pay_got = rc->cont_off;
+		free(rc->cont_buf);
+		rc->cont_buf = NULL;
+	}
+	recv_more(rc, payload_at(rc, s) + rc->pay_got,
+		  fr->stored_len - rc->pay_got);
+}
+
+/* ---- partial frames: what a dropped connection leaves ----------------------- */
+
+/* Keeping less than this is not worth a file. */
+#define PARTIAL_MIN 4096u
+
+static void spool_path(const struct rconn *rc, uint32_t seg, char *out,
+		       size_t cap)
+{
+	fr_path_fmt(out, cap, "%s/frame-%u", rc->pkg.dir, seg);
+}
+
+/*
+ * The connection died mid-payload (a dropped line): keep the frame's
+ * header and the bytes that came, durably, so that the next session can
+ * take only the rest (SEGMENT_CONT) instead of the whole frame again.
+ */
+static void spool_partial(struct rconn *rc)
+{
+	const struct rslot *s = &rc->slots[rc->cur];
+	char p[1300];
+
+	if (rc->pay_got < PARTIAL_MIN || rc->pay_got >= s->f.stored_len)
+		return;
+	size_t len = FR_FRAME_HDR + rc->pay_got;
+	uint8_t *b = malloc(len);
+	if (!b)
+		return;
+	memcpy(b, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR);
+	memcpy(b + FR_FRAME_HDR, payload_at(rc, s), rc->pay_got);
+	spool_path(rc, s->f.index, p, sizeof(p));
+	if (fr_write_file_atomic(p, b, len) == 0)
+		fr_log(FR_LOG_INFO,
+		       "%s: kept %u of the %u bytes of segment %u's frame for "
+		       "the next session",
+		       rc->who, rc->pay_got, s->f.stored_len, s->f.index);
+	free(b);
+}
+
+/* The partial frames kept for segments not held yet (stale ones go). */
+static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
+{
+	const struct fr_manifest *m = &rc->pkg.m;
+	DIR *d = opendir(rc->pkg.dir);
+	struct dirent *de;
+	uint32_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		unsigned seg;
+		char extra, p[1300];
+		if (sscanf(de->d_name, "frame-%u%c", &seg, &extra) != 1)
+			continue;
+		spool_path(rc, seg, p, sizeof(p));
+		uint8_t h[FR_FRAME_HDR];
+		struct fr_frame f;
+		struct stat st;
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		bool keep = fd >= 0 && n < FR_PARTIAL_MAX &&
+			    seg < m->n_segments && !rc->pkg.j.have[seg] &&
+			    fstat(fd, &st) == 0 &&
+			    (uint64_t)st.st_size > FR_FRAME_HDR &&
+			    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+			    fr_frame_unpack(&f, h) == 0 && f.index == seg &&
+			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
+			    (uint64_t)st.st_size - FR_FRAME_HDR < f.stored_len;
+		if (fd >= 0)
+			close(fd);
+		if (keep) {
+			out[n].index = seg;
+			out[n].got = (uint32_t)(st.st_size - FR_FRAME_HDR);
+			memcpy(out[n].hdr, h, FR_FRAME_HDR);
+			n++;
+		}
+		if (!keep)
+			unlink(p);
+	}
+	closedir(d);
+	return n;
+}
+
+/* A SEGMENT_CONT: load the spooled frame it continues, or say why not. */
+static int load_cont(struct rconn *rc, const struct fr_frame *f)
+{
+	char p[1300];
+	uint8_t *b;
+	size_t len;
+
+	spool_path(rc, f->index, p, sizeof(p));
+	if (fr_read_file(p, FR_FRAME_HDR + (size_t)f->stored_len, &b, &len) < 0)
+		return FR_E_PROTOCOL;
+	if (len < FR_FRAME_HDR + (size_t)rc->cont_off ||
+	    memcmp(b, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR)) {
+		free(b);
+		return FR_E_PROTOCOL;
+	}
+	unlink(p); /* in memory now; a new cut spools it again */
+	rc->cont_buf = b;
+	return 0;
 }
 
 static void on_frame_header(struct rconn *rc)
@@ -540,12 +655,31 @@ static void on_frame_header(struct rconn *rc)
 		     "held or still being written", rc->who, f.index);
 		return;
 	}
+	uint32_t off = rc->cont ? fr_get32(rc->hdr + FR_MSG_HDR + FR_FRAME_HDR) : 0;
 	if (f.raw_len != m->segments[f.index].length ||
-	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + f.stored_len) {
+	    (rc->cont && (off == 0 || off >= f.stored_len)) ||
+	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + (rc->cont ? 4 : 0) +
+					      f.stored_len - off) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
 		return;
+	}
+	if (rc->cont) {
+		rc->cont_off = off;
+		if (load_cont(rc, &f) < 0) {
+			fail(rc, FR_E_PROTOCOL,
+			     "%s continued segment %u at byte %u, but no such "
+			     "part of it is kept here",
+			     rc->who, f.index, off);
+			return;
+		}
+		fr_log(FR_LOG_INFO, "%s: segment %u resumes at byte %u of %u",
+		       rc->who, f.index, off, f.stored_len);
+	} else {
+		char p[1300];
+		spool_path(rc, f.index, p, sizeof(p));
+		unlink(p); /* a whole frame replaces what was kept */
 	}
 	rc->taken[f.index] = 1;
 	rc->next = f;
@@ -557,6 +691,8 @@ static void on_recv(struct rconn *rc, int res)
 {
 	rc->recv_inflight = false;
 	if (res <= 0) {
+		if (rc->rs == RS_PAYLOAD)
+			spool_partial(rc);
 		if (res == 0 || res == -ECONNRESET)
 			fail(rc, -ECONNRESET,
 			     "%s closed the connection mid-transfer", rc->who);
@@ -582,8 +718,10 @@ static void on_recv(struct rconn *rc, int res)
 			rc->rs = RS_STOP;
 			return;
 		}
-		if (type != FR_MSG_SEGMENT || len <= FR_FRAME_HDR ||
-		    len > FR_FRAME_HDR + fr_seg_bound(rc->pkg.m.seg_size)) {
+		rc->cont = type == FR_MSG_SEGMENT_CONT;
+		if ((type != FR_MSG_SEGMENT && !rc->cont) ||
+		    len <= FR_FRAME_HDR + (rc->cont ? 4u : 0u) ||
+		    len > FR_FRAME_HDR + 4 + fr_seg_bound(rc->pkg.m.seg_size)) {
 			fail(rc, FR_E_PROTOCOL,
 			     "%s sent message type %u of %u bytes where a "
 			     "segment was expected",
@@ -591,7 +729,7 @@ static void on_recv(struct rconn *rc, int res)
 			return;
 		}
 		rc->rs = RS_FRAMEHDR;
-		rc->hdr_want = FR_MSG_HDR + FR_FRAME_HDR;
+		rc->hdr_want = FR_MSG_HDR + FR_FRAME_HDR + (rc->cont ? 4 : 0);
 		recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
 		return;
 	}
@@ -828,7 +966,7 @@ static void session_body(struct rconn *rc)
 		       "%s: package '%s' (%s) is already here, complete",
 		       rc->who, rc->pkg.m.name, size);
 		fr_send_have(rc->sock, FR_HAVE_COMPLETE, rc->pkg.j.have,
-			     rc->pkg.m.n_segments);
+			     rc->pkg.m.n_segments, NULL, 0);
 		fr_store_close(&rc->pkg);
 		return;
 	}
@@ -836,8 +974,10 @@ static void session_body(struct rconn *rc)
 	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
 	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments,
 	       rc->pkg.j.n_have, rc->pkg.m.n_segments - rc->pkg.j.n_have);
+	struct fr_partial parts[FR_PARTIAL_MAX];
+	uint32_t np = load_partials(rc, parts);
 	fr_send_have(rc->sock, FR_HAVE_PARTIAL, rc->pkg.j.have,
-		     rc->pkg.m.n_segments);
+		     rc->pkg.m.n_segments, parts, np);
 
 	r = data_phase(rc);
 	if (r == 0) {
@@ -877,6 +1017,7 @@ static void session_body(struct rconn *rc)
 	for (int i = 0; i < RSLOTS; i++)
 		free(rc->slots[i].ops);
 	free(rc->taken);
+	free(rc->cont_buf);
 	fr_store_close(&rc->pkg);
 }
 

@@ -11,7 +11,9 @@
 #   - both sites sending to each other at once, each with its own address
 #     and account;
 #   - the line cut mid-transfer: the sender notices, hangs up, redials
-#     with its retry settings and sends only the segments LAB lacks.
+#     with its retry settings and sends only the segments LAB lacks;
+#   - the line cut in the middle of a frame: LAB keeps what came of it,
+#     and the redialled sender sends only the rest of that frame.
 # Needs root and network namespaces; skipped (never passed) without.
 # labels: needs-root slow
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -270,5 +272,32 @@ check "some segments were held before the cut ($held)" [ "$held" -ge 3 ]
 last=$(grep "package 'cut' (" "$SERVE_LOG" | tail -n 1)
 check "the redialled session did not start from zero ($last)" \
 	bash -c "[[ '$last' =~ :\ ([0-9]+)\ held ]] && [ \${BASH_REMATCH[1]} -ge 3 ]"
+
+# ---- the line cut in the middle of a frame ---------------------------------------
+# one 1 MiB frame at 1 Mbit/s (8 s): cut after about 4 s; the receiver
+# keeps what came, and the redialled sender sends only the rest
+cen_conf "retries = 12"
+mkdir -p "$WORK/mid"
+binary_data "$WORK/mid/data.bin" $((1024 * 1024))
+"$FERRY" send "$WORK/mid" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	--json >"$WORK/mid.json" 2>"$WORK/mid.err" &
+pm=$!
+E2E_PIDS+=("$pm")
+wait_for_log "$SERVE_LOG" "package 'mid' \(" 30 || fail "the transfer of 'mid' did not start"
+sleep 4
+ip link set "$VC" down
+log "line cut in the middle of the frame"
+rc=0
+wait "$pm" || rc=$?
+expect_rc 0 "$rc" "the transfer cut mid-frame, after the redial"
+compare_trees "$WORK/mid" "$LAB_STORE/packages/mid" "the package cut mid-frame"
+kept=$(sed -n "s/.*kept \([0-9]*\) of the [0-9]* bytes of segment 0's frame.*/\1/p" "$SERVE_LOG" | tail -n 1)
+check "LAB kept the part of the frame that came (${kept:-none} bytes)" \
+	[ "${kept:-0}" -ge 100000 ]
+expect_grep "LAB took the rest as a continuation" "segment 0 resumes at byte $kept of" "$SERVE_LOG"
+expect_grep "the sender said so" "segment 0 resumes at byte $kept of" "$WORK/mid.err"
+wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
+check "the bytes kept were not sent again (wire $wire < 1 MiB + 1 MiB - kept + 64 KiB)" \
+	[ "$wire" -lt $((2 * 1048576 - ${kept:-0} + 65536)) ]
 
 e2e_finish
