@@ -300,4 +300,28 @@ wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
 check "the bytes kept were not sent again (wire $wire < 1 MiB + 1 MiB - kept + 64 KiB)" \
 	[ "$wire" -lt $((2 * 1048576 - ${kept:-0} + 65536)) ]
 
+# ---- the same with compression: the resumed frame must be the same bytes ------
+# (the sender compresses the segment again at the level the kept part
+# says, and zstd gives the same frame)
+mkdir -p "$WORK/midz"
+find /usr/include /usr/share/doc -type f -name '*.h' -o -type f -name 'copyright' 2>/dev/null |
+	sort | xargs cat 2>/dev/null | head -c $((3 * 1024 * 1024)) >"$WORK/midz/text.txt"
+"$FERRY" send "$WORK/midz" --to LAB --config "$CEN_CONF" --via isdn \
+	--json >"$WORK/midz.json" 2>"$WORK/midz.err" &
+pz=$!
+E2E_PIDS+=("$pz")
+wait_for_log "$SERVE_LOG" "package 'midz' \(" 30 || fail "the transfer of 'midz' did not start"
+sleep 2.5
+ip link set "$VC" down
+rc=0
+wait "$pz" || rc=$?
+expect_rc 0 "$rc" "the compressed transfer cut mid-frame, after the redial"
+compare_trees "$WORK/midz" "$LAB_STORE/packages/midz" "the compressed package cut mid-frame"
+kz=$(sed -n "s/.*kept \([0-9]*\) of the [0-9]* bytes of segment 0's frame.*/\1/p" "$SERVE_LOG" | tail -n 1)
+check "LAB kept part of the compressed frame (${kz:-none} bytes; the earlier test kept $kept)" \
+	[ -n "$kz" ] && [ "$kz" != "$kept" ]
+expect_grep "the compressed frame resumed where it was cut" "segment 0 resumes at byte $kz of" "$WORK/midz.err"
+check "it was compressed (level $(json_get "$WORK/midz.json" 'd["level"]'))" \
+	[ "$(json_get "$WORK/midz.json" 'd["level"]')" -gt 0 ]
+
 e2e_finish
