@@ -5,6 +5,9 @@
  *   <store>/partial/<id>/journal    durable segments (journal.c)
  *   <store>/partial/<id>/tree/      the package, written in place
  *   <store>/partial/<id>/lock       flock'd by the one session receiving it
+ *   <store>/partial/<id>/frame-<i>  the header and first bytes of segment
+ *                                   i's frame, kept when a connection
+ *                                   died mid-payload (serve.c)
  *   <store>/packages/<name>/        complete, verified packages
  *   <store>/manifests/<name>        the manifest of each complete package
  *
