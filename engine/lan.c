@@ -115,7 +115,6 @@ struct lan_conn {
 	struct fr_partial parts[FR_PARTIAL_MAX]; /* frames the receiver
 						  * holds part of (HAVE) */
 	uint32_t n_parts;
-	uint32_t frame;         /* the line profile's frame size, 0: whole */
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
@@ -533,10 +532,6 @@ static void send_more(struct lan_conn *lc, int si)
 		maybe_free_sent(lc, si);
 		return;
 	}
-	/* a line's frames: sends of its profile's frame size, so progress
-	 * (and a dead line) shows at that grain */
-	if (lc->frame && len > lc->frame)
-		len = lc->frame;
 	if (lc->paced) {
 		uint32_t chunk = fr_pacer_chunk(&lc->pacer);
 		if (len > chunk)
@@ -921,10 +916,12 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	if (o->a->ratelimit.mode != FR_RL_NONE) {
 		fr_pacer_init(&lc->pacer, &o->a->ratelimit,
 			      (double)fr_line_rate(o->a));
+		/* a share of a slow line goes in its frames, not in lumps
+		 * that take the line for many seconds */
+		lc->pacer.frame = fr_line_profile(o->a->type)->frame;
 		lc->paced = true;
 	}
 	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
-	lc->frame = fr_line_profile(o->a->type)->frame;
 	/* an on-demand line is watched closely: its retry redials */
 	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
 	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)

@@ -388,7 +388,7 @@ uint32_t fr_pacer_chunk(const struct fr_pacer *p)
 {
 	if (p->rl && p->rl->mode == FR_RL_PULSE)
 		return p->rl->pulse_bytes;
-	return 64u << 10;
+	return p->frame ? p->frame : 64u << 10;
 }
 
 double fr_pacer_wait(struct fr_pacer *p, uint64_t bytes, double now,

@@ -291,3 +291,18 @@ Test(policy, share_does_not_save_up_idle_time)
 	}
 	cr_assert(now - start > 9.0, "1 MB took %.2f s", now - start);
 }
+
+Test(policy, share_on_a_slow_line_goes_in_its_frames)
+{
+	struct fr_pacer p;
+
+	rl_ok("50%");
+	fr_pacer_init(&p, &R, 64000);
+	cr_assert_eq(fr_pacer_chunk(&p), 64u << 10, "no frame size: 64 KiB");
+	p.frame = 4096;
+	cr_assert_eq(fr_pacer_chunk(&p), 4096);
+	/* 4 kB/s allowed: the last of 10 frames of 4 KiB starts after about
+	 * 9 s (the first goes at once) */
+	double t = paced(&p, 40 * 1024, at(MON, 12, 0));
+	cr_assert(t > 8.5 && t < 9.5, "the 10th frame started at %.2f s", t);
+}
