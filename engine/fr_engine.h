@@ -77,7 +77,6 @@ bool fr_schedule_allows(const struct fr_schedule *s, int priority, time_t t);
 time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
 			     time_t t);
 int fr_schedule_open_at(const struct fr_schedule *s, time_t t);
-const char *fr_open_name(int open); /* "none", "high", "medium", "all" */
 /* The share of the line (percent) a rate limit allows at t. */
 unsigned fr_ratelimit_share(const struct fr_ratelimit *r, time_t t);
 

@@ -77,7 +77,9 @@ struct slot {
 	/* sending */
 	uint8_t *send_ptr;
 	uint32_t send_len, sent;
-	int cont_part;       /* >= 0: sent as SEGMENT_CONT of that partial */
+	int part;            /* the receiver's partial frame of this segment
+			      * (-1: none); after the worker, -1 unless it
+			      * goes as a SEGMENT_CONT of it */
 	int notifs;
 	bool send_done;
 };
@@ -250,14 +252,16 @@ static int part_of(const struct lan_conn *lc, uint32_t seg)
 static void make_cont(struct slot *s, uint8_t *base)
 {
 	const struct lan_conn *lc = s->lc;
-	int k = part_of(lc, s->seg);
+	int k = s->part;
 
 	if (k < 0)
 		return;
 	uint32_t got = lc->parts[k].got;
 	if (got < CONT_PREFIX || got >= s->stored ||
-	    memcmp(base - FR_FRAME_HDR, lc->parts[k].hdr, FR_FRAME_HDR))
+	    memcmp(base - FR_FRAME_HDR, lc->parts[k].hdr, FR_FRAME_HDR)) {
+		s->part = -1;
 		return;
+	}
 	uint8_t *q = base + got - CONT_PREFIX;
 	fr_put32(q, FR_MSG_SEGMENT_CONT);
 	fr_put32(q + 4, FR_FRAME_HDR + 4 + s->stored - got);
@@ -265,7 +269,6 @@ static void make_cont(struct slot *s, uint8_t *base)
 	fr_put32(q + FR_MSG_HDR + FR_FRAME_HDR, got);
 	s->send_ptr = q;
 	s->send_len = CONT_PREFIX + s->stored - got;
-	s->cont_part = k;
 }
 
 static void work_segment(struct fr_job *job, int worker)
@@ -296,8 +299,10 @@ static void work_segment(struct fr_job *job, int worker)
 		if (out >= 0)
 			fr_pool_put(lc->pool, out);
 	}
-	if (s->result < 0)
+	if (s->result < 0) {
+		s->part = -1;
 		return;
+	}
 	s->stored = f.stored_len;
 	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
 	fr_put32(base - PREFIX, FR_MSG_SEGMENT);
@@ -305,7 +310,6 @@ static void work_segment(struct fr_job *job, int worker)
 	fr_frame_pack(base - FR_FRAME_HDR, &f);
 	s->send_ptr = base - PREFIX;
 	s->send_len = PREFIX + s->stored;
-	s->cont_part = -1;
 	make_cont(s, base);
 	s->cpu_s = fr_thread_cpu_s() - t0;
 }
@@ -478,9 +482,9 @@ static void reads_done(struct lan_conn *lc, int si)
 	}
 	s->state = S_WORKING;
 	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
-	int k = part_of(lc, s->seg);
+	s->part = part_of(lc, s->seg);
 	struct fr_frame pf;
-	if (k >= 0 && fr_frame_unpack(&pf, lc->parts[k].hdr) == 0)
+	if (s->part >= 0 && fr_frame_unpack(&pf, lc->parts[s->part].hdr) == 0)
 		s->level = pf.level; /* the same level makes the same frame */
 	s->job.fn = work_segment;
 	s->job.done = &lc->done;
@@ -521,15 +525,21 @@ static void maybe_free_sent(struct lan_conn *lc, int si)
  * Send what is left of slot si's message, or under a rate limit the next
  * chunk of it once the pacer allows (a K_PACE timeout until then).
  */
+/* Slot si's send is over (sent, or given up). */
+static void send_stop(struct lan_conn *lc, int si)
+{
+	lc->slots[si].send_done = true;
+	lc->sending = -1;
+	maybe_free_sent(lc, si);
+}
+
 static void send_more(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
 	uint32_t len = s->send_len - s->sent;
 
 	if (lc->error) { /* after an error, nothing more goes */
-		s->send_done = true;
-		lc->sending = -1;
-		maybe_free_sent(lc, si);
+		send_stop(lc, si);
 		return;
 	}
 	if (lc->paced) {
@@ -584,9 +594,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 		if (c->res < 0)
 			fail(lc, c->res, "connection to the receiver lost: %s",
 			     fr_strerror(c->res));
-		s->send_done = true;
-		lc->sending = -1;
-		maybe_free_sent(lc, si);
+		send_stop(lc, si);
 		return;
 	}
 	s->sent += (uint32_t)c->res;
@@ -600,9 +608,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
 	lc->sc->segs_sent++;
 	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
-	s->send_done = true;
-	lc->sending = -1;
-	maybe_free_sent(lc, si);
+	send_stop(lc, si);
 	start_send(lc);
 }
 
@@ -633,8 +639,8 @@ static void on_worker_done(struct lan_conn *lc)
 					 lc->sc->m->segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		lc->sc->level_last = s->level;
-		if (s->cont_part >= 0) {
-			struct fr_partial *p = &lc->parts[s->cont_part];
+		if (s->part >= 0) {
+			struct fr_partial *p = &lc->parts[s->part];
 			fr_log(FR_LOG_INFO,
 			       "segment %u resumes at byte %u of %u: the receiver "
 			       "kept the rest of an interrupted frame",
@@ -903,19 +909,18 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		 (getenv("FERRY_FORCE_ZC") || !loop) && !getenv("FERRY_NO_ZC");
 	/* On loopback there is no link to save: both ends share the CPUs,
 	 * and every cycle spent compressing is taken from the receiver. */
+	double line = (double)fr_line_rate(o->a) / 8.0; /* bytes/s, 0: unknown */
 	if (loop && sc->level < 0)
 		fr_adapt_pin(&lc->adapt, 0);
-	else if (sc->level < 0 && fr_line_rate(o->a))
-		fr_adapt_line(&lc->adapt, fr_line_rate(o->a) / 8.0,
-			      sc->m->seg_size);
+	else if (sc->level < 0 && line > 0)
+		fr_adapt_line(&lc->adapt, line, sc->m->seg_size);
 	/* a known line gives the first estimate of the rate (and ETA) */
-	if (fr_line_rate(o->a))
-		lc->rate = fr_line_rate(o->a) / 8.0 *
-			   (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level] : 1.0);
+	if (line > 0)
+		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]
+						   : 1.0);
 	lc->sending = -1;
 	if (o->a->ratelimit.mode != FR_RL_NONE) {
-		fr_pacer_init(&lc->pacer, &o->a->ratelimit,
-			      (double)fr_line_rate(o->a));
+		fr_pacer_init(&lc->pacer, &o->a->ratelimit, line * 8.0);
 		/* a share of a slow line goes in its frames, not in lumps
 		 * that take the line for many seconds */
 		lc->pacer.frame = fr_line_profile(o->a->type)->frame;

@@ -281,13 +281,6 @@ time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
 	return (time_t)-1;
 }
 
-const char *fr_open_name(int open)
-{
-	return open >= 0 && open < (int)FR_ARRAY_SIZE(open_names)
-		       ? open_names[open]
-		       : "?";
-}
-
 int fr_schedule_open_at(const struct fr_schedule *s, time_t t)
 {
 	return s->set ? s->week[week_minute(t)] : FR_OPEN_ALL;

@@ -98,6 +98,8 @@ struct rconn {
 	bool cont;            /* the message being received is a SEGMENT_CONT */
 	uint8_t *cont_buf;    /* its spooled frame: header, then the prefix */
 	uint32_t cont_off;
+	uint32_t kept[FR_PARTIAL_MAX]; /* segments with a kept partial frame */
+	uint32_t n_kept;      /* (as listed in this session's HAVE) */
 	bool recv_inflight;
 	bool end_received;
 	/* durability: the syncer ACKs what it journaled, then wakes us */
@@ -609,6 +611,19 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 	return n;
 }
 
+/* Forget the partial frame kept for seg, if this session listed one. */
+static void drop_kept(struct rconn *rc, uint32_t seg)
+{
+	for (uint32_t k = 0; k < rc->n_kept; k++)
+		if (rc->kept[k] == seg) {
+			char p[1300];
+			spool_path(rc, seg, p, sizeof(p));
+			unlink(p);
+			rc->kept[k] = rc->kept[--rc->n_kept];
+			return;
+		}
+}
+
 /* A SEGMENT_CONT: load the spooled frame it continues, or say why not. */
 static int load_cont(struct rconn *rc, const struct fr_frame *f)
 {
@@ -624,7 +639,7 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f)
 		free(b);
 		return FR_E_PROTOCOL;
 	}
-	unlink(p); /* in memory now; a new cut spools it again */
+	drop_kept(rc, f->index); /* in memory now; a new cut spools it again */
 	rc->cont_buf = b;
 	return 0;
 }
@@ -677,9 +692,7 @@ static void on_frame_header(struct rconn *rc)
 		fr_log(FR_LOG_INFO, "%s: segment %u resumes at byte %u of %u",
 		       rc->who, f.index, off, f.stored_len);
 	} else {
-		char p[1300];
-		spool_path(rc, f.index, p, sizeof(p));
-		unlink(p); /* a whole frame replaces what was kept */
+		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
 	rc->taken[f.index] = 1;
 	rc->next = f;
@@ -976,6 +989,8 @@ static void session_body(struct rconn *rc)
 	       rc->pkg.j.n_have, rc->pkg.m.n_segments - rc->pkg.j.n_have);
 	struct fr_partial parts[FR_PARTIAL_MAX];
 	uint32_t np = load_partials(rc, parts);
+	for (rc->n_kept = 0; rc->n_kept < np; rc->n_kept++)
+		rc->kept[rc->n_kept] = parts[rc->n_kept].index;
 	fr_send_have(rc->sock, FR_HAVE_PARTIAL, rc->pkg.j.have,
 		     rc->pkg.m.n_segments, parts, np);
 
