@@ -60,7 +60,8 @@
 	X(BAD_SITE, "invalid site code")                                      \
 	X(WRONG_SITE, "addressed to another site")                            \
 	X(FORGED, "authentication tag mismatch: altered or forged")           \
-	X(LINE, "the line could not be brought up")
+	X(LINE, "the line could not be brought up")                           \
+	X(CLOSED, "the address's schedule closed")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

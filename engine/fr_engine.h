@@ -170,6 +170,8 @@ int fr_parse_size(const char *s, uint64_t *out);
 /* ---- sending ----------------------------------------------------------- */
 
 enum fr_priority { FR_PRIO_LOW, FR_PRIO_MEDIUM, FR_PRIO_HIGH };
+/* "high", "medium" or "low". */
+const char *fr_priority_name(int p);
 
 struct fr_send_opts {
 	const char *path;     /* file or directory to send */

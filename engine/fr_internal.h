@@ -374,6 +374,7 @@ struct fr_send_ctx {
 	const char *root;            /* source file or tree */
 	bool single;                 /* root is one regular file */
 	int level;                   /* -1 auto, 0 raw, 1..19 fixed */
+	int priority;                /* FR_PRIO_*: what the schedule lets through */
 	int workers;
 	/* progress, called from the output's thread about 4 times a second */
 	void (*progress)(void *arg, const struct fr_progress *p);

@@ -94,6 +94,7 @@ struct lan_conn {
 	int reserve;          /* pool buffers kept for compression */
 	/* the work */
 	struct fr_send_ctx *sc;
+	const struct fr_address *a;
 	uint32_t *todo;       /* segments to send, a queue */
 	uint32_t todo_head, todo_tail, todo_cap;
 	uint8_t *acked;       /* per segment */
@@ -748,6 +749,18 @@ static void tick(struct lan_conn *lc)
 		     lc->stall_ms / 1000);
 		return;
 	}
+	/* A window that closes stops the transfer at once, mid-frame if
+	 * need be: the receiver keeps what came of the frame, and the
+	 * scheduler waits for the next window (or an open address). */
+	if (!lc->end_sent && !lc->error &&
+	    !fr_schedule_allows(&lc->a->schedule, sc->priority, time(NULL))) {
+		fail(lc, FR_E_CLOSED,
+		     "the schedule of address %s %s closed it to %s-priority "
+		     "sends; %u of %u segments are held there",
+		     lc->a->site, lc->a->name, fr_priority_name(sc->priority),
+		     sc->segs_skipped + lc->n_acked, sc->m->n_segments);
+		return;
+	}
 
 	if (sc->level < 0 && !lc->adapt.pinned) {
 		if (lc->sending >= 0) {
@@ -865,6 +878,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	int rc;
 
 	lc->sc = sc;
+	lc->a = o->a;
 	lc->cache_fd = -1;
 	lc->todo_cap = m->n_segments * (MAX_RESENDS + 1) + 1;
 	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));

@@ -1481,6 +1481,36 @@ static int find_volumes(const char *path, int depth, struct vol **v,
 }
 
 /* Import one volume into the open package; records what it held. */
+/*
+ * Keep the medium busy during an import: the next RA_AHEAD bytes of the
+ * volume are asked for (asynchronously) whenever the reader has used
+ * RA_STEP of them, so the medium reads while the workers unpack, the
+ * files are written and, for the first volume, the tree is created.
+ * What was read is dropped from the page cache: a volume is read once.
+ */
+#define RA_AHEAD ((uint64_t)96 << 20)
+#define RA_STEP ((uint64_t)16 << 20)
+
+struct readahead {
+	uint64_t asked; /* up to here the medium was asked for */
+	uint64_t dropped; /* below here the page cache was let go */
+};
+
+static void read_ahead(int fd, uint64_t pos, struct readahead *ra)
+{
+	if (pos + RA_AHEAD >= ra->asked + RA_STEP) {
+		posix_fadvise(fd, (off_t)ra->asked,
+			      (off_t)(pos + RA_AHEAD - ra->asked),
+			      POSIX_FADV_WILLNEED);
+		ra->asked = pos + RA_AHEAD;
+	}
+	if (pos >= ra->dropped + RA_STEP) {
+		posix_fadvise(fd, (off_t)ra->dropped, (off_t)(pos - ra->dropped),
+			      POSIX_FADV_DONTNEED);
+		ra->dropped = pos;
+	}
+}
+
 static int import_volume(struct importer *im, struct vol *v, int fd,
 			 struct incoming *in, const uint8_t *key)
 {
@@ -1497,11 +1527,14 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 
 	uint32_t mf_len = (uint32_t)fr_manifest_encoded_size(m);
 	uint32_t sl_len = (m->n_segments + 7) / 8;
+	struct readahead ra = {0};
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	while (!trailer && !im->error) {
 		uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
 		struct fr_rec_hdr r;
 		struct islot *s = &im->slots[next % PSLOTS];
+
+		read_ahead(fd, pos, &ra);
 
 		/* a slot to read into: the oldest job finishes first */
 		if (next - head == PSLOTS) {
@@ -1729,6 +1762,9 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 			continue;
 		struct stat st;
 		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		/* the medium starts on the frames while the tree is made */
+		if (fd >= 0 && k == 0)
+			posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
 		if (fd < 0 || fstat(fd, &st) < 0 ||
 		    lseek(fd, FR_VOL_HDR, SEEK_SET) < 0 ||
 		    read_all(fd, rh, sizeof(rh)) < 0 ||

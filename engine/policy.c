@@ -260,6 +260,11 @@ static unsigned week_minute(time_t t)
 	return (unsigned)(tm.tm_wday * 1440 + tm.tm_hour * 60 + tm.tm_min);
 }
 
+const char *fr_priority_name(int p)
+{
+	return p == FR_PRIO_HIGH ? "high" : p == FR_PRIO_MEDIUM ? "medium" : "low";
+}
+
 bool fr_schedule_allows(const struct fr_schedule *s, int priority, time_t t)
 {
 	if (!s->set)

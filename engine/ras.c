@@ -37,6 +37,7 @@ struct line {
 	char base[1200];
 	int lock_fd;
 	bool failed;
+	bool closed; /* the address's schedule closed mid-transfer */
 };
 
 static int line_path(const char *base, const char *ext, char *out, size_t cap)
@@ -312,6 +313,8 @@ static int ras_send(struct fr_output *o, struct fr_send_ctx *sc,
 
 	if (rc < 0)
 		line_of(o)->failed = true;
+	if (rc == FR_E_CLOSED)
+		line_of(o)->closed = true;
 	return rc;
 }
 
@@ -328,7 +331,9 @@ static void ras_close(struct fr_output *o)
 		 * A refused password is not the line's fault, but hanging up
 		 * does not hurt. */
 		if (l->failed)
-			hang_up_now(o->a, l->base, "the transfer failed");
+			hang_up_now(o->a, l->base,
+				    l->closed ? "its schedule closed"
+					      : "the transfer failed");
 		close(l->lock_fd);
 	}
 	free(l);

@@ -251,11 +251,6 @@ static void on_progress(void *arg, const struct fr_progress *p)
 
 /* ---- schedules ------------------------------------------------------------ */
 
-static const char *prio_name(int p)
-{
-	return p == FR_PRIO_HIGH ? "high" : p == FR_PRIO_MEDIUM ? "medium" : "low";
-}
-
 /* May this transfer use address a at all (its --via, an output for its
  * type)? */
 static bool usable(const struct fr_transfer *t, const struct fr_address *a)
@@ -301,7 +296,7 @@ static int wait_for_window(struct fr_transfer *t,
 			       "no address to %s is ever open to %s-priority "
 			       "sends (see their schedules); send with a higher "
 			       "--priority or change a schedule",
-			       t->site, prio_name(t->priority));
+			       t->site, fr_priority_name(t->priority));
 			return FR_E_CONFIG;
 		}
 		if (!told) {
@@ -312,13 +307,13 @@ static int wait_for_window(struct fr_transfer *t,
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s waits: no address is open to "
 			       "%s-priority sends now; %s opens at %s",
-			       t->name, t->site, prio_name(t->priority),
+			       t->name, t->site, fr_priority_name(t->priority),
 			       fa->name, when);
 			snprintf(shown->state, sizeof(shown->state), "waiting");
 			snprintf(shown->error, sizeof(shown->error),
 				 "schedule: no address open to %s priority; "
 				 "%s opens at %s",
-				 prio_name(t->priority), fa->name, when);
+				 fr_priority_name(t->priority), fa->name, when);
 			shown->pid = (long)getpid();
 			shown->updated = (int64_t)now;
 			fr_progress_save(t->dir, shown);
@@ -391,7 +386,7 @@ window:
 				fr_log(FR_LOG_DEBUG,
 				       "address %s %s is closed to %s-priority "
 				       "sends now; skipping it",
-				       a->site, a->name, prio_name(t->priority));
+				       a->site, a->name, fr_priority_name(t->priority));
 				closed = true;
 				continue;
 			}
@@ -412,6 +407,7 @@ window:
 				.root = t->source,
 				.single = single,
 				.level = t->level,
+				.priority = t->priority,
 				.workers = fr_workq_count(),
 				.progress = on_progress,
 				.progress_arg = &r,
@@ -454,13 +450,21 @@ window:
 				fprintf(stderr, "\r\033[K");
 			if (rc == 0)
 				break;
+			if (rc == FR_E_CLOSED) {
+				/* not a failure: wait for the next window, or
+				 * go on by the first address open now */
+				fr_log(FR_LOG_INFO, "'%s' to %s stops: %s",
+				       t->name, t->site, err);
+				break;
+			}
 			fr_log(FR_LOG_ERROR, "%s", err);
 			/* what another address or a retry cannot fix */
 			if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
 				break;
 		}
-		if (!tried && closed) {
-			/* the window closed while we waited: wait again */
+		if ((!tried && closed) || rc == FR_E_CLOSED) {
+			/* the window closed while we waited, or while we
+			 * sent: wait again */
 			slots_release(&sl);
 			res->attempts--;
 			goto window;

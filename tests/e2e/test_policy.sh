@@ -7,6 +7,9 @@
 #   - a window that opens at the next minute: a low send waits (saying
 #     until when; `ferry status` shows why) while a high send passes, and
 #     the low one goes once the window opens;
+#   - a window that closes while a low send is under way: it stops at
+#     once, waits for the window to open again (status says why), and
+#     then sends only what the receiver does not hold;
 #   - pulse mode and a percentage of the line hold the measured payload
 #     rate within 10% of the limit.
 # labels: slow
@@ -88,6 +91,58 @@ expect_rc 0 "$rc" "the low send, once its window opened"
 compare_trees "$WORK/pkg" "$LAB_STORE/packages/low" "the low package"
 check "it finished after the window opened ($done_at >= $opens)" \
 	[ "$done_at" -ge "$opens" ]
+
+# ---- a window that closes mid-transfer ---------------------------------------
+# Low may use the address until the minute that starts at $close, not in
+# that minute, and again from the next. The send is paced (pulse 32K 1s)
+# and sized to last about 25 s past the close.
+now=$(date +%s)
+close=$(((now / 60 + 1) * 60))
+[ $((close - now)) -lt 15 ] && close=$((close + 60))
+reopen=$((close + 60))
+size=$(((close - now + 25) * 32 * 1024))
+mkdir -p "$WORK/mid"
+binary_data "$WORK/mid/data.bin" "$size"
+ADDR_EXTRA="schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$reopen" +%H:%M) high; all
+rate-limit = pulse 32K 1s"
+write_configs
+"$FERRY" send "$WORK/mid" --to LAB --config "$CEN_CONF" --priority low \
+	--name mid --level 0 --json >"$WORK/mid.json" 2>"$WORK/mid.err" &
+mid_pid=$!
+E2E_PIDS+=("$mid_pid")
+if wait_for_log "$WORK/mid.err" "stops: the schedule of address LAB lan closed" \
+	$((close - now + 20)); then
+	pass "the send stops when its window closes"
+else
+	fail "the send did not stop at the close: $(tail -5 "$WORK/mid.err")"
+fi
+stopped=$(date +%s)
+check "it stopped within 3 s of the close ($((stopped - close)) s)" \
+	[ $((stopped - close)) -le 3 ]
+expect_grep "it says until when it waits" \
+	"waits: .* lan opens at .* $(date -d "@$reopen" +%H:%M)" "$WORK/mid.err"
+sleep 5
+run_ferry "$WORK/mst.json" "$WORK/mst.err" status --config "$CEN_CONF" --json
+why=$(python3 -c 'import json,sys
+for t in json.load(open(sys.argv[1])):
+    if t.get("direction") == "out" and t.get("name") == "mid":
+        print(t["state"], "|", t.get("error"))' "$WORK/mst.json")
+check "status shows it waiting for the schedule ($why)" \
+	bash -c "[[ '$why' == waiting*schedule:* ]]"
+partial=$(du -sb "$LAB_STORE" | cut -f1)
+sleep 20
+check "nothing moves while the window is closed" \
+	[ "$(du -sb "$LAB_STORE" | cut -f1)" = "$partial" ]
+rc=0
+wait "$mid_pid" || rc=$?
+done_at=$(date +%s)
+expect_rc 0 "$rc" "the send, once its window opened again"
+compare_trees "$WORK/mid" "$LAB_STORE/packages/mid" "the package cut by its window"
+check "it finished after the window opened again ($done_at >= $reopen)" \
+	[ "$done_at" -ge "$reopen" ]
+wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
+check "what went before the close was not sent again ($wire bytes for $size)" \
+	[ "$wire" -lt $((size + size / 10 + 65536)) ]
 
 # ---- rate limits: the measured payload rate within 10% of the limit ---------
 # rate_of NAME: bytes on the wire per second of the send's own time
