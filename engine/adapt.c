@@ -164,6 +164,7 @@ int fr_adapt_choose(struct fr_adapt *a)
 	if (a->wire_rate <= 0.0 || gscale < 0.0)
 		return a->level; /* nothing to go on yet */
 	double best = -1.0, pred_of[FR_ARRAY_SIZE(priors)];
+	double spare_of[FR_ARRAY_SIZE(priors)];
 	int best_level = 0;
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
 		int l = priors[i].level;
@@ -183,6 +184,14 @@ int fr_adapt_choose(struct fr_adapt *a)
 		if (a->source_rate > 0.0 && pred > a->source_rate)
 			pred = a->source_rate;
 		pred_of[i] = pred;
+		/* how far the workers outrun the slower of the medium and
+		 * the source at this level, one core left to the reads,
+		 * the writes and the kernel */
+		double need = net;
+		if (a->source_rate > 0.0 && a->source_rate < need)
+			need = a->source_rate;
+		spare_of[i] = a->speed[l] * (a->workers > 1 ? a->workers - 1 : 1) /
+			      need;
 		/* prefer the cheaper level unless the gain is real (5%) */
 		if (pred > best * 1.05) {
 			best = pred;
@@ -190,17 +199,27 @@ int fr_adapt_choose(struct fr_adapt *a)
 		}
 	}
 	/* where size is the cost (a parcel), the strongest level that is
-	 * about as fast as the fastest; and never below zstd's default (3)
-	 * unless that would cut the rate to a third: what goes on the media
-	 * is also what must fit on it and be shipped, and the parcel's
-	 * other stages (the scan, reading the source) do not speed up */
-	if (a->prefer_small)
-		for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++)
-			if (pred_of[i] >= best * 0.95 ||
-			    (priors[i].level == FR_SMALL_FLOOR &&
-			     best_level < FR_SMALL_FLOOR &&
-			     pred_of[i] >= best / 3))
-				best_level = priors[i].level;
+	 * about as fast as the fastest and whose workers, one core short,
+	 * outrun the medium (or the source) by half again: they share the
+	 * cores with the reads, the writes and the kernel, and a medium
+	 * left idle while a segment is still being compressed costs more
+	 * time than the stronger level saves. Never below zstd's default (3) unless
+	 * that would cut the rate to a third: what goes on the media is
+	 * also what must fit on it and be shipped, and the parcel's other
+	 * stages (the scan, reading the source) do not speed up */
+	if (a->prefer_small) {
+		int pick = -1;
+		for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
+			if (pred_of[i] >= best * 0.95 &&
+			    spare_of[i] >= FR_SMALL_SPARE)
+				pick = priors[i].level;
+			if (priors[i].level == FR_SMALL_FLOOR &&
+			    pick < FR_SMALL_FLOOR && pred_of[i] >= best / 3)
+				pick = FR_SMALL_FLOOR;
+		}
+		if (pick >= 0)
+			best_level = pick;
+	}
 	a->level = best_level;
 	return best_level;
 }

@@ -416,6 +416,9 @@ const struct fr_output_ops *fr_output_for(int addr_type);
 /* A parcel (prefer_small) is compressed at no less than this level unless
  * that would cut its rate to a third: zstd's own default. */
 #define FR_SMALL_FLOOR 3
+/* and above that level only where its workers, one core short, outrun
+ * the medium (or the source) by half again */
+#define FR_SMALL_SPARE 1.5
 
 /* Adaptive compression (adapt.c): pick the level that moves raw bytes
  * fastest given the link's measured rate and each level's measured speed

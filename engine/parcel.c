@@ -562,8 +562,16 @@ struct vwriter {
 	uint64_t total_bytes;
 	struct volinfo *vols;
 	uint32_t n_vols;
-	double busy_s;               /* time spent writing */
+	/* the medium's rate, from the write-behind's waits: bytes and
+	 * seconds from a chunk's start (given to the medium, and the one
+	 * before done) to its end. Those are the medium's own only if some
+	 * wait found it busy; else it kept up with us, a lower bound. */
+	double busy_s;
 	uint64_t busy_bytes;
+	bool blocked;
+	double issued_t;             /* when writeback of the waited chunk
+				      * was started */
+	double done_t;               /* when the last wait returned */
 	char err[1600];
 };
 
@@ -594,34 +602,46 @@ static int vw_write_behind(struct vwriter *w)
 			    (off_t)(w->bytes - w->started),
 			    SYNC_FILE_RANGE_WRITE) < 0)
 		return -errno;
+	double issued = fr_now_s();
 	if (w->started > w->waited) {
-		if (sync_file_range(w->fd, (off_t)w->waited,
-				    (off_t)(w->started - w->waited),
+		uint64_t len = w->started - w->waited;
+		double t0 = fr_now_s();
+		if (sync_file_range(w->fd, (off_t)w->waited, (off_t)len,
 				    SYNC_FILE_RANGE_WAIT_BEFORE |
 					    SYNC_FILE_RANGE_WRITE |
 					    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
 			return -errno;
-		posix_fadvise(w->fd, (off_t)w->waited,
-			      (off_t)(w->started - w->waited),
+		double t1 = fr_now_s();
+		/* The medium took this chunk once it was given it and had
+		 * finished the one before. A medium may work on two chunks
+		 * at once, so one wait is long and the next none: only the
+		 * sums over several chunks tell its rate. */
+		double from = w->issued_t > w->done_t ? w->issued_t : w->done_t;
+		if (from > 0 && t1 > from) {
+			w->busy_bytes += len;
+			w->busy_s += t1 - from;
+			if (t1 - t0 > 0.002)
+				w->blocked = true;
+		}
+		w->done_t = t1;
+		posix_fadvise(w->fd, (off_t)w->waited, (off_t)len,
 			      POSIX_FADV_DONTNEED);
 		w->waited = w->started;
 	}
+	w->issued_t = issued;
 	w->started = w->bytes;
 	return 0;
 }
 
 static int vw_write(struct vwriter *w, const void *buf, size_t len)
 {
-	double t0 = fr_now_s();
 	int rc = fr_pwrite_all(w->fd, buf, len, -1);
 
 	if (rc == 0) {
 		w->bytes += len;
 		w->total_bytes += len;
-		w->busy_bytes += len;
 		rc = vw_write_behind(w);
 	}
-	w->busy_s += fr_now_s() - t0;
 	return rc;
 }
 
@@ -766,10 +786,9 @@ static int vw_close(struct vwriter *w, bool last)
 
 	fr_vol_trailer_pack(tb, &t);
 	rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
-	double t0 = fr_now_s();
 	if (rc == 0 && fdatasync(w->fd) < 0)
 		rc = -errno;
-	w->busy_s += fr_now_s() - t0;
+	w->issued_t = w->done_t = 0; /* the next volume starts afresh */
 	if (close(w->fd) < 0 && rc == 0)
 		rc = -errno;
 	w->fd = -1;
@@ -1199,10 +1218,21 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		double now = fr_now_s();
 		if (now - last_tick >= 0.25) {
 			if (fixed < 0) {
-				/* the medium is the link; its rate over
-				 * the whole parcel so far: a quarter
-				 * second may fit in its cache */
-				fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
+				/* the medium is the link: its rate over
+				 * four chunks and a second or more, or at
+				 * least the rate it kept up with */
+				bool enough = w.busy_s >= 1.0 &&
+					      w.busy_bytes >= 4ull * WB_CHUNK;
+				double mr = enough ? w.busy_bytes / w.busy_s : 0;
+				if (enough && w.blocked)
+					fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
+				else if (enough && mr > ad.wire_rate)
+					ad.wire_rate = mr;
+				if (enough) {
+					w.busy_bytes = 0;
+					w.busy_s = 0;
+					w.blocked = false;
+				}
 				fr_adapt_source(&ad, read_bytes, read_s);
 				read_bytes = 0;
 				read_s = 0;
