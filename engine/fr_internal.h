@@ -274,10 +274,19 @@ static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
 /* fd of entry e for writing (cached); direct: opened O_DIRECT, or
  * -EINVAL when the file system refuses that (then use buffered). */
 int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct);
+/* O_DIRECT wants memory, offset and length aligned to the block size;
+ * 4096 covers every device ferry expects to write to. */
+#define FR_DIO_ALIGN 4096u
+#define FR_DIO_MIN (64u << 10) /* smaller pieces go through the page cache */
+/* Where in a buffer (from an FR_DIO_ALIGN boundary) to put segment seg's
+ * data so that its largest extent lines up with its file's blocks. */
+uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg);
 /*
- * Write verified segment seg (its raw bytes) into its files, buffered,
- * each file opened (created) and closed here: safe from several threads
- * at once, for different segments. On failure errbuf names the file.
+ * Write verified segment seg (its raw bytes) into its files, each file
+ * opened (created) and closed here: safe from several threads at once,
+ * for different segments. The block-aligned middle of a large extent
+ * whose bytes line up (see fr_store_dio_shift) is written O_DIRECT, the
+ * rest buffered. On failure errbuf names the file.
  */
 int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 			   const uint8_t *data, char *errbuf, size_t errcap);

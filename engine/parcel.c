@@ -1356,7 +1356,9 @@ struct islot {
 	struct pjob pj; /* first */
 	const struct fr_store_pkg *pkg;
 	struct fr_frame f;
-	uint8_t *in, *out;
+	uint8_t *in, *out;  /* FR_DIO_ALIGN-aligned */
+	uint32_t shift;     /* the frame's bytes are at in and out + shift:
+			     * its largest extent lines up for O_DIRECT */
 	const uint8_t *data;
 	int result;      /* the frame's check */
 	int werr;        /* writing it into its files, named in werrmsg */
@@ -1368,7 +1370,8 @@ static void work_unpack(struct fr_job *job, int worker)
 	struct islot *s = (struct islot *)job;
 
 	s->werr = 0;
-	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f, s->in, s->out,
+	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
+				    s->in + s->shift, s->out + s->shift,
 				    s->pkg->m.segments[s->f.index].hash,
 				    &s->data);
 	/* the workers write too: creating and filling many small files
@@ -1610,8 +1613,15 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		uint8_t fh[FR_FRAME_HDR];
 		if (r.type == FR_REC_FRAME) {
 			rc = read_all(fd, fh, FR_FRAME_HDR);
+			/* the index is checked below; a wrong one only
+			 * costs the alignment */
+			uint32_t idx = fr_get32(fh + 24);
+			s->shift = rc == 0 && idx < m->n_segments
+					   ? fr_store_dio_shift(m, idx)
+					   : 0;
 			if (rc == 0)
-				rc = read_all(fd, s->in, r.len - FR_FRAME_HDR);
+				rc = read_all(fd, s->in + s->shift,
+					      r.len - FR_FRAME_HDR);
 		} else {
 			rc = read_all(fd, body, r.len);
 		}
@@ -1886,10 +1896,14 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		rc = rc < 0 ? rc : -ENOMEM;
 		goto out;
 	}
-	size_t in_cap = fr_seg_bound(im.pkg.m.seg_size);
+	/* room for the shift, in whole blocks */
+	size_t in_cap = (fr_seg_bound(im.pkg.m.seg_size) + 2 * FR_DIO_ALIGN) &
+			~(size_t)(FR_DIO_ALIGN - 1);
+	size_t out_cap = (im.pkg.m.seg_size + 2 * FR_DIO_ALIGN) &
+			 ~(size_t)(FR_DIO_ALIGN - 1);
 	for (int i = 0; i < PSLOTS; i++)
-		if (!(im.slots[i].in = malloc(in_cap)) ||
-		    !(im.slots[i].out = malloc(im.pkg.m.seg_size))) {
+		if (!(im.slots[i].in = aligned_alloc(FR_DIO_ALIGN, in_cap)) ||
+		    !(im.slots[i].out = aligned_alloc(FR_DIO_ALIGN, out_cap))) {
 			rc = -ENOMEM;
 			goto out;
 		}

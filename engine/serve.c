@@ -55,10 +55,8 @@ struct wop {
 	bool direct;
 };
 
-/* O_DIRECT wants memory, offset and length aligned to the block size;
- * 4096 covers every device ferry expects to write to. */
-#define DIO_ALIGN 4096u
-#define DIO_MIN (64u << 10) /* smaller pieces go through the page cache */
+#define DIO_ALIGN FR_DIO_ALIGN
+#define DIO_MIN FR_DIO_MIN
 
 struct rconn;
 
@@ -468,20 +466,6 @@ static void recv_more(struct rconn *rc, void *addr, uint32_t len)
 		rc->recv_inflight = true;
 }
 
-/* Where in the buffer to put a segment's data so that its largest extent
- * lines up with its file's blocks (for O_DIRECT writes). */
-static uint32_t dio_shift(const struct fr_manifest *m, uint32_t seg)
-{
-	struct fr_extent_iter it;
-	struct fr_extent x, best = {0};
-
-	fr_extent_iter_init(&it, m, seg);
-	while (fr_extent_next(&it, &x))
-		if (x.len > best.len)
-			best = x;
-	return (uint32_t)((best.file_off - best.seg_off) % DIO_ALIGN);
-}
-
 /* Start (or resume) receiving, as the state allows. */
 static void arm_recv(struct rconn *rc)
 {
@@ -515,7 +499,7 @@ static void arm_recv(struct rconn *rc)
 	s->buf = fr_pool_get(rc->pool);
 	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
 	s->state = R_RECV;
-	s->shift = dio_shift(&rc->pkg.m, fr->index);
+	s->shift = fr_store_dio_shift(&rc->pkg.m, fr->index);
 	rc->cur = si;
 	rc->pay_got = 0;
 	rc->rs = RS_PAYLOAD;

@@ -394,6 +394,33 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
 	return entry_fd(p, e, direct, true);
 }
 
+uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x, best = {0};
+
+	fr_extent_iter_init(&it, m, seg);
+	while (fr_extent_next(&it, &x))
+		if (x.len > best.len)
+			best = x;
+	return (uint32_t)((best.file_off - best.seg_off) % FR_DIO_ALIGN);
+}
+
+/* The aligned middle of an extent, O_DIRECT: 0, or -EINVAL where the file
+ * system will not (the caller then writes it buffered). */
+static int write_direct(const struct fr_store_pkg *p, const struct fr_extent *x,
+			const uint8_t *data, uint64_t off, uint32_t len)
+{
+	int fd = openat(p->tree_fd, p->m.entries[x->entry].path,
+			O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_DIRECT,
+			0600);
+	if (fd < 0)
+		return -errno;
+	int rc = fr_pwrite_all(fd, data, len, (off_t)off);
+	close(fd);
+	return rc;
+}
+
 int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 			   const uint8_t *data, char *errbuf, size_t errcap)
 {
@@ -403,11 +430,41 @@ int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 	fr_extent_iter_init(&it, &p->m, seg);
 	while (fr_extent_next(&it, &x)) {
 		const char *path = p->m.entries[x.entry].path;
-		int fd = openat(p->tree_fd, path,
-				O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		int rc = fd < 0 ? -errno
-				: fr_pwrite_all(fd, data + x.seg_off, x.len,
-						(off_t)x.file_off);
+		const uint8_t *at = data + x.seg_off;
+		uint64_t off = x.file_off;
+		uint32_t len = x.len;
+		uint32_t head = (uint32_t)((FR_DIO_ALIGN - off % FR_DIO_ALIGN) %
+					   FR_DIO_ALIGN);
+		uint32_t mid = 0;
+		int rc = 0;
+		if (((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
+		    !p->nodirect[x.entry] && len >= head + FR_DIO_MIN)
+			mid = (len - head) & ~(FR_DIO_ALIGN - 1);
+		if (mid) {
+			rc = write_direct(p, &x, at + head, off + head, mid);
+			if (rc == -EINVAL) {
+				p->nodirect[x.entry] = 1;
+				mid = 0;
+				rc = 0;
+			}
+		}
+		/* the rest (all of it, without a middle) through the page
+		 * cache: the head, then the tail */
+		int fd = -1;
+		if (rc == 0) {
+			fd = openat(p->tree_fd, path,
+				    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+				    0600);
+			if (fd < 0)
+				rc = -errno;
+		}
+		if (rc == 0 && !mid)
+			rc = fr_pwrite_all(fd, at, len, (off_t)off);
+		if (rc == 0 && mid && head)
+			rc = fr_pwrite_all(fd, at, head, (off_t)off);
+		if (rc == 0 && mid && len > head + mid)
+			rc = fr_pwrite_all(fd, at + head + mid, len - head - mid,
+					   (off_t)(off + head + mid));
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0) {
