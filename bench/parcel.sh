@@ -79,7 +79,17 @@ OUT=$WORK/results/parcel-$stamp
 mkdir -p "$OUT" "$MEDIA" || die "cannot create $OUT"
 cp "$FERRY" "$OUT/ferry"
 FERRY=$OUT/ferry
-DEST=$WORK/dest-parcel
+# Each import goes to a fresh directory, and the trees are removed only
+# when the script ends: ext4 makes every file creation scan for free
+# inodes for a minute or more after many were deleted
+# (recently_deleted), which would slow whichever tool runs next.
+DESTS=$WORK/dest-parcel
+if [ -e "$DESTS" ]; then
+	log "removing the last run's trees, then a minute's pause for ext4"
+	rm -rf "$DESTS"
+	sync
+	sleep 65
+fi
 bytes=$(du -sb --apparent-size "$SRC" | cut -f1)
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -105,7 +115,7 @@ EOF
 cat >"$OUT/lab.conf" <<EOF
 [site]
 code = LAB
-store = $DEST/lab
+store = $DESTS/STORE
 listen = 127.0.0.1:9
 [account CEN]
 password-file = $pw
@@ -145,17 +155,19 @@ for run in $(seq 1 "$RUNS"); do
 	timed src-read.$run sh -c "tar -C '$SRC' -cf - . | cat >/dev/null"
 
 	# tar | zstd -3 onto the medium, then back
-	rm -rf "$MEDIA"/* "$DEST"
-	mkdir -p "$DEST/tar"
+	rm -rf "$MEDIA"/*
+	DEST=$DESTS/tar-$run
+	mkdir -p "$DEST"
 	drop
 	timed tar-c.$run sh -c "tar -C '$SRC' -cf - . | zstd -q -T0 -3 | dd of='$MEDIA/pkg.tar.zst' bs=1M conv=fdatasync status=none"
 	record "$run" tar+zstd create tar-c.$run "$(stat -c %s "$MEDIA/pkg.tar.zst")"
 	drop
-	timed tar-x.$run sh -c "zstd -q -d -c '$MEDIA/pkg.tar.zst' | tar -C '$DEST/tar' -xf - && sync -f '$DEST/tar'"
+	timed tar-x.$run sh -c "zstd -q -d -c '$MEDIA/pkg.tar.zst' | tar -C '$DEST' -xf - && sync -f '$DEST'"
 	record "$run" tar+zstd import tar-x.$run "$(stat -c %s "$MEDIA/pkg.tar.zst")"
 
 	# ferry
-	rm -rf "$MEDIA"/* "$DEST" "$WORK/parcel-cen"
+	rm -rf "$MEDIA"/* "$WORK/parcel-cen"
+	sed "s#STORE#ferry-$run#" "$OUT/lab.conf" >"$OUT/lab-$run.conf"
 	drop
 	timed ferry-c.$run "$FERRY" parcel create "$SRC" --to LAB --name pkg \
 		--config "$OUT/cen.conf" --json -q >"$OUT/ferry-c.$run.json"
@@ -164,13 +176,13 @@ for run in $(seq 1 "$RUNS"); do
 	mb=$(du -cb "$MEDIA"/ferry-parcel-*/*.fpv | tail -n 1 | cut -f1)
 	record "$run" ferry create ferry-c.$run "$mb"
 	drop
-	timed ferry-x.$run "$FERRY" parcel import "$MEDIA" --config "$OUT/lab.conf" \
+	timed ferry-x.$run "$FERRY" parcel import "$MEDIA" --config "$OUT/lab-$run.conf" \
 		--json -q >"$OUT/ferry-x.$run.json"
 	rc=$?
 	[ $rc = 0 ] || die "ferry parcel import failed ($rc)"
 	record "$run" ferry import ferry-x.$run "$mb"
 	if [ "$run" = 1 ]; then
-		diff -r --no-dereference "$SRC" "$DEST/lab/packages/pkg" >/dev/null ||
+		diff -r --no-dereference "$SRC" "$DESTS/ferry-$run/packages/pkg" >/dev/null ||
 			die "the imported tree differs from the source"
 		log "  imported tree identical to the source"
 	fi

@@ -194,6 +194,14 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
  */
 int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		      const void *src, size_t stored_len);
+/*
+ * Decompress one zstd frame (all of src[0..len), nothing after it) into a
+ * malloc'd buffer that grows with what comes out, never past max: no
+ * size the frame declares is trusted. 0 with *out and *out_len, or
+ * FR_E_DECOMPRESS, FR_E_TOO_LARGE (more than max), -ENOMEM.
+ */
+int fr_decompress_alloc(struct fr_dctx *d, const void *src, size_t len,
+			size_t max, uint8_t **out, size_t *out_len);
 
 /*
  * A segment's frame for sending: the XXH3-128 of src (len bytes) must be

@@ -8,6 +8,7 @@
  * payload must be exactly one zstd frame with no bytes left over.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -96,5 +97,57 @@ int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 	r = ZSTD_decompressDCtx(d->zd, dst, raw_len, src, stored_len);
 	if (ZSTD_isError(r) || r != raw_len)
 		return FR_E_DECOMPRESS;
+	return 0;
+}
+
+int fr_decompress_alloc(struct fr_dctx *d, const void *src, size_t len,
+			size_t max, uint8_t **out, size_t *out_len)
+{
+	size_t r = ZSTD_findFrameCompressedSize(src, len);
+	size_t cap = 0, n = 0;
+	uint8_t *b = NULL;
+	ZSTD_inBuffer in = {src, len, 0};
+
+	if (ZSTD_isError(r) || r != len || max == 0)
+		return FR_E_DECOMPRESS;
+	ZSTD_DCtx_reset(d->zd, ZSTD_reset_session_only);
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max) {
+				free(b);
+				return FR_E_TOO_LARGE;
+			}
+			size_t nc = cap ? cap * 2 : 64 * 1024;
+			if (nc > max)
+				nc = max;
+			uint8_t *nb = realloc(b, nc);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap = nc;
+		}
+		ZSTD_outBuffer o = {b, cap, n};
+		size_t ret = ZSTD_decompressStream(d->zd, &o, &in);
+		if (ZSTD_isError(ret)) {
+			free(b);
+			return FR_E_DECOMPRESS;
+		}
+		bool progress = o.pos > n;
+		n = o.pos;
+		if (ret == 0)
+			break; /* the frame is complete */
+		if (in.pos == in.size && !progress && n < cap) {
+			free(b); /* cut short */
+			return FR_E_DECOMPRESS;
+		}
+	}
+	if (in.pos != in.size || n == 0) {
+		free(b);
+		return FR_E_DECOMPRESS;
+	}
+	*out = b;
+	*out_len = n;
 	return 0;
 }

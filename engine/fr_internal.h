@@ -88,6 +88,7 @@ enum fr_msg_type {
 	FR_MSG_PARCEL_QUERY, /* C->S parcel ids */
 	FR_MSG_PARCEL_STATE, /* S->C per id: state */
 	FR_MSG_SEGMENT_CONT, /* C->S frame header, offset, the rest of the payload */
+	FR_MSG_OFFER_Z,    /* C->S the manifest as one zstd frame */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -136,6 +137,20 @@ int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
 /* A received message as HAVE for n segments: have[i] filled (when not
  * NULL), and up to FR_PARTIAL_MAX partial frames into p (when not NULL;
  * *np their number); returns FR_HAVE_* or FR_E_PROTOCOL. */
+/*
+ * OFFER_Z: the manifest compressed at level, for a slow link. Fills a
+ * malloc'd body; 0, or FR_E_COMPRESS when compression does not pay (send
+ * OFFER instead), or -ENOMEM.
+ */
+int fr_offer_z_pack(const uint8_t *mf, uint32_t len, int level, uint8_t **body,
+		    uint32_t *body_len);
+/*
+ * An OFFER_Z body (one zstd frame) back into the manifest's bytes
+ * (malloc'd, grown as they come out, never past FR_MANIFEST_MAX); 0 or
+ * FR_E_TOO_LARGE, FR_E_DECOMPRESS, -ENOMEM.
+ */
+int fr_offer_z_unpack(const uint8_t *body, uint32_t len, uint8_t **mf,
+		      uint32_t *mf_len);
 int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
 		  uint32_t n, uint8_t *have, struct fr_partial *p,
 		  uint32_t *np);

@@ -131,6 +131,8 @@ struct lan_conn {
 	int error;
 };
 
+static bool is_loopback(int sock);
+
 static struct lan_conn *lc_of(struct fr_output *o)
 {
 	return o->priv;
@@ -186,7 +188,21 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	uint32_t type, len;
 	int rc;
 
-	rc = fr_msg_send(lc->sock, FR_MSG_OFFER, sc->mf, (uint32_t)sc->mf_len);
+	/* Over a link that is not loopback the manifest goes compressed:
+	 * a tree's manifest is megabytes, minutes of a slow line, and it
+	 * goes again at every redial. */
+	uint8_t *z = NULL;
+	uint32_t zlen = 0;
+	uint64_t line = fr_line_rate(o->a);
+	if (!is_loopback(lc->sock) &&
+	    fr_offer_z_pack(sc->mf, (uint32_t)sc->mf_len,
+			    line && line <= 2000000 ? 19 : 3, &z, &zlen) == 0) {
+		rc = fr_msg_send(lc->sock, FR_MSG_OFFER_Z, z, zlen);
+		free(z);
+	} else {
+		rc = fr_msg_send(lc->sock, FR_MSG_OFFER, sc->mf,
+				 (uint32_t)sc->mf_len);
+	}
 	if (rc < 0) {
 		snprintf(err, cap, "sending the manifest to %s: %s", o->a->host,
 			 fr_strerror(rc));

@@ -482,3 +482,44 @@ int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
 	return fr_get32(body) == FR_HAVE_COMPLETE ? FR_HAVE_COMPLETE
 						  : FR_HAVE_PARTIAL;
 }
+
+/* ---- OFFER_Z ------------------------------------------------------------ */
+
+int fr_offer_z_pack(const uint8_t *mf, uint32_t len, int level, uint8_t **body,
+		    uint32_t *body_len)
+{
+	struct fr_cctx c;
+	size_t cap = fr_seg_bound(len);
+	uint8_t *b = malloc(cap);
+	int rc = b ? fr_cctx_init(&c) : -ENOMEM;
+
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
+	ssize_t n = fr_seg_compress(&c, b, cap, mf, len, level);
+	fr_cctx_fini(&c);
+	if (n <= 0) {
+		free(b);
+		return n < 0 ? (int)n : FR_E_COMPRESS;
+	}
+	*body = b;
+	*body_len = (uint32_t)n;
+	return 0;
+}
+
+int fr_offer_z_unpack(const uint8_t *body, uint32_t len, uint8_t **mf,
+		      uint32_t *mf_len)
+{
+	struct fr_dctx d;
+	size_t n;
+	int rc = fr_dctx_init(&d);
+
+	if (rc < 0)
+		return rc;
+	rc = fr_decompress_alloc(&d, body, len, FR_MANIFEST_MAX, mf, &n);
+	fr_dctx_fini(&d);
+	if (rc == 0)
+		*mf_len = (uint32_t)n;
+	return rc;
+}

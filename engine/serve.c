@@ -939,6 +939,22 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
+	if (r == 0 && type == FR_MSG_OFFER_Z) {
+		/* a slow link's sender compressed the manifest */
+		uint8_t *raw;
+		int z = fr_offer_z_unpack(mf, len, &raw, &len);
+		free(mf);
+		mf = NULL;
+		if (z < 0) {
+			fr_log(FR_LOG_WARN, "%s: compressed offer refused: %s",
+			       rc->who, fr_strerror(z));
+			fr_send_error(rc->sock, z,
+				      "compressed manifest refused");
+			return;
+		}
+		mf = raw;
+		type = FR_MSG_OFFER;
+	}
 	if (r < 0 || type != FR_MSG_OFFER) {
 		fr_log(FR_LOG_WARN, "%s: no offer: %s", rc->who,
 		       r < 0 ? (err[0] ? err : fr_strerror(r))

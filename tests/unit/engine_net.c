@@ -1,7 +1,8 @@
 /*
  * engine_net.c - the HAVE message: the bitmap of segments held and the
  * partial frames a receiver kept, through a real socket pair; and every
- * malformed length refused.
+ * malformed length refused. OFFER_Z, the compressed manifest: round trip,
+ * and every bad body refused with its own error.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -116,4 +117,88 @@ Test(have, malformed_lengths_and_counts_are_refused)
 				   q, &np),
 		     FR_HAVE_PARTIAL);
 	cr_assert_eq(np, 0);
+}
+
+/* ---- OFFER_Z: the manifest compressed for a slow link ----------------- */
+
+static uint8_t *text_like(uint32_t n)
+{
+	uint8_t *b = malloc(n);
+	for (uint32_t i = 0; i < n; i++)
+		b[i] = (uint8_t)("usr/include/linux/"[i % 18] + (i / 977) % 3);
+	return b;
+}
+
+Test(offer_z, round_trip)
+{
+	uint32_t n = 100000, zl, back_len;
+	uint8_t *mf = text_like(n), *z, *back;
+
+	cr_assert_eq(fr_offer_z_pack(mf, n, 19, &z, &zl), 0);
+	cr_assert_lt(zl, n / 4, "compressed to %u of %u", zl, n);
+	cr_assert_eq(fr_offer_z_unpack(z, zl, &back, &back_len), 0);
+	cr_assert_eq(back_len, n);
+	cr_assert_arr_eq(back, mf, n);
+	free(back);
+	free(z);
+	free(mf);
+}
+
+Test(offer_z, incompressible_goes_plain)
+{
+	uint8_t mf[4096], *z = NULL;
+	uint32_t zl;
+
+	fr_random(mf, sizeof(mf));
+	cr_assert_eq(fr_offer_z_pack(mf, sizeof(mf), 3, &z, &zl), FR_E_COMPRESS);
+	cr_assert_null(z);
+}
+
+Test(offer_z, bad_bodies_are_refused_each_with_its_error)
+{
+	uint32_t n = 100000, zl, ol;
+	uint8_t *mf = text_like(n), *z, *out = NULL;
+
+	cr_assert_eq(fr_offer_z_pack(mf, n, 3, &z, &zl), 0);
+	/* nothing, a frame cut short, a frame with bytes after it */
+	cr_assert_eq(fr_offer_z_unpack(z, 0, &out, &ol), FR_E_DECOMPRESS);
+	cr_assert_eq(fr_offer_z_unpack(z, zl - 1, &out, &ol), FR_E_DECOMPRESS);
+	uint8_t *longer = malloc(zl + 1);
+	memcpy(longer, z, zl);
+	longer[zl] = 0;
+	cr_assert_eq(fr_offer_z_unpack(longer, zl + 1, &out, &ol),
+		     FR_E_DECOMPRESS);
+	/* not zstd at all */
+	memset(longer, 0x41, zl);
+	cr_assert_eq(fr_offer_z_unpack(longer, zl, &out, &ol), FR_E_DECOMPRESS);
+	cr_assert_null(out);
+	free(longer);
+	free(z);
+	free(mf);
+}
+
+/* A frame that expands past the limit stops there: the size it declares
+ * is not what the buffer is sized by. */
+Test(offer_z, output_is_bounded_by_the_limit_not_by_the_frame)
+{
+	struct fr_dctx d;
+	struct fr_cctx c;
+	uint32_t n = 4u << 20;
+	uint8_t *zeros = calloc(n, 1), *z = malloc(fr_seg_bound(n)), *out;
+	size_t ol;
+
+	cr_assert_eq(fr_cctx_init(&c), 0);
+	ssize_t zl = fr_seg_compress(&c, z, fr_seg_bound(n), zeros, n, 3);
+	cr_assert_gt(zl, 0);
+	cr_assert_eq(fr_dctx_init(&d), 0);
+	cr_assert_eq(fr_decompress_alloc(&d, z, (size_t)zl, n - 1, &out, &ol),
+		     FR_E_TOO_LARGE);
+	cr_assert_eq(fr_decompress_alloc(&d, z, (size_t)zl, n, &out, &ol), 0);
+	cr_assert_eq(ol, n);
+	cr_assert_arr_eq(out, zeros, n);
+	free(out);
+	fr_dctx_fini(&d);
+	fr_cctx_fini(&c);
+	free(zeros);
+	free(z);
 }
