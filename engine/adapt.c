@@ -217,8 +217,11 @@ int fr_adapt_choose(struct fr_adapt *a)
 			    pick < FR_SMALL_FLOOR && pred_of[i] >= best / 3)
 				pick = FR_SMALL_FLOOR;
 		}
-		if (pick >= 0)
-			best_level = pick;
+		/* nothing with CPU to spare: no stronger than zstd's
+		 * default */
+		best_level = pick >= 0 ? pick
+			     : best_level < FR_SMALL_FLOOR ? best_level
+							   : FR_SMALL_FLOOR;
 	}
 	a->level = best_level;
 	return best_level;

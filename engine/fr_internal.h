@@ -391,6 +391,16 @@ int fr_progress_load(const char *dir, struct fr_progress *p);
 /* ---- outputs (output.c, lan.c) ----------------------------------------- */
 
 /* What an output is asked to move, and where it reports progress. */
+/* The manifest compressed for OFFER_Z, kept across the attempts of one
+ * transfer (a redial does not compress it again); refused: the receiver
+ * is an older ferry that takes only OFFER. */
+struct fr_offer_z {
+	uint8_t *body;
+	uint32_t len;
+	int level;
+	bool refused;
+};
+
 struct fr_send_ctx {
 	const struct fr_manifest *m;
 	const uint8_t *mf;           /* encoded manifest */
@@ -399,6 +409,7 @@ struct fr_send_ctx {
 	bool single;                 /* root is one regular file */
 	int level;                   /* -1 auto, 0 raw, 1..19 fixed */
 	int priority;                /* FR_PRIO_*: what the schedule lets through */
+	struct fr_offer_z *offer_z;  /* NULL: always OFFER */
 	int workers;
 	/* progress, called from the output's thread about 4 times a second */
 	void (*progress)(void *arg, const struct fr_progress *p);

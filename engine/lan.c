@@ -191,14 +191,27 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	/* Over a link that is not loopback the manifest goes compressed:
 	 * a tree's manifest is megabytes, minutes of a slow line, and it
 	 * goes again at every redial. */
-	uint8_t *z = NULL;
-	uint32_t zlen = 0;
+	struct fr_offer_z *oz = sc->offer_z;
 	uint64_t line = fr_line_rate(o->a);
-	if (!is_loopback(lc->sock) &&
-	    fr_offer_z_pack(sc->mf, (uint32_t)sc->mf_len,
-			    line && line <= 2000000 ? 19 : 3, &z, &zlen) == 0) {
-		rc = fr_msg_send(lc->sock, FR_MSG_OFFER_Z, z, zlen);
-		free(z);
+	/* level 19 where the line is slow, unless the manifest is so large
+	 * that compressing it would keep the receiver waiting (120 s) */
+	int level = line && line <= 2000000 && sc->mf_len <= (32u << 20) ? 19 : 3;
+	bool zsent = false;
+	if (oz && !oz->refused && !is_loopback(lc->sock)) {
+		if (oz->body && oz->level != level) {
+			free(oz->body);
+			oz->body = NULL;
+		}
+		if (!oz->body &&
+		    fr_offer_z_pack(sc->mf, (uint32_t)sc->mf_len, level,
+				    &oz->body, &oz->len) == 0)
+			oz->level = level;
+		zsent = oz->body != NULL;
+	}
+	if (zsent) {
+		fr_log(FR_LOG_DEBUG, "manifest: %zu bytes, %u compressed",
+		       sc->mf_len, oz->len);
+		rc = fr_msg_send(lc->sock, FR_MSG_OFFER_Z, oz->body, oz->len);
 	} else {
 		rc = fr_msg_send(lc->sock, FR_MSG_OFFER, sc->mf,
 				 (uint32_t)sc->mf_len);
@@ -214,7 +227,14 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	if (rc < 0) {
 		char tmp[400];
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		if (rc == FR_E_REFUSED)
+		if (rc == FR_E_REFUSED && zsent && strstr(tmp, "expected OFFER")) {
+			/* an older receiver: the retry sends it plain */
+			oz->refused = true;
+			snprintf(err, cap,
+				 "%s does not take a compressed manifest (an "
+				 "older ferry); the next attempt sends it plain",
+				 o->a->site);
+		} else if (rc == FR_E_REFUSED)
 			snprintf(err, cap, "%s refused package '%s': %s",
 				 o->a->site, sc->m->name, tmp);
 		else

@@ -340,6 +340,8 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	int rc = FR_E_CONFIG;
 	double t0 = fr_now_s();
 	struct slots sl;
+	bool began = false; /* an offer was answered: the start is known */
+	struct fr_offer_z oz = {0};
 
 	if (n == 0) {
 		fr_log(FR_LOG_ERROR,
@@ -351,11 +353,14 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 window:
 	r.last.total_bytes = m->total_size;
 	r.last.n_segments = m->n_segments;
-	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0)
+	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
+		free(oz.body); /* from before a window closed */
 		return rc;
+	}
 	if ((rc = slots_acquire(c, t->site, &sl)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
+		free(oz.body);
 		return rc;
 	}
 	res->n_segments = m->n_segments;
@@ -408,6 +413,7 @@ window:
 				.single = single,
 				.level = t->level,
 				.priority = t->priority,
+				.offer_z = &oz,
 				.workers = fr_workq_count(),
 				.progress = on_progress,
 				.progress_arg = &r,
@@ -426,8 +432,12 @@ window:
 			if (rc == 0) {
 				rc = ops->offer(&o, &sc, have, err, sizeof(err));
 				if (rc == FR_HAVE_COMPLETE) {
-					res->segs_skipped = m->n_segments;
-					res->skipped_bytes = m->total_size;
+					/* held before we began, unless it
+					 * was this transfer that sent it */
+					if (!began) {
+						res->segs_skipped = m->n_segments;
+						res->skipped_bytes = m->total_size;
+					}
 					rc = 0;
 				} else if (rc == FR_HAVE_PARTIAL) {
 					rc = ops->send(&o, &sc, have, err,
@@ -435,11 +445,13 @@ window:
 					res->sent_bytes += sc.wire_bytes;
 					res->segs_sent += sc.segs_sent;
 					res->segs_resent += sc.segs_resent;
-					/* what the site held when we began */
-					if (res->attempts == 1 &&
-					    !res->segs_skipped) {
+					/* what the site held when we began:
+					 * the first offer answered, not one
+					 * after a retry or a closed window */
+					if (!began) {
 						res->segs_skipped = sc.segs_skipped;
 						res->skipped_bytes = sc.skipped_raw;
+						began = true;
 					}
 					res->level_last = sc.level_last;
 				}
@@ -480,6 +492,7 @@ window:
 			break;
 	}
 	slots_release(&sl);
+	free(oz.body);
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
 	struct fr_progress p = r.last;

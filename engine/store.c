@@ -437,13 +437,16 @@ int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 					   FR_DIO_ALIGN);
 		uint32_t mid = 0;
 		int rc = 0;
+		/* several workers share nodirect: relaxed atomics */
 		if (((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
-		    !p->nodirect[x.entry] && len >= head + FR_DIO_MIN)
+		    !__atomic_load_n(&p->nodirect[x.entry], __ATOMIC_RELAXED) &&
+		    len >= head + FR_DIO_MIN)
 			mid = (len - head) & ~(FR_DIO_ALIGN - 1);
 		if (mid) {
 			rc = write_direct(p, &x, at + head, off + head, mid);
 			if (rc == -EINVAL) {
-				p->nodirect[x.entry] = 1;
+				__atomic_store_n(&p->nodirect[x.entry], 1,
+						 __ATOMIC_RELAXED);
 				mid = 0;
 				rc = 0;
 			}

@@ -143,6 +143,9 @@ check "it finished after the window opened again ($done_at >= $reopen)" \
 wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
 check "what went before the close was not sent again ($wire bytes for $size)" \
 	[ "$wire" -lt $((size + size / 10 + 65536)) ]
+skipped=$(json_get "$WORK/mid.json" 'd["segments_skipped"]')
+check "what it sent itself is not counted as held before it began ($skipped)" \
+	[ "$skipped" = 0 ]
 
 # ---- rate limits: the measured payload rate within 10% of the limit ---------
 # rate_of NAME: bytes on the wire per second of the send's own time
