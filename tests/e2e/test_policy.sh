@@ -16,6 +16,31 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_policy
 
+# expect_waiting NAME WHAT: `ferry status` shows send NAME waiting for its
+# schedule
+expect_waiting() {
+	local why
+	run_ferry "$WORK/st-$1.json" "$WORK/st-$1.err" status --config "$CEN_CONF" --json
+	why=$(python3 -c 'import json,sys
+for t in json.load(open(sys.argv[1])):
+    if t.get("direction") == "out" and t.get("name") == sys.argv[2]:
+        print(t["state"], "|", t.get("error"))' "$WORK/st-$1.json" "$1")
+	[ -n "$why" ] || cat "$WORK/st-$1.json" "$WORK/st-$1.err"
+	check "$2 ($why)" bash -c "[[ '$why' == waiting*schedule:* ]]"
+}
+
+# expect_done_after PID SRC NAME EPOCH WHAT: the send PID succeeds, not
+# before EPOCH, with the package NAME identical to SRC
+expect_done_after() {
+	local rc=0 done_at
+	wait "$1" || rc=$?
+	done_at=$(date +%s)
+	expect_rc 0 "$rc" "$5"
+	compare_trees "$2" "$LAB_STORE/packages/$3" "the package $3"
+	check "it finished after its window opened ($done_at >= $4)" \
+		[ "$done_at" -ge "$4" ]
+}
+
 mkdir -p "$WORK/pkg" "$WORK/hi"
 binary_data "$WORK/pkg/data.bin" $((1024 * 1024))
 binary_data "$WORK/hi/data.bin" $((256 * 1024))
@@ -71,26 +96,14 @@ else
 	fail "the low send did not say it waits: $(cat "$WORK/low.err")"
 fi
 expect_grep "it says until when" "lan opens at .* $start" "$WORK/low.err"
-run_ferry "$WORK/st.json" "$WORK/st.err" status --config "$CEN_CONF" --json
-why=$(python3 -c 'import json,sys
-for t in json.load(open(sys.argv[1])):
-    if t.get("direction") == "out" and t.get("name") == "low":
-        print(t["state"], "|", t.get("error"))' "$WORK/st.json")
-[ -n "$why" ] || cat "$WORK/st.json" "$WORK/st.err"
-check "status shows the low send waiting for the schedule ($why)" \
-	bash -c "[[ '$why' == waiting*schedule:* ]]"
+expect_waiting low "status shows the low send waiting for the schedule"
 run_ferry "$WORK/high.out" "$WORK/high.err" send "$WORK/hi" --to LAB \
 	--config "$CEN_CONF" --priority high --name high
 expect_rc 0 "$RC" "a high send passes while the low one waits"
 compare_trees "$WORK/hi" "$LAB_STORE/packages/high" "the high package"
 check "the low package is not there yet" [ ! -e "$LAB_STORE/packages/low" ]
-rc=0
-wait "$low_pid" || rc=$?
-done_at=$(date +%s)
-expect_rc 0 "$rc" "the low send, once its window opened"
-compare_trees "$WORK/pkg" "$LAB_STORE/packages/low" "the low package"
-check "it finished after the window opened ($done_at >= $opens)" \
-	[ "$done_at" -ge "$opens" ]
+expect_done_after "$low_pid" "$WORK/pkg" low "$opens" \
+	"the low send, once its window opened"
 
 # ---- a window that closes mid-transfer ---------------------------------------
 # Low may use the address until the minute that starts at $close, not in
@@ -122,24 +135,13 @@ check "it stopped within 3 s of the close ($((stopped - close)) s)" \
 expect_grep "it says until when it waits" \
 	"waits: .* lan opens at .* $(date -d "@$reopen" +%H:%M)" "$WORK/mid.err"
 sleep 5
-run_ferry "$WORK/mst.json" "$WORK/mst.err" status --config "$CEN_CONF" --json
-why=$(python3 -c 'import json,sys
-for t in json.load(open(sys.argv[1])):
-    if t.get("direction") == "out" and t.get("name") == "mid":
-        print(t["state"], "|", t.get("error"))' "$WORK/mst.json")
-check "status shows it waiting for the schedule ($why)" \
-	bash -c "[[ '$why' == waiting*schedule:* ]]"
+expect_waiting mid "status shows it waiting for the schedule"
 partial=$(du -sb "$LAB_STORE" | cut -f1)
 sleep 20
 check "nothing moves while the window is closed" \
 	[ "$(du -sb "$LAB_STORE" | cut -f1)" = "$partial" ]
-rc=0
-wait "$mid_pid" || rc=$?
-done_at=$(date +%s)
-expect_rc 0 "$rc" "the send, once its window opened again"
-compare_trees "$WORK/mid" "$LAB_STORE/packages/mid" "the package cut by its window"
-check "it finished after the window opened again ($done_at >= $reopen)" \
-	[ "$done_at" -ge "$reopen" ]
+expect_done_after "$mid_pid" "$WORK/mid" mid "$reopen" \
+	"the send, once its window opened again"
 wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
 check "what went before the close was not sent again ($wire bytes for $size)" \
 	[ "$wire" -lt $((size + size / 10 + 65536)) ]
