@@ -1451,6 +1451,8 @@ static void imp_wait(struct importer *im, struct islot *s, const char *vname)
 
 struct vol {
 	char path[4096];
+	dev_t dev; /* a volume named twice (by two paths) is read once */
+	ino_t ino;
 	struct fr_vol_hdr h;
 	uint8_t vh[FR_VOL_HDR];
 };
@@ -1467,13 +1469,24 @@ static int cmp_vol(const void *a, const void *b)
 
 static int add_volume(struct vol **v, uint32_t *n, const char *path)
 {
-	struct vol *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	struct stat st;
 
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st)); /* reported when it is opened */
+	for (uint32_t k = 0; k < *n && st.st_ino; k++)
+		if ((*v)[k].dev == st.st_dev && (*v)[k].ino == st.st_ino) {
+			fr_log(FR_LOG_INFO, "%s is %s, given twice: read once",
+			       path, (*v)[k].path);
+			return 0;
+		}
+	struct vol *nv = realloc(*v, (*n + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
 	*v = nv;
 	memset(&nv[*n], 0, sizeof(nv[*n]));
 	snprintf(nv[*n].path, sizeof(nv[*n].path), "%s", path);
+	nv[*n].dev = st.st_dev;
+	nv[*n].ino = st.st_ino;
 	(*n)++;
 	return 0;
 }
@@ -1513,7 +1526,6 @@ static int find_volumes(const char *path, int depth, struct vol **v,
 	return rc;
 }
 
-/* Import one volume into the open package; records what it held. */
 /*
  * Keep the medium busy during an import: the next RA_AHEAD bytes of the
  * volume are asked for (asynchronously) whenever the reader has used
@@ -1544,6 +1556,7 @@ static void read_ahead(int fd, uint64_t pos, struct readahead *ra)
 	}
 }
 
+/* Import one volume into the open package; records what it held. */
 static int import_volume(struct importer *im, struct vol *v, int fd,
 			 struct incoming *in, const uint8_t *key)
 {

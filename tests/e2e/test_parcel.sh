@@ -18,7 +18,8 @@
 #  5. a volume missing: the importer names it and its segments; it comes
 #     later and the package completes.
 #  6. a parcel addressed to another site: refused, exit 5, nothing stored.
-#  7. volumes imported twice: "already held", exit 0, nothing changes.
+#  7. volumes imported twice: "already held", exit 0, nothing changes;
+#     a volume named twice in one import (by two paths) is read once.
 #  8. half by parcel, half by network: a parcel created while the site is
 #     unreachable (not registered), half imported, `ferry send` sends only
 #     the rest; `parcel list` registers it late.
@@ -490,8 +491,11 @@ expect_grep "second import: nothing imported, all already held" \
 [ "$(journal_records "$(pkg_id "$D5/vol-001.txt")")" = "$j5" ] &&
 	pass "second import: the journal is unchanged ($j5 records)" ||
 	fail "second import: journal went from $j5 records to $(journal_records "$(pkg_id "$D5/vol-001.txt")")"
-run_ferry "$WORK/i7j.json" "$WORK/i7j.err" parcel import "${rest[@]}" --config "$LAB_CONF" --json
-expect_rc 0 "$RC" "third import of the same volumes, --json"
+# each volume given once more, vol-001 by another path too: read once
+run_ferry "$WORK/i7j.json" "$WORK/i7j.err" parcel import "${rest[@]}" "${rest[@]}" \
+	"$D5/./vol-001.fpv" --config "$LAB_CONF" --json
+expect_rc 0 "$RC" "third import of the same volumes, each named twice, --json"
+expect_grep "a volume named twice is read once" "given twice: read once" "$WORK/i7j.err"
 if json_ok "$WORK/i7j.json"; then
 	pass "parcel import --json prints one JSON document"
 else
