@@ -197,7 +197,9 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	 * that compressing it would keep the receiver waiting (120 s) */
 	int level = line && line <= 2000000 && sc->mf_len <= (32u << 20) ? 19 : 3;
 	bool zsent = false;
-	if (oz && !oz->refused && !is_loopback(lc->sock)) {
+	/* FERRY_FORCE_OFFER_Z: on loopback too (the tests) */
+	if (oz && !oz->refused &&
+	    (!is_loopback(lc->sock) || getenv("FERRY_FORCE_OFFER_Z"))) {
 		if (oz->body && oz->level != level) {
 			free(oz->body);
 			oz->body = NULL;

@@ -342,6 +342,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	struct slots sl;
 	bool began = false; /* an offer was answered: the start is known */
 	struct fr_offer_z oz = {0};
+	bool plain_retried = false;
 
 	if (n == 0) {
 		fr_log(FR_LOG_ERROR,
@@ -462,6 +463,14 @@ window:
 				fprintf(stderr, "\r\033[K");
 			if (rc == 0)
 				break;
+			if (oz.refused && !plain_retried) {
+				/* an older receiver: the same address at
+				 * once, with the manifest plain */
+				fr_log(FR_LOG_WARN, "%s", err);
+				plain_retried = true;
+				i--;
+				continue;
+			}
 			if (rc == FR_E_CLOSED) {
 				/* not a failure: wait for the next window, or
 				 * go on by the first address open now */

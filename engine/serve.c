@@ -939,7 +939,9 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
-	if (r == 0 && type == FR_MSG_OFFER_Z) {
+	/* FERRY_REFUSE_OFFER_Z: answer as a ferry from before OFFER_Z did
+	 * (the tests of the sender's fallback) */
+	if (r == 0 && type == FR_MSG_OFFER_Z && !getenv("FERRY_REFUSE_OFFER_Z")) {
 		/* a slow link's sender compressed the manifest */
 		uint8_t *raw;
 		int z = fr_offer_z_unpack(mf, len, &raw, &len);
@@ -952,6 +954,8 @@ static void session_body(struct rconn *rc)
 				      "compressed manifest refused");
 			return;
 		}
+		fr_log(FR_LOG_DEBUG, "%s: compressed manifest, %u bytes", rc->who,
+		       len);
 		mf = raw;
 		type = FR_MSG_OFFER;
 	}
