@@ -297,6 +297,18 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct);
  * data so that its largest extent lines up with its file's blocks. */
 uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg);
 /*
+ * How len bytes at address at, going to file offset off, are written: a
+ * buffered head, the block-aligned middle O_DIRECT, a buffered tail. No
+ * middle (all of it in head) where direct is false, the bytes do not
+ * line up with the file's blocks, or the middle would be under
+ * FR_DIO_MIN.
+ */
+struct fr_dio_split {
+	uint32_t head, mid, tail;
+};
+struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
+				 bool direct);
+/*
  * Write verified segment seg (its raw bytes) into its files, each file
  * opened (created) and closed here: safe from several threads at once,
  * for different segments. The block-aligned middle of a large extent

@@ -1221,14 +1221,14 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 				/* the medium is the link: its rate over
 				 * four chunks and a second or more, or at
 				 * least the rate it kept up with */
-				bool enough = w.busy_s >= 1.0 &&
-					      w.busy_bytes >= 4ull * WB_CHUNK;
-				double mr = enough ? w.busy_bytes / w.busy_s : 0;
-				if (enough && w.blocked)
-					fr_adapt_wire(&ad, w.busy_bytes, w.busy_s);
-				else if (enough && mr > ad.wire_rate)
-					ad.wire_rate = mr;
-				if (enough) {
+				if (w.busy_s >= 1.0 &&
+				    w.busy_bytes >= 4ull * WB_CHUNK) {
+					double mr = w.busy_bytes / w.busy_s;
+					if (w.blocked)
+						fr_adapt_wire(&ad, w.busy_bytes,
+							      w.busy_s);
+					else if (mr > ad.wire_rate)
+						ad.wire_rate = mr;
 					w.busy_bytes = 0;
 					w.busy_s = 0;
 					w.blocked = false;

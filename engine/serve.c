@@ -55,8 +55,6 @@ struct wop {
 	bool direct;
 };
 
-#define DIO_ALIGN FR_DIO_ALIGN
-#define DIO_MIN FR_DIO_MIN
 
 struct rconn;
 
@@ -338,7 +336,7 @@ static void start_writes(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	struct fr_extent_iter it;
 	struct fr_extent x;
-	uintptr_t base = (uintptr_t)data_at(rc, s);
+	const uint8_t *base = data_at(rc, s);
 
 	s->state = R_WRITE;
 	s->n_ops = 0;
@@ -347,27 +345,18 @@ static void start_writes(struct rconn *rc, int si)
 	fr_extent_iter_init(&it, &rc->pkg.m, s->f.index);
 	while (fr_extent_next(&it, &x)) {
 		int r = 0;
-		uint32_t head = (uint32_t)((DIO_ALIGN - x.file_off % DIO_ALIGN) %
-					   DIO_ALIGN);
-		bool lined_up = (base + x.seg_off - x.file_off) % DIO_ALIGN == 0;
-		if (lined_up && !rc->pkg.nodirect[x.entry] &&
-		    x.len >= head + DIO_MIN) {
-			uint32_t mid = (x.len - head) & ~(DIO_ALIGN - 1);
-			uint32_t tail = x.len - head - mid;
-			if (head)
-				r = add_wop(rc, si, x.entry, x.file_off, x.seg_off,
-					    head, false);
-			if (r == 0)
-				r = add_wop(rc, si, x.entry, x.file_off + head,
-					    x.seg_off + head, mid, true);
-			if (r == 0 && tail)
-				r = add_wop(rc, si, x.entry,
-					    x.file_off + head + mid,
-					    x.seg_off + head + mid, tail, false);
-		} else {
-			r = add_wop(rc, si, x.entry, x.file_off, x.seg_off, x.len,
-				    false);
-		}
+		struct fr_dio_split d =
+			fr_dio_split(base + x.seg_off, x.file_off, x.len,
+				     !rc->pkg.nodirect[x.entry]);
+		if (d.head)
+			r = add_wop(rc, si, x.entry, x.file_off, x.seg_off,
+				    d.head, false);
+		if (r == 0 && d.mid)
+			r = add_wop(rc, si, x.entry, x.file_off + d.head,
+				    x.seg_off + d.head, d.mid, true);
+		if (r == 0 && d.tail)
+			r = add_wop(rc, si, x.entry, x.file_off + d.head + d.mid,
+				    x.seg_off + d.head + d.mid, d.tail, false);
 		if (r < 0) {
 			/* the extents not submitted make the segment unusable */
 			s->err = r;
@@ -407,7 +396,7 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 		     rc->pkg.m.entries[op->entry].path);
 	} else {
 		op->done += (uint32_t)res;
-		if (op->direct && (op->done % DIO_ALIGN))
+		if (op->direct && (op->done % FR_DIO_ALIGN))
 			op->direct = false; /* a ragged short write: finish buffered */
 		if (op->done < op->len) {
 			/* never count a segment whose bytes are not all down */
@@ -797,7 +786,7 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 static int data_phase(struct rconn *rc)
 {
 	struct fr_cqe cqes[64];
-	size_t bsz = HEADROOM + DIO_ALIGN + fr_seg_bound(rc->pkg.m.seg_size);
+	size_t bsz = HEADROOM + FR_DIO_ALIGN + fr_seg_bound(rc->pkg.m.seg_size);
 	int r;
 
 	for (int i = 0; i < RSLOTS; i++) {

@@ -406,6 +406,22 @@ uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg)
 	return (uint32_t)((best.file_off - best.seg_off) % FR_DIO_ALIGN);
 }
 
+struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
+				 bool direct)
+{
+	struct fr_dio_split d = {.head = len};
+	uint32_t head = (uint32_t)((FR_DIO_ALIGN - off % FR_DIO_ALIGN) %
+				   FR_DIO_ALIGN);
+
+	if (direct && ((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
+	    len >= head + FR_DIO_MIN) {
+		d.head = head;
+		d.mid = (len - head) & ~(FR_DIO_ALIGN - 1);
+		d.tail = len - head - d.mid;
+	}
+	return d;
+}
+
 /* The aligned middle of an extent, O_DIRECT: 0, or -EINVAL where the file
  * system will not (the caller then writes it buffered). */
 static int write_direct(const struct fr_store_pkg *p, const struct fr_extent *x,
@@ -432,42 +448,35 @@ int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 		const char *path = p->m.entries[x.entry].path;
 		const uint8_t *at = data + x.seg_off;
 		uint64_t off = x.file_off;
-		uint32_t len = x.len;
-		uint32_t head = (uint32_t)((FR_DIO_ALIGN - off % FR_DIO_ALIGN) %
-					   FR_DIO_ALIGN);
-		uint32_t mid = 0;
-		int rc = 0;
 		/* several workers share nodirect: relaxed atomics */
-		if (((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
-		    !__atomic_load_n(&p->nodirect[x.entry], __ATOMIC_RELAXED) &&
-		    len >= head + FR_DIO_MIN)
-			mid = (len - head) & ~(FR_DIO_ALIGN - 1);
-		if (mid) {
-			rc = write_direct(p, &x, at + head, off + head, mid);
-			if (rc == -EINVAL) {
+		struct fr_dio_split d = fr_dio_split(
+			at, off, x.len,
+			!__atomic_load_n(&p->nodirect[x.entry], __ATOMIC_RELAXED));
+		int rc = 0;
+		if (d.mid) {
+			rc = write_direct(p, &x, at + d.head, off + d.head, d.mid);
+			if (rc == -EINVAL) { /* all of it through the cache */
 				__atomic_store_n(&p->nodirect[x.entry], 1,
 						 __ATOMIC_RELAXED);
-				mid = 0;
+				d = (struct fr_dio_split){.head = x.len};
 				rc = 0;
 			}
 		}
-		/* the rest (all of it, without a middle) through the page
-		 * cache: the head, then the tail */
+		/* head and tail through the page cache, opened only when
+		 * there is one */
 		int fd = -1;
-		if (rc == 0) {
+		if (rc == 0 && (d.head || d.tail)) {
 			fd = openat(p->tree_fd, path,
 				    O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 				    0600);
 			if (fd < 0)
 				rc = -errno;
 		}
-		if (rc == 0 && !mid)
-			rc = fr_pwrite_all(fd, at, len, (off_t)off);
-		if (rc == 0 && mid && head)
-			rc = fr_pwrite_all(fd, at, head, (off_t)off);
-		if (rc == 0 && mid && len > head + mid)
-			rc = fr_pwrite_all(fd, at + head + mid, len - head - mid,
-					   (off_t)(off + head + mid));
+		if (rc == 0 && d.head)
+			rc = fr_pwrite_all(fd, at, d.head, (off_t)off);
+		if (rc == 0 && d.tail)
+			rc = fr_pwrite_all(fd, at + x.len - d.tail, d.tail,
+					   (off_t)(off + x.len - d.tail));
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0) {
