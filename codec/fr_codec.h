@@ -141,6 +141,8 @@ int fr_unhex(const char *hex, uint8_t *out, size_t len);
 #define FR_FRAME_VERSION 1
 #define FR_FRAME_HDR 64
 #define FR_FRAME_ZSTD 0x01u   /* payload is one standard zstd frame */
+#define FR_FRAME_STREAM 0x02u /* streamed: stored_len is 0 here and comes
+			       * after the payload (PROTOCOL.md) */
 #define FR_SEG_MIN (4u << 10) /* smallest configurable segment size */
 #define FR_SEG_MAX (64u << 20)
 #define FR_SEG_DEFAULT (8u << 20)
@@ -167,6 +169,12 @@ void fr_frame_pack(uint8_t dst[FR_FRAME_HDR], const struct fr_frame *f);
  * code. It does not know the package: callers check pkg and index.
  */
 int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
+/*
+ * The same, and also the header of a streamed frame (FR_FRAME_STREAM:
+ * zstd, stored_len 0, its payload's length told after the payload). Only
+ * the wire has those; fr_frame_unpack refuses them (FR_E_BAD_FLAGS).
+ */
+int fr_frame_unpack_stream(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
 
 /* Compression contexts: one per worker thread, reused for every segment. */
 struct fr_cctx {
@@ -187,6 +195,18 @@ void fr_dctx_fini(struct fr_dctx *d);
  */
 ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 			const void *src, size_t len, int level);
+/*
+ * A segment compressed in pieces, as the line takes them. Begin with
+ * fr_seg_stream_begin (len bytes at level), then call fr_seg_stream_next
+ * with the same src and *in_pos (0 at first) until *done: each call fills
+ * dst[0..cap) as far as it can and returns the bytes written, or a
+ * negative code. The pieces laid end to end are one standard zstd frame
+ * with its content size. The bytes depend only on src and level, not on
+ * how the output is cut into pieces (a resumed frame relies on that).
+ */
+int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level);
+ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
+			   size_t *in_pos, void *dst, size_t cap, bool *done);
 /*
  * Decompress one zstd frame into exactly raw_len bytes of dst. Never
  * writes past dst[raw_len); any other outcome (short, long, corrupt,

@@ -8,6 +8,7 @@
  * reads as FR_E_HDR_CHECKSUM; the per-field checks behind it catch
  * headers that were written wrong with a valid checksum.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "fr_codec.h"
@@ -45,7 +46,8 @@ void fr_frame_pack(uint8_t dst[FR_FRAME_HDR], const struct fr_frame *f)
 	fr_put64(dst + FR_FH_CSUM, fr_hash64(dst, FR_FH_CSUM));
 }
 
-int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
+static int unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR],
+		  bool stream_ok)
 {
 	uint8_t flags = src[FR_FH_FLAGS];
 	uint32_t raw = fr_get32(src + FR_FH_RAW);
@@ -57,7 +59,11 @@ int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
 		return FR_E_BAD_VERSION;
 	if (fr_get64(src + FR_FH_CSUM) != fr_hash64(src, FR_FH_CSUM))
 		return FR_E_HDR_CHECKSUM;
-	if (flags & ~FR_FRAME_ZSTD)
+	if (flags & ~(FR_FRAME_ZSTD | FR_FRAME_STREAM))
+		return FR_E_BAD_FLAGS;
+	/* a streamed payload is zstd, and its length comes after it */
+	if ((flags & FR_FRAME_STREAM) &&
+	    (!stream_ok || !(flags & FR_FRAME_ZSTD)))
 		return FR_E_BAD_FLAGS;
 	if (src[FR_FH_RSVD1] != 0 || fr_get32(src + FR_FH_RSVD2) != 0)
 		return FR_E_BAD_RESERVED;
@@ -67,7 +73,10 @@ int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
 	 * A raw payload is the segment itself, so anything but raw_len bytes
 	 * is a lie; a zstd payload may be anything up to the worst case.
 	 */
-	if (flags & FR_FRAME_ZSTD) {
+	if (flags & FR_FRAME_STREAM) {
+		if (stored != 0)
+			return FR_E_STORED_LENGTH;
+	} else if (flags & FR_FRAME_ZSTD) {
 		if (stored < 1 || stored > fr_seg_bound(raw))
 			return FR_E_STORED_LENGTH;
 	} else if (stored != raw) {
@@ -82,6 +91,16 @@ int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
 	f->stored_len = stored;
 	memcpy(f->hash, src + FR_FH_HASH, FR_HASH_LEN);
 	return 0;
+}
+
+int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
+{
+	return unpack(f, src, false);
+}
+
+int fr_frame_unpack_stream(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR])
+{
+	return unpack(f, src, true);
 }
 
 int fr_frame_encode(struct fr_cctx *c, struct fr_frame *f,

@@ -76,6 +76,33 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 	return (ssize_t)r;
 }
 
+int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level)
+{
+	if (level < 1 || level > ZSTD_maxCLevel() || len == 0)
+		return -EINVAL;
+	if (ZSTD_isError(ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_and_parameters)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel,
+						level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(c->zc, len)))
+		return FR_E_COMPRESS;
+	return 0;
+}
+
+ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
+			   size_t *in_pos, void *dst, size_t cap, bool *done)
+{
+	ZSTD_inBuffer in = {src, len, *in_pos};
+	ZSTD_outBuffer out = {dst, cap, 0};
+
+	/* ZSTD_e_end blocks until the output is full or the frame ends */
+	size_t r = ZSTD_compressStream2(c->zc, &out, &in, ZSTD_e_end);
+	if (ZSTD_isError(r))
+		return FR_E_COMPRESS;
+	*in_pos = in.pos;
+	*done = r == 0;
+	return (ssize_t)out.pos;
+}
+
 int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		      const void *src, size_t stored_len)
 {

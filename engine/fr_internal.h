@@ -89,6 +89,8 @@ enum fr_msg_type {
 	FR_MSG_PARCEL_STATE, /* S->C per id: state */
 	FR_MSG_SEGMENT_CONT, /* C->S frame header, offset, the rest of the payload */
 	FR_MSG_OFFER_Z,    /* C->S the manifest as one zstd frame */
+	FR_MSG_PIECE,      /* C->S the next bytes of a streamed frame's payload */
+	FR_MSG_FIN,        /* C->S a streamed frame's payload length: it ends */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -214,6 +216,8 @@ int fr_workq_count(void);
 void fr_workq_push(struct fr_job *job);
 int fr_doneq_init(struct fr_doneq *q);
 void fr_doneq_fini(struct fr_doneq *q);
+/* Wake the I/O thread without finishing a job (a job's progress). */
+void fr_doneq_poke(struct fr_doneq *q);
 /* Take everything finished so far (a list through ->next), or NULL. */
 struct fr_job *fr_doneq_take(struct fr_doneq *q);
 /* Per-worker contexts, created at start. */
@@ -411,6 +415,7 @@ struct fr_offer_z {
 	uint32_t len;
 	int level;
 	bool refused;
+	bool no_stream;  /* the receiver refused a streamed frame (older) */
 };
 
 struct fr_send_ctx {

@@ -82,6 +82,17 @@ struct slot {
 			      * goes as a SEGMENT_CONT of it */
 	int notifs;
 	bool send_done;
+	/* a streamed frame (stream): the line takes its pieces while the
+	 * worker still compresses the rest. avail is how much of the
+	 * message stream from send_ptr is ready; skip, the payload bytes
+	 * the receiver kept of it and that are not sent again. */
+	bool stream;
+	bool queued;         /* in the send queue (a stream: before READY) */
+	bool wdone;          /* its worker has finished */
+	bool starved;        /* sending, and waiting for the worker */
+	uint32_t skip;
+	atomic_uint avail;
+	atomic_bool cancel;  /* the transfer failed: the worker stops */
 };
 
 struct lan_conn {
@@ -118,6 +129,8 @@ struct lan_conn {
 	struct fr_partial parts[FR_PARTIAL_MAX]; /* frames the receiver
 						  * holds part of (HAVE) */
 	uint32_t n_parts;
+	bool may_stream;        /* a slow line: frames may go as streams */
+	bool streamed;          /* and one did */
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
@@ -310,6 +323,116 @@ static void make_cont(struct slot *s, uint8_t *base)
 	s->send_len = CONT_PREFIX + s->stored - got;
 }
 
+#define PIECE_MIN (64u << 10)
+#define OPEN_MAX (FR_MSG_HDR + FR_FRAME_HDR + 4)
+#define FIN_LEN (FR_MSG_HDR + 4)
+
+/* Payload bytes per PIECE: all a stream's headers fit in the HEADROOM. */
+static uint32_t piece_size(uint32_t raw)
+{
+	uint32_t p = raw / 256;
+
+	return p < PIECE_MIN ? PIECE_MIN : p;
+}
+
+/*
+ * Compress the segment as a stream of messages laid end to end in the
+ * output buffer, each published (avail) as it is complete:
+ *
+ *   [kept: skip bytes, not sent] SEGMENT or SEGMENT_CONT (header with
+ *   FR_FRAME_STREAM, stored_len 0) | PIECE ... | FIN (stored_len)
+ *
+ * so that the line starts after the first piece, not after the segment.
+ */
+static int stream_segment(struct slot *s, int worker, const uint8_t *in,
+			  uint32_t len, uint8_t *b, size_t cap)
+{
+	struct lan_conn *lc = s->lc;
+	const struct fr_manifest *m = lc->sc->m;
+	struct fr_cctx *cc = fr_workq_cctx(worker);
+	struct fr_frame f = {.flags = FR_FRAME_ZSTD | FR_FRAME_STREAM,
+			     .level = (uint8_t)s->level,
+			     .index = s->seg,
+			     .raw_len = len};
+	uint8_t fh[FR_FRAME_HDR];
+	size_t in_pos = 0, pos = 0;
+	bool done = false;
+	ssize_t n;
+	int rc;
+
+	memcpy(f.pkg, m->id, FR_HASH_LEN);
+	memcpy(f.hash, m->segments[s->seg].hash, FR_HASH_LEN);
+	fr_frame_pack(fh, &f);
+	if (s->skip && (s->part < 0 || memcmp(fh, lc->parts[s->part].hdr,
+					      FR_FRAME_HDR)))
+		s->skip = 0; /* not the frame the receiver kept part of */
+again:
+	if ((rc = fr_seg_stream_begin(cc, len, s->level)) < 0)
+		return rc;
+	in_pos = pos = 0;
+	while (pos < s->skip) { /* the kept bytes again, to go on from */
+		n = fr_seg_stream_next(cc, in, len, &in_pos, b + pos,
+				       s->skip - pos, &done);
+		if (n < 0)
+			return (int)n;
+		pos += (size_t)n;
+		if (done && pos <= s->skip) { /* shorter: not that frame */
+			s->skip = 0;
+			goto again;
+		}
+	}
+	uint8_t *q = b + pos;
+	s->send_ptr = q;
+	if (s->skip) {
+		fr_put32(q, FR_MSG_SEGMENT_CONT);
+		fr_put32(q + 4, FR_FRAME_HDR + 4);
+		memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
+		fr_put32(q + FR_MSG_HDR + FR_FRAME_HDR, s->skip);
+		q += OPEN_MAX;
+	} else {
+		fr_put32(q, FR_MSG_SEGMENT);
+		fr_put32(q + 4, FR_FRAME_HDR);
+		memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
+		q += FR_MSG_HDR + FR_FRAME_HDR;
+	}
+	uint32_t piece = piece_size(len);
+	size_t stored = s->skip;
+	while (!done) {
+		if (atomic_load_explicit(&s->cancel, memory_order_relaxed))
+			return FR_E_CLOSED;
+		size_t room = (size_t)(b + cap - q);
+		if (room < FR_MSG_HDR + 1 + FIN_LEN)
+			return -ENOBUFS; /* cannot happen: see piece_size */
+		room -= FR_MSG_HDR + FIN_LEN;
+		n = fr_seg_stream_next(cc, in, len, &in_pos, q + FR_MSG_HDR,
+				       room < piece ? room : piece, &done);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			continue;
+		fr_put32(q, FR_MSG_PIECE);
+		fr_put32(q + 4, (uint32_t)n);
+		q += FR_MSG_HDR + (size_t)n;
+		stored += (size_t)n;
+		/* the last piece waits for FIN: the line never has to
+		 * wait for four bytes */
+		if (!done) {
+			atomic_store_explicit(&s->avail,
+					      (uint32_t)(q - s->send_ptr),
+					      memory_order_release);
+			fr_doneq_poke(&lc->done);
+		}
+	}
+	fr_put32(q, FR_MSG_FIN);
+	fr_put32(q + 4, FIN_LEN - FR_MSG_HDR);
+	fr_put32(q + FR_MSG_HDR, (uint32_t)stored);
+	q += FIN_LEN;
+	s->stored = (uint32_t)stored;
+	s->send_len = (uint32_t)(q - s->send_ptr);
+	atomic_store_explicit(&s->avail, s->send_len, memory_order_release);
+	return 0;
+}
+
 static void work_segment(struct fr_job *job, int worker)
 {
 	struct slot *s = (struct slot *)job;
@@ -317,13 +440,29 @@ static void work_segment(struct fr_job *job, int worker)
 	const struct fr_manifest *m = lc->sc->m;
 	const struct fr_segment *sg = &m->segments[s->seg];
 	uint8_t *in = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
-	int out = s->level > 0 ? fr_pool_get(lc->pool) : -1;
+	/* a stream's output buffer was taken before it started */
+	int out = s->stream ? s->buf
+			    : s->level > 0 ? fr_pool_get(lc->pool) : -1;
 	uint8_t *dst = out >= 0 ? (uint8_t *)fr_pool_buf(lc->pool, out) +
 					  HEADROOM
 				: NULL;
 	struct fr_frame f;
 	double t0 = fr_thread_cpu_s();
 
+	if (s->stream) {
+		uint8_t h[FR_HASH_LEN];
+		fr_hash128(in, sg->length, h);
+		s->result = memcmp(h, sg->hash, FR_HASH_LEN) ? FR_E_CHANGED : 0;
+		if (s->result == 0)
+			s->result = stream_segment(
+				s, worker, in, sg->length,
+				(uint8_t *)fr_pool_buf(lc->pool, out),
+				fr_pool_buf_size(lc->pool));
+		fr_pool_put(lc->pool, s->in_buf);
+		s->in_buf = -1;
+		s->cpu_s = fr_thread_cpu_s() - t0;
+		return;
+	}
 	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, m->id, s->seg,
 				    in, sg->length, sg->hash, dst,
 				    fr_pool_buf_size(lc->pool) - HEADROOM,
@@ -367,6 +506,9 @@ static void fail(struct lan_conn *lc, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(lc->err, sizeof(lc->err), fmt, ap);
 	va_end(ap);
+	for (int i = 0; i < SLOTS; i++) /* a stream's worker stops early */
+		atomic_store_explicit(&lc->slots[i].cancel, true,
+				      memory_order_relaxed);
 }
 
 static void todo_push(struct lan_conn *lc, uint32_t seg)
@@ -522,9 +664,32 @@ static void reads_done(struct lan_conn *lc, int si)
 	s->state = S_WORKING;
 	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
 	s->part = part_of(lc, s->seg);
+	s->stream = s->queued = s->wdone = s->starved = false;
+	s->skip = 0;
+	atomic_store(&s->avail, 0);
+	atomic_store(&s->cancel, false);
 	struct fr_frame pf;
-	if (s->part >= 0 && fr_frame_unpack(&pf, lc->parts[s->part].hdr) == 0)
+	if (s->part >= 0 &&
+	    fr_frame_unpack_stream(&pf, lc->parts[s->part].hdr) == 0) {
 		s->level = pf.level; /* the same level makes the same frame */
+		if (pf.flags & FR_FRAME_STREAM) { /* and the same way */
+			s->stream = true;
+			s->skip = lc->parts[s->part].got;
+		}
+	} else if (lc->may_stream && s->level > 0 && lc->sending < 0 &&
+		   lc->sq_n == 0 && lc->workers_busy == 0) {
+		/* the line is idle until this frame is ready: stream it,
+		 * so that it starts with the first piece */
+		s->stream = true;
+	}
+	if (s->stream && (s->buf = fr_pool_get(lc->pool)) < 0) {
+		s->stream = false;
+		s->skip = 0;
+	}
+	lc->streamed |= s->stream;
+	if (s->stream)
+		fr_log(FR_LOG_DEBUG, "segment %u streams at level %d%s", s->seg,
+		       s->level, s->skip ? ", from where it was cut" : "");
 	s->job.fn = work_segment;
 	s->job.done = &lc->done;
 	lc->workers_busy++;
@@ -556,7 +721,8 @@ static void maybe_free_sent(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
 
-	if (s->send_done && s->notifs == 0)
+	/* a stream's worker may still be writing into the buffer */
+	if (s->send_done && s->notifs == 0 && (!s->stream || s->wdone))
 		slot_release(lc, si);
 }
 
@@ -572,13 +738,28 @@ static void send_stop(struct lan_conn *lc, int si)
 	maybe_free_sent(lc, si);
 }
 
+/* How much of slot s's messages may go now. */
+static uint32_t ready(const struct slot *s)
+{
+	if (s->stream && !s->wdone)
+		return atomic_load_explicit(&s->avail, memory_order_acquire);
+	return s->send_len;
+}
+
 static void send_more(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
-	uint32_t len = s->send_len - s->sent;
+	uint32_t len = ready(s) - s->sent;
 
 	if (lc->error) { /* after an error, nothing more goes */
 		send_stop(lc, si);
+		return;
+	}
+	if (len == 0) { /* a stream ahead of its worker: wait for a poke */
+		uint64_t now = fr_now_ns();
+		lc->busy_s += (double)(now - lc->send_started) / 1e9;
+		lc->send_started = now;
+		s->starved = true;
 		return;
 	}
 	if (lc->paced) {
@@ -640,7 +821,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	lc->progress_ns = fr_now_ns();
 	lc->sc->wire_bytes += (uint64_t)c->res;
 	lc->busy_bytes += (uint64_t)c->res;
-	if (s->sent < s->send_len) {
+	if (s->sent < s->send_len || (s->stream && !s->wdone)) {
 		send_more(lc, si);
 		return;
 	}
@@ -649,6 +830,71 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
 	send_stop(lc, si);
 	start_send(lc);
+}
+
+static void enqueue(struct lan_conn *lc, int si)
+{
+	lc->slots[si].queued = true;
+	lc->sendq[(lc->sq_head + lc->sq_n) % SLOTS] = si;
+	lc->sq_n++;
+}
+
+/* What a worker did to the frame, for the level choice and the log. */
+static void frame_made(struct lan_conn *lc, struct slot *s)
+{
+	if (lc->sc->level < 0)
+		fr_adapt_segment(&lc->adapt, s->level,
+				 lc->sc->m->segments[s->seg].length, s->stored,
+				 s->cpu_s);
+	lc->sc->level_last = s->level;
+	if (s->part >= 0) {
+		struct fr_partial *p = &lc->parts[s->part];
+		if (!s->stream || s->skip)
+			fr_log(FR_LOG_INFO,
+			       "segment %u resumes at byte %u of %u: the "
+			       "receiver kept the rest of an interrupted frame",
+			       s->seg, p->got, s->stored);
+		p->got = 0; /* used once: a re-send is whole */
+	}
+}
+
+/* Streams whose first pieces are ready go in the send queue; a stream
+ * the line waits for goes on. */
+static void stream_progress(struct lan_conn *lc)
+{
+	for (int si = 0; si < SLOTS; si++) {
+		struct slot *s = &lc->slots[si];
+		if (!s->stream || s->wdone || lc->error)
+			continue;
+		if (s->state == S_WORKING && !s->queued &&
+		    atomic_load_explicit(&s->avail, memory_order_acquire))
+			enqueue(lc, si);
+		if (lc->sending == si && s->starved) {
+			s->starved = false;
+			send_more(lc, si);
+		}
+	}
+}
+
+/* The worker of a stream that is already queued (or sending) is done. */
+static void stream_done(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
+	s->wdone = true;
+	if (s->result < 0 && !lc->error)
+		fail(lc, s->result, "segment %u of '%s': %s", s->seg,
+		     lc->sc->root, fr_strerror(s->result));
+	if (!lc->error)
+		frame_made(lc, s);
+	if (s->state != S_SENDING) /* still queued: start_send takes it */
+		return;
+	if (s->send_done)
+		maybe_free_sent(lc, si);
+	else if (s->starved) {
+		s->starved = false;
+		send_more(lc, si);
+	}
 }
 
 static void on_worker_done(struct lan_conn *lc)
@@ -660,6 +906,10 @@ static void on_worker_done(struct lan_conn *lc)
 		int si = (int)(s - lc->slots);
 		j = j->next;
 		lc->workers_busy--;
+		if (s->stream && s->queued) {
+			stream_done(lc, si);
+			continue;
+		}
 		if (lc->error) {
 			slot_release(lc, si);
 			continue;
@@ -673,23 +923,12 @@ static void on_worker_done(struct lan_conn *lc)
 			slot_release(lc, si);
 			continue;
 		}
-		if (lc->sc->level < 0)
-			fr_adapt_segment(&lc->adapt, s->level,
-					 lc->sc->m->segments[s->seg].length,
-					 s->stored, s->cpu_s);
-		lc->sc->level_last = s->level;
-		if (s->part >= 0) {
-			struct fr_partial *p = &lc->parts[s->part];
-			fr_log(FR_LOG_INFO,
-			       "segment %u resumes at byte %u of %u: the receiver "
-			       "kept the rest of an interrupted frame",
-			       s->seg, p->got, s->stored);
-			p->got = 0; /* used once: a re-send is whole */
-		}
+		frame_made(lc, s);
+		s->wdone = true;
 		s->state = S_READY;
-		lc->sendq[(lc->sq_head + lc->sq_n) % SLOTS] = si;
-		lc->sq_n++;
+		enqueue(lc, si);
 	}
+	stream_progress(lc);
 	start_send(lc);
 }
 
@@ -749,6 +988,18 @@ static void parse_acks(struct lan_conn *lc)
 			/* the receiver's errno (ENOSPC, EBUSY) says what
 			 * happened there; its own codes describe its side */
 			int code = (int)fr_get32(b);
+			if (lc->streamed && lc->sc->offer_z &&
+			    strstr(text, "where a segment was expected")) {
+				/* an older receiver: the retry sends whole
+				 * frames */
+				lc->sc->offer_z->no_stream = true;
+				fail(lc, FR_E_REFUSED,
+				     "%s does not take streamed frames (an "
+				     "older ferry); the next attempt sends "
+				     "them whole",
+				     lc->a->site);
+				return;
+			}
 			fail(lc, code < 0 && code > -4096 ? code : FR_E_REFUSED,
 			     "receiver: %s", text);
 			return;
@@ -801,7 +1052,7 @@ static void tick(struct lan_conn *lc)
 	}
 
 	if (sc->level < 0 && !lc->adapt.pinned) {
-		if (lc->sending >= 0) {
+		if (lc->sending >= 0 && !lc->slots[lc->sending].starved) {
 			lc->busy_s += (double)(now - lc->send_started) / 1e9;
 			lc->send_started = now;
 		}
@@ -966,6 +1217,16 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		fr_adapt_pin(&lc->adapt, 0);
 	else if (sc->level < 0 && line > 0)
 		fr_adapt_line(&lc->adapt, line, sc->m->seg_size);
+	/* On a slow line a frame the line waits for goes as a stream: it
+	 * starts after the first piece is compressed, so even the first
+	 * segment can have the line's full level (FERRY_FORCE_STREAM: on
+	 * loopback too, for the tests). */
+	lc->may_stream = ((!loop && line > 0 && line <= 12.5e6) ||
+			  getenv("FERRY_FORCE_STREAM")) &&
+			 !(sc->offer_z && sc->offer_z->no_stream) &&
+			 !getenv("FERRY_NO_STREAM");
+	if (lc->may_stream)
+		lc->adapt.first_level = -1;
 	/* a known line gives the first estimate of the rate (and ETA) */
 	if (line > 0)
 		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]

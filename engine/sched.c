@@ -342,7 +342,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	struct slots sl;
 	bool began = false; /* an offer was answered: the start is known */
 	struct fr_offer_z oz = {0};
-	bool plain_retried = false;
+	bool plain_retried = false, whole_retried = false;
 
 	if (n == 0) {
 		fr_log(FR_LOG_ERROR,
@@ -463,11 +463,14 @@ window:
 				fprintf(stderr, "\r\033[K");
 			if (rc == 0)
 				break;
-			if (oz.refused && !plain_retried) {
+			if ((oz.refused && !plain_retried) ||
+			    (oz.no_stream && !whole_retried)) {
 				/* an older receiver: the same address at
-				 * once, with the manifest plain */
+				 * once, with the manifest plain or the
+				 * frames whole */
 				fr_log(FR_LOG_WARN, "%s", err);
-				plain_retried = true;
+				plain_retried |= oz.refused;
+				whole_retried |= oz.no_stream;
 				i--;
 				continue;
 			}

@@ -92,6 +92,9 @@ struct rconn {
 	int cur;              /* slot receiving a payload */
 	uint32_t pay_got;
 	bool cont;            /* the message being received is a SEGMENT_CONT */
+	bool stream;          /* inside a streamed frame: PIECEs, then FIN */
+	uint32_t pay_want;    /* receive the payload up to here */
+	uint8_t fhdr[FR_FRAME_HDR]; /* the frame's header as sent */
 	uint8_t *cont_buf;    /* its spooled frame: header, then the prefix */
 	uint32_t cont_off;
 	uint32_t kept[FR_PARTIAL_MAX]; /* segments with a kept partial frame */
@@ -499,6 +502,12 @@ static void arm_recv(struct rconn *rc)
 		free(rc->cont_buf);
 		rc->cont_buf = NULL;
 	}
+	if (rc->stream) { /* its payload comes in PIECE messages */
+		rc->rs = RS_MSGHDR;
+		arm_recv(rc);
+		return;
+	}
+	rc->pay_want = fr->stored_len;
 	recv_more(rc, payload_at(rc, s) + rc->pay_got,
 		  fr->stored_len - rc->pay_got);
 }
@@ -524,21 +533,35 @@ static void spool_partial(struct rconn *rc)
 	const struct rslot *s = &rc->slots[rc->cur];
 	char p[1300];
 
-	if (rc->pay_got < PARTIAL_MIN || rc->pay_got >= s->f.stored_len)
+	if (rc->pay_got < PARTIAL_MIN ||
+	    (!rc->stream && rc->pay_got >= s->f.stored_len))
 		return;
 	size_t len = FR_FRAME_HDR + rc->pay_got;
 	uint8_t *b = malloc(len);
 	if (!b)
 		return;
-	memcpy(b, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR);
+	memcpy(b, rc->fhdr, FR_FRAME_HDR);
 	memcpy(b + FR_FRAME_HDR, payload_at(rc, s), rc->pay_got);
 	spool_path(rc, s->f.index, p, sizeof(p));
-	if (fr_write_file_atomic(p, b, len) == 0)
+	int w = fr_write_file_atomic(p, b, len);
+	if (w == 0 && rc->stream)
+		fr_log(FR_LOG_INFO,
+		       "%s: kept %u bytes of segment %u's streamed frame for "
+		       "the next session",
+		       rc->who, rc->pay_got, s->f.index);
+	else if (w == 0)
 		fr_log(FR_LOG_INFO,
 		       "%s: kept %u of the %u bytes of segment %u's frame for "
 		       "the next session",
 		       rc->who, rc->pay_got, s->f.stored_len, s->f.index);
 	free(b);
+}
+
+/* The most payload a frame can have: a streamed one says at its end. */
+static uint32_t payload_max(const struct fr_frame *f)
+{
+	return (f->flags & FR_FRAME_STREAM) ? (uint32_t)fr_seg_bound(f->raw_len)
+					    : f->stored_len;
 }
 
 /* The partial frames kept for segments not held yet (stale ones go). */
@@ -566,9 +589,10 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 			    fstat(fd, &st) == 0 &&
 			    (uint64_t)st.st_size > FR_FRAME_HDR &&
 			    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-			    fr_frame_unpack(&f, h) == 0 && f.index == seg &&
+			    fr_frame_unpack_stream(&f, h) == 0 &&
+			    f.index == seg &&
 			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
-			    (uint64_t)st.st_size - FR_FRAME_HDR < f.stored_len;
+			    (uint64_t)st.st_size - FR_FRAME_HDR < payload_max(&f);
 		if (fd >= 0)
 			close(fd);
 		if (keep) {
@@ -605,7 +629,7 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f)
 	size_t len;
 
 	spool_path(rc, f->index, p, sizeof(p));
-	if (fr_read_file(p, FR_FRAME_HDR + (size_t)f->stored_len, &b, &len) < 0)
+	if (fr_read_file(p, FR_FRAME_HDR + (size_t)payload_max(f), &b, &len) < 0)
 		return FR_E_PROTOCOL;
 	if (len < FR_FRAME_HDR + (size_t)rc->cont_off ||
 	    memcmp(b, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR)) {
@@ -621,7 +645,11 @@ static void on_frame_header(struct rconn *rc)
 {
 	struct fr_frame f;
 	const struct fr_manifest *m = &rc->pkg.m;
-	int r = fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR);
+	/* FERRY_REFUSE_STREAM: answer as a ferry from before streamed
+	 * frames did (the tests of the sender's fallback) */
+	int r = getenv("FERRY_REFUSE_STREAM")
+			? fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR)
+			: fr_frame_unpack_stream(&f, rc->hdr + FR_MSG_HDR);
 
 	if (r < 0) {
 		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
@@ -644,10 +672,12 @@ static void on_frame_header(struct rconn *rc)
 		return;
 	}
 	uint32_t off = rc->cont ? fr_get32(rc->hdr + FR_MSG_HDR + FR_FRAME_HDR) : 0;
+	/* a streamed frame's message is its header (and offset) alone */
+	rc->stream = f.flags & FR_FRAME_STREAM;
+	uint32_t rest = rc->stream ? 0 : f.stored_len - off;
 	if (f.raw_len != m->segments[f.index].length ||
-	    (rc->cont && (off == 0 || off >= f.stored_len)) ||
-	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + (rc->cont ? 4 : 0) +
-					      f.stored_len - off) {
+	    (rc->cont && (off == 0 || off >= payload_max(&f))) ||
+	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + (rc->cont ? 4 : 0) + rest) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
@@ -662,14 +692,85 @@ static void on_frame_header(struct rconn *rc)
 			     rc->who, f.index, off);
 			return;
 		}
-		fr_log(FR_LOG_INFO, "%s: segment %u resumes at byte %u of %u",
-		       rc->who, f.index, off, f.stored_len);
+		if (rc->stream)
+			fr_log(FR_LOG_INFO,
+			       "%s: segment %u's streamed frame resumes at "
+			       "byte %u",
+			       rc->who, f.index, off);
+		else
+			fr_log(FR_LOG_INFO,
+			       "%s: segment %u resumes at byte %u of %u",
+			       rc->who, f.index, off, f.stored_len);
 	} else {
 		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
 	rc->taken[f.index] = 1;
+	memcpy(rc->fhdr, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR);
 	rc->next = f;
 	rc->rs = RS_WAITBUF;
+	arm_recv(rc);
+}
+
+/* The frame's payload is all here: check it, and write it. */
+static void payload_done(struct rconn *rc)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+
+	/* The check runs while a raw payload is already being written:
+	 * what a crash of this process can cost is then only what is still
+	 * in flight, since the next session rescues segments found whole
+	 * on disk (store.c). */
+	s->state = R_WORK;
+	s->hashing = true;
+	s->job.fn = work_verify;
+	s->job.done = &rc->done;
+	rc->workers_busy++;
+	fr_workq_push(&s->job);
+	if (!(s->f.flags & FR_FRAME_ZSTD))
+		start_writes(rc, rc->cur);
+}
+
+/* Inside a streamed frame only its PIECEs and its FIN may come. */
+static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
+{
+	const struct rslot *s = &rc->slots[rc->cur];
+	uint32_t room = (uint32_t)fr_seg_bound(s->f.raw_len) - rc->pay_got;
+
+	if (type == FR_MSG_PIECE && len > 0 && len <= room) {
+		rc->rs = RS_PAYLOAD;
+		rc->pay_want = rc->pay_got + len;
+		recv_more(rc, payload_at(rc, s) + rc->pay_got, len);
+		return;
+	}
+	if (type == FR_MSG_FIN && len == 4) {
+		rc->rs = RS_FRAMEHDR;
+		rc->hdr_want = FR_MSG_HDR + 4;
+		recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
+		return;
+	}
+	fail(rc, FR_E_PROTOCOL,
+	     "%s sent message type %u of %u bytes inside segment %u's "
+	     "streamed frame (at byte %u, room for %u more)",
+	     rc->who, type, len, s->f.index, rc->pay_got, room);
+}
+
+/* FIN: the streamed payload's length, which must be what came. */
+static void stream_end(struct rconn *rc)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+	uint32_t stored = fr_get32(rc->hdr + FR_MSG_HDR);
+
+	if (stored != rc->pay_got || stored == 0) {
+		fail(rc, FR_E_STORED_LENGTH,
+		     "%s ended segment %u's streamed frame at %u bytes, but "
+		     "%u came",
+		     rc->who, s->f.index, stored, rc->pay_got);
+		return;
+	}
+	s->f.stored_len = stored;
+	rc->stream = false;
+	rc->rs = RS_MSGHDR;
+	payload_done(rc);
 	arm_recv(rc);
 }
 
@@ -677,7 +778,7 @@ static void on_recv(struct rconn *rc, int res)
 {
 	rc->recv_inflight = false;
 	if (res <= 0) {
-		if (rc->rs == RS_PAYLOAD)
+		if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 			spool_partial(rc);
 		if (res == 0 || res == -ECONNRESET)
 			fail(rc, -ECONNRESET,
@@ -694,19 +795,30 @@ static void on_recv(struct rconn *rc, int res)
 				  rc->hdr_want - rc->hdr_got);
 			return;
 		}
+		if (rc->rs == RS_FRAMEHDR && rc->stream) {
+			stream_end(rc);
+			return;
+		}
 		if (rc->rs == RS_FRAMEHDR) {
 			on_frame_header(rc);
 			return;
 		}
 		uint32_t type = fr_get32(rc->hdr), len = fr_get32(rc->hdr + 4);
+		if (rc->stream) {
+			stream_msg(rc, type, len);
+			return;
+		}
 		if (type == FR_MSG_END && len == 0) {
 			rc->end_received = true;
 			rc->rs = RS_STOP;
 			return;
 		}
 		rc->cont = type == FR_MSG_SEGMENT_CONT;
-		if ((type != FR_MSG_SEGMENT && !rc->cont) ||
-		    len <= FR_FRAME_HDR + (rc->cont ? 4u : 0u) ||
+		/* a streamed frame's message is its header alone; a ferry
+		 * from before them (FERRY_REFUSE_STREAM) wanted a payload */
+		uint32_t min = FR_FRAME_HDR + (rc->cont ? 4u : 0u) +
+			       (getenv("FERRY_REFUSE_STREAM") ? 1u : 0u);
+		if ((type != FR_MSG_SEGMENT && !rc->cont) || len < min ||
 		    len > FR_FRAME_HDR + 4 + fr_seg_bound(rc->pkg.m.seg_size)) {
 			fail(rc, FR_E_PROTOCOL,
 			     "%s sent message type %u of %u bytes where a "
@@ -722,24 +834,14 @@ static void on_recv(struct rconn *rc, int res)
 	if (rc->rs == RS_PAYLOAD) {
 		struct rslot *s = &rc->slots[rc->cur];
 		rc->pay_got += (uint32_t)res;
-		if (rc->pay_got < s->f.stored_len) {
+		if (rc->pay_got < rc->pay_want) {
 			recv_more(rc, payload_at(rc, s) + rc->pay_got,
-				  s->f.stored_len - rc->pay_got);
+				  rc->pay_want - rc->pay_got);
 			return;
 		}
-		/* The check runs while a raw payload is already being
-		 * written: what a crash of this process can cost is then
-		 * only what is still in flight, since the next session
-		 * rescues segments found whole on disk (store.c). */
-		s->state = R_WORK;
-		s->hashing = true;
-		s->job.fn = work_verify;
-		s->job.done = &rc->done;
-		rc->workers_busy++;
-		fr_workq_push(&s->job);
-		if (!(s->f.flags & FR_FRAME_ZSTD))
-			start_writes(rc, rc->cur);
 		rc->rs = RS_MSGHDR;
+		if (!rc->stream) /* a stream's next piece, or its end */
+			payload_done(rc);
 		arm_recv(rc);
 	}
 }

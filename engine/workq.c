@@ -155,6 +155,14 @@ void fr_doneq_fini(struct fr_doneq *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
+void fr_doneq_poke(struct fr_doneq *q)
+{
+	uint64_t one = 1;
+
+	if (write(q->efd, &one, sizeof(one)) < 0)
+		return; /* counter saturated: the reader wakes anyway */
+}
+
 struct fr_job *fr_doneq_take(struct fr_doneq *q)
 {
 	pthread_mutex_lock(&q->lock);

@@ -420,17 +420,20 @@ write_proxy() {
                   connection's client->server stream
 --flip-seg K:J    same, at body offset J of the K-th (1-based) SEGMENT
                   message (ferry framing: u32 type, u32 length, LE)
+--flip-piece K:J  same, in the K-th PIECE message (a streamed frame's)
 Flips happen on the first connection only; later ones pass through.
 """
 import argparse, socket, struct, sys, threading, time
 
 MSG_SEGMENT = 7
+MSG_PIECE = 17
 ap = argparse.ArgumentParser()
 ap.add_argument("--listen", type=int, required=True)
 ap.add_argument("--target", type=int, required=True)
 ap.add_argument("--rate", type=float, default=0)
 ap.add_argument("--flip-at", type=int, default=-1)
 ap.add_argument("--flip-seg", default="")
+ap.add_argument("--flip-piece", default="")
 a = ap.parse_args()
 
 lock = threading.Lock()
@@ -449,6 +452,7 @@ class Parser:
         self.body_left = 0
         self.nmsg = 0
         self.nseg = 0
+        self.npiece = 0
         self.cur = None       # (type, body_start)
     def feed(self, chunk, on_msg):
         i = 0
@@ -467,23 +471,30 @@ class Parser:
                 self.nmsg += 1
                 if t == MSG_SEGMENT:
                     self.nseg += 1
-                on_msg(t, n, self.off + i, self.nmsg, self.nseg)
+                if t == MSG_PIECE:
+                    self.npiece += 1
+                on_msg(t, n, self.off + i, self.nmsg,
+                       self.npiece if t == MSG_PIECE else self.nseg)
                 self.body_left = n
         self.off += len(chunk)
 
 def pump_c2s(c, s, cid):
     flip_at = a.flip_at if cid == 1 else -1
-    seg_k, seg_j = -1, -1
+    seg_k, seg_j, seg_t = -1, -1, MSG_SEGMENT
     if cid == 1 and a.flip_seg:
         seg_k, seg_j = (int(x) for x in a.flip_seg.split(":"))
+    if cid == 1 and a.flip_piece:
+        seg_k, seg_j = (int(x) for x in a.flip_piece.split(":"))
+        seg_t = MSG_PIECE
     p = Parser()
     where = {}
     def on_msg(t, n, body, nmsg, nseg):
         nonlocal flip_at
-        if t == MSG_SEGMENT and nseg == seg_k and flip_at < 0:
+        if t == seg_t and nseg == seg_k and flip_at < 0:
             flip_at = body + seg_j
         if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
-            where["m"] = (nmsg, t, n, flip_at - body, nseg if t == MSG_SEGMENT else 0)
+            where["m"] = (nmsg, t, n, flip_at - body,
+                          nseg if t in (MSG_SEGMENT, MSG_PIECE) else 0)
     off = 0               # stream offset of pend[0]
     pend = bytearray()    # a message header split by recv is held back
                           # until complete, so a flip can still reach it

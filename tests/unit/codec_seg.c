@@ -302,3 +302,64 @@ Test(seg, bomb_without_declared_size)
 	free(out);
 	free(all);
 }
+
+/* Compress src in pieces of at most piece bytes; returns the total. */
+static size_t stream_all(const uint8_t *src, size_t n, int level,
+			 uint8_t *dst, size_t cap, size_t piece)
+{
+	size_t in_pos = 0, out = 0;
+	bool done = false;
+
+	cr_assert_eq(fr_seg_stream_begin(&cc, n, level), 0);
+	while (!done) {
+		size_t room = cap - out < piece ? cap - out : piece;
+		ssize_t r = fr_seg_stream_next(&cc, src, n, &in_pos, dst + out,
+					       room, &done);
+		cr_assert_geq(r, 0, "stream: %zd", r);
+		cr_assert(r > 0 || done || room == 0);
+		out += (size_t)r;
+	}
+	cr_assert_eq(in_pos, n);
+	return out;
+}
+
+/*
+ * A streamed segment is one standard frame with its content size, and its
+ * bytes do not depend on how the output is cut: a frame cut on a line is
+ * compressed again and goes on from the byte where it was cut.
+ */
+Test(seg, stream_round_trip_and_cut_independent)
+{
+	size_t n = 1u << 20, cap = fr_seg_bound(n);
+	uint8_t *src = malloc(n), *a = malloc(cap), *b = malloc(cap);
+	uint8_t *out = guarded(n);
+	static const size_t pieces[] = {1, 777, 65536, 1u << 22};
+
+	cr_assert(src && a && b);
+	fill_text(src, n);
+	for (int level = 3; level <= 19; level += 16) {
+		size_t la = stream_all(src, n, level, a, cap, 65536);
+		cr_assert_lt(la, n / 2);
+		cr_assert_eq(fr_seg_decompress(&dc, out, n, a, la), 0);
+		cr_assert_eq(memcmp(out, src, n), 0);
+		assert_guard(out, n);
+		for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+			size_t lb = stream_all(src, n, level, b, cap, pieces[i]);
+			cr_assert_eq(lb, la, "level %d, pieces of %zu", level,
+				     pieces[i]);
+			cr_assert_eq(memcmp(a, b, la), 0, "level %d, pieces of %zu",
+				     level, pieces[i]);
+		}
+	}
+	/* the context is then good for whole segments again */
+	ssize_t w = fr_seg_compress(&cc, b, cap, src, n, 3);
+	cr_assert_gt(w, 0);
+	cr_assert_eq(fr_seg_decompress(&dc, out, n, b, (size_t)w), 0);
+	cr_assert_eq(memcmp(out, src, n), 0);
+	cr_assert_eq(fr_seg_stream_begin(&cc, n, 0), -EINVAL);
+	cr_assert_eq(fr_seg_stream_begin(&cc, 0, 3), -EINVAL);
+	free(src);
+	free(a);
+	free(b);
+	free(out);
+}

@@ -1,0 +1,105 @@
+#!/bin/bash
+# test_stream.sh - streamed frames (a SEGMENT of its header alone, then
+# PIECE messages, then FIN with the payload's length). On a slow line the
+# frame the line waits for goes this way (test_ras sends over network
+# namespaces); here FERRY_FORCE_STREAM=1 makes the sender stream on
+# loopback:
+#   - a tree of several segments arrives identical, the first frame
+#     streamed at the full level;
+#   - a byte flipped inside a PIECE: the receiver finds the segment
+#     corrupt, asks again, and the tree still arrives identical;
+#   - the connection cut in the middle of a streamed frame: the receiver
+#     keeps what came, the retry sends only the rest (SEGMENT_CONT of the
+#     streamed frame), and the tree arrives identical;
+#   - a receiver that does not take streamed frames (FERRY_REFUSE_STREAM=1,
+#     as a ferry from before them) gets whole frames on an immediate retry
+#     of the same address, and the package arrives.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_stream
+
+PKG=$WORK/src/tree
+mkdir -p "$PKG/text" "$PKG/bin"
+# compressible text and real binaries: 3 segments of 8 MiB
+find /usr/include /usr/share/doc /usr/share/perl* -type f 2>/dev/null | LC_ALL=C sort |
+	xargs cat 2>/dev/null | head -c $((12 * 1024 * 1024)) >"$PKG/text/all.txt"
+binary_data "$PKG/bin/blob.bin" $((8 * 1024 * 1024))
+echo small >"$PKG/text/small.txt"
+write_configs
+start_serve
+
+# ---- streamed, on loopback -----------------------------------------------------------
+FERRY_FORCE_STREAM=1 run_ferry "$WORK/s.out" "$WORK/s.err" send "$PKG" --to LAB \
+	--name tree-s --level 19 --config "$CEN_CONF" --json -v
+expect_rc 0 "$RC" "send with streamed frames"
+compare_trees "$PKG" "$LAB_STORE/packages/tree-s" "the tree sent with a streamed frame"
+expect_grep "the first frame was streamed at level 19" \
+	"segment [0-9]+ streams at level 19" "$WORK/s.err"
+check "the frames were compressed (level $(json_get "$WORK/s.out" 'd["level"]'))" \
+	[ "$(json_get "$WORK/s.out" 'd["level"]')" = 19 ]
+
+# ---- a flipped byte inside a PIECE ---------------------------------------------------
+start_proxy "$WORK/flip.log" --flip-piece 2:100
+CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
+corrupt0=$(count_log "$SERVE_LOG" 'arrived corrupt')
+FERRY_FORCE_STREAM=1 run_ferry "$WORK/f.out" "$WORK/f.err" send "$PKG" --to LAB \
+	--name tree-f --level 19 --config "$CEN_CONF" -v
+expect_rc 0 "$RC" "send with a byte flipped in a streamed frame"
+expect_grep "the proxy flipped a byte inside a PIECE" "flipped stream byte .*type 17" "$WORK/flip.log"
+check "the receiver found the segment corrupt and asked again" \
+	[ "$(count_log "$SERVE_LOG" 'arrived corrupt')" -gt "$corrupt0" ]
+compare_trees "$PKG" "$LAB_STORE/packages/tree-f" "the tree sent across the flipped byte"
+stop_proxy
+
+# ---- the connection cut in the middle of a streamed frame ----------------------------
+# 200 KB/s through the proxy: the first frame (about 3 MB at level 19)
+# takes many seconds; the proxy is killed after a second and comes back
+# at full speed on the same port, and the retry resumes the frame.
+PROXY_PORT=
+start_proxy "$WORK/cut.log" --rate 200000
+CEN_HOST=127.0.0.1:$PROXY_PORT SENDER_RETRIES=5 write_configs
+FERRY_FORCE_STREAM=1 "$FERRY" send "$PKG" --to LAB --name tree-c --level 19 \
+	--config "$CEN_CONF" --json -v >"$WORK/c.out" 2>"$WORK/c.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+wait_for_log "$WORK/c.err" "segment [0-9]+ streams at level" 30 ||
+	fail "the cut transfer did not start a stream"
+sleep 1.5
+stop_proxy
+log "connection cut in the middle of the streamed frame"
+KEEP_PORT=1 start_proxy "$WORK/cut.log"
+rc=0
+wait "$pc" || rc=$?
+expect_rc 0 "$rc" "the transfer cut in the middle of a streamed frame"
+compare_trees "$PKG" "$LAB_STORE/packages/tree-c" "the tree sent across the cut"
+kept=$(sed -n "s/.*kept \([0-9]*\) bytes of segment \([0-9]*\)'s streamed frame.*/\1 \2/p" \
+	"$SERVE_LOG" | tail -n 1)
+read -r kb kseg <<<"$kept"
+check "LAB kept the part of the streamed frame that came (${kb:-none} bytes)" \
+	[ "${kb:-0}" -ge 100000 ]
+expect_grep "LAB took the rest of the streamed frame" \
+	"segment $kseg's streamed frame resumes at byte $kb\$" "$SERVE_LOG"
+expect_grep "the sender streamed it again from where it was cut" \
+	"segment $kseg streams at level 19, from where it was cut" "$WORK/c.err"
+expect_grep "the sender said so" "segment $kseg resumes at byte $kb of" "$WORK/c.err"
+# the frame compressed again is the same bytes: nothing arrived corrupt
+expect_grep "the resumed frame was whole and right (nothing re-sent)" \
+	"package 'tree-c' complete and verified .*, 0 re-sent\)" "$SERVE_LOG"
+stop_proxy
+CEN_HOST= write_configs
+
+# ---- an older receiver: whole frames at once -----------------------------------------
+stop_serve
+FERRY_REFUSE_STREAM=1 start_serve
+t0=$SECONDS
+FERRY_FORCE_STREAM=1 run_ferry "$WORK/o.out" "$WORK/o.err" send "$PKG" --to LAB \
+	--name tree-old --level 19 --config "$CEN_CONF" -v
+expect_rc 0 "$RC" "send to a receiver that takes only whole frames"
+compare_trees "$PKG" "$LAB_STORE/packages/tree-old" "the tree sent to the older receiver"
+expect_grep "the sender says why it sends whole frames" \
+	"does not take streamed frames" "$WORK/o.err"
+check "the retry with whole frames came at once ($((SECONDS - t0)) s)" \
+	[ $((SECONDS - t0)) -lt 30 ]
+check "no frame was streamed on the retry" \
+	[ "$(count_log "$WORK/o.err" 'streams at level')" = 1 ]
+
+e2e_finish
