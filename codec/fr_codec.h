@@ -61,7 +61,8 @@
 	X(WRONG_SITE, "addressed to another site")                            \
 	X(FORGED, "authentication tag mismatch: altered or forged")           \
 	X(LINE, "the line could not be brought up")                           \
-	X(CLOSED, "the address's schedule closed")
+	X(CLOSED, "the address's schedule closed")                            \
+	X(NO_REF, "the segment it was compressed against is not here")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {
@@ -143,6 +144,8 @@ int fr_unhex(const char *hex, uint8_t *out, size_t len);
 #define FR_FRAME_ZSTD 0x01u   /* payload is one standard zstd frame */
 #define FR_FRAME_STREAM 0x02u /* streamed: stored_len is 0 here and comes
 			       * after the payload (PROTOCOL.md) */
+#define FR_FRAME_REF 0x04u    /* zstd with segment `ref`'s raw bytes as its
+			       * prefix (PROTOCOL.md) */
 #define FR_SEG_MIN (4u << 10) /* smallest configurable segment size */
 #define FR_SEG_MAX (64u << 20)
 #define FR_SEG_DEFAULT (8u << 20)
@@ -155,6 +158,7 @@ struct fr_frame {
 	uint32_t raw_len;       /* bytes after decompression */
 	uint32_t stored_len;    /* payload bytes following the header */
 	uint8_t hash[FR_HASH_LEN]; /* XXH3-128 of the raw bytes */
+	uint32_t ref;           /* with FR_FRAME_REF: the prefix's segment */
 };
 
 /* Worst-case payload size for a segment of raw_len bytes (zstd bound). */
@@ -170,11 +174,14 @@ void fr_frame_pack(uint8_t dst[FR_FRAME_HDR], const struct fr_frame *f);
  */
 int fr_frame_unpack(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
 /*
- * The same, and also the header of a streamed frame (FR_FRAME_STREAM:
- * zstd, stored_len 0, its payload's length told after the payload). Only
- * the wire has those; fr_frame_unpack refuses them (FR_E_BAD_FLAGS).
+ * The same, and also the headers only the wire has, which fr_frame_unpack
+ * refuses (FR_E_BAD_FLAGS): a streamed frame (FR_FRAME_STREAM: zstd,
+ * stored_len 0, its payload's length told after the payload) and a frame
+ * compressed against another segment (FR_FRAME_REF: zstd, ref in the
+ * field that is otherwise reserved; the caller checks it against the
+ * manifest). Without FR_FRAME_REF that field must be 0.
  */
-int fr_frame_unpack_stream(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
+int fr_frame_unpack_wire(struct fr_frame *f, const uint8_t src[FR_FRAME_HDR]);
 
 /* Compression contexts: one per worker thread, reused for every segment. */
 struct fr_cctx {
@@ -196,15 +203,26 @@ void fr_dctx_fini(struct fr_dctx *d);
 ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 			const void *src, size_t len, int level);
 /*
+ * fr_seg_compress with ref[0..ref_len) (another segment's raw bytes, which
+ * the receiver holds) as the prefix: matches may reach into it, and only
+ * a decompression given the same prefix restores the segment. ref NULL is
+ * fr_seg_compress.
+ */
+ssize_t fr_seg_compress_ref(struct fr_cctx *c, void *dst, size_t cap,
+			    const void *src, size_t len, int level,
+			    const void *ref, size_t ref_len);
+/*
  * A segment compressed in pieces, as the line takes them. Begin with
- * fr_seg_stream_begin (len bytes at level), then call fr_seg_stream_next
+ * fr_seg_stream_begin (len bytes at level, ref as in fr_seg_compress_ref,
+ * which must stay in place until the end), then call fr_seg_stream_next
  * with the same src and *in_pos (0 at first) until *done: each call fills
  * dst[0..cap) as far as it can and returns the bytes written, or a
  * negative code. The pieces laid end to end are one standard zstd frame
  * with its content size. The bytes depend only on src and level, not on
  * how the output is cut into pieces (a resumed frame relies on that).
  */
-int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level);
+int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level,
+			const void *ref, size_t ref_len);
 ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
 			   size_t *in_pos, void *dst, size_t cap, bool *done);
 /*
@@ -214,6 +232,10 @@ ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
  */
 int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		      const void *src, size_t stored_len);
+/* The same for a payload compressed against ref (fr_seg_compress_ref). */
+int fr_seg_decompress_ref(struct fr_dctx *d, void *dst, size_t raw_len,
+			  const void *src, size_t stored_len, const void *ref,
+			  size_t ref_len);
 /*
  * Decompress one zstd frame (all of src[0..len), nothing after it) into a
  * malloc'd buffer that grows with what comes out, never past max: no
@@ -236,6 +258,14 @@ int fr_frame_encode(struct fr_cctx *c, struct fr_frame *f,
 		    const void *src, uint32_t len,
 		    const uint8_t want[FR_HASH_LEN], void *dst, size_t cap,
 		    int level);
+/* The same, compressed against segment ref_index's raw bytes ref[0..
+ * ref_len) when ref is not NULL (FR_FRAME_REF; raw frames have none). */
+int fr_frame_encode_ref(struct fr_cctx *c, struct fr_frame *f,
+			const uint8_t pkg[FR_HASH_LEN], uint32_t index,
+			const void *src, uint32_t len,
+			const uint8_t want[FR_HASH_LEN], void *dst, size_t cap,
+			int level, const void *ref, size_t ref_len,
+			uint32_t ref_index);
 /*
  * Check a received frame's payload: a zstd payload is decompressed into
  * dst (exactly f->raw_len bytes); the raw bytes must hash to f->hash and
@@ -245,6 +275,12 @@ int fr_frame_encode(struct fr_cctx *c, struct fr_frame *f,
 int fr_frame_decode(struct fr_dctx *d, const struct fr_frame *f,
 		    const void *payload, void *dst,
 		    const uint8_t want[FR_HASH_LEN], const uint8_t **raw);
+/* The same with a frame that may be compressed against segment f->ref,
+ * whose raw bytes are ref[0..ref_len) (NULL when f has no FR_FRAME_REF). */
+int fr_frame_decode_ref(struct fr_dctx *d, const struct fr_frame *f,
+			const void *payload, void *dst,
+			const uint8_t want[FR_HASH_LEN], const void *ref,
+			size_t ref_len, const uint8_t **raw);
 
 /* ---- manifest ---------------------------------------------------------- */
 

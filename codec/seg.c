@@ -76,16 +76,59 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 	return (ssize_t)r;
 }
 
-int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level)
+/*
+ * Parameters for one frame: level, the content size, and a prefix (another
+ * segment's raw bytes) with a window that reaches all of it, within what
+ * every decoder accepts by default (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 27).
+ */
+static int setup(struct fr_cctx *c, size_t len, int level, const void *ref,
+		 size_t ref_len)
 {
+	ZSTD_CCtx *z = c->zc;
+
 	if (level < 1 || level > ZSTD_maxCLevel() || len == 0)
 		return -EINVAL;
-	if (ZSTD_isError(ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_and_parameters)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel,
+	if (ZSTD_isError(ZSTD_CCtx_reset(z, ZSTD_reset_session_and_parameters)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel,
 						level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(c->zc, len)))
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z, len)))
+		return FR_E_COMPRESS;
+	if (!ref || !ref_len)
+		return 0;
+	int wl = 10;
+	while (wl < 27 && ((size_t)1 << wl) < ref_len + len)
+		wl++;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_windowLog, wl)) ||
+	    ZSTD_isError(ZSTD_CCtx_refPrefix(z, ref, ref_len)))
 		return FR_E_COMPRESS;
 	return 0;
+}
+
+ssize_t fr_seg_compress_ref(struct fr_cctx *c, void *dst, size_t cap,
+			    const void *src, size_t len, int level,
+			    const void *ref, size_t ref_len)
+{
+	if (!ref)
+		return fr_seg_compress(c, dst, cap, src, len, level);
+	if (len == 0)
+		return level < 1 || level > ZSTD_maxCLevel() ? -EINVAL : 0;
+	int rc = setup(c, len, level, ref, ref_len);
+	if (rc < 0)
+		return rc;
+	size_t limit = fr_worth_limit(len);
+	size_t r = ZSTD_compress2(c->zc, dst, cap, src, len);
+	if (ZSTD_isError(r)) {
+		if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)
+			return FR_E_COMPRESS;
+		return cap >= limit ? 0 : -ENOBUFS; /* as fr_seg_compress */
+	}
+	return r >= limit ? 0 : (ssize_t)r;
+}
+
+int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level,
+			const void *ref, size_t ref_len)
+{
+	return setup(c, len, level, ref, ref_len);
 }
 
 ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
@@ -106,6 +149,13 @@ ssize_t fr_seg_stream_next(struct fr_cctx *c, const void *src, size_t len,
 int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		      const void *src, size_t stored_len)
 {
+	return fr_seg_decompress_ref(d, dst, raw_len, src, stored_len, NULL, 0);
+}
+
+int fr_seg_decompress_ref(struct fr_dctx *d, void *dst, size_t raw_len,
+			  const void *src, size_t stored_len, const void *ref,
+			  size_t ref_len)
+{
 	unsigned long long declared;
 	size_t r;
 
@@ -120,8 +170,14 @@ int fr_seg_decompress(struct fr_dctx *d, void *dst, size_t raw_len,
 		return FR_E_DECOMPRESS;
 	if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw_len)
 		return FR_E_DECOMPRESS;
-	/* The capacity is the bound: zstd stops rather than write past it. */
+	/* The capacity is the bound: zstd stops rather than write past it.
+	 * A prefix serves this frame only, and is dropped after it either
+	 * way. */
+	if (ref && ZSTD_isError(ZSTD_DCtx_refPrefix(d->zd, ref, ref_len)))
+		return FR_E_DECOMPRESS;
 	r = ZSTD_decompressDCtx(d->zd, dst, raw_len, src, stored_len);
+	if (ref)
+		ZSTD_DCtx_refPrefix(d->zd, NULL, 0);
 	if (ZSTD_isError(r) || r != raw_len)
 		return FR_E_DECOMPRESS;
 	return 0;

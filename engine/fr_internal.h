@@ -256,6 +256,15 @@ void fr_seg_reader_fini(struct fr_seg_reader *r); /* safe on zeroed */
 int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
 		const struct fr_manifest *m, uint32_t s, char *errbuf,
 		size_t errcap);
+/*
+ * Segment s of the tree (or file) at root, read into a reader of its own
+ * (r zeroed; fr_seg_reader_fini it after use) and checked against the
+ * manifest's hash: 0 with the bytes at r->buf, or FR_E_HASH_MISMATCH (they
+ * are not that segment) or a read error. For a frame compressed against
+ * another segment, on both sides of the wire.
+ */
+int fr_seg_load(struct fr_seg_reader *r, const char *root, bool single,
+		const struct fr_manifest *m, uint32_t s);
 /* Open entry e of the source at root for reading (O_NOFOLLOW). */
 int fr_source_open(const char *root, bool single_file,
 		   const struct fr_entry *e);
@@ -415,7 +424,8 @@ struct fr_offer_z {
 	uint32_t len;
 	int level;
 	bool refused;
-	bool no_stream;  /* the receiver refused a streamed frame (older) */
+	bool plain_frames; /* the receiver refused a streamed frame or a
+			    * reference (older): whole frames on their own */
 };
 
 struct fr_send_ctx {

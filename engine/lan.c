@@ -86,6 +86,10 @@ struct slot {
 	 * worker still compresses the rest. avail is how much of the
 	 * message stream from send_ptr is ready; skip, the payload bytes
 	 * the receiver kept of it and that are not sent again. */
+	bool has_ref;        /* compressed against segment ref, which the
+			      * receiver holds or gets first */
+	uint32_t ref;
+	bool dropped;        /* its reference went bad: not to be sent */
 	bool stream;
 	bool queued;         /* in the send queue (a stream: before READY) */
 	bool wdone;          /* its worker has finished */
@@ -131,6 +135,10 @@ struct lan_conn {
 	uint32_t n_parts;
 	bool may_stream;        /* a slow line: frames may go as streams */
 	bool streamed;          /* and one did */
+	bool may_ref;           /* ... and against the segment before them */
+	bool refd;              /* and one did */
+	uint8_t *given;         /* per segment: its send began here and no
+				 * negative ACK came back for it */
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
@@ -345,7 +353,8 @@ static uint32_t piece_size(uint32_t raw)
  * so that the line starts after the first piece, not after the segment.
  */
 static int stream_segment(struct slot *s, int worker, const uint8_t *in,
-			  uint32_t len, uint8_t *b, size_t cap)
+			  uint32_t len, uint8_t *b, size_t cap,
+			  const uint8_t *ref, size_t ref_len)
 {
 	struct lan_conn *lc = s->lc;
 	const struct fr_manifest *m = lc->sc->m;
@@ -362,12 +371,16 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 
 	memcpy(f.pkg, m->id, FR_HASH_LEN);
 	memcpy(f.hash, m->segments[s->seg].hash, FR_HASH_LEN);
+	if (ref) {
+		f.flags |= FR_FRAME_REF;
+		f.ref = s->ref;
+	}
 	fr_frame_pack(fh, &f);
 	if (s->skip && (s->part < 0 || memcmp(fh, lc->parts[s->part].hdr,
 					      FR_FRAME_HDR)))
 		s->skip = 0; /* not the frame the receiver kept part of */
 again:
-	if ((rc = fr_seg_stream_begin(cc, len, s->level)) < 0)
+	if ((rc = fr_seg_stream_begin(cc, len, s->level, ref, ref_len)) < 0)
 		return rc;
 	in_pos = pos = 0;
 	while (pos < s->skip) { /* the kept bytes again, to go on from */
@@ -448,7 +461,26 @@ static void work_segment(struct fr_job *job, int worker)
 				: NULL;
 	struct fr_frame f;
 	double t0 = fr_thread_cpu_s();
+	struct fr_seg_reader rd = {0};
+	const uint8_t *ref = NULL;
+	size_t ref_len = 0;
 
+	if (s->has_ref) { /* the segment it is compressed against, again */
+		int r = fr_seg_load(&rd, lc->sc->root, lc->sc->single, m, s->ref);
+		if (r < 0) {
+			fr_seg_reader_fini(&rd);
+			s->result = r == FR_E_HASH_MISMATCH ? FR_E_CHANGED : r;
+			s->buf = s->in_buf;
+			if (out >= 0 && !s->stream)
+				fr_pool_put(lc->pool, out);
+			else if (s->stream)
+				s->buf = out;
+			s->part = -1;
+			return;
+		}
+		ref = rd.buf;
+		ref_len = m->segments[s->ref].length;
+	}
 	if (s->stream) {
 		uint8_t h[FR_HASH_LEN];
 		fr_hash128(in, sg->length, h);
@@ -457,16 +489,18 @@ static void work_segment(struct fr_job *job, int worker)
 			s->result = stream_segment(
 				s, worker, in, sg->length,
 				(uint8_t *)fr_pool_buf(lc->pool, out),
-				fr_pool_buf_size(lc->pool));
+				fr_pool_buf_size(lc->pool), ref, ref_len);
 		fr_pool_put(lc->pool, s->in_buf);
 		s->in_buf = -1;
+		fr_seg_reader_fini(&rd);
 		s->cpu_s = fr_thread_cpu_s() - t0;
 		return;
 	}
-	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, m->id, s->seg,
-				    in, sg->length, sg->hash, dst,
-				    fr_pool_buf_size(lc->pool) - HEADROOM,
-				    s->level);
+	s->result = fr_frame_encode_ref(fr_workq_cctx(worker), &f, m->id, s->seg,
+					in, sg->length, sg->hash, dst,
+					fr_pool_buf_size(lc->pool) - HEADROOM,
+					s->level, ref, ref_len, s->ref);
+	fr_seg_reader_fini(&rd);
 	/* the buffer not sent goes back at once */
 	if (s->result == 0 && (f.flags & FR_FRAME_ZSTD)) {
 		s->buf = out;
@@ -646,6 +680,26 @@ static void slot_release(struct lan_conn *lc, int si)
 	s->state = S_FREE;
 }
 
+/* Segment r is still on its way in a slot (read, compressed, queued). */
+static bool in_flight(const struct lan_conn *lc, uint32_t r)
+{
+	for (int i = 0; i < SLOTS; i++)
+		if (lc->slots[i].state != S_FREE && lc->slots[i].seg == r)
+			return true;
+	return false;
+}
+
+/*
+ * May a frame be compressed against segment r? Only if the receiver has
+ * it before that frame: held there, sent on this connection, or on its
+ * way (start_send keeps the order).
+ */
+static bool ref_ok(const struct lan_conn *lc, uint32_t r)
+{
+	return r < lc->sc->m->n_segments &&
+	       (lc->acked[r] || lc->given[r] || in_flight(lc, r));
+}
+
 static void reads_done(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
@@ -668,16 +722,30 @@ static void reads_done(struct lan_conn *lc, int si)
 	s->skip = 0;
 	atomic_store(&s->avail, 0);
 	atomic_store(&s->cancel, false);
+	s->has_ref = s->dropped = false;
 	struct fr_frame pf;
 	if (s->part >= 0 &&
-	    fr_frame_unpack_stream(&pf, lc->parts[s->part].hdr) == 0) {
+	    fr_frame_unpack_wire(&pf, lc->parts[s->part].hdr) == 0) {
 		s->level = pf.level; /* the same level makes the same frame */
 		if (pf.flags & FR_FRAME_STREAM) { /* and the same way */
 			s->stream = true;
 			s->skip = lc->parts[s->part].got;
 		}
-	} else if (lc->may_stream && s->level > 0 && lc->sending < 0 &&
-		   lc->sq_n == 0 && lc->workers_busy == 0) {
+		if ((pf.flags & FR_FRAME_REF) && ref_ok(lc, pf.ref)) {
+			s->has_ref = true;
+			s->ref = pf.ref;
+		}
+	} else {
+		/* the segment before, if the receiver will have it first:
+		 * matches across the boundary, as in one long stream */
+		if (lc->may_ref && s->level > 0 && s->seg > 0 &&
+		    !lc->resends[s->seg] && ref_ok(lc, s->seg - 1)) {
+			s->has_ref = true;
+			s->ref = s->seg - 1;
+		}
+	}
+	if (s->part < 0 && lc->may_stream && s->level > 0 && lc->sending < 0 &&
+	    lc->sq_n == 0 && lc->workers_busy == 0) {
 		/* the line is idle until this frame is ready: stream it,
 		 * so that it starts with the first piece */
 		s->stream = true;
@@ -687,9 +755,13 @@ static void reads_done(struct lan_conn *lc, int si)
 		s->skip = 0;
 	}
 	lc->streamed |= s->stream;
+	lc->refd |= s->has_ref;
 	if (s->stream)
 		fr_log(FR_LOG_DEBUG, "segment %u streams at level %d%s", s->seg,
 		       s->level, s->skip ? ", from where it was cut" : "");
+	if (s->has_ref)
+		fr_log(FR_LOG_DEBUG, "segment %u is compressed against segment %u",
+		       s->seg, s->ref);
 	s->job.fn = work_segment;
 	s->job.done = &lc->done;
 	lc->workers_busy++;
@@ -782,14 +854,52 @@ static void send_more(struct lan_conn *lc, int si)
 		fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
 }
 
+/*
+ * The next frame to send: the first in the queue whose reference the
+ * receiver will have by then. One whose reference is no longer on its way
+ * (refused as corrupt meanwhile) is no use: it is read and sent again,
+ * then on its own. -1 when none may go yet.
+ */
+static int next_to_send(struct lan_conn *lc)
+{
+	for (int k = 0; k < lc->sq_n; k++) {
+		int si = lc->sendq[(lc->sq_head + k) % SLOTS];
+		struct slot *s = &lc->slots[si];
+		bool go = !s->has_ref || lc->acked[s->ref] || lc->given[s->ref];
+		bool stale = !go && !in_flight(lc, s->ref);
+		if (!go && !stale)
+			continue;
+		for (int j = k; j > 0; j--) /* out of the queue, order kept */
+			lc->sendq[(lc->sq_head + j) % SLOTS] =
+				lc->sendq[(lc->sq_head + j - 1) % SLOTS];
+		lc->sq_head = (lc->sq_head + 1) % SLOTS;
+		lc->sq_n--;
+		if (go)
+			return si;
+		fr_log(FR_LOG_INFO,
+		       "segment %u was compressed against segment %u, which "
+		       "the receiver refused; it goes again on its own",
+		       s->seg, s->ref);
+		lc->resends[s->seg]++;
+		todo_push(lc, s->seg);
+		s->queued = false;
+		s->dropped = true;
+		if (!s->stream || s->wdone) /* else once its worker is done */
+			slot_release(lc, si);
+		k--;
+	}
+	return -1;
+}
+
 static void start_send(struct lan_conn *lc)
 {
 	if (lc->sending >= 0 || lc->sq_n == 0 || lc->error)
 		return;
-	int si = lc->sendq[lc->sq_head];
-	lc->sq_head = (lc->sq_head + 1) % SLOTS;
-	lc->sq_n--;
+	int si = next_to_send(lc);
+	if (si < 0)
+		return;
 	struct slot *s = &lc->slots[si];
+	lc->given[s->seg] = 1;
 	s->state = S_SENDING;
 	s->sent = 0;
 	s->notifs = 0;
@@ -906,6 +1016,11 @@ static void on_worker_done(struct lan_conn *lc)
 		int si = (int)(s - lc->slots);
 		j = j->next;
 		lc->workers_busy--;
+		if (s->dropped) {
+			s->wdone = true;
+			slot_release(lc, si);
+			continue;
+		}
 		if (s->stream && s->queued) {
 			stream_done(lc, si);
 			continue;
@@ -975,6 +1090,7 @@ static void parse_acks(struct lan_conn *lc)
 				       "arrival; sending it again",
 				       idx);
 				lc->sc->segs_resent++;
+				lc->given[idx] = 0;
 				todo_push(lc, idx);
 			}
 		} else if (type == FR_MSG_DONE) {
@@ -988,15 +1104,17 @@ static void parse_acks(struct lan_conn *lc)
 			/* the receiver's errno (ENOSPC, EBUSY) says what
 			 * happened there; its own codes describe its side */
 			int code = (int)fr_get32(b);
-			if (lc->streamed && lc->sc->offer_z &&
-			    strstr(text, "where a segment was expected")) {
+			if ((lc->streamed || lc->refd) && lc->sc->offer_z &&
+			    (strstr(text, "where a segment was expected") ||
+			     strstr(text, "unknown flags"))) {
 				/* an older receiver: the retry sends whole
 				 * frames */
-				lc->sc->offer_z->no_stream = true;
+				lc->sc->offer_z->plain_frames = true;
 				fail(lc, FR_E_REFUSED,
-				     "%s does not take streamed frames (an "
+				     "%s does not take streamed frames or "
+				     "frames against another segment (an "
 				     "older ferry); the next attempt sends "
-				     "them whole",
+				     "whole frames on their own",
 				     lc->a->site);
 				return;
 			}
@@ -1173,7 +1291,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));
 	lc->acked = calloc(m->n_segments + 1, 1);
 	lc->resends = calloc(m->n_segments + 1, 1);
-	if (!lc->todo || !lc->acked || !lc->resends) {
+	lc->given = calloc(m->n_segments + 1, 1);
+	if (!lc->todo || !lc->acked || !lc->resends || !lc->given) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1208,8 +1327,6 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		goto out;
 	}
 	bool loop = is_loopback(lc->sock);
-	lc->zc = fr_ring_has_send_zc(lc->ring) &&
-		 (getenv("FERRY_FORCE_ZC") || !loop) && !getenv("FERRY_NO_ZC");
 	/* On loopback there is no link to save: both ends share the CPUs,
 	 * and every cycle spent compressing is taken from the receiver. */
 	double line = (double)fr_line_rate(o->a) / 8.0; /* bytes/s, 0: unknown */
@@ -1221,12 +1338,23 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	 * starts after the first piece is compressed, so even the first
 	 * segment can have the line's full level (FERRY_FORCE_STREAM: on
 	 * loopback too, for the tests). */
-	lc->may_stream = ((!loop && line > 0 && line <= 12.5e6) ||
-			  getenv("FERRY_FORCE_STREAM")) &&
-			 !(sc->offer_z && sc->offer_z->no_stream) &&
+	bool plain = sc->offer_z && sc->offer_z->plain_frames;
+	bool slow = !loop && line > 0 && line <= 12.5e6;
+	lc->may_stream = (slow || getenv("FERRY_FORCE_STREAM")) && !plain &&
 			 !getenv("FERRY_NO_STREAM");
+	/* ... and each segment is compressed against the one before it,
+	 * which the receiver holds by then: what a single long stream would
+	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
+	lc->may_ref = (slow || getenv("FERRY_FORCE_REF")) && !plain &&
+		      !getenv("FERRY_NO_REF");
 	if (lc->may_stream)
 		lc->adapt.first_level = -1;
+	/* Zero-copy sends pay on a fast link only. On a slow line they
+	 * would pin the buffers of a frame cut by a dropped line until TCP
+	 * gives the connection up (minutes), and the session's end with
+	 * them. */
+	lc->zc = fr_ring_has_send_zc(lc->ring) && !getenv("FERRY_NO_ZC") &&
+		 (getenv("FERRY_FORCE_ZC") || (!loop && !slow));
 	/* a known line gives the first estimate of the rate (and ETA) */
 	if (line > 0)
 		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]
@@ -1346,8 +1474,9 @@ out:
 	free(lc->todo);
 	free(lc->acked);
 	free(lc->resends);
+	free(lc->given);
 	lc->todo = NULL;
-	lc->acked = lc->resends = NULL;
+	lc->acked = lc->resends = lc->given = NULL;
 	return rc;
 }
 

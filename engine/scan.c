@@ -344,6 +344,22 @@ int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
 	return rc;
 }
 
+int fr_seg_load(struct fr_seg_reader *r, const char *root, bool single,
+		const struct fr_manifest *m, uint32_t s)
+{
+	uint8_t h[FR_HASH_LEN];
+	char msg[256];
+	int rc = fr_seg_reader_init(r, m->seg_size);
+
+	if (rc == 0)
+		rc = fr_seg_read(r, root, single, m, s, msg, sizeof(msg));
+	if (rc < 0)
+		return rc;
+	fr_hash128(r->buf, m->segments[s].length, h);
+	return memcmp(h, m->segments[s].hash, FR_HASH_LEN) ? FR_E_HASH_MISMATCH
+							   : 0;
+}
+
 static void *hash_thread(void *arg)
 {
 	struct hash_ctx *h = arg;

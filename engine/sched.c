@@ -464,13 +464,13 @@ window:
 			if (rc == 0)
 				break;
 			if ((oz.refused && !plain_retried) ||
-			    (oz.no_stream && !whole_retried)) {
+			    (oz.plain_frames && !whole_retried)) {
 				/* an older receiver: the same address at
 				 * once, with the manifest plain or the
 				 * frames whole */
 				fr_log(FR_LOG_WARN, "%s", err);
 				plain_retried |= oz.refused;
-				whole_retried |= oz.no_stream;
+				whole_retried |= oz.plain_frames;
 				i--;
 				continue;
 			}

@@ -46,7 +46,7 @@ enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED };
 #define UD_SLOT(ud) ((int)(((ud) >> 40) & 0xffff))
 #define UD_X(ud) ((uint32_t)((ud)&0xffffffffffu))
 
-enum { R_FREE, R_RECV, R_WORK, R_WRITE };
+enum { R_FREE, R_RECV, R_WAITREF, R_WORK, R_WRITE };
 enum { RS_MSGHDR, RS_FRAMEHDR, RS_WAITBUF, RS_PAYLOAD, RS_STOP };
 
 struct wop {
@@ -111,6 +111,7 @@ struct rconn {
 	char err[512];
 	uint32_t received, corrupt;
 	uint8_t *taken;       /* per segment: accepted and not yet done with */
+	uint8_t *written;     /* per segment: verified and all in its files */
 	/* time spent unable to take the next frame (storage slower than the
 	 * link): the sender's compression choice depends on it */
 	uint64_t stall_since;
@@ -216,10 +217,23 @@ static void work_verify(struct fr_job *job, int worker)
 	struct rconn *rc = s->rc;
 	const uint8_t *raw;
 
+	struct fr_seg_reader rd = {0};
+	const struct fr_manifest *m = &rc->pkg.m;
+
+	/* the segment it was compressed against, from its files */
+	if ((s->f.flags & FR_FRAME_REF) &&
+	    fr_seg_load(&rd, rc->pkg.tree, false, m, s->f.ref) < 0) {
+		fr_seg_reader_fini(&rd);
+		s->result = FR_E_NO_REF;
+		return;
+	}
 	/* decompressed (if zstd) to where it is written from */
-	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
-				    payload_at(rc, s), data_at(rc, s),
-				    rc->pkg.m.segments[s->f.index].hash, &raw);
+	s->result = fr_frame_decode_ref(fr_workq_dctx(worker), &s->f,
+					payload_at(rc, s), data_at(rc, s),
+					m->segments[s->f.index].hash, rd.buf,
+					rd.buf ? m->segments[s->f.ref].length : 0,
+					&raw);
+	fr_seg_reader_fini(&rd);
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */
@@ -241,7 +255,7 @@ static void arm_recv(struct rconn *rc);
 /* A segment that will not become durable may be sent again. */
 static void unmark(struct rconn *rc, uint32_t seg)
 {
-	rc->taken[seg] = 0;
+	rc->taken[seg] = rc->written[seg] = 0;
 }
 
 static int submit_wop(struct rconn *rc, int si, uint32_t k)
@@ -298,6 +312,65 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 	return 0;
 }
 
+static void settle(struct rconn *rc, int si);
+static void start_writes(struct rconn *rc, int si);
+
+/* Check and write slot si's frame (its payload is all here). */
+static void verify(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+
+	/* The check runs while a raw payload is already being written:
+	 * what a crash of this process can cost is then only what is still
+	 * in flight, since the next session rescues segments found whole
+	 * on disk (store.c). */
+	s->state = R_WORK;
+	s->hashing = true;
+	s->job.fn = work_verify;
+	s->job.done = &rc->done;
+	rc->workers_busy++;
+	fr_workq_push(&s->job);
+	if (!(s->f.flags & FR_FRAME_ZSTD))
+		start_writes(rc, si);
+}
+
+/*
+ * A frame compressed against segment r can be decompressed once r is in
+ * its files: held, or written in this session. While r is still on its
+ * way here the frame waits; if r will not come (refused as corrupt, or
+ * never sent) the frame is refused too, and the sender sends it again on
+ * its own.
+ */
+static void check_ref(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	uint32_t r = s->f.ref;
+
+	if (rc->pkg.j.have[r] || rc->written[r]) {
+		verify(rc, si);
+		return;
+	}
+	if (rc->taken[r]) {
+		s->state = R_WAITREF;
+		return;
+	}
+	s->state = R_WORK;
+	s->result = FR_E_NO_REF;
+	fr_log(FR_LOG_INFO,
+	       "%s: segment %u was compressed against segment %u, which is "
+	       "not here",
+	       rc->who, s->f.index, r);
+	settle(rc, si);
+}
+
+/* Frames that waited for their reference go on (or are refused). */
+static void wake_waiting(struct rconn *rc)
+{
+	for (int i = 0; i < RSLOTS; i++)
+		if (rc->slots[i].state == R_WAITREF)
+			check_ref(rc, i);
+}
+
 /*
  * A slot is done once its check and its writes are both over: a segment
  * that verified and is all on disk goes to the sync thread; a corrupt one
@@ -322,9 +395,11 @@ static void settle(struct rconn *rc, int si)
 		unmark(rc, seg);
 	} else {
 		rc->received++;
+		rc->written[seg] = 1;
 		fr_syncer_add(&rc->sy, seg);
 	}
 	slot_free(rc, si);
+	wake_waiting(rc);
 	arm_recv(rc);
 }
 
@@ -589,7 +664,7 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 			    fstat(fd, &st) == 0 &&
 			    (uint64_t)st.st_size > FR_FRAME_HDR &&
 			    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-			    fr_frame_unpack_stream(&f, h) == 0 &&
+			    fr_frame_unpack_wire(&f, h) == 0 &&
 			    f.index == seg &&
 			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
 			    (uint64_t)st.st_size - FR_FRAME_HDR < payload_max(&f);
@@ -649,7 +724,7 @@ static void on_frame_header(struct rconn *rc)
 	 * frames did (the tests of the sender's fallback) */
 	int r = getenv("FERRY_REFUSE_STREAM")
 			? fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR)
-			: fr_frame_unpack_stream(&f, rc->hdr + FR_MSG_HDR);
+			: fr_frame_unpack_wire(&f, rc->hdr + FR_MSG_HDR);
 
 	if (r < 0) {
 		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
@@ -664,6 +739,14 @@ static void on_frame_header(struct rconn *rc)
 	if (f.index >= m->n_segments) {
 		fail(rc, FR_E_BAD_INDEX, "frame from %s: segment %u of %u",
 		     rc->who, f.index, m->n_segments);
+		return;
+	}
+	if ((f.flags & FR_FRAME_REF) &&
+	    (f.ref >= m->n_segments || f.ref == f.index)) {
+		fail(rc, FR_E_BAD_INDEX,
+		     "frame from %s: segment %u is compressed against segment "
+		     "%u of %u",
+		     rc->who, f.index, f.ref, m->n_segments);
 		return;
 	}
 	if (rc->taken[f.index] || rc->pkg.j.have[f.index]) {
@@ -714,20 +797,10 @@ static void on_frame_header(struct rconn *rc)
 /* The frame's payload is all here: check it, and write it. */
 static void payload_done(struct rconn *rc)
 {
-	struct rslot *s = &rc->slots[rc->cur];
-
-	/* The check runs while a raw payload is already being written:
-	 * what a crash of this process can cost is then only what is still
-	 * in flight, since the next session rescues segments found whole
-	 * on disk (store.c). */
-	s->state = R_WORK;
-	s->hashing = true;
-	s->job.fn = work_verify;
-	s->job.done = &rc->done;
-	rc->workers_busy++;
-	fr_workq_push(&s->job);
-	if (!(s->f.flags & FR_FRAME_ZSTD))
-		start_writes(rc, rc->cur);
+	if (rc->slots[rc->cur].f.flags & FR_FRAME_REF)
+		check_ref(rc, rc->cur);
+	else
+		verify(rc, rc->cur);
 }
 
 /* Inside a streamed frame only its PIECEs and its FIN may come. */
@@ -908,8 +981,9 @@ static int data_phase(struct rconn *rc)
 	}
 	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
+	rc->written = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->report_ns = fr_now_ns();
-	if (rc->sync_efd < 0 || !rc->taken ||
+	if (rc->sync_efd < 0 || !rc->taken || !rc->written ||
 	    fr_syncer_start(&rc->sy, &rc->pkg, on_durable, rc, rc->sync_efd) <
 		    0) {
 		fail(rc, -ENOMEM, "out of memory");
@@ -947,10 +1021,15 @@ static int data_phase(struct rconn *rc)
 	 * Completed writes still reach the journal below. */
 	if (rc->error)
 		shutdown(rc->sock, SHUT_RD);
-	/* a payload whose receive already ended (EOF, error) is dropped */
-	if (!rc->recv_inflight && rc->rs == RS_PAYLOAD) {
+	/* a payload whose receive already ended (EOF, error) is dropped,
+	 * a streamed one between its pieces too; a frame waiting for it as
+	 * its reference is then refused */
+	if (!rc->recv_inflight &&
+	    (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))) {
+		unmark(rc, rc->slots[rc->cur].f.index);
 		slot_free(rc, rc->cur);
 		rc->rs = RS_STOP;
+		wake_waiting(rc);
 	}
 	/* Requests and worker jobs always finish; freeing the pool before
 	 * they do would hand their memory to someone else. */
@@ -1127,6 +1206,7 @@ static void session_body(struct rconn *rc)
 	for (int i = 0; i < RSLOTS; i++)
 		free(rc->slots[i].ops);
 	free(rc->taken);
+	free(rc->written);
 	free(rc->cont_buf);
 	fr_store_close(&rc->pkg);
 }

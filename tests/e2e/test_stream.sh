@@ -1,19 +1,23 @@
 #!/bin/bash
 # test_stream.sh - streamed frames (a SEGMENT of its header alone, then
-# PIECE messages, then FIN with the payload's length). On a slow line the
-# frame the line waits for goes this way (test_ras sends over network
-# namespaces); here FERRY_FORCE_STREAM=1 makes the sender stream on
-# loopback:
+# PIECE messages, then FIN with the payload's length) and frames
+# compressed against the segment before them (FR_FRAME_REF). On a slow
+# line the frame the line waits for is streamed and every segment is
+# compressed against the one before (test_ras sends over network
+# namespaces); here FERRY_FORCE_STREAM=1 and FERRY_FORCE_REF=1 make the
+# sender do so on loopback:
 #   - a tree of several segments arrives identical, the first frame
-#     streamed at the full level;
+#     streamed at the full level, the others against the one before, in
+#     fewer bytes than without references;
 #   - a byte flipped inside a PIECE: the receiver finds the segment
 #     corrupt, asks again, and the tree still arrives identical;
 #   - the connection cut in the middle of a streamed frame: the receiver
 #     keeps what came, the retry sends only the rest (SEGMENT_CONT of the
 #     streamed frame), and the tree arrives identical;
-#   - a receiver that does not take streamed frames (FERRY_REFUSE_STREAM=1,
-#     as a ferry from before them) gets whole frames on an immediate retry
-#     of the same address, and the package arrives.
+#   - a receiver that takes neither (FERRY_REFUSE_STREAM=1, as a ferry
+#     from before them) gets whole frames on their own on an immediate
+#     retry of the same address, and the package arrives; the same when
+#     only references are sent.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stream
 
@@ -28,7 +32,7 @@ write_configs
 start_serve
 
 # ---- streamed, on loopback -----------------------------------------------------------
-FERRY_FORCE_STREAM=1 run_ferry "$WORK/s.out" "$WORK/s.err" send "$PKG" --to LAB \
+FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/s.out" "$WORK/s.err" send "$PKG" --to LAB \
 	--name tree-s --level 19 --config "$CEN_CONF" --json -v
 expect_rc 0 "$RC" "send with streamed frames"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-s" "the tree sent with a streamed frame"
@@ -36,12 +40,25 @@ expect_grep "the first frame was streamed at level 19" \
 	"segment [0-9]+ streams at level 19" "$WORK/s.err"
 check "the frames were compressed (level $(json_get "$WORK/s.out" 'd["level"]'))" \
 	[ "$(json_get "$WORK/s.out" 'd["level"]')" = 19 ]
+expect_grep "segment 1 was compressed against segment 0" \
+	"segment 1 is compressed against segment 0" "$WORK/s.err"
+expect_grep "segment 2 was compressed against segment 1" \
+	"segment 2 is compressed against segment 1" "$WORK/s.err"
+# the same without references: more bytes on the wire
+FERRY_FORCE_STREAM=1 run_ferry "$WORK/n.out" "$WORK/n.err" send "$PKG" --to LAB \
+	--name tree-n --level 19 --config "$CEN_CONF" --json -v
+expect_rc 0 "$RC" "send with streamed frames, no references"
+compare_trees "$PKG" "$LAB_STORE/packages/tree-n" "the tree sent without references"
+wr=$(json_get "$WORK/s.out" 'd["wire_bytes"]')
+wn=$(json_get "$WORK/n.out" 'd["wire_bytes"]')
+check "references saved bytes on the wire ($wr against $wn)" [ "$wr" -lt "$wn" ]
+check "no reference went astray at LAB" [ "$(count_log "$SERVE_LOG" 'which is not here')" = 0 ]
 
 # ---- a flipped byte inside a PIECE ---------------------------------------------------
 start_proxy "$WORK/flip.log" --flip-piece 2:100
 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
 corrupt0=$(count_log "$SERVE_LOG" 'arrived corrupt')
-FERRY_FORCE_STREAM=1 run_ferry "$WORK/f.out" "$WORK/f.err" send "$PKG" --to LAB \
+FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/f.out" "$WORK/f.err" send "$PKG" --to LAB \
 	--name tree-f --level 19 --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send with a byte flipped in a streamed frame"
 expect_grep "the proxy flipped a byte inside a PIECE" "flipped stream byte .*type 17" "$WORK/flip.log"
@@ -57,7 +74,7 @@ stop_proxy
 PROXY_PORT=
 start_proxy "$WORK/cut.log" --rate 200000
 CEN_HOST=127.0.0.1:$PROXY_PORT SENDER_RETRIES=5 write_configs
-FERRY_FORCE_STREAM=1 "$FERRY" send "$PKG" --to LAB --name tree-c --level 19 \
+FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 "$FERRY" send "$PKG" --to LAB --name tree-c --level 19 \
 	--config "$CEN_CONF" --json -v >"$WORK/c.out" 2>"$WORK/c.err" &
 pc=$!
 E2E_PIDS+=("$pc")
@@ -91,15 +108,22 @@ CEN_HOST= write_configs
 stop_serve
 FERRY_REFUSE_STREAM=1 start_serve
 t0=$SECONDS
-FERRY_FORCE_STREAM=1 run_ferry "$WORK/o.out" "$WORK/o.err" send "$PKG" --to LAB \
+FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/o.out" "$WORK/o.err" send "$PKG" --to LAB \
 	--name tree-old --level 19 --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send to a receiver that takes only whole frames"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-old" "the tree sent to the older receiver"
 expect_grep "the sender says why it sends whole frames" \
-	"does not take streamed frames" "$WORK/o.err"
+	"does not take streamed frames or frames against another segment" "$WORK/o.err"
 check "the retry with whole frames came at once ($((SECONDS - t0)) s)" \
 	[ $((SECONDS - t0)) -lt 30 ]
 check "no frame was streamed on the retry" \
 	[ "$(count_log "$WORK/o.err" 'streams at level')" = 1 ]
+# references alone (a frame after the first): the same fallback
+FERRY_FORCE_REF=1 run_ferry "$WORK/r.out" "$WORK/r.err" send "$PKG" --to LAB \
+	--name tree-oldr --level 19 --config "$CEN_CONF" -v
+expect_rc 0 "$RC" "send with references to a receiver that takes only whole frames"
+compare_trees "$PKG" "$LAB_STORE/packages/tree-oldr" "the tree sent with references to the older receiver"
+expect_grep "the sender says why it sends frames on their own" \
+	"does not take streamed frames or frames against another segment" "$WORK/r.err"
 
 e2e_finish

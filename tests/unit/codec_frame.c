@@ -277,7 +277,7 @@ Test(hash, hex_round_trip)
 }
 
 /* A streamed frame's header: zstd, stored_len 0 (told after the payload).
- * Only fr_frame_unpack_stream takes it; parcels and the like refuse it. */
+ * Only fr_frame_unpack_wire takes it; parcels and the like refuse it. */
 Test(frame, streamed_header)
 {
 	struct fr_frame f = sample(), g;
@@ -287,25 +287,25 @@ Test(frame, streamed_header)
 	f.stored_len = 0;
 	fr_frame_pack(h, &f);
 	cr_assert_eq(fr_frame_unpack(&g, h), FR_E_BAD_FLAGS);
-	cr_assert_eq(fr_frame_unpack_stream(&g, h), 0);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), 0);
 	cr_assert_eq(g.flags, FR_FRAME_ZSTD | FR_FRAME_STREAM);
 	cr_assert_eq(g.stored_len, 0);
 	cr_assert_eq(g.raw_len, f.raw_len);
 
 	f.stored_len = 100; /* a length before the payload is a lie */
 	fr_frame_pack(h, &f);
-	cr_assert_eq(fr_frame_unpack_stream(&g, h), FR_E_STORED_LENGTH);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_STORED_LENGTH);
 
 	f.stored_len = 0; /* streamed but raw: no such frame */
 	f.flags = FR_FRAME_STREAM;
 	fr_frame_pack(h, &f);
-	cr_assert_eq(fr_frame_unpack_stream(&g, h), FR_E_BAD_FLAGS);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_BAD_FLAGS);
 
 	f = sample(); /* a whole frame reads the same either way */
 	fr_frame_pack(h, &f);
-	cr_assert_eq(fr_frame_unpack_stream(&g, h), 0);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), 0);
 	cr_assert_eq(g.stored_len, f.stored_len);
 	h[5] = 0x04; /* any other flag is still refused */
 	reseal(h);
-	cr_assert_eq(fr_frame_unpack_stream(&g, h), FR_E_BAD_FLAGS);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_BAD_FLAGS);
 }

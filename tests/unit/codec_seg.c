@@ -310,7 +310,7 @@ static size_t stream_all(const uint8_t *src, size_t n, int level,
 	size_t in_pos = 0, out = 0;
 	bool done = false;
 
-	cr_assert_eq(fr_seg_stream_begin(&cc, n, level), 0);
+	cr_assert_eq(fr_seg_stream_begin(&cc, n, level, NULL, 0), 0);
 	while (!done) {
 		size_t room = cap - out < piece ? cap - out : piece;
 		ssize_t r = fr_seg_stream_next(&cc, src, n, &in_pos, dst + out,
@@ -356,8 +356,8 @@ Test(seg, stream_round_trip_and_cut_independent)
 	cr_assert_gt(w, 0);
 	cr_assert_eq(fr_seg_decompress(&dc, out, n, b, (size_t)w), 0);
 	cr_assert_eq(memcmp(out, src, n), 0);
-	cr_assert_eq(fr_seg_stream_begin(&cc, n, 0), -EINVAL);
-	cr_assert_eq(fr_seg_stream_begin(&cc, 0, 3), -EINVAL);
+	cr_assert_eq(fr_seg_stream_begin(&cc, n, 0, NULL, 0), -EINVAL);
+	cr_assert_eq(fr_seg_stream_begin(&cc, 0, 3, NULL, 0), -EINVAL);
 	free(src);
 	free(a);
 	free(b);
