@@ -157,7 +157,7 @@ int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
 		  uint32_t n, uint8_t *have, struct fr_partial *p,
 		  uint32_t *np);
 /* ACK status */
-enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1 };
+enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1, FR_ACK_NOREF = 2 };
 
 /* ---- journal (journal.c) ----------------------------------------------- */
 

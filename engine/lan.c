@@ -467,9 +467,9 @@ static void work_segment(struct fr_job *job, int worker)
 
 	if (s->has_ref) { /* the segment it is compressed against, again */
 		int r = fr_seg_load(&rd, lc->sc->root, lc->sc->single, m, s->ref);
-		if (r < 0) {
+		if (r == FR_E_HASH_MISMATCH) { /* the source changed */
 			fr_seg_reader_fini(&rd);
-			s->result = r == FR_E_HASH_MISMATCH ? FR_E_CHANGED : r;
+			s->result = FR_E_CHANGED;
 			s->buf = s->in_buf;
 			if (out >= 0 && !s->stream)
 				fr_pool_put(lc->pool, out);
@@ -478,8 +478,13 @@ static void work_segment(struct fr_job *job, int worker)
 			s->part = -1;
 			return;
 		}
-		ref = rd.buf;
-		ref_len = m->segments[s->ref].length;
+		if (r < 0) { /* cannot read it now: compress on its own (a
+			      * stream is queued only after this) */
+			s->has_ref = false;
+		} else {
+			ref = rd.buf;
+			ref_len = m->segments[s->ref].length;
+		}
 	}
 	if (s->stream) {
 		uint8_t h[FR_HASH_LEN];
@@ -501,6 +506,8 @@ static void work_segment(struct fr_job *job, int worker)
 					fr_pool_buf_size(lc->pool) - HEADROOM,
 					s->level, ref, ref_len, s->ref);
 	fr_seg_reader_fini(&rd);
+	if (!(f.flags & FR_FRAME_REF)) /* raw after all: nothing to wait for */
+		s->has_ref = false;
 	/* the buffer not sent goes back at once */
 	if (s->result == 0 && (f.flags & FR_FRAME_ZSTD)) {
 		s->buf = out;
@@ -731,7 +738,8 @@ static void reads_done(struct lan_conn *lc, int si)
 			s->stream = true;
 			s->skip = lc->parts[s->part].got;
 		}
-		if ((pf.flags & FR_FRAME_REF) && ref_ok(lc, pf.ref)) {
+		if ((pf.flags & FR_FRAME_REF) && pf.ref != s->seg &&
+		    ref_ok(lc, pf.ref)) {
 			s->has_ref = true;
 			s->ref = pf.ref;
 		}
@@ -931,7 +939,7 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	lc->progress_ns = fr_now_ns();
 	lc->sc->wire_bytes += (uint64_t)c->res;
 	lc->busy_bytes += (uint64_t)c->res;
-	if (s->sent < s->send_len || (s->stream && !s->wdone)) {
+	if ((s->stream && !s->wdone) || s->sent < s->send_len) {
 		send_more(lc, si);
 		return;
 	}
@@ -974,7 +982,7 @@ static void stream_progress(struct lan_conn *lc)
 {
 	for (int si = 0; si < SLOTS; si++) {
 		struct slot *s = &lc->slots[si];
-		if (!s->stream || s->wdone || lc->error)
+		if (!s->stream || s->wdone || s->dropped || lc->error)
 			continue;
 		if (s->state == S_WORKING && !s->queued &&
 		    atomic_load_explicit(&s->avail, memory_order_acquire))
@@ -1016,7 +1024,7 @@ static void on_worker_done(struct lan_conn *lc)
 		int si = (int)(s - lc->slots);
 		j = j->next;
 		lc->workers_busy--;
-		if (s->dropped) {
+		if (s->dropped) { /* never queued again, never sending */
 			s->wdone = true;
 			slot_release(lc, si);
 			continue;
@@ -1029,12 +1037,18 @@ static void on_worker_done(struct lan_conn *lc)
 			slot_release(lc, si);
 			continue;
 		}
-		if (s->result < 0) {
+		if (s->result == FR_E_CHANGED) {
 			fail(lc, s->result,
 			     "segment %u of '%s' no longer matches its hash: the "
 			     "source changed while it was being sent; send it "
 			     "again to carry the new version",
 			     s->seg, lc->sc->root);
+			slot_release(lc, si);
+			continue;
+		}
+		if (s->result < 0) {
+			fail(lc, s->result, "segment %u of '%s': %s", s->seg,
+			     lc->sc->root, fr_strerror(s->result));
 			slot_release(lc, si);
 			continue;
 		}
@@ -1079,6 +1093,18 @@ static void parse_acks(struct lan_conn *lc)
 						lc->sc->m->segments[idx].length;
 					lc->n_acked++;
 				}
+			} else if (st == FR_ACK_NOREF) {
+				/* the segment it was compressed against did
+				 * not get there: again, on its own */
+				fr_log(FR_LOG_INFO,
+				       "receiver lacked the segment that segment "
+				       "%u was compressed against; sending it "
+				       "again on its own",
+				       idx);
+				lc->resends[idx]++;
+				lc->sc->segs_resent++;
+				lc->given[idx] = 0;
+				todo_push(lc, idx);
 			} else if (++lc->resends[idx] > MAX_RESENDS) {
 				fail(lc, FR_E_HASH_MISMATCH,
 				     "segment %u was refused as corrupt %d times",

@@ -95,6 +95,7 @@ struct rconn {
 	bool stream;          /* inside a streamed frame: PIECEs, then FIN */
 	uint32_t pay_want;    /* receive the payload up to here */
 	uint8_t fhdr[FR_FRAME_HDR]; /* the frame's header as sent */
+	bool refuse_stream;   /* FERRY_REFUSE_STREAM: as an older ferry */
 	uint8_t *cont_buf;    /* its spooled frame: header, then the prefix */
 	uint32_t cont_off;
 	uint32_t kept[FR_PARTIAL_MAX]; /* segments with a kept partial frame */
@@ -117,6 +118,12 @@ struct rconn {
 	uint64_t stall_since;
 	atomic_ullong stall_ns;
 	uint64_t report_ns, report_stall;
+	/* a session holding a package is listed, so that the same sender's
+	 * next session can end it once it has gone silent (supersede) */
+	struct rconn *live_next;
+	bool live;
+	uint8_t live_id[FR_HASH_LEN];
+	atomic_ullong rx_ns; /* when bytes last arrived */
 };
 
 static atomic_int n_conns;    /* connections, authenticated or not */
@@ -356,10 +363,6 @@ static void check_ref(struct rconn *rc, int si)
 	}
 	s->state = R_WORK;
 	s->result = FR_E_NO_REF;
-	fr_log(FR_LOG_INFO,
-	       "%s: segment %u was compressed against segment %u, which is "
-	       "not here",
-	       rc->who, s->f.index, r);
 	settle(rc, si);
 }
 
@@ -383,7 +386,13 @@ static void settle(struct rconn *rc, int si)
 
 	if (s->hashing || s->pending)
 		return;
-	if (s->result < 0 && !rc->error) {
+	if (s->result == FR_E_NO_REF && !rc->error) {
+		fr_log(FR_LOG_INFO,
+		       "%s: segment %u of '%s' was compressed against segment "
+		       "%u, which is not here; asking for it on its own",
+		       rc->who, seg, rc->pkg.m.name, s->f.ref);
+		send_ack(rc, seg, FR_ACK_NOREF, 0);
+	} else if (s->result < 0 && !rc->error) {
 		rc->corrupt++;
 		fr_log(FR_LOG_WARN,
 		       "%s: segment %u of '%s' arrived corrupt (%s); asking for "
@@ -666,6 +675,8 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 			    pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
 			    fr_frame_unpack_wire(&f, h) == 0 &&
 			    f.index == seg &&
+			    (!(f.flags & FR_FRAME_REF) ||
+			     (f.ref != seg && f.ref < m->n_segments)) &&
 			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
 			    (uint64_t)st.st_size - FR_FRAME_HDR < payload_max(&f);
 		if (fd >= 0)
@@ -722,7 +733,7 @@ static void on_frame_header(struct rconn *rc)
 	const struct fr_manifest *m = &rc->pkg.m;
 	/* FERRY_REFUSE_STREAM: answer as a ferry from before streamed
 	 * frames did (the tests of the sender's fallback) */
-	int r = getenv("FERRY_REFUSE_STREAM")
+	int r = rc->refuse_stream
 			? fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR)
 			: fr_frame_unpack_wire(&f, rc->hdr + FR_MSG_HDR);
 
@@ -756,8 +767,8 @@ static void on_frame_header(struct rconn *rc)
 	}
 	uint32_t off = rc->cont ? fr_get32(rc->hdr + FR_MSG_HDR + FR_FRAME_HDR) : 0;
 	/* a streamed frame's message is its header (and offset) alone */
-	rc->stream = f.flags & FR_FRAME_STREAM;
-	uint32_t rest = rc->stream ? 0 : f.stored_len - off;
+	bool stream = f.flags & FR_FRAME_STREAM;
+	uint32_t rest = stream ? 0 : f.stored_len - off;
 	if (f.raw_len != m->segments[f.index].length ||
 	    (rc->cont && (off == 0 || off >= payload_max(&f))) ||
 	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + (rc->cont ? 4 : 0) + rest) {
@@ -775,7 +786,7 @@ static void on_frame_header(struct rconn *rc)
 			     rc->who, f.index, off);
 			return;
 		}
-		if (rc->stream)
+		if (stream)
 			fr_log(FR_LOG_INFO,
 			       "%s: segment %u's streamed frame resumes at "
 			       "byte %u",
@@ -788,6 +799,7 @@ static void on_frame_header(struct rconn *rc)
 		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
 	rc->taken[f.index] = 1;
+	rc->stream = stream; /* every check passed */
 	memcpy(rc->fhdr, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR);
 	rc->next = f;
 	rc->rs = RS_WAITBUF;
@@ -850,6 +862,9 @@ static void stream_end(struct rconn *rc)
 static void on_recv(struct rconn *rc, int res)
 {
 	rc->recv_inflight = false;
+	if (res > 0)
+		atomic_store_explicit(&rc->rx_ns, fr_now_ns(),
+				      memory_order_relaxed);
 	if (res <= 0) {
 		if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 			spool_partial(rc);
@@ -890,7 +905,7 @@ static void on_recv(struct rconn *rc, int res)
 		/* a streamed frame's message is its header alone; a ferry
 		 * from before them (FERRY_REFUSE_STREAM) wanted a payload */
 		uint32_t min = FR_FRAME_HDR + (rc->cont ? 4u : 0u) +
-			       (getenv("FERRY_REFUSE_STREAM") ? 1u : 0u);
+			       (rc->refuse_stream ? 1u : 0u);
 		if ((type != FR_MSG_SEGMENT && !rc->cont) || len < min ||
 		    len > FR_FRAME_HDR + 4 + fr_seg_bound(rc->pkg.m.seg_size)) {
 			fail(rc, FR_E_PROTOCOL,
@@ -919,6 +934,24 @@ static void on_recv(struct rconn *rc, int res)
 	}
 }
 
+/*
+ * The session ends: a frame whose receive is over (EOF, error) but whose
+ * payload is not all here is dropped, a streamed one between its pieces
+ * too, and a frame waiting for it as its reference is refused.
+ */
+static void drop_receiving(struct rconn *rc)
+{
+	bool open = rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF);
+
+	if (open && rc->cur >= 0 && rc->slots[rc->cur].state == R_RECV) {
+		unmark(rc, rc->slots[rc->cur].f.index);
+		slot_free(rc, rc->cur);
+	}
+	rc->rs = RS_STOP;
+	rc->stream = false;
+	wake_waiting(rc);
+}
+
 static bool all_idle(struct rconn *rc)
 {
 	for (int i = 0; i < RSLOTS; i++)
@@ -937,9 +970,7 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 			break;
 		}
 		rc->recv_inflight = false;
-		if (rc->rs == RS_PAYLOAD)
-			slot_free(rc, rc->cur);
-		rc->rs = RS_STOP;
+		drop_receiving(rc);
 		break;
 	case K_WRITE:
 		on_write(rc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
@@ -983,6 +1014,7 @@ static int data_phase(struct rconn *rc)
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->written = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->report_ns = fr_now_ns();
+	rc->refuse_stream = getenv("FERRY_REFUSE_STREAM") != NULL;
 	if (rc->sync_efd < 0 || !rc->taken || !rc->written ||
 	    fr_syncer_start(&rc->sy, &rc->pkg, on_durable, rc, rc->sync_efd) <
 		    0) {
@@ -1021,16 +1053,8 @@ static int data_phase(struct rconn *rc)
 	 * Completed writes still reach the journal below. */
 	if (rc->error)
 		shutdown(rc->sock, SHUT_RD);
-	/* a payload whose receive already ended (EOF, error) is dropped,
-	 * a streamed one between its pieces too; a frame waiting for it as
-	 * its reference is then refused */
-	if (!rc->recv_inflight &&
-	    (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))) {
-		unmark(rc, rc->slots[rc->cur].f.index);
-		slot_free(rc, rc->cur);
-		rc->rs = RS_STOP;
-		wake_waiting(rc);
-	}
+	if (!rc->recv_inflight)
+		drop_receiving(rc);
 	/* Requests and worker jobs always finish; freeing the pool before
 	 * they do would hand their memory to someone else. */
 	for (int waited = 0; rc->recv_inflight || !all_idle(rc);) {
@@ -1056,6 +1080,65 @@ static int data_phase(struct rconn *rc)
 }
 
 static void session_body(struct rconn *rc);
+
+/*
+ * A line that drops without a reset leaves the receiving session waiting
+ * for bytes that will not come, holding the package, until TCP gives up
+ * (keepalives do not start while an ACK of ours is unacknowledged: up to
+ * TCP_USER_TIMEOUT). When the same account offers the same package again
+ * (it redialled) and the session holding it has received nothing for
+ * STALE_S, that session is ended (its socket shut down: it keeps what it
+ * received, partial frame included) and the new one takes the package.
+ */
+#define STALE_S 5
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rconn *live_head;
+
+static void live_add(struct rconn *rc)
+{
+	atomic_store(&rc->rx_ns, fr_now_ns());
+	pthread_mutex_lock(&live_lock);
+	rc->live_next = live_head;
+	live_head = rc;
+	rc->live = true;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(struct rconn *rc)
+{
+	if (!rc->live)
+		return;
+	pthread_mutex_lock(&live_lock);
+	for (struct rconn **p = &live_head; *p; p = &(*p)->live_next)
+		if (*p == rc) {
+			*p = rc->live_next;
+			break;
+		}
+	rc->live = false;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static bool supersede(const struct rconn *rc, const uint8_t id[FR_HASH_LEN])
+{
+	uint64_t now = fr_now_ns();
+	bool hit = false;
+
+	pthread_mutex_lock(&live_lock);
+	for (struct rconn *o = live_head; o; o = o->live_next) {
+		uint64_t rx = atomic_load(&o->rx_ns);
+		if (memcmp(o->live_id, id, FR_HASH_LEN) || strcmp(o->who, rc->who) ||
+		    now - rx < (uint64_t)STALE_S * 1000000000ull)
+			continue;
+		fr_log(FR_LOG_INFO,
+		       "%s: package '%s' offered again; ending its session "
+		       "from %s, silent for %.0f s",
+		       rc->who, o->pkg.m.name, o->peer, (double)(now - rx) / 1e9);
+		shutdown(o->sock, SHUT_RDWR);
+		hit = true;
+	}
+	pthread_mutex_unlock(&live_lock);
+	return hit;
+}
 
 static void session(struct rconn *rc)
 {
@@ -1140,6 +1223,16 @@ static void session_body(struct rconn *rc)
 	}
 	r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
 			  sizeof(err));
+	uint8_t id[FR_HASH_LEN];
+	fr_hash128(mf, len, id);
+	if (r == -EBUSY && supersede(rc, id)) {
+		/* the stale session lets go once its drain is over */
+		for (int i = 0; i < 150 && r == -EBUSY; i++) {
+			usleep(100000);
+			r = fr_store_open(rc->c->store, mf, len, rc->who,
+					  &rc->pkg, err, sizeof(err));
+		}
+	}
 	free(mf);
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: %s", rc->who, err);
@@ -1157,6 +1250,8 @@ static void session_body(struct rconn *rc)
 		fr_store_close(&rc->pkg);
 		return;
 	}
+	memcpy(rc->live_id, id, FR_HASH_LEN);
+	live_add(rc);
 	fr_log(FR_LOG_INFO,
 	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
 	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments,
@@ -1208,6 +1303,7 @@ static void session_body(struct rconn *rc)
 	free(rc->taken);
 	free(rc->written);
 	free(rc->cont_buf);
+	live_remove(rc);
 	fr_store_close(&rc->pkg);
 }
 

@@ -309,3 +309,35 @@ Test(frame, streamed_header)
 	reseal(h);
 	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_BAD_FLAGS);
 }
+
+/* A frame against another segment: ref in the otherwise reserved field,
+ * wire only, zstd only; without the flag that field must stay 0. */
+Test(frame, reference_header)
+{
+	struct fr_frame f = sample(), g;
+	uint8_t h[FR_FRAME_HDR];
+
+	f.flags = FR_FRAME_ZSTD | FR_FRAME_REF;
+	f.ref = 0x00abcdef;
+	fr_frame_pack(h, &f);
+	cr_assert_eq(fr_get32(h + 36), 0x00abcdef);
+	cr_assert_eq(fr_frame_unpack(&g, h), FR_E_BAD_FLAGS);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), 0);
+	cr_assert_eq(g.ref, 0x00abcdef);
+	cr_assert_eq(g.flags, FR_FRAME_ZSTD | FR_FRAME_REF);
+
+	f.flags = FR_FRAME_REF; /* raw against a reference: no such frame */
+	f.stored_len = f.raw_len;
+	fr_frame_pack(h, &f);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_BAD_FLAGS);
+
+	f = sample(); /* the field without the flag is reserved */
+	f.ref = 7;    /* not packed without the flag */
+	fr_frame_pack(h, &f);
+	cr_assert_eq(fr_get32(h + 36), 0);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), 0);
+	cr_assert_eq(g.ref, 0);
+	fr_put32(h + 36, 7);
+	reseal(h);
+	cr_assert_eq(fr_frame_unpack_wire(&g, h), FR_E_BAD_RESERVED);
+}

@@ -363,3 +363,68 @@ Test(seg, stream_round_trip_and_cut_independent)
 	free(b);
 	free(out);
 }
+
+/*
+ * Against another segment (a zstd prefix): smaller when the two share
+ * content, decompressed only with the same prefix, and again the same
+ * bytes however the output is cut (a resumed frame with a reference).
+ */
+Test(seg, reference_round_trip)
+{
+	size_t n = 256u << 10, cap = fr_seg_bound(n);
+	uint8_t *prev = malloc(n), *src = malloc(n), *a = malloc(cap);
+	uint8_t *b = malloc(cap), *out = guarded(n), *other = malloc(n);
+
+	cr_assert(prev && src && a && b && other);
+	fill_random(prev, n); /* random, but src repeats most of it */
+	memcpy(src, prev, n);
+	for (size_t i = 0; i < n; i += 4096)
+		src[i] ^= 0x5a;
+	fill_random(other, n);
+	ssize_t alone = fr_seg_compress(&cc, a, cap, src, n, 19);
+	ssize_t with = fr_seg_compress_ref(&cc, b, cap, src, n, 19, prev, n);
+	cr_assert_eq(alone, 0, "random data goes raw alone");
+	cr_assert_gt(with, 0);
+	cr_assert_lt((size_t)with, n / 10, "with the reference: %zd", with);
+	cr_assert_eq(fr_seg_decompress_ref(&dc, out, n, b, (size_t)with, prev, n), 0);
+	cr_assert_eq(memcmp(out, src, n), 0);
+	assert_guard(out, n);
+	/* without it, or with other bytes, it does not come back */
+	cr_assert_eq(fr_seg_decompress(&dc, out, n, b, (size_t)with),
+		     FR_E_DECOMPRESS);
+	int r = fr_seg_decompress_ref(&dc, out, n, b, (size_t)with, other, n);
+	cr_assert(r == FR_E_DECOMPRESS || memcmp(out, src, n) != 0);
+	/* and the context forgets the prefix: a plain frame decodes */
+	ssize_t plain = fr_seg_compress(&cc, a, cap, prev, n, 1);
+	cr_assert_geq(plain, 0);
+
+	/* streamed against the reference: the same bytes in any pieces */
+	static const size_t pieces[] = {333, 65536, 1u << 22};
+	size_t first = 0;
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		size_t in_pos = 0, len = 0;
+		bool done = false;
+		cr_assert_eq(fr_seg_stream_begin(&cc, n, 19, prev, n), 0);
+		while (!done) {
+			size_t room = cap - len < pieces[i] ? cap - len : pieces[i];
+			ssize_t k = fr_seg_stream_next(&cc, src, n, &in_pos,
+						       b + len, room, &done);
+			cr_assert_geq(k, 0);
+			len += (size_t)k;
+		}
+		if (i == 0) {
+			first = len;
+			memcpy(a, b, len);
+		}
+		cr_assert_eq(len, first);
+		cr_assert_eq(memcmp(a, b, len), 0, "pieces of %zu", pieces[i]);
+		cr_assert_eq(fr_seg_decompress_ref(&dc, out, n, b, len, prev, n), 0);
+		cr_assert_eq(memcmp(out, src, n), 0);
+	}
+	free(prev);
+	free(src);
+	free(a);
+	free(b);
+	free(out);
+	free(other);
+}

@@ -1,0 +1,75 @@
+#!/bin/bash
+# test_stale.sh - a sender that vanished without a reset (a dropped line,
+# here a frozen proxy and a kill -9) leaves the receiving session waiting
+# for bytes that will not come, holding the package. When the same site
+# offers the same package again and that session has received nothing for
+# 5 s, the receiver ends it and the new session takes the package: the
+# send completes at once, instead of being refused ("being received by
+# another session") until TCP gives the old connection up minutes later.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_stale
+
+PKG=$WORK/src/pkg
+mkdir -p "$PKG"
+head -c $((6 * 1024 * 1024)) /dev/urandom >"$PKG/data.bin"
+echo hello >"$PKG/small.txt"
+SENDER_EXTRA="segment-size = 1M"
+write_configs
+start_serve
+start_proxy "$WORK/proxy.log" --rate 400000
+CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
+
+"$FERRY" send "$PKG" --to LAB --name pkg --level 0 --config "$CEN_CONF" \
+	>"$WORK/a.out" 2>"$WORK/a.err" &
+pa=$!
+E2E_PIDS+=("$pa")
+wait_for_log "$SERVE_LOG" "package 'pkg' \(" 30 || fail "the first send did not start"
+sleep 1.5
+# the link freezes (the proxy stops forwarding, and closes nothing), and
+# the sender goes away
+kill -STOP "$PROXY_PID"
+kill -9 "$pa"
+wait "$pa" 2>/dev/null
+log "proxy frozen, first sender killed"
+sleep 6 # the session has now been silent for more than 5 s
+
+# the same site sends the same package again, directly
+CEN_HOST= write_configs
+t0=$SECONDS
+run_ferry "$WORK/b.out" "$WORK/b.err" send "$PKG" --to LAB --name pkg --level 0 \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the second send, while the first session is still open"
+check "it finished within 30 s ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 30 ]
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package"
+expect_grep "LAB ended the silent session" \
+	"package 'pkg' offered again; ending its session from 127\.0\.0\.1:[0-9]+, silent for [0-9]+ s" \
+	"$SERVE_LOG"
+kill -CONT "$PROXY_PID" 2>/dev/null
+stop_proxy
+
+# a session that is receiving is not ended: the same package from a
+# second installation of the same site (its own store, so its own
+# transfer lock) is refused while the first one's session receives
+start_proxy "$WORK/proxy2.log" --rate 400000
+CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
+"$FERRY" send "$PKG" --to LAB --name pkg2 --level 0 --config "$CEN_CONF" \
+	>"$WORK/c.out" 2>"$WORK/c.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+wait_for_log "$SERVE_LOG" "package 'pkg2' \(" 30 || fail "the third send did not start"
+sleep 1
+sed -e "s|^store = .*|store = $WORK/cen2|" -e "s|^host = .*|host = 127.0.0.1:$PORT|" \
+	-e "s|^retries = .*|retries = 0|" "$CEN_CONF" >"$WORK/cen2.conf"
+run_ferry "$WORK/d.out" "$WORK/d.err" send "$PKG" --to LAB --name pkg2 --level 0 \
+	--config "$WORK/cen2.conf"
+check "a send of a package that is being received is refused (rc $RC)" [ "$RC" != 0 ]
+expect_grep "... and says why" "being received by another session" "$WORK/d.err"
+rc=0
+wait "$pc" || rc=$?
+expect_rc 0 "$rc" "the session that was receiving went on to the end"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg2" "the package received by the first session"
+check "that session was not ended" \
+	[ "$(count_log "$SERVE_LOG" "package 'pkg2' offered again")" = 0 ]
+stop_proxy
+
+e2e_finish
