@@ -291,7 +291,7 @@ struct fr_store_pkg {
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap);
-#define FR_STORE_MAX_OPEN 512
+#define FR_STORE_MAX_OPEN 128
 /* True when fr_store_fd(p, e, direct) would first close the cached fds. */
 static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
 					   uint32_t e, bool direct)

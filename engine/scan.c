@@ -262,33 +262,22 @@ static int on_read(void *arg, const struct fr_cqe *c)
 #define READ_INFLIGHT 64
 
 /*
- * Read segment s with every open and every read of its extents in flight
- * at once: a segment of a thousand small files costs about one disk
- * latency, not a thousand, when the cache is cold.
+ * Read segment s in batches of READ_INFLIGHT extents: the batch's opens
+ * all in flight, then its reads, then its closes. A segment of a thousand
+ * small files costs about sixteen disk latencies, not a thousand, when
+ * the cache is cold; and a reader never holds more than READ_INFLIGHT
+ * files open or path buffers, however many files a segment has (8 MiB of
+ * 1 KiB files is 8,000 of them, past the usual limit of 1,024 open files).
  */
-int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
-		const struct fr_manifest *m, uint32_t s, char *errbuf,
-		size_t errcap)
+static int read_batch(struct fr_seg_reader *r, const char *root, bool single,
+		      const struct fr_manifest *m, uint32_t n, char *errbuf,
+		      size_t errcap)
 {
-	struct fr_extent_iter it;
-	struct fr_extent x;
-	uint32_t n = 0, k;
-	unsigned inflight = 0, d;
+	uint32_t k;
+	unsigned d;
 	int rc = 0, orc = 0, rrc = 0, e2;
 
-	fr_extent_iter_init(&it, m, s);
-	while (fr_extent_next(&it, &x)) {
-		if ((rc = grow(r, n + 1)) < 0)
-			return rc;
-		r->ext[n++] = x;
-	}
 	for (k = 0; k < n; k++) {
-		if (inflight == READ_INFLIGHT) {
-			if ((e2 = fr_ring_reap(r->ring, READ_INFLIGHT / 2, on_open,
-					       r, &d)) < 0 && !orc)
-				orc = e2;
-			inflight -= d;
-		}
 		r->fds[k] = -1;
 		r->done[k] = 0;
 		if (single)
@@ -302,9 +291,8 @@ int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
 					    k);
 		if (rc < 0)
 			break;
-		inflight++;
 	}
-	if ((e2 = fr_ring_reap(r->ring, inflight, on_open, r, &d)) < 0 && !orc)
+	if ((e2 = fr_ring_reap(r->ring, k, on_open, r, &d)) < 0 && !orc)
 		orc = e2;
 	if (rc == 0 && orc < 0) {
 		for (k = 0; k < n && r->fds[k] >= 0; k++)
@@ -313,21 +301,15 @@ int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
 			 k < n ? r->paths[k] : root, fr_strerror(orc));
 		rc = orc;
 	}
-	inflight = 0;
 	for (k = 0; rc == 0 && k < n; k++) {
-		if (inflight == READ_INFLIGHT) {
-			if ((e2 = fr_ring_reap(r->ring, READ_INFLIGHT / 2, on_read,
-					       r, &d)) < 0 && !rrc)
-				rrc = e2;
-			inflight -= d;
-		}
 		rc = fr_ring_read(r->ring, r->fds[k], r->buf_id,
 				  r->buf + r->ext[k].seg_off, r->ext[k].len,
 				  r->ext[k].file_off, k);
-		if (rc == 0)
-			inflight++;
+		if (rc < 0)
+			break;
 	}
-	if ((e2 = fr_ring_reap(r->ring, inflight, on_read, r, &d)) < 0 && !rrc)
+	if ((e2 = fr_ring_reap(r->ring, rc == 0 ? n : k, on_read, r, &d)) < 0 &&
+	    !rrc)
 		rrc = e2;
 	if (rc == 0 && rrc < 0) {
 		for (k = 0; k < n && r->done[k] >= r->ext[k].len; k++)
@@ -342,6 +324,30 @@ int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
 		if (r->fds[k] >= 0)
 			close(r->fds[k]);
 	return rc;
+}
+
+int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
+		const struct fr_manifest *m, uint32_t s, char *errbuf,
+		size_t errcap)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = grow(r, READ_INFLIGHT)) < 0)
+		return rc;
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x)) {
+		r->ext[n++] = x;
+		if (n == READ_INFLIGHT) {
+			if ((rc = read_batch(r, root, single, m, n, errbuf,
+					     errcap)) < 0)
+				return rc;
+			n = 0;
+		}
+	}
+	return n ? read_batch(r, root, single, m, n, errbuf, errcap) : 0;
 }
 
 int fr_seg_load(struct fr_seg_reader *r, const char *root, bool single,
@@ -422,6 +428,8 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	bool single;
 	int rc;
 
+	double t0 = fr_now_s();
+
 	memset(out, 0, sizeof(*out));
 	if (lstat(path, &st) < 0) {
 		rc = -errno;
@@ -478,13 +486,18 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 		goto out;
 	}
 
+	fr_log(FR_LOG_DEBUG, "'%s': %u entries listed in %.2f s", path,
+	       out->n_entries, fr_now_s() - t0);
 	if (same_listing(reuse, out)) {
 		for (uint32_t s = 0; s < out->n_segments; s++)
 			memcpy(out->segments[s].hash, reuse->segments[s].hash,
 			       FR_HASH_LEN);
 	} else {
 		struct hash_ctx h = {.root = path, .single = single, .m = out};
-		int nt = fr_workq_count() > 0 ? fr_workq_count() : 2;
+		/* cold, the threads mostly wait on the disk: at least four
+		 * keep more reads in flight (2.5 s against 2.6 s for 1.7 GiB
+		 * of 72,000 files here; more on a disk with more queues) */
+		int nt = fr_workq_count() > 4 ? fr_workq_count() : 4;
 		pthread_t t[64];
 		pthread_mutex_init(&h.lock, NULL);
 		if (nt > 64)

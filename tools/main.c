@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fr_engine.h"
@@ -377,11 +378,29 @@ static int cmd_parcel(int argc, char **argv)
 	return exit_for(rc);
 }
 
+/*
+ * Every reader holds at most 64 files open and a receiving session at
+ * most 128, but several sessions and transfers run at once: the usual
+ * soft limit of 1,024 open files is raised to the hard limit (at most
+ * 65,536). Within the limit ferry works either way.
+ */
+static void raise_open_files(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct fr_config c;
 	struct args a;
 	int rc;
+
+	raise_open_files();
 
 	if (argc < 2)
 		return show_usage(usage_main);
