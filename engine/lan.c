@@ -389,10 +389,11 @@ again:
 		if (n < 0)
 			return (int)n;
 		pos += (size_t)n;
-		if (done && pos <= s->skip) { /* shorter: not that frame */
+		if (done && pos < s->skip) { /* shorter: not that frame */
 			s->skip = 0;
 			goto again;
 		}
+		/* done with pos == skip: every byte is there, only FIN is not */
 	}
 	uint8_t *q = b + pos;
 	s->send_ptr = q;
