@@ -823,7 +823,7 @@ Test(store, more_files_than_cached_fds)
 	struct fr_store_pkg p;
 	char path[32], err[512];
 	uint32_t bad;
-	const unsigned nfiles = FR_STORE_MAX_OPEN + 100;
+	const unsigned nfiles = 4 * FR_STORE_MAX_OPEN + 100;
 
 	memset(&k, 0, sizeof(k));
 	cr_assert_eq(fr_manifest_init(&k.m, "many", SEG), 0);
