@@ -24,10 +24,38 @@ struct rawent {
 	struct stat st;
 };
 
-struct walk {
+struct pwalk;
+
+struct walk { /* one walker's entries */
 	struct rawent *v;
 	size_t n, cap;
 	int err;
+	struct pwalk *pw;
+};
+
+/*
+ * The listing is walked by several threads: cold, every directory read
+ * and every stat waits on the disk. A walker that finds a subdirectory
+ * while another walker is idle hands it over (its open fd, so the walk
+ * stays relative to directories already opened, never to paths looked up
+ * again); otherwise it goes down into it itself. Only as many
+ * directories wait in the hand-over queue as walkers wait for them, so
+ * the open directories stay bounded by walkers times depth.
+ */
+#define WALKERS 8
+
+struct pwalk {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct {
+		int fd;
+		char *rel;
+	} q[WALKERS];
+	int nq, idle, busy;
+	bool done;
+	atomic_int err;
+	const char *root;
+	struct walk w[WALKERS];
 };
 
 static int push(struct walk *w, const char *path, const struct stat *st,
@@ -50,6 +78,26 @@ static int push(struct walk *w, const char *path, const struct stat *st,
 	return 0;
 }
 
+/* Hand directory fd (rel) to an idle walker; false: walk it yourself. */
+static bool hand_over(struct pwalk *pw, int fd, const char *rel)
+{
+	bool given = false;
+
+	pthread_mutex_lock(&pw->lock);
+	if (pw->idle > pw->nq && pw->nq < WALKERS && !pw->done) {
+		char *r = strdup(rel);
+		if (r) {
+			pw->q[pw->nq].fd = fd;
+			pw->q[pw->nq].rel = r;
+			pw->nq++;
+			pthread_cond_signal(&pw->cond);
+			given = true;
+		}
+	}
+	pthread_mutex_unlock(&pw->lock);
+	return given;
+}
+
 static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 {
 	DIR *d = fdopendir(dfd);
@@ -64,6 +112,9 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 	while ((de = readdir(d))) {
 		char path[FR_PATH_MAX + 1];
 		struct stat st;
+
+		if (w->pw && atomic_load(&w->pw->err)) /* another walker failed */
+			break;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -100,6 +151,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 				       path, strerror(errno));
 				break;
 			}
+			if (w->pw && hand_over(w->pw, sub, path))
+				continue;
 			if ((rc = walk_dir(w, sub, path, root)) < 0)
 				break;
 		} else if (S_ISREG(st.st_mode)) {
@@ -131,6 +184,119 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 		}
 	}
 	closedir(d);
+	return rc;
+}
+
+static void *walker(void *arg)
+{
+	struct walk *w = arg;
+	struct pwalk *pw = w->pw;
+
+	pthread_mutex_lock(&pw->lock);
+	for (;;) {
+		while (!pw->nq && !pw->done) {
+			if (!pw->busy) { /* nothing queued, nobody walking */
+				pw->done = true;
+				pthread_cond_broadcast(&pw->cond);
+				break;
+			}
+			pw->idle++;
+			pthread_cond_wait(&pw->cond, &pw->lock);
+			pw->idle--;
+		}
+		if (!pw->nq)
+			break;
+		pw->nq--;
+		int fd = pw->q[pw->nq].fd;
+		char *rel = pw->q[pw->nq].rel;
+		pw->busy++;
+		pthread_mutex_unlock(&pw->lock);
+		int rc = atomic_load(&pw->err) ? (close(fd), 0)
+					       : walk_dir(w, fd, rel, pw->root);
+		free(rel);
+		pthread_mutex_lock(&pw->lock);
+		pw->busy--;
+		if (rc < 0) {
+			int z = 0;
+			atomic_compare_exchange_strong(&pw->err, &z, rc);
+		}
+		if (!pw->busy && !pw->nq) {
+			pw->done = true;
+			pthread_cond_broadcast(&pw->cond);
+		}
+	}
+	pthread_mutex_unlock(&pw->lock);
+	return NULL;
+}
+
+/* List the tree under dfd (closed) into w, with WALKERS threads. */
+static int walk_tree(struct walk *out, int dfd, const char *root)
+{
+	struct pwalk *pw = calloc(1, sizeof(*pw));
+	pthread_t t[WALKERS];
+	int nt = 0, rc;
+
+	if (!pw) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pw->lock, NULL);
+	pthread_cond_init(&pw->cond, NULL);
+	pw->root = root;
+	pw->q[0].fd = dfd;
+	pw->q[0].rel = strdup("");
+	pw->nq = pw->q[0].rel ? 1 : 0;
+	if (!pw->nq) {
+		close(dfd);
+		atomic_store(&pw->err, -ENOMEM);
+	}
+	for (int i = 0; i < WALKERS; i++) {
+		pw->w[i].pw = pw;
+		if (pthread_create(&t[nt], NULL, walker, &pw->w[i]) == 0)
+			nt++;
+	}
+	if (nt == 0) { /* no thread: walk it here */
+		pw->w[0].pw = NULL;
+		if (pw->nq) {
+			rc = walk_dir(&pw->w[0], dfd, "", root);
+			free(pw->q[0].rel);
+			pw->nq = 0;
+			atomic_store(&pw->err, rc < 0 ? rc : 0);
+		}
+	}
+	for (int i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	rc = atomic_load(&pw->err);
+	for (int i = 0; i < pw->nq; i++) { /* left after a failure */
+		close(pw->q[i].fd);
+		free(pw->q[i].rel);
+	}
+	/* the walkers' entries, one list (sorted by the caller) */
+	for (int i = 0; i < WALKERS; i++) {
+		struct walk *w = &pw->w[i];
+		for (size_t k = 0; k < w->n; k++) {
+			if (rc == 0 && out->n == out->cap) {
+				size_t nc = out->cap ? out->cap * 2 : 256;
+				struct rawent *nv = realloc(out->v, nc * sizeof(*nv));
+				if (nv) {
+					out->v = nv;
+					out->cap = nc;
+				} else {
+					rc = -ENOMEM;
+				}
+			}
+			if (rc == 0) {
+				out->v[out->n++] = w->v[k];
+			} else {
+				free(w->v[k].path);
+				free(w->v[k].target);
+			}
+		}
+		free(w->v);
+	}
+	pthread_cond_destroy(&pw->cond);
+	pthread_mutex_destroy(&pw->lock);
+	free(pw);
 	return rc;
 }
 
@@ -444,7 +610,7 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 		rc = push(&w, base, &st, NULL);
 	} else if (S_ISDIR(st.st_mode)) {
 		int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		rc = dfd < 0 ? -errno : walk_dir(&w, dfd, "", path);
+		rc = dfd < 0 ? -errno : walk_tree(&w, dfd, path);
 		if (dfd < 0)
 			fr_log(FR_LOG_ERROR, "cannot open '%s': %s", path,
 			       strerror(-rc));
