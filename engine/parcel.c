@@ -559,6 +559,7 @@ struct vwriter {
 	uint64_t bytes;              /* of the open volume */
 	uint64_t started, waited;    /* write-behind: writeback started up to
 				      * here; waited for (and dropped) to here */
+	uint64_t kicked;             /* first chunk: writeback started to here */
 	uint64_t total_bytes;
 	struct volinfo *vols;
 	uint32_t n_vols;
@@ -593,9 +594,20 @@ static uint64_t medium_free(int fd)
  * the parcel does not push the package's pages out of the cache.
  */
 #define WB_CHUNK (32u << 20)
+#define WB_KICK (4u << 20)
 
 static int vw_write_behind(struct vwriter *w)
 {
+	/* Until a volume's first chunk is full the medium would sit idle
+	 * (the kernel starts writeback on its own only much later): it is
+	 * given each WB_KICK bytes as they come. */
+	if (w->started == 0 && w->bytes - w->kicked >= WB_KICK) {
+		if (sync_file_range(w->fd, (off_t)w->kicked,
+				    (off_t)(w->bytes - w->kicked),
+				    SYNC_FILE_RANGE_WRITE) < 0)
+			return -errno;
+		w->kicked = w->bytes;
+	}
 	if (w->bytes - w->started < WB_CHUNK)
 		return 0;
 	if (sync_file_range(w->fd, (off_t)w->started,
@@ -707,7 +719,7 @@ static int vw_open(struct vwriter *w)
 		return rc;
 	}
 	w->n_vols++;
-	w->bytes = w->started = w->waited = 0;
+	w->bytes = w->started = w->waited = w->kicked = 0;
 	w->h.volume = w->n_vols;
 	fr_vol_hdr_pack(w->vh, &w->h);
 	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0 ||
