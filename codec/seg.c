@@ -50,17 +50,12 @@ static size_t fr_worth_limit(size_t len)
 	return len / 100 * 97 + len % 100 * 97 / 100;
 }
 
-ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
-			const void *src, size_t len, int level)
+/* A compressor's result r for len bytes into cap: its size, 0 when the
+ * segment should go raw, or a negative code. */
+static ssize_t compressed(size_t r, size_t cap, size_t len)
 {
 	size_t limit = fr_worth_limit(len);
-	size_t r;
 
-	if (level < 1 || level > ZSTD_maxCLevel())
-		return -EINVAL;
-	if (len == 0)
-		return 0;
-	r = ZSTD_compressCCtx(c->zc, dst, cap, src, len, level);
 	if (ZSTD_isError(r)) {
 		if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)
 			return FR_E_COMPRESS;
@@ -71,9 +66,18 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 		 */
 		return cap >= limit ? 0 : -ENOBUFS;
 	}
-	if (r >= limit)
+	return r >= limit ? 0 : (ssize_t)r;
+}
+
+ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
+			const void *src, size_t len, int level)
+{
+	if (level < 1 || level > ZSTD_maxCLevel())
+		return -EINVAL;
+	if (len == 0)
 		return 0;
-	return (ssize_t)r;
+	return compressed(ZSTD_compressCCtx(c->zc, dst, cap, src, len, level),
+			  cap, len);
 }
 
 /*
@@ -115,14 +119,7 @@ ssize_t fr_seg_compress_ref(struct fr_cctx *c, void *dst, size_t cap,
 	int rc = setup(c, len, level, ref, ref_len);
 	if (rc < 0)
 		return rc;
-	size_t limit = fr_worth_limit(len);
-	size_t r = ZSTD_compress2(c->zc, dst, cap, src, len);
-	if (ZSTD_isError(r)) {
-		if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)
-			return FR_E_COMPRESS;
-		return cap >= limit ? 0 : -ENOBUFS; /* as fr_seg_compress */
-	}
-	return r >= limit ? 0 : (ssize_t)r;
+	return compressed(ZSTD_compress2(c->zc, dst, cap, src, len), cap, len);
 }
 
 int fr_seg_stream_begin(struct fr_cctx *c, size_t len, int level,

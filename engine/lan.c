@@ -471,12 +471,12 @@ static void work_segment(struct fr_job *job, int worker)
 		if (r == FR_E_HASH_MISMATCH) { /* the source changed */
 			fr_seg_reader_fini(&rd);
 			s->result = FR_E_CHANGED;
-			s->buf = s->in_buf;
-			if (out >= 0 && !s->stream)
-				fr_pool_put(lc->pool, out);
-			else if (s->stream)
-				s->buf = out;
 			s->part = -1;
+			if (!s->stream) { /* a stream's buffer is s->buf already */
+				s->buf = s->in_buf;
+				if (out >= 0)
+					fr_pool_put(lc->pool, out);
+			}
 			return;
 		}
 		if (r < 0) { /* cannot read it now: compress on its own (a
@@ -1095,6 +1095,15 @@ static void on_worker_done(struct lan_conn *lc)
 	start_send(lc);
 }
 
+/* A negative ACK: the segment goes again, and is no one's reference
+ * until it has. */
+static void send_again(struct lan_conn *lc, uint32_t seg)
+{
+	lc->sc->segs_resent++;
+	lc->given[seg] = 0;
+	todo_push(lc, seg);
+}
+
 static void parse_acks(struct lan_conn *lc)
 {
 	uint32_t off = 0;
@@ -1136,9 +1145,7 @@ static void parse_acks(struct lan_conn *lc)
 				       "again on its own",
 				       idx);
 				lc->resends[idx]++;
-				lc->sc->segs_resent++;
-				lc->given[idx] = 0;
-				todo_push(lc, idx);
+				send_again(lc, idx);
 			} else if (++lc->resends[idx] > MAX_RESENDS) {
 				fail(lc, FR_E_HASH_MISMATCH,
 				     "segment %u was refused as corrupt %d times",
@@ -1149,9 +1156,7 @@ static void parse_acks(struct lan_conn *lc)
 				       "receiver found segment %u corrupt on "
 				       "arrival; sending it again",
 				       idx);
-				lc->sc->segs_resent++;
-				lc->given[idx] = 0;
-				todo_push(lc, idx);
+				send_again(lc, idx);
 			}
 		} else if (type == FR_MSG_DONE) {
 			lc->finished = true;

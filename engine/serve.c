@@ -122,7 +122,6 @@ struct rconn {
 	 * next session can end it once it has gone silent (supersede) */
 	struct rconn *live_next;
 	bool live;
-	uint8_t live_id[FR_HASH_LEN];
 	atomic_ullong rx_ns; /* when bytes last arrived */
 };
 
@@ -1126,7 +1125,7 @@ static bool supersede(const struct rconn *rc, const uint8_t id[FR_HASH_LEN])
 	pthread_mutex_lock(&live_lock);
 	for (struct rconn *o = live_head; o; o = o->live_next) {
 		uint64_t rx = atomic_load(&o->rx_ns);
-		if (memcmp(o->live_id, id, FR_HASH_LEN) || strcmp(o->who, rc->who) ||
+		if (memcmp(o->pkg.m.id, id, FR_HASH_LEN) || strcmp(o->who, rc->who) ||
 		    now - rx < (uint64_t)STALE_S * 1000000000ull)
 			continue;
 		fr_log(FR_LOG_INFO,
@@ -1223,9 +1222,8 @@ static void session_body(struct rconn *rc)
 	}
 	r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
 			  sizeof(err));
-	uint8_t id[FR_HASH_LEN];
-	fr_hash128(mf, len, id);
-	if (r == -EBUSY && supersede(rc, id)) {
+	uint8_t id[FR_HASH_LEN]; /* the package id: the manifest's hash */
+	if (r == -EBUSY && (fr_hash128(mf, len, id), supersede(rc, id))) {
 		/* the stale session lets go once its drain is over */
 		for (int i = 0; i < 150 && r == -EBUSY; i++) {
 			usleep(100000);
@@ -1250,7 +1248,6 @@ static void session_body(struct rconn *rc)
 		fr_store_close(&rc->pkg);
 		return;
 	}
-	memcpy(rc->live_id, id, FR_HASH_LEN);
 	live_add(rc);
 	fr_log(FR_LOG_INFO,
 	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
