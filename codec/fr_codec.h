@@ -248,7 +248,8 @@ int fr_decompress_alloc(struct fr_dctx *d, const void *src, size_t len,
 /*
  * A segment's frame for sending: the XXH3-128 of src (len bytes) must be
  * want, the manifest's (else FR_E_CHANGED: these are not the bytes the
- * manifest describes). At level > 0 with dst, the segment is compressed
+ * manifest describes); want NULL: not known yet, the caller compares
+ * f->hash with it once it is. At level > 0 with dst, the segment is compressed
  * into dst (cap bytes) when that pays. Fills f, to be packed with
  * fr_frame_pack: the payload is dst when f->flags has FR_FRAME_ZSTD, else
  * src.
@@ -388,7 +389,12 @@ int fr_extent_next(struct fr_extent_iter *it, struct fr_extent *out);
  * record is the trailer; a volume without one was cut short.
  */
 #define FR_VOL_MAGIC 0x56505246u /* "FRPV" */
-#define FR_VOL_VERSION 1
+#define FR_VOL_VERSION 2    /* written; version 1 is still read */
+#define FR_VOL_VERSION_1 1  /* manifest first: header | MANIFEST | SEGLIST |
+			     * FRAME... | TRAILER, frames carry the package
+			     * id. Version 2: header | FRAME... | MANIFEST |
+			     * SEGLIST | TRAILER, frames carry the parcel id,
+			     * the header the manifest's length */
 #define FR_VOL_HDR 128
 #define FR_REC_MAGIC 0x52505246u /* "FRPR" */
 #define FR_REC_HDR 16
@@ -404,8 +410,10 @@ enum fr_rec_type {
 };
 
 struct fr_vol_hdr {
+	uint16_t version;             /* FR_VOL_VERSION or FR_VOL_VERSION_1 */
 	uint8_t parcel[FR_HASH_LEN];  /* random, names the parcel */
-	uint8_t pkg[FR_HASH_LEN];     /* package id */
+	uint8_t pkg[FR_HASH_LEN];     /* version 1: package id; 2: zero */
+	uint32_t mf_len;              /* version 2: manifest bytes; 1: 0 */
 	uint32_t volume;              /* 1-based */
 	uint32_t n_segments;          /* of the package */
 	uint32_t seg_size;

@@ -125,7 +125,7 @@ int fr_frame_encode_ref(struct fr_cctx *c, struct fr_frame *f,
 {
 	memset(f, 0, sizeof(*f));
 	fr_hash128(src, len, f->hash);
-	if (memcmp(f->hash, want, FR_HASH_LEN))
+	if (want && memcmp(f->hash, want, FR_HASH_LEN))
 		return FR_E_CHANGED;
 	memcpy(f->pkg, pkg, FR_HASH_LEN);
 	f->index = index;

@@ -21,7 +21,7 @@ enum {
 	VH_VOLUME = 40,
 	VH_NSEG = 44,
 	VH_SEGSIZE = 48,
-	VH_RSVD1 = 52,
+	VH_MFLEN = 52,
 	VH_CREATED = 56,
 	VH_FROM = 64,
 	VH_TO = 80,
@@ -74,12 +74,13 @@ void fr_vol_hdr_pack(uint8_t dst[FR_VOL_HDR], const struct fr_vol_hdr *h)
 {
 	memset(dst, 0, FR_VOL_HDR);
 	fr_put32(dst + VH_MAGIC, FR_VOL_MAGIC);
-	fr_put16(dst + VH_VERSION, FR_VOL_VERSION);
+	fr_put16(dst + VH_VERSION, h->version ? h->version : FR_VOL_VERSION);
 	memcpy(dst + VH_PARCEL, h->parcel, FR_HASH_LEN);
 	memcpy(dst + VH_PKG, h->pkg, FR_HASH_LEN);
 	fr_put32(dst + VH_VOLUME, h->volume);
 	fr_put32(dst + VH_NSEG, h->n_segments);
 	fr_put32(dst + VH_SEGSIZE, h->seg_size);
+	fr_put32(dst + VH_MFLEN, h->mf_len);
 	fr_put64(dst + VH_CREATED, (uint64_t)h->created);
 	put_code(dst + VH_FROM, h->from);
 	put_code(dst + VH_TO, h->to);
@@ -91,18 +92,28 @@ int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR])
 {
 	uint32_t volume = fr_get32(src + VH_VOLUME);
 	uint32_t seg_size = fr_get32(src + VH_SEGSIZE);
+	uint32_t mf_len = fr_get32(src + VH_MFLEN);
+	uint16_t version = fr_get16(src + VH_VERSION);
+	static const uint8_t zero[FR_HASH_LEN];
 	int r;
 
 	if (fr_get32(src + VH_MAGIC) != FR_VOL_MAGIC)
 		return FR_E_BAD_MAGIC;
-	if (fr_get16(src + VH_VERSION) != FR_VOL_VERSION)
+	if (version != FR_VOL_VERSION && version != FR_VOL_VERSION_1)
 		return FR_E_BAD_VERSION;
 	if (fr_get64(src + VH_CSUM) != fr_hash64(src, VH_CSUM))
 		return FR_E_HDR_CHECKSUM;
 	if (fr_get16(src + VH_FLAGS) != 0)
 		return FR_E_BAD_FLAGS;
-	if (fr_get32(src + VH_RSVD1) != 0 || fr_get64(src + VH_RSVD2) != 0)
+	if (fr_get64(src + VH_RSVD2) != 0)
 		return FR_E_BAD_RESERVED;
+	/* version 1 names the package; 2 carries the manifest's length,
+	 * the package id being known only once the volume is written */
+	if (version == FR_VOL_VERSION_1 ? mf_len != 0
+	    : memcmp(src + VH_PKG, zero, FR_HASH_LEN) != 0)
+		return FR_E_BAD_RESERVED;
+	if (version == FR_VOL_VERSION && (mf_len == 0 || mf_len > FR_MANIFEST_MAX))
+		return FR_E_TOO_LARGE;
 	if (volume < 1 || volume > FR_VOL_MAX)
 		return FR_E_BAD_VOLUME;
 	if (seg_size < FR_SEG_MIN || seg_size > FR_SEG_MAX)
@@ -113,6 +124,8 @@ int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR])
 	    (r = get_code(h->to, src + VH_TO)) < 0 ||
 	    (r = get_code(h->account, src + VH_ACCOUNT)) < 0)
 		return r;
+	h->version = version;
+	h->mf_len = mf_len;
 	memcpy(h->parcel, src + VH_PARCEL, FR_HASH_LEN);
 	memcpy(h->pkg, src + VH_PKG, FR_HASH_LEN);
 	h->volume = volume;

@@ -236,6 +236,23 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	    const struct fr_manifest *reuse, struct fr_manifest *out,
 	    bool progress);
 /*
+ * fr_scan in two halves, for a caller that starts on the segments before
+ * their hashes are known. fr_scan_list walks and lays out the package:
+ * entries and segment lengths, hashes zero, not sealed (*single: the
+ * source is one file). fr_hash_start then hashes every segment into m,
+ * in order, with threads of its own (stopping early, -ECANCELED, once
+ * *stop is set, when stop is not NULL); fr_hash_finish waits for them,
+ * seals m (its id) and frees h: 0, or the read error (logged).
+ */
+struct fr_scan_hash;
+int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
+		 struct fr_manifest *out, bool *single);
+int fr_hash_start(struct fr_scan_hash **h, const char *root, bool single,
+		  struct fr_manifest *m, atomic_bool *stop);
+uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h);
+bool fr_hash_running(const struct fr_scan_hash *h);
+int fr_hash_finish(struct fr_scan_hash *h);
+/*
  * Reads segments of a tree (or single file) at root into one buffer of
  * its own, with all of a segment's opens, then all its reads, in flight
  * through a ring. Used by the hashing pass, verify and recovery.

@@ -536,6 +536,39 @@ int fr_parcel_serve_query(const struct fr_config *c, int sock,
 
 /* ---- creating a parcel: the volume writer -------------------------------- */
 
+/*
+ * What a volume needs and the volumes' first frames do not: the segment
+ * hashes, so the manifest and the package id, and the registration, so
+ * which segments the destination holds. A thread waits for the hashing
+ * pass and registers the parcel while the frames are already written;
+ * prep_settle takes its result on the main thread.
+ */
+struct prep {
+	pthread_t t;
+	bool running;                /* started, not joined */
+	bool settled;
+	int settle_rc;
+	atomic_bool done;
+	atomic_bool stop;            /* tells the hashing to give up */
+	struct fr_scan_hash *h;
+	const struct fr_config *c;
+	const char *site, *src;
+	struct fr_manifest *m;
+	struct parcel *p;
+	uint8_t *mf;
+	size_t mf_len;
+	uint8_t parcel[FR_HASH_LEN];
+	uint8_t *have;               /* per segment: the destination holds it */
+	uint8_t *wrote;              /* per segment: 1 written; 2 written before
+				      * its hash was known, that hash in whash */
+	uint8_t (*whash)[FR_HASH_LEN];
+	uint8_t *seglist;            /* the segments the parcel carries */
+	uint32_t seglist_len;
+	int hash_rc, reg_rc;
+	bool complete;               /* the destination holds the package */
+	char err[600];
+};
+
 struct volinfo {
 	char path[1300];
 	uint32_t frames;
@@ -551,9 +584,12 @@ struct vwriter {
 	const uint8_t *key;
 	struct fr_vol_hdr h;
 	uint8_t vh[FR_VOL_HDR];
+	bool v2;                     /* FR_VOL_VERSION: the manifest and
+				      * segment list close each volume */
+	struct prep *prep;           /* waited for before they are written */
 	const uint8_t *mf;
 	size_t mf_len;
-	uint8_t *seglist;
+	const uint8_t *seglist;
 	uint32_t seglist_len;
 	int fd;
 	uint64_t bytes;              /* of the open volume */
@@ -682,6 +718,15 @@ static uint64_t fixed_part(const struct vwriter *w)
 	       (FR_REC_HDR + w->seglist_len + FR_TAG_LEN) + TRAILER_REC;
 }
 
+/* What closes a volume: the trailer, after the manifest and segment list
+ * in version 2. Room for it is kept while frames are written. */
+static uint64_t tail_part(const struct vwriter *w)
+{
+	return w->v2 ? fixed_part(w) - FR_VOL_HDR : TRAILER_REC;
+}
+
+static int prep_settle(struct prep *pp);
+
 static int vw_open(struct vwriter *w)
 {
 	char dir[1200], idh[33];
@@ -723,9 +768,10 @@ static int vw_open(struct vwriter *w)
 	w->h.volume = w->n_vols;
 	fr_vol_hdr_pack(w->vh, &w->h);
 	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0 ||
-	    (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len, NULL, 0)) < 0 ||
-	    (rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len, NULL,
-			    0)) < 0) {
+	    (!w->v2 && (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len,
+				       NULL, 0)) < 0) ||
+	    (!w->v2 && (rc = vw_record(w, FR_REC_SEGLIST, w->seglist,
+				       w->seglist_len, NULL, 0)) < 0)) {
 		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
 			 vi->path, fr_strerror(rc));
 		return rc;
@@ -746,10 +792,10 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 		 vi->path);
 	ranges(vi->segs, vi->n_segs, segs, sizeof(segs));
 	id_hex(w->h.parcel, idh);
-	id_hex(w->h.pkg, pkgh);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	snprintf(total, sizeof(total), "%u", w->n_vols);
+	id_hex(m->id, pkgh);
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return;
@@ -794,10 +840,19 @@ static int vw_close(struct vwriter *w, bool last)
 		.bytes = w->bytes,
 	};
 	uint8_t tb[FR_TRAILER_LEN];
-	int rc;
+	int rc = 0;
 
+	w->err[0] = '\0';
+	/* version 2: the manifest and the segment list, once known (an
+	 * error there was logged: w->err stays empty) */
+	if (w->v2 && (rc = prep_settle(w->prep)) == 0 &&
+	    (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len, NULL, 0)) == 0)
+		rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len,
+			       NULL, 0);
+	bool settled = rc == 0 || !w->v2 || w->prep->settle_rc == 0;
 	fr_vol_trailer_pack(tb, &t);
-	rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
+	if (rc == 0)
+		rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
 	if (rc == 0 && fdatasync(w->fd) < 0)
 		rc = -errno;
 	w->issued_t = w->done_t = 0; /* the next volume starts afresh */
@@ -805,7 +860,7 @@ static int vw_close(struct vwriter *w, bool last)
 		rc = -errno;
 	w->fd = -1;
 	vi->bytes = w->bytes;
-	if (rc < 0)
+	if (rc < 0 && settled)
 		snprintf(w->err, sizeof(w->err), "cannot finish '%s': %s",
 			 vi->path, fr_strerror(rc));
 	return rc;
@@ -821,9 +876,10 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 	int rc;
 
 	for (;;) {
-		bool over_limit = w->limit && w->bytes + len + TRAILER_REC > w->limit;
+		uint64_t tail = tail_part(w);
+		bool over_limit = w->limit && w->bytes + len + tail > w->limit;
 		bool full = full_now ||
-			    medium_free(w->fd) < len + TRAILER_REC + SPACE_SLACK;
+			    medium_free(w->fd) < len + tail + SPACE_SLACK;
 		full_now = false;
 		if (!over_limit && !full)
 			return 0;
@@ -942,6 +998,8 @@ static void pjob_wait(struct fr_doneq *dq, struct pjob *p)
 struct pslot {
 	struct pjob pj; /* first */
 	const struct fr_manifest *m;
+	const uint8_t *fid;        /* the frames' id: parcel (2) or package (1) */
+	const uint8_t *want;       /* the segment's hash, NULL: not known yet */
 	struct fr_seg_reader rd;
 	uint8_t *out;
 	size_t out_cap;
@@ -949,6 +1007,7 @@ struct pslot {
 	int level;
 	int result;
 	uint8_t fhdr[FR_FRAME_HDR];
+	uint8_t hash[FR_HASH_LEN];
 	const uint8_t *payload;
 	uint32_t stored;
 	double cpu_s;
@@ -961,15 +1020,107 @@ static void work_pack(struct fr_job *job, int worker)
 	struct fr_frame f;
 	double t0 = fr_thread_cpu_s();
 
-	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->m->id, s->seg,
-				    s->rd.buf, sg->length, sg->hash, s->out,
+	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->fid, s->seg,
+				    s->rd.buf, sg->length, s->want, s->out,
 				    s->out_cap, s->level);
 	if (s->result < 0)
 		return;
+	memcpy(s->hash, f.hash, FR_HASH_LEN);
 	s->payload = (f.flags & FR_FRAME_ZSTD) ? s->out : s->rd.buf;
 	s->stored = f.stored_len;
 	fr_frame_pack(s->fhdr, &f);
 	s->cpu_s = fr_thread_cpu_s() - t0;
+}
+
+static void *prep_thread(void *arg)
+{
+	struct prep *pp = arg;
+
+	pp->hash_rc = fr_hash_finish(pp->h);
+	pp->h = NULL;
+	if (pp->hash_rc == 0) {
+		fr_manifest_encode(pp->m, pp->mf, pp->mf_len);
+		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
+					     pp->mf_len, pp->m->n_segments,
+					     pp->have, pp->err, sizeof(pp->err));
+	}
+	atomic_store(&pp->done, true);
+	return NULL;
+}
+
+static int hash_changed(const struct prep *pp, uint32_t seg)
+{
+	fr_log(FR_LOG_ERROR,
+	       "segment %u of '%s' no longer matches its hash: the source "
+	       "changed while the parcel was being written; create it again",
+	       seg, pp->src);
+	return FR_E_CHANGED;
+}
+
+/*
+ * Take the prep thread's result (waiting for it): the manifest written
+ * to the parcel's record, the frames written so far checked against their
+ * hashes, the segment list. 0; a negative code, logged; -ECANCELED with
+ * pp->complete when the destination holds the package complete.
+ */
+static int prep_settle(struct prep *pp)
+{
+	struct parcel *p = pp->p;
+	const struct fr_manifest *m = pp->m;
+	char mpath[1300];
+	int rc;
+
+	if (pp->settled)
+		return pp->settle_rc;
+	pp->settled = true;
+	pthread_join(pp->t, NULL);
+	pp->running = false;
+	if ((rc = pp->hash_rc) < 0)
+		return pp->settle_rc = rc;
+	fr_path_fmt(mpath, sizeof(mpath), "%s/manifest", p->dir);
+	if ((rc = fr_write_file_atomic(mpath, pp->mf, pp->mf_len)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot write '%s': %s", mpath,
+		       fr_strerror(rc));
+		return pp->settle_rc = rc;
+	}
+	id_hex(m->id, p->pkg);
+	rc = pp->reg_rc;
+	if (rc == FR_HAVE_COMPLETE) {
+		fr_log(FR_LOG_INFO,
+		       "%s already holds '%s' complete: no parcel needed",
+		       pp->site, m->name);
+		pp->complete = true;
+		return pp->settle_rc = -ECANCELED;
+	}
+	if (rc == FR_E_AUTH || rc == FR_E_REFUSED) {
+		fr_log(FR_LOG_ERROR, "%s refused the parcel's registration: %s",
+		       pp->site, pp->err);
+		return pp->settle_rc = rc;
+	}
+	if (rc < 0) {
+		fr_log(FR_LOG_WARN,
+		       "cannot register the parcel with %s (%s): it will carry "
+		       "every segment, and 'ferry parcel list' registers it "
+		       "once %s is reachable",
+		       pp->site, pp->err, pp->site);
+		memset(pp->have, 0, m->n_segments);
+	} else {
+		p->registered = 1;
+	}
+	p->segments = 0;
+	for (uint32_t i = 0; i < m->n_segments; i++) {
+		if (pp->wrote[i] == 2) {
+			if (memcmp(pp->whash[i], m->segments[i].hash, FR_HASH_LEN))
+				return pp->settle_rc = hash_changed(pp, i);
+			pp->wrote[i] = 1;
+		}
+		if (!pp->have[i] || pp->wrote[i]) {
+			pp->seglist[i / 8] |= (uint8_t)(1u << (i % 8));
+			p->segments++;
+		}
+	}
+	parcel_save(p);
+	return pp->settle_rc = 0;
 }
 
 static const struct fr_address *courier_address(const struct fr_config *c,
@@ -1003,11 +1154,13 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	struct fr_doneq dq = {.efd = -1};
 	struct fr_adapt ad;
 	struct parcel p = {0};
-	uint8_t *mf = NULL, *have = NULL;
-	uint32_t *todo = NULL, n_todo = 0;
+	struct prep pp = {0};
 	const char *media[FR_PARCEL_MEDIA_MAX];
+	uint32_t written = 0;
+	uint64_t raw_done = 0;
+	double t0 = fr_now_s();
 	unsigned n_media = 0;
-	char err[600] = "", name[FR_NAME_MAX + 1], pdir[1200], src[4096];
+	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
 	struct stat st;
 	int rc;
 
@@ -1060,20 +1213,35 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	if ((rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 
-	/* ---- the manifest */
-	rc = fr_scan(src, name, c->seg_size, NULL, &m, o->progress);
-	if (rc < 0)
+	/* ---- the listing; the hashes follow in the background */
+	bool single;
+	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single)) < 0)
 		return rc;
 	size_t mf_len = fr_manifest_encoded_size(&m);
-	if (!(mf = malloc(mf_len)) || !(have = calloc(m.n_segments + 1, 1)) ||
-	    !(todo = malloc((m.n_segments + 1) * sizeof(*todo)))) {
+	if (mf_len > FR_MANIFEST_MAX) {
+		fr_log(FR_LOG_ERROR, "'%s' has too many entries for one manifest",
+		       src);
+		rc = FR_E_TOO_LARGE;
+		goto out;
+	}
+	pp.c = c;
+	pp.site = o->site;
+	pp.src = src;
+	pp.m = &m;
+	pp.p = &p;
+	pp.mf_len = mf_len;
+	pp.seglist_len = (m.n_segments + 7) / 8;
+	if (!(pp.mf = malloc(mf_len)) || !(pp.have = calloc(m.n_segments + 1, 1)) ||
+	    !(pp.wrote = calloc(m.n_segments + 1, 1)) ||
+	    !(pp.whash = malloc((m.n_segments + 1) * sizeof(*pp.whash))) ||
+	    !(pp.seglist = calloc(pp.seglist_len, 1))) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	fr_manifest_encode(&m, mf, mf_len);
 
-	/* ---- the parcel's record, then its registration */
+	/* ---- the parcel's record */
 	fr_random(w.h.parcel, FR_HASH_LEN);
+	memcpy(pp.parcel, w.h.parcel, FR_HASH_LEN);
 	id_hex(w.h.parcel, p.id);
 	if ((rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
 	    (rc = fr_path_fmt(p.dir, sizeof(p.dir), "%s/%.12s", pdir, p.id)) < 0 ||
@@ -1082,15 +1250,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		       pdir, fr_strerror(rc));
 		goto out;
 	}
-	char mpath[1300];
-	fr_path_fmt(mpath, sizeof(mpath), "%s/manifest", p.dir);
-	if ((rc = fr_write_file_atomic(mpath, mf, mf_len)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot write '%s': %s", mpath,
-		       fr_strerror(rc));
-		goto out;
-	}
 	snprintf(p.name, sizeof(p.name), "%s", m.name);
-	id_hex(m.id, p.pkg);
 	snprintf(p.site, sizeof(p.site), "%s", o->site);
 	snprintf(p.address, sizeof(p.address), "%s", ca->name);
 	snprintf(p.state, sizeof(p.state), "creating");
@@ -1098,53 +1258,40 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	p.created = (int64_t)time(NULL);
 	snprintf(p.media, sizeof(p.media), "%s", media[0]);
 
-	rc = register_parcel(c, o->site, w.h.parcel, mf, mf_len, m.n_segments,
-			     have, err, sizeof(err));
-	if (rc == FR_HAVE_COMPLETE) {
-		fr_log(FR_LOG_INFO,
-		       "%s already holds '%s' complete: no parcel needed",
-		       o->site, m.name);
-		fr_remove_tree(p.dir);
-		rc = 0;
-		goto out;
+	/* ---- hashing and registration, behind the frames */
+	if ((rc = fr_hash_start(&pp.h, src, single, &m, &pp.stop)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s", src,
+		       fr_strerror(rc));
+		goto stopped;
 	}
-	if (rc == FR_E_AUTH || rc == FR_E_REFUSED) {
-		fr_log(FR_LOG_ERROR, "%s refused the parcel's registration: %s",
-		       o->site, err);
-		fr_remove_tree(p.dir);
-		goto out;
+	if (pthread_create(&pp.t, NULL, prep_thread, &pp) != 0) {
+		atomic_store(&pp.stop, true);
+		fr_hash_finish(pp.h);
+		rc = -EAGAIN;
+		goto stopped;
 	}
-	if (rc < 0) {
-		fr_log(FR_LOG_WARN,
-		       "cannot register the parcel with %s (%s): it will carry "
-		       "every segment, and 'ferry parcel list' registers it "
-		       "once %s is reachable",
-		       o->site, err, o->site);
-		memset(have, 0, m.n_segments);
-	} else {
-		p.registered = 1;
-	}
-	for (uint32_t i = 0; i < m.n_segments; i++)
-		if (!have[i])
-			todo[n_todo++] = i;
-	p.segments = n_todo;
-	parcel_save(&p);
+	pp.running = true;
 
-	/* ---- the volumes */
+	/* ---- the volumes. Version 1 (for parcels read by an older ferry)
+	 * starts with the manifest, so it waits for it. */
+	const char *v1 = getenv("FERRY_PARCEL_V1");
+	w.v2 = !(v1 && *v1 && strcmp(v1, "0"));
+	w.prep = &pp;
+	if (!w.v2 && (rc = prep_settle(&pp)) < 0)
+		goto stopped;
 	w.media = media;
 	w.n_media = n_media;
 	w.limit = o->volume_size;
 	w.key = ca->key;
-	w.mf = mf;
+	w.mf = pp.mf;
 	w.mf_len = mf_len;
-	w.seglist_len = (m.n_segments + 7) / 8;
-	if (!(w.seglist = calloc(w.seglist_len, 1))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (uint32_t i = 0; i < n_todo; i++)
-		w.seglist[todo[i] / 8] |= (uint8_t)(1u << (todo[i] % 8));
-	memcpy(w.h.pkg, m.id, FR_HASH_LEN);
+	w.seglist = pp.seglist;
+	w.seglist_len = pp.seglist_len;
+	w.h.version = w.v2 ? FR_VOL_VERSION : FR_VOL_VERSION_1;
+	if (w.v2)
+		w.h.mf_len = (uint32_t)mf_len;
+	else
+		memcpy(w.h.pkg, m.id, FR_HASH_LEN);
 	w.h.n_segments = m.n_segments;
 	w.h.seg_size = m.seg_size;
 	snprintf(w.h.from, sizeof(w.h.from), "%s", c->code);
@@ -1152,8 +1299,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	snprintf(w.h.account, sizeof(w.h.account), "%s", ca->account);
 	w.h.created = p.created;
 	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
-		fr_log(FR_LOG_ERROR, "%s", w.err);
-		goto out;
+		if (w.err[0])
+			fr_log(FR_LOG_ERROR, "%s", w.err);
+		goto stopped;
 	}
 
 	int fixed = o->level >= -1 ? o->level : c->level;
@@ -1162,32 +1310,41 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	if (fixed < 0)
 		ad.level = FR_SMALL_FLOOR; /* until measured */
 	if ((rc = fr_doneq_init(&dq)) < 0)
-		goto out;
+		goto stopped;
 	for (int i = 0; i < PSLOTS; i++) {
 		slots[i].m = &m;
+		slots[i].fid = w.v2 ? w.h.parcel : m.id;
 		slots[i].out_cap = fr_seg_bound(m.seg_size);
 		if ((rc = fr_seg_reader_init(&slots[i].rd, m.seg_size)) < 0 ||
 		    !(slots[i].out = malloc(slots[i].out_cap))) {
 			rc = rc < 0 ? rc : -ENOMEM;
 			fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
 			       fr_strerror(rc));
-			goto out;
+			goto stopped;
 		}
 	}
 
-	double t0 = fr_now_s(), last_tick = t0;
-	uint64_t raw_done = 0, read_bytes = 0;
+	double last_tick = fr_now_s();
+	uint64_t read_bytes = 0;
 	double read_s = 0;
-	uint32_t next = 0, head = 0, written = 0;
-	bool single = S_ISREG(st.st_mode);
+	uint32_t next = 0, head = 0, cur = 0;
+	t0 = last_tick;
 	rc = 0;
-	while (written < n_todo) {
+	for (;;) {
+		if (rc == 0 && !pp.settled && atomic_load(&pp.done))
+			rc = prep_settle(&pp);
 		/* keep every slot busy: read the next segments while the
-		 * workers compress and the oldest goes to the medium */
-		while (rc == 0 && next < n_todo && next - head < PSLOTS) {
+		 * workers compress and the oldest goes to the medium. Until
+		 * the registration answered, every segment goes. */
+		while (rc == 0 && next - head < PSLOTS) {
+			while (cur < m.n_segments && pp.settled && pp.have[cur])
+				cur++;
+			if (cur >= m.n_segments)
+				break;
 			struct pslot *s = &slots[next % PSLOTS];
 			char msg[512];
-			s->seg = todo[next];
+			s->seg = cur++;
+			s->want = pp.settled ? m.segments[s->seg].hash : NULL;
 			double r0 = fr_now_s();
 			rc = fr_seg_read(&s->rd, src, single, &m, s->seg, msg,
 					 sizeof(msg));
@@ -1209,24 +1366,32 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		if (rc < 0)
 			continue; /* drain what is in flight */
 		if (s->result < 0) {
-			rc = s->result;
-			fr_log(FR_LOG_ERROR,
-			       "segment %u of '%s' no longer matches its hash: "
-			       "the source changed while the parcel was being "
-			       "written; create it again",
-			       s->seg, src);
+			rc = hash_changed(&pp, s->seg);
 			continue;
+		}
+		/* read before the registration said the destination holds it */
+		if (pp.settled && pp.have[s->seg])
+			continue;
+		if (!s->want) {
+			if (pp.settled &&
+			    memcmp(s->hash, m.segments[s->seg].hash, FR_HASH_LEN)) {
+				rc = hash_changed(&pp, s->seg);
+				continue;
+			}
+			memcpy(pp.whash[s->seg], s->hash, FR_HASH_LEN);
 		}
 		if (fixed < 0)
 			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
 		if (rc < 0) {
-			fr_log(FR_LOG_ERROR, "%s", w.err);
+			if (w.err[0])
+				fr_log(FR_LOG_ERROR, "%s", w.err);
 			continue;
 		}
-		written++;
+		pp.wrote[s->seg] = pp.settled || s->want ? 1 : 2;
 		raw_done += m.segments[s->seg].length;
+		written++;
 		double now = fr_now_s();
 		if (now - last_tick >= 0.25) {
 			if (fixed < 0) {
@@ -1263,39 +1428,43 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 				fprintf(stderr,
 					"\r  parcel: %u/%u segments, %.0f MB/s, "
 					"level %d, volume %u   ",
-					written, n_todo,
+					written,
+					pp.settled ? p.segments : m.n_segments,
 					raw_done / 1e6 / (now - t0 + 1e-9),
 					s->level, w.n_vols);
 			last_tick = now;
 		}
 	}
+stopped:
 	if (o->progress)
 		fprintf(stderr, "\r%70s\r", "");
 	for (int i = 0; i < PSLOTS; i++)
 		if (slots[i].pj.busy)
 			pjob_wait(&dq, &slots[i].pj);
+	/* an error other than a full medium: the hashing need not go on */
+	if (rc < 0 && rc != -ENOSPC)
+		atomic_store(&pp.stop, true);
 	if (w.fd >= 0) {
 		int r2 = vw_close(&w, true);
 		if (r2 < 0 && rc == 0) {
 			rc = r2;
-			fr_log(FR_LOG_ERROR, "%s", w.err);
+			if (w.err[0])
+				fr_log(FR_LOG_ERROR, "%s", w.err);
 		}
-	} else if (w.n_vols) {
+	} else if (w.n_vols && rc == -ENOSPC) {
 		/* the media filled up: the volume closed last is the last */
 		fr_log(FR_LOG_WARN,
 		       "the last volume written, %s, does not say it is the "
 		       "last",
 		       w.vols[w.n_vols - 1].path);
 	}
-	for (uint32_t k = 0; k < w.n_vols; k++)
-		write_packing_list(&w, k, &m, written);
-	p.volumes = w.n_vols;
-	p.bytes = w.total_bytes;
-	p.raw = raw_done;
-	p.left_out = n_todo - written;
-	p.segments = written;
-	double secs = fr_now_s() - t0;
-	if (rc < 0 && written == 0) {
+	/* volumes without a manifest, from a source that changed, or not
+	 * needed: none is kept */
+	bool keep = rc == 0 || (written > 0 && pp.settled &&
+				pp.settle_rc == 0 && rc != FR_E_CHANGED);
+	if (pp.complete)
+		rc = 0;
+	if (!keep || pp.complete) {
 		for (uint32_t k = 0; k < w.n_vols; k++) {
 			char txt[1320];
 			unlink(w.vols[k].path);
@@ -1303,9 +1472,29 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 				 (int)strlen(w.vols[k].path) - 4, w.vols[k].path);
 			unlink(txt);
 		}
-		fr_remove_tree(p.dir);
+		if (w.n_vols) {
+			char dir[1300];
+			snprintf(dir, sizeof(dir), "%.*s",
+				 (int)(strrchr(w.vols[0].path, '/') -
+				       w.vols[0].path),
+				 w.vols[0].path);
+			rmdir(dir);
+		}
+		if (p.dir[0])
+			fr_remove_tree(p.dir);
 		goto out;
 	}
+	for (uint32_t k = 0; k < w.n_vols; k++)
+		write_packing_list(&w, k, &m, written);
+	p.volumes = w.n_vols;
+	p.bytes = w.total_bytes;
+	p.raw = raw_done;
+	p.left_out = 0;
+	for (uint32_t i = 0; i < m.n_segments; i++)
+		if (((pp.seglist[i / 8] >> (i % 8)) & 1) && !pp.wrote[i])
+			p.left_out++;
+	p.segments = written;
+	double secs = fr_now_s() - t0;
 	snprintf(p.state, sizeof(p.state), "created");
 	parcel_save(&p);
 	char sz[32], rz[32];
@@ -1354,10 +1543,15 @@ out:
 	for (uint32_t k = 0; k < w.n_vols; k++)
 		free(w.vols[k].segs);
 	free(w.vols);
-	free(w.seglist);
-	free(mf);
-	free(have);
-	free(todo);
+	if (pp.running) {
+		atomic_store(&pp.stop, true);
+		pthread_join(pp.t, NULL);
+	}
+	free(pp.mf);
+	free(pp.have);
+	free(pp.wrote);
+	free(pp.whash);
+	free(pp.seglist);
 	fr_manifest_fini(&m);
 	return rc;
 }
@@ -1699,7 +1893,12 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		frames++;
 		struct fr_frame f;
 		int fr = fr_frame_unpack(&f, fh);
-		if (!ok || fr < 0 || memcmp(f.pkg, m->id, FR_HASH_LEN) ||
+		/* version 2 frames carry the parcel's id: written before
+		 * the package's was known */
+		const uint8_t *fid = v->h.version == FR_VOL_VERSION_1
+					     ? m->id
+					     : v->h.parcel;
+		if (!ok || fr < 0 || memcmp(f.pkg, fid, FR_HASH_LEN) ||
 		    f.index >= m->n_segments ||
 		    f.raw_len != m->segments[f.index].length ||
 		    r.len != FR_FRAME_HDR + f.stored_len) {
@@ -1806,6 +2005,64 @@ static void report_missing(const struct importer *im, const struct incoming *in,
 			n_other);
 }
 
+/* One authentic record of type `type` at fd's offset: its body, or NULL. */
+static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
+			    uint32_t type, uint32_t len)
+{
+	uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN], *body;
+	struct fr_rec_hdr r;
+
+	if (read_all(fd, rh, sizeof(rh)) < 0 ||
+	    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 || r.type != type ||
+	    r.len != len || !(body = malloc(len)))
+		return NULL;
+	if (read_all(fd, body, len) < 0 || read_all(fd, tag, sizeof(tag)) < 0 ||
+	    !tag_ok(key, v->vh, rh, body, len, tag)) {
+		free(body);
+		return NULL;
+	}
+	return body;
+}
+
+/*
+ * The manifest of volume v and the segment list after it: right after
+ * the header in version 1 (its length from the record), before the
+ * trailer in version 2 (its length from the header). *mf NULL when it
+ * does not read authentic; *seglist is set only with *mf, and only once.
+ */
+static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
+			  uint8_t **mf, uint32_t *mf_len, uint8_t **seglist)
+{
+	uint32_t sl_len = (v->h.n_segments + 7) / 8, len = v->h.mf_len;
+	uint64_t at = FR_VOL_HDR;
+	struct stat st;
+
+	*mf = NULL;
+	if (fstat(fd, &st) < 0)
+		return;
+	if (v->h.version == FR_VOL_VERSION_1) {
+		uint8_t rh[FR_REC_HDR];
+		struct fr_rec_hdr r;
+		if (pread(fd, rh, sizeof(rh), FR_VOL_HDR) != sizeof(rh) ||
+		    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 ||
+		    r.len > (uint64_t)st.st_size)
+			return;
+		len = r.len;
+	} else {
+		uint64_t tail = (FR_REC_HDR + (uint64_t)len + FR_TAG_LEN) +
+				(FR_REC_HDR + sl_len + FR_TAG_LEN) + TRAILER_REC;
+		if ((uint64_t)st.st_size < FR_VOL_HDR + tail)
+			return;
+		at = (uint64_t)st.st_size - tail;
+	}
+	if (lseek(fd, (off_t)at, SEEK_SET) < 0 ||
+	    !(*mf = read_record(fd, v, key, FR_REC_MANIFEST, len)))
+		return;
+	*mf_len = len;
+	if (!*seglist)
+		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
+}
+
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 			 bool json, FILE *out, bool *complete)
 {
@@ -1813,91 +2070,47 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	const struct fr_account *acct = NULL;
 	struct incoming in;
 	uint8_t *mf = NULL, *seglist = NULL;
+	uint32_t mf_len = 0;
+	const char *from = NULL;
 	char id[33], err[600];
 	int rc = 0, fd = -1;
 
 	*complete = false;
 	id_hex(v[0].h.parcel, id);
-	/* the volume that opens the package: the first readable one */
+	/* the manifest: of the first volume where it reads authentic */
 	for (uint32_t k = 0; k < n && !mf; k++) {
-		uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
-		struct fr_rec_hdr r;
 		acct = fr_config_account(c, v[k].h.account);
 		if (!acct)
 			continue;
-		struct stat st;
 		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
 		/* the medium starts on the frames while the tree is made */
-		if (fd >= 0 && k == 0)
+		if (k == 0)
 			posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
-		if (fd < 0 || fstat(fd, &st) < 0 ||
-		    lseek(fd, FR_VOL_HDR, SEEK_SET) < 0 ||
-		    read_all(fd, rh, sizeof(rh)) < 0 ||
-		    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 ||
-		    r.type != FR_REC_MANIFEST || r.len > st.st_size ||
-		    !(mf = malloc(r.len)) ||
-		    read_all(fd, mf, r.len) < 0 || read_all(fd, tag, sizeof(tag)) < 0 ||
-		    !tag_ok(acct->key, v[k].vh, rh, mf, r.len, tag)) {
-			free(mf);
-			mf = NULL;
-		} else {
-			rc = fr_store_open(c->store, mf, r.len, v[k].h.account,
-					   &im.pkg, err, sizeof(err));
-			if (rc < 0) {
-				fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
-				close(fd);
-				free(mf);
-				return rc;
-			}
-			im.open = true;
-			if (rc == FR_HAVE_COMPLETE) {
-				/* by network, or an earlier import */
-				char pk[33];
-				incoming_load(c, id, &in);
-				snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
-				id_hex(im.pkg.m.id, pk);
-				snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
-				snprintf(in.from, sizeof(in.from), "%s",
-					 v[k].h.account);
-				if (in.state != P_RECEIVED)
-					in.state = P_SUPERSEDED;
-				incoming_save(&in);
-				*complete = true;
-				if (json)
-					fprintf(out,
-						"{\"parcel\": \"%s\", "
-						"\"imported\": 0, \"complete\": "
-						"true, \"already_complete\": "
-						"true}\n",
-						id);
-				else
-					fprintf(out,
-						"parcel %.12s: package '%s' is "
-						"already complete here; nothing "
-						"to import\n",
-						id, im.pkg.m.name);
-				close(fd);
-				free(mf);
-				fr_store_close(&im.pkg);
-				return 0;
-			}
-			/* the segment list record follows */
-			if (read_all(fd, rh, sizeof(rh)) == 0 &&
-			    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) == 0 &&
-			    r.type == FR_REC_SEGLIST &&
-			    r.len == (im.pkg.m.n_segments + 7) / 8 &&
-			    (seglist = malloc(r.len)) &&
-			    read_all(fd, seglist, r.len) == 0 &&
-			    read_all(fd, tag, sizeof(tag)) == 0 &&
-			    tag_ok(acct->key, v[k].vh, rh, seglist, r.len, tag)) {
-			} else {
-				free(seglist);
-				seglist = NULL;
-			}
-		}
-		if (fd >= 0)
-			close(fd);
+		read_manifest(fd, &v[k], acct->key, &mf, &mf_len, &seglist);
+		close(fd);
 		fd = -1;
+		from = v[k].h.account;
+	}
+	if (!mf) {
+		/* a volume cut short has none (version 2 keeps it at the
+		 * end): the registration, or an earlier import, left it in
+		 * the store */
+		char path[1400];
+		size_t len;
+		incoming_load(c, id, &in);
+		if (in.pkg[0] && in.from[0] &&
+		    fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest",
+				c->store, in.pkg) == 0 &&
+		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) == 0) {
+			mf_len = (uint32_t)len;
+			from = in.from;
+			fr_log(FR_LOG_INFO,
+			       "parcel %.12s: no volume given carries a readable "
+			       "manifest; using the one registered for it",
+			       id);
+		}
 	}
 	if (!mf) {
 		fr_log(FR_LOG_ERROR,
@@ -1906,13 +2119,53 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		       id);
 		return FR_E_FORGED;
 	}
+	rc = fr_store_open(c->store, mf, mf_len, from, &im.pkg, err, sizeof(err));
 	free(mf);
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
+		free(seglist);
+		return rc;
+	}
+	im.open = true;
+	if (im.pkg.m.n_segments != v[0].h.n_segments ||
+	    im.pkg.m.seg_size != v[0].h.seg_size) {
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: its volumes do not match its manifest", id);
+		rc = FR_E_BAD_INDEX;
+		goto out;
+	}
+	if (rc == FR_HAVE_COMPLETE) {
+		/* by network, or an earlier import */
+		char pk[33];
+		incoming_load(c, id, &in);
+		snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
+		id_hex(im.pkg.m.id, pk);
+		snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
+		snprintf(in.from, sizeof(in.from), "%s", from);
+		if (in.state != P_RECEIVED)
+			in.state = P_SUPERSEDED;
+		incoming_save(&in);
+		*complete = true;
+		if (json)
+			fprintf(out,
+				"{\"parcel\": \"%s\", \"imported\": 0, "
+				"\"complete\": true, \"already_complete\": "
+				"true}\n",
+				id);
+		else
+			fprintf(out,
+				"parcel %.12s: package '%s' is already complete "
+				"here; nothing to import\n",
+				id, im.pkg.m.name);
+		rc = 0;
+		goto out;
+	}
 	if (!seglist && (seglist = calloc((im.pkg.m.n_segments + 7) / 8, 1)))
 		memset(seglist, 0xff, (im.pkg.m.n_segments + 7) / 8);
 	incoming_load(c, id, &in);
 	snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
 	id_hex(im.pkg.m.id, in.pkg);
-	snprintf(in.from, sizeof(in.from), "%s", v[0].h.account);
+	snprintf(in.from, sizeof(in.from), "%s", from);
 	if (in.state != P_RECEIVED)
 		in.state = P_IMPORTING;
 	im.taken = calloc(im.pkg.m.n_segments + 1, 1);
@@ -1934,7 +2187,8 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		}
 
 	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if (memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) {
+		if (v[k].h.version == FR_VOL_VERSION_1 &&
+		    memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) {
 			fr_log(FR_LOG_ERROR, "%s: belongs to another package",
 			       v[k].path);
 			im.damaged++;

@@ -9,11 +9,13 @@
 
 #include "fr_codec.h"
 
+/* a version 1 header (manifest first, naming the package) */
 static struct fr_vol_hdr sample(void)
 {
 	struct fr_vol_hdr h;
 
 	memset(&h, 0, sizeof(h));
+	h.version = FR_VOL_VERSION_1;
 	for (int i = 0; i < FR_HASH_LEN; i++) {
 		h.parcel[i] = (uint8_t)(0x40 + i);
 		h.pkg[i] = (uint8_t)(0x80 + i);
@@ -25,6 +27,17 @@ static struct fr_vol_hdr sample(void)
 	strcpy(h.to, "LAB-2");
 	strcpy(h.account, "CEN_X");
 	h.created = 1764100000;
+	return h;
+}
+
+/* a version 2 header (frames first, the manifest's length, no package) */
+static struct fr_vol_hdr sample2(void)
+{
+	struct fr_vol_hdr h = sample();
+
+	h.version = FR_VOL_VERSION;
+	memset(h.pkg, 0, FR_HASH_LEN);
+	h.mf_len = 123456;
 	return h;
 }
 
@@ -62,6 +75,49 @@ Test(volume, round_trip)
 	cr_assert_str_eq(g.to, "LAB-2");
 	cr_assert_str_eq(g.account, "CEN_X");
 	cr_assert_eq(g.created, 1764100000);
+	cr_assert_eq(g.version, FR_VOL_VERSION_1);
+	cr_assert_eq(g.mf_len, 0);
+}
+
+Test(volume, version2_round_trip)
+{
+	struct fr_vol_hdr h = sample2(), g;
+	uint8_t b[FR_VOL_HDR], zero[FR_HASH_LEN] = {0};
+
+	fr_vol_hdr_pack(b, &h);
+	cr_assert_eq(fr_get16(b + 4), 2);
+	cr_assert_eq(fr_get32(b + 52), 123456);
+	memset(&g, 0xee, sizeof(g));
+	cr_assert_eq(fr_vol_hdr_unpack(&g, b), 0);
+	cr_assert_eq(g.version, FR_VOL_VERSION);
+	cr_assert_eq(g.mf_len, 123456);
+	cr_assert_eq(memcmp(g.pkg, zero, FR_HASH_LEN), 0);
+	cr_assert_eq(memcmp(g.parcel, h.parcel, FR_HASH_LEN), 0);
+	cr_assert_eq(g.volume, 3);
+}
+
+static int vol2_with(void (*fix)(uint8_t *b))
+{
+	struct fr_vol_hdr h = sample2(), g;
+	uint8_t b[FR_VOL_HDR];
+
+	fr_vol_hdr_pack(b, &h);
+	fix(b);
+	reseal_vol(b);
+	return fr_vol_hdr_unpack(&g, b);
+}
+
+static void f2_pkg(uint8_t *b) { b[30] = 1; }
+static void f2_mf0(uint8_t *b) { fr_put32(b + 52, 0); }
+static void f2_mfbig(uint8_t *b) { fr_put32(b + 52, FR_MANIFEST_MAX + 1); }
+static void f2_version3(uint8_t *b) { fr_put16(b + 4, 3); }
+
+Test(volume, version2_fields_have_their_errors)
+{
+	cr_assert_eq(vol2_with(f2_pkg), FR_E_BAD_RESERVED);
+	cr_assert_eq(vol2_with(f2_mf0), FR_E_TOO_LARGE);
+	cr_assert_eq(vol2_with(f2_mfbig), FR_E_TOO_LARGE);
+	cr_assert_eq(vol2_with(f2_version3), FR_E_BAD_VERSION);
 }
 
 Test(volume, full_length_codes)
@@ -76,8 +132,9 @@ Test(volume, full_length_codes)
 }
 
 static void f_magic(uint8_t *b) { b[0] ^= 1; }
-static void f_version(uint8_t *b) { fr_put16(b + 4, 2); }
+static void f_version(uint8_t *b) { fr_put16(b + 4, 0); }
 static void f_flags(uint8_t *b) { fr_put16(b + 6, 1); }
+/* a version 1 header has no manifest length */
 static void f_rsvd1(uint8_t *b) { fr_put32(b + 52, 7); }
 static void f_rsvd2(uint8_t *b) { b[115] = 1; }
 static void f_vol0(uint8_t *b) { fr_put32(b + 40, 0); }
