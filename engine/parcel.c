@@ -566,6 +566,7 @@ struct prep {
 	uint32_t seglist_len;
 	int hash_rc, reg_rc;
 	bool complete;               /* the destination holds the package */
+	double t0;                   /* when creation started */
 	char err[600];
 };
 
@@ -576,6 +577,11 @@ struct volinfo {
 	uint32_t *segs;
 	uint32_t n_segs, cap_segs;
 };
+
+#define WB_CHUNK (32u << 20)
+#define WB_KICK (4u << 20)
+#define WB_LAG 2 /* chunks the medium is given before the oldest is waited for */
+#define WB_PAGE 4096
 
 struct vwriter {
 	const char *const *media;
@@ -596,6 +602,9 @@ struct vwriter {
 	uint64_t started, waited;    /* write-behind: writeback started up to
 				      * here; waited for (and dropped) to here */
 	uint64_t kicked;             /* first chunk: writeback started to here */
+	uint64_t q_end[WB_LAG + 1];  /* chunks given to the medium, not waited */
+	double q_issued[WB_LAG + 1]; /* for yet: where each ends, when given */
+	unsigned q_n;
 	uint64_t total_bytes;
 	struct volinfo *vols;
 	uint32_t n_vols;
@@ -606,8 +615,6 @@ struct vwriter {
 	double busy_s;
 	uint64_t busy_bytes;
 	bool blocked;
-	double issued_t;             /* when writeback of the waited chunk
-				      * was started */
 	double done_t;               /* when the last wait returned */
 	char err[1600];
 };
@@ -623,36 +630,46 @@ static uint64_t medium_free(int fd)
 
 /*
  * Write-behind: once WB_CHUNK more bytes are written, start their
- * writeback and wait for the chunk before. The medium then never holds
- * more than two chunks of dirty data: the time spent writing is the
- * medium's own (which the level choice needs, not the page cache's), a
- * slow USB disk or tape does not make the final sync a long silence, and
- * the parcel does not push the package's pages out of the cache.
+ * writeback and wait for the chunk WB_LAG before. The medium then never
+ * holds more than WB_LAG + 1 chunks of dirty data: the time spent writing
+ * is the medium's own (which the level choice needs, not the page
+ * cache's), a slow USB disk or tape does not make the final sync a long
+ * silence, and the parcel does not push the package's pages out of the
+ * cache. Two chunks queued (not one) keep the medium busy through the
+ * pipeline's own hiccups.
  */
-#define WB_CHUNK (32u << 20)
-#define WB_KICK (4u << 20)
 
 static int vw_write_behind(struct vwriter *w)
 {
 	/* Until a volume's first chunk is full the medium would sit idle
 	 * (the kernel starts writeback on its own only much later): it is
 	 * given each WB_KICK bytes as they come. */
-	if (w->started == 0 && w->bytes - w->kicked >= WB_KICK) {
+	/* Chunks end on a page: a page shared by two chunks would be
+	 * written again with the second, and waiting for the first would
+	 * then wait for the second too, leaving the medium idle after. */
+	uint64_t upto = w->bytes & ~(uint64_t)(WB_PAGE - 1);
+	if (w->started == 0 && upto - w->kicked >= WB_KICK) {
 		if (sync_file_range(w->fd, (off_t)w->kicked,
-				    (off_t)(w->bytes - w->kicked),
+				    (off_t)(upto - w->kicked),
 				    SYNC_FILE_RANGE_WRITE) < 0)
 			return -errno;
-		w->kicked = w->bytes;
+		w->kicked = upto;
 	}
-	if (w->bytes - w->started < WB_CHUNK)
+	if (upto - w->started < WB_CHUNK)
 		return 0;
 	if (sync_file_range(w->fd, (off_t)w->started,
-			    (off_t)(w->bytes - w->started),
+			    (off_t)(upto - w->started),
 			    SYNC_FILE_RANGE_WRITE) < 0)
 		return -errno;
-	double issued = fr_now_s();
-	if (w->started > w->waited) {
-		uint64_t len = w->started - w->waited;
+	w->q_end[w->q_n] = upto;
+	w->q_issued[w->q_n++] = fr_now_s();
+	w->started = upto;
+	if (w->q_n > WB_LAG) {
+		uint64_t end = w->q_end[0], len = end - w->waited;
+		double issued_t = w->q_issued[0];
+		memmove(w->q_end, w->q_end + 1, --w->q_n * sizeof(*w->q_end));
+		memmove(w->q_issued, w->q_issued + 1,
+			w->q_n * sizeof(*w->q_issued));
 		double t0 = fr_now_s();
 		if (sync_file_range(w->fd, (off_t)w->waited, (off_t)len,
 				    SYNC_FILE_RANGE_WAIT_BEFORE |
@@ -664,8 +681,8 @@ static int vw_write_behind(struct vwriter *w)
 		 * finished the one before. A medium may work on two chunks
 		 * at once, so one wait is long and the next none: only the
 		 * sums over several chunks tell its rate. */
-		double from = w->issued_t > w->done_t ? w->issued_t : w->done_t;
-		if (from > 0 && t1 > from) {
+		double from = issued_t > w->done_t ? issued_t : w->done_t;
+		if (t1 > from) {
 			w->busy_bytes += len;
 			w->busy_s += t1 - from;
 			if (t1 - t0 > 0.002)
@@ -674,10 +691,8 @@ static int vw_write_behind(struct vwriter *w)
 		w->done_t = t1;
 		posix_fadvise(w->fd, (off_t)w->waited, (off_t)len,
 			      POSIX_FADV_DONTNEED);
-		w->waited = w->started;
+		w->waited = end;
 	}
-	w->issued_t = issued;
-	w->started = w->bytes;
 	return 0;
 }
 
@@ -855,7 +870,8 @@ static int vw_close(struct vwriter *w, bool last)
 		rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
 	if (rc == 0 && fdatasync(w->fd) < 0)
 		rc = -errno;
-	w->issued_t = w->done_t = 0; /* the next volume starts afresh */
+	w->done_t = 0; /* the next volume starts afresh */
+	w->q_n = 0;
 	if (close(w->fd) < 0 && rc == 0)
 		rc = -errno;
 	w->fd = -1;
@@ -1073,8 +1089,16 @@ static int prep_settle(struct prep *pp)
 	if (pp->settled)
 		return pp->settle_rc;
 	pp->settled = true;
+	double w0 = fr_now_s();
 	pthread_join(pp->t, NULL);
 	pp->running = false;
+	uint32_t before = 0;
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		before += pp->wrote[i] != 0;
+	fr_log(FR_LOG_DEBUG,
+	       "hashed and registered %.2f s after the start (waited %.2f s), "
+	       "%u frame(s) already written",
+	       fr_now_s() - pp->t0, fr_now_s() - w0, before);
 	if ((rc = pp->hash_rc) < 0)
 		return pp->settle_rc = rc;
 	fr_path_fmt(mpath, sizeof(mpath), "%s/manifest", p->dir);
@@ -1225,6 +1249,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		goto out;
 	}
 	pp.c = c;
+	pp.t0 = t0;
 	pp.site = o->site;
 	pp.src = src;
 	pp.m = &m;
@@ -1328,7 +1353,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	uint64_t read_bytes = 0;
 	double read_s = 0;
 	uint32_t next = 0, head = 0, cur = 0;
-	t0 = last_tick;
+	double t_read = 0, t_work = 0, t_write = 0, cpu_work = 0;
 	rc = 0;
 	for (;;) {
 		if (rc == 0 && !pp.settled && atomic_load(&pp.done))
@@ -1349,6 +1374,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			rc = fr_seg_read(&s->rd, src, single, &m, s->seg, msg,
 					 sizeof(msg));
 			read_s += fr_now_s() - r0;
+			t_read += fr_now_s() - r0;
 			read_bytes += m.segments[s->seg].length;
 			if (rc < 0) {
 				fr_log(FR_LOG_ERROR, "%s", msg);
@@ -1361,7 +1387,10 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		if (head == next)
 			break;
 		struct pslot *s = &slots[head % PSLOTS];
+		double q0 = fr_now_s();
 		pjob_wait(&dq, &s->pj);
+		t_work += fr_now_s() - q0;
+		cpu_work += s->cpu_s;
 		head++;
 		if (rc < 0)
 			continue; /* drain what is in flight */
@@ -1383,12 +1412,17 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		if (fixed < 0)
 			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
 					 s->stored, s->cpu_s);
+		double v0 = fr_now_s();
 		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
+		t_write += fr_now_s() - v0;
 		if (rc < 0) {
 			if (w.err[0])
 				fr_log(FR_LOG_ERROR, "%s", w.err);
 			continue;
 		}
+		if (written == 0)
+			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
+			       "the start", fr_now_s() - t0);
 		pp.wrote[s->seg] = pp.settled || s->want ? 1 : 2;
 		raw_done += m.segments[s->seg].length;
 		written++;
@@ -1435,6 +1469,11 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			last_tick = now;
 		}
 	}
+	fr_log(FR_LOG_DEBUG,
+	       "last frame written %.2f s after the start (main thread: "
+	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
+	       "writing; workers: %.2f CPU s)",
+	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
 stopped:
 	if (o->progress)
 		fprintf(stderr, "\r%70s\r", "");
@@ -1451,6 +1490,8 @@ stopped:
 			if (w.err[0])
 				fr_log(FR_LOG_ERROR, "%s", w.err);
 		}
+		fr_log(FR_LOG_DEBUG, "last volume closed %.2f s after the start",
+		       fr_now_s() - t0);
 	} else if (w.n_vols && rc == -ENOSPC) {
 		/* the media filled up: the volume closed last is the last */
 		fr_log(FR_LOG_WARN,

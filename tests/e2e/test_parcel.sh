@@ -24,6 +24,10 @@
 #     unreachable (not registered), half imported, `ferry send` sends only
 #     the rest; `parcel list` registers it late.
 #  9. an import killed with -9 mid-way resumes from its journal.
+# 10. the volume format: version 2 (frames first); a volume cut in half
+#     imports its frames with the registered manifest; version 1 is still
+#     written (FERRY_PARCEL_V1=1) and read; a package the site holds
+#     complete makes no parcel and leaves nothing on the medium.
 #
 # Parts 1b and 2 need a tmpfs (root); without one they are skipped with a
 # log line and the rest still runs.
@@ -652,6 +656,74 @@ if [ "$killed" = 1 ] && [ ! -e "$LAB_STORE/packages/big" ]; then
 else
 	fail "the import ended before it could be killed (journal: $at records)"
 fi
+
+# ---- 10. the volume format: version 2, a cut volume, version 1, not needed ------------
+SRC10=$WORK/src/fmt
+mkdir -p "$SRC10"
+binary_data "$SRC10/data.bin" $((7 * 1024 * 1024 + 99))
+echo fmt >"$SRC10/note.txt"
+M10=$WORK/m10
+mkdir -p "$M10"
+create c10 fmt "$SRC10" --media "$M10" --volume-size 3M --level 0
+expect_rc 0 "$RC" "parcel create (format)"
+D10=$M10/ferry-parcel-$PARCEL_ID
+ver=$(od -An -tu2 -j4 -N2 "$D10/vol-001.fpv" | tr -d ' ')
+[ "$ver" = 2 ] && pass "volumes are written in version 2" || fail "volume version '$ver'"
+# frames first, the manifest closing the volume: record types in file order
+types=$(python3 - "$D10/vol-001.fpv" <<'EOF2'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+pos, t = 128, []
+while pos + 16 <= len(d):
+    _, typ, ln, _ = struct.unpack_from("<IIII", d, pos)
+    t.append(str(typ))
+    pos += 16 + ln + 32
+print("".join(t))
+EOF2
+)
+[[ "$types" =~ ^3+124$ ]] && pass "version 2 layout: frames, then manifest, segment list, trailer ($types)" ||
+	fail "record types in vol-001.fpv: '$types'"
+# a volume cut short has no manifest: the registered one is used, and the
+# frames before the cut are imported
+cp "$D10/vol-001.fpv" "$WORK/vol-001.whole"
+sz=$(stat -c %s "$D10/vol-001.fpv")
+truncate -s $((sz / 2)) "$D10/vol-001.fpv"
+import i10a "$D10/vol-001.fpv"
+expect_rc 5 "$RC" "import of a volume cut in half"
+expect_grep "the importer says where the volume ends" "vol-001.fpv is truncated" "$WORK/i10a.err"
+expect_grep "the registered manifest stands in for the cut one" \
+	"using the one registered for it" "$WORK/i10a.err"
+[ -n "$HELD" ] && [ "$HELD" -ge 1 ] && [ "$HELD" -lt "$NSEG" ] &&
+	pass "the frames before the cut were imported ($HELD of $NSEG segments)" ||
+	fail "after the cut volume: held '$HELD' of '$NSEG'"
+cp "$WORK/vol-001.whole" "$D10/vol-001.fpv"
+import i10b "$M10"
+expect_rc 0 "$RC" "import of the whole parcel after the cut volume"
+compare_trees "$SRC10" "$LAB_STORE/packages/fmt" "package after a cut volume"
+# version 1 (manifest first) is still written on request and read
+M10V=$WORK/m10v1
+mkdir -p "$M10V"
+FERRY_PARCEL_V1=1 create c10v fmt1 "$SRC10" --media "$M10V" --volume-size 3M --level 0
+expect_rc 0 "$RC" "parcel create in version 1"
+ver=$(od -An -tu2 -j4 -N2 "$M10V/ferry-parcel-$PARCEL_ID/vol-001.fpv" | tr -d ' ')
+[ "$ver" = 1 ] && pass "FERRY_PARCEL_V1=1 writes version 1" || fail "volume version '$ver'"
+import i10c "$M10V"
+expect_rc 0 "$RC" "import of a version 1 parcel"
+compare_trees "$SRC10" "$LAB_STORE/packages/fmt1" "package by a version 1 parcel"
+# the destination holds the package complete: no parcel, nothing left
+# on the medium, even though frames went out before it answered
+M10N=$WORK/m10n
+mkdir -p "$M10N"
+create c10n fmt "$SRC10" --media "$M10N" --level 0
+expect_rc 0 "$RC" "parcel create of a package the site holds"
+expect_grep "create says no parcel is needed" "already holds 'fmt' complete: no parcel needed" \
+	"$WORK/c10n.err"
+left=$(find "$M10N" -mindepth 1 | wc -l)
+[ "$left" = 0 ] && pass "nothing is left on the medium" || fail "left on the medium: $(find "$M10N")"
+list_json l10
+n10=$(json_get "$WORK/l10.json" "len([p for p in d if p['name'] == 'fmt'])" 2>/dev/null)
+[ "$n10" = 1 ] && pass "parcel list has no record of the parcel not needed" ||
+	fail "parcel list has $n10 parcel(s) named fmt"
 
 stop_serve
 e2e_finish
