@@ -2126,13 +2126,17 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		/* the medium starts on the frames while the tree is made */
-		if (k == 0)
-			posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
 		read_manifest(fd, &v[k], acct->key, &mf, &mf_len, &seglist);
 		close(fd);
 		fd = -1;
 		from = v[k].h.account;
+	}
+	/* the medium starts on the first volume's frames while the tree is
+	 * made (asked for after the manifest, which it would delay) */
+	if ((fd = open(v[0].path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
+		close(fd);
+		fd = -1;
 	}
 	if (!mf) {
 		/* a volume cut short has none (version 2 keeps it at the

@@ -541,11 +541,16 @@ static void *hash_thread(void *arg)
 	struct fr_scan_hash *h = arg;
 	struct fr_seg_reader r;
 	int rc = fr_seg_reader_init(&r, h->m->seg_size);
+	const char *delay = getenv("FERRY_HASH_DELAY_MS"); /* tests */
+
+	if (delay)
+		usleep((useconds_t)atoi(delay) * 1000);
 
 	if (rc < 0) {
 		atomic_store(&h->err, rc);
 		snprintf(h->errmsg, sizeof(h->errmsg),
 			 "cannot set up reading: %s", fr_strerror(rc));
+		atomic_fetch_sub(&h->running, 1);
 		return NULL;
 	}
 	for (;;) {

@@ -28,6 +28,8 @@
 #     imports its frames with the registered manifest; version 1 is still
 #     written (FERRY_PARCEL_V1=1) and read; a package the site holds
 #     complete makes no parcel and leaves nothing on the medium.
+# 11. the source changed under frames written before its hashes were
+#     known: exit 1, "source changed", nothing left on the medium.
 #
 # Parts 1b and 2 need a tmpfs (root); without one they are skipped with a
 # log line and the rest still runs.
@@ -724,6 +726,39 @@ list_json l10
 n10=$(json_get "$WORK/l10.json" "len([p for p in d if p['name'] == 'fmt'])" 2>/dev/null)
 [ "$n10" = 1 ] && pass "parcel list has no record of the parcel not needed" ||
 	fail "parcel list has $n10 parcel(s) named fmt"
+
+# ---- 11. the source changes under frames written before its hashes -------------------
+# The hashing pass is held back (a test knob) so that frames go out first;
+# a.bin is then changed in place: the parcel must not be kept, its
+# frames no longer match the manifest.
+SRC11=$WORK/src/chg
+mkdir -p "$SRC11"
+binary_data "$SRC11/a.bin" $((3 * 1024 * 1024))
+binary_data "$SRC11/b.bin" $((3 * 1024 * 1024))
+M11=$WORK/m11
+mkdir -p "$M11"
+FERRY_HASH_DELAY_MS=3000 "$FERRY" parcel create "$SRC11" --to LAB --config "$CEN_CONF" \
+	--name chg --media "$M11" --level 0 >"$WORK/c11.out" 2>"$WORK/c11.err" &
+cpid=$!
+E2E_PIDS+=("$cpid")
+sz=0
+for ((i = 0; i < 1000; i++)); do
+	sz=$(find "$M11" -name 'vol-*.fpv' -printf '%s\n' 2>/dev/null | head -n 1)
+	[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && break
+	sleep 0.01
+done
+printf 'changed' | dd of="$SRC11/a.bin" bs=1 seek=1000 conv=notrunc status=none
+wait "$cpid"
+RC=$?
+log "the volume held ${sz:-0} bytes when a.bin was changed"
+[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && pass "frames were on the medium before the hashes" ||
+	fail "no frame was written within 10 s"
+expect_rc 1 "$RC" "parcel create whose source changed under it"
+expect_grep "the error says the source changed" "no longer matches its hash: the source changed" \
+	"$WORK/c11.err"
+left=$(find "$M11" -mindepth 1 | wc -l)
+[ "$left" = 0 ] && pass "no volume of it is left on the medium" ||
+	fail "left on the medium: $(find "$M11")"
 
 stop_serve
 e2e_finish
