@@ -20,6 +20,10 @@
 #                              v2 io.max), mounted as MEDIA; every tool,
 #                              dd included, runs under the same limit
 #
+# Imports go into a fresh ext4 filesystem made for the run (an image on
+# a loop device under WORK, thrown away at the end), each into a
+# directory of its own.
+#
 # Every run starts with the page cache dropped; creation ends with the
 # volumes (or the .tar.zst) fdatasync'ed on the medium, import with the
 # tree durable at the destination. CPU is user+sys, memory the peak RSS.
@@ -47,6 +51,10 @@ if [ ! -d "$SRC" ]; then
 fi
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches)"
 
+cleanup=()
+on_exit() { for c in "${cleanup[@]}"; do eval "$c"; done; }
+trap on_exit EXIT
+
 if [ -n "${MEDIUM_MBPS:-}" ]; then
 	img=$WORK/slow-medium.img
 	MEDIA=$WORK/slow-media
@@ -54,7 +62,7 @@ if [ -n "${MEDIUM_MBPS:-}" ]; then
 	umount "$MEDIA" 2>/dev/null
 	truncate -s 4G "$img" && mkfs.ext4 -q -F "$img" || die "cannot make $img"
 	loopdev=$(losetup -f --show "$img") || die "no loop device"
-	trap 'umount "$MEDIA"; losetup -d "$loopdev"; rm -f "$img"' EXIT
+	cleanup+=("umount '$MEDIA'; losetup -d '$loopdev'; rm -f '$img'")
 	mount "$loopdev" "$MEDIA" || die "cannot mount $loopdev"
 	mm=$(lsblk -dno MAJ:MIN "$loopdev" | tr -d ' ')
 	wbps=$((MEDIUM_MBPS * 1048576))
@@ -79,18 +87,28 @@ OUT=$WORK/results/parcel-$stamp
 mkdir -p "$OUT" "$MEDIA" || die "cannot create $OUT"
 cp "$FERRY" "$OUT/ferry"
 FERRY=$OUT/ferry
-# Each import goes to a fresh directory, and the trees are removed only
-# when the script ends: ext4 makes every file creation scan for free
-# inodes for a minute or more after many were deleted
-# (recently_deleted), which would slow whichever tool runs next.
-DESTS=$WORK/dest-parcel
-if [ -e "$DESTS" ]; then
-	log "removing the last run's trees, then a minute's pause for ext4"
-	rm -rf "$DESTS"
-	sync
-	sleep 65
-fi
 bytes=$(du -sb --apparent-size "$SRC" | cut -f1)
+# The destination: a fresh ext4 filesystem made for this run (an image
+# on a loop device, with direct I/O so that its pages are not cached
+# twice). Every import goes to a directory of its own and nothing is
+# deleted until the filesystem is thrown away at the end. On a
+# filesystem where many files were deleted not long before, ext4 makes
+# each file creation search for a free inode (recently_deleted), for
+# longer than any pause the benchmark could give it, which slowed
+# whichever imports came first.
+DESTS=$WORK/dest-parcel
+dimg=$WORK/dest-parcel.img
+umount "$DESTS" 2>/dev/null
+rm -rf "$DESTS"
+mkdir -p "$DESTS"
+dgib=$((bytes * 5 * RUNS / 2 / 1073741824 + 2))
+truncate -s "${dgib}G" "$dimg" &&
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dimg" ||
+	die "cannot make $dimg"
+dloop=$(losetup -f --show --direct-io=on "$dimg") || die "no loop device"
+cleanup+=("umount '$DESTS'; losetup -d '$dloop'; rm -f '$dimg'")
+mount "$dloop" "$DESTS" || die "cannot mount $dloop"
+log "destination: a fresh ${dgib} GiB ext4 on $dloop at $DESTS"
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 

@@ -487,6 +487,24 @@ j5=$(journal_records "$(pkg_id "$D5/vol-001.txt")")
 [ ! -e "$LAB_STORE/packages/gap" ] && pass "no package under packages/ without vol-002" ||
 	fail "package gap appeared without vol-002"
 
+# a second parcel of the package, registered: what LAB now holds is left
+# out, but for the frames written before LAB answered (the first 3M
+# volume waits for that answer before it closes)
+M5B=$WORK/m5b
+mkdir -p "$M5B"
+run_ferry "$WORK/c5b.json" "$WORK/c5b.err" parcel create "$SRC5" --to LAB --config "$CEN_CONF" \
+	--name gap --media "$M5B" --volume-size 3M --level 0 --json
+expect_rc 0 "$RC" "a second parcel of the package, LAB holding all but vol-002"
+read -r reg5 segs5 nseg5 < <(json_get "$WORK/c5b.json" \
+	'"%s %s %s" % (d["registered"], d["segments"], d["n_segments"])' 2>/dev/null)
+miss5=$((NSEG - held5))
+log "second parcel: $segs5 of $nseg5 segments; LAB misses $miss5"
+[ "$reg5" = True ] && [ "${segs5:-0}" -ge "$miss5" ] && [ "${segs5:-99}" -lt "${nseg5:-0}" ] &&
+	pass "the registered parcel leaves out what LAB holds ($segs5 of $nseg5 segments, $miss5 missing at LAB)" ||
+	fail "second parcel: registered '$reg5', $segs5 of $nseg5 segments; LAB misses $miss5"
+expect_grep "its packing list says the others are at the destination" \
+	"the others were already at the destination" "$M5B"/ferry-parcel-*/vol-001.txt
+
 # 7. the same volumes again
 import i7 "${rest[@]}"
 expect_rc 0 "$RC" "second import of the same volumes"
