@@ -842,6 +842,24 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 	fclose(f);
 }
 
+/* The open volume cut back to `at` bytes: the write-behind forgets what
+ * lay beyond. */
+static void vw_cut(struct vwriter *w, uint64_t at)
+{
+	uint64_t page = at & ~(uint64_t)(WB_PAGE - 1);
+
+	w->total_bytes -= w->bytes - at;
+	w->bytes = at;
+	if (w->started > page)
+		w->started = page;
+	if (w->kicked > page)
+		w->kicked = page;
+	if (w->waited > page)
+		w->waited = page;
+	while (w->q_n && w->q_end[w->q_n - 1] > page)
+		w->q_n--;
+}
+
 static int vw_close(struct vwriter *w, bool last)
 {
 	struct volinfo *vi = &w->vols[w->n_vols - 1];
@@ -860,14 +878,29 @@ static int vw_close(struct vwriter *w, bool last)
 	w->err[0] = '\0';
 	/* version 2: the manifest and the segment list, once known (an
 	 * error there was logged: w->err stays empty) */
-	if (w->v2 && (rc = prep_settle(w->prep)) == 0 &&
+	if (w->v2 && (rc = prep_settle(w->prep)) < 0) {
+		close(w->fd);
+		w->fd = -1;
+		w->q_n = 0;
+		return rc;
+	}
+	uint64_t frames_end = w->bytes;
+	if (w->v2 &&
 	    (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len, NULL, 0)) == 0)
 		rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len,
 			       NULL, 0);
-	bool settled = rc == 0 || !w->v2 || w->prep->settle_rc == 0;
 	fr_vol_trailer_pack(tb, &t);
 	if (rc == 0)
 		rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
+	if (rc < 0 && ftruncate(w->fd, (off_t)frames_end) == 0) {
+		/* a torn tail is cut off: the volume reads as cut short */
+		vw_cut(w, frames_end);
+		snprintf(w->err, sizeof(w->err),
+			 "cannot finish '%s' (%s): its frames can be imported "
+			 "only with another volume of the parcel, or once the "
+			 "parcel is registered",
+			 vi->path, fr_strerror(rc));
+	}
 	if (rc == 0 && fdatasync(w->fd) < 0)
 		rc = -errno;
 	w->done_t = 0; /* the next volume starts afresh */
@@ -876,7 +909,7 @@ static int vw_close(struct vwriter *w, bool last)
 		rc = -errno;
 	w->fd = -1;
 	vi->bytes = w->bytes;
-	if (rc < 0 && settled)
+	if (rc < 0 && !w->err[0])
 		snprintf(w->err, sizeof(w->err), "cannot finish '%s': %s",
 			 vi->path, fr_strerror(rc));
 	return rc;
@@ -909,14 +942,21 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 			return FR_E_TOO_LARGE;
 		}
 		bool empty = w->vols[w->n_vols - 1].frames == 0;
-		if ((rc = vw_close(w, false)) < 0)
+		if (full && empty) {
+			/* an empty volume on a full medium is no use: it goes
+			 * without a tail (nor the wait for its manifest) */
+			close(w->fd);
+			w->fd = -1;
+			w->q_n = 0;
+			w->done_t = 0;
+			w->total_bytes -= w->bytes;
+			unlink(w->vols[w->n_vols - 1].path);
+			free(w->vols[w->n_vols - 1].segs);
+			w->n_vols--;
+		} else if ((rc = vw_close(w, false)) < 0) {
 			return rc;
+		}
 		if (full) {
-			/* an empty volume on a full medium is no use */
-			if (empty) {
-				unlink(w->vols[w->n_vols - 1].path);
-				w->n_vols--;
-			}
 			w->mi++;
 			if (w->mi >= w->n_media) {
 				snprintf(w->err, sizeof(w->err),
@@ -947,8 +987,7 @@ static int vw_frame(struct vwriter *w, uint32_t seg, const uint8_t *fhdr,
 	if (rc == -ENOSPC && at >= 0 && ftruncate(w->fd, at) == 0) {
 		/* the medium filled sooner than it said: cut the torn
 		 * record off and write it again on the next medium */
-		w->total_bytes -= w->bytes - (uint64_t)at;
-		w->bytes = (uint64_t)at;
+		vw_cut(w, (uint64_t)at);
 		if ((rc = vw_room(w, len, true)) < 0)
 			return rc;
 		rc = vw_record(w, FR_REC_FRAME, fhdr, FR_FRAME_HDR, payload,
@@ -1054,6 +1093,8 @@ static void *prep_thread(void *arg)
 
 	pp->hash_rc = fr_hash_finish(pp->h);
 	pp->h = NULL;
+	if (pp->hash_rc == 0 && atomic_load(&pp->stop))
+		pp->hash_rc = -ECANCELED; /* nothing to register */
 	if (pp->hash_rc == 0) {
 		fr_manifest_encode(pp->m, pp->mf, pp->mf_len);
 		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
@@ -1413,12 +1454,24 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		double v0 = fr_now_s();
+		bool was_settled = pp.settled;
 		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
 		t_write += fr_now_s() - v0;
 		if (rc < 0) {
 			if (w.err[0])
 				fr_log(FR_LOG_ERROR, "%s", w.err);
 			continue;
+		}
+		if (!was_settled && pp.settled) {
+			/* the volume it would have closed took the prep's
+			 * answer first: this frame is checked as settling
+			 * checked those before it */
+			if (!s->want &&
+			    memcmp(s->hash, m.segments[s->seg].hash, FR_HASH_LEN)) {
+				rc = hash_changed(&pp, s->seg);
+				continue;
+			}
+			pp.seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
 		}
 		if (written == 0)
 			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
@@ -1480,8 +1533,9 @@ stopped:
 	for (int i = 0; i < PSLOTS; i++)
 		if (slots[i].pj.busy)
 			pjob_wait(&dq, &slots[i].pj);
-	/* an error other than a full medium: the hashing need not go on */
-	if (rc < 0 && rc != -ENOSPC)
+	/* an error other than a full medium after some frames: the hashing
+	 * need not go on */
+	if (rc < 0 && (rc != -ENOSPC || written == 0))
 		atomic_store(&pp.stop, true);
 	if (w.fd >= 0) {
 		int r2 = vw_close(&w, true);
@@ -2112,8 +2166,8 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	struct incoming in;
 	uint8_t *mf = NULL, *seglist = NULL;
 	uint32_t mf_len = 0;
-	const char *from = NULL;
-	char id[33], err[600];
+	const struct vol *mv = &v[0]; /* the volume the manifest came from */
+	char from[FR_CODE_MAX + 1] = "", id[33], err[600];
 	int rc = 0, fd = -1;
 
 	*complete = false;
@@ -2129,7 +2183,8 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		read_manifest(fd, &v[k], acct->key, &mf, &mf_len, &seglist);
 		close(fd);
 		fd = -1;
-		from = v[k].h.account;
+		mv = &v[k];
+		snprintf(from, sizeof(from), "%s", v[k].h.account);
 	}
 	/* the medium starts on the first volume's frames while the tree is
 	 * made (asked for after the manifest, which it would delay) */
@@ -2145,12 +2200,26 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		char path[1400];
 		size_t len;
 		incoming_load(c, id, &in);
-		if (in.pkg[0] && in.from[0] &&
+		/* only for volumes signed by the account that registered it */
+		bool ours = in.pkg[0] && !strcmp(in.from, v[0].h.account);
+		if (ours && package_complete(c, in.name, in.pkg)) {
+			fprintf(out,
+				json ? "{\"parcel\": \"%s\", \"imported\": 0, "
+				       "\"complete\": true, "
+				       "\"already_complete\": true}\n"
+				     : "parcel %.12s: its package is already "
+				       "complete here; nothing to import\n",
+				id);
+			*complete = true;
+			return 0;
+		}
+		if (ours &&
 		    fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest",
 				c->store, in.pkg) == 0 &&
 		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) == 0) {
 			mf_len = (uint32_t)len;
-			from = in.from;
+			mv = &v[0];
+			snprintf(from, sizeof(from), "%s", in.from);
 			fr_log(FR_LOG_INFO,
 			       "parcel %.12s: no volume given carries a readable "
 			       "manifest; using the one registered for it",
@@ -2172,8 +2241,8 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		return rc;
 	}
 	im.open = true;
-	if (im.pkg.m.n_segments != v[0].h.n_segments ||
-	    im.pkg.m.seg_size != v[0].h.seg_size) {
+	if (im.pkg.m.n_segments != mv->h.n_segments ||
+	    im.pkg.m.seg_size != mv->h.seg_size) {
 		fr_log(FR_LOG_ERROR,
 		       "parcel %.12s: its volumes do not match its manifest", id);
 		rc = FR_E_BAD_INDEX;
@@ -2232,10 +2301,20 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		}
 
 	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if (v[k].h.version == FR_VOL_VERSION_1 &&
-		    memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) {
+		if ((v[k].h.version == FR_VOL_VERSION_1 &&
+		     memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) ||
+		    v[k].h.n_segments != im.pkg.m.n_segments ||
+		    v[k].h.seg_size != im.pkg.m.seg_size) {
 			fr_log(FR_LOG_ERROR, "%s: belongs to another package",
 			       v[k].path);
+			im.damaged++;
+			continue;
+		}
+		if (strcmp(v[k].h.account, from)) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: signed for account %s, and the parcel's "
+			       "manifest for %s: refused",
+			       v[k].path, v[k].h.account, from);
 			im.damaged++;
 			continue;
 		}

@@ -547,9 +547,13 @@ static void *hash_thread(void *arg)
 		usleep((useconds_t)atoi(delay) * 1000);
 
 	if (rc < 0) {
-		atomic_store(&h->err, rc);
-		snprintf(h->errmsg, sizeof(h->errmsg),
-			 "cannot set up reading: %s", fr_strerror(rc));
+		pthread_mutex_lock(&h->lock);
+		if (!atomic_load(&h->err)) {
+			atomic_store(&h->err, rc);
+			snprintf(h->errmsg, sizeof(h->errmsg),
+				 "cannot set up reading: %s", fr_strerror(rc));
+		}
+		pthread_mutex_unlock(&h->lock);
 		atomic_fetch_sub(&h->running, 1);
 		return NULL;
 	}
@@ -558,7 +562,8 @@ static void *hash_thread(void *arg)
 		if (s >= h->m->n_segments || atomic_load(&h->err))
 			break;
 		if (h->stop && atomic_load(h->stop)) {
-			atomic_store(&h->err, -ECANCELED);
+			int none = 0; /* a read error found first is kept */
+			atomic_compare_exchange_strong(&h->err, &none, -ECANCELED);
 			break;
 		}
 		char msg[512];

@@ -29,7 +29,8 @@
 #     written (FERRY_PARCEL_V1=1) and read; a package the site holds
 #     complete makes no parcel and leaves nothing on the medium.
 # 11. the source changed under frames written before its hashes were
-#     known: exit 1, "source changed", nothing left on the medium.
+#     known (also the frame whose write closed a volume): exit 1, "source
+#     changed", nothing left on the medium.
 #
 # Parts 1b and 2 need a tmpfs (root); without one they are skipped with a
 # log line and the rest still runs.
@@ -777,6 +778,29 @@ expect_grep "the error says the source changed" "no longer matches its hash: the
 left=$(find "$M11" -mindepth 1 | wc -l)
 [ "$left" = 0 ] && pass "no volume of it is left on the medium" ||
 	fail "left on the medium: $(find "$M11")"
+# 11b. in 3M volumes: the third segment's frame is the one that closes
+# the first volume, which waits for the hashes; that frame is changed
+binary_data "$SRC11/a.bin" $((3 * 1024 * 1024))
+M11B=$WORK/m11b
+mkdir -p "$M11B"
+FERRY_HASH_DELAY_MS=3000 "$FERRY" parcel create "$SRC11" --to LAB --config "$CEN_CONF" \
+	--name chg2 --media "$M11B" --volume-size 3M --level 0 >"$WORK/c11b.out" 2>"$WORK/c11b.err" &
+cpid=$!
+E2E_PIDS+=("$cpid")
+sz=0
+for ((i = 0; i < 1000; i++)); do
+	sz=$(find "$M11B" -name 'vol-001.fpv' -printf '%s\n' 2>/dev/null | head -n 1)
+	[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && break
+	sleep 0.01
+done
+printf 'changed' | dd of="$SRC11/a.bin" bs=1 seek=$((2 * 1024 * 1024 + 1000)) conv=notrunc status=none
+wait "$cpid"
+RC=$?
+expect_rc 1 "$RC" "parcel create whose third segment changed while the first volume waited"
+expect_grep "the error names segment 2" "segment 2 of .* no longer matches its hash" "$WORK/c11b.err"
+left=$(find "$M11B" -mindepth 1 | wc -l)
+[ "$left" = 0 ] && pass "no volume of that parcel is left either" ||
+	fail "left on the medium: $(find "$M11B")"
 
 stop_serve
 e2e_finish
