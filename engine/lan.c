@@ -860,6 +860,8 @@ static uint32_t ready(const struct slot *s)
 	return s->send_len;
 }
 
+static void send_finished(struct lan_conn *lc, int si);
+
 static void send_more(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
@@ -867,6 +869,12 @@ static void send_more(struct lan_conn *lc, int si)
 
 	if (lc->error) { /* after an error, nothing more goes */
 		send_stop(lc, si);
+		return;
+	}
+	if (len == 0 && (!s->stream || s->wdone)) {
+		/* all of it went: a stream whose last bytes were sent
+		 * before its worker was seen to be done */
+		send_finished(lc, si);
 		return;
 	}
 	if (len == 0) { /* a stream ahead of its worker: wait for a poke */
@@ -977,6 +985,14 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 		send_more(lc, si);
 		return;
 	}
+	send_finished(lc, si);
+}
+
+/* Slot si's message went whole: the next one may go. */
+static void send_finished(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
 	lc->sc->segs_sent++;
 	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
