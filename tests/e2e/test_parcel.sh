@@ -752,25 +752,36 @@ n10=$(json_get "$WORK/l10.json" "len([p for p in d if p['name'] == 'fmt'])" 2>/d
 # frames no longer match the manifest.
 SRC11=$WORK/src/chg
 mkdir -p "$SRC11"
-binary_data "$SRC11/a.bin" $((3 * 1024 * 1024))
 binary_data "$SRC11/b.bin" $((3 * 1024 * 1024))
+
+# changed_under OUT NAME MEDIA AT args...: a fresh a.bin; `parcel create`
+# with the hashing held back 3 s; once vol-001 holds 2 MiB of frames,
+# a.bin is changed at byte AT. Sets RC and SZ (vol-001's size then).
+changed_under() {
+	local out=$1 name=$2 media=$3 at=$4 cpid i
+	shift 4
+	binary_data "$SRC11/a.bin" $((3 * 1024 * 1024))
+	mkdir -p "$media"
+	FERRY_HASH_DELAY_MS=3000 "$FERRY" parcel create "$SRC11" --to LAB \
+		--config "$CEN_CONF" --name "$name" --media "$media" --level 0 "$@" \
+		>"$WORK/$out.out" 2>"$WORK/$out.err" &
+	cpid=$!
+	E2E_PIDS+=("$cpid")
+	SZ=0
+	for ((i = 0; i < 1000; i++)); do
+		SZ=$(find "$media" -name 'vol-001.fpv' -printf '%s\n' 2>/dev/null | head -n 1)
+		[ "${SZ:-0}" -gt $((2 * 1024 * 1024)) ] && break
+		sleep 0.01
+	done
+	printf 'changed' | dd of="$SRC11/a.bin" bs=1 seek="$at" conv=notrunc status=none
+	wait "$cpid"
+	RC=$?
+	log "$out: vol-001 held ${SZ:-0} bytes when a.bin was changed"
+}
+
 M11=$WORK/m11
-mkdir -p "$M11"
-FERRY_HASH_DELAY_MS=3000 "$FERRY" parcel create "$SRC11" --to LAB --config "$CEN_CONF" \
-	--name chg --media "$M11" --level 0 >"$WORK/c11.out" 2>"$WORK/c11.err" &
-cpid=$!
-E2E_PIDS+=("$cpid")
-sz=0
-for ((i = 0; i < 1000; i++)); do
-	sz=$(find "$M11" -name 'vol-*.fpv' -printf '%s\n' 2>/dev/null | head -n 1)
-	[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && break
-	sleep 0.01
-done
-printf 'changed' | dd of="$SRC11/a.bin" bs=1 seek=1000 conv=notrunc status=none
-wait "$cpid"
-RC=$?
-log "the volume held ${sz:-0} bytes when a.bin was changed"
-[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && pass "frames were on the medium before the hashes" ||
+changed_under c11 chg "$M11" 1000
+[ "${SZ:-0}" -gt $((2 * 1024 * 1024)) ] && pass "frames were on the medium before the hashes" ||
 	fail "no frame was written within 10 s"
 expect_rc 1 "$RC" "parcel create whose source changed under it"
 expect_grep "the error says the source changed" "no longer matches its hash: the source changed" \
@@ -780,22 +791,8 @@ left=$(find "$M11" -mindepth 1 | wc -l)
 	fail "left on the medium: $(find "$M11")"
 # 11b. in 3M volumes: the third segment's frame is the one that closes
 # the first volume, which waits for the hashes; that frame is changed
-binary_data "$SRC11/a.bin" $((3 * 1024 * 1024))
 M11B=$WORK/m11b
-mkdir -p "$M11B"
-FERRY_HASH_DELAY_MS=3000 "$FERRY" parcel create "$SRC11" --to LAB --config "$CEN_CONF" \
-	--name chg2 --media "$M11B" --volume-size 3M --level 0 >"$WORK/c11b.out" 2>"$WORK/c11b.err" &
-cpid=$!
-E2E_PIDS+=("$cpid")
-sz=0
-for ((i = 0; i < 1000; i++)); do
-	sz=$(find "$M11B" -name 'vol-001.fpv' -printf '%s\n' 2>/dev/null | head -n 1)
-	[ "${sz:-0}" -gt $((2 * 1024 * 1024)) ] && break
-	sleep 0.01
-done
-printf 'changed' | dd of="$SRC11/a.bin" bs=1 seek=$((2 * 1024 * 1024 + 1000)) conv=notrunc status=none
-wait "$cpid"
-RC=$?
+changed_under c11b chg2 "$M11B" $((2 * 1024 * 1024 + 1000)) --volume-size 3M
 expect_rc 1 "$RC" "parcel create whose third segment changed while the first volume waited"
 expect_grep "the error names segment 2" "segment 2 of .* no longer matches its hash" "$WORK/c11b.err"
 left=$(find "$M11B" -mindepth 1 | wc -l)
