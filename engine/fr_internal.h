@@ -109,6 +109,9 @@ int fr_send_all(int fd, const void *buf, size_t len);
 int fr_tcp_connect(const char *hostport, unsigned timeout_ms);
 int fr_tcp_listen(const char *hostport);
 void fr_sock_tune(int fd);
+/* Bytes of ours the peer's TCP has acknowledged (tcpinfo.c): grows only
+ * with data, not with keepalive or window probes. 0 or -errno. */
+int fr_tcp_bytes_acked(int fd, uint64_t *out);
 /* Client and server halves of the handshake. */
 int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
 			char *errbuf, size_t errcap);

@@ -144,6 +144,7 @@ struct lan_conn {
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
 				 * TCP or ferry last acknowledged any */
 	unsigned stall_ms;      /* no progress for this long: the link is gone */
+	uint64_t tcp_acked;     /* bytes the peer's TCP acknowledged */
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
 	uint64_t start_ns, last_tick_ns, last_wire;
@@ -1069,6 +1070,8 @@ static void on_worker_done(struct lan_conn *lc)
 {
 	struct fr_job *j = fr_doneq_take(&lc->done);
 
+	if (j) /* a frame made is progress too */
+		lc->progress_ns = fr_now_ns();
 	while (j) {
 		struct slot *s = (struct slot *)j;
 		int si = (int)(s - lc->slots);
@@ -1222,15 +1225,27 @@ static void tick(struct lan_conn *lc)
 	/* a link that died without a reset (a dropped line, a pulled cable)
 	 * would otherwise hold the transfer until TCP gives up. Progress is
 	 * what the receiver's TCP acknowledged: one send of a large frame
-	 * may take minutes on a slow line. */
-	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	if (getsockopt(lc->sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
-		uint64_t ago = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
-		if (ago < now && now - ago > lc->progress_ns)
-			lc->progress_ns = now - ago;
+	 * may take minutes on a slow line. It is counted in bytes: ACKs
+	 * alone also answer keepalive and zero-window probes, which a
+	 * frozen receiver (or a proxy that stopped forwarding) still does. */
+	uint64_t acked;
+	if (fr_tcp_bytes_acked(lc->sock, &acked) == 0) {
+		if (acked > lc->tcp_acked) {
+			lc->tcp_acked = acked;
+			lc->progress_ns = now;
+		}
+	} else {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		if (getsockopt(lc->sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+			uint64_t ago = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
+			if (ago < now && now - ago > lc->progress_ns)
+				lc->progress_ns = now - ago;
+		}
 	}
-	if (!lc->end_sent && !lc->error &&
+	/* (a worker compressing a large frame at a high level is not a
+	 * stall) */
+	if (!lc->end_sent && !lc->error && lc->workers_busy == 0 &&
 	    now - lc->progress_ns > (uint64_t)lc->stall_ms * 1000000ull) {
 		fail(lc, -ETIMEDOUT,
 		     "nothing moved for %u s: the line or the receiver is gone",
@@ -1451,6 +1466,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
 	/* an on-demand line is watched closely: its retry redials */
 	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
+	if (getenv("FERRY_STALL_MS")) /* tests */
+		lc->stall_ms = (unsigned)atoi(getenv("FERRY_STALL_MS"));
 	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
 		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
 	lc->last_wire = 0;

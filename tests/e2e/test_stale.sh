@@ -6,6 +6,8 @@
 # 5 s, the receiver ends it and the new session takes the package: the
 # send completes at once, instead of being refused ("being received by
 # another session") until TCP gives the old connection up minutes later.
+# And the other end: a sender whose receiver freezes gives it up after
+# the stall time, and its retry completes once the receiver runs again.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stale
 
@@ -70,6 +72,38 @@ expect_rc 0 "$rc" "the session that was receiving went on to the end"
 compare_trees "$PKG" "$LAB_STORE/packages/pkg2" "the package received by the first session"
 check "that session was not ended" \
 	[ "$(count_log "$SERVE_LOG" "package 'pkg2' offered again")" = 0 ]
+stop_proxy
+
+# a receiver that freezes (SIGSTOP) after the last bytes went out: its
+# kernel has taken them all, so the connection goes idle and TCP
+# keepalive probes are still answered. The sender waits for ACKs that do
+# not come; it gives up after the stall time (15 s here, a test knob; 60 s
+# on a LAN address), counted in bytes acknowledged (the probes'
+# answers once kept it waiting forever), and its retry completes once
+# the receiver runs again
+PKG4=$WORK/src/pkg4
+mkdir -p "$PKG4"
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$PKG4/data.bin"
+start_proxy "$WORK/proxy3.log" --rate 400000
+SENDER_RETRIES=4 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
+FERRY_STALL_MS=15000 "$FERRY" send "$PKG4" --to LAB --name pkg4 --level 0 --config "$CEN_CONF" \
+	>"$WORK/e.out" 2>"$WORK/e.err" &
+pe=$!
+E2E_PIDS+=("$pe")
+wait_for_log "$SERVE_LOG" "package 'pkg4' \(" 30 || fail "the frozen-receiver send did not start"
+sleep 1
+kill -STOP "$SERVE_PID"
+t0=$SECONDS
+if wait_for_log "$WORK/e.err" "nothing moved for 15 s" 60; then
+	pass "the sender gave the frozen receiver up after $((SECONDS - t0)) s"
+else
+	fail "the sender did not give the frozen receiver up within 60 s: $(tail -n 3 "$WORK/e.err")"
+fi
+kill -CONT "$SERVE_PID"
+rc=0
+wait "$pe" || rc=$?
+expect_rc 0 "$rc" "the send whose receiver froze, once it ran again"
+compare_trees "$PKG4" "$LAB_STORE/packages/pkg4" "the package sent to a receiver that froze"
 stop_proxy
 
 e2e_finish

@@ -1,0 +1,28 @@
+/*
+ * tcpinfo.c - how much the peer's TCP has acknowledged, from the kernel's
+ * tcp_info. glibc's <netinet/tcp.h> stops short of tcpi_bytes_acked, and
+ * it cannot be included together with <linux/tcp.h>: this file has the
+ * latter alone.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "fr_internal.h"
+
+int fr_tcp_bytes_acked(int fd, uint64_t *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	if (len < offsetof(struct tcp_info, tcpi_bytes_acked) +
+			  sizeof(ti.tcpi_bytes_acked))
+		return -ENOTSUP; /* a kernel before 4.1 */
+	*out = ti.tcpi_bytes_acked;
+	return 0;
+}
