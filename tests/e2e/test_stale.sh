@@ -21,11 +21,18 @@ start_serve
 start_proxy "$WORK/proxy.log" --rate 400000
 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
 
-"$FERRY" send "$PKG" --to LAB --name pkg --level 0 --config "$CEN_CONF" \
-	>"$WORK/a.out" 2>"$WORK/a.err" &
-pa=$!
-E2E_PIDS+=("$pa")
-wait_for_log "$SERVE_LOG" "package 'pkg' \(" 30 || fail "the first send did not start"
+# send_bg NAME SRC OUT: `ferry send SRC --name NAME` in the background
+# (pid in BG_PID), returning once LAB has logged the package's session
+send_bg() {
+	"$FERRY" send "$2" --to LAB --name "$1" --level 0 --config "$CEN_CONF" \
+		>"$WORK/$3.out" 2>"$WORK/$3.err" &
+	BG_PID=$!
+	E2E_PIDS+=("$BG_PID")
+	wait_for_log "$SERVE_LOG" "package '$1' \(" 30 || fail "the send of $1 did not start"
+}
+
+send_bg pkg "$PKG" a
+pa=$BG_PID
 sleep 1.5
 # the link freezes (the proxy stops forwarding, and closes nothing), and
 # the sender goes away
@@ -54,11 +61,8 @@ stop_proxy
 # transfer lock) is refused while the first one's session receives
 start_proxy "$WORK/proxy2.log" --rate 400000
 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
-"$FERRY" send "$PKG" --to LAB --name pkg2 --level 0 --config "$CEN_CONF" \
-	>"$WORK/c.out" 2>"$WORK/c.err" &
-pc=$!
-E2E_PIDS+=("$pc")
-wait_for_log "$SERVE_LOG" "package 'pkg2' \(" 30 || fail "the third send did not start"
+send_bg pkg2 "$PKG" c
+pc=$BG_PID
 sleep 1
 sed -e "s|^store = .*|store = $WORK/cen2|" -e "s|^host = .*|host = 127.0.0.1:$PORT|" \
 	-e "s|^retries = .*|retries = 0|" "$CEN_CONF" >"$WORK/cen2.conf"
@@ -86,11 +90,8 @@ mkdir -p "$PKG4"
 head -c $((2 * 1024 * 1024)) /dev/urandom >"$PKG4/data.bin"
 start_proxy "$WORK/proxy3.log" --rate 400000
 SENDER_RETRIES=4 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
-FERRY_STALL_MS=15000 "$FERRY" send "$PKG4" --to LAB --name pkg4 --level 0 --config "$CEN_CONF" \
-	>"$WORK/e.out" 2>"$WORK/e.err" &
-pe=$!
-E2E_PIDS+=("$pe")
-wait_for_log "$SERVE_LOG" "package 'pkg4' \(" 30 || fail "the frozen-receiver send did not start"
+FERRY_STALL_MS=15000 send_bg pkg4 "$PKG4" e
+pe=$BG_PID
 sleep 1
 kill -STOP "$SERVE_PID"
 t0=$SECONDS
