@@ -1229,19 +1229,9 @@ static void tick(struct lan_conn *lc)
 	 * alone also answer keepalive and zero-window probes, which a
 	 * frozen receiver (or a proxy that stopped forwarding) still does. */
 	uint64_t acked;
-	if (fr_tcp_bytes_acked(lc->sock, &acked) == 0) {
-		if (acked > lc->tcp_acked) {
-			lc->tcp_acked = acked;
-			lc->progress_ns = now;
-		}
-	} else {
-		struct tcp_info ti;
-		socklen_t tl = sizeof(ti);
-		if (getsockopt(lc->sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
-			uint64_t ago = (uint64_t)ti.tcpi_last_ack_recv * 1000000ull;
-			if (ago < now && now - ago > lc->progress_ns)
-				lc->progress_ns = now - ago;
-		}
+	if (fr_tcp_bytes_acked(lc->sock, &acked) == 0 && acked > lc->tcp_acked) {
+		lc->tcp_acked = acked;
+		lc->progress_ns = now;
 	}
 	/* (a worker compressing a large frame at a high level is not a
 	 * stall) */

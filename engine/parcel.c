@@ -860,6 +860,18 @@ static void vw_cut(struct vwriter *w, uint64_t at)
 		w->q_n--;
 }
 
+/* Close the open volume's file; the next volume's write-behind starts
+ * afresh. */
+static int vw_shut(struct vwriter *w)
+{
+	int rc = close(w->fd) < 0 ? -errno : 0;
+
+	w->fd = -1;
+	w->q_n = 0;
+	w->done_t = 0;
+	return rc;
+}
+
 static int vw_close(struct vwriter *w, bool last)
 {
 	struct volinfo *vi = &w->vols[w->n_vols - 1];
@@ -879,9 +891,7 @@ static int vw_close(struct vwriter *w, bool last)
 	/* version 2: the manifest and the segment list, once known (an
 	 * error there was logged: w->err stays empty) */
 	if (w->v2 && (rc = prep_settle(w->prep)) < 0) {
-		close(w->fd);
-		w->fd = -1;
-		w->q_n = 0;
+		vw_shut(w);
 		return rc;
 	}
 	uint64_t frames_end = w->bytes;
@@ -903,11 +913,9 @@ static int vw_close(struct vwriter *w, bool last)
 	}
 	if (rc == 0 && fdatasync(w->fd) < 0)
 		rc = -errno;
-	w->done_t = 0; /* the next volume starts afresh */
-	w->q_n = 0;
-	if (close(w->fd) < 0 && rc == 0)
-		rc = -errno;
-	w->fd = -1;
+	int rc2 = vw_shut(w);
+	if (rc == 0)
+		rc = rc2;
 	vi->bytes = w->bytes;
 	if (rc < 0 && !w->err[0])
 		snprintf(w->err, sizeof(w->err), "cannot finish '%s': %s",
@@ -945,10 +953,7 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 		if (full && empty) {
 			/* an empty volume on a full medium is no use: it goes
 			 * without a tail (nor the wait for its manifest) */
-			close(w->fd);
-			w->fd = -1;
-			w->q_n = 0;
-			w->done_t = 0;
+			vw_shut(w);
 			w->total_bytes -= w->bytes;
 			unlink(w->vols[w->n_vols - 1].path);
 			free(w->vols[w->n_vols - 1].segs);
@@ -1414,8 +1419,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 			double r0 = fr_now_s();
 			rc = fr_seg_read(&s->rd, src, single, &m, s->seg, msg,
 					 sizeof(msg));
-			read_s += fr_now_s() - r0;
-			t_read += fr_now_s() - r0;
+			double dt = fr_now_s() - r0;
+			read_s += dt;
+			t_read += dt;
 			read_bytes += m.segments[s->seg].length;
 			if (rc < 0) {
 				fr_log(FR_LOG_ERROR, "%s", msg);
@@ -1442,19 +1448,10 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		/* read before the registration said the destination holds it */
 		if (pp.settled && pp.have[s->seg])
 			continue;
-		if (!s->want) {
-			if (pp.settled &&
-			    memcmp(s->hash, m.segments[s->seg].hash, FR_HASH_LEN)) {
-				rc = hash_changed(&pp, s->seg);
-				continue;
-			}
-			memcpy(pp.whash[s->seg], s->hash, FR_HASH_LEN);
-		}
 		if (fixed < 0)
 			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		double v0 = fr_now_s();
-		bool was_settled = pp.settled;
 		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
 		t_write += fr_now_s() - v0;
 		if (rc < 0) {
@@ -1462,21 +1459,25 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 				fr_log(FR_LOG_ERROR, "%s", w.err);
 			continue;
 		}
-		if (!was_settled && pp.settled) {
-			/* the volume it would have closed took the prep's
-			 * answer first: this frame is checked as settling
-			 * checked those before it */
+		/* Read before the hashes were known: checked now if they are
+		 * (the write may have closed a volume, which waits for them),
+		 * else by prep_settle. A frame whose write took the answer
+		 * is in the segment list from then on. */
+		if (pp.settled) {
 			if (!s->want &&
 			    memcmp(s->hash, m.segments[s->seg].hash, FR_HASH_LEN)) {
 				rc = hash_changed(&pp, s->seg);
 				continue;
 			}
 			pp.seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
+			pp.wrote[s->seg] = 1;
+		} else {
+			memcpy(pp.whash[s->seg], s->hash, FR_HASH_LEN);
+			pp.wrote[s->seg] = 2;
 		}
 		if (written == 0)
 			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
 			       "the start", fr_now_s() - t0);
-		pp.wrote[s->seg] = pp.settled || s->want ? 1 : 2;
 		raw_done += m.segments[s->seg].length;
 		written++;
 		double now = fr_now_s();
@@ -1867,6 +1868,10 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 	uint64_t pos = FR_VOL_HDR;
 	uint32_t frames = 0, next = 0, head = 0, first = UINT32_MAX, last = 0;
 	uint32_t imported0 = im->imported, held0 = im->held;
+	/* version 2 frames carry the parcel's id: written before the
+	 * package's was known */
+	const uint8_t *fid = v->h.version == FR_VOL_VERSION_1 ? m->id
+							      : v->h.parcel;
 	uint32_t refused0 = im->refused;
 	struct fr_vol_trailer t = {0};
 	bool trailer = false;
@@ -1988,11 +1993,6 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		frames++;
 		struct fr_frame f;
 		int fr = fr_frame_unpack(&f, fh);
-		/* version 2 frames carry the parcel's id: written before
-		 * the package's was known */
-		const uint8_t *fid = v->h.version == FR_VOL_VERSION_1
-					     ? m->id
-					     : v->h.parcel;
 		if (!ok || fr < 0 || memcmp(f.pkg, fid, FR_HASH_LEN) ||
 		    f.index >= m->n_segments ||
 		    f.raw_len != m->segments[f.index].length ||
@@ -2100,6 +2100,22 @@ static void report_missing(const struct importer *im, const struct incoming *in,
 			n_other);
 }
 
+/* Nothing to import: the package is complete here already. */
+static void say_complete(FILE *out, bool json, const char *id,
+			 const char *name)
+{
+	if (json)
+		fprintf(out,
+			"{\"parcel\": \"%s\", \"imported\": 0, \"complete\": "
+			"true, \"already_complete\": true}\n",
+			id);
+	else
+		fprintf(out,
+			"parcel %.12s: package '%s' is already complete here; "
+			"nothing to import\n",
+			id, name);
+}
+
 /* One authentic record of type `type` at fd's offset: its body, or NULL. */
 static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
 			    uint32_t type, uint32_t len)
@@ -2203,13 +2219,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		/* only for volumes signed by the account that registered it */
 		bool ours = in.pkg[0] && !strcmp(in.from, v[0].h.account);
 		if (ours && package_complete(c, in.name, in.pkg)) {
-			fprintf(out,
-				json ? "{\"parcel\": \"%s\", \"imported\": 0, "
-				       "\"complete\": true, "
-				       "\"already_complete\": true}\n"
-				     : "parcel %.12s: its package is already "
-				       "complete here; nothing to import\n",
-				id);
+			say_complete(out, json, id, in.name);
 			*complete = true;
 			return 0;
 		}
@@ -2260,17 +2270,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 			in.state = P_SUPERSEDED;
 		incoming_save(&in);
 		*complete = true;
-		if (json)
-			fprintf(out,
-				"{\"parcel\": \"%s\", \"imported\": 0, "
-				"\"complete\": true, \"already_complete\": "
-				"true}\n",
-				id);
-		else
-			fprintf(out,
-				"parcel %.12s: package '%s' is already complete "
-				"here; nothing to import\n",
-				id, im.pkg.m.name);
+		say_complete(out, json, id, im.pkg.m.name);
 		rc = 0;
 		goto out;
 	}

@@ -229,7 +229,8 @@ static void *walker(void *arg)
 	return NULL;
 }
 
-/* List the tree under dfd (closed) into w, with WALKERS threads. */
+/* List the tree under dfd (closed) into out (empty), with WALKERS
+ * threads. */
 static int walk_tree(struct walk *out, int dfd, const char *root)
 {
 	struct pwalk *pw = calloc(1, sizeof(*pw));
@@ -272,28 +273,25 @@ static int walk_tree(struct walk *out, int dfd, const char *root)
 		free(pw->q[i].rel);
 	}
 	/* the walkers' entries, one list (sorted by the caller) */
+	size_t total = 0;
+	for (int i = 0; i < WALKERS; i++)
+		total += pw->w[i].n;
+	if (rc == 0 && total && !(out->v = malloc(total * sizeof(*out->v))))
+		rc = -ENOMEM;
 	for (int i = 0; i < WALKERS; i++) {
 		struct walk *w = &pw->w[i];
-		for (size_t k = 0; k < w->n; k++) {
-			if (rc == 0 && out->n == out->cap) {
-				size_t nc = out->cap ? out->cap * 2 : 256;
-				struct rawent *nv = realloc(out->v, nc * sizeof(*nv));
-				if (nv) {
-					out->v = nv;
-					out->cap = nc;
-				} else {
-					rc = -ENOMEM;
-				}
-			}
-			if (rc == 0) {
-				out->v[out->n++] = w->v[k];
-			} else {
+		if (rc == 0 && w->n) {
+			memcpy(out->v + out->n, w->v, w->n * sizeof(*w->v));
+			out->n += w->n;
+		} else if (rc < 0) {
+			for (size_t k = 0; k < w->n; k++) {
 				free(w->v[k].path);
 				free(w->v[k].target);
 			}
 		}
 		free(w->v);
 	}
+	out->cap = out->n;
 	pthread_cond_destroy(&pw->cond);
 	pthread_mutex_destroy(&pw->lock);
 	free(pw);
@@ -328,7 +326,6 @@ struct fr_scan_hash {
 	atomic_uint next;
 	atomic_ullong done_bytes;
 	atomic_int err;
-	atomic_int running;       /* threads not finished yet */
 	atomic_bool *stop;        /* the caller gave up: stop early */
 	char errmsg[512];
 	pthread_mutex_t lock;
@@ -554,7 +551,6 @@ static void *hash_thread(void *arg)
 				 "cannot set up reading: %s", fr_strerror(rc));
 		}
 		pthread_mutex_unlock(&h->lock);
-		atomic_fetch_sub(&h->running, 1);
 		return NULL;
 	}
 	for (;;) {
@@ -583,7 +579,6 @@ static void *hash_thread(void *arg)
 		atomic_fetch_add(&h->done_bytes, h->m->segments[s].length);
 	}
 	fr_seg_reader_fini(&r);
-	atomic_fetch_sub(&h->running, 1);
 	return NULL;
 }
 
@@ -607,7 +602,6 @@ int fr_hash_start(struct fr_scan_hash **out, const char *root, bool single,
 	int nt = fr_workq_count() > 4 ? fr_workq_count() : 4;
 	if (nt > 64)
 		nt = 64;
-	atomic_store(&h->running, nt);
 	for (h->nt = 0; h->nt < nt; h->nt++)
 		if (pthread_create(&h->t[h->nt], NULL, hash_thread, h) != 0)
 			break;
@@ -617,7 +611,6 @@ int fr_hash_start(struct fr_scan_hash **out, const char *root, bool single,
 		free(h);
 		return -EAGAIN;
 	}
-	atomic_fetch_sub(&h->running, nt - h->nt);
 	*out = h;
 	return 0;
 }
@@ -629,7 +622,8 @@ uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h)
 
 bool fr_hash_running(const struct fr_scan_hash *h)
 {
-	return atomic_load(&h->running) > 0;
+	return atomic_load(&h->done_bytes) < h->m->total_size &&
+	       !atomic_load(&h->err);
 }
 
 int fr_hash_finish(struct fr_scan_hash *h)
