@@ -71,6 +71,12 @@ expect_rc() {
 expect_grep() {
 	local what=$1 pat=$2
 	shift 2
+	# a pattern of "--" (as in 'expect_grep WHAT -- PAT FILE') would match
+	# any "--" and take PAT for a file: refuse it loudly
+	if [ "$pat" = "--" ]; then
+		fail "$what: expect_grep takes the pattern directly, not after --"
+		return
+	fi
 	if grep -Eq -- "$pat" "$@" 2>/dev/null; then
 		pass "$what"
 	else
@@ -97,6 +103,7 @@ skip() {
 
 e2e_finish() {
 	local t
+	stop_serve # a receiver must stop cleanly on SIGTERM
 	t=$(awk -v a="$E2E_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	if [ "$E2E_FAILS" -gt 0 ]; then
 		if [ -n "$SERVE_LOG" ] && [ -f "$SERVE_LOG" ]; then
@@ -282,7 +289,10 @@ stop_serve() {
 		kill -0 "$SERVE_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -9 "$SERVE_PID" 2>/dev/null
+	if kill -0 "$SERVE_PID" 2>/dev/null; then
+		fail "ferry serve (pid $SERVE_PID) did not stop within 5 s of SIGTERM"
+		kill -9 "$SERVE_PID" 2>/dev/null
+	fi
 	wait "$SERVE_PID" 2>/dev/null
 	SERVE_PID=
 }

@@ -14,7 +14,7 @@ expect_rc 0 "$RC" "ferry --help"
 expect_grep "ferry --help lists the send command" '^ *send ' "$O"
 run_ferry "$O" "$E" send --help
 expect_rc 0 "$RC" "ferry send --help"
-expect_grep "ferry send --help mentions --to" -- '--to' "$O" "$E"
+expect_grep "ferry send --help mentions --to" '--to' "$O" "$E"
 for cmd in serve resume status verify; do
 	run_ferry "$O" "$E" "$cmd" --help
 	expect_rc 0 "$RC" "ferry $cmd --help"
@@ -32,12 +32,12 @@ mkdir -p "$WORK/pkg"
 echo data >"$WORK/pkg/file"
 run_ferry "$O" "$E" send "$WORK/pkg" --config "$CEN_CONF"
 expect_rc 2 "$RC" "send without --to"
-expect_grep "missing --to is explained" -- '--to' "$E"
+expect_grep "missing --to is explained" '--to' "$E"
 run_ferry "$O" "$E" send --to LAB --config "$CEN_CONF"
 expect_rc 2 "$RC" "send without PATH"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --bogus
 expect_rc 2 "$RC" "unknown option"
-expect_grep "unknown option is named" -- '--bogus' "$E"
+expect_grep "unknown option is named" '--bogus' "$E"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --level 42
 expect_rc 2 "$RC" "--level out of range"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --priority urgent

@@ -99,7 +99,7 @@ got=$(sed -E 's/.* ([0-9]+) segments received in this session.*/\1/' <<<"$line")
 kept=$(sed -E "s/.*session; ([0-9]+) of [0-9]+ segments of 'pkg2'.*/\1/" <<<"$line")
 log "sender killed: the receiver got $got whole segments and holds $kept"
 check "sender kill: every segment received whole is held (received $got, held $kept)" \
-	[ -n "$got" ] && [ "$got" = "$kept" ]
+	test -n "$got" -a "$got" = "$kept"
 run_ferry "$WORK/r2.json" "$WORK/r2.err" resume pkg2 --config "$CEN_CONF" --json
 expect_rc 0 "$RC" "resume after the sender's kill"
 sent=$(json_get "$WORK/r2.json" 'd["segments_sent"]')
