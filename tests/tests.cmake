@@ -19,6 +19,11 @@ if(FERRY_TESTS)
   endforeach()
 endif()
 
+# An LD_PRELOAD shim, for tests only, that logs the calls deciding
+# durability (syncs, journal writes, socket sends): test_durability.sh.
+add_library(ferry_synclog MODULE ${CMAKE_CURRENT_LIST_DIR}/shim/synclog.c)
+target_link_libraries(ferry_synclog PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+
 add_test(NAME lint/layering COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${CMAKE_SOURCE_DIR})
 set_tests_properties(lint/layering PROPERTIES LABELS unit)
 
@@ -35,5 +40,5 @@ foreach(script ${E2E_TESTS})
   add_test(NAME e2e/${name} COMMAND bash ${script})
   set_tests_properties(e2e/${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
     SKIP_RETURN_CODE 77
-    ENVIRONMENT "FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR};SYNCLOG_SHIM=$<TARGET_FILE:ferry_synclog>")
 endforeach()

@@ -1,0 +1,98 @@
+#!/bin/bash
+# bench/mutants.sh - deliberate breakages that the suite must catch.
+#
+# For each mutant: copy the tree (the files git tracks, as they are in the
+# work tree) to a scratch directory, apply one small change to the code
+# (an exact text that must occur once), build it, run the tests that must
+# catch it, and print "caught" (a test failed) or "SURVIVED" (all passed).
+# Exit 0 only when every mutant was caught.
+#
+#   bash bench/mutants.sh              # all mutants
+#   bash bench/mutants.sh journal-     # those whose name starts so
+#
+# Needs what tools/test.sh installs. Takes about a minute per mutant on
+# a 2-core machine. Record the result in RELIABILITY.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ONLY=${1:-}
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/ferry-mutants.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+
+# mutant NAME FILE FIND REPLACE TESTS: FIND must occur once in FILE (\n
+# and \t escapes allowed); TESTS is the ctest regex of the tests that must
+# catch the change.
+NAMES=() FILES=() FINDS=() REPLS=() TESTS=()
+mutant() {
+	NAMES+=("$1") FILES+=("$2") FINDS+=("$3") REPLS+=("$4") TESTS+=("$5")
+}
+mutant recv-ignores-hash codec/frame.c \
+	'if (memcmp(h, want, FR_HASH_LEN) || memcmp(h, f->hash, FR_HASH_LEN))' \
+	'if (0)' 'e2e/test_corrupt_wire$|unit/codec_frame$'
+mutant journal-no-fdatasync engine/journal.c \
+	'\tif (fdatasync(j->fd) < 0)\n\t\treturn -errno;\n\tfor (k = 0;' \
+	'\tfor (k = 0;' 'e2e/test_durability$|unit/engine_journal$'
+mutant data-no-sync-before-journal engine/syncer.c \
+	'if (!err && syncfs(s->pkg->tree_fd) < 0)' 'if (0)' 'e2e/test_durability$'
+mutant recv-accepts-wrong-password engine/net.c \
+	"if (!a || !fr_auth_check(a->key, 'C', account, cnonce, snonce, body))" \
+	'if (!a)' 'e2e/test_auth$|unit/engine_net$'
+mutant sender-skips-receiver-proof engine/net.c \
+	"!fr_auth_check(key, 'S', account, cnonce, snonce, body)" '0' \
+	'e2e/test_auth$|unit/engine_net$'
+
+apply() { # apply FILE FIND REPLACE: exactly one occurrence, else fail
+	python3 - "$1" "$2" "$3" <<'EOF'
+import sys
+path, find, repl = sys.argv[1], sys.argv[2], sys.argv[3]
+find = find.encode().decode("unicode_escape")
+repl = repl.encode().decode("unicode_escape")
+s = open(path).read()
+n = s.count(find)
+if n != 1:
+    print("mutant text found %d times in %s (want 1): %r" % (n, path, find))
+    sys.exit(1)
+open(path, "w").write(s.replace(find, repl))
+EOF
+}
+
+caught=0 survived=0 broken=0
+results=()
+for i in "${!NAMES[@]}"; do
+	name=${NAMES[$i]} file=${FILES[$i]} find=${FINDS[$i]} repl=${REPLS[$i]}
+	tests=${TESTS[$i]}
+	[ -n "$ONLY" ] && [[ $name != "$ONLY"* ]] && continue
+	dir=$SCRATCH/$name
+	mkdir -p "$dir"
+	git ls-files -z | (cd "$ROOT" && xargs -0 tar cf -) | tar xf - -C "$dir"
+	if ! apply "$dir/$file" "$find" "$repl"; then
+		results+=("$name: BROKEN (the text to change is not in $file)")
+		broken=$((broken + 1))
+		continue
+	fi
+	echo "== $name: building"
+	if ! (cmake -S "$dir" -B "$dir/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+		cmake --build "$dir/build" -j"$(nproc)" >"$dir/build.log" 2>&1); then
+		results+=("$name: BROKEN (does not build; $dir/build.log)")
+		broken=$((broken + 1))
+		continue
+	fi
+	echo "== $name: running $tests"
+	if ctest --test-dir "$dir/build" -R "$tests" >"$dir/ctest.log" 2>&1; then
+		results+=("$name: SURVIVED ($tests all passed)")
+		survived=$((survived + 1))
+	else
+		failed=$(grep -E '^\s*[0-9]+ - ' "$dir/ctest.log" | sed -E 's/^\s*[0-9]+ - ([^ ]+).*/\1/' | tr '\n' ' ')
+		results+=("$name: caught by $failed")
+		caught=$((caught + 1))
+	fi
+	grep -q 'No tests were found' "$dir/ctest.log" &&
+		results[-1]="$name: BROKEN (no test matched $tests)"
+	rm -rf "$dir/build"
+done
+
+echo
+echo "mutants on $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ):"
+printf '  %s\n' "${results[@]}"
+echo "$caught caught, $survived survived, $broken broken"
+[ "$survived" = 0 ] && [ "$broken" = 0 ]
