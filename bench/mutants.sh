@@ -36,10 +36,10 @@ mutant data-no-sync-before-journal engine/syncer.c \
 	'if (!err && syncfs(s->pkg->tree_fd) < 0)' 'if (0)' 'e2e/test_durability$'
 mutant recv-accepts-wrong-password engine/net.c \
 	"if (!a || !fr_auth_check(a->key, 'C', account, cnonce, snonce, body))" \
-	'if (!a)' 'e2e/test_auth$|unit/engine_net$'
+	'if (!a)' 'e2e/test_auth$|unit/engine_handshake$'
 mutant sender-skips-receiver-proof engine/net.c \
 	"!fr_auth_check(key, 'S', account, cnonce, snonce, body)" '0' \
-	'e2e/test_auth$|unit/engine_net$'
+	'e2e/test_auth$|unit/engine_handshake$'
 
 apply() { # apply FILE FIND REPLACE: exactly one occurrence, else fail
 	python3 - "$1" "$2" "$3" <<'EOF'

@@ -167,6 +167,62 @@ for mode in http random; do
 	kill -9 "$NPID" 2>/dev/null
 	wait "$NPID" 2>/dev/null
 done
+
+# ---- a receiver that accepts anyone but cannot prove the password --------------------------
+# It plays the handshake's receiver side without the key: CHALLENGE with a
+# fresh nonce, then WELCOME with a proof it cannot make (random bytes).
+# The sender must refuse it (exit 4) and send nothing after the handshake:
+# no OFFER, no segment, no manifest.
+cat >"$WORK/impostor.py" <<'EOF'
+import os, socket, struct, sys
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(8)
+out = open(sys.argv[2], "w")
+print("listening", flush=True)
+def recv_exact(c, n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d:
+            raise EOFError
+        b += d
+    return b
+def recv_msg(c):
+    t, n = struct.unpack("<II", recv_exact(c, 8))
+    return t, recv_exact(c, n)
+while True:
+    c, _ = ls.accept()
+    c.settimeout(20)
+    try:
+        t, _ = recv_msg(c)                                      # HELLO
+        c.sendall(struct.pack("<II", 2, 32) + os.urandom(32))   # CHALLENGE
+        t, _ = recv_msg(c)                                      # AUTH
+        out.write("handshake %d\n" % t); out.flush()
+        c.sendall(struct.pack("<II", 4, 32) + os.urandom(32))   # WELCOME, forged
+        while True:                                             # what comes next
+            t, body = recv_msg(c)
+            out.write("after-welcome type %d len %d\n" % (t, len(body))); out.flush()
+    except (EOFError, OSError, struct.error):
+        pass
+    c.close()
+EOF
+IPORT=$(pick_port)
+python3 "$WORK/impostor.py" "$IPORT" "$WORK/impostor.out" >"$WORK/impostor.log" 2>&1 &
+IPID=$!
+E2E_PIDS+=("$IPID")
+wait_for_log "$WORK/impostor.log" listening 10 || fail "the impostor did not start"
+CEN_HOST=127.0.0.1:$IPORT
+write_configs
+timeout 60 "$FERRY" send "$PKG" --to LAB --name impostor --config "$CEN_CONF" \
+	>"$WORK/o5" 2>"$WORK/e5"
+expect_rc 4 $? "a sender whose receiver cannot prove the password"
+expect_grep "the sender says the receiver could not prove the password" \
+	"could not prove|authentication" "$WORK/e5"
+check "the impostor got as far as the sender's proof" grep -q '^handshake 3' "$WORK/impostor.out"
+check "the sender sent nothing but an error after the forged WELCOME" \
+	bash -c "! grep '^after-welcome' '$WORK/impostor.out' | grep -v 'type 11 '"
+kill -9 "$IPID" 2>/dev/null
+wait "$IPID" 2>/dev/null
 CEN_HOST=
 write_configs
 
