@@ -1231,6 +1231,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	double t0 = fr_now_s();
 	unsigned n_media = 0;
 	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
+	struct fr_left_list left = {0};
+	bool left_said = false;
 	struct stat st;
 	int rc;
 
@@ -1285,7 +1287,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	/* ---- the listing; the hashes follow in the background */
 	bool single;
-	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single)) < 0)
+	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single, &left)) < 0)
 		return rc;
 	size_t mf_len = fr_manifest_encoded_size(&m);
 	if (mf_len > FR_MANIFEST_MAX) {
@@ -1610,7 +1612,12 @@ stopped:
 			printf("%s%s", k ? ", " : "",
 			       fr_json_str(w.vols[k].path, b, sizeof(b)));
 		}
-		printf("]}\n");
+		/* "left_out" above counts segments that did not fit */
+		printf("], \"skip_special\": %s, \"left_out_entries\": ",
+		       o->skip_special ? "true" : "false");
+		fr_left_json(&left, stdout);
+		printf("}\n");
+		left_said = true;
 	} else {
 		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
 		       "volume(s), %s on the media, %.1f s%s\n",
@@ -1624,8 +1631,19 @@ stopped:
 			printf("%u segment(s) did not fit: they can go over the "
 			       "network ('ferry send') or in another parcel\n",
 			       p.left_out);
+		fr_left_print(&left, stdout);
+		left_said = true;
 	}
 out:
+	if (rc == 0 && left.n) {
+		if (!left_said) {
+			fprintf(stderr, "%s: ", fr_log_tag);
+			fr_left_print(&left, stderr);
+		}
+		if (!o->skip_special)
+			rc = FR_E_LEFT_OUT;
+	}
+	fr_left_list_fini(&left);
 	if (w.fd >= 0)
 		close(w.fd);
 	for (int i = 0; i < PSLOTS; i++) {
