@@ -10,8 +10,10 @@
 #     out: listed in the summary (names escaped, never raw), exit 6; with
 #     -q still on stderr; in --json as "left_out": [{path, type}] with
 #     "ok": false; the JSON is valid.
-#  3. --skip-special: exit 0, still listed.
-#  4. `parcel create` walks the same way: exit 6, listed in its JSON as
+#  3. --skip-special: exit 0, still listed; resume keeps it, or is given
+#     it, and lists the same.
+#  4. `verify` names a changed file escaped.
+#  5. `parcel create` walks the same way: exit 6, listed in its JSON as
 #     "left_out_entries"; --skip-special: exit 0.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_names
@@ -153,6 +155,22 @@ expect_rc 0 "$RC" "send --skip-special (text)"
 expect_grep "--skip-special still lists them" "left out $NLEFT" \
 	"$WORK/s5.out" "$WORK/s5.err"
 
+# resume goes through the same walk; a send's --skip-special is kept
+run_ferry "$WORK/r1.out" "$WORK/r1.err" resume names --config "$CEN_CONF" -q
+expect_rc 0 "$RC" "resume of the --skip-special send"
+run_ferry "$WORK/s6.out" "$WORK/s6.err" send "$SRC" --to LAB \
+	--config "$CEN_CONF" -q
+run_ferry "$WORK/r2.out" "$WORK/r2.err" resume names --config "$CEN_CONF" -q
+expect_rc 6 "$RC" "resume -q"
+expect_grep "resume -q says what was left out" "left out $NLEFT: .*a-sock" \
+	"$WORK/r2.err"
+run_ferry "$WORK/r3.json" "$WORK/r3.err" resume names --config "$CEN_CONF" \
+	--json --skip-special
+expect_rc 0 "$RC" "resume --skip-special"
+n=$(json_get "$WORK/r3.json" 'len(d["left_out"])')
+[ "$n" = "$NLEFT" ] && pass "resume --json lists $n left out" ||
+	fail "resume --json left_out count '$n'"
+
 # ---- 4: parcel create ------------------------------------------------------------
 mkdir -p "$WORK/src2"
 cp -a "$SRC" "$WORK/src2/names2" 2>/dev/null
@@ -170,5 +188,13 @@ run_ferry "$WORK/p2.out" "$WORK/p2.err" parcel create "$WORK/src2/names2" \
 expect_rc 0 "$RC" "parcel create --skip-special"
 expect_grep "parcel create lists what was left out" \
 	"left out $NLEFT: .*a\\\\nfifo \(fifo\)" "$WORK/p2.out" "$WORK/p2.err"
+
+# ---- verify names a damaged file escaped ---------------------------------------------
+printf 'NEWLINE\n' >"$DST/new"$'\n'"line"
+run_ferry "$WORK/v2.out" "$WORK/v2.err" verify names --config "$LAB_CONF"
+expect_rc 5 "$RC" "verify after a file with a newline in its name changed"
+expect_grep "verify names it escaped" "'new\\\\nline'" "$WORK/v2.out" "$WORK/v2.err"
+run_ferry "$WORK/v3.json" "$WORK/v3.err" verify names --config "$LAB_CONF" --json
+check "verify --json is valid JSON" json_ok "$WORK/v3.json"
 
 e2e_finish
