@@ -301,7 +301,7 @@ static size_t esc_unit(const unsigned char *s, char *o, size_t *adv)
 const char *fr_esc(const char *s, char *out, size_t cap)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = 0, adv, k;
+	size_t n = 0, mark = 0, adv, k;
 	char u[4];
 
 	if (cap < 4) {
@@ -311,14 +311,16 @@ const char *fr_esc(const char *s, char *out, size_t cap)
 	}
 	while (*p) {
 		k = esc_unit(p, u, &adv);
-		if (n + k + 4 > cap && (p[adv] || n + k + 1 > cap)) {
-			memcpy(out + n, "...", 3); /* cap >= n + 4 held */
-			n += 3;
+		if (n + k + 1 > cap) { /* cut back to where "..." fits */
+			memcpy(out + mark, "...", 3);
+			n = mark + 3;
 			break;
 		}
 		memcpy(out + n, u, k);
 		n += k;
 		p += adv;
+		if (n + 4 <= cap)
+			mark = n;
 	}
 	out[n] = '\0';
 	return out;
