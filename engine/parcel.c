@@ -1279,7 +1279,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		return rc;
 	if (stat(src, &st) < 0) {
 		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", src, strerror(errno));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s",
+		       fr_esc(src, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	if ((rc = fr_workq_start(c->workers)) < 0)
@@ -1291,8 +1293,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		return rc;
 	size_t mf_len = fr_manifest_encoded_size(&m);
 	if (mf_len > FR_MANIFEST_MAX) {
+		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "'%s' has too many entries for one manifest",
-		       src);
+		       fr_esc(src, ep, sizeof(ep)));
 		rc = FR_E_TOO_LARGE;
 		goto out;
 	}
@@ -1333,8 +1336,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	/* ---- hashing and registration, behind the frames */
 	if ((rc = fr_hash_start(&pp.h, src, single, &m, &pp.stop)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s", src,
-		       fr_strerror(rc));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
+		       fr_esc(src, ep, sizeof(ep)), fr_strerror(rc));
 		goto stopped;
 	}
 	if (pthread_create(&pp.t, NULL, prep_thread, &pp) != 0) {

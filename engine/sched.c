@@ -621,9 +621,10 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		}
 	}
 	if (stat(t->source, &st) < 0) {
+		char ep[FR_ESC_MAX];
 		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot send '%s': %s", t->source,
-		       strerror(errno));
+		fr_log(FR_LOG_ERROR, "cannot send '%s': %s",
+		       fr_esc(t->source, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	find_previous(c, t->name, t->site, &prev, prev_dir, sizeof(prev_dir));
@@ -702,8 +703,9 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 
 	if (!realpath(path, buf)) {
 		int rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb, path,
-		       strerror(errno));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb,
+		       fr_esc(path, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	snprintf(abs, abscap, "%s", buf);

@@ -482,8 +482,10 @@ int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0) {
+			char ep[FR_ESC_MAX];
 			snprintf(errbuf, errcap, "cannot write '%s/%s': %s",
-				 p->tree, path, fr_strerror(rc));
+				 p->tree, fr_esc(path, ep, sizeof(ep)),
+				 fr_strerror(rc));
 			return rc;
 		}
 	}

@@ -14,7 +14,8 @@
 #     it, and lists the same.
 #  4. `verify` names a changed file escaped.
 #  5. `parcel create` walks the same way: exit 6, listed in its JSON as
-#     "left_out_entries"; --skip-special: exit 0.
+#     "left_out_entries"; --skip-special: exit 0; its import carries every
+#     name.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_names
 
@@ -188,6 +189,15 @@ run_ferry "$WORK/p2.out" "$WORK/p2.err" parcel create "$WORK/src2/names2" \
 expect_rc 0 "$RC" "parcel create --skip-special"
 expect_grep "parcel create lists what was left out" \
 	"left out $NLEFT: .*a\\\\nfifo \(fifo\)" "$WORK/p2.out" "$WORK/p2.err"
+run_ferry "$WORK/i1.out" "$WORK/i1.err" parcel import "$MEDIA" \
+	--config "$LAB_CONF"
+expect_rc 0 "$RC" "parcel import at the destination"
+if [ "$(listing "$SRC" | tr '\0' '|')" = \
+	"$(listing "$LAB_STORE/packages/names2" | tr '\0' '|')" ]; then
+	pass "the parcel carried every name"
+else
+	fail "names differ after the parcel import"
+fi
 
 # ---- verify names a damaged file escaped ---------------------------------------------
 printf 'NEWLINE\n' >"$DST/new"$'\n'"line"
