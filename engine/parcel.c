@@ -799,7 +799,7 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 {
 	const struct volinfo *vi = &w->vols[k];
 	char path[1320], segs[2048], idh[33], pkgh[33], sz[32], tsz[32],
-		total[32], when[64];
+		total[32], when[64], en[4 * FR_NAME_MAX + 8];
 	time_t t = (time_t)w->h.created;
 	struct tm tm;
 
@@ -831,7 +831,8 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 		"(DIR: where this volume is mounted; volumes may be imported in\n"
 		"any order, one at a time or together.)\n",
 		idh, idh, k + 1, total, strrchr(vi->path, '/') + 1,
-		fr_human_bytes(vi->bytes, sz, sizeof(sz)), m->name, pkgh,
+		fr_human_bytes(vi->bytes, sz, sizeof(sz)),
+		fr_esc(m->name, en, sizeof(en)), pkgh,
 		fr_human_bytes(m->total_size, tsz, sizeof(tsz)), m->n_segments,
 		m->seg_size, w->h.from, w->h.account, w->h.to, when, vi->n_segs,
 		vi->n_segs ? segs : "none", in_parcel, total,
@@ -1599,7 +1600,7 @@ stopped:
 	double secs = fr_now_s() - t0;
 	snprintf(p.state, sizeof(p.state), "created");
 	parcel_save(&p);
-	char sz[32], rz[32];
+	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
 	if (o->json) {
 		printf("{");
 		print_json_str(stdout, "parcel", p.id, true);
@@ -1625,7 +1626,7 @@ stopped:
 	} else {
 		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
 		       "volume(s), %s on the media, %.1f s%s\n",
-		       p.id, m.name, o->site, written,
+		       p.id, fr_esc(m.name, en, sizeof(en)), o->site, written,
 		       fr_human_bytes(raw_done, rz, sizeof(rz)), w.n_vols,
 		       fr_human_bytes(w.total_bytes, sz, sizeof(sz)), secs,
 		       p.registered ? "" : " (not registered yet)");

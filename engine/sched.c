@@ -924,14 +924,15 @@ void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 	}
 	if (r->error && r->error != FR_E_LEFT_OUT)
 		return;
-	char a[32], b[32], rate[32];
+	char a[32], b[32], rate[32], en[4 * FR_NAME_MAX + 8];
 	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
 					     r->seconds
 				   : 0;
 	fprintf(stderr,
 		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
 		"there, %u re-sent), %s on the wire\n",
-		r->name, r->site, fr_human_bytes(r->total_bytes, a, sizeof(a)),
+		fr_esc(r->name, en, sizeof(en)), r->site,
+		fr_human_bytes(r->total_bytes, a, sizeof(a)),
 		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
