@@ -62,7 +62,8 @@
 	X(FORGED, "authentication tag mismatch: altered or forged")           \
 	X(LINE, "the line could not be brought up")                           \
 	X(CLOSED, "the address's schedule closed")                            \
-	X(NO_REF, "the segment it was compressed against is not here")
+	X(NO_REF, "the segment it was compressed against is not here")       \
+	X(LEFT_OUT, "sent, but something was left out of the package")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {
@@ -327,7 +328,9 @@ struct fr_manifest {
 
 /* Name: 1..255 bytes, no '/', no control bytes, not "." or "..". */
 int fr_name_check(const char *name);
-/* Relative path of safe components: no "", ".", "..", leading '/', NUL. */
+/* Relative path of safe components: no "", ".", "..", leading '/', NUL.
+ * Every other byte is allowed (newline, tab, control bytes, bytes that
+ * are not UTF-8): Linux allows them in names. */
 int fr_path_check(const char *path);
 /* A symlink at link_path pointing to target stays inside the package. */
 int fr_link_check(const char *link_path, const char *target);

@@ -30,7 +30,10 @@
 
 /* ---- names and paths --------------------------------------------------- */
 
-/* Control bytes make logs, packing lists and terminals lie. */
+/* Control bytes make logs, packing lists and terminals lie: a package
+ * name is refused one. An entry's path or link target may hold any byte
+ * Linux allows in a name (all but NUL and '/' within a component), so
+ * every byte but those is carried; whoever prints a path escapes it. */
 static bool fr_is_ctl(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;
@@ -66,11 +69,8 @@ int fr_path_check(const char *path)
 	for (size_t i = 0; i <= len; i++) {
 		size_t clen;
 
-		if (i < len && path[i] != '/') {
-			if (fr_is_ctl((unsigned char)path[i]))
-				return FR_E_BAD_PATH;
+		if (i < len && path[i] != '/')
 			continue;
-		}
 		clen = i - start;
 		if (clen == 0)
 			return FR_E_BAD_PATH; /* "a//b", trailing '/' */
@@ -99,11 +99,8 @@ int fr_link_check(const char *link_path, const char *target)
 	for (size_t i = 0; i <= len; i++) {
 		size_t clen;
 
-		if (i < len && target[i] != '/') {
-			if (fr_is_ctl((unsigned char)target[i]))
-				return FR_E_BAD_LINK;
+		if (i < len && target[i] != '/')
 			continue;
-		}
 		clen = i - start;
 		if (clen == 2 && target[start] == '.' &&
 		    target[start + 1] == '.') {

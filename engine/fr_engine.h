@@ -167,6 +167,29 @@ int fr_parse_duration_ms(const char *s, unsigned *out);
 /* Parse "8M", "4.7G", "700M", "4096" into bytes. */
 int fr_parse_size(const char *s, uint64_t *out);
 
+/* ---- what a package cannot hold (scan.c) -------------------------------- */
+
+/*
+ * The walk of a source carries every regular file, directory and symlink
+ * that stays inside it, whatever its name. What it cannot carry (fifos,
+ * sockets, devices, symlinks leading out of the package) is left out and
+ * listed here, so that a summary and its JSON can say so.
+ */
+struct fr_left_out {
+	char *path;       /* relative to the source root; raw bytes */
+	const char *type; /* "fifo", "socket", "char device", ... */
+};
+struct fr_left_list {
+	struct fr_left_out *v;
+	uint32_t n, cap;
+};
+void fr_left_list_fini(struct fr_left_list *l);
+/* "left out N: a\nb (fifo), dev/x (char device)" and a newline, names
+ * escaped; nothing when the list is empty. */
+void fr_left_print(const struct fr_left_list *l, FILE *out);
+/* A JSON array of {"path": ..., "type": ...}. */
+void fr_left_json(const struct fr_left_list *l, FILE *out);
+
 /* ---- sending ----------------------------------------------------------- */
 
 enum fr_priority { FR_PRIO_LOW, FR_PRIO_MEDIUM, FR_PRIO_HIGH };
@@ -182,6 +205,7 @@ struct fr_send_opts {
 	int level;            /* -2 = config's choice, -1 auto, 0..19 fixed */
 	bool progress;        /* draw a progress line on stderr */
 	bool json;            /* print a JSON summary on stdout */
+	bool skip_special;    /* what is left out does not make it fail */
 };
 
 /* Result of one transfer, for the summary line or JSON. */
@@ -197,17 +221,23 @@ struct fr_send_result {
 	int level_last;             /* compression level at the end */
 	int attempts;
 	int error;                  /* 0 or the last error */
+	/* left out of the package; unless skip_special, a send that left
+	 * something out returns (and says in error) FR_E_LEFT_OUT */
+	struct fr_left_list left_out;
+	bool skip_special;
 };
 
-/* Create a transfer for opts and run it to the end (with retries). */
+/* Create a transfer for opts and run it to the end (with retries).
+ * res is always filled; free it with fr_send_result_fini. */
 int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	    struct fr_send_result *res);
+void fr_send_result_fini(struct fr_send_result *r);
 /* The closing summary: one line on stderr, or JSON on out. */
 void fr_print_send_result(const struct fr_send_result *r, bool json,
 			  FILE *out);
 /* Continue one interrupted transfer (by id or package name), or all. */
 int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
-	      bool json);
+	      bool json, bool skip_special);
 
 /* ---- courier parcels (parcel.c) ----------------------------------------- */
 
@@ -222,6 +252,7 @@ struct fr_parcel_opts {
 	uint64_t volume_size; /* 0: fill each medium */
 	int level;            /* -2 config, -1 auto (follows the medium), 0..19 */
 	bool progress, json;
+	bool skip_special;    /* what is left out does not make it fail */
 };
 /* Write a parcel of the segments SITE does not hold onto the media. */
 int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);

@@ -39,8 +39,19 @@ int fr_remove_tree(const char *path);
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
-/* JSON string escaping into out; returns out. */
+/* JSON string escaping into out (quotes included, cut to fit cap);
+ * returns out. Control characters as JSON escapes; a byte that is not
+ * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
 const char *fr_json_str(const char *s, char *out, size_t cap);
+void fr_json_fput(const char *s, FILE *f);
+/*
+ * A name (any bytes but NUL) made safe to print: backslash, newline, tab
+ * and CR as \\ \n \t \r; other control bytes, C1 controls and bytes
+ * that are not UTF-8 as \xNN; printable UTF-8 as it is. Cut with "..."
+ * to fit cap; FR_ESC_MAX holds any path whole. Returns out.
+ */
+#define FR_ESC_MAX (4 * FR_PATH_MAX + 8)
+const char *fr_esc(const char *s, char *out, size_t cap);
 /* The value of "key=value" lines in text (0), or -ENOENT and "". */
 int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
 long fr_kv_num(const char *text, const char *key); /* 0 when absent */
@@ -234,10 +245,13 @@ struct fr_dctx *fr_workq_dctx(int worker);
  * segment with the worker threads. reuse, when not NULL, is a manifest of
  * the same package from an earlier run: when every entry's type, mode,
  * size and mtime still match, its hashes are reused without reading.
+ * What the walk left out (fifos, sockets, devices, symlinks leading out)
+ * goes to *left, sorted by path, when left is not NULL (the caller frees
+ * it with fr_left_list_fini; it is empty after a failure).
  */
 int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	    const struct fr_manifest *reuse, struct fr_manifest *out,
-	    bool progress);
+	    bool progress, struct fr_left_list *left);
 /*
  * fr_scan in two halves, for a caller that starts on the segments before
  * their hashes are known. fr_scan_list walks and lays out the package:
@@ -249,7 +263,8 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
  */
 struct fr_scan_hash;
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
-		 struct fr_manifest *out, bool *single);
+		 struct fr_manifest *out, bool *single,
+		 struct fr_left_list *left);
 int fr_hash_start(struct fr_scan_hash **h, const char *root, bool single,
 		  struct fr_manifest *m, atomic_bool *stop);
 uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h);
@@ -414,6 +429,7 @@ struct fr_transfer {
 	int priority;
 	int level;                   /* -1 auto */
 	char state[16];              /* sending, waiting, done, failed */
+	bool skip_special;           /* left out: still exit 0 */
 };
 int fr_transfer_save(const struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);

@@ -749,8 +749,9 @@ static void reads_done(struct lan_conn *lc, int si)
 		close(s->closes[i]);
 	s->n_closes = 0;
 	if (s->err) {
-		fail(lc, s->err, "cannot read '%s': %s", s->errpath,
-		     fr_strerror(s->err));
+		char ep[4 * sizeof(s->errpath)];
+		fail(lc, s->err, "cannot read '%s': %s",
+		     fr_esc(s->errpath, ep, sizeof(ep)), fr_strerror(s->err));
 		slot_release(lc, si);
 		return;
 	}

@@ -799,7 +799,7 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 {
 	const struct volinfo *vi = &w->vols[k];
 	char path[1320], segs[2048], idh[33], pkgh[33], sz[32], tsz[32],
-		total[32], when[64];
+		total[32], when[64], en[4 * FR_NAME_MAX + 8];
 	time_t t = (time_t)w->h.created;
 	struct tm tm;
 
@@ -831,7 +831,8 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 		"(DIR: where this volume is mounted; volumes may be imported in\n"
 		"any order, one at a time or together.)\n",
 		idh, idh, k + 1, total, strrchr(vi->path, '/') + 1,
-		fr_human_bytes(vi->bytes, sz, sizeof(sz)), m->name, pkgh,
+		fr_human_bytes(vi->bytes, sz, sizeof(sz)),
+		fr_esc(m->name, en, sizeof(en)), pkgh,
 		fr_human_bytes(m->total_size, tsz, sizeof(tsz)), m->n_segments,
 		m->seg_size, w->h.from, w->h.account, w->h.to, when, vi->n_segs,
 		vi->n_segs ? segs : "none", in_parcel, total,
@@ -1231,6 +1232,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	double t0 = fr_now_s();
 	unsigned n_media = 0;
 	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
+	struct fr_left_list left = {0};
+	bool left_said = false;
 	struct stat st;
 	int rc;
 
@@ -1277,7 +1280,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		return rc;
 	if (stat(src, &st) < 0) {
 		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", src, strerror(errno));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s",
+		       fr_esc(src, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	if ((rc = fr_workq_start(c->workers)) < 0)
@@ -1285,12 +1290,13 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	/* ---- the listing; the hashes follow in the background */
 	bool single;
-	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single)) < 0)
+	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single, &left)) < 0)
 		return rc;
 	size_t mf_len = fr_manifest_encoded_size(&m);
 	if (mf_len > FR_MANIFEST_MAX) {
+		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "'%s' has too many entries for one manifest",
-		       src);
+		       fr_esc(src, ep, sizeof(ep)));
 		rc = FR_E_TOO_LARGE;
 		goto out;
 	}
@@ -1331,8 +1337,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	/* ---- hashing and registration, behind the frames */
 	if ((rc = fr_hash_start(&pp.h, src, single, &m, &pp.stop)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s", src,
-		       fr_strerror(rc));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
+		       fr_esc(src, ep, sizeof(ep)), fr_strerror(rc));
 		goto stopped;
 	}
 	if (pthread_create(&pp.t, NULL, prep_thread, &pp) != 0) {
@@ -1593,7 +1600,7 @@ stopped:
 	double secs = fr_now_s() - t0;
 	snprintf(p.state, sizeof(p.state), "created");
 	parcel_save(&p);
-	char sz[32], rz[32];
+	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
 	if (o->json) {
 		printf("{");
 		print_json_str(stdout, "parcel", p.id, true);
@@ -1610,11 +1617,16 @@ stopped:
 			printf("%s%s", k ? ", " : "",
 			       fr_json_str(w.vols[k].path, b, sizeof(b)));
 		}
-		printf("]}\n");
+		/* "left_out" above counts segments that did not fit */
+		printf("], \"skip_special\": %s, \"left_out_entries\": ",
+		       o->skip_special ? "true" : "false");
+		fr_left_json(&left, stdout);
+		printf("}\n");
+		left_said = true;
 	} else {
 		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
 		       "volume(s), %s on the media, %.1f s%s\n",
-		       p.id, m.name, o->site, written,
+		       p.id, fr_esc(m.name, en, sizeof(en)), o->site, written,
 		       fr_human_bytes(raw_done, rz, sizeof(rz)), w.n_vols,
 		       fr_human_bytes(w.total_bytes, sz, sizeof(sz)), secs,
 		       p.registered ? "" : " (not registered yet)");
@@ -1624,8 +1636,19 @@ stopped:
 			printf("%u segment(s) did not fit: they can go over the "
 			       "network ('ferry send') or in another parcel\n",
 			       p.left_out);
+		fr_left_print(&left, stdout);
+		left_said = true;
 	}
 out:
+	if (rc == 0 && left.n) {
+		if (!left_said) {
+			fprintf(stderr, "%s: ", fr_log_tag);
+			fr_left_print(&left, stderr);
+		}
+		if (!o->skip_special)
+			rc = FR_E_LEFT_OUT;
+	}
+	fr_left_list_fini(&left);
 	if (w.fd >= 0)
 		close(w.fd);
 	for (int i = 0; i < PSLOTS; i++) {

@@ -5,7 +5,10 @@
  * pread into one segment-sized buffer per thread: its memory is bounded
  * by the thread count, never by the package.
  *
- * What cannot be carried faithfully is left out with a warning naming it:
+ * Every regular file, directory and in-tree symlink is carried, whatever
+ * bytes its name holds (all but NUL and '/'); names are printed escaped
+ * (fr_esc), never raw. What cannot be carried faithfully is left out with
+ * a warning naming it and listed for the caller (struct fr_left_list):
  * devices, fifos, sockets, and symlinks that point outside the package.
  */
 #include <dirent.h>
@@ -31,6 +34,7 @@ struct walk { /* one walker's entries */
 	size_t n, cap;
 	int err;
 	struct pwalk *pw;
+	struct fr_left_list left; /* what it left out */
 };
 
 /*
@@ -78,6 +82,81 @@ static int push(struct walk *w, const char *path, const struct stat *st,
 	return 0;
 }
 
+void fr_left_list_fini(struct fr_left_list *l)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int left_add(struct fr_left_list *l, const char *path, const char *type)
+{
+	if (l->n == l->cap) {
+		uint32_t nc = l->cap ? l->cap * 2 : 16;
+		struct fr_left_out *nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = nc;
+	}
+	if (!(l->v[l->n].path = strdup(path)))
+		return -ENOMEM;
+	l->v[l->n].type = type;
+	l->n++;
+	return 0;
+}
+
+/* Leave root/path out, with a warning naming it and why. */
+static int leave_out(struct walk *w, const char *root, const char *path,
+		     const char *type, const char *why)
+{
+	char r[FR_ESC_MAX], p[FR_ESC_MAX];
+
+	fr_log(FR_LOG_WARN, "leaving out '%s/%s': %s",
+	       fr_esc(root, r, sizeof(r)), fr_esc(path, p, sizeof(p)), why);
+	return left_add(&w->left, path, type);
+}
+
+static const char *special_type(mode_t m)
+{
+	return S_ISFIFO(m)   ? "fifo"
+	       : S_ISSOCK(m) ? "socket"
+	       : S_ISCHR(m)  ? "char device"
+	       : S_ISBLK(m)  ? "block device"
+			     : "unknown type";
+}
+
+static int cmp_left(const void *a, const void *b)
+{
+	return strcmp(((const struct fr_left_out *)a)->path,
+		      ((const struct fr_left_out *)b)->path);
+}
+
+void fr_left_print(const struct fr_left_list *l, FILE *out)
+{
+	char p[FR_ESC_MAX];
+
+	if (!l->n)
+		return;
+	fprintf(out, "left out %u:", l->n);
+	for (uint32_t i = 0; i < l->n; i++)
+		fprintf(out, "%s %s (%s)", i ? "," : "",
+			fr_esc(l->v[i].path, p, sizeof(p)), l->v[i].type);
+	fputc('\n', out);
+}
+
+void fr_left_json(const struct fr_left_list *l, FILE *out)
+{
+	fputc('[', out);
+	for (uint32_t i = 0; i < l->n; i++) {
+		fputs(i ? ",{\"path\":" : "{\"path\":", out);
+		fr_json_fput(l->v[i].path, out);
+		fprintf(out, ",\"type\":\"%s\"}", l->v[i].type);
+	}
+	fputc(']', out);
+}
+
 /* Hand directory fd (rel) to an idle walker; false: walk it yourself. */
 static bool hand_over(struct pwalk *pw, int fd, const char *rel)
 {
@@ -120,22 +199,26 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 			continue;
 		if (fr_path_fmt(path, sizeof(path), "%s%s%s", rel,
 				rel[0] ? "/" : "", de->d_name)) {
+			char r[FR_ESC_MAX], n[FR_ESC_MAX];
 			fr_log(FR_LOG_ERROR, "path too long under '%s': '%s'",
-			       root, de->d_name);
+			       fr_esc(root, r, sizeof(r)),
+			       fr_esc(de->d_name, n, sizeof(n)));
 			rc = -ENAMETOOLONG;
 			break;
 		}
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			char r[FR_ESC_MAX], p[FR_ESC_MAX];
 			rc = -errno;
-			fr_log(FR_LOG_ERROR, "cannot stat '%s/%s': %s", root,
-			       path, strerror(errno));
+			fr_log(FR_LOG_ERROR, "cannot stat '%s/%s': %s",
+			       fr_esc(root, r, sizeof(r)),
+			       fr_esc(path, p, sizeof(p)), strerror(errno));
 			break;
 		}
-		if (fr_path_check(path) < 0) {
-			fr_log(FR_LOG_WARN,
-			       "leaving out '%s/%s': its name cannot be carried "
-			       "safely",
-			       root, path);
+		if (fr_path_check(path) < 0) { /* readdir never gives one */
+			if ((rc = leave_out(w, root, path, "unsafe name",
+					    "its name cannot be carried "
+					    "safely")) < 0)
+				break;
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -145,10 +228,13 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 						 O_CLOEXEC);
 			if (sub < 0) {
+				char r[FR_ESC_MAX], p[FR_ESC_MAX];
 				rc = -errno;
 				fr_log(FR_LOG_ERROR,
-				       "cannot open directory '%s/%s': %s", root,
-				       path, strerror(errno));
+				       "cannot open directory '%s/%s': %s",
+				       fr_esc(root, r, sizeof(r)),
+				       fr_esc(path, p, sizeof(p)),
+				       strerror(errno));
 				break;
 			}
 			if (w->pw && hand_over(w->pw, sub, path))
@@ -168,19 +254,28 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 			}
 			target[n] = '\0';
 			if (fr_link_check(path, target) < 0) {
-				fr_log(FR_LOG_WARN,
-				       "leaving out symlink '%s/%s' -> '%s': it "
-				       "points outside the package",
-				       root, path, target);
+				char why[FR_ESC_MAX + 64], t[FR_ESC_MAX];
+				snprintf(why, sizeof(why),
+					 "a symlink to '%s', which points "
+					 "outside the package",
+					 fr_esc(target, t, sizeof(t)));
+				if ((rc =
+					 leave_out(w, root, path,
+						   "symlink out of the package",
+						   why)) < 0)
+					break;
 				continue;
 			}
 			if ((rc = push(w, path, &st, target)) < 0)
 				break;
 		} else {
-			fr_log(FR_LOG_WARN,
-			       "leaving out '%s/%s': not a file, directory or "
-			       "symlink",
-			       root, path);
+			const char *type = special_type(st.st_mode);
+			char why[64];
+			snprintf(why, sizeof(why),
+				 "a %s (not a file, directory or symlink)",
+				 type);
+			if ((rc = leave_out(w, root, path, type, why)) < 0)
+				break;
 		}
 	}
 	closedir(d);
@@ -230,7 +325,7 @@ static void *walker(void *arg)
 }
 
 /* List the tree under dfd (closed) into out (empty), with WALKERS
- * threads. */
+ * threads; what they left out goes to out->left. */
 static int walk_tree(struct walk *out, int dfd, const char *root)
 {
 	struct pwalk *pw = calloc(1, sizeof(*pw));
@@ -278,6 +373,12 @@ static int walk_tree(struct walk *out, int dfd, const char *root)
 		total += pw->w[i].n;
 	if (rc == 0 && total && !(out->v = malloc(total * sizeof(*out->v))))
 		rc = -ENOMEM;
+	for (int i = 0; i < WALKERS; i++) {
+		struct fr_left_list *l = &pw->w[i].left;
+		for (uint32_t k = 0; rc == 0 && k < l->n; k++)
+			rc = left_add(&out->left, l->v[k].path, l->v[k].type);
+		fr_left_list_fini(l);
+	}
 	for (int i = 0; i < WALKERS; i++) {
 		struct walk *w = &pw->w[i];
 		if (rc == 0 && w->n) {
@@ -464,8 +565,10 @@ static int read_batch(struct fr_seg_reader *r, const char *root, bool single,
 	if (rc == 0 && orc < 0) {
 		for (k = 0; k < n && r->fds[k] >= 0; k++)
 			;
+		char ep[FR_ESC_MAX];
 		snprintf(errbuf, errcap, "cannot open '%s': %s",
-			 k < n ? r->paths[k] : root, fr_strerror(orc));
+			 fr_esc(k < n ? r->paths[k] : root, ep, sizeof(ep)),
+			 fr_strerror(orc));
 		rc = orc;
 	}
 	for (k = 0; rc == 0 && k < n; k++) {
@@ -481,8 +584,9 @@ static int read_batch(struct fr_seg_reader *r, const char *root, bool single,
 	if (rc == 0 && rrc < 0) {
 		for (k = 0; k < n && r->done[k] >= r->ext[k].len; k++)
 			;
+		char ep[FR_ESC_MAX];
 		snprintf(errbuf, errcap, "cannot read '%s': %s",
-			 k < n ? r->paths[k] : root,
+			 fr_esc(k < n ? r->paths[k] : root, ep, sizeof(ep)),
 			 rrc == FR_E_CHANGED ? "file shrank while being read"
 					     : fr_strerror(rrc));
 		rc = rrc;
@@ -634,9 +738,11 @@ int fr_hash_finish(struct fr_scan_hash *h)
 		pthread_join(h->t[i], NULL);
 	pthread_mutex_destroy(&h->lock);
 	rc = atomic_load(&h->err);
-	if (rc < 0 && rc != -ECANCELED)
-		fr_log(FR_LOG_ERROR, "%s: %s", h->root, h->errmsg);
-	else if (rc == 0)
+	if (rc < 0 && rc != -ECANCELED) {
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "%s: %s", fr_esc(h->root, ep, sizeof(ep)),
+		       h->errmsg);
+	} else if (rc == 0)
 		rc = fr_manifest_seal(h->m);
 	free(h->root);
 	free(h);
@@ -661,10 +767,12 @@ static bool same_listing(const struct fr_manifest *a,
 }
 
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
-		 struct fr_manifest *out, bool *single_out)
+		 struct fr_manifest *out, bool *single_out,
+		 struct fr_left_list *left)
 {
 	struct walk w = {0};
 	struct stat st;
+	char ep[FR_ESC_MAX];
 	bool single;
 	int rc;
 
@@ -673,8 +781,8 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 	memset(out, 0, sizeof(*out));
 	if (lstat(path, &st) < 0) {
 		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
-		       strerror(errno));
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s",
+		       fr_esc(path, ep, sizeof(ep)), strerror(errno));
 		return rc;
 	}
 	single = S_ISREG(st.st_mode);
@@ -686,16 +794,19 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 		int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? -errno : walk_tree(&w, dfd, path);
 		if (dfd < 0)
-			fr_log(FR_LOG_ERROR, "cannot open '%s': %s", path,
-			       strerror(-rc));
+			fr_log(FR_LOG_ERROR, "cannot open '%s': %s",
+			       fr_esc(path, ep, sizeof(ep)), strerror(-rc));
 	} else {
 		fr_log(FR_LOG_ERROR,
-		       "'%s' is neither a regular file nor a directory", path);
+		       "'%s' is neither a regular file nor a directory",
+		       fr_esc(path, ep, sizeof(ep)));
 		return -EINVAL;
 	}
 	if (rc < 0)
 		goto out;
 	qsort(w.v, w.n, sizeof(*w.v), cmp_raw);
+	if (w.left.n)
+		qsort(w.left.v, w.left.n, sizeof(*w.left.v), cmp_left);
 	rc = fr_manifest_init(out, name, seg_size);
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "package name '%s': %s", name,
@@ -713,7 +824,8 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 				     r->st.st_mtim.tv_sec,
 				     (uint32_t)r->st.st_mtim.tv_nsec, r->target);
 		if (rc < 0) {
-			fr_log(FR_LOG_ERROR, "cannot carry '%s': %s", r->path,
+			fr_log(FR_LOG_ERROR, "cannot carry '%s': %s",
+			       fr_esc(r->path, ep, sizeof(ep)),
 			       fr_strerror(rc));
 			goto out;
 		}
@@ -721,15 +833,20 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 	if (!single)
 		out->root_mode = (uint16_t)(st.st_mode & 07777);
 	if ((rc = fr_manifest_layout(out)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot carry '%s': %s", path,
-		       fr_strerror(rc));
+		fr_log(FR_LOG_ERROR, "cannot carry '%s': %s",
+		       fr_esc(path, ep, sizeof(ep)), fr_strerror(rc));
 		goto out;
 	}
 
-	fr_log(FR_LOG_DEBUG, "'%s': %u entries listed in %.2f s", path,
-	       out->n_entries, fr_now_s() - t0);
+	fr_log(FR_LOG_DEBUG, "'%s': %u entries listed in %.2f s",
+	       fr_esc(path, ep, sizeof(ep)), out->n_entries, fr_now_s() - t0);
 	*single_out = single;
+	if (left) {
+		*left = w.left;
+		memset(&w.left, 0, sizeof(w.left));
+	}
 out:
+	fr_left_list_fini(&w.left);
 	for (size_t i = 0; i < w.n; i++) {
 		free(w.v[i].path);
 		free(w.v[i].target);
@@ -742,11 +859,11 @@ out:
 
 int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	    const struct fr_manifest *reuse, struct fr_manifest *out,
-	    bool progress)
+	    bool progress, struct fr_left_list *left)
 {
 	struct fr_scan_hash *h;
 	bool single;
-	int rc = fr_scan_list(path, name, seg_size, out, &single);
+	int rc = fr_scan_list(path, name, seg_size, out, &single, left);
 
 	if (rc < 0)
 		return rc;
@@ -758,8 +875,9 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 		goto out;
 	}
 	if ((rc = fr_hash_start(&h, path, single, out, NULL)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s", path,
-		       fr_strerror(rc));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
+		       fr_esc(path, ep, sizeof(ep)), fr_strerror(rc));
 		goto out;
 	}
 	while (progress && fr_hash_running(h)) {
@@ -774,7 +892,10 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 		fprintf(stderr, "\r\033[K");
 	rc = fr_hash_finish(h);
 out:
-	if (rc < 0)
+	if (rc < 0) {
 		fr_manifest_fini(out);
+		if (left)
+			fr_left_list_fini(left);
+	}
 	return rc;
 }

@@ -29,9 +29,9 @@ int fr_transfer_save(const struct fr_transfer *t)
 	char path[1200], buf[8192];
 	int n = snprintf(buf, sizeof(buf),
 			 "id=%s\nname=%s\nsite=%s\nsource=%s\nvia=%s\n"
-			 "priority=%d\nlevel=%d\nstate=%s\n",
+			 "priority=%d\nlevel=%d\nstate=%s\nskip_special=%d\n",
 			 t->id, t->name, t->site, t->source, t->via,
-			 t->priority, t->level, t->state);
+			 t->priority, t->level, t->state, t->skip_special);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
@@ -60,6 +60,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	fr_kv_get(s, "state", t->state, sizeof(t->state));
 	t->priority = (int)fr_kv_num(s, "priority");
 	t->level = (int)fr_kv_num(s, "level");
+	t->skip_special = fr_kv_num(s, "skip_special") != 0;
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
@@ -620,15 +621,18 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		}
 	}
 	if (stat(t->source, &st) < 0) {
+		char ep[FR_ESC_MAX];
 		rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot send '%s': %s", t->source,
-		       strerror(errno));
+		fr_log(FR_LOG_ERROR, "cannot send '%s': %s",
+		       fr_esc(t->source, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	find_previous(c, t->name, t->site, &prev, prev_dir, sizeof(prev_dir));
 	double t0 = fr_now_s();
-	rc = fr_scan(t->source, t->name, c->seg_size, prev_dir[0] ? &prev : NULL,
-		     &m, progress);
+	fr_left_list_fini(&res->left_out);
+	res->skip_special = t->skip_special;
+	rc = fr_scan(t->source, t->name, c->seg_size,
+		     prev_dir[0] ? &prev : NULL, &m, progress, &res->left_out);
 	fr_manifest_fini(&prev);
 	if (rc < 0)
 		return rc;
@@ -682,6 +686,8 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	snprintf(res->site, sizeof(res->site), "%s", t->site);
 	rc = run_transfer(c, t, &m, mf, mf_len, S_ISREG(st.st_mode), progress,
 			  res);
+	if (rc == 0 && res->left_out.n && !t->skip_special)
+		rc = res->error = FR_E_LEFT_OUT;
 out:
 	if (lock >= 0)
 		close(lock);
@@ -697,8 +703,9 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 
 	if (!realpath(path, buf)) {
 		int rc = -errno;
-		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb, path,
-		       strerror(errno));
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb,
+		       fr_esc(path, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
 	snprintf(abs, abscap, "%s", buf);
@@ -743,33 +750,46 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	snprintf(t.via, sizeof(t.via), "%s", o->via ? o->via : "");
 	t.priority = o->priority;
 	t.level = o->level >= -1 ? o->level : c->level;
+	t.skip_special = o->skip_special;
 	if ((rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 	return prepare_and_run(c, &t, o->progress, res);
 }
 
+void fr_send_result_fini(struct fr_send_result *r)
+{
+	fr_left_list_fini(&r->left_out);
+}
+
+/* "ok" is true only for exit 0; "error" is "incomplete" when the package
+ * went across but something was left out of it (exit 6). */
 static void print_result_json(const struct fr_send_result *r, FILE *out)
 {
-	char n[600];
+	char n[1600];
 
 	fprintf(out,
 		"{\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
 		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"skipped_bytes\":%llu,\"segments\":%u,\"segments_sent\":%u,"
 		"\"segments_skipped\":%u,\"segments_resent\":%u,"
-		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d}\n",
+		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
+		"\"skip_special\":%s,\"left_out\":",
 		r->transfer, fr_json_str(r->name, n, sizeof(n)), r->site,
 		r->error ? "false" : "true",
-		r->error ? "\"failed\"" : "null",
+		r->error == FR_E_LEFT_OUT ? "\"incomplete\""
+		: r->error		  ? "\"failed\""
+					  : "null",
 		(unsigned long long)r->total_bytes,
 		(unsigned long long)r->sent_bytes,
 		(unsigned long long)r->skipped_bytes, r->n_segments,
 		r->segs_sent, r->segs_skipped, r->segs_resent, r->seconds,
-		r->attempts, r->level_last);
+		r->attempts, r->level_last, r->skip_special ? "true" : "false");
+	fr_left_json(&r->left_out, out);
+	fputs("}\n", out);
 }
 
-static int resume_one(const struct fr_config *c, const char *dir,
-		      bool progress, struct fr_send_result *res)
+static int resume_one(const struct fr_config *c, const char *dir, bool progress,
+		      bool skip_special, struct fr_send_result *res)
 {
 	struct fr_transfer t;
 	int rc = fr_transfer_load(dir, &t);
@@ -784,11 +804,21 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
-	return prepare_and_run(c, &t, progress, res);
+	if (skip_special)
+		t.skip_special = true;
+	rc = prepare_and_run(c, &t, progress, res);
+	/* resume prints no summary: what was left out is said here, even
+	 * with -q (it makes the exit code) */
+	if (res->left_out.n &&
+	    (rc == FR_E_LEFT_OUT || fr_log_verbosity >= FR_LOG_INFO)) {
+		fprintf(stderr, "%s: %s: ", fr_log_tag, t.id);
+		fr_left_print(&res->left_out, stderr);
+	}
+	return rc;
 }
 
 int fr_resume(const struct fr_config *c, const char *which, bool progress,
-	      bool json)
+	      bool json, bool skip_special)
 {
 	char dir[1200];
 	DIR *d;
@@ -843,9 +873,10 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 		struct fr_send_result r;
 		if ((rc = fr_workq_start(c->workers)) < 0)
 			return rc;
-		rc = resume_one(c, dirs[0], progress, &r);
+		rc = resume_one(c, dirs[0], progress, skip_special, &r);
 		if (json)
 			print_result_json(&r, stdout);
+		fr_send_result_fini(&r);
 		free(dirs);
 		free(sites);
 		return rc;
@@ -861,25 +892,28 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 			struct fr_send_result r = {0};
 			int crc = fr_workq_start(c->workers);
 			if (crc == 0)
-				crc = resume_one(c, dirs[i], false, &r);
+				crc = resume_one(c, dirs[i], false,
+						 skip_special, &r);
 			if (json)
 				print_result_json(&r, stdout);
 			fflush(stdout);
-			_exit(crc == 0 ? 0 : 1);
+			_exit(crc == 0 ? 0 : crc == FR_E_LEFT_OUT ? 6 : 1);
 		}
 		if (pid < 0)
 			failed++;
 	}
-	int st;
+	int st, incomplete = 0;
 	while (wait(&st) > 0)
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 6)
+			incomplete++;
+		else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
 	free(dirs);
 	free(sites);
 	if (failed)
 		fr_log(FR_LOG_ERROR, "%d of %u transfers did not finish", failed,
 		       n);
-	return failed ? FR_E_INCOMPLETE : 0;
+	return failed ? FR_E_INCOMPLETE : incomplete ? FR_E_LEFT_OUT : 0;
 }
 
 void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
@@ -888,17 +922,19 @@ void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 		print_result_json(r, out);
 		return;
 	}
-	if (r->error)
+	if (r->error && r->error != FR_E_LEFT_OUT)
 		return;
-	char a[32], b[32], rate[32];
+	char a[32], b[32], rate[32], en[4 * FR_NAME_MAX + 8];
 	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
 					     r->seconds
 				   : 0;
 	fprintf(stderr,
 		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
 		"there, %u re-sent), %s on the wire\n",
-		r->name, r->site, fr_human_bytes(r->total_bytes, a, sizeof(a)),
+		fr_esc(r->name, en, sizeof(en)), r->site,
+		fr_human_bytes(r->total_bytes, a, sizeof(a)),
 		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
+	fr_left_print(&r->left_out, stderr);
 }

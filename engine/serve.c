@@ -446,9 +446,11 @@ static void start_writes(struct rconn *rc, int si)
 		if (r < 0) {
 			/* the extents not submitted make the segment unusable */
 			s->err = r;
+			char ep[FR_ESC_MAX];
 			fail(rc, r, "cannot write '%s' in '%s': %s",
-			     rc->pkg.m.entries[x.entry].path, rc->pkg.tree,
-			     fr_strerror(r));
+			     fr_esc(rc->pkg.m.entries[x.entry].path, ep,
+				    sizeof(ep)),
+			     rc->pkg.tree, fr_strerror(r));
 			break;
 		}
 	}
@@ -460,6 +462,7 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 {
 	struct rslot *s = &rc->slots[si];
 	struct wop *op = &s->ops[k];
+	char ep[FR_ESC_MAX];
 
 	if (res == -EINVAL && op->direct && !s->err && !rc->error) {
 		/* the file system took the O_DIRECT open but not the write */
@@ -473,13 +476,14 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 	if (res < 0) {
 		if (!s->err)
 			fail(rc, res, "cannot write '%s' in '%s': %s",
-			     rc->pkg.m.entries[op->entry].path, rc->pkg.tree,
-			     fr_strerror(res));
+			     fr_esc(rc->pkg.m.entries[op->entry].path, ep,
+				    sizeof(ep)),
+			     rc->pkg.tree, fr_strerror(res));
 		s->err = res;
 	} else if (res == 0) {
 		s->err = -EIO;
 		fail(rc, -EIO, "write of '%s' made no progress",
-		     rc->pkg.m.entries[op->entry].path);
+		     fr_esc(rc->pkg.m.entries[op->entry].path, ep, sizeof(ep)));
 	} else {
 		op->done += (uint32_t)res;
 		if (op->direct && (op->done % FR_DIO_ALIGN))
@@ -493,7 +497,9 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 			if (!s->err)
 				s->err = r;
 			fail(rc, r, "cannot write '%s': %s",
-			     rc->pkg.m.entries[op->entry].path, fr_strerror(r));
+			     fr_esc(rc->pkg.m.entries[op->entry].path, ep,
+				    sizeof(ep)),
+			     fr_strerror(r));
 		}
 	}
 	if (--s->pending == 0)

@@ -100,8 +100,10 @@ static int create_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 				close(fd);
 		}
 		if (res < 0) {
+			char ep[FR_ESC_MAX];
 			snprintf(errbuf, errcap, "cannot create '%s/%s': %s",
-				 p->tree, e->path, strerror(-res));
+				 p->tree, fr_esc(e->path, ep, sizeof(ep)),
+				 strerror(-res));
 			return res;
 		}
 	}
@@ -480,8 +482,10 @@ int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0) {
+			char ep[FR_ESC_MAX];
 			snprintf(errbuf, errcap, "cannot write '%s/%s': %s",
-				 p->tree, path, fr_strerror(rc));
+				 p->tree, fr_esc(path, ep, sizeof(ep)),
+				 fr_strerror(rc));
 			return rc;
 		}
 	}
@@ -502,9 +506,12 @@ static int apply_metadata(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 				if (symlinkat(e->target, p->tree_fd, e->path) == 0)
 					continue;
 			}
-			snprintf(errbuf, errcap, "cannot create symlink '%s': %s",
-				 e->path, strerror(errno));
-			return -errno;
+			int err = errno;
+			char ep[FR_ESC_MAX];
+			snprintf(
+			    errbuf, errcap, "cannot create symlink '%s': %s",
+			    fr_esc(e->path, ep, sizeof(ep)), strerror(err));
+			return -err;
 		}
 	}
 	/* reverse path order: children before their directory */
@@ -515,9 +522,12 @@ static int apply_metadata(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 			{.tv_sec = e->mtime_sec, .tv_nsec = e->mtime_nsec}};
 		if (e->type != FR_ENT_LINK &&
 		    fchmodat(p->tree_fd, e->path, e->mode, 0) < 0) {
+			int err = errno;
+			char ep[FR_ESC_MAX];
 			snprintf(errbuf, errcap, "cannot set mode of '%s': %s",
-				 e->path, strerror(errno));
-			return -errno;
+				 fr_esc(e->path, ep, sizeof(ep)),
+				 strerror(err));
+			return -err;
 		}
 		utimensat(p->tree_fd, e->path, ts, AT_SYMLINK_NOFOLLOW);
 	}
@@ -546,9 +556,10 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		    (e->type == FR_ENT_DIR) != !!S_ISDIR(st.st_mode) ||
 		    (e->type == FR_ENT_FILE &&
 		     (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size))) {
+			char ep[FR_ESC_MAX];
 			snprintf(errbuf, errcap,
 				 "'%s' in '%s' does not match the manifest",
-				 e->path, p->tree);
+				 fr_esc(e->path, ep, sizeof(ep)), p->tree);
 			return FR_E_INCOMPLETE;
 		}
 	}
@@ -651,6 +662,7 @@ static void describe_segment(const char *root, const struct fr_manifest *m,
 	struct fr_extent x;
 	size_t n = 0;
 	unsigned files = 0, touched = 0;
+	char ep[FR_ESC_MAX];
 
 	n += (size_t)snprintf(errbuf, errcap, "segment %u does not match its hash",
 			      s);
@@ -659,10 +671,12 @@ static void describe_segment(const char *root, const struct fr_manifest *m,
 		if (!mtime_differs(root, &m->entries[x.entry]))
 			continue;
 		if (touched < 3 && n < errcap)
-			n += (size_t)snprintf(errbuf + n, errcap - n, "%s'%s'",
-					      touched ? ", " : "; modified since "
-							       "it was received: ",
-					      m->entries[x.entry].path);
+			n += (size_t)snprintf(
+			    errbuf + n, errcap - n, "%s'%s'",
+			    touched ? ", "
+				    : "; modified since "
+				      "it was received: ",
+			    fr_esc(m->entries[x.entry].path, ep, sizeof(ep)));
 		touched++;
 	}
 	if (touched)
@@ -670,9 +684,10 @@ static void describe_segment(const char *root, const struct fr_manifest *m,
 	fr_extent_iter_init(&it, m, s);
 	while (fr_extent_next(&it, &x)) {
 		if (files < 3 && n < errcap)
-			n += (size_t)snprintf(errbuf + n, errcap - n, "%s'%s'",
-					      files ? ", " : "; it holds ",
-					      m->entries[x.entry].path);
+			n += (size_t)snprintf(
+			    errbuf + n, errcap - n, "%s'%s'",
+			    files ? ", " : "; it holds ",
+			    fr_esc(m->entries[x.entry].path, ep, sizeof(ep)));
 		files++;
 	}
 	if (files > 3 && n < errcap)
@@ -718,7 +733,7 @@ static void find_extra(const char *root, const char *rel,
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments)
 {
-	char path[8192], target[FR_PATH_MAX + 1];
+	char path[8192], target[FR_PATH_MAX + 1], ep[FR_ESC_MAX];
 	struct stat st;
 	struct fr_seg_reader r;
 	int rc = 0;
@@ -739,7 +754,8 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path))
 			return -ENAMETOOLONG;
 		if (lstat(path, &st) < 0) {
-			snprintf(errbuf, errcap, "'%s' is missing", e->path);
+			snprintf(errbuf, errcap, "'%s' is missing",
+				 fr_esc(e->path, ep, sizeof(ep)));
 			return FR_E_INCOMPLETE;
 		}
 		bool ok = true;
@@ -758,15 +774,16 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 			snprintf(errbuf, errcap,
 				 "'%s' differs from the manifest (type, mode, "
 				 "size or link target)",
-				 e->path);
+				 fr_esc(e->path, ep, sizeof(ep)));
 			return FR_E_HASH_MISMATCH;
 		}
 	}
 	char extra[FR_PATH_MAX + 1] = "";
 	find_extra(root, "", m, extra, sizeof(extra));
 	if (extra[0]) {
-		snprintf(errbuf, errcap, "'%s' is not in the package's manifest",
-			 extra);
+		snprintf(errbuf, errcap,
+			 "'%s' is not in the package's manifest",
+			 fr_esc(extra, ep, sizeof(ep)));
 		return FR_E_HASH_MISMATCH;
 	}
 	if ((rc = fr_seg_reader_init(&r, m->seg_size)) < 0)

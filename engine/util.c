@@ -233,27 +233,175 @@ const char *fr_human_bytes(uint64_t b, char *buf, size_t cap)
 	return buf;
 }
 
+/* ---- printing names ------------------------------------------------------ */
+
+/*
+ * A name may hold any byte but NUL and '/'. Printed raw, a newline forges
+ * a log line, an escape sequence drives the terminal, and bytes that are
+ * not UTF-8 make JSON invalid. Both escapers below walk a name one unit at
+ * a time: a valid UTF-8 sequence of a printable character, or one byte.
+ */
+
+/* Length of the valid UTF-8 sequence of a printable character at s (2..4),
+ * or 0: a lone or invalid byte, an overlong form, a surrogate, past
+ * U+10FFFF, or a C1 control (U+0080..U+009F, which terminals obey). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	uint32_t cp;
+
+	if (n == 0 || c > 0xf4)
+		return 0;
+	cp = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0xa0) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* One unit of s as text (at most 4 bytes into o); *adv: bytes of s used. */
+static size_t esc_unit(const unsigned char *s, char *o, size_t *adv)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c = s[0];
+	size_t n;
+
+	*adv = 1;
+	if (c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+		o[0] = '\\';
+		o[1] = c == '\\'   ? '\\'
+		       : c == '\n' ? 'n'
+		       : c == '\t' ? 't'
+				   : 'r';
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		o[0] = (char)c;
+		return 1;
+	}
+	if (c >= 0x80 && (n = utf8_len(s)) > 0) {
+		memcpy(o, s, n);
+		*adv = n;
+		return n;
+	}
+	o[0] = '\\';
+	o[1] = 'x';
+	o[2] = hex[c >> 4];
+	o[3] = hex[c & 15];
+	return 4;
+}
+
+const char *fr_esc(const char *s, char *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, mark = 0, adv, k;
+	char u[4];
+
+	if (cap < 4) {
+		if (cap)
+			out[0] = '\0';
+		return out;
+	}
+	while (*p) {
+		k = esc_unit(p, u, &adv);
+		if (n + k + 1 > cap) { /* cut back to where "..." fits */
+			memcpy(out + mark, "...", 3);
+			n = mark + 3;
+			break;
+		}
+		memcpy(out + n, u, k);
+		n += k;
+		p += adv;
+		if (n + 4 <= cap)
+			mark = n;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* One unit of s inside a JSON string (at most 6 bytes into o). Control
+ * characters use JSON's escapes; a byte that is not UTF-8 cannot be a
+ * JSON character and is written as the four characters \xNN. */
+static size_t json_unit(const unsigned char *s, char *o, size_t *adv)
+{
+	unsigned char c = s[0];
+	size_t n;
+
+	*adv = 1;
+	if (c == '"' || c == '\\') {
+		o[0] = '\\';
+		o[1] = (char)c;
+		return 2;
+	}
+	if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f') {
+		o[0] = '\\';
+		o[1] = c == '\n'   ? 'n'
+		       : c == '\t' ? 't'
+		       : c == '\r' ? 'r'
+		       : c == '\b' ? 'b'
+				   : 'f';
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f)
+		return (size_t)snprintf(o, 7, "\\u%04x", c);
+	if (c < 0x80) {
+		o[0] = (char)c;
+		return 1;
+	}
+	if ((n = utf8_len(s)) > 0) {
+		memcpy(o, s, n);
+		*adv = n;
+		return n;
+	}
+	if (c == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) { /* C1 control */
+		*adv = 2;
+		return (size_t)snprintf(o, 7, "\\u%04x", s[1]);
+	}
+	return (size_t)snprintf(o, 7, "\\\\x%02x", c);
+}
+
 const char *fr_json_str(const char *s, char *out, size_t cap)
 {
-	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, adv, k;
+	char u[8];
 
 	if (cap < 3)
 		return "\"\"";
 	out[n++] = '"';
-	for (; *s && n + 8 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20) {
-			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-		} else {
-			out[n++] = (char)c;
-		}
+	while (*p) {
+		k = json_unit(p, u, &adv);
+		if (n + k + 2 > cap)
+			break;
+		memcpy(out + n, u, k);
+		n += k;
+		p += adv;
 	}
 	out[n++] = '"';
 	out[n] = '\0';
 	return out;
+}
+
+void fr_json_fput(const char *s, FILE *f)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t adv, k;
+	char u[8];
+
+	fputc('"', f);
+	while (*p) {
+		k = json_unit(p, u, &adv);
+		fwrite(u, 1, k, f);
+		p += adv;
+	}
+	fputc('"', f);
 }
 
 /* ---- key=value records -------------------------------------------------- */

@@ -3,7 +3,9 @@
  * each with --help. Parsing and presentation live here; the work is the
  * engine's. Exit codes: 0 success, 1 the operation failed (a transfer
  * stays resumable), 2 usage, 3 configuration, 4 authentication refused,
- * 5 verification found a difference.
+ * 5 verification found a difference, 6 the package was sent (or the
+ * parcel made) but is incomplete: something of the source was left out
+ * (a fifo, socket, device, or symlink leading out), unless --skip-special.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,7 +23,8 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_CONFIG = 3,
 	EXIT_AUTH = 4,
-	EXIT_VERIFY = 5
+	EXIT_VERIFY = 5,
+	EXIT_LEFT_OUT = 6
 };
 
 static const char *const usage_main =
@@ -65,15 +68,25 @@ static const char *const usage_send =
 	"  --level N|auto         compression: auto (follows the link), 0 for\n"
 	"                         none, 1..19 zstd level (default: config)\n"
 	"  --json                 print a JSON summary on stdout\n"
+	"  --skip-special         what cannot be carried (fifos, sockets,\n"
+	"                         devices, symlinks leading out of PATH) is\n"
+	"                         left out and listed, but the exit is 0, not 6\n"
 	"  --no-progress          no progress line even on a terminal\n"
-	"  -q, --quiet            errors only;  -v, --verbose  more detail\n";
+	"  -q, --quiet            errors only;  -v, --verbose  more detail\n"
+	"\n"
+	"Every file, directory and symlink inside PATH is carried whatever\n"
+	"its name; names are printed escaped (\\n, \\t, \\\\, \\xNN). What is\n"
+	"left out is listed in the summary (on stderr even with -q) and in\n"
+	"the JSON's \"left_out\", and the exit is 6 unless --skip-special.\n";
 
 static const char *const usage_resume =
 	"usage: ferry resume [TRANSFER] --config F [--json] [--no-progress]\n"
+	"                    [--skip-special]\n"
 	"\n"
 	"Continue interrupted sends: one (by transfer id or package name) or\n"
 	"all that are not done. Sends only the segments the destination does\n"
-	"not already hold.\n";
+	"not already hold. A send made with --skip-special keeps it; exit 6\n"
+	"when something was left out of the package (see 'send --help').\n";
 
 static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
@@ -107,7 +120,9 @@ static const char *const usage_parcel =
 	"         volume is vol-NNN.fpv with a packing list vol-NNN.txt in\n"
 	"         DIR/ferry-parcel-ID/. --level N|auto: compression (auto:\n"
 	"         zstd level 3, stronger as far as a slow medium lets the\n"
-	"         CPUs keep up). --name, --via as for send.\n"
+	"         CPUs keep up). --name, --via, --skip-special as for\n"
+	"         send: what is left out is listed (JSON:\n"
+	"         \"left_out_entries\"), exit 6 unless --skip-special.\n"
 	"list     parcels created here: created, shipped, received. Registers\n"
 	"         parcels the site could not be told about, and asks it for\n"
 	"         receipts (--offline: do not).\n"
@@ -130,7 +145,7 @@ struct args {
 	uint64_t volume_size;
 	bool offline;
 	int priority, level;
-	bool json, no_progress, help;
+	bool json, no_progress, help, skip_special;
 	int verbosity;
 };
 
@@ -157,21 +172,22 @@ static int die_usage(const char *usage, const char *fmt, ...)
 static int parse(int argc, char **argv, struct args *a, const char *usage)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, 0, 'c'},
-		{"to", required_argument, 0, 't'},
-		{"name", required_argument, 0, 'n'},
-		{"via", required_argument, 0, 'V'},
-		{"priority", required_argument, 0, 'p'},
-		{"level", required_argument, 0, 'l'},
-		{"json", no_argument, 0, 'j'},
-		{"no-progress", no_argument, 0, 'P'},
-		{"quiet", no_argument, 0, 'q'},
-		{"verbose", no_argument, 0, 'v'},
-		{"help", no_argument, 0, 'h'},
-		{"media", required_argument, 0, 'm'},
-		{"volume-size", required_argument, 0, 'S'},
-		{"offline", no_argument, 0, 'O'},
-		{0, 0, 0, 0}};
+	    {"config", required_argument, 0, 'c'},
+	    {"to", required_argument, 0, 't'},
+	    {"name", required_argument, 0, 'n'},
+	    {"via", required_argument, 0, 'V'},
+	    {"priority", required_argument, 0, 'p'},
+	    {"level", required_argument, 0, 'l'},
+	    {"json", no_argument, 0, 'j'},
+	    {"no-progress", no_argument, 0, 'P'},
+	    {"quiet", no_argument, 0, 'q'},
+	    {"verbose", no_argument, 0, 'v'},
+	    {"help", no_argument, 0, 'h'},
+	    {"media", required_argument, 0, 'm'},
+	    {"volume-size", required_argument, 0, 'S'},
+	    {"offline", no_argument, 0, 'O'},
+	    {"skip-special", no_argument, 0, 'K'},
+	    {0, 0, 0, 0}};
 	int ch;
 
 	memset(a, 0, sizeof(*a));
@@ -260,6 +276,13 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 		case 'O':
 			a->offline = true;
 			break;
+		case 'K':
+			if (usage != usage_send && usage != usage_resume &&
+			    usage != usage_parcel)
+				return die_usage(
+				    usage, "unknown option '--skip-special'");
+			a->skip_special = true;
+			break;
 		case ':':
 			return die_usage(usage, "option '%s' needs a value",
 					 argv[optind - 1]);
@@ -296,6 +319,8 @@ static int exit_for(int rc)
 		return EXIT_CONFIG;
 	if (rc == FR_E_AUTH)
 		return EXIT_AUTH;
+	if (rc == FR_E_LEFT_OUT)
+		return EXIT_LEFT_OUT;
 	return EXIT_FAIL;
 }
 
@@ -341,9 +366,10 @@ static int cmd_parcel(int argc, char **argv)
 		return die_usage(usage, "%s", "parcel import needs a PATH");
 	if (create && !a.to)
 		return die_usage(usage, "%s", "--to SITE is required");
-	if (!create && (a.n_media || a.volume_size || a.to))
-		return die_usage(usage, "--to, --media and --volume-size are "
-				 "for 'parcel create'");
+	if (!create && (a.n_media || a.volume_size || a.to || a.skip_special))
+		return die_usage(usage,
+				 "--to, --media, --volume-size and "
+				 "--skip-special are for 'parcel create'");
 	if ((rc = load(&c, &a, usage)) < 0)
 		return -rc;
 	if (create) {
@@ -357,6 +383,7 @@ static int cmd_parcel(int argc, char **argv)
 			.level = a.level,
 			.progress = show_progress(&a),
 			.json = a.json,
+			.skip_special = a.skip_special,
 		};
 		memcpy(o.media, a.media, sizeof(o.media));
 		rc = fr_parcel_create(&c, &o);
@@ -470,26 +497,33 @@ int main(int argc, char **argv)
 			.level = a.level,
 			.progress = show_progress(&a),
 			.json = a.json,
+			.skip_special = a.skip_special,
 		};
 		struct fr_send_result r;
 		rc = fr_send(&c, &o, &r);
+		bool done = rc == 0 || rc == FR_E_LEFT_OUT;
 		if (a.json)
 			fr_print_send_result(&r, true, stdout);
-		else if (rc == 0 && a.verbosity >= FR_LOG_INFO)
+		else if (done && a.verbosity >= FR_LOG_INFO)
 			fr_print_send_result(&r, false, stdout);
-		else if (rc < 0 && r.transfer[0] && rc != FR_E_AUTH &&
-			 rc != FR_E_CONFIG && rc != FR_E_CHANGED)
+		else if (done && r.left_out.n) { /* -q: never silent */
+			fputs("ferry: ", stderr);
+			fr_left_print(&r.left_out, stderr);
+		} else if (rc < 0 && r.transfer[0] && rc != FR_E_AUTH &&
+			   rc != FR_E_CONFIG && rc != FR_E_CHANGED)
 			fprintf(stderr,
 				"ferry: transfer %s is interrupted; run 'ferry "
 				"resume %s --config %s' to continue\n",
 				r.transfer, r.transfer, a.config);
+		fr_send_result_fini(&r);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}
 	if (!strcmp(cmd, "resume")) {
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;
-		rc = fr_resume(&c, a.positional, show_progress(&a), a.json);
+		rc = fr_resume(&c, a.positional, show_progress(&a), a.json,
+			       a.skip_special);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}

@@ -46,12 +46,14 @@ start_serve
 DST=$LAB_STORE/packages/tree
 
 # ---- first send --------------------------------------------------------------
+# the symlink to /etc/passwd is left out: listed, and exit 6 (incomplete)
 run_ferry "$WORK/send1.json" "$WORK/send1.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --json
-expect_rc 0 "$RC" "send of the tree"
+expect_rc 6 "$RC" "send of the tree (a symlink left out)"
 check "send --json prints one JSON document" json_ok "$WORK/send1.json"
-ok=$(json_get "$WORK/send1.json" 'd["ok"]')
-[ "$ok" = true ] && pass "send JSON says ok true" || fail "send JSON ok is '$ok'"
+lo=$(json_get "$WORK/send1.json" '(d["ok"], d["error"], d["left_out"])')
+[ "$lo" = "(False, 'incomplete', [{'path': 'links/escape_passwd', 'type': 'symlink out of the package'}])" ] &&
+	pass "send JSON lists the symlink left out" || fail "send JSON: $lo"
 segs=$(json_get "$WORK/send1.json" 'd["segments"]')
 sent=$(json_get "$WORK/send1.json" 'd["segments_sent"]')
 [ -n "$segs" ] && [ "$sent" = "$segs" ] &&
@@ -100,8 +102,8 @@ st=$(json_get "$WORK/st_in.json" \
 
 # ---- sending again is a no-op -------------------------------------------------------
 run_ferry "$WORK/send2.json" "$WORK/send2.err" send "$SRC" --to LAB \
-	--config "$CEN_CONF" --json
-expect_rc 0 "$RC" "second send of the same tree"
+	--config "$CEN_CONF" --json --skip-special
+expect_rc 0 "$RC" "second send of the same tree (--skip-special)"
 s2=$(json_get "$WORK/send2.json" '(d["ok"], d["segments_sent"], d["wire_bytes"])')
 [ "$s2" = "(True, 0, 0)" ] && pass "second send is a no-op (segments_sent 0)" ||
 	fail "second send: (ok, segments_sent, wire_bytes) = $s2"

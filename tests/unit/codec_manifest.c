@@ -172,12 +172,14 @@ static int raw_decode(struct raw *r)
 
 Test(check, paths)
 {
+	/* every byte Linux allows in a name: control bytes, invalid UTF-8 */
 	static const char *const good[] = {
-	    "a",   "a/b",      "a b/c d",	   "a\\b", ".a", "..a",
-	    "a..", "a/.b/...", "\xc3\xa9t\xc3\xa9"};
+	    "a",       "a/b",	   "a b/c d", "a\\b", ".a",	  "..a",
+	    "a..",     "a/.b/...", "\xc3\xa9t\xc3\xa9", "a\nb", "a\x1f", "a\x7f",
+	    "\t/\n/\r", "bad\xff", "\x01\x02", "-x", "\n..", "..\n"};
 	static const char *const bad[] = {
-	    "",	  "../x", "/etc/passwd", "a/../../b", "a//b", "./a",   "a/.",
-	    "a/", "..",	  ".",		 "a/..",      "a\nb", "a\x1f", "a\x7f"};
+	    "",	  "../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a/.",
+	    "a/", "..",	  ".",		 "a/..",      "a\n/..", "\n/../.."};
 	char longp[FR_PATH_MAX + 2];
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
@@ -204,7 +206,10 @@ Test(check, links)
 	cr_assert_eq(fr_link_check("l", NULL), FR_E_BAD_LINK);
 	cr_assert_eq(fr_link_check("a/l", "b/../../../x"), FR_E_BAD_LINK);
 	cr_assert_eq(fr_link_check("a/l", "./.././.."), FR_E_BAD_LINK);
-	cr_assert_eq(fr_link_check("a/l", "x\ny"), FR_E_BAD_LINK);
+	cr_assert_eq(fr_link_check("a/l\n", "../\n/../../x"), FR_E_BAD_LINK);
+
+	cr_assert_eq(fr_link_check("a/l", "x\ny"), 0);
+	cr_assert_eq(fr_link_check("a/l", "../\t\xff"), 0);
 
 	cr_assert_eq(fr_link_check("a/l", "../b"), 0);
 	cr_assert_eq(fr_link_check("a/l", ".."), 0);
@@ -236,6 +241,44 @@ Test(check, names)
 }
 
 /* ---- building ----------------------------------------------------------- */
+
+/* Names with every kind of byte Linux allows go through encode and
+ * decode unchanged, links to them included. */
+Test(build, control_bytes_round_trip)
+{
+	static const char *const paths[] = {
+	    "\x01ctl", "-dash", "a b ", "back\\slash", "bad\xff\xfe",
+	    "d\nir", "d\nir/f\tile\r", "d\nir/l\x7f", "new\nline"};
+	struct fr_manifest a, b = {0};
+	size_t len;
+	uint8_t *buf;
+
+	cr_assert_eq(fr_manifest_init(&a, "pkg", SEG), 0);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		uint8_t type = !strcmp(paths[i], "d\nir")	  ? FR_ENT_DIR
+			       : !strcmp(paths[i], "d\nir/l\x7f") ? FR_ENT_LINK
+							      : FR_ENT_FILE;
+		cr_assert_eq(fr_manifest_add(&a, type, paths[i],
+					     type == FR_ENT_LINK ? 0777 : 0644,
+					     i + 1, 0, 0,
+					     type == FR_ENT_LINK
+						     ? "../new\nline"
+						     : NULL),
+			     0, "%zu", i);
+	}
+	cr_assert_eq(fr_manifest_layout(&a), 0);
+	cr_assert_eq(fr_manifest_seal(&a), 0);
+	buf = encode(&a, &len);
+	cr_assert_eq(fr_manifest_decode(&b, buf, len), 0);
+	cr_assert_eq(b.n_entries, a.n_entries);
+	for (uint32_t i = 0; i < b.n_entries; i++)
+		cr_assert_str_eq(b.entries[i].path, paths[i]);
+	cr_assert_str_eq(b.entries[7].target, "../new\nline");
+	cr_assert_eq(memcmp(a.id, b.id, FR_HASH_LEN), 0);
+	fr_manifest_fini(&b);
+	fr_manifest_fini(&a);
+	free(buf);
+}
 
 Test(build, init_rules)
 {
@@ -1028,6 +1071,59 @@ Test(decode, raw_paths_and_links)
 	raw_entry(&r, FR_ENT_LINK, "a/l", 0, "../b");
 	raw_end(&r);
 	cr_assert_eq(raw_decode(&r), 0);
+
+	/* from the wire: control bytes and bad UTF-8 are names like others */
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_DIR, "a\n", 0, NULL);
+	raw_entry(&r, FR_ENT_FILE, "a\n/\t\x01\xff", 1, NULL);
+	raw_entry(&r, FR_ENT_LINK, "a\n/l", 0, "\t\x01\xff");
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), 0);
+
+	/* but a component of them still may not be "..", nor lead out */
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_DIR, "a\n", 0, NULL);
+	raw_entry(&r, FR_ENT_FILE, "a\n/..", 1, NULL);
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_PATH);
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_DIR, "a\n", 0, NULL);
+	raw_entry(&r, FR_ENT_LINK, "a\n/l", 0, "\n/../../..");
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_LINK);
+}
+
+/* A NUL inside a path or target (its length says more bytes follow) is
+ * refused, not cut short. */
+Test(decode, raw_nul_in_names)
+{
+	struct raw r;
+	size_t at;
+
+	raw_begin(&r, "p");
+	at = r.len + 32;
+	raw_entry(&r, FR_ENT_FILE, "a\nXb", 1, NULL);
+	r.buf[at + 2] = '\0';
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_PATH);
+
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_FILE, "b", 1, NULL);
+	at = r.len + 32 + 1;
+	raw_entry(&r, FR_ENT_LINK, "l", 0, "bX\t");
+	r.buf[at + 1] = '\0';
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_LINK);
+
+	/* a path of one '/' (two empty components), and an empty one */
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_FILE, "/", 1, NULL);
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_PATH);
+	raw_begin(&r, "p");
+	raw_entry(&r, FR_ENT_FILE, "", 1, NULL);
+	raw_end(&r);
+	cr_assert_eq(raw_decode(&r), FR_E_BAD_PATH);
 }
 
 Test(decode, raw_size_overflow)
