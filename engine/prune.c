@@ -58,11 +58,11 @@ static void report(struct pruning *pr, const char *kind, const char *what,
 		return;
 	}
 	if (busy)
-		fprintf(pr->out, "kept %s %s; last activity %s ago: %s\n", kind,
-			what, ago, busy);
+		fprintf(pr->out, "kept %s; last activity %s ago: %s\n", what,
+			ago, busy);
 	else
-		fprintf(pr->out, "%s %s %s; last activity %s ago\n",
-			pr->dry_run ? "would remove" : "removed", kind, what, ago);
+		fprintf(pr->out, "%s %s; last activity %s ago\n",
+			pr->dry_run ? "would remove" : "removed", what, ago);
 }
 
 static bool old_enough(const struct pruning *pr, int64_t last)
@@ -238,7 +238,7 @@ static void prune_transfer(struct pruning *pr, const struct fr_config *c,
 		return;
 	fr_progress_load(sub, &p);
 	const char *state = transfer_state(&t, &p);
-	snprintf(what, sizeof(what), "%s ('%s' to %s, %s)", t.id, t.name,
+	snprintf(what, sizeof(what), "transfer %s ('%s' to %s, %s)", t.id, t.name,
 		 t.site, state);
 	snprintf(fields, sizeof(fields),
 		 "\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
