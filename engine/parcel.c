@@ -17,7 +17,8 @@
  * The source keeps <store>/parcels/<id>/ (state, manifest); the
  * destination keeps <store>/incoming/<parcel id> (volumes seen). The
  * registration and the receipt travel over the site's network address:
- * `parcel create` registers, `parcel list` catches up what could not be
+ * `parcel create` registers (and withdraws the registration when it gives
+ * up on the parcel), `parcel list` catches up what could not be
  * registered and asks for receipts.
  */
 #include <dirent.h>

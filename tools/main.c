@@ -81,7 +81,8 @@ static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
-	"level and output) and incoming packages (partial and complete).\n";
+	"level and output) and incoming packages (partial and complete); for\n"
+	"a partial one, its age and its last activity.\n";
 
 static const char *const usage_verify =
 	"usage: ferry verify NAME --config F [--json]\n"
