@@ -39,8 +39,9 @@ int fr_remove_tree(const char *path);
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
-/* Unix time t as "2026-05-01T12:00:03Z" ("" when t < 0); returns buf. */
-const char *fr_iso_utc(int64_t t, char *buf, size_t cap);
+/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
+ * with its quotes), or null when t < 0; returns buf. */
+const char *fr_json_time(int64_t t, char *buf, size_t cap);
 /* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
 const char *fr_span_str(int64_t s, char *buf, size_t cap);
 /* JSON string escaping into out; returns out. */

@@ -43,15 +43,15 @@ struct pruning {
 static void report(struct pruning *pr, const char *kind, const char *what,
 		   const char *json_fields, int64_t last, const char *busy)
 {
-	char ago[32], lt[32];
+	char ago[32], lt[40];
 
 	fr_span_str(last >= 0 ? pr->now - last : -1, ago, sizeof(ago));
 	if (pr->json) {
 		fprintf(pr->out,
-			"%s\n  {\"kind\":\"%s\",%s,\"last_activity\":\"%s\","
+			"%s\n  {\"kind\":\"%s\",%s,\"last_activity\":%s,"
 			"\"idle_s\":%lld,\"action\":\"%s\"}",
 			pr->first ? "" : ",", kind, json_fields,
-			fr_iso_utc(last, lt, sizeof(lt)),
+			fr_json_time(last, lt, sizeof(lt)),
 			(long long)(last >= 0 ? pr->now - last : -1),
 			busy ? "kept" : pr->dry_run ? "would-remove" : "removed");
 		pr->first = false;
@@ -301,7 +301,7 @@ int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
 	char sz[32], span[32];
 
 	if (json)
-		fprintf(out, "{\"dry_run\":%s,\"older_than_s\":%.0f,\"entries\":[",
+		fprintf(out, "{\"dry_run\":%s,\"older_than_s\":%g,\"entries\":[",
 			dry_run ? "true" : "false", older_than_s);
 	prune_partials(&pr, c);
 	prune_transfers(&pr, c);

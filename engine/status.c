@@ -187,7 +187,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 			}
 			uint32_t have = journal_count(sub, &m);
 			int64_t made = -1, last = -1, now = (int64_t)time(NULL);
-			char ct[32], lt[32];
+			char ct[40], lt[40];
 			fr_partial_times(sub, &made, &last);
 			if (json) {
 				char n[600];
@@ -195,15 +195,15 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 					"%s{\"direction\":\"in\",\"name\":%s,"
 					"\"from\":\"%s\",\"state\":\"partial\","
 					"\"bytes\":%llu,\"segments\":%u,"
-					"\"segments_done\":%u,\"created\":\"%s\","
-					"\"last_activity\":\"%s\",\"age_s\":%lld,"
+					"\"segments_done\":%u,\"created\":%s,"
+					"\"last_activity\":%s,\"age_s\":%lld,"
 					"\"idle_s\":%lld}",
 					*first ? "" : ",",
 					fr_json_str(m.name, n, sizeof(n)), from,
 					(unsigned long long)m.total_size,
 					m.n_segments, have,
-					fr_iso_utc(made, ct, sizeof(ct)),
-					fr_iso_utc(last, lt, sizeof(lt)),
+					fr_json_time(made, ct, sizeof(ct)),
+					fr_json_time(last, lt, sizeof(lt)),
 					(long long)(made >= 0 ? now - made : -1),
 					(long long)(last >= 0 ? now - last : -1));
 				*first = false;

@@ -216,15 +216,15 @@ int fr_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
-/* "2026-05-01T12:00:03Z", or "" for an unknown time */
-const char *fr_iso_utc(int64_t t, char *buf, size_t cap)
+/* "\"2026-05-01T12:00:03Z\"", or null for an unknown time */
+const char *fr_json_time(int64_t t, char *buf, size_t cap)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	buf[0] = '\0';
-	if (t >= 0 && gmtime_r(&tt, &tm))
-		strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t < 0 || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, cap, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm))
+		snprintf(buf, cap, "null");
 	return buf;
 }
 
