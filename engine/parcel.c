@@ -628,6 +628,11 @@ static void withdraw_parcel(const struct fr_config *c, const char *site,
 		       "cannot withdraw the parcel's registration from %s (%s): "
 		       "'ferry prune' there removes the partial package it made",
 		       site, err);
+	else if (fr_get32(ans + 20) != P_UNKNOWN)
+		fr_log(FR_LOG_WARN,
+		       "%s keeps the parcel registered: volumes of it were "
+		       "imported there already",
+		       site);
 	else
 		fr_log(FR_LOG_INFO, "the parcel's registration with %s is "
 		       "withdrawn", site);

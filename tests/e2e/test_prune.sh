@@ -224,6 +224,8 @@ printf 'changed' | dd of="$SRC6/a.bin" bs=1 seek=1000 conv=notrunc status=none
 rc=0
 wait "$cpid" || rc=$?
 expect_rc 1 "$rc" "parcel create whose source changed after it was registered"
+expect_grep "parcel create says it withdrew the registration" \
+	"the parcel's registration with LAB is withdrawn" "$WORK/c6.err"
 expect_grep "the receiver took the registration" "parcel [0-9a-f]{12} of 'chg' registered" "$SERVE_LOG"
 expect_grep "the receiver says the parcel was withdrawn" \
 	"parcel [0-9a-f]{12} of 'chg' withdrawn; its empty partial package removed" "$SERVE_LOG"
