@@ -53,7 +53,9 @@ static void report(struct pruning *pr, const char *kind, const char *what,
 			pr->first ? "" : ",", kind, json_fields,
 			fr_json_time(last, lt, sizeof(lt)),
 			(long long)(last >= 0 ? pr->now - last : -1),
-			busy ? "kept" : pr->dry_run ? "would-remove" : "removed");
+			busy	      ? "kept"
+			: pr->dry_run ? "would-remove"
+				      : "removed");
 		pr->first = false;
 		return;
 	}
@@ -238,8 +240,8 @@ static void prune_transfer(struct pruning *pr, const struct fr_config *c,
 		return;
 	fr_progress_load(sub, &p);
 	const char *state = transfer_state(&t, &p);
-	snprintf(what, sizeof(what), "transfer %s ('%s' to %s, %s)", t.id, t.name,
-		 t.site, state);
+	snprintf(what, sizeof(what), "transfer %s ('%s' to %s, %s)", t.id,
+		 t.name, t.site, state);
 	snprintf(fields, sizeof(fields),
 		 "\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
 		 "\"state\":\"%s\"",
@@ -301,7 +303,8 @@ int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
 	char sz[32], span[32];
 
 	if (json)
-		fprintf(out, "{\"dry_run\":%s,\"older_than_s\":%g,\"entries\":[",
+		fprintf(out,
+			"{\"dry_run\":%s,\"older_than_s\":%g,\"entries\":[",
 			dry_run ? "true" : "false", older_than_s);
 	prune_partials(&pr, c);
 	prune_transfers(&pr, c);
@@ -317,15 +320,15 @@ int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
 			"%s %u partial package(s) (%s) and %u transfer "
 			"record(s) idle for more than %s\n",
 			dry_run ? "would prune" : "pruned", pr.n_partials,
-			fr_human_bytes(pr.bytes, sz, sizeof(sz)), pr.n_transfers,
-			span);
+			fr_human_bytes(pr.bytes, sz, sizeof(sz)),
+			pr.n_transfers, span);
 	} else {
 		fprintf(out, "nothing idle for more than %s to prune\n", span);
 	}
 	return pr.error;
 }
 
-/* ---- forget ---------------------------------------------------------------- */
+/* ---- forget ------------------------------------------------------------ */
 
 int fr_forget(const struct fr_config *c, const char *which, bool json,
 	      FILE *out)
@@ -348,21 +351,22 @@ int fr_forget(const struct fr_config *c, const char *which, bool json,
 			    (strcmp(which, t.id) && strcmp(which, t.name)))
 				continue;
 			size_t l = strlen(ids);
-			snprintf(ids + l, sizeof(ids) - l, "%s%s", n ? ", " : "",
-				 t.id);
+			snprintf(ids + l, sizeof(ids) - l, "%s%s",
+				 n ? ", " : "", t.id);
 			snprintf(found, sizeof(found), "%s", sub);
 			n++;
 		}
 		closedir(d);
 	}
 	if (n == 0) {
-		fr_log(FR_LOG_ERROR, "no transfer '%s' (see ferry status)", which);
+		fr_log(FR_LOG_ERROR, "no transfer '%s' (see ferry status)",
+		       which);
 		return -ENOENT;
 	}
 	if (n > 1) {
 		fr_log(FR_LOG_ERROR,
-		       "'%s' names %u transfers (%s): give the transfer id", which,
-		       n, ids);
+		       "'%s' names %u transfers (%s): give the transfer id",
+		       which, n, ids);
 		return -EINVAL;
 	}
 	fr_transfer_load(found, &t);
@@ -389,15 +393,15 @@ int fr_forget(const struct fr_config *c, const char *which, bool json,
 		fprintf(out,
 			"{\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
 			"\"state\":\"%s\",\"forgotten\":true}\n",
-			t.id, fr_json_str(t.name, n1, sizeof(n1)), t.site, state);
+			t.id, fr_json_str(t.name, n1, sizeof(n1)), t.site,
+			state);
 	} else {
-		fprintf(out,
-			"forgot transfer %s ('%s' to %s, %s)%s\n", t.id, t.name,
-			t.site, state,
+		fprintf(out, "forgot transfer %s ('%s' to %s, %s)%s\n", t.id,
+			t.name, t.site, state,
 			strcmp(state, "done")
-				? "; what it left at the site goes with the next "
-				  "'ferry prune' there"
-				: "");
+			    ? "; what it left at the site goes with the next "
+			      "'ferry prune' there"
+			    : "");
 	}
 	return 0;
 }
