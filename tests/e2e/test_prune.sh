@@ -129,13 +129,13 @@ expect_grep "the receiver says it removed the older version's partial" \
 check "the partial of another package (p18) stays" [ "$(n_partials p18)" = 1 ]
 
 # ---- 3. prune at the sender: done and abandoned records ------------------------
-sleep 4
+sleep 5
 mkdir -p "$WORK/src/recent"
 head -c 100000 /dev/urandom >"$WORK/src/recent/r.bin"
 run_ferry "$WORK/recent.out" "$WORK/recent.err" send "$WORK/src/recent" --to LAB \
 	--config "$CEN_CONF" --via lan
 expect_rc 0 "$RC" "a small send (a recent done record)"
-run_ferry "$WORK/pd.out" "$WORK/pd.err" prune --older-than 2s --dry-run --config "$CEN_CONF"
+run_ferry "$WORK/pd.out" "$WORK/pd.err" prune --older-than 3s --dry-run --config "$CEN_CONF"
 expect_rc 0 "$RC" "prune --dry-run at the sender"
 expect_grep "--dry-run lists the done record of p17" \
 	"^would remove transfer [0-9a-f]{12}-LAB \('p17' to LAB, done\)" "$WORK/pd.out"
@@ -143,7 +143,7 @@ expect_grep "--dry-run lists the interrupted record of p18" \
 	"^would remove transfer [0-9a-f]{12}-LAB \('p18' to LAB, interrupted\)" "$WORK/pd.out"
 check "--dry-run removed nothing" [ "$(n_out p17)" = 1 -a "$(n_out p18)" = 1 ]
 check "--dry-run does not list the recent record" no_grep "'recent'" "$WORK/pd.out"
-run_ferry "$WORK/ps.json" "$WORK/ps.err" prune --older-than 2s --json --config "$CEN_CONF"
+run_ferry "$WORK/ps.json" "$WORK/ps.err" prune --older-than 3s --json --config "$CEN_CONF"
 expect_rc 0 "$RC" "prune --json at the sender"
 check "prune --json prints one JSON document" json_ok "$WORK/ps.json"
 got=$(json_get "$WORK/ps.json" "sorted(e['name'] for e in d['entries'] if e['kind'] == 'transfer' and e['action'] == 'removed')")
