@@ -29,14 +29,15 @@ struct loader {
 	char *addr_explicit_account;         /* per address: set by config */
 };
 
-int fr_parse_duration_ms(const char *s, unsigned *out)
+/* s as milliseconds, any size */
+static int parse_duration(const char *s, double *ms)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || errno || v < 0 || isnan(v))
+	if (end == s || errno || v < 0 || isnan(v) || isinf(v))
 		return FR_E_CONFIG;
 	while (*end == ' ')
 		end++;
@@ -53,9 +54,27 @@ int fr_parse_duration_ms(const char *s, unsigned *out)
 		mul = 86400000.0;
 	else
 		return FR_E_CONFIG;
-	if (v * mul > (double)UINT_MAX)
+	*ms = v * mul;
+	return 0;
+}
+
+int fr_parse_duration_ms(const char *s, unsigned *out)
+{
+	double ms;
+
+	if (parse_duration(s, &ms) || ms > (double)UINT_MAX)
 		return FR_E_CONFIG;
-	*out = (unsigned)(v * mul);
+	*out = (unsigned)ms;
+	return 0;
+}
+
+int fr_parse_duration_s(const char *s, double *out)
+{
+	double ms;
+
+	if (parse_duration(s, &ms) || ms / 1000.0 > 1e11)
+		return FR_E_CONFIG;
+	*out = ms / 1000.0;
 	return 0;
 }
 

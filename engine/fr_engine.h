@@ -164,6 +164,9 @@ unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max);
 /* Parse "30s", "2m", "1h", "3d", "500ms" or plain seconds. */
 int fr_parse_duration_ms(const char *s, unsigned *out);
+/* The same, in seconds, without fr_parse_duration_ms's limit of 49 days
+ * ("90d"). */
+int fr_parse_duration_s(const char *s, double *out);
 /* Parse "8M", "4.7G", "700M", "4096" into bytes. */
 int fr_parse_size(const char *s, uint64_t *out);
 
@@ -269,6 +272,21 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 
 /* Serve until SIGINT/SIGTERM. */
 int fr_serve(const struct fr_config *c);
+
+/* ---- housekeeping (prune.c) ---------------------------------------------- */
+
+/*
+ * Remove what nobody will finish, on whichever side c's store is: partial
+ * packages (receiver) and transfer records (sender, done or not) with no
+ * activity for more than older_than_s seconds, except those a session or
+ * a send is working on. dry_run: only say what would go. Prints each on
+ * out (JSON with json); 0, or the first removal that failed.
+ */
+int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
+	     bool json, FILE *out);
+/* Remove one transfer record (by id or package name), unless it runs. */
+int fr_forget(const struct fr_config *c, const char *transfer, bool json,
+	      FILE *out);
 
 /* ---- inspection -------------------------------------------------------- */
 

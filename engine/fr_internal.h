@@ -39,6 +39,11 @@ int fr_remove_tree(const char *path);
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
+ * with its quotes), or null when t < 0; returns buf. */
+const char *fr_json_time(int64_t t, char *buf, size_t cap);
+/* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
+const char *fr_span_str(int64_t s, char *buf, size_t cap);
 /* JSON string escaping into out (quotes included, cut to fit cap);
  * returns out. Control characters as JSON escapes; a byte that is not
  * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
@@ -102,6 +107,7 @@ enum fr_msg_type {
 	FR_MSG_OFFER_Z,    /* C->S the manifest as one zstd frame */
 	FR_MSG_PIECE,      /* C->S the next bytes of a streamed frame's payload */
 	FR_MSG_FIN,        /* C->S a streamed frame's payload length: it ends */
+	FR_MSG_PARCEL_WITHDRAW, /* C->S parcel id: it will not come */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -396,7 +402,19 @@ int fr_syncer_wait(struct fr_syncer *s, uint32_t max_backlog);
 /* Journal what is pending, end the thread; returns the first failure. */
 int fr_syncer_stop(struct fr_syncer *s);
 
-/* Every segment journaled: verify, apply metadata, move into place. */
+/*
+ * A partial package's times (unix seconds) from what is in its directory
+ * (<store>/partial/<id>): created, when its manifest was first written;
+ * last, its last activity: a segment journaled, a session that took it
+ * up, a frame kept from a cut connection. Either may be NULL.
+ */
+int fr_partial_times(const char *dir, int64_t *created, int64_t *last);
+/* Remove the partial package <store>/partial/<id>, unless a session holds
+ * it (-EBUSY) or, with only_empty, it holds a journaled segment
+ * (-ENOTEMPTY): 0 or a negative code. */
+int fr_store_drop(const char *store, const char *id, bool only_empty);
+/* Every segment journaled: verify, apply metadata, move into place; then
+ * the partial packages of older versions of the same name go. */
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap);
 void fr_store_close(struct fr_store_pkg *p);
@@ -411,6 +429,9 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 			     uint32_t len);
 int fr_parcel_serve_query(const struct fr_config *c, int sock,
 			  const char *who, const uint8_t *body, uint32_t len);
+int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
+			     const char *who, const uint8_t *body,
+			     uint32_t len);
 
 /* The package at path: its absolute path, and its name (given, or the
  * path's last part), checked. Errors are logged ("cannot <verb> ..."). */

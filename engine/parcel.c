@@ -17,7 +17,8 @@
  * The source keeps <store>/parcels/<id>/ (state, manifest); the
  * destination keeps <store>/incoming/<parcel id> (volumes seen). The
  * registration and the receipt travel over the site's network address:
- * `parcel create` registers, `parcel list` catches up what could not be
+ * `parcel create` registers (and withdraws the registration when it gives
+ * up on the parcel), `parcel list` catches up what could not be
  * registered and asks for receipts.
  */
 #include <dirent.h>
@@ -534,6 +535,110 @@ int fr_parcel_serve_query(const struct fr_config *c, int sock,
 	return rc;
 }
 
+/* Does a parcel other than id, expected or importing, carry package pkg? */
+static bool other_parcel_for(const struct fr_config *c, const char *id,
+			     const char *pkg)
+{
+	char dir[1300];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s/incoming", c->store) ||
+	    !(d = opendir(dir)))
+		return false;
+	while (!found && (de = readdir(d))) {
+		struct incoming in;
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, id) ||
+		    strlen(de->d_name) != 32)
+			continue;
+		incoming_load(c, de->d_name, &in);
+		found = !strcmp(in.pkg, pkg) &&
+			(in.state == P_EXPECTED || in.state == P_IMPORTING);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The source gave up on a parcel it registered (the source changed under
+ * it, its media failed): the registration goes, and so does the partial
+ * package it made, unless that holds a segment, a session holds it, or
+ * another parcel is expected for it. A parcel whose volumes already came
+ * stays. The answer is a PARCEL_STATE for the id: unknown once withdrawn.
+ */
+int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
+			     const char *who, const uint8_t *body,
+			     uint32_t len)
+{
+	struct incoming in;
+	char id[33];
+	uint8_t ans[4 + 20];
+	uint32_t st = P_UNKNOWN;
+
+	if (len != FR_HASH_LEN) {
+		fr_send_error(sock, FR_E_PROTOCOL, "malformed PARCEL_WITHDRAW");
+		return FR_E_PROTOCOL;
+	}
+	id_hex(body, id);
+	incoming_load(c, id, &in);
+	if (!in.name[0] || strcmp(in.from, who)) {
+		/* never registered by this account: nothing to withdraw */
+	} else if (in.state == P_IMPORTING || in.state == P_RECEIVED) {
+		st = (uint32_t)in.state;
+		fr_log(FR_LOG_WARN,
+		       "%s: parcel %.12s of '%s' withdrawn, but volumes of it "
+		       "were imported already; it stays",
+		       who, id, in.name);
+	} else {
+		unlink(in.path);
+		int r = other_parcel_for(c, id, in.pkg)
+				? -EEXIST
+				: fr_store_drop(c->store, in.pkg, true);
+		fr_log(FR_LOG_INFO, "%s: parcel %.12s of '%s' withdrawn%s", who,
+		       id, in.name,
+		       r == 0         ? "; its empty partial package removed"
+		       : r == -ENOENT ? ""
+				      : "; its partial package stays (it holds "
+					"segments, is being received or is "
+					"expected by another parcel)");
+	}
+	fr_put32(ans, 1);
+	memcpy(ans + 4, body, FR_HASH_LEN);
+	fr_put32(ans + 4 + FR_HASH_LEN, st);
+	return fr_msg_send(sock, FR_MSG_PARCEL_STATE, ans, sizeof(ans));
+}
+
+/* Tell the site that a parcel it was told to expect will not come. */
+static void withdraw_parcel(const struct fr_config *c, const char *site,
+			    const uint8_t id[FR_HASH_LEN])
+{
+	uint8_t *ans = NULL;
+	uint32_t type, len;
+	char err[600] = "";
+	int rc = ask_site(c, site, FR_MSG_PARCEL_WITHDRAW, id, FR_HASH_LEN,
+			  4 + 20, &type, &ans, &len, err, sizeof(err));
+
+	if (rc == 0 && (type != FR_MSG_PARCEL_STATE || len != 4 + 20)) {
+		rc = FR_E_PROTOCOL;
+		snprintf(err, sizeof(err), "malformed answer");
+	}
+	if (rc < 0)
+		fr_log(FR_LOG_WARN,
+		       "cannot withdraw the parcel's registration from %s (%s): "
+		       "'ferry prune' there removes the partial package it made",
+		       site, err);
+	else if (fr_get32(ans + 20) != P_UNKNOWN)
+		fr_log(FR_LOG_WARN,
+		       "%s keeps the parcel registered: volumes of it were "
+		       "imported there already",
+		       site);
+	else
+		fr_log(FR_LOG_INFO, "the parcel's registration with %s is "
+		       "withdrawn", site);
+	free(ans);
+}
+
 /* ---- creating a parcel: the volume writer -------------------------------- */
 
 /*
@@ -565,6 +670,7 @@ struct prep {
 	uint8_t *seglist;            /* the segments the parcel carries */
 	uint32_t seglist_len;
 	int hash_rc, reg_rc;
+	bool registered;             /* the destination took the registration */
 	bool complete;               /* the destination holds the package */
 	double t0;                   /* when creation started */
 	char err[600];
@@ -1106,6 +1212,7 @@ static void *prep_thread(void *arg)
 		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
 					     pp->mf_len, pp->m->n_segments,
 					     pp->have, pp->err, sizeof(pp->err));
+		pp->registered = pp->reg_rc >= 0;
 	}
 	atomic_store(&pp->done, true);
 	return NULL;
@@ -1231,6 +1338,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	uint64_t raw_done = 0;
 	double t0 = fr_now_s();
 	unsigned n_media = 0;
+	bool kept = false;
 	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
 	struct fr_left_list left = {0};
 	bool left_said = false;
@@ -1587,6 +1695,7 @@ stopped:
 			fr_remove_tree(p.dir);
 		goto out;
 	}
+	kept = true;
 	for (uint32_t k = 0; k < w.n_vols; k++)
 		write_packing_list(&w, k, &m, written);
 	p.volumes = w.n_vols;
@@ -1666,6 +1775,9 @@ out:
 		atomic_store(&pp.stop, true);
 		pthread_join(pp.t, NULL);
 	}
+	/* registered, and no parcel after all */
+	if (pp.registered && !kept)
+		withdraw_parcel(c, o->site, pp.parcel);
 	free(pp.mf);
 	free(pp.have);
 	free(pp.wrote);

@@ -1197,6 +1197,11 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
+	if (r == 0 && type == FR_MSG_PARCEL_WITHDRAW) {
+		fr_parcel_serve_withdraw(rc->c, rc->sock, rc->who, mf, len);
+		free(mf);
+		return;
+	}
 	/* FERRY_REFUSE_OFFER_Z: answer as a ferry from before OFFER_Z did
 	 * (the tests of the sender's fallback) */
 	if (r == 0 && type == FR_MSG_OFFER_Z && !getenv("FERRY_REFUSE_OFFER_Z")) {

@@ -186,17 +186,26 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 				free(fb);
 			}
 			uint32_t have = journal_count(sub, &m);
+			int64_t made = -1, last = -1, now = (int64_t)time(NULL);
+			char ct[40], lt[40];
+			fr_partial_times(sub, &made, &last);
 			if (json) {
 				char n[600];
 				fprintf(out,
 					"%s{\"direction\":\"in\",\"name\":%s,"
 					"\"from\":\"%s\",\"state\":\"partial\","
 					"\"bytes\":%llu,\"segments\":%u,"
-					"\"segments_done\":%u}",
+					"\"segments_done\":%u,\"created\":%s,"
+					"\"last_activity\":%s,\"age_s\":%lld,"
+					"\"idle_s\":%lld}",
 					*first ? "" : ",",
 					fr_json_str(m.name, n, sizeof(n)), from,
 					(unsigned long long)m.total_size,
-					m.n_segments, have);
+					m.n_segments, have,
+					fr_json_time(made, ct, sizeof(ct)),
+					fr_json_time(last, lt, sizeof(lt)),
+					(long long)(made >= 0 ? now - made : -1),
+					(long long)(last >= 0 ? now - last : -1));
 				*first = false;
 			} else {
 				*first = false;
@@ -210,9 +219,15 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 				char segs[32], sz[32];
 				snprintf(segs, sizeof(segs), "%u/%u", have,
 					 m.n_segments);
-				fprintf(out, "  %-24s %-5s %-9s %11s %10s\n", m.name,
+				fprintf(out, "  %-24s %-5s %-9s %11s %10s", m.name,
 					from, "partial", segs,
 					fr_human_bytes(m.total_size, sz, sizeof(sz)));
+				/* age since created; last activity, ago */
+				fprintf(out, "  age %s, last activity %s ago\n",
+					fr_span_str(made >= 0 ? now - made : -1, ct,
+						 sizeof(ct)),
+					fr_span_str(last >= 0 ? now - last : -1, lt,
+						 sizeof(lt)));
 			}
 			fr_manifest_fini(&m);
 		}

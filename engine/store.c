@@ -534,6 +534,123 @@ static int apply_metadata(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 	return 0;
 }
 
+/* ---- partial packages nobody will finish ------------------------------- */
+
+int fr_partial_times(const char *dir, int64_t *created, int64_t *last)
+{
+	struct stat st;
+	struct dirent *de;
+	int64_t c = -1, l = -1;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -errno;
+	/* the manifest is written once, when the package is first offered */
+	if (fstatat(dirfd(d), "manifest", &st, 0) == 0 ||
+	    fstat(dirfd(d), &st) == 0)
+		c = st.st_mtim.tv_sec;
+	/* the journal (a segment journaled), from (rewritten by every session
+	 * that takes the package up), frame-* (a cut connection's frame); not
+	 * the lock, which whoever checks it may create */
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "lock") &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtim.tv_sec > l)
+			l = st.st_mtim.tv_sec;
+	closedir(d);
+	if (created)
+		*created = c;
+	if (last)
+		*last = l > c ? l : c;
+	return 0;
+}
+
+int fr_store_drop(const char *store, const char *id, bool only_empty)
+{
+	char dir[1300], gone[1300], path[1400];
+	struct stat st;
+	int fd, rc = 0;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s/partial/%s", store, id) ||
+	    fr_path_fmt(gone, sizeof(gone), "%s/partial/.gone-%s", store, id) ||
+	    fr_path_fmt(path, sizeof(path), "%s/lock", dir))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return rc;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/journal", dir);
+	if (only_empty && stat(path, &st) == 0 && st.st_size > FR_JOURNAL_HDR) {
+		close(fd);
+		return -ENOTEMPTY;
+	}
+	/* out of the way under the lock: a session that offers the package
+	 * meanwhile starts a new partial instead of writing into this one */
+	fr_remove_tree(gone);
+	if (rename(dir, gone) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0)
+		rc = fr_remove_tree(gone);
+	return rc;
+}
+
+/*
+ * Partial packages of the same name begun before this one are older
+ * versions nobody will finish (the source changed under a send, or it
+ * was sent again changed): the version just completed replaces them. One
+ * that a session is receiving is left alone, and so is one begun later.
+ */
+static void drop_superseded(const char *store, const struct fr_store_pkg *p,
+			    int64_t created)
+{
+	char dir[1200], sub[1300], mp[1400];
+	const char *self = strrchr(p->dir, '/');
+	struct dirent *de;
+	DIR *d;
+
+	self = self ? self + 1 : p->dir;
+	if (fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
+	    !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		struct fr_manifest m = {0};
+		uint8_t *mf;
+		size_t len;
+		int64_t c;
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, self) ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
+		    fr_path_fmt(mp, sizeof(mp), "%s/manifest", sub) ||
+		    fr_read_file(mp, FR_MANIFEST_MAX, &mf, &len) < 0)
+			continue;
+		int dec = fr_manifest_decode(&m, mf, len);
+		free(mf);
+		if (dec == 0 && !strcmp(m.name, p->m.name) &&
+		    fr_partial_times(sub, &c, NULL) == 0 && c <= created) {
+			int rc = fr_store_drop(store, de->d_name, false);
+			if (rc == 0)
+				fr_log(FR_LOG_INFO,
+				       "package '%s': removed the partial package "
+				       "of an older version (id %.12s), which "
+				       "this one replaces",
+				       m.name, de->d_name);
+			else
+				fr_log(FR_LOG_WARN,
+				       "package '%s': the partial package of an "
+				       "older version (id %.12s) stays: %s",
+				       m.name, de->d_name,
+				       rc == -EBUSY ? "a session is receiving it"
+						    : fr_strerror(rc));
+		}
+		fr_manifest_fini(&m);
+	}
+	closedir(d);
+}
+
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap)
 {
@@ -614,7 +731,10 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	fr_fsync_dir(path);
 	close(p->tree_fd);
 	p->tree_fd = -1;
+	int64_t created;
+	fr_partial_times(p->dir, &created, NULL);
 	fr_remove_tree(p->dir);
+	drop_superseded(store, p, created);
 	return 0;
 }
 

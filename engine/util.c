@@ -216,6 +216,36 @@ int fr_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
+/* "\"2026-05-01T12:00:03Z\"", or null for an unknown time */
+const char *fr_json_time(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, cap, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm))
+		snprintf(buf, cap, "null");
+	return buf;
+}
+
+/* "45s", "12m", "3h05m", "4d07h" */
+const char *fr_span_str(int64_t s, char *buf, size_t cap)
+{
+	if (s < 0)
+		snprintf(buf, cap, "-");
+	else if (s < 60)
+		snprintf(buf, cap, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, cap, "%lldm", (long long)(s / 60));
+	else if (s < 86400)
+		snprintf(buf, cap, "%lldh%02lldm", (long long)(s / 3600),
+			 (long long)(s / 60 % 60));
+	else
+		snprintf(buf, cap, "%lldd%02lldh", (long long)(s / 86400),
+			 (long long)(s / 3600 % 24));
+	return buf;
+}
+
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -38,6 +38,8 @@ static const char *const usage_main =
 	"  resume  [TRANSFER] --config F       continue interrupted sends\n"
 	"  status  [TRANSFER] --config F       transfers, progress, rate, ETA\n"
 	"  verify  NAME --config F             re-check a received package\n"
+	"  prune   --older-than D --config F   remove what was abandoned\n"
+	"  forget  TRANSFER --config F         drop one transfer record\n"
 	"  parcel  create|list|ship|import     courier parcels on media\n"
 	"  version                             print the version\n"
 	"\n"
@@ -92,13 +94,41 @@ static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
-	"level and output) and incoming packages (partial and complete).\n";
+	"level and output) and incoming packages (partial and complete); for\n"
+	"a partial one, its age and its last activity.\n";
 
 static const char *const usage_verify =
 	"usage: ferry verify NAME --config F [--json]\n"
 	"\n"
 	"Re-read the received package NAME and check every file, mode, link\n"
 	"and segment hash against its manifest. Exit 5 on any difference.\n";
+
+static const char *const usage_prune =
+	"usage: ferry prune --older-than DURATION --config F [--dry-run] [--json]\n"
+	"\n"
+	"Remove what nobody will finish, on whichever side the config's store\n"
+	"is (a site is often both):\n"
+	"  receiver: partial packages with no activity (no segment journaled,\n"
+	"            no session taking them up) for longer than DURATION;\n"
+	"  sender:   transfer records, done or abandoned, untouched for longer\n"
+	"            than DURATION.\n"
+	"A partial package a session is receiving and a transfer that is\n"
+	"running are never removed. A partial package replaced by a newer\n"
+	"version of the same name goes by itself when that one completes.\n"
+	"\n"
+	"options:\n"
+	"  --older-than DURATION  idle for longer than this: 30s, 90m, 12h, 7d\n"
+	"                         (required)\n"
+	"  --dry-run              list what would be removed; remove nothing\n"
+	"  --json                 print the list as JSON on stdout\n";
+
+static const char *const usage_forget =
+	"usage: ferry forget TRANSFER --config F [--json]\n"
+	"\n"
+	"Drop one transfer record at this sender, by transfer id (or package\n"
+	"name, when only one transfer has it): it leaves 'status' and is not\n"
+	"resumed. A running transfer is refused. A partial package it left at\n"
+	"the destination goes with the next 'ferry prune' there.\n";
 
 static const char *const usage_parcel =
 	"usage: ferry parcel create PATH --to SITE --config F [--media DIR]...\n"
@@ -144,6 +174,8 @@ struct args {
 	unsigned n_media;
 	uint64_t volume_size;
 	bool offline;
+	const char *older_than; /* prune */
+	bool dry_run;
 	int priority, level;
 	bool json, no_progress, help, skip_special;
 	int verbosity;
@@ -187,6 +219,8 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	    {"volume-size", required_argument, 0, 'S'},
 	    {"offline", no_argument, 0, 'O'},
 	    {"skip-special", no_argument, 0, 'K'},
+	    {"older-than", required_argument, 0, 'A'},
+	    {"dry-run", no_argument, 0, 'D'},
 	    {0, 0, 0, 0}};
 	int ch;
 
@@ -282,6 +316,16 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 				return die_usage(
 				    usage, "unknown option '--skip-special'");
 			a->skip_special = true;
+			break;
+		case 'A':
+		case 'D':
+			if (usage != usage_prune)
+				return die_usage(usage, "unknown option '%s'",
+						 argv[optind - 1]);
+			if (ch == 'A')
+				a->older_than = optarg;
+			else
+				a->dry_run = true;
 			break;
 		case ':':
 			return die_usage(usage, "option '%s' needs a value",
@@ -449,6 +493,8 @@ int main(int argc, char **argv)
 			    : !strcmp(cmd, "resume") ? usage_resume
 			    : !strcmp(cmd, "status") ? usage_status
 			    : !strcmp(cmd, "verify") ? usage_verify
+			    : !strcmp(cmd, "prune")  ? usage_prune
+			    : !strcmp(cmd, "forget") ? usage_forget
 						     : NULL;
 	if (!usage) {
 		if (!strcmp(cmd, "plan") ||
@@ -531,6 +577,34 @@ int main(int argc, char **argv)
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;
 		rc = fr_status(&c, a.positional, a.json, stdout);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	if (!strcmp(cmd, "prune")) {
+		double secs;
+		if (a.positional)
+			return die_usage(usage, "unexpected argument '%s'",
+					 a.positional);
+		if (!a.older_than)
+			return die_usage(usage, "%s",
+					 "--older-than DURATION is required");
+		if (fr_parse_duration_s(a.older_than, &secs) < 0)
+			return die_usage(usage,
+					 "--older-than '%s' must be a duration "
+					 "such as 30s, 90m, 12h or 7d",
+					 a.older_than);
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		rc = fr_prune(&c, secs, a.dry_run, a.json, stdout);
+		fr_config_fini(&c);
+		return exit_for(rc);
+	}
+	if (!strcmp(cmd, "forget")) {
+		if (!a.positional)
+			return die_usage(usage, "%s", "TRANSFER is required");
+		if ((rc = load(&c, &a, usage)) < 0)
+			return -rc;
+		rc = fr_forget(&c, a.positional, a.json, stdout);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}

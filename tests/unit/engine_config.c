@@ -684,6 +684,30 @@ Test(parse, durations)
 	}
 }
 
+/* prune --older-than: days beyond the 49 days of a millisecond count */
+Test(parse, durations_in_seconds)
+{
+	double s = -1;
+	unsigned ms;
+
+	cr_assert_eq(fr_parse_duration_s("90d", &s), 0);
+	cr_assert_eq(s, 90 * 86400.0);
+	cr_assert_eq(fr_parse_duration_ms("90d", &ms), FR_E_CONFIG);
+	cr_assert_eq(fr_parse_duration_s("7d", &s), 0);
+	cr_assert_eq(s, 7 * 86400.0);
+	cr_assert_eq(fr_parse_duration_s("1.5s", &s), 0);
+	cr_assert_eq(s, 1.5);
+	cr_assert_eq(fr_parse_duration_s("0s", &s), 0);
+	cr_assert_eq(s, 0.0);
+	s = 42;
+	static const char *const bad[] = {"", "3x", "-1d", "inf", "nan", "7 days"};
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(bad); i++) {
+		cr_assert_eq(fr_parse_duration_s(bad[i], &s), FR_E_CONFIG,
+			     "'%s' accepted", bad[i]);
+		cr_assert_eq(s, 42, "'%s': output written on failure", bad[i]);
+	}
+}
+
 Test(parse, sizes)
 {
 	static const struct {
