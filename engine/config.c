@@ -4,12 +4,20 @@
  * silently ignored setting. Secrets are read from the files (or
  * environment variables) the config names and turned into keys at once;
  * the password itself is wiped after derivation.
+ *
+ * inih is fed through a reader of our own (read_line) that counts the
+ * lines, so every error names its own line, and stops at the first
+ * error. A key or a section given twice is refused (naming both lines)
+ * rather than the last one silently winning; indentation is allowed and
+ * stripped, so an indented line is never taken for the continuation of
+ * the previous value.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,9 +29,21 @@ struct pending_secret {
 	char env[128];
 };
 
+/* a section header or a key already read, to refuse it a second time */
+struct seen {
+	char section[160]; /* its words joined by one space */
+	char name[64];     /* "" for the section header itself */
+	int line;
+};
+
 struct loader {
 	struct fr_config *c;
 	char err[512];
+	int err_line;       /* the first error's line; 0: none yet */
+	int line;           /* the line being parsed */
+	FILE *f;
+	struct seen *seen;
+	unsigned n_seen;
 	struct pending_secret *acct_secrets; /* parallel to c->accounts */
 	struct pending_secret *addr_secrets; /* parallel to c->addresses */
 	char *addr_explicit_account;         /* per address: set by config */
@@ -188,11 +208,157 @@ static int copy_str(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
+/* Only the first error is kept: it is the one at L->line. */
+static void fail_at(struct loader *L, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void fail_at(struct loader *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (L->err_line)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(L->err, sizeof(L->err), fmt, ap);
+	va_end(ap);
+	L->err_line = L->line;
+}
+
 #define FAIL(...)                                                             \
 	do {                                                                  \
-		snprintf(L->err, sizeof(L->err), __VA_ARGS__);                \
+		fail_at(L, __VA_ARGS__);                                      \
 		return 0;                                                     \
 	} while (0)
+
+/*
+ * "host:port", "[v6-address]:port", or ":port" where the host may be
+ * left out (listen: every address). The port is a number from 1 to
+ * 65535: 0 would make the kernel pick one nobody knows, and a service
+ * name or a number out of range is a typo. NULL when v is good, else why.
+ */
+static const char *hostport_problem(const char *v, bool host_optional)
+{
+	const char *colon, *p;
+	unsigned long port = 0;
+
+	if (v[0] == '[') {
+		const char *end = strchr(v, ']');
+		if (!end || end[1] != ':')
+			return "expected [v6-address]:port";
+		colon = end + 1;
+		if (end == v + 1 && !host_optional)
+			return "a host is needed before the port";
+	} else {
+		colon = strrchr(v, ':');
+		if (!colon)
+			return "expected host:port";
+		if (colon == v && !host_optional)
+			return "a host is needed before the port";
+	}
+	for (p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || p - colon > 5)
+			return "the port must be a number from 1 to 65535";
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return "the port must be a number from 1 to 65535";
+	return NULL;
+}
+
+/* Section words joined by one space: "[address  HQ lan]" is
+ * "address HQ lan". Empty when the text has no word. */
+static void section_norm(const char *text, char *out, size_t cap)
+{
+	char w[3][64] = {"", "", ""};
+	int n = sscanf(text, "%63s %63s %63s", w[0], w[1], w[2]);
+
+	snprintf(out, cap, "%s%s%s%s%s", n > 0 ? w[0] : "", n > 1 ? " " : "",
+		 n > 1 ? w[1] : "", n > 2 ? " " : "", n > 2 ? w[2] : "");
+}
+
+/* The line where section (and key name, "" for the header) was first
+ * given, else 0 after remembering it at the current line. */
+static int seen_before(struct loader *L, const char *section,
+		       const char *name)
+{
+	for (unsigned i = 0; i < L->n_seen; i++)
+		if (!strcmp(L->seen[i].section, section) &&
+		    !strcmp(L->seen[i].name, name))
+			return L->seen[i].line;
+	struct seen *ns = realloc(L->seen, (L->n_seen + 1) * sizeof(*ns));
+	if (!ns)
+		return -1;
+	L->seen = ns;
+	snprintf(ns[L->n_seen].section, sizeof(ns->section), "%s", section);
+	snprintf(ns[L->n_seen].name, sizeof(ns->name), "%s", name);
+	ns[L->n_seen++].line = L->line;
+	return 0;
+}
+
+/* A "[section]" line: refuse it when the section was given before. */
+static void note_section(struct loader *L, const char *text)
+{
+	const char *end = strchr(text, ']');
+	char inner[200], norm[160];
+	int prev;
+
+	if (!end) {
+		fail_at(L, "section header '%.*s' has no ']'",
+			(int)strcspn(text, "\r\n"), text);
+		return;
+	}
+	snprintf(inner, sizeof(inner), "%.*s", (int)(end - text - 1), text + 1);
+	section_norm(inner, norm, sizeof(norm));
+	if (!norm[0])
+		return; /* the handler refuses a key in it */
+	prev = seen_before(L, norm, "");
+	if (prev < 0)
+		fail_at(L, "out of memory");
+	else if (prev)
+		fail_at(L, "section [%s] is given twice, on lines %d and %d: "
+			   "merge them into one",
+			norm, prev, L->line);
+}
+
+/*
+ * inih's reader: one line of the file, counted; NULL after an error so
+ * that parsing stops at the first one. Leading blanks are stripped:
+ * inih would take an indented line for the continuation of the previous
+ * key's value and hand that key over again with the new text.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct loader *L = stream;
+	char *p = str;
+	size_t n;
+
+	if (L->err_line || !fgets(str, num, L->f))
+		return NULL;
+	L->line++;
+	n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		int ch = fgetc(L->f);
+		if (ch != EOF && ch != '\n') {
+			while ((ch = fgetc(L->f)) != EOF && ch != '\n')
+				;
+			fail_at(L, "the line is longer than %d characters",
+				num - 2);
+			str[0] = '\0';
+			return str;
+		}
+	}
+	if (L->line == 1 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3; /* a UTF-8 byte-order mark */
+	p += strspn(p, " \t");
+	memmove(str, p, strlen(p) + 1);
+	n = strcspn(str, "\r\n");
+	if (str[0] == '[')
+		note_section(L, str);
+	else if (n && !strchr(";#", str[0]) && !memchr(str, '=', n) &&
+		 !memchr(str, ':', n))
+		fail_at(L, "'%.*s' is neither 'key = value' nor '[section]'",
+			(int)n, str);
+	return str;
+}
 
 static struct fr_account *section_account(struct loader *L, const char *code,
 					  struct pending_secret **sec)
@@ -273,10 +439,9 @@ static int secret_key(struct loader *L, struct pending_secret *sec,
 		return 1;
 	}
 	if (!strcmp(name, "password")) {
-		snprintf(L->err, sizeof(L->err),
-			 "'password' may not appear in a config file: put it "
-			 "in a file named by password-file (mode 600) or in "
-			 "an environment variable named by password-env");
+		fail_at(L, "'password' may not appear in a config file: put it "
+			   "in a file named by password-file (mode 600) or in "
+			   "an environment variable named by password-env");
 		return -1;
 	}
 	return 0;
@@ -297,6 +462,14 @@ static int handler(void *user, const char *section, const char *name,
 	if (strlen(a1) >= FR_CODE_MAX + 1 && strcmp(kind, "site"))
 		FAIL("site code '%s' in [%s] is longer than %d", a1, section,
 		     FR_CODE_MAX);
+	char norm[160];
+	section_norm(section, norm, sizeof(norm));
+	int prev = seen_before(L, norm, name);
+	if (prev < 0)
+		FAIL("out of memory");
+	if (prev)
+		FAIL("'%s' is given twice in [%s], on lines %d and %d: keep one",
+		     name, norm, prev, L->line);
 	if (!strcmp(kind, "site") && n == 1) {
 		if (!strcmp(name, "code")) {
 			if (!code_ok(value))
@@ -308,9 +481,11 @@ static int handler(void *user, const char *section, const char *name,
 			if (value[0] != '/' || copy_str(c->store, sizeof(c->store), value))
 				FAIL("store '%s' must be an absolute path", value);
 		} else if (!strcmp(name, "listen")) {
-			if (!strchr(value, ':') ||
-			    copy_str(c->listen, sizeof(c->listen), value))
-				FAIL("listen '%s' must be host:port", value);
+			const char *why = hostport_problem(value, true);
+			if (why)
+				FAIL("listen '%s': %s", value, why);
+			if (copy_str(c->listen, sizeof(c->listen), value))
+				FAIL("listen '%s' is too long", value);
 		} else {
 			FAIL("unknown key '%s' in [site] (expected code, store, "
 			     "listen)",
@@ -325,10 +500,8 @@ static int handler(void *user, const char *section, const char *name,
 		if (!section_account(L, a1, &sec))
 			FAIL("out of memory");
 		int r = secret_key(L, sec, name, value);
-		if (r < 0 && !L->err[0])
-			FAIL("value of '%s' is too long", name);
 		if (r < 0)
-			return 0;
+			FAIL("value of '%s' is too long", name);
 		if (r == 0)
 			FAIL("unknown key '%s' in [account %s] (expected "
 			     "password-file or password-env)",
@@ -343,10 +516,8 @@ static int handler(void *user, const char *section, const char *name,
 		if (!a)
 			FAIL("out of memory");
 		int r = secret_key(L, sec, name, value);
-		if (r < 0 && !L->err[0])
-			FAIL("value of '%s' is too long", name);
 		if (r < 0)
-			return 0;
+			FAIL("value of '%s' is too long", name);
 		if (r > 0)
 			return 1;
 		if (!strcmp(name, "type")) {
@@ -361,9 +532,11 @@ static int handler(void *user, const char *section, const char *name,
 				     "isdn, x25, sna, courier",
 				     value);
 		} else if (!strcmp(name, "host")) {
-			if (!strchr(value, ':') ||
-			    copy_str(a->host, sizeof(a->host), value))
-				FAIL("host '%s' must be host:port", value);
+			const char *why = hostport_problem(value, false);
+			if (why)
+				FAIL("host '%s': %s", value, why);
+			if (copy_str(a->host, sizeof(a->host), value))
+				FAIL("host '%s' is too long", value);
 		} else if (!strcmp(name, "account")) {
 			if (!code_ok(value))
 				FAIL("account '%s' is not a valid site code",
@@ -502,20 +675,35 @@ int fr_config_load(struct fr_config *c, const char *path)
 	c->max_connections = 4;
 	if (copy_str(c->path, sizeof(c->path), path))
 		return -ENAMETOOLONG;
-	line = ini_parse(path, handler, &L);
-	if (line == -1) {
-		rc = -errno ? -errno : -ENOENT;
+	L.f = fopen(path, "re");
+	if (!L.f) {
+		rc = -errno;
 		fr_log(FR_LOG_ERROR, "cannot read config '%s': %s", path,
-		       strerror(errno ? errno : ENOENT));
+		       strerror(errno));
 		goto fail;
 	}
-	if (line != 0) {
-		fr_log(FR_LOG_ERROR, "config '%s', line %d: %s", path, line,
-		       L.err[0] ? L.err : "syntax error");
-		rc = FR_E_CONFIG;
+	line = ini_parse_stream(read_line, &L, handler, &L);
+	if (ferror(L.f)) {
+		rc = -EIO;
+		fr_log(FR_LOG_ERROR, "cannot read config '%s': %s", path,
+		       strerror(EIO));
+		goto fail;
+	}
+	if (line == -2) {
+		rc = -ENOMEM;
 		goto fail;
 	}
 	rc = FR_E_CONFIG;
+	if (L.err_line && (line <= 0 || L.err_line <= line)) {
+		fr_log(FR_LOG_ERROR, "config '%s', line %d: %s", path,
+		       L.err_line, L.err);
+		goto fail;
+	}
+	if (line != 0) {
+		fr_log(FR_LOG_ERROR, "config '%s', line %d: syntax error", path,
+		       line);
+		goto fail;
+	}
 	if (!c->code[0]) {
 		fr_log(FR_LOG_ERROR, "config '%s': [site] needs a code", path);
 		goto fail;
@@ -579,11 +767,16 @@ int fr_config_load(struct fr_config *c, const char *path)
 		if (rc < 0)
 			goto fail;
 	}
+	fclose(L.f);
+	free(L.seen);
 	free(L.acct_secrets);
 	free(L.addr_secrets);
 	free(L.addr_explicit_account);
 	return 0;
 fail:
+	if (L.f)
+		fclose(L.f);
+	free(L.seen);
 	free(L.acct_secrets);
 	free(L.addr_secrets);
 	free(L.addr_explicit_account);

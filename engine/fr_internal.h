@@ -418,6 +418,10 @@ int fr_store_drop(const char *store, const char *id, bool only_empty);
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap);
 void fr_store_close(struct fr_store_pkg *p);
+/* At serve's start: the store is (or can be made) a directory with its
+ * subdirectories, and a file can be created in it. 0, or a negative code
+ * with the reason, naming the path, in errbuf. */
+int fr_store_check(const char *store, char *errbuf, size_t errcap);
 /* Re-hash a tree against a manifest; names the first difference. */
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments);

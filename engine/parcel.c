@@ -2757,19 +2757,28 @@ int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
 	uint32_t n, hit = 0, k = 0;
 	int rc = 0;
 
+	/* the id, or any prefix of it that names one parcel */
 	load_all(c, &ps, &n);
 	for (uint32_t i = 0; i < n; i++)
-		if (!strncmp(ps[i].id, which, strlen(which)) && strlen(which) >= 4) {
+		if (which[0] && !strncasecmp(ps[i].id, which, strlen(which))) {
 			hit++;
 			k = i;
 		}
 	if (hit != 1) {
-		fr_log(FR_LOG_ERROR,
-		       hit ? "'%s' names %u parcels: give more of the id"
-			   : "no parcel '%s' (see 'ferry parcel list')%.0u",
-		       which, hit);
+		if (!hit)
+			fr_log(FR_LOG_ERROR,
+			       "no parcel '%s' (see 'ferry parcel list')", which);
+		else
+			fr_log(FR_LOG_ERROR,
+			       "'%s' names %u parcels: give more of the id", which,
+			       hit);
+		for (uint32_t i = 0; hit > 1 && i < n; i++)
+			if (!strncasecmp(ps[i].id, which, strlen(which)))
+				fr_log(FR_LOG_ERROR, "  %.12s  '%s' for %s, %s",
+				       ps[i].id, ps[i].name, ps[i].site,
+				       ps[i].state);
 		free(ps);
-		return FR_E_BAD_NAME;
+		return hit ? -EINVAL : -ENOENT;
 	}
 	struct parcel *p = &ps[k];
 	if (!strcmp(p->state, "created")) {
@@ -2784,7 +2793,7 @@ int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
 	} else {
 		fr_log(FR_LOG_ERROR, "parcel %.12s is %s: nothing to ship", p->id,
 		       p->state);
-		rc = FR_E_BAD_NAME;
+		rc = -EINVAL;
 	}
 	free(ps);
 	return rc;

@@ -1343,6 +1343,11 @@ int fr_serve(const struct fr_config *c)
 		       c->path);
 		return FR_E_CONFIG;
 	}
+	char err[1400];
+	if (fr_store_check(c->store, err, sizeof(err)) < 0) {
+		fr_log(FR_LOG_ERROR, "config '%s': %s", c->path, err);
+		return FR_E_CONFIG;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sa.sa_handler = on_signal; /* no SA_RESTART: accept() must wake */
 	sigaction(SIGINT, &sa, NULL);

@@ -45,6 +45,37 @@ static int store_dirs(const char *store)
 	return 0;
 }
 
+int fr_store_check(const char *store, char *errbuf, size_t errcap)
+{
+	char p[1200];
+	struct stat st;
+	int rc, fd;
+
+	if (stat(store, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		snprintf(errbuf, errcap, "store '%s' is not a directory", store);
+		return -ENOTDIR;
+	}
+	if ((rc = store_dirs(store)) < 0) {
+		snprintf(errbuf, errcap, "cannot create the store '%s': %s",
+			 store, strerror(-rc));
+		return rc;
+	}
+	/* a read-only file system or a foreign owner shows here, not at
+	 * the first package a sender then retries for ever */
+	if (fr_path_fmt(p, sizeof(p), "%s/partial/.probe-XXXXXX", store))
+		return -ENAMETOOLONG;
+	fd = mkstemp(p);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(errbuf, errcap, "cannot write in the store '%s': %s",
+			 store, strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	unlink(p);
+	return 0;
+}
+
 /* Is manifests/<name> exactly this package? */
 static bool already_complete(const char *store, const struct fr_manifest *m)
 {

@@ -27,7 +27,8 @@ find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*' -type f -size +1M |
 ln -s lib "$work/payload/libraries"
 
 umask 077
-printf 'demo-secret-%s\n' "$RANDOM$RANDOM" >"$work/CEN-at-LAB.pw"
+# one password, held by both sites: LAB's [account CEN] and CEN's address
+head -c 24 /dev/urandom | base64 >"$work/CEN-at-LAB.pw"
 port=$((20000 + RANDOM % 20000))
 cat >"$work/lab.conf" <<CONF
 [site]

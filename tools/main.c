@@ -18,6 +18,11 @@
 
 #include "fr_engine.h"
 
+/* the config read when neither --config nor FERRY_CONFIG names one */
+#ifndef FERRY_DEFAULT_CONFIG
+#define FERRY_DEFAULT_CONFIG "/etc/ferry/ferry.conf"
+#endif
+
 enum {
 	EXIT_FAIL = 1,
 	EXIT_USAGE = 2,
@@ -44,14 +49,18 @@ static const char *const usage_main =
 	"  version                             print the version\n"
 	"\n"
 	"Run 'ferry <command> --help' for a command's options. The config\n"
-	"may also be named by the FERRY_CONFIG environment variable.\n";
+	"may also be named by the FERRY_CONFIG environment variable; with\n"
+	"neither, " FERRY_DEFAULT_CONFIG " is read.\n";
 
 static const char *const usage_serve =
 	"usage: ferry serve --config F [-v|-q]\n"
 	"\n"
 	"Receive packages for this site: listen on [site] listen, accept the\n"
 	"accounts of the config, store into [site] store. Runs in the\n"
-	"foreground and logs to stderr; stop it with Ctrl-C or SIGTERM.\n";
+	"foreground and logs to stderr; stop it with Ctrl-C or SIGTERM.\n"
+	"It checks at start that the store can be written (exit 3 if not).\n"
+	"The config: --config F, else $FERRY_CONFIG, else\n"
+	FERRY_DEFAULT_CONFIG ".\n";
 
 static const char *const usage_send =
 	"usage: ferry send PATH --to SITE --config F [options]\n"
@@ -63,7 +72,8 @@ static const char *const usage_send =
 	"\n"
 	"options:\n"
 	"  --to SITE              destination site code (required)\n"
-	"  --config F             this site's config file\n"
+	"  --config F             this site's config file (default:\n"
+	"                         $FERRY_CONFIG, else " FERRY_DEFAULT_CONFIG ")\n"
 	"  --name N               package name (default: PATH's last part)\n"
 	"  --priority P           high, medium or low (default: medium)\n"
 	"  --via ADDR             use only the address named ADDR\n"
@@ -156,8 +166,9 @@ static const char *const usage_parcel =
 	"list     parcels created here: created, shipped, received. Registers\n"
 	"         parcels the site could not be told about, and asks it for\n"
 	"         receipts (--offline: do not).\n"
-	"ship     mark PARCEL (its id, or the first characters of it) handed\n"
-	"         to the courier.\n"
+	"ship     mark PARCEL handed to the courier: its id, or the first\n"
+	"         characters of it if they name one parcel (several: the\n"
+	"         error lists them). Exit 1 when none or several match.\n"
 	"import   at the destination: verify every frame of the volumes found\n"
 	"         in PATH (files, or directories searched for *.fpv) and store\n"
 	"         the good segments; the package completes once every segment\n"
@@ -239,6 +250,13 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 			a->to = optarg;
 			break;
 		case 'n':
+			if (fr_name_check(optarg) < 0)
+				return die_usage(usage,
+						 "--name '%s' is not a valid "
+						 "package name (1-255 bytes, no "
+						 "'/' or control characters, not "
+						 "'.' or '..')",
+						 optarg);
 			a->name = optarg;
 			break;
 		case 'V':
@@ -359,7 +377,7 @@ static int exit_for(int rc)
 {
 	if (rc == 0)
 		return 0;
-	if (rc == FR_E_CONFIG || rc == FR_E_BAD_NAME)
+	if (rc == FR_E_CONFIG)
 		return EXIT_CONFIG;
 	if (rc == FR_E_AUTH)
 		return EXIT_AUTH;
@@ -368,11 +386,17 @@ static int exit_for(int rc)
 	return EXIT_FAIL;
 }
 
-static int load(struct fr_config *c, const struct args *a, const char *usage)
+static int load(struct fr_config *c, struct args *a, const char *usage)
 {
 	if (!a->config) {
-		die_usage(usage, "%s", "--config is required (or set FERRY_CONFIG)");
-		return -EXIT_USAGE;
+		if (access(FERRY_DEFAULT_CONFIG, F_OK) < 0) {
+			fprintf(stderr,
+				"ferry: no config found: tried --config (not "
+				"given), FERRY_CONFIG (not set), '%s' (%s)\n",
+				FERRY_DEFAULT_CONFIG, strerror(errno));
+			return -EXIT_CONFIG;
+		}
+		a->config = FERRY_DEFAULT_CONFIG;
 	}
 	if (fr_config_load(c, a->config) < 0)
 		return -EXIT_CONFIG;
@@ -611,6 +635,9 @@ int main(int argc, char **argv)
 	/* verify */
 	if (!a.positional)
 		return die_usage(usage, "%s", "NAME is required");
+	if (fr_name_check(a.positional) < 0)
+		return die_usage(usage, "'%s' is not a valid package name",
+				 a.positional);
 	if ((rc = load(&c, &a, usage)) < 0)
 		return -rc;
 	rc = fr_verify(&c, a.positional, a.json, stdout);

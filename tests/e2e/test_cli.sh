@@ -42,8 +42,12 @@ run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --level 42
 expect_rc 2 "$RC" "--level out of range"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --priority urgent
 expect_rc 2 "$RC" "--priority not high/medium/low"
-(unset FERRY_CONFIG; "$FERRY" status >"$O" 2>"$E")
-expect_rc 2 "$?" "status without --config or FERRY_CONFIG"
+if [ ! -e /etc/ferry/ferry.conf ]; then
+	# no config named and no default config: a configuration error
+	(unset FERRY_CONFIG; "$FERRY" status >"$O" 2>"$E")
+	expect_rc 3 "$?" "status without --config, FERRY_CONFIG or /etc/ferry/ferry.conf"
+	expect_grep "the missing default config is named" "/etc/ferry/ferry.conf" "$E"
+fi
 run_ferry "$O" "$E" verify --config "$LAB_CONF"
 expect_rc 2 "$RC" "verify without NAME"
 

@@ -65,7 +65,8 @@ check "with max-sends-per-site = 2 the sends overlap (max $m at once)" [ "$m" = 
 
 # ---- resume of several interrupted transfers at once
 stop_proxy
-SENDER_EXTRA="retries = 0"
+SENDER_RETRIES=0
+SENDER_EXTRA=
 CEN_HOST=
 write_configs
 stop_serve

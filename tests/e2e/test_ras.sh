@@ -105,14 +105,14 @@ idle-timeout = ${IDLE:-2s}
 password-file = ${3:-$PW_FILE}
 EOF
 }
-cen_conf() { # extra [sender] lines
+cen_conf() { # extra [sender] lines (retries: $RETRIES, default 5)
 	{
 		printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
 		ras_addr async modem
 		ras_addr x25 pad
 		ras_addr isdn isdn
 		ras_addr sna sna
-		printf '[sender]\nretries = 5\nretry-delay = 1s\n%s\n' "$1"
+		printf '[sender]\nretries = %s\nretry-delay = 1s\n%s\n' "${RETRIES:-5}" "$1"
 	} >"$CEN_CONF"
 }
 cen_conf ""
@@ -276,7 +276,7 @@ check "the redialled session did not start from zero ($last)" \
 # ---- the line cut in the middle of a frame ---------------------------------------
 # one 1 MiB frame at 1 Mbit/s (8 s): cut after about 4 s; the receiver
 # keeps what came, and the redialled sender sends only the rest
-cen_conf "retries = 12"
+RETRIES=12 cen_conf ""
 mkdir -p "$WORK/mid"
 binary_data "$WORK/mid/data.bin" $((1024 * 1024))
 "$FERRY" send "$WORK/mid" --to LAB --config "$CEN_CONF" --via isdn --level 0 \

@@ -21,7 +21,7 @@ SEG=$((8 * 1024 * 1024))
 SRC=$WORK/src
 mkdir -p "$SRC"
 binary_data "$SRC/data.bin" $((800 * 1024 * 1024))
-SENDER_EXTRA="retries = 0"
+SENDER_RETRIES=0
 write_configs
 start_serve
 SEGS=100

@@ -104,6 +104,49 @@ static void expect_refused(int want, const char *what)
 	cr_assert_eq(c.n_addresses, 0);
 }
 
+/* Load the config with stderr caught: rc, and what fr_log said in msg. */
+static int load_msg(char *msg, size_t cap)
+{
+	char p[600];
+	struct fr_config c;
+	int fd, saved, rc;
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/stderr", tmpdir);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	rc = load(&c);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	if (rc == 0)
+		fr_config_fini(&c);
+	n = pread(fd, msg, cap - 1, 0);
+	msg[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return rc;
+}
+
+/* The config is refused, and the error holds each of the strings. */
+static void expect_error(const char *what, ...)
+{
+	char msg[2048];
+	const char *want;
+	va_list ap;
+	int rc = load_msg(msg, sizeof(msg));
+
+	cr_assert_eq(rc, FR_E_CONFIG, "%s: got %s, expected FR_E_CONFIG", what,
+		     fr_err_name(rc));
+	va_start(ap, what);
+	while ((want = va_arg(ap, const char *)))
+		cr_assert_not_null(strstr(msg, want),
+				   "%s: '%s' not in the error: %s", what, want,
+				   msg);
+	va_end(ap);
+}
+
 #define SITE "[site]\ncode = LAB\nstore = /srv/ferry\n"
 
 /* ---- a full, valid config ----------------------------------------------- */
@@ -280,7 +323,7 @@ Test(config, level_auto_and_bounds)
 	cr_assert_eq(load(&c), 0);
 	cr_assert_eq(c.level, 19);
 	fr_config_fini(&c);
-	write_config(SITE "[sender]\nlevel = 4\nlevel = auto\n");
+	write_config(SITE "[sender]\nlevel = auto\n");
 	cr_assert_eq(load(&c), 0);
 	cr_assert_eq(c.level, -1);
 	fr_config_fini(&c);
@@ -349,24 +392,115 @@ Test(config, addresses_truncated_keeps_the_best)
 	cr_assert_str_eq(two[1], "main", "max 2: second is '%s'", two[1]);
 }
 
-Test(config, repeated_sections_merge)
+Test(config, repeated_section_refused)
+{
+	/* the second [address HQ a] would have overridden or merged into
+	 * the first without a word: both lines are named instead */
+	write_config(SITE "[address HQ a]\ntype = lan\n"
+			  "[sender]\nretries = 1\n"
+			  "[address  HQ a]\nhost = h:1\npassword-env = X\n");
+	expect_error("[address HQ a] twice", "line 8:",
+		     "[address HQ a] is given twice", "lines 4 and 8", NULL);
+	write_config(SITE "[sender]\n[receiver]\nmax-connections = 2\n"
+			  "[sender]\nretries = 1\n");
+	expect_error("an empty [sender] twice", "line 7:", "[sender]",
+		     "lines 4 and 7", NULL);
+}
+
+Test(config, repeated_key_refused)
+{
+	write_config(SITE "[sender]\nretries = 1\nlevel = 3\nretries = 2\n");
+	expect_error("retries twice", "line 7:", "'retries' is given twice",
+		     "[sender]", "lines 5 and 7", NULL);
+	write_config("[site]\ncode = LAB\nstore = /a\nstore = /b\n");
+	expect_error("store twice", "line 4:", "'store'", "lines 3 and 4",
+		     NULL);
+	write_config(SITE "[address HQ a]\ntype = lan\nhost = h:1\n"
+			  "password-env = X\npassword-env = Y\n");
+	expect_error("password-env twice", "line 8:", "'password-env'",
+		     "[address HQ a]", NULL);
+}
+
+Test(config, indented_lines)
 {
 	char pw[600];
 	struct fr_config c;
-	const struct fr_address *out[4];
 
-	secret_file("pw", "s3cret", pw, sizeof(pw));
-	write_config(SITE "[address HQ a]\ntype = lan\n"
-			  "[sender]\nretries = 1\n"
-			  "[address HQ a]\nhost = h:1\npassword-file = %s\n",
+	/* inih alone takes an indented line for the continuation of the
+	 * previous value: "store = ..." became the site's code */
+	secret_file("pw", "x", pw, sizeof(pw));
+	write_config("[site]\n  code = LAB\n\tstore = /srv/ferry\n"
+		     "  [account HQ]\n    password-file = %s\n",
 		     pw);
-	int rc = load(&c);
-	cr_assert_eq(rc, 0, "fr_config_load: %s", fr_strerror(rc));
-	cr_assert_eq(c.n_addresses, 1);
-	cr_assert_eq(fr_config_addresses(&c, "HQ", out, 4), 1);
-	cr_assert_eq(out[0]->type, FR_ADDR_LAN);
-	cr_assert_str_eq(out[0]->host, "h:1");
+	cr_assert_eq(load(&c), 0);
+	cr_assert_str_eq(c.code, "LAB");
+	cr_assert_str_eq(c.store, "/srv/ferry");
+	cr_assert_eq(c.n_accounts, 1);
 	fr_config_fini(&c);
+	/* a value continued on an indented line is refused, not half used */
+	write_config(SITE "[sender]\nretries = 1\n   5\n");
+	expect_error("continued value", "line 6:", "'5'", NULL);
+}
+
+Test(config, errors_name_their_own_line)
+{
+	/* the first error is reported, on its line, with its own words */
+	write_config("code = LAB\nstore = /x\n" SITE);
+	expect_error("two keys outside a section", "line 1:", "'code'",
+		     "outside any section", NULL);
+	write_config(SITE "colour = red\n[sender]\nretrys = 1\n");
+	expect_error("two unknown keys", "line 4:", "'colour'", NULL);
+	write_config(SITE "[sender\nretries = 1\n");
+	expect_error("unclosed section", "line 4:", "'[sender'", NULL);
+	write_config(SITE "[sender]\nretries\n");
+	expect_error("key without a value", "line 5:", "'retries'", NULL);
+}
+
+Test(config, line_too_long)
+{
+	char v[400];
+
+	memset(v, 'a', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	write_config(SITE "[address HQ a]\ntype = courier\nmedia = /%s\n"
+			  "password-env = X\n",
+		     v);
+	expect_error("a 408-character line", "line 6:", "longer than", NULL);
+}
+
+Test(config, listen_and_host_ports)
+{
+	static const char *const bad[] = {
+		"127.0.0.1:99999", "127.0.0.1:0", ":abc", ":-5", "h:",
+		"h:65536", "h:7070x", "h:0x50", "[::1]7070", "7070", "h:http",
+	};
+	static const char *const good_listen[] = {
+		":7070", "0.0.0.0:7070", "[::1]:7070", "[::]:1", "h:65535",
+	};
+	char pw[600];
+	struct fr_config c;
+
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(bad); i++) {
+		write_config(SITE "listen = %s\n", bad[i]);
+		expect_error(bad[i], "line 4:", "listen", bad[i], NULL);
+	}
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(good_listen); i++) {
+		write_config(SITE "listen = %s\n", good_listen[i]);
+		cr_assert_eq(load(&c), 0, "listen = %s", good_listen[i]);
+		cr_assert_str_eq(c.listen, good_listen[i]);
+		fr_config_fini(&c);
+	}
+	secret_file("pw", "x", pw, sizeof(pw));
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(bad); i++) {
+		write_config(SITE "[address HQ a]\ntype = lan\nhost = %s\n"
+				  "password-file = %s\n",
+			     bad[i], pw);
+		expect_error(bad[i], "line 6:", "host", bad[i], NULL);
+	}
+	write_config(SITE "[address HQ a]\ntype = lan\nhost = :7070\n"
+			  "password-file = %s\n",
+		     pw);
+	expect_error("an address without a host", "line 6:", ":7070", NULL);
 }
 
 /* ---- refusals ----------------------------------------------------------- */
