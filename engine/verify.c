@@ -450,9 +450,20 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 
 	*bad_segments = d.n_bad;
 	if (rc == 0 && d.n) {
-		fr_diff_text(m, &d.v[0], errbuf, errcap);
-		rc = d.v[0].kind == FR_DIFF_MISSING ? FR_E_INCOMPLETE
-						    : FR_E_HASH_MISMATCH;
+		/* the gravest difference is the one named */
+		static const uint8_t rank[] = {
+			[FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1,
+			[FR_DIFF_SIZE] = 2,    [FR_DIFF_CONTENT] = 3,
+			[FR_DIFF_LINK] = 4,    [FR_DIFF_MODE] = 5,
+			[FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
+		};
+		const struct fr_diff *w = &d.v[0];
+		for (uint32_t i = 1; i < d.n; i++)
+			if (rank[d.v[i].kind] < rank[w->kind])
+				w = &d.v[i];
+		fr_diff_text(m, w, errbuf, errcap);
+		rc = w->kind == FR_DIFF_MISSING ? FR_E_INCOMPLETE
+						: FR_E_HASH_MISMATCH;
 	}
 	fr_tree_diffs_fini(&d);
 	return rc;
