@@ -295,13 +295,18 @@ int fr_tree_diff(const char *root, const struct fr_manifest *m,
 	d->bad = calloc(m->n_segments + 1, 1);
 	if (!d->bad)
 		return -ENOMEM;
-	if (lstat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		d->no_root = true;
-		if ((x = add(d, FR_DIFF_MISSING, FR_DIFF_ROOT)) && errno != ENOENT)
+	bool there = lstat(root, &st) == 0;
+	if (!there || !S_ISDIR(st.st_mode)) {
+		if (!there) {
+			d->no_root = true;
+			add(d, FR_DIFF_MISSING, FR_DIFF_ROOT);
+		} else if ((x = add(d, FR_DIFF_TYPE, FR_DIFF_ROOT))) {
 			x->text = strdup(type_of(st.st_mode));
+			d->unfixable = true;
+		}
 		for (uint32_t s = 0; s < m->n_segments; s++)
 			mark_bad(d, s);
-		return 0;
+		return d->oom ? -ENOMEM : 0;
 	}
 	if ((st.st_mode & 07777) != m->root_mode &&
 	    (x = add(d, FR_DIFF_MODE, FR_DIFF_ROOT)))
@@ -380,8 +385,7 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 	switch (x->kind) {
 	case FR_DIFF_MISSING:
 		if (x->entry == FR_DIFF_ROOT)
-			snprintf(buf, cap, "the package directory is %s",
-				 x->text ? x->text : "missing");
+			snprintf(buf, cap, "the package directory is missing");
 		else
 			snprintf(buf, cap, "'%s' is missing (%s of the package)",
 				 p, ent_type(e->type));
@@ -391,7 +395,8 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 		break;
 	case FR_DIFF_TYPE:
 		snprintf(buf, cap, "'%s' is %s, the package has %s", p,
-			 x->text ? x->text : "?", ent_type(e->type));
+			 x->text ? x->text : "?",
+			 e ? ent_type(e->type) : "a directory");
 		break;
 	case FR_DIFF_SIZE:
 		snprintf(buf, cap, "'%s' has %llu bytes, the package %llu", p,
@@ -442,6 +447,22 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 	}
 }
 
+/* The gravest difference: what a one-line error names. */
+static const struct fr_diff *gravest(const struct fr_tree_diffs *d)
+{
+	static const uint8_t rank[] = {
+		[FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1, [FR_DIFF_SIZE] = 2,
+		[FR_DIFF_CONTENT] = 3, [FR_DIFF_LINK] = 4, [FR_DIFF_MODE] = 5,
+		[FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
+	};
+	const struct fr_diff *w = d->n ? &d->v[0] : NULL;
+
+	for (uint32_t i = 1; i < d->n; i++)
+		if (rank[d->v[i].kind] < rank[w->kind])
+			w = &d->v[i];
+	return w;
+}
+
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments)
 {
@@ -450,17 +471,7 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 
 	*bad_segments = d.n_bad;
 	if (rc == 0 && d.n) {
-		/* the gravest difference is the one named */
-		static const uint8_t rank[] = {
-			[FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1,
-			[FR_DIFF_SIZE] = 2,    [FR_DIFF_CONTENT] = 3,
-			[FR_DIFF_LINK] = 4,    [FR_DIFF_MODE] = 5,
-			[FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
-		};
-		const struct fr_diff *w = &d.v[0];
-		for (uint32_t i = 1; i < d.n; i++)
-			if (rank[d.v[i].kind] < rank[w->kind])
-				w = &d.v[i];
+		const struct fr_diff *w = gravest(&d);
 		fr_diff_text(m, w, errbuf, errcap);
 		rc = w->kind == FR_DIFF_MISSING ? FR_E_INCOMPLETE
 						: FR_E_HASH_MISMATCH;
@@ -507,8 +518,9 @@ static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 			 e->mtime_nsec);
 		break;
 	case FR_DIFF_TYPE:
-		snprintf(got, cap, "%s", x->text ? x->text + 2 : "?");
-		snprintf(want, cap, "%s", ent_type(e->type) + 2);
+		snprintf(got, cap, "%s", x->text ? strchr(x->text, ' ') + 1 : "?");
+		snprintf(want, cap, "%s",
+			 strchr(e ? ent_type(e->type) : "a directory", ' ') + 1);
 		break;
 	case FR_DIFF_LINK:
 		snprintf(got, cap, "%s", x->text ? x->text : "");
@@ -735,7 +747,7 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 	char sz[32], first[8192] = "";
 	fr_human_bytes(m.total_size, sz, sizeof(sz));
 	if (d.n)
-		fr_diff_text(&m, &d.v[0], first, sizeof(first));
+		fr_diff_text(&m, gravest(&d), first, sizeof(first));
 	if (json) {
 		char *e = malloc(6 * sizeof(first));
 		fprintf(out,

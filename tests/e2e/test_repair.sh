@@ -21,6 +21,8 @@ binary_data "$SRC/big.bin" 200000
 head -c 50000 /dev/urandom >"$SRC/sub/c.bin"
 chmod 644 "$SRC/sub/c.bin"
 ln -s ../a.txt "$SRC/sub/link"
+mkdir "$SRC/empty"
+: >"$SRC/sub/zero"
 start_serve
 
 # stream offset of a file (files laid end to end in path byte order)
@@ -148,5 +150,65 @@ run_ferry "$WORK/send3.json" "$WORK/send3.err" send "$SRC" --to LAB \
 got=$(json_get "$WORK/send3.json" 'd["segments_sent"]')
 [ "$RC" = 0 ] && [ "$got" = 0 ] && pass "a repaired package is complete again" ||
 	fail "send after the repair: exit $RC, $got segments sent"
+
+# send_again WHAT WANT: a send after a repair carries WANT segments, and
+# the package is whole again
+send_again() {
+	run_ferry "$WORK/s.json" "$WORK/s.err" send "$SRC" --to LAB \
+		--config "$CEN_CONF" --name pkg --json
+	got=$(json_get "$WORK/s.json" 'd["segments_sent"]')
+	[ "$RC" = 0 ] && [ "$got" = "$2" ] &&
+		pass "$1: the send carried the $2 segments marked" ||
+		fail "$1: send exit $RC, $got segments sent, wanted $2"
+	verify "$WORK/s.verify"
+	expect_rc 0 "$RC" "$1: verify after the send"
+	compare_trees "$SRC" "$DST" "$1"
+}
+
+# ---- case 3: only metadata: put back at once, nothing to send -------------------
+chmod 700 "$DST/sub/c.bin"
+touch -d '2002-02-02' "$DST/sub"
+rm "$DST/sub/link" "$DST/sub/zero"
+rmdir "$DST/empty"
+verify "$WORK/r3.out" --repair
+expect_rc 0 "$RC" "verify --repair of modes, times, a link, a dir and an empty file"
+expect_grep "it says the package is ok after the repair" "ok after the repair" \
+	"$WORK/r3.out"
+verify "$WORK/v7.out"
+expect_rc 0 "$RC" "verify after the metadata repair"
+compare_trees "$SRC" "$DST" "package after the metadata repair"
+
+# ---- case 4: a directory where a file was: repair refuses, touches nothing -------
+mv "$DST/sub/c.bin" "$WORK/c.bin.moved"
+mkdir "$DST/sub/c.bin"
+verify "$WORK/r4.out" --repair
+expect_rc 5 "$RC" "verify --repair with a directory where a file belongs"
+expect_grep "it says to move the directory away" "'sub/c.bin'.*move it away" \
+	"$WORK/r4.out"
+check "no repair was marked" [ -z "$(ls "$LAB_STORE/partial")" ]
+rmdir "$DST/sub/c.bin"
+verify "$WORK/r5.out" --repair
+expect_rc 5 "$RC" "verify --repair of the missing file"
+WANT=$(( ($(stream_off sub/c.bin) + 50000 - 1) / SEG - $(stream_off sub/c.bin) / SEG + 1))
+send_again "a missing file" "$WANT"
+
+# ---- case 5: a file cut short ------------------------------------------------------
+truncate -s 1000 "$DST/big.bin"
+touch -r "$SRC/big.bin" "$DST/big.bin"
+verify "$WORK/v8.out"
+expect_grep "verify names the size" "'big.bin' has 1000 bytes, the package 200000" \
+	"$WORK/v8.out"
+verify "$WORK/r6.out" --repair
+expect_rc 5 "$RC" "verify --repair of a file cut short"
+WANT=$(( ($(stream_off big.bin) + 200000 - 1) / SEG - $(stream_off big.bin) / SEG + 1))
+send_again "a file cut short" "$WANT"
+
+# ---- case 6: the package directory is gone -----------------------------------------
+rm -rf "$DST"
+verify "$WORK/r7.out" --repair
+expect_rc 5 "$RC" "verify --repair of a package whose directory is gone"
+expect_grep "it says the next send carries all of it" "carries all of it" \
+	"$WORK/r7.out"
+send_again "a package directory gone" "$TOTAL"
 
 e2e_finish
