@@ -834,8 +834,11 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		    (e->type == FR_ENT_FILE &&
 		     (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size))) {
 			snprintf(errbuf, errcap,
-				 "'%s' in '%s' does not match the manifest",
-				 e->path, p->tree);
+				 "'%s' in '%s' does not match the manifest%s",
+				 e->path, p->tree,
+				 p->repair ? " (changed since verify --repair "
+					     "marked it: run it again)"
+					   : "");
 			return FR_E_INCOMPLETE;
 		}
 	}
