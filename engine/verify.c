@@ -23,10 +23,10 @@
 #include "fr_internal.h"
 
 static const char *const kind_names[] = {
-	[FR_DIFF_MISSING] = "missing", [FR_DIFF_EXTRA] = "extra",
-	[FR_DIFF_TYPE] = "type",       [FR_DIFF_SIZE] = "size",
-	[FR_DIFF_MODE] = "mode",       [FR_DIFF_MTIME] = "mtime",
-	[FR_DIFF_LINK] = "link",       [FR_DIFF_CONTENT] = "content",
+    [FR_DIFF_MISSING] = "missing", [FR_DIFF_EXTRA] = "extra",
+    [FR_DIFF_TYPE] = "type",	   [FR_DIFF_SIZE] = "size",
+    [FR_DIFF_MODE] = "mode",	   [FR_DIFF_MTIME] = "mtime",
+    [FR_DIFF_LINK] = "link",	   [FR_DIFF_CONTENT] = "content",
 };
 
 const char *fr_diff_kind_name(enum fr_diff_kind k)
@@ -133,7 +133,7 @@ static void diff_entry(const char *root, const struct fr_manifest *m,
 		add(d, FR_DIFF_MISSING, i);
 		return;
 	}
-	bool type_ok = e->type == FR_ENT_DIR    ? S_ISDIR(st.st_mode)
+	bool type_ok = e->type == FR_ENT_DIR	? S_ISDIR(st.st_mode)
 		       : e->type == FR_ENT_FILE ? S_ISREG(st.st_mode)
 						: S_ISLNK(st.st_mode);
 	if (!type_ok) {
@@ -188,12 +188,11 @@ static void find_extra(const char *root, const char *rel,
 		struct fr_diff *x;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (fr_path_fmt(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "",
-				de->d_name))
+		if (fr_path_fmt(sub, sizeof(sub), "%s%s%s", rel,
+				rel[0] ? "/" : "", de->d_name))
 			continue;
-		const struct fr_entry *e =
-			bsearch(sub, m->entries, m->n_entries, sizeof(*e),
-				cmp_entry_path);
+		const struct fr_entry *e = bsearch(
+		    sub, m->entries, m->n_entries, sizeof(*e), cmp_entry_path);
 		if (!e) {
 			if ((x = add(d, FR_DIFF_EXTRA, UINT32_MAX)))
 				x->text = strdup(sub);
@@ -370,8 +369,9 @@ const char *fr_diff_path(const struct fr_manifest *m, const struct fr_diff *x)
 
 static const char *ent_type(uint8_t t)
 {
-	return t == FR_ENT_DIR ? "a directory" : t == FR_ENT_FILE ? "a file"
-								 : "a symlink";
+	return t == FR_ENT_DIR	  ? "a directory"
+	       : t == FR_ENT_FILE ? "a file"
+				  : "a symlink";
 }
 
 void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
@@ -379,7 +379,7 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 {
 	char p[4 * FR_PATH_MAX + 8], a[64], b[64];
 	const struct fr_entry *e =
-		x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
+	    x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
 
 	fr_path_escape(fr_diff_path(m, x), p, sizeof(p));
 	switch (x->kind) {
@@ -387,8 +387,9 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 		if (x->entry == FR_DIFF_ROOT)
 			snprintf(buf, cap, "the package directory is missing");
 		else
-			snprintf(buf, cap, "'%s' is missing (%s of the package)",
-				 p, ent_type(e->type));
+			snprintf(buf, cap,
+				 "'%s' is missing (%s of the package)", p,
+				 ent_type(e->type));
 		break;
 	case FR_DIFF_EXTRA:
 		snprintf(buf, cap, "'%s' is not in the package's manifest", p);
@@ -411,30 +412,34 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 	case FR_DIFF_MTIME:
 		fmt_time((int64_t)x->got, x->got_nsec, a, sizeof(a));
 		fmt_time(e->mtime_sec, e->mtime_nsec, b, sizeof(b));
-		snprintf(buf, cap, "'%s' has mtime %s, the package %s", p, a, b);
+		snprintf(buf, cap, "'%s' has mtime %s, the package %s", p, a,
+			 b);
 		break;
 	case FR_DIFF_LINK: {
 		char t1[4 * FR_PATH_MAX + 8], t2[4 * FR_PATH_MAX + 8];
-		snprintf(buf, cap, "'%s' points to '%s', the package to '%s'", p,
-			 fr_path_escape(x->text ? x->text : "?", t1, sizeof(t1)),
-			 fr_path_escape(e->target, t2, sizeof(t2)));
+		snprintf(
+		    buf, cap, "'%s' points to '%s', the package to '%s'", p,
+		    fr_path_escape(x->text ? x->text : "?", t1, sizeof(t1)),
+		    fr_path_escape(e->target, t2, sizeof(t2)));
 		break;
 	}
 	case FR_DIFF_CONTENT: {
 		const struct fr_segment *s = &m->segments[x->segment];
 		if (x->text)
-			snprintf(buf, cap,
-				 "'%s': content cannot be read (segment %u): %s",
-				 p, x->segment, x->text);
+			snprintf(
+			    buf, cap,
+			    "'%s': content cannot be read (segment %u): %s", p,
+			    x->segment, x->text);
 		else if (x->n_files > 1)
-			snprintf(buf, cap,
-				 "'%s': content differs (segment %u, shared "
-				 "with %u other file%s, does not match its hash)",
-				 p, x->segment, x->n_files - 1,
-				 x->n_files > 2 ? "s" : "");
+			snprintf(
+			    buf, cap,
+			    "'%s': content differs (segment %u, shared "
+			    "with %u other file%s, does not match its hash)",
+			    p, x->segment, x->n_files - 1,
+			    x->n_files > 2 ? "s" : "");
 		else {
-			uint64_t from = s->offset > e->offset ? s->offset - e->offset
-							      : 0;
+			uint64_t from =
+			    s->offset > e->offset ? s->offset - e->offset : 0;
 			snprintf(buf, cap,
 				 "'%s': content differs (segment %u, bytes "
 				 "%llu..%llu of the file, does not match its "
@@ -451,9 +456,9 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 static const struct fr_diff *gravest(const struct fr_tree_diffs *d)
 {
 	static const uint8_t rank[] = {
-		[FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1, [FR_DIFF_SIZE] = 2,
-		[FR_DIFF_CONTENT] = 3, [FR_DIFF_LINK] = 4, [FR_DIFF_MODE] = 5,
-		[FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
+	    [FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1,	[FR_DIFF_SIZE] = 2,
+	    [FR_DIFF_CONTENT] = 3, [FR_DIFF_LINK] = 4,	[FR_DIFF_MODE] = 5,
+	    [FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
 	};
 	const struct fr_diff *w = d->n ? &d->v[0] : NULL;
 
@@ -463,8 +468,8 @@ static const struct fr_diff *gravest(const struct fr_tree_diffs *d)
 	return w;
 }
 
-int fr_tree_verify(const char *root, const struct fr_manifest *m,
-		   char *errbuf, size_t errcap, uint32_t *bad_segments)
+int fr_tree_verify(const char *root, const struct fr_manifest *m, char *errbuf,
+		   size_t errcap, uint32_t *bad_segments)
 {
 	struct fr_tree_diffs d;
 	int rc = fr_tree_diff(root, m, &d);
@@ -500,7 +505,7 @@ static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 			char *got, char *want, size_t cap)
 {
 	const struct fr_entry *e =
-		x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
+	    x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
 
 	got[0] = want[0] = '\0';
 	switch (x->kind) {
@@ -518,9 +523,11 @@ static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 			 e->mtime_nsec);
 		break;
 	case FR_DIFF_TYPE:
-		snprintf(got, cap, "%s", x->text ? strchr(x->text, ' ') + 1 : "?");
+		snprintf(got, cap, "%s",
+			 x->text ? strchr(x->text, ' ') + 1 : "?");
 		snprintf(want, cap, "%s",
-			 strchr(e ? ent_type(e->type) : "a directory", ' ') + 1);
+			 strchr(e ? ent_type(e->type) : "a directory", ' ') +
+			     1);
 		break;
 	case FR_DIFF_LINK:
 		snprintf(got, cap, "%s", x->text ? x->text : "");
@@ -550,7 +557,8 @@ static void print_diffs_json(const struct fr_manifest *m,
 		diff_values(m, x, got, want, sizeof(got));
 		if (got[0] || want[0])
 			fprintf(out, ",\"got\":%s,\"want\":%s",
-				fr_json_str(got, g, cap), fr_json_str(want, w, cap));
+				fr_json_str(got, g, cap),
+				fr_json_str(want, w, cap));
 		if (x->kind == FR_DIFF_CONTENT)
 			fprintf(out, ",\"segment\":%u,\"files\":%u", x->segment,
 				x->n_files);
@@ -566,15 +574,15 @@ static void print_diffs_json(const struct fr_manifest *m,
 
 /* What --repair did or could not do, for the report. */
 struct repair_res {
-	bool done;          /* --repair was asked for */
-	bool nothing;       /* the package was intact */
-	bool refused;       /* a type difference: nothing changed */
-	bool forgotten;     /* the package directory was gone */
-	uint32_t marked;    /* segments marked missing */
+	bool done;	 /* --repair was asked for */
+	bool nothing;	 /* the package was intact */
+	bool refused;	 /* a type difference: nothing changed */
+	bool forgotten;	 /* the package directory was gone */
+	uint32_t marked; /* segments marked missing */
 	uint64_t bytes;
-	bool restored;      /* metadata put back here and now */
-	uint32_t left;      /* extra entries left in place */
-	char err[9000];     /* a failure */
+	bool restored;	/* metadata put back here and now */
+	uint32_t left;	/* extra entries left in place */
+	char err[9000]; /* a failure */
 };
 
 /* Cut or extend each file whose size differs to the manifest's: its
@@ -594,8 +602,8 @@ static int fix_sizes(const char *root, const struct fr_manifest *m,
 		    (fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 		    ftruncate(fd, (off_t)e->size) < 0) {
 			int rc = -errno;
-			snprintf(err, cap, "cannot set the size of '%s': %s", path,
-				 strerror(errno));
+			snprintf(err, cap, "cannot set the size of '%s': %s",
+				 path, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return rc;
@@ -626,11 +634,12 @@ static int repair(const struct fr_config *c, const char *root,
 	if (d->no_root) {
 		/* nothing left to repair in place: forget the package, and
 		 * the next send of it is received whole, as a new one */
-		fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store, m->name);
+		fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store,
+			    m->name);
 		if (unlink(mp) < 0 && errno != ENOENT) {
 			rc = -errno;
-			snprintf(r->err, sizeof(r->err), "cannot remove '%s': %s",
-				 mp, strerror(errno));
+			snprintf(r->err, sizeof(r->err),
+				 "cannot remove '%s': %s", mp, strerror(errno));
 			return rc;
 		}
 		fr_path_fmt(mp, sizeof(mp), "%s/manifests", c->store);
@@ -673,41 +682,46 @@ static void print_repair_human(const char *name, const struct fr_manifest *m,
 	if (r->refused) {
 		for (uint32_t i = 0; i < d->n; i++)
 			if (d->v[i].kind == FR_DIFF_TYPE)
-				fprintf(out,
-					"%s: repair cannot replace '%s': move it "
-					"away, then run verify --repair again\n",
-					name,
-					fr_path_escape(fr_diff_path(m, &d->v[i]),
-						       p, sizeof(p)));
+				fprintf(
+				    out,
+				    "%s: repair cannot replace '%s': move it "
+				    "away, then run verify --repair again\n",
+				    name,
+				    fr_path_escape(fr_diff_path(m, &d->v[i]), p,
+						   sizeof(p)));
 		fprintf(out, "%s: nothing was repaired\n", name);
 		return;
 	}
 	if (r->forgotten)
-		fprintf(out,
-			"%s: repair: the package directory is gone; the package "
-			"is forgotten here, and the next send of it carries all "
-			"of it (%u segments)\n",
-			name, m->n_segments);
+		fprintf(
+		    out,
+		    "%s: repair: the package directory is gone; the package "
+		    "is forgotten here, and the next send of it carries all "
+		    "of it (%u segments)\n",
+		    name, m->n_segments);
 	if (r->marked)
-		fprintf(out,
-			"%s: repair: %u segment%s (%s) marked missing; the next "
-			"'ferry send' or 'ferry resume' of this package carries "
-			"them, and modes, times and links are restored when they "
-			"are in\n",
-			name, r->marked, r->marked == 1 ? "" : "s",
-			fr_human_bytes(r->bytes, sz, sizeof(sz)));
+		fprintf(
+		    out,
+		    "%s: repair: %u segment%s (%s) marked missing; the next "
+		    "'ferry send' or 'ferry resume' of this package carries "
+		    "them, and modes, times and links are restored when they "
+		    "are in\n",
+		    name, r->marked, r->marked == 1 ? "" : "s",
+		    fr_human_bytes(r->bytes, sz, sizeof(sz)));
 	if (r->restored)
-		fprintf(out, "%s: repair: modes, times, links, directories and "
-			     "empty files restored from the manifest\n",
+		fprintf(out,
+			"%s: repair: modes, times, links, directories and "
+			"empty files restored from the manifest\n",
 			name);
 	for (uint32_t i = 0; i < d->n; i++)
 		if (d->v[i].kind == FR_DIFF_EXTRA)
-			fprintf(out,
-				"%s: repair leaves '%s' in place: it is not part "
-				"of the package; remove it yourself\n",
-				name,
-				fr_path_escape(fr_diff_path(m, &d->v[i]), p,
-					       sizeof(p)));
+			fprintf(
+			    out,
+			    "%s: repair leaves '%s' in place: it is not part "
+			    "of the package; remove it yourself\n",
+			    name,
+			    fr_path_escape(fr_diff_path(m, &d->v[i]), p,
+					   sizeof(p)));
 }
 
 static int verify(const struct fr_config *c, const char *name, bool json,
@@ -761,19 +775,21 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 				 : "null");
 		print_diffs_json(&m, &d, out);
 		if (r.done)
-			fprintf(out,
-				",\"repair\":{\"ok\":%s,\"nothing\":%s,"
-				"\"refused\":%s,\"forgotten\":%s,"
-				"\"marked_segments\":%u,\"marked_bytes\":%llu,"
-				"\"restored\":%s,\"extra_left\":%u,\"error\":%s}",
-				rc < 0 ? "false" : "true",
-				r.nothing ? "true" : "false",
-				r.refused ? "true" : "false",
-				r.forgotten ? "true" : "false", r.marked,
-				(unsigned long long)r.bytes,
-				r.restored ? "true" : "false", r.left,
-				rc < 0 && e ? fr_json_str(r.err, e, 6 * sizeof(first))
-					    : "null");
+			fprintf(
+			    out,
+			    ",\"repair\":{\"ok\":%s,\"nothing\":%s,"
+			    "\"refused\":%s,\"forgotten\":%s,"
+			    "\"marked_segments\":%u,\"marked_bytes\":%llu,"
+			    "\"restored\":%s,\"extra_left\":%u,\"error\":%s}",
+			    rc < 0 ? "false" : "true",
+			    r.nothing ? "true" : "false",
+			    r.refused ? "true" : "false",
+			    r.forgotten ? "true" : "false", r.marked,
+			    (unsigned long long)r.bytes,
+			    r.restored ? "true" : "false", r.left,
+			    rc < 0 && e
+				? fr_json_str(r.err, e, 6 * sizeof(first))
+				: "null");
 		fprintf(out, "}\n");
 		free(e);
 	} else if (!d.n) {
@@ -790,8 +806,8 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 		fprintf(out,
 			"%s: %s%u difference%s; %u of %u segments do not hold "
 			"the package's bytes\n",
-			name, r.done ? "" : "FAILED: ", d.n, d.n == 1 ? "" : "s",
-			d.n_bad, m.n_segments);
+			name, r.done ? "" : "FAILED: ", d.n,
+			d.n == 1 ? "" : "s", d.n_bad, m.n_segments);
 	}
 	bool intact = !d.n;
 	if (rc == 0 && r.restored && !r.left) {
@@ -806,21 +822,20 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 			fprintf(out, "%s: ok after the repair\n", name);
 	}
 	if (rc == 0 && !intact)
-		rc = d.no_root && !r.done ? FR_E_INCOMPLETE : FR_E_HASH_MISMATCH;
+		rc =
+		    d.no_root && !r.done ? FR_E_INCOMPLETE : FR_E_HASH_MISMATCH;
 out:
 	fr_tree_diffs_fini(&d);
 	fr_manifest_fini(&m);
 	return rc;
 }
 
-int fr_verify(const struct fr_config *c, const char *name, bool json,
-	      FILE *out)
+int fr_verify(const struct fr_config *c, const char *name, bool json, FILE *out)
 {
 	return verify(c, name, json, false, out);
 }
 
-int fr_repair(const struct fr_config *c, const char *name, bool json,
-	      FILE *out)
+int fr_repair(const struct fr_config *c, const char *name, bool json, FILE *out)
 {
 	return verify(c, name, json, true, out);
 }
