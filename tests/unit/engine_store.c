@@ -935,7 +935,7 @@ static void tree_diff(const struct pkg *k, struct fr_tree_diffs *d)
 	cr_assert_eq(rc, 0, "fr_tree_diff: %s", fr_strerror(rc));
 }
 
-/* the differences as "kind path" lines, sorted by the order found */
+/* is there a difference of this kind at this path? */
 static bool has_diff(const struct pkg *k, const struct fr_tree_diffs *d,
 		     enum fr_diff_kind kind, const char *path)
 {
