@@ -294,5 +294,8 @@ int fr_status(const struct fr_config *c, const char *transfer, bool json,
 	      FILE *out);
 int fr_verify(const struct fr_config *c, const char *name, bool json,
 	      FILE *out);
+/* verify, then repair what can be: see `ferry verify --repair`. */
+int fr_repair(const struct fr_config *c, const char *name, bool json,
+	      FILE *out);
 
 #endif

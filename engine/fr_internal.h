@@ -211,6 +211,10 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 int fr_journal_append(struct fr_journal *j, const struct fr_manifest *m,
 		      const uint32_t *segs, unsigned n);
 void fr_journal_close(struct fr_journal *j);
+/* Replace the journal at path with one holding exactly the segments
+ * with have[i] set (tmp file, fdatasync, rename, fsync of the dir). */
+int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
+		       const uint8_t *have);
 
 /* ---- worker pool (workq.c) --------------------------------------------- */
 
@@ -314,7 +318,8 @@ int fr_source_open(const char *root, bool single_file,
 
 struct fr_store_pkg {
 	char dir[1100];      /* <store>/partial/<id> */
-	char tree[1200];     /* <dir>/tree */
+	char tree[1200];     /* <dir>/tree; repairing: <store>/packages/<name> */
+	bool repair;         /* a complete package, repaired in place */
 	int tree_fd;
 	int lock_fd;
 	int store_fd;        /* for syncfs */
@@ -422,7 +427,66 @@ void fr_store_close(struct fr_store_pkg *p);
  * subdirectories, and a file can be created in it. 0, or a negative code
  * with the reason, naming the path, in errbuf. */
 int fr_store_check(const char *store, char *errbuf, size_t errcap);
-/* Re-hash a tree against a manifest; names the first difference. */
+/*
+ * Damaged segments of the complete package m marked missing (bad: one
+ * byte per segment, 1 = to be sent again): <store>/partial/<id>/ gets
+ * the manifest, a journal of every other segment and a "repair" marker
+ * naming the damaged ones, so that fr_store_open answers the next offer
+ * of the package with those segments, which are then written in place
+ * into packages/<name>/. -EBUSY when a session holds the package.
+ */
+int fr_store_mark_repair(const char *store, const struct fr_manifest *m,
+			 const uint8_t *bad, char *errbuf, size_t errcap);
+/* Put back what needs no data in the tree at root: missing directories
+ * and empty files, symlinks, modes and times, from the manifest. */
+int fr_tree_restore(const char *root, const struct fr_manifest *m,
+		    char *errbuf, size_t errcap);
+
+/* ---- a tree against its manifest (verify.c) ---------------------------- */
+
+enum fr_diff_kind {
+	FR_DIFF_MISSING,
+	FR_DIFF_EXTRA,
+	FR_DIFF_TYPE,
+	FR_DIFF_SIZE,
+	FR_DIFF_MODE,
+	FR_DIFF_MTIME,
+	FR_DIFF_LINK,
+	FR_DIFF_CONTENT,
+};
+#define FR_DIFF_ROOT UINT32_MAX /* entry of the package directory itself */
+struct fr_diff {
+	enum fr_diff_kind kind;
+	uint32_t entry;     /* the manifest's entry (content: the suspect) */
+	uint32_t segment;   /* content: the segment */
+	uint32_t n_files;   /* content: files holding bytes of it */
+	uint64_t got;       /* mode, size, mtime seconds found */
+	uint32_t got_nsec;
+	char *text;         /* extra: its path; link: its target; type:
+			     * what is there; content: a read error */
+};
+struct fr_tree_diffs {
+	struct fr_diff *v;  /* in manifest order, then extra, then content */
+	uint32_t n, cap;
+	uint8_t *bad;       /* per segment: 1 = its bytes must come again */
+	uint32_t n_bad;
+	bool no_root;       /* the package directory is gone */
+	bool unfixable;     /* a type difference: repair would destroy it */
+	bool oom;
+};
+/* Every difference between the tree at root and m; 0 or an error (a
+ * difference is not an error). fini is safe on a zeroed struct. */
+int fr_tree_diff(const char *root, const struct fr_manifest *m,
+		 struct fr_tree_diffs *d);
+void fr_tree_diffs_fini(struct fr_tree_diffs *d);
+const char *fr_diff_kind_name(enum fr_diff_kind k);
+const char *fr_diff_path(const struct fr_manifest *m, const struct fr_diff *x);
+/* One line (no newline) saying what differs, the path escaped. */
+void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
+		  char *buf, size_t cap);
+/* fr_tree_diff, reduced to the first difference's text and the count of
+ * damaged segments: 0, FR_E_INCOMPLETE (something missing) or
+ * FR_E_HASH_MISMATCH. */
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments);
 

@@ -1,6 +1,6 @@
 /*
- * status.c - `ferry status` and `ferry verify`: read-only views of the
- * store. Status reads what running senders and receivers leave on disk
+ * status.c - `ferry status`: a read-only view of the store (`ferry
+ * verify` is verify.c). Status reads what running senders and receivers leave on disk
  * (outgoing transfers' progress, incoming partial packages' journals,
  * complete packages' manifests); it never takes a lock and never writes.
  */
@@ -291,57 +291,4 @@ int fr_status(const struct fr_config *c, const char *which, bool json,
 	else if (first && !which)
 		fprintf(out, "no transfers\n");
 	return 0;
-}
-
-int fr_verify(const struct fr_config *c, const char *name, bool json,
-	      FILE *out)
-{
-	char mp[1400], root[1400], err[600] = "", n[600];
-	struct fr_manifest m = {0};
-	uint32_t bad = 0;
-	int rc;
-
-	if (fr_name_check(name) < 0) {
-		fr_log(FR_LOG_ERROR, "'%s' is not a valid package name", name);
-		return FR_E_BAD_NAME;
-	}
-	if (fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store, name) ||
-	    fr_path_fmt(root, sizeof(root), "%s/packages/%s", c->store, name))
-		return -ENAMETOOLONG;
-	rc = load_manifest(mp, &m);
-	if (rc < 0) {
-		fr_log(FR_LOG_ERROR,
-		       "no complete package '%s' in store '%s' (manifest '%s': "
-		       "%s)",
-		       name, c->store, mp, fr_strerror(rc));
-		return rc;
-	}
-	double t0 = fr_now_s();
-	rc = fr_tree_verify(root, &m, err, sizeof(err), &bad);
-	double dt = fr_now_s() - t0;
-	char sz[32];
-	fr_human_bytes(m.total_size, sz, sizeof(sz));
-	if (json) {
-		char e[700];
-		fprintf(out,
-			"{\"name\":%s,\"ok\":%s,\"bytes\":%llu,\"entries\":%u,"
-			"\"segments\":%u,\"bad_segments\":%u,\"seconds\":%.3f,"
-			"\"error\":%s}\n",
-			fr_json_str(name, n, sizeof(n)), rc == 0 ? "true" : "false",
-			(unsigned long long)m.total_size, m.n_entries,
-			m.n_segments, bad, dt,
-			rc ? fr_json_str(err, e, sizeof(e)) : "null");
-	} else if (rc == 0) {
-		fprintf(out,
-			"%s: ok (%u entries, %u segments, %s, verified in %.1f "
-			"s)\n",
-			name, m.n_entries, m.n_segments, sz, dt);
-	} else {
-		fprintf(out, "%s: FAILED: %s", name, err);
-		if (bad > 1)
-			fprintf(out, " (%u segments bad in all)", bad);
-		fprintf(out, "\n");
-	}
-	fr_manifest_fini(&m);
-	return rc;
 }

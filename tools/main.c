@@ -108,10 +108,22 @@ static const char *const usage_status =
 	"a partial one, its age and its last activity.\n";
 
 static const char *const usage_verify =
-	"usage: ferry verify NAME --config F [--json]\n"
+	"usage: ferry verify NAME --config F [--json] [--repair]\n"
 	"\n"
-	"Re-read the received package NAME and check every file, mode, link\n"
-	"and segment hash against its manifest. Exit 5 on any difference.\n";
+	"Re-read the received package NAME and check every file, mode, mtime,\n"
+	"link and segment hash against its manifest. Every difference is\n"
+	"reported, one line each (--json: a list). Exit 5 on any difference.\n"
+	"\n"
+	"  --repair   mark the damaged segments (content, missing or cut\n"
+	"             files) missing: the next 'ferry send' or 'ferry resume'\n"
+	"             of the package carries exactly those, written in place\n"
+	"             and verified again. Modes, times, links, directories\n"
+	"             and empty files are put back from the manifest (at once,\n"
+	"             or when the segments are in). Files the package does not\n"
+	"             have are left for you to remove; a path of another type\n"
+	"             (a directory where a file belongs) must be moved away\n"
+	"             first. Exit 0 when the package is intact afterwards, 5\n"
+	"             while it waits for segments or has extra files.\n";
 
 static const char *const usage_prune =
 	"usage: ferry prune --older-than DURATION --config F [--dry-run] [--json]\n"
@@ -187,6 +199,7 @@ struct args {
 	bool offline;
 	const char *older_than; /* prune */
 	bool dry_run;
+	bool repair;
 	int priority, level;
 	bool json, no_progress, help, skip_special;
 	int verbosity;
@@ -232,6 +245,7 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	    {"skip-special", no_argument, 0, 'K'},
 	    {"older-than", required_argument, 0, 'A'},
 	    {"dry-run", no_argument, 0, 'D'},
+	    {"repair", no_argument, 0, 'R'},
 	    {0, 0, 0, 0}};
 	int ch;
 
@@ -344,6 +358,11 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 				a->older_than = optarg;
 			else
 				a->dry_run = true;
+			break;
+		case 'R':
+			if (usage != usage_verify)
+				return die_usage(usage, "unknown option '--repair'");
+			a->repair = true;
 			break;
 		case ':':
 			return die_usage(usage, "option '%s' needs a value",
@@ -538,6 +557,8 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (a.repair && strcmp(cmd, "verify"))
+		return die_usage(usage, "%s", "--repair is an option of verify");
 	if (!strcmp(cmd, "serve")) {
 		if (a.positional)
 			return die_usage(usage, "unexpected argument '%s'",
@@ -640,7 +661,8 @@ int main(int argc, char **argv)
 				 a.positional);
 	if ((rc = load(&c, &a, usage)) < 0)
 		return -rc;
-	rc = fr_verify(&c, a.positional, a.json, stdout);
+	rc = a.repair ? fr_repair(&c, a.positional, a.json, stdout)
+		      : fr_verify(&c, a.positional, a.json, stdout);
 	fr_config_fini(&c);
 	return rc == 0 ? 0 : (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
 				     ? EXIT_VERIFY

@@ -616,3 +616,36 @@ Test(journal, close_releases_descriptor_zero)
 	fr_manifest_fini(&m);
 	cr_assert_not(still_open, "fr_journal_close left descriptor 0 open");
 }
+
+Test(journal, rewrite_holds_exactly_the_given_segments)
+{
+	struct fr_manifest m;
+	struct fr_journal j;
+	uint8_t have[NSEG] = {0};
+	uint32_t all[NSEG];
+
+	make_manifest(&m, "pkg", NSEG, 1);
+	/* an existing journal with every segment */
+	cr_assert_eq(fr_journal_open(&j, jpath, &m), 0);
+	for (uint32_t i = 0; i < NSEG; i++)
+		all[i] = i;
+	cr_assert_eq(fr_journal_append(&j, &m, all, NSEG), 0);
+	fr_journal_close(&j);
+
+	for (uint32_t i = 0; i < NSEG; i++)
+		have[i] = i % 3 != 1;
+	cr_assert_eq(fr_journal_rewrite(jpath, &m, have), 0);
+	cr_assert_eq(fr_journal_open(&j, jpath, &m), 0);
+	cr_assert_eq(j.n_have, NSEG - NSEG / 3);
+	for (uint32_t i = 0; i < NSEG; i++)
+		cr_assert_eq(j.have[i], have[i], "segment %u", i);
+	cr_assert_eq(j.cut, 0);
+	/* and it takes appends as before */
+	uint32_t one = 1;
+	cr_assert_eq(fr_journal_append(&j, &m, &one, 1), 0);
+	fr_journal_close(&j);
+	cr_assert_eq(fr_journal_open(&j, jpath, &m), 0);
+	cr_assert(j.have[1]);
+	fr_journal_close(&j);
+	fr_manifest_fini(&m);
+}

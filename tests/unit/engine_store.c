@@ -289,19 +289,35 @@ static void expect_content(const char *rel, const uint8_t *want, size_t len)
 	free(buf);
 }
 
+/* store/<rel>'s mtime (not following a symlink) */
+static void set_mtime(const char *rel, int64_t sec, long nsec)
+{
+	char p[1400];
+	struct timespec ts[2] = {{.tv_sec = sec, .tv_nsec = nsec},
+				 {.tv_sec = sec, .tv_nsec = nsec}};
+
+	spath(p, sizeof(p), rel);
+	cr_assert_eq(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0,
+		     "utimensat %s: %s", p, strerror(errno));
+}
+
+/* One byte damaged, as a failing disk does it: the mtime stays. */
 static void flip_byte(const char *rel, off_t off)
 {
 	char p[1400];
 	uint8_t b;
+	struct stat st;
 	int fd;
 
 	spath(p, sizeof(p), rel);
+	cr_assert_eq(stat(p, &st), 0);
 	fd = open(p, O_RDWR);
 	cr_assert_geq(fd, 0, "open %s: %s", p, strerror(errno));
 	cr_assert_eq(pread(fd, &b, 1, off), 1);
 	b ^= 0x20;
 	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
 	close(fd);
+	set_mtime(rel, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
 static int verify(const struct pkg *k, const char *name, char *err,
@@ -627,6 +643,8 @@ Test(store, verify_checks_structure)
 	cr_assert_not_null(strstr(err, "d/link"), "error: %s", err);
 	cr_assert_eq(unlink(p), 0);
 	cr_assert_eq(symlink("a", p), 0);
+	set_mtime("packages/pkg/d/link", MT + 4, 0);
+	set_mtime("packages/pkg/d", MT + 1, 0);
 	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
 
 	spath(p, sizeof(p), "packages/pkg/d/sub/b");
@@ -657,6 +675,7 @@ Test(store, verify_finds_files_the_manifest_does_not_list)
 	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "extra file: %s", fr_strerror(rc));
 	cr_assert_not_null(strstr(err, "d/sub/stray"), "error: %s", err);
 	cr_assert_eq(unlink(p), 0);
+	set_mtime("packages/pkg/d/sub", MT + 5, 0);
 	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
 	pkg_free(&k);
 }
@@ -902,5 +921,222 @@ Test(store, interrupted_finalize_completes_on_reopen)
 	expect_content("manifests/pkg", k.mf, k.mf_len);
 	cr_assert_eq(count_entries("partial"), 0);
 	expect_content("packages/pkg/d/a", k.stream, 10000);
+	pkg_free(&k);
+}
+
+/* ---- every difference, and repair ---------------------------------------- */
+
+static void tree_diff(const struct pkg *k, struct fr_tree_diffs *d)
+{
+	char root[1400];
+
+	spath(root, sizeof(root), "packages/pkg");
+	int rc = fr_tree_diff(root, &k->m, d);
+	cr_assert_eq(rc, 0, "fr_tree_diff: %s", fr_strerror(rc));
+}
+
+/* is there a difference of this kind at this path? */
+static bool has_diff(const struct pkg *k, const struct fr_tree_diffs *d,
+		     enum fr_diff_kind kind, const char *path)
+{
+	for (uint32_t i = 0; i < d->n; i++)
+		if (d->v[i].kind == kind &&
+		    !strcmp(fr_diff_path(&k->m, &d->v[i]), path))
+			return true;
+	return false;
+}
+
+Test(store, verify_reports_every_difference_in_one_run)
+{
+	struct pkg k;
+	struct fr_tree_diffs d;
+	char p[1400], line[512];
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	flip_byte("packages/pkg/d/sub/b", 3000); /* segment 3 */
+	spath(p, sizeof(p), "packages/pkg/top");
+	cr_assert_eq(chmod(p, 0600), 0);
+	spath(p, sizeof(p), "packages/pkg/d/empty");
+	cr_assert_eq(unlink(p), 0);
+	set_mtime("packages/pkg/d", MT + 1, 0);
+	spath(p, sizeof(p), "packages/pkg/d/new\tline");
+	int fd = open(p, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	set_mtime("packages/pkg/d", MT + 1, 0);
+	set_mtime("packages/pkg/d/a", MT + 9, 0);
+
+	tree_diff(&k, &d);
+	cr_assert_eq(d.n, 5, "%u differences", d.n);
+	cr_assert(has_diff(&k, &d, FR_DIFF_CONTENT, "d/sub/b"));
+	cr_assert(has_diff(&k, &d, FR_DIFF_MODE, "top"));
+	cr_assert(has_diff(&k, &d, FR_DIFF_MISSING, "d/empty"));
+	cr_assert(has_diff(&k, &d, FR_DIFF_EXTRA, "d/new\tline"));
+	cr_assert(has_diff(&k, &d, FR_DIFF_MTIME, "d/a"));
+	cr_assert_eq(d.n_bad, 1);
+	cr_assert(d.bad[3]);
+	/* the human line escapes the tab */
+	for (uint32_t i = 0; i < d.n; i++)
+		if (d.v[i].kind == FR_DIFF_EXTRA) {
+			fr_diff_text(&k.m, &d.v[i], line, sizeof(line));
+			cr_assert_not_null(strstr(line, "'d/new\\tline'"), "%s",
+					   line);
+		}
+	fr_tree_diffs_fini(&d);
+
+	/* a missing file: its segments, and only those, are bad */
+	spath(p, sizeof(p), "packages/pkg/d/a");
+	cr_assert_eq(unlink(p), 0);
+	tree_diff(&k, &d);
+	cr_assert(has_diff(&k, &d, FR_DIFF_MISSING, "d/a"));
+	cr_assert(d.bad[0] && d.bad[1] && d.bad[2] && d.bad[3]);
+	fr_tree_diffs_fini(&d);
+	pkg_free(&k);
+}
+
+static void mark_repair(const struct pkg *k, const uint8_t *bad)
+{
+	char err[512] = "";
+	int rc = fr_store_mark_repair(store, &k->m, bad, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "fr_store_mark_repair: %s: %s", fr_strerror(rc),
+		     err);
+}
+
+Test(store, repair_receives_the_marked_segments_in_place)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	struct fr_tree_diffs d;
+	char rel[300], err[512];
+	uint32_t bad;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	flip_byte("packages/pkg/d/a", 5000); /* segment 1 */
+	tree_diff(&k, &d);
+	cr_assert_eq(d.n_bad, 1);
+	mark_repair(&k, d.bad);
+	fr_tree_diffs_fini(&d);
+
+	/* the next offer: the package is repaired in place, segment 1 wanted */
+	sopen_partial(&k, &p);
+	cr_assert(p.repair);
+	cr_assert_eq(p.j.n_have, 3);
+	cr_assert_not(p.j.have[1]);
+	cr_assert_not_null(strstr(p.tree, "/packages/pkg"), "%s", p.tree);
+	/* interrupted before anything came: the marker holds */
+	fr_store_close(&p);
+	sopen_partial(&k, &p);
+	cr_assert(p.repair);
+	cr_assert_eq(p.j.n_have, 3);
+	/* not complete until the segment is in */
+	cr_assert_eq(fr_store_finalize(&p, store, err, sizeof(err)),
+		     FR_E_INCOMPLETE);
+
+	uint32_t one = 1;
+	write_segment(&p, &k, 1, false);
+	journal(&p, &one, 1);
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
+	snprintf(rel, sizeof(rel), "partial/%s", k.hex);
+	cr_assert_not(exists(rel), "partial/%s left behind", k.hex);
+	int rc = sopen(&k, &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_COMPLETE, "%d %s", rc, err);
+	fr_store_close(&p);
+	pkg_free(&k);
+}
+
+Test(store, repair_reads_back_what_it_wrote)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	uint8_t bad[4] = {0, 0, 1, 0};
+	char err[512];
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	mark_repair(&k, bad);
+	sopen_partial(&k, &p);
+	uint32_t two = 2;
+	write_segment(&p, &k, 2, true); /* written wrong, journaled */
+	journal(&p, &two, 1);
+	int rc = fr_store_finalize(&p, store, err, sizeof(err));
+	cr_assert_eq(rc, FR_E_HASH_MISMATCH, "%s: %s", fr_strerror(rc), err);
+	fr_store_close(&p);
+	/* still marked, and the segment asked for again */
+	sopen_partial(&k, &p);
+	cr_assert(p.repair);
+	cr_assert_not(p.j.have[2]);
+	cr_assert_eq(p.j.n_have, 3);
+	write_segment(&p, &k, 2, false);
+	journal(&p, &two, 1);
+	finalize(&p);
+	fr_store_close(&p);
+	uint32_t nbad;
+	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &nbad), 0, "%s", err);
+	pkg_free(&k);
+}
+
+Test(store, repair_is_refused_while_a_session_holds_the_package)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	uint8_t bad[4] = {1, 0, 0, 0};
+	char err[512];
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	mark_repair(&k, bad);
+	sopen_partial(&k, &p);
+	int rc = fr_store_mark_repair(store, &k.m, bad, err, sizeof(err));
+	cr_assert_eq(rc, -EBUSY, "%s", fr_strerror(rc));
+	cr_assert_not_null(strstr(err, "pkg"), "%s", err);
+	fr_store_close(&p);
+	pkg_free(&k);
+}
+
+Test(store, repair_of_a_version_no_longer_in_place_is_dropped)
+{
+	struct pkg v1, v2;
+	struct fr_store_pkg p;
+	uint8_t bad[4] = {1, 0, 0, 0};
+
+	build_pkg(&v1, "pkg", 1);
+	build_pkg(&v2, "pkg", 2);
+	receive_all(&v1);
+	mark_repair(&v1, bad);
+	receive_all(&v2); /* replaces it */
+	sopen_partial(&v1, &p);
+	cr_assert_not(p.repair, "v1 repaired into v2's place");
+	cr_assert_eq(p.j.n_have, 0);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", v2.stream, 10000);
+	pkg_free(&v1);
+	pkg_free(&v2);
+}
+
+Test(store, tree_restore_puts_metadata_back)
+{
+	struct pkg k;
+	char p[1400], err[512];
+	uint32_t bad;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k);
+	spath(p, sizeof(p), "packages/pkg/top");
+	cr_assert_eq(chmod(p, 0600), 0);
+	spath(p, sizeof(p), "packages/pkg/d/empty");
+	cr_assert_eq(unlink(p), 0);
+	spath(p, sizeof(p), "packages/pkg/d/link");
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_neq(verify(&k, "pkg", err, sizeof(err), &bad), 0);
+	spath(p, sizeof(p), "packages/pkg");
+	int rc = fr_tree_restore(p, &k.m, err, sizeof(err));
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
 	pkg_free(&k);
 }

@@ -1,0 +1,821 @@
+/*
+ * verify.c - a received tree against its manifest, and `ferry verify`.
+ *
+ * fr_tree_diff walks the manifest and the tree once and collects every
+ * difference (missing, extra, type, size, mode, mtime, link, content),
+ * with the segments whose bytes are not the package's. `verify --repair`
+ * turns that into a repair: the damaged segments are marked missing in
+ * the store (fr_store_mark_repair), so that the next send or resume of
+ * the package carries them and the receiver writes them in place; what
+ * needs no data (modes, times, links, empty files, directories) is put
+ * back at once. Verify reads the tree and never follows a symlink in it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+static const char *const kind_names[] = {
+    [FR_DIFF_MISSING] = "missing", [FR_DIFF_EXTRA] = "extra",
+    [FR_DIFF_TYPE] = "type",	   [FR_DIFF_SIZE] = "size",
+    [FR_DIFF_MODE] = "mode",	   [FR_DIFF_MTIME] = "mtime",
+    [FR_DIFF_LINK] = "link",	   [FR_DIFF_CONTENT] = "content",
+};
+
+const char *fr_diff_kind_name(enum fr_diff_kind k)
+{
+	return (unsigned)k < FR_ARRAY_SIZE(kind_names) ? kind_names[k] : "?";
+}
+
+static struct fr_diff *add(struct fr_tree_diffs *d, enum fr_diff_kind kind,
+			   uint32_t entry)
+{
+	if (d->n == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 16;
+		struct fr_diff *v = realloc(d->v, cap * sizeof(*v));
+		if (!v) {
+			d->oom = true;
+			return NULL;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	struct fr_diff *x = &d->v[d->n++];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	x->entry = entry;
+	return x;
+}
+
+void fr_tree_diffs_fini(struct fr_tree_diffs *d)
+{
+	for (uint32_t i = 0; i < d->n; i++)
+		free(d->v[i].text);
+	free(d->v);
+	free(d->bad);
+	memset(d, 0, sizeof(*d));
+}
+
+static void mark_bad(struct fr_tree_diffs *d, uint32_t s)
+{
+	if (!d->bad[s]) {
+		d->bad[s] = 1;
+		d->n_bad++;
+	}
+}
+
+/* Every segment that holds bytes of file entry e is to be sent again. */
+static void mark_file(struct fr_tree_diffs *d, const struct fr_manifest *m,
+		      const struct fr_entry *e)
+{
+	if (e->type != FR_ENT_FILE || !e->size)
+		return;
+	for (uint64_t s = e->offset / m->seg_size;
+	     s < m->n_segments && s * m->seg_size < e->offset + e->size; s++)
+		mark_bad(d, (uint32_t)s);
+}
+
+static int cmp_entry_path(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct fr_entry *)elem)->path);
+}
+
+/* Index of the parent of entry i, or UINT32_MAX at the top level. */
+static uint32_t parent_of(const struct fr_manifest *m, uint32_t i)
+{
+	char p[FR_PATH_MAX + 1];
+	const struct fr_entry *e;
+
+	snprintf(p, sizeof(p), "%s", m->entries[i].path);
+	char *slash = strrchr(p, '/');
+	if (!slash)
+		return UINT32_MAX;
+	*slash = '\0';
+	e = bsearch(p, m->entries, i, sizeof(*e), cmp_entry_path);
+	return e ? (uint32_t)(e - m->entries) : UINT32_MAX;
+}
+
+static const char *type_of(mode_t mode)
+{
+	return S_ISDIR(mode)   ? "a directory"
+	       : S_ISREG(mode) ? "a file"
+	       : S_ISLNK(mode) ? "a symlink"
+			       : "a special file";
+}
+
+/* One entry against what lstat says; gone[i] when nothing under it or
+ * of its bytes can be checked. */
+static void diff_entry(const char *root, const struct fr_manifest *m,
+		       uint32_t i, uint8_t *gone, struct fr_tree_diffs *d)
+{
+	const struct fr_entry *e = &m->entries[i];
+	char path[8192], target[FR_PATH_MAX + 1];
+	struct stat st;
+	struct fr_diff *x;
+
+	uint32_t up = parent_of(m, i);
+	if (up != UINT32_MAX && gone[up]) {
+		gone[i] = 1; /* reported with its parent */
+		mark_file(d, m, e);
+		return;
+	}
+	if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path) ||
+	    lstat(path, &st) < 0) {
+		gone[i] = 1;
+		mark_file(d, m, e);
+		add(d, FR_DIFF_MISSING, i);
+		return;
+	}
+	bool type_ok = e->type == FR_ENT_DIR	? S_ISDIR(st.st_mode)
+		       : e->type == FR_ENT_FILE ? S_ISREG(st.st_mode)
+						: S_ISLNK(st.st_mode);
+	if (!type_ok) {
+		gone[i] = 1;
+		mark_file(d, m, e);
+		if ((x = add(d, FR_DIFF_TYPE, i)))
+			x->text = strdup(type_of(st.st_mode));
+		d->unfixable = true;
+		return;
+	}
+	if (e->type == FR_ENT_FILE && (uint64_t)st.st_size != e->size) {
+		gone[i] = 1; /* its segments cannot be read as they were */
+		mark_file(d, m, e);
+		if ((x = add(d, FR_DIFF_SIZE, i)))
+			x->got = (uint64_t)st.st_size;
+	}
+	if (e->type == FR_ENT_LINK) {
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0 || (target[n] = '\0', strcmp(target, e->target))) {
+			if ((x = add(d, FR_DIFF_LINK, i)))
+				x->text = strdup(n < 0 ? "?" : target);
+		}
+	} else if ((st.st_mode & 07777) != e->mode) {
+		if ((x = add(d, FR_DIFF_MODE, i)))
+			x->got = st.st_mode & 07777;
+	}
+	if (st.st_mtim.tv_sec != e->mtime_sec ||
+	    (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec) {
+		if ((x = add(d, FR_DIFF_MTIME, i))) {
+			x->got = (uint64_t)st.st_mtim.tv_sec;
+			x->got_nsec = (uint32_t)st.st_mtim.tv_nsec;
+		}
+	}
+}
+
+/* Everything under root/rel that the manifest does not list: an extra
+ * directory is one difference, not one per file in it. */
+static void find_extra(const char *root, const char *rel,
+		       const struct fr_manifest *m, const uint8_t *gone,
+		       struct fr_tree_diffs *d)
+{
+	char dir[8192];
+	DIR *dh;
+	struct dirent *de;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s%s%s", root, rel[0] ? "/" : "",
+			rel) ||
+	    !(dh = opendir(dir)))
+		return;
+	while ((de = readdir(dh))) {
+		char sub[FR_PATH_MAX + 1];
+		struct fr_diff *x;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fr_path_fmt(sub, sizeof(sub), "%s%s%s", rel,
+				rel[0] ? "/" : "", de->d_name))
+			continue;
+		const struct fr_entry *e = bsearch(
+		    sub, m->entries, m->n_entries, sizeof(*e), cmp_entry_path);
+		if (!e) {
+			if ((x = add(d, FR_DIFF_EXTRA, UINT32_MAX)))
+				x->text = strdup(sub);
+		} else if (e->type == FR_ENT_DIR && !gone[e - m->entries]) {
+			find_extra(root, sub, m, gone, d);
+		}
+	}
+	closedir(dh);
+}
+
+/* The file a damaged segment most likely belongs to: one modified since
+ * it was received, else the one with most bytes in it. */
+static uint32_t suspect(const char *root, const struct fr_manifest *m,
+			uint32_t s, uint32_t *n_files)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	uint32_t best = UINT32_MAX, big = 0, touched = UINT32_MAX;
+	char path[8192];
+	struct stat st;
+
+	*n_files = 0;
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x)) {
+		const struct fr_entry *e = &m->entries[x.entry];
+		(*n_files)++;
+		if (x.len > big) {
+			big = x.len;
+			best = x.entry;
+		}
+		if (touched == UINT32_MAX &&
+		    !fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path) &&
+		    lstat(path, &st) == 0 &&
+		    (st.st_mtim.tv_sec != e->mtime_sec ||
+		     (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec))
+			touched = x.entry;
+	}
+	return touched != UINT32_MAX ? touched : best;
+}
+
+/* Does segment s hold bytes of an entry that cannot be read as it was? */
+static bool touches_gone(const struct fr_manifest *m, uint32_t s,
+			 const uint8_t *gone)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x;
+
+	fr_extent_iter_init(&it, m, s);
+	while (fr_extent_next(&it, &x))
+		if (gone[x.entry])
+			return true;
+	return false;
+}
+
+static int diff_content(const char *root, const struct fr_manifest *m,
+			const uint8_t *gone, struct fr_tree_diffs *d)
+{
+	struct fr_seg_reader r;
+	int rc = fr_seg_reader_init(&r, m->seg_size);
+
+	if (rc < 0)
+		return rc;
+	for (uint32_t s = 0; s < m->n_segments; s++) {
+		uint8_t h[FR_HASH_LEN];
+		char msg[512];
+		struct fr_diff *x;
+		if (d->bad[s])
+			continue;
+		if (touches_gone(m, s, gone)) {
+			mark_bad(d, s);
+			continue;
+		}
+		int e = fr_seg_read(&r, root, false, m, s, msg, sizeof(msg));
+		if (e == 0) {
+			fr_hash128(r.buf, m->segments[s].length, h);
+			if (!memcmp(h, m->segments[s].hash, FR_HASH_LEN))
+				continue;
+		}
+		mark_bad(d, s);
+		if (!(x = add(d, FR_DIFF_CONTENT, 0)))
+			continue;
+		x->segment = s;
+		x->entry = suspect(root, m, s, &x->n_files);
+		if (e < 0)
+			x->text = strdup(msg);
+	}
+	fr_seg_reader_fini(&r);
+	return 0;
+}
+
+int fr_tree_diff(const char *root, const struct fr_manifest *m,
+		 struct fr_tree_diffs *d)
+{
+	struct stat st;
+	struct fr_diff *x;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->bad = calloc(m->n_segments + 1, 1);
+	if (!d->bad)
+		return -ENOMEM;
+	bool there = lstat(root, &st) == 0;
+	if (!there || !S_ISDIR(st.st_mode)) {
+		if (!there) {
+			d->no_root = true;
+			add(d, FR_DIFF_MISSING, FR_DIFF_ROOT);
+		} else if ((x = add(d, FR_DIFF_TYPE, FR_DIFF_ROOT))) {
+			x->text = strdup(type_of(st.st_mode));
+			d->unfixable = true;
+		}
+		for (uint32_t s = 0; s < m->n_segments; s++)
+			mark_bad(d, s);
+		return d->oom ? -ENOMEM : 0;
+	}
+	if ((st.st_mode & 07777) != m->root_mode &&
+	    (x = add(d, FR_DIFF_MODE, FR_DIFF_ROOT)))
+		x->got = st.st_mode & 07777;
+	uint8_t *gone = calloc(m->n_entries + 1, 1);
+	if (!gone)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->n_entries; i++)
+		diff_entry(root, m, i, gone, d);
+	find_extra(root, "", m, gone, d);
+	rc = diff_content(root, m, gone, d);
+	free(gone);
+	if (rc == 0 && d->oom)
+		rc = -ENOMEM;
+	return rc;
+}
+
+static void fmt_time(int64_t sec, uint32_t nsec, char *buf, size_t cap)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	char s[32];
+
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(s, sizeof(s), "%lld", (long long)sec);
+	snprintf(buf, cap, "%s.%09u UTC", s, nsec);
+}
+
+/* A path for a human line: control bytes and backslashes escaped (\n,
+ * \t, \xNN, \\), so a name cannot forge lines. */
+
+const char *fr_diff_path(const struct fr_manifest *m, const struct fr_diff *x)
+{
+	if (x->kind == FR_DIFF_EXTRA)
+		return x->text ? x->text : "?";
+	if (x->entry == FR_DIFF_ROOT)
+		return ".";
+	return m->entries[x->entry].path;
+}
+
+static const char *ent_type(uint8_t t)
+{
+	return t == FR_ENT_DIR	  ? "a directory"
+	       : t == FR_ENT_FILE ? "a file"
+				  : "a symlink";
+}
+
+void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
+		  char *buf, size_t cap)
+{
+	char p[4 * FR_PATH_MAX + 8], a[64], b[64];
+	const struct fr_entry *e =
+	    x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
+
+	fr_esc(fr_diff_path(m, x), p, sizeof(p));
+	switch (x->kind) {
+	case FR_DIFF_MISSING:
+		if (x->entry == FR_DIFF_ROOT)
+			snprintf(buf, cap, "the package directory is missing");
+		else
+			snprintf(buf, cap,
+				 "'%s' is missing (%s of the package)", p,
+				 ent_type(e->type));
+		break;
+	case FR_DIFF_EXTRA:
+		snprintf(buf, cap, "'%s' is not in the package's manifest", p);
+		break;
+	case FR_DIFF_TYPE:
+		snprintf(buf, cap, "'%s' is %s, the package has %s", p,
+			 x->text ? x->text : "?",
+			 e ? ent_type(e->type) : "a directory");
+		break;
+	case FR_DIFF_SIZE:
+		snprintf(buf, cap, "'%s' has %llu bytes, the package %llu", p,
+			 (unsigned long long)x->got,
+			 (unsigned long long)e->size);
+		break;
+	case FR_DIFF_MODE:
+		snprintf(buf, cap, "'%s' has mode %04llo, the package %04o", p,
+			 (unsigned long long)x->got,
+			 e ? e->mode : m->root_mode);
+		break;
+	case FR_DIFF_MTIME:
+		fmt_time((int64_t)x->got, x->got_nsec, a, sizeof(a));
+		fmt_time(e->mtime_sec, e->mtime_nsec, b, sizeof(b));
+		snprintf(buf, cap, "'%s' has mtime %s, the package %s", p, a,
+			 b);
+		break;
+	case FR_DIFF_LINK: {
+		char t1[4 * FR_PATH_MAX + 8], t2[4 * FR_PATH_MAX + 8];
+		snprintf(
+		    buf, cap, "'%s' points to '%s', the package to '%s'", p,
+		    fr_esc(x->text ? x->text : "?", t1, sizeof(t1)),
+		    fr_esc(e->target, t2, sizeof(t2)));
+		break;
+	}
+	case FR_DIFF_CONTENT: {
+		const struct fr_segment *s = &m->segments[x->segment];
+		if (x->text)
+			snprintf(
+			    buf, cap,
+			    "'%s': content cannot be read (segment %u): %s", p,
+			    x->segment, x->text);
+		else if (x->n_files > 1)
+			snprintf(
+			    buf, cap,
+			    "'%s': content differs (segment %u, shared "
+			    "with %u other file%s, does not match its hash)",
+			    p, x->segment, x->n_files - 1,
+			    x->n_files > 2 ? "s" : "");
+		else {
+			uint64_t from =
+			    s->offset > e->offset ? s->offset - e->offset : 0;
+			snprintf(buf, cap,
+				 "'%s': content differs (segment %u, bytes "
+				 "%llu..%llu of the file, does not match its "
+				 "hash)",
+				 p, x->segment, (unsigned long long)from,
+				 (unsigned long long)(from + s->length - 1));
+		}
+		break;
+	}
+	}
+}
+
+/* The gravest difference: what a one-line error names. */
+static const struct fr_diff *gravest(const struct fr_tree_diffs *d)
+{
+	static const uint8_t rank[] = {
+	    [FR_DIFF_MISSING] = 0, [FR_DIFF_TYPE] = 1,	[FR_DIFF_SIZE] = 2,
+	    [FR_DIFF_CONTENT] = 3, [FR_DIFF_LINK] = 4,	[FR_DIFF_MODE] = 5,
+	    [FR_DIFF_EXTRA] = 6,   [FR_DIFF_MTIME] = 7,
+	};
+	const struct fr_diff *w = d->n ? &d->v[0] : NULL;
+
+	for (uint32_t i = 1; i < d->n; i++)
+		if (rank[d->v[i].kind] < rank[w->kind])
+			w = &d->v[i];
+	return w;
+}
+
+int fr_tree_verify(const char *root, const struct fr_manifest *m, char *errbuf,
+		   size_t errcap, uint32_t *bad_segments)
+{
+	struct fr_tree_diffs d;
+	int rc = fr_tree_diff(root, m, &d);
+
+	*bad_segments = d.n_bad;
+	if (rc == 0 && d.n) {
+		const struct fr_diff *w = gravest(&d);
+		fr_diff_text(m, w, errbuf, errcap);
+		rc = w->kind == FR_DIFF_MISSING ? FR_E_INCOMPLETE
+						: FR_E_HASH_MISMATCH;
+	}
+	fr_tree_diffs_fini(&d);
+	return rc;
+}
+
+/* ---- `ferry verify [--repair]` ------------------------------------------ */
+
+static int load_manifest(const char *path, struct fr_manifest *m)
+{
+	uint8_t *mf;
+	size_t len;
+	int rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &len);
+
+	if (rc < 0)
+		return rc;
+	rc = fr_manifest_decode(m, mf, len);
+	free(mf);
+	return rc;
+}
+
+/* "got" and "want" of a difference, as strings for JSON. */
+static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
+			char *got, char *want, size_t cap)
+{
+	const struct fr_entry *e =
+	    x->entry < m->n_entries ? &m->entries[x->entry] : NULL;
+
+	got[0] = want[0] = '\0';
+	switch (x->kind) {
+	case FR_DIFF_MODE:
+		snprintf(got, cap, "%04llo", (unsigned long long)x->got);
+		snprintf(want, cap, "%04o", e ? e->mode : m->root_mode);
+		break;
+	case FR_DIFF_SIZE:
+		snprintf(got, cap, "%llu", (unsigned long long)x->got);
+		snprintf(want, cap, "%llu", (unsigned long long)e->size);
+		break;
+	case FR_DIFF_MTIME:
+		snprintf(got, cap, "%lld.%09u", (long long)x->got, x->got_nsec);
+		snprintf(want, cap, "%lld.%09u", (long long)e->mtime_sec,
+			 e->mtime_nsec);
+		break;
+	case FR_DIFF_TYPE:
+		snprintf(got, cap, "%s",
+			 x->text ? strchr(x->text, ' ') + 1 : "?");
+		snprintf(want, cap, "%s",
+			 strchr(e ? ent_type(e->type) : "a directory", ' ') +
+			     1);
+		break;
+	case FR_DIFF_LINK:
+		snprintf(got, cap, "%s", x->text ? x->text : "");
+		snprintf(want, cap, "%s", e->target);
+		break;
+	default:
+		break;
+	}
+}
+
+static void print_diffs_json(const struct fr_manifest *m,
+			     const struct fr_tree_diffs *d, FILE *out)
+{
+	size_t cap = 6 * FR_PATH_MAX + 64;
+	char *p = malloc(cap), *t = malloc(cap), *j = malloc(cap);
+	char got[FR_PATH_MAX + 1], want[FR_PATH_MAX + 1];
+	char *g = malloc(cap), *w = malloc(cap);
+
+	fprintf(out, "\"differences\":[");
+	for (uint32_t i = 0; p && t && j && g && w && i < d->n; i++) {
+		const struct fr_diff *x = &d->v[i];
+		fr_diff_text(m, x, t, cap);
+		fprintf(out, "%s{\"kind\":\"%s\",\"path\":%s,\"message\":%s",
+			i ? "," : "", fr_diff_kind_name(x->kind),
+			fr_json_str(fr_diff_path(m, x), p, cap),
+			fr_json_str(t, j, cap));
+		diff_values(m, x, got, want, sizeof(got));
+		if (got[0] || want[0])
+			fprintf(out, ",\"got\":%s,\"want\":%s",
+				fr_json_str(got, g, cap),
+				fr_json_str(want, w, cap));
+		if (x->kind == FR_DIFF_CONTENT)
+			fprintf(out, ",\"segment\":%u,\"files\":%u", x->segment,
+				x->n_files);
+		fprintf(out, "}");
+	}
+	fprintf(out, "]");
+	free(p);
+	free(t);
+	free(j);
+	free(g);
+	free(w);
+}
+
+/* What --repair did or could not do, for the report. */
+struct repair_res {
+	bool done;	 /* --repair was asked for */
+	bool nothing;	 /* the package was intact */
+	bool refused;	 /* a type difference: nothing changed */
+	bool forgotten;	 /* the package directory was gone */
+	uint32_t marked; /* segments marked missing */
+	uint64_t bytes;
+	bool restored;	/* metadata put back here and now */
+	uint32_t left;	/* extra entries left in place */
+	char err[9000]; /* a failure */
+};
+
+/* Cut or extend each file whose size differs to the manifest's: its
+ * segments are all sent again, and they end at the manifest's size. */
+static int fix_sizes(const char *root, const struct fr_manifest *m,
+		     const struct fr_tree_diffs *d, char *err, size_t cap)
+{
+	char path[8192];
+
+	for (uint32_t i = 0; i < d->n; i++) {
+		const struct fr_diff *x = &d->v[i];
+		if (x->kind != FR_DIFF_SIZE)
+			continue;
+		const struct fr_entry *e = &m->entries[x->entry];
+		int fd = -1;
+		if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path) ||
+		    (fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+		    ftruncate(fd, (off_t)e->size) < 0) {
+			int rc = -errno;
+			snprintf(err, cap, "cannot set the size of '%s': %s",
+				 path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return rc;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+static int repair(const struct fr_config *c, const char *root,
+		  const struct fr_manifest *m, const struct fr_tree_diffs *d,
+		  struct repair_res *r)
+{
+	char mp[1400];
+	int rc;
+
+	r->done = true;
+	for (uint32_t i = 0; i < d->n; i++)
+		r->left += d->v[i].kind == FR_DIFF_EXTRA;
+	if (!d->n) {
+		r->nothing = true;
+		return 0;
+	}
+	if (d->unfixable) {
+		r->refused = true;
+		return 0;
+	}
+	if (d->no_root) {
+		/* nothing left to repair in place: forget the package, and
+		 * the next send of it is received whole, as a new one */
+		fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store,
+			    m->name);
+		if (unlink(mp) < 0 && errno != ENOENT) {
+			rc = -errno;
+			snprintf(r->err, sizeof(r->err),
+				 "cannot remove '%s': %s", mp, strerror(errno));
+			return rc;
+		}
+		fr_path_fmt(mp, sizeof(mp), "%s/manifests", c->store);
+		fr_fsync_dir(mp);
+		r->forgotten = true;
+		return 0;
+	}
+	if ((rc = fix_sizes(root, m, d, r->err, sizeof(r->err))) < 0)
+		return rc;
+	if (d->n_bad) {
+		rc = fr_store_mark_repair(c->store, m, d->bad, r->err,
+					  sizeof(r->err));
+		if (rc < 0)
+			return rc;
+		r->marked = d->n_bad;
+		for (uint32_t s = 0; s < m->n_segments; s++)
+			if (d->bad[s])
+				r->bytes += m->segments[s].length;
+		return 0;
+	}
+	if (d->n > r->left) {
+		rc = fr_tree_restore(root, m, r->err, sizeof(r->err));
+		if (rc < 0)
+			return rc;
+		r->restored = true;
+	}
+	return 0;
+}
+
+static void print_repair_human(const char *name, const struct fr_manifest *m,
+			       const struct fr_tree_diffs *d,
+			       const struct repair_res *r, FILE *out)
+{
+	char sz[32], p[4 * FR_PATH_MAX + 8];
+
+	if (r->nothing) {
+		fprintf(out, "%s: nothing to repair\n", name);
+		return;
+	}
+	if (r->refused) {
+		for (uint32_t i = 0; i < d->n; i++)
+			if (d->v[i].kind == FR_DIFF_TYPE)
+				fprintf(
+				    out,
+				    "%s: repair cannot replace '%s': move it "
+				    "away, then run verify --repair again\n",
+				    name,
+				    fr_esc(fr_diff_path(m, &d->v[i]), p,
+						   sizeof(p)));
+		fprintf(out, "%s: nothing was repaired\n", name);
+		return;
+	}
+	if (r->forgotten)
+		fprintf(
+		    out,
+		    "%s: repair: the package directory is gone; the package "
+		    "is forgotten here, and the next send of it carries all "
+		    "of it (%u segments)\n",
+		    name, m->n_segments);
+	if (r->marked)
+		fprintf(
+		    out,
+		    "%s: repair: %u segment%s (%s) marked missing; the next "
+		    "'ferry send' or 'ferry resume' of this package carries "
+		    "them, and modes, times and links are restored when they "
+		    "are in\n",
+		    name, r->marked, r->marked == 1 ? "" : "s",
+		    fr_human_bytes(r->bytes, sz, sizeof(sz)));
+	if (r->restored)
+		fprintf(out,
+			"%s: repair: modes, times, links, directories and "
+			"empty files restored from the manifest\n",
+			name);
+	for (uint32_t i = 0; i < d->n; i++)
+		if (d->v[i].kind == FR_DIFF_EXTRA)
+			fprintf(
+			    out,
+			    "%s: repair leaves '%s' in place: it is not part "
+			    "of the package; remove it yourself\n",
+			    name,
+			    fr_esc(fr_diff_path(m, &d->v[i]), p,
+					   sizeof(p)));
+}
+
+static int verify(const struct fr_config *c, const char *name, bool json,
+		  bool want_repair, FILE *out)
+{
+	char mp[1400], root[1400], n[600];
+	struct fr_manifest m = {0};
+	struct fr_tree_diffs d = {0};
+	struct repair_res r = {0};
+	int rc;
+
+	if (fr_name_check(name) < 0) {
+		fr_log(FR_LOG_ERROR, "'%s' is not a valid package name", name);
+		return FR_E_BAD_NAME;
+	}
+	if (fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store, name) ||
+	    fr_path_fmt(root, sizeof(root), "%s/packages/%s", c->store, name))
+		return -ENAMETOOLONG;
+	rc = load_manifest(mp, &m);
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "no complete package '%s' in store '%s' (manifest '%s': "
+		       "%s)",
+		       name, c->store, mp, fr_strerror(rc));
+		return rc;
+	}
+	double t0 = fr_now_s();
+	rc = fr_tree_diff(root, &m, &d);
+	double dt = fr_now_s() - t0;
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "cannot verify '%s': %s", root,
+		       fr_strerror(rc));
+		goto out;
+	}
+	if (want_repair && (rc = repair(c, root, &m, &d, &r)) < 0)
+		fr_log(FR_LOG_ERROR, "%s: repair failed: %s", name, r.err);
+	char sz[32], first[8192] = "";
+	fr_human_bytes(m.total_size, sz, sizeof(sz));
+	if (d.n)
+		fr_diff_text(&m, gravest(&d), first, sizeof(first));
+	if (json) {
+		char *e = malloc(6 * sizeof(first));
+		fprintf(out,
+			"{\"name\":%s,\"ok\":%s,\"bytes\":%llu,\"entries\":%u,"
+			"\"segments\":%u,\"bad_segments\":%u,\"seconds\":%.3f,"
+			"\"error\":%s,",
+			fr_json_str(name, n, sizeof(n)), d.n ? "false" : "true",
+			(unsigned long long)m.total_size, m.n_entries,
+			m.n_segments, d.n_bad, dt,
+			d.n && e ? fr_json_str(first, e, 6 * sizeof(first))
+				 : "null");
+		print_diffs_json(&m, &d, out);
+		if (r.done)
+			fprintf(
+			    out,
+			    ",\"repair\":{\"ok\":%s,\"nothing\":%s,"
+			    "\"refused\":%s,\"forgotten\":%s,"
+			    "\"marked_segments\":%u,\"marked_bytes\":%llu,"
+			    "\"restored\":%s,\"extra_left\":%u,\"error\":%s}",
+			    rc < 0 ? "false" : "true",
+			    r.nothing ? "true" : "false",
+			    r.refused ? "true" : "false",
+			    r.forgotten ? "true" : "false", r.marked,
+			    (unsigned long long)r.bytes,
+			    r.restored ? "true" : "false", r.left,
+			    rc < 0 && e
+				? fr_json_str(r.err, e, 6 * sizeof(first))
+				: "null");
+		fprintf(out, "}\n");
+		free(e);
+	} else if (!d.n) {
+		fprintf(out,
+			"%s: ok (%u entries, %u segments, %s, verified in %.1f "
+			"s)\n",
+			name, m.n_entries, m.n_segments, sz, dt);
+	} else {
+		char line[8192];
+		for (uint32_t i = 0; i < d.n; i++) {
+			fr_diff_text(&m, &d.v[i], line, sizeof(line));
+			fprintf(out, "%s: %s\n", name, line);
+		}
+		fprintf(out,
+			"%s: %s%u difference%s; %u of %u segments do not hold "
+			"the package's bytes\n",
+			name, r.done ? "" : "FAILED: ", d.n,
+			d.n == 1 ? "" : "s", d.n_bad, m.n_segments);
+	}
+	bool intact = !d.n;
+	if (rc == 0 && r.restored && !r.left) {
+		/* everything was put back here: check it */
+		struct fr_tree_diffs again;
+		intact = fr_tree_diff(root, &m, &again) == 0 && !again.n;
+		fr_tree_diffs_fini(&again);
+	}
+	if (r.done && !json && rc == 0) {
+		print_repair_human(name, &m, &d, &r, out);
+		if (d.n && intact)
+			fprintf(out, "%s: ok after the repair\n", name);
+	}
+	if (rc == 0 && !intact)
+		rc =
+		    d.no_root && !r.done ? FR_E_INCOMPLETE : FR_E_HASH_MISMATCH;
+out:
+	fr_tree_diffs_fini(&d);
+	fr_manifest_fini(&m);
+	return rc;
+}
+
+int fr_verify(const struct fr_config *c, const char *name, bool json, FILE *out)
+{
+	return verify(c, name, json, false, out);
+}
+
+int fr_repair(const struct fr_config *c, const char *name, bool json, FILE *out)
+{
+	return verify(c, name, json, true, out);
+}
