@@ -114,6 +114,16 @@ static void prune_partial(struct pruning *pr, const char *store,
 		 fr_json_str(name, n, sizeof(n)), id, from, m.n_segments, held,
 		 (unsigned long long)m.total_size);
 	int rc = 0;
+	/* a package marked by verify --repair waits there for its damaged
+	 * segments: removing the mark would forget the repair */
+	fr_path_fmt(path, sizeof(path), "%s/repair", sub);
+	if (access(path, F_OK) == 0) {
+		pr->n_busy++;
+		report(pr, "partial", what, fields, last,
+		       "a repair is waiting for its segments (verify --repair)");
+		fr_manifest_fini(&m);
+		return;
+	}
 	if (pr->dry_run) {
 		/* a session holds the lock: see whether it is free */
 		int fd;

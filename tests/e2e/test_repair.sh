@@ -106,6 +106,11 @@ WANT=$(printf '%s\n' "$(seg_of big.bin 100000)" "$(seg_of b.txt 0)" |
 	sort -u | wc -l)
 expect_grep "repair says how many segments the next send carries" \
 	"$WANT segment" "$WORK/r1.out"
+# a prune at LAB meanwhile keeps the repair's mark
+sleep 1.1
+run_ferry "$WORK/prune.out" "$WORK/prune.err" prune --older-than 1s --config "$LAB_CONF"
+expect_rc 0 "$RC" "prune while a repair waits"
+expect_grep "prune keeps the package waiting for its repair" "kept .*repair" "$WORK/prune.out"
 run_ferry "$WORK/send2.json" "$WORK/send2.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --name pkg --json
 expect_rc 0 "$RC" "send after verify --repair"
