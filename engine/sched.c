@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,7 +26,11 @@
 
 /* ---- transfer records ---------------------------------------------------- */
 
-int fr_transfer_save(const struct fr_transfer *t)
+/* Held while a transfer's record or progress is written; a sender that
+ * is interrupted takes it for good (see the interruption below). */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int transfer_write(const struct fr_transfer *t)
 {
 	char path[1200], buf[8192];
 	int n = snprintf(buf, sizeof(buf),
@@ -37,6 +43,14 @@ int fr_transfer_save(const struct fr_transfer *t)
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
 		return -ENAMETOOLONG;
 	return fr_write_file_atomic(path, buf, (size_t)n);
+}
+
+int fr_transfer_save(const struct fr_transfer *t)
+{
+	pthread_mutex_lock(&save_lock);
+	int rc = transfer_write(t);
+	pthread_mutex_unlock(&save_lock);
+	return rc;
 }
 
 int fr_transfer_load(const char *dir, struct fr_transfer *t)
@@ -65,7 +79,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
 }
 
-int fr_progress_save(const char *dir, const struct fr_progress *p)
+static int progress_write(const char *dir, const struct fr_progress *p)
 {
 	char path[1200], tmp[1300], buf[2048];
 	int n = snprintf(
@@ -90,6 +104,14 @@ int fr_progress_save(const char *dir, const struct fr_progress *p)
 	if (w != n || rename(tmp, path) < 0)
 		return -EIO;
 	return 0;
+}
+
+int fr_progress_save(const char *dir, const struct fr_progress *p)
+{
+	pthread_mutex_lock(&save_lock);
+	int rc = progress_write(dir, p);
+	pthread_mutex_unlock(&save_lock);
+	return rc;
 }
 
 int fr_progress_load(const char *dir, struct fr_progress *p)
@@ -190,6 +212,163 @@ static void slots_release(struct slots *sl)
 	close(sl->site_fd);
 }
 
+/* ---- interruption -------------------------------------------------------- */
+
+/*
+ * SIGINT or SIGTERM stops a sender at once, wherever it waits (a send
+ * slot, a window, the ring). The handler only wakes a watcher thread;
+ * the watcher takes save_lock for good (no record is half written or
+ * written after it), marks the transfer interrupted, says how to resume
+ * it and exits 128 + the signal. What reached the receiver is in its
+ * journal; the rest goes on the resume.
+ */
+static struct {
+	volatile sig_atomic_t sig;
+	int pipe[2];
+	pid_t armed;                  /* the process whose watcher runs */
+	const struct fr_config *c;
+	char dir[1200], id[64], source[4096];
+	struct fr_send_result *res;   /* filled for the report */
+	int json;                     /* 0, INTR_SEND or INTR_RESUME */
+	pid_t *kids;                  /* a resume of several: its children */
+	unsigned n_kids;
+} intr = {.pipe = {-1, -1}};
+enum { INTR_SEND = 1, INTR_RESUME = 2 };
+
+static void print_result_json(const struct fr_send_result *r, FILE *out);
+
+int fr_interrupted(void)
+{
+	return intr.sig;
+}
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	char b = 1;
+
+	intr.sig = sig;
+	if (write(intr.pipe[1], &b, 1) < 0)
+		errno = e;
+	errno = e;
+}
+
+/* The record says interrupted, with no live pid: not "sending". */
+static void intr_record(const char *why)
+{
+	struct fr_transfer t;
+	struct fr_progress p;
+
+	if (!intr.dir[0])
+		return;
+	if (fr_transfer_load(intr.dir, &t) == 0) {
+		snprintf(t.state, sizeof(t.state), "interrupted");
+		transfer_write(&t);
+	}
+	fr_progress_load(intr.dir, &p);
+	snprintf(p.state, sizeof(p.state), "interrupted");
+	snprintf(p.error, sizeof(p.error), "%s", why);
+	p.pid = 0;
+	p.updated = (int64_t)time(NULL);
+	progress_write(intr.dir, &p);
+}
+
+static void *intr_watch(void *arg)
+{
+	char b, why[64], msg[2400];
+	int n;
+
+	(void)arg;
+	while (read(intr.pipe[0], &b, 1) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&save_lock); /* never released: we exit */
+	int sig = intr.sig;
+	snprintf(why, sizeof(why), "interrupted by %s",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	intr_record(why);
+	if (isatty(STDERR_FILENO) && write(STDERR_FILENO, "\r\033[K", 4) < 0)
+		_exit(128 + sig);
+	if (intr.id[0])
+		n = snprintf(msg, sizeof(msg),
+			     "%s: %s; transfer %s is resumable: ferry resume "
+			     "%s --config %s\n",
+			     fr_log_tag, why, intr.id, intr.id, intr.c->path);
+	else
+		n = snprintf(msg, sizeof(msg),
+			     "%s: %s while reading '%s'; nothing was sent: "
+			     "send it again\n",
+			     fr_log_tag, why, intr.source);
+	if (write(STDERR_FILENO, msg, (size_t)n) < 0)
+		_exit(128 + sig);
+	if (intr.res) {
+		intr.res->error = -EINTR;
+		snprintf(intr.res->message, sizeof(intr.res->message), "%s", why);
+	}
+	if (intr.json == INTR_SEND) {
+		print_result_json(intr.res, stdout);
+		fputc('\n', stdout);
+	} else if (intr.json == INTR_RESUME) {
+		fputs("{\"ok\":false,\"transfers\":[", stdout);
+		print_result_json(intr.res, stdout);
+		fputs("]}\n", stdout);
+	}
+	fflush(stdout);
+	_exit(128 + sig);
+}
+
+/* Watch for SIGINT and SIGTERM in this process (again after a fork:
+ * threads do not survive it). res gets the interruption; json says
+ * which report to print then. */
+static int intr_arm(const struct fr_config *c, struct fr_send_result *res,
+		    int json)
+{
+	struct sigaction sa = {0};
+	pthread_t th;
+
+	intr.c = c;
+	intr.res = res;
+	intr.json = json;
+	if (intr.armed == getpid())
+		return 0;
+	if (pipe2(intr.pipe, O_CLOEXEC) < 0)
+		return -errno;
+	int rc = pthread_create(&th, NULL, intr_watch, NULL);
+	if (rc)
+		return -rc;
+	pthread_detach(th);
+	intr.armed = getpid();
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigset_t set; /* a child of a resume of several has them blocked */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	return 0;
+}
+
+/* From here on an interruption names transfer t. */
+static void intr_transfer(const struct fr_transfer *t)
+{
+	pthread_mutex_lock(&save_lock);
+	snprintf(intr.id, sizeof(intr.id), "%s", t->id);
+	snprintf(intr.dir, sizeof(intr.dir), "%s", t->dir);
+	pthread_mutex_unlock(&save_lock);
+}
+
+/* A resume of several: the parent passes the signal to its children
+ * (a terminal's Ctrl-C reaches them too) and reports when they stop. */
+static void on_signal_parent(int sig)
+{
+	intr.sig = sig;
+	for (unsigned i = 0; i < intr.n_kids; i++)
+		if (intr.kids[i] > 0)
+			kill(intr.kids[i], sig);
+}
+
 /* ---- progress display ------------------------------------------------------ */
 
 struct runner {
@@ -219,6 +398,9 @@ static void on_progress(void *arg, const struct fr_progress *p)
 {
 	struct runner *r = arg;
 	struct fr_progress q = *p;
+
+	if (intr.sig) /* the watcher is saying so: leave it the terminal */
+		return;
 
 	snprintf(q.output, sizeof(q.output), "%s", r->output);
 	q.pid = (long)getpid();
@@ -507,6 +689,9 @@ window:
 	free(oz.body);
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
+	if (rc)
+		snprintf(res->message, sizeof(res->message), "%s",
+			 err[0] ? err : fr_log_last_error());
 	struct fr_progress p = r.last;
 	p.total_bytes = m->total_size;
 	p.n_segments = m->n_segments;
@@ -680,6 +865,9 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t->id);
 	snprintf(res->name, sizeof(res->name), "%s", t->name);
 	snprintf(res->site, sizeof(res->site), "%s", t->site);
+	res->level_auto = t->level < 0;
+	res->level_last = t->level > 0 ? t->level : 0;
+	intr_transfer(t);
 	rc = run_transfer(c, t, &m, mf, mf_len, S_ISREG(st.st_mode), progress,
 			  res);
 out:
@@ -743,33 +931,52 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	snprintf(t.via, sizeof(t.via), "%s", o->via ? o->via : "");
 	t.priority = o->priority;
 	t.level = o->level >= -1 ? o->level : c->level;
-	if ((rc = fr_workq_start(c->workers)) < 0)
+	snprintf(res->name, sizeof(res->name), "%s", t.name);
+	snprintf(res->site, sizeof(res->site), "%s", t.site);
+	snprintf(intr.source, sizeof(intr.source), "%s", t.source);
+	if ((rc = intr_arm(c, res, o->json ? INTR_SEND : 0)) < 0 ||
+	    (rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 	return prepare_and_run(c, &t, o->progress, res);
 }
 
+/* What went wrong, for the report: the output's or the last error
+ * logged, else the code's meaning. */
+static const char *result_message(const struct fr_send_result *r)
+{
+	if (r->message[0])
+		return r->message;
+	if (fr_log_last_error()[0])
+		return fr_log_last_error();
+	return fr_strerror(r->error);
+}
+
+/* One transfer's object, the same in send's, resume's and (where they
+ * share a field) status's JSON; see JSON OUTPUT in ferry(1). */
 static void print_result_json(const struct fr_send_result *r, FILE *out)
 {
-	char n[600];
+	char n[600], e[1100], id[200];
 
 	fprintf(out,
-		"{\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
+		"{\"transfer\":%s,\"name\":%s,\"site\":\"%s\","
 		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"skipped_bytes\":%llu,\"segments\":%u,\"segments_sent\":%u,"
 		"\"segments_skipped\":%u,\"segments_resent\":%u,"
-		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d}\n",
-		r->transfer, fr_json_str(r->name, n, sizeof(n)), r->site,
+		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
+		"\"level_auto\":%s}",
+		r->transfer[0] ? fr_json_str(r->transfer, id, sizeof(id)) : "null",
+		fr_json_str(r->name, n, sizeof(n)), r->site,
 		r->error ? "false" : "true",
-		r->error ? "\"failed\"" : "null",
+		r->error ? fr_json_str(result_message(r), e, sizeof(e)) : "null",
 		(unsigned long long)r->total_bytes,
 		(unsigned long long)r->sent_bytes,
 		(unsigned long long)r->skipped_bytes, r->n_segments,
 		r->segs_sent, r->segs_skipped, r->segs_resent, r->seconds,
-		r->attempts, r->level_last);
+		r->attempts, r->level_last, r->level_auto ? "true" : "false");
 }
 
 static int resume_one(const struct fr_config *c, const char *dir,
-		      bool progress, struct fr_send_result *res)
+		      bool progress, struct fr_send_result *res, int json)
 {
 	struct fr_transfer t;
 	int rc = fr_transfer_load(dir, &t);
@@ -778,13 +985,166 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "cannot read transfer '%s': %s", dir,
 		       fr_strerror(rc));
+		res->error = rc;
 		return rc;
 	}
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t.id);
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
+	intr_transfer(&t);
+	if ((rc = intr_arm(c, res, json)) < 0 ||
+	    (rc = fr_workq_start(c->workers)) < 0) {
+		res->error = rc;
+		return rc;
+	}
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
 	return prepare_and_run(c, &t, progress, res);
+}
+
+/* A transfer that did not finish, said after its log: how to go on. */
+static void say_unfinished(const struct fr_config *c,
+			   const struct fr_send_result *r)
+{
+	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
+	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
+		return;
+	fprintf(stderr,
+		"%s: transfer %s is interrupted; run 'ferry resume %s --config "
+		"%s' to continue\n",
+		fr_log_tag, r->transfer, r->transfer, c->path);
+}
+
+/* The report of a resume: one JSON document, or a line per transfer. */
+static void resume_report(const struct fr_config *c,
+			  const struct fr_send_result *res, unsigned n,
+			  bool json)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; i < n; i++)
+		ok &= res[i].error == 0;
+	if (json) {
+		printf("{\"ok\":%s,\"transfers\":[", ok ? "true" : "false");
+		for (unsigned i = 0; i < n; i++) {
+			if (i)
+				putchar(',');
+			print_result_json(&res[i], stdout);
+		}
+		printf("]}\n");
+		fflush(stdout);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (res[i].error)
+			say_unfinished(c, &res[i]);
+		else if (fr_log_verbosity >= FR_LOG_INFO)
+			fr_print_send_result(&res[i], false, stdout);
+	}
+	fflush(stdout);
+}
+
+/* How a child that resumed res ended, when it could not say. */
+static void child_ended(struct fr_send_result *res, int st)
+{
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	if (res->error == 0)
+		res->error = FR_E_INCOMPLETE;
+	if (res->message[0])
+		return;
+	if (WIFSIGNALED(st))
+		snprintf(res->message, sizeof(res->message),
+			 "the sending process was killed by signal %d",
+			 WTERMSIG(st));
+	else
+		snprintf(res->message, sizeof(res->message),
+			 "the sending process exited with %d", WEXITSTATUS(st));
+}
+
+/* Several transfers: one child each, the slots keep the limits; the
+ * results come back in shared memory. Workers and the interruption
+ * watcher start in each child: threads do not survive fork(). */
+static int resume_many(const struct fr_config *c, char (*dirs)[1300],
+		       unsigned n, bool json)
+{
+	size_t sz = n * sizeof(struct fr_send_result);
+	struct fr_send_result *res =
+		mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	pid_t *kids = calloc(n, sizeof(*kids));
+	struct sigaction sa = {0}, old_int, old_term;
+	sigset_t block, prev;
+	unsigned failed = 0;
+
+	if (res == MAP_FAILED || !kids) {
+		free(kids);
+		return -ENOMEM;
+	}
+	memset(res, 0, sz);
+	for (unsigned i = 0; i < n; i++) {
+		struct fr_transfer t;
+		if (fr_transfer_load(dirs[i], &t) == 0) {
+			snprintf(res[i].transfer, sizeof(res[i].transfer), "%s",
+				 t.id);
+			snprintf(res[i].name, sizeof(res[i].name), "%s", t.name);
+			snprintf(res[i].site, sizeof(res[i].site), "%s", t.site);
+		}
+	}
+	/* a child takes the signals only once its watcher runs */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &prev);
+	intr.kids = kids;
+	sa.sa_handler = on_signal_parent;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	fflush(stdout);
+	for (unsigned i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			intr.n_kids = 0;
+			int rc = resume_one(c, dirs[i], false, &res[i], 0);
+			_exit(rc == 0 ? 0 : 1);
+		}
+		if (pid < 0) {
+			res[i].error = -errno;
+			snprintf(res[i].message, sizeof(res[i].message),
+				 "cannot start a process: %s", strerror(errno));
+		}
+		kids[i] = pid;
+		intr.n_kids = i + 1;
+	}
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	for (unsigned left = n; left > 0;) {
+		int st;
+		pid_t pid = wait(&st);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (kids[i] == pid) {
+				child_ended(&res[i], st);
+				kids[i] = 0;
+				left--;
+			}
+	}
+	intr.n_kids = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	for (unsigned i = 0; i < n; i++)
+		failed += res[i].error != 0;
+	if (failed && !intr.sig)
+		fr_log(FR_LOG_ERROR, "%u of %u transfers did not finish", failed,
+		       n);
+	resume_report(c, res, n, json);
+	munmap(res, sz);
+	free(kids);
+	return intr.sig ? -EINTR : failed ? FR_E_INCOMPLETE : 0;
 }
 
 int fr_resume(const struct fr_config *c, const char *which, bool progress,
@@ -794,7 +1154,6 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 	DIR *d;
 	struct dirent *de;
 	char (*dirs)[1300] = NULL;
-	char (*sites)[FR_CODE_MAX + 1] = NULL;
 	unsigned n = 0, cap = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -815,77 +1174,47 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			dirs = realloc(dirs, cap * sizeof(*dirs));
-			sites = realloc(sites, cap * sizeof(*sites));
-			if (!dirs || !sites) {
+			void *nd = realloc(dirs, cap * sizeof(*dirs));
+			if (!nd) {
+				free(dirs);
 				closedir(d);
 				return -ENOMEM;
 			}
+			dirs = nd;
 		}
 		memcpy(dirs[n], sub, sizeof(sub));
-		memcpy(sites[n], t.site, sizeof(t.site));
 		n++;
 	}
 	closedir(d);
 	if (n == 0) {
 		if (which) {
 			fr_log(FR_LOG_ERROR,
-			       "no transfer '%s' (see ferry status)", which);
+			       "no transfer '%s' in '%s' (see ferry status)",
+			       which, dir);
 			return -ENOENT;
 		}
 		fr_log(FR_LOG_INFO, "nothing to resume");
-		if (json)
-			printf("[]\n");
+		resume_report(c, NULL, 0, json);
 		return 0;
 	}
 	int rc;
 	if (n == 1) {
 		struct fr_send_result r;
-		if ((rc = fr_workq_start(c->workers)) < 0)
-			return rc;
-		rc = resume_one(c, dirs[0], progress, &r);
-		if (json)
-			print_result_json(&r, stdout);
-		free(dirs);
-		free(sites);
-		return rc;
+		rc = resume_one(c, dirs[0], progress, &r,
+				json ? INTR_RESUME : 0);
+		resume_report(c, &r, 1, json);
+	} else {
+		rc = resume_many(c, dirs, n, json);
 	}
-	/* several: one child each, the slots keep the limits. The workers
-	 * are started in each child: threads do not survive fork(). */
-	int failed = 0;
-	if (json)
-		fflush(stdout);
-	for (unsigned i = 0; i < n; i++) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			struct fr_send_result r = {0};
-			int crc = fr_workq_start(c->workers);
-			if (crc == 0)
-				crc = resume_one(c, dirs[i], false, &r);
-			if (json)
-				print_result_json(&r, stdout);
-			fflush(stdout);
-			_exit(crc == 0 ? 0 : 1);
-		}
-		if (pid < 0)
-			failed++;
-	}
-	int st;
-	while (wait(&st) > 0)
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			failed++;
 	free(dirs);
-	free(sites);
-	if (failed)
-		fr_log(FR_LOG_ERROR, "%d of %u transfers did not finish", failed,
-		       n);
-	return failed ? FR_E_INCOMPLETE : 0;
+	return rc;
 }
 
 void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 {
 	if (json) {
 		print_result_json(r, out);
+		fputc('\n', out);
 		return;
 	}
 	if (r->error)
@@ -894,7 +1223,7 @@ void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
 					     r->seconds
 				   : 0;
-	fprintf(stderr,
+	fprintf(out,
 		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
 		"there, %u re-sent), %s on the wire\n",
 		r->name, r->site, fr_human_bytes(r->total_bytes, a, sizeof(a)),

@@ -55,6 +55,7 @@ static const char *const usage_send =
 	"as <store>/packages/NAME/ once every segment is verified. If the\n"
 	"transfer is interrupted, 'ferry resume' (or the same send again)\n"
 	"continues it, sending only what the site does not hold yet.\n"
+	"Ctrl-C or SIGTERM stops it (exit 130 or 143), resumable.\n"
 	"\n"
 	"options:\n"
 	"  --to SITE              destination site code (required)\n"
@@ -73,7 +74,8 @@ static const char *const usage_resume =
 	"\n"
 	"Continue interrupted sends: one (by transfer id or package name) or\n"
 	"all that are not done. Sends only the segments the destination does\n"
-	"not already hold.\n";
+	"not already hold. One summary line per transfer (--json: one\n"
+	"document, {\"ok\": ..., \"transfers\": [...]}).\n";
 
 static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
@@ -292,6 +294,8 @@ static int exit_for(int rc)
 {
 	if (rc == 0)
 		return 0;
+	if (rc == -EINTR && fr_interrupted())
+		return 128 + fr_interrupted();
 	if (rc == FR_E_CONFIG || rc == FR_E_BAD_NAME)
 		return EXIT_CONFIG;
 	if (rc == FR_E_AUTH)
