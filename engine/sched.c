@@ -401,7 +401,6 @@ static void on_progress(void *arg, const struct fr_progress *p)
 
 	if (intr.sig) /* the watcher is saying so: leave it the terminal */
 		return;
-
 	snprintf(q.output, sizeof(q.output), "%s", r->output);
 	q.pid = (long)getpid();
 	q.updated = (int64_t)time(NULL);
@@ -413,22 +412,31 @@ static void on_progress(void *arg, const struct fr_progress *p)
 	}
 	if (!r->tty)
 		return;
-	char a[32], b[32], rate[32], eta[32];
-	double pct = p->total_bytes ? 100.0 * (double)p->done_bytes /
-					      (double)p->total_bytes
-				    : 100.0;
-	fmt_eta(p->eta, eta, sizeof(eta));
-	fprintf(stderr,
-		"\r\033[K%s -> %s  %5.1f%%  %s / %s  %s/s  ETA %s  seg %u/%u  "
-		"%s",
-		r->t->name, r->t->site, pct,
-		fr_human_bytes(p->done_bytes, a, sizeof(a)),
-		fr_human_bytes(p->total_bytes, b, sizeof(b)),
-		fr_human_bytes((uint64_t)p->rate, rate, sizeof(rate)), eta,
-		p->segs_done, p->n_segments,
-		p->level > 0 ? "zstd" : "raw");
+	char who[600], pct[16], bytes[80], a[32], b[32], rate[48], rs[32],
+		eta[48], e[32], seg[48], level[16];
+	snprintf(who, sizeof(who), "%s -> %s", r->t->name, r->t->site);
+	snprintf(pct, sizeof(pct), "%5.1f%%",
+		 p->total_bytes ? 100.0 * (double)p->done_bytes /
+					  (double)p->total_bytes
+				: 100.0);
+	snprintf(bytes, sizeof(bytes), "%s / %s",
+		 fr_human_bytes(p->done_bytes, a, sizeof(a)),
+		 fr_human_bytes(p->total_bytes, b, sizeof(b)));
+	snprintf(rate, sizeof(rate), "%s/s",
+		 fr_human_bytes((uint64_t)p->rate, rs, sizeof(rs)));
+	fmt_eta(p->eta, e, sizeof(e));
+	snprintf(eta, sizeof(eta), "ETA %s", e);
+	snprintf(seg, sizeof(seg), "seg %u/%u", p->segs_done, p->n_segments);
 	if (p->level > 0)
-		fprintf(stderr, " %d", p->level);
+		snprintf(level, sizeof(level), "zstd %d", p->level);
+	else
+		snprintf(level, sizeof(level), "raw");
+	/* on a narrow terminal the less telling parts go first */
+	const struct fr_tty_part parts[] = {
+		{who, 4}, {pct, 0},  {bytes, 1}, {rate, 3},
+		{eta, 2}, {seg, 5},  {level, 6},
+	};
+	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
 }
 
 /* ---- schedules ------------------------------------------------------------ */
