@@ -232,6 +232,7 @@ static struct {
 	int json;                     /* 0, INTR_SEND or INTR_RESUME */
 	pid_t *kids;                  /* a resume of several: its children */
 	unsigned n_kids;
+	bool over;                    /* the transfer's end is being recorded */
 } intr = {.pipe = {-1, -1}};
 enum { INTR_SEND = 1, INTR_RESUME = 2 };
 
@@ -248,8 +249,8 @@ static void on_signal(int sig)
 	char b = 1;
 
 	intr.sig = sig;
-	if (write(intr.pipe[1], &b, 1) < 0)
-		errno = e;
+	ssize_t w = write(intr.pipe[1], &b, 1);
+	(void)w;
 	errno = e;
 }
 
@@ -283,6 +284,8 @@ static void *intr_watch(void *arg)
 		;
 	pthread_mutex_lock(&save_lock); /* never released: we exit */
 	int sig = intr.sig;
+	if (intr.over) /* its end is recorded: only the exit says it */
+		_exit(128 + sig);
 	snprintf(why, sizeof(why), "interrupted by %s",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	intr_record(why);
@@ -356,6 +359,16 @@ static void intr_transfer(const struct fr_transfer *t)
 	pthread_mutex_lock(&save_lock);
 	snprintf(intr.id, sizeof(intr.id), "%s", t->id);
 	snprintf(intr.dir, sizeof(intr.dir), "%s", t->dir);
+	intr.over = false;
+	pthread_mutex_unlock(&save_lock);
+}
+
+/* The transfer ended (done or failed): a signal from now on does not
+ * make it interrupted. */
+static void intr_over(void)
+{
+	pthread_mutex_lock(&save_lock);
+	intr.over = true;
 	pthread_mutex_unlock(&save_lock);
 }
 
@@ -695,6 +708,7 @@ window:
 	}
 	slots_release(&sl);
 	free(oz.body);
+	intr_over();
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
 	if (rc)
@@ -914,15 +928,14 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 	return 0;
 }
 
-int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
-	    struct fr_send_result *res)
+static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
+		    struct fr_send_result *res)
 {
 	struct fr_transfer t = {0};
 	const struct fr_address *addrs[1];
 	char abs[4096];
 	int rc;
 
-	memset(res, 0, sizeof(*res));
 	signal(SIGPIPE, SIG_IGN);
 	if (!fr_config_addresses(c, o->site, addrs, 1)) {
 		fr_log(FR_LOG_ERROR,
@@ -946,6 +959,17 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	    (rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 	return prepare_and_run(c, &t, o->progress, res);
+}
+
+int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
+	    struct fr_send_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	int rc = send_one(c, o, res);
+	if (rc < 0)
+		res->error = rc; /* also when it failed before it began */
+	intr_over();
+	return rc;
 }
 
 /* What went wrong, for the report: the output's or the last error
@@ -1006,7 +1030,10 @@ static int resume_one(const struct fr_config *c, const char *dir,
 		return rc;
 	}
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
-	return prepare_and_run(c, &t, progress, res);
+	if ((rc = prepare_and_run(c, &t, progress, res)) < 0)
+		res->error = rc; /* also when it failed before it began */
+	intr_over();
+	return rc;
 }
 
 /* A transfer that did not finish, said after its log: how to go on. */

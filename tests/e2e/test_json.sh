@@ -26,6 +26,15 @@ case $r in
 False\|*"cannot connect"*) pass "the failure object says why: ${r#*|}" ;;
 *) fail "the failure object does not carry the message: $r" ;;
 esac
+run_ferry "$WORK/f0.json" "$WORK/f0.err" send "$WORK/nosuchdir" --to LAB \
+	--config "$CEN_CONF" --json
+expect_rc 1 "$RC" "send --json of a missing source"
+check "send --json of a missing source prints one JSON document" json_ok "$WORK/f0.json"
+r=$(json_get "$WORK/f0.json" '"%s|%s|%s" % (d["ok"], d["transfer"], d["error"])')
+case $r in
+False\|None\|*nosuchdir*) pass "it says ok false, no transfer, and names the path: ${r##*|}" ;;
+*) fail "send --json of a missing source: $r" ;;
+esac
 for p in p2 p3; do
 	run_ferry "$O" "$E" send "$WORK/$p" --to LAB --config "$CEN_CONF"
 	expect_rc 1 "$RC" "send $p with no receiver"

@@ -73,7 +73,7 @@ receiver_kill() {
 		"$held held after the restart"
 	check "receiver kill at $at: sent again $lost segments' worth, less than 2" \
 		python3 -c "import sys; sys.exit(0 if $lost < 2 else 1)"
-	sent=$(json_get "$WORK/$name.r.json" 'd["segments_sent"]')
+	sent=$(json_get "$WORK/$name.r.json" 'd["transfers"][0]["segments_sent"]')
 	check "the resume sent only the $((SEGS - held)) missing segments ($sent)" \
 		[ "$sent" = $((SEGS - held)) ]
 	compare_trees "$SRC" "$LAB_STORE/packages/$name" \
