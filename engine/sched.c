@@ -254,7 +254,8 @@ static void on_signal(int sig)
 	errno = e;
 }
 
-/* The record says interrupted, with no live pid: not "sending". */
+/* The record says interrupted, with no live pid: not "sending". The
+ * report gets the bytes this attempt had put on the wire. */
 static void intr_record(const char *why)
 {
 	struct fr_transfer t;
@@ -267,6 +268,8 @@ static void intr_record(const char *why)
 		transfer_write(&t);
 	}
 	fr_progress_load(intr.dir, &p);
+	if (intr.res && p.pid == (long)getpid())
+		intr.res->sent_bytes += p.wire_bytes;
 	snprintf(p.state, sizeof(p.state), "interrupted");
 	snprintf(p.error, sizeof(p.error), "%s", why);
 	p.pid = 0;
