@@ -149,10 +149,11 @@ struct lan_conn {
 	uint64_t acked_raw;   /* package bytes held by the receiver */
 	/* for the progress count: where each segment's latest frame began in
 	 * the frames' byte stream (sc->wire_bytes) and how long it was (0:
-	 * still going); the socket's bytes written before the first frame;
-	 * the count last shown, which never goes back */
+	 * still going), and how much of it the receiver had kept from an
+	 * earlier session; the socket's bytes written before the first
+	 * frame; the count last shown, which never goes back */
 	uint64_t *fstart;
-	uint32_t *flen;
+	uint32_t *flen, *fkept;
 	uint64_t tcp_base, shown;
 	uint64_t start_ns, last_tick_ns, last_wire;
 	double rate;
@@ -960,6 +961,10 @@ static void start_send(struct lan_conn *lc)
 	lc->given[s->seg] = 1;
 	lc->fstart[s->seg] = lc->sc->wire_bytes;
 	lc->flen[s->seg] = 0;
+	lc->fkept[s->seg] = s->stream ? s->skip
+			    : s->part >= 0 && s->send_len >= CONT_PREFIX
+				    ? s->stored - (s->send_len - CONT_PREFIX)
+				    : 0;
 	s->state = S_SENDING;
 	s->sent = 0;
 	s->notifs = 0;
@@ -1242,11 +1247,13 @@ static uint64_t done_bytes(struct lan_conn *lc, double ratio)
 	for (uint32_t i = 0; i < m->n_segments && a; i++) {
 		if (!lc->given[i] || lc->acked[i] || a <= lc->fstart[i])
 			continue;
-		uint64_t raw = m->segments[i].length, got = a - lc->fstart[i];
-		uint64_t len = lc->flen[i];
+		uint64_t raw = m->segments[i].length, kept = lc->fkept[i];
+		uint64_t got = kept + a - lc->fstart[i], len = lc->flen[i];
 		if (!len && lc->sending >= 0 && lc->slots[lc->sending].seg == i &&
 		    !lc->slots[lc->sending].stream)
 			len = lc->slots[lc->sending].send_len;
+		if (len)
+			len += kept;
 		uint64_t part = len ? (got >= len ? raw : raw * got / len)
 				    : (uint64_t)((double)got * ratio);
 		done += part < raw ? part : raw;
@@ -1422,8 +1429,9 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->given = calloc(m->n_segments + 1, 1);
 	lc->fstart = calloc(m->n_segments + 1, sizeof(*lc->fstart));
 	lc->flen = calloc(m->n_segments + 1, sizeof(*lc->flen));
+	lc->fkept = calloc(m->n_segments + 1, sizeof(*lc->fkept));
 	if (!lc->todo || !lc->acked || !lc->resends || !lc->given ||
-	    !lc->fstart || !lc->flen) {
+	    !lc->fstart || !lc->flen || !lc->fkept) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1613,6 +1621,7 @@ out:
 	free(lc->given);
 	free(lc->fstart);
 	free(lc->flen);
+	free(lc->fkept);
 	lc->todo = NULL;
 	lc->acked = lc->resends = lc->given = NULL;
 	return rc;

@@ -34,7 +34,11 @@ void fr_log(int level, const char *fmt, ...)
 	}
 	if (level > fr_log_verbosity)
 		return;
-	if (!isatty(STDERR_FILENO)) {
+	if (isatty(STDERR_FILENO)) {
+		/* over a progress line, which is drawn again after */
+		memcpy(line, "\r\033[K", 4);
+		n = 4;
+	} else {
 		struct timespec ts;
 		struct tm tm;
 
