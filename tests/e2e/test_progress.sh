@@ -8,7 +8,13 @@
 e2e_init test_progress
 command -v script >/dev/null || skip "script(1) (util-linux) is required"
 # about 2.5 MB/s; one segment of 64 MiB holds the whole package
-ADDR_EXTRA="rate-limit = pulse 256K 100ms"
+mkdir -p "$WORK/media"
+ADDR_EXTRA="rate-limit = pulse 256K 100ms
+
+[address LAB usb]
+type = courier
+password-file = $PW_FILE
+media = $WORK/media"
 SENDER_EXTRA="segment-size = 64M"
 write_configs
 start_serve
@@ -31,7 +37,7 @@ import re, sys
 t = open(sys.argv[1], 'rb').read().decode('utf-8', 'replace')
 for l in re.split(r'[\r\n]', t):
     l = l.replace('\x1b[K', '')
-    if re.search(r'\d%  ', l) or l.startswith('hashing'):
+    if re.search(r'\d%  ', l) or re.match(r'\s*(hashing|parcel:)', l):
         print(l)
 EOF
 }
@@ -70,5 +76,18 @@ tty_send wide 3 "stty cols 160"
 expect_rc 0 "$RC" "send on a 160-column terminal"
 expect_grep "a wide line has the name, segments and level" \
 	'wide -> LAB .*seg [01]/1  raw' "$WORK/wide.tty"
+
+# ---- parcel create's line too --------------------------------------------------------------
+mkdir -p "$WORK/parcel"
+binary_data "$WORK/parcel/data" $((12 * 1024 * 1024))
+(unset COLUMNS; timeout 120 script -qfec \
+	"stty cols 40; $FERRY parcel create $WORK/parcel --to LAB --config $CEN_CONF --level 19" \
+	"$WORK/parcel.tty" >/dev/null 2>&1)
+expect_rc 0 "$?" "parcel create on a 40-column terminal"
+progress_lines "$WORK/parcel.tty" >"$WORK/parcel.lines"
+wide=$(awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' "$WORK/parcel.lines")
+n=$(grep -c 'parcel:' "$WORK/parcel.lines")
+check "parcel create drew its line ($n times), never wider than 39 ($wide)" \
+	test "$wide" -le 39 -a "$n" -ge 1
 
 e2e_finish
