@@ -931,6 +931,17 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 	return 0;
 }
 
+/* A transfer failed, maybe before it began: the report says why, in
+ * the words logged by this process (a resume's child). */
+static void result_failed(struct fr_send_result *res, int rc)
+{
+	res->error = rc;
+	if (!res->message[0])
+		snprintf(res->message, sizeof(res->message), "%s",
+			 fr_log_last_error()[0] ? fr_log_last_error()
+						: fr_strerror(rc));
+}
+
 static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 		    struct fr_send_result *res)
 {
@@ -970,7 +981,7 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	memset(res, 0, sizeof(*res));
 	int rc = send_one(c, o, res);
 	if (rc < 0)
-		res->error = rc; /* also when it failed before it began */
+		result_failed(res, rc);
 	intr_over();
 	return rc;
 }
@@ -1020,7 +1031,7 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "cannot read transfer '%s': %s", dir,
 		       fr_strerror(rc));
-		res->error = rc;
+		result_failed(res, rc);
 		return rc;
 	}
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t.id);
@@ -1029,12 +1040,12 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	intr_transfer(&t);
 	if ((rc = intr_arm(c, res, json)) < 0 ||
 	    (rc = fr_workq_start(c->workers)) < 0) {
-		res->error = rc;
+		result_failed(res, rc);
 		return rc;
 	}
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
 	if ((rc = prepare_and_run(c, &t, progress, res)) < 0)
-		res->error = rc; /* also when it failed before it began */
+		result_failed(res, rc);
 	intr_over();
 	return rc;
 }
