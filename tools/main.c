@@ -3,7 +3,8 @@
  * each with --help. Parsing and presentation live here; the work is the
  * engine's. Exit codes: 0 success, 1 the operation failed (a transfer
  * stays resumable), 2 usage, 3 configuration, 4 authentication refused,
- * 5 verification found a difference.
+ * 5 verification found a difference; 128 + the signal when SIGINT or
+ * SIGTERM stopped a send or resume.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -81,7 +82,8 @@ static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
-	"level and output) and incoming packages (partial and complete).\n";
+	"level and output) and incoming packages (partial and complete).\n"
+	"A TRANSFER (id or package name) that names nothing: exit 1.\n";
 
 static const char *const usage_verify =
 	"usage: ferry verify NAME --config F [--json]\n"
