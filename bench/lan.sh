@@ -654,7 +654,7 @@ fi
 	if [ "$HAVE_RESUME" = 1 ]; then
 		echo
 		echo "Resume: the sender was killed (kill -9) $RES_KILLED_AT s after it started, with $RES_JOURNAL of $RES_NSEG segments in the receiver's journal (sender's status then: bytes_done/bytes = ${RES_SENDER_DONE:-?})."
-		echo "\`ferry resume\` (page cache dropped first) took $(fmt "$RES_WALL" 2) s, exit $RES_RC; $(jq -r '"sent \(.segments_sent) segments, skipped \(.segments_skipped) (\(.skipped_bytes) bytes)"' "$OUT/runs/resume/resume.json" 2>/dev/null); verify exit $RES_VERIFY; tree $RES_CHECK."
+		echo "\`ferry resume\` (page cache dropped first) took $(fmt "$RES_WALL" 2) s, exit $RES_RC; $(jq -r '.transfers[0] | "sent \(.segments_sent) segments, skipped \(.segments_skipped) (\(.skipped_bytes) bytes)"' "$OUT/runs/resume/resume.json" 2>/dev/null); verify exit $RES_VERIFY; tree $RES_CHECK."
 		[ -n "$FW" ] && echo "Resume time / full transfer time (median) = $(fmt "$RES_WALL" 2) / $(fmt "$FW" 2) = $(div "$(awk -v a="$RES_WALL" 'BEGIN{print a*100}')" "$FW" 0)% (target < 60%)."
 	fi
 } >"$OUT/summary.md"

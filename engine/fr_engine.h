@@ -26,6 +26,9 @@ extern int fr_log_verbosity;  /* messages above this level are dropped */
 extern const char *fr_log_tag; /* "ferry" or "ferry[LAB]" */
 void fr_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The last error logged by this process (also when it was not shown):
+ * "" if none. */
+const char *fr_log_last_error(void);
 
 /* ---- configuration ----------------------------------------------------- */
 
@@ -227,7 +230,10 @@ struct fr_send_result {
 	/* left out of the package; unless skip_special, a send that left
 	 * something out returns (and says in error) FR_E_LEFT_OUT */
 	struct fr_left_list left_out;
+	const char *left_json;      /* or the list as JSON (resume of several) */
 	bool skip_special;
+	bool level_auto;            /* the level follows the link */
+	char message[512];          /* what went wrong, when error */
 };
 
 /* Create a transfer for opts and run it to the end (with retries).
@@ -235,12 +241,18 @@ struct fr_send_result {
 int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	    struct fr_send_result *res);
 void fr_send_result_fini(struct fr_send_result *r);
-/* The closing summary: one line on stderr, or JSON on out. */
+/* The closing summary: one line, or a JSON object, on out. */
 void fr_print_send_result(const struct fr_send_result *r, bool json,
 			  FILE *out);
-/* Continue one interrupted transfer (by id or package name), or all. */
+/* Continue one interrupted transfer (by id or package name), or all;
+ * a summary line per transfer on stdout (or one JSON document). */
 int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
 	      bool json, bool skip_special);
+/* The signal (SIGINT, SIGTERM) that stopped a send or resume, or 0. A
+ * sender stopped by one records its transfer as interrupted, says on
+ * stderr how to resume it and exits 128 + the signal; a resume of
+ * several returns -EINTR once its children have stopped. */
+int fr_interrupted(void);
 
 /* ---- courier parcels (parcel.c) ----------------------------------------- */
 

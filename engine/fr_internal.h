@@ -39,6 +39,15 @@ int fr_remove_tree(const char *path);
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* A progress line on the terminal (stderr), never wider than it (its
+ * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
+ * apart; while too wide, the part with the highest drop rank is left
+ * out (rank 0 never), and what is still too wide is cut. */
+struct fr_tty_part {
+	const char *text;
+	int drop;
+};
+void fr_tty_line(const struct fr_tty_part *parts, unsigned n);
 /* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
  * with its quotes), or null when t < 0; returns buf. */
 const char *fr_json_time(int64_t t, char *buf, size_t cap);
@@ -129,6 +138,8 @@ void fr_sock_tune(int fd);
 /* Bytes of ours the peer's TCP has acknowledged (tcpinfo.c): grows only
  * with data, not with keepalive or window probes. 0 or -errno. */
 int fr_tcp_bytes_acked(int fd, uint64_t *out);
+/* Bytes written to the socket so far: acknowledged, or still queued. */
+int fr_tcp_written(int fd, uint64_t *out);
 /* Client and server halves of the handshake. */
 int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
 			char *errbuf, size_t errcap);

@@ -147,6 +147,14 @@ struct lan_conn {
 	uint64_t tcp_acked;     /* bytes the peer's TCP acknowledged */
 	int workers_busy;
 	uint64_t acked_raw;   /* package bytes held by the receiver */
+	/* for the progress count: where each segment's latest frame began in
+	 * the frames' byte stream (sc->wire_bytes) and how long it was (0:
+	 * still going), and how much of it the receiver had kept from an
+	 * earlier session; the socket's bytes written before the first
+	 * frame; the count last shown, which never goes back */
+	uint64_t *fstart;
+	uint32_t *flen, *fkept;
+	uint64_t tcp_base, shown;
 	uint64_t start_ns, last_tick_ns, last_wire;
 	double rate;
 	char err[512];
@@ -952,6 +960,12 @@ static void start_send(struct lan_conn *lc)
 		return;
 	struct slot *s = &lc->slots[si];
 	lc->given[s->seg] = 1;
+	lc->fstart[s->seg] = lc->sc->wire_bytes;
+	lc->flen[s->seg] = 0;
+	lc->fkept[s->seg] = s->stream ? s->skip
+			    : s->part >= 0 && s->send_len >= CONT_PREFIX
+				    ? s->stored - (s->send_len - CONT_PREFIX)
+				    : 0;
 	s->state = S_SENDING;
 	s->sent = 0;
 	s->notifs = 0;
@@ -996,6 +1010,7 @@ static void send_finished(struct lan_conn *lc, int si)
 	struct slot *s = &lc->slots[si];
 
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
+	lc->flen[s->seg] = s->sent ? s->sent : 1;
 	lc->sc->segs_sent++;
 	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
 	send_stop(lc, si);
@@ -1217,6 +1232,40 @@ static void parse_acks(struct lan_conn *lc)
 	lc->ack_len -= off;
 }
 
+/*
+ * The package bytes to show as done: those of the segments the receiver
+ * acknowledged, and of the frames on their way the part its TCP has
+ * acknowledged (a frame of 64 MiB takes minutes on a slow line). Never
+ * more than was sent, never less than shown before.
+ */
+static uint64_t done_bytes(struct lan_conn *lc, double ratio)
+{
+	const struct fr_manifest *m = lc->sc->m;
+	uint64_t done = lc->acked_raw, a = 0;
+
+	if (lc->tcp_acked > lc->tcp_base)
+		a = lc->tcp_acked - lc->tcp_base; /* of the frames' stream */
+	for (uint32_t i = 0; i < m->n_segments && a; i++) {
+		if (!lc->given[i] || lc->acked[i] || a <= lc->fstart[i])
+			continue;
+		uint64_t raw = m->segments[i].length, kept = lc->fkept[i];
+		uint64_t got = kept + a - lc->fstart[i], len = lc->flen[i];
+		if (!len && lc->sending >= 0 && lc->slots[lc->sending].seg == i &&
+		    !lc->slots[lc->sending].stream)
+			len = lc->slots[lc->sending].send_len;
+		if (len)
+			len += kept;
+		uint64_t part = len ? (got >= len ? raw : raw * got / len)
+				    : (uint64_t)((double)got * ratio);
+		done += part < raw ? part : raw;
+	}
+	if (done > m->total_size)
+		done = m->total_size;
+	if (done > lc->shown)
+		lc->shown = done;
+	return lc->shown;
+}
+
 static void tick(struct lan_conn *lc)
 {
 	uint64_t now = fr_now_ns();
@@ -1273,16 +1322,16 @@ static void tick(struct lan_conn *lc)
 			       before, lc->adapt.level, lc->adapt.wire_rate / 1e6,
 			       lc->adapt.sink_stall * 100);
 	}
-	uint64_t done = lc->acked_raw;
+	/* the package's rate is the wire's times the ratio seen so far: on
+	 * a slow line a segment's ACK comes once a minute, while the wire
+	 * moves all the time */
+	double ratio = sc->sent_raw && sc->wire_bytes
+			       ? (double)sc->sent_raw / (double)sc->wire_bytes
+			       : lc->adapt.ratio[lc->adapt.level];
+	if (ratio < 1.0)
+		ratio = 1.0;
+	uint64_t done = done_bytes(lc, ratio);
 	if (dt > 0) {
-		/* the package's rate is the wire's times the ratio seen so
-		 * far: on a slow line a segment's ACK comes once a minute,
-		 * while the wire moves all the time */
-		double ratio = sc->sent_raw && sc->wire_bytes
-				       ? (double)sc->sent_raw / (double)sc->wire_bytes
-				       : lc->adapt.ratio[lc->adapt.level];
-		if (ratio < 1.0)
-			ratio = 1.0;
 		double r = (double)(sc->wire_bytes - lc->last_wire) / dt * ratio;
 		lc->rate = lc->rate > 0 ? 0.8 * lc->rate + 0.2 * r : r;
 	}
@@ -1379,7 +1428,11 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->acked = calloc(m->n_segments + 1, 1);
 	lc->resends = calloc(m->n_segments + 1, 1);
 	lc->given = calloc(m->n_segments + 1, 1);
-	if (!lc->todo || !lc->acked || !lc->resends || !lc->given) {
+	lc->fstart = calloc(m->n_segments + 1, sizeof(*lc->fstart));
+	lc->flen = calloc(m->n_segments + 1, sizeof(*lc->flen));
+	lc->fkept = calloc(m->n_segments + 1, sizeof(*lc->fkept));
+	if (!lc->todo || !lc->acked || !lc->resends || !lc->given ||
+	    !lc->fstart || !lc->flen || !lc->fkept) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1462,6 +1515,9 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
 		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
 	lc->last_wire = 0;
+	/* what went before the frames (the handshake, the offer) */
+	if (fr_tcp_written(lc->sock, &lc->tcp_base) < 0)
+		lc->tcp_base = UINT64_MAX; /* no count from TCP: ACKs only */
 	fr_ring_read(lc->ring, lc->done.efd, -1, &lc->done.efd_buf, 8, 0,
 		     UD(K_EVENT, 0, 0));
 	fr_ring_recv(lc->ring, lc->sock, lc->ackbuf, sizeof(lc->ackbuf), false,
@@ -1564,6 +1620,9 @@ out:
 	free(lc->acked);
 	free(lc->resends);
 	free(lc->given);
+	free(lc->fstart);
+	free(lc->flen);
+	free(lc->fkept);
 	lc->todo = NULL;
 	lc->acked = lc->resends = lc->given = NULL;
 	return rc;

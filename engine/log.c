@@ -13,6 +13,12 @@
 
 int fr_log_verbosity = FR_LOG_INFO;
 const char *fr_log_tag = "ferry";
+static char last_error[512];
+
+const char *fr_log_last_error(void)
+{
+	return last_error;
+}
 
 void fr_log(int level, const char *fmt, ...)
 {
@@ -21,9 +27,18 @@ void fr_log(int level, const char *fmt, ...)
 	size_t n = 0;
 	va_list ap;
 
+	if (level == FR_LOG_ERROR) { /* for a JSON report, even when quiet */
+		va_start(ap, fmt);
+		vsnprintf(last_error, sizeof(last_error), fmt, ap);
+		va_end(ap);
+	}
 	if (level > fr_log_verbosity)
 		return;
-	if (!isatty(STDERR_FILENO)) {
+	if (isatty(STDERR_FILENO)) {
+		/* over a progress line, which is drawn again after */
+		memcpy(line, "\r\033[K", 4);
+		n = 4;
+	} else {
 		struct timespec ts;
 		struct tm tm;
 

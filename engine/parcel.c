@@ -1627,14 +1627,19 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 					       ad.wire_rate / 1e6,
 					       ad.source_rate / 1e6);
 			}
-			if (o->progress)
-				fprintf(stderr,
-					"\r  parcel: %u/%u segments, %.0f MB/s, "
-					"level %d, volume %u   ",
-					written,
-					pp.settled ? p.segments : m.n_segments,
-					raw_done / 1e6 / (now - t0 + 1e-9),
-					s->level, w.n_vols);
+			if (o->progress) {
+				char sg[64], rt[32], lv[32], vl[32];
+				snprintf(sg, sizeof(sg), "parcel: %u/%u segments",
+					 written,
+					 pp.settled ? p.segments : m.n_segments);
+				snprintf(rt, sizeof(rt), "%.0f MB/s",
+					 raw_done / 1e6 / (now - t0 + 1e-9));
+				snprintf(lv, sizeof(lv), "level %d", s->level);
+				snprintf(vl, sizeof(vl), "volume %u", w.n_vols);
+				const struct fr_tty_part parts[] = {
+					{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
+				fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+			}
 			last_tick = now;
 		}
 	}
@@ -1645,7 +1650,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
 stopped:
 	if (o->progress)
-		fprintf(stderr, "\r%70s\r", "");
+		fprintf(stderr, "\r\033[K");
 	for (int i = 0; i < PSLOTS; i++)
 		if (slots[i].pj.busy)
 			pjob_wait(&dq, &slots[i].pj);

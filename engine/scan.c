@@ -883,10 +883,13 @@ int fr_scan(const char *path, const char *name, uint32_t seg_size,
 	while (progress && fr_hash_running(h)) {
 		struct timespec ts = {0, 200000000};
 		nanosleep(&ts, NULL);
-		char a[32], b[32];
-		fprintf(stderr, "\r\033[Khashing %s: %s / %s", name,
-			fr_human_bytes(fr_hash_done_bytes(h), a, sizeof(a)),
-			fr_human_bytes(out->total_size, b, sizeof(b)));
+		char a[32], b[32], what[600], bytes[80];
+		snprintf(what, sizeof(what), "hashing %s:", name);
+		snprintf(bytes, sizeof(bytes), "%s / %s",
+			 fr_human_bytes(fr_hash_done_bytes(h), a, sizeof(a)),
+			 fr_human_bytes(out->total_size, b, sizeof(b)));
+		const struct fr_tty_part parts[] = {{what, 0}, {bytes, 0}};
+		fr_tty_line(parts, 2);
 	}
 	if (progress)
 		fprintf(stderr, "\r\033[K");

@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,7 +26,11 @@
 
 /* ---- transfer records ---------------------------------------------------- */
 
-int fr_transfer_save(const struct fr_transfer *t)
+/* Held while a transfer's record or progress is written; a sender that
+ * is interrupted takes it for good (see the interruption below). */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int transfer_write(const struct fr_transfer *t)
 {
 	char path[1200], buf[8192];
 	int n = snprintf(buf, sizeof(buf),
@@ -37,6 +43,14 @@ int fr_transfer_save(const struct fr_transfer *t)
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
 		return -ENAMETOOLONG;
 	return fr_write_file_atomic(path, buf, (size_t)n);
+}
+
+int fr_transfer_save(const struct fr_transfer *t)
+{
+	pthread_mutex_lock(&save_lock);
+	int rc = transfer_write(t);
+	pthread_mutex_unlock(&save_lock);
+	return rc;
 }
 
 int fr_transfer_load(const char *dir, struct fr_transfer *t)
@@ -66,7 +80,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
 }
 
-int fr_progress_save(const char *dir, const struct fr_progress *p)
+static int progress_write(const char *dir, const struct fr_progress *p)
 {
 	char path[1200], tmp[1300], buf[2048];
 	int n = snprintf(
@@ -91,6 +105,14 @@ int fr_progress_save(const char *dir, const struct fr_progress *p)
 	if (w != n || rename(tmp, path) < 0)
 		return -EIO;
 	return 0;
+}
+
+int fr_progress_save(const char *dir, const struct fr_progress *p)
+{
+	pthread_mutex_lock(&save_lock);
+	int rc = progress_write(dir, p);
+	pthread_mutex_unlock(&save_lock);
+	return rc;
 }
 
 int fr_progress_load(const char *dir, struct fr_progress *p)
@@ -191,6 +213,179 @@ static void slots_release(struct slots *sl)
 	close(sl->site_fd);
 }
 
+/* ---- interruption -------------------------------------------------------- */
+
+/*
+ * SIGINT or SIGTERM stops a sender at once, wherever it waits (a send
+ * slot, a window, the ring). The handler only wakes a watcher thread;
+ * the watcher takes save_lock for good (no record is half written or
+ * written after it), marks the transfer interrupted, says how to resume
+ * it and exits 128 + the signal. What reached the receiver is in its
+ * journal; the rest goes on the resume.
+ */
+static struct {
+	volatile sig_atomic_t sig;
+	int pipe[2];
+	pid_t armed;                  /* the process whose watcher runs */
+	const struct fr_config *c;
+	char dir[1200], id[64], source[4096];
+	struct fr_send_result *res;   /* filled for the report */
+	int json;                     /* 0, INTR_SEND or INTR_RESUME */
+	pid_t *kids;                  /* a resume of several: its children */
+	unsigned n_kids;
+	bool over;                    /* the transfer's end is being recorded */
+} intr = {.pipe = {-1, -1}};
+enum { INTR_SEND = 1, INTR_RESUME = 2 };
+
+static void print_result_json(const struct fr_send_result *r, FILE *out);
+
+int fr_interrupted(void)
+{
+	return intr.sig;
+}
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	char b = 1;
+
+	intr.sig = sig;
+	ssize_t w = write(intr.pipe[1], &b, 1);
+	(void)w;
+	errno = e;
+}
+
+/* The record says interrupted, with no live pid: not "sending". The
+ * report gets the bytes this attempt had put on the wire. */
+static void intr_record(const char *why)
+{
+	struct fr_transfer t;
+	struct fr_progress p;
+
+	if (!intr.dir[0])
+		return;
+	if (fr_transfer_load(intr.dir, &t) == 0) {
+		snprintf(t.state, sizeof(t.state), "interrupted");
+		transfer_write(&t);
+	}
+	fr_progress_load(intr.dir, &p);
+	if (intr.res && p.pid == (long)getpid())
+		intr.res->sent_bytes += p.wire_bytes;
+	snprintf(p.state, sizeof(p.state), "interrupted");
+	snprintf(p.error, sizeof(p.error), "%s", why);
+	p.pid = 0;
+	p.updated = (int64_t)time(NULL);
+	progress_write(intr.dir, &p);
+}
+
+static void *intr_watch(void *arg)
+{
+	char b, why[64], msg[2400];
+	int n;
+
+	(void)arg;
+	while (read(intr.pipe[0], &b, 1) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&save_lock); /* never released: we exit */
+	int sig = intr.sig;
+	if (intr.over) /* its end is recorded: only the exit says it */
+		_exit(128 + sig);
+	snprintf(why, sizeof(why), "interrupted by %s",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	intr_record(why);
+	if (isatty(STDERR_FILENO) && write(STDERR_FILENO, "\r\033[K", 4) < 0)
+		_exit(128 + sig);
+	if (intr.id[0])
+		n = snprintf(msg, sizeof(msg),
+			     "%s: %s; transfer %s is resumable: ferry resume "
+			     "%s --config %s\n",
+			     fr_log_tag, why, intr.id, intr.id, intr.c->path);
+	else
+		n = snprintf(msg, sizeof(msg),
+			     "%s: %s while reading '%s'; nothing was sent: "
+			     "send it again\n",
+			     fr_log_tag, why, intr.source);
+	if (write(STDERR_FILENO, msg, (size_t)n) < 0)
+		_exit(128 + sig);
+	if (intr.res) {
+		intr.res->error = -EINTR;
+		snprintf(intr.res->message, sizeof(intr.res->message), "%s", why);
+	}
+	if (intr.json == INTR_SEND) {
+		print_result_json(intr.res, stdout);
+		fputc('\n', stdout);
+	} else if (intr.json == INTR_RESUME) {
+		fputs("{\"ok\":false,\"transfers\":[", stdout);
+		print_result_json(intr.res, stdout);
+		fputs("]}\n", stdout);
+	}
+	fflush(stdout);
+	_exit(128 + sig);
+}
+
+/* Watch for SIGINT and SIGTERM in this process (again after a fork:
+ * threads do not survive it). res gets the interruption; json says
+ * which report to print then. */
+static int intr_arm(const struct fr_config *c, struct fr_send_result *res,
+		    int json)
+{
+	struct sigaction sa = {0};
+	pthread_t th;
+
+	intr.c = c;
+	intr.res = res;
+	intr.json = json;
+	if (intr.armed == getpid())
+		return 0;
+	if (pipe2(intr.pipe, O_CLOEXEC) < 0)
+		return -errno;
+	int rc = pthread_create(&th, NULL, intr_watch, NULL);
+	if (rc)
+		return -rc;
+	pthread_detach(th);
+	intr.armed = getpid();
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigset_t set; /* a child of a resume of several has them blocked */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	return 0;
+}
+
+/* From here on an interruption names transfer t. */
+static void intr_transfer(const struct fr_transfer *t)
+{
+	pthread_mutex_lock(&save_lock);
+	snprintf(intr.id, sizeof(intr.id), "%s", t->id);
+	snprintf(intr.dir, sizeof(intr.dir), "%s", t->dir);
+	intr.over = false;
+	pthread_mutex_unlock(&save_lock);
+}
+
+/* The transfer ended (done or failed): a signal from now on does not
+ * make it interrupted. */
+static void intr_over(void)
+{
+	pthread_mutex_lock(&save_lock);
+	intr.over = true;
+	pthread_mutex_unlock(&save_lock);
+}
+
+/* A resume of several: the parent passes the signal to its children
+ * (a terminal's Ctrl-C reaches them too) and reports when they stop. */
+static void on_signal_parent(int sig)
+{
+	intr.sig = sig;
+	for (unsigned i = 0; i < intr.n_kids; i++)
+		if (intr.kids[i] > 0)
+			kill(intr.kids[i], sig);
+}
+
 /* ---- progress display ------------------------------------------------------ */
 
 struct runner {
@@ -221,6 +416,8 @@ static void on_progress(void *arg, const struct fr_progress *p)
 	struct runner *r = arg;
 	struct fr_progress q = *p;
 
+	if (intr.sig) /* the watcher is saying so: leave it the terminal */
+		return;
 	snprintf(q.output, sizeof(q.output), "%s", r->output);
 	q.pid = (long)getpid();
 	q.updated = (int64_t)time(NULL);
@@ -232,22 +429,31 @@ static void on_progress(void *arg, const struct fr_progress *p)
 	}
 	if (!r->tty)
 		return;
-	char a[32], b[32], rate[32], eta[32];
-	double pct = p->total_bytes ? 100.0 * (double)p->done_bytes /
-					      (double)p->total_bytes
-				    : 100.0;
-	fmt_eta(p->eta, eta, sizeof(eta));
-	fprintf(stderr,
-		"\r\033[K%s -> %s  %5.1f%%  %s / %s  %s/s  ETA %s  seg %u/%u  "
-		"%s",
-		r->t->name, r->t->site, pct,
-		fr_human_bytes(p->done_bytes, a, sizeof(a)),
-		fr_human_bytes(p->total_bytes, b, sizeof(b)),
-		fr_human_bytes((uint64_t)p->rate, rate, sizeof(rate)), eta,
-		p->segs_done, p->n_segments,
-		p->level > 0 ? "zstd" : "raw");
+	char who[600], pct[16], bytes[80], a[32], b[32], rate[48], rs[32],
+		eta[48], e[32], seg[48], level[16];
+	snprintf(who, sizeof(who), "%s -> %s", r->t->name, r->t->site);
+	snprintf(pct, sizeof(pct), "%5.1f%%",
+		 p->total_bytes ? 100.0 * (double)p->done_bytes /
+					  (double)p->total_bytes
+				: 100.0);
+	snprintf(bytes, sizeof(bytes), "%s / %s",
+		 fr_human_bytes(p->done_bytes, a, sizeof(a)),
+		 fr_human_bytes(p->total_bytes, b, sizeof(b)));
+	snprintf(rate, sizeof(rate), "%s/s",
+		 fr_human_bytes((uint64_t)p->rate, rs, sizeof(rs)));
+	fmt_eta(p->eta, e, sizeof(e));
+	snprintf(eta, sizeof(eta), "ETA %s", e);
+	snprintf(seg, sizeof(seg), "seg %u/%u", p->segs_done, p->n_segments);
 	if (p->level > 0)
-		fprintf(stderr, " %d", p->level);
+		snprintf(level, sizeof(level), "zstd %d", p->level);
+	else
+		snprintf(level, sizeof(level), "raw");
+	/* on a narrow terminal the less telling parts go first */
+	const struct fr_tty_part parts[] = {
+		{who, 4}, {pct, 0},  {bytes, 1}, {rate, 3},
+		{eta, 2}, {seg, 5},  {level, 6},
+	};
+	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
 }
 
 /* ---- schedules ------------------------------------------------------------ */
@@ -506,8 +712,12 @@ window:
 	}
 	slots_release(&sl);
 	free(oz.body);
+	intr_over();
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
+	if (rc)
+		snprintf(res->message, sizeof(res->message), "%s",
+			 err[0] ? err : fr_log_last_error());
 	struct fr_progress p = r.last;
 	p.total_bytes = m->total_size;
 	p.n_segments = m->n_segments;
@@ -684,6 +894,9 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t->id);
 	snprintf(res->name, sizeof(res->name), "%s", t->name);
 	snprintf(res->site, sizeof(res->site), "%s", t->site);
+	res->level_auto = t->level < 0;
+	res->level_last = t->level > 0 ? t->level : 0;
+	intr_transfer(t);
 	rc = run_transfer(c, t, &m, mf, mf_len, S_ISREG(st.st_mode), progress,
 			  res);
 	if (rc == 0 && res->left_out.n && !t->skip_special)
@@ -725,15 +938,29 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 	return 0;
 }
 
-int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
-	    struct fr_send_result *res)
+/* A transfer failed, maybe before it began: the report says why, in
+ * the words logged by this process (a resume's child). */
+static void result_failed(struct fr_send_result *res, int rc)
+{
+	res->error = rc;
+	if (rc == FR_E_LEFT_OUT)
+		snprintf(res->message, sizeof(res->message),
+			 "%s: %u entries (left_out)", fr_strerror(rc),
+			 res->left_out.n);
+	else if (!res->message[0])
+		snprintf(res->message, sizeof(res->message), "%s",
+			 fr_log_last_error()[0] ? fr_log_last_error()
+						: fr_strerror(rc));
+}
+
+static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
+		    struct fr_send_result *res)
 {
 	struct fr_transfer t = {0};
 	const struct fr_address *addrs[1];
 	char abs[4096];
 	int rc;
 
-	memset(res, 0, sizeof(*res));
 	signal(SIGPIPE, SIG_IGN);
 	if (!fr_config_addresses(c, o->site, addrs, 1)) {
 		fr_log(FR_LOG_ERROR,
@@ -751,7 +978,11 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	t.priority = o->priority;
 	t.level = o->level >= -1 ? o->level : c->level;
 	t.skip_special = o->skip_special;
-	if ((rc = fr_workq_start(c->workers)) < 0)
+	snprintf(res->name, sizeof(res->name), "%s", t.name);
+	snprintf(res->site, sizeof(res->site), "%s", t.site);
+	snprintf(intr.source, sizeof(intr.source), "%s", t.source);
+	if ((rc = intr_arm(c, res, o->json ? INTR_SEND : 0)) < 0 ||
+	    (rc = fr_workq_start(c->workers)) < 0)
 		return rc;
 	return prepare_and_run(c, &t, o->progress, res);
 }
@@ -761,35 +992,70 @@ void fr_send_result_fini(struct fr_send_result *r)
 	fr_left_list_fini(&r->left_out);
 }
 
-/* "ok" is true only for exit 0; "error" is "incomplete" when the package
- * went across but something was left out of it (exit 6). */
+int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
+	    struct fr_send_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	int rc = send_one(c, o, res);
+	if (rc < 0)
+		result_failed(res, rc);
+	intr_over();
+	return rc;
+}
+
+/* What went wrong, for the report: the output's or the last error
+ * logged, else the code's meaning. */
+static const char *result_message(const struct fr_send_result *r)
+{
+	if (r->message[0])
+		return r->message;
+	if (fr_log_last_error()[0])
+		return fr_log_last_error();
+	return fr_strerror(r->error);
+}
+
+/* The left-out list as JSON: rendered by the child that resumed the
+ * transfer (resume_many), else from the list. */
+static void left_json(const struct fr_send_result *r, FILE *out)
+{
+	if (r->left_json)
+		fputs(r->left_json, out);
+	else
+		fr_left_json(&r->left_out, out);
+}
+
+/* One transfer's object, the same in send's, resume's and (where they
+ * share a field) status's JSON; see JSON OUTPUT in ferry(1). "ok" is
+ * true only for exit 0; a package sent with something left out of it
+ * (exit 6) has ok false and left_out says what. */
 static void print_result_json(const struct fr_send_result *r, FILE *out)
 {
-	char n[1600];
+	char n[1600], e[1100], id[200];
 
 	fprintf(out,
-		"{\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
+		"{\"transfer\":%s,\"name\":%s,\"site\":\"%s\","
 		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
 		"\"skipped_bytes\":%llu,\"segments\":%u,\"segments_sent\":%u,"
 		"\"segments_skipped\":%u,\"segments_resent\":%u,"
 		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
-		"\"skip_special\":%s,\"left_out\":",
-		r->transfer, fr_json_str(r->name, n, sizeof(n)), r->site,
+		"\"level_auto\":%s,\"skip_special\":%s,\"left_out\":",
+		r->transfer[0] ? fr_json_str(r->transfer, id, sizeof(id)) : "null",
+		fr_json_str(r->name, n, sizeof(n)), r->site,
 		r->error ? "false" : "true",
-		r->error == FR_E_LEFT_OUT ? "\"incomplete\""
-		: r->error		  ? "\"failed\""
-					  : "null",
+		r->error ? fr_json_str(result_message(r), e, sizeof(e)) : "null",
 		(unsigned long long)r->total_bytes,
 		(unsigned long long)r->sent_bytes,
 		(unsigned long long)r->skipped_bytes, r->n_segments,
 		r->segs_sent, r->segs_skipped, r->segs_resent, r->seconds,
-		r->attempts, r->level_last, r->skip_special ? "true" : "false");
-	fr_left_json(&r->left_out, out);
-	fputs("}\n", out);
+		r->attempts, r->level_last, r->level_auto ? "true" : "false",
+		r->skip_special ? "true" : "false");
+	left_json(r, out);
+	fputc('}', out);
 }
 
-static int resume_one(const struct fr_config *c, const char *dir, bool progress,
-		      bool skip_special, struct fr_send_result *res)
+static int resume_one(const struct fr_config *c, const char *dir,
+		      bool progress, bool skip_special,
+		      struct fr_send_result *res, int json)
 {
 	struct fr_transfer t;
 	int rc = fr_transfer_load(dir, &t);
@@ -798,23 +1064,234 @@ static int resume_one(const struct fr_config *c, const char *dir, bool progress,
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "cannot read transfer '%s': %s", dir,
 		       fr_strerror(rc));
+		result_failed(res, rc);
 		return rc;
 	}
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t.id);
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
+	intr_transfer(&t);
+	if ((rc = intr_arm(c, res, json)) < 0 ||
+	    (rc = fr_workq_start(c->workers)) < 0) {
+		result_failed(res, rc);
+		return rc;
+	}
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
 	if (skip_special)
 		t.skip_special = true;
-	rc = prepare_and_run(c, &t, progress, res);
-	/* resume prints no summary: what was left out is said here, even
-	 * with -q (it makes the exit code) */
-	if (res->left_out.n &&
-	    (rc == FR_E_LEFT_OUT || fr_log_verbosity >= FR_LOG_INFO)) {
+	if ((rc = prepare_and_run(c, &t, progress, res)) < 0)
+		result_failed(res, rc);
+	/* what was left out is said even with -q (it makes the exit code);
+	 * the summary that lists it is printed by the caller */
+	if (res->left_out.n && !json &&
+	    (rc == FR_E_LEFT_OUT && fr_log_verbosity < FR_LOG_INFO)) {
 		fprintf(stderr, "%s: %s: ", fr_log_tag, t.id);
 		fr_left_print(&res->left_out, stderr);
 	}
+	intr_over();
 	return rc;
+}
+
+/* A transfer that did not finish, said after its log: how to go on. */
+static void say_unfinished(const struct fr_config *c,
+			   const struct fr_send_result *r)
+{
+	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
+	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
+		return;
+	fprintf(stderr,
+		"%s: transfer %s is interrupted; run 'ferry resume %s --config "
+		"%s' to continue\n",
+		fr_log_tag, r->transfer, r->transfer, c->path);
+}
+
+/* The report of a resume: one JSON document, or a line per transfer. */
+static void resume_report(const struct fr_config *c,
+			  const struct fr_send_result *res, unsigned n,
+			  bool json)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; i < n; i++)
+		ok &= res[i].error == 0;
+	if (json) {
+		printf("{\"ok\":%s,\"transfers\":[", ok ? "true" : "false");
+		for (unsigned i = 0; i < n; i++) {
+			if (i)
+				putchar(',');
+			print_result_json(&res[i], stdout);
+		}
+		printf("]}\n");
+		fflush(stdout);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (res[i].error && res[i].error != FR_E_LEFT_OUT)
+			say_unfinished(c, &res[i]);
+		else if (fr_log_verbosity >= FR_LOG_INFO)
+			fr_print_send_result(&res[i], false, stdout);
+	}
+	fflush(stdout);
+}
+
+/* How a child that resumed res ended, when it could not say. */
+static void child_ended(struct fr_send_result *res, int st)
+{
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	if (res->error == 0)
+		res->error = FR_E_INCOMPLETE;
+	if (res->message[0])
+		return;
+	if (WIFSIGNALED(st))
+		snprintf(res->message, sizeof(res->message),
+			 "the sending process was killed by signal %d",
+			 WTERMSIG(st));
+	else
+		snprintf(res->message, sizeof(res->message),
+			 "the sending process exited with %d", WEXITSTATUS(st));
+}
+
+/* Several transfers: one child each, the slots keep the limits; the
+ * results come back in shared memory. Workers and the interruption
+ * watcher start in each child: threads do not survive fork(). */
+#define LEFT_JSON_MAX (64u << 10)
+
+/* The left-out list as a JSON array into buf (cap bytes): the entries
+ * that fit (stderr has them all). */
+static void left_json_render(const struct fr_left_list *l, char *buf,
+			     size_t cap)
+{
+	size_t len = 1;
+	char *one = NULL;
+	size_t one_len = 0;
+
+	buf[0] = '[';
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct fr_left_list single = {.v = &l->v[i], .n = 1, .cap = 1};
+		FILE *f = open_memstream(&one, &one_len);
+		if (!f)
+			break;
+		fr_left_json(&single, f);
+		fclose(f);
+		/* "[{...}]" -> "{...}", with a comma before all but the first */
+		size_t body = one_len >= 2 ? one_len - 2 : 0;
+		if (len + (i ? 1 : 0) + body + 2 > cap) {
+			free(one);
+			break;
+		}
+		if (i)
+			buf[len++] = ',';
+		memcpy(buf + len, one + 1, body);
+		len += body;
+		free(one);
+		one = NULL;
+	}
+	buf[len++] = ']';
+	buf[len] = '\0';
+}
+
+static int resume_many(const struct fr_config *c, char (*dirs)[1300],
+		       unsigned n, bool json, bool skip_special)
+{
+	size_t sz = n * (sizeof(struct fr_send_result) + LEFT_JSON_MAX);
+	struct fr_send_result *res =
+		mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	char *lefts = (char *)(res + n); /* each child's left_out, as JSON */
+	pid_t *kids = calloc(n, sizeof(*kids));
+	struct sigaction sa = {0}, old_int, old_term;
+	sigset_t block, prev;
+	unsigned failed = 0, incomplete = 0;
+
+	if (res == MAP_FAILED || !kids) {
+		free(kids);
+		return -ENOMEM;
+	}
+	memset(res, 0, sz);
+	for (unsigned i = 0; i < n; i++) {
+		struct fr_transfer t;
+		if (fr_transfer_load(dirs[i], &t) == 0) {
+			snprintf(res[i].transfer, sizeof(res[i].transfer), "%s",
+				 t.id);
+			snprintf(res[i].name, sizeof(res[i].name), "%s", t.name);
+			snprintf(res[i].site, sizeof(res[i].site), "%s", t.site);
+		}
+	}
+	/* a child takes the signals only once its watcher runs */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &prev);
+	intr.kids = kids;
+	sa.sa_handler = on_signal_parent;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	fflush(stdout);
+	for (unsigned i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			intr.n_kids = 0;
+			int rc = resume_one(c, dirs[i], false, skip_special,
+					    &res[i], 0);
+			/* the parent cannot read this process's heap: the
+			 * list goes to stderr now and, as JSON, to shared
+			 * memory */
+			if (res[i].left_out.n && !json) {
+				fprintf(stderr, "%s: %s: ", fr_log_tag,
+					res[i].transfer);
+				fr_left_print(&res[i].left_out, stderr);
+			}
+			char *lj = lefts + (size_t)i * LEFT_JSON_MAX;
+			left_json_render(&res[i].left_out, lj, LEFT_JSON_MAX);
+			res[i].left_json = lj;
+			fr_left_list_fini(&res[i].left_out);
+			fflush(stderr);
+			_exit(rc == 0 ? 0 : rc == FR_E_LEFT_OUT ? 6 : 1);
+		}
+		if (pid < 0) {
+			res[i].error = -errno;
+			snprintf(res[i].message, sizeof(res[i].message),
+				 "cannot start a process: %s", strerror(errno));
+		}
+		kids[i] = pid;
+		intr.n_kids = i + 1;
+	}
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	for (unsigned left = n; left > 0;) {
+		int st;
+		pid_t pid = wait(&st);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (kids[i] == pid) {
+				child_ended(&res[i], st);
+				kids[i] = 0;
+				left--;
+			}
+	}
+	intr.n_kids = 0;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		failed += res[i].error != 0 && res[i].error != FR_E_LEFT_OUT;
+		incomplete += res[i].error == FR_E_LEFT_OUT;
+	}
+	if (failed && !intr.sig)
+		fr_log(FR_LOG_ERROR, "%u of %u transfers did not finish", failed,
+		       n);
+	resume_report(c, res, n, json);
+	munmap(res, sz);
+	free(kids);
+	return intr.sig	    ? -EINTR
+	       : failed	    ? FR_E_INCOMPLETE
+	       : incomplete ? FR_E_LEFT_OUT
+			    : 0;
 }
 
 int fr_resume(const struct fr_config *c, const char *which, bool progress,
@@ -824,7 +1301,6 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 	DIR *d;
 	struct dirent *de;
 	char (*dirs)[1300] = NULL;
-	char (*sites)[FR_CODE_MAX + 1] = NULL;
 	unsigned n = 0, cap = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -845,81 +1321,48 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			dirs = realloc(dirs, cap * sizeof(*dirs));
-			sites = realloc(sites, cap * sizeof(*sites));
-			if (!dirs || !sites) {
+			void *nd = realloc(dirs, cap * sizeof(*dirs));
+			if (!nd) {
+				free(dirs);
 				closedir(d);
 				return -ENOMEM;
 			}
+			dirs = nd;
 		}
 		memcpy(dirs[n], sub, sizeof(sub));
-		memcpy(sites[n], t.site, sizeof(t.site));
 		n++;
 	}
 	closedir(d);
 	if (n == 0) {
 		if (which) {
 			fr_log(FR_LOG_ERROR,
-			       "no transfer '%s' (see ferry status)", which);
+			       "no transfer '%s' in '%s' (see ferry status)",
+			       which, dir);
 			return -ENOENT;
 		}
 		fr_log(FR_LOG_INFO, "nothing to resume");
-		if (json)
-			printf("[]\n");
+		resume_report(c, NULL, 0, json);
 		return 0;
 	}
 	int rc;
 	if (n == 1) {
 		struct fr_send_result r;
-		if ((rc = fr_workq_start(c->workers)) < 0)
-			return rc;
-		rc = resume_one(c, dirs[0], progress, skip_special, &r);
-		if (json)
-			print_result_json(&r, stdout);
+		rc = resume_one(c, dirs[0], progress, skip_special, &r,
+				json ? INTR_RESUME : 0);
+		resume_report(c, &r, 1, json);
 		fr_send_result_fini(&r);
-		free(dirs);
-		free(sites);
-		return rc;
+	} else {
+		rc = resume_many(c, dirs, n, json, skip_special);
 	}
-	/* several: one child each, the slots keep the limits. The workers
-	 * are started in each child: threads do not survive fork(). */
-	int failed = 0;
-	if (json)
-		fflush(stdout);
-	for (unsigned i = 0; i < n; i++) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			struct fr_send_result r = {0};
-			int crc = fr_workq_start(c->workers);
-			if (crc == 0)
-				crc = resume_one(c, dirs[i], false,
-						 skip_special, &r);
-			if (json)
-				print_result_json(&r, stdout);
-			fflush(stdout);
-			_exit(crc == 0 ? 0 : crc == FR_E_LEFT_OUT ? 6 : 1);
-		}
-		if (pid < 0)
-			failed++;
-	}
-	int st, incomplete = 0;
-	while (wait(&st) > 0)
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 6)
-			incomplete++;
-		else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			failed++;
 	free(dirs);
-	free(sites);
-	if (failed)
-		fr_log(FR_LOG_ERROR, "%d of %u transfers did not finish", failed,
-		       n);
-	return failed ? FR_E_INCOMPLETE : incomplete ? FR_E_LEFT_OUT : 0;
+	return rc;
 }
 
 void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 {
 	if (json) {
 		print_result_json(r, out);
+		fputc('\n', out);
 		return;
 	}
 	if (r->error && r->error != FR_E_LEFT_OUT)
@@ -928,7 +1371,7 @@ void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
 					     r->seconds
 				   : 0;
-	fprintf(stderr,
+	fprintf(out,
 		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
 		"there, %u re-sent), %s on the wire\n",
 		fr_esc(r->name, en, sizeof(en)), r->site,
@@ -936,5 +1379,5 @@ void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
 		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
-	fr_left_print(&r->left_out, stderr);
+	fr_left_print(&r->left_out, out);
 }

@@ -107,21 +107,29 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 		else
 			snprintf(level, sizeof(level), "%d", t.level);
 		if (json) {
-			char n[600], e[600];
+			char n[600], e[600], o[200], eta[32];
+			/* level: a number, as in send's; eta: null unknown */
+			if (!strcmp(state, "sending") && p.eta >= 0)
+				snprintf(eta, sizeof(eta), "%.0f", p.eta);
+			else
+				snprintf(eta, sizeof(eta), "null");
 			fprintf(out,
 				"%s{\"direction\":\"out\",\"transfer\":\"%s\","
 				"\"name\":%s,\"site\":\"%s\",\"state\":\"%s\","
 				"\"bytes\":%llu,\"bytes_done\":%llu,"
 				"\"wire_bytes\":%llu,\"segments\":%u,"
 				"\"segments_done\":%u,\"rate\":%.0f,"
-				"\"eta\":%.0f,\"level\":\"%s\","
-				"\"output\":\"%s\",\"error\":%s}",
+				"\"eta\":%s,\"level\":%d,\"level_auto\":%s,"
+				"\"output\":%s,\"error\":%s}",
 				*first ? "" : ",", t.id,
 				fr_json_str(t.name, n, sizeof(n)), t.site, state,
 				(unsigned long long)p.total_bytes,
 				(unsigned long long)p.done_bytes,
 				(unsigned long long)p.wire_bytes, p.n_segments,
-				p.segs_done, p.rate, p.eta, level, p.output,
+				p.segs_done, p.rate, eta,
+				t.level < 0 ? p.level : t.level,
+				t.level < 0 ? "true" : "false",
+				fr_json_str(p.output, o, sizeof(o)),
 				p.error[0] ? fr_json_str(p.error, e, sizeof(e))
 					   : "null");
 			*first = false;
@@ -281,14 +289,30 @@ int fr_status(const struct fr_config *c, const char *which, bool json,
 	      FILE *out)
 {
 	bool first = true;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len); /* nothing if unknown */
 
+	if (!mem)
+		return -ENOMEM;
 	if (json)
-		fprintf(out, "[");
-	outgoing(c, which, json, out, &first);
-	incoming(c, which, json, out, &first);
+		fprintf(mem, "[");
+	outgoing(c, which, json, mem, &first);
+	incoming(c, which, json, mem, &first);
 	if (json)
-		fprintf(out, "]\n");
+		fprintf(mem, "]\n");
 	else if (first && !which)
-		fprintf(out, "no transfers\n");
+		fprintf(mem, "no transfers\n");
+	fclose(mem);
+	if (first && which) {
+		free(text);
+		fr_log(FR_LOG_ERROR,
+		       "no transfer or package '%s' in store '%s' (ferry status "
+		       "lists them all)",
+		       which, c->store);
+		return -ENOENT;
+	}
+	fwrite(text, 1, len, out);
+	free(text);
 	return 0;
 }

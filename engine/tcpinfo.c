@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "fr_internal.h"
@@ -24,5 +26,18 @@ int fr_tcp_bytes_acked(int fd, uint64_t *out)
 			  sizeof(ti.tcpi_bytes_acked))
 		return -ENOTSUP; /* a kernel before 4.1 */
 	*out = ti.tcpi_bytes_acked;
+	return 0;
+}
+
+int fr_tcp_written(int fd, uint64_t *out)
+{
+	uint64_t acked;
+	int queued, rc = fr_tcp_bytes_acked(fd, &acked);
+
+	if (rc < 0)
+		return rc;
+	if (ioctl(fd, SIOCOUTQ, &queued) < 0)
+		return -errno;
+	*out = acked + (uint64_t)(queued > 0 ? queued : 0);
 	return 0;
 }

@@ -5,7 +5,8 @@
  * stays resumable), 2 usage, 3 configuration, 4 authentication refused,
  * 5 verification found a difference, 6 the package was sent (or the
  * parcel made) but is incomplete: something of the source was left out
- * (a fifo, socket, device, or symlink leading out), unless --skip-special.
+ * (a fifo, socket, device, or symlink leading out), unless --skip-special;
+ * 128 + the signal when SIGINT or SIGTERM stopped a send or resume.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -69,6 +70,7 @@ static const char *const usage_send =
 	"as <store>/packages/NAME/ once every segment is verified. If the\n"
 	"transfer is interrupted, 'ferry resume' (or the same send again)\n"
 	"continues it, sending only what the site does not hold yet.\n"
+	"Ctrl-C or SIGTERM stops it (exit 130 or 143), resumable.\n"
 	"\n"
 	"options:\n"
 	"  --to SITE              destination site code (required)\n"
@@ -98,14 +100,16 @@ static const char *const usage_resume =
 	"Continue interrupted sends: one (by transfer id or package name) or\n"
 	"all that are not done. Sends only the segments the destination does\n"
 	"not already hold. A send made with --skip-special keeps it; exit 6\n"
-	"when something was left out of the package (see 'send --help').\n";
+	"when something was left out of the package (see 'send --help'). One summary line per\n"
+	"transfer (--json: one document, {\"ok\": ..., \"transfers\": [...]}).\n";
 
 static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
 	"level and output) and incoming packages (partial and complete); for\n"
-	"a partial one, its age and its last activity.\n";
+	"a partial one, its age and its last activity.\n"
+	"A TRANSFER (id or package name) that names nothing: exit 1.\n";
 
 static const char *const usage_verify =
 	"usage: ferry verify NAME --config F [--json] [--repair]\n"
@@ -397,6 +401,8 @@ static int exit_for(int rc)
 {
 	if (rc == 0)
 		return 0;
+	if (rc == -EINTR && fr_interrupted())
+		return 128 + fr_interrupted();
 	if (rc == FR_E_CONFIG)
 		return EXIT_CONFIG;
 	if (rc == FR_E_AUTH)

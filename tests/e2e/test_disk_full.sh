@@ -81,7 +81,7 @@ held=$(held_in pkg)
 run_ferry "$WORK/resume.json" "$WORK/resume.err" resume --config "$CEN_CONF" --json
 expect_rc 0 "$RC" "resume after the disk was grown"
 r=$(json_get "$WORK/resume.json" \
-	'"%s %s %s %s" % (d["ok"], d["segments"], d["segments_sent"], d["segments_skipped"])')
+	'"%s %s %s %s" % (d["ok"], d["transfers"][0]["segments"], d["transfers"][0]["segments_sent"], d["transfers"][0]["segments_skipped"])')
 read -r ok rsegs rsent rskip <<<"$r"
 log "resume: ok=$ok segments=$rsegs sent=$rsent skipped=$rskip (held before: $held)"
 [ "$ok" = True ] && pass "resume JSON ok true" || fail "resume JSON: $r"

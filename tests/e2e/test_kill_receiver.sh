@@ -136,7 +136,7 @@ scenario() {
 		fail "restarted receiver's log says '$at_start' held, the journal had $held1"
 	if json_ok "$WORK/a$n/resume1.json"; then
 		local r
-		r=$(json_get "$WORK/a$n/resume1.json" '"%s %s" % (d["ok"], d["segments_skipped"])')
+		r=$(json_get "$WORK/a$n/resume1.json" '"%s %s" % (d["ok"], d["transfers"][0]["segments_skipped"])')
 		[ "$r" = "False $at_start" ] &&
 			pass "the interrupted resume reports ok false and skipped the $at_start held segments" ||
 			fail "interrupted resume JSON (ok, segments_skipped): $r, expected False $at_start"
@@ -163,7 +163,7 @@ scenario() {
 	expect_rc 0 "$RC" "final resume after the receiver's restart"
 	local r ok rsegs rsent rskip
 	r=$(json_get "$WORK/a$n/resume2.json" \
-		'"%s %s %s %s" % (d["ok"], d["segments"], d["segments_sent"], d["segments_skipped"])')
+		'"%s %s %s %s" % (d["ok"], d["transfers"][0]["segments"], d["transfers"][0]["segments_sent"], d["transfers"][0]["segments_skipped"])')
 	read -r ok rsegs rsent rskip <<<"$r"
 	log "final resume: ok=$ok segments=$rsegs sent=$rsent skipped=$rskip (held before: $held2)"
 	[ "$ok" = True ] && pass "final resume JSON ok true" || fail "final resume JSON: $r"

@@ -137,7 +137,7 @@ scenario() {
 	check "resume --json prints one JSON document" json_ok "$WORK/a$n/resume2.json"
 	local r
 	r=$(json_get "$WORK/a$n/resume2.json" \
-		'"%s %s %s %s" % (d["ok"], d["segments"], d["segments_sent"], d["segments_skipped"])')
+		'"%s %s %s %s" % (d["ok"], d["transfers"][0]["segments"], d["transfers"][0]["segments_sent"], d["transfers"][0]["segments_skipped"])')
 	read -r ok rsegs rsent rskip <<<"$r"
 	log "final resume: ok=$ok segments=$rsegs sent=$rsent skipped=$rskip (held before: $held2)"
 	[ "$ok" = True ] && pass "final resume JSON ok true" || fail "final resume JSON: $r"

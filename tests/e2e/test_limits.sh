@@ -83,8 +83,8 @@ expect_rc 0 "$RC" "resume of all interrupted transfers"
 for p in one two three; do
 	compare_trees "$WORK/$p" "$LAB_STORE/packages/$p" "resumed package $p"
 done
-n=$(grep -c '"ok":true' "$WORK/resume.out")
-check "resume printed one JSON result per transfer ($n)" [ "$n" = 3 ]
+n=$(json_get "$WORK/resume.out" 'sum(1 for t in d["transfers"] if t["ok"])')
+check "resume printed one JSON document with a result per transfer ($n)" [ "$n" = 3 ]
 run_ferry "$WORK/resume2.out" "$WORK/resume2.err" resume --config "$CEN_CONF"
 expect_rc 0 "$RC" "a second resume with nothing left"
 expect_grep "nothing left to resume" "nothing to resume" "$WORK/resume2.err"

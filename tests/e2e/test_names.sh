@@ -168,7 +168,7 @@ expect_grep "resume -q says what was left out" "left out $NLEFT: .*a-sock" \
 run_ferry "$WORK/r3.json" "$WORK/r3.err" resume names --config "$CEN_CONF" \
 	--json --skip-special
 expect_rc 0 "$RC" "resume --skip-special"
-n=$(json_get "$WORK/r3.json" 'len(d["left_out"])')
+n=$(json_get "$WORK/r3.json" 'len(d["transfers"][0]["left_out"])')
 [ "$n" = "$NLEFT" ] && pass "resume --json lists $n left out" ||
 	fail "resume --json left_out count '$n'"
 

@@ -73,7 +73,7 @@ receiver_kill() {
 		"$held held after the restart"
 	check "receiver kill at $at: sent again $lost segments' worth, less than 2" \
 		python3 -c "import sys; sys.exit(0 if $lost < 2 else 1)"
-	sent=$(json_get "$WORK/$name.r.json" 'd["segments_sent"]')
+	sent=$(json_get "$WORK/$name.r.json" 'd["transfers"][0]["segments_sent"]')
 	check "the resume sent only the $((SEGS - held)) missing segments ($sent)" \
 		[ "$sent" = $((SEGS - held)) ]
 	compare_trees "$SRC" "$LAB_STORE/packages/$name" \
@@ -102,7 +102,7 @@ check "sender kill: every segment received whole is held (received $got, held $k
 	test -n "$got" -a "$got" = "$kept"
 run_ferry "$WORK/r2.json" "$WORK/r2.err" resume pkg2 --config "$CEN_CONF" --json
 expect_rc 0 "$RC" "resume after the sender's kill"
-sent=$(json_get "$WORK/r2.json" 'd["segments_sent"]')
+sent=$(json_get "$WORK/r2.json" 'd["transfers"][0]["segments_sent"]')
 check "the resume sent only the $((SEGS - kept)) missing segments ($sent)" [ "$sent" = $((SEGS - kept)) ]
 compare_trees "$SRC" "$LAB_STORE/packages/pkg2" "package after the sender's kill"
 
