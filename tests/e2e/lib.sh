@@ -304,6 +304,23 @@ kill9_serve() {
 	SERVE_PID=
 }
 
+# expect_one_attempt ERR [JSON]: a send or resume where nothing is meant to
+# fail got through on its first attempt (the configs allow retries, which
+# would hide a failure): no "retry N of M" in its stderr, and attempts 1
+# in its JSON when one is given (send's object, or resume's transfers).
+expect_one_attempt() {
+	local err=$1 json=${2:-} n
+	if grep -Eq 'retry [0-9]+ of [0-9]+' "$err" 2>/dev/null; then
+		fail "a retry was needed: $(grep -Em1 'retry [0-9]+ of' "$err")"
+		return
+	fi
+	if [ -n "$json" ]; then
+		n=$(json_get "$json" 'd["attempts"] if "attempts" in d else max(t["attempts"] for t in d["transfers"])')
+		[ "$n" = 1 ] || { fail "attempts in $json: '$n', not 1"; return; }
+	fi
+	pass "one attempt was enough ($(basename "$err"))"
+}
+
 # run_ferry OUT ERR args...: run ferry with stdout and stderr to files;
 # sets RC
 run_ferry() {

@@ -34,6 +34,7 @@ t0=$(date +%s.%N)
 run_ferry "$WORK/send.json" "$WORK/send.err" send "$BIG" --to LAB --config "$CEN_CONF" --json
 t1=$(date +%s.%N)
 expect_rc 0 "$RC" "send of a 2 GiB file"
+expect_one_attempt "$WORK/send.err" "$WORK/send.json"
 r=$(json_get "$WORK/send.json" '"%s %s %s %s" % (d["ok"], d["bytes"], d["segments"], d["segments_sent"])')
 log "send: (ok, bytes, segments, sent) = $r in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s"
 read -r ok bytes segs sent <<<"$r"

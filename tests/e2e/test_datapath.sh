@@ -57,6 +57,7 @@ head -c $((5 * 1024 * 1024)) /dev/urandom >"$FD/zz.bin"
 run_ferry "$WORK/fd.json" "$WORK/fd.err" send "$FD" --to LAB \
 	--config "$CEN_CONF" --json
 expect_rc 0 "$RC" "send of 511 small files and a large one"
+expect_one_attempt "$WORK/fd.err" "$WORK/fd.json"
 compare_trees "$FD" "$LAB_STORE/packages/fdcache" "fd cache edge"
 
 for lvl in 0 3 19; do
@@ -77,6 +78,7 @@ head -c $((40 * 1024 * 1024)) /dev/urandom >"$SRC/bin/more.dat"
 run_ferry "$WORK/auto.json" "$WORK/auto.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --name auto --json
 expect_rc 0 "$RC" "send at the automatic level"
+expect_one_attempt "$WORK/auto.err" "$WORK/auto.json"
 compare_trees "$SRC" "$LAB_STORE/packages/auto" "tree sent at the automatic level"
 lv=$(json_get "$WORK/auto.json" 'd["level"]')
 check "automatic level on loopback with random data ends raw (level $lv)" [ "$lv" = 0 ]

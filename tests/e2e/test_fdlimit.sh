@@ -35,6 +35,7 @@ start_serve
 
 run_ferry "$WORK/s.out" "$WORK/s.err" send "$PKG" --to LAB --name many --config "$CEN_CONF"
 expect_rc 0 "$RC" "send of 3,000 small files under an open-file limit of 200"
+expect_one_attempt "$WORK/s.err"
 compare_trees "$PKG" "$LAB_STORE/packages/many" "the tree"
 check "no 'Too many open files' anywhere" \
 	bash -c "! grep -q 'Too many open files' '$WORK/s.err' '$SERVE_LOG'"
@@ -46,6 +47,7 @@ expect_rc 0 "$RC" "ferry verify under the same limit"
 run_ferry "$WORK/z.out" "$WORK/z.err" send "$PKG" --to LAB --name many-z --level 3 \
 	--config "$CEN_CONF"
 expect_rc 0 "$RC" "the same, compressed"
+expect_one_attempt "$WORK/z.err"
 compare_trees "$PKG" "$LAB_STORE/packages/many-z" "the compressed tree"
 
 e2e_finish

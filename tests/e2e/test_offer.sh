@@ -27,6 +27,7 @@ start_serve
 FERRY_FORCE_OFFER_Z=1 run_ferry "$WORK/z.out" "$WORK/z.err" send "$PKG" --to LAB \
 	--name tree-z --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send with a compressed manifest"
+expect_one_attempt "$WORK/z.err"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-z" "the tree sent with OFFER_Z"
 sizes=$(sed -n 's/.*manifest: \([0-9]*\) bytes, \([0-9]*\) compressed.*/\1 \2/p' "$WORK/z.err" | head -1)
 read -r raw z <<<"$sizes"
@@ -44,6 +45,7 @@ t0=$SECONDS
 FERRY_FORCE_OFFER_Z=1 run_ferry "$WORK/o.out" "$WORK/o.err" send "$PKG" --to LAB \
 	--name tree-old --config "$CEN_CONF"
 expect_rc 0 "$RC" "send to a receiver that takes only OFFER"
+expect_one_attempt "$WORK/o.err"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-old" "the tree sent to the older receiver"
 expect_grep "the sender says why it sends the manifest plain" \
 	"does not take a compressed manifest" "$WORK/o.err"

@@ -35,6 +35,7 @@ start_serve
 FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/s.out" "$WORK/s.err" send "$PKG" --to LAB \
 	--name tree-s --level 19 --config "$CEN_CONF" --json -v
 expect_rc 0 "$RC" "send with streamed frames"
+expect_one_attempt "$WORK/s.err" "$WORK/s.out"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-s" "the tree sent with a streamed frame"
 expect_grep "the first frame was streamed at level 19" \
 	"segment [0-9]+ streams at level 19" "$WORK/s.err"
@@ -48,6 +49,7 @@ expect_grep "segment 2 was compressed against segment 1" \
 FERRY_FORCE_STREAM=1 run_ferry "$WORK/n.out" "$WORK/n.err" send "$PKG" --to LAB \
 	--name tree-n --level 19 --config "$CEN_CONF" --json -v
 expect_rc 0 "$RC" "send with streamed frames, no references"
+expect_one_attempt "$WORK/n.err" "$WORK/n.out"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-n" "the tree sent without references"
 wr=$(json_get "$WORK/s.out" 'd["wire_bytes"]')
 wn=$(json_get "$WORK/n.out" 'd["wire_bytes"]')
@@ -61,6 +63,7 @@ corrupt0=$(count_log "$SERVE_LOG" 'arrived corrupt')
 FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/f.out" "$WORK/f.err" send "$PKG" --to LAB \
 	--name tree-f --level 19 --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send with a byte flipped in a streamed frame"
+expect_one_attempt "$WORK/f.err"
 expect_grep "the proxy flipped a byte inside a PIECE" "flipped stream byte .*type 17" "$WORK/flip.log"
 check "the receiver found the segment corrupt and asked again" \
 	[ "$(count_log "$SERVE_LOG" 'arrived corrupt')" -gt "$corrupt0" ]
@@ -112,6 +115,7 @@ t0=$SECONDS
 FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 run_ferry "$WORK/o.out" "$WORK/o.err" send "$PKG" --to LAB \
 	--name tree-old --level 19 --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send to a receiver that takes only whole frames"
+expect_one_attempt "$WORK/o.err"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-old" "the tree sent to the older receiver"
 expect_grep "the sender says why it sends whole frames" \
 	"does not take streamed frames or frames against another segment" "$WORK/o.err"
@@ -123,6 +127,7 @@ check "no frame was streamed on the retry" \
 FERRY_FORCE_REF=1 run_ferry "$WORK/r.out" "$WORK/r.err" send "$PKG" --to LAB \
 	--name tree-oldr --level 19 --config "$CEN_CONF" -v
 expect_rc 0 "$RC" "send with references to a receiver that takes only whole frames"
+expect_one_attempt "$WORK/r.err"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-oldr" "the tree sent with references to the older receiver"
 expect_grep "the sender says why it sends frames on their own" \
 	"does not take streamed frames or frames against another segment" "$WORK/r.err"

@@ -50,6 +50,7 @@ DST=$LAB_STORE/packages/tree
 run_ferry "$WORK/send1.json" "$WORK/send1.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --json
 expect_rc 6 "$RC" "send of the tree (a symlink left out)"
+expect_one_attempt "$WORK/send1.err" "$WORK/send1.json"
 check "send --json prints one JSON document" json_ok "$WORK/send1.json"
 lo=$(json_get "$WORK/send1.json" '(d["ok"], "left out" in d["error"], d["left_out"])')
 [ "$lo" = "(False, True, [{'path': 'links/escape_passwd', 'type': 'symlink out of the package'}])" ] &&
@@ -104,6 +105,7 @@ st=$(json_get "$WORK/st_in.json" \
 run_ferry "$WORK/send2.json" "$WORK/send2.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --json --skip-special
 expect_rc 0 "$RC" "second send of the same tree (--skip-special)"
+expect_one_attempt "$WORK/send2.err" "$WORK/send2.json"
 s2=$(json_get "$WORK/send2.json" '(d["ok"], d["segments_sent"], d["wire_bytes"])')
 [ "$s2" = "(True, 0, 0)" ] && pass "second send is a no-op (segments_sent 0)" ||
 	fail "second send: (ok, segments_sent, wire_bytes) = $s2"
