@@ -112,6 +112,14 @@ void fr_sock_tune(int fd);
 /* Bytes of ours the peer's TCP has acknowledged (tcpinfo.c): grows only
  * with data, not with keepalive or window probes. 0 or -errno. */
 int fr_tcp_bytes_acked(int fd, uint64_t *out);
+/* The state of a connection as its kernel sees it (tcpinfo.c): the peer
+ * closed or reset it (or it was shut down here); how long since data last
+ * arrived; bytes arrived and not yet read. Safe from any thread. */
+struct fr_tcp_peer {
+	bool closed;
+	uint32_t silent_ms, unread;
+};
+int fr_tcp_peer(int fd, struct fr_tcp_peer *out);
 /* Client and server halves of the handshake. */
 int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
 			char *errbuf, size_t errcap);

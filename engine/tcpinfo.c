@@ -1,6 +1,6 @@
 /*
- * tcpinfo.c - how much the peer's TCP has acknowledged, from the kernel's
- * tcp_info. glibc's <netinet/tcp.h> stops short of tcpi_bytes_acked, and
+ * tcpinfo.c - how much the peer's TCP has acknowledged, and whether the
+ * peer is still there and talking, from the kernel's tcp_info. glibc's <netinet/tcp.h> stops short of tcpi_bytes_acked, and
  * it cannot be included together with <linux/tcp.h>: this file has the
  * latter alone.
  */
@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "fr_internal.h"
 
@@ -24,5 +26,26 @@ int fr_tcp_bytes_acked(int fd, uint64_t *out)
 			  sizeof(ti.tcpi_bytes_acked))
 		return -ENOTSUP; /* a kernel before 4.1 */
 	*out = ti.tcpi_bytes_acked;
+	return 0;
+}
+
+/* tcpi_state of an open connection (the kernel's TCP_ESTABLISHED, which
+ * <netinet/tcp.h> would name, but that header cannot come in here) */
+#define STATE_ESTABLISHED 1
+
+int fr_tcp_peer(int fd, struct fr_tcp_peer *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int unread = 0;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	if (ioctl(fd, SIOCINQ, &unread) < 0)
+		unread = 0;
+	/* FIN or RST received (CLOSE_WAIT, CLOSE), or shut down here */
+	out->closed = ti.tcpi_state != STATE_ESTABLISHED;
+	out->silent_ms = ti.tcpi_last_data_recv;
+	out->unread = unread > 0 ? (uint32_t)unread : 0;
 	return 0;
 }
