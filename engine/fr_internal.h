@@ -98,7 +98,9 @@ int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len);
 /*
  * Receive one message of one of the expected types into a malloc'd body
  * (grown as bytes arrive, up to max). FR_MSG_ERROR from the peer is
- * returned as FR_E_REFUSED with its text in errbuf.
+ * returned as FR_E_REFUSED with its text in errbuf, or as -EBUSY when its
+ * code is -EBUSY (the receiver is full, or the package is held by another
+ * session: worth trying again shortly).
  */
 int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
 		uint32_t max, char *errbuf, size_t errcap);

@@ -1262,6 +1262,26 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 	return r;
 }
 
+/*
+ * "Busy" after the handshake, while the sender is already sending its
+ * offer: closing at once, with the offer unread, would reset the
+ * connection, and a reset discards the answer before the sender reads
+ * it (it would see a broken pipe, and wait retry-delay). So the rest of
+ * what it sends is read and dropped until it closes, for 2 s at most.
+ */
+static void refuse_busy(int fd)
+{
+	struct timeval tv = {.tv_sec = 2};
+	char sink[4096];
+
+	fr_send_error(fd, -EBUSY, "receiver busy, try later");
+	shutdown(fd, SHUT_WR);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (uint64_t t0 = fr_now_ns(); fr_now_ns() - t0 < 2000000000ull;)
+		if (recv(fd, sink, sizeof(sink), 0) <= 0)
+			break;
+}
+
 static void session(struct rconn *rc)
 {
 	const struct fr_account *who = NULL;
@@ -1283,7 +1303,7 @@ static void session(struct rconn *rc)
 		       "%s from %s: %d sessions already running "
 		       "(max-connections); asked to retry later",
 		       rc->who, rc->peer, rc->c->max_connections);
-		fr_send_error(rc->sock, -EBUSY, "receiver busy, try later");
+		refuse_busy(rc->sock);
 		return;
 	}
 	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
