@@ -944,15 +944,24 @@ static void on_recv(struct rconn *rc, int res)
  * as far as it came; what was received whole is made durable and
  * journaled while the session drains.
  */
-static void on_hup(struct rconn *rc)
+static void on_hup(struct rconn *rc, int res)
 {
+	int e = 0;
+	socklen_t el = sizeof(e);
+
 	if (rc->error)
 		return;
 	if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 		spool_partial(rc);
+	/* an error other than a reset (keepalive or user timeout) */
+	if (res > 0 && (res & POLLERR))
+		getsockopt(rc->sock, SOL_SOCKET, SO_ERROR, &e, &el);
 	if (atomic_load(&rc->stop))
 		fail(rc, -ECONNRESET,
 		     "a new session from %s took the package over", rc->who);
+	else if (e && e != ECONNRESET && e != EPIPE)
+		fail(rc, -e, "receive from %s failed: %s", rc->who,
+		     strerror(e));
 	else
 		fail(rc, -ECONNRESET, "%s closed the connection mid-transfer",
 		     rc->who);
@@ -1012,7 +1021,7 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 		break;
 	case K_HUP:
 		if (!draining)
-			on_hup(rc);
+			on_hup(rc, c->res);
 		break;
 	}
 }
@@ -1082,6 +1091,7 @@ static int data_phase(struct rconn *rc)
 	}
 	/* Drain: no request may still point into the pool when it goes.
 	 * Completed writes still reach the journal below. */
+	atomic_store(&rc->ending, true);
 	if (rc->error)
 		shutdown(rc->sock, SHUT_RD);
 	if (!rc->recv_inflight)
@@ -1103,6 +1113,11 @@ static int data_phase(struct rconn *rc)
 		for (int i = 0; i < n; i++)
 			dispatch(rc, &cqes[i], true);
 	}
+	/* FERRY_DRAIN_DELAY_MS: an interrupted session's disk is slow to
+	 * finish (the tests of an offer that waits for it) */
+	const char *delay = getenv("FERRY_DRAIN_DELAY_MS");
+	if (delay && rc->error)
+		usleep((useconds_t)strtoul(delay, NULL, 10) * 1000);
 	int serr = fr_syncer_stop(&rc->sy);
 	if (!rc->error && serr)
 		fail(rc, serr, "cannot make segments durable: %s",
