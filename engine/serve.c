@@ -949,7 +949,8 @@ static void on_hup(struct rconn *rc, int res)
 	int e = 0;
 	socklen_t el = sizeof(e);
 
-	if (rc->error)
+	/* after END every frame is here: the package is finished anyway */
+	if (rc->error || rc->end_received)
 		return;
 	if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 		spool_partial(rc);
