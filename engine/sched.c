@@ -330,7 +330,7 @@ static int wait_for_window(struct fr_transfer *t,
 
 /*
  * A receiver that answers "busy" (-EBUSY: all its sessions taken, or the
- * package held by a session on its way out) is asked again after
+ * package held by another session still receiving) is asked again after
  * BUSY_RETRY_MS, up to BUSY_RETRIES times in a transfer, before the
  * normal retry-delay applies; these tries do not count against `retries`
  * (retries = 0 still means one try only).
