@@ -1,8 +1,8 @@
 /*
  * tcpinfo.c - how much the peer's TCP has acknowledged, and whether the
- * peer is still there and talking, from the kernel's tcp_info. glibc's <netinet/tcp.h> stops short of tcpi_bytes_acked, and
- * it cannot be included together with <linux/tcp.h>: this file has the
- * latter alone.
+ * peer is still there and talking, from the kernel's tcp_info. glibc's
+ * <netinet/tcp.h> stops short of tcpi_bytes_acked, and it cannot be
+ * included together with <linux/tcp.h>: this file has the latter alone.
  */
 #include <errno.h>
 #include <stddef.h>
