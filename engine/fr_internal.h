@@ -124,7 +124,9 @@ int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len);
 /*
  * Receive one message of one of the expected types into a malloc'd body
  * (grown as bytes arrive, up to max). FR_MSG_ERROR from the peer is
- * returned as FR_E_REFUSED with its text in errbuf.
+ * returned as FR_E_REFUSED with its text in errbuf, or as -EBUSY when its
+ * code is -EBUSY (the receiver is full, or the package is held by another
+ * session: worth trying again shortly).
  */
 int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
 		uint32_t max, char *errbuf, size_t errcap);
@@ -140,6 +142,14 @@ void fr_sock_tune(int fd);
 int fr_tcp_bytes_acked(int fd, uint64_t *out);
 /* Bytes written to the socket so far: acknowledged, or still queued. */
 int fr_tcp_written(int fd, uint64_t *out);
+/* The state of a connection as its kernel sees it (tcpinfo.c): the peer
+ * closed or reset it (or it was shut down here); how long since data last
+ * arrived; bytes arrived and not yet read. Safe from any thread. */
+struct fr_tcp_peer {
+	bool closed;
+	uint32_t silent_ms, unread;
+};
+int fr_tcp_peer(int fd, struct fr_tcp_peer *out);
 /* Client and server halves of the handshake. */
 int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
 			char *errbuf, size_t errcap);

@@ -197,7 +197,10 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 	if (rc < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		if (rc == FR_E_REFUSED || rc == FR_E_AUTH)
+		if (rc == -EBUSY)
+			snprintf(err, cap, "%s (%s) is busy: %s", o->a->site,
+				 o->a->host, tmp);
+		else if (rc == FR_E_REFUSED || rc == FR_E_AUTH)
 			snprintf(err, cap, "%s (%s) refused account %s: %s",
 				 o->a->site, o->a->host, o->a->account,
 				 tmp[0] ? tmp : fr_strerror(rc));
@@ -266,7 +269,7 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 				 "%s does not take a compressed manifest (an "
 				 "older ferry); the next attempt sends it plain",
 				 o->a->site);
-		} else if (rc == FR_E_REFUSED)
+		} else if (rc == FR_E_REFUSED || rc == -EBUSY)
 			snprintf(err, cap, "%s refused package '%s': %s",
 				 o->a->site, sc->m->name, tmp);
 		else

@@ -145,8 +145,8 @@ int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
 		}
 		errbuf[tl] = '\0';
 		free(buf);
-		(void)code;
-		return FR_E_REFUSED;
+		/* busy: the same request may succeed in a moment */
+		return code == -EBUSY ? -EBUSY : FR_E_REFUSED;
 	}
 	*body = buf;
 	*len = n;

@@ -535,6 +535,16 @@ static int wait_for_window(struct fr_transfer *t,
 
 /* ---- one transfer, all attempts ---------------------------------------- */
 
+/*
+ * A receiver that answers "busy" (-EBUSY: all its sessions taken, or the
+ * package held by another session still receiving) is asked again after
+ * BUSY_RETRY_MS, up to BUSY_RETRIES times in a transfer, before the
+ * normal retry-delay applies; these tries do not count against `retries`
+ * (retries = 0 still means one try only).
+ */
+#define BUSY_RETRY_MS 1000u
+#define BUSY_RETRIES 10
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			const struct fr_manifest *m, const uint8_t *mf,
 			size_t mf_len, bool single, bool progress,
@@ -550,6 +560,8 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	bool began = false; /* an offer was answered: the start is known */
 	struct fr_offer_z oz = {0};
 	bool plain_retried = false, whole_retried = false;
+	int busy = 0; /* busy answers retried at once so far */
+	bool soon = false;
 
 	if (n == 0) {
 		fr_log(FR_LOG_ERROR,
@@ -577,16 +589,24 @@ window:
 	fr_transfer_save(t);
 	rc = FR_E_CONFIG;
 	for (int attempt = 0; attempt <= c->retries; attempt++) {
-		if (attempt > 0) {
-			fr_log(FR_LOG_INFO,
-			       "retry %d of %d for '%s' to %s in %.0f s",
-			       attempt, c->retries, t->name, t->site,
-			       c->retry_delay_ms / 1000.0);
+		if (attempt > 0 || soon) {
+			unsigned ms = soon ? BUSY_RETRY_MS : c->retry_delay_ms;
+			if (soon)
+				fr_log(FR_LOG_INFO,
+				       "%s is busy; trying '%s' again in %.0f s "
+				       "(%d of %d)",
+				       t->site, t->name, ms / 1000.0, busy,
+				       BUSY_RETRIES);
+			else
+				fr_log(FR_LOG_INFO,
+				       "retry %d of %d for '%s' to %s in %.0f s",
+				       attempt, c->retries, t->name, t->site,
+				       ms / 1000.0);
 			struct fr_progress p = r.last;
 			snprintf(p.state, sizeof(p.state), "waiting");
 			snprintf(p.error, sizeof(p.error), "%s", err);
 			fr_progress_save(t->dir, &p);
-			usleep(c->retry_delay_ms * 1000u);
+			usleep(ms * 1000u);
 		}
 		res->attempts++;
 		bool tried = false, closed = false;
@@ -709,6 +729,11 @@ window:
 		if (rc == 0 || rc == FR_E_CHANGED || rc == FR_E_AUTH ||
 		    rc == -ENOMEM)
 			break;
+		soon = rc == -EBUSY && c->retries > 0 && busy < BUSY_RETRIES;
+		if (soon) {
+			busy++;
+			attempt--; /* not one of `retries` */
+		}
 	}
 	slots_release(&sl);
 	free(oz.body);

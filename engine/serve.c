@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@
 /* written but not yet durable: bounds what a crash can cost */
 #define SYNC_WINDOW 8
 
-enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED };
+enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP };
 #define UD(kind, slot, x)                                                     \
 	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
 #define UD_KIND(ud) ((int)((ud) >> 56))
@@ -119,10 +120,13 @@ struct rconn {
 	atomic_ullong stall_ns;
 	uint64_t report_ns, report_stall;
 	/* a session holding a package is listed, so that the same sender's
-	 * next session can end it once it has gone silent (supersede) */
+	 * next session can end it once its peer is gone or silent and take
+	 * the package over (open_package) */
 	struct rconn *live_next;
 	bool live;
-	atomic_ullong rx_ns; /* when bytes last arrived */
+	uint8_t id[FR_HASH_LEN]; /* the package's, while listed */
+	atomic_bool stop;        /* a new session takes the package over */
+	atomic_bool ending;      /* receives nothing more; lets go soon */
 };
 
 static atomic_int n_conns;    /* connections, authenticated or not */
@@ -867,9 +871,6 @@ static void stream_end(struct rconn *rc)
 static void on_recv(struct rconn *rc, int res)
 {
 	rc->recv_inflight = false;
-	if (res > 0)
-		atomic_store_explicit(&rc->rx_ns, fr_now_ns(),
-				      memory_order_relaxed);
 	if (res <= 0) {
 		if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 			spool_partial(rc);
@@ -940,6 +941,40 @@ static void on_recv(struct rconn *rc, int res)
 }
 
 /*
+ * The socket watch fired: the peer closed or reset the connection (a
+ * killed sender's kernel does that at once), or a new session of the same
+ * sender takes the package over (open_package shut the socket down). The
+ * session ends now, even when it was not reading (slots, buffers or the
+ * sync window full) or bytes are still unread: nobody waits for them, and
+ * the next session must not wait for it. The frame being received is kept
+ * as far as it came; what was received whole is made durable and
+ * journaled while the session drains.
+ */
+static void on_hup(struct rconn *rc, int res)
+{
+	int e = 0;
+	socklen_t el = sizeof(e);
+
+	/* after END every frame is here: the package is finished anyway */
+	if (rc->error || rc->end_received)
+		return;
+	if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
+		spool_partial(rc);
+	/* an error other than a reset (keepalive or user timeout) */
+	if (res > 0 && (res & POLLERR))
+		getsockopt(rc->sock, SOL_SOCKET, SO_ERROR, &e, &el);
+	if (atomic_load(&rc->stop))
+		fail(rc, -ECONNRESET,
+		     "a new session from %s took the package over", rc->who);
+	else if (e && e != ECONNRESET && e != EPIPE)
+		fail(rc, -e, "receive from %s failed: %s", rc->who,
+		     strerror(e));
+	else
+		fail(rc, -ECONNRESET, "%s closed the connection mid-transfer",
+		     rc->who);
+}
+
+/*
  * The session ends: a frame whose receive is over (EOF, error) but whose
  * payload is not all here is dropped, a streamed one between its pieces
  * too, and a frame waiting for it as its reference is refused.
@@ -991,6 +1026,10 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 		if (!draining)
 			arm_recv(rc); /* the sync window may have room */
 		break;
+	case K_HUP:
+		if (!draining)
+			on_hup(rc, c->res);
+		break;
 	}
 }
 
@@ -1030,6 +1069,9 @@ static int data_phase(struct rconn *rc)
 		     UD(K_EVENT, 0, 0));
 	fr_ring_read(rc->ring, rc->sync_efd, -1, &rc->sync_efd_buf, 8, 0,
 		     UD(K_SYNCED, 0, 0));
+	/* the socket is watched whatever the session waits for: a receive
+	 * sees the peer's end only once every byte before it is read */
+	fr_ring_poll(rc->ring, rc->sock, POLLRDHUP, UD(K_HUP, 0, 0));
 	rc->rs = RS_MSGHDR;
 	arm_recv(rc);
 
@@ -1056,6 +1098,7 @@ static int data_phase(struct rconn *rc)
 	}
 	/* Drain: no request may still point into the pool when it goes.
 	 * Completed writes still reach the journal below. */
+	atomic_store(&rc->ending, true);
 	if (rc->error)
 		shutdown(rc->sock, SHUT_RD);
 	if (!rc->recv_inflight)
@@ -1077,6 +1120,11 @@ static int data_phase(struct rconn *rc)
 		for (int i = 0; i < n; i++)
 			dispatch(rc, &cqes[i], true);
 	}
+	/* FERRY_DRAIN_DELAY_MS: an interrupted session's disk is slow to
+	 * finish (the tests of an offer that waits for it) */
+	const char *delay = getenv("FERRY_DRAIN_DELAY_MS");
+	if (delay && rc->error)
+		usleep((useconds_t)strtoul(delay, NULL, 10) * 1000);
 	int serr = fr_syncer_stop(&rc->sy);
 	if (!rc->error && serr)
 		fail(rc, serr, "cannot make segments durable: %s",
@@ -1087,21 +1135,44 @@ static int data_phase(struct rconn *rc)
 static void session_body(struct rconn *rc);
 
 /*
- * A line that drops without a reset leaves the receiving session waiting
- * for bytes that will not come, holding the package, until TCP gives up
- * (keepalives do not start while an ACK of ours is unacknowledged: up to
- * TCP_USER_TIMEOUT). When the same account offers the same package again
- * (it redialled) and the session holding it has received nothing for
- * STALE_S, that session is ended (its socket shut down: it keeps what it
- * received, partial frame included) and the new one takes the package.
+ * One session at a time holds a package (its lock, store.c). When a new
+ * offer finds the package held, it does not give up at once if the
+ * session holding it is on its way out:
+ *
+ *  - it receives nothing more (its peer closed, it failed, it finalizes):
+ *    the offer waits until it has let go;
+ *  - it is the same sender's, and its peer is gone: a killed sender's
+ *    kernel closed or reset the connection (the session may not have
+ *    read that far yet, stalled on its disk), or the peer has sent
+ *    nothing for STALE_S and nothing is left unread (a line that dropped
+ *    without a reset, where the session would wait for TCP to give up:
+ *    keepalives do not start while an ACK of ours is unacknowledged, up
+ *    to TCP_USER_TIMEOUT). A sending site runs one transfer of a package
+ *    at a time, so the same account offering it again means that the
+ *    first sender is gone. That session is told to stop (its socket shut
+ *    down, which its socket watch sees); it keeps what it received,
+ *    partial frame included, makes durable and journals what it wrote,
+ *    and lets go; then the new session opens the package;
+ *  - the same sender's session that has received nothing since this
+ *    offer came may prove silent: the offer watches it, up to STALE_S.
+ *
+ * A session still receiving is never ended this way: the offer is
+ * refused (-EBUSY, "being received by another session"), as it is when
+ * the session holding it is another account's. The kernel's view of the
+ * connection (fr_tcp_peer) is read, not the session's: its receives may
+ * be megabytes each, and it may not be reading at all.
  */
 #define STALE_S 5
+#define TAKEOVER_MAX_S 20 /* the longest an offer waits for the holder */
+#define UNLISTED_MS 1000  /* held by a session not listed (yet, or any
+			   * more), or by a parcel import */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_gone = PTHREAD_COND_INITIALIZER;
 static struct rconn *live_head;
 
 static void live_add(struct rconn *rc)
 {
-	atomic_store(&rc->rx_ns, fr_now_ns());
+	memcpy(rc->id, rc->pkg.m.id, FR_HASH_LEN);
 	pthread_mutex_lock(&live_lock);
 	rc->live_next = live_head;
 	live_head = rc;
@@ -1109,6 +1180,8 @@ static void live_add(struct rconn *rc)
 	pthread_mutex_unlock(&live_lock);
 }
 
+/* Unlisted before its package closes: a listed session's manifest is
+ * there to read, under live_lock. */
 static void live_remove(struct rconn *rc)
 {
 	if (!rc->live)
@@ -1123,26 +1196,112 @@ static void live_remove(struct rconn *rc)
 	pthread_mutex_unlock(&live_lock);
 }
 
-static bool supersede(const struct rconn *rc, const uint8_t id[FR_HASH_LEN])
+/* The package's lock is free: wake the offers waiting for it. */
+static void live_let_go(void)
 {
-	uint64_t now = fr_now_ns();
-	bool hit = false;
+	pthread_mutex_lock(&live_lock);
+	pthread_cond_broadcast(&live_gone);
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* o, the same sender's session holding the package (live_lock held):
+ * end it if its peer is gone. true: wait for it. */
+static bool take_over(const struct rconn *rc, struct rconn *o,
+		      uint64_t waited_ms)
+{
+	struct fr_tcp_peer tp;
+	char why[64];
+
+	if (fr_tcp_peer(o->sock, &tp) < 0)
+		return false;
+	if (tp.closed)
+		snprintf(why, sizeof(why), "whose peer closed the connection");
+	else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
+		snprintf(why, sizeof(why), "silent for %.0f s",
+			 tp.silent_ms / 1000.0);
+	else /* nothing came since this offer did: it may prove silent */
+		return tp.unread == 0 && tp.silent_ms >= waited_ms;
+	fr_log(FR_LOG_INFO,
+	       "%s: package '%s' offered again; ending its session from %s, %s",
+	       rc->who, o->pkg.m.name, o->peer, why);
+	atomic_store(&o->stop, true);
+	shutdown(o->sock, SHUT_RDWR);
+	return true;
+}
+
+/* The package is held (-EBUSY since t0): true when the offer should wait
+ * a little for the holder and try again, false to refuse it. */
+static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
+			uint64_t t0)
+{
+	uint64_t waited_ms = (fr_now_ns() - t0) / 1000000;
+	struct rconn *o;
+	bool wait = false;
 
 	pthread_mutex_lock(&live_lock);
-	for (struct rconn *o = live_head; o; o = o->live_next) {
-		uint64_t rx = atomic_load(&o->rx_ns);
-		if (memcmp(o->pkg.m.id, id, FR_HASH_LEN) || strcmp(o->who, rc->who) ||
-		    now - rx < (uint64_t)STALE_S * 1000000000ull)
-			continue;
-		fr_log(FR_LOG_INFO,
-		       "%s: package '%s' offered again; ending its session "
-		       "from %s, silent for %.0f s",
-		       rc->who, o->pkg.m.name, o->peer, (double)(now - rx) / 1e9);
-		shutdown(o->sock, SHUT_RDWR);
-		hit = true;
+	for (o = live_head; o && memcmp(o->id, id, FR_HASH_LEN);
+	     o = o->live_next)
+		;
+	if (waited_ms >= TAKEOVER_MAX_S * 1000u)
+		wait = false;
+	else if (!o)
+		wait = waited_ms < UNLISTED_MS;
+	else if (atomic_load(&o->ending) || atomic_load(&o->stop))
+		wait = true;
+	else if (!strcmp(o->who, rc->who))
+		wait = take_over(rc, o, waited_ms);
+	if (wait) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&live_gone, &live_lock, &ts);
 	}
 	pthread_mutex_unlock(&live_lock);
-	return hit;
+	return wait;
+}
+
+/* Open the offered package, waiting for a holder on its way out. */
+static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
+			char *err, size_t cap)
+{
+	uint8_t id[FR_HASH_LEN]; /* the package id: the manifest's hash */
+	uint64_t t0 = 0;
+	int r;
+
+	while ((r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
+				  cap)) == -EBUSY) {
+		if (!t0) {
+			t0 = fr_now_ns();
+			fr_hash128(mf, len, id);
+		}
+		if (!wait_holder(rc, id, t0))
+			break;
+	}
+	return r;
+}
+
+/*
+ * "Busy" after the handshake, while the sender is already sending its
+ * offer: closing at once, with the offer unread, would reset the
+ * connection, and a reset discards the answer before the sender reads
+ * it (it would see a broken pipe, and wait retry-delay). So the rest of
+ * what it sends is read and dropped until it closes, for 2 s at most.
+ */
+static void refuse_busy(int fd)
+{
+	struct timeval tv = {.tv_sec = 2};
+	char sink[4096];
+
+	fr_send_error(fd, -EBUSY, "receiver busy, try later");
+	shutdown(fd, SHUT_WR);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (uint64_t t0 = fr_now_ns(); fr_now_ns() - t0 < 2000000000ull;)
+		if (recv(fd, sink, sizeof(sink), 0) <= 0)
+			break;
 }
 
 static void session(struct rconn *rc)
@@ -1166,7 +1325,7 @@ static void session(struct rconn *rc)
 		       "%s from %s: %d sessions already running "
 		       "(max-connections); asked to retry later",
 		       rc->who, rc->peer, rc->c->max_connections);
-		fr_send_error(rc->sock, -EBUSY, "receiver busy, try later");
+		refuse_busy(rc->sock);
 		return;
 	}
 	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
@@ -1231,17 +1390,7 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
-	r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
-			  sizeof(err));
-	uint8_t id[FR_HASH_LEN]; /* the package id: the manifest's hash */
-	if (r == -EBUSY && (fr_hash128(mf, len, id), supersede(rc, id))) {
-		/* the stale session lets go once its drain is over */
-		for (int i = 0; i < 150 && r == -EBUSY; i++) {
-			usleep(100000);
-			r = fr_store_open(rc->c->store, mf, len, rc->who,
-					  &rc->pkg, err, sizeof(err));
-		}
-	}
+	r = open_package(rc, mf, len, err, sizeof(err));
 	free(mf);
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: %s", rc->who, err);
@@ -1272,6 +1421,7 @@ static void session_body(struct rconn *rc)
 		     rc->pkg.m.n_segments, parts, np);
 
 	r = data_phase(rc);
+	atomic_store(&rc->ending, true);
 	if (r == 0) {
 		r = fr_store_finalize(&rc->pkg, rc->c->store, err, sizeof(err));
 		if (r < 0) {
@@ -1300,6 +1450,11 @@ static void session_body(struct rconn *rc)
 			pthread_mutex_unlock(&rc->wlock);
 		}
 	}
+	/* nothing is in flight any more: let go of the package first, a
+	 * new session may be waiting for it */
+	live_remove(rc);
+	fr_store_close(&rc->pkg);
+	live_let_go();
 	fr_ring_free(rc->ring);
 	fr_pool_free(rc->pool);
 	if (rc->done.efd > 0)
@@ -1311,8 +1466,6 @@ static void session_body(struct rconn *rc)
 	free(rc->taken);
 	free(rc->written);
 	free(rc->cont_buf);
-	live_remove(rc);
-	fr_store_close(&rc->pkg);
 }
 
 static void *conn_main(void *arg)

@@ -1,8 +1,8 @@
 /*
- * tcpinfo.c - how much the peer's TCP has acknowledged, from the kernel's
- * tcp_info. glibc's <netinet/tcp.h> stops short of tcpi_bytes_acked, and
- * it cannot be included together with <linux/tcp.h>: this file has the
- * latter alone.
+ * tcpinfo.c - how much the peer's TCP has acknowledged, and whether the
+ * peer is still there and talking, from the kernel's tcp_info. glibc's
+ * <netinet/tcp.h> stops short of tcpi_bytes_acked, and it cannot be
+ * included together with <linux/tcp.h>: this file has the latter alone.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -39,5 +39,26 @@ int fr_tcp_written(int fd, uint64_t *out)
 	if (ioctl(fd, SIOCOUTQ, &queued) < 0)
 		return -errno;
 	*out = acked + (uint64_t)(queued > 0 ? queued : 0);
+	return 0;
+}
+
+/* tcpi_state of an open connection (the kernel's TCP_ESTABLISHED, which
+ * <netinet/tcp.h> would name, but that header cannot come in here) */
+#define STATE_ESTABLISHED 1
+
+int fr_tcp_peer(int fd, struct fr_tcp_peer *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int unread = 0;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	if (ioctl(fd, SIOCINQ, &unread) < 0)
+		unread = 0;
+	/* FIN or RST received (CLOSE_WAIT, CLOSE), or shut down here */
+	out->closed = ti.tcpi_state != STATE_ESTABLISHED;
+	out->silent_ms = ti.tcpi_last_data_recv;
+	out->unread = unread > 0 ? (uint32_t)unread : 0;
 	return 0;
 }

@@ -99,6 +99,9 @@ int fr_ring_send(struct fr_ring *r, int sock, int buf_id, const void *addr,
 int fr_ring_recv(struct fr_ring *r, int sock, void *addr, unsigned len,
 		 bool waitall, uint64_t ud);
 int fr_ring_fsync(struct fr_ring *r, int fd, bool datasync, uint64_t ud);
+/* One-shot poll: completes with the ready events of mask (POLLRDHUP, ...;
+ * POLLHUP and POLLERR always count) as res once one of them holds. */
+int fr_ring_poll(struct fr_ring *r, int fd, unsigned mask, uint64_t ud);
 /*
  * Open (res = the new fd) relative to dfd; many opens of existing files
  * overlap their disk waits. (Creates are better done by plain system

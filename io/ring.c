@@ -285,6 +285,17 @@ int fr_ring_fsync(struct fr_ring *r, int fd, bool datasync, uint64_t ud)
 	return 0;
 }
 
+int fr_ring_poll(struct fr_ring *r, int fd, unsigned mask, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ring_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, mask);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
 int fr_ring_openat(struct fr_ring *r, int dfd, const char *path, int flags,
 		   unsigned mode, uint64_t ud)
 {

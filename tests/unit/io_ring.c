@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,27 @@ Test(io_ring, timeout_completes_with_etime)
 	cr_assert_eq(c.res, -ETIME);
 	cr_assert_eq(c.flags, 0);
 	cr_assert_geq(dt, 45000000LL, "fired after %lld ns", (long long)dt);
+	fr_ring_free(r);
+}
+
+/* The watch a receiving session keeps on its socket: nothing while the
+ * peer is there and data waits unread, POLLRDHUP once the peer closed,
+ * unread bytes or not. */
+Test(io_ring, poll_sees_the_peer_close)
+{
+	struct fr_ring *r = ring_or_skip(8);
+	struct fr_cqe c;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(fr_ring_poll(r, sv[0], POLLRDHUP, 7), 0);
+	cr_assert_eq(write(sv[1], "abc", 3), 3);
+	cr_assert_eq(fr_ring_wait(r, &c, 1, 100), 0, "fired with the peer there");
+	close(sv[1]);
+	cr_assert_eq(fr_ring_wait(r, &c, 1, 5000), 1);
+	cr_assert_eq(c.ud, 7);
+	cr_assert(c.res > 0 && (c.res & POLLRDHUP), "res %#x", c.res);
+	close(sv[0]);
 	fr_ring_free(r);
 }
 

@@ -1,0 +1,53 @@
+#!/bin/bash
+# test_busy_retry.sh - a receiver that answers "busy" (every session slot
+# taken) is asked again after about a second, not after retry-delay (60 s
+# here): the second send goes through soon after the first one ends. With
+# retries = 0 a busy receiver still means one try only.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_busy_retry
+
+mkdir -p "$WORK/src/a" "$WORK/src/b"
+head -c $((3 * 1024 * 1024)) /dev/urandom >"$WORK/src/a/data.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$WORK/src/b/data.bin"
+LAB_EXTRA="[receiver]
+max-connections = 1"
+SENDER_DELAY=60s
+SENDER_RETRIES=2
+SENDER_EXTRA="segment-size = 1M"
+write_configs
+start_serve
+start_proxy "$WORK/proxy.log" --rate 1000000
+CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
+cp "$CEN_CONF" "$WORK/slow.conf"
+CEN_HOST= write_configs
+
+# the first send holds LAB's only session for about 3 s
+"$FERRY" send "$WORK/src/a" --to LAB --name a --level 0 --config "$WORK/slow.conf" \
+	>"$WORK/a.out" 2>"$WORK/a.err" &
+pa=$!
+E2E_PIDS+=("$pa")
+wait_for_log "$SERVE_LOG" "package 'a' \(" 30 || die "the first send did not start"
+
+# with retries = 0: refused once, no retry
+sed -e "s|^retries = .*|retries = 0|" "$CEN_CONF" >"$WORK/once.conf"
+t0=$SECONDS
+run_ferry "$WORK/once.out" "$WORK/once.err" send "$WORK/src/b" --to LAB --name once \
+	--level 0 --config "$WORK/once.conf"
+expect_rc 1 "$RC" "with retries = 0, a send to a busy receiver fails (resumable)"
+expect_grep "... saying the receiver is busy" "receiver busy, try later" "$WORK/once.err"
+check "... without trying again ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 3 ]
+
+t0=$SECONDS
+run_ferry "$WORK/b.out" "$WORK/b.err" send "$WORK/src/b" --to LAB --name b --level 0 \
+	--config "$CEN_CONF"
+dt=$((SECONDS - t0))
+expect_rc 0 "$RC" "the second send, while the first holds the only session"
+expect_grep "it was told the receiver is busy" "receiver busy, try later" "$WORK/b.err"
+expect_grep "... and tried again after 1 s" "LAB is busy; trying 'b' again in 1 s" "$WORK/b.err"
+check "it went through within 20 s, not after retry-delay ($dt s)" [ "$dt" -lt 20 ]
+rc=0
+wait "$pa" || rc=$?
+expect_rc 0 "$rc" "the first send"
+compare_trees "$WORK/src/b" "$LAB_STORE/packages/b" "package b"
+stop_proxy
+e2e_finish
