@@ -2314,8 +2314,10 @@ static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
 		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
 }
 
+/* Import one parcel's volumes v[0..n); with json, its object goes into
+ * the "parcels" array on out (*printed counts them, for the commas). */
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
-			 bool json, FILE *out, bool *complete)
+			 bool json, FILE *out, bool *complete, unsigned *printed)
 {
 	struct importer im = {.c = c, .dq = {.efd = -1}};
 	const struct fr_account *acct = NULL;
@@ -2501,16 +2503,16 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	}
 	if (json) {
 		char b[600];
-		fprintf(out, "{\"parcel\": \"%s\", \"name\": %s, "
+		fprintf(out, "%s{\"parcel\": \"%s\", \"name\": %s, "
 			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
 			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
 			"\"n_segments\": %u, ",
-			id, fr_json_str(im.pkg.m.name, b, sizeof(b)), im.imported,
+			(*printed)++ ? ",\n  " : "\n  ", id, fr_json_str(im.pkg.m.name, b, sizeof(b)), im.imported,
 			im.held, im.refused, im.damaged,
 			*complete ? "true" : "false", im.pkg.j.n_have,
 			im.pkg.m.n_segments);
 		report_missing(&im, &in, seglist, out, true);
-		fprintf(out, "}\n");
+		fputc('}', out);
 	} else {
 		fprintf(out,
 			"parcel %.12s, package '%s': %u segment(s) imported, %u "
@@ -2539,12 +2541,27 @@ out:
 	return rc;
 }
 
+/* A volume refused whole, as a JSON object in the list rj (or nothing). */
+static void refused_json(FILE *rj, const char *path, const char *why)
+{
+	char p[FR_ESC_MAX], w[300];
+
+	if (!rj)
+		return;
+	fprintf(rj, "%s{\"path\": %s, \"error\": %s}", ftell(rj) ? ", " : "",
+		fr_json_str(path, p, sizeof(p)), fr_json_str(why, w, sizeof(w)));
+}
+
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		     unsigned n_paths, bool json, FILE *out)
 {
 	struct vol *v = NULL;
 	uint32_t n = 0, good = 0;
 	int rc = 0, worst = 0;
+	unsigned printed = 0;
+	char *refused = NULL; /* JSON objects of the volumes refused whole */
+	size_t refused_len = 0;
+	FILE *rj = NULL;
 
 	for (unsigned i = 0; i < n_paths; i++)
 		if ((rc = find_volumes(paths[i], 0, &v, &n)) < 0) {
@@ -2557,6 +2574,10 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		free(v);
 		return -ENOENT;
 	}
+	if (json && !(rj = open_memstream(&refused, &refused_len))) {
+		free(v);
+		return -ENOMEM;
+	}
 	/* read every header first: refuse what is not ours or not a volume */
 	for (uint32_t k = 0; k < n; k++) {
 		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
@@ -2568,14 +2589,19 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		if (r < 0) {
 			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
 			       v[k].path, fr_strerror(r));
+			refused_json(rj, v[k].path, fr_strerror(r));
 			worst = worst ? worst : r;
 			continue;
 		}
 		if (strcmp(v[k].h.to, c->code)) {
+			char why[64];
 			fr_log(FR_LOG_ERROR,
 			       "%s: addressed to site %s, and this is %s: "
 			       "refused",
 			       v[k].path, v[k].h.to, c->code);
+			snprintf(why, sizeof(why), "addressed to site %s",
+				 v[k].h.to);
+			refused_json(rj, v[k].path, why);
 			worst = FR_E_WRONG_SITE;
 			continue;
 		}
@@ -2586,15 +2612,33 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 	if (fr_workq_start(c->workers) < 0)
 		good = 0;
 	qsort(v, good, sizeof(*v), cmp_vol);
+	if (json)
+		fputs("{\"parcels\": [", out);
 	for (uint32_t a = 0; a < good;) {
 		uint32_t b = a + 1;
 		while (b < good && !memcmp(v[a].h.parcel, v[b].h.parcel, FR_HASH_LEN))
 			b++;
 		bool complete;
-		rc = import_parcel(c, v + a, b - a, json, out, &complete);
+		rc = import_parcel(c, v + a, b - a, json, out, &complete,
+				   &printed);
 		if (rc < 0 && !worst)
 			worst = rc;
 		a = b;
+	}
+	if (json) {
+		char e[1100];
+		fclose(rj);
+		fprintf(out,
+			"%s], \"refused_volumes\": [%s], \"ok\": %s, "
+			"\"error\": %s}\n",
+			printed ? "\n" : "", refused ? refused : "",
+			worst ? "false" : "true",
+			worst ? fr_json_str(fr_log_last_error()[0]
+						    ? fr_log_last_error()
+						    : fr_strerror(worst),
+					    e, sizeof(e))
+			      : "null");
+		free(refused);
 	}
 	free(v);
 	return worst;

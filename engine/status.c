@@ -197,18 +197,23 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 			int64_t made = -1, last = -1, now = (int64_t)time(NULL);
 			char ct[40], lt[40];
 			fr_partial_times(sub, &made, &last);
+			/* a complete package that verify --repair marked,
+			 * waiting for its damaged segments */
+			fr_path_fmt(mp, sizeof(mp), "%s/repair", sub);
+			const char *state =
+				access(mp, F_OK) == 0 ? "repairing" : "partial";
 			if (json) {
 				char n[600];
 				fprintf(out,
 					"%s{\"direction\":\"in\",\"name\":%s,"
-					"\"from\":\"%s\",\"state\":\"partial\","
+					"\"from\":\"%s\",\"state\":\"%s\","
 					"\"bytes\":%llu,\"segments\":%u,"
 					"\"segments_done\":%u,\"created\":%s,"
 					"\"last_activity\":%s,\"age_s\":%lld,"
 					"\"idle_s\":%lld}",
 					*first ? "" : ",",
 					fr_json_str(m.name, n, sizeof(n)), from,
-					(unsigned long long)m.total_size,
+					state, (unsigned long long)m.total_size,
 					m.n_segments, have,
 					fr_json_time(made, ct, sizeof(ct)),
 					fr_json_time(last, lt, sizeof(lt)),
@@ -228,7 +233,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 				snprintf(segs, sizeof(segs), "%u/%u", have,
 					 m.n_segments);
 				fprintf(out, "  %-24s %-5s %-9s %11s %10s", m.name,
-					from, "partial", segs,
+					from, state, segs,
 					fr_human_bytes(m.total_size, sz, sizeof(sz)));
 				/* age since created; last activity, ago */
 				fprintf(out, "  age %s, last activity %s ago\n",

@@ -527,8 +527,8 @@ else
 	fail "parcel import --json is not JSON: $(head -c 300 "$WORK/i7j.json")"
 fi
 r=$(json_get "$WORK/i7j.json" \
-	'"%s|%s|%s|%s" % (d["imported"], d["already_held"], d["complete"], d["missing_volumes"])' 2>/dev/null)
-[ "$r" = "0|$held5|False|vol-002.fpv" ] &&
+	'"%s|%s|%s|%s|%s" % (len(d["parcels"]), d["parcels"][0]["imported"], d["parcels"][0]["already_held"], d["parcels"][0]["complete"], d["parcels"][0]["missing_volumes"])' 2>/dev/null)
+[ "$r" = "1|0|$held5|False|vol-002.fpv" ] &&
 	pass "import --json: 0 imported, $held5 already held, incomplete, vol-002.fpv missing" ||
 	fail "import --json (imported|already_held|complete|missing_volumes): '$r'"
 
@@ -576,6 +576,14 @@ expect_grep "the error says addressed to site OTHER" "vol-001.fpv: addressed to 
 	"$WORK/i6.err"
 [ "$(snapshot "$LAB_STORE")" = "$before" ] && pass "nothing stored at LAB" ||
 	fail "LAB's store changed: $(diff <(echo "$before") <(snapshot "$LAB_STORE") | head -n 5)"
+# --json: still one document, naming the volumes refused and why
+run_ferry "$WORK/i6j.json" "$WORK/i6j.err" parcel import "$WORK/m6" --config "$LAB_CONF" --json
+expect_rc 5 "$RC" "import --json at LAB of a parcel for OTHER"
+r=$(json_get "$WORK/i6j.json" \
+	'"%s|%s|%s|%s" % (d["ok"], len(d["parcels"]), len(d["refused_volumes"]) > 0, "OTHER" in d["refused_volumes"][0]["error"])' 2>/dev/null)
+[ "$r" = "False|0|True|True" ] &&
+	pass "import --json of refused volumes: one document, ok false, the volumes named" ||
+	fail "import --json of refused volumes (ok|parcels|refused|why): '$r' in $(head -c 300 "$WORK/i6j.json")"
 
 # ---- 8. half by parcel, half by network ----------------------------------------------
 SRC8=$WORK/src/half

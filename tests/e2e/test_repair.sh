@@ -107,10 +107,15 @@ WANT=$(printf '%s\n' "$(seg_of big.bin 100000)" "$(seg_of b.txt 0)" |
 expect_grep "repair says how many segments the next send carries" \
 	"$WANT segment" "$WORK/r1.out"
 # a prune at LAB meanwhile keeps the repair's mark
-sleep 1.1
+sleep 2.1
 run_ferry "$WORK/prune.out" "$WORK/prune.err" prune --older-than 1s --config "$LAB_CONF"
 expect_rc 0 "$RC" "prune while a repair waits"
 expect_grep "prune keeps the package waiting for its repair" "kept .*repair" "$WORK/prune.out"
+run_ferry "$WORK/st.json" "$WORK/st.err" status --json --config "$LAB_CONF"
+st=$(json_get "$WORK/st.json" '[e["state"] for e in d if e["direction"] == "in" and e["name"] == "pkg"]')
+[ "$st" = "['repairing', 'complete']" ] &&
+	pass "status shows the package complete and repairing" ||
+	fail "status of the package being repaired: $st"
 run_ferry "$WORK/send2.json" "$WORK/send2.err" send "$SRC" --to LAB \
 	--config "$CEN_CONF" --name pkg --json
 expect_rc 0 "$RC" "send after verify --repair"
@@ -144,7 +149,7 @@ expect_rc 5 "$RC" "verify --repair before the resume"
 run_ferry "$WORK/resume.json" "$WORK/resume.err" resume "$TRANSFER" \
 	--config "$CEN_CONF" --json
 expect_rc 0 "$RC" "resume after verify --repair"
-got=$(json_get "$WORK/resume.json" 'd["segments_sent"]')
+got=$(json_get "$WORK/resume.json" 'd["transfers"][0]["segments_sent"]')
 [ "$got" = "$WANT" ] && pass "the resume carried exactly the $WANT damaged segments" ||
 	fail "resume after repair sent $got segments, wanted $WANT"
 verify "$WORK/v6.out"
