@@ -71,7 +71,7 @@ for i in "${!NAMES[@]}"; do
 		continue
 	fi
 	echo "== $name: building"
-	if ! (cmake -S "$dir" -B "$dir/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+	if ! (cmake -S "$dir" -B "$dir/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_TEST_HOOKS=ON >/dev/null &&
 		cmake --build "$dir/build" -j"$(nproc)" >"$dir/build.log" 2>&1); then
 		results+=("$name: BROKEN (does not build; $dir/build.log)")
 		broken=$((broken + 1))

@@ -30,6 +30,11 @@ void fr_log(int level, const char *fmt, ...)
  * "" if none. */
 const char *fr_log_last_error(void);
 
+/* A test build (FERRY_TEST_HOOKS) checks the FERRY_* test switches at
+ * start: a bad value ends the process with a message (exit 2). Nothing
+ * in any other build. */
+void fr_hooks_check(void);
+
 /* ---- configuration ----------------------------------------------------- */
 
 

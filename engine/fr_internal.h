@@ -21,6 +21,14 @@
 /* ---- time and helpers (util.c) ----------------------------------------- */
 
 uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
+/*
+ * Test hooks: FERRY_<name> switches that force a path for a test. Only a
+ * build configured with FERRY_TEST_HOOKS obeys them; in any other build
+ * they are false and the default. A flag must be "1", a number digits
+ * only: any other value ends the process with a message (exit 2).
+ */
+bool fr_hook_flag(const char *name);
+unsigned long fr_hook_num(const char *name, unsigned long dflt);
 double fr_now_s(void);
 double fr_thread_cpu_s(void);         /* this thread's CPU time */
 /* mkdir -p relative to nothing: every missing component, mode 0755. */

@@ -232,7 +232,7 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	bool zsent = false;
 	/* FERRY_FORCE_OFFER_Z: on loopback too (the tests) */
 	if (oz && !oz->refused &&
-	    (!is_loopback(lc->sock) || getenv("FERRY_FORCE_OFFER_Z"))) {
+	    (!is_loopback(lc->sock) || fr_hook_flag("FORCE_OFFER_Z"))) {
 		if (oz->body && oz->level != level) {
 			free(oz->body);
 			oz->body = NULL;
@@ -1483,21 +1483,21 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	 * loopback too, for the tests). */
 	bool plain = sc->offer_z && sc->offer_z->plain_frames;
 	bool slow = !loop && line > 0 && line <= 12.5e6;
-	lc->may_stream = (slow || getenv("FERRY_FORCE_STREAM")) && !plain &&
-			 !getenv("FERRY_NO_STREAM");
+	lc->may_stream = (slow || fr_hook_flag("FORCE_STREAM")) && !plain &&
+			 !fr_hook_flag("NO_STREAM");
 	/* ... and each segment is compressed against the one before it,
 	 * which the receiver holds by then: what a single long stream would
 	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
-	lc->may_ref = (slow || getenv("FERRY_FORCE_REF")) && !plain &&
-		      !getenv("FERRY_NO_REF");
+	lc->may_ref = (slow || fr_hook_flag("FORCE_REF")) && !plain &&
+		      !fr_hook_flag("NO_REF");
 	if (lc->may_stream)
 		lc->adapt.first_level = -1;
 	/* Zero-copy sends pay on a fast link only. On a slow line they
 	 * would pin the buffers of a frame cut by a dropped line until TCP
 	 * gives the connection up (minutes), and the session's end with
 	 * them. */
-	lc->zc = fr_ring_has_send_zc(lc->ring) && !getenv("FERRY_NO_ZC") &&
-		 (getenv("FERRY_FORCE_ZC") || (!loop && !slow));
+	lc->zc = fr_ring_has_send_zc(lc->ring) && !fr_hook_flag("NO_ZC") &&
+		 (fr_hook_flag("FORCE_ZC") || (!loop && !slow));
 	/* a known line gives the first estimate of the rate (and ETA) */
 	if (line > 0)
 		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]
@@ -1513,8 +1513,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
 	/* an on-demand line is watched closely: its retry redials */
 	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
-	if (getenv("FERRY_STALL_MS")) /* tests */
-		lc->stall_ms = (unsigned)atoi(getenv("FERRY_STALL_MS"));
+	lc->stall_ms = (unsigned)fr_hook_num("STALL_MS", lc->stall_ms);
 	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
 		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
 	lc->last_wire = 0;

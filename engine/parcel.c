@@ -1460,8 +1460,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 
 	/* ---- the volumes. Version 1 (for parcels read by an older ferry)
 	 * starts with the manifest, so it waits for it. */
-	const char *v1 = getenv("FERRY_PARCEL_V1");
-	w.v2 = !(v1 && *v1 && strcmp(v1, "0"));
+	w.v2 = !fr_hook_flag("PARCEL_V1");
 	w.prep = &pp;
 	if (!w.v2 && (rc = prep_settle(&pp)) < 0)
 		goto stopped;

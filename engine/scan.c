@@ -642,10 +642,10 @@ static void *hash_thread(void *arg)
 	struct fr_scan_hash *h = arg;
 	struct fr_seg_reader r;
 	int rc = fr_seg_reader_init(&r, h->m->seg_size);
-	const char *delay = getenv("FERRY_HASH_DELAY_MS"); /* tests */
+	unsigned long delay = fr_hook_num("HASH_DELAY_MS", 0);
 
 	if (delay)
-		usleep((useconds_t)atoi(delay) * 1000);
+		usleep((useconds_t)delay * 1000);
 
 	if (rc < 0) {
 		pthread_mutex_lock(&h->lock);

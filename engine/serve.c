@@ -1058,7 +1058,7 @@ static int data_phase(struct rconn *rc)
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->written = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->report_ns = fr_now_ns();
-	rc->refuse_stream = getenv("FERRY_REFUSE_STREAM") != NULL;
+	rc->refuse_stream = fr_hook_flag("REFUSE_STREAM");
 	if (rc->sync_efd < 0 || !rc->taken || !rc->written ||
 	    fr_syncer_start(&rc->sy, &rc->pkg, on_durable, rc, rc->sync_efd) <
 		    0) {
@@ -1122,9 +1122,9 @@ static int data_phase(struct rconn *rc)
 	}
 	/* FERRY_DRAIN_DELAY_MS: an interrupted session's disk is slow to
 	 * finish (the tests of an offer that waits for it) */
-	const char *delay = getenv("FERRY_DRAIN_DELAY_MS");
+	unsigned long delay = fr_hook_num("DRAIN_DELAY_MS", 0);
 	if (delay && rc->error)
-		usleep((useconds_t)strtoul(delay, NULL, 10) * 1000);
+		usleep((useconds_t)delay * 1000);
 	int serr = fr_syncer_stop(&rc->sy);
 	if (!rc->error && serr)
 		fail(rc, serr, "cannot make segments durable: %s",
@@ -1363,7 +1363,7 @@ static void session_body(struct rconn *rc)
 	}
 	/* FERRY_REFUSE_OFFER_Z: answer as a ferry from before OFFER_Z did
 	 * (the tests of the sender's fallback) */
-	if (r == 0 && type == FR_MSG_OFFER_Z && !getenv("FERRY_REFUSE_OFFER_Z")) {
+	if (r == 0 && type == FR_MSG_OFFER_Z && !fr_hook_flag("REFUSE_OFFER_Z")) {
 		/* a slow link's sender compressed the manifest */
 		uint8_t *raw;
 		int z = fr_offer_z_unpack(mf, len, &raw, &len);

@@ -347,7 +347,7 @@ static int open_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < 2 * p->m.n_entries; i++)
 		p->fds[i] = -1;
-	if (getenv("FERRY_NO_DIRECT"))
+	if (fr_hook_flag("NO_DIRECT"))
 		memset(p->nodirect, 1, p->m.n_entries);
 	fr_path_fmt(path, sizeof(path), "%s/journal", p->dir);
 	if ((rc = fr_journal_open(&p->j, path, &p->m)) < 0) {

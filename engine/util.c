@@ -2,6 +2,7 @@
  * util.c - small helpers the engine shares: clocks, directories, atomic
  * file replacement, size formatting, JSON escaping.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,77 @@
 #include <unistd.h>
 
 #include "fr_internal.h"
+
+#ifdef FERRY_TEST_HOOKS
+static const char *hook_value(const char *name)
+{
+	char var[64];
+
+	snprintf(var, sizeof(var), "FERRY_%s", name);
+	return getenv(var);
+}
+
+static void hook_bad(const char *name, const char *v, const char *want)
+{
+	fprintf(stderr, "ferry: test switch FERRY_%s='%s' must be %s\n", name,
+		v, want);
+	exit(2);
+}
+
+bool fr_hook_flag(const char *name)
+{
+	const char *v = hook_value(name);
+
+	if (!v)
+		return false;
+	if (strcmp(v, "1"))
+		hook_bad(name, v, "1 (or unset)");
+	return true;
+}
+
+unsigned long fr_hook_num(const char *name, unsigned long dflt)
+{
+	const char *v = hook_value(name);
+	char *end;
+
+	if (!v)
+		return dflt;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*v || *end || errno || !isdigit((unsigned char)*v))
+		hook_bad(name, v, "a number");
+	return n;
+}
+
+void fr_hooks_check(void)
+{
+	static const char *const flags[] = {
+		"NO_DIRECT",  "FORCE_OFFER_Z", "REFUSE_OFFER_Z", "FORCE_STREAM",
+		"FORCE_REF",  "NO_STREAM",     "NO_REF",	 "FORCE_ZC",
+		"NO_ZC",      "REFUSE_STREAM", "PARCEL_V1",	 "NO_REGISTER"};
+	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
+					   "DRAIN_DELAY_MS"};
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		fr_hook_flag(flags[i]);
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		fr_hook_num(nums[i], 0);
+}
+#else
+void fr_hooks_check(void)
+{
+}
+
+bool fr_hook_flag(const char *name)
+{
+	return false;
+}
+
+unsigned long fr_hook_num(const char *name, unsigned long dflt)
+{
+	return dflt;
+}
+#endif
 
 uint64_t fr_now_ns(void)
 {

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,14 +88,23 @@ void fr_ring_free(struct fr_ring *r)
 
 int fr_ring_attach_pool(struct fr_ring *r, struct fr_pool *p)
 {
+#ifdef FERRY_TEST_HOOKS /* a test build only: see fr_hook_flag */
 	const char *no_reg = getenv("FERRY_NO_REGISTER");
+#else
+	const char *no_reg = NULL;
+#endif
 	unsigned i, n = fr_pool_count(p);
 	struct iovec *iov;
 	int ret;
 
 	if (r->pool)
 		return -EBUSY;
-	if (no_reg && strcmp(no_reg, "1") == 0) {
+	if (no_reg && strcmp(no_reg, "1")) {
+		fprintf(stderr, "ferry: test switch FERRY_NO_REGISTER='%s' "
+				"must be 1\n", no_reg);
+		exit(2);
+	}
+	if (no_reg) {
 		r->pool = p;
 		return 0;
 	}

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_TEST_HOOKS=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 ferry=$PWD/build/ferry
 

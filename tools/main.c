@@ -522,6 +522,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	raise_open_files();
+	fr_hooks_check();
 
 	if (argc < 2)
 		return show_usage(usage_main);
@@ -531,7 +532,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+#ifdef FERRY_TEST_HOOKS
+		printf("ferry %s (test build: obeys the FERRY_* test switches)\n",
+		       FERRY_VERSION);
+#else
 		printf("ferry %s\n", FERRY_VERSION);
+#endif
 		return 0;
 	}
 	if (!strcmp(cmd, "parcel"))

@@ -142,4 +142,18 @@ run_ferry "$O" "$E" verify nothing-here --config "$LAB_CONF"
 	fail "verify of an unknown package exited $RC"
 expect_grep "verify names the unknown package" "nothing-here" "$E"
 
+# ---- test switches: obeyed by a test build only, and strictly ----------------
+if "$FERRY" version | grep -q 'test build'; then
+	mkdir -p "$WORK/sw"
+	echo x >"$WORK/sw/f"
+	FERRY_NO_DIRECT=yes run_ferry "$O" "$E" send "$WORK/sw" --to LAB --config "$CEN_CONF"
+	expect_rc 2 "$RC" "a test switch with a value other than 1"
+	expect_grep "the bad switch is named with its value" "FERRY_NO_DIRECT='yes' must be 1" "$E"
+	FERRY_STALL_MS=10s run_ferry "$O" "$E" send "$WORK/sw" --to LAB --config "$CEN_CONF"
+	expect_rc 2 "$RC" "a numeric test switch that is not a number"
+	expect_grep "the bad number is named" "FERRY_STALL_MS='10s' must be a number" "$E"
+else
+	log "not a test build: the FERRY_* switches are ignored, not checked here"
+fi
+
 e2e_finish

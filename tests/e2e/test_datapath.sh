@@ -7,6 +7,7 @@
 # automatic level, which must choose raw on loopback for random data.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_datapath
+need_test_hooks
 
 SRC=$WORK/src
 mkdir -p "$SRC/small" "$SRC/bin"

@@ -10,6 +10,7 @@
 #     arrives.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_offer
+need_test_hooks
 
 PKG=$WORK/src/tree
 for d in $(seq 1 20); do

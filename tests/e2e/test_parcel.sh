@@ -37,6 +37,7 @@
 # labels: needs-root
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_parcel
+need_test_hooks
 
 MEDIA=$WORK/media # the courier address's own medium
 mkdir -p "$MEDIA" "$WORK/src"

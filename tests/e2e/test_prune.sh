@@ -20,6 +20,7 @@
 #     parcel record stays at the receiver.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_prune
+need_test_hooks
 
 SENDER_EXTRA="segment-size = 1M"
 write_configs

@@ -15,6 +15,7 @@
 # its kill, it is verified and the next one (same data, new name) starts.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_resume_kill
+need_test_hooks
 
 ROUNDS=${FERRY_KILL_ROUNDS:-8}
 WITHIN=${FERRY_KILL_WITHIN:-2}

@@ -10,6 +10,7 @@
 # the stall time, and its retry completes once the receiver runs again.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stale
+need_test_hooks
 
 PKG=$WORK/src/pkg
 mkdir -p "$PKG"

@@ -20,6 +20,7 @@
 #     only references are sent.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stream
+need_test_hooks
 
 PKG=$WORK/src/tree
 mkdir -p "$PKG/text" "$PKG/bin"
