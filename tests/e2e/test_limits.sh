@@ -3,8 +3,8 @@
 # transfers at once. With max-sends-per-site = 1, two sends to LAB started
 # together run one after the other (the second says it waits for a slot,
 # and the receiver never holds two sessions at once); with the limit at
-# 2 they overlap. `ferry resume` with no argument finishes every
-# interrupted transfer.
+# 2 they overlap; with max-sends = 1 (all sites) they do not. `ferry
+# resume` with no argument finishes every interrupted transfer.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_limits
 
@@ -14,8 +14,8 @@ for p in one two three; do
 	echo "$p" >"$WORK/$p/name.txt"
 done
 
-# run_pair LIMIT: two sends at once through a 8 MiB/s link; prints the
-# receiver's largest number of concurrent sessions
+# run_pair "KEY = N" TAG: two sends at once through a 8 MiB/s link, with
+# that [sender] limit
 run_pair() {
 	local limit=$1 tag=$2
 	stop_serve
@@ -26,7 +26,7 @@ run_pair() {
 	CEN_STORE=$WORK/$tag/cen
 	SERVE_LOG=$WORK/$tag/serve.log
 	mkdir -p "$WORK/$tag"
-	SENDER_EXTRA="max-sends-per-site = $limit"
+	SENDER_EXTRA=$limit
 	write_configs
 	start_serve
 	start_proxy "$WORK/$tag/proxy.log" --rate $((8 * 1024 * 1024))
@@ -42,8 +42,8 @@ run_pair() {
 	local rc1=0 rc2=0
 	wait "$p1" || rc1=$?
 	wait "$p2" || rc2=$?
-	expect_rc 0 "$rc1" "first send with max-sends-per-site = $limit"
-	expect_rc 0 "$rc2" "second send with max-sends-per-site = $limit"
+	expect_rc 0 "$rc1" "first send with $limit"
+	expect_rc 0 "$rc2" "second send with $limit"
 	compare_trees "$WORK/one" "$LAB_STORE/packages/one" "package one ($tag)"
 	compare_trees "$WORK/two" "$LAB_STORE/packages/two" "package two ($tag)"
 }
@@ -53,13 +53,21 @@ max_open() {
 	awk '/: open/ {n++; if (n > m) m = n} /: clos/ {n--} END {print m + 0}' "$1"
 }
 
-run_pair 1 serial
+run_pair "max-sends-per-site = 1" serial
 m=$(max_open "$WORK/serial/proxy.log")
 check "with max-sends-per-site = 1 the sends never overlap (max $m at once)" [ "$m" = 1 ]
 cat "$WORK/serial/one.err" "$WORK/serial/two.err" >"$WORK/serial/both.err"
 expect_grep "one send waited for a slot" "waiting for a free send slot" "$WORK/serial/both.err"
 
-run_pair 2 parallel
+# the limit over all sites holds too (per site the default, 3)
+run_pair "max-sends = 1" allserial
+m=$(max_open "$WORK/allserial/proxy.log")
+check "with max-sends = 1 the sends never overlap (max $m at once)" [ "$m" = 1 ]
+cat "$WORK/allserial/one.err" "$WORK/allserial/two.err" >"$WORK/allserial/both.err"
+expect_grep "with max-sends = 1 one send waited for a slot" "waiting for a free send slot" \
+	"$WORK/allserial/both.err"
+
+run_pair "max-sends-per-site = 2" parallel
 m=$(max_open "$WORK/parallel/proxy.log")
 check "with max-sends-per-site = 2 the sends overlap (max $m at once)" [ "$m" = 2 ]
 
