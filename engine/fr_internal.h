@@ -449,6 +449,8 @@ int fr_partial_times(const char *dir, int64_t *created, int64_t *last);
 int fr_store_drop(const char *store, const char *id, bool only_empty);
 /* Every segment journaled: verify, apply metadata, move into place; then
  * the partial packages of older versions of the same name go. */
+/* Read and decode the manifest file at path (0, or a negative code). */
+int fr_manifest_load(const char *path, struct fr_manifest *m);
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap);
 void fr_store_close(struct fr_store_pkg *p);

@@ -174,42 +174,21 @@ void fr_journal_close(struct fr_journal *j)
 int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 		       const uint8_t *have)
 {
-	char tmp[4200], dir[4200];
-	uint8_t buf[FR_JREC_LEN * 64];
-	size_t n = 0;
-	int fd, rc = 0;
+	/* a header and a record per segment held: as large as the manifest's
+	 * segment table at most, which is in memory already */
+	uint8_t *buf = malloc(FR_JOURNAL_HDR + (size_t)m->n_segments * FR_JREC_LEN);
+	size_t n = FR_JOURNAL_HDR;
+	int rc;
 
-	if (fr_path_fmt(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
+	if (!buf)
+		return -ENOMEM;
 	pack_header(buf, m->id);
-	rc = fr_pwrite_all(fd, buf, FR_JOURNAL_HDR, -1);
-	for (uint32_t s = 0; rc == 0 && s <= m->n_segments; s++) {
-		if (n == sizeof(buf) || (s == m->n_segments && n)) {
-			rc = fr_pwrite_all(fd, buf, n, -1);
-			n = 0;
-		}
-		if (s < m->n_segments && have[s]) {
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		if (have[s]) {
 			fr_jrec_pack(buf + n, s, m->segments[s].hash);
 			n += FR_JREC_LEN;
 		}
-	}
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlink(tmp);
-		return rc;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = '\0';
-		fr_fsync_dir(dir[0] ? dir : "/");
-	}
-	return 0;
+	rc = fr_write_file_atomic(path, buf, n);
+	free(buf);
+	return rc;
 }

@@ -20,19 +20,6 @@ static bool pid_alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-static int load_manifest(const char *path, struct fr_manifest *m)
-{
-	uint8_t *mf;
-	size_t len;
-	int rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &len);
-
-	if (rc < 0)
-		return rc;
-	rc = fr_manifest_decode(m, mf, len);
-	free(mf);
-	return rc;
-}
-
 /* segments journaled in a partial package, without taking its lock */
 static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 {
@@ -180,7 +167,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 			    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir,
 					de->d_name) ||
 			    fr_path_fmt(mp, sizeof(mp), "%s/manifest", sub) ||
-			    load_manifest(mp, &m) < 0)
+			    fr_manifest_load(mp, &m) < 0)
 				continue;
 			if (which && strcmp(which, m.name)) {
 				fr_manifest_fini(&m);
@@ -254,7 +241,7 @@ static void incoming(const struct fr_config *c, const char *which, bool json,
 		struct fr_manifest m = {0};
 		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp.") ||
 		    fr_path_fmt(mp, sizeof(mp), "%s/%s", dir, de->d_name) ||
-		    load_manifest(mp, &m) < 0)
+		    fr_manifest_load(mp, &m) < 0)
 			continue;
 		if (which && strcmp(which, m.name)) {
 			fr_manifest_fini(&m);

@@ -969,6 +969,19 @@ static int finalize_repair(struct fr_store_pkg *p, char *errbuf,
 	return 0;
 }
 
+int fr_manifest_load(const char *path, struct fr_manifest *m)
+{
+	uint8_t *mf;
+	size_t len;
+	int rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &len);
+
+	if (rc < 0)
+		return rc;
+	rc = fr_manifest_decode(m, mf, len);
+	free(mf);
+	return rc;
+}
+
 int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 		      char *errbuf, size_t errcap)
 {

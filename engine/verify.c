@@ -467,19 +467,6 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m, char *errbuf,
 
 /* ---- `ferry verify [--repair]` ------------------------------------------ */
 
-static int load_manifest(const char *path, struct fr_manifest *m)
-{
-	uint8_t *mf;
-	size_t len;
-	int rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &len);
-
-	if (rc < 0)
-		return rc;
-	rc = fr_manifest_decode(m, mf, len);
-	free(mf);
-	return rc;
-}
-
 /* "got" and "want" of a difference, as strings for JSON. */
 static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 			char *got, char *want, size_t cap)
@@ -720,7 +707,7 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 	if (fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store, name) ||
 	    fr_path_fmt(root, sizeof(root), "%s/packages/%s", c->store, name))
 		return -ENAMETOOLONG;
-	rc = load_manifest(mp, &m);
+	rc = fr_manifest_load(mp, &m);
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR,
 		       "no complete package '%s' in store '%s' (manifest '%s': "
