@@ -37,6 +37,11 @@ mutant data-no-sync-before-journal engine/syncer.c \
 mutant recv-accepts-wrong-password engine/net.c \
 	"if (!a || !fr_auth_check(a->key, 'C', account, cnonce, snonce, body))" \
 	'if (!a)' 'e2e/test_auth$|unit/engine_handshake$'
+mutant verify-ignores-content engine/verify.c \
+	'			if (!memcmp(h, m->segments[s].hash, FR_HASH_LEN))\n				continue;' \
+	'			continue;' 'e2e/test_repair$|e2e/test_tree$|unit/engine_store$'
+mutant resume-refused-while-old-session-drains engine/serve.c \
+	'		if (!wait_holder(rc, id, t0))' '		if (1)' 'e2e/test_resume_kill$'
 mutant sender-skips-receiver-proof engine/net.c \
 	"!fr_auth_check(key, 'S', account, cnonce, snonce, body)" '0' \
 	'e2e/test_auth$|unit/engine_handshake$'
