@@ -874,7 +874,11 @@ static void on_recv(struct rconn *rc, int res)
 	if (res <= 0) {
 		if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 			spool_partial(rc);
-		if (res == 0 || res == -ECONNRESET)
+		if (atomic_load(&rc->stop))
+			fail(rc, -ECONNRESET,
+			     "a new session from %s took the package over",
+			     rc->who);
+		else if (res == 0 || res == -ECONNRESET)
 			fail(rc, -ECONNRESET,
 			     "%s closed the connection mid-transfer", rc->who);
 		else
@@ -958,6 +962,13 @@ static void on_hup(struct rconn *rc, int res)
 	/* after END every frame is here: the package is finished anyway */
 	if (rc->error || rc->end_received)
 		return;
+	/* a receive in flight may hold bytes of the frame that are not
+	 * counted yet: it ends now (shut down for reading), and its
+	 * completion keeps what came and ends the session (on_recv) */
+	if (rc->recv_inflight) {
+		shutdown(rc->sock, SHUT_RD);
+		return;
+	}
 	if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
 		spool_partial(rc);
 	/* an error other than a reset (keepalive or user timeout) */
