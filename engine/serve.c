@@ -1175,6 +1175,7 @@ static void session_body(struct rconn *rc);
  */
 #define STALE_S 5
 #define TAKEOVER_MAX_S 20 /* the longest an offer waits for the holder */
+#define CLOSING_MS 1500  /* a same-account holder's peer may be closing */
 #define UNLISTED_MS 1000  /* held by a session not listed (yet, or any
 			   * more), or by a parcel import */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1230,8 +1231,11 @@ static bool take_over(const struct rconn *rc, struct rconn *o,
 	else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
 		snprintf(why, sizeof(why), "silent for %.0f s",
 			 tp.silent_ms / 1000.0);
-	else /* nothing came since this offer did: it may prove silent */
-		return tp.unread == 0 && tp.silent_ms >= waited_ms;
+	else /* nothing came since this offer did: it may prove silent; and
+	      * a killed sender's connection closes only once the kernel has
+	      * torn its io_uring down, which can take a moment */
+		return waited_ms < CLOSING_MS ||
+		       (tp.unread == 0 && tp.silent_ms >= waited_ms);
 	fr_log(FR_LOG_INFO,
 	       "%s: package '%s' offered again; ending its session from %s, %s",
 	       rc->who, o->pkg.m.name, o->peer, why);
