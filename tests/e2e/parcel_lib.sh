@@ -1,0 +1,260 @@
+# parcel_lib.sh - shared setup and helpers of the courier parcel tests
+# (test_parcel.sh, test_parcel_media.sh, test_parcel_forged.sh); sourced,
+# not run (its name does not match test_*.sh, so ctest does not run it).
+#
+#   . "$(dirname "${BASH_SOURCE[0]}")/parcel_lib.sh"
+#   parcel_init test_name   # e2e_init, a test build, LAB's courier address,
+#                           # $WORK/vol.py
+#   ... start_serve; create / import / ...; e2e_finish
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# parcel_init NAME: lib.sh's e2e_init NAME; skipped (77) on a build without
+# the test switches; configs where LAB has a courier address whose own
+# medium is $MEDIA (segment size 1M); the volume tool $WORK/vol.py
+parcel_init() {
+	e2e_init "$1"
+	need_test_hooks
+
+	MEDIA=$WORK/media # the courier address's own medium
+	mkdir -p "$MEDIA" "$WORK/src"
+	# the courier address goes in through the lib's knobs, so that a config
+	# rewritten by start_serve (port taken) keeps it
+	SENDER_EXTRA="segment-size = 1M"
+	ADDR_EXTRA="
+[address LAB usb]
+type = courier
+password-file = $PW_FILE
+media = $MEDIA"
+	write_configs
+	write_volpy
+}
+
+# ---- helpers -----------------------------------------------------------------------
+
+# mount_tmpfs DIR SIZE: a small tmpfs at DIR (unmounted on exit); the test
+# is skipped (exit 77) when this cannot be done (not root)
+mount_tmpfs() {
+	mkdir -p "$1"
+	if mount -t tmpfs -o "size=$2" tmpfs "$1" 2>"$WORK/mount.err"; then
+		E2E_MOUNTS+=("$1")
+		return 0
+	fi
+	skip "cannot mount a tmpfs at $1: $(cat "$WORK/mount.err")"
+}
+
+# create OUT NAME SRC args...: `ferry parcel create SRC --to LAB --name NAME`
+# with stdout to OUT.out, stderr to OUT.err; sets RC and PARCEL_ID (the 12-hex
+# parcel id from the summary line)
+create() {
+	local out=$1 name=$2 src=$3
+	shift 3
+	run_ferry "$WORK/$out.out" "$WORK/$out.err" parcel create "$src" --to LAB \
+		--config "$CEN_CONF" --name "$name" "$@"
+	PARCEL_ID=$(sed -nE 's/^parcel ([0-9a-f]{12}): .*/\1/p' "$WORK/$out.out" | head -n 1)
+}
+
+# import OUT paths...: `ferry parcel import` at LAB; sets RC, HELD and NSEG
+# (from the summary's "H of N segments held")
+import() {
+	local out=$1
+	shift
+	run_ferry "$WORK/$out.out" "$WORK/$out.err" parcel import "$@" --config "$LAB_CONF"
+	local hn
+	hn=$(sed -nE 's/.*; ([0-9]+) of ([0-9]+) segments held.*/\1 \2/p' "$WORK/$out.out" |
+		tail -n 1)
+	HELD=${hn% *}
+	NSEG=${hn#* }
+}
+
+# nvols DIR: number of volume files under DIR
+nvols() { find "$1" -name 'vol-*.fpv' | wc -l; }
+
+# seg_range TXT: the "segments: N in this volume: RANGES" part of a packing list
+seg_range() { sed -nE 's/^segments: +[0-9]+ in this volume: (.*)$/\1/p' "$1"; }
+
+# list_json OUT [--offline]: `ferry parcel list --json`; sets RC
+list_json() {
+	local out=$1
+	shift
+	run_ferry "$WORK/$out.json" "$WORK/$out.err" parcel list --config "$CEN_CONF" --json "$@"
+}
+
+# state_of OUT ID FIELD: FIELD of parcel ID in the list OUT.json
+state_of() {
+	json_get "$WORK/$1.json" "[p[\"$3\"] for p in d if p[\"parcel\"].startswith(\"$2\")][0]" 2>/dev/null
+}
+
+# expect_list_state OUT ID STATE "what": the JSON list says STATE for ID,
+# and so does the text list
+expect_list_state() {
+	local out=$1 id=$2 want=$3 what=$4 got
+	if json_ok "$WORK/$out.json"; then
+		pass "$what: parcel list --json prints one JSON document"
+	else
+		fail "$what: parcel list --json is not JSON: $(head -c 300 "$WORK/$out.json")"
+	fi
+	got=$(state_of "$out" "$id" state)
+	[ "$got" = "$want" ] && pass "$what: parcel list --json says state \"$want\"" ||
+		fail "$what: parcel list --json state of $id is '$got', expected '$want'"
+	run_ferry "$WORK/$out.txt" "$WORK/$out.txt.err" parcel list --config "$CEN_CONF" --offline
+	grep -Eq "^$id +.* $want " "$WORK/$out.txt" &&
+		pass "$what: parcel list (text) says $want" ||
+		fail "$what: parcel list (text): $(grep "^$id" "$WORK/$out.txt")"
+}
+
+# snapshot DIR: every path under DIR with its size and mtime
+snapshot() { (cd "$1" && find . -printf '%y %s %T@ %p\n' | LC_ALL=C sort); }
+
+# journal_records PKGID: records in the partial journal of package PKGID
+journal_records() {
+	local j=$LAB_STORE/partial/$1/journal s
+	s=$(stat -c %s "$j" 2>/dev/null || echo 32)
+	echo $(((s > 32 ? s - 32 : 0) / 32))
+}
+
+# pkg_id TXT: the package id from a packing list
+pkg_id() { sed -nE 's/^package: .*\(id ([0-9a-f]{32})\)$/\1/p' "$1"; }
+
+# send NAME SRC OUT: `ferry send` at CEN with --json; sets RC and SENT/SEGS
+send() {
+	run_ferry "$WORK/$3.json" "$WORK/$3.err" send "$2" --to LAB --config "$CEN_CONF" \
+		--name "$1" --json
+	SENT=$(json_get "$WORK/$3.json" 'd["segments_sent"]' 2>/dev/null)
+	SEGS=$(json_get "$WORK/$3.json" 'd["segments"]' 2>/dev/null)
+}
+
+# write_volpy: $WORK/vol.py, to look at and damage volumes (its "forge"
+# needs a python3 that can compute XXH3: python3-xxhash, or libxxhash via
+# ctypes; see find_xxpy)
+write_volpy() {
+	cat >"$WORK/vol.py" <<'EOF'
+"""vol.py CMD VOLUME [K]: look at and damage parcel volumes.
+frames VOL        one line per frame record: index flags stored offset
+flip VOL K        xor 0xff one byte in the middle of the payload of the
+                  K-th frame record (0-based); prints its segment index
+forge VOL K       change a payload byte of the K-th (raw) frame, recompute
+                  its XXH3-128 hash field and its header checksum; prints
+                  its segment index
+xxh               exit 0 if XXH3 can be computed here
+"""
+import struct, sys
+
+def xxh_funcs():
+    try:
+        import xxhash
+        return (lambda b: xxhash.xxh3_64_intdigest(b),
+                lambda b: xxhash.xxh3_128(b).digest())
+    except ImportError:
+        pass
+    import ctypes
+    lib = ctypes.CDLL("libxxhash.so.0")
+    class H128(ctypes.Structure):
+        _fields_ = [("low", ctypes.c_uint64), ("high", ctypes.c_uint64)]
+    lib.XXH3_64bits.restype = ctypes.c_uint64
+    lib.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.XXH3_128bits.restype = H128
+    lib.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    def h128(b):
+        h = lib.XXH3_128bits(b, len(b))
+        return struct.pack(">QQ", h.high, h.low)   # canonical: big-endian
+    return (lambda b: lib.XXH3_64bits(b, len(b)), h128)
+
+def frames(data):
+    pos, out = 128, []
+    while pos + 16 <= len(data):
+        magic, typ, ln, _ = struct.unpack_from("<IIII", data, pos)
+        if magic != 0x52505246:
+            sys.exit("bad record magic at %d" % pos)
+        if typ == 3:
+            fh = pos + 16
+            idx, raw, stored = struct.unpack_from("<III", data, fh + 24)
+            out.append((fh, idx, data[fh + 5], stored))
+        pos += 16 + ln + 32
+    return out
+
+cmd = sys.argv[1]
+if cmd == "xxh":
+    try:
+        h64, h128 = xxh_funcs()
+        ok = h128(b"") == bytes.fromhex("99aa06d3014798d86001c324468d497f")
+        sys.exit(0 if ok else 1)
+    except Exception:
+        sys.exit(1)
+path = sys.argv[2]
+data = bytearray(open(path, "rb").read())
+fr = frames(data)
+if cmd == "frames":
+    for fh, idx, flags, stored in fr:
+        print(idx, flags, stored, fh)
+    sys.exit(0)
+fh, idx, flags, stored = fr[int(sys.argv[3])]
+mid = fh + 64 + stored // 2
+if cmd == "flip":
+    data[mid] ^= 0xFF
+elif cmd == "forge":
+    if flags != 0:
+        sys.exit("frame of segment %d is not raw (flags %d)" % (idx, flags))
+    h64, h128 = xxh_funcs()
+    payload = bytes(data[fh + 64:fh + 64 + stored])
+    # first prove the hashes are computed as ferry does
+    if h128(payload) != bytes(data[fh + 40:fh + 56]):
+        sys.exit("XXH3-128 of the payload does not match the frame's hash field")
+    if struct.pack("<Q", h64(bytes(data[fh:fh + 56]))) != bytes(data[fh + 56:fh + 64]):
+        sys.exit("XXH3-64 of the header does not match its checksum")
+    data[mid] ^= 0x5A
+    payload = bytes(data[fh + 64:fh + 64 + stored])
+    data[fh + 40:fh + 56] = h128(payload)
+    data[fh + 56:fh + 64] = struct.pack("<Q", h64(bytes(data[fh:fh + 56])))
+else:
+    sys.exit("unknown command " + cmd)
+with open(path, "r+b") as f:
+    f.seek(fh)
+    f.write(data[fh:fh + 64 + stored])
+print(idx)
+EOF
+}
+
+# find_xxpy: sets XXPY to a python3 that can compute XXH3 for vol.py's
+# "forge"; 1 when there is none
+find_xxpy() {
+	local py
+	XXPY=
+	for py in python3 /usr/bin/python3 /usr/local/bin/python3; do
+		if command -v "$py" >/dev/null && "$py" "$WORK/vol.py" xxh 2>/dev/null; then
+			XXPY=$py
+			return 0
+		fi
+	done
+	return 1
+}
+
+# build_tree DIR: the tree of part 1 at DIR: 300 small files (some empty)
+# in 10 directories, an empty file at the top and one deeper, an empty dir,
+# a relative symlink, a mode 0640 file, 12 MiB of binaries that compress and
+# 4 MiB + 555 bytes of random data that stays raw
+build_tree() {
+	local tree=$1
+	mkdir -p "$tree"
+	python3 - "$tree" <<'PYEOF'
+import os, random, sys
+root = sys.argv[1]
+rnd = random.Random(4321)
+n = 0
+for d in range(10):
+    p = os.path.join(root, "d%02d" % d, "sub")
+    os.makedirs(p)
+    for f in range(30):
+        n += 1
+        size = 0 if n % 41 == 0 else rnd.randrange(1, 5000)
+        with open(os.path.join(p, "f%02d" % f), "wb") as fh:
+            fh.write(rnd.randbytes(size))
+PYEOF
+	mkdir -p "$tree/empty-dir" "$tree/big" "$tree/links"
+	: >"$tree/empty-file"
+	: >"$tree/d03/empty-too"
+	ln -s ../d01/sub/f07 "$tree/links/to-f07"
+	binary_data "$tree/big/blob.bin" $((12 * 1024 * 1024))
+	head -c $((4 * 1024 * 1024 + 555)) /dev/urandom >"$tree/big/random.bin" # stays raw
+	chmod 0640 "$tree/d02/sub/f03"
+	log "tree: $(find "$tree" -type f | wc -l) files, $(du -sh "$tree" | cut -f1)"
+}
