@@ -550,6 +550,7 @@ struct fr_transfer {
 	int level;                   /* -1 auto */
 	char state[16];              /* sending, waiting, done, failed */
 	bool skip_special;           /* left out: still exit 0 */
+	uint32_t left_out;           /* entries the last run left out */
 };
 int fr_transfer_save(const struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);

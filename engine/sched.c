@@ -35,9 +35,11 @@ static int transfer_write(const struct fr_transfer *t)
 	char path[1200], buf[8192];
 	int n = snprintf(buf, sizeof(buf),
 			 "id=%s\nname=%s\nsite=%s\nsource=%s\nvia=%s\n"
-			 "priority=%d\nlevel=%d\nstate=%s\nskip_special=%d\n",
+			 "priority=%d\nlevel=%d\nstate=%s\nskip_special=%d\n"
+			 "left_out=%u\n",
 			 t->id, t->name, t->site, t->source, t->via,
-			 t->priority, t->level, t->state, t->skip_special);
+			 t->priority, t->level, t->state, t->skip_special,
+			 t->left_out);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
@@ -75,6 +77,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	t->priority = (int)fr_kv_num(s, "priority");
 	t->level = (int)fr_kv_num(s, "level");
 	t->skip_special = fr_kv_num(s, "skip_special") != 0;
+	t->left_out = (uint32_t)fr_kv_num(s, "left_out");
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
@@ -762,6 +765,7 @@ window:
 	}
 	snprintf(p.state, sizeof(p.state), "%s", rc == 0 ? "done" : "failed");
 	snprintf(t->state, sizeof(t->state), "%s", p.state);
+	t->left_out = res->left_out.n; /* for status */
 	fr_progress_save(t->dir, &p);
 	fr_transfer_save(t);
 	return rc;

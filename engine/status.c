@@ -88,6 +88,9 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 		if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
 		    !pid_alive(p.pid))
 			state = "interrupted";
+		/* sent, but something of the source was left out (exit 6) */
+		if (!strcmp(state, "done") && t.left_out && !t.skip_special)
+			state = "incomplete";
 		char level[32];
 		if (t.level < 0)
 			snprintf(level, sizeof(level), "auto:%d", p.level);
@@ -107,7 +110,7 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 				"\"wire_bytes\":%llu,\"segments\":%u,"
 				"\"segments_done\":%u,\"rate\":%.0f,"
 				"\"eta\":%s,\"level\":%d,\"level_auto\":%s,"
-				"\"output\":%s,\"error\":%s}",
+				"\"output\":%s,\"error\":%s,\"n_left_out\":%u}",
 				*first ? "" : ",", t.id,
 				fr_json_str(t.name, n, sizeof(n)), t.site, state,
 				(unsigned long long)p.total_bytes,
@@ -118,7 +121,8 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 				t.level < 0 ? "true" : "false",
 				fr_json_str(p.output, o, sizeof(o)),
 				p.error[0] ? fr_json_str(p.error, e, sizeof(e))
-					   : "null");
+					   : "null",
+				t.left_out);
 			*first = false;
 			continue;
 		}

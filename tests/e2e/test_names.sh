@@ -85,6 +85,12 @@ if $DEV: l.append(('dev-null', 'char device'))
 print(sorted(l))")
 [ "$got" = "$want2" ] && pass "JSON left_out lists them: $got" ||
 	fail "JSON left_out: '$got', expected '$want2'"
+# status remembers it: the transfer is incomplete, with how many were left out
+run_ferry "$WORK/st1.json" "$WORK/st1.err" status --json --config "$CEN_CONF"
+st=$(json_get "$WORK/st1.json" '[(e["state"], e["n_left_out"]) for e in d if e["direction"] == "out"]')
+want_st="[('incomplete', $(python3 -c "print(len($want2))"))]"
+[ "$st" = "$want_st" ] && pass "status: the transfer is incomplete, $st" ||
+	fail "status of the transfer that left something out: $st, expected $want_st"
 
 if [ "$(listing "$SRC" | tr '\0' '|')" = "$(listing "$DST" | tr '\0' '|')" ] &&
 	[ -n "$(listing "$DST")" ]; then
