@@ -127,7 +127,10 @@ cen_conf() { # extra [sender] lines (retries: $RETRIES, default 5)
 }
 cen_conf ""
 
+# (ip netns exec execs ferry: SERVE_PID is the receiver, which e2e_finish
+# stops with SIGTERM and expects to exit 0)
 ip netns exec "$NS" "$FERRY" serve --config "$LAB_CONF" 2>>"$SERVE_LOG" &
+SERVE_PID=$!
 E2E_PIDS+=($!)
 wait_for_log "$SERVE_LOG" "receiving on" 10 || fail "LAB did not start in its namespace"
 
