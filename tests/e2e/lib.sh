@@ -9,7 +9,10 @@
 #
 # Environment: FERRY (binary; default $FERRY_SRC/build/ferry or
 # /work/main/build/ferry), FERRY_SRC (repo root), FERRY_E2E_KEEP=1 keeps
-# the work dir, FERRY_E2E_VERBOSE=1 echoes every ferry command.
+# the work dir, FERRY_E2E_VERBOSE=1 echoes every ferry command,
+# FERRY_E2E_SHORT=1 makes a slow test that has one run its short variant
+# (test_ras, test_policy: e2e/<name>_short on a sanitizer build).
+# A sanitizer report in a log under the work dir fails the test.
 # Exit codes: 0 pass, 1 fail, 77 skipped.
 
 set -u
