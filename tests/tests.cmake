@@ -1,7 +1,9 @@
 # Unit tests: tests/unit/<module>_*.c, one Criterion executable each, linked
 # against the module library it tests (codec, io or engine). Labels: unit.
 # End-to-end tests: tests/e2e/*.sh drive the real ferry binary. Labels: e2e
-# (plus needs-root / slow where the script says so on a "# labels:" line).
+# (plus needs-root / slow where the script says so on a "# labels:" line;
+# on a FERRY_SANITIZE build a slow one with a FERRY_E2E_SHORT variant
+# also runs as e2e/<name>_short, labelled short instead of slow).
 if(FERRY_TESTS)
   pkg_check_modules(CRITERION REQUIRED IMPORTED_TARGET criterion)
   file(GLOB UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/unit/*.c)
@@ -44,4 +46,17 @@ foreach(script ${E2E_TESTS})
   set_tests_properties(e2e/${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
     SKIP_RETURN_CODE 77
     ENVIRONMENT "FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR};SYNCLOG_SHIM=$<TARGET_FILE:ferry_synclog>")
+  # A slow test with a short variant (it honours FERRY_E2E_SHORT=1): on a
+  # sanitizer build, which runs without the slow tests (tools/test.sh),
+  # the short variant runs as e2e/<name>_short, not labelled slow.
+  file(STRINGS ${script} short_line REGEX "FERRY_E2E_SHORT")
+  if(FERRY_SANITIZE AND short_line AND "slow" IN_LIST labels)
+    set(short_labels ${labels})
+    list(REMOVE_ITEM short_labels slow)
+    list(APPEND short_labels short)
+    add_test(NAME e2e/${name}_short COMMAND bash ${script})
+    set_tests_properties(e2e/${name}_short PROPERTIES LABELS "${short_labels}"
+      TIMEOUT 300 SKIP_RETURN_CODE 77
+      ENVIRONMENT "FERRY_E2E_SHORT=1;FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR};SYNCLOG_SHIM=$<TARGET_FILE:ferry_synclog>")
+  endif()
 endforeach()

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install, build and run every test: the Criterion unit tests and the
 # end-to-end tests on the normal build, then the whole suite again on an
-# ASan+UBSan build (without the tests labelled slow).
+# ASan+UBSan build (without the tests labelled slow, but with the short
+# variants of test_ras and test_policy, e2e/test_*_short: tests/tests.cmake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh

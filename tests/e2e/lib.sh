@@ -9,7 +9,10 @@
 #
 # Environment: FERRY (binary; default $FERRY_SRC/build/ferry or
 # /work/main/build/ferry), FERRY_SRC (repo root), FERRY_E2E_KEEP=1 keeps
-# the work dir, FERRY_E2E_VERBOSE=1 echoes every ferry command.
+# the work dir, FERRY_E2E_VERBOSE=1 echoes every ferry command,
+# FERRY_E2E_SHORT=1 makes a slow test that has one run its short variant
+# (test_ras, test_policy: e2e/<name>_short on a sanitizer build).
+# A sanitizer report in a log under the work dir fails the test.
 # Exit codes: 0 pass, 1 fail, 77 skipped.
 
 set -u
@@ -123,8 +126,16 @@ skip() {
 }
 
 e2e_finish() {
-	local t
+	local t f
 	stop_serve # a receiver must stop cleanly on SIGTERM
+	# a sanitizer report of any ferry process (a build with
+	# -DFERRY_SANITIZE=ON), also of one whose exit no check looked at
+	# (a receiver, a line keeper): its logs are under $WORK
+	for f in $(grep -rlE --exclude-dir=packages --exclude-dir=partial \
+		--include='*.log' --include='*.err' --include='*.out' --include='*.json' \
+		'ERROR: (Address|Leak)Sanitizer|runtime error: ' "$WORK" 2>/dev/null); do
+		fail "a sanitizer report in $f: $(grep -Em1 'ERROR: (Address|Leak)Sanitizer|runtime error: ' "$f")"
+	done
 	t=$(awk -v a="$E2E_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	if [ "$E2E_FAILS" -gt 0 ]; then
 		if [ -n "$SERVE_LOG" ] && [ -f "$SERVE_LOG" ]; then
@@ -310,11 +321,17 @@ stop_serve() {
 		kill -0 "$SERVE_PID" 2>/dev/null || break
 		sleep 0.05
 	done
+	local rc=0
 	if kill -0 "$SERVE_PID" 2>/dev/null; then
 		fail "ferry serve (pid $SERVE_PID) did not stop within 5 s of SIGTERM"
 		kill -9 "$SERVE_PID" 2>/dev/null
+		wait "$SERVE_PID" 2>/dev/null
+	else
+		# exit 0 on SIGTERM; else it died before (a crash, an
+		# ASan abort: 134) or failed to stop cleanly (LeakSanitizer: 23)
+		wait "$SERVE_PID" 2>/dev/null || rc=$?
+		[ "$rc" = 0 ] || fail "ferry serve (pid $SERVE_PID) exited $rc, not 0, when stopped"
 	fi
-	wait "$SERVE_PID" 2>/dev/null
 	SERVE_PID=
 }
 

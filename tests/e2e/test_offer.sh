@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_offer.sh - the manifest compressed (OFFER_Z). Off loopback it is
-# the default (test_ras sends over network namespaces); here
+# the default (test_ras: a plain lan address over a shaped veth); here
 # FERRY_FORCE_OFFER_Z=1 makes the sender use it on loopback:
 #   - a tree of many files arrives identical, its manifest sent as a
 #     fraction of its size;

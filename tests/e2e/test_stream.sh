@@ -3,9 +3,9 @@
 # PIECE messages, then FIN with the payload's length) and frames
 # compressed against the segment before them (FR_FRAME_REF). On a slow
 # line the frame the line waits for is streamed and every segment is
-# compressed against the one before (test_ras sends over network
-# namespaces); here FERRY_FORCE_STREAM=1 and FERRY_FORCE_REF=1 make the
-# sender do so on loopback:
+# compressed against the one before (test_ras: a plain lan address with
+# bandwidth = 2M over a shaped veth, no switch); here FERRY_FORCE_STREAM=1
+# and FERRY_FORCE_REF=1 make the sender do so on loopback:
 #   - a tree of several segments arrives identical, the first frame
 #     streamed at the full level, the others against the one before, in
 #     fewer bytes than without references;
