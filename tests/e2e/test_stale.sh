@@ -43,13 +43,15 @@ wait "$pa" 2>/dev/null
 log "proxy frozen, first sender killed"
 sleep 6 # the session has now been silent for more than 5 s
 
-# the same site sends the same package again, directly
-CEN_HOST= write_configs
+# the same site sends the same package again, directly (a refusal and a
+# retry after retry-delay could not finish in time)
+CEN_HOST= SENDER_DELAY=300s write_configs
 t0=$SECONDS
 run_ferry "$WORK/b.out" "$WORK/b.err" send "$PKG" --to LAB --name pkg --level 0 \
 	--config "$CEN_CONF"
 expect_rc 0 "$RC" "the second send, while the first session is still open"
-check "it finished within 30 s ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 30 ]
+check "it finished within 90 s, not after retry-delay (300 s): $((SECONDS - t0)) s" \
+	[ $((SECONDS - t0)) -lt 90 ]
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package"
 expect_grep "LAB ended the silent session" \
 	"package 'pkg' offered again; ending its session from 127\.0\.0\.1:[0-9]+, silent for [0-9]+ s" \
