@@ -1415,6 +1415,99 @@ static bool is_loopback(int sock)
 	return true;
 }
 
+/* What the link decides: the compression level's start (none on
+ * loopback, the line's on a known line), streamed frames and references
+ * (slow lines), zero-copy sends (fast links), the first rate estimate,
+ * the pacer of a rate limit and the stall time. */
+static void choose_paths(struct lan_conn *lc, struct fr_output *o,
+			 struct fr_send_ctx *sc)
+{
+	bool loop = is_loopback(lc->sock);
+	/* On loopback there is no link to save: both ends share the CPUs,
+	 * and every cycle spent compressing is taken from the receiver. */
+	double line = (double)fr_line_rate(o->a) / 8.0; /* bytes/s, 0: unknown */
+	if (loop && sc->level < 0)
+		fr_adapt_pin(&lc->adapt, 0);
+	else if (sc->level < 0 && line > 0)
+		fr_adapt_line(&lc->adapt, line, sc->m->seg_size);
+	/* On a slow line a frame the line waits for goes as a stream: it
+	 * starts after the first piece is compressed, so even the first
+	 * segment can have the line's full level (FERRY_FORCE_STREAM: on
+	 * loopback too, for the tests). */
+	bool plain = sc->offer_z && sc->offer_z->plain_frames;
+	bool slow = !loop && line > 0 && line <= 12.5e6;
+	lc->may_stream = (slow || fr_hook_flag("FORCE_STREAM")) && !plain &&
+			 !fr_hook_flag("NO_STREAM");
+	/* ... and each segment is compressed against the one before it,
+	 * which the receiver holds by then: what a single long stream would
+	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
+	lc->may_ref = (slow || fr_hook_flag("FORCE_REF")) && !plain &&
+		      !fr_hook_flag("NO_REF");
+	if (lc->may_stream)
+		lc->adapt.first_level = -1;
+	/* Zero-copy sends pay on a fast link only. On a slow line they
+	 * would pin the buffers of a frame cut by a dropped line until TCP
+	 * gives the connection up (minutes), and the session's end with
+	 * them. */
+	lc->zc = fr_ring_has_send_zc(lc->ring) && !fr_hook_flag("NO_ZC") &&
+		 (fr_hook_flag("FORCE_ZC") || (!loop && !slow));
+	/* a known line gives the first estimate of the rate (and ETA) */
+	if (line > 0)
+		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]
+						   : 1.0);
+	lc->sending = -1;
+	if (o->a->ratelimit.mode != FR_RL_NONE) {
+		fr_pacer_init(&lc->pacer, &o->a->ratelimit, line * 8.0);
+		/* a share of a slow line goes in its frames, not in lumps
+		 * that take the line for many seconds */
+		lc->pacer.frame = fr_line_profile(o->a->type)->frame;
+		lc->paced = true;
+	}
+	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
+	/* an on-demand line is watched closely: its retry redials */
+	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
+	lc->stall_ms = (unsigned)fr_hook_num("STALL_MS", lc->stall_ms);
+	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
+		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
+	lc->last_wire = 0;
+}
+
+/* The send is over: leave nothing in flight that points into our
+ * buffers before they go. */
+static void drain(struct lan_conn *lc)
+{
+	struct fr_cqe cqes[64];
+
+	/* Leave nothing in flight that points into our buffers: shut the
+	 * socket down so pending socket ops complete, then drain. */
+	shutdown(lc->sock, SHUT_RDWR);
+	for (int waited = 0;;) {
+		bool busy = lc->workers_busy > 0;
+		for (int i = 0; i < SLOTS; i++)
+			if (lc->slots[i].state == S_READING ||
+			    lc->slots[i].state == S_SENDING ||
+			    (lc->slots[i].state != S_FREE && lc->slots[i].notifs))
+				busy = true;
+		if (!busy)
+			break;
+		/* Reads, sends and worker jobs always finish (the socket is
+		 * shut down); the pool may not go before they do. */
+		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), 1000);
+		if (n < 0 && n != -EINTR)
+			break;
+		if (n <= 0) {
+			if (++waited % 30 == 0)
+				fr_log(FR_LOG_WARN,
+				       "still waiting for %d compression job(s) "
+				       "and the disk (%d s)",
+				       lc->workers_busy, waited);
+			continue;
+		}
+		for (int i = 0; i < n; i++)
+			dispatch(lc, &cqes[i], true);
+	}
+}
+
 static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		    const uint8_t *have, char *err, size_t cap)
 {
@@ -1469,54 +1562,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			 fr_strerror(rc));
 		goto out;
 	}
-	bool loop = is_loopback(lc->sock);
-	/* On loopback there is no link to save: both ends share the CPUs,
-	 * and every cycle spent compressing is taken from the receiver. */
-	double line = (double)fr_line_rate(o->a) / 8.0; /* bytes/s, 0: unknown */
-	if (loop && sc->level < 0)
-		fr_adapt_pin(&lc->adapt, 0);
-	else if (sc->level < 0 && line > 0)
-		fr_adapt_line(&lc->adapt, line, sc->m->seg_size);
-	/* On a slow line a frame the line waits for goes as a stream: it
-	 * starts after the first piece is compressed, so even the first
-	 * segment can have the line's full level (FERRY_FORCE_STREAM: on
-	 * loopback too, for the tests). */
-	bool plain = sc->offer_z && sc->offer_z->plain_frames;
-	bool slow = !loop && line > 0 && line <= 12.5e6;
-	lc->may_stream = (slow || fr_hook_flag("FORCE_STREAM")) && !plain &&
-			 !fr_hook_flag("NO_STREAM");
-	/* ... and each segment is compressed against the one before it,
-	 * which the receiver holds by then: what a single long stream would
-	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
-	lc->may_ref = (slow || fr_hook_flag("FORCE_REF")) && !plain &&
-		      !fr_hook_flag("NO_REF");
-	if (lc->may_stream)
-		lc->adapt.first_level = -1;
-	/* Zero-copy sends pay on a fast link only. On a slow line they
-	 * would pin the buffers of a frame cut by a dropped line until TCP
-	 * gives the connection up (minutes), and the session's end with
-	 * them. */
-	lc->zc = fr_ring_has_send_zc(lc->ring) && !fr_hook_flag("NO_ZC") &&
-		 (fr_hook_flag("FORCE_ZC") || (!loop && !slow));
-	/* a known line gives the first estimate of the rate (and ETA) */
-	if (line > 0)
-		lc->rate = line * (lc->adapt.level ? lc->adapt.ratio[lc->adapt.level]
-						   : 1.0);
-	lc->sending = -1;
-	if (o->a->ratelimit.mode != FR_RL_NONE) {
-		fr_pacer_init(&lc->pacer, &o->a->ratelimit, line * 8.0);
-		/* a share of a slow line goes in its frames, not in lumps
-		 * that take the line for many seconds */
-		lc->pacer.frame = fr_line_profile(o->a->type)->frame;
-		lc->paced = true;
-	}
-	lc->start_ns = lc->last_tick_ns = lc->progress_ns = fr_now_ns();
-	/* an on-demand line is watched closely: its retry redials */
-	lc->stall_ms = o->a->type == FR_ADDR_LAN ? 60000 : 20000;
-	lc->stall_ms = (unsigned)fr_hook_num("STALL_MS", lc->stall_ms);
-	if (lc->paced && o->a->ratelimit.mode == FR_RL_PULSE)
-		lc->stall_ms += 2 * o->a->ratelimit.pulse_ms;
-	lc->last_wire = 0;
+	choose_paths(lc, o, sc);
 	/* what went before the frames (the handshake, the offer) */
 	if (fr_tcp_written(lc->sock, &lc->tcp_base) < 0)
 		lc->tcp_base = UINT64_MAX; /* no count from TCP: ACKs only */
@@ -1573,34 +1619,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			dispatch(lc, &cqes[i], false);
 	}
 	tick(lc);
-	/* Leave nothing in flight that points into our buffers: shut the
-	 * socket down so pending socket ops complete, then drain. */
-	shutdown(lc->sock, SHUT_RDWR);
-	for (int waited = 0;;) {
-		bool busy = lc->workers_busy > 0;
-		for (int i = 0; i < SLOTS; i++)
-			if (lc->slots[i].state == S_READING ||
-			    lc->slots[i].state == S_SENDING ||
-			    (lc->slots[i].state != S_FREE && lc->slots[i].notifs))
-				busy = true;
-		if (!busy)
-			break;
-		/* Reads, sends and worker jobs always finish (the socket is
-		 * shut down); the pool may not go before they do. */
-		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), 1000);
-		if (n < 0 && n != -EINTR)
-			break;
-		if (n <= 0) {
-			if (++waited % 30 == 0)
-				fr_log(FR_LOG_WARN,
-				       "still waiting for %d compression job(s) "
-				       "and the disk (%d s)",
-				       lc->workers_busy, waited);
-			continue;
-		}
-		for (int i = 0; i < n; i++)
-			dispatch(lc, &cqes[i], true);
-	}
+	drain(lc);
 	rc = lc->error;
 	if (rc < 0)
 		snprintf(err, cap, "%s", lc->err);

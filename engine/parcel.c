@@ -1323,6 +1323,135 @@ static void print_json_str(FILE *out, const char *key, const char *v, bool comma
 		comma ? ", " : "");
 }
 
+/* A volume writer for the parcel: its media, the volume size, the key
+ * that signs it, the manifest and segment list it carries and the header
+ * every volume starts with. */
+static void vw_setup(struct vwriter *w, const struct fr_config *c,
+		     const struct fr_parcel_opts *o, const struct fr_address *ca,
+		     const struct prep *pp, const struct fr_manifest *m,
+		     const char **media, unsigned n_media, size_t mf_len,
+		     int64_t created)
+{
+	w->media = media;
+	w->n_media = n_media;
+	w->limit = o->volume_size;
+	w->key = ca->key;
+	w->mf = pp->mf;
+	w->mf_len = mf_len;
+	w->seglist = pp->seglist;
+	w->seglist_len = pp->seglist_len;
+	w->h.version = w->v2 ? FR_VOL_VERSION : FR_VOL_VERSION_1;
+	if (w->v2)
+		w->h.mf_len = (uint32_t)mf_len;
+	else
+		memcpy(w->h.pkg, m->id, FR_HASH_LEN);
+	w->h.n_segments = m->n_segments;
+	w->h.seg_size = m->seg_size;
+	snprintf(w->h.from, sizeof(w->h.from), "%s", c->code);
+	snprintf(w->h.to, sizeof(w->h.to), "%s", o->site);
+	snprintf(w->h.account, sizeof(w->h.account), "%s", ca->account);
+	w->h.created = created;
+}
+
+/* The summary of a parcel made: one JSON object, or its lines (the
+ * volumes, what did not fit, what the walk left out). */
+static void report_created(const struct fr_parcel_opts *o,
+			   const struct parcel *p, const struct fr_manifest *m,
+			   const struct vwriter *w,
+			   const struct fr_left_list *left, uint64_t raw_done,
+			   double secs)
+{
+	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
+	if (o->json) {
+		printf("{");
+		print_json_str(stdout, "parcel", p->id, true);
+		print_json_str(stdout, "name", m->name, true);
+		print_json_str(stdout, "site", o->site, true);
+		printf("\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
+		       "\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
+		       "\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
+		       p->registered ? "true" : "false", p->volumes, p->segments,
+		       p->n_segments, p->left_out, (unsigned long long)p->bytes,
+		       (unsigned long long)raw_done, secs);
+		for (uint32_t k = 0; k < w->n_vols; k++) {
+			char b[2700];
+			printf("%s%s", k ? ", " : "",
+			       fr_json_str(w->vols[k].path, b, sizeof(b)));
+		}
+		/* "left_out" above counts segments that did not fit */
+		printf("], \"skip_special\": %s, \"left_out_entries\": ",
+		       o->skip_special ? "true" : "false");
+		fr_left_json(left, stdout);
+		printf("}\n");
+	} else {
+		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
+		       "volume(s), %s on the media, %.1f s%s\n",
+		       p->id, fr_esc(m->name, en, sizeof(en)), o->site, p->segments,
+		       fr_human_bytes(raw_done, rz, sizeof(rz)), w->n_vols,
+		       fr_human_bytes(w->total_bytes, sz, sizeof(sz)), secs,
+		       p->registered ? "" : " (not registered yet)");
+		for (uint32_t k = 0; k < w->n_vols; k++)
+			printf("  %s\n", w->vols[k].path);
+		if (p->left_out)
+			printf("%u segment(s) did not fit: they can go over the "
+			       "network ('ferry send') or in another parcel\n",
+			       p->left_out);
+		fr_left_print(left, stdout);
+	}
+}
+
+/* The courier address (and the network one it needs) and the media to
+ * fill, in order: those given, else the address's; each a writable
+ * directory. 0, or an error said. */
+static int parcel_outputs(const struct fr_config *c,
+			  const struct fr_parcel_opts *o,
+			  const struct fr_address **ca_out,
+			  const struct fr_address **na_out,
+			  const char *media[FR_PARCEL_MEDIA_MAX],
+			  unsigned *n_media)
+{
+	struct stat st;
+
+	if (!(*ca_out = courier_address(c, o->site, o->via))) {
+		fr_log(FR_LOG_ERROR,
+		       o->via ? "site %s has no courier address named '%s' in '%s'"
+			      : "site %s has no courier address in '%s'%s",
+		       o->site, o->via ? o->via : c->path,
+		       o->via ? c->path : "");
+		return FR_E_CONFIG;
+	}
+	if (!(*na_out = net_address(c, o->site))) {
+		fr_log(FR_LOG_ERROR,
+		       "site %s has no network address in '%s': a courier "
+		       "needs one (lan or RAS), over which the parcel is "
+		       "registered and its receipt comes back",
+		       o->site, c->path);
+		return FR_E_CONFIG;
+	}
+	for (unsigned i = 0; i < o->n_media && *n_media < FR_PARCEL_MEDIA_MAX; i++)
+		media[(*n_media)++] = o->media[i];
+	if (!*n_media && (*ca_out)->media[0])
+		media[(*n_media)++] = (*ca_out)->media;
+	if (!*n_media) {
+		fr_log(FR_LOG_ERROR,
+		       "no medium: give --media DIR, or media = DIR in "
+		       "[address %s %s]",
+		       (*ca_out)->site, (*ca_out)->name);
+		return FR_E_CONFIG;
+	}
+	for (unsigned i = 0; i < *n_media; i++) {
+		if (stat(media[i], &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    access(media[i], W_OK) < 0) {
+			fr_log(FR_LOG_ERROR,
+			       "medium '%s' is not a writable directory%s%s",
+			       media[i], errno ? ": " : "",
+			       errno ? strerror(errno) : "");
+			return -ENOTDIR;
+		}
+	}
+	return 0;
+}
+
 int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 {
 	const struct fr_address *ca, *na;
@@ -1346,43 +1475,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	int rc;
 
 	/* ---- refuse early what cannot work */
-	if (!(ca = courier_address(c, o->site, o->via))) {
-		fr_log(FR_LOG_ERROR,
-		       o->via ? "site %s has no courier address named '%s' in '%s'"
-			      : "site %s has no courier address in '%s'%s",
-		       o->site, o->via ? o->via : c->path,
-		       o->via ? c->path : "");
-		return FR_E_CONFIG;
-	}
-	if (!(na = net_address(c, o->site))) {
-		fr_log(FR_LOG_ERROR,
-		       "site %s has no network address in '%s': a courier "
-		       "needs one (lan or RAS), over which the parcel is "
-		       "registered and its receipt comes back",
-		       o->site, c->path);
-		return FR_E_CONFIG;
-	}
-	for (unsigned i = 0; i < o->n_media && n_media < FR_PARCEL_MEDIA_MAX; i++)
-		media[n_media++] = o->media[i];
-	if (!n_media && ca->media[0])
-		media[n_media++] = ca->media;
-	if (!n_media) {
-		fr_log(FR_LOG_ERROR,
-		       "no medium: give --media DIR, or media = DIR in "
-		       "[address %s %s]",
-		       ca->site, ca->name);
-		return FR_E_CONFIG;
-	}
-	for (unsigned i = 0; i < n_media; i++) {
-		if (stat(media[i], &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    access(media[i], W_OK) < 0) {
-			fr_log(FR_LOG_ERROR,
-			       "medium '%s' is not a writable directory%s%s",
-			       media[i], errno ? ": " : "",
-			       errno ? strerror(errno) : "");
-			return -ENOTDIR;
-		}
-	}
+	if ((rc = parcel_outputs(c, o, &ca, &na, media, &n_media)) < 0)
+		return rc;
 	if ((rc = fr_package_source(o->path, o->name, "pack", src, sizeof(src),
 				    name, sizeof(name))) < 0)
 		return rc;
@@ -1464,25 +1558,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	w.prep = &pp;
 	if (!w.v2 && (rc = prep_settle(&pp)) < 0)
 		goto stopped;
-	w.media = media;
-	w.n_media = n_media;
-	w.limit = o->volume_size;
-	w.key = ca->key;
-	w.mf = pp.mf;
-	w.mf_len = mf_len;
-	w.seglist = pp.seglist;
-	w.seglist_len = pp.seglist_len;
-	w.h.version = w.v2 ? FR_VOL_VERSION : FR_VOL_VERSION_1;
-	if (w.v2)
-		w.h.mf_len = (uint32_t)mf_len;
-	else
-		memcpy(w.h.pkg, m.id, FR_HASH_LEN);
-	w.h.n_segments = m.n_segments;
-	w.h.seg_size = m.seg_size;
-	snprintf(w.h.from, sizeof(w.h.from), "%s", c->code);
-	snprintf(w.h.to, sizeof(w.h.to), "%s", o->site);
-	snprintf(w.h.account, sizeof(w.h.account), "%s", ca->account);
-	w.h.created = p.created;
+	vw_setup(&w, c, o, ca, &pp, &m, media, n_media, mf_len, p.created);
 	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
 		if (w.err[0])
 			fr_log(FR_LOG_ERROR, "%s", w.err);
@@ -1713,45 +1789,8 @@ stopped:
 	double secs = fr_now_s() - t0;
 	snprintf(p.state, sizeof(p.state), "created");
 	parcel_save(&p);
-	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
-	if (o->json) {
-		printf("{");
-		print_json_str(stdout, "parcel", p.id, true);
-		print_json_str(stdout, "name", m.name, true);
-		print_json_str(stdout, "site", o->site, true);
-		printf("\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
-		       "\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
-		       "\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
-		       p.registered ? "true" : "false", p.volumes, p.segments,
-		       p.n_segments, p.left_out, (unsigned long long)p.bytes,
-		       (unsigned long long)raw_done, secs);
-		for (uint32_t k = 0; k < w.n_vols; k++) {
-			char b[2700];
-			printf("%s%s", k ? ", " : "",
-			       fr_json_str(w.vols[k].path, b, sizeof(b)));
-		}
-		/* "left_out" above counts segments that did not fit */
-		printf("], \"skip_special\": %s, \"left_out_entries\": ",
-		       o->skip_special ? "true" : "false");
-		fr_left_json(&left, stdout);
-		printf("}\n");
-		left_said = true;
-	} else {
-		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
-		       "volume(s), %s on the media, %.1f s%s\n",
-		       p.id, fr_esc(m.name, en, sizeof(en)), o->site, written,
-		       fr_human_bytes(raw_done, rz, sizeof(rz)), w.n_vols,
-		       fr_human_bytes(w.total_bytes, sz, sizeof(sz)), secs,
-		       p.registered ? "" : " (not registered yet)");
-		for (uint32_t k = 0; k < w.n_vols; k++)
-			printf("  %s\n", w.vols[k].path);
-		if (p.left_out)
-			printf("%u segment(s) did not fit: they can go over the "
-			       "network ('ferry send') or in another parcel\n",
-			       p.left_out);
-		fr_left_print(&left, stdout);
-		left_said = true;
-	}
+	report_created(o, &p, &m, &w, &left, raw_done, secs);
+	left_said = true;
 out:
 	if (rc == 0 && left.n) {
 		if (!left_said) {
@@ -2313,6 +2352,70 @@ static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
 		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
 }
 
+/* The manifest registered for parcel in (by the network, or an earlier
+ * import), for volumes signed by the account that registered it: into
+ * *mf and *mf_len, with that account in from. True when that package is
+ * complete already (nothing is read then). */
+static bool registered_manifest(const struct fr_config *c,
+				const struct incoming *in, const struct vol *v0,
+				uint8_t **mf, uint32_t *mf_len,
+				char from[FR_CODE_MAX + 1])
+{
+	char path[1400];
+	size_t len;
+	bool ours = in->pkg[0] && !strcmp(in->from, v0->h.account);
+
+	if (!ours)
+		return false;
+	if (package_complete(c, in->name, in->pkg))
+		return true;
+	if (fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest", c->store,
+			in->pkg) == 0 &&
+	    fr_read_file(path, FR_MANIFEST_MAX, mf, &len) == 0) {
+		*mf_len = (uint32_t)len;
+		snprintf(from, FR_CODE_MAX + 1, "%s", in->from);
+		fr_log(FR_LOG_INFO,
+		       "parcel %.12s: no volume given carries a readable "
+		       "manifest; using the one registered for it",
+		       in->id);
+	}
+	return false;
+}
+
+/* What an import did: its object in the "parcels" array (json; *printed
+ * counts them, for the commas), or its summary line and what is still
+ * missing. */
+static void report_import(const struct importer *im, const struct incoming *in,
+			  const uint8_t *seglist, const char *id, bool complete,
+			  bool json, FILE *out, unsigned *printed)
+{
+	const struct fr_store_pkg *pkg = &im->pkg;
+
+	if (json) {
+		char b[600];
+		fprintf(out,
+			"%s{\"parcel\": \"%s\", \"name\": %s, "
+			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
+			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
+			"\"n_segments\": %u, ",
+			(*printed)++ ? ",\n  " : "\n  ", id,
+			fr_json_str(pkg->m.name, b, sizeof(b)), im->imported,
+			im->held, im->refused, im->damaged,
+			complete ? "true" : "false", pkg->j.n_have,
+			pkg->m.n_segments);
+		report_missing(im, in, seglist, out, true);
+		fputc('}', out);
+		return;
+	}
+	fprintf(out,
+		"parcel %.12s, package '%s': %u segment(s) imported, %u "
+		"already held, %u refused; %u of %u segments held%s\n",
+		id, pkg->m.name, im->imported, im->held, im->refused,
+		pkg->j.n_have, pkg->m.n_segments, complete ? " - complete" : "");
+	if (!complete)
+		report_missing(im, in, seglist, out, false);
+}
+
 /* Import one parcel's volumes v[0..n); with json, its object goes into
  * the "parcels" array on out (*printed counts them, for the commas). */
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
@@ -2354,28 +2457,13 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		/* a volume cut short has none (version 2 keeps it at the
 		 * end): the registration, or an earlier import, left it in
 		 * the store */
-		char path[1400];
-		size_t len;
 		incoming_load(c, id, &in);
-		/* only for volumes signed by the account that registered it */
-		bool ours = in.pkg[0] && !strcmp(in.from, v[0].h.account);
-		if (ours && package_complete(c, in.name, in.pkg)) {
+		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
 			say_complete(out, json, id, in.name);
 			*complete = true;
 			return 0;
 		}
-		if (ours &&
-		    fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest",
-				c->store, in.pkg) == 0 &&
-		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) == 0) {
-			mf_len = (uint32_t)len;
-			mv = &v[0];
-			snprintf(from, sizeof(from), "%s", in.from);
-			fr_log(FR_LOG_INFO,
-			       "parcel %.12s: no volume given carries a readable "
-			       "manifest; using the one registered for it",
-			       id);
-		}
+		mv = &v[0];
 	}
 	if (!mf) {
 		fr_log(FR_LOG_ERROR,
@@ -2500,28 +2588,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		       "package '%s' complete and verified -> %s/packages/%s",
 		       im.pkg.m.name, c->store, im.pkg.m.name);
 	}
-	if (json) {
-		char b[600];
-		fprintf(out, "%s{\"parcel\": \"%s\", \"name\": %s, "
-			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
-			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
-			"\"n_segments\": %u, ",
-			(*printed)++ ? ",\n  " : "\n  ", id, fr_json_str(im.pkg.m.name, b, sizeof(b)), im.imported,
-			im.held, im.refused, im.damaged,
-			*complete ? "true" : "false", im.pkg.j.n_have,
-			im.pkg.m.n_segments);
-		report_missing(&im, &in, seglist, out, true);
-		fputc('}', out);
-	} else {
-		fprintf(out,
-			"parcel %.12s, package '%s': %u segment(s) imported, %u "
-			"already held, %u refused; %u of %u segments held%s\n",
-			id, im.pkg.m.name, im.imported, im.held, im.refused,
-			im.pkg.j.n_have, im.pkg.m.n_segments,
-			*complete ? " - complete" : "");
-		if (!*complete)
-			report_missing(&im, &in, seglist, out, false);
-	}
+	report_import(&im, &in, seglist, id, *complete, json, out, printed);
 	rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
 out:
 	for (int i = 0; i < PSLOTS; i++) {

@@ -548,6 +548,83 @@ static int wait_for_window(struct fr_transfer *t,
 #define BUSY_RETRY_MS 1000u
 #define BUSY_RETRIES 10
 
+/* One try by one output: open it, offer the manifest and send what the
+ * site lacks; the result's counts grow with what went. began: an offer
+ * was answered before (the start, what the site held, is known). */
+static int send_by(struct fr_output *o, struct fr_send_ctx *sc,
+		   struct fr_send_result *res, bool *began, char *err,
+		   size_t errcap)
+{
+	const struct fr_manifest *m = sc->m;
+	const struct fr_output_ops *ops = o->ops;
+	uint8_t *have = calloc(m->n_segments + 1, 1);
+	int rc;
+
+	if (!have)
+		return -ENOMEM;
+	rc = ops->open(o, err, errcap);
+	if (rc == 0) {
+		rc = ops->offer(o, sc, have, err, errcap);
+		if (rc == FR_HAVE_COMPLETE) {
+			/* held before we began, unless it was this transfer
+			 * that sent it */
+			if (!*began) {
+				res->segs_skipped = m->n_segments;
+				res->skipped_bytes = m->total_size;
+			}
+			rc = 0;
+		} else if (rc == FR_HAVE_PARTIAL) {
+			rc = ops->send(o, sc, have, err, errcap);
+			res->sent_bytes += sc->wire_bytes;
+			res->segs_sent += sc->segs_sent;
+			res->segs_resent += sc->segs_resent;
+			/* what the site held when we began: the first offer
+			 * answered, not one after a retry or a closed window */
+			if (!*began) {
+				res->segs_skipped = sc->segs_skipped;
+				res->skipped_bytes = sc->skipped_raw;
+				*began = true;
+			}
+			res->level_last = sc->level_last;
+		}
+	}
+	ops->close(o);
+	free(have);
+	return rc;
+}
+
+/* The transfer's end, recorded for status: done or failed, its progress
+ * complete or the error, and what was left out. */
+static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
+			   const struct fr_send_result *res,
+			   const struct fr_progress *last, int rc,
+			   const char *err)
+{
+	struct fr_progress p = *last;
+
+	p.total_bytes = m->total_size;
+	p.n_segments = m->n_segments;
+	p.pid = 0;
+	p.updated = (int64_t)time(NULL);
+	if (rc == 0) {
+		p.done_bytes = m->total_size;
+		p.segs_done = m->n_segments;
+		p.rate = res->seconds > 0 ? (double)(m->total_size -
+						     res->skipped_bytes) /
+						    res->seconds
+					  : 0;
+		p.eta = 0;
+		p.error[0] = '\0';
+	} else {
+		snprintf(p.error, sizeof(p.error), "%s", err);
+	}
+	snprintf(p.state, sizeof(p.state), "%s", rc == 0 ? "done" : "failed");
+	snprintf(t->state, sizeof(t->state), "%s", p.state);
+	t->left_out = res->left_out.n; /* for status */
+	fr_progress_save(t->dir, &p);
+	fr_transfer_save(t);
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			const struct fr_manifest *m, const uint8_t *mf,
 			size_t mf_len, bool single, bool progress,
@@ -654,41 +731,9 @@ window:
 					 a->name, ops->name);
 			else
 				snprintf(r.output, sizeof(r.output), "%s", a->name);
-			uint8_t *have = calloc(m->n_segments + 1, 1);
-			if (!have) {
-				rc = -ENOMEM;
+			rc = send_by(&o, &sc, res, &began, err, sizeof(err));
+			if (rc == -ENOMEM)
 				break;
-			}
-			rc = ops->open(&o, err, sizeof(err));
-			if (rc == 0) {
-				rc = ops->offer(&o, &sc, have, err, sizeof(err));
-				if (rc == FR_HAVE_COMPLETE) {
-					/* held before we began, unless it
-					 * was this transfer that sent it */
-					if (!began) {
-						res->segs_skipped = m->n_segments;
-						res->skipped_bytes = m->total_size;
-					}
-					rc = 0;
-				} else if (rc == FR_HAVE_PARTIAL) {
-					rc = ops->send(&o, &sc, have, err,
-						       sizeof(err));
-					res->sent_bytes += sc.wire_bytes;
-					res->segs_sent += sc.segs_sent;
-					res->segs_resent += sc.segs_resent;
-					/* what the site held when we began:
-					 * the first offer answered, not one
-					 * after a retry or a closed window */
-					if (!began) {
-						res->segs_skipped = sc.segs_skipped;
-						res->skipped_bytes = sc.skipped_raw;
-						began = true;
-					}
-					res->level_last = sc.level_last;
-				}
-			}
-			ops->close(&o);
-			free(have);
 			if (r.tty)
 				fprintf(stderr, "\r\033[K");
 			if (rc == 0)
@@ -746,28 +791,7 @@ window:
 	if (rc)
 		snprintf(res->message, sizeof(res->message), "%s",
 			 err[0] ? err : fr_log_last_error());
-	struct fr_progress p = r.last;
-	p.total_bytes = m->total_size;
-	p.n_segments = m->n_segments;
-	p.pid = 0;
-	p.updated = (int64_t)time(NULL);
-	if (rc == 0) {
-		p.done_bytes = m->total_size;
-		p.segs_done = m->n_segments;
-		p.rate = res->seconds > 0 ? (double)(m->total_size -
-						     res->skipped_bytes) /
-						    res->seconds
-					  : 0;
-		p.eta = 0;
-		p.error[0] = '\0';
-	} else {
-		snprintf(p.error, sizeof(p.error), "%s", err);
-	}
-	snprintf(p.state, sizeof(p.state), "%s", rc == 0 ? "done" : "failed");
-	snprintf(t->state, sizeof(t->state), "%s", p.state);
-	t->left_out = res->left_out.n; /* for status */
-	fr_progress_save(t->dir, &p);
-	fr_transfer_save(t);
+	record_outcome(t, m, res, &r.last, rc, err);
 	return rc;
 }
 
