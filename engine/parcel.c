@@ -1323,6 +1323,276 @@ static void print_json_str(FILE *out, const char *key, const char *v, bool comma
 		comma ? ", " : "");
 }
 
+/* The per-segment tables of the preparation: the manifest's bytes, what
+ * the site holds, what was written (and its hash), the segment list. */
+static int prep_alloc(struct prep *pp, uint32_t n_segments)
+{
+	pp->seglist_len = (n_segments + 7) / 8;
+	if (!(pp->mf = malloc(pp->mf_len)) ||
+	    !(pp->have = calloc(n_segments + 1, 1)) ||
+	    !(pp->wrote = calloc(n_segments + 1, 1)) ||
+	    !(pp->whash = malloc((n_segments + 1) * sizeof(*pp->whash))) ||
+	    !(pp->seglist = calloc(pp->seglist_len, 1)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The packing slots for the frames of m, framed with id fid. */
+static int pslots_init(struct pslot *slots, const struct fr_manifest *m,
+		       const uint8_t *fid)
+{
+	int rc = 0;
+
+	for (int i = 0; i < PSLOTS; i++) {
+		slots[i].m = m;
+		slots[i].fid = fid;
+		slots[i].out_cap = fr_seg_bound(m->seg_size);
+		if ((rc = fr_seg_reader_init(&slots[i].rd, m->seg_size)) < 0 ||
+		    !(slots[i].out = malloc(slots[i].out_cap))) {
+			rc = rc < 0 ? rc : -ENOMEM;
+			fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
+			       fr_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Close the volume still open (the last one: it says so); rc, or the
+ * error of that close. */
+static int close_last_volume(struct vwriter *w, int rc, double t0)
+{
+	if (w->fd >= 0) {
+		int r2 = vw_close(w, true);
+		if (r2 < 0 && rc == 0) {
+			rc = r2;
+			if (w->err[0])
+				fr_log(FR_LOG_ERROR, "%s", w->err);
+		}
+		fr_log(FR_LOG_DEBUG, "last volume closed %.2f s after the start",
+		       fr_now_s() - t0);
+	} else if (w->n_vols && rc == -ENOSPC) {
+		/* the media filled up: the volume closed last is the last */
+		fr_log(FR_LOG_WARN,
+		       "the last volume written, %s, does not say it is the "
+		       "last",
+		       w->vols[w->n_vols - 1].path);
+	}
+	return rc;
+}
+
+/* A parcel not kept: its volumes, their packing lists and their folder
+ * go. */
+static void drop_volumes(const struct vwriter *w)
+{
+	for (uint32_t k = 0; k < w->n_vols; k++) {
+		char txt[1320];
+		unlink(w->vols[k].path);
+		snprintf(txt, sizeof(txt), "%.*s.txt",
+			 (int)strlen(w->vols[k].path) - 4, w->vols[k].path);
+		unlink(txt);
+	}
+	if (w->n_vols) {
+		char dir[1300];
+		snprintf(dir, sizeof(dir), "%.*s",
+			 (int)(strrchr(w->vols[0].path, '/') - w->vols[0].path),
+			 w->vols[0].path);
+		rmdir(dir);
+	}
+}
+
+/* Segments of the parcel's list that no volume holds (did not fit). */
+static uint32_t not_written(const struct prep *pp, const struct fr_manifest *m)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		if (((pp->seglist[i / 8] >> (i % 8)) & 1) && !pp->wrote[i])
+			n++;
+	return n;
+}
+
+/* What the frame loop of a parcel works with; written and raw_done come
+ * out. */
+struct packing {
+	const struct fr_parcel_opts *o;
+	const char *src;
+	bool single;
+	int fixed; /* the level, or -1: it follows the medium */
+	double t0;
+	const struct fr_manifest *m;
+	const struct parcel *p;
+	struct prep *pp;
+	struct pslot *slots;
+	struct fr_doneq *dq;
+	struct fr_adapt *ad;
+	struct vwriter *w;
+	uint32_t written;
+	uint64_t raw_done;
+};
+
+/* Read, pack and write the frames the destination lacks: every slot
+ * busy, the oldest to the medium; the level follows the medium. */
+static int write_frames(struct packing *k)
+{
+	const struct fr_parcel_opts *o = k->o;
+	const struct fr_manifest *m = k->m;
+	const struct parcel *p = k->p;
+	const char *src = k->src;
+	bool single = k->single;
+	int fixed = k->fixed;
+	double t0 = k->t0;
+	struct prep *pp = k->pp;
+	struct pslot *slots = k->slots;
+	struct fr_doneq *dq = k->dq;
+	struct fr_adapt *ad = k->ad;
+	struct vwriter *w = k->w;
+	uint32_t written = 0;
+	uint64_t raw_done = 0;
+	int rc = 0;
+
+	double last_tick = fr_now_s();
+	uint64_t read_bytes = 0;
+	double read_s = 0;
+	uint32_t next = 0, head = 0, cur = 0;
+	double t_read = 0, t_work = 0, t_write = 0, cpu_work = 0;
+	for (;;) {
+		if (rc == 0 && !pp->settled && atomic_load(&pp->done))
+			rc = prep_settle(pp);
+		/* keep every slot busy: read the next segments while the
+		 * workers compress and the oldest goes to the medium. Until
+		 * the registration answered, every segment goes. */
+		while (rc == 0 && next - head < PSLOTS) {
+			while (cur < m->n_segments && pp->settled && pp->have[cur])
+				cur++;
+			if (cur >= m->n_segments)
+				break;
+			struct pslot *s = &slots[next % PSLOTS];
+			char msg[512];
+			s->seg = cur++;
+			s->want = pp->settled ? m->segments[s->seg].hash : NULL;
+			double r0 = fr_now_s();
+			rc = fr_seg_read(&s->rd, src, single, m, s->seg, msg,
+					 sizeof(msg));
+			double dt = fr_now_s() - r0;
+			read_s += dt;
+			t_read += dt;
+			read_bytes += m->segments[s->seg].length;
+			if (rc < 0) {
+				fr_log(FR_LOG_ERROR, "%s", msg);
+				break;
+			}
+			s->level = fixed >= 0 ? fixed : fr_adapt_next(ad);
+			pjob_push(&s->pj, work_pack, dq);
+			next++;
+		}
+		if (head == next)
+			break;
+		struct pslot *s = &slots[head % PSLOTS];
+		double q0 = fr_now_s();
+		pjob_wait(dq, &s->pj);
+		t_work += fr_now_s() - q0;
+		cpu_work += s->cpu_s;
+		head++;
+		if (rc < 0)
+			continue; /* drain what is in flight */
+		if (s->result < 0) {
+			rc = hash_changed(pp, s->seg);
+			continue;
+		}
+		/* read before the registration said the destination holds it */
+		if (pp->settled && pp->have[s->seg])
+			continue;
+		if (fixed < 0)
+			fr_adapt_segment(ad, s->level, m->segments[s->seg].length,
+					 s->stored, s->cpu_s);
+		double v0 = fr_now_s();
+		rc = vw_frame(w, s->seg, s->fhdr, s->payload, s->stored);
+		t_write += fr_now_s() - v0;
+		if (rc < 0) {
+			if (w->err[0])
+				fr_log(FR_LOG_ERROR, "%s", w->err);
+			continue;
+		}
+		/* Read before the hashes were known: checked now if they are
+		 * (the write may have closed a volume, which waits for them),
+		 * else by prep_settle. A frame whose write took the answer
+		 * is in the segment list from then on. */
+		if (pp->settled) {
+			if (!s->want &&
+			    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN)) {
+				rc = hash_changed(pp, s->seg);
+				continue;
+			}
+			pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
+			pp->wrote[s->seg] = 1;
+		} else {
+			memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
+			pp->wrote[s->seg] = 2;
+		}
+		if (written == 0)
+			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
+			       "the start", fr_now_s() - t0);
+		raw_done += m->segments[s->seg].length;
+		written++;
+		double now = fr_now_s();
+		if (now - last_tick >= 0.25) {
+			if (fixed < 0) {
+				/* the medium is the link: its rate over
+				 * four chunks and a second or more, or at
+				 * least the rate it kept up with */
+				if (w->busy_s >= 1.0 &&
+				    w->busy_bytes >= 4ull * WB_CHUNK) {
+					double mr = w->busy_bytes / w->busy_s;
+					if (w->blocked)
+						fr_adapt_wire(ad, w->busy_bytes,
+							      w->busy_s);
+					else if (mr > ad->wire_rate)
+						ad->wire_rate = mr;
+					w->busy_bytes = 0;
+					w->busy_s = 0;
+					w->blocked = false;
+				}
+				fr_adapt_source(ad, read_bytes, read_s);
+				read_bytes = 0;
+				read_s = 0;
+				int before = ad->level;
+				fr_adapt_choose(ad);
+				if (ad->level != before)
+					fr_log(FR_LOG_DEBUG,
+					       "compression level %d -> %d "
+					       "(medium %.0f MB/s, source "
+					       "%.0f MB/s)",
+					       before, ad->level,
+					       ad->wire_rate / 1e6,
+					       ad->source_rate / 1e6);
+			}
+			if (o->progress) {
+				char sg[64], rt[32], lv[32], vl[32];
+				snprintf(sg, sizeof(sg), "parcel: %u/%u segments",
+					 written,
+					 pp->settled ? p->segments : m->n_segments);
+				snprintf(rt, sizeof(rt), "%.0f MB/s",
+					 raw_done / 1e6 / (now - t0 + 1e-9));
+				snprintf(lv, sizeof(lv), "level %d", s->level);
+				snprintf(vl, sizeof(vl), "volume %u", w->n_vols);
+				const struct fr_tty_part parts[] = {
+					{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
+				fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+			}
+			last_tick = now;
+		}
+	}
+	fr_log(FR_LOG_DEBUG,
+	       "last frame written %.2f s after the start (main thread: "
+	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
+	       "writing; workers: %.2f CPU s)",
+	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
+	k->written = written;
+	k->raw_done = raw_done;
+	return rc;
+}
+
 /* A volume writer for the parcel: its media, the volume size, the key
  * that signs it, the manifest and segment list it carries and the header
  * every volume starts with. */
@@ -1509,14 +1779,8 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	pp.m = &m;
 	pp.p = &p;
 	pp.mf_len = mf_len;
-	pp.seglist_len = (m.n_segments + 7) / 8;
-	if (!(pp.mf = malloc(mf_len)) || !(pp.have = calloc(m.n_segments + 1, 1)) ||
-	    !(pp.wrote = calloc(m.n_segments + 1, 1)) ||
-	    !(pp.whash = malloc((m.n_segments + 1) * sizeof(*pp.whash))) ||
-	    !(pp.seglist = calloc(pp.seglist_len, 1))) {
-		rc = -ENOMEM;
+	if ((rc = prep_alloc(&pp, m.n_segments)) < 0)
 		goto out;
-	}
 
 	/* ---- the parcel's record */
 	fr_random(w.h.parcel, FR_HASH_LEN);
@@ -1572,157 +1836,17 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		ad.level = FR_SMALL_FLOOR; /* until measured */
 	if ((rc = fr_doneq_init(&dq)) < 0)
 		goto stopped;
-	for (int i = 0; i < PSLOTS; i++) {
-		slots[i].m = &m;
-		slots[i].fid = w.v2 ? w.h.parcel : m.id;
-		slots[i].out_cap = fr_seg_bound(m.seg_size);
-		if ((rc = fr_seg_reader_init(&slots[i].rd, m.seg_size)) < 0 ||
-		    !(slots[i].out = malloc(slots[i].out_cap))) {
-			rc = rc < 0 ? rc : -ENOMEM;
-			fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
-			       fr_strerror(rc));
-			goto stopped;
-		}
-	}
+	if ((rc = pslots_init(slots, &m, w.v2 ? w.h.parcel : m.id)) < 0)
+		goto stopped;
 
-	double last_tick = fr_now_s();
-	uint64_t read_bytes = 0;
-	double read_s = 0;
-	uint32_t next = 0, head = 0, cur = 0;
-	double t_read = 0, t_work = 0, t_write = 0, cpu_work = 0;
-	rc = 0;
-	for (;;) {
-		if (rc == 0 && !pp.settled && atomic_load(&pp.done))
-			rc = prep_settle(&pp);
-		/* keep every slot busy: read the next segments while the
-		 * workers compress and the oldest goes to the medium. Until
-		 * the registration answered, every segment goes. */
-		while (rc == 0 && next - head < PSLOTS) {
-			while (cur < m.n_segments && pp.settled && pp.have[cur])
-				cur++;
-			if (cur >= m.n_segments)
-				break;
-			struct pslot *s = &slots[next % PSLOTS];
-			char msg[512];
-			s->seg = cur++;
-			s->want = pp.settled ? m.segments[s->seg].hash : NULL;
-			double r0 = fr_now_s();
-			rc = fr_seg_read(&s->rd, src, single, &m, s->seg, msg,
-					 sizeof(msg));
-			double dt = fr_now_s() - r0;
-			read_s += dt;
-			t_read += dt;
-			read_bytes += m.segments[s->seg].length;
-			if (rc < 0) {
-				fr_log(FR_LOG_ERROR, "%s", msg);
-				break;
-			}
-			s->level = fixed >= 0 ? fixed : fr_adapt_next(&ad);
-			pjob_push(&s->pj, work_pack, &dq);
-			next++;
-		}
-		if (head == next)
-			break;
-		struct pslot *s = &slots[head % PSLOTS];
-		double q0 = fr_now_s();
-		pjob_wait(&dq, &s->pj);
-		t_work += fr_now_s() - q0;
-		cpu_work += s->cpu_s;
-		head++;
-		if (rc < 0)
-			continue; /* drain what is in flight */
-		if (s->result < 0) {
-			rc = hash_changed(&pp, s->seg);
-			continue;
-		}
-		/* read before the registration said the destination holds it */
-		if (pp.settled && pp.have[s->seg])
-			continue;
-		if (fixed < 0)
-			fr_adapt_segment(&ad, s->level, m.segments[s->seg].length,
-					 s->stored, s->cpu_s);
-		double v0 = fr_now_s();
-		rc = vw_frame(&w, s->seg, s->fhdr, s->payload, s->stored);
-		t_write += fr_now_s() - v0;
-		if (rc < 0) {
-			if (w.err[0])
-				fr_log(FR_LOG_ERROR, "%s", w.err);
-			continue;
-		}
-		/* Read before the hashes were known: checked now if they are
-		 * (the write may have closed a volume, which waits for them),
-		 * else by prep_settle. A frame whose write took the answer
-		 * is in the segment list from then on. */
-		if (pp.settled) {
-			if (!s->want &&
-			    memcmp(s->hash, m.segments[s->seg].hash, FR_HASH_LEN)) {
-				rc = hash_changed(&pp, s->seg);
-				continue;
-			}
-			pp.seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
-			pp.wrote[s->seg] = 1;
-		} else {
-			memcpy(pp.whash[s->seg], s->hash, FR_HASH_LEN);
-			pp.wrote[s->seg] = 2;
-		}
-		if (written == 0)
-			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
-			       "the start", fr_now_s() - t0);
-		raw_done += m.segments[s->seg].length;
-		written++;
-		double now = fr_now_s();
-		if (now - last_tick >= 0.25) {
-			if (fixed < 0) {
-				/* the medium is the link: its rate over
-				 * four chunks and a second or more, or at
-				 * least the rate it kept up with */
-				if (w.busy_s >= 1.0 &&
-				    w.busy_bytes >= 4ull * WB_CHUNK) {
-					double mr = w.busy_bytes / w.busy_s;
-					if (w.blocked)
-						fr_adapt_wire(&ad, w.busy_bytes,
-							      w.busy_s);
-					else if (mr > ad.wire_rate)
-						ad.wire_rate = mr;
-					w.busy_bytes = 0;
-					w.busy_s = 0;
-					w.blocked = false;
-				}
-				fr_adapt_source(&ad, read_bytes, read_s);
-				read_bytes = 0;
-				read_s = 0;
-				int before = ad.level;
-				fr_adapt_choose(&ad);
-				if (ad.level != before)
-					fr_log(FR_LOG_DEBUG,
-					       "compression level %d -> %d "
-					       "(medium %.0f MB/s, source "
-					       "%.0f MB/s)",
-					       before, ad.level,
-					       ad.wire_rate / 1e6,
-					       ad.source_rate / 1e6);
-			}
-			if (o->progress) {
-				char sg[64], rt[32], lv[32], vl[32];
-				snprintf(sg, sizeof(sg), "parcel: %u/%u segments",
-					 written,
-					 pp.settled ? p.segments : m.n_segments);
-				snprintf(rt, sizeof(rt), "%.0f MB/s",
-					 raw_done / 1e6 / (now - t0 + 1e-9));
-				snprintf(lv, sizeof(lv), "level %d", s->level);
-				snprintf(vl, sizeof(vl), "volume %u", w.n_vols);
-				const struct fr_tty_part parts[] = {
-					{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
-				fr_tty_line(parts, FR_ARRAY_SIZE(parts));
-			}
-			last_tick = now;
-		}
-	}
-	fr_log(FR_LOG_DEBUG,
-	       "last frame written %.2f s after the start (main thread: "
-	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
-	       "writing; workers: %.2f CPU s)",
-	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
+	struct packing pk = {
+		.o = o, .src = src, .single = single, .fixed = fixed, .t0 = t0,
+		.m = &m, .p = &p, .pp = &pp, .slots = slots, .dq = &dq,
+		.ad = &ad, .w = &w,
+	};
+	rc = write_frames(&pk);
+	written = pk.written;
+	raw_done = pk.raw_done;
 stopped:
 	if (o->progress)
 		fprintf(stderr, "\r\033[K");
@@ -1733,22 +1857,7 @@ stopped:
 	 * need not go on */
 	if (rc < 0 && (rc != -ENOSPC || written == 0))
 		atomic_store(&pp.stop, true);
-	if (w.fd >= 0) {
-		int r2 = vw_close(&w, true);
-		if (r2 < 0 && rc == 0) {
-			rc = r2;
-			if (w.err[0])
-				fr_log(FR_LOG_ERROR, "%s", w.err);
-		}
-		fr_log(FR_LOG_DEBUG, "last volume closed %.2f s after the start",
-		       fr_now_s() - t0);
-	} else if (w.n_vols && rc == -ENOSPC) {
-		/* the media filled up: the volume closed last is the last */
-		fr_log(FR_LOG_WARN,
-		       "the last volume written, %s, does not say it is the "
-		       "last",
-		       w.vols[w.n_vols - 1].path);
-	}
+	rc = close_last_volume(&w, rc, t0);
 	/* volumes without a manifest, from a source that changed, or not
 	 * needed: none is kept */
 	bool keep = rc == 0 || (written > 0 && pp.settled &&
@@ -1756,21 +1865,7 @@ stopped:
 	if (pp.complete)
 		rc = 0;
 	if (!keep || pp.complete) {
-		for (uint32_t k = 0; k < w.n_vols; k++) {
-			char txt[1320];
-			unlink(w.vols[k].path);
-			snprintf(txt, sizeof(txt), "%.*s.txt",
-				 (int)strlen(w.vols[k].path) - 4, w.vols[k].path);
-			unlink(txt);
-		}
-		if (w.n_vols) {
-			char dir[1300];
-			snprintf(dir, sizeof(dir), "%.*s",
-				 (int)(strrchr(w.vols[0].path, '/') -
-				       w.vols[0].path),
-				 w.vols[0].path);
-			rmdir(dir);
-		}
+		drop_volumes(&w);
 		if (p.dir[0])
 			fr_remove_tree(p.dir);
 		goto out;
@@ -1781,10 +1876,7 @@ stopped:
 	p.volumes = w.n_vols;
 	p.bytes = w.total_bytes;
 	p.raw = raw_done;
-	p.left_out = 0;
-	for (uint32_t i = 0; i < m.n_segments; i++)
-		if (((pp.seglist[i / 8] >> (i % 8)) & 1) && !pp.wrote[i])
-			p.left_out++;
+	p.left_out = not_written(&pp, &m);
 	p.segments = written;
 	double secs = fr_now_s() - t0;
 	snprintf(p.state, sizeof(p.state), "created");
