@@ -67,6 +67,28 @@ static void report(struct pruning *pr, const char *kind, const char *what,
 			pr->dry_run ? "would remove" : "removed", what, ago);
 }
 
+/* What became of one entry (rc of its removal, -EBUSY: in use, kept for
+ * the reason busy); true when it went (or would go). */
+static bool settled(struct pruning *pr, const char *kind, const char *what,
+		    const char *fields, int64_t last, int rc, const char *path,
+		    const char *busy)
+{
+	if (rc == -EBUSY) {
+		pr->n_busy++;
+		report(pr, kind, what, fields, last, busy);
+		return false;
+	}
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "cannot remove '%s': %s", path,
+		       fr_strerror(rc));
+		if (!pr->error)
+			pr->error = rc;
+		return false;
+	}
+	report(pr, kind, what, fields, last, NULL);
+	return true;
+}
+
 static bool old_enough(const struct pruning *pr, int64_t last)
 {
 	return last < 0 || (double)(pr->now - last) > pr->older_than;
@@ -136,19 +158,10 @@ static void prune_partial(struct pruning *pr, const char *store,
 	} else {
 		rc = fr_store_drop(store, id, false);
 	}
-	if (rc == -EBUSY) {
-		pr->n_busy++;
-		report(pr, "partial", what, fields, last,
-		       "a session is receiving it");
-	} else if (rc < 0) {
-		fr_log(FR_LOG_ERROR, "cannot remove '%s': %s", sub,
-		       fr_strerror(rc));
-		if (!pr->error)
-			pr->error = rc;
-	} else {
+	if (settled(pr, "partial", what, fields, last, rc, sub,
+		    "a session is receiving it")) {
 		pr->n_partials++;
 		pr->bytes += m.total_size;
-		report(pr, "partial", what, fields, last, NULL);
 	}
 	fr_manifest_fini(&m);
 }
@@ -263,18 +276,9 @@ static void prune_transfer(struct pruning *pr, const struct fr_config *c,
 		else
 			rc = drop_transfer(c, &t, fd);
 	}
-	if (rc == -EBUSY) {
-		pr->n_busy++;
-		report(pr, "transfer", what, fields, last, "it is running");
-	} else if (rc < 0) {
-		fr_log(FR_LOG_ERROR, "cannot remove '%s': %s", sub,
-		       fr_strerror(rc));
-		if (!pr->error)
-			pr->error = rc;
-	} else {
+	if (settled(pr, "transfer", what, fields, last, rc, sub,
+		    "it is running"))
 		pr->n_transfers++;
-		report(pr, "transfer", what, fields, last, NULL);
-	}
 }
 
 static void prune_transfers(struct pruning *pr, const struct fr_config *c)
