@@ -63,7 +63,9 @@
 	X(LINE, "the line could not be brought up")                           \
 	X(CLOSED, "the address's schedule closed")                            \
 	X(NO_REF, "the segment it was compressed against is not here")       \
-	X(LEFT_OUT, "sent, but something was left out of the package")
+	X(LEFT_OUT, "sent, but something was left out of the package")      \
+	X(SEALED, "message authentication failed")                            \
+	X(WORN, "the session's message counter is used up")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

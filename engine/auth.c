@@ -2,9 +2,11 @@
  * auth.c - passwords become keys, keys prove themselves. Both sides of a
  * session hold the account's password; neither sends it. The key is
  * Argon2id (libsodium crypto_pwhash) of the password salted by the
- * account code, and each side proves the key with HMAC-SHA256 over both
- * nonces, its role and the account, so a proof cannot be replayed in
- * another session or reflected back as the other role.
+ * account code. The handshake (net.c) runs CPace over ristretto255 with
+ * that key as its password string: a balanced PAKE, so nothing seen on
+ * the wire, nor one failed attempt, lets anyone test a guess offline.
+ * Its intermediate key gives the confirmations and the session's keys.
+ * PROTOCOL.md writes the construction down.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,34 +100,124 @@ void fr_random(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
-void fr_auth_proof(const uint8_t key[32], char role, const char *account,
-		   const uint8_t cnonce[FR_NONCE_LEN],
-		   const uint8_t snonce[FR_NONCE_LEN],
-		   uint8_t proof[FR_PROOF_LEN])
-{
-	crypto_auth_hmacsha256_state st;
-	uint8_t alen = (uint8_t)strlen(account);
+/* ---- CPace over ristretto255 (draft-irtf-cfrg-cpace) ---------------------- */
 
-	crypto_auth_hmacsha256_init(&st, key, 32);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)"ferry-v1", 8);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)&role, 1);
-	crypto_auth_hmacsha256_update(&st, &alen, 1);
-	crypto_auth_hmacsha256_update(&st, (const uint8_t *)account, alen);
-	crypto_auth_hmacsha256_update(&st, cnonce, FR_NONCE_LEN);
-	crypto_auth_hmacsha256_update(&st, snonce, FR_NONCE_LEN);
-	crypto_auth_hmacsha256_final(&st, proof);
+#define CPACE_DSI "CPaceRistretto255"
+#define CPACE_S_IN 128 /* SHA-512's input block */
+
+/* lv_cat: each part prefixed with its length (LEB128), into h. */
+static void lv(crypto_hash_sha512_state *h, const void *p, size_t len)
+{
+	uint8_t b[10];
+	size_t n = 0, v = len;
+
+	do {
+		b[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	crypto_hash_sha512_update(h, b, n);
+	if (len)
+		crypto_hash_sha512_update(h, p, len);
 }
 
-bool fr_auth_check(const uint8_t key[32], char role, const char *account,
-		   const uint8_t cnonce[FR_NONCE_LEN],
-		   const uint8_t snonce[FR_NONCE_LEN],
-		   const uint8_t proof[FR_PROOF_LEN])
+static size_t lv_size(size_t len)
 {
-	uint8_t want[FR_PROOF_LEN];
-	bool ok;
+	size_t n = 1;
 
-	fr_auth_proof(key, role, account, cnonce, snonce, want);
-	ok = crypto_verify_32(want, proof) == 0;
-	sodium_memzero(want, sizeof(want));
-	return ok;
+	while (len >>= 7)
+		n++;
+	return n;
+}
+
+/* CI: what the session is for: this protocol and the account */
+static void channel_id(crypto_hash_sha512_state *h, const char *account)
+{
+	uint8_t ci[2 + 16 + FR_CODE_MAX];
+	size_t alen = strlen(account), n = 0;
+
+	ci[n++] = 7;
+	memcpy(ci + n, "ferry-2", 7);
+	n += 7;
+	ci[n++] = (uint8_t)alen;
+	memcpy(ci + n, account, alen);
+	n += alen;
+	lv(h, ci, n);
+}
+
+int fr_cpace_generator(const uint8_t prs[32], const char *account,
+		       const uint8_t sid[FR_SID_LEN], uint8_t g[32])
+{
+	static const uint8_t zeros[CPACE_S_IN];
+	size_t dsi_len = sizeof(CPACE_DSI) - 1;
+	size_t used = 1 + lv_size(32) + 32 + lv_size(dsi_len) + dsi_len;
+	size_t zpad = used < CPACE_S_IN ? CPACE_S_IN - used : 0;
+	crypto_hash_sha512_state h;
+	uint8_t hash[crypto_hash_sha512_BYTES];
+
+	if (sodium_ready() < 0)
+		return -ENOSYS;
+	crypto_hash_sha512_init(&h);
+	lv(&h, CPACE_DSI, dsi_len);
+	lv(&h, prs, 32);
+	lv(&h, zeros, zpad);
+	channel_id(&h, account);
+	lv(&h, sid, FR_SID_LEN);
+	crypto_hash_sha512_final(&h, hash);
+	crypto_core_ristretto255_from_hash(g, hash);
+	sodium_memzero(hash, sizeof(hash));
+	return 0;
+}
+
+int fr_cpace_share(const uint8_t g[32], const uint8_t y[32], uint8_t Y[32])
+{
+	return crypto_scalarmult_ristretto255(Y, y, g) == 0 ? 0 : FR_E_AUTH;
+}
+
+int fr_cpace_isk(const uint8_t y[32], const uint8_t other[32],
+		 const uint8_t sid[FR_SID_LEN], const uint8_t ys[32],
+		 const uint8_t *ad_s, size_t ad_s_len, const uint8_t yc[32],
+		 const uint8_t *ad_c, size_t ad_c_len, uint8_t isk[64])
+{
+	crypto_hash_sha512_state h;
+	uint8_t k[32];
+
+	/* an invalid encoding, or a share that makes the identity */
+	if (!crypto_core_ristretto255_is_valid_point(other) ||
+	    crypto_scalarmult_ristretto255(k, y, other) != 0)
+		return FR_E_AUTH;
+	crypto_hash_sha512_init(&h);
+	lv(&h, CPACE_DSI "_ISK", sizeof(CPACE_DSI "_ISK") - 1);
+	lv(&h, sid, FR_SID_LEN);
+	lv(&h, k, sizeof(k));
+	/* the transcript, in the order sent: the server's share first */
+	lv(&h, ys, 32);
+	lv(&h, ad_s, ad_s_len);
+	lv(&h, yc, 32);
+	lv(&h, ad_c, ad_c_len);
+	crypto_hash_sha512_final(&h, isk);
+	sodium_memzero(k, sizeof(k));
+	return 0;
+}
+
+static void kdf(const uint8_t isk[64], const char *label, uint8_t aead,
+		uint8_t out[32])
+{
+	crypto_generichash_state h;
+
+	crypto_generichash_init(&h, isk, 64, 32);
+	crypto_generichash_update(&h, (const uint8_t *)label, strlen(label));
+	crypto_generichash_update(&h, &aead, 1);
+	crypto_generichash_final(&h, out, 32);
+}
+
+void fr_session_keys(const uint8_t isk[64], uint8_t aead,
+		     struct fr_session_keys *k)
+{
+	kdf(isk, "ferry-2 confirm C", aead, k->confirm_c);
+	kdf(isk, "ferry-2 confirm S", aead, k->confirm_s);
+	kdf(isk, "ferry-2 key C->S", aead, k->c2s);
+	kdf(isk, "ferry-2 key S->C", aead, k->s2c);
 }

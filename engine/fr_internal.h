@@ -7,6 +7,7 @@
 #define FR_INTERNAL_H
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,30 +82,117 @@ long fr_kv_num(const char *text, const char *key); /* 0 when absent */
 /* ---- authentication (auth.c) ------------------------------------------- */
 
 #define FR_NONCE_LEN 32
-#define FR_PROOF_LEN 32
-/* Derive the session key from a password and the account's code. */
+#define FR_SID_LEN (2 * FR_NONCE_LEN) /* client nonce | server nonce */
+#define FR_CONFIRM_LEN 32
+/* Derive the account's key from a password and the account's code. */
 int fr_key_derive(const char *password, size_t len, const char *account,
 		  uint8_t key[32]);
 /* Read a secret: from a file (first line), or an environment variable. */
 int fr_secret_load(const char *file, const char *env, char *out, size_t cap,
 		   const char *what);
 void fr_random(void *buf, size_t len);
-/* proof = HMAC-SHA256(key, role | account | cnonce | snonce) */
-void fr_auth_proof(const uint8_t key[32], char role, const char *account,
-		   const uint8_t cnonce[FR_NONCE_LEN],
-		   const uint8_t snonce[FR_NONCE_LEN],
-		   uint8_t proof[FR_PROOF_LEN]);
-bool fr_auth_check(const uint8_t key[32], char role, const char *account,
-		   const uint8_t cnonce[FR_NONCE_LEN],
-		   const uint8_t snonce[FR_NONCE_LEN],
-		   const uint8_t proof[FR_PROOF_LEN]);
+/*
+ * CPace over ristretto255 (PROTOCOL.md): the generator from the account
+ * key (the password string), the account and the session id; a share
+ * Y = y * g; and the intermediate session key from our scalar, the other
+ * side's share and the transcript (the server's share and data first).
+ * FR_E_AUTH for a share that is not a valid point or makes the identity.
+ */
+int fr_cpace_generator(const uint8_t prs[32], const char *account,
+		       const uint8_t sid[FR_SID_LEN], uint8_t g[32]);
+int fr_cpace_share(const uint8_t g[32], const uint8_t y[32], uint8_t Y[32]);
+int fr_cpace_isk(const uint8_t y[32], const uint8_t other[32],
+		 const uint8_t sid[FR_SID_LEN], const uint8_t ys[32],
+		 const uint8_t *ad_s, size_t ad_s_len, const uint8_t yc[32],
+		 const uint8_t *ad_c, size_t ad_c_len, uint8_t isk[64]);
+/* What the intermediate key gives: each side's confirmation, and one
+ * key per direction, bound to the AEAD chosen. */
+struct fr_session_keys {
+	uint8_t confirm_c[FR_CONFIRM_LEN], confirm_s[FR_CONFIRM_LEN];
+	uint8_t c2s[32], s2c[32];
+};
+void fr_session_keys(const uint8_t isk[64], uint8_t aead,
+		     struct fr_session_keys *k);
+
+/* ---- sealing (seal.c) ------------------------------------------------------ */
+
+enum { FR_AEAD_AES256GCM = 1, FR_AEAD_XCHACHA20 = 2 };
+#define FR_SEAL_TAG 16
+/* One AEAD key, ready to use from any thread. */
+struct fr_aead_key {
+	crypto_aead_aes256gcm_state gcm; /* first: aligned to 16 */
+	uint8_t aead;
+	uint8_t key[32];
+};
+/* One direction of a session: its key from the handshake, the message
+ * counter and the current records' key, the frame counter. */
+struct fr_seal_dir {
+	uint8_t base[32];
+	struct fr_aead_key rec;
+	uint64_t ctr, epoch;
+	atomic_ullong frames;
+};
+/* A connection: plain until the handshake seals it. */
+struct fr_chan {
+	int fd;
+	bool sealed;
+	uint8_t aead;
+	unsigned epoch_bits; /* 2^epoch_bits messages per records' key */
+	struct fr_seal_dir tx, rx;
+};
+/* The AEAD this machine would choose: AES-256-GCM where the CPU has
+ * AES-NI (crypto_aead_aes256gcm_is_available), else XChaCha20-Poly1305. */
+uint8_t fr_aead_local(void);
+const char *fr_aead_name(uint8_t aead);
+void fr_chan_plain(struct fr_chan *ch, int fd);
+int fr_chan_seal(struct fr_chan *ch, uint8_t aead, const uint8_t tx[32],
+		 const uint8_t rx[32]);
+void fr_chan_wipe(struct fr_chan *ch);
+int fr_aead_key_init(struct fr_aead_key *k, uint8_t aead,
+		     const uint8_t key[32]);
+/* In place, tag detached; the nonce is (n, part) (PROTOCOL.md). */
+void fr_aead_seal(const struct fr_aead_key *k, uint64_t n, uint32_t part,
+		  uint8_t *buf, size_t len, const uint8_t *ad, size_t adlen,
+		  uint8_t tag[FR_SEAL_TAG]);
+int fr_aead_open(const struct fr_aead_key *k, uint64_t n, uint32_t part,
+		 uint8_t *buf, size_t len, const uint8_t *ad, size_t adlen,
+		 const uint8_t tag[FR_SEAL_TAG]); /* 0 or FR_E_SEALED */
+/* A message record: hdr (type, length) is its associated data, the
+ * direction's next counter its nonce. The body is sealed in place. */
+int fr_rec_seal(struct fr_chan *ch, const uint8_t hdr[8], uint8_t *body,
+		uint32_t len, uint8_t tag[FR_SEAL_TAG]);
+int fr_rec_open(struct fr_chan *ch, const uint8_t hdr[8], uint8_t *body,
+		uint32_t len, const uint8_t tag[FR_SEAL_TAG]);
+/* Frames: each has its own number in its direction (taken by the worker
+ * that seals it) and its own key; its payload is sealed in chunks, each
+ * with its tag, so that what arrived of a cut frame can be kept. */
+#define FR_CHUNK_MIN (64u << 10)
+#define FR_CHUNKS_MAX 256u
+uint64_t fr_chan_frame_no(struct fr_chan *ch);
+int fr_frame_key(const struct fr_seal_dir *d, uint8_t aead, uint64_t no,
+		 struct fr_aead_key *out);
+uint32_t fr_chunk_size(uint32_t stored_len);
+uint32_t fr_chunk_count(uint32_t stored_len);
+/* Seal (open) the chunks of payload[from, stored) in place; tags holds
+ * the tag of each chunk from from / chunk on. from is a chunk's start. */
+void fr_chunks_seal(const struct fr_aead_key *k, const uint8_t *fhdr,
+		    uint8_t *payload, uint32_t from, uint32_t stored,
+		    uint8_t *tags);
+int fr_chunks_open(const struct fr_aead_key *k, const uint8_t *fhdr,
+		   uint8_t *payload, uint32_t from, uint32_t stored,
+		   const uint8_t *tags);
+/* Open the whole chunks of payload[from, got); the end of what opened. */
+uint32_t fr_chunks_open_prefix(const struct fr_aead_key *k,
+			       const uint8_t *fhdr, uint8_t *payload,
+			       uint32_t from, uint32_t got, uint32_t stored,
+			       const uint8_t *tags);
 
 /* ---- wire messages (net.c) --------------------------------------------- */
 
 /* Every message: type u32, length u32, then length bytes of body. */
 #define FR_MSG_HDR 8
 #define FR_PROTO_MAGIC 0x59524546u /* "FERY" */
-#define FR_PROTO_VERSION 1
+#define FR_PROTO_VERSION 2
 enum fr_msg_type {
 	FR_MSG_HELLO = 1,  /* C->S magic, version, account, cnonce */
 	FR_MSG_CHALLENGE,  /* S->C snonce */
@@ -128,7 +216,9 @@ enum fr_msg_type {
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
-int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len);
+/* Plain before the handshake, sealed after it (ch->sealed). */
+int fr_msg_send(struct fr_chan *ch, uint32_t type, const void *body,
+		uint32_t len);
 /*
  * Receive one message of one of the expected types into a malloc'd body
  * (grown as bytes arrive, up to max). FR_MSG_ERROR from the peer is
@@ -136,9 +226,12 @@ int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len);
  * code is -EBUSY (the receiver is full, or the package is held by another
  * session: worth trying again shortly).
  */
-int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
-		uint32_t max, char *errbuf, size_t errcap);
-int fr_send_error(int fd, int code, const char *text);
+int fr_msg_recv(struct fr_chan *ch, uint32_t *type, uint8_t **body,
+		uint32_t *len, uint32_t max, char *errbuf, size_t errcap);
+int fr_send_error(struct fr_chan *ch, int code, const char *text);
+/* An ERROR body: its text (printable) into errbuf; FR_E_REFUSED or
+ * -EBUSY. */
+int fr_error_text(const uint8_t *buf, uint32_t n, char *errbuf, size_t errcap);
 int fr_recv_exact(int fd, void *buf, size_t len);
 int fr_send_all(int fd, const void *buf, size_t len);
 /* Connect to "host:port" (TCP), with a timeout. Returns fd or -errno. */
@@ -158,11 +251,11 @@ struct fr_tcp_peer {
 	uint32_t silent_ms, unread;
 };
 int fr_tcp_peer(int fd, struct fr_tcp_peer *out);
-/* Client and server halves of the handshake. */
-int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
-			char *errbuf, size_t errcap);
+/* Client and server halves of the handshake; on success ch is sealed. */
+int fr_handshake_client(struct fr_chan *ch, const char *account,
+			const uint8_t key[32], char *errbuf, size_t errcap);
 /* Returns the account on success. */
-int fr_handshake_server(int fd, const struct fr_config *c,
+int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
 			const struct fr_account **who, char *errbuf,
 			size_t errcap);
 
@@ -183,7 +276,7 @@ struct fr_partial {
 #define FR_PARTIAL_REC (8u + FR_FRAME_HDR)
 /* HAVE: state, then one bit per segment of n (all set when complete),
  * then np partial-frame records. */
-int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
+int fr_send_have(struct fr_chan *ch, int state, const uint8_t *have, uint32_t n,
 		 const struct fr_partial *p, uint32_t np);
 /* A received message as HAVE for n segments: have[i] filled (when not
  * NULL), and up to FR_PARTIAL_MAX partial frames into p (when not NULL;
@@ -523,12 +616,12 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 
 /* ---- parcels, the receiver's side (parcel.c) --------------------------- */
 
-int fr_parcel_serve_register(const struct fr_config *c, int sock,
+int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,
 			     uint32_t len);
-int fr_parcel_serve_query(const struct fr_config *c, int sock,
+int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
 			  const char *who, const uint8_t *body, uint32_t len);
-int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
+int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,
 			     uint32_t len);
 

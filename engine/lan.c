@@ -33,7 +33,10 @@
 
 #define SLOTS 6
 #define HEADROOM 4096u
-#define PREFIX (FR_MSG_HDR + FR_FRAME_HDR) /* bytes before the payload */
+/* a frame's record: message header, frame header, offset (SEGMENT_CONT),
+ * frame number, then (a whole frame) its chunks' tags; the record's tag */
+#define ENV_BASE (FR_MSG_HDR + FR_FRAME_HDR + 8 + FR_SEAL_TAG)
+#define ENV_MAX (ENV_BASE + 4 + FR_CHUNKS_MAX * FR_SEAL_TAG)
 #define MAX_RESENDS 5
 #define NOTSENT_LOWAT (512u << 10)
 
@@ -74,6 +77,12 @@ struct slot {
 	int result;
 	uint32_t stored;
 	double cpu_s;
+	/* its record (sealed by the I/O thread as it starts to go: its
+	 * counter is its place in the stream) and its frame's tags */
+	uint8_t *env;
+	uint32_t env_body;
+	uint32_t cont_off;   /* a SEGMENT_CONT's: the bytes kept there */
+	uint8_t tags[FR_CHUNKS_MAX * FR_SEAL_TAG];
 	/* sending */
 	uint8_t *send_ptr;
 	uint32_t send_len, sent;
@@ -101,6 +110,7 @@ struct slot {
 
 struct lan_conn {
 	int sock;
+	struct fr_chan ch;    /* sealed once the handshake is done */
 	struct fr_ring *ring;
 	struct fr_pool *pool;
 	struct fr_doneq done;
@@ -193,7 +203,8 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 	int lowat = NOTSENT_LOWAT;
 	setsockopt(lc->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
 		   sizeof(lowat));
-	rc = fr_handshake_client(lc->sock, o->a->account, o->a->key, err, cap);
+	fr_chan_plain(&lc->ch, lc->sock);
+	rc = fr_handshake_client(&lc->ch, o->a->account, o->a->key, err, cap);
 	if (rc < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s", err);
@@ -246,9 +257,9 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	if (zsent) {
 		fr_log(FR_LOG_DEBUG, "manifest: %zu bytes, %u compressed",
 		       sc->mf_len, oz->len);
-		rc = fr_msg_send(lc->sock, FR_MSG_OFFER_Z, oz->body, oz->len);
+		rc = fr_msg_send(&lc->ch, FR_MSG_OFFER_Z, oz->body, oz->len);
 	} else {
-		rc = fr_msg_send(lc->sock, FR_MSG_OFFER, sc->mf,
+		rc = fr_msg_send(&lc->ch, FR_MSG_OFFER, sc->mf,
 				 (uint32_t)sc->mf_len);
 	}
 	if (rc < 0) {
@@ -258,7 +269,7 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	}
 	uint32_t want = FR_HAVE_LEN(sc->m->n_segments) +
 			FR_PARTIAL_MAX * FR_PARTIAL_REC;
-	rc = fr_msg_recv(lc->sock, &type, &body, &len, want, err, cap);
+	rc = fr_msg_recv(&lc->ch, &type, &body, &len, want, err, cap);
 	if (rc < 0) {
 		char tmp[400];
 		snprintf(tmp, sizeof(tmp), "%s", err);
@@ -292,6 +303,7 @@ static void lan_close(struct fr_output *o)
 
 	if (!lc)
 		return;
+	fr_chan_wipe(&lc->ch);
 	if (lc->sock >= 0)
 		close(lc->sock);
 	for (int i = 0; i < SLOTS; i++) {
@@ -313,44 +325,67 @@ static int part_of(const struct lan_conn *lc, uint32_t seg)
 	return -1;
 }
 
-#define CONT_PREFIX (FR_MSG_HDR + FR_FRAME_HDR + 4)
-
 /*
- * The receiver kept the first bytes of this very frame (same header:
- * same bytes, since the level is the same and zstd is deterministic):
- * send only the rest, as a SEGMENT_CONT whose headers are written over
- * the payload bytes that are not sent again.
+ * A whole frame's record, laid just before the bytes it is sent with:
+ * SEGMENT (frame header, frame number, every chunk's tag), or, when the
+ * receiver kept the first `from` bytes of this very frame (same header:
+ * same bytes, since the level is the same and zstd is deterministic),
+ * SEGMENT_CONT (frame header, from, frame number, the tags of the chunks
+ * from there), written over the payload bytes that are not sent again.
  */
-static void make_cont(struct slot *s, uint8_t *base)
+static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
+			 uint64_t no, uint32_t from)
+{
+	uint32_t first = from / fr_chunk_size(s->stored);
+	uint32_t nt = fr_chunk_count(s->stored) - first;
+	uint32_t body = FR_FRAME_HDR + (from ? 4 : 0) + 8 + nt * FR_SEAL_TAG;
+	uint8_t *q = base + from - (FR_MSG_HDR + body + FR_SEAL_TAG);
+
+	fr_put32(q, from ? FR_MSG_SEGMENT_CONT : FR_MSG_SEGMENT);
+	fr_put32(q + 4, body);
+	memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
+	uint8_t *p = q + FR_MSG_HDR + FR_FRAME_HDR;
+	if (from) {
+		fr_put32(p, from);
+		p += 4;
+	}
+	fr_put64(p, no);
+	memcpy(p + 8, s->tags + (size_t)first * FR_SEAL_TAG,
+	       (size_t)nt * FR_SEAL_TAG);
+	s->env = q;
+	s->env_body = body;
+	s->cont_off = from;
+	s->send_ptr = q;
+	s->send_len = (uint32_t)(base + s->stored - q);
+}
+
+/* The bytes the receiver kept of this frame, if they can be used. */
+static uint32_t kept_of(struct slot *s, const uint8_t *fh)
 {
 	const struct lan_conn *lc = s->lc;
 	int k = s->part;
 
 	if (k < 0)
-		return;
+		return 0;
 	uint32_t got = lc->parts[k].got;
-	if (got < CONT_PREFIX || got >= s->stored ||
-	    memcmp(base - FR_FRAME_HDR, lc->parts[k].hdr, FR_FRAME_HDR)) {
+	if (got == 0 || got >= s->stored || got % fr_chunk_size(s->stored) ||
+	    memcmp(fh, lc->parts[k].hdr, FR_FRAME_HDR)) {
 		s->part = -1;
-		return;
+		return 0;
 	}
-	uint8_t *q = base + got - CONT_PREFIX;
-	fr_put32(q, FR_MSG_SEGMENT_CONT);
-	fr_put32(q + 4, FR_FRAME_HDR + 4 + s->stored - got);
-	memcpy(q + FR_MSG_HDR, base - FR_FRAME_HDR, FR_FRAME_HDR);
-	fr_put32(q + FR_MSG_HDR + FR_FRAME_HDR, got);
-	s->send_ptr = q;
-	s->send_len = CONT_PREFIX + s->stored - got;
+	return got;
 }
 
 #define PIECE_MIN (64u << 10)
-#define STREAM_HDR_MAX (FR_MSG_HDR + FR_FRAME_HDR + 4)
-#define FIN_LEN (FR_MSG_HDR + 4)
+#define STREAM_HDR_MAX (FR_MSG_HDR + FR_FRAME_HDR + 4 + 8 + FR_SEAL_TAG)
+#define FIN_LEN (FR_MSG_HDR + 4 + FR_SEAL_TAG)
+#define PIECE_OVER (FR_MSG_HDR + FR_SEAL_TAG)
 
-/* Payload bytes per PIECE: all a stream's headers fit in the HEADROOM. */
+/* Payload bytes per PIECE: all a stream's headers and tags fit in the
+ * HEADROOM. */
 static uint32_t piece_size(uint32_t raw)
 {
-	uint32_t p = raw / 256;
+	uint32_t p = raw / 128;
 
 	return p < PIECE_MIN ? PIECE_MIN : p;
 }
@@ -360,9 +395,12 @@ static uint32_t piece_size(uint32_t raw)
  * output buffer, each published (avail) as it is complete:
  *
  *   [kept: skip bytes, not sent] SEGMENT or SEGMENT_CONT (header with
- *   FR_FRAME_STREAM, stored_len 0) | PIECE ... | FIN (stored_len)
+ *   FR_FRAME_STREAM, stored_len 0; sealed as it goes) | PIECE ... | FIN
+ *   (stored_len)
  *
  * so that the line starts after the first piece, not after the segment.
+ * Each PIECE and the FIN is sealed here under the frame's key, numbered
+ * from 0: a cut line keeps every piece that came whole.
  */
 static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 			  uint32_t len, uint8_t *b, size_t cap,
@@ -380,6 +418,10 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 	bool done = false;
 	ssize_t n;
 	int rc;
+	uint64_t no = fr_chan_frame_no(&lc->ch);
+	struct fr_aead_key fk;
+	uint32_t part = 0;
+	uint8_t ad[FR_MSG_HDR + FR_FRAME_HDR];
 
 	memcpy(f.pkg, m->id, FR_HASH_LEN);
 	memcpy(f.hash, m->segments[s->seg].hash, FR_HASH_LEN);
@@ -407,29 +449,30 @@ again:
 		}
 		/* done with pos == skip: every byte is there, only FIN is not */
 	}
+	if ((rc = fr_frame_key(&lc->ch.tx, lc->ch.aead, no, &fk)) < 0)
+		return rc;
+	memcpy(ad + FR_MSG_HDR, fh, FR_FRAME_HDR);
 	uint8_t *q = b + pos;
-	s->send_ptr = q;
-	if (s->skip) {
-		fr_put32(q, FR_MSG_SEGMENT_CONT);
-		fr_put32(q + 4, FR_FRAME_HDR + 4);
-		memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
+	uint32_t body = FR_FRAME_HDR + (s->skip ? 4 : 0) + 8;
+	s->send_ptr = s->env = q;
+	s->env_body = body;
+	s->cont_off = s->skip;
+	fr_put32(q, s->skip ? FR_MSG_SEGMENT_CONT : FR_MSG_SEGMENT);
+	fr_put32(q + 4, body);
+	memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
+	if (s->skip)
 		fr_put32(q + FR_MSG_HDR + FR_FRAME_HDR, s->skip);
-		q += STREAM_HDR_MAX;
-	} else {
-		fr_put32(q, FR_MSG_SEGMENT);
-		fr_put32(q + 4, FR_FRAME_HDR);
-		memcpy(q + FR_MSG_HDR, fh, FR_FRAME_HDR);
-		q += FR_MSG_HDR + FR_FRAME_HDR;
-	}
+	fr_put64(q + FR_MSG_HDR + body - 8, no);
+	q += FR_MSG_HDR + body + FR_SEAL_TAG;
 	uint32_t piece = piece_size(len);
 	size_t stored = s->skip;
 	while (!done) {
 		if (atomic_load_explicit(&s->cancel, memory_order_relaxed))
 			return FR_E_CLOSED;
 		size_t room = (size_t)(b + cap - q);
-		if (room < FR_MSG_HDR + 1 + FIN_LEN)
+		if (room < PIECE_OVER + 1 + FIN_LEN)
 			return -ENOBUFS; /* cannot happen: see piece_size */
-		room -= FR_MSG_HDR + FIN_LEN;
+		room -= PIECE_OVER + FIN_LEN;
 		n = fr_seg_stream_next(cc, in, len, &in_pos, q + FR_MSG_HDR,
 				       room < piece ? room : piece, &done);
 		if (n < 0)
@@ -438,7 +481,10 @@ again:
 			continue;
 		fr_put32(q, FR_MSG_PIECE);
 		fr_put32(q + 4, (uint32_t)n);
-		q += FR_MSG_HDR + (size_t)n;
+		memcpy(ad, q, FR_MSG_HDR);
+		fr_aead_seal(&fk, 0, part++, q + FR_MSG_HDR, (size_t)n, ad,
+			     sizeof(ad), q + FR_MSG_HDR + n);
+		q += PIECE_OVER + (size_t)n;
 		stored += (size_t)n;
 		/* the last piece waits for FIN: the line never has to
 		 * wait for four bytes */
@@ -450,8 +496,11 @@ again:
 		}
 	}
 	fr_put32(q, FR_MSG_FIN);
-	fr_put32(q + 4, FIN_LEN - FR_MSG_HDR);
+	fr_put32(q + 4, 4);
 	fr_put32(q + FR_MSG_HDR, (uint32_t)stored);
+	memcpy(ad, q, FR_MSG_HDR);
+	fr_aead_seal(&fk, 0, part, q + FR_MSG_HDR, 4, ad, sizeof(ad),
+		     q + FR_MSG_HDR + 4);
 	q += FIN_LEN;
 	s->stored = (uint32_t)stored;
 	s->send_len = (uint32_t)(q - s->send_ptr);
@@ -537,12 +586,19 @@ static void work_segment(struct fr_job *job, int worker)
 	}
 	s->stored = f.stored_len;
 	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
-	fr_put32(base - PREFIX, FR_MSG_SEGMENT);
-	fr_put32(base - PREFIX + 4, FR_FRAME_HDR + s->stored);
-	fr_frame_pack(base - FR_FRAME_HDR, &f);
-	s->send_ptr = base - PREFIX;
-	s->send_len = PREFIX + s->stored;
-	make_cont(s, base);
+	uint8_t fh[FR_FRAME_HDR];
+	struct fr_aead_key fk;
+	uint64_t no = fr_chan_frame_no(&lc->ch);
+	fr_frame_pack(fh, &f);
+	s->result = fr_frame_key(&lc->ch.tx, lc->ch.aead, no, &fk);
+	if (s->result < 0) {
+		s->part = -1;
+		return;
+	}
+	/* sealed here, in place, on this worker's core */
+	fr_chunks_seal(&fk, fh, base, 0, s->stored, s->tags);
+	sodium_memzero(&fk, sizeof(fk));
+	frame_record(s, base, fh, no, kept_of(s, fh));
 	s->cpu_s = fr_thread_cpu_s() - t0;
 }
 
@@ -965,10 +1021,15 @@ static void start_send(struct lan_conn *lc)
 	lc->given[s->seg] = 1;
 	lc->fstart[s->seg] = lc->sc->wire_bytes;
 	lc->flen[s->seg] = 0;
-	lc->fkept[s->seg] = s->stream ? s->skip
-			    : s->part >= 0 && s->send_len >= CONT_PREFIX
-				    ? s->stored - (s->send_len - CONT_PREFIX)
-				    : 0;
+	lc->fkept[s->seg] = s->cont_off;
+	/* its record takes its place in the stream now */
+	int r = fr_rec_seal(&lc->ch, s->env, s->env + FR_MSG_HDR, s->env_body,
+			    s->env + FR_MSG_HDR + s->env_body);
+	if (r < 0) {
+		fail(lc, r, "cannot seal segment %u's record: %s", s->seg,
+		     fr_strerror(r));
+		return;
+	}
 	s->state = S_SENDING;
 	s->sent = 0;
 	s->notifs = 0;
@@ -1147,16 +1208,24 @@ static void parse_acks(struct lan_conn *lc)
 	uint32_t off = 0;
 
 	while (lc->ack_len - off >= FR_MSG_HDR) {
-		uint32_t type = fr_get32(lc->ackbuf + off);
-		uint32_t len = fr_get32(lc->ackbuf + off + 4);
-		if (len > sizeof(lc->ackbuf) - FR_MSG_HDR) {
+		uint8_t *h = lc->ackbuf + off;
+		uint32_t type = fr_get32(h);
+		uint32_t len = fr_get32(h + 4);
+		if (len > sizeof(lc->ackbuf) - FR_MSG_HDR - FR_SEAL_TAG) {
 			fail(lc, FR_E_PROTOCOL, "receiver sent a %u-byte message",
 			     len);
 			return;
 		}
-		if (lc->ack_len - off < FR_MSG_HDR + len)
+		if (lc->ack_len - off < FR_MSG_HDR + len + FR_SEAL_TAG)
 			break;
-		const uint8_t *b = lc->ackbuf + off + FR_MSG_HDR;
+		uint8_t *b = h + FR_MSG_HDR;
+		if (fr_rec_open(&lc->ch, h, b, len, b + len) < 0) {
+			fail(lc, FR_E_SEALED,
+			     "message authentication failed from the receiver "
+			     "%s (%s): session dropped",
+			     lc->a->site, lc->a->host);
+			return;
+		}
 		if (type == FR_MSG_ACK && len == 12) {
 			uint32_t idx = fr_get32(b), st = fr_get32(b + 4);
 			if (st == FR_ACK_DURABLE)
@@ -1229,7 +1298,7 @@ static void parse_acks(struct lan_conn *lc)
 			     "receiver sent unexpected message type %u", type);
 			return;
 		}
-		off += FR_MSG_HDR + len;
+		off += FR_MSG_HDR + len + FR_SEAL_TAG;
 	}
 	memmove(lc->ackbuf, lc->ackbuf + off, lc->ack_len - off);
 	lc->ack_len -= off;
@@ -1602,7 +1671,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		if (!lc->end_sent && lc->n_acked == lc->n_need &&
 		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
 		    lc->sq_n == 0) {
-			rc = fr_msg_send(lc->sock, FR_MSG_END, NULL, 0);
+			rc = fr_msg_send(&lc->ch, FR_MSG_END, NULL, 0);
 			if (rc < 0) {
 				fail(lc, rc, "connection lost: %s",
 				     fr_strerror(rc));

@@ -1,6 +1,6 @@
 /*
  * net.c - the control channel: length-prefixed messages on a TCP socket,
- * connection set-up and the mutual challenge-response handshake.
+ * connection set-up and the handshake (CPace, then every message sealed).
  *
  * Control messages use plain blocking send/recv: they are small and rare.
  * Bulk data (SEGMENT frames) goes through the ring in send.c and serve.c.
@@ -56,20 +56,32 @@ int fr_recv_exact(int fd, void *buf, size_t len)
 	return 0;
 }
 
-int fr_msg_send(int fd, uint32_t type, const void *body, uint32_t len)
+int fr_msg_send(struct fr_chan *ch, uint32_t type, const void *body,
+		uint32_t len)
 {
-	uint8_t hdr[FR_MSG_HDR];
-	int rc;
+	size_t tl = ch->sealed ? FR_SEAL_TAG : 0, n = FR_MSG_HDR + len + tl;
+	uint8_t small[512], *b = n <= sizeof(small) ? small : malloc(n);
+	int rc = 0;
 
-	fr_put32(hdr, type);
-	fr_put32(hdr + 4, len);
-	rc = fr_send_all(fd, hdr, sizeof(hdr));
-	if (rc == 0 && len)
-		rc = fr_send_all(fd, body, len);
+	if (!b)
+		return -ENOMEM;
+	fr_put32(b, type);
+	fr_put32(b + 4, len);
+	if (len)
+		memcpy(b + FR_MSG_HDR, body, len);
+	if (ch->sealed)
+		rc = fr_rec_seal(ch, b, b + FR_MSG_HDR, len,
+				 b + FR_MSG_HDR + len);
+	if (rc == 0)
+		rc = fr_send_all(ch->fd, b, n);
+	if (b != small) {
+		sodium_memzero(b, n);
+		free(b);
+	}
 	return rc;
 }
 
-int fr_send_error(int fd, int code, const char *text)
+int fr_send_error(struct fr_chan *ch, int code, const char *text)
 {
 	uint8_t buf[512];
 	size_t n = strlen(text);
@@ -78,43 +90,44 @@ int fr_send_error(int fd, int code, const char *text)
 		n = sizeof(buf) - 4;
 	fr_put32(buf, (uint32_t)code);
 	memcpy(buf + 4, text, n);
-	return fr_msg_send(fd, FR_MSG_ERROR, buf, (uint32_t)(n + 4));
+	return fr_msg_send(ch, FR_MSG_ERROR, buf, (uint32_t)(n + 4));
 }
 
-int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
-		uint32_t max, char *errbuf, size_t errcap)
+/* An ERROR's text, printable, into errbuf; its code as ours. */
+int fr_error_text(const uint8_t *buf, uint32_t n, char *errbuf, size_t errcap)
 {
-	uint8_t hdr[FR_MSG_HDR];
+	int code = n >= 4 ? (int)fr_get32(buf) : FR_E_PROTOCOL;
+	size_t tl = n >= 4 ? n - 4 : 0;
+
+	if (tl >= errcap)
+		tl = errcap - 1;
+	for (size_t i = 0; i < tl; i++) {
+		char ch = (char)buf[4 + i];
+		errbuf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+	}
+	errbuf[tl] = '\0';
+	/* busy: the same request may succeed in a moment */
+	return code == -EBUSY ? -EBUSY : FR_E_REFUSED;
+}
+
+/* A body of n bytes, grown with the bytes that really arrive, never by
+ * the claim; then a sealed record's tag. */
+static int recv_body(int fd, uint32_t n, size_t extra, uint8_t **out)
+{
 	uint8_t *buf = NULL;
-	size_t cap = 0, got = 0;
+	size_t cap = 0, got = 0, total = n + extra;
 	int rc;
 
-	*body = NULL;
-	*len = 0;
-	rc = fr_recv_exact(fd, hdr, sizeof(hdr));
-	if (rc < 0)
-		return rc;
-	*type = fr_get32(hdr);
-	uint32_t n = fr_get32(hdr + 4);
-	if (*type == FR_MSG_ERROR && n > FR_CTRL_MAX)
-		return FR_E_PROTOCOL;
-	if (*type != FR_MSG_ERROR && n > max) {
-		snprintf(errbuf, errcap,
-			 "message type %u of %u bytes exceeds the limit of %u",
-			 *type, n, max);
-		return FR_E_TOO_LARGE;
-	}
-	/* grow with the bytes that really arrive, never by the claim */
-	while (got < n) {
-		size_t want = n - got;
+	while (got < total) {
+		size_t want = total - got;
 		if (want > (1u << 20))
 			want = 1u << 20;
 		if (got + want > cap) {
 			size_t ncap = cap ? cap * 2 : 4096;
 			while (ncap < got + want)
 				ncap *= 2;
-			if (ncap > n)
-				ncap = n;
+			if (ncap > total)
+				ncap = total;
 			uint8_t *nb = realloc(buf, ncap + 1);
 			if (!nb) {
 				free(buf);
@@ -130,23 +143,47 @@ int fr_msg_recv(int fd, uint32_t *type, uint8_t **body, uint32_t *len,
 		}
 		got += want;
 	}
-	if (!buf)
-		buf = calloc(1, 1);
-	else
-		buf[n] = '\0';
-	if (*type == FR_MSG_ERROR) {
-		int code = n >= 4 ? (int)fr_get32(buf) : FR_E_PROTOCOL;
-		size_t tl = n >= 4 ? n - 4 : 0;
-		if (tl >= errcap)
-			tl = errcap - 1;
-		for (size_t i = 0; i < tl; i++) {
-			char ch = (char)buf[4 + i];
-			errbuf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
-		}
-		errbuf[tl] = '\0';
+	*out = buf ? buf : calloc(1, 1);
+	return *out ? 0 : -ENOMEM;
+}
+
+int fr_msg_recv(struct fr_chan *ch, uint32_t *type, uint8_t **body,
+		uint32_t *len, uint32_t max, char *errbuf, size_t errcap)
+{
+	uint8_t hdr[FR_MSG_HDR];
+	uint8_t *buf = NULL;
+	size_t tl = ch->sealed ? FR_SEAL_TAG : 0;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	rc = fr_recv_exact(ch->fd, hdr, sizeof(hdr));
+	if (rc < 0)
+		return rc;
+	*type = fr_get32(hdr);
+	uint32_t n = fr_get32(hdr + 4);
+	if (*type == FR_MSG_ERROR && n > FR_CTRL_MAX)
+		return FR_E_PROTOCOL;
+	if (*type != FR_MSG_ERROR && n > max) {
+		snprintf(errbuf, errcap,
+			 "message type %u of %u bytes exceeds the limit of %u",
+			 *type, n, max);
+		return FR_E_TOO_LARGE;
+	}
+	rc = recv_body(ch->fd, n, tl, &buf);
+	if (rc < 0)
+		return rc;
+	if (ch->sealed &&
+	    fr_rec_open(ch, hdr, buf, n, buf + n) < 0) {
 		free(buf);
-		/* busy: the same request may succeed in a moment */
-		return code == -EBUSY ? -EBUSY : FR_E_REFUSED;
+		snprintf(errbuf, errcap, "message authentication failed");
+		return FR_E_SEALED;
+	}
+	buf[n] = '\0';
+	if (*type == FR_MSG_ERROR) {
+		rc = fr_error_text(buf, n, errbuf, errcap);
+		free(buf);
+		return rc;
 	}
 	*body = buf;
 	*len = n;
@@ -294,73 +331,167 @@ static void set_timeout(int fd, unsigned sec)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-int fr_handshake_client(int fd, const char *account, const uint8_t key[32],
-			char *errbuf, size_t errcap)
+/*
+ * HELLO:     magic, version, account length, flags (bit 0: AES-NI here),
+ *            account, client nonce
+ * CHALLENGE: server nonce, the AEAD chosen, the server's CPace share
+ * AUTH:      the client's share, the client's confirmation
+ * WELCOME:   the server's confirmation; from here on every message is
+ *            sealed (seal.c)
+ * PROTOCOL.md has the construction, the transcript and the keys.
+ */
+#define HELLO_AESNI 1
+#define CHALLENGE_LEN (FR_NONCE_LEN + 1 + 32)
+#define AUTH_LEN (32 + FR_CONFIRM_LEN)
+
+struct hs {
+	char account[FR_CODE_MAX + 1];
+	uint8_t sid[FR_SID_LEN]; /* client nonce | server nonce */
+	uint8_t ad_c[4], ad_s[2];
+	uint8_t y[32], ys[32], yc[32];
+	uint8_t isk[64];
+	struct fr_session_keys k;
+};
+
+static void hs_wipe(struct hs *h)
+{
+	sodium_memzero(h, sizeof(*h));
+}
+
+/* The account's generator, a fresh scalar and our share. */
+static int hs_share(struct hs *h, const uint8_t prs[32], uint8_t share[32])
+{
+	uint8_t g[32];
+	int rc = fr_cpace_generator(prs, h->account, h->sid, g);
+
+	if (rc < 0)
+		return rc;
+	crypto_core_ristretto255_scalar_random(h->y);
+	rc = fr_cpace_share(g, h->y, share);
+	sodium_memzero(g, sizeof(g));
+	return rc;
+}
+
+/* The intermediate key from the other side's share, and what it gives. */
+static int hs_keys(struct hs *h, const uint8_t other[32], uint8_t aead)
+{
+	int rc = fr_cpace_isk(h->y, other, h->sid, h->ys, h->ad_s,
+			      sizeof(h->ad_s), h->yc, h->ad_c,
+			      sizeof(h->ad_c), h->isk);
+
+	if (rc == 0)
+		fr_session_keys(h->isk, aead, &h->k);
+	return rc;
+}
+
+static int client_hello(struct fr_chan *ch, struct hs *h, uint8_t flags)
 {
 	uint8_t hello[8 + FR_CODE_MAX + FR_NONCE_LEN];
-	uint8_t cnonce[FR_NONCE_LEN], proof[FR_PROOF_LEN];
-	size_t alen = strlen(account);
-	uint8_t *body = NULL;
-	uint32_t type, len;
-	int rc;
+	size_t alen = strlen(h->account);
 
-	set_timeout(fd, 60);
-	fr_random(cnonce, sizeof(cnonce));
+	fr_random(h->sid, FR_NONCE_LEN);
 	fr_put32(hello, FR_PROTO_MAGIC);
 	fr_put16(hello + 4, FR_PROTO_VERSION);
 	hello[6] = (uint8_t)alen;
-	hello[7] = 0;
-	memcpy(hello + 8, account, alen);
-	memcpy(hello + 8 + alen, cnonce, FR_NONCE_LEN);
-	rc = fr_msg_send(fd, FR_MSG_HELLO, hello,
-			 (uint32_t)(8 + alen + FR_NONCE_LEN));
+	hello[7] = flags;
+	memcpy(hello + 8, h->account, alen);
+	memcpy(hello + 8 + alen, h->sid, FR_NONCE_LEN);
+	h->ad_c[0] = 'C';
+	fr_put16(h->ad_c + 1, FR_PROTO_VERSION);
+	h->ad_c[3] = flags;
+	return fr_msg_send(ch, FR_MSG_HELLO, hello,
+			   (uint32_t)(8 + alen + FR_NONCE_LEN));
+}
+
+/* What the receiver says to HELLO, or why it said nothing useful. */
+static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
+			    uint8_t *aead, char *errbuf, size_t errcap)
+{
+	uint8_t *body = NULL;
+	uint32_t type, len;
+	int rc = fr_msg_recv(ch, &type, &body, &len, FR_CTRL_MAX, errbuf,
+			     errcap);
+
+	if (rc == -ECONNRESET) {
+		snprintf(errbuf, errcap,
+			 "the receiver closed the connection after HELLO "
+			 "(a ferry older than protocol %u does that: upgrade it)",
+			 FR_PROTO_VERSION);
+		return FR_E_BAD_VERSION;
+	}
 	if (rc < 0)
 		return rc;
-	rc = fr_msg_recv(fd, &type, &body, &len, FR_CTRL_MAX, errbuf, errcap);
-	if (rc < 0)
-		return rc;
-	if (type != FR_MSG_CHALLENGE || len != FR_NONCE_LEN) {
+	if (type != FR_MSG_CHALLENGE || len != CHALLENGE_LEN ||
+	    (body[FR_NONCE_LEN] != FR_AEAD_XCHACHA20 &&
+	     !(body[FR_NONCE_LEN] == FR_AEAD_AES256GCM &&
+	       (flags & HELLO_AESNI)))) {
 		free(body);
 		snprintf(errbuf, errcap, "peer is not a ferry receiver "
 					 "(unexpected reply to HELLO)");
 		return FR_E_PROTOCOL;
 	}
-	uint8_t snonce[FR_NONCE_LEN];
-	memcpy(snonce, body, FR_NONCE_LEN);
+	memcpy(h->sid + FR_NONCE_LEN, body, FR_NONCE_LEN);
+	*aead = body[FR_NONCE_LEN];
+	memcpy(h->ys, body + FR_NONCE_LEN + 1, 32);
 	free(body);
-	fr_auth_proof(key, 'C', account, cnonce, snonce, proof);
-	rc = fr_msg_send(fd, FR_MSG_AUTH, proof, sizeof(proof));
-	if (rc < 0)
-		return rc;
-	rc = fr_msg_recv(fd, &type, &body, &len, FR_CTRL_MAX, errbuf, errcap);
-	if (rc < 0)
-		return rc;
-	if (type != FR_MSG_WELCOME || len < FR_PROOF_LEN ||
-	    !fr_auth_check(key, 'S', account, cnonce, snonce, body)) {
-		free(body);
+	h->ad_s[0] = 'S';
+	h->ad_s[1] = *aead;
+	return 0;
+}
+
+int fr_handshake_client(struct fr_chan *ch, const char *account,
+			const uint8_t key[32], char *errbuf, size_t errcap)
+{
+	struct hs h = {0};
+	uint8_t flags = fr_aead_local() == FR_AEAD_AES256GCM ? HELLO_AESNI : 0;
+	uint8_t aead, auth[AUTH_LEN], *body = NULL;
+	uint32_t type, len;
+	int rc;
+
+	set_timeout(ch->fd, 60);
+	snprintf(h.account, sizeof(h.account), "%s", account);
+	if ((rc = client_hello(ch, &h, flags)) < 0 ||
+	    (rc = client_challenge(ch, &h, flags, &aead, errbuf, errcap)) < 0)
+		goto out;
+	if ((rc = hs_share(&h, key, h.yc)) < 0)
+		goto out;
+	if (hs_keys(&h, h.ys, aead) < 0) {
+		snprintf(errbuf, errcap,
+			 "the receiver sent an invalid key share");
+		rc = FR_E_AUTH;
+		goto out;
+	}
+	memcpy(auth, h.yc, 32);
+	memcpy(auth + 32, h.k.confirm_c, FR_CONFIRM_LEN);
+	if ((rc = fr_msg_send(ch, FR_MSG_AUTH, auth, sizeof(auth))) < 0 ||
+	    (rc = fr_msg_recv(ch, &type, &body, &len, FR_CTRL_MAX, errbuf,
+			      errcap)) < 0)
+		goto out;
+	if (type != FR_MSG_WELCOME || len != FR_CONFIRM_LEN ||
+	    crypto_verify_32(body, h.k.confirm_s) != 0) {
 		snprintf(errbuf, errcap,
 			 "the receiver could not prove it knows account %s's "
 			 "password",
 			 account);
-		return FR_E_AUTH;
+		rc = FR_E_AUTH;
+		goto out;
 	}
+	rc = fr_chan_seal(ch, aead, h.k.c2s, h.k.s2c);
+	set_timeout(ch->fd, 0);
+out:
 	free(body);
-	set_timeout(fd, 0);
-	return 0;
+	hs_wipe(&h);
+	return rc;
 }
 
-int fr_handshake_server(int fd, const struct fr_config *c,
-			const struct fr_account **who, char *errbuf,
-			size_t errcap)
+/* HELLO: the account and the client's nonce, or why not. */
+static int server_hello(struct fr_chan *ch, struct hs *h, uint8_t *flags,
+			char *errbuf, size_t errcap)
 {
 	uint8_t *body = NULL;
 	uint32_t type, len;
-	char account[FR_CODE_MAX + 1];
-	uint8_t cnonce[FR_NONCE_LEN], snonce[FR_NONCE_LEN];
-	int rc;
+	int rc = fr_msg_recv(ch, &type, &body, &len, 256, errbuf, errcap);
 
-	set_timeout(fd, 30);
-	rc = fr_msg_recv(fd, &type, &body, &len, 256, errbuf, errcap);
 	if (rc < 0) {
 		if (rc == FR_E_TOO_LARGE)
 			snprintf(errbuf, errcap, "garbage instead of HELLO");
@@ -372,10 +503,19 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 		snprintf(errbuf, errcap, "peer does not speak ferry");
 		return FR_E_PROTOCOL;
 	}
-	if (fr_get16(body + 4) != FR_PROTO_VERSION) {
+	unsigned v = fr_get16(body + 4);
+	if (v != FR_PROTO_VERSION) {
+		char text[256];
 		free(body);
-		snprintf(errbuf, errcap, "protocol version %u not supported",
-			 fr_get16(body + 4));
+		snprintf(text, sizeof(text),
+			 "protocol version %u not supported: this receiver "
+			 "speaks ferry protocol %u (sealed sessions); upgrade "
+			 "ferry %s",
+			 v, FR_PROTO_VERSION,
+			 v < FR_PROTO_VERSION ? "at the sending site"
+					      : "at this receiver");
+		fr_send_error(ch, FR_E_BAD_VERSION, text);
+		snprintf(errbuf, errcap, "%s", text);
 		return FR_E_BAD_VERSION;
 	}
 	size_t alen = body[6];
@@ -384,52 +524,91 @@ int fr_handshake_server(int fd, const struct fr_config *c,
 		snprintf(errbuf, errcap, "malformed HELLO");
 		return FR_E_PROTOCOL;
 	}
-	memcpy(account, body + 8, alen);
-	account[alen] = '\0';
-	for (size_t i = 0; i < alen; i++)
-		if (account[i] < 0x21 || account[i] > 0x7e)
-			account[i] = '?';
-	memcpy(cnonce, body + 8 + alen, FR_NONCE_LEN);
+	*flags = body[7];
+	memcpy(h->account, body + 8, alen);
+	h->account[alen] = '\0';
+	memcpy(h->sid, body + 8 + alen, FR_NONCE_LEN);
+	h->ad_c[0] = 'C';
+	fr_put16(h->ad_c + 1, (uint16_t)v);
+	h->ad_c[3] = *flags;
 	free(body);
+	return 0;
+}
 
-	fr_random(snonce, sizeof(snonce));
-	rc = fr_msg_send(fd, FR_MSG_CHALLENGE, snonce, sizeof(snonce));
-	if (rc < 0)
-		return rc;
-	rc = fr_msg_recv(fd, &type, &body, &len, 256, errbuf, errcap);
-	if (rc < 0)
-		return rc;
-	const struct fr_account *a = fr_config_account(c, account);
-	if (type != FR_MSG_AUTH || len != FR_PROOF_LEN) {
-		free(body);
+int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
+			const struct fr_account **who, char *errbuf,
+			size_t errcap)
+{
+	struct hs h = {0};
+	uint8_t flags, prs[32], chal[CHALLENGE_LEN], *body = NULL;
+	uint32_t type, len;
+	int rc;
+
+	set_timeout(ch->fd, 30);
+	if ((rc = server_hello(ch, &h, &flags, errbuf, errcap)) < 0)
+		goto out;
+	/* an unknown account gets a share all the same (from a random
+	 * password): the client cannot tell it from a wrong password */
+	const struct fr_account *a = fr_config_account(c, h.account);
+	if (a)
+		memcpy(prs, a->key, 32);
+	else
+		fr_random(prs, sizeof(prs));
+	uint8_t aead = (flags & HELLO_AESNI) &&
+				       fr_aead_local() == FR_AEAD_AES256GCM
+			       ? FR_AEAD_AES256GCM
+			       : FR_AEAD_XCHACHA20;
+	fr_random(h.sid + FR_NONCE_LEN, FR_NONCE_LEN);
+	h.ad_s[0] = 'S';
+	h.ad_s[1] = aead;
+	if ((rc = hs_share(&h, prs, h.ys)) < 0)
+		goto out;
+	memcpy(chal, h.sid + FR_NONCE_LEN, FR_NONCE_LEN);
+	chal[FR_NONCE_LEN] = aead;
+	memcpy(chal + FR_NONCE_LEN + 1, h.ys, 32);
+	if ((rc = fr_msg_send(ch, FR_MSG_CHALLENGE, chal, sizeof(chal))) < 0 ||
+	    (rc = fr_msg_recv(ch, &type, &body, &len, 256, errbuf, errcap)) < 0)
+		goto out;
+	for (char *p = h.account; *p; p++) /* for the log */
+		if (*p < 0x21 || *p > 0x7e)
+			*p = '?';
+	if (type != FR_MSG_AUTH || len != AUTH_LEN) {
 		snprintf(errbuf, errcap, "malformed AUTH from account '%s'",
-			 account);
-		return FR_E_PROTOCOL;
+			 h.account);
+		rc = FR_E_PROTOCOL;
+		goto out;
 	}
-	if (!a || !fr_auth_check(a->key, 'C', account, cnonce, snonce, body)) {
-		free(body);
-		snprintf(errbuf, errcap, "%s '%s'",
-			 a ? "wrong password for account" : "unknown account",
-			 account);
-		fr_send_error(fd, FR_E_AUTH,
+	memcpy(h.yc, body, 32);
+	if (!a || hs_keys(&h, h.yc, aead) < 0 ||
+	    crypto_verify_32(body + 32, h.k.confirm_c) != 0) {
+		/* one guess of the password, tested online: logged alike
+		 * for an unknown account and a wrong password */
+		snprintf(errbuf, errcap,
+			 "authentication failed for account '%s' (unknown "
+			 "account or wrong password)",
+			 h.account);
+		fr_send_error(ch, FR_E_AUTH,
 			      "authentication failed (unknown account or wrong "
 			      "password)");
-		return FR_E_AUTH;
+		rc = FR_E_AUTH;
+		goto out;
 	}
-	free(body);
-	uint8_t welcome[FR_PROOF_LEN];
-	fr_auth_proof(a->key, 'S', account, cnonce, snonce, welcome);
-	rc = fr_msg_send(fd, FR_MSG_WELCOME, welcome, sizeof(welcome));
-	if (rc < 0)
-		return rc;
+	if ((rc = fr_msg_send(ch, FR_MSG_WELCOME, h.k.confirm_s,
+			      FR_CONFIRM_LEN)) < 0 ||
+	    (rc = fr_chan_seal(ch, aead, h.k.s2c, h.k.c2s)) < 0)
+		goto out;
 	*who = a;
-	set_timeout(fd, 0);
-	return 0;
+	set_timeout(ch->fd, 0);
+out:
+	free(body);
+	sodium_memzero(prs, sizeof(prs));
+	hs_wipe(&h);
+	return rc;
 }
 
 /* ---- HAVE ------------------------------------------------------------------ */
 
-int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
+int fr_send_have(struct fr_chan *ch, int state, const uint8_t *have, uint32_t n,
 		 const struct fr_partial *p, uint32_t np)
 {
 	uint32_t base = FR_HAVE_LEN(n), len = base + np * FR_PARTIAL_REC;
@@ -449,7 +628,7 @@ int fr_send_have(int fd, int state, const uint8_t *have, uint32_t n,
 		fr_put32(r + 4, p[k].got);
 		memcpy(r + 8, p[k].hdr, FR_FRAME_HDR);
 	}
-	rc = fr_msg_send(fd, FR_MSG_HAVE, b, len);
+	rc = fr_msg_send(ch, FR_MSG_HAVE, b, len);
 	free(b);
 	return rc;
 }

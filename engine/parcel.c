@@ -239,7 +239,8 @@ static const struct fr_address *net_address(const struct fr_config *c,
 	return NULL;
 }
 
-static int connect_site(const struct fr_address *a, char *err, size_t cap)
+static int connect_site(const struct fr_address *a, struct fr_chan *ch,
+			char *err, size_t cap)
 {
 	int fd = fr_tcp_connect(a->host, 5000);
 
@@ -248,7 +249,8 @@ static int connect_site(const struct fr_address *a, char *err, size_t cap)
 			 a->site, a->name, fr_strerror(fd));
 		return fd;
 	}
-	int rc = fr_handshake_client(fd, a->account, a->key, err, cap);
+	fr_chan_plain(ch, fd);
+	int rc = fr_handshake_client(ch, a->account, a->key, err, cap);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -264,17 +266,19 @@ static int ask_site(const struct fr_config *c, const char *site,
 		    uint32_t *alen, char *err, size_t cap)
 {
 	const struct fr_address *a = net_address(c, site);
+	struct fr_chan ch;
 	int fd, rc;
 
 	if (!a) {
 		snprintf(err, cap, "site %s has no network address", site);
 		return FR_E_CONFIG;
 	}
-	if ((fd = connect_site(a, err, cap)) < 0)
+	if ((fd = connect_site(a, &ch, err, cap)) < 0)
 		return fd;
-	rc = fr_msg_send(fd, type, body, blen);
+	rc = fr_msg_send(&ch, type, body, blen);
 	if (rc == 0)
-		rc = fr_msg_recv(fd, atype, ans, alen, max, err, cap);
+		rc = fr_msg_recv(&ch, atype, ans, alen, max, err, cap);
+	fr_chan_wipe(&ch);
 	close(fd);
 	if (rc < 0 && !err[0])
 		snprintf(err, cap, "%s", fr_strerror(rc));
@@ -462,7 +466,7 @@ static bool package_complete(const struct fr_config *c, const char *name,
 
 /* ---- the receiver's side of registration and receipts (serve.c) --------- */
 
-int fr_parcel_serve_register(const struct fr_config *c, int sock,
+int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,
 			     uint32_t len)
 {
@@ -472,7 +476,7 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 	int r;
 
 	if (len <= FR_HASH_LEN) {
-		fr_send_error(sock, FR_E_PROTOCOL, "PARCEL without a manifest");
+		fr_send_error(ch, FR_E_PROTOCOL, "PARCEL without a manifest");
 		return FR_E_PROTOCOL;
 	}
 	id_hex(body, id);
@@ -480,7 +484,7 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 			  &pkg, err, sizeof(err));
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: parcel %.12s: %s", who, id, err);
-		fr_send_error(sock, r, err);
+		fr_send_error(ch, r, err);
 		return r;
 	}
 	incoming_load(c, id, &in);
@@ -497,18 +501,18 @@ int fr_parcel_serve_register(const struct fr_config *c, int sock,
 	       who, id, pkg.m.name,
 	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
 	       pkg.m.n_segments);
-	fr_send_have(sock, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
+	fr_send_have(ch, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
 	fr_store_close(&pkg);
 	return 0;
 }
 
-int fr_parcel_serve_query(const struct fr_config *c, int sock,
+int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
 			  const char *who, const uint8_t *body, uint32_t len)
 {
 	uint32_t n = len >= 4 ? fr_get32(body) : 0;
 
 	if (len < 4 || n > 65536 || len != 4 + n * FR_HASH_LEN) {
-		fr_send_error(sock, FR_E_PROTOCOL, "malformed PARCEL_QUERY");
+		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_QUERY");
 		return FR_E_PROTOCOL;
 	}
 	uint8_t *ans = malloc(4 + (size_t)n * 20);
@@ -530,7 +534,7 @@ int fr_parcel_serve_query(const struct fr_config *c, int sock,
 		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
 		fr_put32(ans + 4 + i * 20 + 16, st);
 	}
-	int rc = fr_msg_send(sock, FR_MSG_PARCEL_STATE, ans, 4 + n * 20);
+	int rc = fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, 4 + n * 20);
 	free(ans);
 	return rc;
 }
@@ -567,7 +571,7 @@ static bool other_parcel_for(const struct fr_config *c, const char *id,
  * another parcel is expected for it. A parcel whose volumes already came
  * stays. The answer is a PARCEL_STATE for the id: unknown once withdrawn.
  */
-int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
+int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,
 			     uint32_t len)
 {
@@ -577,7 +581,7 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
 	uint32_t st = P_UNKNOWN;
 
 	if (len != FR_HASH_LEN) {
-		fr_send_error(sock, FR_E_PROTOCOL, "malformed PARCEL_WITHDRAW");
+		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_WITHDRAW");
 		return FR_E_PROTOCOL;
 	}
 	id_hex(body, id);
@@ -606,7 +610,7 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, int sock,
 	fr_put32(ans, 1);
 	memcpy(ans + 4, body, FR_HASH_LEN);
 	fr_put32(ans + 4 + FR_HASH_LEN, st);
-	return fr_msg_send(sock, FR_MSG_PARCEL_STATE, ans, sizeof(ans));
+	return fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, sizeof(ans));
 }
 
 /* Tell the site that a parcel it was told to expect will not come. */

@@ -48,7 +48,14 @@ enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP };
 #define UD_X(ud) ((uint32_t)((ud)&0xffffffffffu))
 
 enum { R_FREE, R_RECV, R_WAITREF, R_WORK, R_WRITE };
-enum { RS_MSGHDR, RS_FRAMEHDR, RS_WAITBUF, RS_PAYLOAD, RS_STOP };
+/* RS_RECORD: the rest of a record (a frame's, END, FIN) into hdr;
+ * RS_PTAG: a PIECE's tag */
+enum { RS_MSGHDR, RS_RECORD, RS_WAITBUF, RS_PAYLOAD, RS_PTAG, RS_STOP };
+/* a frame's record: message header, frame header, offset, frame number,
+ * tags, the record's tag */
+#define REC_MAX                                                               \
+	(FR_MSG_HDR + FR_FRAME_HDR + 4 + 8 + FR_CHUNKS_MAX * FR_SEAL_TAG +    \
+	 FR_SEAL_TAG)
 
 struct wop {
 	uint32_t entry, seg_off, len, done;
@@ -72,11 +79,21 @@ struct rslot {
 	int err;
 	struct wop *ops;
 	uint32_t n_ops, cap_ops;
+	/* sealing: the frame's key, header and chunks' tags; the payload
+	 * is opened from `from` on (what came before was kept, opened) */
+	struct fr_aead_key key;
+	uint8_t fhdr[FR_FRAME_HDR];
+	uint8_t tags[FR_CHUNKS_MAX * FR_SEAL_TAG];
+	uint32_t from, part;
+	bool opened;         /* all of the payload is plaintext */
+	bool open_only;      /* the worker opened a raw payload: it is
+			      * written while the hash is checked */
 };
 
 struct rconn {
 	const struct fr_config *c;
 	int sock;
+	struct fr_chan ch;    /* sealed once the handshake is done */
 	char peer[96];
 	char who[FR_CODE_MAX + 1];
 	struct fr_store_pkg pkg;
@@ -87,11 +104,15 @@ struct rconn {
 	int workers_busy;
 	/* receive state */
 	int rs;
-	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR + 4]; /* + a SEGMENT_CONT's offset */
+	uint8_t hdr[REC_MAX]; /* a record: a frame's (header, tags), END, FIN */
 	uint32_t hdr_got, hdr_want;
 	struct fr_frame next; /* validated header of the frame to receive */
 	int cur;              /* slot receiving a payload */
 	uint32_t pay_got;
+	uint32_t pay_open;    /* a stream's: the pieces that came and opened */
+	uint8_t ptag[FR_SEAL_TAG];
+	struct fr_aead_key next_key; /* the frame's to receive */
+	uint32_t next_tags;   /* its tags: at hdr + next_tags */
 	bool cont;            /* the message being received is a SEGMENT_CONT */
 	bool stream;          /* inside a streamed frame: PIECEs, then FIN */
 	uint32_t pay_want;    /* receive the payload up to here */
@@ -152,7 +173,7 @@ static void send_locked(struct rconn *rc, uint32_t type, const void *b,
 			uint32_t len)
 {
 	pthread_mutex_lock(&rc->wlock);
-	fr_msg_send(rc->sock, type, b, len);
+	fr_msg_send(&rc->ch, type, b, len);
 	pthread_mutex_unlock(&rc->wlock);
 }
 
@@ -230,6 +251,19 @@ static void work_verify(struct fr_job *job, int worker)
 	struct fr_seg_reader rd = {0};
 	const struct fr_manifest *m = &rc->pkg.m;
 
+	/* opened first, before any byte of it goes anywhere */
+	if (!s->opened) {
+		if (fr_chunks_open(&s->key, s->fhdr, payload_at(rc, s), s->from,
+				   s->f.stored_len, s->tags) < 0) {
+			s->result = FR_E_SEALED;
+			return;
+		}
+		s->opened = true;
+		if (!(s->f.flags & FR_FRAME_ZSTD)) {
+			s->open_only = true; /* written while hashed */
+			return;
+		}
+	}
 	/* the segment it was compressed against, from its files */
 	if ((s->f.flags & FR_FRAME_REF) &&
 	    fr_seg_load(&rd, rc->pkg.tree, false, m, s->f.ref) < 0) {
@@ -330,18 +364,32 @@ static void verify(struct rconn *rc, int si)
 {
 	struct rslot *s = &rc->slots[si];
 
-	/* The check runs while a raw payload is already being written:
-	 * what a crash of this process can cost is then only what is still
-	 * in flight, since the next session rescues segments found whole
-	 * on disk (store.c). */
+	/* The worker opens the payload; the hash check of a raw one then
+	 * runs while it is already being written (on_worker_done): what a
+	 * crash of this process can cost is then only what is still in
+	 * flight, since the next session rescues segments found whole on
+	 * disk (store.c). */
 	s->state = R_WORK;
 	s->hashing = true;
+	s->open_only = false;
 	s->job.fn = work_verify;
 	s->job.done = &rc->done;
 	rc->workers_busy++;
 	fr_workq_push(&s->job);
-	if (!(s->f.flags & FR_FRAME_ZSTD))
-		start_writes(rc, si);
+}
+
+/* A record or a frame did not open: someone on the path altered,
+ * dropped, replayed or injected bytes. Nothing of it is kept. */
+static void sealed_fail(struct rconn *rc)
+{
+	if (rc->error)
+		return;
+	fr_log(FR_LOG_ERROR,
+	       "message authentication failed from %s at %s: session dropped",
+	       rc->who, rc->peer);
+	fail(rc, FR_E_SEALED,
+	     "message authentication failed from %s at %s: session dropped",
+	     rc->who, rc->peer);
 }
 
 /*
@@ -389,7 +437,9 @@ static void settle(struct rconn *rc, int si)
 
 	if (s->hashing || s->pending)
 		return;
-	if (s->result == FR_E_NO_REF && !rc->error) {
+	if (s->result == FR_E_SEALED) {
+		sealed_fail(rc);
+	} else if (s->result == FR_E_NO_REF && !rc->error) {
 		fr_log(FR_LOG_INFO,
 		       "%s: segment %u of '%s' was compressed against segment "
 		       "%u, which is not here; asking for it on its own",
@@ -519,6 +569,14 @@ static void on_worker_done(struct rconn *rc)
 		int si = (int)(s - rc->slots);
 		j = j->next;
 		rc->workers_busy--;
+		if (s->open_only && s->result == 0 && !rc->error) {
+			/* opened: written while its hash is checked */
+			s->open_only = false;
+			rc->workers_busy++;
+			fr_workq_push(&s->job);
+			start_writes(rc, si);
+			continue;
+		}
 		s->hashing = false;
 		/* a raw payload is being written already; a zstd one is
 		 * written from its decompressed copy once that verified */
@@ -585,13 +643,23 @@ static void arm_recv(struct rconn *rc)
 	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
 	s->state = R_RECV;
 	s->shift = fr_store_dio_shift(&rc->pkg.m, fr->index);
+	s->key = rc->next_key;
+	memcpy(s->fhdr, rc->fhdr, FR_FRAME_HDR);
+	s->from = rc->cont_buf ? rc->cont_off : 0;
+	s->part = 0;
+	s->opened = false;
+	if (!rc->stream)
+		memcpy(s->tags, rc->hdr + rc->next_tags,
+		       (size_t)(fr_chunk_count(fr->stored_len) -
+				s->from / fr_chunk_size(fr->stored_len)) *
+			       FR_SEAL_TAG);
 	rc->cur = si;
-	rc->pay_got = 0;
+	rc->pay_got = rc->pay_open = 0;
 	rc->rs = RS_PAYLOAD;
 	if (rc->cont_buf) { /* a continued frame: its kept prefix first */
 		memcpy(payload_at(rc, s), rc->cont_buf + FR_FRAME_HDR,
 		       rc->cont_off);
-		rc->pay_got = rc->cont_off;
+		rc->pay_got = rc->pay_open = rc->cont_off;
 		free(rc->cont_buf);
 		rc->cont_buf = NULL;
 	}
@@ -623,18 +691,28 @@ static void spool_path(const struct rconn *rc, uint32_t seg, char *out,
  */
 static void spool_partial(struct rconn *rc)
 {
-	const struct rslot *s = &rc->slots[rc->cur];
+	struct rslot *s = &rc->slots[rc->cur];
 	char p[1300];
+	uint32_t got;
 
-	if (rc->pay_got < PARTIAL_MIN ||
-	    (!rc->stream && rc->pay_got >= s->f.stored_len))
+	if (!rc->stream && rc->pay_got >= s->f.stored_len)
 		return;
-	size_t len = FR_FRAME_HDR + rc->pay_got;
+	/* only what opened: a stream's whole pieces, a frame's whole
+	 * chunks (opened here: a cut line is rare) */
+	got = rc->stream ? rc->pay_open
+			 : fr_chunks_open_prefix(&s->key, s->fhdr,
+						 payload_at(rc, s), s->from,
+						 rc->pay_got, s->f.stored_len,
+						 s->tags);
+	if (got < PARTIAL_MIN)
+		return;
+	size_t len = FR_FRAME_HDR + got;
 	uint8_t *b = malloc(len);
 	if (!b)
 		return;
+	rc->pay_got = got;
 	memcpy(b, rc->fhdr, FR_FRAME_HDR);
-	memcpy(b + FR_FRAME_HDR, payload_at(rc, s), rc->pay_got);
+	memcpy(b + FR_FRAME_HDR, payload_at(rc, s), got);
 	spool_path(rc, s->f.index, p, sizeof(p));
 	int w = fr_write_file_atomic(p, b, len);
 	if (w == 0 && rc->stream)
@@ -717,7 +795,8 @@ static void drop_kept(struct rconn *rc, uint32_t seg)
 }
 
 /* A SEGMENT_CONT: load the spooled frame it continues, or say why not. */
-static int load_cont(struct rconn *rc, const struct fr_frame *f)
+static int load_cont(struct rconn *rc, const struct fr_frame *f,
+		     const uint8_t *fh)
 {
 	char p[1300];
 	uint8_t *b;
@@ -727,7 +806,7 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f)
 	if (fr_read_file(p, FR_FRAME_HDR + (size_t)payload_max(f), &b, &len) < 0)
 		return FR_E_PROTOCOL;
 	if (len < FR_FRAME_HDR + (size_t)rc->cont_off ||
-	    memcmp(b, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR)) {
+	    memcmp(b, fh, FR_FRAME_HDR)) {
 		free(b);
 		return FR_E_PROTOCOL;
 	}
@@ -736,15 +815,21 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f)
 	return 0;
 }
 
+/*
+ * A frame's record opened: the frame header (checked before any buffer
+ * is committed), a SEGMENT_CONT's offset, the frame's number (its key)
+ * and, for a whole frame, the tags of the chunks to come.
+ */
 static void on_frame_header(struct rconn *rc)
 {
 	struct fr_frame f;
 	const struct fr_manifest *m = &rc->pkg.m;
+	const uint8_t *fh = rc->hdr + FR_MSG_HDR;
+	uint32_t body = fr_get32(rc->hdr + 4);
 	/* FERRY_REFUSE_STREAM: answer as a ferry from before streamed
 	 * frames did (the tests of the sender's fallback) */
-	int r = rc->refuse_stream
-			? fr_frame_unpack(&f, rc->hdr + FR_MSG_HDR)
-			: fr_frame_unpack_wire(&f, rc->hdr + FR_MSG_HDR);
+	int r = rc->refuse_stream ? fr_frame_unpack(&f, fh)
+				  : fr_frame_unpack_wire(&f, fh);
 
 	if (r < 0) {
 		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
@@ -774,13 +859,19 @@ static void on_frame_header(struct rconn *rc)
 		     "held or still being written", rc->who, f.index);
 		return;
 	}
-	uint32_t off = rc->cont ? fr_get32(rc->hdr + FR_MSG_HDR + FR_FRAME_HDR) : 0;
-	/* a streamed frame's message is its header (and offset) alone */
+	uint32_t at = FR_MSG_HDR + FR_FRAME_HDR;
+	uint32_t off = rc->cont ? fr_get32(rc->hdr + at) : 0;
+	at += rc->cont ? 4 : 0;
+	uint64_t no = fr_get64(rc->hdr + at);
+	at += 8;
+	/* a streamed frame's record has no tags: its pieces carry theirs;
+	 * a whole frame's has one per chunk from the offset on */
 	bool stream = f.flags & FR_FRAME_STREAM;
-	uint32_t rest = stream ? 0 : f.stored_len - off;
+	uint32_t chunk = stream ? 1 : fr_chunk_size(f.stored_len);
+	uint32_t tags = stream ? 0 : fr_chunk_count(f.stored_len) - off / chunk;
 	if (f.raw_len != m->segments[f.index].length ||
-	    (rc->cont && (off == 0 || off >= payload_max(&f))) ||
-	    fr_get32(rc->hdr + 4) != FR_FRAME_HDR + (rc->cont ? 4 : 0) + rest) {
+	    (rc->cont && (off == 0 || off >= payload_max(&f) || off % chunk)) ||
+	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
@@ -788,7 +879,7 @@ static void on_frame_header(struct rconn *rc)
 	}
 	if (rc->cont) {
 		rc->cont_off = off;
-		if (load_cont(rc, &f) < 0) {
+		if (load_cont(rc, &f, fh) < 0) {
 			fail(rc, FR_E_PROTOCOL,
 			     "%s continued segment %u at byte %u, but no such "
 			     "part of it is kept here",
@@ -807,9 +898,14 @@ static void on_frame_header(struct rconn *rc)
 	} else {
 		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
+	if ((r = fr_frame_key(&rc->ch.rx, rc->ch.aead, no, &rc->next_key)) < 0) {
+		fail(rc, r, "cannot derive a frame's key: %s", fr_strerror(r));
+		return;
+	}
+	rc->next_tags = at;
 	rc->taken[f.index] = 1;
 	rc->stream = stream; /* every check passed */
-	memcpy(rc->fhdr, rc->hdr + FR_MSG_HDR, FR_FRAME_HDR);
+	memcpy(rc->fhdr, fh, FR_FRAME_HDR);
 	rc->next = f;
 	rc->rs = RS_WAITBUF;
 	arm_recv(rc);
@@ -822,6 +918,27 @@ static void payload_done(struct rconn *rc)
 		check_ref(rc, rc->cur);
 	else
 		verify(rc, rc->cur);
+}
+
+/* The rest of a record: len bytes and its tag, into hdr. */
+static void recv_record(struct rconn *rc, uint32_t len)
+{
+	rc->rs = RS_RECORD;
+	rc->hdr_want = FR_MSG_HDR + len + FR_SEAL_TAG;
+	recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
+}
+
+/* A stream's PIECE or FIN opens under its frame's key, numbered. */
+static int open_part(struct rconn *rc, uint8_t *body, uint32_t len,
+		     const uint8_t *tag)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+	uint8_t ad[FR_MSG_HDR + FR_FRAME_HDR];
+
+	memcpy(ad, rc->hdr, FR_MSG_HDR);
+	memcpy(ad + FR_MSG_HDR, s->fhdr, FR_FRAME_HDR);
+	return fr_aead_open(&s->key, 0, s->part++, body, len, ad, sizeof(ad),
+			    tag);
 }
 
 /* Inside a streamed frame only its PIECEs and its FIN may come. */
@@ -837,9 +954,7 @@ static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 		return;
 	}
 	if (type == FR_MSG_FIN && len == 4) {
-		rc->rs = RS_FRAMEHDR;
-		rc->hdr_want = FR_MSG_HDR + 4;
-		recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
+		recv_record(rc, len);
 		return;
 	}
 	fail(rc, FR_E_PROTOCOL,
@@ -848,12 +963,33 @@ static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 	     rc->who, type, len, s->f.index, rc->pay_got, room);
 }
 
+/* A PIECE's tag came: what it carried is kept only if it opens. */
+static void piece_done(struct rconn *rc)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+
+	if (open_part(rc, payload_at(rc, s) + rc->pay_open,
+		      rc->pay_got - rc->pay_open, rc->ptag) < 0) {
+		rc->pay_got = rc->pay_open;
+		sealed_fail(rc);
+		return;
+	}
+	rc->pay_open = rc->pay_got;
+	rc->rs = RS_MSGHDR;
+	arm_recv(rc);
+}
+
 /* FIN: the streamed payload's length, which must be what came. */
 static void stream_end(struct rconn *rc)
 {
 	struct rslot *s = &rc->slots[rc->cur];
-	uint32_t stored = fr_get32(rc->hdr + FR_MSG_HDR);
+	uint8_t *b = rc->hdr + FR_MSG_HDR;
 
+	if (open_part(rc, b, 4, b + 4) < 0) {
+		sealed_fail(rc);
+		return;
+	}
+	uint32_t stored = fr_get32(b);
 	if (stored != rc->pay_got || stored == 0) {
 		fail(rc, FR_E_STORED_LENGTH,
 		     "%s ended segment %u's streamed frame at %u bytes, but "
@@ -862,10 +998,61 @@ static void stream_end(struct rconn *rc)
 		return;
 	}
 	s->f.stored_len = stored;
+	s->opened = true; /* piece by piece */
 	rc->stream = false;
 	rc->rs = RS_MSGHDR;
 	payload_done(rc);
 	arm_recv(rc);
+}
+
+/* A record is all here: FIN (in a stream), or END or a frame's record,
+ * which must open as the next of the sender's messages. */
+static void record_done(struct rconn *rc)
+{
+	uint32_t type = fr_get32(rc->hdr), len = fr_get32(rc->hdr + 4);
+
+	if (rc->stream) {
+		stream_end(rc);
+		return;
+	}
+	if (fr_rec_open(&rc->ch, rc->hdr, rc->hdr + FR_MSG_HDR, len,
+			rc->hdr + FR_MSG_HDR + len) < 0) {
+		sealed_fail(rc);
+		return;
+	}
+	if (type == FR_MSG_END) {
+		rc->end_received = true;
+		rc->rs = RS_STOP;
+		return;
+	}
+	on_frame_header(rc);
+}
+
+/* A message's header: what may come now, and how long it may be. */
+static void on_msg_header(struct rconn *rc)
+{
+	uint32_t type = fr_get32(rc->hdr), len = fr_get32(rc->hdr + 4);
+
+	if (rc->stream) {
+		stream_msg(rc, type, len);
+		return;
+	}
+	rc->cont = type == FR_MSG_SEGMENT_CONT;
+	/* a frame's record: header, offset, number, tags; a streamed
+	 * frame's has no tags, which a ferry from before them
+	 * (FERRY_REFUSE_STREAM) did not take */
+	uint32_t min = FR_FRAME_HDR + (rc->cont ? 4u : 0u) + 8 +
+		       (rc->refuse_stream ? FR_SEAL_TAG : 0u);
+	bool frame = type == FR_MSG_SEGMENT || rc->cont;
+	if ((type != FR_MSG_END || len != 0) &&
+	    (!frame || len < min || len > REC_MAX - FR_MSG_HDR - FR_SEAL_TAG)) {
+		fail(rc, FR_E_PROTOCOL,
+		     "%s sent message type %u of %u bytes where a "
+		     "segment was expected",
+		     rc->who, type, len);
+		return;
+	}
+	recv_record(rc, len);
 }
 
 static void on_recv(struct rconn *rc, int res)
@@ -886,47 +1073,26 @@ static void on_recv(struct rconn *rc, int res)
 			     fr_strerror(res));
 		return;
 	}
-	if (rc->rs == RS_MSGHDR || rc->rs == RS_FRAMEHDR) {
+	if (rc->rs == RS_MSGHDR || rc->rs == RS_RECORD) {
 		rc->hdr_got += (uint32_t)res;
 		if (rc->hdr_got < rc->hdr_want) {
 			recv_more(rc, rc->hdr + rc->hdr_got,
 				  rc->hdr_want - rc->hdr_got);
 			return;
 		}
-		if (rc->rs == RS_FRAMEHDR && rc->stream) {
-			stream_end(rc);
-			return;
-		}
-		if (rc->rs == RS_FRAMEHDR) {
-			on_frame_header(rc);
-			return;
-		}
-		uint32_t type = fr_get32(rc->hdr), len = fr_get32(rc->hdr + 4);
-		if (rc->stream) {
-			stream_msg(rc, type, len);
-			return;
-		}
-		if (type == FR_MSG_END && len == 0) {
-			rc->end_received = true;
-			rc->rs = RS_STOP;
-			return;
-		}
-		rc->cont = type == FR_MSG_SEGMENT_CONT;
-		/* a streamed frame's message is its header alone; a ferry
-		 * from before them (FERRY_REFUSE_STREAM) wanted a payload */
-		uint32_t min = FR_FRAME_HDR + (rc->cont ? 4u : 0u) +
-			       (rc->refuse_stream ? 1u : 0u);
-		if ((type != FR_MSG_SEGMENT && !rc->cont) || len < min ||
-		    len > FR_FRAME_HDR + 4 + fr_seg_bound(rc->pkg.m.seg_size)) {
-			fail(rc, FR_E_PROTOCOL,
-			     "%s sent message type %u of %u bytes where a "
-			     "segment was expected",
-			     rc->who, type, len);
-			return;
-		}
-		rc->rs = RS_FRAMEHDR;
-		rc->hdr_want = FR_MSG_HDR + FR_FRAME_HDR + (rc->cont ? 4 : 0);
-		recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
+		if (rc->rs == RS_RECORD)
+			record_done(rc);
+		else
+			on_msg_header(rc);
+		return;
+	}
+	if (rc->rs == RS_PTAG) {
+		rc->hdr_got += (uint32_t)res;
+		if (rc->hdr_got < FR_SEAL_TAG)
+			recv_more(rc, rc->ptag + rc->hdr_got,
+				  FR_SEAL_TAG - rc->hdr_got);
+		else
+			piece_done(rc);
 		return;
 	}
 	if (rc->rs == RS_PAYLOAD) {
@@ -937,9 +1103,14 @@ static void on_recv(struct rconn *rc, int res)
 				  rc->pay_want - rc->pay_got);
 			return;
 		}
+		if (rc->stream) { /* the piece's tag, then the next piece */
+			rc->rs = RS_PTAG;
+			rc->hdr_got = 0;
+			recv_more(rc, rc->ptag, FR_SEAL_TAG);
+			return;
+		}
 		rc->rs = RS_MSGHDR;
-		if (!rc->stream) /* a stream's next piece, or its end */
-			payload_done(rc);
+		payload_done(rc);
 		arm_recv(rc);
 	}
 }
@@ -1306,12 +1477,13 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
  * it (it would see a broken pipe, and wait retry-delay). So the rest of
  * what it sends is read and dropped until it closes, for 2 s at most.
  */
-static void refuse_busy(int fd)
+static void refuse_busy(struct fr_chan *ch)
 {
 	struct timeval tv = {.tv_sec = 2};
 	char sink[4096];
+	int fd = ch->fd;
 
-	fr_send_error(fd, -EBUSY, "receiver busy, try later");
+	fr_send_error(ch, -EBUSY, "receiver busy, try later");
 	shutdown(fd, SHUT_WR);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (uint64_t t0 = fr_now_ns(); fr_now_ns() - t0 < 2000000000ull;)
@@ -1325,7 +1497,8 @@ static void session(struct rconn *rc)
 	char err[512] = "";
 	int r;
 
-	r = fr_handshake_server(rc->sock, rc->c, &who, err, sizeof(err));
+	fr_chan_plain(&rc->ch, rc->sock);
+	r = fr_handshake_server(&rc->ch, rc->c, &who, err, sizeof(err));
 	if (r < 0) {
 		fr_log(FR_LOG_WARN, "refused connection from %s: %s", rc->peer,
 		       err[0] ? err : fr_strerror(r));
@@ -1340,7 +1513,7 @@ static void session(struct rconn *rc)
 		       "%s from %s: %d sessions already running "
 		       "(max-connections); asked to retry later",
 		       rc->who, rc->peer, rc->c->max_connections);
-		refuse_busy(rc->sock);
+		refuse_busy(&rc->ch);
 		return;
 	}
 	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
@@ -1357,22 +1530,22 @@ static void session_body(struct rconn *rc)
 
 	struct timeval tv = {.tv_sec = 120};
 	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	r = fr_msg_recv(rc->sock, &type, &mf, &len, FR_MANIFEST_MAX + 64, err,
+	r = fr_msg_recv(&rc->ch, &type, &mf, &len, FR_MANIFEST_MAX + 64, err,
 			sizeof(err));
 	tv.tv_sec = 0;
 	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (r == 0 && type == FR_MSG_PARCEL) {
-		fr_parcel_serve_register(rc->c, rc->sock, rc->who, mf, len);
+		fr_parcel_serve_register(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);
 		return;
 	}
 	if (r == 0 && type == FR_MSG_PARCEL_QUERY) {
-		fr_parcel_serve_query(rc->c, rc->sock, rc->who, mf, len);
+		fr_parcel_serve_query(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);
 		return;
 	}
 	if (r == 0 && type == FR_MSG_PARCEL_WITHDRAW) {
-		fr_parcel_serve_withdraw(rc->c, rc->sock, rc->who, mf, len);
+		fr_parcel_serve_withdraw(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);
 		return;
 	}
@@ -1387,7 +1560,7 @@ static void session_body(struct rconn *rc)
 		if (z < 0) {
 			fr_log(FR_LOG_WARN, "%s: compressed offer refused: %s",
 			       rc->who, fr_strerror(z));
-			fr_send_error(rc->sock, z,
+			fr_send_error(&rc->ch, z,
 				      "compressed manifest refused");
 			return;
 		}
@@ -1401,7 +1574,7 @@ static void session_body(struct rconn *rc)
 		       r < 0 ? (err[0] ? err : fr_strerror(r))
 			     : "unexpected message");
 		if (r == 0)
-			fr_send_error(rc->sock, FR_E_PROTOCOL, "expected OFFER");
+			fr_send_error(&rc->ch, FR_E_PROTOCOL, "expected OFFER");
 		free(mf);
 		return;
 	}
@@ -1409,7 +1582,7 @@ static void session_body(struct rconn *rc)
 	free(mf);
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: %s", rc->who, err);
-		fr_send_error(rc->sock, r, err);
+		fr_send_error(&rc->ch, r, err);
 		return;
 	}
 	char size[32];
@@ -1418,7 +1591,7 @@ static void session_body(struct rconn *rc)
 		fr_log(FR_LOG_INFO,
 		       "%s: package '%s' (%s) is already here, complete",
 		       rc->who, rc->pkg.m.name, size);
-		fr_send_have(rc->sock, FR_HAVE_COMPLETE, rc->pkg.j.have,
+		fr_send_have(&rc->ch, FR_HAVE_COMPLETE, rc->pkg.j.have,
 			     rc->pkg.m.n_segments, NULL, 0);
 		fr_store_close(&rc->pkg);
 		return;
@@ -1432,7 +1605,7 @@ static void session_body(struct rconn *rc)
 	uint32_t np = load_partials(rc, parts);
 	for (rc->n_kept = 0; rc->n_kept < np; rc->n_kept++)
 		rc->kept[rc->n_kept] = parts[rc->n_kept].index;
-	fr_send_have(rc->sock, FR_HAVE_PARTIAL, rc->pkg.j.have,
+	fr_send_have(&rc->ch, FR_HAVE_PARTIAL, rc->pkg.j.have,
 		     rc->pkg.m.n_segments, parts, np);
 
 	r = data_phase(rc);
@@ -1461,7 +1634,7 @@ static void session_body(struct rconn *rc)
 		       rc->pkg.m.n_segments, rc->pkg.m.name);
 		if (!quiet) {
 			pthread_mutex_lock(&rc->wlock);
-			fr_send_error(rc->sock, rc->error, rc->err);
+			fr_send_error(&rc->ch, rc->error, rc->err);
 			pthread_mutex_unlock(&rc->wlock);
 		}
 	}
@@ -1488,6 +1661,7 @@ static void *conn_main(void *arg)
 	struct rconn *rc = arg;
 
 	session(rc);
+	fr_chan_wipe(&rc->ch);
 	close(rc->sock);
 	pthread_mutex_destroy(&rc->wlock);
 	free(rc);
@@ -1573,7 +1747,9 @@ int fr_serve(const struct fr_config *c)
 			fr_log(FR_LOG_WARN,
 			       "refused connection from %s: too many connections",
 			       rc->peer);
-			fr_send_error(fd, -EBUSY, "receiver busy, try later");
+			struct fr_chan plain;
+			fr_chan_plain(&plain, fd);
+			fr_send_error(&plain, -EBUSY, "receiver busy, try later");
 			close(fd);
 			free(rc);
 			continue;

@@ -13,10 +13,17 @@
 #include "fr_internal.h"
 
 static int sv[2];
+static struct fr_chan ca, cb; /* sealed, as after a handshake */
 
 static void pair(void)
 {
+	uint8_t k1[32] = {1}, k2[32] = {2};
+
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fr_chan_plain(&ca, sv[0]);
+	fr_chan_plain(&cb, sv[1]);
+	cr_assert_eq(fr_chan_seal(&ca, fr_aead_local(), k1, k2), 0);
+	cr_assert_eq(fr_chan_seal(&cb, fr_aead_local(), k2, k1), 0);
 }
 
 static void unpair(void)
@@ -32,7 +39,7 @@ static uint8_t *recv_one(uint32_t *type, uint32_t *len)
 {
 	uint8_t *body = NULL;
 	char err[256];
-	int rc = fr_msg_recv(sv[1], type, &body, len,
+	int rc = fr_msg_recv(&cb, type, &body, len,
 			     FR_HAVE_LEN(20) + FR_PARTIAL_MAX * FR_PARTIAL_REC,
 			     err, sizeof(err));
 	cr_assert_eq(rc, 0, "fr_msg_recv: %s", err);
@@ -53,7 +60,7 @@ Test(have, bitmap_and_partial_frames_round_trip)
 	p[1].index = 11;
 	p[1].got = 4096;
 	memset(p[1].hdr, 0x5c, FR_FRAME_HDR);
-	cr_assert_eq(fr_send_have(sv[0], FR_HAVE_PARTIAL, held, 20, p, 2), 0);
+	cr_assert_eq(fr_send_have(&ca, FR_HAVE_PARTIAL, held, 20, p, 2), 0);
 	uint8_t *body = recv_one(&type, &len);
 	cr_assert_eq(len, FR_HAVE_LEN(20) + 2 * FR_PARTIAL_REC);
 	cr_assert_eq(fr_have_parse(type, body, len, 20, got, q, &np),
@@ -78,7 +85,7 @@ Test(have, without_partials_and_complete)
 	struct fr_partial q[FR_PARTIAL_MAX];
 	uint32_t type, len, np = 99;
 
-	cr_assert_eq(fr_send_have(sv[0], FR_HAVE_COMPLETE, held, 20, NULL, 0), 0);
+	cr_assert_eq(fr_send_have(&ca, FR_HAVE_COMPLETE, held, 20, NULL, 0), 0);
 	uint8_t *body = recv_one(&type, &len);
 	cr_assert_eq(len, FR_HAVE_LEN(20));
 	cr_assert_eq(fr_have_parse(type, body, len, 20, got, q, &np),
