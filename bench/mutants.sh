@@ -35,16 +35,19 @@ mutant journal-no-fdatasync engine/journal.c \
 mutant data-no-sync-before-journal engine/syncer.c \
 	'if (!err && syncfs(s->pkg->tree_fd) < 0)' 'if (0)' 'e2e/test_durability$'
 mutant recv-accepts-wrong-password engine/net.c \
-	"if (!a || !fr_auth_check(a->key, 'C', account, cnonce, snonce, body))" \
-	'if (!a)' 'e2e/test_auth$|unit/engine_handshake$'
+	'crypto_verify_32(body + 32, h.k.confirm_c) != 0' \
+	'0' 'e2e/test_auth$|unit/engine_handshake$'
 mutant verify-ignores-content engine/verify.c \
 	'			if (!memcmp(h, m->segments[s].hash, FR_HASH_LEN))\n				continue;' \
 	'			continue;' 'e2e/test_repair$|e2e/test_tree$|unit/engine_store$'
 mutant resume-refused-while-old-session-drains engine/serve.c \
 	'		if (!wait_holder(rc, id, t0))' '		if (1)' 'e2e/test_resume_kill$'
 mutant sender-skips-receiver-proof engine/net.c \
-	"!fr_auth_check(key, 'S', account, cnonce, snonce, body)" '0' \
+	'crypto_verify_32(body, h.k.confirm_s) != 0' '0' \
 	'e2e/test_auth$|unit/engine_handshake$'
+mutant open-accepts-anything engine/seal.c \
+	'return r == 0 ? 0 : FR_E_SEALED;' 'return 0;' \
+	'e2e/test_sealed$|unit/engine_seal$'
 
 apply() { # apply FILE FIND REPLACE: exactly one occurrence, else fail
 	python3 - "$1" "$2" "$3" <<'EOF'

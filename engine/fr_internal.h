@@ -167,7 +167,7 @@ int fr_rec_open(struct fr_chan *ch, const uint8_t hdr[8], uint8_t *body,
  * that seals it) and its own key; its payload is sealed in chunks, each
  * with its tag, so that what arrived of a cut frame can be kept. */
 #define FR_CHUNK_MIN (64u << 10)
-#define FR_CHUNKS_MAX 256u
+#define FR_CHUNKS_MAX 128u
 uint64_t fr_chan_frame_no(struct fr_chan *ch);
 int fr_frame_key(const struct fr_seal_dir *d, uint8_t aead, uint64_t no,
 		 struct fr_aead_key *out);
@@ -213,6 +213,8 @@ enum fr_msg_type {
 	FR_MSG_PIECE,      /* C->S the next bytes of a streamed frame's payload */
 	FR_MSG_FIN,        /* C->S a streamed frame's payload length: it ends */
 	FR_MSG_PARCEL_WITHDRAW, /* C->S parcel id: it will not come */
+	FR_MSG_PAYLOAD,    /* C->S a whole frame's sealed payload: after its
+			    * SEGMENT record, with no tag of its own */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 

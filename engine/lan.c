@@ -34,9 +34,11 @@
 #define SLOTS 6
 #define HEADROOM 4096u
 /* a frame's record: message header, frame header, offset (SEGMENT_CONT),
- * frame number, then (a whole frame) its chunks' tags; the record's tag */
-#define ENV_BASE (FR_MSG_HDR + FR_FRAME_HDR + 8 + FR_SEAL_TAG)
+ * frame number, then (a whole frame) its chunks' tags; the record's tag;
+ * a whole frame's PAYLOAD header */
+#define ENV_BASE (FR_MSG_HDR + FR_FRAME_HDR + 8 + FR_SEAL_TAG + FR_MSG_HDR)
 #define ENV_MAX (ENV_BASE + 4 + FR_CHUNKS_MAX * FR_SEAL_TAG)
+_Static_assert(ENV_MAX <= HEADROOM, "a frame's record fits before it");
 #define MAX_RESENDS 5
 #define NOTSENT_LOWAT (512u << 10)
 
@@ -331,7 +333,8 @@ static int part_of(const struct lan_conn *lc, uint32_t seg)
  * receiver kept the first `from` bytes of this very frame (same header:
  * same bytes, since the level is the same and zstd is deterministic),
  * SEGMENT_CONT (frame header, from, frame number, the tags of the chunks
- * from there), written over the payload bytes that are not sent again.
+ * from there), written over the payload bytes that are not sent again;
+ * then the PAYLOAD header.
  */
 static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
 			 uint64_t no, uint32_t from)
@@ -339,7 +342,7 @@ static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
 	uint32_t first = from / fr_chunk_size(s->stored);
 	uint32_t nt = fr_chunk_count(s->stored) - first;
 	uint32_t body = FR_FRAME_HDR + (from ? 4 : 0) + 8 + nt * FR_SEAL_TAG;
-	uint8_t *q = base + from - (FR_MSG_HDR + body + FR_SEAL_TAG);
+	uint8_t *q = base + from - (FR_MSG_HDR + body + FR_SEAL_TAG + FR_MSG_HDR);
 
 	fr_put32(q, from ? FR_MSG_SEGMENT_CONT : FR_MSG_SEGMENT);
 	fr_put32(q + 4, body);
@@ -352,6 +355,8 @@ static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
 	fr_put64(p, no);
 	memcpy(p + 8, s->tags + (size_t)first * FR_SEAL_TAG,
 	       (size_t)nt * FR_SEAL_TAG);
+	fr_put32(base + from - FR_MSG_HDR, FR_MSG_PAYLOAD);
+	fr_put32(base + from - FR_MSG_HDR + 4, s->stored - from);
 	s->env = q;
 	s->env_body = body;
 	s->cont_off = from;

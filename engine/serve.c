@@ -55,7 +55,7 @@ enum { RS_MSGHDR, RS_RECORD, RS_WAITBUF, RS_PAYLOAD, RS_PTAG, RS_STOP };
  * tags, the record's tag */
 #define REC_MAX                                                               \
 	(FR_MSG_HDR + FR_FRAME_HDR + 4 + 8 + FR_CHUNKS_MAX * FR_SEAL_TAG +    \
-	 FR_SEAL_TAG)
+	 FR_SEAL_TAG + FR_MSG_HDR)
 
 struct wop {
 	uint32_t entry, seg_off, len, done;
@@ -104,7 +104,8 @@ struct rconn {
 	int workers_busy;
 	/* receive state */
 	int rs;
-	uint8_t hdr[REC_MAX]; /* a record: a frame's (header, tags), END, FIN */
+	uint8_t hdr[REC_MAX]; /* a record: a frame's (header, tags; then the
+			       * PAYLOAD header), END, FIN */
 	uint32_t hdr_got, hdr_want;
 	struct fr_frame next; /* validated header of the frame to receive */
 	int cur;              /* slot receiving a payload */
@@ -869,9 +870,13 @@ static void on_frame_header(struct rconn *rc)
 	bool stream = f.flags & FR_FRAME_STREAM;
 	uint32_t chunk = stream ? 1 : fr_chunk_size(f.stored_len);
 	uint32_t tags = stream ? 0 : fr_chunk_count(f.stored_len) - off / chunk;
+	/* after a whole frame's record: PAYLOAD, the rest of the payload */
+	const uint8_t *ph = rc->hdr + FR_MSG_HDR + body + FR_SEAL_TAG;
 	if (f.raw_len != m->segments[f.index].length ||
 	    (rc->cont && (off == 0 || off >= payload_max(&f) || off % chunk)) ||
-	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG) {
+	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG ||
+	    (!stream && (fr_get32(ph) != FR_MSG_PAYLOAD ||
+			 fr_get32(ph + 4) != f.stored_len - off))) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
@@ -920,11 +925,12 @@ static void payload_done(struct rconn *rc)
 		verify(rc, rc->cur);
 }
 
-/* The rest of a record: len bytes and its tag, into hdr. */
-static void recv_record(struct rconn *rc, uint32_t len)
+/* The rest of a record: len bytes and its tag (and extra bytes after
+ * it), into hdr. */
+static void recv_record(struct rconn *rc, uint32_t len, uint32_t extra)
 {
 	rc->rs = RS_RECORD;
-	rc->hdr_want = FR_MSG_HDR + len + FR_SEAL_TAG;
+	rc->hdr_want = FR_MSG_HDR + len + FR_SEAL_TAG + extra;
 	recv_more(rc, rc->hdr + rc->hdr_got, rc->hdr_want - rc->hdr_got);
 }
 
@@ -954,7 +960,7 @@ static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 		return;
 	}
 	if (type == FR_MSG_FIN && len == 4) {
-		recv_record(rc, len);
+		recv_record(rc, len, 0);
 		return;
 	}
 	fail(rc, FR_E_PROTOCOL,
@@ -1041,18 +1047,21 @@ static void on_msg_header(struct rconn *rc)
 	/* a frame's record: header, offset, number, tags; a streamed
 	 * frame's has no tags, which a ferry from before them
 	 * (FERRY_REFUSE_STREAM) did not take */
-	uint32_t min = FR_FRAME_HDR + (rc->cont ? 4u : 0u) + 8 +
-		       (rc->refuse_stream ? FR_SEAL_TAG : 0u);
+	uint32_t base = FR_FRAME_HDR + (rc->cont ? 4u : 0u) + 8;
+	uint32_t min = base + (rc->refuse_stream ? FR_SEAL_TAG : 0u);
 	bool frame = type == FR_MSG_SEGMENT || rc->cont;
 	if ((type != FR_MSG_END || len != 0) &&
-	    (!frame || len < min || len > REC_MAX - FR_MSG_HDR - FR_SEAL_TAG)) {
+	    (!frame || len < min ||
+	     len > REC_MAX - 2 * FR_MSG_HDR - FR_SEAL_TAG)) {
 		fail(rc, FR_E_PROTOCOL,
 		     "%s sent message type %u of %u bytes where a "
 		     "segment was expected",
 		     rc->who, type, len);
 		return;
 	}
-	recv_record(rc, len);
+	/* a whole frame's record (it has tags) comes with the header of
+	 * its PAYLOAD */
+	recv_record(rc, len, frame && len > base ? FR_MSG_HDR : 0);
 }
 
 static void on_recv(struct rconn *rc, int res)
