@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Test proxy: listen on 127.0.0.1:LISTEN, forward to 127.0.0.1:TARGET.
+
+--rate B          limit client->server to B bytes/s (every connection)
+--flip-at N       flip (xor 0xff) the byte at stream offset N of the first
+                  connection's client->server stream
+--flip-seg K:J    same, at body offset J of the K-th (1-based) SEGMENT
+                  message (ferry framing: u32 type, u32 length, LE)
+--flip-piece K:J  same, in the K-th PIECE message (a streamed frame's)
+Flips happen on the first connection only; later ones pass through.
+"""
+import argparse, socket, struct, sys, threading, time
+
+MSG_SEGMENT = 7
+MSG_PIECE = 17
+ap = argparse.ArgumentParser()
+ap.add_argument("--listen", type=int, required=True)
+ap.add_argument("--target", type=int, required=True)
+ap.add_argument("--rate", type=float, default=0)
+ap.add_argument("--flip-at", type=int, default=-1)
+ap.add_argument("--flip-seg", default="")
+ap.add_argument("--flip-piece", default="")
+a = ap.parse_args()
+
+lock = threading.Lock()
+nconn = 0
+
+def out(msg):
+    with lock:
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
+
+class Parser:
+    """Follows the message framing and reports message starts."""
+    def __init__(self):
+        self.off = 0          # stream offset of the next byte
+        self.hdr = b""
+        self.body_left = 0
+        self.nmsg = 0
+        self.nseg = 0
+        self.npiece = 0
+        self.cur = None       # (type, body_start)
+    def feed(self, chunk, on_msg):
+        i = 0
+        while i < len(chunk):
+            if self.body_left:
+                k = min(self.body_left, len(chunk) - i)
+                self.body_left -= k
+                i += k
+                continue
+            k = min(8 - len(self.hdr), len(chunk) - i)
+            self.hdr += chunk[i:i + k]
+            i += k
+            if len(self.hdr) == 8:
+                t, n = struct.unpack("<II", self.hdr)
+                self.hdr = b""
+                self.nmsg += 1
+                if t == MSG_SEGMENT:
+                    self.nseg += 1
+                if t == MSG_PIECE:
+                    self.npiece += 1
+                on_msg(t, n, self.off + i, self.nmsg,
+                       self.npiece if t == MSG_PIECE else self.nseg)
+                self.body_left = n
+        self.off += len(chunk)
+
+def pump_c2s(c, s, cid):
+    flip_at = a.flip_at if cid == 1 else -1
+    seg_k, seg_j, seg_t = -1, -1, MSG_SEGMENT
+    if cid == 1 and a.flip_seg:
+        seg_k, seg_j = (int(x) for x in a.flip_seg.split(":"))
+    if cid == 1 and a.flip_piece:
+        seg_k, seg_j = (int(x) for x in a.flip_piece.split(":"))
+        seg_t = MSG_PIECE
+    p = Parser()
+    where = {}
+    def on_msg(t, n, body, nmsg, nseg):
+        nonlocal flip_at
+        if t == seg_t and nseg == seg_k and flip_at < 0:
+            flip_at = body + seg_j
+        if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
+            where["m"] = (nmsg, t, n, flip_at - body,
+                          nseg if t in (MSG_SEGMENT, MSG_PIECE) else 0)
+    off = 0               # stream offset of pend[0]
+    pend = bytearray()    # a message header split by recv is held back
+                          # until complete, so a flip can still reach it
+    t0 = time.monotonic()
+    step = 65536
+    if a.rate:
+        step = max(1024, min(65536, int(a.rate / 50)))
+    def flip_pending():
+        nonlocal flip_at
+        if 0 <= flip_at and off <= flip_at < off + len(pend):
+            old = pend[flip_at - off]
+            pend[flip_at - off] ^= 0xFF
+            m = where.get("m")
+            desc = ("message #%d type %d len %d, body offset %d, segment message #%d"
+                    % m) if m else "in a message header"
+            out("conn %d: flipped stream byte %d (0x%02x -> 0x%02x), %s"
+                % (cid, flip_at, old, pend[flip_at - off], desc))
+            flip_at = -2
+    try:
+        while True:
+            b = c.recv(step)
+            p.feed(b, on_msg)
+            pend += b
+            flip_pending()
+            n = len(pend) - len(p.hdr) if b else len(pend)
+            if n > 0:
+                s.sendall(pend[:n])
+                del pend[:n]
+                off += n
+            if not b:
+                break
+            if a.rate:
+                ahead = off / a.rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+    except OSError as e:
+        out("conn %d: client side: %s" % (cid, e))
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    out("conn %d: client->server closed after %d bytes" % (cid, off))
+
+def pump_s2c(s, c, cid):
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            c.sendall(b)
+    except OSError as e:
+        out("conn %d: server side: %s" % (cid, e))
+    try:
+        c.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+def handle(c, cid):
+    try:
+        s = socket.create_connection(("127.0.0.1", a.target))
+    except OSError as e:
+        out("conn %d: cannot reach the target: %s" % (cid, e))
+        c.close()
+        return
+    t1 = threading.Thread(target=pump_c2s, args=(c, s, cid), daemon=True)
+    t2 = threading.Thread(target=pump_s2c, args=(s, c, cid), daemon=True)
+    t1.start(); t2.start(); t1.join(); t2.join()
+    c.close(); s.close()
+    out("conn %d: closed" % cid)
+
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", a.listen))
+ls.listen(16)
+out("proxy listening on %d -> %d" % (a.listen, a.target))
+while True:
+    c, _ = ls.accept()
+    nconn += 1
+    out("conn %d: open" % nconn)
+    threading.Thread(target=handle, args=(c, nconn), daemon=True).start()
