@@ -870,13 +870,18 @@ static void on_frame_header(struct rconn *rc)
 	bool stream = f.flags & FR_FRAME_STREAM;
 	uint32_t chunk = stream ? 1 : fr_chunk_size(f.stored_len);
 	uint32_t tags = stream ? 0 : fr_chunk_count(f.stored_len) - off / chunk;
-	/* after a whole frame's record: PAYLOAD, the rest of the payload */
+	/* after a whole frame's record: PAYLOAD, the rest of the payload;
+	 * its header is not sealed, but must say what the record says */
 	const uint8_t *ph = rc->hdr + FR_MSG_HDR + body + FR_SEAL_TAG;
+	if (!stream && body > at - FR_MSG_HDR &&
+	    (fr_get32(ph) != FR_MSG_PAYLOAD ||
+	     fr_get32(ph + 4) != f.stored_len - off)) {
+		sealed_fail(rc);
+		return;
+	}
 	if (f.raw_len != m->segments[f.index].length ||
 	    (rc->cont && (off == 0 || off >= payload_max(&f) || off % chunk)) ||
-	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG ||
-	    (!stream && (fr_get32(ph) != FR_MSG_PAYLOAD ||
-			 fr_get32(ph + 4) != f.stored_len - off))) {
+	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
@@ -963,10 +968,13 @@ static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 		recv_record(rc, len, 0);
 		return;
 	}
-	fail(rc, FR_E_PROTOCOL,
-	     "%s sent message type %u of %u bytes inside segment %u's "
-	     "streamed frame (at byte %u, room for %u more)",
-	     rc->who, type, len, s->f.index, rc->pay_got, room);
+	/* the sender seals each message's header with it: one that does
+	 * not fit here was altered, replayed or moved on the way */
+	fr_log(FR_LOG_DEBUG,
+	       "%s sent message type %u of %u bytes inside segment %u's "
+	       "streamed frame (at byte %u, room for %u more)",
+	       rc->who, type, len, s->f.index, rc->pay_got, room);
+	sealed_fail(rc);
 }
 
 /* A PIECE's tag came: what it carried is kept only if it opens. */
@@ -1053,10 +1061,20 @@ static void on_msg_header(struct rconn *rc)
 	if ((type != FR_MSG_END || len != 0) &&
 	    (!frame || len < min ||
 	     len > REC_MAX - 2 * FR_MSG_HDR - FR_SEAL_TAG)) {
-		fail(rc, FR_E_PROTOCOL,
-		     "%s sent message type %u of %u bytes where a "
-		     "segment was expected",
-		     rc->who, type, len);
+		if (rc->refuse_stream) { /* as an older ferry said it */
+			fail(rc, FR_E_PROTOCOL,
+			     "%s sent message type %u of %u bytes where a "
+			     "segment was expected",
+			     rc->who, type, len);
+			return;
+		}
+		/* every header is sealed with its message: one that does
+		 * not fit here was altered, replayed or moved on the way */
+		fr_log(FR_LOG_DEBUG,
+		       "%s sent message type %u of %u bytes where a segment "
+		       "was expected",
+		       rc->who, type, len);
+		sealed_fail(rc);
 		return;
 	}
 	/* a whole frame's record (it has tags) comes with the header of
@@ -1577,6 +1595,14 @@ static void session_body(struct rconn *rc)
 		       len);
 		mf = raw;
 		type = FR_MSG_OFFER;
+	}
+	if (r == FR_E_SEALED) {
+		fr_log(FR_LOG_ERROR,
+		       "message authentication failed from %s at %s: session "
+		       "dropped",
+		       rc->who, rc->peer);
+		free(mf);
+		return;
 	}
 	if (r < 0 || type != FR_MSG_OFFER) {
 		fr_log(FR_LOG_WARN, "%s: no offer: %s", rc->who,

@@ -7,12 +7,29 @@
 --flip-seg K:J    same, at body offset J of the K-th (1-based) SEGMENT
                   message (ferry framing: u32 type, u32 length, LE)
 --flip-piece K:J  same, in the K-th PIECE message (a streamed frame's)
+--flip-payload K:J  same, in the K-th PAYLOAD message (a whole frame's)
 Flips happen on the first connection only; later ones pass through.
+
+A machine on the path, message by message (client->server, first
+connection only unless said):
+--drop-msg K      the K-th message never reaches the receiver
+--replay-msg K    the K-th message goes twice
+--splice K        the second connection's K-th message is replaced by the
+                  first connection's K-th (a message from another session)
+--capture FILE    every connection's bytes, as they pass, appended to
+                  FILE.c2s and FILE.s2c
+
+Framing (PROTOCOL.md): u32 type, u32 length, LE, then the body; after
+the handshake (two messages each way) every message also carries a
+16-byte tag after its body, except PAYLOAD (type 20).
 """
 import argparse, socket, struct, sys, threading, time
 
 MSG_SEGMENT = 7
 MSG_PIECE = 17
+MSG_PAYLOAD = 20
+TAG = 16
+HANDSHAKE_MSGS = 2
 ap = argparse.ArgumentParser()
 ap.add_argument("--listen", type=int, required=True)
 ap.add_argument("--target", type=int, required=True)
@@ -20,7 +37,13 @@ ap.add_argument("--rate", type=float, default=0)
 ap.add_argument("--flip-at", type=int, default=-1)
 ap.add_argument("--flip-seg", default="")
 ap.add_argument("--flip-piece", default="")
+ap.add_argument("--flip-payload", default="")
+ap.add_argument("--drop-msg", type=int, default=0)
+ap.add_argument("--replay-msg", type=int, default=0)
+ap.add_argument("--splice", type=int, default=0)
+ap.add_argument("--capture", default="")
 a = ap.parse_args()
+recorded = {}             # --splice: the first connection's message
 
 lock = threading.Lock()
 nconn = 0
@@ -39,6 +62,7 @@ class Parser:
         self.nmsg = 0
         self.nseg = 0
         self.npiece = 0
+        self.npayload = 0
         self.cur = None       # (type, body_start)
     def feed(self, chunk, on_msg):
         i = 0
@@ -59,12 +83,75 @@ class Parser:
                     self.nseg += 1
                 if t == MSG_PIECE:
                     self.npiece += 1
-                on_msg(t, n, self.off + i, self.nmsg,
-                       self.npiece if t == MSG_PIECE else self.nseg)
-                self.body_left = n
+                if t == MSG_PAYLOAD:
+                    self.npayload += 1
+                k = (self.npiece if t == MSG_PIECE else
+                     self.npayload if t == MSG_PAYLOAD else self.nseg)
+                on_msg(t, n, self.off + i, self.nmsg, k)
+                self.body_left = n + tag_len(self.nmsg, t)
         self.off += len(chunk)
 
+def tag_len(nmsg, t):
+    """Bytes of tag after message nmsg's body (1-based)."""
+    return TAG if nmsg > HANDSHAKE_MSGS and t != MSG_PAYLOAD else 0
+
+def capture(cid, way, b):
+    if a.capture and b:
+        with lock:
+            with open(a.capture + "." + way, "ab") as f:
+                f.write(b)
+
+def recv_exact(c, n):
+    b = bytearray()
+    while len(b) < n:
+        x = c.recv(n - len(b))
+        if not x:
+            return None
+        b += x
+    return bytes(b)
+
+def pump_msgs(c, s, cid):
+    """Whole messages, each forwarded, dropped, doubled or replaced."""
+    nmsg = 0
+    try:
+        while True:
+            h = recv_exact(c, 8)
+            if h is None:
+                break
+            nmsg += 1
+            t, n = struct.unpack("<II", h)
+            body = recv_exact(c, n + tag_len(nmsg, t))
+            if body is None:
+                break
+            m = h + body
+            if a.splice and nmsg == a.splice:
+                if cid == 1:
+                    recorded["m"] = m
+                    out("conn 1: recorded message #%d type %d len %d" % (nmsg, t, n))
+                elif cid == 2 and "m" in recorded:
+                    m = recorded["m"]
+                    out("conn 2: spliced in message #%d of conn 1 (type %d) "
+                        "for message #%d type %d" % (nmsg, struct.unpack("<I", m[:4])[0], nmsg, t))
+            if cid == 1 and nmsg == a.drop_msg:
+                out("conn %d: dropped message #%d type %d len %d" % (cid, nmsg, t, n))
+                continue
+            capture(cid, "c2s", m)
+            s.sendall(m)
+            if cid == 1 and nmsg == a.replay_msg:
+                out("conn %d: replayed message #%d type %d len %d" % (cid, nmsg, t, n))
+                capture(cid, "c2s", m)
+                s.sendall(m)
+    except OSError as e:
+        out("conn %d: client side: %s" % (cid, e))
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    out("conn %d: client->server closed after %d messages" % (cid, nmsg))
+
 def pump_c2s(c, s, cid):
+    if a.drop_msg or a.replay_msg or a.splice:
+        return pump_msgs(c, s, cid)
     flip_at = a.flip_at if cid == 1 else -1
     seg_k, seg_j, seg_t = -1, -1, MSG_SEGMENT
     if cid == 1 and a.flip_seg:
@@ -72,6 +159,9 @@ def pump_c2s(c, s, cid):
     if cid == 1 and a.flip_piece:
         seg_k, seg_j = (int(x) for x in a.flip_piece.split(":"))
         seg_t = MSG_PIECE
+    if cid == 1 and a.flip_payload:
+        seg_k, seg_j = (int(x) for x in a.flip_payload.split(":"))
+        seg_t = MSG_PAYLOAD
     p = Parser()
     where = {}
     def on_msg(t, n, body, nmsg, nseg):
@@ -80,7 +170,7 @@ def pump_c2s(c, s, cid):
             flip_at = body + seg_j
         if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
             where["m"] = (nmsg, t, n, flip_at - body,
-                          nseg if t in (MSG_SEGMENT, MSG_PIECE) else 0)
+                          nseg if t in (MSG_SEGMENT, MSG_PIECE, MSG_PAYLOAD) else 0)
     off = 0               # stream offset of pend[0]
     pend = bytearray()    # a message header split by recv is held back
                           # until complete, so a flip can still reach it
@@ -96,6 +186,8 @@ def pump_c2s(c, s, cid):
             m = where.get("m")
             desc = ("message #%d type %d len %d, body offset %d, segment message #%d"
                     % m) if m else "in a message header"
+            if m and m[1] == MSG_PAYLOAD:
+                desc += " (payload message #%d)" % m[4]
             out("conn %d: flipped stream byte %d (0x%02x -> 0x%02x), %s"
                 % (cid, flip_at, old, pend[flip_at - off], desc))
             flip_at = -2
@@ -107,6 +199,7 @@ def pump_c2s(c, s, cid):
             flip_pending()
             n = len(pend) - len(p.hdr) if b else len(pend)
             if n > 0:
+                capture(cid, "c2s", bytes(pend[:n]))
                 s.sendall(pend[:n])
                 del pend[:n]
                 off += n
@@ -130,6 +223,7 @@ def pump_s2c(s, c, cid):
             b = s.recv(65536)
             if not b:
                 break
+            capture(cid, "s2c", b)
             c.sendall(b)
     except OSError as e:
         out("conn %d: server side: %s" % (cid, e))

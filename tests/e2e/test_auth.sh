@@ -28,8 +28,10 @@ expect_grep "sender's message says authentication failed" \
 	"authenticat|password|refused" "$WORK/e1"
 [ $((SECONDS - t0)) -lt 60 ] && pass "a refused password is not retried (retry-delay 300 s)" ||
 	fail "wrong password took $((SECONDS - t0)) s"
-expect_grep "receiver logs the wrong password" \
-	"wrong password for account 'CEN'" "$SERVE_LOG"
+# one online guess: logged, and alike for a wrong password and an
+# unknown account (nothing tells an attacker which accounts exist)
+expect_grep "receiver logs the failed attempt" \
+	"authentication failed for account 'CEN' \(unknown account or wrong password\)" "$SERVE_LOG"
 if grep -q 'not the password' "$SERVE_LOG" "$WORK/e1"; then
 	fail "a password appears in a log"
 else
@@ -47,7 +49,11 @@ timeout 60 "$FERRY" send "$PKG" --to LAB --config "$CEN_CONF" >"$WORK/o2" 2>"$WO
 RC=$?
 expect_rc 4 "$RC" "send as an unknown account"
 expect_grep "sender's message names the account XYZ" "XYZ" "$WORK/e2"
-expect_grep "receiver logs the unknown account" "unknown account 'XYZ'" "$SERVE_LOG"
+expect_grep "receiver logs the unknown account as it logs a wrong password" \
+	"authentication failed for account 'XYZ' \(unknown account or wrong password\)" "$SERVE_LOG"
+check "the sender hears the same for a wrong password and an unknown account" \
+	test "$(grep -o 'receiver.*' "$WORK/e1" | sed 's/CEN/ACCT/g' | sort -u)" = \
+	"$(grep -o 'receiver.*' "$WORK/e2" | sed 's/XYZ/ACCT/g' | sort -u)"
 ADDR_EXTRA=
 write_configs
 
@@ -170,7 +176,8 @@ done
 
 # ---- a receiver that accepts anyone but cannot prove the password --------------------------
 # It plays the handshake's receiver side without the key: CHALLENGE with a
-# fresh nonce, then WELCOME with a proof it cannot make (random bytes).
+# fresh nonce and a valid share (ristretto255's base point), then WELCOME
+# with a confirmation it cannot make (random bytes).
 # The sender must refuse it (exit 4) and send nothing after the handshake:
 # no OFFER, no segment, no manifest.
 cat >"$WORK/impostor.py" <<'EOF'
@@ -195,7 +202,9 @@ while True:
     c.settimeout(20)
     try:
         t, _ = recv_msg(c)                                      # HELLO
-        c.sendall(struct.pack("<II", 2, 32) + os.urandom(32))   # CHALLENGE
+        point = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f"
+                              "58e30b6aa582dd8db6a65945e08d2d76")
+        c.sendall(struct.pack("<II", 2, 65) + os.urandom(32) + b"\x02" + point)
         t, _ = recv_msg(c)                                      # AUTH
         out.write("handshake %d\n" % t); out.flush()
         c.sendall(struct.pack("<II", 4, 32) + os.urandom(32))   # WELCOME, forged
@@ -225,5 +234,23 @@ kill -9 "$IPID" 2>/dev/null
 wait "$IPID" 2>/dev/null
 CEN_HOST=
 write_configs
+
+# ---- a sender of the previous protocol ---------------------------------------------------
+# ferry before sealed sessions spoke protocol 1: it is refused, told to
+# upgrade, and nothing falls back to cleartext
+python3 - "$PORT" >"$WORK/old.out" 2>&1 <<'EOF'
+import os, socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(10)
+body = struct.pack("<IHBB", 0x59524546, 1, 3, 0) + b"CEN" + os.urandom(32)
+s.sendall(struct.pack("<II", 1, len(body)) + body)
+t, n = struct.unpack("<II", s.recv(8, socket.MSG_WAITALL))
+text = s.recv(n, socket.MSG_WAITALL)[4:].decode(errors="replace")
+print("type %d: %s" % (t, text))
+EOF
+expect_grep "a protocol-1 sender gets ERROR telling it to upgrade" \
+	"type 11: .*protocol version 1 not supported.*upgrade" "$WORK/old.out"
+expect_grep "the receiver logs the old sender and the upgrade" \
+	"protocol version 1 not supported.*upgrade ferry at the sending site" "$SERVE_LOG"
 
 e2e_finish

@@ -67,9 +67,9 @@ receiver_kill() {
 		--config "$CEN_CONF" --json
 	expect_rc 0 "$RC" "resume after the receiver's kill"
 	held=$(held_at_start "$name")
-	lost=$(python3 -c "print('%.2f' % ($wire / ($SEG + 72) - $held))")
+	lost=$(python3 -c "print('%.2f' % ($wire / ($SEG + 2152) - $held))")
 	log "receiver killed after $at records: $wire bytes on the wire" \
-		"($(python3 -c "print('%.2f' % ($wire / ($SEG + 72)))") segments)," \
+		"($(python3 -c "print('%.2f' % ($wire / ($SEG + 2152)))") segments)," \
 		"$held held after the restart"
 	check "receiver kill at $at: sent again $lost segments' worth, less than 2" \
 		python3 -c "import sys; sys.exit(0 if $lost < 2 else 1)"
