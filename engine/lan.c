@@ -513,6 +513,18 @@ again:
 	return 0;
 }
 
+/* FERRY_CORRUPT_SEGMENT=K: segment K's first frame is damaged before it
+ * is sealed, as bad memory would (the tests of the receiver's check of
+ * the content against the manifest, which the wire can no longer reach) */
+static void corrupt_once(uint32_t seg, uint8_t *payload, uint32_t len)
+{
+	static atomic_bool done;
+
+	if (fr_hook_num("CORRUPT_SEGMENT", UINT32_MAX + 1ul) == seg && len &&
+	    !atomic_exchange(&done, true))
+		payload[len / 2] ^= 0x40;
+}
+
 static void work_segment(struct fr_job *job, int worker)
 {
 	struct slot *s = (struct slot *)job;
@@ -600,6 +612,7 @@ static void work_segment(struct fr_job *job, int worker)
 		s->part = -1;
 		return;
 	}
+	corrupt_once(s->seg, base, s->stored);
 	/* sealed here, in place, on this worker's core */
 	fr_chunks_seal(&fk, fh, base, 0, s->stored, s->tags);
 	sodium_memzero(&fk, sizeof(fk));

@@ -373,6 +373,7 @@ static void verify(struct rconn *rc, int si)
 	s->state = R_WORK;
 	s->hashing = true;
 	s->open_only = false;
+	s->result = 0; /* the slot's last frame may have failed */
 	s->job.fn = work_verify;
 	s->job.done = &rc->done;
 	rc->workers_busy++;
@@ -984,7 +985,9 @@ static void piece_done(struct rconn *rc)
 
 	if (open_part(rc, payload_at(rc, s) + rc->pay_open,
 		      rc->pay_got - rc->pay_open, rc->ptag) < 0) {
+		/* the pieces before it are authentic: kept for the resume */
 		rc->pay_got = rc->pay_open;
+		spool_partial(rc);
 		sealed_fail(rc);
 		return;
 	}

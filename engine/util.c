@@ -66,7 +66,7 @@ void fr_hooks_check(void)
 		"NO_ZC",      "REFUSE_STREAM", "PARCEL_V1",	 "NO_REGISTER",
 		"XCHACHA"};
 	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
-					   "DRAIN_DELAY_MS"};
+					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT"};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		fr_hook_flag(flags[i]);
