@@ -2648,10 +2648,24 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		close(fd);
 		fd = -1;
 	}
+	bool any_fits = false, wrong = false;
+	for (uint32_t k = 0; k < n; k++) {
+		wrong |= v[k].wrong_key;
+		any_fits |= !v[k].wrong_key &&
+			    fr_config_account(c, v[k].h.account) != NULL;
+	}
+	if (!mf && wrong && !any_fits) {
+		/* said per volume: nothing of the store is touched */
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: no volume given opens with its "
+		       "account's key: nothing imported",
+		       id);
+		return FR_E_AUTH;
+	}
 	if (!mf) {
-		/* a volume cut short has none (version 2 keeps it at the
-		 * end): the registration, or an earlier import, left it in
-		 * the store */
+		/* a volume cut short has none (the manifest ends a
+		 * volume): the registration, or an earlier import, left it
+		 * in the store */
 		incoming_load(c, id, &in);
 		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
 			say_complete(out, json, id, in.name);

@@ -487,7 +487,8 @@ static int cmd_parcel(int argc, char **argv)
 		fr_config_fini(&c);
 		return rc == 0 ? 0
 		       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_FORGED ||
-			  rc == FR_E_WRONG_SITE)
+			  rc == FR_E_WRONG_SITE || rc == FR_E_BAD_VERSION ||
+			  rc == FR_E_HDR_CHECKSUM || rc == FR_E_BAD_MAGIC)
 			       ? EXIT_VERIFY
 			       : exit_for(rc);
 	} else if (!strcmp(sub, "list")) {
