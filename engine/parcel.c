@@ -2290,10 +2290,14 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 					   &(struct fr_piece){body, r.len}, 1,
 					   mac)) {
 				fr_log(FR_LOG_ERROR,
-				       "%s: its %s record fails authentication "
-				       "(%s): the volume is refused",
+				       "%s: its %s record at byte %llu fails "
+				       "authentication (%s): the volume is "
+				       "refused from there on; the %u "
+				       "frame(s) before it were read",
 				       vname, rec_name(r.type),
-				       fr_strerror(FR_E_FORGED));
+				       (unsigned long long)(pos -
+							    rec_size(r.len)),
+				       fr_strerror(FR_E_FORGED), frames);
 				im->damaged++;
 				if (body != small)
 					free(body);
@@ -2313,10 +2317,11 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 							 sizeof(got))) {
 					fr_log(FR_LOG_ERROR,
 					       "%s: its records are not the ones "
-					       "its trailer lists (moved, "
-					       "dropped, repeated or "
+					       "its trailer lists (altered, "
+					       "moved, dropped, repeated or "
 					       "reordered): the volume is "
-					       "refused",
+					       "refused (its frames that opened "
+					       "were read)",
 					       vname);
 					im->damaged++;
 				} else {

@@ -153,6 +153,11 @@ plain VOL         every record body opened, concatenated, to stdout
 flip VOL K        xor 0xff one byte in the middle of the payload of the
                   K-th frame record (0-based); prints its segment index
 flipat VOL OFF    xor 0x01 the byte at OFF
+drop VOL K        remove the K-th frame record
+dup VOL K         repeat the K-th frame record right after it
+swap VOL K        swap the K-th and the next frame records
+move VOL K DEST   take the K-th frame record out of VOL into DEST, after
+                  DEST's last frame
 forge VOL K       open the K-th (raw) frame, change a payload byte,
                   recompute its XXH3-128 hash field and header checksum,
                   seal it again with the same key stream and the old tag;
@@ -303,6 +308,28 @@ if cmd == "regions":
 if cmd == "plain":
     for rec in v.recs:
         sys.stdout.buffer.write(v.open(rec))
+    sys.exit(0)
+def rec_bytes(vol, k):
+    pos, typ, ln = [r for r in vol.recs if r[1] == 3][k]
+    return pos, bytes(vol.data[pos:pos + 56 + ln])
+if cmd in ("drop", "dup", "swap", "move"):
+    k = int(sys.argv[3])
+    pos, rb = rec_bytes(v, k)
+    d = v.data
+    if cmd == "drop":
+        d[pos:pos + len(rb)] = b""
+    elif cmd == "dup":
+        d[pos:pos] = rb
+    elif cmd == "swap":
+        pos2, rb2 = rec_bytes(v, k + 1)
+        d[pos:pos2 + len(rb2)] = rb2 + rb
+    else:
+        dest = Volume(sys.argv[4])
+        at = [r for r in dest.recs if r[1] == 1][0][0]
+        dest.data[at:at] = rb
+        open(dest.path, "wb").write(dest.data)
+        d[pos:pos + len(rb)] = b""
+    open(path, "wb").write(d)
     sys.exit(0)
 rec, idx, flags, stored = v.frames()[int(sys.argv[3])]
 pos, typ, ln = rec

@@ -35,8 +35,11 @@
 # 13. a byte flipped anywhere in a volume (its header, a record's header,
 #     nonce, body or tag, of a frame, the manifest, the segment list or
 #     the trailer): refused naming the volume, exit 5, the other volumes
-#     imported; a wrong password for the account: refused naming the
-#     volume and the account, nothing stored.
+#     imported; frame records (each whole and authentic) dropped,
+#     repeated, swapped, or moved to another volume of the parcel: the
+#     trailer's chain refuses the volume by name, exit 5; a wrong password
+#     for the account: refused naming the volume and the account, exit 4,
+#     nothing stored.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -628,6 +631,31 @@ flip13 tag2 1
 flip13 nonce4 23 # the trailer
 flip13 body4 40 # its chain of the records
 flip13 tag4 0
+
+# whole records out of place: the trailer's chain of the records tells
+# (vol-001 and vol-002 hold two frames each)
+n13r=0
+shuffle13() {
+	local what=$1 src d a args=()
+	shift
+	n13r=$((n13r + 1))
+	src=$WORK/src/shuffle13-$n13r
+	mkdir -p "$src" "$WORK/m13r-$n13r"
+	head -c $((5 * 1024 * 1024 + 99)) /dev/urandom >"$src/data.bin"
+	create c13r-$n13r shuffle13-$n13r "$src" --media "$WORK/m13r-$n13r" --volume-size 2200K --level 0
+	d=$WORK/m13r-$n13r/ferry-parcel-$PARCEL_ID
+	for a in "$@"; do args+=("${a/VOL2/$d/vol-002.fpv}"); done
+	python3 "$WORK/vol.py" "$what" "$d/vol-001.fpv" "${args[@]}" 2>"$WORK/shuffle13-$n13r.err" ||
+		fail "vol.py $what: $(cat "$WORK/shuffle13-$n13r.err")"
+	import i13r-$n13r "$d"
+	expect_rc 5 "$RC" "vol-001's frame records: $what $1"
+	expect_grep "$what: the volume is refused by name, its records not the ones its trailer lists" \
+		"vol-001.fpv: its records are not the ones its trailer lists" "$WORK/i13r-$n13r.err"
+}
+shuffle13 drop 1
+shuffle13 dup 0
+shuffle13 swap 0
+shuffle13 move 1 VOL2
 
 # a wrong password for the account: refused, naming volume and account
 WRONG_PW=$WORK/wrong.pw
