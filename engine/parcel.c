@@ -2665,6 +2665,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		       "parcel %.12s: no volume given opens with its "
 		       "account's key: nothing imported",
 		       id);
+		sodium_memzero(pkey, sizeof(pkey));
 		return FR_E_AUTH;
 	}
 	if (!mf) {
@@ -2675,6 +2676,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
 			say_complete(out, json, id, in.name);
 			*complete = true;
+			sodium_memzero(pkey, sizeof(pkey));
 			return 0;
 		}
 		mv = &v[0];
@@ -2692,6 +2694,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
 		free(seglist);
+		sodium_memzero(pkey, sizeof(pkey));
 		return rc;
 	}
 	im.open = true;

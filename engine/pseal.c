@@ -43,8 +43,8 @@ void fr_pseal_ad(const uint8_t vh[FR_VOL_HDR], const uint8_t rh[FR_REC_HDR],
 		 uint8_t ad[FR_PSEAL_AD])
 {
 	memcpy(ad, vh, FR_VOL_HDR);
-	memset(ad + 40, 0, 4);          /* the volume number */
-	memset(ad + 120, 0, 8);         /* the header's checksum */
+	memset(ad + 40, 0, 4);	/* the volume number */
+	memset(ad + 120, 0, 8); /* the header's checksum */
 	memcpy(ad + FR_VOL_HDR, rh, FR_REC_HDR);
 }
 
@@ -56,9 +56,8 @@ static void stream_xor(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
 }
 
 static void mac_of(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
-		   const uint8_t *ad, size_t ad_len,
-		   const struct fr_piece *pc, unsigned n,
-		   uint8_t mac[FR_REC_MAC])
+		   const uint8_t *ad, size_t ad_len, const struct fr_piece *pc,
+		   unsigned n, uint8_t mac[FR_REC_MAC])
 {
 	crypto_onetimeauth_poly1305_state st;
 	uint8_t block0[64], lens[16];
@@ -113,9 +112,8 @@ void fr_pseal_xor(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
 }
 
 bool fr_pseal_open(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
-		   const uint8_t *ad, size_t ad_len,
-		   const struct fr_piece *pc, unsigned n,
-		   const uint8_t mac[FR_REC_MAC])
+		   const uint8_t *ad, size_t ad_len, const struct fr_piece *pc,
+		   unsigned n, const uint8_t mac[FR_REC_MAC])
 {
 	uint64_t at = 0;
 

@@ -28,7 +28,7 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
 static void same_as_libsodium(size_t n)
 {
 	uint8_t key[32], ad[FR_PSEAL_AD], nonce[FR_REC_NONCE], mac[16],
-		mac2[16];
+	    mac2[16];
 	uint8_t *plain = malloc(64 + n + 1), *hdr = malloc(64),
 		*pay = malloc(n + 1), *one = malloc(64 + n + 1);
 	unsigned long long maclen;
@@ -41,16 +41,16 @@ static void same_as_libsodium(size_t n)
 	struct fr_piece pc[2] = {{hdr, 64}, {pay, n}};
 	fr_pseal(key, nonce, ad, sizeof(ad), pc, 2, mac);
 	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-		one, mac2, &maclen, plain, 64 + n, ad, sizeof(ad), NULL, nonce,
-		key);
+	    one, mac2, &maclen, plain, 64 + n, ad, sizeof(ad), NULL, nonce,
+	    key);
 	cr_assert_eq(memcmp(one, hdr, 64), 0, "header, payload %zu", n);
 	cr_assert_eq(memcmp(one + 64, pay, n), 0, "payload %zu", n);
 	cr_assert_eq(memcmp(mac, mac2, 16), 0, "tag, payload %zu", n);
 	/* and libsodium opens what was sealed in pieces */
-	cr_assert_eq(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			     one, NULL, one, 64 + n, mac, ad, sizeof(ad), nonce,
-			     key),
-		     0);
+	cr_assert_eq(
+	    crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		one, NULL, one, 64 + n, mac, ad, sizeof(ad), nonce, key),
+	    0);
 	cr_assert_eq(memcmp(one, plain, 64 + n), 0);
 	/* the header alone, peeked at before the payload is read */
 	uint8_t peek[64];
@@ -88,8 +88,7 @@ Test(pseal, one_piece_is_the_one_shot_aead)
 	fr_pseal(key, nonce, ad, sizeof(ad), &(struct fr_piece){body, 333}, 1,
 		 mac);
 	cr_assert_eq(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			     one, NULL, body, 333, mac, ad, sizeof(ad), nonce,
-			     key),
+			 one, NULL, body, 333, mac, ad, sizeof(ad), nonce, key),
 		     0);
 	cr_assert_eq(memcmp(one, plain, 333), 0);
 	(void)ml;
@@ -113,27 +112,31 @@ Test(pseal, every_tamper_is_refused)
 	cr_assert(fr_pseal_verify(key, nonce, ad, sizeof(ad), pc, 2, mac));
 	for (size_t i = 0; i < sizeof(ad); i++) {
 		ad[i] ^= 1;
-		cr_assert_not(fr_pseal_verify(key, nonce, ad, sizeof(ad), pc, 2,
-					      mac), "ad byte %zu", i);
+		cr_assert_not(
+		    fr_pseal_verify(key, nonce, ad, sizeof(ad), pc, 2, mac),
+		    "ad byte %zu", i);
 		ad[i] ^= 1;
 	}
 	for (size_t i = 0; i < FR_REC_NONCE; i++) {
 		nonce[i] ^= 0x80;
-		cr_assert_not(fr_pseal_open(key, nonce, ad, sizeof(ad), pc, 2,
-					    mac), "nonce byte %zu", i);
+		cr_assert_not(
+		    fr_pseal_open(key, nonce, ad, sizeof(ad), pc, 2, mac),
+		    "nonce byte %zu", i);
 		nonce[i] ^= 0x80;
 	}
 	for (size_t i = 0; i < 164; i++) {
 		uint8_t *b = i < 64 ? hdr + i : pay + i - 64;
 		*b ^= 4;
-		cr_assert_not(fr_pseal_open(key, nonce, ad, sizeof(ad), pc, 2,
-					    mac), "body byte %zu", i);
+		cr_assert_not(
+		    fr_pseal_open(key, nonce, ad, sizeof(ad), pc, 2, mac),
+		    "body byte %zu", i);
 		*b ^= 4;
 	}
 	for (size_t i = 0; i < 16; i++) {
 		mac[i] ^= 2;
-		cr_assert_not(fr_pseal_verify(key, nonce, ad, sizeof(ad), pc, 2,
-					      mac), "tag byte %zu", i);
+		cr_assert_not(
+		    fr_pseal_verify(key, nonce, ad, sizeof(ad), pc, 2, mac),
+		    "tag byte %zu", i);
 		mac[i] ^= 2;
 	}
 	/* nothing was opened by the refusals */
