@@ -389,22 +389,26 @@ int fr_extent_next(struct fr_extent_iter *it, struct fr_extent *out);
 /*
  * A parcel volume (docs/FORMAT.md) is written front to back in one pass:
  * a 128-byte volume header, then records, each a 16-byte record header,
- * its body and a 32-byte authentication tag (computed by the engine with
- * the account's key; this layer only lays the bytes out). The last
- * record is the trailer; a volume without one was cut short.
+ * a 24-byte nonce, its body sealed (XChaCha20-Poly1305-IETF, by the
+ * engine with a key of the parcel's own; this layer only lays the bytes
+ * out) and a 16-byte Poly1305 tag:
+ *
+ *   header (128) | FRAME record ... | MANIFEST | SEGLIST | TRAILER
+ *
+ * The last record is the trailer; a volume without one was cut short.
  */
 #define FR_VOL_MAGIC 0x56505246u /* "FRPV" */
-#define FR_VOL_VERSION 2    /* written; version 1 is still read */
-#define FR_VOL_VERSION_1 1  /* manifest first: header | MANIFEST | SEGLIST |
-			     * FRAME... | TRAILER, frames carry the package
-			     * id. Version 2: header | FRAME... | MANIFEST |
-			     * SEGLIST | TRAILER, frames carry the parcel id,
-			     * the header the manifest's length */
+#define FR_VOL_VERSION 3    /* sealed; 1 and 2 (signed, in the clear) are
+			     * refused: made by an older ferry */
 #define FR_VOL_HDR 128
 #define FR_REC_MAGIC 0x52505246u /* "FRPR" */
 #define FR_REC_HDR 16
-#define FR_TAG_LEN 32
-#define FR_TRAILER_LEN 32
+#define FR_REC_NONCE 24     /* after the record header */
+#define FR_REC_MAC 16       /* after the body */
+#define FR_SEAL_LEN (FR_REC_NONCE + FR_REC_MAC) /* a record's bytes beyond
+						  * its header and body */
+#define FR_CHECK_LEN 16     /* the volume header's key check */
+#define FR_TRAILER_LEN 64
 #define FR_VOL_MAX 99999u  /* volumes in one parcel */
 
 enum fr_rec_type {
@@ -415,22 +419,22 @@ enum fr_rec_type {
 };
 
 struct fr_vol_hdr {
-	uint16_t version;             /* FR_VOL_VERSION or FR_VOL_VERSION_1 */
+	uint16_t version;             /* FR_VOL_VERSION */
 	uint8_t parcel[FR_HASH_LEN];  /* random, names the parcel */
-	uint8_t pkg[FR_HASH_LEN];     /* version 1: package id; 2: zero */
-	uint32_t mf_len;              /* version 2: manifest bytes; 1: 0 */
+	uint8_t check[FR_CHECK_LEN];  /* tells the key that opens it */
+	uint32_t mf_len;              /* the MANIFEST record's body bytes */
 	uint32_t volume;              /* 1-based */
 	uint32_t n_segments;          /* of the package */
 	uint32_t seg_size;
 	char from[FR_CODE_MAX + 1];   /* sending site */
 	char to[FR_CODE_MAX + 1];     /* destination site */
-	char account[FR_CODE_MAX + 1];/* whose key signs it, at `to` */
+	char account[FR_CODE_MAX + 1];/* whose key seals it, at `to` */
 	int64_t created;              /* unix seconds */
 };
 
 struct fr_rec_hdr {
 	uint32_t type;                /* enum fr_rec_type */
-	uint32_t len;                 /* body bytes, the tag not included */
+	uint32_t len;                 /* body bytes (nonce, tag not included) */
 };
 
 struct fr_vol_trailer {
@@ -440,13 +444,20 @@ struct fr_vol_trailer {
 	uint32_t flags;               /* FR_VOL_LAST */
 	uint32_t total;               /* volumes in the parcel, when LAST */
 	uint64_t bytes;               /* bytes of the volume before the trailer */
+	uint8_t chain[32];            /* BLAKE2b-256 of the volume header and
+				       * every record's header, nonce and tag
+				       * before the trailer, in order */
 };
 #define FR_VOL_LAST 0x1u
 
 /* A site code: 1..16 of A-Z, 0-9, '_' and '-'. 0 or FR_E_BAD_SITE. */
 int fr_site_check(const char *code);
 void fr_vol_hdr_pack(uint8_t dst[FR_VOL_HDR], const struct fr_vol_hdr *h);
+/* 0 or a code; a volume of an older version (1, 2: see
+ * fr_vol_hdr_version) is FR_E_BAD_VERSION. */
 int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR]);
+/* The version a volume header says, 0 when it is not one (bad magic). */
+unsigned fr_vol_hdr_version(const uint8_t src[FR_VOL_HDR]);
 void fr_rec_hdr_pack(uint8_t dst[FR_REC_HDR], const struct fr_rec_hdr *r);
 /* Validates magic, checksum, type, and len against max_body. */
 int fr_rec_hdr_unpack(struct fr_rec_hdr *r, const uint8_t src[FR_REC_HDR],

@@ -5,8 +5,9 @@
  * Like frame headers, these are untrusted input on import: a volume may
  * have been damaged on the medium or altered in transit. Each field has
  * its own error; checksums come right after magic and version so random
- * damage reads as a checksum error. Authentication tags are the engine's
- * (libsodium); this file only lays out and checks the bytes.
+ * damage reads as a checksum error. Sealing (encryption and
+ * authentication) is the engine's (libsodium); this file only lays out
+ * and checks the bytes.
  */
 #include <string.h>
 
@@ -17,7 +18,7 @@ enum {
 	VH_VERSION = 4,
 	VH_FLAGS = 6,
 	VH_PARCEL = 8,
-	VH_PKG = 24,
+	VH_CHECK = 24,
 	VH_VOLUME = 40,
 	VH_NSEG = 44,
 	VH_SEGSIZE = 48,
@@ -74,9 +75,10 @@ void fr_vol_hdr_pack(uint8_t dst[FR_VOL_HDR], const struct fr_vol_hdr *h)
 {
 	memset(dst, 0, FR_VOL_HDR);
 	fr_put32(dst + VH_MAGIC, FR_VOL_MAGIC);
+	/* another version only in tests, which make old headers */
 	fr_put16(dst + VH_VERSION, h->version ? h->version : FR_VOL_VERSION);
 	memcpy(dst + VH_PARCEL, h->parcel, FR_HASH_LEN);
-	memcpy(dst + VH_PKG, h->pkg, FR_HASH_LEN);
+	memcpy(dst + VH_CHECK, h->check, FR_CHECK_LEN);
 	fr_put32(dst + VH_VOLUME, h->volume);
 	fr_put32(dst + VH_NSEG, h->n_segments);
 	fr_put32(dst + VH_SEGSIZE, h->seg_size);
@@ -88,18 +90,24 @@ void fr_vol_hdr_pack(uint8_t dst[FR_VOL_HDR], const struct fr_vol_hdr *h)
 	fr_put64(dst + VH_CSUM, fr_hash64(dst, VH_CSUM));
 }
 
+unsigned fr_vol_hdr_version(const uint8_t src[FR_VOL_HDR])
+{
+	if (fr_get32(src + VH_MAGIC) != FR_VOL_MAGIC)
+		return 0;
+	return fr_get16(src + VH_VERSION);
+}
+
 int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR])
 {
 	uint32_t volume = fr_get32(src + VH_VOLUME);
 	uint32_t seg_size = fr_get32(src + VH_SEGSIZE);
 	uint32_t mf_len = fr_get32(src + VH_MFLEN);
-	uint16_t version = fr_get16(src + VH_VERSION);
-	static const uint8_t zero[FR_HASH_LEN];
 	int r;
 
 	if (fr_get32(src + VH_MAGIC) != FR_VOL_MAGIC)
 		return FR_E_BAD_MAGIC;
-	if (version != FR_VOL_VERSION && version != FR_VOL_VERSION_1)
+	/* 1 and 2 were signed, not sealed: refused, not read in the clear */
+	if (fr_get16(src + VH_VERSION) != FR_VOL_VERSION)
 		return FR_E_BAD_VERSION;
 	if (fr_get64(src + VH_CSUM) != fr_hash64(src, VH_CSUM))
 		return FR_E_HDR_CHECKSUM;
@@ -107,12 +115,7 @@ int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR])
 		return FR_E_BAD_FLAGS;
 	if (fr_get64(src + VH_RSVD2) != 0)
 		return FR_E_BAD_RESERVED;
-	/* version 1 names the package; 2 carries the manifest's length,
-	 * the package id being known only once the volume is written */
-	if (version == FR_VOL_VERSION_1 ? mf_len != 0
-	    : memcmp(src + VH_PKG, zero, FR_HASH_LEN) != 0)
-		return FR_E_BAD_RESERVED;
-	if (version == FR_VOL_VERSION && (mf_len == 0 || mf_len > FR_MANIFEST_MAX))
+	if (mf_len == 0 || mf_len > FR_MANIFEST_MAX)
 		return FR_E_TOO_LARGE;
 	if (volume < 1 || volume > FR_VOL_MAX)
 		return FR_E_BAD_VOLUME;
@@ -124,10 +127,10 @@ int fr_vol_hdr_unpack(struct fr_vol_hdr *h, const uint8_t src[FR_VOL_HDR])
 	    (r = get_code(h->to, src + VH_TO)) < 0 ||
 	    (r = get_code(h->account, src + VH_ACCOUNT)) < 0)
 		return r;
-	h->version = version;
+	h->version = FR_VOL_VERSION;
 	h->mf_len = mf_len;
 	memcpy(h->parcel, src + VH_PARCEL, FR_HASH_LEN);
-	memcpy(h->pkg, src + VH_PKG, FR_HASH_LEN);
+	memcpy(h->check, src + VH_CHECK, FR_CHECK_LEN);
 	h->volume = volume;
 	h->n_segments = fr_get32(src + VH_NSEG);
 	h->seg_size = seg_size;
@@ -178,6 +181,7 @@ void fr_vol_trailer_pack(uint8_t dst[FR_TRAILER_LEN],
 	fr_put32(dst + 16, t->flags);
 	fr_put32(dst + 20, t->total);
 	fr_put64(dst + 24, t->bytes);
+	memcpy(dst + 32, t->chain, sizeof(t->chain));
 }
 
 int fr_vol_trailer_unpack(struct fr_vol_trailer *t,
@@ -202,5 +206,6 @@ int fr_vol_trailer_unpack(struct fr_vol_trailer *t,
 	t->flags = flags;
 	t->total = total;
 	t->bytes = fr_get64(src + 24);
+	memcpy(t->chain, src + 32, sizeof(t->chain));
 	return 0;
 }

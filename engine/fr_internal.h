@@ -79,6 +79,44 @@ const char *fr_esc(const char *s, char *out, size_t cap);
 int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
 long fr_kv_num(const char *text, const char *key); /* 0 when absent */
 
+/* ---- parcel records sealed at rest (pseal.c) ---------------------------- */
+
+/* the associated data of a record: its volume header without the volume
+ * number and checksum (the parcel's), then its record header */
+#define FR_PSEAL_AD (FR_VOL_HDR + FR_REC_HDR)
+struct fr_piece {
+	uint8_t *p;
+	size_t len; /* a multiple of 64 but for the last piece */
+};
+/* The parcel's key: BLAKE2b-256 keyed with the account's key over
+ * "ferry-parcel-v3" | parcel id. */
+void fr_pseal_key(const uint8_t account_key[32],
+		  const uint8_t parcel[FR_HASH_LEN], uint8_t out[32]);
+/* What the volume header carries to tell a wrong key: BLAKE2b-128 keyed
+ * with the parcel's key over "ferry-parcel-check". */
+void fr_pseal_check(const uint8_t pkey[32], uint8_t out[FR_CHECK_LEN]);
+void fr_pseal_ad(const uint8_t vh[FR_VOL_HDR], const uint8_t rh[FR_REC_HDR],
+		 uint8_t ad[FR_PSEAL_AD]);
+/* Seal the pieces (one body) in place under a fresh random nonce. */
+void fr_pseal(const uint8_t key[32], uint8_t nonce[FR_REC_NONCE],
+	      const uint8_t *ad, size_t ad_len, const struct fr_piece *pc,
+	      unsigned n, uint8_t mac[FR_REC_MAC]);
+/* The tag checked, nothing decrypted. */
+bool fr_pseal_verify(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
+		     const uint8_t *ad, size_t ad_len,
+		     const struct fr_piece *pc, unsigned n,
+		     const uint8_t mac[FR_REC_MAC]);
+/* Checked, then opened in place; false (nothing changed) when altered. */
+bool fr_pseal_open(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
+		   const uint8_t *ad, size_t ad_len,
+		   const struct fr_piece *pc, unsigned n,
+		   const uint8_t mac[FR_REC_MAC]);
+/* En- or decrypt len bytes at byte `at` (a multiple of 64) of a body,
+ * the tag unchecked: to peek at a frame's header before its payload is
+ * read. */
+void fr_pseal_xor(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
+		  uint64_t at, uint8_t *p, size_t len);
+
 /* ---- authentication (auth.c) ------------------------------------------- */
 
 #define FR_NONCE_LEN 32

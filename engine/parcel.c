@@ -4,13 +4,15 @@
  *
  *   create: scan -> register over the network (learn what the site holds)
  *           -> read each missing segment (ring reader) -> worker: XXH3
- *           check + zstd at the level the medium can absorb -> append the
- *           frame, with its tag, to the current volume; a volume ends at
+ *           check + zstd at the level the medium can absorb, then the
+ *           frame sealed in place (pseal.c) -> append it to the current
+ *           volume; a volume ends at
  *           --volume-size or when its medium is full, and the next goes
  *           on the same or the next medium.
- *   import: read volumes front to back -> check each record's tag (the
- *           account's key) -> worker: decompress + XXH3 against the
- *           manifest, then write in place -> the syncer (syncer.c):
+ *   import: read volumes front to back -> worker: check each frame's
+ *           tag and open it in place (the parcel's key, from the
+ *           account's), decompress + XXH3 against the manifest, then
+ *           write in place -> the syncer (syncer.c):
  *           syncfs + journal in batches while the next are written ->
  *           finalize once every segment is held, by parcel or network.
  *
@@ -39,46 +41,19 @@
  * makes them durable in batches meanwhile) */
 #define SYNC_WINDOW 16
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
-#define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_TAG_LEN)
+#define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_SEAL_LEN)
 #define IN_VOLS 1024 /* volumes of a parcel the destination keeps track of */
 
 enum { P_UNKNOWN, P_EXPECTED, P_IMPORTING, P_RECEIVED, P_SUPERSEDED };
 static const char *const in_states[] = {"unknown", "expected", "importing",
 					"received", "not-needed"};
 
-/* ---- authentication tags ------------------------------------------------ */
+/* ---- sealed records ------------------------------------------------------ */
 
-/* HMAC-SHA256(key, volume header | record header | body) */
-static void rec_tag(const uint8_t key[32], const uint8_t vh[FR_VOL_HDR],
-		    const uint8_t rh[FR_REC_HDR], const uint8_t *body,
-		    size_t len, uint8_t tag[FR_TAG_LEN])
+/* A record's bytes on the medium: header, nonce, body, tag. */
+static uint64_t rec_size(uint64_t body)
 {
-	crypto_auth_hmacsha256_state st;
-
-	crypto_auth_hmacsha256_init(&st, key, 32);
-	crypto_auth_hmacsha256_update(&st, vh, FR_VOL_HDR);
-	crypto_auth_hmacsha256_update(&st, rh, FR_REC_HDR);
-	crypto_auth_hmacsha256_update(&st, body, len);
-	crypto_auth_hmacsha256_final(&st, tag);
-	sodium_memzero(&st, sizeof(st));
-}
-
-static bool tag_ok(const uint8_t key[32], const uint8_t vh[FR_VOL_HDR],
-		   const uint8_t rh[FR_REC_HDR], const uint8_t *body,
-		   size_t len, const uint8_t tag[FR_TAG_LEN])
-{
-	uint8_t want[FR_TAG_LEN];
-
-	rec_tag(key, vh, rh, body, len, want);
-	return sodium_memcmp(want, tag, FR_TAG_LEN) == 0;
-}
-
-/* A frame's tag covers its 64-byte header, which carries the XXH3-128 of
- * the raw bytes: a payload altered with its hash recomputed fails the
- * tag, one altered without fails the hash. */
-static size_t tagged_len(uint32_t type, uint32_t len)
-{
-	return type == FR_REC_FRAME ? FR_FRAME_HDR : len;
+	return FR_REC_HDR + body + FR_SEAL_LEN;
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -697,12 +672,16 @@ struct vwriter {
 	const char *const *media;
 	unsigned n_media, mi;
 	uint64_t limit;              /* --volume-size, 0: fill the medium */
-	const uint8_t *key;
+	uint8_t key[32];             /* the parcel's (fr_pseal_key) */
 	struct fr_vol_hdr h;
-	uint8_t vh[FR_VOL_HDR];
-	bool v2;                     /* FR_VOL_VERSION: the manifest and
-				      * segment list close each volume */
-	struct prep *prep;           /* waited for before they are written */
+	uint8_t vh[FR_VOL_HDR];      /* the open volume's */
+	uint8_t ph[FR_VOL_HDR];      /* a volume's, for the associated data
+				      * of frames (its volume number is not
+				      * part of it): never written after
+				      * vw_setup, read by the workers */
+	crypto_generichash_state chain; /* the open volume's, for its trailer */
+	struct prep *prep;           /* waited for before the manifest and
+				      * segment list close a volume */
 	const uint8_t *mf;
 	size_t mf_len;
 	const uint8_t *seglist;
@@ -818,36 +797,60 @@ static int vw_write(struct vwriter *w, const void *buf, size_t len)
 	return rc;
 }
 
-/* One record: header, body (in up to two pieces), tag. */
-static int vw_record(struct vwriter *w, uint32_t type, const uint8_t *a,
-		     size_t alen, const uint8_t *b, size_t blen)
+/* A sealed record: its header, nonce, body (in up to two pieces) and
+ * tag; chained for the trailer once written whole. */
+static int vw_put(struct vwriter *w, const uint8_t rh[FR_REC_HDR],
+		  const uint8_t nonce[FR_REC_NONCE], const uint8_t *a,
+		  size_t alen, const uint8_t *b, size_t blen,
+		  const uint8_t mac[FR_REC_MAC])
 {
-	struct fr_rec_hdr r = {.type = type, .len = (uint32_t)(alen + blen)};
-	uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
 	int rc;
 
-	fr_rec_hdr_pack(rh, &r);
-	/* of a frame, its header (all of `a`) is signed; else the body */
-	rec_tag(w->key, w->vh, rh, a, tagged_len(type, r.len), tag);
-	if ((rc = vw_write(w, rh, sizeof(rh))) < 0 ||
+	if ((rc = vw_write(w, rh, FR_REC_HDR)) < 0 ||
+	    (rc = vw_write(w, nonce, FR_REC_NONCE)) < 0 ||
 	    (rc = vw_write(w, a, alen)) < 0 ||
-	    (b && (rc = vw_write(w, b, blen)) < 0) ||
-	    (rc = vw_write(w, tag, sizeof(tag))) < 0)
+	    (b && blen && (rc = vw_write(w, b, blen)) < 0) ||
+	    (rc = vw_write(w, mac, FR_REC_MAC)) < 0)
 		return rc;
+	crypto_generichash_update(&w->chain, rh, FR_REC_HDR);
+	crypto_generichash_update(&w->chain, nonce, FR_REC_NONCE);
+	crypto_generichash_update(&w->chain, mac, FR_REC_MAC);
 	return 0;
+}
+
+/* A record made here (manifest, segment list, trailer): sealed in a
+ * copy, the body being kept for the next volume. */
+static int vw_record(struct vwriter *w, uint32_t type, const uint8_t *body,
+		     size_t len)
+{
+	struct fr_rec_hdr r = {.type = type, .len = (uint32_t)len};
+	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t ad[FR_PSEAL_AD], *c = malloc(len);
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, body, len);
+	fr_rec_hdr_pack(rh, &r);
+	fr_pseal_ad(w->vh, rh, ad);
+	fr_pseal(w->key, nonce, ad, sizeof(ad),
+		 &(struct fr_piece){c, len}, 1, mac);
+	rc = vw_put(w, rh, nonce, c, len, NULL, 0, mac);
+	free(c);
+	return rc;
 }
 
 static uint64_t fixed_part(const struct vwriter *w)
 {
-	return FR_VOL_HDR + (FR_REC_HDR + w->mf_len + FR_TAG_LEN) +
-	       (FR_REC_HDR + w->seglist_len + FR_TAG_LEN) + TRAILER_REC;
+	return FR_VOL_HDR + rec_size(w->mf_len) + rec_size(w->seglist_len) +
+	       TRAILER_REC;
 }
 
-/* What closes a volume: the trailer, after the manifest and segment list
- * in version 2. Room for it is kept while frames are written. */
+/* What closes a volume: the manifest, the segment list and the trailer.
+ * Room for it is kept while frames are written. */
 static uint64_t tail_part(const struct vwriter *w)
 {
-	return w->v2 ? fixed_part(w) - FR_VOL_HDR : TRAILER_REC;
+	return fixed_part(w) - FR_VOL_HDR;
 }
 
 static int prep_settle(struct prep *pp);
@@ -892,11 +895,9 @@ static int vw_open(struct vwriter *w)
 	w->bytes = w->started = w->waited = w->kicked = 0;
 	w->h.volume = w->n_vols;
 	fr_vol_hdr_pack(w->vh, &w->h);
-	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0 ||
-	    (!w->v2 && (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len,
-				       NULL, 0)) < 0) ||
-	    (!w->v2 && (rc = vw_record(w, FR_REC_SEGLIST, w->seglist,
-				       w->seglist_len, NULL, 0)) < 0)) {
+	crypto_generichash_init(&w->chain, NULL, 0, 32);
+	crypto_generichash_update(&w->chain, w->vh, FR_VOL_HDR);
+	if ((rc = vw_write(w, w->vh, FR_VOL_HDR)) < 0) {
 		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
 			 vi->path, fr_strerror(rc));
 		return rc;
@@ -904,23 +905,24 @@ static int vw_open(struct vwriter *w)
 	return 0;
 }
 
-static void write_packing_list(const struct vwriter *w, uint32_t k,
-			       const struct fr_manifest *m, uint32_t in_parcel)
+/*
+ * The packing list beside a volume, for the courier and whoever unpacks:
+ * only what the medium may tell anyone who finds it (docs/FORMAT.md):
+ * the parcel, which volume of how many, its size, the sites. No name of
+ * the package or of a file, no segment, no hash: the volume is sealed.
+ */
+static void write_packing_list(const struct vwriter *w, uint32_t k)
 {
 	const struct volinfo *vi = &w->vols[k];
-	char path[1320], segs[2048], idh[33], pkgh[33], sz[32], tsz[32],
-		total[32], when[64], en[4 * FR_NAME_MAX + 8];
+	char path[1320], idh[33], sz[32], tsz[32], when[64];
 	time_t t = (time_t)w->h.created;
 	struct tm tm;
 
 	snprintf(path, sizeof(path), "%.*s.txt", (int)strlen(vi->path) - 4,
 		 vi->path);
-	ranges(vi->segs, vi->n_segs, segs, sizeof(segs));
 	id_hex(w->h.parcel, idh);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	snprintf(total, sizeof(total), "%u", w->n_vols);
-	id_hex(m->id, pkgh);
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return;
@@ -928,28 +930,20 @@ static void write_packing_list(const struct vwriter *w, uint32_t k,
 		"FERRY PARCEL - PACKING LIST\n"
 		"\n"
 		"parcel:    %.12s (%s)\n"
-		"volume:    %u of %s  (%s, %s)\n"
-		"package:   %s  (id %s)\n"
-		"           %s in %u segments of %u bytes\n"
-		"from:      site %s, signed for account %s\n"
+		"volume:    %u of %u  (%s, %s)\n"
+		"parcel:    %u volume(s), %s\n"
+		"from:      site %s\n"
 		"to:        site %s\n"
 		"created:   %s\n"
-		"segments:  %u in this volume: %s\n"
-		"parcel:    %u segments in %s volume(s)%s\n"
 		"\n"
+		"The volumes are sealed: only site %s can read them.\n"
 		"To import at %s:  ferry parcel import DIR --config <its config>\n"
 		"(DIR: where this volume is mounted; volumes may be imported in\n"
 		"any order, one at a time or together.)\n",
-		idh, idh, k + 1, total, strrchr(vi->path, '/') + 1,
-		fr_human_bytes(vi->bytes, sz, sizeof(sz)),
-		fr_esc(m->name, en, sizeof(en)), pkgh,
-		fr_human_bytes(m->total_size, tsz, sizeof(tsz)), m->n_segments,
-		m->seg_size, w->h.from, w->h.account, w->h.to, when, vi->n_segs,
-		vi->n_segs ? segs : "none", in_parcel, total,
-		in_parcel < m->n_segments
-			? "; the others were already at the destination"
-			: "",
-		w->h.to);
+		idh, idh, k + 1, w->n_vols, strrchr(vi->path, '/') + 1,
+		fr_human_bytes(vi->bytes, sz, sizeof(sz)), w->n_vols,
+		fr_human_bytes(w->total_bytes, tsz, sizeof(tsz)), w->h.from,
+		w->h.to, when, w->h.to, w->h.to);
 	fclose(f);
 }
 
@@ -999,20 +993,21 @@ static int vw_close(struct vwriter *w, bool last)
 	int rc = 0;
 
 	w->err[0] = '\0';
-	/* version 2: the manifest and the segment list, once known (an
-	 * error there was logged: w->err stays empty) */
-	if (w->v2 && (rc = prep_settle(w->prep)) < 0) {
+	/* the manifest and the segment list, once known (an error there
+	 * was logged: w->err stays empty) */
+	if ((rc = prep_settle(w->prep)) < 0) {
 		vw_shut(w);
 		return rc;
 	}
 	uint64_t frames_end = w->bytes;
-	if (w->v2 &&
-	    (rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len, NULL, 0)) == 0)
-		rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len,
-			       NULL, 0);
-	fr_vol_trailer_pack(tb, &t);
-	if (rc == 0)
-		rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb), NULL, 0);
+	if ((rc = vw_record(w, FR_REC_MANIFEST, w->mf, w->mf_len)) == 0)
+		rc = vw_record(w, FR_REC_SEGLIST, w->seglist, w->seglist_len);
+	if (rc == 0) {
+		/* the trailer lists every record before it, in order */
+		crypto_generichash_final(&w->chain, t.chain, sizeof(t.chain));
+		fr_vol_trailer_pack(tb, &t);
+		rc = vw_record(w, FR_REC_TRAILER, tb, sizeof(tb));
+	}
 	if (rc < 0 && ftruncate(w->fd, (off_t)frames_end) == 0) {
 		/* a torn tail is cut off: the volume reads as cut short */
 		vw_cut(w, frames_end);
@@ -1089,45 +1084,6 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 	}
 }
 
-static int vw_frame(struct vwriter *w, uint32_t seg, const uint8_t *fhdr,
-		    const uint8_t *payload, uint32_t stored)
-{
-	uint64_t len = FR_REC_HDR + FR_FRAME_HDR + stored + FR_TAG_LEN;
-	struct volinfo *vi;
-	int rc;
-
-	if ((rc = vw_room(w, len, false)) < 0)
-		return rc;
-	off_t at = lseek(w->fd, 0, SEEK_CUR);
-	rc = vw_record(w, FR_REC_FRAME, fhdr, FR_FRAME_HDR, payload, stored);
-	if (rc == -ENOSPC && at >= 0 && ftruncate(w->fd, at) == 0) {
-		/* the medium filled sooner than it said: cut the torn
-		 * record off and write it again on the next medium */
-		vw_cut(w, (uint64_t)at);
-		if ((rc = vw_room(w, len, true)) < 0)
-			return rc;
-		rc = vw_record(w, FR_REC_FRAME, fhdr, FR_FRAME_HDR, payload,
-			       stored);
-	}
-	vi = &w->vols[w->n_vols - 1];
-	if (rc < 0) {
-		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
-			 vi->path, fr_strerror(rc));
-		return rc;
-	}
-	if (vi->n_segs == vi->cap_segs) {
-		uint32_t nc = vi->cap_segs ? vi->cap_segs * 2 : 64;
-		uint32_t *n = realloc(vi->segs, nc * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		vi->segs = n;
-		vi->cap_segs = nc;
-	}
-	vi->segs[vi->n_segs++] = seg;
-	vi->frames++;
-	return 0;
-}
-
 /* ---- worker jobs, waited for in order ------------------------------------ */
 
 /* A slot's job: first in every slot, so a slot is its job. */
@@ -1169,7 +1125,9 @@ static void pjob_wait(struct fr_doneq *dq, struct pjob *p)
 struct pslot {
 	struct pjob pj; /* first */
 	const struct fr_manifest *m;
-	const uint8_t *fid;        /* the frames' id: parcel (2) or package (1) */
+	const uint8_t *fid;        /* the frames' id: the parcel's */
+	const uint8_t *key;        /* the parcel's, to seal with */
+	const uint8_t *ph;         /* a volume header, for the associated data */
 	const uint8_t *want;       /* the segment's hash, NULL: not known yet */
 	struct fr_seg_reader rd;
 	uint8_t *out;
@@ -1177,18 +1135,25 @@ struct pslot {
 	uint32_t seg;
 	int level;
 	int result;
+	/* the sealed record: rh | nonce | fhdr | payload | mac */
+	uint8_t rh[FR_REC_HDR];
+	uint8_t nonce[FR_REC_NONCE];
 	uint8_t fhdr[FR_FRAME_HDR];
+	uint8_t mac[FR_REC_MAC];
 	uint8_t hash[FR_HASH_LEN];
-	const uint8_t *payload;
+	uint8_t *payload;
 	uint32_t stored;
 	double cpu_s;
 };
 
+/* Frame, compress, and seal in place: the header where it was packed,
+ * the payload in the compressor's output or the read buffer itself. */
 static void work_pack(struct fr_job *job, int worker)
 {
 	struct pslot *s = (struct pslot *)job;
 	const struct fr_segment *sg = &s->m->segments[s->seg];
 	struct fr_frame f;
+	uint8_t ad[FR_PSEAL_AD];
 	double t0 = fr_thread_cpu_s();
 
 	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->fid, s->seg,
@@ -1200,7 +1165,56 @@ static void work_pack(struct fr_job *job, int worker)
 	s->payload = (f.flags & FR_FRAME_ZSTD) ? s->out : s->rd.buf;
 	s->stored = f.stored_len;
 	fr_frame_pack(s->fhdr, &f);
+	struct fr_rec_hdr r = {.type = FR_REC_FRAME,
+			       .len = FR_FRAME_HDR + s->stored};
+	fr_rec_hdr_pack(s->rh, &r);
+	fr_pseal_ad(s->ph, s->rh, ad);
+	struct fr_piece pc[2] = {{s->fhdr, FR_FRAME_HDR},
+				 {s->payload, s->stored}};
+	fr_pseal(s->key, s->nonce, ad, sizeof(ad), pc, 2, s->mac);
 	s->cpu_s = fr_thread_cpu_s() - t0;
+}
+
+/* A frame sealed by a worker, appended to the volume (the next one if
+ * it does not fit). */
+static int vw_frame(struct vwriter *w, const struct pslot *s)
+{
+	uint64_t len = rec_size(FR_FRAME_HDR + (uint64_t)s->stored);
+	struct volinfo *vi;
+	int rc;
+
+	if ((rc = vw_room(w, len, false)) < 0)
+		return rc;
+	off_t at = lseek(w->fd, 0, SEEK_CUR);
+	rc = vw_put(w, s->rh, s->nonce, s->fhdr, FR_FRAME_HDR, s->payload,
+		    s->stored, s->mac);
+	if (rc == -ENOSPC && at >= 0 && ftruncate(w->fd, at) == 0) {
+		/* the medium filled sooner than it said: cut the torn
+		 * record off and write it again on the next medium (the
+		 * same bytes: its associated data has no volume number) */
+		vw_cut(w, (uint64_t)at);
+		if ((rc = vw_room(w, len, true)) < 0)
+			return rc;
+		rc = vw_put(w, s->rh, s->nonce, s->fhdr, FR_FRAME_HDR,
+			    s->payload, s->stored, s->mac);
+	}
+	vi = &w->vols[w->n_vols - 1];
+	if (rc < 0) {
+		snprintf(w->err, sizeof(w->err), "cannot write '%s': %s",
+			 vi->path, fr_strerror(rc));
+		return rc;
+	}
+	if (vi->n_segs == vi->cap_segs) {
+		uint32_t nc = vi->cap_segs ? vi->cap_segs * 2 : 64;
+		uint32_t *n = realloc(vi->segs, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		vi->segs = n;
+		vi->cap_segs = nc;
+	}
+	vi->segs[vi->n_segs++] = s->seg;
+	vi->frames++;
+	return 0;
 }
 
 static void *prep_thread(void *arg)
@@ -1341,15 +1355,18 @@ static int prep_alloc(struct prep *pp, uint32_t n_segments)
 	return 0;
 }
 
-/* The packing slots for the frames of m, framed with id fid. */
+/* The packing slots for the frames of m, framed with the parcel's id and
+ * sealed with its key, as w writes them. */
 static int pslots_init(struct pslot *slots, const struct fr_manifest *m,
-		       const uint8_t *fid)
+		       const struct vwriter *w)
 {
 	int rc = 0;
 
 	for (int i = 0; i < PSLOTS; i++) {
 		slots[i].m = m;
-		slots[i].fid = fid;
+		slots[i].fid = w->h.parcel;
+		slots[i].key = w->key;
+		slots[i].ph = w->ph;
 		slots[i].out_cap = fr_seg_bound(m->seg_size);
 		if ((rc = fr_seg_reader_init(&slots[i].rd, m->seg_size)) < 0 ||
 		    !(slots[i].out = malloc(slots[i].out_cap))) {
@@ -1511,7 +1528,7 @@ static int write_frames(struct packing *k)
 			fr_adapt_segment(ad, s->level, m->segments[s->seg].length,
 					 s->stored, s->cpu_s);
 		double v0 = fr_now_s();
-		rc = vw_frame(w, s->seg, s->fhdr, s->payload, s->stored);
+		rc = vw_frame(w, s);
 		t_write += fr_now_s() - v0;
 		if (rc < 0) {
 			if (w->err[0])
@@ -1598,8 +1615,8 @@ static int write_frames(struct packing *k)
 }
 
 /* A volume writer for the parcel: its media, the volume size, the key
- * that signs it, the manifest and segment list it carries and the header
- * every volume starts with. */
+ * that seals it (from the account's), the manifest and segment list it
+ * carries and the header every volume starts with. */
 static void vw_setup(struct vwriter *w, const struct fr_config *c,
 		     const struct fr_parcel_opts *o, const struct fr_address *ca,
 		     const struct prep *pp, const struct fr_manifest *m,
@@ -1609,22 +1626,22 @@ static void vw_setup(struct vwriter *w, const struct fr_config *c,
 	w->media = media;
 	w->n_media = n_media;
 	w->limit = o->volume_size;
-	w->key = ca->key;
+	fr_pseal_key(ca->key, w->h.parcel, w->key);
+	fr_pseal_check(w->key, w->h.check);
 	w->mf = pp->mf;
 	w->mf_len = mf_len;
 	w->seglist = pp->seglist;
 	w->seglist_len = pp->seglist_len;
-	w->h.version = w->v2 ? FR_VOL_VERSION : FR_VOL_VERSION_1;
-	if (w->v2)
-		w->h.mf_len = (uint32_t)mf_len;
-	else
-		memcpy(w->h.pkg, m->id, FR_HASH_LEN);
+	w->h.version = FR_VOL_VERSION;
+	w->h.mf_len = (uint32_t)mf_len;
 	w->h.n_segments = m->n_segments;
 	w->h.seg_size = m->seg_size;
 	snprintf(w->h.from, sizeof(w->h.from), "%s", c->code);
 	snprintf(w->h.to, sizeof(w->h.to), "%s", o->site);
 	snprintf(w->h.account, sizeof(w->h.account), "%s", ca->account);
 	w->h.created = created;
+	w->h.volume = 1;
+	fr_vol_hdr_pack(w->ph, &w->h);
 }
 
 /* The summary of a parcel made: one JSON object, or its lines (the
@@ -1820,12 +1837,9 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 	}
 	pp.running = true;
 
-	/* ---- the volumes. Version 1 (for parcels read by an older ferry)
-	 * starts with the manifest, so it waits for it. */
-	w.v2 = !fr_hook_flag("PARCEL_V1");
+	/* ---- the volumes: frames first, the manifest (waited for) closes
+	 * each one */
 	w.prep = &pp;
-	if (!w.v2 && (rc = prep_settle(&pp)) < 0)
-		goto stopped;
 	vw_setup(&w, c, o, ca, &pp, &m, media, n_media, mf_len, p.created);
 	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
 		if (w.err[0])
@@ -1840,7 +1854,7 @@ int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 		ad.level = FR_SMALL_FLOOR; /* until measured */
 	if ((rc = fr_doneq_init(&dq)) < 0)
 		goto stopped;
-	if ((rc = pslots_init(slots, &m, w.v2 ? w.h.parcel : m.id)) < 0)
+	if ((rc = pslots_init(slots, &m, &w)) < 0)
 		goto stopped;
 
 	struct packing pk = {
@@ -1876,7 +1890,7 @@ stopped:
 	}
 	kept = true;
 	for (uint32_t k = 0; k < w.n_vols; k++)
-		write_packing_list(&w, k, &m, written);
+		write_packing_list(&w, k);
 	p.volumes = w.n_vols;
 	p.bytes = w.total_bytes;
 	p.raw = raw_done;
@@ -1910,6 +1924,7 @@ out:
 	for (uint32_t k = 0; k < w.n_vols; k++)
 		free(w.vols[k].segs);
 	free(w.vols);
+	sodium_memzero(w.key, sizeof(w.key));
 	if (pp.running) {
 		atomic_store(&pp.stop, true);
 		pthread_join(pp.t, NULL);
@@ -1936,6 +1951,12 @@ struct islot {
 	uint32_t shift;     /* the frame's bytes are at in and out + shift:
 			     * its largest extent lines up for O_DIRECT */
 	const uint8_t *data;
+	/* the frame's record as read: its header still sealed in fh, its
+	 * payload at in + shift (f is the header opened, not checked yet) */
+	const uint8_t *key;
+	uint8_t ad[FR_PSEAL_AD];
+	uint8_t nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t fh[FR_FRAME_HDR];
 	int result;      /* the frame's check */
 	int werr;        /* writing it into its files, named in werrmsg */
 	char werrmsg[1200];
@@ -1946,6 +1967,16 @@ static void work_unpack(struct fr_job *job, int worker)
 	struct islot *s = (struct islot *)job;
 
 	s->werr = 0;
+	/* checked and opened here, before any byte of it reaches a file */
+	struct fr_piece pc[2] = {{s->fh, FR_FRAME_HDR},
+				 {s->in + s->shift, s->f.stored_len}};
+	if (!fr_pseal_verify(s->key, s->nonce, s->ad, sizeof(s->ad), pc, 2,
+			     s->mac)) {
+		s->result = FR_E_FORGED;
+		return;
+	}
+	fr_pseal_xor(s->key, s->nonce, FR_FRAME_HDR, s->in + s->shift,
+		     s->f.stored_len);
 	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
 				    s->in + s->shift, s->out + s->shift,
 				    s->pkg->m.segments[s->f.index].hash,
@@ -2031,6 +2062,7 @@ struct vol {
 	ino_t ino;
 	struct fr_vol_hdr h;
 	uint8_t vh[FR_VOL_HDR];
+	bool wrong_key; /* its key check failed (said) */
 };
 
 static int cmp_vol(const void *a, const void *b)
@@ -2132,7 +2164,28 @@ static void read_ahead(int fd, uint64_t pos, struct readahead *ra)
 	}
 }
 
-/* Import one volume into the open package; records what it held. */
+/* The record's tag checked on the reading thread: a frame not handed to
+ * a worker (refused, or held already) is still told altered or not. */
+static bool frame_authentic(const struct islot *s, const uint8_t *key,
+			    const uint8_t ad[FR_PSEAL_AD],
+			    const uint8_t nonce[FR_REC_NONCE],
+			    const uint8_t mac[FR_REC_MAC], uint32_t len)
+{
+	struct fr_piece pc[2] = {{(uint8_t *)s->fh, FR_FRAME_HDR},
+				 {s->in + s->shift, len - FR_FRAME_HDR}};
+
+	return fr_pseal_verify(key, nonce, ad, FR_PSEAL_AD, pc, 2, mac);
+}
+
+static const char *rec_name(uint32_t type)
+{
+	return type == FR_REC_TRAILER	 ? "trailer"
+	       : type == FR_REC_MANIFEST ? "manifest"
+					 : "segment list";
+}
+
+/* Import one volume into the open package, opening its records with the
+ * parcel's key; records what it held. */
 static int import_volume(struct importer *im, struct vol *v, int fd,
 			 struct incoming *in, const uint8_t *key)
 {
@@ -2142,12 +2195,9 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 	uint64_t pos = FR_VOL_HDR;
 	uint32_t frames = 0, next = 0, head = 0, first = UINT32_MAX, last = 0;
 	uint32_t imported0 = im->imported, held0 = im->held;
-	/* version 2 frames carry the parcel's id: written before the
-	 * package's was known */
-	const uint8_t *fid = v->h.version == FR_VOL_VERSION_1 ? m->id
-							      : v->h.parcel;
 	uint32_t refused0 = im->refused;
 	struct fr_vol_trailer t = {0};
+	crypto_generichash_state chain;
 	bool trailer = false;
 	int rc = 0;
 
@@ -2155,8 +2205,11 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 	uint32_t sl_len = (m->n_segments + 7) / 8;
 	struct readahead ra = {0};
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	crypto_generichash_init(&chain, NULL, 0, sizeof(t.chain));
+	crypto_generichash_update(&chain, v->vh, FR_VOL_HDR);
 	while (!trailer && !im->error) {
-		uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN];
+		uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+		uint8_t ad[FR_PSEAL_AD];
 		struct fr_rec_hdr r;
 		struct islot *s = &im->slots[next % PSLOTS];
 
@@ -2202,10 +2255,14 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 			rc = -ENOMEM;
 			break;
 		}
-		/* a frame's header goes to the slot, its payload to `in` */
+		/* a frame's header goes to the slot, its payload to `in`; the
+		 * header is opened (not checked yet) to know the index */
 		uint8_t fh[FR_FRAME_HDR];
-		if (r.type == FR_REC_FRAME) {
-			rc = read_all(fd, fh, FR_FRAME_HDR);
+		rc = read_all(fd, nonce, sizeof(nonce));
+		if (rc == 0 && r.type == FR_REC_FRAME) {
+			rc = read_all(fd, s->fh, FR_FRAME_HDR);
+			memcpy(fh, s->fh, FR_FRAME_HDR);
+			fr_pseal_xor(key, nonce, 0, fh, FR_FRAME_HDR);
 			/* the index is checked below; a wrong one only
 			 * costs the alignment */
 			uint32_t idx = fr_get32(fh + 24);
@@ -2215,11 +2272,11 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 			if (rc == 0)
 				rc = read_all(fd, s->in + s->shift,
 					      r.len - FR_FRAME_HDR);
-		} else {
+		} else if (rc == 0) {
 			rc = read_all(fd, body, r.len);
 		}
 		if (rc == 0)
-			rc = read_all(fd, tag, sizeof(tag));
+			rc = read_all(fd, mac, sizeof(mac));
 		if (rc < 0) {
 			fr_log(FR_LOG_ERROR,
 			       "%s is truncated in the record at byte %llu: the "
@@ -2230,71 +2287,111 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 				free(body);
 			break;
 		}
-		pos += FR_REC_HDR + r.len + FR_TAG_LEN;
-		const uint8_t *signed_part = r.type == FR_REC_FRAME ? fh : body;
-		bool ok = tag_ok(key, v->vh, rh, signed_part,
-				 tagged_len(r.type, r.len), tag);
+		pos += rec_size(r.len);
+		fr_pseal_ad(v->vh, rh, ad);
 		if (r.type != FR_REC_FRAME) {
-			if (!ok) {
+			if (!fr_pseal_open(key, nonce, ad, sizeof(ad),
+					   &(struct fr_piece){body, r.len}, 1,
+					   mac)) {
 				fr_log(FR_LOG_ERROR,
-				       "%s: its %s record fails authentication "
-				       "(%s): the volume is refused",
-				       vname,
-				       r.type == FR_REC_TRAILER ? "trailer"
-				       : r.type == FR_REC_MANIFEST ? "manifest"
-								   : "segment list",
-				       fr_strerror(FR_E_FORGED));
+				       "%s: its %s record at byte %llu fails "
+				       "authentication (%s): the volume is "
+				       "refused from there on; the %u "
+				       "frame(s) before it were read",
+				       vname, rec_name(r.type),
+				       (unsigned long long)(pos -
+							    rec_size(r.len)),
+				       fr_strerror(FR_E_FORGED), frames);
 				im->damaged++;
 				if (body != small)
 					free(body);
 				break;
 			}
 			if (r.type == FR_REC_TRAILER) {
+				uint8_t got[sizeof(t.chain)];
+				crypto_generichash_final(&chain, got,
+							 sizeof(got));
 				rc = fr_vol_trailer_unpack(&t, body);
 				if (rc < 0 || t.volume != v->h.volume) {
 					fr_log(FR_LOG_ERROR, "%s: bad trailer: %s",
 					       vname,
 					       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
 					im->damaged++;
+				} else if (sodium_memcmp(got, t.chain,
+							 sizeof(got))) {
+					fr_log(FR_LOG_ERROR,
+					       "%s: its records are not the ones "
+					       "its trailer lists (altered, "
+					       "moved, dropped, repeated or "
+					       "reordered): the volume is "
+					       "refused (its frames that opened "
+					       "were read)",
+					       vname);
+					im->damaged++;
 				} else {
 					trailer = true;
 				}
-			} else {
-				free(body);
+				break;
 			}
+			crypto_generichash_update(&chain, rh, sizeof(rh));
+			crypto_generichash_update(&chain, nonce, sizeof(nonce));
+			crypto_generichash_update(&chain, mac, sizeof(mac));
+			free(body);
 			continue;
 		}
+		crypto_generichash_update(&chain, rh, sizeof(rh));
+		crypto_generichash_update(&chain, nonce, sizeof(nonce));
+		crypto_generichash_update(&chain, mac, sizeof(mac));
 		frames++;
 		struct fr_frame f;
 		int fr = fr_frame_unpack(&f, fh);
-		if (!ok || fr < 0 || memcmp(f.pkg, fid, FR_HASH_LEN) ||
+		if (fr < 0 || memcmp(f.pkg, v->h.parcel, FR_HASH_LEN) ||
 		    f.index >= m->n_segments ||
 		    f.raw_len != m->segments[f.index].length ||
 		    r.len != FR_FRAME_HDR + f.stored_len) {
 			uint32_t idx = fr_get32(fh + 24);
+			bool ok = frame_authentic(s, key, ad, nonce, mac, r.len);
 			im->refused++;
-			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
-			       idx,
-			       !ok ? fr_strerror(FR_E_FORGED)
-			       : fr < 0 ? fr_strerror(fr)
-			       : "frame does not match the manifest");
+			if (ok)
+				fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+				       vname, idx,
+				       fr < 0 ? fr_strerror(fr)
+					      : "frame does not match the "
+						"manifest");
+			else
+				fr_log(FR_LOG_ERROR,
+				       "%s: frame record %u (at byte %llu) "
+				       "refused: %s",
+				       vname, frames - 1,
+				       (unsigned long long)(pos - rec_size(r.len)),
+				       fr_strerror(FR_E_FORGED));
 			continue;
+		}
+		/* taken first: a segment taken in this run may be being
+		 * journaled by the syncer right now */
+		if (im->taken[f.index] || im->pkg.j.have[f.index]) {
+			if (!frame_authentic(s, key, ad, nonce, mac, r.len)) {
+				im->refused++;
+				fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+				       vname, f.index, fr_strerror(FR_E_FORGED));
+				continue;
+			}
+			im->held++;
+		} else {
+			im->taken[f.index] = 1;
+			s->f = f;
+			s->pkg = &im->pkg;
+			s->key = key;
+			memcpy(s->ad, ad, sizeof(ad));
+			memcpy(s->nonce, nonce, sizeof(nonce));
+			memcpy(s->mac, mac, sizeof(mac));
+			pjob_push(&s->pj, work_unpack, &im->dq);
+			next++;
 		}
 		if (f.index < first)
 			first = f.index;
 		if (f.index > last)
 			last = f.index;
-		/* taken first: a segment taken in this run may be being
-		 * journaled by the syncer right now */
-		if (im->taken[f.index] || im->pkg.j.have[f.index]) {
-			im->held++;
-			continue;
-		}
-		im->taken[f.index] = 1;
-		s->f = f;
-		s->pkg = &im->pkg;
-		pjob_push(&s->pj, work_unpack, &im->dq);
-		next++;
 	}
 	for (; head < next; head++)
 		imp_wait(im, &im->slots[head % PSLOTS], vname);
@@ -2390,19 +2487,24 @@ static void say_complete(FILE *out, bool json, const char *id,
 			id, name);
 }
 
-/* One authentic record of type `type` at fd's offset: its body, or NULL. */
+/* One authentic record of type `type` at fd's offset: its body opened,
+ * or NULL. */
 static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
 			    uint32_t type, uint32_t len)
 {
-	uint8_t rh[FR_REC_HDR], tag[FR_TAG_LEN], *body;
+	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t ad[FR_PSEAL_AD], *body;
 	struct fr_rec_hdr r;
 
 	if (read_all(fd, rh, sizeof(rh)) < 0 ||
 	    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 || r.type != type ||
 	    r.len != len || !(body = malloc(len)))
 		return NULL;
-	if (read_all(fd, body, len) < 0 || read_all(fd, tag, sizeof(tag)) < 0 ||
-	    !tag_ok(key, v->vh, rh, body, len, tag)) {
+	fr_pseal_ad(v->vh, rh, ad);
+	if (read_all(fd, nonce, sizeof(nonce)) < 0 ||
+	    read_all(fd, body, len) < 0 || read_all(fd, mac, sizeof(mac)) < 0 ||
+	    !fr_pseal_open(key, nonce, ad, sizeof(ad),
+			   &(struct fr_piece){body, len}, 1, mac)) {
 		free(body);
 		return NULL;
 	}
@@ -2410,42 +2512,47 @@ static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
 }
 
 /*
- * The manifest of volume v and the segment list after it: right after
- * the header in version 1 (its length from the record), before the
- * trailer in version 2 (its length from the header). *mf NULL when it
- * does not read authentic; *seglist is set only with *mf, and only once.
+ * The manifest of volume v and the segment list after it, before the
+ * trailer (the manifest's length from the header). *mf NULL when it does
+ * not read authentic; *seglist is set only with *mf, and only once.
  */
 static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
 			  uint8_t **mf, uint32_t *mf_len, uint8_t **seglist)
 {
 	uint32_t sl_len = (v->h.n_segments + 7) / 8, len = v->h.mf_len;
-	uint64_t at = FR_VOL_HDR;
+	uint64_t tail = rec_size(len) + rec_size(sl_len) + TRAILER_REC;
 	struct stat st;
 
 	*mf = NULL;
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < FR_VOL_HDR + tail)
 		return;
-	if (v->h.version == FR_VOL_VERSION_1) {
-		uint8_t rh[FR_REC_HDR];
-		struct fr_rec_hdr r;
-		if (pread(fd, rh, sizeof(rh), FR_VOL_HDR) != sizeof(rh) ||
-		    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 ||
-		    r.len > (uint64_t)st.st_size)
-			return;
-		len = r.len;
-	} else {
-		uint64_t tail = (FR_REC_HDR + (uint64_t)len + FR_TAG_LEN) +
-				(FR_REC_HDR + sl_len + FR_TAG_LEN) + TRAILER_REC;
-		if ((uint64_t)st.st_size < FR_VOL_HDR + tail)
-			return;
-		at = (uint64_t)st.st_size - tail;
-	}
-	if (lseek(fd, (off_t)at, SEEK_SET) < 0 ||
+	if (lseek(fd, (off_t)((uint64_t)st.st_size - tail), SEEK_SET) < 0 ||
 	    !(*mf = read_record(fd, v, key, FR_REC_MANIFEST, len)))
 		return;
 	*mf_len = len;
 	if (!*seglist)
 		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
+}
+
+/* The key of v's parcel from the account's key, into pkey: false (said,
+ * once) when it is not the one that sealed v. */
+static bool volume_key(struct vol *v, const struct fr_account *acct,
+		       uint8_t pkey[32])
+{
+	uint8_t check[FR_CHECK_LEN];
+
+	fr_pseal_key(acct->key, v->h.parcel, pkey);
+	fr_pseal_check(pkey, check);
+	if (sodium_memcmp(check, v->h.check, FR_CHECK_LEN) == 0)
+		return true;
+	if (!v->wrong_key)
+		fr_log(FR_LOG_ERROR,
+		       "%s: cannot be opened with the key of account %s: it "
+		       "was sealed with another password for %s (the sending "
+		       "site's and this site's password files differ): refused",
+		       v->path, acct->code, acct->code);
+	v->wrong_key = true;
+	return false;
 }
 
 /* The manifest registered for parcel in (by the network, or an earlier
@@ -2519,6 +2626,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 {
 	struct importer im = {.c = c, .dq = {.efd = -1}};
 	const struct fr_account *acct = NULL;
+	uint8_t pkey[32];
 	struct incoming in;
 	uint8_t *mf = NULL, *seglist = NULL;
 	uint32_t mf_len = 0;
@@ -2531,12 +2639,12 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	/* the manifest: of the first volume where it reads authentic */
 	for (uint32_t k = 0; k < n && !mf; k++) {
 		acct = fr_config_account(c, v[k].h.account);
-		if (!acct)
+		if (!acct || !volume_key(&v[k], acct, pkey))
 			continue;
 		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		read_manifest(fd, &v[k], acct->key, &mf, &mf_len, &seglist);
+		read_manifest(fd, &v[k], pkey, &mf, &mf_len, &seglist);
 		close(fd);
 		fd = -1;
 		mv = &v[k];
@@ -2549,14 +2657,30 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		close(fd);
 		fd = -1;
 	}
+	bool any_fits = false, wrong = false;
+	for (uint32_t k = 0; k < n; k++) {
+		wrong |= v[k].wrong_key;
+		any_fits |= !v[k].wrong_key &&
+			    fr_config_account(c, v[k].h.account) != NULL;
+	}
+	if (!mf && wrong && !any_fits) {
+		/* said per volume: nothing of the store is touched */
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: no volume given opens with its "
+		       "account's key: nothing imported",
+		       id);
+		sodium_memzero(pkey, sizeof(pkey));
+		return FR_E_AUTH;
+	}
 	if (!mf) {
-		/* a volume cut short has none (version 2 keeps it at the
-		 * end): the registration, or an earlier import, left it in
-		 * the store */
+		/* a volume cut short has none (the manifest ends a
+		 * volume): the registration, or an earlier import, left it
+		 * in the store */
 		incoming_load(c, id, &in);
 		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
 			say_complete(out, json, id, in.name);
 			*complete = true;
+			sodium_memzero(pkey, sizeof(pkey));
 			return 0;
 		}
 		mv = &v[0];
@@ -2566,6 +2690,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		       "parcel %.12s: no volume given has a readable, "
 		       "authentic manifest",
 		       id);
+		sodium_memzero(pkey, sizeof(pkey));
 		return FR_E_FORGED;
 	}
 	rc = fr_store_open(c->store, mf, mf_len, from, &im.pkg, err, sizeof(err));
@@ -2573,6 +2698,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
 		free(seglist);
+		sodium_memzero(pkey, sizeof(pkey));
 		return rc;
 	}
 	im.open = true;
@@ -2626,9 +2752,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		}
 
 	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if ((v[k].h.version == FR_VOL_VERSION_1 &&
-		     memcmp(v[k].h.pkg, im.pkg.m.id, FR_HASH_LEN)) ||
-		    v[k].h.n_segments != im.pkg.m.n_segments ||
+		if (v[k].h.n_segments != im.pkg.m.n_segments ||
 		    v[k].h.seg_size != im.pkg.m.seg_size) {
 			fr_log(FR_LOG_ERROR, "%s: belongs to another package",
 			       v[k].path);
@@ -2637,7 +2761,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		}
 		if (strcmp(v[k].h.account, from)) {
 			fr_log(FR_LOG_ERROR,
-			       "%s: signed for account %s, and the parcel's "
+			       "%s: sealed for account %s, and the parcel's "
 			       "manifest for %s: refused",
 			       v[k].path, v[k].h.account, from);
 			im.damaged++;
@@ -2646,9 +2770,13 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		acct = fr_config_account(c, v[k].h.account);
 		if (!acct) {
 			fr_log(FR_LOG_ERROR,
-			       "%s: signed for account %s, which '%s' does not "
+			       "%s: sealed for account %s, which '%s' does not "
 			       "have: refused",
 			       v[k].path, v[k].h.account, c->path);
+			im.damaged++;
+			continue;
+		}
+		if (!volume_key(&v[k], acct, pkey)) {
 			im.damaged++;
 			continue;
 		}
@@ -2661,7 +2789,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 				close(fd);
 			continue;
 		}
-		import_volume(&im, &v[k], fd, &in, acct->key);
+		import_volume(&im, &v[k], fd, &in, pkey);
 		close(fd);
 		incoming_save(&in);
 	}
@@ -2700,6 +2828,7 @@ out:
 		fr_store_close(&im.pkg);
 	free(im.taken);
 	free(seglist);
+	sodium_memzero(pkey, sizeof(pkey));
 	return rc;
 }
 
@@ -2748,6 +2877,21 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 			close(fd);
 		if (r == 0)
 			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
+		unsigned ver = r == FR_E_BAD_VERSION ? fr_vol_hdr_version(v[k].vh)
+						     : 0;
+		if (ver && ver < FR_VOL_VERSION) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: made by an older ferry (volume format %u, "
+			       "not sealed): it is not imported; make the "
+			       "parcel again with this ferry ('ferry parcel "
+			       "create')",
+			       v[k].path, ver);
+			refused_json(rj, v[k].path,
+				     "made by an older ferry: make the parcel "
+				     "again with this one");
+			worst = worst ? worst : r;
+			continue;
+		}
 		if (r < 0) {
 			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
 			       v[k].path, fr_strerror(r));

@@ -174,7 +174,8 @@ static const char *const usage_parcel =
 	"create   write the parcel: volumes of --volume-size (700M, 4.7G, 25G\n"
 	"         ...) or, without it, each medium filled before the next\n"
 	"         --media DIR is used (default: the address's media). Each\n"
-	"         volume is vol-NNN.fpv with a packing list vol-NNN.txt in\n"
+	"         volume is vol-NNN.fpv, sealed with the account's key, with\n"
+	"         a packing list vol-NNN.txt (parcel, volume, size, sites) in\n"
 	"         DIR/ferry-parcel-ID/. --level N|auto: compression (auto:\n"
 	"         zstd level 3, stronger as far as a slow medium lets the\n"
 	"         CPUs keep up). --name, --via, --skip-special as for\n"
@@ -487,7 +488,8 @@ static int cmd_parcel(int argc, char **argv)
 		fr_config_fini(&c);
 		return rc == 0 ? 0
 		       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_FORGED ||
-			  rc == FR_E_WRONG_SITE)
+			  rc == FR_E_WRONG_SITE || rc == FR_E_BAD_VERSION ||
+			  rc == FR_E_HDR_CHECKSUM || rc == FR_E_BAD_MAGIC)
 			       ? EXIT_VERIFY
 			       : exit_for(rc);
 	} else if (!strcmp(sub, "list")) {

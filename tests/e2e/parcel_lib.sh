@@ -69,8 +69,15 @@ import() {
 # nvols DIR: number of volume files under DIR
 nvols() { find "$1" -name 'vol-*.fpv' | wc -l; }
 
-# seg_range TXT: the "segments: N in this volume: RANGES" part of a packing list
-seg_range() { sed -nE 's/^segments: +[0-9]+ in this volume: (.*)$/\1/p' "$1"; }
+# seg_range VOL: the segments of volume VOL, as ranges (the import's
+# notation: 3,5-9), from its frames opened by vol.py
+seg_range() {
+	python3 "$WORK/vol.py" frames "$1" | awk '{print $1}' | sort -n | awk '
+		NR == 1 { s = $1; p = $1; next }
+		$1 == p + 1 { p = $1; next }
+		{ out = out (out ? "," : "") (s == p ? s : s "-" p); s = $1; p = $1 }
+		END { if (NR) print out (out ? "," : "") (s == p ? s : s "-" p) }'
+}
 
 # list_json OUT [--offline]: `ferry parcel list --json`; sets RC
 list_json() {
@@ -112,8 +119,14 @@ journal_records() {
 	echo $(((s > 32 ? s - 32 : 0) / 32))
 }
 
-# pkg_id TXT: the package id from a packing list
-pkg_id() { sed -nE 's/^package: .*\(id ([0-9a-f]{32})\)$/\1/p' "$1"; }
+# pkg_id DIR: the package id of the parcel whose volumes are in DIR
+# (ferry-parcel-<id12>), from the source's record of it (the volumes and
+# their packing lists do not say it)
+pkg_id() {
+	local id=${1%/}
+	id=${id##*ferry-parcel-}
+	sed -nE 's/^package=([0-9a-f]{32})$/\1/p' "$CEN_STORE/parcels/$id/parcel"
+}
 
 # send NAME SRC OUT: `ferry send` at CEN with --json; sets RC and SENT/SEGS
 send() {
@@ -123,21 +136,123 @@ send() {
 	SEGS=$(json_get "$WORK/$3.json" 'd["segments"]' 2>/dev/null)
 }
 
-# write_volpy: $WORK/vol.py, to look at and damage volumes (its "forge"
-# needs a python3 that can compute XXH3: python3-xxhash, or libxxhash via
+# write_volpy: $WORK/vol.py, to look into and damage sealed volumes with
+# the account's password ($PW_FILE), through libsodium (ctypes): an
+# implementation of docs/FORMAT.md's sealing of its own. Its "forge" also
+# needs a python3 that can compute XXH3 (python3-xxhash, or libxxhash via
 # ctypes; see find_xxpy)
 write_volpy() {
 	cat >"$WORK/vol.py" <<'EOF'
-"""vol.py CMD VOLUME [K]: look at and damage parcel volumes.
-frames VOL        one line per frame record: index flags stored offset
+"""vol.py CMD VOLUME [K]: look into and damage sealed parcel volumes.
+frames VOL        one line per frame record, opened: index flags stored
+                  offset (of the record)
+types VOL         the record types in file order, as one string
+regions VOL       one line per part of the volume: name offset length
+                  (header, and per record rhdr, nonce, body, tag)
+plain VOL         every record body opened, concatenated, to stdout
 flip VOL K        xor 0xff one byte in the middle of the payload of the
                   K-th frame record (0-based); prints its segment index
-forge VOL K       change a payload byte of the K-th (raw) frame, recompute
-                  its XXH3-128 hash field and its header checksum; prints
-                  its segment index
+flipat VOL OFF    xor 0x01 the byte at OFF
+drop VOL K        remove the K-th frame record
+dup VOL K         repeat the K-th frame record right after it
+swap VOL K        swap the K-th and the next frame records
+move VOL K DEST   take the K-th frame record out of VOL into DEST, after
+                  DEST's last frame
+forge VOL K       open the K-th (raw) frame, change a payload byte,
+                  recompute its XXH3-128 hash field and header checksum,
+                  seal it again with the same key stream and the old tag;
+                  prints its segment index
 xxh               exit 0 if XXH3 can be computed here
 """
-import struct, sys
+import ctypes, struct, sys
+
+PW_FILE = "@PW_FILE@"
+so = ctypes.CDLL("libsodium.so.23")
+if so.sodium_init() < 0:
+    sys.exit("sodium_init failed")
+
+def gh(n, msg, key=None):
+    out = ctypes.create_string_buffer(n)
+    so.crypto_generichash(out, ctypes.c_size_t(n), msg,
+                          ctypes.c_ulonglong(len(msg)), key,
+                          ctypes.c_size_t(len(key) if key else 0))
+    return out.raw
+
+def account_key(account):
+    pw = open(PW_FILE, "rb").read().split(b"\n")[0].split(b"\r")[0]
+    salt = gh(16, b"ferry-account:" + account)
+    out = ctypes.create_string_buffer(32)
+    so.crypto_pwhash_alg_argon2id13.restype = ctypes.c_int
+    r = so.crypto_pwhash(out, ctypes.c_ulonglong(32), pw,
+                         ctypes.c_ulonglong(len(pw)), salt,
+                         ctypes.c_ulonglong(2), ctypes.c_size_t(8 << 20),
+                         ctypes.c_int(so.crypto_pwhash_alg_argon2id13()))
+    if r != 0:
+        sys.exit("crypto_pwhash failed")
+    return out.raw
+
+def xor_stream(key, nonce, ic, data):
+    out = ctypes.create_string_buffer(len(data))
+    so.crypto_stream_xchacha20_xor_ic(out, bytes(data),
+                                      ctypes.c_ulonglong(len(data)), nonce,
+                                      ctypes.c_uint64(ic), key)
+    return out.raw
+
+def aead_open(key, nonce, ad, ct, mac):
+    out = ctypes.create_string_buffer(max(len(ct), 1))
+    r = so.crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+        out, None, bytes(ct), ctypes.c_ulonglong(len(ct)), bytes(mac),
+        bytes(ad), ctypes.c_ulonglong(len(ad)), bytes(nonce), key)
+    return out.raw[:len(ct)] if r == 0 else None
+
+class Volume:
+    def __init__(self, path):
+        self.path = path
+        self.data = bytearray(open(path, "rb").read())
+        d = self.data
+        if d[:4] != b"FRPV" or struct.unpack_from("<H", d, 4)[0] != 3:
+            sys.exit("%s: not a version 3 volume" % path)
+        account = bytes(d[96:112]).rstrip(b"\0")
+        self.key = gh(32, b"ferry-parcel-v3" + bytes(d[8:24]),
+                      account_key(account))
+        if gh(16, b"ferry-parcel-check", self.key) != bytes(d[24:40]):
+            sys.exit("%s: the key check fails: wrong password" % path)
+        ph = bytearray(d[:128])
+        ph[40:44] = b"\0" * 4
+        ph[120:128] = b"\0" * 8
+        self.ph = bytes(ph)
+        self.recs = []   # (offset, type, len)
+        pos = 128
+        while pos + 16 <= len(d):
+            magic, typ, ln, _ = struct.unpack_from("<IIII", d, pos)
+            if magic != 0x52505246:
+                sys.exit("bad record magic at %d" % pos)
+            self.recs.append((pos, typ, ln))
+            pos += 16 + 24 + ln + 16
+
+    def parts(self, rec):
+        pos, typ, ln = rec
+        d = self.data
+        return (bytes(d[pos:pos + 16]), bytes(d[pos + 16:pos + 40]),
+                d[pos + 40:pos + 40 + ln], bytes(d[pos + 40 + ln:pos + 56 + ln]))
+
+    def open(self, rec):
+        rh, nonce, body, mac = self.parts(rec)
+        pt = aead_open(self.key, nonce, self.ph + rh, body, mac)
+        if pt is None:
+            sys.exit("%s: record at %d does not open" % (self.path, rec[0]))
+        return pt
+
+    def frames(self):
+        out = []
+        for rec in self.recs:
+            if rec[1] != 3:
+                continue
+            rh, nonce, body, mac = self.parts(rec)
+            fh = xor_stream(self.key, nonce, 1, body[:64])
+            idx, raw, stored = struct.unpack_from("<III", fh, 24)
+            out.append((rec, idx, fh[5], stored))
+        return out
 
 def xxh_funcs():
     try:
@@ -146,7 +261,6 @@ def xxh_funcs():
                 lambda b: xxhash.xxh3_128(b).digest())
     except ImportError:
         pass
-    import ctypes
     lib = ctypes.CDLL("libxxhash.so.0")
     class H128(ctypes.Structure):
         _fields_ = [("low", ctypes.c_uint64), ("high", ctypes.c_uint64)]
@@ -159,19 +273,6 @@ def xxh_funcs():
         return struct.pack(">QQ", h.high, h.low)   # canonical: big-endian
     return (lambda b: lib.XXH3_64bits(b, len(b)), h128)
 
-def frames(data):
-    pos, out = 128, []
-    while pos + 16 <= len(data):
-        magic, typ, ln, _ = struct.unpack_from("<IIII", data, pos)
-        if magic != 0x52505246:
-            sys.exit("bad record magic at %d" % pos)
-        if typ == 3:
-            fh = pos + 16
-            idx, raw, stored = struct.unpack_from("<III", data, fh + 24)
-            out.append((fh, idx, data[fh + 5], stored))
-        pos += 16 + ln + 32
-    return out
-
 cmd = sys.argv[1]
 if cmd == "xxh":
     try:
@@ -181,37 +282,85 @@ if cmd == "xxh":
     except Exception:
         sys.exit(1)
 path = sys.argv[2]
-data = bytearray(open(path, "rb").read())
-fr = frames(data)
-if cmd == "frames":
-    for fh, idx, flags, stored in fr:
-        print(idx, flags, stored, fh)
+if cmd == "flipat":
+    with open(path, "r+b") as f:
+        f.seek(int(sys.argv[3]))
+        b = f.read(1)
+        f.seek(int(sys.argv[3]))
+        f.write(bytes([b[0] ^ 1]))
     sys.exit(0)
-fh, idx, flags, stored = fr[int(sys.argv[3])]
-mid = fh + 64 + stored // 2
+v = Volume(path)
+if cmd == "frames":
+    for rec, idx, flags, stored in v.frames():
+        print(idx, flags, stored, rec[0])
+    sys.exit(0)
+if cmd == "types":
+    print("".join(str(r[1]) for r in v.recs))
+    sys.exit(0)
+if cmd == "regions":
+    print("header 0 128")
+    for pos, typ, ln in v.recs:
+        print("rhdr%d %d 16" % (typ, pos))
+        print("nonce%d %d 24" % (typ, pos + 16))
+        print("body%d %d %d" % (typ, pos + 40, ln))
+        print("tag%d %d 16" % (typ, pos + 40 + ln))
+    sys.exit(0)
+if cmd == "plain":
+    for rec in v.recs:
+        sys.stdout.buffer.write(v.open(rec))
+    sys.exit(0)
+def rec_bytes(vol, k):
+    pos, typ, ln = [r for r in vol.recs if r[1] == 3][k]
+    return pos, bytes(vol.data[pos:pos + 56 + ln])
+if cmd in ("drop", "dup", "swap", "move"):
+    k = int(sys.argv[3])
+    pos, rb = rec_bytes(v, k)
+    d = v.data
+    if cmd == "drop":
+        d[pos:pos + len(rb)] = b""
+    elif cmd == "dup":
+        d[pos:pos] = rb
+    elif cmd == "swap":
+        pos2, rb2 = rec_bytes(v, k + 1)
+        d[pos:pos2 + len(rb2)] = rb2 + rb
+    else:
+        dest = Volume(sys.argv[4])
+        at = [r for r in dest.recs if r[1] == 1][0][0]
+        dest.data[at:at] = rb
+        open(dest.path, "wb").write(dest.data)
+        d[pos:pos + len(rb)] = b""
+    open(path, "wb").write(d)
+    sys.exit(0)
+rec, idx, flags, stored = v.frames()[int(sys.argv[3])]
+pos, typ, ln = rec
+body0 = pos + 40
+mid = body0 + 64 + stored // 2
 if cmd == "flip":
-    data[mid] ^= 0xFF
+    v.data[mid] ^= 0xFF
 elif cmd == "forge":
     if flags != 0:
         sys.exit("frame of segment %d is not raw (flags %d)" % (idx, flags))
     h64, h128 = xxh_funcs()
-    payload = bytes(data[fh + 64:fh + 64 + stored])
+    rh, nonce, body, mac = v.parts(rec)
+    pt = bytearray(v.open(rec))
+    payload = bytes(pt[64:64 + stored])
     # first prove the hashes are computed as ferry does
-    if h128(payload) != bytes(data[fh + 40:fh + 56]):
+    if h128(payload) != bytes(pt[40:56]):
         sys.exit("XXH3-128 of the payload does not match the frame's hash field")
-    if struct.pack("<Q", h64(bytes(data[fh:fh + 56]))) != bytes(data[fh + 56:fh + 64]):
+    if struct.pack("<Q", h64(bytes(pt[:56]))) != bytes(pt[56:64]):
         sys.exit("XXH3-64 of the header does not match its checksum")
-    data[mid] ^= 0x5A
-    payload = bytes(data[fh + 64:fh + 64 + stored])
-    data[fh + 40:fh + 56] = h128(payload)
-    data[fh + 56:fh + 64] = struct.pack("<Q", h64(bytes(data[fh:fh + 56])))
+    pt[64 + stored // 2] ^= 0x5A
+    pt[40:56] = h128(bytes(pt[64:64 + stored]))
+    pt[56:64] = struct.pack("<Q", h64(bytes(pt[:56])))
+    v.data[body0:body0 + ln] = xor_stream(v.key, nonce, 1, pt)
 else:
     sys.exit("unknown command " + cmd)
 with open(path, "r+b") as f:
-    f.seek(fh)
-    f.write(data[fh:fh + 64 + stored])
+    f.seek(body0)
+    f.write(v.data[body0:body0 + ln])
 print(idx)
 EOF
+	sed -i "s|@PW_FILE@|$PW_FILE|" "$WORK/vol.py"
 }
 
 # find_xxpy: sets XXPY to a python3 that can compute XXH3 for vol.py's

@@ -8,8 +8,8 @@
 #     --volume-size; ship, import, identical; `parcel list` follows the
 #     states created -> shipped -> received.
 #  3. a byte flipped in a frame's payload: that segment is refused by
-#     volume and segment, exit 5, the others imported; the network sends
-#     the one missing segment.
+#     volume and segment ("authentication tag mismatch"), exit 5, the
+#     others imported; the network sends the one missing segment.
 #  5. a volume missing: the importer names it and its segments; it comes
 #     later and the package completes.
 #  6. a parcel addressed to another site: refused, exit 5, nothing stored.
@@ -19,13 +19,27 @@
 #     unreachable (not registered), half imported, `ferry send` sends only
 #     the rest; `parcel list` registers it late.
 #  9. an import killed with -9 mid-way resumes from its journal.
-# 10. the volume format: version 2 (frames first); a volume cut in half
-#     imports its frames with the registered manifest; version 1 is still
-#     written (FERRY_PARCEL_V1=1) and read; a package the site holds
+# 10. the volume format: version 3 (sealed, frames first); a volume cut
+#     in half imports its frames with the registered manifest; a volume
+#     of version 2 (made by an older ferry, unsealed) is refused with the
+#     upgrade message and nothing stored; a package the site holds
 #     complete makes no parcel and leaves nothing on the medium.
 # 11. the source changed under frames written before its hashes were
 #     known (also the frame whose write closed a volume): exit 1, "source
 #     changed", nothing left on the medium.
+# 12. sealed at rest: the media (volumes and packing lists) of a package
+#     with telling names and known content, raw (level 0) and compressed,
+#     hold no name of a file, a directory or the package, and no 64-byte
+#     window of any file; the same records opened (vol.py, with the
+#     password) do, so the search would see them.
+# 13. a byte flipped anywhere in a volume (its header, a record's header,
+#     nonce, body or tag, of a frame, the manifest, the segment list or
+#     the trailer): refused naming the volume, exit 5, the other volumes
+#     imported; frame records (each whole and authentic) dropped,
+#     repeated, swapped, or moved to another volume of the parcel: the
+#     trailer's chain refuses the volume by name, exit 5; a wrong password
+#     for the account: refused naming the volume and the account, exit 4,
+#     nothing stored.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -142,7 +156,7 @@ log "flipped a payload byte of segment $bad in vol-002.fpv"
 import i3 "$M3"
 expect_rc 5 "$RC" "import with a damaged frame"
 expect_grep "the error names the volume and the segment" \
-	"vol-002.fpv: segment $bad refused: content hash mismatch" "$WORK/i3.err"
+	"vol-002.fpv: segment $bad refused: authentication tag mismatch" "$WORK/i3.err"
 [ "$HELD" = $((NSEG - 1)) ] && pass "every other segment imported ($HELD of $NSEG)" ||
 	fail "after the damaged frame: held '$HELD' of '$NSEG'"
 expect_grep "import names segment $bad as missing" \
@@ -167,14 +181,14 @@ n5=$(nvols "$M5")
 [ "$n5" -ge 3 ] && pass "gap parcel in $n5 volumes" || fail "gap parcel in $n5 volume(s)"
 rest=()
 for f in "$D5"/vol-*.fpv; do [ "$(basename "$f")" = vol-002.fpv ] || rest+=("$f"); done
-gap=$(seg_range "$D5/vol-002.txt")
+gap=$(seg_range "$D5/vol-002.fpv")
 import i5 "${rest[@]}"
 expect_rc 0 "$RC" "import of every volume but vol-002"
 expect_grep "import names the missing volume" "^missing volumes: vol-002.fpv\$" "$WORK/i5.out"
 expect_grep "import names vol-002's segments ($gap) as missing" \
 	"^missing segments of the parcel \([0-9]+\): $gap\$" "$WORK/i5.out"
 held5=$HELD
-j5=$(journal_records "$(pkg_id "$D5/vol-001.txt")")
+j5=$(journal_records "$(pkg_id "$D5")")
 [ ! -e "$LAB_STORE/packages/gap" ] && pass "no package under packages/ without vol-002" ||
 	fail "package gap appeared without vol-002"
 
@@ -193,8 +207,6 @@ log "second parcel: $segs5 of $nseg5 segments; LAB misses $miss5"
 [ "$reg5" = True ] && [ "${segs5:-0}" -ge "$miss5" ] && [ "${segs5:-99}" -lt "${nseg5:-0}" ] &&
 	pass "the registered parcel leaves out what LAB holds ($segs5 of $nseg5 segments, $miss5 missing at LAB)" ||
 	fail "second parcel: registered '$reg5', $segs5 of $nseg5 segments; LAB misses $miss5"
-expect_grep "its packing list says the others are at the destination" \
-	"the others were already at the destination" "$M5B"/ferry-parcel-*/vol-001.txt
 
 # 7. the same volumes again
 import i7 "${rest[@]}"
@@ -203,9 +215,9 @@ expect_grep "second import: nothing imported, all already held" \
 	"0 segment\(s\) imported, $held5 already held, 0 refused" "$WORK/i7.out"
 [ "$HELD" = "$held5" ] && pass "second import: still $HELD segments held" ||
 	fail "second import: held $HELD, was $held5"
-[ "$(journal_records "$(pkg_id "$D5/vol-001.txt")")" = "$j5" ] &&
+[ "$(journal_records "$(pkg_id "$D5")")" = "$j5" ] &&
 	pass "second import: the journal is unchanged ($j5 records)" ||
-	fail "second import: journal went from $j5 records to $(journal_records "$(pkg_id "$D5/vol-001.txt")")"
+	fail "second import: journal went from $j5 records to $(journal_records "$(pkg_id "$D5")")"
 # each volume given once more, vol-001 by another path too: read once
 run_ferry "$WORK/i7j.json" "$WORK/i7j.err" parcel import "${rest[@]}" "${rest[@]}" \
 	"$D5/./vol-001.fpv" --config "$LAB_CONF" --json
@@ -236,9 +248,9 @@ expect_grep "import of a complete package says it is held" "already held|complet
 [ "$(snapshot "$LAB_STORE/packages/gap")" = "$before" ] &&
 	pass "the complete package is untouched by the import" ||
 	fail "the complete package changed on the second import"
-[ ! -e "$LAB_STORE/partial/$(pkg_id "$D5/vol-001.txt")" ] &&
+[ ! -e "$LAB_STORE/partial/$(pkg_id "$D5")" ] &&
 	pass "no partial directory was made again for the complete package" ||
-	fail "partial/$(pkg_id "$D5/vol-001.txt") exists again"
+	fail "partial/$(pkg_id "$D5") exists again"
 
 # ---- 6. a parcel for another site ---------------------------------------------------
 OTHER_CONF=$WORK/other.conf
@@ -349,7 +361,7 @@ mkdir -p "$M9"
 create c9 big "$SRC9" --media "$M9" --volume-size 60M --level 0
 expect_rc 0 "$RC" "parcel create (150 MiB)"
 D9=$M9/ferry-parcel-$PARCEL_ID
-P9=$(pkg_id "$D9/vol-001.txt")
+P9=$(pkg_id "$D9")
 "$FERRY" parcel import "$M9" --config "$LAB_CONF" >"$WORK/i9a.out" 2>"$WORK/i9a.err" &
 ipid=$!
 E2E_PIDS+=("$ipid")
@@ -387,20 +399,10 @@ create c10 fmt "$SRC10" --media "$M10" --volume-size 3M --level 0
 expect_rc 0 "$RC" "parcel create (format)"
 D10=$M10/ferry-parcel-$PARCEL_ID
 ver=$(od -An -tu2 -j4 -N2 "$D10/vol-001.fpv" | tr -d ' ')
-[ "$ver" = 2 ] && pass "volumes are written in version 2" || fail "volume version '$ver'"
+[ "$ver" = 3 ] && pass "volumes are written in version 3" || fail "volume version '$ver'"
 # frames first, the manifest closing the volume: record types in file order
-types=$(python3 - "$D10/vol-001.fpv" <<'EOF2'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-pos, t = 128, []
-while pos + 16 <= len(d):
-    _, typ, ln, _ = struct.unpack_from("<IIII", d, pos)
-    t.append(str(typ))
-    pos += 16 + ln + 32
-print("".join(t))
-EOF2
-)
-[[ "$types" =~ ^3+124$ ]] && pass "version 2 layout: frames, then manifest, segment list, trailer ($types)" ||
+types=$(python3 "$WORK/vol.py" types "$D10/vol-001.fpv")
+[[ "$types" =~ ^3+124$ ]] && pass "version 3 layout: frames, then manifest, segment list, trailer ($types)" ||
 	fail "record types in vol-001.fpv: '$types'"
 # a volume cut short has no manifest: the registered one is used, and the
 # frames before the cut are imported
@@ -419,16 +421,16 @@ cp "$WORK/vol-001.whole" "$D10/vol-001.fpv"
 import i10b "$M10"
 expect_rc 0 "$RC" "import of the whole parcel after the cut volume"
 compare_trees "$SRC10" "$LAB_STORE/packages/fmt" "package after a cut volume"
-# version 1 (manifest first) is still written on request and read
-M10V=$WORK/m10v1
-mkdir -p "$M10V"
-FERRY_PARCEL_V1=1 create c10v fmt1 "$SRC10" --media "$M10V" --volume-size 3M --level 0
-expect_rc 0 "$RC" "parcel create in version 1"
-ver=$(od -An -tu2 -j4 -N2 "$M10V/ferry-parcel-$PARCEL_ID/vol-001.fpv" | tr -d ' ')
-[ "$ver" = 1 ] && pass "FERRY_PARCEL_V1=1 writes version 1" || fail "volume version '$ver'"
-import i10c "$M10V"
-expect_rc 0 "$RC" "import of a version 1 parcel"
-compare_trees "$SRC10" "$LAB_STORE/packages/fmt1" "package by a version 1 parcel"
+# a volume of version 2 (written by the ferry before volumes were
+# sealed): refused with the upgrade message, nothing read or stored
+before=$(snapshot "$LAB_STORE")
+import i10c "$FERRY_SRC/tests/e2e/data/parcel-v2.fpv"
+expect_rc 5 "$RC" "import of a version 2 volume"
+expect_grep "the error names the volume, says an older ferry made it and to make it again" \
+	"parcel-v2.fpv: made by an older ferry \(volume format 2, not sealed\).*make the parcel again with this ferry" \
+	"$WORK/i10c.err"
+[ "$(snapshot "$LAB_STORE")" = "$before" ] && pass "nothing stored from the version 2 volume" ||
+	fail "the store changed: $(diff <(echo "$before") <(snapshot "$LAB_STORE") | head -n 5)"
 # the destination holds the package complete: no parcel, nothing left
 # on the medium, even though frames went out before it answered
 M10N=$WORK/m10n
@@ -507,6 +509,173 @@ expect_grep "the error names segment 2" "segment 2 of .* no longer matches its h
 left=$(find "$M11B" -mindepth 1 | wc -l)
 [ "$left" = 0 ] && pass "no volume of that parcel is left either" ||
 	fail "left on the medium: $(find "$M11B")"
+
+# ---- 12. sealed at rest: nothing on the media tells the package --------------------
+# Telling names, and content known to the test: random bytes (stay raw at
+# any level), text that compresses (raw at level 0: the dangerous case).
+SRC12=$WORK/src/seal
+mkdir -p "$SRC12/walrus-confidential-dir"
+head -c $((700 * 1024)) /dev/urandom >"$SRC12/zebra-payroll-secret.bin"
+python3 - "$SRC12/walrus-confidential-dir/quokka-minutes-plaintext.txt" <<'EOF'
+import random, sys
+r = random.Random(12)
+words = ["merger", "ledger", "courier", "budget", "tender", "quarter", "figure"]
+with open(sys.argv[1], "w") as f:
+    for i in range(6000):
+        f.write("line %d: %s\n" % (i, " ".join(r.choice(words) for _ in range(9))))
+EOF
+NAMES12="zebra-payroll-secret quokka-minutes-plaintext walrus-confidential-dir orca-merger-plans"
+# no_leak DIR WHAT: every file under DIR (volumes, packing lists) searched
+# for the names and for every 64-byte window of the package's files
+no_leak() {
+	local dir=$1 what=$2 found
+	found=$(python3 - "$SRC12" "$dir" $NAMES12 <<'EOF'
+import os, sys
+src, media, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+W = 64
+windows = set()
+for root, _, files in os.walk(src):
+    for fn in files:
+        d = open(os.path.join(root, fn), "rb").read()
+        for i in range(0, len(d) - W + 1):
+            windows.add(d[i:i + W])
+hits = []
+for root, _, files in os.walk(media):
+    for fn in files:
+        p = os.path.join(root, fn)
+        d = open(p, "rb").read()
+        for n in names:
+            if n.encode() in d:
+                hits.append("%s: name %s" % (fn, n))
+        for i in range(0, len(d) - W + 1):
+            if d[i:i + W] in windows:
+                hits.append("%s: a 64-byte window of the package at %d" % (fn, i))
+                break
+print("; ".join(hits))
+EOF
+)
+	[ -z "$found" ] && pass "$what: no name and no 64-byte window of the package on the media" ||
+		fail "$what: the media give away the package: $found"
+}
+for lv in 0 3; do
+	M12=$WORK/m12-$lv
+	mkdir -p "$M12"
+	create c12-$lv orca-merger-plans "$SRC12" --media "$M12" --level $lv
+	expect_rc 0 "$RC" "parcel create (level $lv) of a package with telling names"
+	no_leak "$M12" "level $lv"
+	# the same search on the records opened finds them: it can see a leak
+	D12=$M12/ferry-parcel-$PARCEL_ID
+	mkdir -p "$WORK/open12-$lv"
+	python3 "$WORK/vol.py" plain "$D12/vol-001.fpv" >"$WORK/open12-$lv/plain"
+	grep -q quokka-minutes-plaintext "$WORK/open12-$lv/plain" &&
+		pass "level $lv: the opened manifest has the file names (the search would see them)" ||
+		fail "level $lv: the opened records do not have the file names"
+done
+r=$(python3 "$WORK/vol.py" frames "$WORK/m12-0/ferry-parcel-"*/vol-001.fpv | awk '$2 == 0' | wc -l)
+[ "$r" -ge 1 ] && pass "level 0: the frames are raw ($r), and still nothing shows" ||
+	fail "level 0: no raw frame"
+# the packing list: the parcel, the volume, its size, the sites, no more
+txt=$(ls "$WORK"/m12-0/ferry-parcel-*/vol-001.txt)
+expect_grep "the packing list names the parcel, the volume and the sites" \
+	"^volume: +1 of 1 " "$txt"
+if grep -Eiq 'package|segment|orca|walrus|quokka|zebra|account' "$txt"; then
+	fail "the packing list says more than it may: $(grep -Ei 'package|segment|orca|walrus|quokka|zebra|account' "$txt")"
+else
+	pass "the packing list names no package, file, segment or account"
+fi
+import i12 "$WORK/m12-0"
+expect_rc 0 "$RC" "import of the sealed parcel"
+compare_trees "$SRC12" "$LAB_STORE/packages/orca-merger-plans" "sealed parcel"
+
+# ---- 13. a byte flipped anywhere; a wrong password ----------------------------------
+# Each flip on a parcel of its own (its own package), in 1M volumes of
+# one frame each: vol-001 is damaged at one place, the others are whole.
+n13=0
+flip13() {
+	local region=$1 off=$2 src d at
+	n13=$((n13 + 1))
+	src=$WORK/src/flip13-$n13
+	mkdir -p "$src" "$WORK/m13-$n13"
+	head -c $((2 * 1024 * 1024 + 777)) /dev/urandom >"$src/data.bin"
+	create c13-$n13 flip13-$n13 "$src" --media "$WORK/m13-$n13" --volume-size 1100K --level 0
+	d=$WORK/m13-$n13/ferry-parcel-$PARCEL_ID
+	at=$(python3 "$WORK/vol.py" regions "$d/vol-001.fpv" | awk -v r="$region" '$1 == r { print $2; exit }')
+	if [ -z "$at" ] || [ "$RC" != 0 ]; then
+		fail "flip in $region: no such region (create rc $RC)"
+		return
+	fi
+	python3 "$WORK/vol.py" flipat "$d/vol-001.fpv" $((at + off))
+	import i13-$n13 "$d"
+	expect_rc 5 "$RC" "a byte flipped in vol-001's $region (+$off)"
+	expect_grep "flip in $region: the error names the volume" "vol-001.fpv" "$WORK/i13-$n13.err"
+	[ -n "$HELD" ] && [ -n "$NSEG" ] && [ "$HELD" -ge $((NSEG - 1)) ] &&
+		pass "flip in $region: the other volumes imported ($HELD of $NSEG segments)" ||
+		fail "flip in $region: held '$HELD' of '$NSEG'"
+	if [ -d "$LAB_STORE/packages/flip13-$n13" ]; then
+		compare_trees "$src" "$LAB_STORE/packages/flip13-$n13" "flip in $region: the package completed"
+	fi
+}
+flip13 header 30 # the key check, caught by the header's checksum
+flip13 header 121
+flip13 rhdr3 5
+flip13 nonce3 7
+flip13 body3 20 # the frame's header
+flip13 body3 100000 # its payload
+flip13 tag3 3
+flip13 rhdr1 9
+flip13 nonce1 0
+flip13 body1 2 # the manifest
+flip13 tag1 15
+flip13 body2 0 # the segment list
+flip13 tag2 1
+flip13 nonce4 23 # the trailer
+flip13 body4 40 # its chain of the records
+flip13 tag4 0
+
+# whole records out of place: the trailer's chain of the records tells
+# (vol-001 and vol-002 hold two frames each)
+n13r=0
+shuffle13() {
+	local what=$1 src d a args=()
+	shift
+	n13r=$((n13r + 1))
+	src=$WORK/src/shuffle13-$n13r
+	mkdir -p "$src" "$WORK/m13r-$n13r"
+	head -c $((5 * 1024 * 1024 + 99)) /dev/urandom >"$src/data.bin"
+	create c13r-$n13r shuffle13-$n13r "$src" --media "$WORK/m13r-$n13r" --volume-size 2200K --level 0
+	d=$WORK/m13r-$n13r/ferry-parcel-$PARCEL_ID
+	for a in "$@"; do args+=("${a/VOL2/$d/vol-002.fpv}"); done
+	python3 "$WORK/vol.py" "$what" "$d/vol-001.fpv" "${args[@]}" 2>"$WORK/shuffle13-$n13r.err" ||
+		fail "vol.py $what: $(cat "$WORK/shuffle13-$n13r.err")"
+	import i13r-$n13r "$d"
+	expect_rc 5 "$RC" "vol-001's frame records: $what $1"
+	expect_grep "$what: the volume is refused by name, its records not the ones its trailer lists" \
+		"vol-001.fpv: its records are not the ones its trailer lists" "$WORK/i13r-$n13r.err"
+}
+shuffle13 drop 1
+shuffle13 dup 0
+shuffle13 swap 0
+shuffle13 move 1 VOL2
+
+# a wrong password for the account: refused, naming volume and account
+WRONG_PW=$WORK/wrong.pw
+printf 'not the password\n' >"$WRONG_PW"
+chmod 600 "$WRONG_PW"
+WRONG_CONF=$WORK/wrong.conf
+awk -v pw="$WRONG_PW" '/^\[account CEN\]/ { a = 1 } /^\[/ && !/^\[account CEN\]/ { a = 0 }
+	a && /^password-file/ { print "password-file = " pw; next } { print }' "$LAB_CONF" >"$WRONG_CONF"
+SRC13W=$WORK/src/wrongkey
+mkdir -p "$SRC13W" "$WORK/m13w"
+head -c 100000 /dev/urandom >"$SRC13W/w.bin"
+create c13w wrongkey "$SRC13W" --media "$WORK/m13w" --level 0
+before=$(snapshot "$LAB_STORE")
+run_ferry "$WORK/i13w.out" "$WORK/i13w.err" parcel import "$WORK/m13w" --config "$WRONG_CONF"
+expect_rc 4 "$RC" "import with a wrong password for the account (authentication refused)"
+expect_grep "the error names the volume and the account" \
+	"vol-001.fpv: cannot be opened with the key of account CEN" "$WORK/i13w.err"
+[ "$(snapshot "$LAB_STORE")" = "$before" ] &&
+	pass "nothing stored with the wrong password" ||
+	fail "the store changed: $(diff <(echo "$before") <(snapshot "$LAB_STORE") | head -n 5)"
 
 stop_serve
 e2e_finish

@@ -9,17 +9,18 @@
 
 #include "fr_codec.h"
 
-/* a version 1 header (manifest first, naming the package) */
+/* a version 3 header: sealed, the manifest's length, a key check */
 static struct fr_vol_hdr sample(void)
 {
 	struct fr_vol_hdr h;
 
 	memset(&h, 0, sizeof(h));
-	h.version = FR_VOL_VERSION_1;
-	for (int i = 0; i < FR_HASH_LEN; i++) {
+	h.version = FR_VOL_VERSION;
+	for (int i = 0; i < FR_HASH_LEN; i++)
 		h.parcel[i] = (uint8_t)(0x40 + i);
-		h.pkg[i] = (uint8_t)(0x80 + i);
-	}
+	for (int i = 0; i < FR_CHECK_LEN; i++)
+		h.check[i] = (uint8_t)(0x80 + i);
+	h.mf_len = 123456;
 	h.volume = 3;
 	h.n_segments = 200;
 	h.seg_size = 8u << 20;
@@ -27,17 +28,6 @@ static struct fr_vol_hdr sample(void)
 	strcpy(h.to, "LAB-2");
 	strcpy(h.account, "CEN_X");
 	h.created = 1764100000;
-	return h;
-}
-
-/* a version 2 header (frames first, the manifest's length, no package) */
-static struct fr_vol_hdr sample2(void)
-{
-	struct fr_vol_hdr h = sample();
-
-	h.version = FR_VOL_VERSION;
-	memset(h.pkg, 0, FR_HASH_LEN);
-	h.mf_len = 123456;
 	return h;
 }
 
@@ -59,7 +49,6 @@ static int hdr_with(struct fr_vol_hdr h, void (*fix)(uint8_t *b))
 }
 
 static int vol_with(void (*fix)(uint8_t *b)) { return hdr_with(sample(), fix); }
-static int vol2_with(void (*fix)(uint8_t *b)) { return hdr_with(sample2(), fix); }
 
 Test(volume, round_trip)
 {
@@ -68,10 +57,13 @@ Test(volume, round_trip)
 
 	fr_vol_hdr_pack(b, &h);
 	cr_assert_eq(memcmp(b, "FRPV", 4), 0);
+	cr_assert_eq(fr_get16(b + 4), 3);
+	cr_assert_eq(fr_get32(b + 52), 123456);
+	cr_assert_eq(memcmp(b + 24, h.check, FR_CHECK_LEN), 0);
 	memset(&g, 0xee, sizeof(g));
 	cr_assert_eq(fr_vol_hdr_unpack(&g, b), 0);
 	cr_assert_eq(memcmp(g.parcel, h.parcel, FR_HASH_LEN), 0);
-	cr_assert_eq(memcmp(g.pkg, h.pkg, FR_HASH_LEN), 0);
+	cr_assert_eq(memcmp(g.check, h.check, FR_CHECK_LEN), 0);
 	cr_assert_eq(g.volume, 3);
 	cr_assert_eq(g.n_segments, 200);
 	cr_assert_eq(g.seg_size, 8u << 20);
@@ -79,38 +71,69 @@ Test(volume, round_trip)
 	cr_assert_str_eq(g.to, "LAB-2");
 	cr_assert_str_eq(g.account, "CEN_X");
 	cr_assert_eq(g.created, 1764100000);
-	cr_assert_eq(g.version, FR_VOL_VERSION_1);
-	cr_assert_eq(g.mf_len, 0);
-}
-
-Test(volume, version2_round_trip)
-{
-	struct fr_vol_hdr h = sample2(), g;
-	uint8_t b[FR_VOL_HDR], zero[FR_HASH_LEN] = {0};
-
-	fr_vol_hdr_pack(b, &h);
-	cr_assert_eq(fr_get16(b + 4), 2);
-	cr_assert_eq(fr_get32(b + 52), 123456);
-	memset(&g, 0xee, sizeof(g));
-	cr_assert_eq(fr_vol_hdr_unpack(&g, b), 0);
 	cr_assert_eq(g.version, FR_VOL_VERSION);
 	cr_assert_eq(g.mf_len, 123456);
-	cr_assert_eq(memcmp(g.pkg, zero, FR_HASH_LEN), 0);
-	cr_assert_eq(memcmp(g.parcel, h.parcel, FR_HASH_LEN), 0);
-	cr_assert_eq(g.volume, 3);
+	cr_assert_eq(fr_vol_hdr_version(b), 3);
 }
 
-static void f2_pkg(uint8_t *b) { b[30] = 1; }
-static void f2_mf0(uint8_t *b) { fr_put32(b + 52, 0); }
-static void f2_mfbig(uint8_t *b) { fr_put32(b + 52, FR_MANIFEST_MAX + 1); }
-static void f2_version3(uint8_t *b) { fr_put16(b + 4, 3); }
-
-Test(volume, version2_fields_have_their_errors)
+/*
+ * Volumes of versions 1 and 2 (signed, not sealed) are refused, even
+ * whole and valid in their own version: no cleartext fallback. The
+ * importer tells them by fr_vol_hdr_version.
+ */
+Test(volume, older_versions_are_refused)
 {
-	cr_assert_eq(vol2_with(f2_pkg), FR_E_BAD_RESERVED);
-	cr_assert_eq(vol2_with(f2_mf0), FR_E_TOO_LARGE);
-	cr_assert_eq(vol2_with(f2_mfbig), FR_E_TOO_LARGE);
-	cr_assert_eq(vol2_with(f2_version3), FR_E_BAD_VERSION);
+	for (uint16_t v = 1; v <= 2; v++) {
+		struct fr_vol_hdr h = sample(), g;
+		uint8_t b[FR_VOL_HDR];
+
+		h.version = v;
+		if (v == 1)
+			h.mf_len = 0; /* as version 1 wrote it */
+		fr_vol_hdr_pack(b, &h);
+		cr_assert_eq(fr_vol_hdr_unpack(&g, b), FR_E_BAD_VERSION,
+			     "version %u", v);
+		cr_assert_eq(fr_vol_hdr_version(b), v);
+	}
+	/* not a volume at all: no version to tell */
+	uint8_t junk[FR_VOL_HDR] = {'F', 'R', 'S', 'G', 2};
+	cr_assert_eq(fr_vol_hdr_version(junk), 0);
+}
+
+/* the real thing: the first 128 bytes of a volume written by the ferry
+ * before sealing (version 2; tests/e2e/data/parcel-v2.fpv) */
+static const uint8_t v2_header[FR_VOL_HDR] = {
+	0x46, 0x52, 0x50, 0x56, 0x02, 0x00, 0x00, 0x00, 0xfd, 0x63, 0x75, 0x5e,
+	0xfa, 0x7f, 0x44, 0xed, 0xb4, 0x11, 0x77, 0x9b, 0x0b, 0xd5, 0xb1, 0x0a,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x10, 0x00, 0x7e, 0x00, 0x00, 0x00, 0x28, 0x28, 0x10, 0x6b,
+	0x00, 0x00, 0x00, 0x00, 0x43, 0x45, 0x4e, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4c, 0x41, 0x42, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x43, 0x45, 0x4e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xab, 0x28, 0x4e, 0x4e, 0xb0, 0x6c, 0x8e, 0x9e
+
+};
+
+Test(volume, a_version2_volume_of_an_older_ferry)
+{
+	struct fr_vol_hdr g;
+
+	cr_assert_eq(fr_vol_hdr_version(v2_header), 2);
+	cr_assert_eq(fr_vol_hdr_unpack(&g, v2_header), FR_E_BAD_VERSION);
+}
+
+static void f_mf0(uint8_t *b) { fr_put32(b + 52, 0); }
+static void f_mfbig(uint8_t *b) { fr_put32(b + 52, FR_MANIFEST_MAX + 1); }
+static void f_version4(uint8_t *b) { fr_put16(b + 4, 4); }
+
+Test(volume, manifest_length_and_later_versions)
+{
+	cr_assert_eq(vol_with(f_mf0), FR_E_TOO_LARGE);
+	cr_assert_eq(vol_with(f_mfbig), FR_E_TOO_LARGE);
+	cr_assert_eq(vol_with(f_version4), FR_E_BAD_VERSION);
 }
 
 Test(volume, full_length_codes)
@@ -127,8 +150,6 @@ Test(volume, full_length_codes)
 static void f_magic(uint8_t *b) { b[0] ^= 1; }
 static void f_version(uint8_t *b) { fr_put16(b + 4, 0); }
 static void f_flags(uint8_t *b) { fr_put16(b + 6, 1); }
-/* a version 1 header has no manifest length */
-static void f_rsvd1(uint8_t *b) { fr_put32(b + 52, 7); }
 static void f_rsvd2(uint8_t *b) { b[115] = 1; }
 static void f_vol0(uint8_t *b) { fr_put32(b + 40, 0); }
 static void f_volbig(uint8_t *b) { fr_put32(b + 40, FR_VOL_MAX + 1); }
@@ -144,7 +165,6 @@ Test(volume, each_field_has_its_error)
 	cr_assert_eq(vol_with(f_magic), FR_E_BAD_MAGIC);
 	cr_assert_eq(vol_with(f_version), FR_E_BAD_VERSION);
 	cr_assert_eq(vol_with(f_flags), FR_E_BAD_FLAGS);
-	cr_assert_eq(vol_with(f_rsvd1), FR_E_BAD_RESERVED);
 	cr_assert_eq(vol_with(f_rsvd2), FR_E_BAD_RESERVED);
 	cr_assert_eq(vol_with(f_vol0), FR_E_BAD_VOLUME);
 	cr_assert_eq(vol_with(f_volbig), FR_E_BAD_VOLUME);
@@ -216,8 +236,12 @@ Test(trailer, round_trip_and_errors)
 	struct fr_vol_trailer g;
 	uint8_t b[FR_TRAILER_LEN];
 
+	for (int i = 0; i < 32; i++)
+		t.chain[i] = (uint8_t)(0xc0 + i);
 	fr_vol_trailer_pack(b, &t);
+	cr_assert_eq(memcmp(b + 32, t.chain, 32), 0);
 	cr_assert_eq(fr_vol_trailer_unpack(&g, b), 0);
+	cr_assert_eq(memcmp(g.chain, t.chain, 32), 0);
 	cr_assert_eq(g.volume, 4);
 	cr_assert_eq(g.frames, 12);
 	cr_assert_eq(g.first, 30);
