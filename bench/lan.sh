@@ -17,6 +17,9 @@
 #   TOOLS="tar zstd rsync ferry"   which transfers to run
 #   SRC=DIR                    use DIR as the package instead of building one
 #   FERRY=build/ferry          the ferry binary
+#   FERRY_BASE=PATH            a second ferry binary to compare with, as tool
+#                              "ferry0" (add it to TOOLS): e.g. the last
+#                              unsealed one, protocol 1 (PERFORMANCE.md)
 #
 # Before each timed run: the destination is removed, `sync`, and the page
 # cache is dropped (echo 3 > /proc/sys/vm/drop_caches, needs root) so every
@@ -60,6 +63,10 @@ DEST=$WORK/dest # every destination lives here, on WORK's file system
 FERRY_SRC=$FERRY
 cp "$FERRY_SRC" "$OUT/ferry" || die "cannot copy $FERRY_SRC"
 FERRY=$OUT/ferry
+if [[ " $TOOLS " == *" ferry0 "* ]]; then
+	[ -x "${FERRY_BASE:-}" ] || die "tool ferry0 needs FERRY_BASE=<a ferry binary>"
+	cp "$FERRY_BASE" "$OUT/ferry0" || die "cannot copy $FERRY_BASE"
+fi
 FERRY_REV="$(cd "$repo" && git describe --always --dirty 2>/dev/null), built $(date -u -r "$FERRY_SRC" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$FERRY" | cut -c1-16)"
 
 # ---- process bookkeeping ---------------------------------------------------
@@ -420,7 +427,10 @@ run_ferry() { # run-number [package] [label]
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')
 	local fsec
 	fsec=$(jq -r '.seconds // empty' "$d/send.json" 2>/dev/null)
-	if [ "$tool" = ferry ]; then
+	if [ "$tool" = ferry0 ]; then
+		record ferry0 "$1" "$wall" "$(cpu_sum "$d"/{send,serve})" "$(rss_max "$d"/{send,serve})" \
+			"$(rss_max "$d"/send)" "$(rss_max "$d"/serve)" "$chk"
+	elif [ "$tool" = ferry ]; then
 		FSEC+="${fsec:-0} "
 		FPHASES+="$(cat "$d/phases"); "
 		FLEVEL+="$(jq -r '.level // empty' "$d/send.json" 2>/dev/null) "
@@ -547,6 +557,10 @@ for r in $(seq "$RUNS"); do # rounds: every tool once per round, spreading the n
 	for t in $TOOLS; do
 		case $t in
 		tar) run_tar "$r" ;; zstd) run_zstd "$r" ;; rsync) run_rsync "$r" ;; ferry) run_ferry "$r" ;;
+		ferry0) # the same run with the other binary, on both sides
+			FERRY_MAIN=$FERRY FERRY=$OUT/ferry0
+			run_ferry "$r" "$PKG" ferry0
+			FERRY=$FERRY_MAIN ;;
 		*) die "unknown tool $t" ;;
 		esac
 	done
@@ -599,6 +613,7 @@ fi
 		w=$(median ${WALL[$t]})
 		case $t in
 		tar) name='tar \| nc' ;; zstd) name='tar \| zstd -1 -T0 \| nc' ;; rsync) name='rsync -a to rsync daemon' ;; ferry) name='**ferry send**' ;;
+		ferry0) name="ferry send, $("$OUT/ferry0" version 2>/dev/null | head -n 1) (FERRY_BASE)" ;;
 		esac
 		ratio="-"
 		[ -n "$FW" ] && [ "$t" != ferry ] && ratio="$(div "$w" "$FW" 2)x"
