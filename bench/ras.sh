@@ -21,6 +21,9 @@
 #   WORK=/var/tmp/ferry-bench-ras   packages, destinations, results
 #   FERRY=build/ferry
 #   FERRY_SENDER="segment-size = 1M"   extra [sender] lines for ferry
+#   FERRY_BASE=PATH           a second ferry binary (e.g. the last unsealed
+#                             one) sent over the same line after ferry, with
+#                             its own receiver: what sealing adds on the line
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +45,10 @@ OUT=$WORK/results/$stamp
 mkdir -p "$OUT"
 cp "$FERRY" "$OUT/ferry"
 FERRY=$OUT/ferry
+if [ -n "${FERRY_BASE:-}" ]; then
+	[ -x "$FERRY_BASE" ] || die "FERRY_BASE=$FERRY_BASE is not a binary"
+	cp "$FERRY_BASE" "$OUT/ferry0"
+fi
 
 NS=ferry-bench-$$
 VC=fbc$$
@@ -128,6 +135,10 @@ gid = root
 EOF
 mkdir -p "$OUT/rsync-dest"
 ip netns exec "$NS" "$FERRY" serve --config "$OUT/lab.conf" 2>"$OUT/serve.log" &
+if [ -n "${FERRY_BASE:-}" ]; then
+	sed -e "s#$OUT/lab\$#$OUT/lab0#" -e "s#:7070#:7071#" "$OUT/lab.conf" >"$OUT/lab0.conf"
+	ip netns exec "$NS" "$OUT/ferry0" serve --config "$OUT/lab0.conf" 2>"$OUT/serve0.log" &
+fi
 ip netns exec "$NS" rsync --daemon --no-detach --address="$LIP" --port=873 \
 	--config="$OUT/rsyncd.conf" 2>"$OUT/rsyncd.log" &
 sleep 1
@@ -180,6 +191,21 @@ EOF
 	diff -r "$pkg" "$OUT/lab/packages/pkg-$rate" >/dev/null || die "ferry's copy differs"
 	record "$rate" ferry "$w" "$bytes" $((b1 - b0))
 
+	if [ -n "${FERRY_BASE:-}" ]; then # the other binary, same line
+		sed -e "s#:7070#:7071#" -e "s#$OUT/cen-$rate\$#$OUT/cen0-$rate#" \
+			"$OUT/cen-$rate.conf" >"$OUT/cen0-$rate.conf"
+		drop
+		b0=$(line_bytes)
+		start_clock
+		"$OUT/ferry0" send "$pkg" --to LAB --config "$OUT/cen0-$rate.conf" \
+			--name "pkg-$rate" --json >"$OUT/ferry0-$rate.json" 2>"$OUT/ferry0-$rate.err"
+		w=$(stop_clock)
+		b1=$(line_bytes)
+		grep -q '"ok":true' "$OUT/ferry0-$rate.json" || die "FERRY_BASE failed: $(cat "$OUT/ferry0-$rate.err")"
+		diff -r "$pkg" "$OUT/lab0/packages/pkg-$rate" >/dev/null || die "FERRY_BASE's copy differs"
+		record "$rate" "ferry (FERRY_BASE)" "$w" "$bytes" $((b1 - b0))
+	fi
+
 	# rsync -z to the daemon
 	drop
 	b0=$(line_bytes)
@@ -212,12 +238,20 @@ out = sys.argv[1]
 rows = [l.rstrip("\n").split("\t") for l in open(out + "/raw.tsv")][1:]
 print("| line | tool | wall s | package | on the line | payload rate | line utilisation | ferry's payload rate vs this |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+notes = []
 for rate in dict.fromkeys(r[0] for r in rows):
     rr = [r for r in rows if r[0] == rate]
     f = next(float(r[5]) for r in rr if r[1] == "ferry")
+    fl = next(int(r[4]) for r in rr if r[1] == "ferry")
     for r in rr:
+        if r[1] == "ferry (FERRY_BASE)":
+            notes.append("%s: ferry put %+.2f%% of FERRY_BASE's bytes on the line"
+                         % (rate, 100.0 * (fl - int(r[4])) / int(r[4])))
         print("| %s | %s | %s | %.1f MiB | %.2f MiB | %.1f KB/s | %.0f%% | %s |" % (
             rate, r[1], r[2], int(r[3]) / 2**20, int(r[4]) / 2**20, float(r[5]) / 1e3,
             100 * float(r[6]), "-" if r[1] == "ferry" else "%.2fx" % (f / float(r[5]))))
+for n in notes:
+    print()
+    print(n)
 EOF
 log "results in $OUT"
