@@ -29,6 +29,11 @@ void fr_log(int level, const char *fmt, ...)
 /* The last error logged by this process (also when it was not shown):
  * "" if none. */
 const char *fr_log_last_error(void);
+/* What this ferry speaks: "protocol 2 (sealed sessions), parcel volume
+ * format 3 (sealed)" (`ferry version`). */
+const char *fr_versions(void);
+/* The AEAD this machine chooses: "AES-256-GCM" or "XChaCha20-Poly1305". */
+const char *fr_aead_here(void);
 
 /* A test build (FERRY_TEST_HOOKS) checks the FERRY_* test switches at
  * start: a bad value ends the process with a message (exit 2). Nothing

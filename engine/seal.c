@@ -19,11 +19,28 @@
  * can be kept.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fr_internal.h"
 
 #define PART_RECORD 0xffffffffu
+
+const char *fr_versions(void)
+{
+	static char v[96];
+
+	snprintf(v, sizeof(v),
+		 "protocol %d (sealed sessions), parcel volume format %d "
+		 "(sealed)",
+		 FR_PROTO_VERSION, FR_VOL_VERSION);
+	return v;
+}
+
+const char *fr_aead_here(void)
+{
+	return fr_aead_name(fr_aead_local());
+}
 
 uint8_t fr_aead_local(void)
 {

@@ -47,7 +47,8 @@ static const char *const usage_main =
 	"  prune   --older-than D --config F   remove what was abandoned\n"
 	"  forget  TRANSFER --config F         drop one transfer record\n"
 	"  parcel  create|list|ship|import     courier parcels on media\n"
-	"  version                             print the version\n"
+	"  version                             print the version, the protocol and\n"
+	"                                      volume format it speaks, its AEAD\n"
 	"\n"
 	"Run 'ferry <command> --help' for a command's options. The config\n"
 	"may also be named by the FERRY_CONFIG environment variable; with\n"
@@ -540,6 +541,7 @@ int main(int argc, char **argv)
 #else
 		printf("ferry %s\n", FERRY_VERSION);
 #endif
+		printf("%s; %s here\n", fr_versions(), fr_aead_here());
 		return 0;
 	}
 	if (!strcmp(cmd, "parcel"))

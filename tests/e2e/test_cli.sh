@@ -21,6 +21,8 @@ for cmd in serve resume status verify; do
 done
 run_ferry "$O" "$E" version
 expect_rc 0 "$RC" "ferry version"
+expect_grep "ferry version names the protocol and the volume format it speaks" \
+	"protocol 2 \(sealed sessions\), parcel volume format 3 \(sealed\); (AES-256-GCM|XChaCha20-Poly1305) here" "$O"
 
 # ---- usage errors: exit 2 ------------------------------------------------------------
 run_ferry "$O" "$E" frobnicate
