@@ -158,6 +158,23 @@ T0=
 start_clock() { T0=$(date +%s.%N); }
 stop_clock() { python3 -c "print('%.2f' % ($(date +%s.%N) - $T0))"; }
 
+# send_ferry BINARY TAG STORE LABEL: one ferry send of $pkg over the line,
+# with config cen[0]-$rate.conf (TAG ferry or ferry0), checked and recorded
+send_ferry() {
+	local bin=$1 tag=$2 store=$3 label=$4 conf=$OUT/cen-$rate.conf
+	[ "$tag" = ferry ] || conf=$OUT/cen0-$rate.conf
+	drop
+	b0=$(line_bytes)
+	start_clock
+	"$bin" send "$pkg" --to LAB --config "$conf" --name "pkg-$rate" --json \
+		>"$OUT/$tag-$rate.json" 2>"$OUT/$tag-$rate.err"
+	w=$(stop_clock)
+	b1=$(line_bytes)
+	grep -q '"ok":true' "$OUT/$tag-$rate.json" || die "$label failed: $(cat "$OUT/$tag-$rate.err")"
+	diff -r "$pkg" "$OUT/$store/packages/pkg-$rate" >/dev/null || die "$label's copy differs"
+	record "$rate" "$label" "$w" "$bytes" $((b1 - b0))
+}
+
 for rate in $RATES; do
 	kv=KIB_$rate
 	kib=${!kv:-$([ "$rate" = 128kbit ] && echo 3072 || echo 24576)}
@@ -180,30 +197,11 @@ password-file = $pw
 [sender]
 ${FERRY_SENDER:-}
 EOF
-	drop
-	b0=$(line_bytes)
-	start_clock
-	"$FERRY" send "$pkg" --to LAB --config "$OUT/cen-$rate.conf" \
-		--name "pkg-$rate" --json >"$OUT/ferry-$rate.json" 2>"$OUT/ferry-$rate.err"
-	w=$(stop_clock)
-	b1=$(line_bytes)
-	grep -q '"ok":true' "$OUT/ferry-$rate.json" || die "ferry failed: $(cat "$OUT/ferry-$rate.err")"
-	diff -r "$pkg" "$OUT/lab/packages/pkg-$rate" >/dev/null || die "ferry's copy differs"
-	record "$rate" ferry "$w" "$bytes" $((b1 - b0))
-
+	send_ferry "$FERRY" ferry lab ferry
 	if [ -n "${FERRY_BASE:-}" ]; then # the other binary, same line
 		sed -e "s#:7070#:7071#" -e "s#$OUT/cen-$rate\$#$OUT/cen0-$rate#" \
 			"$OUT/cen-$rate.conf" >"$OUT/cen0-$rate.conf"
-		drop
-		b0=$(line_bytes)
-		start_clock
-		"$OUT/ferry0" send "$pkg" --to LAB --config "$OUT/cen0-$rate.conf" \
-			--name "pkg-$rate" --json >"$OUT/ferry0-$rate.json" 2>"$OUT/ferry0-$rate.err"
-		w=$(stop_clock)
-		b1=$(line_bytes)
-		grep -q '"ok":true' "$OUT/ferry0-$rate.json" || die "FERRY_BASE failed: $(cat "$OUT/ferry0-$rate.err")"
-		diff -r "$pkg" "$OUT/lab0/packages/pkg-$rate" >/dev/null || die "FERRY_BASE's copy differs"
-		record "$rate" "ferry (FERRY_BASE)" "$w" "$bytes" $((b1 - b0))
+		send_ferry "$OUT/ferry0" ferry0 lab0 "ferry (FERRY_BASE)"
 	fi
 
 	# rsync -z to the daemon

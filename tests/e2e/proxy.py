@@ -110,6 +110,14 @@ def recv_exact(c, n):
         b += x
     return bytes(b)
 
+def half_close(s, cid, what):
+    """The client is done sending: so is the proxy, towards the server."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    out("conn %d: client->server closed after %s" % (cid, what))
+
 def pump_msgs(c, s, cid):
     """Whole messages, each forwarded, dropped, doubled or replaced."""
     nmsg = 0
@@ -143,11 +151,7 @@ def pump_msgs(c, s, cid):
                 s.sendall(m)
     except OSError as e:
         out("conn %d: client side: %s" % (cid, e))
-    try:
-        s.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    out("conn %d: client->server closed after %d messages" % (cid, nmsg))
+    half_close(s, cid, "%d messages" % nmsg)
 
 def pump_c2s(c, s, cid):
     if a.drop_msg or a.replay_msg or a.splice:
@@ -211,11 +215,7 @@ def pump_c2s(c, s, cid):
                     time.sleep(ahead)
     except OSError as e:
         out("conn %d: client side: %s" % (cid, e))
-    try:
-        s.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    out("conn %d: client->server closed after %d bytes" % (cid, off))
+    half_close(s, cid, "%d bytes" % off)
 
 def pump_s2c(s, c, cid):
     try:
