@@ -65,7 +65,8 @@ cp "$FERRY_SRC" "$OUT/ferry" || die "cannot copy $FERRY_SRC"
 FERRY=$OUT/ferry
 if [[ " $TOOLS " == *" ferry0 "* ]]; then
 	[ -x "${FERRY_BASE:-}" ] || die "tool ferry0 needs FERRY_BASE=<a ferry binary>"
-	cp "$FERRY_BASE" "$OUT/ferry0" || die "cannot copy $FERRY_BASE"
+	# named ferry too: the receiver is found by its process name
+	mkdir -p "$OUT/base" && cp "$FERRY_BASE" "$OUT/base/ferry" || die "cannot copy $FERRY_BASE"
 fi
 FERRY_REV="$(cd "$repo" && git describe --always --dirty 2>/dev/null), built $(date -u -r "$FERRY_SRC" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$FERRY" | cut -c1-16)"
 
@@ -558,7 +559,7 @@ for r in $(seq "$RUNS"); do # rounds: every tool once per round, spreading the n
 		case $t in
 		tar) run_tar "$r" ;; zstd) run_zstd "$r" ;; rsync) run_rsync "$r" ;; ferry) run_ferry "$r" ;;
 		ferry0) # the same run with the other binary, on both sides
-			FERRY_MAIN=$FERRY FERRY=$OUT/ferry0
+			FERRY_MAIN=$FERRY FERRY=$OUT/base/ferry
 			run_ferry "$r" "$PKG" ferry0
 			FERRY=$FERRY_MAIN ;;
 		*) die "unknown tool $t" ;;
@@ -613,7 +614,7 @@ fi
 		w=$(median ${WALL[$t]})
 		case $t in
 		tar) name='tar \| nc' ;; zstd) name='tar \| zstd -1 -T0 \| nc' ;; rsync) name='rsync -a to rsync daemon' ;; ferry) name='**ferry send**' ;;
-		ferry0) name="ferry send, $("$OUT/ferry0" version 2>/dev/null | head -n 1) (FERRY_BASE)" ;;
+		ferry0) name="ferry send, $("$OUT/base/ferry" version 2>/dev/null | head -n 1) (FERRY_BASE)" ;;
 		esac
 		ratio="-"
 		[ -n "$FW" ] && [ "$t" != ferry ] && ratio="$(div "$w" "$FW" 2)x"
