@@ -9,7 +9,9 @@
 # (what a killed receiver can lose is then only what was still in
 # flight). With a byte of the payload flipped at 5 MiB, the session is
 # dropped; the file holds the frame's first megabytes, and no byte from
-# the altered chunk on (nothing is written before its chunk opened).
+# the altered chunk on (nothing is written before its chunk opened). With
+# the line cut mid-frame, the receiver keeps the chunks that came and
+# opened, and the resume sends only the rest of the frame.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_recv_open
 
@@ -102,5 +104,33 @@ with open('$f', 'rb') as g:
     g.seek(5 * (1 << 20))
     rest = g.read()
 sys.exit(0 if rest.count(0) == len(rest) else 1)"
+
+# ---- 3. the line cut mid-frame: what opened is kept, the resume sends
+# only the rest, and the kept part (plaintext already) is written at once
+via_proxy "$WORK/p3.plog" --rate $((2 * MiB))
+"$FERRY" send "$PKG" --to LAB --name pkg3 --level 0 --config "$CEN_CONF" \
+	>"$WORK/s3.out" 2>"$WORK/s3.err" &
+spid=$!
+E2E_PIDS+=("$spid")
+seen=$(watch_file "$spid")
+[ "$seen" = early ] || die "the frame was not written as it came ($seen)"
+sleep 1
+stop_proxy
+rc=0
+wait "$spid" || rc=$?
+expect_rc 1 "$rc" "the send whose line was cut"
+KEPT="kept [0-9]+ of the $((8 * MiB)) bytes of segment 0's frame"
+wait_for_log "$SERVE_LOG" "$KEPT" 10 ||
+	die "the receiver kept nothing of the frame that was cut"
+kept=$(grep -oE "$KEPT" "$SERVE_LOG" | tail -n 1 | awk '{print $2}')
+check "the receiver kept the whole chunks that came ($kept bytes, at least the MiB seen in the file)" \
+	[ "$kept" -ge $MiB ]
+CEN_HOST=
+write_configs
+run_ferry "$WORK/r3.json" "$WORK/r3.err" resume pkg3 --config "$CEN_CONF" --json
+expect_rc 0 "$RC" "the resume after the cut"
+expect_grep "the resume took only the rest of the frame" \
+	"segment 0 resumes at byte $kept of $((8 * MiB))" "$SERVE_LOG"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg3" "package resumed after the cut"
 
 e2e_finish
