@@ -148,6 +148,7 @@ struct rconn {
 	uint32_t n_kept;      /* (as listed in this session's HAVE) */
 	bool recv_inflight;
 	bool end_received;
+	bool gone;            /* the peer is gone: read what is queued */
 	/* durability: the syncer ACKs what it journaled, then wakes us */
 	struct fr_syncer sy;
 	int sync_efd;
@@ -825,7 +826,7 @@ static void recv_part(struct rconn *rc)
 	uint32_t c = fr_chunk_size(s->f.stored_len);
 	uint32_t ahead = c > RECV_PART ? 2 * c : RECV_AHEAD;
 
-	if (unopened(rc) + len > ahead && unopened(rc) > 0) {
+	if (!rc->gone && unopened(rc) + len > ahead && unopened(rc) > 0) {
 		stall_begin(rc);
 		return;
 	}
@@ -1432,6 +1433,12 @@ static void on_hup(struct rconn *rc, int res)
 	/* after END every frame is here: the package is finished anyway */
 	if (rc->error || rc->end_received)
 		return;
+	/* a raw frame's receive held back (its opening lags) takes what
+	 * is queued now, without waiting */
+	rc->gone = true;
+	if (!rc->recv_inflight && rc->rs == RS_PAYLOAD &&
+	    rc->slots[rc->cur].prog)
+		recv_part(rc);
 	/* a receive in flight may hold bytes of the frame that are not
 	 * counted yet: it ends now (shut down for reading), and its
 	 * completion keeps what came and ends the session (on_recv) */
