@@ -5,12 +5,19 @@
  * authenticates the peer, takes its manifest, answers with the segments
  * already held, and then runs a ring loop:
  *
- *   RECV message header -> RECV frame header (validated before any
- *   buffer is committed) -> RECV payload into a pool buffer
- *   -> worker: XXH3 check against the manifest, while a raw payload is
- *      already being written; a zstd payload is decompressed (never past
- *      the manifest's length) and checked first
- *   -> WRITE of each extent at its offset in the package's files
+ *   RECV message header -> RECV the frame's record (its header validated
+ *   before any buffer is committed; its chunks' tags) -> RECV the payload
+ *   into a pool buffer; no byte of it is written before its chunk opened:
+ *    - raw: in 1 MiB parts, never more than 2 MiB ahead of what opened;
+ *      a worker opens the chunks as they come (one job per frame at a
+ *      time), and what opened is WRITTEN at once, each extent at its
+ *      offset in the package's files (progress); once all of it opened,
+ *      a worker checks its XXH3 against the manifest while the last
+ *      writes go
+ *    - zstd: whole; a worker opens it, decompresses it (never past the
+ *      manifest's length) and checks it; then it is WRITTEN
+ *    - streamed (PIECEs, then FIN): each piece opened as it comes; then
+ *      checked (and decompressed) by a worker, and WRITTEN
  *   -> the connection's sync thread: syncfs in batches, journal append
  *      (fdatasync), then ACK. A corrupt payload is NAK'd and re-sent.
  *
@@ -88,6 +95,22 @@ struct rslot {
 	bool opened;         /* all of the payload is plaintext */
 	bool open_only;      /* the worker opened a raw payload: it is
 			      * written while the hash is checked */
+	/* a raw frame (whole, not zstd) is opened and written as it comes:
+	 * a worker opens its whole chunks (one job at a time), and what
+	 * opened goes to its files at once */
+	bool prog;
+	bool busy;           /* an opening job is out */
+	bool spool;          /* the line died: keep what came once it is back */
+	uint32_t got;        /* of the payload, received */
+	uint32_t opened_to;  /* [0, opened_to) is plaintext */
+	uint32_t open_at, open_to, open_got; /* the job's range, its result */
+	/* the writes' cursor: extent x (split d), of which x_at bytes are
+	 * submitted */
+	struct fr_extent_iter it;
+	struct fr_extent x;
+	struct fr_dio_split d;
+	uint32_t x_at;
+	bool x_valid;
 };
 
 struct rconn {
@@ -125,6 +148,7 @@ struct rconn {
 	uint32_t n_kept;      /* (as listed in this session's HAVE) */
 	bool recv_inflight;
 	bool end_received;
+	bool gone;            /* the peer is gone: read what is queued */
 	/* durability: the syncer ACKs what it journaled, then wakes us */
 	struct fr_syncer sy;
 	int sync_efd;
@@ -281,6 +305,20 @@ static void work_verify(struct fr_job *job, int worker)
 	fr_seg_reader_fini(&rd);
 }
 
+/* A raw frame's chunks [open_at, open_to), as they came: open_got is the
+ * end of what opened (open_to unless a chunk did not). */
+static void work_open(struct fr_job *job, int worker)
+{
+	struct rslot *s = (struct rslot *)job;
+	uint32_t c = fr_chunk_size(s->f.stored_len);
+
+	(void)worker;
+	s->open_got = fr_chunks_open_prefix(
+		&s->key, s->fhdr, payload_at(s->rc, s), s->open_at, s->open_to,
+		s->f.stored_len,
+		s->tags + (size_t)((s->open_at - s->from) / c) * FR_SEAL_TAG);
+}
+
 /* ---- the I/O thread -------------------------------------------------------- */
 
 static void slot_free(struct rconn *rc, int si)
@@ -360,16 +398,15 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 static void settle(struct rconn *rc, int si);
 static void start_writes(struct rconn *rc, int si);
 
-/* Check and write slot si's frame (its payload is all here). */
+/* Check and write slot si's frame (its payload is all here): a frame not
+ * opened as it came (zstd, streamed; a raw one goes by progress). */
 static void verify(struct rconn *rc, int si)
 {
 	struct rslot *s = &rc->slots[si];
 
-	/* The worker opens the payload; the hash check of a raw one then
-	 * runs while it is already being written (on_worker_done): what a
-	 * crash of this process can cost is then only what is still in
-	 * flight, since the next session rescues segments found whole on
-	 * disk (store.c). */
+	/* The worker opens the payload (a stream's pieces are open
+	 * already); the hash check of a raw one then runs while it is
+	 * already being written (on_worker_done). */
 	s->state = R_WORK;
 	s->hashing = true;
 	s->open_only = false;
@@ -437,7 +474,11 @@ static void settle(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	uint32_t seg = s->f.index;
 
-	if (s->hashing || s->pending)
+	if (s->state == R_RECV || s->hashing || s->pending || s->busy)
+		return;
+	/* a raw frame still being opened: the rest comes */
+	if (s->prog && s->state == R_WORK && s->result == 0 && !s->err &&
+	    !rc->error)
 		return;
 	if (s->result == FR_E_SEALED) {
 		sealed_fail(rc);
@@ -514,6 +555,104 @@ static void start_writes(struct rconn *rc, int si)
 		settle(rc, si);
 }
 
+/*
+ * A raw frame's writes, as it opens: what opened since the last call is
+ * submitted, extent by extent, each split as start_writes does. The
+ * O_DIRECT middle of an extent is cut only at file offsets aligned to
+ * FR_DIO_ALIGN (the buffer lines up with the file there); the buffered
+ * head and tail go as far as what opened.
+ */
+static void submit_opened(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	const uint8_t *base = data_at(rc, s);
+
+	while (!s->err && !rc->error) {
+		if (!s->x_valid) {
+			if (!fr_extent_next(&s->it, &s->x))
+				return;
+			s->d = fr_dio_split(base + s->x.seg_off, s->x.file_off,
+					    s->x.len,
+					    !rc->pkg.nodirect[s->x.entry]);
+			s->x_at = 0;
+			s->x_valid = s->x.len > 0;
+			continue;
+		}
+		const struct fr_extent *x = &s->x;
+		if (s->opened_to <= x->seg_off + s->x_at)
+			return;
+		uint32_t avail = s->opened_to - x->seg_off;
+		uint32_t mid_end = s->d.head + s->d.mid, end;
+		bool direct = s->x_at >= s->d.head && s->x_at < mid_end;
+		end = s->x_at < s->d.head ? s->d.head
+		      : direct		  ? mid_end
+					  : x->len;
+		if (avail < end) {
+			end = avail;
+			if (direct) /* a block's start */
+				end = s->d.head +
+				      ((end - s->d.head) & ~(FR_DIO_ALIGN - 1));
+		}
+		if (end <= s->x_at)
+			return; /* the next block has not opened yet */
+		int r = add_wop(rc, si, x->entry, x->file_off + s->x_at,
+				x->seg_off + s->x_at, end - s->x_at,
+				direct && !rc->pkg.nodirect[x->entry]);
+		if (r < 0) {
+			char ep[FR_ESC_MAX];
+			s->err = r;
+			fail(rc, r, "cannot write '%s' in '%s': %s",
+			     fr_esc(rc->pkg.m.entries[x->entry].path, ep,
+				    sizeof(ep)),
+			     rc->pkg.tree, fr_strerror(r));
+			return;
+		}
+		s->x_at = end;
+		s->x_valid = end < x->len;
+	}
+}
+
+/*
+ * A raw frame goes on as far as it can: what opened is written, the whole
+ * chunks that came and are not opened yet go to a worker (its job is
+ * free), and once all of it opened and all of its writes are out, its
+ * hash is checked while they finish. A frame that failed (a chunk that
+ * did not open, a write, the session) writes nothing more: it settles
+ * once nothing of it is out.
+ */
+static void progress(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	uint32_t stored = s->f.stored_len;
+
+	if (s->result == 0 && !s->err && !rc->error) {
+		submit_opened(rc, si);
+		uint32_t c = fr_chunk_size(stored);
+		uint32_t to = s->got >= stored ? stored : s->got / c * c;
+		if (!s->busy && to > s->opened_to && !s->err && !rc->error) {
+			s->busy = true;
+			s->open_at = s->opened_to;
+			s->open_to = to;
+			s->job.fn = work_open;
+			s->job.done = &rc->done;
+			rc->workers_busy++;
+			fr_workq_push(&s->job);
+		}
+		if (s->state == R_WORK && s->opened_to == stored && !s->err &&
+		    !rc->error) {
+			/* all written (submitted): the check runs meanwhile */
+			s->state = R_WRITE;
+			s->opened = true;
+			s->hashing = true;
+			s->job.fn = work_verify;
+			s->job.done = &rc->done;
+			rc->workers_busy++;
+			fr_workq_push(&s->job);
+		}
+	}
+	settle(rc, si);
+}
+
 static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 {
 	struct rslot *s = &rc->slots[si];
@@ -562,6 +701,8 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 		settle(rc, si);
 }
 
+static void spool_opened(struct rconn *rc, int si);
+
 static void on_worker_done(struct rconn *rc)
 {
 	struct fr_job *j = fr_doneq_take(&rc->done);
@@ -571,6 +712,20 @@ static void on_worker_done(struct rconn *rc)
 		int si = (int)(s - rc->slots);
 		j = j->next;
 		rc->workers_busy--;
+		if (s->busy) { /* chunks of a raw frame opened, or not */
+			s->busy = false;
+			if (s->open_got < s->open_to && s->result == 0) {
+				/* nothing more of it is written */
+				s->result = FR_E_SEALED;
+				sealed_fail(rc);
+			}
+			s->opened_to = s->open_got;
+			if (s->spool)
+				spool_opened(rc, si);
+			progress(rc, si);
+			arm_recv(rc); /* the next part may come now */
+			continue;
+		}
 		if (s->open_only && s->result == 0 && !rc->error) {
 			/* opened: written while its hash is checked */
 			s->open_only = false;
@@ -601,6 +756,17 @@ static int free_slot(struct rconn *rc)
 	return -1;
 }
 
+/* A raw frame's payload comes in parts of this much (or of a chunk, if
+ * larger): each part's chunks are opened and written while the next
+ * comes. */
+#define RECV_PART (1u << 20)
+/* ... and no further ahead of what opened than this (or two parts): on a
+ * machine that opens slower than the line brings, the rest waits on the
+ * sender's side, where a dead receiver does not lose it */
+#define RECV_AHEAD (2u << 20)
+
+static void progress(struct rconn *rc, int si);
+
 static void recv_more(struct rconn *rc, void *addr, uint32_t len)
 {
 	int r = fr_ring_recv(rc->ring, rc->sock, addr, len, true,
@@ -609,6 +775,63 @@ static void recv_more(struct rconn *rc, void *addr, uint32_t len)
 		fail(rc, r, "cannot queue a receive: %s", fr_strerror(r));
 	else
 		rc->recv_inflight = true;
+}
+
+/* Payload received that no worker has opened yet (raw frames). */
+static uint32_t unopened(const struct rconn *rc)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < RSLOTS; i++) {
+		const struct rslot *s = &rc->slots[i];
+		if (s->prog && (s->state == R_RECV || s->state == R_WORK) &&
+		    s->result == 0 && !s->err)
+			n += s->got - s->opened_to;
+	}
+	return n;
+}
+
+static void stall_begin(struct rconn *rc)
+{
+	if (!rc->stall_since)
+		rc->stall_since = fr_now_ns();
+}
+
+static void stall_end(struct rconn *rc)
+{
+	if (rc->stall_since) {
+		atomic_fetch_add(&rc->stall_ns, fr_now_ns() - rc->stall_since);
+		rc->stall_since = 0;
+	}
+}
+
+/* How much of slot s's payload the next receive asks for. */
+static uint32_t recv_len(const struct rconn *rc, const struct rslot *s)
+{
+	uint32_t c = fr_chunk_size(s->f.stored_len);
+	uint32_t part = c > RECV_PART ? c : RECV_PART;
+	uint64_t end = ((uint64_t)rc->pay_got / part + 1) * part;
+
+	if (!s->prog || end > rc->pay_want)
+		end = rc->pay_want;
+	return (uint32_t)(end - rc->pay_got);
+}
+
+/* The next part of a raw frame's payload, once what came before it has
+ * (nearly) opened. */
+static void recv_part(struct rconn *rc)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+	uint32_t len = recv_len(rc, s);
+	uint32_t c = fr_chunk_size(s->f.stored_len);
+	uint32_t ahead = c > RECV_PART ? 2 * c : RECV_AHEAD;
+
+	if (!rc->gone && unopened(rc) + len > ahead && unopened(rc) > 0) {
+		stall_begin(rc);
+		return;
+	}
+	stall_end(rc);
+	recv_more(rc, payload_at(rc, s) + rc->pay_got, len);
 }
 
 /* Start (or resume) receiving, as the state allows. */
@@ -622,6 +845,10 @@ static void arm_recv(struct rconn *rc)
 		recv_more(rc, rc->hdr, FR_MSG_HDR);
 		return;
 	}
+	if (rc->rs == RS_PAYLOAD && rc->slots[rc->cur].prog) {
+		recv_part(rc);
+		return;
+	}
 	if (rc->rs != RS_WAITBUF)
 		return;
 	int si = free_slot(rc);
@@ -631,14 +858,10 @@ static void arm_recv(struct rconn *rc)
 	fr_syncer_state(&rc->sy, &backlog);
 	bool window_full = backlog >= SYNC_WINDOW;
 	if (si < 0 || fr_pool_avail(rc->pool) < want || window_full) {
-		if (!rc->stall_since)
-			rc->stall_since = fr_now_ns();
+		stall_begin(rc);
 		return;
 	}
-	if (rc->stall_since) {
-		atomic_fetch_add(&rc->stall_ns, fr_now_ns() - rc->stall_since);
-		rc->stall_since = 0;
-	}
+	stall_end(rc);
 	struct rslot *s = &rc->slots[si];
 	s->f = *fr;
 	s->buf = fr_pool_get(rc->pool);
@@ -650,6 +873,12 @@ static void arm_recv(struct rconn *rc)
 	s->from = rc->cont_buf ? rc->cont_off : 0;
 	s->part = 0;
 	s->opened = false;
+	s->prog = !rc->stream && !(fr->flags & (FR_FRAME_ZSTD | FR_FRAME_REF));
+	s->busy = s->spool = s->hashing = s->x_valid = false;
+	s->result = s->err = 0; /* the slot's last frame may have failed */
+	s->n_ops = s->pending = 0;
+	s->got = s->opened_to = s->from;
+	fr_extent_iter_init(&s->it, &rc->pkg.m, fr->index);
 	if (!rc->stream)
 		memcpy(s->tags, rc->hdr + rc->next_tags,
 		       (size_t)(fr_chunk_count(fr->stored_len) -
@@ -664,6 +893,8 @@ static void arm_recv(struct rconn *rc)
 		rc->pay_got = rc->pay_open = rc->cont_off;
 		free(rc->cont_buf);
 		rc->cont_buf = NULL;
+		if (s->prog) /* plaintext already: written at once */
+			progress(rc, si);
 	}
 	if (rc->stream) { /* its payload comes in PIECE messages */
 		rc->rs = RS_MSGHDR;
@@ -671,8 +902,11 @@ static void arm_recv(struct rconn *rc)
 		return;
 	}
 	rc->pay_want = fr->stored_len;
-	recv_more(rc, payload_at(rc, s) + rc->pay_got,
-		  fr->stored_len - rc->pay_got);
+	if (s->prog)
+		recv_part(rc);
+	else
+		recv_more(rc, payload_at(rc, s) + rc->pay_got,
+			  fr->stored_len - rc->pay_got);
 }
 
 /* ---- partial frames: what a dropped connection leaves ----------------------- */
@@ -691,43 +925,68 @@ static void spool_path(const struct rconn *rc, uint32_t seg, char *out,
  * header and the bytes that came, durably, so that the next session can
  * take only the rest (SEGMENT_CONT) instead of the whole frame again.
  */
-static void spool_partial(struct rconn *rc)
+static void spool_write(struct rconn *rc, const struct rslot *s, uint32_t got,
+			bool stream)
 {
-	struct rslot *s = &rc->slots[rc->cur];
 	char p[1300];
-	uint32_t got;
 
-	if (!rc->stream && rc->pay_got >= s->f.stored_len)
-		return;
-	/* only what opened: a stream's whole pieces, a frame's whole
-	 * chunks (opened here: a cut line is rare) */
-	got = rc->stream ? rc->pay_open
-			 : fr_chunks_open_prefix(&s->key, s->fhdr,
-						 payload_at(rc, s), s->from,
-						 rc->pay_got, s->f.stored_len,
-						 s->tags);
 	if (got < PARTIAL_MIN)
 		return;
 	size_t len = FR_FRAME_HDR + got;
 	uint8_t *b = malloc(len);
 	if (!b)
 		return;
-	rc->pay_got = got;
-	memcpy(b, rc->fhdr, FR_FRAME_HDR);
+	memcpy(b, s->fhdr, FR_FRAME_HDR);
 	memcpy(b + FR_FRAME_HDR, payload_at(rc, s), got);
 	spool_path(rc, s->f.index, p, sizeof(p));
 	int w = fr_write_file_atomic(p, b, len);
-	if (w == 0 && rc->stream)
+	if (w == 0 && stream)
 		fr_log(FR_LOG_INFO,
 		       "%s: kept %u bytes of segment %u's streamed frame for "
 		       "the next session",
-		       rc->who, rc->pay_got, s->f.index);
+		       rc->who, got, s->f.index);
 	else if (w == 0)
 		fr_log(FR_LOG_INFO,
 		       "%s: kept %u of the %u bytes of segment %u's frame for "
 		       "the next session",
-		       rc->who, rc->pay_got, s->f.stored_len, s->f.index);
+		       rc->who, got, s->f.stored_len, s->f.index);
 	free(b);
+}
+
+/* A frame's whole chunks that came: those a worker opened, and the rest
+ * opened here (a cut line is rare), up to one that does not open. */
+static void spool_opened(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	uint32_t c = fr_chunk_size(s->f.stored_len), got = s->opened_to;
+
+	s->spool = false;
+	if (s->result == 0 && s->got > got)
+		got = fr_chunks_open_prefix(
+			&s->key, s->fhdr, payload_at(rc, s), got, s->got,
+			s->f.stored_len,
+			s->tags + (size_t)((got - s->from) / c) * FR_SEAL_TAG);
+	s->opened_to = got;
+	spool_write(rc, s, got, false);
+}
+
+static void spool_partial(struct rconn *rc)
+{
+	struct rslot *s = &rc->slots[rc->cur];
+
+	if (!rc->stream && rc->pay_got >= s->f.stored_len)
+		return;
+	/* only what opened: a stream's whole pieces, a frame's whole
+	 * chunks */
+	if (rc->stream) {
+		spool_write(rc, s, rc->pay_open, true);
+		return;
+	}
+	s->got = rc->pay_got;
+	if (s->busy) /* a worker is opening some: once it is back */
+		s->spool = true;
+	else
+		spool_opened(rc, rc->cur);
 }
 
 /* The most payload a frame can have: a streamed one says at its end. */
@@ -1128,6 +1387,17 @@ static void on_recv(struct rconn *rc, int res)
 	if (rc->rs == RS_PAYLOAD) {
 		struct rslot *s = &rc->slots[rc->cur];
 		rc->pay_got += (uint32_t)res;
+		if (s->prog) { /* opened and written as it comes */
+			int si = rc->cur;
+			s->got = rc->pay_got;
+			if (rc->pay_got >= rc->pay_want) {
+				rc->rs = RS_MSGHDR;
+				s->state = R_WORK;
+			}
+			progress(rc, si);
+			arm_recv(rc);
+			return;
+		}
 		if (rc->pay_got < rc->pay_want) {
 			recv_more(rc, payload_at(rc, s) + rc->pay_got,
 				  rc->pay_want - rc->pay_got);
@@ -1163,6 +1433,12 @@ static void on_hup(struct rconn *rc, int res)
 	/* after END every frame is here: the package is finished anyway */
 	if (rc->error || rc->end_received)
 		return;
+	/* a raw frame's receive held back (its opening lags) takes what
+	 * is queued now, without waiting */
+	rc->gone = true;
+	if (!rc->recv_inflight && rc->rs == RS_PAYLOAD &&
+	    rc->slots[rc->cur].prog)
+		recv_part(rc);
 	/* a receive in flight may hold bytes of the frame that are not
 	 * counted yet: it ends now (shut down for reading), and its
 	 * completion keeps what came and ends the session (on_recv) */
@@ -1194,13 +1470,22 @@ static void on_hup(struct rconn *rc, int res)
 static void drop_receiving(struct rconn *rc)
 {
 	bool open = rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF);
+	int si = rc->cur;
 
-	if (open && rc->cur >= 0 && rc->slots[rc->cur].state == R_RECV) {
-		unmark(rc, rc->slots[rc->cur].f.index);
-		slot_free(rc, rc->cur);
-	}
 	rc->rs = RS_STOP;
 	rc->stream = false;
+	if (open && si >= 0 && rc->slots[si].state == R_RECV) {
+		struct rslot *s = &rc->slots[si];
+		if (s->prog) { /* its writes and its job may be out */
+			if (!s->err)
+				s->err = -ECANCELED;
+			s->state = R_WORK;
+			settle(rc, si);
+		} else {
+			unmark(rc, s->f.index);
+			slot_free(rc, si);
+		}
+	}
 	wake_waiting(rc);
 }
 

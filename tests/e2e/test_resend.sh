@@ -10,10 +10,12 @@
 #   the wire; the restarted receiver says how many segments it holds (its
 #   journal, plus segments found whole on disk). The difference is what is
 #   sent again, and the issue bounds it: less than 2 segments' worth. What
-#   the receiver can lose is the segment it was receiving (raw payloads
-#   are written while they are checked, so a finished one is on disk), its
-#   socket buffer (capped at 2 MiB) and the sender's unsent queue (512 KiB,
-#   TCP_NOTSENT_LOWAT): at most about 1.5 segments.
+#   the receiver can lose is the segment it was receiving (a raw payload
+#   is opened and written part by part as it arrives, so a finished one
+#   is on disk but for its last writes), what it received and has not
+#   opened yet (at most 2 MiB), its socket buffer (capped at 2 MiB) and
+#   the sender's unsent queue (512 KiB, TCP_NOTSENT_LOWAT): at most about
+#   1.5 segments.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_resend
 
