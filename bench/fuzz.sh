@@ -17,7 +17,9 @@
 #   BUILD=build-fuzz        the build directory
 #   WORK=$BUILD/work        new inputs (WORK/<name>/) and crashes
 #   NICE=10                 niceness of the fuzzer processes
-#   FUZZ_ARGS=              more libFuzzer flags (e.g. -max_len=65536)
+#   MAX_LEN=16384           the largest input tried (libFuzzer's default,
+#                           4096, is too small for 65 HAVE records)
+#   FUZZ_ARGS=              more libFuzzer flags (e.g. -only_ascii=1)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 merge=0
@@ -60,6 +62,7 @@ for t in "${targets[@]}"; do
 	# committed seeds are read only
 	nice -n "${NICE:-10}" "$build/fuzz_$t" -max_total_time="$secs" \
 		-print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+		-max_len="${MAX_LEN:-16384}" \
 		-artifact_prefix="$work/crashes/$t/" ${FUZZ_ARGS:-} \
 		"$work/$t" "$corpus/$t" >"$log" 2>&1
 	rc=$?

@@ -286,7 +286,7 @@ static void manifests(void)
 static void haves(void)
 {
 	uint8_t have[5] = {1, 0, 1, 0, 0};
-	struct fr_partial p[2];
+	struct fr_partial p[FR_PARTIAL_MAX];
 	struct buf b;
 	uint8_t n4[4];
 	static const struct {
@@ -295,13 +295,18 @@ static void haves(void)
 		uint32_t np;
 	} cases[] = {{"partial", FR_HAVE_PARTIAL, 0},
 		     {"partial-kept", FR_HAVE_PARTIAL, 2},
-		     {"complete", FR_HAVE_COMPLETE, 0}};
+		     {"complete", FR_HAVE_COMPLETE, 0},
+		     {"partial-most-kept", FR_HAVE_PARTIAL, FR_PARTIAL_MAX}};
 
 	memset(p, 0, sizeof(p));
 	p[0].index = 1;
 	p[0].got = 100;
 	p[1].index = 4;
 	p[1].got = 7;
+	for (uint32_t k = 2; k < FR_PARTIAL_MAX; k++) {
+		p[k].index = k % 5;
+		p[k].got = 1000 + k;
+	}
 	for (size_t k = 0; k < FR_ARRAY_SIZE(cases); k++) {
 		int sv[2];
 		uint32_t type, len;
