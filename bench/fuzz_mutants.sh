@@ -15,7 +15,7 @@ ROOT=$(pwd)
 SECS=${1:-120}
 ONLY=${2:-}
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-mutants.XXXXXX")
-trap 'rm -rf "$SCRATCH"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$SCRATCH"' EXIT
 
 # name@file@find@replace@target (find must occur once in file)
 MUTANTS=(
@@ -56,7 +56,7 @@ sys.exit(s.count(f) != 1 or open(p, "w").write(s.replace(f, os.environ["R"])) < 
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		echo "$name: caught by fuzz_$target in $(($(date +%s) - start)) s:" \
-			"$(grep -m1 -oE 'AddressSanitizer: [a-z-]+|runtime error: .*|deadly signal' "$SCRATCH/$name.log")"
+			"$(grep -m1 -oE 'AddressSanitizer: [A-Za-z-]+|runtime error: .*|deadly signal' "$SCRATCH/$name.log")"
 	else
 		echo "$name: SURVIVED $SECS s of fuzz_$target"
 		survived=1
