@@ -39,8 +39,8 @@ int fr_ack_parse(const uint8_t *buf, uint32_t avail, uint32_t cap,
 		out->kind = FR_ACKMSG_DONE; /* a body, if any, says nothing */
 	} else if (out->type == FR_MSG_ERROR && out->len >= 4) {
 		size_t tl = out->len - 4 < sizeof(out->text) - 1
-				    ? out->len - 4
-				    : sizeof(out->text) - 1;
+				? out->len - 4
+				: sizeof(out->text) - 1;
 		out->kind = FR_ACKMSG_ERROR;
 		out->code = (int)fr_get32(b);
 		memcpy(out->text, b + 4, tl);
@@ -59,7 +59,8 @@ int fr_seg_msg_check(uint32_t type, uint32_t len, uint32_t seg_size,
 	bool cont = type == FR_MSG_SEGMENT_CONT;
 	/* a streamed frame's message is its header alone; a ferry from
 	 * before them (FERRY_REFUSE_STREAM) wanted a payload */
-	uint32_t min = FR_FRAME_HDR + (cont ? 4u : 0u) + (refuse_stream ? 1u : 0u);
+	uint32_t min =
+	    FR_FRAME_HDR + (cont ? 4u : 0u) + (refuse_stream ? 1u : 0u);
 	if ((type != FR_MSG_SEGMENT && !cont) || len < min ||
 	    len > FR_FRAME_HDR + 4 + fr_seg_bound(seg_size))
 		return FR_E_PROTOCOL;

@@ -45,20 +45,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r == 0)
 				break;
 			if (r < 0) {
-				if (r != FR_E_TOO_LARGE && r != FR_E_BAD_INDEX &&
-				    r != FR_E_PROTOCOL)
+				if (r != FR_E_TOO_LARGE &&
+				    r != FR_E_BAD_INDEX && r != FR_E_PROTOCOL)
 					abort();
 				return 0; /* the sender ends the session */
 			}
-			if ((uint32_t)r > len - off || (uint32_t)r != FR_MSG_HDR + a.len)
+			if ((uint32_t)r > len - off ||
+			    (uint32_t)r != FR_MSG_HDR + a.len)
 				abort();
-			if (a.kind == FR_ACKMSG_ACK ? a.type != FR_MSG_ACK ||
-						      a.len != 12 || a.index >= n
+			if (a.kind == FR_ACKMSG_ACK
+				? a.type != FR_MSG_ACK || a.len != 12 ||
+				      a.index >= n
 			    : a.kind == FR_ACKMSG_ERROR
-				    ? a.type != FR_MSG_ERROR || a.len < 4 ||
-					      strlen(a.text) >= sizeof(a.text) ||
-					      strlen(a.text) > a.len - 4
-				    : a.kind != FR_ACKMSG_DONE || a.type != FR_MSG_DONE)
+				? a.type != FR_MSG_ERROR || a.len < 4 ||
+				      strlen(a.text) >= sizeof(a.text) ||
+				      strlen(a.text) > a.len - 4
+				: a.kind != FR_ACKMSG_DONE ||
+				      a.type != FR_MSG_DONE)
 				abort();
 			if (a.kind == FR_ACKMSG_ERROR)
 				return 0; /* the sender ends the session */

@@ -13,9 +13,9 @@
 
 #include "fr_codec.h"
 
-#define FZ_SEG FR_SEG_MIN       /* 4 KiB segments: small and fast */
-#define FZ_SIZE_A 10000u        /* d/a */
-#define FZ_SIZE_B 3000u         /* b */
+#define FZ_SEG FR_SEG_MIN /* 4 KiB segments: small and fast */
+#define FZ_SIZE_A 10000u  /* d/a */
+#define FZ_SIZE_B 3000u	  /* b */
 #define FZ_TOTAL (FZ_SIZE_A + FZ_SIZE_B)
 
 /* The package's byte stream (b, then d/a: path order): compressible,
@@ -51,8 +51,8 @@ static inline int fz_manifest(struct fr_manifest *m)
 				  NULL)) < 0 ||
 	    (rc = fr_manifest_add(m, FR_ENT_FILE, "d/a", 0600, FZ_SIZE_A,
 				  1700000002, 999999999, NULL)) < 0 ||
-	    (rc = fr_manifest_add(m, FR_ENT_LINK, "l", 0777, 0, 1700000003,
-				  0, "b")) < 0 ||
+	    (rc = fr_manifest_add(m, FR_ENT_LINK, "l", 0777, 0, 1700000003, 0,
+				  "b")) < 0 ||
 	    (rc = fr_manifest_layout(m)) < 0)
 		goto fail;
 	for (uint32_t s = 0; s < m->n_segments; s++) {

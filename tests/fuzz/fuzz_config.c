@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!c.code[0] || !c.store[0])
 			abort();
 		for (unsigned i = 0; i < c.n_addresses; i++)
-			if (fr_config_addresses(&c, c.addresses[i].site, out, 16) < 1)
+			if (fr_config_addresses(&c, c.addresses[i].site, out,
+						16) < 1)
 				abort();
 		for (unsigned i = 0; i < c.n_accounts; i++)
 			if (!fr_config_account(&c, c.accounts[i].code))

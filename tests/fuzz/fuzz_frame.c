@@ -33,9 +33,9 @@ static void check(const uint8_t hdr[FR_FRAME_HDR])
 	if (f.raw_len < 1 || f.raw_len > FR_SEG_MAX)
 		abort();
 	if (f.flags & FR_FRAME_STREAM ? f.stored_len != 0
-	    : f.flags & FR_FRAME_ZSTD ? f.stored_len < 1 ||
-					f.stored_len > fr_seg_bound(f.raw_len)
-				  : f.stored_len != f.raw_len)
+	    : f.flags & FR_FRAME_ZSTD
+		? f.stored_len < 1 || f.stored_len > fr_seg_bound(f.raw_len)
+		: f.stored_len != f.raw_len)
 		abort();
 	fr_frame_pack(again, &f);
 	if (memcmp(again, hdr, FR_FRAME_HDR))

@@ -29,8 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r != FR_HAVE_PARTIAL && r != FR_HAVE_COMPLETE && r != FR_E_PROTOCOL)
 		abort();
 	if (r >= 0) {
-		if (np > FR_PARTIAL_MAX || len != FR_HAVE_LEN(n) + (len - FR_HAVE_LEN(n)) /
-				FR_PARTIAL_REC * FR_PARTIAL_REC)
+		if (np > FR_PARTIAL_MAX ||
+		    len != FR_HAVE_LEN(n) + (len - FR_HAVE_LEN(n)) /
+						FR_PARTIAL_REC * FR_PARTIAL_REC)
 			abort();
 		for (uint32_t k = 0; k < np; k++)
 			if (p[k].index >= n)

@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < FR_REC_HDR)
 		return 0;
-	uint32_t max_body = size >= FR_REC_HDR + 4 ? fr_get32(data + FR_REC_HDR)
-						   : FR_SEG_MAX;
+	uint32_t max_body =
+	    size >= FR_REC_HDR + 4 ? fr_get32(data + FR_REC_HDR) : FR_SEG_MAX;
 	memcpy(h, data, FR_REC_HDR);
 	check(h, max_body);
 	fr_put32(h + 12, (uint32_t)fr_hash64(h, 12));

@@ -107,7 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int r = fr_piece_check(type, len, f.raw_len, pay_got);
 			if (r == FR_MSG_PIECE) {
 				const uint8_t *b = take(&in, len);
-				if ((uint64_t)pay_got + len > fr_seg_bound(f.raw_len))
+				if ((uint64_t)pay_got + len >
+				    fr_seg_bound(f.raw_len))
 					abort();
 				if (!b)
 					return 0;
@@ -157,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fr_cont_parse(hdr, cont, &f, &M, &off) < 0)
 			return 0;
 		if (f.raw_len != M.segments[f.index].length ||
-		    (cont ? off == 0 || off >= fr_frame_payload_max(&f) : off != 0))
+		    (cont ? off == 0 || off >= fr_frame_payload_max(&f)
+			  : off != 0))
 			abort();
 		stream = f.flags & FR_FRAME_STREAM;
 		if (!stream && len - hl != f.stored_len - off)

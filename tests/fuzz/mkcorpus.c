@@ -80,9 +80,9 @@ static void sent_msg(struct buf *b, uint32_t type, const void *body,
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		die("socketpair", -errno);
 	int rc = type == FR_MSG_ERROR
-			 ? fr_send_error(sv[0], (int)fr_get32(body),
-					 (const char *)body + 4)
-			 : fr_msg_send(sv[0], type, body, len);
+		     ? fr_send_error(sv[0], (int)fr_get32(body),
+				     (const char *)body + 4)
+		     : fr_msg_send(sv[0], type, body, len);
 	if (rc < 0)
 		die("fr_msg_send", rc);
 	close(sv[0]);
@@ -137,7 +137,8 @@ static void frames(void)
 			put(&s_zstd, hdr, sizeof(hdr));
 			put(&s_zstd, z, f.stored_len);
 		}
-		put_msg_hdr(&s_all, FR_MSG_SEGMENT, FR_FRAME_HDR + f.stored_len);
+		put_msg_hdr(&s_all, FR_MSG_SEGMENT,
+			    FR_FRAME_HDR + f.stored_len);
 		put(&s_all, hdr, sizeof(hdr));
 		put(&s_all, (f.flags & FR_FRAME_ZSTD) ? z : seg, f.stored_len);
 	}
@@ -198,8 +199,8 @@ static void frames(void)
 	uint32_t stored = 0;
 	bool done = false;
 	while (!done) {
-		ssize_t n = fr_seg_stream_next(&c, seg, len, &in_pos, z, 100,
-					       &done);
+		ssize_t n =
+		    fr_seg_stream_next(&c, seg, len, &in_pos, z, 100, &done);
 		if (n < 0)
 			die("fr_seg_stream_next", (int)n);
 		if (n == 0)
@@ -247,7 +248,8 @@ static void manifests(void)
 
 	/* an empty package (no entries, no segments) */
 	if ((rc = fr_manifest_init(&e, "empty", FR_SEG_DEFAULT)) < 0 ||
-	    (rc = fr_manifest_layout(&e)) < 0 || (rc = fr_manifest_seal(&e)) < 0)
+	    (rc = fr_manifest_layout(&e)) < 0 ||
+	    (rc = fr_manifest_seal(&e)) < 0)
 		die("empty manifest", rc);
 	size_t n = fr_manifest_encoded_size(&e);
 	uint8_t *b = malloc(n);
@@ -260,7 +262,8 @@ static void manifests(void)
 	/* names with odd bytes, a deep tree, an empty file, links */
 	if ((rc = fr_manifest_init(&e, "odd names", FR_SEG_MIN)) < 0 ||
 	    (rc = fr_manifest_add(&e, FR_ENT_DIR, "a", 0700, 0, 0, 0, NULL)) ||
-	    (rc = fr_manifest_add(&e, FR_ENT_DIR, "a/b", 0755, 0, -5, 1, NULL)) ||
+	    (rc = fr_manifest_add(&e, FR_ENT_DIR, "a/b", 0755, 0, -5, 1,
+				  NULL)) ||
 	    (rc = fr_manifest_add(&e, FR_ENT_FILE, "a/b/\n\t\x01\xff", 04755,
 				  5000, 1, 2, NULL)) ||
 	    (rc = fr_manifest_add(&e, FR_ENT_LINK, "a/b/up", 0777, 0, 0, 0,
@@ -268,7 +271,8 @@ static void manifests(void)
 	    (rc = fr_manifest_add(&e, FR_ENT_FILE, "a/empty", 0644, 0, 0, 0,
 				  NULL)) ||
 	    (rc = fr_manifest_add(&e, FR_ENT_FILE, "z", 0644, 1, 0, 0, NULL)) ||
-	    (rc = fr_manifest_layout(&e)) < 0 || (rc = fr_manifest_seal(&e)) < 0)
+	    (rc = fr_manifest_layout(&e)) < 0 ||
+	    (rc = fr_manifest_seal(&e)) < 0)
 		die("odd manifest", rc);
 	n = fr_manifest_encoded_size(&e);
 	b = malloc(n);
@@ -402,15 +406,15 @@ static void volumes(void)
 		    {"frame", FR_REC_FRAME, FR_FRAME_HDR + 4096},
 		    {"trailer", FR_REC_TRAILER, FR_TRAILER_LEN}};
 	for (size_t k = 0; k < FR_ARRAY_SIZE(recs); k++) {
-		struct fr_rec_hdr r = {recs[k].type,
-				       recs[k].len ? recs[k].len : (uint32_t)mf_len};
+		struct fr_rec_hdr r = {
+		    recs[k].type, recs[k].len ? recs[k].len : (uint32_t)mf_len};
 		fr_rec_hdr_pack(rh, &r);
 		fr_put32(rh + FR_REC_HDR, 1u << 20); /* what the volume holds */
 		seed("rec_hdr", recs[k].name, rh, sizeof(rh));
 	}
 
-	struct fr_vol_trailer t = {.volume = 2, .frames = 3, .first = 1,
-				   .last = 3, .bytes = 123456};
+	struct fr_vol_trailer t = {
+	    .volume = 2, .frames = 3, .first = 1, .last = 3, .bytes = 123456};
 	fr_vol_trailer_pack(tr, &t);
 	seed("vol_trailer", "middle", tr, sizeof(tr));
 	t.flags = FR_VOL_LAST;
@@ -451,70 +455,69 @@ static void journals(void)
 
 static void configs(void)
 {
-	static const char full[] =
-		"; a site with every section\n"
-		"[site]\n"
-		"code   = CEN\n"
-		"store  = /srv/ferry\n"
-		"listen = 0.0.0.0:7070\n"
-		"\n"
-		"[account LAB]\n"
-		"password-file = /etc/ferry/LAB.pw\n"
-		"\n"
-		"[address LAB lan]\n"
-		"type          = lan\n"
-		"host          = lab.example:7070\n"
-		"account       = CEN\n"
-		"password-env  = FERRY_PW\n"
-		"priority      = 1\n"
-		"bandwidth     = 100M\n"
-		"schedule      = mon-fri 08-18 high; mon-fri 18-08 all; sat-sun all\n"
-		"rate-limit    = 08-18 50%; 18-08 100%\n"
-		"\n"
-		"[address LAB isdn]\n"
-		"type          = isdn\n"
-		"host          = 10.20.0.2:7070\n"
-		"dial          = /etc/ferry/dial-lab\n"
-		"hang-up       = /etc/ferry/hangup-lab\n"
-		"idle-timeout  = 60s\n"
-		"password-file = /etc/ferry/CEN-at-LAB.pw\n"
-		"priority      = 2\n"
-		"\n"
-		"[address LAB usb]\n"
-		"type          = courier\n"
-		"password-file = /etc/ferry/CEN-at-LAB.pw\n"
-		"media         = /mnt/usb\n"
-		"transit       = 3d\n"
-		"\n"
-		"[sender]\n"
-		"retries            = 2\n"
-		"retry-delay        = 60s\n"
-		"max-sends          = 5\n"
-		"max-sends-per-site = 3\n"
-		"level              = auto\n"
-		"segment-size       = 8M\n"
-		"workers            = 0\n"
-		"\n"
-		"[receiver]\n"
-		"max-connections = 4\n";
-	static const char small[] =
-		"\xEF\xBB\xBF[site]\r\n"
-		"  code = LAB\r\n"
-		"  store = /tmp/s\r\n"
-		"[address CEN x]\r\n"
-		"type = async\r\n"
-		"host = [::1]:7070\r\n"
-		"rate-limit = pulse 4K 5s\r\n"
-		"schedule = high\r\n"
-		"[address CEN y]\n"
-		"type = sna\n"
-		"host = :7070\n"
-		"bandwidth = 9600bit/s\n"
-		"rate-limit = unlimited\n"
-		"[sender]\n"
-		"level = 19\n"
-		"segment-size = 4KiB\n"
-		"retry-delay = 1.5m\n";
+	static const char full[] = "; a site with every section\n"
+				   "[site]\n"
+				   "code   = CEN\n"
+				   "store  = /srv/ferry\n"
+				   "listen = 0.0.0.0:7070\n"
+				   "\n"
+				   "[account LAB]\n"
+				   "password-file = /etc/ferry/LAB.pw\n"
+				   "\n"
+				   "[address LAB lan]\n"
+				   "type          = lan\n"
+				   "host          = lab.example:7070\n"
+				   "account       = CEN\n"
+				   "password-env  = FERRY_PW\n"
+				   "priority      = 1\n"
+				   "bandwidth     = 100M\n"
+				   "schedule      = mon-fri 08-18 high; "
+				   "mon-fri 18-08 all; sat-sun all\n"
+				   "rate-limit    = 08-18 50%; 18-08 100%\n"
+				   "\n"
+				   "[address LAB isdn]\n"
+				   "type          = isdn\n"
+				   "host          = 10.20.0.2:7070\n"
+				   "dial          = /etc/ferry/dial-lab\n"
+				   "hang-up       = /etc/ferry/hangup-lab\n"
+				   "idle-timeout  = 60s\n"
+				   "password-file = /etc/ferry/CEN-at-LAB.pw\n"
+				   "priority      = 2\n"
+				   "\n"
+				   "[address LAB usb]\n"
+				   "type          = courier\n"
+				   "password-file = /etc/ferry/CEN-at-LAB.pw\n"
+				   "media         = /mnt/usb\n"
+				   "transit       = 3d\n"
+				   "\n"
+				   "[sender]\n"
+				   "retries            = 2\n"
+				   "retry-delay        = 60s\n"
+				   "max-sends          = 5\n"
+				   "max-sends-per-site = 3\n"
+				   "level              = auto\n"
+				   "segment-size       = 8M\n"
+				   "workers            = 0\n"
+				   "\n"
+				   "[receiver]\n"
+				   "max-connections = 4\n";
+	static const char small[] = "\xEF\xBB\xBF[site]\r\n"
+				    "  code = LAB\r\n"
+				    "  store = /tmp/s\r\n"
+				    "[address CEN x]\r\n"
+				    "type = async\r\n"
+				    "host = [::1]:7070\r\n"
+				    "rate-limit = pulse 4K 5s\r\n"
+				    "schedule = high\r\n"
+				    "[address CEN y]\n"
+				    "type = sna\n"
+				    "host = :7070\n"
+				    "bandwidth = 9600bit/s\n"
+				    "rate-limit = unlimited\n"
+				    "[sender]\n"
+				    "level = 19\n"
+				    "segment-size = 4KiB\n"
+				    "retry-delay = 1.5m\n";
 
 	seed("config", "full", full, sizeof(full) - 1);
 	seed("config", "small", small, sizeof(small) - 1);

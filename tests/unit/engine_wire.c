@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fr_internal.h"
 #include "../fuzz/fuzz_common.h"
+#include "fr_internal.h"
 
 static struct fr_manifest M;
 
@@ -142,8 +142,10 @@ Test(wire, seg_msg)
 {
 	uint32_t max = FR_FRAME_HDR + 4 + (uint32_t)fr_seg_bound(FZ_SEG);
 
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 0, FZ_SEG, false), FR_MSG_END);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 1, FZ_SEG, false), FR_E_PROTOCOL);
+	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 0, FZ_SEG, false),
+		     FR_MSG_END);
+	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 1, FZ_SEG, false),
+		     FR_E_PROTOCOL);
 	/* a streamed frame's header alone */
 	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, 64, FZ_SEG, false),
 		     FR_MSG_SEGMENT);
@@ -165,8 +167,9 @@ Test(wire, seg_msg)
 		     FR_MSG_SEGMENT);
 	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, max + 1, FZ_SEG, false),
 		     FR_E_PROTOCOL);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, UINT32_MAX, FZ_SEG, false),
-		     FR_E_PROTOCOL);
+	cr_assert_eq(
+	    fr_seg_msg_check(FR_MSG_SEGMENT, UINT32_MAX, FZ_SEG, false),
+	    FR_E_PROTOCOL);
 	cr_assert_eq(fr_seg_msg_check(FR_MSG_PIECE, 100, FZ_SEG, false),
 		     FR_E_PROTOCOL);
 	cr_assert_eq(fr_seg_msg_check(FR_MSG_ACK, 100, FZ_SEG, false),
@@ -291,7 +294,8 @@ Test(wire, piece_and_fin)
 
 	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, 1, FZ_SEG, 0), FR_MSG_PIECE);
 	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, 0, FZ_SEG, 0), FR_E_PROTOCOL);
-	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, bound, FZ_SEG, 0), FR_MSG_PIECE);
+	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, bound, FZ_SEG, 0),
+		     FR_MSG_PIECE);
 	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, bound + 1, FZ_SEG, 0),
 		     FR_E_PROTOCOL);
 	cr_assert_eq(fr_piece_check(FR_MSG_PIECE, 10, FZ_SEG, bound - 10),
@@ -302,7 +306,8 @@ Test(wire, piece_and_fin)
 		     FR_E_PROTOCOL);
 	cr_assert_eq(fr_piece_check(FR_MSG_FIN, 4, FZ_SEG, 7), FR_MSG_FIN);
 	cr_assert_eq(fr_piece_check(FR_MSG_FIN, 5, FZ_SEG, 7), FR_E_PROTOCOL);
-	cr_assert_eq(fr_piece_check(FR_MSG_SEGMENT, 64, FZ_SEG, 7), FR_E_PROTOCOL);
+	cr_assert_eq(fr_piece_check(FR_MSG_SEGMENT, 64, FZ_SEG, 7),
+		     FR_E_PROTOCOL);
 	cr_assert_eq(fr_piece_check(FR_MSG_END, 0, FZ_SEG, 7), FR_E_PROTOCOL);
 
 	fr_put32(b, 7);
