@@ -809,4 +809,65 @@ int fr_adapt_choose(struct fr_adapt *a);
 /* The source delivered bytes in secs of reading (0: not a limit). */
 void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs);
 
+/* ---- transfer messages as pure checks (wire.c) ------------------------- */
+
+/*
+ * The receiver's messages to a sender during a transfer (lan.c's
+ * parse_acks): ACK (a 12-byte body), DONE, ERROR (at least 4 bytes).
+ */
+enum { FR_ACKMSG_ACK = 1, FR_ACKMSG_DONE, FR_ACKMSG_ERROR };
+struct fr_ack_msg {
+	uint32_t kind;                 /* FR_ACKMSG_* */
+	uint32_t type, len;            /* the message's type and body length */
+	uint32_t index, status, stall; /* ACK: status FR_ACK_*, any other
+					* value is taken as FR_ACK_BAD */
+	int code;                      /* ERROR: its code, as sent */
+	char text[400];                /* ERROR: its text, cut to 399 bytes */
+};
+/*
+ * The next message at buf[0..avail) of a receive buffer of cap bytes:
+ * 0 when it is not all here yet, else its size (8 + body) with *out, or
+ * FR_E_TOO_LARGE (a body longer than cap - 8: out->len), FR_E_BAD_INDEX
+ * (an ACK for a segment >= n_segments: out->index), FR_E_PROTOCOL (any
+ * other message: out->type, out->len).
+ */
+int fr_ack_parse(const uint8_t *buf, uint32_t avail, uint32_t cap,
+		 uint32_t n_segments, struct fr_ack_msg *out);
+/*
+ * The receiver, where a frame is expected (serve.c's on_recv): the
+ * message header's type and length. FR_MSG_END (END, empty), or
+ * FR_MSG_SEGMENT / FR_MSG_SEGMENT_CONT whose frame header (and offset)
+ * come next, or FR_E_PROTOCOL. refuse_stream: as a ferry from before
+ * streamed frames (a SEGMENT must carry a payload).
+ */
+int fr_seg_msg_check(uint32_t type, uint32_t len, uint32_t seg_size,
+		     bool refuse_stream);
+/* The most payload bytes a frame may have: stored_len, or a streamed
+ * frame's zstd bound. */
+uint32_t fr_frame_payload_max(const struct fr_frame *f);
+/*
+ * hdr: the message header, the frame header and (SEGMENT_CONT) the
+ * offset, as they came. The frame header's checks that need only the
+ * manifest: fr_frame_unpack_wire (wire false: fr_frame_unpack), the
+ * package, the index and the reference. 0 with *f, or the unpack's code,
+ * FR_E_WRONG_PACKAGE, FR_E_BAD_INDEX (index or ref). The caller then
+ * checks that the segment is neither held nor being written, then:
+ */
+int fr_frame_msg_parse(const uint8_t *hdr, bool wire,
+		       const struct fr_manifest *m, struct fr_frame *f);
+/* The lengths: raw_len the manifest's, SEGMENT_CONT's offset inside the
+ * payload (0 < off < fr_frame_payload_max), and the message's length the
+ * header, offset and the rest of the payload (a streamed frame: none).
+ * 0 with *off (0 for SEGMENT), or FR_E_RAW_LENGTH. */
+int fr_cont_parse(const uint8_t *hdr, bool cont, const struct fr_frame *f,
+		  const struct fr_manifest *m, uint32_t *off);
+/* Inside a streamed frame of raw_len bytes of which pay_got payload
+ * bytes came (serve.c's stream_msg): FR_MSG_PIECE (len more bytes, within
+ * the zstd bound), FR_MSG_FIN (a 4-byte body), or FR_E_PROTOCOL. */
+int fr_piece_check(uint32_t type, uint32_t len, uint32_t raw_len,
+		   uint32_t pay_got);
+/* FIN's body: the payload's length, which must be pay_got and at least
+ * 1. 0 with *stored, or FR_E_STORED_LENGTH. */
+int fr_fin_parse(const uint8_t body[4], uint32_t pay_got, uint32_t *stored);
+
 #endif

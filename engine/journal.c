@@ -53,7 +53,7 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 {
 	uint8_t hdr[FR_JOURNAL_HDR], want[FR_JOURNAL_HDR];
 	struct stat st;
-	int rc;
+	int rc = 0;
 
 	memset(j, 0, sizeof(*j));
 	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -29,6 +29,10 @@ endif()
 add_library(ferry_synclog MODULE ${CMAKE_CURRENT_LIST_DIR}/shim/synclog.c)
 target_link_libraries(ferry_synclog PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
 
+# Fuzz targets: each corpus replayed by a plain driver (fuzz_replay_<name>),
+# and with FERRY_FUZZ the libFuzzer executables fuzz_<name>.
+include(${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz.cmake)
+
 add_test(NAME lint/layering COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${CMAKE_SOURCE_DIR})
 set_tests_properties(lint/layering PROPERTIES LABELS unit)
 

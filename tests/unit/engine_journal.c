@@ -601,6 +601,21 @@ Test(journal, open_fails_cleanly_on_a_bad_path)
 	fr_manifest_fini(&m);
 }
 
+/* A journal that cannot be started (its file cannot be truncated: a
+ * character device) fails with that error, not with whatever was left in
+ * an unset variable (found by clang's -Wsometimes-uninitialized in the
+ * fuzz build). */
+Test(journal, open_reports_a_failed_restart)
+{
+	struct fr_manifest m;
+	struct fr_journal j;
+
+	make_manifest(&m, "pkg", 4, 0);
+	int rc = fr_journal_open(&j, "/dev/null", &m);
+	cr_assert_eq(rc, -EINVAL, "got %d %s", rc, fr_strerror(rc));
+	fr_manifest_fini(&m);
+}
+
 Test(journal, close_releases_descriptor_zero)
 {
 	/* a daemon may run with stdin closed: the journal then gets fd 0 */
