@@ -825,23 +825,20 @@ struct fr_ack_msg {
 	char text[400];                /* ERROR: its text, cut to 399 bytes */
 };
 /*
- * The next message at buf[0..avail) of a receive buffer of cap bytes:
- * 0 when it is not all here yet, else its size (8 + body) with *out, or
- * FR_E_TOO_LARGE (a body longer than cap - 8: out->len), FR_E_BAD_INDEX
- * (an ACK for a segment >= n_segments: out->index), FR_E_PROTOCOL (any
+ * A message from the receiver, opened: 0 with *out, FR_E_BAD_INDEX (an
+ * ACK for a segment >= n_segments: out->index) or FR_E_PROTOCOL (any
  * other message: out->type, out->len).
  */
-int fr_ack_parse(const uint8_t *buf, uint32_t avail, uint32_t cap,
-		 uint32_t n_segments, struct fr_ack_msg *out);
+int fr_ack_decode(uint32_t type, const uint8_t *body, uint32_t len,
+		  uint32_t n_segments, struct fr_ack_msg *out);
 /*
- * The receiver, where a frame is expected (serve.c's on_recv): the
- * message header's type and length. FR_MSG_END (END, empty), or
- * FR_MSG_SEGMENT / FR_MSG_SEGMENT_CONT whose frame header (and offset)
- * come next, or FR_E_PROTOCOL. refuse_stream: as a ferry from before
- * streamed frames (a SEGMENT must carry a payload).
+ * The receiver, where a frame's record is expected: the message header's
+ * type and length. FR_MSG_END (END, empty), or FR_MSG_SEGMENT /
+ * FR_MSG_SEGMENT_CONT (a frame's record of a length it may have), or
+ * FR_E_PROTOCOL. refuse_stream: as a ferry from before streamed frames
+ * (a record must carry tags).
  */
-int fr_seg_msg_check(uint32_t type, uint32_t len, uint32_t seg_size,
-		     bool refuse_stream);
+int fr_seg_rec_check(uint32_t type, uint32_t len, bool refuse_stream);
 /* The most payload bytes a frame may have: stored_len, or a streamed
  * frame's zstd bound. */
 uint32_t fr_frame_payload_max(const struct fr_frame *f);
@@ -855,12 +852,18 @@ uint32_t fr_frame_payload_max(const struct fr_frame *f);
  */
 int fr_frame_msg_parse(const uint8_t *hdr, bool wire,
 		       const struct fr_manifest *m, struct fr_frame *f);
-/* The lengths: raw_len the manifest's, SEGMENT_CONT's offset inside the
- * payload (0 < off < fr_frame_payload_max), and the message's length the
- * header, offset and the rest of the payload (a streamed frame: none).
- * 0 with *off (0 for SEGMENT), or FR_E_RAW_LENGTH. */
-int fr_cont_parse(const uint8_t *hdr, bool cont, const struct fr_frame *f,
-		  const struct fr_manifest *m, uint32_t *off);
+/* A frame's record, opened (rec: message header, then the body, its tag
+ * and, for a whole frame, the PAYLOAD header), once its frame header
+ * passed fr_frame_msg_parse: the offset (SEGMENT_CONT), the frame's
+ * number, where its tags are and how many. 0 with *out, FR_E_SEALED (the
+ * PAYLOAD header does not say what the record says) or FR_E_RAW_LENGTH
+ * (a length, the offset or the number of tags is wrong). */
+struct fr_frame_rec {
+	uint32_t off, tags_at, tags;
+	uint64_t no;
+};
+int fr_frame_rec_parse(const uint8_t *rec, bool cont, const struct fr_frame *f,
+		       const struct fr_manifest *m, struct fr_frame_rec *out);
 /* Inside a streamed frame of raw_len bytes of which pay_got payload
  * bytes came (serve.c's stream_msg): FR_MSG_PIECE (len more bytes, within
  * the zstd bound), FR_MSG_FIN (a 4-byte body), or FR_E_PROTOCOL. */

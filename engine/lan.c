@@ -1221,6 +1221,65 @@ static void send_again(struct lan_conn *lc, uint32_t seg)
 	todo_push(lc, seg);
 }
 
+/* An opened message from the receiver: ACK, DONE or ERROR. false when
+ * the transfer ends here. */
+static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
+{
+	uint32_t idx = a->index;
+
+	if (a->kind == FR_ACKMSG_DONE) {
+		lc->finished = true;
+		return true;
+	}
+	if (a->kind == FR_ACKMSG_ERROR) {
+		/* the receiver's errno (ENOSPC, EBUSY) says what happened
+		 * there; its own codes describe its side */
+		if ((lc->streamed || lc->refd) && lc->sc->offer_z &&
+		    (strstr(a->text, "where a segment was expected") ||
+		     strstr(a->text, "unknown flags"))) {
+			/* an older receiver: the retry sends whole frames */
+			lc->sc->offer_z->plain_frames = true;
+			fail(lc, FR_E_REFUSED,
+			     "%s does not take streamed frames or frames "
+			     "against another segment (an older ferry); the "
+			     "next attempt sends whole frames on their own",
+			     lc->a->site);
+			return false;
+		}
+		fail(lc, a->code < 0 && a->code > -4096 ? a->code : FR_E_REFUSED,
+		     "receiver: %s", a->text);
+		return false;
+	}
+	if (a->status == FR_ACK_DURABLE) {
+		if (!lc->acked[idx]) {
+			lc->acked[idx] = 1;
+			lc->acked_raw += lc->sc->m->segments[idx].length;
+			lc->n_acked++;
+		}
+	} else if (a->status == FR_ACK_NOREF) {
+		/* the segment it was compressed against did not get there:
+		 * again, on its own */
+		fr_log(FR_LOG_INFO,
+		       "receiver lacked the segment that segment %u was "
+		       "compressed against; sending it again on its own",
+		       idx);
+		lc->resends[idx]++;
+		send_again(lc, idx);
+	} else if (++lc->resends[idx] > MAX_RESENDS) {
+		fail(lc, FR_E_HASH_MISMATCH,
+		     "segment %u was refused as corrupt %d times", idx,
+		     MAX_RESENDS);
+		return false;
+	} else {
+		fr_log(FR_LOG_WARN,
+		       "receiver found segment %u corrupt on arrival; sending "
+		       "it again",
+		       idx);
+		send_again(lc, idx);
+	}
+	return true;
+}
+
 static void parse_acks(struct lan_conn *lc)
 {
 	uint32_t off = 0;
@@ -1244,78 +1303,25 @@ static void parse_acks(struct lan_conn *lc)
 			     lc->a->site, lc->a->host);
 			return;
 		}
-		if (type == FR_MSG_ACK && len == 12) {
-			uint32_t idx = fr_get32(b), st = fr_get32(b + 4);
-			if (st == FR_ACK_DURABLE)
-				fr_adapt_sink(&lc->adapt, fr_get32(b + 8));
-			if (idx >= lc->sc->m->n_segments) {
-				fail(lc, FR_E_PROTOCOL,
-				     "receiver acknowledged segment %u of %u",
-				     idx, lc->sc->m->n_segments);
-				return;
-			}
-			if (st == FR_ACK_DURABLE) {
-				if (!lc->acked[idx]) {
-					lc->acked[idx] = 1;
-					lc->acked_raw +=
-						lc->sc->m->segments[idx].length;
-					lc->n_acked++;
-				}
-			} else if (st == FR_ACK_NOREF) {
-				/* the segment it was compressed against did
-				 * not get there: again, on its own */
-				fr_log(FR_LOG_INFO,
-				       "receiver lacked the segment that segment "
-				       "%u was compressed against; sending it "
-				       "again on its own",
-				       idx);
-				lc->resends[idx]++;
-				send_again(lc, idx);
-			} else if (++lc->resends[idx] > MAX_RESENDS) {
-				fail(lc, FR_E_HASH_MISMATCH,
-				     "segment %u was refused as corrupt %d times",
-				     idx, MAX_RESENDS);
-				return;
-			} else {
-				fr_log(FR_LOG_WARN,
-				       "receiver found segment %u corrupt on "
-				       "arrival; sending it again",
-				       idx);
-				send_again(lc, idx);
-			}
-		} else if (type == FR_MSG_DONE) {
-			lc->finished = true;
-		} else if (type == FR_MSG_ERROR && len >= 4) {
-			char text[400];
-			size_t tl = len - 4 < sizeof(text) - 1 ? len - 4
-							       : sizeof(text) - 1;
-			memcpy(text, b + 4, tl);
-			text[tl] = '\0';
-			/* the receiver's errno (ENOSPC, EBUSY) says what
-			 * happened there; its own codes describe its side */
-			int code = (int)fr_get32(b);
-			if ((lc->streamed || lc->refd) && lc->sc->offer_z &&
-			    (strstr(text, "where a segment was expected") ||
-			     strstr(text, "unknown flags"))) {
-				/* an older receiver: the retry sends whole
-				 * frames */
-				lc->sc->offer_z->plain_frames = true;
-				fail(lc, FR_E_REFUSED,
-				     "%s does not take streamed frames or "
-				     "frames against another segment (an "
-				     "older ferry); the next attempt sends "
-				     "whole frames on their own",
-				     lc->a->site);
-				return;
-			}
-			fail(lc, code < 0 && code > -4096 ? code : FR_E_REFUSED,
-			     "receiver: %s", text);
+		struct fr_ack_msg a;
+		int r = fr_ack_decode(type, b, len, lc->sc->m->n_segments, &a);
+		if (r == 0 || r == FR_E_BAD_INDEX) {
+			if (a.kind == FR_ACKMSG_ACK && a.status == FR_ACK_DURABLE)
+				fr_adapt_sink(&lc->adapt, a.stall);
+		}
+		if (r == FR_E_BAD_INDEX) {
+			fail(lc, FR_E_PROTOCOL,
+			     "receiver acknowledged segment %u of %u", a.index,
+			     lc->sc->m->n_segments);
 			return;
-		} else {
+		}
+		if (r < 0) {
 			fail(lc, FR_E_PROTOCOL,
 			     "receiver sent unexpected message type %u", type);
 			return;
 		}
+		if (!on_receiver_msg(lc, &a))
+			return;
 		off += FR_MSG_HDR + len + FR_SEAL_TAG;
 	}
 	memmove(lc->ackbuf, lc->ackbuf + off, lc->ack_len - off);

@@ -989,12 +989,6 @@ static void spool_partial(struct rconn *rc)
 		spool_opened(rc, rc->cur);
 }
 
-/* The most payload a frame can have: a streamed one says at its end. */
-static uint32_t payload_max(const struct fr_frame *f)
-{
-	return (f->flags & FR_FRAME_STREAM) ? (uint32_t)fr_seg_bound(f->raw_len)
-					    : f->stored_len;
-}
 
 /* The partial frames kept for segments not held yet (stale ones go). */
 static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
@@ -1026,7 +1020,7 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 			    (!(f.flags & FR_FRAME_REF) ||
 			     (f.ref != seg && f.ref < m->n_segments)) &&
 			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
-			    (uint64_t)st.st_size - FR_FRAME_HDR < payload_max(&f);
+			    (uint64_t)st.st_size - FR_FRAME_HDR < fr_frame_payload_max(&f);
 		if (fd >= 0)
 			close(fd);
 		if (keep) {
@@ -1064,7 +1058,7 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f,
 	size_t len;
 
 	spool_path(rc, f->index, p, sizeof(p));
-	if (fr_read_file(p, FR_FRAME_HDR + (size_t)payload_max(f), &b, &len) < 0)
+	if (fr_read_file(p, FR_FRAME_HDR + (size_t)fr_frame_payload_max(f), &b, &len) < 0)
 		return FR_E_PROTOCOL;
 	if (len < FR_FRAME_HDR + (size_t)rc->cont_off ||
 	    memcmp(b, fh, FR_FRAME_HDR)) {
@@ -1086,33 +1080,30 @@ static void on_frame_header(struct rconn *rc)
 	struct fr_frame f;
 	const struct fr_manifest *m = &rc->pkg.m;
 	const uint8_t *fh = rc->hdr + FR_MSG_HDR;
-	uint32_t body = fr_get32(rc->hdr + 4);
+	struct fr_frame_rec fr;
 	/* FERRY_REFUSE_STREAM: answer as a ferry from before streamed
 	 * frames did (the tests of the sender's fallback) */
-	int r = rc->refuse_stream ? fr_frame_unpack(&f, fh)
-				  : fr_frame_unpack_wire(&f, fh);
+	int r = fr_frame_msg_parse(rc->hdr, !rc->refuse_stream, m, &f);
 
-	if (r < 0) {
-		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
-		     fr_strerror(r));
+	if (r == FR_E_WRONG_PACKAGE) {
+		fail(rc, r, "frame from %s: %s", rc->who, fr_strerror(r));
 		return;
 	}
-	if (memcmp(f.pkg, m->id, FR_HASH_LEN)) {
-		fail(rc, FR_E_WRONG_PACKAGE, "frame from %s: %s", rc->who,
-		     fr_strerror(FR_E_WRONG_PACKAGE));
+	if (r == FR_E_BAD_INDEX && f.index >= m->n_segments) {
+		fail(rc, r, "frame from %s: segment %u of %u", rc->who,
+		     f.index, m->n_segments);
 		return;
 	}
-	if (f.index >= m->n_segments) {
-		fail(rc, FR_E_BAD_INDEX, "frame from %s: segment %u of %u",
-		     rc->who, f.index, m->n_segments);
-		return;
-	}
-	if ((f.flags & FR_FRAME_REF) &&
-	    (f.ref >= m->n_segments || f.ref == f.index)) {
-		fail(rc, FR_E_BAD_INDEX,
+	if (r == FR_E_BAD_INDEX) {
+		fail(rc, r,
 		     "frame from %s: segment %u is compressed against segment "
 		     "%u of %u",
 		     rc->who, f.index, f.ref, m->n_segments);
+		return;
+	}
+	if (r < 0) {
+		fail(rc, r, "corrupt frame header from %s: %s", rc->who,
+		     fr_strerror(r));
 		return;
 	}
 	if (rc->taken[f.index] || rc->pkg.j.have[f.index]) {
@@ -1120,33 +1111,19 @@ static void on_frame_header(struct rconn *rc)
 		     "held or still being written", rc->who, f.index);
 		return;
 	}
-	uint32_t at = FR_MSG_HDR + FR_FRAME_HDR;
-	uint32_t off = rc->cont ? fr_get32(rc->hdr + at) : 0;
-	at += rc->cont ? 4 : 0;
-	uint64_t no = fr_get64(rc->hdr + at);
-	at += 8;
-	/* a streamed frame's record has no tags: its pieces carry theirs;
-	 * a whole frame's has one per chunk from the offset on */
-	bool stream = f.flags & FR_FRAME_STREAM;
-	uint32_t chunk = stream ? 1 : fr_chunk_size(f.stored_len);
-	uint32_t tags = stream ? 0 : fr_chunk_count(f.stored_len) - off / chunk;
-	/* after a whole frame's record: PAYLOAD, the rest of the payload;
-	 * its header is not sealed, but must say what the record says */
-	const uint8_t *ph = rc->hdr + FR_MSG_HDR + body + FR_SEAL_TAG;
-	if (!stream && body > at - FR_MSG_HDR &&
-	    (fr_get32(ph) != FR_MSG_PAYLOAD ||
-	     fr_get32(ph + 4) != f.stored_len - off)) {
+	r = fr_frame_rec_parse(rc->hdr, rc->cont, &f, m, &fr);
+	if (r == FR_E_SEALED) { /* the PAYLOAD header was changed */
 		sealed_fail(rc);
 		return;
 	}
-	if (f.raw_len != m->segments[f.index].length ||
-	    (rc->cont && (off == 0 || off >= payload_max(&f) || off % chunk)) ||
-	    body != at - FR_MSG_HDR + tags * FR_SEAL_TAG) {
+	if (r < 0) {
 		fail(rc, FR_E_RAW_LENGTH,
 		     "frame from %s: segment %u has the wrong length", rc->who,
 		     f.index);
 		return;
 	}
+	uint32_t off = fr.off;
+	bool stream = f.flags & FR_FRAME_STREAM;
 	if (rc->cont) {
 		rc->cont_off = off;
 		if (load_cont(rc, &f, fh) < 0) {
@@ -1168,11 +1145,11 @@ static void on_frame_header(struct rconn *rc)
 	} else {
 		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
-	if ((r = fr_frame_key(&rc->ch.rx, rc->ch.aead, no, &rc->next_key)) < 0) {
+	if ((r = fr_frame_key(&rc->ch.rx, rc->ch.aead, fr.no, &rc->next_key)) < 0) {
 		fail(rc, r, "cannot derive a frame's key: %s", fr_strerror(r));
 		return;
 	}
-	rc->next_tags = at;
+	rc->next_tags = fr.tags_at;
 	rc->taken[f.index] = 1;
 	rc->stream = stream; /* every check passed */
 	memcpy(rc->fhdr, fh, FR_FRAME_HDR);
@@ -1218,13 +1195,15 @@ static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 	const struct rslot *s = &rc->slots[rc->cur];
 	uint32_t room = (uint32_t)fr_seg_bound(s->f.raw_len) - rc->pay_got;
 
-	if (type == FR_MSG_PIECE && len > 0 && len <= room) {
+	int k = fr_piece_check(type, len, s->f.raw_len, rc->pay_got);
+
+	if (k == FR_MSG_PIECE) {
 		rc->rs = RS_PAYLOAD;
 		rc->pay_want = rc->pay_got + len;
 		recv_more(rc, payload_at(rc, s) + rc->pay_got, len);
 		return;
 	}
-	if (type == FR_MSG_FIN && len == 4) {
+	if (k == FR_MSG_FIN) {
 		recv_record(rc, len, 0);
 		return;
 	}
@@ -1266,7 +1245,7 @@ static void stream_end(struct rconn *rc)
 		return;
 	}
 	uint32_t stored = fr_get32(b);
-	if (stored != rc->pay_got || stored == 0) {
+	if (fr_fin_parse(b, rc->pay_got, &stored) < 0) {
 		fail(rc, FR_E_STORED_LENGTH,
 		     "%s ended segment %u's streamed frame at %u bytes, but "
 		     "%u came",
@@ -1314,15 +1293,10 @@ static void on_msg_header(struct rconn *rc)
 		return;
 	}
 	rc->cont = type == FR_MSG_SEGMENT_CONT;
-	/* a frame's record: header, offset, number, tags; a streamed
-	 * frame's has no tags, which a ferry from before them
-	 * (FERRY_REFUSE_STREAM) did not take */
 	uint32_t base = FR_FRAME_HDR + (rc->cont ? 4u : 0u) + 8;
-	uint32_t min = base + (rc->refuse_stream ? FR_SEAL_TAG : 0u);
-	bool frame = type == FR_MSG_SEGMENT || rc->cont;
-	if ((type != FR_MSG_END || len != 0) &&
-	    (!frame || len < min ||
-	     len > REC_MAX - 2 * FR_MSG_HDR - FR_SEAL_TAG)) {
+	int k = fr_seg_rec_check(type, len, rc->refuse_stream);
+	bool frame = k == FR_MSG_SEGMENT || k == FR_MSG_SEGMENT_CONT;
+	if (k < 0) {
 		if (rc->refuse_stream) { /* as an older ferry said it */
 			fail(rc, FR_E_PROTOCOL,
 			     "%s sent message type %u of %u bytes where a "

@@ -13,6 +13,9 @@ set(FERRY_FUZZ_TARGETS
   vol_trailer  # parcel volume trailer, round trip
   journal      # journal replay: fr_journal_open on the bytes
   config       # config file: fr_config_load on the bytes
+  handshake    # HELLO/AUTH at the receiver, CHALLENGE/WELCOME at the sender
+  sealed       # every message after the handshake: fr_msg_recv, opened
+  parcel_record # a parcel volume's sealed record: fr_pseal_open
 )
 
 foreach(name ${FERRY_FUZZ_TARGETS})

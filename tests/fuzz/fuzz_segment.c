@@ -1,14 +1,18 @@
 /*
- * fuzz_segment.c - what the receiver reads after HAVE: SEGMENT,
- * SEGMENT_CONT, PIECE, FIN and END, checked as serve.c checks them
- * (engine/wire.c) for the fixed package of fuzz_common.h, and each
+ * fuzz_segment.c - what the receiver reads after HAVE, each message as
+ * it is once opened: a frame's record (SEGMENT or SEGMENT_CONT: frame
+ * header, offset, frame number, tags) and a whole frame's PAYLOAD, or a
+ * streamed frame's PIECEs and FIN, and END; checked as serve.c checks
+ * them (engine/wire.c) for the fixed package of fuzz_common.h, and each
  * frame whose payload is complete decoded (decompressed, against its
  * reference segment when it has one) and checked against the manifest.
  *
  * Input: one byte of switches (bit 0: answer as a ferry that refuses
  * streamed frames; bit 1: make each frame header's checksum right as it
- * arrives, so that the checks behind it are reached), then the byte
- * stream as a sender writes it. A SEGMENT_CONT's kept bytes are zeros.
+ * arrives, so that the checks behind it are reached), then the opened
+ * messages as a sender sends them (the tags are the sealing's, checked
+ * before: here they are any bytes). A SEGMENT_CONT's kept bytes are
+ * zeros.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	uint8_t taken[NSEG_MAX] = {0};
-	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR + 4];
+	/* a record: header, body, its tag, a whole frame's PAYLOAD header */
+	static uint8_t rec[FR_MSG_HDR + FR_FRAME_HDR + 4 + 8 +
+			   FR_CHUNKS_MAX * FR_SEAL_TAG + FR_SEAL_TAG +
+			   FR_MSG_HDR];
 	struct in in = {data, size};
 	struct fr_frame f;
 	bool stream = false;
@@ -131,22 +138,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			continue;
 		}
-		int r = fr_seg_msg_check(type, len, M.seg_size, refuse);
+		int r = fr_seg_rec_check(type, len, refuse);
 		if (r == FR_MSG_END || r == FR_E_PROTOCOL)
 			return 0;
 		if (r != FR_MSG_SEGMENT && r != FR_MSG_SEGMENT_CONT)
 			abort();
 		bool cont = r == FR_MSG_SEGMENT_CONT;
-		size_t hl = FR_FRAME_HDR + (cont ? 4 : 0);
-		const uint8_t *b = take(&in, hl);
+		uint32_t base = FR_FRAME_HDR + (cont ? 4 : 0) + 8;
+		if (len < base || len > sizeof(rec) - 2 * FR_MSG_HDR - FR_SEAL_TAG)
+			abort();
+		const uint8_t *b = take(&in, len);
 		if (!b)
 			return 0;
-		memcpy(hdr, h, FR_MSG_HDR);
-		memcpy(hdr + FR_MSG_HDR, b, hl);
+		memcpy(rec, h, FR_MSG_HDR);
+		memcpy(rec + FR_MSG_HDR, b, len);
+		memset(rec + FR_MSG_HDR + len, 0, FR_SEAL_TAG);
 		if (fix)
-			fr_put64(hdr + FR_MSG_HDR + 56,
-				 fr_hash64(hdr + FR_MSG_HDR, 56));
-		if (fr_frame_msg_parse(hdr, !refuse, &M, &f) < 0)
+			fr_put64(rec + FR_MSG_HDR + 56,
+				 fr_hash64(rec + FR_MSG_HDR, 56));
+		if (fr_frame_msg_parse(rec, !refuse, &M, &f) < 0)
 			return 0;
 		if (f.index >= M.n_segments ||
 		    ((f.flags & FR_FRAME_REF) &&
@@ -154,15 +164,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (taken[f.index])
 			return 0; /* sent again while being written */
-		uint32_t off;
-		if (fr_cont_parse(hdr, cont, &f, &M, &off) < 0)
+		stream = f.flags & FR_FRAME_STREAM;
+		if (!stream && len > base) { /* the PAYLOAD header next */
+			const uint8_t *ph = take(&in, FR_MSG_HDR);
+			if (!ph)
+				return 0;
+			memcpy(rec + FR_MSG_HDR + len + FR_SEAL_TAG, ph,
+			       FR_MSG_HDR);
+		}
+		struct fr_frame_rec fr;
+		if (fr_frame_rec_parse(rec, cont, &f, &M, &fr) < 0)
 			return 0;
+		uint32_t off = fr.off;
 		if (f.raw_len != M.segments[f.index].length ||
 		    (cont ? off == 0 || off >= fr_frame_payload_max(&f)
-			  : off != 0))
+			  : off != 0) ||
+		    len != base + fr.tags * FR_SEAL_TAG || fr.tags_at !=
+		    FR_MSG_HDR + base)
 			abort();
-		stream = f.flags & FR_FRAME_STREAM;
-		if (!stream && len - hl != f.stored_len - off)
+		if (!stream &&
+		    (fr_get32(rec + FR_MSG_HDR + len + FR_SEAL_TAG) !=
+			     FR_MSG_PAYLOAD ||
+		     fr_get32(rec + FR_MSG_HDR + len + FR_SEAL_TAG + 4) !=
+			     f.stored_len - off ||
+		     fr.tags != fr_chunk_count(f.stored_len) -
+				    off / fr_chunk_size(f.stored_len)))
 			abort();
 		taken[f.index] = 1;
 		memset(pay, 0, off); /* the kept part */

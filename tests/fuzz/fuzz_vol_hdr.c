@@ -22,7 +22,7 @@ static void check(const uint8_t src[FR_VOL_HDR])
 	if (fr_site_check(h.from) || fr_site_check(h.to) ||
 	    fr_site_check(h.account) || h.volume < 1 || h.volume > FR_VOL_MAX ||
 	    h.seg_size < FR_SEG_MIN || h.seg_size > FR_SEG_MAX ||
-	    (h.version != FR_VOL_VERSION && h.version != FR_VOL_VERSION_1))
+	    h.version != FR_VOL_VERSION)
 		abort();
 	fr_vol_hdr_pack(again, &h);
 	if (memcmp(again, src, FR_VOL_HDR))

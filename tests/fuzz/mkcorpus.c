@@ -76,13 +76,15 @@ static void sent_msg(struct buf *b, uint32_t type, const void *body,
 {
 	int sv[2];
 	uint8_t tmp[65536];
+	struct fr_chan ch;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		die("socketpair", -errno);
+	fr_chan_plain(&ch, sv[0]); /* opened: the plaintext of the message */
 	int rc = type == FR_MSG_ERROR
-		     ? fr_send_error(sv[0], (int)fr_get32(body),
+		     ? fr_send_error(&ch, (int)fr_get32(body),
 				     (const char *)body + 4)
-		     : fr_msg_send(sv[0], type, body, len);
+		     : fr_msg_send(&ch, type, body, len);
 	if (rc < 0)
 		die("fr_msg_send", rc);
 	close(sv[0]);
@@ -90,6 +92,36 @@ static void sent_msg(struct buf *b, uint32_t type, const void *body,
 	while ((n = read(sv[1], tmp, sizeof(tmp))) > 0)
 		put(b, tmp, (size_t)n);
 	close(sv[1]);
+}
+
+/*
+ * A frame's record as opened (PROTOCOL.md): SEGMENT or SEGMENT_CONT, the
+ * frame header, the offset (SEGMENT_CONT), the frame's number, a tag per
+ * chunk from the offset on (a whole frame; zeros here: the target sees
+ * the opened record); then, for a whole frame, the PAYLOAD header.
+ */
+static void put_rec(struct buf *b, const uint8_t *hdr, const struct fr_frame *f,
+		    bool cont, uint32_t off)
+{
+	bool stream = f->flags & FR_FRAME_STREAM;
+	uint32_t ntags = stream ? 0
+				: fr_chunk_count(f->stored_len) -
+					  off / fr_chunk_size(f->stored_len);
+	uint8_t no[8], tag[FR_SEAL_TAG] = {0}, o[4];
+
+	put_msg_hdr(b, cont ? FR_MSG_SEGMENT_CONT : FR_MSG_SEGMENT,
+		    FR_FRAME_HDR + (cont ? 4 : 0) + 8 + ntags * FR_SEAL_TAG);
+	put(b, hdr, FR_FRAME_HDR);
+	if (cont) {
+		fr_put32(o, off);
+		put(b, o, 4);
+	}
+	fr_put64(no, 1);
+	put(b, no, 8);
+	for (uint32_t i = 0; i < ntags; i++)
+		put(b, tag, sizeof(tag));
+	if (!stream)
+		put_msg_hdr(b, FR_MSG_PAYLOAD, f->stored_len - off);
 }
 
 static void frames(void)
@@ -118,8 +150,7 @@ static void frames(void)
 		die("fr_frame_encode", rc);
 	fr_frame_pack(hdr, &f);
 	seed("frame", "raw", hdr, sizeof(hdr));
-	put_msg_hdr(&s_raw, FR_MSG_SEGMENT, FR_FRAME_HDR + f.stored_len);
-	put(&s_raw, hdr, sizeof(hdr));
+	put_rec(&s_raw, hdr, &f, false, 0);
 	put(&s_raw, seg, len);
 	put_msg_hdr(&s_raw, FR_MSG_END, 0);
 	seed("segment", "raw", s_raw.p, s_raw.len);
@@ -132,14 +163,10 @@ static void frames(void)
 		fr_frame_pack(hdr, &f);
 		if (i == 0) {
 			seed("frame", "zstd", hdr, sizeof(hdr));
-			put_msg_hdr(&s_zstd, FR_MSG_SEGMENT,
-				    FR_FRAME_HDR + f.stored_len);
-			put(&s_zstd, hdr, sizeof(hdr));
+			put_rec(&s_zstd, hdr, &f, false, 0);
 			put(&s_zstd, z, f.stored_len);
 		}
-		put_msg_hdr(&s_all, FR_MSG_SEGMENT,
-			    FR_FRAME_HDR + f.stored_len);
-		put(&s_all, hdr, sizeof(hdr));
+		put_rec(&s_all, hdr, &f, false, 0);
 		put(&s_all, (f.flags & FR_FRAME_ZSTD) ? z : seg, f.stored_len);
 	}
 	put_msg_hdr(&s_all, FR_MSG_END, 0);
@@ -155,28 +182,9 @@ static void frames(void)
 		die("fr_frame_encode_ref", rc < 0 ? rc : FR_E_COMPRESS);
 	fr_frame_pack(hdr, &f);
 	seed("frame", "ref", hdr, sizeof(hdr));
-	put_msg_hdr(&s_ref, FR_MSG_SEGMENT, FR_FRAME_HDR + f.stored_len);
-	put(&s_ref, hdr, sizeof(hdr));
+	put_rec(&s_ref, hdr, &f, false, 0);
 	put(&s_ref, z, f.stored_len);
 	seed("segment", "ref", s_ref.p, s_ref.len);
-
-	/* SEGMENT_CONT of the zstd frame of segment 3, from byte 10 */
-	struct buf s_cont = {0};
-	put(&s_cont, &sw, 1);
-	len = fz_segment(&M, 3, seg);
-	if ((rc = fr_frame_encode(&c, &f, M.id, 3, seg, len, M.segments[3].hash,
-				  z, cap, 3)) < 0 ||
-	    f.stored_len <= 10)
-		die("fr_frame_encode", rc < 0 ? rc : FR_E_COMPRESS);
-	fr_frame_pack(hdr, &f);
-	uint8_t off[4];
-	fr_put32(off, 10);
-	put_msg_hdr(&s_cont, FR_MSG_SEGMENT_CONT,
-		    FR_FRAME_HDR + 4 + f.stored_len - 10);
-	put(&s_cont, hdr, sizeof(hdr));
-	put(&s_cont, off, 4);
-	put(&s_cont, z + 10, f.stored_len - 10);
-	seed("segment", "cont", s_cont.p, s_cont.len);
 
 	/* a streamed frame: header alone, PIECEs, FIN (as lan.c sends it) */
 	struct buf s_stream = {0};
@@ -191,8 +199,12 @@ static void frames(void)
 	fr_hash128(seg, len, f.hash);
 	fr_frame_pack(hdr, &f);
 	seed("frame", "stream", hdr, sizeof(hdr));
-	put_msg_hdr(&s_stream, FR_MSG_SEGMENT, FR_FRAME_HDR);
-	put(&s_stream, hdr, sizeof(hdr));
+	put_rec(&s_stream, hdr, &f, false, 0);
+	/* and the same stream continued from its second piece (the kept
+	 * bytes are zeros in the target): SEGMENT_CONT, PIECEs, FIN */
+	struct buf s_cont = {0};
+	put(&s_cont, &sw, 1);
+	put_rec(&s_cont, hdr, &f, true, 100);
 	if ((rc = fr_seg_stream_begin(&c, len, 3, NULL, 0)) < 0)
 		die("fr_seg_stream_begin", rc);
 	size_t in_pos = 0;
@@ -207,6 +219,10 @@ static void frames(void)
 			continue;
 		put_msg_hdr(&s_stream, FR_MSG_PIECE, (uint32_t)n);
 		put(&s_stream, z, (size_t)n);
+		if (stored >= 100) {
+			put_msg_hdr(&s_cont, FR_MSG_PIECE, (uint32_t)n);
+			put(&s_cont, z, (size_t)n);
+		}
 		stored += (uint32_t)n;
 	}
 	uint8_t fin[4];
@@ -215,6 +231,9 @@ static void frames(void)
 	put(&s_stream, fin, 4);
 	put_msg_hdr(&s_stream, FR_MSG_END, 0);
 	seed("segment", "stream", s_stream.p, s_stream.len);
+	put_msg_hdr(&s_cont, FR_MSG_FIN, 4);
+	put(&s_cont, fin, 4);
+	seed("segment", "cont", s_cont.p, s_cont.len);
 
 	/* the same frame against a ferry that refuses streams, headers
 	 * checked with their checksums made right */
@@ -316,13 +335,16 @@ static void haves(void)
 		uint32_t type, len;
 		uint8_t *body;
 		char err[64];
+		struct fr_chan a, b2;
 
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 			die("socketpair", -errno);
-		int rc = fr_send_have(sv[0], cases[k].state, have, 5, p,
+		fr_chan_plain(&a, sv[0]); /* the HAVE as opened */
+		fr_chan_plain(&b2, sv[1]);
+		int rc = fr_send_have(&a, cases[k].state, have, 5, p,
 				      cases[k].np);
 		if (rc < 0 ||
-		    (rc = fr_msg_recv(sv[1], &type, &body, &len, 1u << 20, err,
+		    (rc = fr_msg_recv(&b2, &type, &body, &len, 1u << 20, err,
 				      sizeof(err))) < 0)
 			die("fr_send_have", rc);
 		close(sv[0]);
@@ -341,9 +363,9 @@ static void acks(void)
 {
 	struct buf b = {0};
 	uint8_t body[400];
-	uint8_t hd[2] = {M.n_segments - 1, 255};
+	uint8_t hd[1] = {M.n_segments - 1};
 
-	put(&b, hd, 2);
+	put(&b, hd, 1);
 	for (uint32_t i = 0; i < M.n_segments; i++) {
 		fr_put32(body, i);
 		fr_put32(body + 4, i == 1 ? FR_ACK_BAD : FR_ACK_DURABLE);
@@ -358,8 +380,7 @@ static void acks(void)
 	seed("ack", "acks-done", b.p, b.len);
 
 	b.len = 0;
-	hd[1] = 6; /* the socket delivers 7 bytes at a time */
-	put(&b, hd, 2);
+	put(&b, hd, 1);
 	fr_put32(body, 0);
 	fr_put32(body + 4, FR_ACK_DURABLE);
 	fr_put32(body + 8, 1000);
@@ -389,14 +410,13 @@ static void volumes(void)
 	strcpy(h.account, "CEN");
 	h.created = 1764000000;
 	fr_vol_hdr_pack(vh, &h);
-	seed("vol_hdr", "v2", vh, sizeof(vh));
-	h.version = FR_VOL_VERSION_1;
+	seed("vol_hdr", "v3", vh, sizeof(vh));
 	h.mf_len = 0;
-	memcpy(h.pkg, M.id, FR_HASH_LEN);
+	memset(h.check, 0x5a, sizeof(h.check));
 	h.volume = FR_VOL_MAX;
 	strcpy(h.to, "ABCDEFGHIJKLMNOP");
 	fr_vol_hdr_pack(vh, &h);
-	seed("vol_hdr", "v1", vh, sizeof(vh));
+	seed("vol_hdr", "last", vh, sizeof(vh));
 
 	static const struct {
 		const char *name;
@@ -415,6 +435,7 @@ static void volumes(void)
 
 	struct fr_vol_trailer t = {
 	    .volume = 2, .frames = 3, .first = 1, .last = 3, .bytes = 123456};
+	memset(t.chain, 0x3c, sizeof(t.chain));
 	fr_vol_trailer_pack(tr, &t);
 	seed("vol_trailer", "middle", tr, sizeof(tr));
 	t.flags = FR_VOL_LAST;
@@ -523,6 +544,142 @@ static void configs(void)
 	seed("config", "small", small, sizeof(small) - 1);
 }
 
+/* The handshake, sealed messages and sealed parcel records: fixed bytes
+ * (no random nonce), so that the seeds come out the same every time. */
+static const uint8_t basepoint[32] = {
+    0xe2, 0xf2, 0xae, 0x0a, 0x6a, 0xbc, 0x4e, 0x71, 0xa8, 0x84, 0xa9,
+    0x61, 0xc5, 0x00, 0x51, 0x5f, 0x58, 0xe3, 0x0b, 0x6a, 0xa5, 0x82,
+    0xdd, 0x8d, 0xb6, 0xa6, 0x59, 0x45, 0xe0, 0x8d, 0x2d, 0x76};
+
+static void handshakes(void)
+{
+	struct buf b = {0};
+	uint8_t sw = 0, body[128];
+
+	/* what a client sends: HELLO, then AUTH (a valid point, a guess) */
+	put(&b, &sw, 1);
+	fr_put32(body, FR_PROTO_MAGIC);
+	fr_put16(body + 4, FR_PROTO_VERSION);
+	body[6] = 3;
+	body[7] = 1;
+	memcpy(body + 8, "CEN", 3);
+	memset(body + 11, 0x11, FR_NONCE_LEN);
+	sent_msg(&b, FR_MSG_HELLO, body, 11 + FR_NONCE_LEN);
+	memcpy(body, basepoint, 32);
+	memset(body + 32, 0x22, FR_CONFIRM_LEN);
+	sent_msg(&b, FR_MSG_AUTH, body, 32 + FR_CONFIRM_LEN);
+	seed("handshake", "client", b.p, b.len);
+	/* a client of protocol 1 */
+	b.len = 0;
+	put(&b, &sw, 1);
+	fr_put32(body, FR_PROTO_MAGIC);
+	fr_put16(body + 4, 1);
+	body[6] = 3;
+	body[7] = 0;
+	memcpy(body + 8, "CEN", 3);
+	memset(body + 11, 0x11, FR_NONCE_LEN);
+	sent_msg(&b, FR_MSG_HELLO, body, 11 + FR_NONCE_LEN);
+	seed("handshake", "old-client", b.p, b.len);
+	/* what a receiver answers: CHALLENGE, then WELCOME */
+	b.len = 0;
+	sw = 1;
+	put(&b, &sw, 1);
+	memset(body, 0x33, FR_NONCE_LEN);
+	body[FR_NONCE_LEN] = FR_AEAD_XCHACHA20;
+	memcpy(body + FR_NONCE_LEN + 1, basepoint, 32);
+	sent_msg(&b, FR_MSG_CHALLENGE, body, FR_NONCE_LEN + 1 + 32);
+	memset(body, 0x44, FR_CONFIRM_LEN);
+	sent_msg(&b, FR_MSG_WELCOME, body, FR_CONFIRM_LEN);
+	seed("handshake", "server", b.p, b.len);
+	/* a receiver that refuses */
+	b.len = 0;
+	put(&b, &sw, 1);
+	fr_put32(body, (uint32_t)FR_E_AUTH);
+	strcpy((char *)body + 4, "authentication failed (unknown account or "
+				 "wrong password)");
+	sent_msg(&b, FR_MSG_ERROR, body, 0);
+	seed("handshake", "refused", b.p, b.len);
+	free(b.p);
+}
+
+/* fuzz_sealed's list: u32 type, u16 length, body */
+static void put_plain(struct buf *b, uint32_t type, const void *body,
+		      uint16_t len)
+{
+	uint8_t h[6];
+
+	fr_put32(h, type);
+	fr_put16(h + 4, len);
+	put(b, h, sizeof(h));
+	put(b, body, len);
+}
+
+static void sealed(void)
+{
+	struct buf b = {0};
+	uint8_t sw = 1, u[4], body[64];
+	uint8_t have[FR_HAVE_LEN(5)] = {0};
+
+	put(&b, &sw, 1);
+	fr_put32(u, UINT32_MAX); /* no flip */
+	put(&b, u, 4);
+	fr_put32(have, FR_HAVE_PARTIAL);
+	fr_put32(have + 4, 5);
+	have[8] = 0x05;
+	put_plain(&b, FR_MSG_HAVE, have, sizeof(have));
+	fr_put32(body, 2);
+	fr_put32(body + 4, FR_ACK_DURABLE);
+	fr_put32(body + 8, 100);
+	put_plain(&b, FR_MSG_ACK, body, 12);
+	put_plain(&b, FR_MSG_DONE, NULL, 0);
+	fr_put32(body, (uint32_t)-ENOSPC);
+	memcpy(body + 4, "no room", 7);
+	put_plain(&b, FR_MSG_ERROR, body, 11);
+	seed("sealed", "messages", b.p, b.len);
+	fr_put32(b.p + 1, 8 + sizeof(have) + 16 + 3); /* a flip in the ACK */
+	seed("sealed", "flipped", b.p, b.len);
+	/* bytes from the path: a message in the clear */
+	b.len = 0;
+	sw = 0;
+	put(&b, &sw, 1);
+	sent_msg(&b, FR_MSG_ACK, body, 12);
+	seed("sealed", "cleartext", b.p, b.len);
+	free(b.p);
+}
+
+static void parcel_records(void)
+{
+	struct buf b = {0};
+	uint8_t sw = 1, u[2], body[200];
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7);
+	put(&b, &sw, 1);
+	fr_put16(u, UINT16_MAX); /* no flip */
+	put(&b, u, 2);
+	put(&b, body, sizeof(body));
+	seed("parcel_record", "frame", b.p, b.len);
+	fr_put16(b.p + 1, FR_REC_HDR + FR_REC_NONCE + 70);
+	seed("parcel_record", "flipped", b.p, b.len);
+	/* a record found on a medium, sealed with another key */
+	b.len = 0;
+	sw = 0;
+	put(&b, &sw, 1);
+	uint8_t r[FR_REC_HDR + FR_SEAL_LEN + 100] = {0}, vh[FR_VOL_HDR] = {0};
+	uint8_t ad[FR_PSEAL_AD], other[32] = {1};
+	fr_put32(r, FR_REC_FRAME);
+	fr_put32(r + 4, 100);
+	uint8_t *rb = r + FR_REC_HDR + FR_REC_NONCE;
+	memcpy(rb, body, 100);
+	struct fr_piece pc = {rb, 100};
+	fr_pseal_ad(vh, r, ad);
+	fr_pseal(other, r + FR_REC_HDR, ad, sizeof(ad), &pc, 1, rb + 100);
+	memset(r + FR_REC_HDR, 0x66, FR_REC_NONCE); /* fixed, for the seed */
+	put(&b, r, sizeof(r));
+	seed("parcel_record", "other-key", b.p, b.len);
+	free(b.p);
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -547,6 +704,9 @@ int main(int argc, char **argv)
 	volumes();
 	journals();
 	configs();
+	handshakes();
+	sealed();
+	parcel_records();
 	free(mf);
 	fr_manifest_fini(&M);
 	return 0;

@@ -1,10 +1,10 @@
 /*
  * engine_wire.c - the transfer messages' checks (wire.c), each the check
- * lan.c's parse_acks or serve.c's receive loop makes today: what a sender
- * takes from the receiver (ACK, DONE, ERROR, a message cut short or too
- * long), and on the receiver where a frame is expected (SEGMENT,
- * SEGMENT_CONT, END), a frame header against the manifest, its lengths,
- * and a streamed frame's PIECE and FIN.
+ * lan.c's parse_acks or serve.c's receive loop makes: what a sender takes
+ * from the receiver once opened (ACK, DONE, ERROR), and on the receiver
+ * where a frame's record is expected (SEGMENT, SEGMENT_CONT, END), a
+ * frame header against the manifest, its record (offset, number, tags,
+ * the PAYLOAD after it), and a streamed frame's PIECE and FIN.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -47,132 +47,96 @@ static uint32_t ack(uint8_t *b, uint32_t idx, uint32_t st, uint32_t stall)
 	return msg(b, FR_MSG_ACK, 12, body);
 }
 
-Test(wire, ack_whole_and_cut)
+Test(wire, ack)
 {
 	uint8_t b[64];
 	struct fr_ack_msg a;
-	uint32_t n = ack(b, 3, FR_ACK_NOREF, 250);
 
-	cr_assert_eq(n, 20);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), 20);
+	ack(b, 3, FR_ACK_NOREF, 250);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ACK, b + 8, 12, 4, &a), 0);
 	cr_assert_eq(a.kind, FR_ACKMSG_ACK);
 	cr_assert_eq(a.index, 3);
 	cr_assert_eq(a.status, FR_ACK_NOREF);
 	cr_assert_eq(a.stall, 250);
-	/* not all here yet: wait for more, whatever is cut */
-	for (uint32_t k = 0; k < n; k++)
-		cr_assert_eq(fr_ack_parse(b, k, 4096, 4, &a), 0, "at %u", k);
-	/* two back to back: the first, then the second */
-	n += ack(b + n, 0, FR_ACK_DURABLE, 0);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), 20);
-	cr_assert_eq(fr_ack_parse(b + 20, n - 20, 4096, 4, &a), 20);
-	cr_assert_eq(a.index, 0);
 }
 
 Test(wire, ack_refused)
 {
-	uint8_t b[64];
+	uint8_t b[64] = {0};
 	struct fr_ack_msg a;
-	uint32_t n = ack(b, 4, FR_ACK_DURABLE, 0);
 
 	/* a segment beyond the package */
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), FR_E_BAD_INDEX);
+	ack(b, 4, FR_ACK_DURABLE, 0);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ACK, b + 8, 12, 4, &a),
+		     FR_E_BAD_INDEX);
 	cr_assert_eq(a.index, 4);
 	/* an ACK whose body is not 12 bytes */
-	n = msg(b, FR_MSG_ACK, 11, NULL);
-	memset(b + 8, 0, 11);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), FR_E_PROTOCOL);
-	n = msg(b, FR_MSG_ACK, 13, NULL);
-	memset(b + 8, 0, 13);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), FR_E_PROTOCOL);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ACK, b + 8, 11, 4, &a), FR_E_PROTOCOL);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ACK, b + 8, 13, 4, &a), FR_E_PROTOCOL);
 	/* a type a receiver does not send in a transfer */
-	n = msg(b, FR_MSG_HAVE, 0, NULL);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), FR_E_PROTOCOL);
+	cr_assert_eq(fr_ack_decode(FR_MSG_HAVE, b, 0, 4, &a), FR_E_PROTOCOL);
 	cr_assert_eq(a.type, FR_MSG_HAVE);
 	/* an ERROR too short for its code */
-	n = msg(b, FR_MSG_ERROR, 3, "abc");
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), FR_E_PROTOCOL);
-}
-
-Test(wire, ack_too_large)
-{
-	uint8_t b[FR_MSG_HDR];
-	struct fr_ack_msg a;
-
-	/* the largest body the buffer holds: wait for it */
-	msg(b, FR_MSG_DONE, 4096 - FR_MSG_HDR, NULL);
-	cr_assert_eq(fr_ack_parse(b, sizeof(b), 4096, 4, &a), 0);
-	/* one more byte could never arrive whole: refused at once */
-	msg(b, FR_MSG_DONE, 4096 - FR_MSG_HDR + 1, NULL);
-	cr_assert_eq(fr_ack_parse(b, sizeof(b), 4096, 4, &a), FR_E_TOO_LARGE);
-	cr_assert_eq(a.len, 4096 - FR_MSG_HDR + 1);
-	msg(b, FR_MSG_ACK, UINT32_MAX, NULL);
-	cr_assert_eq(fr_ack_parse(b, sizeof(b), 4096, 4, &a), FR_E_TOO_LARGE);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ERROR, (const uint8_t *)"abc", 3, 4,
+				   &a),
+		     FR_E_PROTOCOL);
 }
 
 Test(wire, done_and_error)
 {
-	uint8_t b[1024], body[600];
+	uint8_t body[600];
 	struct fr_ack_msg a;
-	uint32_t n = msg(b, FR_MSG_DONE, 3, "xyz");
 
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), 11);
+	cr_assert_eq(fr_ack_decode(FR_MSG_DONE, (const uint8_t *)"xyz", 3, 4,
+				   &a),
+		     0);
 	cr_assert_eq(a.kind, FR_ACKMSG_DONE);
 	fr_put32(body, (uint32_t)-ENOSPC);
 	memcpy(body + 4, "no room", 7);
-	n = msg(b, FR_MSG_ERROR, 11, body);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), 19);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ERROR, body, 11, 4, &a), 0);
 	cr_assert_eq(a.kind, FR_ACKMSG_ERROR);
 	cr_assert_eq(a.code, -ENOSPC);
 	cr_assert_str_eq(a.text, "no room");
 	/* a long text is cut to 399 bytes */
 	memset(body + 4, 'x', sizeof(body) - 4);
-	n = msg(b, FR_MSG_ERROR, sizeof(body), body);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), (int)n);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ERROR, body, sizeof(body), 4, &a), 0);
 	cr_assert_eq(strlen(a.text), 399);
 	/* an empty text */
-	n = msg(b, FR_MSG_ERROR, 4, body);
-	cr_assert_eq(fr_ack_parse(b, n, 4096, 4, &a), 12);
+	cr_assert_eq(fr_ack_decode(FR_MSG_ERROR, body, 4, 4, &a), 0);
 	cr_assert_str_eq(a.text, "");
 }
 
 /* ---- the receiver, where a frame is expected --------------------------- */
 
-Test(wire, seg_msg)
+Test(wire, seg_rec)
 {
-	uint32_t max = FR_FRAME_HDR + 4 + (uint32_t)fr_seg_bound(FZ_SEG);
+	uint32_t max = 64 + 4 + 8 + FR_CHUNKS_MAX * FR_SEAL_TAG;
 
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 0, FZ_SEG, false),
-		     FR_MSG_END);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_END, 1, FZ_SEG, false),
-		     FR_E_PROTOCOL);
-	/* a streamed frame's header alone */
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, 64, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_END, 0, false), FR_MSG_END);
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_END, 1, false), FR_E_PROTOCOL);
+	/* a streamed frame's record: header and number alone */
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, 72, false),
 		     FR_MSG_SEGMENT);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, 63, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, 71, false),
 		     FR_E_PROTOCOL);
-	/* a ferry that refuses streams wants a payload */
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, 64, FZ_SEG, true),
+	/* a ferry that refuses streams wants tags (a whole frame) */
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, 72, true), FR_E_PROTOCOL);
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, 88, true), FR_MSG_SEGMENT);
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT_CONT, 75, false),
 		     FR_E_PROTOCOL);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, 65, FZ_SEG, true),
-		     FR_MSG_SEGMENT);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT_CONT, 67, FZ_SEG, false),
-		     FR_E_PROTOCOL);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT_CONT, 68, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT_CONT, 76, false),
 		     FR_MSG_SEGMENT_CONT);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT_CONT, 69, FZ_SEG, true),
+	/* at most a header, an offset, a number and 128 tags */
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT_CONT, max, false),
 		     FR_MSG_SEGMENT_CONT);
-	/* at most a header, an offset and the segment's zstd bound */
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, max, FZ_SEG, false),
-		     FR_MSG_SEGMENT);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_SEGMENT, max + 1, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT_CONT, max + 1, false),
 		     FR_E_PROTOCOL);
-	cr_assert_eq(
-	    fr_seg_msg_check(FR_MSG_SEGMENT, UINT32_MAX, FZ_SEG, false),
-	    FR_E_PROTOCOL);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_PIECE, 100, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, max - 4 + 1, false),
 		     FR_E_PROTOCOL);
-	cr_assert_eq(fr_seg_msg_check(FR_MSG_ACK, 100, FZ_SEG, false),
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_SEGMENT, UINT32_MAX, false),
+		     FR_E_PROTOCOL);
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_PIECE, 100, false), FR_E_PROTOCOL);
+	cr_assert_eq(fr_seg_rec_check(FR_MSG_PAYLOAD, 100, false),
 		     FR_E_PROTOCOL);
 }
 
@@ -236,53 +200,89 @@ Test(wire, frame_header, .init = setup, .fini = teardown)
 	cr_assert_eq(fr_frame_msg_parse(hdr, true, &M, &g), FR_E_BAD_INDEX);
 }
 
-Test(wire, lengths, .init = setup, .fini = teardown)
+/* A frame's record as opened: message header, frame header, offset
+ * (SEGMENT_CONT), number, ntags tags, the record's tag, then the PAYLOAD
+ * header saying plen. */
+static void frame_rec(uint8_t *r, const struct fr_frame *f, bool cont,
+		      uint32_t off, uint32_t ntags, uint32_t plen)
 {
-	uint8_t hdr[FR_MSG_HDR + FR_FRAME_HDR + 4];
-	struct fr_frame f = good(3), g;
-	uint32_t off = 99;
+	uint32_t body = 64 + (cont ? 4 : 0) + 8 + ntags * FR_SEAL_TAG;
+	uint8_t *p = r + FR_MSG_HDR + FR_FRAME_HDR;
 
-	/* SEGMENT: header and the whole payload */
-	frame_msg(hdr, &f, false, 0, 64 + f.stored_len);
-	cr_assert_eq(fr_frame_msg_parse(hdr, true, &M, &g), 0);
-	cr_assert_eq(fr_cont_parse(hdr, false, &g, &M, &off), 0);
-	cr_assert_eq(off, 0);
-	frame_msg(hdr, &f, false, 0, 64 + f.stored_len - 1);
-	cr_assert_eq(fr_cont_parse(hdr, false, &g, &M, &off), FR_E_RAW_LENGTH);
+	fr_put32(r, cont ? FR_MSG_SEGMENT_CONT : FR_MSG_SEGMENT);
+	fr_put32(r + 4, body);
+	fr_frame_pack(r + FR_MSG_HDR, f);
+	if (cont) {
+		fr_put32(p, off);
+		p += 4;
+	}
+	fr_put64(p, 77);
+	memset(p + 8, 0xab, ntags * FR_SEAL_TAG);
+	uint8_t *ph = r + FR_MSG_HDR + body + FR_SEAL_TAG;
+	fr_put32(ph, FR_MSG_PAYLOAD);
+	fr_put32(ph + 4, plen);
+}
+
+Test(wire, record_lengths, .init = setup, .fini = teardown)
+{
+	static uint8_t r[FR_MSG_HDR + 76 + FR_CHUNKS_MAX * FR_SEAL_TAG +
+			 FR_SEAL_TAG + FR_MSG_HDR];
+	struct fr_frame f = good(3), g;
+	struct fr_frame_rec fr;
+
+	/* SEGMENT: header, number, one tag (a small payload), PAYLOAD */
+	frame_rec(r, &f, false, 0, 1, f.stored_len);
+	cr_assert_eq(fr_frame_msg_parse(r, true, &M, &g), 0);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), 0);
+	cr_assert_eq(fr.off, 0);
+	cr_assert_eq(fr.no, 77);
+	cr_assert_eq(fr.tags, 1);
+	cr_assert_eq(fr.tags_at, FR_MSG_HDR + 72);
+	/* a tag too many, or none */
+	frame_rec(r, &f, false, 0, 2, f.stored_len);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_RAW_LENGTH);
+	frame_rec(r, &f, false, 0, 0, f.stored_len);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_RAW_LENGTH);
+	/* the PAYLOAD header must say what the record says */
+	frame_rec(r, &f, false, 0, 1, f.stored_len - 1);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_SEALED);
+	frame_rec(r, &f, false, 0, 1, f.stored_len);
+	fr_put32(r + FR_MSG_HDR + 88 + FR_SEAL_TAG, FR_MSG_PIECE);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_SEALED);
 	/* a raw length that is not the manifest's */
 	f.raw_len = f.stored_len = 904 - 1;
-	frame_msg(hdr, &f, false, 0, 64 + f.stored_len);
-	cr_assert_eq(fr_frame_msg_parse(hdr, true, &M, &g), 0);
-	cr_assert_eq(fr_cont_parse(hdr, false, &g, &M, &off), FR_E_RAW_LENGTH);
-	/* SEGMENT_CONT: 0 < offset < stored_len, and the rest */
+	frame_rec(r, &f, false, 0, 1, f.stored_len);
+	cr_assert_eq(fr_frame_msg_parse(r, true, &M, &g), 0);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_RAW_LENGTH);
+	/* SEGMENT_CONT of a whole frame: at a chunk's start, within it */
 	f = good(3);
-	frame_msg(hdr, &f, true, 10, 68 + f.stored_len - 10);
-	cr_assert_eq(fr_frame_msg_parse(hdr, true, &M, &g), 0);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), 0);
-	cr_assert_eq(off, 10);
-	frame_msg(hdr, &f, true, 10, 68 + f.stored_len - 9);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), FR_E_RAW_LENGTH);
-	frame_msg(hdr, &f, true, 0, 68 + f.stored_len);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), FR_E_RAW_LENGTH);
-	frame_msg(hdr, &f, true, f.stored_len, 68);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), FR_E_RAW_LENGTH);
-	frame_msg(hdr, &f, true, f.stored_len - 1, 69);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), 0);
-	/* a streamed frame: header (and offset) alone, offset within the
-	 * zstd bound */
+	f.flags = FR_FRAME_ZSTD;
+	f.stored_len = 3 * FR_CHUNK_MIN + 5; /* as if: 4 chunks */
+	f.raw_len = M.segments[3].length;
+	/* (larger than these 4 KiB segments allow: the frame as parsed,
+	 * fr_frame_msg_parse would refuse its stored length) */
+	frame_rec(r, &f, true, FR_CHUNK_MIN, 3, f.stored_len - FR_CHUNK_MIN);
+	cr_assert_eq(fr_frame_rec_parse(r, true, &f, &M, &fr), 0);
+	cr_assert_eq(fr.off, FR_CHUNK_MIN);
+	cr_assert_eq(fr.tags, 3);
+	frame_rec(r, &f, true, FR_CHUNK_MIN + 1, 3, f.stored_len - FR_CHUNK_MIN - 1);
+	cr_assert_eq(fr_frame_rec_parse(r, true, &f, &M, &fr), FR_E_RAW_LENGTH);
+	frame_rec(r, &f, true, 0, 4, f.stored_len);
+	cr_assert_eq(fr_frame_rec_parse(r, true, &f, &M, &fr), FR_E_RAW_LENGTH);
+	/* a streamed frame: header, offset within the zstd bound, number */
 	uint32_t bound = (uint32_t)fr_seg_bound(f.raw_len);
 	f.flags = FR_FRAME_ZSTD | FR_FRAME_STREAM;
 	f.stored_len = 0;
-	frame_msg(hdr, &f, false, 0, 64);
-	cr_assert_eq(fr_frame_msg_parse(hdr, true, &M, &g), 0);
-	cr_assert_eq(fr_cont_parse(hdr, false, &g, &M, &off), 0);
-	frame_msg(hdr, &f, false, 0, 65);
-	cr_assert_eq(fr_cont_parse(hdr, false, &g, &M, &off), FR_E_RAW_LENGTH);
-	frame_msg(hdr, &f, true, bound - 1, 68);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), 0);
-	cr_assert_eq(off, bound - 1);
-	frame_msg(hdr, &f, true, bound, 68);
-	cr_assert_eq(fr_cont_parse(hdr, true, &g, &M, &off), FR_E_RAW_LENGTH);
+	frame_rec(r, &f, false, 0, 0, 0);
+	cr_assert_eq(fr_frame_msg_parse(r, true, &M, &g), 0);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), 0);
+	frame_rec(r, &f, false, 0, 1, 0);
+	cr_assert_eq(fr_frame_rec_parse(r, false, &g, &M, &fr), FR_E_RAW_LENGTH);
+	frame_rec(r, &f, true, bound - 1, 0, 0);
+	cr_assert_eq(fr_frame_rec_parse(r, true, &g, &M, &fr), 0);
+	cr_assert_eq(fr.off, bound - 1);
+	frame_rec(r, &f, true, bound, 0, 0);
+	cr_assert_eq(fr_frame_rec_parse(r, true, &g, &M, &fr), FR_E_RAW_LENGTH);
 	cr_assert_eq(fr_frame_payload_max(&g), bound);
 }
 
