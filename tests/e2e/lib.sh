@@ -210,13 +210,17 @@ e2e_init() {
 	log "work dir $WORK, port $PORT, ferry $FERRY"
 }
 
-# a TCP port on 127.0.0.1 nobody listens on
+# a TCP port on 127.0.0.1 nobody uses: below the kernel's ephemeral range
+# (a connection's own port there blocks a receiver's restart on it), and
+# no socket on it in any state
 pick_port() {
-	local p i
+	local p i lo=32768
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 21000 ] || lo=60000 # an unusual range: the old way
 	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % (lo - 20000)))
 		if command -v ss >/dev/null; then
-			[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || continue
+			[ -z "$(ss -Hatn "sport = :$p" 2>/dev/null)" ] || continue
 		else
 			python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' \
 				"$p" 2>/dev/null || continue
