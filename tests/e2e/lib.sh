@@ -499,6 +499,21 @@ with_slower_links() {
 	fail "every attempt finished before $what, even at $((rate * 4)) B/s"
 }
 
+# via_proxy LOG ARGS...: the sender's address goes through a new proxy
+# (start_proxy LOG ARGS), on a new port
+via_proxy() {
+	local plog=$1
+	shift
+	stop_proxy
+	PROXY_PORT=
+	start_proxy "$plog" "$@"
+	CEN_HOST=127.0.0.1:$PROXY_PORT
+	write_configs
+}
+
+# what the receiver logs when a message from CEN does not open
+AUTH_FAIL="message authentication failed from CEN at 127.0.0.1:[0-9]+: session dropped"
+
 # start_proxy LOG args...: start the proxy on a free port (PROXY_PORT,
 # kept if already set) forwarding to $PORT; sets PROXY_PID
 start_proxy() {

@@ -23,17 +23,6 @@ SENDER_RETRIES=0
 export FERRY_NO_STREAM=1 # a whole frame, whatever the line
 write_proxy
 start_serve
-AUTH_FAIL="message authentication failed from CEN at 127.0.0.1:[0-9]+: session dropped"
-
-via_proxy() {
-	local plog=$1
-	shift
-	stop_proxy
-	PROXY_PORT=
-	start_proxy "$plog" "$@"
-	CEN_HOST=127.0.0.1:$PROXY_PORT
-	write_configs
-}
 
 # watch_file PID: poll the partial copy of data.bin until its first MiB is
 # the source's; say whether its last MiB was there yet ("early": it was

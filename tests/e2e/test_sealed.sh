@@ -34,18 +34,6 @@ SENDER_EXTRA="segment-size = 1M"
 SENDER_RETRIES=0
 write_proxy
 start_serve
-AUTH_FAIL="message authentication failed from CEN at 127.0.0.1:[0-9]+: session dropped"
-
-# via_proxy LOG ARGS...: the sender's address goes through a new proxy
-via_proxy() {
-	local plog=$1
-	shift
-	stop_proxy
-	PROXY_PORT=
-	start_proxy "$plog" "$@"
-	CEN_HOST=127.0.0.1:$PROXY_PORT
-	write_configs
-}
 
 direct() {
 	stop_proxy
