@@ -16,6 +16,7 @@ set(FERRY_FUZZ_TARGETS
   handshake    # HELLO/AUTH at the receiver, CHALLENGE/WELCOME at the sender
   sealed       # every message after the handshake: fr_msg_recv, opened
   parcel_record # a parcel volume's sealed record: fr_pseal_open
+  parcel_msg   # PARCEL, PARCEL_QUERY, PARCEL_WITHDRAW at the receiver
 )
 
 foreach(name ${FERRY_FUZZ_TARGETS})

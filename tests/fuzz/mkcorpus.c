@@ -674,9 +674,41 @@ static void parcel_records(void)
 	struct fr_piece pc = {rb, 100};
 	fr_pseal_ad(vh, r, ad);
 	fr_pseal(other, r + FR_REC_HDR, ad, sizeof(ad), &pc, 1, rb + 100);
-	memset(r + FR_REC_HDR, 0x66, FR_REC_NONCE); /* fixed, for the seed */
+	/* its nonce and tag fixed, so that the seed is the same each time
+	 * (drawn afresh, they would differ): a record the key never made */
+	memset(r + FR_REC_HDR, 0x66, FR_REC_NONCE);
+	memset(rb + 100, 0x55, FR_REC_MAC);
 	put(&b, r, sizeof(r));
 	seed("parcel_record", "other-key", b.p, b.len);
+	free(b.p);
+}
+
+/* fuzz_parcel_msg: a byte for the message (0 PARCEL, 1 PARCEL_QUERY,
+ * 2 PARCEL_WITHDRAW), then its body as opened */
+static void parcel_msgs(void)
+{
+	struct buf b = {0};
+	uint8_t sw = 0, id[FR_HASH_LEN], n[4];
+
+	memset(id, 0x77, sizeof(id));
+	put(&b, &sw, 1);
+	put(&b, id, sizeof(id));
+	put(&b, mf, mf_len);
+	seed("parcel_msg", "register", b.p, b.len);
+	b.len = 0;
+	sw = 1;
+	put(&b, &sw, 1);
+	fr_put32(n, 2);
+	put(&b, n, 4);
+	put(&b, id, sizeof(id));
+	memset(id, 0x78, sizeof(id));
+	put(&b, id, sizeof(id));
+	seed("parcel_msg", "query", b.p, b.len);
+	b.len = 0;
+	sw = 2;
+	put(&b, &sw, 1);
+	put(&b, id, sizeof(id));
+	seed("parcel_msg", "withdraw", b.p, b.len);
 	free(b.p);
 }
 
@@ -707,6 +739,7 @@ int main(int argc, char **argv)
 	handshakes();
 	sealed();
 	parcel_records();
+	parcel_msgs();
 	free(mf);
 	fr_manifest_fini(&M);
 	return 0;
