@@ -132,27 +132,13 @@ static size_t lv_size(size_t len)
 	return n;
 }
 
-/* CI: what the session is for: this protocol and the account */
-static void channel_id(crypto_hash_sha512_state *h, const char *account)
-{
-	uint8_t ci[2 + 16 + FR_CODE_MAX];
-	size_t alen = strlen(account), n = 0;
-
-	ci[n++] = 7;
-	memcpy(ci + n, "ferry-2", 7);
-	n += 7;
-	ci[n++] = (uint8_t)alen;
-	memcpy(ci + n, account, alen);
-	n += alen;
-	lv(h, ci, n);
-}
-
-int fr_cpace_generator(const uint8_t prs[32], const char *account,
-		       const uint8_t sid[FR_SID_LEN], uint8_t g[32])
+int fr_cpace_calc_generator(const uint8_t *prs, size_t prs_len,
+			    const uint8_t *ci, size_t ci_len, const uint8_t *sid,
+			    size_t sid_len, uint8_t g[32])
 {
 	static const uint8_t zeros[CPACE_S_IN];
 	size_t dsi_len = sizeof(CPACE_DSI) - 1;
-	size_t used = 1 + lv_size(32) + 32 + lv_size(dsi_len) + dsi_len;
+	size_t used = 1 + lv_size(prs_len) + prs_len + lv_size(dsi_len) + dsi_len;
 	size_t zpad = used < CPACE_S_IN ? CPACE_S_IN - used : 0;
 	crypto_hash_sha512_state h;
 	uint8_t hash[crypto_hash_sha512_BYTES];
@@ -161,14 +147,30 @@ int fr_cpace_generator(const uint8_t prs[32], const char *account,
 		return -ENOSYS;
 	crypto_hash_sha512_init(&h);
 	lv(&h, CPACE_DSI, dsi_len);
-	lv(&h, prs, 32);
+	lv(&h, prs, prs_len);
 	lv(&h, zeros, zpad);
-	channel_id(&h, account);
-	lv(&h, sid, FR_SID_LEN);
+	lv(&h, ci, ci_len);
+	lv(&h, sid, sid_len);
 	crypto_hash_sha512_final(&h, hash);
 	crypto_core_ristretto255_from_hash(g, hash);
 	sodium_memzero(hash, sizeof(hash));
 	return 0;
+}
+
+int fr_cpace_generator(const uint8_t prs[32], const char *account,
+		       const uint8_t sid[FR_SID_LEN], uint8_t g[32])
+{
+	uint8_t ci[2 + 16 + FR_CODE_MAX];
+	size_t alen = strlen(account), n = 0;
+
+	/* CI: what the session is for: this protocol and the account */
+	ci[n++] = 7;
+	memcpy(ci + n, "ferry-2", 7);
+	n += 7;
+	ci[n++] = (uint8_t)alen;
+	memcpy(ci + n, account, alen);
+	n += alen;
+	return fr_cpace_calc_generator(prs, 32, ci, n, sid, FR_SID_LEN, g);
 }
 
 int fr_cpace_share(const uint8_t g[32], const uint8_t y[32], uint8_t Y[32])
@@ -181,6 +183,16 @@ int fr_cpace_isk(const uint8_t y[32], const uint8_t other[32],
 		 const uint8_t *ad_s, size_t ad_s_len, const uint8_t yc[32],
 		 const uint8_t *ad_c, size_t ad_c_len, uint8_t isk[64])
 {
+	return fr_cpace_calc_isk(y, other, sid, FR_SID_LEN, ys, ad_s, ad_s_len,
+				 yc, ad_c, ad_c_len, isk);
+}
+
+int fr_cpace_calc_isk(const uint8_t y[32], const uint8_t other[32],
+		      const uint8_t *sid, size_t sid_len, const uint8_t ya[32],
+		      const uint8_t *ad_a, size_t ad_a_len,
+		      const uint8_t yb[32], const uint8_t *ad_b,
+		      size_t ad_b_len, uint8_t isk[64])
+{
 	crypto_hash_sha512_state h;
 	uint8_t k[32];
 
@@ -190,13 +202,13 @@ int fr_cpace_isk(const uint8_t y[32], const uint8_t other[32],
 		return FR_E_AUTH;
 	crypto_hash_sha512_init(&h);
 	lv(&h, CPACE_DSI "_ISK", sizeof(CPACE_DSI "_ISK") - 1);
-	lv(&h, sid, FR_SID_LEN);
+	lv(&h, sid, sid_len);
 	lv(&h, k, sizeof(k));
-	/* the transcript, in the order sent: the server's share first */
-	lv(&h, ys, 32);
-	lv(&h, ad_s, ad_s_len);
-	lv(&h, yc, 32);
-	lv(&h, ad_c, ad_c_len);
+	/* transcript_ir, in the order sent: the server's share first */
+	lv(&h, ya, 32);
+	lv(&h, ad_a, ad_a_len);
+	lv(&h, yb, 32);
+	lv(&h, ad_b, ad_b_len);
 	crypto_hash_sha512_final(&h, isk);
 	sodium_memzero(k, sizeof(k));
 	return 0;

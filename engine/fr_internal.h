@@ -138,6 +138,17 @@ void fr_random(void *buf, size_t len);
  */
 int fr_cpace_generator(const uint8_t prs[32], const char *account,
 		       const uint8_t sid[FR_SID_LEN], uint8_t g[32]);
+/* The draft's calculate_generator and ISK (initiator-responder) for any
+ * PRS, CI and sid: what the two above are made of, and what the draft's
+ * test vectors check. */
+int fr_cpace_calc_generator(const uint8_t *prs, size_t prs_len,
+			    const uint8_t *ci, size_t ci_len, const uint8_t *sid,
+			    size_t sid_len, uint8_t g[32]);
+int fr_cpace_calc_isk(const uint8_t y[32], const uint8_t other[32],
+		      const uint8_t *sid, size_t sid_len, const uint8_t ya[32],
+		      const uint8_t *ad_a, size_t ad_a_len,
+		      const uint8_t yb[32], const uint8_t *ad_b,
+		      size_t ad_b_len, uint8_t isk[64]);
 int fr_cpace_share(const uint8_t g[32], const uint8_t y[32], uint8_t Y[32]);
 int fr_cpace_isk(const uint8_t y[32], const uint8_t other[32],
 		 const uint8_t sid[FR_SID_LEN], const uint8_t ys[32],

@@ -102,6 +102,61 @@ Test(cpace, both_sides_agree_and_the_answers_are_pinned)
 	cr_assert_arr_neq(k.c2s, k.confirm_c, 32);
 }
 
+/* draft-irtf-cfrg-cpace-21, appendix B.3 (ristretto255, SHA-512) */
+Test(cpace, the_drafts_test_vectors)
+{
+	static const char prs[] = "Password";
+	uint8_t ci[24], sid[16], g[32], ya[32], yb[32], Ya[32], Yb[32];
+	uint8_t want[64], isk[64], isk2[64];
+
+	unhex("0b415f696e69746961746f720b425f726573706f6e646572", ci, 24);
+	unhex("7e4b4791d6a8ef019b936c79fb7f2c57", sid, 16);
+	cr_assert_eq(fr_cpace_calc_generator((const uint8_t *)prs, 8, ci, 24,
+					     sid, 16, g),
+		     0);
+	unhex("222b6b195fe84b1652badb6f6a3ae3d24341e7306967f0b8115b40d5698c7e56",
+	      want, 32);
+	cr_assert_arr_eq(g, want, 32, "the generator is not the draft's");
+	unhex("da3d23700a9e5699258aef94dc060dfda5ebb61f02a5ea77fad53f4ff0976d08",
+	      ya, 32);
+	unhex("d2316b454718c35362d83d69df6320f38578ed5984651435e2949762d900b80d",
+	      yb, 32);
+	cr_assert_eq(fr_cpace_share(g, ya, Ya), 0);
+	cr_assert_eq(fr_cpace_share(g, yb, Yb), 0);
+	unhex("d6bac480f2c386c394efc7c47adb9925dcd2630b64f240c50f8d0eec482b9157",
+	      want, 32);
+	cr_assert_arr_eq(Ya, want, 32, "Ya is not the draft's");
+	unhex("3ea7e0b19560d7c0b0f5734f63b955286dfa8232b5ebe63324e2d9e7433f7258",
+	      want, 32);
+	cr_assert_arr_eq(Yb, want, 32, "Yb is not the draft's");
+	cr_assert_eq(fr_cpace_calc_isk(ya, Yb, sid, 16, Ya,
+				       (const uint8_t *)"ADa", 3, Yb,
+				       (const uint8_t *)"ADb", 3, isk),
+		     0);
+	cr_assert_eq(fr_cpace_calc_isk(yb, Ya, sid, 16, Ya,
+				       (const uint8_t *)"ADa", 3, Yb,
+				       (const uint8_t *)"ADb", 3, isk2),
+		     0);
+	unhex("b69effbf61b51d56401c0f65601abe428de8206feaaf0e32198896dcae7b35cd"
+	      "2b38950a39dfd5d4a79164614c2984f7daa460b588c1e80c3fa2068af7900447",
+	      want, 64);
+	cr_assert_arr_eq(isk, want, 64, "ISK is not the draft's");
+	cr_assert_arr_eq(isk2, want, 64);
+	/* B.3.11: the identity and an invalid encoding are refused */
+	uint8_t s[32], bad[32];
+	unhex("7cd0e075fa7955ba52c02759a6c90dbbfc10e6d40aea8d283e407d88cf538a05",
+	      s, 32);
+	unhex("2b3c6b8c4f3800e7aef6864025b4ed79bd599117e427c41bd47d93d654b4a51c",
+	      bad, 32);
+	cr_assert_eq(fr_cpace_calc_isk(s, bad, sid, 16, Ya, NULL, 0, Yb, NULL,
+				       0, isk),
+		     FR_E_AUTH);
+	memset(bad, 0, sizeof(bad));
+	cr_assert_eq(fr_cpace_calc_isk(s, bad, sid, 16, Ya, NULL, 0, Yb, NULL,
+				       0, isk),
+		     FR_E_AUTH);
+}
+
 Test(cpace, another_password_account_nonce_or_role_gives_another_key)
 {
 	uint8_t prs[32], sid[FR_SID_LEN], base[64], is[64], ic[64];
