@@ -2184,6 +2184,119 @@ static const char *rec_name(uint32_t type)
 					 : "segment list";
 }
 
+/* A record's header, nonce and tag, in order: what the trailer chains. */
+static void chain_rec(crypto_generichash_state *chain, const uint8_t *rh,
+		      const uint8_t *nonce, const uint8_t *mac)
+{
+	crypto_generichash_update(chain, rh, FR_REC_HDR);
+	crypto_generichash_update(chain, nonce, FR_REC_NONCE);
+	crypto_generichash_update(chain, mac, FR_REC_MAC);
+}
+
+/* The trailer opened: it must be this volume's and list its records
+ * (the chain so far). true when the volume is whole. */
+static bool trailer_ok(struct importer *im, const struct vol *v,
+		       crypto_generichash_state *chain, const uint8_t *body,
+		       struct fr_vol_trailer *t)
+{
+	uint8_t got[sizeof(t->chain)];
+	int rc;
+
+	crypto_generichash_final(chain, got, sizeof(got));
+	rc = fr_vol_trailer_unpack(t, body);
+	if (rc < 0 || t->volume != v->h.volume) {
+		fr_log(FR_LOG_ERROR, "%s: bad trailer: %s", v->path,
+		       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
+		im->damaged++;
+		return false;
+	}
+	if (sodium_memcmp(got, t->chain, sizeof(got))) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: its records are not the ones its trailer lists "
+		       "(altered, moved, dropped, repeated or reordered): the "
+		       "volume is refused (its frames that opened were read)",
+		       v->path);
+		im->damaged++;
+		return false;
+	}
+	return true;
+}
+
+/* A frame record read into slot s (header fh as opened, not yet
+ * checked): refused, held already, or handed to a worker (true). */
+static bool take_frame(struct importer *im, struct islot *s,
+		       const struct vol *v, const uint8_t *key,
+		       const uint8_t *ad, const uint8_t *nonce,
+		       const uint8_t *mac, uint32_t len, const uint8_t *fh,
+		       uint32_t nframe, uint64_t at, struct fr_frame *f)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	int fr = fr_frame_unpack(f, fh);
+
+	if (fr < 0 || memcmp(f->pkg, v->h.parcel, FR_HASH_LEN) ||
+	    f->index >= m->n_segments ||
+	    f->raw_len != m->segments[f->index].length ||
+	    len != FR_FRAME_HDR + f->stored_len) {
+		uint32_t idx = fr_get32(fh + 24);
+		bool ok = frame_authentic(s, key, ad, nonce, mac, len);
+		im->refused++;
+		if (ok)
+			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+			       v->path, idx,
+			       fr < 0 ? fr_strerror(fr)
+				      : "frame does not match the manifest");
+		else
+			fr_log(FR_LOG_ERROR,
+			       "%s: frame record %u (at byte %llu) refused: %s",
+			       v->path, nframe, (unsigned long long)at,
+			       fr_strerror(FR_E_FORGED));
+		f->index = UINT32_MAX;
+		return false;
+	}
+	/* taken first: a segment taken in this run may be being journaled
+	 * by the syncer right now */
+	if (im->taken[f->index] || im->pkg.j.have[f->index]) {
+		if (!frame_authentic(s, key, ad, nonce, mac, len)) {
+			im->refused++;
+			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+			       v->path, f->index, fr_strerror(FR_E_FORGED));
+			f->index = UINT32_MAX;
+			return false;
+		}
+		im->held++;
+		return false;
+	}
+	im->taken[f->index] = 1;
+	s->f = *f;
+	s->pkg = &im->pkg;
+	s->key = key;
+	memcpy(s->ad, ad, FR_PSEAL_AD);
+	memcpy(s->nonce, nonce, FR_REC_NONCE);
+	memcpy(s->mac, mac, FR_REC_MAC);
+	pjob_push(&s->pj, work_unpack, &im->dq);
+	return true;
+}
+
+/* What the volume held, as far as it could be read (its trailer's word
+ * when it had one), for `parcel import`'s report and `status`. */
+static void note_volume(struct incoming *in, const struct vol *v,
+			const struct fr_vol_trailer *t, bool trailer,
+			uint32_t frames, uint32_t first, uint32_t last)
+{
+	uint32_t k = v->h.volume;
+
+	if (k >= FR_ARRAY_SIZE(in->seen))
+		return;
+	in->seen[k] = 1;
+	in->frames[k] = trailer ? t->frames : frames;
+	in->first[k] = trailer ? t->first : first;
+	in->last[k] = trailer ? t->last : last;
+	if (k > in->n_vol)
+		in->n_vol = k;
+	if (trailer && (t->flags & FR_VOL_LAST))
+		in->total = t->total;
+}
+
 /* Import one volume into the open package, opening its records with the
  * parcel's key; records what it held. */
 static int import_volume(struct importer *im, struct vol *v, int fd,
@@ -2308,86 +2421,21 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 				break;
 			}
 			if (r.type == FR_REC_TRAILER) {
-				uint8_t got[sizeof(t.chain)];
-				crypto_generichash_final(&chain, got,
-							 sizeof(got));
-				rc = fr_vol_trailer_unpack(&t, body);
-				if (rc < 0 || t.volume != v->h.volume) {
-					fr_log(FR_LOG_ERROR, "%s: bad trailer: %s",
-					       vname,
-					       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
-					im->damaged++;
-				} else if (sodium_memcmp(got, t.chain,
-							 sizeof(got))) {
-					fr_log(FR_LOG_ERROR,
-					       "%s: its records are not the ones "
-					       "its trailer lists (altered, "
-					       "moved, dropped, repeated or "
-					       "reordered): the volume is "
-					       "refused (its frames that opened "
-					       "were read)",
-					       vname);
-					im->damaged++;
-				} else {
-					trailer = true;
-				}
+				trailer = trailer_ok(im, v, &chain, body, &t);
 				break;
 			}
-			crypto_generichash_update(&chain, rh, sizeof(rh));
-			crypto_generichash_update(&chain, nonce, sizeof(nonce));
-			crypto_generichash_update(&chain, mac, sizeof(mac));
+			chain_rec(&chain, rh, nonce, mac);
 			free(body);
 			continue;
 		}
-		crypto_generichash_update(&chain, rh, sizeof(rh));
-		crypto_generichash_update(&chain, nonce, sizeof(nonce));
-		crypto_generichash_update(&chain, mac, sizeof(mac));
+		chain_rec(&chain, rh, nonce, mac);
 		frames++;
 		struct fr_frame f;
-		int fr = fr_frame_unpack(&f, fh);
-		if (fr < 0 || memcmp(f.pkg, v->h.parcel, FR_HASH_LEN) ||
-		    f.index >= m->n_segments ||
-		    f.raw_len != m->segments[f.index].length ||
-		    r.len != FR_FRAME_HDR + f.stored_len) {
-			uint32_t idx = fr_get32(fh + 24);
-			bool ok = frame_authentic(s, key, ad, nonce, mac, r.len);
-			im->refused++;
-			if (ok)
-				fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
-				       vname, idx,
-				       fr < 0 ? fr_strerror(fr)
-					      : "frame does not match the "
-						"manifest");
-			else
-				fr_log(FR_LOG_ERROR,
-				       "%s: frame record %u (at byte %llu) "
-				       "refused: %s",
-				       vname, frames - 1,
-				       (unsigned long long)(pos - rec_size(r.len)),
-				       fr_strerror(FR_E_FORGED));
-			continue;
-		}
-		/* taken first: a segment taken in this run may be being
-		 * journaled by the syncer right now */
-		if (im->taken[f.index] || im->pkg.j.have[f.index]) {
-			if (!frame_authentic(s, key, ad, nonce, mac, r.len)) {
-				im->refused++;
-				fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
-				       vname, f.index, fr_strerror(FR_E_FORGED));
-				continue;
-			}
-			im->held++;
-		} else {
-			im->taken[f.index] = 1;
-			s->f = f;
-			s->pkg = &im->pkg;
-			s->key = key;
-			memcpy(s->ad, ad, sizeof(ad));
-			memcpy(s->nonce, nonce, sizeof(nonce));
-			memcpy(s->mac, mac, sizeof(mac));
-			pjob_push(&s->pj, work_unpack, &im->dq);
+		if (take_frame(im, s, v, key, ad, nonce, mac, r.len, fh,
+			       frames - 1, pos - rec_size(r.len), &f))
 			next++;
-		}
+		if (f.index == UINT32_MAX) /* refused */
+			continue;
 		if (f.index < first)
 			first = f.index;
 		if (f.index > last)
@@ -2400,18 +2448,7 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		im->error = rc;
 		snprintf(im->err, sizeof(im->err), "out of memory");
 	}
-	/* what the volume held, as far as it could be read */
-	if (v->h.volume < FR_ARRAY_SIZE(in->seen)) {
-		uint32_t k = v->h.volume;
-		in->seen[k] = 1;
-		in->frames[k] = trailer ? t.frames : frames;
-		in->first[k] = trailer ? t.first : first;
-		in->last[k] = trailer ? t.last : last;
-		if (k > in->n_vol)
-			in->n_vol = k;
-		if (trailer && (t.flags & FR_VOL_LAST))
-			in->total = t.total;
-	}
+	note_volume(in, v, &t, trailer, frames, first, last);
 	if (trailer && t.frames != frames) {
 		fr_log(FR_LOG_ERROR, "%s: holds %u frames, its trailer says %u",
 		       vname, frames, t.frames);
@@ -2621,35 +2658,114 @@ static void report_import(const struct importer *im, const struct incoming *in,
 
 /* Import one parcel's volumes v[0..n); with json, its object goes into
  * the "parcels" array on out (*printed counts them, for the commas). */
+/* The manifest (and segment list) of the first volume where it reads
+ * authentic, and the account it was sealed for; the volume it came from,
+ * or v[0] when none had it (*mf NULL). */
+static const struct vol *find_manifest(const struct fr_config *c,
+				       struct vol *v, uint32_t n,
+				       uint8_t pkey[32], uint8_t **mf,
+				       uint32_t *mf_len, uint8_t **seglist,
+				       char from[FR_CODE_MAX + 1])
+{
+	const struct vol *mv = &v[0];
+
+	for (uint32_t k = 0; k < n && !*mf; k++) {
+		const struct fr_account *acct =
+			fr_config_account(c, v[k].h.account);
+		if (!acct || !volume_key(&v[k], acct, pkey))
+			continue;
+		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		read_manifest(fd, &v[k], pkey, mf, mf_len, seglist);
+		close(fd);
+		mv = &v[k];
+		snprintf(from, FR_CODE_MAX + 1, "%s", v[k].h.account);
+	}
+	return mv;
+}
+
+/* Volume k, ready to import: of this package, sealed for the manifest's
+ * account, which this site has; its key into pkey and its fd at its
+ * first record, or -1 (said, and counted damaged). */
+static int volume_fd(struct importer *im, struct vol *vk, const char *from,
+		     uint8_t pkey[32])
+{
+	const struct fr_config *c = im->c;
+	const struct fr_account *acct;
+	int fd;
+
+	if (vk->h.n_segments != im->pkg.m.n_segments ||
+	    vk->h.seg_size != im->pkg.m.seg_size) {
+		fr_log(FR_LOG_ERROR, "%s: belongs to another package", vk->path);
+		im->damaged++;
+		return -1;
+	}
+	if (strcmp(vk->h.account, from)) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: sealed for account %s, and the parcel's manifest "
+		       "for %s: refused",
+		       vk->path, vk->h.account, from);
+		im->damaged++;
+		return -1;
+	}
+	acct = fr_config_account(c, vk->h.account);
+	if (!acct) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: sealed for account %s, which '%s' does not have: "
+		       "refused",
+		       vk->path, vk->h.account, c->path);
+		im->damaged++;
+		return -1;
+	}
+	if (!volume_key(vk, acct, pkey)) {
+		im->damaged++;
+		return -1;
+	}
+	fd = open(vk->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || lseek(fd, FR_VOL_HDR, SEEK_SET) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", vk->path,
+		       strerror(errno));
+		im->damaged++;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The importer's slots: a frame as read (room for its shift, in whole
+ * blocks) and as decompressed. */
+static int islots_alloc(struct importer *im)
+{
+	size_t in_cap = (fr_seg_bound(im->pkg.m.seg_size) + 2 * FR_DIO_ALIGN) &
+			~(size_t)(FR_DIO_ALIGN - 1);
+	size_t out_cap = (im->pkg.m.seg_size + 2 * FR_DIO_ALIGN) &
+			 ~(size_t)(FR_DIO_ALIGN - 1);
+
+	for (int i = 0; i < PSLOTS; i++)
+		if (!(im->slots[i].in = aligned_alloc(FR_DIO_ALIGN, in_cap)) ||
+		    !(im->slots[i].out = aligned_alloc(FR_DIO_ALIGN, out_cap)))
+			return -ENOMEM;
+	return 0;
+}
+
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 			 bool json, FILE *out, bool *complete, unsigned *printed)
 {
 	struct importer im = {.c = c, .dq = {.efd = -1}};
-	const struct fr_account *acct = NULL;
 	uint8_t pkey[32];
 	struct incoming in;
 	uint8_t *mf = NULL, *seglist = NULL;
 	uint32_t mf_len = 0;
-	const struct vol *mv = &v[0]; /* the volume the manifest came from */
 	char from[FR_CODE_MAX + 1] = "", id[33], err[600];
 	int rc = 0, fd = -1;
 
 	*complete = false;
 	id_hex(v[0].h.parcel, id);
-	/* the manifest: of the first volume where it reads authentic */
-	for (uint32_t k = 0; k < n && !mf; k++) {
-		acct = fr_config_account(c, v[k].h.account);
-		if (!acct || !volume_key(&v[k], acct, pkey))
-			continue;
-		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		read_manifest(fd, &v[k], pkey, &mf, &mf_len, &seglist);
-		close(fd);
-		fd = -1;
-		mv = &v[k];
-		snprintf(from, sizeof(from), "%s", v[k].h.account);
-	}
+	/* the volume the manifest came from */
+	const struct vol *mv =
+		find_manifest(c, v, n, pkey, &mf, &mf_len, &seglist, from);
 	/* the medium starts on the first volume's frames while the tree is
 	 * made (asked for after the manifest, which it would delay) */
 	if ((fd = open(v[0].path, O_RDONLY | O_CLOEXEC)) >= 0) {
@@ -2739,56 +2855,12 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		rc = rc < 0 ? rc : -ENOMEM;
 		goto out;
 	}
-	/* room for the shift, in whole blocks */
-	size_t in_cap = (fr_seg_bound(im.pkg.m.seg_size) + 2 * FR_DIO_ALIGN) &
-			~(size_t)(FR_DIO_ALIGN - 1);
-	size_t out_cap = (im.pkg.m.seg_size + 2 * FR_DIO_ALIGN) &
-			 ~(size_t)(FR_DIO_ALIGN - 1);
-	for (int i = 0; i < PSLOTS; i++)
-		if (!(im.slots[i].in = aligned_alloc(FR_DIO_ALIGN, in_cap)) ||
-		    !(im.slots[i].out = aligned_alloc(FR_DIO_ALIGN, out_cap))) {
-			rc = -ENOMEM;
-			goto out;
-		}
+	if ((rc = islots_alloc(&im)) < 0)
+		goto out;
 
 	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if (v[k].h.n_segments != im.pkg.m.n_segments ||
-		    v[k].h.seg_size != im.pkg.m.seg_size) {
-			fr_log(FR_LOG_ERROR, "%s: belongs to another package",
-			       v[k].path);
-			im.damaged++;
+		if ((fd = volume_fd(&im, &v[k], from, pkey)) < 0)
 			continue;
-		}
-		if (strcmp(v[k].h.account, from)) {
-			fr_log(FR_LOG_ERROR,
-			       "%s: sealed for account %s, and the parcel's "
-			       "manifest for %s: refused",
-			       v[k].path, v[k].h.account, from);
-			im.damaged++;
-			continue;
-		}
-		acct = fr_config_account(c, v[k].h.account);
-		if (!acct) {
-			fr_log(FR_LOG_ERROR,
-			       "%s: sealed for account %s, which '%s' does not "
-			       "have: refused",
-			       v[k].path, v[k].h.account, c->path);
-			im.damaged++;
-			continue;
-		}
-		if (!volume_key(&v[k], acct, pkey)) {
-			im.damaged++;
-			continue;
-		}
-		fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || lseek(fd, FR_VOL_HDR, SEEK_SET) < 0) {
-			fr_log(FR_LOG_ERROR, "cannot read '%s': %s", v[k].path,
-			       strerror(errno));
-			im.damaged++;
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
 		import_volume(&im, &v[k], fd, &in, pkey);
 		close(fd);
 		incoming_save(&in);
