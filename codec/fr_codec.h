@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* ---- errors ------------------------------------------------------------ */
@@ -273,7 +274,8 @@ int fr_frame_encode_ref(struct fr_cctx *c, struct fr_frame *f,
 /*
  * Check a received frame's payload: a zstd payload is decompressed into
  * dst (exactly f->raw_len bytes); the raw bytes must hash to f->hash and
- * to want, the manifest's. 0 with *raw at them (payload or dst), or a
+ * to want, the manifest's (NULL: not known yet, f->hash alone). 0 with
+ * *raw at them (payload or dst), or a
  * code (FR_E_DECOMPRESS, FR_E_HASH_MISMATCH).
  */
 int fr_frame_decode(struct fr_dctx *d, const struct fr_frame *f,
@@ -291,6 +293,10 @@ int fr_frame_decode_ref(struct fr_dctx *d, const struct fr_frame *f,
 #define FR_MANIFEST_MAGIC 0x464d5246u /* "FRMF" */
 #define FR_MANIFEST_VERSION 1
 #define FR_MANIFEST_MAX (512u << 20) /* encoded size hard limit */
+/* header flag: the segment table is not settled yet; a segment whose
+ * hash is all zero bytes has not been hashed (FORMAT.md, "Open
+ * manifests") */
+#define FR_MF_OPEN 0x0001u
 #define FR_PATH_MAX 4096
 #define FR_NAME_MAX 255
 #define FR_CODE_MAX 16 /* site and account codes */
@@ -325,8 +331,20 @@ struct fr_manifest {
 	struct fr_segment *segments;
 	uint32_t n_data;            /* files with size > 0 ... */
 	uint32_t *data_idx;         /* ... their entry indices, by offset */
+	bool open;                  /* FR_MF_OPEN: some hashes not known yet */
 	uint8_t id[FR_HASH_LEN];    /* XXH3-128 of the encoding (after seal/decode) */
+	uint8_t lid[FR_HASH_LEN];   /* the listing id: XXH3-128 of the encoding
+				     * as an open manifest with every hash
+				     * zero (after seal/decode); the same
+				     * for every manifest of one listing */
 };
+
+/* A hash that is all zero bytes: in an open manifest, not known yet. */
+static inline bool fr_hash_unknown(const uint8_t h[FR_HASH_LEN])
+{
+	static const uint8_t zero[FR_HASH_LEN];
+	return !memcmp(h, zero, FR_HASH_LEN);
+}
 
 /* Name: 1..255 bytes, no '/', no control bytes, not "." or "..". */
 int fr_name_check(const char *name);
@@ -350,7 +368,8 @@ int fr_manifest_add(struct fr_manifest *m, uint8_t type, const char *path,
 /* After the last add: derive offsets, total size and the segment table
  * (hashes zeroed, to be filled by the caller). */
 int fr_manifest_layout(struct fr_manifest *m);
-/* After the hashes are filled: compute m->id from the encoding. */
+/* After the hashes are filled (or, m->open, some of them): compute m->id
+ * and m->lid from the encoding. */
 int fr_manifest_seal(struct fr_manifest *m);
 
 size_t fr_manifest_encoded_size(const struct fr_manifest *m);

@@ -171,7 +171,8 @@ int fr_frame_decode_ref(struct fr_dctx *d, const struct fr_frame *f,
 		*raw = dst;
 	}
 	fr_hash128(*raw, f->raw_len, h);
-	if (memcmp(h, want, FR_HASH_LEN) || memcmp(h, f->hash, FR_HASH_LEN))
+	if ((want && memcmp(h, want, FR_HASH_LEN)) ||
+	    memcmp(h, f->hash, FR_HASH_LEN))
 		return FR_E_HASH_MISMATCH;
 	return 0;
 }

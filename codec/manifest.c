@@ -425,7 +425,9 @@ size_t fr_manifest_encoded_size(const struct fr_manifest *m)
 	return n + (size_t)m->n_segments * FR_MS_LEN;
 }
 
-ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst, size_t cap)
+/* listing: as the listing id is computed, open and with every hash zero */
+static ssize_t fr_encode_as(const struct fr_manifest *m, void *dst, size_t cap,
+			    bool listing)
 {
 	size_t need = fr_manifest_encoded_size(m);
 	size_t nlen = strlen(m->name);
@@ -437,7 +439,7 @@ ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst, size_t cap)
 		return -ENOBUFS;
 	fr_put32(p, FR_MANIFEST_MAGIC);
 	fr_put16(p + 4, FR_MANIFEST_VERSION);
-	fr_put16(p + 6, 0);
+	fr_put16(p + 6, listing || m->open ? FR_MF_OPEN : 0);
 	fr_put32(p + 8, m->seg_size);
 	fr_put32(p + 12, m->n_entries);
 	fr_put32(p + 16, m->n_segments);
@@ -474,12 +476,28 @@ ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst, size_t cap)
 		fr_put64(p, s->offset);
 		fr_put32(p + 8, s->length);
 		fr_put32(p + 12, 0);
-		memcpy(p + 16, s->hash, FR_HASH_LEN);
+		if (listing)
+			memset(p + 16, 0, FR_HASH_LEN);
+		else
+			memcpy(p + 16, s->hash, FR_HASH_LEN);
 		p += FR_MS_LEN;
 	}
 	fr_put64(p, fr_hash64(start, (size_t)(p - start)));
 	p += FR_MT_LEN;
 	return (ssize_t)(p - start);
+}
+
+ssize_t fr_manifest_encode(const struct fr_manifest *m, void *dst, size_t cap)
+{
+	return fr_encode_as(m, dst, cap, false);
+}
+
+/* m->lid from m's listing (buf holds at least its encoded size). */
+static void fr_listing_id(struct fr_manifest *m, void *buf, size_t cap)
+{
+	ssize_t r = fr_encode_as(m, buf, cap, true);
+	if (r >= 0)
+		fr_hash128(buf, (size_t)r, m->lid);
 }
 
 int fr_manifest_seal(struct fr_manifest *m)
@@ -494,8 +512,10 @@ int fr_manifest_seal(struct fr_manifest *m)
 	if (!buf)
 		return -ENOMEM;
 	r = fr_manifest_encode(m, buf, n);
-	if (r >= 0)
+	if (r >= 0) {
 		fr_hash128(buf, (size_t)r, m->id);
+		fr_listing_id(m, buf, n);
+	}
 	free(buf);
 	return r < 0 ? (int)r : 0;
 }
@@ -659,8 +679,9 @@ static int fr_decode_body(struct fr_manifest *m, struct fr_rd *r)
 
 	if (!h)
 		return FR_E_TRUNCATED;
-	if (fr_get16(h + 6) != 0)
+	if (fr_get16(h + 6) & ~FR_MF_OPEN)
 		return FR_E_BAD_FLAGS;
+	m->open = fr_get16(h + 6) & FR_MF_OPEN;
 	m->root_mode = fr_get16(h + 22);
 	if (m->root_mode & ~07777u)
 		return FR_E_BAD_ENTRY;
@@ -758,6 +779,14 @@ int fr_manifest_decode(struct fr_manifest *m, const void *src, size_t len)
 		return rc;
 	}
 	fr_hash128(s, len, m->id);
+	/* the listing id: the same bytes, flagged open, hashes zero */
+	uint8_t *tmp = malloc(len);
+	if (!tmp) {
+		fr_manifest_fini(m);
+		return -ENOMEM;
+	}
+	fr_listing_id(m, tmp, len);
+	free(tmp);
 	return 0;
 }
 

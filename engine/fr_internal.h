@@ -31,6 +31,8 @@ uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
 bool fr_hook_flag(const char *name);
 unsigned long fr_hook_num(const char *name, unsigned long dflt);
 double fr_now_s(void);
+/* Seconds since this process started (10 ms steps). */
+double fr_process_s(void);
 double fr_thread_cpu_s(void);         /* this thread's CPU time */
 /* mkdir -p relative to nothing: every missing component, mode 0755. */
 int fr_mkdirs(const char *path);
@@ -241,7 +243,7 @@ uint32_t fr_chunks_open_prefix(const struct fr_aead_key *k,
 /* Every message: type u32, length u32, then length bytes of body. */
 #define FR_MSG_HDR 8
 #define FR_PROTO_MAGIC 0x59524546u /* "FERY" */
-#define FR_PROTO_VERSION 2
+#define FR_PROTO_VERSION 3
 enum fr_msg_type {
 	FR_MSG_HELLO = 1,  /* C->S magic, version, account, cnonce */
 	FR_MSG_CHALLENGE,  /* S->C snonce */
@@ -264,6 +266,7 @@ enum fr_msg_type {
 	FR_MSG_PARCEL_WITHDRAW, /* C->S parcel id: it will not come */
 	FR_MSG_PAYLOAD,    /* C->S a whole frame's sealed payload: after its
 			    * SEGMENT record, with no tag of its own */
+	FR_MSG_TABLE,      /* C->S after END: every segment's hash, settled */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -448,6 +451,10 @@ struct fr_scan_hash;
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 		 struct fr_manifest *out, bool *single,
 		 struct fr_left_list *left);
+/* fr_scan_list again, at the end of a send, without warnings or the
+ * list of what is left out (fr_known_settle). */
+int fr_scan_list_quiet(const char *path, const char *name, uint32_t seg_size,
+		       struct fr_manifest *out, bool *single);
 int fr_hash_start(struct fr_scan_hash **h, const char *root, bool single,
 		  struct fr_manifest *m, atomic_bool *stop);
 uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h);
@@ -510,6 +517,14 @@ struct fr_store_pkg {
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap);
+/*
+ * The sender's segment table (TABLE: n_segments hashes), every segment
+ * journaled: each must be the hash of the segment as received (a frame's
+ * own hash, from an open manifest). The manifest becomes complete, its id
+ * the package id, and replaces the open one in the partial package.
+ */
+int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
+		    char *errbuf, size_t errcap);
 #define FR_STORE_MAX_OPEN 128
 /* True when fr_store_fd(p, e, direct) would first close the cached fds. */
 static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,
@@ -729,7 +744,51 @@ struct fr_offer_z {
 			    * reference (older): whole frames on their own */
 };
 
+/* ---- the hashes a sender has made (known.c) ----------------------------- */
+
+/*
+ * A sender's manifest, open until every segment is hashed: the workers
+ * that read the segments to send them hash them (fr_known_add, from any
+ * thread), and each hash is kept in <transfer>/hashes before its frame
+ * goes, so that a resume reads only what is left.
+ */
+struct fr_known {
+	struct fr_manifest *m;
+	atomic_uchar *have;   /* per segment: m's hash of it is known */
+	atomic_uint n;        /* how many are */
+	int fd;               /* <dir>/hashes, or -1 once all are known */
+	char dir[1300];
+};
+/* Start from prev (an earlier manifest of the same listing, or NULL) and
+ * the records in dir; writes dir/manifest (open, or complete when every
+ * hash is known: then m->id is the package id). */
+int fr_known_open(struct fr_known *k, struct fr_manifest *m, const char *dir,
+		  const struct fr_manifest *prev);
+static inline bool fr_known_has(const struct fr_known *k, uint32_t s)
+{
+	return atomic_load_explicit(&k->have[s], memory_order_acquire);
+}
+static inline bool fr_known_all(const struct fr_known *k)
+{
+	return atomic_load(&k->n) >= k->m->n_segments;
+}
+/* Segment s hashes to h: recorded (once; thread-safe, one segment per
+ * caller at a time). 0 or the write's code (not fatal). */
+int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN]);
+/* The manifest to offer now (open unless every hash is known). */
+int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len);
+/*
+ * Every segment hashed: the listing is taken again; if the source is what
+ * it was when listed, the manifest becomes complete (m->id the package
+ * id) and replaces the records. FR_E_CHANGED (naming what changed in err)
+ * if it is not.
+ */
+int fr_known_settle(struct fr_known *k, const char *root, char *err,
+		    size_t cap);
+void fr_known_close(struct fr_known *k);
+
 struct fr_send_ctx {
+	struct fr_known *known;      /* the hashes made so far */
 	const struct fr_manifest *m;
 	const uint8_t *mf;           /* encoded manifest */
 	size_t mf_len;
@@ -744,6 +803,7 @@ struct fr_send_ctx {
 	void *progress_arg;
 	/* filled by the output */
 	uint64_t wire_bytes, sent_raw, skipped_raw;
+	uint64_t read_bytes;         /* of the source, by this attempt */
 	uint32_t segs_sent, segs_skipped, segs_resent;
 	int level_last;
 };
@@ -857,7 +917,8 @@ uint32_t fr_frame_payload_max(const struct fr_frame *f);
  * hdr: the message header, the frame header and (SEGMENT_CONT) the
  * offset, as they came. The frame header's checks that need only the
  * manifest: fr_frame_unpack_wire (wire false: fr_frame_unpack), the
- * package, the index and the reference. 0 with *f, or the unpack's code,
+ * package (on the wire a frame carries the listing id, m->lid), the
+ * index and the reference. 0 with *f, or the unpack's code,
  * FR_E_WRONG_PACKAGE, FR_E_BAD_INDEX (index or ref). The caller then
  * checks that the segment is neither held nor being written, then:
  */

@@ -65,7 +65,7 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	pack_header(want, m->id);
+	pack_header(want, m->lid); /* the listing: an open manifest's too */
 	if (fstat(j->fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
@@ -100,9 +100,13 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 			if (fr_jrec_unpack(buf + i, &idx, h) < 0)
 				break;
 			/* a record for another layout is as bad as a torn one */
-			if (idx >= m->n_segments ||
-			    memcmp(h, m->segments[idx].hash, FR_HASH_LEN))
+			if (idx >= m->n_segments)
 				break;
+			/* a hash the offer does not give (not known to the
+			 * sender yet), or another (an earlier copy, sent
+			 * again since): not held, and the record stays */
+			if (memcmp(h, m->segments[idx].hash, FR_HASH_LEN))
+				continue;
 			if (!j->have[idx]) {
 				j->have[idx] = 1;
 				j->n_have++;
@@ -182,7 +186,7 @@ int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 
 	if (!buf)
 		return -ENOMEM;
-	pack_header(buf, m->id);
+	pack_header(buf, m->lid);
 	for (uint32_t s = 0; s < m->n_segments; s++)
 		if (have[s]) {
 			fr_jrec_pack(buf + n, s, m->segments[s].hash);

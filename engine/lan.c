@@ -141,6 +141,7 @@ struct lan_conn {
 	uint8_t ackbuf[4096];
 	uint32_t ack_len;
 	bool end_sent, finished;
+	bool first_sent;      /* a frame has started to go */
 	struct fr_adapt adapt;
 	struct fr_partial parts[FR_PARTIAL_MAX]; /* frames the receiver
 						  * holds part of (HAVE) */
@@ -428,7 +429,7 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 	uint32_t part = 0;
 	uint8_t ad[FR_MSG_HDR + FR_FRAME_HDR];
 
-	memcpy(f.pkg, m->id, FR_HASH_LEN);
+	memcpy(f.pkg, m->lid, FR_HASH_LEN); /* the listing: known first */
 	memcpy(f.hash, m->segments[s->seg].hash, FR_HASH_LEN);
 	if (ref) {
 		f.flags |= FR_FRAME_REF;
@@ -525,6 +526,21 @@ static void corrupt_once(uint32_t seg, uint8_t *payload, uint32_t len)
 		payload[len / 2] ^= 0x40;
 }
 
+/* A stream's segment: its hash settled (the first read) or checked. */
+static int hash_check(struct lan_conn *lc, uint32_t seg, const uint8_t *in,
+		      uint32_t len)
+{
+	const struct fr_manifest *m = lc->sc->m;
+	uint8_t h[FR_HASH_LEN];
+
+	fr_hash128(in, len, h);
+	if (fr_known_has(lc->sc->known, seg))
+		return memcmp(h, m->segments[seg].hash, FR_HASH_LEN) ? FR_E_CHANGED
+								      : 0;
+	fr_known_add(lc->sc->known, seg, h);
+	return 0;
+}
+
 static void work_segment(struct fr_job *job, int worker)
 {
 	struct slot *s = (struct slot *)job;
@@ -544,6 +560,10 @@ static void work_segment(struct fr_job *job, int worker)
 	const uint8_t *ref = NULL;
 	size_t ref_len = 0;
 
+	/* a reference not hashed yet (read by another slot just now) is
+	 * not checked: compress on its own */
+	if (s->has_ref && !fr_known_has(lc->sc->known, s->ref))
+		s->has_ref = false;
 	if (s->has_ref) { /* the segment it is compressed against, again */
 		int r = fr_seg_load(&rd, lc->sc->root, lc->sc->single, m, s->ref);
 		if (r == FR_E_HASH_MISMATCH) { /* the source changed */
@@ -566,9 +586,7 @@ static void work_segment(struct fr_job *job, int worker)
 		}
 	}
 	if (s->stream) {
-		uint8_t h[FR_HASH_LEN];
-		fr_hash128(in, sg->length, h);
-		s->result = memcmp(h, sg->hash, FR_HASH_LEN) ? FR_E_CHANGED : 0;
+		s->result = hash_check(lc, s->seg, in, sg->length);
 		if (s->result == 0)
 			s->result = stream_segment(
 				s, worker, in, sg->length,
@@ -580,10 +598,15 @@ static void work_segment(struct fr_job *job, int worker)
 		s->cpu_s = fr_thread_cpu_s() - t0;
 		return;
 	}
-	s->result = fr_frame_encode_ref(fr_workq_cctx(worker), &f, m->id, s->seg,
-					in, sg->length, sg->hash, dst,
-					fr_pool_buf_size(lc->pool) - HEADROOM,
+	/* the first read of a segment settles its hash; a later one (a
+	 * resume, a re-send) must find the same bytes */
+	bool known = fr_known_has(lc->sc->known, s->seg);
+	s->result = fr_frame_encode_ref(fr_workq_cctx(worker), &f, m->lid, s->seg,
+					in, sg->length, known ? sg->hash : NULL,
+					dst, fr_pool_buf_size(lc->pool) - HEADROOM,
 					s->level, ref, ref_len, s->ref);
+	if (s->result == 0 && !known)
+		fr_known_add(lc->sc->known, s->seg, f.hash);
 	fr_seg_reader_fini(&rd);
 	if (!(f.flags & FR_FRAME_REF)) /* raw after all: nothing to wait for */
 		s->has_ref = false;
@@ -841,6 +864,7 @@ static void reads_done(struct lan_conn *lc, int si)
 		return;
 	}
 	s->state = S_WORKING;
+	lc->sc->read_bytes += lc->sc->m->segments[s->seg].length;
 	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
 	s->part = part_of(lc, s->seg);
 	s->stream = s->queued = s->wdone = s->starved = false;
@@ -1054,6 +1078,11 @@ static void start_send(struct lan_conn *lc)
 	s->send_done = false;
 	lc->sending = si;
 	lc->send_started = fr_now_ns();
+	if (!lc->first_sent) {
+		lc->first_sent = true;
+		fr_log(FR_LOG_DEBUG, "first segment on the wire after %.3f s",
+		       fr_process_s());
+	}
 	send_more(lc, si);
 }
 
@@ -1601,6 +1630,38 @@ static void drain(struct lan_conn *lc)
 	}
 }
 
+/*
+ * Every segment is durable at the receiver: the segment table is settled
+ * (the source found unchanged since it was listed), and goes after END.
+ */
+static int send_end(struct lan_conn *lc)
+{
+	struct fr_manifest *m = lc->sc->known->m;
+	char err[sizeof(lc->err)];
+	int rc = fr_known_settle(lc->sc->known, lc->sc->root, err, sizeof(err));
+
+	if (rc < 0) {
+		fail(lc, rc, "%s", err);
+		return rc;
+	}
+	uint8_t *tab = malloc((size_t)m->n_segments * FR_HASH_LEN + 1);
+	if (!tab) {
+		fail(lc, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		memcpy(tab + (size_t)i * FR_HASH_LEN, m->segments[i].hash,
+		       FR_HASH_LEN);
+	rc = fr_msg_send(&lc->ch, FR_MSG_END, NULL, 0);
+	if (rc == 0)
+		rc = fr_msg_send(&lc->ch, FR_MSG_TABLE, tab,
+				 m->n_segments * FR_HASH_LEN);
+	free(tab);
+	if (rc < 0)
+		fail(lc, rc, "connection lost: %s", fr_strerror(rc));
+	return rc;
+}
+
 static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		    const uint8_t *have, char *err, size_t cap)
 {
@@ -1695,12 +1756,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		if (!lc->end_sent && lc->n_acked == lc->n_need &&
 		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
 		    lc->sq_n == 0) {
-			rc = fr_msg_send(&lc->ch, FR_MSG_END, NULL, 0);
-			if (rc < 0) {
-				fail(lc, rc, "connection lost: %s",
-				     fr_strerror(rc));
+			if ((rc = send_end(lc)) < 0)
 				break;
-			}
 			lc->end_sent = true;
 		}
 		int n = fr_ring_wait(lc->ring, cqes, FR_ARRAY_SIZE(cqes), -1);

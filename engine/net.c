@@ -415,8 +415,7 @@ static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
 	if (rc == -ECONNRESET) {
 		snprintf(errbuf, errcap,
 			 "the receiver closed the connection after HELLO "
-			 "(a ferry older than protocol %u does that: upgrade it)",
-			 FR_PROTO_VERSION);
+			 "(a ferry older than protocol 2 does that: upgrade it)");
 		return FR_E_BAD_VERSION;
 	}
 	if (rc < 0)
@@ -509,7 +508,7 @@ static int server_hello(struct fr_chan *ch, struct hs *h, uint8_t *flags,
 		free(body);
 		snprintf(text, sizeof(text),
 			 "protocol version %u not supported: this receiver "
-			 "speaks ferry protocol %u (sealed sessions); upgrade "
+			 "speaks ferry protocol %u; upgrade "
 			 "ferry %s",
 			 v, FR_PROTO_VERSION,
 			 v < FR_PROTO_VERSION ? "at the sending site"

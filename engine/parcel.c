@@ -332,12 +332,20 @@ static int query_parcels(const struct fr_config *c, const char *site,
 struct incoming {
 	char path[1300];
 	char id[33], name[FR_NAME_MAX + 1], pkg[33], from[FR_CODE_MAX + 1];
+	char partial[33];            /* its partial package: the listing id */
 	int state;
 	uint32_t total;              /* volumes, once the last one was seen */
 	uint32_t n_vol;              /* highest volume number seen */
 	uint8_t seen[IN_VOLS];       /* volumes tracked: 1..IN_VOLS-1 */
 	uint32_t first[IN_VOLS], last[IN_VOLS], frames[IN_VOLS];
 };
+
+/* Where its partial package is: by listing id (an older record: by
+ * package id, as partial packages were named then). */
+static const char *partial_of(const struct incoming *in)
+{
+	return in->partial[0] ? in->partial : in->pkg;
+}
 
 static int incoming_path(const struct fr_config *c, const char *id,
 			 char *out, size_t cap)
@@ -360,6 +368,7 @@ static void incoming_load(const struct fr_config *c, const char *id,
 	const char *t = (const char *)text;
 	fr_kv_get(t, "name", in->name, sizeof(in->name));
 	fr_kv_get(t, "package", in->pkg, sizeof(in->pkg));
+	fr_kv_get(t, "partial", in->partial, sizeof(in->partial));
 	fr_kv_get(t, "from", in->from, sizeof(in->from));
 	fr_kv_get(t, "state", v, sizeof(v));
 	for (int i = 0; i < (int)FR_ARRAY_SIZE(in_states); i++)
@@ -393,9 +402,9 @@ static int incoming_save(const struct incoming *in)
 	if (!buf)
 		return -ENOMEM;
 	o = (size_t)snprintf(buf, cap,
-			     "id=%s\nname=%s\npackage=%s\nfrom=%s\nstate=%s\n"
-			     "total=%u\n",
-			     in->id, in->name, in->pkg, in->from,
+			     "id=%s\nname=%s\npackage=%s\npartial=%s\nfrom=%s\n"
+			     "state=%s\ntotal=%u\n",
+			     in->id, in->name, in->pkg, in->partial, in->from,
 			     in_states[in->state], in->total);
 	for (uint32_t k = 1; k <= in->n_vol && o < cap; k++)
 		if (in->seen[k])
@@ -466,6 +475,7 @@ int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 	id_hex(pkg.m.id, pkgid);
 	snprintf(in.name, sizeof(in.name), "%s", pkg.m.name);
 	snprintf(in.pkg, sizeof(in.pkg), "%s", pkgid);
+	id_hex(pkg.m.lid, in.partial);
 	snprintf(in.from, sizeof(in.from), "%s", who);
 	if (in.state == P_UNKNOWN)
 		in.state = r == FR_HAVE_COMPLETE ? P_SUPERSEDED : P_EXPECTED;
@@ -573,7 +583,7 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 		unlink(in.path);
 		int r = other_parcel_for(c, id, in.pkg)
 				? -EEXIST
-				: fr_store_drop(c->store, in.pkg, true);
+				: fr_store_drop(c->store, partial_of(&in), true);
 		fr_log(FR_LOG_INFO, "%s: parcel %.12s of '%s' withdrawn%s", who,
 		       id, in.name,
 		       r == 0         ? "; its empty partial package removed"
@@ -2610,7 +2620,7 @@ static bool registered_manifest(const struct fr_config *c,
 	if (package_complete(c, in->name, in->pkg))
 		return true;
 	if (fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest", c->store,
-			in->pkg) == 0 &&
+			partial_of(in)) == 0 &&
 	    fr_read_file(path, FR_MANIFEST_MAX, mf, &len) == 0) {
 		*mf_len = (uint32_t)len;
 		snprintf(from, FR_CODE_MAX + 1, "%s", in->from);
@@ -2832,6 +2842,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
 		id_hex(im.pkg.m.id, pk);
 		snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
+		id_hex(im.pkg.m.lid, in.partial);
 		snprintf(in.from, sizeof(in.from), "%s", from);
 		if (in.state != P_RECEIVED)
 			in.state = P_SUPERSEDED;
@@ -2846,6 +2857,7 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	incoming_load(c, id, &in);
 	snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
 	id_hex(im.pkg.m.id, in.pkg);
+	id_hex(im.pkg.m.lid, in.partial);
 	snprintf(in.from, sizeof(in.from), "%s", from);
 	if (in.state != P_RECEIVED)
 		in.state = P_IMPORTING;

@@ -576,6 +576,7 @@ static int send_by(struct fr_output *o, struct fr_send_ctx *sc,
 		} else if (rc == FR_HAVE_PARTIAL) {
 			rc = ops->send(o, sc, have, err, errcap);
 			res->sent_bytes += sc->wire_bytes;
+			res->read_bytes += sc->read_bytes;
 			res->segs_sent += sc->segs_sent;
 			res->segs_resent += sc->segs_resent;
 			/* what the site held when we began: the first offer
@@ -626,10 +627,13 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 }
 
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
-			const struct fr_manifest *m, const uint8_t *mf,
-			size_t mf_len, bool single, bool progress,
+			struct fr_known *known, bool single, bool progress,
 			struct fr_send_result *res)
 {
+	const struct fr_manifest *m = known->m;
+	uint8_t *mf = NULL;
+	size_t mf_len = 0;
+	uint32_t mf_known = UINT32_MAX; /* hashes known when mf was made */
 	const struct fr_address *addrs[64];
 	unsigned n = fr_config_addresses(c, t->site, addrs, 64);
 	struct runner r = {.c = c, .t = t, .tty = progress};
@@ -655,12 +659,14 @@ window:
 	r.last.n_segments = m->n_segments;
 	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
 		free(oz.body); /* from before a window closed */
+		free(mf);
 		return rc;
 	}
 	if ((rc = slots_acquire(c, t->site, &sl)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
 		free(oz.body);
+		free(mf);
 		return rc;
 	}
 	res->n_segments = m->n_segments;
@@ -712,8 +718,23 @@ window:
 				continue;
 			}
 			tried = true;
+			/* the offer carries every hash made so far */
+			if (mf_known != atomic_load(&known->n)) {
+				free(mf);
+				mf = NULL;
+				mf_known = atomic_load(&known->n);
+				if ((rc = fr_known_offer(known, &mf, &mf_len)) < 0) {
+					snprintf(err, sizeof(err),
+						 "cannot encode the manifest: %s",
+						 fr_strerror(rc));
+					break;
+				}
+				free(oz.body); /* compressed again if need be */
+				oz.body = NULL;
+			}
 			struct fr_output o = {.ops = ops, .c = c, .a = a};
 			struct fr_send_ctx sc = {
+				.known = known,
 				.m = m,
 				.mf = mf,
 				.mf_len = mf_len,
@@ -785,6 +806,7 @@ window:
 	}
 	slots_release(&sl);
 	free(oz.body);
+	free(mf);
 	intr_over();
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
@@ -867,7 +889,8 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	struct fr_manifest prev = {0}, m = {0};
 	char prev_dir[1300], odir[1200], hex[2 * FR_HASH_LEN + 1];
 	struct stat st;
-	uint8_t *mf = NULL;
+	struct fr_known known;
+	bool known_open = false;
 	int rc, lock = -1;
 
 	/* refused before the source is read: send and resume alike */
@@ -892,27 +915,31 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	}
 	find_previous(c, t->name, t->site, &prev, prev_dir, sizeof(prev_dir));
 	double t0 = fr_now_s();
+	bool single;
 	fr_left_list_fini(&res->left_out);
 	res->skip_special = t->skip_special;
-	rc = fr_scan(t->source, t->name, c->seg_size,
-		     prev_dir[0] ? &prev : NULL, &m, progress, &res->left_out);
-	fr_manifest_fini(&prev);
-	if (rc < 0)
+	/* the listing only: the segments are hashed as they are read to be
+	 * sent, so the first goes out at once and each byte is read once */
+	rc = fr_scan_list(t->source, t->name, c->seg_size, &m, &single,
+			  &res->left_out);
+	if (rc < 0) {
+		fr_manifest_fini(&prev);
 		return rc;
-	char sz[32];
-	fr_log(FR_LOG_DEBUG,
-	       "manifest of '%s': %u entries, %s, %u segments, in %.2f s%s",
-	       t->name, m.n_entries,
-	       fr_human_bytes(m.total_size, sz, sizeof(sz)), m.n_segments,
-	       fr_now_s() - t0, prev_dir[0] ? " (hashes reused when unchanged)" : "");
-	size_t mf_len = fr_manifest_encoded_size(&m);
-	mf = malloc(mf_len);
-	if (!mf) {
-		rc = -ENOMEM;
+	}
+	m.open = true;
+	if ((rc = fr_manifest_seal(&m)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot carry '%s': %s", t->name,
+		       fr_strerror(rc));
 		goto out;
 	}
-	fr_manifest_encode(&m, mf, mf_len);
-	fr_hex(m.id, FR_HASH_LEN, hex);
+	char sz[32];
+	fr_log(FR_LOG_DEBUG,
+	       "listing of '%s': %u entries, %s, %u segments, in %.2f s",
+	       t->name, m.n_entries,
+	       fr_human_bytes(m.total_size, sz, sizeof(sz)), m.n_segments,
+	       fr_now_s() - t0);
+	/* a transfer is named by its listing, known before any hash */
+	fr_hex(m.lid, FR_HASH_LEN, hex);
 	hex[12] = '\0';
 	snprintf(t->id, sizeof(t->id), "%s-%s", hex, t->site);
 	if ((rc = outgoing_dir(c, odir, sizeof(odir))) < 0 ||
@@ -937,27 +964,29 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 			       t->name, old.id, t->id);
 		fr_remove_tree(prev_dir);
 	}
-	char mpath[1400];
-	fr_path_fmt(mpath, sizeof(mpath), "%s/manifest", t->dir);
-	if ((rc = fr_write_file_atomic(mpath, mf, mf_len)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot write '%s': %s", mpath,
-		       fr_strerror(rc));
+	/* the hashes an earlier send of this listing made hold */
+	if ((rc = fr_known_open(&known, &m, t->dir,
+				prev_dir[0] ? &prev : NULL)) < 0)
 		goto out;
-	}
+	known_open = true;
+	if (atomic_load(&known.n))
+		fr_log(FR_LOG_DEBUG, "'%s': %u of %u segments hashed before",
+		       t->name, atomic_load(&known.n), m.n_segments);
 	snprintf(res->transfer, sizeof(res->transfer), "%s", t->id);
 	snprintf(res->name, sizeof(res->name), "%s", t->name);
 	snprintf(res->site, sizeof(res->site), "%s", t->site);
 	res->level_auto = t->level < 0;
 	res->level_last = t->level > 0 ? t->level : 0;
 	intr_transfer(t);
-	rc = run_transfer(c, t, &m, mf, mf_len, S_ISREG(st.st_mode), progress,
-			  res);
+	rc = run_transfer(c, t, &known, single, progress, res);
 	if (rc == 0 && res->left_out.n && !t->skip_special)
 		rc = res->error = FR_E_LEFT_OUT;
 out:
+	if (known_open)
+		fr_known_close(&known);
 	if (lock >= 0)
 		close(lock);
-	free(mf);
+	fr_manifest_fini(&prev);
 	fr_manifest_fini(&m);
 	return rc;
 }
@@ -1088,7 +1117,8 @@ static void print_result_json(const struct fr_send_result *r, FILE *out)
 	fprintf(out,
 		"{\"transfer\":%s,\"name\":%s,\"site\":\"%s\","
 		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
-		"\"skipped_bytes\":%llu,\"segments\":%u,\"segments_sent\":%u,"
+		"\"skipped_bytes\":%llu,\"read_bytes\":%llu,"
+		"\"segments\":%u,\"segments_sent\":%u,"
 		"\"segments_skipped\":%u,\"segments_resent\":%u,"
 		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
 		"\"level_auto\":%s,\"skip_special\":%s,\"left_out\":",
@@ -1098,8 +1128,9 @@ static void print_result_json(const struct fr_send_result *r, FILE *out)
 		r->error ? fr_json_str(result_message(r), e, sizeof(e)) : "null",
 		(unsigned long long)r->total_bytes,
 		(unsigned long long)r->sent_bytes,
-		(unsigned long long)r->skipped_bytes, r->n_segments,
-		r->segs_sent, r->segs_skipped, r->segs_resent, r->seconds,
+		(unsigned long long)r->skipped_bytes,
+		(unsigned long long)r->read_bytes, r->n_segments, r->segs_sent,
+		r->segs_skipped, r->segs_resent, r->seconds,
 		r->attempts, r->level_last, r->level_auto ? "true" : "false",
 		r->skip_special ? "true" : "false");
 	left_json(r, out);

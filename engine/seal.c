@@ -28,10 +28,11 @@
 
 const char *fr_versions(void)
 {
-	static char v[96];
+	static char v[160];
 
 	snprintf(v, sizeof(v),
-		 "protocol %d (sealed sessions), parcel volume format %d "
+		 "protocol %d (sealed sessions, one read of the source), "
+		 "parcel volume format %d "
 		 "(sealed)",
 		 FR_PROTO_VERSION, FR_VOL_VERSION);
 	return v;

@@ -296,13 +296,20 @@ static void work_verify(struct fr_job *job, int worker)
 		s->result = FR_E_NO_REF;
 		return;
 	}
-	/* decompressed (if zstd) to where it is written from */
+	/* decompressed (if zstd) to where it is written from; checked
+	 * against the offer's hash, or where the sender had not hashed the
+	 * segment yet (an open manifest), its frame's own, which TABLE
+	 * confirms at the end */
+	uint8_t *want = (uint8_t *)m->segments[s->f.index].hash;
+	bool known = !fr_hash_unknown(want);
 	s->result = fr_frame_decode_ref(fr_workq_dctx(worker), &s->f,
 					payload_at(rc, s), data_at(rc, s),
-					m->segments[s->f.index].hash, rd.buf,
+					known ? want : NULL, rd.buf,
 					rd.buf ? m->segments[s->f.ref].length : 0,
 					&raw);
 	fr_seg_reader_fini(&rd);
+	if (s->result == 0 && !known) /* this slot's segment alone */
+		memcpy(want, s->f.hash, FR_HASH_LEN);
 }
 
 /* A raw frame's chunks [open_at, open_to), as they came: open_got is the
@@ -1644,7 +1651,7 @@ static struct rconn *live_head;
 
 static void live_add(struct rconn *rc)
 {
-	memcpy(rc->id, rc->pkg.m.id, FR_HASH_LEN);
+	memcpy(rc->id, rc->pkg.m.lid, FR_HASH_LEN);
 	pthread_mutex_lock(&live_lock);
 	rc->live_next = live_head;
 	live_head = rc;
@@ -1743,15 +1750,19 @@ static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
 static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 			char *err, size_t cap)
 {
-	uint8_t id[FR_HASH_LEN]; /* the package id: the manifest's hash */
+	uint8_t id[FR_HASH_LEN]; /* the package's listing id */
 	uint64_t t0 = 0;
 	int r;
 
 	while ((r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
 				  cap)) == -EBUSY) {
 		if (!t0) {
+			struct fr_manifest m;
 			t0 = fr_now_ns();
-			fr_hash128(mf, len, id);
+			if (fr_manifest_decode(&m, mf, len) < 0)
+				break;
+			memcpy(id, m.lid, FR_HASH_LEN);
+			fr_manifest_fini(&m);
 		}
 		if (!wait_holder(rc, id, t0))
 			break;
@@ -1808,6 +1819,42 @@ static void session(struct rconn *rc)
 	fr_log(FR_LOG_INFO, "%s connected from %s", rc->who, rc->peer);
 	session_body(rc);
 	atomic_fetch_sub(&n_sessions, 1);
+}
+
+/*
+ * After END, the sender's segment table (TABLE): every hash it made as it
+ * read its source, which each segment held must match. The manifest is
+ * then complete and its hash the package id.
+ */
+static int take_table(struct rconn *rc)
+{
+	char err[512] = "";
+	uint8_t *tab = NULL;
+	uint32_t type, len;
+	struct timeval tv = {.tv_sec = 30};
+	int r;
+
+	setsockopt(rc->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	r = fr_msg_recv(&rc->ch, &type, &tab, &len,
+			rc->pkg.m.n_segments * FR_HASH_LEN, err, sizeof(err));
+	if (r == FR_E_SEALED) {
+		sealed_fail(rc);
+		free(tab);
+		return FR_E_SEALED;
+	}
+	if (r < 0 || type != FR_MSG_TABLE) {
+		fail(rc, r < 0 ? r : FR_E_PROTOCOL,
+		     "%s: no segment table after END: %s", rc->who,
+		     r < 0 ? (err[0] ? err : fr_strerror(r))
+			   : "another message came");
+		free(tab);
+		return rc->error;
+	}
+	r = fr_store_settle(&rc->pkg, tab, len, err, sizeof(err));
+	free(tab);
+	if (r < 0)
+		fail(rc, r, "%s: %s", rc->who, err);
+	return r;
 }
 
 static void session_body(struct rconn *rc)
@@ -1907,6 +1954,8 @@ static void session_body(struct rconn *rc)
 
 	r = data_phase(rc);
 	atomic_store(&rc->ending, true);
+	if (r == 0)
+		r = take_table(rc);
 	if (r == 0) {
 		r = fr_store_finalize(&rc->pkg, rc->c->store, err, sizeof(err));
 		if (r < 0) {

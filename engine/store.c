@@ -388,6 +388,85 @@ static int open_repair(const char *store, struct fr_store_pkg *p,
 	return FR_HAVE_PARTIAL;
 }
 
+/*
+ * The partial package's manifest file: written when the package is first
+ * offered, and replaced by a complete manifest (a complete offer, or
+ * TABLE) that differs from it. Its time stays the first write's:
+ * it tells when the package was first offered (fr_partial_times).
+ */
+static int put_manifest(const char *path, const uint8_t *mf, size_t len,
+			bool is_open)
+{
+	struct stat st;
+	uint8_t *old = NULL;
+	size_t old_len = 0;
+	bool had = stat(path, &st) == 0, same = false;
+	int rc;
+
+	if (had && is_open)
+		return 0;
+	/* the same listing may have other contents (a version whose files
+	 * kept their sizes and times): the complete manifest offered wins */
+	if (had && fr_read_file(path, FR_MANIFEST_MAX, &old, &old_len) == 0)
+		same = old_len == len && !memcmp(old, mf, len);
+	free(old);
+	if (same)
+		return 0;
+	if ((rc = fr_write_file_atomic(path, mf, len)) < 0)
+		return rc;
+	if (had) {
+		struct timespec t[2] = {st.st_atim, st.st_mtim};
+		utimensat(AT_FDCWD, path, t, 0);
+	}
+	return 0;
+}
+
+int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
+		    char *errbuf, size_t errcap)
+{
+	struct fr_manifest *m = &p->m;
+	char path[1300];
+	int rc;
+
+	if (len != (uint64_t)m->n_segments * FR_HASH_LEN) {
+		snprintf(errbuf, errcap,
+			 "segment table of %u bytes for %u segments", len,
+			 m->n_segments);
+		return FR_E_PROTOCOL;
+	}
+	for (uint32_t i = 0; i < m->n_segments; i++) {
+		const uint8_t *h = tab + (size_t)i * FR_HASH_LEN;
+		if (!p->j.have[i] || fr_hash_unknown(h) ||
+		    memcmp(h, m->segments[i].hash, FR_HASH_LEN)) {
+			snprintf(errbuf, errcap,
+				 "the segment table does not match segment %u "
+				 "as received",
+				 i);
+			return FR_E_HASH_MISMATCH;
+		}
+	}
+	if (!m->open)
+		return 0;
+	m->open = false;
+	if ((rc = fr_manifest_seal(m)) < 0) {
+		snprintf(errbuf, errcap, "cannot settle the manifest: %s",
+			 fr_strerror(rc));
+		return rc;
+	}
+	size_t n = fr_manifest_encoded_size(m);
+	uint8_t *mf = malloc(n);
+	if (!mf)
+		return -ENOMEM;
+	fr_manifest_encode(m, mf, n);
+	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
+	rc = put_manifest(path, mf, n, false);
+	free(mf);
+	if (rc < 0)
+		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
+			 fr_strerror(rc));
+	return rc;
+}
+
 int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		  const char *from, struct fr_store_pkg *p, char *errbuf,
 		  size_t errcap)
@@ -416,7 +495,8 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 			 strerror(errno));
 		goto fail;
 	}
-	fr_hex(p->m.id, FR_HASH_LEN, hex);
+	/* named by its listing, known before the sender has hashed it */
+	fr_hex(p->m.lid, FR_HASH_LEN, hex);
 	if (fr_path_fmt(p->dir, sizeof(p->dir), "%s/partial/%s", store, hex) ||
 	    fr_path_fmt(p->tree, sizeof(p->tree), "%s/tree", p->dir)) {
 		rc = -ENAMETOOLONG;
@@ -445,8 +525,7 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		goto fail;
 	}
 	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
-	if (access(path, F_OK) < 0 &&
-	    (rc = fr_write_file_atomic(path, mf, mf_len)) < 0) {
+	if ((rc = put_manifest(path, mf, mf_len, p->m.open)) < 0) {
 		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
 			 strerror(-rc));
 		goto fail;
@@ -1102,7 +1181,7 @@ int fr_store_mark_repair(const char *store, const struct fr_manifest *m,
 	char *list = NULL, *marker = NULL;
 	int lock, rc;
 
-	fr_hex(m->id, FR_HASH_LEN, hex);
+	fr_hex(m->lid, FR_HASH_LEN, hex);
 	if (fr_path_fmt(dir, sizeof(dir), "%s/partial/%s", store, hex))
 		return -ENAMETOOLONG;
 	if ((rc = fr_mkdirs(dir)) < 0) {

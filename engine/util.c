@@ -101,6 +101,32 @@ double fr_now_s(void)
 	return (double)fr_now_ns() / 1e9;
 }
 
+double fr_process_s(void)
+{
+	char buf[1024], *p;
+	unsigned long long start = 0;
+	struct timespec ts;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* field 22, starttime in clock ticks since boot; the name (field
+	 * 2) may hold spaces, so count from its closing parenthesis */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return 0;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9 -
+	       (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
 double fr_thread_cpu_s(void)
 {
 	struct timespec ts;

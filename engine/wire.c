@@ -75,7 +75,7 @@ int fr_frame_msg_parse(const uint8_t *hdr, bool wire,
 
 	if (r < 0)
 		return r;
-	if (memcmp(f->pkg, m->id, FR_HASH_LEN))
+	if (memcmp(f->pkg, m->lid, FR_HASH_LEN))
 		return FR_E_WRONG_PACKAGE;
 	if (f->index >= m->n_segments)
 		return FR_E_BAD_INDEX;

@@ -145,7 +145,7 @@ static void frames(void)
 	put(&s_all, &sw, 1);
 
 	uint32_t len = fz_segment(&M, 1, seg);
-	if ((rc = fr_frame_encode(&c, &f, M.id, 1, seg, len, M.segments[1].hash,
+	if ((rc = fr_frame_encode(&c, &f, M.lid, 1, seg, len, M.segments[1].hash,
 				  NULL, 0, 0)) < 0)
 		die("fr_frame_encode", rc);
 	fr_frame_pack(hdr, &f);
@@ -157,7 +157,7 @@ static void frames(void)
 
 	for (uint32_t i = 0; i < M.n_segments; i++) {
 		len = fz_segment(&M, i, seg);
-		if ((rc = fr_frame_encode(&c, &f, M.id, i, seg, len,
+		if ((rc = fr_frame_encode(&c, &f, M.lid, i, seg, len,
 					  M.segments[i].hash, z, cap, 3)) < 0)
 			die("fr_frame_encode", rc);
 		fr_frame_pack(hdr, &f);
@@ -175,7 +175,7 @@ static void frames(void)
 
 	uint32_t rlen = fz_segment(&M, 0, ref);
 	len = fz_segment(&M, 2, seg);
-	if ((rc = fr_frame_encode_ref(&c, &f, M.id, 2, seg, len,
+	if ((rc = fr_frame_encode_ref(&c, &f, M.lid, 2, seg, len,
 				      M.segments[2].hash, z, cap, 3, ref, rlen,
 				      0)) < 0 ||
 	    !(f.flags & FR_FRAME_REF))
@@ -193,7 +193,7 @@ static void frames(void)
 	memset(&f, 0, sizeof(f));
 	f.flags = FR_FRAME_ZSTD | FR_FRAME_STREAM;
 	f.level = 3;
-	memcpy(f.pkg, M.id, FR_HASH_LEN);
+	memcpy(f.pkg, M.lid, FR_HASH_LEN);
 	f.index = 1;
 	f.raw_len = len;
 	fr_hash128(seg, len, f.hash);

@@ -591,7 +591,7 @@ static void c_version(uint8_t *b)
 }
 static void c_flags(uint8_t *b)
 {
-	fr_put16(b + 6, 1);
+	fr_put16(b + 6, 2); /* bit 0 is FR_MF_OPEN; the others mean nothing */
 }
 static void c_seg_small(uint8_t *b)
 {

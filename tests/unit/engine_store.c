@@ -81,7 +81,7 @@ static void pkg_seal(struct pkg *p, uint32_t salt)
 	p->mf = malloc(p->mf_len);
 	cr_assert_not_null(p->mf);
 	cr_assert_eq(fr_manifest_encode(m, p->mf, p->mf_len), (ssize_t)p->mf_len);
-	fr_hex(m->id, FR_HASH_LEN, p->hex);
+	fr_hex(m->lid, FR_HASH_LEN, p->hex); /* partial/<listing id> */
 }
 
 #define MT 1600000000

@@ -154,7 +154,7 @@ static struct fr_frame good(uint32_t seg)
 {
 	struct fr_frame f = {0};
 
-	memcpy(f.pkg, M.id, FR_HASH_LEN);
+	memcpy(f.pkg, M.lid, FR_HASH_LEN);
 	f.index = seg;
 	f.raw_len = f.stored_len = M.segments[seg].length;
 	memcpy(f.hash, M.segments[seg].hash, FR_HASH_LEN);

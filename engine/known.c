@@ -1,0 +1,242 @@
+/*
+ * known.c - the hashes a sender has made of its source.
+ *
+ * A package's segment table is settled as its segments are read to be
+ * sent: the worker that makes a segment's frame hashes the bytes it
+ * sends, so the source is read once. What has been hashed is kept in
+ * <transfer>/hashes, one record per segment at its own place (index x
+ * 24), written before the segment's frame goes. A resume of an unchanged
+ * source therefore reads only what is left, and offers the hashes it
+ * has so that the receiver can say which segments it holds (PROTOCOL.md,
+ * "OFFER").
+ *
+ *   record: index (u32) | hash (16) | check (u32: XXH3-64 of the 20
+ *           bytes before it, low half)
+ *
+ * A record that does not check (never written, torn by a crash) is a
+ * segment not hashed yet. Once every segment is hashed and the source
+ * is found unchanged (fr_known_settle), the manifest is complete, its
+ * id is the package id, and it replaces the records.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define KREC 24
+
+static void rec_pack(uint8_t *r, uint32_t s, const uint8_t h[FR_HASH_LEN])
+{
+	fr_put32(r, s);
+	memcpy(r + 4, h, FR_HASH_LEN);
+	fr_put32(r + 20, (uint32_t)fr_hash64(r, 20));
+}
+
+static int write_manifest(struct fr_known *k)
+{
+	size_t len = fr_manifest_encoded_size(k->m);
+	uint8_t *mf = malloc(len);
+	char path[1400];
+	int rc;
+
+	if (!mf)
+		return -ENOMEM;
+	fr_manifest_encode(k->m, mf, len);
+	fr_path_fmt(path, sizeof(path), "%s/manifest", k->dir);
+	rc = fr_write_file_atomic(path, mf, len);
+	free(mf);
+	if (rc < 0)
+		fr_log(FR_LOG_ERROR, "cannot write '%s': %s", path,
+		       fr_strerror(rc));
+	return rc;
+}
+
+static void mark(struct fr_known *k, uint32_t s)
+{
+	if (!atomic_exchange_explicit(&k->have[s], 1, memory_order_release))
+		atomic_fetch_add(&k->n, 1);
+}
+
+/* The records kept from an earlier attempt. */
+static void load_records(struct fr_known *k)
+{
+	uint8_t buf[KREC * 512];
+	uint64_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(k->fd, buf, sizeof(buf), (off_t)off)) >= KREC) {
+		for (ssize_t i = 0; i + KREC <= n; i += KREC) {
+			const uint8_t *r = buf + i;
+			uint32_t s = (uint32_t)((off + (uint64_t)i) / KREC);
+			if (fr_get32(r) != s || s >= k->m->n_segments ||
+			    fr_get32(r + 20) != (uint32_t)fr_hash64(r, 20) ||
+			    fr_hash_unknown(r + 4) ||
+			    atomic_load(&k->have[s]))
+				continue;
+			memcpy(k->m->segments[s].hash, r + 4, FR_HASH_LEN);
+			mark(k, s);
+		}
+		off += (uint64_t)n / KREC * KREC;
+	}
+}
+
+int fr_known_open(struct fr_known *k, struct fr_manifest *m, const char *dir,
+		  const struct fr_manifest *prev)
+{
+	char path[1400];
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	k->fd = -1;
+	k->m = m;
+	snprintf(k->dir, sizeof(k->dir), "%s", dir);
+	k->have = calloc(m->n_segments + 1, sizeof(*k->have));
+	if (!k->have)
+		return -ENOMEM;
+	/* an earlier transfer of the same listing: its hashes hold */
+	if (prev && !memcmp(prev->lid, m->lid, FR_HASH_LEN) &&
+	    prev->n_segments == m->n_segments)
+		for (uint32_t s = 0; s < m->n_segments; s++)
+			if (!fr_hash_unknown(prev->segments[s].hash)) {
+				memcpy(m->segments[s].hash, prev->segments[s].hash,
+				       FR_HASH_LEN);
+				mark(k, s);
+			}
+	fr_path_fmt(path, sizeof(path), "%s/hashes", dir);
+	if (fr_known_all(k)) {
+		unlink(path);
+	} else {
+		k->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (k->fd < 0) {
+			rc = -errno;
+			fr_log(FR_LOG_ERROR, "cannot open '%s': %s", path,
+			       strerror(errno));
+			fr_known_close(k);
+			return rc;
+		}
+		load_records(k);
+	}
+	m->open = !fr_known_all(k);
+	if ((rc = fr_manifest_seal(m)) < 0 || (rc = write_manifest(k)) < 0) {
+		fr_known_close(k);
+		return rc;
+	}
+	return 0;
+}
+
+int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN])
+{
+	uint8_t r[KREC];
+
+	if (s >= k->m->n_segments || atomic_load(&k->have[s]))
+		return 0;
+	memcpy(k->m->segments[s].hash, h, FR_HASH_LEN);
+	mark(k, s);
+	if (k->fd < 0)
+		return 0;
+	rec_pack(r, s, h);
+	/* a lost record costs one read on a resume, nothing more */
+	return fr_pwrite_all(k->fd, r, KREC, (off_t)s * KREC);
+}
+
+int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len)
+{
+	int rc;
+
+	k->m->open = !fr_known_all(k);
+	if ((rc = fr_manifest_seal(k->m)) < 0)
+		return rc;
+	*len = fr_manifest_encoded_size(k->m);
+	if (!(*mf = malloc(*len)))
+		return -ENOMEM;
+	fr_manifest_encode(k->m, *mf, *len);
+	return 0;
+}
+
+/* The first entry whose listing differs between a and b (the source as
+ * listed at the start and now), for the message. */
+static const char *first_change(const struct fr_manifest *a,
+				const struct fr_manifest *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->n_entries && i < b->n_entries; i++) {
+		const struct fr_entry *x = &a->entries[i], *y = &b->entries[i];
+		if (strcmp(x->path, y->path))
+			return strcmp(x->path, y->path) < 0 ? x->path : y->path;
+		if (x->type != y->type || x->mode != y->mode ||
+		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
+		    x->mtime_nsec != y->mtime_nsec ||
+		    (x->target && y->target && strcmp(x->target, y->target)))
+			return x->path;
+	}
+	if (i < a->n_entries)
+		return a->entries[i].path;
+	if (i < b->n_entries)
+		return b->entries[i].path;
+	return "";
+}
+
+int fr_known_settle(struct fr_known *k, const char *root, char *err,
+		    size_t cap)
+{
+	struct fr_manifest now = {0};
+	bool single;
+	char ep[FR_ESC_MAX], wp[FR_ESC_MAX], path[1400];
+	int rc;
+
+	if (!k->m->open)
+		return 0;
+	if (!fr_known_all(k)) {
+		snprintf(err, cap, "%u of %u segments were never hashed",
+			 k->m->n_segments - atomic_load(&k->n), k->m->n_segments);
+		return FR_E_INCOMPLETE;
+	}
+	/* every byte was read once: the listing again says whether the
+	 * files stayed what they were while they were read */
+	rc = fr_scan_list_quiet(root, k->m->name, k->m->seg_size, &now,
+				&single);
+	if (rc == 0) {
+		now.open = true;
+		rc = fr_manifest_seal(&now);
+	}
+	if (rc < 0 || memcmp(now.lid, k->m->lid, FR_HASH_LEN) ||
+	    now.root_mode != k->m->root_mode) {
+		const char *what = rc < 0 ? "" : first_change(k->m, &now);
+		snprintf(err, cap,
+			 "%s: '%s'%s%s%s changed while it was being sent; "
+			 "nothing was made complete at the receiver; send it "
+			 "again to carry the new version",
+			 fr_strerror(FR_E_CHANGED), fr_esc(root, ep, sizeof(ep)),
+			 what[0] ? " ('" : "", fr_esc(what, wp, sizeof(wp)),
+			 what[0] ? "')" : "");
+		fr_manifest_fini(&now);
+		return FR_E_CHANGED;
+	}
+	fr_manifest_fini(&now);
+	k->m->open = false;
+	if ((rc = fr_manifest_seal(k->m)) < 0 || (rc = write_manifest(k)) < 0) {
+		snprintf(err, cap, "cannot record the manifest of '%s': %s",
+			 k->m->name, fr_strerror(rc));
+		return rc;
+	}
+	fr_path_fmt(path, sizeof(path), "%s/hashes", k->dir);
+	unlink(path);
+	char hex[2 * FR_HASH_LEN + 1];
+	fr_hex(k->m->id, FR_HASH_LEN, hex);
+	fr_log(FR_LOG_DEBUG, "'%s': every segment hashed, package id %s",
+	       k->m->name, hex);
+	return 0;
+}
+
+void fr_known_close(struct fr_known *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	free((void *)k->have);
+	k->fd = -1;
+	k->have = NULL;
+}
