@@ -40,8 +40,11 @@ static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 		uint8_t h[FR_HASH_LEN];
 		if (fr_jrec_unpack(buf + off, &idx, h) < 0)
 			break;
+		/* an open manifest (the sender had not hashed it when it
+		 * offered): the frame's own hash was journaled */
 		if (idx < m->n_segments && !seen[idx] &&
-		    !memcmp(h, m->segments[idx].hash, FR_HASH_LEN)) {
+		    (fr_hash_unknown(m->segments[idx].hash) ||
+		     !memcmp(h, m->segments[idx].hash, FR_HASH_LEN))) {
 			seen[idx] = 1;
 			n++;
 		}
