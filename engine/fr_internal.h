@@ -267,6 +267,8 @@ enum fr_msg_type {
 	FR_MSG_PAYLOAD,    /* C->S a whole frame's sealed payload: after its
 			    * SEGMENT record, with no tag of its own */
 	FR_MSG_TABLE,      /* C->S after END: every segment's hash, settled */
+	FR_MSG_HELD,       /* S->C after HAVE: held segments the offer had no
+			    * hash for, with the receiver's hash */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -352,6 +354,21 @@ int fr_offer_z_unpack(const uint8_t *body, uint32_t len, uint8_t **mf,
 int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
 		  uint32_t n, uint8_t *have, struct fr_partial *p,
 		  uint32_t *np);
+/*
+ * HELD (after a partial HAVE): the segments the receiver journaled whose
+ * hash the open offer did not give, each with the hash it holds (a
+ * parcel's, an earlier session's). unconf: fr_journal's array (NULL:
+ * none). The sender reads and hashes them; one that hashes the same is
+ * not sent (PROTOCOL.md).
+ */
+int fr_send_held(struct fr_chan *ch, const uint8_t *unconf,
+		 const uint8_t *have, uint32_t n);
+/* body as HELD for n segments: held[i * FR_UNCONF_REC] = 1 and the hash
+ * (held zeroed by the caller); its count, or FR_E_PROTOCOL. */
+int fr_held_parse(uint32_t type, const uint8_t *body, uint32_t len,
+		  uint32_t n, uint8_t *held);
+#define FR_HELD_REC (4 + FR_HASH_LEN)
+#define FR_HELD_MAX(n) (4 + (uint64_t)(n) * FR_HELD_REC)
 /* ACK status */
 enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1, FR_ACK_NOREF = 2 };
 
@@ -369,7 +386,12 @@ struct fr_journal {
 	uint8_t *have;       /* one byte per segment: 1 when journaled */
 	uint32_t n_have;
 	uint32_t cut;        /* records dropped at open (torn or corrupt) */
+	/* records an open manifest could not confirm (it had no hash for
+	 * the segment): per segment 1 + the hash, or NULL when none */
+	uint8_t *unconfirmed;
+	uint32_t n_unconfirmed;
 };
+#define FR_UNCONF_REC (1 + FR_HASH_LEN)
 
 void fr_jrec_pack(uint8_t dst[FR_JREC_LEN], uint32_t index,
 		  const uint8_t hash[FR_HASH_LEN]);

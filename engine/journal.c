@@ -48,6 +48,20 @@ static void pack_header(uint8_t h[FR_JOURNAL_HDR], const uint8_t id[16])
 	fr_put64(h + 24, fr_hash64(h, 24));
 }
 
+/* A whole record the open manifest cannot confirm: the latest one of
+ * each segment, for HELD (a failed allocation only loses the offer). */
+static void note_unconfirmed(struct fr_journal *j, uint32_t idx,
+			     const uint8_t h[FR_HASH_LEN])
+{
+	if (!j->unconfirmed &&
+	    !(j->unconfirmed = calloc(j->n_segments, FR_UNCONF_REC)))
+		return;
+	uint8_t *u = j->unconfirmed + (size_t)idx * FR_UNCONF_REC;
+	j->n_unconfirmed += !u[0];
+	u[0] = 1;
+	memcpy(u + 1, h, FR_HASH_LEN);
+}
+
 int fr_journal_open(struct fr_journal *j, const char *path,
 		    const struct fr_manifest *m)
 {
@@ -105,8 +119,11 @@ int fr_journal_open(struct fr_journal *j, const char *path,
 			/* a hash the offer does not give (not known to the
 			 * sender yet), or another (an earlier copy, sent
 			 * again since): not held, and the record stays */
-			if (memcmp(h, m->segments[idx].hash, FR_HASH_LEN))
+			if (memcmp(h, m->segments[idx].hash, FR_HASH_LEN)) {
+				if (fr_hash_unknown(m->segments[idx].hash))
+					note_unconfirmed(j, idx, h);
 				continue;
+			}
 			if (!j->have[idx]) {
 				j->have[idx] = 1;
 				j->n_have++;
@@ -171,6 +188,7 @@ void fr_journal_close(struct fr_journal *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->have);
+	free(j->unconfirmed);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
 }

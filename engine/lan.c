@@ -40,6 +40,7 @@
 #define ENV_MAX (ENV_BASE + 4 + FR_CHUNKS_MAX * FR_SEAL_TAG)
 _Static_assert(ENV_MAX <= HEADROOM, "a frame's record fits before it");
 #define MAX_RESENDS 5
+#define SAME_AS_HELD 1 /* a worker's result: the receiver holds it already */
 #define NOTSENT_LOWAT (512u << 10)
 
 enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK, K_PACE };
@@ -97,6 +98,8 @@ struct slot {
 	 * worker still compresses the rest. avail is how much of the
 	 * message stream from send_ptr is ready; skip, the payload bytes
 	 * the receiver kept of it and that are not sent again. */
+	bool probe;          /* the receiver holds a copy the offer could
+			      * not confirm (HELD): sent only if it differs */
 	bool has_ref;        /* compressed against segment ref, which the
 			      * receiver holds or gets first */
 	uint32_t ref;
@@ -143,6 +146,8 @@ struct lan_conn {
 	bool end_sent, finished;
 	bool first_sent;      /* a frame has started to go */
 	struct fr_adapt adapt;
+	uint8_t *held;          /* HELD: per segment 1 + the receiver's hash
+				 * of a copy the offer did not confirm */
 	struct fr_partial parts[FR_PARTIAL_MAX]; /* frames the receiver
 						  * holds part of (HAVE) */
 	uint32_t n_parts;
@@ -227,6 +232,35 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 	return 0;
 }
 
+/* After a partial HAVE: HELD, the copies the receiver holds that the
+ * offer had no hash for. FR_HAVE_PARTIAL or a code. */
+static int recv_held(struct lan_conn *lc, uint32_t n, char *err, size_t cap)
+{
+	uint8_t *body;
+	uint32_t type, len;
+	int rc = fr_msg_recv(&lc->ch, &type, &body, &len,
+			     (uint32_t)FR_HELD_MAX(n), err, cap);
+
+	if (rc < 0)
+		return rc;
+	if (!(lc->held = calloc(n + 1, FR_UNCONF_REC))) {
+		free(body);
+		return -ENOMEM;
+	}
+	rc = fr_held_parse(type, body, len, n, lc->held);
+	free(body);
+	if (rc < 0) {
+		snprintf(err, cap, "the receiver sent a malformed HELD");
+		return rc;
+	}
+	if (rc > 0)
+		fr_log(FR_LOG_INFO,
+		       "the receiver holds %d segments this send had not hashed "
+		       "yet: read and compared, sent only if they differ",
+		       rc);
+	return FR_HAVE_PARTIAL;
+}
+
 static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 		     uint8_t *have, char *err, size_t cap)
 {
@@ -297,6 +331,8 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 	if (rc < 0)
 		snprintf(err, cap, "%s answered the offer with a malformed HAVE",
 			 o->a->host);
+	if (rc == FR_HAVE_PARTIAL)
+		rc = recv_held(lc, sc->m->n_segments, err, cap);
 	return rc;
 }
 
@@ -307,6 +343,7 @@ static void lan_close(struct fr_output *o)
 	if (!lc)
 		return;
 	fr_chan_wipe(&lc->ch);
+	free(lc->held);
 	if (lc->sock >= 0)
 		close(lc->sock);
 	for (int i = 0; i < SLOTS; i++) {
@@ -560,6 +597,27 @@ static void work_segment(struct fr_job *job, int worker)
 	const uint8_t *ref = NULL;
 	size_t ref_len = 0;
 
+	if (s->probe && !s->stream) {
+		s->result = hash_check(lc, s->seg, in, sg->length);
+		if (s->result == 0 &&
+		    !memcmp(sg->hash,
+			    lc->held + (size_t)s->seg * FR_UNCONF_REC + 1,
+			    FR_HASH_LEN)) {
+			s->result = SAME_AS_HELD; /* not sent */
+			s->buf = s->in_buf;
+			if (out >= 0)
+				fr_pool_put(lc->pool, out);
+			s->cpu_s = fr_thread_cpu_s() - t0;
+			return;
+		}
+		if (s->result < 0) {
+			s->buf = s->in_buf;
+			if (out >= 0)
+				fr_pool_put(lc->pool, out);
+			s->part = -1;
+			return;
+		}
+	}
 	/* a reference not hashed yet (read by another slot just now) is
 	 * not checked: compress on its own */
 	if (s->has_ref && !fr_known_has(lc->sc->known, s->ref))
@@ -843,7 +901,9 @@ static bool in_flight(const struct lan_conn *lc, uint32_t r)
  */
 static bool ref_ok(const struct lan_conn *lc, uint32_t r)
 {
+	/* a copy the offer did not confirm is held only once TABLE came */
 	return r < lc->sc->m->n_segments &&
+	       !(lc->held && lc->held[(size_t)r * FR_UNCONF_REC]) &&
 	       (lc->acked[r] || lc->given[r] || in_flight(lc, r));
 }
 
@@ -872,6 +932,8 @@ static void reads_done(struct lan_conn *lc, int si)
 	atomic_store(&s->avail, 0);
 	atomic_store(&s->cancel, false);
 	s->has_ref = s->dropped = false;
+	s->probe = lc->held && lc->held[(size_t)s->seg * FR_UNCONF_REC] &&
+		   !lc->resends[s->seg];
 	struct fr_frame pf;
 	if (s->part >= 0 &&
 	    fr_frame_unpack_wire(&pf, lc->parts[s->part].hdr) == 0) {
@@ -894,7 +956,8 @@ static void reads_done(struct lan_conn *lc, int si)
 			s->ref = s->seg - 1;
 		}
 	}
-	if (s->part < 0 && lc->may_stream && s->level > 0 && lc->sending < 0 &&
+	if (s->part < 0 && !s->probe && lc->may_stream && s->level > 0 &&
+	    lc->sending < 0 &&
 	    lc->sq_n == 0 && lc->workers_busy == 0) {
 		/* the line is idle until this frame is ready: stream it,
 		 * so that it starts with the first piece */
@@ -1214,6 +1277,19 @@ static void on_worker_done(struct lan_conn *lc)
 			continue;
 		}
 		if (lc->error) {
+			slot_release(lc, si);
+			continue;
+		}
+		if (s->result == SAME_AS_HELD) {
+			/* the receiver's copy is this: TABLE confirms it */
+			uint32_t len = lc->sc->m->segments[s->seg].length;
+			if (!lc->acked[s->seg]) {
+				lc->acked[s->seg] = 1;
+				lc->acked_raw += len;
+				lc->n_acked++;
+				lc->sc->segs_skipped++;
+				lc->sc->skipped_raw += len;
+			}
 			slot_release(lc, si);
 			continue;
 		}

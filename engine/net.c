@@ -661,6 +661,54 @@ int fr_have_parse(uint32_t type, const uint8_t *body, uint32_t len,
 						  : FR_HAVE_PARTIAL;
 }
 
+/* ---- HELD ------------------------------------------------------------------ */
+
+int fr_send_held(struct fr_chan *ch, const uint8_t *unconf,
+		 const uint8_t *have, uint32_t n)
+{
+	uint32_t k = 0;
+	uint8_t *b;
+	int rc;
+
+	for (uint32_t i = 0; unconf && i < n; i++)
+		k += unconf[(size_t)i * FR_UNCONF_REC] && !have[i];
+	if (!(b = malloc(4 + (size_t)k * FR_HELD_REC)))
+		return -ENOMEM;
+	fr_put32(b, k);
+	k = 0;
+	for (uint32_t i = 0; unconf && i < n; i++) {
+		const uint8_t *u = unconf + (size_t)i * FR_UNCONF_REC;
+		if (!u[0] || have[i])
+			continue;
+		uint8_t *r = b + 4 + (size_t)k++ * FR_HELD_REC;
+		fr_put32(r, i);
+		memcpy(r + 4, u + 1, FR_HASH_LEN);
+	}
+	rc = fr_msg_send(ch, FR_MSG_HELD, b, 4 + k * FR_HELD_REC);
+	free(b);
+	return rc;
+}
+
+int fr_held_parse(uint32_t type, const uint8_t *body, uint32_t len,
+		  uint32_t n, uint8_t *held)
+{
+	if (type != FR_MSG_HELD || len < 4)
+		return FR_E_PROTOCOL;
+	uint32_t k = fr_get32(body);
+	if (k > n || len != 4 + k * FR_HELD_REC)
+		return FR_E_PROTOCOL;
+	for (uint32_t j = 0; j < k; j++) {
+		const uint8_t *r = body + 4 + (size_t)j * FR_HELD_REC;
+		uint32_t i = fr_get32(r);
+		if (i >= n || held[(size_t)i * FR_UNCONF_REC] ||
+		    fr_hash_unknown(r + 4))
+			return FR_E_PROTOCOL;
+		held[(size_t)i * FR_UNCONF_REC] = 1;
+		memcpy(held + (size_t)i * FR_UNCONF_REC + 1, r + 4, FR_HASH_LEN);
+	}
+	return (int)k;
+}
+
 /* ---- OFFER_Z ------------------------------------------------------------ */
 
 int fr_offer_z_pack(const uint8_t *mf, uint32_t len, int level, uint8_t **body,

@@ -1951,6 +1951,13 @@ static void session_body(struct rconn *rc)
 		rc->kept[rc->n_kept] = parts[rc->n_kept].index;
 	fr_send_have(&rc->ch, FR_HAVE_PARTIAL, rc->pkg.j.have,
 		     rc->pkg.m.n_segments, parts, np);
+	if (rc->pkg.j.n_unconfirmed)
+		fr_log(FR_LOG_INFO,
+		       "%s: %u more segments of '%s' held, unconfirmed by the "
+		       "offer: their hashes go to the sender",
+		       rc->who, rc->pkg.j.n_unconfirmed, rc->pkg.m.name);
+	fr_send_held(&rc->ch, rc->pkg.j.unconfirmed, rc->pkg.j.have,
+		     rc->pkg.m.n_segments);
 
 	r = data_phase(rc);
 	atomic_store(&rc->ending, true);

@@ -421,6 +421,47 @@ static int put_manifest(const char *path, const uint8_t *mf, size_t len,
 	return 0;
 }
 
+/*
+ * Segments held before, that the open offer could not confirm (HELD), and
+ * that the sender found the same and did not send: the table confirms
+ * them. Their bytes are read back and checked first (a later session may
+ * have written part of another version over them), then journaled.
+ */
+static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
+{
+	struct fr_manifest *m = &p->m;
+	struct fr_seg_reader r = {0};
+	uint32_t *ok = NULL, n = 0;
+	int rc = 0;
+
+	for (uint32_t i = 0; p->j.unconfirmed && i < m->n_segments; i++) {
+		const uint8_t *u = p->j.unconfirmed + (size_t)i * FR_UNCONF_REC;
+		const uint8_t *t = tab + (size_t)i * FR_HASH_LEN;
+		uint8_t h[FR_HASH_LEN];
+		char msg[256];
+		if (p->j.have[i] || !u[0] || memcmp(u + 1, t, FR_HASH_LEN))
+			continue;
+		if ((!r.buf && (rc = fr_seg_reader_init(&r, m->seg_size)) < 0) ||
+		    (!ok && !(ok = malloc(m->n_segments * sizeof(*ok))))) {
+			rc = rc < 0 ? rc : -ENOMEM;
+			break;
+		}
+		forget_cached(p, i);
+		if (fr_seg_read(&r, p->tree, false, m, i, msg, sizeof(msg)) < 0)
+			continue;
+		fr_hash128(r.buf, m->segments[i].length, h);
+		if (memcmp(h, t, FR_HASH_LEN))
+			continue;
+		memcpy(m->segments[i].hash, t, FR_HASH_LEN);
+		ok[n++] = i;
+	}
+	if (rc == 0 && n)
+		rc = fr_journal_append(&p->j, m, ok, n);
+	free(ok);
+	fr_seg_reader_fini(&r);
+	return rc;
+}
+
 int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
 		    char *errbuf, size_t errcap)
 {
@@ -433,6 +474,11 @@ int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
 			 "segment table of %u bytes for %u segments", len,
 			 m->n_segments);
 		return FR_E_PROTOCOL;
+	}
+	if ((rc = take_unconfirmed(p, tab)) < 0) {
+		snprintf(errbuf, errcap, "cannot journal held segments: %s",
+			 fr_strerror(rc));
+		return rc;
 	}
 	for (uint32_t i = 0; i < m->n_segments; i++) {
 		const uint8_t *h = tab + (size_t)i * FR_HASH_LEN;

@@ -114,7 +114,13 @@ snapshot() { (cd "$1" && find . -printf '%y %s %T@ %p\n' | LC_ALL=C sort); }
 
 # journal_records PKGID: records in the partial journal of package PKGID
 journal_records() {
-	local j=$LAB_STORE/partial/$1/journal s
+	local j=$LAB_STORE/partial/$1/journal s r
+	# partial packages are named by the listing id: the receiver's
+	# record of the parcel says which
+	if [ ! -e "$j" ]; then
+		r=$(grep -lx "package=$1" "$LAB_STORE"/incoming/* 2>/dev/null | head -n 1)
+		[ -n "$r" ] && j=$LAB_STORE/partial/$(sed -n 's/^partial=//p' "$r")/journal
+	fi
 	s=$(stat -c %s "$j" 2>/dev/null || echo 32)
 	echo $(((s > 32 ? s - 32 : 0) / 32))
 }
