@@ -11,9 +11,9 @@
  *    - raw: in 1 MiB parts, never more than 2 MiB ahead of what opened;
  *      a worker opens the chunks as they come (one job per frame at a
  *      time), and what opened is WRITTEN at once, each extent at its
- *      offset in the package's files (progress); once all of it opened,
- *      a worker checks its XXH3 against the manifest while the last
- *      writes go
+ *      offset in the package's files (progress); the jobs hash each
+ *      chunk as it opens; once all of it opened, a worker checks that
+ *      XXH3 against the manifest while the last writes go
  *    - zstd: whole; a worker opens it, decompresses it (never past the
  *      manifest's length) and checks it; then it is WRITTEN
  *    - streamed (PIECEs, then FIN): each piece opened as it comes; then
@@ -104,6 +104,11 @@ struct rslot {
 	uint32_t got;        /* of the payload, received */
 	uint32_t opened_to;  /* [0, opened_to) is plaintext */
 	uint32_t open_at, open_to, open_got; /* the job's range, its result */
+	/* a raw frame's hash, taken by its opening jobs chunk by chunk while
+	 * each is in the cache: [0, hashed) is in it (a worker's, one job at
+	 * a time; the check reads it once every job is back) */
+	struct fr_hasher h;
+	uint32_t hashed;
 	/* the writes' cursor: extent x (split d), of which x_at bytes are
 	 * submitted */
 	struct fr_extent_iter it;
@@ -276,6 +281,16 @@ static void work_verify(struct fr_job *job, int worker)
 	struct fr_seg_reader rd = {0};
 	const struct fr_manifest *m = &rc->pkg.m;
 
+	/* a raw frame opened as it came was hashed as it opened */
+	if (s->prog && s->opened && s->hashed == s->f.stored_len &&
+	    s->f.stored_len == s->f.raw_len && s->h.state) {
+		uint8_t h[FR_HASH_LEN];
+		fr_hasher_final(&s->h, h);
+		bool ok = !memcmp(h, m->segments[s->f.index].hash, FR_HASH_LEN) &&
+			  !memcmp(h, s->f.hash, FR_HASH_LEN);
+		s->result = ok ? 0 : FR_E_HASH_MISMATCH;
+		return;
+	}
 	/* opened first, before any byte of it goes anywhere */
 	if (!s->opened) {
 		if (fr_chunks_open(&s->key, s->fhdr, payload_at(rc, s), s->from,
@@ -313,17 +328,32 @@ static void work_verify(struct fr_job *job, int worker)
 }
 
 /* A raw frame's chunks [open_at, open_to), as they came: open_got is the
- * end of what opened (open_to unless a chunk did not). */
+ * end of what opened (open_to unless a chunk did not). Each chunk that
+ * opened is hashed at once, while it is in the cache, so the frame's
+ * check makes no pass of its own over the payload. */
 static void work_open(struct fr_job *job, int worker)
 {
 	struct rslot *s = (struct rslot *)job;
-	uint32_t c = fr_chunk_size(s->f.stored_len);
+	uint32_t c = fr_chunk_size(s->f.stored_len), at = s->open_at;
+	uint8_t *p = payload_at(s->rc, s);
 
 	(void)worker;
-	s->open_got = fr_chunks_open_prefix(
-		&s->key, s->fhdr, payload_at(s->rc, s), s->open_at, s->open_to,
-		s->f.stored_len,
-		s->tags + (size_t)((s->open_at - s->from) / c) * FR_SEAL_TAG);
+	while (at < s->open_to) {
+		uint32_t to = s->open_to - at < c ? s->open_to : at + c;
+		uint32_t got = fr_chunks_open_prefix(
+			&s->key, s->fhdr, p, at, to, s->f.stored_len,
+			s->tags + (size_t)((at - s->from) / c) * FR_SEAL_TAG);
+		/* [0, got) is plaintext (a continued frame's kept prefix
+		 * included) */
+		if (s->h.state && got > s->hashed) {
+			fr_hasher_update(&s->h, p + s->hashed, got - s->hashed);
+			s->hashed = got;
+		}
+		at = got;
+		if (got < to)
+			break;
+	}
+	s->open_got = at;
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */
@@ -885,6 +915,9 @@ static void arm_recv(struct rconn *rc)
 	s->result = s->err = 0; /* the slot's last frame may have failed */
 	s->n_ops = s->pending = 0;
 	s->got = s->opened_to = s->from;
+	s->hashed = 0;
+	if (s->h.state)
+		fr_hasher_reset(&s->h);
 	fr_extent_iter_init(&s->it, &rc->pkg.m, fr->index);
 	if (!rc->stream)
 		memcpy(s->tags, rc->hdr + rc->next_tags,
@@ -1520,6 +1553,8 @@ static int data_phase(struct rconn *rc)
 	for (int i = 0; i < RSLOTS; i++) {
 		rc->slots[i].rc = rc;
 		rc->slots[i].buf = rc->slots[i].out = -1;
+		/* without it, the check hashes the payload in a pass */
+		(void)fr_hasher_init(&rc->slots[i].h);
 	}
 	r = fr_pool_new(&rc->pool, RSLOTS + 2, bsz);
 	if (r == 0)
@@ -2002,8 +2037,10 @@ static void session_body(struct rconn *rc)
 		fr_doneq_fini(&rc->done);
 	if (rc->sync_efd > 0)
 		close(rc->sync_efd);
-	for (int i = 0; i < RSLOTS; i++)
+	for (int i = 0; i < RSLOTS; i++) {
 		free(rc->slots[i].ops);
+		fr_hasher_fini(&rc->slots[i].h);
+	}
 	free(rc->taken);
 	free(rc->written);
 	free(rc->cont_buf);
