@@ -463,7 +463,7 @@ run_ferry() { # run-number [package] [label]
 	ferry_setup "$w"
 	ferry_serve "$w" "$d/serve"
 	[ -n "${SEND_CG:-}" ] && pre=(cg_run "$SEND_CG")
-	[ -n "${SEND_TIMEOUT:-}" ] && to=(timeout -s KILL "$SEND_TIMEOUT")
+	[ -n "${SEND_TIMEOUT:-}" ] && to=(timeout --foreground -s KILL "$SEND_TIMEOUT") # --foreground: it waits for the sender, so time counts it
 	drop_caches
 	t0=$(now)
 	"${pre[@]}" /usr/bin/time -o "$d/send" -f "$TFMT" "${to[@]}" \
