@@ -467,7 +467,7 @@ run_ferry() { # run-number [package] [label]
 	drop_caches
 	t0=$(now)
 	"${pre[@]}" /usr/bin/time -o "$d/send" -f "$TFMT" "${to[@]}" \
-		"$FERRY" send "$pkg" --to LAB --config "$w/cen.conf" --name pkg --json --no-progress \
+		"$FERRY" send "$pkg" --to LAB --config "$w/cen.conf" --name pkg --json --no-progress -v \
 		>"$d/send.json" 2>"$d/send.log"
 	rc=$?
 	t1=$(now)
