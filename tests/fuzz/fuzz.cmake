@@ -6,6 +6,7 @@ set(FERRY_FUZZ_TARGETS
   manifest     # fr_manifest_decode, round trip through fr_manifest_encode
   offer_z      # fr_offer_z_unpack, then fr_manifest_decode
   have         # fr_have_parse
+  held         # fr_held_parse (HELD, after a partial HAVE)
   ack          # the receiver's messages to a sender: fr_ack_parse
   segment      # SEGMENT / SEGMENT_CONT / PIECE / FIN as serve.c takes them
   vol_hdr      # parcel volume header, round trip

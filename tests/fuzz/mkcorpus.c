@@ -306,6 +306,49 @@ static void manifests(void)
 	fr_manifest_fini(&e);
 }
 
+/* HELD: none, two records, one for the last segment (n = 5) */
+static void helds(void)
+{
+	uint8_t unconf[5 * FR_UNCONF_REC] = {0}, have[5] = {0, 1, 0, 0, 0};
+	static const struct {
+		const char *name;
+		uint8_t mask;
+	} cases[] = {{"none", 0}, {"two", 0x05}, {"last", 0x10}, {"all", 0x1f}};
+
+	for (size_t k = 0; k < FR_ARRAY_SIZE(cases); k++) {
+		int sv[2];
+		uint32_t type, len;
+		uint8_t *body, n4[4];
+		char err[64];
+		struct fr_chan a, b2;
+		struct buf b;
+
+		for (uint32_t i = 0; i < 5; i++) {
+			unconf[i * FR_UNCONF_REC] = (cases[k].mask >> i) & 1;
+			memset(unconf + i * FR_UNCONF_REC + 1, 0x30 + (int)i,
+			       FR_HASH_LEN);
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+			die("socketpair", -errno);
+		fr_chan_plain(&a, sv[0]);
+		fr_chan_plain(&b2, sv[1]);
+		int rc = fr_send_held(&a, unconf, have, 5);
+		if (rc < 0 ||
+		    (rc = fr_msg_recv(&b2, &type, &body, &len, 1u << 20, err,
+				      sizeof(err))) < 0)
+			die("fr_send_held", rc);
+		close(sv[0]);
+		close(sv[1]);
+		memset(&b, 0, sizeof(b));
+		fr_put32(n4, 5);
+		put(&b, n4, 4);
+		put(&b, body, len);
+		seed("held", cases[k].name, b.p, b.len);
+		free(b.p);
+		free(body);
+	}
+}
+
 static void haves(void)
 {
 	uint8_t have[5] = {1, 0, 1, 0, 0};
@@ -726,6 +769,7 @@ int main(int argc, char **argv)
 	frames();
 	manifests();
 	haves();
+	helds();
 	acks();
 	volumes();
 	journals();
