@@ -626,6 +626,21 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 	fr_transfer_save(t);
 }
 
+/* The manifest to offer at this attempt: every hash made so far (made
+ * again only when more are known; its compressed form with it). */
+static int offer_now(struct fr_known *known, uint8_t **mf, size_t *mf_len,
+		     uint32_t *mf_known, struct fr_offer_z *oz)
+{
+	if (*mf && *mf_known == atomic_load(&known->n))
+		return 0;
+	free(*mf);
+	*mf = NULL;
+	*mf_known = atomic_load(&known->n);
+	free(oz->body);
+	oz->body = NULL;
+	return fr_known_offer(known, mf, mf_len);
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			struct fr_known *known, bool single, bool progress,
 			struct fr_send_result *res)
@@ -633,7 +648,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	const struct fr_manifest *m = known->m;
 	uint8_t *mf = NULL;
 	size_t mf_len = 0;
-	uint32_t mf_known = UINT32_MAX; /* hashes known when mf was made */
+	uint32_t mf_known = 0; /* hashes known when mf was made */
 	const struct fr_address *addrs[64];
 	unsigned n = fr_config_addresses(c, t->site, addrs, 64);
 	struct runner r = {.c = c, .t = t, .tty = progress};
@@ -718,19 +733,12 @@ window:
 				continue;
 			}
 			tried = true;
-			/* the offer carries every hash made so far */
-			if (mf_known != atomic_load(&known->n)) {
-				free(mf);
-				mf = NULL;
-				mf_known = atomic_load(&known->n);
-				if ((rc = fr_known_offer(known, &mf, &mf_len)) < 0) {
-					snprintf(err, sizeof(err),
-						 "cannot encode the manifest: %s",
-						 fr_strerror(rc));
-					break;
-				}
-				free(oz.body); /* compressed again if need be */
-				oz.body = NULL;
+			if ((rc = offer_now(known, &mf, &mf_len, &mf_known,
+					    &oz)) < 0) {
+				snprintf(err, sizeof(err),
+					 "cannot encode the manifest: %s",
+					 fr_strerror(rc));
+				break;
 			}
 			struct fr_output o = {.ops = ops, .c = c, .a = a};
 			struct fr_send_ctx sc = {
