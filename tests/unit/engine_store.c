@@ -1140,3 +1140,136 @@ Test(store, tree_restore_puts_metadata_back)
 	cr_assert_eq(verify(&k, "pkg", err, sizeof(err), &bad), 0, "%s", err);
 	pkg_free(&k);
 }
+
+/* k's manifest offered open: the hashes of the segments in `unknown`
+ * zero (the sender had not hashed them yet). */
+static void open_offer(const struct pkg *k, const uint8_t *unknown,
+		       uint8_t **mf, size_t *len)
+{
+	struct fr_manifest o = {0};
+
+	cr_assert_eq(fr_manifest_decode(&o, k->mf, k->mf_len), 0);
+	for (uint32_t s = 0; s < o.n_segments; s++)
+		if (unknown[s])
+			memset(o.segments[s].hash, 0, FR_HASH_LEN);
+	o.open = true;
+	cr_assert_eq(fr_manifest_seal(&o), 0);
+	cr_assert_eq(memcmp(o.lid, k->m.lid, FR_HASH_LEN), 0);
+	*len = fr_manifest_encoded_size(&o);
+	*mf = malloc(*len);
+	cr_assert_eq(fr_manifest_encode(&o, *mf, *len), (ssize_t)*len);
+	fr_manifest_fini(&o);
+}
+
+static uint8_t *table_of(const struct pkg *k)
+{
+	uint8_t *t = malloc(k->m.n_segments * FR_HASH_LEN);
+
+	for (uint32_t s = 0; s < k->m.n_segments; s++)
+		memcpy(t + s * FR_HASH_LEN, k->m.segments[s].hash, FR_HASH_LEN);
+	return t;
+}
+
+Test(store, open_offer_holds_what_it_confirms_and_table_settles_it)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	const uint32_t first[] = {0, 1};
+	const uint8_t unknown[4] = {0, 1, 1, 1};
+	char err[512] = "";
+	uint8_t *mf;
+	size_t len;
+
+	build_pkg(&k, "pkg", 1);
+	/* an earlier session (a parcel, say) wrote and journaled 0 and 1 */
+	sopen_partial(&k, &p);
+	write_segment(&p, &k, 0, false);
+	write_segment(&p, &k, 1, false);
+	journal(&p, first, 2);
+	fr_store_close(&p);
+
+	/* an open offer knows segment 0's hash, not 1's */
+	open_offer(&k, unknown, &mf, &len);
+	int rc = fr_store_open(store, mf, len, "HQ", &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_PARTIAL, "%s", err);
+	cr_assert(p.m.open);
+	cr_assert_eq(p.j.have[0], 1, "the confirmed segment is held");
+	cr_assert_eq(p.j.have[1], 0, "an unconfirmed one is not");
+	cr_assert_not_null(p.j.unconfirmed);
+	cr_assert_eq(p.j.n_unconfirmed, 1);
+	cr_assert_eq(p.j.unconfirmed[1 * FR_UNCONF_REC], 1);
+	cr_assert_eq(memcmp(p.j.unconfirmed + FR_UNCONF_REC + 1,
+			    k.m.segments[1].hash, FR_HASH_LEN), 0);
+
+	/* the rest arrives (frames carry their own hashes) */
+	for (uint32_t s = 2; s < 4; s++) {
+		write_segment(&p, &k, s, false);
+		memcpy(p.m.segments[s].hash, k.m.segments[s].hash, FR_HASH_LEN);
+		journal(&p, &s, 1);
+	}
+	uint8_t *tab = table_of(&k);
+	/* a table of another length, or one that contradicts a segment */
+	cr_assert_eq(fr_store_settle(&p, tab, 3 * FR_HASH_LEN, err, sizeof(err)),
+		     FR_E_PROTOCOL);
+	tab[3 * FR_HASH_LEN] ^= 1;
+	cr_assert_eq(fr_store_settle(&p, tab, 4 * FR_HASH_LEN, err, sizeof(err)),
+		     FR_E_HASH_MISMATCH);
+	cr_assert(strstr(err, "segment 3"), "%s", err);
+	cr_assert(p.m.open, "nothing settled on a bad table");
+	tab[3 * FR_HASH_LEN] ^= 1;
+	/* the table confirms segment 1's copy: its bytes are read back */
+	rc = fr_store_settle(&p, tab, 4 * FR_HASH_LEN, err, sizeof(err));
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(p.j.have[1], 1);
+	cr_assert_not(p.m.open);
+	cr_assert_eq(memcmp(p.m.id, k.m.id, FR_HASH_LEN), 0,
+		     "the settled manifest is the sender's complete one");
+	finalize(&p);
+	fr_store_close(&p);
+	expect_content("packages/pkg/d/a", k.stream, 10000);
+	char rel[300];
+	snprintf(rel, sizeof(rel), "manifests/pkg");
+	cr_assert(exists(rel));
+	free(tab);
+	free(mf);
+	pkg_free(&k);
+}
+
+Test(store, an_unconfirmed_copy_whose_bytes_changed_is_not_taken)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	const uint32_t one[] = {1};
+	const uint8_t unknown[4] = {1, 1, 1, 1};
+	char err[512] = "";
+	uint8_t *mf;
+	size_t len;
+
+	build_pkg(&k, "pkg", 1);
+	sopen_partial(&k, &p);
+	write_segment(&p, &k, 1, false);
+	journal(&p, one, 1);
+	/* later, part of another version was written over it */
+	write_segment(&p, &k, 1, true);
+	fr_store_close(&p);
+
+	open_offer(&k, unknown, &mf, &len);
+	cr_assert_eq(fr_store_open(store, mf, len, "HQ", &p, err, sizeof(err)),
+		     FR_HAVE_PARTIAL, "%s", err);
+	cr_assert_eq(p.j.n_unconfirmed, 1);
+	for (uint32_t s = 0; s < 4; s++)
+		if (s != 1) {
+			write_segment(&p, &k, s, false);
+			memcpy(p.m.segments[s].hash, k.m.segments[s].hash,
+			       FR_HASH_LEN);
+			journal(&p, &s, 1);
+		}
+	uint8_t *tab = table_of(&k);
+	cr_assert_eq(fr_store_settle(&p, tab, 4 * FR_HASH_LEN, err, sizeof(err)),
+		     FR_E_HASH_MISMATCH, "a damaged copy was taken");
+	cr_assert_eq(p.j.have[1], 0);
+	fr_store_close(&p);
+	free(tab);
+	free(mf);
+	pkg_free(&k);
+}
