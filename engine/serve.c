@@ -1063,7 +1063,7 @@ static uint32_t load_partials(struct rconn *rc, struct fr_partial *out)
 			    f.index == seg &&
 			    (!(f.flags & FR_FRAME_REF) ||
 			     (f.ref != seg && f.ref < m->n_segments)) &&
-			    !memcmp(f.pkg, m->id, FR_HASH_LEN) &&
+			    !memcmp(f.pkg, m->lid, FR_HASH_LEN) &&
 			    (uint64_t)st.st_size - FR_FRAME_HDR < fr_frame_payload_max(&f);
 		if (fd >= 0)
 			close(fd);
