@@ -94,8 +94,8 @@ static double per_call(bool evp, const struct fr_aead_key *k, uint8_t *buf,
 				fr_gcm_end(g);
 			} else {
 				crypto_aead_aes256gcm_encrypt_detached_afternm(
-					buf, tag, NULL, buf, len, ad, sizeof(ad),
-					NULL, nb, &k->gcm);
+				    buf, tag, NULL, buf, len, ad, sizeof(ad),
+				    NULL, nb, &k->gcm);
 			}
 			bytes += len;
 		}

@@ -91,8 +91,8 @@ static int gcm_start(EVP_CIPHER_CTX *c, const uint8_t nonce[12],
 	    EVP_CipherInit_ex2(c, NULL, NULL, nonce, -1, NULL) != 1)
 		return -1;
 	return adlen == 0 || EVP_CipherUpdate(c, NULL, &n, ad, (int)adlen) == 1
-		       ? 0
-		       : -1;
+		   ? 0
+		   : -1;
 }
 
 /* buf through the cipher in place, in pieces an int can count */
@@ -119,8 +119,10 @@ int fr_gcm_seal(struct fr_gcm *g, const uint8_t nonce[12], uint8_t *buf,
 
 	if (gcm_start(c, nonce, ad, adlen) < 0)
 		return -1;
-	if (gcm_update(c, buf, len) < 0 || EVP_CipherFinal_ex(c, end, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, FR_SEAL_TAG, tag) != 1) {
+	if (gcm_update(c, buf, len) < 0 ||
+	    EVP_CipherFinal_ex(c, end, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, FR_SEAL_TAG, tag) !=
+		1) {
 		sodium_memzero(buf, len);
 		memset(tag, 0, FR_SEAL_TAG);
 	}
@@ -135,7 +137,8 @@ int fr_gcm_open(struct fr_gcm *g, const uint8_t nonce[12], uint8_t *buf,
 	uint8_t end[16];
 	int n;
 
-	if (gcm_start(c, nonce, ad, adlen) == 0 && gcm_update(c, buf, len) == 0 &&
+	if (gcm_start(c, nonce, ad, adlen) == 0 &&
+	    gcm_update(c, buf, len) == 0 &&
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, FR_SEAL_TAG,
 				(void *)tag) == 1 &&
 	    EVP_CipherFinal_ex(c, end, &n) == 1)
@@ -392,8 +395,9 @@ uint32_t fr_chunk_count(uint32_t stored_len)
  * (NULL: libsodium, chunk by chunk). */
 static struct fr_gcm *chunks_begin(const struct fr_aead_key *k, bool seal)
 {
-	return k->aead == FR_AEAD_AES256GCM && k->evp ? fr_gcm_begin(k->key, seal)
-						      : NULL;
+	return k->aead == FR_AEAD_AES256GCM && k->evp
+		   ? fr_gcm_begin(k->key, seal)
+		   : NULL;
 }
 
 void fr_chunks_seal(const struct fr_aead_key *k, const uint8_t *fhdr,
@@ -409,8 +413,8 @@ void fr_chunks_seal(const struct fr_aead_key *k, const uint8_t *fhdr,
 		uint8_t *tag = tags + (size_t)i * FR_SEAL_TAG;
 
 		nonce(nb, 0, at / c);
-		if (!g || fr_gcm_seal(g, nb, payload + at, n, fhdr, FR_FRAME_HDR,
-				      tag) < 0)
+		if (!g || fr_gcm_seal(g, nb, payload + at, n, fhdr,
+				      FR_FRAME_HDR, tag) < 0)
 			fr_aead_seal(k, 0, at / c, payload + at, n, fhdr,
 				     FR_FRAME_HDR, tag);
 	}

@@ -63,8 +63,8 @@ static void sample(struct sample *s, uint64_t i, size_t len)
 	cr_assert(s->plain && s->ct);
 	gen(s->plain, len, i * 8 + 5);
 	cr_assert_eq(crypto_aead_aes256gcm_encrypt_detached(
-			     s->ct, s->tag, NULL, s->plain, len, s->ad,
-			     s->adlen, NULL, s->nonce, s->key),
+			 s->ct, s->tag, NULL, s->plain, len, s->ad, s->adlen,
+			 NULL, s->nonce, s->key),
 		     0);
 }
 
@@ -77,10 +77,12 @@ static void sample_free(struct sample *s)
 /* Lengths: the edges, then odd ones up to past two chunks. */
 static size_t length(unsigned i)
 {
+	/* clang-format off */
 	static const size_t edges[] = {0,     1,     15,    16,	   17,
 				       31,    32,    33,    255,   256,
 				       4095,  4096,  4097,  65535, 65536,
 				       65537, 96 + 3 * 256 + 5, 131071};
+	/* clang-format on */
 
 	if (i < FR_ARRAY_SIZE(edges))
 		return edges[i];
@@ -94,9 +96,8 @@ static void check_seal(struct fr_gcm *g, const struct sample *s)
 	uint8_t *buf = malloc(s->len + 1), tag[FR_SEAL_TAG];
 
 	memcpy(buf, s->plain, s->len);
-	cr_assert_eq(fr_gcm_seal(g, s->nonce, buf, s->len, s->ad, s->adlen,
-				 tag),
-		     0);
+	cr_assert_eq(
+	    fr_gcm_seal(g, s->nonce, buf, s->len, s->ad, s->adlen, tag), 0);
 	cr_assert_arr_eq(buf, s->ct, s->len, "ciphertext differs, length %zu",
 			 s->len);
 	cr_assert_arr_eq(tag, s->tag, FR_SEAL_TAG, "tag differs, length %zu",
@@ -110,10 +111,9 @@ static void check_open(struct fr_gcm *g, const struct sample *s)
 	uint8_t *buf = malloc(s->len + 1);
 
 	memcpy(buf, s->ct, s->len);
-	cr_assert_eq(fr_gcm_open(g, s->nonce, buf, s->len, s->ad, s->adlen,
-				 s->tag),
-		     0, "libsodium's sealing does not open, length %zu",
-		     s->len);
+	cr_assert_eq(
+	    fr_gcm_open(g, s->nonce, buf, s->len, s->ad, s->adlen, s->tag), 0,
+	    "libsodium's sealing does not open, length %zu", s->len);
 	cr_assert_arr_eq(buf, s->plain, s->len);
 	free(buf);
 }
@@ -150,9 +150,9 @@ Test(gcm, one_run_many_calls)
 		sample(&s[i], 100 + i, length(i));
 		memcpy(s[i].key, s[0].key, 32); /* one key, sealed again */
 		cr_assert_eq(crypto_aead_aes256gcm_encrypt_detached(
-				     s[i].ct, s[i].tag, NULL, s[i].plain,
-				     s[i].len, s[i].ad, s[i].adlen, NULL,
-				     s[i].nonce, s[i].key),
+				 s[i].ct, s[i].tag, NULL, s[i].plain, s[i].len,
+				 s[i].ad, s[i].adlen, NULL, s[i].nonce,
+				 s[i].key),
 			     0);
 	}
 	gs = fr_gcm_begin(s[0].key, true);
@@ -184,8 +184,7 @@ static void flipped(struct fr_gcm *g, const struct sample *s, size_t at)
 		t.ad[at] ^= 0x10;
 	else
 		t.nonce[at - s->adlen] ^= 0x04;
-	cr_assert_eq(fr_gcm_open(g, t.nonce, buf, s->len, t.ad, t.adlen,
-				 t.tag),
+	cr_assert_eq(fr_gcm_open(g, t.nonce, buf, s->len, t.ad, t.adlen, t.tag),
 		     FR_E_SEALED, "opened with a byte flipped, length %zu",
 		     s->len);
 	for (size_t j = 0; j < s->len; j++)
@@ -245,31 +244,28 @@ static void frame_case(uint32_t len)
 		uint32_t n = len - at < c ? len - at : c;
 		fr_put32(nb + 8, i);
 		crypto_aead_aes256gcm_encrypt_detached(
-			q + at, sodium_tags + i * FR_SEAL_TAG, NULL, q + at, n,
-			fh, sizeof(fh), NULL, nb, key);
+		    q + at, sodium_tags + i * FR_SEAL_TAG, NULL, q + at, n, fh,
+		    sizeof(fh), NULL, nb, key);
 	}
 	cr_assert_arr_eq(p, q, len, "a frame of %u sealed otherwise", len);
-	cr_assert_arr_eq(tags, sodium_tags,
-			 fr_chunk_count(len) * FR_SEAL_TAG);
+	cr_assert_arr_eq(tags, sodium_tags, fr_chunk_count(len) * FR_SEAL_TAG);
 	/* all by libsodium (k.evp false) gives the same */
 	k.evp = false;
 	memcpy(q, orig, len);
 	fr_chunks_seal(&k, fh, q, 0, len, sodium_tags);
 	cr_assert_arr_eq(p, q, len);
-	cr_assert_arr_eq(tags, sodium_tags,
-			 fr_chunk_count(len) * FR_SEAL_TAG);
+	cr_assert_arr_eq(tags, sodium_tags, fr_chunk_count(len) * FR_SEAL_TAG);
 	/* OpenSSL opens it, from a chunk on too; a flipped byte stops it */
 	k.evp = true;
 	if (len > c) {
 		memcpy(q, p, len);
-		cr_assert_eq(fr_chunks_open(&k, fh, q, c, len,
-					    tags + FR_SEAL_TAG),
-			     0);
+		cr_assert_eq(
+		    fr_chunks_open(&k, fh, q, c, len, tags + FR_SEAL_TAG), 0);
 		cr_assert_arr_eq(q + c, orig + c, len - c);
 		memcpy(q, p, len);
 		q[c + 7] ^= 1;
-		cr_assert_eq(fr_chunks_open_prefix(&k, fh, q, 0, len, len, tags),
-			     c);
+		cr_assert_eq(
+		    fr_chunks_open_prefix(&k, fh, q, 0, len, len, tags), c);
 		cr_assert_arr_eq(q, orig, c);
 	}
 	cr_assert_eq(fr_chunks_open(&k, fh, p, 0, len, tags), 0);
@@ -314,13 +310,13 @@ Test(gcm, large_messages_are_libsodiums)
 		fr_aead_seal(&ks, 77, (uint32_t)i, b, n, ad, 8, tag2);
 		cr_assert_arr_eq(a, b, n);
 		cr_assert_arr_eq(tag, tag2, FR_SEAL_TAG);
-		cr_assert_eq(fr_aead_open(&k, 77, (uint32_t)i, a, n, ad, 8, tag),
-			     0);
+		cr_assert_eq(
+		    fr_aead_open(&k, 77, (uint32_t)i, a, n, ad, 8, tag), 0);
 		cr_assert_arr_eq(a, o, n);
 		b[n / 2] ^= 1;
-		cr_assert_eq(fr_aead_open(&k, 77, (uint32_t)i, b, n, ad, 8,
-					  tag2),
-			     FR_E_SEALED);
+		cr_assert_eq(
+		    fr_aead_open(&k, 77, (uint32_t)i, b, n, ad, 8, tag2),
+		    FR_E_SEALED);
 		free(a);
 		free(b);
 		free(o);
