@@ -48,6 +48,12 @@ mutant sender-skips-receiver-proof engine/net.c \
 mutant open-accepts-anything engine/seal.c \
 	'return r == 0 ? 0 : FR_E_SEALED;' 'return 0;' \
 	'e2e/test_sealed$|unit/engine_seal$'
+mutant evp-open-accepts-anything engine/seal.c \
+	'\tsodium_memzero(buf, len); /* nothing unauthenticated is left */\n\treturn FR_E_SEALED;' \
+	'\treturn 0;' 'e2e/test_sealed$|unit/engine_gcm$'
+mutant evp-chunks-other-nonce engine/seal.c \
+	'\t\tnonce(nb, 0, at / c);\n\t\tif (!g' '\t\tnonce(nb, 1, at / c);\n\t\tif (!g' \
+	'e2e/test_sealed$|unit/engine_gcm$'
 
 apply() { # apply FILE FIND REPLACE: exactly one occurrence, else fail
 	python3 - "$1" "$2" "$3" <<'EOF'

@@ -173,6 +173,9 @@ enum { FR_AEAD_AES256GCM = 1, FR_AEAD_XCHACHA20 = 2 };
 struct fr_aead_key {
 	crypto_aead_aes256gcm_state gcm; /* first: aligned to 16 */
 	uint8_t aead;
+	/* AES-256-GCM's bulk by OpenSSL (fr_gcm_*, same bytes, faster);
+	 * false: all by libsodium (OpenSSL unusable; the bench's yardstick) */
+	bool evp;
 	uint8_t key[32];
 };
 /* One direction of a session: its key from the handshake, the message
@@ -208,6 +211,25 @@ void fr_aead_seal(const struct fr_aead_key *k, uint64_t n, uint32_t part,
 int fr_aead_open(const struct fr_aead_key *k, uint64_t n, uint32_t part,
 		 uint8_t *buf, size_t len, const uint8_t *ad, size_t adlen,
 		 const uint8_t tag[FR_SEAL_TAG]); /* 0 or FR_E_SEALED */
+/* AES-256-GCM by OpenSSL's libcrypto (EVP), for the bulk: a run of calls
+ * under one key, the key set up once, a 12-byte nonce each. Byte for byte
+ * what libsodium's crypto_aead_aes256gcm_*_detached give (the test
+ * engine_seal checks it). A run is one thread's; fr_gcm_end wipes it.
+ * NULL: OpenSSL cannot here, use libsodium. */
+struct fr_gcm;
+struct fr_gcm *fr_gcm_begin(const uint8_t key[32], bool seal);
+void fr_gcm_end(struct fr_gcm *g); /* NULL: nothing */
+/* In place; 0, or -1 with buf untouched (seal it with libsodium). An
+ * OpenSSL failure after buf is touched, which these lengths cannot
+ * cause, leaves it zeroed under a zero tag: no plaintext leaves, and no
+ * receiver opens it. */
+int fr_gcm_seal(struct fr_gcm *g, const uint8_t nonce[12], uint8_t *buf,
+		size_t len, const uint8_t *ad, size_t adlen,
+		uint8_t tag[FR_SEAL_TAG]);
+/* In place; 0, or FR_E_SEALED with buf zeroed (as libsodium leaves it) */
+int fr_gcm_open(struct fr_gcm *g, const uint8_t nonce[12], uint8_t *buf,
+		size_t len, const uint8_t *ad, size_t adlen,
+		const uint8_t tag[FR_SEAL_TAG]);
 /* A message record: hdr (type, length) is its associated data, the
  * direction's next counter its nonce. The body is sealed in place. */
 int fr_rec_seal(struct fr_chan *ch, const uint8_t hdr[8], uint8_t *body,

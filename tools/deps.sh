@@ -2,7 +2,7 @@
 # Install what ferry needs to build and test, from Debian's packages.
 set -e
 PKGS="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev
-libsodium-dev libinih-dev libcriterion-dev iproute2 netcat-openbsd python3
+libsodium-dev libssl-dev libinih-dev libcriterion-dev iproute2 netcat-openbsd python3
 rsync iperf3 zstd tar procps time"
 missing=""
 for p in $PKGS; do

@@ -10,6 +10,9 @@
 # and a resume through a clean path ends byte-identical (a segment stored
 # from the altered message would not be sent again, and would show).
 #
+# A ferry that seals AES-256-GCM with libsodium alone and one that seals
+# its bulk with OpenSSL understand each other, both ways.
+#
 # A capture of whole sessions (both directions) holds no 64-byte window
 # of a package file, no file name and no password; two sends of the same
 # package put different bytes on the wire. A handshake replayed from the
@@ -100,6 +103,32 @@ direct
 run_ferry "$WORK/splice.r.json" "$WORK/splice.r.err" resume splice-b --config "$CEN_CONF" --json
 expect_rc 0 "$RC" "splice: the resume through a clean path"
 compare_trees "$PKG" "$LAB_STORE/packages/splice-b" "splice: after the resume"
+
+# ---- OpenSSL's AES-256-GCM against libsodium's ------------------------------------------
+# ferry seals AES-256-GCM's bulk with OpenSSL, the rest with libsodium;
+# a ferry that seals all of it with libsodium (FERRY_SODIUM_GCM=1, as
+# ferry did before) puts the same bytes on the wire: each understands the
+# other, frames (raw and compressed) and streamed pieces, both ways.
+gcm_send() { # gcm_send NAME LEVEL ENV...: sent direct, whole, identical
+	local name=$1 level=$2
+	shift 2
+	env "$@" timeout 120 "$FERRY" send "$PKG" --to LAB --name "$name" \
+		--level "$level" --config "$CEN_CONF" >"$WORK/$name.out" 2>"$WORK/$name.err"
+	expect_rc 0 $? "$name: the send ($*)"
+	compare_trees "$PKG" "$LAB_STORE/packages/$name" "$name"
+}
+if "$FERRY" --version | grep -q "AES-256-GCM here"; then
+	gcm_send gcm-sodium-sender 0 FERRY_SODIUM_GCM=1
+	gcm_send gcm-sodium-sender-z 3 FERRY_SODIUM_GCM=1 FERRY_FORCE_STREAM=1
+	stop_serve
+	FERRY_SODIUM_GCM=1 start_serve
+	gcm_send gcm-sodium-receiver 0
+	gcm_send gcm-sodium-receiver-z 3 FERRY_FORCE_STREAM=1
+	stop_serve
+	start_serve
+else
+	log "no AES-256-GCM here: OpenSSL against libsodium not tested"
+fi
 
 # ---- what a capture shows ------------------------------------------------------------
 capture_send() { # capture_send N: send the package as 'cap', captured
