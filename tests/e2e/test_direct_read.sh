@@ -10,6 +10,7 @@
 #  - the same tree on a ramfs, which refuses O_DIRECT: every file falls
 #    back to buffered reads; and on a tmpfs (which takes O_DIRECT since
 #    Linux 6.6, and refused it before);
+#  - a large file that shrinks while it is sent: "source changed";
 #  - the smallest segment size (4 KiB): the shifted segment fits its
 #    buffer.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -88,6 +89,34 @@ trap 'rm -rf "$SHM"; e2e_cleanup' EXIT
 cp -a "$SRC" "$SHM/src"
 send_check tmpfs-tree "$SHM/src"
 rm -rf "$SHM"
+
+# a large file that shrinks, off a block, while it is sent (the line
+# slowed so that its later segments are read after the cut): the
+# O_DIRECT read ends early, and the send fails with "source changed"
+stop_serve
+SENDER_EXTRA="segment-size = 1M"
+SENDER_RETRIES=0
+write_configs
+start_serve
+SH=$WORK/shrink
+mkdir -p "$SH"
+printf 'before it: the big file starts off a block\n' >"$SH/a.txt"
+head -c $((24 * 1024 * 1024 + 777)) /dev/urandom >"$SH/big.bin"
+via_proxy "$WORK/proxy.log" --rate $((1024 * 1024))
+"$FERRY" send "$SH" --name shrink --to LAB --config "$CEN_CONF" -v \
+	>"$WORK/shrink.out" 2>"$WORK/shrink.err" &
+SPID=$!
+E2E_PIDS+=("$SPID")
+wait_held shrink 2 60 "$SPID" || fail "the receiver never held 2 segments while the sender ran ($HELD)"
+truncate -s $((14 * 1024 * 1024 + 1001)) "$SH/big.bin"
+rc=0
+wait "$SPID" || rc=$?
+check "the send of a file that shrank fails (rc $rc)" [ "$rc" != 0 ]
+expect_grep "the sender says the source changed, and which file" \
+	"big\.bin.*(changed|shr)|(changed|shr).*big\.bin" "$WORK/shrink.err"
+stop_proxy
+CEN_HOST=
+SENDER_RETRIES=2
 
 # the smallest segments: every one shifted, none O_DIRECT (all under
 # 64 KiB), all of them fit
