@@ -11,6 +11,8 @@
 #    back to buffered reads; and on a tmpfs (which takes O_DIRECT since
 #    Linux 6.6, and refused it before);
 #  - a large file that shrinks while it is sent: "source changed";
+#  - a tree in the page cache is read from there, not O_DIRECT (Linux
+#    6.5 and later: cachestat);
 #  - the smallest segment size (4 KiB): the shifted segment fits its
 #    buffer.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +30,13 @@ head -c $((2 * 1024 * 1024 + 1001)) /dev/urandom >"$SRC/z.bin"
 SENDER_EXTRA="segment-size = 2M"
 write_configs
 start_serve
+
+# evict DIR: DIR's files leave the page cache (a file mostly there is
+# read buffered, from it)
+evict() {
+	sync
+	find "$1" -type f -exec dd if={} iflag=nocache count=0 status=none \;
+}
 
 fs=$(stat -f -c %T "$SRC")
 direct_ok=1
@@ -52,6 +61,7 @@ send_check() {
 	[ -n "$DIO" ] || fail "$name: the sender did not say how it read (-v)"
 }
 
+evict "$SRC"
 send_check ext-tree "$SRC"
 if [ "$direct_ok" = 1 ]; then
 	# b.bin and z.bin whole but for their ends, e.dat lines up in its
@@ -63,6 +73,7 @@ else
 fi
 
 # a single file, its size off a block: its last read goes to its end
+evict "$SRC"
 send_check ext-file "$SRC/b.bin"
 [ "$direct_ok" = 1 ] &&
 	check "$fs: the single file was read O_DIRECT (${DIO:-?} MiB)" \
@@ -102,6 +113,7 @@ SH=$WORK/shrink
 mkdir -p "$SH"
 printf 'before it: the big file starts off a block\n' >"$SH/a.txt"
 head -c $((24 * 1024 * 1024 + 777)) /dev/urandom >"$SH/big.bin"
+evict "$SH"
 via_proxy "$WORK/proxy.log" --rate $((1024 * 1024))
 "$FERRY" send "$SH" --name shrink --to LAB --config "$CEN_CONF" -v \
 	>"$WORK/shrink.out" 2>"$WORK/shrink.err" &
@@ -117,6 +129,16 @@ expect_grep "the sender says the source changed, and which file" \
 stop_proxy
 CEN_HOST=
 SENDER_RETRIES=2
+write_configs
+
+# a tree in the page cache: read from there (cachestat, Linux 6.5)
+cat $(find "$SRC" -type f) >/dev/null
+send_check cached-tree "$SRC"
+kv=$(uname -r | awk -F. '{ print $1 * 1000 + $2 }')
+if [ "$kv" -ge 6005 ]; then
+	check "a tree in the page cache is read from there (${DIO:-?} MiB O_DIRECT)" \
+		[ "${DIO:-x}" = 0.0 ]
+fi
 
 # the smallest segments: every one shifted, none O_DIRECT (all under
 # 64 KiB), all of them fit
