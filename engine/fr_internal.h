@@ -534,9 +534,10 @@ int fr_seg_read(struct fr_seg_reader *r, const char *root, bool single,
  */
 int fr_seg_load(struct fr_seg_reader *r, const char *root, bool single,
 		const struct fr_manifest *m, uint32_t s);
-/* Open entry e of the source at root for reading (O_NOFOLLOW). */
+/* Open entry e of the source at root for reading (O_NOFOLLOW); direct:
+ * O_DIRECT, -EINVAL where the file system refuses it. */
 int fr_source_open(const char *root, bool single_file,
-		   const struct fr_entry *e);
+		   const struct fr_entry *e, bool direct);
 
 /* ---- the receiving store (store.c) ------------------------------------- */
 

@@ -4,7 +4,9 @@
  * One I/O thread owns the ring and the socket; the shared workers hash
  * and compress. A segment's life, with no byte copied between stages:
  *
- *   READ (fixed) of each extent into buffer B at HEADROOM
+ *   READ (fixed) of each extent into buffer B at HEADROOM (plus the
+ *      segment's shift: the block-aligned middle of a large extent is
+ *      read O_DIRECT, past the page cache, the rest buffered)
  *   -> worker: XXH3 check against the manifest, zstd into buffer C at
  *      HEADROOM when the level says so (B goes back to the pool), then the
  *      message and frame headers are written just before the payload
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,10 +55,14 @@ enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK, K_PACE };
 
 enum slot_state { S_FREE, S_READING, S_WORKING, S_READY, S_SENDING, S_NOTIF };
 
-struct rop { /* one read of one extent, resubmitted on a short read */
+struct rop { /* one read of (part of) one extent, resubmitted on a
+	      * short read */
 	int fd;
 	uint32_t entry;
 	uint32_t seg_off, len, done;
+	uint32_t req;        /* bytes asked for: len, or (O_DIRECT, to the
+			      * file's end) len rounded up to the block */
+	bool direct;         /* fd is the O_DIRECT one */
 	uint64_t file_off;
 };
 
@@ -68,6 +75,8 @@ struct slot {
 	uint32_t seg;
 	int buf;             /* buffer holding what will be sent */
 	int in_buf;          /* read buffer */
+	uint32_t shift;      /* the segment is read to in_buf at HEADROOM +
+			      * shift (fr_store_dio_shift) */
 	uint32_t pending;    /* reads in flight */
 	int err;
 	char errpath[256];
@@ -75,6 +84,7 @@ struct slot {
 	uint32_t n_ops, cap_ops;
 	int *closes;         /* fds to close once the reads are submitted */
 	uint32_t n_closes, cap_closes, close_from;
+	uint32_t first_ops;  /* the ops of the segment's first extent */
 	/* worker's input and result */
 	int level;
 	int result;
@@ -130,9 +140,12 @@ struct lan_conn {
 	uint8_t *acked;       /* per segment */
 	uint8_t *resends;
 	uint32_t n_need, n_acked;
-	/* open source files by entry, for files spanning segments */
+	/* open source files by entry, for files spanning segments: the
+	 * buffered fd and the O_DIRECT one, each opened when first needed */
 	uint32_t cache_entry;
-	int cache_fd;
+	int cache_fd, cache_dfd;
+	uint8_t *nodirect;    /* per entry: its file system refused O_DIRECT */
+	uint64_t read_dio, read_buf; /* bytes asked for each way */
 	/* send queue (FIFO of READY slots) */
 	int sendq[SLOTS];
 	int sq_head, sq_n;
@@ -578,13 +591,19 @@ static int hash_check(struct lan_conn *lc, uint32_t seg, const uint8_t *in,
 	return 0;
 }
 
+/* Where slot s's segment is read to (and a raw frame sent from). */
+static uint8_t *in_data(const struct lan_conn *lc, const struct slot *s)
+{
+	return (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM + s->shift;
+}
+
 static void work_segment(struct fr_job *job, int worker)
 {
 	struct slot *s = (struct slot *)job;
 	struct lan_conn *lc = s->lc;
 	const struct fr_manifest *m = lc->sc->m;
 	const struct fr_segment *sg = &m->segments[s->seg];
-	uint8_t *in = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
+	uint8_t *in = in_data(lc, s);
 	/* a stream's output buffer was taken before it started */
 	int out = s->stream ? s->buf
 			    : s->level > 0 ? fr_pool_get(lc->pool) : -1;
@@ -683,7 +702,11 @@ static void work_segment(struct fr_job *job, int worker)
 		return;
 	}
 	s->stored = f.stored_len;
-	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
+	/* a raw frame goes from where it was read; a compressed one's
+	 * buffer is not shifted */
+	uint8_t *base = s->buf == s->in_buf
+				? in
+				: (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
 	uint8_t fh[FR_FRAME_HDR];
 	struct fr_aead_key fk;
 	uint64_t no = fr_chan_frame_no(&lc->ch);
@@ -740,54 +763,135 @@ static int defer_close(struct slot *s, int fd)
 	return 0;
 }
 
-/*
- * The fd to read entry from. A file that goes on into the next segment
- * stays open in the one-file cache; a file whose last extent this is is
- * closed by the slot once its reads are done.
- */
-static int source_fd(struct lan_conn *lc, uint32_t entry, bool last,
-		     struct slot *s)
-{
-	int fd;
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5; the same number on every arch */
+#endif
 
-	if (lc->cache_fd >= 0 && lc->cache_entry == entry) {
-		fd = lc->cache_fd;
-	} else {
-		fd = fr_source_open(lc->sc->root, lc->sc->single,
-				    &lc->sc->m->entries[entry]);
-		if (fd < 0)
-			return fd;
-		if (!last) {
-			if (lc->cache_fd >= 0 &&
-			    defer_close(s, lc->cache_fd) < 0) {
-				close(fd);
-				return -ENOMEM;
-			}
-			lc->cache_fd = fd;
-			lc->cache_entry = entry;
-			return fd;
+/*
+ * Is most of the file behind fd in the page cache already (a package
+ * just written, or read again)? Then reading it from there beats
+ * O_DIRECT, which would go to the disk. Unknown (before Linux 6.5): no.
+ */
+static bool mostly_cached(int fd, uint64_t size)
+{
+	struct {
+		uint64_t off, len;
+	} range = {0, 0}; /* the whole file */
+	struct {
+		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
+			nr_recently_evicted;
+	} cs;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0 || page <= 0)
+		return false;
+	return cs.nr_cache * (uint64_t)page >= size / 2;
+}
+
+/* Opens entry's file, buffered or O_DIRECT. The buffered fd of a file
+ * whose middle goes O_DIRECT reads its ends (or an extent that does not
+ * line up) only: no readahead, which would read what O_DIRECT reads. */
+static int open_src(struct lan_conn *lc, uint32_t entry, bool direct)
+{
+	const struct fr_entry *e = &lc->sc->m->entries[entry];
+	int fd = fr_source_open(lc->sc->root, lc->sc->single, e, direct);
+
+	if (fd >= 0 && !direct && !lc->nodirect[entry] && e->size >= FR_DIO_MIN)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+	return fd;
+}
+
+/* fd, just opened, goes to the one-file cache (keep) or is closed by the
+ * slot once its reads are submitted. */
+static int adopt_fd(struct lan_conn *lc, struct slot *s, bool keep, bool direct,
+		    int fd)
+{
+	if (keep) {
+		*(direct ? &lc->cache_dfd : &lc->cache_fd) = fd;
+		return 0;
+	}
+	if (defer_close(s, fd) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The fds to read an extent of entry from: *fd (buffered) if want_buf,
+ * *dfd (O_DIRECT) if want_dio. A file that goes on into the next segment
+ * stays open in the one-file cache (both its fds); a file whose last
+ * extent this is is closed by the slot once its reads are submitted.
+ * Where the file system refuses O_DIRECT, the file is marked so, *dfd is
+ * -1 and *fd is opened instead.
+ */
+static int source_fds(struct lan_conn *lc, uint32_t entry, bool last,
+		      struct slot *s, bool want_buf, bool want_dio, int *fd,
+		      int *dfd)
+{
+	bool cached = lc->cache_entry == entry &&
+		      (lc->cache_fd >= 0 || lc->cache_dfd >= 0);
+	int r;
+
+	*fd = *dfd = -1;
+	if (!cached && !last) { /* this one is cached instead */
+		if ((lc->cache_fd >= 0 && defer_close(s, lc->cache_fd) < 0) ||
+		    (lc->cache_dfd >= 0 && defer_close(s, lc->cache_dfd) < 0))
+			return -ENOMEM;
+		lc->cache_fd = lc->cache_dfd = -1;
+		lc->cache_entry = entry;
+		cached = true;
+	}
+	if (cached) {
+		*fd = lc->cache_fd;
+		*dfd = lc->cache_dfd;
+	}
+	if (want_dio && *dfd < 0) {
+		r = open_src(lc, entry, true);
+		if (r >= 0 &&
+		    mostly_cached(r, lc->sc->m->entries[entry].size)) {
+			close(r); /* read from the cache: this file buffered */
+			r = -EINVAL;
+		}
+		if (r == -EINVAL) { /* ramfs, cached, ...: this file buffered */
+			lc->nodirect[entry] = 1;
+			want_buf = true;
+		} else if (r < 0) {
+			return r;
+		} else {
+			*dfd = r;
+			if ((r = adopt_fd(lc, s, cached, true, r)) < 0)
+				return r;
 		}
 	}
-	if (last) {
-		if (defer_close(s, fd) < 0)
-			return -ENOMEM;
-		if (fd == lc->cache_fd)
-			lc->cache_fd = -1;
+	if (want_buf && *fd < 0) {
+		r = open_src(lc, entry, false);
+		if (r < 0)
+			return r;
+		*fd = r;
+		if ((r = adopt_fd(lc, s, cached, false, r)) < 0)
+			return r;
 	}
-	return fd;
+	if (last && cached) { /* its last extent: closed after this slot's reads */
+		if ((lc->cache_fd >= 0 && defer_close(s, lc->cache_fd) < 0) ||
+		    (lc->cache_dfd >= 0 && defer_close(s, lc->cache_dfd) < 0))
+			return -ENOMEM;
+		lc->cache_fd = lc->cache_dfd = -1;
+	}
+	return 0;
 }
 
 static int submit_rop(struct lan_conn *lc, int si, uint32_t k)
 {
 	struct slot *s = &lc->slots[si];
 	struct rop *op = &s->ops[k];
-	uint8_t *base = (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM;
 
 	if (op->fd < 0) /* closed after a first read that came up short */
 		return FR_E_CHANGED;
 	return fr_ring_read(lc->ring, op->fd, s->in_buf,
-			    base + op->seg_off + op->done, op->len - op->done,
-			    op->file_off + op->done, UD(K_READ, si, k));
+			    in_data(lc, s) + op->seg_off + op->done,
+			    op->req - op->done, op->file_off + op->done,
+			    UD(K_READ, si, k));
 }
 
 /*
@@ -808,12 +912,103 @@ static void close_submitted(struct lan_conn *lc, struct slot *s)
 		for (uint32_t k = s->close_from; k < s->n_ops; k++)
 			if (s->ops[k].fd == s->closes[i])
 				s->ops[k].fd = -1;
-		if (s->n_ops && s->ops[0].fd == s->closes[i])
-			s->ops[0].fd = -1;
+		for (uint32_t k = 0; k < s->first_ops && k < s->close_from; k++)
+			if (s->ops[k].fd == s->closes[i])
+				s->ops[k].fd = -1;
 		close(s->closes[i]);
 	}
 	s->n_closes = 0;
 	s->close_from = s->n_ops;
+}
+
+/* One read of len bytes of entry at file_off, to seg_off: submitted. */
+static int add_rop(struct lan_conn *lc, int si, struct rop op)
+{
+	struct slot *s = &lc->slots[si];
+	int rc;
+
+	if (s->n_ops == s->cap_ops) {
+		uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
+		struct rop *n = realloc(s->ops, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->ops = n;
+		s->cap_ops = nc;
+	}
+	if (!op.req)
+		op.req = op.len;
+	s->ops[s->n_ops] = op;
+	if ((rc = submit_rop(lc, si, s->n_ops)) < 0)
+		return rc;
+	s->n_ops++;
+	s->pending++;
+	return 0;
+}
+
+/*
+ * The reads of one extent: the block-aligned middle of a large extent
+ * that lines up in the buffer (see fr_store_dio_shift) O_DIRECT, its head
+ * and tail buffered, as the receiver writes them. A file's last piece at
+ * the segment's end goes O_DIRECT to the file's end, the request rounded
+ * up to the block where the buffer has room (the read stops at the end).
+ */
+static int read_extent(struct lan_conn *lc, int si, const struct fr_extent *x)
+{
+	struct slot *s = &lc->slots[si];
+	const struct fr_manifest *m = lc->sc->m;
+	const struct fr_entry *e = &m->entries[x->entry];
+	bool last = x->file_off + x->len == e->size;
+	uint8_t *at = in_data(lc, s) + x->seg_off;
+	struct fr_dio_split d =
+		fr_dio_split(at, x->file_off, x->len,
+			     !lc->nodirect[x->entry] && e->size >= FR_DIO_MIN);
+	uint32_t req = 0;
+	int fd, dfd, rc;
+
+	if (d.mid && d.tail && last &&
+	    x->seg_off + x->len == m->segments[s->seg].length) {
+		uint32_t r = (d.mid + d.tail + FR_DIO_ALIGN - 1) &
+			     ~(FR_DIO_ALIGN - 1);
+		if (HEADROOM + s->shift + x->seg_off + d.head + r <=
+		    fr_pool_buf_size(lc->pool)) {
+			d.mid += d.tail;
+			d.tail = 0;
+			req = r;
+		}
+	}
+	rc = source_fds(lc, x->entry, last, s, d.head || d.tail, d.mid > 0, &fd,
+			&dfd);
+	if (rc < 0)
+		return rc;
+	if (d.mid && dfd < 0) { /* refused: all of it buffered */
+		d = (struct fr_dio_split){.head = x->len};
+		req = 0;
+	}
+	struct rop op = {.entry = x->entry, .seg_off = x->seg_off,
+			 .file_off = x->file_off};
+	lc->read_dio += d.mid;
+	lc->read_buf += x->len - d.mid;
+	if (d.head) {
+		op.fd = fd, op.len = d.head;
+		if ((rc = add_rop(lc, si, op)) < 0)
+			return rc;
+	}
+	if (d.mid) {
+		op.fd = dfd, op.direct = true;
+		op.seg_off = x->seg_off + d.head, op.file_off = x->file_off + d.head;
+		op.len = d.mid, op.req = req;
+		if ((rc = add_rop(lc, si, op)) < 0)
+			return rc;
+	}
+	if (d.tail) {
+		op.fd = fd, op.direct = false, op.req = 0;
+		op.seg_off = x->seg_off + d.head + d.mid;
+		op.file_off = x->file_off + d.head + d.mid;
+		op.len = d.tail;
+		if ((rc = add_rop(lc, si, op)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int start_read(struct lan_conn *lc, int si, uint32_t seg)
@@ -828,45 +1023,23 @@ static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 	s->in_buf = fr_pool_get(lc->pool);
 	if (s->in_buf < 0)
 		return s->in_buf;
+	s->shift = fr_store_dio_shift(m, seg);
 	s->buf = -1;
 	s->state = S_READING;
-	s->n_ops = 0;
+	s->n_ops = s->first_ops = 0;
 	s->n_closes = s->close_from = 0;
 	s->err = 0;
 	s->pending = 0;
 	fr_extent_iter_init(&it, m, seg);
 	while (fr_extent_next(&it, &x)) {
-		const struct fr_entry *e = &m->entries[x.entry];
-		bool last = x.file_off + x.len == e->size;
-		int fd = source_fd(lc, x.entry, last, s);
-		if (fd < 0) {
-			s->err = fd;
-			snprintf(s->errpath, sizeof(s->errpath), "%s", e->path);
-			return fd;
-		}
-		if (s->n_ops == s->cap_ops) {
-			uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
-			struct rop *n = realloc(s->ops, nc * sizeof(*n));
-			if (!n) {
-				snprintf(s->errpath, sizeof(s->errpath), "%s",
-					 e->path);
-				return s->err = -ENOMEM;
-			}
-			s->ops = n;
-			s->cap_ops = nc;
-		}
-		s->ops[s->n_ops] = (struct rop){.fd = fd,
-						.entry = x.entry,
-						.seg_off = x.seg_off,
-						.len = x.len,
-						.file_off = x.file_off};
-		rc = submit_rop(lc, si, s->n_ops);
+		rc = read_extent(lc, si, &x);
+		if (x.seg_off == 0)
+			s->first_ops = s->n_ops;
 		if (rc < 0) {
-			snprintf(s->errpath, sizeof(s->errpath), "%s", e->path);
+			snprintf(s->errpath, sizeof(s->errpath), "%s",
+				 m->entries[x.entry].path);
 			return s->err = rc;
 		}
-		s->n_ops++;
-		s->pending++;
 		if (s->n_closes >= CLOSE_BATCH)
 			close_submitted(lc, s);
 	}
@@ -981,17 +1154,53 @@ static void reads_done(struct lan_conn *lc, int si)
 	fr_workq_push(&s->job);
 }
 
+/* The file system took the O_DIRECT open but not the read: the rest of
+ * op, and of the file, buffered. */
+static int read_buffered(struct lan_conn *lc, int si, uint32_t k)
+{
+	struct slot *s = &lc->slots[si];
+	struct rop *op = &s->ops[k];
+	int fd = open_src(lc, op->entry, false);
+
+	lc->nodirect[op->entry] = 1;
+	if (fd < 0)
+		return fd;
+	if (defer_close(s, fd) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	op->fd = fd;
+	op->direct = false;
+	op->req = op->len;
+	lc->read_dio -= op->len - op->done;
+	lc->read_buf += op->len - op->done;
+	return submit_rop(lc, si, k);
+}
+
 static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
 {
 	struct slot *s = &lc->slots[si];
 	struct rop *op = &s->ops[k];
 
+	if (res == -EINVAL && op->direct && !s->err) {
+		res = read_buffered(lc, si, k);
+		if (res == 0)
+			return; /* still pending */
+	}
 	if (res <= 0 && !s->err) {
 		s->err = res < 0 ? res : FR_E_CHANGED;
 		snprintf(s->errpath, sizeof(s->errpath), "%s",
 			 lc->sc->m->entries[op->entry].path);
 	} else if (res > 0) {
 		op->done += (uint32_t)res;
+		/* an O_DIRECT read that stops off a block ends at the
+		 * file's end: before its manifest's size, it shrank */
+		if (op->done < op->len && op->direct &&
+		    op->done % FR_DIO_ALIGN && !s->err) {
+			s->err = FR_E_CHANGED;
+			snprintf(s->errpath, sizeof(s->errpath), "%s",
+				 lc->sc->m->entries[op->entry].path);
+		}
 		if (op->done < op->len && !s->err) {
 			int r = submit_rop(lc, si, k);
 			if (r == 0)
@@ -1748,7 +1957,11 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 
 	lc->sc = sc;
 	lc->a = o->a;
-	lc->cache_fd = -1;
+	lc->cache_fd = lc->cache_dfd = -1;
+	lc->read_dio = lc->read_buf = 0;
+	lc->nodirect = calloc(m->n_entries + 1, 1);
+	if (lc->nodirect && fr_hook_flag("NO_DIRECT"))
+		memset(lc->nodirect, 1, m->n_entries);
 	lc->todo_cap = m->n_segments * (MAX_RESENDS + 1) + 1;
 	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));
 	lc->acked = calloc(m->n_segments + 1, 1);
@@ -1758,7 +1971,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->flen = calloc(m->n_segments + 1, sizeof(*lc->flen));
 	lc->fkept = calloc(m->n_segments + 1, sizeof(*lc->fkept));
 	if (!lc->todo || !lc->acked || !lc->resends || !lc->given ||
-	    !lc->fstart || !lc->flen || !lc->fkept) {
+	    !lc->nodirect || !lc->fstart || !lc->flen || !lc->fkept) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1779,7 +1992,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	}
 	fr_adapt_init(&lc->adapt, sc->workers, sc->level);
 	lc->reserve = sc->level == 0 ? 0 : sc->workers;
-	size_t bsz = HEADROOM + fr_seg_bound(m->seg_size);
+	/* room for the shift of a segment read to line up (O_DIRECT) */
+	size_t bsz = HEADROOM + FR_DIO_ALIGN + fr_seg_bound(m->seg_size);
 	rc = fr_pool_new(&lc->pool, (unsigned)(SLOTS + lc->reserve), bsz);
 	if (rc == 0)
 		rc = fr_ring_new(&lc->ring, 256);
@@ -1846,6 +2060,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	}
 	tick(lc);
 	drain(lc);
+	fr_log(FR_LOG_DEBUG, "source read: %.1f MiB with O_DIRECT, %.1f MiB buffered",
+	       lc->read_dio / 1048576.0, lc->read_buf / 1048576.0);
 	rc = lc->error;
 	if (rc < 0)
 		snprintf(err, cap, "%s", lc->err);
@@ -1856,7 +2072,11 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 out:
 	if (lc->cache_fd >= 0)
 		close(lc->cache_fd);
-	lc->cache_fd = -1;
+	if (lc->cache_dfd >= 0)
+		close(lc->cache_dfd);
+	lc->cache_fd = lc->cache_dfd = -1;
+	free(lc->nodirect);
+	lc->nodirect = NULL;
 	fr_ring_free(lc->ring); /* cancels what is still pending */
 	lc->ring = NULL;
 	if (lc->done.efd > 0)

@@ -411,15 +411,19 @@ static int cmp_raw(const void *a, const void *b)
 }
 
 int fr_source_open(const char *root, bool single_file,
-		   const struct fr_entry *e)
+		   const struct fr_entry *e, bool direct)
 {
 	char path[8192];
+	int flags = O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0);
+	int fd;
 
-	if (single_file)
-		return open(root, O_RDONLY | O_CLOEXEC);
+	if (single_file) {
+		fd = open(root, flags);
+		return fd < 0 ? -errno : fd;
+	}
 	if (fr_path_fmt(path, sizeof(path), "%s/%s", root, e->path))
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, flags | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
 
