@@ -43,6 +43,8 @@
 #define ENV_MAX (ENV_BASE + 4 + FR_CHUNKS_MAX * FR_SEAL_TAG)
 _Static_assert(ENV_MAX <= HEADROOM, "a frame's record fits before it");
 #define MAX_RESENDS 5
+/* reads in flight at most (the ring's completion queue holds 512) */
+#define READS_MAX 256
 #define SAME_AS_HELD 1 /* a worker's result: the receiver holds it already */
 #define NOTSENT_LOWAT (512u << 10)
 
@@ -85,6 +87,8 @@ struct slot {
 	int *closes;         /* fds to close once the reads are submitted */
 	uint32_t n_closes, cap_closes, close_from;
 	uint32_t first_ops;  /* the ops of the segment's first extent */
+	struct fr_extent_iter it; /* the extents not yet submitted */
+	bool more;           /* some are not (READS_MAX reads in flight) */
 	/* worker's input and result */
 	int level;
 	int result;
@@ -1011,13 +1015,60 @@ static int read_extent(struct lan_conn *lc, int si, const struct fr_extent *x)
 	return 0;
 }
 
+/* Reads in flight, every slot's. */
+static uint32_t reads_pending(const struct lan_conn *lc)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < SLOTS; i++)
+		n += lc->slots[i].pending;
+	return n;
+}
+
+/*
+ * Submit slot si's next extents, while fewer than READS_MAX reads are in
+ * flight: a segment of small files is thousands of reads, more than the
+ * ring's completion queue holds, and where the kernel cannot keep the
+ * overflow (a memory cgroup at its limit) completions would be lost.
+ */
+static int read_more(struct lan_conn *lc, int si)
+{
+	struct slot *s = &lc->slots[si];
+	const struct fr_manifest *m = lc->sc->m;
+	struct fr_extent x;
+	uint32_t inflight = reads_pending(lc);
+	int rc;
+
+	while (s->more && !s->err) {
+		if (inflight >= READS_MAX) {
+			fr_ring_submit(lc->ring);
+			return 0;
+		}
+		if (!fr_extent_next(&s->it, &x)) {
+			s->more = false;
+			break;
+		}
+		uint32_t before = s->pending;
+		rc = read_extent(lc, si, &x);
+		inflight += s->pending - before;
+		if (x.seg_off == 0)
+			s->first_ops = s->n_ops;
+		if (rc < 0) {
+			snprintf(s->errpath, sizeof(s->errpath), "%s",
+				 m->entries[x.entry].path);
+			s->more = false;
+			return s->err = rc;
+		}
+		if (s->n_closes >= CLOSE_BATCH)
+			close_submitted(lc, s);
+	}
+	return 0;
+}
+
 static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 {
 	struct slot *s = &lc->slots[si];
 	const struct fr_manifest *m = lc->sc->m;
-	struct fr_extent_iter it;
-	struct fr_extent x;
-	int rc;
 
 	s->seg = seg;
 	s->in_buf = fr_pool_get(lc->pool);
@@ -1030,20 +1081,9 @@ static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 	s->n_closes = s->close_from = 0;
 	s->err = 0;
 	s->pending = 0;
-	fr_extent_iter_init(&it, m, seg);
-	while (fr_extent_next(&it, &x)) {
-		rc = read_extent(lc, si, &x);
-		if (x.seg_off == 0)
-			s->first_ops = s->n_ops;
-		if (rc < 0) {
-			snprintf(s->errpath, sizeof(s->errpath), "%s",
-				 m->entries[x.entry].path);
-			return s->err = rc;
-		}
-		if (s->n_closes >= CLOSE_BATCH)
-			close_submitted(lc, s);
-	}
-	return 0;
+	fr_extent_iter_init(&s->it, m, seg);
+	s->more = true;
+	return read_more(lc, si);
 }
 
 static void slot_release(struct lan_conn *lc, int si)
@@ -1210,7 +1250,7 @@ static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
 				 lc->sc->m->entries[op->entry].path);
 		}
 	}
-	if (--s->pending == 0)
+	if (--s->pending == 0 && !s->more)
 		reads_done(lc, si);
 }
 
@@ -2018,6 +2058,15 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	tick(lc);
 
 	while (!lc->error && !lc->finished) {
+		/* a segment's reads that waited for room in flight */
+		for (int i = 0; i < SLOTS && !lc->error; i++) {
+			struct slot *s = &lc->slots[i];
+			if (s->state != S_READING || !s->more)
+				continue;
+			read_more(lc, i);
+			if (s->pending == 0 && !s->more)
+				reads_done(lc, i);
+		}
 		/* start reads while slots and buffers allow */
 		for (int i = 0; i < SLOTS && !lc->error; i++) {
 			if (lc->slots[i].state != S_FREE ||
@@ -2038,7 +2087,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			/* a failure after some reads went out is the slot's
 			 * error, reported once those reads are back */
 			if (lc->slots[i].state == S_READING &&
-			    lc->slots[i].pending == 0)
+			    lc->slots[i].pending == 0 && !lc->slots[i].more)
 				reads_done(lc, i);
 			if (rc < 0)
 				break;
