@@ -495,10 +495,6 @@ struct fr_scan_hash;
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 		 struct fr_manifest *out, bool *single,
 		 struct fr_left_list *left);
-/* fr_scan_list again, at the end of a send, without warnings or the
- * list of what is left out (fr_known_settle). */
-int fr_scan_list_quiet(const char *path, const char *name, uint32_t seg_size,
-		       struct fr_manifest *out, bool *single);
 int fr_hash_start(struct fr_scan_hash **h, const char *root, bool single,
 		  struct fr_manifest *m, atomic_bool *stop);
 uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h);
@@ -823,13 +819,13 @@ int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN]);
 /* The manifest to offer now (open unless every hash is known). */
 int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len);
 /*
- * Every segment hashed: the listing is taken again; if the source is what
- * it was when listed, the manifest becomes complete (m->id the package
+ * Every segment hashed: every entry is looked at again (lstat); if each
+ * is what it was when listed, the manifest becomes complete (m->id the package
  * id) and replaces the records. FR_E_CHANGED (naming what changed in err)
  * if it is not.
  */
-int fr_known_settle(struct fr_known *k, const char *root, char *err,
-		    size_t cap);
+int fr_known_settle(struct fr_known *k, const char *root, bool single,
+		    char *err, size_t cap);
 void fr_known_close(struct fr_known *k);
 
 struct fr_send_ctx {

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -156,35 +157,61 @@ int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len)
 	return 0;
 }
 
-/* The first entry whose listing differs between a and b (the source as
- * listed at the start and now), for the message. */
-static const char *first_change(const struct fr_manifest *a,
-				const struct fr_manifest *b)
+/*
+ * Entry e as it is now against the listing: the same type, mode, size,
+ * modification time (and link target). root_fd: the package directory
+ * (-1: the package is the single file root).
+ */
+static bool entry_same(int root_fd, const char *root, const struct fr_entry *e)
 {
-	uint32_t i;
+	struct stat st;
+	char t[FR_PATH_MAX + 1];
 
-	for (i = 0; i < a->n_entries && i < b->n_entries; i++) {
-		const struct fr_entry *x = &a->entries[i], *y = &b->entries[i];
-		if (strcmp(x->path, y->path))
-			return strcmp(x->path, y->path) < 0 ? x->path : y->path;
-		if (x->type != y->type || x->mode != y->mode ||
-		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
-		    x->mtime_nsec != y->mtime_nsec ||
-		    (x->target && y->target && strcmp(x->target, y->target)))
-			return x->path;
+	if ((root_fd < 0 ? lstat(root, &st)
+			 : fstatat(root_fd, e->path, &st, AT_SYMLINK_NOFOLLOW)) < 0)
+		return false;
+	int type = S_ISDIR(st.st_mode)	 ? FR_ENT_DIR
+		   : S_ISLNK(st.st_mode) ? FR_ENT_LINK
+		   : S_ISREG(st.st_mode) ? FR_ENT_FILE
+					 : 0;
+	if (type != e->type || (st.st_mode & 07777) != e->mode ||
+	    (type == FR_ENT_FILE &&
+	     ((uint64_t)st.st_size != e->size || st.st_mtim.tv_sec != e->mtime_sec ||
+	      (uint32_t)st.st_mtim.tv_nsec != e->mtime_nsec)))
+		return false;
+	if (type == FR_ENT_LINK) {
+		ssize_t n = readlinkat(root_fd, e->path, t, sizeof(t) - 1);
+		if (n < 0)
+			return false;
+		t[n] = '\0';
+		return e->target && !strcmp(t, e->target);
 	}
-	if (i < a->n_entries)
-		return a->entries[i].path;
-	if (i < b->n_entries)
-		return b->entries[i].path;
-	return "";
+	return true;
 }
 
-int fr_known_settle(struct fr_known *k, const char *root, char *err,
-		    size_t cap)
+/* The first entry of m that is not what it was when listed, or NULL. A
+ * file added since is not part of this package: the next send's. */
+static const char *first_change(const struct fr_manifest *m, const char *root,
+				bool single)
 {
-	struct fr_manifest now = {0};
-	bool single;
+	int fd = single ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	const char *what = NULL;
+
+	if (!single && (fd < 0 || fstat(fd, &st) < 0 ||
+			(st.st_mode & 07777) != m->root_mode))
+		what = root;
+	for (uint32_t i = 0; !what && i < m->n_entries; i++)
+		if (!entry_same(fd, root, &m->entries[i]))
+			what = m->entries[i].path;
+	if (fd >= 0)
+		close(fd);
+	return what;
+}
+
+int fr_known_settle(struct fr_known *k, const char *root, bool single,
+		    char *err, size_t cap)
+{
 	char ep[FR_ESC_MAX], wp[FR_ESC_MAX], path[1400];
 	int rc;
 
@@ -195,28 +222,18 @@ int fr_known_settle(struct fr_known *k, const char *root, char *err,
 			 k->m->n_segments - atomic_load(&k->n), k->m->n_segments);
 		return FR_E_INCOMPLETE;
 	}
-	/* every byte was read once: the listing again says whether the
+	/* every byte was read once: each entry again says whether the
 	 * files stayed what they were while they were read */
-	rc = fr_scan_list_quiet(root, k->m->name, k->m->seg_size, &now,
-				&single);
-	if (rc == 0) {
-		now.open = true;
-		rc = fr_manifest_seal(&now);
-	}
-	if (rc < 0 || memcmp(now.lid, k->m->lid, FR_HASH_LEN) ||
-	    now.root_mode != k->m->root_mode) {
-		const char *what = rc < 0 ? "" : first_change(k->m, &now);
+	const char *what = first_change(k->m, root, single);
+	if (what) {
 		snprintf(err, cap,
-			 "%s: '%s'%s%s%s changed while it was being sent; "
+			 "%s: '%s' ('%s') changed while it was being sent; "
 			 "nothing was made complete at the receiver; send it "
 			 "again to carry the new version",
 			 fr_strerror(FR_E_CHANGED), fr_esc(root, ep, sizeof(ep)),
-			 what[0] ? " ('" : "", fr_esc(what, wp, sizeof(wp)),
-			 what[0] ? "')" : "");
-		fr_manifest_fini(&now);
+			 fr_esc(what, wp, sizeof(wp)));
 		return FR_E_CHANGED;
 	}
-	fr_manifest_fini(&now);
 	k->m->open = false;
 	if ((rc = fr_manifest_seal(k->m)) < 0 || (rc = write_manifest(k)) < 0) {
 		snprintf(err, cap, "cannot record the manifest of '%s': %s",

@@ -1963,7 +1963,8 @@ static int send_end(struct lan_conn *lc)
 {
 	struct fr_manifest *m = lc->sc->known->m;
 	char err[sizeof(lc->err)];
-	int rc = fr_known_settle(lc->sc->known, lc->sc->root, err, sizeof(err));
+	int rc = fr_known_settle(lc->sc->known, lc->sc->root, lc->sc->single,
+				 err, sizeof(err));
 
 	if (rc < 0) {
 		fail(lc, rc, "%s", err);

@@ -35,7 +35,6 @@ struct walk { /* one walker's entries */
 	int err;
 	struct pwalk *pw;
 	struct fr_left_list left; /* what it left out */
-	bool quiet;               /* a listing again: said once already */
 };
 
 /*
@@ -114,8 +113,6 @@ static int leave_out(struct walk *w, const char *root, const char *path,
 {
 	char r[FR_ESC_MAX], p[FR_ESC_MAX];
 
-	if (w->quiet)
-		return left_add(&w->left, path, type);
 	fr_log(FR_LOG_WARN, "leaving out '%s/%s': %s",
 	       fr_esc(root, r, sizeof(r)), fr_esc(path, p, sizeof(p)), why);
 	return left_add(&w->left, path, type);
@@ -342,8 +339,6 @@ static int walk_tree(struct walk *out, int dfd, const char *root)
 	pthread_mutex_init(&pw->lock, NULL);
 	pthread_cond_init(&pw->cond, NULL);
 	pw->root = root;
-	for (int i = 0; i < WALKERS; i++)
-		pw->w[i].quiet = out->quiet;
 	pw->q[0].fd = dfd;
 	pw->q[0].rel = strdup("");
 	pw->nq = pw->q[0].rel ? 1 : 0;
@@ -775,11 +770,11 @@ static bool same_listing(const struct fr_manifest *a,
 	return true;
 }
 
-static int list_source(const char *path, const char *name, uint32_t seg_size,
-		       struct fr_manifest *out, bool *single_out,
-		       struct fr_left_list *left, bool quiet)
+int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
+		 struct fr_manifest *out, bool *single_out,
+		 struct fr_left_list *left)
 {
-	struct walk w = {.quiet = quiet};
+	struct walk w = {0};
 	struct stat st;
 	char ep[FR_ESC_MAX];
 	bool single;
@@ -864,19 +859,6 @@ out:
 	if (rc < 0)
 		fr_manifest_fini(out);
 	return rc;
-}
-
-int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
-		 struct fr_manifest *out, bool *single,
-		 struct fr_left_list *left)
-{
-	return list_source(path, name, seg_size, out, single, left, false);
-}
-
-int fr_scan_list_quiet(const char *path, const char *name, uint32_t seg_size,
-		       struct fr_manifest *out, bool *single)
-{
-	return list_source(path, name, seg_size, out, single, NULL, true);
 }
 
 int fr_scan(const char *path, const char *name, uint32_t seg_size,

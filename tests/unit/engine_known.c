@@ -68,7 +68,7 @@ static void list(struct fr_manifest *m)
 {
 	bool single;
 
-	cr_assert_eq(fr_scan_list_quiet(src, "pkg", SEG, m, &single), 0);
+	cr_assert_eq(fr_scan_list(src, "pkg", SEG, m, &single, NULL), 0);
 	m->open = true;
 	cr_assert_eq(fr_manifest_seal(m), 0);
 }
@@ -164,13 +164,13 @@ Test(known, settled_manifest_is_the_full_pass_one)
 	cr_assert_eq(memcmp(o.lid, m.lid, FR_HASH_LEN), 0);
 	fr_manifest_fini(&o);
 	/* settling before the last hash is refused */
-	cr_assert_eq(fr_known_settle(&k, src, err, sizeof(err)),
+	cr_assert_eq(fr_known_settle(&k, src, false, err, sizeof(err)),
 		     FR_E_INCOMPLETE);
 	for (uint32_t s = 0; s < m.n_segments; s++) {
 		seg_hash(&m, s, h);
 		fr_known_add(&k, s, h);
 	}
-	cr_assert_eq(fr_known_settle(&k, src, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(fr_known_settle(&k, src, false, err, sizeof(err)), 0, "%s", err);
 	cr_assert_not(m.open);
 	cr_assert_not(file_open_flag("manifest"));
 	char p[600];
@@ -214,7 +214,7 @@ Test(known, a_changed_source_is_refused_by_name)
 	snprintf(p, sizeof(p), "%s/d/b", src);
 	struct timespec t[2] = {{0, UTIME_OMIT}, {1234567890, 0}};
 	cr_assert_eq(utimensat(AT_FDCWD, p, t, 0), 0);
-	cr_assert_eq(fr_known_settle(&k, src, err, sizeof(err)), FR_E_CHANGED);
+	cr_assert_eq(fr_known_settle(&k, src, false, err, sizeof(err)), FR_E_CHANGED);
 	cr_assert(strstr(err, "d/b"), "the changed file is named: %s", err);
 	cr_assert(m.open, "nothing was settled");
 	cr_assert(file_open_flag("manifest"));
