@@ -1988,6 +1988,50 @@ static int send_end(struct lan_conn *lc)
 	return rc;
 }
 
+/*
+ * The I/O loop's reading: the segments whose reads waited for room in
+ * flight go on, then new segments start while slots and buffers allow.
+ */
+static void feed_reads(struct lan_conn *lc)
+{
+	int rc;
+
+	/* a segment's reads that waited for room in flight */
+	for (int i = 0; i < SLOTS && !lc->error; i++) {
+		struct slot *s = &lc->slots[i];
+		if (s->state != S_READING || !s->more)
+			continue;
+		read_more(lc, i);
+		if (s->pending == 0 && !s->more)
+			reads_done(lc, i);
+	}
+	/* start reads while slots and buffers allow */
+	for (int i = 0; i < SLOTS && !lc->error; i++) {
+		if (lc->slots[i].state != S_FREE ||
+		    lc->todo_head == lc->todo_tail)
+			continue;
+		if ((int)fr_pool_avail(lc->pool) <= lc->reserve)
+			break;
+		uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
+		if (lc->acked[seg]) { /* a NAK raced an old ACK */
+			lc->todo_head++;
+			continue;
+		}
+		lc->todo_head++;
+		rc = start_read(lc, i, seg);
+		if (rc < 0 && lc->slots[i].state != S_READING)
+			fail(lc, rc, "cannot start reading segment %u: %s",
+			     seg, fr_strerror(rc));
+		/* a failure after some reads went out is the slot's
+		 * error, reported once those reads are back */
+		if (lc->slots[i].state == S_READING &&
+		    lc->slots[i].pending == 0 && !lc->slots[i].more)
+			reads_done(lc, i);
+		if (rc < 0)
+			break;
+	}
+}
+
 static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		    const uint8_t *have, char *err, size_t cap)
 {
@@ -2059,40 +2103,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	tick(lc);
 
 	while (!lc->error && !lc->finished) {
-		/* a segment's reads that waited for room in flight */
-		for (int i = 0; i < SLOTS && !lc->error; i++) {
-			struct slot *s = &lc->slots[i];
-			if (s->state != S_READING || !s->more)
-				continue;
-			read_more(lc, i);
-			if (s->pending == 0 && !s->more)
-				reads_done(lc, i);
-		}
-		/* start reads while slots and buffers allow */
-		for (int i = 0; i < SLOTS && !lc->error; i++) {
-			if (lc->slots[i].state != S_FREE ||
-			    lc->todo_head == lc->todo_tail)
-				continue;
-			if ((int)fr_pool_avail(lc->pool) <= lc->reserve)
-				break;
-			uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
-			if (lc->acked[seg]) { /* a NAK raced an old ACK */
-				lc->todo_head++;
-				continue;
-			}
-			lc->todo_head++;
-			rc = start_read(lc, i, seg);
-			if (rc < 0 && lc->slots[i].state != S_READING)
-				fail(lc, rc, "cannot start reading segment %u: %s",
-				     seg, fr_strerror(rc));
-			/* a failure after some reads went out is the slot's
-			 * error, reported once those reads are back */
-			if (lc->slots[i].state == S_READING &&
-			    lc->slots[i].pending == 0 && !lc->slots[i].more)
-				reads_done(lc, i);
-			if (rc < 0)
-				break;
-		}
+		feed_reads(lc);
 		if (!lc->end_sent && lc->n_acked == lc->n_need &&
 		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
 		    lc->sq_n == 0) {
