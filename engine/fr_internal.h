@@ -471,23 +471,14 @@ struct fr_dctx *fr_workq_dctx(int worker);
 /* ---- scanning a source (scan.c) ---------------------------------------- */
 
 /*
- * Build the manifest of path (file or tree) named name, hashing every
- * segment with the worker threads. reuse, when not NULL, is a manifest of
- * the same package from an earlier run: when every entry's type, mode,
- * size and mtime still match, its hashes are reused without reading.
- * What the walk left out (fifos, sockets, devices, symlinks leading out)
- * goes to *left, sorted by path, when left is not NULL (the caller frees
- * it with fr_left_list_fini; it is empty after a failure).
- */
-int fr_scan(const char *path, const char *name, uint32_t seg_size,
-	    const struct fr_manifest *reuse, struct fr_manifest *out,
-	    bool progress, struct fr_left_list *left);
-/*
- * fr_scan in two halves, for a caller that starts on the segments before
- * their hashes are known. fr_scan_list walks and lays out the package:
- * entries and segment lengths, hashes zero, not sealed (*single: the
- * source is one file). fr_hash_start then hashes every segment into m,
- * in order, with threads of its own (stopping early, -ECANCELED, once
+ * A package's manifest, in two halves. fr_scan_list walks and lays out
+ * the package: entries and segment lengths, hashes zero, not sealed
+ * (*single: the source is one file). What the walk left out (fifos,
+ * sockets, devices, symlinks leading out) goes to *left, sorted by path,
+ * when left is not NULL (the caller frees it with fr_left_list_fini; it
+ * is empty after a failure). A send hashes the segments as it reads them
+ * (known.c); for a parcel, fr_hash_start hashes every segment into m, in
+ * order, with threads of its own (stopping early, -ECANCELED, once
  * *stop is set, when stop is not NULL); fr_hash_finish waits for them,
  * seals m (its id) and frees h: 0, or the read error (logged).
  */
@@ -497,8 +488,6 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 		 struct fr_left_list *left);
 int fr_hash_start(struct fr_scan_hash **h, const char *root, bool single,
 		  struct fr_manifest *m, atomic_bool *stop);
-uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h);
-bool fr_hash_running(const struct fr_scan_hash *h);
 int fr_hash_finish(struct fr_scan_hash *h);
 /*
  * Reads segments of a tree (or single file) at root into one buffer of

@@ -429,7 +429,6 @@ struct fr_scan_hash {
 	bool single;
 	struct fr_manifest *m;
 	atomic_uint next;
-	atomic_ullong done_bytes;
 	atomic_int err;
 	atomic_bool *stop;        /* the caller gave up: stop early */
 	char errmsg[512];
@@ -684,7 +683,6 @@ static void *hash_thread(void *arg)
 		}
 		fr_hash128(r.buf, h->m->segments[s].length,
 			   h->m->segments[s].hash);
-		atomic_fetch_add(&h->done_bytes, h->m->segments[s].length);
 	}
 	fr_seg_reader_fini(&r);
 	return NULL;
@@ -723,17 +721,6 @@ int fr_hash_start(struct fr_scan_hash **out, const char *root, bool single,
 	return 0;
 }
 
-uint64_t fr_hash_done_bytes(const struct fr_scan_hash *h)
-{
-	return atomic_load(&h->done_bytes);
-}
-
-bool fr_hash_running(const struct fr_scan_hash *h)
-{
-	return atomic_load(&h->done_bytes) < h->m->total_size &&
-	       !atomic_load(&h->err);
-}
-
 int fr_hash_finish(struct fr_scan_hash *h)
 {
 	int rc;
@@ -751,23 +738,6 @@ int fr_hash_finish(struct fr_scan_hash *h)
 	free(h->root);
 	free(h);
 	return rc;
-}
-
-static bool same_listing(const struct fr_manifest *a,
-			 const struct fr_manifest *b)
-{
-	if (!a || a->n_entries != b->n_entries || a->seg_size != b->seg_size ||
-	    a->total_size != b->total_size || strcmp(a->name, b->name))
-		return false;
-	for (uint32_t i = 0; i < a->n_entries; i++) {
-		const struct fr_entry *x = &a->entries[i], *y = &b->entries[i];
-		if (x->type != y->type || x->mode != y->mode ||
-		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
-		    x->mtime_nsec != y->mtime_nsec || strcmp(x->path, y->path) ||
-		    (x->target && strcmp(x->target, y->target)))
-			return false;
-	}
-	return true;
 }
 
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
@@ -858,51 +828,5 @@ out:
 	free(w.v);
 	if (rc < 0)
 		fr_manifest_fini(out);
-	return rc;
-}
-
-int fr_scan(const char *path, const char *name, uint32_t seg_size,
-	    const struct fr_manifest *reuse, struct fr_manifest *out,
-	    bool progress, struct fr_left_list *left)
-{
-	struct fr_scan_hash *h;
-	bool single;
-	int rc = fr_scan_list(path, name, seg_size, out, &single, left);
-
-	if (rc < 0)
-		return rc;
-	if (same_listing(reuse, out)) {
-		for (uint32_t s = 0; s < out->n_segments; s++)
-			memcpy(out->segments[s].hash, reuse->segments[s].hash,
-			       FR_HASH_LEN);
-		rc = fr_manifest_seal(out);
-		goto out;
-	}
-	if ((rc = fr_hash_start(&h, path, single, out, NULL)) < 0) {
-		char ep[FR_ESC_MAX];
-		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
-		       fr_esc(path, ep, sizeof(ep)), fr_strerror(rc));
-		goto out;
-	}
-	while (progress && fr_hash_running(h)) {
-		struct timespec ts = {0, 200000000};
-		nanosleep(&ts, NULL);
-		char a[32], b[32], what[600], bytes[80];
-		snprintf(what, sizeof(what), "hashing %s:", name);
-		snprintf(bytes, sizeof(bytes), "%s / %s",
-			 fr_human_bytes(fr_hash_done_bytes(h), a, sizeof(a)),
-			 fr_human_bytes(out->total_size, b, sizeof(b)));
-		const struct fr_tty_part parts[] = {{what, 0}, {bytes, 0}};
-		fr_tty_line(parts, 2);
-	}
-	if (progress)
-		fprintf(stderr, "\r\033[K");
-	rc = fr_hash_finish(h);
-out:
-	if (rc < 0) {
-		fr_manifest_fini(out);
-		if (left)
-			fr_left_list_fini(left);
-	}
 	return rc;
 }

@@ -177,7 +177,11 @@ Test(known, settled_manifest_is_the_full_pass_one)
 	snprintf(p, sizeof(p), "%s/hashes", tdir);
 	cr_assert_neq(access(p, F_OK), 0, "the kept hashes are gone");
 	/* the same as the manifest the hashing pass makes */
-	cr_assert_eq(fr_scan(src, "pkg", SEG, NULL, &full, false, NULL), 0);
+	struct fr_scan_hash *fh;
+	bool single;
+	cr_assert_eq(fr_scan_list(src, "pkg", SEG, &full, &single, NULL), 0);
+	cr_assert_eq(fr_hash_start(&fh, src, single, &full, NULL), 0);
+	cr_assert_eq(fr_hash_finish(fh), 0);
 	cr_assert_eq(memcmp(full.id, m.id, FR_HASH_LEN), 0,
 		     "the package id differs from a full pass's");
 	cr_assert_eq(memcmp(full.lid, m.lid, FR_HASH_LEN), 0);
