@@ -371,6 +371,8 @@ int fr_manifest_layout(struct fr_manifest *m);
 /* After the hashes are filled (or, m->open, some of them): compute m->id
  * and m->lid from the encoding. */
 int fr_manifest_seal(struct fr_manifest *m);
+/* The same, and the encoding it hashed, malloc'd, to *out (*len bytes). */
+int fr_manifest_seal_out(struct fr_manifest *m, uint8_t **out, size_t *len);
 
 size_t fr_manifest_encoded_size(const struct fr_manifest *m);
 /* Encode into dst; returns the length or -ENOBUFS if cap is too small. */

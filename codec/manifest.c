@@ -500,24 +500,33 @@ static void fr_listing_id(struct fr_manifest *m, void *buf, size_t cap)
 		fr_hash128(buf, (size_t)r, m->lid);
 }
 
-int fr_manifest_seal(struct fr_manifest *m)
+int fr_manifest_seal_out(struct fr_manifest *m, uint8_t **out, size_t *len)
 {
 	size_t n = fr_manifest_encoded_size(m);
 	ssize_t r;
-	void *buf;
+	uint8_t *buf;
 
 	if (n > FR_MANIFEST_MAX)
 		return FR_E_TOO_LARGE;
 	buf = malloc(n);
 	if (!buf)
 		return -ENOMEM;
+	fr_listing_id(m, buf, n); /* first: the buffer then holds m itself */
 	r = fr_manifest_encode(m, buf, n);
-	if (r >= 0) {
+	if (r >= 0)
 		fr_hash128(buf, (size_t)r, m->id);
-		fr_listing_id(m, buf, n);
+	if (r >= 0 && out) {
+		*out = buf;
+		*len = (size_t)r;
+	} else {
+		free(buf);
 	}
-	free(buf);
 	return r < 0 ? (int)r : 0;
+}
+
+int fr_manifest_seal(struct fr_manifest *m)
+{
+	return fr_manifest_seal_out(m, NULL, NULL);
 }
 
 /* ---- decoding ---------------------------------------------------------- */

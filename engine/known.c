@@ -36,16 +36,16 @@ static void rec_pack(uint8_t *r, uint32_t s, const uint8_t h[FR_HASH_LEN])
 	fr_put32(r + 20, (uint32_t)fr_hash64(r, 20));
 }
 
-static int write_manifest(struct fr_known *k)
+/* Seal the manifest as it stands (open or not) and record it. */
+static int seal_and_write(struct fr_known *k)
 {
-	size_t len = fr_manifest_encoded_size(k->m);
-	uint8_t *mf = malloc(len);
+	uint8_t *mf;
+	size_t len;
 	char path[1400];
 	int rc;
 
-	if (!mf)
-		return -ENOMEM;
-	fr_manifest_encode(k->m, mf, len);
+	if ((rc = fr_manifest_seal_out(k->m, &mf, &len)) < 0)
+		return rc;
 	fr_path_fmt(path, sizeof(path), "%s/manifest", k->dir);
 	rc = fr_write_file_atomic(path, mf, len);
 	free(mf);
@@ -121,7 +121,7 @@ int fr_known_open(struct fr_known *k, struct fr_manifest *m, const char *dir,
 		load_records(k);
 	}
 	m->open = !fr_known_all(k);
-	if ((rc = fr_manifest_seal(m)) < 0 || (rc = write_manifest(k)) < 0) {
+	if ((rc = seal_and_write(k)) < 0) {
 		fr_known_close(k);
 		return rc;
 	}
@@ -145,16 +145,8 @@ int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN])
 
 int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len)
 {
-	int rc;
-
 	k->m->open = !fr_known_all(k);
-	if ((rc = fr_manifest_seal(k->m)) < 0)
-		return rc;
-	*len = fr_manifest_encoded_size(k->m);
-	if (!(*mf = malloc(*len)))
-		return -ENOMEM;
-	fr_manifest_encode(k->m, *mf, *len);
-	return 0;
+	return fr_manifest_seal_out(k->m, mf, len);
 }
 
 /*
@@ -235,7 +227,7 @@ int fr_known_settle(struct fr_known *k, const char *root, bool single,
 		return FR_E_CHANGED;
 	}
 	k->m->open = false;
-	if ((rc = fr_manifest_seal(k->m)) < 0 || (rc = write_manifest(k)) < 0) {
+	if ((rc = seal_and_write(k)) < 0) {
 		snprintf(err, cap, "cannot record the manifest of '%s': %s",
 			 k->m->name, fr_strerror(rc));
 		return rc;

@@ -494,16 +494,13 @@ int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
 	if (!m->open)
 		return 0;
 	m->open = false;
-	if ((rc = fr_manifest_seal(m)) < 0) {
+	uint8_t *mf;
+	size_t n;
+	if ((rc = fr_manifest_seal_out(m, &mf, &n)) < 0) {
 		snprintf(errbuf, errcap, "cannot settle the manifest: %s",
 			 fr_strerror(rc));
 		return rc;
 	}
-	size_t n = fr_manifest_encoded_size(m);
-	uint8_t *mf = malloc(n);
-	if (!mf)
-		return -ENOMEM;
-	fr_manifest_encode(m, mf, n);
 	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
 	rc = put_manifest(path, mf, n, false);
 	free(mf);
