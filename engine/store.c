@@ -180,6 +180,21 @@ static void forget_cached(struct fr_store_pkg *p, uint32_t seg)
 	}
 }
 
+/* Segment seg as it is on the disk (not in the page cache) hashes to
+ * want. r: a reader the caller made. */
+static bool on_disk_is(struct fr_store_pkg *p, struct fr_seg_reader *r,
+		       uint32_t seg, const uint8_t want[FR_HASH_LEN])
+{
+	char msg[256];
+	uint8_t h[FR_HASH_LEN];
+
+	forget_cached(p, seg);
+	if (fr_seg_read(r, p->tree, false, &p->m, seg, msg, sizeof(msg)) < 0)
+		return false;
+	fr_hash128(r->buf, p->m.segments[seg].length, h);
+	return !memcmp(h, want, FR_HASH_LEN);
+}
+
 /*
  * Segments written before an interruption but not yet journaled (the
  * receiver was killed between the write and the journal) are often whole
@@ -206,13 +221,7 @@ static void rescue(struct fr_store_pkg *p)
 			break;
 		if (!found && !(found = malloc(p->m.n_segments * sizeof(*found))))
 			break;
-		char msg[256];
-		uint8_t h[FR_HASH_LEN];
-		forget_cached(p, sg);
-		if (fr_seg_read(&r, p->tree, false, &p->m, sg, msg, sizeof(msg)) < 0)
-			continue;
-		fr_hash128(r.buf, p->m.segments[sg].length, h);
-		if (!memcmp(h, p->m.segments[sg].hash, FR_HASH_LEN))
+		if (on_disk_is(p, &r, sg, p->m.segments[sg].hash))
 			found[n++] = sg;
 	}
 	if (n && fr_journal_append(&p->j, &p->m, found, n) == 0)
@@ -437,8 +446,6 @@ static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
 	for (uint32_t i = 0; p->j.unconfirmed && i < m->n_segments; i++) {
 		const uint8_t *u = p->j.unconfirmed + (size_t)i * FR_UNCONF_REC;
 		const uint8_t *t = tab + (size_t)i * FR_HASH_LEN;
-		uint8_t h[FR_HASH_LEN];
-		char msg[256];
 		if (p->j.have[i] || !u[0] || memcmp(u + 1, t, FR_HASH_LEN))
 			continue;
 		if ((!r.buf && (rc = fr_seg_reader_init(&r, m->seg_size)) < 0) ||
@@ -446,11 +453,7 @@ static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
 			rc = rc < 0 ? rc : -ENOMEM;
 			break;
 		}
-		forget_cached(p, i);
-		if (fr_seg_read(&r, p->tree, false, m, i, msg, sizeof(msg)) < 0)
-			continue;
-		fr_hash128(r.buf, m->segments[i].length, h);
-		if (memcmp(h, t, FR_HASH_LEN))
+		if (!on_disk_is(p, &r, i, t))
 			continue;
 		memcpy(m->segments[i].hash, t, FR_HASH_LEN);
 		ok[n++] = i;
@@ -1002,7 +1005,7 @@ static int ranges_parse(const char *t, uint8_t *bits, uint32_t n)
  */
 static int check_repaired(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 {
-	char path[1300], msg[256];
+	char path[1300];
 	struct fr_seg_reader r = {0};
 	uint8_t *marked = calloc(p->m.n_segments + 1, 1), *txt = NULL;
 	size_t len;
@@ -1022,15 +1025,8 @@ static int check_repaired(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 	if ((rc = fr_seg_reader_init(&r, p->m.seg_size)) < 0)
 		goto out;
 	for (uint32_t s = 0; s < p->m.n_segments; s++) {
-		uint8_t h[FR_HASH_LEN];
-		if (!marked[s])
+		if (!marked[s] || on_disk_is(p, &r, s, p->m.segments[s].hash))
 			continue;
-		forget_cached(p, s);
-		if (fr_seg_read(&r, p->tree, false, &p->m, s, msg, sizeof(msg)) == 0) {
-			fr_hash128(r.buf, p->m.segments[s].length, h);
-			if (!memcmp(h, p->m.segments[s].hash, FR_HASH_LEN))
-				continue;
-		}
 		if (!failed++)
 			first = s;
 		p->j.have[s] = 0;
