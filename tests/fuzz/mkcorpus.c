@@ -306,6 +306,40 @@ static void manifests(void)
 	fr_manifest_fini(&e);
 }
 
+/* A plain channel pair over a socketpair, for a message to be sent and
+ * taken as the peer receives it. */
+static void chan_pair(int sv[2], struct fr_chan *a, struct fr_chan *b)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		die("socketpair", -errno);
+	fr_chan_plain(a, sv[0]);
+	fr_chan_plain(b, sv[1]);
+}
+
+/* The message sent into the pair (rc: the send's), as received, after
+ * the 4-byte segment count n the targets take first: seed target/name. */
+static void seed_received(const char *target, const char *name, uint32_t n,
+			  int sv[2], struct fr_chan *b, int rc)
+{
+	uint32_t type, len;
+	uint8_t *body, n4[4];
+	char err[64];
+	struct buf out = {0};
+
+	if (rc < 0 ||
+	    (rc = fr_msg_recv(b, &type, &body, &len, 1u << 20, err,
+			      sizeof(err))) < 0)
+		die(target, rc);
+	close(sv[0]);
+	close(sv[1]);
+	fr_put32(n4, n);
+	put(&out, n4, 4);
+	put(&out, body, len);
+	seed(target, name, out.p, out.len);
+	free(out.p);
+	free(body);
+}
+
 /* HELD: none, two records, one for the last segment (n = 5) */
 static void helds(void)
 {
@@ -317,35 +351,16 @@ static void helds(void)
 
 	for (size_t k = 0; k < FR_ARRAY_SIZE(cases); k++) {
 		int sv[2];
-		uint32_t type, len;
-		uint8_t *body, n4[4];
-		char err[64];
 		struct fr_chan a, b2;
-		struct buf b;
 
 		for (uint32_t i = 0; i < 5; i++) {
 			unconf[i * FR_UNCONF_REC] = (cases[k].mask >> i) & 1;
 			memset(unconf + i * FR_UNCONF_REC + 1, 0x30 + (int)i,
 			       FR_HASH_LEN);
 		}
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-			die("socketpair", -errno);
-		fr_chan_plain(&a, sv[0]);
-		fr_chan_plain(&b2, sv[1]);
-		int rc = fr_send_held(&a, unconf, have, 5);
-		if (rc < 0 ||
-		    (rc = fr_msg_recv(&b2, &type, &body, &len, 1u << 20, err,
-				      sizeof(err))) < 0)
-			die("fr_send_held", rc);
-		close(sv[0]);
-		close(sv[1]);
-		memset(&b, 0, sizeof(b));
-		fr_put32(n4, 5);
-		put(&b, n4, 4);
-		put(&b, body, len);
-		seed("held", cases[k].name, b.p, b.len);
-		free(b.p);
-		free(body);
+		chan_pair(sv, &a, &b2);
+		seed_received("held", cases[k].name, 5, sv, &b2,
+			      fr_send_held(&a, unconf, have, 5));
 	}
 }
 
@@ -353,8 +368,6 @@ static void haves(void)
 {
 	uint8_t have[5] = {1, 0, 1, 0, 0};
 	struct fr_partial p[FR_PARTIAL_MAX];
-	struct buf b;
-	uint8_t n4[4];
 	static const struct {
 		const char *name;
 		int state;
@@ -375,30 +388,12 @@ static void haves(void)
 	}
 	for (size_t k = 0; k < FR_ARRAY_SIZE(cases); k++) {
 		int sv[2];
-		uint32_t type, len;
-		uint8_t *body;
-		char err[64];
 		struct fr_chan a, b2;
 
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-			die("socketpair", -errno);
-		fr_chan_plain(&a, sv[0]); /* the HAVE as opened */
-		fr_chan_plain(&b2, sv[1]);
-		int rc = fr_send_have(&a, cases[k].state, have, 5, p,
-				      cases[k].np);
-		if (rc < 0 ||
-		    (rc = fr_msg_recv(&b2, &type, &body, &len, 1u << 20, err,
-				      sizeof(err))) < 0)
-			die("fr_send_have", rc);
-		close(sv[0]);
-		close(sv[1]);
-		memset(&b, 0, sizeof(b));
-		fr_put32(n4, 5);
-		put(&b, n4, 4);
-		put(&b, body, len);
-		seed("have", cases[k].name, b.p, b.len);
-		free(b.p);
-		free(body);
+		chan_pair(sv, &a, &b2); /* the HAVE as opened */
+		seed_received("have", cases[k].name, 5, sv, &b2,
+			      fr_send_have(&a, cases[k].state, have, 5, p,
+					   cases[k].np));
 	}
 }
 
