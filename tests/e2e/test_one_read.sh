@@ -82,6 +82,15 @@ print("none -1")
 EOF
 }
 
+# send_straight NAME TAG: ferry send of $SRC as NAME, straight to the
+# receiver (no proxy), JSON in $WORK/TAG.json; sets RC
+send_straight() {
+	CEN_HOST=
+	write_configs
+	run_ferry "$WORK/$2.json" "$WORK/$2.err" send "$SRC" --name "$1" --to LAB \
+		--config "$CEN_CONF" --json --level 0
+}
+
 start_send() { # NAME LOG...: ferry send in the background, pid in SPID
 	local name=$1 tag=$2
 	"$FERRY" send "$SRC" --name "$name" --to LAB --config "$CEN_CONF" \
@@ -109,10 +118,7 @@ check "segments were durable at the receiver before the sender finished reading"
 	test "$held1" -ge 4
 
 # a new send of the same source, straight (no proxy)
-CEN_HOST=
-write_configs
-run_ferry "$WORK/send1b.json" "$WORK/send1b.err" send "$SRC" --name pkg --to LAB \
-	--config "$CEN_CONF" --json --level 0
+send_straight pkg send1b
 expect_rc 0 "$RC" "the second send completes"
 compare_trees "$SRC" "$LAB_STORE/packages/pkg" "after a kill -9 of the sender"
 skipped=$(json_get "$WORK/send1b.json" 'd["segments_skipped"]')
@@ -130,8 +136,7 @@ check "the sender settled its manifest (complete, kept hashes gone)" \
 	test "$(sender_open pkg)" = "complete -1"
 
 # ---- 2: a second send of what the receiver holds reads nothing -------------
-run_ferry "$WORK/send2.json" "$WORK/send2.err" send "$SRC" --name pkg --to LAB \
-	--config "$CEN_CONF" --json --level 0
+send_straight pkg send2
 expect_rc 0 "$RC" "a send of a package the receiver holds succeeds"
 check "it reads no file data" test "$(json_get "$WORK/send2.json" 'd["read_bytes"]')" = 0
 check "it sends no segment" test "$(json_get "$WORK/send2.json" 'd["segments_sent"]')" = 0
@@ -176,10 +181,7 @@ expect_grep "the sender says the source changed, and which file" \
 check "nothing incomplete is visible at the receiver" \
 	test ! -e "$LAB_STORE/packages/pkg4"
 check "and no manifest was recorded for it" test ! -e "$LAB_STORE/manifests/pkg4"
-CEN_HOST=
-write_configs
-run_ferry "$WORK/send4b.json" "$WORK/send4b.err" send "$SRC" --name pkg4 --to LAB \
-	--config "$CEN_CONF" --json --level 0
+send_straight pkg4 send4b
 expect_rc 0 "$RC" "the next send carries the new version"
 compare_trees "$SRC" "$LAB_STORE/packages/pkg4" "the changed source, sent again"
 
@@ -193,10 +195,7 @@ fi
 kill -9 "$SPID" 2>/dev/null
 wait "$SPID" 2>/dev/null
 rm -rf "$CEN_STORE/outgoing"
-CEN_HOST=
-write_configs
-run_ferry "$WORK/send5b.json" "$WORK/send5b.err" send "$SRC" --name pkg5 --to LAB \
-	--config "$CEN_CONF" --json --level 0
+send_straight pkg5 send5b
 expect_rc 0 "$RC" "a sender with nothing kept completes the package"
 compare_trees "$SRC" "$LAB_STORE/packages/pkg5" "after the sender lost its kept hashes"
 
