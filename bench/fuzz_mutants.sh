@@ -19,13 +19,13 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$SCRATCH"' EXIT
 
 # name@file@find@replace@target (find must occur once in file)
 MUTANTS=(
-	"journal-index-unchecked@engine/journal.c@idx >= m->n_segments ||@0 && idx >= m->n_segments ||@journal"
-	"have-partials-unbounded@engine/net.c@(len - base) / FR_PARTIAL_REC > FR_PARTIAL_MAX ||@@have"
+	"journal-index-unchecked@engine/store/journal.c@idx >= m->n_segments ||@0 && idx >= m->n_segments ||@journal"
+	"have-partials-unbounded@engine/core/net.c@(len - base) / FR_PARTIAL_REC > FR_PARTIAL_MAX ||@@have"
 	"frame-stored-unbounded@codec/frame.c@stored < 1 || stored > fr_seg_bound(raw)@stored < 1@frame"
-	"ack-index-unchecked@engine/wire.c@if (out->index >= n_segments)@if (0)@ack"
+	"ack-index-unchecked@engine/core/wire.c@if (out->index >= n_segments)@if (0)@ack"
 	"volhdr-code-padding@codec/parcel.c@if (src[i])@if (0 && src[i])@vol_hdr"
-	"piece-past-bound@engine/wire.c@len > 0 && len <= room@len > 0@segment"
-	"open-accepts-forgery@engine/seal.c@return r == 0 ? 0 : FR_E_SEALED;@return 0;@sealed"
+	"piece-past-bound@engine/core/wire.c@len > 0 && len <= room@len > 0@segment"
+	"open-accepts-forgery@engine/core/seal.c@return r == 0 ? 0 : FR_E_SEALED;@return 0;@sealed"
 )
 git ls-files -z | tar --null -T - -cf - | (mkdir -p "$SCRATCH/tree" && tar -xf - -C "$SCRATCH/tree")
 cmake -S "$SCRATCH/tree" -B "$SCRATCH/build" -DCMAKE_C_COMPILER=clang \

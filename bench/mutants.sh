@@ -29,29 +29,29 @@ mutant() {
 mutant recv-ignores-hash codec/frame.c \
 	'if (memcmp(h, want, FR_HASH_LEN) || memcmp(h, f->hash, FR_HASH_LEN))' \
 	'if (0)' 'e2e/test_corrupt_wire$|unit/codec_frame$'
-mutant journal-no-fdatasync engine/journal.c \
+mutant journal-no-fdatasync engine/store/journal.c \
 	'\tif (fdatasync(j->fd) < 0)\n\t\treturn -errno;\n\tfor (k = 0;' \
 	'\tfor (k = 0;' 'e2e/test_durability$|unit/engine_journal$'
-mutant data-no-sync-before-journal engine/syncer.c \
+mutant data-no-sync-before-journal engine/store/syncer.c \
 	'if (!err && syncfs(s->pkg->tree_fd) < 0)' 'if (0)' 'e2e/test_durability$'
-mutant recv-accepts-wrong-password engine/net.c \
+mutant recv-accepts-wrong-password engine/core/net.c \
 	'crypto_verify_32(body + 32, h.k.confirm_c) != 0' \
 	'0' 'e2e/test_auth$|unit/engine_handshake$'
-mutant verify-ignores-content engine/verify.c \
+mutant verify-ignores-content engine/store/verify.c \
 	'			if (!memcmp(h, m->segments[s].hash, FR_HASH_LEN))\n				continue;' \
 	'			continue;' 'e2e/test_repair$|e2e/test_tree$|unit/engine_store$'
-mutant resume-refused-while-old-session-drains engine/serve.c \
+mutant resume-refused-while-old-session-drains engine/recv/serve.c \
 	'		if (!wait_holder(rc, id, t0))' '		if (1)' 'e2e/test_resume_kill$'
-mutant sender-skips-receiver-proof engine/net.c \
+mutant sender-skips-receiver-proof engine/core/net.c \
 	'crypto_verify_32(body, h.k.confirm_s) != 0' '0' \
 	'e2e/test_auth$|unit/engine_handshake$'
-mutant open-accepts-anything engine/seal.c \
+mutant open-accepts-anything engine/core/seal.c \
 	'return r == 0 ? 0 : FR_E_SEALED;' 'return 0;' \
 	'e2e/test_sealed$|unit/engine_seal$'
-mutant evp-open-accepts-anything engine/seal.c \
+mutant evp-open-accepts-anything engine/core/seal.c \
 	'\tsodium_memzero(buf, len); /* nothing unauthenticated is left */\n\treturn FR_E_SEALED;' \
 	'\treturn 0;' 'e2e/test_sealed$|unit/engine_gcm$'
-mutant evp-chunks-other-nonce engine/seal.c \
+mutant evp-chunks-other-nonce engine/core/seal.c \
 	'\t\tnonce(nb, 0, at / c);\n\t\tif (!g' '\t\tnonce(nb, 1, at / c);\n\t\tif (!g' \
 	'e2e/test_sealed$|unit/engine_gcm$'
 

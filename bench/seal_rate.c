@@ -5,7 +5,7 @@
  * each AEAD this machine has, next to what one core hashes (XXH3-128)
  * and copies (memcpy) in the same run, as yardsticks. AES-256-GCM is
  * measured twice: as ferry does it (OpenSSL's libcrypto for the bulk,
- * engine/seal.c) and by libsodium alone (as ferry did before).
+ * engine/core/seal.c) and by libsodium alone (as ferry did before).
  *
  * Then one message sealed per call (fr_aead_seal's case) at a few sizes,
  * by libsodium with the key's state made once and by OpenSSL with the

@@ -572,7 +572,7 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct);
 #define FR_DIO_MIN (64u << 10) /* smaller pieces go through the page cache */
 /* Where in a buffer (from an FR_DIO_ALIGN boundary) to put segment seg's
  * data so that its largest extent lines up with its file's blocks. */
-uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg);
+uint32_t fr_dio_shift(const struct fr_manifest *m, uint32_t seg);
 /*
  * How len bytes at address at, going to file offset off, are written: a
  * buffered head, the block-aligned middle O_DIRECT, a buffered tail. No
@@ -589,7 +589,7 @@ struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
  * Write verified segment seg (its raw bytes) into its files, each file
  * opened (created) and closed here: safe from several threads at once,
  * for different segments. The block-aligned middle of a large extent
- * whose bytes line up (see fr_store_dio_shift) is written O_DIRECT, the
+ * whose bytes line up (see fr_dio_shift) is written O_DIRECT, the
  * rest buffered. On failure errbuf names the file.
  */
 int fr_store_write_segment(const struct fr_store_pkg *p, uint32_t seg,

@@ -1,9 +1,13 @@
 #!/bin/sh
 # The build's layering rule, checked on the sources: liburing only in io/,
 # zstd and xxHash only in codec/, sodium and inih only in engine/, OpenSSL
-# only in engine/seal.c (AES-256-GCM's bulk), and the lower modules never
-# include the engine's or the tools' headers.
+# only in engine/core/seal.c (AES-256-GCM's bulk), and the lower modules never
+# include the engine's or the tools' headers. With a build directory
+# (second argument), the engine's folders are checked on the objects built
+# from them: a folder calls only folders below it (DESIGN.md, "Layout"):
+#   recv, sched  ->  out, store  ->  pipe  ->  source  ->  core
 root=${1:-.}
+objs=${2:-}
 fail=0
 check() { # pattern allowed-dir
 	hits=$(grep -rlE "#include[[:space:]]*<($1)" "$root"/codec "$root"/io "$root"/engine "$root"/tools 2>/dev/null | grep -v "^$root/$2/")
@@ -13,11 +17,42 @@ check 'liburing' io
 check 'zstd|xxhash' codec
 check 'sodium' engine
 check 'ini\.h' engine
-hits=$(grep -rlE '#include[[:space:]]*<openssl/' "$root"/codec "$root"/io "$root"/engine "$root"/tools 2>/dev/null | grep -v "^$root/engine/seal\.c$")
-[ -n "$hits" ] && { echo "layering: <openssl/...> included outside engine/seal.c: $hits"; fail=1; }
+hits=$(grep -rlE '#include[[:space:]]*<openssl/' "$root"/codec "$root"/io "$root"/engine "$root"/tools 2>/dev/null | grep -v "^$root/engine/core/seal\.c$")
+[ -n "$hits" ] && { echo "layering: <openssl/...> included outside engine/core/seal.c: $hits"; fail=1; }
 hits=$(grep -rlE '#include[[:space:]]*"(fr_engine|fr_io)\.h"' "$root"/codec 2>/dev/null)
 [ -n "$hits" ] && { echo "layering: codec includes io/engine: $hits"; fail=1; }
 hits=$(grep -rlE '#include[[:space:]]*"(fr_engine|fr_codec)\.h"' "$root"/io 2>/dev/null)
 [ -n "$hits" ] && { echo "layering: io includes codec/engine: $hits"; fail=1; }
+
+# engine/<folder>/*.c: the level of each folder; a call may go only to a
+# lower level (or within the folder)
+level() {
+	case $1 in
+	core) echo 0 ;; source) echo 1 ;; pipe) echo 2 ;;
+	out | store) echo 3 ;; recv | sched) echo 4 ;; *) echo 9 ;;
+	esac
+}
+if [ -n "$objs" ] && [ -d "$objs" ]; then
+	defs=$(mktemp)
+	(cd "$objs" && for o in */*.o; do
+		nm --defined-only -g "$o" | awk -v d="${o%%/*}" '$2 ~ /[TDBR]/ { print $3, d }'
+	done) | sort > "$defs"
+	calls=$( (cd "$objs" && for o in */*.o; do
+		nm -u "$o" | awk -v f="$o" '{ print $2, f }'
+	done) | sort | join "$defs" - | awk '{ split($3, p, "/"); if ($2 != p[1]) print p[1], $2, $1, $3 }')
+	rm -f "$defs"
+	bad=$(echo "$calls" | while read -r from to sym file; do
+		[ -n "$from" ] || continue
+		# parcel.c still holds the import (recv) beside the courier (out)
+		[ "$file" = out/parcel.c.o ] && [ "$to" = store ] && continue
+		[ "$(level "$from")" -gt "$(level "$to")" ] || echo "  engine/${file%.o} ($from) calls $sym ($to)"
+	done)
+	if [ -n "$bad" ]; then
+		echo "layering: engine folders calling up or sideways:"
+		echo "$bad"
+		fail=1
+	fi
+	[ -n "$calls" ] || { echo "layering: no engine objects under $objs"; fail=1; }
+fi
 [ $fail = 0 ] && echo "layering: ok"
 exit $fail

@@ -33,7 +33,8 @@ target_link_libraries(ferry_synclog PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
 # and with FERRY_FUZZ the libFuzzer executables fuzz_<name>.
 include(${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz.cmake)
 
-add_test(NAME lint/layering COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${CMAKE_SOURCE_DIR})
+add_test(NAME lint/layering COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${CMAKE_SOURCE_DIR}
+         ${CMAKE_BINARY_DIR}/CMakeFiles/fr_engine.dir/engine)
 set_tests_properties(lint/layering PROPERTIES LABELS unit)
 
 file(GLOB E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/e2e/test_*.sh)

@@ -3,7 +3,7 @@
  * it is once opened: a frame's record (SEGMENT or SEGMENT_CONT: frame
  * header, offset, frame number, tags) and a whole frame's PAYLOAD, or a
  * streamed frame's PIECEs and FIN, and END; checked as serve.c checks
- * them (engine/wire.c) for the fixed package of fuzz_common.h, and each
+ * them (engine/core/wire.c) for the fixed package of fuzz_common.h, and each
  * frame whose payload is complete decoded (decompressed, against its
  * reference segment when it has one) and checked against the manifest.
  *

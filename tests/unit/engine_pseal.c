@@ -1,5 +1,5 @@
 /*
- * engine_pseal.c - parcel records sealed at rest (engine/pseal.c): the
+ * engine_pseal.c - parcel records sealed at rest (engine/core/pseal.c): the
  * records sealed in pieces are exactly libsodium's XChaCha20-Poly1305-IETF
  * (so a volume opens with the one-shot API, and on any CPU), every
  * tamper is refused, the key is the parcel's own.

@@ -14,6 +14,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -829,4 +831,35 @@ out:
 	if (rc < 0)
 		fr_manifest_fini(out);
 	return rc;
+}
+
+/* ---- naming a source --------------------------------------------------- */
+
+int fr_package_source(const char *path, const char *given, const char *verb,
+		      char *abs, size_t abscap, char *name, size_t namecap)
+{
+	char buf[PATH_MAX];
+
+	if (!realpath(path, buf)) {
+		int rc = -errno;
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot %s '%s': %s", verb,
+		       fr_esc(path, ep, sizeof(ep)), strerror(-rc));
+		return rc;
+	}
+	snprintf(abs, abscap, "%s", buf);
+	if (given) {
+		snprintf(name, namecap, "%s", given);
+	} else {
+		const char *base = strrchr(buf, '/');
+		snprintf(name, namecap, "%s", base && base[1] ? base + 1 : "root");
+	}
+	if (fr_name_check(name) < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "package name '%s' is not valid (1-255 bytes, no '/', "
+		       "not '.' or '..'); choose one with --name",
+		       name);
+		return FR_E_BAD_NAME;
+	}
+	return 0;
 }

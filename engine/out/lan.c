@@ -78,7 +78,7 @@ struct slot {
 	int buf;             /* buffer holding what will be sent */
 	int in_buf;          /* read buffer */
 	uint32_t shift;      /* the segment is read to in_buf at HEADROOM +
-			      * shift (fr_store_dio_shift) */
+			      * shift (fr_dio_shift) */
 	uint32_t pending;    /* reads in flight */
 	int err;
 	char errpath[256];
@@ -951,7 +951,7 @@ static int add_rop(struct lan_conn *lc, int si, struct rop op)
 
 /*
  * The reads of one extent: the block-aligned middle of a large extent
- * that lines up in the buffer (see fr_store_dio_shift) O_DIRECT, its head
+ * that lines up in the buffer (see fr_dio_shift) O_DIRECT, its head
  * and tail buffered, as the receiver writes them. A file's last piece at
  * the segment's end goes O_DIRECT to the file's end, the request rounded
  * up to the block where the buffer has room (the read stops at the end).
@@ -1074,7 +1074,7 @@ static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 	s->in_buf = fr_pool_get(lc->pool);
 	if (s->in_buf < 0)
 		return s->in_buf;
-	s->shift = fr_store_dio_shift(m, seg);
+	s->shift = fr_dio_shift(m, seg);
 	s->buf = -1;
 	s->state = S_READING;
 	s->n_ops = s->first_ops = 0;

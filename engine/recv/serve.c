@@ -908,7 +908,7 @@ static void arm_recv(struct rconn *rc)
 	s->buf = fr_pool_get(rc->pool);
 	s->out = want == 2 ? fr_pool_get(rc->pool) : -1;
 	s->state = R_RECV;
-	s->shift = fr_store_dio_shift(&rc->pkg.m, fr->index);
+	s->shift = fr_dio_shift(&rc->pkg.m, fr->index);
 	s->key = rc->next_key;
 	memcpy(s->fhdr, rc->fhdr, FR_FRAME_HDR);
 	s->from = rc->cont_buf ? rc->cont_off : 0;

@@ -683,34 +683,6 @@ int fr_store_fd(struct fr_store_pkg *p, uint32_t e, bool direct)
 	return entry_fd(p, e, direct, true);
 }
 
-uint32_t fr_store_dio_shift(const struct fr_manifest *m, uint32_t seg)
-{
-	struct fr_extent_iter it;
-	struct fr_extent x, best = {0};
-
-	fr_extent_iter_init(&it, m, seg);
-	while (fr_extent_next(&it, &x))
-		if (x.len > best.len)
-			best = x;
-	return (uint32_t)((best.file_off - best.seg_off) % FR_DIO_ALIGN);
-}
-
-struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
-				 bool direct)
-{
-	struct fr_dio_split d = {.head = len};
-	uint32_t head = (uint32_t)((FR_DIO_ALIGN - off % FR_DIO_ALIGN) %
-				   FR_DIO_ALIGN);
-
-	if (direct && ((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
-	    len >= head + FR_DIO_MIN) {
-		d.head = head;
-		d.mid = (len - head) & ~(FR_DIO_ALIGN - 1);
-		d.tail = len - head - d.mid;
-	}
-	return d;
-}
-
 /* The aligned middle of an extent, O_DIRECT: 0, or -EINVAL where the file
  * system will not (the caller then writes it buffered). */
 static int write_direct(const struct fr_store_pkg *p, const struct fr_extent *x,

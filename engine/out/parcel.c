@@ -2390,7 +2390,7 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 			 * costs the alignment */
 			uint32_t idx = fr_get32(fh + 24);
 			s->shift = rc == 0 && idx < m->n_segments
-					   ? fr_store_dio_shift(m, idx)
+					   ? fr_dio_shift(m, idx)
 					   : 0;
 			if (rc == 0)
 				rc = read_all(fd, s->in + s->shift,

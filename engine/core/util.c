@@ -636,3 +636,33 @@ long fr_kv_num(const char *text, const char *key)
 		return 0;
 	return strtol(v, NULL, 10);
 }
+
+/* ---- O_DIRECT alignment (the sender's reads, the receiver's writes) ---- */
+
+uint32_t fr_dio_shift(const struct fr_manifest *m, uint32_t seg)
+{
+	struct fr_extent_iter it;
+	struct fr_extent x, best = {0};
+
+	fr_extent_iter_init(&it, m, seg);
+	while (fr_extent_next(&it, &x))
+		if (x.len > best.len)
+			best = x;
+	return (uint32_t)((best.file_off - best.seg_off) % FR_DIO_ALIGN);
+}
+
+struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
+				 bool direct)
+{
+	struct fr_dio_split d = {.head = len};
+	uint32_t head = (uint32_t)((FR_DIO_ALIGN - off % FR_DIO_ALIGN) %
+				   FR_DIO_ALIGN);
+
+	if (direct && ((uintptr_t)at - off) % FR_DIO_ALIGN == 0 &&
+	    len >= head + FR_DIO_MIN) {
+		d.head = head;
+		d.mid = (len - head) & ~(FR_DIO_ALIGN - 1);
+		d.tail = len - head - d.mid;
+	}
+	return d;
+}
