@@ -530,6 +530,7 @@ struct fr_store_pkg {
 	char dir[1100];      /* <store>/partial/<id> */
 	char tree[1200];     /* <dir>/tree; repairing: <store>/packages/<name> */
 	bool repair;         /* a complete package, repaired in place */
+	bool view;           /* an arrival's view (inbound.c): its fds only */
 	int tree_fd;
 	int lock_fd;
 	int store_fd;        /* for syncfs */
@@ -624,6 +625,66 @@ int fr_syncer_state(struct fr_syncer *s, uint32_t *backlog);
 int fr_syncer_wait(struct fr_syncer *s, uint32_t max_backlog);
 /* Journal what is pending, end the thread; returns the first failure. */
 int fr_syncer_stop(struct fr_syncer *s);
+
+/*
+ * One open package shared by all its arrivals (inbound.c): the sessions of
+ * one sender receiving it at once, over several links. Opened by the
+ * first, closed by the last; one journal, one syncer; each segment
+ * claimed by the arrival that receives it first.
+ */
+#define FR_IN_ARRIVALS 32
+struct fr_arrival {
+	/* an ACK for seg (FR_ACK_*), from the syncer's thread */
+	void (*ack)(void *arg, uint32_t seg, uint32_t status);
+	void (*wake)(void *arg); /* the sync window has room */
+	void *arg;
+};
+struct fr_inbound {
+	struct fr_inbound *next;
+	uint8_t lid[FR_HASH_LEN];
+	char from[FR_CODE_MAX + 1];
+	bool closing;            /* being completed: nobody joins */
+	bool finished, complete; /* ... and how that went (fin) */
+	pthread_cond_t fin;
+	int refs;
+	struct fr_store_pkg pkg;
+	struct fr_syncer sy;
+	pthread_mutex_t mu;
+	uint8_t *claim;          /* per segment: arrival + 1 receiving it */
+	uint32_t *wait;          /* per segment: arrivals with a copy of it */
+	struct fr_arrival arr[FR_IN_ARRIVALS];
+	uint32_t used;
+};
+/* Join the package offered (mf): opened here if nobody has it open, else
+ * shared with the same account's sessions. FR_HAVE_PARTIAL (joined: *out,
+ * *slot, and *view to work through), FR_HAVE_COMPLETE (*view is the
+ * package, to fr_store_close), -EBUSY (another account's, or finishing),
+ * FR_E_CHANGED (a hash differs from the first offer's) or an error. */
+int fr_inbound_join(const char *store, const uint8_t *mf, size_t len,
+		 const char *from, const struct fr_arrival *me,
+		 struct fr_inbound **out, int *slot, struct fr_store_pkg *view,
+		 char *err, size_t cap);
+/* Leave; the last arrival closes the package. */
+void fr_inbound_leave(struct fr_inbound *op, int slot);
+enum { FR_IN_MINE, FR_IN_HELD, FR_IN_ELSEWHERE, FR_IN_AGAIN };
+/* Arrival slot receives seg: FR_IN_MINE (claimed: write it), HELD
+ * (durable: a copy, ACK it), ELSEWHERE (another arrival writes it: a
+ * copy, ACKed when it is durable), AGAIN (this arrival has it already). */
+int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg);
+/* A claimed segment not written after all (corrupt, cut off). */
+void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg);
+void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg);
+bool fr_inbound_held(struct fr_inbound *op, uint32_t seg);
+/* END came: true for the first session, which completes the package and
+ * says how that went (finish_end); the others wait for it (true: the
+ * package is complete). */
+bool fr_inbound_finish_begin(struct fr_inbound *op);
+void fr_inbound_finish_end(struct fr_inbound *op, bool ok);
+bool fr_inbound_finish_wait(struct fr_inbound *op);
+unsigned fr_inbound_arrivals(struct fr_inbound *op);
+/* An arrival's own view of an open package: the same manifest and
+ * journal (never freed through it), its own file descriptors. */
+int fr_store_view(const struct fr_store_pkg *p, struct fr_store_pkg *view);
 
 /*
  * A partial package's times (unix seconds) from what is in its directory

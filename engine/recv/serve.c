@@ -57,7 +57,7 @@ enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP };
 enum { R_FREE, R_RECV, R_WAITREF, R_WORK, R_WRITE };
 /* RS_RECORD: the rest of a record (a frame's, END, FIN) into hdr;
  * RS_PTAG: a PIECE's tag */
-enum { RS_MSGHDR, RS_RECORD, RS_WAITBUF, RS_PAYLOAD, RS_PTAG, RS_STOP };
+enum { RS_MSGHDR, RS_RECORD, RS_WAITBUF, RS_PAYLOAD, RS_PTAG, RS_SINK, RS_STOP };
 /* a frame's record: message header, frame header, offset, frame number,
  * tags, the record's tag */
 #define REC_MAX                                                               \
@@ -154,15 +154,22 @@ struct rconn {
 	bool recv_inflight;
 	bool end_received;
 	bool gone;            /* the peer is gone: read what is queued */
-	/* durability: the syncer ACKs what it journaled, then wakes us */
-	struct fr_syncer sy;
+	/* the package, shared with the same sender's other sessions (over
+	 * other links): its syncer ACKs what it journaled, then wakes us */
+	struct fr_inbound *op;
+	int slot;             /* our arrival's, in op */
 	int sync_efd;
+	/* a copy of a segment held or being written by another session:
+	 * its payload is read and dropped, its ACK still goes */
+	bool sink;
+	uint32_t sink_seg, sink_left;
+	uint8_t *sink_buf;
 	uint64_t sync_efd_buf;
 	pthread_mutex_t wlock; /* one writer on the socket at a time */
 	/* outcome */
 	int error;
 	char err[512];
-	uint32_t received, corrupt;
+	uint32_t received, corrupt, received_copies;
 	uint8_t *taken;       /* per segment: accepted and not yet done with */
 	uint8_t *written;     /* per segment: verified and all in its files */
 	/* time spent unable to take the next frame (storage slower than the
@@ -197,6 +204,18 @@ static void fail(struct rconn *rc, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(rc->err, sizeof(rc->err), fmt, ap);
 	va_end(ap);
+}
+
+static void sink_done(struct rconn *rc);
+static void sink_more(struct rconn *rc);
+static void recv_more(struct rconn *rc, void *addr, uint32_t len);
+
+/* A PIECE's tag comes next. */
+static void piece_tag(struct rconn *rc)
+{
+	rc->rs = RS_PTAG;
+	rc->hdr_got = 0;
+	recv_more(rc, rc->ptag, FR_SEAL_TAG);
 }
 
 static void send_locked(struct rconn *rc, uint32_t type, const void *b,
@@ -234,14 +253,25 @@ static uint32_t stall_report(struct rconn *rc)
 
 /* ---- durability: the syncer's report ------------------------------------ */
 
-/* A batch is durable and journaled: ACK it (from the syncer's thread). */
-static void on_durable(void *arg, const uint32_t *segs, uint32_t n)
+/* A segment of ours (or one we dropped a copy of) is durable and
+ * journaled, or a copy's original failed: ACK it (the syncer's thread,
+ * or a session leaving). */
+static void arrival_ack(void *arg, uint32_t seg, uint32_t status)
 {
 	struct rconn *rc = arg;
-	uint32_t stall = stall_report(rc);
 
-	for (uint32_t i = 0; i < n; i++)
-		send_ack(rc, segs[i], FR_ACK_DURABLE, stall);
+	send_ack(rc, seg, status,
+		 status == FR_ACK_DURABLE ? stall_report(rc) : 0);
+}
+
+/* The sync window has room: our ring looks again. */
+static void arrival_wake(void *arg)
+{
+	struct rconn *rc = arg;
+	uint64_t one = 1;
+
+	if (write(rc->sync_efd, &one, 8) < 0)
+		return;
 }
 
 /* ---- where a slot's bytes are ---------------------------------------------- */
@@ -380,6 +410,7 @@ static void arm_recv(struct rconn *rc);
 static void unmark(struct rconn *rc, uint32_t seg)
 {
 	rc->taken[seg] = rc->written[seg] = 0;
+	fr_inbound_unclaim(rc->op, rc->slot, seg);
 }
 
 static int submit_wop(struct rconn *rc, int si, uint32_t k)
@@ -542,7 +573,7 @@ static void settle(struct rconn *rc, int si)
 	} else {
 		rc->received++;
 		rc->written[seg] = 1;
-		fr_syncer_add(&rc->sy, seg);
+		fr_syncer_add(&rc->op->sy, seg);
 	}
 	slot_free(rc, si);
 	wake_waiting(rc);
@@ -896,7 +927,7 @@ static void arm_recv(struct rconn *rc)
 	const struct fr_frame *fr = &rc->next;
 	unsigned want = (fr->flags & FR_FRAME_ZSTD) ? 2 : 1;
 	uint32_t backlog;
-	fr_syncer_state(&rc->sy, &backlog);
+	fr_syncer_state(&rc->op->sy, &backlog);
 	bool window_full = backlog >= SYNC_WINDOW;
 	if (si < 0 || fr_pool_avail(rc->pool) < want || window_full) {
 		stall_begin(rc);
@@ -1114,6 +1145,62 @@ static int load_cont(struct rconn *rc, const struct fr_frame *f,
 	return 0;
 }
 
+/* ---- copies: segments that came by another link ---------------------------- */
+
+#define SINK_BUF (64u << 10)
+
+/* Read (the next part of) a copy's payload into the sink. */
+static void sink_more(struct rconn *rc)
+{
+	uint32_t len = rc->sink_left < SINK_BUF ? rc->sink_left : SINK_BUF;
+
+	rc->rs = RS_SINK;
+	recv_more(rc, rc->sink_buf, len);
+}
+
+/*
+ * A copy of segment f->index: held here already (held), or being written
+ * from another session of this sender (the endgame of a striped send
+ * sends the last segments twice on purpose). Its payload (len bytes, or
+ * a stream's pieces) is read and dropped; its ACK goes at once when it
+ * is held, else when the other session's copy is durable (inbound.c).
+ */
+static void sink_frame(struct rconn *rc, const struct fr_frame *f, uint32_t len,
+		       bool stream, bool held)
+{
+	fr_log(FR_LOG_DEBUG, "%s: segment %u of '%s' came again (%s); dropping "
+	       "this copy",
+	       rc->who, f->index, rc->pkg.m.name,
+	       held ? "held" : "arriving by another link");
+	rc->sink = true;
+	rc->sink_seg = f->index;
+	rc->pay_got = 0;
+	if (held)
+		send_ack(rc, f->index, FR_ACK_DURABLE, 0);
+	if (stream) { /* its PIECEs and its FIN come as messages */
+		rc->stream = true;
+		rc->rs = RS_MSGHDR;
+		arm_recv(rc);
+		return;
+	}
+	rc->sink_left = len;
+	if (len == 0) {
+		sink_done(rc);
+		return;
+	}
+	sink_more(rc);
+}
+
+/* The copy is all read: back to messages. */
+static void sink_done(struct rconn *rc)
+{
+	rc->sink = false;
+	rc->stream = false;
+	rc->rs = RS_MSGHDR;
+	rc->received_copies++;
+	arm_recv(rc);
+}
+
 /*
  * A frame's record opened: the frame header (checked before any buffer
  * is committed), a SEGMENT_CONT's offset, the frame's number (its key)
@@ -1150,11 +1237,6 @@ static void on_frame_header(struct rconn *rc)
 		     fr_strerror(r));
 		return;
 	}
-	if (rc->taken[f.index] || rc->pkg.j.have[f.index]) {
-		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
-		     "held or still being written", rc->who, f.index);
-		return;
-	}
 	r = fr_frame_rec_parse(rc->hdr, rc->cont, &f, m, &fr);
 	if (r == FR_E_SEALED) { /* the PAYLOAD header was changed */
 		sealed_fail(rc);
@@ -1168,6 +1250,22 @@ static void on_frame_header(struct rconn *rc)
 	}
 	uint32_t off = fr.off;
 	bool stream = f.flags & FR_FRAME_STREAM;
+	if (rc->taken[f.index]) {
+		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
+		     "still being written", rc->who, f.index);
+		return;
+	}
+	int cl = fr_inbound_claim(rc->op, rc->slot, f.index);
+	if (cl == FR_IN_AGAIN) {
+		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
+		     "still being written", rc->who, f.index);
+		return;
+	}
+	if (cl != FR_IN_MINE) { /* held, or arriving by another link */
+		sink_frame(rc, &f, stream ? 0 : f.stored_len - off, stream,
+			   cl == FR_IN_HELD);
+		return;
+	}
 	if (rc->cont) {
 		rc->cont_off = off;
 		if (load_cont(rc, &f, fh) < 0) {
@@ -1236,6 +1334,23 @@ static int open_part(struct rconn *rc, uint8_t *body, uint32_t len,
 /* Inside a streamed frame only its PIECEs and its FIN may come. */
 static void stream_msg(struct rconn *rc, uint32_t type, uint32_t len)
 {
+	if (rc->sink) { /* a copy's pieces: read, dropped */
+		uint32_t raw = rc->pkg.m.segments[rc->sink_seg].length;
+		int k = fr_piece_check(type, len, raw, rc->pay_got);
+		if (k == FR_MSG_PIECE) {
+			rc->pay_got += len;
+			rc->sink_left = len;
+			if (len)
+				sink_more(rc);
+			else
+				piece_tag(rc);
+		} else if (k == FR_MSG_FIN) {
+			recv_record(rc, len, 0);
+		} else {
+			sealed_fail(rc);
+		}
+		return;
+	}
 	const struct rslot *s = &rc->slots[rc->cur];
 	uint32_t room = (uint32_t)fr_seg_bound(s->f.raw_len) - rc->pay_got;
 
@@ -1265,6 +1380,12 @@ static void piece_done(struct rconn *rc)
 {
 	struct rslot *s = &rc->slots[rc->cur];
 
+	if (rc->sink) {
+		rc->rs = RS_MSGHDR;
+		arm_recv(rc);
+		return;
+	}
+
 	if (open_part(rc, payload_at(rc, s) + rc->pay_open,
 		      rc->pay_got - rc->pay_open, rc->ptag) < 0) {
 		/* the pieces before it are authentic: kept for the resume */
@@ -1283,6 +1404,11 @@ static void stream_end(struct rconn *rc)
 {
 	struct rslot *s = &rc->slots[rc->cur];
 	uint8_t *b = rc->hdr + FR_MSG_HDR;
+
+	if (rc->sink) {
+		sink_done(rc);
+		return;
+	}
 
 	if (open_part(rc, b, 4, b + 4) < 0) {
 		sealed_fail(rc);
@@ -1366,7 +1492,8 @@ static void on_recv(struct rconn *rc, int res)
 {
 	rc->recv_inflight = false;
 	if (res <= 0) {
-		if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
+		if (!rc->sink && (rc->rs == RS_PAYLOAD ||
+				  (rc->stream && rc->rs != RS_WAITBUF)))
 			spool_partial(rc);
 		if (atomic_load(&rc->stop))
 			fail(rc, -ECONNRESET,
@@ -1391,6 +1518,16 @@ static void on_recv(struct rconn *rc, int res)
 			record_done(rc);
 		else
 			on_msg_header(rc);
+		return;
+	}
+	if (rc->rs == RS_SINK) {
+		rc->sink_left -= (uint32_t)res;
+		if (rc->sink_left)
+			sink_more(rc);
+		else if (rc->stream)
+			piece_tag(rc);
+		else
+			sink_done(rc);
 		return;
 	}
 	if (rc->rs == RS_PTAG) {
@@ -1422,9 +1559,7 @@ static void on_recv(struct rconn *rc, int res)
 			return;
 		}
 		if (rc->stream) { /* the piece's tag, then the next piece */
-			rc->rs = RS_PTAG;
-			rc->hdr_got = 0;
-			recv_more(rc, rc->ptag, FR_SEAL_TAG);
+			piece_tag(rc);
 			return;
 		}
 		rc->rs = RS_MSGHDR;
@@ -1464,7 +1599,8 @@ static void on_hup(struct rconn *rc, int res)
 		shutdown(rc->sock, SHUT_RD);
 		return;
 	}
-	if (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF))
+	if (!rc->sink &&
+	    (rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF)))
 		spool_partial(rc);
 	/* an error other than a reset (keepalive or user timeout) */
 	if (res > 0 && (res & POLLERR))
@@ -1487,7 +1623,8 @@ static void on_hup(struct rconn *rc, int res)
  */
 static void drop_receiving(struct rconn *rc)
 {
-	bool open = rc->rs == RS_PAYLOAD || (rc->stream && rc->rs != RS_WAITBUF);
+	bool open = !rc->sink && (rc->rs == RS_PAYLOAD ||
+				  (rc->stream && rc->rs != RS_WAITBUF));
 	int si = rc->cur;
 
 	rc->rs = RS_STOP;
@@ -1571,14 +1708,12 @@ static int data_phase(struct rconn *rc)
 		fail(rc, r, "cannot set up the data path: %s", fr_strerror(r));
 		return r;
 	}
-	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->written = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->report_ns = fr_now_ns();
 	rc->refuse_stream = fr_hook_flag("REFUSE_STREAM");
-	if (rc->sync_efd < 0 || !rc->taken || !rc->written ||
-	    fr_syncer_start(&rc->sy, &rc->pkg, on_durable, rc, rc->sync_efd) <
-		    0) {
+	rc->sink_buf = malloc(SINK_BUF);
+	if (rc->sync_efd < 0 || !rc->taken || !rc->written || !rc->sink_buf) {
 		fail(rc, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
@@ -1596,7 +1731,7 @@ static int data_phase(struct rconn *rc)
 		if (rc->error)
 			break;
 		uint32_t backlog;
-		int serr = fr_syncer_state(&rc->sy, &backlog);
+		int serr = fr_syncer_state(&rc->op->sy, &backlog);
 		bool synced = backlog == 0;
 		if (serr) {
 			fail(rc, serr, "cannot make segments durable in '%s': %s",
@@ -1642,7 +1777,8 @@ static int data_phase(struct rconn *rc)
 	unsigned long delay = fr_hook_num("DRAIN_DELAY_MS", 0);
 	if (delay && rc->error)
 		usleep((useconds_t)delay * 1000);
-	int serr = fr_syncer_stop(&rc->sy);
+	/* what we wrote is journaled (and ACKed) before we leave */
+	int serr = fr_syncer_wait(&rc->op->sy, 0);
 	if (!rc->error && serr)
 		fail(rc, serr, "cannot make segments durable: %s",
 		     fr_strerror(serr));
@@ -1785,16 +1921,53 @@ static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
 	return wait;
 }
 
-/* Open the offered package, waiting for a holder on its way out. */
+/*
+ * The same sender's sessions of the package whose peer is gone (closed,
+ * or silent for STALE_S with nothing unread) are told to stop: what they
+ * had claimed and not written goes back, to come by this session.
+ */
+static void end_dead_peers(const struct rconn *rc)
+{
+	pthread_mutex_lock(&live_lock);
+	for (struct rconn *o = live_head; o; o = o->live_next) {
+		struct fr_tcp_peer tp;
+		char why[64];
+		if (o == rc || memcmp(o->id, rc->pkg.m.lid, FR_HASH_LEN) ||
+		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
+		    fr_tcp_peer(o->sock, &tp) < 0)
+			continue;
+		if (tp.closed)
+			snprintf(why, sizeof(why),
+				 "whose peer closed the connection");
+		else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
+			snprintf(why, sizeof(why), "silent for %.0f s",
+				 tp.silent_ms / 1000.0);
+		else
+			continue;
+		fr_log(FR_LOG_INFO,
+		       "%s: package '%s' offered again; ending its session from "
+		       "%s, %s",
+		       rc->who, o->pkg.m.name, o->peer, why);
+		atomic_store(&o->stop, true);
+		shutdown(o->sock, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+/* Open the offered package, or join the same sender's sessions that
+ * have it open (inbound.c); wait for another account's holder on its way
+ * out. */
 static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 			char *err, size_t cap)
 {
 	uint8_t id[FR_HASH_LEN]; /* the package's listing id */
 	uint64_t t0 = 0;
+	const struct fr_arrival me = {
+		.ack = arrival_ack, .wake = arrival_wake, .arg = rc};
 	int r;
 
-	while ((r = fr_store_open(rc->c->store, mf, len, rc->who, &rc->pkg, err,
-				  cap)) == -EBUSY) {
+	while ((r = fr_inbound_join(rc->c->store, mf, len, rc->who, &me, &rc->op,
+				 &rc->slot, &rc->pkg, err, cap)) == -EBUSY) {
 		if (!t0) {
 			struct fr_manifest m;
 			t0 = fr_now_ns();
@@ -1860,12 +2033,31 @@ static void session(struct rconn *rc)
 	atomic_fetch_sub(&n_sessions, 1);
 }
 
+/* A table against a package another session completed. */
+static int table_matches(const struct fr_manifest *m, const uint8_t *tab,
+			 uint32_t len, char *err, size_t cap)
+{
+	if (len != m->n_segments * FR_HASH_LEN) {
+		snprintf(err, cap, "segment table of %u bytes for %u segments",
+			 len, m->n_segments);
+		return FR_E_PROTOCOL;
+	}
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		if (memcmp(tab + (size_t)i * FR_HASH_LEN, m->segments[i].hash,
+			   FR_HASH_LEN)) {
+			snprintf(err, cap, "segment %u differs from the package "
+					   "another session completed", i);
+			return FR_E_HASH_MISMATCH;
+		}
+	return 0;
+}
+
 /*
  * After END, the sender's segment table (TABLE): every hash it made as it
  * read its source, which each segment held must match. The manifest is
  * then complete and its hash the package id.
  */
-static int take_table(struct rconn *rc)
+static int take_table(struct rconn *rc, bool failed)
 {
 	char err[512] = "";
 	uint8_t *tab = NULL;
@@ -1889,11 +2081,59 @@ static int take_table(struct rconn *rc)
 		free(tab);
 		return rc->error;
 	}
-	r = fr_store_settle(&rc->pkg, tab, len, err, sizeof(err));
+	if (failed)
+		r = FR_E_INCOMPLETE, snprintf(err, sizeof(err),
+			 "package '%s' could not be completed by another "
+			 "session", rc->pkg.m.name);
+	else if (rc->op->pkg.m.open) /* the first to finish settles it */
+		r = fr_store_settle(&rc->op->pkg, tab, len, err, sizeof(err));
+	else
+		r = table_matches(&rc->op->pkg.m, tab, len, err, sizeof(err));
 	free(tab);
 	if (r < 0)
 		fail(rc, r, "%s: %s", rc->who, err);
 	return r;
+}
+
+/*
+ * END came: the package is complete once its segment table settles it.
+ * The first session of the package to get here finishes it; another
+ * (the same sender's other link, or a second sender of the same
+ * package) waits for that and checks its table against the result.
+ */
+static void complete(struct rconn *rc)
+{
+	char err[512] = "";
+	int r;
+
+	if (!fr_inbound_finish_begin(rc->op)) {
+		bool ok = fr_inbound_finish_wait(rc->op);
+		if (take_table(rc, !ok) == 0) {
+			fr_log(FR_LOG_INFO,
+			       "%s: package '%s' completed by another session "
+			       "(%u segments received in this one)",
+			       rc->who, rc->pkg.m.name, rc->received);
+			send_locked(rc, FR_MSG_DONE, NULL, 0);
+		}
+		return;
+	}
+	r = take_table(rc, false);
+	if (r == 0) {
+		r = fr_store_finalize(&rc->op->pkg, rc->c->store, err,
+				      sizeof(err));
+		if (r < 0)
+			fail(rc, r, "cannot complete '%s': %s", rc->pkg.m.name,
+			     err);
+	}
+	fr_inbound_finish_end(rc->op, r == 0);
+	if (r == 0) {
+		fr_log(FR_LOG_INFO,
+		       "%s: package '%s' complete and verified -> "
+		       "%s/packages/%s (%u segments received, %u re-sent)",
+		       rc->who, rc->pkg.m.name, rc->c->store, rc->pkg.m.name,
+		       rc->received, rc->corrupt);
+		send_locked(rc, FR_MSG_DONE, NULL, 0);
+	}
 }
 
 static void session_body(struct rconn *rc)
@@ -1961,7 +2201,9 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
-	r = open_package(rc, mf, len, err, sizeof(err));
+	rc->sync_efd = eventfd(0, EFD_CLOEXEC);
+	r = rc->sync_efd < 0 ? -errno
+			     : open_package(rc, mf, len, err, sizeof(err));
 	free(mf);
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: %s", rc->who, err);
@@ -1979,11 +2221,15 @@ static void session_body(struct rconn *rc)
 		fr_store_close(&rc->pkg);
 		return;
 	}
+	end_dead_peers(rc);
 	live_add(rc);
+	uint32_t held = rc->op->pkg.j.n_have;
+	unsigned others = fr_inbound_arrivals(rc->op) - 1;
 	fr_log(FR_LOG_INFO,
-	       "%s: package '%s' (%s, %u segments): %u held, %u to receive",
-	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments,
-	       rc->pkg.j.n_have, rc->pkg.m.n_segments - rc->pkg.j.n_have);
+	       "%s: package '%s' (%s, %u segments): %u held, %u to receive%s",
+	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments, held,
+	       rc->pkg.m.n_segments - held,
+	       others ? " (with the sender's other links)" : "");
 	struct fr_partial parts[FR_PARTIAL_MAX];
 	uint32_t np = load_partials(rc, parts);
 	for (rc->n_kept = 0; rc->n_kept < np; rc->n_kept++)
@@ -2001,28 +2247,13 @@ static void session_body(struct rconn *rc)
 	r = data_phase(rc);
 	atomic_store(&rc->ending, true);
 	if (r == 0)
-		r = take_table(rc);
-	if (r == 0) {
-		r = fr_store_finalize(&rc->pkg, rc->c->store, err, sizeof(err));
-		if (r < 0) {
-			fail(rc, r, "cannot complete '%s': %s", rc->pkg.m.name,
-			     err);
-		} else {
-			fr_log(FR_LOG_INFO,
-			       "%s: package '%s' complete and verified -> "
-			       "%s/packages/%s (%u segments received, %u "
-			       "re-sent)",
-			       rc->who, rc->pkg.m.name, rc->c->store,
-			       rc->pkg.m.name, rc->received, rc->corrupt);
-			send_locked(rc, FR_MSG_DONE, NULL, 0);
-		}
-	}
+		complete(rc);
 	if (rc->error) {
 		bool quiet = rc->error == -ECONNRESET;
 		fr_log(quiet ? FR_LOG_INFO : FR_LOG_ERROR,
 		       "%s: %s; %u segments received in this session; %u of "
 		       "%u segments of '%s' held, resumable",
-		       rc->who, rc->err, rc->received, rc->pkg.j.n_have,
+		       rc->who, rc->err, rc->received, rc->op->pkg.j.n_have,
 		       rc->pkg.m.n_segments, rc->pkg.m.name);
 		if (!quiet) {
 			pthread_mutex_lock(&rc->wlock);
@@ -2034,19 +2265,19 @@ static void session_body(struct rconn *rc)
 	 * new session may be waiting for it */
 	live_remove(rc);
 	fr_store_close(&rc->pkg);
+	fr_inbound_leave(rc->op, rc->slot);
 	live_let_go();
 	fr_ring_free(rc->ring);
 	fr_pool_free(rc->pool);
 	if (rc->done.efd > 0)
 		fr_doneq_fini(&rc->done);
-	if (rc->sync_efd > 0)
-		close(rc->sync_efd);
 	for (int i = 0; i < RSLOTS; i++) {
 		free(rc->slots[i].ops);
 		fr_hasher_fini(&rc->slots[i].h);
 	}
 	free(rc->taken);
 	free(rc->written);
+	free(rc->sink_buf);
 	free(rc->cont_buf);
 }
 
@@ -2057,6 +2288,8 @@ static void *conn_main(void *arg)
 	session(rc);
 	fr_chan_wipe(&rc->ch);
 	close(rc->sock);
+	if (rc->sync_efd >= 0)
+		close(rc->sync_efd);
 	pthread_mutex_destroy(&rc->wlock);
 	free(rc);
 	atomic_fetch_sub(&n_conns, 1);

@@ -1164,6 +1164,26 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	return 0;
 }
 
+int fr_store_view(const struct fr_store_pkg *p, struct fr_store_pkg *view)
+{
+	*view = *p;
+	view->view = true;
+	view->lock_fd = view->store_fd = -1;
+	view->n_open = 0;
+	view->fds = malloc((p->m.n_entries + 1) * 2 * sizeof(int));
+	view->nodirect = malloc(p->m.n_entries + 1);
+	view->tree_fd = fcntl(p->tree_fd, F_DUPFD_CLOEXEC, 0);
+	if (!view->fds || !view->nodirect || view->tree_fd < 0) {
+		int rc = view->tree_fd < 0 ? -errno : -ENOMEM;
+		fr_store_close(view);
+		return rc;
+	}
+	for (uint32_t i = 0; i < 2 * p->m.n_entries; i++)
+		view->fds[i] = -1;
+	memcpy(view->nodirect, p->nodirect, p->m.n_entries + 1);
+	return 0;
+}
+
 void fr_store_close(struct fr_store_pkg *p)
 {
 	close_fds(p);
@@ -1171,6 +1191,15 @@ void fr_store_close(struct fr_store_pkg *p)
 	free(p->nodirect);
 	p->fds = NULL;
 	p->nodirect = NULL;
+	if (p->view) { /* the manifest and the journal are the package's */
+		if (p->tree_fd >= 0)
+			close(p->tree_fd);
+		p->tree_fd = -1;
+		memset(&p->m, 0, sizeof(p->m));
+		memset(&p->j, 0, sizeof(p->j));
+		p->j.fd = -1;
+		return;
+	}
 	if (p->j.fd >= 0 || p->j.have)
 		fr_journal_close(&p->j);
 	if (p->tree_fd >= 0)

@@ -1,0 +1,329 @@
+/*
+ * inbound.c - one open package shared by all its arrivals.
+ *
+ * A sender striping a package over several links opens one session per
+ * link, all offering the same package at once. They all write into one
+ * open package: one lock, one journal, one syncer. Each session is an
+ * arrival (a slot here, with the callbacks that reach its socket and
+ * its ring); a segment is claimed by the arrival that receives it first
+ * and written once. A copy that comes on another link while it is held
+ * or being written is a duplicate: its arrival drops it and is told when
+ * the segment is durable, so that its ACK still goes (the sender's
+ * endgame sends such copies on purpose). The syncer's report is routed
+ * to the claimer and every arrival waiting.
+ *
+ * The package is opened by the first arrival (store.c: fr_store_open)
+ * and closed by the last one to leave. Each arrival works through a view
+ * (fr_store_view): the shared manifest and journal, its own file
+ * descriptors, so that its ring can keep its files open. Only sessions
+ * of the same account share a package; another account's offer waits,
+ * as before, for the package to be let go.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fr_inbound *reg_head;
+
+/* ---- the syncer's report ---------------------------------------------- */
+
+static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
+{
+	struct fr_inbound *op = arg;
+
+	pthread_mutex_lock(&op->mu);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = segs[i], who = op->wait[s];
+		if (op->claim[s])
+			who |= 1u << (op->claim[s] - 1);
+		op->claim[s] = 0;
+		op->wait[s] = 0;
+		for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
+			if ((who >> k & 1) && (op->used >> k & 1))
+				op->arr[k].ack(op->arr[k].arg, s,
+					       FR_ACK_DURABLE);
+	}
+	/* the sync window has room again: every ring looks */
+	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
+		if (op->used >> k & 1)
+			op->arr[k].wake(op->arr[k].arg);
+	pthread_mutex_unlock(&op->mu);
+}
+
+/* ---- joining and leaving ------------------------------------------------ */
+
+static int add_arrival(struct fr_inbound *op, const struct fr_arrival *me)
+{
+	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
+		if (!(op->used >> k & 1)) {
+			op->arr[k] = *me;
+			op->used |= 1u << k;
+			op->refs++;
+			return (int)k;
+		}
+	return -EBUSY;
+}
+
+/* A later offer must agree with the first on every hash both know. */
+static bool offer_agrees(const struct fr_manifest *shared, const uint8_t *mf,
+			 size_t len)
+{
+	struct fr_manifest m;
+	bool ok;
+
+	if (fr_manifest_decode(&m, mf, len) < 0)
+		return false;
+	ok = m.n_segments == shared->n_segments;
+	for (uint32_t i = 0; ok && i < m.n_segments; i++)
+		if (!fr_hash_unknown(m.segments[i].hash) &&
+		    !fr_hash_unknown(shared->segments[i].hash) &&
+		    memcmp(m.segments[i].hash, shared->segments[i].hash,
+			   FR_HASH_LEN))
+			ok = false;
+	fr_manifest_fini(&m);
+	return ok;
+}
+
+static struct fr_inbound *find_open(const uint8_t lid[FR_HASH_LEN])
+{
+	struct fr_inbound *op = reg_head;
+
+	while (op && memcmp(op->lid, lid, FR_HASH_LEN))
+		op = op->next;
+	return op;
+}
+
+/* The package opened afresh by its first arrival (reg_lock held). */
+static int open_first(const char *store, const uint8_t *mf, size_t len,
+		      const char *from, struct fr_inbound **out,
+		      struct fr_store_pkg *complete, char *err, size_t cap)
+{
+	struct fr_inbound *op = calloc(1, sizeof(*op));
+	int r;
+
+	if (!op)
+		return -ENOMEM;
+	r = fr_store_open(store, mf, len, from, &op->pkg, err, cap);
+	if (r == FR_HAVE_COMPLETE) /* the caller says so, and closes it */
+		*complete = op->pkg;
+	if (r < 0 || r == FR_HAVE_COMPLETE) {
+		free(op);
+		return r;
+	}
+	uint32_t n = op->pkg.m.n_segments + 1;
+	op->claim = calloc(n, 1);
+	op->wait = calloc(n, sizeof(*op->wait));
+	pthread_mutex_init(&op->mu, NULL);
+	pthread_cond_init(&op->fin, NULL);
+	if (!op->claim || !op->wait ||
+	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
+		    0) {
+		snprintf(err, cap, "out of memory");
+		fr_store_close(&op->pkg);
+		pthread_mutex_destroy(&op->mu);
+		pthread_cond_destroy(&op->fin);
+		free(op->claim);
+		free(op->wait);
+		free(op);
+		return -ENOMEM;
+	}
+	memcpy(op->lid, op->pkg.m.lid, FR_HASH_LEN);
+	snprintf(op->from, sizeof(op->from), "%s", from);
+	op->next = reg_head;
+	reg_head = op;
+	*out = op;
+	return FR_HAVE_PARTIAL;
+}
+
+int fr_inbound_join(const char *store, const uint8_t *mf, size_t len,
+		 const char *from, const struct fr_arrival *me,
+		 struct fr_inbound **out, int *slot, struct fr_store_pkg *view,
+		 char *err, size_t cap)
+{
+	uint8_t lid[FR_HASH_LEN];
+	struct fr_manifest m;
+	struct fr_inbound *op;
+	int r;
+
+	if ((r = fr_manifest_decode(&m, mf, len)) < 0) {
+		snprintf(err, cap, "manifest refused: %s", fr_strerror(r));
+		return r;
+	}
+	memcpy(lid, m.lid, FR_HASH_LEN);
+	fr_manifest_fini(&m);
+	pthread_mutex_lock(&reg_lock);
+	op = find_open(lid);
+	if (op && (op->closing || strcmp(op->from, from))) {
+		/* finishing, or another account's: wait for it to let go */
+		snprintf(err, cap, "package is being received by another "
+				   "session");
+		r = -EBUSY;
+	} else if (op && !offer_agrees(&op->pkg.m, mf, len)) {
+		snprintf(err, cap, "package '%s' is being received with other "
+				   "contents (a hash differs from the first "
+				   "offer's)",
+			 op->pkg.m.name);
+		r = FR_E_CHANGED;
+	} else if (!op) {
+		r = open_first(store, mf, len, from, &op, view, err, cap);
+	} else {
+		r = FR_HAVE_PARTIAL;
+	}
+	if (r == FR_HAVE_PARTIAL) {
+		pthread_mutex_lock(&op->mu);
+		*slot = add_arrival(op, me);
+		pthread_mutex_unlock(&op->mu);
+		if (*slot < 0) {
+			snprintf(err, cap, "%d sessions already receive this "
+					   "package",
+				 FR_IN_ARRIVALS);
+			r = -EBUSY;
+		}
+		*out = *slot >= 0 ? op : NULL;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (r == FR_HAVE_PARTIAL && *slot >= 0) {
+		int v = fr_store_view(&op->pkg, view);
+		if (v < 0) {
+			snprintf(err, cap, "cannot open package '%s': %s",
+				 op->pkg.m.name, fr_strerror(v));
+			fr_inbound_leave(op, *slot);
+			*out = NULL;
+			return v;
+		}
+	}
+	return r;
+}
+
+/* Last one out: the syncer journals what is left, the package closes. */
+static void open_free(struct fr_inbound *op)
+{
+	fr_syncer_stop(&op->sy);
+	fr_store_close(&op->pkg);
+	pthread_mutex_destroy(&op->mu);
+	pthread_cond_destroy(&op->fin);
+	free(op->claim);
+	free(op->wait);
+	free(op);
+}
+
+void fr_inbound_leave(struct fr_inbound *op, int slot)
+{
+	bool last;
+
+	pthread_mutex_lock(&reg_lock);
+	pthread_mutex_lock(&op->mu);
+	op->used &= ~(1u << slot);
+	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
+		op->wait[s] &= ~(1u << slot);
+		if (op->claim[s] == slot + 1)
+			fr_inbound_unclaim_locked(op, slot, s);
+	}
+	last = --op->refs == 0;
+	pthread_mutex_unlock(&op->mu);
+	if (last) {
+		for (struct fr_inbound **p = &reg_head; *p; p = &(*p)->next)
+			if (*p == op) {
+				*p = op->next;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (last)
+		open_free(op);
+}
+
+/* ---- segments ---------------------------------------------------------- */
+
+int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	int r = FR_IN_MINE;
+
+	pthread_mutex_lock(&op->mu);
+	if (op->pkg.j.have[seg] && !op->claim[seg]) {
+		r = FR_IN_HELD;
+	} else if (op->claim[seg] && op->claim[seg] != slot + 1) {
+		op->wait[seg] |= 1u << slot;
+		r = FR_IN_ELSEWHERE;
+	} else if (op->claim[seg] == slot + 1) {
+		r = FR_IN_AGAIN;
+	} else {
+		op->claim[seg] = (uint8_t)(slot + 1);
+	}
+	pthread_mutex_unlock(&op->mu);
+	return r;
+}
+
+/* A claimed segment that will not be written after all: those waiting
+ * for it are told it is bad here, so that their sender sends it again. */
+void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	uint32_t who = op->wait[seg];
+
+	if (op->claim[seg] != slot + 1)
+		return;
+	op->claim[seg] = 0;
+	op->wait[seg] = 0;
+	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
+		if ((who >> k & 1) && (op->used >> k & 1))
+			op->arr[k].ack(op->arr[k].arg, seg, FR_ACK_BAD);
+}
+
+void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	fr_inbound_unclaim_locked(op, slot, seg);
+	pthread_mutex_unlock(&op->mu);
+}
+
+bool fr_inbound_held(struct fr_inbound *op, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	bool h = op->pkg.j.have[seg] && !op->claim[seg];
+	pthread_mutex_unlock(&op->mu);
+	return h;
+}
+
+/* ---- completing ---------------------------------------------------------- */
+
+bool fr_inbound_finish_begin(struct fr_inbound *op)
+{
+	bool first;
+
+	pthread_mutex_lock(&reg_lock);
+	first = !op->closing;
+	op->closing = true; /* nobody joins what is being completed */
+	pthread_mutex_unlock(&reg_lock);
+	return first;
+}
+
+void fr_inbound_finish_end(struct fr_inbound *op, bool ok)
+{
+	pthread_mutex_lock(&op->mu);
+	op->finished = true;
+	op->complete = ok;
+	pthread_cond_broadcast(&op->fin);
+	pthread_mutex_unlock(&op->mu);
+}
+
+bool fr_inbound_finish_wait(struct fr_inbound *op)
+{
+	pthread_mutex_lock(&op->mu);
+	while (!op->finished)
+		pthread_cond_wait(&op->fin, &op->mu);
+	bool ok = op->complete;
+	pthread_mutex_unlock(&op->mu);
+	return ok;
+}
+
+unsigned fr_inbound_arrivals(struct fr_inbound *op)
+{
+	pthread_mutex_lock(&op->mu);
+	unsigned n = (unsigned)op->refs;
+	pthread_mutex_unlock(&op->mu);
+	return n;
+}
