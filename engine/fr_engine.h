@@ -225,6 +225,16 @@ struct fr_send_opts {
 };
 
 /* Result of one transfer, for the summary line or JSON. */
+/* What one output carried in a send (a striped send has several). */
+#define FR_OUTPUTS_MAX 16
+struct fr_output_result {
+	char name[64];
+	uint32_t segments;          /* acknowledged first by this output */
+	uint64_t bytes;             /* their raw bytes */
+	double rate;                /* its rate at the end, bytes/s */
+	double finished;            /* its last such ACK, s after the start */
+};
+
 struct fr_send_result {
 	char transfer[64];
 	char name[FR_NAME_MAX + 1];
@@ -245,6 +255,8 @@ struct fr_send_result {
 	bool skip_special;
 	bool level_auto;            /* the level follows the link */
 	char message[512];          /* what went wrong, when error */
+	struct fr_output_result outputs[FR_OUTPUTS_MAX];
+	unsigned n_outputs;         /* 0: one output, not striped */
 };
 
 /* Create a transfer for opts and run it to the end (with retries).

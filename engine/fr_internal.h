@@ -892,6 +892,12 @@ struct fr_send_ctx {
 	/* progress, called from the output's thread about 4 times a second */
 	void (*progress)(void *arg, const struct fr_progress *p);
 	void *progress_arg;
+	/* a striped send (sched.c): this output is one of several, and the
+	 * assignment says which segments it carries (NULL: all it lacks) */
+	struct fr_assign *assign;
+	unsigned out;                /* this output's index in it */
+	atomic_bool *cancel;         /* set: another output met what ends the
+				      * send (-ECANCELED) */
 	/* filled by the output */
 	uint64_t wire_bytes, sent_raw, skipped_raw;
 	uint64_t read_bytes;         /* of the source, by this attempt */
@@ -926,6 +932,20 @@ struct fr_output_ops {
 };
 extern const struct fr_output_ops fr_output_lan;
 const struct fr_output_ops *fr_output_for(int addr_type);
+/* One try by one output: open it, offer the manifest and send what the
+ * site lacks; res's counts grow with what went. began: an offer was
+ * answered before (the start, what the site held, is known). */
+int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
+	       struct fr_send_result *res, bool *began, char *err,
+	       size_t errcap);
+/* A striped send (stripe.c): the package over every address in addrs at
+ * once, by what each carries; 0 once the site has it complete. */
+int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
+		  struct fr_known *known, bool single,
+		  const struct fr_address *const *addrs, unsigned n,
+		  void (*progress)(void *arg, const struct fr_progress *p),
+		  void *progress_arg, struct fr_send_result *res, char *err,
+		  size_t cap);
 
 /* A parcel (prefer_small) is compressed at no less than this level unless
  * that would cut its rate to a third: zstd's own default. */

@@ -1539,6 +1539,8 @@ static void on_worker_done(struct lan_conn *lc)
 				lc->sc->segs_skipped++;
 				lc->sc->skipped_raw += len;
 			}
+			if (lc->sc->assign)
+				fr_assign_held(lc->sc->assign, s->seg);
 			slot_release(lc, si);
 			continue;
 		}
@@ -1610,6 +1612,9 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 			lc->acked_raw += lc->sc->m->segments[idx].length;
 			lc->n_acked++;
 		}
+		if (lc->sc->assign)
+			fr_assign_acked(lc->sc->assign, lc->sc->out, idx,
+					fr_now_s());
 	} else if (a->status == FR_ACK_NOREF) {
 		/* the segment it was compressed against did not get there:
 		 * again, on its own */
@@ -1732,6 +1737,12 @@ static void tick(struct lan_conn *lc)
 	if (fr_tcp_bytes_acked(lc->sock, &acked) == 0 && acked > lc->tcp_acked) {
 		lc->tcp_acked = acked;
 		lc->progress_ns = now;
+	}
+	if (lane_idle(lc))
+		lc->progress_ns = now;
+	if (sc->cancel && atomic_load(sc->cancel) && !lc->error) {
+		fail(lc, -ECANCELED, "another link of this send failed");
+		return;
 	}
 	/* (a worker compressing a large frame at a high level is not a
 	 * stall) */
@@ -1888,7 +1899,9 @@ static void choose_paths(struct lan_conn *lc, struct fr_output *o,
 	/* ... and each segment is compressed against the one before it,
 	 * which the receiver holds by then: what a single long stream would
 	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
+	/* (striped: the segment before may go by another link) */
 	lc->may_ref = (slow || fr_hook_flag("FORCE_REF")) && !plain &&
+		      !sc->assign &&
 		      !fr_hook_flag("NO_REF");
 	if (lc->may_stream)
 		lc->adapt.first_level = -1;
@@ -1988,6 +2001,65 @@ static int send_end(struct lan_conn *lc)
 	return rc;
 }
 
+/* ---- a striped send: the assignment's segments -------------------------- */
+
+/* Another output of a striped send has had seg acknowledged. */
+static bool seg_done_elsewhere(struct lan_conn *lc, uint32_t seg)
+{
+	return lc->sc->assign && fr_assign_is_done(lc->sc->assign, seg);
+}
+
+/* The next segment the assignment gives this output, queued; false when
+ * it gives none now (the others would land them sooner) or all is done. */
+static bool take_assigned(struct lan_conn *lc)
+{
+	bool copy = false;
+
+	if (!lc->sc->assign)
+		return false;
+	int64_t seg = fr_assign_next(lc->sc->assign, lc->sc->out, fr_now_s(),
+				     &copy);
+	if (seg < 0)
+		return false;
+	if (copy)
+		fr_log(FR_LOG_DEBUG, "%s: an endgame copy of segment %u",
+		       lc->a->name, (uint32_t)seg);
+	lc->given[seg] = 0;
+	todo_push(lc, (uint32_t)seg);
+	return true;
+}
+
+/* Nothing of this output's is on its way: a striped send's output that
+ * the assignment leaves idle is not stalled. */
+static bool lane_idle(const struct lan_conn *lc)
+{
+	if (!lc->sc->assign || lc->todo_head != lc->todo_tail ||
+	    lc->sending >= 0 || lc->sq_n)
+		return false;
+	for (int i = 0; i < SLOTS; i++)
+		if (lc->slots[i].state != S_FREE)
+			return false;
+	for (uint32_t i = 0; i < lc->sc->m->n_segments; i++)
+		if (lc->given[i] && !lc->acked[i] &&
+		    !fr_assign_is_done(lc->sc->assign, i))
+			return false;
+	return true;
+}
+
+/* Every segment is acknowledged (by any output of a striped send), and
+ * nothing of ours is still going. */
+static bool all_acked(const struct lan_conn *lc)
+{
+	if (lc->todo_head != lc->todo_tail || lc->sending >= 0 || lc->sq_n)
+		return false;
+	if (!lc->sc->assign)
+		return lc->n_acked == lc->n_need;
+	for (int i = 0; i < SLOTS; i++)
+		if (lc->slots[i].state != S_FREE)
+			return false;
+	return fr_assign_all_done(lc->sc->assign);
+}
+
 /*
  * The I/O loop's reading: the segments whose reads waited for room in
  * flight go on, then new segments start while slots and buffers allow.
@@ -2007,14 +2079,17 @@ static void feed_reads(struct lan_conn *lc)
 	}
 	/* start reads while slots and buffers allow */
 	for (int i = 0; i < SLOTS && !lc->error; i++) {
-		if (lc->slots[i].state != S_FREE ||
-		    lc->todo_head == lc->todo_tail)
+		if (lc->slots[i].state != S_FREE)
 			continue;
 		if ((int)fr_pool_avail(lc->pool) <= lc->reserve)
 			break;
+		if (lc->todo_head == lc->todo_tail && !take_assigned(lc))
+			continue;
 		uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
-		if (lc->acked[seg]) { /* a NAK raced an old ACK */
+		if (lc->acked[seg] || seg_done_elsewhere(lc, seg)) {
+			/* a NAK raced an old ACK; another link's copy won */
 			lc->todo_head++;
+			i--;
 			continue;
 		}
 		lc->todo_head++;
@@ -2066,10 +2141,14 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			sc->skipped_raw += m->segments[i].length;
 			lc->acked[i] = 1;
 			lc->acked_raw += m->segments[i].length;
+		} else if (sc->assign) { /* given one by one (take_assigned) */
+			lc->n_need++;
 		} else {
 			todo_push(lc, i);
 			lc->n_need++;
 		}
+		if (have[i] && sc->assign)
+			fr_assign_held(sc->assign, i);
 	}
 	for (int i = 0; i < SLOTS; i++) {
 		lc->slots[i].lc = lc;
@@ -2104,9 +2183,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 
 	while (!lc->error && !lc->finished) {
 		feed_reads(lc);
-		if (!lc->end_sent && lc->n_acked == lc->n_need &&
-		    lc->todo_head == lc->todo_tail && lc->sending < 0 &&
-		    lc->sq_n == 0) {
+		if (!lc->end_sent && all_acked(lc)) {
 			if ((rc = send_end(lc)) < 0)
 				break;
 			lc->end_sent = true;

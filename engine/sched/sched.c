@@ -548,12 +548,9 @@ static int wait_for_window(struct fr_transfer *t,
 #define BUSY_RETRY_MS 1000u
 #define BUSY_RETRIES 10
 
-/* One try by one output: open it, offer the manifest and send what the
- * site lacks; the result's counts grow with what went. began: an offer
- * was answered before (the start, what the site held, is known). */
-static int send_by(struct fr_output *o, struct fr_send_ctx *sc,
-		   struct fr_send_result *res, bool *began, char *err,
-		   size_t errcap)
+int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
+	       struct fr_send_result *res, bool *began, char *err,
+	       size_t errcap)
 {
 	const struct fr_manifest *m = sc->m;
 	const struct fr_output_ops *ops = o->ops;
@@ -592,6 +589,28 @@ static int send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	ops->close(o);
 	free(have);
 	return rc;
+}
+
+/*
+ * The network addresses a send may stripe over: every address to the
+ * site with an output for its type (the courier's parcels go by `parcel
+ * create`), whose schedule ever opens to the send's priority. None when
+ * --via pins one.
+ */
+static unsigned stripe_addresses(const struct fr_transfer *t,
+				 const struct fr_address *const *addrs,
+				 unsigned n, const struct fr_address **out)
+{
+	unsigned k = 0;
+
+	if (t->via[0] || fr_hook_flag("NO_STRIPE"))
+		return 0;
+	for (unsigned i = 0; i < n && k < FR_ASSIGN_MAX_OUT; i++)
+		if (usable(t, addrs[i]) &&
+		    fr_schedule_next_open(&addrs[i]->schedule, t->priority,
+					  time(NULL)) != (time_t)-1)
+			out[k++] = addrs[i];
+	return k;
 }
 
 /* The transfer's end, recorded for status: done or failed, its progress
@@ -688,6 +707,21 @@ window:
 	res->total_bytes = m->total_size;
 	snprintf(t->state, sizeof(t->state), "sending");
 	fr_transfer_save(t);
+	const struct fr_address *lanes[FR_ASSIGN_MAX_OUT];
+	unsigned n_lanes = stripe_addresses(t, addrs, n, lanes);
+	if (n_lanes >= 2) {
+		size_t at = (size_t)snprintf(r.output, sizeof(r.output),
+					     "%u links", n_lanes);
+		for (unsigned i = 0; i < n_lanes && at < sizeof(r.output); i++)
+			at += (size_t)snprintf(r.output + at,
+					       sizeof(r.output) - at, "%s%s",
+					       i ? "+" : ": ", lanes[i]->name);
+		rc = fr_stripe_run(c, t, known, single, lanes, n_lanes,
+				   on_progress, &r, res, err, sizeof(err));
+		if (r.tty)
+			fprintf(stderr, "\r\033[K");
+		goto over;
+	}
 	rc = FR_E_CONFIG;
 	for (int attempt = 0; attempt <= c->retries; attempt++) {
 		if (attempt > 0 || soon) {
@@ -760,7 +794,7 @@ window:
 					 a->name, ops->name);
 			else
 				snprintf(r.output, sizeof(r.output), "%s", a->name);
-			rc = send_by(&o, &sc, res, &began, err, sizeof(err));
+			rc = fr_send_by(&o, &sc, res, &began, err, sizeof(err));
 			if (rc == -ENOMEM)
 				break;
 			if (r.tty)
@@ -812,6 +846,7 @@ window:
 			attempt--; /* not one of `retries` */
 		}
 	}
+over:
 	slots_release(&sl);
 	free(oz.body);
 	free(mf);
@@ -1113,7 +1148,17 @@ static void print_result_json(const struct fr_send_result *r, FILE *out)
 		r->attempts, r->level_last, r->level_auto ? "true" : "false",
 		r->skip_special ? "true" : "false");
 	left_json(r, out);
-	fputc('}', out);
+	fputs(",\"outputs\":[", out);
+	for (unsigned i = 0; i < r->n_outputs; i++) {
+		const struct fr_output_result *o = &r->outputs[i];
+		fprintf(out,
+			"%s{\"name\":%s,\"segments\":%u,\"bytes\":%llu,"
+			"\"rate\":%.0f,\"finished\":%.3f}",
+			i ? "," : "", fr_json_str(o->name, n, sizeof(n)),
+			o->segments, (unsigned long long)o->bytes, o->rate,
+			o->finished);
+	}
+	fputs("]}", out);
 }
 
 static int resume_one(const struct fr_config *c, const char *dir,

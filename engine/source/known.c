@@ -201,8 +201,24 @@ static const char *first_change(const struct fr_manifest *m, const char *root,
 	return what;
 }
 
+/* The outputs of a striped send each settle the table before their END:
+ * the first does it, the others find it done. */
+static pthread_mutex_t settle_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int settle(struct fr_known *k, const char *root, bool single,
+		  char *err, size_t cap);
+
 int fr_known_settle(struct fr_known *k, const char *root, bool single,
 		    char *err, size_t cap)
+{
+	pthread_mutex_lock(&settle_mu);
+	int rc = settle(k, root, single, err, cap);
+	pthread_mutex_unlock(&settle_mu);
+	return rc;
+}
+
+static int settle(struct fr_known *k, const char *root, bool single,
+		  char *err, size_t cap)
 {
 	char ep[FR_ESC_MAX], wp[FR_ESC_MAX], path[1400];
 	int rc;

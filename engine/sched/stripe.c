@@ -1,0 +1,386 @@
+/*
+ * stripe.c - one package over several outputs at once.
+ *
+ * When two or more network addresses to a site are open to a send's
+ * priority (and no --via pins one), each gets a lane: a thread that
+ * opens its output, offers the manifest and sends what the assignment
+ * (assign.c) gives it, one segment at a time as it has room. The
+ * assignment decides by each output's rate: it starts from what is
+ * configured, profiled or measured before (links.c) and follows what the
+ * output's ACKs show.
+ *
+ * A lane that drops gives its segments back at once (fr_assign_down) and
+ * is redialled with the sender's retry settings; a lane whose schedule
+ * window closes gives them back and waits for the window; a lane that
+ * comes back takes segments again. Each lane, once every segment is
+ * acknowledged, sends END and the segment table; the receiver completes
+ * the package once and answers each with DONE. The transfer fails only
+ * when every lane has failed, or on what no other link can fix (the
+ * source changed, a refused password).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+struct stripe;
+
+struct lane {
+	struct stripe *st;
+	const struct fr_address *a;
+	const struct fr_output_ops *ops;
+	unsigned idx;                /* in the assignment */
+	pthread_t th;
+	int rc;
+	char err[768];
+	char state[24];              /* for status: sending, closed, ... */
+	struct fr_send_result res;   /* this lane's counts */
+	struct fr_progress last;
+	bool began;
+};
+
+struct stripe {
+	const struct fr_config *c;
+	struct fr_transfer *t;
+	struct fr_known *known;
+	bool single;
+	struct fr_assign as;
+	struct lane lanes[FR_ASSIGN_MAX_OUT];
+	unsigned n;
+	pthread_mutex_t mu;          /* progress, the outcome */
+	atomic_bool completed;       /* a lane's END was answered DONE */
+	atomic_bool cancel;          /* a lane met what others cannot fix */
+	void (*progress)(void *arg, const struct fr_progress *p);
+	void *progress_arg;
+	uint64_t outputs_saved_ns;
+};
+
+static bool fatal(int rc)
+{
+	return rc == FR_E_CHANGED || rc == FR_E_AUTH || rc == -ENOMEM;
+}
+
+/* ---- progress: the lanes' views made one ----------------------------------- */
+
+/* <transfer>/outputs: a line per output, for `ferry status`. */
+static void save_outputs(struct stripe *st)
+{
+	char buf[FR_ASSIGN_MAX_OUT * 320];
+	size_t at = 0;
+
+	for (unsigned i = 0; i < st->n && at < sizeof(buf); i++) {
+		struct lane *l = &st->lanes[i];
+		struct fr_assign_stat s;
+		fr_assign_stat(&st->as, l->idx, &s);
+		double left = (double)s.backlog;
+		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
+		at += (size_t)snprintf(
+			buf + at, sizeof(buf) - at,
+			"output=%s type=%s state=%s segs=%u bytes=%llu "
+			"carrying=%u rate=%.0f rate_src=%s eta=%.0f why=%s\n",
+			l->a->name, l->ops->name, l->state, s.segs_acked,
+			(unsigned long long)s.bytes_acked, s.held, s.rate,
+			fr_rate_src_name(s.rate_src), eta,
+			!strcmp(l->state, "sending") ? "-" : l->err[0] ? "error"
+								  : l->state);
+	}
+	char path[1400];
+	if (at < sizeof(buf) &&
+	    !fr_path_fmt(path, sizeof(path), "%s/outputs", st->t->dir))
+		fr_write_file_atomic(path, buf, at);
+}
+
+static void lane_progress(void *arg, const struct fr_progress *p)
+{
+	struct lane *l = arg;
+	struct stripe *st = l->st;
+	struct fr_progress q = *p;
+	uint64_t done = 0;
+	double rate = 0;
+
+	pthread_mutex_lock(&st->mu);
+	l->last = *p;
+	for (unsigned i = 0; i < st->n; i++)
+		if (!strcmp(st->lanes[i].state, "sending"))
+			rate += st->lanes[i].last.rate;
+	const struct fr_manifest *m = st->known->m;
+	uint32_t segs = 0;
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		if (fr_assign_is_done(&st->as, s)) {
+			done += m->segments[s].length;
+			segs++;
+		}
+	q.done_bytes = done > p->done_bytes ? done : p->done_bytes;
+	q.segs_done = segs;
+	q.rate = rate;
+	q.eta = rate > 1 ? (double)(q.total_bytes - q.done_bytes) / rate : -1;
+	st->progress(st->progress_arg, &q);
+	uint64_t now = fr_now_ns();
+	if (now - st->outputs_saved_ns > 1000000000ull) {
+		save_outputs(st);
+		st->outputs_saved_ns = now;
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void lane_state(struct lane *l, const char *state)
+{
+	pthread_mutex_lock(&l->st->mu);
+	snprintf(l->state, sizeof(l->state), "%s", state);
+	save_outputs(l->st);
+	pthread_mutex_unlock(&l->st->mu);
+}
+
+/* ---- one lane -------------------------------------------------------------- */
+
+/* Sleep up to ms, or less once the transfer is over for every lane. */
+static void lane_sleep(struct stripe *st, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && !atomic_load(&st->completed) &&
+			     !atomic_load(&st->cancel);
+	     t += 200)
+		usleep(200000);
+}
+
+/* Wait while the address's schedule is closed to the send's priority:
+ * its segments go to the open outputs meanwhile. */
+static void lane_window(struct lane *l)
+{
+	struct stripe *st = l->st;
+
+	if (fr_schedule_allows(&l->a->schedule, st->t->priority, time(NULL)))
+		return;
+	fr_assign_down(&st->as, l->idx, fr_now_s());
+	fr_log(FR_LOG_INFO,
+	       "'%s' to %s: address %s is closed to %s-priority sends now; "
+	       "the other links carry on",
+	       st->t->name, st->t->site, l->a->name,
+	       fr_priority_name(st->t->priority));
+	lane_state(l, "closed");
+	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
+	       !fr_schedule_allows(&l->a->schedule, st->t->priority,
+				   time(NULL)))
+		lane_sleep(st, 1000);
+	fr_assign_up(&st->as, l->idx, fr_now_s());
+}
+
+/* One try: open, offer, send what the assignment gives, close. */
+static int lane_try(struct lane *l, struct fr_offer_z *oz)
+{
+	struct stripe *st = l->st;
+	uint8_t *mf = NULL;
+	size_t mf_len = 0;
+	int rc = fr_known_offer(st->known, &mf, &mf_len);
+
+	if (rc < 0) {
+		snprintf(l->err, sizeof(l->err),
+			 "cannot encode the manifest: %s", fr_strerror(rc));
+		return rc;
+	}
+	free(oz->body);
+	oz->body = NULL;
+	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a};
+	struct fr_send_ctx sc = {
+		.known = st->known,
+		.m = st->known->m,
+		.mf = mf,
+		.mf_len = mf_len,
+		.root = st->t->source,
+		.single = st->single,
+		.level = st->t->level,
+		.priority = st->t->priority,
+		.offer_z = oz,
+		.workers = fr_workq_count(),
+		.progress = lane_progress,
+		.progress_arg = l,
+		.assign = &st->as,
+		.out = l->idx,
+		.cancel = &st->cancel,
+	};
+	lane_state(l, "sending");
+	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
+	free(mf);
+	return rc;
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	struct stripe *st = l->st;
+	struct fr_offer_z oz = {0};
+	bool plain_retried = false, whole_retried = false;
+	int rc = 0;
+
+	for (int attempt = 0;;) {
+		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
+			break;
+		lane_window(l);
+		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
+			break;
+		l->res.attempts++;
+		rc = lane_try(l, &oz);
+		if (rc == 0) { /* DONE: the package is complete */
+			atomic_store(&st->completed, true);
+			break;
+		}
+		fr_assign_down(&st->as, l->idx, fr_now_s());
+		if ((oz.refused && !plain_retried) ||
+		    (oz.plain_frames && !whole_retried)) {
+			fr_log(FR_LOG_WARN, "%s", l->err);
+			plain_retried |= oz.refused;
+			whole_retried |= oz.plain_frames;
+		} else if (rc == FR_E_CLOSED) {
+			fr_log(FR_LOG_INFO, "'%s' to %s: %s", st->t->name,
+			       st->t->site, l->err);
+		} else if (fatal(rc) || rc == -ECANCELED) {
+			if (rc != -ECANCELED) {
+				fr_log(FR_LOG_ERROR, "%s", l->err);
+				atomic_store(&st->cancel, true);
+			}
+			break;
+		} else {
+			fr_log(FR_LOG_ERROR, "%s", l->err);
+			if (++attempt > st->c->retries)
+				break;
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: address %s again in %.0f s (retry "
+			       "%d of %d); the other links carry on",
+			       st->t->name, st->t->site, l->a->name,
+			       st->c->retry_delay_ms / 1000.0, attempt,
+			       st->c->retries);
+			lane_state(l, "redialling");
+			lane_sleep(st, st->c->retry_delay_ms);
+		}
+		fr_assign_up(&st->as, l->idx, fr_now_s());
+	}
+	l->rc = rc;
+	lane_state(l, rc == 0 || atomic_load(&st->completed) ? "done"
+							     : "failed");
+	free(oz.body);
+	return NULL;
+}
+
+/* ---- the striped send ------------------------------------------------------ */
+
+static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
+		       unsigned n)
+{
+	const struct fr_manifest *m = st->known->m;
+	uint32_t *bytes = malloc(sizeof(uint32_t) * (m->n_segments + 1));
+	int rc;
+
+	if (!bytes)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		bytes[i] = m->segments[i].length;
+	rc = fr_assign_init(&st->as, m->n_segments, bytes, NULL);
+	free(bytes);
+	for (unsigned i = 0; rc == 0 && i < n && st->n < FR_ASSIGN_MAX_OUT;
+	     i++) {
+		int src;
+		double rate = fr_link_rate(st->c, addrs[i], &src);
+		/* a LAN's ACK comes after the receiver's sync */
+		int k = fr_assign_add(&st->as, addrs[i]->name, rate, src, 0.05);
+		if (k < 0)
+			return k;
+		struct lane *l = &st->lanes[st->n++];
+		l->st = st;
+		l->a = addrs[i];
+		l->ops = fr_output_for(addrs[i]->type);
+		l->idx = (unsigned)k;
+		snprintf(l->state, sizeof(l->state), "starting");
+		char rs[32];
+		fr_log(FR_LOG_INFO, "'%s' to %s: output %s starts at %s/s (%s)",
+		       st->t->name, st->t->site, addrs[i]->name,
+		       fr_human_bytes((uint64_t)rate, rs, sizeof(rs)),
+		       fr_rate_src_name(src));
+	}
+	return rc;
+}
+
+/* What the lanes did, as one result; the rates learned, kept. */
+static int stripe_result(struct stripe *st, struct fr_send_result *res,
+			 char *err, size_t cap)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < st->n; i++) {
+		struct lane *l = &st->lanes[i];
+		struct fr_assign_stat s;
+		res->sent_bytes += l->res.sent_bytes;
+		res->read_bytes += l->res.read_bytes;
+		res->segs_sent += l->res.segs_sent;
+		res->segs_resent += l->res.segs_resent;
+		res->attempts += l->res.attempts;
+		if (l->res.segs_skipped > res->segs_skipped) {
+			res->segs_skipped = l->res.segs_skipped;
+			res->skipped_bytes = l->res.skipped_bytes;
+		}
+		if (l->res.level_last > res->level_last)
+			res->level_last = l->res.level_last;
+		fr_assign_stat(&st->as, l->idx, &s);
+		if (res->n_outputs < FR_OUTPUTS_MAX) {
+			struct fr_output_result *o =
+				&res->outputs[res->n_outputs++];
+			snprintf(o->name, sizeof(o->name), "%s", l->a->name);
+			o->segments = s.segs_acked;
+			o->bytes = s.bytes_acked;
+			o->rate = s.rate;
+			o->finished = s.last_ack;
+		}
+		if (s.rate_src == FR_RATE_LEARNED)
+			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
+		if (l->rc && (!rc || fatal(l->rc))) {
+			rc = l->rc;
+			snprintf(err, cap, "%s", l->err);
+		}
+	}
+	return atomic_load(&st->completed) ? 0 : rc ? rc : FR_E_INCOMPLETE;
+}
+
+int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
+		  struct fr_known *known, bool single,
+		  const struct fr_address *const *addrs, unsigned n,
+		  void (*progress)(void *arg, const struct fr_progress *p),
+		  void *progress_arg, struct fr_send_result *res, char *err,
+		  size_t cap)
+{
+	struct stripe *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return -ENOMEM;
+	st->c = c;
+	st->t = t;
+	st->known = known;
+	st->single = single;
+	st->progress = progress;
+	st->progress_arg = progress_arg;
+	pthread_mutex_init(&st->mu, NULL);
+	double t0 = fr_now_s();
+	rc = stripe_init(st, addrs, n);
+	if (rc < 0) {
+		snprintf(err, cap, "cannot set the outputs up: %s",
+			 fr_strerror(rc));
+		goto out;
+	}
+	for (unsigned i = 0; i < st->n; i++)
+		if (pthread_create(&st->lanes[i].th, NULL, lane_main,
+				   &st->lanes[i]) != 0)
+			st->lanes[i].th = 0, st->lanes[i].rc = -EAGAIN;
+	for (unsigned i = 0; i < st->n; i++)
+		if (st->lanes[i].th)
+			pthread_join(st->lanes[i].th, NULL);
+	save_outputs(st);
+	rc = stripe_result(st, res, err, cap);
+	for (unsigned i = 0; i < res->n_outputs; i++)
+		if (res->outputs[i].finished > 0)
+			res->outputs[i].finished -= t0;
+out:
+	fr_assign_fini(&st->as);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+	return rc;
+}
