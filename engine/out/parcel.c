@@ -1049,184 +1049,206 @@ static uint32_t not_written(const struct prep *pp, const struct fr_manifest *m)
 	return n;
 }
 
-/* What the frame loop of a parcel works with; written and raw_done come
- * out. */
-struct packing {
+/* A parcel being made: what the steps of fr_parcel_create share. */
+struct creation {
+	const struct fr_config *c;
 	const struct fr_parcel_opts *o;
-	const char *src;
+	const struct fr_address *ca, *na; /* courier, network */
+	const char *media[FR_PARCEL_MEDIA_MAX];
+	unsigned n_media;
+	char name[FR_NAME_MAX + 1], src[4096];
 	bool single;
 	int fixed; /* the level, or -1: it follows the medium */
-	double t0;
-	const struct fr_manifest *m;
-	const struct parcel *p;
-	struct prep *pp;
-	struct pslot *slots;
-	struct fr_doneq *dq;
-	struct fr_adapt *ad;
-	struct vwriter *w;
-	uint32_t written;
-	uint64_t raw_done;
+	double t0; /* when creation started */
+	struct fr_manifest m;
+	struct fr_left_list left;
+	struct parcel p;
+	struct prep pp;
+	struct vwriter w;
+	struct pslot slots[PSLOTS];
+	struct fr_doneq dq;
+	struct fr_adapt ad;
+	uint32_t written; /* frames on the media */
+	uint64_t raw_done; /* their segments' bytes */
+	bool kept, left_said;
 };
+
+/* The frame loop's place and its clocks: slots read up to next, waited
+ * for up to head, cur the next segment to look at. */
+struct frame_loop {
+	uint32_t next, head, cur;
+	double last_tick;
+	uint64_t read_bytes; /* since the last tick, and their time */
+	double read_s;
+	double t_read, t_work, t_write, cpu_work;
+};
+
+/* Keep every slot busy: read the next segments while the workers
+ * compress and the oldest goes to the medium. Until the registration
+ * answered, every segment goes. */
+static int fill_slots(struct creation *cr, struct frame_loop *fl)
+{
+	const struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	int rc = 0;
+
+	while (rc == 0 && fl->next - fl->head < PSLOTS) {
+		while (fl->cur < m->n_segments && pp->settled &&
+		       pp->have[fl->cur])
+			fl->cur++;
+		if (fl->cur >= m->n_segments)
+			break;
+		struct pslot *s = &cr->slots[fl->next % PSLOTS];
+		char msg[512];
+		s->seg = fl->cur++;
+		s->want = pp->settled ? m->segments[s->seg].hash : NULL;
+		double r0 = fr_now_s();
+		rc = fr_seg_read(&s->rd, cr->src, cr->single, m, s->seg, msg,
+				 sizeof(msg));
+		double dt = fr_now_s() - r0;
+		fl->read_s += dt;
+		fl->t_read += dt;
+		fl->read_bytes += m->segments[s->seg].length;
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "%s", msg);
+			break;
+		}
+		s->level = cr->fixed >= 0 ? cr->fixed : fr_adapt_next(&cr->ad);
+		fr_wjob_push(&s->pj, work_pack, &cr->dq);
+		fl->next++;
+	}
+	return rc;
+}
+
+/* The level follows the medium: its rate over four chunks and a second
+ * or more, or at least the rate it kept up with; and the source's. */
+static void follow_medium(struct creation *cr, struct frame_loop *fl)
+{
+	struct vwriter *w = &cr->w;
+	struct fr_adapt *ad = &cr->ad;
+
+	if (w->busy_s >= 1.0 && w->busy_bytes >= 4ull * WB_CHUNK) {
+		double mr = w->busy_bytes / w->busy_s;
+		if (w->blocked)
+			fr_adapt_wire(ad, w->busy_bytes, w->busy_s);
+		else if (mr > ad->wire_rate)
+			ad->wire_rate = mr;
+		w->busy_bytes = 0;
+		w->busy_s = 0;
+		w->blocked = false;
+	}
+	fr_adapt_source(ad, fl->read_bytes, fl->read_s);
+	fl->read_bytes = 0;
+	fl->read_s = 0;
+	int before = ad->level;
+	fr_adapt_choose(ad);
+	if (ad->level != before)
+		fr_log(FR_LOG_DEBUG,
+		       "compression level %d -> %d (medium %.0f MB/s, source "
+		       "%.0f MB/s)",
+		       before, ad->level, ad->wire_rate / 1e6,
+		       ad->source_rate / 1e6);
+}
+
+static void progress_line(const struct creation *cr, int level, double now)
+{
+	char sg[64], rt[32], lv[32], vl[32];
+
+	snprintf(sg, sizeof(sg), "parcel: %u/%u segments", cr->written,
+		 cr->pp.settled ? cr->p.segments : cr->m.n_segments);
+	snprintf(rt, sizeof(rt), "%.0f MB/s",
+		 cr->raw_done / 1e6 / (now - cr->t0 + 1e-9));
+	snprintf(lv, sizeof(lv), "level %d", level);
+	snprintf(vl, sizeof(vl), "volume %u", cr->w.n_vols);
+	const struct fr_tty_part parts[] = {{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
+	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+}
+
+/* Slot s's job is back: its frame to the medium, unless the destination
+ * holds the segment after all. */
+static int frame_done(struct creation *cr, struct pslot *s,
+		      struct frame_loop *fl)
+{
+	const struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
+	int rc;
+
+	if (s->result < 0)
+		return hash_changed(pp, s->seg);
+	/* read before the registration said the destination holds it */
+	if (pp->settled && pp->have[s->seg])
+		return 0;
+	if (cr->fixed < 0)
+		fr_adapt_segment(&cr->ad, s->level, m->segments[s->seg].length,
+				 s->stored, s->cpu_s);
+	double v0 = fr_now_s();
+	rc = vw_frame(w, s);
+	fl->t_write += fr_now_s() - v0;
+	if (rc < 0) {
+		if (w->err[0])
+			fr_log(FR_LOG_ERROR, "%s", w->err);
+		return rc;
+	}
+	/* Read before the hashes were known: checked now if they are (the
+	 * write may have closed a volume, which waits for them), else by
+	 * prep_settle. A frame whose write took the answer is in the
+	 * segment list from then on. */
+	if (pp->settled) {
+		if (!s->want &&
+		    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN))
+			return hash_changed(pp, s->seg);
+		pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
+		pp->wrote[s->seg] = 1;
+	} else {
+		memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
+		pp->wrote[s->seg] = 2;
+	}
+	if (cr->written == 0)
+		fr_log(FR_LOG_DEBUG, "first frame written %.2f s after the start",
+		       fr_now_s() - cr->t0);
+	cr->raw_done += m->segments[s->seg].length;
+	cr->written++;
+	double now = fr_now_s();
+	if (now - fl->last_tick >= 0.25) {
+		if (cr->fixed < 0)
+			follow_medium(cr, fl);
+		if (cr->o->progress)
+			progress_line(cr, s->level, now);
+		fl->last_tick = now;
+	}
+	return 0;
+}
 
 /* Read, pack and write the frames the destination lacks: every slot
  * busy, the oldest to the medium; the level follows the medium. */
-static int write_frames(struct packing *k)
+static int write_frames(struct creation *cr)
 {
-	const struct fr_parcel_opts *o = k->o;
-	const struct fr_manifest *m = k->m;
-	const struct parcel *p = k->p;
-	const char *src = k->src;
-	bool single = k->single;
-	int fixed = k->fixed;
-	double t0 = k->t0;
-	struct prep *pp = k->pp;
-	struct pslot *slots = k->slots;
-	struct fr_doneq *dq = k->dq;
-	struct fr_adapt *ad = k->ad;
-	struct vwriter *w = k->w;
-	uint32_t written = 0;
-	uint64_t raw_done = 0;
+	struct frame_loop fl = {.last_tick = fr_now_s()};
 	int rc = 0;
 
-	double last_tick = fr_now_s();
-	uint64_t read_bytes = 0;
-	double read_s = 0;
-	uint32_t next = 0, head = 0, cur = 0;
-	double t_read = 0, t_work = 0, t_write = 0, cpu_work = 0;
 	for (;;) {
-		if (rc == 0 && !pp->settled && atomic_load(&pp->done))
-			rc = prep_settle(pp);
-		/* keep every slot busy: read the next segments while the
-		 * workers compress and the oldest goes to the medium. Until
-		 * the registration answered, every segment goes. */
-		while (rc == 0 && next - head < PSLOTS) {
-			while (cur < m->n_segments && pp->settled && pp->have[cur])
-				cur++;
-			if (cur >= m->n_segments)
-				break;
-			struct pslot *s = &slots[next % PSLOTS];
-			char msg[512];
-			s->seg = cur++;
-			s->want = pp->settled ? m->segments[s->seg].hash : NULL;
-			double r0 = fr_now_s();
-			rc = fr_seg_read(&s->rd, src, single, m, s->seg, msg,
-					 sizeof(msg));
-			double dt = fr_now_s() - r0;
-			read_s += dt;
-			t_read += dt;
-			read_bytes += m->segments[s->seg].length;
-			if (rc < 0) {
-				fr_log(FR_LOG_ERROR, "%s", msg);
-				break;
-			}
-			s->level = fixed >= 0 ? fixed : fr_adapt_next(ad);
-			fr_wjob_push(&s->pj, work_pack, dq);
-			next++;
-		}
-		if (head == next)
+		if (rc == 0 && !cr->pp.settled && atomic_load(&cr->pp.done))
+			rc = prep_settle(&cr->pp);
+		if (rc == 0)
+			rc = fill_slots(cr, &fl);
+		if (fl.head == fl.next)
 			break;
-		struct pslot *s = &slots[head % PSLOTS];
+		struct pslot *s = &cr->slots[fl.head % PSLOTS];
 		double q0 = fr_now_s();
-		fr_wjob_wait(dq, &s->pj);
-		t_work += fr_now_s() - q0;
-		cpu_work += s->cpu_s;
-		head++;
-		if (rc < 0)
-			continue; /* drain what is in flight */
-		if (s->result < 0) {
-			rc = hash_changed(pp, s->seg);
-			continue;
-		}
-		/* read before the registration said the destination holds it */
-		if (pp->settled && pp->have[s->seg])
-			continue;
-		if (fixed < 0)
-			fr_adapt_segment(ad, s->level, m->segments[s->seg].length,
-					 s->stored, s->cpu_s);
-		double v0 = fr_now_s();
-		rc = vw_frame(w, s);
-		t_write += fr_now_s() - v0;
-		if (rc < 0) {
-			if (w->err[0])
-				fr_log(FR_LOG_ERROR, "%s", w->err);
-			continue;
-		}
-		/* Read before the hashes were known: checked now if they are
-		 * (the write may have closed a volume, which waits for them),
-		 * else by prep_settle. A frame whose write took the answer
-		 * is in the segment list from then on. */
-		if (pp->settled) {
-			if (!s->want &&
-			    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN)) {
-				rc = hash_changed(pp, s->seg);
-				continue;
-			}
-			pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
-			pp->wrote[s->seg] = 1;
-		} else {
-			memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
-			pp->wrote[s->seg] = 2;
-		}
-		if (written == 0)
-			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
-			       "the start", fr_now_s() - t0);
-		raw_done += m->segments[s->seg].length;
-		written++;
-		double now = fr_now_s();
-		if (now - last_tick >= 0.25) {
-			if (fixed < 0) {
-				/* the medium is the link: its rate over
-				 * four chunks and a second or more, or at
-				 * least the rate it kept up with */
-				if (w->busy_s >= 1.0 &&
-				    w->busy_bytes >= 4ull * WB_CHUNK) {
-					double mr = w->busy_bytes / w->busy_s;
-					if (w->blocked)
-						fr_adapt_wire(ad, w->busy_bytes,
-							      w->busy_s);
-					else if (mr > ad->wire_rate)
-						ad->wire_rate = mr;
-					w->busy_bytes = 0;
-					w->busy_s = 0;
-					w->blocked = false;
-				}
-				fr_adapt_source(ad, read_bytes, read_s);
-				read_bytes = 0;
-				read_s = 0;
-				int before = ad->level;
-				fr_adapt_choose(ad);
-				if (ad->level != before)
-					fr_log(FR_LOG_DEBUG,
-					       "compression level %d -> %d "
-					       "(medium %.0f MB/s, source "
-					       "%.0f MB/s)",
-					       before, ad->level,
-					       ad->wire_rate / 1e6,
-					       ad->source_rate / 1e6);
-			}
-			if (o->progress) {
-				char sg[64], rt[32], lv[32], vl[32];
-				snprintf(sg, sizeof(sg), "parcel: %u/%u segments",
-					 written,
-					 pp->settled ? p->segments : m->n_segments);
-				snprintf(rt, sizeof(rt), "%.0f MB/s",
-					 raw_done / 1e6 / (now - t0 + 1e-9));
-				snprintf(lv, sizeof(lv), "level %d", s->level);
-				snprintf(vl, sizeof(vl), "volume %u", w->n_vols);
-				const struct fr_tty_part parts[] = {
-					{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
-				fr_tty_line(parts, FR_ARRAY_SIZE(parts));
-			}
-			last_tick = now;
-		}
+		fr_wjob_wait(&cr->dq, &s->pj);
+		fl.t_work += fr_now_s() - q0;
+		fl.cpu_work += s->cpu_s;
+		fl.head++;
+		if (rc == 0) /* else only what is in flight is drained */
+			rc = frame_done(cr, s, &fl);
 	}
 	fr_log(FR_LOG_DEBUG,
 	       "last frame written %.2f s after the start (main thread: "
 	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
 	       "writing; workers: %.2f CPU s)",
-	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
-	k->written = written;
-	k->raw_done = raw_done;
+	       fr_now_s() - cr->t0, fl.t_read, fl.t_work, fl.t_write,
+	       fl.cpu_work);
 	return rc;
 }
 
@@ -1359,202 +1381,230 @@ static int parcel_outputs(const struct fr_config *c,
 	return 0;
 }
 
-int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
+/* Refuse early what cannot work, then list the source (its hashes follow
+ * in the background). Nothing to undo when it fails. */
+static int create_source(struct creation *cr)
 {
-	const struct fr_address *ca, *na;
-	struct fr_manifest m = {0};
-	struct vwriter w = {.fd = -1};
-	struct pslot slots[PSLOTS] = {0};
-	struct fr_doneq dq = {.efd = -1};
-	struct fr_adapt ad;
-	struct parcel p = {0};
-	struct prep pp = {0};
-	const char *media[FR_PARCEL_MEDIA_MAX];
-	uint32_t written = 0;
-	uint64_t raw_done = 0;
-	double t0 = fr_now_s();
-	unsigned n_media = 0;
-	bool kept = false;
-	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
-	struct fr_left_list left = {0};
-	bool left_said = false;
+	const struct fr_parcel_opts *o = cr->o;
 	struct stat st;
 	int rc;
 
-	/* ---- refuse early what cannot work */
-	if ((rc = parcel_outputs(c, o, &ca, &na, media, &n_media)) < 0)
+	if ((rc = parcel_outputs(cr->c, o, &cr->ca, &cr->na, cr->media,
+				 &cr->n_media)) < 0)
 		return rc;
-	if ((rc = fr_package_source(o->path, o->name, "pack", src, sizeof(src),
-				    name, sizeof(name))) < 0)
+	if ((rc = fr_package_source(o->path, o->name, "pack", cr->src,
+				    sizeof(cr->src), cr->name,
+				    sizeof(cr->name))) < 0)
 		return rc;
-	if (stat(src, &st) < 0) {
+	if (stat(cr->src, &st) < 0) {
 		rc = -errno;
 		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "cannot read '%s': %s",
-		       fr_esc(src, ep, sizeof(ep)), strerror(-rc));
+		       fr_esc(cr->src, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
-	if ((rc = fr_workq_start(c->workers)) < 0)
+	if ((rc = fr_workq_start(cr->c->workers)) < 0)
 		return rc;
+	return fr_scan_list(cr->src, cr->name, cr->c->seg_size, &cr->m,
+			    &cr->single, &cr->left);
+}
 
-	/* ---- the listing; the hashes follow in the background */
-	bool single;
-	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single, &left)) < 0)
-		return rc;
-	size_t mf_len = fr_manifest_encoded_size(&m);
+/* The preparation's tables and the parcel's record, its id new. */
+static int create_record(struct creation *cr)
+{
+	struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	struct parcel *p = &cr->p;
+	char pdir[1200];
+	int rc;
+
+	size_t mf_len = fr_manifest_encoded_size(m);
 	if (mf_len > FR_MANIFEST_MAX) {
 		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "'%s' has too many entries for one manifest",
-		       fr_esc(src, ep, sizeof(ep)));
-		rc = FR_E_TOO_LARGE;
-		goto out;
+		       fr_esc(cr->src, ep, sizeof(ep)));
+		return FR_E_TOO_LARGE;
 	}
-	pp.c = c;
-	pp.t0 = t0;
-	pp.site = o->site;
-	pp.src = src;
-	pp.m = &m;
-	pp.p = &p;
-	pp.mf_len = mf_len;
-	if ((rc = prep_alloc(&pp, m.n_segments)) < 0)
-		goto out;
+	pp->c = cr->c;
+	pp->t0 = cr->t0;
+	pp->site = cr->o->site;
+	pp->src = cr->src;
+	pp->m = m;
+	pp->p = p;
+	pp->mf_len = mf_len;
+	if ((rc = prep_alloc(pp, m->n_segments)) < 0)
+		return rc;
 
-	/* ---- the parcel's record */
-	fr_random(w.h.parcel, FR_HASH_LEN);
-	memcpy(pp.parcel, w.h.parcel, FR_HASH_LEN);
-	fr_hex(w.h.parcel, FR_HASH_LEN, p.id);
-	if ((rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
-	    (rc = fr_path_fmt(p.dir, sizeof(p.dir), "%s/%.12s", pdir, p.id)) < 0 ||
-	    (rc = fr_mkdirs(p.dir)) < 0) {
+	fr_random(cr->w.h.parcel, FR_HASH_LEN);
+	memcpy(pp->parcel, cr->w.h.parcel, FR_HASH_LEN);
+	fr_hex(cr->w.h.parcel, FR_HASH_LEN, p->id);
+	if ((rc = parcels_dir(cr->c, pdir, sizeof(pdir))) < 0 ||
+	    (rc = fr_path_fmt(p->dir, sizeof(p->dir), "%s/%.12s", pdir, p->id)) < 0 ||
+	    (rc = fr_mkdirs(p->dir)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot create the parcel's record in '%s': %s",
 		       pdir, fr_strerror(rc));
-		goto out;
+		return rc;
 	}
-	snprintf(p.name, sizeof(p.name), "%s", m.name);
-	snprintf(p.site, sizeof(p.site), "%s", o->site);
-	snprintf(p.address, sizeof(p.address), "%s", ca->name);
-	snprintf(p.state, sizeof(p.state), "creating");
-	p.n_segments = m.n_segments;
-	p.created = (int64_t)time(NULL);
-	snprintf(p.media, sizeof(p.media), "%s", media[0]);
+	snprintf(p->name, sizeof(p->name), "%s", m->name);
+	snprintf(p->site, sizeof(p->site), "%s", cr->o->site);
+	snprintf(p->address, sizeof(p->address), "%s", cr->ca->name);
+	snprintf(p->state, sizeof(p->state), "creating");
+	p->n_segments = m->n_segments;
+	p->created = (int64_t)time(NULL);
+	snprintf(p->media, sizeof(p->media), "%s", cr->media[0]);
+	return 0;
+}
 
-	/* ---- hashing and registration, behind the frames */
-	if ((rc = fr_hash_start(&pp.h, src, single, &m, &pp.stop)) < 0) {
+/* Hashing and registration behind the frames, the first volume, the
+ * packing slots, then the frames. */
+static int create_frames(struct creation *cr)
+{
+	const struct fr_config *c = cr->c;
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
+	int rc;
+
+	if ((rc = fr_hash_start(&pp->h, cr->src, cr->single, &cr->m,
+				&pp->stop)) < 0) {
 		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
-		       fr_esc(src, ep, sizeof(ep)), fr_strerror(rc));
-		goto stopped;
+		       fr_esc(cr->src, ep, sizeof(ep)), fr_strerror(rc));
+		return rc;
 	}
-	if (pthread_create(&pp.t, NULL, prep_thread, &pp) != 0) {
-		atomic_store(&pp.stop, true);
-		fr_hash_finish(pp.h);
-		rc = -EAGAIN;
-		goto stopped;
+	if (pthread_create(&pp->t, NULL, prep_thread, pp) != 0) {
+		atomic_store(&pp->stop, true);
+		fr_hash_finish(pp->h);
+		return -EAGAIN;
 	}
-	pp.running = true;
+	pp->running = true;
 
-	/* ---- the volumes: frames first, the manifest (waited for) closes
-	 * each one */
-	w.prep = &pp;
-	vw_setup(&w, c, o, ca, &pp, &m, media, n_media, mf_len, p.created);
-	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
-		if (w.err[0])
-			fr_log(FR_LOG_ERROR, "%s", w.err);
-		goto stopped;
+	/* the volumes: frames first, the manifest (waited for) closes each
+	 * one */
+	w->prep = pp;
+	vw_setup(w, c, cr->o, cr->ca, pp, &cr->m, cr->media, cr->n_media,
+		 pp->mf_len, cr->p.created);
+	if ((rc = vw_open(w)) < 0 || (rc = vw_room(w, 0, false)) < 0) {
+		if (w->err[0])
+			fr_log(FR_LOG_ERROR, "%s", w->err);
+		return rc;
 	}
 
-	int fixed = o->level >= -1 ? o->level : c->level;
-	fr_adapt_init(&ad, fr_workq_count(), fixed);
-	ad.prefer_small = true;
-	if (fixed < 0)
-		ad.level = FR_SMALL_FLOOR; /* until measured */
-	if ((rc = fr_doneq_init(&dq)) < 0)
-		goto stopped;
-	if ((rc = pslots_init(slots, &m, &w)) < 0)
-		goto stopped;
+	cr->fixed = cr->o->level >= -1 ? cr->o->level : c->level;
+	fr_adapt_init(&cr->ad, fr_workq_count(), cr->fixed);
+	cr->ad.prefer_small = true;
+	if (cr->fixed < 0)
+		cr->ad.level = FR_SMALL_FLOOR; /* until measured */
+	if ((rc = fr_doneq_init(&cr->dq)) < 0)
+		return rc;
+	if ((rc = pslots_init(cr->slots, &cr->m, w)) < 0)
+		return rc;
+	return write_frames(cr);
+}
 
-	struct packing pk = {
-		.o = o, .src = src, .single = single, .fixed = fixed, .t0 = t0,
-		.m = &m, .p = &p, .pp = &pp, .slots = slots, .dq = &dq,
-		.ad = &ad, .w = &w,
-	};
-	rc = write_frames(&pk);
-	written = pk.written;
-	raw_done = pk.raw_done;
-stopped:
-	if (o->progress)
+/* The frames stopped (rc: why): the last volume closed, and the parcel
+ * kept (its packing lists, its record, the summary) or its volumes
+ * dropped. */
+static int create_close(struct creation *cr, int rc)
+{
+	struct prep *pp = &cr->pp;
+	struct parcel *p = &cr->p;
+	struct vwriter *w = &cr->w;
+
+	if (cr->o->progress)
 		fprintf(stderr, "\r\033[K");
 	for (int i = 0; i < PSLOTS; i++)
-		if (slots[i].pj.busy)
-			fr_wjob_wait(&dq, &slots[i].pj);
+		if (cr->slots[i].pj.busy)
+			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
 	/* an error other than a full medium after some frames: the hashing
 	 * need not go on */
-	if (rc < 0 && (rc != -ENOSPC || written == 0))
-		atomic_store(&pp.stop, true);
-	rc = close_last_volume(&w, rc, t0);
+	if (rc < 0 && (rc != -ENOSPC || cr->written == 0))
+		atomic_store(&pp->stop, true);
+	rc = close_last_volume(w, rc, cr->t0);
 	/* volumes without a manifest, from a source that changed, or not
 	 * needed: none is kept */
-	bool keep = rc == 0 || (written > 0 && pp.settled &&
-				pp.settle_rc == 0 && rc != FR_E_CHANGED);
-	if (pp.complete)
+	bool keep = rc == 0 || (cr->written > 0 && pp->settled &&
+				pp->settle_rc == 0 && rc != FR_E_CHANGED);
+	if (pp->complete)
 		rc = 0;
-	if (!keep || pp.complete) {
-		drop_volumes(&w);
-		if (p.dir[0])
-			fr_remove_tree(p.dir);
-		goto out;
+	if (!keep || pp->complete) {
+		drop_volumes(w);
+		if (p->dir[0])
+			fr_remove_tree(p->dir);
+		return rc;
 	}
-	kept = true;
-	for (uint32_t k = 0; k < w.n_vols; k++)
-		write_packing_list(&w, k);
-	p.volumes = w.n_vols;
-	p.bytes = w.total_bytes;
-	p.raw = raw_done;
-	p.left_out = not_written(&pp, &m);
-	p.segments = written;
-	double secs = fr_now_s() - t0;
-	snprintf(p.state, sizeof(p.state), "created");
-	parcel_save(&p);
-	report_created(o, &p, &m, &w, &left, raw_done, secs);
-	left_said = true;
-out:
-	if (rc == 0 && left.n) {
-		if (!left_said) {
+	cr->kept = true;
+	for (uint32_t k = 0; k < w->n_vols; k++)
+		write_packing_list(w, k);
+	p->volumes = w->n_vols;
+	p->bytes = w->total_bytes;
+	p->raw = cr->raw_done;
+	p->left_out = not_written(pp, &cr->m);
+	p->segments = cr->written;
+	double secs = fr_now_s() - cr->t0;
+	snprintf(p->state, sizeof(p->state), "created");
+	parcel_save(p);
+	report_created(cr->o, p, &cr->m, w, &cr->left, cr->raw_done, secs);
+	cr->left_said = true;
+	return rc;
+}
+
+/* What the walk left out said (and an error unless --skip-special),
+ * everything let go, and a registration of a parcel not kept withdrawn. */
+static int create_end(struct creation *cr, int rc)
+{
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
+
+	if (rc == 0 && cr->left.n) {
+		if (!cr->left_said) {
 			fprintf(stderr, "%s: ", fr_log_tag);
-			fr_left_print(&left, stderr);
+			fr_left_print(&cr->left, stderr);
 		}
-		if (!o->skip_special)
+		if (!cr->o->skip_special)
 			rc = FR_E_LEFT_OUT;
 	}
-	fr_left_list_fini(&left);
-	if (w.fd >= 0)
-		close(w.fd);
+	fr_left_list_fini(&cr->left);
+	if (w->fd >= 0)
+		close(w->fd);
 	for (int i = 0; i < PSLOTS; i++) {
-		if (slots[i].pj.busy)
-			fr_wjob_wait(&dq, &slots[i].pj);
-		fr_seg_reader_fini(&slots[i].rd);
-		free(slots[i].out);
+		if (cr->slots[i].pj.busy)
+			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
+		fr_seg_reader_fini(&cr->slots[i].rd);
+		free(cr->slots[i].out);
 	}
-	if (dq.efd >= 0)
-		fr_doneq_fini(&dq);
-	for (uint32_t k = 0; k < w.n_vols; k++)
-		free(w.vols[k].segs);
-	free(w.vols);
-	sodium_memzero(w.key, sizeof(w.key));
-	if (pp.running) {
-		atomic_store(&pp.stop, true);
-		pthread_join(pp.t, NULL);
+	if (cr->dq.efd >= 0)
+		fr_doneq_fini(&cr->dq);
+	for (uint32_t k = 0; k < w->n_vols; k++)
+		free(w->vols[k].segs);
+	free(w->vols);
+	sodium_memzero(w->key, sizeof(w->key));
+	if (pp->running) {
+		atomic_store(&pp->stop, true);
+		pthread_join(pp->t, NULL);
 	}
 	/* registered, and no parcel after all */
-	if (pp.registered && !kept)
-		withdraw_parcel(c, o->site, pp.parcel);
-	free(pp.mf);
-	free(pp.have);
-	free(pp.wrote);
-	free(pp.whash);
-	free(pp.seglist);
-	fr_manifest_fini(&m);
+	if (pp->registered && !cr->kept)
+		withdraw_parcel(cr->c, cr->o->site, pp->parcel);
+	free(pp->mf);
+	free(pp->have);
+	free(pp->wrote);
+	free(pp->whash);
+	free(pp->seglist);
+	fr_manifest_fini(&cr->m);
 	return rc;
+}
+
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
+{
+	struct creation cr = {.c = c, .o = o, .t0 = fr_now_s(),
+			      .w = {.fd = -1}, .dq = {.efd = -1}};
+	int rc;
+
+	if ((rc = create_source(&cr)) < 0)
+		return rc;
+	if ((rc = create_record(&cr)) == 0)
+		rc = create_close(&cr, create_frames(&cr));
+	return create_end(&cr, rc);
 }
 
 /* ---- list and ship --------------------------------------------------------- */
