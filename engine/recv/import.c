@@ -724,6 +724,164 @@ static void note_volume(struct incoming *in, const struct vol *v,
 		in->total = t->total;
 }
 
+/* A volume being read: where, what it held so far, the chain of its
+ * records for its trailer; slots read into up to next, waited for up
+ * to head. */
+struct vread {
+	struct importer *im;
+	struct vol *v;
+	int fd;
+	const uint8_t *key;
+	uint64_t pos;
+	uint32_t frames, next, head, first, last;
+	uint32_t max_body, mf_len, sl_len; /* what a record's length may be */
+	crypto_generichash_state chain;
+	struct fr_vol_trailer t;
+	bool trailer; /* read, and whole */
+};
+
+/* A record as read: its header, nonce and tag, its associated data. A
+ * frame's sealed header is in its slot and its header opened (not yet
+ * checked) in fh, its payload at the slot's in + shift; the body of
+ * another is at body (malloc'd, or small for a trailer). */
+struct vrec {
+	struct fr_rec_hdr r;
+	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t ad[FR_PSEAL_AD];
+	uint8_t fh[FR_FRAME_HDR];
+	uint8_t *body;
+	uint8_t small[FR_TRAILER_LEN];
+};
+
+/* A frame's header into slot s (and opened into x->fh, to know the
+ * index), its payload where that segment's bytes line up. */
+static int read_frame(struct vread *vr, struct islot *s, struct vrec *x)
+{
+	const struct fr_manifest *m = &vr->im->pkg.m;
+	int rc = read_all(vr->fd, s->fh, FR_FRAME_HDR);
+
+	memcpy(x->fh, s->fh, FR_FRAME_HDR);
+	fr_pseal_xor(vr->key, x->nonce, 0, x->fh, FR_FRAME_HDR);
+	/* the index is checked later; a wrong one only costs the
+	 * alignment */
+	uint32_t idx = fr_get32(x->fh + 24);
+	s->shift = rc == 0 && idx < m->n_segments ? fr_dio_shift(m, idx) : 0;
+	if (rc == 0)
+		rc = read_all(vr->fd, s->in + s->shift, x->r.len - FR_FRAME_HDR);
+	return rc;
+}
+
+/* The volume's next record into x, a frame's into slot s: 0, or a
+ * negative code when the volume cannot be read on (said and counted
+ * damaged, but for -ENOMEM). */
+static int read_rec(struct vread *vr, struct islot *s, struct vrec *x)
+{
+	struct importer *im = vr->im;
+	const char *vname = vr->v->path;
+	int rc = read_all(vr->fd, x->rh, sizeof(x->rh));
+
+	if (rc == FR_E_TRUNCATED) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is truncated at byte %llu (no trailer): the "
+		       "%u frame(s) before that were read",
+		       vname, (unsigned long long)vr->pos, vr->frames);
+		im->damaged++;
+		return rc;
+	}
+	if (rc == 0)
+		rc = fr_rec_hdr_unpack(&x->r, x->rh, FR_MANIFEST_MAX);
+	/* every length is known from the manifest: none is trusted */
+	if (rc == 0 && (x->r.type == FR_REC_FRAME	 ? x->r.len > vr->max_body
+			: x->r.type == FR_REC_MANIFEST ? x->r.len != vr->mf_len
+			: x->r.type == FR_REC_SEGLIST	 ? x->r.len != vr->sl_len
+							 : false))
+		rc = FR_E_TOO_LARGE;
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is damaged at byte %llu (%s): the rest of it "
+		       "cannot be read; %u frame(s) were read before",
+		       vname, (unsigned long long)vr->pos, fr_strerror(rc),
+		       vr->frames);
+		im->damaged++;
+		return rc;
+	}
+	x->body = x->r.type == FR_REC_FRAME ? s->in : NULL;
+	if (x->r.type == FR_REC_TRAILER)
+		x->body = x->small;
+	else if (!x->body && !(x->body = malloc(x->r.len)))
+		return -ENOMEM;
+	rc = read_all(vr->fd, x->nonce, sizeof(x->nonce));
+	if (rc == 0 && x->r.type == FR_REC_FRAME)
+		rc = read_frame(vr, s, x);
+	else if (rc == 0)
+		rc = read_all(vr->fd, x->body, x->r.len);
+	if (rc == 0)
+		rc = read_all(vr->fd, x->mac, sizeof(x->mac));
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is truncated in the record at byte %llu: the "
+		       "%u frame(s) before it were read",
+		       vname, (unsigned long long)vr->pos, vr->frames);
+		im->damaged++;
+		if (x->body != s->in && x->body != x->small)
+			free(x->body);
+		return rc;
+	}
+	vr->pos += fr_pseal_rec_size(x->r.len);
+	fr_pseal_ad(vr->v->vh, x->rh, x->ad);
+	return 0;
+}
+
+/* A manifest, segment list or trailer record, opened and chained: true
+ * when the volume ends here (its trailer, or a record that does not
+ * open: the volume is refused from there on). */
+static bool open_rec(struct vread *vr, struct vrec *x)
+{
+	if (!fr_pseal_open(vr->key, x->nonce, x->ad, sizeof(x->ad),
+			   &(struct fr_piece){x->body, x->r.len}, 1, x->mac)) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: its %s record at byte %llu fails authentication "
+		       "(%s): the volume is refused from there on; the %u "
+		       "frame(s) before it were read",
+		       vr->v->path, rec_name(x->r.type),
+		       (unsigned long long)(vr->pos -
+					    fr_pseal_rec_size(x->r.len)),
+		       fr_strerror(FR_E_FORGED), vr->frames);
+		vr->im->damaged++;
+		if (x->body != x->small)
+			free(x->body);
+		return true;
+	}
+	if (x->r.type == FR_REC_TRAILER) {
+		vr->trailer = trailer_ok(vr->im, vr->v, &vr->chain, x->body,
+					 &vr->t);
+		return true;
+	}
+	chain_rec(&vr->chain, x->rh, x->nonce, x->mac);
+	free(x->body);
+	return false;
+}
+
+/* A frame record, chained and counted: handed to a worker in slot s
+ * unless refused or held already. */
+static void frame_rec(struct vread *vr, struct islot *s, const struct vrec *x)
+{
+	struct fr_frame f;
+
+	chain_rec(&vr->chain, x->rh, x->nonce, x->mac);
+	vr->frames++;
+	if (take_frame(vr->im, s, vr->v, vr->key, x->ad, x->nonce, x->mac,
+		       x->r.len, x->fh, vr->frames - 1,
+		       vr->pos - fr_pseal_rec_size(x->r.len), &f))
+		vr->next++;
+	if (f.index == UINT32_MAX) /* refused */
+		return;
+	if (f.index < vr->first)
+		vr->first = f.index;
+	if (f.index > vr->last)
+		vr->last = f.index;
+}
+
 /* Import one volume into the open package, opening its records with the
  * parcel's key; records what it held. */
 static int import_volume(struct importer *im, struct vol *v, int fd,
@@ -731,154 +889,52 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 {
 	const struct fr_manifest *m = &im->pkg.m;
 	const char *vname = v->path;
-	uint32_t max_body = FR_FRAME_HDR + (uint32_t)fr_seg_bound(m->seg_size);
-	uint64_t pos = FR_VOL_HDR;
-	uint32_t frames = 0, next = 0, head = 0, first = UINT32_MAX, last = 0;
+	struct vread vr = {
+		.im = im, .v = v, .fd = fd, .key = key, .pos = FR_VOL_HDR,
+		.first = UINT32_MAX,
+		.max_body = FR_FRAME_HDR + (uint32_t)fr_seg_bound(m->seg_size),
+		.mf_len = (uint32_t)fr_manifest_encoded_size(m),
+		.sl_len = (m->n_segments + 7) / 8,
+	};
 	uint32_t imported0 = im->imported, held0 = im->held;
 	uint32_t refused0 = im->refused;
-	struct fr_vol_trailer t = {0};
-	crypto_generichash_state chain;
-	bool trailer = false;
+	struct readahead ra = {0};
 	int rc = 0;
 
-	uint32_t mf_len = (uint32_t)fr_manifest_encoded_size(m);
-	uint32_t sl_len = (m->n_segments + 7) / 8;
-	struct readahead ra = {0};
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	crypto_generichash_init(&chain, NULL, 0, sizeof(t.chain));
-	crypto_generichash_update(&chain, v->vh, FR_VOL_HDR);
-	while (!trailer && !im->error) {
-		uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
-		uint8_t ad[FR_PSEAL_AD];
-		struct fr_rec_hdr r;
-		struct islot *s = &im->slots[next % ISLOTS];
+	crypto_generichash_init(&vr.chain, NULL, 0, sizeof(vr.t.chain));
+	crypto_generichash_update(&vr.chain, v->vh, FR_VOL_HDR);
+	while (!vr.trailer && !im->error) {
+		struct islot *s = &im->slots[vr.next % ISLOTS];
+		struct vrec x;
 
-		read_ahead(fd, pos, &ra);
-
+		read_ahead(fd, vr.pos, &ra);
 		/* a slot to read into: the oldest job finishes first */
-		if (next - head == ISLOTS) {
-			imp_wait(im, &im->slots[head % ISLOTS], vname);
-			head++;
+		if (vr.next - vr.head == ISLOTS) {
+			imp_wait(im, &im->slots[vr.head % ISLOTS], vname);
+			vr.head++;
 			continue;
 		}
-		rc = read_all(fd, rh, sizeof(rh));
-		if (rc == FR_E_TRUNCATED) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is truncated at byte %llu (no trailer): the "
-			       "%u frame(s) before that were read",
-			       vname, (unsigned long long)pos, frames);
-			im->damaged++;
+		if ((rc = read_rec(&vr, s, &x)) < 0)
 			break;
-		}
-		if (rc == 0)
-			rc = fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX);
-		/* every length is known from the manifest: none is trusted */
-		if (rc == 0 && (r.type == FR_REC_FRAME ? r.len > max_body
-				: r.type == FR_REC_MANIFEST ? r.len != mf_len
-				: r.type == FR_REC_SEGLIST ? r.len != sl_len
-							    : false))
-			rc = FR_E_TOO_LARGE;
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is damaged at byte %llu (%s): the rest of it "
-			       "cannot be read; %u frame(s) were read before",
-			       vname, (unsigned long long)pos, fr_strerror(rc),
-			       frames);
-			im->damaged++;
-			break;
-		}
-		uint8_t *body = r.type == FR_REC_FRAME ? s->in : NULL;
-		uint8_t small[FR_TRAILER_LEN];
-		if (r.type == FR_REC_TRAILER)
-			body = small;
-		else if (!body && !(body = malloc(r.len))) {
-			rc = -ENOMEM;
-			break;
-		}
-		/* a frame's header goes to the slot, its payload to `in`; the
-		 * header is opened (not checked yet) to know the index */
-		uint8_t fh[FR_FRAME_HDR];
-		rc = read_all(fd, nonce, sizeof(nonce));
-		if (rc == 0 && r.type == FR_REC_FRAME) {
-			rc = read_all(fd, s->fh, FR_FRAME_HDR);
-			memcpy(fh, s->fh, FR_FRAME_HDR);
-			fr_pseal_xor(key, nonce, 0, fh, FR_FRAME_HDR);
-			/* the index is checked below; a wrong one only
-			 * costs the alignment */
-			uint32_t idx = fr_get32(fh + 24);
-			s->shift = rc == 0 && idx < m->n_segments
-					   ? fr_dio_shift(m, idx)
-					   : 0;
-			if (rc == 0)
-				rc = read_all(fd, s->in + s->shift,
-					      r.len - FR_FRAME_HDR);
-		} else if (rc == 0) {
-			rc = read_all(fd, body, r.len);
-		}
-		if (rc == 0)
-			rc = read_all(fd, mac, sizeof(mac));
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is truncated in the record at byte %llu: the "
-			       "%u frame(s) before it were read",
-			       vname, (unsigned long long)pos, frames);
-			im->damaged++;
-			if (body != s->in && body != small)
-				free(body);
-			break;
-		}
-		pos += fr_pseal_rec_size(r.len);
-		fr_pseal_ad(v->vh, rh, ad);
-		if (r.type != FR_REC_FRAME) {
-			if (!fr_pseal_open(key, nonce, ad, sizeof(ad),
-					   &(struct fr_piece){body, r.len}, 1,
-					   mac)) {
-				fr_log(FR_LOG_ERROR,
-				       "%s: its %s record at byte %llu fails "
-				       "authentication (%s): the volume is "
-				       "refused from there on; the %u "
-				       "frame(s) before it were read",
-				       vname, rec_name(r.type),
-				       (unsigned long long)(pos -
-							    fr_pseal_rec_size(r.len)),
-				       fr_strerror(FR_E_FORGED), frames);
-				im->damaged++;
-				if (body != small)
-					free(body);
+		if (x.r.type != FR_REC_FRAME) {
+			if (open_rec(&vr, &x))
 				break;
-			}
-			if (r.type == FR_REC_TRAILER) {
-				trailer = trailer_ok(im, v, &chain, body, &t);
-				break;
-			}
-			chain_rec(&chain, rh, nonce, mac);
-			free(body);
 			continue;
 		}
-		chain_rec(&chain, rh, nonce, mac);
-		frames++;
-		struct fr_frame f;
-		if (take_frame(im, s, v, key, ad, nonce, mac, r.len, fh,
-			       frames - 1, pos - fr_pseal_rec_size(r.len), &f))
-			next++;
-		if (f.index == UINT32_MAX) /* refused */
-			continue;
-		if (f.index < first)
-			first = f.index;
-		if (f.index > last)
-			last = f.index;
+		frame_rec(&vr, s, &x);
 	}
-	for (; head < next; head++)
-		imp_wait(im, &im->slots[head % ISLOTS], vname);
+	for (; vr.head < vr.next; vr.head++)
+		imp_wait(im, &im->slots[vr.head % ISLOTS], vname);
 	imp_sync(im);
 	if (rc == -ENOMEM && !im->error) {
 		im->error = rc;
 		snprintf(im->err, sizeof(im->err), "out of memory");
 	}
-	note_volume(in, v, &t, trailer, frames, first, last);
-	if (trailer && t.frames != frames) {
+	note_volume(in, v, &vr.t, vr.trailer, vr.frames, vr.first, vr.last);
+	if (vr.trailer && vr.t.frames != vr.frames) {
 		fr_log(FR_LOG_ERROR, "%s: holds %u frames, its trailer says %u",
-		       vname, frames, t.frames);
+		       vname, vr.frames, vr.t.frames);
 		im->damaged++;
 	}
 	fr_log(FR_LOG_INFO,
@@ -1450,3 +1506,4 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 	free(v);
 	return worst;
 }
+
