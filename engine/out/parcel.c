@@ -1694,9 +1694,10 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		}
 		for (uint32_t q = 0; q < k; q++) {
 			struct parcel *p = &ps[who[q]];
-			const char *ns = st[q] == FR_PARCEL_RECEIVED	  ? "received"
-					 : st[q] == FR_PARCEL_SUPERSEDED ? "not-needed"
-								 : NULL;
+			const char *ns =
+				st[q] == FR_PARCEL_RECEIVED     ? "received"
+				: st[q] == FR_PARCEL_SUPERSEDED ? "not-needed"
+								: NULL;
 			if (ns && strcmp(p->state, ns)) {
 				snprintf(p->state, sizeof(p->state), "%s", ns);
 				if (st[q] == FR_PARCEL_RECEIVED)

@@ -428,6 +428,11 @@ struct importer {
 	uint32_t imported, held, refused, damaged;
 	int error;
 	char err[1600];
+	/* the parcel's */
+	char id[33];
+	char from[FR_CODE_MAX + 1]; /* the account its volumes are sealed for */
+	uint8_t pkey[32];
+	uint8_t *seglist;           /* the segments it carries */
 };
 
 static void imp_sync_failed(struct importer *im, int rc)
@@ -767,7 +772,8 @@ static int read_frame(struct vread *vr, struct islot *s, struct vrec *x)
 	uint32_t idx = fr_get32(x->fh + 24);
 	s->shift = rc == 0 && idx < m->n_segments ? fr_dio_shift(m, idx) : 0;
 	if (rc == 0)
-		rc = read_all(vr->fd, s->in + s->shift, x->r.len - FR_FRAME_HDR);
+		rc = read_all(vr->fd, s->in + s->shift,
+			      x->r.len - FR_FRAME_HDR);
 	return rc;
 }
 
@@ -791,10 +797,11 @@ static int read_rec(struct vread *vr, struct islot *s, struct vrec *x)
 	if (rc == 0)
 		rc = fr_rec_hdr_unpack(&x->r, x->rh, FR_MANIFEST_MAX);
 	/* every length is known from the manifest: none is trusted */
-	if (rc == 0 && (x->r.type == FR_REC_FRAME	 ? x->r.len > vr->max_body
-			: x->r.type == FR_REC_MANIFEST ? x->r.len != vr->mf_len
-			: x->r.type == FR_REC_SEGLIST	 ? x->r.len != vr->sl_len
-							 : false))
+	if (rc == 0 &&
+	    (x->r.type == FR_REC_FRAME      ? x->r.len > vr->max_body
+	     : x->r.type == FR_REC_MANIFEST ? x->r.len != vr->mf_len
+	     : x->r.type == FR_REC_SEGLIST  ? x->r.len != vr->sl_len
+					    : false))
 		rc = FR_E_TOO_LARGE;
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR,
@@ -1139,8 +1146,6 @@ static void report_import(const struct importer *im, const struct incoming *in,
 		report_missing(im, in, seglist, out, false);
 }
 
-/* Import one parcel's volumes v[0..n); with json, its object goes into
- * the "parcels" array on out (*printed counts them, for the commas). */
 /* The manifest (and segment list) of the first volume where it reads
  * authentic, and the account it was sealed for; the volume it came from,
  * or v[0] when none had it (*mf NULL). */
@@ -1233,28 +1238,26 @@ static int islots_alloc(struct importer *im)
 	return 0;
 }
 
-static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
-			 bool json, FILE *out, bool *complete, unsigned *printed)
+/*
+ * The parcel's manifest into *mf and *mf_len, and into im its segment
+ * list, the account it was sealed for and the parcel's key; *mv the
+ * volume it came from. 0; 1 when the package is complete here already
+ * (in names it); or a negative code, said (nothing of the store touched).
+ */
+static int parcel_manifest(struct importer *im, struct vol *v, uint32_t n,
+			   uint8_t **mf, uint32_t *mf_len,
+			   const struct vol **mv, struct incoming *in)
 {
-	struct importer im = {.c = c, .dq = {.efd = -1}};
-	uint8_t pkey[32];
-	struct incoming in;
-	uint8_t *mf = NULL, *seglist = NULL;
-	uint32_t mf_len = 0;
-	char from[FR_CODE_MAX + 1] = "", id[33], err[600];
-	int rc = 0, fd = -1;
+	const struct fr_config *c = im->c;
+	int fd;
 
-	*complete = false;
-	fr_hex(v[0].h.parcel, FR_HASH_LEN, id);
-	/* the volume the manifest came from */
-	const struct vol *mv =
-		find_manifest(c, v, n, pkey, &mf, &mf_len, &seglist, from);
+	*mv = find_manifest(c, v, n, im->pkey, mf, mf_len, &im->seglist,
+			    im->from);
 	/* the medium starts on the first volume's frames while the tree is
 	 * made (asked for after the manifest, which it would delay) */
 	if ((fd = open(v[0].path, O_RDONLY | O_CLOEXEC)) >= 0) {
 		posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
 		close(fd);
-		fd = -1;
 	}
 	bool any_fits = false, wrong = false;
 	for (uint32_t k = 0; k < n; k++) {
@@ -1262,130 +1265,176 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		any_fits |= !v[k].wrong_key &&
 			    fr_config_account(c, v[k].h.account) != NULL;
 	}
-	if (!mf && wrong && !any_fits) {
+	if (!*mf && wrong && !any_fits) {
 		/* said per volume: nothing of the store is touched */
 		fr_log(FR_LOG_ERROR,
 		       "parcel %.12s: no volume given opens with its "
 		       "account's key: nothing imported",
-		       id);
-		sodium_memzero(pkey, sizeof(pkey));
+		       im->id);
 		return FR_E_AUTH;
 	}
-	if (!mf) {
+	if (!*mf) {
 		/* a volume cut short has none (the manifest ends a
 		 * volume): the registration, or an earlier import, left it
 		 * in the store */
-		incoming_load(c, id, &in);
-		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
-			say_complete(out, json, id, in.name);
-			*complete = true;
-			sodium_memzero(pkey, sizeof(pkey));
-			return 0;
-		}
-		mv = &v[0];
+		incoming_load(c, im->id, in);
+		if (registered_manifest(c, in, &v[0], mf, mf_len, im->from))
+			return 1;
+		*mv = &v[0];
 	}
-	if (!mf) {
+	if (!*mf) {
 		fr_log(FR_LOG_ERROR,
 		       "parcel %.12s: no volume given has a readable, "
 		       "authentic manifest",
-		       id);
-		sodium_memzero(pkey, sizeof(pkey));
+		       im->id);
 		return FR_E_FORGED;
 	}
-	rc = fr_store_open(c->store, mf, mf_len, from, &im.pkg, err, sizeof(err));
-	free(mf);
+	return 0;
+}
+
+/* The destination's record of the parcel, as the open package and the
+ * account of its volumes say; its state is the caller's. */
+static void incoming_fill(struct incoming *in, const struct importer *im)
+{
+	incoming_load(im->c, im->id, in);
+	snprintf(in->name, sizeof(in->name), "%s", im->pkg.m.name);
+	fr_hex(im->pkg.m.id, FR_HASH_LEN, in->pkg);
+	fr_hex(im->pkg.m.lid, FR_HASH_LEN, in->partial);
+	snprintf(in->from, sizeof(in->from), "%s", im->from);
+}
+
+/* What the import of the open package needs: the segment list (every
+ * segment, when no volume had one), the segments taken, the done queue,
+ * the syncer, the slots. */
+static int importer_start(struct importer *im)
+{
+	uint32_t sl_len = (im->pkg.m.n_segments + 7) / 8;
+	int rc = 0;
+
+	if (!im->seglist && (im->seglist = calloc(sl_len, 1)))
+		memset(im->seglist, 0xff, sl_len);
+	im->taken = calloc(im->pkg.m.n_segments + 1, 1);
+	if (!im->seglist || !im->taken || (rc = fr_doneq_init(&im->dq)) < 0 ||
+	    (rc = fr_syncer_start(&im->sy, &im->pkg, NULL, NULL, -1)) < 0)
+		return rc < 0 ? rc : -ENOMEM;
+	return islots_alloc(im);
+}
+
+/* Every volume of v[0..n) that fits into the open package, its record
+ * kept in in; the package finalized once it is whole (*complete). */
+static int import_volumes(struct importer *im, struct vol *v, uint32_t n,
+			  struct incoming *in, bool *complete)
+{
+	const struct fr_config *c = im->c;
+	char err[600];
+	int rc, fd;
+
+	for (uint32_t k = 0; k < n && !im->error; k++) {
+		if ((fd = volume_fd(im, &v[k], im->from, im->pkey)) < 0)
+			continue;
+		import_volume(im, &v[k], fd, in, im->pkey);
+		close(fd);
+		incoming_save(in);
+	}
+	if (im->error) {
+		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im->id, im->err);
+		return im->error;
+	}
+	if (im->pkg.j.n_have != im->pkg.m.n_segments)
+		return 0;
+	rc = fr_store_finalize(&im->pkg, c->store, err, sizeof(err));
 	if (rc < 0) {
-		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
-		free(seglist);
-		sodium_memzero(pkey, sizeof(pkey));
+		fr_log(FR_LOG_ERROR, "cannot complete '%s': %s", im->pkg.m.name,
+		       err);
 		return rc;
 	}
-	im.open = true;
+	in->state = FR_PARCEL_RECEIVED;
+	incoming_save(in);
+	*complete = true;
+	fr_log(FR_LOG_INFO,
+	       "package '%s' complete and verified -> %s/packages/%s",
+	       im->pkg.m.name, c->store, im->pkg.m.name);
+	return 0;
+}
+
+static void importer_fini(struct importer *im)
+{
+	for (int i = 0; i < ISLOTS; i++) {
+		if (im->slots[i].pj.busy)
+			imp_wait(im, &im->slots[i], "");
+		free(im->slots[i].in);
+		free(im->slots[i].out);
+	}
+	if (im->dq.efd >= 0)
+		fr_doneq_fini(&im->dq);
+	fr_syncer_stop(&im->sy);
+	if (im->open)
+		fr_store_close(&im->pkg);
+	free(im->taken);
+	free(im->seglist);
+	sodium_memzero(im->pkey, sizeof(im->pkey));
+}
+
+/* Import one parcel's volumes v[0..n); with json, its object goes into
+ * the "parcels" array on out (*printed counts them, for the commas). */
+static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
+			 bool json, FILE *out, bool *complete, unsigned *printed)
+{
+	struct importer im = {.c = c, .dq = {.efd = -1}};
+	struct incoming in;
+	const struct vol *mv;
+	uint8_t *mf = NULL;
+	uint32_t mf_len = 0;
+	char err[600];
+	int rc;
+
+	*complete = false;
+	fr_hex(v[0].h.parcel, FR_HASH_LEN, im.id);
+	rc = parcel_manifest(&im, v, n, &mf, &mf_len, &mv, &in);
+	if (rc > 0) {
+		say_complete(out, json, im.id, in.name);
+		*complete = true;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = fr_store_open(c->store, mf, mf_len, im.from, &im.pkg, err,
+				   sizeof(err));
+		free(mf);
+		if (rc < 0)
+			fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im.id, err);
+		im.open = rc >= 0;
+	}
+	if (!im.open) {
+		free(im.seglist);
+		sodium_memzero(im.pkey, sizeof(im.pkey));
+		return rc;
+	}
 	if (im.pkg.m.n_segments != mv->h.n_segments ||
 	    im.pkg.m.seg_size != mv->h.seg_size) {
 		fr_log(FR_LOG_ERROR,
-		       "parcel %.12s: its volumes do not match its manifest", id);
+		       "parcel %.12s: its volumes do not match its manifest",
+		       im.id);
 		rc = FR_E_BAD_INDEX;
-		goto out;
-	}
-	if (rc == FR_HAVE_COMPLETE) {
+	} else if (rc == FR_HAVE_COMPLETE) {
 		/* by network, or an earlier import */
-		char pk[33];
-		incoming_load(c, id, &in);
-		snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
-		fr_hex(im.pkg.m.id, FR_HASH_LEN, pk);
-		snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
-		fr_hex(im.pkg.m.lid, FR_HASH_LEN, in.partial);
-		snprintf(in.from, sizeof(in.from), "%s", from);
+		incoming_fill(&in, &im);
 		if (in.state != FR_PARCEL_RECEIVED)
 			in.state = FR_PARCEL_SUPERSEDED;
 		incoming_save(&in);
 		*complete = true;
-		say_complete(out, json, id, im.pkg.m.name);
+		say_complete(out, json, im.id, im.pkg.m.name);
 		rc = 0;
-		goto out;
-	}
-	if (!seglist && (seglist = calloc((im.pkg.m.n_segments + 7) / 8, 1)))
-		memset(seglist, 0xff, (im.pkg.m.n_segments + 7) / 8);
-	incoming_load(c, id, &in);
-	snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
-	fr_hex(im.pkg.m.id, FR_HASH_LEN, in.pkg);
-	fr_hex(im.pkg.m.lid, FR_HASH_LEN, in.partial);
-	snprintf(in.from, sizeof(in.from), "%s", from);
-	if (in.state != FR_PARCEL_RECEIVED)
-		in.state = FR_PARCEL_IMPORTING;
-	im.taken = calloc(im.pkg.m.n_segments + 1, 1);
-	if (!seglist || !im.taken || (rc = fr_doneq_init(&im.dq)) < 0 ||
-	    (rc = fr_syncer_start(&im.sy, &im.pkg, NULL, NULL, -1)) < 0) {
-		rc = rc < 0 ? rc : -ENOMEM;
-		goto out;
-	}
-	if ((rc = islots_alloc(&im)) < 0)
-		goto out;
-
-	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if ((fd = volume_fd(&im, &v[k], from, pkey)) < 0)
-			continue;
-		import_volume(&im, &v[k], fd, &in, pkey);
-		close(fd);
-		incoming_save(&in);
-	}
-	if (im.error) {
-		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, im.err);
-		rc = im.error;
-		goto out;
-	}
-	if (im.pkg.j.n_have == im.pkg.m.n_segments) {
-		rc = fr_store_finalize(&im.pkg, c->store, err, sizeof(err));
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR, "cannot complete '%s': %s",
-			       im.pkg.m.name, err);
-			goto out;
+	} else {
+		incoming_fill(&in, &im);
+		if (in.state != FR_PARCEL_RECEIVED)
+			in.state = FR_PARCEL_IMPORTING;
+		if ((rc = importer_start(&im)) == 0 &&
+		    (rc = import_volumes(&im, v, n, &in, complete)) == 0) {
+			report_import(&im, &in, im.seglist, im.id, *complete,
+				      json, out, printed);
+			rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
 		}
-		in.state = FR_PARCEL_RECEIVED;
-		incoming_save(&in);
-		*complete = true;
-		fr_log(FR_LOG_INFO,
-		       "package '%s' complete and verified -> %s/packages/%s",
-		       im.pkg.m.name, c->store, im.pkg.m.name);
 	}
-	report_import(&im, &in, seglist, id, *complete, json, out, printed);
-	rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
-out:
-	for (int i = 0; i < ISLOTS; i++) {
-		if (im.slots[i].pj.busy)
-			imp_wait(&im, &im.slots[i], "");
-		free(im.slots[i].in);
-		free(im.slots[i].out);
-	}
-	if (im.dq.efd >= 0)
-		fr_doneq_fini(&im.dq);
-	fr_syncer_stop(&im.sy);
-	if (im.open)
-		fr_store_close(&im.pkg);
-	free(im.taken);
-	free(seglist);
-	sodium_memzero(pkey, sizeof(pkey));
+	importer_fini(&im);
 	return rc;
 }
 
@@ -1398,6 +1447,63 @@ static void refused_json(FILE *rj, const char *path, const char *why)
 		return;
 	fprintf(rj, "%s{\"path\": %s, \"error\": %s}", ftell(rj) ? ", " : "",
 		fr_json_str(path, p, sizeof(p)), fr_json_str(why, w, sizeof(w)));
+}
+
+/* Every volume's header read first: what is not a volume, is of an older
+ * format or is addressed to another site is refused (said, in rj, and
+ * the first such code in *worst), the others kept at the front of v.
+ * Returns how many are kept. */
+static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
+			  uint32_t n, FILE *rj, int *worst)
+{
+	uint32_t good = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		int r = fd < 0 ? -errno : read_all(fd, v[k].vh, FR_VOL_HDR);
+		if (fd >= 0)
+			close(fd);
+		if (r == 0)
+			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
+		unsigned ver = r == FR_E_BAD_VERSION ? fr_vol_hdr_version(v[k].vh)
+						     : 0;
+		if (ver && ver < FR_VOL_VERSION) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: made by an older ferry (volume format %u, "
+			       "not sealed): it is not imported; make the "
+			       "parcel again with this ferry ('ferry parcel "
+			       "create')",
+			       v[k].path, ver);
+			refused_json(rj, v[k].path,
+				     "made by an older ferry: make the parcel "
+				     "again with this one");
+			*worst = *worst ? *worst : r;
+			continue;
+		}
+		if (r < 0) {
+			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
+			       v[k].path, fr_strerror(r));
+			refused_json(rj, v[k].path, fr_strerror(r));
+			*worst = *worst ? *worst : r;
+			continue;
+		}
+		if (strcmp(v[k].h.to, c->code)) {
+			char why[64];
+			fr_log(FR_LOG_ERROR,
+			       "%s: addressed to site %s, and this is %s: "
+			       "refused",
+			       v[k].path, v[k].h.to, c->code);
+			snprintf(why, sizeof(why), "addressed to site %s",
+				 v[k].h.to);
+			refused_json(rj, v[k].path, why);
+			*worst = FR_E_WRONG_SITE;
+			continue;
+		}
+		if (good != k)
+			v[good] = v[k];
+		good++;
+	}
+	return good;
 }
 
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
@@ -1426,52 +1532,7 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		free(v);
 		return -ENOMEM;
 	}
-	/* read every header first: refuse what is not ours or not a volume */
-	for (uint32_t k = 0; k < n; k++) {
-		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
-		int r = fd < 0 ? -errno : read_all(fd, v[k].vh, FR_VOL_HDR);
-		if (fd >= 0)
-			close(fd);
-		if (r == 0)
-			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
-		unsigned ver = r == FR_E_BAD_VERSION ? fr_vol_hdr_version(v[k].vh)
-						     : 0;
-		if (ver && ver < FR_VOL_VERSION) {
-			fr_log(FR_LOG_ERROR,
-			       "%s: made by an older ferry (volume format %u, "
-			       "not sealed): it is not imported; make the "
-			       "parcel again with this ferry ('ferry parcel "
-			       "create')",
-			       v[k].path, ver);
-			refused_json(rj, v[k].path,
-				     "made by an older ferry: make the parcel "
-				     "again with this one");
-			worst = worst ? worst : r;
-			continue;
-		}
-		if (r < 0) {
-			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
-			       v[k].path, fr_strerror(r));
-			refused_json(rj, v[k].path, fr_strerror(r));
-			worst = worst ? worst : r;
-			continue;
-		}
-		if (strcmp(v[k].h.to, c->code)) {
-			char why[64];
-			fr_log(FR_LOG_ERROR,
-			       "%s: addressed to site %s, and this is %s: "
-			       "refused",
-			       v[k].path, v[k].h.to, c->code);
-			snprintf(why, sizeof(why), "addressed to site %s",
-				 v[k].h.to);
-			refused_json(rj, v[k].path, why);
-			worst = FR_E_WRONG_SITE;
-			continue;
-		}
-		if (good != k)
-			v[good] = v[k];
-		good++;
-	}
+	good = keep_ours(c, v, n, rj, &worst);
 	if (fr_workq_start(c->workers) < 0)
 		good = 0;
 	qsort(v, good, sizeof(*v), cmp_vol);
