@@ -494,7 +494,8 @@ static int vw_record(struct vwriter *w, uint32_t type, const uint8_t *body,
 
 static uint64_t fixed_part(const struct vwriter *w)
 {
-	return FR_VOL_HDR + fr_pseal_rec_size(w->mf_len) + fr_pseal_rec_size(w->seglist_len) +
+	return FR_VOL_HDR + fr_pseal_rec_size(w->mf_len) +
+	       fr_pseal_rec_size(w->seglist_len) +
 	       fr_pseal_rec_size(FR_TRAILER_LEN);
 }
 
@@ -1205,7 +1206,8 @@ static int frame_done(struct creation *cr, struct pslot *s,
 		pp->wrote[s->seg] = 2;
 	}
 	if (cr->written == 0)
-		fr_log(FR_LOG_DEBUG, "first frame written %.2f s after the start",
+		fr_log(FR_LOG_DEBUG,
+		       "first frame written %.2f s after the start",
 		       fr_now_s() - cr->t0);
 	cr->raw_done += m->segments[s->seg].length;
 	cr->written++;
@@ -1439,7 +1441,8 @@ static int create_record(struct creation *cr)
 	memcpy(pp->parcel, cr->w.h.parcel, FR_HASH_LEN);
 	fr_hex(cr->w.h.parcel, FR_HASH_LEN, p->id);
 	if ((rc = parcels_dir(cr->c, pdir, sizeof(pdir))) < 0 ||
-	    (rc = fr_path_fmt(p->dir, sizeof(p->dir), "%s/%.12s", pdir, p->id)) < 0 ||
+	    (rc = fr_path_fmt(p->dir, sizeof(p->dir), "%s/%.12s", pdir,
+			      p->id)) < 0 ||
 	    (rc = fr_mkdirs(p->dir)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot create the parcel's record in '%s': %s",
 		       pdir, fr_strerror(rc));

@@ -248,7 +248,8 @@ int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 	fr_hex(pkg.m.lid, FR_HASH_LEN, in.partial);
 	snprintf(in.from, sizeof(in.from), "%s", who);
 	if (in.state == FR_PARCEL_UNKNOWN)
-		in.state = r == FR_HAVE_COMPLETE ? FR_PARCEL_SUPERSEDED : FR_PARCEL_EXPECTED;
+		in.state = r == FR_HAVE_COMPLETE ? FR_PARCEL_SUPERSEDED
+						 : FR_PARCEL_EXPECTED;
 	incoming_save(&in);
 	fr_log(FR_LOG_INFO,
 	       "%s: parcel %.12s of '%s' registered; %u of %u segments "
@@ -284,7 +285,8 @@ int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
 		/* only the site that registered it may learn about it */
 		if (strcmp(in.from, who))
 			st = FR_PARCEL_UNKNOWN;
-		else if (st != FR_PARCEL_RECEIVED && package_complete(c, in.name, in.pkg))
+		else if (st != FR_PARCEL_RECEIVED &&
+			 package_complete(c, in.name, in.pkg))
 			st = FR_PARCEL_SUPERSEDED;
 		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
 		fr_put32(ans + 4 + i * 20 + 16, st);
@@ -313,7 +315,8 @@ static bool other_parcel_for(const struct fr_config *c, const char *id,
 			continue;
 		incoming_load(c, de->d_name, &in);
 		found = !strcmp(in.pkg, pkg) &&
-			(in.state == FR_PARCEL_EXPECTED || in.state == FR_PARCEL_IMPORTING);
+			(in.state == FR_PARCEL_EXPECTED ||
+			 in.state == FR_PARCEL_IMPORTING);
 	}
 	closedir(d);
 	return found;
@@ -343,7 +346,8 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 	incoming_load(c, id, &in);
 	if (!in.name[0] || strcmp(in.from, who)) {
 		/* never registered by this account: nothing to withdraw */
-	} else if (in.state == FR_PARCEL_IMPORTING || in.state == FR_PARCEL_RECEIVED) {
+	} else if (in.state == FR_PARCEL_IMPORTING ||
+		   in.state == FR_PARCEL_RECEIVED) {
 		st = (uint32_t)in.state;
 		fr_log(FR_LOG_WARN,
 		       "%s: parcel %.12s of '%s' withdrawn, but volumes of it "
@@ -1047,7 +1051,8 @@ static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
 			  uint8_t **mf, uint32_t *mf_len, uint8_t **seglist)
 {
 	uint32_t sl_len = (v->h.n_segments + 7) / 8, len = v->h.mf_len;
-	uint64_t tail = fr_pseal_rec_size(len) + fr_pseal_rec_size(sl_len) + fr_pseal_rec_size(FR_TRAILER_LEN);
+	uint64_t tail = fr_pseal_rec_size(len) + fr_pseal_rec_size(sl_len) +
+			fr_pseal_rec_size(FR_TRAILER_LEN);
 	struct stat st;
 
 	*mf = NULL;
