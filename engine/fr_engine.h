@@ -277,7 +277,7 @@ int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
  * several returns -EINTR once its children have stopped. */
 int fr_interrupted(void);
 
-/* ---- courier parcels (parcel.c) ----------------------------------------- */
+/* ---- courier parcels (out/parcel.c; the import: recv/import.c) --------- */
 
 #define FR_PARCEL_MEDIA_MAX 64
 struct fr_parcel_opts {

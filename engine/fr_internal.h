@@ -97,6 +97,8 @@ void fr_pseal_key(const uint8_t account_key[32],
 /* What the volume header carries to tell a wrong key: BLAKE2b-128 keyed
  * with the parcel's key over "ferry-parcel-check". */
 void fr_pseal_check(const uint8_t pkey[32], uint8_t out[FR_CHECK_LEN]);
+/* A record's bytes on the medium: header, nonce, body, tag. */
+uint64_t fr_pseal_rec_size(uint64_t body);
 void fr_pseal_ad(const uint8_t vh[FR_VOL_HDR], const uint8_t rh[FR_REC_HDR],
 		 uint8_t ad[FR_PSEAL_AD]);
 /* Seal the pieces (one body) in place under a fresh random nonce. */
@@ -467,6 +469,19 @@ struct fr_job *fr_doneq_take(struct fr_doneq *q);
 /* Per-worker contexts, created at start. */
 struct fr_cctx *fr_workq_cctx(int worker);
 struct fr_dctx *fr_workq_dctx(int worker);
+/*
+ * A job its thread blocks for, the slots' jobs waited for in order (a
+ * parcel's create and import): first in its slot, so a slot is its job.
+ * Every job on such a done queue must be one. busy: pushed, not waited for.
+ */
+struct fr_wjob {
+	struct fr_job job;
+	bool busy, done;
+};
+void fr_wjob_push(struct fr_wjob *w, void (*fn)(struct fr_job *, int),
+		  struct fr_doneq *dq);
+/* Block until w's job is back (others that come back are marked done). */
+void fr_wjob_wait(struct fr_doneq *dq, struct fr_wjob *w);
 
 /* ---- scanning a source (scan.c) ---------------------------------------- */
 
@@ -771,7 +786,17 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments);
 
-/* ---- parcels, the receiver's side (parcel.c) --------------------------- */
+/* ---- parcels, the receiver's side (recv/import.c) ---------------------- */
+
+/* A parcel's state at the destination, as PARCEL_STATE carries it
+ * (PROTOCOL.md): import.c keeps it, out/parcel.c asks for it. */
+enum fr_parcel_state {
+	FR_PARCEL_UNKNOWN,
+	FR_PARCEL_EXPECTED,
+	FR_PARCEL_IMPORTING,
+	FR_PARCEL_RECEIVED,
+	FR_PARCEL_SUPERSEDED
+};
 
 int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,

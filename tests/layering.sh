@@ -43,8 +43,6 @@ if [ -n "$objs" ] && [ -d "$objs" ]; then
 	rm -f "$defs"
 	bad=$(echo "$calls" | while read -r from to sym file; do
 		[ -n "$from" ] || continue
-		# parcel.c still holds the import (recv) beside the courier (out)
-		[ "$file" = out/parcel.c.o ] && [ "$to" = store ] && continue
 		[ "$(level "$from")" -gt "$(level "$to")" ] || echo "  engine/${file%.o} ($from) calls $sym ($to)"
 	done)
 	if [ -n "$bad" ]; then

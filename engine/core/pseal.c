@@ -125,3 +125,8 @@ bool fr_pseal_open(const uint8_t key[32], const uint8_t nonce[FR_REC_NONCE],
 	}
 	return true;
 }
+
+uint64_t fr_pseal_rec_size(uint64_t body)
+{
+	return FR_REC_HDR + body + FR_SEAL_LEN;
+}

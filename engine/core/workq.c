@@ -171,3 +171,30 @@ struct fr_job *fr_doneq_take(struct fr_doneq *q)
 	pthread_mutex_unlock(&q->lock);
 	return j;
 }
+
+void fr_wjob_push(struct fr_wjob *w, void (*fn)(struct fr_job *, int),
+		  struct fr_doneq *dq)
+{
+	w->done = false;
+	w->busy = true;
+	w->job.fn = fn;
+	w->job.done = dq;
+	fr_workq_push(&w->job);
+}
+
+void fr_wjob_wait(struct fr_doneq *dq, struct fr_wjob *w)
+{
+	while (!w->done) {
+		uint64_t v;
+		struct fr_job *j = fr_doneq_take(dq);
+		if (!j) {
+			if (read(dq->efd, &v, 8) < 0 && errno != EINTR &&
+			    errno != EAGAIN)
+				return;
+			continue;
+		}
+		for (; j; j = j->next)
+			((struct fr_wjob *)j)->done = true;
+	}
+	w->busy = false;
+}

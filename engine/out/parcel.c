@@ -1,6 +1,7 @@
 /*
  * parcel.c - the courier output: parcels of segment frames on physical
- * media, created at the source and imported at the destination.
+ * media, created at the source (the destination's side, its record of
+ * the parcels and their import, is recv/import.c).
  *
  *   create: scan -> register over the network (learn what the site holds)
  *           -> read each missing segment (ring reader) -> worker: XXH3
@@ -9,19 +10,13 @@
  *           volume; a volume ends at
  *           --volume-size or when its medium is full, and the next goes
  *           on the same or the next medium.
- *   import: read volumes front to back -> worker: check each frame's
- *           tag and open it in place (the parcel's key, from the
- *           account's), decompress + XXH3 against the manifest, then
- *           write in place -> the syncer (syncer.c):
- *           syncfs + journal in batches while the next are written ->
- *           finalize once every segment is held, by parcel or network.
  *
- * The source keeps <store>/parcels/<id>/ (state, manifest); the
- * destination keeps <store>/incoming/<parcel id> (volumes seen). The
+ * The source keeps <store>/parcels/<id>/ (state, manifest). The
  * registration and the receipt travel over the site's network address:
  * `parcel create` registers (and withdraws the registration when it gives
  * up on the parcel), `parcel list` catches up what could not be
- * registered and asks for receipts.
+ * registered and asks for receipts, `parcel ship` marks one handed to the
+ * courier. Nothing here touches the store: out/ sits below it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,90 +32,8 @@
 #include "fr_internal.h"
 
 #define PSLOTS 4
-/* import: segments written but not yet durable, at most (the syncer
- * makes them durable in batches meanwhile) */
-#define SYNC_WINDOW 16
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
-#define TRAILER_REC (FR_REC_HDR + FR_TRAILER_LEN + FR_SEAL_LEN)
-#define IN_VOLS 1024 /* volumes of a parcel the destination keeps track of */
 
-enum { P_UNKNOWN, P_EXPECTED, P_IMPORTING, P_RECEIVED, P_SUPERSEDED };
-static const char *const in_states[] = {"unknown", "expected", "importing",
-					"received", "not-needed"};
-
-/* ---- sealed records ------------------------------------------------------ */
-
-/* A record's bytes on the medium: header, nonce, body, tag. */
-static uint64_t rec_size(uint64_t body)
-{
-	return FR_REC_HDR + body + FR_SEAL_LEN;
-}
-
-/* ---- small helpers ---------------------------------------------------- */
-
-static void id_hex(const uint8_t id[FR_HASH_LEN], char out[33])
-{
-	fr_hex(id, FR_HASH_LEN, out);
-}
-
-static void ranges(const uint32_t *v, uint32_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (uint32_t i = 0; i < n && o + 32 < cap;) {
-		uint32_t j = i;
-		while (j + 1 < n && v[j + 1] == v[j] + 1)
-			j++;
-		if (j == i)
-			o += (size_t)snprintf(out + o, cap - o, "%s%u",
-					      o ? "," : "", v[i]);
-		else
-			o += (size_t)snprintf(out + o, cap - o, "%s%u-%u",
-					      o ? "," : "", v[i], v[j]);
-		i = j + 1;
-	}
-	if (o + 32 >= cap)
-		snprintf(out + o, cap - o, ",...");
-}
-
-/* Which bits of a bitmap are set, as ranges. */
-static void bitmap_ranges(const uint8_t *bm, uint32_t n, const uint8_t *skip,
-			  char *out, size_t cap, uint32_t *count)
-{
-	uint32_t *v = malloc((n + 1) * sizeof(*v)), k = 0;
-
-	if (!v) {
-		snprintf(out, cap, "?");
-		return;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if (((bm[i / 8] >> (i % 8)) & 1) && !(skip && skip[i]))
-			v[k++] = i;
-	ranges(v, k, out, cap);
-	if (count)
-		*count = k;
-	free(v);
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return FR_E_TRUNCATED;
-		got += (size_t)n;
-	}
-	return 0;
-}
 
 /* ---- the source's record of a parcel ------------------------------------ */
 
@@ -318,284 +231,13 @@ static int query_parcels(const struct fr_config *c, const char *site,
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *r = ans + 4 + i * 20;
-		states[i] = memcmp(r, ids[i], FR_HASH_LEN) ? P_UNKNOWN
+		states[i] = memcmp(r, ids[i], FR_HASH_LEN) ? FR_PARCEL_UNKNOWN
 							   : fr_get32(r + 16);
-		if (states[i] > P_SUPERSEDED)
-			states[i] = P_UNKNOWN;
+		if (states[i] > FR_PARCEL_SUPERSEDED)
+			states[i] = FR_PARCEL_UNKNOWN;
 	}
 	free(ans);
 	return 0;
-}
-
-/* ---- the destination's record of a parcel ------------------------------- */
-
-struct incoming {
-	char path[1300];
-	char id[33], name[FR_NAME_MAX + 1], pkg[33], from[FR_CODE_MAX + 1];
-	char partial[33];            /* its partial package: the listing id */
-	int state;
-	uint32_t total;              /* volumes, once the last one was seen */
-	uint32_t n_vol;              /* highest volume number seen */
-	uint8_t seen[IN_VOLS];       /* volumes tracked: 1..IN_VOLS-1 */
-	uint32_t first[IN_VOLS], last[IN_VOLS], frames[IN_VOLS];
-};
-
-/* Where its partial package is: by listing id (an older record: by
- * package id, as partial packages were named then). */
-static const char *partial_of(const struct incoming *in)
-{
-	return in->partial[0] ? in->partial : in->pkg;
-}
-
-static int incoming_path(const struct fr_config *c, const char *id,
-			 char *out, size_t cap)
-{
-	return fr_path_fmt(out, cap, "%s/incoming/%s", c->store, id);
-}
-
-static void incoming_load(const struct fr_config *c, const char *id,
-			  struct incoming *in)
-{
-	uint8_t *text;
-	size_t len;
-	char v[64];
-
-	memset(in, 0, sizeof(*in));
-	snprintf(in->id, sizeof(in->id), "%s", id);
-	incoming_path(c, id, in->path, sizeof(in->path));
-	if (fr_read_file(in->path, 1 << 20, &text, &len) < 0)
-		return;
-	const char *t = (const char *)text;
-	fr_kv_get(t, "name", in->name, sizeof(in->name));
-	fr_kv_get(t, "package", in->pkg, sizeof(in->pkg));
-	fr_kv_get(t, "partial", in->partial, sizeof(in->partial));
-	fr_kv_get(t, "from", in->from, sizeof(in->from));
-	fr_kv_get(t, "state", v, sizeof(v));
-	for (int i = 0; i < (int)FR_ARRAY_SIZE(in_states); i++)
-		if (!strcmp(v, in_states[i]))
-			in->state = i;
-	in->total = (uint32_t)fr_kv_num(t, "total");
-	for (uint32_t k = 1; k < FR_ARRAY_SIZE(in->seen); k++) {
-		char key[32];
-		snprintf(key, sizeof(key), "vol.%u", k);
-		if (fr_kv_get(t, key, v, sizeof(v)) == 0) {
-			unsigned a = 0, b = 0, f = 0;
-			if (sscanf(v, "%u %u %u", &f, &a, &b) == 3) {
-				in->seen[k] = 1;
-				in->frames[k] = f;
-				in->first[k] = a;
-				in->last[k] = b;
-				if (k > in->n_vol)
-					in->n_vol = k;
-			}
-		}
-	}
-	free(text);
-}
-
-static int incoming_save(const struct incoming *in)
-{
-	size_t cap = 4096 + (size_t)in->n_vol * 48, o;
-	char *buf = malloc(cap);
-	int rc;
-
-	if (!buf)
-		return -ENOMEM;
-	o = (size_t)snprintf(buf, cap,
-			     "id=%s\nname=%s\npackage=%s\npartial=%s\nfrom=%s\n"
-			     "state=%s\ntotal=%u\n",
-			     in->id, in->name, in->pkg, in->partial, in->from,
-			     in_states[in->state], in->total);
-	for (uint32_t k = 1; k <= in->n_vol && o < cap; k++)
-		if (in->seen[k])
-			o += (size_t)snprintf(buf + o, cap - o,
-					      "vol.%u=%u %u %u\n", k,
-					      in->frames[k], in->first[k],
-					      in->last[k]);
-	char dir[1300];
-	snprintf(dir, sizeof(dir), "%s", in->path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	rc = fr_mkdirs(dir);
-	if (rc == 0)
-		rc = fr_write_file_atomic(in->path, buf, o < cap ? o : cap);
-	free(buf);
-	return rc;
-}
-
-/* Is package pkg (hex id) complete in the store under name? */
-static bool package_complete(const struct fr_config *c, const char *name,
-			     const char *pkg)
-{
-	char path[1400];
-	uint8_t *mf;
-	size_t len;
-	struct fr_manifest m = {0};
-	bool same = false;
-
-	if (!name[0] ||
-	    fr_path_fmt(path, sizeof(path), "%s/manifests/%s", c->store, name) ||
-	    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
-		return false;
-	if (fr_manifest_decode(&m, mf, len) == 0) {
-		char hex[33];
-		id_hex(m.id, hex);
-		same = !strcmp(hex, pkg);
-	}
-	fr_manifest_fini(&m);
-	free(mf);
-	return same;
-}
-
-/* ---- the receiver's side of registration and receipts (serve.c) --------- */
-
-int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
-			     const char *who, const uint8_t *body,
-			     uint32_t len)
-{
-	struct fr_store_pkg pkg;
-	struct incoming in;
-	char err[512], id[33], pkgid[33];
-	int r;
-
-	if (len <= FR_HASH_LEN) {
-		fr_send_error(ch, FR_E_PROTOCOL, "PARCEL without a manifest");
-		return FR_E_PROTOCOL;
-	}
-	id_hex(body, id);
-	r = fr_store_open(c->store, body + FR_HASH_LEN, len - FR_HASH_LEN, who,
-			  &pkg, err, sizeof(err));
-	if (r < 0) {
-		fr_log(FR_LOG_ERROR, "%s: parcel %.12s: %s", who, id, err);
-		fr_send_error(ch, r, err);
-		return r;
-	}
-	incoming_load(c, id, &in);
-	id_hex(pkg.m.id, pkgid);
-	snprintf(in.name, sizeof(in.name), "%s", pkg.m.name);
-	snprintf(in.pkg, sizeof(in.pkg), "%s", pkgid);
-	id_hex(pkg.m.lid, in.partial);
-	snprintf(in.from, sizeof(in.from), "%s", who);
-	if (in.state == P_UNKNOWN)
-		in.state = r == FR_HAVE_COMPLETE ? P_SUPERSEDED : P_EXPECTED;
-	incoming_save(&in);
-	fr_log(FR_LOG_INFO,
-	       "%s: parcel %.12s of '%s' registered; %u of %u segments "
-	       "already held",
-	       who, id, pkg.m.name,
-	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
-	       pkg.m.n_segments);
-	fr_send_have(ch, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
-	fr_store_close(&pkg);
-	return 0;
-}
-
-int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
-			  const char *who, const uint8_t *body, uint32_t len)
-{
-	uint32_t n = len >= 4 ? fr_get32(body) : 0;
-
-	if (len < 4 || n > 65536 || len != 4 + n * FR_HASH_LEN) {
-		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_QUERY");
-		return FR_E_PROTOCOL;
-	}
-	uint8_t *ans = malloc(4 + (size_t)n * 20);
-	if (!ans)
-		return -ENOMEM;
-	fr_put32(ans, n);
-	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *pid = body + 4 + i * FR_HASH_LEN;
-		struct incoming in;
-		char id[33];
-		id_hex(pid, id);
-		incoming_load(c, id, &in);
-		uint32_t st = (uint32_t)in.state;
-		/* only the site that registered it may learn about it */
-		if (strcmp(in.from, who))
-			st = P_UNKNOWN;
-		else if (st != P_RECEIVED && package_complete(c, in.name, in.pkg))
-			st = P_SUPERSEDED;
-		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
-		fr_put32(ans + 4 + i * 20 + 16, st);
-	}
-	int rc = fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, 4 + n * 20);
-	free(ans);
-	return rc;
-}
-
-/* Does a parcel other than id, expected or importing, carry package pkg? */
-static bool other_parcel_for(const struct fr_config *c, const char *id,
-			     const char *pkg)
-{
-	char dir[1300];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	if (fr_path_fmt(dir, sizeof(dir), "%s/incoming", c->store) ||
-	    !(d = opendir(dir)))
-		return false;
-	while (!found && (de = readdir(d))) {
-		struct incoming in;
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, id) ||
-		    strlen(de->d_name) != 32)
-			continue;
-		incoming_load(c, de->d_name, &in);
-		found = !strcmp(in.pkg, pkg) &&
-			(in.state == P_EXPECTED || in.state == P_IMPORTING);
-	}
-	closedir(d);
-	return found;
-}
-
-/*
- * The source gave up on a parcel it registered (the source changed under
- * it, its media failed): the registration goes, and so does the partial
- * package it made, unless that holds a segment, a session holds it, or
- * another parcel is expected for it. A parcel whose volumes already came
- * stays. The answer is a PARCEL_STATE for the id: unknown once withdrawn.
- */
-int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
-			     const char *who, const uint8_t *body,
-			     uint32_t len)
-{
-	struct incoming in;
-	char id[33];
-	uint8_t ans[4 + 20];
-	uint32_t st = P_UNKNOWN;
-
-	if (len != FR_HASH_LEN) {
-		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_WITHDRAW");
-		return FR_E_PROTOCOL;
-	}
-	id_hex(body, id);
-	incoming_load(c, id, &in);
-	if (!in.name[0] || strcmp(in.from, who)) {
-		/* never registered by this account: nothing to withdraw */
-	} else if (in.state == P_IMPORTING || in.state == P_RECEIVED) {
-		st = (uint32_t)in.state;
-		fr_log(FR_LOG_WARN,
-		       "%s: parcel %.12s of '%s' withdrawn, but volumes of it "
-		       "were imported already; it stays",
-		       who, id, in.name);
-	} else {
-		unlink(in.path);
-		int r = other_parcel_for(c, id, in.pkg)
-				? -EEXIST
-				: fr_store_drop(c->store, partial_of(&in), true);
-		fr_log(FR_LOG_INFO, "%s: parcel %.12s of '%s' withdrawn%s", who,
-		       id, in.name,
-		       r == 0         ? "; its empty partial package removed"
-		       : r == -ENOENT ? ""
-				      : "; its partial package stays (it holds "
-					"segments, is being received or is "
-					"expected by another parcel)");
-	}
-	fr_put32(ans, 1);
-	memcpy(ans + 4, body, FR_HASH_LEN);
-	fr_put32(ans + 4 + FR_HASH_LEN, st);
-	return fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, sizeof(ans));
 }
 
 /* Tell the site that a parcel it was told to expect will not come. */
@@ -617,7 +259,7 @@ static void withdraw_parcel(const struct fr_config *c, const char *site,
 		       "cannot withdraw the parcel's registration from %s (%s): "
 		       "'ferry prune' there removes the partial package it made",
 		       site, err);
-	else if (fr_get32(ans + 20) != P_UNKNOWN)
+	else if (fr_get32(ans + 20) != FR_PARCEL_UNKNOWN)
 		fr_log(FR_LOG_WARN,
 		       "%s keeps the parcel registered: volumes of it were "
 		       "imported there already",
@@ -852,8 +494,9 @@ static int vw_record(struct vwriter *w, uint32_t type, const uint8_t *body,
 
 static uint64_t fixed_part(const struct vwriter *w)
 {
-	return FR_VOL_HDR + rec_size(w->mf_len) + rec_size(w->seglist_len) +
-	       TRAILER_REC;
+	return FR_VOL_HDR + fr_pseal_rec_size(w->mf_len) +
+	       fr_pseal_rec_size(w->seglist_len) +
+	       fr_pseal_rec_size(FR_TRAILER_LEN);
 }
 
 /* What closes a volume: the manifest, the segment list and the trailer.
@@ -871,7 +514,7 @@ static int vw_open(struct vwriter *w)
 	struct volinfo *vi;
 	int rc;
 
-	id_hex(w->h.parcel, idh);
+	fr_hex(w->h.parcel, FR_HASH_LEN, idh);
 	idh[12] = '\0';
 	if (w->mi >= w->n_media) {
 		snprintf(w->err, sizeof(w->err), "no medium left");
@@ -930,7 +573,7 @@ static void write_packing_list(const struct vwriter *w, uint32_t k)
 
 	snprintf(path, sizeof(path), "%.*s.txt", (int)strlen(vi->path) - 4,
 		 vi->path);
-	id_hex(w->h.parcel, idh);
+	fr_hex(w->h.parcel, FR_HASH_LEN, idh);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	FILE *f = fopen(path, "w");
@@ -1094,46 +737,10 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 	}
 }
 
-/* ---- worker jobs, waited for in order ------------------------------------ */
-
-/* A slot's job: first in every slot, so a slot is its job. */
-struct pjob {
-	struct fr_job job;
-	bool busy, done;
-};
-
-static void pjob_push(struct pjob *p, void (*fn)(struct fr_job *, int),
-		      struct fr_doneq *dq)
-{
-	p->done = false;
-	p->busy = true;
-	p->job.fn = fn;
-	p->job.done = dq;
-	fr_workq_push(&p->job);
-}
-
-/* Block until p's job is back (others that come back are marked). */
-static void pjob_wait(struct fr_doneq *dq, struct pjob *p)
-{
-	while (!p->done) {
-		uint64_t v;
-		struct fr_job *j = fr_doneq_take(dq);
-		if (!j) {
-			if (read(dq->efd, &v, 8) < 0 && errno != EINTR &&
-			    errno != EAGAIN)
-				return;
-			continue;
-		}
-		for (; j; j = j->next)
-			((struct pjob *)j)->done = true;
-	}
-	p->busy = false;
-}
-
 /* ---- creating a parcel: the pipeline ------------------------------------- */
 
 struct pslot {
-	struct pjob pj; /* first */
+	struct fr_wjob pj; /* first */
 	const struct fr_manifest *m;
 	const uint8_t *fid;        /* the frames' id: the parcel's */
 	const uint8_t *key;        /* the parcel's, to seal with */
@@ -1189,7 +796,7 @@ static void work_pack(struct fr_job *job, int worker)
  * it does not fit). */
 static int vw_frame(struct vwriter *w, const struct pslot *s)
 {
-	uint64_t len = rec_size(FR_FRAME_HDR + (uint64_t)s->stored);
+	uint64_t len = fr_pseal_rec_size(FR_FRAME_HDR + (uint64_t)s->stored);
 	struct volinfo *vi;
 	int rc;
 
@@ -1289,7 +896,7 @@ static int prep_settle(struct prep *pp)
 		       fr_strerror(rc));
 		return pp->settle_rc = rc;
 	}
-	id_hex(m->id, p->pkg);
+	fr_hex(m->id, FR_HASH_LEN, p->pkg);
 	rc = pp->reg_rc;
 	if (rc == FR_HAVE_COMPLETE) {
 		fr_log(FR_LOG_INFO,
@@ -1443,184 +1050,207 @@ static uint32_t not_written(const struct prep *pp, const struct fr_manifest *m)
 	return n;
 }
 
-/* What the frame loop of a parcel works with; written and raw_done come
- * out. */
-struct packing {
+/* A parcel being made: what the steps of fr_parcel_create share. */
+struct creation {
+	const struct fr_config *c;
 	const struct fr_parcel_opts *o;
-	const char *src;
+	const struct fr_address *ca, *na; /* courier, network */
+	const char *media[FR_PARCEL_MEDIA_MAX];
+	unsigned n_media;
+	char name[FR_NAME_MAX + 1], src[4096];
 	bool single;
 	int fixed; /* the level, or -1: it follows the medium */
-	double t0;
-	const struct fr_manifest *m;
-	const struct parcel *p;
-	struct prep *pp;
-	struct pslot *slots;
-	struct fr_doneq *dq;
-	struct fr_adapt *ad;
-	struct vwriter *w;
-	uint32_t written;
-	uint64_t raw_done;
+	double t0; /* when creation started */
+	struct fr_manifest m;
+	struct fr_left_list left;
+	struct parcel p;
+	struct prep pp;
+	struct vwriter w;
+	struct pslot slots[PSLOTS];
+	struct fr_doneq dq;
+	struct fr_adapt ad;
+	uint32_t written; /* frames on the media */
+	uint64_t raw_done; /* their segments' bytes */
+	bool kept, left_said;
 };
+
+/* The frame loop's place and its clocks: slots read up to next, waited
+ * for up to head, cur the next segment to look at. */
+struct frame_loop {
+	uint32_t next, head, cur;
+	double last_tick;
+	uint64_t read_bytes; /* since the last tick, and their time */
+	double read_s;
+	double t_read, t_work, t_write, cpu_work;
+};
+
+/* Keep every slot busy: read the next segments while the workers
+ * compress and the oldest goes to the medium. Until the registration
+ * answered, every segment goes. */
+static int fill_slots(struct creation *cr, struct frame_loop *fl)
+{
+	const struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	int rc = 0;
+
+	while (rc == 0 && fl->next - fl->head < PSLOTS) {
+		while (fl->cur < m->n_segments && pp->settled &&
+		       pp->have[fl->cur])
+			fl->cur++;
+		if (fl->cur >= m->n_segments)
+			break;
+		struct pslot *s = &cr->slots[fl->next % PSLOTS];
+		char msg[512];
+		s->seg = fl->cur++;
+		s->want = pp->settled ? m->segments[s->seg].hash : NULL;
+		double r0 = fr_now_s();
+		rc = fr_seg_read(&s->rd, cr->src, cr->single, m, s->seg, msg,
+				 sizeof(msg));
+		double dt = fr_now_s() - r0;
+		fl->read_s += dt;
+		fl->t_read += dt;
+		fl->read_bytes += m->segments[s->seg].length;
+		if (rc < 0) {
+			fr_log(FR_LOG_ERROR, "%s", msg);
+			break;
+		}
+		s->level = cr->fixed >= 0 ? cr->fixed : fr_adapt_next(&cr->ad);
+		fr_wjob_push(&s->pj, work_pack, &cr->dq);
+		fl->next++;
+	}
+	return rc;
+}
+
+/* The level follows the medium: its rate over four chunks and a second
+ * or more, or at least the rate it kept up with; and the source's. */
+static void follow_medium(struct creation *cr, struct frame_loop *fl)
+{
+	struct vwriter *w = &cr->w;
+	struct fr_adapt *ad = &cr->ad;
+
+	if (w->busy_s >= 1.0 && w->busy_bytes >= 4ull * WB_CHUNK) {
+		double mr = w->busy_bytes / w->busy_s;
+		if (w->blocked)
+			fr_adapt_wire(ad, w->busy_bytes, w->busy_s);
+		else if (mr > ad->wire_rate)
+			ad->wire_rate = mr;
+		w->busy_bytes = 0;
+		w->busy_s = 0;
+		w->blocked = false;
+	}
+	fr_adapt_source(ad, fl->read_bytes, fl->read_s);
+	fl->read_bytes = 0;
+	fl->read_s = 0;
+	int before = ad->level;
+	fr_adapt_choose(ad);
+	if (ad->level != before)
+		fr_log(FR_LOG_DEBUG,
+		       "compression level %d -> %d (medium %.0f MB/s, source "
+		       "%.0f MB/s)",
+		       before, ad->level, ad->wire_rate / 1e6,
+		       ad->source_rate / 1e6);
+}
+
+static void progress_line(const struct creation *cr, int level, double now)
+{
+	char sg[64], rt[32], lv[32], vl[32];
+
+	snprintf(sg, sizeof(sg), "parcel: %u/%u segments", cr->written,
+		 cr->pp.settled ? cr->p.segments : cr->m.n_segments);
+	snprintf(rt, sizeof(rt), "%.0f MB/s",
+		 cr->raw_done / 1e6 / (now - cr->t0 + 1e-9));
+	snprintf(lv, sizeof(lv), "level %d", level);
+	snprintf(vl, sizeof(vl), "volume %u", cr->w.n_vols);
+	const struct fr_tty_part parts[] = {{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
+	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+}
+
+/* Slot s's job is back: its frame to the medium, unless the destination
+ * holds the segment after all. */
+static int frame_done(struct creation *cr, struct pslot *s,
+		      struct frame_loop *fl)
+{
+	const struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
+	int rc;
+
+	if (s->result < 0)
+		return hash_changed(pp, s->seg);
+	/* read before the registration said the destination holds it */
+	if (pp->settled && pp->have[s->seg])
+		return 0;
+	if (cr->fixed < 0)
+		fr_adapt_segment(&cr->ad, s->level, m->segments[s->seg].length,
+				 s->stored, s->cpu_s);
+	double v0 = fr_now_s();
+	rc = vw_frame(w, s);
+	fl->t_write += fr_now_s() - v0;
+	if (rc < 0) {
+		if (w->err[0])
+			fr_log(FR_LOG_ERROR, "%s", w->err);
+		return rc;
+	}
+	/* Read before the hashes were known: checked now if they are (the
+	 * write may have closed a volume, which waits for them), else by
+	 * prep_settle. A frame whose write took the answer is in the
+	 * segment list from then on. */
+	if (pp->settled) {
+		if (!s->want &&
+		    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN))
+			return hash_changed(pp, s->seg);
+		pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
+		pp->wrote[s->seg] = 1;
+	} else {
+		memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
+		pp->wrote[s->seg] = 2;
+	}
+	if (cr->written == 0)
+		fr_log(FR_LOG_DEBUG,
+		       "first frame written %.2f s after the start",
+		       fr_now_s() - cr->t0);
+	cr->raw_done += m->segments[s->seg].length;
+	cr->written++;
+	double now = fr_now_s();
+	if (now - fl->last_tick >= 0.25) {
+		if (cr->fixed < 0)
+			follow_medium(cr, fl);
+		if (cr->o->progress)
+			progress_line(cr, s->level, now);
+		fl->last_tick = now;
+	}
+	return 0;
+}
 
 /* Read, pack and write the frames the destination lacks: every slot
  * busy, the oldest to the medium; the level follows the medium. */
-static int write_frames(struct packing *k)
+static int write_frames(struct creation *cr)
 {
-	const struct fr_parcel_opts *o = k->o;
-	const struct fr_manifest *m = k->m;
-	const struct parcel *p = k->p;
-	const char *src = k->src;
-	bool single = k->single;
-	int fixed = k->fixed;
-	double t0 = k->t0;
-	struct prep *pp = k->pp;
-	struct pslot *slots = k->slots;
-	struct fr_doneq *dq = k->dq;
-	struct fr_adapt *ad = k->ad;
-	struct vwriter *w = k->w;
-	uint32_t written = 0;
-	uint64_t raw_done = 0;
+	struct frame_loop fl = {.last_tick = fr_now_s()};
 	int rc = 0;
 
-	double last_tick = fr_now_s();
-	uint64_t read_bytes = 0;
-	double read_s = 0;
-	uint32_t next = 0, head = 0, cur = 0;
-	double t_read = 0, t_work = 0, t_write = 0, cpu_work = 0;
 	for (;;) {
-		if (rc == 0 && !pp->settled && atomic_load(&pp->done))
-			rc = prep_settle(pp);
-		/* keep every slot busy: read the next segments while the
-		 * workers compress and the oldest goes to the medium. Until
-		 * the registration answered, every segment goes. */
-		while (rc == 0 && next - head < PSLOTS) {
-			while (cur < m->n_segments && pp->settled && pp->have[cur])
-				cur++;
-			if (cur >= m->n_segments)
-				break;
-			struct pslot *s = &slots[next % PSLOTS];
-			char msg[512];
-			s->seg = cur++;
-			s->want = pp->settled ? m->segments[s->seg].hash : NULL;
-			double r0 = fr_now_s();
-			rc = fr_seg_read(&s->rd, src, single, m, s->seg, msg,
-					 sizeof(msg));
-			double dt = fr_now_s() - r0;
-			read_s += dt;
-			t_read += dt;
-			read_bytes += m->segments[s->seg].length;
-			if (rc < 0) {
-				fr_log(FR_LOG_ERROR, "%s", msg);
-				break;
-			}
-			s->level = fixed >= 0 ? fixed : fr_adapt_next(ad);
-			pjob_push(&s->pj, work_pack, dq);
-			next++;
-		}
-		if (head == next)
+		if (rc == 0 && !cr->pp.settled && atomic_load(&cr->pp.done))
+			rc = prep_settle(&cr->pp);
+		if (rc == 0)
+			rc = fill_slots(cr, &fl);
+		if (fl.head == fl.next)
 			break;
-		struct pslot *s = &slots[head % PSLOTS];
+		struct pslot *s = &cr->slots[fl.head % PSLOTS];
 		double q0 = fr_now_s();
-		pjob_wait(dq, &s->pj);
-		t_work += fr_now_s() - q0;
-		cpu_work += s->cpu_s;
-		head++;
-		if (rc < 0)
-			continue; /* drain what is in flight */
-		if (s->result < 0) {
-			rc = hash_changed(pp, s->seg);
-			continue;
-		}
-		/* read before the registration said the destination holds it */
-		if (pp->settled && pp->have[s->seg])
-			continue;
-		if (fixed < 0)
-			fr_adapt_segment(ad, s->level, m->segments[s->seg].length,
-					 s->stored, s->cpu_s);
-		double v0 = fr_now_s();
-		rc = vw_frame(w, s);
-		t_write += fr_now_s() - v0;
-		if (rc < 0) {
-			if (w->err[0])
-				fr_log(FR_LOG_ERROR, "%s", w->err);
-			continue;
-		}
-		/* Read before the hashes were known: checked now if they are
-		 * (the write may have closed a volume, which waits for them),
-		 * else by prep_settle. A frame whose write took the answer
-		 * is in the segment list from then on. */
-		if (pp->settled) {
-			if (!s->want &&
-			    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN)) {
-				rc = hash_changed(pp, s->seg);
-				continue;
-			}
-			pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
-			pp->wrote[s->seg] = 1;
-		} else {
-			memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
-			pp->wrote[s->seg] = 2;
-		}
-		if (written == 0)
-			fr_log(FR_LOG_DEBUG, "first frame written %.2f s after "
-			       "the start", fr_now_s() - t0);
-		raw_done += m->segments[s->seg].length;
-		written++;
-		double now = fr_now_s();
-		if (now - last_tick >= 0.25) {
-			if (fixed < 0) {
-				/* the medium is the link: its rate over
-				 * four chunks and a second or more, or at
-				 * least the rate it kept up with */
-				if (w->busy_s >= 1.0 &&
-				    w->busy_bytes >= 4ull * WB_CHUNK) {
-					double mr = w->busy_bytes / w->busy_s;
-					if (w->blocked)
-						fr_adapt_wire(ad, w->busy_bytes,
-							      w->busy_s);
-					else if (mr > ad->wire_rate)
-						ad->wire_rate = mr;
-					w->busy_bytes = 0;
-					w->busy_s = 0;
-					w->blocked = false;
-				}
-				fr_adapt_source(ad, read_bytes, read_s);
-				read_bytes = 0;
-				read_s = 0;
-				int before = ad->level;
-				fr_adapt_choose(ad);
-				if (ad->level != before)
-					fr_log(FR_LOG_DEBUG,
-					       "compression level %d -> %d "
-					       "(medium %.0f MB/s, source "
-					       "%.0f MB/s)",
-					       before, ad->level,
-					       ad->wire_rate / 1e6,
-					       ad->source_rate / 1e6);
-			}
-			if (o->progress) {
-				char sg[64], rt[32], lv[32], vl[32];
-				snprintf(sg, sizeof(sg), "parcel: %u/%u segments",
-					 written,
-					 pp->settled ? p->segments : m->n_segments);
-				snprintf(rt, sizeof(rt), "%.0f MB/s",
-					 raw_done / 1e6 / (now - t0 + 1e-9));
-				snprintf(lv, sizeof(lv), "level %d", s->level);
-				snprintf(vl, sizeof(vl), "volume %u", w->n_vols);
-				const struct fr_tty_part parts[] = {
-					{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
-				fr_tty_line(parts, FR_ARRAY_SIZE(parts));
-			}
-			last_tick = now;
-		}
+		fr_wjob_wait(&cr->dq, &s->pj);
+		fl.t_work += fr_now_s() - q0;
+		fl.cpu_work += s->cpu_s;
+		fl.head++;
+		if (rc == 0) /* else only what is in flight is drained */
+			rc = frame_done(cr, s, &fl);
 	}
 	fr_log(FR_LOG_DEBUG,
 	       "last frame written %.2f s after the start (main thread: "
 	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
 	       "writing; workers: %.2f CPU s)",
-	       fr_now_s() - t0, t_read, t_work, t_write, cpu_work);
-	k->written = written;
-	k->raw_done = raw_done;
+	       fr_now_s() - cr->t0, fl.t_read, fl.t_work, fl.t_write,
+	       fl.cpu_work);
 	return rc;
 }
 
@@ -1753,1285 +1383,231 @@ static int parcel_outputs(const struct fr_config *c,
 	return 0;
 }
 
-int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
+/* Refuse early what cannot work, then list the source (its hashes follow
+ * in the background). Nothing to undo when it fails. */
+static int create_source(struct creation *cr)
 {
-	const struct fr_address *ca, *na;
-	struct fr_manifest m = {0};
-	struct vwriter w = {.fd = -1};
-	struct pslot slots[PSLOTS] = {0};
-	struct fr_doneq dq = {.efd = -1};
-	struct fr_adapt ad;
-	struct parcel p = {0};
-	struct prep pp = {0};
-	const char *media[FR_PARCEL_MEDIA_MAX];
-	uint32_t written = 0;
-	uint64_t raw_done = 0;
-	double t0 = fr_now_s();
-	unsigned n_media = 0;
-	bool kept = false;
-	char name[FR_NAME_MAX + 1], pdir[1200], src[4096];
-	struct fr_left_list left = {0};
-	bool left_said = false;
+	const struct fr_parcel_opts *o = cr->o;
 	struct stat st;
 	int rc;
 
-	/* ---- refuse early what cannot work */
-	if ((rc = parcel_outputs(c, o, &ca, &na, media, &n_media)) < 0)
+	if ((rc = parcel_outputs(cr->c, o, &cr->ca, &cr->na, cr->media,
+				 &cr->n_media)) < 0)
 		return rc;
-	if ((rc = fr_package_source(o->path, o->name, "pack", src, sizeof(src),
-				    name, sizeof(name))) < 0)
+	if ((rc = fr_package_source(o->path, o->name, "pack", cr->src,
+				    sizeof(cr->src), cr->name,
+				    sizeof(cr->name))) < 0)
 		return rc;
-	if (stat(src, &st) < 0) {
+	if (stat(cr->src, &st) < 0) {
 		rc = -errno;
 		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "cannot read '%s': %s",
-		       fr_esc(src, ep, sizeof(ep)), strerror(-rc));
+		       fr_esc(cr->src, ep, sizeof(ep)), strerror(-rc));
 		return rc;
 	}
-	if ((rc = fr_workq_start(c->workers)) < 0)
+	if ((rc = fr_workq_start(cr->c->workers)) < 0)
 		return rc;
+	return fr_scan_list(cr->src, cr->name, cr->c->seg_size, &cr->m,
+			    &cr->single, &cr->left);
+}
 
-	/* ---- the listing; the hashes follow in the background */
-	bool single;
-	if ((rc = fr_scan_list(src, name, c->seg_size, &m, &single, &left)) < 0)
-		return rc;
-	size_t mf_len = fr_manifest_encoded_size(&m);
+/* The preparation's tables and the parcel's record, its id new. */
+static int create_record(struct creation *cr)
+{
+	struct fr_manifest *m = &cr->m;
+	struct prep *pp = &cr->pp;
+	struct parcel *p = &cr->p;
+	char pdir[1200];
+	int rc;
+
+	size_t mf_len = fr_manifest_encoded_size(m);
 	if (mf_len > FR_MANIFEST_MAX) {
 		char ep[FR_ESC_MAX];
 		fr_log(FR_LOG_ERROR, "'%s' has too many entries for one manifest",
-		       fr_esc(src, ep, sizeof(ep)));
-		rc = FR_E_TOO_LARGE;
-		goto out;
+		       fr_esc(cr->src, ep, sizeof(ep)));
+		return FR_E_TOO_LARGE;
 	}
-	pp.c = c;
-	pp.t0 = t0;
-	pp.site = o->site;
-	pp.src = src;
-	pp.m = &m;
-	pp.p = &p;
-	pp.mf_len = mf_len;
-	if ((rc = prep_alloc(&pp, m.n_segments)) < 0)
-		goto out;
+	pp->c = cr->c;
+	pp->t0 = cr->t0;
+	pp->site = cr->o->site;
+	pp->src = cr->src;
+	pp->m = m;
+	pp->p = p;
+	pp->mf_len = mf_len;
+	if ((rc = prep_alloc(pp, m->n_segments)) < 0)
+		return rc;
 
-	/* ---- the parcel's record */
-	fr_random(w.h.parcel, FR_HASH_LEN);
-	memcpy(pp.parcel, w.h.parcel, FR_HASH_LEN);
-	id_hex(w.h.parcel, p.id);
-	if ((rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
-	    (rc = fr_path_fmt(p.dir, sizeof(p.dir), "%s/%.12s", pdir, p.id)) < 0 ||
-	    (rc = fr_mkdirs(p.dir)) < 0) {
+	fr_random(cr->w.h.parcel, FR_HASH_LEN);
+	memcpy(pp->parcel, cr->w.h.parcel, FR_HASH_LEN);
+	fr_hex(cr->w.h.parcel, FR_HASH_LEN, p->id);
+	if ((rc = parcels_dir(cr->c, pdir, sizeof(pdir))) < 0 ||
+	    (rc = fr_path_fmt(p->dir, sizeof(p->dir), "%s/%.12s", pdir,
+			      p->id)) < 0 ||
+	    (rc = fr_mkdirs(p->dir)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot create the parcel's record in '%s': %s",
 		       pdir, fr_strerror(rc));
-		goto out;
-	}
-	snprintf(p.name, sizeof(p.name), "%s", m.name);
-	snprintf(p.site, sizeof(p.site), "%s", o->site);
-	snprintf(p.address, sizeof(p.address), "%s", ca->name);
-	snprintf(p.state, sizeof(p.state), "creating");
-	p.n_segments = m.n_segments;
-	p.created = (int64_t)time(NULL);
-	snprintf(p.media, sizeof(p.media), "%s", media[0]);
-
-	/* ---- hashing and registration, behind the frames */
-	if ((rc = fr_hash_start(&pp.h, src, single, &m, &pp.stop)) < 0) {
-		char ep[FR_ESC_MAX];
-		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
-		       fr_esc(src, ep, sizeof(ep)), fr_strerror(rc));
-		goto stopped;
-	}
-	if (pthread_create(&pp.t, NULL, prep_thread, &pp) != 0) {
-		atomic_store(&pp.stop, true);
-		fr_hash_finish(pp.h);
-		rc = -EAGAIN;
-		goto stopped;
-	}
-	pp.running = true;
-
-	/* ---- the volumes: frames first, the manifest (waited for) closes
-	 * each one */
-	w.prep = &pp;
-	vw_setup(&w, c, o, ca, &pp, &m, media, n_media, mf_len, p.created);
-	if ((rc = vw_open(&w)) < 0 || (rc = vw_room(&w, 0, false)) < 0) {
-		if (w.err[0])
-			fr_log(FR_LOG_ERROR, "%s", w.err);
-		goto stopped;
-	}
-
-	int fixed = o->level >= -1 ? o->level : c->level;
-	fr_adapt_init(&ad, fr_workq_count(), fixed);
-	ad.prefer_small = true;
-	if (fixed < 0)
-		ad.level = FR_SMALL_FLOOR; /* until measured */
-	if ((rc = fr_doneq_init(&dq)) < 0)
-		goto stopped;
-	if ((rc = pslots_init(slots, &m, &w)) < 0)
-		goto stopped;
-
-	struct packing pk = {
-		.o = o, .src = src, .single = single, .fixed = fixed, .t0 = t0,
-		.m = &m, .p = &p, .pp = &pp, .slots = slots, .dq = &dq,
-		.ad = &ad, .w = &w,
-	};
-	rc = write_frames(&pk);
-	written = pk.written;
-	raw_done = pk.raw_done;
-stopped:
-	if (o->progress)
-		fprintf(stderr, "\r\033[K");
-	for (int i = 0; i < PSLOTS; i++)
-		if (slots[i].pj.busy)
-			pjob_wait(&dq, &slots[i].pj);
-	/* an error other than a full medium after some frames: the hashing
-	 * need not go on */
-	if (rc < 0 && (rc != -ENOSPC || written == 0))
-		atomic_store(&pp.stop, true);
-	rc = close_last_volume(&w, rc, t0);
-	/* volumes without a manifest, from a source that changed, or not
-	 * needed: none is kept */
-	bool keep = rc == 0 || (written > 0 && pp.settled &&
-				pp.settle_rc == 0 && rc != FR_E_CHANGED);
-	if (pp.complete)
-		rc = 0;
-	if (!keep || pp.complete) {
-		drop_volumes(&w);
-		if (p.dir[0])
-			fr_remove_tree(p.dir);
-		goto out;
-	}
-	kept = true;
-	for (uint32_t k = 0; k < w.n_vols; k++)
-		write_packing_list(&w, k);
-	p.volumes = w.n_vols;
-	p.bytes = w.total_bytes;
-	p.raw = raw_done;
-	p.left_out = not_written(&pp, &m);
-	p.segments = written;
-	double secs = fr_now_s() - t0;
-	snprintf(p.state, sizeof(p.state), "created");
-	parcel_save(&p);
-	report_created(o, &p, &m, &w, &left, raw_done, secs);
-	left_said = true;
-out:
-	if (rc == 0 && left.n) {
-		if (!left_said) {
-			fprintf(stderr, "%s: ", fr_log_tag);
-			fr_left_print(&left, stderr);
-		}
-		if (!o->skip_special)
-			rc = FR_E_LEFT_OUT;
-	}
-	fr_left_list_fini(&left);
-	if (w.fd >= 0)
-		close(w.fd);
-	for (int i = 0; i < PSLOTS; i++) {
-		if (slots[i].pj.busy)
-			pjob_wait(&dq, &slots[i].pj);
-		fr_seg_reader_fini(&slots[i].rd);
-		free(slots[i].out);
-	}
-	if (dq.efd >= 0)
-		fr_doneq_fini(&dq);
-	for (uint32_t k = 0; k < w.n_vols; k++)
-		free(w.vols[k].segs);
-	free(w.vols);
-	sodium_memzero(w.key, sizeof(w.key));
-	if (pp.running) {
-		atomic_store(&pp.stop, true);
-		pthread_join(pp.t, NULL);
-	}
-	/* registered, and no parcel after all */
-	if (pp.registered && !kept)
-		withdraw_parcel(c, o->site, pp.parcel);
-	free(pp.mf);
-	free(pp.have);
-	free(pp.wrote);
-	free(pp.whash);
-	free(pp.seglist);
-	fr_manifest_fini(&m);
-	return rc;
-}
-
-/* ---- importing ----------------------------------------------------------- */
-
-struct islot {
-	struct pjob pj; /* first */
-	const struct fr_store_pkg *pkg;
-	struct fr_frame f;
-	uint8_t *in, *out;  /* FR_DIO_ALIGN-aligned */
-	uint32_t shift;     /* the frame's bytes are at in and out + shift:
-			     * its largest extent lines up for O_DIRECT */
-	const uint8_t *data;
-	/* the frame's record as read: its header still sealed in fh, its
-	 * payload at in + shift (f is the header opened, not checked yet) */
-	const uint8_t *key;
-	uint8_t ad[FR_PSEAL_AD];
-	uint8_t nonce[FR_REC_NONCE], mac[FR_REC_MAC];
-	uint8_t fh[FR_FRAME_HDR];
-	int result;      /* the frame's check */
-	int werr;        /* writing it into its files, named in werrmsg */
-	char werrmsg[1200];
-};
-
-static void work_unpack(struct fr_job *job, int worker)
-{
-	struct islot *s = (struct islot *)job;
-
-	s->werr = 0;
-	/* checked and opened here, before any byte of it reaches a file */
-	struct fr_piece pc[2] = {{s->fh, FR_FRAME_HDR},
-				 {s->in + s->shift, s->f.stored_len}};
-	if (!fr_pseal_verify(s->key, s->nonce, s->ad, sizeof(s->ad), pc, 2,
-			     s->mac)) {
-		s->result = FR_E_FORGED;
-		return;
-	}
-	fr_pseal_xor(s->key, s->nonce, FR_FRAME_HDR, s->in + s->shift,
-		     s->f.stored_len);
-	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
-				    s->in + s->shift, s->out + s->shift,
-				    s->pkg->m.segments[s->f.index].hash,
-				    &s->data);
-	/* the workers write too: creating and filling many small files
-	 * costs system time that one thread would serialise */
-	if (s->result == 0)
-		s->werr = fr_store_write_segment(s->pkg, s->f.index, s->data,
-						 s->werrmsg,
-						 sizeof(s->werrmsg));
-}
-
-struct importer {
-	const struct fr_config *c;
-	struct fr_store_pkg pkg;
-	bool open;
-	struct islot slots[PSLOTS];
-	struct fr_doneq dq;
-	uint8_t *taken;          /* per segment: written in this run */
-	struct fr_syncer sy;     /* makes them durable and journals them */
-	uint32_t n_added;        /* handed to it since the last imp_sync */
-	uint32_t imported, held, refused, damaged;
-	int error;
-	char err[1600];
-};
-
-static void imp_sync_failed(struct importer *im, int rc)
-{
-	if (rc < 0 && !im->error) {
-		im->error = rc;
-		snprintf(im->err, sizeof(im->err),
-			 "cannot make segments durable in '%s': %s", im->pkg.dir,
-			 fr_strerror(rc));
-	}
-}
-
-/* Everything written so far durable and journaled. */
-static int imp_sync(struct importer *im)
-{
-	int rc = fr_syncer_wait(&im->sy, 0);
-
-	imp_sync_failed(im, rc);
-	if (rc == 0)
-		im->imported += im->n_added;
-	im->n_added = 0;
-	return rc;
-}
-
-/* The job of slot s is back: write its segment, or say why not. */
-static void imp_finish(struct importer *im, struct islot *s, const char *vname)
-{
-	int rc;
-
-	if (im->error)
-		return;
-	if (s->result < 0) {
-		im->refused++;
-		im->taken[s->f.index] = 0;
-		fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
-		       s->f.index, fr_strerror(s->result));
-		return;
-	}
-	if ((rc = s->werr) < 0) {
-		im->error = rc;
-		snprintf(im->err, sizeof(im->err), "segment %u: %s", s->f.index,
-			 s->werrmsg);
-		return;
-	}
-	fr_syncer_add(&im->sy, s->f.index);
-	im->n_added++;
-	imp_sync_failed(im, fr_syncer_wait(&im->sy, SYNC_WINDOW));
-}
-
-static void imp_wait(struct importer *im, struct islot *s, const char *vname)
-{
-	pjob_wait(&im->dq, &s->pj);
-	imp_finish(im, s, vname);
-}
-
-struct vol {
-	char path[4096];
-	dev_t dev; /* a volume named twice (by two paths) is read once */
-	ino_t ino;
-	struct fr_vol_hdr h;
-	uint8_t vh[FR_VOL_HDR];
-	bool wrong_key; /* its key check failed (said) */
-};
-
-static int cmp_vol(const void *a, const void *b)
-{
-	const struct vol *x = a, *y = b;
-	int d = memcmp(x->h.parcel, y->h.parcel, FR_HASH_LEN);
-
-	if (d)
-		return d;
-	return x->h.volume < y->h.volume ? -1 : x->h.volume > y->h.volume;
-}
-
-static int add_volume(struct vol **v, uint32_t *n, const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		memset(&st, 0, sizeof(st)); /* reported when it is opened */
-	for (uint32_t k = 0; k < *n && st.st_ino; k++)
-		if ((*v)[k].dev == st.st_dev && (*v)[k].ino == st.st_ino) {
-			fr_log(FR_LOG_INFO, "%s is %s, given twice: read once",
-			       path, (*v)[k].path);
-			return 0;
-		}
-	struct vol *nv = realloc(*v, (*n + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	memset(&nv[*n], 0, sizeof(nv[*n]));
-	snprintf(nv[*n].path, sizeof(nv[*n].path), "%s", path);
-	nv[*n].dev = st.st_dev;
-	nv[*n].ino = st.st_ino;
-	(*n)++;
-	return 0;
-}
-
-static int find_volumes(const char *path, int depth, struct vol **v,
-			uint32_t *n)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
-		       strerror(errno));
-		return -errno;
-	}
-	if (!S_ISDIR(st.st_mode))
-		return add_volume(v, n, path);
-	DIR *d = opendir(path);
-	if (!d) {
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
-		       strerror(errno));
-		return -errno;
-	}
-	struct dirent *e;
-	int rc = 0;
-	while (rc == 0 && (e = readdir(d))) {
-		char sub[4096];
-		size_t l = strlen(e->d_name);
-		if (e->d_name[0] == '.' ||
-		    fr_path_fmt(sub, sizeof(sub), "%s/%s", path, e->d_name))
-			continue;
-		if (l > 4 && !strcmp(e->d_name + l - 4, ".fpv"))
-			rc = add_volume(v, n, sub);
-		else if (depth < 3 && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-			rc = find_volumes(sub, depth + 1, v, n);
-	}
-	closedir(d);
-	return rc;
-}
-
-/*
- * Keep the medium busy during an import: the next RA_AHEAD bytes of the
- * volume are asked for (asynchronously) whenever the reader has used
- * RA_STEP of them, so the medium reads while the workers unpack, the
- * files are written and, for the first volume, the tree is created.
- * What was read is dropped from the page cache: a volume is read once.
- */
-#define RA_AHEAD ((uint64_t)96 << 20)
-#define RA_STEP ((uint64_t)16 << 20)
-
-struct readahead {
-	uint64_t asked; /* up to here the medium was asked for */
-	uint64_t dropped; /* below here the page cache was let go */
-};
-
-static void read_ahead(int fd, uint64_t pos, struct readahead *ra)
-{
-	if (pos + RA_AHEAD >= ra->asked + RA_STEP) {
-		posix_fadvise(fd, (off_t)ra->asked,
-			      (off_t)(pos + RA_AHEAD - ra->asked),
-			      POSIX_FADV_WILLNEED);
-		ra->asked = pos + RA_AHEAD;
-	}
-	if (pos >= ra->dropped + RA_STEP) {
-		posix_fadvise(fd, (off_t)ra->dropped, (off_t)(pos - ra->dropped),
-			      POSIX_FADV_DONTNEED);
-		ra->dropped = pos;
-	}
-}
-
-/* The record's tag checked on the reading thread: a frame not handed to
- * a worker (refused, or held already) is still told altered or not. */
-static bool frame_authentic(const struct islot *s, const uint8_t *key,
-			    const uint8_t ad[FR_PSEAL_AD],
-			    const uint8_t nonce[FR_REC_NONCE],
-			    const uint8_t mac[FR_REC_MAC], uint32_t len)
-{
-	struct fr_piece pc[2] = {{(uint8_t *)s->fh, FR_FRAME_HDR},
-				 {s->in + s->shift, len - FR_FRAME_HDR}};
-
-	return fr_pseal_verify(key, nonce, ad, FR_PSEAL_AD, pc, 2, mac);
-}
-
-static const char *rec_name(uint32_t type)
-{
-	return type == FR_REC_TRAILER	 ? "trailer"
-	       : type == FR_REC_MANIFEST ? "manifest"
-					 : "segment list";
-}
-
-/* A record's header, nonce and tag, in order: what the trailer chains. */
-static void chain_rec(crypto_generichash_state *chain, const uint8_t *rh,
-		      const uint8_t *nonce, const uint8_t *mac)
-{
-	crypto_generichash_update(chain, rh, FR_REC_HDR);
-	crypto_generichash_update(chain, nonce, FR_REC_NONCE);
-	crypto_generichash_update(chain, mac, FR_REC_MAC);
-}
-
-/* The trailer opened: it must be this volume's and list its records
- * (the chain so far). true when the volume is whole. */
-static bool trailer_ok(struct importer *im, const struct vol *v,
-		       crypto_generichash_state *chain, const uint8_t *body,
-		       struct fr_vol_trailer *t)
-{
-	uint8_t got[sizeof(t->chain)];
-	int rc;
-
-	crypto_generichash_final(chain, got, sizeof(got));
-	rc = fr_vol_trailer_unpack(t, body);
-	if (rc < 0 || t->volume != v->h.volume) {
-		fr_log(FR_LOG_ERROR, "%s: bad trailer: %s", v->path,
-		       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
-		im->damaged++;
-		return false;
-	}
-	if (sodium_memcmp(got, t->chain, sizeof(got))) {
-		fr_log(FR_LOG_ERROR,
-		       "%s: its records are not the ones its trailer lists "
-		       "(altered, moved, dropped, repeated or reordered): the "
-		       "volume is refused (its frames that opened were read)",
-		       v->path);
-		im->damaged++;
-		return false;
-	}
-	return true;
-}
-
-/* A frame record read into slot s (header fh as opened, not yet
- * checked): refused, held already, or handed to a worker (true). */
-static bool take_frame(struct importer *im, struct islot *s,
-		       const struct vol *v, const uint8_t *key,
-		       const uint8_t *ad, const uint8_t *nonce,
-		       const uint8_t *mac, uint32_t len, const uint8_t *fh,
-		       uint32_t nframe, uint64_t at, struct fr_frame *f)
-{
-	const struct fr_manifest *m = &im->pkg.m;
-	int fr = fr_frame_unpack(f, fh);
-
-	if (fr < 0 || memcmp(f->pkg, v->h.parcel, FR_HASH_LEN) ||
-	    f->index >= m->n_segments ||
-	    f->raw_len != m->segments[f->index].length ||
-	    len != FR_FRAME_HDR + f->stored_len) {
-		uint32_t idx = fr_get32(fh + 24);
-		bool ok = frame_authentic(s, key, ad, nonce, mac, len);
-		im->refused++;
-		if (ok)
-			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
-			       v->path, idx,
-			       fr < 0 ? fr_strerror(fr)
-				      : "frame does not match the manifest");
-		else
-			fr_log(FR_LOG_ERROR,
-			       "%s: frame record %u (at byte %llu) refused: %s",
-			       v->path, nframe, (unsigned long long)at,
-			       fr_strerror(FR_E_FORGED));
-		f->index = UINT32_MAX;
-		return false;
-	}
-	/* taken first: a segment taken in this run may be being journaled
-	 * by the syncer right now */
-	if (im->taken[f->index] || im->pkg.j.have[f->index]) {
-		if (!frame_authentic(s, key, ad, nonce, mac, len)) {
-			im->refused++;
-			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
-			       v->path, f->index, fr_strerror(FR_E_FORGED));
-			f->index = UINT32_MAX;
-			return false;
-		}
-		im->held++;
-		return false;
-	}
-	im->taken[f->index] = 1;
-	s->f = *f;
-	s->pkg = &im->pkg;
-	s->key = key;
-	memcpy(s->ad, ad, FR_PSEAL_AD);
-	memcpy(s->nonce, nonce, FR_REC_NONCE);
-	memcpy(s->mac, mac, FR_REC_MAC);
-	pjob_push(&s->pj, work_unpack, &im->dq);
-	return true;
-}
-
-/* What the volume held, as far as it could be read (its trailer's word
- * when it had one), for `parcel import`'s report and `status`. */
-static void note_volume(struct incoming *in, const struct vol *v,
-			const struct fr_vol_trailer *t, bool trailer,
-			uint32_t frames, uint32_t first, uint32_t last)
-{
-	uint32_t k = v->h.volume;
-
-	if (k >= FR_ARRAY_SIZE(in->seen))
-		return;
-	in->seen[k] = 1;
-	in->frames[k] = trailer ? t->frames : frames;
-	in->first[k] = trailer ? t->first : first;
-	in->last[k] = trailer ? t->last : last;
-	if (k > in->n_vol)
-		in->n_vol = k;
-	if (trailer && (t->flags & FR_VOL_LAST))
-		in->total = t->total;
-}
-
-/* Import one volume into the open package, opening its records with the
- * parcel's key; records what it held. */
-static int import_volume(struct importer *im, struct vol *v, int fd,
-			 struct incoming *in, const uint8_t *key)
-{
-	const struct fr_manifest *m = &im->pkg.m;
-	const char *vname = v->path;
-	uint32_t max_body = FR_FRAME_HDR + (uint32_t)fr_seg_bound(m->seg_size);
-	uint64_t pos = FR_VOL_HDR;
-	uint32_t frames = 0, next = 0, head = 0, first = UINT32_MAX, last = 0;
-	uint32_t imported0 = im->imported, held0 = im->held;
-	uint32_t refused0 = im->refused;
-	struct fr_vol_trailer t = {0};
-	crypto_generichash_state chain;
-	bool trailer = false;
-	int rc = 0;
-
-	uint32_t mf_len = (uint32_t)fr_manifest_encoded_size(m);
-	uint32_t sl_len = (m->n_segments + 7) / 8;
-	struct readahead ra = {0};
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	crypto_generichash_init(&chain, NULL, 0, sizeof(t.chain));
-	crypto_generichash_update(&chain, v->vh, FR_VOL_HDR);
-	while (!trailer && !im->error) {
-		uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
-		uint8_t ad[FR_PSEAL_AD];
-		struct fr_rec_hdr r;
-		struct islot *s = &im->slots[next % PSLOTS];
-
-		read_ahead(fd, pos, &ra);
-
-		/* a slot to read into: the oldest job finishes first */
-		if (next - head == PSLOTS) {
-			imp_wait(im, &im->slots[head % PSLOTS], vname);
-			head++;
-			continue;
-		}
-		rc = read_all(fd, rh, sizeof(rh));
-		if (rc == FR_E_TRUNCATED) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is truncated at byte %llu (no trailer): the "
-			       "%u frame(s) before that were read",
-			       vname, (unsigned long long)pos, frames);
-			im->damaged++;
-			break;
-		}
-		if (rc == 0)
-			rc = fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX);
-		/* every length is known from the manifest: none is trusted */
-		if (rc == 0 && (r.type == FR_REC_FRAME ? r.len > max_body
-				: r.type == FR_REC_MANIFEST ? r.len != mf_len
-				: r.type == FR_REC_SEGLIST ? r.len != sl_len
-							    : false))
-			rc = FR_E_TOO_LARGE;
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is damaged at byte %llu (%s): the rest of it "
-			       "cannot be read; %u frame(s) were read before",
-			       vname, (unsigned long long)pos, fr_strerror(rc),
-			       frames);
-			im->damaged++;
-			break;
-		}
-		uint8_t *body = r.type == FR_REC_FRAME ? s->in : NULL;
-		uint8_t small[FR_TRAILER_LEN];
-		if (r.type == FR_REC_TRAILER)
-			body = small;
-		else if (!body && !(body = malloc(r.len))) {
-			rc = -ENOMEM;
-			break;
-		}
-		/* a frame's header goes to the slot, its payload to `in`; the
-		 * header is opened (not checked yet) to know the index */
-		uint8_t fh[FR_FRAME_HDR];
-		rc = read_all(fd, nonce, sizeof(nonce));
-		if (rc == 0 && r.type == FR_REC_FRAME) {
-			rc = read_all(fd, s->fh, FR_FRAME_HDR);
-			memcpy(fh, s->fh, FR_FRAME_HDR);
-			fr_pseal_xor(key, nonce, 0, fh, FR_FRAME_HDR);
-			/* the index is checked below; a wrong one only
-			 * costs the alignment */
-			uint32_t idx = fr_get32(fh + 24);
-			s->shift = rc == 0 && idx < m->n_segments
-					   ? fr_dio_shift(m, idx)
-					   : 0;
-			if (rc == 0)
-				rc = read_all(fd, s->in + s->shift,
-					      r.len - FR_FRAME_HDR);
-		} else if (rc == 0) {
-			rc = read_all(fd, body, r.len);
-		}
-		if (rc == 0)
-			rc = read_all(fd, mac, sizeof(mac));
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR,
-			       "%s is truncated in the record at byte %llu: the "
-			       "%u frame(s) before it were read",
-			       vname, (unsigned long long)pos, frames);
-			im->damaged++;
-			if (body != s->in && body != small)
-				free(body);
-			break;
-		}
-		pos += rec_size(r.len);
-		fr_pseal_ad(v->vh, rh, ad);
-		if (r.type != FR_REC_FRAME) {
-			if (!fr_pseal_open(key, nonce, ad, sizeof(ad),
-					   &(struct fr_piece){body, r.len}, 1,
-					   mac)) {
-				fr_log(FR_LOG_ERROR,
-				       "%s: its %s record at byte %llu fails "
-				       "authentication (%s): the volume is "
-				       "refused from there on; the %u "
-				       "frame(s) before it were read",
-				       vname, rec_name(r.type),
-				       (unsigned long long)(pos -
-							    rec_size(r.len)),
-				       fr_strerror(FR_E_FORGED), frames);
-				im->damaged++;
-				if (body != small)
-					free(body);
-				break;
-			}
-			if (r.type == FR_REC_TRAILER) {
-				trailer = trailer_ok(im, v, &chain, body, &t);
-				break;
-			}
-			chain_rec(&chain, rh, nonce, mac);
-			free(body);
-			continue;
-		}
-		chain_rec(&chain, rh, nonce, mac);
-		frames++;
-		struct fr_frame f;
-		if (take_frame(im, s, v, key, ad, nonce, mac, r.len, fh,
-			       frames - 1, pos - rec_size(r.len), &f))
-			next++;
-		if (f.index == UINT32_MAX) /* refused */
-			continue;
-		if (f.index < first)
-			first = f.index;
-		if (f.index > last)
-			last = f.index;
-	}
-	for (; head < next; head++)
-		imp_wait(im, &im->slots[head % PSLOTS], vname);
-	imp_sync(im);
-	if (rc == -ENOMEM && !im->error) {
-		im->error = rc;
-		snprintf(im->err, sizeof(im->err), "out of memory");
-	}
-	note_volume(in, v, &t, trailer, frames, first, last);
-	if (trailer && t.frames != frames) {
-		fr_log(FR_LOG_ERROR, "%s: holds %u frames, its trailer says %u",
-		       vname, frames, t.frames);
-		im->damaged++;
-	}
-	fr_log(FR_LOG_INFO,
-	       "%s (volume %u): %u segment(s) imported, %u already held, %u "
-	       "refused",
-	       vname, v->h.volume, im->imported - imported0, im->held - held0,
-	       im->refused - refused0);
-	return im->error;
-}
-
-/* Volumes of the parcel not imported yet, by number and segments. */
-static void report_missing(const struct importer *im, const struct incoming *in,
-			   const uint8_t *seglist, FILE *out, bool json)
-{
-	const struct fr_manifest *m = &im->pkg.m;
-	char buf[2048], vols[1024] = "";
-	uint32_t n_missing = 0, n_other = 0;
-	size_t o = 0;
-	uint32_t upto = in->total ? in->total : in->n_vol;
-
-	for (uint32_t k = 1; k <= upto && k < FR_ARRAY_SIZE(in->seen); k++)
-		if (!in->seen[k] && o + 24 < sizeof(vols))
-			o += (size_t)snprintf(vols + o, sizeof(vols) - o,
-					      "%svol-%03u.fpv", o ? ", " : "", k);
-	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have, buf, sizeof(buf),
-		      &n_missing);
-	for (uint32_t i = 0; i < m->n_segments; i++)
-		if (!im->pkg.j.have[i] && !((seglist[i / 8] >> (i % 8)) & 1))
-			n_other++;
-	if (json) {
-		char b1[2200], b2[1100];
-		fprintf(out,
-			"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
-			"\"missing_segments\": %s, \"n_missing\": %u, "
-			"\"not_in_parcel\": %u",
-			fr_json_str(vols, b2, sizeof(b2)),
-			in->total ? "true" : "false",
-			fr_json_str(buf, b1, sizeof(b1)), n_missing, n_other);
-		return;
-	}
-	if (vols[0] || !in->total)
-		fprintf(out, "missing volumes: %s%s%s\n", vols[0] ? vols : "",
-			vols[0] && !in->total ? ", and " : "",
-			in->total ? ""
-				  : "any after the highest seen (the last volume "
-				    "has not been imported)");
-	if (n_missing)
-		fprintf(out, "missing segments of the parcel (%u): %s\n",
-			n_missing, buf);
-	if (n_other)
-		fprintf(out,
-			"%u other segment(s) are not in this parcel: they "
-			"come over the network\n",
-			n_other);
-}
-
-/* Nothing to import: the package is complete here already. */
-static void say_complete(FILE *out, bool json, const char *id,
-			 const char *name)
-{
-	if (json)
-		fprintf(out,
-			"{\"parcel\": \"%s\", \"imported\": 0, \"complete\": "
-			"true, \"already_complete\": true}\n",
-			id);
-	else
-		fprintf(out,
-			"parcel %.12s: package '%s' is already complete here; "
-			"nothing to import\n",
-			id, name);
-}
-
-/* One authentic record of type `type` at fd's offset: its body opened,
- * or NULL. */
-static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
-			    uint32_t type, uint32_t len)
-{
-	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
-	uint8_t ad[FR_PSEAL_AD], *body;
-	struct fr_rec_hdr r;
-
-	if (read_all(fd, rh, sizeof(rh)) < 0 ||
-	    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 || r.type != type ||
-	    r.len != len || !(body = malloc(len)))
-		return NULL;
-	fr_pseal_ad(v->vh, rh, ad);
-	if (read_all(fd, nonce, sizeof(nonce)) < 0 ||
-	    read_all(fd, body, len) < 0 || read_all(fd, mac, sizeof(mac)) < 0 ||
-	    !fr_pseal_open(key, nonce, ad, sizeof(ad),
-			   &(struct fr_piece){body, len}, 1, mac)) {
-		free(body);
-		return NULL;
-	}
-	return body;
-}
-
-/*
- * The manifest of volume v and the segment list after it, before the
- * trailer (the manifest's length from the header). *mf NULL when it does
- * not read authentic; *seglist is set only with *mf, and only once.
- */
-static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
-			  uint8_t **mf, uint32_t *mf_len, uint8_t **seglist)
-{
-	uint32_t sl_len = (v->h.n_segments + 7) / 8, len = v->h.mf_len;
-	uint64_t tail = rec_size(len) + rec_size(sl_len) + TRAILER_REC;
-	struct stat st;
-
-	*mf = NULL;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < FR_VOL_HDR + tail)
-		return;
-	if (lseek(fd, (off_t)((uint64_t)st.st_size - tail), SEEK_SET) < 0 ||
-	    !(*mf = read_record(fd, v, key, FR_REC_MANIFEST, len)))
-		return;
-	*mf_len = len;
-	if (!*seglist)
-		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
-}
-
-/* The key of v's parcel from the account's key, into pkey: false (said,
- * once) when it is not the one that sealed v. */
-static bool volume_key(struct vol *v, const struct fr_account *acct,
-		       uint8_t pkey[32])
-{
-	uint8_t check[FR_CHECK_LEN];
-
-	fr_pseal_key(acct->key, v->h.parcel, pkey);
-	fr_pseal_check(pkey, check);
-	if (sodium_memcmp(check, v->h.check, FR_CHECK_LEN) == 0)
-		return true;
-	if (!v->wrong_key)
-		fr_log(FR_LOG_ERROR,
-		       "%s: cannot be opened with the key of account %s: it "
-		       "was sealed with another password for %s (the sending "
-		       "site's and this site's password files differ): refused",
-		       v->path, acct->code, acct->code);
-	v->wrong_key = true;
-	return false;
-}
-
-/* The manifest registered for parcel in (by the network, or an earlier
- * import), for volumes signed by the account that registered it: into
- * *mf and *mf_len, with that account in from. True when that package is
- * complete already (nothing is read then). */
-static bool registered_manifest(const struct fr_config *c,
-				const struct incoming *in, const struct vol *v0,
-				uint8_t **mf, uint32_t *mf_len,
-				char from[FR_CODE_MAX + 1])
-{
-	char path[1400];
-	size_t len;
-	bool ours = in->pkg[0] && !strcmp(in->from, v0->h.account);
-
-	if (!ours)
-		return false;
-	if (package_complete(c, in->name, in->pkg))
-		return true;
-	if (fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest", c->store,
-			partial_of(in)) == 0 &&
-	    fr_read_file(path, FR_MANIFEST_MAX, mf, &len) == 0) {
-		*mf_len = (uint32_t)len;
-		snprintf(from, FR_CODE_MAX + 1, "%s", in->from);
-		fr_log(FR_LOG_INFO,
-		       "parcel %.12s: no volume given carries a readable "
-		       "manifest; using the one registered for it",
-		       in->id);
-	}
-	return false;
-}
-
-/* What an import did: its object in the "parcels" array (json; *printed
- * counts them, for the commas), or its summary line and what is still
- * missing. */
-static void report_import(const struct importer *im, const struct incoming *in,
-			  const uint8_t *seglist, const char *id, bool complete,
-			  bool json, FILE *out, unsigned *printed)
-{
-	const struct fr_store_pkg *pkg = &im->pkg;
-
-	if (json) {
-		char b[600];
-		fprintf(out,
-			"%s{\"parcel\": \"%s\", \"name\": %s, "
-			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
-			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
-			"\"n_segments\": %u, ",
-			(*printed)++ ? ",\n  " : "\n  ", id,
-			fr_json_str(pkg->m.name, b, sizeof(b)), im->imported,
-			im->held, im->refused, im->damaged,
-			complete ? "true" : "false", pkg->j.n_have,
-			pkg->m.n_segments);
-		report_missing(im, in, seglist, out, true);
-		fputc('}', out);
-		return;
-	}
-	fprintf(out,
-		"parcel %.12s, package '%s': %u segment(s) imported, %u "
-		"already held, %u refused; %u of %u segments held%s\n",
-		id, pkg->m.name, im->imported, im->held, im->refused,
-		pkg->j.n_have, pkg->m.n_segments, complete ? " - complete" : "");
-	if (!complete)
-		report_missing(im, in, seglist, out, false);
-}
-
-/* Import one parcel's volumes v[0..n); with json, its object goes into
- * the "parcels" array on out (*printed counts them, for the commas). */
-/* The manifest (and segment list) of the first volume where it reads
- * authentic, and the account it was sealed for; the volume it came from,
- * or v[0] when none had it (*mf NULL). */
-static const struct vol *find_manifest(const struct fr_config *c,
-				       struct vol *v, uint32_t n,
-				       uint8_t pkey[32], uint8_t **mf,
-				       uint32_t *mf_len, uint8_t **seglist,
-				       char from[FR_CODE_MAX + 1])
-{
-	const struct vol *mv = &v[0];
-
-	for (uint32_t k = 0; k < n && !*mf; k++) {
-		const struct fr_account *acct =
-			fr_config_account(c, v[k].h.account);
-		if (!acct || !volume_key(&v[k], acct, pkey))
-			continue;
-		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		read_manifest(fd, &v[k], pkey, mf, mf_len, seglist);
-		close(fd);
-		mv = &v[k];
-		snprintf(from, FR_CODE_MAX + 1, "%s", v[k].h.account);
-	}
-	return mv;
-}
-
-/* Volume k, ready to import: of this package, sealed for the manifest's
- * account, which this site has; its key into pkey and its fd at its
- * first record, or -1 (said, and counted damaged). */
-static int volume_fd(struct importer *im, struct vol *vk, const char *from,
-		     uint8_t pkey[32])
-{
-	const struct fr_config *c = im->c;
-	const struct fr_account *acct;
-	int fd;
-
-	if (vk->h.n_segments != im->pkg.m.n_segments ||
-	    vk->h.seg_size != im->pkg.m.seg_size) {
-		fr_log(FR_LOG_ERROR, "%s: belongs to another package", vk->path);
-		im->damaged++;
-		return -1;
-	}
-	if (strcmp(vk->h.account, from)) {
-		fr_log(FR_LOG_ERROR,
-		       "%s: sealed for account %s, and the parcel's manifest "
-		       "for %s: refused",
-		       vk->path, vk->h.account, from);
-		im->damaged++;
-		return -1;
-	}
-	acct = fr_config_account(c, vk->h.account);
-	if (!acct) {
-		fr_log(FR_LOG_ERROR,
-		       "%s: sealed for account %s, which '%s' does not have: "
-		       "refused",
-		       vk->path, vk->h.account, c->path);
-		im->damaged++;
-		return -1;
-	}
-	if (!volume_key(vk, acct, pkey)) {
-		im->damaged++;
-		return -1;
-	}
-	fd = open(vk->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || lseek(fd, FR_VOL_HDR, SEEK_SET) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", vk->path,
-		       strerror(errno));
-		im->damaged++;
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The importer's slots: a frame as read (room for its shift, in whole
- * blocks) and as decompressed. */
-static int islots_alloc(struct importer *im)
-{
-	size_t in_cap = (fr_seg_bound(im->pkg.m.seg_size) + 2 * FR_DIO_ALIGN) &
-			~(size_t)(FR_DIO_ALIGN - 1);
-	size_t out_cap = (im->pkg.m.seg_size + 2 * FR_DIO_ALIGN) &
-			 ~(size_t)(FR_DIO_ALIGN - 1);
-
-	for (int i = 0; i < PSLOTS; i++)
-		if (!(im->slots[i].in = aligned_alloc(FR_DIO_ALIGN, in_cap)) ||
-		    !(im->slots[i].out = aligned_alloc(FR_DIO_ALIGN, out_cap)))
-			return -ENOMEM;
-	return 0;
-}
-
-static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
-			 bool json, FILE *out, bool *complete, unsigned *printed)
-{
-	struct importer im = {.c = c, .dq = {.efd = -1}};
-	uint8_t pkey[32];
-	struct incoming in;
-	uint8_t *mf = NULL, *seglist = NULL;
-	uint32_t mf_len = 0;
-	char from[FR_CODE_MAX + 1] = "", id[33], err[600];
-	int rc = 0, fd = -1;
-
-	*complete = false;
-	id_hex(v[0].h.parcel, id);
-	/* the volume the manifest came from */
-	const struct vol *mv =
-		find_manifest(c, v, n, pkey, &mf, &mf_len, &seglist, from);
-	/* the medium starts on the first volume's frames while the tree is
-	 * made (asked for after the manifest, which it would delay) */
-	if ((fd = open(v[0].path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
-		close(fd);
-		fd = -1;
-	}
-	bool any_fits = false, wrong = false;
-	for (uint32_t k = 0; k < n; k++) {
-		wrong |= v[k].wrong_key;
-		any_fits |= !v[k].wrong_key &&
-			    fr_config_account(c, v[k].h.account) != NULL;
-	}
-	if (!mf && wrong && !any_fits) {
-		/* said per volume: nothing of the store is touched */
-		fr_log(FR_LOG_ERROR,
-		       "parcel %.12s: no volume given opens with its "
-		       "account's key: nothing imported",
-		       id);
-		sodium_memzero(pkey, sizeof(pkey));
-		return FR_E_AUTH;
-	}
-	if (!mf) {
-		/* a volume cut short has none (the manifest ends a
-		 * volume): the registration, or an earlier import, left it
-		 * in the store */
-		incoming_load(c, id, &in);
-		if (registered_manifest(c, &in, &v[0], &mf, &mf_len, from)) {
-			say_complete(out, json, id, in.name);
-			*complete = true;
-			sodium_memzero(pkey, sizeof(pkey));
-			return 0;
-		}
-		mv = &v[0];
-	}
-	if (!mf) {
-		fr_log(FR_LOG_ERROR,
-		       "parcel %.12s: no volume given has a readable, "
-		       "authentic manifest",
-		       id);
-		sodium_memzero(pkey, sizeof(pkey));
-		return FR_E_FORGED;
-	}
-	rc = fr_store_open(c->store, mf, mf_len, from, &im.pkg, err, sizeof(err));
-	free(mf);
-	if (rc < 0) {
-		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, err);
-		free(seglist);
-		sodium_memzero(pkey, sizeof(pkey));
 		return rc;
 	}
-	im.open = true;
-	if (im.pkg.m.n_segments != mv->h.n_segments ||
-	    im.pkg.m.seg_size != mv->h.seg_size) {
-		fr_log(FR_LOG_ERROR,
-		       "parcel %.12s: its volumes do not match its manifest", id);
-		rc = FR_E_BAD_INDEX;
-		goto out;
-	}
-	if (rc == FR_HAVE_COMPLETE) {
-		/* by network, or an earlier import */
-		char pk[33];
-		incoming_load(c, id, &in);
-		snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
-		id_hex(im.pkg.m.id, pk);
-		snprintf(in.pkg, sizeof(in.pkg), "%s", pk);
-		id_hex(im.pkg.m.lid, in.partial);
-		snprintf(in.from, sizeof(in.from), "%s", from);
-		if (in.state != P_RECEIVED)
-			in.state = P_SUPERSEDED;
-		incoming_save(&in);
-		*complete = true;
-		say_complete(out, json, id, im.pkg.m.name);
-		rc = 0;
-		goto out;
-	}
-	if (!seglist && (seglist = calloc((im.pkg.m.n_segments + 7) / 8, 1)))
-		memset(seglist, 0xff, (im.pkg.m.n_segments + 7) / 8);
-	incoming_load(c, id, &in);
-	snprintf(in.name, sizeof(in.name), "%s", im.pkg.m.name);
-	id_hex(im.pkg.m.id, in.pkg);
-	id_hex(im.pkg.m.lid, in.partial);
-	snprintf(in.from, sizeof(in.from), "%s", from);
-	if (in.state != P_RECEIVED)
-		in.state = P_IMPORTING;
-	im.taken = calloc(im.pkg.m.n_segments + 1, 1);
-	if (!seglist || !im.taken || (rc = fr_doneq_init(&im.dq)) < 0 ||
-	    (rc = fr_syncer_start(&im.sy, &im.pkg, NULL, NULL, -1)) < 0) {
-		rc = rc < 0 ? rc : -ENOMEM;
-		goto out;
-	}
-	if ((rc = islots_alloc(&im)) < 0)
-		goto out;
+	snprintf(p->name, sizeof(p->name), "%s", m->name);
+	snprintf(p->site, sizeof(p->site), "%s", cr->o->site);
+	snprintf(p->address, sizeof(p->address), "%s", cr->ca->name);
+	snprintf(p->state, sizeof(p->state), "creating");
+	p->n_segments = m->n_segments;
+	p->created = (int64_t)time(NULL);
+	snprintf(p->media, sizeof(p->media), "%s", cr->media[0]);
+	return 0;
+}
 
-	for (uint32_t k = 0; k < n && !im.error; k++) {
-		if ((fd = volume_fd(&im, &v[k], from, pkey)) < 0)
-			continue;
-		import_volume(&im, &v[k], fd, &in, pkey);
-		close(fd);
-		incoming_save(&in);
+/* Hashing and registration behind the frames, the first volume, the
+ * packing slots, then the frames. */
+static int create_frames(struct creation *cr)
+{
+	const struct fr_config *c = cr->c;
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
+	int rc;
+
+	if ((rc = fr_hash_start(&pp->h, cr->src, cr->single, &cr->m,
+				&pp->stop)) < 0) {
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR, "cannot start hashing '%s': %s",
+		       fr_esc(cr->src, ep, sizeof(ep)), fr_strerror(rc));
+		return rc;
 	}
-	if (im.error) {
-		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", id, im.err);
-		rc = im.error;
-		goto out;
+	if (pthread_create(&pp->t, NULL, prep_thread, pp) != 0) {
+		atomic_store(&pp->stop, true);
+		fr_hash_finish(pp->h);
+		return -EAGAIN;
 	}
-	if (im.pkg.j.n_have == im.pkg.m.n_segments) {
-		rc = fr_store_finalize(&im.pkg, c->store, err, sizeof(err));
-		if (rc < 0) {
-			fr_log(FR_LOG_ERROR, "cannot complete '%s': %s",
-			       im.pkg.m.name, err);
-			goto out;
-		}
-		in.state = P_RECEIVED;
-		incoming_save(&in);
-		*complete = true;
-		fr_log(FR_LOG_INFO,
-		       "package '%s' complete and verified -> %s/packages/%s",
-		       im.pkg.m.name, c->store, im.pkg.m.name);
+	pp->running = true;
+
+	/* the volumes: frames first, the manifest (waited for) closes each
+	 * one */
+	w->prep = pp;
+	vw_setup(w, c, cr->o, cr->ca, pp, &cr->m, cr->media, cr->n_media,
+		 pp->mf_len, cr->p.created);
+	if ((rc = vw_open(w)) < 0 || (rc = vw_room(w, 0, false)) < 0) {
+		if (w->err[0])
+			fr_log(FR_LOG_ERROR, "%s", w->err);
+		return rc;
 	}
-	report_import(&im, &in, seglist, id, *complete, json, out, printed);
-	rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
-out:
-	for (int i = 0; i < PSLOTS; i++) {
-		if (im.slots[i].pj.busy)
-			imp_wait(&im, &im.slots[i], "");
-		free(im.slots[i].in);
-		free(im.slots[i].out);
+
+	cr->fixed = cr->o->level >= -1 ? cr->o->level : c->level;
+	fr_adapt_init(&cr->ad, fr_workq_count(), cr->fixed);
+	cr->ad.prefer_small = true;
+	if (cr->fixed < 0)
+		cr->ad.level = FR_SMALL_FLOOR; /* until measured */
+	if ((rc = fr_doneq_init(&cr->dq)) < 0)
+		return rc;
+	if ((rc = pslots_init(cr->slots, &cr->m, w)) < 0)
+		return rc;
+	return write_frames(cr);
+}
+
+/* The frames stopped (rc: why): the last volume closed, and the parcel
+ * kept (its packing lists, its record, the summary) or its volumes
+ * dropped. */
+static int create_close(struct creation *cr, int rc)
+{
+	struct prep *pp = &cr->pp;
+	struct parcel *p = &cr->p;
+	struct vwriter *w = &cr->w;
+
+	if (cr->o->progress)
+		fprintf(stderr, "\r\033[K");
+	for (int i = 0; i < PSLOTS; i++)
+		if (cr->slots[i].pj.busy)
+			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
+	/* an error other than a full medium after some frames: the hashing
+	 * need not go on */
+	if (rc < 0 && (rc != -ENOSPC || cr->written == 0))
+		atomic_store(&pp->stop, true);
+	rc = close_last_volume(w, rc, cr->t0);
+	/* volumes without a manifest, from a source that changed, or not
+	 * needed: none is kept */
+	bool keep = rc == 0 || (cr->written > 0 && pp->settled &&
+				pp->settle_rc == 0 && rc != FR_E_CHANGED);
+	if (pp->complete)
+		rc = 0;
+	if (!keep || pp->complete) {
+		drop_volumes(w);
+		if (p->dir[0])
+			fr_remove_tree(p->dir);
+		return rc;
 	}
-	if (im.dq.efd >= 0)
-		fr_doneq_fini(&im.dq);
-	fr_syncer_stop(&im.sy);
-	if (im.open)
-		fr_store_close(&im.pkg);
-	free(im.taken);
-	free(seglist);
-	sodium_memzero(pkey, sizeof(pkey));
+	cr->kept = true;
+	for (uint32_t k = 0; k < w->n_vols; k++)
+		write_packing_list(w, k);
+	p->volumes = w->n_vols;
+	p->bytes = w->total_bytes;
+	p->raw = cr->raw_done;
+	p->left_out = not_written(pp, &cr->m);
+	p->segments = cr->written;
+	double secs = fr_now_s() - cr->t0;
+	snprintf(p->state, sizeof(p->state), "created");
+	parcel_save(p);
+	report_created(cr->o, p, &cr->m, w, &cr->left, cr->raw_done, secs);
+	cr->left_said = true;
 	return rc;
 }
 
-/* A volume refused whole, as a JSON object in the list rj (or nothing). */
-static void refused_json(FILE *rj, const char *path, const char *why)
+/* What the walk left out said (and an error unless --skip-special),
+ * everything let go, and a registration of a parcel not kept withdrawn. */
+static int create_end(struct creation *cr, int rc)
 {
-	char p[FR_ESC_MAX], w[300];
+	struct prep *pp = &cr->pp;
+	struct vwriter *w = &cr->w;
 
-	if (!rj)
-		return;
-	fprintf(rj, "%s{\"path\": %s, \"error\": %s}", ftell(rj) ? ", " : "",
-		fr_json_str(path, p, sizeof(p)), fr_json_str(why, w, sizeof(w)));
+	if (rc == 0 && cr->left.n) {
+		if (!cr->left_said) {
+			fprintf(stderr, "%s: ", fr_log_tag);
+			fr_left_print(&cr->left, stderr);
+		}
+		if (!cr->o->skip_special)
+			rc = FR_E_LEFT_OUT;
+	}
+	fr_left_list_fini(&cr->left);
+	if (w->fd >= 0)
+		close(w->fd);
+	for (int i = 0; i < PSLOTS; i++) {
+		if (cr->slots[i].pj.busy)
+			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
+		fr_seg_reader_fini(&cr->slots[i].rd);
+		free(cr->slots[i].out);
+	}
+	if (cr->dq.efd >= 0)
+		fr_doneq_fini(&cr->dq);
+	for (uint32_t k = 0; k < w->n_vols; k++)
+		free(w->vols[k].segs);
+	free(w->vols);
+	sodium_memzero(w->key, sizeof(w->key));
+	if (pp->running) {
+		atomic_store(&pp->stop, true);
+		pthread_join(pp->t, NULL);
+	}
+	/* registered, and no parcel after all */
+	if (pp->registered && !cr->kept)
+		withdraw_parcel(cr->c, cr->o->site, pp->parcel);
+	free(pp->mf);
+	free(pp->have);
+	free(pp->wrote);
+	free(pp->whash);
+	free(pp->seglist);
+	fr_manifest_fini(&cr->m);
+	return rc;
 }
 
-int fr_parcel_import(const struct fr_config *c, const char *const *paths,
-		     unsigned n_paths, bool json, FILE *out)
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 {
-	struct vol *v = NULL;
-	uint32_t n = 0, good = 0;
-	int rc = 0, worst = 0;
-	unsigned printed = 0;
-	char *refused = NULL; /* JSON objects of the volumes refused whole */
-	size_t refused_len = 0;
-	FILE *rj = NULL;
+	struct creation cr = {.c = c, .o = o, .t0 = fr_now_s(),
+			      .w = {.fd = -1}, .dq = {.efd = -1}};
+	int rc;
 
-	for (unsigned i = 0; i < n_paths; i++)
-		if ((rc = find_volumes(paths[i], 0, &v, &n)) < 0) {
-			free(v);
-			return rc;
-		}
-	if (!n) {
-		fr_log(FR_LOG_ERROR, "no parcel volume (*.fpv) found in %s%s",
-		       paths[0], n_paths > 1 ? " and the others given" : "");
-		free(v);
-		return -ENOENT;
-	}
-	if (json && !(rj = open_memstream(&refused, &refused_len))) {
-		free(v);
-		return -ENOMEM;
-	}
-	/* read every header first: refuse what is not ours or not a volume */
-	for (uint32_t k = 0; k < n; k++) {
-		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
-		int r = fd < 0 ? -errno : read_all(fd, v[k].vh, FR_VOL_HDR);
-		if (fd >= 0)
-			close(fd);
-		if (r == 0)
-			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
-		unsigned ver = r == FR_E_BAD_VERSION ? fr_vol_hdr_version(v[k].vh)
-						     : 0;
-		if (ver && ver < FR_VOL_VERSION) {
-			fr_log(FR_LOG_ERROR,
-			       "%s: made by an older ferry (volume format %u, "
-			       "not sealed): it is not imported; make the "
-			       "parcel again with this ferry ('ferry parcel "
-			       "create')",
-			       v[k].path, ver);
-			refused_json(rj, v[k].path,
-				     "made by an older ferry: make the parcel "
-				     "again with this one");
-			worst = worst ? worst : r;
-			continue;
-		}
-		if (r < 0) {
-			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
-			       v[k].path, fr_strerror(r));
-			refused_json(rj, v[k].path, fr_strerror(r));
-			worst = worst ? worst : r;
-			continue;
-		}
-		if (strcmp(v[k].h.to, c->code)) {
-			char why[64];
-			fr_log(FR_LOG_ERROR,
-			       "%s: addressed to site %s, and this is %s: "
-			       "refused",
-			       v[k].path, v[k].h.to, c->code);
-			snprintf(why, sizeof(why), "addressed to site %s",
-				 v[k].h.to);
-			refused_json(rj, v[k].path, why);
-			worst = FR_E_WRONG_SITE;
-			continue;
-		}
-		if (good != k)
-			v[good] = v[k];
-		good++;
-	}
-	if (fr_workq_start(c->workers) < 0)
-		good = 0;
-	qsort(v, good, sizeof(*v), cmp_vol);
-	if (json)
-		fputs("{\"parcels\": [", out);
-	for (uint32_t a = 0; a < good;) {
-		uint32_t b = a + 1;
-		while (b < good && !memcmp(v[a].h.parcel, v[b].h.parcel, FR_HASH_LEN))
-			b++;
-		bool complete;
-		rc = import_parcel(c, v + a, b - a, json, out, &complete,
-				   &printed);
-		if (rc < 0 && !worst)
-			worst = rc;
-		a = b;
-	}
-	if (json) {
-		char e[1100];
-		fclose(rj);
-		fprintf(out,
-			"%s], \"refused_volumes\": [%s], \"ok\": %s, "
-			"\"error\": %s}\n",
-			printed ? "\n" : "", refused ? refused : "",
-			worst ? "false" : "true",
-			worst ? fr_json_str(fr_log_last_error()[0]
-						    ? fr_log_last_error()
-						    : fr_strerror(worst),
-					    e, sizeof(e))
-			      : "null");
-		free(refused);
-	}
-	free(v);
-	return worst;
+	if ((rc = create_source(&cr)) < 0)
+		return rc;
+	if ((rc = create_record(&cr)) == 0)
+		rc = create_close(&cr, create_frames(&cr));
+	return create_end(&cr, rc);
 }
 
 /* ---- list and ship --------------------------------------------------------- */
@@ -3121,12 +1697,13 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		}
 		for (uint32_t q = 0; q < k; q++) {
 			struct parcel *p = &ps[who[q]];
-			const char *ns = st[q] == P_RECEIVED	  ? "received"
-					 : st[q] == P_SUPERSEDED ? "not-needed"
-								 : NULL;
+			const char *ns =
+				st[q] == FR_PARCEL_RECEIVED     ? "received"
+				: st[q] == FR_PARCEL_SUPERSEDED ? "not-needed"
+								: NULL;
 			if (ns && strcmp(p->state, ns)) {
 				snprintf(p->state, sizeof(p->state), "%s", ns);
-				if (st[q] == P_RECEIVED)
+				if (st[q] == FR_PARCEL_RECEIVED)
 					p->received = (int64_t)time(NULL);
 				parcel_save(p);
 			}

@@ -2,7 +2,7 @@
  * fuzz_parcel_msg.c - the courier's messages as the receiver takes them
  * after the handshake, opened: PARCEL (parcel id, manifest), PARCEL_QUERY
  * (count, ids) and PARCEL_WITHDRAW (an id), through the receiver's own
- * handlers (engine/out/parcel.c) against a real store in a temporary
+ * handlers (engine/recv/import.c) against a real store in a temporary
  * directory. The input's first byte picks the message, the rest is its
  * body. The answer goes to a socket nobody reads (fr_msg_send on a plain
  * channel: what is sealed around it is fuzz_sealed's).

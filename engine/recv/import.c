@@ -1,0 +1,1575 @@
+/*
+ * import.c - the destination's side of courier parcels (they are made by
+ * out/parcel.c): its record of the parcels it was told to expect, the
+ * answers to PARCEL, PARCEL_QUERY and PARCEL_WITHDRAW (serve.c hands them
+ * here), and `parcel import`.
+ *
+ *   import: read volumes front to back -> worker: check each frame's
+ *           tag and open it in place (the parcel's key, from the
+ *           account's), decompress + XXH3 against the manifest, then
+ *           write in place -> the syncer (syncer.c):
+ *           syncfs + journal in batches while the next are written ->
+ *           finalize once every segment is held, by parcel or network.
+ *
+ * The destination keeps <store>/incoming/<parcel id> (the parcel's state
+ * and the volumes seen); the package itself goes into the store as a
+ * network session's would (the same partial package, journal and lock).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define ISLOTS 4
+/* import: segments written but not yet durable, at most (the syncer
+ * makes them durable in batches meanwhile) */
+#define SYNC_WINDOW 16
+#define IN_VOLS 1024 /* volumes of a parcel the destination keeps track of */
+
+static const char *const in_states[] = {"unknown", "expected", "importing",
+					"received", "not-needed"};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+
+static void ranges(const uint32_t *v, uint32_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n && o + 32 < cap;) {
+		uint32_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (j == i)
+			o += (size_t)snprintf(out + o, cap - o, "%s%u",
+					      o ? "," : "", v[i]);
+		else
+			o += (size_t)snprintf(out + o, cap - o, "%s%u-%u",
+					      o ? "," : "", v[i], v[j]);
+		i = j + 1;
+	}
+	if (o + 32 >= cap)
+		snprintf(out + o, cap - o, ",...");
+}
+
+/* Which bits of a bitmap are set, as ranges. */
+static void bitmap_ranges(const uint8_t *bm, uint32_t n, const uint8_t *skip,
+			  char *out, size_t cap, uint32_t *count)
+{
+	uint32_t *v = malloc((n + 1) * sizeof(*v)), k = 0;
+
+	if (!v) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (((bm[i / 8] >> (i % 8)) & 1) && !(skip && skip[i]))
+			v[k++] = i;
+	ranges(v, k, out, cap);
+	if (count)
+		*count = k;
+	free(v);
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return FR_E_TRUNCATED;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- the destination's record of a parcel ------------------------------- */
+
+struct incoming {
+	char path[1300];
+	char id[33], name[FR_NAME_MAX + 1], pkg[33], from[FR_CODE_MAX + 1];
+	char partial[33];            /* its partial package: the listing id */
+	int state;
+	uint32_t total;              /* volumes, once the last one was seen */
+	uint32_t n_vol;              /* highest volume number seen */
+	uint8_t seen[IN_VOLS];       /* volumes tracked: 1..IN_VOLS-1 */
+	uint32_t first[IN_VOLS], last[IN_VOLS], frames[IN_VOLS];
+};
+
+/* Where its partial package is: by listing id (an older record: by
+ * package id, as partial packages were named then). */
+static const char *partial_of(const struct incoming *in)
+{
+	return in->partial[0] ? in->partial : in->pkg;
+}
+
+static int incoming_path(const struct fr_config *c, const char *id,
+			 char *out, size_t cap)
+{
+	return fr_path_fmt(out, cap, "%s/incoming/%s", c->store, id);
+}
+
+static void incoming_load(const struct fr_config *c, const char *id,
+			  struct incoming *in)
+{
+	uint8_t *text;
+	size_t len;
+	char v[64];
+
+	memset(in, 0, sizeof(*in));
+	snprintf(in->id, sizeof(in->id), "%s", id);
+	incoming_path(c, id, in->path, sizeof(in->path));
+	if (fr_read_file(in->path, 1 << 20, &text, &len) < 0)
+		return;
+	const char *t = (const char *)text;
+	fr_kv_get(t, "name", in->name, sizeof(in->name));
+	fr_kv_get(t, "package", in->pkg, sizeof(in->pkg));
+	fr_kv_get(t, "partial", in->partial, sizeof(in->partial));
+	fr_kv_get(t, "from", in->from, sizeof(in->from));
+	fr_kv_get(t, "state", v, sizeof(v));
+	for (int i = 0; i < (int)FR_ARRAY_SIZE(in_states); i++)
+		if (!strcmp(v, in_states[i]))
+			in->state = i;
+	in->total = (uint32_t)fr_kv_num(t, "total");
+	for (uint32_t k = 1; k < FR_ARRAY_SIZE(in->seen); k++) {
+		char key[32];
+		snprintf(key, sizeof(key), "vol.%u", k);
+		if (fr_kv_get(t, key, v, sizeof(v)) == 0) {
+			unsigned a = 0, b = 0, f = 0;
+			if (sscanf(v, "%u %u %u", &f, &a, &b) == 3) {
+				in->seen[k] = 1;
+				in->frames[k] = f;
+				in->first[k] = a;
+				in->last[k] = b;
+				if (k > in->n_vol)
+					in->n_vol = k;
+			}
+		}
+	}
+	free(text);
+}
+
+static int incoming_save(const struct incoming *in)
+{
+	size_t cap = 4096 + (size_t)in->n_vol * 48, o;
+	char *buf = malloc(cap);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	o = (size_t)snprintf(buf, cap,
+			     "id=%s\nname=%s\npackage=%s\npartial=%s\nfrom=%s\n"
+			     "state=%s\ntotal=%u\n",
+			     in->id, in->name, in->pkg, in->partial, in->from,
+			     in_states[in->state], in->total);
+	for (uint32_t k = 1; k <= in->n_vol && o < cap; k++)
+		if (in->seen[k])
+			o += (size_t)snprintf(buf + o, cap - o,
+					      "vol.%u=%u %u %u\n", k,
+					      in->frames[k], in->first[k],
+					      in->last[k]);
+	char dir[1300];
+	snprintf(dir, sizeof(dir), "%s", in->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	rc = fr_mkdirs(dir);
+	if (rc == 0)
+		rc = fr_write_file_atomic(in->path, buf, o < cap ? o : cap);
+	free(buf);
+	return rc;
+}
+
+/* Is package pkg (hex id) complete in the store under name? */
+static bool package_complete(const struct fr_config *c, const char *name,
+			     const char *pkg)
+{
+	char path[1400];
+	uint8_t *mf;
+	size_t len;
+	struct fr_manifest m = {0};
+	bool same = false;
+
+	if (!name[0] ||
+	    fr_path_fmt(path, sizeof(path), "%s/manifests/%s", c->store, name) ||
+	    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+		return false;
+	if (fr_manifest_decode(&m, mf, len) == 0) {
+		char hex[33];
+		fr_hex(m.id, FR_HASH_LEN, hex);
+		same = !strcmp(hex, pkg);
+	}
+	fr_manifest_fini(&m);
+	free(mf);
+	return same;
+}
+
+/* ---- the receiver's side of registration and receipts (serve.c) --------- */
+
+int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
+			     const char *who, const uint8_t *body,
+			     uint32_t len)
+{
+	struct fr_store_pkg pkg;
+	struct incoming in;
+	char err[512], id[33], pkgid[33];
+	int r;
+
+	if (len <= FR_HASH_LEN) {
+		fr_send_error(ch, FR_E_PROTOCOL, "PARCEL without a manifest");
+		return FR_E_PROTOCOL;
+	}
+	fr_hex(body, FR_HASH_LEN, id);
+	r = fr_store_open(c->store, body + FR_HASH_LEN, len - FR_HASH_LEN, who,
+			  &pkg, err, sizeof(err));
+	if (r < 0) {
+		fr_log(FR_LOG_ERROR, "%s: parcel %.12s: %s", who, id, err);
+		fr_send_error(ch, r, err);
+		return r;
+	}
+	incoming_load(c, id, &in);
+	fr_hex(pkg.m.id, FR_HASH_LEN, pkgid);
+	snprintf(in.name, sizeof(in.name), "%s", pkg.m.name);
+	snprintf(in.pkg, sizeof(in.pkg), "%s", pkgid);
+	fr_hex(pkg.m.lid, FR_HASH_LEN, in.partial);
+	snprintf(in.from, sizeof(in.from), "%s", who);
+	if (in.state == FR_PARCEL_UNKNOWN)
+		in.state = r == FR_HAVE_COMPLETE ? FR_PARCEL_SUPERSEDED
+						 : FR_PARCEL_EXPECTED;
+	incoming_save(&in);
+	fr_log(FR_LOG_INFO,
+	       "%s: parcel %.12s of '%s' registered; %u of %u segments "
+	       "already held",
+	       who, id, pkg.m.name,
+	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
+	       pkg.m.n_segments);
+	fr_send_have(ch, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
+	fr_store_close(&pkg);
+	return 0;
+}
+
+int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
+			  const char *who, const uint8_t *body, uint32_t len)
+{
+	uint32_t n = len >= 4 ? fr_get32(body) : 0;
+
+	if (len < 4 || n > 65536 || len != 4 + n * FR_HASH_LEN) {
+		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_QUERY");
+		return FR_E_PROTOCOL;
+	}
+	uint8_t *ans = malloc(4 + (size_t)n * 20);
+	if (!ans)
+		return -ENOMEM;
+	fr_put32(ans, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *pid = body + 4 + i * FR_HASH_LEN;
+		struct incoming in;
+		char id[33];
+		fr_hex(pid, FR_HASH_LEN, id);
+		incoming_load(c, id, &in);
+		uint32_t st = (uint32_t)in.state;
+		/* only the site that registered it may learn about it */
+		if (strcmp(in.from, who))
+			st = FR_PARCEL_UNKNOWN;
+		else if (st != FR_PARCEL_RECEIVED &&
+			 package_complete(c, in.name, in.pkg))
+			st = FR_PARCEL_SUPERSEDED;
+		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
+		fr_put32(ans + 4 + i * 20 + 16, st);
+	}
+	int rc = fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, 4 + n * 20);
+	free(ans);
+	return rc;
+}
+
+/* Does a parcel other than id, expected or importing, carry package pkg? */
+static bool other_parcel_for(const struct fr_config *c, const char *id,
+			     const char *pkg)
+{
+	char dir[1300];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s/incoming", c->store) ||
+	    !(d = opendir(dir)))
+		return false;
+	while (!found && (de = readdir(d))) {
+		struct incoming in;
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, id) ||
+		    strlen(de->d_name) != 32)
+			continue;
+		incoming_load(c, de->d_name, &in);
+		found = !strcmp(in.pkg, pkg) &&
+			(in.state == FR_PARCEL_EXPECTED ||
+			 in.state == FR_PARCEL_IMPORTING);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The source gave up on a parcel it registered (the source changed under
+ * it, its media failed): the registration goes, and so does the partial
+ * package it made, unless that holds a segment, a session holds it, or
+ * another parcel is expected for it. A parcel whose volumes already came
+ * stays. The answer is a PARCEL_STATE for the id: unknown once withdrawn.
+ */
+int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
+			     const char *who, const uint8_t *body,
+			     uint32_t len)
+{
+	struct incoming in;
+	char id[33];
+	uint8_t ans[4 + 20];
+	uint32_t st = FR_PARCEL_UNKNOWN;
+
+	if (len != FR_HASH_LEN) {
+		fr_send_error(ch, FR_E_PROTOCOL, "malformed PARCEL_WITHDRAW");
+		return FR_E_PROTOCOL;
+	}
+	fr_hex(body, FR_HASH_LEN, id);
+	incoming_load(c, id, &in);
+	if (!in.name[0] || strcmp(in.from, who)) {
+		/* never registered by this account: nothing to withdraw */
+	} else if (in.state == FR_PARCEL_IMPORTING ||
+		   in.state == FR_PARCEL_RECEIVED) {
+		st = (uint32_t)in.state;
+		fr_log(FR_LOG_WARN,
+		       "%s: parcel %.12s of '%s' withdrawn, but volumes of it "
+		       "were imported already; it stays",
+		       who, id, in.name);
+	} else {
+		unlink(in.path);
+		int r = other_parcel_for(c, id, in.pkg)
+				? -EEXIST
+				: fr_store_drop(c->store, partial_of(&in), true);
+		fr_log(FR_LOG_INFO, "%s: parcel %.12s of '%s' withdrawn%s", who,
+		       id, in.name,
+		       r == 0         ? "; its empty partial package removed"
+		       : r == -ENOENT ? ""
+				      : "; its partial package stays (it holds "
+					"segments, is being received or is "
+					"expected by another parcel)");
+	}
+	fr_put32(ans, 1);
+	memcpy(ans + 4, body, FR_HASH_LEN);
+	fr_put32(ans + 4 + FR_HASH_LEN, st);
+	return fr_msg_send(ch, FR_MSG_PARCEL_STATE, ans, sizeof(ans));
+}
+
+/* ---- importing ----------------------------------------------------------- */
+
+struct islot {
+	struct fr_wjob pj; /* first */
+	const struct fr_store_pkg *pkg;
+	struct fr_frame f;
+	uint8_t *in, *out;  /* FR_DIO_ALIGN-aligned */
+	uint32_t shift;     /* the frame's bytes are at in and out + shift:
+			     * its largest extent lines up for O_DIRECT */
+	const uint8_t *data;
+	/* the frame's record as read: its header still sealed in fh, its
+	 * payload at in + shift (f is the header opened, not checked yet) */
+	const uint8_t *key;
+	uint8_t ad[FR_PSEAL_AD];
+	uint8_t nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t fh[FR_FRAME_HDR];
+	int result;      /* the frame's check */
+	int werr;        /* writing it into its files, named in werrmsg */
+	char werrmsg[1200];
+};
+
+static void work_unpack(struct fr_job *job, int worker)
+{
+	struct islot *s = (struct islot *)job;
+
+	s->werr = 0;
+	/* checked and opened here, before any byte of it reaches a file */
+	struct fr_piece pc[2] = {{s->fh, FR_FRAME_HDR},
+				 {s->in + s->shift, s->f.stored_len}};
+	if (!fr_pseal_verify(s->key, s->nonce, s->ad, sizeof(s->ad), pc, 2,
+			     s->mac)) {
+		s->result = FR_E_FORGED;
+		return;
+	}
+	fr_pseal_xor(s->key, s->nonce, FR_FRAME_HDR, s->in + s->shift,
+		     s->f.stored_len);
+	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
+				    s->in + s->shift, s->out + s->shift,
+				    s->pkg->m.segments[s->f.index].hash,
+				    &s->data);
+	/* the workers write too: creating and filling many small files
+	 * costs system time that one thread would serialise */
+	if (s->result == 0)
+		s->werr = fr_store_write_segment(s->pkg, s->f.index, s->data,
+						 s->werrmsg,
+						 sizeof(s->werrmsg));
+}
+
+struct importer {
+	const struct fr_config *c;
+	struct fr_store_pkg pkg;
+	bool open;
+	struct islot slots[ISLOTS];
+	struct fr_doneq dq;
+	uint8_t *taken;          /* per segment: written in this run */
+	struct fr_syncer sy;     /* makes them durable and journals them */
+	uint32_t n_added;        /* handed to it since the last imp_sync */
+	uint32_t imported, held, refused, damaged;
+	int error;
+	char err[1600];
+	/* the parcel's */
+	char id[33];
+	char from[FR_CODE_MAX + 1]; /* the account its volumes are sealed for */
+	uint8_t pkey[32];
+	uint8_t *seglist;           /* the segments it carries */
+};
+
+static void imp_sync_failed(struct importer *im, int rc)
+{
+	if (rc < 0 && !im->error) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err),
+			 "cannot make segments durable in '%s': %s", im->pkg.dir,
+			 fr_strerror(rc));
+	}
+}
+
+/* Everything written so far durable and journaled. */
+static int imp_sync(struct importer *im)
+{
+	int rc = fr_syncer_wait(&im->sy, 0);
+
+	imp_sync_failed(im, rc);
+	if (rc == 0)
+		im->imported += im->n_added;
+	im->n_added = 0;
+	return rc;
+}
+
+/* The job of slot s is back: write its segment, or say why not. */
+static void imp_finish(struct importer *im, struct islot *s, const char *vname)
+{
+	int rc;
+
+	if (im->error)
+		return;
+	if (s->result < 0) {
+		im->refused++;
+		im->taken[s->f.index] = 0;
+		fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
+		       s->f.index, fr_strerror(s->result));
+		return;
+	}
+	if ((rc = s->werr) < 0) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err), "segment %u: %s", s->f.index,
+			 s->werrmsg);
+		return;
+	}
+	fr_syncer_add(&im->sy, s->f.index);
+	im->n_added++;
+	imp_sync_failed(im, fr_syncer_wait(&im->sy, SYNC_WINDOW));
+}
+
+static void imp_wait(struct importer *im, struct islot *s, const char *vname)
+{
+	fr_wjob_wait(&im->dq, &s->pj);
+	imp_finish(im, s, vname);
+}
+
+struct vol {
+	char path[4096];
+	dev_t dev; /* a volume named twice (by two paths) is read once */
+	ino_t ino;
+	struct fr_vol_hdr h;
+	uint8_t vh[FR_VOL_HDR];
+	bool wrong_key; /* its key check failed (said) */
+};
+
+static int cmp_vol(const void *a, const void *b)
+{
+	const struct vol *x = a, *y = b;
+	int d = memcmp(x->h.parcel, y->h.parcel, FR_HASH_LEN);
+
+	if (d)
+		return d;
+	return x->h.volume < y->h.volume ? -1 : x->h.volume > y->h.volume;
+}
+
+static int add_volume(struct vol **v, uint32_t *n, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st)); /* reported when it is opened */
+	for (uint32_t k = 0; k < *n && st.st_ino; k++)
+		if ((*v)[k].dev == st.st_dev && (*v)[k].ino == st.st_ino) {
+			fr_log(FR_LOG_INFO, "%s is %s, given twice: read once",
+			       path, (*v)[k].path);
+			return 0;
+		}
+	struct vol *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	memset(&nv[*n], 0, sizeof(nv[*n]));
+	snprintf(nv[*n].path, sizeof(nv[*n].path), "%s", path);
+	nv[*n].dev = st.st_dev;
+	nv[*n].ino = st.st_ino;
+	(*n)++;
+	return 0;
+}
+
+static int find_volumes(const char *path, int depth, struct vol **v,
+			uint32_t *n)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
+		       strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return add_volume(v, n, path);
+	DIR *d = opendir(path);
+	if (!d) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", path,
+		       strerror(errno));
+		return -errno;
+	}
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		char sub[4096];
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] == '.' ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", path, e->d_name))
+			continue;
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".fpv"))
+			rc = add_volume(v, n, sub);
+		else if (depth < 3 && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = find_volumes(sub, depth + 1, v, n);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Keep the medium busy during an import: the next RA_AHEAD bytes of the
+ * volume are asked for (asynchronously) whenever the reader has used
+ * RA_STEP of them, so the medium reads while the workers unpack, the
+ * files are written and, for the first volume, the tree is created.
+ * What was read is dropped from the page cache: a volume is read once.
+ */
+#define RA_AHEAD ((uint64_t)96 << 20)
+#define RA_STEP ((uint64_t)16 << 20)
+
+struct readahead {
+	uint64_t asked; /* up to here the medium was asked for */
+	uint64_t dropped; /* below here the page cache was let go */
+};
+
+static void read_ahead(int fd, uint64_t pos, struct readahead *ra)
+{
+	if (pos + RA_AHEAD >= ra->asked + RA_STEP) {
+		posix_fadvise(fd, (off_t)ra->asked,
+			      (off_t)(pos + RA_AHEAD - ra->asked),
+			      POSIX_FADV_WILLNEED);
+		ra->asked = pos + RA_AHEAD;
+	}
+	if (pos >= ra->dropped + RA_STEP) {
+		posix_fadvise(fd, (off_t)ra->dropped, (off_t)(pos - ra->dropped),
+			      POSIX_FADV_DONTNEED);
+		ra->dropped = pos;
+	}
+}
+
+/* The record's tag checked on the reading thread: a frame not handed to
+ * a worker (refused, or held already) is still told altered or not. */
+static bool frame_authentic(const struct islot *s, const uint8_t *key,
+			    const uint8_t ad[FR_PSEAL_AD],
+			    const uint8_t nonce[FR_REC_NONCE],
+			    const uint8_t mac[FR_REC_MAC], uint32_t len)
+{
+	struct fr_piece pc[2] = {{(uint8_t *)s->fh, FR_FRAME_HDR},
+				 {s->in + s->shift, len - FR_FRAME_HDR}};
+
+	return fr_pseal_verify(key, nonce, ad, FR_PSEAL_AD, pc, 2, mac);
+}
+
+static const char *rec_name(uint32_t type)
+{
+	return type == FR_REC_TRAILER	 ? "trailer"
+	       : type == FR_REC_MANIFEST ? "manifest"
+					 : "segment list";
+}
+
+/* A record's header, nonce and tag, in order: what the trailer chains. */
+static void chain_rec(crypto_generichash_state *chain, const uint8_t *rh,
+		      const uint8_t *nonce, const uint8_t *mac)
+{
+	crypto_generichash_update(chain, rh, FR_REC_HDR);
+	crypto_generichash_update(chain, nonce, FR_REC_NONCE);
+	crypto_generichash_update(chain, mac, FR_REC_MAC);
+}
+
+/* The trailer opened: it must be this volume's and list its records
+ * (the chain so far). true when the volume is whole. */
+static bool trailer_ok(struct importer *im, const struct vol *v,
+		       crypto_generichash_state *chain, const uint8_t *body,
+		       struct fr_vol_trailer *t)
+{
+	uint8_t got[sizeof(t->chain)];
+	int rc;
+
+	crypto_generichash_final(chain, got, sizeof(got));
+	rc = fr_vol_trailer_unpack(t, body);
+	if (rc < 0 || t->volume != v->h.volume) {
+		fr_log(FR_LOG_ERROR, "%s: bad trailer: %s", v->path,
+		       fr_strerror(rc < 0 ? rc : FR_E_BAD_VOLUME));
+		im->damaged++;
+		return false;
+	}
+	if (sodium_memcmp(got, t->chain, sizeof(got))) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: its records are not the ones its trailer lists "
+		       "(altered, moved, dropped, repeated or reordered): the "
+		       "volume is refused (its frames that opened were read)",
+		       v->path);
+		im->damaged++;
+		return false;
+	}
+	return true;
+}
+
+/* A frame record read into slot s (header fh as opened, not yet
+ * checked): refused, held already, or handed to a worker (true). */
+static bool take_frame(struct importer *im, struct islot *s,
+		       const struct vol *v, const uint8_t *key,
+		       const uint8_t *ad, const uint8_t *nonce,
+		       const uint8_t *mac, uint32_t len, const uint8_t *fh,
+		       uint32_t nframe, uint64_t at, struct fr_frame *f)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	int fr = fr_frame_unpack(f, fh);
+
+	if (fr < 0 || memcmp(f->pkg, v->h.parcel, FR_HASH_LEN) ||
+	    f->index >= m->n_segments ||
+	    f->raw_len != m->segments[f->index].length ||
+	    len != FR_FRAME_HDR + f->stored_len) {
+		uint32_t idx = fr_get32(fh + 24);
+		bool ok = frame_authentic(s, key, ad, nonce, mac, len);
+		im->refused++;
+		if (ok)
+			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+			       v->path, idx,
+			       fr < 0 ? fr_strerror(fr)
+				      : "frame does not match the manifest");
+		else
+			fr_log(FR_LOG_ERROR,
+			       "%s: frame record %u (at byte %llu) refused: %s",
+			       v->path, nframe, (unsigned long long)at,
+			       fr_strerror(FR_E_FORGED));
+		f->index = UINT32_MAX;
+		return false;
+	}
+	/* taken first: a segment taken in this run may be being journaled
+	 * by the syncer right now */
+	if (im->taken[f->index] || im->pkg.j.have[f->index]) {
+		if (!frame_authentic(s, key, ad, nonce, mac, len)) {
+			im->refused++;
+			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
+			       v->path, f->index, fr_strerror(FR_E_FORGED));
+			f->index = UINT32_MAX;
+			return false;
+		}
+		im->held++;
+		return false;
+	}
+	im->taken[f->index] = 1;
+	s->f = *f;
+	s->pkg = &im->pkg;
+	s->key = key;
+	memcpy(s->ad, ad, FR_PSEAL_AD);
+	memcpy(s->nonce, nonce, FR_REC_NONCE);
+	memcpy(s->mac, mac, FR_REC_MAC);
+	fr_wjob_push(&s->pj, work_unpack, &im->dq);
+	return true;
+}
+
+/* What the volume held, as far as it could be read (its trailer's word
+ * when it had one), for `parcel import`'s report and `status`. */
+static void note_volume(struct incoming *in, const struct vol *v,
+			const struct fr_vol_trailer *t, bool trailer,
+			uint32_t frames, uint32_t first, uint32_t last)
+{
+	uint32_t k = v->h.volume;
+
+	if (k >= FR_ARRAY_SIZE(in->seen))
+		return;
+	in->seen[k] = 1;
+	in->frames[k] = trailer ? t->frames : frames;
+	in->first[k] = trailer ? t->first : first;
+	in->last[k] = trailer ? t->last : last;
+	if (k > in->n_vol)
+		in->n_vol = k;
+	if (trailer && (t->flags & FR_VOL_LAST))
+		in->total = t->total;
+}
+
+/* A volume being read: where, what it held so far, the chain of its
+ * records for its trailer; slots read into up to next, waited for up
+ * to head. */
+struct vread {
+	struct importer *im;
+	struct vol *v;
+	int fd;
+	const uint8_t *key;
+	uint64_t pos;
+	uint32_t frames, next, head, first, last;
+	uint32_t max_body, mf_len, sl_len; /* what a record's length may be */
+	crypto_generichash_state chain;
+	struct fr_vol_trailer t;
+	bool trailer; /* read, and whole */
+};
+
+/* A record as read: its header, nonce and tag, its associated data. A
+ * frame's sealed header is in its slot and its header opened (not yet
+ * checked) in fh, its payload at the slot's in + shift; the body of
+ * another is at body (malloc'd, or small for a trailer). */
+struct vrec {
+	struct fr_rec_hdr r;
+	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t ad[FR_PSEAL_AD];
+	uint8_t fh[FR_FRAME_HDR];
+	uint8_t *body;
+	uint8_t small[FR_TRAILER_LEN];
+};
+
+/* A frame's header into slot s (and opened into x->fh, to know the
+ * index), its payload where that segment's bytes line up. */
+static int read_frame(struct vread *vr, struct islot *s, struct vrec *x)
+{
+	const struct fr_manifest *m = &vr->im->pkg.m;
+	int rc = read_all(vr->fd, s->fh, FR_FRAME_HDR);
+
+	memcpy(x->fh, s->fh, FR_FRAME_HDR);
+	fr_pseal_xor(vr->key, x->nonce, 0, x->fh, FR_FRAME_HDR);
+	/* the index is checked later; a wrong one only costs the
+	 * alignment */
+	uint32_t idx = fr_get32(x->fh + 24);
+	s->shift = rc == 0 && idx < m->n_segments ? fr_dio_shift(m, idx) : 0;
+	if (rc == 0)
+		rc = read_all(vr->fd, s->in + s->shift,
+			      x->r.len - FR_FRAME_HDR);
+	return rc;
+}
+
+/* The volume's next record into x, a frame's into slot s: 0, or a
+ * negative code when the volume cannot be read on (said and counted
+ * damaged, but for -ENOMEM). */
+static int read_rec(struct vread *vr, struct islot *s, struct vrec *x)
+{
+	struct importer *im = vr->im;
+	const char *vname = vr->v->path;
+	int rc = read_all(vr->fd, x->rh, sizeof(x->rh));
+
+	if (rc == FR_E_TRUNCATED) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is truncated at byte %llu (no trailer): the "
+		       "%u frame(s) before that were read",
+		       vname, (unsigned long long)vr->pos, vr->frames);
+		im->damaged++;
+		return rc;
+	}
+	if (rc == 0)
+		rc = fr_rec_hdr_unpack(&x->r, x->rh, FR_MANIFEST_MAX);
+	/* every length is known from the manifest: none is trusted */
+	if (rc == 0 &&
+	    (x->r.type == FR_REC_FRAME      ? x->r.len > vr->max_body
+	     : x->r.type == FR_REC_MANIFEST ? x->r.len != vr->mf_len
+	     : x->r.type == FR_REC_SEGLIST  ? x->r.len != vr->sl_len
+					    : false))
+		rc = FR_E_TOO_LARGE;
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is damaged at byte %llu (%s): the rest of it "
+		       "cannot be read; %u frame(s) were read before",
+		       vname, (unsigned long long)vr->pos, fr_strerror(rc),
+		       vr->frames);
+		im->damaged++;
+		return rc;
+	}
+	x->body = x->r.type == FR_REC_FRAME ? s->in : NULL;
+	if (x->r.type == FR_REC_TRAILER)
+		x->body = x->small;
+	else if (!x->body && !(x->body = malloc(x->r.len)))
+		return -ENOMEM;
+	rc = read_all(vr->fd, x->nonce, sizeof(x->nonce));
+	if (rc == 0 && x->r.type == FR_REC_FRAME)
+		rc = read_frame(vr, s, x);
+	else if (rc == 0)
+		rc = read_all(vr->fd, x->body, x->r.len);
+	if (rc == 0)
+		rc = read_all(vr->fd, x->mac, sizeof(x->mac));
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "%s is truncated in the record at byte %llu: the "
+		       "%u frame(s) before it were read",
+		       vname, (unsigned long long)vr->pos, vr->frames);
+		im->damaged++;
+		if (x->body != s->in && x->body != x->small)
+			free(x->body);
+		return rc;
+	}
+	vr->pos += fr_pseal_rec_size(x->r.len);
+	fr_pseal_ad(vr->v->vh, x->rh, x->ad);
+	return 0;
+}
+
+/* A manifest, segment list or trailer record, opened and chained: true
+ * when the volume ends here (its trailer, or a record that does not
+ * open: the volume is refused from there on). */
+static bool open_rec(struct vread *vr, struct vrec *x)
+{
+	if (!fr_pseal_open(vr->key, x->nonce, x->ad, sizeof(x->ad),
+			   &(struct fr_piece){x->body, x->r.len}, 1, x->mac)) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: its %s record at byte %llu fails authentication "
+		       "(%s): the volume is refused from there on; the %u "
+		       "frame(s) before it were read",
+		       vr->v->path, rec_name(x->r.type),
+		       (unsigned long long)(vr->pos -
+					    fr_pseal_rec_size(x->r.len)),
+		       fr_strerror(FR_E_FORGED), vr->frames);
+		vr->im->damaged++;
+		if (x->body != x->small)
+			free(x->body);
+		return true;
+	}
+	if (x->r.type == FR_REC_TRAILER) {
+		vr->trailer = trailer_ok(vr->im, vr->v, &vr->chain, x->body,
+					 &vr->t);
+		return true;
+	}
+	chain_rec(&vr->chain, x->rh, x->nonce, x->mac);
+	free(x->body);
+	return false;
+}
+
+/* A frame record, chained and counted: handed to a worker in slot s
+ * unless refused or held already. */
+static void frame_rec(struct vread *vr, struct islot *s, const struct vrec *x)
+{
+	struct fr_frame f;
+
+	chain_rec(&vr->chain, x->rh, x->nonce, x->mac);
+	vr->frames++;
+	if (take_frame(vr->im, s, vr->v, vr->key, x->ad, x->nonce, x->mac,
+		       x->r.len, x->fh, vr->frames - 1,
+		       vr->pos - fr_pseal_rec_size(x->r.len), &f))
+		vr->next++;
+	if (f.index == UINT32_MAX) /* refused */
+		return;
+	if (f.index < vr->first)
+		vr->first = f.index;
+	if (f.index > vr->last)
+		vr->last = f.index;
+}
+
+/* Import one volume into the open package, opening its records with the
+ * parcel's key; records what it held. */
+static int import_volume(struct importer *im, struct vol *v, int fd,
+			 struct incoming *in, const uint8_t *key)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	const char *vname = v->path;
+	struct vread vr = {
+		.im = im, .v = v, .fd = fd, .key = key, .pos = FR_VOL_HDR,
+		.first = UINT32_MAX,
+		.max_body = FR_FRAME_HDR + (uint32_t)fr_seg_bound(m->seg_size),
+		.mf_len = (uint32_t)fr_manifest_encoded_size(m),
+		.sl_len = (m->n_segments + 7) / 8,
+	};
+	uint32_t imported0 = im->imported, held0 = im->held;
+	uint32_t refused0 = im->refused;
+	struct readahead ra = {0};
+	int rc = 0;
+
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	crypto_generichash_init(&vr.chain, NULL, 0, sizeof(vr.t.chain));
+	crypto_generichash_update(&vr.chain, v->vh, FR_VOL_HDR);
+	while (!vr.trailer && !im->error) {
+		struct islot *s = &im->slots[vr.next % ISLOTS];
+		struct vrec x;
+
+		read_ahead(fd, vr.pos, &ra);
+		/* a slot to read into: the oldest job finishes first */
+		if (vr.next - vr.head == ISLOTS) {
+			imp_wait(im, &im->slots[vr.head % ISLOTS], vname);
+			vr.head++;
+			continue;
+		}
+		if ((rc = read_rec(&vr, s, &x)) < 0)
+			break;
+		if (x.r.type != FR_REC_FRAME) {
+			if (open_rec(&vr, &x))
+				break;
+			continue;
+		}
+		frame_rec(&vr, s, &x);
+	}
+	for (; vr.head < vr.next; vr.head++)
+		imp_wait(im, &im->slots[vr.head % ISLOTS], vname);
+	imp_sync(im);
+	if (rc == -ENOMEM && !im->error) {
+		im->error = rc;
+		snprintf(im->err, sizeof(im->err), "out of memory");
+	}
+	note_volume(in, v, &vr.t, vr.trailer, vr.frames, vr.first, vr.last);
+	if (vr.trailer && vr.t.frames != vr.frames) {
+		fr_log(FR_LOG_ERROR, "%s: holds %u frames, its trailer says %u",
+		       vname, vr.frames, vr.t.frames);
+		im->damaged++;
+	}
+	fr_log(FR_LOG_INFO,
+	       "%s (volume %u): %u segment(s) imported, %u already held, %u "
+	       "refused",
+	       vname, v->h.volume, im->imported - imported0, im->held - held0,
+	       im->refused - refused0);
+	return im->error;
+}
+
+/* Volumes of the parcel not imported yet, by number and segments. */
+static void report_missing(const struct importer *im, const struct incoming *in,
+			   const uint8_t *seglist, FILE *out, bool json)
+{
+	const struct fr_manifest *m = &im->pkg.m;
+	char buf[2048], vols[1024] = "";
+	uint32_t n_missing = 0, n_other = 0;
+	size_t o = 0;
+	uint32_t upto = in->total ? in->total : in->n_vol;
+
+	for (uint32_t k = 1; k <= upto && k < FR_ARRAY_SIZE(in->seen); k++)
+		if (!in->seen[k] && o + 24 < sizeof(vols))
+			o += (size_t)snprintf(vols + o, sizeof(vols) - o,
+					      "%svol-%03u.fpv", o ? ", " : "", k);
+	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have, buf, sizeof(buf),
+		      &n_missing);
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		if (!im->pkg.j.have[i] && !((seglist[i / 8] >> (i % 8)) & 1))
+			n_other++;
+	if (json) {
+		char b1[2200], b2[1100];
+		fprintf(out,
+			"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
+			"\"missing_segments\": %s, \"n_missing\": %u, "
+			"\"not_in_parcel\": %u",
+			fr_json_str(vols, b2, sizeof(b2)),
+			in->total ? "true" : "false",
+			fr_json_str(buf, b1, sizeof(b1)), n_missing, n_other);
+		return;
+	}
+	if (vols[0] || !in->total)
+		fprintf(out, "missing volumes: %s%s%s\n", vols[0] ? vols : "",
+			vols[0] && !in->total ? ", and " : "",
+			in->total ? ""
+				  : "any after the highest seen (the last volume "
+				    "has not been imported)");
+	if (n_missing)
+		fprintf(out, "missing segments of the parcel (%u): %s\n",
+			n_missing, buf);
+	if (n_other)
+		fprintf(out,
+			"%u other segment(s) are not in this parcel: they "
+			"come over the network\n",
+			n_other);
+}
+
+/* Nothing to import: the package is complete here already. */
+static void say_complete(FILE *out, bool json, const char *id,
+			 const char *name)
+{
+	if (json)
+		fprintf(out,
+			"{\"parcel\": \"%s\", \"imported\": 0, \"complete\": "
+			"true, \"already_complete\": true}\n",
+			id);
+	else
+		fprintf(out,
+			"parcel %.12s: package '%s' is already complete here; "
+			"nothing to import\n",
+			id, name);
+}
+
+/* One authentic record of type `type` at fd's offset: its body opened,
+ * or NULL. */
+static uint8_t *read_record(int fd, const struct vol *v, const uint8_t *key,
+			    uint32_t type, uint32_t len)
+{
+	uint8_t rh[FR_REC_HDR], nonce[FR_REC_NONCE], mac[FR_REC_MAC];
+	uint8_t ad[FR_PSEAL_AD], *body;
+	struct fr_rec_hdr r;
+
+	if (read_all(fd, rh, sizeof(rh)) < 0 ||
+	    fr_rec_hdr_unpack(&r, rh, FR_MANIFEST_MAX) < 0 || r.type != type ||
+	    r.len != len || !(body = malloc(len)))
+		return NULL;
+	fr_pseal_ad(v->vh, rh, ad);
+	if (read_all(fd, nonce, sizeof(nonce)) < 0 ||
+	    read_all(fd, body, len) < 0 || read_all(fd, mac, sizeof(mac)) < 0 ||
+	    !fr_pseal_open(key, nonce, ad, sizeof(ad),
+			   &(struct fr_piece){body, len}, 1, mac)) {
+		free(body);
+		return NULL;
+	}
+	return body;
+}
+
+/*
+ * The manifest of volume v and the segment list after it, before the
+ * trailer (the manifest's length from the header). *mf NULL when it does
+ * not read authentic; *seglist is set only with *mf, and only once.
+ */
+static void read_manifest(int fd, const struct vol *v, const uint8_t *key,
+			  uint8_t **mf, uint32_t *mf_len, uint8_t **seglist)
+{
+	uint32_t sl_len = (v->h.n_segments + 7) / 8, len = v->h.mf_len;
+	uint64_t tail = fr_pseal_rec_size(len) + fr_pseal_rec_size(sl_len) +
+			fr_pseal_rec_size(FR_TRAILER_LEN);
+	struct stat st;
+
+	*mf = NULL;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < FR_VOL_HDR + tail)
+		return;
+	if (lseek(fd, (off_t)((uint64_t)st.st_size - tail), SEEK_SET) < 0 ||
+	    !(*mf = read_record(fd, v, key, FR_REC_MANIFEST, len)))
+		return;
+	*mf_len = len;
+	if (!*seglist)
+		*seglist = read_record(fd, v, key, FR_REC_SEGLIST, sl_len);
+}
+
+/* The key of v's parcel from the account's key, into pkey: false (said,
+ * once) when it is not the one that sealed v. */
+static bool volume_key(struct vol *v, const struct fr_account *acct,
+		       uint8_t pkey[32])
+{
+	uint8_t check[FR_CHECK_LEN];
+
+	fr_pseal_key(acct->key, v->h.parcel, pkey);
+	fr_pseal_check(pkey, check);
+	if (sodium_memcmp(check, v->h.check, FR_CHECK_LEN) == 0)
+		return true;
+	if (!v->wrong_key)
+		fr_log(FR_LOG_ERROR,
+		       "%s: cannot be opened with the key of account %s: it "
+		       "was sealed with another password for %s (the sending "
+		       "site's and this site's password files differ): refused",
+		       v->path, acct->code, acct->code);
+	v->wrong_key = true;
+	return false;
+}
+
+/* The manifest registered for parcel in (by the network, or an earlier
+ * import), for volumes signed by the account that registered it: into
+ * *mf and *mf_len, with that account in from. True when that package is
+ * complete already (nothing is read then). */
+static bool registered_manifest(const struct fr_config *c,
+				const struct incoming *in, const struct vol *v0,
+				uint8_t **mf, uint32_t *mf_len,
+				char from[FR_CODE_MAX + 1])
+{
+	char path[1400];
+	size_t len;
+	bool ours = in->pkg[0] && !strcmp(in->from, v0->h.account);
+
+	if (!ours)
+		return false;
+	if (package_complete(c, in->name, in->pkg))
+		return true;
+	if (fr_path_fmt(path, sizeof(path), "%s/partial/%s/manifest", c->store,
+			partial_of(in)) == 0 &&
+	    fr_read_file(path, FR_MANIFEST_MAX, mf, &len) == 0) {
+		*mf_len = (uint32_t)len;
+		snprintf(from, FR_CODE_MAX + 1, "%s", in->from);
+		fr_log(FR_LOG_INFO,
+		       "parcel %.12s: no volume given carries a readable "
+		       "manifest; using the one registered for it",
+		       in->id);
+	}
+	return false;
+}
+
+/* What an import did: its object in the "parcels" array (json; *printed
+ * counts them, for the commas), or its summary line and what is still
+ * missing. */
+static void report_import(const struct importer *im, const struct incoming *in,
+			  const uint8_t *seglist, const char *id, bool complete,
+			  bool json, FILE *out, unsigned *printed)
+{
+	const struct fr_store_pkg *pkg = &im->pkg;
+
+	if (json) {
+		char b[600];
+		fprintf(out,
+			"%s{\"parcel\": \"%s\", \"name\": %s, "
+			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
+			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
+			"\"n_segments\": %u, ",
+			(*printed)++ ? ",\n  " : "\n  ", id,
+			fr_json_str(pkg->m.name, b, sizeof(b)), im->imported,
+			im->held, im->refused, im->damaged,
+			complete ? "true" : "false", pkg->j.n_have,
+			pkg->m.n_segments);
+		report_missing(im, in, seglist, out, true);
+		fputc('}', out);
+		return;
+	}
+	fprintf(out,
+		"parcel %.12s, package '%s': %u segment(s) imported, %u "
+		"already held, %u refused; %u of %u segments held%s\n",
+		id, pkg->m.name, im->imported, im->held, im->refused,
+		pkg->j.n_have, pkg->m.n_segments, complete ? " - complete" : "");
+	if (!complete)
+		report_missing(im, in, seglist, out, false);
+}
+
+/* The manifest (and segment list) of the first volume where it reads
+ * authentic, and the account it was sealed for; the volume it came from,
+ * or v[0] when none had it (*mf NULL). */
+static const struct vol *find_manifest(const struct fr_config *c,
+				       struct vol *v, uint32_t n,
+				       uint8_t pkey[32], uint8_t **mf,
+				       uint32_t *mf_len, uint8_t **seglist,
+				       char from[FR_CODE_MAX + 1])
+{
+	const struct vol *mv = &v[0];
+
+	for (uint32_t k = 0; k < n && !*mf; k++) {
+		const struct fr_account *acct =
+			fr_config_account(c, v[k].h.account);
+		if (!acct || !volume_key(&v[k], acct, pkey))
+			continue;
+		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		read_manifest(fd, &v[k], pkey, mf, mf_len, seglist);
+		close(fd);
+		mv = &v[k];
+		snprintf(from, FR_CODE_MAX + 1, "%s", v[k].h.account);
+	}
+	return mv;
+}
+
+/* Volume k, ready to import: of this package, sealed for the manifest's
+ * account, which this site has; its key into pkey and its fd at its
+ * first record, or -1 (said, and counted damaged). */
+static int volume_fd(struct importer *im, struct vol *vk, const char *from,
+		     uint8_t pkey[32])
+{
+	const struct fr_config *c = im->c;
+	const struct fr_account *acct;
+	int fd;
+
+	if (vk->h.n_segments != im->pkg.m.n_segments ||
+	    vk->h.seg_size != im->pkg.m.seg_size) {
+		fr_log(FR_LOG_ERROR, "%s: belongs to another package", vk->path);
+		im->damaged++;
+		return -1;
+	}
+	if (strcmp(vk->h.account, from)) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: sealed for account %s, and the parcel's manifest "
+		       "for %s: refused",
+		       vk->path, vk->h.account, from);
+		im->damaged++;
+		return -1;
+	}
+	acct = fr_config_account(c, vk->h.account);
+	if (!acct) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: sealed for account %s, which '%s' does not have: "
+		       "refused",
+		       vk->path, vk->h.account, c->path);
+		im->damaged++;
+		return -1;
+	}
+	if (!volume_key(vk, acct, pkey)) {
+		im->damaged++;
+		return -1;
+	}
+	fd = open(vk->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || lseek(fd, FR_VOL_HDR, SEEK_SET) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot read '%s': %s", vk->path,
+		       strerror(errno));
+		im->damaged++;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The importer's slots: a frame as read (room for its shift, in whole
+ * blocks) and as decompressed. */
+static int islots_alloc(struct importer *im)
+{
+	size_t in_cap = (fr_seg_bound(im->pkg.m.seg_size) + 2 * FR_DIO_ALIGN) &
+			~(size_t)(FR_DIO_ALIGN - 1);
+	size_t out_cap = (im->pkg.m.seg_size + 2 * FR_DIO_ALIGN) &
+			 ~(size_t)(FR_DIO_ALIGN - 1);
+
+	for (int i = 0; i < ISLOTS; i++)
+		if (!(im->slots[i].in = aligned_alloc(FR_DIO_ALIGN, in_cap)) ||
+		    !(im->slots[i].out = aligned_alloc(FR_DIO_ALIGN, out_cap)))
+			return -ENOMEM;
+	return 0;
+}
+
+/*
+ * The parcel's manifest into *mf and *mf_len, and into im its segment
+ * list, the account it was sealed for and the parcel's key; *mv the
+ * volume it came from. 0; 1 when the package is complete here already
+ * (in names it); or a negative code, said (nothing of the store touched).
+ */
+static int parcel_manifest(struct importer *im, struct vol *v, uint32_t n,
+			   uint8_t **mf, uint32_t *mf_len,
+			   const struct vol **mv, struct incoming *in)
+{
+	const struct fr_config *c = im->c;
+	int fd;
+
+	*mv = find_manifest(c, v, n, im->pkey, mf, mf_len, &im->seglist,
+			    im->from);
+	/* the medium starts on the first volume's frames while the tree is
+	 * made (asked for after the manifest, which it would delay) */
+	if ((fd = open(v[0].path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		posix_fadvise(fd, 0, (off_t)RA_AHEAD, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+	bool any_fits = false, wrong = false;
+	for (uint32_t k = 0; k < n; k++) {
+		wrong |= v[k].wrong_key;
+		any_fits |= !v[k].wrong_key &&
+			    fr_config_account(c, v[k].h.account) != NULL;
+	}
+	if (!*mf && wrong && !any_fits) {
+		/* said per volume: nothing of the store is touched */
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: no volume given opens with its "
+		       "account's key: nothing imported",
+		       im->id);
+		return FR_E_AUTH;
+	}
+	if (!*mf) {
+		/* a volume cut short has none (the manifest ends a
+		 * volume): the registration, or an earlier import, left it
+		 * in the store */
+		incoming_load(c, im->id, in);
+		if (registered_manifest(c, in, &v[0], mf, mf_len, im->from))
+			return 1;
+		*mv = &v[0];
+	}
+	if (!*mf) {
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: no volume given has a readable, "
+		       "authentic manifest",
+		       im->id);
+		return FR_E_FORGED;
+	}
+	return 0;
+}
+
+/* The destination's record of the parcel, as the open package and the
+ * account of its volumes say; its state is the caller's. */
+static void incoming_fill(struct incoming *in, const struct importer *im)
+{
+	incoming_load(im->c, im->id, in);
+	snprintf(in->name, sizeof(in->name), "%s", im->pkg.m.name);
+	fr_hex(im->pkg.m.id, FR_HASH_LEN, in->pkg);
+	fr_hex(im->pkg.m.lid, FR_HASH_LEN, in->partial);
+	snprintf(in->from, sizeof(in->from), "%s", im->from);
+}
+
+/* What the import of the open package needs: the segment list (every
+ * segment, when no volume had one), the segments taken, the done queue,
+ * the syncer, the slots. */
+static int importer_start(struct importer *im)
+{
+	uint32_t sl_len = (im->pkg.m.n_segments + 7) / 8;
+	int rc = 0;
+
+	if (!im->seglist && (im->seglist = calloc(sl_len, 1)))
+		memset(im->seglist, 0xff, sl_len);
+	im->taken = calloc(im->pkg.m.n_segments + 1, 1);
+	if (!im->seglist || !im->taken || (rc = fr_doneq_init(&im->dq)) < 0 ||
+	    (rc = fr_syncer_start(&im->sy, &im->pkg, NULL, NULL, -1)) < 0)
+		return rc < 0 ? rc : -ENOMEM;
+	return islots_alloc(im);
+}
+
+/* Every volume of v[0..n) that fits into the open package, its record
+ * kept in in; the package finalized once it is whole (*complete). */
+static int import_volumes(struct importer *im, struct vol *v, uint32_t n,
+			  struct incoming *in, bool *complete)
+{
+	const struct fr_config *c = im->c;
+	char err[600];
+	int rc, fd;
+
+	for (uint32_t k = 0; k < n && !im->error; k++) {
+		if ((fd = volume_fd(im, &v[k], im->from, im->pkey)) < 0)
+			continue;
+		import_volume(im, &v[k], fd, in, im->pkey);
+		close(fd);
+		incoming_save(in);
+	}
+	if (im->error) {
+		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im->id, im->err);
+		return im->error;
+	}
+	if (im->pkg.j.n_have != im->pkg.m.n_segments)
+		return 0;
+	rc = fr_store_finalize(&im->pkg, c->store, err, sizeof(err));
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "cannot complete '%s': %s", im->pkg.m.name,
+		       err);
+		return rc;
+	}
+	in->state = FR_PARCEL_RECEIVED;
+	incoming_save(in);
+	*complete = true;
+	fr_log(FR_LOG_INFO,
+	       "package '%s' complete and verified -> %s/packages/%s",
+	       im->pkg.m.name, c->store, im->pkg.m.name);
+	return 0;
+}
+
+static void importer_fini(struct importer *im)
+{
+	for (int i = 0; i < ISLOTS; i++) {
+		if (im->slots[i].pj.busy)
+			imp_wait(im, &im->slots[i], "");
+		free(im->slots[i].in);
+		free(im->slots[i].out);
+	}
+	if (im->dq.efd >= 0)
+		fr_doneq_fini(&im->dq);
+	fr_syncer_stop(&im->sy);
+	if (im->open)
+		fr_store_close(&im->pkg);
+	free(im->taken);
+	free(im->seglist);
+	sodium_memzero(im->pkey, sizeof(im->pkey));
+}
+
+/* Import one parcel's volumes v[0..n); with json, its object goes into
+ * the "parcels" array on out (*printed counts them, for the commas). */
+static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
+			 bool json, FILE *out, bool *complete, unsigned *printed)
+{
+	struct importer im = {.c = c, .dq = {.efd = -1}};
+	struct incoming in;
+	const struct vol *mv;
+	uint8_t *mf = NULL;
+	uint32_t mf_len = 0;
+	char err[600];
+	int rc;
+
+	*complete = false;
+	fr_hex(v[0].h.parcel, FR_HASH_LEN, im.id);
+	rc = parcel_manifest(&im, v, n, &mf, &mf_len, &mv, &in);
+	if (rc > 0) {
+		say_complete(out, json, im.id, in.name);
+		*complete = true;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = fr_store_open(c->store, mf, mf_len, im.from, &im.pkg, err,
+				   sizeof(err));
+		free(mf);
+		if (rc < 0)
+			fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im.id, err);
+		im.open = rc >= 0;
+	}
+	if (!im.open) {
+		free(im.seglist);
+		sodium_memzero(im.pkey, sizeof(im.pkey));
+		return rc;
+	}
+	if (im.pkg.m.n_segments != mv->h.n_segments ||
+	    im.pkg.m.seg_size != mv->h.seg_size) {
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s: its volumes do not match its manifest",
+		       im.id);
+		rc = FR_E_BAD_INDEX;
+	} else if (rc == FR_HAVE_COMPLETE) {
+		/* by network, or an earlier import */
+		incoming_fill(&in, &im);
+		if (in.state != FR_PARCEL_RECEIVED)
+			in.state = FR_PARCEL_SUPERSEDED;
+		incoming_save(&in);
+		*complete = true;
+		say_complete(out, json, im.id, im.pkg.m.name);
+		rc = 0;
+	} else {
+		incoming_fill(&in, &im);
+		if (in.state != FR_PARCEL_RECEIVED)
+			in.state = FR_PARCEL_IMPORTING;
+		if ((rc = importer_start(&im)) == 0 &&
+		    (rc = import_volumes(&im, v, n, &in, complete)) == 0) {
+			report_import(&im, &in, im.seglist, im.id, *complete,
+				      json, out, printed);
+			rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
+		}
+	}
+	importer_fini(&im);
+	return rc;
+}
+
+/* A volume refused whole, as a JSON object in the list rj (or nothing). */
+static void refused_json(FILE *rj, const char *path, const char *why)
+{
+	char p[FR_ESC_MAX], w[300];
+
+	if (!rj)
+		return;
+	fprintf(rj, "%s{\"path\": %s, \"error\": %s}", ftell(rj) ? ", " : "",
+		fr_json_str(path, p, sizeof(p)), fr_json_str(why, w, sizeof(w)));
+}
+
+/* Every volume's header read first: what is not a volume, is of an older
+ * format or is addressed to another site is refused (said, in rj, and
+ * the first such code in *worst), the others kept at the front of v.
+ * Returns how many are kept. */
+static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
+			  uint32_t n, FILE *rj, int *worst)
+{
+	uint32_t good = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		int fd = open(v[k].path, O_RDONLY | O_CLOEXEC);
+		int r = fd < 0 ? -errno : read_all(fd, v[k].vh, FR_VOL_HDR);
+		if (fd >= 0)
+			close(fd);
+		if (r == 0)
+			r = fr_vol_hdr_unpack(&v[k].h, v[k].vh);
+		unsigned ver = r == FR_E_BAD_VERSION ? fr_vol_hdr_version(v[k].vh)
+						     : 0;
+		if (ver && ver < FR_VOL_VERSION) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: made by an older ferry (volume format %u, "
+			       "not sealed): it is not imported; make the "
+			       "parcel again with this ferry ('ferry parcel "
+			       "create')",
+			       v[k].path, ver);
+			refused_json(rj, v[k].path,
+				     "made by an older ferry: make the parcel "
+				     "again with this one");
+			*worst = *worst ? *worst : r;
+			continue;
+		}
+		if (r < 0) {
+			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
+			       v[k].path, fr_strerror(r));
+			refused_json(rj, v[k].path, fr_strerror(r));
+			*worst = *worst ? *worst : r;
+			continue;
+		}
+		if (strcmp(v[k].h.to, c->code)) {
+			char why[64];
+			fr_log(FR_LOG_ERROR,
+			       "%s: addressed to site %s, and this is %s: "
+			       "refused",
+			       v[k].path, v[k].h.to, c->code);
+			snprintf(why, sizeof(why), "addressed to site %s",
+				 v[k].h.to);
+			refused_json(rj, v[k].path, why);
+			*worst = FR_E_WRONG_SITE;
+			continue;
+		}
+		if (good != k)
+			v[good] = v[k];
+		good++;
+	}
+	return good;
+}
+
+int fr_parcel_import(const struct fr_config *c, const char *const *paths,
+		     unsigned n_paths, bool json, FILE *out)
+{
+	struct vol *v = NULL;
+	uint32_t n = 0, good = 0;
+	int rc = 0, worst = 0;
+	unsigned printed = 0;
+	char *refused = NULL; /* JSON objects of the volumes refused whole */
+	size_t refused_len = 0;
+	FILE *rj = NULL;
+
+	for (unsigned i = 0; i < n_paths; i++)
+		if ((rc = find_volumes(paths[i], 0, &v, &n)) < 0) {
+			free(v);
+			return rc;
+		}
+	if (!n) {
+		fr_log(FR_LOG_ERROR, "no parcel volume (*.fpv) found in %s%s",
+		       paths[0], n_paths > 1 ? " and the others given" : "");
+		free(v);
+		return -ENOENT;
+	}
+	if (json && !(rj = open_memstream(&refused, &refused_len))) {
+		free(v);
+		return -ENOMEM;
+	}
+	good = keep_ours(c, v, n, rj, &worst);
+	if (fr_workq_start(c->workers) < 0)
+		good = 0;
+	qsort(v, good, sizeof(*v), cmp_vol);
+	if (json)
+		fputs("{\"parcels\": [", out);
+	for (uint32_t a = 0; a < good;) {
+		uint32_t b = a + 1;
+		while (b < good && !memcmp(v[a].h.parcel, v[b].h.parcel, FR_HASH_LEN))
+			b++;
+		bool complete;
+		rc = import_parcel(c, v + a, b - a, json, out, &complete,
+				   &printed);
+		if (rc < 0 && !worst)
+			worst = rc;
+		a = b;
+	}
+	if (json) {
+		char e[1100];
+		fclose(rj);
+		fprintf(out,
+			"%s], \"refused_volumes\": [%s], \"ok\": %s, "
+			"\"error\": %s}\n",
+			printed ? "\n" : "", refused ? refused : "",
+			worst ? "false" : "true",
+			worst ? fr_json_str(fr_log_last_error()[0]
+						    ? fr_log_last_error()
+						    : fr_strerror(worst),
+					    e, sizeof(e))
+			      : "null");
+		free(refused);
+	}
+	free(v);
+	return worst;
+}
+
