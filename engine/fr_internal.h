@@ -621,6 +621,9 @@ struct fr_syncer {
 	void (*done)(void *arg, const uint32_t *segs, uint32_t n);
 	void *arg;
 	int notify_fd;
+	/* or, when set, called (with arg) where notify_fd would be written:
+	 * once the batch counts as journaled */
+	void (*wake)(void *arg);
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond, idle;

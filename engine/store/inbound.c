@@ -47,7 +47,16 @@ static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
 				op->arr[k].ack(op->arr[k].arg, s,
 					       FR_ACK_DURABLE);
 	}
-	/* the sync window has room again: every ring looks */
+	pthread_mutex_unlock(&op->mu);
+}
+
+/* The batch counts as journaled: the sync window has room again, and
+ * every arrival's ring looks. */
+static void open_wake(void *arg)
+{
+	struct fr_inbound *op = arg;
+
+	pthread_mutex_lock(&op->mu);
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if (op->used >> k & 1)
 			op->arr[k].wake(op->arr[k].arg);
@@ -131,6 +140,7 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 		free(op);
 		return -ENOMEM;
 	}
+	op->sy.wake = open_wake;
 	memcpy(op->lid, op->pkg.m.lid, FR_HASH_LEN);
 	snprintf(op->from, sizeof(op->from), "%s", from);
 	op->next = reg_head;

@@ -48,7 +48,9 @@ static void *syncer_main(void *arg)
 		s->n_journaled += n;
 		pthread_cond_broadcast(&s->idle);
 		pthread_mutex_unlock(&s->lock);
-		if (s->notify_fd >= 0) {
+		if (s->wake) {
+			s->wake(s->arg);
+		} else if (s->notify_fd >= 0) {
 			uint64_t one = 1;
 			if (write(s->notify_fd, &one, 8) < 0)
 				continue;
