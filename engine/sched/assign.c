@@ -20,9 +20,9 @@
  * rate; an ACK re-bases it to now - latency + backlog / rate (the next
  * segment left when the acked one's last byte did). An output whose
  * oldest segment is overdue (no ACK by its expected time) is taken to
- * be slower by as much: its times are stretched about its last ACK by
- * the ratio of the time elapsed to the time expected, which is what lets
- * the endgame rescue a link that stalls.
+ * be slower: a segment late by x is expected x later still, and the
+ * output's other times are stretched about its last ACK in proportion,
+ * which is what lets the endgame rescue a link that stalls.
  *
  * The endgame. When no segment is free, an output with room may take a
  * copy of the carried segment with the latest expected landing on
@@ -100,32 +100,38 @@ static int q_push(struct fr_assign_out *p, uint32_t s)
 	return 0;
 }
 
-static bool q_remove(struct fr_assign_out *p, uint32_t s)
+/* Where s was in p's queue, or -1. */
+static int64_t q_remove(struct fr_assign_out *p, uint32_t s)
 {
 	for (uint32_t i = 0; i < p->nq; i++)
 		if (p->q[i] == s) {
 			memmove(&p->q[i], &p->q[i + 1],
 				(p->nq - i - 1) * sizeof(*p->q));
 			p->nq--;
-			return true;
+			return i;
 		}
-	return false;
+	return -1;
 }
 
-/* o carried s and does no more, without an ACK of its own: its busy
- * time since the last event is not counted (see the estimator). */
+/* o carried s and does no more, without an ACK of its own. If s was the
+ * oldest, the one on the wire, the busy time since the last event went
+ * to it and is not counted (see the estimator). */
 static void let_go(struct fr_assign *a, unsigned o, uint32_t s, double now)
 {
 	struct fr_assign_out *p = &a->out[o];
+	int64_t at = q_remove(p, s);
 
-	if (!q_remove(p, s))
+	if (at < 0)
 		return;
 	for (int k = 0; k < 2; k++)
 		if (a->car[s][k] == (int8_t)o)
 			a->car[s][k] = -1;
 	p->backlog -= a->bytes[s];
 	p->tx_end -= a->bytes[s] / p->rate;
-	p->busy_from = p->nq ? fmax(now, p->busy_from) : -1;
+	if (!p->nq)
+		p->busy_from = -1;
+	else if (at == 0)
+		p->busy_from = fmax(now, p->busy_from);
 	if (seg_free(a, s)) {
 		a->free_bytes += a->bytes[s];
 		if (s < a->first_free)
@@ -148,7 +154,8 @@ static void view(const struct fr_assign *a, const struct fr_assign_out *p,
 	double head = p->tx_end - (p->backlog - a->bytes[p->q[0]]) / p->rate +
 		      p->latency;
 	if (head < now && head > p->mark + 1e-9) {
-		*k = (now - p->mark) / (head - p->mark);
+		/* late by x: expect it x later still */
+		*k = (2 * now - head - p->mark) / (head - p->mark);
 		*rate = p->rate / *k;
 		*tx_end = p->mark + (p->tx_end - p->mark) * *k;
 	}
@@ -359,7 +366,7 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s,
 {
 	struct fr_assign_out *p = &a->out[o];
 
-	if (!q_remove(p, s))
+	if (q_remove(p, s) < 0)
 		return;
 	for (int k = 0; k < 2; k++)
 		if (a->car[s][k] == (int8_t)o)

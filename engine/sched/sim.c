@@ -15,7 +15,9 @@
  * The courier, when on, takes the tail fr_assign_split chooses; its
  * parcel is written, shipped and imported in one piece, each segment
  * acknowledged as the import reaches it; if it has not finished by the
- * time it was expected, the tail is released to the network.
+ * time it was expected, the tail is released to the network, and what
+ * the network has not taken by the time the parcel does arrive is left
+ * to its import again.
  *
  * Every send is counted per segment, so a test can tell a segment sent
  * twice by the endgame or after a failure from one sent twice for no
@@ -59,7 +61,8 @@ struct sim {
 	uint8_t *flags;
 	int co;            /* the courier's output, or -1 */
 	uint32_t imp_next; /* the next segment the import reaches */
-	double imp_at, imp_rate, release_at;
+	double imp_at, imp_rate, release_at, arrive;
+	bool released;
 	struct fr_sim_result *r;
 };
 
@@ -184,9 +187,10 @@ static double link_next(const struct link *k)
 
 static double next_time(const struct sim *S)
 {
-	double t = fmin(S->release_at, S->co >= 0 && S->imp_next < S->n_segs
-					       ? S->imp_at
-					       : INFINITY);
+	double t = fmin(S->release_at, S->released ? S->arrive : INFINITY);
+
+	if (S->co >= 0 && S->imp_next < S->n_segs)
+		t = fmin(t, S->imp_at);
 
 	for (unsigned o = 0; o < S->n; o++)
 		t = fmin(t, link_next(&S->l[o]));
@@ -232,8 +236,14 @@ static void courier_step(struct sim *S, double now)
 	}
 	if (S->release_at <= now) {
 		S->release_at = INFINITY;
-		if (S->imp_next < S->n_segs) /* the parcel is late */
+		S->released = S->imp_next < S->n_segs;
+		if (S->released) /* the parcel is late */
 			fr_assign_release_tail(&S->a);
+	}
+	if (S->released && S->arrive <= now) {
+		/* it came after all: the network leaves the rest to it */
+		S->released = false;
+		fr_assign_reserve_tail(&S->a, (unsigned)S->co, S->imp_next);
 	}
 }
 
@@ -261,12 +271,12 @@ static int courier_setup(struct sim *S, const struct fr_sim_courier *cr)
 		return co < 0 ? co : -EINVAL;
 	S->co = co;
 	S->r->courier_eta = t;
-	S->release_at = t;
+	S->release_at = t * (1 + 1e-9) + 1e-6; /* after an import on time */
 	/* the import, once written and shipped */
 	S->imp_rate = cr->m.import_rate > 0 ? cr->m.import_rate : INFINITY;
 	S->imp_next = (uint32_t)k;
-	S->imp_at = t - tail / S->imp_rate + cr->late +
-		    S->bytes[k] / S->imp_rate;
+	S->arrive = t - tail / S->imp_rate + cr->late;
+	S->imp_at = S->arrive + S->bytes[k] / S->imp_rate;
 	return 0;
 }
 
