@@ -575,31 +575,46 @@ Test(assign, reserved_tail)
 
 /* ---- two threads at once -------------------------------------------------- */
 
-#define HAMMER_SEGS 20000
+#define HAMMER_SEGS 50000
 static struct fr_assign H;
 static atomic_uint firsts[HAMMER_SEGS];
 static atomic_ulong clock_ticks;
+static pthread_barrier_t start_line;
 
+static double tick(void)
+{
+	return 1e-4 * (double)atomic_fetch_add(&clock_ticks, 1);
+}
+
+/* An output thread: holds up to three segments, acks the oldest, gives
+ * one back now and then. */
 static void *hammer(void *arg)
 {
-	unsigned o = (unsigned)(uintptr_t)arg;
+	unsigned o = (unsigned)(uintptr_t)arg, n = 0;
+	uint32_t held[3];
 	bool copy;
 
+	pthread_barrier_wait(&start_line);
 	for (unsigned i = 0;; i++) {
-		double now = 1e-4 * (double)atomic_fetch_add(&clock_ticks, 1);
-		int64_t s = fr_assign_next(&H, o, now, &copy);
+		int64_t s = n < 3 ? fr_assign_next(&H, o, tick(), &copy)
+				  : FR_ASSIGN_NONE;
 		if (s == FR_ASSIGN_DONE)
 			break;
-		if (s == FR_ASSIGN_NONE) {
+		if (s >= 0 && i % 97 == 0) {
+			fr_assign_release(&H, o, (uint32_t)s, tick());
+			continue;
+		}
+		if (s >= 0)
+			held[n++] = (uint32_t)s;
+		if (s >= 0 && n < 3)
+			continue;
+		if (!n) {
 			sched_yield();
 			continue;
 		}
-		if (i % 97 == 0) { /* now and then refused */
-			fr_assign_release(&H, o, (uint32_t)s, now);
-			continue;
-		}
-		if (fr_assign_acked(&H, o, (uint32_t)s, now + 1e-4))
-			atomic_fetch_add(&firsts[s], 1);
+		if (fr_assign_acked(&H, o, held[0], tick()))
+			atomic_fetch_add(&firsts[held[0]], 1);
+		memmove(held, held + 1, --n * sizeof(*held));
 	}
 	return NULL;
 }
@@ -615,23 +630,27 @@ Test(assign, two_threads)
 	cr_assert_eq(fr_assign_init(&H, HAMMER_SEGS, b, NULL), 0);
 	cr_assert_eq(fr_assign_add(&H, "a", 1e7, FR_RATE_DEFAULT, 0.001), 0);
 	cr_assert_eq(fr_assign_add(&H, "b", 3e6, FR_RATE_DEFAULT, 0.002), 1);
+	pthread_barrier_init(&start_line, NULL, 2);
 	for (uintptr_t i = 0; i < 2; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, hammer, (void *)i), 0);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&start_line);
 	cr_assert(fr_assign_all_done(&H));
 	for (uint32_t i = 0; i < HAMMER_SEGS; i++)
 		cr_assert_eq(atomic_load(&firsts[i]), 1, "segment %u: %u firsts",
 			     i, atomic_load(&firsts[i]));
 	fr_assign_stat(&H, 0, &st[0]);
 	fr_assign_stat(&H, 1, &st[1]);
-	cr_log_info("threads: a %u, b %u segments", st[0].segs_acked,
-		    st[1].segs_acked);
+	/* how the two shared it depends on the machine: not asserted */
+	cr_log_info("threads: a %u, b %u segments, %u + %u copies",
+		    st[0].segs_acked, st[1].segs_acked, st[0].copies,
+		    st[1].copies);
 	cr_assert_eq(st[0].segs_acked + st[1].segs_acked, HAMMER_SEGS);
+	cr_assert_eq(st[0].bytes_acked + st[1].bytes_acked,
+		     (uint64_t)total(b, HAMMER_SEGS));
 	cr_assert_eq(st[0].held + st[1].held, 0);
 	cr_assert_eq(st[0].backlog + st[1].backlog, 0);
-	cr_assert_gt(st[0].segs_acked, 0);
-	cr_assert_gt(st[1].segs_acked, 0);
 	fr_assign_fini(&H);
 	free(b);
 }
