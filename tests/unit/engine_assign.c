@@ -282,6 +282,7 @@ Test(assign, slow_line_never_last)
 	cr_assert_gt(r.out[1].st.segs_acked, 0, "the line carried nothing");
 	cr_assert_lt(r.out[1].finish, r.out[0].finish,
 		     "the 128 kbit/s line held the last segment");
+	cr_assert_eq(r.copies, 0, "the endgame had to step in");
 	free(b);
 }
 
