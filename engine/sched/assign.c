@@ -62,7 +62,7 @@ const char *fr_rate_src_name(int src)
 	return src >= 0 && src < (int)FR_ARRAY_SIZE(names) ? names[src] : "?";
 }
 
-/* ---- segments and carriers ------------------------------------------------ */
+/* ---- segments and carriers ----------------------------------------------- */
 
 static bool seg_free(const struct fr_assign *a, uint32_t s)
 {
@@ -139,7 +139,7 @@ static void let_go(struct fr_assign *a, unsigned o, uint32_t s, double now)
 	}
 }
 
-/* ---- the model of an output ----------------------------------------------- */
+/* ---- the model of an output ---------------------------------------------- */
 
 /* Its rate and tx_end at now, stretched when its oldest segment is
  * overdue. */
@@ -151,8 +151,8 @@ static void view(const struct fr_assign *a, const struct fr_assign_out *p,
 	*k = 1;
 	if (!p->nq)
 		return;
-	double head = p->tx_end - (p->backlog - a->bytes[p->q[0]]) / p->rate +
-		      p->latency;
+	double head =
+	    p->tx_end - (p->backlog - a->bytes[p->q[0]]) / p->rate + p->latency;
 	if (head < now && head > p->mark + 1e-9) {
 		/* late by x: expect it x later still */
 		*k = (2 * now - head - p->mark) / (head - p->mark);
@@ -194,7 +194,7 @@ static double others_finish(const struct fr_assign *a, unsigned o,
 	return fmax(now + work / sum + lat, best);
 }
 
-/* ---- the estimator -------------------------------------------------------- */
+/* ---- the estimator ------------------------------------------------------- */
 
 static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
 {
@@ -213,7 +213,7 @@ static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
 	p->acked_acc = 0;
 }
 
-/* ---- life cycle ----------------------------------------------------------- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
 		   const uint32_t *seg_bytes, const uint8_t *have)
@@ -279,7 +279,7 @@ int fr_assign_add(struct fr_assign *a, const char *name, double rate,
 	return o;
 }
 
-/* ---- handing out ---------------------------------------------------------- */
+/* ---- handing out --------------------------------------------------------- */
 
 static int64_t give(struct fr_assign *a, unsigned o, uint32_t s, double now,
 		    bool copy)
@@ -321,11 +321,13 @@ static int64_t endgame(struct fr_assign *a, unsigned o, double now)
 			uint32_t s = p->q[j];
 			after -= a->bytes[s];
 			double due = tx_end - after / rate + p->latency * k;
-			if (a->done[s] || (a->car[s][0] >= 0 && a->car[s][1] >= 0) ||
+			if (a->done[s] ||
+			    (a->car[s][0] >= 0 && a->car[s][1] >= 0) ||
 			    due <= latest)
 				continue;
 			double margin = COPY_SHARE * (due - now) + COPY_MIN_S;
-			if (land_at(a, &a->out[o], a->bytes[s], now) + margin < due) {
+			if (land_at(a, &a->out[o], a->bytes[s], now) + margin <
+			    due) {
 				latest = due;
 				pick = s;
 			}
@@ -334,8 +336,7 @@ static int64_t endgame(struct fr_assign *a, unsigned o, double now)
 	return pick;
 }
 
-int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now,
-		       bool *copy)
+int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy)
 {
 	int64_t s = FR_ASSIGN_NONE;
 
@@ -359,10 +360,9 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now,
 	return s;
 }
 
-/* ---- what comes back ------------------------------------------------------ */
+/* ---- what comes back ----------------------------------------------------- */
 
-static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s,
-			double now)
+static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 {
 	struct fr_assign_out *p = &a->out[o];
 
@@ -380,8 +380,7 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s,
 		p->busy_from = -1;
 }
 
-bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg,
-		     double now)
+bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
 {
 	bool first = false;
 
@@ -462,8 +461,7 @@ void fr_assign_up(struct fr_assign *a, unsigned o, double now)
 	pthread_mutex_unlock(&a->mu);
 }
 
-void fr_assign_stat(struct fr_assign *a, unsigned o,
-		    struct fr_assign_stat *st)
+void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&a->mu);
@@ -480,10 +478,9 @@ void fr_assign_stat(struct fr_assign *a, unsigned o,
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* ---- the courier's tail --------------------------------------------------- */
+/* ---- the courier's tail -------------------------------------------------- */
 
-int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier,
-			   uint32_t from)
+int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier, uint32_t from)
 {
 	int rc = 0;
 
@@ -532,7 +529,9 @@ int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
 	double best = sum > 0 ? total / sum : INFINITY;
 	int64_t split = FR_ASSIGN_NONE;
 	for (uint32_t k = 0; k < n_segs; k++) {
-		double t = fmax(sum > 0 ? front / sum : k ? INFINITY : 0,
+		double t = fmax(sum > 0 ? front / sum
+				: k	? INFINITY
+					: 0,
 				fr_courier_time(c, (uint64_t)(total - front)));
 		if (t < best) {
 			best = t;

@@ -25,49 +25,48 @@
 struct fr_config;
 struct fr_address;
 
-/* ---- the assignment (assign.c) -------------------------------------------- */
+/* ---- the assignment (assign.c) ------------------------------------------- */
 
 #define FR_ASSIGN_MAX_OUT 16
-#define FR_ASSIGN_NONE (-1) /* nothing for this output now: wait for a change */
+#define FR_ASSIGN_NONE (-1) /* nothing for it now: wait for a change */
 #define FR_ASSIGN_DONE (-2) /* every segment is acknowledged */
 
-/* Where an output's rate came from (the last wins: LEARNED once an
- * estimate replaced the starting rate). */
+/* Where an output's rate came from: LEARNED once this send's own
+ * estimate replaced the rate it started from. */
 enum fr_rate_src {
 	FR_RATE_DEFAULT,    /* nothing known: a default */
 	FR_RATE_CONFIGURED, /* the address's `bandwidth` */
 	FR_RATE_PROFILE,    /* its type's line profile */
 	FR_RATE_MEASURED,   /* stored by an earlier send (links.c) */
-	FR_RATE_LEARNED     /* measured in this one */
+	FR_RATE_LEARNED	    /* measured in this one */
 };
 const char *fr_rate_src_name(int src); /* "default", "configured", ... */
 
 /* What status and plan show of one output. */
 struct fr_assign_stat {
 	char name[64];
-	double rate;          /* the current estimate, bytes/s */
-	int rate_src;         /* enum fr_rate_src */
+	double rate;  /* the current estimate, bytes/s */
+	int rate_src; /* enum fr_rate_src */
 	bool up, courier;
-	uint32_t held;        /* segments carried now */
-	uint64_t backlog;     /* their bytes */
+	uint32_t held;			 /* segments carried now */
+	uint64_t backlog;		 /* their bytes */
 	uint32_t segs_given, segs_acked; /* acked: first ACKs only */
 	uint64_t bytes_given, bytes_acked;
-	uint32_t copies;      /* endgame copies given to it */
-	uint32_t returned;    /* given back: released, or lost in a drop */
-	double last_ack;      /* when its last first ACK came (-1: none) */
+	uint32_t copies;   /* endgame copies given to it */
+	uint32_t returned; /* given back: released, or lost in a drop */
+	double last_ack;   /* when its last first ACK came (-1: none) */
 };
 
 struct fr_assign_out {
 	char name[64];
 	double rate, latency;
-	int rate_src;
 	bool up, courier;
-	uint32_t *q, nq, capq;  /* carried segments, in the order given */
+	uint32_t *q, nq, capq; /* carried segments, in the order given */
 	uint64_t backlog;
-	double tx_end;          /* when its backlog is on the wire, estimated */
-	double mark;            /* when its oldest segment began, estimated */
+	double tx_end; /* when its backlog is on the wire, estimated */
+	double mark;   /* when its oldest segment began, estimated */
 	/* the estimator: busy time and bytes since the last sample */
-	double busy_from;       /* < 0: idle (nothing carried) */
+	double busy_from; /* < 0: idle (nothing carried) */
 	double busy_acc;
 	uint64_t acked_acc;
 	struct fr_assign_stat st;
@@ -76,12 +75,12 @@ struct fr_assign_out {
 struct fr_assign {
 	pthread_mutex_t mu;
 	uint32_t n_segs, n_done;
-	uint32_t *bytes;        /* per segment */
-	int8_t (*car)[2];       /* per segment: its carriers, -1 none */
-	uint8_t *done;          /* per segment */
-	uint32_t first_free;    /* no free segment below it */
-	uint32_t tail_from;     /* n_segs: no tail reserved */
-	uint64_t free_bytes;    /* bytes of free segments below tail_from */
+	uint32_t *bytes;     /* per segment */
+	int8_t (*car)[2];    /* per segment: its carriers, -1 none */
+	uint8_t *done;	     /* per segment */
+	uint32_t first_free; /* no free segment below it */
+	uint32_t tail_from;  /* n_segs: no tail reserved */
+	uint64_t free_bytes; /* bytes of free segments below tail_from */
 	unsigned n_out;
 	struct fr_assign_out out[FR_ASSIGN_MAX_OUT];
 };
@@ -103,12 +102,10 @@ int fr_assign_add(struct fr_assign *a, const char *name, double rate,
  * when the segment is an endgame copy of one another output carries: the
  * carrier asks fr_assign_is_done before it sends it.
  */
-int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now,
-		       bool *copy);
+int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
 /* seg is durable at the receiver, reported by o (a courier's import
  * too): true for its first ACK; every carrier lets go of it. */
-bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg,
-		     double now);
+bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
 /* o will not carry seg after all (refused, cancelled): the others may. */
 void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
@@ -117,8 +114,7 @@ void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 void fr_assign_down(struct fr_assign *a, unsigned o, double now);
 void fr_assign_up(struct fr_assign *a, unsigned o, double now);
 bool fr_assign_all_done(struct fr_assign *a);
-void fr_assign_stat(struct fr_assign *a, unsigned o,
-		    struct fr_assign_stat *st);
+void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
 
 /*
  * The courier's part: segments >= from belong to output `courier`,
@@ -145,10 +141,11 @@ struct fr_courier_model {
 int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
 			const double *net_rates, unsigned n_net,
 			const struct fr_courier_model *c, double *eta);
-/* When the courier brings [from, n_segs): written, shipped, imported. */
+/* How long the courier takes to bring `bytes`: written, shipped and
+ * imported one after the other (a rate <= 0 counts as instant). */
 double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes);
 
-/* ---- the link simulator (sim.c) ------------------------------------------- */
+/* ---- the link simulator (sim.c) ------------------------------------------ */
 
 #define FR_SIM_MAX_OFF 4
 #define FR_SIM_MAX_DEPTH 16
@@ -162,7 +159,7 @@ struct fr_sim_link {
 	double rate, start_rate; /* start_rate 0: rate */
 	int rate_src;
 	double latency;
-	unsigned depth;          /* 0: 2 */
+	unsigned depth; /* 0: 2 */
 	struct {
 		double from, to;
 	} off[FR_SIM_MAX_OFF];
@@ -177,19 +174,19 @@ struct fr_sim_courier {
 };
 struct fr_sim_out {
 	struct fr_assign_stat st; /* at the end */
-	uint32_t sends;           /* segments whose sending began */
-	uint32_t wasted;          /* sends whose ACK was not the first */
-	double finish;            /* its last first ACK (0: none) */
+	uint32_t sends;		  /* segments whose sending began */
+	uint32_t wasted;	  /* sends whose ACK was not the first */
+	double finish;		  /* its last first ACK (0: none) */
 };
 struct fr_sim_result {
-	double eta;            /* when the last segment was acked */
-	uint32_t dups;         /* sends of a segment sent before, not as an
-				  endgame copy nor after a failure */
-	uint32_t resent;       /* sends after a failure lost the segment */
-	uint32_t copies;       /* endgame copies sent */
-	int64_t split;         /* the courier's first segment, or -1 */
-	double courier_eta;    /* predicted parcel finish (0: none) */
-	unsigned n;            /* links, then the courier when on */
+	double eta;	    /* when the last segment was acked */
+	uint32_t dups;	    /* sends of a segment sent before, not as an
+			       endgame copy nor after a failure */
+	uint32_t resent;    /* sends after a failure lost the segment */
+	uint32_t copies;    /* endgame copies sent */
+	int64_t split;	    /* the courier's first segment, or -1 */
+	double courier_eta; /* predicted parcel finish (0: none) */
+	unsigned n;	    /* links, then the courier when on */
 	struct fr_sim_out out[FR_ASSIGN_MAX_OUT];
 };
 /* Run a send of these segments over the links (and courier) to the end.
@@ -199,7 +196,7 @@ int fr_sim_run(const struct fr_sim_link *links, unsigned n,
 	       const struct fr_sim_courier *cr, uint32_t n_segs,
 	       const uint32_t *seg_bytes, struct fr_sim_result *r);
 
-/* ---- rates learned per address (links.c) ------------------------------- */
+/* ---- rates learned per address (links.c) --------------------------------- */
 
 #define FR_LINK_DEFAULT_RATE 12.5e6 /* bytes/s (100 Mbit/s): nothing known */
 /* <store>/links/<SITE>.<name>: the rate measured (bytes/s) and when

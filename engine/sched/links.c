@@ -36,8 +36,7 @@ static int link_path(const struct fr_config *c, const struct fr_address *a,
 					      "%%%02X", ch);
 	}
 	name[n] = '\0';
-	return fr_path_fmt(out, cap, "%s/links/%s.%s", c->store, a->site,
-			   name);
+	return fr_path_fmt(out, cap, "%s/links/%s.%s", c->store, a->site, name);
 }
 
 int fr_link_load(const struct fr_config *c, const struct fr_address *a,
@@ -76,9 +75,10 @@ int fr_link_save(const struct fr_config *c, const struct fr_address *a,
 	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store)) < 0 ||
 	    (rc = fr_mkdirs(dir)) < 0)
 		return rc;
-	int n = snprintf(buf, sizeof(buf), "site=%s\naddress=%s\nrate=%.0f\n"
-			 "when=%lld\n", a->site, a->name, rate,
-			 (long long)when);
+	int n = snprintf(buf, sizeof(buf),
+			 "site=%s\naddress=%s\nrate=%.0f\n"
+			 "when=%lld\n",
+			 a->site, a->name, rate, (long long)when);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return fr_write_file_atomic(path, buf, (size_t)n);

@@ -59,14 +59,14 @@ struct sim {
 	uint32_t n_segs;
 	uint32_t *sends;
 	uint8_t *flags;
-	int co;            /* the courier's output, or -1 */
+	int co;		   /* the courier's output, or -1 */
 	uint32_t imp_next; /* the next segment the import reaches */
 	double imp_at, imp_rate, release_at, arrive;
 	bool released;
 	struct fr_sim_result *r;
 };
 
-/* ---- links ---------------------------------------------------------------- */
+/* ---- links --------------------------------------------------------------- */
 
 static void link_events(struct link *k)
 {
@@ -146,11 +146,12 @@ static void fill(struct sim *S, double now)
 			struct link *k = &S->l[o];
 			while (k->up && k->nh < k->depth) {
 				bool copy;
-				int64_t s = fr_assign_next(&S->a, o, now, &copy);
+				int64_t s =
+				    fr_assign_next(&S->a, o, now, &copy);
 				if (s < 0)
 					break;
-				k->h[k->nh++] = (struct slot){(uint32_t)s, copy,
-							      QUEUED, 0};
+				k->h[k->nh++] =
+				    (struct slot){(uint32_t)s, copy, QUEUED, 0};
 				if (copy)
 					S->flags[s] |= COPIED;
 				changed = true;
@@ -173,7 +174,7 @@ static void link_down(struct sim *S, unsigned o, double now)
 	fr_assign_down(&S->a, o, now);
 }
 
-/* ---- events --------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------- */
 
 static double link_next(const struct link *k)
 {
@@ -247,7 +248,7 @@ static void courier_step(struct sim *S, double now)
 	}
 }
 
-/* ---- a run ---------------------------------------------------------------- */
+/* ---- a run --------------------------------------------------------------- */
 
 static int courier_setup(struct sim *S, const struct fr_sim_courier *cr)
 {
@@ -256,9 +257,9 @@ static int courier_setup(struct sim *S, const struct fr_sim_courier *cr)
 
 	for (unsigned o = 0; o < S->n; o++)
 		rates[o] = S->l[o].L->start_rate > 0 ? S->l[o].L->start_rate
-						      : S->l[o].L->rate;
-	int64_t k = fr_assign_split(S->n_segs, S->bytes, rates, S->n, &cr->m,
-				    &eta);
+						     : S->l[o].L->rate;
+	int64_t k =
+	    fr_assign_split(S->n_segs, S->bytes, rates, S->n, &cr->m, &eta);
 	S->r->split = k;
 	if (k < 0)
 		return 0;
@@ -280,8 +281,8 @@ static int courier_setup(struct sim *S, const struct fr_sim_courier *cr)
 	return 0;
 }
 
-static int sim_setup(struct sim *S, const struct fr_sim_link *links,
-		     unsigned n, uint32_t n_segs, const uint32_t *seg_bytes)
+static int sim_setup(struct sim *S, const struct fr_sim_link *links, unsigned n,
+		     uint32_t n_segs, const uint32_t *seg_bytes)
 {
 	int rc = fr_assign_init(&S->a, n_segs, seg_bytes, NULL);
 

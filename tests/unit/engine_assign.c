@@ -28,9 +28,9 @@
 #include "fr_internal.h"
 
 #define SEG (8u << 20)
-#define KBIT(x) ((x) * 1e3 / 8)
-#define MBIT(x) ((x) * 1e6 / 8)
-#define GBIT(x) ((x) * 1e9 / 8)
+#define KBIT(x) ((x)*1e3 / 8)
+#define MBIT(x) ((x)*1e6 / 8)
+#define GBIT(x) ((x)*1e9 / 8)
 
 static uint32_t *segs(uint32_t n)
 {
@@ -54,15 +54,18 @@ static double total(const uint32_t *b, uint32_t n)
 
 static struct fr_sim_link lk(const char *name, double rate, double lat)
 {
-	return (struct fr_sim_link){.name = name, .rate = rate,
+	return (struct fr_sim_link){.name = name,
+				    .rate = rate,
 				    .rate_src = FR_RATE_CONFIGURED,
-				    .latency = lat, .depth = 2};
+				    .latency = lat,
+				    .depth = 2};
 }
 
 static bool up_at(const struct fr_sim_link *L, double t)
 {
 	for (unsigned i = 0; i < L->n_off; i++)
-		if (t >= L->off[i].from && (L->off[i].to < 0 || t < L->off[i].to))
+		if (t >= L->off[i].from &&
+		    (L->off[i].to < 0 || t < L->off[i].to))
 			return false;
 	return true;
 }
@@ -105,13 +108,14 @@ static void run(const struct fr_sim_link *L, unsigned n,
 static void show(const char *what, const struct fr_sim_result *r, double lb)
 {
 	cr_log_info("%s: eta %.2f s, bound %.2f s (%+.2f%%), copies %u, "
-		    "resent %u", what, r->eta, lb, 100 * (r->eta / lb - 1),
-		    r->copies, r->resent);
+		    "resent %u",
+		    what, r->eta, lb, 100 * (r->eta / lb - 1), r->copies,
+		    r->resent);
 	for (unsigned o = 0; o < r->n; o++)
 		cr_log_info("  %-8s %5u segs, finish %9.2f s, rate %.4g (%s), "
-			    "sends %u, wasted %u", r->out[o].st.name,
-			    r->out[o].st.segs_acked, r->out[o].finish,
-			    r->out[o].st.rate,
+			    "sends %u, wasted %u",
+			    r->out[o].st.name, r->out[o].st.segs_acked,
+			    r->out[o].finish, r->out[o].st.rate,
 			    fr_rate_src_name(r->out[o].st.rate_src),
 			    r->out[o].sends, r->out[o].wasted);
 }
@@ -137,7 +141,7 @@ static void near_bound(const char *what, const struct fr_sim_link *L,
 	free(b);
 }
 
-/* ---- the bound ------------------------------------------------------------ */
+/* ---- the bound ----------------------------------------------------------- */
 
 Test(assign, two_links)
 {
@@ -172,25 +176,23 @@ Test(assign, three_fast_links)
 
 Test(assign, five_links)
 {
-	struct fr_sim_link L[] = {lk("1G", GBIT(1), 0.0005),
-				  lk("100M", MBIT(100), 0.002),
-				  lk("10M", MBIT(10), 0.01),
-				  lk("2M", MBIT(2), 0.05),
-				  lk("64k", KBIT(64), 0.2)};
+	struct fr_sim_link L[] = {
+	    lk("1G", GBIT(1), 0.0005), lk("100M", MBIT(100), 0.002),
+	    lk("10M", MBIT(10), 0.01), lk("2M", MBIT(2), 0.05),
+	    lk("64k", KBIT(64), 0.2)};
 	near_bound("1G + 100M + 10M + 2M + 64k", L, 5, 1000);
 }
 
 Test(assign, five_slow_links)
 {
-	struct fr_sim_link L[] = {lk("10M", MBIT(10), 0.01),
-				  lk("2M", MBIT(2), 0.05),
-				  lk("512k", KBIT(512), 0.1),
-				  lk("128k", KBIT(128), 0.1),
-				  lk("64k", KBIT(64), 0.2)};
+	struct fr_sim_link L[] = {
+	    lk("10M", MBIT(10), 0.01), lk("2M", MBIT(2), 0.05),
+	    lk("512k", KBIT(512), 0.1), lk("128k", KBIT(128), 0.1),
+	    lk("64k", KBIT(64), 0.2)};
 	near_bound("10M + 2M + 512k + 128k + 64k", L, 5, 200);
 }
 
-/* ---- links that come and go ----------------------------------------------- */
+/* ---- links that come and go ---------------------------------------------- */
 
 Test(assign, drop_moves_its_segments)
 {
@@ -250,7 +252,7 @@ Test(assign, window_closes_on_one_link)
 	free(b);
 }
 
-/* ---- a slow line and the last segment ------------------------------------- */
+/* ---- a slow line and the last segment ------------------------------------ */
 
 Test(assign, slow_line_short_package)
 {
@@ -304,7 +306,7 @@ Test(assign, slow_line_overrated)
 	free(b);
 }
 
-/* ---- the estimator -------------------------------------------------------- */
+/* ---- the estimator ------------------------------------------------------- */
 
 static void converges(double start_factor)
 {
@@ -322,8 +324,14 @@ static void converges(double start_factor)
 	free(b);
 }
 
-Test(assign, estimator_from_10x_too_high) { converges(10); }
-Test(assign, estimator_from_10x_too_low) { converges(0.1); }
+Test(assign, estimator_from_10x_too_high)
+{
+	converges(10);
+}
+Test(assign, estimator_from_10x_too_low)
+{
+	converges(0.1);
+}
 
 Test(assign, estimator_ignores_idle_time)
 {
@@ -373,7 +381,7 @@ Test(assign, overrated_link_among_others)
 	free(b);
 }
 
-/* ---- the courier ---------------------------------------------------------- */
+/* ---- the courier --------------------------------------------------------- */
 
 /* A parcel written at 50 MB/s, a day's transit, imported at 100 MB/s;
  * a 20 Mbit/s network. */
@@ -386,7 +394,8 @@ static double split_net(const uint32_t *b, int64_t k, double rate)
 
 static double split_courier(const uint32_t *b, uint32_t n, int64_t k)
 {
-	return fr_courier_time(&DAY, (uint64_t)(total(b, n) - total(b, (uint32_t)k)));
+	return fr_courier_time(&DAY,
+			       (uint64_t)(total(b, n) - total(b, (uint32_t)k)));
 }
 
 Test(assign, courier_split_both_finish_together)
@@ -406,8 +415,10 @@ Test(assign, courier_split_both_finish_together)
 		  tc);
 	cr_assert_float_eq(eta, fmax(tn, tc), 1e-6);
 	/* and no neighbouring split is sooner */
-	cr_assert(eta <= fmax(split_net(b, k - 1, rate), split_courier(b, n, k - 1)));
-	cr_assert(eta <= fmax(split_net(b, k + 1, rate), split_courier(b, n, k + 1)));
+	cr_assert(eta <=
+		  fmax(split_net(b, k - 1, rate), split_courier(b, n, k - 1)));
+	cr_assert(eta <=
+		  fmax(split_net(b, k + 1, rate), split_courier(b, n, k + 1)));
 	cr_assert_lt(eta, total(b, n) / rate);
 	free(b);
 }
@@ -494,7 +505,7 @@ Test(assign, courier_late)
 	free(b);
 }
 
-/* ---- the bookkeeping itself ----------------------------------------------- */
+/* ---- the bookkeeping itself ---------------------------------------------- */
 
 Test(assign, first_ack_wins_and_release)
 {
@@ -568,13 +579,13 @@ Test(assign, reserved_tail)
 	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 1);
 	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), FR_ASSIGN_NONE);
 	cr_assert(fr_assign_acked(&a, 1, 3, 1)); /* imported */
-	fr_assign_release_tail(&a);              /* late for 2 */
+	fr_assign_release_tail(&a);		 /* late for 2 */
 	cr_assert_eq(fr_assign_next(&a, 0, 1, &copy), 2);
 	cr_assert_not(copy);
 	fr_assign_fini(&a);
 }
 
-/* ---- two threads at once -------------------------------------------------- */
+/* ---- two threads at once ------------------------------------------------- */
 
 #define HAMMER_SEGS 50000
 static struct fr_assign H;
@@ -639,8 +650,9 @@ Test(assign, two_threads)
 	pthread_barrier_destroy(&start_line);
 	cr_assert(fr_assign_all_done(&H));
 	for (uint32_t i = 0; i < HAMMER_SEGS; i++)
-		cr_assert_eq(atomic_load(&firsts[i]), 1, "segment %u: %u firsts",
-			     i, atomic_load(&firsts[i]));
+		cr_assert_eq(atomic_load(&firsts[i]), 1,
+			     "segment %u: %u firsts", i,
+			     atomic_load(&firsts[i]));
 	fr_assign_stat(&H, 0, &st[0]);
 	fr_assign_stat(&H, 1, &st[1]);
 	/* how the two shared it depends on the machine: not asserted */
@@ -656,7 +668,7 @@ Test(assign, two_threads)
 	free(b);
 }
 
-/* ---- rates kept per address ----------------------------------------------- */
+/* ---- rates kept per address ---------------------------------------------- */
 
 Test(assign, link_rates)
 {
@@ -692,7 +704,8 @@ Test(assign, link_rates)
 	snprintf(a.name, sizeof(a.name), "lan");
 	a.type = FR_ADDR_LAN;
 	a.bandwidth = 0;
-	cr_assert_float_eq(fr_link_rate(&c, &a, &src), FR_LINK_DEFAULT_RATE, 1e-9);
+	cr_assert_float_eq(fr_link_rate(&c, &a, &src), FR_LINK_DEFAULT_RATE,
+			   1e-9);
 	cr_assert_eq(src, FR_RATE_DEFAULT);
 	cr_assert_eq(fr_remove_tree(tmpl), 0);
 }
