@@ -28,8 +28,9 @@ struct fr_address;
 /* ---- the assignment (assign.c) ------------------------------------------- */
 
 #define FR_ASSIGN_MAX_OUT 16
-#define FR_ASSIGN_NONE (-1) /* nothing for it now: wait for a change */
-#define FR_ASSIGN_DONE (-2) /* every segment is acknowledged */
+#define FR_ASSIGN_NONE (-1)  /* nothing for it now: wait for a change */
+#define FR_ASSIGN_POLL_S 1.0 /* or ask again after this long (the endgame) */
+#define FR_ASSIGN_DONE (-2)  /* every segment is acknowledged */
 
 /* Where an output's rate came from: LEARNED once this send's own
  * estimate replaced the rate it started from. */
@@ -98,7 +99,9 @@ int fr_assign_add(struct fr_assign *a, const char *name, double rate,
 /*
  * Output o has room for one more segment: the segment it should carry
  * (lowest index first), FR_ASSIGN_NONE (it would not land one before the
- * others: wait until something changes) or FR_ASSIGN_DONE. *copy is set
+ * others: ask again after the next ACK, release or drop of any output,
+ * or FR_ASSIGN_POLL_S later, since a late output becomes worth copying
+ * as time passes) or FR_ASSIGN_DONE. *copy is set
  * when the segment is an endgame copy of one another output carries: the
  * carrier asks fr_assign_is_done before it sends it.
  */

@@ -19,6 +19,8 @@
  * the network has not taken by the time the parcel does arrive is left
  * to its import again.
  *
+ * A link with room that was given nothing asks again every
+ * FR_ASSIGN_POLL_S, as an output thread waiting for a change does.
  * Every send is counted per segment, so a test can tell a segment sent
  * twice by the endgame or after a failure from one sent twice for no
  * reason (r->dups, which must stay 0). Nothing here reads a clock, does
@@ -33,7 +35,7 @@
 
 enum { QUEUED, SENDING, SENT };
 enum { LOST = 1, COPIED = 2 };
-#define MAX_STEPS 100000000u
+#define MAX_STEPS 10000000u
 
 struct slot {
 	uint32_t seg;
@@ -62,6 +64,7 @@ struct sim {
 	int co;		   /* the courier's output, or -1 */
 	uint32_t imp_next; /* the next segment the import reaches */
 	double imp_at, imp_rate, release_at, arrive;
+	double poll_at; /* a link with room asks again */
 	bool released;
 	struct fr_sim_result *r;
 };
@@ -135,11 +138,13 @@ static bool kick(struct sim *S, unsigned o, double now)
 	return false;
 }
 
-/* Each link with room asks for segments until nothing changes. */
+/* Each link with room asks for segments until nothing changes; one
+ * still with room asks again FR_ASSIGN_POLL_S later. */
 static void fill(struct sim *S, double now)
 {
 	bool changed = true;
 
+	S->poll_at = INFINITY;
 	while (changed) {
 		changed = false;
 		for (unsigned o = 0; o < S->n; o++) {
@@ -158,6 +163,8 @@ static void fill(struct sim *S, double now)
 			}
 			while (k->up && kick(S, o, now))
 				changed = true;
+			if (k->up && k->nh < k->depth)
+				S->poll_at = now + FR_ASSIGN_POLL_S;
 		}
 	}
 }
@@ -190,6 +197,7 @@ static double next_time(const struct sim *S)
 {
 	double t = fmin(S->release_at, S->released ? S->arrive : INFINITY);
 
+	t = fmin(t, S->poll_at);
 	if (S->co >= 0 && S->imp_next < S->n_segs)
 		t = fmin(t, S->imp_at);
 

@@ -96,11 +96,15 @@ static void run(const struct fr_sim_link *L, unsigned n,
 		const uint32_t *b, struct fr_sim_result *r)
 {
 	uint32_t acked = 0;
+	uint64_t bytes = 0;
 
 	cr_assert_eq(fr_sim_run(L, n, cr, nseg, b, r), 0);
-	for (unsigned o = 0; o < r->n; o++)
+	for (unsigned o = 0; o < r->n; o++) {
 		acked += r->out[o].st.segs_acked;
+		bytes += r->out[o].st.bytes_acked;
+	}
 	cr_assert_eq(acked, nseg, "%u of %u segments acked", acked, nseg);
+	cr_assert_eq(bytes, (uint64_t)total(b, nseg));
 	cr_assert_eq(r->dups, 0, "%u segments sent twice for no reason",
 		     r->dups);
 }
@@ -211,6 +215,23 @@ Test(assign, drop_moves_its_segments)
 	cr_assert_gt(r.resent, 0, "nothing on the wire was lost");
 	cr_assert_lt(r.out[1].finish, 40);
 	cr_assert_gt(r.out[1].st.segs_acked, 0);
+	free(b);
+}
+
+Test(assign, no_link_left)
+{
+	struct fr_sim_link L[] = {lk("a", MBIT(100), 0.002)};
+	uint32_t *b = segs(300);
+	struct fr_sim_result r;
+
+	L[0].off[0].from = 10;
+	L[0].off[0].to = -1;
+	L[0].n_off = 1;
+	cr_assert_eq(fr_sim_run(L, 1, NULL, 300, b, &r), -EDEADLK);
+	cr_assert_lt(r.out[0].st.segs_acked, 300);
+	cr_assert_eq(fr_sim_run(L, 0, NULL, 300, b, &r), -EINVAL);
+	L[0].depth = FR_SIM_MAX_DEPTH + 1;
+	cr_assert_eq(fr_sim_run(L, 1, NULL, 300, b, &r), -EINVAL);
 	free(b);
 }
 
