@@ -1084,4 +1084,7 @@ int fr_piece_check(uint32_t type, uint32_t len, uint32_t raw_len,
  * 1. 0 with *stored, or FR_E_STORED_LENGTH. */
 int fr_fin_parse(const uint8_t body[4], uint32_t pay_got, uint32_t *stored);
 
+/* the scheduler's assignment, link simulator and learned rates */
+#include "sched/fr_sched.h"
+
 #endif

@@ -1,0 +1,545 @@
+/*
+ * assign.c - which output carries which segment of one transfer. Pure
+ * bookkeeping under one mutex: no I/O, no clock of its own (every call
+ * is told `now`), so several output threads share one struct fr_assign
+ * and a test drives it with a simulated clock (sim.c).
+ *
+ * The rule. Segments are handed out from the front. An output with room
+ * gets the lowest free segment when it would land it no later than the
+ * other outputs could finish everything that remains: their backlogs
+ * still to be sent plus every free segment, over the sum of their rates
+ * (and never sooner than the best of them lands that one segment alone,
+ * a segment being indivisible). So a fast output takes whatever it asks
+ * for, and a 128 kbit/s line takes a segment only while the package is
+ * long enough that it finishes it before the fast links finish the rest.
+ * Its landing time is when its own backlog is on the wire, plus the
+ * segment at its rate, plus its latency.
+ *
+ * The model of an output. tx_end is when its backlog will be on the
+ * wire: a segment given at now moves it to max(tx_end, now) + bytes /
+ * rate; an ACK re-bases it to now - latency + backlog / rate (the next
+ * segment left when the acked one's last byte did). An output whose
+ * oldest segment is overdue (no ACK by its expected time) is taken to
+ * be slower: a segment late by x is expected x later still, and the
+ * output's other times are stretched about its last ACK in proportion,
+ * which is what lets the endgame rescue a link that stalls.
+ *
+ * The endgame. When no segment is free, an output with room may take a
+ * copy of the carried segment with the latest expected landing on
+ * another output, if it would land it sooner by a margin (a tenth of the
+ * wait, plus 50 ms); at most two carriers per segment. The first ACK
+ * wins: the other carrier lets go of it (it asks fr_assign_is_done
+ * before it sends a copy).
+ *
+ * The estimator. Each output starts from its given rate and follows an
+ * exponentially weighted average of samples of acknowledged bytes per
+ * second of busy time. Busy time is counted only while the output
+ * carries something, from latency after it became busy (the first byte
+ * cannot be acked sooner) to each ACK, so idle time never lowers the
+ * estimate. A sample is taken at the first ACK after >= 1 s of busy
+ * time (a slow line: every ACK), weighted by 1 - exp(-busy / 4 s): time
+ * rather than sample count decides how fast the estimate moves, so a
+ * wrong start (10x either way) is forgotten after ~20 s of sending, fast
+ * link or slow. Busy time that ends without an ACK (a copy cancelled, a
+ * segment released, a drop) is dropped from the sample.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_internal.h"
+
+#define SAMPLE_S 1.0
+#define TAU_S 4.0
+#define COPY_SHARE 0.1
+#define COPY_MIN_S 0.05
+
+const char *fr_rate_src_name(int src)
+{
+	static const char *const names[] = {"default", "configured", "profile",
+					    "measured", "learned"};
+	return src >= 0 && src < (int)FR_ARRAY_SIZE(names) ? names[src] : "?";
+}
+
+/* ---- segments and carriers ----------------------------------------------- */
+
+static bool seg_free(const struct fr_assign *a, uint32_t s)
+{
+	return !a->done[s] && a->car[s][0] < 0 && a->car[s][1] < 0 &&
+	       s < a->tail_from;
+}
+
+static void free_bytes_count(struct fr_assign *a)
+{
+	a->free_bytes = 0;
+	for (uint32_t s = 0; s < a->n_segs; s++)
+		if (seg_free(a, s))
+			a->free_bytes += a->bytes[s];
+}
+
+/* The lowest free segment, or -1. */
+static int64_t first_free(struct fr_assign *a)
+{
+	while (a->first_free < a->tail_from && !seg_free(a, a->first_free))
+		a->first_free++;
+	return a->first_free < a->tail_from ? (int64_t)a->first_free : -1;
+}
+
+static int q_push(struct fr_assign_out *p, uint32_t s)
+{
+	if (p->nq == p->capq) {
+		uint32_t cap = p->capq ? 2 * p->capq : 8;
+		uint32_t *q = realloc(p->q, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		p->q = q;
+		p->capq = cap;
+	}
+	p->q[p->nq++] = s;
+	return 0;
+}
+
+/* Where s was in p's queue, or -1. */
+static int64_t q_remove(struct fr_assign_out *p, uint32_t s)
+{
+	for (uint32_t i = 0; i < p->nq; i++)
+		if (p->q[i] == s) {
+			memmove(&p->q[i], &p->q[i + 1],
+				(p->nq - i - 1) * sizeof(*p->q));
+			p->nq--;
+			return i;
+		}
+	return -1;
+}
+
+/* o carried s and does no more, without an ACK of its own. If s was the
+ * oldest, the one on the wire, the busy time since the last event went
+ * to it and is not counted (see the estimator). */
+static void let_go(struct fr_assign *a, unsigned o, uint32_t s, double now)
+{
+	struct fr_assign_out *p = &a->out[o];
+	int64_t at = q_remove(p, s);
+
+	if (at < 0)
+		return;
+	for (int k = 0; k < 2; k++)
+		if (a->car[s][k] == (int8_t)o)
+			a->car[s][k] = -1;
+	p->backlog -= a->bytes[s];
+	p->tx_end -= a->bytes[s] / p->rate;
+	if (!p->nq)
+		p->busy_from = -1;
+	else if (at == 0)
+		p->busy_from = fmax(now, p->busy_from);
+	if (seg_free(a, s)) {
+		a->free_bytes += a->bytes[s];
+		if (s < a->first_free)
+			a->first_free = s;
+	}
+}
+
+/* ---- the model of an output ---------------------------------------------- */
+
+/* Its rate and tx_end at now, stretched when its oldest segment is
+ * overdue. */
+static void view(const struct fr_assign *a, const struct fr_assign_out *p,
+		 double now, double *rate, double *tx_end, double *k)
+{
+	*rate = p->rate;
+	*tx_end = p->tx_end;
+	*k = 1;
+	if (!p->nq)
+		return;
+	double head =
+	    p->tx_end - (p->backlog - a->bytes[p->q[0]]) / p->rate + p->latency;
+	if (head < now && head > p->mark + 1e-9) {
+		/* late by x: expect it x later still */
+		*k = (2 * now - head - p->mark) / (head - p->mark);
+		*rate = p->rate / *k;
+		*tx_end = p->mark + (p->tx_end - p->mark) * *k;
+	}
+}
+
+static double land_at(const struct fr_assign *a, const struct fr_assign_out *p,
+		      uint32_t bytes, double now)
+{
+	double rate, tx_end, k;
+
+	view(a, p, now, &rate, &tx_end, &k);
+	return fmax(tx_end, now) + bytes / rate + p->latency;
+}
+
+/* When the outputs other than o could finish all that remains (see the
+ * rule); INFINITY when no other is up. */
+static double others_finish(const struct fr_assign *a, unsigned o,
+			    uint32_t bytes, double now)
+{
+	double sum = 0, work = (double)a->free_bytes, best = INFINITY;
+	double lat = INFINITY;
+
+	for (unsigned i = 0; i < a->n_out; i++) {
+		const struct fr_assign_out *p = &a->out[i];
+		if (i == o || !p->up || p->courier)
+			continue;
+		double rate, tx_end, k;
+		view(a, p, now, &rate, &tx_end, &k);
+		sum += rate;
+		work += fmax(0, tx_end - now) * rate;
+		lat = fmin(lat, p->latency);
+		best = fmin(best, land_at(a, p, bytes, now));
+	}
+	if (sum <= 0)
+		return INFINITY;
+	return fmax(now + work / sum + lat, best);
+}
+
+/* ---- the estimator ------------------------------------------------------- */
+
+static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
+{
+	if (p->busy_from < 0)
+		return;
+	p->busy_acc += fmax(0, now - p->busy_from);
+	p->busy_from = now;
+	p->acked_acc += bytes;
+	if (p->busy_acc < SAMPLE_S || p->acked_acc == 0)
+		return;
+	double sample = (double)p->acked_acc / p->busy_acc;
+	double w = 1 - exp(-p->busy_acc / TAU_S);
+	p->rate += w * (sample - p->rate);
+	p->st.rate_src = FR_RATE_LEARNED;
+	p->busy_acc = 0;
+	p->acked_acc = 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
+		   const uint32_t *seg_bytes, const uint8_t *have)
+{
+	memset(a, 0, sizeof(*a));
+	if (!n_segs || !seg_bytes)
+		return -EINVAL;
+	a->bytes = malloc(n_segs * sizeof(*a->bytes));
+	a->car = malloc(n_segs * sizeof(*a->car));
+	a->done = calloc(n_segs, 1);
+	if (!a->bytes || !a->car || !a->done) {
+		free(a->bytes);
+		free(a->car);
+		free(a->done);
+		memset(a, 0, sizeof(*a));
+		return -ENOMEM;
+	}
+	memcpy(a->bytes, seg_bytes, n_segs * sizeof(*a->bytes));
+	memset(a->car, -1, n_segs * sizeof(*a->car));
+	a->n_segs = a->tail_from = n_segs;
+	for (uint32_t s = 0; s < n_segs; s++)
+		if (have && have[s]) {
+			a->done[s] = 1;
+			a->n_done++;
+		}
+	free_bytes_count(a);
+	pthread_mutex_init(&a->mu, NULL);
+	return 0;
+}
+
+void fr_assign_fini(struct fr_assign *a)
+{
+	if (!a->bytes)
+		return;
+	for (unsigned i = 0; i < a->n_out; i++)
+		free(a->out[i].q);
+	free(a->bytes);
+	free(a->car);
+	free(a->done);
+	pthread_mutex_destroy(&a->mu);
+	memset(a, 0, sizeof(*a));
+}
+
+int fr_assign_add(struct fr_assign *a, const char *name, double rate,
+		  int rate_src, double latency_s)
+{
+	if (!(rate > 0) || !(latency_s >= 0))
+		return -EINVAL;
+	pthread_mutex_lock(&a->mu);
+	int o = a->n_out < FR_ASSIGN_MAX_OUT ? (int)a->n_out++ : -ENOSPC;
+	if (o >= 0) {
+		struct fr_assign_out *p = &a->out[o];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+		p->rate = rate;
+		p->latency = latency_s;
+		p->up = true;
+		p->busy_from = -1;
+		p->st.rate_src = rate_src;
+		p->st.last_ack = -1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return o;
+}
+
+/* ---- handing out --------------------------------------------------------- */
+
+static int64_t give(struct fr_assign *a, unsigned o, uint32_t s, double now,
+		    bool copy)
+{
+	struct fr_assign_out *p = &a->out[o];
+	bool was_free = seg_free(a, s);
+
+	if (q_push(p, s) < 0)
+		return FR_ASSIGN_NONE;
+	a->car[s][a->car[s][0] < 0 ? 0 : 1] = (int8_t)o;
+	if (was_free)
+		a->free_bytes -= a->bytes[s];
+	if (p->nq == 1) {
+		p->mark = now;
+		p->busy_from = now + p->latency;
+	}
+	p->tx_end = fmax(p->tx_end, now) + a->bytes[s] / p->rate;
+	p->backlog += a->bytes[s];
+	p->st.segs_given++;
+	p->st.bytes_given += a->bytes[s];
+	p->st.copies += copy;
+	return s;
+}
+
+/* The carried segment another output would land last, if o would land
+ * it sooner by the margin: -1 when none. */
+static int64_t endgame(struct fr_assign *a, unsigned o, double now)
+{
+	int64_t pick = -1;
+	double latest = -INFINITY;
+
+	for (unsigned i = 0; i < a->n_out; i++) {
+		const struct fr_assign_out *p = &a->out[i];
+		if (i == o || !p->up || p->courier)
+			continue;
+		double rate, tx_end, k, after = (double)p->backlog;
+		view(a, p, now, &rate, &tx_end, &k);
+		for (uint32_t j = 0; j < p->nq; j++) {
+			uint32_t s = p->q[j];
+			after -= a->bytes[s];
+			double due = tx_end - after / rate + p->latency * k;
+			if (a->done[s] ||
+			    (a->car[s][0] >= 0 && a->car[s][1] >= 0) ||
+			    due <= latest)
+				continue;
+			double margin = COPY_SHARE * (due - now) + COPY_MIN_S;
+			if (land_at(a, &a->out[o], a->bytes[s], now) + margin <
+			    due) {
+				latest = due;
+				pick = s;
+			}
+		}
+	}
+	return pick;
+}
+
+int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy)
+{
+	int64_t s = FR_ASSIGN_NONE;
+
+	*copy = false;
+	pthread_mutex_lock(&a->mu);
+	if (a->n_done == a->n_segs) {
+		s = FR_ASSIGN_DONE;
+	} else if (o < a->n_out && a->out[o].up && !a->out[o].courier) {
+		int64_t f = first_free(a);
+		if (f >= 0) {
+			uint32_t b = a->bytes[f];
+			if (land_at(a, &a->out[o], b, now) <=
+			    others_finish(a, o, b, now))
+				s = give(a, o, (uint32_t)f, now, false);
+		} else if ((f = endgame(a, o, now)) >= 0) {
+			s = give(a, o, (uint32_t)f, now, true);
+			*copy = s >= 0;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return s;
+}
+
+/* ---- what comes back ----------------------------------------------------- */
+
+static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
+{
+	struct fr_assign_out *p = &a->out[o];
+
+	if (q_remove(p, s) < 0)
+		return;
+	for (int k = 0; k < 2; k++)
+		if (a->car[s][k] == (int8_t)o)
+			a->car[s][k] = -1;
+	p->backlog -= a->bytes[s];
+	estimate(p, a->bytes[s], now);
+	p->tx_end = now - p->latency + p->backlog / p->rate;
+	if (p->nq)
+		p->mark = now - p->latency;
+	else
+		p->busy_from = -1;
+}
+
+bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
+{
+	bool first = false;
+
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out && seg < a->n_segs) {
+		bool was_free = seg_free(a, seg);
+		ack_carrier(a, o, seg, now);
+		if (!a->done[seg]) {
+			if (was_free)
+				a->free_bytes -= a->bytes[seg];
+			a->done[seg] = 1;
+			a->n_done++;
+			for (int k = 0; k < 2; k++)
+				if (a->car[seg][k] >= 0)
+					let_go(a, (unsigned)a->car[seg][k], seg,
+					       now);
+			struct fr_assign_stat *st = &a->out[o].st;
+			st->segs_acked++;
+			st->bytes_acked += a->bytes[seg];
+			st->last_ack = now;
+			first = true;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	return first;
+}
+
+bool fr_assign_is_done(struct fr_assign *a, uint32_t seg)
+{
+	pthread_mutex_lock(&a->mu);
+	bool d = seg < a->n_segs && a->done[seg];
+	pthread_mutex_unlock(&a->mu);
+	return d;
+}
+
+bool fr_assign_all_done(struct fr_assign *a)
+{
+	pthread_mutex_lock(&a->mu);
+	bool d = a->n_done == a->n_segs;
+	pthread_mutex_unlock(&a->mu);
+	return d;
+}
+
+void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
+		       double now)
+{
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out && seg < a->n_segs) {
+		uint32_t before = a->out[o].nq;
+		let_go(a, o, seg, now);
+		a->out[o].st.returned += before - a->out[o].nq;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_down(struct fr_assign *a, unsigned o, double now)
+{
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out) {
+		struct fr_assign_out *p = &a->out[o];
+		p->st.returned += p->nq;
+		while (p->nq)
+			let_go(a, o, p->q[p->nq - 1], now);
+		p->up = false;
+		p->backlog = 0;
+		p->busy_from = -1;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_up(struct fr_assign *a, unsigned o, double now)
+{
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out) {
+		a->out[o].up = true;
+		a->out[o].tx_end = now;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out) {
+		const struct fr_assign_out *p = &a->out[o];
+		*st = p->st;
+		snprintf(st->name, sizeof(st->name), "%s", p->name);
+		st->rate = p->rate;
+		st->up = p->up;
+		st->courier = p->courier;
+		st->held = p->nq;
+		st->backlog = p->backlog;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- the courier's tail -------------------------------------------------- */
+
+int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier, uint32_t from)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->mu);
+	if (courier >= a->n_out || from > a->n_segs) {
+		rc = -EINVAL;
+	} else {
+		a->out[courier].courier = true;
+		a->tail_from = from;
+		free_bytes_count(a);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+void fr_assign_release_tail(struct fr_assign *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->tail_from = a->n_segs;
+	free_bytes_count(a);
+	pthread_mutex_unlock(&a->mu);
+}
+
+double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes)
+{
+	double t = c->transit_s;
+
+	if (c->write_rate > 0)
+		t += (double)bytes / c->write_rate;
+	if (c->import_rate > 0)
+		t += (double)bytes / c->import_rate;
+	return t;
+}
+
+int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
+			const double *net_rates, unsigned n_net,
+			const struct fr_courier_model *c, double *eta)
+{
+	double sum = 0, total = 0, front = 0;
+
+	for (unsigned i = 0; i < n_net; i++)
+		sum += net_rates[i] > 0 ? net_rates[i] : 0;
+	for (uint32_t s = 0; s < n_segs; s++)
+		total += seg_bytes[s];
+	/* no split: the network alone (never, without a network) */
+	double best = sum > 0 ? total / sum : INFINITY;
+	int64_t split = FR_ASSIGN_NONE;
+	for (uint32_t k = 0; k < n_segs; k++) {
+		double t = fmax(sum > 0 ? front / sum
+				: k	? INFINITY
+					: 0,
+				fr_courier_time(c, (uint64_t)(total - front)));
+		if (t < best) {
+			best = t;
+			split = k;
+		}
+		front += seg_bytes[k];
+	}
+	if (eta)
+		*eta = best;
+	return split;
+}

@@ -1,0 +1,217 @@
+/*
+ * fr_sched.h - the scheduler's assignment core: which output carries
+ * which segment of one transfer (assign.c), the link simulator that
+ * drives it to predict a send (sim.c), and the rate learned per address
+ * kept in the sender's store (links.c).
+ *
+ * Invariants: a segment is free (no carrier), carried by one or two
+ * outputs (two only in the endgame), or done (acknowledged once; the
+ * first ACK wins). An output's backlog is the bytes of the segments it
+ * carries. Segments at or past a reserved tail belong to the courier
+ * until the tail is released. Times are seconds on the caller's clock
+ * (`now`), rates bytes per second.
+ *
+ * Life cycle: fr_assign_init, fr_assign_add per output, then any
+ * number of threads call next / acked / release / down / up; fini.
+ * Nothing here does I/O but links.c.
+ */
+#ifndef FR_SCHED_H
+#define FR_SCHED_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fr_config;
+struct fr_address;
+
+/* ---- the assignment (assign.c) ------------------------------------------- */
+
+#define FR_ASSIGN_MAX_OUT 16
+#define FR_ASSIGN_NONE (-1)  /* nothing for it now: wait for a change */
+#define FR_ASSIGN_POLL_S 1.0 /* or ask again after this long (the endgame) */
+#define FR_ASSIGN_DONE (-2)  /* every segment is acknowledged */
+
+/* Where an output's rate came from: LEARNED once this send's own
+ * estimate replaced the rate it started from. */
+enum fr_rate_src {
+	FR_RATE_DEFAULT,    /* nothing known: a default */
+	FR_RATE_CONFIGURED, /* the address's `bandwidth` */
+	FR_RATE_PROFILE,    /* its type's line profile */
+	FR_RATE_MEASURED,   /* stored by an earlier send (links.c) */
+	FR_RATE_LEARNED	    /* measured in this one */
+};
+const char *fr_rate_src_name(int src); /* "default", "configured", ... */
+
+/* What status and plan show of one output. */
+struct fr_assign_stat {
+	char name[64];
+	double rate;  /* the current estimate, bytes/s */
+	int rate_src; /* enum fr_rate_src */
+	bool up, courier;
+	uint32_t held;			 /* segments carried now */
+	uint64_t backlog;		 /* their bytes */
+	uint32_t segs_given, segs_acked; /* acked: first ACKs only */
+	uint64_t bytes_given, bytes_acked;
+	uint32_t copies;   /* endgame copies given to it */
+	uint32_t returned; /* given back: released, or lost in a drop */
+	double last_ack;   /* when its last first ACK came (-1: none) */
+};
+
+struct fr_assign_out {
+	char name[64];
+	double rate, latency;
+	bool up, courier;
+	uint32_t *q, nq, capq; /* carried segments, in the order given */
+	uint64_t backlog;
+	double tx_end; /* when its backlog is on the wire, estimated */
+	double mark;   /* when its oldest segment began, estimated */
+	/* the estimator: busy time and bytes since the last sample */
+	double busy_from; /* < 0: idle (nothing carried) */
+	double busy_acc;
+	uint64_t acked_acc;
+	struct fr_assign_stat st;
+};
+
+struct fr_assign {
+	pthread_mutex_t mu;
+	uint32_t n_segs, n_done;
+	uint32_t *bytes;     /* per segment */
+	int8_t (*car)[2];    /* per segment: its carriers, -1 none */
+	uint8_t *done;	     /* per segment */
+	uint32_t first_free; /* no free segment below it */
+	uint32_t tail_from;  /* n_segs: no tail reserved */
+	uint64_t free_bytes; /* bytes of free segments below tail_from */
+	unsigned n_out;
+	struct fr_assign_out out[FR_ASSIGN_MAX_OUT];
+};
+
+/* have[i] != 0: segment i is already at the receiver. 0 or -ENOMEM;
+ * -EINVAL for no segments. */
+int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
+		   const uint32_t *seg_bytes, const uint8_t *have);
+void fr_assign_fini(struct fr_assign *a); /* idempotent; safe zeroed */
+/* An output starting from rate (bytes/s, > 0) whose source is src; its
+ * latency is from the last byte sent to its ACK. The output's index, or
+ * -ENOSPC past FR_ASSIGN_MAX_OUT, -EINVAL for a rate <= 0. */
+int fr_assign_add(struct fr_assign *a, const char *name, double rate,
+		  int rate_src, double latency_s);
+/*
+ * Output o has room for one more segment: the segment it should carry
+ * (lowest index first), FR_ASSIGN_NONE (it would not land one before the
+ * others: ask again after the next ACK, release or drop of any output,
+ * or FR_ASSIGN_POLL_S later, since a late output becomes worth copying
+ * as time passes) or FR_ASSIGN_DONE. *copy is set
+ * when the segment is an endgame copy of one another output carries: the
+ * carrier asks fr_assign_is_done before it sends it.
+ */
+int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
+/* seg is durable at the receiver, reported by o (a courier's import
+ * too): true for its first ACK; every carrier lets go of it. */
+bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
+bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
+/* o will not carry seg after all (refused, cancelled): the others may. */
+void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
+		       double now);
+/* o dropped, or its window closed: all it carried goes back at once. */
+void fr_assign_down(struct fr_assign *a, unsigned o, double now);
+void fr_assign_up(struct fr_assign *a, unsigned o, double now);
+bool fr_assign_all_done(struct fr_assign *a);
+void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
+
+/*
+ * The courier's part: segments >= from belong to output `courier`,
+ * which next() never serves and which the others' timing leaves out;
+ * network outputs do not take them until release_tail (the parcel is
+ * late) or until they are acked (the import). -EINVAL for a bad index.
+ */
+int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier,
+			   uint32_t from);
+void fr_assign_release_tail(struct fr_assign *a);
+
+/* A courier as the split sees it: a parcel written at write_rate,
+ * shipped in transit_s, imported at import_rate (bytes/s). */
+struct fr_courier_model {
+	double write_rate, transit_s, import_rate;
+};
+/*
+ * Where to split: the first segment of the courier's tail, the network
+ * (n_net outputs of these rates) carrying the front, so that both would
+ * finish together (the least of the two finishing times' maximum), or
+ * FR_ASSIGN_NONE when the network alone is sooner. *eta: the finish
+ * with that choice (seconds from now).
+ */
+int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
+			const double *net_rates, unsigned n_net,
+			const struct fr_courier_model *c, double *eta);
+/* How long the courier takes to bring `bytes`: written, shipped and
+ * imported one after the other (a rate <= 0 counts as instant). */
+double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes);
+
+/* ---- the link simulator (sim.c) ------------------------------------------ */
+
+#define FR_SIM_MAX_OFF 4
+#define FR_SIM_MAX_DEPTH 16
+/* A link as the simulator models it: it sends one segment at a time at
+ * `rate`, each ACKed `latency` after its last byte, and holds at most
+ * `depth` unacknowledged. The assignment is told start_rate. Off
+ * intervals (a drop, a closed window): down at from, up at to (< 0:
+ * never again). */
+struct fr_sim_link {
+	const char *name;
+	double rate, start_rate; /* start_rate 0: rate */
+	int rate_src;
+	double latency;
+	unsigned depth; /* 0: 2 */
+	struct {
+		double from, to;
+	} off[FR_SIM_MAX_OFF];
+	unsigned n_off;
+};
+/* The courier pseudo-output: the split from fr_assign_split; the parcel
+ * arrives `late` seconds after it was expected. */
+struct fr_sim_courier {
+	bool on;
+	struct fr_courier_model m;
+	double late;
+};
+struct fr_sim_out {
+	struct fr_assign_stat st; /* at the end */
+	uint32_t sends;		  /* segments whose sending began */
+	uint32_t wasted;	  /* sends whose ACK was not the first */
+	double finish;		  /* its last first ACK (0: none) */
+};
+struct fr_sim_result {
+	double eta;	    /* when the last segment was acked */
+	uint32_t dups;	    /* sends of a segment sent before, not as an
+			       endgame copy nor after a failure */
+	uint32_t resent;    /* sends after a failure lost the segment */
+	uint32_t copies;    /* endgame copies sent */
+	int64_t split;	    /* the courier's first segment, or -1 */
+	double courier_eta; /* predicted parcel finish (0: none) */
+	unsigned n;	    /* links, then the courier when on */
+	struct fr_sim_out out[FR_ASSIGN_MAX_OUT];
+};
+/* Run a send of these segments over the links (and courier) to the end.
+ * 0, -EINVAL (no link, too many, depth too large), -ENOMEM, or
+ * -EDEADLK when it cannot finish (every link down for good). */
+int fr_sim_run(const struct fr_sim_link *links, unsigned n,
+	       const struct fr_sim_courier *cr, uint32_t n_segs,
+	       const uint32_t *seg_bytes, struct fr_sim_result *r);
+
+/* ---- rates learned per address (links.c) --------------------------------- */
+
+#define FR_LINK_DEFAULT_RATE 12.5e6 /* bytes/s (100 Mbit/s): nothing known */
+/* <store>/links/<SITE>.<name>: the rate measured (bytes/s) and when
+ * (Unix time). 0, -ENOENT, or another -errno / FR_E_CONFIG (unreadable). */
+int fr_link_load(const struct fr_config *c, const struct fr_address *a,
+		 double *rate, int64_t *when);
+int fr_link_save(const struct fr_config *c, const struct fr_address *a,
+		 double rate, int64_t when);
+/* The rate a send over a starts from (bytes/s) and its source: stored
+ * measurement, else configured bandwidth, else the line profile, else
+ * FR_LINK_DEFAULT_RATE. */
+double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
+		    int *src);
+
+#endif

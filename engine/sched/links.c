@@ -1,0 +1,109 @@
+/*
+ * links.c - the rate learned per address, kept in the sender's store so
+ * that the next send and `ferry plan` start from what the link really
+ * carried: one small key=value file per address,
+ * <store>/links/<SITE>.<name>, written atomically (the address's name
+ * with every byte but [A-Za-z0-9_-] as %XX, so that any name makes one
+ * safe file name and the first dot divides site from name).
+ *
+ * The starting rate of an address is, in order: that stored
+ * measurement, its configured `bandwidth`, its line profile, or
+ * FR_LINK_DEFAULT_RATE when nothing is known (a LAN's profile is 0:
+ * measured). Rates are bytes/s here; configuration and profiles give
+ * bit/s.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_internal.h"
+
+static int link_path(const struct fr_config *c, const struct fr_address *a,
+		     char *out, size_t cap)
+{
+	char name[3 * sizeof(a->name) + 1];
+	size_t n = 0;
+
+	for (const char *p = a->name; *p && n + 4 < sizeof(name); p++) {
+		unsigned char ch = (unsigned char)*p;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')
+			name[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(name + n, sizeof(name) - n,
+					      "%%%02X", ch);
+	}
+	name[n] = '\0';
+	return fr_path_fmt(out, cap, "%s/links/%s.%s", c->store, a->site, name);
+}
+
+int fr_link_load(const struct fr_config *c, const struct fr_address *a,
+		 double *rate, int64_t *when)
+{
+	char path[1400], v[64], *end;
+	uint8_t *text;
+	size_t len;
+	int rc;
+
+	if ((rc = link_path(c, a, path, sizeof(path))) < 0)
+		return rc;
+	if ((rc = fr_read_file(path, 4096, &text, &len)) < 0)
+		return rc;
+	rc = fr_kv_get((const char *)text, "rate", v, sizeof(v));
+	double r = rc ? 0 : strtod(v, &end);
+	if (rc || end == v || *end || !(r > 0) || !isfinite(r))
+		rc = FR_E_CONFIG;
+	else if (when)
+		*when = fr_kv_num((const char *)text, "when");
+	if (!rc)
+		*rate = r;
+	free(text);
+	return rc;
+}
+
+int fr_link_save(const struct fr_config *c, const struct fr_address *a,
+		 double rate, int64_t when)
+{
+	char path[1400], dir[1100], buf[512];
+	int rc;
+
+	if (!(rate > 0) || !isfinite(rate))
+		return -EINVAL;
+	if ((rc = link_path(c, a, path, sizeof(path))) < 0 ||
+	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store)) < 0 ||
+	    (rc = fr_mkdirs(dir)) < 0)
+		return rc;
+	int n = snprintf(buf, sizeof(buf),
+			 "site=%s\naddress=%s\nrate=%.0f\n"
+			 "when=%lld\n",
+			 a->site, a->name, rate, (long long)when);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	return fr_write_file_atomic(path, buf, (size_t)n);
+}
+
+double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
+		    int *src)
+{
+	double rate;
+	int s = FR_RATE_MEASURED;
+
+	if (fr_link_load(c, a, &rate, NULL) < 0) {
+		uint64_t bps = a->bandwidth;
+		s = FR_RATE_CONFIGURED;
+		if (!bps) {
+			bps = fr_line_profile(a->type)->rate_bps;
+			s = FR_RATE_PROFILE;
+		}
+		rate = (double)bps / 8;
+		if (!bps) {
+			rate = FR_LINK_DEFAULT_RATE;
+			s = FR_RATE_DEFAULT;
+		}
+	}
+	if (src)
+		*src = s;
+	return rate;
+}
