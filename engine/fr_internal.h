@@ -906,6 +906,21 @@ int fr_known_settle(struct fr_known *k, const char *root, bool single,
 		    char *err, size_t cap);
 void fr_known_close(struct fr_known *k);
 
+/*
+ * Which segments an output carries in a striped send: the scheduler's
+ * assignment (sched/assign.c) as the output sees it. next: the segment
+ * to carry next, or < 0 for none now (*copy: an endgame copy); acked:
+ * durable at the receiver, by this output; held: the receiver had it.
+ */
+struct fr_feed {
+	void *arg;
+	int64_t (*next)(void *arg, unsigned out, bool *copy);
+	void (*acked)(void *arg, unsigned out, uint32_t seg);
+	void (*held)(void *arg, uint32_t seg);
+	bool (*is_done)(void *arg, uint32_t seg);
+	bool (*all_done)(void *arg);
+};
+
 struct fr_send_ctx {
 	struct fr_known *known;      /* the hashes made so far */
 	const struct fr_manifest *m;
@@ -920,9 +935,9 @@ struct fr_send_ctx {
 	/* progress, called from the output's thread about 4 times a second */
 	void (*progress)(void *arg, const struct fr_progress *p);
 	void *progress_arg;
-	/* a striped send (sched.c): this output is one of several, and the
-	 * assignment says which segments it carries (NULL: all it lacks) */
-	struct fr_assign *assign;
+	/* a striped send (stripe.c): this output is one of several, and the
+	 * feed says which segments it carries (NULL: all it lacks) */
+	const struct fr_feed *feed;
 	unsigned out;                /* this output's index in it */
 	atomic_bool *cancel;         /* set: another output met what ends the
 				      * send (-ECANCELED) */

@@ -197,6 +197,7 @@ struct lan_conn {
 };
 
 static bool is_loopback(int sock);
+static bool lane_idle(const struct lan_conn *lc);
 
 static struct lan_conn *lc_of(struct fr_output *o)
 {
@@ -1539,8 +1540,8 @@ static void on_worker_done(struct lan_conn *lc)
 				lc->sc->segs_skipped++;
 				lc->sc->skipped_raw += len;
 			}
-			if (lc->sc->assign)
-				fr_assign_held(lc->sc->assign, s->seg);
+			if (lc->sc->feed)
+				lc->sc->feed->held(lc->sc->feed->arg, s->seg);
 			slot_release(lc, si);
 			continue;
 		}
@@ -1612,9 +1613,9 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 			lc->acked_raw += lc->sc->m->segments[idx].length;
 			lc->n_acked++;
 		}
-		if (lc->sc->assign)
-			fr_assign_acked(lc->sc->assign, lc->sc->out, idx,
-					fr_now_s());
+		if (lc->sc->feed)
+			lc->sc->feed->acked(lc->sc->feed->arg, lc->sc->out,
+					    idx);
 	} else if (a->status == FR_ACK_NOREF) {
 		/* the segment it was compressed against did not get there:
 		 * again, on its own */
@@ -1901,7 +1902,7 @@ static void choose_paths(struct lan_conn *lc, struct fr_output *o,
 	 * match across segments is not lost (FERRY_FORCE_REF: on loopback) */
 	/* (striped: the segment before may go by another link) */
 	lc->may_ref = (slow || fr_hook_flag("FORCE_REF")) && !plain &&
-		      !sc->assign &&
+		      !sc->feed &&
 		      !fr_hook_flag("NO_REF");
 	if (lc->may_stream)
 		lc->adapt.first_level = -1;
@@ -2006,7 +2007,7 @@ static int send_end(struct lan_conn *lc)
 /* Another output of a striped send has had seg acknowledged. */
 static bool seg_done_elsewhere(struct lan_conn *lc, uint32_t seg)
 {
-	return lc->sc->assign && fr_assign_is_done(lc->sc->assign, seg);
+	return lc->sc->feed && lc->sc->feed->is_done(lc->sc->feed->arg, seg);
 }
 
 /* The next segment the assignment gives this output, queued; false when
@@ -2015,10 +2016,10 @@ static bool take_assigned(struct lan_conn *lc)
 {
 	bool copy = false;
 
-	if (!lc->sc->assign)
+	if (!lc->sc->feed)
 		return false;
-	int64_t seg = fr_assign_next(lc->sc->assign, lc->sc->out, fr_now_s(),
-				     &copy);
+	int64_t seg = lc->sc->feed->next(lc->sc->feed->arg, lc->sc->out,
+					 &copy);
 	if (seg < 0)
 		return false;
 	if (copy)
@@ -2033,7 +2034,7 @@ static bool take_assigned(struct lan_conn *lc)
  * the assignment leaves idle is not stalled. */
 static bool lane_idle(const struct lan_conn *lc)
 {
-	if (!lc->sc->assign || lc->todo_head != lc->todo_tail ||
+	if (!lc->sc->feed || lc->todo_head != lc->todo_tail ||
 	    lc->sending >= 0 || lc->sq_n)
 		return false;
 	for (int i = 0; i < SLOTS; i++)
@@ -2041,7 +2042,7 @@ static bool lane_idle(const struct lan_conn *lc)
 			return false;
 	for (uint32_t i = 0; i < lc->sc->m->n_segments; i++)
 		if (lc->given[i] && !lc->acked[i] &&
-		    !fr_assign_is_done(lc->sc->assign, i))
+		    !lc->sc->feed->is_done(lc->sc->feed->arg, i))
 			return false;
 	return true;
 }
@@ -2052,12 +2053,12 @@ static bool all_acked(const struct lan_conn *lc)
 {
 	if (lc->todo_head != lc->todo_tail || lc->sending >= 0 || lc->sq_n)
 		return false;
-	if (!lc->sc->assign)
+	if (!lc->sc->feed)
 		return lc->n_acked == lc->n_need;
 	for (int i = 0; i < SLOTS; i++)
 		if (lc->slots[i].state != S_FREE)
 			return false;
-	return fr_assign_all_done(lc->sc->assign);
+	return lc->sc->feed->all_done(lc->sc->feed->arg);
 }
 
 /*
@@ -2141,14 +2142,14 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 			sc->skipped_raw += m->segments[i].length;
 			lc->acked[i] = 1;
 			lc->acked_raw += m->segments[i].length;
-		} else if (sc->assign) { /* given one by one (take_assigned) */
+		} else if (sc->feed) { /* given one by one (take_assigned) */
 			lc->n_need++;
 		} else {
 			todo_push(lc, i);
 			lc->n_need++;
 		}
-		if (have[i] && sc->assign)
-			fr_assign_held(sc->assign, i);
+		if (have[i] && sc->feed)
+			sc->feed->held(sc->feed->arg, i);
 	}
 	for (int i = 0; i < SLOTS; i++) {
 		lc->slots[i].lc = lc;

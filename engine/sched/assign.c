@@ -408,6 +408,21 @@ bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
 	return first;
 }
 
+void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
+{
+	pthread_mutex_lock(&a->mu);
+	if (seg < a->n_segs && !a->done[seg]) {
+		if (seg_free(a, seg))
+			a->free_bytes -= a->bytes[seg];
+		a->done[seg] = 1;
+		a->n_done++;
+		for (int k = 0; k < 2; k++)
+			if (a->car[seg][k] >= 0)
+				let_go(a, (unsigned)a->car[seg][k], seg, now);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg)
 {
 	pthread_mutex_lock(&a->mu);

@@ -110,6 +110,9 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
  * too): true for its first ACK; every carrier lets go of it. */
 bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
+/* seg is at the receiver already (an offer's answer, a copy it holds):
+ * done, with no output credited and no sample for any estimate. */
+void fr_assign_held(struct fr_assign *a, uint32_t seg, double now);
 /* o will not carry seg after all (refused, cancelled): the others may. */
 void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 		       double now);

@@ -716,6 +716,8 @@ window:
 			at += (size_t)snprintf(r.output + at,
 					       sizeof(r.output) - at, "%s%s",
 					       i ? "+" : ": ", lanes[i]->name);
+		fr_log(FR_LOG_INFO, "'%s' to %s over %s at once", t->name,
+		       t->site, r.output);
 		rc = fr_stripe_run(c, t, known, single, lanes, n_lanes,
 				   on_progress, &r, res, err, sizeof(err));
 		if (r.tty)

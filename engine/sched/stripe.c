@@ -47,6 +47,7 @@ struct stripe {
 	struct fr_known *known;
 	bool single;
 	struct fr_assign as;
+	struct fr_feed feed;         /* the assignment, as the outputs see it */
 	struct lane lanes[FR_ASSIGN_MAX_OUT];
 	unsigned n;
 	pthread_mutex_t mu;          /* progress, the outcome */
@@ -56,6 +57,33 @@ struct stripe {
 	void *progress_arg;
 	uint64_t outputs_saved_ns;
 };
+
+/* ---- the assignment as the outputs see it (struct fr_feed) ----------------- */
+
+static int64_t feed_next(void *arg, unsigned out, bool *copy)
+{
+	return fr_assign_next(arg, out, fr_now_s(), copy);
+}
+
+static void feed_acked(void *arg, unsigned out, uint32_t seg)
+{
+	fr_assign_acked(arg, out, seg, fr_now_s());
+}
+
+static void feed_held(void *arg, uint32_t seg)
+{
+	fr_assign_held(arg, seg, fr_now_s());
+}
+
+static bool feed_is_done(void *arg, uint32_t seg)
+{
+	return fr_assign_is_done(arg, seg);
+}
+
+static bool feed_all_done(void *arg)
+{
+	return fr_assign_all_done(arg);
+}
 
 static bool fatal(int rc)
 {
@@ -195,7 +223,7 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 		.workers = fr_workq_count(),
 		.progress = lane_progress,
 		.progress_arg = l,
-		.assign = &st->as,
+		.feed = &st->feed,
 		.out = l->idx,
 		.cancel = &st->cancel,
 	};
@@ -277,6 +305,12 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 		bytes[i] = m->segments[i].length;
 	rc = fr_assign_init(&st->as, m->n_segments, bytes, NULL);
 	free(bytes);
+	st->feed = (struct fr_feed){.arg = &st->as,
+				    .next = feed_next,
+				    .acked = feed_acked,
+				    .held = feed_held,
+				    .is_done = feed_is_done,
+				    .all_done = feed_all_done};
 	for (unsigned i = 0; rc == 0 && i < n && st->n < FR_ASSIGN_MAX_OUT;
 	     i++) {
 		int src;

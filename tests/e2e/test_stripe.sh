@@ -1,0 +1,87 @@
+#!/bin/bash
+# test_stripe.sh - one package over two links at once (issue 16), on
+# loopback: two addresses to LAB, each through its own proxy limited to
+# its own rate (4 MB/s and 1 MB/s). The send uses both at once and the
+# package arrives byte-identical; each link carried its share, the fast
+# one the most; the receiver wrote each segment once. A link cut
+# mid-transfer hands its segments to the other and the package completes;
+# --via pins one link.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_stripe
+
+PKG=$WORK/src/pkg
+mkdir -p "$PKG"
+binary_data "$PKG/a.bin" $((24 * 1024 * 1024))
+binary_data "$PKG/b.bin" $((9 * 1024 * 1024 + 12345))
+
+# two proxies, two addresses: "fast" and "slow"
+start_proxy "$WORK/fast.log" --rate 4000000
+FAST=$PROXY_PORT
+FAST_PID=$PROXY_PID
+PROXY_PORT= PROXY_PID=
+start_proxy "$WORK/slow.log" --rate 1000000
+SLOW=$PROXY_PORT
+SLOW_PID=$PROXY_PID
+PROXY_PID=
+CEN_HOST=127.0.0.1:$FAST ADDR_EXTRA="bandwidth = 32M" \
+SENDER_EXTRA="segment-size = 1M" write_configs
+cat >>"$CEN_CONF" <<EOF
+
+[address LAB slow]
+type = lan
+host = 127.0.0.1:$SLOW
+password-file = $CEN_PW_FILE
+bandwidth = 8M
+EOF
+start_serve
+
+t0=$SECONDS
+run_ferry "$WORK/s.json" "$WORK/s.err" send "$PKG" --to LAB --level 0 \
+	--json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a send over two links at once"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package striped over two links"
+expect_grep "the send names both links" "2 links" "$WORK/s.err"
+python3 - "$WORK/s.json" <<'EOF' >"$WORK/outs"
+import json, sys
+r = json.load(open(sys.argv[1]))
+outs = {o["name"]: o for o in r["outputs"]}
+print(outs["lan"]["segments"], outs["slow"]["segments"],
+      outs["lan"]["segments"] + outs["slow"]["segments"], r["segments"])
+EOF
+read -r nf ns tot all <"$WORK/outs"
+check "every segment was acknowledged by one of the links ($nf + $ns = $tot of $all)" \
+	[ "$tot" = "$all" ]
+check "the slow link carried a share ($ns segments)" [ "$ns" -ge 2 ]
+check "the fast link carried the most ($nf against $ns)" [ "$nf" -gt "$ns" ]
+check "the receiver had two sessions of the package" \
+	[ "$(count_log "$SERVE_LOG" "to receive .with the sender's other links")" -ge 1 ]
+check "the learned rates are kept for the next send" \
+	[ -s "$CEN_STORE/links/LAB.lan" ] || [ -s "$CEN_STORE/links/LAB.slow" ]
+
+# a link cut mid-transfer: the slow proxy dies; its segments move to the
+# fast link and the package completes
+mkdir -p "$WORK/src/pkg2"
+binary_data "$WORK/src/pkg2/c.bin" $((20 * 1024 * 1024))
+"$FERRY" send "$WORK/src/pkg2" --to LAB --level 0 --config "$CEN_CONF" \
+	>"$WORK/c.out" 2>"$WORK/c.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+wait_for_log "$SERVE_LOG" "package 'pkg2' .*with the sender's other links" 30 ||
+	fail "the second send did not start on both links"
+sleep 2
+kill -9 "$SLOW_PID"
+rc=0
+wait "$pc" || rc=$?
+expect_rc 0 "$rc" "the send whose slow link was cut"
+compare_trees "$WORK/src/pkg2" "$LAB_STORE/packages/pkg2" "the package after one link was cut"
+
+# --via pins one link
+mkdir -p "$WORK/src/pkg3"
+binary_data "$WORK/src/pkg3/d.bin" $((3 * 1024 * 1024))
+run_ferry "$WORK/v.json" "$WORK/v.err" send "$WORK/src/pkg3" --to LAB --via lan \
+	--level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a send pinned to one link with --via"
+check "... which does not stripe" [ "$(count_log "$WORK/v.err" "2 links")" = 0 ]
+compare_trees "$WORK/src/pkg3" "$LAB_STORE/packages/pkg3" "the package sent by one link"
+
+e2e_finish
