@@ -27,7 +27,8 @@
  * The endgame. When no segment is free, an output with room may take a
  * copy of the carried segment with the latest expected landing on
  * another output, if it would land it sooner by a margin (a tenth of the
- * wait, plus 50 ms); at most two carriers per segment. The first ACK
+ * wait, plus 50 ms) and no other output would land it sooner still (its
+ * backlog counted); at most two carriers per segment. The first ACK
  * wins: the other carrier lets go of it (it asks fr_assign_is_done
  * before it sends a copy).
  *
@@ -304,8 +305,23 @@ static int64_t give(struct fr_assign *a, unsigned o, uint32_t s, double now,
 	return s;
 }
 
+/* Would o land a copy of s, carried by c, no later than any other
+ * output could? (A copy by a slower one would keep the best from it:
+ * two carriers at most.) */
+static bool best_copier(const struct fr_assign *a, unsigned o, unsigned c,
+			uint32_t s, double mine, double now)
+{
+	for (unsigned i = 0; i < a->n_out; i++) {
+		const struct fr_assign_out *p = &a->out[i];
+		if (i != o && i != c && p->up && !p->courier &&
+		    land_at(a, p, a->bytes[s], now) < mine)
+			return false;
+	}
+	return true;
+}
+
 /* The carried segment another output would land last, if o would land
- * it sooner by the margin: -1 when none. */
+ * it sooner by the margin and soonest of all: -1 when none. */
 static int64_t endgame(struct fr_assign *a, unsigned o, double now)
 {
 	int64_t pick = -1;
@@ -326,8 +342,9 @@ static int64_t endgame(struct fr_assign *a, unsigned o, double now)
 			    due <= latest)
 				continue;
 			double margin = COPY_SHARE * (due - now) + COPY_MIN_S;
-			if (land_at(a, &a->out[o], a->bytes[s], now) + margin <
-			    due) {
+			double mine = land_at(a, &a->out[o], a->bytes[s], now);
+			if (mine + margin < due &&
+			    best_copier(a, o, i, s, mine, now)) {
 				latest = due;
 				pick = s;
 			}

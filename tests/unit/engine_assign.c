@@ -187,6 +187,22 @@ Test(assign, five_links)
 	near_bound("1G + 100M + 10M + 2M + 64k", L, 5, 1000);
 }
 
+Test(assign, five_links_rates_wrong)
+{
+	/* every start rate wrong, 0.1x to 10x: the estimates follow, and
+	 * the endgame gives each late copy to the output that lands it
+	 * soonest (the 1 Gbit/s link, not the first one idle) */
+	struct fr_sim_link L[] = {
+	    lk("1G", GBIT(1), 0.01), lk("100M", MBIT(100), 0.01),
+	    lk("10M", MBIT(10), 0.01), lk("2M", MBIT(2), 0.01),
+	    lk("64k", KBIT(64), 0.01)};
+	double wrong[] = {0.1, 10, 3, 0.3, 10};
+
+	for (unsigned i = 0; i < 5; i++)
+		L[i].start_rate = wrong[i] * L[i].rate;
+	near_bound("five links, every rate wrong", L, 5, 1000);
+}
+
 Test(assign, five_slow_links)
 {
 	struct fr_sim_link L[] = {
