@@ -1926,13 +1926,16 @@ static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
  * or silent for STALE_S with nothing unread) are told to stop: what they
  * had claimed and not written goes back, to come by this session.
  */
-static void end_dead_peers(const struct rconn *rc)
+static unsigned end_dead_peers(const struct rconn *rc,
+			       const uint8_t lid[FR_HASH_LEN])
 {
+	unsigned n = 0;
+
 	pthread_mutex_lock(&live_lock);
 	for (struct rconn *o = live_head; o; o = o->live_next) {
 		struct fr_tcp_peer tp;
 		char why[64];
-		if (o == rc || memcmp(o->id, rc->pkg.m.lid, FR_HASH_LEN) ||
+		if (o == rc || memcmp(o->id, lid, FR_HASH_LEN) ||
 		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
 		    fr_tcp_peer(o->sock, &tp) < 0)
 			continue;
@@ -1950,6 +1953,36 @@ static void end_dead_peers(const struct rconn *rc)
 		       rc->who, o->pkg.m.name, o->peer, why);
 		atomic_store(&o->stop, true);
 		shutdown(o->sock, SHUT_RDWR);
+		n++;
+	}
+	pthread_mutex_unlock(&live_lock);
+	return n;
+}
+
+/* The sessions told to stop have let go (their partial frame kept, what
+ * they wrote journaled), so that this one's HAVE counts it: at most
+ * TAKEOVER_MAX_S. */
+static void wait_stopped(const uint8_t lid[FR_HASH_LEN])
+{
+	uint64_t t0 = fr_now_ns();
+
+	pthread_mutex_lock(&live_lock);
+	for (;;) {
+		bool left = true;
+		for (struct rconn *o = live_head; o; o = o->live_next)
+			if (!memcmp(o->id, lid, FR_HASH_LEN) &&
+			    atomic_load(&o->stop))
+				left = false;
+		if (left || fr_now_ns() - t0 > TAKEOVER_MAX_S * 1000000000ull)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&live_gone, &live_lock, &ts);
 	}
 	pthread_mutex_unlock(&live_lock);
 }
@@ -1964,18 +1997,22 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 	uint64_t t0 = 0;
 	const struct fr_arrival me = {
 		.ack = arrival_ack, .wake = arrival_wake, .arg = rc};
+	struct fr_manifest m;
 	int r;
 
+	if ((r = fr_manifest_decode(&m, mf, len)) < 0) {
+		snprintf(err, cap, "manifest refused: %s", fr_strerror(r));
+		return r;
+	}
+	memcpy(id, m.lid, FR_HASH_LEN);
+	fr_manifest_fini(&m);
+	/* the same sender's sessions whose peer is gone end first */
+	if (end_dead_peers(rc, id))
+		wait_stopped(id);
 	while ((r = fr_inbound_join(rc->c->store, mf, len, rc->who, &me, &rc->op,
 				 &rc->slot, &rc->pkg, err, cap)) == -EBUSY) {
-		if (!t0) {
-			struct fr_manifest m;
+		if (!t0)
 			t0 = fr_now_ns();
-			if (fr_manifest_decode(&m, mf, len) < 0)
-				break;
-			memcpy(id, m.lid, FR_HASH_LEN);
-			fr_manifest_fini(&m);
-		}
 		if (!wait_holder(rc, id, t0))
 			break;
 	}
@@ -2221,7 +2258,6 @@ static void session_body(struct rconn *rc)
 		fr_store_close(&rc->pkg);
 		return;
 	}
-	end_dead_peers(rc);
 	live_add(rc);
 	uint32_t held = rc->op->pkg.j.n_have;
 	unsigned others = fr_inbound_arrivals(rc->op) - 1;
@@ -2229,7 +2265,8 @@ static void session_body(struct rconn *rc)
 	       "%s: package '%s' (%s, %u segments): %u held, %u to receive%s",
 	       rc->who, rc->pkg.m.name, size, rc->pkg.m.n_segments, held,
 	       rc->pkg.m.n_segments - held,
-	       others ? " (with the sender's other links)" : "");
+	       others ? " (shared with other sessions of this sender)"
+		      : "");
 	struct fr_partial parts[FR_PARTIAL_MAX];
 	uint32_t np = load_partials(rc, parts);
 	for (rc->n_kept = 0; rc->n_kept < np; rc->n_kept++)

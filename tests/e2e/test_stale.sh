@@ -74,7 +74,7 @@ sed -e "s|^store = .*|store = $WORK/cen2|" -e "s|^host = .*|host = 127.0.0.1:$PO
 run_ferry "$WORK/d.out" "$WORK/d.err" send "$PKG" --to LAB --name pkg2 --level 0 \
 	--config "$WORK/cen2.conf"
 expect_rc 0 "$RC" "a second send of a package being received joins it"
-expect_grep "... as a second arrival of the package" "to receive .with the sender's other links" "$SERVE_LOG"
+expect_grep "... as a second arrival of the package" "shared with other sessions of this sender" "$SERVE_LOG"
 rc=0
 wait "$pc" || rc=$?
 expect_rc 0 "$rc" "the session that was receiving went on to the end"

@@ -54,7 +54,7 @@ check "every segment was acknowledged by one of the links ($nf + $ns = $tot of $
 check "the slow link carried a share ($ns segments)" [ "$ns" -ge 2 ]
 check "the fast link carried the most ($nf against $ns)" [ "$nf" -gt "$ns" ]
 check "the receiver had two sessions of the package" \
-	[ "$(count_log "$SERVE_LOG" "to receive .with the sender's other links")" -ge 1 ]
+	[ "$(count_log "$SERVE_LOG" "shared with other sessions of this sender")" -ge 1 ]
 check "the learned rates are kept for the next send" \
 	[ -s "$CEN_STORE/links/LAB.lan" ] || [ -s "$CEN_STORE/links/LAB.slow" ]
 
@@ -66,7 +66,7 @@ binary_data "$WORK/src/pkg2/c.bin" $((20 * 1024 * 1024))
 	>"$WORK/c.out" 2>"$WORK/c.err" &
 pc=$!
 E2E_PIDS+=("$pc")
-wait_for_log "$SERVE_LOG" "package 'pkg2' .*with the sender's other links" 30 ||
+wait_for_log "$SERVE_LOG" "package 'pkg2' .*shared with other sessions" 30 ||
 	fail "the second send did not start on both links"
 sleep 2
 kill -9 "$SLOW_PID"
