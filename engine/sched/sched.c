@@ -613,6 +613,20 @@ static unsigned stripe_addresses(const struct fr_transfer *t,
 	return k;
 }
 
+/* What the one output of a send that did not stripe carried. */
+static void one_output(struct fr_send_result *res, const struct fr_address *a,
+		       double secs)
+{
+	struct fr_output_result *o = &res->outputs[0];
+
+	res->n_outputs = 1;
+	snprintf(o->name, sizeof(o->name), "%s", a->name);
+	o->segments = res->n_segments - res->segs_skipped;
+	o->bytes = res->total_bytes - res->skipped_bytes;
+	o->finished = secs;
+	o->rate = secs > 0 ? (double)o->bytes / secs : 0;
+}
+
 /* The transfer's end, recorded for status: done or failed, its progress
  * complete or the error, and what was left out. */
 static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
@@ -801,8 +815,10 @@ window:
 				break;
 			if (r.tty)
 				fprintf(stderr, "\r\033[K");
-			if (rc == 0)
+			if (rc == 0) {
+				one_output(res, a, fr_now_s() - t0);
 				break;
+			}
 			if ((oz.refused && !plain_retried) ||
 			    (oz.plain_frames && !whole_retried)) {
 				/* an older receiver: the same address at

@@ -194,6 +194,44 @@ static void lane_window(struct lane *l)
 	fr_assign_up(&st->as, l->idx, fr_now_s());
 }
 
+/*
+ * Would the assignment give this output a segment now? A link that the
+ * others would always beat is not opened (a RAS line not dialled) until
+ * it would: the segment asked for goes back at once, the output takes
+ * its own once it is open.
+ */
+static bool lane_wanted(struct lane *l)
+{
+	struct stripe *st = l->st;
+	bool copy = false;
+	int64_t seg = fr_assign_next(&st->as, l->idx, fr_now_s(), &copy);
+
+	if (seg < 0)
+		return false;
+	fr_assign_release(&st->as, l->idx, (uint32_t)seg, fr_now_s());
+	return true;
+}
+
+/* Wait until the output is worth opening, or the send is over. */
+static void lane_wait_wanted(struct lane *l)
+{
+	struct stripe *st = l->st;
+	bool told = false;
+
+	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
+	       !lane_wanted(l)) {
+		if (!told) {
+			fr_log(FR_LOG_DEBUG,
+			       "'%s' to %s: address %s waits: the other links "
+			       "land what is left sooner",
+			       st->t->name, st->t->site, l->a->name);
+			lane_state(l, "idle");
+			told = true;
+		}
+		lane_sleep(st, 1000);
+	}
+}
+
 /* One try: open, offer, send what the assignment gives, close. */
 static int lane_try(struct lane *l, struct fr_offer_z *oz)
 {
@@ -245,6 +283,7 @@ static void *lane_main(void *arg)
 		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
 			break;
 		lane_window(l);
+		lane_wait_wanted(l);
 		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
 			break;
 		l->res.attempts++;

@@ -32,6 +32,12 @@ type = lan
 host = 127.0.0.1:$SLOW
 password-file = $CEN_PW_FILE
 bandwidth = 8M
+
+[address LAB crawl]
+type = lan
+host = 127.0.0.1:$SLOW
+password-file = $CEN_PW_FILE
+bandwidth = 64k
 EOF
 start_serve
 
@@ -40,19 +46,25 @@ run_ferry "$WORK/s.json" "$WORK/s.err" send "$PKG" --to LAB --level 0 \
 	--json --config "$CEN_CONF"
 expect_rc 0 "$RC" "a send over two links at once"
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package striped over two links"
-expect_grep "the send names both links" "2 links" "$WORK/s.err"
+expect_grep "the send names every link" "over 3 links: lan\+slow\+crawl at once" "$WORK/s.err"
 python3 - "$WORK/s.json" <<'EOF' >"$WORK/outs"
 import json, sys
 r = json.load(open(sys.argv[1]))
 outs = {o["name"]: o for o in r["outputs"]}
 print(outs["lan"]["segments"], outs["slow"]["segments"],
-      outs["lan"]["segments"] + outs["slow"]["segments"], r["segments"])
+      outs["lan"]["segments"] + outs["slow"]["segments"], r["segments"],
+      outs["crawl"]["segments"])
 EOF
-read -r nf ns tot all <"$WORK/outs"
+read -r nf ns tot all nc <"$WORK/outs"
 check "every segment was acknowledged by one of the links ($nf + $ns = $tot of $all)" \
 	[ "$tot" = "$all" ]
 check "the slow link carried a share ($ns segments)" [ "$ns" -ge 2 ]
 check "the fast link carried the most ($nf against $ns)" [ "$nf" -gt "$ns" ]
+# a 64 kbit/s link would take 2 minutes for one segment that the others
+# land in a fraction of a second: it carries nothing and is never opened
+check "the 64 kbit/s link carried nothing ($nc segments)" [ "$nc" = 0 ]
+check "... and was never opened (two sessions at LAB)" \
+	[ "$(count_log "$SERVE_LOG" "package 'pkg' \(")" = 2 ]
 check "the receiver had two sessions of the package" \
 	[ "$(count_log "$SERVE_LOG" "shared with other sessions of this sender")" -ge 1 ]
 check "the learned rates are kept for the next send" \
@@ -81,7 +93,7 @@ binary_data "$WORK/src/pkg3/d.bin" $((3 * 1024 * 1024))
 run_ferry "$WORK/v.json" "$WORK/v.err" send "$WORK/src/pkg3" --to LAB --via lan \
 	--level 0 --json --config "$CEN_CONF"
 expect_rc 0 "$RC" "a send pinned to one link with --via"
-check "... which does not stripe" [ "$(count_log "$WORK/v.err" "2 links")" = 0 ]
+check "... which does not stripe" [ "$(count_log "$WORK/v.err" " links: ")" = 0 ]
 compare_trees "$WORK/src/pkg3" "$LAB_STORE/packages/pkg3" "the package sent by one link"
 
 e2e_finish
