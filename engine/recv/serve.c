@@ -1858,6 +1858,20 @@ static void live_let_go(void)
 	pthread_mutex_unlock(&live_lock);
 }
 
+/* Wait (live_lock held) until a session lets go, 100 ms at most. */
+static void live_wait(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 100 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&live_gone, &live_lock, &ts);
+}
+
 /* o, the same sender's session holding the package (live_lock held):
  * end it if its peer is gone. true: wait for it. */
 static bool take_over(const struct rconn *rc, struct rconn *o,
@@ -1907,16 +1921,8 @@ static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
 		wait = true;
 	else if (!strcmp(o->who, rc->who))
 		wait = take_over(rc, o, waited_ms);
-	if (wait) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&live_gone, &live_lock, &ts);
-	}
+	if (wait)
+		live_wait();
 	pthread_mutex_unlock(&live_lock);
 	return wait;
 }
@@ -1975,14 +1981,7 @@ static void wait_stopped(const uint8_t lid[FR_HASH_LEN])
 				left = false;
 		if (left || fr_now_ns() - t0 > TAKEOVER_MAX_S * 1000000000ull)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&live_gone, &live_lock, &ts);
+		live_wait();
 	}
 	pthread_mutex_unlock(&live_lock);
 }

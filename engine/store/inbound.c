@@ -106,6 +106,18 @@ static struct fr_inbound *find_open(const uint8_t lid[FR_HASH_LEN])
 	return op;
 }
 
+/* Last one out: the syncer journals what is left, the package closes. */
+static void open_free(struct fr_inbound *op)
+{
+	fr_syncer_stop(&op->sy);
+	fr_store_close(&op->pkg);
+	pthread_mutex_destroy(&op->mu);
+	pthread_cond_destroy(&op->fin);
+	free(op->claim);
+	free(op->wait);
+	free(op);
+}
+
 /* The package opened afresh by its first arrival (reg_lock held). */
 static int open_first(const char *store, const uint8_t *mf, size_t len,
 		      const char *from, struct fr_inbound **out,
@@ -132,12 +144,7 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
 		    0) {
 		snprintf(err, cap, "out of memory");
-		fr_store_close(&op->pkg);
-		pthread_mutex_destroy(&op->mu);
-		pthread_cond_destroy(&op->fin);
-		free(op->claim);
-		free(op->wait);
-		free(op);
+		open_free(op);
 		return -ENOMEM;
 	}
 	op->sy.wake = open_wake;
@@ -207,18 +214,6 @@ int fr_inbound_join(const char *store, const uint8_t *mf, size_t len,
 		}
 	}
 	return r;
-}
-
-/* Last one out: the syncer journals what is left, the package closes. */
-static void open_free(struct fr_inbound *op)
-{
-	fr_syncer_stop(&op->sy);
-	fr_store_close(&op->pkg);
-	pthread_mutex_destroy(&op->mu);
-	pthread_cond_destroy(&op->fin);
-	free(op->claim);
-	free(op->wait);
-	free(op);
 }
 
 void fr_inbound_leave(struct fr_inbound *op, int slot)
