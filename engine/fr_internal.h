@@ -656,6 +656,10 @@ struct fr_arrival {
 	void (*ack)(void *arg, uint32_t seg, uint32_t status);
 	void (*wake)(void *arg); /* the sync window has room */
 	void *arg;
+	/* what it brings is told to the other arrivals as it is journaled
+	 * (an ACK to each: a parcel import, so that the network sessions'
+	 * senders stop before sending it) */
+	bool announce;
 };
 struct fr_inbound {
 	struct fr_inbound *next;

@@ -377,6 +377,7 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 struct islot {
 	struct fr_wjob pj; /* first */
 	const struct fr_store_pkg *pkg;
+	const uint8_t *want;  /* the segment's hash, as the parcel says */
 	struct fr_frame f;
 	uint8_t *in, *out;  /* FR_DIO_ALIGN-aligned */
 	uint32_t shift;     /* the frame's bytes are at in and out + shift:
@@ -410,8 +411,12 @@ static void work_unpack(struct fr_job *job, int worker)
 		     s->f.stored_len);
 	s->result = fr_frame_decode(fr_workq_dctx(worker), &s->f,
 				    s->in + s->shift, s->out + s->shift,
-				    s->pkg->m.segments[s->f.index].hash,
-				    &s->data);
+				    s->want, &s->data);
+	/* a package a network sender offered open: its hash is the
+	 * parcel's now (this slot's segment alone; TABLE confirms it) */
+	uint8_t *h = (uint8_t *)s->pkg->m.segments[s->f.index].hash;
+	if (s->result == 0 && fr_hash_unknown(h))
+		memcpy(h, s->want, FR_HASH_LEN);
 	/* the workers write too: creating and filling many small files
 	 * costs system time that one thread would serialise */
 	if (s->result == 0)
@@ -422,12 +427,16 @@ static void work_unpack(struct fr_job *job, int worker)
 
 struct importer {
 	const struct fr_config *c;
+	/* the package, shared with the network sessions receiving it at the
+	 * same time (inbound.c): our view of it, our arrival's slot */
 	struct fr_store_pkg pkg;
+	struct fr_inbound *op;
+	int slot;
 	bool open;
+	uint8_t *phash;          /* the parcel's manifest's segment hashes */
 	struct islot slots[ISLOTS];
 	struct fr_doneq dq;
 	uint8_t *taken;          /* per segment: written in this run */
-	struct fr_syncer sy;     /* makes them durable and journals them */
 	uint32_t n_added;        /* handed to it since the last imp_sync */
 	uint32_t imported, held, refused, damaged;
 	int error;
@@ -452,7 +461,7 @@ static void imp_sync_failed(struct importer *im, int rc)
 /* Everything written so far durable and journaled. */
 static int imp_sync(struct importer *im)
 {
-	int rc = fr_syncer_wait(&im->sy, 0);
+	int rc = fr_syncer_wait(&im->op->sy, 0);
 
 	imp_sync_failed(im, rc);
 	if (rc == 0)
@@ -471,6 +480,7 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 	if (s->result < 0) {
 		im->refused++;
 		im->taken[s->f.index] = 0;
+		fr_inbound_unclaim(im->op, im->slot, s->f.index);
 		fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s", vname,
 		       s->f.index, fr_strerror(s->result));
 		return;
@@ -481,9 +491,9 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 			 s->werrmsg);
 		return;
 	}
-	fr_syncer_add(&im->sy, s->f.index);
+	fr_syncer_add(&im->op->sy, s->f.index);
 	im->n_added++;
-	imp_sync_failed(im, fr_syncer_wait(&im->sy, SYNC_WINDOW));
+	imp_sync_failed(im, fr_syncer_wait(&im->op->sy, SYNC_WINDOW));
 }
 
 static void imp_wait(struct importer *im, struct islot *s, const char *vname)
@@ -691,7 +701,8 @@ static bool take_frame(struct importer *im, struct islot *s,
 	}
 	/* taken first: a segment taken in this run may be being journaled
 	 * by the syncer right now */
-	if (im->taken[f->index] || im->pkg.j.have[f->index]) {
+	if (im->taken[f->index] ||
+	    fr_inbound_claim(im->op, im->slot, f->index) != FR_IN_MINE) {
 		if (!frame_authentic(s, key, ad, nonce, mac, len)) {
 			im->refused++;
 			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
@@ -705,6 +716,7 @@ static bool take_frame(struct importer *im, struct islot *s,
 	im->taken[f->index] = 1;
 	s->f = *f;
 	s->pkg = &im->pkg;
+	s->want = im->phash + (size_t)f->index * FR_HASH_LEN;
 	s->key = key;
 	memcpy(s->ad, ad, FR_PSEAL_AD);
 	memcpy(s->nonce, nonce, FR_REC_NONCE);
@@ -1124,7 +1136,7 @@ static void report_import(const struct importer *im, const struct incoming *in,
 			  const uint8_t *seglist, const char *id, bool complete,
 			  bool json, FILE *out, unsigned *printed)
 {
-	const struct fr_store_pkg *pkg = &im->pkg;
+	const struct fr_store_pkg *pkg = im->op ? &im->op->pkg : &im->pkg;
 
 	if (json) {
 		char b[600];
@@ -1308,6 +1320,68 @@ static void incoming_fill(struct incoming *in, const struct importer *im)
 	snprintf(in->from, sizeof(in->from), "%s", im->from);
 }
 
+/* ---- the import as an arrival of the package (inbound.c) ------------------ */
+
+/* The syncer's word for a segment of ours: nothing to tell anyone (the
+ * network sessions of the package hear of it from inbound.c). */
+static void imp_ack(void *arg, uint32_t seg, uint32_t status)
+{
+}
+
+static void imp_wake(void *arg)
+{
+}
+
+/*
+ * Open the parcel's package, or join the network sessions receiving it
+ * now: they stop before sending what the parcel brings (its segments
+ * are acknowledged to them as they are journaled). FR_HAVE_* or an error.
+ */
+static int imp_join(struct importer *im, const uint8_t *mf, uint32_t len,
+		    char *err, size_t cap)
+{
+	const struct fr_arrival me = {.ack = imp_ack,
+				      .wake = imp_wake,
+				      .arg = im,
+				      .announce = true};
+	struct fr_manifest m;
+	int rc = fr_manifest_decode(&m, mf, len);
+
+	if (rc < 0) {
+		snprintf(err, cap, "manifest refused: %s", fr_strerror(rc));
+		return rc;
+	}
+	im->phash = malloc((size_t)m.n_segments * FR_HASH_LEN + 1);
+	for (uint32_t i = 0; im->phash && i < m.n_segments; i++)
+		memcpy(im->phash + (size_t)i * FR_HASH_LEN, m.segments[i].hash,
+		       FR_HASH_LEN);
+	fr_manifest_fini(&m);
+	if (!im->phash)
+		return -ENOMEM;
+	im->slot = -1;
+	rc = fr_inbound_join(im->c->store, mf, len, im->from, &me, &im->op,
+			     &im->slot, &im->pkg, err, cap);
+	if (rc == FR_HAVE_COMPLETE)
+		im->op = NULL;
+	return rc;
+}
+
+/* Every segment is here: settled by the parcel's table (a package a
+ * network sender offered open), verified and moved into place. */
+static int imp_complete(struct importer *im, char *err, size_t cap)
+{
+	struct fr_store_pkg *p = &im->op->pkg;
+	int rc = 0;
+
+	if (p->m.open)
+		rc = fr_store_settle(p, im->phash,
+				     p->m.n_segments * FR_HASH_LEN, err, cap);
+	if (rc == 0)
+		rc = fr_store_finalize(p, im->c->store, err, cap);
+	fr_inbound_finish_end(im->op, rc == 0);
+	return rc;
+}
+
 /* What the import of the open package needs: the segment list (every
  * segment, when no volume had one), the segments taken, the done queue,
  * the syncer, the slots. */
@@ -1319,8 +1393,7 @@ static int importer_start(struct importer *im)
 	if (!im->seglist && (im->seglist = calloc(sl_len, 1)))
 		memset(im->seglist, 0xff, sl_len);
 	im->taken = calloc(im->pkg.m.n_segments + 1, 1);
-	if (!im->seglist || !im->taken || (rc = fr_doneq_init(&im->dq)) < 0 ||
-	    (rc = fr_syncer_start(&im->sy, &im->pkg, NULL, NULL, -1)) < 0)
+	if (!im->seglist || !im->taken || (rc = fr_doneq_init(&im->dq)) < 0)
 		return rc < 0 ? rc : -ENOMEM;
 	return islots_alloc(im);
 }
@@ -1345,10 +1418,13 @@ static int import_volumes(struct importer *im, struct vol *v, uint32_t n,
 		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im->id, im->err);
 		return im->error;
 	}
-	if (im->pkg.j.n_have != im->pkg.m.n_segments)
+	if (im->op->pkg.j.n_have != im->pkg.m.n_segments)
 		return 0;
-	rc = fr_store_finalize(&im->pkg, c->store, err, sizeof(err));
-	if (rc < 0) {
+	if (!fr_inbound_finish_begin(im->op)) {
+		/* a network session completes it (its END came) */
+		if (!fr_inbound_finish_wait(im->op))
+			return 0;
+	} else if ((rc = imp_complete(im, err, sizeof(err))) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot complete '%s': %s", im->pkg.m.name,
 		       err);
 		return rc;
@@ -1372,9 +1448,13 @@ static void importer_fini(struct importer *im)
 	}
 	if (im->dq.efd >= 0)
 		fr_doneq_fini(&im->dq);
-	fr_syncer_stop(&im->sy);
+	if (im->op)
+		imp_sync(im);
 	if (im->open)
 		fr_store_close(&im->pkg);
+	if (im->op)
+		fr_inbound_leave(im->op, im->slot);
+	free(im->phash);
 	free(im->taken);
 	free(im->seglist);
 	sodium_memzero(im->pkey, sizeof(im->pkey));
@@ -1401,14 +1481,14 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		*complete = true;
 		rc = 0;
 	} else if (rc == 0) {
-		rc = fr_store_open(c->store, mf, mf_len, im.from, &im.pkg, err,
-				   sizeof(err));
+		rc = imp_join(&im, mf, mf_len, err, sizeof(err));
 		free(mf);
 		if (rc < 0)
 			fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im.id, err);
 		im.open = rc >= 0;
 	}
 	if (!im.open) {
+		free(im.phash);
 		free(im.seglist);
 		sodium_memzero(im.pkey, sizeof(im.pkey));
 		return rc;

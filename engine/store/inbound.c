@@ -40,6 +40,8 @@ static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
 		uint32_t s = segs[i], who = op->wait[s];
 		if (op->claim[s])
 			who |= 1u << (op->claim[s] - 1);
+		if (op->claim[s] && op->arr[op->claim[s] - 1].announce)
+			who = op->used; /* every arrival hears of it */
 		op->claim[s] = 0;
 		op->wait[s] = 0;
 		for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
