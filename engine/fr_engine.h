@@ -26,6 +26,8 @@ extern int fr_log_verbosity;  /* messages above this level are dropped */
 extern const char *fr_log_tag; /* "ferry" or "ferry[LAB]" */
 void fr_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The calling thread's log lines also go to f (NULL: no more). */
+void fr_log_copy_to(FILE *f);
 /* The last error logged by this process (also when it was not shown):
  * "" if none. */
 const char *fr_log_last_error(void);

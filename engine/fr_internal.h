@@ -293,6 +293,8 @@ enum fr_msg_type {
 	FR_MSG_TABLE,      /* C->S after END: every segment's hash, settled */
 	FR_MSG_HELD,       /* S->C after HAVE: held segments the offer had no
 			    * hash for, with the receiver's hash */
+	FR_MSG_IMPORT,     /* C->S (this machine only): import these volumes */
+	FR_MSG_IMPORT_DONE, /* S->C the import's exit code, output and log */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -794,6 +796,10 @@ int fr_tree_verify(const char *root, const struct fr_manifest *m,
 		   char *errbuf, size_t errcap, uint32_t *bad_segments);
 
 /* ---- parcels, the receiver's side (recv/import.c) ---------------------- */
+/* IMPORT from a client on this machine: run the import here, in the
+ * running receiver, and answer IMPORT_DONE (recv/import.c). */
+int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
+			   const char *who, const uint8_t *body, uint32_t len);
 
 /* A parcel's state at the destination, as PARCEL_STATE carries it
  * (PROTOCOL.md): import.c keeps it, out/parcel.c asks for it. */
@@ -901,7 +907,9 @@ int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN]);
 /* The manifest to offer now (open unless every hash is known). */
 int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len);
 /*
- * Every segment hashed: every entry is looked at again (lstat); if each
+ * Every segment hashed (those nobody read, because another arrival such
+ * as a parcel brought them to the receiver, are read and hashed first):
+ * every entry is looked at again (lstat); if each
  * is what it was when listed, the manifest becomes complete (m->id the package
  * id) and replaces the records. FR_E_CHANGED (naming what changed in err)
  * if it is not.

@@ -14,6 +14,13 @@
 int fr_log_verbosity = FR_LOG_INFO;
 const char *fr_log_tag = "ferry";
 static char last_error[512];
+/* this thread's lines also go here (an import run for a client) */
+static __thread FILE *log_copy;
+
+void fr_log_copy_to(FILE *f)
+{
+	log_copy = f;
+}
 
 const char *fr_log_last_error(void)
 {
@@ -55,6 +62,8 @@ void fr_log(int level, const char *fmt, ...)
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
+	if (log_copy)
+		fwrite(line, 1, n, log_copy);
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
 }

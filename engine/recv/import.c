@@ -18,8 +18,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -220,6 +224,17 @@ static bool package_complete(const struct fr_config *c, const char *name,
 
 /* ---- the receiver's side of registration and receipts (serve.c) --------- */
 
+/* The syncer's word for a segment of ours: nothing to tell anyone (the
+ * network sessions of the package hear of it from inbound.c). */
+static void imp_ack(void *arg, uint32_t seg, uint32_t status)
+{
+}
+
+static void imp_wake(void *arg)
+{
+}
+
+
 int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 			     const char *who, const uint8_t *body,
 			     uint32_t len)
@@ -227,15 +242,18 @@ int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 	struct fr_store_pkg pkg;
 	struct incoming in;
 	char err[512], id[33], pkgid[33];
-	int r;
+	/* a moment's arrival: the package may be arriving by network now */
+	const struct fr_arrival me = {.ack = imp_ack, .wake = imp_wake};
+	struct fr_inbound *op = NULL;
+	int slot = -1, r;
 
 	if (len <= FR_HASH_LEN) {
 		fr_send_error(ch, FR_E_PROTOCOL, "PARCEL without a manifest");
 		return FR_E_PROTOCOL;
 	}
 	fr_hex(body, FR_HASH_LEN, id);
-	r = fr_store_open(c->store, body + FR_HASH_LEN, len - FR_HASH_LEN, who,
-			  &pkg, err, sizeof(err));
+	r = fr_inbound_join(c->store, body + FR_HASH_LEN, len - FR_HASH_LEN, who,
+			    &me, &op, &slot, &pkg, err, sizeof(err));
 	if (r < 0) {
 		fr_log(FR_LOG_ERROR, "%s: parcel %.12s: %s", who, id, err);
 		fr_send_error(ch, r, err);
@@ -255,10 +273,13 @@ int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 	       "%s: parcel %.12s of '%s' registered; %u of %u segments "
 	       "already held",
 	       who, id, pkg.m.name,
-	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments : pkg.j.n_have,
+	       r == FR_HAVE_COMPLETE ? pkg.m.n_segments
+				     : op ? op->pkg.j.n_have : pkg.j.n_have,
 	       pkg.m.n_segments);
 	fr_send_have(ch, r, pkg.j.have, pkg.m.n_segments, NULL, 0);
 	fr_store_close(&pkg);
+	if (op)
+		fr_inbound_leave(op, slot);
 	return 0;
 }
 
@@ -1322,16 +1343,6 @@ static void incoming_fill(struct incoming *in, const struct importer *im)
 
 /* ---- the import as an arrival of the package (inbound.c) ------------------ */
 
-/* The syncer's word for a segment of ours: nothing to tell anyone (the
- * network sessions of the package hear of it from inbound.c). */
-static void imp_ack(void *arg, uint32_t seg, uint32_t status)
-{
-}
-
-static void imp_wake(void *arg)
-{
-}
-
 /*
  * Open the parcel's package, or join the network sessions receiving it
  * now: they stop before sending what the parcel brings (its segments
@@ -1591,8 +1602,8 @@ static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
 	return good;
 }
 
-int fr_parcel_import(const struct fr_config *c, const char *const *paths,
-		     unsigned n_paths, bool json, FILE *out)
+static int import_here(const struct fr_config *c, const char *const *paths,
+		       unsigned n_paths, bool json, FILE *out)
 {
 	struct vol *v = NULL;
 	uint32_t n = 0, good = 0;
@@ -1653,3 +1664,190 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 	return worst;
 }
 
+/* ---- an import run by the receiver that is running ------------------------ */
+
+/*
+ * While `ferry serve` runs, a package may be arriving by network when its
+ * parcel comes: the import must then join that package in the receiver's
+ * process (inbound.c), so `parcel import` asks the running receiver to do
+ * it (IMPORT, from this machine only, as one of the site's accounts) and
+ * shows what it says. With no receiver listening, it imports here.
+ */
+#define IMPORT_CONNECT_MS 1000
+
+/* The receiver's listen address as seen from this machine. */
+static void local_listen(const struct fr_config *c, char *out, size_t cap)
+{
+	const char *port = strrchr(c->listen, ':');
+
+	if (!strncmp(c->listen, "0.0.0.0:", 8) && port)
+		snprintf(out, cap, "127.0.0.1%s", port);
+	else if (!strncmp(c->listen, "[::]:", 5) && port)
+		snprintf(out, cap, "[::1]%s", port);
+	else
+		snprintf(out, cap, "%s", c->listen);
+}
+
+/* IMPORT's body: flags (1: JSON), then each path (absolute), NUL-ended. */
+static uint8_t *import_req(const char *const *paths, unsigned n, bool json,
+			   uint32_t *len)
+{
+	size_t cap = 1;
+	char abs[PATH_MAX];
+
+	for (unsigned i = 0; i < n; i++)
+		cap += PATH_MAX + 1;
+	uint8_t *b = malloc(cap), *at = b;
+	if (!b)
+		return NULL;
+	*at++ = json ? 1 : 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *p = realpath(paths[i], abs) ? abs : paths[i];
+		size_t l = strlen(p) + 1;
+		memcpy(at, p, l);
+		at += l;
+	}
+	*len = (uint32_t)(at - b);
+	return b;
+}
+
+/* IMPORT_DONE: the exit code, then what the import printed, then its log
+ * lines (to our standard error as they were). */
+static int import_answer(const uint8_t *b, uint32_t len, FILE *out)
+{
+	if (len < 8 || fr_get32(b + 4) > len - 8)
+		return FR_E_PROTOCOL;
+	uint32_t olen = fr_get32(b + 4);
+	fwrite(b + 8, 1, olen, out);
+	fflush(out);
+	if (fwrite(b + 8 + olen, 1, len - 8 - olen, stderr) == 0 &&
+	    len - 8 - olen)
+		return FR_E_PROTOCOL;
+	return (int32_t)fr_get32(b);
+}
+
+/* 1 with *rc when the running receiver did the import, 0 when there is
+ * none to ask (or it cannot: an older one): import here. */
+static int by_receiver(const struct fr_config *c, const char *const *paths,
+		       unsigned n, bool json, FILE *out, int *rc)
+{
+	char host[300], err[512];
+	struct fr_chan ch;
+	uint8_t *req, *ans = NULL;
+	uint32_t len, type;
+
+	if (!c->listen[0] || !c->n_accounts || fr_hook_flag("IMPORT_HERE"))
+		return 0;
+	local_listen(c, host, sizeof(host));
+	int fd = fr_tcp_connect(host, IMPORT_CONNECT_MS);
+	if (fd < 0)
+		return 0; /* no receiver running */
+	fr_chan_plain(&ch, fd);
+	int r = fr_handshake_client(&ch, c->accounts[0].code,
+				    c->accounts[0].key, err, sizeof(err));
+	if (r == 0 && !(req = import_req(paths, n, json, &len)))
+		r = -ENOMEM;
+	if (r == 0) {
+		r = fr_msg_send(&ch, FR_MSG_IMPORT, req, len);
+		free(req);
+	}
+	if (r == 0)
+		r = fr_msg_recv(&ch, &type, &ans, &len, FR_MANIFEST_MAX, err,
+				sizeof(err));
+	fr_chan_wipe(&ch);
+	close(fd);
+	if (r < 0 || type != FR_MSG_IMPORT_DONE) {
+		fr_log(FR_LOG_WARN,
+		       "the receiver at %s did not take the import (%s); "
+		       "importing here",
+		       host, r < 0 ? (err[0] ? err : fr_strerror(r))
+				   : "an older ferry");
+		free(ans);
+		return 0;
+	}
+	fr_log(FR_LOG_DEBUG, "imported by the receiver running at %s", host);
+	*rc = import_answer(ans, len, out);
+	free(ans);
+	return 1;
+}
+
+int fr_parcel_import(const struct fr_config *c, const char *const *paths,
+		     unsigned n_paths, bool json, FILE *out)
+{
+	int rc;
+
+	if (by_receiver(c, paths, n_paths, json, out, &rc))
+		return rc;
+	return import_here(c, paths, n_paths, json, out);
+}
+
+/* Is the session's peer on this machine? */
+static bool peer_local(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+			24) == 127;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+			&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return false;
+}
+
+int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
+			   const char *who, const uint8_t *body, uint32_t len)
+{
+	const char *paths[256];
+	unsigned n = 0;
+	char *text = NULL, *logs = NULL;
+	size_t tlen = 0, llen = 0;
+
+	if (!peer_local(ch->fd)) {
+		fr_log(FR_LOG_WARN, "%s: an import asked for from another machine "
+		       "refused", who);
+		return fr_send_error(ch, FR_E_REFUSED,
+				     "imports are asked for from this machine "
+				     "only");
+	}
+	for (uint32_t at = 1; len && at < len && n < 256;) {
+		const uint8_t *z = memchr(body + at, 0, len - at);
+		if (!z)
+			break;
+		paths[n++] = (const char *)body + at;
+		at = (uint32_t)(z - body) + 1;
+	}
+	if (!len || !n)
+		return fr_send_error(ch, FR_E_PROTOCOL, "IMPORT without a path");
+	FILE *out = open_memstream(&text, &tlen);
+	FILE *lg = open_memstream(&logs, &llen);
+	if (!out || !lg) {
+		if (out)
+			fclose(out);
+		return fr_send_error(ch, -ENOMEM, "out of memory");
+	}
+	fr_log(FR_LOG_INFO, "%s: importing %u path(s) for a client on this "
+	       "machine", who, n);
+	fr_log_copy_to(lg);
+	int rc = import_here(c, paths, n, body[0] & 1, out);
+	fr_log_copy_to(NULL);
+	fclose(out);
+	fclose(lg);
+	uint8_t *ans = malloc(8 + tlen + llen + 1);
+	int r = -ENOMEM;
+	if (ans) {
+		fr_put32(ans, (uint32_t)rc);
+		fr_put32(ans + 4, (uint32_t)tlen);
+		memcpy(ans + 8, text, tlen);
+		memcpy(ans + 8 + tlen, logs, llen);
+		r = fr_msg_send(ch, FR_MSG_IMPORT_DONE, ans,
+				(uint32_t)(8 + tlen + llen));
+	}
+	free(ans);
+	free(text);
+	free(logs);
+	return r;
+}

@@ -2195,6 +2195,11 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
+	if (r == 0 && type == FR_MSG_IMPORT) {
+		fr_parcel_serve_import(rc->c, &rc->ch, rc->who, mf, len);
+		free(mf);
+		return;
+	}
 	if (r == 0 && type == FR_MSG_PARCEL_WITHDRAW) {
 		fr_parcel_serve_withdraw(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);

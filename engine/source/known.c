@@ -201,6 +201,43 @@ static const char *first_change(const struct fr_manifest *m, const char *root,
 	return what;
 }
 
+/*
+ * The segments nobody read to send them (a parcel brought them to the
+ * receiver while this send went on) are read and hashed now, so that the
+ * table can be settled: each once, the reading of the others done.
+ */
+static int known_fill(struct fr_known *k, const char *root, bool single,
+		      char *err, size_t cap)
+{
+	struct fr_seg_reader rd = {0};
+	const struct fr_manifest *m = k->m;
+	uint32_t n = 0;
+	int rc = 0;
+
+	if (fr_known_all(k))
+		return 0;
+	if ((rc = fr_seg_reader_init(&rd, m->seg_size)) < 0)
+		return rc;
+	for (uint32_t s = 0; s < m->n_segments && rc == 0; s++) {
+		if (fr_known_has(k, s))
+			continue;
+		uint8_t h[FR_HASH_LEN];
+		rc = fr_seg_read(&rd, root, single, m, s, err, cap);
+		if (rc == 0) {
+			fr_hash128(rd.buf, m->segments[s].length, h);
+			rc = fr_known_add(k, s, h);
+			n++;
+		}
+	}
+	fr_seg_reader_fini(&rd);
+	if (n)
+		fr_log(FR_LOG_INFO,
+		       "'%s': %u segments another arrival brought were read "
+		       "and hashed for the segment table",
+		       m->name, n);
+	return rc;
+}
+
 /* The outputs of a striped send each settle the table before their END:
  * the first does it, the others find it done. */
 static pthread_mutex_t settle_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -212,7 +249,9 @@ int fr_known_settle(struct fr_known *k, const char *root, bool single,
 		    char *err, size_t cap)
 {
 	pthread_mutex_lock(&settle_mu);
-	int rc = settle(k, root, single, err, cap);
+	int rc = k->m->open ? known_fill(k, root, single, err, cap) : 0;
+	if (rc == 0)
+		rc = settle(k, root, single, err, cap);
 	pthread_mutex_unlock(&settle_mu);
 	return rc;
 }
