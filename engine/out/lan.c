@@ -198,6 +198,7 @@ struct lan_conn {
 
 static bool is_loopback(int sock);
 static bool lane_idle(const struct lan_conn *lc);
+static bool seg_done_elsewhere(struct lan_conn *lc, uint32_t seg);
 
 static struct lan_conn *lc_of(struct fr_output *o)
 {
@@ -1341,6 +1342,20 @@ static int next_to_send(struct lan_conn *lc)
 		struct slot *s = &lc->slots[si];
 		bool go = !s->has_ref || lc->acked[s->ref] || lc->given[s->ref];
 		bool stale = !go && !in_flight(lc, s->ref);
+		/* the receiver has it by now (a parcel, another link): the
+		 * frame made goes nowhere */
+		bool moot = lc->acked[s->seg] || seg_done_elsewhere(lc, s->seg);
+		if (moot && !s->stream) {
+			for (int j = k; j > 0; j--)
+				lc->sendq[(lc->sq_head + j) % SLOTS] =
+					lc->sendq[(lc->sq_head + j - 1) % SLOTS];
+			lc->sq_head = (lc->sq_head + 1) % SLOTS;
+			lc->sq_n--;
+			s->queued = false;
+			slot_release(lc, si);
+			k--;
+			continue;
+		}
 		if (!go && !stale)
 			continue;
 		for (int j = k; j > 0; j--) /* out of the queue, order kept */
