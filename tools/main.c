@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fr_engine.h"
+#include "fr_tools.h"
 
 /* the config read when neither --config nor FERRY_CONFIG names one */
 #ifndef FERRY_DEFAULT_CONFIG
@@ -638,7 +639,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "status")) {
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;
-		rc = fr_status(&c, a.positional, a.json, stdout);
+		struct fr_status st;
+		if ((rc = fr_status_load(&c, a.positional, &st)) == 0)
+			fr_status_print(&st, a.json, stdout);
+		fr_status_fini(&st);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}
