@@ -109,8 +109,10 @@ static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
-	"level and output) and incoming packages (partial and complete); for\n"
-	"a partial one, its age and its last activity.\n"
+	"level and output), each with a line per output (state, segments,\n"
+	"bytes, rate, ETA, and why it is idle: closed window, dialling,\n"
+	"redialling, failed, interrupted), and incoming packages (partial\n"
+	"and complete); for a partial one, its age and its last activity.\n"
 	"A TRANSFER (id or package name) that names nothing: exit 1.\n";
 
 static const char *const usage_verify =
