@@ -29,7 +29,7 @@ static const char *json_num(double v, char *buf, size_t cap)
 	return buf;
 }
 
-/* ---- outgoing ------------------------------------------------------------- */
+/* ---- outgoing ------------------------------------------------------------ */
 
 /* Why an output carries nothing, in words ("" when it carries). */
 static void why_str(const struct fr_status_transfer *t,
@@ -51,8 +51,9 @@ static void why_str(const struct fr_status_transfer *t,
 		snprintf(buf, cap, "failed%s%s", o->error[0] ? ": " : "",
 			 o->error);
 	else if (!strcmp(w, "interrupted"))
-		snprintf(buf, cap, "idle: its sender is gone (ferry resume "
-				   "continues)");
+		snprintf(buf, cap,
+			 "idle: its sender is gone (ferry resume "
+			 "continues)");
 	else if (w[0])
 		snprintf(buf, cap, "idle: %s", w);
 	else
@@ -62,8 +63,7 @@ static void why_str(const struct fr_status_transfer *t,
 static void output_text(const struct fr_status_transfer *t,
 			const struct fr_status_output *o, FILE *out)
 {
-	char who[100], segs[32], bytes[32], r[32], rate[40], eta[32],
-		why[1000];
+	char who[100], segs[32], bytes[32], r[32], rate[40], eta[32], why[1000];
 
 	if (o->type[0] && strcmp(o->type, o->name))
 		snprintf(who, sizeof(who), "%s (%s)", o->name, o->type);
@@ -111,7 +111,7 @@ static void transfer_text(const struct fr_status_transfer *t, FILE *out)
 static void output_json(const struct fr_status_output *o, FILE *out)
 {
 	char n[200], ty[64], st[64], why[64], src[64], e[1700], rate[32],
-		est[32], eta[32];
+	    est[32], eta[32];
 
 	fprintf(out,
 		"{\"name\":%s,\"type\":%s,\"state\":%s,\"why\":%s,"
@@ -123,7 +123,8 @@ static void output_json(const struct fr_status_output *o, FILE *out)
 		o->why[0] ? fr_json_str(o->why, why, sizeof(why)) : "null",
 		o->segments, (unsigned long long)o->bytes, o->carrying,
 		json_num(o->rate, rate, sizeof(rate)),
-		o->rate_src[0] ? json_num(o->estimate, est, sizeof(est)) : "null",
+		o->rate_src[0] ? json_num(o->estimate, est, sizeof(est))
+			       : "null",
 		o->rate_src[0] ? fr_json_str(o->rate_src, src, sizeof(src))
 			       : "null",
 		json_num(o->eta, eta, sizeof(eta)),
@@ -144,8 +145,7 @@ static void transfer_json(const struct fr_status_transfer *t, FILE *out)
 		"\"eta\":%s,\"level\":%d,\"level_auto\":%s,"
 		"\"output\":%s,\"error\":%s,\"n_left_out\":%u,\"outputs\":[",
 		t->id, fr_json_str(t->name, n, sizeof(n)), t->site, t->state,
-		(unsigned long long)t->bytes,
-		(unsigned long long)t->bytes_done,
+		(unsigned long long)t->bytes, (unsigned long long)t->bytes_done,
 		(unsigned long long)t->wire_bytes, t->segments,
 		t->segments_done, t->rate, json_num(t->eta, eta, sizeof(eta)),
 		t->level, t->level_auto ? "true" : "false",
@@ -159,7 +159,7 @@ static void transfer_json(const struct fr_status_transfer *t, FILE *out)
 	fputs("]}", out);
 }
 
-/* ---- incoming ------------------------------------------------------------- */
+/* ---- incoming ------------------------------------------------------------ */
 
 static void package_text(const struct fr_status_package *k, int64_t now,
 			 FILE *out)
@@ -197,16 +197,17 @@ static void package_json(const struct fr_status_package *k, int64_t now,
 			k->segments_done);
 		return;
 	}
-	fprintf(out,
-		"\"from\":%s,\"state\":\"%s\",\"bytes\":%llu,\"segments\":%u,"
-		"\"segments_done\":%u,\"created\":%s,\"last_activity\":%s,"
-		"\"age_s\":%lld,\"idle_s\":%lld}",
-		fr_json_str(k->from, f, sizeof(f)), k->state,
-		(unsigned long long)k->bytes, k->segments, k->segments_done,
-		fr_json_time(k->created, ct, sizeof(ct)),
-		fr_json_time(k->last_activity, lt, sizeof(lt)),
-		(long long)(k->created >= 0 ? now - k->created : -1),
-		(long long)(k->last_activity >= 0 ? now - k->last_activity : -1));
+	fprintf(
+	    out,
+	    "\"from\":%s,\"state\":\"%s\",\"bytes\":%llu,\"segments\":%u,"
+	    "\"segments_done\":%u,\"created\":%s,\"last_activity\":%s,"
+	    "\"age_s\":%lld,\"idle_s\":%lld}",
+	    fr_json_str(k->from, f, sizeof(f)), k->state,
+	    (unsigned long long)k->bytes, k->segments, k->segments_done,
+	    fr_json_time(k->created, ct, sizeof(ct)),
+	    fr_json_time(k->last_activity, lt, sizeof(lt)),
+	    (long long)(k->created >= 0 ? now - k->created : -1),
+	    (long long)(k->last_activity >= 0 ? now - k->last_activity : -1));
 }
 
 static void status_json(const struct fr_status *s, FILE *out)
@@ -230,8 +231,9 @@ void fr_status_print(const struct fr_status *s, bool json, FILE *out)
 		return;
 	}
 	if (s->n_out)
-		fprintf(out, "outgoing:\n  %-20s %-16s %-5s %-11s %9s %11s %9s "
-			     "%10s %-9s %s\n",
+		fprintf(out,
+			"outgoing:\n  %-20s %-16s %-5s %-11s %9s %11s %9s "
+			"%10s %-9s %s\n",
 			"TRANSFER", "NAME", "TO", "STATE", "DONE", "SEGMENTS",
 			"RATE/s", "ETA", "LEVEL", "OUTPUT");
 	for (unsigned i = 0; i < s->n_out; i++)

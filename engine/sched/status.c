@@ -35,8 +35,9 @@ static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 	uint32_t n = 0;
 
 	if (fr_path_fmt(path, sizeof(path), "%s/journal", dir) ||
-	    fr_read_file(path, (size_t)FR_JOURNAL_HDR +
-				       (size_t)m->n_segments * FR_JREC_LEN * 4,
+	    fr_read_file(path,
+			 (size_t)FR_JOURNAL_HDR +
+			     (size_t)m->n_segments * FR_JREC_LEN * 4,
 			 &buf, &len) < 0)
 		return 0;
 	uint8_t *seen = calloc(m->n_segments + 1, 1);
@@ -69,8 +70,7 @@ static int grow(void **v, unsigned n, unsigned *cap, size_t size)
 	void *p = realloc(*v, (size_t)nc * size);
 	if (!p)
 		return -ENOMEM;
-	memset((char *)p + (size_t)*cap * size, 0,
-	       (size_t)(nc - *cap) * size);
+	memset((char *)p + (size_t)*cap * size, 0, (size_t)(nc - *cap) * size);
 	*v = p;
 	*cap = nc;
 	return 0;
@@ -159,7 +159,8 @@ static bool outputs_load(const char *dir, long pid,
 	size_t len;
 
 	if (fr_path_fmt(path, sizeof(path), "%s/outputs", dir) ||
-	    fr_read_file(path, (size_t)FR_STATUS_OUTPUTS * 2048, &text, &len) < 0)
+	    fr_read_file(path, (size_t)FR_STATUS_OUTPUTS * 2048, &text, &len) <
+		0)
 		return false;
 	for (char *line = (char *)text, *nl; *line; line = nl + 1) {
 		if (!(nl = strchr(line, '\n')))
@@ -181,11 +182,12 @@ static void output_single(const struct fr_status_transfer *st,
 			  struct fr_status_output *o)
 {
 	const char *paren = strstr(p->output, " (");
-	int len = (int)(paren ? (size_t)(paren - p->output) : strlen(p->output));
+	int len =
+	    (int)(paren ? (size_t)(paren - p->output) : strlen(p->output));
 	const char *s = st->state;
 	bool schedule = !strncmp(p->error, "schedule:", 9);
 	const char *state = !strcmp(s, "waiting")
-				    ? (schedule ? "closed" : "redialling")
+				? (schedule ? "closed" : "redialling")
 			    : !strcmp(s, "incomplete") ? "done"
 						       : s;
 
@@ -207,7 +209,7 @@ static void output_single(const struct fr_status_transfer *st,
 	o->eta = !strcmp(o->state, "sending") && p->eta >= 0 ? p->eta : -1;
 }
 
-/* ---- outgoing: transfers ----------------------------------------------- */
+/* ---- outgoing: transfers ------------------------------------------------- */
 
 static void transfer_fill(const struct fr_transfer *t,
 			  const struct fr_progress *p,
@@ -280,8 +282,7 @@ static int outgoing(const struct fr_config *c, const char *which,
 
 /* ---- incoming ------------------------------------------------------------ */
 
-static struct fr_status_package *package_add(struct fr_status *s,
-					     unsigned *cap)
+static struct fr_status_package *package_add(struct fr_status *s, unsigned *cap)
 {
 	if (grow((void **)&s->in, s->n_in, cap, sizeof(*s->in)) < 0)
 		return NULL;
@@ -335,7 +336,8 @@ static int incoming(const struct fr_config *c, const char *which, bool part,
 		struct fr_status_package *k;
 		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp.") ||
 		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
-		    fr_path_fmt(mp, sizeof(mp), part ? "%s/manifest" : "%s", sub) ||
+		    fr_path_fmt(mp, sizeof(mp), part ? "%s/manifest" : "%s",
+				sub) ||
 		    fr_manifest_load(mp, &m) < 0)
 			continue;
 		if (which && strcmp(which, m.name)) {
@@ -373,10 +375,11 @@ int fr_status_load(const struct fr_config *c, const char *which,
 		return rc;
 	}
 	if (which && !s->n_out && !s->n_in) {
-		fr_log(FR_LOG_ERROR,
-		       "no transfer or package '%s' in store '%s' (ferry status "
-		       "lists them all)",
-		       which, c->store);
+		fr_log(
+		    FR_LOG_ERROR,
+		    "no transfer or package '%s' in store '%s' (ferry status "
+		    "lists them all)",
+		    which, c->store);
 		return -ENOENT;
 	}
 	return 0;
