@@ -337,9 +337,9 @@ struct fr_status_output {
 	/* starting, dialling, sending, closed (its window), redialling,
 	 * done, failed, interrupted (its sender is gone) */
 	char state[16];
-	/* why it carries nothing now: "" (it carries), idle (nothing is
-	 * given to it), starting, dialling, closed, redialling, courier
-	 * (waiting for the courier), failed, interrupted, done */
+	/* why it carries nothing now: "" (it carries, or it is done), idle
+	 * (nothing is given to it), starting, dialling, closed, redialling,
+	 * courier (waiting for the courier), failed, interrupted */
 	char why[16];
 	uint32_t segments; /* acknowledged first by it */
 	uint64_t bytes;    /* their bytes */
