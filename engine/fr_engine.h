@@ -327,8 +327,83 @@ int fr_forget(const struct fr_config *c, const char *transfer, bool json,
 
 /* ---- inspection -------------------------------------------------------- */
 
-int fr_status(const struct fr_config *c, const char *transfer, bool json,
-	      FILE *out);
+/*
+ * What `ferry status` shows (sched/status.c reads it from the store;
+ * tools/ prints it): outgoing transfers, each with its outputs, and
+ * incoming packages. Read-only: no lock is taken, nothing is written.
+ */
+#define FR_STATUS_OUTPUTS 16
+struct fr_status_output {
+	char name[64];
+	char type[16];    /* lan, async, isdn, x25, sna ("" unknown) */
+	/* starting, dialling, sending, closed (its window), redialling,
+	 * done, failed, interrupted (its sender is gone) */
+	char state[16];
+	/* why it carries nothing now: "" (it carries, or it is done), idle
+	 * (nothing is given to it), starting, dialling, closed, redialling,
+	 * courier (waiting for the courier), failed, interrupted */
+	char why[16];
+	uint32_t segments; /* acknowledged first by it */
+	uint64_t bytes;    /* their bytes */
+	uint32_t carrying; /* segments it carries now */
+	double rate;       /* what it moves now, bytes/s (0 when idle) */
+	double estimate;   /* the rate the assignment counts on, bytes/s */
+	char rate_src[16]; /* where that came from: configured, learned... */
+	double eta;        /* seconds until what it carries lands; < 0 none */
+	char error[800];   /* failed or redialling: what went wrong */
+};
+struct fr_status_transfer {
+	char id[64];
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	int priority;     /* enum fr_priority */
+	char state[16];   /* sending, waiting, done, failed, interrupted,
+			   * incomplete */
+	uint64_t bytes, bytes_done, wire_bytes;
+	uint32_t segments, segments_done;
+	double rate;      /* bytes/s of package data */
+	double eta;       /* seconds; < 0 unknown or not sending */
+	int level;
+	bool level_auto;
+	char output[96];  /* one output's name, or "N links: a+b" */
+	char error[800];  /* the last error, "" none */
+	uint32_t n_left_out;
+	struct fr_status_output outputs[FR_STATUS_OUTPUTS];
+	unsigned n_outputs;
+};
+struct fr_status_package {
+	char name[FR_NAME_MAX + 1];
+	char from[64];     /* the account that offered it ("" complete) */
+	char state[16];    /* partial, repairing, complete */
+	uint64_t bytes;
+	uint32_t segments, segments_done;
+	int64_t created, last_activity; /* unix seconds, < 0 unknown */
+};
+struct fr_status {
+	struct fr_status_transfer *out;
+	unsigned n_out;
+	struct fr_status_package *in;
+	unsigned n_in;
+	int64_t now; /* when it was read */
+};
+/* Everything, or what `which` (a transfer id or a package name) names:
+ * -ENOENT, logged, when that is nothing. */
+int fr_status_load(const struct fr_config *c, const char *which,
+		   struct fr_status *s);
+void fr_status_fini(struct fr_status *s); /* idempotent; safe zeroed */
+
+/* Small helpers for presenting results (core/util.c). */
+const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
+ * with its quotes), or null when t < 0; returns buf. */
+const char *fr_json_time(int64_t t, char *buf, size_t cap);
+/* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
+const char *fr_span_str(int64_t s, char *buf, size_t cap);
+/* JSON string escaping into out (quotes included, cut to fit cap);
+ * returns out. Control characters as JSON escapes; a byte that is not
+ * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
+const char *fr_json_str(const char *s, char *out, size_t cap);
+void fr_json_fput(const char *s, FILE *f);
 int fr_verify(const struct fr_config *c, const char *name, bool json,
 	      FILE *out);
 /* verify, then repair what can be: see `ferry verify --repair`. */

@@ -49,7 +49,7 @@ int fr_remove_tree(const char *path);
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* fr_human_bytes, fr_json_str, fr_json_time, fr_span_str: fr_engine.h */
 /* A progress line on the terminal (stderr), never wider than it (its
  * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
  * apart; while too wide, the part with the highest drop rank is left
@@ -59,16 +59,6 @@ struct fr_tty_part {
 	int drop;
 };
 void fr_tty_line(const struct fr_tty_part *parts, unsigned n);
-/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
- * with its quotes), or null when t < 0; returns buf. */
-const char *fr_json_time(int64_t t, char *buf, size_t cap);
-/* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
-const char *fr_span_str(int64_t s, char *buf, size_t cap);
-/* JSON string escaping into out (quotes included, cut to fit cap);
- * returns out. Control characters as JSON escapes; a byte that is not
- * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
-const char *fr_json_str(const char *s, char *out, size_t cap);
-void fr_json_fput(const char *s, FILE *f);
 /*
  * A name (any bytes but NUL) made safe to print: backslash, newline, tab
  * and CR as \\ \n \t \r; other control bytes, C1 controls and bytes

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fr_engine.h"
+#include "fr_tools.h"
 
 /* the config read when neither --config nor FERRY_CONFIG names one */
 #ifndef FERRY_DEFAULT_CONFIG
@@ -108,8 +109,10 @@ static const char *const usage_status =
 	"usage: ferry status [TRANSFER] --config F [--json]\n"
 	"\n"
 	"List outgoing transfers (state, progress, rate, ETA, compression\n"
-	"level and output) and incoming packages (partial and complete); for\n"
-	"a partial one, its age and its last activity.\n"
+	"level and output), each with a line per output (state, segments,\n"
+	"bytes, rate, ETA, and why it is idle: closed window, dialling,\n"
+	"redialling, failed, interrupted), and incoming packages (partial\n"
+	"and complete); for a partial one, its age and its last activity.\n"
 	"A TRANSFER (id or package name) that names nothing: exit 1.\n";
 
 static const char *const usage_verify =
@@ -638,7 +641,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "status")) {
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;
-		rc = fr_status(&c, a.positional, a.json, stdout);
+		struct fr_status st;
+		if ((rc = fr_status_load(&c, a.positional, &st)) == 0)
+			fr_status_print(&st, a.json, stdout);
+		fr_status_fini(&st);
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}

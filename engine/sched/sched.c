@@ -674,6 +674,31 @@ static int offer_now(struct fr_known *known, uint8_t **mf, size_t *mf_len,
 	return fr_known_offer(known, mf, mf_len);
 }
 
+/* A striped run leaves <transfer>/outputs (stripe.c); a run that follows
+ * starts without the last one's, which a single output never rewrites. */
+static void drop_outputs(const struct fr_transfer *t)
+{
+	char path[1200];
+
+	if (!fr_path_fmt(path, sizeof(path), "%s/outputs", t->dir))
+		unlink(path);
+}
+
+/* The progress of a run under way, before its outputs report any: for
+ * status, this process is the sender now (a striped run's outputs may
+ * dial, or wait for their windows, for long). */
+static void progress_begin(struct runner *r)
+{
+	struct fr_progress p = r->last;
+
+	snprintf(p.state, sizeof(p.state), "sending");
+	snprintf(p.output, sizeof(p.output), "%s", r->output);
+	p.error[0] = '\0';
+	p.pid = (long)getpid();
+	p.updated = (int64_t)time(NULL);
+	fr_progress_save(r->t->dir, &p);
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			struct fr_known *known, bool single, bool progress,
 			struct fr_send_result *res)
@@ -702,6 +727,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 		       t->site, c->path, t->site);
 		return FR_E_CONFIG;
 	}
+	drop_outputs(t);
 window:
 	r.last.total_bytes = m->total_size;
 	r.last.n_segments = m->n_segments;
@@ -732,6 +758,7 @@ window:
 					       i ? "+" : ": ", lanes[i]->name);
 		fr_log(FR_LOG_INFO, "'%s' to %s over %s at once", t->name,
 		       t->site, r.output);
+		progress_begin(&r);
 		rc = fr_stripe_run(c, t, known, single, lanes, n_lanes,
 				   on_progress, &r, res, err, sizeof(err));
 		if (r.tty)

@@ -1,8 +1,14 @@
 /*
  * status.c - `ferry status`: a read-only view of the store (`ferry
- * verify` is verify.c). Status reads what running senders and receivers leave on disk
- * (outgoing transfers' progress, incoming partial packages' journals,
- * complete packages' manifests); it never takes a lock and never writes.
+ * verify` is verify.c). Status reads what running senders and receivers
+ * leave on disk (outgoing transfers' progress and their outputs' lines,
+ * incoming partial packages' journals, complete packages' manifests); it
+ * never takes a lock and never writes. What it finds is handed to tools/
+ * as struct fr_status, which prints it.
+ *
+ * A sender killed mid-way leaves its files as they were: a state that
+ * says it is under way, written by a process that is gone, is shown as
+ * interrupted, for the transfer and for each of its outputs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,8 +35,9 @@ static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 	uint32_t n = 0;
 
 	if (fr_path_fmt(path, sizeof(path), "%s/journal", dir) ||
-	    fr_read_file(path, (size_t)FR_JOURNAL_HDR +
-				       (size_t)m->n_segments * FR_JREC_LEN * 4,
+	    fr_read_file(path,
+			 (size_t)FR_JOURNAL_HDR +
+			     (size_t)m->n_segments * FR_JREC_LEN * 4,
 			 &buf, &len) < 0)
 		return 0;
 	uint8_t *seen = calloc(m->n_segments + 1, 1);
@@ -54,28 +61,201 @@ static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 	return n;
 }
 
-static void eta_str(double s, char *buf, size_t cap)
+/* Room for one more element of *v (n used, *cap allocated). */
+static int grow(void **v, unsigned n, unsigned *cap, size_t size)
 {
-	if (s < 0) {
-		snprintf(buf, cap, "-");
-		return;
-	}
-	long t = (long)(s + 0.5);
-	snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	if (n < *cap)
+		return 0;
+	unsigned nc = *cap ? *cap * 2 : 8;
+	void *p = realloc(*v, (size_t)nc * size);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + (size_t)*cap * size, 0, (size_t)(nc - *cap) * size);
+	*v = p;
+	*cap = nc;
+	return 0;
 }
 
-static void outgoing(const struct fr_config *c, const char *which, bool json,
-		     FILE *out, bool *first)
+/* ---- outgoing: a transfer's outputs -------------------------------------- */
+
+/* The value of " key=" in one line of <transfer>/outputs: up to the next
+ * space, or, for rest, to the end of the line. */
+static void field(const char *line, const char *key, bool rest, char *out,
+		  size_t cap)
+{
+	size_t kl = strlen(key);
+	const char *p = line;
+
+	out[0] = '\0';
+	for (; p; p = strchr(p, ' ')) {
+		if (*p == ' ')
+			p++;
+		if (!strncmp(p, key, kl) && p[kl] == '=')
+			break;
+	}
+	if (!p)
+		return;
+	p += kl + 1;
+	size_t n = rest ? strlen(p) : strcspn(p, " ");
+	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+}
+
+static double field_num(const char *line, const char *key)
+{
+	char v[64];
+
+	field(line, key, false, v, sizeof(v));
+	return strtod(v, NULL);
+}
+
+/* A state that says its output is under way. */
+static bool under_way(const char *state)
+{
+	return strcmp(state, "done") && strcmp(state, "failed") &&
+	       strcmp(state, "interrupted");
+}
+
+/* One line of <transfer>/outputs; stale (its sender is gone): what was
+ * under way is interrupted. */
+static void output_parse(const char *line, long pid, struct fr_status_output *o)
+{
+	char v[64];
+
+	field(line, "output", false, o->name, sizeof(o->name));
+	field(line, "type", false, o->type, sizeof(o->type));
+	field(line, "state", false, o->state, sizeof(o->state));
+	field(line, "why", false, o->why, sizeof(o->why));
+	field(line, "rate_src", false, o->rate_src, sizeof(o->rate_src));
+	field(line, "error", true, o->error, sizeof(o->error));
+	o->segments = (uint32_t)field_num(line, "segs");
+	field(line, "bytes", false, v, sizeof(v));
+	o->bytes = strtoull(v, NULL, 10);
+	o->carrying = (uint32_t)field_num(line, "carrying");
+	o->estimate = field_num(line, "rate");
+	o->rate = field_num(line, "current");
+	o->eta = field_num(line, "eta");
+	if (!strcmp(o->why, "-") || !strcmp(o->why, "done"))
+		o->why[0] = '\0';
+	if (strcmp(o->state, "sending") || !o->carrying)
+		o->eta = -1;
+	field(line, "pid", false, v, sizeof(v));
+	if (v[0])
+		pid = strtol(v, NULL, 10);
+	if (under_way(o->state) && !pid_alive(pid)) {
+		snprintf(o->state, sizeof(o->state), "interrupted");
+		snprintf(o->why, sizeof(o->why), "interrupted");
+		o->carrying = 0;
+		o->rate = 0;
+		o->eta = -1;
+	}
+}
+
+/* A striped send's outputs, from <transfer>/outputs: false if none. */
+static bool outputs_load(const char *dir, long pid,
+			 struct fr_status_transfer *st)
+{
+	char path[1400];
+	uint8_t *text;
+	size_t len;
+
+	if (fr_path_fmt(path, sizeof(path), "%s/outputs", dir) ||
+	    fr_read_file(path, (size_t)FR_STATUS_OUTPUTS * 2048, &text, &len) <
+		0)
+		return false;
+	for (char *line = (char *)text, *nl; *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			break;
+		*nl = '\0';
+		if (strncmp(line, "output=", 7) ||
+		    st->n_outputs >= FR_STATUS_OUTPUTS)
+			continue;
+		output_parse(line, pid, &st->outputs[st->n_outputs++]);
+	}
+	free(text);
+	return st->n_outputs > 0;
+}
+
+/* A send over one output: its line from the progress ("NAME" or "NAME
+ * (type)"), in the transfer's state. */
+static void output_single(const struct fr_status_transfer *st,
+			  const struct fr_progress *p,
+			  struct fr_status_output *o)
+{
+	const char *paren = strstr(p->output, " (");
+	int len =
+	    (int)(paren ? (size_t)(paren - p->output) : strlen(p->output));
+	const char *s = st->state;
+	bool schedule = !strncmp(p->error, "schedule:", 9);
+	const char *state = !strcmp(s, "waiting")
+				? (schedule ? "closed" : "redialling")
+			    : !strcmp(s, "incomplete") ? "done"
+						       : s;
+
+	snprintf(o->name, sizeof(o->name), "%.*s", len, p->output);
+	if (paren)
+		snprintf(o->type, sizeof(o->type), "%.*s",
+			 (int)strcspn(paren + 2, ")"), paren + 2);
+	else
+		snprintf(o->type, sizeof(o->type), "%.*s", len, p->output);
+	snprintf(o->state, sizeof(o->state), "%s", state);
+	if (strcmp(state, "sending") && strcmp(state, "done"))
+		snprintf(o->why, sizeof(o->why), "%s", state);
+	if (!strcmp(o->state, "failed") || !strcmp(o->state, "redialling"))
+		snprintf(o->error, sizeof(o->error), "%s", p->error);
+	o->segments = st->segments_done;
+	o->bytes = st->bytes_done;
+	/* no assignment: its own measure is all there is */
+	o->rate = !strcmp(o->state, "sending") ? p->rate : 0;
+	o->eta = !strcmp(o->state, "sending") && p->eta >= 0 ? p->eta : -1;
+}
+
+/* ---- outgoing: transfers ------------------------------------------------- */
+
+static void transfer_fill(const struct fr_transfer *t,
+			  const struct fr_progress *p,
+			  struct fr_status_transfer *st)
+{
+	const char *state = p->state[0] ? p->state : t->state;
+
+	/* a sender killed mid-way leaves "sending" behind */
+	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
+	    !pid_alive(p->pid))
+		state = "interrupted";
+	/* sent, but something of the source was left out (exit 6) */
+	if (!strcmp(state, "done") && t->left_out && !t->skip_special)
+		state = "incomplete";
+	snprintf(st->id, sizeof(st->id), "%s", t->id);
+	snprintf(st->name, sizeof(st->name), "%s", t->name);
+	snprintf(st->site, sizeof(st->site), "%s", t->site);
+	snprintf(st->state, sizeof(st->state), "%s", state);
+	snprintf(st->output, sizeof(st->output), "%s", p->output);
+	snprintf(st->error, sizeof(st->error), "%s", p->error);
+	st->priority = t->priority;
+	st->bytes = p->total_bytes;
+	st->bytes_done = p->done_bytes;
+	st->wire_bytes = p->wire_bytes;
+	st->segments = p->n_segments;
+	st->segments_done = p->segs_done;
+	st->rate = p->rate;
+	st->eta = !strcmp(state, "sending") && p->eta >= 0 ? p->eta : -1;
+	st->level_auto = t->level < 0;
+	st->level = t->level < 0 ? p->level : t->level;
+	st->n_left_out = t->left_out;
+}
+
+static int outgoing(const struct fr_config *c, const char *which,
+		    struct fr_status *s)
 {
 	char dir[1200];
 	DIR *d;
 	struct dirent *de;
+	unsigned cap = 0;
+	int rc = 0;
 
 	fr_path_fmt(dir, sizeof(dir), "%s/outgoing", c->store);
 	if (!(d = opendir(dir)))
-		return;
-	bool header = false;
-	while ((de = readdir(d))) {
+		return 0;
+	while (rc == 0 && (de = readdir(d))) {
 		char sub[1300];
 		struct fr_transfer t;
 		struct fr_progress p;
@@ -85,233 +265,131 @@ static void outgoing(const struct fr_config *c, const char *which, bool json,
 			continue;
 		if (which && strcmp(which, t.id) && strcmp(which, t.name))
 			continue;
+		if ((rc = grow((void **)&s->out, s->n_out, &cap,
+			       sizeof(*s->out))) < 0)
+			break;
+		struct fr_status_transfer *st = &s->out[s->n_out++];
 		fr_progress_load(sub, &p);
-		const char *state = p.state[0] ? p.state : t.state;
-		/* a sender killed mid-way leaves "sending" behind */
-		if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
-		    !pid_alive(p.pid))
-			state = "interrupted";
-		/* sent, but something of the source was left out (exit 6) */
-		if (!strcmp(state, "done") && t.left_out && !t.skip_special)
-			state = "incomplete";
-		char level[32];
-		if (t.level < 0)
-			snprintf(level, sizeof(level), "auto:%d", p.level);
-		else
-			snprintf(level, sizeof(level), "%d", t.level);
-		if (json) {
-			char n[600], e[600], o[200], eta[32];
-			/* level: a number, as in send's; eta: null unknown */
-			if (!strcmp(state, "sending") && p.eta >= 0)
-				snprintf(eta, sizeof(eta), "%.0f", p.eta);
-			else
-				snprintf(eta, sizeof(eta), "null");
-			fprintf(out,
-				"%s{\"direction\":\"out\",\"transfer\":\"%s\","
-				"\"name\":%s,\"site\":\"%s\",\"state\":\"%s\","
-				"\"bytes\":%llu,\"bytes_done\":%llu,"
-				"\"wire_bytes\":%llu,\"segments\":%u,"
-				"\"segments_done\":%u,\"rate\":%.0f,"
-				"\"eta\":%s,\"level\":%d,\"level_auto\":%s,"
-				"\"output\":%s,\"error\":%s,\"n_left_out\":%u}",
-				*first ? "" : ",", t.id,
-				fr_json_str(t.name, n, sizeof(n)), t.site, state,
-				(unsigned long long)p.total_bytes,
-				(unsigned long long)p.done_bytes,
-				(unsigned long long)p.wire_bytes, p.n_segments,
-				p.segs_done, p.rate, eta,
-				t.level < 0 ? p.level : t.level,
-				t.level < 0 ? "true" : "false",
-				fr_json_str(p.output, o, sizeof(o)),
-				p.error[0] ? fr_json_str(p.error, e, sizeof(e))
-					   : "null",
-				t.left_out);
-			*first = false;
-			continue;
-		}
-		*first = false;
-		if (!header) {
-			fprintf(out, "outgoing:\n  %-20s %-16s %-5s %-11s %9s "
-				     "%11s %9s %10s %-9s %s\n",
-				"TRANSFER", "NAME", "TO", "STATE", "DONE", "SEGMENTS",
-				"RATE/s", "ETA", "LEVEL", "OUTPUT");
-			header = true;
-		}
-		char a[32], rate[32], segs[32], eta[32];
-		double pct = p.total_bytes ? 100.0 * (double)p.done_bytes /
-						     (double)p.total_bytes
-					   : (!strcmp(state, "done") ? 100 : 0);
-		snprintf(a, sizeof(a), "%.1f%%", pct);
-		snprintf(segs, sizeof(segs), "%u/%u", p.segs_done, p.n_segments);
-		fr_human_bytes((uint64_t)p.rate, rate, sizeof(rate));
-		eta_str(strcmp(state, "sending") ? -1 : p.eta, eta, sizeof(eta));
-		fprintf(out, "  %-20s %-16s %-5s %-11s %9s %11s %9s %10s %-9s %s\n",
-			t.id, t.name, t.site, state, a, segs, rate, eta, level,
-			p.output);
-		if (p.error[0] && !strcmp(state, "waiting") &&
-		    !strncmp(p.error, "schedule:", 9))
-			fprintf(out, "    waiting for its %s\n", p.error);
-		else if (p.error[0] && strcmp(state, "done"))
-			fprintf(out, "    last error: %s\n", p.error);
+		transfer_fill(&t, &p, st);
+		/* "2 links: a+b" with no outputs file: from an older ferry */
+		if (!outputs_load(sub, p.pid, st) && p.output[0] &&
+		    !strstr(p.output, " links: "))
+			output_single(st, &p, &st->outputs[st->n_outputs++]);
 	}
 	closedir(d);
+	return rc;
 }
 
-static void incoming(const struct fr_config *c, const char *which, bool json,
-		     FILE *out, bool *first)
+/* ---- incoming ------------------------------------------------------------ */
+
+static struct fr_status_package *package_add(struct fr_status *s, unsigned *cap)
+{
+	if (grow((void **)&s->in, s->n_in, cap, sizeof(*s->in)) < 0)
+		return NULL;
+	struct fr_status_package *k = &s->in[s->n_in++];
+	k->created = k->last_activity = -1;
+	return k;
+}
+
+/* A partial package: what its journal holds, who offered it, when. */
+static void partial_fill(const char *sub, const struct fr_manifest *m,
+			 struct fr_status_package *k)
+{
+	char path[1400];
+	uint8_t *fb;
+	size_t fl;
+
+	snprintf(k->name, sizeof(k->name), "%s", m->name);
+	snprintf(k->from, sizeof(k->from), "?");
+	fr_path_fmt(path, sizeof(path), "%s/from", sub);
+	if (fr_read_file(path, 63, &fb, &fl) == 0) {
+		snprintf(k->from, sizeof(k->from), "%s", (char *)fb);
+		free(fb);
+	}
+	/* a complete package that verify --repair marked, waiting for its
+	 * damaged segments */
+	fr_path_fmt(path, sizeof(path), "%s/repair", sub);
+	snprintf(k->state, sizeof(k->state), "%s",
+		 access(path, F_OK) == 0 ? "repairing" : "partial");
+	k->bytes = m->total_size;
+	k->segments = m->n_segments;
+	k->segments_done = journal_count(sub, m);
+	fr_partial_times(sub, &k->created, &k->last_activity);
+}
+
+/* <store>/partial (part == true) or <store>/manifests. */
+static int incoming(const struct fr_config *c, const char *which, bool part,
+		    struct fr_status *s, unsigned *cap)
 {
 	char dir[1200];
 	DIR *d;
 	struct dirent *de;
-	bool header = false;
+	int rc = 0;
 
-	fr_path_fmt(dir, sizeof(dir), "%s/partial", c->store);
-	if ((d = opendir(dir))) {
-		while ((de = readdir(d))) {
-			char sub[1300], mp[1400], from[64] = "?";
-			struct fr_manifest m = {0};
-			if (de->d_name[0] == '.' ||
-			    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir,
-					de->d_name) ||
-			    fr_path_fmt(mp, sizeof(mp), "%s/manifest", sub) ||
-			    fr_manifest_load(mp, &m) < 0)
-				continue;
-			if (which && strcmp(which, m.name)) {
-				fr_manifest_fini(&m);
-				continue;
-			}
-			uint8_t *fb;
-			size_t fl;
-			fr_path_fmt(mp, sizeof(mp), "%s/from", sub);
-			if (fr_read_file(mp, 63, &fb, &fl) == 0) {
-				snprintf(from, sizeof(from), "%s", (char *)fb);
-				free(fb);
-			}
-			uint32_t have = journal_count(sub, &m);
-			int64_t made = -1, last = -1, now = (int64_t)time(NULL);
-			char ct[40], lt[40];
-			fr_partial_times(sub, &made, &last);
-			/* a complete package that verify --repair marked,
-			 * waiting for its damaged segments */
-			fr_path_fmt(mp, sizeof(mp), "%s/repair", sub);
-			const char *state =
-				access(mp, F_OK) == 0 ? "repairing" : "partial";
-			if (json) {
-				char n[600];
-				fprintf(out,
-					"%s{\"direction\":\"in\",\"name\":%s,"
-					"\"from\":\"%s\",\"state\":\"%s\","
-					"\"bytes\":%llu,\"segments\":%u,"
-					"\"segments_done\":%u,\"created\":%s,"
-					"\"last_activity\":%s,\"age_s\":%lld,"
-					"\"idle_s\":%lld}",
-					*first ? "" : ",",
-					fr_json_str(m.name, n, sizeof(n)), from,
-					state, (unsigned long long)m.total_size,
-					m.n_segments, have,
-					fr_json_time(made, ct, sizeof(ct)),
-					fr_json_time(last, lt, sizeof(lt)),
-					(long long)(made >= 0 ? now - made : -1),
-					(long long)(last >= 0 ? now - last : -1));
-				*first = false;
-			} else {
-				*first = false;
-				if (!header) {
-					fprintf(out, "incoming:\n  %-24s %-5s %-9s "
-						     "%11s %10s\n",
-						"NAME", "FROM", "STATE", "SEGMENTS",
-						"SIZE");
-					header = true;
-				}
-				char segs[32], sz[32];
-				snprintf(segs, sizeof(segs), "%u/%u", have,
-					 m.n_segments);
-				fprintf(out, "  %-24s %-5s %-9s %11s %10s", m.name,
-					from, state, segs,
-					fr_human_bytes(m.total_size, sz, sizeof(sz)));
-				/* age since created; last activity, ago */
-				fprintf(out, "  age %s, last activity %s ago\n",
-					fr_span_str(made >= 0 ? now - made : -1, ct,
-						 sizeof(ct)),
-					fr_span_str(last >= 0 ? now - last : -1, lt,
-						 sizeof(lt)));
-			}
-			fr_manifest_fini(&m);
-		}
-		closedir(d);
-	}
-	fr_path_fmt(dir, sizeof(dir), "%s/manifests", c->store);
+	fr_path_fmt(dir, sizeof(dir), "%s/%s", c->store,
+		    part ? "partial" : "manifests");
 	if (!(d = opendir(dir)))
-		return;
-	while ((de = readdir(d))) {
-		char mp[1400];
+		return 0;
+	while (rc == 0 && (de = readdir(d))) {
+		char sub[1300], mp[1400];
 		struct fr_manifest m = {0};
+		struct fr_status_package *k;
 		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp.") ||
-		    fr_path_fmt(mp, sizeof(mp), "%s/%s", dir, de->d_name) ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
+		    fr_path_fmt(mp, sizeof(mp), part ? "%s/manifest" : "%s",
+				sub) ||
 		    fr_manifest_load(mp, &m) < 0)
 			continue;
 		if (which && strcmp(which, m.name)) {
 			fr_manifest_fini(&m);
 			continue;
 		}
-		if (json) {
-			char n[600];
-			fprintf(out,
-				"%s{\"direction\":\"in\",\"name\":%s,"
-				"\"state\":\"complete\",\"bytes\":%llu,"
-				"\"segments\":%u,\"segments_done\":%u}",
-				*first ? "" : ",", fr_json_str(m.name, n, sizeof(n)),
-				(unsigned long long)m.total_size, m.n_segments,
-				m.n_segments);
-			*first = false;
+		if (!(k = package_add(s, cap))) {
+			rc = -ENOMEM;
+		} else if (part) {
+			partial_fill(sub, &m, k);
 		} else {
-			*first = false;
-			if (!header) {
-				fprintf(out, "incoming:\n  %-24s %-5s %-9s %11s "
-					     "%10s\n",
-					"NAME", "FROM", "STATE", "SEGMENTS", "SIZE");
-				header = true;
-			}
-			char segs[32], sz[32];
-			snprintf(segs, sizeof(segs), "%u/%u", m.n_segments,
-				 m.n_segments);
-			fprintf(out, "  %-24s %-5s %-9s %11s %10s\n", m.name, "",
-				"complete", segs,
-				fr_human_bytes(m.total_size, sz, sizeof(sz)));
+			snprintf(k->name, sizeof(k->name), "%s", m.name);
+			snprintf(k->state, sizeof(k->state), "complete");
+			k->bytes = m.total_size;
+			k->segments = k->segments_done = m.n_segments;
 		}
 		fr_manifest_fini(&m);
 	}
 	closedir(d);
+	return rc;
 }
 
-int fr_status(const struct fr_config *c, const char *which, bool json,
-	      FILE *out)
+int fr_status_load(const struct fr_config *c, const char *which,
+		   struct fr_status *s)
 {
-	bool first = true;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&text, &len); /* nothing if unknown */
+	unsigned cap = 0;
+	int rc;
 
-	if (!mem)
-		return -ENOMEM;
-	if (json)
-		fprintf(mem, "[");
-	outgoing(c, which, json, mem, &first);
-	incoming(c, which, json, mem, &first);
-	if (json)
-		fprintf(mem, "]\n");
-	else if (first && !which)
-		fprintf(mem, "no transfers\n");
-	fclose(mem);
-	if (first && which) {
-		free(text);
-		fr_log(FR_LOG_ERROR,
-		       "no transfer or package '%s' in store '%s' (ferry status "
-		       "lists them all)",
-		       which, c->store);
+	memset(s, 0, sizeof(*s));
+	s->now = (int64_t)time(NULL);
+	if ((rc = outgoing(c, which, s)) < 0 ||
+	    (rc = incoming(c, which, true, s, &cap)) < 0 ||
+	    (rc = incoming(c, which, false, s, &cap)) < 0) {
+		fr_status_fini(s);
+		return rc;
+	}
+	if (which && !s->n_out && !s->n_in) {
+		fr_log(
+		    FR_LOG_ERROR,
+		    "no transfer or package '%s' in store '%s' (ferry status "
+		    "lists them all)",
+		    which, c->store);
 		return -ENOENT;
 	}
-	fwrite(text, 1, len, out);
-	free(text);
 	return 0;
+}
+
+void fr_status_fini(struct fr_status *s)
+{
+	free(s->out);
+	free(s->in);
+	s->out = NULL;
+	s->in = NULL;
+	s->n_out = s->n_in = 0;
 }

@@ -92,10 +92,22 @@ static bool fatal(int rc)
 
 /* ---- progress: the lanes' views made one ----------------------------------- */
 
-/* <transfer>/outputs: a line per output, for `ferry status`. */
+/* Why an output carries nothing now, in one word ("-": it carries). */
+static const char *lane_why(const struct lane *l, uint32_t held)
+{
+	if (strcmp(l->state, "sending"))
+		return l->state;
+	return held ? "-" : "idle";
+}
+
+/*
+ * <transfer>/outputs: a line per output, for `ferry status` (FORMAT.md,
+ * "Sender-side state"); error, last, takes the rest of its line. pid
+ * says whose the file is: a dead sender's lines are stale.
+ */
 static void save_outputs(struct stripe *st)
 {
-	char buf[FR_ASSIGN_MAX_OUT * 320];
+	char buf[FR_ASSIGN_MAX_OUT * 1200];
 	size_t at = 0;
 
 	for (unsigned i = 0; i < st->n && at < sizeof(buf); i++) {
@@ -104,15 +116,24 @@ static void save_outputs(struct stripe *st)
 		fr_assign_stat(&st->as, l->idx, &s);
 		double left = (double)s.backlog;
 		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
+		bool sending = !strcmp(l->state, "sending");
+		bool err = !strcmp(l->state, "failed") ||
+			   !strcmp(l->state, "redialling");
+		char e[sizeof(l->err)];
+		snprintf(e, sizeof(e), "%s", err ? l->err : "");
+		for (char *c = e; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
 		at += (size_t)snprintf(
 			buf + at, sizeof(buf) - at,
 			"output=%s type=%s state=%s segs=%u bytes=%llu "
-			"carrying=%u rate=%.0f rate_src=%s eta=%.0f why=%s\n",
+			"carrying=%u rate=%.0f rate_src=%s eta=%.0f current=%.0f "
+			"pid=%ld why=%s error=%s\n",
 			l->a->name, l->ops->name, l->state, s.segs_acked,
 			(unsigned long long)s.bytes_acked, s.held, s.rate,
 			fr_rate_src_name(s.rate_src), eta,
-			!strcmp(l->state, "sending") ? "-" : l->err[0] ? "error"
-								  : l->state);
+			sending ? l->last.rate : 0.0, (long)getpid(),
+			lane_why(l, s.held), e);
 	}
 	char path[1400];
 	if (at < sizeof(buf) &&
@@ -130,6 +151,10 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 
 	pthread_mutex_lock(&st->mu);
 	l->last = *p;
+	if (!strcmp(l->state, "dialling")) { /* the line is up */
+		snprintf(l->state, sizeof(l->state), "sending");
+		st->outputs_saved_ns = 0;
+	}
 	for (unsigned i = 0; i < st->n; i++)
 		if (!strcmp(st->lanes[i].state, "sending"))
 			rate += st->lanes[i].last.rate;
@@ -265,7 +290,8 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 		.out = l->idx,
 		.cancel = &st->cancel,
 	};
-	lane_state(l, "sending");
+	/* a RAS output dials in its open: sending from its first progress */
+	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
 	free(mf);
 	return rc;
