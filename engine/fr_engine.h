@@ -224,6 +224,7 @@ struct fr_send_opts {
 	bool progress;        /* draw a progress line on stderr */
 	bool json;            /* print a JSON summary on stdout */
 	bool skip_special;    /* what is left out does not make it fail */
+	bool courier;         /* split with a parcel when media would help */
 };
 
 /* Result of one transfer, for the summary line or JSON. */
@@ -293,6 +294,8 @@ struct fr_parcel_opts {
 	int level;            /* -2 config, -1 auto (follows the medium), 0..19 */
 	bool progress, json;
 	bool skip_special;    /* what is left out does not make it fail */
+	uint32_t first;       /* a send's courier: segments from this one on */
+	bool quiet;           /* no report on stdout: one line logged */
 };
 /* Write a parcel of the segments SITE does not hold onto the media. */
 int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);

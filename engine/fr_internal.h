@@ -829,6 +829,8 @@ struct fr_transfer {
 	char state[16];              /* sending, waiting, done, failed */
 	bool skip_special;           /* left out: still exit 0 */
 	uint32_t left_out;           /* entries the last run left out */
+	bool courier;                /* this run (not kept): split with a
+				      * parcel when media would help */
 };
 int fr_transfer_save(const struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
@@ -983,14 +985,6 @@ const struct fr_output_ops *fr_output_for(int addr_type);
 int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	       struct fr_send_result *res, bool *began, char *err,
 	       size_t errcap);
-/* A striped send (stripe.c): the package over every address in addrs at
- * once, by what each carries; 0 once the site has it complete. */
-int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
-		  struct fr_known *known, bool single,
-		  const struct fr_address *const *addrs, unsigned n,
-		  void (*progress)(void *arg, const struct fr_progress *p),
-		  void *progress_arg, struct fr_send_result *res, char *err,
-		  size_t cap);
 
 /* A parcel (prefer_small) is compressed at no less than this level unless
  * that would cut its rate to a third: zstd's own default. */

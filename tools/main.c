@@ -80,7 +80,15 @@ static const char *const usage_send =
 	"                         $FERRY_CONFIG, else " FERRY_DEFAULT_CONFIG ")\n"
 	"  --name N               package name (default: PATH's last part)\n"
 	"  --priority P           high, medium or low (default: medium)\n"
-	"  --via ADDR             use only the address named ADDR\n"
+	"  --via ADDR             use only the address named ADDR (with two or\n"
+	"                         more network addresses, the default is all\n"
+	"                         of them at once, by what each link carries)\n"
+	"  --courier              also ship media: when a parcel would beat the\n"
+	"                         network, the site's courier address writes\n"
+	"                         the package's tail to its media at once and\n"
+	"                         the network sends the front; the network goes\n"
+	"                         on into the tail until the parcel is imported\n"
+	"                         (--via auto: the same)\n"
 	"  --level N|auto         compression: auto (follows the link), 0 for\n"
 	"                         none, 1..19 zstd level (default: config)\n"
 	"  --json                 print a JSON summary on stdout\n"
@@ -211,7 +219,7 @@ struct args {
 	bool dry_run;
 	bool repair;
 	int priority, level;
-	bool json, no_progress, help, skip_special;
+	bool json, no_progress, help, skip_special, courier;
 	int verbosity;
 };
 
@@ -256,6 +264,7 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	    {"older-than", required_argument, 0, 'A'},
 	    {"dry-run", no_argument, 0, 'D'},
 	    {"repair", no_argument, 0, 'R'},
+	    {"courier", no_argument, 0, 'C'},
 	    {0, 0, 0, 0}};
 	int ch;
 
@@ -351,6 +360,12 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 			break;
 		case 'O':
 			a->offline = true;
+			break;
+		case 'C':
+			if (usage != usage_send)
+				return die_usage(usage,
+						 "unknown option '--courier'");
+			a->courier = true;
 			break;
 		case 'K':
 			if (usage != usage_send && usage != usage_resume &&
@@ -609,7 +624,12 @@ int main(int argc, char **argv)
 			.progress = show_progress(&a),
 			.json = a.json,
 			.skip_special = a.skip_special,
+			.courier = a.courier,
 		};
+		if (a.via && !strcmp(a.via, "auto")) { /* every output */
+			o.via = NULL;
+			o.courier = true;
+		}
 		struct fr_send_result r;
 		rc = fr_send(&c, &o, &r);
 		bool done = rc == 0 || rc == FR_E_LEFT_OUT;

@@ -295,6 +295,7 @@ struct prep {
 	size_t mf_len;
 	uint8_t parcel[FR_HASH_LEN];
 	uint8_t *have;               /* per segment: the destination holds it */
+	uint32_t first;              /* segments before it go by network */
 	uint8_t *wrote;              /* per segment: 1 written; 2 written before
 				      * its hash was known, that hash in whash */
 	uint8_t (*whash)[FR_HASH_LEN];
@@ -920,6 +921,9 @@ static int prep_settle(struct prep *pp)
 	} else {
 		p->registered = 1;
 	}
+	/* a send's courier carries the tail: the network the rest */
+	for (uint32_t i = 0; i < pp->first && i < m->n_segments; i++)
+		pp->have[i] = 1;
 	p->segments = 0;
 	for (uint32_t i = 0; i < m->n_segments; i++) {
 		if (pp->wrote[i] == 2) {
@@ -1226,7 +1230,7 @@ static int frame_done(struct creation *cr, struct pslot *s,
  * busy, the oldest to the medium; the level follows the medium. */
 static int write_frames(struct creation *cr)
 {
-	struct frame_loop fl = {.last_tick = fr_now_s()};
+	struct frame_loop fl = {.last_tick = fr_now_s(), .cur = cr->o->first};
 	int rc = 0;
 
 	for (;;) {
@@ -1429,6 +1433,7 @@ static int create_record(struct creation *cr)
 	}
 	pp->c = cr->c;
 	pp->t0 = cr->t0;
+	pp->first = cr->o->first;
 	pp->site = cr->o->site;
 	pp->src = cr->src;
 	pp->m = m;
@@ -1546,7 +1551,18 @@ static int create_close(struct creation *cr, int rc)
 	double secs = fr_now_s() - cr->t0;
 	snprintf(p->state, sizeof(p->state), "created");
 	parcel_save(p);
-	report_created(cr->o, p, &cr->m, w, &cr->left, cr->raw_done, secs);
+	if (cr->o->quiet) {
+		char rz[32];
+		fr_log(FR_LOG_INFO,
+		       "parcel %.12s for %s: segments %u to %u (%s) in %u "
+		       "volume(s) on %s, %.1f s: ship it",
+		       p->id, cr->o->site, cr->o->first, cr->m.n_segments - 1,
+		       fr_human_bytes(cr->raw_done, rz, sizeof(rz)), w->n_vols,
+		       cr->media[0], secs);
+	} else {
+		report_created(cr->o, p, &cr->m, w, &cr->left, cr->raw_done,
+			       secs);
+	}
 	cr->left_said = true;
 	return rc;
 }

@@ -440,6 +440,15 @@ void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
 	pthread_mutex_unlock(&a->mu);
 }
 
+bool fr_assign_carries(struct fr_assign *a, unsigned o, uint32_t seg)
+{
+	pthread_mutex_lock(&a->mu);
+	bool c = seg < a->n_segs &&
+		 (a->car[seg][0] == (int8_t)o || a->car[seg][1] == (int8_t)o);
+	pthread_mutex_unlock(&a->mu);
+	return c;
+}
+
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg)
 {
 	pthread_mutex_lock(&a->mu);

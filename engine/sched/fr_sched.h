@@ -147,6 +147,13 @@ struct fr_courier_model {
 int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
 			const double *net_rates, unsigned n_net,
 			const struct fr_courier_model *c, double *eta);
+/* The courier address a as the split sees it: media written at about
+ * 150 MB/s, its `transit`, imported at about 100 MB/s. false when it has
+ * no media or no transit time. */
+bool fr_courier_model_of(const struct fr_address *a,
+			 struct fr_courier_model *cm);
+/* Does output o carry seg now? */
+bool fr_assign_carries(struct fr_assign *a, unsigned o, uint32_t seg);
 /* How long the courier takes to bring `bytes`: written, shipped and
  * imported one after the other (a rate <= 0 counts as instant). */
 double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes);
@@ -216,5 +223,26 @@ int fr_link_save(const struct fr_config *c, const struct fr_address *a,
  * FR_LINK_DEFAULT_RATE. */
 double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		    int *src);
+
+/* ---- several outputs at once (stripe.c) ------------------------------------- */
+
+/* A send's courier (stripe.c): a parcel of segments [first, n) written
+ * at once to the address's media, the network carrying the front. */
+struct fr_stripe_courier {
+	const struct fr_address *a;
+	struct fr_courier_model model;
+	uint32_t first;
+	double eta;                  /* both expected done, s from the start */
+};
+/* A striped send (stripe.c): the package over every address in addrs at
+ * once, by what each carries (with a courier, when not NULL); 0 once the
+ * site has it complete. */
+int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
+		  struct fr_known *known, bool single,
+		  const struct fr_stripe_courier *courier,
+		  const struct fr_address *const *addrs, unsigned n,
+		  void (*progress)(void *arg, const struct fr_progress *p),
+		  void *progress_arg, struct fr_send_result *res, char *err,
+		  size_t cap);
 
 #endif

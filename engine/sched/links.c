@@ -107,3 +107,22 @@ double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		*src = s;
 	return rate;
 }
+
+/* ---- the courier as the split sees it ------------------------------------- */
+
+#define MEDIA_WRITE_RATE 150e6 /* bytes/s: a parcel written to media */
+#define IMPORT_RATE 100e6      /* bytes/s: verified and made durable there */
+
+bool fr_courier_model_of(const struct fr_address *a,
+			 struct fr_courier_model *cm)
+{
+	double transit;
+
+	if (!a->media[0] || !a->transit[0] ||
+	    fr_parse_duration_s(a->transit, &transit) < 0)
+		return false;
+	*cm = (struct fr_courier_model){.write_rate = MEDIA_WRITE_RATE,
+					.transit_s = transit,
+					.import_rate = IMPORT_RATE};
+	return true;
+}

@@ -603,7 +603,7 @@ static unsigned stripe_addresses(const struct fr_transfer *t,
 {
 	unsigned k = 0;
 
-	if (t->via[0] || fr_hook_flag("NO_STRIPE"))
+	if ((t->via[0] && !t->courier) || fr_hook_flag("NO_STRIPE"))
 		return 0;
 	for (unsigned i = 0; i < n && k < FR_ASSIGN_MAX_OUT; i++)
 		if (usable(t, addrs[i]) &&
@@ -611,6 +611,63 @@ static unsigned stripe_addresses(const struct fr_transfer *t,
 					  time(NULL)) != (time_t)-1)
 			out[k++] = addrs[i];
 	return k;
+}
+
+/*
+ * --courier: the site's courier address, and where to split the package
+ * between its parcel (the tail) and the network (these lanes), so that
+ * both would finish together. 1 with *cr, 0 when the network alone is
+ * sooner (said), FR_E_CONFIG when there is no courier to use.
+ */
+static int courier_split(const struct fr_config *c, const struct fr_transfer *t,
+			 const struct fr_manifest *m,
+			 const struct fr_address *const *lanes, unsigned n,
+			 struct fr_stripe_courier *cr)
+{
+	const struct fr_address *all[64];
+	unsigned na = fr_config_addresses(c, t->site, all, 64);
+	double rates[FR_ASSIGN_MAX_OUT], eta;
+	int src;
+
+	memset(cr, 0, sizeof(*cr));
+	for (unsigned i = 0; i < na && !cr->a; i++)
+		if (all[i]->type == FR_ADDR_COURIER &&
+		    fr_courier_model_of(all[i], &cr->model))
+			cr->a = all[i];
+	if (!cr->a) {
+		fr_log(FR_LOG_ERROR,
+		       "--courier: site %s has no courier address with media "
+		       "and a transit time in '%s'",
+		       t->site, c->path);
+		return FR_E_CONFIG;
+	}
+	uint32_t *bytes = malloc((m->n_segments + 1) * sizeof(*bytes));
+	if (!bytes)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		bytes[s] = m->segments[s].length;
+	for (unsigned i = 0; i < n; i++)
+		rates[i] = fr_link_rate(c, lanes[i], &src);
+	int64_t k = fr_assign_split(m->n_segments, bytes, rates, n, &cr->model,
+				    &eta);
+	free(bytes);
+	char e[32];
+	fmt_eta(eta, e, sizeof(e));
+	if (k < 0 || (uint32_t)k >= m->n_segments) {
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: the network alone is sooner than a parcel "
+		       "by %s (%s): no parcel",
+		       t->name, t->site, cr->a->name, e);
+		return 0;
+	}
+	cr->first = (uint32_t)k;
+	cr->eta = eta;
+	fr_log(FR_LOG_INFO,
+	       "'%s' to %s: a parcel by %s carries segments %u to %u, the "
+	       "network the first %u; both expected in %s",
+	       t->name, t->site, cr->a->name, cr->first, m->n_segments - 1,
+	       cr->first, e);
+	return 1;
 }
 
 /* What the one output of a send that did not stripe carried. */
@@ -749,7 +806,14 @@ window:
 	fr_transfer_save(t);
 	const struct fr_address *lanes[FR_ASSIGN_MAX_OUT];
 	unsigned n_lanes = stripe_addresses(t, addrs, n, lanes);
-	if (n_lanes >= 2) {
+	struct fr_stripe_courier cr;
+	int split = t->courier ? courier_split(c, t, m, lanes, n_lanes, &cr) : 0;
+	if (split < 0) {
+		rc = split;
+		snprintf(err, sizeof(err), "%s", fr_log_last_error());
+		goto over;
+	}
+	if (n_lanes >= 2 || (split && n_lanes)) {
 		size_t at = (size_t)snprintf(r.output, sizeof(r.output),
 					     "%u links", n_lanes);
 		for (unsigned i = 0; i < n_lanes && at < sizeof(r.output); i++)
@@ -759,7 +823,8 @@ window:
 		fr_log(FR_LOG_INFO, "'%s' to %s over %s at once", t->name,
 		       t->site, r.output);
 		progress_begin(&r);
-		rc = fr_stripe_run(c, t, known, single, lanes, n_lanes,
+		rc = fr_stripe_run(c, t, known, single, split ? &cr : NULL,
+				   lanes, n_lanes,
 				   on_progress, &r, res, err, sizeof(err));
 		if (r.tty)
 			fprintf(stderr, "\r\033[K");
@@ -1119,6 +1184,7 @@ static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 	t.priority = o->priority;
 	t.level = o->level >= -1 ? o->level : c->level;
 	t.skip_special = o->skip_special;
+	t.courier = o->courier;
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
 	snprintf(intr.source, sizeof(intr.source), "%s", t.source);

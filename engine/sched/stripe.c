@@ -56,33 +56,81 @@ struct stripe {
 	void (*progress)(void *arg, const struct fr_progress *p);
 	void *progress_arg;
 	uint64_t outputs_saved_ns;
+	/* the courier: a parcel of the tail, written by its own thread */
+	const struct fr_stripe_courier *cr;
+	unsigned cr_idx;             /* its output in the assignment */
+	atomic_bool tail_held;       /* the network leaves the tail to it */
+	uint32_t front_done;         /* no segment below it is missing */
+	pthread_t cr_th;
+	bool cr_running;
+	int cr_rc;
 };
 
 /* ---- the assignment as the outputs see it (struct fr_feed) ----------------- */
 
-static int64_t feed_next(void *arg, unsigned out, bool *copy)
+/* The network has landed every segment before the courier's tail. */
+static bool front_done(struct stripe *st)
 {
-	return fr_assign_next(arg, out, fr_now_s(), copy);
+	while (st->front_done < st->cr->first &&
+	       fr_assign_is_done(&st->as, st->front_done))
+		st->front_done++;
+	return st->front_done >= st->cr->first;
 }
 
+static int64_t feed_next(void *arg, unsigned out, bool *copy)
+{
+	struct stripe *st = arg;
+	int64_t seg = fr_assign_next(&st->as, out, fr_now_s(), copy);
+
+	if (seg != FR_ASSIGN_NONE || !atomic_load(&st->tail_held))
+		return seg;
+	pthread_mutex_lock(&st->mu);
+	bool go = atomic_load(&st->tail_held) && front_done(st);
+	if (go) {
+		/* a package never waits for its parcel */
+		atomic_store(&st->tail_held, false);
+		fr_assign_release_tail(&st->as);
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: the network has sent the front; it goes "
+		       "on into the parcel's segments until the parcel is "
+		       "imported",
+		       st->t->name, st->t->site);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return go ? fr_assign_next(&st->as, out, fr_now_s(), copy) : seg;
+}
+
+/* A segment of the courier's tail that a network session hears of without
+ * having carried it: the parcel's import brought it. */
 static void feed_acked(void *arg, unsigned out, uint32_t seg)
 {
-	fr_assign_acked(arg, out, seg, fr_now_s());
+	struct stripe *st = arg;
+
+	if (st->cr && seg >= st->cr->first &&
+	    !fr_assign_carries(&st->as, out, seg))
+		out = st->cr_idx;
+	fr_assign_acked(&st->as, out, seg, fr_now_s());
 }
 
 static void feed_held(void *arg, uint32_t seg)
 {
-	fr_assign_held(arg, seg, fr_now_s());
+	struct stripe *st = arg;
+
+	fr_assign_held(&st->as, seg, fr_now_s());
 }
 
 static bool feed_is_done(void *arg, uint32_t seg)
 {
-	return fr_assign_is_done(arg, seg);
+	struct stripe *st = arg;
+
+	return fr_assign_is_done(&st->as, seg);
 }
 
 static bool feed_all_done(void *arg)
 {
-	return fr_assign_all_done(arg);
+	struct stripe *st = arg;
+
+	return fr_assign_all_done(&st->as);
 }
 
 static bool fatal(int rc)
@@ -370,7 +418,7 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 		bytes[i] = m->segments[i].length;
 	rc = fr_assign_init(&st->as, m->n_segments, bytes, NULL);
 	free(bytes);
-	st->feed = (struct fr_feed){.arg = &st->as,
+	st->feed = (struct fr_feed){.arg = st,
 				    .next = feed_next,
 				    .acked = feed_acked,
 				    .held = feed_held,
@@ -397,6 +445,61 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 		       fr_rate_src_name(src));
 	}
 	return rc;
+}
+
+/* ---- the courier ------------------------------------------------------------ */
+
+static void *courier_main(void *arg)
+{
+	struct stripe *st = arg;
+	const struct fr_stripe_courier *cr = st->cr;
+	struct fr_parcel_opts po = {.path = st->t->source,
+				    .site = st->t->site,
+				    .name = st->t->name,
+				    .via = cr->a->name,
+				    .level = -2,
+				    .first = cr->first,
+				    .quiet = true};
+
+	st->cr_rc = fr_parcel_create(st->c, &po);
+	if (st->cr_rc < 0) {
+		/* the network carries the tail too */
+		fr_log(FR_LOG_WARN,
+		       "'%s' to %s: the parcel could not be written (%s); the "
+		       "network carries its segments",
+		       st->t->name, st->t->site, fr_strerror(st->cr_rc));
+		pthread_mutex_lock(&st->mu);
+		if (atomic_exchange(&st->tail_held, false))
+			fr_assign_release_tail(&st->as);
+		pthread_mutex_unlock(&st->mu);
+	}
+	return NULL;
+}
+
+/* The courier's output and its tail; the parcel written at once. */
+static int courier_start(struct stripe *st)
+{
+	const struct fr_stripe_courier *cr = st->cr;
+	const struct fr_manifest *m = st->known->m;
+	uint64_t tail = 0;
+
+	for (uint32_t s = cr->first; s < m->n_segments; s++)
+		tail += m->segments[s].length;
+	double t = fr_courier_time(&cr->model, tail);
+	int k = fr_assign_add(&st->as, cr->a->name,
+			      t > 0 ? (double)tail / t : 1, FR_RATE_CONFIGURED,
+			      cr->model.transit_s);
+	if (k < 0)
+		return k;
+	st->cr_idx = (unsigned)k;
+	int rc = fr_assign_reserve_tail(&st->as, st->cr_idx, cr->first);
+	if (rc < 0)
+		return rc;
+	atomic_store(&st->tail_held, true);
+	if (pthread_create(&st->cr_th, NULL, courier_main, st) != 0)
+		return -EAGAIN;
+	st->cr_running = true;
+	return 0;
 }
 
 /* What the lanes did, as one result; the rates learned, kept. */
@@ -436,11 +539,22 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			snprintf(err, cap, "%s", l->err);
 		}
 	}
+	if (st->cr && res->n_outputs < FR_OUTPUTS_MAX) {
+		struct fr_assign_stat cs;
+		struct fr_output_result *o = &res->outputs[res->n_outputs++];
+		fr_assign_stat(&st->as, st->cr_idx, &cs);
+		snprintf(o->name, sizeof(o->name), "%s", st->cr->a->name);
+		o->segments = cs.segs_acked;
+		o->bytes = cs.bytes_acked;
+		o->rate = cs.rate;
+		o->finished = cs.last_ack;
+	}
 	return atomic_load(&st->completed) ? 0 : rc ? rc : FR_E_INCOMPLETE;
 }
 
 int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 		  struct fr_known *known, bool single,
+		  const struct fr_stripe_courier *courier,
 		  const struct fr_address *const *addrs, unsigned n,
 		  void (*progress)(void *arg, const struct fr_progress *p),
 		  void *progress_arg, struct fr_send_result *res, char *err,
@@ -459,7 +573,10 @@ int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 	st->progress_arg = progress_arg;
 	pthread_mutex_init(&st->mu, NULL);
 	double t0 = fr_now_s();
+	st->cr = courier;
 	rc = stripe_init(st, addrs, n);
+	if (rc == 0 && courier)
+		rc = courier_start(st);
 	if (rc < 0) {
 		snprintf(err, cap, "cannot set the outputs up: %s",
 			 fr_strerror(rc));
@@ -472,6 +589,8 @@ int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 	for (unsigned i = 0; i < st->n; i++)
 		if (st->lanes[i].th)
 			pthread_join(st->lanes[i].th, NULL);
+	if (st->cr_running) /* the parcel is whole on its media */
+		pthread_join(st->cr_th, NULL);
 	save_outputs(st);
 	rc = stripe_result(st, res, err, cap);
 	for (unsigned i = 0; i < res->n_outputs; i++)

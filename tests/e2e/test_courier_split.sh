@@ -1,0 +1,99 @@
+#!/bin/bash
+# test_courier_split.sh - the courier as an output (issue 16): `ferry send
+# --courier` splits the package between the network (the front) and a
+# parcel written at once to the courier address's media (the tail), so
+# that both would finish together.
+#   - a slow network (a proxy at 1 MB/s) and a courier of 5 s transit:
+#     the send says where it splits and writes the parcel of the tail at
+#     once; the parcel, imported at LAB while the network still sends the
+#     front, brings the tail, and the network stops before sending it; the
+#     package completes, byte-identical, each segment once, and the send's
+#     JSON credits the courier with what its parcel brought;
+#   - a courier whose transit is longer than the network needs: no parcel
+#     (the send says the network alone is sooner) and the send completes
+#     by network;
+#   - --courier for a site without a courier address: exit 3, named.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_courier_split
+
+PKG=$WORK/src/pkg
+mkdir -p "$PKG"
+binary_data "$PKG/a.bin" $((24 * 1024 * 1024))
+MEDIA=$WORK/media
+mkdir -p "$MEDIA"
+
+start_proxy "$WORK/proxy.log" --rate 1000000
+CEN_HOST=127.0.0.1:$PROXY_PORT ADDR_EXTRA="bandwidth = 8M" \
+SENDER_EXTRA="segment-size = 1M" write_configs
+cp "$CEN_CONF" "$WORK/nocourier.conf"
+printf '\n[address LAB usb]\ntype = courier\npassword-file = %s\nmedia = %s\ntransit = 5s\n' \
+	"$CEN_PW_FILE" "$MEDIA" >>"$CEN_CONF"
+start_serve
+
+"$FERRY" send "$PKG" --to LAB --courier --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/s.json" 2>"$WORK/s.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$WORK/s.err" "a parcel by usb carries segments" 30 ||
+	fail "the send did not say where it splits: $(tail -n 3 "$WORK/s.err")"
+wait_for_log "$WORK/s.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
+	fail "the parcel was not written: $(tail -n 3 "$WORK/s.err")"
+first=$(sed -n 's/.*carries segments \([0-9]*\) to.*/\1/p' "$WORK/s.err" | head -n 1)
+check "the network keeps a front ($first segments)" [ "${first:-0}" -ge 1 ]
+check "the network send is still running when the parcel is there" kill -0 "$ps"
+run_ferry "$WORK/i.out" "$WORK/i.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the parcel of the tail imported while the network sends the front"
+rc=0
+wait "$ps" || rc=$?
+expect_rc 0 "$rc" "the send split between the network and the courier"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package, front by network and tail by parcel"
+n=$(json_get "$WORK/s.json" 'd["segments"]')
+cs=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] == "usb"][0]')
+ns=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] == "lan"][0]')
+check "the courier brought the tail ($cs segments)" [ "${cs:-0}" -ge 1 ]
+check "network + courier = every segment once ($ns + $cs = $n)" [ $((ns + cs)) = "$n" ]
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i.out" | grep -oE "^[0-9]+")
+net=$(grep -oE "\(([0-9]+) segments received" "$SERVE_LOG" | grep -oE "[0-9]+" | paste -sd+ | bc)
+check "LAB wrote each segment once ($net by network + $imp by parcel = $n)" \
+	[ $((${net:-0} + ${imp:-0})) = "$n" ]
+
+# a parcel that does not come: the network sends the front, then goes on
+# into the parcel's segments; the package never waits for it
+mkdir -p "$WORK/src/late"
+binary_data "$WORK/src/late/c.bin" $((6 * 1024 * 1024))
+sed -i 's/^transit = 5s$/transit = 3s/' "$CEN_CONF"
+find "$MEDIA" -mindepth 1 -delete
+run_ferry "$WORK/s4.json" "$WORK/s4.err" send "$WORK/src/late" --to LAB --courier \
+	--level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a --courier send whose parcel is never imported"
+expect_grep "... split" "a parcel by usb carries segments" "$WORK/s4.err"
+expect_grep "... the network went on into the parcel's segments" \
+	"goes on into the parcel's segments" "$WORK/s4.err"
+compare_trees "$WORK/src/late" "$LAB_STORE/packages/late" "the package whose parcel is late"
+cs=$(json_get "$WORK/s4.json" '[o["segments"] for o in d["outputs"] if o["name"] == "usb"][0]')
+check "the late parcel brought nothing ($cs segments)" [ "$cs" = 0 ]
+run_ferry "$WORK/i4.out" "$WORK/i4.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the late parcel imported after all"
+expect_grep "... finds the package complete" "complete" "$WORK/i4.out"
+sed -i 's/^transit = 3s$/transit = 5s/' "$CEN_CONF"
+
+# a courier slower than the network: no parcel
+mkdir -p "$WORK/src/small"
+binary_data "$WORK/src/small/b.bin" $((2 * 1024 * 1024))
+sed -i 's/^transit = 5s$/transit = 3d/' "$CEN_CONF"
+find "$MEDIA" -mindepth 1 -delete
+run_ferry "$WORK/s2.out" "$WORK/s2.err" send "$WORK/src/small" --to LAB --courier \
+	--level 0 --config "$CEN_CONF"
+expect_rc 0 "$RC" "a --courier send the network alone beats"
+expect_grep "... says the network alone is sooner" "network alone is sooner than a parcel by usb" \
+	"$WORK/s2.err"
+check "... and writes no parcel" [ -z "$(ls -A "$MEDIA")" ]
+compare_trees "$WORK/src/small" "$LAB_STORE/packages/small" "the package sent by network alone"
+
+# --courier without a courier address
+run_ferry "$WORK/s3.out" "$WORK/s3.err" send "$WORK/src/small" --to LAB --courier \
+	--name small3 --config "$WORK/nocourier.conf"
+expect_rc 3 "$RC" "--courier for a site without a courier address"
+expect_grep "... named" "site LAB has no courier address" "$WORK/s3.err"
+
+e2e_finish
