@@ -227,8 +227,8 @@ struct fr_plan;
 struct fr_schedule;
 
 /* The simulator's view of a planned link: segments in flight per output
- * (lan.c keeps up to 6; 4 matches what a striped send does on loopback),
- * and the latency a striped send starts from. */
+ * (lan.c keeps up to 6; 2 and 4 plan test_plan.sh's send alike, to the
+ * segment), and the latency a striped send starts from. */
 #define FR_PLAN_DEPTH 4
 #define FR_PLAN_LATENCY_S 0.05
 /* How far ahead a schedule is followed: closures past the first
@@ -259,8 +259,9 @@ struct fr_plan_input {
  * The send simulated over the links: p->outputs[i] (i < n_links) get
  * segments, bytes and finish, p->eta the last landing; with a courier,
  * p->courier gets alone, and the split when it would beat the network
- * alone (split, first, the two parts, eta, gain) or why not. Nothing
- * else in p is touched. 0, -EINVAL, -ENOMEM, or -EDEADLK (no link ever
+ * alone (split, first, the two parts, eta, gain) or why not (its name,
+ * media, transit and rates are the caller's). Nothing else in p is
+ * touched. 0, -EINVAL, -ENOMEM, or -EDEADLK (no link ever
  * up).
  */
 int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p);

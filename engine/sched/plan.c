@@ -73,8 +73,17 @@ double fr_plan_windows(const struct fr_schedule *s, int priority, time_t now,
 			off_begin(L, (double)(t - now));
 		}
 	}
-	if (first < 0)
+	if (first < 0) {
 		L->n_off = 0;
+		return -1;
+	}
+	/* a closure the horizon cut: to when it opens again */
+	unsigned k = L->n_off;
+	if (k && L->off[k - 1].to < 0) {
+		time_t o = fr_schedule_next_open(
+		    s, priority, now + (time_t)L->off[k - 1].from);
+		L->off[k - 1].to = o == (time_t)-1 ? -1 : (double)(o - now);
+	}
 	return first;
 }
 
@@ -126,6 +135,14 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 	    (in->courier && in->n_links + 1 > FR_ASSIGN_MAX_OUT))
 		return -EINVAL;
 	p->eta = 0;
+	struct fr_plan_courier *pc = &p->courier;
+	if (in->courier) { /* what it computes of the courier, afresh */
+		pc->alone = pc->eta = pc->gain = 0;
+		pc->modelled = pc->split = false;
+		pc->first = pc->net_segments = pc->segments = 0;
+		pc->net_bytes = pc->bytes = 0;
+		pc->why[0] = '\0';
+	}
 	for (unsigned i = 0; i < in->n_links; i++) {
 		p->outputs[i].segments = 0;
 		p->outputs[i].bytes = 0;
@@ -133,7 +150,7 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 	}
 	if (!in->n_segs) {
 		if (in->courier)
-			snprintf(p->courier.why, sizeof(p->courier.why), "%s",
+			snprintf(pc->why, sizeof(pc->why), "%s",
 				 "nothing to send");
 		return 0;
 	}
