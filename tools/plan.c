@@ -49,10 +49,12 @@ static void print_head(const struct fr_plan *p, FILE *out)
 	if (p->asked)
 		fprintf(out, "%s holds %u segments (%s), asked through %s",
 			p->site, p->held_segments,
-			fr_human_bytes(p->held_bytes, a, sizeof(a)), p->asked_via);
+			fr_human_bytes(p->held_bytes, a, sizeof(a)),
+			p->asked_via);
 	else
-		fprintf(out, "%s was not asked what it holds (%s): counted as "
-			     "holding nothing",
+		fprintf(out,
+			"%s was not asked what it holds (%s): counted as "
+			"holding nothing",
 			p->site, p->not_asked);
 	if (p->held_unconfirmed)
 		fprintf(out, " (%u of them to read and compare)",
@@ -117,13 +119,14 @@ static void print_courier(const struct fr_plan *p, FILE *out)
 		fprintf(out, "no split: %s (the parcel alone: %s)\n", c->why,
 			span(c->alone, t, sizeof(t)));
 	else
-		fprintf(out,
-			"a split beats the network by %s: the network carries "
-			"segments 0-%u (%s), a parcel %u-%u (%s); ETA %s\n",
-			span(c->gain, t, sizeof(t)), c->first ? c->first - 1 : 0,
-			fr_human_bytes(c->net_bytes, a, sizeof(a)), c->first,
-			p->n_segments - 1, fr_human_bytes(c->bytes, b, sizeof(b)),
-			span(c->eta, u, sizeof(u)));
+		fprintf(
+		    out,
+		    "a split beats the network by %s: the network carries "
+		    "segments 0-%u (%s), a parcel %u-%u (%s); ETA %s\n",
+		    span(c->gain, t, sizeof(t)), c->first ? c->first - 1 : 0,
+		    fr_human_bytes(c->net_bytes, a, sizeof(a)), c->first,
+		    p->n_segments - 1, fr_human_bytes(c->bytes, b, sizeof(b)),
+		    span(c->eta, u, sizeof(u)));
 }
 
 static void json_output(const struct fr_plan *p, const struct fr_plan_output *o,
@@ -154,15 +157,16 @@ static void json_courier(const struct fr_plan *p, FILE *out)
 		fputs("null", out);
 		return;
 	}
-	fprintf(out,
-		"{\"name\":%s,\"media\":%s,\"transit\":", fr_json_str(c->name, n, sizeof(n)),
+	fprintf(out, "{\"name\":%s,\"media\":%s,\"transit\":",
+		fr_json_str(c->name, n, sizeof(n)),
 		c->media[0] ? fr_json_str(c->media, m, sizeof(m)) : "null");
 	if (c->transit_s >= 0)
 		fprintf(out, "%.0f", c->transit_s);
 	else
 		fputs("null", out);
-	fprintf(out, ",\"write_rate\":%.0f,\"import_rate\":%.0f,"
-		     "\"modelled\":%s,\"alone\":",
+	fprintf(out,
+		",\"write_rate\":%.0f,\"import_rate\":%.0f,"
+		"\"modelled\":%s,\"alone\":",
 		c->write_rate, c->import_rate, c->modelled ? "true" : "false");
 	if (c->modelled)
 		fprintf(out, "%.3f", c->alone);
@@ -207,9 +211,9 @@ static void print_json(const struct fr_plan *p, FILE *out)
 			fputc(',', out);
 		json_output(p, &p->outputs[i], out);
 	}
-	fprintf(out, "],\"eta\":%.3f,\"eta_at\":%s,\"courier\":", p->eta,
-		fr_json_time(p->now + (int64_t)(p->eta + 0.5), when,
-			     sizeof(when)));
+	fprintf(
+	    out, "],\"eta\":%.3f,\"eta_at\":%s,\"courier\":", p->eta,
+	    fr_json_time(p->now + (int64_t)(p->eta + 0.5), when, sizeof(when)));
 	json_courier(p, out);
 	fputs("}\n", out);
 }

@@ -32,11 +32,11 @@
 
 #include "fr_internal.h"
 
-#define ASK_S 5.0		  /* for every address asked, in all */
+#define ASK_S 5.0	       /* for every address asked, in all */
 #define MEDIA_WRITE_RATE 150e6 /* bytes/s: a parcel written to media */
-#define IMPORT_RATE 100e6	  /* bytes/s: verified and made durable there */
+#define IMPORT_RATE 100e6      /* bytes/s: verified and made durable there */
 
-/* ---- the computation (pure: the unit tests drive it) ---------------------- */
+/* ---- the computation (pure: the unit tests drive it) --------------------- */
 
 /* A closure of L begins at `from` (seconds from now), open-ended. */
 static void off_begin(struct fr_sim_link *L, double from)
@@ -105,8 +105,8 @@ static int compute_courier(const struct fr_plan_input *in, double net_eta,
 		all += in->bytes[i];
 	pc->alone = fr_courier_time(in->courier, all);
 	pc->modelled = true;
-	int rc = fr_sim_run(in->links, in->n_links, &cr, in->n_segs, in->bytes,
-			    &r);
+	int rc =
+	    fr_sim_run(in->links, in->n_links, &cr, in->n_segs, in->bytes, &r);
 	if (rc < 0)
 		return rc;
 	if (r.split < 0 || !(r.eta < net_eta)) {
@@ -154,8 +154,8 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 				 "nothing to send");
 		return 0;
 	}
-	rc = fr_sim_run(in->links, in->n_links, NULL, in->n_segs, in->bytes,
-			&r);
+	rc =
+	    fr_sim_run(in->links, in->n_links, NULL, in->n_segs, in->bytes, &r);
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < in->n_links; i++) {
@@ -167,7 +167,7 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 	return in->courier ? compute_courier(in, r.eta, p) : 0;
 }
 
-/* ---- the site's addresses -------------------------------------------------- */
+/* ---- the site's addresses ------------------------------------------------ */
 
 /* Why no address is usable, said once every address was looked at. */
 static int no_usable(const struct fr_config *c, const struct fr_plan_opts *o,
@@ -237,14 +237,15 @@ static int plan_addresses(const struct fr_config *c,
 			net[(*n)++] = a;
 	}
 	if (!named) {
-		fr_log(FR_LOG_ERROR, "site %s has no address named '%s' in '%s'",
-		       o->site, o->via, c->path);
+		fr_log(FR_LOG_ERROR,
+		       "site %s has no address named '%s' in '%s'", o->site,
+		       o->via, c->path);
 		return FR_E_CONFIG;
 	}
 	return *n ? 0 : no_usable(c, o, network, *courier != NULL);
 }
 
-/* ---- the source ------------------------------------------------------------ */
+/* ---- the source ---------------------------------------------------------- */
 
 /* The listing, sealed open as a send seals it, with the hashes an
  * earlier send of it made. */
@@ -284,7 +285,7 @@ static int plan_source(const struct fr_config *c, const struct fr_plan_opts *o,
 	return 0;
 }
 
-/* ---- asking the site --------------------------------------------------------- */
+/* ---- asking the site ----------------------------------------------------- */
 
 /* One question to one address, in a thread of its own so that a site
  * that does not answer holds the plan no longer than its deadline; the
@@ -344,7 +345,8 @@ static void *ask_main(void *arg)
 	return NULL;
 }
 
-static struct ask *ask_new(const struct fr_config *c, const struct fr_address *a,
+static struct ask *ask_new(const struct fr_config *c,
+			   const struct fr_address *a,
 			   const struct fr_manifest *m, const uint8_t *mf,
 			   size_t len, int priority)
 {
@@ -403,8 +405,8 @@ static bool ask_wait(struct ask *k, double deadline)
  * -ETIMEDOUT past the deadline, or the output's code; err says why. */
 static int ask_one(const struct fr_config *c, const struct fr_address *a,
 		   const struct fr_manifest *m, const uint8_t *mf, size_t len,
-		   int priority, double deadline, uint8_t *have, uint8_t *copies,
-		   char *err, size_t cap)
+		   int priority, double deadline, uint8_t *have,
+		   uint8_t *copies, char *err, size_t cap)
 {
 	struct ask *k = ask_new(c, a, m, mf, len, priority);
 	pthread_t th;
@@ -490,7 +492,7 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 	return rc;
 }
 
-/* ---- the outputs and the courier ------------------------------------------------ */
+/* ---- the outputs and the courier ----------------------------------------- */
 
 /* Output a as the simulator sees it: the rate it would start from (its
  * rate limit as it stands now caps it), its schedule's closures. */
@@ -524,13 +526,13 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 				  .rate_src = src,
 				  .latency = FR_PLAN_LATENCY_S,
 				  .depth = FR_PLAN_DEPTH};
-	o->opens = fmax(0, fr_plan_windows(&a->schedule, p->priority,
-					   (time_t)p->now, L));
+	o->opens = fmax(
+	    0, fr_plan_windows(&a->schedule, p->priority, (time_t)p->now, L));
 }
 
 /* The courier as modelled: false (and why) when it cannot be. */
-static bool plan_courier(const struct fr_address *a, struct fr_courier_model *cm,
-			 struct fr_plan *p)
+static bool plan_courier(const struct fr_address *a,
+			 struct fr_courier_model *cm, struct fr_plan *p)
 {
 	struct fr_plan_courier *pc = &p->courier;
 	double transit;
@@ -555,8 +557,9 @@ static bool plan_courier(const struct fr_address *a, struct fr_courier_model *cm
 
 /* The segments still to send, simulated over the outputs (and the
  * courier). */
-static int plan_run(const struct fr_config *c, const struct fr_address *const *net,
-		    unsigned n, const struct fr_address *courier,
+static int plan_run(const struct fr_config *c,
+		    const struct fr_address *const *net, unsigned n,
+		    const struct fr_address *courier,
 		    const struct fr_manifest *m, const uint8_t *held,
 		    struct fr_plan *p)
 {
@@ -579,8 +582,8 @@ static int plan_run(const struct fr_config *c, const struct fr_address *const *n
 			plan_output(c, net[i], p, &links[i], &p->outputs[i]);
 		p->n_outputs = n;
 		bool cr = courier && plan_courier(courier, &cm, p);
-		struct fr_plan_input in = {k, bytes, index, links, n,
-					   cr ? &cm : NULL};
+		struct fr_plan_input in = {k,	  bytes, index,
+					   links, n,	 cr ? &cm : NULL};
 		rc = fr_plan_compute(&in, p);
 	}
 	if (rc < 0)
@@ -605,7 +608,8 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 	p->priority = o->priority;
 	snprintf(p->site, sizeof(p->site), "%s", o->site);
 	signal(SIGPIPE, SIG_IGN); /* a site that hangs up on the question */
-	if ((rc = plan_addresses(c, o, (time_t)p->now, net, &n, &courier)) < 0 ||
+	if ((rc = plan_addresses(c, o, (time_t)p->now, net, &n, &courier)) <
+		0 ||
 	    (rc = plan_source(c, o, p, &m)) < 0)
 		goto out;
 	if (!(held = calloc(m.n_segments + 1, 1))) {

@@ -227,6 +227,31 @@ check "... plans without the site, saying why" \
 run_ferry "$WORK/p6.txt" "$WORK/p6t.err" plan "$WORK/src/pkg2" --to LAB --config "$DEAD"
 expect_grep "... in the table too" "LAB was not asked what it holds \(lan: cannot connect|LAB was not asked what it holds \(cannot connect" "$WORK/p6.txt"
 
+# a site that takes the connection and says nothing: the plan waits 5 s
+SILENT=$(pick_port)
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    held.append(s.accept())
+' "$SILENT" >"$WORK/silent.log" 2>&1 &
+E2E_PIDS+=("$!")
+wait_for_log "$WORK/silent.log" listening 10 || die "the silent listener did not start"
+MUTE=$(conf mute)
+sed -i "s/^host = .*/host = 127.0.0.1:$SILENT/" "$MUTE"
+t0=$SECONDS
+run_ferry "$WORK/p11.json" "$WORK/p11.err" plan "$WORK/src/pkg2" --to LAB --json --config "$MUTE"
+t=$((SECONDS - t0))
+expect_rc 0 "$RC" "plan when the site does not answer"
+check "... gives up after 5 s ($t s)" test "$t" -ge 4 -a "$t" -le 8
+check "... and says so" \
+	[ "$(json_get "$WORK/p11.json" '"did not answer within 5 s" in d["not_asked"] and not d["asked"]')" = true ]
+
 # ---- --via, schedules ------------------------------------------------------------------
 
 run_ferry "$WORK/p7.json" "$WORK/p7.err" plan "$WORK/src/pkg2" --to LAB --via slow --offline --json --config "$CEN_CONF"

@@ -43,7 +43,7 @@ static struct fr_schedule sched(const char *text)
 	return s;
 }
 
-/* ---- schedules as off intervals -------------------------------------------- */
+/* ---- schedules as off intervals ------------------------------------------ */
 
 static const char *WEEK = "mon-fri 08-18 high; mon-fri 18-08 all; sat-sun all";
 
@@ -81,7 +81,8 @@ Test(plan, windows_repeat_each_week)
 	cr_assert_float_eq(L.off[0].from, (36 + 8) * 3600, 1e-9); /* Mon 08 */
 	cr_assert_float_eq(L.off[5].from, L.off[0].from + 7 * 86400, 1e-9);
 	for (unsigned i = 0; i < L.n_off; i++)
-		cr_assert_float_eq(L.off[i].to - L.off[i].from, 10 * 3600, 1e-9);
+		cr_assert_float_eq(L.off[i].to - L.off[i].from, 10 * 3600,
+				   1e-9);
 }
 
 Test(plan, windows_open_to_the_priority)
@@ -89,12 +90,12 @@ Test(plan, windows_open_to_the_priority)
 	struct fr_schedule s = sched(WEEK), none = {0};
 	struct fr_sim_link L = {.n_off = 7};
 
-	cr_assert_float_eq(fr_plan_windows(&s, FR_PRIO_HIGH, at(WED, 10, 30), &L),
-			   0, 1e-9);
+	cr_assert_float_eq(
+	    fr_plan_windows(&s, FR_PRIO_HIGH, at(WED, 10, 30), &L), 0, 1e-9);
 	cr_assert_eq(L.n_off, 0, "always open to high");
 	L.n_off = 7;
-	cr_assert_float_eq(fr_plan_windows(&none, FR_PRIO_LOW, at(WED, 10, 30), &L),
-			   0, 1e-9);
+	cr_assert_float_eq(
+	    fr_plan_windows(&none, FR_PRIO_LOW, at(WED, 10, 30), &L), 0, 1e-9);
 	cr_assert_eq(L.n_off, 0, "no schedule: always open");
 }
 
@@ -103,8 +104,8 @@ Test(plan, windows_never_open)
 	struct fr_schedule s = sched("daily high");
 	struct fr_sim_link L = {0};
 
-	cr_assert_float_eq(fr_plan_windows(&s, FR_PRIO_MEDIUM, at(MON, 9, 0), &L),
-			   -1, 1e-9);
+	cr_assert_float_eq(
+	    fr_plan_windows(&s, FR_PRIO_MEDIUM, at(MON, 9, 0), &L), -1, 1e-9);
 	cr_assert_eq(L.n_off, 0);
 }
 
@@ -126,7 +127,7 @@ Test(plan, windows_past_the_slots_count_as_open)
 	}
 }
 
-/* ---- the send simulated --------------------------------------------------- */
+/* ---- the send simulated -------------------------------------------------- */
 
 #define MIB (1u << 20)
 
@@ -201,7 +202,8 @@ Test(plan, nothing_to_send)
 {
 	struct fr_sim_link L[1] = {lk("lan", 4e6)};
 	struct fr_courier_model cm = {150e6, 3600, 100e6};
-	struct fr_plan p = {.eta = 9, .outputs = {{.segments = 3, .finish = 2}}};
+	struct fr_plan p = {.eta = 9,
+			    .outputs = {{.segments = 3, .finish = 2}}};
 	struct fr_plan_input in = {0, NULL, NULL, L, 1, &cm};
 
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
@@ -224,7 +226,8 @@ Test(plan, bad_input)
 	struct fr_plan_input none = {4, b, NULL, L, 0, NULL};
 	cr_assert_eq(fr_plan_compute(&none, &p), -EINVAL);
 	struct fr_plan_input full = {4, b, NULL, L, FR_ASSIGN_MAX_OUT, &cm};
-	cr_assert_eq(fr_plan_compute(&full, &p), -EINVAL, "no room for the courier");
+	cr_assert_eq(fr_plan_compute(&full, &p), -EINVAL,
+		     "no room for the courier");
 	free(b);
 }
 
@@ -291,7 +294,8 @@ Test(plan, held_segments_keep_their_index)
 	cr_assert(p.courier.split, "%s", p.courier.why);
 	cr_assert_eq(p.courier.first, 10 + p.courier.net_segments);
 	cr_assert_eq(p.courier.net_segments + p.courier.segments, 30);
-	cr_assert_eq((double)(p.courier.net_bytes + p.courier.bytes), sum(b, 30));
+	cr_assert_eq((double)(p.courier.net_bytes + p.courier.bytes),
+		     sum(b, 30));
 	free(b);
 }
 
@@ -308,8 +312,8 @@ Test(plan, courier_far_away_no_split)
 	cr_assert(p.courier.modelled);
 	cr_assert_not(p.courier.split);
 	cr_assert_str_eq(p.courier.why, "the network alone is sooner");
-	cr_assert_float_eq(p.courier.alone, fr_courier_time(&cm, (uint64_t)sum(b, 34)),
-			   1e-6);
+	cr_assert_float_eq(p.courier.alone,
+			   fr_courier_time(&cm, (uint64_t)sum(b, 34)), 1e-6);
 	free(b);
 }
 
