@@ -42,9 +42,30 @@ const char *fr_aead_here(void);
  * in any other build. */
 void fr_hooks_check(void);
 
+/* ---- printing helpers (core/util.c) -------------------------------------- */
+
+/* "512 B", "1.5 KiB", "33.0 MiB" ... into buf; returns buf. */
+const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
+/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
+ * with its quotes), or null when t < 0; returns buf. */
+const char *fr_json_time(int64_t t, char *buf, size_t cap);
+/* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
+const char *fr_span_str(int64_t s, char *buf, size_t cap);
+/* JSON string escaping into out (quotes included, cut to fit cap);
+ * returns out. Control characters as JSON escapes; a byte that is not
+ * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
+const char *fr_json_str(const char *s, char *out, size_t cap);
+void fr_json_fput(const char *s, FILE *f);
+/*
+ * A name (any bytes but NUL) made safe to print: backslash, newline, tab
+ * and CR as \\ \n \t \r; other control bytes, C1 controls and bytes
+ * that are not UTF-8 as \xNN; printable UTF-8 as it is. Cut with "..."
+ * to fit cap; FR_ESC_MAX holds any path whole. Returns out.
+ */
+#define FR_ESC_MAX (4 * FR_PATH_MAX + 8)
+const char *fr_esc(const char *s, char *out, size_t cap);
+
 /* ---- configuration ----------------------------------------------------- */
-
-
 
 enum fr_addr_type {
 	FR_ADDR_LAN,
@@ -280,6 +301,88 @@ int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
  * several returns -EINTR once its children have stopped. */
 int fr_interrupted(void);
 
+/* ---- planning (sched/plan.c) ------------------------------------------- */
+
+/* `ferry plan`: what a send of path to site would do, before anything
+ * moves. */
+struct fr_plan_opts {
+	const char *path;     /* file or directory */
+	const char *site;     /* destination site code */
+	const char *name;     /* package name (default: PATH's last part) */
+	const char *via;      /* one network address, or NULL: every usable one */
+	int priority;         /* enum fr_priority: what the schedules let through */
+	bool offline;         /* do not ask the site what it holds */
+};
+
+/* One output the send would use: a network address to the site. */
+struct fr_plan_output {
+	char name[64];
+	const char *type;     /* "lan", "async", "isdn", "x25", "sna" */
+	double rate;          /* bytes/s it is planned at */
+	const char *rate_src; /* "measured", "configured", "profile", "default" */
+	int64_t measured_at;  /* measured: when (Unix time); else -1 */
+	bool limited;         /* its rate-limit holds it below that now */
+	double opens;         /* s from now until its schedule opens (0: open) */
+	uint32_t segments;    /* it would carry (acknowledged first) */
+	uint64_t bytes;       /* their bytes */
+	double finish;        /* s from now when its last one lands (0: none) */
+};
+
+/* The site's courier address, and whether shipping media would beat the
+ * network: the network carries the front, the parcel the back. */
+struct fr_plan_courier {
+	char name[64];
+	char media[1024];
+	double transit_s;     /* -1: no transit configured */
+	double write_rate, import_rate; /* bytes/s, as modelled */
+	double alone;         /* s: the parcel carrying all there is to send */
+	bool modelled;        /* media and transit known, something to send */
+	bool split;           /* shipping the tail beats the network alone */
+	uint32_t first;       /* split: the parcel's first segment (package index) */
+	uint32_t net_segments, segments; /* split: by the network, by the parcel */
+	uint64_t net_bytes, bytes;
+	double eta;           /* split: when the last segment lands, s from now */
+	double gain;          /* split: that much sooner than the network alone */
+	char why[160];        /* no split: why not */
+};
+
+struct fr_plan {
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	int priority;
+	int64_t now;                 /* planned at (Unix time) */
+	uint64_t total_bytes;        /* the package */
+	uint32_t n_segments;
+	uint32_t left_out;           /* entries the walk cannot carry */
+	bool asked;                  /* the site said what it holds, */
+	char asked_via[64];          /* through this address; */
+	char not_asked[512];         /* else why not */
+	uint32_t held_segments;      /* at the site already (a send skips them) */
+	uint32_t held_unconfirmed;   /* of them: copies the sender has not
+				      * hashed yet (read and compared, then
+				      * skipped when they match) */
+	uint64_t held_bytes;
+	uint32_t send_segments;      /* what a send would carry */
+	uint64_t send_bytes;
+	struct fr_plan_output outputs[FR_OUTPUTS_MAX];
+	unsigned n_outputs;
+	double eta;                  /* s from now when the last segment lands
+				      * (0: nothing to send) */
+	bool has_courier;
+	struct fr_plan_courier courier;
+};
+
+/*
+ * List the source (its cached hashes, when an earlier send made them),
+ * ask the site what it holds (unless offline; through the first network
+ * address that answers within a few seconds, a LAN only: a plan never
+ * dials), and simulate the send over every usable address, and the
+ * courier's split. 0, or FR_E_CONFIG (unknown site, --via naming
+ * nothing, no usable address), or the source's -errno; logged.
+ */
+int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
+	    struct fr_plan *p);
+
 /* ---- courier parcels (out/parcel.c; the import: recv/import.c) --------- */
 
 #define FR_PARCEL_MEDIA_MAX 64
@@ -395,18 +498,6 @@ int fr_status_load(const struct fr_config *c, const char *which,
 		   struct fr_status *s);
 void fr_status_fini(struct fr_status *s); /* idempotent; safe zeroed */
 
-/* Small helpers for presenting results (core/util.c). */
-const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
-/* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
- * with its quotes), or null when t < 0; returns buf. */
-const char *fr_json_time(int64_t t, char *buf, size_t cap);
-/* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
-const char *fr_span_str(int64_t s, char *buf, size_t cap);
-/* JSON string escaping into out (quotes included, cut to fit cap);
- * returns out. Control characters as JSON escapes; a byte that is not
- * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
-const char *fr_json_str(const char *s, char *out, size_t cap);
-void fr_json_fput(const char *s, FILE *f);
 int fr_verify(const struct fr_config *c, const char *name, bool json,
 	      FILE *out);
 /* verify, then repair what can be: see `ferry verify --repair`. */

@@ -49,7 +49,6 @@ int fr_remove_tree(const char *path);
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* fr_human_bytes, fr_json_str, fr_json_time, fr_span_str: fr_engine.h */
 /* A progress line on the terminal (stderr), never wider than it (its
  * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
  * apart; while too wide, the part with the highest drop rank is left
@@ -59,14 +58,8 @@ struct fr_tty_part {
 	int drop;
 };
 void fr_tty_line(const struct fr_tty_part *parts, unsigned n);
-/*
- * A name (any bytes but NUL) made safe to print: backslash, newline, tab
- * and CR as \\ \n \t \r; other control bytes, C1 controls and bytes
- * that are not UTF-8 as \xNN; printable UTF-8 as it is. Cut with "..."
- * to fit cap; FR_ESC_MAX holds any path whole. Returns out.
- */
-#define FR_ESC_MAX (4 * FR_PATH_MAX + 8)
-const char *fr_esc(const char *s, char *out, size_t cap);
+/* fr_human_bytes, fr_json_time, fr_span_str, fr_json_str, fr_esc: in
+ * fr_engine.h, for the command line too. */
 /* The value of "key=value" lines in text (0), or -ENOENT and "". */
 int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
 long fr_kv_num(const char *text, const char *key); /* 0 when absent */
@@ -898,6 +891,10 @@ static inline bool fr_known_all(const struct fr_known *k)
 int fr_known_add(struct fr_known *k, uint32_t s, const uint8_t h[FR_HASH_LEN]);
 /* The manifest to offer now (open unless every hash is known). */
 int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len);
+/* The hashes an earlier send of m's listing made (dir/manifest, the
+ * records in dir/hashes) copied into m, nothing written: what `ferry
+ * plan` offers. m->open is set; returns how many hashes are known. */
+uint32_t fr_known_peek(struct fr_manifest *m, const char *dir);
 /*
  * Every segment hashed (those nobody read, because another arrival such
  * as a parcel brought them to the receiver, are read and hashed first):
@@ -945,6 +942,9 @@ struct fr_send_ctx {
 	unsigned out;                /* this output's index in it */
 	atomic_bool *cancel;         /* set: another output met what ends the
 				      * send (-ECANCELED) */
+	uint8_t *copies;             /* NULL, or per segment: set by offer
+				      * when the receiver holds a copy the
+				      * offer had no hash for (HELD) */
 	/* filled by the output */
 	uint64_t wire_bytes, sent_raw, skipped_raw;
 	uint64_t read_bytes;         /* of the source, by this attempt */

@@ -12,5 +12,7 @@
 
 /* `ferry status`: a table per direction, or one JSON array (status.c). */
 void fr_status_print(const struct fr_status *s, bool json, FILE *out);
+/* `ferry plan`'s report (plan.c): the table, or one JSON object. */
+void ferry_plan_print(const struct fr_plan *p, bool json, FILE *out);
 
 #endif

@@ -48,6 +48,8 @@ static const char *const usage_main =
 	"  prune   --older-than D --config F   remove what was abandoned\n"
 	"  forget  TRANSFER --config F         drop one transfer record\n"
 	"  parcel  create|list|ship|import     courier parcels on media\n"
+	"  plan    PATH --to SITE --config F   what a send would do, and when it\n"
+	"                                      would be done\n"
 	"  version                             print the version, the protocol and\n"
 	"                                      volume format it speaks, its AEAD\n"
 	"\n"
@@ -206,6 +208,39 @@ static const char *const usage_parcel =
 	"         time, in any order, twice. Exit 5 when a volume or segment\n"
 	"         was refused (damaged, altered, wrong site).\n";
 
+static const char *const usage_plan =
+	"usage: ferry plan PATH --to SITE --config F [--priority P] [--via ADDR]\n"
+	"                  [--name N] [--offline] [--json]\n"
+	"\n"
+	"Show what 'ferry send PATH --to SITE' would do, before anything is\n"
+	"sent: what the site holds already, and per output (each network\n"
+	"address the send would use) the segments and bytes it would carry,\n"
+	"its rate and where that rate comes from (measured by an earlier\n"
+	"send, configured bandwidth, line profile, default), and when it\n"
+	"would be done; the package's ETA; and, when the site has a courier\n"
+	"address with media and transit, whether shipping the tail of the\n"
+	"package on media would beat the network, by how much, and where to\n"
+	"split it. Schedules are followed: an address closed now starts\n"
+	"when it opens.\n"
+	"\n"
+	"options:\n"
+	"  --to SITE         destination site code (required)\n"
+	"  --config F        this site's config file (default:\n"
+	"                    $FERRY_CONFIG, else " FERRY_DEFAULT_CONFIG ")\n"
+	"  --priority P      high, medium or low (default: medium): which\n"
+	"                    schedule windows the send may use\n"
+	"  --via ADDR        plan the send by the network address ADDR only\n"
+	"  --name N          package name (default: PATH's last part)\n"
+	"  --offline         do not ask the site what it holds (plan as if it\n"
+	"                    held nothing); also when no LAN address answers\n"
+	"                    within 5 s (a plan never dials a line)\n"
+	"  --json            print the plan as one JSON object on stdout\n"
+	"\n"
+	"Asking the site opens a session that offers the package's listing\n"
+	"(as a send does first) and closes it. Exit 0 with a plan, 1 when\n"
+	"PATH cannot be read, 2 usage, 3 configuration (unknown site, no\n"
+	"usable address, --via naming none).\n";
+
 #define MAX_POS 64
 struct args {
 	const char *config, *to, *name, *via, *positional;
@@ -310,6 +345,8 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 			break;
 		case 'l': {
 			char *end;
+			if (usage == usage_plan)
+				return die_usage(usage, "unknown option '--level'");
 			if (!strcmp(optarg, "auto")) {
 				a->level = -1;
 				break;
@@ -520,6 +557,33 @@ static int cmd_parcel(int argc, char **argv)
 	return exit_for(rc);
 }
 
+static int cmd_plan(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	struct fr_plan p;
+	int rc;
+
+	if (!a->positional)
+		return die_usage(usage, "%s", "PATH is required");
+	if (!a->to)
+		return die_usage(usage, "%s", "--to SITE is required");
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	struct fr_plan_opts o = {
+		.path = a->positional,
+		.site = a->to,
+		.name = a->name,
+		.via = a->via,
+		.priority = a->priority,
+		.offline = a->offline,
+	};
+	rc = fr_plan(&c, &o, &p);
+	if (rc == 0)
+		ferry_plan_print(&p, a->json, stdout);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
 /*
  * Every reader holds at most 64 files open and a receiving session at
  * most 128, but several sessions and transfers run at once: the usual
@@ -573,10 +637,10 @@ int main(int argc, char **argv)
 			    : !strcmp(cmd, "verify") ? usage_verify
 			    : !strcmp(cmd, "prune")  ? usage_prune
 			    : !strcmp(cmd, "forget") ? usage_forget
+			    : !strcmp(cmd, "plan")   ? usage_plan
 						     : NULL;
 	if (!usage) {
-		if (!strcmp(cmd, "plan") ||
-		    !strcmp(cmd, "bench")) {
+		if (!strcmp(cmd, "bench")) {
 			fprintf(stderr,
 				"ferry: '%s' is not available in this version "
 				"yet\n",
@@ -650,6 +714,8 @@ int main(int argc, char **argv)
 		fr_config_fini(&c);
 		return exit_for(rc);
 	}
+	if (!strcmp(cmd, "plan"))
+		return cmd_plan(&a, usage);
 	if (!strcmp(cmd, "resume")) {
 		if ((rc = load(&c, &a, usage)) < 0)
 			return -rc;

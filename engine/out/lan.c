@@ -352,6 +352,10 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 			 o->a->host);
 	if (rc == FR_HAVE_PARTIAL)
 		rc = recv_held(lc, sc->m->n_segments, err, cap);
+	for (uint32_t i = 0; rc == FR_HAVE_PARTIAL && sc->copies &&
+			     i < sc->m->n_segments;
+	     i++)
+		sc->copies[i] = lc->held[(size_t)i * FR_UNCONF_REC];
 	return rc;
 }
 

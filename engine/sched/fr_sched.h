@@ -1,8 +1,11 @@
 /*
  * fr_sched.h - the scheduler's assignment core: which output carries
  * which segment of one transfer (assign.c), the link simulator that
- * drives it to predict a send (sim.c), and the rate learned per address
- * kept in the sender's store (links.c).
+ * drives it to predict a send (sim.c), the rate learned per address
+ * kept in the sender's store (links.c), and the plan made of them
+ * (plan.c).
+ *
+ * `ferry plan` (plan.c) runs that simulator over a site's addresses.
  *
  * Invariants: a segment is free (no carrier), carried by one or two
  * outputs (two only in the endgame), or done (acknowledged once; the
@@ -21,6 +24,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct fr_config;
 struct fr_address;
@@ -160,7 +164,7 @@ double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes);
 
 /* ---- the link simulator (sim.c) ------------------------------------------ */
 
-#define FR_SIM_MAX_OFF 4
+#define FR_SIM_MAX_OFF 32
 #define FR_SIM_MAX_DEPTH 16
 /* A link as the simulator models it: it sends one segment at a time at
  * `rate`, each ACKed `latency` after its last byte, and holds at most
@@ -244,5 +248,50 @@ int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 		  void (*progress)(void *arg, const struct fr_progress *p),
 		  void *progress_arg, struct fr_send_result *res, char *err,
 		  size_t cap);
+
+/* ---- the plan (plan.c) --------------------------------------------------- */
+
+struct fr_plan;
+struct fr_schedule;
+
+/* The simulator's view of a planned link: segments in flight per output
+ * (lan.c keeps up to 6; 2 and 4 plan test_plan.sh's send alike, to the
+ * segment), and the latency a striped send starts from. */
+#define FR_PLAN_DEPTH 4
+#define FR_PLAN_LATENCY_S 0.05
+/* How far ahead a schedule is followed: closures past the first
+ * FR_SIM_MAX_OFF, or past four weeks, count as open. */
+#define FR_PLAN_HORIZON_S (28.0 * 86400)
+
+/*
+ * The closed intervals of a schedule for a send of this priority from
+ * `now` on, as off intervals of L in seconds from now (the first one
+ * from 0 when it is closed now). Returns when it first opens (s from
+ * now; 0: open now), or -1 when it never opens to the priority.
+ */
+double fr_plan_windows(const struct fr_schedule *s, int priority, time_t now,
+		       struct fr_sim_link *L);
+
+/* What fr_plan_compute simulates: the segments still to send (their
+ * bytes, and their indices in the package: NULL for 0..n-1), the
+ * network links, and the courier (NULL: none). */
+struct fr_plan_input {
+	uint32_t n_segs;
+	const uint32_t *bytes;
+	const uint32_t *index;
+	const struct fr_sim_link *links;
+	unsigned n_links;
+	const struct fr_courier_model *courier;
+};
+/*
+ * The send simulated over the links: p->outputs[i] (i < n_links) get
+ * segments, bytes and finish, p->eta the last landing; with a courier,
+ * p->courier gets alone, and the split when it would beat the network
+ * alone (split, first, the two parts, eta, gain) or why not (its name,
+ * media, transit and rates are the caller's). Nothing else in p is
+ * touched. 0, -EINVAL, -ENOMEM, or -EDEADLK (no link ever
+ * up).
+ */
+int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p);
 
 #endif

@@ -149,6 +149,48 @@ int fr_known_offer(struct fr_known *k, uint8_t **mf, size_t *len)
 	return fr_manifest_seal_out(k->m, mf, len);
 }
 
+/* The hashes of an earlier manifest of the same listing, marked. */
+static void take_hashes(struct fr_known *k, const struct fr_manifest *prev)
+{
+	if (memcmp(prev->lid, k->m->lid, FR_HASH_LEN) ||
+	    prev->n_segments != k->m->n_segments)
+		return;
+	for (uint32_t s = 0; s < k->m->n_segments; s++)
+		if (!fr_hash_unknown(prev->segments[s].hash)) {
+			memcpy(k->m->segments[s].hash, prev->segments[s].hash,
+			       FR_HASH_LEN);
+			mark(k, s);
+		}
+}
+
+uint32_t fr_known_peek(struct fr_manifest *m, const char *dir)
+{
+	struct fr_known k = {.m = m, .fd = -1};
+	struct fr_manifest prev = {0};
+	char path[1400];
+	uint8_t *mf;
+	size_t len;
+
+	if (!(k.have = calloc(m->n_segments + 1, sizeof(*k.have))))
+		return 0;
+	if (fr_path_fmt(path, sizeof(path), "%s/manifest", dir) == 0 &&
+	    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) == 0) {
+		if (fr_manifest_decode(&prev, mf, len) == 0)
+			take_hashes(&k, &prev);
+		fr_manifest_fini(&prev);
+		free(mf);
+	}
+	if (!fr_known_all(&k) &&
+	    fr_path_fmt(path, sizeof(path), "%s/hashes", dir) == 0 &&
+	    (k.fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		load_records(&k);
+		close(k.fd);
+	}
+	m->open = !fr_known_all(&k);
+	free(k.have);
+	return atomic_load(&k.n);
+}
+
 /*
  * Entry e as it is now against the listing: the same type, mode, size,
  * modification time (and link target). root_fd: the package directory
