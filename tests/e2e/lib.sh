@@ -541,6 +541,25 @@ start_proxy() {
 	die "the test proxy did not start"
 }
 
+# start_link LOG RATE: another proxy to LAB's port, a link of its own
+# limited to RATE bytes/s (for a send over several links); sets LINK_PORT
+# and LINK_PID and leaves PROXY_PORT and PROXY_PID as they were
+start_link() {
+	local port=${PROXY_PORT:-} pid=${PROXY_PID:-}
+	PROXY_PORT= PROXY_PID=
+	start_proxy "$1" --rate "$2"
+	LINK_PORT=$PROXY_PORT LINK_PID=$PROXY_PID
+	PROXY_PORT=$port PROXY_PID=$pid
+}
+
+# lan_address NAME PORT [BANDWIDTH]: an [address LAB NAME] section of
+# CEN's config for a lan link to 127.0.0.1:PORT
+lan_address() {
+	printf '\n[address LAB %s]\ntype = lan\nhost = 127.0.0.1:%s\npassword-file = %s\n' \
+		"$1" "$2" "$CEN_PW_FILE"
+	if [ -n "${3:-}" ]; then printf 'bandwidth = %s\n' "$3"; fi
+}
+
 stop_proxy() {
 	[ -n "${PROXY_PID:-}" ] || return 0
 	kill -9 "$PROXY_PID" 2>/dev/null

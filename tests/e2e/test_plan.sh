@@ -20,20 +20,13 @@ mkdir -p "$PKG"
 binary_data "$PKG/a.bin" $((24 * 1024 * 1024))
 binary_data "$PKG/b.bin" $((9 * 1024 * 1024 + 12345))
 
-start_proxy "$WORK/fast.log" --rate 4000000
-FAST=$PROXY_PORT
-PROXY_PORT= PROXY_PID=
-start_proxy "$WORK/slow.log" --rate 1000000
-SLOW=$PROXY_PORT
-PROXY_PID=
+start_link "$WORK/fast.log" 4000000
+FAST=$LINK_PORT
+start_link "$WORK/slow.log" 1000000
+SLOW=$LINK_PORT
 CEN_HOST=127.0.0.1:$FAST ADDR_EXTRA="bandwidth = 32M" \
 SENDER_EXTRA="segment-size = 1M" write_configs
-SLOW_SECTION="
-[address LAB slow]
-type = lan
-host = 127.0.0.1:$SLOW
-password-file = $CEN_PW_FILE
-bandwidth = 8M"
+SLOW_SECTION=$(lan_address slow "$SLOW" 8M)
 BASE_CONF=$WORK/cen.base.conf
 cp "$CEN_CONF" "$BASE_CONF"
 echo "$SLOW_SECTION" >>"$CEN_CONF"

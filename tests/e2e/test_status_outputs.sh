@@ -22,15 +22,12 @@ PKG=$WORK/src/pkg
 mkdir -p "$PKG"
 binary_data "$PKG/a.bin" $((24 * 1024 * 1024))
 
-start_proxy "$WORK/fast.log" --rate 2000000
-FAST=$PROXY_PORT
-PROXY_PORT= PROXY_PID=
-start_proxy "$WORK/slow.log" --rate 500000
-SLOW=$PROXY_PORT
-PROXY_PORT= PROXY_PID=
-start_proxy "$WORK/line.log" --rate 500000
-LINE=$PROXY_PORT
-PROXY_PORT= PROXY_PID=
+start_link "$WORK/fast.log" 2000000
+FAST=$LINK_PORT
+start_link "$WORK/slow.log" 500000
+SLOW=$LINK_PORT
+start_link "$WORK/line.log" 500000
+LINE=$LINK_PORT
 
 cat >"$WORK/dial" <<EOF
 #!/bin/sh

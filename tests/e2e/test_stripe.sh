@@ -14,31 +14,18 @@ mkdir -p "$PKG"
 binary_data "$PKG/a.bin" $((24 * 1024 * 1024))
 binary_data "$PKG/b.bin" $((9 * 1024 * 1024 + 12345))
 
-# two proxies, two addresses: "fast" and "slow"
-start_proxy "$WORK/fast.log" --rate 4000000
-FAST=$PROXY_PORT
-FAST_PID=$PROXY_PID
-PROXY_PORT= PROXY_PID=
-start_proxy "$WORK/slow.log" --rate 1000000
-SLOW=$PROXY_PORT
-SLOW_PID=$PROXY_PID
-PROXY_PID=
+# two proxies, two addresses: "lan" (fast) and "slow", and "crawl"
+start_link "$WORK/fast.log" 4000000
+FAST=$LINK_PORT
+start_link "$WORK/slow.log" 1000000
+SLOW=$LINK_PORT
+SLOW_PID=$LINK_PID
 CEN_HOST=127.0.0.1:$FAST ADDR_EXTRA="bandwidth = 32M" \
 SENDER_EXTRA="segment-size = 1M" write_configs
-cat >>"$CEN_CONF" <<EOF
-
-[address LAB slow]
-type = lan
-host = 127.0.0.1:$SLOW
-password-file = $CEN_PW_FILE
-bandwidth = 8M
-
-[address LAB crawl]
-type = lan
-host = 127.0.0.1:$SLOW
-password-file = $CEN_PW_FILE
-bandwidth = 64k
-EOF
+{
+	lan_address slow "$SLOW" 8M
+	lan_address crawl "$SLOW" 64k
+} >>"$CEN_CONF"
 start_serve
 
 t0=$SECONDS
