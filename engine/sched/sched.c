@@ -756,6 +756,51 @@ static void progress_begin(struct runner *r)
 	fr_progress_save(r->t->dir, &p);
 }
 
+/* Over every lane at once (and the courier): stripe.c. */
+static int run_striped(const struct fr_config *c, struct fr_transfer *t,
+		       struct fr_known *known, bool single, struct runner *r,
+		       const struct fr_address *const *lanes, unsigned n,
+		       const struct fr_stripe_courier *cr,
+		       struct fr_send_result *res, char *err, size_t cap)
+{
+	size_t at = (size_t)snprintf(r->output, sizeof(r->output), "%u links",
+				     n);
+	for (unsigned i = 0; i < n && at < sizeof(r->output); i++)
+		at += (size_t)snprintf(r->output + at, sizeof(r->output) - at,
+				       "%s%s", i ? "+" : ": ", lanes[i]->name);
+	fr_log(FR_LOG_INFO, "'%s' to %s over %s at once", t->name, t->site,
+	       r->output);
+	progress_begin(r);
+	int rc = fr_stripe_run(c, t, known, single, cr, lanes, n, on_progress,
+			       r, res, err, cap);
+	if (r->tty)
+		fprintf(stderr, "\r\033[K");
+	return rc;
+}
+
+/* Before the next try of a send over one address: said, shown in the
+ * progress for status, waited (busy: the busy answers retried so far,
+ * after BUSY_RETRY_MS; else retry-delay). */
+static void retry_wait(const struct fr_config *c, const struct fr_transfer *t,
+		       const struct runner *r, int busy, int attempt,
+		       const char *err)
+{
+	unsigned ms = busy ? BUSY_RETRY_MS : c->retry_delay_ms;
+
+	if (busy)
+		fr_log(FR_LOG_INFO, "%s is busy; trying '%s' again in %.0f s "
+		       "(%d of %d)",
+		       t->site, t->name, ms / 1000.0, busy, BUSY_RETRIES);
+	else
+		fr_log(FR_LOG_INFO, "retry %d of %d for '%s' to %s in %.0f s",
+		       attempt, c->retries, t->name, t->site, ms / 1000.0);
+	struct fr_progress p = r->last;
+	snprintf(p.state, sizeof(p.state), "waiting");
+	snprintf(p.error, sizeof(p.error), "%s", err);
+	fr_progress_save(t->dir, &p);
+	usleep(ms * 1000u);
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			struct fr_known *known, bool single, bool progress,
 			struct fr_send_result *res)
@@ -814,43 +859,14 @@ window:
 		goto over;
 	}
 	if (n_lanes >= 2 || (split && n_lanes)) {
-		size_t at = (size_t)snprintf(r.output, sizeof(r.output),
-					     "%u links", n_lanes);
-		for (unsigned i = 0; i < n_lanes && at < sizeof(r.output); i++)
-			at += (size_t)snprintf(r.output + at,
-					       sizeof(r.output) - at, "%s%s",
-					       i ? "+" : ": ", lanes[i]->name);
-		fr_log(FR_LOG_INFO, "'%s' to %s over %s at once", t->name,
-		       t->site, r.output);
-		progress_begin(&r);
-		rc = fr_stripe_run(c, t, known, single, split ? &cr : NULL,
-				   lanes, n_lanes,
-				   on_progress, &r, res, err, sizeof(err));
-		if (r.tty)
-			fprintf(stderr, "\r\033[K");
+		rc = run_striped(c, t, known, single, &r, lanes, n_lanes,
+				 split ? &cr : NULL, res, err, sizeof(err));
 		goto over;
 	}
 	rc = FR_E_CONFIG;
 	for (int attempt = 0; attempt <= c->retries; attempt++) {
-		if (attempt > 0 || soon) {
-			unsigned ms = soon ? BUSY_RETRY_MS : c->retry_delay_ms;
-			if (soon)
-				fr_log(FR_LOG_INFO,
-				       "%s is busy; trying '%s' again in %.0f s "
-				       "(%d of %d)",
-				       t->site, t->name, ms / 1000.0, busy,
-				       BUSY_RETRIES);
-			else
-				fr_log(FR_LOG_INFO,
-				       "retry %d of %d for '%s' to %s in %.0f s",
-				       attempt, c->retries, t->name, t->site,
-				       ms / 1000.0);
-			struct fr_progress p = r.last;
-			snprintf(p.state, sizeof(p.state), "waiting");
-			snprintf(p.error, sizeof(p.error), "%s", err);
-			fr_progress_save(t->dir, &p);
-			usleep(ms * 1000u);
-		}
+		if (attempt > 0 || soon)
+			retry_wait(c, t, &r, soon ? busy : 0, attempt, err);
 		res->attempts++;
 		bool tried = false, closed = false;
 		for (unsigned i = 0; i < n; i++) {
