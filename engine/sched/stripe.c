@@ -143,9 +143,12 @@ static bool fatal(int rc)
 /* Why an output carries nothing now, in one word ("-": it carries). */
 static const char *lane_why(const struct lane *l, uint32_t held)
 {
-	if (strcmp(l->state, "sending"))
+	if (strcmp(l->state, "sending") && strcmp(l->state, "idle"))
 		return l->state;
-	return held ? "-" : "idle";
+	if (held)
+		return "-";
+	/* the front is sent: what is left is the parcel's, on its way */
+	return atomic_load(&l->st->tail_held) ? "courier" : "idle";
 }
 
 /*
