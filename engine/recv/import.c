@@ -21,6 +21,8 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -394,6 +396,19 @@ int fr_parcel_serve_withdraw(const struct fr_config *c, struct fr_chan *ch,
 }
 
 /* ---- importing ----------------------------------------------------------- */
+
+/* An import run by the receiver for a client (IMPORT): the client's
+ * socket, watched so that a client killed or stopped (Ctrl-C) stops the
+ * import as it would have stopped its own; -1 otherwise. */
+static __thread int import_client = -1;
+
+static bool client_gone(void)
+{
+	struct pollfd p = {.fd = import_client, .events = POLLRDHUP};
+
+	return import_client >= 0 && poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 struct islot {
 	struct fr_wjob pj; /* first */
@@ -952,6 +967,13 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 		struct islot *s = &im->slots[vr.next % ISLOTS];
 		struct vrec x;
 
+		if (client_gone()) {
+			im->error = -ECANCELED;
+			snprintf(im->err, sizeof(im->err),
+				 "the client that asked for the import is "
+				 "gone: stopped, resumable");
+			break;
+		}
 		read_ahead(fd, vr.pos, &ra);
 		/* a slot to read into: the oldest job finishes first */
 		if (vr.next - vr.head == ISLOTS) {
@@ -1798,6 +1820,8 @@ static bool peer_local(int fd)
 	return false;
 }
 
+static pthread_mutex_t serve_import_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 			   const char *who, const uint8_t *body, uint32_t len)
 {
@@ -1831,9 +1855,15 @@ int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 	}
 	fr_log(FR_LOG_INFO, "%s: importing %u path(s) for a client on this "
 	       "machine", who, n);
+	/* one import at a time: a second waits for the first to let go of
+	 * what it claimed (it may be one whose client was killed) */
+	pthread_mutex_lock(&serve_import_mu);
 	fr_log_copy_to(lg);
+	import_client = ch->fd;
 	int rc = import_here(c, paths, n, body[0] & 1, out);
+	import_client = -1;
 	fr_log_copy_to(NULL);
+	pthread_mutex_unlock(&serve_import_mu);
 	fclose(out);
 	fclose(lg);
 	uint8_t *ans = malloc(8 + tlen + llen + 1);
