@@ -655,6 +655,9 @@ struct fr_arrival {
 	/* an ACK for seg (FR_ACK_*), from the syncer's thread */
 	void (*ack)(void *arg, uint32_t seg, uint32_t status);
 	void (*wake)(void *arg); /* the sync window has room */
+	/* its peer is gone (closed, or silent with nothing unread): told
+	 * to stop, true; NULL or false: it may still bring what it claimed */
+	bool (*gone)(void *arg);
 	void *arg;
 };
 struct fr_inbound {
@@ -693,6 +696,12 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg);
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg);
 void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg);
 bool fr_inbound_held(struct fr_inbound *op, uint32_t seg);
+/* Arrival slot waits for copies of segments another arrival claimed: an
+ * arrival among those whose peer is gone (a dead line holds its frame
+ * for ever) is told to stop; when it leaves, its claims go back and the
+ * waiters' senders are asked for them again. Returns how many segments
+ * slot still waits for (0: nothing to look at again). */
+unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot);
 /* END came: true for the first session, which completes the package and
  * says how that went (finish_end); the others wait for it (true: the
  * package is complete). */
