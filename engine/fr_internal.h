@@ -950,6 +950,8 @@ struct fr_send_ctx {
 	unsigned out;                /* this output's index in it */
 	atomic_bool *cancel;         /* set: another output met what ends the
 				      * send (-ECANCELED) */
+	atomic_bool *completed;      /* set: another output's END was answered
+				      * DONE; this one stops (-ECANCELED) */
 	/* filled by the output */
 	uint64_t wire_bytes, sent_raw, skipped_raw;
 	uint64_t read_bytes;         /* of the source, by this attempt */

@@ -1745,6 +1745,13 @@ static void tick(struct lan_conn *lc)
 		fail(lc, -ECANCELED, "another link of this send failed");
 		return;
 	}
+	/* the package is complete at the receiver: what this output still
+	 * has on its way (a dead line's frame, an endgame copy that lost)
+	 * is not waited for */
+	if (sc->completed && atomic_load(sc->completed) && !lc->error) {
+		fail(lc, -ECANCELED, "the package was completed by another link");
+		return;
+	}
 	/* (a worker compressing a large frame at a high level is not a
 	 * stall) */
 	if (!lc->end_sent && !lc->error && lc->workers_busy == 0 &&

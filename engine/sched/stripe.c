@@ -226,6 +226,7 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 		.feed = &st->feed,
 		.out = l->idx,
 		.cancel = &st->cancel,
+		.completed = &st->completed,
 	};
 	lane_state(l, "sending");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
