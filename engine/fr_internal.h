@@ -30,6 +30,10 @@ uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
  */
 bool fr_hook_flag(const char *name);
 unsigned long fr_hook_num(const char *name, unsigned long dflt);
+/* The wall clock that address schedules are decided against: time(NULL),
+ * later by FERRY_CLOCK_SHIFT_S seconds in a test build (a window that
+ * closes in seconds, not at the next minute). */
+time_t fr_schedule_now(void);
 double fr_now_s(void);
 /* Seconds since this process started (10 ms steps). */
 double fr_process_s(void);

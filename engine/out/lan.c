@@ -1765,7 +1765,8 @@ static void tick(struct lan_conn *lc)
 	 * need be: the receiver keeps what came of the frame, and the
 	 * scheduler waits for the next window (or an open address). */
 	if (!lc->end_sent && !lc->error &&
-	    !fr_schedule_allows(&lc->a->schedule, sc->priority, time(NULL))) {
+	    !fr_schedule_allows(&lc->a->schedule, sc->priority,
+				fr_schedule_now())) {
 		fail(lc, FR_E_CLOSED,
 		     "the schedule of address %s %s closed it to %s-priority "
 		     "sends; %u of %u segments are held there",

@@ -178,7 +178,8 @@ static void lane_window(struct lane *l)
 {
 	struct stripe *st = l->st;
 
-	if (fr_schedule_allows(&l->a->schedule, st->t->priority, time(NULL)))
+	if (fr_schedule_allows(&l->a->schedule, st->t->priority,
+			       fr_schedule_now()))
 		return;
 	fr_assign_down(&st->as, l->idx, fr_now_s());
 	fr_log(FR_LOG_INFO,
@@ -189,7 +190,7 @@ static void lane_window(struct lane *l)
 	lane_state(l, "closed");
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !fr_schedule_allows(&l->a->schedule, st->t->priority,
-				   time(NULL)))
+				   fr_schedule_now()))
 		lane_sleep(st, 1000);
 	fr_assign_up(&st->as, l->idx, fr_now_s());
 }
