@@ -146,4 +146,96 @@ got=$(received pkg)
 check "LAB wrote each segment once ($got received by its sessions, $segs in the package)" \
 	[ "$got" = "$segs" ]
 
+# ---- the slow link cut mid-transfer ------------------------------------------
+# once the slow link has carried a segment or two (and has more in
+# flight), its pair goes down for good: what it held moves to the fast link
+CUT=$WORK/src/cut
+mkdir -p "$CUT"
+binary_data "$CUT/c.bin" $((20 * 1024 * 1024 + 999))
+"$FERRY" send "$CUT" --to LAB --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/c.json" 2>"$WORK/c.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+wait_for_log "$SERVE_LOG" "package 'cut' .*with the sender's other links" 20 ||
+	fail "the send of 'cut' did not start on both links"
+sleep 3
+ip netns exec "$NS" ip link set "$VSL" down
+tcut=$(date +%s.%N)
+log "slow link cut, $(held_in cut) segments held at LAB"
+rc=0
+wait "$pc" || rc=$?
+tend=$(date +%s.%N)
+log "the send ended $(python3 -c "print('%.1f' % ($tend - $tcut))") s after the cut"
+expect_rc 0 "$rc" "the send whose slow link was cut"
+compare_trees "$CUT" "$LAB_STORE/packages/cut" "the package after the slow link was cut"
+read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/c.json")"
+log "fast: $nf segments; slow: $ns segments; $segs segments; $secs s"
+check "every segment was acknowledged, the slow link's moved to the fast one ($nf + $ns = $segs)" \
+	[ $((nf + ns)) = "$segs" ] && [ "$ns" -lt 4 ]
+# the frame the dead link had under way is not waited for: LAB ends the
+# silent session once the copy comes by the fast link (5 s of silence),
+# and the sender does not wait for the dead link's stall check (60 s)
+after=$(python3 -c "print('%.1f' % ($tend - $tcut))")
+check "the send ended soon after the cut ($after s; the fast link alone needs $(python3 -c "print('%.1f' % ($(du -sb --apparent-size "$CUT" | cut -f1) * 8 / $FAST_RATE))") s for all)" \
+	python3 -c "import sys; sys.exit(not ($after < 20))"
+ip netns exec "$NS" ip link set "$VSL" up
+
+# ---- a window that closes on the slow link mid-transfer ----------------------
+# schedule = 'X-Y high; all' on the slow link: closed to this medium send
+# from the minute X. FERRY_CLOCK_SHIFT_S (a test build) puts the sender's
+# schedule clock at second 54 of a minute, so that X comes 6 s into the
+# send: the slow link stops there, the fast one carries the rest, and the
+# send does not wait for the window to open again at Y.
+if "$FERRY" version | grep -q 'test build'; then
+	now=$(date +%s)
+	shift_s=$(((54 - now % 60 + 60) % 60))
+	close=$(((now + shift_s) / 60 * 60 + 60)) # X, on the shifted clock
+	cen_conf "schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$((close + 60))" +%H:%M) high; all"
+	WIN=$WORK/src/win
+	mkdir -p "$WIN"
+	binary_data "$WIN/w.bin" $((24 * 1024 * 1024 + 77))
+	t0=$(date +%s.%N)
+	FERRY_CLOCK_SHIFT_S=$shift_s run_ferry "$WORK/w.json" "$WORK/w.err" send "$WIN" \
+		--to LAB --level 0 --json --config "$CEN_CONF"
+	closes_in=$(python3 -c "print('%.1f' % ($close - $shift_s - $t0))")
+	expect_rc 0 "$RC" "the send whose slow link's window closed"
+	compare_trees "$WIN" "$LAB_STORE/packages/win" "the package sent across the close"
+	expect_grep "the slow link stopped when its window closed" \
+		"the schedule of address LAB slow closed it to medium-priority" "$WORK/w.err"
+	read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/w.json")"
+	sfin=$(json_get "$WORK/w.json" '[o["finished"] for o in d["outputs"] if o["name"] == "slow"][0]')
+	log "window closed ${closes_in} s into the send; fast: $nf segments; slow: $ns, the last at $sfin s; $secs s"
+	check "the slow link carried its share before the close ($ns segments)" [ "$ns" -ge 1 ]
+	check "... and nothing after it (its last at $sfin s, the close at $closes_in s)" \
+		python3 -c "import sys; sys.exit(not ($sfin <= $closes_in + 1.0))"
+	check "every segment was acknowledged ($nf + $ns = $segs)" [ $((nf + ns)) = "$segs" ]
+	check "the send did not wait for the window to open again ($secs s)" \
+		python3 -c "import sys; sys.exit(not ($secs < 30))"
+	got=$(received win)
+	check "LAB wrote each segment once ($got received by its sessions, $segs in the package)" \
+		[ "$got" = "$segs" ]
+else
+	log "not a test build (no FERRY_CLOCK_SHIFT_S): the window that closes mid-transfer is left out"
+fi
+
+# ---- a window closed to the send from the start, on the slow link -----------
+# (the real clock: closed this minute and the next, open after) the slow
+# link waits for its window and carries nothing; the fast one carries all
+now=$(date +%s)
+cen_conf "schedule = $(date -d "@$now" +%H:%M)-$(date -d "@$((now + 120))" +%H:%M) high; all"
+SHUT=$WORK/src/shut
+mkdir -p "$SHUT"
+binary_data "$SHUT/s.bin" $((6 * 1024 * 1024 + 5))
+run_ferry "$WORK/sh.json" "$WORK/sh.err" send "$SHUT" --to LAB --level 0 --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the send whose slow link is closed to it"
+compare_trees "$SHUT" "$LAB_STORE/packages/shut" "the package sent while the slow link is closed"
+expect_grep "the slow link waits for its window" \
+	"address slow is closed to medium-priority sends now; the other links carry on" "$WORK/sh.err"
+read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/sh.json")"
+check "the slow link carried nothing, the fast one all ($ns and $nf of $segs)" \
+	[ "$ns" = 0 ] && [ "$nf" = "$segs" ]
+got=$(received shut)
+check "LAB wrote each segment once ($got received, $segs in the package)" [ "$got" = "$segs" ]
+
 e2e_finish
