@@ -30,6 +30,10 @@ uint64_t fr_now_ns(void);             /* CLOCK_MONOTONIC */
  */
 bool fr_hook_flag(const char *name);
 unsigned long fr_hook_num(const char *name, unsigned long dflt);
+/* The wall clock that address schedules are decided against: time(NULL),
+ * later by FERRY_CLOCK_SHIFT_S seconds in a test build (a window that
+ * closes in seconds, not at the next minute). */
+time_t fr_schedule_now(void);
 double fr_now_s(void);
 /* Seconds since this process started (10 ms steps). */
 double fr_process_s(void);
@@ -640,6 +644,9 @@ struct fr_arrival {
 	/* an ACK for seg (FR_ACK_*), from the syncer's thread */
 	void (*ack)(void *arg, uint32_t seg, uint32_t status);
 	void (*wake)(void *arg); /* the sync window has room */
+	/* its peer is gone (closed, or silent with nothing unread): told
+	 * to stop, true; NULL or false: it may still bring what it claimed */
+	bool (*gone)(void *arg);
 	void *arg;
 	/* what it brings is told to the other arrivals as it is journaled
 	 * (an ACK to each: a parcel import, so that the network sessions'
@@ -682,6 +689,12 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg);
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg);
 void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg);
 bool fr_inbound_held(struct fr_inbound *op, uint32_t seg);
+/* Arrival slot waits for copies of segments another arrival claimed: an
+ * arrival among those whose peer is gone (a dead line holds its frame
+ * for ever) is told to stop; when it leaves, its claims go back and the
+ * waiters' senders are asked for them again. Returns how many segments
+ * slot still waits for (0: nothing to look at again). */
+unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot);
 /* END came: true for the first session, which completes the package and
  * says how that went (finish_end); the others wait for it (true: the
  * package is complete). */
@@ -945,6 +958,8 @@ struct fr_send_ctx {
 	uint8_t *copies;             /* NULL, or per segment: set by offer
 				      * when the receiver holds a copy the
 				      * offer had no hash for (HELD) */
+	atomic_bool *completed;      /* set: another output's END was answered
+				      * DONE; this one stops (-ECANCELED) */
 	/* filled by the output */
 	uint64_t wire_bytes, sent_raw, skipped_raw;
 	uint64_t read_bytes;         /* of the source, by this attempt */

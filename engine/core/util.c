@@ -66,7 +66,8 @@ void fr_hooks_check(void)
 		"NO_ZC",      "REFUSE_STREAM", "NO_REGISTER", "XCHACHA",
 		"SODIUM_GCM"};
 	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
-					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT"};
+					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT",
+					   "CLOCK_SHIFT_S"};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		fr_hook_flag(flags[i]);
@@ -88,6 +89,11 @@ unsigned long fr_hook_num(const char *name, unsigned long dflt)
 	return dflt;
 }
 #endif
+
+time_t fr_schedule_now(void)
+{
+	return time(NULL) + (time_t)fr_hook_num("CLOCK_SHIFT_S", 0);
+}
 
 uint64_t fr_now_ns(void)
 {

@@ -1764,6 +1764,13 @@ static void tick(struct lan_conn *lc)
 		fail(lc, -ECANCELED, "another link of this send failed");
 		return;
 	}
+	/* the package is complete at the receiver: what this output still
+	 * has on its way (a dead line's frame, an endgame copy that lost)
+	 * is not waited for */
+	if (sc->completed && atomic_load(sc->completed) && !lc->error) {
+		fail(lc, -ECANCELED, "the package was completed by another link");
+		return;
+	}
 	/* (a worker compressing a large frame at a high level is not a
 	 * stall) */
 	if (!lc->end_sent && !lc->error && lc->workers_busy == 0 &&
@@ -1777,7 +1784,8 @@ static void tick(struct lan_conn *lc)
 	 * need be: the receiver keeps what came of the frame, and the
 	 * scheduler waits for the next window (or an open address). */
 	if (!lc->end_sent && !lc->error &&
-	    !fr_schedule_allows(&lc->a->schedule, sc->priority, time(NULL))) {
+	    !fr_schedule_allows(&lc->a->schedule, sc->priority,
+				fr_schedule_now())) {
 		fail(lc, FR_E_CLOSED,
 		     "the schedule of address %s %s closed it to %s-priority "
 		     "sends; %u of %u segments are held there",

@@ -38,6 +38,7 @@ struct line {
 	int lock_fd;
 	bool failed;
 	bool closed; /* the address's schedule closed mid-transfer */
+	bool ended;  /* a striped send ended on another link (-ECANCELED) */
 };
 
 static int line_path(const char *base, const char *ext, char *out, size_t cap)
@@ -315,6 +316,8 @@ static int ras_send(struct fr_output *o, struct fr_send_ctx *sc,
 		line_of(o)->failed = true;
 	if (rc == FR_E_CLOSED)
 		line_of(o)->closed = true;
+	if (rc == -ECANCELED)
+		line_of(o)->ended = true;
 	return rc;
 }
 
@@ -332,8 +335,9 @@ static void ras_close(struct fr_output *o)
 		 * does not hurt. */
 		if (l->failed)
 			hang_up_now(o->a, l->base,
-				    l->closed ? "its schedule closed"
-					      : "the transfer failed");
+				    l->closed  ? "its schedule closed"
+				    : l->ended ? "the send ended on another link"
+					       : "the transfer failed");
 		close(l->lock_fd);
 	}
 	free(l);

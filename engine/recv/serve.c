@@ -47,7 +47,7 @@
 /* written but not yet durable: bounds what a crash can cost */
 #define SYNC_WINDOW 8
 
-enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP };
+enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP, K_TICK };
 #define UD(kind, slot, x)                                                     \
 	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
 #define UD_KIND(ud) ((int)((ud) >> 56))
@@ -162,6 +162,7 @@ struct rconn {
 	/* a copy of a segment held or being written by another session:
 	 * its payload is read and dropped, its ACK still goes */
 	bool sink;
+	bool tick_armed;      /* a K_TICK to look at the claimers again */
 	uint32_t sink_seg, sink_left;
 	uint8_t *sink_buf;
 	uint64_t sync_efd_buf;
@@ -1191,6 +1192,17 @@ static void sink_frame(struct rconn *rc, const struct fr_frame *f, uint32_t len,
 	sink_more(rc);
 }
 
+/* A copy came of a segment another session claimed: if that session's
+ * peer is gone, it is ended (inbound.c); while we wait for such copies,
+ * we look again every second. */
+static void look_at_claimers(struct rconn *rc)
+{
+	if (!fr_inbound_end_gone(rc->op, rc->slot) || rc->tick_armed)
+		return;
+	if (fr_ring_timeout(rc->ring, 1000, UD(K_TICK, 0, 0)) == 0)
+		rc->tick_armed = true;
+}
+
 /* The copy is all read: back to messages. */
 static void sink_done(struct rconn *rc)
 {
@@ -1264,6 +1276,8 @@ static void on_frame_header(struct rconn *rc)
 	if (cl != FR_IN_MINE) { /* held, or arriving by another link */
 		sink_frame(rc, &f, stream ? 0 : f.stored_len - off, stream,
 			   cl == FR_IN_HELD);
+		if (cl == FR_IN_ELSEWHERE)
+			look_at_claimers(rc);
 		return;
 	}
 	if (rc->cont) {
@@ -1497,7 +1511,7 @@ static void on_recv(struct rconn *rc, int res)
 			spool_partial(rc);
 		if (atomic_load(&rc->stop))
 			fail(rc, -ECONNRESET,
-			     "a new session from %s took the package over",
+			     "another session from %s took the package over",
 			     rc->who);
 		else if (res == 0 || res == -ECONNRESET)
 			fail(rc, -ECONNRESET,
@@ -1607,7 +1621,7 @@ static void on_hup(struct rconn *rc, int res)
 		getsockopt(rc->sock, SOL_SOCKET, SO_ERROR, &e, &el);
 	if (atomic_load(&rc->stop))
 		fail(rc, -ECONNRESET,
-		     "a new session from %s took the package over", rc->who);
+		     "another session from %s took the package over", rc->who);
 	else if (e && e != ECONNRESET && e != EPIPE)
 		fail(rc, -e, "receive from %s failed: %s", rc->who,
 		     strerror(e));
@@ -1681,6 +1695,11 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 	case K_HUP:
 		if (!draining)
 			on_hup(rc, c->res);
+		break;
+	case K_TICK:
+		rc->tick_armed = false;
+		if (!draining)
+			look_at_claimers(rc);
 		break;
 	}
 }
@@ -1900,6 +1919,40 @@ static bool take_over(const struct rconn *rc, struct rconn *o,
 	return true;
 }
 
+/*
+ * inbound.c asks (the package's lock held): o, a session of the package,
+ * claimed segments whose copies came by another link. Were its peer gone
+ * (a line that dropped mid-frame, with no reset to tell it), it would
+ * hold them for ever: it is told to stop, as take_over does, and its
+ * claims go back. The same test as take_over's: closed, or silent for
+ * STALE_S with nothing unread.
+ */
+static bool arrival_gone(void *arg)
+{
+	struct rconn *o = arg;
+	struct fr_tcp_peer tp;
+	char why[64];
+
+	if (atomic_load(&o->stop))
+		return true;
+	if (atomic_load(&o->ending) || fr_tcp_peer(o->sock, &tp) < 0)
+		return false;
+	if (tp.closed)
+		snprintf(why, sizeof(why), "its peer closed the connection");
+	else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
+		snprintf(why, sizeof(why), "silent for %.0f s",
+			 tp.silent_ms / 1000.0);
+	else
+		return false;
+	fr_log(FR_LOG_INFO,
+	       "%s: segments of '%s' another link brings are held by the "
+	       "session from %s, %s: ending it",
+	       o->who, o->pkg.m.name, o->peer, why);
+	atomic_store(&o->stop, true);
+	shutdown(o->sock, SHUT_RDWR);
+	return true;
+}
+
 /* The package is held (-EBUSY since t0): true when the offer should wait
  * a little for the holder and try again, false to refuse it. */
 static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
@@ -1995,7 +2048,8 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 	uint8_t id[FR_HASH_LEN]; /* the package's listing id */
 	uint64_t t0 = 0;
 	const struct fr_arrival me = {
-		.ack = arrival_ack, .wake = arrival_wake, .arg = rc};
+		.ack = arrival_ack, .wake = arrival_wake, .gone = arrival_gone,
+		.arg = rc};
 	struct fr_manifest m;
 	int r;
 

@@ -482,7 +482,7 @@ static int wait_for_window(struct fr_transfer *t,
 	bool told = false;
 
 	for (;;) {
-		time_t now = time(NULL), first = (time_t)-1;
+		time_t now = fr_schedule_now(), first = (time_t)-1;
 		const struct fr_address *fa = NULL;
 		bool any = false;
 		for (unsigned i = 0; i < n; i++) {
@@ -531,7 +531,7 @@ static int wait_for_window(struct fr_transfer *t,
 			fr_transfer_save(t);
 			told = true;
 		}
-		double left = difftime(first, time(NULL));
+		double left = difftime(first, fr_schedule_now());
 		sleep(left > 30 ? 30 : left < 1 ? 1 : (unsigned)left);
 	}
 }
@@ -608,7 +608,7 @@ static unsigned stripe_addresses(const struct fr_transfer *t,
 	for (unsigned i = 0; i < n && k < FR_ASSIGN_MAX_OUT; i++)
 		if (usable(t, addrs[i]) &&
 		    fr_schedule_next_open(&addrs[i]->schedule, t->priority,
-					  time(NULL)) != (time_t)-1)
+					  fr_schedule_now()) != (time_t)-1)
 			out[k++] = addrs[i];
 	return k;
 }
@@ -874,7 +874,7 @@ window:
 			if (t->via[0] && strcmp(t->via, a->name))
 				continue;
 			if (!fr_schedule_allows(&a->schedule, t->priority,
-						time(NULL))) {
+						fr_schedule_now())) {
 				fr_log(FR_LOG_DEBUG,
 				       "address %s %s is closed to %s-priority "
 				       "sends now; skipping it",

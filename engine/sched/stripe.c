@@ -254,7 +254,8 @@ static void lane_window(struct lane *l)
 {
 	struct stripe *st = l->st;
 
-	if (fr_schedule_allows(&l->a->schedule, st->t->priority, time(NULL)))
+	if (fr_schedule_allows(&l->a->schedule, st->t->priority,
+			       fr_schedule_now()))
 		return;
 	fr_assign_down(&st->as, l->idx, fr_now_s());
 	fr_log(FR_LOG_INFO,
@@ -265,7 +266,7 @@ static void lane_window(struct lane *l)
 	lane_state(l, "closed");
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !fr_schedule_allows(&l->a->schedule, st->t->priority,
-				   time(NULL)))
+				   fr_schedule_now()))
 		lane_sleep(st, 1000);
 	fr_assign_up(&st->as, l->idx, fr_now_s());
 }
@@ -340,6 +341,7 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 		.feed = &st->feed,
 		.out = l->idx,
 		.cancel = &st->cancel,
+		.completed = &st->completed,
 	};
 	/* a RAS output dials in its open: sending from its first progress */
 	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");

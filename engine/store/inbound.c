@@ -10,7 +10,10 @@
  * or being written is a duplicate: its arrival drops it and is told when
  * the segment is durable, so that its ACK still goes (the sender's
  * endgame sends such copies on purpose). The syncer's report is routed
- * to the claimer and every arrival waiting.
+ * to the claimer and every arrival waiting. A claimer whose peer is gone
+ * (its line dropped mid-frame, with no reset to tell it) would hold the
+ * segment for ever: the arrival waiting for it asks it to stop
+ * (fr_inbound_end_gone), and its claims go back.
  *
  * The package is opened by the first arrival (store.c: fr_store_open)
  * and closed by the last one to leave. Each arrival works through a view
@@ -293,6 +296,27 @@ bool fr_inbound_held(struct fr_inbound *op, uint32_t seg)
 	bool h = op->pkg.j.have[seg] && !op->claim[seg];
 	pthread_mutex_unlock(&op->mu);
 	return h;
+}
+
+unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot)
+{
+	uint32_t asked = 0; /* arrivals asked once in this pass */
+	unsigned waiting = 0;
+
+	pthread_mutex_lock(&op->mu);
+	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
+		if (!(op->wait[s] >> slot & 1) || !op->claim[s])
+			continue;
+		waiting++;
+		unsigned k = op->claim[s] - 1u;
+		if ((asked >> k & 1) || !(op->used >> k & 1) ||
+		    !op->arr[k].gone)
+			continue;
+		asked |= 1u << k;
+		op->arr[k].gone(op->arr[k].arg);
+	}
+	pthread_mutex_unlock(&op->mu);
+	return waiting;
 }
 
 /* ---- completing ---------------------------------------------------------- */
