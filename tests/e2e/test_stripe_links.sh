@@ -156,7 +156,7 @@ binary_data "$CUT/c.bin" $((20 * 1024 * 1024 + 999))
 	>"$WORK/c.json" 2>"$WORK/c.err" &
 pc=$!
 E2E_PIDS+=("$pc")
-wait_for_log "$SERVE_LOG" "package 'cut' .*with the sender's other links" 20 ||
+wait_for_log "$SERVE_LOG" "package 'cut' .*shared with other sessions of this sender" 20 ||
 	fail "the send of 'cut' did not start on both links"
 sleep 3
 ip netns exec "$NS" ip link set "$VSL" down
