@@ -185,12 +185,10 @@ iperf_link() {
 	wait "$sp" 2>/dev/null
 }
 
-# plan_eta SETUP PKG CONF: the ETA, in seconds, that `ferry plan` gives
-# for this send before it starts; empty while there is no plan.
-# TODO(plan): once `ferry plan PATH --to SITE --json` lands (issue 16),
-# return its ETA here (and the per-output split it plans, to compare with
-# what the send did); the summary already reports how far the ETA was
-# from the real finish (the issue's target: within 10%).
+# plan_eta SETUP PKG CONF: the ETA, in seconds, that `ferry plan --json`
+# gives for this send before it starts (empty from a ferry without plan);
+# the summary reports how far it was from the real finish (the issue's
+# target: within 10%).
 plan_eta() {
 	if "$FERRY" help 2>&1 | grep -q '^ *plan '; then
 		"$FERRY" plan "$2" --to LAB --config "$3" --json 2>/dev/null |
