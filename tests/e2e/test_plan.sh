@@ -307,8 +307,9 @@ else:
         bad.append("the parcel does not take the back")
     if not (c["courier_segments"] > 0 and c["network_segments"] > 0):
         bad.append("not a split")
-    if not (c["eta"] < p["eta"] and abs(c["gain"] - (p["eta"] - c["eta"])) < 1e-3):
-        bad.append("no gain")
+    if not (c["eta"] < p["eta"] and abs(c["gain"] - (p["eta"] - c["eta"])) < 5e-3):
+        bad.append("no gain (eta %s, with the parcel %s, gain %s)" %
+                   (p["eta"], c["eta"], c["gain"]))
     if c["network_bytes"] + c["courier_bytes"] != p["send_bytes"]:
         bad.append("the bytes do not add up")
 print("; ".join(bad) or "ok")
