@@ -301,6 +301,10 @@ struct ask {
 	char err[512];
 };
 
+/* The last question left to its thread: the process may exit before the
+ * thread frees it (a plan makes one at most). */
+static struct ask *last_abandoned;
+
 static void ask_free(struct ask *k)
 {
 	explicit_bzero(&k->a, sizeof(k->a));
@@ -395,6 +399,8 @@ static bool ask_wait(struct ask *k, double deadline)
 		;
 	bool done = k->done;
 	k->abandoned = !done;
+	if (!done) /* still reachable, for a leak check at exit */
+		last_abandoned = k;
 	pthread_mutex_unlock(&k->mu);
 	return done;
 }

@@ -185,7 +185,9 @@ kill -INT "$pc"
 rc=0
 wait "$pc" || rc=$?
 expect_rc 130 "$rc" "a send of pkg2 interrupted after $HELD segments"
-sleep 1 # the receiver's sessions end
+# the receiver's sessions of pkg2 (one per link) have ended
+wait_for_log "$SERVE_LOG" "segments of 'pkg2' held, resumable" 30 2 ||
+	log "the receiver's sessions of pkg2 did not all end within 30 s"
 held=$(held_in pkg2)
 run_ferry "$WORK/p3.json" "$WORK/p3.err" plan "$WORK/src/pkg2" --to LAB --json --config "$CEN_CONF"
 expect_rc 0 "$RC" "plan after the interrupted send"
