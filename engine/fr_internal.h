@@ -993,6 +993,8 @@ struct fr_output_ops {
 	void (*close)(struct fr_output *o);
 };
 extern const struct fr_output_ops fr_output_lan;
+/* The socket of an open lan (or RAS) output, or -1. */
+int fr_output_fd(const struct fr_output *o);
 const struct fr_output_ops *fr_output_for(int addr_type);
 /* One try by one output: open it, offer the manifest and send what the
  * site lacks; res's counts grow with what went. began: an offer was

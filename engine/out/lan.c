@@ -2261,6 +2261,13 @@ out:
 	return rc;
 }
 
+int fr_output_fd(const struct fr_output *o)
+{
+	const struct lan_conn *lc = o->priv;
+
+	return lc ? lc->sock : -1;
+}
+
 const struct fr_output_ops fr_output_lan = {
 	.name = "lan",
 	.open = lan_open,

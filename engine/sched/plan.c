@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,7 @@ struct ask {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done, abandoned; /* under mu: the last of the two frees it */
+	int fd;               /* under mu: the connection, while open */
 	struct fr_address a;
 	struct fr_config c;   /* the store's path only */
 	struct fr_manifest m; /* the name and segment count only */
@@ -300,6 +302,9 @@ struct ask {
 	int priority, rc;
 	char err[512];
 };
+
+/* A question given up is cut off; its thread has this long to end. */
+#define ASK_END_S 2.0
 
 /* The last question left to its thread: the process may exit before the
  * thread frees it (a plan makes one at most). */
@@ -331,8 +336,16 @@ static void *ask_main(void *arg)
 	char err[512] = "";
 	int rc = o.ops->open(&o, err, sizeof(err));
 
+	pthread_mutex_lock(&k->mu);
+	k->fd = rc == 0 ? fr_output_fd(&o) : -1;
+	if (k->fd >= 0 && k->abandoned) /* given up while it connected */
+		shutdown(k->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&k->mu);
 	if (rc == 0)
 		rc = o.ops->offer(&o, &sc, k->have, err, sizeof(err));
+	pthread_mutex_lock(&k->mu);
+	k->fd = -1;
+	pthread_mutex_unlock(&k->mu);
 	o.ops->close(&o);
 	free(oz.body);
 	pthread_mutex_lock(&k->mu);
@@ -362,6 +375,7 @@ static struct ask *ask_new(const struct fr_config *c,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	k->fd = -1;
 	k->a = *a;
 	snprintf(k->c.store, sizeof(k->c.store), "%s", c->store);
 	k->m.n_segments = m->n_segments;
@@ -379,8 +393,10 @@ static struct ask *ask_new(const struct fr_config *c,
 	return k;
 }
 
-/* Wait for k until `deadline` (fr_now_s): true when it answered. */
-static bool ask_wait(struct ask *k, double deadline)
+/* Wait for k until `deadline` (fr_now_s): true when it answered. Not
+ * final: nothing is decided (the caller waits again); final and not
+ * answered: k is left to its thread, which frees it. */
+static bool ask_wait(struct ask *k, double deadline, bool final)
 {
 	struct timespec ts;
 
@@ -398,9 +414,15 @@ static bool ask_wait(struct ask *k, double deadline)
 	while (!k->done && pthread_cond_timedwait(&k->cv, &k->mu, &ts) == 0)
 		;
 	bool done = k->done;
-	k->abandoned = !done;
-	if (!done) /* still reachable, for a leak check at exit */
-		last_abandoned = k;
+	if (!done && !final && k->fd >= 0)
+		/* too late: its connection ends, so that its thread does
+		 * (and lets go of what it holds) before we exit */
+		shutdown(k->fd, SHUT_RDWR);
+	if (final) {
+		k->abandoned = !done;
+		if (!done) /* still reachable, for a leak check at exit */
+			last_abandoned = k;
+	}
 	pthread_mutex_unlock(&k->mu);
 	return done;
 }
@@ -421,13 +443,21 @@ static int ask_one(const struct fr_config *c, const struct fr_address *a,
 		ask_free(k);
 		return -EAGAIN;
 	}
-	pthread_detach(th);
-	if (!ask_wait(k, deadline)) { /* the thread frees it */
+	bool in_time = ask_wait(k, deadline, false);
+	if (!in_time && !ask_wait(k, fr_now_s() + ASK_END_S, true)) {
+		pthread_detach(th); /* its thread frees k */
 		snprintf(err, cap, "%s (%s) did not answer within %.0f s",
 			 a->name, a->host, ASK_S);
 		return -ETIMEDOUT;
 	}
-	int rc = k->rc;
+	/* joined, so that what its thread holds (OpenSSL's per-thread
+	 * state) is let go before the process ends */
+	pthread_join(th, NULL);
+	int rc = in_time ? k->rc : -ETIMEDOUT;
+	if (!in_time)
+		snprintf(k->err, sizeof(k->err),
+			 "%s (%s) did not answer within %.0f s", a->name,
+			 a->host, ASK_S);
 	snprintf(err, cap, "%s", k->err);
 	memcpy(have, k->have, m->n_segments);
 	memcpy(copies, k->copies, m->n_segments);
