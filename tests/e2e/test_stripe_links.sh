@@ -16,7 +16,7 @@
 #   - a schedule closed to the send's priority from the start on the slow
 #     link: it carries nothing, the fast link all.
 # Needs root and network namespaces; skipped (never passed) without.
-# labels: needs-root
+# labels: needs-root slow
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stripe_links
 
