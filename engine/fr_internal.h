@@ -687,8 +687,6 @@ enum { FR_IN_MINE, FR_IN_HELD, FR_IN_ELSEWHERE, FR_IN_AGAIN };
 int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg);
 /* A claimed segment not written after all (corrupt, cut off). */
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg);
-void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg);
-bool fr_inbound_held(struct fr_inbound *op, uint32_t seg);
 /* Arrival slot waits for copies of segments another arrival claimed: an
  * arrival among those whose peer is gone (a dead line holds its frame
  * for ever) is told to stop; when it leaves, its claims go back and the

@@ -1339,6 +1339,16 @@ static void send_more(struct lan_conn *lc, int si)
  * (refused as corrupt meanwhile) is no use: it is read and sent again,
  * then on its own. -1 when none may go yet.
  */
+/* The k-th slot of the send queue out of it, the others' order kept. */
+static void sendq_take(struct lan_conn *lc, int k)
+{
+	for (int j = k; j > 0; j--)
+		lc->sendq[(lc->sq_head + j) % SLOTS] =
+			lc->sendq[(lc->sq_head + j - 1) % SLOTS];
+	lc->sq_head = (lc->sq_head + 1) % SLOTS;
+	lc->sq_n--;
+}
+
 static int next_to_send(struct lan_conn *lc)
 {
 	for (int k = 0; k < lc->sq_n; k++) {
@@ -1350,11 +1360,7 @@ static int next_to_send(struct lan_conn *lc)
 		 * frame made goes nowhere */
 		bool moot = lc->acked[s->seg] || seg_done_elsewhere(lc, s->seg);
 		if (moot && !s->stream) {
-			for (int j = k; j > 0; j--)
-				lc->sendq[(lc->sq_head + j) % SLOTS] =
-					lc->sendq[(lc->sq_head + j - 1) % SLOTS];
-			lc->sq_head = (lc->sq_head + 1) % SLOTS;
-			lc->sq_n--;
+			sendq_take(lc, k);
 			s->queued = false;
 			slot_release(lc, si);
 			k--;
@@ -1362,11 +1368,7 @@ static int next_to_send(struct lan_conn *lc)
 		}
 		if (!go && !stale)
 			continue;
-		for (int j = k; j > 0; j--) /* out of the queue, order kept */
-			lc->sendq[(lc->sq_head + j) % SLOTS] =
-				lc->sendq[(lc->sq_head + j - 1) % SLOTS];
-		lc->sq_head = (lc->sq_head + 1) % SLOTS;
-		lc->sq_n--;
+		sendq_take(lc, k);
 		if (go)
 			return si;
 		fr_log(FR_LOG_INFO,

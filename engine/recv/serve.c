@@ -1262,13 +1262,9 @@ static void on_frame_header(struct rconn *rc)
 	}
 	uint32_t off = fr.off;
 	bool stream = f.flags & FR_FRAME_STREAM;
-	if (rc->taken[f.index]) {
-		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
-		     "still being written", rc->who, f.index);
-		return;
-	}
+	/* (a segment this session is writing is claimed by it: AGAIN) */
 	int cl = fr_inbound_claim(rc->op, rc->slot, f.index);
-	if (cl == FR_IN_AGAIN) {
+	if (cl == FR_IN_AGAIN || rc->taken[f.index]) {
 		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
 		     "still being written", rc->who, f.index);
 		return;

@@ -239,6 +239,7 @@ int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
 		if (have && have[s]) {
 			a->done[s] = 1;
 			a->n_done++;
+			a->done_bytes += a->bytes[s];
 		}
 	free_bytes_count(a);
 	pthread_mutex_init(&a->mu, NULL);
@@ -410,6 +411,7 @@ bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
 				a->free_bytes -= a->bytes[seg];
 			a->done[seg] = 1;
 			a->n_done++;
+			a->done_bytes += a->bytes[seg];
 			for (int k = 0; k < 2; k++)
 				if (a->car[seg][k] >= 0)
 					let_go(a, (unsigned)a->car[seg][k], seg,
@@ -433,6 +435,7 @@ void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
 			a->free_bytes -= a->bytes[seg];
 		a->done[seg] = 1;
 		a->n_done++;
+		a->done_bytes += a->bytes[seg];
 		for (int k = 0; k < 2; k++)
 			if (a->car[seg][k] >= 0)
 				let_go(a, (unsigned)a->car[seg][k], seg, now);
@@ -455,6 +458,15 @@ bool fr_assign_is_done(struct fr_assign *a, uint32_t seg)
 	bool d = seg < a->n_segs && a->done[seg];
 	pthread_mutex_unlock(&a->mu);
 	return d;
+}
+
+uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes)
+{
+	pthread_mutex_lock(&a->mu);
+	uint32_t n = a->n_done;
+	*bytes = a->done_bytes;
+	pthread_mutex_unlock(&a->mu);
+	return n;
 }
 
 bool fr_assign_all_done(struct fr_assign *a)

@@ -80,6 +80,7 @@ struct fr_assign_out {
 struct fr_assign {
 	pthread_mutex_t mu;
 	uint32_t n_segs, n_done;
+	uint64_t done_bytes;    /* of the segments done */
 	uint32_t *bytes;     /* per segment */
 	int8_t (*car)[2];    /* per segment: its carriers, -1 none */
 	uint8_t *done;	     /* per segment */
@@ -124,6 +125,8 @@ void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 void fr_assign_down(struct fr_assign *a, unsigned o, double now);
 void fr_assign_up(struct fr_assign *a, unsigned o, double now);
 bool fr_assign_all_done(struct fr_assign *a);
+/* Segments acknowledged (or held) so far; *bytes: theirs. */
+uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes);
 void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
 
 /*

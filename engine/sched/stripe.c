@@ -209,13 +209,7 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 	for (unsigned i = 0; i < st->n; i++)
 		if (!strcmp(st->lanes[i].state, "sending"))
 			rate += st->lanes[i].last.rate;
-	const struct fr_manifest *m = st->known->m;
-	uint32_t segs = 0;
-	for (uint32_t s = 0; s < m->n_segments; s++)
-		if (fr_assign_is_done(&st->as, s)) {
-			done += m->segments[s].length;
-			segs++;
-		}
+	uint32_t segs = fr_assign_done(&st->as, &done);
 	q.done_bytes = done > p->done_bytes ? done : p->done_bytes;
 	q.segs_done = segs;
 	q.rate = rate;

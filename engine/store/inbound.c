@@ -221,6 +221,8 @@ int fr_inbound_join(const char *store, const uint8_t *mf, size_t len,
 	return r;
 }
 
+static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg);
+
 void fr_inbound_leave(struct fr_inbound *op, int slot)
 {
 	bool last;
@@ -231,7 +233,7 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
 		op->wait[s] &= ~(1u << slot);
 		if (op->claim[s] == slot + 1)
-			fr_inbound_unclaim_locked(op, slot, s);
+			unclaim_locked(op, slot, s);
 	}
 	last = --op->refs == 0;
 	pthread_mutex_unlock(&op->mu);
@@ -270,7 +272,7 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 
 /* A claimed segment that will not be written after all: those waiting
  * for it are told it is bad here, so that their sender sends it again. */
-void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
+static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	uint32_t who = op->wait[seg];
 
@@ -286,16 +288,8 @@ void fr_inbound_unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	pthread_mutex_lock(&op->mu);
-	fr_inbound_unclaim_locked(op, slot, seg);
+	unclaim_locked(op, slot, seg);
 	pthread_mutex_unlock(&op->mu);
-}
-
-bool fr_inbound_held(struct fr_inbound *op, uint32_t seg)
-{
-	pthread_mutex_lock(&op->mu);
-	bool h = op->pkg.j.have[seg] && !op->claim[seg];
-	pthread_mutex_unlock(&op->mu);
-	return h;
 }
 
 unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot)
