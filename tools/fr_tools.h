@@ -15,4 +15,25 @@ void fr_status_print(const struct fr_status *s, bool json, FILE *out);
 /* `ferry plan`'s report (plan.c): the table, or one JSON object. */
 void ferry_plan_print(const struct fr_plan *p, bool json, FILE *out);
 
+/* `ferry bench`'s arguments, checked by main.c. */
+#define FERRY_LEVEL_ALL (-3) /* --level all */
+struct ferry_bench_args {
+	const char *target;	/* link: SITE; pipeline: PATH */
+	const char *via;	/* link: the address's name, or NULL */
+	unsigned seconds;	/* link: 1..60 */
+	unsigned streams;	/* link: 1..16 */
+	unsigned omit;		/* link: seconds left out, < seconds */
+	bool reverse, store;	/* link */
+	bool json, progress;
+	int level;		/* pipeline: -1 auto, FERRY_LEVEL_ALL, 0..19 */
+};
+/* `ferry bench link` (bench_link.c): measure, print the table or the
+ * JSON document on out. 0 or a negative engine code (logged). */
+int ferry_bench_link(const struct fr_config *c,
+		     const struct ferry_bench_args *b, FILE *out);
+/* `ferry bench pipeline` (bench_pipeline.c); c may be NULL (no config:
+ * the defaults). */
+int ferry_bench_pipeline(const struct fr_config *c,
+			 const struct ferry_bench_args *b, FILE *out);
+
 #endif

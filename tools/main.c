@@ -50,6 +50,8 @@ static const char *const usage_main =
 	"  parcel  create|list|ship|import     courier parcels on media\n"
 	"  plan    PATH --to SITE --config F   what a send would do, and when it\n"
 	"                                      would be done\n"
+	"  bench   link SITE | pipeline PATH   measure a link to a site, or this\n"
+	"                                      machine's data path\n"
 	"  version                             print the version, the protocol and\n"
 	"                                      volume format it speaks, its AEAD\n"
 	"\n"
@@ -241,6 +243,41 @@ static const char *const usage_plan =
 	"PATH cannot be read, 2 usage, 3 configuration (unknown site, no\n"
 	"usable address, --via naming none).\n";
 
+static const char *const usage_bench =
+	"usage: ferry bench link SITE --config F [--via ADDR] [--seconds N]\n"
+	"                   [--streams N] [--omit N] [--reverse] [--no-store]\n"
+	"                   [--json]\n"
+	"       ferry bench pipeline PATH [--config F] [--level auto|N|all]\n"
+	"                   [--json]\n"
+	"\n"
+	"link: measure what one address to SITE carries, memory to memory,\n"
+	"through the 'ferry serve' running there (authenticated like a send).\n"
+	"Throughput per second and in total as the receiver counted it, the\n"
+	"first --omit seconds (default 1) left out; round-trip time and\n"
+	"retransmissions from TCP. A RAS address is dialled first and hung up\n"
+	"after. The result is kept as the address's measured rate for the\n"
+	"next send and 'ferry plan' (--no-store: not kept).\n"
+	"\n"
+	"  --via ADDR        the address to measure (default: the site's first\n"
+	"                    network address)\n"
+	"  --seconds N       how long to send (default 10, at most 60)\n"
+	"  --streams N       parallel connections (default 1, at most 16)\n"
+	"  --omit N          seconds of slow start left out (default 1)\n"
+	"  --reverse         the site sends, this machine receives\n"
+	"  --no-store        do not keep the result as the address's rate\n"
+	"\n"
+	"pipeline: run ferry's sender data path on PATH without a network:\n"
+	"read the source (cold when the page cache can be dropped), XXH3,\n"
+	"zstd compression and decompression at each level, sealing; per core\n"
+	"and with every worker; the ratio at each level, and the level the\n"
+	"automatic choice would take for a few link rates.\n"
+	"\n"
+	"  --level L         auto (default: the levels the automatic choice\n"
+	"                    weighs), N (0..19), or all (1..19)\n"
+	"\n"
+	"  --json            one JSON document on stdout (fields: ferry(1))\n"
+	"  --no-progress     no progress line even on a terminal\n";
+
 #define MAX_POS 64
 struct args {
 	const char *config, *to, *name, *via, *positional;
@@ -256,6 +293,8 @@ struct args {
 	int priority, level;
 	bool json, no_progress, help, skip_special, courier;
 	int verbosity;
+	unsigned seconds, streams, omit; /* bench link (0: default) */
+	bool reverse, no_store;
 };
 
 static int show_usage(const char *usage)
@@ -300,6 +339,11 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	    {"dry-run", no_argument, 0, 'D'},
 	    {"repair", no_argument, 0, 'R'},
 	    {"courier", no_argument, 0, 'C'},
+	    {"seconds", required_argument, 0, 's'},
+	    {"streams", required_argument, 0, 'N'},
+	    {"omit", required_argument, 0, 'o'},
+	    {"reverse", no_argument, 0, 'r'},
+	    {"no-store", no_argument, 0, 'X'},
 	    {0, 0, 0, 0}};
 	int ch;
 
@@ -349,6 +393,10 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 				return die_usage(usage, "unknown option '--level'");
 			if (!strcmp(optarg, "auto")) {
 				a->level = -1;
+				break;
+			}
+			if (usage == usage_bench && !strcmp(optarg, "all")) {
+				a->level = FERRY_LEVEL_ALL;
 				break;
 			}
 			long v = strtol(optarg, &end, 10);
@@ -421,6 +469,42 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 			else
 				a->dry_run = true;
 			break;
+		case 's':
+		case 'N':
+		case 'o': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			long lo = ch == 'o' ? 0 : 1;
+			long hi = ch == 's' ? 60 : ch == 'N' ? 16 : 30;
+			if (usage != usage_bench)
+				return die_usage(usage, "unknown option '%s'",
+						 argv[optind - 1]);
+			if (*end || end == optarg || v < lo || v > hi)
+				return die_usage(usage,
+						 "%s '%s' must be a whole "
+						 "number from %ld to %ld",
+						 ch == 's'   ? "--seconds"
+						 : ch == 'N' ? "--streams"
+							     : "--omit",
+						 optarg, lo, hi);
+			if (ch == 's')
+				a->seconds = (unsigned)v;
+			else if (ch == 'N')
+				a->streams = (unsigned)v;
+			else
+				a->omit = (unsigned)v + 1; /* 0: default */
+			break;
+		}
+		case 'r':
+		case 'X':
+			if (usage != usage_bench)
+				return die_usage(usage, "unknown option '%s'",
+						 argv[optind - 1]);
+			if (ch == 'r')
+				a->reverse = true;
+			else
+				a->no_store = true;
+			break;
 		case 'R':
 			if (usage != usage_verify)
 				return die_usage(usage, "unknown option '--repair'");
@@ -439,7 +523,7 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	if (optind < argc)
 		return die_usage(usage, "too many arguments");
 	a->positional = a->n_pos ? a->pos[0] : NULL;
-	if (a->n_pos > 1 && usage != usage_parcel)
+	if (a->n_pos > 1 && usage != usage_parcel && usage != usage_bench)
 		return die_usage(usage, "unexpected argument '%s'", a->pos[1]);
 	if (!a->config)
 		a->config = getenv("FERRY_CONFIG");
@@ -584,6 +668,74 @@ static int cmd_plan(struct args *a, const char *usage)
 	return exit_for(rc);
 }
 
+/* `ferry bench link SITE | pipeline PATH`: the measuring is the
+ * engine's, the tables and JSON tools/bench_link.c's and
+ * tools/bench_pipeline.c's. */
+static int cmd_bench(int argc, char **argv)
+{
+	const char *usage = usage_bench;
+	struct fr_config c;
+	struct args a;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	const char *sub = argv[1];
+	bool link = !strcmp(sub, "link");
+	if (!link && strcmp(sub, "pipeline"))
+		return die_usage(usage,
+				 "'%s' is not a bench command (link or "
+				 "pipeline)",
+				 sub);
+	if ((rc = parse(argc - 1, argv + 1, &a, usage)) != 0)
+		return rc;
+	if (a.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (a.n_pos != 1)
+		return die_usage(usage, "bench %s takes one %s", sub,
+				 link ? "SITE" : "PATH");
+	if (link && a.level != -2)
+		return die_usage(usage, "%s", "--level is for 'bench pipeline'");
+	if (!link && (a.seconds || a.streams || a.omit || a.reverse ||
+		      a.no_store || a.via))
+		return die_usage(usage, "%s",
+				 "--via, --seconds, --streams, --omit, "
+				 "--reverse and --no-store are for 'bench "
+				 "link'");
+	struct ferry_bench_args b = {
+	    .target = a.positional,
+	    .via = a.via,
+	    .seconds = a.seconds ? a.seconds : 10,
+	    .streams = a.streams ? a.streams : 1,
+	    .omit = a.omit ? a.omit - 1 : 1,
+	    .reverse = a.reverse,
+	    .store = !a.no_store,
+	    .json = a.json,
+	    .progress = show_progress(&a),
+	    .level = a.level == -2 ? -1 : a.level,
+	};
+	if (link && b.omit >= b.seconds)
+		return die_usage(usage,
+				 "--omit %u leaves nothing of --seconds %u to "
+				 "count",
+				 b.omit, b.seconds);
+	if (!link && !a.config && access(FERRY_DEFAULT_CONFIG, F_OK) < 0) {
+		/* no config: the defaults (workers, no sealing) */
+		rc = ferry_bench_pipeline(NULL, &b, stdout);
+		return exit_for(rc);
+	}
+	if ((rc = load(&c, &a, usage)) < 0)
+		return -rc;
+	rc = link ? ferry_bench_link(&c, &b, stdout)
+		  : ferry_bench_pipeline(&c, &b, stdout);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
 /*
  * Every reader holds at most 64 files open and a receiving session at
  * most 128, but several sessions and transfers run at once: the usual
@@ -628,6 +780,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "parcel"))
 		return cmd_parcel(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench"))
+		return cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(cmd, "__line-keeper")) /* started by a RAS send */
 		return fr_line_keeper(argc - 1, argv + 1);
 	const char *usage = !strcmp(cmd, "serve")    ? usage_serve
@@ -640,13 +794,6 @@ int main(int argc, char **argv)
 			    : !strcmp(cmd, "plan")   ? usage_plan
 						     : NULL;
 	if (!usage) {
-		if (!strcmp(cmd, "bench")) {
-			fprintf(stderr,
-				"ferry: '%s' is not available in this version "
-				"yet\n",
-				cmd);
-			return EXIT_USAGE;
-		}
 		fprintf(stderr, "ferry: '%s' is not a ferry command\n", cmd);
 		return show_usage(usage_main);
 	}
