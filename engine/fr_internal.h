@@ -1001,50 +1001,6 @@ int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	       struct fr_send_result *res, bool *began, char *err,
 	       size_t errcap);
 
-/* A parcel (prefer_small) is compressed at no less than this level unless
- * that would cut its rate to a third: zstd's own default. */
-#define FR_SMALL_FLOOR 3
-/* and above that level only where its workers, one core short, outrun
- * the medium (or the source) by half again */
-#define FR_SMALL_SPARE 1.5
-
-/* Adaptive compression (adapt.c): pick the level that moves raw bytes
- * fastest given the link's measured rate and each level's measured speed
- * and ratio. */
-struct fr_adapt {
-	int workers;
-	double wire_rate;            /* bytes/s while sending, EWMA */
-	double speed[20], ratio[20]; /* raw bytes per CPU second; raw/stored */
-	bool measured[20];
-	double sink_stall;           /* receiver's stalled share, EWMA */
-	unsigned since_probe;
-	bool pinned;                 /* automatic, but decided once for all */
-	int first_level;             /* >= 0: the first segment's (fr_adapt_line) */
-	double source_rate;          /* bytes/s the source is read at, EWMA */
-	bool prefer_small;           /* of levels about as fast, the strongest,
-				      * and at least FR_SMALL_FLOOR */
-	int level;
-};
-/* Decide the level once (loopback: 0); no probes, no changes. */
-void fr_adapt_pin(struct fr_adapt *a, int level);
-/* A line whose rate is known before anything is sent (a RAS profile, a
- * configured bandwidth): start from the level the priors give for it.
- * The first segment, which the line waits for, gets the level that
- * finishes it soonest (compressing it plus carrying it). */
-void fr_adapt_line(struct fr_adapt *a, double bytes_per_s, uint32_t seg_size);
-/* The level for the next segment (occasionally a probe). */
-int fr_adapt_next(struct fr_adapt *a);
-void fr_adapt_init(struct fr_adapt *a, int workers, int fixed_level);
-void fr_adapt_wire(struct fr_adapt *a, uint64_t bytes, double busy_s);
-void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
-		      uint32_t stored, double cpu_s);
-/* The receiver's report: thousandths of its time spent unable to take
- * frames because its storage lagged. */
-void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille);
-int fr_adapt_choose(struct fr_adapt *a);
-/* The source delivered bytes in secs of reading (0: not a limit). */
-void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs);
-
 /* ---- transfer messages as pure checks (wire.c) ------------------------- */
 
 /*
@@ -1111,6 +1067,7 @@ int fr_piece_check(uint32_t type, uint32_t len, uint32_t raw_len,
 int fr_fin_parse(const uint8_t body[4], uint32_t pay_got, uint32_t *stored);
 
 /* the scheduler's assignment, link simulator and learned rates */
+#include "pipe/fr_pipe.h"
 #include "sched/fr_sched.h"
 
 #endif

@@ -740,62 +740,43 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 
 /* ---- creating a parcel: the pipeline ------------------------------------- */
 
-struct pslot {
-	struct fr_wjob pj; /* first */
-	const struct fr_manifest *m;
-	const uint8_t *fid;        /* the frames' id: the parcel's */
-	const uint8_t *key;        /* the parcel's, to seal with */
-	const uint8_t *ph;         /* a volume header, for the associated data */
-	const uint8_t *want;       /* the segment's hash, NULL: not known yet */
-	struct fr_seg_reader rd;
-	uint8_t *out;
-	size_t out_cap;
-	uint32_t seg;
-	int level;
-	int result;
-	/* the sealed record: rh | nonce | fhdr | payload | mac */
+/* A frame's sealed record around the producer's header and payload:
+ * rh | nonce | fhdr | payload | mac, one per producer slot. */
+struct prec {
 	uint8_t rh[FR_REC_HDR];
 	uint8_t nonce[FR_REC_NONCE];
-	uint8_t fhdr[FR_FRAME_HDR];
 	uint8_t mac[FR_REC_MAC];
-	uint8_t hash[FR_HASH_LEN];
-	uint8_t *payload;
-	uint32_t stored;
-	double cpu_s;
+};
+/* What the workers seal with: the parcel's key, the volume header (the
+ * associated data), and each slot's record. */
+struct packer {
+	const uint8_t *key;
+	const uint8_t *ph;
+	struct prec rec[FR_PRODUCER_MAX];
 };
 
-/* Frame, compress, and seal in place: the header where it was packed,
- * the payload in the compressor's output or the read buffer itself. */
-static void work_pack(struct fr_job *job, int worker)
+/* The producer's finish: the frame sealed in place on the worker, its
+ * header where it was packed, its payload where the producer left it. */
+static void pack_seal(struct fr_prod_slot *s, int worker, void *arg)
 {
-	struct pslot *s = (struct pslot *)job;
-	const struct fr_segment *sg = &s->m->segments[s->seg];
-	struct fr_frame f;
+	struct packer *pk = arg;
+	struct prec *r = &pk->rec[s->index];
 	uint8_t ad[FR_PSEAL_AD];
-	double t0 = fr_thread_cpu_s();
 
-	s->result = fr_frame_encode(fr_workq_cctx(worker), &f, s->fid, s->seg,
-				    s->rd.buf, sg->length, s->want, s->out,
-				    s->out_cap, s->level);
-	if (s->result < 0)
-		return;
-	memcpy(s->hash, f.hash, FR_HASH_LEN);
-	s->payload = (f.flags & FR_FRAME_ZSTD) ? s->out : s->rd.buf;
-	s->stored = f.stored_len;
-	fr_frame_pack(s->fhdr, &f);
-	struct fr_rec_hdr r = {.type = FR_REC_FRAME,
+	(void)worker;
+	struct fr_rec_hdr h = {.type = FR_REC_FRAME,
 			       .len = FR_FRAME_HDR + s->stored};
-	fr_rec_hdr_pack(s->rh, &r);
-	fr_pseal_ad(s->ph, s->rh, ad);
+	fr_rec_hdr_pack(r->rh, &h);
+	fr_pseal_ad(pk->ph, r->rh, ad);
 	struct fr_piece pc[2] = {{s->fhdr, FR_FRAME_HDR},
 				 {s->payload, s->stored}};
-	fr_pseal(s->key, s->nonce, ad, sizeof(ad), pc, 2, s->mac);
-	s->cpu_s = fr_thread_cpu_s() - t0;
+	fr_pseal(pk->key, r->nonce, ad, sizeof(ad), pc, 2, r->mac);
 }
 
 /* A frame sealed by a worker, appended to the volume (the next one if
  * it does not fit). */
-static int vw_frame(struct vwriter *w, const struct pslot *s)
+static int vw_frame(struct vwriter *w, const struct fr_prod_slot *s,
+		    const struct prec *r)
 {
 	uint64_t len = fr_pseal_rec_size(FR_FRAME_HDR + (uint64_t)s->stored);
 	struct volinfo *vi;
@@ -804,8 +785,8 @@ static int vw_frame(struct vwriter *w, const struct pslot *s)
 	if ((rc = vw_room(w, len, false)) < 0)
 		return rc;
 	off_t at = lseek(w->fd, 0, SEEK_CUR);
-	rc = vw_put(w, s->rh, s->nonce, s->fhdr, FR_FRAME_HDR, s->payload,
-		    s->stored, s->mac);
+	rc = vw_put(w, r->rh, r->nonce, s->fhdr, FR_FRAME_HDR, s->payload,
+		    s->stored, r->mac);
 	if (rc == -ENOSPC && at >= 0 && ftruncate(w->fd, at) == 0) {
 		/* the medium filled sooner than it said: cut the torn
 		 * record off and write it again on the next medium (the
@@ -813,8 +794,8 @@ static int vw_frame(struct vwriter *w, const struct pslot *s)
 		vw_cut(w, (uint64_t)at);
 		if ((rc = vw_room(w, len, true)) < 0)
 			return rc;
-		rc = vw_put(w, s->rh, s->nonce, s->fhdr, FR_FRAME_HDR,
-			    s->payload, s->stored, s->mac);
+		rc = vw_put(w, r->rh, r->nonce, s->fhdr, FR_FRAME_HDR,
+			    s->payload, s->stored, r->mac);
 	}
 	vi = &w->vols[w->n_vols - 1];
 	if (rc < 0) {
@@ -976,30 +957,6 @@ static int prep_alloc(struct prep *pp, uint32_t n_segments)
 	return 0;
 }
 
-/* The packing slots for the frames of m, framed with the parcel's id and
- * sealed with its key, as w writes them. */
-static int pslots_init(struct pslot *slots, const struct fr_manifest *m,
-		       const struct vwriter *w)
-{
-	int rc = 0;
-
-	for (int i = 0; i < PSLOTS; i++) {
-		slots[i].m = m;
-		slots[i].fid = w->h.parcel;
-		slots[i].key = w->key;
-		slots[i].ph = w->ph;
-		slots[i].out_cap = fr_seg_bound(m->seg_size);
-		if ((rc = fr_seg_reader_init(&slots[i].rd, m->seg_size)) < 0 ||
-		    !(slots[i].out = malloc(slots[i].out_cap))) {
-			rc = rc < 0 ? rc : -ENOMEM;
-			fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
-			       fr_strerror(rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
 /* Close the volume still open (the last one: it says so); rc, or the
  * error of that close. */
 static int close_last_volume(struct vwriter *w, int rc, double t0)
@@ -1070,18 +1027,18 @@ struct creation {
 	struct parcel p;
 	struct prep pp;
 	struct vwriter w;
-	struct pslot slots[PSLOTS];
-	struct fr_doneq dq;
+	struct packer pk;
+	struct fr_producer pr; /* the frames */
 	struct fr_adapt ad;
 	uint32_t written; /* frames on the media */
 	uint64_t raw_done; /* their segments' bytes */
 	bool kept, left_said;
 };
 
-/* The frame loop's place and its clocks: slots read up to next, waited
- * for up to head, cur the next segment to look at. */
+/* The frame loop's place and its clocks: cur the next segment to look
+ * at. */
 struct frame_loop {
-	uint32_t next, head, cur;
+	uint32_t cur;
 	double last_tick;
 	uint64_t read_bytes; /* since the last tick, and their time */
 	double read_s;
@@ -1097,30 +1054,25 @@ static int fill_slots(struct creation *cr, struct frame_loop *fl)
 	struct prep *pp = &cr->pp;
 	int rc = 0;
 
-	while (rc == 0 && fl->next - fl->head < PSLOTS) {
+	while (rc == 0 && fr_producer_room(&cr->pr)) {
 		while (fl->cur < m->n_segments && pp->settled &&
 		       pp->have[fl->cur])
 			fl->cur++;
 		if (fl->cur >= m->n_segments)
 			break;
-		struct pslot *s = &cr->slots[fl->next % PSLOTS];
 		char msg[512];
-		s->seg = fl->cur++;
-		s->want = pp->settled ? m->segments[s->seg].hash : NULL;
+		uint32_t seg = fl->cur++;
+		int level = cr->fixed >= 0 ? cr->fixed : fr_adapt_next(&cr->ad);
 		double r0 = fr_now_s();
-		rc = fr_seg_read(&s->rd, cr->src, cr->single, m, s->seg, msg,
-				 sizeof(msg));
+		rc = fr_producer_push(&cr->pr, seg, level,
+				      pp->settled ? m->segments[seg].hash : NULL,
+				      msg, sizeof(msg));
 		double dt = fr_now_s() - r0;
 		fl->read_s += dt;
 		fl->t_read += dt;
-		fl->read_bytes += m->segments[s->seg].length;
-		if (rc < 0) {
+		fl->read_bytes += m->segments[seg].length;
+		if (rc < 0)
 			fr_log(FR_LOG_ERROR, "%s", msg);
-			break;
-		}
-		s->level = cr->fixed >= 0 ? cr->fixed : fr_adapt_next(&cr->ad);
-		fr_wjob_push(&s->pj, work_pack, &cr->dq);
-		fl->next++;
 	}
 	return rc;
 }
@@ -1171,7 +1123,7 @@ static void progress_line(const struct creation *cr, int level, double now)
 
 /* Slot s's job is back: its frame to the medium, unless the destination
  * holds the segment after all. */
-static int frame_done(struct creation *cr, struct pslot *s,
+static int frame_done(struct creation *cr, const struct fr_prod_slot *s,
 		      struct frame_loop *fl)
 {
 	const struct fr_manifest *m = &cr->m;
@@ -1188,7 +1140,7 @@ static int frame_done(struct creation *cr, struct pslot *s,
 		fr_adapt_segment(&cr->ad, s->level, m->segments[s->seg].length,
 				 s->stored, s->cpu_s);
 	double v0 = fr_now_s();
-	rc = vw_frame(w, s);
+	rc = vw_frame(w, s, &cr->pk.rec[s->index]);
 	fl->t_write += fr_now_s() - v0;
 	if (rc < 0) {
 		if (w->err[0])
@@ -1201,12 +1153,12 @@ static int frame_done(struct creation *cr, struct pslot *s,
 	 * segment list from then on. */
 	if (pp->settled) {
 		if (!s->want &&
-		    memcmp(s->hash, m->segments[s->seg].hash, FR_HASH_LEN))
+		    memcmp(s->f.hash, m->segments[s->seg].hash, FR_HASH_LEN))
 			return hash_changed(pp, s->seg);
 		pp->seglist[s->seg / 8] |= (uint8_t)(1u << (s->seg % 8));
 		pp->wrote[s->seg] = 1;
 	} else {
-		memcpy(pp->whash[s->seg], s->hash, FR_HASH_LEN);
+		memcpy(pp->whash[s->seg], s->f.hash, FR_HASH_LEN);
 		pp->wrote[s->seg] = 2;
 	}
 	if (cr->written == 0)
@@ -1238,14 +1190,12 @@ static int write_frames(struct creation *cr)
 			rc = prep_settle(&cr->pp);
 		if (rc == 0)
 			rc = fill_slots(cr, &fl);
-		if (fl.head == fl.next)
-			break;
-		struct pslot *s = &cr->slots[fl.head % PSLOTS];
 		double q0 = fr_now_s();
-		fr_wjob_wait(&cr->dq, &s->pj);
+		struct fr_prod_slot *s = fr_producer_take(&cr->pr);
+		if (!s)
+			break;
 		fl.t_work += fr_now_s() - q0;
 		fl.cpu_work += s->cpu_s;
-		fl.head++;
 		if (rc == 0) /* else only what is in flight is drained */
 			rc = frame_done(cr, s, &fl);
 	}
@@ -1502,10 +1452,14 @@ static int create_frames(struct creation *cr)
 	cr->ad.prefer_small = true;
 	if (cr->fixed < 0)
 		cr->ad.level = FR_SMALL_FLOOR; /* until measured */
-	if ((rc = fr_doneq_init(&cr->dq)) < 0)
+	cr->pk.key = w->key;
+	cr->pk.ph = w->ph;
+	if ((rc = fr_producer_init(&cr->pr, &cr->m, cr->src, cr->single,
+				   w->h.parcel, PSLOTS, pack_seal, &cr->pk)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot set up the data path: %s",
+		       fr_strerror(rc));
 		return rc;
-	if ((rc = pslots_init(cr->slots, &cr->m, w)) < 0)
-		return rc;
+	}
 	return write_frames(cr);
 }
 
@@ -1520,9 +1474,8 @@ static int create_close(struct creation *cr, int rc)
 
 	if (cr->o->progress)
 		fprintf(stderr, "\r\033[K");
-	for (int i = 0; i < PSLOTS; i++)
-		if (cr->slots[i].pj.busy)
-			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
+	while (fr_producer_take(&cr->pr)) /* the frames still out */
+		;
 	/* an error other than a full medium after some frames: the hashing
 	 * need not go on */
 	if (rc < 0 && (rc != -ENOSPC || cr->written == 0))
@@ -1585,14 +1538,7 @@ static int create_end(struct creation *cr, int rc)
 	fr_left_list_fini(&cr->left);
 	if (w->fd >= 0)
 		close(w->fd);
-	for (int i = 0; i < PSLOTS; i++) {
-		if (cr->slots[i].pj.busy)
-			fr_wjob_wait(&cr->dq, &cr->slots[i].pj);
-		fr_seg_reader_fini(&cr->slots[i].rd);
-		free(cr->slots[i].out);
-	}
-	if (cr->dq.efd >= 0)
-		fr_doneq_fini(&cr->dq);
+	fr_producer_fini(&cr->pr);
 	for (uint32_t k = 0; k < w->n_vols; k++)
 		free(w->vols[k].segs);
 	free(w->vols);
@@ -1616,7 +1562,7 @@ static int create_end(struct creation *cr, int rc)
 int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
 {
 	struct creation cr = {.c = c, .o = o, .t0 = fr_now_s(),
-			      .w = {.fd = -1}, .dq = {.efd = -1}};
+			      .w = {.fd = -1}, .pr = {.dq = {.efd = -1}}};
 	int rc;
 
 	if ((rc = create_source(&cr)) < 0)
