@@ -2,11 +2,28 @@
  * hash.c - XXH3 hashing for segments, frame headers and manifests.
  *
  * The only file that includes xxhash.h, and it does so inline
- * (XXH_INLINE_ALL) so the hot segment hash compiles into ferry and no
- * xxHash symbol leaks into the other modules.
+ * (XXH_INLINE_ALL) so that no xxHash symbol leaks into the other modules.
+ * On x86-64 the bulk (a segment's hash, one call or in pieces) goes
+ * through libxxhash's dispatcher, which picks SSE2, AVX2 or AVX-512 for
+ * this CPU at run time: the inline code is built for the baseline
+ * (SSE2) and runs at half the rate of AVX2 (`ferry bench pipeline`
+ * against `xxhsum -b`, PERFORMANCE.md). The same function, the same
+ * bytes out.
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#if defined(__x86_64__) && !defined(FERRY_FUZZ)
+/* libxxhash's (xxh_x86dispatch.h, which XXH_INLINE_ALL would make
+ * static) */
+XXH128_hash_t XXH3_128bits_dispatch(const void *input, size_t len);
+XXH_errorcode XXH3_128bits_update_dispatch(XXH3_state_t *state,
+					   const void *input, size_t len);
+#define BULK128 XXH3_128bits_dispatch
+#define BULK128_UPDATE XXH3_128bits_update_dispatch
+#else
+#define BULK128 XXH3_128bits
+#define BULK128_UPDATE XXH3_128bits_update
+#endif
 
 #include <errno.h>
 
@@ -16,7 +33,7 @@ void fr_hash128(const void *data, size_t len, uint8_t out[FR_HASH_LEN])
 {
 	XXH128_canonical_t c;
 
-	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+	XXH128_canonicalFromHash(&c, BULK128(data, len));
 	memcpy(out, c.digest, FR_HASH_LEN);
 }
 
@@ -45,7 +62,7 @@ void fr_hasher_reset(struct fr_hasher *h)
 
 void fr_hasher_update(struct fr_hasher *h, const void *data, size_t len)
 {
-	XXH3_128bits_update(h->state, data, len);
+	BULK128_UPDATE(h->state, data, len);
 }
 
 void fr_hasher_final(struct fr_hasher *h, uint8_t out[FR_HASH_LEN])

@@ -383,6 +383,60 @@ struct fr_plan {
 int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 	    struct fr_plan *p);
 
+/* ---- `ferry bench pipeline` (pipe/bench.c) ----------------------------- */
+
+/* Rates are MB/s with MB = 10^6 bytes, as `zstd -b` counts. */
+#define FR_BENCH_LEVELS 20
+struct fr_bench_level {
+	int level;
+	double ratio;			/* raw bytes / stored bytes */
+	double compress_mb_s_per_core;
+	double decompress_mb_s_per_core;
+	double pipeline_mb_s;		/* every worker: the producer reading
+					 * (warm), hashing, compressing and
+					 * sealing frames */
+};
+/* What the automatic level would take over a link of link_bps. */
+struct fr_bench_auto {
+	double link_bps;		/* bits per second */
+	int level;
+	double predicted_mb_s;		/* raw bytes moved per second */
+};
+struct fr_bench_pipe {
+	char name[FR_NAME_MAX + 1];
+	uint64_t bytes;			/* the package's */
+	uint32_t files, segments, seg_size;
+	uint32_t left_out;		/* entries a send would leave out */
+	uint64_t sample_bytes;		/* held in memory for the levels */
+	uint32_t sample_segments;
+	uint64_t read_bytes;		/* read to time the source */
+	double read_mb_s;
+	bool cold;			/* its page cache was dropped first */
+	double cached_share;		/* of it cached when the read began
+					 * (-1: unknown) */
+	int workers;
+	double hash_mb_s_per_core, hash_mb_s;	/* one core; every worker */
+	const char *aead;
+	double seal_mb_s_per_core;
+	unsigned n_levels;
+	struct fr_bench_level levels[FR_BENCH_LEVELS];
+	unsigned n_auto;
+	struct fr_bench_auto autos[8];
+};
+struct fr_bench_pipe_opts {
+	const char *path;
+	int level;		/* -1: the levels the automatic choice weighs,
+				 * -3: 1..19, else that level (0..19) */
+	/* a stage begins (frac 0) or moves on; NULL: none */
+	void (*progress)(const char *stage, double frac, void *arg);
+	void *arg;
+};
+/* Measure the sender's data path on the package at path, without a
+ * network. 0 or a code (logged). c may be NULL: the defaults. */
+int fr_bench_pipeline(const struct fr_config *c,
+		      const struct fr_bench_pipe_opts *o,
+		      struct fr_bench_pipe *r);
+
 /* ---- courier parcels (out/parcel.c; the import: recv/import.c) --------- */
 
 #define FR_PARCEL_MEDIA_MAX 64

@@ -1,0 +1,473 @@
+/*
+ * bench.c - `ferry bench pipeline`: the sender's data path measured on a
+ * real package, with no network, stage by stage and whole:
+ *
+ *   read    the package's first FR_BENCH_READ_MAX bytes through the
+ *           producer's reader (fr_seg_read), after its pages are dropped
+ *           from the page cache (posix_fadvise; "warm" when they stay)
+ *   sample  up to FR_BENCH_SAMPLE_MAX bytes of segments spread over the
+ *           package, held in memory (the bound of what this costs)
+ *   hash    XXH3-128 of the sample on one core
+ *   seal    the frames' chunk sealing (the session's AEAD) on one core
+ *   levels  per level: zstd compression and decompression of the sample
+ *           on one core (each timed for at least STAGE_S, like zstd -b)
+ *           and its ratio; then the frame producer with every worker
+ *           (read from the page cache, hash, compress, seal) for the
+ *           pipeline's rate
+ *   auto    the level fr_adapt_choose takes with these measurements over
+ *           links of a few speeds, and the rate it predicts
+ *
+ * Nothing is printed here: tools/bench_pipeline.c shows the result.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fr_internal.h"
+
+#define FR_BENCH_READ_MAX (1ull << 30)
+#define FR_BENCH_SAMPLE_MAX (32ull << 20)
+#define STAGE_S 1.0 /* each timed loop runs at least this long */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5 */
+#endif
+
+/* The levels the automatic choice weighs (adapt.c's priors). */
+static const int auto_levels[] = {0, 1, 2, 3, 5, 7, 9, 12, 15, 19};
+
+struct bench {
+	const struct fr_bench_pipe_opts *o;
+	struct fr_bench_pipe *r;
+	struct fr_manifest m;
+	struct fr_left_list left; /* counted, not listed */
+	char root[4096];
+	bool single;
+	uint32_t n_alloc;	/* the sample's tables' length */
+	uint32_t *segs;		/* the sample's segments */
+	uint8_t **raw, **comp;	/* their bytes, and compressed */
+	uint32_t *clen;		/* compressed length (0: not compressed) */
+	uint8_t *scratch;	/* a segment's room, for sealing */
+	struct fr_cctx cc;
+	struct fr_dctx dc;
+	struct fr_aead_key key;
+	struct fr_adapt ad;
+};
+
+static void stage(struct bench *b, const char *what, double frac)
+{
+	if (b->o->progress)
+		b->o->progress(what, frac, b->o->arg);
+}
+
+static double mb_s(uint64_t bytes, double secs)
+{
+	return secs > 0 ? (double)bytes / 1e6 / secs : 0.0;
+}
+
+/* The cached bytes of the file behind fd (-1: the kernel cannot say). */
+static int64_t cached_bytes(int fd)
+{
+	struct {
+		uint64_t off, len;
+	} range = {0, 0};
+	struct {
+		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
+		    nr_recently_evicted;
+	} cs;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0 || page <= 0)
+		return -1;
+	return (int64_t)(cs.nr_cache * (uint64_t)page);
+}
+
+/* Drop the page cache of the files holding the package's first `upto`
+ * bytes; then the share of those files still cached (-1: unknown). */
+static double drop_cache(struct bench *b, uint64_t upto)
+{
+	const struct fr_manifest *m = &b->m;
+	uint64_t total = 0, cached = 0;
+	bool known = true;
+
+	for (uint32_t k = 0; k < m->n_data; k++) {
+		const struct fr_entry *e = &m->entries[m->data_idx[k]];
+		if (e->offset >= upto)
+			break;
+		int fd = fr_source_open(b->root, b->single, e, false);
+		if (fd < 0)
+			continue;
+		fdatasync(fd); /* dirty pages cannot be dropped */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		int64_t c = cached_bytes(fd);
+		if (c < 0)
+			known = false;
+		else
+			cached += (uint64_t)c < e->size ? (uint64_t)c : e->size;
+		total += e->size;
+		close(fd);
+	}
+	return known && total ? (double)cached / (double)total : -1.0;
+}
+
+/* The source read as a send reads it, cold when it can be. */
+static int measure_read(struct bench *b)
+{
+	struct fr_bench_pipe *r = b->r;
+	struct fr_seg_reader rd = {0};
+	char err[512];
+	int rc;
+
+	stage(b, "reading the source", 0);
+	r->cached_share = drop_cache(b, FR_BENCH_READ_MAX);
+	r->cold = r->cached_share >= 0 && r->cached_share < 0.05;
+	if ((rc = fr_seg_reader_init(&rd, b->m.seg_size)) < 0)
+		return rc;
+	double t0 = fr_now_s();
+	for (uint32_t s = 0; s < b->m.n_segments; s++) {
+		if (r->read_bytes >= FR_BENCH_READ_MAX)
+			break;
+		if ((rc = fr_seg_read(&rd, b->root, b->single, &b->m, s, err,
+				      sizeof(err))) < 0) {
+			fr_log(FR_LOG_ERROR, "%s", err);
+			break;
+		}
+		r->read_bytes += b->m.segments[s].length;
+		uint64_t all = b->m.total_size < FR_BENCH_READ_MAX
+				       ? b->m.total_size
+				       : FR_BENCH_READ_MAX;
+		stage(b, "reading the source", (double)r->read_bytes / all);
+	}
+	r->read_mb_s = mb_s(r->read_bytes, fr_now_s() - t0);
+	fr_seg_reader_fini(&rd);
+	return rc;
+}
+
+/* The sample: segments spread evenly over the package, in memory. */
+static int load_sample(struct bench *b)
+{
+	const struct fr_manifest *m = &b->m;
+	struct fr_bench_pipe *r = b->r;
+	uint32_t n = (uint32_t)(FR_BENCH_SAMPLE_MAX / m->seg_size);
+	struct fr_seg_reader rd = {0};
+	char err[512];
+	int rc;
+
+	if (n == 0)
+		n = 1;
+	if (n > m->n_segments)
+		n = m->n_segments;
+	b->n_alloc = n;
+	b->segs = calloc(n, sizeof(*b->segs));
+	b->raw = calloc(n, sizeof(*b->raw));
+	b->comp = calloc(n, sizeof(*b->comp));
+	b->clen = calloc(n, sizeof(*b->clen));
+	if (!b->segs || !b->raw || !b->comp || !b->clen ||
+	    !(b->scratch = malloc(m->seg_size)))
+		return -ENOMEM;
+	if ((rc = fr_seg_reader_init(&rd, m->seg_size)) < 0)
+		return rc;
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		uint32_t s = (uint32_t)((uint64_t)i * m->n_segments / n);
+		uint32_t len = m->segments[s].length;
+		b->segs[i] = s;
+		if ((rc = fr_seg_read(&rd, b->root, b->single, m, s, err,
+				      sizeof(err))) < 0) {
+			fr_log(FR_LOG_ERROR, "%s", err);
+			break;
+		}
+		if (!(b->raw[i] = malloc(len)) ||
+		    !(b->comp[i] = malloc(fr_seg_bound(len)))) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(b->raw[i], rd.buf, len);
+		r->sample_segments++;
+		r->sample_bytes += len;
+	}
+	fr_seg_reader_fini(&rd);
+	return rc;
+}
+
+static uint32_t len_of(const struct bench *b, uint32_t i)
+{
+	return b->m.segments[b->segs[i]].length;
+}
+
+/* XXH3 and the chunk sealing on one core, each over the sample again
+ * and again for STAGE_S. */
+static void measure_hash_seal(struct bench *b)
+{
+	struct fr_bench_pipe *r = b->r;
+	uint8_t h[FR_HASH_LEN], fh[FR_FRAME_HDR] = {0};
+	uint8_t tags[FR_CHUNKS_MAX * FR_SEAL_TAG];
+	uint64_t bytes = 0;
+	double t0 = fr_now_s(), t;
+
+	stage(b, "XXH3, one core", 0);
+	do {
+		for (uint32_t i = 0; i < r->sample_segments; i++) {
+			fr_hash128(b->raw[i], len_of(b, i), h);
+			bytes += len_of(b, i);
+		}
+	} while ((t = fr_now_s() - t0) < STAGE_S);
+	r->hash_mb_s_per_core = mb_s(bytes, t);
+
+	stage(b, "sealing, one core", 0);
+	bytes = 0;
+	t0 = fr_now_s();
+	do {
+		for (uint32_t i = 0; i < r->sample_segments; i++) {
+			uint32_t len = len_of(b, i);
+			fr_chunks_seal(&b->key, fh, b->scratch, 0, len, tags);
+			bytes += len;
+		}
+	} while ((t = fr_now_s() - t0) < STAGE_S);
+	r->seal_mb_s_per_core = mb_s(bytes, t);
+}
+
+/* zstd at level on one core: the whole sample compressed (its ratio),
+ * again until STAGE_S has passed, then decompressed for STAGE_S / 2. */
+static int measure_codec(struct bench *b, struct fr_bench_level *lv)
+{
+	struct fr_bench_pipe *r = b->r;
+	uint64_t raw = 0, stored = 0, bytes = 0;
+	uint32_t done = 0; /* segments of the first pass */
+	double t0 = fr_now_s(), t, cpu0 = fr_thread_cpu_s();
+
+	do {
+		for (uint32_t i = 0; i < r->sample_segments; i++) {
+			uint32_t len = len_of(b, i);
+			ssize_t n = fr_seg_compress(&b->cc, b->comp[i],
+						    fr_seg_bound(len), b->raw[i],
+						    len, lv->level);
+			if (n < 0)
+				return (int)n;
+			bytes += len;
+			if (done < r->sample_segments) {
+				b->clen[i] = (uint32_t)n;
+				raw += len;
+				stored += n ? (uint64_t)n : len;
+				done++;
+			}
+			if (done == r->sample_segments &&
+			    fr_now_s() - t0 >= STAGE_S)
+				break;
+		}
+	} while ((t = fr_now_s() - t0) < STAGE_S);
+	lv->compress_mb_s_per_core = mb_s(bytes, fr_thread_cpu_s() - cpu0);
+	lv->ratio = stored ? (double)raw / (double)stored : 1.0;
+	fr_adapt_segment(&b->ad, lv->level, (uint32_t)(raw / done),
+			 (uint32_t)(stored / done),
+			 (fr_thread_cpu_s() - cpu0) * (double)raw / (double)bytes /
+			     done);
+
+	bytes = 0;
+	t0 = fr_now_s();
+	cpu0 = fr_thread_cpu_s();
+	do {
+		for (uint32_t i = 0; i < done; i++) {
+			if (!b->clen[i])
+				continue; /* went raw: nothing to undo */
+			int rc = fr_seg_decompress(&b->dc, b->scratch,
+						   len_of(b, i), b->comp[i],
+						   b->clen[i]);
+			if (rc < 0)
+				return rc;
+			bytes += len_of(b, i);
+		}
+	} while (bytes && (t = fr_now_s() - t0) < STAGE_S / 2);
+	lv->decompress_mb_s_per_core = mb_s(bytes, fr_thread_cpu_s() - cpu0);
+	return 0;
+}
+
+/* The producer's finish here: the frame's chunks sealed in place, as a
+ * session seals them. */
+static void seal_frame(struct fr_prod_slot *s, int worker, void *arg)
+{
+	const struct fr_aead_key *k = arg;
+	uint8_t tags[FR_CHUNKS_MAX * FR_SEAL_TAG];
+
+	(void)worker;
+	fr_chunks_seal(k, s->fhdr, s->payload, 0, s->stored, tags);
+}
+
+/* The frame producer with every worker at level: the sample's segments
+ * read (now from the page cache), hashed, compressed and sealed, round
+ * and round for STAGE_S; frames per second of raw bytes. */
+static int measure_producer(struct bench *b, int level, double *rate)
+{
+	struct fr_bench_pipe *r = b->r;
+	struct fr_producer p;
+	unsigned depth = (unsigned)r->workers * 2;
+	uint64_t bytes = 0;
+	uint32_t next = 0;
+	char err[512];
+	int rc;
+
+	if (depth > FR_PRODUCER_MAX)
+		depth = FR_PRODUCER_MAX;
+	rc = fr_producer_init(&p, &b->m, b->root, b->single, b->m.lid, depth,
+			      seal_frame, &b->key);
+	double t0 = fr_now_s();
+	while (rc == 0) {
+		bool more = fr_now_s() - t0 < STAGE_S ||
+			    next < (uint32_t)r->workers;
+		while (more && rc == 0 && fr_producer_room(&p)) {
+			uint32_t s = b->segs[next++ % r->sample_segments];
+			rc = fr_producer_push(&p, s, level, NULL, err,
+					      sizeof(err));
+			if (rc < 0)
+				fr_log(FR_LOG_ERROR, "%s", err);
+		}
+		struct fr_prod_slot *s = fr_producer_take(&p);
+		if (!s)
+			break;
+		if (s->result < 0)
+			rc = s->result;
+		bytes += b->m.segments[s->seg].length;
+	}
+	*rate = mb_s(bytes, fr_now_s() - t0);
+	fr_producer_fini(&p);
+	return rc;
+}
+
+static int measure_levels(struct bench *b)
+{
+	const struct fr_bench_pipe_opts *o = b->o;
+	struct fr_bench_pipe *r = b->r;
+	int list[FR_BENCH_LEVELS];
+	unsigned n = 0;
+	int rc = 0;
+
+	if (o->level == -1)
+		for (unsigned i = 0; i < FR_ARRAY_SIZE(auto_levels); i++)
+			list[n++] = auto_levels[i];
+	else if (o->level < -1)
+		for (int l = 1; l <= 19; l++)
+			list[n++] = l;
+	else
+		list[n++] = o->level;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		struct fr_bench_level *lv = &r->levels[r->n_levels];
+		char what[64];
+		snprintf(what, sizeof(what), "level %d", list[i]);
+		stage(b, what, (double)i / n);
+		lv->level = list[i];
+		if (lv->level == 0) { /* raw: nothing to compress */
+			lv->ratio = 1.0;
+			rc = measure_producer(b, 0, &lv->pipeline_mb_s);
+			r->hash_mb_s = lv->pipeline_mb_s;
+		} else if ((rc = measure_codec(b, lv)) == 0) {
+			rc = measure_producer(b, lv->level, &lv->pipeline_mb_s);
+		}
+		r->n_levels++;
+	}
+	return rc;
+}
+
+/* What the automatic level would take over links of these speeds,
+ * knowing what was measured here. */
+static void auto_table(struct bench *b)
+{
+	static const double links[] = {128e3, 2e6, 10e6, 100e6, 1e9, 10e9};
+	struct fr_bench_pipe *r = b->r;
+
+	fr_adapt_source(&b->ad, r->read_bytes,
+			r->read_mb_s > 0 ? r->read_bytes / 1e6 / r->read_mb_s
+					 : 0);
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(links); i++) {
+		struct fr_bench_auto *a = &r->autos[r->n_auto++];
+		b->ad.wire_rate = links[i] / 8;
+		a->link_bps = links[i];
+		a->level = fr_adapt_choose(&b->ad);
+		double ratio = a->level ? b->ad.ratio[a->level] : 1.0;
+		double cpu = b->ad.speed[a->level] * b->ad.workers;
+		double net = b->ad.wire_rate * ratio;
+		double pred = cpu < net ? cpu : net;
+		if (b->ad.source_rate > 0 && pred > b->ad.source_rate)
+			pred = b->ad.source_rate;
+		a->predicted_mb_s = pred / 1e6;
+	}
+}
+
+static int bench_setup(struct bench *b, const struct fr_config *c)
+{
+	struct fr_bench_pipe *r = b->r;
+	uint8_t k[32];
+	int rc;
+
+	if ((rc = fr_package_source(b->o->path, NULL, "measure", b->root,
+				    sizeof(b->root), r->name,
+				    sizeof(r->name))) < 0)
+		return rc;
+	if ((rc = fr_workq_start(c ? c->workers : 0)) < 0)
+		return rc;
+	r->workers = fr_workq_count();
+	stage(b, "listing the source", 0);
+	/* what a send would leave out is counted, not warned of by name */
+	int v = fr_log_verbosity;
+	if (v > FR_LOG_ERROR)
+		fr_log_verbosity = FR_LOG_ERROR;
+	rc = fr_scan_list(b->root, r->name, c ? c->seg_size : FR_SEG_DEFAULT,
+			  &b->m, &b->single, &b->left);
+	fr_log_verbosity = v;
+	if (rc < 0)
+		return rc;
+	r->bytes = b->m.total_size;
+	r->files = b->m.n_data;
+	r->segments = b->m.n_segments;
+	r->left_out = b->left.n;
+	r->seg_size = b->m.seg_size;
+	if (b->m.n_segments == 0) {
+		fr_log(FR_LOG_ERROR, "'%s' holds no bytes to measure with",
+		       b->o->path);
+		return -ENODATA;
+	}
+	fr_random(k, sizeof(k));
+	uint8_t aead = fr_aead_local();
+	r->aead = fr_aead_name(aead);
+	fr_adapt_init(&b->ad, r->workers, -1);
+	if ((rc = fr_aead_key_init(&b->key, aead, k)) < 0 ||
+	    (rc = fr_cctx_init(&b->cc)) < 0 || (rc = fr_dctx_init(&b->dc)) < 0)
+		return rc;
+	return 0;
+}
+
+static void bench_fini(struct bench *b)
+{
+	for (uint32_t i = 0; b->raw && b->comp && i < b->n_alloc; i++) {
+		free(b->raw[i]);
+		free(b->comp[i]);
+	}
+	free(b->raw);
+	free(b->comp);
+	free(b->clen);
+	free(b->segs);
+	free(b->scratch);
+	fr_cctx_fini(&b->cc);
+	fr_dctx_fini(&b->dc);
+	sodium_memzero(&b->key, sizeof(b->key));
+	fr_manifest_fini(&b->m);
+	fr_left_list_fini(&b->left);
+}
+
+int fr_bench_pipeline(const struct fr_config *c,
+		      const struct fr_bench_pipe_opts *o,
+		      struct fr_bench_pipe *r)
+{
+	struct bench b = {.o = o, .r = r};
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = bench_setup(&b, c)) == 0 && (rc = measure_read(&b)) == 0 &&
+	    (rc = load_sample(&b)) == 0) {
+		measure_hash_seal(&b);
+		if ((rc = measure_levels(&b)) == 0)
+			auto_table(&b);
+	}
+	bench_fini(&b);
+	return rc;
+}
