@@ -67,7 +67,7 @@ void fr_hooks_check(void)
 		"SODIUM_GCM"};
 	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
 					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT",
-					   "CLOCK_SHIFT_S"};
+					   "CLOCK_SHIFT_S", "BENCH_STAGE_MS"};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		fr_hook_flag(flags[i]);

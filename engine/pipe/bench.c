@@ -30,7 +30,9 @@
 
 #define FR_BENCH_READ_MAX (1ull << 30)
 #define FR_BENCH_SAMPLE_MAX (32ull << 20)
-#define STAGE_S 1.0 /* each timed loop runs at least this long */
+/* each timed loop runs at least this long (FERRY_BENCH_STAGE_MS: the
+ * tests' shorter stages) */
+#define STAGE_S (fr_hook_num("BENCH_STAGE_MS", 1000) / 1000.0)
 #ifndef __NR_cachestat
 #define __NR_cachestat 451 /* Linux 6.5 */
 #endif
