@@ -2250,6 +2250,11 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
+	if (r == 0 && type == FR_MSG_BENCH) { /* ferry bench link (bench.c) */
+		fr_bench_serve(rc->c, &rc->ch, rc->who, rc->peer, mf, len);
+		free(mf);
+		return;
+	}
 	if (r == 0 && type == FR_MSG_PARCEL_WITHDRAW) {
 		fr_parcel_serve_withdraw(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);
