@@ -1225,7 +1225,8 @@ void fr_bench_tx_tcp(struct fr_bench_tx *t, struct fr_bench_tcp *out);
 struct fr_bench_rx {
 	struct fr_chan *ch;
 	uint8_t *buf;
-	uint32_t cap, left;       /* FILLER bytes still to come */
+	uint32_t cap, have, pos;  /* received into buf; parsed up to pos */
+	uint32_t left;            /* FILLER bytes still to come */
 	uint8_t hdr[FR_MSG_HDR];
 	uint32_t hdr_got;
 	_Atomic uint64_t *progress; /* NULL, or bytes arrived so far */

@@ -264,12 +264,13 @@ void fr_bench_rx_fini(struct fr_bench_rx *x)
 	x->buf = NULL;
 }
 
-/* A sealed message whose header came: its body and tag, opened. */
+/* A sealed message whose header came: its body and tag (what of them is
+ * in the buffer already, then the socket's), opened. */
 static int rx_sealed(struct fr_bench_rx *x, uint32_t *type, uint8_t **body,
 		     uint32_t *len, char *err, size_t cap)
 {
-	uint32_t n = fr_get32(x->hdr + 4);
-	int rc;
+	uint32_t n = fr_get32(x->hdr + 4), in = x->have - x->pos;
+	int rc = 0;
 
 	*type = fr_get32(x->hdr);
 	x->hdr_got = 0;
@@ -281,68 +282,84 @@ static int rx_sealed(struct fr_bench_rx *x, uint32_t *type, uint8_t **body,
 	uint8_t *b = malloc((size_t)n + FR_SEAL_TAG + 1);
 	if (!b)
 		return -ENOMEM;
-	if ((rc = fr_recv_exact(x->ch->fd, b, n + FR_SEAL_TAG)) < 0) {
+	if (in > n + FR_SEAL_TAG)
+		in = n + FR_SEAL_TAG;
+	memcpy(b, x->buf + x->pos, in);
+	x->pos += in;
+	if (in < n + FR_SEAL_TAG)
+		rc = fr_recv_exact(x->ch->fd, b + in, n + FR_SEAL_TAG - in);
+	if (rc == 0 && fr_rec_open(x->ch, x->hdr, b, n, b + n) < 0) {
+		snprintf(err, cap, "message authentication failed");
+		rc = FR_E_SEALED;
+	}
+	if (rc == 0 && *type == FR_MSG_ERROR) {
+		b[n] = '\0';
+		rc = fr_error_text(b, n, err, cap);
+	}
+	if (rc < 0) {
 		free(b);
 		return rc;
-	}
-	if (fr_rec_open(x->ch, x->hdr, b, n, b + n) < 0) {
-		free(b);
-		snprintf(err, cap, "message authentication failed");
-		return FR_E_SEALED;
 	}
 	b[n] = '\0';
-	if (*type == FR_MSG_ERROR) {
-		rc = fr_error_text(b, n, err, cap);
-		free(b);
-		return rc;
-	}
 	*body = b;
 	*len = n;
 	return 1;
 }
 
-/* Some bytes off the socket: FILLER counted (0), the count over (2), a
- * whole header read (3), nothing there (4), or an error. */
-static int rx_bytes(struct fr_bench_rx *x, struct fr_bench_count *k)
+/* Walk what is buffered: FILLER bytes (added to *filler) and headers,
+ * until a sealed message's header (1) or the buffer's end (0). */
+static int rx_parse(struct fr_bench_rx *x, uint64_t *filler)
 {
-	bool in_filler = x->left > 0;
-	size_t want = in_filler ? (x->left < x->cap ? x->left : x->cap)
-				: FR_MSG_HDR - x->hdr_got;
-	uint8_t *to = in_filler ? x->buf : x->hdr + x->hdr_got;
-	ssize_t n = recv(x->ch->fd, to, want, MSG_DONTWAIT);
-
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return errno == EAGAIN ? 4 : errno == EINTR ? 0 : -errno;
-	if (in_filler) {
-		x->left -= (uint32_t)n;
-		if (x->progress)
-			atomic_fetch_add(x->progress, (uint64_t)n);
-		if (k && !fr_bench_count_add(k, fr_now_ns(), (uint64_t)n))
-			return 2;
-		return 0;
+	while (x->pos < x->have) {
+		uint32_t avail = x->have - x->pos;
+		if (x->left) {
+			uint32_t take = avail < x->left ? avail : x->left;
+			x->left -= take;
+			x->pos += take;
+			*filler += take;
+			continue;
+		}
+		uint32_t take = FR_MSG_HDR - x->hdr_got;
+		if (take > avail)
+			take = avail;
+		memcpy(x->hdr + x->hdr_got, x->buf + x->pos, take);
+		x->hdr_got += take;
+		x->pos += take;
+		if (x->hdr_got < FR_MSG_HDR)
+			break;
+		if (fr_get32(x->hdr) != FR_MSG_FILLER)
+			return 1;
+		if (fr_get32(x->hdr + 4) > FR_BENCH_FRAME_MAX)
+			return FR_E_TOO_LARGE;
+		x->hdr_got = 0;
+		x->left = fr_get32(x->hdr + 4);
+		*filler += FR_MSG_HDR;
 	}
-	x->hdr_got += (uint32_t)n;
-	return x->hdr_got == FR_MSG_HDR ? 3 : 0;
+	return 0;
 }
 
-/* A whole header: a FILLER begins (0), or what else it is. */
-static int rx_header(struct fr_bench_rx *x, struct fr_bench_count *k)
+/* What the socket has, parsed: 0 (FILLER counted), 1 (a sealed message's
+ * header), 2 (the count is over), 4 (nothing there), or an error. */
+static int rx_more(struct fr_bench_rx *x, struct fr_bench_count *k)
 {
-	uint32_t type = fr_get32(x->hdr), n = fr_get32(x->hdr + 4);
+	uint64_t filler = 0;
+	int rc = 0;
 
-	if (type != FR_MSG_FILLER)
-		return 1;
-	if (n > FR_BENCH_FRAME_MAX)
-		return FR_E_TOO_LARGE;
-	x->hdr_got = 0;
-	x->left = n;
-	if (x->progress)
-		atomic_fetch_add(x->progress, FR_MSG_HDR);
-	if (k && !fr_bench_count_add(k, fr_now_ns(), FR_MSG_HDR))
+	if (x->pos == x->have) {
+		ssize_t n = recv(x->ch->fd, x->buf, x->cap, MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN ? 4 : errno == EINTR ? 0 : -errno;
+		x->pos = 0;
+		x->have = (uint32_t)n;
+	}
+	rc = rx_parse(x, &filler);
+	if (filler && x->progress)
+		atomic_fetch_add(x->progress, filler);
+	if (filler && k && !fr_bench_count_add(k, fr_now_ns(), filler))
 		return 2;
-	return 0;
+	return rc;
 }
 
 int fr_bench_rx_run(struct fr_bench_rx *x, struct fr_bench_count *k,
@@ -361,9 +378,7 @@ int fr_bench_rx_run(struct fr_bench_rx *x, struct fr_bench_count *k,
 			}
 			return -ETIMEDOUT;
 		}
-		int rc = rx_bytes(x, k);
-		if (rc == 3)
-			rc = rx_header(x, k);
+		int rc = rx_more(x, k);
 		if (rc == 1)
 			return rx_sealed(x, type, body, len, err, cap);
 		if (rc == 2)
