@@ -10,6 +10,8 @@
 #     sessions at the receiver;
 #   - --reverse: LAB sends, this machine counts; its TCP's rtt reported;
 #   - an account LAB does not know: refused, exit 4;
+#   - a receiver that does not know BENCH (an older ferry; a test build's
+#     FERRY_REFUSE_BENCH): exit 1, saying so;
 #   - no serve at the address: exit 1, naming it;
 #   - --via naming no address, or a courier; an unknown site: exit 3;
 #   - the human table: a line per interval, the warm-up marked, "stored".
@@ -111,6 +113,15 @@ expect_grep "the error says it is a courier" "'media' of LAB is a courier" "$WOR
 bench "$WORK/b9.out" "$WORK/b9.err" NOWHERE
 expect_rc 3 "$RC" "an unknown site"
 stop_serve
+if "$FERRY" version | grep -q 'test build'; then
+	FERRY_REFUSE_BENCH=1 start_serve
+	bench "$WORK/b11.out" "$WORK/b11.err" LAB --seconds 2
+	expect_rc 1 "$RC" "a receiver that does not know BENCH (FERRY_REFUSE_BENCH, as an older ferry)"
+	expect_grep "the error says its ferry does not know bench link" "LAB \(127.0.0.1:$PORT\) does not know 'bench link' \(it answered 'expected OFFER'" "$WORK/b11.err"
+	stop_serve
+else
+	log "SKIPPED the older receiver: needs a test build (FERRY_REFUSE_BENCH)"
+fi
 bench "$WORK/b10.out" "$WORK/b10.err" LAB --seconds 2
 expect_rc 1 "$RC" "no serve at the address"
 expect_grep "the error names the address" "cannot connect to 127.0.0.1:$PORT \(LAB lan\)" "$WORK/b10.err"
