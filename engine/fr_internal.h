@@ -1245,7 +1245,7 @@ struct fr_probe_gate {
 	pthread_cond_t cv;
 	unsigned ready, n;
 	bool failed;
-	uint64_t t0_ns;          /* when the streams began */
+	_Atomic uint64_t t0_ns;  /* when the streams began */
 	_Atomic unsigned ended;  /* streams whose fr_probe_run returned */
 };
 struct fr_probe {
@@ -1257,7 +1257,7 @@ struct fr_probe {
 	struct fr_bench_report rep; /* the receiver's count (this machine's
 				     * with reverse) and the sender's TCP */
 	int rc;
-	char err[512];
+	char err[1024];
 };
 int fr_probe_run(struct fr_probe *p);
 

@@ -402,7 +402,7 @@ int fr_bench_rx_run(struct fr_bench_rx *x, struct fr_bench_count *k,
 static int probe_connect(struct fr_probe *p, struct fr_chan *ch)
 {
 	const struct fr_address *a = p->a;
-	char tmp[512] = "";
+	char tmp[300] = "";
 	int fd = fr_tcp_connect(a->host, 15000), rc;
 
 	if (fd < 0) {
@@ -436,7 +436,7 @@ static int probe_ask(struct fr_probe *p, struct fr_chan *ch)
 {
 	uint8_t req[FR_BENCH_REQ_LEN], *body;
 	uint32_t type, len;
-	char tmp[400] = "";
+	char tmp[300] = "";
 	int rc;
 
 	fr_bench_req_pack(&p->req, req);
