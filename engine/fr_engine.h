@@ -437,6 +437,87 @@ int fr_bench_pipeline(const struct fr_config *c,
 		      const struct fr_bench_pipe_opts *o,
 		      struct fr_bench_pipe *r);
 
+/* ---- measuring a link (sched/bench.c, out/probe.c, recv/bench.c) ------- */
+
+/*
+ * `ferry bench link`: one address to a site measured memory to memory
+ * through the `ferry serve` there. The receiver of the bytes counts them
+ * per interval of FR_BENCH_INTERVAL_S from its first byte (the receiver
+ * is the site, or this machine with reverse); the first `omit` seconds
+ * (slow start) are left out of the totals; the sender's TCP_INFO gives
+ * the round-trip time and the retransmissions.
+ */
+#define FR_BENCH_STREAMS_MAX 16
+#define FR_BENCH_SECONDS_MAX 60
+#define FR_BENCH_IV_MAX 64 /* intervals a stream may report */
+#define FR_BENCH_INTERVAL_S 1.0
+struct fr_bench_interval {
+	double start, end;       /* s from the receiver's first byte */
+	uint64_t bytes;          /* counted by the receiver in it */
+	double bits_per_second;  /* bytes * 8 / (end - start) */
+	bool omitted;            /* in the warm-up (ends at or before omit) */
+};
+struct fr_bench_stream {
+	struct fr_bench_interval iv[FR_BENCH_IV_MAX];
+	unsigned n_iv;
+	uint64_t bytes;          /* after the warm-up */
+	double seconds;          /* ... and over how long */
+	double received_bps;     /* bytes * 8 / seconds */
+	double rtt_min_ms, rtt_avg_ms; /* the sender's TCP; < 0 unknown */
+	uint64_t retransmits;    /* the sender's TCP, while it sent */
+	bool capped;             /* the receiver's byte cap ended it early */
+};
+/* Progress while it runs, from the thread that called fr_bench_link,
+ * about 4 times a second: what the sender's TCP has had acknowledged
+ * (forward) or what arrived here (reverse), all streams together. */
+struct fr_bench_progress {
+	double elapsed, seconds; /* s since the streams began; asked */
+	uint64_t bytes;
+	double bps;              /* over the last report's span */
+	const char *phase;       /* "dialling", "connecting", "measuring" */
+};
+struct fr_bench_opts {
+	const char *site;
+	const char *via;         /* address name, or NULL: the first network one */
+	unsigned seconds;        /* 1..FR_BENCH_SECONDS_MAX */
+	unsigned streams;        /* 1..FR_BENCH_STREAMS_MAX */
+	unsigned omit;           /* < seconds */
+	bool reverse;            /* the site sends, this machine counts */
+	bool store;              /* keep the result as the address's rate */
+	void (*progress)(void *arg, const struct fr_bench_progress *p);
+	void *progress_arg;
+};
+struct fr_bench_result {
+	char site[FR_CODE_MAX + 1];
+	char address[64];
+	const char *type;        /* "lan", "async", ... */
+	char host[256];
+	unsigned seconds, omit, streams;
+	bool reverse;
+	uint32_t frame;          /* bytes per filler message */
+	bool dialled, hung_up;   /* a RAS line: dialled here, hung up after */
+	struct fr_bench_stream st[FR_BENCH_STREAMS_MAX];
+	struct fr_bench_interval sum[FR_BENCH_IV_MAX]; /* streams added */
+	unsigned n_sum;
+	double received_bps;     /* every stream's, added: the result */
+	uint64_t received_bytes; /* after the warm-up, all streams */
+	double rtt_min_ms, rtt_avg_ms; /* over the streams; < 0 unknown */
+	uint64_t retransmits;
+	bool stored;             /* kept as the address's measured rate */
+	int64_t stored_at;       /* then when (Unix time) */
+	char not_stored[160];    /* else why not */
+};
+/*
+ * Measure: choose the address (o->via, else the site's first network
+ * address), dial it when it is a RAS line, run the streams, hang up,
+ * store the rate (bytes/s, links.c) unless !o->store or reverse. 0, or
+ * FR_E_CONFIG (unknown site, no network address, --via naming none or a
+ * courier), FR_E_AUTH (the account refused), FR_E_PROTOCOL (an older
+ * receiver), another code (unreachable, cut); logged, naming the address.
+ */
+int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
+		  struct fr_bench_result *r);
+
 /* ---- courier parcels (out/parcel.c; the import: recv/import.c) --------- */
 
 #define FR_PARCEL_MEDIA_MAX 64

@@ -282,6 +282,11 @@ enum fr_msg_type {
 			    * hash for, with the receiver's hash */
 	FR_MSG_IMPORT,     /* C->S (this machine only): import these volumes */
 	FR_MSG_IMPORT_DONE, /* S->C the import's exit code, output and log */
+	FR_MSG_BENCH = 25, /* C->S instead of OFFER: measure the link */
+	FR_MSG_BENCH_GO,   /* S->C accepted: the bounds granted */
+	FR_MSG_FILLER,     /* either way: bytes to count, unsealed, unread */
+	FR_MSG_BENCH_STOP, /* C->S reverse: counted enough, stop sending */
+	FR_MSG_BENCH_REPORT, /* S->C the counts, or the sender's TCP_INFO */
 };
 #define FR_CTRL_MAX (64u << 10) /* any control message but OFFER and HAVE */
 
@@ -1065,6 +1070,168 @@ int fr_piece_check(uint32_t type, uint32_t len, uint32_t raw_len,
 /* FIN's body: the payload's length, which must be pay_got and at least
  * 1. 0 with *stored, or FR_E_STORED_LENGTH. */
 int fr_fin_parse(const uint8_t body[4], uint32_t pay_got, uint32_t *stored);
+
+/* ---- ferry bench link: the arithmetic (core/benchcalc.c) --------------- */
+
+/*
+ * The receiver's count: bytes per interval of FR_BENCH_INTERVAL_S from
+ * the first byte it counted (t0); nothing allocated. A count ends at
+ * `limit_ns` after t0 (bytes that arrive later are not counted).
+ */
+struct fr_bench_count {
+	uint64_t t0_ns;   /* monotonic time of the first byte; 0: none yet */
+	uint64_t limit_ns, end_ns; /* the end asked for; where it ended */
+	uint64_t bytes[FR_BENCH_IV_MAX];
+	uint32_t n;       /* intervals begun */
+	uint64_t total;
+	uint64_t cap;     /* bytes at which the count ends (0: none) */
+	bool capped;      /* ... as it did */
+};
+void fr_bench_count_init(struct fr_bench_count *k, double seconds);
+/* bytes arrived at now_ns: false when now_ns is past the limit (not
+ * counted: the count is over, end_ns is the limit), or when the total
+ * reached the cap with them (counted; capped set). */
+bool fr_bench_count_add(struct fr_bench_count *k, uint64_t now_ns,
+			uint64_t bytes);
+/* Counting stopped at now_ns (the sender stopped, the cap): end_ns. */
+void fr_bench_count_end(struct fr_bench_count *k, uint64_t now_ns);
+/* n counts of intervals of FR_BENCH_INTERVAL_S, the last ending at dur_s:
+ * the intervals, each marked omitted when it ends at or before omit_s;
+ * returns how many (at most FR_BENCH_IV_MAX; an interval of no length
+ * is dropped). */
+unsigned fr_bench_intervals(const uint64_t *bytes, unsigned n, double dur_s,
+			    double omit_s, struct fr_bench_interval *out);
+/* The stream's total after the warm-up: st->bytes, st->seconds and
+ * st->received_bps from st->iv. */
+void fr_bench_total(struct fr_bench_stream *st);
+/* The streams' intervals added, k-th with k-th (start the earliest, end
+ * the latest, bytes and bits per second added; omitted when all are);
+ * and the sum of their totals into r. */
+void fr_bench_sum(struct fr_bench_result *r);
+/* Round-trip time samples (ms) of one sender: avg of tcpi_rtt taken once
+ * an interval; min is the kernel's tcpi_min_rtt where it has one, else
+ * the least sample. */
+struct fr_rtt_acc {
+	double min_ms, sum_ms;
+	unsigned n;
+};
+void fr_rtt_init(struct fr_rtt_acc *r);
+void fr_rtt_add(struct fr_rtt_acc *r, double sample_ms, double kmin_ms);
+double fr_rtt_avg(const struct fr_rtt_acc *r); /* < 0: no sample */
+double fr_rtt_min(const struct fr_rtt_acc *r); /* < 0: no sample */
+
+/* ---- ferry bench link: the wire (out/probe.c) ----------------------------- */
+
+#define FR_BENCH_REQ_LEN 16
+#define FR_BENCH_GO_LEN 16
+#define FR_BENCH_REPORT_HDR 40
+#define FR_BENCH_FRAME_LAN (128u << 10) /* filler bytes per message on a LAN */
+#define FR_BENCH_FRAME_MAX (4u << 20)
+#define FR_BENCH_FRAME_MIN 512u
+#define FR_BENCH_F_REVERSE 1u
+#define FR_BENCH_R_CAPPED 1u    /* report: the byte cap ended the count */
+#define FR_BENCH_R_CUT 2u       /* report: the sender stopped early */
+/* The receiver's bounds: a session that has not begun after FIRST_S,
+ * counts for at most the seconds asked (<= FR_BENCH_SECONDS_MAX), and at
+ * most CAP_PER_S bytes per second asked. */
+#define FR_BENCH_FIRST_S 10
+#define FR_BENCH_CAP_PER_S (8ull << 30)
+#define FR_BENCH_TAIL_S 20 /* draining what is still queued, at most */
+struct fr_bench_req {
+	uint32_t flags, seconds, frame;
+	uint16_t stream, streams;
+};
+void fr_bench_req_pack(const struct fr_bench_req *q, uint8_t b[FR_BENCH_REQ_LEN]);
+/* 0 or FR_E_PROTOCOL (a field out of range) */
+int fr_bench_req_parse(const uint8_t *b, uint32_t len, struct fr_bench_req *q);
+/* A sender's TCP as the report carries it */
+struct fr_bench_tcp {
+	uint32_t rtt_min_us, rtt_avg_us, retrans, samples;
+};
+struct fr_bench_report {
+	uint32_t flags, n;
+	uint64_t dur_ns, total;
+	struct fr_bench_tcp tcp;
+	uint64_t bytes[FR_BENCH_IV_MAX];
+};
+int fr_bench_report_send(struct fr_chan *ch, const struct fr_bench_report *r);
+int fr_bench_report_parse(const uint8_t *b, uint32_t len,
+			  struct fr_bench_report *r);
+/* The sender's side of a socket: its TCP_INFO sampled (sample) and
+ * summed up (tcp); bytes its peer's TCP acknowledged (progress). */
+struct fr_bench_tx {
+	struct fr_chan *ch;
+	uint8_t *msg;            /* header | body of one FILLER */
+	uint32_t frame;
+	struct fr_rtt_acc rtt;
+	uint32_t retrans0;
+	_Atomic uint64_t *progress; /* NULL, or bytes acknowledged so far */
+};
+int fr_bench_tx_init(struct fr_bench_tx *t, struct fr_chan *ch, uint32_t frame,
+		     _Atomic uint64_t *progress);
+void fr_bench_tx_fini(struct fr_bench_tx *t); /* safe on zeroed */
+/* Send FILLER until a message arrives to read (1), the deadline (a
+ * monotonic ns) passes (0), or an error. */
+int fr_bench_tx_run(struct fr_bench_tx *t, uint64_t deadline_ns);
+void fr_bench_tx_tcp(struct fr_bench_tx *t, struct fr_bench_tcp *out);
+/* The receiving side: FILLER counted into k (when not NULL), until a
+ * sealed message came (1: *type, *body malloc'd, *len), the count ended
+ * (0), the deadline passed (-ETIMEDOUT) or an error (ERROR from the
+ * peer: FR_E_REFUSED with its text in err). */
+struct fr_bench_rx {
+	struct fr_chan *ch;
+	uint8_t *buf;
+	uint32_t cap, have, pos;  /* received into buf; parsed up to pos */
+	uint32_t left;            /* FILLER bytes still to come */
+	uint8_t hdr[FR_MSG_HDR];
+	uint32_t hdr_got;
+	_Atomic uint64_t *progress; /* NULL, or bytes arrived so far */
+};
+int fr_bench_rx_init(struct fr_bench_rx *x, struct fr_chan *ch,
+		     _Atomic uint64_t *progress);
+void fr_bench_rx_fini(struct fr_bench_rx *x); /* safe on zeroed */
+int fr_bench_rx_run(struct fr_bench_rx *x, struct fr_bench_count *k,
+		    uint64_t deadline_ns, uint32_t *type, uint8_t **body,
+		    uint32_t *len, char *err, size_t cap);
+/* One stream of a measurement, the client's side (out/probe.c): connect
+ * and authenticate as the address's account, ask (BENCH), wait at the
+ * gate until every stream is ready, measure, read the report. */
+struct fr_probe_gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned ready, n;
+	bool failed;
+	_Atomic uint64_t t0_ns;  /* when the streams began */
+	_Atomic unsigned ended;  /* streams whose fr_probe_run returned */
+};
+struct fr_probe {
+	const struct fr_address *a;
+	struct fr_bench_req req;
+	struct fr_probe_gate *gate;
+	_Atomic uint64_t bytes;   /* progress */
+	/* results */
+	struct fr_bench_report rep; /* the receiver's count (this machine's
+				     * with reverse) and the sender's TCP */
+	int rc;
+	char err[1024];
+};
+int fr_probe_run(struct fr_probe *p);
+
+/* ---- ferry bench link: the site's side (recv/bench.c) ---------------------- */
+/* BENCH after the handshake: measure with the client and answer. */
+int fr_bench_serve(const struct fr_config *c, struct fr_chan *ch,
+		   const char *who, const char *peer, const uint8_t *body,
+		   uint32_t len);
+
+/* ---- a RAS line on its own (out/ras.c), for ferry bench link -------------- */
+struct fr_line;
+/* Take the address's line as a send would (its lock; dialled unless it is
+ * up already: *dialled). 0 or a code, with err. */
+int fr_line_take(const struct fr_config *c, const struct fr_address *a,
+		 struct fr_line **out, bool *dialled, char *err, size_t cap);
+/* Let it go; hang_up: hang it up now unless a transfer is waiting for it
+ * (then it is left to its keeper's idle timeout). true when hung up. */
+bool fr_line_release(struct fr_line *l, bool hang_up);
 
 /* the scheduler's assignment, link simulator and learned rates */
 #include "pipe/fr_pipe.h"

@@ -236,18 +236,16 @@ static struct line *line_of(struct fr_output *o)
 	return o->line;
 }
 
-static int ras_open(struct fr_output *o, char *err, size_t cap)
+/* Take the line: its lock (waiting for the transfer on it), dialled
+ * unless it is up (*dialled), its keeper started. */
+static int line_open(const struct fr_config *c, const struct fr_address *a,
+		     struct line *l, bool *dialled, char *err, size_t cap)
 {
-	const struct fr_address *a = o->a;
-	struct line *l = calloc(1, sizeof(*l));
 	char dir[1100], lock[1300];
 	int rc;
 
-	if (!l)
-		return -ENOMEM;
-	l->lock_fd = -1;
-	o->line = l;
-	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing/.lines", o->c->store) ||
+	*dialled = false;
+	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing/.lines", c->store) ||
 	    fr_path_fmt(l->base, sizeof(l->base), "%s/%s-%s", dir, a->site,
 			a->name) ||
 	    line_path(l->base, "lock", lock, sizeof(lock)))
@@ -281,6 +279,7 @@ static int ras_open(struct fr_output *o, char *err, size_t cap)
 			}
 			line_log(l->base, "dialled in %.1f s",
 				 fr_now_s() - t0);
+			*dialled = true;
 		}
 		line_touch(l->base);
 		if ((rc = start_keeper(a, l->base)) < 0) {
@@ -291,6 +290,21 @@ static int ras_open(struct fr_output *o, char *err, size_t cap)
 		}
 	}
 	line_touch(l->base);
+	return 0;
+}
+
+static int ras_open(struct fr_output *o, char *err, size_t cap)
+{
+	struct line *l = calloc(1, sizeof(*l));
+	bool dialled;
+	int rc;
+
+	if (!l)
+		return -ENOMEM;
+	l->lock_fd = -1;
+	o->line = l;
+	if ((rc = line_open(o->c, o->a, l, &dialled, err, cap)) < 0)
+		return rc;
 	rc = fr_output_lan.open(o, err, cap);
 	if (rc < 0)
 		l->failed = true;
@@ -342,6 +356,78 @@ static void ras_close(struct fr_output *o)
 	}
 	free(l);
 	o->line = NULL;
+}
+
+/* ---- the line alone: ferry bench link --------------------------------------- */
+
+struct fr_line {
+	struct line l;
+	struct fr_address a;
+};
+
+int fr_line_take(const struct fr_config *c, const struct fr_address *a,
+		 struct fr_line **out, bool *dialled, char *err, size_t cap)
+{
+	struct fr_line *fl = calloc(1, sizeof(*fl));
+	int rc;
+
+	*out = NULL;
+	if (!fl)
+		return -ENOMEM;
+	fl->a = *a;
+	fl->l.lock_fd = -1;
+	if ((rc = line_open(c, a, &fl->l, dialled, err, cap)) < 0) {
+		/* a failed dial leaves nothing up; a keeper that did not
+		 * start leaves the line up: hang it up */
+		if (fl->l.failed)
+			hang_up_now(a, fl->l.base, "the measurement failed");
+		if (fl->l.lock_fd >= 0)
+			close(fl->l.lock_fd);
+		free(fl);
+		return rc;
+	}
+	*out = fl;
+	return 0;
+}
+
+/* A transfer waits for the line when, once we let go of its lock, it
+ * takes it within a moment; else the lock, taken again (its fd). */
+static int line_retake(const char *base)
+{
+	char lock[1300];
+
+	if (line_path(base, "lock", lock, sizeof(lock)))
+		return -1;
+	usleep(200000);
+	int fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool fr_line_release(struct fr_line *fl, bool hang_up)
+{
+	bool hung = false;
+	int fd;
+
+	if (!fl)
+		return false;
+	line_touch(fl->l.base);
+	close(fl->l.lock_fd);
+	if (hang_up && (fd = line_retake(fl->l.base)) >= 0) {
+		hang_up_now(&fl->a, fl->l.base, "the measurement is over");
+		close(fd);
+		hung = true;
+	} else if (hang_up) {
+		fr_log(FR_LOG_INFO,
+		       "%s %s: a transfer is waiting for the line; left up "
+		       "until it is idle",
+		       fl->a.site, fl->a.name);
+	}
+	free(fl);
+	return hung;
 }
 
 #define RAS_OPS(type_name)                                                     \

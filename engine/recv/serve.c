@@ -2250,6 +2250,13 @@ static void session_body(struct rconn *rc)
 		free(mf);
 		return;
 	}
+	/* ferry bench link (bench.c); FERRY_REFUSE_BENCH: answer as a
+	 * ferry from before it did (test_bench_link) */
+	if (r == 0 && type == FR_MSG_BENCH && !fr_hook_flag("REFUSE_BENCH")) {
+		fr_bench_serve(rc->c, &rc->ch, rc->who, rc->peer, mf, len);
+		free(mf);
+		return;
+	}
 	if (r == 0 && type == FR_MSG_PARCEL_WITHDRAW) {
 		fr_parcel_serve_withdraw(rc->c, &rc->ch, rc->who, mf, len);
 		free(mf);
