@@ -5,6 +5,11 @@
 #                          the ratio, at levels 1 and 3 (MB = 10^6 B)
 #   xxhsum -H2 -b -i3 FILE XXH3-128's rate on the file in memory (its "MB"
 #                          is 2^20 bytes: converted here)
+#   build/bench_zstd_loop  the shared libzstd that ferry links, in a plain
+#                          loop over 8 MiB chunks: Debian's zstd command is
+#                          linked with a static copy of its own, built
+#                          otherwise, and runs slower than the library
+#                          (PERFORMANCE.md)
 # Each tool runs ROUNDS times, alternating with ferry; the best of each is
 # compared (a busy 2-core machine only ever slows a run down).
 #
@@ -18,6 +23,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 FERRY=${FERRY:-$repo/build/ferry}
+LOOP=${LOOP:-$repo/build/bench_zstd_loop}
 ROUNDS=${ROUNDS:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-pipeline.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -60,8 +66,10 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	for L in 1 3; do
 		read -r zr zc zd <<<"$(zstd_b "$L")"
 		read -r fr fc fd fh <<<"$(ferry_b "$L")"
-		R[zr$L]=$zr R[fr$L]=$fr
+		read -r lr lc ld <<<"$("$LOOP" "$L" "$FILE")"
+		R[zr$L]=$zr R[fr$L]=$fr R[lr$L]=$lr
 		R[zc$L]+="$zc " R[zd$L]+="$zd " R[fc$L]+="$fc " R[fd$L]+="$fd "
+		R[lc$L]+="$lc " R[ld$L]+="$ld "
 		R[fh]+="$fh "
 	done
 	R[xh]+="$(xxh_b) "
@@ -71,13 +79,16 @@ pick() { tr ' ' '\n' <<<"${R[$1]}" | grep . | best; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "file: $FILE ($(stat -c %s "$FILE") bytes); best of $ROUNDS rounds; $(nproc) cores"
-printf '%-28s %12s %12s %8s\n' "measure" "ferry" "reference" "ratio"
+printf '%-28s %9s %14s %8s %14s %8s\n' "measure" "ferry" "zstd -b/xxhsum" "ratio" \
+	"libzstd loop" "ratio"
+row() { # NAME FERRY REFERENCE [LOOP]
+	printf '%-28s %9s %14s %8s' "$1" "$2" "$3" "$(ratio "$2" "$3")"
+	[ -n "${4:-}" ] && printf ' %14s %8s' "$4" "$(ratio "$2" "$4")"
+	printf '\n'
+}
 for L in 1 3; do
-	printf '%-28s %12s %12s %8s\n' "level $L ratio" "${R[fr$L]}" "${R[zr$L]}" "$(ratio "${R[fr$L]}" "${R[zr$L]}")"
-	a=$(pick fc$L) b=$(pick zc$L)
-	printf '%-28s %12s %12s %8s\n' "level $L compress MB/s/core" "$a" "$b" "$(ratio "$a" "$b")"
-	a=$(pick fd$L) b=$(pick zd$L)
-	printf '%-28s %12s %12s %8s\n' "level $L decompress MB/s/core" "$a" "$b" "$(ratio "$a" "$b")"
+	row "level $L ratio" "${R[fr$L]}" "${R[zr$L]}" "${R[lr$L]}"
+	row "level $L compress MB/s/core" "$(pick fc$L)" "$(pick zc$L)" "$(pick lc$L)"
+	row "level $L decompress MB/s/core" "$(pick fd$L)" "$(pick zd$L)" "$(pick ld$L)"
 done
-a=$(pick fh) b=$(pick xh)
-printf '%-28s %12s %12s %8s\n' "XXH3-128 MB/s/core" "$a" "$b" "$(ratio "$a" "$b")"
+row "XXH3-128 MB/s/core" "$(pick fh)" "$(pick xh)"

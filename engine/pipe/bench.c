@@ -206,8 +206,9 @@ typedef int seg_fn(struct bench *b, uint32_t i, void *arg);
  * A stage's rate on one core as zstd -b and xxhsum -b count it: rounds
  * of whole passes over the sample, each round at least secs / ROUNDS
  * long, until ROUNDS rounds or secs have passed (one round at least);
- * the fastest round's MB/s, of this thread's CPU time (what the core
- * did, whatever else the machine runs). 0 with *rate, or fn's code.
+ * the fastest round's MB/s (wall time: on a virtual machine a core's
+ * CPU time leaves out what the host took, which zstd -b counts). 0 with
+ * *rate, or fn's code.
  */
 #define ROUNDS 3
 static int best_rate(struct bench *b, seg_fn *fn, void *arg, double secs,
@@ -219,7 +220,7 @@ static int best_rate(struct bench *b, seg_fn *fn, void *arg, double secs,
 	for (int k = 0; k < ROUNDS && (k == 0 || fr_now_s() - start < secs);
 	     k++) {
 		uint64_t bytes = 0;
-		double t0 = fr_now_s(), c0 = fr_thread_cpu_s();
+		double t0 = fr_now_s();
 		do {
 			for (uint32_t i = 0; i < b->r->sample_segments; i++) {
 				int rc = fn(b, i, arg);
@@ -228,7 +229,7 @@ static int best_rate(struct bench *b, seg_fn *fn, void *arg, double secs,
 				bytes += rc == 0 ? len_of(b, i) : 0;
 			}
 		} while (bytes && fr_now_s() - t0 < secs / ROUNDS);
-		double r = mb_s(bytes, fr_thread_cpu_s() - c0);
+		double r = mb_s(bytes, fr_now_s() - t0);
 		if (r > *rate)
 			*rate = r;
 	}
