@@ -1,6 +1,9 @@
 #!/bin/bash
 # test_policy.sh - schedules and rate limits on a LAN address, with the
-# real binary on loopback and the real clock:
+# real binary on loopback. On a test build the sender's schedule clock is
+# shifted (FERRY_CLOCK_SHIFT_S) so that the next minute, where a window
+# opens or closes, comes 12-15 s after the send starts instead of up to a
+# minute later; elsewhere it is the real clock:
 #   - an address open to high priority only: a low send is refused at once
 #     when no address ever opens to it, and goes by the next address in
 #     priority order when one is open;
@@ -48,6 +51,20 @@ expect_done_after() {
 		[ "$done_at" -ge "$4" ]
 }
 
+# shift_to S: the sender's schedule clock set to read S seconds past a
+# minute now (a test build; else the real clock). SNOW: that clock's now,
+# SHIFT: what it adds to the real one.
+HOOKS=0
+"$FERRY" version | grep -q 'test build' && HOOKS=1
+shift_to() {
+	local now
+	now=$(date +%s)
+	SHIFT=0
+	[ "$HOOKS" = 1 ] && SHIFT=$((($1 - now % 60 + 60) % 60))
+	SNOW=$((now + SHIFT))
+	export FERRY_CLOCK_SHIFT_S=$SHIFT
+}
+
 mkdir -p "$WORK/pkg" "$WORK/hi"
 binary_data "$WORK/pkg/data.bin" $((1024 * 1024))
 binary_data "$WORK/hi/data.bin" $((256 * 1024))
@@ -92,9 +109,10 @@ CEN_HOST=
 # opens it at the next minute and waits for the send to finish there.
 lead=1
 [ "$SHORT" = 1 ] && lead=2
-start=$(date -d "+$lead min" +%H:%M)
-end=$(date -d '+4 min' +%H:%M)
-opens=$(date -d "$(date -d "+$lead min" '+%Y-%m-%d %H:%M'):00" +%s)
+shift_to 48
+start=$(date -d "@$(((SNOW / 60 + lead) * 60))" +%H:%M)
+end=$(date -d "@$((SNOW + 4 * 60))" +%H:%M)
+opens=$(((SNOW / 60 + lead) * 60 - SHIFT)) # on the real clock
 ADDR_EXTRA="schedule = $start-$end all; high"
 write_configs
 "$FERRY" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --priority low \
@@ -126,12 +144,13 @@ expect_done_after "$low_pid" "$WORK/pkg" low "$opens" \
 # ---- a window that closes mid-transfer ---------------------------------------
 # Low may use the address until the minute that starts at $close, not in
 # that minute, and again from the next. The send is paced (pulse 32K 1s)
-# and sized to last about 25 s past the close.
-now=$(date +%s)
+# and sized to last about 12 s past the close.
+shift_to 50
+now=$SNOW # the sender's clock from here to the reopening
 close=$(((now / 60 + 1) * 60))
-[ $((close - now)) -lt 15 ] && close=$((close + 60))
+[ $((close - now)) -lt 10 ] && close=$((close + 60))
 reopen=$((close + 60))
-size=$(((close - now + 25) * 32 * 1024))
+size=$(((close - now + 12) * 32 * 1024))
 mkdir -p "$WORK/mid"
 binary_data "$WORK/mid/data.bin" "$size"
 ADDR_EXTRA="schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$reopen" +%H:%M) high; all
@@ -147,7 +166,7 @@ if wait_for_log "$WORK/mid.err" "stops: the schedule of address LAB lan closed" 
 else
 	fail "the send did not stop at the close: $(tail -5 "$WORK/mid.err")"
 fi
-stopped=$(date +%s)
+stopped=$(($(date +%s) + SHIFT))
 check "it stopped within 10 s of the close ($((stopped - close)) s)" \
 	[ $((stopped - close)) -le 10 ]
 expect_grep "it says until when it waits" \
@@ -158,7 +177,7 @@ partial=$(du -sb "$LAB_STORE" | cut -f1)
 sleep 20
 check "nothing moves while the window is closed" \
 	[ "$(du -sb "$LAB_STORE" | cut -f1)" = "$partial" ]
-expect_done_after "$mid_pid" "$WORK/mid" mid "$reopen" \
+expect_done_after "$mid_pid" "$WORK/mid" mid "$((reopen - SHIFT))" \
 	"the send, once its window opened again"
 wire=$(json_get "$WORK/mid.json" 'd["wire_bytes"]')
 check "what went before the close was not sent again ($wire bytes for $size)" \
@@ -168,6 +187,7 @@ check "what it sent itself is not counted as held before it began ($skipped)" \
 	[ "$skipped" = 0 ]
 
 fi # not SHORT
+unset FERRY_CLOCK_SHIFT_S
 
 # ---- rate limits: the measured payload rate within 10% of the limit ---------
 # rate_of NAME: bytes on the wire per second of the send's own time
