@@ -32,6 +32,25 @@ level() {
 	out | store) echo 3 ;; recv | sched) echo 4 ;; *) echo 9 ;;
 	esac
 }
+# engine/<folder>/*.c includes its own folder's header (which brings the
+# folders below it), a header of a folder below, or none of the engine's:
+# never fr_internal.h (the unit tests' umbrella) nor a header above it
+tmp_inc=$(mktemp)
+for f in "$root"/engine/*/*.c; do
+	d=$(basename "$(dirname "$f")")
+	grep -oE '#include[[:space:]]*"[a-z_/]+\.h"' "$f" | sed -E 's/.*"(.*)"/\1/' |
+		while read -r h; do
+			case $h in
+			fr_engine.h | fr_codec.h | fr_io.h) continue ;;
+			*/fr_*.h) hd=${h%%/*} ;;
+			*) echo "layering: $f includes \"$h\" (its folder's header: \"$d/fr_$d.h\")"; continue ;;
+			esac
+			[ "$hd" = "$d" ] || [ "$(level "$hd")" -lt "$(level "$d")" ] ||
+				echo "layering: $f ($d) includes \"$h\", a folder not below it"
+		done
+done > "$tmp_inc" 2>&1
+if [ -s "$tmp_inc" ]; then cat "$tmp_inc"; fail=1; fi
+rm -f "$tmp_inc"
 if [ -n "$objs" ] && [ -d "$objs" ]; then
 	defs=$(mktemp)
 	(cd "$objs" && for o in */*.o; do

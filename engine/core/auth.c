@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 static int sodium_ready(void)
 {

@@ -13,7 +13,7 @@
  */
 #include <string.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 #define NS_PER_IV ((uint64_t)(FR_BENCH_INTERVAL_S * 1e9))
 

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 struct pending_secret {
 	char file[1024];

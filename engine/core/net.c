@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 int fr_send_all(int fd, const void *buf, size_t len)
 {

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 #define UNSET 0xff
 

@@ -16,7 +16,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 static const uint8_t zeros[16];
 

@@ -37,7 +37,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 #define PART_RECORD 0xffffffffu
 /* Below this a message is sealed by libsodium with the key's state from

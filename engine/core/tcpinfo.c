@@ -13,7 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 int fr_tcp_bytes_acked(int fd, uint64_t *out)
 {

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 #ifdef FERRY_TEST_HOOKS
 static const char *hook_value(const char *name)

@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 int fr_ack_decode(uint32_t type, const uint8_t *body, uint32_t len,
 		  uint32_t n_segments, struct fr_ack_msg *out)

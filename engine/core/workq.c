@@ -11,7 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "core/fr_core.h"
 
 static struct {
 	pthread_once_t once;

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "out/fr_out.h"
 
 #define SLOTS 6
 #define HEADROOM 4096u

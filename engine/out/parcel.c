@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "out/fr_out.h"
 
 #define PSLOTS 4
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */

@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "out/fr_out.h"
 
 #define NS 1000000000ull
 #define RX_BUF (256u << 10)

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "out/fr_out.h"
 
 #define HOOK_TIMEOUT_S 120
 

@@ -16,7 +16,7 @@
  */
 #include <string.h>
 
-#include "fr_internal.h"
+#include "pipe/fr_pipe.h"
 
 /* Priors from zstd on real binaries (see DESIGN.md); replaced as soon as
  * a level is measured, and ratios are scaled by what this data achieved. */

@@ -26,7 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "pipe/fr_pipe.h"
 
 #define FR_BENCH_READ_MAX (1ull << 30)
 #define FR_BENCH_SAMPLE_MAX (32ull << 20)

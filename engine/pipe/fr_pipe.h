@@ -8,9 +8,7 @@
 #ifndef FR_PIPE_H
 #define FR_PIPE_H
 
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
+#include "source/fr_source.h"
 
 /* A parcel (prefer_small) is compressed at no less than this level unless
  * that would cut its rate to a third: zstd's own default. */

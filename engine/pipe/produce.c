@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_internal.h"
+#include "pipe/fr_pipe.h"
 
 static void work_frame(struct fr_job *job, int worker)
 {

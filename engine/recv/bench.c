@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fr_internal.h"
+#include "recv/fr_recv.h"
 
 #define NS 1000000000ull
 

@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "recv/fr_recv.h"
 
 #define ISLOTS 4
 /* import: segments written but not yet durable, at most (the syncer

@@ -40,7 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "recv/fr_recv.h"
 
 #define RSLOTS 3
 #define HEADROOM 4096u

@@ -49,7 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 #define SAMPLE_S 1.0
 #define TAU_S 4.0

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 #define ADDR_MAX 64
 

@@ -21,13 +21,12 @@
 #ifndef FR_SCHED_H
 #define FR_SCHED_H
 
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <time.h>
 
-struct fr_config;
-struct fr_address;
+#include "out/fr_out.h"
+#include "store/fr_store.h"
+
+struct fr_transfer; /* below */
 
 /* ---- the assignment (assign.c) ------------------------------------------- */
 
@@ -296,5 +295,37 @@ struct fr_plan_input {
  * up).
  */
 int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p);
+
+/* ---- sender-side transfers (sched.c) ----------------------------------- */
+
+struct fr_transfer {
+	char id[64];                 /* <12 hex of package id>-<SITE> */
+	char dir[1100];              /* <store>/outgoing/<id> */
+	char source[4096];
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	char via[64];
+	int priority;
+	int level;                   /* -1 auto */
+	char state[16];              /* sending, waiting, done, failed */
+	bool skip_special;           /* left out: still exit 0 */
+	uint32_t left_out;           /* entries the last run left out */
+	bool courier;                /* this run (not kept): split with a
+				      * parcel when media would help */
+};
+int fr_transfer_save(const struct fr_transfer *t);
+int fr_transfer_load(const char *dir, struct fr_transfer *t);
+int fr_progress_load(const char *dir, struct fr_progress *p);
+
+/* The send's progress file (struct fr_progress, out/fr_out.h). */
+int fr_progress_save(const char *dir, const struct fr_progress *p);
+
+/* ---- one output's try (sched.c) --------------------------------------------- */
+/* One try by one output: open it, offer the manifest and send what the
+ * site lacks; res's counts grow with what went. began: an offer was
+ * answered before (the start, what the site held, is known). */
+int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
+	       struct fr_send_result *res, bool *began, char *err,
+	       size_t errcap);
 
 #endif

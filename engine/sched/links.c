@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 static int link_path(const struct fr_config *c, const struct fr_address *a,
 		     char *out, size_t cap)

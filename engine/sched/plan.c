@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 #define ASK_S 5.0	       /* for every address asked, in all */
 

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 struct pruning {
 	double older_than;

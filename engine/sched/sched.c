@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 /* ---- transfer records ---------------------------------------------------- */
 

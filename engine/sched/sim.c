@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 enum { QUEUED, SENDING, SENT };
 enum { LOST = 1, COPIED = 2 };

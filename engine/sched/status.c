@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 static bool pid_alive(long pid)
 {

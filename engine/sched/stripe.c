@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "sched/fr_sched.h"
 
 struct stripe;
 

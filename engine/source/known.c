@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "source/fr_source.h"
 
 #define KREC 24
 

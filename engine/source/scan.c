@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "source/fr_source.h"
 
 struct rawent {
 	char *path;

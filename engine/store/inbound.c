@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "store/fr_store.h"
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fr_inbound *reg_head;

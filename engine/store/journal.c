@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "store/fr_store.h"
 
 void fr_jrec_pack(uint8_t dst[FR_JREC_LEN], uint32_t index,
 		  const uint8_t hash[FR_HASH_LEN])

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "store/fr_store.h"
 
 
 static int store_dirs(const char *store)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "store/fr_store.h"
 
 static void *syncer_main(void *arg)
 {

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_internal.h"
+#include "store/fr_store.h"
 
 static const char *const kind_names[] = {
     [FR_DIFF_MISSING] = "missing", [FR_DIFF_EXTRA] = "extra",
