@@ -553,18 +553,43 @@ int fr_serve(const struct fr_config *c);
 
 /* ---- housekeeping (prune.c) ---------------------------------------------- */
 
+/* A partial package or a transfer record that prune removed (or would,
+ * or kept because it is in use), or that forget removed. */
+struct fr_prune_entry {
+	bool transfer;			/* a sender's record; else a partial
+					 * package at the receiver */
+	char id[64];			/* the transfer's, or the package's (hex) */
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];	/* transfer: its site; partial: from */
+	char state[16];			/* transfer: as status shows it */
+	uint32_t segments, segments_done; /* partial */
+	uint64_t bytes;			/* partial: the package's */
+	int64_t last;			/* last activity (Unix s; -1: unknown) */
+	const char *kept;		/* NULL: removed; else why it stays */
+};
+struct fr_prune_result {
+	double older_than_s;
+	bool dry_run;
+	int64_t now;
+	struct fr_prune_entry *v;	/* in the order found */
+	unsigned n, cap;
+	unsigned n_partials, n_transfers, n_busy; /* removed; kept */
+	uint64_t bytes;			/* of the partials removed */
+};
 /*
  * Remove what nobody will finish, on whichever side c's store is: partial
  * packages (receiver) and transfer records (sender, done or not) with no
  * activity for more than older_than_s seconds, except those a session or
- * a send is working on. dry_run: only say what would go. Prints each on
- * out (JSON with json); 0, or the first removal that failed.
+ * a send is working on. dry_run: only find what would go. r lists each
+ * (fr_prune_result_fini it); 0, or the first removal that failed.
  */
 int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
-	     bool json, FILE *out);
-/* Remove one transfer record (by id or package name), unless it runs. */
-int fr_forget(const struct fr_config *c, const char *transfer, bool json,
-	      FILE *out);
+	     struct fr_prune_result *r);
+void fr_prune_result_fini(struct fr_prune_result *r);
+/* Remove one transfer record (by id or package name), unless it runs:
+ * what it was in *out. */
+int fr_forget(const struct fr_config *c, const char *transfer,
+	      struct fr_prune_entry *out);
 
 /* ---- inspection -------------------------------------------------------- */
 

@@ -15,6 +15,10 @@ void fr_status_print(const struct fr_status *s, bool json, FILE *out);
 /* `ferry plan`'s report (plan.c): the table, or one JSON object. */
 void ferry_plan_print(const struct fr_plan *p, bool json, FILE *out);
 
+/* `ferry prune` and `ferry forget` (prune.c): lines, or JSON. */
+void ferry_prune_print(const struct fr_prune_result *r, bool json, FILE *out);
+void ferry_forget_print(const struct fr_prune_entry *e, bool json, FILE *out);
+
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */
 struct ferry_bench_args {

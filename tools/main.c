@@ -906,7 +906,10 @@ static int cmd_prune(struct args *a, const char *usage)
 				 a->older_than);
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
-	rc = fr_prune(&c, secs, a->dry_run, a->json, stdout);
+	struct fr_prune_result r;
+	rc = fr_prune(&c, secs, a->dry_run, &r);
+	ferry_prune_print(&r, a->json, stdout);
+	fr_prune_result_fini(&r);
 	fr_config_fini(&c);
 	return exit_for(rc);
 }
@@ -920,7 +923,9 @@ static int cmd_forget(struct args *a, const char *usage)
 		return die_usage(usage, "%s", "TRANSFER is required");
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
-	rc = fr_forget(&c, a->positional, a->json, stdout);
+	struct fr_prune_entry e;
+	if ((rc = fr_forget(&c, a->positional, &e)) == 0)
+		ferry_forget_print(&e, a->json, stdout);
 	fr_config_fini(&c);
 	return exit_for(rc);
 }
