@@ -658,10 +658,46 @@ int fr_status_load(const struct fr_config *c, const char *which,
 		   struct fr_status *s);
 void fr_status_fini(struct fr_status *s); /* idempotent; safe zeroed */
 
-int fr_verify(const struct fr_config *c, const char *name, bool json,
-	      FILE *out);
-/* verify, then repair what can be: see `ferry verify --repair`. */
-int fr_repair(const struct fr_config *c, const char *name, bool json,
-	      FILE *out);
+/* ---- verify (store/verify.c) --------------------------------------------- */
+
+/* One difference between a received tree and its manifest. */
+struct fr_verify_diff {
+	const char *kind;	/* missing, extra, type, size, mode, mtime,
+				 * link, content */
+	char *path;		/* as in the package */
+	char *message;		/* the sentence that says it */
+	char *got, *want;	/* its values ("" when it has none) */
+	bool content;		/* a segment's bytes: segment, files */
+	uint32_t segment, files;
+};
+struct fr_verify_result {
+	bool checked;		/* the tree was read (else rc says why not) */
+	uint32_t entries, segments, bad_segments;
+	uint64_t bytes;
+	double seconds;
+	char *gravest;		/* the gravest difference's message, or NULL */
+	struct fr_verify_diff *diffs;
+	uint32_t n_diffs;
+	/* --repair */
+	bool repair;		/* asked for, and it ran */
+	int repair_rc;
+	bool nothing;		/* the package was intact */
+	bool refused;		/* a type difference: nothing changed */
+	bool forgotten;		/* the package directory was gone */
+	uint32_t marked;	/* segments marked missing ... */
+	uint64_t marked_bytes;	/* ... and their bytes */
+	bool restored;		/* modes, times, links put back */
+	uint32_t extra_left;	/* entries not in the package, left */
+	char repair_err[9000];
+	bool intact_after;	/* differences, all put right here */
+};
+/* Check the received package name against its manifest; with repair,
+ * then put right what can be (`ferry verify --repair`). 0 when it is
+ * intact (after the repair), FR_E_HASH_MISMATCH or FR_E_INCOMPLETE when
+ * not, another code (logged) when it could not be checked. r says what
+ * was found (fr_verify_result_fini it). */
+int fr_verify(const struct fr_config *c, const char *name, bool repair,
+	      struct fr_verify_result *r);
+void fr_verify_result_fini(struct fr_verify_result *r);
 
 #endif

@@ -19,6 +19,11 @@ void ferry_plan_print(const struct fr_plan *p, bool json, FILE *out);
 void ferry_prune_print(const struct fr_prune_result *r, bool json, FILE *out);
 void ferry_forget_print(const struct fr_prune_entry *e, bool json, FILE *out);
 
+/* `ferry verify [--repair]` (verify.c): lines, or one JSON object;
+ * nothing when the tree could not be read. */
+void ferry_verify_print(const char *name, const struct fr_verify_result *r,
+			bool json, FILE *out);
+
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */
 struct ferry_bench_args {

@@ -942,8 +942,10 @@ static int cmd_verify(struct args *a, const char *usage)
 				 a->positional);
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
-	rc = a->repair ? fr_repair(&c, a->positional, a->json, stdout)
-		       : fr_verify(&c, a->positional, a->json, stdout);
+	struct fr_verify_result r;
+	rc = fr_verify(&c, a->positional, a->repair, &r);
+	ferry_verify_print(a->positional, &r, a->json, stdout);
+	fr_verify_result_fini(&r);
 	fr_config_fini(&c);
 	return rc == 0 ? 0
 	       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
