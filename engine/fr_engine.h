@@ -537,11 +537,27 @@ struct fr_parcel_opts {
 };
 /* Write a parcel of the segments SITE does not hold onto the media. */
 int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);
-/* Parcels created here; registers and asks for receipts unless offline. */
-int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
-		   FILE *out);
-/* Mark a parcel (by id prefix) handed to the courier. */
-int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out);
+/* A parcel made here, as its record at the source says. */
+struct fr_parcel_info {
+	char id[33];			/* hex of the parcel id */
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	char state[16];			/* created, shipped, received,
+					 * not-needed */
+	bool registered;		/* with the site */
+	uint32_t volumes, segments, n_segments;
+	uint32_t left_out;		/* segments that did not fit */
+	uint64_t bytes;			/* on the media */
+	int64_t created, shipped, received; /* Unix s, 0: not yet */
+};
+/* Parcels created here (*out malloc'd, *n of them); registers and asks
+ * for receipts unless offline. */
+int fr_parcel_list(const struct fr_config *c, bool offline,
+		   struct fr_parcel_info **out, uint32_t *n);
+/* Mark a parcel (by id prefix) handed to the courier: which one in
+ * *out; *already when it was marked before. */
+int fr_parcel_ship(const struct fr_config *c, const char *which,
+		   struct fr_parcel_info *out, bool *already);
 /* Verify and import the volumes found in paths (files or directories). */
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		     unsigned n_paths, bool json, FILE *out);

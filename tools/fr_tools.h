@@ -24,6 +24,12 @@ void ferry_forget_print(const struct fr_prune_entry *e, bool json, FILE *out);
 void ferry_verify_print(const char *name, const struct fr_verify_result *r,
 			bool json, FILE *out);
 
+/* `ferry parcel list` and `ferry parcel ship` (parcel.c). */
+void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
+			     bool json, FILE *out);
+void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
+				FILE *out);
+
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */
 struct ferry_bench_args {

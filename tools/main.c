@@ -665,9 +665,16 @@ static int cmd_parcel(int argc, char **argv)
 			       ? EXIT_VERIFY
 			       : exit_for(rc);
 	} else if (!strcmp(sub, "list")) {
-		rc = fr_parcel_list(&c, a.json, a.offline, stdout);
+		struct fr_parcel_info *ps;
+		uint32_t n;
+		if ((rc = fr_parcel_list(&c, a.offline, &ps, &n)) == 0)
+			ferry_parcel_list_print(ps, n, a.json, stdout);
+		free(ps);
 	} else {
-		rc = fr_parcel_ship(&c, a.positional, stdout);
+		struct fr_parcel_info p;
+		bool already;
+		if ((rc = fr_parcel_ship(&c, a.positional, &p, &already)) == 0)
+			ferry_parcel_shipped_print(&p, already, stdout);
 	}
 	fr_config_fini(&c);
 	return exit_for(rc);

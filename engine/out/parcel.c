@@ -1676,65 +1676,53 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 	free(st);
 }
 
-int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
-		   FILE *out)
+/* A parcel's record as the command line shows it. */
+static void parcel_info(const struct parcel *p, struct fr_parcel_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->id, sizeof(o->id), "%s", p->id);
+	snprintf(o->name, sizeof(o->name), "%s", p->name);
+	snprintf(o->site, sizeof(o->site), "%s", p->site);
+	snprintf(o->state, sizeof(o->state), "%s", p->state);
+	o->registered = p->registered;
+	o->volumes = p->volumes;
+	o->segments = p->segments;
+	o->n_segments = p->n_segments;
+	o->left_out = p->left_out;
+	o->bytes = p->bytes;
+	o->created = p->created;
+	o->shipped = p->shipped;
+	o->received = p->received;
+}
+
+int fr_parcel_list(const struct fr_config *c, bool offline,
+		   struct fr_parcel_info **out, uint32_t *n)
 {
 	struct parcel *ps;
-	uint32_t n;
 
-	load_all(c, &ps, &n);
+	*out = NULL;
+	load_all(c, &ps, n);
 	if (!offline)
-		catch_up(c, ps, n);
-	if (json)
-		fprintf(out, "[");
-	else if (n)
-		fprintf(out, "%-12s  %-20s  %-6s  %-10s  %7s  %8s  %9s  %s\n",
-			"PARCEL", "PACKAGE", "SITE", "STATE", "VOLUMES",
-			"SEGMENTS", "SIZE", "CREATED");
-	else
-		fprintf(out, "no parcels\n");
-	for (uint32_t i = 0; i < n; i++) {
-		const struct parcel *p = &ps[i];
-		char sz[32], when[32], b[600];
-		time_t t = (time_t)p->created;
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		if (json) {
-			fprintf(out,
-				"%s{\"parcel\": \"%s\", \"name\": %s, "
-				"\"site\": \"%s\", \"state\": \"%s\", "
-				"\"registered\": %s, \"volumes\": %u, "
-				"\"segments\": %u, \"n_segments\": %u, "
-				"\"left_out\": %u, \"bytes\": %llu, "
-				"\"created\": %lld, \"shipped\": %lld, "
-				"\"received\": %lld}",
-				i ? ", " : "", p->id,
-				fr_json_str(p->name, b, sizeof(b)), p->site,
-				p->state, p->registered ? "true" : "false",
-				p->volumes, p->segments, p->n_segments,
-				p->left_out, (unsigned long long)p->bytes,
-				(long long)p->created, (long long)p->shipped,
-				(long long)p->received);
-			continue;
-		}
-		fprintf(out, "%-12.12s  %-20s  %-6s  %-10s  %7u  %8u  %9s  %s%s\n",
-			p->id, p->name, p->site, p->state, p->volumes,
-			p->segments, fr_human_bytes(p->bytes, sz, sizeof(sz)),
-			when, p->registered ? "" : "  (not registered)");
+		catch_up(c, ps, *n);
+	if (*n && !(*out = calloc(*n, sizeof(**out)))) {
+		free(ps);
+		*n = 0;
+		return -ENOMEM;
 	}
-	if (json)
-		fprintf(out, "]\n");
+	for (uint32_t i = 0; i < *n; i++)
+		parcel_info(&ps[i], &(*out)[i]);
 	free(ps);
 	return 0;
 }
 
-int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
+int fr_parcel_ship(const struct fr_config *c, const char *which,
+		   struct fr_parcel_info *out, bool *already)
 {
 	struct parcel *ps;
 	uint32_t n, hit = 0, k = 0;
 	int rc = 0;
 
+	*already = false;
 	/* the id, or any prefix of it that names one parcel */
 	load_all(c, &ps, &n);
 	for (uint32_t i = 0; i < n; i++)
@@ -1763,16 +1751,14 @@ int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
 		snprintf(p->state, sizeof(p->state), "shipped");
 		p->shipped = (int64_t)time(NULL);
 		rc = parcel_save(p);
-		if (rc == 0)
-			fprintf(out, "parcel %.12s ('%s' for %s) marked shipped\n",
-				p->id, p->name, p->site);
 	} else if (!strcmp(p->state, "shipped")) {
-		fprintf(out, "parcel %.12s was already marked shipped\n", p->id);
+		*already = true;
 	} else {
 		fr_log(FR_LOG_ERROR, "parcel %.12s is %s: nothing to ship", p->id,
 		       p->state);
 		rc = -EINVAL;
 	}
+	parcel_info(p, out);
 	free(ps);
 	return rc;
 }
