@@ -535,8 +535,11 @@ struct fr_parcel_opts {
 	uint32_t first;       /* a send's courier: segments from this one on */
 	bool quiet;           /* no report on stdout: one line logged */
 };
-/* Write a parcel of the segments SITE does not hold onto the media. */
-int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);
+struct fr_parcel_made;
+/* Write a parcel of the segments SITE does not hold onto the media; made
+ * (NULL: not wanted) says what was written (fr_parcel_made_fini it). */
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o,
+		     struct fr_parcel_made *made);
 /* A parcel made here, as its record at the source says. */
 struct fr_parcel_info {
 	char id[33];			/* hex of the parcel id */
@@ -550,6 +553,17 @@ struct fr_parcel_info {
 	uint64_t bytes;			/* on the media */
 	int64_t created, shipped, received; /* Unix s, 0: not yet */
 };
+/* A parcel just written (fr_parcel_create). */
+struct fr_parcel_made {
+	bool kept;			/* a parcel was written and kept */
+	struct fr_parcel_info p;
+	uint64_t raw_bytes;		/* the segments' bytes */
+	double seconds;
+	char **paths;			/* its volumes */
+	uint32_t n_paths;
+	struct fr_left_list left;	/* what the walk left out */
+};
+void fr_parcel_made_fini(struct fr_parcel_made *m);
 /* Parcels created here (*out malloc'd, *n of them); registers and asks
  * for receipts unless offline. */
 int fr_parcel_list(const struct fr_config *c, bool offline,

@@ -29,6 +29,10 @@ void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
 			     bool json, FILE *out);
 void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
 				FILE *out);
+/* `ferry parcel create`'s summary: the parcel, or (none kept) what the
+ * walk left out, on stderr. */
+void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
+			     bool skip_special, FILE *out);
 
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */

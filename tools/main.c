@@ -653,7 +653,12 @@ static int cmd_parcel(int argc, char **argv)
 			.skip_special = a.skip_special,
 		};
 		memcpy(o.media, a.media, sizeof(o.media));
-		rc = fr_parcel_create(&c, &o);
+		struct fr_parcel_made made;
+		rc = fr_parcel_create(&c, &o, &made);
+		if (rc == 0 || rc == FR_E_LEFT_OUT || made.kept)
+			ferry_parcel_made_print(&made, a.json, a.skip_special,
+						stdout);
+		fr_parcel_made_fini(&made);
 	} else if (import) {
 		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, a.json,
 				      stdout);

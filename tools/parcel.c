@@ -69,3 +69,64 @@ void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
 		fprintf(out, "parcel %.12s ('%s' for %s) marked shipped\n",
 			p->id, p->name, p->site);
 }
+
+static void made_json(const struct fr_parcel_made *m, bool skip_special,
+		      FILE *out)
+{
+	const struct fr_parcel_info *p = &m->p;
+	char b[2700], n[2200];
+
+	fprintf(out,
+		"{\"parcel\": %s, ", fr_json_str(p->id, b, sizeof(b)));
+	fprintf(out, "\"name\": %s, ", fr_json_str(p->name, n, sizeof(n)));
+	fprintf(out, "\"site\": %s, ", fr_json_str(p->site, b, sizeof(b)));
+	fprintf(out,
+		"\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
+		"\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
+		"\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
+		p->registered ? "true" : "false", p->volumes, p->segments,
+		p->n_segments, p->left_out, (unsigned long long)p->bytes,
+		(unsigned long long)m->raw_bytes, m->seconds);
+	for (uint32_t k = 0; k < m->n_paths; k++)
+		fprintf(out, "%s%s", k ? ", " : "",
+			fr_json_str(m->paths[k], b, sizeof(b)));
+	/* "left_out" above counts segments that did not fit */
+	fprintf(out, "], \"skip_special\": %s, \"left_out_entries\": ",
+		skip_special ? "true" : "false");
+	fr_left_json(&m->left, out);
+	fprintf(out, "}\n");
+}
+
+void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
+			     bool skip_special, FILE *out)
+{
+	const struct fr_parcel_info *p = &m->p;
+	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
+
+	if (!m->kept) { /* nothing written: what was left out, on stderr */
+		if (m->left.n) {
+			fputs("ferry: ", stderr);
+			fr_left_print(&m->left, stderr);
+		}
+		return;
+	}
+	if (json) {
+		made_json(m, skip_special, out);
+		return;
+	}
+	fprintf(out,
+		"parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
+		"volume(s), %s on the media, %.1f s%s\n",
+		p->id, fr_esc(p->name, en, sizeof(en)), p->site, p->segments,
+		fr_human_bytes(m->raw_bytes, rz, sizeof(rz)), p->volumes,
+		fr_human_bytes(p->bytes, sz, sizeof(sz)), m->seconds,
+		p->registered ? "" : " (not registered yet)");
+	for (uint32_t k = 0; k < m->n_paths; k++)
+		fprintf(out, "  %s\n", m->paths[k]);
+	if (p->left_out)
+		fprintf(out,
+			"%u segment(s) did not fit: they can go over the "
+			"network ('ferry send') or in another parcel\n",
+			p->left_out);
+	fr_left_print(&m->left, out);
+}
