@@ -535,13 +535,43 @@ struct fr_parcel_opts {
 	uint32_t first;       /* a send's courier: segments from this one on */
 	bool quiet;           /* no report on stdout: one line logged */
 };
-/* Write a parcel of the segments SITE does not hold onto the media. */
-int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o);
-/* Parcels created here; registers and asks for receipts unless offline. */
-int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
-		   FILE *out);
-/* Mark a parcel (by id prefix) handed to the courier. */
-int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out);
+struct fr_parcel_made;
+/* Write a parcel of the segments SITE does not hold onto the media; made
+ * (NULL: not wanted) says what was written (fr_parcel_made_fini it). */
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o,
+		     struct fr_parcel_made *made);
+/* A parcel made here, as its record at the source says. */
+struct fr_parcel_info {
+	char id[33];			/* hex of the parcel id */
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];
+	char state[16];			/* created, shipped, received,
+					 * not-needed */
+	bool registered;		/* with the site */
+	uint32_t volumes, segments, n_segments;
+	uint32_t left_out;		/* segments that did not fit */
+	uint64_t bytes;			/* on the media */
+	int64_t created, shipped, received; /* Unix s, 0: not yet */
+};
+/* A parcel just written (fr_parcel_create). */
+struct fr_parcel_made {
+	bool kept;			/* a parcel was written and kept */
+	struct fr_parcel_info p;
+	uint64_t raw_bytes;		/* the segments' bytes */
+	double seconds;
+	char **paths;			/* its volumes */
+	uint32_t n_paths;
+	struct fr_left_list left;	/* what the walk left out */
+};
+void fr_parcel_made_fini(struct fr_parcel_made *m);
+/* Parcels created here (*out malloc'd, *n of them); registers and asks
+ * for receipts unless offline. */
+int fr_parcel_list(const struct fr_config *c, bool offline,
+		   struct fr_parcel_info **out, uint32_t *n);
+/* Mark a parcel (by id prefix) handed to the courier: which one in
+ * *out; *already when it was marked before. */
+int fr_parcel_ship(const struct fr_config *c, const char *which,
+		   struct fr_parcel_info *out, bool *already);
 /* Verify and import the volumes found in paths (files or directories). */
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 		     unsigned n_paths, bool json, FILE *out);
@@ -553,18 +583,43 @@ int fr_serve(const struct fr_config *c);
 
 /* ---- housekeeping (prune.c) ---------------------------------------------- */
 
+/* A partial package or a transfer record that prune removed (or would,
+ * or kept because it is in use), or that forget removed. */
+struct fr_prune_entry {
+	bool transfer;			/* a sender's record; else a partial
+					 * package at the receiver */
+	char id[64];			/* the transfer's, or the package's (hex) */
+	char name[FR_NAME_MAX + 1];
+	char site[FR_CODE_MAX + 1];	/* transfer: its site; partial: from */
+	char state[16];			/* transfer: as status shows it */
+	uint32_t segments, segments_done; /* partial */
+	uint64_t bytes;			/* partial: the package's */
+	int64_t last;			/* last activity (Unix s; -1: unknown) */
+	const char *kept;		/* NULL: removed; else why it stays */
+};
+struct fr_prune_result {
+	double older_than_s;
+	bool dry_run;
+	int64_t now;
+	struct fr_prune_entry *v;	/* in the order found */
+	unsigned n, cap;
+	unsigned n_partials, n_transfers, n_busy; /* removed; kept */
+	uint64_t bytes;			/* of the partials removed */
+};
 /*
  * Remove what nobody will finish, on whichever side c's store is: partial
  * packages (receiver) and transfer records (sender, done or not) with no
  * activity for more than older_than_s seconds, except those a session or
- * a send is working on. dry_run: only say what would go. Prints each on
- * out (JSON with json); 0, or the first removal that failed.
+ * a send is working on. dry_run: only find what would go. r lists each
+ * (fr_prune_result_fini it); 0, or the first removal that failed.
  */
 int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
-	     bool json, FILE *out);
-/* Remove one transfer record (by id or package name), unless it runs. */
-int fr_forget(const struct fr_config *c, const char *transfer, bool json,
-	      FILE *out);
+	     struct fr_prune_result *r);
+void fr_prune_result_fini(struct fr_prune_result *r);
+/* Remove one transfer record (by id or package name), unless it runs:
+ * what it was in *out. */
+int fr_forget(const struct fr_config *c, const char *transfer,
+	      struct fr_prune_entry *out);
 
 /* ---- inspection -------------------------------------------------------- */
 
@@ -633,10 +688,46 @@ int fr_status_load(const struct fr_config *c, const char *which,
 		   struct fr_status *s);
 void fr_status_fini(struct fr_status *s); /* idempotent; safe zeroed */
 
-int fr_verify(const struct fr_config *c, const char *name, bool json,
-	      FILE *out);
-/* verify, then repair what can be: see `ferry verify --repair`. */
-int fr_repair(const struct fr_config *c, const char *name, bool json,
-	      FILE *out);
+/* ---- verify (store/verify.c) --------------------------------------------- */
+
+/* One difference between a received tree and its manifest. */
+struct fr_verify_diff {
+	const char *kind;	/* missing, extra, type, size, mode, mtime,
+				 * link, content */
+	char *path;		/* as in the package */
+	char *message;		/* the sentence that says it */
+	char *got, *want;	/* its values ("" when it has none) */
+	bool content;		/* a segment's bytes: segment, files */
+	uint32_t segment, files;
+};
+struct fr_verify_result {
+	bool checked;		/* the tree was read (else rc says why not) */
+	uint32_t entries, segments, bad_segments;
+	uint64_t bytes;
+	double seconds;
+	char *gravest;		/* the gravest difference's message, or NULL */
+	struct fr_verify_diff *diffs;
+	uint32_t n_diffs;
+	/* --repair */
+	bool repair;		/* asked for, and it ran */
+	int repair_rc;
+	bool nothing;		/* the package was intact */
+	bool refused;		/* a type difference: nothing changed */
+	bool forgotten;		/* the package directory was gone */
+	uint32_t marked;	/* segments marked missing ... */
+	uint64_t marked_bytes;	/* ... and their bytes */
+	bool restored;		/* modes, times, links put back */
+	uint32_t extra_left;	/* entries not in the package, left */
+	char repair_err[9000];
+	bool intact_after;	/* differences, all put right here */
+};
+/* Check the received package name against its manifest; with repair,
+ * then put right what can be (`ferry verify --repair`). 0 when it is
+ * intact (after the repair), FR_E_HASH_MISMATCH or FR_E_INCOMPLETE when
+ * not, another code (logged) when it could not be checked. r says what
+ * was found (fr_verify_result_fini it). */
+int fr_verify(const struct fr_config *c, const char *name, bool repair,
+	      struct fr_verify_result *r);
+void fr_verify_result_fini(struct fr_verify_result *r);
 
 #endif

@@ -15,6 +15,25 @@ void fr_status_print(const struct fr_status *s, bool json, FILE *out);
 /* `ferry plan`'s report (plan.c): the table, or one JSON object. */
 void ferry_plan_print(const struct fr_plan *p, bool json, FILE *out);
 
+/* `ferry prune` and `ferry forget` (prune.c): lines, or JSON. */
+void ferry_prune_print(const struct fr_prune_result *r, bool json, FILE *out);
+void ferry_forget_print(const struct fr_prune_entry *e, bool json, FILE *out);
+
+/* `ferry verify [--repair]` (verify.c): lines, or one JSON object;
+ * nothing when the tree could not be read. */
+void ferry_verify_print(const char *name, const struct fr_verify_result *r,
+			bool json, FILE *out);
+
+/* `ferry parcel list` and `ferry parcel ship` (parcel.c). */
+void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
+			     bool json, FILE *out);
+void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
+				FILE *out);
+/* `ferry parcel create`'s summary: the parcel, or (none kept) what the
+ * walk left out, on stderr. */
+void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
+			     bool skip_special, FILE *out);
+
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */
 struct ferry_bench_args {

@@ -317,35 +317,229 @@ static int die_usage(const char *usage, const char *fmt, ...)
 	return show_usage(usage);
 }
 
+static const struct option long_opts[] = {
+    {"config", required_argument, 0, 'c'},
+    {"to", required_argument, 0, 't'},
+    {"name", required_argument, 0, 'n'},
+    {"via", required_argument, 0, 'V'},
+    {"priority", required_argument, 0, 'p'},
+    {"level", required_argument, 0, 'l'},
+    {"json", no_argument, 0, 'j'},
+    {"no-progress", no_argument, 0, 'P'},
+    {"quiet", no_argument, 0, 'q'},
+    {"verbose", no_argument, 0, 'v'},
+    {"help", no_argument, 0, 'h'},
+    {"media", required_argument, 0, 'm'},
+    {"volume-size", required_argument, 0, 'S'},
+    {"offline", no_argument, 0, 'O'},
+    {"skip-special", no_argument, 0, 'K'},
+    {"older-than", required_argument, 0, 'A'},
+    {"dry-run", no_argument, 0, 'D'},
+    {"repair", no_argument, 0, 'R'},
+    {"courier", no_argument, 0, 'C'},
+    {"seconds", required_argument, 0, 's'},
+    {"streams", required_argument, 0, 'N'},
+    {"omit", required_argument, 0, 'o'},
+    {"reverse", no_argument, 0, 'r'},
+    {"no-store", no_argument, 0, 'X'},
+    {0, 0, 0, 0}};
+
+/* --name, --priority, --level: their values checked */
+static int opt_checked(int ch, struct args *a, const char *usage)
+{
+	char *end;
+	long v;
+
+	switch (ch) {
+	case 'n':
+		if (fr_name_check(optarg) < 0)
+			return die_usage(usage,
+					 "--name '%s' is not a valid package "
+					 "name (1-255 bytes, no '/' or control "
+					 "characters, not '.' or '..')",
+					 optarg);
+		a->name = optarg;
+		return 0;
+	case 'p':
+		if (!strcmp(optarg, "high"))
+			a->priority = FR_PRIO_HIGH;
+		else if (!strcmp(optarg, "medium"))
+			a->priority = FR_PRIO_MEDIUM;
+		else if (!strcmp(optarg, "low"))
+			a->priority = FR_PRIO_LOW;
+		else
+			return die_usage(usage,
+					 "--priority '%s' must be high, medium "
+					 "or low",
+					 optarg);
+		return 0;
+	}
+	/* --level */
+	if (usage == usage_plan)
+		return die_usage(usage, "unknown option '--level'");
+	if (!strcmp(optarg, "auto")) {
+		a->level = -1;
+		return 0;
+	}
+	if (usage == usage_bench && !strcmp(optarg, "all")) {
+		a->level = FERRY_LEVEL_ALL;
+		return 0;
+	}
+	v = strtol(optarg, &end, 10);
+	if (*end || end == optarg || v < 0 || v > 19)
+		return die_usage(usage, "--level '%s' must be auto or 0..19",
+				 optarg);
+	a->level = (int)v;
+	return 0;
+}
+
+/* parcel create's --media and --volume-size */
+static int opt_parcel(int ch, struct args *a, const char *usage)
+{
+	if (usage != usage_parcel)
+		return die_usage(usage, "unknown option '%s'",
+				 ch == 'm' ? "--media" : "--volume-size");
+	if (ch == 'm') {
+		if (a->n_media == FR_PARCEL_MEDIA_MAX)
+			return die_usage(usage, "at most %d --media",
+					 FR_PARCEL_MEDIA_MAX);
+		a->media[a->n_media++] = optarg;
+		return 0;
+	}
+	if (fr_parse_size(optarg, &a->volume_size) < 0 ||
+	    a->volume_size < (1u << 20))
+		return die_usage(usage,
+				 "--volume-size '%s' must be a size of at "
+				 "least 1M (700M, 4.7G, 25G)",
+				 optarg);
+	return 0;
+}
+
+/* bench link's --seconds, --streams, --omit, --reverse, --no-store */
+static int opt_bench(int ch, char **argv, struct args *a, const char *usage)
+{
+	char *end;
+
+	if (usage != usage_bench)
+		return die_usage(usage, "unknown option '%s'", argv[optind - 1]);
+	if (ch == 'r' || ch == 'X') {
+		if (ch == 'r')
+			a->reverse = true;
+		else
+			a->no_store = true;
+		return 0;
+	}
+	long v = strtol(optarg, &end, 10);
+	long lo = ch == 'o' ? 0 : 1;
+	long hi = ch == 's' ? 60 : ch == 'N' ? 16 : 30;
+	if (*end || end == optarg || v < lo || v > hi)
+		return die_usage(usage,
+				 "%s '%s' must be a whole number from %ld to "
+				 "%ld",
+				 ch == 's'   ? "--seconds"
+				 : ch == 'N' ? "--streams"
+					     : "--omit",
+				 optarg, lo, hi);
+	if (ch == 's')
+		a->seconds = (unsigned)v;
+	else if (ch == 'N')
+		a->streams = (unsigned)v;
+	else
+		a->omit = (unsigned)v + 1; /* 0: default */
+	return 0;
+}
+
+/* The options only some commands take. */
+static int opt_of_command(int ch, char **argv, struct args *a,
+			  const char *usage)
+{
+	switch (ch) {
+	case 'm':
+	case 'S':
+		return opt_parcel(ch, a, usage);
+	case 'C':
+		if (usage != usage_send)
+			return die_usage(usage, "unknown option '--courier'");
+		a->courier = true;
+		return 0;
+	case 'K':
+		if (usage != usage_send && usage != usage_resume &&
+		    usage != usage_parcel)
+			return die_usage(usage,
+					 "unknown option '--skip-special'");
+		a->skip_special = true;
+		return 0;
+	case 'A':
+	case 'D':
+		if (usage != usage_prune)
+			return die_usage(usage, "unknown option '%s'",
+					 argv[optind - 1]);
+		if (ch == 'A')
+			a->older_than = optarg;
+		else
+			a->dry_run = true;
+		return 0;
+	case 'R':
+		if (usage != usage_verify)
+			return die_usage(usage, "unknown option '--repair'");
+		a->repair = true;
+		return 0;
+	case 's':
+	case 'N':
+	case 'o':
+	case 'r':
+	case 'X':
+		return opt_bench(ch, argv, a, usage);
+	case ':':
+		return die_usage(usage, "option '%s' needs a value",
+				 argv[optind - 1]);
+	default:
+		return die_usage(usage, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
+/* One option: those every command takes, or opt_of_command's. */
+static int opt_one(int ch, char **argv, struct args *a, const char *usage)
+{
+	switch (ch) {
+	case 'c':
+		a->config = optarg;
+		return 0;
+	case 't':
+		a->to = optarg;
+		return 0;
+	case 'V':
+		a->via = optarg;
+		return 0;
+	case 'n':
+	case 'p':
+	case 'l':
+		return opt_checked(ch, a, usage);
+	case 'j':
+		a->json = true;
+		return 0;
+	case 'P':
+		a->no_progress = true;
+		return 0;
+	case 'q':
+		a->verbosity = FR_LOG_ERROR;
+		return 0;
+	case 'v':
+		a->verbosity = FR_LOG_DEBUG;
+		return 0;
+	case 'h':
+		a->help = true;
+		return 0;
+	case 'O':
+		a->offline = true;
+		return 0;
+	}
+	return opt_of_command(ch, argv, a, usage);
+}
+
 static int parse(int argc, char **argv, struct args *a, const char *usage)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, 0, 'c'},
-	    {"to", required_argument, 0, 't'},
-	    {"name", required_argument, 0, 'n'},
-	    {"via", required_argument, 0, 'V'},
-	    {"priority", required_argument, 0, 'p'},
-	    {"level", required_argument, 0, 'l'},
-	    {"json", no_argument, 0, 'j'},
-	    {"no-progress", no_argument, 0, 'P'},
-	    {"quiet", no_argument, 0, 'q'},
-	    {"verbose", no_argument, 0, 'v'},
-	    {"help", no_argument, 0, 'h'},
-	    {"media", required_argument, 0, 'm'},
-	    {"volume-size", required_argument, 0, 'S'},
-	    {"offline", no_argument, 0, 'O'},
-	    {"skip-special", no_argument, 0, 'K'},
-	    {"older-than", required_argument, 0, 'A'},
-	    {"dry-run", no_argument, 0, 'D'},
-	    {"repair", no_argument, 0, 'R'},
-	    {"courier", no_argument, 0, 'C'},
-	    {"seconds", required_argument, 0, 's'},
-	    {"streams", required_argument, 0, 'N'},
-	    {"omit", required_argument, 0, 'o'},
-	    {"reverse", no_argument, 0, 'r'},
-	    {"no-store", no_argument, 0, 'X'},
-	    {0, 0, 0, 0}};
-	int ch;
+	int ch, rc;
 
 	memset(a, 0, sizeof(*a));
 	a->priority = FR_PRIO_MEDIUM;
@@ -353,171 +547,9 @@ static int parse(int argc, char **argv, struct args *a, const char *usage)
 	a->verbosity = FR_LOG_INFO;
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:qvh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			a->config = optarg;
-			break;
-		case 't':
-			a->to = optarg;
-			break;
-		case 'n':
-			if (fr_name_check(optarg) < 0)
-				return die_usage(usage,
-						 "--name '%s' is not a valid "
-						 "package name (1-255 bytes, no "
-						 "'/' or control characters, not "
-						 "'.' or '..')",
-						 optarg);
-			a->name = optarg;
-			break;
-		case 'V':
-			a->via = optarg;
-			break;
-		case 'p':
-			if (!strcmp(optarg, "high"))
-				a->priority = FR_PRIO_HIGH;
-			else if (!strcmp(optarg, "medium"))
-				a->priority = FR_PRIO_MEDIUM;
-			else if (!strcmp(optarg, "low"))
-				a->priority = FR_PRIO_LOW;
-			else
-				return die_usage(usage,
-						 "--priority '%s' must be high, "
-						 "medium or low",
-						 optarg);
-			break;
-		case 'l': {
-			char *end;
-			if (usage == usage_plan)
-				return die_usage(usage, "unknown option '--level'");
-			if (!strcmp(optarg, "auto")) {
-				a->level = -1;
-				break;
-			}
-			if (usage == usage_bench && !strcmp(optarg, "all")) {
-				a->level = FERRY_LEVEL_ALL;
-				break;
-			}
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 0 || v > 19)
-				return die_usage(usage,
-						 "--level '%s' must be auto or "
-						 "0..19",
-						 optarg);
-			a->level = (int)v;
-			break;
-		}
-		case 'j':
-			a->json = true;
-			break;
-		case 'P':
-			a->no_progress = true;
-			break;
-		case 'q':
-			a->verbosity = FR_LOG_ERROR;
-			break;
-		case 'v':
-			a->verbosity = FR_LOG_DEBUG;
-			break;
-		case 'h':
-			a->help = true;
-			break;
-		case 'm':
-			if (usage != usage_parcel)
-				return die_usage(usage, "unknown option '--media'");
-			if (a->n_media == FR_PARCEL_MEDIA_MAX)
-				return die_usage(usage, "at most %d --media",
-						 FR_PARCEL_MEDIA_MAX);
-			a->media[a->n_media++] = optarg;
-			break;
-		case 'S':
-			if (usage != usage_parcel)
-				return die_usage(usage,
-						 "unknown option '--volume-size'");
-			if (fr_parse_size(optarg, &a->volume_size) < 0 ||
-			    a->volume_size < (1u << 20))
-				return die_usage(usage,
-						 "--volume-size '%s' must be a "
-						 "size of at least 1M (700M, "
-						 "4.7G, 25G)",
-						 optarg);
-			break;
-		case 'O':
-			a->offline = true;
-			break;
-		case 'C':
-			if (usage != usage_send)
-				return die_usage(usage,
-						 "unknown option '--courier'");
-			a->courier = true;
-			break;
-		case 'K':
-			if (usage != usage_send && usage != usage_resume &&
-			    usage != usage_parcel)
-				return die_usage(
-				    usage, "unknown option '--skip-special'");
-			a->skip_special = true;
-			break;
-		case 'A':
-		case 'D':
-			if (usage != usage_prune)
-				return die_usage(usage, "unknown option '%s'",
-						 argv[optind - 1]);
-			if (ch == 'A')
-				a->older_than = optarg;
-			else
-				a->dry_run = true;
-			break;
-		case 's':
-		case 'N':
-		case 'o': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			long lo = ch == 'o' ? 0 : 1;
-			long hi = ch == 's' ? 60 : ch == 'N' ? 16 : 30;
-			if (usage != usage_bench)
-				return die_usage(usage, "unknown option '%s'",
-						 argv[optind - 1]);
-			if (*end || end == optarg || v < lo || v > hi)
-				return die_usage(usage,
-						 "%s '%s' must be a whole "
-						 "number from %ld to %ld",
-						 ch == 's'   ? "--seconds"
-						 : ch == 'N' ? "--streams"
-							     : "--omit",
-						 optarg, lo, hi);
-			if (ch == 's')
-				a->seconds = (unsigned)v;
-			else if (ch == 'N')
-				a->streams = (unsigned)v;
-			else
-				a->omit = (unsigned)v + 1; /* 0: default */
-			break;
-		}
-		case 'r':
-		case 'X':
-			if (usage != usage_bench)
-				return die_usage(usage, "unknown option '%s'",
-						 argv[optind - 1]);
-			if (ch == 'r')
-				a->reverse = true;
-			else
-				a->no_store = true;
-			break;
-		case 'R':
-			if (usage != usage_verify)
-				return die_usage(usage, "unknown option '--repair'");
-			a->repair = true;
-			break;
-		case ':':
-			return die_usage(usage, "option '%s' needs a value",
-					 argv[optind - 1]);
-		default:
-			return die_usage(usage, "unknown option '%s'",
-					 argv[optind - 1]);
-		}
-	}
+	while ((ch = getopt_long(argc, argv, "c:qvh", long_opts, NULL)) != -1)
+		if ((rc = opt_one(ch, argv, a, usage)) != 0)
+			return rc;
 	while (optind < argc && a->n_pos < MAX_POS)
 		a->pos[a->n_pos++] = argv[optind++];
 	if (optind < argc)
@@ -621,7 +653,12 @@ static int cmd_parcel(int argc, char **argv)
 			.skip_special = a.skip_special,
 		};
 		memcpy(o.media, a.media, sizeof(o.media));
-		rc = fr_parcel_create(&c, &o);
+		struct fr_parcel_made made;
+		rc = fr_parcel_create(&c, &o, &made);
+		if (rc == 0 || rc == FR_E_LEFT_OUT || made.kept)
+			ferry_parcel_made_print(&made, a.json, a.skip_special,
+						stdout);
+		fr_parcel_made_fini(&made);
 	} else if (import) {
 		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, a.json,
 				      stdout);
@@ -633,9 +670,16 @@ static int cmd_parcel(int argc, char **argv)
 			       ? EXIT_VERIFY
 			       : exit_for(rc);
 	} else if (!strcmp(sub, "list")) {
-		rc = fr_parcel_list(&c, a.json, a.offline, stdout);
+		struct fr_parcel_info *ps;
+		uint32_t n;
+		if ((rc = fr_parcel_list(&c, a.offline, &ps, &n)) == 0)
+			ferry_parcel_list_print(ps, n, a.json, stdout);
+		free(ps);
 	} else {
-		rc = fr_parcel_ship(&c, a.positional, stdout);
+		struct fr_parcel_info p;
+		bool already;
+		if ((rc = fr_parcel_ship(&c, a.positional, &p, &already)) == 0)
+			ferry_parcel_shipped_print(&p, already, stdout);
 	}
 	fr_config_fini(&c);
 	return exit_for(rc);
@@ -752,9 +796,206 @@ static void raise_open_files(void)
 	}
 }
 
-int main(int argc, char **argv)
+static int cmd_serve(struct args *a, const char *usage)
 {
 	struct fr_config c;
+	char tag[64];
+	int rc;
+
+	if (a->positional)
+		return die_usage(usage, "unexpected argument '%s'",
+				 a->positional);
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	snprintf(tag, sizeof(tag), "ferry[%s]", c.code);
+	fr_log_tag = tag;
+	rc = fr_serve(&c);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+/* What a send says when it is over: its summary (or JSON), what was left
+ * out even with -q, or how to go on. */
+static void send_said(const struct args *a, const struct fr_send_result *r,
+		      int rc)
+{
+	bool done = rc == 0 || rc == FR_E_LEFT_OUT;
+
+	if (a->json)
+		fr_print_send_result(r, true, stdout);
+	else if (done && a->verbosity >= FR_LOG_INFO)
+		fr_print_send_result(r, false, stdout);
+	else if (done && r->left_out.n) { /* -q: never silent */
+		fputs("ferry: ", stderr);
+		fr_left_print(&r->left_out, stderr);
+	} else if (rc < 0 && r->transfer[0] && rc != FR_E_AUTH &&
+		   rc != FR_E_CONFIG && rc != FR_E_CHANGED)
+		fprintf(stderr,
+			"ferry: transfer %s is interrupted; run 'ferry resume "
+			"%s --config %s' to continue\n",
+			r->transfer, r->transfer, a->config);
+}
+
+static int cmd_send(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	struct fr_send_result r;
+	int rc;
+
+	if (!a->positional)
+		return die_usage(usage, "%s", "PATH is required");
+	if (!a->to)
+		return die_usage(usage, "%s", "--to SITE is required");
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	struct fr_send_opts o = {
+		.path = a->positional,
+		.site = a->to,
+		.name = a->name,
+		.via = a->via,
+		.priority = a->priority,
+		.level = a->level,
+		.progress = show_progress(a),
+		.json = a->json,
+		.skip_special = a->skip_special,
+		.courier = a->courier,
+	};
+	if (a->via && !strcmp(a->via, "auto")) { /* every output */
+		o.via = NULL;
+		o.courier = true;
+	}
+	rc = fr_send(&c, &o, &r);
+	send_said(a, &r, rc);
+	fr_send_result_fini(&r);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+static int cmd_resume(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	int rc;
+
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	rc = fr_resume(&c, a->positional, show_progress(a), a->json,
+		       a->skip_special);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+static int cmd_status(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	struct fr_status st;
+	int rc;
+
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	if ((rc = fr_status_load(&c, a->positional, &st)) == 0)
+		fr_status_print(&st, a->json, stdout);
+	fr_status_fini(&st);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+static int cmd_prune(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	double secs;
+	int rc;
+
+	if (a->positional)
+		return die_usage(usage, "unexpected argument '%s'",
+				 a->positional);
+	if (!a->older_than)
+		return die_usage(usage, "%s",
+				 "--older-than DURATION is required");
+	if (fr_parse_duration_s(a->older_than, &secs) < 0)
+		return die_usage(usage,
+				 "--older-than '%s' must be a duration such as "
+				 "30s, 90m, 12h or 7d",
+				 a->older_than);
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	struct fr_prune_result r;
+	rc = fr_prune(&c, secs, a->dry_run, &r);
+	ferry_prune_print(&r, a->json, stdout);
+	fr_prune_result_fini(&r);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+static int cmd_forget(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	int rc;
+
+	if (!a->positional)
+		return die_usage(usage, "%s", "TRANSFER is required");
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	struct fr_prune_entry e;
+	if ((rc = fr_forget(&c, a->positional, &e)) == 0)
+		ferry_forget_print(&e, a->json, stdout);
+	fr_config_fini(&c);
+	return exit_for(rc);
+}
+
+static int cmd_verify(struct args *a, const char *usage)
+{
+	struct fr_config c;
+	int rc;
+
+	if (!a->positional)
+		return die_usage(usage, "%s", "NAME is required");
+	if (fr_name_check(a->positional) < 0)
+		return die_usage(usage, "'%s' is not a valid package name",
+				 a->positional);
+	if ((rc = load(&c, a, usage)) < 0)
+		return -rc;
+	struct fr_verify_result r;
+	rc = fr_verify(&c, a->positional, a->repair, &r);
+	ferry_verify_print(a->positional, &r, a->json, stdout);
+	fr_verify_result_fini(&r);
+	fr_config_fini(&c);
+	return rc == 0 ? 0
+	       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
+		   ? EXIT_VERIFY
+		   : exit_for(rc);
+}
+
+/* The commands that share parse(): name, usage, what runs them. */
+static const struct command {
+	const char *name;
+	const char *const *usage;
+	int (*run)(struct args *a, const char *usage);
+} commands[] = {
+	{"serve", &usage_serve, cmd_serve},
+	{"send", &usage_send, cmd_send},
+	{"resume", &usage_resume, cmd_resume},
+	{"status", &usage_status, cmd_status},
+	{"verify", &usage_verify, cmd_verify},
+	{"prune", &usage_prune, cmd_prune},
+	{"forget", &usage_forget, cmd_forget},
+	{"plan", &usage_plan, cmd_plan},
+};
+
+static int show_version(void)
+{
+#ifdef FERRY_TEST_HOOKS
+	printf("ferry %s (test build: obeys the FERRY_* test switches)\n",
+	       FERRY_VERSION);
+#else
+	printf("ferry %s\n", FERRY_VERSION);
+#endif
+	printf("%s; %s here\n", fr_versions(), fr_aead_here());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd = NULL;
 	struct args a;
 	int rc;
 
@@ -763,164 +1004,35 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return show_usage(usage_main);
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") ||
+	    !strcmp(name, "help")) {
 		fputs(usage_main, stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-#ifdef FERRY_TEST_HOOKS
-		printf("ferry %s (test build: obeys the FERRY_* test switches)\n",
-		       FERRY_VERSION);
-#else
-		printf("ferry %s\n", FERRY_VERSION);
-#endif
-		printf("%s; %s here\n", fr_versions(), fr_aead_here());
-		return 0;
-	}
-	if (!strcmp(cmd, "parcel"))
+	if (!strcmp(name, "version") || !strcmp(name, "--version"))
+		return show_version();
+	if (!strcmp(name, "parcel"))
 		return cmd_parcel(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench"))
+	if (!strcmp(name, "bench"))
 		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "__line-keeper")) /* started by a RAS send */
+	if (!strcmp(name, "__line-keeper")) /* started by a RAS send */
 		return fr_line_keeper(argc - 1, argv + 1);
-	const char *usage = !strcmp(cmd, "serve")    ? usage_serve
-			    : !strcmp(cmd, "send")   ? usage_send
-			    : !strcmp(cmd, "resume") ? usage_resume
-			    : !strcmp(cmd, "status") ? usage_status
-			    : !strcmp(cmd, "verify") ? usage_verify
-			    : !strcmp(cmd, "prune")  ? usage_prune
-			    : !strcmp(cmd, "forget") ? usage_forget
-			    : !strcmp(cmd, "plan")   ? usage_plan
-						     : NULL;
-	if (!usage) {
-		fprintf(stderr, "ferry: '%s' is not a ferry command\n", cmd);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(name, commands[i].name))
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "ferry: '%s' is not a ferry command\n", name);
 		return show_usage(usage_main);
 	}
+	const char *usage = *cmd->usage;
 	if ((rc = parse(argc - 1, argv + 1, &a, usage)) != 0)
 		return rc;
 	if (a.help) {
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (a.repair && strcmp(cmd, "verify"))
+	if (a.repair && cmd->run != cmd_verify)
 		return die_usage(usage, "%s", "--repair is an option of verify");
-	if (!strcmp(cmd, "serve")) {
-		if (a.positional)
-			return die_usage(usage, "unexpected argument '%s'",
-					 a.positional);
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		char tag[64];
-		snprintf(tag, sizeof(tag), "ferry[%s]", c.code);
-		fr_log_tag = tag;
-		rc = fr_serve(&c);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	if (!strcmp(cmd, "send")) {
-		if (!a.positional)
-			return die_usage(usage, "%s", "PATH is required");
-		if (!a.to)
-			return die_usage(usage, "%s", "--to SITE is required");
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		struct fr_send_opts o = {
-			.path = a.positional,
-			.site = a.to,
-			.name = a.name,
-			.via = a.via,
-			.priority = a.priority,
-			.level = a.level,
-			.progress = show_progress(&a),
-			.json = a.json,
-			.skip_special = a.skip_special,
-			.courier = a.courier,
-		};
-		if (a.via && !strcmp(a.via, "auto")) { /* every output */
-			o.via = NULL;
-			o.courier = true;
-		}
-		struct fr_send_result r;
-		rc = fr_send(&c, &o, &r);
-		bool done = rc == 0 || rc == FR_E_LEFT_OUT;
-		if (a.json)
-			fr_print_send_result(&r, true, stdout);
-		else if (done && a.verbosity >= FR_LOG_INFO)
-			fr_print_send_result(&r, false, stdout);
-		else if (done && r.left_out.n) { /* -q: never silent */
-			fputs("ferry: ", stderr);
-			fr_left_print(&r.left_out, stderr);
-		} else if (rc < 0 && r.transfer[0] && rc != FR_E_AUTH &&
-			   rc != FR_E_CONFIG && rc != FR_E_CHANGED)
-			fprintf(stderr,
-				"ferry: transfer %s is interrupted; run 'ferry "
-				"resume %s --config %s' to continue\n",
-				r.transfer, r.transfer, a.config);
-		fr_send_result_fini(&r);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	if (!strcmp(cmd, "plan"))
-		return cmd_plan(&a, usage);
-	if (!strcmp(cmd, "resume")) {
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		rc = fr_resume(&c, a.positional, show_progress(&a), a.json,
-			       a.skip_special);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	if (!strcmp(cmd, "status")) {
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		struct fr_status st;
-		if ((rc = fr_status_load(&c, a.positional, &st)) == 0)
-			fr_status_print(&st, a.json, stdout);
-		fr_status_fini(&st);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	if (!strcmp(cmd, "prune")) {
-		double secs;
-		if (a.positional)
-			return die_usage(usage, "unexpected argument '%s'",
-					 a.positional);
-		if (!a.older_than)
-			return die_usage(usage, "%s",
-					 "--older-than DURATION is required");
-		if (fr_parse_duration_s(a.older_than, &secs) < 0)
-			return die_usage(usage,
-					 "--older-than '%s' must be a duration "
-					 "such as 30s, 90m, 12h or 7d",
-					 a.older_than);
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		rc = fr_prune(&c, secs, a.dry_run, a.json, stdout);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	if (!strcmp(cmd, "forget")) {
-		if (!a.positional)
-			return die_usage(usage, "%s", "TRANSFER is required");
-		if ((rc = load(&c, &a, usage)) < 0)
-			return -rc;
-		rc = fr_forget(&c, a.positional, a.json, stdout);
-		fr_config_fini(&c);
-		return exit_for(rc);
-	}
-	/* verify */
-	if (!a.positional)
-		return die_usage(usage, "%s", "NAME is required");
-	if (fr_name_check(a.positional) < 0)
-		return die_usage(usage, "'%s' is not a valid package name",
-				 a.positional);
-	if ((rc = load(&c, &a, usage)) < 0)
-		return -rc;
-	rc = a.repair ? fr_repair(&c, a.positional, a.json, stdout)
-		      : fr_verify(&c, a.positional, a.json, stdout);
-	fr_config_fini(&c);
-	return rc == 0 ? 0 : (rc == FR_E_HASH_MISMATCH || rc == FR_E_INCOMPLETE)
-				     ? EXIT_VERIFY
-				     : exit_for(rc);
+	return cmd->run(&a, usage);
 }

@@ -738,6 +738,25 @@ static int vw_room(struct vwriter *w, uint64_t len, bool full_now)
 	}
 }
 
+/* A parcel's record as the command line shows it. */
+static void parcel_info(const struct parcel *p, struct fr_parcel_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->id, sizeof(o->id), "%s", p->id);
+	snprintf(o->name, sizeof(o->name), "%s", p->name);
+	snprintf(o->site, sizeof(o->site), "%s", p->site);
+	snprintf(o->state, sizeof(o->state), "%s", p->state);
+	o->registered = p->registered;
+	o->volumes = p->volumes;
+	o->segments = p->segments;
+	o->n_segments = p->n_segments;
+	o->left_out = p->left_out;
+	o->bytes = p->bytes;
+	o->created = p->created;
+	o->shipped = p->shipped;
+	o->received = p->received;
+}
+
 /* ---- creating a parcel: the pipeline ------------------------------------- */
 
 /* A frame's sealed record around the producer's header and payload:
@@ -935,14 +954,6 @@ static const struct fr_address *courier_address(const struct fr_config *c,
 	return NULL;
 }
 
-static void print_json_str(FILE *out, const char *key, const char *v, bool comma)
-{
-	char buf[2200];
-
-	fprintf(out, "\"%s\": %s%s", key, fr_json_str(v, buf, sizeof(buf)),
-		comma ? ", " : "");
-}
-
 /* The per-segment tables of the preparation: the manifest's bytes, what
  * the site holds, what was written (and its hash), the segment list. */
 static int prep_alloc(struct prep *pp, uint32_t n_segments)
@@ -1032,7 +1043,8 @@ struct creation {
 	struct fr_adapt ad;
 	uint32_t written; /* frames on the media */
 	uint64_t raw_done; /* their segments' bytes */
-	bool kept, left_said;
+	bool kept;
+	struct fr_parcel_made *made; /* what the caller is told, or NULL */
 };
 
 /* The frame loop's place and its clocks: cur the next segment to look
@@ -1238,53 +1250,6 @@ static void vw_setup(struct vwriter *w, const struct fr_config *c,
 	fr_vol_hdr_pack(w->ph, &w->h);
 }
 
-/* The summary of a parcel made: one JSON object, or its lines (the
- * volumes, what did not fit, what the walk left out). */
-static void report_created(const struct fr_parcel_opts *o,
-			   const struct parcel *p, const struct fr_manifest *m,
-			   const struct vwriter *w,
-			   const struct fr_left_list *left, uint64_t raw_done,
-			   double secs)
-{
-	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
-	if (o->json) {
-		printf("{");
-		print_json_str(stdout, "parcel", p->id, true);
-		print_json_str(stdout, "name", m->name, true);
-		print_json_str(stdout, "site", o->site, true);
-		printf("\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
-		       "\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
-		       "\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
-		       p->registered ? "true" : "false", p->volumes, p->segments,
-		       p->n_segments, p->left_out, (unsigned long long)p->bytes,
-		       (unsigned long long)raw_done, secs);
-		for (uint32_t k = 0; k < w->n_vols; k++) {
-			char b[2700];
-			printf("%s%s", k ? ", " : "",
-			       fr_json_str(w->vols[k].path, b, sizeof(b)));
-		}
-		/* "left_out" above counts segments that did not fit */
-		printf("], \"skip_special\": %s, \"left_out_entries\": ",
-		       o->skip_special ? "true" : "false");
-		fr_left_json(left, stdout);
-		printf("}\n");
-	} else {
-		printf("parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
-		       "volume(s), %s on the media, %.1f s%s\n",
-		       p->id, fr_esc(m->name, en, sizeof(en)), o->site, p->segments,
-		       fr_human_bytes(raw_done, rz, sizeof(rz)), w->n_vols,
-		       fr_human_bytes(w->total_bytes, sz, sizeof(sz)), secs,
-		       p->registered ? "" : " (not registered yet)");
-		for (uint32_t k = 0; k < w->n_vols; k++)
-			printf("  %s\n", w->vols[k].path);
-		if (p->left_out)
-			printf("%u segment(s) did not fit: they can go over the "
-			       "network ('ferry send') or in another parcel\n",
-			       p->left_out);
-		fr_left_print(left, stdout);
-	}
-}
-
 /* The courier address (and the network one it needs) and the media to
  * fill, in order: those given, else the address's; each a writable
  * directory. 0, or an error said. */
@@ -1463,6 +1428,34 @@ static int create_frames(struct creation *cr)
 	return write_frames(cr);
 }
 
+/* The parcel kept, for the caller to show: its record, its volumes. */
+static void made_said(struct creation *cr, double secs)
+{
+	struct fr_parcel_made *md = cr->made;
+	const struct vwriter *w = &cr->w;
+
+	md->kept = true;
+	parcel_info(&cr->p, &md->p);
+	snprintf(md->p.name, sizeof(md->p.name), "%s", cr->m.name);
+	md->raw_bytes = cr->raw_done;
+	md->seconds = secs;
+	if (!(md->paths = calloc(w->n_vols + 1, sizeof(*md->paths))))
+		return;
+	for (uint32_t k = 0; k < w->n_vols; k++)
+		if ((md->paths[md->n_paths] = strdup(w->vols[k].path)))
+			md->n_paths++;
+}
+
+void fr_parcel_made_fini(struct fr_parcel_made *m)
+{
+	for (uint32_t k = 0; k < m->n_paths; k++)
+		free(m->paths[k]);
+	free(m->paths);
+	m->paths = NULL;
+	m->n_paths = 0;
+	fr_left_list_fini(&m->left);
+}
+
 /* The frames stopped (rc: why): the last volume closed, and the parcel
  * kept (its packing lists, its record, the summary) or its volumes
  * dropped. */
@@ -1512,28 +1505,25 @@ static int create_close(struct creation *cr, int rc)
 		       p->id, cr->o->site, cr->o->first, cr->m.n_segments - 1,
 		       fr_human_bytes(cr->raw_done, rz, sizeof(rz)), w->n_vols,
 		       cr->media[0], secs);
-	} else {
-		report_created(cr->o, p, &cr->m, w, &cr->left, cr->raw_done,
-			       secs);
 	}
-	cr->left_said = true;
+	if (cr->made)
+		made_said(cr, secs);
 	return rc;
 }
 
-/* What the walk left out said (and an error unless --skip-special),
- * everything let go, and a registration of a parcel not kept withdrawn. */
+/* What the walk left out handed to the caller (an error unless
+ * --skip-special), everything let go, and a registration of a parcel
+ * not kept withdrawn. */
 static int create_end(struct creation *cr, int rc)
 {
 	struct prep *pp = &cr->pp;
 	struct vwriter *w = &cr->w;
 
-	if (rc == 0 && cr->left.n) {
-		if (!cr->left_said) {
-			fprintf(stderr, "%s: ", fr_log_tag);
-			fr_left_print(&cr->left, stderr);
-		}
-		if (!cr->o->skip_special)
-			rc = FR_E_LEFT_OUT;
+	if (rc == 0 && cr->left.n && !cr->o->skip_special)
+		rc = FR_E_LEFT_OUT;
+	if (cr->made) {
+		cr->made->left = cr->left;
+		memset(&cr->left, 0, sizeof(cr->left));
 	}
 	fr_left_list_fini(&cr->left);
 	if (w->fd >= 0)
@@ -1559,12 +1549,16 @@ static int create_end(struct creation *cr, int rc)
 	return rc;
 }
 
-int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o)
+int fr_parcel_create(const struct fr_config *c, const struct fr_parcel_opts *o,
+		     struct fr_parcel_made *made)
 {
 	struct creation cr = {.c = c, .o = o, .t0 = fr_now_s(),
-			      .w = {.fd = -1}, .pr = {.dq = {.efd = -1}}};
+			      .w = {.fd = -1}, .pr = {.dq = {.efd = -1}},
+			      .made = made};
 	int rc;
 
+	if (made)
+		memset(made, 0, sizeof(*made));
 	if ((rc = create_source(&cr)) < 0)
 		return rc;
 	if ((rc = create_record(&cr)) == 0)
@@ -1676,65 +1670,34 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 	free(st);
 }
 
-int fr_parcel_list(const struct fr_config *c, bool json, bool offline,
-		   FILE *out)
+int fr_parcel_list(const struct fr_config *c, bool offline,
+		   struct fr_parcel_info **out, uint32_t *n)
 {
 	struct parcel *ps;
-	uint32_t n;
 
-	load_all(c, &ps, &n);
+	*out = NULL;
+	load_all(c, &ps, n);
 	if (!offline)
-		catch_up(c, ps, n);
-	if (json)
-		fprintf(out, "[");
-	else if (n)
-		fprintf(out, "%-12s  %-20s  %-6s  %-10s  %7s  %8s  %9s  %s\n",
-			"PARCEL", "PACKAGE", "SITE", "STATE", "VOLUMES",
-			"SEGMENTS", "SIZE", "CREATED");
-	else
-		fprintf(out, "no parcels\n");
-	for (uint32_t i = 0; i < n; i++) {
-		const struct parcel *p = &ps[i];
-		char sz[32], when[32], b[600];
-		time_t t = (time_t)p->created;
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		if (json) {
-			fprintf(out,
-				"%s{\"parcel\": \"%s\", \"name\": %s, "
-				"\"site\": \"%s\", \"state\": \"%s\", "
-				"\"registered\": %s, \"volumes\": %u, "
-				"\"segments\": %u, \"n_segments\": %u, "
-				"\"left_out\": %u, \"bytes\": %llu, "
-				"\"created\": %lld, \"shipped\": %lld, "
-				"\"received\": %lld}",
-				i ? ", " : "", p->id,
-				fr_json_str(p->name, b, sizeof(b)), p->site,
-				p->state, p->registered ? "true" : "false",
-				p->volumes, p->segments, p->n_segments,
-				p->left_out, (unsigned long long)p->bytes,
-				(long long)p->created, (long long)p->shipped,
-				(long long)p->received);
-			continue;
-		}
-		fprintf(out, "%-12.12s  %-20s  %-6s  %-10s  %7u  %8u  %9s  %s%s\n",
-			p->id, p->name, p->site, p->state, p->volumes,
-			p->segments, fr_human_bytes(p->bytes, sz, sizeof(sz)),
-			when, p->registered ? "" : "  (not registered)");
+		catch_up(c, ps, *n);
+	if (*n && !(*out = calloc(*n, sizeof(**out)))) {
+		free(ps);
+		*n = 0;
+		return -ENOMEM;
 	}
-	if (json)
-		fprintf(out, "]\n");
+	for (uint32_t i = 0; i < *n; i++)
+		parcel_info(&ps[i], &(*out)[i]);
 	free(ps);
 	return 0;
 }
 
-int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
+int fr_parcel_ship(const struct fr_config *c, const char *which,
+		   struct fr_parcel_info *out, bool *already)
 {
 	struct parcel *ps;
 	uint32_t n, hit = 0, k = 0;
 	int rc = 0;
 
+	*already = false;
 	/* the id, or any prefix of it that names one parcel */
 	load_all(c, &ps, &n);
 	for (uint32_t i = 0; i < n; i++)
@@ -1763,16 +1726,14 @@ int fr_parcel_ship(const struct fr_config *c, const char *which, FILE *out)
 		snprintf(p->state, sizeof(p->state), "shipped");
 		p->shipped = (int64_t)time(NULL);
 		rc = parcel_save(p);
-		if (rc == 0)
-			fprintf(out, "parcel %.12s ('%s' for %s) marked shipped\n",
-				p->id, p->name, p->site);
 	} else if (!strcmp(p->state, "shipped")) {
-		fprintf(out, "parcel %.12s was already marked shipped\n", p->id);
+		*already = true;
 	} else {
 		fr_log(FR_LOG_ERROR, "parcel %.12s is %s: nothing to ship", p->id,
 		       p->state);
 		rc = -EINVAL;
 	}
+	parcel_info(p, out);
 	free(ps);
 	return rc;
 }

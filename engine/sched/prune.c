@@ -29,53 +29,40 @@
 #include "sched/fr_sched.h"
 
 struct pruning {
-	double older_than;
-	bool dry_run, json;
-	FILE *out;
-	int64_t now;
-	unsigned n_partials, n_transfers, n_busy;
-	uint64_t bytes;
-	bool first; /* JSON: no entry printed yet */
-	int error;  /* the first removal that failed */
+	struct fr_prune_result *r;
+	int error; /* the first removal that failed */
 };
 
-/* One line (or JSON object) for what goes, or stays because it is busy. */
-static void report(struct pruning *pr, const char *kind, const char *what,
-		   const char *json_fields, int64_t last, const char *busy)
+/* What goes, or stays because it is busy: kept for that reason. */
+static void report(struct pruning *pr, const struct fr_prune_entry *e,
+		   const char *kept)
 {
-	char ago[32], lt[40];
+	struct fr_prune_result *r = pr->r;
 
-	fr_span_str(last >= 0 ? pr->now - last : -1, ago, sizeof(ago));
-	if (pr->json) {
-		fprintf(pr->out,
-			"%s\n  {\"kind\":\"%s\",%s,\"last_activity\":%s,"
-			"\"idle_s\":%lld,\"action\":\"%s\"}",
-			pr->first ? "" : ",", kind, json_fields,
-			fr_json_time(last, lt, sizeof(lt)),
-			(long long)(last >= 0 ? pr->now - last : -1),
-			busy	      ? "kept"
-			: pr->dry_run ? "would-remove"
-				      : "removed");
-		pr->first = false;
-		return;
+	if (r->n == r->cap) {
+		unsigned nc = r->cap ? r->cap * 2 : 16;
+		struct fr_prune_entry *nv = realloc(r->v, nc * sizeof(*nv));
+		if (!nv) {
+			fr_log(FR_LOG_ERROR, "out of memory listing '%s'",
+			       e->name);
+			return;
+		}
+		r->v = nv;
+		r->cap = nc;
 	}
-	if (busy)
-		fprintf(pr->out, "kept %s; last activity %s ago: %s\n", what,
-			ago, busy);
-	else
-		fprintf(pr->out, "%s %s; last activity %s ago\n",
-			pr->dry_run ? "would remove" : "removed", what, ago);
+	r->v[r->n] = *e;
+	r->v[r->n].kept = kept;
+	r->n++;
 }
 
 /* What became of one entry (rc of its removal, -EBUSY: in use, kept for
  * the reason busy); true when it went (or would go). */
-static bool settled(struct pruning *pr, const char *kind, const char *what,
-		    const char *fields, int64_t last, int rc, const char *path,
-		    const char *busy)
+static bool settled(struct pruning *pr, const struct fr_prune_entry *e,
+		    int rc, const char *path, const char *busy)
 {
 	if (rc == -EBUSY) {
-		pr->n_busy++;
-		report(pr, kind, what, fields, last, busy);
+		pr->r->n_busy++;
+		report(pr, e, busy);
 		return false;
 	}
 	if (rc < 0) {
@@ -85,13 +72,13 @@ static bool settled(struct pruning *pr, const char *kind, const char *what,
 			pr->error = rc;
 		return false;
 	}
-	report(pr, kind, what, fields, last, NULL);
+	report(pr, e, NULL);
 	return true;
 }
 
 static bool old_enough(const struct pruning *pr, int64_t last)
 {
-	return last < 0 || (double)(pr->now - last) > pr->older_than;
+	return last < 0 || (double)(pr->r->now - last) > pr->r->older_than_s;
 }
 
 /* ---- the receiver's partial packages ------------------------------------ */
@@ -99,17 +86,15 @@ static bool old_enough(const struct pruning *pr, int64_t last)
 static void prune_partial(struct pruning *pr, const char *store,
 			  const char *dir, const char *id)
 {
-	char sub[1300], path[1400], from[64] = "?", what[1400], fields[1400];
-	char n[600], sz[32];
+	char sub[1300], path[1400];
+	struct fr_prune_entry e = {.last = -1};
 	struct fr_manifest m = {0};
 	struct stat st;
 	uint8_t *buf;
 	size_t len;
-	int64_t last = -1;
-	uint32_t held = 0;
 
 	if (fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, id) ||
-	    fr_partial_times(sub, NULL, &last) < 0 || !old_enough(pr, last))
+	    fr_partial_times(sub, NULL, &e.last) < 0 || !old_enough(pr, e.last))
 		return;
 	fr_path_fmt(path, sizeof(path), "%s/manifest", sub);
 	if (fr_read_file(path, FR_MANIFEST_MAX, &buf, &len) == 0) {
@@ -117,36 +102,32 @@ static void prune_partial(struct pruning *pr, const char *store,
 			fr_manifest_fini(&m);
 		free(buf);
 	}
+	snprintf(e.site, sizeof(e.site), "?");
 	fr_path_fmt(path, sizeof(path), "%s/from", sub);
 	if (fr_read_file(path, 63, &buf, &len) == 0) {
-		snprintf(from, sizeof(from), "%s", (char *)buf);
+		snprintf(e.site, sizeof(e.site), "%s", (char *)buf);
 		free(buf);
 	}
 	fr_path_fmt(path, sizeof(path), "%s/journal", sub);
 	if (stat(path, &st) == 0 && st.st_size > FR_JOURNAL_HDR)
-		held = (uint32_t)((st.st_size - FR_JOURNAL_HDR) / FR_JREC_LEN);
-	const char *name = m.name ? m.name : "?";
-	snprintf(what, sizeof(what),
-		 "partial package '%s' (id %.12s, from %s, %u/%u segments, %s)",
-		 name, id, from, held, m.n_segments,
-		 fr_human_bytes(m.total_size, sz, sizeof(sz)));
-	snprintf(fields, sizeof(fields),
-		 "\"name\":%s,\"id\":\"%s\",\"from\":\"%s\",\"segments\":%u,"
-		 "\"segments_done\":%u,\"bytes\":%llu",
-		 fr_json_str(name, n, sizeof(n)), id, from, m.n_segments, held,
-		 (unsigned long long)m.total_size);
+		e.segments_done =
+		    (uint32_t)((st.st_size - FR_JOURNAL_HDR) / FR_JREC_LEN);
+	snprintf(e.name, sizeof(e.name), "%s", m.name ? m.name : "?");
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	e.segments = m.n_segments;
+	e.bytes = m.total_size;
 	int rc = 0;
 	/* a package marked by verify --repair waits there for its damaged
 	 * segments: removing the mark would forget the repair */
 	fr_path_fmt(path, sizeof(path), "%s/repair", sub);
 	if (access(path, F_OK) == 0) {
-		pr->n_busy++;
-		report(pr, "partial", what, fields, last,
+		pr->r->n_busy++;
+		report(pr, &e,
 		       "a repair is waiting for its segments (verify --repair)");
 		fr_manifest_fini(&m);
 		return;
 	}
-	if (pr->dry_run) {
+	if (pr->r->dry_run) {
 		/* a session holds the lock: see whether it is free */
 		int fd;
 		fr_path_fmt(path, sizeof(path), "%s/lock", sub);
@@ -158,10 +139,9 @@ static void prune_partial(struct pruning *pr, const char *store,
 	} else {
 		rc = fr_store_drop(store, id, false);
 	}
-	if (settled(pr, "partial", what, fields, last, rc, sub,
-		    "a session is receiving it")) {
-		pr->n_partials++;
-		pr->bytes += m.total_size;
+	if (settled(pr, &e, rc, sub, "a session is receiving it")) {
+		pr->r->n_partials++;
+		pr->r->bytes += m.total_size;
 	}
 	fr_manifest_fini(&m);
 }
@@ -181,7 +161,7 @@ static void prune_partials(struct pruning *pr, const struct fr_config *c)
 		if (!strncmp(de->d_name, ".gone-", 6)) {
 			/* a removal cut short */
 			char gone[1300];
-			if (!pr->dry_run &&
+			if (!pr->r->dry_run &&
 			    !fr_path_fmt(gone, sizeof(gone), "%s/%s", dir,
 					 de->d_name))
 				fr_remove_tree(gone);
@@ -210,6 +190,18 @@ static const char *transfer_state(const struct fr_transfer *t,
 	    !pid_alive(p->pid))
 		return "interrupted";
 	return state;
+}
+
+/* A transfer as prune and forget report it. */
+static void transfer_said(const struct fr_transfer *t,
+			  const struct fr_progress *p, char (*id)[64],
+			  char (*name)[FR_NAME_MAX + 1],
+			  char (*site)[FR_CODE_MAX + 1], char (*state)[16])
+{
+	snprintf(*id, sizeof(*id), "%s", t->id);
+	snprintf(*name, sizeof(*name), "%s", t->name);
+	snprintf(*site, sizeof(*site), "%s", t->site);
+	snprintf(*state, sizeof(*state), "%s", transfer_state(t, p));
 }
 
 /* Lock a transfer as a running send does: fd, or -EBUSY while it runs. */
@@ -255,30 +247,22 @@ static void prune_transfer(struct pruning *pr, const struct fr_config *c,
 {
 	struct fr_transfer t;
 	struct fr_progress p;
-	char what[1400], fields[1400], n[600];
-	int64_t last = -1;
+	struct fr_prune_entry e = {.transfer = true, .last = -1};
 
 	if (fr_transfer_load(sub, &t) < 0 ||
-	    fr_partial_times(sub, NULL, &last) < 0 || !old_enough(pr, last))
+	    fr_partial_times(sub, NULL, &e.last) < 0 || !old_enough(pr, e.last))
 		return;
 	fr_progress_load(sub, &p);
-	const char *state = transfer_state(&t, &p);
-	snprintf(what, sizeof(what), "transfer %s ('%s' to %s, %s)", t.id,
-		 t.name, t.site, state);
-	snprintf(fields, sizeof(fields),
-		 "\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
-		 "\"state\":\"%s\"",
-		 t.id, fr_json_str(t.name, n, sizeof(n)), t.site, state);
+	transfer_said(&t, &p, &e.id, &e.name, &e.site, &e.state);
 	int fd = lock_transfer(sub), rc = fd < 0 ? fd : 0;
 	if (fd >= 0) {
-		if (pr->dry_run)
+		if (pr->r->dry_run)
 			close(fd);
 		else
 			rc = drop_transfer(c, &t, fd);
 	}
-	if (settled(pr, "transfer", what, fields, last, rc, sub,
-		    "it is running"))
-		pr->n_transfers++;
+	if (settled(pr, &e, rc, sub, "it is running"))
+		pr->r->n_transfers++;
 }
 
 static void prune_transfers(struct pruning *pr, const struct fr_config *c)
@@ -295,7 +279,7 @@ static void prune_transfers(struct pruning *pr, const struct fr_config *c)
 		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name))
 			continue;
 		if (!strncmp(de->d_name, ".gone-", 6)) {
-			if (!pr->dry_run)
+			if (!pr->r->dry_run)
 				fr_remove_tree(sub);
 			continue;
 		}
@@ -306,46 +290,30 @@ static void prune_transfers(struct pruning *pr, const struct fr_config *c)
 }
 
 int fr_prune(const struct fr_config *c, double older_than_s, bool dry_run,
-	     bool json, FILE *out)
+	     struct fr_prune_result *r)
 {
-	struct pruning pr = {.older_than = older_than_s,
-			     .dry_run = dry_run,
-			     .json = json,
-			     .out = out,
-			     .now = (int64_t)time(NULL),
-			     .first = true};
-	char sz[32], span[32];
+	struct pruning pr = {.r = r};
 
-	if (json)
-		fprintf(out,
-			"{\"dry_run\":%s,\"older_than_s\":%g,\"entries\":[",
-			dry_run ? "true" : "false", older_than_s);
+	memset(r, 0, sizeof(*r));
+	r->older_than_s = older_than_s;
+	r->dry_run = dry_run;
+	r->now = (int64_t)time(NULL);
 	prune_partials(&pr, c);
 	prune_transfers(&pr, c);
-	fr_span_str((int64_t)older_than_s, span, sizeof(span));
-	if (json) {
-		fprintf(out,
-			"%s],\"partials\":%u,\"transfers\":%u,\"bytes\":%llu,"
-			"\"busy\":%u}\n",
-			pr.first ? "" : "\n", pr.n_partials, pr.n_transfers,
-			(unsigned long long)pr.bytes, pr.n_busy);
-	} else if (pr.n_partials || pr.n_transfers) {
-		fprintf(out,
-			"%s %u partial package(s) (%s) and %u transfer "
-			"record(s) idle for more than %s\n",
-			dry_run ? "would prune" : "pruned", pr.n_partials,
-			fr_human_bytes(pr.bytes, sz, sizeof(sz)),
-			pr.n_transfers, span);
-	} else {
-		fprintf(out, "nothing idle for more than %s to prune\n", span);
-	}
 	return pr.error;
+}
+
+void fr_prune_result_fini(struct fr_prune_result *r)
+{
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
 }
 
 /* ---- forget ------------------------------------------------------------ */
 
-int fr_forget(const struct fr_config *c, const char *which, bool json,
-	      FILE *out)
+int fr_forget(const struct fr_config *c, const char *which,
+	      struct fr_prune_entry *out)
 {
 	char dir[1200], sub[1300], found[1300] = "", ids[512] = "";
 	struct fr_transfer t;
@@ -385,7 +353,6 @@ int fr_forget(const struct fr_config *c, const char *which, bool json,
 	}
 	fr_transfer_load(found, &t);
 	fr_progress_load(found, &p);
-	const char *state = transfer_state(&t, &p);
 	int fd = lock_transfer(found);
 	if (fd == -EBUSY) {
 		char pid[32] = "";
@@ -402,20 +369,8 @@ int fr_forget(const struct fr_config *c, const char *which, bool json,
 		       fr_strerror(rc));
 		return rc;
 	}
-	if (json) {
-		char n1[600];
-		fprintf(out,
-			"{\"transfer\":\"%s\",\"name\":%s,\"site\":\"%s\","
-			"\"state\":\"%s\",\"forgotten\":true}\n",
-			t.id, fr_json_str(t.name, n1, sizeof(n1)), t.site,
-			state);
-	} else {
-		fprintf(out, "forgot transfer %s ('%s' to %s, %s)%s\n", t.id,
-			t.name, t.site, state,
-			strcmp(state, "done")
-			    ? "; what it left at the site goes with the next "
-			      "'ferry prune' there"
-			    : "");
-	}
+	memset(out, 0, sizeof(*out));
+	out->transfer = true;
+	transfer_said(&t, &p, &out->id, &out->name, &out->site, &out->state);
 	return 0;
 }

@@ -460,7 +460,7 @@ static void *courier_main(void *arg)
 				    .first = cr->first,
 				    .quiet = true};
 
-	st->cr_rc = fr_parcel_create(st->c, &po);
+	st->cr_rc = fr_parcel_create(st->c, &po, NULL);
 	if (st->cr_rc < 0) {
 		/* the network carries the tail too */
 		fr_log(FR_LOG_WARN,

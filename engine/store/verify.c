@@ -505,38 +505,41 @@ static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 	}
 }
 
-static void print_diffs_json(const struct fr_manifest *m,
-			     const struct fr_tree_diffs *d, FILE *out)
+/* The differences as the result lists them. */
+static int collect_diffs(const struct fr_manifest *m,
+			 const struct fr_tree_diffs *d,
+			 struct fr_verify_result *r)
 {
 	size_t cap = 6 * FR_PATH_MAX + 64;
-	char *p = malloc(cap), *t = malloc(cap), *j = malloc(cap);
+	char *t = malloc(cap);
 	char got[FR_PATH_MAX + 1], want[FR_PATH_MAX + 1];
-	char *g = malloc(cap), *w = malloc(cap);
+	int rc = 0;
 
-	fprintf(out, "\"differences\":[");
-	for (uint32_t i = 0; p && t && j && g && w && i < d->n; i++) {
-		const struct fr_diff *x = &d->v[i];
-		fr_diff_text(m, x, t, cap);
-		fprintf(out, "%s{\"kind\":\"%s\",\"path\":%s,\"message\":%s",
-			i ? "," : "", fr_diff_kind_name(x->kind),
-			fr_json_str(fr_diff_path(m, x), p, cap),
-			fr_json_str(t, j, cap));
-		diff_values(m, x, got, want, sizeof(got));
-		if (got[0] || want[0])
-			fprintf(out, ",\"got\":%s,\"want\":%s",
-				fr_json_str(got, g, cap),
-				fr_json_str(want, w, cap));
-		if (x->kind == FR_DIFF_CONTENT)
-			fprintf(out, ",\"segment\":%u,\"files\":%u", x->segment,
-				x->n_files);
-		fprintf(out, "}");
+	if (!t || (d->n && !(r->diffs = calloc(d->n, sizeof(*r->diffs))))) {
+		free(t);
+		return -ENOMEM;
 	}
-	fprintf(out, "]");
-	free(p);
+	for (uint32_t i = 0; i < d->n; i++) {
+		const struct fr_diff *x = &d->v[i];
+		struct fr_verify_diff *v = &r->diffs[r->n_diffs];
+		fr_diff_text(m, x, t, cap);
+		diff_values(m, x, got, want, sizeof(got));
+		v->kind = fr_diff_kind_name(x->kind);
+		v->content = x->kind == FR_DIFF_CONTENT;
+		v->segment = x->segment;
+		v->files = x->n_files;
+		v->path = strdup(fr_diff_path(m, x));
+		v->message = strdup(t);
+		v->got = strdup(got);
+		v->want = strdup(want);
+		r->n_diffs++;
+		if (!v->path || !v->message || !v->got || !v->want) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
 	free(t);
-	free(j);
-	free(g);
-	free(w);
+	return rc;
 }
 
 /* What --repair did or could not do, for the report. */
@@ -636,70 +639,77 @@ static int repair(const struct fr_config *c, const char *root,
 	return 0;
 }
 
-static void print_repair_human(const char *name, const struct fr_manifest *m,
-			       const struct fr_tree_diffs *d,
-			       const struct repair_res *r, FILE *out)
+/* The repair's outcome, into the result. */
+static void repair_said(const struct repair_res *rr, int rc,
+			struct fr_verify_result *r)
 {
-	char sz[32], p[4 * FR_PATH_MAX + 8];
-
-	if (r->nothing) {
-		fprintf(out, "%s: nothing to repair\n", name);
-		return;
-	}
-	if (r->refused) {
-		for (uint32_t i = 0; i < d->n; i++)
-			if (d->v[i].kind == FR_DIFF_TYPE)
-				fprintf(
-				    out,
-				    "%s: repair cannot replace '%s': move it "
-				    "away, then run verify --repair again\n",
-				    name,
-				    fr_esc(fr_diff_path(m, &d->v[i]), p,
-						   sizeof(p)));
-		fprintf(out, "%s: nothing was repaired\n", name);
-		return;
-	}
-	if (r->forgotten)
-		fprintf(
-		    out,
-		    "%s: repair: the package directory is gone; the package "
-		    "is forgotten here, and the next send of it carries all "
-		    "of it (%u segments)\n",
-		    name, m->n_segments);
-	if (r->marked)
-		fprintf(
-		    out,
-		    "%s: repair: %u segment%s (%s) marked missing; the next "
-		    "'ferry send' or 'ferry resume' of this package carries "
-		    "them, and modes, times and links are restored when they "
-		    "are in\n",
-		    name, r->marked, r->marked == 1 ? "" : "s",
-		    fr_human_bytes(r->bytes, sz, sizeof(sz)));
-	if (r->restored)
-		fprintf(out,
-			"%s: repair: modes, times, links, directories and "
-			"empty files restored from the manifest\n",
-			name);
-	for (uint32_t i = 0; i < d->n; i++)
-		if (d->v[i].kind == FR_DIFF_EXTRA)
-			fprintf(
-			    out,
-			    "%s: repair leaves '%s' in place: it is not part "
-			    "of the package; remove it yourself\n",
-			    name,
-			    fr_esc(fr_diff_path(m, &d->v[i]), p,
-					   sizeof(p)));
+	r->repair = rr->done;
+	r->repair_rc = rc;
+	r->nothing = rr->nothing;
+	r->refused = rr->refused;
+	r->forgotten = rr->forgotten;
+	r->marked = rr->marked;
+	r->marked_bytes = rr->bytes;
+	r->restored = rr->restored;
+	r->extra_left = rr->left;
+	snprintf(r->repair_err, sizeof(r->repair_err), "%s", rr->err);
 }
 
-static int verify(const struct fr_config *c, const char *name, bool json,
-		  bool want_repair, FILE *out)
+/* The tree at root against m, and (want_repair) put right: the result
+ * filled, 0 or the repair's code. */
+static int verify_tree(const struct fr_config *c, const char *name,
+		       const char *root, const struct fr_manifest *m,
+		       bool want_repair, struct fr_verify_result *r)
 {
-	char mp[1400], root[1400], n[600];
-	struct fr_manifest m = {0};
 	struct fr_tree_diffs d = {0};
-	struct repair_res r = {0};
+	struct repair_res rr = {0};
+	char first[8192];
 	int rc;
 
+	double t0 = fr_now_s();
+	rc = fr_tree_diff(root, m, &d);
+	r->seconds = fr_now_s() - t0;
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR, "cannot verify '%s': %s", root,
+		       fr_strerror(rc));
+		goto out;
+	}
+	if (want_repair && (rc = repair(c, root, m, &d, &rr)) < 0)
+		fr_log(FR_LOG_ERROR, "%s: repair failed: %s", name, rr.err);
+	r->checked = true;
+	r->bad_segments = d.n_bad;
+	if (d.n) {
+		fr_diff_text(m, gravest(&d), first, sizeof(first));
+		r->gravest = strdup(first);
+	}
+	int crc = collect_diffs(m, &d, r);
+	repair_said(&rr, rc, r);
+	bool intact = !d.n;
+	if (rc == 0 && rr.restored && !rr.left) {
+		/* everything was put back here: check it */
+		struct fr_tree_diffs again;
+		intact = fr_tree_diff(root, m, &again) == 0 && !again.n;
+		fr_tree_diffs_fini(&again);
+	}
+	r->intact_after = d.n && intact;
+	if (rc == 0 && crc < 0)
+		rc = crc;
+	if (rc == 0 && !intact)
+		rc = d.no_root && !rr.done ? FR_E_INCOMPLETE
+					   : FR_E_HASH_MISMATCH;
+out:
+	fr_tree_diffs_fini(&d);
+	return rc;
+}
+
+int fr_verify(const struct fr_config *c, const char *name, bool repair,
+	      struct fr_verify_result *r)
+{
+	char mp[1400], root[1400];
+	struct fr_manifest m = {0};
+	int rc;
+
+	memset(r, 0, sizeof(*r));
 	if (fr_name_check(name) < 0) {
 		fr_log(FR_LOG_ERROR, "'%s' is not a valid package name", name);
 		return FR_E_BAD_NAME;
@@ -715,94 +725,25 @@ static int verify(const struct fr_config *c, const char *name, bool json,
 		       name, c->store, mp, fr_strerror(rc));
 		return rc;
 	}
-	double t0 = fr_now_s();
-	rc = fr_tree_diff(root, &m, &d);
-	double dt = fr_now_s() - t0;
-	if (rc < 0) {
-		fr_log(FR_LOG_ERROR, "cannot verify '%s': %s", root,
-		       fr_strerror(rc));
-		goto out;
-	}
-	if (want_repair && (rc = repair(c, root, &m, &d, &r)) < 0)
-		fr_log(FR_LOG_ERROR, "%s: repair failed: %s", name, r.err);
-	char sz[32], first[8192] = "";
-	fr_human_bytes(m.total_size, sz, sizeof(sz));
-	if (d.n)
-		fr_diff_text(&m, gravest(&d), first, sizeof(first));
-	if (json) {
-		char *e = malloc(6 * sizeof(first));
-		fprintf(out,
-			"{\"name\":%s,\"ok\":%s,\"bytes\":%llu,\"entries\":%u,"
-			"\"segments\":%u,\"bad_segments\":%u,\"seconds\":%.3f,"
-			"\"error\":%s,",
-			fr_json_str(name, n, sizeof(n)), d.n ? "false" : "true",
-			(unsigned long long)m.total_size, m.n_entries,
-			m.n_segments, d.n_bad, dt,
-			d.n && e ? fr_json_str(first, e, 6 * sizeof(first))
-				 : "null");
-		print_diffs_json(&m, &d, out);
-		if (r.done)
-			fprintf(
-			    out,
-			    ",\"repair\":{\"ok\":%s,\"nothing\":%s,"
-			    "\"refused\":%s,\"forgotten\":%s,"
-			    "\"marked_segments\":%u,\"marked_bytes\":%llu,"
-			    "\"restored\":%s,\"extra_left\":%u,\"error\":%s}",
-			    rc < 0 ? "false" : "true",
-			    r.nothing ? "true" : "false",
-			    r.refused ? "true" : "false",
-			    r.forgotten ? "true" : "false", r.marked,
-			    (unsigned long long)r.bytes,
-			    r.restored ? "true" : "false", r.left,
-			    rc < 0 && e
-				? fr_json_str(r.err, e, 6 * sizeof(first))
-				: "null");
-		fprintf(out, "}\n");
-		free(e);
-	} else if (!d.n) {
-		fprintf(out,
-			"%s: ok (%u entries, %u segments, %s, verified in %.1f "
-			"s)\n",
-			name, m.n_entries, m.n_segments, sz, dt);
-	} else {
-		char line[8192];
-		for (uint32_t i = 0; i < d.n; i++) {
-			fr_diff_text(&m, &d.v[i], line, sizeof(line));
-			fprintf(out, "%s: %s\n", name, line);
-		}
-		fprintf(out,
-			"%s: %s%u difference%s; %u of %u segments do not hold "
-			"the package's bytes\n",
-			name, r.done ? "" : "FAILED: ", d.n,
-			d.n == 1 ? "" : "s", d.n_bad, m.n_segments);
-	}
-	bool intact = !d.n;
-	if (rc == 0 && r.restored && !r.left) {
-		/* everything was put back here: check it */
-		struct fr_tree_diffs again;
-		intact = fr_tree_diff(root, &m, &again) == 0 && !again.n;
-		fr_tree_diffs_fini(&again);
-	}
-	if (r.done && !json && rc == 0) {
-		print_repair_human(name, &m, &d, &r, out);
-		if (d.n && intact)
-			fprintf(out, "%s: ok after the repair\n", name);
-	}
-	if (rc == 0 && !intact)
-		rc =
-		    d.no_root && !r.done ? FR_E_INCOMPLETE : FR_E_HASH_MISMATCH;
-out:
-	fr_tree_diffs_fini(&d);
+	r->entries = m.n_entries;
+	r->segments = m.n_segments;
+	r->bytes = m.total_size;
+	rc = verify_tree(c, name, root, &m, repair, r);
 	fr_manifest_fini(&m);
 	return rc;
 }
 
-int fr_verify(const struct fr_config *c, const char *name, bool json, FILE *out)
+void fr_verify_result_fini(struct fr_verify_result *r)
 {
-	return verify(c, name, json, false, out);
-}
-
-int fr_repair(const struct fr_config *c, const char *name, bool json, FILE *out)
-{
-	return verify(c, name, json, true, out);
+	for (uint32_t i = 0; i < r->n_diffs; i++) {
+		free(r->diffs[i].path);
+		free(r->diffs[i].message);
+		free(r->diffs[i].got);
+		free(r->diffs[i].want);
+	}
+	free(r->diffs);
+	free(r->gravest);
+	r->diffs = NULL;
+	r->gravest = NULL;
+	r->n_diffs = 0;
 }

@@ -1,0 +1,132 @@
+/*
+ * parcel.c - how `ferry parcel list` and `ferry parcel ship` show the
+ * parcels made here (engine/out/parcel.c keeps their records): a table
+ * or a JSON array, and the line that says a parcel was shipped.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "fr_tools.h"
+
+static void list_json(const struct fr_parcel_info *ps, uint32_t n, FILE *out)
+{
+	char b[600];
+
+	fprintf(out, "[");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct fr_parcel_info *p = &ps[i];
+		fprintf(out,
+			"%s{\"parcel\": \"%s\", \"name\": %s, "
+			"\"site\": \"%s\", \"state\": \"%s\", "
+			"\"registered\": %s, \"volumes\": %u, "
+			"\"segments\": %u, \"n_segments\": %u, "
+			"\"left_out\": %u, \"bytes\": %llu, "
+			"\"created\": %lld, \"shipped\": %lld, "
+			"\"received\": %lld}",
+			i ? ", " : "", p->id, fr_json_str(p->name, b, sizeof(b)),
+			p->site, p->state, p->registered ? "true" : "false",
+			p->volumes, p->segments, p->n_segments, p->left_out,
+			(unsigned long long)p->bytes, (long long)p->created,
+			(long long)p->shipped, (long long)p->received);
+	}
+	fprintf(out, "]\n");
+}
+
+void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
+			     bool json, FILE *out)
+{
+	if (json) {
+		list_json(ps, n, out);
+		return;
+	}
+	if (!n) {
+		fprintf(out, "no parcels\n");
+		return;
+	}
+	fprintf(out, "%-12s  %-20s  %-6s  %-10s  %7s  %8s  %9s  %s\n", "PARCEL",
+		"PACKAGE", "SITE", "STATE", "VOLUMES", "SEGMENTS", "SIZE",
+		"CREATED");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct fr_parcel_info *p = &ps[i];
+		char sz[32], when[32];
+		time_t t = (time_t)p->created;
+		struct tm tm;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		fprintf(out, "%-12.12s  %-20s  %-6s  %-10s  %7u  %8u  %9s  %s%s\n",
+			p->id, p->name, p->site, p->state, p->volumes,
+			p->segments, fr_human_bytes(p->bytes, sz, sizeof(sz)),
+			when, p->registered ? "" : "  (not registered)");
+	}
+}
+
+void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
+				FILE *out)
+{
+	if (already)
+		fprintf(out, "parcel %.12s was already marked shipped\n", p->id);
+	else
+		fprintf(out, "parcel %.12s ('%s' for %s) marked shipped\n",
+			p->id, p->name, p->site);
+}
+
+static void made_json(const struct fr_parcel_made *m, bool skip_special,
+		      FILE *out)
+{
+	const struct fr_parcel_info *p = &m->p;
+	char b[2700], n[2200];
+
+	fprintf(out,
+		"{\"parcel\": %s, ", fr_json_str(p->id, b, sizeof(b)));
+	fprintf(out, "\"name\": %s, ", fr_json_str(p->name, n, sizeof(n)));
+	fprintf(out, "\"site\": %s, ", fr_json_str(p->site, b, sizeof(b)));
+	fprintf(out,
+		"\"registered\": %s, \"volumes\": %u, \"segments\": %u, "
+		"\"n_segments\": %u, \"left_out\": %u, \"bytes\": %llu, "
+		"\"raw_bytes\": %llu, \"seconds\": %.3f, \"paths\": [",
+		p->registered ? "true" : "false", p->volumes, p->segments,
+		p->n_segments, p->left_out, (unsigned long long)p->bytes,
+		(unsigned long long)m->raw_bytes, m->seconds);
+	for (uint32_t k = 0; k < m->n_paths; k++)
+		fprintf(out, "%s%s", k ? ", " : "",
+			fr_json_str(m->paths[k], b, sizeof(b)));
+	/* "left_out" above counts segments that did not fit */
+	fprintf(out, "], \"skip_special\": %s, \"left_out_entries\": ",
+		skip_special ? "true" : "false");
+	fr_left_json(&m->left, out);
+	fprintf(out, "}\n");
+}
+
+void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
+			     bool skip_special, FILE *out)
+{
+	const struct fr_parcel_info *p = &m->p;
+	char sz[32], rz[32], en[4 * FR_NAME_MAX + 8];
+
+	if (!m->kept) { /* nothing written: what was left out, on stderr */
+		if (m->left.n) {
+			fputs("ferry: ", stderr);
+			fr_left_print(&m->left, stderr);
+		}
+		return;
+	}
+	if (json) {
+		made_json(m, skip_special, out);
+		return;
+	}
+	fprintf(out,
+		"parcel %.12s: '%s' for %s, %u segment(s) (%s) in %u "
+		"volume(s), %s on the media, %.1f s%s\n",
+		p->id, fr_esc(p->name, en, sizeof(en)), p->site, p->segments,
+		fr_human_bytes(m->raw_bytes, rz, sizeof(rz)), p->volumes,
+		fr_human_bytes(p->bytes, sz, sizeof(sz)), m->seconds,
+		p->registered ? "" : " (not registered yet)");
+	for (uint32_t k = 0; k < m->n_paths; k++)
+		fprintf(out, "  %s\n", m->paths[k]);
+	if (p->left_out)
+		fprintf(out,
+			"%u segment(s) did not fit: they can go over the "
+			"network ('ferry send') or in another parcel\n",
+			p->left_out);
+	fr_left_print(&m->left, out);
+}
