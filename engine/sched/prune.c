@@ -113,7 +113,7 @@ static void prune_partial(struct pruning *pr, const char *store,
 		e.segments_done =
 		    (uint32_t)((st.st_size - FR_JOURNAL_HDR) / FR_JREC_LEN);
 	snprintf(e.name, sizeof(e.name), "%s", m.name ? m.name : "?");
-	snprintf(e.id, sizeof(e.id), "%s", id);
+	snprintf(e.id, sizeof(e.id), "%.63s", id);
 	e.segments = m.n_segments;
 	e.bytes = m.total_size;
 	int rc = 0;
