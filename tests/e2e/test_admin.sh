@@ -218,6 +218,10 @@ elif cmake --install "$BUILD" --prefix "$INST" >"$WORK/install.log" 2>&1; then
 	done
 	complete_words ferry parcel "" >"$O"
 	expect_grep "'ferry parcel <TAB>' offers ship" "^ship\$" "$O"
+	complete_words ferry bench "" >"$O"
+	expect_grep "'ferry bench <TAB>' offers pipeline" "^pipeline\$" "$O"
+	complete_words ferry bench link --s >"$O"
+	expect_grep "'ferry bench link --s<TAB>' offers --streams" "^--streams\$" "$O"
 	complete_words ferry send --t >"$O"
 	expect_grep "'ferry send --t<TAB>' offers --to" "^--to\$" "$O"
 	complete_words ferry send x --config "$CEN_CONF" --to "" >"$O"
