@@ -63,8 +63,8 @@ void fr_hooks_check(void)
 	static const char *const flags[] = {
 		"NO_DIRECT",  "FORCE_OFFER_Z", "REFUSE_OFFER_Z", "FORCE_STREAM",
 		"FORCE_REF",  "NO_STREAM",     "NO_REF",	 "FORCE_ZC",
-		"NO_ZC",      "REFUSE_STREAM", "NO_REGISTER", "XCHACHA", "REFUSE_BENCH",
-		"SODIUM_GCM"};
+		"NO_ZC",      "REFUSE_STREAM", "NO_REGISTER", "XCHACHA",
+		"SODIUM_GCM", "REFUSE_BENCH"};
 	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
 					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT",
 					   "CLOCK_SHIFT_S", "BENCH_STAGE_MS"};
