@@ -88,7 +88,7 @@ stop_proxy
 # a receiver that freezes (SIGSTOP) after the last bytes went out: its
 # kernel has taken them all, so the connection goes idle and TCP
 # keepalive probes are still answered. The sender waits for ACKs that do
-# not come; it gives up after the stall time (15 s here, a test knob; 60 s
+# not come; it gives up after the stall time (6 s here, a test knob; 60 s
 # on a LAN address), counted in bytes acknowledged (the probes'
 # answers once kept it waiting forever), and its retry completes once
 # the receiver runs again
@@ -97,12 +97,12 @@ mkdir -p "$PKG4"
 head -c $((2 * 1024 * 1024)) /dev/urandom >"$PKG4/data.bin"
 start_proxy "$WORK/proxy3.log" --rate 400000
 SENDER_RETRIES=4 CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
-FERRY_STALL_MS=15000 send_bg pkg4 "$PKG4" e
+FERRY_STALL_MS=6000 send_bg pkg4 "$PKG4" e
 pe=$BG_PID
 sleep 1
 kill -STOP "$SERVE_PID"
 t0=$SECONDS
-if wait_for_log "$WORK/e.err" "nothing moved for 15 s" 60; then
+if wait_for_log "$WORK/e.err" "nothing moved for 6 s" 60; then
 	pass "the sender gave the frozen receiver up after $((SECONDS - t0)) s"
 else
 	fail "the sender did not give the frozen receiver up within 60 s: $(tail -n 3 "$WORK/e.err")"
