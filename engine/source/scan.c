@@ -742,6 +742,103 @@ int fr_hash_finish(struct fr_scan_hash *h)
 	return rc;
 }
 
+/* Is p (n bytes) a symlink of the listing? (w->v sorted by path) */
+static bool listed_link(const struct walk *w, const char *p, size_t n)
+{
+	char key[2 * FR_PATH_MAX + 2];
+	size_t lo = 0, hi = w->n;
+
+	memcpy(key, p, n);
+	key[n] = '\0';
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(w->v[mid].path, key);
+		if (c == 0)
+			return S_ISLNK(w->v[mid].st.st_mode);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * A symlink whose target, followed from the link's directory, passes
+ * through another symlink of the package (lib/x -> "../lib64/x" where
+ * lib64 is a link) could lead out although its text stays inside: the
+ * manifest refuses it (codec's fr_links_check, the same walk over the
+ * target). Such a link is left out like one leading out, and the rest
+ * of the package goes.
+ */
+static bool through_link(const struct walk *w, const char *path,
+			 const char *target)
+{
+	char buf[2 * FR_PATH_MAX + 2];
+	const char *slash = strrchr(path, '/'), *t;
+	size_t len = slash ? (size_t)(slash - path) : 0;
+
+	memcpy(buf, path, len);
+	for (t = target; *t;) {
+		const char *end = strchr(t, '/');
+		size_t cl = end ? (size_t)(end - t) : strlen(t);
+		bool last = !end || !end[1 + strspn(end + 1, "/")];
+
+		if (cl == 2 && t[0] == '.' && t[1] == '.') {
+			while (len > 0 && buf[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+		} else if (cl > 0 && !(cl == 1 && t[0] == '.')) {
+			if (len + cl + 2 > sizeof(buf))
+				return true;
+			if (len)
+				buf[len++] = '/';
+			memcpy(buf + len, t, cl);
+			len += cl;
+			if (!last && listed_link(w, buf, len))
+				return true;
+		}
+		t += cl;
+		while (*t == '/')
+			t++;
+	}
+	return false;
+}
+
+/* The links that pass through another link, left out (their entries
+ * dropped from w->v, which stays sorted). */
+static int drop_through_links(struct walk *w, const char *root)
+{
+	size_t keep = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		struct rawent *r = &w->v[i];
+		if (rc == 0 && S_ISLNK(r->st.st_mode) &&
+		    through_link(w, r->path, r->target)) {
+			char why[FR_ESC_MAX + 96], t[FR_ESC_MAX];
+			snprintf(why, sizeof(why),
+				 "a symlink to '%s', which passes through "
+				 "another symlink of the package",
+				 fr_esc(r->target, t, sizeof(t)));
+			rc = leave_out(w, root, r->path,
+				       "symlink through a symlink", why);
+			r->st.st_mode = 0; /* dropped below */
+		}
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->v[i].st.st_mode == 0) {
+			free(w->v[i].path);
+			free(w->v[i].target);
+			continue;
+		}
+		w->v[keep++] = w->v[i];
+	}
+	w->n = keep;
+	return rc;
+}
+
 int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 		 struct fr_manifest *out, bool *single_out,
 		 struct fr_left_list *left)
@@ -781,6 +878,8 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 	if (rc < 0)
 		goto out;
 	qsort(w.v, w.n, sizeof(*w.v), cmp_raw);
+	if ((rc = drop_through_links(&w, path)) < 0)
+		goto out;
 	if (w.left.n)
 		qsort(w.left.v, w.left.n, sizeof(*w.left.v), cmp_left);
 	rc = fr_manifest_init(out, name, seg_size);

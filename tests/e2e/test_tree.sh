@@ -2,7 +2,9 @@
 # test_tree.sh - a realistic tree (3000 small files, empty files and dirs,
 # modes, symlinks in and out of the package, 30 MB of binaries) goes
 # across byte for byte; status, verify and a second (no-op) send agree;
-# a corrupted byte is found by verify and named.
+# a corrupted byte is found by verify and named. A symlink whose target
+# passes through another symlink of the package is left out, and the
+# rest of its tree goes.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_tree
 
@@ -141,5 +143,29 @@ verify_names() { # REL OFFSET "what"
 }
 verify_names big/blob.bin $((20 * 1024 * 1024 + 12345)) "a byte in the middle of the big file"
 verify_names d17/s4/f06 0 "a byte of a small file"
+
+# ---- a symlink through another symlink -----------------------------------------
+# lib -> real, and x -> lib/f passes through lib: followed at the
+# destination it could lead anywhere lib leads, so it is left out (named,
+# like a link out of the package); y -> real/f and lib itself go.
+CH=$WORK/src/chain
+mkdir -p "$CH/real"
+echo data >"$CH/real/f"
+ln -s real "$CH/lib"
+ln -s lib/f "$CH/x"
+ln -s real/f "$CH/y"
+run_ferry "$WORK/chain.json" "$WORK/chain.err" send "$CH" --to LAB \
+	--config "$CEN_CONF" --json --skip-special
+expect_rc 0 "$RC" "send of a tree with a symlink through a symlink (--skip-special)"
+lo=$(json_get "$WORK/chain.json" 'd["left_out"]')
+check "it lists x as left out ($lo)" \
+	[ "$lo" = "[{'path': 'x', 'type': 'symlink through a symlink'}]" ]
+expect_grep "the sender says why" "leaving out .*chain/x.*passes through another symlink" \
+	"$WORK/chain.err"
+check "the rest arrived (lib and y kept, x not)" sh -c \
+	"[ \"\$(readlink '$LAB_STORE/packages/chain/lib')\" = real ] &&
+	 [ \"\$(readlink '$LAB_STORE/packages/chain/y')\" = real/f ] &&
+	 [ ! -e '$LAB_STORE/packages/chain/x' ] && [ ! -L '$LAB_STORE/packages/chain/x' ] &&
+	 cmp -s '$CH/real/f' '$LAB_STORE/packages/chain/real/f'"
 
 e2e_finish
