@@ -354,6 +354,13 @@ int fr_name_check(const char *name);
 int fr_path_check(const char *path);
 /* A symlink at link_path pointing to target stays inside the package. */
 int fr_link_check(const char *link_path, const char *target);
+/* Follow target from the directory of link_path, a component at a time:
+ * FR_E_BAD_LINK when it climbs above the package or passes through a
+ * path that is_link(arg, path, length) calls a symlink (anything but its
+ * last component), else 0. The manifest's check of every link (layout,
+ * decode), and the walk's before it lists a link. */
+int fr_link_walk(const char *link_path, const char *target,
+		 bool (*is_link)(void *arg, const char *p, size_t n), void *arg);
 
 /* Start an empty manifest. 0, FR_E_BAD_NAME, FR_E_SEG_SIZE or -ENOMEM. */
 int fr_manifest_init(struct fr_manifest *m, const char *name,

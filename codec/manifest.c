@@ -187,8 +187,53 @@ static bool fr_has_dir(const struct fr_manifest *m, uint32_t n, const char *p,
 	return i >= 0 && m->entries[i].type == FR_ENT_DIR;
 }
 
-static bool fr_is_link(const struct fr_manifest *m, const char *p, size_t plen)
+int fr_link_walk(const char *link_path, const char *target,
+		 bool (*is_link)(void *arg, const char *p, size_t n), void *arg)
 {
+	char buf[2 * FR_PATH_MAX + 2];
+	const char *slash = strrchr(link_path, '/'), *t;
+	size_t len = 0;
+
+	if (slash) {
+		len = (size_t)(slash - link_path);
+		if (len >= sizeof(buf))
+			return FR_E_BAD_LINK;
+		memcpy(buf, link_path, len);
+	}
+	for (t = target; *t;) {
+		const char *end = strchr(t, '/');
+		size_t cl = end ? (size_t)(end - t) : strlen(t);
+		bool last = !end || !end[1 + strspn(end + 1, "/")];
+
+		if (cl == 0 || (cl == 1 && t[0] == '.')) {
+			/* nothing */
+		} else if (cl == 2 && t[0] == '.' && t[1] == '.') {
+			if (len == 0)
+				return FR_E_BAD_LINK;
+			while (len > 0 && buf[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+		} else {
+			if (len + cl + 2 > sizeof(buf))
+				return FR_E_BAD_LINK;
+			if (len)
+				buf[len++] = '/';
+			memcpy(buf + len, t, cl);
+			len += cl;
+			if (!last && is_link(arg, buf, len))
+				return FR_E_BAD_LINK;
+		}
+		t += cl;
+		while (*t == '/')
+			t++;
+	}
+	return 0;
+}
+
+static bool fr_is_link(void *arg, const char *p, size_t plen)
+{
+	const struct fr_manifest *m = arg;
 	int64_t i = fr_find(m, m->n_entries, p, plen);
 
 	return i >= 0 && m->entries[i].type == FR_ENT_LINK;
@@ -202,48 +247,14 @@ static bool fr_is_link(const struct fr_manifest *m, const char *p, size_t plen)
  */
 static int fr_links_check(const struct fr_manifest *m)
 {
-	char buf[2 * FR_PATH_MAX + 2];
-
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct fr_entry *e = &m->entries[i];
-		const char *slash, *t;
-		size_t len = 0;
+		int rc;
 
-		if (e->type != FR_ENT_LINK)
-			continue;
-		slash = strrchr(e->path, '/');
-		if (slash) {
-			len = (size_t)(slash - e->path);
-			memcpy(buf, e->path, len);
-		}
-		for (t = e->target; *t;) {
-			const char *end = strchr(t, '/');
-			size_t cl = end ? (size_t)(end - t) : strlen(t);
-			bool last = !end || !end[1 + strspn(end + 1, "/")];
-
-			if (cl == 0 || (cl == 1 && t[0] == '.')) {
-				/* nothing */
-			} else if (cl == 2 && t[0] == '.' && t[1] == '.') {
-				if (len == 0)
-					return FR_E_BAD_LINK;
-				while (len > 0 && buf[len - 1] != '/')
-					len--;
-				if (len > 0)
-					len--;
-			} else {
-				if (len + cl + 2 > sizeof(buf))
-					return FR_E_BAD_LINK;
-				if (len)
-					buf[len++] = '/';
-				memcpy(buf + len, t, cl);
-				len += cl;
-				if (!last && fr_is_link(m, buf, len))
-					return FR_E_BAD_LINK;
-			}
-			t += cl;
-			while (*t == '/')
-				t++;
-		}
+		if (e->type == FR_ENT_LINK &&
+		    (rc = fr_link_walk(e->path, e->target, fr_is_link,
+				       (void *)m)) < 0)
+			return rc;
 	}
 	return 0;
 }

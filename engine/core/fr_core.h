@@ -327,6 +327,14 @@ struct fr_tcp_peer {
 	uint32_t silent_ms, unread;
 };
 int fr_tcp_peer(int fd, struct fr_tcp_peer *out);
+/* What the kernel's TCP says of a connection we send on: its smoothed and
+ * least round trips (us; the least 0 before Linux 4.6), retransmissions,
+ * and bytes acknowledged (0 before 4.1). 0 or -errno. */
+struct fr_tcp_stats {
+	uint32_t rtt_us, min_rtt_us, retrans;
+	uint64_t acked;
+};
+int fr_tcp_stats(int fd, struct fr_tcp_stats *out);
 /* Client and server halves of the handshake; on success ch is sealed. */
 int fr_handshake_client(struct fr_chan *ch, const char *account,
 			const uint8_t key[32], char *errbuf, size_t errcap);
@@ -415,6 +423,9 @@ struct fr_dio_split {
 };
 struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
 				 bool direct);
+/* Bytes of the file behind fd in the page cache (cachestat), or -1 when
+ * the kernel cannot say (before Linux 6.5). */
+int64_t fr_cached_bytes(int fd);
 
 /* ---- a parcel's state at the destination (PARCEL_STATE) ---------------- */
 /* A parcel's state at the destination, as PARCEL_STATE carries it

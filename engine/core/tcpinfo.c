@@ -1,12 +1,14 @@
 /*
- * tcpinfo.c - how much the peer's TCP has acknowledged, and whether the
- * peer is still there and talking, from the kernel's tcp_info. glibc's
+ * tcpinfo.c - how much the peer's TCP has acknowledged, whether the peer
+ * is still there and talking, and the round trips and retransmissions
+ * (`bench link`), from the kernel's tcp_info. glibc's
  * <netinet/tcp.h> stops short of tcpi_bytes_acked, and it cannot be
  * included together with <linux/tcp.h>: this file has the latter alone.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -60,5 +62,26 @@ int fr_tcp_peer(int fd, struct fr_tcp_peer *out)
 	out->closed = ti.tcpi_state != STATE_ESTABLISHED;
 	out->silent_ms = ti.tcpi_last_data_recv;
 	out->unread = unread > 0 ? (uint32_t)unread : 0;
+	return 0;
+}
+
+int fr_tcp_stats(int fd, struct fr_tcp_stats *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -errno;
+	out->rtt_us = ti.tcpi_rtt;
+	out->retrans = ti.tcpi_total_retrans;
+	out->min_rtt_us = len >= offsetof(struct tcp_info, tcpi_min_rtt) +
+					 sizeof(ti.tcpi_min_rtt)
+				  ? ti.tcpi_min_rtt
+				  : 0;
+	out->acked = len >= offsetof(struct tcp_info, tcpi_bytes_acked) +
+				    sizeof(ti.tcpi_bytes_acked)
+			     ? ti.tcpi_bytes_acked
+			     : 0;
 	return 0;
 }

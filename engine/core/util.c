@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -671,4 +672,24 @@ struct fr_dio_split fr_dio_split(const uint8_t *at, uint64_t off, uint32_t len,
 		d.tail = len - head - d.mid;
 	}
 	return d;
+}
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5; the same number on every arch */
+#endif
+
+int64_t fr_cached_bytes(int fd)
+{
+	struct {
+		uint64_t off, len;
+	} range = {0, 0}; /* the whole file */
+	struct {
+		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
+			nr_recently_evicted;
+	} cs;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0 || page <= 0)
+		return -1;
+	return (int64_t)(cs.nr_cache * (uint64_t)page);
 }

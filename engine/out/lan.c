@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -773,10 +772,6 @@ static int defer_close(struct slot *s, int fd)
 	return 0;
 }
 
-#ifndef __NR_cachestat
-#define __NR_cachestat 451 /* Linux 6.5; the same number on every arch */
-#endif
-
 /*
  * Is most of the file behind fd in the page cache already (a package
  * just written, or read again)? Then reading it from there beats
@@ -784,18 +779,9 @@ static int defer_close(struct slot *s, int fd)
  */
 static bool mostly_cached(int fd, uint64_t size)
 {
-	struct {
-		uint64_t off, len;
-	} range = {0, 0}; /* the whole file */
-	struct {
-		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
-			nr_recently_evicted;
-	} cs;
-	long page = sysconf(_SC_PAGESIZE);
+	int64_t cached = fr_cached_bytes(fd);
 
-	if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0 || page <= 0)
-		return false;
-	return cs.nr_cache * (uint64_t)page >= size / 2;
+	return cached >= 0 && (uint64_t)cached >= size / 2;
 }
 
 /* Opens entry's file, buffered or O_DIRECT. The buffered fd of a file

@@ -9,15 +9,11 @@
  * carries nothing, and nobody reads its bytes. Only its length is used,
  * checked against FR_BENCH_FRAME_MAX. Every other message is sealed as
  * always.
- *
- * This file has <linux/tcp.h> (tcpi_min_rtt, tcpi_bytes_acked), which
- * cannot come together with glibc's <netinet/tcp.h>.
  */
 #include <errno.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,36 +96,10 @@ int fr_bench_report_parse(const uint8_t *b, uint32_t len,
 
 /* ---- the sender's side ------------------------------------------------- */
 
-struct tcp_now {
-	uint32_t rtt_us, min_us, retrans;
-	uint64_t acked;
-};
-
-static int tcp_now(int fd, struct tcp_now *o)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return -errno;
-	o->rtt_us = ti.tcpi_rtt;
-	o->retrans = ti.tcpi_total_retrans;
-	o->min_us = len >= offsetof(struct tcp_info, tcpi_min_rtt) +
-				   sizeof(ti.tcpi_min_rtt)
-			    ? ti.tcpi_min_rtt
-			    : 0;
-	o->acked = len >= offsetof(struct tcp_info, tcpi_bytes_acked) +
-				  sizeof(ti.tcpi_bytes_acked)
-			   ? ti.tcpi_bytes_acked
-			   : 0;
-	return 0;
-}
-
 int fr_bench_tx_init(struct fr_bench_tx *t, struct fr_chan *ch, uint32_t frame,
 		     _Atomic uint64_t *progress)
 {
-	struct tcp_now tn = {0};
+	struct fr_tcp_stats tn = {0};
 
 	memset(t, 0, sizeof(*t));
 	t->ch = ch;
@@ -143,7 +113,7 @@ int fr_bench_tx_init(struct fr_bench_tx *t, struct fr_chan *ch, uint32_t frame,
 	/* random: a compressing modem or VPN on the path must not make
 	 * the line look faster than it is */
 	fr_random(t->msg + FR_MSG_HDR, frame);
-	tcp_now(ch->fd, &tn);
+	fr_tcp_stats(ch->fd, &tn);
 	t->retrans0 = tn.retrans;
 	return 0;
 }
@@ -159,11 +129,11 @@ void fr_bench_tx_fini(struct fr_bench_tx *t)
  * a STOP or the end then waits for little besides what is in flight. */
 static void tx_sample(struct fr_bench_tx *t, uint64_t *last_acked, double span)
 {
-	struct tcp_now tn;
+	struct fr_tcp_stats tn;
 
-	if (tcp_now(t->ch->fd, &tn) < 0)
+	if (fr_tcp_stats(t->ch->fd, &tn) < 0)
 		return;
-	fr_rtt_add(&t->rtt, tn.rtt_us / 1000.0, tn.min_us / 1000.0);
+	fr_rtt_add(&t->rtt, tn.rtt_us / 1000.0, tn.min_rtt_us / 1000.0);
 	double rate = span > 0 ? (double)(tn.acked - *last_acked) / span : 0;
 	*last_acked = tn.acked;
 	double want = rate / 4;
@@ -178,10 +148,10 @@ static void tx_sample(struct fr_bench_tx *t, uint64_t *last_acked, double span)
 
 static void tx_progress(struct fr_bench_tx *t)
 {
-	struct tcp_now tn;
+	uint64_t acked;
 
-	if (t->progress && tcp_now(t->ch->fd, &tn) == 0)
-		atomic_store(t->progress, tn.acked);
+	if (t->progress && fr_tcp_bytes_acked(t->ch->fd, &acked) == 0)
+		atomic_store(t->progress, acked);
 }
 
 /* Is a message waiting to be read? (a cheap look, no wait) */
@@ -235,10 +205,10 @@ int fr_bench_tx_run(struct fr_bench_tx *t, uint64_t deadline_ns)
 
 void fr_bench_tx_tcp(struct fr_bench_tx *t, struct fr_bench_tcp *out)
 {
-	struct tcp_now tn = {0};
+	struct fr_tcp_stats tn = {0};
 
-	if (tcp_now(t->ch->fd, &tn) == 0)
-		fr_rtt_add(&t->rtt, tn.rtt_us / 1000.0, tn.min_us / 1000.0);
+	if (fr_tcp_stats(t->ch->fd, &tn) == 0)
+		fr_rtt_add(&t->rtt, tn.rtt_us / 1000.0, tn.min_rtt_us / 1000.0);
 	double avg = fr_rtt_avg(&t->rtt), min = fr_rtt_min(&t->rtt);
 	out->rtt_avg_us = avg > 0 ? (uint32_t)(avg * 1000 + 0.5) : 0;
 	out->rtt_min_us = min > 0 ? (uint32_t)(min * 1000 + 0.5) : 0;

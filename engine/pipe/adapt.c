@@ -139,6 +139,65 @@ void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille)
 	a->sink_stall = 0.8 * a->sink_stall + 0.2 * v;
 }
 
+/* What this data gains from compression, relative to the priors: the
+ * gain (ratio - 1) scales, so data that does not compress at level 1 is
+ * not expected to compress at level 19 either. -1: no level measured. */
+static double gain_scale(const struct fr_adapt *a)
+{
+	for (unsigned i = 1; i < FR_ARRAY_SIZE(priors); i++) {
+		int l = priors[i].level;
+		if (a->measured[l]) {
+			double g = (a->ratio[l] - 1.0) / (priors[i].ratio - 1.0);
+			return g < 0.0 ? 0.0 : g;
+		}
+	}
+	return -1.0;
+}
+
+/* The ratio level reaches on this data: measured, else its prior's
+ * scaled by gscale; 1 where it would gain under 3% (raw anyway). */
+static double ratio_at(const struct fr_adapt *a, int l, double gscale)
+{
+	double ratio = 1.0;
+
+	if (l > 0 && a->measured[l])
+		ratio = a->ratio[l];
+	else
+		for (unsigned i = 1; l > 0 && i < FR_ARRAY_SIZE(priors); i++)
+			if (priors[i].level == l)
+				ratio = 1.0 + (priors[i].ratio - 1.0) * gscale;
+	return ratio < 1.03 ? 1.0 : ratio;
+}
+
+/* Raw bytes per second at level l: no faster than its workers compress,
+ * than the link carries its output, or than the source is read. */
+static double predicted(const struct fr_adapt *a, int l, double ratio)
+{
+	double cpu = a->speed[l] * a->workers;
+	double net = a->wire_rate * ratio;
+	double pred = cpu < net ? cpu : net;
+
+	if (a->source_rate > 0.0 && pred > a->source_rate)
+		pred = a->source_rate;
+	return pred;
+}
+
+double fr_adapt_predict(const struct fr_adapt *a, int level)
+{
+	double g = gain_scale(a);
+
+	return predicted(a, level, ratio_at(a, level, g < 0.0 ? 0.0 : g));
+}
+
+unsigned fr_adapt_levels(int *out, unsigned cap)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors) && n < cap; i++)
+		out[n++] = priors[i].level;
+	return n;
+}
+
 int fr_adapt_choose(struct fr_adapt *a)
 {
 	/* The receiver's storage is the bottleneck, not the link: smaller
@@ -148,19 +207,7 @@ int fr_adapt_choose(struct fr_adapt *a)
 		a->level = 0;
 		return 0;
 	}
-	/* What this data gains from compression, relative to the priors:
-	 * the gain (ratio - 1) scales, so data that does not compress at
-	 * level 1 is not expected to compress at level 19 either. */
-	double gscale = -1.0;
-	for (unsigned i = 1; i < FR_ARRAY_SIZE(priors); i++) {
-		int l = priors[i].level;
-		if (a->measured[l]) {
-			gscale = (a->ratio[l] - 1.0) / (priors[i].ratio - 1.0);
-			if (gscale < 0.0)
-				gscale = 0.0;
-			break;
-		}
-	}
+	double gscale = gain_scale(a);
 	if (a->wire_rate <= 0.0 || gscale < 0.0)
 		return a->level; /* nothing to go on yet */
 	double best = -1.0, pred_of[FR_ARRAY_SIZE(priors)];
@@ -168,21 +215,9 @@ int fr_adapt_choose(struct fr_adapt *a)
 	int best_level = 0;
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(priors); i++) {
 		int l = priors[i].level;
-		double ratio = l == 0 ? 1.0
-			       : a->measured[l]
-				       ? a->ratio[l]
-				       : 1.0 + (priors[i].ratio - 1.0) * gscale;
-		if (ratio < 1.0)
-			ratio = 1.0;
-		/* below 3% gain a segment goes raw anyway */
-		if (l > 0 && ratio < 1.03)
-			ratio = 1.0;
-		double cpu = a->speed[l] * a->workers;
+		double ratio = ratio_at(a, l, gscale);
 		double net = a->wire_rate * ratio;
-		double pred = cpu < net ? cpu : net;
-		/* nothing moves faster than the source can be read */
-		if (a->source_rate > 0.0 && pred > a->source_rate)
-			pred = a->source_rate;
+		double pred = predicted(a, l, ratio);
 		pred_of[i] = pred;
 		/* how far the workers outrun the slower of the medium and
 		 * the source at this level, one core left to the reads,

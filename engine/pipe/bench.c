@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pipe/fr_pipe.h"
@@ -33,12 +32,6 @@
 /* each timed loop runs at least this long (FERRY_BENCH_STAGE_MS: the
  * tests' shorter stages) */
 #define STAGE_S (fr_hook_num("BENCH_STAGE_MS", 1000) / 1000.0)
-#ifndef __NR_cachestat
-#define __NR_cachestat 451 /* Linux 6.5 */
-#endif
-
-/* The levels the automatic choice weighs (adapt.c's priors). */
-static const int auto_levels[] = {0, 1, 2, 3, 5, 7, 9, 12, 15, 19};
 
 struct bench {
 	const struct fr_bench_pipe_opts *o;
@@ -56,6 +49,7 @@ struct bench {
 	struct fr_dctx dc;
 	struct fr_aead_key key;
 	struct fr_adapt ad;
+	double read_s; /* the source read's time */
 };
 
 static void stage(struct bench *b, const char *what, double frac)
@@ -67,23 +61,6 @@ static void stage(struct bench *b, const char *what, double frac)
 static double mb_s(uint64_t bytes, double secs)
 {
 	return secs > 0 ? (double)bytes / 1e6 / secs : 0.0;
-}
-
-/* The cached bytes of the file behind fd (-1: the kernel cannot say). */
-static int64_t cached_bytes(int fd)
-{
-	struct {
-		uint64_t off, len;
-	} range = {0, 0};
-	struct {
-		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted,
-		    nr_recently_evicted;
-	} cs;
-	long page = sysconf(_SC_PAGESIZE);
-
-	if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0 || page <= 0)
-		return -1;
-	return (int64_t)(cs.nr_cache * (uint64_t)page);
 }
 
 /* Drop the page cache of the files holding the package's first `upto`
@@ -103,7 +80,7 @@ static double drop_cache(struct bench *b, uint64_t upto)
 			continue;
 		fdatasync(fd); /* dirty pages cannot be dropped */
 		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		int64_t c = cached_bytes(fd);
+		int64_t c = fr_cached_bytes(fd);
 		if (c < 0)
 			known = false;
 		else
@@ -127,6 +104,8 @@ static int measure_read(struct bench *b)
 	r->cold = r->cached_share >= 0 && r->cached_share < 0.05;
 	if ((rc = fr_seg_reader_init(&rd, b->m.seg_size)) < 0)
 		return rc;
+	uint64_t all = b->m.total_size < FR_BENCH_READ_MAX ? b->m.total_size
+							   : FR_BENCH_READ_MAX;
 	double t0 = fr_now_s();
 	for (uint32_t s = 0; s < b->m.n_segments; s++) {
 		if (r->read_bytes >= FR_BENCH_READ_MAX)
@@ -137,12 +116,10 @@ static int measure_read(struct bench *b)
 			break;
 		}
 		r->read_bytes += b->m.segments[s].length;
-		uint64_t all = b->m.total_size < FR_BENCH_READ_MAX
-				       ? b->m.total_size
-				       : FR_BENCH_READ_MAX;
 		stage(b, "reading the source", (double)r->read_bytes / all);
 	}
-	r->read_mb_s = mb_s(r->read_bytes, fr_now_s() - t0);
+	b->read_s = fr_now_s() - t0;
+	r->read_mb_s = mb_s(r->read_bytes, b->read_s);
 	fr_seg_reader_fini(&rd);
 	return rc;
 }
@@ -380,9 +357,8 @@ static int measure_levels(struct bench *b)
 	unsigned n = 0;
 	int rc = 0;
 
-	if (o->level == -1)
-		for (unsigned i = 0; i < FR_ARRAY_SIZE(auto_levels); i++)
-			list[n++] = auto_levels[i];
+	if (o->level == -1) /* those the automatic choice weighs */
+		n = fr_adapt_levels(list, FR_BENCH_LEVELS);
 	else if (o->level < -1)
 		for (int l = 1; l <= 19; l++)
 			list[n++] = l;
@@ -413,21 +389,13 @@ static void auto_table(struct bench *b)
 	static const double links[] = {128e3, 2e6, 10e6, 100e6, 1e9, 10e9};
 	struct fr_bench_pipe *r = b->r;
 
-	fr_adapt_source(&b->ad, r->read_bytes,
-			r->read_mb_s > 0 ? r->read_bytes / 1e6 / r->read_mb_s
-					 : 0);
+	fr_adapt_source(&b->ad, r->read_bytes, b->read_s);
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(links); i++) {
 		struct fr_bench_auto *a = &r->autos[r->n_auto++];
 		b->ad.wire_rate = links[i] / 8;
 		a->link_bps = links[i];
 		a->level = fr_adapt_choose(&b->ad);
-		double ratio = a->level ? b->ad.ratio[a->level] : 1.0;
-		double cpu = b->ad.speed[a->level] * b->ad.workers;
-		double net = b->ad.wire_rate * ratio;
-		double pred = cpu < net ? cpu : net;
-		if (b->ad.source_rate > 0 && pred > b->ad.source_rate)
-			pred = b->ad.source_rate;
-		a->predicted_mb_s = pred / 1e6;
+		a->predicted_mb_s = fr_adapt_predict(&b->ad, a->level) / 1e6;
 	}
 }
 

@@ -51,6 +51,12 @@ void fr_adapt_segment(struct fr_adapt *a, int level, uint32_t raw,
  * frames because its storage lagged. */
 void fr_adapt_sink(struct fr_adapt *a, uint32_t stall_permille);
 int fr_adapt_choose(struct fr_adapt *a);
+/* The raw bytes per second level would move, as fr_adapt_choose weighs
+ * it (what `bench pipeline` shows beside the choice). */
+double fr_adapt_predict(const struct fr_adapt *a, int level);
+/* The levels fr_adapt_choose weighs, into out (at most cap): their
+ * number. */
+unsigned fr_adapt_levels(int *out, unsigned cap);
 /* The source delivered bytes in secs of reading (0: not a limit). */
 void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs);
 
@@ -85,7 +91,6 @@ struct fr_prod_slot {
 	uint8_t fhdr[FR_FRAME_HDR]; /* and packed */
 	uint8_t *payload;	   /* out (FR_FRAME_ZSTD) or rd.buf */
 	uint32_t stored;
-	double read_s;		   /* the read, on the caller's thread */
 	double cpu_s;		   /* the worker's CPU time */
 };
 /* Run on the worker after a frame is made (s->result 0): the output's
@@ -102,7 +107,8 @@ struct fr_producer {
 	uint32_t pushed, taken;	   /* slots pushed, and given back */
 	struct fr_doneq dq;
 	struct fr_prod_slot slots[FR_PRODUCER_MAX];
-	uint64_t read_bytes;	   /* what was read, and its time */
+	uint64_t read_bytes;	   /* what was read, and its time (on the
+				    * caller's thread) */
 	double read_s;
 };
 /* depth slots (1..FR_PRODUCER_MAX) for m's segments at root, framed with

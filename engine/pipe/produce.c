@@ -112,8 +112,7 @@ int fr_producer_push(struct fr_producer *p, uint32_t seg, int level,
 	s->payload = NULL;
 	double r0 = fr_now_s();
 	int rc = fr_seg_read(&s->rd, p->root, p->single, p->m, seg, err, cap);
-	s->read_s = fr_now_s() - r0;
-	p->read_s += s->read_s;
+	p->read_s += fr_now_s() - r0;
 	if (rc < 0)
 		return rc;
 	p->read_bytes += p->m->segments[seg].length;

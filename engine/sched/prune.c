@@ -194,14 +194,13 @@ static const char *transfer_state(const struct fr_transfer *t,
 
 /* A transfer as prune and forget report it. */
 static void transfer_said(const struct fr_transfer *t,
-			  const struct fr_progress *p, char (*id)[64],
-			  char (*name)[FR_NAME_MAX + 1],
-			  char (*site)[FR_CODE_MAX + 1], char (*state)[16])
+			  const struct fr_progress *p, struct fr_prune_entry *e)
 {
-	snprintf(*id, sizeof(*id), "%s", t->id);
-	snprintf(*name, sizeof(*name), "%s", t->name);
-	snprintf(*site, sizeof(*site), "%s", t->site);
-	snprintf(*state, sizeof(*state), "%s", transfer_state(t, p));
+	e->transfer = true;
+	snprintf(e->id, sizeof(e->id), "%s", t->id);
+	snprintf(e->name, sizeof(e->name), "%s", t->name);
+	snprintf(e->site, sizeof(e->site), "%s", t->site);
+	snprintf(e->state, sizeof(e->state), "%s", transfer_state(t, p));
 }
 
 /* Lock a transfer as a running send does: fd, or -EBUSY while it runs. */
@@ -247,13 +246,13 @@ static void prune_transfer(struct pruning *pr, const struct fr_config *c,
 {
 	struct fr_transfer t;
 	struct fr_progress p;
-	struct fr_prune_entry e = {.transfer = true, .last = -1};
+	struct fr_prune_entry e = {.last = -1};
 
 	if (fr_transfer_load(sub, &t) < 0 ||
 	    fr_partial_times(sub, NULL, &e.last) < 0 || !old_enough(pr, e.last))
 		return;
 	fr_progress_load(sub, &p);
-	transfer_said(&t, &p, &e.id, &e.name, &e.site, &e.state);
+	transfer_said(&t, &p, &e);
 	int fd = lock_transfer(sub), rc = fd < 0 ? fd : 0;
 	if (fd >= 0) {
 		if (pr->r->dry_run)
@@ -370,7 +369,6 @@ int fr_forget(const struct fr_config *c, const char *which,
 		return rc;
 	}
 	memset(out, 0, sizeof(*out));
-	out->transfer = true;
-	transfer_said(&t, &p, &out->id, &out->name, &out->site, &out->state);
+	transfer_said(&t, &p, out);
 	return 0;
 }

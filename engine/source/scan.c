@@ -743,8 +743,9 @@ int fr_hash_finish(struct fr_scan_hash *h)
 }
 
 /* Is p (n bytes) a symlink of the listing? (w->v sorted by path) */
-static bool listed_link(const struct walk *w, const char *p, size_t n)
+static bool listed_link(void *arg, const char *p, size_t n)
 {
+	const struct walk *w = arg;
 	char key[2 * FR_PATH_MAX + 2];
 	size_t lo = 0, hi = w->n;
 
@@ -767,47 +768,10 @@ static bool listed_link(const struct walk *w, const char *p, size_t n)
  * A symlink whose target, followed from the link's directory, passes
  * through another symlink of the package (lib/x -> "../lib64/x" where
  * lib64 is a link) could lead out although its text stays inside: the
- * manifest refuses it (codec's fr_links_check, the same walk over the
- * target). Such a link is left out like one leading out, and the rest
- * of the package goes.
+ * manifest refuses it (the same fr_link_walk). Such links are left out
+ * like those leading out, and the rest of the package goes (their
+ * entries dropped from w->v, which stays sorted).
  */
-static bool through_link(const struct walk *w, const char *path,
-			 const char *target)
-{
-	char buf[2 * FR_PATH_MAX + 2];
-	const char *slash = strrchr(path, '/'), *t;
-	size_t len = slash ? (size_t)(slash - path) : 0;
-
-	memcpy(buf, path, len);
-	for (t = target; *t;) {
-		const char *end = strchr(t, '/');
-		size_t cl = end ? (size_t)(end - t) : strlen(t);
-		bool last = !end || !end[1 + strspn(end + 1, "/")];
-
-		if (cl == 2 && t[0] == '.' && t[1] == '.') {
-			while (len > 0 && buf[len - 1] != '/')
-				len--;
-			if (len > 0)
-				len--;
-		} else if (cl > 0 && !(cl == 1 && t[0] == '.')) {
-			if (len + cl + 2 > sizeof(buf))
-				return true;
-			if (len)
-				buf[len++] = '/';
-			memcpy(buf + len, t, cl);
-			len += cl;
-			if (!last && listed_link(w, buf, len))
-				return true;
-		}
-		t += cl;
-		while (*t == '/')
-			t++;
-	}
-	return false;
-}
-
-/* The links that pass through another link, left out (their entries
- * dropped from w->v, which stays sorted). */
 static int drop_through_links(struct walk *w, const char *root)
 {
 	size_t keep = 0;
@@ -816,7 +780,7 @@ static int drop_through_links(struct walk *w, const char *root)
 	for (size_t i = 0; i < w->n; i++) {
 		struct rawent *r = &w->v[i];
 		if (rc == 0 && S_ISLNK(r->st.st_mode) &&
-		    through_link(w, r->path, r->target)) {
+		    fr_link_walk(r->path, r->target, listed_link, w) < 0) {
 			char why[FR_ESC_MAX + 96], t[FR_ESC_MAX];
 			snprintf(why, sizeof(why),
 				 "a symlink to '%s', which passes through "

@@ -542,19 +542,6 @@ static int collect_diffs(const struct fr_manifest *m,
 	return rc;
 }
 
-/* What --repair did or could not do, for the report. */
-struct repair_res {
-	bool done;	 /* --repair was asked for */
-	bool nothing;	 /* the package was intact */
-	bool refused;	 /* a type difference: nothing changed */
-	bool forgotten;	 /* the package directory was gone */
-	uint32_t marked; /* segments marked missing */
-	uint64_t bytes;
-	bool restored;	/* metadata put back here and now */
-	uint32_t left;	/* extra entries left in place */
-	char err[9000]; /* a failure */
-};
-
 /* Cut or extend each file whose size differs to the manifest's: its
  * segments are all sent again, and they end at the manifest's size. */
 static int fix_sizes(const char *root, const struct fr_manifest *m,
@@ -585,14 +572,14 @@ static int fix_sizes(const char *root, const struct fr_manifest *m,
 
 static int repair(const struct fr_config *c, const char *root,
 		  const struct fr_manifest *m, const struct fr_tree_diffs *d,
-		  struct repair_res *r)
+		  struct fr_verify_result *r)
 {
 	char mp[1400];
 	int rc;
 
-	r->done = true;
+	r->repair = true;
 	for (uint32_t i = 0; i < d->n; i++)
-		r->left += d->v[i].kind == FR_DIFF_EXTRA;
+		r->extra_left += d->v[i].kind == FR_DIFF_EXTRA;
 	if (!d->n) {
 		r->nothing = true;
 		return 0;
@@ -608,7 +595,7 @@ static int repair(const struct fr_config *c, const char *root,
 			    m->name);
 		if (unlink(mp) < 0 && errno != ENOENT) {
 			rc = -errno;
-			snprintf(r->err, sizeof(r->err),
+			snprintf(r->repair_err, sizeof(r->repair_err),
 				 "cannot remove '%s': %s", mp, strerror(errno));
 			return rc;
 		}
@@ -617,42 +604,28 @@ static int repair(const struct fr_config *c, const char *root,
 		r->forgotten = true;
 		return 0;
 	}
-	if ((rc = fix_sizes(root, m, d, r->err, sizeof(r->err))) < 0)
+	if ((rc = fix_sizes(root, m, d, r->repair_err,
+			    sizeof(r->repair_err))) < 0)
 		return rc;
 	if (d->n_bad) {
-		rc = fr_store_mark_repair(c->store, m, d->bad, r->err,
-					  sizeof(r->err));
+		rc = fr_store_mark_repair(c->store, m, d->bad, r->repair_err,
+					  sizeof(r->repair_err));
 		if (rc < 0)
 			return rc;
 		r->marked = d->n_bad;
 		for (uint32_t s = 0; s < m->n_segments; s++)
 			if (d->bad[s])
-				r->bytes += m->segments[s].length;
+				r->marked_bytes += m->segments[s].length;
 		return 0;
 	}
-	if (d->n > r->left) {
-		rc = fr_tree_restore(root, m, r->err, sizeof(r->err));
+	if (d->n > r->extra_left) {
+		rc = fr_tree_restore(root, m, r->repair_err,
+				     sizeof(r->repair_err));
 		if (rc < 0)
 			return rc;
 		r->restored = true;
 	}
 	return 0;
-}
-
-/* The repair's outcome, into the result. */
-static void repair_said(const struct repair_res *rr, int rc,
-			struct fr_verify_result *r)
-{
-	r->repair = rr->done;
-	r->repair_rc = rc;
-	r->nothing = rr->nothing;
-	r->refused = rr->refused;
-	r->forgotten = rr->forgotten;
-	r->marked = rr->marked;
-	r->marked_bytes = rr->bytes;
-	r->restored = rr->restored;
-	r->extra_left = rr->left;
-	snprintf(r->repair_err, sizeof(r->repair_err), "%s", rr->err);
 }
 
 /* The tree at root against m, and (want_repair) put right: the result
@@ -662,7 +635,6 @@ static int verify_tree(const struct fr_config *c, const char *name,
 		       bool want_repair, struct fr_verify_result *r)
 {
 	struct fr_tree_diffs d = {0};
-	struct repair_res rr = {0};
 	char first[8192];
 	int rc;
 
@@ -674,8 +646,10 @@ static int verify_tree(const struct fr_config *c, const char *name,
 		       fr_strerror(rc));
 		goto out;
 	}
-	if (want_repair && (rc = repair(c, root, m, &d, &rr)) < 0)
-		fr_log(FR_LOG_ERROR, "%s: repair failed: %s", name, rr.err);
+	if (want_repair && (rc = repair(c, root, m, &d, r)) < 0)
+		fr_log(FR_LOG_ERROR, "%s: repair failed: %s", name,
+		       r->repair_err);
+	r->repair_rc = rc;
 	r->checked = true;
 	r->bad_segments = d.n_bad;
 	if (d.n) {
@@ -683,9 +657,8 @@ static int verify_tree(const struct fr_config *c, const char *name,
 		r->gravest = strdup(first);
 	}
 	int crc = collect_diffs(m, &d, r);
-	repair_said(&rr, rc, r);
 	bool intact = !d.n;
-	if (rc == 0 && rr.restored && !rr.left) {
+	if (rc == 0 && r->restored && !r->extra_left) {
 		/* everything was put back here: check it */
 		struct fr_tree_diffs again;
 		intact = fr_tree_diff(root, m, &again) == 0 && !again.n;
@@ -695,7 +668,7 @@ static int verify_tree(const struct fr_config *c, const char *name,
 	if (rc == 0 && crc < 0)
 		rc = crc;
 	if (rc == 0 && !intact)
-		rc = d.no_root && !rr.done ? FR_E_INCOMPLETE
+		rc = d.no_root && !r->repair ? FR_E_INCOMPLETE
 					   : FR_E_HASH_MISMATCH;
 out:
 	fr_tree_diffs_fini(&d);
