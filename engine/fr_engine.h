@@ -547,8 +547,11 @@ struct fr_parcel_info {
 	char site[FR_CODE_MAX + 1];
 	char state[16];			/* created, shipped, received,
 					 * not-needed */
+	char address[64];		/* the courier address it goes by */
 	bool registered;		/* with the site */
 	uint32_t volumes, segments, n_segments;
+	uint32_t first;			/* a send's parcel: its tail's first
+					 * segment (0: the whole package) */
 	uint32_t left_out;		/* segments that did not fit */
 	uint64_t bytes;			/* on the media */
 	int64_t created, shipped, received; /* Unix s, 0: not yet */
@@ -564,6 +567,10 @@ struct fr_parcel_made {
 	struct fr_left_list left;	/* what the walk left out */
 };
 void fr_parcel_made_fini(struct fr_parcel_made *m);
+/* The record of parcel ID (its whole hex id), as `parcel list --offline`
+ * would show it: -ENOENT when there is none. */
+int fr_parcel_find(const struct fr_config *c, const char *id,
+		   struct fr_parcel_info *out);
 /* Parcels created here (*out malloc'd, *n of them); registers and asks
  * for receipts unless offline. */
 int fr_parcel_list(const struct fr_config *c, bool offline,

@@ -47,6 +47,7 @@ struct parcel {
 	char state[16];          /* created, shipped, received, not-needed */
 	int registered;
 	uint32_t volumes, segments, n_segments, left_out;
+	uint32_t first;          /* segments before it were not its to carry */
 	uint64_t bytes, raw;
 	int64_t created, shipped, received;
 	char media[1024];
@@ -63,11 +64,12 @@ static int parcel_save(const struct parcel *p)
 	int n = snprintf(buf, sizeof(buf),
 			 "id=%s\nname=%s\npackage=%s\nsite=%s\naddress=%s\n"
 			 "state=%s\nregistered=%d\nvolumes=%u\nsegments=%u\n"
-			 "n_segments=%u\nleft_out=%u\nbytes=%llu\nraw=%llu\n"
-			 "created=%lld\nshipped=%lld\nreceived=%lld\nmedia=%s\n",
+			 "n_segments=%u\nleft_out=%u\nfirst=%u\nbytes=%llu\n"
+			 "raw=%llu\ncreated=%lld\nshipped=%lld\nreceived=%lld\n"
+			 "media=%s\n",
 			 p->id, p->name, p->pkg, p->site, p->address, p->state,
 			 p->registered, p->volumes, p->segments, p->n_segments,
-			 p->left_out, (unsigned long long)p->bytes,
+			 p->left_out, p->first, (unsigned long long)p->bytes,
 			 (unsigned long long)p->raw, (long long)p->created,
 			 (long long)p->shipped, (long long)p->received, p->media);
 
@@ -102,6 +104,7 @@ static int parcel_load(const char *dir, struct parcel *p)
 	p->segments = (uint32_t)fr_kv_num(t, "segments");
 	p->n_segments = (uint32_t)fr_kv_num(t, "n_segments");
 	p->left_out = (uint32_t)fr_kv_num(t, "left_out");
+	p->first = (uint32_t)fr_kv_num(t, "first");
 	p->bytes = (uint64_t)fr_kv_num(t, "bytes");
 	p->raw = (uint64_t)fr_kv_num(t, "raw");
 	p->created = fr_kv_num(t, "created");
@@ -746,7 +749,9 @@ static void parcel_info(const struct parcel *p, struct fr_parcel_info *o)
 	snprintf(o->name, sizeof(o->name), "%s", p->name);
 	snprintf(o->site, sizeof(o->site), "%s", p->site);
 	snprintf(o->state, sizeof(o->state), "%s", p->state);
+	snprintf(o->address, sizeof(o->address), "%s", p->address);
 	o->registered = p->registered;
+	o->first = p->first;
 	o->volumes = p->volumes;
 	o->segments = p->segments;
 	o->n_segments = p->n_segments;
@@ -755,6 +760,24 @@ static void parcel_info(const struct parcel *p, struct fr_parcel_info *o)
 	o->created = p->created;
 	o->shipped = p->shipped;
 	o->received = p->received;
+}
+
+int fr_parcel_find(const struct fr_config *c, const char *id,
+		   struct fr_parcel_info *out)
+{
+	char pdir[1200], dir[1300];
+	struct parcel p;
+	int rc;
+
+	if (strlen(id) < 12 || (rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
+	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/%.12s", pdir, id)) < 0)
+		return -ENOENT;
+	if ((rc = parcel_load(dir, &p)) < 0)
+		return rc;
+	if (strcasecmp(p.id, id))
+		return -ENOENT;
+	parcel_info(&p, out);
+	return 0;
 }
 
 /* ---- creating a parcel: the pipeline ------------------------------------- */
@@ -1373,6 +1396,7 @@ static int create_record(struct creation *cr)
 	snprintf(p->address, sizeof(p->address), "%s", cr->ca->name);
 	snprintf(p->state, sizeof(p->state), "creating");
 	p->n_segments = m->n_segments;
+	p->first = cr->o->first;
 	p->created = (int64_t)time(NULL);
 	snprintf(p->media, sizeof(p->media), "%s", cr->media[0]);
 	return 0;

@@ -239,6 +239,8 @@ struct fr_stripe_courier {
 	struct fr_courier_model model;
 	uint32_t first;
 	double eta;                  /* both expected done, s from the start */
+	bool written;                /* an earlier run's parcel, on its way:
+				      * none is written */
 };
 /* A striped send (stripe.c): the package over every address in addrs at
  * once, by what each carries (with a courier, when not NULL); 0 once the
@@ -310,10 +312,14 @@ struct fr_transfer {
 	char state[16];              /* sending, waiting, done, failed */
 	bool skip_special;           /* left out: still exit 0 */
 	uint32_t left_out;           /* entries the last run left out */
-	bool courier;                /* this run (not kept): split with a
-				      * parcel when media would help */
+	bool courier;                /* split with a parcel when media
+				      * would help (kept for resume) */
+	char parcel[33];             /* the parcel a send wrote, while it
+				      * may still bring the tail */
 };
 int fr_transfer_save(const struct fr_transfer *t);
+/* The parcel a run of t wrote (its hex id), kept with the transfer. */
+int fr_transfer_set_parcel(struct fr_transfer *t, const char *id);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
 int fr_progress_load(const char *dir, struct fr_progress *p);
 

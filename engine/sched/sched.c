@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,10 +37,10 @@ static int transfer_write(const struct fr_transfer *t)
 	int n = snprintf(buf, sizeof(buf),
 			 "id=%s\nname=%s\nsite=%s\nsource=%s\nvia=%s\n"
 			 "priority=%d\nlevel=%d\nstate=%s\nskip_special=%d\n"
-			 "left_out=%u\n",
+			 "left_out=%u\ncourier=%d\nparcel=%s\n",
 			 t->id, t->name, t->site, t->source, t->via,
 			 t->priority, t->level, t->state, t->skip_special,
-			 t->left_out);
+			 t->left_out, t->courier, t->parcel);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
@@ -50,6 +51,15 @@ static int transfer_write(const struct fr_transfer *t)
 int fr_transfer_save(const struct fr_transfer *t)
 {
 	pthread_mutex_lock(&save_lock);
+	int rc = transfer_write(t);
+	pthread_mutex_unlock(&save_lock);
+	return rc;
+}
+
+int fr_transfer_set_parcel(struct fr_transfer *t, const char *id)
+{
+	pthread_mutex_lock(&save_lock);
+	snprintf(t->parcel, sizeof(t->parcel), "%s", id);
 	int rc = transfer_write(t);
 	pthread_mutex_unlock(&save_lock);
 	return rc;
@@ -78,6 +88,8 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	t->level = (int)fr_kv_num(s, "level");
 	t->skip_special = fr_kv_num(s, "skip_special") != 0;
 	t->left_out = (uint32_t)fr_kv_num(s, "left_out");
+	t->courier = fr_kv_num(s, "courier") != 0;
+	fr_kv_get(s, "parcel", t->parcel, sizeof(t->parcel));
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;
@@ -619,7 +631,70 @@ static unsigned stripe_addresses(const struct fr_transfer *t,
  * both would finish together. 1 with *cr, 0 when the network alone is
  * sooner (said), FR_E_CONFIG when there is no courier to use.
  */
-static int courier_split(const struct fr_config *c, const struct fr_transfer *t,
+/*
+ * The parcel an earlier run of this send wrote: 1 while it may still
+ * bring the tail (*cr then waits for it and writes none), 0 when it has
+ * (or the network has carried what it holds), -1 when a new split is to
+ * be made (it is gone, or its run died writing it).
+ */
+static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
+			     const struct fr_manifest *m,
+			     struct fr_stripe_courier *cr)
+{
+	struct fr_parcel_info pi;
+	const struct fr_address *all[64];
+	unsigned na = fr_config_addresses(c, t->site, all, 64);
+
+	if (fr_parcel_find(c, t->parcel, &pi) < 0 || pi.n_segments !=
+	    m->n_segments || !strcmp(pi.state, "creating")) {
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: parcel %.12s of the last run was not "
+		       "written whole; a new split is made",
+		       t->name, t->site, t->parcel);
+		t->parcel[0] = '\0';
+		return -1;
+	}
+	if (strcmp(pi.state, "created") && strcmp(pi.state, "shipped")) {
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: parcel %.12s is %s; the network sends what "
+		       "the site still lacks",
+		       t->name, t->site, pi.id, pi.state);
+		return 0;
+	}
+	for (unsigned i = 0; i < na && !cr->a; i++)
+		if (all[i]->type == FR_ADDR_COURIER &&
+		    !strcmp(all[i]->name, pi.address) &&
+		    fr_courier_model_of(all[i], &cr->model))
+			cr->a = all[i];
+	if (!cr->a) {
+		fr_log(FR_LOG_WARN,
+		       "'%s' to %s: parcel %.12s went by courier address '%s', "
+		       "which '%s' no longer has; the network sends it all",
+		       t->name, t->site, pi.id, pi.address, c->path);
+		return 0;
+	}
+	/* written: what is left of it is the way and the import */
+	int64_t since = pi.shipped ? pi.shipped : pi.created;
+	cr->model.write_rate = 0;
+	cr->model.transit_s = fmax(0, (double)since + cr->model.transit_s -
+					      (double)time(NULL));
+	cr->first = pi.first < m->n_segments ? pi.first : m->n_segments;
+	uint64_t tail = 0;
+	for (uint32_t s = cr->first; s < m->n_segments; s++)
+		tail += m->segments[s].length;
+	cr->eta = fr_courier_time(&cr->model, tail);
+	cr->written = true;
+	char e[32];
+	fmt_eta(cr->eta, e, sizeof(e));
+	fr_log(FR_LOG_INFO,
+	       "'%s' to %s: parcel %.12s (segments %u to %u) is %s by %s, "
+	       "expected in %s; the network sends the first %u",
+	       t->name, t->site, pi.id, cr->first, m->n_segments - 1,
+	       pi.state, cr->a->name, e, cr->first);
+	return 1;
+}
+
+static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 			 const struct fr_manifest *m,
 			 const struct fr_address *const *lanes, unsigned n,
 			 struct fr_stripe_courier *cr)
@@ -630,6 +705,9 @@ static int courier_split(const struct fr_config *c, const struct fr_transfer *t,
 	int src;
 
 	memset(cr, 0, sizeof(*cr));
+	int w = t->parcel[0] ? parcel_on_its_way(c, t, m, cr) : -1;
+	if (w >= 0)
+		return w;
 	for (unsigned i = 0; i < na && !cr->a; i++)
 		if (all[i]->type == FR_ADDR_COURIER &&
 		    fr_courier_model_of(all[i], &cr->model))
@@ -1132,6 +1210,12 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 			       "version as %s",
 			       t->name, old.id, t->id);
 		fr_remove_tree(prev_dir);
+	}
+	/* a parcel an earlier run wrote may still bring the tail */
+	if (t->courier && !t->parcel[0]) {
+		struct fr_transfer old;
+		if (fr_transfer_load(t->dir, &old) == 0)
+			snprintf(t->parcel, sizeof(t->parcel), "%s", old.parcel);
 	}
 	/* the hashes an earlier send of this listing made hold */
 	if ((rc = fr_known_open(&known, &m, t->dir,

@@ -459,8 +459,12 @@ static void *courier_main(void *arg)
 				    .level = -2,
 				    .first = cr->first,
 				    .quiet = true};
+	struct fr_parcel_made made;
 
-	st->cr_rc = fr_parcel_create(st->c, &po, NULL);
+	st->cr_rc = fr_parcel_create(st->c, &po, &made);
+	if (st->cr_rc >= 0 && made.kept) /* a resume waits for it */
+		fr_transfer_set_parcel(st->t, made.p.id);
+	fr_parcel_made_fini(&made);
 	if (st->cr_rc < 0) {
 		/* the network carries the tail too */
 		fr_log(FR_LOG_WARN,
@@ -495,6 +499,8 @@ static int courier_start(struct stripe *st)
 	if (rc < 0)
 		return rc;
 	atomic_store(&st->tail_held, true);
+	if (cr->written) /* an earlier run's, on its way */
+		return 0;
 	if (pthread_create(&st->cr_th, NULL, courier_main, st) != 0)
 		return -EAGAIN;
 	st->cr_running = true;

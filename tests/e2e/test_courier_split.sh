@@ -9,6 +9,9 @@
 #     front, brings the tail, and the network stops before sending it; the
 #     package completes, byte-identical, each segment once, and the send's
 #     JSON credits the courier with what its parcel brought;
+#   - the send killed (-9) once its parcel is written: `ferry resume`
+#     keeps --courier, writes no second parcel and waits for the first,
+#     which, imported while the resume sends, completes the package;
 #   - a courier whose transit is longer than the network needs: no parcel
 #     (the send says the network alone is sooner) and the send completes
 #     by network;
@@ -56,6 +59,48 @@ imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i.out" | grep -oE "^[0-9]
 net=$(grep -oE "\(([0-9]+) segments received" "$SERVE_LOG" | grep -oE "[0-9]+" | paste -sd+ | bc)
 check "LAB wrote each segment once ($net by network + $imp by parcel = $n)" \
 	[ $((${net:-0} + ${imp:-0})) = "$n" ]
+
+# kill -9 once the parcel is written: the resume keeps --courier and
+# waits for that parcel (none written again); imported while the resume
+# sends the front, it brings the tail, and the package completes
+mkdir -p "$WORK/src/res"
+binary_data "$WORK/src/res/r.bin" $((16 * 1024 * 1024))
+find "$MEDIA" -mindepth 1 -delete
+"$FERRY" send "$WORK/src/res" --to LAB --courier --level 0 --config "$CEN_CONF" \
+	>"$WORK/k.out" 2>"$WORK/k.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$WORK/k.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
+	fail "the parcel was not written: $(tail -n 3 "$WORK/k.err")"
+tf=
+for _ in $(seq 100); do
+	tf=$(grep -l '^name=res$' "$CEN_STORE"/outgoing/*-LAB/transfer 2>/dev/null)
+	[ -n "$tf" ] && grep -q '^parcel=[0-9a-f]\{32\}$' "$tf" && break
+	sleep 0.1
+done
+check "the transfer keeps the parcel it wrote" grep -q '^parcel=[0-9a-f]\{32\}$' "$tf"
+kill -9 "$ps"
+wait "$ps" 2>/dev/null
+check "... and that it was a --courier send" grep -q '^courier=1$' "$tf"
+pid=$(sed -n 's/^parcel=//p' "$tf")
+tid=$(sed -n 's/^id=//p' "$tf")
+vols=$(find "$MEDIA" -type f | sort)
+"$FERRY" resume "$tid" --json --config "$CEN_CONF" >"$WORK/r.json" 2>"$WORK/r.err" &
+pr=$!
+E2E_PIDS+=("$pr")
+wait_for_log "$WORK/r.err" "parcel ${pid:0:12} \(segments [0-9]+ to [0-9]+\) is created by usb" 30 ||
+	fail "the resume did not wait for the parcel: $(tail -n 3 "$WORK/r.err")"
+check "the resume is still sending when the parcel is there" kill -0 "$pr"
+run_ferry "$WORK/ri.out" "$WORK/ri.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the killed send's parcel imported while the resume sends"
+rc=0
+wait "$pr" || rc=$?
+expect_rc 0 "$rc" "the resume of a --courier send"
+compare_trees "$WORK/src/res" "$LAB_STORE/packages/res" "the package, resumed by network and parcel"
+check "the resume wrote no second parcel" [ "$(find "$MEDIA" -type f | sort)" = "$vols" ]
+expect_grep "... and says it waits for the first" "network sends the first" "$WORK/r.err"
+cs=$(json_get "$WORK/r.json" '[o["segments"] for o in d["transfers"][0]["outputs"] if o["name"] == "usb"][0]')
+check "the resume credits the parcel with the tail ($cs segments)" [ "${cs:-0}" -ge 1 ]
 
 # a parcel that does not come: the network sends the front, then goes on
 # into the parcel's segments; the package never waits for it
