@@ -51,6 +51,18 @@ const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
 const char *fr_json_time(int64_t t, char *buf, size_t cap);
 /* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
 const char *fr_span_str(int64_t s, char *buf, size_t cap);
+/* Seconds as a clock, "4:05" or "1:02:03" ("--:--" when unknown: < 0
+ * or past 99 hours). */
+const char *fr_clock_str(double s, char *buf, size_t cap);
+/* A progress line on the terminal (stderr), never wider than it (its
+ * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
+ * apart; while too wide, the part with the highest drop rank is left
+ * out (rank 0 never), and what is still too wide is cut. */
+struct fr_tty_part {
+	const char *text;
+	int drop;
+};
+void fr_tty_line(const struct fr_tty_part *parts, unsigned n);
 /* JSON string escaping into out (quotes included, cut to fit cap);
  * returns out. Control characters as JSON escapes; a byte that is not
  * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
@@ -216,24 +228,53 @@ int fr_parse_size(const char *s, uint64_t *out);
  */
 struct fr_left_out {
 	char *path;       /* relative to the source root; raw bytes */
-	const char *type; /* "fifo", "socket", "char device", ... */
+	char type[32];    /* "fifo", "socket", "char device", ... */
 };
 struct fr_left_list {
 	struct fr_left_out *v;
 	uint32_t n, cap;
 };
 void fr_left_list_fini(struct fr_left_list *l);
-/* "left out N: a\nb (fifo), dev/x (char device)" and a newline, names
- * escaped; nothing when the list is empty. */
-void fr_left_print(const struct fr_left_list *l, FILE *out);
-/* A JSON array of {"path": ..., "type": ...}. */
-void fr_left_json(const struct fr_left_list *l, FILE *out);
+/* The list packed into buf (cap bytes) as type NUL path NUL pairs, the
+ * entries that fit: the bytes used. fr_left_unpack adds them to l. */
+size_t fr_left_pack(const struct fr_left_list *l, char *buf, size_t cap);
+int fr_left_unpack(const char *buf, size_t len, struct fr_left_list *l);
 
 /* ---- sending ----------------------------------------------------------- */
 
 enum fr_priority { FR_PRIO_LOW, FR_PRIO_MEDIUM, FR_PRIO_HIGH };
 /* "high", "medium" or "low". */
 const char *fr_priority_name(int p);
+
+/* Progress of a send, as status shows it (rewritten atomically by the
+ * sender) and as the command line draws it. */
+struct fr_progress {
+	char state[16];
+	uint64_t total_bytes, done_bytes, wire_bytes;
+	uint32_t n_segments, segs_done;
+	double rate;   /* bytes/s of package data */
+	double eta;    /* seconds, <0 unknown */
+	int level;
+	char output[96];
+	char error[800];
+	long pid;
+	int64_t updated; /* unix seconds */
+};
+
+struct fr_send_result;
+/* How a send or resume tells the command line while it runs (tools/
+ * prints): every member may be NULL; called from the sender's threads. */
+struct fr_send_hooks {
+	/* about four times a second: a transfer's progress */
+	void (*progress)(void *arg, const char *name, const char *site,
+			 const struct fr_progress *p);
+	/* the progress shown is over: a try ended (its log follows) */
+	void (*progress_end)(void *arg);
+	/* SIGINT or SIGTERM stopped r (its error -EINTR, its message why):
+	 * its report, before the process exits 128 + the signal */
+	void (*interrupted)(void *arg, const struct fr_send_result *r);
+	void *arg;
+};
 
 struct fr_send_opts {
 	const char *path;     /* file or directory to send */
@@ -242,10 +283,9 @@ struct fr_send_opts {
 	const char *via;      /* address name, or NULL for all in order */
 	int priority;         /* enum fr_priority */
 	int level;            /* -2 = config's choice, -1 auto, 0..19 fixed */
-	bool progress;        /* draw a progress line on stderr */
-	bool json;            /* print a JSON summary on stdout */
 	bool skip_special;    /* what is left out does not make it fail */
 	bool courier;         /* split with a parcel when media would help */
+	const struct fr_send_hooks *hooks; /* or NULL */
 };
 
 /* Result of one transfer, for the summary line or JSON. */
@@ -275,7 +315,6 @@ struct fr_send_result {
 	/* left out of the package; unless skip_special, a send that left
 	 * something out returns (and says in error) FR_E_LEFT_OUT */
 	struct fr_left_list left_out;
-	const char *left_json;      /* or the list as JSON (resume of several) */
 	bool skip_special;
 	bool level_auto;            /* the level follows the link */
 	char message[512];          /* what went wrong, when error */
@@ -288,13 +327,25 @@ struct fr_send_result {
 int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	    struct fr_send_result *res);
 void fr_send_result_fini(struct fr_send_result *r);
-/* The closing summary: one line, or a JSON object, on out. */
-void fr_print_send_result(const struct fr_send_result *r, bool json,
-			  FILE *out);
-/* Continue one interrupted transfer (by id or package name), or all;
- * a summary line per transfer on stdout (or one JSON document). */
-int fr_resume(const struct fr_config *c, const char *transfer, bool progress,
-	      bool json, bool skip_special);
+/* `ferry resume`: one interrupted transfer, or every unfinished one
+ * (several at once, each in a process of its own, within the sender's
+ * limits). */
+struct fr_resume_opts {
+	const char *transfer; /* id or package name; NULL: every one */
+	bool skip_special;    /* as for a send */
+	const struct fr_send_hooks *hooks; /* one transfer: progress shown,
+					    * interruption; or NULL */
+};
+struct fr_resume_result {
+	struct fr_send_result *v; /* a result per transfer resumed */
+	unsigned n;
+};
+/* 0 when every one finished; -ENOENT for a transfer that names none;
+ * else as fr_send (FR_E_INCOMPLETE for several, -EINTR when a signal
+ * stopped them). out is filled even then: fr_resume_result_fini it. */
+int fr_resume(const struct fr_config *c, const struct fr_resume_opts *o,
+	      struct fr_resume_result *out);
+void fr_resume_result_fini(struct fr_resume_result *r);
 /* The signal (SIGINT, SIGTERM) that stopped a send or resume, or 0. A
  * sender stopped by one records its transfer as interrupted, says on
  * stderr how to resume it and exits 128 + the signal; a resume of

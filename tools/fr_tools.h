@@ -34,6 +34,25 @@ void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
 void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
 			     bool skip_special, FILE *out);
 
+/* What `ferry send` and `ferry resume` print (send.c): the summary of
+ * each transfer (a line, or JSON), and while they run, the progress line
+ * and the report of an interruption (the engine's hooks). */
+struct ferry_report {
+	bool json, resume;
+	int verbosity;		/* FR_LOG_*: -q leaves the summary line out */
+	const char *config;	/* for "ferry resume ... --config F" */
+};
+void ferry_send_hooks(struct ferry_report *rp, bool progress_line,
+		      struct fr_send_hooks *h);
+void ferry_send_print(const struct fr_send_result *r,
+		      const struct ferry_report *rp);
+void ferry_resume_print(const struct fr_resume_result *res,
+			const struct ferry_report *rp);
+/* What the walk left out: "left out N: a (fifo), ..." and a newline
+ * (nothing when none), or a JSON array of {"path", "type"}. */
+void ferry_left_print(const struct fr_left_list *l, FILE *out);
+void ferry_left_json(const struct fr_left_list *l, FILE *out);
+
 /* `ferry bench`'s arguments, checked by main.c. */
 #define FERRY_LEVEL_ALL (-3) /* --level all */
 struct ferry_bench_args {

@@ -816,26 +816,6 @@ static int cmd_serve(struct args *a, const char *usage)
 
 /* What a send says when it is over: its summary (or JSON), what was left
  * out even with -q, or how to go on. */
-static void send_said(const struct args *a, const struct fr_send_result *r,
-		      int rc)
-{
-	bool done = rc == 0 || rc == FR_E_LEFT_OUT;
-
-	if (a->json)
-		fr_print_send_result(r, true, stdout);
-	else if (done && a->verbosity >= FR_LOG_INFO)
-		fr_print_send_result(r, false, stdout);
-	else if (done && r->left_out.n) { /* -q: never silent */
-		fputs("ferry: ", stderr);
-		fr_left_print(&r->left_out, stderr);
-	} else if (rc < 0 && r->transfer[0] && rc != FR_E_AUTH &&
-		   rc != FR_E_CONFIG && rc != FR_E_CHANGED)
-		fprintf(stderr,
-			"ferry: transfer %s is interrupted; run 'ferry resume "
-			"%s --config %s' to continue\n",
-			r->transfer, r->transfer, a->config);
-}
-
 static int cmd_send(struct args *a, const char *usage)
 {
 	struct fr_config c;
@@ -848,6 +828,11 @@ static int cmd_send(struct args *a, const char *usage)
 		return die_usage(usage, "%s", "--to SITE is required");
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
+	struct ferry_report rp = {.json = a->json,
+				  .verbosity = a->verbosity,
+				  .config = a->config};
+	struct fr_send_hooks hooks;
+	ferry_send_hooks(&rp, show_progress(a), &hooks);
 	struct fr_send_opts o = {
 		.path = a->positional,
 		.site = a->to,
@@ -855,17 +840,16 @@ static int cmd_send(struct args *a, const char *usage)
 		.via = a->via,
 		.priority = a->priority,
 		.level = a->level,
-		.progress = show_progress(a),
-		.json = a->json,
 		.skip_special = a->skip_special,
 		.courier = a->courier,
+		.hooks = &hooks,
 	};
 	if (a->via && !strcmp(a->via, "auto")) { /* every output */
 		o.via = NULL;
 		o.courier = true;
 	}
 	rc = fr_send(&c, &o, &r);
-	send_said(a, &r, rc);
+	ferry_send_print(&r, &rp);
 	fr_send_result_fini(&r);
 	fr_config_fini(&c);
 	return exit_for(rc);
@@ -878,8 +862,20 @@ static int cmd_resume(struct args *a, const char *usage)
 
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
-	rc = fr_resume(&c, a->positional, show_progress(a), a->json,
-		       a->skip_special);
+	struct ferry_report rp = {.json = a->json,
+				  .resume = true,
+				  .verbosity = a->verbosity,
+				  .config = c.path};
+	struct fr_send_hooks hooks;
+	ferry_send_hooks(&rp, show_progress(a), &hooks);
+	struct fr_resume_opts o = {.transfer = a->positional,
+				   .skip_special = a->skip_special,
+				   .hooks = &hooks};
+	struct fr_resume_result res;
+	rc = fr_resume(&c, &o, &res);
+	if (rc != -ENOENT)
+		ferry_resume_print(&res, &rp);
+	fr_resume_result_fini(&res);
 	fr_config_fini(&c);
 	return exit_for(rc);
 }

@@ -93,7 +93,7 @@ static void made_json(const struct fr_parcel_made *m, bool skip_special,
 	/* "left_out" above counts segments that did not fit */
 	fprintf(out, "], \"skip_special\": %s, \"left_out_entries\": ",
 		skip_special ? "true" : "false");
-	fr_left_json(&m->left, out);
+	ferry_left_json(&m->left, out);
 	fprintf(out, "}\n");
 }
 
@@ -106,7 +106,7 @@ void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
 	if (!m->kept) { /* nothing written: what was left out, on stderr */
 		if (m->left.n) {
 			fputs("ferry: ", stderr);
-			fr_left_print(&m->left, stderr);
+			ferry_left_print(&m->left, stderr);
 		}
 		return;
 	}
@@ -128,5 +128,5 @@ void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
 			"%u segment(s) did not fit: they can go over the "
 			"network ('ferry send') or in another parcel\n",
 			p->left_out);
-	fr_left_print(&m->left, out);
+	ferry_left_print(&m->left, out);
 }

@@ -353,6 +353,21 @@ const char *fr_span_str(int64_t s, char *buf, size_t cap)
 	return buf;
 }
 
+const char *fr_clock_str(double s, char *buf, size_t cap)
+{
+	if (s < 0 || s > 99 * 3600) {
+		snprintf(buf, cap, "--:--");
+		return buf;
+	}
+	long t = (long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+			 t % 60);
+	else
+		snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+	return buf;
+}
+
 const char *fr_human_bytes(uint64_t b, char *buf, size_t cap)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

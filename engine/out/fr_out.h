@@ -25,20 +25,7 @@ struct fr_offer_z {
 			    * reference (older): whole frames on their own */
 };
 
-/* Progress of a send, as status shows it; rewritten atomically by the
- * sender (sched/). */
-struct fr_progress {
-	char state[16];
-	uint64_t total_bytes, done_bytes, wire_bytes;
-	uint32_t n_segments, segs_done;
-	double rate;   /* bytes/s of package data */
-	double eta;    /* seconds, <0 unknown */
-	int level;
-	char output[96];
-	char error[800];
-	long pid;
-	int64_t updated; /* unix seconds */
-};
+/* struct fr_progress, a send's progress: fr_engine.h. */
 
 /*
  * Which segments an output carries in a striped send: the scheduler's

@@ -245,14 +245,11 @@ static struct {
 	const struct fr_config *c;
 	char dir[1200], id[64], source[4096];
 	struct fr_send_result *res;   /* filled for the report */
-	int json;                     /* 0, INTR_SEND or INTR_RESUME */
+	const struct fr_send_hooks *hooks; /* its report, by the caller */
 	pid_t *kids;                  /* a resume of several: its children */
 	unsigned n_kids;
 	bool over;                    /* the transfer's end is being recorded */
 } intr = {.pipe = {-1, -1}};
-enum { INTR_SEND = 1, INTR_RESUME = 2 };
-
-static void print_result_json(const struct fr_send_result *r, FILE *out);
 
 int fr_interrupted(void)
 {
@@ -326,30 +323,24 @@ static void *intr_watch(void *arg)
 		intr.res->error = -EINTR;
 		snprintf(intr.res->message, sizeof(intr.res->message), "%s", why);
 	}
-	if (intr.json == INTR_SEND) {
-		print_result_json(intr.res, stdout);
-		fputc('\n', stdout);
-	} else if (intr.json == INTR_RESUME) {
-		fputs("{\"ok\":false,\"transfers\":[", stdout);
-		print_result_json(intr.res, stdout);
-		fputs("]}\n", stdout);
-	}
+	if (intr.res && intr.hooks && intr.hooks->interrupted)
+		intr.hooks->interrupted(intr.hooks->arg, intr.res);
 	fflush(stdout);
 	_exit(128 + sig);
 }
 
 /* Watch for SIGINT and SIGTERM in this process (again after a fork:
- * threads do not survive it). res gets the interruption; json says
- * which report to print then. */
+ * threads do not survive it). res gets the interruption; hooks (may be
+ * NULL) report it. */
 static int intr_arm(const struct fr_config *c, struct fr_send_result *res,
-		    int json)
+		    const struct fr_send_hooks *hooks)
 {
 	struct sigaction sa = {0};
 	pthread_t th;
 
 	intr.c = c;
 	intr.res = res;
-	intr.json = json;
+	intr.hooks = hooks;
 	if (intr.armed == getpid())
 		return 0;
 	if (pipe2(intr.pipe, O_CLOEXEC) < 0)
@@ -406,25 +397,12 @@ static void on_signal_parent(int sig)
 struct runner {
 	const struct fr_config *c;
 	struct fr_transfer *t;
-	bool tty;
+	const struct fr_send_hooks *hooks; /* the progress shown, or NULL */
 	struct fr_progress last;
 	char output[96];
 	uint64_t last_save_ns;
 };
 
-static void fmt_eta(double s, char *buf, size_t cap)
-{
-	if (s < 0 || s > 99 * 3600) {
-		snprintf(buf, cap, "--:--");
-		return;
-	}
-	long t = (long)(s + 0.5);
-	if (t >= 3600)
-		snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-			 t % 60);
-	else
-		snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
-}
 
 static void on_progress(void *arg, const struct fr_progress *p)
 {
@@ -442,33 +420,15 @@ static void on_progress(void *arg, const struct fr_progress *p)
 		fr_progress_save(r->t->dir, &q);
 		r->last_save_ns = now;
 	}
-	if (!r->tty)
-		return;
-	char who[600], pct[16], bytes[80], a[32], b[32], rate[48], rs[32],
-		eta[48], e[32], seg[48], level[16];
-	snprintf(who, sizeof(who), "%s -> %s", r->t->name, r->t->site);
-	snprintf(pct, sizeof(pct), "%5.1f%%",
-		 p->total_bytes ? 100.0 * (double)p->done_bytes /
-					  (double)p->total_bytes
-				: 100.0);
-	snprintf(bytes, sizeof(bytes), "%s / %s",
-		 fr_human_bytes(p->done_bytes, a, sizeof(a)),
-		 fr_human_bytes(p->total_bytes, b, sizeof(b)));
-	snprintf(rate, sizeof(rate), "%s/s",
-		 fr_human_bytes((uint64_t)p->rate, rs, sizeof(rs)));
-	fmt_eta(p->eta, e, sizeof(e));
-	snprintf(eta, sizeof(eta), "ETA %s", e);
-	snprintf(seg, sizeof(seg), "seg %u/%u", p->segs_done, p->n_segments);
-	if (p->level > 0)
-		snprintf(level, sizeof(level), "zstd %d", p->level);
-	else
-		snprintf(level, sizeof(level), "raw");
-	/* on a narrow terminal the less telling parts go first */
-	const struct fr_tty_part parts[] = {
-		{who, 4}, {pct, 0},  {bytes, 1}, {rate, 3},
-		{eta, 2}, {seg, 5},  {level, 6},
-	};
-	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+	if (r->hooks && r->hooks->progress)
+		r->hooks->progress(r->hooks->arg, r->t->name, r->t->site, &q);
+}
+
+/* The progress shown is over: the try ended (its log follows). */
+static void progress_end(const struct runner *r)
+{
+	if (r->hooks && r->hooks->progress_end)
+		r->hooks->progress_end(r->hooks->arg);
 }
 
 /* ---- schedules ------------------------------------------------------------ */
@@ -685,7 +645,7 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 	cr->eta = fr_courier_time(&cr->model, tail);
 	cr->written = true;
 	char e[32];
-	fmt_eta(cr->eta, e, sizeof(e));
+	fr_clock_str(cr->eta, e, sizeof(e));
 	fr_log(FR_LOG_INFO,
 	       "'%s' to %s: parcel %.12s (segments %u to %u) is %s by %s, "
 	       "expected in %s; the network sends the first %u",
@@ -730,7 +690,7 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 				    &eta);
 	free(bytes);
 	char e[32];
-	fmt_eta(eta, e, sizeof(e));
+	fr_clock_str(eta, e, sizeof(e));
 	if (k < 0 || (uint32_t)k >= m->n_segments) {
 		fr_log(FR_LOG_INFO,
 		       "'%s' to %s: the network alone is sooner than a parcel "
@@ -851,8 +811,7 @@ static int run_striped(const struct fr_config *c, struct fr_transfer *t,
 	progress_begin(r);
 	int rc = fr_stripe_run(c, t, known, single, cr, lanes, n, on_progress,
 			       r, res, err, cap);
-	if (r->tty)
-		fprintf(stderr, "\r\033[K");
+	progress_end(r);
 	return rc;
 }
 
@@ -880,7 +839,8 @@ static void retry_wait(const struct fr_config *c, const struct fr_transfer *t,
 }
 
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
-			struct fr_known *known, bool single, bool progress,
+			struct fr_known *known, bool single,
+			const struct fr_send_hooks *hooks,
 			struct fr_send_result *res)
 {
 	const struct fr_manifest *m = known->m;
@@ -889,7 +849,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	uint32_t mf_known = 0; /* hashes known when mf was made */
 	const struct fr_address *addrs[64];
 	unsigned n = fr_config_addresses(c, t->site, addrs, 64);
-	struct runner r = {.c = c, .t = t, .tty = progress};
+	struct runner r = {.c = c, .t = t, .hooks = hooks};
 	char err[768] = "";
 	int rc = FR_E_CONFIG;
 	double t0 = fr_now_s();
@@ -999,8 +959,7 @@ window:
 			rc = fr_send_by(&o, &sc, res, &began, err, sizeof(err));
 			if (rc == -ENOMEM)
 				break;
-			if (r.tty)
-				fprintf(stderr, "\r\033[K");
+			progress_end(&r);
 			if (rc == 0) {
 				one_output(res, a, fr_now_s() - t0);
 				break;
@@ -1131,7 +1090,8 @@ static int lock_transfer(struct fr_transfer *t)
 /* Scan, record and run one transfer. t has source, name, site, via,
  * priority and level set. */
 static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
-			   bool progress, struct fr_send_result *res)
+			   const struct fr_send_hooks *hooks,
+			   struct fr_send_result *res)
 {
 	struct fr_manifest prev = {0}, m = {0};
 	char prev_dir[1300], odir[1200], hex[2 * FR_HASH_LEN + 1];
@@ -1231,7 +1191,7 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	res->level_auto = t->level < 0;
 	res->level_last = t->level > 0 ? t->level : 0;
 	intr_transfer(t);
-	rc = run_transfer(c, t, &known, single, progress, res);
+	rc = run_transfer(c, t, &known, single, hooks, res);
 	if (rc == 0 && res->left_out.n && !t->skip_special)
 		rc = res->error = FR_E_LEFT_OUT;
 out:
@@ -1288,10 +1248,10 @@ static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
 	snprintf(intr.source, sizeof(intr.source), "%s", t.source);
-	if ((rc = intr_arm(c, res, o->json ? INTR_SEND : 0)) < 0 ||
+	if ((rc = intr_arm(c, res, o->hooks)) < 0 ||
 	    (rc = fr_workq_start(c->workers)) < 0)
 		return rc;
-	return prepare_and_run(c, &t, o->progress, res);
+	return prepare_and_run(c, &t, o->hooks, res);
 }
 
 void fr_send_result_fini(struct fr_send_result *r)
@@ -1310,71 +1270,9 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	return rc;
 }
 
-/* What went wrong, for the report: the output's or the last error
- * logged, else the code's meaning. */
-static const char *result_message(const struct fr_send_result *r)
-{
-	if (r->message[0])
-		return r->message;
-	if (fr_log_last_error()[0])
-		return fr_log_last_error();
-	return fr_strerror(r->error);
-}
-
-/* The left-out list as JSON: rendered by the child that resumed the
- * transfer (resume_many), else from the list. */
-static void left_json(const struct fr_send_result *r, FILE *out)
-{
-	if (r->left_json)
-		fputs(r->left_json, out);
-	else
-		fr_left_json(&r->left_out, out);
-}
-
-/* One transfer's object, the same in send's, resume's and (where they
- * share a field) status's JSON; see JSON OUTPUT in ferry(1). "ok" is
- * true only for exit 0; a package sent with something left out of it
- * (exit 6) has ok false and left_out says what. */
-static void print_result_json(const struct fr_send_result *r, FILE *out)
-{
-	char n[1600], e[1100], id[200];
-
-	fprintf(out,
-		"{\"transfer\":%s,\"name\":%s,\"site\":\"%s\","
-		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
-		"\"skipped_bytes\":%llu,\"read_bytes\":%llu,"
-		"\"segments\":%u,\"segments_sent\":%u,"
-		"\"segments_skipped\":%u,\"segments_resent\":%u,"
-		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
-		"\"level_auto\":%s,\"skip_special\":%s,\"left_out\":",
-		r->transfer[0] ? fr_json_str(r->transfer, id, sizeof(id)) : "null",
-		fr_json_str(r->name, n, sizeof(n)), r->site,
-		r->error ? "false" : "true",
-		r->error ? fr_json_str(result_message(r), e, sizeof(e)) : "null",
-		(unsigned long long)r->total_bytes,
-		(unsigned long long)r->sent_bytes,
-		(unsigned long long)r->skipped_bytes,
-		(unsigned long long)r->read_bytes, r->n_segments, r->segs_sent,
-		r->segs_skipped, r->segs_resent, r->seconds,
-		r->attempts, r->level_last, r->level_auto ? "true" : "false",
-		r->skip_special ? "true" : "false");
-	left_json(r, out);
-	fputs(",\"outputs\":[", out);
-	for (unsigned i = 0; i < r->n_outputs; i++) {
-		const struct fr_output_result *o = &r->outputs[i];
-		fprintf(out,
-			"%s{\"name\":%s,\"segments\":%u,\"bytes\":%llu,"
-			"\"rate\":%.0f,\"finished\":%.3f}",
-			i ? "," : "", fr_json_str(o->name, n, sizeof(n)),
-			o->segments, (unsigned long long)o->bytes, o->rate,
-			o->finished);
-	}
-	fputs("]}", out);
-}
-
 static int resume_one(const struct fr_config *c, const char *dir,
-		      bool progress, bool skip_special,
-		      struct fr_send_result *res, int json)
+		      const struct fr_resume_opts *o, bool child,
+		      struct fr_send_result *res)
 {
 	struct fr_transfer t;
 	int rc = fr_transfer_load(dir, &t);
@@ -1390,67 +1288,20 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	snprintf(res->name, sizeof(res->name), "%s", t.name);
 	snprintf(res->site, sizeof(res->site), "%s", t.site);
 	intr_transfer(&t);
-	if ((rc = intr_arm(c, res, json)) < 0 ||
+	/* a child of a resume of several reports through its parent */
+	const struct fr_send_hooks *hooks = child ? NULL : o->hooks;
+	if ((rc = intr_arm(c, res, hooks)) < 0 ||
 	    (rc = fr_workq_start(c->workers)) < 0) {
 		result_failed(res, rc);
 		return rc;
 	}
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
-	if (skip_special)
+	if (o->skip_special)
 		t.skip_special = true;
-	if ((rc = prepare_and_run(c, &t, progress, res)) < 0)
+	if ((rc = prepare_and_run(c, &t, hooks, res)) < 0)
 		result_failed(res, rc);
-	/* what was left out is said even with -q (it makes the exit code);
-	 * the summary that lists it is printed by the caller */
-	if (res->left_out.n && !json &&
-	    (rc == FR_E_LEFT_OUT && fr_log_verbosity < FR_LOG_INFO)) {
-		fprintf(stderr, "%s: %s: ", fr_log_tag, t.id);
-		fr_left_print(&res->left_out, stderr);
-	}
 	intr_over();
 	return rc;
-}
-
-/* A transfer that did not finish, said after its log: how to go on. */
-static void say_unfinished(const struct fr_config *c,
-			   const struct fr_send_result *r)
-{
-	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
-	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
-		return;
-	fprintf(stderr,
-		"%s: transfer %s is interrupted; run 'ferry resume %s --config "
-		"%s' to continue\n",
-		fr_log_tag, r->transfer, r->transfer, c->path);
-}
-
-/* The report of a resume: one JSON document, or a line per transfer. */
-static void resume_report(const struct fr_config *c,
-			  const struct fr_send_result *res, unsigned n,
-			  bool json)
-{
-	bool ok = true;
-
-	for (unsigned i = 0; i < n; i++)
-		ok &= res[i].error == 0;
-	if (json) {
-		printf("{\"ok\":%s,\"transfers\":[", ok ? "true" : "false");
-		for (unsigned i = 0; i < n; i++) {
-			if (i)
-				putchar(',');
-			print_result_json(&res[i], stdout);
-		}
-		printf("]}\n");
-		fflush(stdout);
-		return;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (res[i].error && res[i].error != FR_E_LEFT_OUT)
-			say_unfinished(c, &res[i]);
-		else if (fr_log_verbosity >= FR_LOG_INFO)
-			fr_print_send_result(&res[i], false, stdout);
-	}
-	fflush(stdout);
 }
 
 /* How a child that resumed res ended, when it could not say. */
@@ -1472,71 +1323,25 @@ static void child_ended(struct fr_send_result *res, int st)
 }
 
 /* Several transfers: one child each, the slots keep the limits; the
- * results come back in shared memory. Workers and the interruption
- * watcher start in each child: threads do not survive fork(). */
-#define LEFT_JSON_MAX (64u << 10)
+ * results come back in shared memory, each with its left-out list packed
+ * after it (the parent cannot read a child's heap). Workers and the
+ * interruption watcher start in each child: threads do not survive
+ * fork(). */
+#define LEFT_PACK_MAX (64u << 10)
 
-/* The left-out list as a JSON array into buf (cap bytes): the entries
- * that fit (stderr has them all). */
-static void left_json_render(const struct fr_left_list *l, char *buf,
-			     size_t cap)
+struct resume_kid {
+	struct fr_send_result res;   /* its left_out empty */
+	uint32_t left_len;           /* bytes of left below */
+	char left[LEFT_PACK_MAX];
+};
+
+static void resume_children(const struct fr_config *c, char (*dirs)[1300],
+			    unsigned n, const struct fr_resume_opts *o,
+			    struct resume_kid *rk, pid_t *kids)
 {
-	size_t len = 1;
-	char *one = NULL;
-	size_t one_len = 0;
-
-	buf[0] = '[';
-	for (uint32_t i = 0; i < l->n; i++) {
-		struct fr_left_list single = {.v = &l->v[i], .n = 1, .cap = 1};
-		FILE *f = open_memstream(&one, &one_len);
-		if (!f)
-			break;
-		fr_left_json(&single, f);
-		fclose(f);
-		/* "[{...}]" -> "{...}", with a comma before all but the first */
-		size_t body = one_len >= 2 ? one_len - 2 : 0;
-		if (len + (i ? 1 : 0) + body + 2 > cap) {
-			free(one);
-			break;
-		}
-		if (i)
-			buf[len++] = ',';
-		memcpy(buf + len, one + 1, body);
-		len += body;
-		free(one);
-		one = NULL;
-	}
-	buf[len++] = ']';
-	buf[len] = '\0';
-}
-
-static int resume_many(const struct fr_config *c, char (*dirs)[1300],
-		       unsigned n, bool json, bool skip_special)
-{
-	size_t sz = n * (sizeof(struct fr_send_result) + LEFT_JSON_MAX);
-	struct fr_send_result *res =
-		mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		     -1, 0);
-	char *lefts = (char *)(res + n); /* each child's left_out, as JSON */
-	pid_t *kids = calloc(n, sizeof(*kids));
 	struct sigaction sa = {0}, old_int, old_term;
 	sigset_t block, prev;
-	unsigned failed = 0, incomplete = 0;
 
-	if (res == MAP_FAILED || !kids) {
-		free(kids);
-		return -ENOMEM;
-	}
-	memset(res, 0, sz);
-	for (unsigned i = 0; i < n; i++) {
-		struct fr_transfer t;
-		if (fr_transfer_load(dirs[i], &t) == 0) {
-			snprintf(res[i].transfer, sizeof(res[i].transfer), "%s",
-				 t.id);
-			snprintf(res[i].name, sizeof(res[i].name), "%s", t.name);
-			snprintf(res[i].site, sizeof(res[i].site), "%s", t.site);
-		}
-	}
 	/* a child takes the signals only once its watcher runs */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -1549,30 +1354,23 @@ static int resume_many(const struct fr_config *c, char (*dirs)[1300],
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	fflush(stdout);
+	fflush(stderr);
 	for (unsigned i = 0; i < n; i++) {
 		pid_t pid = fork();
 		if (pid == 0) {
+			/* in shared memory: a signal's watcher reports in it
+			 * too (its list's pointers are this child's) */
+			struct fr_send_result *r = &rk[i].res;
 			intr.n_kids = 0;
-			int rc = resume_one(c, dirs[i], false, skip_special,
-					    &res[i], 0);
-			/* the parent cannot read this process's heap: the
-			 * list goes to stderr now and, as JSON, to shared
-			 * memory */
-			if (res[i].left_out.n && !json) {
-				fprintf(stderr, "%s: %s: ", fr_log_tag,
-					res[i].transfer);
-				fr_left_print(&res[i].left_out, stderr);
-			}
-			char *lj = lefts + (size_t)i * LEFT_JSON_MAX;
-			left_json_render(&res[i].left_out, lj, LEFT_JSON_MAX);
-			res[i].left_json = lj;
-			fr_left_list_fini(&res[i].left_out);
+			int rc = resume_one(c, dirs[i], o, true, r);
+			rk[i].left_len = (uint32_t)fr_left_pack(
+				&r->left_out, rk[i].left, sizeof(rk[i].left));
 			fflush(stderr);
 			_exit(rc == 0 ? 0 : rc == FR_E_LEFT_OUT ? 6 : 1);
 		}
 		if (pid < 0) {
-			res[i].error = -errno;
-			snprintf(res[i].message, sizeof(res[i].message),
+			rk[i].res.error = -errno;
+			snprintf(rk[i].res.message, sizeof(rk[i].res.message),
 				 "cannot start a process: %s", strerror(errno));
 		}
 		kids[i] = pid;
@@ -1589,7 +1387,7 @@ static int resume_many(const struct fr_config *c, char (*dirs)[1300],
 		}
 		for (unsigned i = 0; i < n; i++)
 			if (kids[i] == pid) {
-				child_ended(&res[i], st);
+				child_ended(&rk[i].res, st);
 				kids[i] = 0;
 				left--;
 			}
@@ -1597,15 +1395,45 @@ static int resume_many(const struct fr_config *c, char (*dirs)[1300],
 	intr.n_kids = 0;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+}
+
+static int resume_many(const struct fr_config *c, char (*dirs)[1300],
+		       unsigned n, const struct fr_resume_opts *o,
+		       struct fr_send_result *res)
+{
+	size_t sz = n * sizeof(struct resume_kid);
+	struct resume_kid *rk = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t *kids = calloc(n, sizeof(*kids));
+	unsigned failed = 0, incomplete = 0;
+
+	if (rk == MAP_FAILED || !kids) {
+		if (rk != MAP_FAILED)
+			munmap(rk, sz);
+		free(kids);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < n; i++) {
+		struct fr_transfer t;
+		if (fr_transfer_load(dirs[i], &t) == 0) {
+			struct fr_send_result *r = &rk[i].res;
+			snprintf(r->transfer, sizeof(r->transfer), "%s", t.id);
+			snprintf(r->name, sizeof(r->name), "%s", t.name);
+			snprintf(r->site, sizeof(r->site), "%s", t.site);
+		}
+	}
+	resume_children(c, dirs, n, o, rk, kids);
+	for (unsigned i = 0; i < n; i++) {
+		res[i] = rk[i].res;
+		memset(&res[i].left_out, 0, sizeof(res[i].left_out));
+		fr_left_unpack(rk[i].left, rk[i].left_len, &res[i].left_out);
 		failed += res[i].error != 0 && res[i].error != FR_E_LEFT_OUT;
 		incomplete += res[i].error == FR_E_LEFT_OUT;
 	}
 	if (failed && !intr.sig)
 		fr_log(FR_LOG_ERROR, "%u of %u transfers did not finish", failed,
 		       n);
-	resume_report(c, res, n, json);
-	munmap(res, sz);
+	munmap(rk, sz);
 	free(kids);
 	return intr.sig	    ? -EINTR
 	       : failed	    ? FR_E_INCOMPLETE
@@ -1613,8 +1441,10 @@ static int resume_many(const struct fr_config *c, char (*dirs)[1300],
 			    : 0;
 }
 
-int fr_resume(const struct fr_config *c, const char *which, bool progress,
-	      bool json, bool skip_special)
+/* The transfers a resume names: one (by id or package name), or every
+ * one not done. */
+static int resume_dirs(const struct fr_config *c, const char *which,
+		       char (**out)[1300], unsigned *n_out)
 {
 	char dir[1200];
 	DIR *d;
@@ -1622,7 +1452,6 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 	char (*dirs)[1300] = NULL;
 	unsigned n = 0, cap = 0;
 
-	signal(SIGPIPE, SIG_IGN);
 	if (outgoing_dir(c, dir, sizeof(dir)) < 0 || !(d = opendir(dir))) {
 		fr_log(FR_LOG_ERROR, "cannot read '%s/outgoing'", c->store);
 		return -ENOENT;
@@ -1652,51 +1481,50 @@ int fr_resume(const struct fr_config *c, const char *which, bool progress,
 		n++;
 	}
 	closedir(d);
+	if (n == 0 && which) {
+		fr_log(FR_LOG_ERROR, "no transfer '%s' in '%s' (see ferry status)",
+		       which, dir);
+		free(dirs);
+		return -ENOENT;
+	}
+	*out = dirs;
+	*n_out = n;
+	return 0;
+}
+
+int fr_resume(const struct fr_config *c, const struct fr_resume_opts *o,
+	      struct fr_resume_result *out)
+{
+	char (*dirs)[1300] = NULL;
+	unsigned n = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = resume_dirs(c, o->transfer, &dirs, &n)) < 0)
+		return rc;
 	if (n == 0) {
-		if (which) {
-			fr_log(FR_LOG_ERROR,
-			       "no transfer '%s' in '%s' (see ferry status)",
-			       which, dir);
-			return -ENOENT;
-		}
 		fr_log(FR_LOG_INFO, "nothing to resume");
-		resume_report(c, NULL, 0, json);
 		return 0;
 	}
-	int rc;
-	if (n == 1) {
-		struct fr_send_result r;
-		rc = resume_one(c, dirs[0], progress, skip_special, &r,
-				json ? INTR_RESUME : 0);
-		resume_report(c, &r, 1, json);
-		fr_send_result_fini(&r);
-	} else {
-		rc = resume_many(c, dirs, n, json, skip_special);
+	if (!(out->v = calloc(n, sizeof(*out->v)))) {
+		free(dirs);
+		return -ENOMEM;
 	}
+	out->n = n;
+	if (n == 1)
+		rc = resume_one(c, dirs[0], o, false, &out->v[0]);
+	else
+		rc = resume_many(c, dirs, n, o, out->v);
 	free(dirs);
 	return rc;
 }
 
-void fr_print_send_result(const struct fr_send_result *r, bool json, FILE *out)
+void fr_resume_result_fini(struct fr_resume_result *r)
 {
-	if (json) {
-		print_result_json(r, out);
-		fputc('\n', out);
-		return;
-	}
-	if (r->error && r->error != FR_E_LEFT_OUT)
-		return;
-	char a[32], b[32], rate[32], en[4 * FR_NAME_MAX + 8];
-	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
-					     r->seconds
-				   : 0;
-	fprintf(out,
-		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
-		"there, %u re-sent), %s on the wire\n",
-		fr_esc(r->name, en, sizeof(en)), r->site,
-		fr_human_bytes(r->total_bytes, a, sizeof(a)),
-		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
-		r->n_segments, r->segs_skipped, r->segs_resent,
-		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
-	fr_left_print(&r->left_out, out);
+	for (unsigned i = 0; i < r->n; i++)
+		fr_send_result_fini(&r->v[i]);
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
 }

@@ -104,8 +104,44 @@ static int left_add(struct fr_left_list *l, const char *path, const char *type)
 	}
 	if (!(l->v[l->n].path = strdup(path)))
 		return -ENOMEM;
-	l->v[l->n].type = type;
+	snprintf(l->v[l->n].type, sizeof(l->v[l->n].type), "%s", type);
 	l->n++;
+	return 0;
+}
+
+size_t fr_left_pack(const struct fr_left_list *l, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	for (uint32_t i = 0; i < l->n; i++) {
+		size_t t = strlen(l->v[i].type) + 1, p = strlen(l->v[i].path) + 1;
+		if (len + t + p > cap)
+			break;
+		memcpy(buf + len, l->v[i].type, t);
+		memcpy(buf + len + t, l->v[i].path, p);
+		len += t + p;
+	}
+	return len;
+}
+
+int fr_left_unpack(const char *buf, size_t len, struct fr_left_list *l)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		const char *type = buf + at;
+		size_t t = strnlen(type, len - at);
+		if (at + t + 1 >= len)
+			return -EINVAL;
+		const char *path = type + t + 1;
+		size_t p = strnlen(path, len - at - t - 1);
+		if (at + t + 1 + p >= len)
+			return -EINVAL;
+		int rc = left_add(l, path, type);
+		if (rc < 0)
+			return rc;
+		at += t + p + 2;
+	}
 	return 0;
 }
 
@@ -133,30 +169,6 @@ static int cmp_left(const void *a, const void *b)
 {
 	return strcmp(((const struct fr_left_out *)a)->path,
 		      ((const struct fr_left_out *)b)->path);
-}
-
-void fr_left_print(const struct fr_left_list *l, FILE *out)
-{
-	char p[FR_ESC_MAX];
-
-	if (!l->n)
-		return;
-	fprintf(out, "left out %u:", l->n);
-	for (uint32_t i = 0; i < l->n; i++)
-		fprintf(out, "%s %s (%s)", i ? "," : "",
-			fr_esc(l->v[i].path, p, sizeof(p)), l->v[i].type);
-	fputc('\n', out);
-}
-
-void fr_left_json(const struct fr_left_list *l, FILE *out)
-{
-	fputc('[', out);
-	for (uint32_t i = 0; i < l->n; i++) {
-		fputs(i ? ",{\"path\":" : "{\"path\":", out);
-		fr_json_fput(l->v[i].path, out);
-		fprintf(out, ",\"type\":\"%s\"}", l->v[i].type);
-	}
-	fputc(']', out);
 }
 
 /* Hand directory fd (rel) to an idle walker; false: walk it yourself. */

@@ -1,0 +1,244 @@
+/*
+ * send.c - what `ferry send` and `ferry resume` print: the progress line
+ * while a transfer runs (the engine's hooks), the closing summary (a
+ * line per transfer, or JSON: docs/ferry.1, "JSON OUTPUT"), the report
+ * of an interrupted one, and what the walk left out.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_tools.h"
+
+/* ---- what the walk left out ----------------------------------------------- */
+
+void ferry_left_print(const struct fr_left_list *l, FILE *out)
+{
+	char p[FR_ESC_MAX];
+
+	if (!l->n)
+		return;
+	fprintf(out, "left out %u:", l->n);
+	for (uint32_t i = 0; i < l->n; i++)
+		fprintf(out, "%s %s (%s)", i ? "," : "",
+			fr_esc(l->v[i].path, p, sizeof(p)), l->v[i].type);
+	fputc('\n', out);
+}
+
+void ferry_left_json(const struct fr_left_list *l, FILE *out)
+{
+	fputc('[', out);
+	for (uint32_t i = 0; i < l->n; i++) {
+		fputs(i ? ",{\"path\":" : "{\"path\":", out);
+		fr_json_fput(l->v[i].path, out);
+		fprintf(out, ",\"type\":\"%s\"}", l->v[i].type);
+	}
+	fputc(']', out);
+}
+
+/* ---- the summary ------------------------------------------------------------- */
+
+/* What went wrong: the engine's words, else the last error logged, else
+ * the code's meaning. */
+static const char *result_message(const struct fr_send_result *r)
+{
+	if (r->message[0])
+		return r->message;
+	if (fr_log_last_error()[0])
+		return fr_log_last_error();
+	return fr_strerror(r->error);
+}
+
+/* One transfer's object, the same in send's, resume's and (where they
+ * share a field) status's JSON. "ok" is true only for exit 0; a package
+ * sent with something left out of it (exit 6) has ok false and left_out
+ * says what. */
+static void result_json(const struct fr_send_result *r, FILE *out)
+{
+	char n[1600], e[1100], id[200];
+
+	fprintf(out,
+		"{\"transfer\":%s,\"name\":%s,\"site\":\"%s\","
+		"\"ok\":%s,\"error\":%s,\"bytes\":%llu,\"wire_bytes\":%llu,"
+		"\"skipped_bytes\":%llu,\"read_bytes\":%llu,"
+		"\"segments\":%u,\"segments_sent\":%u,"
+		"\"segments_skipped\":%u,\"segments_resent\":%u,"
+		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
+		"\"level_auto\":%s,\"skip_special\":%s,\"left_out\":",
+		r->transfer[0] ? fr_json_str(r->transfer, id, sizeof(id)) : "null",
+		fr_json_str(r->name, n, sizeof(n)), r->site,
+		r->error ? "false" : "true",
+		r->error ? fr_json_str(result_message(r), e, sizeof(e)) : "null",
+		(unsigned long long)r->total_bytes,
+		(unsigned long long)r->sent_bytes,
+		(unsigned long long)r->skipped_bytes,
+		(unsigned long long)r->read_bytes, r->n_segments, r->segs_sent,
+		r->segs_skipped, r->segs_resent, r->seconds,
+		r->attempts, r->level_last, r->level_auto ? "true" : "false",
+		r->skip_special ? "true" : "false");
+	ferry_left_json(&r->left_out, out);
+	fputs(",\"outputs\":[", out);
+	for (unsigned i = 0; i < r->n_outputs; i++) {
+		const struct fr_output_result *o = &r->outputs[i];
+		fprintf(out,
+			"%s{\"name\":%s,\"segments\":%u,\"bytes\":%llu,"
+			"\"rate\":%.0f,\"finished\":%.3f}",
+			i ? "," : "", fr_json_str(o->name, n, sizeof(n)),
+			o->segments, (unsigned long long)o->bytes, o->rate,
+			o->finished);
+	}
+	fputs("]}", out);
+}
+
+/* The line of a transfer that finished (with what it left out). */
+static void result_line(const struct fr_send_result *r, FILE *out)
+{
+	char a[32], b[32], rate[32], en[4 * FR_NAME_MAX + 8];
+	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
+					     r->seconds
+				   : 0;
+
+	fprintf(out,
+		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
+		"there, %u re-sent), %s on the wire\n",
+		fr_esc(r->name, en, sizeof(en)), r->site,
+		fr_human_bytes(r->total_bytes, a, sizeof(a)),
+		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
+		r->n_segments, r->segs_skipped, r->segs_resent,
+		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
+	ferry_left_print(&r->left_out, out);
+}
+
+/* A transfer that did not finish, said after its log: how to go on
+ * (nothing when going on would not help, or a signal said it). */
+static void say_unfinished(const struct fr_send_result *r, const char *config)
+{
+	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
+	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
+		return;
+	fprintf(stderr,
+		"ferry: transfer %s is interrupted; run 'ferry resume %s "
+		"--config %s' to continue\n",
+		r->transfer, r->transfer, config);
+}
+
+/* One transfer's end, as text: its line (unless -q), or how to resume
+ * it; what was left out is said even with -q (it makes the exit code). */
+static void result_said(const struct fr_send_result *r,
+			const struct ferry_report *rp)
+{
+	bool done = r->error == 0 || r->error == FR_E_LEFT_OUT;
+
+	if (done && rp->verbosity >= FR_LOG_INFO) {
+		result_line(r, stdout);
+	} else if (done && r->left_out.n) {
+		if (rp->resume)
+			fprintf(stderr, "ferry: %s: ", r->transfer);
+		else
+			fputs("ferry: ", stderr);
+		ferry_left_print(&r->left_out, stderr);
+	} else if (!done) {
+		say_unfinished(r, rp->config);
+	}
+}
+
+void ferry_send_print(const struct fr_send_result *r,
+		      const struct ferry_report *rp)
+{
+	if (rp->json) {
+		result_json(r, stdout);
+		fputc('\n', stdout);
+	} else {
+		result_said(r, rp);
+	}
+	fflush(stdout);
+}
+
+void ferry_resume_print(const struct fr_resume_result *res,
+			const struct ferry_report *rp)
+{
+	bool ok = true;
+
+	if (rp->json) {
+		for (unsigned i = 0; i < res->n; i++)
+			ok &= res->v[i].error == 0;
+		printf("{\"ok\":%s,\"transfers\":[", ok ? "true" : "false");
+		for (unsigned i = 0; i < res->n; i++) {
+			if (i)
+				putchar(',');
+			result_json(&res->v[i], stdout);
+		}
+		printf("]}\n");
+	} else {
+		for (unsigned i = 0; i < res->n; i++)
+			result_said(&res->v[i], rp);
+	}
+	fflush(stdout);
+}
+
+/* ---- while it runs ---------------------------------------------------------- */
+
+static void progress(void *arg, const char *name, const char *site,
+		     const struct fr_progress *p)
+{
+	char who[600], pct[16], bytes[80], a[32], b[32], rate[48], rs[32],
+		eta[48], e[32], seg[48], level[16];
+
+	(void)arg;
+	snprintf(who, sizeof(who), "%s -> %s", name, site);
+	snprintf(pct, sizeof(pct), "%5.1f%%",
+		 p->total_bytes ? 100.0 * (double)p->done_bytes /
+					  (double)p->total_bytes
+				: 100.0);
+	snprintf(bytes, sizeof(bytes), "%s / %s",
+		 fr_human_bytes(p->done_bytes, a, sizeof(a)),
+		 fr_human_bytes(p->total_bytes, b, sizeof(b)));
+	snprintf(rate, sizeof(rate), "%s/s",
+		 fr_human_bytes((uint64_t)p->rate, rs, sizeof(rs)));
+	snprintf(eta, sizeof(eta), "ETA %s", fr_clock_str(p->eta, e, sizeof(e)));
+	snprintf(seg, sizeof(seg), "seg %u/%u", p->segs_done, p->n_segments);
+	if (p->level > 0)
+		snprintf(level, sizeof(level), "zstd %d", p->level);
+	else
+		snprintf(level, sizeof(level), "raw");
+	/* on a narrow terminal the less telling parts go first */
+	const struct fr_tty_part parts[] = {
+		{who, 4}, {pct, 0},  {bytes, 1}, {rate, 3},
+		{eta, 2}, {seg, 5},  {level, 6},
+	};
+	fr_tty_line(parts, sizeof(parts) / sizeof(parts[0]));
+}
+
+static void progress_end(void *arg)
+{
+	(void)arg;
+	if (write(STDERR_FILENO, "\r\033[K", 4) < 0)
+		return;
+}
+
+/* The report of a transfer a signal stopped: in the JSON a command
+ * prints (the watcher exits right after). */
+static void interrupted(void *arg, const struct fr_send_result *r)
+{
+	const struct ferry_report *rp = arg;
+
+	if (!rp->json)
+		return;
+	if (rp->resume)
+		fputs("{\"ok\":false,\"transfers\":[", stdout);
+	result_json(r, stdout);
+	fputs(rp->resume ? "]}\n" : "\n", stdout);
+	fflush(stdout);
+}
+
+void ferry_send_hooks(struct ferry_report *rp, bool progress_line,
+		      struct fr_send_hooks *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (progress_line) {
+		h->progress = progress;
+		h->progress_end = progress_end;
+	}
+	h->interrupted = interrupted;
+	h->arg = rp;
+}
