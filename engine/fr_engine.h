@@ -54,15 +54,6 @@ const char *fr_span_str(int64_t s, char *buf, size_t cap);
 /* Seconds as a clock, "4:05" or "1:02:03" ("--:--" when unknown: < 0
  * or past 99 hours). */
 const char *fr_clock_str(double s, char *buf, size_t cap);
-/* A progress line on the terminal (stderr), never wider than it (its
- * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
- * apart; while too wide, the part with the highest drop rank is left
- * out (rank 0 never), and what is still too wide is cut. */
-struct fr_tty_part {
-	const char *text;
-	int drop;
-};
-void fr_tty_line(const struct fr_tty_part *parts, unsigned n);
 /* JSON string escaping into out (quotes included, cut to fit cap);
  * returns out. Control characters as JSON escapes; a byte that is not
  * UTF-8 as the four characters \xNN. fr_json_fput writes it whole. */
@@ -572,6 +563,15 @@ int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
 /* ---- courier parcels (out/parcel.c; the import: recv/import.c) --------- */
 
 #define FR_PARCEL_MEDIA_MAX 64
+/* A parcel being written, as its progress line shows it. */
+struct fr_parcel_progress {
+	uint32_t written;     /* frames written */
+	uint32_t segments;    /* of this many (once the site's holdings are
+			       * known: those it lacks) */
+	double mb_s;          /* raw MB (10^6) per second since the start */
+	int level;            /* the last frame's zstd level */
+	uint32_t volume;      /* the volume being written, from 1 */
+};
 struct fr_parcel_opts {
 	const char *path;     /* file or directory */
 	const char *site;     /* destination */
@@ -581,7 +581,12 @@ struct fr_parcel_opts {
 	unsigned n_media;     /* 0: the address's media */
 	uint64_t volume_size; /* 0: fill each medium */
 	int level;            /* -2 config, -1 auto (follows the medium), 0..19 */
-	bool progress, json;
+	/* about four times a second while frames are written (NULL: not
+	 * wanted); progress_end once they stop */
+	void (*progress)(void *arg, const struct fr_parcel_progress *p);
+	void (*progress_end)(void *arg);
+	void *progress_arg;
+	bool json;
 	bool skip_special;    /* what is left out does not make it fail */
 	uint32_t first;       /* a send's courier: segments from this one on */
 	bool quiet;           /* no report on stdout: one line logged */

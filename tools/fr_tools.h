@@ -10,6 +10,16 @@
 
 #include "fr_engine.h"
 
+/* A progress line on the terminal (stderr), never wider than it (its
+ * TIOCGWINSZ, else $COLUMNS, else 80): the parts in order, two spaces
+ * apart; while too wide, the part with the highest drop rank is left
+ * out (rank 0 never), and what is still too wide is cut. */
+struct ferry_tty_part {
+	const char *text;
+	int drop;
+};
+void ferry_tty_line(const struct ferry_tty_part *parts, unsigned n);
+
 /* `ferry status`: a table per direction, or one JSON array (status.c). */
 void fr_status_print(const struct fr_status *s, bool json, FILE *out);
 /* `ferry plan`'s report (plan.c): the table, or one JSON object. */
@@ -29,6 +39,8 @@ void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
 			     bool json, FILE *out);
 void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
 				FILE *out);
+/* `ferry parcel create`'s progress line, set in o. */
+void ferry_parcel_progress(struct fr_parcel_opts *o);
 /* `ferry parcel create`'s summary: the parcel, or (none kept) what the
  * walk left out, on stderr. */
 void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,

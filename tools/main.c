@@ -648,11 +648,12 @@ static int cmd_parcel(int argc, char **argv)
 			.n_media = a.n_media,
 			.volume_size = a.volume_size,
 			.level = a.level,
-			.progress = show_progress(&a),
 			.json = a.json,
 			.skip_special = a.skip_special,
 		};
 		memcpy(o.media, a.media, sizeof(o.media));
+		if (show_progress(&a))
+			ferry_parcel_progress(&o);
 		struct fr_parcel_made made;
 		rc = fr_parcel_create(&c, &o, &made);
 		if (rc == 0 || rc == FR_E_LEFT_OUT || made.kept)

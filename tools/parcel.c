@@ -130,3 +130,32 @@ void ferry_parcel_made_print(const struct fr_parcel_made *m, bool json,
 			p->left_out);
 	ferry_left_print(&m->left, out);
 }
+
+/* ---- `parcel create`'s progress line -------------------------------------- */
+
+static void create_progress(void *arg, const struct fr_parcel_progress *p)
+{
+	char sg[64], rt[32], lv[32], vl[32];
+
+	(void)arg;
+	snprintf(sg, sizeof(sg), "parcel: %u/%u segments", p->written,
+		 p->segments);
+	snprintf(rt, sizeof(rt), "%.0f MB/s", p->mb_s);
+	snprintf(lv, sizeof(lv), "level %d", p->level);
+	snprintf(vl, sizeof(vl), "volume %u", p->volume);
+	const struct ferry_tty_part parts[] = {{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
+	ferry_tty_line(parts, sizeof(parts) / sizeof(parts[0]));
+}
+
+static void create_progress_end(void *arg)
+{
+	(void)arg;
+	fputs("\r\033[K", stderr);
+}
+
+void ferry_parcel_progress(struct fr_parcel_opts *o)
+{
+	o->progress = create_progress;
+	o->progress_end = create_progress_end;
+	o->progress_arg = NULL;
+}

@@ -202,11 +202,11 @@ static void progress(void *arg, const char *name, const char *site,
 	else
 		snprintf(level, sizeof(level), "raw");
 	/* on a narrow terminal the less telling parts go first */
-	const struct fr_tty_part parts[] = {
+	const struct ferry_tty_part parts[] = {
 		{who, 4}, {pct, 0},  {bytes, 1}, {rate, 3},
 		{eta, 2}, {seg, 5},  {level, 6},
 	};
-	fr_tty_line(parts, sizeof(parts) / sizeof(parts[0]));
+	ferry_tty_line(parts, sizeof(parts) / sizeof(parts[0]));
 }
 
 static void progress_end(void *arg)

@@ -56,7 +56,7 @@ int fr_remove_tree(const char *path);
 int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* fr_human_bytes, fr_json_time, fr_span_str, fr_clock_str, fr_json_str,
- * fr_esc, fr_tty_line: in fr_engine.h, for the command line too. */
+ * fr_esc: in fr_engine.h, for the command line too. */
 /* The value of "key=value" lines in text (0), or -ENOENT and "". */
 int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
 long fr_kv_num(const char *text, const char *key); /* 0 when absent */

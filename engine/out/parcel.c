@@ -1142,18 +1142,16 @@ static void follow_medium(struct creation *cr, struct frame_loop *fl)
 		       ad->source_rate / 1e6);
 }
 
-static void progress_line(const struct creation *cr, int level, double now)
+static void progress_tick(const struct creation *cr, int level, double now)
 {
-	char sg[64], rt[32], lv[32], vl[32];
-
-	snprintf(sg, sizeof(sg), "parcel: %u/%u segments", cr->written,
-		 cr->pp.settled ? cr->p.segments : cr->m.n_segments);
-	snprintf(rt, sizeof(rt), "%.0f MB/s",
-		 cr->raw_done / 1e6 / (now - cr->t0 + 1e-9));
-	snprintf(lv, sizeof(lv), "level %d", level);
-	snprintf(vl, sizeof(vl), "volume %u", cr->w.n_vols);
-	const struct fr_tty_part parts[] = {{sg, 0}, {rt, 2}, {lv, 3}, {vl, 1}};
-	fr_tty_line(parts, FR_ARRAY_SIZE(parts));
+	struct fr_parcel_progress p = {
+		.written = cr->written,
+		.segments = cr->pp.settled ? cr->p.segments : cr->m.n_segments,
+		.mb_s = cr->raw_done / 1e6 / (now - cr->t0 + 1e-9),
+		.level = level,
+		.volume = cr->w.n_vols,
+	};
+	cr->o->progress(cr->o->progress_arg, &p);
 }
 
 /* Slot s's job is back: its frame to the medium, unless the destination
@@ -1207,7 +1205,7 @@ static int frame_done(struct creation *cr, const struct fr_prod_slot *s,
 		if (cr->fixed < 0)
 			follow_medium(cr, fl);
 		if (cr->o->progress)
-			progress_line(cr, s->level, now);
+			progress_tick(cr, s->level, now);
 		fl->last_tick = now;
 	}
 	return 0;
@@ -1489,8 +1487,8 @@ static int create_close(struct creation *cr, int rc)
 	struct parcel *p = &cr->p;
 	struct vwriter *w = &cr->w;
 
-	if (cr->o->progress)
-		fprintf(stderr, "\r\033[K");
+	if (cr->o->progress_end)
+		cr->o->progress_end(cr->o->progress_arg);
 	while (fr_producer_take(&cr->pr)) /* the frames still out */
 		;
 	/* an error other than a full medium after some frames: the hashing
