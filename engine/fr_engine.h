@@ -635,9 +635,43 @@ int fr_parcel_list(const struct fr_config *c, bool offline,
  * *out; *already when it was marked before. */
 int fr_parcel_ship(const struct fr_config *c, const char *which,
 		   struct fr_parcel_info *out, bool *already);
-/* Verify and import the volumes found in paths (files or directories). */
+/* What `parcel import` did with one parcel whose volumes were given. */
+struct fr_import_parcel {
+	char id[33];			/* hex of the parcel id */
+	char name[FR_NAME_MAX + 1];	/* its package */
+	bool already_complete;		/* complete here before: nothing
+					 * imported */
+	uint32_t imported, held;	/* segments written, held already */
+	uint32_t refused;		/* segments that failed their check */
+	uint32_t damaged;		/* volumes that ended early */
+	bool complete;			/* the package is complete now */
+	uint32_t n_have, n_segments;	/* segments held, of the package's */
+	/* what is still missing (complete: nothing) */
+	char missing_volumes[1024];	/* "vol-002.fpv, vol-005.fpv" */
+	bool last_volume_seen;		/* else any after the highest seen */
+	char missing_segments[2048];	/* of the parcel: "3,7-9" */
+	uint32_t n_missing;		/* their number */
+	uint32_t not_in_parcel;		/* missing, and the network's */
+};
+/* A volume refused whole: not a volume, older, or for another site. */
+struct fr_import_refused {
+	char path[FR_PATH_MAX + 1];
+	char why[256];
+};
+struct fr_import_result {
+	struct fr_import_parcel *parcels;
+	unsigned n_parcels;
+	struct fr_import_refused *refused;
+	unsigned n_refused;
+	int error;			/* the first error, or 0 */
+	char message[1024];		/* and what it said */
+};
+void fr_import_result_fini(struct fr_import_result *r);
+/* Verify and import the volumes found in paths (files or directories),
+ * by the receiver running here if there is one: what was done in *out
+ * (fini it), even when it fails. */
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
-		     unsigned n_paths, bool json, FILE *out);
+		     unsigned n_paths, struct fr_import_result *out);
 
 /* ---- receiving --------------------------------------------------------- */
 

@@ -39,6 +39,10 @@ void ferry_parcel_list_print(const struct fr_parcel_info *ps, uint32_t n,
 			     bool json, FILE *out);
 void ferry_parcel_shipped_print(const struct fr_parcel_info *p, bool already,
 				FILE *out);
+/* `ferry parcel import`'s report: a line per parcel and what it still
+ * misses, or one JSON object. */
+void ferry_parcel_import_print(const struct fr_import_result *r, bool json,
+			       FILE *out);
 /* `ferry parcel create`'s progress line, set in o. */
 void ferry_parcel_progress(struct fr_parcel_opts *o);
 /* `ferry parcel create`'s summary: the parcel, or (none kept) what the

@@ -661,8 +661,11 @@ static int cmd_parcel(int argc, char **argv)
 						stdout);
 		fr_parcel_made_fini(&made);
 	} else if (import) {
-		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, a.json,
-				      stdout);
+		struct fr_import_result ir;
+		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, &ir);
+		if (rc != -ENOENT && rc != FR_E_PROTOCOL)
+			ferry_parcel_import_print(&ir, a.json, stdout);
+		fr_import_result_fini(&ir);
 		fr_config_fini(&c);
 		return rc == 0 ? 0
 		       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_FORGED ||

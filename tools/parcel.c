@@ -159,3 +159,92 @@ void ferry_parcel_progress(struct fr_parcel_opts *o)
 	o->progress_end = create_progress_end;
 	o->progress_arg = NULL;
 }
+
+/* ---- `parcel import`'s report ---------------------------------------------- */
+
+static void import_parcel_json(const struct fr_import_parcel *p, FILE *out)
+{
+	char b[600], v[1100], m[2200];
+
+	if (p->already_complete) {
+		fprintf(out,
+			"{\"parcel\": \"%s\", \"name\": %s, \"imported\": 0, "
+			"\"complete\": true, \"already_complete\": true}",
+			p->id, fr_json_str(p->name, b, sizeof(b)));
+		return;
+	}
+	fprintf(out,
+		"{\"parcel\": \"%s\", \"name\": %s, \"imported\": %u, "
+		"\"already_held\": %u, \"refused\": %u, \"damaged_volumes\": %u, "
+		"\"complete\": %s, \"held\": %u, \"n_segments\": %u, "
+		"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
+		"\"missing_segments\": %s, \"n_missing\": %u, "
+		"\"not_in_parcel\": %u}",
+		p->id, fr_json_str(p->name, b, sizeof(b)), p->imported, p->held,
+		p->refused, p->damaged, p->complete ? "true" : "false", p->n_have,
+		p->n_segments, fr_json_str(p->missing_volumes, v, sizeof(v)),
+		p->last_volume_seen ? "true" : "false",
+		fr_json_str(p->missing_segments, m, sizeof(m)), p->n_missing,
+		p->not_in_parcel);
+}
+
+static void import_parcel_text(const struct fr_import_parcel *p, FILE *out)
+{
+	char en[4 * FR_NAME_MAX + 8];
+
+	fr_esc(p->name, en, sizeof(en));
+	if (p->already_complete) {
+		fprintf(out,
+			"parcel %.12s: package '%s' is already complete here; "
+			"nothing to import\n",
+			p->id, en);
+		return;
+	}
+	fprintf(out,
+		"parcel %.12s, package '%s': %u segment(s) imported, %u "
+		"already held, %u refused; %u of %u segments held%s\n",
+		p->id, en, p->imported, p->held, p->refused, p->n_have,
+		p->n_segments, p->complete ? " - complete" : "");
+	if (p->complete)
+		return;
+	const char *vols = p->missing_volumes;
+	if (vols[0] || !p->last_volume_seen)
+		fprintf(out, "missing volumes: %s%s%s\n", vols,
+			vols[0] && !p->last_volume_seen ? ", and " : "",
+			p->last_volume_seen ? ""
+					    : "any after the highest seen (the "
+					      "last volume has not been "
+					      "imported)");
+	if (p->n_missing)
+		fprintf(out, "missing segments of the parcel (%u): %s\n",
+			p->n_missing, p->missing_segments);
+	if (p->not_in_parcel)
+		fprintf(out,
+			"%u other segment(s) are not in this parcel: they "
+			"come over the network\n",
+			p->not_in_parcel);
+}
+
+void ferry_parcel_import_print(const struct fr_import_result *r, bool json,
+			       FILE *out)
+{
+	if (!json) {
+		for (unsigned i = 0; i < r->n_parcels; i++)
+			import_parcel_text(&r->parcels[i], out);
+		return;
+	}
+	char p[FR_ESC_MAX], w[600], e[2200];
+	fputs("{\"parcels\": [", out);
+	for (unsigned i = 0; i < r->n_parcels; i++) {
+		fputs(i ? ",\n  " : "\n  ", out);
+		import_parcel_json(&r->parcels[i], out);
+	}
+	fprintf(out, "%s], \"refused_volumes\": [", r->n_parcels ? "\n" : "");
+	for (unsigned i = 0; i < r->n_refused; i++)
+		fprintf(out, "%s{\"path\": %s, \"error\": %s}", i ? ", " : "",
+			fr_json_str(r->refused[i].path, p, sizeof(p)),
+			fr_json_str(r->refused[i].why, w, sizeof(w)));
+	fprintf(out, "], \"ok\": %s, \"error\": %s}\n",
+		r->error ? "false" : "true",
+		r->error ? fr_json_str(r->message, e, sizeof(e)) : "null");
+}

@@ -14,6 +14,13 @@
  * running receiver, and answer IMPORT_DONE (recv/import.c). */
 int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 			   const char *who, const uint8_t *body, uint32_t len);
+/* IMPORT_DONE's result record (PROTOCOL.md): *out malloc'd; unpack
+ * checks every field against len (FR_E_PROTOCOL; res filled as far as it
+ * read: fr_import_result_fini it either way). */
+int fr_import_result_pack(const struct fr_import_result *res, uint8_t **out,
+			  uint32_t *len);
+int fr_import_result_unpack(const uint8_t *b, uint32_t len,
+			    struct fr_import_result *res);
 
 
 int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,

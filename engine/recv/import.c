@@ -1012,65 +1012,28 @@ static int import_volume(struct importer *im, struct vol *v, int fd,
 }
 
 /* Volumes of the parcel not imported yet, by number and segments. */
-static void report_missing(const struct importer *im, const struct incoming *in,
-			   const uint8_t *seglist, FILE *out, bool json)
+static void fill_missing(const struct importer *im, const struct incoming *in,
+			 const uint8_t *seglist, struct fr_import_parcel *ip)
 {
 	const struct fr_manifest *m = &im->pkg.m;
-	char buf[2048], vols[1024] = "";
-	uint32_t n_missing = 0, n_other = 0;
 	size_t o = 0;
 	uint32_t upto = in->total ? in->total : in->n_vol;
+	char *vols = ip->missing_volumes;
+	size_t cap = sizeof(ip->missing_volumes);
 
+	vols[0] = '\0';
 	for (uint32_t k = 1; k <= upto && k < FR_ARRAY_SIZE(in->seen); k++)
-		if (!in->seen[k] && o + 24 < sizeof(vols))
-			o += (size_t)snprintf(vols + o, sizeof(vols) - o,
+		if (!in->seen[k] && o + 24 < cap)
+			o += (size_t)snprintf(vols + o, cap - o,
 					      "%svol-%03u.fpv", o ? ", " : "", k);
-	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have, buf, sizeof(buf),
-		      &n_missing);
+	ip->last_volume_seen = in->total != 0;
+	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have,
+		      ip->missing_segments, sizeof(ip->missing_segments),
+		      &ip->n_missing);
+	ip->not_in_parcel = 0;
 	for (uint32_t i = 0; i < m->n_segments; i++)
 		if (!im->pkg.j.have[i] && !((seglist[i / 8] >> (i % 8)) & 1))
-			n_other++;
-	if (json) {
-		char b1[2200], b2[1100];
-		fprintf(out,
-			"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
-			"\"missing_segments\": %s, \"n_missing\": %u, "
-			"\"not_in_parcel\": %u",
-			fr_json_str(vols, b2, sizeof(b2)),
-			in->total ? "true" : "false",
-			fr_json_str(buf, b1, sizeof(b1)), n_missing, n_other);
-		return;
-	}
-	if (vols[0] || !in->total)
-		fprintf(out, "missing volumes: %s%s%s\n", vols[0] ? vols : "",
-			vols[0] && !in->total ? ", and " : "",
-			in->total ? ""
-				  : "any after the highest seen (the last volume "
-				    "has not been imported)");
-	if (n_missing)
-		fprintf(out, "missing segments of the parcel (%u): %s\n",
-			n_missing, buf);
-	if (n_other)
-		fprintf(out,
-			"%u other segment(s) are not in this parcel: they "
-			"come over the network\n",
-			n_other);
-}
-
-/* Nothing to import: the package is complete here already. */
-static void say_complete(FILE *out, bool json, const char *id,
-			 const char *name)
-{
-	if (json)
-		fprintf(out,
-			"{\"parcel\": \"%s\", \"imported\": 0, \"complete\": "
-			"true, \"already_complete\": true}\n",
-			id);
-	else
-		fprintf(out,
-			"parcel %.12s: package '%s' is already complete here; "
-			"nothing to import\n",
-			id, name);
+			ip->not_in_parcel++;
 }
 
 /* One authentic record of type `type` at fd's offset: its body opened,
@@ -1172,38 +1135,22 @@ static bool registered_manifest(const struct fr_config *c,
 	return false;
 }
 
-/* What an import did: its object in the "parcels" array (json; *printed
- * counts them, for the commas), or its summary line and what is still
- * missing. */
-static void report_import(const struct importer *im, const struct incoming *in,
-			  const uint8_t *seglist, const char *id, bool complete,
-			  bool json, FILE *out, unsigned *printed)
+/* What an import did with its parcel, and what is still missing. */
+static void fill_import(const struct importer *im, const struct incoming *in,
+			const uint8_t *seglist, bool complete,
+			struct fr_import_parcel *ip)
 {
 	const struct fr_store_pkg *pkg = im->op ? &im->op->pkg : &im->pkg;
 
-	if (json) {
-		char b[600];
-		fprintf(out,
-			"%s{\"parcel\": \"%s\", \"name\": %s, "
-			"\"imported\": %u, \"already_held\": %u, \"refused\": %u, "
-			"\"damaged_volumes\": %u, \"complete\": %s, \"held\": %u, "
-			"\"n_segments\": %u, ",
-			(*printed)++ ? ",\n  " : "\n  ", id,
-			fr_json_str(pkg->m.name, b, sizeof(b)), im->imported,
-			im->held, im->refused, im->damaged,
-			complete ? "true" : "false", pkg->j.n_have,
-			pkg->m.n_segments);
-		report_missing(im, in, seglist, out, true);
-		fputc('}', out);
-		return;
-	}
-	fprintf(out,
-		"parcel %.12s, package '%s': %u segment(s) imported, %u "
-		"already held, %u refused; %u of %u segments held%s\n",
-		id, pkg->m.name, im->imported, im->held, im->refused,
-		pkg->j.n_have, pkg->m.n_segments, complete ? " - complete" : "");
-	if (!complete)
-		report_missing(im, in, seglist, out, false);
+	snprintf(ip->name, sizeof(ip->name), "%s", pkg->m.name);
+	ip->imported = im->imported;
+	ip->held = im->held;
+	ip->refused = im->refused;
+	ip->damaged = im->damaged;
+	ip->complete = complete;
+	ip->n_have = pkg->j.n_have;
+	ip->n_segments = pkg->m.n_segments;
+	fill_missing(im, in, seglist, ip);
 }
 
 /* The manifest (and segment list) of the first volume where it reads
@@ -1493,10 +1440,9 @@ static void importer_fini(struct importer *im)
 	sodium_memzero(im->pkey, sizeof(im->pkey));
 }
 
-/* Import one parcel's volumes v[0..n); with json, its object goes into
- * the "parcels" array on out (*printed counts them, for the commas). */
+/* Import one parcel's volumes v[0..n): what it did in *ip. */
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
-			 bool json, FILE *out, bool *complete, unsigned *printed)
+			 struct fr_import_parcel *ip)
 {
 	struct importer im = {.c = c, .dq = {.efd = -1}};
 	struct incoming in;
@@ -1506,12 +1452,12 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	char err[600];
 	int rc;
 
-	*complete = false;
 	fr_hex(v[0].h.parcel, FR_HASH_LEN, im.id);
+	snprintf(ip->id, sizeof(ip->id), "%s", im.id);
 	rc = parcel_manifest(&im, v, n, &mf, &mf_len, &mv, &in);
 	if (rc > 0) {
-		say_complete(out, json, im.id, in.name);
-		*complete = true;
+		snprintf(ip->name, sizeof(ip->name), "%s", in.name);
+		ip->already_complete = ip->complete = true;
 		rc = 0;
 	} else if (rc == 0) {
 		rc = imp_join(&im, mf, mf_len, err, sizeof(err));
@@ -1538,17 +1484,17 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		if (in.state != FR_PARCEL_RECEIVED)
 			in.state = FR_PARCEL_SUPERSEDED;
 		incoming_save(&in);
-		*complete = true;
-		say_complete(out, json, im.id, im.pkg.m.name);
+		snprintf(ip->name, sizeof(ip->name), "%s", im.pkg.m.name);
+		ip->already_complete = ip->complete = true;
 		rc = 0;
 	} else {
 		incoming_fill(&in, &im);
 		if (in.state != FR_PARCEL_RECEIVED)
 			in.state = FR_PARCEL_IMPORTING;
+		bool complete = false;
 		if ((rc = importer_start(&im)) == 0 &&
-		    (rc = import_volumes(&im, v, n, &in, complete)) == 0) {
-			report_import(&im, &in, im.seglist, im.id, *complete,
-				      json, out, printed);
+		    (rc = import_volumes(&im, v, n, &in, &complete)) == 0) {
+			fill_import(&im, &in, im.seglist, complete, ip);
 			rc = im.refused || im.damaged ? FR_E_HASH_MISMATCH : 0;
 		}
 	}
@@ -1556,23 +1502,27 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 	return rc;
 }
 
-/* A volume refused whole, as a JSON object in the list rj (or nothing). */
-static void refused_json(FILE *rj, const char *path, const char *why)
+/* A volume refused whole, added to the result. */
+static void refused_add(struct fr_import_result *res, const char *path,
+			const char *why)
 {
-	char p[FR_ESC_MAX], w[300];
+	struct fr_import_refused *n =
+		realloc(res->refused, (res->n_refused + 1) * sizeof(*n));
 
-	if (!rj)
+	if (!n)
 		return;
-	fprintf(rj, "%s{\"path\": %s, \"error\": %s}", ftell(rj) ? ", " : "",
-		fr_json_str(path, p, sizeof(p)), fr_json_str(why, w, sizeof(w)));
+	res->refused = n;
+	snprintf(n[res->n_refused].path, sizeof(n->path), "%s", path);
+	snprintf(n[res->n_refused].why, sizeof(n->why), "%s", why);
+	res->n_refused++;
 }
 
 /* Every volume's header read first: what is not a volume, is of an older
- * format or is addressed to another site is refused (said, in rj, and
+ * format or is addressed to another site is refused (said, in res, and
  * the first such code in *worst), the others kept at the front of v.
  * Returns how many are kept. */
 static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
-			  uint32_t n, FILE *rj, int *worst)
+			  uint32_t n, struct fr_import_result *res, int *worst)
 {
 	uint32_t good = 0;
 
@@ -1592,7 +1542,7 @@ static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
 			       "parcel again with this ferry ('ferry parcel "
 			       "create')",
 			       v[k].path, ver);
-			refused_json(rj, v[k].path,
+			refused_add(res, v[k].path,
 				     "made by an older ferry: make the parcel "
 				     "again with this one");
 			*worst = *worst ? *worst : r;
@@ -1601,7 +1551,7 @@ static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
 		if (r < 0) {
 			fr_log(FR_LOG_ERROR, "%s: not a usable parcel volume: %s",
 			       v[k].path, fr_strerror(r));
-			refused_json(rj, v[k].path, fr_strerror(r));
+			refused_add(res, v[k].path, fr_strerror(r));
 			*worst = *worst ? *worst : r;
 			continue;
 		}
@@ -1613,7 +1563,7 @@ static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
 			       v[k].path, v[k].h.to, c->code);
 			snprintf(why, sizeof(why), "addressed to site %s",
 				 v[k].h.to);
-			refused_json(rj, v[k].path, why);
+			refused_add(res, v[k].path, why);
 			*worst = FR_E_WRONG_SITE;
 			continue;
 		}
@@ -1624,16 +1574,25 @@ static uint32_t keep_ours(const struct fr_config *c, struct vol *v,
 	return good;
 }
 
+/* One parcel more in the result: its slot, zeroed (NULL: no memory). */
+static struct fr_import_parcel *parcel_add(struct fr_import_result *res)
+{
+	struct fr_import_parcel *n =
+		realloc(res->parcels, (res->n_parcels + 1) * sizeof(*n));
+
+	if (!n)
+		return NULL;
+	res->parcels = n;
+	memset(&n[res->n_parcels], 0, sizeof(*n));
+	return &n[res->n_parcels++];
+}
+
 static int import_here(const struct fr_config *c, const char *const *paths,
-		       unsigned n_paths, bool json, FILE *out)
+		       unsigned n_paths, struct fr_import_result *res)
 {
 	struct vol *v = NULL;
 	uint32_t n = 0, good = 0;
 	int rc = 0, worst = 0;
-	unsigned printed = 0;
-	char *refused = NULL; /* JSON objects of the volumes refused whole */
-	size_t refused_len = 0;
-	FILE *rj = NULL;
 
 	for (unsigned i = 0; i < n_paths; i++)
 		if ((rc = find_volumes(paths[i], 0, &v, &n)) < 0) {
@@ -1646,44 +1605,29 @@ static int import_here(const struct fr_config *c, const char *const *paths,
 		free(v);
 		return -ENOENT;
 	}
-	if (json && !(rj = open_memstream(&refused, &refused_len))) {
-		free(v);
-		return -ENOMEM;
-	}
-	good = keep_ours(c, v, n, rj, &worst);
+	good = keep_ours(c, v, n, res, &worst);
 	if (fr_workq_start(c->workers) < 0)
 		good = 0;
 	qsort(v, good, sizeof(*v), cmp_vol);
-	if (json)
-		fputs("{\"parcels\": [", out);
 	for (uint32_t a = 0; a < good;) {
 		uint32_t b = a + 1;
 		while (b < good && !memcmp(v[a].h.parcel, v[b].h.parcel, FR_HASH_LEN))
 			b++;
-		bool complete;
-		rc = import_parcel(c, v + a, b - a, json, out, &complete,
-				   &printed);
+		struct fr_import_parcel *ip = parcel_add(res);
+		rc = ip ? import_parcel(c, v + a, b - a, ip) : -ENOMEM;
 		if (rc < 0 && !worst)
 			worst = rc;
 		a = b;
 	}
-	if (json) {
-		char e[1100];
-		fclose(rj);
-		fprintf(out,
-			"%s], \"refused_volumes\": [%s], \"ok\": %s, "
-			"\"error\": %s}\n",
-			printed ? "\n" : "", refused ? refused : "",
-			worst ? "false" : "true",
-			worst ? fr_json_str(fr_log_last_error()[0]
-						    ? fr_log_last_error()
-						    : fr_strerror(worst),
-					    e, sizeof(e))
-			      : "null");
-		free(refused);
-	}
 	free(v);
 	return worst;
+}
+
+void fr_import_result_fini(struct fr_import_result *r)
+{
+	free(r->parcels);
+	free(r->refused);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ---- an import run by the receiver that is running ------------------------ */
@@ -1710,9 +1654,10 @@ static void local_listen(const struct fr_config *c, char *out, size_t cap)
 		snprintf(out, cap, "%s", c->listen);
 }
 
-/* IMPORT's body: flags (1: JSON), then each path (absolute), NUL-ended. */
-static uint8_t *import_req(const char *const *paths, unsigned n, bool json,
-			   uint32_t *len)
+/* IMPORT's body: flags (2: the result as a record; a receiver before it
+ * answered text, 1: as JSON), then each path (absolute), NUL-ended. */
+#define IMPORT_RECORD 2
+static uint8_t *import_req(const char *const *paths, unsigned n, uint32_t *len)
 {
 	size_t cap = 1;
 	char abs[PATH_MAX];
@@ -1722,7 +1667,7 @@ static uint8_t *import_req(const char *const *paths, unsigned n, bool json,
 	uint8_t *b = malloc(cap), *at = b;
 	if (!b)
 		return NULL;
-	*at++ = json ? 1 : 0;
+	*at++ = IMPORT_RECORD;
 	for (unsigned i = 0; i < n; i++) {
 		const char *p = realpath(paths[i], abs) ? abs : paths[i];
 		size_t l = strlen(p) + 1;
@@ -1733,25 +1678,204 @@ static uint8_t *import_req(const char *const *paths, unsigned n, bool json,
 	return b;
 }
 
-/* IMPORT_DONE: the exit code, then what the import printed, then its log
- * lines (to our standard error as they were). */
-static int import_answer(const uint8_t *b, uint32_t len, FILE *out)
+/*
+ * The result as IMPORT_DONE carries it (PROTOCOL.md): counts big-endian,
+ * strings as a 4-byte length and their bytes. A growing buffer; an
+ * allocation that fails marks it, and the answer is then an error.
+ */
+struct rbuf {
+	uint8_t *b;
+	size_t len, cap;
+	bool bad;
+};
+
+static void put_bytes(struct rbuf *r, const void *p, size_t n)
+{
+	if (r->bad)
+		return;
+	if (r->len + n > r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 4096;
+		while (nc < r->len + n)
+			nc *= 2;
+		uint8_t *nb = realloc(r->b, nc);
+		if (!nb) {
+			r->bad = true;
+			return;
+		}
+		r->b = nb;
+		r->cap = nc;
+	}
+	memcpy(r->b + r->len, p, n);
+	r->len += n;
+}
+
+static void put_u32(struct rbuf *r, uint32_t v)
+{
+	uint8_t b[4];
+
+	fr_put32(b, v);
+	put_bytes(r, b, 4);
+}
+
+static void put_str(struct rbuf *r, const char *s)
+{
+	put_u32(r, (uint32_t)strlen(s));
+	put_bytes(r, s, strlen(s));
+}
+
+static void result_encode(const struct fr_import_result *res, struct rbuf *r)
+{
+	put_u32(r, res->n_parcels);
+	put_u32(r, res->n_refused);
+	put_u32(r, (uint32_t)res->error);
+	put_str(r, res->message);
+	for (unsigned i = 0; i < res->n_parcels; i++) {
+		const struct fr_import_parcel *p = &res->parcels[i];
+		put_str(r, p->id);
+		put_str(r, p->name);
+		put_u32(r, (uint32_t)p->already_complete | (uint32_t)p->complete << 1 |
+				   (uint32_t)p->last_volume_seen << 2);
+		put_u32(r, p->imported);
+		put_u32(r, p->held);
+		put_u32(r, p->refused);
+		put_u32(r, p->damaged);
+		put_u32(r, p->n_have);
+		put_u32(r, p->n_segments);
+		put_u32(r, p->n_missing);
+		put_u32(r, p->not_in_parcel);
+		put_str(r, p->missing_volumes);
+		put_str(r, p->missing_segments);
+	}
+	for (unsigned i = 0; i < res->n_refused; i++) {
+		put_str(r, res->refused[i].path);
+		put_str(r, res->refused[i].why);
+	}
+}
+
+/* Reading it back: every field checked against what is left. */
+struct rget {
+	const uint8_t *b;
+	uint32_t len, at;
+	bool bad;
+};
+
+static uint32_t get_u32(struct rget *g)
+{
+	if (g->bad || g->len - g->at < 4) {
+		g->bad = true;
+		return 0;
+	}
+	g->at += 4;
+	return fr_get32(g->b + g->at - 4);
+}
+
+/* A string into out (cap bytes, cut to fit; a NUL in it is refused). */
+static void get_str(struct rget *g, char *out, size_t cap)
+{
+	uint32_t n = get_u32(g);
+
+	out[0] = '\0';
+	if (g->bad || n > g->len - g->at || memchr(g->b + g->at, 0, n)) {
+		g->bad = true;
+		return;
+	}
+	snprintf(out, cap, "%.*s", (int)n, (const char *)g->b + g->at);
+	g->at += n;
+}
+
+static int result_decode(const uint8_t *b, uint32_t len,
+			 struct fr_import_result *res)
+{
+	struct rget g = {.b = b, .len = len};
+	uint32_t np = get_u32(&g), nr = get_u32(&g);
+
+	/* each takes more than 48 bytes: no more than the answer holds */
+	if (g.bad || np > len / 48 || nr > len / 8)
+		return FR_E_PROTOCOL;
+	res->error = (int32_t)get_u32(&g);
+	get_str(&g, res->message, sizeof(res->message));
+	res->parcels = calloc(np ? np : 1, sizeof(*res->parcels));
+	res->refused = calloc(nr ? nr : 1, sizeof(*res->refused));
+	if (!res->parcels || !res->refused)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < np && !g.bad; i++) {
+		struct fr_import_parcel *p = &res->parcels[i];
+		get_str(&g, p->id, sizeof(p->id));
+		get_str(&g, p->name, sizeof(p->name));
+		uint32_t f = get_u32(&g);
+		p->already_complete = f & 1;
+		p->complete = f & 2;
+		p->last_volume_seen = f & 4;
+		p->imported = get_u32(&g);
+		p->held = get_u32(&g);
+		p->refused = get_u32(&g);
+		p->damaged = get_u32(&g);
+		p->n_have = get_u32(&g);
+		p->n_segments = get_u32(&g);
+		p->n_missing = get_u32(&g);
+		p->not_in_parcel = get_u32(&g);
+		get_str(&g, p->missing_volumes, sizeof(p->missing_volumes));
+		get_str(&g, p->missing_segments, sizeof(p->missing_segments));
+		res->n_parcels = i + 1;
+	}
+	for (uint32_t i = 0; i < nr && !g.bad; i++) {
+		get_str(&g, res->refused[i].path, sizeof(res->refused[i].path));
+		get_str(&g, res->refused[i].why, sizeof(res->refused[i].why));
+		res->n_refused = i + 1;
+	}
+	return g.bad || g.at != len ? FR_E_PROTOCOL : 0;
+}
+
+int fr_import_result_pack(const struct fr_import_result *res, uint8_t **out,
+			  uint32_t *len)
+{
+	struct rbuf r = {0};
+
+	result_encode(res, &r);
+	if (r.bad || r.len > UINT32_MAX) {
+		free(r.b);
+		return -ENOMEM;
+	}
+	*out = r.b;
+	*len = (uint32_t)r.len;
+	return 0;
+}
+
+int fr_import_result_unpack(const uint8_t *b, uint32_t len,
+			    struct fr_import_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	return result_decode(b, len, res);
+}
+
+/* IMPORT_DONE: the exit code, the result's length and the result, then
+ * the import's log lines (to our standard error as they were). */
+static int import_answer(const uint8_t *b, uint32_t len,
+			 struct fr_import_result *res)
 {
 	if (len < 8 || fr_get32(b + 4) > len - 8)
 		return FR_E_PROTOCOL;
 	uint32_t olen = fr_get32(b + 4);
-	fwrite(b + 8, 1, olen, out);
-	fflush(out);
 	if (fwrite(b + 8 + olen, 1, len - 8 - olen, stderr) == 0 &&
 	    len - 8 - olen)
 		return FR_E_PROTOCOL;
+	fr_import_result_fini(res);
+	int rc = fr_import_result_unpack(b + 8, olen, res);
+	if (rc < 0) {
+		fr_log(FR_LOG_ERROR,
+		       "the receiver's answer to the import is not a result "
+		       "this ferry reads (%s): is the receiver running an "
+		       "older ferry? Restart it with this one",
+		       fr_strerror(rc));
+		return rc;
+	}
 	return (int32_t)fr_get32(b);
 }
 
 /* 1 with *rc when the running receiver did the import, 0 when there is
  * none to ask (or it cannot: an older one): import here. */
 static int by_receiver(const struct fr_config *c, const char *const *paths,
-		       unsigned n, bool json, FILE *out, int *rc)
+		       unsigned n, struct fr_import_result *res, int *rc)
 {
 	char host[300], err[512];
 	struct fr_chan ch;
@@ -1767,7 +1891,7 @@ static int by_receiver(const struct fr_config *c, const char *const *paths,
 	fr_chan_plain(&ch, fd);
 	int r = fr_handshake_client(&ch, c->accounts[0].code,
 				    c->accounts[0].key, err, sizeof(err));
-	if (r == 0 && !(req = import_req(paths, n, json, &len)))
+	if (r == 0 && !(req = import_req(paths, n, &len)))
 		r = -ENOMEM;
 	if (r == 0) {
 		r = fr_msg_send(&ch, FR_MSG_IMPORT, req, len);
@@ -1788,19 +1912,34 @@ static int by_receiver(const struct fr_config *c, const char *const *paths,
 		return 0;
 	}
 	fr_log(FR_LOG_DEBUG, "imported by the receiver running at %s", host);
-	*rc = import_answer(ans, len, out);
+	*rc = import_answer(ans, len, res);
 	free(ans);
 	return 1;
 }
 
+/* An import in this process; the result says how it ended. */
+static int import_local(const struct fr_config *c, const char *const *paths,
+			unsigned n, struct fr_import_result *res)
+{
+	int rc = import_here(c, paths, n, res);
+
+	res->error = rc;
+	if (rc)
+		snprintf(res->message, sizeof(res->message), "%s",
+			 fr_log_last_error()[0] ? fr_log_last_error()
+						: fr_strerror(rc));
+	return rc;
+}
+
 int fr_parcel_import(const struct fr_config *c, const char *const *paths,
-		     unsigned n_paths, bool json, FILE *out)
+		     unsigned n_paths, struct fr_import_result *out)
 {
 	int rc;
 
-	if (by_receiver(c, paths, n_paths, json, out, &rc))
+	memset(out, 0, sizeof(*out));
+	if (by_receiver(c, paths, n_paths, out, &rc))
 		return rc;
-	return import_here(c, paths, n_paths, json, out);
+	return import_local(c, paths, n_paths, out);
 }
 
 /* Is the session's peer on this machine? */
@@ -1827,8 +1966,10 @@ int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 {
 	const char *paths[256];
 	unsigned n = 0;
-	char *text = NULL, *logs = NULL;
-	size_t tlen = 0, llen = 0;
+	char *logs = NULL;
+	size_t llen = 0;
+	struct fr_import_result res = {0};
+	struct rbuf out = {0};
 
 	if (!peer_local(ch->fd)) {
 		fr_log(FR_LOG_WARN, "%s: an import asked for from another machine "
@@ -1846,13 +1987,14 @@ int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 	}
 	if (!len || !n)
 		return fr_send_error(ch, FR_E_PROTOCOL, "IMPORT without a path");
-	FILE *out = open_memstream(&text, &tlen);
+	if (!(body[0] & IMPORT_RECORD)) /* an older ferry reads text */
+		return fr_send_error(ch, FR_E_PROTOCOL,
+				     "this receiver answers imports to its own "
+				     "ferry only: run 'parcel import' with the "
+				     "ferry that runs it");
 	FILE *lg = open_memstream(&logs, &llen);
-	if (!out || !lg) {
-		if (out)
-			fclose(out);
+	if (!lg)
 		return fr_send_error(ch, -ENOMEM, "out of memory");
-	}
 	fr_log(FR_LOG_INFO, "%s: importing %u path(s) for a client on this "
 	       "machine", who, n);
 	/* one import at a time: a second waits for the first to let go of
@@ -1860,24 +2002,23 @@ int fr_parcel_serve_import(const struct fr_config *c, struct fr_chan *ch,
 	pthread_mutex_lock(&serve_import_mu);
 	fr_log_copy_to(lg);
 	import_client = ch->fd;
-	int rc = import_here(c, paths, n, body[0] & 1, out);
+	int rc = import_local(c, paths, n, &res);
 	import_client = -1;
 	fr_log_copy_to(NULL);
 	pthread_mutex_unlock(&serve_import_mu);
-	fclose(out);
 	fclose(lg);
-	uint8_t *ans = malloc(8 + tlen + llen + 1);
-	int r = -ENOMEM;
-	if (ans) {
-		fr_put32(ans, (uint32_t)rc);
-		fr_put32(ans + 4, (uint32_t)tlen);
-		memcpy(ans + 8, text, tlen);
-		memcpy(ans + 8 + tlen, logs, llen);
-		r = fr_msg_send(ch, FR_MSG_IMPORT_DONE, ans,
-				(uint32_t)(8 + tlen + llen));
-	}
-	free(ans);
-	free(text);
+	put_u32(&out, (uint32_t)rc);
+	put_u32(&out, 0); /* the result's length, below */
+	size_t at = out.len;
+	result_encode(&res, &out);
+	if (!out.bad)
+		fr_put32(out.b + 4, (uint32_t)(out.len - at));
+	put_bytes(&out, logs, llen);
+	int r = out.bad ? fr_send_error(ch, -ENOMEM, "out of memory")
+			: fr_msg_send(ch, FR_MSG_IMPORT_DONE, out.b,
+				      (uint32_t)out.len);
+	free(out.b);
 	free(logs);
+	fr_import_result_fini(&res);
 	return r;
 }
