@@ -242,6 +242,8 @@ const char *fr_priority_name(int p);
 struct fr_progress {
 	char state[16];
 	uint64_t total_bytes, done_bytes, wire_bytes;
+	uint64_t moving_bytes;   /* of done_bytes: frames on their way, their
+				  * part the receiver's TCP took (not kept) */
 	uint32_t n_segments, segs_done;
 	double rate;   /* bytes/s of package data */
 	double eta;    /* seconds, <0 unknown */

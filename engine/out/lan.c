@@ -189,7 +189,7 @@ struct lan_conn {
 	uint64_t *fstart;
 	uint32_t *flen, *fkept;
 	uint64_t tcp_base, shown;
-	uint64_t start_ns, last_tick_ns, last_wire;
+	uint64_t start_ns, last_tick_ns, last_wire, last_tcp;
 	double rate;
 	char err[512];
 	int error;
@@ -1809,16 +1809,26 @@ static void tick(struct lan_conn *lc)
 		ratio = 1.0;
 	uint64_t done = done_bytes(lc, ratio);
 	if (dt > 0) {
-		double r = (double)(sc->wire_bytes - lc->last_wire) / dt * ratio;
+		/* what the receiver's TCP took, where the kernel says: the
+		 * socket's buffer takes a frame at once and then nothing for
+		 * seconds on a slow link */
+		uint64_t moved;
+		if (!lc->tcp_acked) /* the kernel does not say */
+			moved = sc->wire_bytes - lc->last_wire;
+		else
+			moved = lc->last_tcp ? lc->tcp_acked - lc->last_tcp : 0;
+		double r = (double)moved / dt * ratio;
 		lc->rate = lc->rate > 0 ? 0.8 * lc->rate + 0.2 * r : r;
 	}
 	lc->last_wire = sc->wire_bytes;
+	lc->last_tcp = lc->tcp_acked;
 	lc->last_tick_ns = now;
 	if (sc->progress) {
 		struct fr_progress p = {0};
 		snprintf(p.state, sizeof(p.state), "sending");
 		p.total_bytes = sc->m->total_size;
 		p.done_bytes = done;
+		p.moving_bytes = done > lc->acked_raw ? done - lc->acked_raw : 0;
 		p.wire_bytes = sc->wire_bytes;
 		p.n_segments = sc->m->n_segments;
 		p.segs_done = sc->segs_skipped + lc->n_acked;

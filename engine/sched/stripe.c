@@ -56,6 +56,7 @@ struct stripe {
 	void (*progress)(void *arg, const struct fr_progress *p);
 	void *progress_arg;
 	uint64_t outputs_saved_ns;
+	uint64_t shown;              /* the progress's bytes done, so far */
 	/* the courier: a parcel of the tail, written by its own thread */
 	const struct fr_stripe_courier *cr;
 	unsigned cr_idx;             /* its output in the assignment */
@@ -206,11 +207,29 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 		snprintf(l->state, sizeof(l->state), "sending");
 		st->outputs_saved_ns = 0;
 	}
-	for (unsigned i = 0; i < st->n; i++)
-		if (!strcmp(st->lanes[i].state, "sending"))
-			rate += st->lanes[i].last.rate;
+	/* what is acknowledged, by any output, and the part of each
+	 * output's frames on their way that its link has carried; the
+	 * level of the output that moves the most */
 	uint32_t segs = fr_assign_done(&st->as, &done);
-	q.done_bytes = done > p->done_bytes ? done : p->done_bytes;
+	double best = -1;
+	for (unsigned i = 0; i < st->n; i++) {
+		const struct lane *o = &st->lanes[i];
+		if (strcmp(o->state, "sending"))
+			continue;
+		rate += o->last.rate;
+		done += o->last.moving_bytes;
+		if (o->last.rate > best) {
+			best = o->last.rate;
+			q.level = o->last.level;
+		}
+	}
+	if (done > q.total_bytes)
+		done = q.total_bytes;
+	if (done < st->shown) /* never back */
+		done = st->shown;
+	st->shown = done;
+	q.done_bytes = done;
+	q.moving_bytes = 0;
 	q.segs_done = segs;
 	q.rate = rate;
 	q.eta = rate > 1 ? (double)(q.total_bytes - q.done_bytes) / rate : -1;

@@ -3,7 +3,8 @@
 # script(1)): it never wraps on a narrow one (the terminal's width, else
 # $COLUMNS; less telling fields left out first), and on a slow link it
 # moves with what the peer's TCP acknowledged, long before the one large
-# segment is acknowledged.
+# segment is acknowledged. A striped send draws one line for the package,
+# whose count never goes back.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_progress
 command -v script >/dev/null || skip "script(1) (util-linux) is required"
@@ -76,6 +77,56 @@ tty_send wide 3 "stty cols 160"
 expect_rc 0 "$RC" "send on a 160-column terminal"
 expect_grep "a wide line has the name, segments and level" \
 	'wide -> LAB .*seg [01]/1  raw' "$WORK/wide.tty"
+
+# ---- a striped send: one line for the package, never going back -------------------------
+# two addresses to LAB, limited to about 2.6 and 0.65 MB/s: the line counts
+# what both carry (the outputs' views made one), so its percentage and
+# bytes only grow, and its rate is about both links' sum
+cat >"$WORK/stripe.conf" <<EOF
+[site]
+code = CEN
+store = $CEN_STORE
+[address LAB lan]
+type = lan
+host = 127.0.0.1:$PORT
+password-file = $CEN_PW_FILE
+rate-limit = pulse 256K 100ms
+[address LAB lan2]
+type = lan
+host = 127.0.0.1:$PORT
+password-file = $CEN_PW_FILE
+rate-limit = pulse 64K 100ms
+[sender]
+segment-size = 4M
+EOF
+mkdir -p "$WORK/striped"
+head -c $((16 * 1024 * 1024)) /dev/urandom >"$WORK/striped/data"
+(unset COLUMNS; timeout 60 script -qfec \
+	"stty cols 120; $FERRY send $WORK/striped --to LAB --config $WORK/stripe.conf --level 0" \
+	"$WORK/striped.tty" >/dev/null 2>&1)
+expect_rc 0 "$?" "a send striped over two addresses on a terminal"
+expect_grep "... over both" "over 2 links: lan\+lan2" "$WORK/striped.tty"
+progress_lines "$WORK/striped.tty" >"$WORK/striped.lines"
+back=$(python3 - "$WORK/striped.lines" <<'EOF'
+import re, sys
+last, back, n = -1.0, 0, 0
+for l in open(sys.argv[1]):
+    m = re.match(r'\s*striped -> LAB\s+([0-9.]+)%', l)
+    if not m:
+        continue
+    n += 1
+    p = float(m.group(1))
+    back += p < last
+    last = max(last, p)
+print(n, back)
+EOF
+)
+check "the striped line was drawn and never went back (lines, times back: $back)" \
+	test "${back% *}" -ge 4 -a "${back#* }" = 0
+rates=$(grep -oE '[0-9.]+ [KM]iB/s' "$WORK/striped.lines" | tail -n +3 | head -n -2 |
+	awk '{ r = $1 * ($2 == "MiB/s" ? 1024 : 1); if (r > m) m = r } END { print m + 0 }')
+check "its rate is both links' at most, not one link's burst ($rates KiB/s)" \
+	awk -v r="$rates" 'BEGIN { exit !(r > 0 && r < 4000) }'
 
 # ---- parcel create's line too --------------------------------------------------------------
 mkdir -p "$WORK/parcel"
