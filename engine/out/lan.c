@@ -123,6 +123,7 @@ struct slot {
 	bool starved;        /* sending, and waiting for the worker */
 	uint32_t skip;
 	atomic_uint avail;
+	atomic_uint raw_in;  /* of a stream: the raw bytes behind avail */
 	atomic_bool cancel;  /* the transfer failed: the worker stops */
 };
 
@@ -554,6 +555,8 @@ again:
 		/* the last piece waits for FIN: the line never has to
 		 * wait for four bytes */
 		if (!done) {
+			atomic_store_explicit(&s->raw_in, (uint32_t)in_pos,
+					      memory_order_relaxed);
 			atomic_store_explicit(&s->avail,
 					      (uint32_t)(q - s->send_ptr),
 					      memory_order_release);
@@ -1135,6 +1138,7 @@ static void reads_done(struct lan_conn *lc, int si)
 	s->stream = s->queued = s->wdone = s->starved = false;
 	s->skip = 0;
 	atomic_store(&s->avail, 0);
+	atomic_store(&s->raw_in, 0);
 	atomic_store(&s->cancel, false);
 	s->has_ref = s->dropped = false;
 	s->probe = lc->held && lc->held[(size_t)s->seg * FR_UNCONF_REC] &&
@@ -1729,6 +1733,20 @@ static uint64_t done_bytes(struct lan_conn *lc, double ratio)
 	return lc->shown;
 }
 
+/* Before a frame has gone whole, what its bytes on the wire stand for:
+ * a stream's ratio so far, else none (1): a guess from the level would
+ * run ahead on data that does not compress, then stand still. */
+static double first_ratio(const struct lan_conn *lc)
+{
+	const struct slot *s = lc->sending >= 0 ? &lc->slots[lc->sending] : NULL;
+
+	if (!s || !s->stream)
+		return 1.0;
+	uint32_t made = atomic_load_explicit(&s->avail, memory_order_acquire);
+	uint32_t raw = atomic_load_explicit(&s->raw_in, memory_order_relaxed);
+	return made > 4096 && raw ? (double)raw / made : 1.0;
+}
+
 static void tick(struct lan_conn *lc)
 {
 	uint64_t now = fr_now_ns();
@@ -1804,7 +1822,7 @@ static void tick(struct lan_conn *lc)
 	 * moves all the time */
 	double ratio = sc->sent_raw && sc->wire_bytes
 			       ? (double)sc->sent_raw / (double)sc->wire_bytes
-			       : lc->adapt.ratio[lc->adapt.level];
+			       : first_ratio(lc);
 	if (ratio < 1.0)
 		ratio = 1.0;
 	uint64_t done = done_bytes(lc, ratio);
