@@ -392,7 +392,9 @@ int fr_held_parse(uint32_t type, const uint8_t *body, uint32_t len,
 #define FR_HELD_REC (4 + FR_HASH_LEN)
 #define FR_HELD_MAX(n) (4 + (uint64_t)(n) * FR_HELD_REC)
 /* ACK status */
-enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1, FR_ACK_NOREF = 2 };
+/* AGAIN: not kept, another arrival was bringing it and let go: send it
+ * again (an older sender takes it as BAD) */
+enum { FR_ACK_DURABLE = 0, FR_ACK_BAD = 1, FR_ACK_NOREF = 2, FR_ACK_AGAIN = 3 };
 
 /* ---- O_DIRECT placement (util.c) ---------------------------------------- */
 /* O_DIRECT wants memory, offset and length aligned to the block size;

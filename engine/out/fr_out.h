@@ -38,6 +38,9 @@ struct fr_feed {
 	int64_t (*next)(void *arg, unsigned out, bool *copy);
 	void (*acked)(void *arg, unsigned out, uint32_t seg);
 	void (*held)(void *arg, uint32_t seg);
+	/* what out sent of seg did not land (NAK'd): it goes back to the
+	 * assignment, its time on the wire not counted as carrying */
+	void (*again)(void *arg, unsigned out, uint32_t seg);
 	bool (*is_done)(void *arg, uint32_t seg);
 	bool (*all_done)(void *arg);
 };

@@ -1586,7 +1586,10 @@ static void send_again(struct lan_conn *lc, uint32_t seg)
 {
 	lc->sc->segs_resent++;
 	lc->given[seg] = 0;
-	todo_push(lc, seg);
+	if (lc->sc->feed) /* the assignment hands it out again */
+		lc->sc->feed->again(lc->sc->feed->arg, lc->sc->out, seg);
+	else
+		todo_push(lc, seg);
 }
 
 /* An opened message from the receiver: ACK, DONE or ERROR. false when
@@ -1627,6 +1630,14 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 		if (lc->sc->feed)
 			lc->sc->feed->acked(lc->sc->feed->arg, lc->sc->out,
 					    idx);
+	} else if (a->status == FR_ACK_AGAIN) {
+		/* not corrupt: the receiver left our copy for another link's,
+		 * which then dropped */
+		fr_log(FR_LOG_INFO,
+		       "segment %u: the receiver was taking it from another link, "
+		       "which dropped; sending it again",
+		       idx);
+		send_again(lc, idx);
 	} else if (a->status == FR_ACK_NOREF) {
 		/* the segment it was compressed against did not get there:
 		 * again, on its own */

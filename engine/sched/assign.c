@@ -42,7 +42,9 @@
  * rather than sample count decides how fast the estimate moves, so a
  * wrong start (10x either way) is forgotten after ~20 s of sending, fast
  * link or slow. Busy time that ends without an ACK (a copy cancelled, a
- * segment released, a drop) is dropped from the sample.
+ * segment released, a drop) is dropped from the sample; after a segment
+ * the receiver asked for again, the next sample is not taken at all (the
+ * link was still carrying what was thrown away).
  */
 #include <errno.h>
 #include <math.h>
@@ -204,6 +206,12 @@ static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
 	p->busy_acc += fmax(0, now - p->busy_from);
 	p->busy_from = now;
 	p->acked_acc += bytes;
+	if (p->tainted) { /* its time went to bytes thrown away too */
+		p->tainted = false;
+		p->busy_acc = 0;
+		p->acked_acc = 0;
+		return;
+	}
 	if (p->busy_acc < SAMPLE_S || p->acked_acc == 0)
 		return;
 	double sample = (double)p->acked_acc / p->busy_acc;
@@ -486,6 +494,15 @@ void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 		let_go(a, o, seg, now);
 		a->out[o].st.returned += before - a->out[o].nq;
 	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_again(struct fr_assign *a, unsigned o, uint32_t seg, double now)
+{
+	fr_assign_release(a, o, seg, now);
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out)
+		a->out[o].tainted = true;
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -73,6 +73,8 @@ struct fr_assign_out {
 	double busy_from; /* < 0: idle (nothing carried) */
 	double busy_acc;
 	uint64_t acked_acc;
+	bool tainted;     /* the wire still carries what was not kept: the
+			   * next ACK's sample would count it */
 	struct fr_assign_stat st;
 };
 
@@ -118,6 +120,10 @@ bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
  * done, with no output credited and no sample for any estimate. */
 void fr_assign_held(struct fr_assign *a, uint32_t seg, double now);
 /* o will not carry seg after all (refused, cancelled): the others may. */
+/* What o sent of seg did not land (the receiver asked for it again): seg
+ * goes back as by release, and o's next sample is not taken (its link
+ * was busy with bytes that were thrown away). */
+void fr_assign_again(struct fr_assign *a, unsigned o, uint32_t seg, double now);
 void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 		       double now);
 /* o dropped, or its window closed: all it carried goes back at once. */

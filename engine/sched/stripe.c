@@ -120,6 +120,13 @@ static void feed_held(void *arg, uint32_t seg)
 	fr_assign_held(&st->as, seg, fr_now_s());
 }
 
+static void feed_again(void *arg, unsigned out, uint32_t seg)
+{
+	struct stripe *st = arg;
+
+	fr_assign_again(&st->as, out, seg, fr_now_s());
+}
+
 static bool feed_is_done(void *arg, uint32_t seg)
 {
 	struct stripe *st = arg;
@@ -440,6 +447,7 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 				    .next = feed_next,
 				    .acked = feed_acked,
 				    .held = feed_held,
+				    .again = feed_again,
 				    .is_done = feed_is_done,
 				    .all_done = feed_all_done};
 	for (unsigned i = 0; rc == 0 && i < n && st->n < FR_ASSIGN_MAX_OUT;

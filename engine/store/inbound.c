@@ -271,7 +271,7 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 }
 
 /* A claimed segment that will not be written after all: those waiting
- * for it are told it is bad here, so that their sender sends it again. */
+ * for it (their copy was not kept) are told to send it again. */
 static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	uint32_t who = op->wait[seg];
@@ -282,7 +282,7 @@ static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 	op->wait[seg] = 0;
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if ((who >> k & 1) && (op->used >> k & 1))
-			op->arr[k].ack(op->arr[k].arg, seg, FR_ACK_BAD);
+			op->arr[k].ack(op->arr[k].arg, seg, FR_ACK_AGAIN);
 }
 
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg)

@@ -401,6 +401,41 @@ Test(assign, estimator_ignores_idle_time)
 	free(b);
 }
 
+Test(assign, estimator_skips_a_segment_sent_again)
+{
+	/* at the true rate from the start: a segment the receiver asks for
+	 * again (its first copy thrown away) is sent twice before its ACK;
+	 * counted, its sample would read half the rate */
+	struct fr_assign a;
+	uint32_t *b = segs(4);
+	double rate = MBIT(8), now = 0, t = SEG / rate;
+	struct fr_assign_stat st;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 4, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "lan", rate, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 0);
+	cr_assert(fr_assign_acked(&a, 0, 0, now += t));
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 1);
+	/* its first copy, thrown away at the receiver, is asked for again
+	 * once on the wire; the second lands after another t */
+	fr_assign_again(&a, 0, 1, now += t);
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 1);
+	cr_assert_not(copy);
+	cr_assert(fr_assign_acked(&a, 0, 1, now += 2 * t)); /* still queued */
+	fr_assign_stat(&a, 0, &st);
+	cr_assert(fabs(st.rate / rate - 1) < 0.01, "%.4g, true %.4g", st.rate,
+		  rate);
+	/* the next one samples again: at the true rate */
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 2);
+	cr_assert(fr_assign_acked(&a, 0, 2, now += t));
+	fr_assign_stat(&a, 0, &st);
+	cr_assert(fabs(st.rate / rate - 1) < 0.01, "%.4g, true %.4g", st.rate,
+		  rate);
+	fr_assign_fini(&a);
+	free(b);
+}
+
 Test(assign, overrated_link_among_others)
 {
 	/* b starts 10x too high: it learns, the endgame covers what it
