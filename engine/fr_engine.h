@@ -588,6 +588,10 @@ struct fr_parcel_opts {
 	void (*progress)(void *arg, const struct fr_parcel_progress *p);
 	void (*progress_end)(void *arg);
 	void *progress_arg;
+	/* once every segment is hashed (NULL: not wanted): a send whose
+	 * parcel this is takes the hashes, not to read its tail again */
+	void (*hashed)(void *arg, const struct fr_manifest *m);
+	void *hashed_arg;
 	bool json;
 	bool skip_special;    /* what is left out does not make it fail */
 	uint32_t first;       /* a send's courier: segments from this one on */

@@ -308,6 +308,7 @@ struct prep {
 	bool registered;             /* the destination took the registration */
 	bool complete;               /* the destination holds the package */
 	double t0;                   /* when creation started */
+	const struct fr_parcel_opts *o; /* its hashed hook */
 	char err[600];
 };
 
@@ -866,6 +867,8 @@ static void *prep_thread(void *arg)
 	pp->h = NULL;
 	if (pp->hash_rc == 0 && atomic_load(&pp->stop))
 		pp->hash_rc = -ECANCELED; /* nothing to register */
+	if (pp->hash_rc == 0 && pp->o->hashed)
+		pp->o->hashed(pp->o->hashed_arg, pp->m);
 	if (pp->hash_rc == 0) {
 		fr_manifest_encode(pp->m, pp->mf, pp->mf_len);
 		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
@@ -1368,6 +1371,7 @@ static int create_record(struct creation *cr)
 		return FR_E_TOO_LARGE;
 	}
 	pp->c = cr->c;
+	pp->o = cr->o;
 	pp->t0 = cr->t0;
 	pp->first = cr->o->first;
 	pp->site = cr->o->site;

@@ -1617,6 +1617,8 @@ static int import_here(const struct fr_config *c, const char *const *paths,
 		rc = ip ? import_parcel(c, v + a, b - a, ip) : -ENOMEM;
 		if (rc < 0 && !worst)
 			worst = rc;
+		if (ip && !ip->n_segments && !ip->already_complete)
+			res->n_parcels--; /* it failed before it began: said */
 		a = b;
 	}
 	free(v);
@@ -1646,7 +1648,8 @@ static void local_listen(const struct fr_config *c, char *out, size_t cap)
 {
 	const char *port = strrchr(c->listen, ':');
 
-	if (!strncmp(c->listen, "0.0.0.0:", 8) && port)
+	if ((c->listen[0] == ':' || !strncmp(c->listen, "0.0.0.0:", 8)) &&
+	    port) /* every address: this machine's is loopback */
 		snprintf(out, cap, "127.0.0.1%s", port);
 	else if (!strncmp(c->listen, "[::]:", 5) && port)
 		snprintf(out, cap, "[::1]%s", port);
@@ -1942,14 +1945,26 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 	return import_local(c, paths, n_paths, out);
 }
 
-/* Is the session's peer on this machine? */
+/* Is the session's peer on this machine? On loopback, or connected from
+ * the very address it reached (a receiver listening on one of this
+ * machine's addresses: the kernel picks it as the source too). */
 static bool peer_local(int fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct sockaddr_storage ss, me;
+	socklen_t sl = sizeof(ss), ml = sizeof(me);
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return false;
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
+	    ss.ss_family == me.ss_family &&
+	    ((ss.ss_family == AF_INET &&
+	      ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+		      ((struct sockaddr_in *)&me)->sin_addr.s_addr) ||
+	     (ss.ss_family == AF_INET6 &&
+	      !memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+		      &((struct sockaddr_in6 *)&me)->sin6_addr,
+		      sizeof(struct in6_addr)))))
+		return true;
 	if (ss.ss_family == AF_INET)
 		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
 			24) == 127;

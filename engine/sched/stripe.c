@@ -475,6 +475,21 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 
 /* ---- the courier ------------------------------------------------------------ */
 
+/* The parcel's hashes, the send's too (the same listing): at its end
+ * the send need not read the tail the parcel brought to settle them. */
+static void courier_hashed(void *arg, const struct fr_manifest *m)
+{
+	struct stripe *st = arg;
+	struct fr_known *k = st->known;
+
+	if (m->n_segments != k->m->n_segments ||
+	    memcmp(m->lid, k->m->lid, FR_HASH_LEN))
+		return;
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		if (!fr_known_has(k, s))
+			fr_known_add(k, s, m->segments[s].hash);
+}
+
 static void *courier_main(void *arg)
 {
 	struct stripe *st = arg;
@@ -485,6 +500,8 @@ static void *courier_main(void *arg)
 				    .via = cr->a->name,
 				    .level = -2,
 				    .first = cr->first,
+				    .hashed = courier_hashed,
+				    .hashed_arg = st,
 				    .quiet = true};
 	struct fr_parcel_made made;
 

@@ -238,7 +238,7 @@ write_configs() {
 [site]
 code = LAB
 store = $LAB_STORE
-listen = 127.0.0.1:$PORT
+listen = ${LAB_LISTEN_HOST-127.0.0.1}:$PORT
 
 [account CEN]
 password-file = $PW_FILE

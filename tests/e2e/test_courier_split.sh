@@ -26,7 +26,9 @@ MEDIA=$WORK/media
 mkdir -p "$MEDIA"
 
 start_proxy "$WORK/proxy.log" --rate 1000000
-CEN_HOST=127.0.0.1:$PROXY_PORT ADDR_EXTRA="bandwidth = 8M" \
+# LAB listens on every address (listen = :PORT): `parcel import` still
+# finds the running receiver, on loopback
+CEN_HOST=127.0.0.1:$PROXY_PORT ADDR_EXTRA="bandwidth = 8M" LAB_LISTEN_HOST= \
 SENDER_EXTRA="segment-size = 1M" write_configs
 cp "$CEN_CONF" "$WORK/nocourier.conf"
 printf '\n[address LAB usb]\ntype = courier\npassword-file = %s\nmedia = %s\ntransit = 5s\n' \
@@ -46,6 +48,8 @@ check "the network keeps a front ($first segments)" [ "${first:-0}" -ge 1 ]
 check "the network send is still running when the parcel is there" kill -0 "$ps"
 run_ferry "$WORK/i.out" "$WORK/i.err" parcel import "$MEDIA" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the parcel of the tail imported while the network sends the front"
+expect_grep "... by the running receiver (LAB listens on :PORT)" \
+	"importing 1 path\(s\) for a client on this machine" "$SERVE_LOG"
 rc=0
 wait "$ps" || rc=$?
 expect_rc 0 "$rc" "the send split between the network and the courier"
@@ -55,6 +59,8 @@ cs=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] 
 ns=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] == "lan"][0]')
 check "the courier brought the tail ($cs segments)" [ "${cs:-0}" -ge 1 ]
 check "network + courier = every segment once ($ns + $cs = $n)" [ $((ns + cs)) = "$n" ]
+check "the send took the parcel's hashes: it did not read the tail again" \
+	test -z "$(grep "another arrival brought were read and hashed" "$WORK/s.err")"
 imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i.out" | grep -oE "^[0-9]+")
 net=$(grep -oE "\(([0-9]+) segments received" "$SERVE_LOG" | grep -oE "[0-9]+" | paste -sd+ | bc)
 check "LAB wrote each segment once ($net by network + $imp by parcel = $n)" \
