@@ -737,6 +737,7 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 	p.updated = (int64_t)time(NULL);
 	if (rc == 0) {
 		p.done_bytes = m->total_size;
+		p.wire_bytes = res->sent_bytes;
 		p.segs_done = m->n_segments;
 		p.rate = res->seconds > 0 ? (double)(m->total_size -
 						     res->skipped_bytes) /

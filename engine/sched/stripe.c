@@ -219,10 +219,13 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 	 * level of the output that moves the most */
 	uint32_t segs = fr_assign_done(&st->as, &done);
 	double best = -1;
+	q.wire_bytes = 0;
 	for (unsigned i = 0; i < st->n; i++) {
 		const struct lane *o = &st->lanes[i];
+		q.wire_bytes += o->res.sent_bytes; /* its tries before */
 		if (strcmp(o->state, "sending"))
 			continue;
+		q.wire_bytes += o->last.wire_bytes;
 		rate += o->last.rate;
 		done += o->last.moving_bytes;
 		if (o->last.rate > best) {
