@@ -151,6 +151,9 @@ sum=$(awk '{ s += $5 } END { print s }' "$WORK/now")
 all=$(python3 -c 'import json,sys; print([t for t in json.load(open(sys.argv[1])) if t.get("name") == "pkg"][0]["segments"])' "$WORK/st.json")
 check "their segments add up to the package's ($sum of $all)" [ "$sum" = "$all" ]
 check "shut carried nothing" [ "$(field "$WORK/now" shut 5)" = 0 ]
+wb=$(python3 -c 'import json,sys; t=[t for t in json.load(open(sys.argv[1])) if t.get("name") == "pkg"][0]; print(t["wire_bytes"], t["bytes"])' "$WORK/st.json")
+check "its wire bytes are every output's, at least the package at level 0 ($wb)" \
+	test "${wb% *}" -ge "${wb#* }"
 
 # ---- one output (--via) ------------------------------------------------------------
 mkdir -p "$WORK/src/one"
