@@ -46,6 +46,9 @@
 #define HEADROOM 4096u
 /* written but not yet durable: bounds what a crash can cost */
 #define SYNC_WINDOW 8
+/* a frame's segment claimed by a session told to stop (its peer gone):
+ * how long this one waits for it to let go, to write its own copy */
+#define CLAIM_WAIT_MS 2000
 
 enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP, K_TICK };
 #define UD(kind, slot, x)                                                     \
@@ -178,6 +181,7 @@ struct rconn {
 	uint64_t stall_since;
 	atomic_ullong stall_ns;
 	uint64_t report_ns, report_stall;
+	uint64_t joined_ns;          /* when it joined its package */
 	/* a session holding a package is listed, so that the same sender's
 	 * next session can end it once its peer is gone or silent and take
 	 * the package over (open_package) */
@@ -1264,6 +1268,19 @@ static void on_frame_header(struct rconn *rc)
 	bool stream = f.flags & FR_FRAME_STREAM;
 	/* (a segment this session is writing is claimed by it: AGAIN) */
 	int cl = fr_inbound_claim(rc->op, rc->slot, f.index);
+	if (cl == FR_IN_ELSEWHERE) {
+		/* its claimer may be a session whose peer is gone (a sender
+		 * killed and resumed at once, a line that dropped): told to
+		 * stop, it lets go in a moment, and this copy is written
+		 * instead of being sent again. A session that has just joined
+		 * meets an older one's claim when that one's sender died
+		 * right before: its close may still be on its way (behind a
+		 * slow line's queue), so it is looked at again meanwhile. */
+		bool young = fr_now_ns() - rc->joined_ns <
+			     (uint64_t)CLAIM_WAIT_MS * 1000000u;
+		cl = fr_inbound_claim_wait(rc->op, rc->slot, f.index,
+					   CLAIM_WAIT_MS, young);
+	}
 	if (cl == FR_IN_AGAIN || rc->taken[f.index]) {
 		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
 		     "still being written", rc->who, f.index);
@@ -2065,6 +2082,7 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 		if (!wait_holder(rc, id, t0))
 			break;
 	}
+	rc->joined_ns = fr_now_ns();
 	return r;
 }
 

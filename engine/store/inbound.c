@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/fr_store.h"
@@ -118,6 +119,7 @@ static void open_free(struct fr_inbound *op)
 	fr_store_close(&op->pkg);
 	pthread_mutex_destroy(&op->mu);
 	pthread_cond_destroy(&op->fin);
+	pthread_cond_destroy(&op->let_go);
 	free(op->claim);
 	free(op->wait);
 	free(op);
@@ -145,6 +147,7 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	op->wait = calloc(n, sizeof(*op->wait));
 	pthread_mutex_init(&op->mu, NULL);
 	pthread_cond_init(&op->fin, NULL);
+	pthread_cond_init(&op->let_go, NULL);
 	if (!op->claim || !op->wait ||
 	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
 		    0) {
@@ -230,11 +233,13 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 	pthread_mutex_lock(&reg_lock);
 	pthread_mutex_lock(&op->mu);
 	op->used &= ~(1u << slot);
+	op->ending &= ~(1u << slot);
 	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
 		op->wait[s] &= ~(1u << slot);
 		if (op->claim[s] == slot + 1)
 			unclaim_locked(op, slot, s);
 	}
+	pthread_cond_broadcast(&op->let_go);
 	last = --op->refs == 0;
 	pthread_mutex_unlock(&op->mu);
 	if (last) {
@@ -283,6 +288,7 @@ static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if ((who >> k & 1) && (op->used >> k & 1))
 			op->arr[k].ack(op->arr[k].arg, seg, FR_ACK_AGAIN);
+	pthread_cond_broadcast(&op->let_go);
 }
 
 void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg)
@@ -307,10 +313,74 @@ unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot)
 		    !op->arr[k].gone)
 			continue;
 		asked |= 1u << k;
-		op->arr[k].gone(op->arr[k].arg);
+		if (op->arr[k].gone(op->arr[k].arg))
+			op->ending |= 1u << k;
 	}
 	pthread_mutex_unlock(&op->mu);
 	return waiting;
+}
+
+/* Is claimer k (op->mu held) told to stop? Asked once more if not. */
+static bool claimer_ending(struct fr_inbound *op, unsigned k)
+{
+	if (!(op->ending >> k & 1) && (op->used >> k & 1) && op->arr[k].gone &&
+	    op->arr[k].gone(op->arr[k].arg))
+		op->ending |= 1u << k;
+	return op->ending >> k & 1;
+}
+
+static void deadline(struct timespec *t, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
+			  unsigned ms, bool patient)
+{
+	struct timespec end, now, step;
+	int r = FR_IN_ELSEWHERE;
+
+	deadline(&end, ms);
+	pthread_mutex_lock(&op->mu);
+	for (;;) {
+		unsigned c = op->claim[seg];
+		if (!c) { /* let go: this copy is the one */
+			op->wait[seg] &= ~(1u << slot);
+			if (op->pkg.j.have[seg]) {
+				r = FR_IN_HELD;
+			} else {
+				op->claim[seg] = (uint8_t)(slot + 1);
+				r = FR_IN_MINE;
+			}
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		bool over = now.tv_sec > end.tv_sec ||
+			    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec);
+		bool ending = c != (unsigned)slot + 1 && claimer_ending(op, c - 1);
+		/* a live claimer, or the wait is over: the copy is not kept,
+		 * and this arrival hears when the segment is durable */
+		if (over || (!ending && !patient)) {
+			op->wait[seg] |= 1u << slot;
+			break;
+		}
+		/* its letting go must not ask this arrival's sender for the
+		 * copy it is sending now */
+		op->wait[seg] &= ~(1u << slot);
+		deadline(&step, 100);
+		if (step.tv_sec > end.tv_sec ||
+		    (step.tv_sec == end.tv_sec && step.tv_nsec > end.tv_nsec))
+			step = end;
+		pthread_cond_timedwait(&op->let_go, &op->mu, ending ? &end : &step);
+	}
+	pthread_mutex_unlock(&op->mu);
+	return r;
 }
 
 /* ---- completing ---------------------------------------------------------- */

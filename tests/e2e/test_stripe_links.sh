@@ -11,6 +11,9 @@
 #     package's segments);
 #   - the slow link cut mid-transfer (ip link set down): its segments
 #     move to the fast link and the package completes, byte-identical;
+#   - a send interrupted (SIGINT) and resumed at once: the receiver takes
+#     the resume's copies of what the old sessions had on their way, and
+#     asks for nothing again;
 #   - a schedule window that closes on the slow link mid-transfer: it
 #     stops, the fast link carries the rest, the package completes;
 #   - a schedule closed to the send's priority from the start on the slow
@@ -179,6 +182,29 @@ after=$(python3 -c "print('%.1f' % ($tend - $tcut))")
 check "the send ended soon after the cut ($after s; the fast link alone needs $(python3 -c "print('%.1f' % ($(du -sb --apparent-size "$CUT" | cut -f1) * 8 / $FAST_RATE))") s for all)" \
 	python3 -c "import sys; sys.exit(not ($after < 20))"
 ip netns exec "$NS" ip link set "$VSL" up
+
+# ---- interrupted (SIGINT) and resumed at once ----------------------------------
+# the receiver still holds the interrupted sessions' frames on their way
+# when the resume's copies of them come: it ends those sessions (their
+# peer closed) and writes the new copies, asking for nothing again
+INT=$WORK/src/int
+mkdir -p "$INT"
+binary_data "$INT/i.bin" $((16 * 1024 * 1024 + 3))
+"$FERRY" send "$INT" --to LAB --level 0 --config "$CEN_CONF" \
+	>"$WORK/i.out" 2>"$WORK/i.err" &
+pi=$!
+E2E_PIDS+=("$pi")
+wait_for_log "$SERVE_LOG" "package 'int' .*shared with other sessions of this sender" 20 ||
+	fail "the send of 'int' did not start on both links"
+sleep 2
+kill -INT "$pi"
+wait "$pi" 2>/dev/null
+run_ferry "$WORK/ir.json" "$WORK/ir.err" resume int --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the send resumed at once after SIGINT"
+compare_trees "$INT" "$LAB_STORE/packages/int" "the package resumed at once"
+again=$(json_get "$WORK/ir.json" 'd["transfers"][0]["segments_resent"]')
+check "nothing was asked for again ($again re-sent; $(grep -c 'sending it again' "$WORK/ir.err") said)" \
+	[ "$again" = 0 ]
 
 # ---- a window that closes on the slow link mid-transfer ----------------------
 # schedule = 'X-Y high; all' on the slow link: closed to this medium send
