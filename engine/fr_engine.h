@@ -269,6 +269,9 @@ struct fr_send_hooks {
 	void *arg;
 };
 
+/* --courier: the site's courier is weighed (an error when it has none
+ * with media); --via auto: weighed if it has one. */
+enum { FR_COURIER_NO, FR_COURIER_YES, FR_COURIER_IF_ANY };
 struct fr_send_opts {
 	const char *path;     /* file or directory to send */
 	const char *site;     /* destination site code */
@@ -277,7 +280,8 @@ struct fr_send_opts {
 	int priority;         /* enum fr_priority */
 	int level;            /* -2 = config's choice, -1 auto, 0..19 fixed */
 	bool skip_special;    /* what is left out does not make it fail */
-	bool courier;         /* split with a parcel when media would help */
+	int courier;          /* split with a parcel when media would help:
+			       * FR_COURIER_* */
 	const struct fr_send_hooks *hooks; /* or NULL */
 };
 

@@ -850,7 +850,8 @@ static int cmd_send(struct args *a, const char *usage)
 	};
 	if (a->via && !strcmp(a->via, "auto")) { /* every output */
 		o.via = NULL;
-		o.courier = true;
+		if (!o.courier)
+			o.courier = FR_COURIER_IF_ANY;
 	}
 	rc = fr_send(&c, &o, &r);
 	ferry_send_print(&r, &rp);
@@ -877,7 +878,7 @@ static int cmd_resume(struct args *a, const char *usage)
 				   .hooks = &hooks};
 	struct fr_resume_result res;
 	rc = fr_resume(&c, &o, &res);
-	if (rc != -ENOENT)
+	if (res.n || rc == 0) /* not: no such transfer, no memory */
 		ferry_resume_print(&res, &rp);
 	fr_resume_result_fini(&res);
 	fr_config_fini(&c);

@@ -164,23 +164,24 @@ void ferry_parcel_progress(struct fr_parcel_opts *o)
 
 static void import_parcel_json(const struct fr_import_parcel *p, FILE *out)
 {
-	char b[600], v[1100], m[2200];
+	char b[600], v[1100], m[2200], id[80];
 
+	fr_json_str(p->id, id, sizeof(id));
 	if (p->already_complete) {
 		fprintf(out,
-			"{\"parcel\": \"%s\", \"name\": %s, \"imported\": 0, "
+			"{\"parcel\": %s, \"name\": %s, \"imported\": 0, "
 			"\"complete\": true, \"already_complete\": true}",
-			p->id, fr_json_str(p->name, b, sizeof(b)));
+			id, fr_json_str(p->name, b, sizeof(b)));
 		return;
 	}
 	fprintf(out,
-		"{\"parcel\": \"%s\", \"name\": %s, \"imported\": %u, "
+		"{\"parcel\": %s, \"name\": %s, \"imported\": %u, "
 		"\"already_held\": %u, \"refused\": %u, \"damaged_volumes\": %u, "
 		"\"complete\": %s, \"held\": %u, \"n_segments\": %u, "
 		"\"missing_volumes\": %s, \"last_volume_seen\": %s, "
 		"\"missing_segments\": %s, \"n_missing\": %u, "
 		"\"not_in_parcel\": %u}",
-		p->id, fr_json_str(p->name, b, sizeof(b)), p->imported, p->held,
+		id, fr_json_str(p->name, b, sizeof(b)), p->imported, p->held,
 		p->refused, p->damaged, p->complete ? "true" : "false", p->n_have,
 		p->n_segments, fr_json_str(p->missing_volumes, v, sizeof(v)),
 		p->last_volume_seen ? "true" : "false",
@@ -190,9 +191,10 @@ static void import_parcel_json(const struct fr_import_parcel *p, FILE *out)
 
 static void import_parcel_text(const struct fr_import_parcel *p, FILE *out)
 {
-	char en[4 * FR_NAME_MAX + 8];
+	char en[4 * FR_NAME_MAX + 8], id[160];
 
 	fr_esc(p->name, en, sizeof(en));
+	fr_esc(p->id, id, sizeof(id));
 	if (p->already_complete) {
 		fprintf(out,
 			"parcel %.12s: package '%s' is already complete here; "
@@ -203,7 +205,7 @@ static void import_parcel_text(const struct fr_import_parcel *p, FILE *out)
 	fprintf(out,
 		"parcel %.12s, package '%s': %u segment(s) imported, %u "
 		"already held, %u refused; %u of %u segments held%s\n",
-		p->id, en, p->imported, p->held, p->refused, p->n_have,
+		id, en, p->imported, p->held, p->refused, p->n_have,
 		p->n_segments, p->complete ? " - complete" : "");
 	if (p->complete)
 		return;

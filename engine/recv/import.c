@@ -1617,7 +1617,7 @@ static int import_here(const struct fr_config *c, const char *const *paths,
 		rc = ip ? import_parcel(c, v + a, b - a, ip) : -ENOMEM;
 		if (rc < 0 && !worst)
 			worst = rc;
-		if (ip && !ip->n_segments && !ip->already_complete)
+		if (ip && !ip->name[0])
 			res->n_parcels--; /* it failed before it began: said */
 		a = b;
 	}
@@ -1945,26 +1945,20 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
 	return import_local(c, paths, n_paths, out);
 }
 
-/* Is the session's peer on this machine? On loopback, or connected from
- * the very address it reached (a receiver listening on one of this
- * machine's addresses: the kernel picks it as the source too). */
+/* Is the session's peer on this machine? On loopback only: a peer at
+ * one of this machine's own addresses may be one translated to it (a
+ * NAT, a forwarder), and an import names paths on this machine. */
 static bool peer_local(int fd)
 {
-	struct sockaddr_storage ss, me;
-	socklen_t sl = sizeof(ss), ml = sizeof(me);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return false;
-	if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
-	    ss.ss_family == me.ss_family &&
-	    ((ss.ss_family == AF_INET &&
-	      ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
-		      ((struct sockaddr_in *)&me)->sin_addr.s_addr) ||
-	     (ss.ss_family == AF_INET6 &&
-	      !memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
-		      &((struct sockaddr_in6 *)&me)->sin6_addr,
-		      sizeof(struct in6_addr)))))
-		return true;
+	if (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+		/* a listener on [::] takes IPv4 loopback as ::ffff:127.x */
+		return ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12] == 127;
 	if (ss.ss_family == AF_INET)
 		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
 			24) == 127;

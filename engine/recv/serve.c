@@ -181,7 +181,6 @@ struct rconn {
 	uint64_t stall_since;
 	atomic_ullong stall_ns;
 	uint64_t report_ns, report_stall;
-	uint64_t joined_ns;          /* when it joined its package */
 	/* a session holding a package is listed, so that the same sender's
 	 * next session can end it once its peer is gone or silent and take
 	 * the package over (open_package) */
@@ -1267,20 +1266,12 @@ static void on_frame_header(struct rconn *rc)
 	uint32_t off = fr.off;
 	bool stream = f.flags & FR_FRAME_STREAM;
 	/* (a segment this session is writing is claimed by it: AGAIN) */
-	int cl = fr_inbound_claim(rc->op, rc->slot, f.index);
-	if (cl == FR_IN_ELSEWHERE) {
-		/* its claimer may be a session whose peer is gone (a sender
-		 * killed and resumed at once, a line that dropped): told to
-		 * stop, it lets go in a moment, and this copy is written
-		 * instead of being sent again. A session that has just joined
-		 * meets an older one's claim when that one's sender died
-		 * right before: its close may still be on its way (behind a
-		 * slow line's queue), so it is looked at again meanwhile. */
-		bool young = fr_now_ns() - rc->joined_ns <
-			     (uint64_t)CLAIM_WAIT_MS * 1000000u;
-		cl = fr_inbound_claim_wait(rc->op, rc->slot, f.index,
-					   CLAIM_WAIT_MS, young);
-	}
+	/* claimed by another session: that one's peer may be gone (a
+	 * sender killed and resumed at once, a line that dropped); told to
+	 * stop, it lets go in a moment, and this copy is written instead of
+	 * being sent again (inbound.c) */
+	int cl = fr_inbound_claim_wait(rc->op, rc->slot, f.index,
+				       CLAIM_WAIT_MS);
 	if (cl == FR_IN_AGAIN || rc->taken[f.index]) {
 		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
 		     "still being written", rc->who, f.index);
@@ -2082,7 +2073,6 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 		if (!wait_holder(rc, id, t0))
 			break;
 	}
-	rc->joined_ns = fr_now_ns();
 	return r;
 }
 

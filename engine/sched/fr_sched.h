@@ -318,8 +318,9 @@ struct fr_transfer {
 	char state[16];              /* sending, waiting, done, failed */
 	bool skip_special;           /* left out: still exit 0 */
 	uint32_t left_out;           /* entries the last run left out */
-	bool courier;                /* split with a parcel when media
-				      * would help (kept for resume) */
+	int courier;                 /* FR_COURIER_*: split with a parcel
+				      * when media would help (kept for
+				      * resume) */
 	char parcel[33];             /* the parcel a send wrote, while it
 				      * may still bring the tail */
 };

@@ -88,7 +88,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	t->level = (int)fr_kv_num(s, "level");
 	t->skip_special = fr_kv_num(s, "skip_special") != 0;
 	t->left_out = (uint32_t)fr_kv_num(s, "left_out");
-	t->courier = fr_kv_num(s, "courier") != 0;
+	t->courier = (int)fr_kv_num(s, "courier");
 	fr_kv_get(s, "parcel", t->parcel, sizeof(t->parcel));
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
@@ -672,6 +672,13 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 		if (all[i]->type == FR_ADDR_COURIER &&
 		    fr_courier_model_of(all[i], &cr->model))
 			cr->a = all[i];
+	if (!cr->a && t->courier == FR_COURIER_IF_ANY) {
+		fr_log(FR_LOG_DEBUG,
+		       "site %s has no courier address with media and a "
+		       "transit time: the network alone",
+		       t->site);
+		return 0;
+	}
 	if (!cr->a) {
 		fr_log(FR_LOG_ERROR,
 		       "--courier: site %s has no courier address with media "
@@ -745,6 +752,7 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 					  : 0;
 		p.eta = 0;
 		p.error[0] = '\0';
+		t->parcel[0] = '\0'; /* nothing waits for it any more */
 	} else {
 		snprintf(p.error, sizeof(p.error), "%s", err);
 	}
@@ -922,6 +930,8 @@ window:
 				continue;
 			}
 			const struct fr_output_ops *ops = fr_output_for(a->type);
+			if (!ops && a->type == FR_ADDR_COURIER)
+				continue; /* its parcels go by --courier */
 			if (!ops) {
 				fr_log(FR_LOG_WARN,
 				       "address %s %s: this type of output is not "
@@ -1220,6 +1230,38 @@ static void result_failed(struct fr_send_result *res, int rc)
 						: fr_strerror(rc));
 }
 
+/* --via NAME: an address of the site, and one that sends (a courier's
+ * parcels go by --courier or parcel create). */
+static int via_check(const struct fr_config *c, const char *site,
+		     const char *via)
+{
+	const struct fr_address *all[64];
+	unsigned n = fr_config_addresses(c, site, all, 64);
+	char names[512] = "";
+	size_t at = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!strcmp(all[i]->name, via)) {
+			if (all[i]->type != FR_ADDR_COURIER)
+				return 0;
+			fr_log(FR_LOG_ERROR,
+			       "--via %s: address %s %s is a courier; its "
+			       "parcels go by 'send --courier' or 'parcel "
+			       "create --via %s'",
+			       via, site, via, via);
+			return FR_E_CONFIG;
+		}
+		if (at < sizeof(names))
+			at += (size_t)snprintf(names + at, sizeof(names) - at,
+					       "%s%s", i ? ", " : "",
+					       all[i]->name);
+	}
+	fr_log(FR_LOG_ERROR, "--via %s: site %s has no such address in '%s' "
+	       "(its addresses: %s)",
+	       via, site, c->path, names);
+	return FR_E_CONFIG;
+}
+
 static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 		    struct fr_send_result *res)
 {
@@ -1236,6 +1278,8 @@ static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 		       o->site, c->path, o->site);
 		return FR_E_CONFIG;
 	}
+	if (o->via && (rc = via_check(c, o->site, o->via)) < 0)
+		return rc;
 	if ((rc = fr_package_source(o->path, o->name, "send", abs, sizeof(abs),
 				    t.name, sizeof(t.name))) < 0)
 		return rc;

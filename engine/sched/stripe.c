@@ -37,7 +37,8 @@ struct lane {
 	char err[768];
 	char state[24];              /* for status: sending, closed, ... */
 	struct fr_send_result res;   /* this lane's counts */
-	struct fr_progress last;
+	struct fr_progress last;     /* of its try under way (zeroed after) */
+	uint64_t wire_before;        /* its tries' wire bytes before it */
 	bool began;
 };
 
@@ -222,10 +223,9 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 	q.wire_bytes = 0;
 	for (unsigned i = 0; i < st->n; i++) {
 		const struct lane *o = &st->lanes[i];
-		q.wire_bytes += o->res.sent_bytes; /* its tries before */
+		q.wire_bytes += o->wire_before + o->last.wire_bytes;
 		if (strcmp(o->state, "sending"))
 			continue;
-		q.wire_bytes += o->last.wire_bytes;
 		rate += o->last.rate;
 		done += o->last.moving_bytes;
 		if (o->last.rate > best) {
@@ -370,6 +370,11 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
 	free(mf);
+	/* the progress counts the try's bytes from res from now on */
+	pthread_mutex_lock(&l->st->mu);
+	memset(&l->last, 0, sizeof(l->last));
+	l->wire_before = l->res.sent_bytes;
+	pthread_mutex_unlock(&l->st->mu);
 	return rc;
 }
 

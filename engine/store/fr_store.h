@@ -171,7 +171,9 @@ struct fr_inbound {
 	struct fr_arrival arr[FR_IN_ARRIVALS];
 	uint32_t used;
 	uint32_t ending;         /* arrivals told to stop (gone), not left */
-	pthread_cond_t let_go;   /* a claim went back, or an arrival left */
+	uint64_t joined[FR_IN_ARRIVALS]; /* when each joined (monotonic ns) */
+	pthread_cond_t let_go;   /* a claim cleared, or an arrival left
+				  * (CLOCK_MONOTONIC) */
 };
 /* Join the package offered (mf): opened here if nobody has it open, else
  * shared with the same account's sessions. FR_HAVE_PARTIAL (joined: *out,
@@ -197,14 +199,17 @@ void fr_inbound_unclaim(struct fr_inbound *op, int slot, uint32_t seg);
  * waiters' senders are asked for them again. Returns how many segments
  * slot still waits for (0: nothing to look at again). */
 unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot);
-/* Slot has a copy of seg that another arrival claimed (ELSEWHERE): that
- * one is looked at (as end_gone does); if it was told to stop, wait up
- * to ms for it to let go and claim seg, so that this copy is the one
- * written (FR_IN_MINE, or FR_IN_HELD); patient: while it is not told to,
- * look at it again every 100 ms meanwhile. FR_IN_ELSEWHERE when it is
- * still claimed (the copy is not kept, as before). */
+/* fr_inbound_claim, and when another arrival claimed seg: that one is
+ * looked at (as end_gone does); if it was told to stop, wait up to ms
+ * for it to let go and claim seg, so that this copy is the one written
+ * (FR_IN_MINE, or FR_IN_HELD). While it is not told to, it is looked at
+ * again every 100 ms when it joined at least 1 s before slot and slot
+ * less than ms ago (the close of a sender that died just before this
+ * one may be on its way). FR_IN_ELSEWHERE when it is still claimed (the
+ * copy is not kept, as before). All under one hold of the lock between
+ * the waits: a claim let go meanwhile is never answered AGAIN to slot. */
 int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
-			  unsigned ms, bool patient);
+			  unsigned ms);
 /* END came: true for the first session, which completes the package and
  * says how that went (finish_end); the others wait for it (true: the
  * package is complete). */

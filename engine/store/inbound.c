@@ -53,6 +53,7 @@ static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
 				op->arr[k].ack(op->arr[k].arg, s,
 					       FR_ACK_DURABLE);
 	}
+	pthread_cond_broadcast(&op->let_go);
 	pthread_mutex_unlock(&op->mu);
 }
 
@@ -76,6 +77,7 @@ static int add_arrival(struct fr_inbound *op, const struct fr_arrival *me)
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if (!(op->used >> k & 1)) {
 			op->arr[k] = *me;
+			op->joined[k] = fr_now_ns();
 			op->used |= 1u << k;
 			op->refs++;
 			return (int)k;
@@ -147,7 +149,11 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	op->wait = calloc(n, sizeof(*op->wait));
 	pthread_mutex_init(&op->mu, NULL);
 	pthread_cond_init(&op->fin, NULL);
-	pthread_cond_init(&op->let_go, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&op->let_go, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!op->claim || !op->wait ||
 	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
 		    0) {
@@ -331,7 +337,7 @@ static bool claimer_ending(struct fr_inbound *op, unsigned k)
 
 static void deadline(struct timespec *t, unsigned ms)
 {
-	clock_gettime(CLOCK_REALTIME, t);
+	clock_gettime(CLOCK_MONOTONIC, t);
 	t->tv_sec += ms / 1000;
 	t->tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (t->tv_nsec >= 1000000000L) {
@@ -340,17 +346,28 @@ static void deadline(struct timespec *t, unsigned ms)
 	}
 }
 
-int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
-			  unsigned ms, bool patient)
+static bool passed(const struct timespec *t)
 {
-	struct timespec end, now, step;
-	int r = FR_IN_ELSEWHERE;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec ||
+	       (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
+			  unsigned ms)
+{
+	struct timespec end, step;
+	int r;
 
 	deadline(&end, ms);
 	pthread_mutex_lock(&op->mu);
+	uint64_t me = op->joined[slot];
+	bool young = fr_now_ns() - me < (uint64_t)ms * 1000000u;
 	for (;;) {
 		unsigned c = op->claim[seg];
-		if (!c) { /* let go: this copy is the one */
+		if (!c) { /* free, or let go: this copy is the one */
 			op->wait[seg] &= ~(1u << slot);
 			if (op->pkg.j.have[seg]) {
 				r = FR_IN_HELD;
@@ -360,23 +377,20 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 			}
 			break;
 		}
-		clock_gettime(CLOCK_REALTIME, &now);
-		bool over = now.tv_sec > end.tv_sec ||
-			    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec);
-		bool ending = c != (unsigned)slot + 1 && claimer_ending(op, c - 1);
-		/* a live claimer, or the wait is over: the copy is not kept,
-		 * and this arrival hears when the segment is durable */
-		if (over || (!ending && !patient)) {
-			op->wait[seg] |= 1u << slot;
+		if (c == (unsigned)slot + 1) {
+			r = FR_IN_AGAIN;
 			break;
 		}
-		/* its letting go must not ask this arrival's sender for the
-		 * copy it is sending now */
-		op->wait[seg] &= ~(1u << slot);
+		bool ending = claimer_ending(op, c - 1);
+		bool patient = young && op->joined[c - 1] + 1000000000ull <= me;
+		/* a live claimer, or the wait is over: the copy is not kept,
+		 * and this arrival hears when the segment is durable */
+		if (passed(&end) || (!ending && !patient)) {
+			op->wait[seg] |= 1u << slot;
+			r = FR_IN_ELSEWHERE;
+			break;
+		}
 		deadline(&step, 100);
-		if (step.tv_sec > end.tv_sec ||
-		    (step.tv_sec == end.tv_sec && step.tv_nsec > end.tv_nsec))
-			step = end;
 		pthread_cond_timedwait(&op->let_go, &op->mu, ending ? &end : &step);
 	}
 	pthread_mutex_unlock(&op->mu);

@@ -15,7 +15,9 @@
 #   - a courier whose transit is longer than the network needs: no parcel
 #     (the send says the network alone is sooner) and the send completes
 #     by network;
-#   - --courier for a site without a courier address: exit 3, named.
+#   - --courier for a site without a courier address: exit 3, named;
+#     --via auto there: the network alone; --via naming the courier, or
+#     no address of the site: exit 3, said.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_courier_split
 
@@ -146,5 +148,22 @@ run_ferry "$WORK/s3.out" "$WORK/s3.err" send "$WORK/src/small" --to LAB --courie
 	--name small3 --config "$WORK/nocourier.conf"
 expect_rc 3 "$RC" "--courier for a site without a courier address"
 expect_grep "... named" "site LAB has no courier address" "$WORK/s3.err"
+
+# --via auto weighs a courier only if the site has one: without, the
+# network alone, no error
+run_ferry "$WORK/s5.out" "$WORK/s5.err" send "$WORK/src/small" --to LAB --via auto \
+	--name small5 --config "$WORK/nocourier.conf"
+expect_rc 0 "$RC" "--via auto for a site without a courier address"
+compare_trees "$WORK/src/small" "$LAB_STORE/packages/small5" "the package sent by --via auto"
+# --via names a network address: a courier, or none of the site's, is
+# refused, named
+run_ferry "$WORK/s6.out" "$WORK/s6.err" send "$WORK/src/small" --to LAB --via usb \
+	--name small6 --config "$CEN_CONF"
+expect_rc 3 "$RC" "--via naming the courier address"
+expect_grep "... says it is a courier" "address LAB usb is a courier; its parcels go by" "$WORK/s6.err"
+run_ferry "$WORK/s7.out" "$WORK/s7.err" send "$WORK/src/small" --to LAB --via nope \
+	--name small7 --config "$CEN_CONF"
+expect_rc 3 "$RC" "--via naming no address of the site"
+expect_grep "... lists the site's addresses" "no such address .*its addresses: lan, usb" "$WORK/s7.err"
 
 e2e_finish
