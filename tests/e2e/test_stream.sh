@@ -25,11 +25,13 @@ need_test_hooks
 
 PKG=$WORK/src/tree
 mkdir -p "$PKG/text" "$PKG/bin"
-# compressible text and real binaries: 3 segments of 8 MiB
+# compressible text and real binaries: 3 segments of 4 MiB (level 19 is
+# slow: the package is no larger than that needs)
 find /usr/include /usr/share/doc /usr/share/perl* -type f 2>/dev/null | LC_ALL=C sort |
-	xargs cat 2>/dev/null | head -c $((12 * 1024 * 1024)) >"$PKG/text/all.txt"
-binary_data "$PKG/bin/blob.bin" $((8 * 1024 * 1024))
+	xargs cat 2>/dev/null | head -c $((6 * 1024 * 1024)) >"$PKG/text/all.txt"
+binary_data "$PKG/bin/blob.bin" $((4 * 1024 * 1024))
 echo small >"$PKG/text/small.txt"
+SENDER_EXTRA="segment-size = 4M"
 write_configs
 start_serve
 
