@@ -77,6 +77,13 @@ static void print_levels(const struct fr_bench_pipe *r, FILE *out)
 				0, 1.0, "-", "-", l->pipeline_mb_s);
 			continue;
 		}
+		if (l->decompress_mb_s_per_core <= 0) { /* every segment raw */
+			fprintf(out,
+				"%5d  %6.3f  %9.1f MB/s  %15s  %10.1f MB/s\n",
+				l->level, l->ratio, l->compress_mb_s_per_core,
+				"- (stored raw)", l->pipeline_mb_s);
+			continue;
+		}
 		fprintf(out, "%5d  %6.3f  %9.1f MB/s  %10.1f MB/s  %10.1f MB/s\n",
 			l->level, l->ratio, l->compress_mb_s_per_core,
 			l->decompress_mb_s_per_core, l->pipeline_mb_s);
