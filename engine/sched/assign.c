@@ -42,7 +42,9 @@
  * rather than sample count decides how fast the estimate moves, so a
  * wrong start (10x either way) is forgotten after ~20 s of sending, fast
  * link or slow. Busy time that ends without an ACK (a copy cancelled, a
- * segment released, a drop) is dropped from the sample; after a segment
+ * segment released, a drop) is dropped from the sample, and so is an
+ * endgame copy's (the receiver acknowledges the copy it threw away once
+ * the original is durable, maybe before the copy was all sent); after a segment
  * the receiver asked for again, the next sample is not taken at all (the
  * link was still carrying what was thrown away).
  */
@@ -126,6 +128,8 @@ static void let_go(struct fr_assign *a, unsigned o, uint32_t s, double now)
 
 	if (at < 0)
 		return;
+	if (a->copier[s] == (int8_t)o)
+		a->copier[s] = -1;
 	for (int k = 0; k < 2; k++)
 		if (a->car[s][k] == (int8_t)o)
 			a->car[s][k] = -1;
@@ -232,16 +236,19 @@ int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
 		return -EINVAL;
 	a->bytes = malloc(n_segs * sizeof(*a->bytes));
 	a->car = malloc(n_segs * sizeof(*a->car));
+	a->copier = malloc(n_segs);
 	a->done = calloc(n_segs, 1);
-	if (!a->bytes || !a->car || !a->done) {
+	if (!a->bytes || !a->car || !a->copier || !a->done) {
 		free(a->bytes);
 		free(a->car);
+		free(a->copier);
 		free(a->done);
 		memset(a, 0, sizeof(*a));
 		return -ENOMEM;
 	}
 	memcpy(a->bytes, seg_bytes, n_segs * sizeof(*a->bytes));
 	memset(a->car, -1, n_segs * sizeof(*a->car));
+	memset(a->copier, -1, n_segs);
 	a->n_segs = a->tail_from = n_segs;
 	for (uint32_t s = 0; s < n_segs; s++)
 		if (have && have[s]) {
@@ -262,6 +269,7 @@ void fr_assign_fini(struct fr_assign *a)
 		free(a->out[i].q);
 	free(a->bytes);
 	free(a->car);
+	free(a->copier);
 	free(a->done);
 	pthread_mutex_destroy(&a->mu);
 	memset(a, 0, sizeof(*a));
@@ -311,6 +319,8 @@ static int64_t give(struct fr_assign *a, unsigned o, uint32_t s, double now,
 	p->st.segs_given++;
 	p->st.bytes_given += a->bytes[s];
 	p->st.copies += copy;
+	if (copy)
+		a->copier[s] = (int8_t)o;
 	return s;
 }
 
@@ -398,7 +408,16 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 		if (a->car[s][k] == (int8_t)o)
 			a->car[s][k] = -1;
 	p->backlog -= a->bytes[s];
-	estimate(p, a->bytes[s], now);
+	if (a->copier[s] == (int8_t)o) {
+		/* an endgame copy: its ACK may be for the original's bytes
+		 * (the receiver keeps one copy and acknowledges both), so it
+		 * makes no sample; its time is not counted either */
+		a->copier[s] = -1;
+		if (p->busy_from >= 0)
+			p->busy_from = now;
+	} else {
+		estimate(p, a->bytes[s], now);
+	}
 	p->tx_end = now - p->latency + p->backlog / p->rate;
 	if (p->nq)
 		p->mark = now - p->latency;

@@ -84,6 +84,8 @@ struct fr_assign {
 	uint64_t done_bytes;    /* of the segments done */
 	uint32_t *bytes;     /* per segment */
 	int8_t (*car)[2];    /* per segment: its carriers, -1 none */
+	int8_t *copier;      /* per segment: the output given an endgame
+			      * copy of it, -1 none */
 	uint8_t *done;	     /* per segment */
 	uint32_t first_free; /* no free segment below it */
 	uint32_t tail_from;  /* n_segs: no tail reserved */

@@ -436,6 +436,35 @@ Test(assign, estimator_skips_a_segment_sent_again)
 	free(b);
 }
 
+Test(assign, endgame_copy_makes_no_sample)
+{
+	/* b, at its true rate, copies a's last segment; the receiver keeps
+	 * a's copy and acknowledges b's at once, long before b could have
+	 * sent it: b's rate is not raised by it */
+	struct fr_assign a;
+	uint32_t *b = segs(2);
+	double rate = MBIT(8), t = SEG / rate;
+	struct fr_assign_stat st;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 2, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "a", rate, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_add(&a, "b", rate, FR_RATE_CONFIGURED, 0), 1);
+	cr_assert_eq(fr_assign_next(&a, 1, 0, &copy), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 1);
+	cr_assert(fr_assign_acked(&a, 1, 0, t));
+	/* a stalls: at 3t, 2t overdue, b copies its segment */
+	cr_assert_eq(fr_assign_next(&a, 1, 3 * t, &copy), 1);
+	cr_assert(copy);
+	cr_assert(fr_assign_acked(&a, 1, 1, 3.3 * t)); /* a's, really */
+	cr_assert(fr_assign_all_done(&a));
+	fr_assign_stat(&a, 1, &st);
+	cr_assert(fabs(st.rate / rate - 1) < 0.01, "%.4g, true %.4g", st.rate,
+		  rate);
+	fr_assign_fini(&a);
+	free(b);
+}
+
 Test(assign, overrated_link_among_others)
 {
 	/* b starts 10x too high: it learns, the endgame covers what it
