@@ -993,7 +993,8 @@ window:
 				       t->name, t->site, err);
 				break;
 			}
-			fr_log(FR_LOG_ERROR, "%s", err);
+			/* busy is the normal course: it is tried again */
+			fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", err);
 			/* what another address or a retry cannot fix */
 			if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
 				break;
@@ -1020,6 +1021,8 @@ window:
 			attempt--; /* not one of `retries` */
 		}
 	}
+	if (rc == -EBUSY) /* said at info while it was tried again */
+		fr_log(FR_LOG_ERROR, "%s", err);
 over:
 	slots_release(&sl);
 	free(oz.body);
