@@ -470,6 +470,8 @@ struct importer {
 	int slot;
 	bool open;
 	uint8_t *phash;          /* the parcel's manifest's segment hashes */
+	uint8_t pkg_id[FR_HASH_LEN]; /* and its id: the package's (the
+				      * shared open package's may be open) */
 	struct islot slots[ISLOTS];
 	struct fr_doneq dq;
 	uint8_t *taken;          /* per segment: written in this run */
@@ -1305,7 +1307,7 @@ static void incoming_fill(struct incoming *in, const struct importer *im)
 {
 	incoming_load(im->c, im->id, in);
 	snprintf(in->name, sizeof(in->name), "%s", im->pkg.m.name);
-	fr_hex(im->pkg.m.id, FR_HASH_LEN, in->pkg);
+	fr_hex(im->pkg_id, FR_HASH_LEN, in->pkg);
 	fr_hex(im->pkg.m.lid, FR_HASH_LEN, in->partial);
 	snprintf(in->from, sizeof(in->from), "%s", im->from);
 }
@@ -1331,6 +1333,7 @@ static int imp_join(struct importer *im, const uint8_t *mf, uint32_t len,
 		snprintf(err, cap, "manifest refused: %s", fr_strerror(rc));
 		return rc;
 	}
+	memcpy(im->pkg_id, m.id, FR_HASH_LEN);
 	im->phash = malloc((size_t)m.n_segments * FR_HASH_LEN + 1);
 	for (uint32_t i = 0; im->phash && i < m.n_segments; i++)
 		memcpy(im->phash + (size_t)i * FR_HASH_LEN, m.segments[i].hash,
@@ -1344,6 +1347,17 @@ static int imp_join(struct importer *im, const uint8_t *mf, uint32_t len,
 	if (rc == FR_HAVE_COMPLETE)
 		im->op = NULL;
 	return rc;
+}
+
+/* Every volume of the parcel has been imported (the last one seen). */
+static bool all_volumes(const struct incoming *in)
+{
+	if (!in->total || in->total >= IN_VOLS)
+		return false;
+	for (uint32_t k = 1; k <= in->total; k++)
+		if (!in->seen[k])
+			return false;
+	return true;
 }
 
 /* Every segment is here: settled by the parcel's table (a package a
@@ -1398,8 +1412,15 @@ static int import_volumes(struct importer *im, struct vol *v, uint32_t n,
 		fr_log(FR_LOG_ERROR, "parcel %.12s: %s", im->id, im->err);
 		return im->error;
 	}
-	if (im->op->pkg.j.n_have != im->pkg.m.n_segments)
+	if (im->op->pkg.j.n_have != im->pkg.m.n_segments) {
+		if (all_volumes(in) && !im->refused && !im->damaged) {
+			/* it brought all it had; the network brings the rest:
+			 * received, as its receipt says */
+			in->state = FR_PARCEL_RECEIVED;
+			incoming_save(in);
+		}
 		return 0;
+	}
 	if (!fr_inbound_finish_begin(im->op)) {
 		/* a network session completes it (its END came) */
 		if (!fr_inbound_finish_wait(im->op))

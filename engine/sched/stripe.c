@@ -66,6 +66,7 @@ struct stripe {
 	pthread_t cr_th;
 	bool cr_running;
 	int cr_rc;
+	atomic_bool cr_over;         /* the parcel is written (or failed: cr_rc) */
 };
 
 /* ---- the assignment as the outputs see it (struct fr_feed) ----------------- */
@@ -160,6 +161,29 @@ static const char *lane_why(const struct lane *l, uint32_t held)
 	return atomic_load(&l->st->tail_held) ? "courier" : "idle";
 }
 
+/* The courier's line: writing its parcel, shipping it (written, not
+ * imported yet), done, or failed (the network carried its tail). */
+static size_t courier_line(struct stripe *st, char *buf, size_t cap)
+{
+	struct fr_assign_stat s;
+	bool over = atomic_load(&st->cr_over);
+	const char *state = over && st->cr_rc < 0	 ? "failed"
+			    : !over			 ? "writing"
+			    : atomic_load(&st->completed) ? "done"
+							 : "shipping";
+
+	fr_assign_stat(&st->as, st->cr_idx, &s);
+	int n = snprintf(buf, cap,
+			 "output=%s type=courier state=%s segs=%u bytes=%llu "
+			 "carrying=%u rate=%.0f rate_src=%s eta=%.0f current=0 "
+			 "pid=%ld why=- error=\n",
+			 st->cr->a->name, state, s.segs_acked,
+			 (unsigned long long)s.bytes_acked, s.held, s.rate,
+			 fr_rate_src_name(s.rate_src), st->cr->eta,
+			 (long)getpid());
+	return n > 0 ? (size_t)n : 0;
+}
+
 /*
  * <transfer>/outputs: a line per output, for `ferry status` (FORMAT.md,
  * "Sender-side state"); error, last, takes the rest of its line. pid
@@ -195,6 +219,8 @@ static void save_outputs(struct stripe *st)
 			sending ? l->last.rate : 0.0, (long)getpid(),
 			lane_why(l, s.held), e);
 	}
+	if (st->cr && at < sizeof(buf))
+		at += courier_line(st, buf + at, sizeof(buf) - at);
 	char path[1400];
 	if (at < sizeof(buf) &&
 	    !fr_path_fmt(path, sizeof(path), "%s/outputs", st->t->dir))
@@ -513,7 +539,9 @@ static void *courier_main(void *arg)
 				    .quiet = true};
 	struct fr_parcel_made made;
 
-	st->cr_rc = fr_parcel_create(st->c, &po, &made);
+	int rc = fr_parcel_create(st->c, &po, &made);
+	st->cr_rc = rc;
+	atomic_store(&st->cr_over, true);
 	if (st->cr_rc >= 0 && made.kept) /* a resume waits for it */
 		fr_transfer_set_parcel(st->t, made.p.id);
 	fr_parcel_made_fini(&made);
@@ -551,8 +579,10 @@ static int courier_start(struct stripe *st)
 	if (rc < 0)
 		return rc;
 	atomic_store(&st->tail_held, true);
-	if (cr->written) /* an earlier run's, on its way */
+	if (cr->written) { /* an earlier run's, on its way */
+		atomic_store(&st->cr_over, true);
 		return 0;
+	}
 	if (pthread_create(&st->cr_th, NULL, courier_main, st) != 0)
 		return -EAGAIN;
 	st->cr_running = true;

@@ -61,6 +61,13 @@ cs=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] 
 ns=$(json_get "$WORK/s.json" '[o["segments"] for o in d["outputs"] if o["name"] == "lan"][0]')
 check "the courier brought the tail ($cs segments)" [ "${cs:-0}" -ge 1 ]
 check "network + courier = every segment once ($ns + $cs = $n)" [ $((ns + cs)) = "$n" ]
+run_ferry "$WORK/st.json" "$WORK/st.err" status pkg --json --config "$CEN_CONF"
+us=$(json_get "$WORK/st.json" '[(o["type"], o["state"], o["segments"]) for o in d[0]["outputs"] if o["name"] == "usb"][0]')
+check "status lists the courier among the outputs, done with its segments ($us)" \
+	[ "$us" = "('courier', 'done', $cs)" ]
+run_ferry "$WORK/pl.json" "$WORK/pl.err" parcel list --json --config "$CEN_CONF"
+pst=$(json_get "$WORK/pl.json" '[p["state"] for p in d if p["name"] == "pkg"][0]')
+check "the parcel's receipt says received, not not-needed ($pst)" [ "$pst" = received ]
 check "the send took the parcel's hashes: it did not read the tail again" \
 	test -z "$(grep "another arrival brought were read and hashed" "$WORK/s.err")"
 imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i.out" | grep -oE "^[0-9]+")
