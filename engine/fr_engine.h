@@ -31,6 +31,9 @@ void fr_log_copy_to(FILE *f);
 /* The last error logged by this process (also when it was not shown):
  * "" if none. */
 const char *fr_log_last_error(void);
+/* The last error this thread logged (since fr_log_copy_to began a copy):
+ * a receiver's sessions each have theirs. */
+const char *fr_log_thread_error(void);
 /* What this ferry speaks: "protocol 2 (sealed sessions), parcel volume
  * format 3 (sealed)" (`ferry version`). */
 const char *fr_versions(void);

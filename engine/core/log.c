@@ -14,17 +14,25 @@
 int fr_log_verbosity = FR_LOG_INFO;
 const char *fr_log_tag = "ferry";
 static char last_error[512];
+static __thread char thread_error[512]; /* this thread's last */
 /* this thread's lines also go here (an import run for a client) */
 static __thread FILE *log_copy;
 
 void fr_log_copy_to(FILE *f)
 {
 	log_copy = f;
+	if (f)
+		thread_error[0] = '\0';
 }
 
 const char *fr_log_last_error(void)
 {
 	return last_error;
+}
+
+const char *fr_log_thread_error(void)
+{
+	return thread_error;
 }
 
 void fr_log(int level, const char *fmt, ...)
@@ -37,6 +45,9 @@ void fr_log(int level, const char *fmt, ...)
 	if (level == FR_LOG_ERROR) { /* for a JSON report, even when quiet */
 		va_start(ap, fmt);
 		vsnprintf(last_error, sizeof(last_error), fmt, ap);
+		va_end(ap);
+		va_start(ap, fmt);
+		vsnprintf(thread_error, sizeof(thread_error), fmt, ap);
 		va_end(ap);
 	}
 	if (level > fr_log_verbosity)

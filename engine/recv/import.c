@@ -1948,10 +1948,10 @@ static int import_local(const struct fr_config *c, const char *const *paths,
 	int rc = import_here(c, paths, n, res);
 
 	res->error = rc;
-	if (rc)
+	if (rc) /* this thread's: a receiver runs other sessions meanwhile */
 		snprintf(res->message, sizeof(res->message), "%s",
-			 fr_log_last_error()[0] ? fr_log_last_error()
-						: fr_strerror(rc));
+			 fr_log_thread_error()[0] ? fr_log_thread_error()
+						  : fr_strerror(rc));
 	return rc;
 }
 
