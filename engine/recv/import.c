@@ -1813,8 +1813,9 @@ static int result_decode(const uint8_t *b, uint32_t len,
 	struct rget g = {.b = b, .len = len};
 	uint32_t np = get_u32(&g), nr = get_u32(&g);
 
-	/* each takes more than 48 bytes: no more than the answer holds */
-	if (g.bad || np > len / 48 || nr > len / 8)
+	/* a parcel takes 56 bytes at least, a refused volume 8: no more
+	 * than the answer holds, and no more than one import reads */
+	if (g.bad || np > len / 56 || nr > len / 8 || np > 65536 || nr > 65536)
 		return FR_E_PROTOCOL;
 	res->error = (int32_t)get_u32(&g);
 	get_str(&g, res->message, sizeof(res->message));
