@@ -1031,7 +1031,8 @@ over:
 	res->seconds = fr_now_s() - t0;
 	res->error = rc;
 	if (rc)
-		snprintf(res->message, sizeof(res->message), "%s",
+		snprintf(res->message, sizeof(res->message), "%.*s",
+			 (int)sizeof(res->message) - 1,
 			 err[0] ? err : fr_log_last_error());
 	record_outcome(t, m, res, &r.last, rc, err);
 	return rc;
