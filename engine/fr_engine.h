@@ -315,6 +315,9 @@ struct fr_send_result {
 	/* left out of the package; unless skip_special, a send that left
 	 * something out returns (and says in error) FR_E_LEFT_OUT */
 	struct fr_left_list left_out;
+	uint32_t left_unlisted;     /* left out too, not in the list (a resume
+				     * of several passes on 64 KiB of names:
+				     * the log has them all) */
 	bool skip_special;
 	bool level_auto;            /* the level follows the link */
 	char message[512];          /* what went wrong, when error */

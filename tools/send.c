@@ -77,7 +77,7 @@ static void result_json(const struct fr_send_result *r, FILE *out)
 		r->attempts, r->level_last, r->level_auto ? "true" : "false",
 		r->skip_special ? "true" : "false");
 	ferry_left_json(&r->left_out, out);
-	fputs(",\"outputs\":[", out);
+	fprintf(out, ",\"left_out_unlisted\":%u,\"outputs\":[", r->left_unlisted);
 	for (unsigned i = 0; i < r->n_outputs; i++) {
 		const struct fr_output_result *o = &r->outputs[i];
 		fprintf(out,
@@ -88,6 +88,17 @@ static void result_json(const struct fr_send_result *r, FILE *out)
 			o->finished);
 	}
 	fputs("]}", out);
+}
+
+/* What a transfer left out, and how many more its list does not name. */
+static void left_said(const struct fr_send_result *r, FILE *out)
+{
+	ferry_left_print(&r->left_out, out);
+	if (r->left_unlisted)
+		fprintf(out,
+			"and %u more left out, too many to list here (the log "
+			"names each)\n",
+			r->left_unlisted);
 }
 
 /* The line of a transfer that finished (with what it left out). */
@@ -106,7 +117,7 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
-	ferry_left_print(&r->left_out, out);
+	left_said(r, out);
 }
 
 /* A transfer that did not finish, said after its log: how to go on
@@ -136,7 +147,7 @@ static void result_said(const struct fr_send_result *r,
 			fprintf(stderr, "ferry: %s: ", r->transfer);
 		else
 			fputs("ferry: ", stderr);
-		ferry_left_print(&r->left_out, stderr);
+		left_said(r, stderr);
 	} else if (!done) {
 		say_unfinished(r, rp->config);
 	}

@@ -1381,6 +1381,7 @@ static void child_ended(struct fr_send_result *res, int st)
 struct resume_kid {
 	struct fr_send_result res;   /* its left_out empty */
 	uint32_t left_len;           /* bytes of left below */
+	uint32_t left_n;             /* entries left out, listed or not */
 	char left[LEFT_PACK_MAX];
 };
 
@@ -1412,6 +1413,7 @@ static void resume_children(const struct fr_config *c, char (*dirs)[1300],
 			struct fr_send_result *r = &rk[i].res;
 			intr.n_kids = 0;
 			int rc = resume_one(c, dirs[i], o, true, r);
+			rk[i].left_n = r->left_out.n;
 			rk[i].left_len = (uint32_t)fr_left_pack(
 				&r->left_out, rk[i].left, sizeof(rk[i].left));
 			fflush(stderr);
@@ -1476,6 +1478,8 @@ static int resume_many(const struct fr_config *c, char (*dirs)[1300],
 		res[i] = rk[i].res;
 		memset(&res[i].left_out, 0, sizeof(res[i].left_out));
 		fr_left_unpack(rk[i].left, rk[i].left_len, &res[i].left_out);
+		if (rk[i].left_n > res[i].left_out.n)
+			res[i].left_unlisted = rk[i].left_n - res[i].left_out.n;
 		failed += res[i].error != 0 && res[i].error != FR_E_LEFT_OUT;
 		incomplete += res[i].error == FR_E_LEFT_OUT;
 	}
