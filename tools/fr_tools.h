@@ -19,6 +19,8 @@ struct ferry_tty_part {
 	int drop;
 };
 void ferry_tty_line(const struct ferry_tty_part *parts, unsigned n);
+/* The line drawn is wiped. */
+void ferry_tty_clear(void);
 
 /* `ferry status`: a table per direction, or one JSON array (status.c). */
 void fr_status_print(const struct fr_status *s, bool json, FILE *out);

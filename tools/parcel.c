@@ -150,7 +150,7 @@ static void create_progress(void *arg, const struct fr_parcel_progress *p)
 static void create_progress_end(void *arg)
 {
 	(void)arg;
-	fputs("\r\033[K", stderr);
+	ferry_tty_clear();
 }
 
 void ferry_parcel_progress(struct fr_parcel_opts *o)

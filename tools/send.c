@@ -223,8 +223,7 @@ static void progress(void *arg, const char *name, const char *site,
 static void progress_end(void *arg)
 {
 	(void)arg;
-	if (write(STDERR_FILENO, "\r\033[K", 4) < 0)
-		return;
+	ferry_tty_clear();
 }
 
 /* The report of a transfer a signal stopped: in the JSON a command

@@ -35,6 +35,12 @@ static size_t tty_width(const char *s, size_t n)
 	return w;
 }
 
+void ferry_tty_clear(void)
+{
+	if (write(STDERR_FILENO, "\r\033[K", 4) < 0)
+		return;
+}
+
 void ferry_tty_line(const struct ferry_tty_part *parts, unsigned n)
 {
 	bool on[16];

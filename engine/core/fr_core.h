@@ -37,6 +37,8 @@ unsigned long fr_hook_num(const char *name, unsigned long dflt);
  * closes in seconds, not at the next minute). */
 time_t fr_schedule_now(void);
 double fr_now_s(void);
+/* *t: secs from now on clock clk (for pthread_cond_timedwait). */
+void fr_deadline(struct timespec *t, clockid_t clk, double secs);
 /* Seconds since this process started (10 ms steps). */
 double fr_process_s(void);
 double fr_thread_cpu_s(void);         /* this thread's CPU time */

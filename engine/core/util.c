@@ -352,6 +352,19 @@ const char *fr_span_str(int64_t s, char *buf, size_t cap)
 	return buf;
 }
 
+void fr_deadline(struct timespec *t, clockid_t clk, double secs)
+{
+	clock_gettime(clk, t);
+	if (secs < 0)
+		secs = 0;
+	t->tv_sec += (time_t)secs;
+	t->tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
 const char *fr_clock_str(double s, char *buf, size_t cap)
 {
 	if (s < 0 || s > 99 * 3600) {

@@ -1886,12 +1886,7 @@ static void live_wait(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 100 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	fr_deadline(&ts, CLOCK_REALTIME, 0.1);
 	pthread_cond_timedwait(&live_gone, &live_lock, &ts);
 }
 

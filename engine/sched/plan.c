@@ -400,16 +400,7 @@ static bool ask_wait(struct ask *k, double deadline, bool final)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	double left = deadline - fr_now_s();
-	if (left < 0)
-		left = 0;
-	ts.tv_sec += (time_t)left;
-	ts.tv_nsec += (long)((left - floor(left)) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	fr_deadline(&ts, CLOCK_MONOTONIC, deadline - fr_now_s());
 	pthread_mutex_lock(&k->mu);
 	while (!k->done && pthread_cond_timedwait(&k->cv, &k->mu, &ts) == 0)
 		;

@@ -335,16 +335,6 @@ static bool claimer_ending(struct fr_inbound *op, unsigned k)
 	return op->ending >> k & 1;
 }
 
-static void deadline(struct timespec *t, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
 
 static bool passed(const struct timespec *t)
 {
@@ -361,7 +351,7 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 	struct timespec end, step;
 	int r;
 
-	deadline(&end, ms);
+	fr_deadline(&end, CLOCK_MONOTONIC, ms / 1000.0);
 	pthread_mutex_lock(&op->mu);
 	uint64_t me = op->joined[slot];
 	bool young = fr_now_ns() - me < (uint64_t)ms * 1000000u;
@@ -390,7 +380,7 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 			r = FR_IN_ELSEWHERE;
 			break;
 		}
-		deadline(&step, 100);
+		fr_deadline(&step, CLOCK_MONOTONIC, 0.1);
 		pthread_cond_timedwait(&op->let_go, &op->mu, ending ? &end : &step);
 	}
 	pthread_mutex_unlock(&op->mu);
