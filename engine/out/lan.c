@@ -6,7 +6,8 @@
  *
  *   READ (fixed) of each extent into buffer B at HEADROOM (plus the
  *      segment's shift: the block-aligned middle of a large extent is
- *      read O_DIRECT, past the page cache, the rest buffered)
+ *      read O_DIRECT, past the page cache, the rest buffered), by the
+ *      source's asynchronous reader (source/aread.c) on this ring
  *   -> worker: XXH3 check against the manifest, zstd into buffer C at
  *      HEADROOM when the level says so (B goes back to the pool), then the
  *      message and frame headers are written just before the payload
@@ -42,8 +43,6 @@
 #define ENV_MAX (ENV_BASE + 4 + FR_CHUNKS_MAX * FR_SEAL_TAG)
 _Static_assert(ENV_MAX <= HEADROOM, "a frame's record fits before it");
 #define MAX_RESENDS 5
-/* reads in flight at most (the ring's completion queue holds 512) */
-#define READS_MAX 256
 #define SAME_AS_HELD 1 /* a worker's result: the receiver holds it already */
 #define NOTSENT_LOWAT (512u << 10)
 
@@ -56,17 +55,6 @@ enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK, K_PACE };
 
 enum slot_state { S_FREE, S_READING, S_WORKING, S_READY, S_SENDING, S_NOTIF };
 
-struct rop { /* one read of (part of) one extent, resubmitted on a
-	      * short read */
-	int fd;
-	uint32_t entry;
-	uint32_t seg_off, len, done;
-	uint32_t req;        /* bytes asked for: len, or (O_DIRECT, to the
-			      * file's end) len rounded up to the block */
-	bool direct;         /* fd is the O_DIRECT one */
-	uint64_t file_off;
-};
-
 struct lan_conn;
 
 struct slot {
@@ -78,16 +66,7 @@ struct slot {
 	int in_buf;          /* read buffer */
 	uint32_t shift;      /* the segment is read to in_buf at HEADROOM +
 			      * shift (fr_dio_shift) */
-	uint32_t pending;    /* reads in flight */
-	int err;
-	char errpath[256];
-	struct rop *ops;
-	uint32_t n_ops, cap_ops;
-	int *closes;         /* fds to close once the reads are submitted */
-	uint32_t n_closes, cap_closes, close_from;
-	uint32_t first_ops;  /* the ops of the segment's first extent */
-	struct fr_extent_iter it; /* the extents not yet submitted */
-	bool more;           /* some are not (READS_MAX reads in flight) */
+	struct fr_aread_seg rd; /* its reads */
 	/* worker's input and result */
 	int level;
 	int result;
@@ -144,12 +123,7 @@ struct lan_conn {
 	uint8_t *acked;       /* per segment */
 	uint8_t *resends;
 	uint32_t n_need, n_acked;
-	/* open source files by entry, for files spanning segments: the
-	 * buffered fd and the O_DIRECT one, each opened when first needed */
-	uint32_t cache_entry;
-	int cache_fd, cache_dfd;
-	uint8_t *nodirect;    /* per entry: its file system refused O_DIRECT */
-	uint64_t read_dio, read_buf; /* bytes asked for each way */
+	struct fr_aread src;  /* the source, read into the slots' buffers */
 	/* send queue (FIFO of READY slots) */
 	int sendq[SLOTS];
 	int sq_head, sq_n;
@@ -369,10 +343,8 @@ static void lan_close(struct fr_output *o)
 	free(lc->held);
 	if (lc->sock >= 0)
 		close(lc->sock);
-	for (int i = 0; i < SLOTS; i++) {
-		free(lc->slots[i].ops);
-		free(lc->slots[i].closes);
-	}
+	for (int i = 0; i < SLOTS; i++)
+		fr_aread_seg_fini(&lc->slots[i].rd);
 	free(lc);
 	o->priv = NULL;
 }
@@ -761,324 +733,20 @@ static void todo_push(struct lan_conn *lc, uint32_t seg)
 	lc->todo_tail++;
 }
 
-static int defer_close(struct slot *s, int fd)
-{
-	if (s->n_closes == s->cap_closes) {
-		uint32_t nc = s->cap_closes ? s->cap_closes * 2 : 16;
-		int *n = realloc(s->closes, nc * sizeof(int));
-		if (!n)
-			return -ENOMEM;
-		s->closes = n;
-		s->cap_closes = nc;
-	}
-	s->closes[s->n_closes++] = fd;
-	return 0;
-}
-
-/*
- * Is most of the file behind fd in the page cache already (a package
- * just written, or read again)? Then reading it from there beats
- * O_DIRECT, which would go to the disk. Unknown (before Linux 6.5): no.
- */
-static bool mostly_cached(int fd, uint64_t size)
-{
-	int64_t cached = fr_cached_bytes(fd);
-
-	return cached >= 0 && (uint64_t)cached >= size / 2;
-}
-
-/* Opens entry's file, buffered or O_DIRECT. The buffered fd of a file
- * whose middle goes O_DIRECT reads its ends (or an extent that does not
- * line up) only: no readahead, which would read what O_DIRECT reads. */
-static int open_src(struct lan_conn *lc, uint32_t entry, bool direct)
-{
-	const struct fr_entry *e = &lc->sc->m->entries[entry];
-	int fd = fr_source_open(lc->sc->root, lc->sc->single, e, direct);
-
-	if (fd >= 0 && !direct && !lc->nodirect[entry] && e->size >= FR_DIO_MIN)
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-	return fd;
-}
-
-/* fd, just opened, goes to the one-file cache (keep) or is closed by the
- * slot once its reads are submitted. */
-static int adopt_fd(struct lan_conn *lc, struct slot *s, bool keep, bool direct,
-		    int fd)
-{
-	if (keep) {
-		*(direct ? &lc->cache_dfd : &lc->cache_fd) = fd;
-		return 0;
-	}
-	if (defer_close(s, fd) < 0) {
-		close(fd);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/*
- * The fds to read an extent of entry from: *fd (buffered) if want_buf,
- * *dfd (O_DIRECT) if want_dio. A file that goes on into the next segment
- * stays open in the one-file cache (both its fds); a file whose last
- * extent this is is closed by the slot once its reads are submitted.
- * Where the file system refuses O_DIRECT, the file is marked so, *dfd is
- * -1 and *fd is opened instead.
- */
-static int source_fds(struct lan_conn *lc, uint32_t entry, bool last,
-		      struct slot *s, bool want_buf, bool want_dio, int *fd,
-		      int *dfd)
-{
-	bool cached = lc->cache_entry == entry &&
-		      (lc->cache_fd >= 0 || lc->cache_dfd >= 0);
-	int r;
-
-	*fd = *dfd = -1;
-	if (!cached && !last) { /* this one is cached instead */
-		if ((lc->cache_fd >= 0 && defer_close(s, lc->cache_fd) < 0) ||
-		    (lc->cache_dfd >= 0 && defer_close(s, lc->cache_dfd) < 0))
-			return -ENOMEM;
-		lc->cache_fd = lc->cache_dfd = -1;
-		lc->cache_entry = entry;
-		cached = true;
-	}
-	if (cached) {
-		*fd = lc->cache_fd;
-		*dfd = lc->cache_dfd;
-	}
-	if (want_dio && *dfd < 0) {
-		r = open_src(lc, entry, true);
-		if (r >= 0 &&
-		    mostly_cached(r, lc->sc->m->entries[entry].size)) {
-			close(r); /* read from the cache: this file buffered */
-			r = -EINVAL;
-		}
-		if (r == -EINVAL) { /* ramfs, cached, ...: this file buffered */
-			lc->nodirect[entry] = 1;
-			want_buf = true;
-		} else if (r < 0) {
-			return r;
-		} else {
-			*dfd = r;
-			if ((r = adopt_fd(lc, s, cached, true, r)) < 0)
-				return r;
-		}
-	}
-	if (want_buf && *fd < 0) {
-		r = open_src(lc, entry, false);
-		if (r < 0)
-			return r;
-		*fd = r;
-		if ((r = adopt_fd(lc, s, cached, false, r)) < 0)
-			return r;
-	}
-	if (last && cached) { /* its last extent: closed after this slot's reads */
-		if ((lc->cache_fd >= 0 && defer_close(s, lc->cache_fd) < 0) ||
-		    (lc->cache_dfd >= 0 && defer_close(s, lc->cache_dfd) < 0))
-			return -ENOMEM;
-		lc->cache_fd = lc->cache_dfd = -1;
-	}
-	return 0;
-}
-
-static int submit_rop(struct lan_conn *lc, int si, uint32_t k)
-{
-	struct slot *s = &lc->slots[si];
-	struct rop *op = &s->ops[k];
-
-	if (op->fd < 0) /* closed after a first read that came up short */
-		return FR_E_CHANGED;
-	return fr_ring_read(lc->ring, op->fd, s->in_buf,
-			    in_data(lc, s) + op->seg_off + op->done,
-			    op->req - op->done, op->file_off + op->done,
-			    UD(K_READ, si, k));
-}
-
-/*
- * A segment of many small files must not hold them all open until its
- * reads are done (8 MiB of 1 KiB files is 8,000 files, and six slots
- * read at once): once their reads are submitted the kernel holds its own
- * references, so the files read to their end are closed in batches. A
- * short read of a closed file is not resubmitted: the file shrank.
- */
-#define CLOSE_BATCH 64
-
-static void close_submitted(struct lan_conn *lc, struct slot *s)
-{
-	fr_ring_submit(lc->ring);
-	for (uint32_t i = 0; i < s->n_closes; i++) {
-		/* the files are those of the ops since the last batch, and
-		 * the one the segment began in */
-		for (uint32_t k = s->close_from; k < s->n_ops; k++)
-			if (s->ops[k].fd == s->closes[i])
-				s->ops[k].fd = -1;
-		for (uint32_t k = 0; k < s->first_ops && k < s->close_from; k++)
-			if (s->ops[k].fd == s->closes[i])
-				s->ops[k].fd = -1;
-		close(s->closes[i]);
-	}
-	s->n_closes = 0;
-	s->close_from = s->n_ops;
-}
-
-/* One read of len bytes of entry at file_off, to seg_off: submitted. */
-static int add_rop(struct lan_conn *lc, int si, struct rop op)
-{
-	struct slot *s = &lc->slots[si];
-	int rc;
-
-	if (s->n_ops == s->cap_ops) {
-		uint32_t nc = s->cap_ops ? s->cap_ops * 2 : 64;
-		struct rop *n = realloc(s->ops, nc * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->ops = n;
-		s->cap_ops = nc;
-	}
-	if (!op.req)
-		op.req = op.len;
-	s->ops[s->n_ops] = op;
-	if ((rc = submit_rop(lc, si, s->n_ops)) < 0)
-		return rc;
-	s->n_ops++;
-	s->pending++;
-	return 0;
-}
-
-/*
- * The reads of one extent: the block-aligned middle of a large extent
- * that lines up in the buffer (see fr_dio_shift) O_DIRECT, its head
- * and tail buffered, as the receiver writes them. A file's last piece at
- * the segment's end goes O_DIRECT to the file's end, the request rounded
- * up to the block where the buffer has room (the read stops at the end).
- */
-static int read_extent(struct lan_conn *lc, int si, const struct fr_extent *x)
-{
-	struct slot *s = &lc->slots[si];
-	const struct fr_manifest *m = lc->sc->m;
-	const struct fr_entry *e = &m->entries[x->entry];
-	bool last = x->file_off + x->len == e->size;
-	uint8_t *at = in_data(lc, s) + x->seg_off;
-	struct fr_dio_split d =
-		fr_dio_split(at, x->file_off, x->len,
-			     !lc->nodirect[x->entry] && e->size >= FR_DIO_MIN);
-	uint32_t req = 0;
-	int fd, dfd, rc;
-
-	if (d.mid && d.tail && last &&
-	    x->seg_off + x->len == m->segments[s->seg].length) {
-		uint32_t r = (d.mid + d.tail + FR_DIO_ALIGN - 1) &
-			     ~(FR_DIO_ALIGN - 1);
-		if (HEADROOM + s->shift + x->seg_off + d.head + r <=
-		    fr_pool_buf_size(lc->pool)) {
-			d.mid += d.tail;
-			d.tail = 0;
-			req = r;
-		}
-	}
-	rc = source_fds(lc, x->entry, last, s, d.head || d.tail, d.mid > 0, &fd,
-			&dfd);
-	if (rc < 0)
-		return rc;
-	if (d.mid && dfd < 0) { /* refused: all of it buffered */
-		d = (struct fr_dio_split){.head = x->len};
-		req = 0;
-	}
-	struct rop op = {.entry = x->entry, .seg_off = x->seg_off,
-			 .file_off = x->file_off};
-	lc->read_dio += d.mid;
-	lc->read_buf += x->len - d.mid;
-	if (d.head) {
-		op.fd = fd, op.len = d.head;
-		if ((rc = add_rop(lc, si, op)) < 0)
-			return rc;
-	}
-	if (d.mid) {
-		op.fd = dfd, op.direct = true;
-		op.seg_off = x->seg_off + d.head, op.file_off = x->file_off + d.head;
-		op.len = d.mid, op.req = req;
-		if ((rc = add_rop(lc, si, op)) < 0)
-			return rc;
-	}
-	if (d.tail) {
-		op.fd = fd, op.direct = false, op.req = 0;
-		op.seg_off = x->seg_off + d.head + d.mid;
-		op.file_off = x->file_off + d.head + d.mid;
-		op.len = d.tail;
-		if ((rc = add_rop(lc, si, op)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* Reads in flight, every slot's. */
-static uint32_t reads_pending(const struct lan_conn *lc)
-{
-	uint32_t n = 0;
-
-	for (int i = 0; i < SLOTS; i++)
-		n += lc->slots[i].pending;
-	return n;
-}
-
-/*
- * Submit slot si's next extents, while fewer than READS_MAX reads are in
- * flight: a segment of small files is thousands of reads, more than the
- * ring's completion queue holds, and where the kernel cannot keep the
- * overflow (a memory cgroup at its limit) completions would be lost.
- */
-static int read_more(struct lan_conn *lc, int si)
-{
-	struct slot *s = &lc->slots[si];
-	const struct fr_manifest *m = lc->sc->m;
-	struct fr_extent x;
-	uint32_t inflight = reads_pending(lc);
-	int rc;
-
-	while (s->more && !s->err) {
-		if (inflight >= READS_MAX) {
-			fr_ring_submit(lc->ring);
-			return 0;
-		}
-		if (!fr_extent_next(&s->it, &x)) {
-			s->more = false;
-			break;
-		}
-		uint32_t before = s->pending;
-		rc = read_extent(lc, si, &x);
-		inflight += s->pending - before;
-		if (x.seg_off == 0)
-			s->first_ops = s->n_ops;
-		if (rc < 0) {
-			snprintf(s->errpath, sizeof(s->errpath), "%s",
-				 m->entries[x.entry].path);
-			s->more = false;
-			return s->err = rc;
-		}
-		if (s->n_closes >= CLOSE_BATCH)
-			close_submitted(lc, s);
-	}
-	return 0;
-}
-
 static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 {
 	struct slot *s = &lc->slots[si];
-	const struct fr_manifest *m = lc->sc->m;
 
 	s->seg = seg;
 	s->in_buf = fr_pool_get(lc->pool);
 	if (s->in_buf < 0)
 		return s->in_buf;
-	s->shift = fr_dio_shift(m, seg);
+	s->shift = fr_dio_shift(lc->sc->m, seg);
 	s->buf = -1;
 	s->state = S_READING;
-	s->n_ops = s->first_ops = 0;
-	s->n_closes = s->close_from = 0;
-	s->err = 0;
-	s->pending = 0;
-	fr_extent_iter_init(&s->it, m, seg);
-	s->more = true;
-	return read_more(lc, si);
+	return fr_aread_start(&lc->src, &s->rd, seg, s->in_buf, in_data(lc, s),
+			      fr_pool_buf_size(lc->pool) - HEADROOM - s->shift,
+			      UD(K_READ, si, 0));
 }
 
 static void slot_release(struct lan_conn *lc, int si)
@@ -1119,15 +787,12 @@ static void reads_done(struct lan_conn *lc, int si)
 {
 	struct slot *s = &lc->slots[si];
 
-	/* the kernel took its file references at submission */
-	fr_ring_submit(lc->ring);
-	for (uint32_t i = 0; i < s->n_closes; i++)
-		close(s->closes[i]);
-	s->n_closes = 0;
-	if (s->err) {
-		char ep[4 * sizeof(s->errpath)];
-		fail(lc, s->err, "cannot read '%s': %s",
-		     fr_esc(s->errpath, ep, sizeof(ep)), fr_strerror(s->err));
+	int rc = fr_aread_finish(&lc->src, &s->rd);
+
+	if (rc) {
+		char ep[4 * sizeof(s->rd.errpath)];
+		fail(lc, rc, "cannot read '%s': %s",
+		     fr_esc(s->rd.errpath, ep, sizeof(ep)), fr_strerror(rc));
 		slot_release(lc, si);
 		return;
 	}
@@ -1188,66 +853,6 @@ static void reads_done(struct lan_conn *lc, int si)
 	s->job.done = &lc->done;
 	lc->workers_busy++;
 	fr_workq_push(&s->job);
-}
-
-/* The file system took the O_DIRECT open but not the read: the rest of
- * op, and of the file, buffered. */
-static int read_buffered(struct lan_conn *lc, int si, uint32_t k)
-{
-	struct slot *s = &lc->slots[si];
-	struct rop *op = &s->ops[k];
-	int fd = open_src(lc, op->entry, false);
-
-	lc->nodirect[op->entry] = 1;
-	if (fd < 0)
-		return fd;
-	if (defer_close(s, fd) < 0) {
-		close(fd);
-		return -ENOMEM;
-	}
-	op->fd = fd;
-	op->direct = false;
-	op->req = op->len;
-	lc->read_dio -= op->len - op->done;
-	lc->read_buf += op->len - op->done;
-	return submit_rop(lc, si, k);
-}
-
-static void on_read(struct lan_conn *lc, int si, uint32_t k, int res)
-{
-	struct slot *s = &lc->slots[si];
-	struct rop *op = &s->ops[k];
-
-	if (res == -EINVAL && op->direct && !s->err) {
-		res = read_buffered(lc, si, k);
-		if (res == 0)
-			return; /* still pending */
-	}
-	if (res <= 0 && !s->err) {
-		s->err = res < 0 ? res : FR_E_CHANGED;
-		snprintf(s->errpath, sizeof(s->errpath), "%s",
-			 lc->sc->m->entries[op->entry].path);
-	} else if (res > 0) {
-		op->done += (uint32_t)res;
-		/* an O_DIRECT read that stops off a block ends at the
-		 * file's end: before its manifest's size, it shrank */
-		if (op->done < op->len && op->direct &&
-		    op->done % FR_DIO_ALIGN && !s->err) {
-			s->err = FR_E_CHANGED;
-			snprintf(s->errpath, sizeof(s->errpath), "%s",
-				 lc->sc->m->entries[op->entry].path);
-		}
-		if (op->done < op->len && !s->err) {
-			int r = submit_rop(lc, si, k);
-			if (r == 0)
-				return; /* still pending */
-			s->err = r;
-			snprintf(s->errpath, sizeof(s->errpath), "%s",
-				 lc->sc->m->entries[op->entry].path);
-		}
-	}
-	if (--s->pending == 0 && !s->more)
-		reads_done(lc, si);
 }
 
 static void maybe_free_sent(struct lan_conn *lc, int si)
@@ -1875,9 +1480,12 @@ static void dispatch(struct lan_conn *lc, const struct fr_cqe *c,
 		     bool draining)
 {
 	switch (UD_KIND(c->ud)) {
-	case K_READ:
-		on_read(lc, UD_SLOT(c->ud), UD_X(c->ud), c->res);
+	case K_READ: {
+		int si = UD_SLOT(c->ud);
+		if (fr_aread_on(&lc->src, &lc->slots[si].rd, UD_X(c->ud), c->res))
+			reads_done(lc, si);
 		break;
+	}
 	case K_SEND:
 		on_send(lc, UD_SLOT(c->ud), c);
 		break;
@@ -2126,10 +1734,10 @@ static void feed_reads(struct lan_conn *lc)
 	/* a segment's reads that waited for room in flight */
 	for (int i = 0; i < SLOTS && !lc->error; i++) {
 		struct slot *s = &lc->slots[i];
-		if (s->state != S_READING || !s->more)
+		if (s->state != S_READING || !s->rd.more)
 			continue;
-		read_more(lc, i);
-		if (s->pending == 0 && !s->more)
+		fr_aread_more(&lc->src, &s->rd);
+		if (fr_aread_done(&s->rd))
 			reads_done(lc, i);
 	}
 	/* start reads while slots and buffers allow */
@@ -2155,7 +1763,7 @@ static void feed_reads(struct lan_conn *lc)
 		/* a failure after some reads went out is the slot's
 		 * error, reported once those reads are back */
 		if (lc->slots[i].state == S_READING &&
-		    lc->slots[i].pending == 0 && !lc->slots[i].more)
+		    fr_aread_done(&lc->slots[i].rd))
 			reads_done(lc, i);
 		if (rc < 0)
 			break;
@@ -2172,11 +1780,6 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 
 	lc->sc = sc;
 	lc->a = o->a;
-	lc->cache_fd = lc->cache_dfd = -1;
-	lc->read_dio = lc->read_buf = 0;
-	lc->nodirect = calloc(m->n_entries + 1, 1);
-	if (lc->nodirect && fr_hook_flag("NO_DIRECT"))
-		memset(lc->nodirect, 1, m->n_entries);
 	lc->todo_cap = m->n_segments * (MAX_RESENDS + 1) + 1;
 	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));
 	lc->acked = calloc(m->n_segments + 1, 1);
@@ -2186,7 +1789,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	lc->flen = calloc(m->n_segments + 1, sizeof(*lc->flen));
 	lc->fkept = calloc(m->n_segments + 1, sizeof(*lc->fkept));
 	if (!lc->todo || !lc->acked || !lc->resends || !lc->given ||
-	    !lc->nodirect || !lc->fstart || !lc->flen || !lc->fkept) {
+	    !lc->fstart || !lc->flen || !lc->fkept) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -2220,6 +1823,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		rc = fr_ring_attach_pool(lc->ring, lc->pool);
 	if (rc == 0 || rc == 1)
 		rc = fr_doneq_init(&lc->done);
+	if (rc == 0)
+		rc = fr_aread_init(&lc->src, lc->ring, m, sc->root, sc->single);
 	if (rc < 0) {
 		snprintf(err, cap, "cannot set up the data path: %s",
 			 fr_strerror(rc));
@@ -2254,7 +1859,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	tick(lc);
 	drain(lc);
 	fr_log(FR_LOG_DEBUG, "source read: %.1f MiB with O_DIRECT, %.1f MiB buffered",
-	       lc->read_dio / 1048576.0, lc->read_buf / 1048576.0);
+	       lc->src.read_dio / 1048576.0, lc->src.read_buf / 1048576.0);
 	rc = lc->error;
 	if (rc < 0)
 		snprintf(err, cap, "%s", lc->err);
@@ -2263,13 +1868,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		snprintf(err, cap, "transfer ended before the receiver confirmed it");
 	}
 out:
-	if (lc->cache_fd >= 0)
-		close(lc->cache_fd);
-	if (lc->cache_dfd >= 0)
-		close(lc->cache_dfd);
-	lc->cache_fd = lc->cache_dfd = -1;
-	free(lc->nodirect);
-	lc->nodirect = NULL;
+	fr_aread_fini(&lc->src);
 	fr_ring_free(lc->ring); /* cancels what is still pending */
 	lc->ring = NULL;
 	if (lc->done.efd > 0)

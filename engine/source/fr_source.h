@@ -1,7 +1,8 @@
 /*
  * fr_source.h - engine/source/: the package at the sender, before any
  * output: the walk and its manifest, the hashing pass and the ring reader
- * of segments (scan.c), and the hashes a send makes as it reads
+ * of segments (scan.c), the asynchronous segment reader an output's I/O
+ * thread drives (aread.c), and the hashes a send makes as it reads
  * (known.c).
  */
 #ifndef FR_SOURCE_H
@@ -69,6 +70,83 @@ int fr_source_open(const char *root, bool single_file,
  * path's last part), checked. Errors are logged ("cannot <verb> ..."). */
 int fr_package_source(const char *path, const char *given, const char *verb,
 		      char *abs, size_t abscap, char *name, size_t namecap);
+
+/* ---- the asynchronous segment reader (aread.c) -------------------------- */
+
+/*
+ * Segments read into the caller's buffers through the caller's ring,
+ * while its thread goes on with other work: each extent's block-aligned
+ * middle O_DIRECT where it lines up in the buffer (fr_dio_shift), the
+ * rest buffered; a file spanning segments kept open between them; at
+ * most FR_AREAD_MAX reads in flight over every segment of one reader.
+ * A read's completion carries the segment's ud with the read's number in
+ * its low 32 bits; hand it to fr_aread_on.
+ */
+#define FR_AREAD_MAX 256
+struct fr_aread {
+	struct fr_ring *ring;
+	const struct fr_manifest *m;
+	const char *root;
+	bool single;
+	uint32_t cache_entry;  /* the file kept open between segments: */
+	int cache_fd, cache_dfd; /* buffered, O_DIRECT (-1: not open) */
+	uint8_t *nodirect;     /* per entry: its file system refused O_DIRECT */
+	uint64_t read_dio, read_buf; /* bytes asked for each way */
+	uint32_t inflight;     /* reads in flight, every segment's */
+};
+struct fr_aread_op { /* one read of (part of) one extent, resubmitted on a
+		      * short read */
+	int fd;
+	uint32_t entry;
+	uint32_t seg_off, len, done;
+	uint32_t req;        /* bytes asked for: len, or (O_DIRECT, to the
+			      * file's end) len rounded up to the block */
+	bool direct;         /* fd is the O_DIRECT one */
+	uint64_t file_off;
+};
+struct fr_aread_seg { /* one segment being read */
+	uint32_t seg;
+	int buf;             /* the pool buffer at lies in */
+	uint8_t *at;         /* where the segment's first byte goes */
+	size_t room;         /* bytes of that buffer from at */
+	uint64_t ud;
+	uint32_t pending;    /* reads in flight */
+	bool more;           /* extents not submitted yet (no room in flight) */
+	int err;             /* the first error, and the file it was in */
+	char errpath[256];
+	struct fr_aread_op *ops;
+	uint32_t n_ops, cap_ops;
+	int *closes;         /* fds to close once the reads are submitted */
+	uint32_t n_closes, cap_closes, close_from;
+	uint32_t first_ops;  /* the ops of the segment's first extent */
+	struct fr_extent_iter it; /* the extents not yet submitted */
+};
+/* For m's segments at root, through ring. 0 or -ENOMEM. */
+int fr_aread_init(struct fr_aread *r, struct fr_ring *ring,
+		  const struct fr_manifest *m, const char *root, bool single);
+void fr_aread_fini(struct fr_aread *r); /* the cached file closed; safe on
+					 * zeroed */
+/* Start reading segment seg to at (inside pool buffer buf, room bytes
+ * from at), its reads' completions tagged ud | their number. 0 or an
+ * error, also kept in s->err once reads went out (then fr_aread_done
+ * says when they are back). */
+int fr_aread_start(struct fr_aread *r, struct fr_aread_seg *s, uint32_t seg,
+		   int buf, uint8_t *at, size_t room, uint64_t ud);
+/* Submit more of s's reads where the room in flight allows (s->more). */
+int fr_aread_more(struct fr_aread *r, struct fr_aread_seg *s);
+/* Read number k of s completed with res: true once all of s's reads are
+ * back (fr_aread_done). A short read goes on; a file found shorter than
+ * listed is FR_E_CHANGED in s->err, with its path in s->errpath. */
+bool fr_aread_on(struct fr_aread *r, struct fr_aread_seg *s, uint32_t k,
+		 int res);
+static inline bool fr_aread_done(const struct fr_aread_seg *s)
+{
+	return s->pending == 0 && !s->more;
+}
+/* The segment's reads are over (done, or given up on with none in
+ * flight): its files closed; its error, or 0. */
+int fr_aread_finish(struct fr_aread *r, struct fr_aread_seg *s);
+void fr_aread_seg_fini(struct fr_aread_seg *s); /* its arrays; safe on zeroed */
 
 /* ---- the hashes a sender has made (known.c) ----------------------------- */
 
