@@ -1606,6 +1606,14 @@ static void drain(struct lan_conn *lc)
 	shutdown(lc->sock, SHUT_RDWR);
 	for (int waited = 0;;) {
 		bool busy = lc->workers_busy > 0;
+		for (int i = 0; i < SLOTS; i++) {
+			struct slot *s = &lc->slots[i];
+			/* reads that waited for room in flight go no further */
+			if (s->state == S_READING && s->rd.pending == 0) {
+				fr_aread_finish(&lc->src, &s->rd);
+				slot_release(lc, i);
+			}
+		}
 		for (int i = 0; i < SLOTS; i++)
 			if (lc->slots[i].state == S_READING ||
 			    lc->slots[i].state == S_SENDING ||

@@ -302,10 +302,14 @@ static int read_extent(struct fr_aread *r, struct fr_aread_seg *s,
 	return 0;
 }
 
+/* The segment cannot be read: its reads not yet submitted never will be
+ * (without this, a segment whose error came while the rest waited for
+ * room in flight would wait for ever). */
 static void seg_error(struct fr_aread *r, struct fr_aread_seg *s, int err,
 		      uint32_t entry)
 {
 	s->err = err;
+	s->more = false;
 	snprintf(s->errpath, sizeof(s->errpath), "%s", r->m->entries[entry].path);
 }
 
@@ -328,7 +332,6 @@ int fr_aread_more(struct fr_aread *r, struct fr_aread_seg *s)
 			s->first_ops = s->n_ops;
 		if (rc < 0) {
 			seg_error(r, s, rc, x.entry);
-			s->more = false;
 			return rc;
 		}
 		if (s->n_closes >= CLOSE_BATCH)

@@ -10,7 +10,8 @@
 #  - the same tree on a ramfs, which refuses O_DIRECT: every file falls
 #    back to buffered reads; and on a tmpfs (which takes O_DIRECT since
 #    Linux 6.6, and refused it before);
-#  - a large file that shrinks while it is sent: "source changed";
+#  - a large file that shrinks while it is sent: "source changed"; and
+#    a small one among a thousand in one segment, at once;
 #  - a tree in the page cache is read from there, not O_DIRECT (Linux
 #    6.5 and later: cachestat);
 #  - the smallest segment size (4 KiB): the shifted segment fits its
@@ -126,6 +127,33 @@ wait "$SPID" || rc=$?
 check "the send of a file that shrank fails (rc $rc)" [ "$rc" != 0 ]
 expect_grep "the sender says the source changed, and which file" \
 	"big\.bin.*(changed|shr)|(changed|shr).*big\.bin" "$WORK/shrink.err"
+stop_proxy
+
+# a small file that shrinks in a segment of a thousand files: more reads
+# than may be in flight at once, the rest of them still waiting when the
+# short read comes back. The send fails at once naming the file (it used
+# to wait for reads that were never to be submitted, until the stall
+# check called the link dead)
+SM=$WORK/shrink_small
+mkdir -p "$SM/s"
+head -c $((16 * 1024 * 1024)) /dev/urandom >"$SM/a.bin"
+for i in $(seq -w 1000 1999); do head -c 1000 /dev/urandom >"$SM/s/$i"; done
+evict "$SM"
+via_proxy "$WORK/proxy2.log" --rate $((2 * 1024 * 1024))
+t0=$(date +%s)
+"$FERRY" send "$SM" --name shrink_small --to LAB --config "$CEN_CONF" -v \
+	>"$WORK/shrink_small.out" 2>"$WORK/shrink_small.err" &
+SPID=$!
+E2E_PIDS+=("$SPID")
+wait_held shrink_small 2 60 "$SPID" || fail "the receiver never held 2 segments while the sender ran ($HELD)"
+truncate -s 500 "$SM/s/1005"
+rc=0
+wait "$SPID" || rc=$?
+took=$(($(date +%s) - t0))
+check "the send of a small file that shrank fails (rc $rc)" [ "$rc" != 0 ]
+expect_grep "the sender names the small file that changed" \
+	"s/1005.*(changed|shr)|(changed|shr).*s/1005" "$WORK/shrink_small.err"
+check "and says so without waiting for a stall ($took s)" [ "$took" -lt 30 ]
 stop_proxy
 CEN_HOST=
 SENDER_RETRIES=2
