@@ -2349,7 +2349,14 @@ static void session_body(struct rconn *rc)
 	atomic_store(&rc->ending, true);
 	if (r == 0)
 		complete(rc);
-	if (rc->error) {
+	if (rc->error == -ECONNRESET && r != 0 &&
+	    fr_inbound_completing(rc->op)) {
+		/* a striped sender's other lanes end once one is DONE */
+		fr_log(FR_LOG_INFO,
+		       "%s: %s, as another session completes package '%s'; "
+		       "%u segments received in this one",
+		       rc->who, rc->err, rc->pkg.m.name, rc->received);
+	} else if (rc->error) {
 		bool quiet = rc->error == -ECONNRESET;
 		fr_log(quiet ? FR_LOG_INFO : FR_LOG_ERROR,
 		       "%s: %s; %u segments received in this session; %u of "

@@ -216,6 +216,9 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 bool fr_inbound_finish_begin(struct fr_inbound *op);
 void fr_inbound_finish_end(struct fr_inbound *op, bool ok);
 bool fr_inbound_finish_wait(struct fr_inbound *op);
+/* Another arrival's END came: the package is being completed, or was
+ * (not one whose completion failed). */
+bool fr_inbound_completing(struct fr_inbound *op);
 unsigned fr_inbound_arrivals(struct fr_inbound *op);
 /* An arrival's own view of an open package: the same manifest and
  * journal (never freed through it), its own file descriptors. */

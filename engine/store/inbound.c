@@ -419,6 +419,17 @@ bool fr_inbound_finish_wait(struct fr_inbound *op)
 	return ok;
 }
 
+bool fr_inbound_completing(struct fr_inbound *op)
+{
+	pthread_mutex_lock(&reg_lock);
+	bool closing = op->closing;
+	pthread_mutex_unlock(&reg_lock);
+	pthread_mutex_lock(&op->mu);
+	bool r = closing && (!op->finished || op->complete);
+	pthread_mutex_unlock(&op->mu);
+	return r;
+}
+
 unsigned fr_inbound_arrivals(struct fr_inbound *op)
 {
 	pthread_mutex_lock(&op->mu);

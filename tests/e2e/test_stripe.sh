@@ -54,6 +54,12 @@ check "... and was never opened (two sessions at LAB)" \
 	[ "$(count_log "$SERVE_LOG" "package 'pkg' \(")" = 2 ]
 check "the receiver had two sessions of the package" \
 	[ "$(count_log "$SERVE_LOG" "shared with other sessions of this sender")" -ge 1 ]
+# the other session ends when the sender closes it, after the package is
+# complete: an ordinary end, not a transfer to resume
+wait_for_log "$SERVE_LOG" "(package 'pkg' completed by another session|another session completes package 'pkg')" 10 ||
+	fail "the second session's end was not logged"
+check "no session of the completed package is reported resumable" \
+	[ "$(count_log "$SERVE_LOG" "of 'pkg' held, resumable")" = 0 ]
 check "the learned rates are kept for the next send" \
 	[ -s "$CEN_STORE/links/LAB.lan" ] || [ -s "$CEN_STORE/links/LAB.slow" ]
 
