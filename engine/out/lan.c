@@ -1321,7 +1321,8 @@ static void parse_acks(struct lan_conn *lc)
  * acknowledged (a frame of 64 MiB takes minutes on a slow line). Never
  * more than was sent, never less than shown before.
  */
-static uint64_t done_bytes(struct lan_conn *lc, double ratio)
+static uint64_t done_bytes(struct lan_conn *lc, double ratio,
+			   uint64_t *moving)
 {
 	const struct fr_manifest *m = lc->sc->m;
 	uint64_t done = lc->acked_raw, a = 0;
@@ -1329,7 +1330,9 @@ static uint64_t done_bytes(struct lan_conn *lc, double ratio)
 	if (lc->tcp_acked > lc->tcp_base)
 		a = lc->tcp_acked - lc->tcp_base; /* of the frames' stream */
 	for (uint32_t i = 0; i < m->n_segments && a; i++) {
-		if (!lc->given[i] || lc->acked[i] || a <= lc->fstart[i])
+		/* (a copy of what another output landed counts for nothing) */
+		if (!lc->given[i] || lc->acked[i] || a <= lc->fstart[i] ||
+		    seg_done_elsewhere(lc, i))
 			continue;
 		uint64_t raw = m->segments[i].length, kept = lc->fkept[i];
 		uint64_t got = kept + a - lc->fstart[i], len = lc->flen[i];
@@ -1344,6 +1347,7 @@ static uint64_t done_bytes(struct lan_conn *lc, double ratio)
 	}
 	if (done > m->total_size)
 		done = m->total_size;
+	*moving = done - lc->acked_raw;
 	if (done > lc->shown)
 		lc->shown = done;
 	return lc->shown;
@@ -1441,7 +1445,8 @@ static void tick(struct lan_conn *lc)
 			       : first_ratio(lc);
 	if (ratio < 1.0)
 		ratio = 1.0;
-	uint64_t done = done_bytes(lc, ratio);
+	uint64_t moving;
+	uint64_t done = done_bytes(lc, ratio, &moving);
 	if (dt > 0) {
 		/* what the receiver's TCP took, where the kernel says: the
 		 * socket's buffer takes a frame at once and then nothing for
@@ -1462,7 +1467,7 @@ static void tick(struct lan_conn *lc)
 		snprintf(p.state, sizeof(p.state), "sending");
 		p.total_bytes = sc->m->total_size;
 		p.done_bytes = done;
-		p.moving_bytes = done > lc->acked_raw ? done - lc->acked_raw : 0;
+		p.moving_bytes = moving;
 		p.wire_bytes = sc->wire_bytes;
 		p.n_segments = sc->m->n_segments;
 		p.segs_done = sc->segs_skipped + lc->n_acked;
