@@ -65,3 +65,15 @@ foreach(script ${E2E_TESTS})
       ENVIRONMENT "FERRY_E2E_SHORT=1;FERRY=$<TARGET_FILE:ferry>;FERRY_SRC=${CMAKE_SOURCE_DIR};SYNCLOG_SHIM=$<TARGET_FILE:ferry_synclog>")
   endif()
 endforeach()
+
+# Run with `ctest -j2` (tools/test.sh): a test labelled "alongside" (it
+# mostly waits, on a line of 64 kbit/s or for a schedule's next minute)
+# runs beside the others; every other test holds the lock "machine", so
+# that they still run one at a time, as their timings and rates assume.
+get_property(all_tests DIRECTORY PROPERTY TESTS)
+foreach(t ${all_tests})
+  get_test_property(${t} LABELS t_labels)
+  if(NOT "alongside" IN_LIST t_labels)
+    set_property(TEST ${t} APPEND PROPERTY RESOURCE_LOCK machine)
+  endif()
+endforeach()

@@ -20,7 +20,7 @@
 # later (the low send waits, says until when, status shows it, a high send
 # passes; then the low send is stopped by SIGTERM instead of waited for),
 # and both rate limits.
-# labels: slow
+# labels: slow alongside
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_policy
 SHORT=${FERRY_E2E_SHORT:-0}

@@ -24,7 +24,7 @@
 # dial, the plain lan address, the line cut mid-transfer and redialled,
 # and the line cut in the middle of a compressed, streamed frame.
 # Needs root and network namespaces; skipped (never passed) without.
-# labels: needs-root slow
+# labels: needs-root slow alongside
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_ras
 SHORT=${FERRY_E2E_SHORT:-0}
