@@ -114,7 +114,7 @@ EOF
 # received NAME: the segments LAB's sessions of package NAME say they
 # received, added up (each session logs its count when it ends)
 received() {
-	grep -E "package '$1' (complete and verified|completed by another session)|of '$1' held, resumable" \
+	grep -E "package '$1' (complete and verified|completed by another session)|another session completes package '$1';|of '$1' held, resumable" \
 		"$SERVE_LOG" | sed -En 's/.* \(?([0-9]+) segments received.*/\1/p' |
 		awk '{ n += $1 } END { print n + 0 }'
 }
