@@ -1078,7 +1078,7 @@ struct creation {
 struct frame_loop {
 	uint32_t cur;
 	double last_tick;
-	uint64_t read_bytes; /* since the last tick, and their time */
+	uint64_t read_bytes; /* the producer's counts at the last tick */
 	double read_s;
 	double t_read, t_work, t_write, cpu_work;
 };
@@ -1098,17 +1098,14 @@ static int fill_slots(struct creation *cr, struct frame_loop *fl)
 			fl->cur++;
 		if (fl->cur >= m->n_segments)
 			break;
-		char msg[512];
+		char msg[700];
 		uint32_t seg = fl->cur++;
 		int level = cr->fixed >= 0 ? cr->fixed : fr_adapt_next(&cr->ad);
-		double r0 = cr->pr.read_s; /* the producer times its reads */
+		double r0 = fr_now_s();
 		rc = fr_producer_push(&cr->pr, seg, level,
 				      pp->settled ? m->segments[seg].hash : NULL,
 				      msg, sizeof(msg));
-		double dt = cr->pr.read_s - r0;
-		fl->read_s += dt;
-		fl->t_read += dt;
-		fl->read_bytes += m->segments[seg].length;
+		fl->t_read += fr_now_s() - r0;
 		if (rc < 0)
 			fr_log(FR_LOG_ERROR, "%s", msg);
 	}
@@ -1132,9 +1129,11 @@ static void follow_medium(struct creation *cr, struct frame_loop *fl)
 		w->busy_s = 0;
 		w->blocked = false;
 	}
-	fr_adapt_source(ad, fl->read_bytes, fl->read_s);
-	fl->read_bytes = 0;
-	fl->read_s = 0;
+	/* what the source delivered while reads were out */
+	fr_adapt_source(ad, cr->pr.read_bytes - fl->read_bytes,
+			cr->pr.read_s - fl->read_s);
+	fl->read_bytes = cr->pr.read_bytes;
+	fl->read_s = cr->pr.read_s;
 	int before = ad->level;
 	fr_adapt_choose(ad);
 	if (ad->level != before)
@@ -1167,6 +1166,10 @@ static int frame_done(struct creation *cr, const struct fr_prod_slot *s,
 	struct vwriter *w = &cr->w;
 	int rc;
 
+	if (s->result < 0 && s->err[0]) { /* a read error */
+		fr_log(FR_LOG_ERROR, "%s", s->err);
+		return s->result;
+	}
 	if (s->result < 0)
 		return hash_changed(pp, s->seg);
 	/* read before the registration said the destination holds it */
@@ -1237,10 +1240,11 @@ static int write_frames(struct creation *cr)
 	}
 	fr_log(FR_LOG_DEBUG,
 	       "last frame written %.2f s after the start (main thread: "
-	       "%.2f s reading, %.2f s waiting for the workers, %.2f s "
-	       "writing; workers: %.2f CPU s)",
+	       "%.2f s starting reads, %.2f s waiting for the reads and the "
+	       "workers, %.2f s writing; reads out %.2f s; workers: %.2f "
+	       "CPU s)",
 	       fr_now_s() - cr->t0, fl.t_read, fl.t_work, fl.t_write,
-	       fl.cpu_work);
+	       cr->pr.read_s, fl.cpu_work);
 	return rc;
 }
 

@@ -2,8 +2,8 @@
  * bench.c - `ferry bench pipeline`: the sender's data path measured on a
  * real package, with no network, stage by stage and whole:
  *
- *   read    the package's first FR_BENCH_READ_MAX bytes through the
- *           producer's reader (fr_seg_read), after its pages are dropped
+ *   read    the package's first FR_BENCH_READ_MAX bytes through
+ *           scan.c's ring reader (fr_seg_read), after its pages are dropped
  *           from the page cache (posix_fadvise; "warm" when they stay)
  *   sample  up to FR_BENCH_SAMPLE_MAX bytes of segments spread over the
  *           package, held in memory (the bound of what this costs)
@@ -326,6 +326,7 @@ static int measure_producer(struct bench *b, int level, double *rate)
 		depth = FR_PRODUCER_MAX;
 	rc = fr_producer_init(&p, &b->m, b->root, b->single, b->m.lid, depth,
 			      seal_frame, &b->key);
+	fr_producer_buffered(&p); /* the sample is in the page cache */
 	double t0 = fr_now_s();
 	while (rc == 0) {
 		bool more = fr_now_s() - t0 < STAGE_S ||

@@ -64,14 +64,15 @@ void fr_adapt_source(struct fr_adapt *a, uint64_t bytes, double secs);
 
 /*
  * Frames of one package's segments, made in up to depth slots at once:
- * the caller's thread reads each pushed segment (the source reader of
- * scan.c), a worker of the shared pool hashes it (checked against want,
- * or settled when want is NULL) and compresses it at the level pushed
- * (when that pays), then runs the output's finish (sealing in place, on
- * the worker's core). Frames come back in the order pushed. A slot's
- * buffers stay put until it is pushed again: the output refers to them
- * by the slot's index. Memory: depth read buffers and depth compression
- * buffers, whatever the package's size.
+ * each pushed segment is read by the asynchronous reader (source/aread.c)
+ * on the producer's ring, while the caller goes on; once its reads are
+ * back (push and take look), a worker of the shared pool hashes it
+ * (checked against want, or settled when want is NULL) and compresses it
+ * at the level pushed (when that pays), then runs the output's finish
+ * (sealing in place, on the worker's core). Frames come back in the
+ * order pushed. A slot's buffers stay put until it is pushed again: the
+ * output refers to them by the slot's index. Memory: depth read buffers
+ * and depth compression buffers, whatever the package's size.
  */
 #define FR_PRODUCER_MAX 16
 struct fr_producer;
@@ -79,17 +80,22 @@ struct fr_prod_slot {
 	struct fr_wjob pj;	   /* first: the slot is its job */
 	struct fr_producer *p;
 	unsigned index;		   /* in p->slots */
-	struct fr_seg_reader rd;   /* the segment's raw bytes: rd.buf */
+	struct fr_aread_seg ar;	   /* its reads */
+	int buf;		   /* its read buffer in p->pool */
+	uint8_t *raw;		   /* the segment's raw bytes, in buf */
+	bool reading;		   /* its reads are out */
+	char err[600];		   /* a read error (result), said */
 	uint8_t *out;		   /* the compressor's output */
 	size_t out_cap;
 	uint32_t seg;
 	int level;
 	const uint8_t *want;	   /* the hash it must have, or NULL */
 	/* the worker's result */
-	int result;		   /* 0, FR_E_CHANGED, or another code */
+	int result;		   /* 0, FR_E_CHANGED (not its hash), or a
+				    * read error (err says which file) */
 	struct fr_frame f;	   /* the frame's header fields; f.hash */
 	uint8_t fhdr[FR_FRAME_HDR]; /* and packed */
-	uint8_t *payload;	   /* out (FR_FRAME_ZSTD) or rd.buf */
+	uint8_t *payload;	   /* out (FR_FRAME_ZSTD) or raw */
 	uint32_t stored;
 	double cpu_s;		   /* the worker's CPU time */
 };
@@ -106,10 +112,16 @@ struct fr_producer {
 	unsigned depth;
 	uint32_t pushed, taken;	   /* slots pushed, and given back */
 	struct fr_doneq dq;
+	struct fr_ring *ring;	   /* the reads, and the workers' eventfd */
+	struct fr_pool *pool;	   /* the read buffers */
+	struct fr_aread src;
+	bool armed;		   /* the eventfd's read is out */
 	struct fr_prod_slot slots[FR_PRODUCER_MAX];
-	uint64_t read_bytes;	   /* what was read, and its time (on the
-				    * caller's thread) */
+	uint64_t read_bytes;	   /* what was read, and the time during
+				    * which reads were out */
 	double read_s;
+	unsigned n_reading;	   /* slots whose reads are out, since */
+	double read_from;
 };
 /* depth slots (1..FR_PRODUCER_MAX) for m's segments at root, framed with
  * id fid; the shared workers started (fr_workq_start) by the caller.
@@ -118,12 +130,17 @@ int fr_producer_init(struct fr_producer *p, const struct fr_manifest *m,
 		     const char *root, bool single, const uint8_t *fid,
 		     unsigned depth, fr_prod_finish_fn *finish, void *arg);
 void fr_producer_fini(struct fr_producer *p); /* safe on zeroed */
+/* Read through the page cache only, never O_DIRECT (a sample the caller
+ * has just read, as `bench pipeline` measures it). */
+void fr_producer_buffered(struct fr_producer *p);
 /* Slots free for a push. */
 unsigned fr_producer_room(const struct fr_producer *p);
 /* Frames pushed and not yet taken. */
 unsigned fr_producer_pending(const struct fr_producer *p);
-/* Read segment seg into the next slot and hand it to a worker at level
- * (0: raw). 0, or a read error with its message in err. */
+/* Start reading segment seg into the next slot; once read, a worker
+ * makes its frame at level (0: raw). 0, or an error found at once (a
+ * file that cannot be opened) with its message in err; one found later
+ * is the frame's result, its message in the slot's err. */
 int fr_producer_push(struct fr_producer *p, uint32_t seg, int level,
 		     const uint8_t *want, char *err, size_t cap);
 /* The oldest frame pushed, once its worker is done (NULL: none out). It

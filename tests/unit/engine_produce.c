@@ -4,7 +4,9 @@
  * level asked for (raw at 0), the output's finish runs once per frame on
  * a worker with the slot's index, a segment that no longer matches the
  * hash it must have is FR_E_CHANGED, and its slots are reused with no
- * frame lost when more segments are pushed than there are slots.
+ * frame lost when more segments are pushed than there are slots. Reads
+ * are asynchronous: a file cut short is the frame's result, naming it;
+ * a file gone fails the push at once, and the frames before it still come.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -121,7 +123,7 @@ Test(produce, in_order_and_each_decodes, .init = setup, .fini = teardown)
 		if (s->seg % 2) /* level 3: compressible, so compressed */
 			cr_assert(s->f.flags & FR_FRAME_ZSTD);
 		else
-			cr_assert_eq(s->payload, s->rd.buf, "raw: no copy");
+			cr_assert_eq(s->payload, s->raw, "raw: no copy");
 		got++;
 	}
 	cr_assert_null(fr_producer_take(&p));
@@ -169,8 +171,34 @@ Test(produce, a_read_error_names_the_file, .init = setup,
 	cr_assert_eq(fr_producer_init(&p, &m, src, single, m.lid, 2, NULL,
 				      NULL),
 		     0);
-	cr_assert_lt(fr_producer_push(&p, 5, 1, NULL, err, sizeof(err)), 0);
-	cr_assert_not_null(strstr(err, "b"), "%s", err);
+	/* the reads go out; the short one is the frame's result */
+	cr_assert_eq(fr_producer_push(&p, 5, 1, NULL, err, sizeof(err)), 0);
+	struct fr_prod_slot *s = fr_producer_take(&p);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->result, FR_E_CHANGED, "%d", s->result);
+	cr_assert_not_null(strstr(s->err, "'b'"), "%s", s->err);
 	cr_assert_eq(fr_producer_pending(&p), 0);
+	fr_producer_fini(&p);
+}
+
+Test(produce, a_file_gone_fails_the_push, .init = setup, .fini = teardown)
+{
+	struct fr_producer p;
+	char err[256] = "", path[500];
+
+	snprintf(path, sizeof(path), "%s/b", src);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(fr_producer_init(&p, &m, src, single, m.lid, 2, NULL,
+				      NULL),
+		     0);
+	/* segment 0 (all of a) still goes */
+	cr_assert_eq(fr_producer_push(&p, 0, 1, NULL, err, sizeof(err)), 0);
+	cr_assert_eq(fr_producer_push(&p, 5, 1, NULL, err, sizeof(err)),
+		     -ENOENT);
+	cr_assert_not_null(strstr(err, "'b'"), "%s", err);
+	cr_assert_eq(fr_producer_pending(&p), 1);
+	struct fr_prod_slot *s = fr_producer_take(&p);
+	cr_assert_eq(s->result, 0);
+	cr_assert_eq(s->seg, 0);
 	fr_producer_fini(&p);
 }
