@@ -1069,6 +1069,7 @@ struct creation {
 	struct fr_adapt ad;
 	uint32_t written; /* frames on the media */
 	uint64_t raw_done; /* their segments' bytes */
+	bool unread;      /* the source could not be read: not kept */
 	bool kept;
 	struct fr_parcel_made *made; /* what the caller is told, or NULL */
 };
@@ -1106,8 +1107,10 @@ static int fill_slots(struct creation *cr, struct frame_loop *fl)
 				      pp->settled ? m->segments[seg].hash : NULL,
 				      msg, sizeof(msg));
 		fl->t_read += fr_now_s() - r0;
-		if (rc < 0)
+		if (rc < 0) {
 			fr_log(FR_LOG_ERROR, "%s", msg);
+			cr->unread = true;
+		}
 	}
 	return rc;
 }
@@ -1168,6 +1171,7 @@ static int frame_done(struct creation *cr, const struct fr_prod_slot *s,
 
 	if (s->result < 0 && s->err[0]) { /* a read error */
 		fr_log(FR_LOG_ERROR, "%s", s->err);
+		cr->unread = true;
 		return s->result;
 	}
 	if (s->result < 0)
@@ -1504,10 +1508,14 @@ static int create_close(struct creation *cr, int rc)
 	if (rc < 0 && (rc != -ENOSPC || cr->written == 0))
 		atomic_store(&pp->stop, true);
 	rc = close_last_volume(w, rc, cr->t0);
-	/* volumes without a manifest, from a source that changed, or not
-	 * needed: none is kept */
+	/* volumes without a manifest, from a source that changed or could
+	 * not be read, or not needed: none is kept */
 	bool keep = rc == 0 || (cr->written > 0 && pp->settled &&
-				pp->settle_rc == 0 && rc != FR_E_CHANGED);
+				pp->settle_rc == 0 && rc != FR_E_CHANGED &&
+				!cr->unread);
+	if (!keep && cr->unread && cr->written > 0)
+		fr_log(FR_LOG_ERROR, "the parcel is not kept: create it again "
+		       "once the source can be read");
 	if (pp->complete)
 		rc = 0;
 	if (!keep || pp->complete) {

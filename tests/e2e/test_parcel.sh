@@ -26,7 +26,8 @@
 #     complete makes no parcel and leaves nothing on the medium.
 # 11. the source changed under frames written before its hashes were
 #     known (also the frame whose write closed a volume): exit 1, "source
-#     changed", nothing left on the medium.
+#     changed", nothing left on the medium; a file removed after it was
+#     hashed: exit 1 naming it, no volume kept.
 # 12. sealed at rest: the media (volumes and packing lists) of a package
 #     with telling names and known content, raw (level 0) and compressed,
 #     hold no name of a file, a directory or the package, and no 64-byte
@@ -509,6 +510,33 @@ expect_grep "the error names segment 2" "segment 2 of .* no longer matches its h
 left=$(find "$M11B" -mindepth 1 | wc -l)
 [ "$left" = 0 ] && pass "no volume of that parcel is left either" ||
 	fail "left on the medium: $(find "$M11B")"
+
+# 11c. a file removed after the hashing pass read it, before its frame:
+# level 19 keeps the frames slow and the hashing pass is done in
+# milliseconds; z.bin, sorted last, goes once the first frames are on
+# the medium. The read fails naming it, and the parcel is not kept (it
+# used to be kept, its missing segments said not to fit the medium)
+SRC11C=$WORK/src/gone
+M11C=$WORK/m11c
+mkdir -p "$SRC11C" "$M11C"
+for i in $(seq -w 1 24); do head -c $((1024 * 1024)) /dev/urandom >"$SRC11C/f$i"; done
+head -c $((1024 * 1024)) /dev/urandom >"$SRC11C/z.bin"
+"$FERRY" parcel create "$SRC11C" --to LAB --config "$CEN_CONF" --name gone \
+	--media "$M11C" --level 19 >"$WORK/c11c.out" 2>"$WORK/c11c.err" &
+pid11c=$!
+E2E_PIDS+=("$pid11c")
+for ((i = 0; i < 1000; i++)); do
+	[ "$(find "$M11C" -name 'vol-001.fpv' -size +1k 2>/dev/null | wc -l)" -gt 0 ] && break
+	sleep 0.01
+done
+rm "$SRC11C/z.bin"
+rc=0
+wait "$pid11c" || rc=$?
+expect_rc 1 "$rc" "parcel create whose last file was removed under it"
+expect_grep "the error names the file" "z\.bin" "$WORK/c11c.err"
+left=$(find "$M11C" -name '*.fpv' | wc -l)
+[ "$left" = 0 ] && pass "no volume of it is kept" ||
+	fail "kept on the medium: $(find "$M11C" -type f) ($(cat "$WORK/c11c.out"))"
 
 # ---- 12. sealed at rest: nothing on the media tells the package --------------------
 # Telling names, and content known to the test: random bytes (stay raw at
