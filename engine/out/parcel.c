@@ -1132,11 +1132,15 @@ static void follow_medium(struct creation *cr, struct frame_loop *fl)
 		w->busy_s = 0;
 		w->blocked = false;
 	}
-	/* what the source delivered while reads were out */
-	fr_adapt_source(ad, cr->pr.read_bytes - fl->read_bytes,
-			cr->pr.read_s - fl->read_s);
-	fl->read_bytes = cr->pr.read_bytes;
-	fl->read_s = cr->pr.read_s;
+	/* what the source delivered while reads were out (the bytes of
+	 * reads still out not yet counted: a little low, never high) */
+	double rs = fr_producer_read_s(&cr->pr);
+	if (rs > fl->read_s) {
+		fr_adapt_source(ad, cr->pr.read_bytes - fl->read_bytes,
+				rs - fl->read_s);
+		fl->read_bytes = cr->pr.read_bytes;
+		fl->read_s = rs;
+	}
 	int before = ad->level;
 	fr_adapt_choose(ad);
 	if (ad->level != before)
@@ -1248,7 +1252,7 @@ static int write_frames(struct creation *cr)
 	       "workers, %.2f s writing; reads out %.2f s; workers: %.2f "
 	       "CPU s)",
 	       fr_now_s() - cr->t0, fl.t_read, fl.t_work, fl.t_write,
-	       cr->pr.read_s, fl.cpu_work);
+	       fr_producer_read_s(&cr->pr), fl.cpu_work);
 	return rc;
 }
 

@@ -116,6 +116,8 @@ struct fr_producer {
 	struct fr_pool *pool;	   /* the read buffers */
 	struct fr_aread src;
 	bool armed;		   /* the eventfd's read is out */
+	int broken;		   /* the ring failed: its error */
+	bool closing;		   /* in fini: no more frames made */
 	struct fr_prod_slot slots[FR_PRODUCER_MAX];
 	uint64_t read_bytes;	   /* what was read, and the time during
 				    * which reads were out */
@@ -133,6 +135,9 @@ void fr_producer_fini(struct fr_producer *p); /* safe on zeroed */
 /* Read through the page cache only, never O_DIRECT (a sample the caller
  * has just read, as `bench pipeline` measures it). */
 void fr_producer_buffered(struct fr_producer *p);
+/* The time during which reads were out, up to now (the source's rate
+ * is read_bytes over it). */
+double fr_producer_read_s(const struct fr_producer *p);
 /* Slots free for a push. */
 unsigned fr_producer_room(const struct fr_producer *p);
 /* Frames pushed and not yet taken. */

@@ -22,11 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipe/fr_pipe.h"
 
 /* completions: a read (slot << 40 | its number), or the workers' event */
 #define UD_EVENT (1ull << 63)
+
+static void arm(struct fr_producer *p);
 
 static void work_frame(struct fr_job *job, int worker)
 {
@@ -85,11 +88,8 @@ int fr_producer_init(struct fr_producer *p, const struct fr_manifest *m,
 		if (s->buf < 0 || !(s->out = malloc(s->out_cap)))
 			return -ENOMEM;
 	}
-	if ((rc = fr_ring_read(p->ring, p->dq.efd, -1, &p->dq.efd_buf, 8, 0,
-			       UD_EVENT)) < 0)
-		return rc;
-	p->armed = true;
-	return 0;
+	arm(p);
+	return p->armed ? 0 : -EBUSY;
 }
 
 void fr_producer_buffered(struct fr_producer *p)
@@ -122,57 +122,97 @@ static void reads_back(struct fr_producer *p, struct fr_prod_slot *s)
 		return;
 	}
 	p->read_bytes += p->m->segments[s->seg].length;
+	if (p->closing) { /* read in part (fini stopped its reads): no frame */
+		s->pj.done = true;
+		return;
+	}
 	fr_wjob_push(&s->pj, work_frame, &p->dq);
 }
 
+/* The workers' eventfd read, out again. */
+static void arm(struct fr_producer *p)
+{
+	p->armed = fr_ring_read(p->ring, p->dq.efd, -1, &p->dq.efd_buf, 8, 0,
+				UD_EVENT) == 0;
+}
+
 /* One wait on the ring (timeout_ms: -1 for ever, 0 a look), and what
- * came handled. 0, or the ring's error. */
+ * came handled. 0, or the ring's error (then the producer is broken:
+ * nothing more is pushed). */
 static int step(struct fr_producer *p, int timeout_ms)
 {
 	struct fr_cqe c[64];
-	int n = fr_ring_wait(p->ring, c, FR_ARRAY_SIZE(c), timeout_ms);
 
-	if (n < 0)
-		return n == -EINTR || n == -ETIME ? 0 : n;
+	if (!p->armed) { /* (no room for it last time) */
+		arm(p);
+		if (!p->armed && timeout_ms < 0)
+			timeout_ms = 10; /* look at the workers' queue again soon */
+	}
+	int n = fr_ring_wait(p->ring, c, FR_ARRAY_SIZE(c), timeout_ms);
+	if (n < 0 && n != -EINTR && n != -ETIME)
+		return p->broken = n;
 	for (int i = 0; i < n; i++) {
 		if (c[i].ud == UD_EVENT) {
-			p->armed = fr_ring_read(p->ring, p->dq.efd, -1,
-						&p->dq.efd_buf, 8, 0,
-						UD_EVENT) == 0;
+			arm(p);
 			continue;
 		}
 		struct fr_prod_slot *s = &p->slots[c[i].ud >> 40];
 		if (fr_aread_on(&p->src, &s->ar, (uint32_t)c[i].ud, c[i].res))
 			reads_back(p, s);
 	}
-	/* reads that waited for room in flight */
-	for (unsigned i = 0; i < p->depth; i++) {
-		struct fr_prod_slot *s = &p->slots[i];
+	/* reads that waited for room in flight, oldest slot first */
+	for (unsigned k = 0; k < p->depth; k++) {
+		struct fr_prod_slot *s = &p->slots[(p->taken + k) % p->depth];
 		if (s->reading && s->ar.more) {
 			fr_aread_more(&p->src, &s->ar);
 			if (fr_aread_done(&s->ar))
 				reads_back(p, s);
 		}
 	}
+	fr_ring_submit(p->ring); /* (resubmitted reads too) go now */
 	jobs_back(p);
 	return 0;
 }
 
+double fr_producer_read_s(const struct fr_producer *p)
+{
+	return p->read_s + (p->n_reading ? fr_now_s() - p->read_from : 0);
+}
+
 void fr_producer_fini(struct fr_producer *p)
 {
-	/* nothing in flight may point into the buffers when they go */
+	bool stuck = false;
+
+	/* nothing in flight may point into the buffers when they go: no
+	 * more reads start, those out come back, and the workers' jobs */
+	p->closing = true;
+	for (unsigned i = 0; i < p->depth; i++)
+		p->slots[i].ar.more = false;
 	for (;;) {
 		bool busy = false;
 		for (unsigned i = 0; i < p->depth; i++) {
 			struct fr_prod_slot *s = &p->slots[i];
-			if (s->reading && s->ar.pending == 0) { /* waited for room */
+			if (s->reading && s->ar.pending == 0) {
 				fr_aread_finish(&p->src, &s->ar);
 				s->reading = false;
+				p->n_reading--;
+				s->pj.done = true; /* no job was pushed */
 			}
 			busy |= s->reading || (s->pj.busy && !s->pj.done);
 		}
-		if (!busy || !p->ring || step(p, 1000) < 0)
+		if (!busy || !p->ring)
 			break;
+		if (step(p, 1000) < 0) {
+			stuck = true;
+			break;
+		}
+	}
+	if (stuck) {
+		/* the ring failed with reads or jobs out: their buffers are
+		 * left to the process rather than freed under them */
+		fr_log(FR_LOG_ERROR, "the source's reads could not be waited "
+		       "for: %s", fr_strerror(p->broken));
+		return;
 	}
 	for (unsigned i = 0; i < FR_PRODUCER_MAX; i++) {
 		struct fr_prod_slot *s = &p->slots[i];
@@ -205,6 +245,11 @@ int fr_producer_push(struct fr_producer *p, uint32_t seg, int level,
 {
 	if (!fr_producer_room(p) || seg >= p->m->n_segments)
 		return -EINVAL;
+	if (p->broken) {
+		snprintf(err, cap, "cannot wait for the source's reads: %s",
+			 fr_strerror(p->broken));
+		return p->broken;
+	}
 	struct fr_prod_slot *s = &p->slots[p->pushed % p->depth];
 	uint32_t shift = fr_dio_shift(p->m, seg);
 	s->seg = seg;
@@ -226,6 +271,12 @@ int fr_producer_push(struct fr_producer *p, uint32_t seg, int level,
 	if (rc < 0) { /* (an open that failed): its other reads back first */
 		while (s->reading && s->ar.pending && step(p, -1) == 0)
 			;
+		if (s->reading && s->ar.pending) { /* the ring failed */
+			snprintf(err, cap, "cannot wait for the source's reads: "
+				 "%s", fr_strerror(p->broken));
+			p->pushed++; /* the slot stays out: fini leaves it */
+			return p->broken;
+		}
 		if (s->reading)
 			reads_back(p, s);
 		s->pj.busy = false;
@@ -249,14 +300,17 @@ struct fr_prod_slot *fr_producer_take(struct fr_producer *p)
 		int rc = step(p, -1);
 		if (rc == 0)
 			continue;
-		if (s->reading) { /* the ring failed: no frame */
+		if (s->reading) { /* the ring failed: no frame (the slot is
+				   * never pushed again: p->broken) */
 			s->result = rc;
 			snprintf(s->err, sizeof(s->err),
 				 "cannot wait for the source's reads: %s",
 				 fr_strerror(rc));
-		} else { /* its worker's job comes back all the same */
-			fr_wjob_wait(&p->dq, &s->pj);
+			break;
 		}
+		/* its worker's job comes back all the same */
+		while (jobs_back(p), !s->pj.done)
+			usleep(1000);
 		break;
 	}
 	s->pj.busy = false;

@@ -202,3 +202,40 @@ Test(produce, a_file_gone_fails_the_push, .init = setup, .fini = teardown)
 	cr_assert_eq(s->seg, 0);
 	fr_producer_fini(&p);
 }
+
+/* Segments of hundreds of small files, more reads than may be out at
+ * once: a producer let go with frames not taken, some reads waiting for
+ * room, ends (it used to wait for those reads for ever). */
+Test(produce, fini_with_reads_waiting, .timeout = 20)
+{
+	const char *t = getenv("TMPDIR");
+	char dir[300], p[400], cmd[400];
+	struct fr_manifest sm;
+	struct fr_producer pr;
+	char err[256];
+	bool one;
+
+	snprintf(dir, sizeof(dir), "%s/ferry-ut-produce-small-XXXXXX",
+		 t && *t ? t : "/tmp");
+	cr_assert_not_null(mkdtemp(dir));
+	for (int i = 0; i < 2000; i++) {
+		snprintf(p, sizeof(p), "%s/f%04d", dir, i);
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(write(fd, p, 100), 100);
+		close(fd);
+	}
+	cr_assert_eq(fr_workq_start(2), 0);
+	cr_assert_eq(fr_scan_list(dir, "small", 1u << 16, &sm, &one, NULL), 0);
+	cr_assert_geq(sm.n_segments, 3);
+	cr_assert_eq(fr_producer_init(&pr, &sm, dir, one, sm.lid, 3, NULL,
+				      NULL), 0);
+	for (uint32_t k = 0; k < 3; k++)
+		cr_assert_eq(fr_producer_push(&pr, k, 1, NULL, err,
+					      sizeof(err)), 0, "%s", err);
+	cr_assert_gt(pr.src.inflight + 0u, 0u);
+	fr_producer_fini(&pr); /* nothing taken */
+	fr_manifest_fini(&sm);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
