@@ -50,14 +50,18 @@
  * how long this one waits for it to let go, to write its own copy */
 #define CLAIM_WAIT_MS 2000
 
-enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP, K_TICK };
+enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP, K_TICK, K_CLAIM };
+/* a copy that took its segment waits for the old claimer's writes */
+#define CLAIM_POLL_MS 2
 #define UD(kind, slot, x)                                                     \
 	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
 #define UD_KIND(ud) ((int)((ud) >> 56))
 #define UD_SLOT(ud) ((int)(((ud) >> 40) & 0xffff))
 #define UD_X(ud) ((uint32_t)((ud)&0xffffffffffu))
 
-enum { R_FREE, R_RECV, R_WAITREF, R_WORK, R_WRITE };
+/* R_WAITCLAIM: a racing copy, checked, waits for the writes of the
+ * session it took the segment from */
+enum { R_FREE, R_RECV, R_WAITREF, R_WORK, R_WRITE, R_WAITCLAIM };
 /* RS_RECORD: the rest of a record (a frame's, END, FIN) into hdr;
  * RS_PTAG: a PIECE's tag */
 enum { RS_MSGHDR, RS_RECORD, RS_WAITBUF, RS_PAYLOAD, RS_PTAG, RS_SINK, RS_STOP };
@@ -98,6 +102,11 @@ struct rslot {
 	bool opened;         /* all of the payload is plaintext */
 	bool open_only;      /* the worker opened a raw payload: it is
 			      * written while the hash is checked */
+	/* a copy racing the session receiving its segment (FR_IN_SECOND):
+	 * written only once whole, checked, and taken (fr_inbound_take) */
+	bool second;
+	bool lost;           /* taken by such a copy: nothing more written */
+	bool dropped;        /* a racing copy that came second: not written */
 	/* a raw frame (whole, not zstd) is opened and written as it comes:
 	 * a worker opens its whole chunks (one job at a time), and what
 	 * opened goes to its files at once */
@@ -166,6 +175,8 @@ struct rconn {
 	 * its payload is read and dropped, its ACK still goes */
 	bool sink;
 	bool tick_armed;      /* a K_TICK to look at the claimers again */
+	bool claim_armed;     /* a K_CLAIM for copies in R_WAITCLAIM */
+	bool next_second;     /* the frame to receive races its claimer */
 	uint32_t sink_seg, sink_left;
 	uint8_t *sink_buf;
 	uint64_t sync_efd_buf;
@@ -445,6 +456,8 @@ static int submit_wop(struct rconn *rc, int si, uint32_t k)
 			     UD(K_WRITE, si, k));
 }
 
+/* One write of slot si's segment, submitted: 0, an error, or 1 when a
+ * copy took the segment from this session (nothing is written). */
 static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 		   uint32_t seg_off, uint32_t len, bool direct)
 {
@@ -463,9 +476,14 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 					.len = len,
 					.file_off = file_off,
 					.direct = direct};
+	/* a copy that came whole by another link may have taken it */
+	if (!fr_inbound_write_begin(rc->op, rc->slot, s->f.index))
+		return 1;
 	int r = submit_wop(rc, si, s->n_ops);
-	if (r < 0)
+	if (r < 0) {
+		fr_inbound_write_end(rc->op, s->f.index);
 		return r;
+	}
 	s->n_ops++;
 	s->pending++;
 	return 0;
@@ -473,6 +491,22 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 
 static void settle(struct rconn *rc, int si);
 static void start_writes(struct rconn *rc, int si);
+
+/* A copy by another link came whole first and took slot si's segment:
+ * the rest of this frame is received and nothing more of it written;
+ * the other copy's ACK is ours too (inbound.c). */
+static void lose(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+
+	if (s->lost)
+		return;
+	s->lost = true;
+	fr_log(FR_LOG_INFO,
+	       "%s: segment %u of '%s' came whole by another link first; "
+	       "this session's copy is dropped",
+	       rc->who, s->f.index, rc->pkg.m.name);
+}
 
 /* Check and write slot si's frame (its payload is all here): a frame not
  * opened as it came (zstd, streamed; a raw one goes by progress). */
@@ -556,6 +590,15 @@ static void settle(struct rconn *rc, int si)
 	if (s->prog && s->state == R_WORK && s->result == 0 && !s->err &&
 	    !rc->error)
 		return;
+	if ((s->lost || s->dropped) && s->result != FR_E_SEALED) {
+		/* the other copy is the one written: its ACK is ours */
+		rc->taken[seg] = 0;
+		rc->received_copies++;
+		slot_free(rc, si);
+		wake_waiting(rc);
+		arm_recv(rc);
+		return;
+	}
 	if (s->result == FR_E_SEALED) {
 		sealed_fail(rc);
 	} else if (s->result == FR_E_NO_REF && !rc->error) {
@@ -574,6 +617,11 @@ static void settle(struct rconn *rc, int si)
 	}
 	if (s->result < 0 || s->err || s->state != R_WRITE) {
 		unmark(rc, seg);
+	} else if (!fr_inbound_land(rc->op, rc->slot, seg)) {
+		/* a copy took it after our last write: it writes it again */
+		lose(rc, si);
+		rc->taken[seg] = 0;
+		rc->received_copies++;
 	} else {
 		rc->received++;
 		rc->written[seg] = 1;
@@ -616,6 +664,10 @@ static void start_writes(struct rconn *rc, int si)
 		if (r == 0 && d.tail)
 			r = add_wop(rc, si, x.entry, x.file_off + d.head + d.mid,
 				    x.seg_off + d.head + d.mid, d.tail, false);
+		if (r > 0) {
+			lose(rc, si);
+			break;
+		}
 		if (r < 0) {
 			/* the extents not submitted make the segment unusable */
 			s->err = r;
@@ -643,7 +695,7 @@ static void submit_opened(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	const uint8_t *base = data_at(rc, s);
 
-	while (!s->err && !rc->error) {
+	while (!s->err && !rc->error && !s->lost) {
 		if (!s->x_valid) {
 			if (!fr_extent_next(&s->it, &s->x))
 				return;
@@ -674,6 +726,10 @@ static void submit_opened(struct rconn *rc, int si)
 		int r = add_wop(rc, si, x->entry, x->file_off + s->x_at,
 				x->seg_off + s->x_at, end - s->x_at,
 				direct && !rc->pkg.nodirect[x->entry]);
+		if (r > 0) {
+			lose(rc, si);
+			return;
+		}
 		if (r < 0) {
 			char ep[FR_ESC_MAX];
 			s->err = r;
@@ -773,11 +829,70 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 			     fr_strerror(r));
 		}
 	}
+	fr_inbound_write_end(rc->op, s->f.index);
 	if (--s->pending == 0)
 		settle(rc, si);
 }
 
 static void spool_opened(struct rconn *rc, int si);
+
+/* Copies waiting for the old claimer's writes are looked at again soon. */
+static void arm_claim_poll(struct rconn *rc)
+{
+	if (!rc->claim_armed &&
+	    fr_ring_timeout(rc->ring, CLAIM_POLL_MS, UD(K_CLAIM, 0, 0)) == 0)
+		rc->claim_armed = true;
+}
+
+/*
+ * A racing copy is whole and checked: if the session receiving the same
+ * segment by another link has not written all of it yet, this copy
+ * takes it and is written (once that session's writes in flight are
+ * done); else it goes, and its ACK comes with the other's.
+ */
+static void take_copy(struct rconn *rc, int si)
+{
+	struct rslot *s = &rc->slots[si];
+	bool waited = s->state == R_WAITCLAIM;
+	int r = rc->error ? FR_IN_ACKED
+			  : fr_inbound_take(rc->op, rc->slot, s->f.index);
+
+	if (r == FR_IN_WRITING) {
+		s->state = R_WAITCLAIM;
+		arm_claim_poll(rc);
+		return;
+	}
+	s->state = R_WORK;
+	if (r != FR_IN_MINE) {
+		if (rc->error) /* it goes: those waiting are asked again */
+			s->result = -ECANCELED;
+		else
+			s->dropped = true;
+		settle(rc, si);
+		return;
+	}
+	if (!waited)
+		fr_log(FR_LOG_INFO,
+		       "%s: segment %u of '%s' came whole by this link first; "
+		       "written from this copy",
+		       rc->who, s->f.index, rc->pkg.m.name);
+	s->second = false;
+	if (s->out >= 0) { /* zstd: written from its decompressed copy */
+		fr_pool_put(rc->pool, s->buf);
+		s->buf = s->out;
+		s->out = -1;
+	}
+	start_writes(rc, si);
+}
+
+/* The poll: each copy that waits asks again. */
+static void on_claim_poll(struct rconn *rc)
+{
+	rc->claim_armed = false;
+	for (int i = 0; i < RSLOTS; i++)
+		if (rc->slots[i].state == R_WAITCLAIM)
+			take_copy(rc, i);
+}
 
 static void on_worker_done(struct rconn *rc)
 {
@@ -803,14 +918,20 @@ static void on_worker_done(struct rconn *rc)
 			continue;
 		}
 		if (s->open_only && s->result == 0 && !rc->error) {
-			/* opened: written while its hash is checked */
+			/* opened: written while its hash is checked (a
+			 * racing copy: once it is checked) */
 			s->open_only = false;
 			rc->workers_busy++;
 			fr_workq_push(&s->job);
-			start_writes(rc, si);
+			if (!s->second)
+				start_writes(rc, si);
 			continue;
 		}
 		s->hashing = false;
+		if (s->second && s->state == R_WORK && s->result == 0) {
+			take_copy(rc, si);
+			continue;
+		}
 		/* a raw payload is being written already; a zstd one is
 		 * written from its decompressed copy once that verified */
 		if (s->state == R_WORK && s->result == 0 && !rc->error) {
@@ -949,7 +1070,10 @@ static void arm_recv(struct rconn *rc)
 	s->from = rc->cont_buf ? rc->cont_off : 0;
 	s->part = 0;
 	s->opened = false;
-	s->prog = !rc->stream && !(fr->flags & (FR_FRAME_ZSTD | FR_FRAME_REF));
+	s->second = rc->next_second;
+	s->lost = s->dropped = false;
+	s->prog = !rc->stream && !s->second &&
+		  !(fr->flags & (FR_FRAME_ZSTD | FR_FRAME_REF));
 	s->busy = s->spool = s->hashing = s->x_valid = false;
 	s->result = s->err = 0; /* the slot's last frame may have failed */
 	s->n_ops = s->pending = 0;
@@ -1271,19 +1395,23 @@ static void on_frame_header(struct rconn *rc)
 	 * stop, it lets go in a moment, and this copy is written instead of
 	 * being sent again (inbound.c) */
 	int cl = fr_inbound_claim_wait(rc->op, rc->slot, f.index,
-				       CLAIM_WAIT_MS);
+				       CLAIM_WAIT_MS, !rc->cont);
 	if (cl == FR_IN_AGAIN || rc->taken[f.index]) {
 		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
 		     "still being written", rc->who, f.index);
 		return;
 	}
-	if (cl != FR_IN_MINE) { /* held, or arriving by another link */
+	if (cl != FR_IN_MINE && cl != FR_IN_SECOND) {
+		/* held, or arriving by another link */
 		sink_frame(rc, &f, stream ? 0 : f.stored_len - off, stream,
 			   cl == FR_IN_HELD);
 		if (cl == FR_IN_ELSEWHERE)
 			look_at_claimers(rc);
 		return;
 	}
+	/* a copy racing the session still receiving it (a slow link): it
+	 * is received whole, and written if it is first */
+	rc->next_second = cl == FR_IN_SECOND;
 	if (rc->cont) {
 		rc->cont_off = off;
 		if (load_cont(rc, &f, fh) < 0) {
@@ -1302,7 +1430,7 @@ static void on_frame_header(struct rconn *rc)
 			fr_log(FR_LOG_INFO,
 			       "%s: segment %u resumes at byte %u of %u",
 			       rc->who, f.index, off, f.stored_len);
-	} else {
+	} else if (!rc->next_second) {
 		drop_kept(rc, f.index); /* a whole frame replaces it */
 	}
 	if ((r = fr_frame_key(&rc->ch.rx, rc->ch.aead, fr.no, &rc->next_key)) < 0) {
@@ -1705,6 +1833,9 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 		if (!draining)
 			look_at_claimers(rc);
 		break;
+	case K_CLAIM:
+		on_claim_poll(rc);
+		break;
 	}
 }
 
@@ -2048,7 +2179,7 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 	uint64_t t0 = 0;
 	const struct fr_arrival me = {
 		.ack = arrival_ack, .wake = arrival_wake, .gone = arrival_gone,
-		.arg = rc};
+		.arg = rc, .yields = true};
 	struct fr_manifest m;
 	int r;
 

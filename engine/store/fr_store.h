@@ -154,6 +154,10 @@ struct fr_arrival {
 	 * (an ACK to each: a parcel import, so that the network sessions'
 	 * senders stop before sending it) */
 	bool announce;
+	/* a copy of a segment it is receiving that comes whole first, by
+	 * another session, may take the segment from it (a network session,
+	 * whose writes ask fr_inbound_write_begin) */
+	bool yields;
 };
 struct fr_inbound {
 	struct fr_inbound *next;
@@ -168,6 +172,11 @@ struct fr_inbound {
 	pthread_mutex_t mu;
 	uint8_t *claim;          /* per segment: arrival + 1 receiving it */
 	uint32_t *wait;          /* per segment: arrivals with a copy of it */
+	uint8_t *second;         /* per segment: arrival + 1 receiving a copy
+				  * that races the claimer's */
+	uint8_t *landed;         /* per segment: all written by its claimer,
+				  * handed to the syncer */
+	uint16_t *writing;       /* per segment: writes out */
 	struct fr_arrival arr[FR_IN_ARRIVALS];
 	uint32_t used;
 	uint32_t ending;         /* arrivals told to stop (gone), not left */
@@ -186,7 +195,15 @@ int fr_inbound_join(const char *store, const uint8_t *mf, size_t len,
 		 char *err, size_t cap);
 /* Leave; the last arrival closes the package. */
 void fr_inbound_leave(struct fr_inbound *op, int slot);
-enum { FR_IN_MINE, FR_IN_HELD, FR_IN_ELSEWHERE, FR_IN_AGAIN };
+enum {
+	FR_IN_MINE,
+	FR_IN_HELD,
+	FR_IN_ELSEWHERE,
+	FR_IN_AGAIN,
+	FR_IN_SECOND,
+	FR_IN_WRITING,
+	FR_IN_ACKED
+};
 /* Arrival slot receives seg: FR_IN_MINE (claimed: write it), HELD
  * (durable: a copy, ACK it), ELSEWHERE (another arrival writes it: a
  * copy, ACKed when it is durable), AGAIN (this arrival has it already). */
@@ -209,7 +226,33 @@ unsigned fr_inbound_end_gone(struct fr_inbound *op, int slot);
  * copy is not kept, as before). All under one hold of the lock between
  * the waits: a claim let go meanwhile is never answered AGAIN to slot. */
 int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
-			  unsigned ms);
+			  unsigned ms, bool race);
+/*
+ * Racing copies (the endgame of a striped send: the sender copies the
+ * last segments of a slow link onto a fast one). With race, a copy of a
+ * segment that a live arrival which yields is still receiving is
+ * FR_IN_SECOND: it is received whole and checked, not written, and then
+ * fr_inbound_take decides. The copy that is whole first is the one
+ * written, and both senders hear when it is durable:
+ *   FR_IN_MINE     the segment is slot's now: write it (a claimer that
+ *                  was still receiving it writes nothing more of it);
+ *   FR_IN_WRITING  slot's, but the old claimer's writes are still out:
+ *                  ask again (fr_inbound_take) once they are done;
+ *   FR_IN_ELSEWHERE the claimer has it all written: the copy goes, its
+ *                  ACK comes when the segment is durable;
+ *   FR_IN_ACKED    durable already, and slot was told: the copy goes.
+ * A claimer let go (unclaim, leave) hands the segment to the copy racing
+ * it, if there is one, instead of asking the waiters for it again.
+ */
+int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg);
+/* Each write into seg's files: begin says whether slot still holds seg
+ * (false: it was taken by a copy, write nothing more of it); end, once
+ * the write is over. */
+bool fr_inbound_write_begin(struct fr_inbound *op, int slot, uint32_t seg);
+void fr_inbound_write_end(struct fr_inbound *op, uint32_t seg);
+/* seg is all written by slot, for the syncer: false when a copy took it
+ * meanwhile (this arrival's bytes are not counted). */
+bool fr_inbound_land(struct fr_inbound *op, int slot, uint32_t seg);
 /* END came: true for the first session, which completes the package and
  * says how that went (finish_end); the others wait for it (true: the
  * package is complete). */

@@ -13,7 +13,11 @@
  * to the claimer and every arrival waiting. A claimer whose peer is gone
  * (its line dropped mid-frame, with no reset to tell it) would hold the
  * segment for ever: the arrival waiting for it asks it to stop
- * (fr_inbound_end_gone), and its claims go back.
+ * (fr_inbound_end_gone), and its claims go back. A copy that is still
+ * useful, because the claimer is alive but slow (the endgame's reason to
+ * send it), races the claimer instead: received whole and checked, it
+ * takes the segment if the claimer has not written it all by then, and
+ * the claimer writes nothing more of it (fr_inbound_take).
  *
  * The package is opened by the first arrival (store.c: fr_store_open)
  * and closed by the last one to leave. Each arrival works through a view
@@ -44,9 +48,11 @@ static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
 		uint32_t s = segs[i], who = op->wait[s];
 		if (op->claim[s])
 			who |= 1u << (op->claim[s] - 1);
+		if (op->second[s]) /* its copy goes */
+			who |= 1u << (op->second[s] - 1);
 		if (op->claim[s] && op->arr[op->claim[s] - 1].announce)
 			who = op->used; /* every arrival hears of it */
-		op->claim[s] = 0;
+		op->claim[s] = op->second[s] = op->landed[s] = 0;
 		op->wait[s] = 0;
 		for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 			if ((who >> k & 1) && (op->used >> k & 1))
@@ -124,6 +130,9 @@ static void open_free(struct fr_inbound *op)
 	pthread_cond_destroy(&op->let_go);
 	free(op->claim);
 	free(op->wait);
+	free(op->second);
+	free(op->landed);
+	free(op->writing);
 	free(op);
 }
 
@@ -147,6 +156,9 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	uint32_t n = op->pkg.m.n_segments + 1;
 	op->claim = calloc(n, 1);
 	op->wait = calloc(n, sizeof(*op->wait));
+	op->second = calloc(n, 1);
+	op->landed = calloc(n, 1);
+	op->writing = calloc(n, sizeof(*op->writing));
 	pthread_mutex_init(&op->mu, NULL);
 	pthread_cond_init(&op->fin, NULL);
 	pthread_condattr_t ca;
@@ -154,7 +166,8 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&op->let_go, &ca);
 	pthread_condattr_destroy(&ca);
-	if (!op->claim || !op->wait ||
+	if (!op->claim || !op->wait || !op->second || !op->landed ||
+	    !op->writing ||
 	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
 		    0) {
 		snprintf(err, cap, "out of memory");
@@ -242,7 +255,7 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 	op->ending &= ~(1u << slot);
 	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
 		op->wait[s] &= ~(1u << slot);
-		if (op->claim[s] == slot + 1)
+		if (op->claim[s] == slot + 1 || op->second[s] == slot + 1)
 			unclaim_locked(op, slot, s);
 	}
 	pthread_cond_broadcast(&op->let_go);
@@ -281,15 +294,24 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 	return r;
 }
 
-/* A claimed segment that will not be written after all: those waiting
- * for it (their copy was not kept) are told to send it again. */
+/* A claimed segment that will not be written after all: the copy racing
+ * it takes it, or else those waiting for it (their copy was not kept) are
+ * told to send it again. A racing copy let go simply goes. */
 static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	uint32_t who = op->wait[seg];
 
+	if (op->second[seg] == slot + 1) {
+		op->second[seg] = 0;
+		return;
+	}
 	if (op->claim[seg] != slot + 1)
 		return;
-	op->claim[seg] = 0;
+	op->landed[seg] = 0;
+	op->claim[seg] = op->second[seg];
+	op->second[seg] = 0;
+	if (op->claim[seg]) /* its ACK goes with the copy's */
+		return;
 	op->wait[seg] = 0;
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if ((who >> k & 1) && (op->used >> k & 1))
@@ -346,7 +368,7 @@ static bool passed(const struct timespec *t)
 }
 
 int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
-			  unsigned ms)
+			  unsigned ms, bool race)
 {
 	struct timespec end, step;
 	int r;
@@ -376,6 +398,12 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 		/* a live claimer, or the wait is over: the copy is not kept,
 		 * and this arrival hears when the segment is durable */
 		if (passed(&end) || (!ending && !patient)) {
+			if (race && !ending && op->arr[c - 1].yields &&
+			    !op->second[seg] && !op->landed[seg]) {
+				op->second[seg] = (uint8_t)(slot + 1);
+				r = FR_IN_SECOND;
+				break;
+			}
 			op->wait[seg] |= 1u << slot;
 			r = FR_IN_ELSEWHERE;
 			break;
@@ -385,6 +413,58 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 	}
 	pthread_mutex_unlock(&op->mu);
 	return r;
+}
+
+int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	int r;
+
+	pthread_mutex_lock(&op->mu);
+	unsigned c = op->claim[seg];
+	if (c == (unsigned)slot + 1) { /* the claimer let go: promoted */
+		r = op->writing[seg] ? FR_IN_WRITING : FR_IN_MINE;
+	} else if (op->second[seg] != slot + 1) {
+		r = FR_IN_ACKED; /* durable meanwhile: the report told us */
+	} else if (!c || op->landed[seg]) {
+		op->second[seg] = 0;
+		op->wait[seg] |= 1u << slot;
+		r = FR_IN_ELSEWHERE;
+	} else { /* the claimer is still at it: this copy wins */
+		op->claim[seg] = (uint8_t)(slot + 1);
+		op->second[seg] = 0;
+		op->wait[seg] |= 1u << (c - 1); /* its sender hears, too */
+		r = op->writing[seg] ? FR_IN_WRITING : FR_IN_MINE;
+	}
+	pthread_mutex_unlock(&op->mu);
+	return r;
+}
+
+bool fr_inbound_write_begin(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	bool mine = op->claim[seg] == slot + 1;
+	if (mine)
+		op->writing[seg]++;
+	pthread_mutex_unlock(&op->mu);
+	return mine;
+}
+
+void fr_inbound_write_end(struct fr_inbound *op, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	if (op->writing[seg])
+		op->writing[seg]--;
+	pthread_mutex_unlock(&op->mu);
+}
+
+bool fr_inbound_land(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	bool mine = op->claim[seg] == slot + 1;
+	if (mine)
+		op->landed[seg] = 1;
+	pthread_mutex_unlock(&op->mu);
+	return mine;
 }
 
 /* ---- completing ---------------------------------------------------------- */

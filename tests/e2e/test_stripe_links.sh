@@ -9,6 +9,10 @@
 #     what the fast link alone would need; the receiver wrote each
 #     segment once (its sessions' "N segments received" add up to the
 #     package's segments);
+#   - the slow link slowed to a crawl mid-transfer (tbf at 64 kbit/s):
+#     the fast link's endgame copies of what the slow one still carries
+#     come whole first and are the ones written; the package does not
+#     wait for the slow link (a 1 MiB segment takes it 2 minutes);
 #   - the slow link cut mid-transfer (ip link set down): its segments
 #     move to the fast link and the package completes, byte-identical;
 #   - a send interrupted (SIGINT) and resumed at once: the receiver takes
@@ -146,6 +150,54 @@ alone=$(python3 -c "print('%.2f' % ($bytes * 8 / $FAST_RATE))")
 check "striped in $wall s, under 0.95 x the fast link alone ($alone s)" \
 	python3 -c "import sys; sys.exit(not ($wall < 0.95 * $alone))"
 got=$(received pkg)
+check "LAB wrote each segment once ($got received by its sessions, $segs in the package)" \
+	[ "$got" = "$segs" ]
+
+# ---- the slow link slowed to a crawl mid-transfer -----------------------------
+# the slow link is alive but carries 64 kbit/s from 2 s into the send:
+# what it holds is copied onto the fast link (the endgame), and LAB writes
+# the copy that came whole first instead of waiting for the slow one
+CRAWL=$WORK/src/crawl
+mkdir -p "$CRAWL"
+binary_data "$CRAWL/k.bin" $((12 * 1024 * 1024 + 55))
+"$FERRY" send "$CRAWL" --to LAB --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/k.json" 2>"$WORK/k.err" &
+pk=$!
+E2E_PIDS+=("$pk")
+wait_for_log "$SERVE_LOG" "package 'crawl' .*shared with other sessions of this sender" 20 ||
+	fail "the send of 'crawl' did not start on both links"
+sleep 2
+for side in "" "ip netns exec $NS"; do
+	dev=$VSC
+	[ -n "$side" ] && dev=$VSL
+	$side tc qdisc change dev "$dev" root tbf rate 64kbit burst 32kb latency 400ms
+done
+tslow=$(date +%s.%N)
+rc=0
+wait "$pk" || rc=$?
+tend=$(date +%s.%N)
+for side in "" "ip netns exec $NS"; do
+	dev=$VSC
+	[ -n "$side" ] && dev=$VSL
+	$side tc qdisc change dev "$dev" root tbf rate "${SLOW_RATE}bit" burst 32kb latency 400ms
+done
+after=$(python3 -c "print('%.1f' % ($tend - $tslow))")
+expect_rc 0 "$rc" "the send whose slow link slowed to a crawl"
+compare_trees "$CRAWL" "$LAB_STORE/packages/crawl" "the package whose slow link crawled"
+read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/k.json")"
+won=$(grep -c "of 'crawl' came whole by this link first; written from this copy" "$SERVE_LOG")
+lost=$(grep -c "of 'crawl' came whole by another link first; this session's copy is dropped" "$SERVE_LOG")
+log "fast: $nf segments; slow: $ns segments; $segs segments; ended $after s after the slowdown; $won copies written first, $lost slow copies dropped"
+check "copies by the fast link were written ahead of the slow link's ($won)" [ "$won" -ge 1 ]
+check "every segment was acknowledged once ($nf + $ns = $segs)" [ $((nf + ns)) = "$segs" ]
+# (the fast link alone carries the whole package in 5 s; without the
+# race LAB waited for the slow session to fall silent for 5 s, ~20 s)
+check "the send did not wait for the crawling link ($after s after the slowdown; a segment takes it 131 s)" \
+	python3 -c "import sys; sys.exit(not ($after < 12))"
+# the slow session ends once its peer's close comes through the crawl
+wait_for_log "$SERVE_LOG" "another session completes package 'crawl'" 30 ||
+	log "the slow session of 'crawl' had not ended after 30 s"
+got=$(received crawl)
 check "LAB wrote each segment once ($got received by its sessions, $segs in the package)" \
 	[ "$got" = "$segs" ]
 

@@ -3,7 +3,9 @@
  * package (tree created, journal replayed, lock held); once every segment
  * is journaled, finalize moves the package into place with the manifest's
  * modes, times and symlinks; fr_tree_verify re-hashes what is in place.
- * Segments written but never journaled are recovered at reopen.
+ * Segments written but never journaled are recovered at reopen. Several
+ * arrivals share one open package (inbound.c): a racing copy that is
+ * whole first takes its segment from a slow claimer.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -1272,4 +1274,201 @@ Test(store, an_unconfirmed_copy_whose_bytes_changed_is_not_taken)
 	free(tab);
 	free(mf);
 	pkg_free(&k);
+}
+
+/* ---- one open package, several arrivals: racing copies ------------------- */
+
+TestSuite(inbound, .init = setup, .fini = teardown);
+
+/* What each arrival was told (the syncer's thread reports). */
+struct heard {
+	pthread_mutex_t mu;
+	uint32_t n;
+	uint32_t seg[16], status[16];
+};
+
+static void heard_ack(void *arg, uint32_t seg, uint32_t status)
+{
+	struct heard *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->n < 16) {
+		h->seg[h->n] = seg;
+		h->status[h->n] = status;
+		h->n++;
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void heard_wake(void *arg)
+{
+	(void)arg;
+}
+
+/* How many ACKs of seg with status arg h heard. */
+static unsigned heard_count(struct heard *h, uint32_t seg, uint32_t status)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&h->mu);
+	for (uint32_t i = 0; i < h->n; i++)
+		n += h->seg[i] == seg && h->status[i] == status;
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
+struct arrivals {
+	struct pkg k;
+	struct fr_inbound *op;
+	struct heard h[3];
+	int slot[3];
+	struct fr_store_pkg view[3];
+};
+
+/* Three network sessions of one sender join the package. */
+static void join3(struct arrivals *a)
+{
+	char err[512];
+
+	memset(a, 0, sizeof(*a));
+	build_pkg(&a->k, "pkg", 5);
+	for (int i = 0; i < 3; i++) {
+		struct fr_arrival me = {.ack = heard_ack,
+					.wake = heard_wake,
+					.arg = &a->h[i],
+					.yields = true};
+		struct fr_inbound *op = NULL;
+		pthread_mutex_init(&a->h[i].mu, NULL);
+		int r = fr_inbound_join(store, a->k.mf, a->k.mf_len, "HQ", &me,
+					&op, &a->slot[i], &a->view[i], err,
+					sizeof(err));
+		cr_assert_eq(r, FR_HAVE_PARTIAL, "join %d: %d %s", i, r, err);
+		cr_assert(i == 0 || op == a->op, "one open package");
+		a->op = op;
+	}
+}
+
+static void leave3(struct arrivals *a)
+{
+	for (int i = 2; i >= 0; i--) {
+		fr_store_close(&a->view[i]);
+		fr_inbound_leave(a->op, a->slot[i]);
+	}
+	pkg_free(&a->k);
+}
+
+/* Written by slot i (its writes asked for), handed to the syncer, and
+ * waited for until durable. */
+static void land(struct arrivals *a, int i, uint32_t s)
+{
+	cr_assert(fr_inbound_write_begin(a->op, a->slot[i], s));
+	write_segment(&a->view[i], &a->k, s, false);
+	fr_inbound_write_end(a->op, s);
+	cr_assert(fr_inbound_land(a->op, a->slot[i], s));
+	fr_syncer_add(&a->op->sy, s);
+	cr_assert_eq(fr_syncer_wait(&a->op->sy, 0), 0);
+}
+
+Test(inbound, a_copy_whole_first_takes_the_segment_from_a_slow_claimer)
+{
+	struct arrivals a;
+	int A = 0, B = 1;
+
+	join3(&a);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 2, 10, true),
+		     FR_IN_MINE);
+	/* A writes a part of it, and has that write still out */
+	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 2));
+	/* B's copy races it (without race: the old way, dropped) */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 2, 10, true),
+		     FR_IN_SECOND);
+	/* B's copy is whole and checked first: it takes the segment, but
+	 * waits for A's write in flight */
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_WRITING);
+	cr_assert_not(fr_inbound_write_begin(a.op, a.slot[A], 2),
+		      "the slow claimer may still write a segment taken");
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_WRITING);
+	fr_inbound_write_end(a.op, 2);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_MINE);
+	/* A, all received at last, does not land it; B does */
+	cr_assert_not(fr_inbound_land(a.op, a.slot[A], 2));
+	land(&a, B, 2);
+	/* both senders hear it is durable, once each */
+	cr_assert_eq(heard_count(&a.h[B], 2, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[A], 2, FR_ACK_DURABLE), 1);
+	cr_assert(a.op->pkg.j.have[2]);
+	leave3(&a);
+}
+
+Test(inbound, a_copy_second_to_a_landed_segment_goes_with_one_ack)
+{
+	struct arrivals a;
+	int A = 0, B = 1;
+
+	join3(&a);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 1, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, true),
+		     FR_IN_SECOND);
+	/* A lands it before B's copy is whole: B's goes ... */
+	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 1));
+	fr_inbound_write_end(a.op, 1);
+	cr_assert(fr_inbound_land(a.op, a.slot[A], 1));
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 1), FR_IN_ELSEWHERE);
+	fr_syncer_add(&a.op->sy, 1);
+	cr_assert_eq(fr_syncer_wait(&a.op->sy, 0), 0);
+	cr_assert_eq(heard_count(&a.h[B], 1, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[A], 1, FR_ACK_DURABLE), 1);
+
+	/* ... and a racing copy of a segment made durable meanwhile was
+	 * told so already: it goes without a second ACK */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 3, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 3, 10, true),
+		     FR_IN_SECOND);
+	land(&a, A, 3);
+	cr_assert_eq(heard_count(&a.h[B], 3, FR_ACK_DURABLE), 1);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3), FR_IN_ACKED);
+	cr_assert_eq(heard_count(&a.h[B], 3, FR_ACK_DURABLE), 1);
+	leave3(&a);
+}
+
+Test(inbound, a_claimer_let_go_hands_the_segment_to_the_racing_copy)
+{
+	struct arrivals a;
+	int A = 0, B = 1, C = 2;
+
+	join3(&a);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 0, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 0, 10, true),
+		     FR_IN_SECOND);
+	/* a third copy does not race: dropped, it waits for the ACK */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 0, 10, true),
+		     FR_IN_ELSEWHERE);
+	/* A's copy arrived corrupt: B's racing copy takes over, and C is
+	 * not asked to send it again */
+	fr_inbound_unclaim(a.op, a.slot[A], 0);
+	cr_assert_eq(heard_count(&a.h[C], 0, FR_ACK_AGAIN), 0);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 0), FR_IN_MINE);
+	land(&a, B, 0);
+	cr_assert_eq(heard_count(&a.h[C], 0, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[B], 0, FR_ACK_DURABLE), 1);
+
+	/* B's racing copy of segment 1 is cut off (B leaves): A keeps it,
+	 * and a new copy may race again */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 1, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, true),
+		     FR_IN_SECOND);
+	fr_inbound_unclaim(a.op, a.slot[B], 1);
+	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 1),
+		  "a copy let go took the segment");
+	fr_inbound_write_end(a.op, 1);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 1, 10, true),
+		     FR_IN_SECOND);
+	/* a copy that may not race (a continued frame) is dropped */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, false),
+		     FR_IN_ELSEWHERE);
+	leave3(&a);
 }
