@@ -118,6 +118,23 @@ static int adopt_fd(struct fr_aread *r, struct fr_aread_seg *s, bool keep,
 	return 0;
 }
 
+/* The cached file's fds are closed by the segment once its reads are
+ * submitted. Each leaves the cache only once it is in the segment's list
+ * (on ENOMEM the rest stays, closed once, by fr_aread_fini). */
+static int uncache(struct fr_aread *r, struct fr_aread_seg *s)
+{
+	int *fds[] = {&r->cache_fd, &r->cache_dfd};
+
+	for (size_t i = 0; i < FR_ARRAY_SIZE(fds); i++) {
+		if (*fds[i] < 0)
+			continue;
+		if (defer_close(s, *fds[i]) < 0)
+			return -ENOMEM;
+		*fds[i] = -1;
+	}
+	return 0;
+}
+
 /*
  * The fds to read an extent of entry from: *fd (buffered) if want_buf,
  * *dfd (O_DIRECT) if want_dio. A file that goes on into the next segment
@@ -136,10 +153,8 @@ static int source_fds(struct fr_aread *r, uint32_t entry, bool last,
 
 	*fd = *dfd = -1;
 	if (!cached && !last) { /* this one is cached instead */
-		if ((r->cache_fd >= 0 && defer_close(s, r->cache_fd) < 0) ||
-		    (r->cache_dfd >= 0 && defer_close(s, r->cache_dfd) < 0))
+		if (uncache(r, s) < 0)
 			return -ENOMEM;
-		r->cache_fd = r->cache_dfd = -1;
 		r->cache_entry = entry;
 		cached = true;
 	}
@@ -172,12 +187,8 @@ static int source_fds(struct fr_aread *r, uint32_t entry, bool last,
 		if ((rc = adopt_fd(r, s, cached, false, rc)) < 0)
 			return rc;
 	}
-	if (last && cached) { /* its last extent: closed after these reads */
-		if ((r->cache_fd >= 0 && defer_close(s, r->cache_fd) < 0) ||
-		    (r->cache_dfd >= 0 && defer_close(s, r->cache_dfd) < 0))
-			return -ENOMEM;
-		r->cache_fd = r->cache_dfd = -1;
-	}
+	if (last && cached && uncache(r, s) < 0) /* closed after these reads */
+		return -ENOMEM;
 	return 0;
 }
 
