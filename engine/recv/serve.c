@@ -106,7 +106,6 @@ struct rslot {
 	 * written only once whole, checked, and taken (fr_inbound_take) */
 	bool second;
 	bool lost;           /* taken by such a copy: nothing more written */
-	bool dropped;        /* a racing copy that came second: not written */
 	/* a raw frame (whole, not zstd) is opened and written as it comes:
 	 * a worker opens its whole chunks (one job at a time), and what
 	 * opened goes to its files at once */
@@ -329,15 +328,15 @@ static void work_verify(struct fr_job *job, int worker)
 	/* a raw frame opened as it came was hashed as it opened */
 	if (s->prog && s->opened && s->hashed == s->f.stored_len &&
 	    s->f.stored_len == s->f.raw_len && s->h.state) {
-		uint8_t h[FR_HASH_LEN];
-		uint8_t *want = (uint8_t *)m->segments[s->f.index].hash;
+		uint8_t h[FR_HASH_LEN], want[FR_HASH_LEN];
+		fr_inbound_hash(rc->op, s->f.index, want);
 		bool known = !fr_hash_unknown(want);
 		fr_hasher_final(&s->h, h);
 		bool ok = (!known || !memcmp(h, want, FR_HASH_LEN)) &&
 			  !memcmp(h, s->f.hash, FR_HASH_LEN);
 		s->result = ok ? 0 : FR_E_HASH_MISMATCH;
 		if (ok && !known) /* an open offer's: TABLE confirms it */
-			memcpy(want, h, FR_HASH_LEN);
+			fr_inbound_hash_settle(rc->op, s->f.index, h);
 		return;
 	}
 	/* opened first, before any byte of it goes anywhere */
@@ -364,7 +363,8 @@ static void work_verify(struct fr_job *job, int worker)
 	 * against the offer's hash, or where the sender had not hashed the
 	 * segment yet (an open manifest), its frame's own, which TABLE
 	 * confirms at the end */
-	uint8_t *want = (uint8_t *)m->segments[s->f.index].hash;
+	uint8_t want[FR_HASH_LEN];
+	fr_inbound_hash(rc->op, s->f.index, want);
 	bool known = !fr_hash_unknown(want);
 	s->result = fr_frame_decode_ref(fr_workq_dctx(worker), &s->f,
 					payload_at(rc, s), data_at(rc, s),
@@ -372,8 +372,8 @@ static void work_verify(struct fr_job *job, int worker)
 					rd.buf ? m->segments[s->f.ref].length : 0,
 					&raw);
 	fr_seg_reader_fini(&rd);
-	if (s->result == 0 && !known) /* this slot's segment alone */
-		memcpy(want, s->f.hash, FR_HASH_LEN);
+	if (s->result == 0 && !known) /* an open offer's: TABLE confirms it */
+		fr_inbound_hash_settle(rc->op, s->f.index, s->f.hash);
 }
 
 /* A raw frame's chunks [open_at, open_to), as they came: open_got is the
@@ -574,6 +574,23 @@ static void wake_waiting(struct rconn *rc)
 			check_ref(rc, i);
 }
 
+/* Slot si's copy is not the one written (a racing copy took its segment,
+ * or it was a racing copy that came second): nothing is said for it now
+ * unless the copy that took it let go since (then its sender sends it
+ * again); else its ACK comes, or came, with the other copy's. */
+static void drop_copy(struct rconn *rc, int si)
+{
+	uint32_t seg = rc->slots[si].f.index;
+
+	rc->taken[seg] = 0;
+	rc->received_copies++;
+	if (fr_inbound_drop(rc->op, rc->slot, seg) && !rc->error)
+		send_ack(rc, seg, FR_ACK_AGAIN, 0);
+	slot_free(rc, si);
+	wake_waiting(rc);
+	arm_recv(rc);
+}
+
 /*
  * A slot is done once its check and its writes are both over: a segment
  * that verified and is all on disk goes to the sync thread; a corrupt one
@@ -590,13 +607,10 @@ static void settle(struct rconn *rc, int si)
 	if (s->prog && s->state == R_WORK && s->result == 0 && !s->err &&
 	    !rc->error)
 		return;
-	if ((s->lost || s->dropped) && s->result != FR_E_SEALED) {
-		/* the other copy is the one written: its ACK is ours */
-		rc->taken[seg] = 0;
-		rc->received_copies++;
-		slot_free(rc, si);
-		wake_waiting(rc);
-		arm_recv(rc);
+	if (s->result != FR_E_SEALED &&
+	    !fr_inbound_holds(rc->op, rc->slot, seg)) {
+		/* another copy took it, or came first: its ACK is ours */
+		drop_copy(rc, si);
 		return;
 	}
 	if (s->result == FR_E_SEALED) {
@@ -620,8 +634,8 @@ static void settle(struct rconn *rc, int si)
 	} else if (!fr_inbound_land(rc->op, rc->slot, seg)) {
 		/* a copy took it after our last write: it writes it again */
 		lose(rc, si);
-		rc->taken[seg] = 0;
-		rc->received_copies++;
+		drop_copy(rc, si);
+		return;
 	} else {
 		rc->received++;
 		rc->written[seg] = 1;
@@ -836,12 +850,14 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 
 static void spool_opened(struct rconn *rc, int si);
 
-/* Copies waiting for the old claimer's writes are looked at again soon. */
-static void arm_claim_poll(struct rconn *rc)
+/* Copies waiting for the old claimer's writes are looked at again soon
+ * (false: the ring had no room for the timer). */
+static bool arm_claim_poll(struct rconn *rc)
 {
 	if (!rc->claim_armed &&
 	    fr_ring_timeout(rc->ring, CLAIM_POLL_MS, UD(K_CLAIM, 0, 0)) == 0)
 		rc->claim_armed = true;
+	return rc->claim_armed;
 }
 
 /*
@@ -855,19 +871,21 @@ static void take_copy(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	bool waited = s->state == R_WAITCLAIM;
 	int r = rc->error ? FR_IN_ACKED
-			  : fr_inbound_take(rc->op, rc->slot, s->f.index);
+			  : fr_inbound_take(rc->op, rc->slot, s->f.index,
+					    CLAIM_POLL_MS);
 
+	if (r == FR_IN_WRITING && !arm_claim_poll(rc)) /* wait here, then */
+		r = fr_inbound_take(rc->op, rc->slot, s->f.index, 10000);
 	if (r == FR_IN_WRITING) {
 		s->state = R_WAITCLAIM;
-		arm_claim_poll(rc);
 		return;
 	}
 	s->state = R_WORK;
 	if (r != FR_IN_MINE) {
-		if (rc->error) /* it goes: those waiting are asked again */
+		/* it goes (settle: not held); cancelled, those waiting are
+		 * asked for it again */
+		if (rc->error)
 			s->result = -ECANCELED;
-		else
-			s->dropped = true;
 		settle(rc, si);
 		return;
 	}
@@ -1071,7 +1089,7 @@ static void arm_recv(struct rconn *rc)
 	s->part = 0;
 	s->opened = false;
 	s->second = rc->next_second;
-	s->lost = s->dropped = false;
+	s->lost = false;
 	s->prog = !rc->stream && !s->second &&
 		  !(fr->flags & (FR_FRAME_ZSTD | FR_FRAME_REF));
 	s->busy = s->spool = s->hashing = s->x_valid = false;
@@ -1397,6 +1415,8 @@ static void on_frame_header(struct rconn *rc)
 	int cl = fr_inbound_claim_wait(rc->op, rc->slot, f.index,
 				       CLAIM_WAIT_MS, !rc->cont);
 	if (cl == FR_IN_AGAIN || rc->taken[f.index]) {
+		if (cl == FR_IN_SECOND)
+			fr_inbound_unclaim(rc->op, rc->slot, f.index);
 		fail(rc, FR_E_PROTOCOL, "%s sent segment %u again while it was "
 		     "still being written", rc->who, f.index);
 		return;
@@ -1773,6 +1793,9 @@ static void drop_receiving(struct rconn *rc)
 				  (rc->stream && rc->rs != RS_WAITBUF));
 	int si = rc->cur;
 
+	/* a frame accepted that waited for a buffer: its claim goes */
+	if (rc->rs == RS_WAITBUF && !rc->sink && rc->taken[rc->next.index])
+		unmark(rc, rc->next.index);
 	rc->rs = RS_STOP;
 	rc->stream = false;
 	if (open && si >= 0 && rc->slots[si].state == R_RECV) {

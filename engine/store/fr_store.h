@@ -176,7 +176,10 @@ struct fr_inbound {
 				  * that races the claimer's */
 	uint8_t *landed;         /* per segment: all written by its claimer,
 				  * handed to the syncer */
-	uint16_t *writing;       /* per segment: writes out */
+	uint32_t *writing;       /* per segment: writes out */
+	uint32_t *losers;        /* per segment: arrivals a racing copy took
+				  * it from (told when it is durable, or
+				  * asked for it again once they let go) */
 	struct fr_arrival arr[FR_IN_ARRIVALS];
 	uint32_t used;
 	uint32_t ending;         /* arrivals told to stop (gone), not left */
@@ -236,15 +239,29 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
  * written, and both senders hear when it is durable:
  *   FR_IN_MINE     the segment is slot's now: write it (a claimer that
  *                  was still receiving it writes nothing more of it);
- *   FR_IN_WRITING  slot's, but the old claimer's writes are still out:
- *                  ask again (fr_inbound_take) once they are done;
+ *   FR_IN_WRITING  slot's, but the old claimer's writes are still out
+ *                  (waited for up to wait_ms): ask again soon;
  *   FR_IN_ELSEWHERE the claimer has it all written: the copy goes, its
  *                  ACK comes when the segment is durable;
  *   FR_IN_ACKED    durable already, and slot was told: the copy goes.
  * A claimer let go (unclaim, leave) hands the segment to the copy racing
  * it, if there is one, instead of asking the waiters for it again.
  */
-int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg);
+int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg,
+		    unsigned wait_ms);
+/* Does slot still hold seg (its claim, or its racing copy's)? */
+bool fr_inbound_holds(struct fr_inbound *op, int slot, uint32_t seg);
+/* slot let go of a copy it no longer held: true when nobody brings seg
+ * any more and slot's sender must send it again (a racing copy took it
+ * from slot, then failed); else slot hears when seg is durable, or did. */
+bool fr_inbound_drop(struct fr_inbound *op, int slot, uint32_t seg);
+/* seg's hash as the package knows it (all zero: not yet, an open offer),
+ * and settled by the first copy that verified: under the package's
+ * lock, as two arrivals' workers may check copies of one segment. */
+void fr_inbound_hash(struct fr_inbound *op, uint32_t seg,
+		     uint8_t out[FR_HASH_LEN]);
+void fr_inbound_hash_settle(struct fr_inbound *op, uint32_t seg,
+			    const uint8_t h[FR_HASH_LEN]);
 /* Each write into seg's files: begin says whether slot still holds seg
  * (false: it was taken by a copy, write nothing more of it); end, once
  * the write is over. */

@@ -34,6 +34,10 @@
 
 #include "store/fr_store.h"
 
+/* the longest a segment's new holder waits for the writes of the one a
+ * copy took it from (they finish in milliseconds) */
+#define WRITES_WAIT_S 10.0
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fr_inbound *reg_head;
 
@@ -50,6 +54,8 @@ static void open_durable(void *arg, const uint32_t *segs, uint32_t n)
 			who |= 1u << (op->claim[s] - 1);
 		if (op->second[s]) /* its copy goes */
 			who |= 1u << (op->second[s] - 1);
+		who |= op->losers[s];
+		op->losers[s] = 0;
 		if (op->claim[s] && op->arr[op->claim[s] - 1].announce)
 			who = op->used; /* every arrival hears of it */
 		op->claim[s] = op->second[s] = op->landed[s] = 0;
@@ -133,6 +139,7 @@ static void open_free(struct fr_inbound *op)
 	free(op->second);
 	free(op->landed);
 	free(op->writing);
+	free(op->losers);
 	free(op);
 }
 
@@ -159,6 +166,7 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	op->second = calloc(n, 1);
 	op->landed = calloc(n, 1);
 	op->writing = calloc(n, sizeof(*op->writing));
+	op->losers = calloc(n, sizeof(*op->losers));
 	pthread_mutex_init(&op->mu, NULL);
 	pthread_cond_init(&op->fin, NULL);
 	pthread_condattr_t ca;
@@ -167,7 +175,7 @@ static int open_first(const char *store, const uint8_t *mf, size_t len,
 	pthread_cond_init(&op->let_go, &ca);
 	pthread_condattr_destroy(&ca);
 	if (!op->claim || !op->wait || !op->second || !op->landed ||
-	    !op->writing ||
+	    !op->writing || !op->losers ||
 	    (r = fr_syncer_start(&op->sy, &op->pkg, open_durable, op, -1)) <
 		    0) {
 		snprintf(err, cap, "out of memory");
@@ -255,6 +263,7 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 	op->ending &= ~(1u << slot);
 	for (uint32_t s = 0; s < op->pkg.m.n_segments; s++) {
 		op->wait[s] &= ~(1u << slot);
+		op->losers[s] &= ~(1u << slot);
 		if (op->claim[s] == slot + 1 || op->second[s] == slot + 1)
 			unclaim_locked(op, slot, s);
 	}
@@ -300,16 +309,25 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	uint32_t who = op->wait[seg];
+	struct timespec end;
 
 	if (op->second[seg] == slot + 1) {
 		op->second[seg] = 0;
+		pthread_cond_broadcast(&op->let_go);
 		return;
 	}
 	if (op->claim[seg] != slot + 1)
 		return;
+	/* a copy that took it and now lets go: the writes of the one it
+	 * took it from must be over before anyone else writes it */
+	fr_deadline(&end, CLOCK_MONOTONIC, WRITES_WAIT_S);
+	while (op->writing[seg] &&
+	       pthread_cond_timedwait(&op->let_go, &op->mu, &end) != ETIMEDOUT)
+		;
 	op->landed[seg] = 0;
 	op->claim[seg] = op->second[seg];
 	op->second[seg] = 0;
+	pthread_cond_broadcast(&op->let_go);
 	if (op->claim[seg]) /* its ACK goes with the copy's */
 		return;
 	op->wait[seg] = 0;
@@ -415,14 +433,27 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 	return r;
 }
 
-int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg)
+/* Writes to seg still out, after waiting up to ms for them (op->mu). */
+static uint32_t writes_out(struct fr_inbound *op, uint32_t seg, unsigned ms)
+{
+	struct timespec end;
+
+	fr_deadline(&end, CLOCK_MONOTONIC, ms / 1000.0);
+	while (op->writing[seg] && ms &&
+	       pthread_cond_timedwait(&op->let_go, &op->mu, &end) != ETIMEDOUT)
+		;
+	return op->writing[seg];
+}
+
+int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg,
+		    unsigned wait_ms)
 {
 	int r;
 
 	pthread_mutex_lock(&op->mu);
 	unsigned c = op->claim[seg];
 	if (c == (unsigned)slot + 1) { /* the claimer let go: promoted */
-		r = op->writing[seg] ? FR_IN_WRITING : FR_IN_MINE;
+		r = writes_out(op, seg, wait_ms) ? FR_IN_WRITING : FR_IN_MINE;
 	} else if (op->second[seg] != slot + 1) {
 		r = FR_IN_ACKED; /* durable meanwhile: the report told us */
 	} else if (!c || op->landed[seg]) {
@@ -432,11 +463,53 @@ int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg)
 	} else { /* the claimer is still at it: this copy wins */
 		op->claim[seg] = (uint8_t)(slot + 1);
 		op->second[seg] = 0;
-		op->wait[seg] |= 1u << (c - 1); /* its sender hears, too */
-		r = op->writing[seg] ? FR_IN_WRITING : FR_IN_MINE;
+		op->losers[seg] |= 1u << (c - 1);
+		r = writes_out(op, seg, wait_ms) ? FR_IN_WRITING : FR_IN_MINE;
 	}
 	pthread_mutex_unlock(&op->mu);
 	return r;
+}
+
+bool fr_inbound_holds(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	pthread_mutex_lock(&op->mu);
+	bool h = op->claim[seg] == slot + 1 || op->second[seg] == slot + 1;
+	pthread_mutex_unlock(&op->mu);
+	return h;
+}
+
+bool fr_inbound_drop(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	bool again = false;
+
+	pthread_mutex_lock(&op->mu);
+	if (op->losers[seg] >> slot & 1) {
+		op->losers[seg] &= ~(1u << slot);
+		if (op->claim[seg])
+			op->wait[seg] |= 1u << slot;
+		else
+			again = !op->pkg.j.have[seg];
+	}
+	pthread_mutex_unlock(&op->mu);
+	return again;
+}
+
+void fr_inbound_hash(struct fr_inbound *op, uint32_t seg,
+		     uint8_t out[FR_HASH_LEN])
+{
+	pthread_mutex_lock(&op->mu);
+	memcpy(out, op->pkg.m.segments[seg].hash, FR_HASH_LEN);
+	pthread_mutex_unlock(&op->mu);
+}
+
+void fr_inbound_hash_settle(struct fr_inbound *op, uint32_t seg,
+			    const uint8_t h[FR_HASH_LEN])
+{
+	pthread_mutex_lock(&op->mu);
+	uint8_t *want = op->pkg.m.segments[seg].hash;
+	if (fr_hash_unknown(want))
+		memcpy(want, h, FR_HASH_LEN);
+	pthread_mutex_unlock(&op->mu);
 }
 
 bool fr_inbound_write_begin(struct fr_inbound *op, int slot, uint32_t seg)
@@ -452,8 +525,8 @@ bool fr_inbound_write_begin(struct fr_inbound *op, int slot, uint32_t seg)
 void fr_inbound_write_end(struct fr_inbound *op, uint32_t seg)
 {
 	pthread_mutex_lock(&op->mu);
-	if (op->writing[seg])
-		op->writing[seg]--;
+	if (--op->writing[seg] == 0)
+		pthread_cond_broadcast(&op->let_go);
 	pthread_mutex_unlock(&op->mu);
 }
 

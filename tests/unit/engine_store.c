@@ -1384,12 +1384,12 @@ Test(inbound, a_copy_whole_first_takes_the_segment_from_a_slow_claimer)
 		     FR_IN_SECOND);
 	/* B's copy is whole and checked first: it takes the segment, but
 	 * waits for A's write in flight */
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_WRITING);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2, 0), FR_IN_WRITING);
 	cr_assert_not(fr_inbound_write_begin(a.op, a.slot[A], 2),
 		      "the slow claimer may still write a segment taken");
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_WRITING);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2, 0), FR_IN_WRITING);
 	fr_inbound_write_end(a.op, 2);
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2), FR_IN_MINE);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 2, 0), FR_IN_MINE);
 	/* A, all received at last, does not land it; B does */
 	cr_assert_not(fr_inbound_land(a.op, a.slot[A], 2));
 	land(&a, B, 2);
@@ -1414,7 +1414,7 @@ Test(inbound, a_copy_second_to_a_landed_segment_goes_with_one_ack)
 	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 1));
 	fr_inbound_write_end(a.op, 1);
 	cr_assert(fr_inbound_land(a.op, a.slot[A], 1));
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 1), FR_IN_ELSEWHERE);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 1, 0), FR_IN_ELSEWHERE);
 	fr_syncer_add(&a.op->sy, 1);
 	cr_assert_eq(fr_syncer_wait(&a.op->sy, 0), 0);
 	cr_assert_eq(heard_count(&a.h[B], 1, FR_ACK_DURABLE), 1);
@@ -1428,7 +1428,7 @@ Test(inbound, a_copy_second_to_a_landed_segment_goes_with_one_ack)
 		     FR_IN_SECOND);
 	land(&a, A, 3);
 	cr_assert_eq(heard_count(&a.h[B], 3, FR_ACK_DURABLE), 1);
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3), FR_IN_ACKED);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3, 0), FR_IN_ACKED);
 	cr_assert_eq(heard_count(&a.h[B], 3, FR_ACK_DURABLE), 1);
 	leave3(&a);
 }
@@ -1450,7 +1450,7 @@ Test(inbound, a_claimer_let_go_hands_the_segment_to_the_racing_copy)
 	 * not asked to send it again */
 	fr_inbound_unclaim(a.op, a.slot[A], 0);
 	cr_assert_eq(heard_count(&a.h[C], 0, FR_ACK_AGAIN), 0);
-	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 0), FR_IN_MINE);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 0, 0), FR_IN_MINE);
 	land(&a, B, 0);
 	cr_assert_eq(heard_count(&a.h[C], 0, FR_ACK_DURABLE), 1);
 	cr_assert_eq(heard_count(&a.h[B], 0, FR_ACK_DURABLE), 1);
@@ -1470,5 +1470,60 @@ Test(inbound, a_claimer_let_go_hands_the_segment_to_the_racing_copy)
 	/* a copy that may not race (a continued frame) is dropped */
 	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, false),
 		     FR_IN_ELSEWHERE);
+	leave3(&a);
+}
+
+/* A's write in flight ends a moment later, on another thread. */
+static void *end_write_later(void *arg)
+{
+	struct arrivals *a = arg;
+
+	usleep(200 * 1000);
+	fr_inbound_write_end(a->op, 2);
+	return NULL;
+}
+
+Test(inbound, a_copy_that_took_a_segment_and_fails_lets_it_go_safely)
+{
+	struct arrivals a;
+	int A = 0, B = 1, C = 2;
+	pthread_t t;
+
+	join3(&a);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 2, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 2, 10, true),
+		     FR_IN_SECOND);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 2, 10, true),
+		     FR_IN_ELSEWHERE, "a third copy waits");
+	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 2));
+	/* C takes it while A's write is out (waited 20 ms: still out) */
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[C], 2, 20), FR_IN_WRITING);
+	cr_assert_not(fr_inbound_holds(a.op, a.slot[A], 2));
+	/* C's session fails: its claim goes only once A's write is over,
+	 * so no copy written after it can be overwritten by A's bytes */
+	cr_assert_eq(pthread_create(&t, NULL, end_write_later, &a), 0);
+	double t0 = fr_now_s();
+	fr_inbound_unclaim(a.op, a.slot[C], 2);
+	cr_assert_geq(fr_now_s() - t0, 0.15, "the claim went with a write out");
+	pthread_join(t, NULL);
+	/* B, waiting, is asked for it again; A, still receiving its copy,
+	 * is not told until it lets go of that copy: then it is */
+	cr_assert_eq(heard_count(&a.h[B], 2, FR_ACK_AGAIN), 1);
+	cr_assert_eq(heard_count(&a.h[A], 2, FR_ACK_AGAIN), 0);
+	cr_assert(fr_inbound_drop(a.op, a.slot[A], 2),
+		  "the loser was not told to send it again");
+	cr_assert_not(fr_inbound_drop(a.op, a.slot[A], 2), "told twice");
+
+	/* a loser whose segment the copy lands hears it is durable, once */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 3, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 3, 10, true),
+		     FR_IN_SECOND);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3, 0), FR_IN_MINE);
+	cr_assert_not(fr_inbound_drop(a.op, a.slot[A], 3));
+	land(&a, B, 3);
+	cr_assert_eq(heard_count(&a.h[A], 3, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[A], 3, FR_ACK_AGAIN), 0);
 	leave3(&a);
 }
