@@ -2046,29 +2046,54 @@ static void live_wait(void)
 
 /* o, the same sender's session holding the package (live_lock held):
  * end it if its peer is gone. true: wait for it. */
+/*
+ * Is session o's peer gone? 1 when its connection closed (why: "WHOSE
+ * peer closed the connection") or it is silent for STALE_S with nothing
+ * unread (a line that dropped without a reset); 0 when not (the kernel's
+ * view of the socket in *tp); -1 when that view cannot be had.
+ */
+static int peer_gone(const struct rconn *o, struct fr_tcp_peer *tp,
+		     const char *whose, char *why, size_t cap)
+{
+	if (fr_tcp_peer(o->sock, tp) < 0)
+		return -1;
+	if (tp->closed)
+		snprintf(why, cap, "%s peer closed the connection", whose);
+	else if (tp->unread == 0 && tp->silent_ms >= STALE_S * 1000u)
+		snprintf(why, cap, "silent for %.0f s", tp->silent_ms / 1000.0);
+	else
+		return 0;
+	return 1;
+}
+
+/* Session o is told to stop: it keeps what it received and lets go. */
+static void stop_session(struct rconn *o)
+{
+	atomic_store(&o->stop, true);
+	shutdown(o->sock, SHUT_RDWR);
+}
+
 static bool take_over(const struct rconn *rc, struct rconn *o,
 		      uint64_t waited_ms)
 {
 	struct fr_tcp_peer tp;
 	char why[64];
 
-	if (fr_tcp_peer(o->sock, &tp) < 0)
+	int gone = peer_gone(o, &tp, "whose", why, sizeof(why));
+
+	if (gone < 0)
 		return false;
-	if (tp.closed)
-		snprintf(why, sizeof(why), "whose peer closed the connection");
-	else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
-		snprintf(why, sizeof(why), "silent for %.0f s",
-			 tp.silent_ms / 1000.0);
-	else /* nothing came since this offer did: it may prove silent; and
-	      * a killed sender's connection closes only once the kernel has
-	      * torn its io_uring down, which can take a moment */
+	if (gone == 0)
+		/* nothing came since this offer did: it may prove silent;
+		 * and a killed sender's connection closes only once the
+		 * kernel has torn its io_uring down, which can take a
+		 * moment */
 		return waited_ms < CLOSING_MS ||
 		       (tp.unread == 0 && tp.silent_ms >= waited_ms);
 	fr_log(FR_LOG_INFO,
 	       "%s: package '%s' offered again; ending its session from %s, %s",
 	       rc->who, o->pkg.m.name, o->peer, why);
-	atomic_store(&o->stop, true);
-	shutdown(o->sock, SHUT_RDWR);
+	stop_session(o);
 	return true;
 }
 
@@ -2088,21 +2113,14 @@ static bool arrival_gone(void *arg)
 
 	if (atomic_load(&o->stop))
 		return true;
-	if (atomic_load(&o->ending) || fr_tcp_peer(o->sock, &tp) < 0)
-		return false;
-	if (tp.closed)
-		snprintf(why, sizeof(why), "its peer closed the connection");
-	else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
-		snprintf(why, sizeof(why), "silent for %.0f s",
-			 tp.silent_ms / 1000.0);
-	else
+	if (atomic_load(&o->ending) ||
+	    peer_gone(o, &tp, "its", why, sizeof(why)) <= 0)
 		return false;
 	fr_log(FR_LOG_INFO,
 	       "%s: segments of '%s' another link brings are held by the "
 	       "session from %s, %s: ending it",
 	       o->who, o->pkg.m.name, o->peer, why);
-	atomic_store(&o->stop, true);
-	shutdown(o->sock, SHUT_RDWR);
+	stop_session(o);
 	return true;
 }
 
@@ -2149,22 +2167,13 @@ static unsigned end_dead_peers(const struct rconn *rc,
 		char why[64];
 		if (o == rc || memcmp(o->id, lid, FR_HASH_LEN) ||
 		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
-		    fr_tcp_peer(o->sock, &tp) < 0)
-			continue;
-		if (tp.closed)
-			snprintf(why, sizeof(why),
-				 "whose peer closed the connection");
-		else if (tp.unread == 0 && tp.silent_ms >= STALE_S * 1000u)
-			snprintf(why, sizeof(why), "silent for %.0f s",
-				 tp.silent_ms / 1000.0);
-		else
+		    peer_gone(o, &tp, "whose", why, sizeof(why)) <= 0)
 			continue;
 		fr_log(FR_LOG_INFO,
 		       "%s: package '%s' offered again; ending its session from "
 		       "%s, %s",
 		       rc->who, o->pkg.m.name, o->peer, why);
-		atomic_store(&o->stop, true);
-		shutdown(o->sock, SHUT_RDWR);
+		stop_session(o);
 		n++;
 	}
 	pthread_mutex_unlock(&live_lock);
