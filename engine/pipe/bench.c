@@ -2,9 +2,11 @@
  * bench.c - `ferry bench pipeline`: the sender's data path measured on a
  * real package, with no network, stage by stage and whole:
  *
- *   read    the package's first FR_BENCH_READ_MAX bytes through
- *           scan.c's ring reader (fr_seg_read), after its pages are dropped
- *           from the page cache (posix_fadvise; "warm" when they stay)
+ *   read    the package's first FR_BENCH_READ_MAX bytes as a send reads
+ *           them (the frame producer at level 0: the asynchronous reader,
+ *           O_DIRECT middles, several segments in flight, each hashed),
+ *           after their pages are dropped from the page cache
+ *           (posix_fadvise; "warm" when they stay)
  *   sample  up to FR_BENCH_SAMPLE_MAX bytes of segments spread over the
  *           package, held in memory (the bound of what this costs)
  *   hash    XXH3-128 of the sample on one core
@@ -29,6 +31,8 @@
 
 #define FR_BENCH_READ_MAX (1ull << 30)
 #define FR_BENCH_SAMPLE_MAX (32ull << 20)
+/* segments whose reads are out at once, as the standard sender's */
+#define READ_DEPTH 6
 /* each timed loop runs at least this long (FERRY_BENCH_STAGE_MS: the
  * tests' shorter stages) */
 #define STAGE_S (fr_hook_num("BENCH_STAGE_MS", 1000) / 1000.0)
@@ -91,36 +95,56 @@ static double drop_cache(struct bench *b, uint64_t upto)
 	return known && total ? (double)cached / (double)total : -1.0;
 }
 
-/* The source read as a send reads it, cold when it can be. */
+/*
+ * The source read as a send reads it, cold when it can be: the frame
+ * producer at level 0, so the asynchronous reader's (O_DIRECT middles,
+ * the reads of READ_DEPTH segments in flight), each segment hashed by a
+ * worker meanwhile, as a send hashes it.
+ */
 static int measure_read(struct bench *b)
 {
 	struct fr_bench_pipe *r = b->r;
-	struct fr_seg_reader rd = {0};
+	struct fr_producer p;
+	uint64_t pushed = 0;
+	uint32_t next = 0;
 	char err[512];
 	int rc;
 
 	stage(b, "reading the source", 0);
 	r->cached_share = drop_cache(b, FR_BENCH_READ_MAX);
 	r->cold = r->cached_share >= 0 && r->cached_share < 0.05;
-	if ((rc = fr_seg_reader_init(&rd, b->m.seg_size)) < 0)
-		return rc;
 	uint64_t all = b->m.total_size < FR_BENCH_READ_MAX ? b->m.total_size
 							   : FR_BENCH_READ_MAX;
+	rc = fr_producer_init(&p, &b->m, b->root, b->single, b->m.lid,
+			      READ_DEPTH, NULL, NULL);
+	if (rc < 0)
+		fr_log(FR_LOG_ERROR, "cannot set up the source's reads: %s",
+		       fr_strerror(rc));
 	double t0 = fr_now_s();
-	for (uint32_t s = 0; s < b->m.n_segments; s++) {
-		if (r->read_bytes >= FR_BENCH_READ_MAX)
+	while (rc == 0) {
+		while (fr_producer_room(&p) && next < b->m.n_segments &&
+		       pushed < all) {
+			if ((rc = fr_producer_push(&p, next, 0, NULL, err,
+						   sizeof(err))) < 0) {
+				fr_log(FR_LOG_ERROR, "%s", err);
+				break;
+			}
+			pushed += b->m.segments[next++].length;
+		}
+		struct fr_prod_slot *s = rc == 0 ? fr_producer_take(&p) : NULL;
+		if (!s)
 			break;
-		if ((rc = fr_seg_read(&rd, b->root, b->single, &b->m, s, err,
-				      sizeof(err))) < 0) {
-			fr_log(FR_LOG_ERROR, "%s", err);
+		if ((rc = s->result) < 0) {
+			fr_log(FR_LOG_ERROR, "%s",
+			       s->err[0] ? s->err : fr_strerror(rc));
 			break;
 		}
-		r->read_bytes += b->m.segments[s].length;
+		r->read_bytes += b->m.segments[s->seg].length;
 		stage(b, "reading the source", (double)r->read_bytes / all);
 	}
 	b->read_s = fr_now_s() - t0;
 	r->read_mb_s = mb_s(r->read_bytes, b->read_s);
-	fr_seg_reader_fini(&rd);
+	fr_producer_fini(&p);
 	return rc;
 }
 
