@@ -53,6 +53,9 @@
 enum { K_RECV = 1, K_WRITE, K_EVENT, K_SYNCED, K_HUP, K_TICK, K_CLAIM };
 /* a copy that took its segment waits for the old claimer's writes */
 #define CLAIM_POLL_MS 2
+/* writes in flight per session at most: the ring's completions never
+ * overflow, as the sender's reads (FR_AREAD_MAX) */
+#define WRITES_MAX 256
 #define UD(kind, slot, x)                                                     \
 	(((uint64_t)(kind) << 56) | ((uint64_t)(slot) << 40) | (uint64_t)(x))
 #define UD_KIND(ud) ((int)((ud) >> 56))
@@ -106,6 +109,7 @@ struct rslot {
 	 * written only once whole, checked, and taken (fr_inbound_take) */
 	bool second;
 	bool lost;           /* taken by such a copy: nothing more written */
+	bool wmore;          /* writes wait for room (WRITES_MAX) */
 	/* a raw frame (whole, not zstd) is opened and written as it comes:
 	 * a worker opens its whole chunks (one job at a time), and what
 	 * opened goes to its files at once */
@@ -175,6 +179,7 @@ struct rconn {
 	bool sink;
 	bool tick_armed;      /* a K_TICK to look at the claimers again */
 	bool claim_armed;     /* a K_CLAIM for copies in R_WAITCLAIM */
+	uint32_t writes_out;  /* every slot's writes in flight */
 	bool next_second;     /* the frame to receive races its claimer */
 	uint32_t sink_seg, sink_left;
 	uint8_t *sink_buf;
@@ -486,11 +491,13 @@ static int add_wop(struct rconn *rc, int si, uint32_t entry, uint64_t file_off,
 	}
 	s->n_ops++;
 	s->pending++;
+	rc->writes_out++;
 	return 0;
 }
 
 static void settle(struct rconn *rc, int si);
 static void start_writes(struct rconn *rc, int si);
+static void submit_opened(struct rconn *rc, int si);
 
 /* A copy by another link came whole first and took slot si's segment:
  * the rest of this frame is received and nothing more of it written;
@@ -601,8 +608,15 @@ static void settle(struct rconn *rc, int si)
 	struct rslot *s = &rc->slots[si];
 	uint32_t seg = s->f.index;
 
-	if (s->state == R_RECV || s->hashing || s->pending || s->busy)
+	if (s->state == R_RECV || s->hashing || s->pending || s->busy ||
+	    (s->wmore && !s->err && !rc->error && !s->lost))
 		return;
+	if (s->wmore) { /* writes that never went: the segment is not all
+			 * in its files */
+		s->wmore = false;
+		if (!s->err)
+			s->err = -ECANCELED;
+	}
 	/* a raw frame still being opened: the rest comes */
 	if (s->prog && s->state == R_WORK && s->result == 0 && !s->err &&
 	    !rc->error)
@@ -650,66 +664,45 @@ static void settle(struct rconn *rc, int si)
  * Each extent goes to its file at its offset. The block-aligned middle of
  * a large extent is written O_DIRECT (the data was placed in the buffer so
  * that it lines up, see arm_recv): durable writes then cost one DMA, not a
- * trip through the page cache. Head and tail go buffered.
+ * trip through the page cache. Head and tail go buffered. The writes go
+ * as a raw frame's do as it opens (submit_opened), all of it open.
  */
 static void start_writes(struct rconn *rc, int si)
 {
 	struct rslot *s = &rc->slots[si];
-	struct fr_extent_iter it;
-	struct fr_extent x;
-	const uint8_t *base = data_at(rc, s);
 
 	s->state = R_WRITE;
 	s->n_ops = 0;
 	s->pending = 0;
 	s->err = 0;
-	fr_extent_iter_init(&it, &rc->pkg.m, s->f.index);
-	while (fr_extent_next(&it, &x)) {
-		int r = 0;
-		struct fr_dio_split d =
-			fr_dio_split(base + x.seg_off, x.file_off, x.len,
-				     !rc->pkg.nodirect[x.entry]);
-		if (d.head)
-			r = add_wop(rc, si, x.entry, x.file_off, x.seg_off,
-				    d.head, false);
-		if (r == 0 && d.mid)
-			r = add_wop(rc, si, x.entry, x.file_off + d.head,
-				    x.seg_off + d.head, d.mid, true);
-		if (r == 0 && d.tail)
-			r = add_wop(rc, si, x.entry, x.file_off + d.head + d.mid,
-				    x.seg_off + d.head + d.mid, d.tail, false);
-		if (r > 0) {
-			lose(rc, si);
-			break;
-		}
-		if (r < 0) {
-			/* the extents not submitted make the segment unusable */
-			s->err = r;
-			char ep[FR_ESC_MAX];
-			fail(rc, r, "cannot write '%s' in '%s': %s",
-			     fr_esc(rc->pkg.m.entries[x.entry].path, ep,
-				    sizeof(ep)),
-			     rc->pkg.tree, fr_strerror(r));
-			break;
-		}
-	}
+	s->opened_to = rc->pkg.m.segments[s->f.index].length;
+	fr_extent_iter_init(&s->it, &rc->pkg.m, s->f.index);
+	s->x_valid = false;
+	submit_opened(rc, si);
 	if (s->pending == 0)
 		settle(rc, si);
 }
 
 /*
  * A raw frame's writes, as it opens: what opened since the last call is
- * submitted, extent by extent, each split as start_writes does. The
- * O_DIRECT middle of an extent is cut only at file offsets aligned to
- * FR_DIO_ALIGN (the buffer lines up with the file there); the buffered
- * head and tail go as far as what opened.
+ * submitted, extent by extent, each split in a buffered head and tail
+ * and an O_DIRECT middle. The middle is cut only at file offsets aligned
+ * to FR_DIO_ALIGN (the buffer lines up with the file there); the head
+ * and tail go as far as what opened. At most WRITES_MAX writes are out
+ * for the session (a segment of many small files is many writes): the
+ * rest (wmore) goes as those complete (more_writes).
  */
 static void submit_opened(struct rconn *rc, int si)
 {
 	struct rslot *s = &rc->slots[si];
 	const uint8_t *base = data_at(rc, s);
 
+	s->wmore = false;
 	while (!s->err && !rc->error && !s->lost) {
+		if (rc->writes_out >= WRITES_MAX) {
+			s->wmore = true;
+			return;
+		}
 		if (!s->x_valid) {
 			if (!fr_extent_next(&s->it, &s->x))
 				return;
@@ -799,6 +792,26 @@ static void progress(struct rconn *rc, int si)
 	settle(rc, si);
 }
 
+/* Room for writes again: the slots whose writes waited for it go on (a
+ * slot that can write no more fails, its segment not counted). */
+static void more_writes(struct rconn *rc)
+{
+	for (int i = 0; i < RSLOTS && rc->writes_out < WRITES_MAX; i++) {
+		struct rslot *s = &rc->slots[i];
+		if (!s->wmore)
+			continue;
+		if (s->err || rc->error || s->lost) {
+			s->wmore = false;
+			if (!s->err && !s->lost)
+				s->err = -ECANCELED;
+			if (!s->pending)
+				settle(rc, i);
+			continue;
+		}
+		submit_opened(rc, i);
+	}
+}
+
 static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 {
 	struct rslot *s = &rc->slots[si];
@@ -844,7 +857,10 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 		}
 	}
 	fr_inbound_write_end(rc->op, s->f.index);
-	if (--s->pending == 0)
+	rc->writes_out--;
+	s->pending--;
+	more_writes(rc);
+	if (s->pending == 0)
 		settle(rc, si);
 }
 
@@ -1089,7 +1105,7 @@ static void arm_recv(struct rconn *rc)
 	s->part = 0;
 	s->opened = false;
 	s->second = rc->next_second;
-	s->lost = false;
+	s->lost = s->wmore = false;
 	s->prog = !rc->stream && !s->second &&
 		  !(fr->flags & (FR_FRAME_ZSTD | FR_FRAME_REF));
 	s->busy = s->spool = s->hashing = s->x_valid = false;

@@ -4,7 +4,8 @@
 # across byte for byte; status, verify and a second (no-op) send agree;
 # a corrupted byte is found by verify and named. A symlink whose target
 # passes through another symlink of the package is left out, and the
-# rest of its tree goes.
+# rest of its tree goes. (The 3000 small files are one segment: more
+# writes than the receiver keeps in flight, WRITES_MAX in serve.c.)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_tree
 
