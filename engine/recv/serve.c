@@ -679,6 +679,8 @@ static void start_writes(struct rconn *rc, int si)
 	fr_extent_iter_init(&s->it, &rc->pkg.m, s->f.index);
 	s->x_valid = false;
 	submit_opened(rc, si);
+	if (rc->error && !s->err) /* its writes stopped short */
+		s->err = -ECANCELED;
 	if (s->pending == 0)
 		settle(rc, si);
 }
@@ -699,10 +701,6 @@ static void submit_opened(struct rconn *rc, int si)
 
 	s->wmore = false;
 	while (!s->err && !rc->error && !s->lost) {
-		if (rc->writes_out >= WRITES_MAX) {
-			s->wmore = true;
-			return;
-		}
 		if (!s->x_valid) {
 			if (!fr_extent_next(&s->it, &s->x))
 				return;
@@ -730,6 +728,10 @@ static void submit_opened(struct rconn *rc, int si)
 		}
 		if (end <= s->x_at)
 			return; /* the next block has not opened yet */
+		if (rc->writes_out >= WRITES_MAX) { /* a write to go: later */
+			s->wmore = true;
+			return;
+		}
 		int r = add_wop(rc, si, x->entry, x->file_off + s->x_at,
 				x->seg_off + s->x_at, end - s->x_at,
 				direct && !rc->pkg.nodirect[x->entry]);
@@ -792,9 +794,11 @@ static void progress(struct rconn *rc, int si)
 	settle(rc, si);
 }
 
-/* Room for writes again: the slots whose writes waited for it go on (a
- * slot that can write no more fails, its segment not counted). */
-static void more_writes(struct rconn *rc)
+/* Room for writes again (a write of slot si completed): the slots whose
+ * writes waited for it go on; a slot that can write no more fails, its
+ * segment not counted. A slot other than si with nothing out after that
+ * is settled here (si: by on_write). */
+static void more_writes(struct rconn *rc, int si)
 {
 	for (int i = 0; i < RSLOTS && rc->writes_out < WRITES_MAX; i++) {
 		struct rslot *s = &rc->slots[i];
@@ -804,11 +808,11 @@ static void more_writes(struct rconn *rc)
 			s->wmore = false;
 			if (!s->err && !s->lost)
 				s->err = -ECANCELED;
-			if (!s->pending)
-				settle(rc, i);
-			continue;
+		} else {
+			submit_opened(rc, i);
 		}
-		submit_opened(rc, i);
+		if (i != si && !s->pending && !s->wmore)
+			settle(rc, i);
 	}
 }
 
@@ -859,7 +863,7 @@ static void on_write(struct rconn *rc, int si, uint32_t k, int res)
 	fr_inbound_write_end(rc->op, s->f.index);
 	rc->writes_out--;
 	s->pending--;
-	more_writes(rc);
+	more_writes(rc, si);
 	if (s->pending == 0)
 		settle(rc, si);
 }

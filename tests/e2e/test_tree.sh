@@ -5,7 +5,9 @@
 # a corrupted byte is found by verify and named. A symlink whose target
 # passes through another symlink of the package is left out, and the
 # rest of its tree goes. (The 3000 small files are one segment: more
-# writes than the receiver keeps in flight, WRITES_MAX in serve.c.)
+# writes than the receiver keeps in flight, WRITES_MAX in serve.c.) A
+# tree of 12,000 small files in 1 MiB segments: several segments at once
+# each with more writes than that, raw and compressed, arrive whole.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_tree
 
@@ -168,5 +170,29 @@ check "the rest arrived (lib and y kept, x not)" sh -c \
 	 [ \"\$(readlink '$LAB_STORE/packages/chain/y')\" = real/f ] &&
 	 [ ! -e '$LAB_STORE/packages/chain/x' ] && [ ! -L '$LAB_STORE/packages/chain/x' ] &&
 	 cmp -s '$CH/real/f' '$LAB_STORE/packages/chain/real/f'"
+
+# ---- many small files in small segments -------------------------------------
+# about 3,500 files a segment, several segments in the receiver's slots at
+# once, their writes held to WRITES_MAX: each goes on as others complete
+SENDER_EXTRA="segment-size = 1M"
+write_configs
+MANY=$WORK/src/many
+python3 - "$MANY" <<'EOF'
+import os, random, sys
+rnd = random.Random(77)
+for i in range(12000):
+    d = os.path.join(sys.argv[1], "d%02d" % (i // 500))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as fh:
+        fh.write(bytes(rnd.getrandbits(8) for _ in range(300)) if i % 2 else
+                 (b"small text line %d\n" % i) * 16)
+EOF
+for lv in 0 3; do
+	rm -rf "$LAB_STORE/packages/many"
+	run_ferry "$WORK/many$lv.json" "$WORK/many$lv.err" send "$MANY" --to LAB \
+		--level $lv --json --config "$CEN_CONF"
+	expect_rc 0 "$RC" "send of 12,000 small files in 1 MiB segments at level $lv"
+	compare_trees "$MANY" "$LAB_STORE/packages/many" "12,000 small files at level $lv"
+done
 
 e2e_finish
