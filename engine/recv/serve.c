@@ -2064,8 +2064,6 @@ static void live_wait(void)
 	pthread_cond_timedwait(&live_gone, &live_lock, &ts);
 }
 
-/* o, the same sender's session holding the package (live_lock held):
- * end it if its peer is gone. true: wait for it. */
 /*
  * Is session o's peer gone? 1 when its connection closed (why: "WHOSE
  * peer closed the connection") or it is silent for STALE_S with nothing
@@ -2093,6 +2091,8 @@ static void stop_session(struct rconn *o)
 	shutdown(o->sock, SHUT_RDWR);
 }
 
+/* o, the same sender's session holding the package (live_lock held):
+ * end it if its peer is gone. true: wait for it. */
 static bool take_over(const struct rconn *rc, struct rconn *o,
 		      uint64_t waited_ms)
 {

@@ -36,7 +36,7 @@
 
 /* the longest a segment's new holder waits for the writes of the one a
  * copy took it from (they finish in milliseconds) */
-#define WRITES_WAIT_S 10.0
+#define WRITES_WAIT_MS 10000
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fr_inbound *reg_head;
@@ -303,13 +303,24 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 	return r;
 }
 
+/* Writes to seg still out, after waiting up to ms for them (op->mu). */
+static uint32_t writes_out(struct fr_inbound *op, uint32_t seg, unsigned ms)
+{
+	struct timespec end;
+
+	fr_deadline(&end, CLOCK_MONOTONIC, ms / 1000.0);
+	while (op->writing[seg] && ms &&
+	       pthread_cond_timedwait(&op->let_go, &op->mu, &end) != ETIMEDOUT)
+		;
+	return op->writing[seg];
+}
+
 /* A claimed segment that will not be written after all: the copy racing
  * it takes it, or else those waiting for it (their copy was not kept) are
  * told to send it again. A racing copy let go simply goes. */
 static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	uint32_t who = op->wait[seg];
-	struct timespec end;
 
 	if (op->second[seg] == slot + 1) {
 		op->second[seg] = 0;
@@ -320,10 +331,7 @@ static void unclaim_locked(struct fr_inbound *op, int slot, uint32_t seg)
 		return;
 	/* a copy that took it and now lets go: the writes of the one it
 	 * took it from must be over before anyone else writes it */
-	fr_deadline(&end, CLOCK_MONOTONIC, WRITES_WAIT_S);
-	while (op->writing[seg] &&
-	       pthread_cond_timedwait(&op->let_go, &op->mu, &end) != ETIMEDOUT)
-		;
+	writes_out(op, seg, WRITES_WAIT_MS);
 	op->landed[seg] = 0;
 	op->claim[seg] = op->second[seg];
 	op->second[seg] = 0;
@@ -431,18 +439,6 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 	}
 	pthread_mutex_unlock(&op->mu);
 	return r;
-}
-
-/* Writes to seg still out, after waiting up to ms for them (op->mu). */
-static uint32_t writes_out(struct fr_inbound *op, uint32_t seg, unsigned ms)
-{
-	struct timespec end;
-
-	fr_deadline(&end, CLOCK_MONOTONIC, ms / 1000.0);
-	while (op->writing[seg] && ms &&
-	       pthread_cond_timedwait(&op->let_go, &op->mu, &end) != ETIMEDOUT)
-		;
-	return op->writing[seg];
 }
 
 int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg,

@@ -58,6 +58,11 @@ pair() {
 	tc qdisc replace dev "$1" root tbf rate "$5bit" burst 32kb latency 400ms
 	ip netns exec "$NS" tc qdisc replace dev "$2" root tbf rate "$5bit" burst 32kb latency 400ms
 }
+# slow_rate RATE: the slow pair reshaped to RATE, both directions
+slow_rate() {
+	tc qdisc change dev "$VSC" root tbf rate "$1" burst 32kb latency 400ms
+	ip netns exec "$NS" tc qdisc change dev "$VSL" root tbf rate "$1" burst 32kb latency 400ms
+}
 pair "$VFC" "$VFL" "$FAST_C" "$FAST_L" $FAST_RATE
 pair "$VSC" "$VSL" "$SLOW_C" "$SLOW_L" $SLOW_RATE
 ip netns exec "$NS" ip link set lo up
@@ -115,6 +120,16 @@ print(f.get("segments", 0), f.get("bytes", 0), s.get("segments", 0),
       s.get("bytes", 0), r["segments"], "%.2f" % r["seconds"])
 EOF
 }
+# send_on_both NAME JSON ERR: a send of $WORK/src/NAME in the background
+# (its pid in BG), once LAB has it on both links
+send_on_both() {
+	"$FERRY" send "$WORK/src/$1" --to LAB --level 0 --json --config "$CEN_CONF" \
+		>"$2" 2>"$3" &
+	BG=$!
+	E2E_PIDS+=("$BG")
+	wait_for_log "$SERVE_LOG" "package '$1' .*shared with other sessions of this sender" 20 ||
+		fail "the send of '$1' did not start on both links"
+}
 # received NAME: the segments LAB's sessions of package NAME say they
 # received, added up (each session logs its count when it ends)
 received() {
@@ -160,27 +175,15 @@ check "LAB wrote each segment once ($got received by its sessions, $segs in the 
 CRAWL=$WORK/src/crawl
 mkdir -p "$CRAWL"
 binary_data "$CRAWL/k.bin" $((12 * 1024 * 1024 + 55))
-"$FERRY" send "$CRAWL" --to LAB --level 0 --json --config "$CEN_CONF" \
-	>"$WORK/k.json" 2>"$WORK/k.err" &
-pk=$!
-E2E_PIDS+=("$pk")
-wait_for_log "$SERVE_LOG" "package 'crawl' .*shared with other sessions of this sender" 20 ||
-	fail "the send of 'crawl' did not start on both links"
+send_on_both crawl "$WORK/k.json" "$WORK/k.err"
+pk=$BG
 sleep 2
-for side in "" "ip netns exec $NS"; do
-	dev=$VSC
-	[ -n "$side" ] && dev=$VSL
-	$side tc qdisc change dev "$dev" root tbf rate 64kbit burst 32kb latency 400ms
-done
+slow_rate 64kbit
 tslow=$(date +%s.%N)
 rc=0
 wait "$pk" || rc=$?
 tend=$(date +%s.%N)
-for side in "" "ip netns exec $NS"; do
-	dev=$VSC
-	[ -n "$side" ] && dev=$VSL
-	$side tc qdisc change dev "$dev" root tbf rate "${SLOW_RATE}bit" burst 32kb latency 400ms
-done
+slow_rate "${SLOW_RATE}bit"
 after=$(python3 -c "print('%.1f' % ($tend - $tslow))")
 expect_rc 0 "$rc" "the send whose slow link slowed to a crawl"
 compare_trees "$CRAWL" "$LAB_STORE/packages/crawl" "the package whose slow link crawled"
@@ -207,12 +210,8 @@ check "LAB wrote each segment once ($got received by its sessions, $segs in the 
 CUT=$WORK/src/cut
 mkdir -p "$CUT"
 binary_data "$CUT/c.bin" $((20 * 1024 * 1024 + 999))
-"$FERRY" send "$CUT" --to LAB --level 0 --json --config "$CEN_CONF" \
-	>"$WORK/c.json" 2>"$WORK/c.err" &
-pc=$!
-E2E_PIDS+=("$pc")
-wait_for_log "$SERVE_LOG" "package 'cut' .*shared with other sessions of this sender" 20 ||
-	fail "the send of 'cut' did not start on both links"
+send_on_both cut "$WORK/c.json" "$WORK/c.err"
+pc=$BG
 sleep 3
 ip netns exec "$NS" ip link set "$VSL" down
 tcut=$(date +%s.%N)

@@ -1369,6 +1369,15 @@ static void land(struct arrivals *a, int i, uint32_t s)
 	cr_assert_eq(fr_syncer_wait(&a->op->sy, 0), 0);
 }
 
+/* Slot i claims seg, and slot j's copy of it races i's. */
+static void race(struct arrivals *a, int i, int j, uint32_t seg)
+{
+	cr_assert_eq(fr_inbound_claim_wait(a->op, a->slot[i], seg, 10, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a->op, a->slot[j], seg, 10, true),
+		     FR_IN_SECOND);
+}
+
 Test(inbound, a_copy_whole_first_takes_the_segment_from_a_slow_claimer)
 {
 	struct arrivals a;
@@ -1406,10 +1415,7 @@ Test(inbound, a_copy_second_to_a_landed_segment_goes_with_one_ack)
 	int A = 0, B = 1;
 
 	join3(&a);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 1, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, B, 1);
 	/* A lands it before B's copy is whole: B's goes ... */
 	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 1));
 	fr_inbound_write_end(a.op, 1);
@@ -1422,10 +1428,7 @@ Test(inbound, a_copy_second_to_a_landed_segment_goes_with_one_ack)
 
 	/* ... and a racing copy of a segment made durable meanwhile was
 	 * told so already: it goes without a second ACK */
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 3, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 3, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, B, 3);
 	land(&a, A, 3);
 	cr_assert_eq(heard_count(&a.h[B], 3, FR_ACK_DURABLE), 1);
 	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3, 0), FR_IN_ACKED);
@@ -1439,10 +1442,7 @@ Test(inbound, a_claimer_let_go_hands_the_segment_to_the_racing_copy)
 	int A = 0, B = 1, C = 2;
 
 	join3(&a);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 0, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 0, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, B, 0);
 	/* a third copy does not race: dropped, it waits for the ACK */
 	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 0, 10, true),
 		     FR_IN_ELSEWHERE);
@@ -1457,10 +1457,7 @@ Test(inbound, a_claimer_let_go_hands_the_segment_to_the_racing_copy)
 
 	/* B's racing copy of segment 1 is cut off (B leaves): A keeps it,
 	 * and a new copy may race again */
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 1, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, B, 1);
 	fr_inbound_unclaim(a.op, a.slot[B], 1);
 	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 1),
 		  "a copy let go took the segment");
@@ -1490,10 +1487,7 @@ Test(inbound, a_copy_that_took_a_segment_and_fails_lets_it_go_safely)
 	pthread_t t;
 
 	join3(&a);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 2, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 2, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, C, 2);
 	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 2, 10, true),
 		     FR_IN_ELSEWHERE, "a third copy waits");
 	cr_assert(fr_inbound_write_begin(a.op, a.slot[A], 2));
@@ -1516,10 +1510,7 @@ Test(inbound, a_copy_that_took_a_segment_and_fails_lets_it_go_safely)
 	cr_assert_not(fr_inbound_drop(a.op, a.slot[A], 2), "told twice");
 
 	/* a loser whose segment the copy lands hears it is durable, once */
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 3, 10, true),
-		     FR_IN_MINE);
-	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 3, 10, true),
-		     FR_IN_SECOND);
+	race(&a, A, B, 3);
 	cr_assert_eq(fr_inbound_take(a.op, a.slot[B], 3, 0), FR_IN_MINE);
 	cr_assert_not(fr_inbound_drop(a.op, a.slot[A], 3));
 	land(&a, B, 3);
