@@ -8,6 +8,8 @@
                   message (ferry framing: u32 type, u32 length, LE)
 --flip-piece K:J  same, in the K-th PIECE message (a streamed frame's)
 --flip-payload K:J  same, in the K-th PAYLOAD message (a whole frame's)
+--hold-piece K    forward the first connection up to the K-th PIECE
+                  message, then nothing more (the test cuts it there)
 Flips happen on the first connection only; later ones pass through.
 
 A machine on the path, message by message (client->server, first
@@ -38,6 +40,7 @@ ap.add_argument("--flip-at", type=int, default=-1)
 ap.add_argument("--flip-seg", default="")
 ap.add_argument("--flip-piece", default="")
 ap.add_argument("--flip-payload", default="")
+ap.add_argument("--hold-piece", type=int, default=0)
 ap.add_argument("--drop-msg", type=int, default=0)
 ap.add_argument("--replay-msg", type=int, default=0)
 ap.add_argument("--splice", type=int, default=0)
@@ -168,8 +171,11 @@ def pump_c2s(c, s, cid):
         seg_t = MSG_PAYLOAD
     p = Parser()
     where = {}
+    hold_at = -1          # --hold-piece: stream offset of that header
     def on_msg(t, n, body, nmsg, nseg):
-        nonlocal flip_at
+        nonlocal flip_at, hold_at
+        if cid == 1 and t == MSG_PIECE and nseg == a.hold_piece:
+            hold_at = body - 8
         if t == seg_t and nseg == seg_k and flip_at < 0:
             flip_at = body + seg_j
         if flip_at >= 0 and body <= flip_at < body + n and "m" not in where:
@@ -202,11 +208,18 @@ def pump_c2s(c, s, cid):
             pend += b
             flip_pending()
             n = len(pend) - len(p.hdr) if b else len(pend)
+            if hold_at >= 0:
+                n = min(n, hold_at - off)
             if n > 0:
                 capture(cid, "c2s", bytes(pend[:n]))
                 s.sendall(pend[:n])
                 del pend[:n]
                 off += n
+            if hold_at >= 0:
+                out("conn %d: holding before piece %d (stream byte %d)"
+                    % (cid, a.hold_piece, hold_at))
+                while True:
+                    time.sleep(3600)
             if not b:
                 break
             if a.rate:
