@@ -85,6 +85,7 @@ stop_proxy
 # and comes back on the same port, and the retry resumes the frame.
 PROXY_PORT=
 start_proxy "$WORK/cut.log" --hold-piece 2
+lines0=$(wc -l <"$SERVE_LOG")
 CEN_HOST=127.0.0.1:$PROXY_PORT SENDER_RETRIES=5 write_configs
 FERRY_FORCE_STREAM=1 FERRY_FORCE_REF=1 "$FERRY" send "$PKG" --to LAB --name tree-c --level 19 \
 	--config "$CEN_CONF" --json -v >"$WORK/c.out" 2>"$WORK/c.err" &
@@ -99,8 +100,8 @@ rc=0
 wait "$pc" || rc=$?
 expect_rc 0 "$rc" "the transfer cut in the middle of a streamed frame"
 compare_trees "$PKG" "$LAB_STORE/packages/tree-c" "the tree sent across the cut"
-kept=$(sed -n "s/.*kept \([0-9]*\) bytes of segment \([0-9]*\)'s streamed frame.*/\1 \2/p" \
-	"$SERVE_LOG" | tail -n 1)
+kept=$(tail -n +$((lines0 + 1)) "$SERVE_LOG" | sed -n "s/.*kept \([0-9]*\) bytes of segment \([0-9]*\)'s streamed frame.*/\1 \2/p" |
+	tail -n 1)
 read -r kb kseg <<<"$kept"
 check "LAB kept the part of the streamed frame that came (${kb:-none} bytes)" \
 	[ "${kb:-0}" -ge 65536 ]
