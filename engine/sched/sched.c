@@ -847,25 +847,149 @@ static void retry_wait(const struct fr_config *c, const struct fr_transfer *t,
 	usleep(ms * 1000u);
 }
 
+/* A send over one address at a time: what its tries share. */
+struct one_by_one {
+	const struct fr_config *c;
+	struct fr_transfer *t;
+	struct fr_known *known;
+	bool single;
+	struct runner *r;
+	struct fr_send_result *res;
+	double t0;
+	uint8_t *mf;		/* the offer's manifest, and the hashes */
+	size_t mf_len;		/* known when it was made */
+	uint32_t mf_known;
+	struct fr_offer_z oz;
+	bool began;		/* an offer was answered: the start is known */
+	bool plain_retried, whole_retried;
+	char err[768];
+};
+
+/* The output for address a if the send may use it now (NULL: skipped;
+ * *closed set when its schedule is what stops it). */
+static const struct fr_output_ops *usable_output(const struct fr_transfer *t,
+						 const struct fr_address *a,
+						 bool *closed)
+{
+	if (t->via[0] && strcmp(t->via, a->name))
+		return NULL;
+	if (!fr_schedule_allows(&a->schedule, t->priority, fr_schedule_now())) {
+		fr_log(FR_LOG_DEBUG,
+		       "address %s %s is closed to %s-priority sends now; "
+		       "skipping it",
+		       a->site, a->name, fr_priority_name(t->priority));
+		*closed = true;
+		return NULL;
+	}
+	const struct fr_output_ops *ops = fr_output_for(a->type);
+	if (!ops && a->type != FR_ADDR_COURIER) /* its parcels: --courier */
+		fr_log(FR_LOG_WARN,
+		       "address %s %s: this type of output is not available in "
+		       "this version; skipping it",
+		       a->site, a->name);
+	return ops;
+}
+
+/* One try of the send over address a by ops. */
+static int send_over(struct one_by_one *b, const struct fr_address *a,
+		     const struct fr_output_ops *ops)
+{
+	int rc = offer_now(b->known, &b->mf, &b->mf_len, &b->mf_known, &b->oz);
+
+	if (rc < 0) {
+		snprintf(b->err, sizeof(b->err),
+			 "cannot encode the manifest: %s", fr_strerror(rc));
+		return rc;
+	}
+	struct fr_output o = {.ops = ops, .c = b->c, .a = a};
+	struct fr_send_ctx sc = {
+		.known = b->known,
+		.m = b->known->m,
+		.mf = b->mf,
+		.mf_len = b->mf_len,
+		.root = b->t->source,
+		.single = b->single,
+		.level = b->t->level,
+		.priority = b->t->priority,
+		.offer_z = &b->oz,
+		.workers = fr_workq_count(),
+		.progress = on_progress,
+		.progress_arg = b->r,
+	};
+	if (strcmp(ops->name, a->name))
+		snprintf(b->r->output, sizeof(b->r->output), "%s (%s)", a->name,
+			 ops->name);
+	else
+		snprintf(b->r->output, sizeof(b->r->output), "%s", a->name);
+	rc = fr_send_by(&o, &sc, b->res, &b->began, b->err, sizeof(b->err));
+	if (rc != -ENOMEM)
+		progress_end(b->r);
+	if (rc == 0)
+		one_output(b->res, a, fr_now_s() - b->t0);
+	return rc;
+}
+
+/*
+ * One attempt: the addresses in the order configured, until one
+ * completes the send or says what no other address can change. *tried:
+ * an address was used; *closed: one was skipped for its schedule.
+ */
+static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
+			 unsigned n, bool *tried, bool *closed)
+{
+	int rc = FR_E_CONFIG;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct fr_address *a = addrs[i];
+		const struct fr_output_ops *ops = usable_output(b->t, a, closed);
+		if (!ops)
+			continue;
+		*tried = true;
+		rc = send_over(b, a, ops);
+		if (rc == 0 || rc == -ENOMEM)
+			return rc;
+		if (b->mf == NULL) /* the manifest could not be encoded */
+			return rc;
+		if ((b->oz.refused && !b->plain_retried) ||
+		    (b->oz.plain_frames && !b->whole_retried)) {
+			/* an older receiver: the same address at once,
+			 * with the manifest plain or the frames whole */
+			fr_log(FR_LOG_WARN, "%s", b->err);
+			b->plain_retried |= b->oz.refused;
+			b->whole_retried |= b->oz.plain_frames;
+			i--;
+			continue;
+		}
+		if (rc == FR_E_CLOSED) {
+			/* not a failure: wait for the next window, or go
+			 * on by the first address open now */
+			fr_log(FR_LOG_INFO, "'%s' to %s stops: %s", b->t->name,
+			       b->t->site, b->err);
+			return rc;
+		}
+		/* busy is the normal course: it is tried again */
+		fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", b->err);
+		/* what another address or a retry cannot fix */
+		if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
+			return rc;
+	}
+	return rc;
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			struct fr_known *known, bool single,
 			const struct fr_send_hooks *hooks,
 			struct fr_send_result *res)
 {
 	const struct fr_manifest *m = known->m;
-	uint8_t *mf = NULL;
-	size_t mf_len = 0;
-	uint32_t mf_known = 0; /* hashes known when mf was made */
 	const struct fr_address *addrs[64];
 	unsigned n = fr_config_addresses(c, t->site, addrs, 64);
 	struct runner r = {.c = c, .t = t, .hooks = hooks};
-	char err[768] = "";
+	struct one_by_one b = {.c = c, .t = t, .known = known,
+			       .single = single, .r = &r, .res = res,
+			       .t0 = fr_now_s()};
 	int rc = FR_E_CONFIG;
-	double t0 = fr_now_s();
 	struct slots sl;
-	bool began = false; /* an offer was answered: the start is known */
-	struct fr_offer_z oz = {0};
-	bool plain_retried = false, whole_retried = false;
 	int busy = 0; /* busy answers retried at once so far */
 	bool soon = false;
 
@@ -881,15 +1005,15 @@ window:
 	r.last.total_bytes = m->total_size;
 	r.last.n_segments = m->n_segments;
 	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
-		free(oz.body); /* from before a window closed */
-		free(mf);
+		free(b.oz.body); /* from before a window closed */
+		free(b.mf);
 		return rc;
 	}
 	if ((rc = slots_acquire(c, t->site, &sl)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
-		free(oz.body);
-		free(mf);
+		free(b.oz.body);
+		free(b.mf);
 		return rc;
 	}
 	res->n_segments = m->n_segments;
@@ -902,103 +1026,20 @@ window:
 	int split = t->courier ? courier_split(c, t, m, lanes, n_lanes, &cr) : 0;
 	if (split < 0) {
 		rc = split;
-		snprintf(err, sizeof(err), "%s", fr_log_last_error());
+		snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
 		goto over;
 	}
 	if (n_lanes >= 2 || (split && n_lanes)) {
 		rc = run_striped(c, t, known, single, &r, lanes, n_lanes,
-				 split ? &cr : NULL, res, err, sizeof(err));
+				 split ? &cr : NULL, res, b.err, sizeof(b.err));
 		goto over;
 	}
-	rc = FR_E_CONFIG;
 	for (int attempt = 0; attempt <= c->retries; attempt++) {
 		if (attempt > 0 || soon)
-			retry_wait(c, t, &r, soon ? busy : 0, attempt, err);
+			retry_wait(c, t, &r, soon ? busy : 0, attempt, b.err);
 		res->attempts++;
 		bool tried = false, closed = false;
-		for (unsigned i = 0; i < n; i++) {
-			const struct fr_address *a = addrs[i];
-			if (t->via[0] && strcmp(t->via, a->name))
-				continue;
-			if (!fr_schedule_allows(&a->schedule, t->priority,
-						fr_schedule_now())) {
-				fr_log(FR_LOG_DEBUG,
-				       "address %s %s is closed to %s-priority "
-				       "sends now; skipping it",
-				       a->site, a->name, fr_priority_name(t->priority));
-				closed = true;
-				continue;
-			}
-			const struct fr_output_ops *ops = fr_output_for(a->type);
-			if (!ops && a->type == FR_ADDR_COURIER)
-				continue; /* its parcels go by --courier */
-			if (!ops) {
-				fr_log(FR_LOG_WARN,
-				       "address %s %s: this type of output is not "
-				       "available in this version; skipping it",
-				       a->site, a->name);
-				continue;
-			}
-			tried = true;
-			if ((rc = offer_now(known, &mf, &mf_len, &mf_known,
-					    &oz)) < 0) {
-				snprintf(err, sizeof(err),
-					 "cannot encode the manifest: %s",
-					 fr_strerror(rc));
-				break;
-			}
-			struct fr_output o = {.ops = ops, .c = c, .a = a};
-			struct fr_send_ctx sc = {
-				.known = known,
-				.m = m,
-				.mf = mf,
-				.mf_len = mf_len,
-				.root = t->source,
-				.single = single,
-				.level = t->level,
-				.priority = t->priority,
-				.offer_z = &oz,
-				.workers = fr_workq_count(),
-				.progress = on_progress,
-				.progress_arg = &r,
-			};
-			if (strcmp(ops->name, a->name))
-				snprintf(r.output, sizeof(r.output), "%s (%s)",
-					 a->name, ops->name);
-			else
-				snprintf(r.output, sizeof(r.output), "%s", a->name);
-			rc = fr_send_by(&o, &sc, res, &began, err, sizeof(err));
-			if (rc == -ENOMEM)
-				break;
-			progress_end(&r);
-			if (rc == 0) {
-				one_output(res, a, fr_now_s() - t0);
-				break;
-			}
-			if ((oz.refused && !plain_retried) ||
-			    (oz.plain_frames && !whole_retried)) {
-				/* an older receiver: the same address at
-				 * once, with the manifest plain or the
-				 * frames whole */
-				fr_log(FR_LOG_WARN, "%s", err);
-				plain_retried |= oz.refused;
-				whole_retried |= oz.plain_frames;
-				i--;
-				continue;
-			}
-			if (rc == FR_E_CLOSED) {
-				/* not a failure: wait for the next window, or
-				 * go on by the first address open now */
-				fr_log(FR_LOG_INFO, "'%s' to %s stops: %s",
-				       t->name, t->site, err);
-				break;
-			}
-			/* busy is the normal course: it is tried again */
-			fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", err);
-			/* what another address or a retry cannot fix */
-			if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
-				break;
-		}
+		rc = try_addresses(&b, addrs, n, &tried, &closed);
 		if ((!tried && closed) || rc == FR_E_CLOSED) {
 			/* the window closed while we waited, or while we
 			 * sent: wait again */
@@ -1022,19 +1063,19 @@ window:
 		}
 	}
 	if (rc == -EBUSY) /* said at info while it was tried again */
-		fr_log(FR_LOG_ERROR, "%s", err);
+		fr_log(FR_LOG_ERROR, "%s", b.err);
 over:
 	slots_release(&sl);
-	free(oz.body);
-	free(mf);
+	free(b.oz.body);
+	free(b.mf);
 	intr_over();
-	res->seconds = fr_now_s() - t0;
+	res->seconds = fr_now_s() - b.t0;
 	res->error = rc;
 	if (rc)
 		snprintf(res->message, sizeof(res->message), "%.*s",
 			 (int)sizeof(res->message) - 1,
-			 err[0] ? err : fr_log_last_error());
-	record_outcome(t, m, res, &r.last, rc, err);
+			 b.err[0] ? b.err : fr_log_last_error());
+	record_outcome(t, m, res, &r.last, rc, b.err);
 	return rc;
 }
 
