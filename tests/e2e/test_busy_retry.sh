@@ -7,7 +7,7 @@
 e2e_init test_busy_retry
 
 mkdir -p "$WORK/src/a" "$WORK/src/b"
-head -c $((3 * 1024 * 1024)) /dev/urandom >"$WORK/src/a/data.bin"
+head -c $((6 * 1024 * 1024)) /dev/urandom >"$WORK/src/a/data.bin"
 head -c $((1024 * 1024)) /dev/urandom >"$WORK/src/b/data.bin"
 LAB_EXTRA="[receiver]
 max-connections = 1"
@@ -21,7 +21,8 @@ CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
 cp "$CEN_CONF" "$WORK/slow.conf"
 CEN_HOST= write_configs
 
-# the first send holds LAB's only session for about 3 s
+# the first send holds LAB's only session for about 6 s (the two sends
+# below must both reach LAB meanwhile, on a slow machine too)
 "$FERRY" send "$WORK/src/a" --to LAB --name a --level 0 --config "$WORK/slow.conf" \
 	>"$WORK/a.out" 2>"$WORK/a.err" &
 pa=$!

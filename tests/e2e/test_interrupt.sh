@@ -21,7 +21,8 @@ out_state() {
 }
 
 # ---- Ctrl-C on a terminal --------------------------------------------------------------
-(sleep 1.5; printf '\003'; sleep 2) | (unset COLUMNS; timeout 60 script -qfec \
+# once the receiver has the offer (the transfer is recorded by then)
+(wait_for_log "$SERVE_LOG" "package 'a' \\(" 30; sleep 0.3; printf '\003'; sleep 2) | (unset COLUMNS; timeout 60 script -qfec \
 	"$FERRY send $WORK/a --to LAB --config $CEN_CONF --level 0" \
 	"$WORK/a.tty" >/dev/null 2>&1)
 expect_rc 130 "$?" "send stopped by Ctrl-C"
@@ -38,7 +39,8 @@ check "its record on disk says interrupted" \
 	>"$WORK/b.json" 2>"$WORK/b.err" &
 pid=$!
 E2E_PIDS+=("$pid")
-sleep 1.5
+wait_for_log "$SERVE_LOG" "package 'b' \\(" 30
+sleep 0.3
 kill -TERM "$pid"
 wait "$pid"
 expect_rc 143 "$?" "send stopped by SIGTERM"
@@ -49,10 +51,12 @@ r=$(json_get "$WORK/b.json" '"%s|%s" % (d["ok"], d["error"])')
 check "it says ok false and why ($r)" [ "$r" = "False|interrupted by SIGTERM" ]
 
 # ---- a resume of several, stopped by SIGTERM to it alone --------------------------------------
+offers=$(count_log "$SERVE_LOG" "package '[ab]' \\(")
 "$FERRY" resume --config "$CEN_CONF" --json >"$WORK/r1.json" 2>"$WORK/r1.err" &
 pid=$!
 E2E_PIDS+=("$pid")
-sleep 1.5
+wait_for_log "$SERVE_LOG" "package '[ab]' \\(" 30 $((offers + 2))
+sleep 0.3
 kill -TERM "$pid"
 wait "$pid"
 expect_rc 143 "$?" "resume of two stopped by SIGTERM"

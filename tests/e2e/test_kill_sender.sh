@@ -44,13 +44,16 @@ scenario() {
 	log "attempt $n: link limited to $((rate / 1024 / 1024)) MiB/s"
 
 	# ---- interruption 1: the send, ~0.3 s into the transfer
-	local ends
+	local ends offers
 	ends=$(count_log "$SERVE_LOG" "$SESSION_END")
+	offers=$(count_log "$SERVE_LOG" "package '$name' \\(")
 	"$FERRY" send "$PKG" --to LAB --config "$CEN_CONF" --json --level 0 \
 		>"$WORK/a$n/send.json" 2>"$WORK/a$n/send.err" &
 	local spid=$!
 	E2E_PIDS+=("$spid")
-	wait_for_log "$plog" 'conn 1: open' 60 || { fail "the sender never connected"; return 1; }
+	# 0.3 s after the receiver took the offer (the partial is there)
+	wait_for_log "$SERVE_LOG" "package '$name' \\(" 60 $((offers + 1)) ||
+		{ fail "the receiver never had the offer"; return 1; }
 	sleep 0.3
 	if ! kill -0 "$spid" 2>/dev/null; then
 		log "attempt $n: the send finished before the first kill"

@@ -153,7 +153,9 @@ for o in p["outputs"]:
         bad.append("%s carried %d segments, the plan said %d" % (o["name"], got, o["segments"]))
 err = abs(p["eta"] - s["seconds"]) / s["seconds"]
 print("plan ETA %.2f s, the send took %.2f s (%.0f%%)" % (p["eta"], s["seconds"], 100 * err), file=sys.stderr)
-if err > 0.35:
+# 35%, and a second and a half more: a loaded machine (two proxies, a
+# sanitizer build) starts and ends a send slower than any plan knows
+if abs(p["eta"] - s["seconds"]) > 0.35 * s["seconds"] + 1.5:
     bad.append("ETA %.2f s, the send took %.2f s" % (p["eta"], s["seconds"]))
 print("; ".join(bad) or "ok")
 EOF

@@ -59,6 +59,18 @@ shape() {
 	ip netns exec "$NS" tc qdisc replace dev "$VL" root tbf rate "$1" burst 4kb latency 400ms
 }
 
+# wait_tx BYTES SECS: wait until BYTES more have gone out on the line (a
+# cut at a known point of a frame, whatever the machine's speed)
+wait_tx() {
+	local f=/sys/class/net/$VC/statistics/tx_bytes i b0
+	b0=$(cat "$f")
+	for ((i = 0; i < $2 * 20; i++)); do
+		[ $(($(cat "$f") - b0)) -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # dial and hang-up: they act on both ends and log what they did
 cat >"$WORK/dial" <<EOF
 #!/bin/sh
@@ -242,10 +254,13 @@ shape 2mbit
 mkdir -p "$WORK/one" "$WORK/two"
 binary_data "$WORK/one/data.bin" $((384 * 1024))
 binary_data "$WORK/two/data.bin" $((384 * 1024))
+dials=$(count_log "$WORK/line.log" "^dial LAB isdn")
 "$FERRY" send "$WORK/one" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
 	>"$WORK/one.out" 2>"$WORK/one.err" &
 p1=$!
-sleep 0.3
+# once the first has dialled (it holds the line)
+wait_for_log "$WORK/line.log" "^dial LAB isdn" 30 $((dials + 1)) ||
+	fail "the first transfer did not dial"
 "$FERRY" send "$WORK/two" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
 	>"$WORK/two.out" 2>"$WORK/two.err" &
 p2=$!
@@ -335,7 +350,7 @@ check "the redialled session did not start from zero ($last)" \
 RETRIES=12 cen_conf ""
 if [ "$SHORT" != 1 ]; then
 # ---- the line cut in the middle of a frame ---------------------------------------
-# one 1 MiB frame at 1 Mbit/s (8 s): cut after about 4 s; the receiver
+# one 1 MiB frame at 1 Mbit/s (8 s): cut once 400 KB went; the receiver
 # keeps what came, and the redialled sender sends only the rest
 mkdir -p "$WORK/mid"
 binary_data "$WORK/mid/data.bin" $((1024 * 1024))
@@ -344,7 +359,7 @@ binary_data "$WORK/mid/data.bin" $((1024 * 1024))
 pm=$!
 E2E_PIDS+=("$pm")
 wait_for_log "$SERVE_LOG" "package 'mid' \(" 30 || fail "the transfer of 'mid' did not start"
-sleep 4
+wait_tx 400000 30 || fail "400 KB of 'mid' did not go in 30 s"
 ip link set "$VC" down
 log "line cut in the middle of the frame"
 rc=0
@@ -372,7 +387,9 @@ find /usr/include /usr/share/doc -type f -name '*.h' -o -type f -name 'copyright
 pz=$!
 E2E_PIDS+=("$pz")
 wait_for_log "$SERVE_LOG" "package 'midz' \(" 30 || fail "the transfer of 'midz' did not start"
-sleep 2.5
+# the frame is about 300 KB at level 19 (five 64 KiB pieces): cut once
+# 100 KB of it went (a piece and a half)
+wait_tx 100000 30 || fail "100 KB of 'midz' did not go in 30 s"
 ip link set "$VC" down
 rc=0
 wait "$pz" || rc=$?

@@ -169,15 +169,19 @@ check "LAB wrote each segment once ($got received by its sessions, $segs in the 
 	[ "$got" = "$segs" ]
 
 # ---- the slow link slowed to a crawl mid-transfer -----------------------------
-# the slow link is alive but carries 64 kbit/s from 2 s into the send:
+# the slow link is alive but carries 64 kbit/s from 1 s into the send:
 # what it holds is copied onto the fast link (the endgame), and LAB writes
 # the copy that came whole first instead of waiting for the slow one
 CRAWL=$WORK/src/crawl
 mkdir -p "$CRAWL"
 binary_data "$CRAWL/k.bin" $((12 * 1024 * 1024 + 55))
+offers=$(count_log "$SERVE_LOG" "package 'crawl' \\(")
 send_on_both crawl "$WORK/k.json" "$WORK/k.err"
 pk=$BG
-sleep 2
+# a second after both links' sessions began (the slow one is busy then)
+wait_for_log "$SERVE_LOG" "package 'crawl' \\(" 30 $((offers + 2)) ||
+	fail "the crawl send did not begin on both links"
+sleep 1
 slow_rate 64kbit
 tslow=$(date +%s.%N)
 rc=0
@@ -264,13 +268,14 @@ check "nothing was asked for again ($again re-sent; $(grep -c 'sending it again'
 # send: the slow link stops there, the fast one carries the rest, and the
 # send does not wait for the window to open again at Y.
 if "$FERRY" version | grep -q 'test build'; then
+	WIN=$WORK/src/win
+	mkdir -p "$WIN"
+	binary_data "$WIN/w.bin" $((24 * 1024 * 1024 + 77))
+	# the clock read just before the send (not before making its data)
 	now=$(date +%s)
 	shift_s=$(((54 - now % 60 + 60) % 60))
 	close=$(((now + shift_s) / 60 * 60 + 60)) # X, on the shifted clock
 	cen_conf "schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$((close + 60))" +%H:%M) high; all"
-	WIN=$WORK/src/win
-	mkdir -p "$WIN"
-	binary_data "$WIN/w.bin" $((24 * 1024 * 1024 + 77))
 	t0=$(date +%s.%N)
 	FERRY_CLOCK_SHIFT_S=$shift_s run_ferry "$WORK/w.json" "$WORK/w.err" send "$WIN" \
 		--to LAB --level 0 --json --config "$CEN_CONF"
