@@ -10,6 +10,7 @@
 --flip-payload K:J  same, in the K-th PAYLOAD message (a whole frame's)
 --hold-piece K    forward the first connection up to the K-th PIECE
                   message, then nothing more (the test cuts it there)
+--hold-at N       the same at stream offset N of the first connection
 Flips happen on the first connection only; later ones pass through.
 
 A machine on the path, message by message (client->server, first
@@ -41,6 +42,7 @@ ap.add_argument("--flip-seg", default="")
 ap.add_argument("--flip-piece", default="")
 ap.add_argument("--flip-payload", default="")
 ap.add_argument("--hold-piece", type=int, default=0)
+ap.add_argument("--hold-at", type=int, default=-1)
 ap.add_argument("--drop-msg", type=int, default=0)
 ap.add_argument("--replay-msg", type=int, default=0)
 ap.add_argument("--splice", type=int, default=0)
@@ -171,7 +173,7 @@ def pump_c2s(c, s, cid):
         seg_t = MSG_PAYLOAD
     p = Parser()
     where = {}
-    hold_at = -1          # --hold-piece: stream offset of that header
+    hold_at = a.hold_at if cid == 1 else -1  # stream offset of the hold
     def on_msg(t, n, body, nmsg, nseg):
         nonlocal flip_at, hold_at
         if cid == 1 and t == MSG_PIECE and nseg == a.hold_piece:
@@ -215,9 +217,10 @@ def pump_c2s(c, s, cid):
                 s.sendall(pend[:n])
                 del pend[:n]
                 off += n
-            if hold_at >= 0:
-                out("conn %d: holding before piece %d (stream byte %d)"
-                    % (cid, a.hold_piece, hold_at))
+            if hold_at >= 0 and off >= hold_at:
+                out("conn %d: holding before stream byte %d%s"
+                    % (cid, hold_at, " (piece %d)" % a.hold_piece
+                       if a.hold_piece else ""))
                 while True:
                     time.sleep(3600)
             if not b:

@@ -96,14 +96,15 @@ sys.exit(0 if rest.count(0) == len(rest) else 1)"
 
 # ---- 3. the line cut mid-frame: what opened is kept, the resume sends
 # only the rest, and the kept part (plaintext already) is written at once
-via_proxy "$WORK/p3.plog" --rate $((2 * MiB))
+# (the proxy passes the first 3 MiB of the connection and holds there)
+via_proxy "$WORK/p3.plog" --rate $((2 * MiB)) --hold-at $((3 * MiB))
 "$FERRY" send "$PKG" --to LAB --name pkg3 --level 0 --config "$CEN_CONF" \
 	>"$WORK/s3.out" 2>"$WORK/s3.err" &
 spid=$!
 E2E_PIDS+=("$spid")
 seen=$(watch_file "$spid")
 [ "$seen" = early ] || die "the frame was not written as it came ($seen)"
-sleep 1
+wait_for_log "$WORK/p3.plog" "holding before" 30 || die "the proxy did not pass 3 MiB"
 stop_proxy
 rc=0
 wait "$spid" || rc=$?
