@@ -238,17 +238,20 @@ int fr_assign_init(struct fr_assign *a, uint32_t n_segs,
 	a->car = malloc(n_segs * sizeof(*a->car));
 	a->copier = malloc(n_segs);
 	a->done = calloc(n_segs, 1);
-	if (!a->bytes || !a->car || !a->copier || !a->done) {
+	a->lost_by = malloc(n_segs);
+	if (!a->bytes || !a->car || !a->copier || !a->done || !a->lost_by) {
 		free(a->bytes);
 		free(a->car);
 		free(a->copier);
 		free(a->done);
+		free(a->lost_by);
 		memset(a, 0, sizeof(*a));
 		return -ENOMEM;
 	}
 	memcpy(a->bytes, seg_bytes, n_segs * sizeof(*a->bytes));
 	memset(a->car, -1, n_segs * sizeof(*a->car));
 	memset(a->copier, -1, n_segs);
+	memset(a->lost_by, -1, n_segs);
 	a->n_segs = a->tail_from = n_segs;
 	for (uint32_t s = 0; s < n_segs; s++)
 		if (have && have[s]) {
@@ -271,6 +274,7 @@ void fr_assign_fini(struct fr_assign *a)
 	free(a->car);
 	free(a->copier);
 	free(a->done);
+	free(a->lost_by);
 	pthread_mutex_destroy(&a->mu);
 	memset(a, 0, sizeof(*a));
 }
@@ -466,6 +470,11 @@ void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
 		for (int k = 0; k < 2; k++)
 			if (a->car[seg][k] >= 0)
 				let_go(a, (unsigned)a->car[seg][k], seg, now);
+		if (a->lost_by[seg] >= 0) { /* it came whole before the drop */
+			struct fr_assign_stat *st = &a->out[a->lost_by[seg]].st;
+			st->segs_acked++;
+			st->bytes_acked += a->bytes[seg];
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 }
@@ -531,8 +540,10 @@ void fr_assign_down(struct fr_assign *a, unsigned o, double now)
 	if (o < a->n_out) {
 		struct fr_assign_out *p = &a->out[o];
 		p->st.returned += p->nq;
-		while (p->nq)
+		while (p->nq) {
+			a->lost_by[p->q[p->nq - 1]] = (int8_t)o;
 			let_go(a, o, p->q[p->nq - 1], now);
+		}
 		p->up = false;
 		p->backlog = 0;
 		p->busy_from = -1;

@@ -87,6 +87,9 @@ struct fr_assign {
 	int8_t *copier;      /* per segment: the output given an endgame
 			      * copy of it, -1 none */
 	uint8_t *done;	     /* per segment */
+	int8_t *lost_by;     /* per segment: the output that had it under
+			      * way when it went down, -1 none (credited
+			      * if the receiver turns out to hold it) */
 	uint32_t first_free; /* no free segment below it */
 	uint32_t tail_from;  /* n_segs: no tail reserved */
 	uint64_t free_bytes; /* bytes of free segments below tail_from */
@@ -119,7 +122,9 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
 bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
 /* seg is at the receiver already (an offer's answer, a copy it holds):
- * done, with no output credited and no sample for any estimate. */
+ * done, with no sample for any estimate, credited to the output that had
+ * it under way when it went down (its ACK lost with its connection), if
+ * any, else to none. */
 void fr_assign_held(struct fr_assign *a, uint32_t seg, double now);
 /* o will not carry seg after all (refused, cancelled): the others may. */
 /* What o sent of seg did not land (the receiver asked for it again): seg

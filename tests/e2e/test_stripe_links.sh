@@ -15,6 +15,8 @@
 #     wait for the slow link (a 1 MiB segment takes it 2 minutes);
 #   - the slow link cut mid-transfer (ip link set down): its segments
 #     move to the fast link and the package completes, byte-identical;
+#   - the slow link's connection reset (ss -K) and the link back: it is
+#     redialled after retry-delay and carries segments again;
 #   - a send interrupted (SIGINT) and resumed at once: the receiver takes
 #     the resume's copies of what the old sessions had on their way, and
 #     asks for nothing again;
@@ -237,6 +239,46 @@ after=$(python3 -c "print('%.1f' % ($tend - $tcut))")
 check "the send ended soon after the cut ($after s; the fast link alone needs $(python3 -c "print('%.1f' % ($(du -sb --apparent-size "$CUT" | cut -f1) * 8 / $FAST_RATE))") s for all)" \
 	python3 -c "import sys; sys.exit(not ($after < 20))"
 ip netns exec "$NS" ip link set "$VSL" up
+
+# ---- the slow link drops and comes back -----------------------------------------
+# its connection is reset (ss -K, as a line that hangs up): what it had
+# under way goes to the fast link at once, the output is redialled after
+# retry-delay (1 s) and carries segments again
+BACK=$WORK/src/back
+mkdir -p "$BACK"
+binary_data "$BACK/b.bin" $((32 * 1024 * 1024 + 3))
+conns0=$(count_log "$SERVE_LOG" "connected from $SLOW_C:")
+send_on_both back "$WORK/b.json" "$WORK/b.err"
+pb=$BG
+# once the slow link has carried a segment (it has more under way then)
+for ((i = 0; i < 40; i++)); do
+	"$FERRY" status back --json --config "$CEN_CONF" >"$WORK/b-st.json" 2>/dev/null
+	before=$(json_get "$WORK/b-st.json" '[o["segments"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]')
+	[ "${before:-0}" -ge 1 ] && break
+	sleep 0.25
+done
+if ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1; then
+	log "the slow link's connection reset, $before segments carried by it"
+	rc=0
+	wait "$pb" || rc=$?
+	expect_rc 0 "$rc" "the send whose slow link dropped and came back"
+	compare_trees "$BACK" "$LAB_STORE/packages/back" "the package across the drop"
+	expect_grep "the sender said it redials the slow link while the fast one carries on" \
+		"address slow again in 1 s \(retry 1 of 3\); the other links carry on" "$WORK/b.err"
+	check "LAB saw the slow link connect again" \
+		[ "$(count_log "$SERVE_LOG" "connected from $SLOW_C:")" -ge $((conns0 + 2)) ]
+	read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/b.json")"
+	log "fast: $nf segments; slow: $ns segments ($before before the drop); $segs segments; $secs s"
+	check "the slow link carried segments again once redialled ($ns against $before before the drop)" \
+		[ "$ns" -gt "${before:-0}" ]
+	check "every segment was acknowledged once ($nf + $ns = $segs)" [ $((nf + ns)) = "$segs" ]
+	got=$(received back)
+	check "LAB wrote each segment once ($got received, $segs in the package)" [ "$got" = "$segs" ]
+else
+	kill -9 "$pb" 2>/dev/null
+	wait "$pb" 2>/dev/null
+	log "ss -K cannot reset a connection here (kernel without INET_DIAG_DESTROY): the drop and return are left out"
+fi
 
 # ---- interrupted (SIGINT) and resumed at once ----------------------------------
 # the receiver still holds the interrupted sessions' frames on their way

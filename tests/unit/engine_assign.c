@@ -665,6 +665,39 @@ Test(assign, first_ack_wins_and_release)
 	fr_assign_fini(&a); /* idempotent */
 }
 
+/* A segment under way on an output that drops, found held by the next
+ * offer (its ACK was lost with the connection), counts as carried by
+ * that output; one held from before the send counts for none. */
+Test(assign, held_after_a_drop_credits_the_carrier)
+{
+	struct fr_assign a;
+	uint32_t b[3] = {100, 100, 40};
+	struct fr_assign_stat st;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 3, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "a", 100, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_add(&a, "b", 100, FR_RATE_CONFIGURED, 0), 1);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 0);
+	cr_assert_eq(fr_assign_next(&a, 1, 0, &copy), 1);
+	fr_assign_down(&a, 1, 0.5); /* 1 goes back */
+	cr_assert_eq(fr_assign_next(&a, 0, 0.5, &copy), 1);
+	fr_assign_up(&a, 1, 1);
+	fr_assign_held(&a, 1, 1.2); /* b's new offer: LAB has 1 */
+	fr_assign_held(&a, 2, 1.2); /* and 2, never carried */
+	cr_assert(fr_assign_acked(&a, 0, 0, 1.5));
+	cr_assert(fr_assign_all_done(&a));
+	fr_assign_stat(&a, 1, &st);
+	cr_assert_eq(st.segs_acked, 1, "b's segment held after its drop: %u",
+		     st.segs_acked);
+	cr_assert_eq(st.bytes_acked, 100);
+	cr_assert_eq(st.returned, 1);
+	fr_assign_stat(&a, 0, &st);
+	cr_assert_eq(st.segs_acked, 1); /* 0 only: 1 was b's, 2 nobody's */
+	cr_assert_eq(st.bytes_acked, 100);
+	fr_assign_fini(&a);
+}
+
 Test(assign, reserved_tail)
 {
 	struct fr_assign a;
