@@ -257,7 +257,9 @@ for ((i = 0; i < 40; i++)); do
 	[ "${before:-0}" -ge 1 ] && break
 	sleep 0.25
 done
-if ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1; then
+ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1
+# (the redial comes after retry-delay: none is up again yet)
+if [ "$(ss -Htn state established dst "$SLOW_L" dport = 7070 | wc -l)" = 0 ]; then
 	log "the slow link's connection reset, $before segments carried by it"
 	rc=0
 	wait "$pb" || rc=$?
@@ -277,7 +279,7 @@ if ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1; then
 else
 	kill -9 "$pb" 2>/dev/null
 	wait "$pb" 2>/dev/null
-	log "ss -K cannot reset a connection here (kernel without INET_DIAG_DESTROY): the drop and return are left out"
+	log "ss -K did not reset the connection here (a kernel without INET_DIAG_DESTROY): the drop and return are left out"
 fi
 
 # ---- interrupted (SIGINT) and resumed at once ----------------------------------
