@@ -38,15 +38,18 @@
  * carries something, from latency after it became busy (the first byte
  * cannot be acked sooner) to each ACK, so idle time never lowers the
  * estimate. A sample is taken at the first ACK after >= 1 s of busy
- * time (a slow line: every ACK), weighted by 1 - exp(-busy / 4 s): time
+ * time (a slow line: every ACK) that is for the oldest segment the output
+ * carries (ACKs of one batch come in any order), weighted by
+ * 1 - exp(-busy / 4 s): time
  * rather than sample count decides how fast the estimate moves, so a
  * wrong start (10x either way) is forgotten after ~20 s of sending, fast
  * link or slow. Busy time that ends without an ACK (a copy cancelled, a
  * segment released, a drop) is dropped from the sample, and so is an
  * endgame copy's (the receiver acknowledges the copy it threw away once
  * the original is durable, maybe before the copy was all sent); after a segment
- * the receiver asked for again, the next sample is not taken at all (the
- * link was still carrying what was thrown away).
+ * the receiver asked for again, or one whose other copy landed first
+ * while this output still had it on the wire, the next sample is not
+ * taken at all (the link was still carrying what was thrown away).
  */
 #include <errno.h>
 #include <math.h>
@@ -146,6 +149,21 @@ static void let_go(struct fr_assign *a, unsigned o, uint32_t s, double now)
 	}
 }
 
+/* Another copy of s landed first (or the receiver holds it): o lets go.
+ * If s was the one on o's wire, its bytes still go out (TCP cannot take
+ * them back), and the time they take would be counted against o's next
+ * ACK: that sample is not taken. */
+static void let_go_lost(struct fr_assign *a, unsigned o, uint32_t s,
+			double now)
+{
+	struct fr_assign_out *p = &a->out[o];
+	bool on_wire = p->nq && p->q[0] == s;
+
+	let_go(a, o, s, now);
+	if (on_wire)
+		p->tainted = true;
+}
+
 /* ---- the model of an output ---------------------------------------------- */
 
 /* Its rate and tx_end at now, stretched when its oldest segment is
@@ -203,7 +221,12 @@ static double others_finish(const struct fr_assign *a, unsigned o,
 
 /* ---- the estimator ------------------------------------------------------- */
 
-static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
+/* An ACK of bytes at now; oldest: of the oldest segment o carries (the
+ * receiver's batch may acknowledge a later, shorter one first: a sample
+ * at that ACK would count the time of the longer one before it, 783
+ * bytes over 1.8 s, and pull a slow line's rate a third down). */
+static void estimate(struct fr_assign_out *p, uint32_t bytes, double now,
+		     bool oldest)
 {
 	if (p->busy_from < 0)
 		return;
@@ -216,7 +239,7 @@ static void estimate(struct fr_assign_out *p, uint32_t bytes, double now)
 		p->acked_acc = 0;
 		return;
 	}
-	if (p->busy_acc < SAMPLE_S || p->acked_acc == 0)
+	if (!oldest || p->busy_acc < SAMPLE_S || p->acked_acc == 0)
 		return;
 	double sample = (double)p->acked_acc / p->busy_acc;
 	double w = 1 - exp(-p->busy_acc / TAU_S);
@@ -405,8 +428,9 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy)
 static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 {
 	struct fr_assign_out *p = &a->out[o];
+	int64_t at = q_remove(p, s);
 
-	if (q_remove(p, s) < 0)
+	if (at < 0)
 		return;
 	for (int k = 0; k < 2; k++)
 		if (a->car[s][k] == (int8_t)o)
@@ -420,7 +444,7 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 		if (p->busy_from >= 0)
 			p->busy_from = now;
 	} else {
-		estimate(p, a->bytes[s], now);
+		estimate(p, a->bytes[s], now, at == 0);
 	}
 	p->tx_end = now - p->latency + p->backlog / p->rate;
 	if (p->nq)
@@ -445,8 +469,8 @@ bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
 			a->done_bytes += a->bytes[seg];
 			for (int k = 0; k < 2; k++)
 				if (a->car[seg][k] >= 0)
-					let_go(a, (unsigned)a->car[seg][k], seg,
-					       now);
+					let_go_lost(a, (unsigned)a->car[seg][k],
+						    seg, now);
 			struct fr_assign_stat *st = &a->out[o].st;
 			st->segs_acked++;
 			st->bytes_acked += a->bytes[seg];
@@ -469,7 +493,8 @@ void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
 		a->done_bytes += a->bytes[seg];
 		for (int k = 0; k < 2; k++)
 			if (a->car[seg][k] >= 0)
-				let_go(a, (unsigned)a->car[seg][k], seg, now);
+				let_go_lost(a, (unsigned)a->car[seg][k], seg,
+					    now);
 		if (a->lost_by[seg] >= 0) { /* it came whole before the drop */
 			struct fr_assign_stat *st = &a->out[a->lost_by[seg]].st;
 			st->segs_acked++;

@@ -169,6 +169,14 @@ check "striped in $wall s, under 0.95 x the fast link alone ($alone s)" \
 got=$(received pkg)
 check "LAB wrote each segment once ($got received by its sessions, $segs in the package)" \
 	[ "$got" = "$segs" ]
+# the rates the send learned (kept for the next send and plan) are what
+# the links carry: one TCP stream gets ~95% of a tbf rate; within 15%
+for o in fast slow; do
+	r=$(json_get "$WORK/s.json" "[x['rate'] for x in d['outputs'] if x['name'] == '$o'][0]")
+	nominal=$([ $o = fast ] && echo $FAST_RATE || echo $SLOW_RATE)
+	check "the $o link's learned rate is what it carries ($r B/s, ${nominal} bit/s shaped)" \
+		python3 -c "import sys; sys.exit(not (abs($r * 8 / ($nominal * 0.95) - 1) < 0.15))"
+done
 
 # ---- the slow link slowed to a crawl mid-transfer -----------------------------
 # the slow link is alive but carries 64 kbit/s from 1 s into the send:

@@ -465,6 +465,62 @@ Test(assign, endgame_copy_makes_no_sample)
 	free(b);
 }
 
+Test(assign, acks_of_one_batch_in_any_order)
+{
+	/* a, at its true rate, carries a segment and the short tail behind
+	 * it; the receiver's sync acknowledges both at once, the tail
+	 * first: the tail alone over the segment's time is not a sample */
+	struct fr_assign a;
+	uint32_t b[3] = {SEG, SEG, 800};
+	double rate = MBIT(8), t = SEG / rate;
+	struct fr_assign_stat st;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 3, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "a", rate, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 1);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 2);
+	cr_assert(fr_assign_acked(&a, 0, 0, t));
+	cr_assert(fr_assign_acked(&a, 0, 2, 2 * t + 0.001));
+	cr_assert(fr_assign_acked(&a, 0, 1, 2 * t + 0.002));
+	cr_assert(fr_assign_all_done(&a));
+	fr_assign_stat(&a, 0, &st);
+	cr_assert(fabs(st.rate / rate - 1) < 0.01, "%.4g, true %.4g", st.rate,
+		  rate);
+	fr_assign_fini(&a);
+}
+
+Test(assign, lost_copy_on_the_wire_makes_no_sample)
+{
+	/* a, at its true rate, has segment 0 on the wire and the short
+	 * tail 1 behind it; another copy of 0 lands first. a's link still
+	 * sends the rest of its copy before the tail, so the tail's ACK
+	 * comes most of a segment's time later: counted, 800 bytes over
+	 * that time would read as a's rate */
+	struct fr_assign a;
+	uint32_t b[2] = {SEG, 800};
+	double rate = MBIT(8), t = SEG / rate;
+	struct fr_assign_stat st;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 2, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "a", rate, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_add(&a, "b", rate, FR_RATE_CONFIGURED, 0), 1);
+	fr_assign_down(&a, 1, 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), 1);
+	fr_assign_up(&a, 1, 0.2 * t);
+	cr_assert(fr_assign_acked(&a, 1, 0, 0.5 * t)); /* b's copy of 0 */
+	cr_assert(fr_assign_acked(&a, 0, 1, 1.01 * t)); /* a's tail */
+	cr_assert(fr_assign_all_done(&a));
+	fr_assign_stat(&a, 0, &st);
+	cr_assert(fabs(st.rate / rate - 1) < 0.01, "%.4g, true %.4g", st.rate,
+		  rate);
+	cr_assert_eq(st.segs_acked, 1);
+	fr_assign_fini(&a);
+}
+
 Test(assign, overrated_link_among_others)
 {
 	/* b starts 10x too high: it learns, the endgame covers what it
