@@ -147,6 +147,19 @@ static int recv_body(int fd, uint32_t n, size_t extra, uint8_t **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* A header of printable text: the peer speaks something else (a web
+ * server's "HTTP/1.1", an ssh banner). A ferry header never is: its type
+ * is a small number, whose low byte is a control character. */
+static bool text_header(const uint8_t *h)
+{
+	for (size_t i = 0; i < FR_MSG_HDR; i++)
+		if ((h[i] < 0x20 && h[i] != '\r' && h[i] != '\n' &&
+		     h[i] != '\t') ||
+		    h[i] > 0x7e)
+			return false;
+	return true;
+}
+
 int fr_msg_recv(struct fr_chan *ch, uint32_t *type, uint8_t **body,
 		uint32_t *len, uint32_t max, char *errbuf, size_t errcap)
 {
@@ -162,6 +175,17 @@ int fr_msg_recv(struct fr_chan *ch, uint32_t *type, uint8_t **body,
 		return rc;
 	*type = fr_get32(hdr);
 	uint32_t n = fr_get32(hdr + 4);
+	if (!ch->sealed && text_header(hdr)) {
+		char t[FR_MSG_HDR + 1];
+		for (size_t i = 0; i < FR_MSG_HDR; i++)
+			t[i] = hdr[i] >= 0x20 ? (char)hdr[i] : ' ';
+		t[FR_MSG_HDR] = '\0';
+		snprintf(errbuf, errcap,
+			 "the peer does not speak ferry's protocol (it sent "
+			 "\"%s...\"; is this the right host and port?)",
+			 t);
+		return FR_E_PROTOCOL;
+	}
 	if (*type == FR_MSG_ERROR && n > FR_CTRL_MAX)
 		return FR_E_PROTOCOL;
 	if (*type != FR_MSG_ERROR && n > max) {

@@ -253,4 +253,31 @@ expect_grep "a protocol-1 sender gets ERROR telling it to upgrade" \
 expect_grep "the receiver logs the old sender and the upgrade" \
 	"protocol version 1 not supported.*upgrade ferry at the sending site" "$SERVE_LOG"
 
+# ---- an address that reaches something else ------------------------------------
+# (a web server on the port): the error says the peer is not ferry, and
+# what it sent, not a message size
+WEB=$(pick_port)
+python3 - "$WEB" >"$WORK/web.out" 2>&1 <<'EOF' &
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(4)
+print("listening", flush=True)
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+c.close()
+EOF
+E2E_PIDS+=($!)
+wait_for_log "$WORK/web.out" listening 10 || fail "the web server did not start"
+sed -e "s|^host = .*|host = 127.0.0.1:$WEB|" -e "s|^retries = .*|retries = 0|" \
+	"$CEN_CONF" >"$WORK/web.conf"
+run_ferry "$WORK/web.json" "$WORK/web.err" send "$PKG" --to LAB --name web \
+	--config "$WORK/web.conf"
+expect_rc 1 "$RC" "a send to an address where a web server answers"
+expect_grep "... says the peer is not ferry, and what it sent" \
+	"handshake with LAB \(127\.0\.0\.1:$WEB\) failed: the peer does not speak ferry's protocol \(it sent \"HTTP/1\.1\.\.\.\"" \
+	"$WORK/web.err"
+
 e2e_finish
