@@ -699,10 +699,13 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	char e[32];
 	fr_clock_str(eta, e, sizeof(e));
 	if (k < 0 || (uint32_t)k >= m->n_segments) {
+		char pe[32];
+		fr_clock_str(fr_courier_time(&cr->model, m->total_size), pe,
+			     sizeof(pe));
 		fr_log(FR_LOG_INFO,
-		       "'%s' to %s: the network alone is sooner than a parcel "
-		       "by %s (%s): no parcel",
-		       t->name, t->site, cr->a->name, e);
+		       "'%s' to %s: the network alone (%s) is sooner than a "
+		       "parcel by %s (the whole package: %s): no parcel",
+		       t->name, t->site, e, cr->a->name, pe);
 		return 0;
 	}
 	cr->first = (uint32_t)k;
@@ -810,8 +813,8 @@ static int run_striped(const struct fr_config *c, struct fr_transfer *t,
 		       const struct fr_stripe_courier *cr,
 		       struct fr_send_result *res, char *err, size_t cap)
 {
-	size_t at = (size_t)snprintf(r->output, sizeof(r->output), "%u links",
-				     n);
+	size_t at = (size_t)snprintf(r->output, sizeof(r->output), "%u link%s",
+				     n, n == 1 ? "" : "s");
 	for (unsigned i = 0; i < n && at < sizeof(r->output); i++)
 		at += (size_t)snprintf(r->output + at, sizeof(r->output) - at,
 				       "%s%s", i ? "+" : ": ", lanes[i]->name);

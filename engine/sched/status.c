@@ -273,7 +273,7 @@ static int outgoing(const struct fr_config *c, const char *which,
 		transfer_fill(&t, &p, st);
 		/* "2 links: a+b" with no outputs file: from an older ferry */
 		if (!outputs_load(sub, p.pid, st) && p.output[0] &&
-		    !strstr(p.output, " links: "))
+		    !strstr(p.output, " links: ") && !strstr(p.output, " link: "))
 			output_single(st, &p, &st->outputs[st->n_outputs++]);
 	}
 	closedir(d);

@@ -145,7 +145,7 @@ find "$MEDIA" -mindepth 1 -delete
 run_ferry "$WORK/s2.out" "$WORK/s2.err" send "$WORK/src/small" --to LAB --courier \
 	--level 0 --config "$CEN_CONF"
 expect_rc 0 "$RC" "a --courier send the network alone beats"
-expect_grep "... says the network alone is sooner" "network alone is sooner than a parcel by usb" \
+expect_grep "... says the network alone is sooner, with both times" "network alone \\([0-9:]+\\) is sooner than a parcel by usb \\(the whole package: [0-9:hm]+\\)" \
 	"$WORK/s2.err"
 check "... and writes no parcel" [ -z "$(ls -A "$MEDIA")" ]
 compare_trees "$WORK/src/small" "$LAB_STORE/packages/small" "the package sent by network alone"
