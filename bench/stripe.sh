@@ -234,7 +234,7 @@ send_one() {
 	outs=$(python3 - "$OUT/$name.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(";".join("%s:%d:%d:%.1f" % (o["name"], o["segments"], o["bytes"], o["finished"])
+print(";".join("%s:%d:%d:%.1f" % (o["name"], o["segments"], o["bytes"], o["finished"] if o["finished"] is not None else -1.0)
                for o in r.get("outputs", [])) or "-")
 EOF
 )

@@ -80,12 +80,15 @@ static void result_json(const struct fr_send_result *r, FILE *out)
 	fprintf(out, ",\"left_out_unlisted\":%u,\"outputs\":[", r->left_unlisted);
 	for (unsigned i = 0; i < r->n_outputs; i++) {
 		const struct fr_output_result *o = &r->outputs[i];
+		char fin[32] = "null"; /* no ACK came by it */
+		if (o->finished >= 0)
+			snprintf(fin, sizeof(fin), "%.3f", o->finished);
 		fprintf(out,
 			"%s{\"name\":%s,\"segments\":%u,\"bytes\":%llu,"
-			"\"rate\":%.0f,\"finished\":%.3f}",
+			"\"rate\":%.0f,\"finished\":%s}",
 			i ? "," : "", fr_json_str(o->name, n, sizeof(n)),
 			o->segments, (unsigned long long)o->bytes, o->rate,
-			o->finished);
+			fin);
 	}
 	fputs("]}", out);
 }

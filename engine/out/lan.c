@@ -213,9 +213,12 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 			snprintf(err, cap, "%s (%s) is busy: %s", o->a->site,
 				 o->a->host, tmp);
 		else if (rc == FR_E_REFUSED || rc == FR_E_AUTH)
-			snprintf(err, cap, "%s (%s) refused account %s: %s",
+			snprintf(err, cap,
+				 "%s (%s) refused account %s: %s (the password "
+				 "of [address %s %s])",
 				 o->a->site, o->a->host, o->a->account,
-				 tmp[0] ? tmp : fr_strerror(rc));
+				 tmp[0] ? tmp : fr_strerror(rc), o->a->site,
+				 o->a->name);
 		else
 			snprintf(err, cap, "handshake with %s (%s) failed: %s",
 				 o->a->site, o->a->host,

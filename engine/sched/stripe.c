@@ -143,9 +143,11 @@ static bool feed_all_done(void *arg)
 	return fr_assign_all_done(&st->as);
 }
 
+/* What no other link can fix: the others are told to stop. (A refused
+ * password is this address's: the others have their own.) */
 static bool fatal(int rc)
 {
-	return rc == FR_E_CHANGED || rc == FR_E_AUTH || rc == -ENOMEM;
+	return rc == FR_E_CHANGED || rc == -ENOMEM;
 }
 
 /* ---- progress: the lanes' views made one ----------------------------------- */
@@ -434,6 +436,10 @@ static void *lane_main(void *arg)
 		} else if (rc == FR_E_CLOSED) {
 			fr_log(FR_LOG_INFO, "'%s' to %s: %s", st->t->name,
 			       st->t->site, l->err);
+		} else if (rc == FR_E_AUTH) { /* not tried again */
+			fr_log(FR_LOG_ERROR, "%s; the other links carry on",
+			       l->err);
+			break;
 		} else if (fatal(rc) || rc == -ECANCELED) {
 			if (rc != -ECANCELED) {
 				fr_log(FR_LOG_ERROR, "%s", l->err);
@@ -456,8 +462,12 @@ static void *lane_main(void *arg)
 		fr_assign_up(&st->as, l->idx, fr_now_s());
 	}
 	l->rc = rc;
-	lane_state(l, rc == 0 || atomic_load(&st->completed) ? "done"
-							     : "failed");
+	/* failed: its last try did (the package may be complete by the
+	 * others); done: it ended with the package */
+	lane_state(l, rc == 0 || (atomic_load(&st->completed) &&
+				  (rc == -ECANCELED || rc == FR_E_CLOSED))
+			  ? "done"
+			  : "failed");
 	free(oz.body);
 	return NULL;
 }

@@ -89,4 +89,30 @@ expect_rc 0 "$RC" "a send pinned to one link with --via"
 check "... which does not stripe" [ "$(count_log "$WORK/v.err" " links: ")" = 0 ]
 compare_trees "$WORK/src/pkg3" "$LAB_STORE/packages/pkg3" "the package sent by one link"
 
+# a wrong password on one of two addresses: that link is refused (and not
+# tried again), the other carries the package; the refusal names the
+# address whose password is wrong, and status shows that output failed
+CEN_HOST=127.0.0.1:$PORT ADDR_EXTRA="bandwidth = 32M" SENDER_EXTRA="segment-size = 1M" \
+	write_configs
+printf 'not the password\n' >"$WORK/badpw"
+chmod 600 "$WORK/badpw"
+printf '\n[address LAB typo]\ntype = lan\nhost = 127.0.0.1:%s\npassword-file = %s\nbandwidth = 32M\n' \
+	"$PORT" "$WORK/badpw" >>"$CEN_CONF"
+mkdir -p "$WORK/src/pkg4"
+binary_data "$WORK/src/pkg4/e.bin" $((4 * 1024 * 1024 + 7))
+run_ferry "$WORK/t.json" "$WORK/t.err" send "$WORK/src/pkg4" --to LAB --level 0 --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "a send whose second address has a wrong password"
+compare_trees "$WORK/src/pkg4" "$LAB_STORE/packages/pkg4" "the package sent by the other link"
+expect_grep "... the refusal names the address and says the others carry on" \
+	"refused account CEN: .*\(the password of \[address LAB typo\]\); the other links carry on" \
+	"$WORK/t.err"
+check "... and that address was not tried again" \
+	[ "$(grep -c "refused account CEN" "$WORK/t.err")" = 1 ]
+r=$(json_get "$WORK/t.json" '[(o["segments"], o["finished"]) for o in d["outputs"] if o["name"] == "typo"][0]')
+check "send --json: the refused output carried nothing, finished null ($r)" [ "$r" = "(0, None)" ]
+run_ferry "$WORK/t-st.json" "$WORK/t-st.err" status pkg4 --json --config "$CEN_CONF"
+r=$(json_get "$WORK/t-st.json" '[(o["state"], "refused" in (o["error"] or "")) for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "typo"][0]')
+check "status: the refused output is failed, with its error ($r)" [ "$r" = "('failed', True)" ]
+
 e2e_finish
