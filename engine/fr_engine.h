@@ -248,6 +248,8 @@ struct fr_progress {
 	uint64_t moving_bytes;   /* of done_bytes: frames on their way, their
 				  * part the receiver's TCP took (not kept) */
 	uint32_t n_segments, segs_done;
+	uint64_t link_acked; /* what the receiver's TCP acknowledged (not
+			      * kept on disk: a silent link's stays put) */
 	double rate;   /* bytes/s of package data */
 	double eta;    /* seconds, <0 unknown */
 	int level;

@@ -45,6 +45,10 @@ static void why_str(const struct fr_status_transfer *t,
 	else if (!strcmp(w, "redialling"))
 		snprintf(buf, cap, "idle: redialling%s%s",
 			 o->error[0] ? " after: " : "", o->error);
+	else if (!strcmp(w, "stalled"))
+		snprintf(buf, cap,
+			 "stalled: its receiver has taken nothing for over "
+			 "10 s (the other links carry on)");
 	else if (!strcmp(w, "courier"))
 		snprintf(buf, cap, "idle: waiting for the courier");
 	else if (!strcmp(w, "failed"))

@@ -1474,6 +1474,7 @@ static void tick(struct lan_conn *lc)
 		p.wire_bytes = sc->wire_bytes;
 		p.n_segments = sc->m->n_segments;
 		p.segs_done = sc->segs_skipped + lc->n_acked;
+		p.link_acked = lc->tcp_acked ? lc->tcp_acked : sc->wire_bytes;
 		p.rate = lc->rate;
 		p.eta = lc->rate > 1 ? (double)(p.total_bytes - done) / lc->rate
 				     : -1;

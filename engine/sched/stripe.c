@@ -40,7 +40,16 @@ struct lane {
 	struct fr_progress last;     /* of its try under way (zeroed after) */
 	uint64_t wire_before;        /* its tries' wire bytes before it */
 	bool began;
+	uint64_t taken;              /* what its receiver took (its TCP's
+				      * ACKs, segments acknowledged) */
+	double taken_at;             /* when that last grew (this try) */
+	bool stall_said;
 };
+
+/* An output carrying segments whose receiver has taken nothing for this
+ * long (a link gone silent: no reset, no error yet) shows as stalled
+ * (FERRY_STALL_SHOW_MS, a test build's). */
+#define STALL_SHOW_MS 10000
 
 struct stripe {
 	const struct fr_config *c;
@@ -153,10 +162,19 @@ static bool fatal(int rc)
 /* ---- progress: the lanes' views made one ----------------------------------- */
 
 /* Why an output carries nothing now, in one word ("-": it carries). */
+static bool lane_stalled(const struct lane *l, uint32_t held)
+{
+	return held && !strcmp(l->state, "sending") &&
+	       fr_now_s() - l->taken_at >
+		       fr_hook_num("STALL_SHOW_MS", STALL_SHOW_MS) / 1000.0;
+}
+
 static const char *lane_why(const struct lane *l, uint32_t held)
 {
 	if (strcmp(l->state, "sending") && strcmp(l->state, "idle"))
 		return l->state;
+	if (lane_stalled(l, held))
+		return "stalled";
 	if (held)
 		return "-";
 	/* the front is sent: what is left is the parcel's, on its way */
@@ -200,6 +218,14 @@ static void save_outputs(struct stripe *st)
 		struct lane *l = &st->lanes[i];
 		struct fr_assign_stat s;
 		fr_assign_stat(&st->as, l->idx, &s);
+		if (lane_stalled(l, s.held) && !l->stall_said) {
+			l->stall_said = true;
+			fr_log(FR_LOG_WARN,
+			       "'%s' to %s: address %s has taken nothing for "
+			       "%.0f s; the other links carry on",
+			       st->t->name, st->t->site, l->a->name,
+			       fr_now_s() - l->taken_at);
+		}
 		double left = (double)s.backlog;
 		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
 		bool sending = !strcmp(l->state, "sending");
@@ -218,7 +244,8 @@ static void save_outputs(struct stripe *st)
 			l->a->name, l->ops->name, l->state, s.segs_acked,
 			(unsigned long long)s.bytes_acked, s.held, s.rate,
 			fr_rate_src_name(s.rate_src), eta,
-			sending ? l->last.rate : 0.0, (long)getpid(),
+			sending && !lane_stalled(l, s.held) ? l->last.rate : 0.0,
+			(long)getpid(),
 			lane_why(l, s.held), e);
 	}
 	if (st->cr && at < sizeof(buf))
@@ -239,6 +266,11 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 
 	pthread_mutex_lock(&st->mu);
 	l->last = *p;
+	if (p->link_acked + p->segs_done != l->taken) {
+		l->taken = p->link_acked + p->segs_done;
+		l->taken_at = fr_now_s();
+		l->stall_said = false;
+	}
 	if (!strcmp(l->state, "dialling")) { /* the line is up */
 		snprintf(l->state, sizeof(l->state), "sending");
 		st->outputs_saved_ns = 0;
@@ -394,6 +426,10 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 		.cancel = &st->cancel,
 		.completed = &st->completed,
 	};
+	pthread_mutex_lock(&st->mu);
+	l->taken = 0;
+	l->taken_at = fr_now_s();
+	pthread_mutex_unlock(&st->mu);
 	/* a RAS output dials in its open: sending from its first progress */
 	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));

@@ -224,17 +224,30 @@ check "LAB wrote each segment once ($got received by its sessions, $segs in the 
 CUT=$WORK/src/cut
 mkdir -p "$CUT"
 binary_data "$CUT/c.bin" $((20 * 1024 * 1024 + 999))
+export FERRY_STALL_SHOW_MS=2000 # a test build's: stalled after 2 s, not 10
 send_on_both cut "$WORK/c.json" "$WORK/c.err"
+unset FERRY_STALL_SHOW_MS
 pc=$BG
 sleep 3
 ip netns exec "$NS" ip link set "$VSL" down
 tcut=$(date +%s.%N)
 log "slow link cut, $(held_in cut) segments held at LAB"
+# status shows the silent link as stalled while it still holds segments
+stalled=
+while kill -0 "$pc" 2>/dev/null && [ -z "$stalled" ]; do
+	"$FERRY" status cut --json --config "$CEN_CONF" >"$WORK/c-st.json" 2>/dev/null
+	[ "$(json_get "$WORK/c-st.json" '[o["why"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]' 2>/dev/null)" = stalled ] &&
+		stalled=1
+	sleep 0.3
+done
 rc=0
 wait "$pc" || rc=$?
 tend=$(date +%s.%N)
 log "the send ended $(python3 -c "print('%.1f' % ($tend - $tcut))") s after the cut"
 expect_rc 0 "$rc" "the send whose slow link was cut"
+check "status showed the silent link as stalled" [ -n "$stalled" ]
+expect_grep "the sender said the silent link has taken nothing" \
+	"address slow has taken nothing for [0-9]+ s; the other links carry on" "$WORK/c.err"
 compare_trees "$CUT" "$LAB_STORE/packages/cut" "the package after the slow link was cut"
 read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/c.json")"
 log "fast: $nf segments; slow: $ns segments; $segs segments; $secs s"
