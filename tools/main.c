@@ -232,6 +232,7 @@ static const char *const usage_plan =
 	"  --priority P      high, medium or low (default: medium): which\n"
 	"                    schedule windows the send may use\n"
 	"  --via ADDR        plan the send by the network address ADDR only\n"
+	"                    (auto: every output, as without --via)\n"
 	"  --name N          package name (default: PATH's last part)\n"
 	"  --offline         do not ask the site what it holds (plan as if it\n"
 	"                    held nothing); also when no LAN address answers\n"
@@ -709,6 +710,8 @@ static int cmd_plan(struct args *a, const char *usage)
 		.priority = a->priority,
 		.offline = a->offline,
 	};
+	if (a->via && !strcmp(a->via, "auto")) /* as send: every output */
+		o.via = NULL;
 	rc = fr_plan(&c, &o, &p);
 	if (rc == 0)
 		ferry_plan_print(&p, a->json, stdout);

@@ -189,6 +189,7 @@ struct rconn {
 	int error;
 	char err[512];
 	uint32_t received, corrupt, received_copies;
+	uint32_t begun;          /* frames whose record came, this session */
 	uint8_t *taken;       /* per segment: accepted and not yet done with */
 	uint8_t *written;     /* per segment: verified and all in its files */
 	/* time spent unable to take the next frame (storage slower than the
@@ -1393,6 +1394,7 @@ static void on_frame_header(struct rconn *rc)
 	 * frames did (the tests of the sender's fallback) */
 	int r = fr_frame_msg_parse(rc->hdr, !rc->refuse_stream, m, &f);
 
+	rc->begun++;
 	if (r == FR_E_WRONG_PACKAGE) {
 		fail(rc, r, "frame from %s: %s", rc->who, fr_strerror(r));
 		return;
@@ -2539,6 +2541,16 @@ static void session_body(struct rconn *rc)
 		       "%s: %s, as another session completes package '%s'; "
 		       "%u segments received in this one",
 		       rc->who, rc->err, rc->pkg.m.name, rc->received);
+	} else if (rc->error == -ECONNRESET && rc->begun == 0 &&
+		   !atomic_load(&rc->stop)) {
+		/* nothing came after the offer: `ferry plan` asks this way,
+		 * a sender stopped at once too; not a transfer cut short */
+		fr_log(FR_LOG_INFO,
+		       "%s: %s closed the connection after the offer's answer, "
+		       "having sent nothing (as ferry plan does); %u of %u "
+		       "segments of '%s' held",
+		       rc->who, rc->who, rc->op->pkg.j.n_have,
+		       rc->pkg.m.n_segments, rc->pkg.m.name);
 	} else if (rc->error) {
 		bool quiet = rc->error == -ECONNRESET;
 		fr_log(quiet ? FR_LOG_INFO : FR_LOG_ERROR,

@@ -199,6 +199,8 @@ static int plan_addresses(const struct fr_config *c,
 	const struct fr_address *all[64];
 	unsigned k = fr_config_addresses(c, o->site, all, 64), network = 0;
 	bool named = !o->via;
+	char names[600];
+	size_t at = 0;
 
 	*n = 0;
 	*courier = NULL;
@@ -213,6 +215,9 @@ static int plan_addresses(const struct fr_config *c,
 		const struct fr_address *a = all[i];
 		bool via = !o->via || !strcmp(o->via, a->name);
 		named |= via;
+		if (at < sizeof(names))
+			at += (size_t)snprintf(names + at, sizeof(names) - at,
+					       "%s%s", i ? ", " : "", a->name);
 		if (a->type == FR_ADDR_COURIER) {
 			if (o->via && via) {
 				fr_log(FR_LOG_ERROR,
@@ -237,8 +242,9 @@ static int plan_addresses(const struct fr_config *c,
 	}
 	if (!named) {
 		fr_log(FR_LOG_ERROR,
-		       "site %s has no address named '%s' in '%s'", o->site,
-		       o->via, c->path);
+		       "site %s has no address named '%s' in '%s' (its "
+		       "addresses: %s)",
+		       o->site, o->via, c->path, names);
 		return FR_E_CONFIG;
 	}
 	return *n ? 0 : no_usable(c, o, network, *courier != NULL);

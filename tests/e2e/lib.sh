@@ -570,7 +570,7 @@ stop_proxy() {
 # ---- sessions on the receiver ----------------------------------------------------
 
 # a receiving session ended (interrupted or complete)
-SESSION_END='held, resumable|complete and verified|as another session completes package'
+SESSION_END='held, resumable|complete and verified|as another session completes package|having sent nothing'
 
 # wait_session_end BEFORE SECONDS: wait until the serve log shows more
 # than BEFORE session ends

@@ -84,7 +84,8 @@ expect_grep "... says so" "no address for site 'NOPE'" "$WORK/e.err"
 check "... and prints no JSON" [ ! -s "$WORK/e.out" ]
 run_ferry "$WORK/e.out" "$WORK/e.err" plan "$PKG" --to LAB --via nope --config "$CEN_CONF"
 expect_rc 3 "$RC" "plan --via naming no address"
-expect_grep "... says so" "site LAB has no address named 'nope'" "$WORK/e.err"
+expect_grep "... says so, and names the site's addresses" \
+	"site LAB has no address named 'nope' in '.*' \(its addresses: lan, slow" "$WORK/e.err"
 run_ferry "$WORK/e.out" "$WORK/e.err" plan "$WORK/src/missing" --to LAB --config "$CEN_CONF"
 expect_rc 1 "$RC" "plan of a path that does not exist"
 expect_grep "... names it" "cannot plan '.*src/missing': No such file or directory" "$WORK/e.err"
@@ -125,6 +126,14 @@ check "... both at their configured rates" \
 	"[('lan', 4000000, 'configured', None), ('slow', 1000000, 'configured', None)]" ]
 check "... no courier" [ "$(json_get "$WORK/p1.json" 'd["courier"]')" = null ]
 
+wait_for_log "$SERVE_LOG" "closed the connection after the offer's answer, having sent nothing \(as ferry plan does\); 0 of 34 segments of 'pkg' held" 10 ||
+	fail "LAB did not log the plan's question as such"
+check "... and not as a transfer cut short" \
+	[ "$(count_log "$SERVE_LOG" "closed the connection mid-transfer")" = 0 ]
+run_ferry "$WORK/pa.json" "$WORK/pa.err" plan "$PKG" --to LAB --via auto --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "plan --via auto (as send: every output)"
+check "... plans over both links, as without --via" \
+	[ "$(json_get "$WORK/pa.json" '[o["name"] for o in d["outputs"]]')" = "['lan', 'slow']" ]
 run_ferry "$WORK/p1.txt" "$WORK/p1t.err" plan "$PKG" --to LAB --config "$CEN_CONF"
 expect_rc 0 "$RC" "the plan as a table"
 expect_grep "... names the package and what the site holds" \
@@ -188,7 +197,7 @@ rc=0
 wait "$pc" || rc=$?
 expect_rc 130 "$rc" "a send of pkg2 interrupted after $HELD segments"
 # the receiver's sessions of pkg2 (one per link) have ended
-wait_for_log "$SERVE_LOG" "segments of 'pkg2' held, resumable" 30 2 ||
+wait_for_log "$SERVE_LOG" "segments of 'pkg2' held" 30 2 ||
 	log "the receiver's sessions of pkg2 did not all end within 30 s"
 held=$(held_in pkg2)
 run_ferry "$WORK/p3.json" "$WORK/p3.err" plan "$WORK/src/pkg2" --to LAB --json --config "$CEN_CONF"
