@@ -474,7 +474,8 @@ struct importer {
 				      * shared open package's may be open) */
 	struct islot slots[ISLOTS];
 	struct fr_doneq dq;
-	uint8_t *taken;          /* per segment: written in this run */
+	uint8_t *taken;          /* per segment: written in this run (1),
+				  * or another arrival's to write (2) */
 	uint32_t n_added;        /* handed to it since the last imp_sync */
 	uint32_t imported, held, refused, damaged;
 	int error;
@@ -749,6 +750,8 @@ static bool take_frame(struct importer *im, struct islot *s,
 			return false;
 		}
 		im->held++;
+		if (!im->taken[f->index]) /* a network session brings it */
+			im->taken[f->index] = 2;
 		return false;
 	}
 	im->taken[f->index] = 1;
@@ -1029,9 +1032,15 @@ static void fill_missing(const struct importer *im, const struct incoming *in,
 			o += (size_t)snprintf(vols + o, cap - o,
 					      "%svol-%03u.fpv", o ? ", " : "", k);
 	ip->last_volume_seen = in->total != 0;
-	bitmap_ranges(seglist, m->n_segments, im->pkg.j.have,
+	/* not missing: held, or left to the session that brings it now */
+	uint8_t *there = malloc(m->n_segments + 1);
+	if (there)
+		for (uint32_t i = 0; i < m->n_segments; i++)
+			there[i] = im->pkg.j.have[i] || im->taken[i] == 2;
+	bitmap_ranges(seglist, m->n_segments, there ? there : im->pkg.j.have,
 		      ip->missing_segments, sizeof(ip->missing_segments),
 		      &ip->n_missing);
+	free(there);
 	ip->not_in_parcel = 0;
 	for (uint32_t i = 0; i < m->n_segments; i++)
 		if (!im->pkg.j.have[i] && !((seglist[i / 8] >> (i % 8)) & 1))

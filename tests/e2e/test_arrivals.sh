@@ -56,6 +56,8 @@ run_ferry "$WORK/i.out" "$WORK/i.err" parcel import "$MEDIA" --config "$LAB_CONF
 expect_rc 0 "$RC" "the parcel imported while the network sends the same package"
 expect_grep "the receiver ran the import" "importing 1 path\(s\) for a client on this machine" \
 	"$SERVE_LOG"
+check "... which lists no segment of the parcel as missing (those the network was writing are its)" \
+	bash -c "! grep -q 'missing segments of the parcel' '$WORK/i.out'"
 rc=0
 t0=$SECONDS
 wait "$ps" || rc=$?
