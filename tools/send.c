@@ -130,9 +130,10 @@ static void say_unfinished(const struct fr_send_result *r, const char *config)
 	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
 	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
 		return;
+	/* ("failed", as status says; what came is kept) */
 	fprintf(stderr,
-		"ferry: transfer %s is interrupted; run 'ferry resume %s "
-		"--config %s' to continue\n",
+		"ferry: transfer %s failed and is resumable: what arrived is "
+		"kept; run 'ferry resume %s --config %s' to continue\n",
 		r->transfer, r->transfer, config);
 }
 

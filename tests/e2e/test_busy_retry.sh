@@ -36,6 +36,9 @@ run_ferry "$WORK/once.out" "$WORK/once.err" send "$WORK/src/b" --to LAB --name o
 	--level 0 --config "$WORK/once.conf"
 expect_rc 1 "$RC" "with retries = 0, a send to a busy receiver fails (resumable)"
 expect_grep "... saying the receiver is busy" "receiver busy, try later" "$WORK/once.err"
+expect_grep "... and how to go on" \
+	"transfer [0-9a-f]+-LAB failed and is resumable: what arrived is kept; run 'ferry resume [0-9a-f]+-LAB --config .*' to continue" \
+	"$WORK/once.err"
 check "... without trying again ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 3 ]
 
 t0=$SECONDS
