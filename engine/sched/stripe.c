@@ -648,7 +648,8 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		res->read_bytes += l->res.read_bytes;
 		res->segs_sent += l->res.segs_sent;
 		res->segs_resent += l->res.segs_resent;
-		res->attempts += l->res.attempts;
+		if (l->res.attempts > res->attempts) /* the most one took */
+			res->attempts = l->res.attempts;
 		if (l->res.segs_skipped > res->segs_skipped) {
 			res->segs_skipped = l->res.segs_skipped;
 			res->skipped_bytes = l->res.skipped_bytes;

@@ -46,6 +46,8 @@ read -r nf ns tot all nc <"$WORK/outs"
 check "every segment was acknowledged by one of the links ($nf + $ns = $tot of $all)" \
 	[ "$tot" = "$all" ]
 check "the slow link carried a share ($ns segments)" [ "$ns" -ge 2 ]
+check "send --json: one attempt (the most any link took)" \
+	[ "$(json_get "$WORK/s.json" 'd["attempts"]')" = 1 ]
 check "the fast link carried the most ($nf against $ns)" [ "$nf" -gt "$ns" ]
 # a 64 kbit/s link would take 2 minutes for one segment that the others
 # land in a fraction of a second: it carries nothing and is never opened
