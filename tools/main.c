@@ -315,7 +315,18 @@ static int die_usage(const char *usage, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
-	return show_usage(usage);
+	/* the synopsis, not the whole help: the error stays in sight */
+	const char *end = strstr(usage, "\n\n");
+	int n = end ? (int)(end - usage) + 1 : (int)strlen(usage);
+	const char *cmd = strstr(usage, "usage: ferry ");
+	fprintf(stderr, "%.*s", n, usage);
+	if (cmd && end) {
+		cmd += strlen("usage: ferry ");
+		int cl = (int)strcspn(cmd, " \n");
+		fprintf(stderr, "Run 'ferry %.*s --help' for its options.\n",
+			cl, cmd);
+	}
+	return EXIT_USAGE;
 }
 
 static const struct option long_opts[] = {

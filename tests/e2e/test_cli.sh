@@ -35,6 +35,9 @@ echo data >"$WORK/pkg/file"
 run_ferry "$O" "$E" send "$WORK/pkg" --config "$CEN_CONF"
 expect_rc 2 "$RC" "send without --to"
 expect_grep "missing --to is explained" '--to' "$E"
+expect_grep "... with the synopsis" '^usage: ferry send PATH --to SITE' "$E"
+expect_grep "... and where the options are" "^Run 'ferry send --help' for its options\.$" "$E"
+check "... not the whole help (the error stays in sight: $(wc -l <"$E") lines)" [ "$(wc -l <"$E")" -le 4 ]
 run_ferry "$O" "$E" send --to LAB --config "$CEN_CONF"
 expect_rc 2 "$RC" "send without PATH"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --bogus
