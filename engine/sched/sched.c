@@ -893,17 +893,11 @@ static const struct fr_output_ops *usable_output(const struct fr_transfer *t,
 	return ops;
 }
 
-/* One try of the send over address a by ops. */
+/* One try of the send over address a by ops, with the offer b->mf. */
 static int send_over(struct one_by_one *b, const struct fr_address *a,
 		     const struct fr_output_ops *ops)
 {
-	int rc = offer_now(b->known, &b->mf, &b->mf_len, &b->mf_known, &b->oz);
-
-	if (rc < 0) {
-		snprintf(b->err, sizeof(b->err),
-			 "cannot encode the manifest: %s", fr_strerror(rc));
-		return rc;
-	}
+	int rc;
 	struct fr_output o = {.ops = ops, .c = b->c, .a = a};
 	struct fr_send_ctx sc = {
 		.known = b->known,
@@ -948,10 +942,16 @@ static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
 		if (!ops)
 			continue;
 		*tried = true;
+		rc = offer_now(b->known, &b->mf, &b->mf_len, &b->mf_known,
+			       &b->oz);
+		if (rc < 0) {
+			snprintf(b->err, sizeof(b->err),
+				 "cannot encode the manifest: %s",
+				 fr_strerror(rc));
+			return rc;
+		}
 		rc = send_over(b, a, ops);
 		if (rc == 0 || rc == -ENOMEM)
-			return rc;
-		if (b->mf == NULL) /* the manifest could not be encoded */
 			return rc;
 		if ((b->oz.refused && !b->plain_retried) ||
 		    (b->oz.plain_frames && !b->whole_retried)) {

@@ -169,11 +169,12 @@ static bool lane_stalled(const struct lane *l, uint32_t held)
 		       fr_hook_num("STALL_SHOW_MS", STALL_SHOW_MS) / 1000.0;
 }
 
-static const char *lane_why(const struct lane *l, uint32_t held)
+static const char *lane_why(const struct lane *l, uint32_t held,
+			    bool stalled)
 {
 	if (strcmp(l->state, "sending") && strcmp(l->state, "idle"))
 		return l->state;
-	if (lane_stalled(l, held))
+	if (stalled)
 		return "stalled";
 	if (held)
 		return "-";
@@ -218,7 +219,8 @@ static void save_outputs(struct stripe *st)
 		struct lane *l = &st->lanes[i];
 		struct fr_assign_stat s;
 		fr_assign_stat(&st->as, l->idx, &s);
-		if (lane_stalled(l, s.held) && !l->stall_said) {
+		bool stalled = lane_stalled(l, s.held);
+		if (stalled && !l->stall_said) {
 			l->stall_said = true;
 			fr_log(FR_LOG_WARN,
 			       "'%s' to %s: address %s has taken nothing for "
@@ -244,9 +246,8 @@ static void save_outputs(struct stripe *st)
 			l->a->name, l->ops->name, l->state, s.segs_acked,
 			(unsigned long long)s.bytes_acked, s.held, s.rate,
 			fr_rate_src_name(s.rate_src), eta,
-			sending && !lane_stalled(l, s.held) ? l->last.rate : 0.0,
-			(long)getpid(),
-			lane_why(l, s.held), e);
+			sending && !stalled ? l->last.rate : 0.0,
+			(long)getpid(), lane_why(l, s.held, stalled), e);
 	}
 	if (st->cr && at < sizeof(buf))
 		at += courier_line(st, buf + at, sizeof(buf) - at);
