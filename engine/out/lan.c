@@ -1055,7 +1055,12 @@ static void send_finished(struct lan_conn *lc, int si)
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
 	lc->flen[s->seg] = s->sent ? s->sent : 1;
 	lc->sc->segs_sent++;
-	lc->sc->sent_raw += lc->sc->m->segments[s->seg].length;
+	/* a frame that resumed went only in part: the rate and the ratio
+	 * shown (tick) count the raw bytes of the part that went */
+	uint64_t raw = lc->sc->m->segments[s->seg].length;
+	if (s->cont_off && s->stored > s->cont_off)
+		raw = raw * (s->stored - s->cont_off) / s->stored;
+	lc->sc->sent_raw += raw;
 	send_stop(lc, si);
 	start_send(lc);
 }

@@ -228,9 +228,14 @@ static void save_outputs(struct stripe *st)
 			       st->t->name, st->t->site, l->a->name,
 			       fr_now_s() - l->taken_at);
 		}
-		double left = (double)s.backlog;
-		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
 		bool sending = !strcmp(l->state, "sending");
+		/* what it holds, less the part of its frames on their way
+		 * that its link has carried (or the receiver kept) */
+		double left = (double)s.backlog -
+			      (sending ? (double)l->last.moving_bytes : 0);
+		if (left < 0)
+			left = 0;
+		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
 		bool err = !strcmp(l->state, "failed") ||
 			   !strcmp(l->state, "redialling");
 		char e[sizeof(l->err)];
