@@ -36,7 +36,10 @@ struct fr_offer_z {
 struct fr_feed {
 	void *arg;
 	int64_t (*next)(void *arg, unsigned out, bool *copy);
-	void (*acked)(void *arg, unsigned out, uint32_t seg);
+	/* seg is durable at the receiver; went: out's own copy of it had
+	 * gone whole before (else another arrival brought it: a parcel's
+	 * import, or the other copy of an endgame) */
+	void (*acked)(void *arg, unsigned out, uint32_t seg, bool went);
 	void (*held)(void *arg, uint32_t seg);
 	/* what out sent of seg did not land (NAK'd): it goes back to the
 	 * assignment, its time on the wire not counted as carrying */

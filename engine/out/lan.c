@@ -1242,7 +1242,7 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 		}
 		if (lc->sc->feed)
 			lc->sc->feed->acked(lc->sc->feed->arg, lc->sc->out,
-					    idx);
+					    idx, lc->flen[idx] != 0);
 	} else if (a->status == FR_ACK_AGAIN) {
 		/* not corrupt: the receiver left our copy for another link's,
 		 * which then dropped */

@@ -112,15 +112,26 @@ static int64_t feed_next(void *arg, unsigned out, bool *copy)
 	return go ? fr_assign_next(&st->as, out, fr_now_s(), copy) : seg;
 }
 
-/* A segment of the courier's tail that a network session hears of without
- * having carried it: the parcel's import brought it. */
-static void feed_acked(void *arg, unsigned out, uint32_t seg)
+/* seg is durable. The output credited is the one whose copy landed: a
+ * network session that had not sent its copy whole (it may have been
+ * given it, or be sending it) did not bring it. Of the courier's tail,
+ * the parcel's import did; else the other carrier (an endgame copy), if
+ * there is one. */
+static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went)
 {
 	struct stripe *st = arg;
 
 	if (st->cr && seg >= st->cr->first &&
-	    !fr_assign_carries(&st->as, out, seg))
+	    (!went || !fr_assign_carries(&st->as, out, seg)))
 		out = st->cr_idx;
+	else if (!went)
+		for (unsigned i = 0; i < st->n; i++) {
+			unsigned k = st->lanes[i].idx;
+			if (k != out && fr_assign_carries(&st->as, k, seg)) {
+				out = k;
+				break;
+			}
+		}
 	fr_assign_acked(&st->as, out, seg, fr_now_s());
 }
 

@@ -12,6 +12,8 @@
 #   - the send killed (-9) once its parcel is written: `ferry resume`
 #     keeps --courier, writes no second parcel and waits for the first,
 #     which, imported while the resume sends, completes the package;
+#   - a parcel that comes late: the network goes on into its segments;
+#     imported then, it brings the rest, credited to the courier;
 #   - a courier whose transit is longer than the network needs: no parcel
 #     (the send says the network alone is sooner) and the send completes
 #     by network;
@@ -74,6 +76,8 @@ imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i.out" | grep -oE "^[0-9]
 net=$(grep -oE "\(([0-9]+) segments received" "$SERVE_LOG" | grep -oE "[0-9]+" | paste -sd+ | bc)
 check "LAB wrote each segment once ($net by network + $imp by parcel = $n)" \
 	[ $((${net:-0} + ${imp:-0})) = "$n" ]
+check "the courier is credited with what its parcel brought ($cs = $imp)" \
+	[ "$cs" = "${imp:-x}" ]
 
 # kill -9 once the parcel is written: the resume keeps --courier and
 # waits for that parcel (none written again); imported while the resume
@@ -135,6 +139,33 @@ check "the late parcel brought nothing ($cs segments)" [ "$cs" = 0 ]
 run_ferry "$WORK/i4.out" "$WORK/i4.err" parcel import "$MEDIA" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the late parcel imported after all"
 expect_grep "... finds the package complete" "complete" "$WORK/i4.out"
+
+# a late parcel imported while the network carries its segments: the
+# network stops before what it brought, and the courier is credited with
+# it (not the network output that had been given it)
+mkdir -p "$WORK/src/mid"
+binary_data "$WORK/src/mid/d.bin" $((12 * 1024 * 1024))
+find "$MEDIA" -mindepth 1 -delete
+"$FERRY" send "$WORK/src/mid" --to LAB --courier --level 0 --json \
+	--config "$CEN_CONF" >"$WORK/s5.json" 2>"$WORK/s5.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$WORK/s5.err" "goes on into the parcel's segments" 40 ||
+	fail "the network did not go on into the late parcel's segments: $(tail -n 3 "$WORK/s5.err")"
+run_ferry "$WORK/i5.out" "$WORK/i5.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the late parcel imported while the network carries its segments"
+rc=0
+wait "$ps" || rc=$?
+expect_rc 0 "$rc" "the send whose late parcel came while the network carried it"
+compare_trees "$WORK/src/mid" "$LAB_STORE/packages/mid" "the package, its late parcel imported mid-way"
+n=$(json_get "$WORK/s5.json" 'd["segments"]')
+cs=$(json_get "$WORK/s5.json" '[o["segments"] for o in d["outputs"] if o["name"] == "usb"][0]')
+ns=$(json_get "$WORK/s5.json" '[o["segments"] for o in d["outputs"] if o["name"] == "lan"][0]')
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i5.out" | grep -oE "^[0-9]+")
+check "the late parcel brought some of its segments (${imp:-0})" [ "${imp:-0}" -ge 1 ]
+check "the courier is credited with what its late parcel brought ($cs = $imp)" \
+	[ "$cs" = "${imp:-x}" ]
+check "network + courier = every segment once ($ns + $cs = $n)" [ $((ns + cs)) = "$n" ]
 sed -i 's/^transit = 3s$/transit = 5s/' "$CEN_CONF"
 
 # a courier slower than the network: no parcel
