@@ -382,6 +382,9 @@ struct fr_plan_output {
 	uint32_t segments;    /* it would carry (acknowledged first) */
 	uint64_t bytes;       /* their bytes */
 	double finish;        /* s from now when its last one lands (0: none) */
+	char unreachable[256]; /* a LAN address that did not answer the plan
+				* (why): planned without it; "": it answered,
+				* or was not asked (a line, --offline) */
 };
 
 /* The site's courier address, and whether shipping media would beat the
@@ -422,6 +425,8 @@ struct fr_plan {
 	uint64_t send_bytes;
 	struct fr_plan_output outputs[FR_OUTPUTS_MAX];
 	unsigned n_outputs;
+	unsigned n_unreachable;      /* outputs that did not answer; all of
+				      * them: planned as if they would */
 	double eta;                  /* s from now when the last segment lands
 				      * (0: nothing to send) */
 	bool has_courier;
@@ -430,9 +435,10 @@ struct fr_plan {
 
 /*
  * List the source (its cached hashes, when an earlier send made them),
- * ask the site what it holds (unless offline; through the first network
- * address that answers within a few seconds, a LAN only: a plan never
- * dials), and simulate the send over every usable address, and the
+ * ask the site what it holds (unless offline; through every LAN address
+ * at once, within a few seconds, the answer of the first in priority
+ * order kept: a plan never dials a line), and simulate the send over
+ * every usable address that answered (or was not asked), and the
  * courier's split. 0, or FR_E_CONFIG (unknown site, --via naming
  * nothing, no usable address), or the source's -errno; logged.
  */

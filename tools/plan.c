@@ -82,11 +82,33 @@ static void print_outputs(const struct fr_plan *p, FILE *out)
 		snprintf(fin, sizeof(fin), "-");
 		if (o->segments)
 			span(o->finish, fin, sizeof(fin));
+		if (o->unreachable[0] && p->n_unreachable < p->n_outputs)
+			snprintf(opens, sizeof(opens), " (not answering)");
 		fprintf(out, "%-16s %-7s %8u %11s  %-40s %s%s\n",
 			fr_esc(o->name, en, sizeof(en)), o->type, o->segments,
 			fr_human_bytes(o->bytes, bytes, sizeof(bytes)),
 			rate_text(p, o, rate, sizeof(rate)), fin, opens);
 	}
+	if (!p->n_unreachable)
+		return;
+	fputc('\n', out);
+	for (unsigned i = 0; i < p->n_outputs; i++) {
+		const struct fr_plan_output *o = &p->outputs[i];
+		char en[4 * 64 + 8];
+		if (o->unreachable[0])
+			fprintf(out, "%s does not answer now: %s\n",
+				fr_esc(o->name, en, sizeof(en)),
+				o->unreachable);
+	}
+	if (p->n_unreachable < p->n_outputs)
+		fprintf(out, "planned without %s: a send uses %s if %s "
+			"answers by then\n",
+			p->n_unreachable == 1 ? "it" : "them",
+			p->n_unreachable == 1 ? "it" : "them",
+			p->n_unreachable == 1 ? "it" : "they");
+	else
+		fprintf(out, "no address of %s answers now: this plan holds "
+			"only once they do\n", p->site);
 }
 
 static void print_eta(const struct fr_plan *p, FILE *out)
@@ -102,7 +124,10 @@ static void print_eta(const struct fr_plan *p, FILE *out)
 	}
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M:%S", &tm);
-	fprintf(out, "\nETA: %s (%s)\n", span(p->eta, s, sizeof(s)), when);
+	fprintf(out, "\nETA: %s (%s)%s\n", span(p->eta, s, sizeof(s)), when,
+		p->n_unreachable && p->n_unreachable == p->n_outputs
+			? ", if the site can be reached"
+			: "");
 }
 
 static void print_courier(const struct fr_plan *p, FILE *out)
@@ -132,14 +157,17 @@ static void print_courier(const struct fr_plan *p, FILE *out)
 static void json_output(const struct fr_plan *p, const struct fr_plan_output *o,
 			FILE *out)
 {
-	char n[300], when[64];
+	char n[300], when[64], why[600];
 
 	fprintf(out,
-		"{\"name\":%s,\"type\":\"%s\",\"segments\":%u,\"bytes\":%llu,"
+		"{\"name\":%s,\"type\":\"%s\",\"unreachable\":%s,"
+		"\"segments\":%u,\"bytes\":%llu,"
 		"\"rate\":%.0f,\"rate_source\":\"%s\",\"measured_at\":%s,"
 		"\"rate_limited\":%s,\"opens\":%.3f,\"finish\":",
-		fr_json_str(o->name, n, sizeof(n)), o->type, o->segments,
-		(unsigned long long)o->bytes, o->rate, o->rate_src,
+		fr_json_str(o->name, n, sizeof(n)), o->type,
+		o->unreachable[0] ? fr_json_str(o->unreachable, why, sizeof(why))
+				  : "null",
+		o->segments, (unsigned long long)o->bytes, o->rate, o->rate_src,
 		fr_json_time(o->measured_at, when, sizeof(when)),
 		o->limited ? "true" : "false", o->opens);
 	if (o->segments)

@@ -299,9 +299,12 @@ struct fr_plan_input {
 	const struct fr_sim_link *links;
 	unsigned n_links;
 	const struct fr_courier_model *courier;
+	const unsigned *output; /* links[i] is p->outputs[output[i]]; NULL:
+				 * outputs[i] */
 };
 /*
- * The send simulated over the links: p->outputs[i] (i < n_links) get
+ * The send simulated over the links: p->outputs[i] (i < n_links; or
+ * output[i]) get
  * segments, bytes and finish, p->eta the last landing; with a courier,
  * p->courier gets alone, and the split when it would beat the network
  * alone (split, first, the two parts, eta, gain) or why not (its name,

@@ -4,10 +4,13 @@
  * The package is listed as a send lists it (sizes are all a plan needs),
  * with the hashes an earlier send of the same listing left in its
  * transfer directory (read, never written). The site is asked what it
- * holds through the first LAN address that answers within ASK_S: an
- * OFFER, its HAVE and HELD, then the session is closed (the site keeps
- * the listing as a partial package, as after any offer). A dial-up line
- * is never dialled for a plan; --offline asks nothing.
+ * holds through every LAN address at once, within ASK_S: an OFFER, its
+ * HAVE and HELD, then the session is closed (the site keeps the listing
+ * as a partial package, as after any offer). The answer of the first
+ * address in priority order is kept; an address that does not answer is
+ * left out of the plan, with why (a send would not get through it now
+ * either), unless none answers. A dial-up line is never dialled for a
+ * plan; --offline asks nothing.
  *
  * The send is then simulated (sim.c, which drives the real assignment)
  * over every network address a striped send would use: each at the rate
@@ -91,6 +94,11 @@ static uint32_t seg_index(const struct fr_plan_input *in, uint32_t i)
 	return in->index ? in->index[i] : i;
 }
 
+static unsigned out_index(const struct fr_plan_input *in, unsigned i)
+{
+	return in->output ? in->output[i] : i;
+}
+
 /* The courier's tail simulated beside the network's front. */
 static int compute_courier(const struct fr_plan_input *in, double net_eta,
 			   struct fr_plan *p)
@@ -143,9 +151,10 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 		pc->why[0] = '\0';
 	}
 	for (unsigned i = 0; i < in->n_links; i++) {
-		p->outputs[i].segments = 0;
-		p->outputs[i].bytes = 0;
-		p->outputs[i].finish = 0;
+		struct fr_plan_output *o = &p->outputs[out_index(in, i)];
+		o->segments = 0;
+		o->bytes = 0;
+		o->finish = 0;
 	}
 	if (!in->n_segs) {
 		if (in->courier)
@@ -158,9 +167,10 @@ int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p)
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < in->n_links; i++) {
-		p->outputs[i].segments = r.out[i].st.segs_acked;
-		p->outputs[i].bytes = r.out[i].st.bytes_acked;
-		p->outputs[i].finish = r.out[i].finish;
+		struct fr_plan_output *o = &p->outputs[out_index(in, i)];
+		o->segments = r.out[i].st.segs_acked;
+		o->bytes = r.out[i].st.bytes_acked;
+		o->finish = r.out[i].finish;
 	}
 	p->eta = r.eta;
 	return in->courier ? compute_courier(in, r.eta, p) : 0;
@@ -312,9 +322,10 @@ struct ask {
 /* A question given up is cut off; its thread has this long to end. */
 #define ASK_END_S 2.0
 
-/* The last question left to its thread: the process may exit before the
- * thread frees it (a plan makes one at most). */
-static struct ask *last_abandoned;
+/* The questions left to their threads: the process may exit before the
+ * threads free them (one per address at most). */
+static struct ask *abandoned[FR_OUTPUTS_MAX];
+static unsigned n_abandoned;
 
 static void ask_free(struct ask *k)
 {
@@ -418,47 +429,62 @@ static bool ask_wait(struct ask *k, double deadline, bool final)
 	if (final) {
 		k->abandoned = !done;
 		if (!done) /* still reachable, for a leak check at exit */
-			last_abandoned = k;
+			abandoned[n_abandoned++ % FR_OUTPUTS_MAX] = k;
 	}
 	pthread_mutex_unlock(&k->mu);
 	return done;
 }
 
-/* Ask a what it holds of m: FR_HAVE_* with have and copies filled,
- * -ETIMEDOUT past the deadline, or the output's code; err says why. */
-static int ask_one(const struct fr_config *c, const struct fr_address *a,
-		   const struct fr_manifest *m, const uint8_t *mf, size_t len,
-		   int priority, double deadline, uint8_t *have,
-		   uint8_t *copies, char *err, size_t cap)
-{
-	struct ask *k = ask_new(c, a, m, mf, len, priority);
+/* A question to one address, on a thread of its own. */
+struct asking {
+	struct ask *k;
 	pthread_t th;
+};
 
-	if (!k)
+/* Ask a what it holds of m: started. -ENOMEM or -EAGAIN. */
+static int ask_start(const struct fr_config *c, const struct fr_address *a,
+		     const struct fr_manifest *m, const uint8_t *mf,
+		     size_t len, int priority, struct asking *q)
+{
+	if (!(q->k = ask_new(c, a, m, mf, len, priority)))
 		return -ENOMEM;
-	if (pthread_create(&th, NULL, ask_main, k) != 0) {
-		ask_free(k);
+	if (pthread_create(&q->th, NULL, ask_main, q->k) != 0) {
+		ask_free(q->k);
+		q->k = NULL;
 		return -EAGAIN;
 	}
-	bool in_time = ask_wait(k, deadline, false);
-	if (!in_time && !ask_wait(k, fr_now_s() + ASK_END_S, true)) {
-		pthread_detach(th); /* its thread frees k */
+	return 0;
+}
+
+/* Its answer, once ask_wait(q->k, deadline, false) said whether it came
+ * in time (in_time), and waited for until end (when not): FR_HAVE_*
+ * with have and copies filled, -ETIMEDOUT, or the output's code; err
+ * says why. */
+static int ask_end(struct asking *q, const struct fr_manifest *m,
+		   bool in_time, double end, uint8_t *have, uint8_t *copies,
+		   char *err, size_t cap)
+{
+	struct ask *k = q->k;
+
+	if (!in_time && !ask_wait(k, end, true)) {
+		pthread_detach(q->th); /* its thread frees k */
 		snprintf(err, cap, "%s (%s) did not answer within %.0f s",
-			 a->name, a->host, ASK_S);
+			 k->a.name, k->a.host, ASK_S);
 		return -ETIMEDOUT;
 	}
 	/* joined, so that what its thread holds (OpenSSL's per-thread
 	 * state) is let go before the process ends */
-	pthread_join(th, NULL);
+	pthread_join(q->th, NULL);
 	int rc = in_time ? k->rc : -ETIMEDOUT;
 	if (!in_time)
 		snprintf(k->err, sizeof(k->err),
-			 "%s (%s) did not answer within %.0f s", a->name,
-			 a->host, ASK_S);
-	snprintf(err, cap, "%s", k->err);
+			 "%s (%s) did not answer within %.0f s", k->a.name,
+			 k->a.host, ASK_S);
+	snprintf(err, cap, "%s", k->err[0] ? k->err : fr_strerror(rc));
 	memcpy(have, k->have, m->n_segments);
 	memcpy(copies, k->copies, m->n_segments);
 	ask_free(k);
+	q->k = NULL;
 	return rc;
 }
 
@@ -477,45 +503,65 @@ static void held_count(const struct fr_manifest *m, int answer,
 	}
 }
 
-/* held[s] = 1 for what the site holds, asked through the first LAN
- * address that answers; p says through which, or why it was not asked. */
+/* held[s] = 1 for what the site holds, asked through every LAN address
+ * at once: the answer of the first in priority order kept, p says
+ * through which, or why none answered. An address that did not answer
+ * (refused, unreachable, silent, a password it does not take) has why
+ * in unreach[i]: a send would not get through it now either. */
 static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 		     const struct fr_address *const *net, unsigned n,
-		     struct fr_manifest *m, uint8_t *held, struct fr_plan *p)
+		     struct fr_manifest *m, uint8_t *held,
+		     char (*unreach)[256], struct fr_plan *p)
 {
 	uint8_t *mf = NULL, *have = calloc(m->n_segments + 1, 1),
 		*copies = calloc(m->n_segments + 1, 1);
 	size_t len;
 	int rc = have && copies ? fr_manifest_seal_out(m, &mf, &len) : -ENOMEM;
 	double deadline = fr_now_s() + ASK_S;
+	struct asking q[FR_OUTPUTS_MAX];
 	unsigned tried = 0;
 
+	memset(q, 0, sizeof(q));
 	snprintf(p->not_asked, sizeof(p->not_asked), "%s",
 		 o->offline ? "--offline"
 			    : "no LAN address to ask (a plan does not dial a "
 			      "line)");
-	for (unsigned i = 0; rc == 0 && !o->offline && i < n; i++) {
-		if (net[i]->type != FR_ADDR_LAN)
+	for (unsigned i = 0; rc == 0 && !o->offline && i < n; i++)
+		if (net[i]->type == FR_ADDR_LAN &&
+		    ask_start(c, net[i], m, mf, len, o->priority, &q[i]) < 0)
+			snprintf(unreach[i], 256, "%s",
+				 "not asked: out of memory or threads");
+	/* every question cut off at the deadline, then given the same
+	 * time to end */
+	bool in_time[FR_OUTPUTS_MAX] = {0};
+	for (unsigned i = 0; i < n; i++)
+		if (q[i].k)
+			in_time[i] = ask_wait(q[i].k, deadline, false);
+	double end = fr_now_s() + ASK_END_S;
+	for (unsigned i = 0; i < n; i++) {
+		if (!q[i].k)
 			continue;
 		char err[512] = "";
-		int r = ask_one(c, net[i], m, mf, len, o->priority, deadline,
-				have, copies, err, sizeof(err));
-		if (r >= 0) {
+		int r = ask_end(&q[i], m, in_time[i], end, have, copies, err,
+				sizeof(err));
+		if (r >= 0 && !p->asked) {
 			p->asked = true;
 			p->not_asked[0] = '\0';
 			snprintf(p->asked_via, sizeof(p->asked_via), "%s",
 				 net[i]->name);
 			held_count(m, r, have, copies, held, p);
-			break;
 		}
+		if (r >= 0 || r == -EBUSY || r == -ENOMEM)
+			continue; /* it answered (busy: a send waits) */
 		fr_log(FR_LOG_DEBUG, "asking %s what it holds: %s", o->site,
 		       err);
+		snprintf(unreach[i], 256, "%s", err);
+		if (p->asked)
+			continue;
 		/* every address's answer, the first in full */
 		size_t at = tried++ ? strlen(p->not_asked) : 0;
 		snprintf(p->not_asked + at, sizeof(p->not_asked) - at, "%s%s",
-			 at ? "; " : "", err[0] ? err : fr_strerror(r));
-		if (r == -ETIMEDOUT || r == -ENOMEM)
-			break;
+			 at ? "; " : "", err);
 	}
 	free(mf);
 	free(have);
@@ -591,9 +637,10 @@ static int plan_run(const struct fr_config *c,
 		    const struct fr_address *const *net, unsigned n,
 		    const struct fr_address *courier,
 		    const struct fr_manifest *m, const uint8_t *held,
-		    struct fr_plan *p)
+		    char (*unreach)[256], struct fr_plan *p)
 {
 	struct fr_sim_link links[FR_OUTPUTS_MAX];
+	unsigned output[FR_OUTPUTS_MAX], used = 0;
 	struct fr_courier_model cm;
 	uint32_t *bytes = malloc((m->n_segments + 1) * sizeof(*bytes));
 	uint32_t *index = malloc((m->n_segments + 1) * sizeof(*index));
@@ -608,12 +655,29 @@ static int plan_run(const struct fr_config *c,
 			}
 		p->send_segments = k;
 		p->send_bytes = m->total_size - p->held_bytes;
-		for (unsigned i = 0; i < n; i++)
-			plan_output(c, net[i], p, &links[i], &p->outputs[i]);
+		for (unsigned i = 0; i < n; i++) {
+			plan_output(c, net[i], p, &links[used],
+				    &p->outputs[i]);
+			memcpy(p->outputs[i].unreachable, unreach[i],
+			       sizeof(p->outputs[i].unreachable));
+			if (unreach[i][0])
+				p->n_unreachable++;
+			else
+				output[used++] = i;
+		}
 		p->n_outputs = n;
+		if (!used) /* none answered: as if they would */
+			for (unsigned i = 0; i < n; i++) {
+				plan_output(c, net[i], p, &links[i],
+					    &p->outputs[i]);
+				memcpy(p->outputs[i].unreachable, unreach[i],
+				       sizeof(p->outputs[i].unreachable));
+				output[used++] = i;
+			}
 		bool cr = courier && plan_courier(courier, &cm, p);
 		struct fr_plan_input in = {k,	  bytes, index,
-					   links, n,	 cr ? &cm : NULL};
+					   links, used,	 cr ? &cm : NULL,
+					   output};
 		rc = fr_plan_compute(&in, p);
 	}
 	if (rc < 0)
@@ -628,12 +692,14 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 	    struct fr_plan *p)
 {
 	const struct fr_address *net[FR_OUTPUTS_MAX], *courier;
+	char unreach[FR_OUTPUTS_MAX][256];
 	struct fr_manifest m = {0};
 	uint8_t *held = NULL;
 	unsigned n;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
+	memset(unreach, 0, sizeof(unreach));
 	p->now = (int64_t)time(NULL);
 	p->priority = o->priority;
 	snprintf(p->site, sizeof(p->site), "%s", o->site);
@@ -646,12 +712,12 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = plan_held(c, o, net, n, &m, held, p)) < 0) {
+	if ((rc = plan_held(c, o, net, n, &m, held, unreach, p)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot encode the manifest of '%s': %s",
 		       p->name, fr_strerror(rc));
 		goto out;
 	}
-	rc = plan_run(c, net, n, courier, &m, held, p);
+	rc = plan_run(c, net, n, courier, &m, held, unreach, p);
 out:
 	free(held);
 	fr_manifest_fini(&m);

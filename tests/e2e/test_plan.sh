@@ -232,6 +232,23 @@ check "... plans without the site, saying why" \
 	[ "$(json_get "$WORK/p6.json" 'd["asked"] is False and "cannot connect to 127.0.0.1:1" in d["not_asked"] and d["send_segments"] == 20')" = true ]
 run_ferry "$WORK/p6.txt" "$WORK/p6t.err" plan "$WORK/src/pkg2" --to LAB --config "$DEAD"
 expect_grep "... in the table too" "LAB was not asked what it holds \(lan: cannot connect|LAB was not asked what it holds \(cannot connect" "$WORK/p6.txt"
+check "... and plans over them as if they answered, saying so" \
+	grep -q "no address of LAB answers now: this plan holds only once they do" "$WORK/p6.txt"
+
+# one address of three that does not answer: the plan asks the others,
+# and leaves it out, saying why
+GONE=$(conf gone "$(lan_address gone 1 16M)")
+run_ferry "$WORK/p12.json" "$WORK/p12.err" plan "$WORK/src/pkg2" --to LAB --json --config "$GONE"
+expect_rc 0 "$RC" "plan with one address that does not answer"
+check "... asks the site through another ($(json_get "$WORK/p12.json" 'd["asked_via"]'))" \
+	[ "$(json_get "$WORK/p12.json" 'd["asked"]')" = true ]
+check "... leaves it out, saying why" \
+	[ "$(json_get "$WORK/p12.json" '[(o["segments"], "cannot connect to 127.0.0.1:1" in (o["unreachable"] or "")) for o in d["outputs"] if o["name"] == "gone"][0]')" = "(0, True)" ]
+check "... the others answered" \
+	[ "$(json_get "$WORK/p12.json" '[o["unreachable"] for o in d["outputs"] if o["name"] != "gone"]')" = "[None, None]" ]
+check "... and carry every segment" [ "$(plan_check "$WORK/p12.json")" = ok ]
+run_ferry "$WORK/p12.txt" "$WORK/p12t.err" plan "$WORK/src/pkg2" --to LAB --config "$GONE"
+expect_grep "... in the table too" "^gone does not answer now: cannot connect to 127.0.0.1:1" "$WORK/p12.txt"
 
 # a site that takes the connection and says nothing: the plan waits 5 s
 SILENT=$(pick_port)

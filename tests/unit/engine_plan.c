@@ -186,7 +186,7 @@ Test(plan, two_links_share_by_rate)
 	struct fr_sim_link L[2] = {lk("fast", 4e6), lk("slow", 1e6)};
 	uint32_t *b = segs(34, MIB);
 	struct fr_plan p = {0};
-	struct fr_plan_input in = {34, b, NULL, L, 2, NULL};
+	struct fr_plan_input in = {34, b, NULL, L, 2, NULL, NULL};
 
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
 	plan_holds(&p, L, 2, b, 34);
@@ -198,13 +198,33 @@ Test(plan, two_links_share_by_rate)
 	free(b);
 }
 
+/* an address that did not answer is left out: the links simulated are
+ * the others, their results in their own outputs; the one left out is
+ * not touched */
+Test(plan, outputs_left_out)
+{
+	struct fr_sim_link L[2] = {lk("fast", 4e6), lk("slow", 1e6)};
+	uint32_t *b = segs(34, MIB);
+	struct fr_plan p = {.outputs = {[1] = {.segments = 77}}};
+	unsigned out[2] = {2, 0};
+	struct fr_plan_input in = {34, b, NULL, L, 2, NULL, out};
+
+	cr_assert_eq(fr_plan_compute(&in, &p), 0);
+	cr_assert_eq(p.outputs[1].segments, 77);
+	cr_assert_eq(p.outputs[0].segments + p.outputs[2].segments, 34);
+	cr_assert_gt(p.outputs[2].segments, 2 * p.outputs[0].segments);
+	cr_assert_gt(p.outputs[0].segments, 0);
+	cr_assert_leq(p.outputs[2].finish, p.eta);
+	free(b);
+}
+
 Test(plan, nothing_to_send)
 {
 	struct fr_sim_link L[1] = {lk("lan", 4e6)};
 	struct fr_courier_model cm = {150e6, 3600, 100e6};
 	struct fr_plan p = {.eta = 9,
 			    .outputs = {{.segments = 3, .finish = 2}}};
-	struct fr_plan_input in = {0, NULL, NULL, L, 1, &cm};
+	struct fr_plan_input in = {0, NULL, NULL, L, 1, &cm, NULL};
 
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
 	cr_assert_eq(p.eta, 0);
@@ -223,9 +243,10 @@ Test(plan, bad_input)
 
 	for (unsigned i = 0; i < FR_ASSIGN_MAX_OUT; i++)
 		L[i] = lk("x", 1e6);
-	struct fr_plan_input none = {4, b, NULL, L, 0, NULL};
+	struct fr_plan_input none = {4, b, NULL, L, 0, NULL, NULL};
 	cr_assert_eq(fr_plan_compute(&none, &p), -EINVAL);
-	struct fr_plan_input full = {4, b, NULL, L, FR_ASSIGN_MAX_OUT, &cm};
+	struct fr_plan_input full = {4,	 b,   NULL, L, FR_ASSIGN_MAX_OUT,
+				     &cm, NULL};
 	cr_assert_eq(fr_plan_compute(&full, &p), -EINVAL,
 		     "no room for the courier");
 	free(b);
@@ -236,7 +257,7 @@ Test(plan, an_output_that_opens_later)
 	struct fr_sim_link L[2] = {lk("lan", 4e6), lk("isdn", 4e6)};
 	uint32_t *b = segs(400, MIB);
 	struct fr_plan p = {0};
-	struct fr_plan_input in = {400, b, NULL, L, 2, NULL};
+	struct fr_plan_input in = {400, b, NULL, L, 2, NULL, NULL};
 
 	/* the second opens 60 s from now, half way through the first's
 	 * 105 s alone */
@@ -264,7 +285,7 @@ Test(plan, a_window_that_closes_during_the_send)
 	struct fr_sim_link L[2] = {lk("lan", 4e6), lk("line", 4e6)};
 	uint32_t *b = segs(400, MIB);
 	struct fr_plan p = {0};
-	struct fr_plan_input in = {400, b, NULL, L, 2, NULL};
+	struct fr_plan_input in = {400, b, NULL, L, 2, NULL, NULL};
 
 	L[1].off[0].from = 20; /* closes after 20 s, for good */
 	L[1].off[0].to = -1;
@@ -289,7 +310,7 @@ Test(plan, held_segments_keep_their_index)
 
 	for (uint32_t i = 0; i < 30; i++)
 		idx[i] = 10 + i;
-	struct fr_plan_input in = {30, b, idx, L, 1, &cm};
+	struct fr_plan_input in = {30, b, idx, L, 1, &cm, NULL};
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
 	cr_assert(p.courier.split, "%s", p.courier.why);
 	cr_assert_eq(p.courier.first, 10 + p.courier.net_segments);
@@ -305,7 +326,7 @@ Test(plan, courier_far_away_no_split)
 	struct fr_courier_model cm = {150e6, 2 * 86400, 100e6};
 	uint32_t *b = segs(34, MIB);
 	struct fr_plan p = {0};
-	struct fr_plan_input in = {34, b, NULL, L, 2, &cm};
+	struct fr_plan_input in = {34, b, NULL, L, 2, &cm, NULL};
 
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
 	plan_holds(&p, L, 2, b, 34);
@@ -325,7 +346,7 @@ Test(plan, courier_near_a_split)
 	struct fr_courier_model cm = {150e6, 60, 100e6};
 	uint32_t *b = segs(256, 8 * MIB);
 	struct fr_plan p = {0};
-	struct fr_plan_input in = {256, b, NULL, L, 2, &cm};
+	struct fr_plan_input in = {256, b, NULL, L, 2, &cm, NULL};
 
 	cr_assert_eq(fr_plan_compute(&in, &p), 0);
 	double net = p.eta;
