@@ -59,6 +59,9 @@ int fr_path_fmt(char *dst, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* fr_human_bytes, fr_json_time, fr_span_str, fr_clock_str, fr_json_str,
  * fr_esc: in fr_engine.h, for the command line too. */
+/* A process that a state file names runs still: it exists and has not
+ * exited (a zombie, killed and not yet reaped by its parent, has). */
+bool fr_pid_alive(long pid);
 /* The value of "key=value" lines in text (0), or -ENOENT and "". */
 int fr_kv_get(const char *text, const char *key, char *out, size_t cap);
 long fr_kv_num(const char *text, const char *key); /* 0 when absent */

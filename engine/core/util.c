@@ -3,6 +3,7 @@
  * file replacement, size formatting, JSON escaping.
  */
 #include <ctype.h>
+#include <signal.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -567,6 +568,29 @@ void fr_json_fput(const char *s, FILE *f)
 		p += adv;
 	}
 	fputc('"', f);
+}
+
+/* ---- processes ------------------------------------------------------------ */
+
+bool fr_pid_alive(long pid)
+{
+	char path[64], st[512];
+
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		return false;
+	/* /proc/PID/stat: "pid (comm) S ...", comm may hold spaces and
+	 * parentheses: the state follows the last ')' */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* no /proc: kill's word */
+	ssize_t n = read(fd, st, sizeof(st) - 1);
+	close(fd);
+	if (n <= 0)
+		return errno != ESRCH;
+	st[n] = '\0';
+	const char *rp = strrchr(st, ')');
+	return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }
 
 /* ---- key=value records -------------------------------------------------- */

@@ -81,7 +81,7 @@ static pid_t line_up(const char *base)
 	fr_kv_get((const char *)text, "pid", v, sizeof(v));
 	free(text);
 	long pid = strtol(v, NULL, 10);
-	return pid > 0 && kill((pid_t)pid, 0) == 0 ? (pid_t)pid : 0;
+	return fr_pid_alive(pid) ? (pid_t)pid : 0;
 }
 
 static void line_touch(const char *base)

@@ -175,11 +175,6 @@ static void prune_partials(struct pruning *pr, const struct fr_config *c)
 
 /* ---- the sender's transfer records --------------------------------------- */
 
-static bool pid_alive(long pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 /* The state `status` shows: a sender killed mid-way left "sending". */
 static const char *transfer_state(const struct fr_transfer *t,
 				  const struct fr_progress *p)
@@ -187,7 +182,7 @@ static const char *transfer_state(const struct fr_transfer *t,
 	const char *state = p->state[0] ? p->state : t->state;
 
 	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
-	    !pid_alive(p->pid))
+	    !fr_pid_alive(p->pid))
 		return "interrupted";
 	return state;
 }
@@ -355,7 +350,7 @@ int fr_forget(const struct fr_config *c, const char *which,
 	int fd = lock_transfer(found);
 	if (fd == -EBUSY) {
 		char pid[32] = "";
-		if (pid_alive(p.pid))
+		if (fr_pid_alive(p.pid))
 			snprintf(pid, sizeof(pid), " (pid %ld)", p.pid);
 		fr_log(FR_LOG_ERROR,
 		       "transfer %s ('%s' to %s) is running%s; stop it first",

@@ -21,11 +21,6 @@
 
 #include "sched/fr_sched.h"
 
-static bool pid_alive(long pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 /* segments journaled in a partial package, without taking its lock */
 static uint32_t journal_count(const char *dir, const struct fr_manifest *m)
 {
@@ -141,7 +136,7 @@ static void output_parse(const char *line, long pid, struct fr_status_output *o)
 	field(line, "pid", false, v, sizeof(v));
 	if (v[0])
 		pid = strtol(v, NULL, 10);
-	if (under_way(o->state) && !pid_alive(pid)) {
+	if (under_way(o->state) && !fr_pid_alive(pid)) {
 		snprintf(o->state, sizeof(o->state), "interrupted");
 		snprintf(o->why, sizeof(o->why), "interrupted");
 		o->carrying = 0;
@@ -219,7 +214,7 @@ static void transfer_fill(const struct fr_transfer *t,
 
 	/* a sender killed mid-way leaves "sending" behind */
 	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
-	    !pid_alive(p->pid))
+	    !fr_pid_alive(p->pid))
 		state = "interrupted";
 	/* sent, but something of the source was left out (exit 6) */
 	if (!strcmp(state, "done") && t->left_out && !t->skip_special)

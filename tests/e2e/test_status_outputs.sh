@@ -14,7 +14,8 @@
 # text table has a line per output. Once the send ends: every output
 # done, their segments adding up to the package's. A single-output send
 # (--via) shows its one output. A sender killed with SIGKILL leaves no
-# output "sending": each under way is interrupted.
+# output "sending": each under way is interrupted, even while the killed
+# process is a zombie its parent has not reaped.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_status_outputs
 
@@ -168,9 +169,20 @@ check "one output: lan, done, every segment ($(cat "$WORK/now"))" \
 # ---- a killed sender -------------------------------------------------------------
 mkdir -p "$WORK/src/killed"
 binary_data "$WORK/src/killed/k.bin" $((16 * 1024 * 1024))
-"$FERRY" send "$WORK/src/killed" --to LAB --level 0 --config "$CEN_CONF" \
-	>"$WORK/k.out" 2>"$WORK/k.err" &
-KILLED=$!
+# its parent does not reap it (as a supervisor that polls later): killed,
+# it stays a zombie while status looks
+python3 -c '
+import subprocess, sys, time
+p = subprocess.Popen(sys.argv[2:], stdout=open(sys.argv[1] + ".out", "w"),
+                     stderr=open(sys.argv[1] + ".err", "w"))
+print(p.pid, flush=True)
+time.sleep(600)
+' "$WORK/k" "$FERRY" send "$WORK/src/killed" --to LAB --level 0 \
+	--config "$CEN_CONF" >"$WORK/k.pid" &
+PARENT=$!
+E2E_PIDS+=("$PARENT")
+wait_for_log "$WORK/k.pid" "^[0-9]+$" 10 || fail "the sender to kill did not start"
+KILLED=$(cat "$WORK/k.pid")
 E2E_PIDS+=("$KILLED")
 sending=
 for ((i = 0; i < 100; i++)); do
@@ -180,7 +192,12 @@ for ((i = 0; i < 100; i++)); do
 done
 [ -n "$sending" ] || fail "the send to kill never showed lan sending: $(cat "$WORK/now")"
 kill -9 "$KILLED"
-wait "$KILLED" 2>/dev/null
+for ((i = 0; i < 50; i++)); do
+	grep -q "^State:.*Z" "/proc/$KILLED/status" 2>/dev/null && break
+	sleep 0.1
+done
+check "the killed sender is a zombie, its parent has not reaped it" \
+	grep -q "^State:.*Z" "/proc/$KILLED/status"
 status_now killed
 log "killed: $(tr '\n' ';' <"$WORK/now")"
 state=$(python3 -c 'import json,sys; print([t for t in json.load(open(sys.argv[1])) if t.get("name") == "killed"][0]["state"])' "$WORK/st.json")
@@ -193,5 +210,7 @@ check "shut, which was waiting for its window, too" \
 "$FERRY" status killed --config "$CEN_CONF" >"$WORK/k.txt" 2>&1
 expect_grep "the text says the sender is gone" \
 	"^    lan .*interrupted .*its sender is gone" "$WORK/k.txt"
+kill -9 "$PARENT"
+wait "$PARENT" 2>/dev/null
 
 e2e_finish
