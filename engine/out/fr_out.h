@@ -38,8 +38,11 @@ struct fr_feed {
 	int64_t (*next)(void *arg, unsigned out, bool *copy);
 	/* seg is durable at the receiver; went: out's own copy of it had
 	 * gone whole before (else another arrival brought it: a parcel's
-	 * import, or the other copy of an endgame) */
-	void (*acked)(void *arg, unsigned out, uint32_t seg, bool went);
+	 * import, or the other copy of an endgame); sent: the package bytes'
+	 * worth of it that out carried (less than the segment when the
+	 * receiver kept the rest of an interrupted frame) */
+	void (*acked)(void *arg, unsigned out, uint32_t seg, bool went,
+		      uint32_t sent);
 	void (*held)(void *arg, uint32_t seg);
 	/* what out sent of seg did not land (NAK'd): it goes back to the
 	 * assignment, its time on the wire not counted as carrying */

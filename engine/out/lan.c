@@ -1205,6 +1205,17 @@ static void send_again(struct lan_conn *lc, uint32_t seg)
 		todo_push(lc, seg);
 }
 
+/* The package bytes' worth of seg that this connection carried: the
+ * part of its frame after what the receiver kept of an interrupted one
+ * (for the rate learned from its ACK). */
+static uint32_t sent_part(const struct lan_conn *lc, uint32_t seg)
+{
+	uint64_t raw = lc->sc->m->segments[seg].length;
+	uint64_t went = lc->flen[seg], kept = lc->fkept[seg];
+
+	return (uint32_t)(kept && went ? raw * went / (went + kept) : raw);
+}
+
 /* An opened message from the receiver: ACK, DONE or ERROR. false when
  * the transfer ends here. */
 static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
@@ -1242,7 +1253,8 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 		}
 		if (lc->sc->feed)
 			lc->sc->feed->acked(lc->sc->feed->arg, lc->sc->out,
-					    idx, lc->flen[idx] != 0);
+					    idx, lc->flen[idx] != 0,
+					    sent_part(lc, idx));
 	} else if (a->status == FR_ACK_AGAIN) {
 		/* not corrupt: the receiver left our copy for another link's,
 		 * which then dropped */

@@ -425,7 +425,8 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy)
 
 /* ---- what comes back ----------------------------------------------------- */
 
-static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
+static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s,
+			uint32_t sent, double now)
 {
 	struct fr_assign_out *p = &a->out[o];
 	int64_t at = q_remove(p, s);
@@ -444,7 +445,10 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 		if (p->busy_from >= 0)
 			p->busy_from = now;
 	} else {
-		estimate(p, a->bytes[s], now, at == 0);
+		if (!sent) /* its time went to a copy thrown away */
+			p->tainted = true;
+		estimate(p, sent < a->bytes[s] ? sent : a->bytes[s], now,
+			 at == 0);
 	}
 	p->tx_end = now - p->latency + p->backlog / p->rate;
 	if (p->nq)
@@ -455,12 +459,18 @@ static void ack_carrier(struct fr_assign *a, unsigned o, uint32_t s, double now)
 
 bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now)
 {
+	return fr_assign_acked_part(a, o, seg, UINT32_MAX, now);
+}
+
+bool fr_assign_acked_part(struct fr_assign *a, unsigned o, uint32_t seg,
+			  uint32_t sent, double now)
+{
 	bool first = false;
 
 	pthread_mutex_lock(&a->mu);
 	if (o < a->n_out && seg < a->n_segs) {
 		bool was_free = seg_free(a, seg);
-		ack_carrier(a, o, seg, now);
+		ack_carrier(a, o, seg, sent, now);
 		if (!a->done[seg]) {
 			if (was_free)
 				a->free_bytes -= a->bytes[seg];
@@ -499,6 +509,9 @@ void fr_assign_held(struct fr_assign *a, uint32_t seg, double now)
 			struct fr_assign_stat *st = &a->out[a->lost_by[seg]].st;
 			st->segs_acked++;
 			st->bytes_acked += a->bytes[seg];
+		} else {
+			a->n_held++;
+			a->held_bytes += a->bytes[seg];
 		}
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -526,6 +539,15 @@ uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes)
 	pthread_mutex_lock(&a->mu);
 	uint32_t n = a->n_done;
 	*bytes = a->done_bytes;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
+uint32_t fr_assign_held_before(struct fr_assign *a, uint64_t *bytes)
+{
+	pthread_mutex_lock(&a->mu);
+	uint32_t n = a->n_held;
+	*bytes = a->held_bytes;
 	pthread_mutex_unlock(&a->mu);
 	return n;
 }

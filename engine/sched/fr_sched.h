@@ -82,6 +82,9 @@ struct fr_assign {
 	pthread_mutex_t mu;
 	uint32_t n_segs, n_done;
 	uint64_t done_bytes;    /* of the segments done */
+	uint32_t n_held;        /* of them: held at the receiver before any
+				 * output of this send carried them */
+	uint64_t held_bytes;
 	uint32_t *bytes;     /* per segment */
 	int8_t (*car)[2];    /* per segment: its carriers, -1 none */
 	int8_t *copier;      /* per segment: the output given an endgame
@@ -120,6 +123,11 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
 /* seg is durable at the receiver, reported by o (a courier's import
  * too): true for its first ACK; every carrier lets go of it. */
 bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
+/* The same, when o sent only sent bytes' worth of seg's (the receiver
+ * kept the rest of an interrupted frame): its rate is learned from
+ * those, not from the segment's length. */
+bool fr_assign_acked_part(struct fr_assign *a, unsigned o, uint32_t seg,
+			  uint32_t sent, double now);
 bool fr_assign_is_done(struct fr_assign *a, uint32_t seg);
 /* seg is at the receiver already (an offer's answer, a copy it holds):
  * done, with no sample for any estimate, credited to the output that had
@@ -139,6 +147,10 @@ void fr_assign_up(struct fr_assign *a, unsigned o, double now);
 bool fr_assign_all_done(struct fr_assign *a);
 /* Segments acknowledged (or held) so far; *bytes: theirs. */
 uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes);
+/* Segments the receiver held that no output of this send carried (an
+ * offer's answer; not one it holds because another output of this send
+ * landed it first); *bytes: theirs. */
+uint32_t fr_assign_held_before(struct fr_assign *a, uint64_t *bytes);
 void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
 
 /*

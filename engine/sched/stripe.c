@@ -112,27 +112,33 @@ static int64_t feed_next(void *arg, unsigned out, bool *copy)
 	return go ? fr_assign_next(&st->as, out, fr_now_s(), copy) : seg;
 }
 
-/* seg is durable. The output credited is the one whose copy landed: a
- * network session that had not sent its copy whole (it may have been
- * given it, or be sending it) did not bring it. Of the courier's tail,
- * the parcel's import did; else the other carrier (an endgame copy), if
- * there is one. */
-static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went)
+/* seg is durable, out says (sent: its part of it). The output credited
+ * is the one whose copy landed: a network session that had not sent its
+ * copy whole (it may have been given it, or be sending it) did not bring
+ * it. Of the courier's tail, the parcel's import did; else the other
+ * carrier (an endgame copy), if there is one. */
+static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
+		       uint32_t sent)
 {
 	struct stripe *st = arg;
+	unsigned by = out;
 
 	if (st->cr && seg >= st->cr->first &&
 	    (!went || !fr_assign_carries(&st->as, out, seg)))
-		out = st->cr_idx;
+		by = st->cr_idx;
 	else if (!went)
 		for (unsigned i = 0; i < st->n; i++) {
 			unsigned k = st->lanes[i].idx;
 			if (k != out && fr_assign_carries(&st->as, k, seg)) {
-				out = k;
+				by = k;
 				break;
 			}
 		}
-	fr_assign_acked(&st->as, out, seg, fr_now_s());
+	/* the rate is learned from what a session carried itself (none:
+	 * its time went to a copy thrown away) */
+	fr_assign_acked_part(&st->as, by, seg,
+			     by != out ? UINT32_MAX : went ? sent : 0,
+			     fr_now_s());
 }
 
 static void feed_held(void *arg, uint32_t seg)
@@ -657,7 +663,11 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			 char *err, size_t cap)
 {
 	int rc = 0;
+	uint64_t most = 0;
 
+	/* what the receiver held before this send: not what a lane that
+	 * joined late found there, landed by the others */
+	res->segs_skipped = fr_assign_held_before(&st->as, &res->skipped_bytes);
 	for (unsigned i = 0; i < st->n; i++) {
 		struct lane *l = &st->lanes[i];
 		struct fr_assign_stat s;
@@ -667,13 +677,12 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		res->segs_resent += l->res.segs_resent;
 		if (l->res.attempts > res->attempts) /* the most one took */
 			res->attempts = l->res.attempts;
-		if (l->res.segs_skipped > res->segs_skipped) {
-			res->segs_skipped = l->res.segs_skipped;
-			res->skipped_bytes = l->res.skipped_bytes;
-		}
-		if (l->res.level_last > res->level_last)
-			res->level_last = l->res.level_last;
 		fr_assign_stat(&st->as, l->idx, &s);
+		/* the level of the output that carried the most */
+		if (s.bytes_acked > most || i == 0) {
+			most = s.bytes_acked;
+			res->level_last = l->res.level_last;
+		}
 		if (res->n_outputs < FR_OUTPUTS_MAX) {
 			struct fr_output_result *o =
 				&res->outputs[res->n_outputs++];

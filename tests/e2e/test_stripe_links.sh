@@ -292,6 +292,10 @@ if [ "$(ss -Htn state established dst "$SLOW_L" dport = 7070 | wc -l)" = 0 ]; th
 	check "the slow link carried segments again once redialled ($ns against $before before the drop)" \
 		[ "$ns" -gt "${before:-0}" ]
 	check "every segment was acknowledged once ($nf + $ns = $segs)" [ $((nf + ns)) = "$segs" ]
+	# the redialled link's offer finds held what the fast one landed:
+	# not "already there" (LAB held nothing of it when the send began)
+	sk=$(json_get "$WORK/b.json" 'd["segments_skipped"]')
+	check "nothing counted as already there ($sk)" [ "$sk" = 0 ]
 	got=$(received back)
 	check "LAB wrote each segment once ($got received, $segs in the package)" [ "$got" = "$segs" ]
 else

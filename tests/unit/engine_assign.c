@@ -441,6 +441,35 @@ Test(assign, estimator_skips_a_segment_sent_again)
 	free(b);
 }
 
+Test(assign, a_resumed_frame_samples_what_went)
+{
+	/* at the true rate from the start: the receiver kept three
+	 * quarters of segment 1's frame from an interrupted session, so a
+	 * quarter of it goes, in a quarter of the time. Counted whole, its
+	 * sample would read four times the rate (and be stored for the next
+	 * send); a session that never sent its copy whole learns nothing */
+	struct fr_assign a;
+	uint32_t *b = segs(4);
+	double rate = MBIT(8), now = 0, t = SEG / rate;
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 4, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "lan", rate, FR_RATE_CONFIGURED, 0), 0);
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 0);
+	cr_assert(fr_assign_acked(&a, 0, 0, now += t));
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 1);
+	cr_assert(fr_assign_acked_part(&a, 0, 1, SEG / 4, now += t / 4));
+	rate_is(&a, 0, rate);
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 2);
+	cr_assert(fr_assign_acked_part(&a, 0, 2, 0, now += t / 10));
+	rate_is(&a, 0, rate);
+	cr_assert_eq(fr_assign_next(&a, 0, now, &copy), 3);
+	cr_assert(fr_assign_acked(&a, 0, 3, now += t / 3)); /* SEG / 3 */
+	rate_is(&a, 0, rate);
+	fr_assign_fini(&a);
+	free(b);
+}
+
 Test(assign, endgame_copy_makes_no_sample)
 {
 	/* b, at its true rate, copies a's last segment; the receiver keeps
