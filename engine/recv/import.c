@@ -1379,7 +1379,9 @@ static int imp_complete(struct importer *im, char *err, size_t cap)
 	if (p->m.open)
 		rc = fr_store_settle(p, im->phash,
 				     p->m.n_segments * FR_HASH_LEN, err, cap);
-	if (rc == 0)
+	if (rc == FR_HAVE_COMPLETE) /* the package in place: nothing moves */
+		fr_store_discard(p), rc = 0;
+	else if (rc == 0)
 		rc = fr_store_finalize(p, im->c->store, err, cap);
 	fr_inbound_finish_end(im->op, rc == 0);
 	return rc;

@@ -2392,6 +2392,17 @@ static void complete(struct rconn *rc)
 		return;
 	}
 	r = take_table(rc, false);
+	if (r == FR_HAVE_COMPLETE) {
+		/* the package in place is the one offered: nothing moves */
+		fr_store_discard(&rc->op->pkg);
+		fr_inbound_finish_end(rc->op, true);
+		fr_log(FR_LOG_INFO,
+		       "%s: package '%s' is already here, complete: the "
+		       "sender's hashes are those of %s/packages/%s",
+		       rc->who, rc->pkg.m.name, rc->c->store, rc->pkg.m.name);
+		send_locked(rc, FR_MSG_DONE, NULL, 0);
+		return;
+	}
 	if (r == 0) {
 		r = fr_store_finalize(&rc->op->pkg, rc->c->store, err,
 				      sizeof(err));

@@ -41,6 +41,10 @@ int fr_jrec_unpack(const uint8_t src[FR_JREC_LEN], uint32_t *index,
 int fr_journal_open(struct fr_journal *j, const char *path,
 		    const struct fr_manifest *m);
 /* Append records for segs[0..n) and make them durable (fdatasync). */
+/* A copy of segment idx with hash h is held that the open manifest does
+ * not confirm (for HELD; not journaled: the caller says where it is). */
+void fr_journal_note_copy(struct fr_journal *j, uint32_t idx,
+			  const uint8_t h[FR_HASH_LEN]);
 int fr_journal_append(struct fr_journal *j, const struct fr_manifest *m,
 		      const uint32_t *segs, unsigned n);
 void fr_journal_close(struct fr_journal *j);
@@ -64,6 +68,11 @@ struct fr_store_pkg {
 	int *fds;            /* per entry: [2e] buffered, [2e+1] O_DIRECT */
 	uint8_t *nodirect;   /* per entry: O_DIRECT refused for this file */
 	unsigned n_open;
+	/* an open offer of the listing of the package in place: what the
+	 * journal does not hold is offered as copies of that package's
+	 * segments (HELD), read from placed_tree ("" when none) */
+	char placed_tree[1200];
+	uint8_t *placed;     /* per segment: its copy is in placed_tree */
 };
 /*
  * Accept a manifest: create (or reopen) the partial package, lock it,
@@ -78,9 +87,15 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
  * journaled: each must be the hash of the segment as received (a frame's
  * own hash, from an open manifest). The manifest becomes complete, its id
  * the package id, and replaces the open one in the partial package.
+ * FR_HAVE_COMPLETE: nothing was received and the table is that of the
+ * package in place (its copies, every one the sender's): the caller
+ * drops the partial package (fr_store_discard) instead of finalizing.
  */
 int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
 		    char *errbuf, size_t errcap);
+/* The partial package is not needed (the package in place is the one
+ * offered): removed, its lock still held until fr_store_close. */
+void fr_store_discard(struct fr_store_pkg *p);
 #define FR_STORE_MAX_OPEN 128
 /* True when fr_store_fd(p, e, direct) would first close the cached fds. */
 static inline bool fr_store_fd_would_close(const struct fr_store_pkg *p,

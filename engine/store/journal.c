@@ -62,6 +62,13 @@ static void note_unconfirmed(struct fr_journal *j, uint32_t idx,
 	memcpy(u + 1, h, FR_HASH_LEN);
 }
 
+void fr_journal_note_copy(struct fr_journal *j, uint32_t idx,
+			  const uint8_t h[FR_HASH_LEN])
+{
+	if (idx < j->n_segments)
+		note_unconfirmed(j, idx, h);
+}
+
 int fr_journal_open(struct fr_journal *j, const char *path,
 		    const struct fr_manifest *m)
 {

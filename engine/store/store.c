@@ -430,17 +430,99 @@ static int put_manifest(const char *path, const uint8_t *mf, size_t len,
 	return 0;
 }
 
+static void close_fds(struct fr_store_pkg *p);
+
+/*
+ * An open offer of the listing of the package in place (a sender with no
+ * record of having sent it: forgotten, or another store): the segments
+ * the journal does not hold, and the offer gives no hash for, are
+ * offered as copies of that package's (HELD). The sender reads and
+ * compares them instead of sending them; at TABLE they are taken from
+ * there (take_unconfirmed), or, when the package is the one in place,
+ * nothing is (fr_store_settle).
+ */
+static void offer_in_place(const char *store, struct fr_store_pkg *p)
+{
+	struct fr_manifest old = {0};
+	char path[1400];
+	uint8_t *buf;
+	size_t len;
+	struct stat st;
+	uint32_t n = 0;
+
+	p->placed_tree[0] = '\0';
+	if (!p->m.open || p->repair ||
+	    fr_path_fmt(path, sizeof(path), "%s/manifests/%s", store,
+			p->m.name) ||
+	    fr_read_file(path, FR_MANIFEST_MAX, &buf, &len) < 0)
+		return;
+	int rc = fr_manifest_decode(&old, buf, len);
+	free(buf);
+	if (rc < 0 || old.open || memcmp(old.lid, p->m.lid, FR_HASH_LEN) ||
+	    old.n_segments != p->m.n_segments ||
+	    fr_path_fmt(p->placed_tree, sizeof(p->placed_tree),
+			"%s/packages/%s", store, p->m.name) ||
+	    stat(p->placed_tree, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    !(p->placed = calloc(p->m.n_segments + 1, 1))) {
+		p->placed_tree[0] = '\0';
+		fr_manifest_fini(&old);
+		return;
+	}
+	for (uint32_t i = 0; i < p->m.n_segments; i++) {
+		const uint8_t *u =
+		    p->j.unconfirmed ? p->j.unconfirmed + (size_t)i * FR_UNCONF_REC
+				     : NULL;
+		if (p->j.have[i] || (u && u[0]) ||
+		    !fr_hash_unknown(p->m.segments[i].hash))
+			continue;
+		fr_journal_note_copy(&p->j, i, old.segments[i].hash);
+		p->placed[i] = 1;
+		n++;
+	}
+	fr_manifest_fini(&old);
+	if (n)
+		fr_log(FR_LOG_INFO,
+		       "package '%s': the same listing is in place; its %u "
+		       "segments go to the sender as copies to compare",
+		       p->m.name, n);
+}
+
+/* Segment i's copy, from the package in place, written into the partial
+ * tree: true when its bytes there are still the table's (t). */
+static bool take_placed(struct fr_store_pkg *p, struct fr_seg_reader *r,
+			uint32_t i, const uint8_t *t)
+{
+	char msg[512];
+	uint8_t h[FR_HASH_LEN];
+
+	if (fr_seg_read(r, p->placed_tree, false, &p->m, i, msg, sizeof(msg)) <
+	    0)
+		return false;
+	fr_hash128(r->buf, p->m.segments[i].length, h);
+	if (memcmp(h, t, FR_HASH_LEN))
+		return false;
+	if (fr_store_write_segment(p, i, r->buf, msg, sizeof(msg)) < 0) {
+		fr_log(FR_LOG_ERROR, "package '%s': segment %u from the package "
+		       "in place: %s", p->m.name, i, msg);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Segments held before, that the open offer could not confirm (HELD), and
  * that the sender found the same and did not send: the table confirms
  * them. Their bytes are read back and checked first (a later session may
- * have written part of another version over them), then journaled.
+ * have written part of another version over them), then journaled. The
+ * copies of the package in place are written into the partial tree
+ * first, and made durable before they are journaled.
  */
 static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
 {
 	struct fr_manifest *m = &p->m;
 	struct fr_seg_reader r = {0};
 	uint32_t *ok = NULL, n = 0;
+	bool placed = false;
 	int rc = 0;
 
 	for (uint32_t i = 0; p->j.unconfirmed && i < m->n_segments; i++) {
@@ -453,16 +535,44 @@ static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
 			rc = rc < 0 ? rc : -ENOMEM;
 			break;
 		}
-		if (!on_disk_is(p, &r, i, t))
+		if (p->placed && p->placed[i]) {
+			if (!take_placed(p, &r, i, t))
+				continue;
+			placed = true;
+		} else if (!on_disk_is(p, &r, i, t)) {
 			continue;
+		}
 		memcpy(m->segments[i].hash, t, FR_HASH_LEN);
 		ok[n++] = i;
 	}
+	if (rc == 0 && placed && syncfs(p->store_fd) < 0)
+		rc = -errno;
 	if (rc == 0 && n)
 		rc = fr_journal_append(&p->j, m, ok, n);
 	free(ok);
 	fr_seg_reader_fini(&r);
 	return rc;
+}
+
+/* Nothing was received, and the table is the package in place's: every
+ * segment a copy of it that the sender found the same. */
+static bool is_placed(const struct fr_store_pkg *p, const uint8_t *tab)
+{
+	if (!p->placed || !p->j.unconfirmed || p->j.n_have)
+		return false;
+	for (uint32_t i = 0; i < p->m.n_segments; i++) {
+		const uint8_t *u = p->j.unconfirmed + (size_t)i * FR_UNCONF_REC;
+		if (!p->placed[i] ||
+		    memcmp(u + 1, tab + (size_t)i * FR_HASH_LEN, FR_HASH_LEN))
+			return false;
+	}
+	return true;
+}
+
+void fr_store_discard(struct fr_store_pkg *p)
+{
+	close_fds(p);
+	fr_remove_tree(p->dir);
 }
 
 int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
@@ -477,6 +587,13 @@ int fr_store_settle(struct fr_store_pkg *p, const uint8_t *tab, uint32_t len,
 			 "segment table of %u bytes for %u segments", len,
 			 m->n_segments);
 		return FR_E_PROTOCOL;
+	}
+	if (is_placed(p, tab)) {
+		for (uint32_t i = 0; i < m->n_segments; i++)
+			memcpy(m->segments[i].hash, tab + (size_t)i * FR_HASH_LEN,
+			       FR_HASH_LEN);
+		m->open = false;
+		return FR_HAVE_COMPLETE;
 	}
 	if ((rc = take_unconfirmed(p, tab)) < 0) {
 		snprintf(errbuf, errcap, "cannot journal held segments: %s",
@@ -628,6 +745,7 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 	}
 	if ((rc = open_tree(p, errbuf, errcap)) < 0)
 		goto fail;
+	offer_in_place(store, p);
 	return FR_HAVE_PARTIAL;
 fail:
 	fr_store_close(p);
@@ -1202,6 +1320,8 @@ void fr_store_close(struct fr_store_pkg *p)
 	}
 	if (p->j.fd >= 0 || p->j.have)
 		fr_journal_close(&p->j);
+	free(p->placed);
+	p->placed = NULL;
 	if (p->tree_fd >= 0)
 		close(p->tree_fd);
 	if (p->lock_fd >= 0)

@@ -1,0 +1,79 @@
+#!/bin/bash
+# test_in_place.sh - a send of a package the receiver already holds
+# complete, by a sender with no record of having sent it (its transfer
+# forgotten, or another sender's store): the receiver offers the package
+# in place as copies (HELD), the sender reads and compares them, and
+#   - unchanged: nothing goes on the wire, every segment counts as
+#     already there, the receiver keeps its package and no partial one;
+#   - from a second sender store: the same;
+#   - one segment changed with the file's size and time kept (the same
+#     listing): that segment alone is sent, the others are taken from the
+#     package in place, and the package is the new version, verified.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init test_in_place
+
+PKG=$WORK/src/pkg
+mkdir -p "$PKG/sub"
+binary_data "$PKG/a.bin" $((5 * 1024 * 1024 + 77))
+binary_data "$PKG/sub/b.bin" $((2 * 1024 * 1024))
+echo "a small file" >"$PKG/sub/c.txt"
+SENDER_EXTRA="segment-size = 1M" write_configs
+start_serve
+
+# sent_json FILE: "wire segments sent skipped" of a send --json
+sent_json() {
+	json_get "$1" '"%d %d %d %d" % (d["wire_bytes"], d["segments"], d["segments_sent"], d["segments_skipped"])'
+}
+
+run_ferry "$WORK/s1.json" "$WORK/s1.err" send "$PKG" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the first send"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package"
+n=$(json_get "$WORK/s1.json" 'd["segments"]')
+log "the package has $n segments"
+
+# ---- forgotten by the sender ------------------------------------------------------
+run_ferry "$WORK/f.out" "$WORK/f.err" forget pkg --config "$CEN_CONF"
+expect_rc 0 "$RC" "forget the transfer"
+run_ferry "$WORK/p.json" "$WORK/p.err" plan "$PKG" --to LAB --json --config "$CEN_CONF"
+check "plan: the site holds every segment, to compare ($(json_get "$WORK/p.json" '(d["held_segments"], d["held_unconfirmed"], d["send_segments"])'))" \
+	[ "$(json_get "$WORK/p.json" '(d["held_segments"], d["held_unconfirmed"], d["send_segments"])')" = "($n, $n, 0)" ]
+mark=$(wc -l <"$SERVE_LOG")
+run_ferry "$WORK/s2.json" "$WORK/s2.err" send "$PKG" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the same package sent again, its transfer forgotten"
+read -r wire segs sent skipped <<<"$(sent_json "$WORK/s2.json")"
+check "nothing sent ($sent segments, $wire bytes on the wire)" [ "$sent" = 0 -a "$wire" = 0 ]
+check "every segment already there ($skipped of $segs)" [ "$skipped" = "$segs" ]
+tail -n +"$mark" "$SERVE_LOG" >"$WORK/serve2.log"
+expect_grep "LAB says the package in place is the one offered" \
+	"package 'pkg' is already here, complete: the sender's hashes are those of" "$WORK/serve2.log"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package in place, untouched"
+check "no partial package left at LAB" [ -z "$(ls -A "$LAB_STORE/partial" 2>/dev/null)" ]
+
+# ---- another sender store ----------------------------------------------------------
+sed "s#^store = .*#store = $WORK/cen2#" "$CEN_CONF" >"$WORK/cen2.conf"
+run_ferry "$WORK/s3.json" "$WORK/s3.err" send "$PKG" --to LAB --level 0 --json --config "$WORK/cen2.conf"
+expect_rc 0 "$RC" "the same package from another sender store"
+read -r wire segs sent skipped <<<"$(sent_json "$WORK/s3.json")"
+check "nothing sent from the other store ($sent segments, $wire bytes)" [ "$sent" = 0 -a "$wire" = 0 ]
+check "every segment already there ($skipped of $segs)" [ "$skipped" = "$segs" ]
+
+# ---- one segment changed, the listing the same -------------------------------------
+t=$(stat -c %y "$PKG/a.bin")
+printf 'a changed segment' | dd of="$PKG/a.bin" bs=1 seek=$((3 * 1024 * 1024 + 5)) conv=notrunc 2>/dev/null
+touch -d "$t" "$PKG/a.bin"
+run_ferry "$WORK/f2.out" "$WORK/f2.err" forget pkg --config "$CEN_CONF"
+mark=$(wc -l <"$SERVE_LOG")
+run_ferry "$WORK/s4.json" "$WORK/s4.err" send "$PKG" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a new version of the same listing"
+read -r wire segs sent skipped <<<"$(sent_json "$WORK/s4.json")"
+check "the changed segment alone is sent ($sent sent, $skipped already there, of $segs)" \
+	[ "$sent" = 1 -a "$skipped" = $((segs - 1)) ]
+check "about one segment on the wire ($wire bytes)" [ "$wire" -lt $((3 * 512 * 1024)) ]
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the new version, its other segments from the old"
+run_ferry "$WORK/v.out" "$WORK/v.err" verify pkg --config "$LAB_CONF"
+expect_rc 0 "$RC" "LAB verifies the new version"
+tail -n +"$mark" "$SERVE_LOG" >"$WORK/serve4.log"
+expect_grep "LAB completed it with the one segment received" \
+	"package 'pkg' complete and verified .*\(1 segments received" "$WORK/serve4.log"
+
+e2e_finish
