@@ -555,7 +555,7 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 			continue; /* it answered (busy: a send waits) */
 		fr_log(FR_LOG_DEBUG, "asking %s what it holds: %s", o->site,
 		       err);
-		snprintf(unreach[i], 256, "%s", err);
+		snprintf(unreach[i], 256, "%.255s", err);
 		if (p->asked)
 			continue;
 		/* every address's answer, the first in full */
