@@ -614,6 +614,10 @@ struct fr_parcel_opts {
 	bool skip_special;    /* what is left out does not make it fail */
 	uint32_t first;       /* a send's courier: segments from this one on */
 	bool quiet;           /* no report on stdout: one line logged */
+	bool whole;           /* kept only with every segment written (a
+			       * send's courier: else the network carries
+			       * them all); else a full medium keeps what
+			       * it holds */
 };
 struct fr_parcel_made;
 /* Write a parcel of the segments SITE does not hold onto the media; made

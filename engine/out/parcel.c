@@ -1028,13 +1028,15 @@ static void drop_volumes(const struct vwriter *w)
 			 (int)strlen(w->vols[k].path) - 4, w->vols[k].path);
 		unlink(txt);
 	}
-	if (w->n_vols) {
-		char dir[1300];
-		snprintf(dir, sizeof(dir), "%.*s",
-			 (int)(strrchr(w->vols[0].path, '/') - w->vols[0].path),
-			 w->vols[0].path);
-		rmdir(dir);
-	}
+	/* the parcel's directory on every medium, if empty now (one
+	 * whose volume was opened and dropped is no longer in vols) */
+	char idh[2 * FR_HASH_LEN + 1], dir[1300];
+	fr_hex(w->h.parcel, FR_HASH_LEN, idh);
+	idh[12] = '\0';
+	for (unsigned i = 0; i < w->n_media; i++)
+		if (!fr_path_fmt(dir, sizeof(dir), "%s/ferry-parcel-%s",
+				 w->media[i], idh))
+			rmdir(dir);
 }
 
 /* Segments of the parcel's list that no volume holds (did not fit). */
@@ -1326,13 +1328,15 @@ static int parcel_outputs(const struct fr_config *c,
 		return FR_E_CONFIG;
 	}
 	for (unsigned i = 0; i < *n_media; i++) {
-		if (stat(media[i], &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    access(media[i], W_OK) < 0) {
+		int e = stat(media[i], &st) < 0    ? errno
+			: !S_ISDIR(st.st_mode)     ? ENOTDIR
+			: access(media[i], W_OK) < 0 ? errno
+						     : 0;
+		if (e) {
 			fr_log(FR_LOG_ERROR,
-			       "medium '%s' is not a writable directory%s%s",
-			       media[i], errno ? ": " : "",
-			       errno ? strerror(errno) : "");
-			return -ENOTDIR;
+			       "medium '%s' is not a writable directory: %s",
+			       media[i], strerror(e));
+			return -e;
 		}
 	}
 	return 0;
@@ -1514,7 +1518,8 @@ static int create_close(struct creation *cr, int rc)
 	rc = close_last_volume(w, rc, cr->t0);
 	/* volumes without a manifest, from a source that changed or could
 	 * not be read, or not needed: none is kept */
-	bool keep = rc == 0 || (cr->written > 0 && pp->settled &&
+	bool keep = rc == 0 || (!cr->o->whole && cr->written > 0 &&
+				pp->settled &&
 				pp->settle_rc == 0 && rc != FR_E_CHANGED &&
 				!cr->unread);
 	if (!keep && cr->unread && cr->written > 0)

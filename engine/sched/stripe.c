@@ -75,6 +75,7 @@ struct stripe {
 	pthread_t cr_th;
 	bool cr_running;
 	int cr_rc;
+	char cr_err[1200];           /* failed: why, for status */
 	atomic_bool cr_over;         /* the parcel is written (or failed: cr_rc) */
 };
 
@@ -211,14 +212,16 @@ static size_t courier_line(struct stripe *st, char *buf, size_t cap)
 							 : "shipping";
 
 	fr_assign_stat(&st->as, st->cr_idx, &s);
+	bool failed = !strcmp(state, "failed");
 	int n = snprintf(buf, cap,
 			 "output=%s type=courier state=%s segs=%u bytes=%llu "
 			 "carrying=%u rate=%.0f rate_src=%s eta=%.0f current=0 "
-			 "pid=%ld why=- error=\n",
+			 "pid=%ld why=%s error=%s\n",
 			 st->cr->a->name, state, s.segs_acked,
 			 (unsigned long long)s.bytes_acked, s.held, s.rate,
 			 fr_rate_src_name(s.rate_src), st->cr->eta,
-			 (long)getpid());
+			 (long)getpid(), failed ? "failed" : "-",
+			 failed ? st->cr_err : "");
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -605,10 +608,16 @@ static void *courier_main(void *arg)
 				    .first = cr->first,
 				    .hashed = courier_hashed,
 				    .hashed_arg = st,
-				    .quiet = true};
+				    .quiet = true,
+				    .whole = true};
 	struct fr_parcel_made made;
 
 	int rc = fr_parcel_create(st->c, &po, &made);
+	if (rc < 0) /* before cr_over says it failed */
+		snprintf(st->cr_err, sizeof(st->cr_err),
+			 "the parcel could not be written to %s (%s): none is "
+			 "kept",
+			 cr->a->media, fr_strerror(rc));
 	st->cr_rc = rc;
 	atomic_store(&st->cr_over, true);
 	if (st->cr_rc >= 0 && made.kept) /* a resume waits for it */
@@ -617,9 +626,10 @@ static void *courier_main(void *arg)
 	if (st->cr_rc < 0) {
 		/* the network carries the tail too */
 		fr_log(FR_LOG_WARN,
-		       "'%s' to %s: the parcel could not be written (%s); the "
-		       "network carries its segments",
-		       st->t->name, st->t->site, fr_strerror(st->cr_rc));
+		       "'%s' to %s: %s; the network carries segments %u to %u "
+		       "too",
+		       st->t->name, st->t->site, st->cr_err, cr->first,
+		       st->known->m->n_segments - 1);
 		pthread_mutex_lock(&st->mu);
 		if (atomic_exchange(&st->tail_held, false))
 			fr_assign_release_tail(&st->as);

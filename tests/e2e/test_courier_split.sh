@@ -17,6 +17,8 @@
 #   - a courier whose transit is longer than the network needs: no parcel
 #     (the send says the network alone is sooner) and the send completes
 #     by network;
+#   - a medium that fills before the parcel is whole: no parcel is kept,
+#     the network carries everything, status says why the courier failed;
 #   - --courier for a site without a courier address: exit 3, named;
 #     --via auto there: the network alone; --via naming the courier, or
 #     no address of the site: exit 3, said.
@@ -203,5 +205,37 @@ run_ferry "$WORK/s7.out" "$WORK/s7.err" send "$WORK/src/small" --to LAB --via no
 	--name small7 --config "$CEN_CONF"
 expect_rc 3 "$RC" "--via naming no address of the site"
 expect_grep "... lists the site's addresses" "no such address .*its addresses: lan, usb" "$WORK/s7.err"
+
+# a courier whose medium fills before its parcel is whole: no parcel is
+# kept (none registered, nothing left on the medium), the network
+# carries every segment, and status says why the courier failed
+FULL=$WORK/full
+mkdir -p "$FULL"
+if mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
+	sed -i 's/^transit = 3d$/transit = 3s/' "$CEN_CONF"
+	sed -i "s#^media = .*#media = $FULL#" "$CEN_CONF"
+	mkdir -p "$WORK/src/fill"
+	head -c $((6 * 1024 * 1024)) /dev/urandom >"$WORK/src/fill/f.bin"
+	run_ferry "$WORK/s8.json" "$WORK/s8.err" send "$WORK/src/fill" --to LAB --courier \
+		--level 0 --json --config "$CEN_CONF"
+	expect_rc 0 "$RC" "a --courier send whose medium fills"
+	expect_grep "... split" "a parcel by usb carries segments" "$WORK/s8.err"
+	expect_grep "... says the parcel is not kept and the network carries its part" \
+		"the parcel could not be written to $FULL \(No space left on device\): none is kept; the network carries segments [0-9]+ to [0-9]+ too" "$WORK/s8.err"
+	check "... and never told to ship it" test -z "$(grep "ship it" "$WORK/s8.err")"
+	compare_trees "$WORK/src/fill" "$LAB_STORE/packages/fill" "the package whose parcel did not fit"
+	cs=$(json_get "$WORK/s8.json" '[o["segments"] for o in d["outputs"] if o["name"] == "usb"][0]')
+	check "the courier brought nothing ($cs)" [ "$cs" = 0 ]
+	check "nothing is left on the medium" [ -z "$(ls -A "$FULL")" ]
+	run_ferry "$WORK/pl8.json" "$WORK/pl8.err" parcel list --json --config "$CEN_CONF"
+	check "no parcel of it is listed" \
+		[ "$(json_get "$WORK/pl8.json" 'len([p for p in d if p["name"] == "fill"])')" = 0 ]
+	run_ferry "$WORK/st8.json" "$WORK/st8.err" status fill --json --config "$CEN_CONF"
+	check "status: the courier failed, saying why" \
+		[ "$(json_get "$WORK/st8.json" '[(o["state"], "No space left" in (o["error"] or "")) for o in d[0]["outputs"] if o["name"] == "usb"][0]')" = "('failed', True)" ]
+	umount "$FULL"
+else
+	log "cannot mount a tmpfs here: the full medium is left out"
+fi
 
 e2e_finish
