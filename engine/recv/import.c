@@ -310,7 +310,10 @@ int fr_parcel_serve_query(const struct fr_config *c, struct fr_chan *ch,
 			st = FR_PARCEL_UNKNOWN;
 		else if (st != FR_PARCEL_RECEIVED &&
 			 package_complete(c, in.name, in.pkg))
-			st = FR_PARCEL_SUPERSEDED;
+			/* imported in part, the network brought the rest: it
+			 * came (and may have brought some); else not needed */
+			st = st == FR_PARCEL_IMPORTING ? FR_PARCEL_RECEIVED
+						       : FR_PARCEL_SUPERSEDED;
 		memcpy(ans + 4 + i * 20, pid, FR_HASH_LEN);
 		fr_put32(ans + 4 + i * 20 + 16, st);
 	}

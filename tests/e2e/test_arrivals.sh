@@ -11,6 +11,8 @@
 #     exit 0;
 #   - a parcel registered while the network session holds the package is
 #     registered (not refused as busy);
+#   - a parcel of two volumes whose first alone is imported while the
+#     network sends the rest: `parcel list` says received, not not-needed;
 #   - an import asked for by a client on another machine is refused
 #     (only this machine may ask the receiver to read its files): checked
 #     by the receiver's rule on loopback addresses in a unit of its own,
@@ -73,5 +75,35 @@ check "each segment written once: $net by network + $imp by parcel = $n" \
 	[ $((net + imp)) = "$n" ]
 check "the parcel brought part of it ($imp segments)" [ "$imp" -ge 1 ]
 check "the network brought part of it ($net segments)" [ "$net" -ge 1 ]
+
+# a parcel of two volumes, one of them imported while the network sends,
+# the network bringing the rest: the parcel came (received), it was not
+# "not needed"
+PKG2=$WORK/src/pkg2
+mkdir -p "$PKG2"
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$PKG2/b.bin"
+M2=$WORK/media2
+mkdir -p "$M2"
+"$FERRY" send "$PKG2" --to LAB --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/s2.json" 2>"$WORK/s2.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$SERVE_LOG" "package 'pkg2' \(" 30 || fail "the second send did not start"
+run_ferry "$WORK/c2.out" "$WORK/c2.err" parcel create "$PKG2" --to LAB \
+	--config "$CEN_CONF" --level 0 --media "$M2" --volume-size 7M
+expect_rc 0 "$RC" "a parcel of two volumes"
+vol1=$(find "$M2" -name vol-001.fpv)
+check "the parcel has a second volume" test -n "$(find "$M2" -name vol-002.fpv)"
+run_ferry "$WORK/i2.out" "$WORK/i2.err" parcel import "$vol1" --config "$LAB_CONF"
+expect_rc 0 "$RC" "its first volume imported while the network sends"
+rc=0
+wait "$ps" || rc=$?
+expect_rc 0 "$rc" "the network send of the rest"
+compare_trees "$PKG2" "$LAB_STORE/packages/pkg2" "the package from the network and half a parcel"
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i2.out" | grep -oE "^[0-9]+")
+check "the first volume brought segments (${imp:-0})" [ "${imp:-0}" -ge 1 ]
+run_ferry "$WORK/pl2.json" "$WORK/pl2.err" parcel list --json --config "$CEN_CONF"
+st=$(json_get "$WORK/pl2.json" '[p["state"] for p in d if p["name"] == "pkg2"][0]')
+check "parcel list: the parcel imported in part is received ($st)" [ "$st" = received ]
 
 e2e_finish
