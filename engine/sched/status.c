@@ -136,7 +136,9 @@ static void output_parse(const char *line, long pid, struct fr_status_output *o)
 	field(line, "pid", false, v, sizeof(v));
 	if (v[0])
 		pid = strtol(v, NULL, 10);
-	if (under_way(o->state) && !fr_pid_alive(pid)) {
+	/* (a parcel written is on its way whoever sent it) */
+	if (under_way(o->state) && !fr_pid_alive(pid) &&
+	    strcmp(o->state, "shipping")) {
 		snprintf(o->state, sizeof(o->state), "interrupted");
 		snprintf(o->why, sizeof(o->why), "interrupted");
 		o->carrying = 0;

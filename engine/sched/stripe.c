@@ -187,6 +187,16 @@ static bool lane_stalled(const struct lane *l, uint32_t held)
 		       fr_hook_num("STALL_SHOW_MS", STALL_SHOW_MS) / 1000.0;
 }
 
+/* Every segment of the courier's tail is at the receiver (its parcel
+ * imported, or the network carried them). */
+static bool tail_in(struct stripe *st)
+{
+	for (uint32_t s = st->cr->first; s < st->known->m->n_segments; s++)
+		if (!fr_assign_is_done(&st->as, s))
+			return false;
+	return true;
+}
+
 static const char *lane_why(const struct lane *l, uint32_t held,
 			    bool stalled)
 {
@@ -197,7 +207,8 @@ static const char *lane_why(const struct lane *l, uint32_t held,
 	if (held)
 		return "-";
 	/* the front is sent: what is left is the parcel's, on its way */
-	return atomic_load(&l->st->tail_held) ? "courier" : "idle";
+	return atomic_load(&l->st->tail_held) && !tail_in(l->st) ? "courier"
+								 : "idle";
 }
 
 /* The courier's line: writing its parcel, shipping it (written, not
@@ -208,8 +219,9 @@ static size_t courier_line(struct stripe *st, char *buf, size_t cap)
 	bool over = atomic_load(&st->cr_over);
 	const char *state = over && st->cr_rc < 0	 ? "failed"
 			    : !over			 ? "writing"
-			    : atomic_load(&st->completed) ? "done"
-							 : "shipping";
+			    : atomic_load(&st->completed) ||
+				      tail_in(st) ? "done"
+						  : "shipping";
 
 	fr_assign_stat(&st->as, st->cr_idx, &s);
 	bool failed = !strcmp(state, "failed");
@@ -620,6 +632,9 @@ static void *courier_main(void *arg)
 			 cr->a->media, fr_strerror(rc));
 	st->cr_rc = rc;
 	atomic_store(&st->cr_over, true);
+	pthread_mutex_lock(&st->mu); /* status: written, or failed */
+	save_outputs(st);
+	pthread_mutex_unlock(&st->mu);
 	if (st->cr_rc >= 0 && made.kept) /* a resume waits for it */
 		fr_transfer_set_parcel(st->t, made.p.id);
 	fr_parcel_made_fini(&made);

@@ -56,6 +56,15 @@ run_ferry "$WORK/i.out" "$WORK/i.err" parcel import "$MEDIA" --config "$LAB_CONF
 expect_rc 0 "$RC" "the parcel of the tail imported while the network sends the front"
 expect_grep "... by the running receiver (LAB listens on :PORT)" \
 	"importing 1 path\(s\) for a client on this machine" "$SERVE_LOG"
+# the tail is in: the courier is done, no link waits for it (the front
+# may still be on its way)
+for _ in $(seq 40); do # (the outputs' record follows within a second)
+	run_ferry "$WORK/sm.json" "$WORK/sm.err" status pkg --json --config "$CEN_CONF"
+	[ "$(json_get "$WORK/sm.json" '[o["state"] for o in d[0]["outputs"] if o["name"] == "usb"][0]')" = done ] && break
+	sleep 0.25
+done
+check "status once the parcel is imported: the courier done, no link waiting for it ($(json_get "$WORK/sm.json" '[(o["name"], o["state"], o["why"]) for o in d[0]["outputs"]]'))" \
+	[ "$(json_get "$WORK/sm.json" '[o["state"] for o in d[0]["outputs"] if o["name"] == "usb"][0] == "done" and all(o["why"] != "courier" for o in d[0]["outputs"])')" = true ]
 rc=0
 wait "$ps" || rc=$?
 expect_rc 0 "$rc" "the send split between the network and the courier"
@@ -103,6 +112,9 @@ check "the transfer keeps the parcel it wrote" grep -q '^parcel=[0-9a-f]\{32\}$'
 kill -9 "$ps"
 wait "$ps" 2>/dev/null
 check "... and that it was a --courier send" grep -q '^courier=1$' "$tf"
+run_ferry "$WORK/sk.json" "$WORK/sk.err" status res --json --config "$CEN_CONF"
+check "status after the kill: the links interrupted, the parcel still shipping ($(json_get "$WORK/sk.json" '[(o["name"], o["state"]) for o in d[0]["outputs"]]'))" \
+	[ "$(json_get "$WORK/sk.json" '[(o["name"], o["state"]) for o in d[0]["outputs"]]')" = "[('lan', 'interrupted'), ('usb', 'shipping')]" ]
 pid=$(sed -n 's/^parcel=//p' "$tf")
 tid=$(sed -n 's/^id=//p' "$tf")
 vols=$(find "$MEDIA" -type f | sort)
