@@ -112,6 +112,16 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 					     r->seconds
 				   : 0;
 
+	if (r->segs_skipped == r->n_segments && !r->sent_bytes &&
+	    !r->segs_resent) {
+		fprintf(out,
+			"'%s' is at %s already: nothing sent (%u segments, "
+			"%s)\n",
+			fr_esc(r->name, en, sizeof(en)), r->site, r->n_segments,
+			fr_human_bytes(r->total_bytes, a, sizeof(a)));
+		left_said(r, out);
+		return;
+	}
 	fprintf(out,
 		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
 		"there, %u re-sent), %s on the wire\n",

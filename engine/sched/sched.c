@@ -1078,6 +1078,11 @@ over:
 		snprintf(res->message, sizeof(res->message), "%.*s",
 			 (int)sizeof(res->message) - 1,
 			 b.err[0] ? b.err : fr_log_last_error());
+	/* a run that sent nothing (the site held it all, or no address
+	 * could be reached) reported no progress: its output is the last
+	 * address it tried */
+	if (!r.last.output[0])
+		snprintf(r.last.output, sizeof(r.last.output), "%s", r.output);
 	record_outcome(t, m, res, &r.last, rc, b.err);
 	return rc;
 }

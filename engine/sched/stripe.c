@@ -734,6 +734,17 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		o->rate = cs.rate;
 		o->finished = cs.last_ack;
 	}
+	/* a package the site held complete (its offer's answer says so
+	 * at once, segment by segment nothing): what no output brought */
+	const struct fr_manifest *m = st->known->m;
+	uint32_t brought = 0;
+	for (unsigned i = 0; i < res->n_outputs; i++)
+		brought += res->outputs[i].segments;
+	if (atomic_load(&st->completed) && brought == 0 &&
+	    res->segs_skipped < m->n_segments) {
+		res->segs_skipped = m->n_segments;
+		res->skipped_bytes = m->total_size;
+	}
 	return atomic_load(&st->completed) ? 0 : rc ? rc : FR_E_INCOMPLETE;
 }
 

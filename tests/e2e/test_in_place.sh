@@ -48,6 +48,9 @@ expect_grep "LAB says the package in place is the one offered" \
 	"package 'pkg' is already here, complete: the sender's hashes are those of" "$WORK/serve2.log"
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package in place, untouched"
 check "no partial package left at LAB" [ -z "$(ls -A "$LAB_STORE/partial" 2>/dev/null)" ]
+run_ferry "$WORK/st2.json" "$WORK/st2.err" status pkg --json --config "$CEN_CONF"
+check "status of that send names its output ($(json_get "$WORK/st2.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])'))" \
+	[ "$(json_get "$WORK/st2.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])')" = "('lan', ['lan'])" ]
 
 # ---- another sender store ----------------------------------------------------------
 sed "s#^store = .*#store = $WORK/cen2#" "$CEN_CONF" >"$WORK/cen2.conf"
@@ -75,5 +78,13 @@ expect_rc 0 "$RC" "LAB verifies the new version"
 tail -n +"$mark" "$SERVE_LOG" >"$WORK/serve4.log"
 expect_grep "LAB completed it with the one segment received" \
 	"package 'pkg' complete and verified .*\(1 segments received" "$WORK/serve4.log"
+
+# ---- sent again, with the sender's record: the site says complete at once ----------
+run_ferry "$WORK/s5.out" "$WORK/s5.err" send "$PKG" --to LAB --level 0 --config "$CEN_CONF"
+expect_rc 0 "$RC" "the package sent again, its record kept"
+expect_grep "... says it is there already" "^'pkg' is at LAB already: nothing sent \($segs segments" "$WORK/s5.out"
+run_ferry "$WORK/st5.json" "$WORK/st5.err" status pkg --json --config "$CEN_CONF"
+check "status of a send that sent nothing still names its output ($(json_get "$WORK/st5.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])'))" \
+	[ "$(json_get "$WORK/st5.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])')" = "('lan', ['lan'])" ]
 
 e2e_finish

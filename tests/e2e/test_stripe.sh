@@ -64,6 +64,17 @@ check "no session of the completed package is reported resumable" \
 	[ "$(count_log "$SERVE_LOG" "of 'pkg' held, resumable")" = 0 ]
 check "the learned rates are kept for the next send" \
 	[ -s "$CEN_STORE/links/LAB.lan" ] || [ -s "$CEN_STORE/links/LAB.slow" ]
+# the same package again, striped: the site holds it, nothing is sent,
+# and the summary and the JSON say so
+run_ferry "$WORK/s2.out" "$WORK/s2.err" send "$PKG" --to LAB --level 0 --config "$CEN_CONF"
+expect_rc 0 "$RC" "the same package sent again over the links"
+expect_grep "... says it is there already" "^'pkg' is at LAB already: nothing sent \($all segments" "$WORK/s2.out"
+run_ferry "$WORK/s3.json" "$WORK/s3.err" send "$PKG" --to LAB --level 0 --json --config "$CEN_CONF"
+check "... every segment already there, none on the wire ($(json_get "$WORK/s3.json" '(d["segments_skipped"], d["wire_bytes"])'))" \
+	[ "$(json_get "$WORK/s3.json" '(d["segments_skipped"], d["wire_bytes"])')" = "($all, 0)" ]
+run_ferry "$WORK/st3.json" "$WORK/st3.err" status pkg --json --config "$CEN_CONF"
+check "... and status still names the links ($(json_get "$WORK/st3.json" 'd[0]["output"]'))" \
+	[ "$(json_get "$WORK/st3.json" 'd[0]["output"]')" = "3 links: lan+slow+crawl" ]
 
 # a link cut mid-transfer: the slow proxy dies; its segments move to the
 # fast link and the package completes
