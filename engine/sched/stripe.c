@@ -369,6 +369,25 @@ static void lane_sleep(struct stripe *st, unsigned ms)
 		usleep(200000);
 }
 
+/* How a lane's trouble ends its message: whether another link carries
+ * on (is up, or coming up). */
+static const char *carry_on(struct lane *l)
+{
+	struct stripe *st = l->st;
+	bool others = false;
+
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < st->n && !others; i++) {
+		const char *s = st->lanes[i].state;
+		others = &st->lanes[i] != l &&
+			 (!strcmp(s, "sending") || !strcmp(s, "dialling") ||
+			  !strcmp(s, "starting"));
+	}
+	pthread_mutex_unlock(&st->mu);
+	return others ? "; the other links carry on"
+		      : "; no other link carries on now";
+}
+
 /* Wait while the address's schedule is closed to the send's priority:
  * its segments go to the open outputs meanwhile. */
 static void lane_window(struct lane *l)
@@ -511,8 +530,8 @@ static void *lane_main(void *arg)
 			fr_log(FR_LOG_INFO, "'%s' to %s: %s", st->t->name,
 			       st->t->site, l->err);
 		} else if (rc == FR_E_AUTH) { /* not tried again */
-			fr_log(FR_LOG_ERROR, "%s; the other links carry on",
-			       l->err);
+			lane_state(l, "failed"); /* before the others look */
+			fr_log(FR_LOG_ERROR, "%s%s", l->err, carry_on(l));
 			break;
 		} else if (fatal(rc) || rc == -ECANCELED) {
 			if (rc != -ECANCELED) {
@@ -526,10 +545,10 @@ static void *lane_main(void *arg)
 				break;
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s: address %s again in %.0f s (retry "
-			       "%d of %d); the other links carry on",
+			       "%d of %d)%s",
 			       st->t->name, st->t->site, l->a->name,
 			       st->c->retry_delay_ms / 1000.0, attempt,
-			       st->c->retries);
+			       st->c->retries, carry_on(l));
 			lane_state(l, "redialling");
 			lane_sleep(st, st->c->retry_delay_ms);
 		}

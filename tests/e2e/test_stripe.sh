@@ -128,4 +128,15 @@ run_ferry "$WORK/t-st.json" "$WORK/t-st.err" status pkg4 --json --config "$CEN_C
 r=$(json_get "$WORK/t-st.json" '[(o["state"], "refused" in (o["error"] or "")) for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "typo"][0]')
 check "status: the refused output is failed, with its error ($r)" [ "$r" = "('failed', True)" ]
 
+# a wrong password on both addresses: exit 4, and the last refusal does
+# not say the other links carry on
+sed "s#^password-file = .*#password-file = $WORK/badpw#" "$CEN_CONF" >"$WORK/allbad.conf"
+run_ferry "$WORK/a.out" "$WORK/a.err" send "$WORK/src/pkg4" --to LAB --name pkg4b \
+	--level 0 --config "$WORK/allbad.conf"
+expect_rc 4 "$RC" "a send whose every address has a wrong password"
+check "... both refused ($(grep -c "refused account CEN" "$WORK/a.err"))" \
+	[ "$(grep -c "refused account CEN" "$WORK/a.err")" = 2 ]
+expect_grep "... the last says no other link carries on" \
+	"refused account CEN: .*; no other link carries on now" "$WORK/a.err"
+
 e2e_finish
