@@ -519,7 +519,7 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 	int rc = have && copies ? fr_manifest_seal_out(m, &mf, &len) : -ENOMEM;
 	double deadline = fr_now_s() + ASK_S;
 	struct asking q[FR_OUTPUTS_MAX];
-	unsigned tried = 0;
+	unsigned tried = 0, refused = 0, lines = 0;
 
 	memset(q, 0, sizeof(q));
 	snprintf(p->not_asked, sizeof(p->not_asked), "%s",
@@ -553,6 +553,7 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 		}
 		if (r >= 0 || r == -EBUSY || r == -ENOMEM)
 			continue; /* it answered (busy: a send waits) */
+		refused += r == FR_E_AUTH;
 		fr_log(FR_LOG_DEBUG, "asking %s what it holds: %s", o->site,
 		       err);
 		snprintf(unreach[i], 256, "%.255s", err);
@@ -566,6 +567,15 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 	free(mf);
 	free(have);
 	free(copies);
+	for (unsigned i = 0; i < n; i++)
+		lines += net[i]->type != FR_ADDR_LAN;
+	if (rc == 0 && refused && refused == n && !lines) {
+		/* as a send would be: nothing to plan over */
+		fr_log(FR_LOG_ERROR,
+		       "%s refused the account on every address: %s", o->site,
+		       p->not_asked);
+		return FR_E_AUTH;
+	}
 	return rc;
 }
 
@@ -713,8 +723,10 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 		goto out;
 	}
 	if ((rc = plan_held(c, o, net, n, &m, held, unreach, p)) < 0) {
-		fr_log(FR_LOG_ERROR, "cannot encode the manifest of '%s': %s",
-		       p->name, fr_strerror(rc));
+		if (rc != FR_E_AUTH)
+			fr_log(FR_LOG_ERROR,
+			       "cannot encode the manifest of '%s': %s",
+			       p->name, fr_strerror(rc));
 		goto out;
 	}
 	rc = plan_run(c, net, n, courier, &m, held, unreach, p);

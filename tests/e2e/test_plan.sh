@@ -250,6 +250,14 @@ check "... and carry every segment" [ "$(plan_check "$WORK/p12.json")" = ok ]
 run_ferry "$WORK/p12.txt" "$WORK/p12t.err" plan "$WORK/src/pkg2" --to LAB --config "$GONE"
 expect_grep "... in the table too" "^gone does not answer now: cannot connect to 127.0.0.1:1" "$WORK/p12.txt"
 
+# every address refuses the account: exit 4, as the send would
+printf 'not the password\n' >"$WORK/badpw"
+chmod 600 "$WORK/badpw"
+sed "s#^password-file = .*#password-file = $WORK/badpw#" "$CEN_CONF" >"$WORK/badpw.conf"
+run_ferry "$WORK/p13.out" "$WORK/p13.err" plan "$WORK/src/pkg2" --to LAB --config "$WORK/badpw.conf"
+expect_rc 4 "$RC" "plan when every address refuses the account"
+expect_grep "... says so" "LAB refused the account on every address" "$WORK/p13.err"
+
 # a site that takes the connection and says nothing: the plan waits 5 s
 SILENT=$(pick_port)
 python3 -c '
