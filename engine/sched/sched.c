@@ -249,6 +249,7 @@ static struct {
 	pid_t *kids;                  /* a resume of several: its children */
 	unsigned n_kids;
 	bool over;                    /* the transfer's end is being recorded */
+	double t0;                    /* armed at (fr_now_s) */
 } intr = {.pipe = {-1, -1}};
 
 int fr_interrupted(void)
@@ -290,6 +291,36 @@ static void intr_record(const char *why)
 	progress_write(intr.dir, &p);
 }
 
+/* The report of an interrupted send: its time, and what each output
+ * carried as its record says (status reads the same). */
+static void intr_fill(struct fr_send_result *res)
+{
+	struct fr_status s = {0};
+
+	res->seconds = fr_now_s() - intr.t0;
+	if (!intr.id[0] || fr_status_load(intr.c, intr.id, &s) < 0 ||
+	    !s.n_out) {
+		fr_status_fini(&s);
+		return;
+	}
+	const struct fr_status_transfer *t = &s.out[0];
+	uint32_t sum = 0;
+	res->n_outputs = 0;
+	for (unsigned i = 0; i < t->n_outputs && i < FR_OUTPUTS_MAX; i++) {
+		struct fr_output_result *o = &res->outputs[res->n_outputs++];
+		snprintf(o->name, sizeof(o->name), "%s", t->outputs[i].name);
+		o->segments = t->outputs[i].segments;
+		o->bytes = t->outputs[i].bytes;
+		o->rate = t->outputs[i].estimate > 0 ? t->outputs[i].estimate
+						     : t->outputs[i].rate;
+		o->finished = -1;
+		sum += o->segments;
+	}
+	if (res->segs_sent < sum) /* acknowledged, at least */
+		res->segs_sent = sum;
+	fr_status_fini(&s);
+}
+
 static void *intr_watch(void *arg)
 {
 	char b, why[64], msg[2400];
@@ -322,6 +353,7 @@ static void *intr_watch(void *arg)
 	if (intr.res) {
 		intr.res->error = -EINTR;
 		snprintf(intr.res->message, sizeof(intr.res->message), "%s", why);
+		intr_fill(intr.res);
 	}
 	if (intr.res && intr.hooks && intr.hooks->interrupted)
 		intr.hooks->interrupted(intr.hooks->arg, intr.res);
@@ -341,6 +373,7 @@ static int intr_arm(const struct fr_config *c, struct fr_send_result *res,
 	intr.c = c;
 	intr.res = res;
 	intr.hooks = hooks;
+	intr.t0 = fr_now_s();
 	if (intr.armed == getpid())
 		return 0;
 	if (pipe2(intr.pipe, O_CLOEXEC) < 0)

@@ -49,6 +49,8 @@ expect_grep "SIGTERM says the transfer is resumable" \
 check "send --json stopped by SIGTERM prints one JSON document" json_ok "$WORK/b.json"
 r=$(json_get "$WORK/b.json" '"%s|%s" % (d["ok"], d["error"])')
 check "it says ok false and why ($r)" [ "$r" = "False|interrupted by SIGTERM" ]
+r=$(json_get "$WORK/b.json" '"%s|%s" % (d["seconds"] > 0.2, [o["name"] for o in d["outputs"]])')
+check "... with the time it ran and its output, not zeros ($r)" [ "$r" = "True|['lan']" ]
 
 # ---- a resume of several, stopped by SIGTERM to it alone --------------------------------------
 offers=$(count_log "$SERVE_LOG" "package '[ab]' \\(")
