@@ -143,12 +143,21 @@ static void print_courier(const struct fr_plan *p, FILE *out)
 	else if (!c->split)
 		fprintf(out, "no split: %s (the parcel alone: %s)\n", c->why,
 			span(c->alone, t, sizeof(t)));
+	else if (!c->first)
+		fprintf(out,
+			"a parcel of the whole package (segments 0-%u) beats "
+			"the network by %s: the network carries %s meanwhile, "
+			"the parcel %s; ETA %s\n",
+			p->n_segments - 1, span(c->gain, t, sizeof(t)),
+			fr_human_bytes(c->net_bytes, a, sizeof(a)),
+			fr_human_bytes(c->bytes, b, sizeof(b)),
+			span(c->eta, u, sizeof(u)));
 	else
 		fprintf(
 		    out,
 		    "a split beats the network by %s: the network carries "
 		    "segments 0-%u (%s), a parcel %u-%u (%s); ETA %s\n",
-		    span(c->gain, t, sizeof(t)), c->first ? c->first - 1 : 0,
+		    span(c->gain, t, sizeof(t)), c->first - 1,
 		    fr_human_bytes(c->net_bytes, a, sizeof(a)), c->first,
 		    p->n_segments - 1, fr_human_bytes(c->bytes, b, sizeof(b)),
 		    span(c->eta, u, sizeof(u)));

@@ -743,11 +743,18 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	}
 	cr->first = (uint32_t)k;
 	cr->eta = eta;
-	fr_log(FR_LOG_INFO,
-	       "'%s' to %s: a parcel by %s carries segments %u to %u, the "
-	       "network the first %u; both expected in %s",
-	       t->name, t->site, cr->a->name, cr->first, m->n_segments - 1,
-	       cr->first, e);
+	if (cr->first)
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: a parcel by %s carries segments %u to %u, "
+		       "the network the first %u; both expected in %s",
+		       t->name, t->site, cr->a->name, cr->first,
+		       m->n_segments - 1, cr->first, e);
+	else
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: a parcel by %s carries segments 0 to %u, "
+		       "the whole package, expected in %s; the network sends "
+		       "meanwhile, until it is imported",
+		       t->name, t->site, cr->a->name, m->n_segments - 1, e);
 	return 1;
 }
 
