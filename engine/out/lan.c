@@ -230,7 +230,8 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 
 /* After a partial HAVE: HELD, the copies the receiver holds that the
  * offer had no hash for. FR_HAVE_PARTIAL or a code. */
-static int recv_held(struct lan_conn *lc, uint32_t n, char *err, size_t cap)
+static int recv_held(struct lan_conn *lc, uint32_t n, bool say, char *err,
+		     size_t cap)
 {
 	uint8_t *body;
 	uint32_t type, len;
@@ -250,7 +251,7 @@ static int recv_held(struct lan_conn *lc, uint32_t n, char *err, size_t cap)
 		return rc;
 	}
 	if (rc > 0)
-		fr_log(FR_LOG_INFO,
+		fr_log(say ? FR_LOG_INFO : FR_LOG_DEBUG,
 		       "the receiver holds %d segments this send had not hashed "
 		       "yet: read and compared, sent only if they differ",
 		       rc);
@@ -328,7 +329,9 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 		snprintf(err, cap, "%s answered the offer with a malformed HAVE",
 			 o->a->host);
 	if (rc == FR_HAVE_PARTIAL)
-		rc = recv_held(lc, sc->m->n_segments, err, cap);
+		/* (said once for a striped send: by its first output) */
+		rc = recv_held(lc, sc->m->n_segments, !sc->feed || sc->out == 0,
+			       err, cap);
 	for (uint32_t i = 0; rc == FR_HAVE_PARTIAL && sc->copies &&
 			     i < sc->m->n_segments;
 	     i++)
