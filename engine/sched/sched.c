@@ -958,6 +958,7 @@ static int send_over(struct one_by_one *b, const struct fr_address *a,
 			 ops->name);
 	else
 		snprintf(b->r->output, sizeof(b->r->output), "%s", a->name);
+	progress_begin(b->r); /* (a line may take long to dial) */
 	rc = fr_send_by(&o, &sc, b->res, &b->began, b->err, sizeof(b->err));
 	if (rc != -ENOMEM)
 		progress_end(b->r);
@@ -1295,7 +1296,33 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 	res->level_auto = t->level < 0;
 	res->level_last = t->level > 0 ? t->level : 0;
 	intr_transfer(t);
+	uint32_t hashed_before = atomic_load(&known.n);
 	rc = run_transfer(c, t, &known, single, hooks, res);
+	if (rc == FR_E_CHANGED && hashed_before) {
+		/* the hashes an earlier send made were taken on the listing's
+		 * word (sizes and times): a file that changed and kept both
+		 * proves them stale. Read again, from the start, once. */
+		fr_log(FR_LOG_WARN,
+		       "'%s': the hashes an earlier send made of it no longer "
+		       "hold (a file changed and kept its size and time); they "
+		       "are dropped and the package is read again",
+		       t->name);
+		fr_known_close(&known);
+		known_open = false;
+		char hp[1400];
+		if (!fr_path_fmt(hp, sizeof(hp), "%s/hashes", t->dir))
+			unlink(hp);
+		for (uint32_t i = 0; i < m.n_segments; i++)
+			memset(m.segments[i].hash, 0, FR_HASH_LEN);
+		m.open = true;
+		if ((rc = fr_manifest_seal(&m)) < 0 ||
+		    (rc = fr_known_open(&known, &m, t->dir, NULL)) < 0)
+			goto out;
+		known_open = true;
+		res->error = 0;
+		res->message[0] = '\0';
+		rc = run_transfer(c, t, &known, single, hooks, res);
+	}
 	if (rc == 0 && res->left_out.n && !t->skip_special)
 		rc = res->error = FR_E_LEFT_OUT;
 out:

@@ -398,12 +398,11 @@ static void lane_window(struct lane *l)
 			       fr_schedule_now()))
 		return;
 	fr_assign_down(&st->as, l->idx, fr_now_s());
+	lane_state(l, "closed"); /* before the others look */
 	fr_log(FR_LOG_INFO,
-	       "'%s' to %s: address %s is closed to %s-priority sends now; "
-	       "the other links carry on",
+	       "'%s' to %s: address %s is closed to %s-priority sends now%s",
 	       st->t->name, st->t->site, l->a->name,
-	       fr_priority_name(st->t->priority));
-	lane_state(l, "closed");
+	       fr_priority_name(st->t->priority), carry_on(l));
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !fr_schedule_allows(&l->a->schedule, st->t->priority,
 				   fr_schedule_now()))

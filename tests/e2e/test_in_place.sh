@@ -79,6 +79,20 @@ tail -n +"$mark" "$SERVE_LOG" >"$WORK/serve4.log"
 expect_grep "LAB completed it with the one segment received" \
 	"package 'pkg' complete and verified .*\(1 segments received" "$WORK/serve4.log"
 
+# ---- a store whose record is of the old version: its hashes are stale -------------
+# cen2 sent the first version; the source and LAB are at the second now,
+# with the same listing. Its hashes no longer hold: dropped, read again,
+# and nothing but what differs from LAB is sent (here nothing)
+run_ferry "$WORK/s6.json" "$WORK/s6.err" send "$PKG" --to LAB --level 0 --json --config "$WORK/cen2.conf"
+expect_rc 0 "$RC" "a send whose record is of an older version of the same listing"
+expect_grep "... says its hashes no longer hold and reads again" \
+	"the hashes an earlier send made of it no longer hold" "$WORK/s6.err"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package after the stale record's send"
+run_ferry "$WORK/v6.out" "$WORK/v6.err" verify pkg --config "$LAB_CONF"
+expect_rc 0 "$RC" "LAB verifies it"
+run_ferry "$WORK/s7.json" "$WORK/s7.err" send "$PKG" --to LAB --level 0 --json --config "$WORK/cen2.conf"
+expect_rc 0 "$RC" "the same store sends it again, its record now right"
+
 # ---- sent again, with the sender's record: the site says complete at once ----------
 run_ferry "$WORK/s5.out" "$WORK/s5.err" send "$PKG" --to LAB --level 0 --config "$CEN_CONF"
 expect_rc 0 "$RC" "the package sent again, its record kept"
