@@ -211,17 +211,25 @@ static int start_keeper(const struct fr_address *a, const char *base)
 	return fr_write_file_atomic(up, text, (size_t)n);
 }
 
-/* Hang up now (after a failure): stop the keeper, run hang-up. */
-static void hang_up_now(const struct fr_address *a, const char *base,
-			const char *why)
+/* The keeper stopped, the line not up (a dial that failed). */
+static void keeper_off(const char *base)
 {
-	char up[1300], err[600];
+	char up[1300];
 	pid_t keeper = line_up(base);
 
 	if (keeper)
 		kill(keeper, SIGTERM);
 	if (line_path(base, "up", up, sizeof(up)) == 0)
 		unlink(up);
+}
+
+/* Hang up now (after a failure): stop the keeper, run hang-up. */
+static void hang_up_now(const struct fr_address *a, const char *base,
+			const char *why)
+{
+	char err[600];
+
+	keeper_off(base);
 	if (a->hangup[0]) {
 		fr_log(FR_LOG_INFO, "hanging up %s %s (%s)", a->site, a->name,
 		       why);
@@ -269,24 +277,28 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			;
 	}
 	if (!line_up(l->base)) {
-		if (a->dial[0]) {
-			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
-			       a->name, fr_line_profile(a->type)->name);
-			double t0 = fr_now_s();
-			if ((rc = run_hook(a, a->dial, "dial", err, cap)) < 0) {
-				line_log(l->base, "dial failed: %s", err);
-				return rc;
-			}
-			line_log(l->base, "dialled in %.1f s",
-				 fr_now_s() - t0);
-			*dialled = true;
-		}
+		/* the keeper first: a sender that dies while it dials (a
+		 * signal, a crash) lets go of the lock, and the keeper hangs
+		 * the line up once it is idle, as after any transfer */
 		line_touch(l->base);
 		if ((rc = start_keeper(a, l->base)) < 0) {
 			snprintf(err, cap, "cannot start the line's keeper: %s",
 				 fr_strerror(rc));
 			l->failed = true;
 			return rc;
+		}
+		if (a->dial[0]) {
+			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
+			       a->name, fr_line_profile(a->type)->name);
+			double t0 = fr_now_s();
+			if ((rc = run_hook(a, a->dial, "dial", err, cap)) < 0) {
+				line_log(l->base, "dial failed: %s", err);
+				keeper_off(l->base); /* no line to hang up */
+				return rc;
+			}
+			line_log(l->base, "dialled in %.1f s",
+				 fr_now_s() - t0);
+			*dialled = true;
 		}
 	}
 	line_touch(l->base);

@@ -7,6 +7,7 @@
 #     kbit/s, sna at 2 Mbit/s), each dialled, then hung up after idle;
 #   - a wrong password: refused (exit 4) and the line hung up;
 #   - a dial command that fails: the error names it and its exit status;
+#   - a sender interrupted while it dials: the line is hung up once idle;
 #   - one transfer at a time per line: the second waits for the first;
 #   - both sites sending to each other at once, each with its own address
 #     and account;
@@ -21,7 +22,7 @@
 # FERRY_E2E_SHORT=1 (tools/test.sh, under ASan) runs a subset that covers
 # the same code paths in well under a minute: one line type dialled, a
 # transfer and the hang-up after idle, the wrong password, the failed
-# dial, the plain lan address, the line cut mid-transfer and redialled,
+# dial, the dial interrupted, the plain lan address, the line cut mid-transfer and redialled,
 # and the line cut in the middle of a compressed, streamed frame.
 # Needs root and network namespaces; skipped (never passed) without.
 # labels: needs-root slow alongside
@@ -207,6 +208,40 @@ expect_rc 1 "$RC" "a send whose dial command fails"
 expect_grep "the error names the dial command and its exit" \
 	"dial command '$WORK/nodial' for LAB isdn failed \(exit 3\)" "$WORK/nodial.err"
 check "nothing arrived" [ ! -e "$LAB_STORE/packages/nodial" ]
+
+# ---- a sender interrupted while it dials ---------------------------------------
+# the dial command goes on and brings the line up; nobody is sending on
+# it, and the line's keeper (started before the dial) hangs it up once
+# idle, as after any transfer: a charged call is not left open
+cat >"$WORK/slowdial" <<EOF
+#!/bin/sh
+sleep 2
+exec $WORK/dial
+EOF
+chmod +x "$WORK/slowdial"
+{
+	printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
+	ras_addr isdn isdn | sed "s#^dial = .*#dial = $WORK/slowdial#"
+	printf '[sender]\nretries = 0\n'
+} >"$WORK/slowdial.conf"
+hangups0=$(grep -c '^hangup' "$WORK/line.log")
+"$FERRY" send "$WORK/p-isdn" --to LAB --config "$WORK/slowdial.conf" --name slowdial \
+	>"$WORK/sd.out" 2>"$WORK/sd.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+wait_for_log "$WORK/sd.err" "dialling LAB isdn" 10 || fail "the slow dial did not start"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+expect_rc 130 "$rc" "a send interrupted while it dials"
+for ((i = 0; i < 200; i++)); do
+	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ] && break
+	sleep 0.1
+done
+check "the line its dial brought up is hung up once idle" \
+	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ]
+check "... after the dial ended ($(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' '))" \
+	[ "$(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' ')" = "dial hangup " ]
 
 # ---- a plain lan address over the shaped link: the real triggers ------------
 # No FERRY_* switch (lib.sh unsets them). Not loopback: the manifest goes
