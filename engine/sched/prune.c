@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,28 @@ static bool old_enough(const struct pruning *pr, int64_t last)
 	return last < 0 || (double)(pr->r->now - last) > pr->r->older_than_s;
 }
 
+/* The disk space under a directory (its files' blocks, not their sizes:
+ * a partial package's files are as long as the package's, and mostly
+ * holes). */
+static uint64_t du_sum;
+static int du_one(const char *path, const struct stat *st, int type,
+		  struct FTW *f)
+{
+	(void)path;
+	(void)type;
+	(void)f;
+	du_sum += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+static uint64_t disk_usage(const char *dir)
+{
+	du_sum = 0;
+	if (nftw(dir, du_one, 16, FTW_PHYS) < 0)
+		return 0;
+	return du_sum;
+}
+
 /* ---- the receiver's partial packages ------------------------------------ */
 
 static void prune_partial(struct pruning *pr, const char *store,
@@ -117,6 +140,7 @@ static void prune_partial(struct pruning *pr, const char *store,
 	e.segments = m.n_segments;
 	e.bytes = m.total_size;
 	int rc = 0;
+	uint64_t held = disk_usage(sub);
 	/* a package marked by verify --repair waits there for its damaged
 	 * segments: removing the mark would forget the repair */
 	fr_path_fmt(path, sizeof(path), "%s/repair", sub);
@@ -141,7 +165,7 @@ static void prune_partial(struct pruning *pr, const char *store,
 	}
 	if (settled(pr, &e, rc, sub, "a session is receiving it")) {
 		pr->r->n_partials++;
-		pr->r->bytes += m.total_size;
+		pr->r->bytes += held; /* the space it frees */
 	}
 	fr_manifest_fini(&m);
 }

@@ -167,6 +167,14 @@ expect_grep "--dry-run lists the abandoned partial p18" \
 	"^would remove partial package 'p18' \(id [0-9a-f]{12}, from CEN, [0-9]+/8 segments" "$WORK/rd.out"
 check "--dry-run does not list the fresh partial" no_grep "'fresh'" "$WORK/rd.out"
 check "--dry-run removed nothing" [ "$(n_partials p18)" = 1 ]
+# the space it would free is what p18's partial holds on disk (its files
+# are as long as the package's, and mostly holes), not the package's size
+run_ferry "$WORK/rd.json" "$WORK/rd.err" prune --older-than 30m --dry-run --json --config "$LAB_CONF"
+pid18=$(json_get "$WORK/rd.json" '[e["id"] for e in d["entries"] if e["name"] == "p18"][0]')
+held=$(du -sB1 "$LAB_STORE/partial/$pid18" 2>/dev/null | awk '{print $1 + 0}')
+said=$(json_get "$WORK/rd.json" 'd["bytes"]')
+check "prune counts the disk space the partial holds ($said bytes said, $held by du)" \
+	[ "${held:-0}" -gt 0 -a $((said > held ? said - held : held - said)) -le 65536 ]
 run_ferry "$WORK/rp.out" "$WORK/rp.err" prune --older-than 30m --config "$LAB_CONF"
 expect_rc 0 "$RC" "prune --older-than 30m at the receiver"
 expect_grep "prune says it removed p18" "^removed partial package 'p18'" "$WORK/rp.out"
