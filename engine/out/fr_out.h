@@ -89,6 +89,11 @@ struct fr_output {
 	const struct fr_address *a;
 	void *priv;  /* the connection (lan.c) */
 	void *line;  /* an on-demand line (ras.c) */
+	/* NULL, or told the connection's socket once it is connected, and
+	 * -1 before it is closed: another thread may shut it down (a
+	 * striped send whose package another link completed) */
+	void (*sock_is)(void *arg, int sock);
+	void *sock_arg;
 };
 
 /*

@@ -198,6 +198,8 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 		return rc;
 	}
 	lc->sock = rc;
+	if (o->sock_is)
+		o->sock_is(o->sock_arg, lc->sock);
 	/* Bytes the kernel has taken but not yet put on the wire are lost
 	 * with the receiver (they are counted as sent): keep that queue
 	 * short. What is in flight is still governed by the window. */
@@ -347,6 +349,8 @@ static void lan_close(struct fr_output *o)
 		return;
 	fr_chan_wipe(&lc->ch);
 	free(lc->held);
+	if (lc->sock >= 0 && o->sock_is)
+		o->sock_is(o->sock_arg, -1);
 	if (lc->sock >= 0)
 		close(lc->sock);
 	for (int i = 0; i < SLOTS; i++)

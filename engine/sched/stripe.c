@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sched/fr_sched.h"
@@ -44,6 +45,8 @@ struct lane {
 				      * ACKs, segments acknowledged) */
 	double taken_at;             /* when that last grew (this try) */
 	bool stall_said;
+	int sock;                    /* its connection, -1 none (under mu) */
+	bool in_data;                /* this try sends (it reported progress) */
 };
 
 /* An output carrying segments whose receiver has taken nothing for this
@@ -304,6 +307,7 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 
 	pthread_mutex_lock(&st->mu);
 	l->last = *p;
+	l->in_data = true;
 	if (p->link_acked + p->segs_done != l->taken) {
 		l->taken = p->link_acked + p->segs_done;
 		l->taken_at = fr_now_s();
@@ -449,6 +453,30 @@ static void lane_wait_wanted(struct lane *l)
 }
 
 /* One try: open, offer, send what the assignment gives, close. */
+/* The lane's connection, as its output tells it (-1: none). */
+static void lane_sock(void *arg, int sock)
+{
+	struct lane *l = arg;
+
+	pthread_mutex_lock(&l->st->mu);
+	l->sock = sock;
+	pthread_mutex_unlock(&l->st->mu);
+}
+
+/* The package is complete: a lane still connecting or shaking hands (a
+ * line that came up slow or broken) is cut off, not waited for. The
+ * lanes that send see `completed` themselves. */
+static void cut_others(struct stripe *st, const struct lane *done)
+{
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < st->n; i++) {
+		struct lane *l = &st->lanes[i];
+		if (l != done && l->sock >= 0 && !l->in_data)
+			shutdown(l->sock, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
 static int lane_try(struct lane *l, struct fr_offer_z *oz)
 {
 	struct stripe *st = l->st;
@@ -463,7 +491,8 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	}
 	free(oz->body);
 	oz->body = NULL;
-	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a};
+	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a,
+			      .sock_is = lane_sock, .sock_arg = l};
 	struct fr_send_ctx sc = {
 		.known = st->known,
 		.m = st->known->m,
@@ -485,6 +514,7 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	pthread_mutex_lock(&st->mu);
 	l->taken = 0;
 	l->taken_at = fr_now_s();
+	l->in_data = false;
 	pthread_mutex_unlock(&st->mu);
 	/* a RAS output dials in its open: sending from its first progress */
 	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");
@@ -517,8 +547,11 @@ static void *lane_main(void *arg)
 		rc = lane_try(l, &oz);
 		if (rc == 0) { /* DONE: the package is complete */
 			atomic_store(&st->completed, true);
+			cut_others(st, l);
 			break;
 		}
+		if (atomic_load(&st->completed)) /* cut off, or late */
+			rc = -ECANCELED;
 		fr_assign_down(&st->as, l->idx, fr_now_s());
 		if ((oz.refused && !plain_retried) ||
 		    (oz.plain_frames && !whole_retried)) {
@@ -599,6 +632,7 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 		l->a = addrs[i];
 		l->ops = fr_output_for(addrs[i]->type);
 		l->idx = (unsigned)k;
+		l->sock = -1;
 		snprintf(l->state, sizeof(l->state), "starting");
 		char rs[32];
 		fr_log(FR_LOG_INFO, "'%s' to %s: output %s starts at %s/s (%s)",

@@ -128,9 +128,44 @@ run_ferry "$WORK/t-st.json" "$WORK/t-st.err" status pkg4 --json --config "$CEN_C
 r=$(json_get "$WORK/t-st.json" '[(o["state"], "refused" in (o["error"] or "")) for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "typo"][0]')
 check "status: the refused output is failed, with its error ($r)" [ "$r" = "('failed', True)" ]
 
+cp "$CEN_CONF" "$WORK/typo.conf"
+
+# an address that takes the connection and never answers the handshake
+# (a line that came up broken): the package completes by the other, and
+# the send returns then, not when that handshake times out (a minute)
+SILENT=$(pick_port)
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    held.append(s.accept())
+' "$SILENT" >"$WORK/silent.log" 2>&1 &
+E2E_PIDS+=("$!")
+wait_for_log "$WORK/silent.log" listening 10 || die "the silent listener did not start"
+CEN_HOST=127.0.0.1:$PORT ADDR_EXTRA="bandwidth = 32M" SENDER_EXTRA="segment-size = 1M" \
+	write_configs
+lan_address mute "$SILENT" 32M >>"$CEN_CONF"
+mkdir -p "$WORK/src/pkg5"
+binary_data "$WORK/src/pkg5/f.bin" $((3 * 1024 * 1024))
+t0=$SECONDS
+run_ferry "$WORK/m.json" "$WORK/m.err" send "$WORK/src/pkg5" --to LAB --level 0 --json \
+	--config "$CEN_CONF"
+t=$((SECONDS - t0))
+expect_rc 0 "$RC" "a send with an address that never answers its handshake"
+compare_trees "$WORK/src/pkg5" "$LAB_STORE/packages/pkg5" "the package sent by the other link"
+check "the send returned once the package was complete ($t s), not after the handshake's timeout" \
+	[ "$t" -le 15 ]
+r=$(json_get "$WORK/m.json" '[o["segments"] for o in d["outputs"] if o["name"] == "mute"][0]')
+check "the silent address carried nothing ($r)" [ "$r" = 0 ]
+
 # a wrong password on both addresses: exit 4, and the last refusal does
 # not say the other links carry on
-sed "s#^password-file = .*#password-file = $WORK/badpw#" "$CEN_CONF" >"$WORK/allbad.conf"
+sed "s#^password-file = .*#password-file = $WORK/badpw#" "$WORK/typo.conf" >"$WORK/allbad.conf"
 run_ferry "$WORK/a.out" "$WORK/a.err" send "$WORK/src/pkg4" --to LAB --name pkg4b \
 	--level 0 --config "$WORK/allbad.conf"
 expect_rc 4 "$RC" "a send whose every address has a wrong password"
