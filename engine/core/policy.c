@@ -231,8 +231,9 @@ static int open_word(const char *tok, char *err, size_t errcap)
 		if (!strcasecmp(tok, open_names[i]))
 			return i;
 	snprintf(err, errcap,
-		 "'%s': a schedule rule allows all, medium (medium and high), "
-		 "high or none",
+		 "'%s' is not a day (mon..sun, daily, mon-fri, sat,sun), an "
+		 "hour range (08:00-18:00), or what a schedule rule allows "
+		 "(all, medium: medium and high, high, none)",
 		 tok);
 	return -1;
 }

@@ -162,6 +162,8 @@ Test(policy, next_open_window)
 Test(policy, schedule_errors_name_the_wrong_word)
 {
 	sched_bad("mon-fri 08-18 everyone", "everyone");
+	/* a misspelt day is not taken for what the rule allows */
+	sched_bad("funday all", "'funday' is not a day");
 	sched_bad("mon-fro 08-18 high", "mon-fro");
 	sched_bad("mon-fri 08-25 high", "08-25");
 	sched_bad("mon-fri 8:61-10 high", "8:61-10");
