@@ -569,14 +569,33 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 	free(copies);
 	for (unsigned i = 0; i < n; i++)
 		lines += net[i]->type != FR_ADDR_LAN;
-	if (rc == 0 && refused && refused == n && !lines) {
-		/* as a send would be: nothing to plan over */
-		fr_log(FR_LOG_ERROR,
-		       "%s refused the account on every address: %s", o->site,
-		       p->not_asked);
-		return FR_E_AUTH;
-	}
+	if (rc == 0 && refused && refused == n && !lines)
+		return FR_E_AUTH; /* as a send would be: nothing to plan over */
 	return rc;
+}
+
+/* The outputs planned are lines only (--via a line): the site is asked
+ * what it holds through its LAN addresses, which the plan does not
+ * otherwise use (their errors say nothing of the outputs). */
+static int ask_by_lan(const struct fr_config *c, const struct fr_plan_opts *o,
+		      const struct fr_address *const *net, unsigned n,
+		      struct fr_manifest *m, uint8_t *held, struct fr_plan *p)
+{
+	const struct fr_address *all[64], *lan[FR_OUTPUTS_MAX];
+	char unreach[FR_OUTPUTS_MAX][256];
+	unsigned k = fr_config_addresses(c, o->site, all, 64), nl = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (net[i]->type == FR_ADDR_LAN)
+			return 0; /* asked already */
+	for (unsigned i = 0; i < k && nl < FR_OUTPUTS_MAX; i++)
+		if (all[i]->type == FR_ADDR_LAN)
+			lan[nl++] = all[i];
+	if (!nl)
+		return 0;
+	memset(unreach, 0, sizeof(unreach));
+	int rc = plan_held(c, o, lan, nl, m, held, unreach, p);
+	return rc == FR_E_AUTH ? 0 : rc; /* (a line may take its password) */
 }
 
 /* ---- the outputs and the courier ----------------------------------------- */
@@ -723,12 +742,19 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 		goto out;
 	}
 	if ((rc = plan_held(c, o, net, n, &m, held, unreach, p)) < 0) {
-		if (rc != FR_E_AUTH)
+		if (rc == FR_E_AUTH)
+			fr_log(FR_LOG_ERROR,
+			       "%s refused the account on every address: %s",
+			       o->site, p->not_asked);
+		else
 			fr_log(FR_LOG_ERROR,
 			       "cannot encode the manifest of '%s': %s",
 			       p->name, fr_strerror(rc));
 		goto out;
 	}
+	if (!p->asked && !o->offline && (rc = ask_by_lan(c, o, net, n, &m,
+							 held, p)) < 0)
+		goto out;
 	rc = plan_run(c, net, n, courier, &m, held, unreach, p);
 out:
 	free(held);

@@ -250,6 +250,24 @@ check "... and carry every segment" [ "$(plan_check "$WORK/p12.json")" = ok ]
 run_ferry "$WORK/p12.txt" "$WORK/p12t.err" plan "$WORK/src/pkg2" --to LAB --config "$GONE"
 expect_grep "... in the table too" "^gone does not answer now: cannot connect to 127.0.0.1:1" "$WORK/p12.txt"
 
+# --via a dial-up line: the line is never dialled for a plan, but the site
+# is asked what it holds through its LAN addresses
+printf '#!/bin/sh\ntouch "$0.ran"\n' >"$WORK/never-dial"
+chmod +x "$WORK/never-dial"
+LINE=$(conf line "[address LAB isdn]
+type = isdn
+host = 127.0.0.1:$SLOW
+password-file = $CEN_PW_FILE
+dial = $WORK/never-dial
+hang-up = /bin/true")
+run_ferry "$WORK/p14.json" "$WORK/p14.err" plan "$PKG" --to LAB --via isdn --json --config "$LINE"
+expect_rc 0 "$RC" "plan --via a dial-up line"
+check "... asks the site through a LAN address ($(json_get "$WORK/p14.json" '(d["asked"], d["asked_via"])'))" \
+	[ "$(json_get "$WORK/p14.json" 'd["asked"] and d["asked_via"] in ("lan", "slow")')" = true ]
+check "... and plans over the line alone" \
+	[ "$(json_get "$WORK/p14.json" '[o["name"] for o in d["outputs"]]')" = "['isdn']" ]
+check "... which it did not dial" test ! -e "$WORK/never-dial.ran"
+
 # every address refuses the account: exit 4, as the send would
 printf 'not the password\n' >"$WORK/badpw"
 chmod 600 "$WORK/badpw"
