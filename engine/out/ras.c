@@ -358,12 +358,12 @@ static void ras_close(struct fr_output *o)
 		line_touch(l->base);
 		/* a failed transfer: the line may be gone; the retry redials.
 		 * A refused password is not the line's fault, but hanging up
-		 * does not hurt. */
-		if (l->failed)
+		 * does not hurt. A send another link ended leaves the line
+		 * as any transfer does: its keeper hangs up once idle. */
+		if (l->failed && !l->ended)
 			hang_up_now(o->a, l->base,
-				    l->closed  ? "its schedule closed"
-				    : l->ended ? "the send ended on another link"
-					       : "the transfer failed");
+				    l->closed ? "its schedule closed"
+					      : "the transfer failed");
 		close(l->lock_fd);
 	}
 	free(l);

@@ -141,6 +141,12 @@ rc=0
 wait "$SEND" || rc=$?
 expect_rc 0 "$rc" "the striped send"
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the package"
+# the line is left as any transfer leaves it: its keeper hangs it up once
+# idle (1 s), not the send at once because another link ended it
+check "the send did not hang the line up itself" \
+	test -z "$(grep "hanging up LAB line" "$WORK/s.err")"
+wait_for_log "$CEN_STORE/outgoing/.lines/LAB-line.log" "hung up after [0-9]+ s idle" 15 ||
+	fail "the line was not hung up once idle: $(tail -n 3 "$CEN_STORE/outgoing/.lines/LAB-line.log" 2>&1)"
 
 # ---- after it ended ------------------------------------------------------------
 status_now pkg
