@@ -7,6 +7,7 @@
  *       transfer using the line; others wait for it
  *   <SITE>-<NAME>.up     the line is up: "pid=N" of its keeper
  *   <SITE>-<NAME>.used   its mtime: when the line was last used
+ *   <SITE>-<NAME>.dialling  "pid=N" of the dial command while it runs
  *   <SITE>-<NAME>.log    dial and hang-up, with times
  *
  * A transfer takes the line's lock and dials unless the line is up (its
@@ -97,13 +98,16 @@ static void line_touch(const char *base)
 	}
 }
 
+static int hook_wait(const struct fr_address *a, const char *cmd,
+		     const char *what, pid_t pid, char *err, size_t cap);
+
 /*
  * Run a dial or hang-up command with the address in its environment
  * (FERRY_SITE, FERRY_ADDRESS, FERRY_HOST, FERRY_TYPE); 0 when it exits 0
  * within HOOK_TIMEOUT_S, else an error in err.
  */
 static int run_hook(const struct fr_address *a, const char *cmd,
-		    const char *what, char *err, size_t cap)
+		    const char *what, const char *mark, char *err, size_t cap)
 {
 	extern char **environ;
 	char site[64], name[96], host[300], type[64];
@@ -144,6 +148,21 @@ static int run_hook(const struct fr_address *a, const char *cmd,
 		_exit(127);
 	}
 	free(envp);
+	if (mark) { /* the keeper waits for it (fr_line_keeper) */
+		char text[64];
+		int tn = snprintf(text, sizeof(text), "pid=%ld\n", (long)pid);
+		fr_write_file_atomic(mark, text, (size_t)tn);
+	}
+	int rc = hook_wait(a, cmd, what, pid, err, cap);
+	if (mark)
+		unlink(mark);
+	return rc;
+}
+
+/* The hook's end, within HOOK_TIMEOUT_S: 0 when it exited 0. */
+static int hook_wait(const struct fr_address *a, const char *cmd,
+		     const char *what, pid_t pid, char *err, size_t cap)
+{
 	int st;
 	for (int i = 0; i < HOOK_TIMEOUT_S * 10; i++) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
@@ -233,7 +252,8 @@ static void hang_up_now(const struct fr_address *a, const char *base,
 	if (a->hangup[0]) {
 		fr_log(FR_LOG_INFO, "hanging up %s %s (%s)", a->site, a->name,
 		       why);
-		if (run_hook(a, a->hangup, "hang-up", err, sizeof(err)) < 0)
+		if (run_hook(a, a->hangup, "hang-up", NULL, err, sizeof(err)) <
+		    0)
 			fr_log(FR_LOG_WARN, "%s", err);
 	}
 	line_log(base, "hung up: %s", why);
@@ -291,7 +311,11 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
 			       a->name, fr_line_profile(a->type)->name);
 			double t0 = fr_now_s();
-			if ((rc = run_hook(a, a->dial, "dial", err, cap)) < 0) {
+			char mark[1300];
+			if (line_path(l->base, "dialling", mark, sizeof(mark)))
+				return -ENAMETOOLONG;
+			if ((rc = run_hook(a, a->dial, "dial", mark, err,
+					   cap)) < 0) {
 				line_log(l->base, "dial failed: %s", err);
 				keeper_off(l->base); /* no line to hang up */
 				return rc;
@@ -462,6 +486,20 @@ const struct fr_output_ops *fr_output_for(int addr_type)
 
 /* ---- the keeper ------------------------------------------------------------ */
 
+/* The dial command that <base>.dialling names runs still. */
+static bool dial_running(const char *path)
+{
+	uint8_t *text;
+	size_t len;
+	char v[32];
+
+	if (fr_read_file(path, 256, &text, &len) < 0)
+		return false;
+	fr_kv_get((const char *)text, "pid", v, sizeof(v));
+	free(text);
+	return fr_pid_alive(strtol(v, NULL, 10));
+}
+
 static volatile sig_atomic_t keeper_stop;
 
 static void keeper_signal(int sig)
@@ -483,7 +521,7 @@ int fr_line_keeper(int argc, char **argv)
 	const char *base = argv[1];
 	unsigned idle_ms = (unsigned)strtoul(argv[2], NULL, 10);
 	struct fr_address a = {0};
-	char lock[1300], used[1300], up[1300], err[600];
+	char lock[1300], used[1300], up[1300], dialling[1300], err[600];
 	struct sigaction sa = {0};
 
 	snprintf(a.hangup, sizeof(a.hangup), "%s", argv[3]);
@@ -495,7 +533,8 @@ int fr_line_keeper(int argc, char **argv)
 			a.type = t;
 	if (line_path(base, "lock", lock, sizeof(lock)) ||
 	    line_path(base, "used", used, sizeof(used)) ||
-	    line_path(base, "up", up, sizeof(up)))
+	    line_path(base, "up", up, sizeof(up)) ||
+	    line_path(base, "dialling", dialling, sizeof(dialling)))
 		return 1;
 	sa.sa_handler = keeper_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -517,6 +556,13 @@ int fr_line_keeper(int argc, char **argv)
 		struct stat st;
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
+		/* a dial command still running (its sender gone): the line
+		 * comes up when it ends, and is idle from then */
+		if (dial_running(dialling)) {
+			line_touch(base);
+			close(fd);
+			continue;
+		}
 		double idle = stat(used, &st) < 0
 				      ? 1e9
 				      : (double)(now.tv_sec - st.st_mtim.tv_sec) +
@@ -525,7 +571,8 @@ int fr_line_keeper(int argc, char **argv)
 		if (idle * 1000 >= idle_ms) {
 			unlink(up);
 			if (a.hangup[0] &&
-			    run_hook(&a, a.hangup, "hang-up", err, sizeof(err)) < 0)
+			    run_hook(&a, a.hangup, "hang-up", NULL, err,
+				     sizeof(err)) < 0)
 				line_log(base, "hang-up failed: %s", err);
 			line_log(base, "hung up after %.0f s idle", idle);
 			close(fd);
