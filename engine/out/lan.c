@@ -1054,6 +1054,17 @@ static void on_send(struct lan_conn *lc, int si, const struct fr_cqe *c)
 	send_finished(lc, si);
 }
 
+/* The package bytes' worth of seg that this connection carried: the
+ * part of its frame after what the receiver kept of an interrupted one
+ * (for the rate learned from its ACK). */
+static uint32_t sent_part(const struct lan_conn *lc, uint32_t seg)
+{
+	uint64_t raw = lc->sc->m->segments[seg].length;
+	uint64_t went = lc->flen[seg], kept = lc->fkept[seg];
+
+	return (uint32_t)(kept && went ? raw * went / (went + kept) : raw);
+}
+
 /* Slot si's message went whole: the next one may go. */
 static void send_finished(struct lan_conn *lc, int si)
 {
@@ -1064,10 +1075,7 @@ static void send_finished(struct lan_conn *lc, int si)
 	lc->sc->segs_sent++;
 	/* a frame that resumed went only in part: the rate and the ratio
 	 * shown (tick) count the raw bytes of the part that went */
-	uint64_t raw = lc->sc->m->segments[s->seg].length;
-	if (s->cont_off && s->stored > s->cont_off)
-		raw = raw * (s->stored - s->cont_off) / s->stored;
-	lc->sc->sent_raw += raw;
+	lc->sc->sent_raw += sent_part(lc, s->seg);
 	send_stop(lc, si);
 	start_send(lc);
 }
@@ -1210,17 +1218,6 @@ static void send_again(struct lan_conn *lc, uint32_t seg)
 		lc->sc->feed->again(lc->sc->feed->arg, lc->sc->out, seg);
 	else
 		todo_push(lc, seg);
-}
-
-/* The package bytes' worth of seg that this connection carried: the
- * part of its frame after what the receiver kept of an interrupted one
- * (for the rate learned from its ACK). */
-static uint32_t sent_part(const struct lan_conn *lc, uint32_t seg)
-{
-	uint64_t raw = lc->sc->m->segments[seg].length;
-	uint64_t went = lc->flen[seg], kept = lc->fkept[seg];
-
-	return (uint32_t)(kept && went ? raw * went / (went + kept) : raw);
 }
 
 /* An opened message from the receiver: ACK, DONE or ERROR. false when

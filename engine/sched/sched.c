@@ -1307,18 +1307,10 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		       "hold (a file changed and kept its size and time); they "
 		       "are dropped and the package is read again",
 		       t->name);
-		fr_known_close(&known);
-		known_open = false;
-		char hp[1400];
-		if (!fr_path_fmt(hp, sizeof(hp), "%s/hashes", t->dir))
-			unlink(hp);
-		for (uint32_t i = 0; i < m.n_segments; i++)
-			memset(m.segments[i].hash, 0, FR_HASH_LEN);
-		m.open = true;
-		if ((rc = fr_manifest_seal(&m)) < 0 ||
-		    (rc = fr_known_open(&known, &m, t->dir, NULL)) < 0)
+		if ((rc = fr_known_forget(&known)) < 0) {
+			known_open = false; /* (closed) */
 			goto out;
-		known_open = true;
+		}
 		res->error = 0;
 		res->message[0] = '\0';
 		rc = run_transfer(c, t, &known, single, hooks, res);

@@ -452,7 +452,6 @@ static void lane_wait_wanted(struct lane *l)
 	}
 }
 
-/* One try: open, offer, send what the assignment gives, close. */
 /* The lane's connection, as its output tells it (-1: none). */
 static void lane_sock(void *arg, int sock)
 {
@@ -477,6 +476,7 @@ static void cut_others(struct stripe *st, const struct lane *done)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* One try: open, offer, send what the assignment gives, close. */
 static int lane_try(struct lane *l, struct fr_offer_z *oz)
 {
 	struct stripe *st = l->st;

@@ -195,6 +195,10 @@ uint32_t fr_known_peek(struct fr_manifest *m, const char *dir);
  */
 int fr_known_settle(struct fr_known *k, const char *root, bool single,
 		    char *err, size_t cap);
+/* Every hash known is stale (the source changed and its listing did not
+ * say so): forgotten, with their records; m is open again, none known.
+ * 0 or the error of reopening (k is closed then). */
+int fr_known_forget(struct fr_known *k);
 void fr_known_close(struct fr_known *k);
 
 #endif

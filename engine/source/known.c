@@ -338,6 +338,22 @@ static int settle(struct fr_known *k, const char *root, bool single,
 	return 0;
 }
 
+int fr_known_forget(struct fr_known *k)
+{
+	struct fr_manifest *m = k->m;
+	char dir[sizeof(k->dir)], path[1400];
+
+	snprintf(dir, sizeof(dir), "%s", k->dir);
+	fr_known_close(k);
+	if (!fr_path_fmt(path, sizeof(path), "%s/hashes", dir))
+		unlink(path);
+	for (uint32_t i = 0; i < m->n_segments; i++)
+		memset(m->segments[i].hash, 0, FR_HASH_LEN);
+	m->open = true;
+	int rc = fr_manifest_seal(m);
+	return rc < 0 ? rc : fr_known_open(k, m, dir, NULL);
+}
+
 void fr_known_close(struct fr_known *k)
 {
 	if (k->fd >= 0)

@@ -560,6 +560,26 @@ lan_address() {
 	if [ -n "${3:-}" ]; then printf 'bandwidth = %s\n' "$3"; fi
 }
 
+# start_silent: a listener on loopback that takes connections and never
+# says a word (a peer that hangs, a line that came up broken); its port
+# in SILENT
+start_silent() {
+	SILENT=$(pick_port)
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    held.append(s.accept())
+' "$SILENT" >"$WORK/silent.log" 2>&1 &
+	E2E_PIDS+=("$!")
+	wait_for_log "$WORK/silent.log" listening 10 || die "the silent listener did not start"
+}
+
 stop_proxy() {
 	[ -n "${PROXY_PID:-}" ] || return 0
 	kill -9 "$PROXY_PID" 2>/dev/null

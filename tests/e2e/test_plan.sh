@@ -277,20 +277,7 @@ expect_rc 4 "$RC" "plan when every address refuses the account"
 expect_grep "... says so" "LAB refused the account on every address" "$WORK/p13.err"
 
 # a site that takes the connection and says nothing: the plan waits 5 s
-SILENT=$(pick_port)
-python3 -c '
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(8)
-print("listening", flush=True)
-held = []
-while True:
-    held.append(s.accept())
-' "$SILENT" >"$WORK/silent.log" 2>&1 &
-E2E_PIDS+=("$!")
-wait_for_log "$WORK/silent.log" listening 10 || die "the silent listener did not start"
+start_silent
 MUTE=$(conf mute)
 sed -i "s/^host = .*/host = 127.0.0.1:$SILENT/" "$MUTE"
 t0=$SECONDS

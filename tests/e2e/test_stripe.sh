@@ -133,20 +133,7 @@ cp "$CEN_CONF" "$WORK/typo.conf"
 # an address that takes the connection and never answers the handshake
 # (a line that came up broken): the package completes by the other, and
 # the send returns then, not when that handshake times out (a minute)
-SILENT=$(pick_port)
-python3 -c '
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(8)
-print("listening", flush=True)
-held = []
-while True:
-    held.append(s.accept())
-' "$SILENT" >"$WORK/silent.log" 2>&1 &
-E2E_PIDS+=("$!")
-wait_for_log "$WORK/silent.log" listening 10 || die "the silent listener did not start"
+start_silent
 CEN_HOST=127.0.0.1:$PORT ADDR_EXTRA="bandwidth = 32M" SENDER_EXTRA="segment-size = 1M" \
 	write_configs
 lan_address mute "$SILENT" 32M >>"$CEN_CONF"
