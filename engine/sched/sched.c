@@ -305,6 +305,7 @@ static void intr_fill(struct fr_send_result *res)
 	}
 	const struct fr_status_transfer *t = &s.out[0];
 	uint32_t sum = 0;
+	uint64_t bytes = 0;
 	res->n_outputs = 0;
 	for (unsigned i = 0; i < t->n_outputs && i < FR_OUTPUTS_MAX; i++) {
 		struct fr_output_result *o = &res->outputs[res->n_outputs++];
@@ -313,11 +314,16 @@ static void intr_fill(struct fr_send_result *res)
 		o->bytes = t->outputs[i].bytes;
 		o->rate = t->outputs[i].estimate > 0 ? t->outputs[i].estimate
 						     : t->outputs[i].rate;
+		if (o->rate <= 0 && res->seconds > 0) /* as a finished send's */
+			o->rate = (double)o->bytes / res->seconds;
 		o->finished = -1;
 		sum += o->segments;
+		bytes += o->bytes;
 	}
 	if (res->segs_sent < sum) /* acknowledged, at least */
 		res->segs_sent = sum;
+	if (res->read_bytes < bytes) /* each was read to be sent */
+		res->read_bytes = bytes;
 	fr_status_fini(&s);
 }
 

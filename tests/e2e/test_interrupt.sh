@@ -51,6 +51,8 @@ r=$(json_get "$WORK/b.json" '"%s|%s" % (d["ok"], d["error"])')
 check "it says ok false and why ($r)" [ "$r" = "False|interrupted by SIGTERM" ]
 r=$(json_get "$WORK/b.json" '"%s|%s" % (d["seconds"] > 0.2, [o["name"] for o in d["outputs"]])')
 check "... with the time it ran and its output, not zeros ($r)" [ "$r" = "True|['lan']" ]
+r=$(json_get "$WORK/b.json" '"%s|%s" % (d["read_bytes"] >= sum(o["bytes"] for o in d["outputs"]), all(o["rate"] > 0 for o in d["outputs"] if o["bytes"]))')
+check "... its bytes read at least those acknowledged, a rate for an output that carried ($r)" [ "$r" = "True|True" ]
 
 # ---- a resume of several, stopped by SIGTERM to it alone --------------------------------------
 offers=$(count_log "$SERVE_LOG" "package '[ab]' \\(")
