@@ -52,6 +52,8 @@ const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
 /* Unix time t as a JSON string, ISO-8601 UTC ("2026-05-01T12:00:03Z"
  * with its quotes), or null when t < 0; returns buf. */
 const char *fr_json_time(int64_t t, char *buf, size_t cap);
+/* Unix time t in local time, "2026-05-01 14:00:03" ("?" when t < 0). */
+const char *fr_time_text(int64_t t, char *buf, size_t cap);
 /* Seconds as "45s", "12m", "3h05m", "4d07h" ("-" when s < 0). */
 const char *fr_span_str(int64_t s, char *buf, size_t cap);
 /* Seconds as a clock, "4:05" or "1:02:03" ("--:--" when unknown: < 0
@@ -669,6 +671,10 @@ struct fr_import_parcel {
 	char name[FR_NAME_MAX + 1];	/* its package */
 	bool already_complete;		/* complete here before: nothing
 					 * imported */
+	bool superseded;		/* a newer version of its package is
+					 * in place: nothing imported */
+	int64_t placed;			/* that version's, unix seconds */
+	int64_t made;			/* the parcel's creation */
 	uint32_t imported, held;	/* segments written, held already */
 	uint32_t refused;		/* segments that failed their check */
 	uint32_t damaged;		/* volumes that ended early */

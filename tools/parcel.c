@@ -167,6 +167,17 @@ static void import_parcel_json(const struct fr_import_parcel *p, FILE *out)
 	char b[600], v[1100], m[2200], id[80];
 
 	fr_json_str(p->id, id, sizeof(id));
+	if (p->superseded) {
+		char t1[40], t2[40];
+		fprintf(out,
+			"{\"parcel\": %s, \"name\": %s, \"imported\": 0, "
+			"\"complete\": false, \"superseded\": true, "
+			"\"placed\": %s, \"made\": %s}",
+			id, fr_json_str(p->name, b, sizeof(b)),
+			fr_json_time(p->placed, t1, sizeof(t1)),
+			fr_json_time(p->made, t2, sizeof(t2)));
+		return;
+	}
 	if (p->already_complete) {
 		fprintf(out,
 			"{\"parcel\": %s, \"name\": %s, \"imported\": 0, "
@@ -195,6 +206,16 @@ static void import_parcel_text(const struct fr_import_parcel *p, FILE *out)
 
 	fr_esc(p->name, en, sizeof(en));
 	fr_esc(p->id, id, sizeof(id));
+	if (p->superseded) {
+		char t1[40], t2[40];
+		fprintf(out,
+			"parcel %.12s: package '%s' here is a newer version "
+			"(placed %s, after the parcel was made %s); the parcel "
+			"is stale: nothing imported\n",
+			p->id, en, fr_time_text(p->placed, t1, sizeof(t1)),
+			fr_time_text(p->made, t2, sizeof(t2)));
+		return;
+	}
 	if (p->already_complete) {
 		fprintf(out,
 			"parcel %.12s: package '%s' is already complete here; "

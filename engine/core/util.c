@@ -335,6 +335,18 @@ const char *fr_json_time(int64_t t, char *buf, size_t cap)
 	return buf;
 }
 
+/* "2026-05-01 14:00:03", local time; "?" for an unknown time */
+const char *fr_time_text(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || !localtime_r(&tt, &tm) ||
+	    !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
 /* "45s", "12m", "3h05m", "4d07h" */
 const char *fr_span_str(int64_t s, char *buf, size_t cap)
 {

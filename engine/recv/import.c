@@ -1476,6 +1476,60 @@ static void importer_fini(struct importer *im)
 }
 
 /* Import one parcel's volumes v[0..n): what it did in *ip. */
+/*
+ * Is another version of the parcel's package in place, put there after
+ * the parcel was made (a later send, or a newer parcel)? Then the parcel
+ * is stale: importing it would roll the package back. It is marked
+ * not-needed and nothing of the store is touched.
+ */
+static bool superseded(const struct fr_config *c, const struct importer *im,
+		       const uint8_t *mf, uint32_t mf_len, const struct vol *mv,
+		       struct fr_import_parcel *ip)
+{
+	struct fr_manifest m = {0}, placed = {0};
+	char path[1400];
+	uint8_t *pm = NULL;
+	size_t pm_len;
+	struct stat st;
+	bool newer = false;
+
+	if (fr_manifest_decode(&m, mf, mf_len) < 0)
+		return false;
+	if (fr_path_fmt(path, sizeof(path), "%s/manifests/%s", c->store,
+			m.name) == 0 &&
+	    stat(path, &st) == 0 && st.st_mtime > mv->h.created &&
+	    fr_read_file(path, FR_MANIFEST_MAX, &pm, &pm_len) == 0 &&
+	    fr_manifest_decode(&placed, pm, pm_len) == 0 &&
+	    memcmp(placed.id, m.id, FR_HASH_LEN) != 0)
+		newer = true;
+	if (newer) {
+		char ep[FR_ESC_MAX], made[32], at[32];
+		struct incoming in;
+		fr_log(FR_LOG_INFO,
+		       "parcel %.12s: '%s' in place here is a newer version "
+		       "(placed %s, after the parcel was made %s): the parcel "
+		       "is stale and not imported",
+		       im->id, fr_esc(m.name, ep, sizeof(ep)),
+		       fr_time_text((int64_t)st.st_mtime, at, sizeof(at)),
+		       fr_time_text(mv->h.created, made, sizeof(made)));
+		incoming_load(c, im->id, &in);
+		if (!in.name[0])
+			snprintf(in.name, sizeof(in.name), "%s", m.name);
+		if (in.state != FR_PARCEL_RECEIVED) {
+			in.state = FR_PARCEL_SUPERSEDED;
+			incoming_save(&in);
+		}
+		snprintf(ip->name, sizeof(ip->name), "%s", m.name);
+		ip->superseded = true;
+		ip->placed = (int64_t)st.st_mtime;
+		ip->made = mv->h.created;
+	}
+	free(pm);
+	fr_manifest_fini(&placed);
+	fr_manifest_fini(&m);
+	return newer;
+}
+
 static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 			 struct fr_import_parcel *ip)
 {
@@ -1494,6 +1548,11 @@ static int import_parcel(const struct fr_config *c, struct vol *v, uint32_t n,
 		snprintf(ip->name, sizeof(ip->name), "%s", in.name);
 		ip->already_complete = ip->complete = true;
 		rc = 0;
+	} else if (rc == 0 && superseded(c, &im, mf, mf_len, mv, ip)) {
+		free(mf);
+		sodium_memzero(im.pkey, sizeof(im.pkey));
+		free(im.seglist);
+		return 0;
 	} else if (rc == 0) {
 		rc = imp_join(&im, mf, mf_len, err, sizeof(err));
 		free(mf);
@@ -1772,7 +1831,10 @@ static void result_encode(const struct fr_import_result *res, struct rbuf *r)
 		put_str(r, p->id);
 		put_str(r, p->name);
 		put_u32(r, (uint32_t)p->already_complete | (uint32_t)p->complete << 1 |
-				   (uint32_t)p->last_volume_seen << 2);
+				   (uint32_t)p->last_volume_seen << 2 |
+				   (uint32_t)p->superseded << 3);
+		put_u32(r, (uint32_t)p->placed);
+		put_u32(r, (uint32_t)p->made);
 		put_u32(r, p->imported);
 		put_u32(r, p->held);
 		put_u32(r, p->refused);
@@ -1845,6 +1907,9 @@ static int result_decode(const uint8_t *b, uint32_t len,
 		p->already_complete = f & 1;
 		p->complete = f & 2;
 		p->last_volume_seen = f & 4;
+		p->superseded = f & 8;
+		p->placed = get_u32(&g);
+		p->made = get_u32(&g);
 		p->imported = get_u32(&g);
 		p->held = get_u32(&g);
 		p->refused = get_u32(&g);

@@ -41,6 +41,9 @@
 #     trailer's chain refuses the volume by name, exit 5; a wrong password
 #     for the account: refused naming the volume and the account, exit 4,
 #     nothing stored.
+# 14. a stale parcel: version 1 made, version 2 then sent by network;
+#     importing the parcel leaves version 2 in place ("newer version",
+#     exit 0, superseded in --json), and the source lists it not-needed.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -704,6 +707,34 @@ expect_grep "the error names the volume and the account" \
 [ "$(snapshot "$LAB_STORE")" = "$before" ] &&
 	pass "nothing stored with the wrong password" ||
 	fail "the store changed: $(diff <(echo "$before") <(snapshot "$LAB_STORE") | head -n 5)"
+
+# ---- 14. a stale parcel: a newer version went by network after it was made ----------
+SRC14=$WORK/src/stale
+mkdir -p "$SRC14" "$WORK/m14"
+echo v1 >"$SRC14/VERSION"
+head -c 300000 /dev/urandom >"$SRC14/data"
+create c14 stale "$SRC14" --media "$WORK/m14"
+expect_rc 0 "$RC" "parcel create of version 1"
+ID14=$PARCEL_ID
+sleep 1.1 # the send's package is placed in a later second than the parcel was made
+echo v2 >"$SRC14/VERSION"
+head -c 300000 /dev/urandom >"$SRC14/data"
+send stale "$SRC14" s14
+expect_rc 0 "$RC" "version 2 sent by network"
+before=$(snapshot "$LAB_STORE/packages/stale")
+import i14 "$WORK/m14"
+expect_rc 0 "$RC" "import of the stale parcel (nothing wrong with it)"
+expect_grep "the import says the parcel is stale, naming the newer version" 	"package 'stale' here is a newer version .*the parcel is stale: nothing imported" "$WORK/i14.out"
+[ "$(snapshot "$LAB_STORE/packages/stale")" = "$before" ] &&
+	[ "$(cat "$LAB_STORE/packages/stale/VERSION")" = v2 ] &&
+	pass "the newer version in place is untouched (VERSION v2)" ||
+	fail "the stale parcel rolled the package back: VERSION $(cat "$LAB_STORE/packages/stale/VERSION")"
+run_ferry "$WORK/i14j.json" "$WORK/i14j.err" parcel import "$WORK/m14" --config "$LAB_CONF" --json
+r=$(json_get "$WORK/i14j.json" '"%s %s" % (d["parcels"][0]["superseded"], d["parcels"][0]["imported"])')
+check "parcel import --json: superseded, nothing imported ($r)" [ "$r" = "True 0" ]
+list_json l14
+r=$(state_of l14 "$ID14" state)
+check "parcel list at the source: the stale parcel is not-needed ($r)" [ "$r" = not-needed ]
 
 stop_serve
 e2e_finish
