@@ -66,7 +66,8 @@
 	X(NO_REF, "the segment it was compressed against is not here")       \
 	X(LEFT_OUT, "sent, but something was left out of the package")      \
 	X(SEALED, "message authentication failed")                            \
-	X(WORN, "the session's message counter is used up")
+	X(WORN, "the session's message counter is used up")                  \
+	X(NOT_OWNER, "the package name belongs to another account")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

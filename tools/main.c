@@ -590,7 +590,7 @@ static int exit_for(int rc)
 		return 128 + fr_interrupted();
 	if (rc == FR_E_CONFIG)
 		return EXIT_CONFIG;
-	if (rc == FR_E_AUTH)
+	if (rc == FR_E_AUTH || rc == FR_E_NOT_OWNER)
 		return EXIT_AUTH;
 	if (rc == FR_E_LEFT_OUT)
 		return EXIT_LEFT_OUT;

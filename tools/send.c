@@ -138,7 +138,8 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 static void say_unfinished(const struct fr_send_result *r, const char *config)
 {
 	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
-	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED)
+	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED ||
+	    r->error == FR_E_NOT_OWNER)
 		return;
 	/* ("failed", as status says; what came is kept) */
 	fprintf(stderr,

@@ -106,8 +106,11 @@ int fr_error_text(const uint8_t *buf, uint32_t n, char *errbuf, size_t errcap)
 		errbuf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
 	}
 	errbuf[tl] = '\0';
-	/* busy: the same request may succeed in a moment */
-	return code == -EBUSY ? -EBUSY : FR_E_REFUSED;
+	/* busy: the same request may succeed in a moment; a name that is
+	 * another account's will not be ours by trying again */
+	if (code == -EBUSY || code == FR_E_NOT_OWNER)
+		return code;
+	return FR_E_REFUSED;
 }
 
 /* A body of n bytes, grown with the bytes that really arrive, never by

@@ -316,7 +316,8 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 				 "%s does not take a compressed manifest (an "
 				 "older ferry); the next attempt sends it plain",
 				 o->a->site);
-		} else if (rc == FR_E_REFUSED || rc == -EBUSY)
+		} else if (rc == FR_E_REFUSED || rc == -EBUSY ||
+			   rc == FR_E_NOT_OWNER)
 			snprintf(err, cap, "%s refused package '%s': %s",
 				 o->a->site, sc->m->name, tmp);
 		else

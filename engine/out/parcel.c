@@ -932,7 +932,8 @@ static int prep_settle(struct prep *pp)
 		pp->complete = true;
 		return pp->settle_rc = -ECANCELED;
 	}
-	if (rc == FR_E_AUTH || rc == FR_E_REFUSED || rc == -EBUSY) {
+	if (rc == FR_E_AUTH || rc == FR_E_REFUSED || rc == -EBUSY ||
+	    rc == FR_E_NOT_OWNER) {
 		fr_log(FR_LOG_ERROR, "%s refused the parcel's registration: %s",
 		       pp->site, pp->err);
 		return pp->settle_rc = rc;

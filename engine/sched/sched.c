@@ -1020,7 +1020,8 @@ static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
 		/* busy is the normal course: it is tried again */
 		fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", b->err);
 		/* what another address or a retry cannot fix */
-		if (rc == FR_E_CHANGED || rc == FR_E_AUTH)
+		if (rc == FR_E_CHANGED || rc == FR_E_AUTH ||
+		    rc == FR_E_NOT_OWNER)
 			return rc;
 	}
 	return rc;
@@ -1104,7 +1105,7 @@ window:
 			break;
 		}
 		if (rc == 0 || rc == FR_E_CHANGED || rc == FR_E_AUTH ||
-		    rc == -ENOMEM)
+		    rc == FR_E_NOT_OWNER || rc == -ENOMEM)
 			break;
 		soon = rc == -EBUSY && c->retries > 0 && busy < BUSY_RETRIES;
 		if (soon) {
@@ -1288,9 +1289,24 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		if (fr_transfer_load(t->dir, &old) == 0)
 			snprintf(t->parcel, sizeof(t->parcel), "%s", old.parcel);
 	}
-	/* the hashes an earlier send of this listing made hold */
+	/* the hashes an earlier send of this listing made hold, if it read
+	 * the same source: another tree can list alike (names, sizes and
+	 * times to the clock's tick) and hold other bytes */
+	bool same_source = true;
+	struct fr_transfer was;
+	if (fr_transfer_load(t->dir, &was) == 0 && was.source[0] &&
+	    strcmp(was.source, t->source)) {
+		char hp[1400];
+		same_source = false;
+		if (!fr_path_fmt(hp, sizeof(hp), "%s/hashes", t->dir))
+			unlink(hp);
+		fr_log(FR_LOG_DEBUG,
+		       "'%s': the earlier send of this listing read '%s': its "
+		       "hashes are not taken",
+		       t->name, was.source);
+	}
 	if ((rc = fr_known_open(&known, &m, t->dir,
-				prev_dir[0] ? &prev : NULL)) < 0)
+				prev_dir[0] && same_source ? &prev : NULL)) < 0)
 		goto out;
 	known_open = true;
 	if (atomic_load(&known.n))

@@ -177,7 +177,7 @@ static bool feed_all_done(void *arg)
  * password is this address's: the others have their own.) */
 static bool fatal(int rc)
 {
-	return rc == FR_E_CHANGED || rc == -ENOMEM;
+	return rc == FR_E_CHANGED || rc == FR_E_NOT_OWNER || rc == -ENOMEM;
 }
 
 /* ---- progress: the lanes' views made one ----------------------------------- */

@@ -926,8 +926,24 @@ int fr_package_source(const char *path, const char *given, const char *verb,
 	if (given) {
 		snprintf(name, namecap, "%s", given);
 	} else {
-		const char *base = strrchr(buf, '/');
-		snprintf(name, namecap, "%s", base && base[1] ? base + 1 : "root");
+		/* the last part of PATH as given (a symlink `current` names
+		 * the package `current`, not its target's), unless that is
+		 * "." or "..": then the directory's own name */
+		size_t len = strlen(path);
+		while (len > 1 && path[len - 1] == '/')
+			len--;
+		size_t at = len;
+		while (at > 0 && path[at - 1] != '/')
+			at--;
+		size_t n = len - at;
+		if (n && !(n == 1 && path[at] == '.') &&
+		    !(n == 2 && path[at] == '.' && path[at + 1] == '.')) {
+			snprintf(name, namecap, "%.*s", (int)n, path + at);
+		} else {
+			const char *base = strrchr(buf, '/');
+			snprintf(name, namecap, "%s",
+				 base && base[1] ? base + 1 : "root");
+		}
 	}
 	if (fr_name_check(name) < 0) {
 		fr_log(FR_LOG_ERROR,

@@ -10,6 +10,8 @@
  *                                   died mid-payload (serve.c)
  *   <store>/packages/<name>/        complete, verified packages
  *   <store>/manifests/<name>        the manifest of each complete package
+ *   <store>/owners/<name>           the account whose package it is: only
+ *                                   that account may replace it
  *
  * A package becomes visible under packages/ by one rename, only after
  * every segment is journaled and the tree's structure checked; until then
@@ -33,7 +35,8 @@
 static int store_dirs(const char *store)
 {
 	char p[1200];
-	static const char *const sub[] = {"partial", "packages", "manifests"};
+	static const char *const sub[] = {"partial", "packages", "manifests",
+					  "owners"};
 
 	for (unsigned i = 0; i < FR_ARRAY_SIZE(sub); i++) {
 		if (fr_path_fmt(p, sizeof(p), "%s/%s", store, sub[i]))
@@ -43,6 +46,57 @@ static int store_dirs(const char *store)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * May account `from` put package `name` in place? Not when another
+ * account's package of that name is there (owners/<name>): accounts
+ * share the site's names, and one must not replace or roll back
+ * another's. A package placed before owners were recorded has none.
+ */
+static int owner_check(const char *store, const char *name, const char *from,
+		       char *errbuf, size_t errcap)
+{
+	char path[1400], owner[FR_CODE_MAX + 2];
+	uint8_t *text;
+	size_t len;
+
+	if (!from || !from[0] ||
+	    fr_path_fmt(path, sizeof(path), "%s/owners/%s", store, name) ||
+	    fr_read_file(path, sizeof(owner), &text, &len) < 0)
+		return 0;
+	snprintf(owner, sizeof(owner), "%.*s", (int)len, (const char *)text);
+	free(text);
+	owner[strcspn(owner, "\n")] = '\0';
+	if (!owner[0] || !strcmp(owner, from))
+		return 0;
+	char ep[FR_ESC_MAX];
+	snprintf(errbuf, errcap,
+		 "package '%s' here is account %s's: account %s may not "
+		 "replace it (send it under another name, --name)",
+		 fr_esc(name, ep, sizeof(ep)), owner, from);
+	return FR_E_NOT_OWNER;
+}
+
+/* The package just put in place is from's (owners/<name>). */
+static void owner_record(const char *store, const char *name,
+			 const char *dir)
+{
+	char path[1400], from[FR_CODE_MAX + 2];
+	uint8_t *text;
+	size_t len;
+
+	fr_path_fmt(path, sizeof(path), "%s/from", dir);
+	if (fr_read_file(path, FR_CODE_MAX + 1, &text, &len) < 0)
+		return;
+	snprintf(from, sizeof(from), "%.*s", (int)len, (const char *)text);
+	free(text);
+	if (!from[0] ||
+	    fr_path_fmt(path, sizeof(path), "%s/owners/%s", store, name))
+		return;
+	if (fr_write_file_atomic(path, from, strlen(from)) < 0)
+		fr_log(FR_LOG_WARN, "cannot record the owner of '%s' in '%s'",
+		       name, path);
 }
 
 int fr_store_check(const char *store, char *errbuf, size_t errcap)
@@ -671,6 +725,9 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		drop_leftover(p->dir);
 		return FR_HAVE_COMPLETE;
 	}
+	if (!complete &&
+	    (rc = owner_check(store, p->m.name, from, errbuf, errcap)) < 0)
+		goto fail;
 	if ((rc = fr_mkdirs(p->dir)) < 0) {
 		snprintf(errbuf, errcap, "cannot create '%s': %s", p->dir,
 			 strerror(-rc));
@@ -983,14 +1040,31 @@ int fr_store_drop(const char *store, const char *id, bool only_empty)
 	return rc;
 }
 
+/* Is the partial package in dir from account from (or of no account)? */
+static bool same_from(const char *dir, const char *from)
+{
+	char path[1400];
+	uint8_t *text;
+	size_t len;
+	bool same;
+
+	if (fr_path_fmt(path, sizeof(path), "%s/from", dir) ||
+	    fr_read_file(path, FR_CODE_MAX + 1, &text, &len) < 0)
+		return true;
+	same = !from[0] || (len == strlen(from) && !memcmp(text, from, len));
+	free(text);
+	return same;
+}
+
 /*
  * Partial packages of the same name begun before this one are older
  * versions nobody will finish (the source changed under a send, or it
  * was sent again changed): the version just completed replaces them. One
- * that a session is receiving is left alone, and so is one begun later.
+ * that a session is receiving is left alone, and so is one begun later,
+ * and another account's.
  */
 static void drop_superseded(const char *store, const struct fr_store_pkg *p,
-			    int64_t created)
+			    int64_t created, const char *from)
 {
 	char dir[1200], sub[1300], mp[1400];
 	const char *self = strrchr(p->dir, '/');
@@ -1014,6 +1088,7 @@ static void drop_superseded(const char *store, const struct fr_store_pkg *p,
 		int dec = fr_manifest_decode(&m, mf, len);
 		free(mf);
 		if (dec == 0 && !strcmp(m.name, p->m.name) &&
+		    same_from(sub, from) &&
 		    fr_partial_times(sub, &c, NULL) == 0 && c <= created) {
 			int rc = fr_store_drop(store, de->d_name, false);
 			if (rc == 0)
@@ -1242,6 +1317,16 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	    fr_path_fmt(mpath, sizeof(mpath), "%s/manifests/%s", store,
 			p->m.name))
 		return -ENAMETOOLONG;
+	char from[FR_CODE_MAX + 2] = "";
+	uint8_t *ft;
+	size_t fl;
+	fr_path_fmt(path, sizeof(path), "%s/from", p->dir);
+	if (fr_read_file(path, FR_CODE_MAX + 1, &ft, &fl) == 0) {
+		snprintf(from, sizeof(from), "%.*s", (int)fl, (const char *)ft);
+		free(ft);
+	}
+	if ((rc = owner_check(store, p->m.name, from, errbuf, errcap)) < 0)
+		return rc; /* another account's came first */
 	fr_path_fmt(path, sizeof(path), "%s/finalizing", p->dir);
 	if ((rc = fr_write_file_atomic(path, "", 0)) < 0) {
 		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
@@ -1271,6 +1356,7 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 			 fr_strerror(rc));
 		return rc;
 	}
+	owner_record(store, p->m.name, p->dir);
 	fr_path_fmt(path, sizeof(path), "%s/packages", store);
 	fr_fsync_dir(path);
 	close(p->tree_fd);
@@ -1278,7 +1364,7 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	int64_t created;
 	fr_partial_times(p->dir, &created, NULL);
 	fr_remove_tree(p->dir);
-	drop_superseded(store, p, created);
+	drop_superseded(store, p, created, from);
 	return 0;
 }
 

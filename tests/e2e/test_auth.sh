@@ -3,7 +3,8 @@
 # unknown account are refused (exit 4) with clear messages on both sides;
 # peers that speak garbage are refused and logged while a legitimate
 # transfer at the same time succeeds; a sender that reaches something
-# that is not ferry fails with a clear error instead of hanging.
+# that is not ferry fails with a clear error instead of hanging; one
+# account may not replace another's package of the same name (exit 4).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_auth
 
@@ -279,5 +280,35 @@ expect_rc 1 "$RC" "a send to an address where a web server answers"
 expect_grep "... says the peer is not ferry, and what it sent" \
 	"handshake with LAB \(127\.0\.0\.1:$WEB\) failed: the peer does not speak ferry's protocol \(it sent \"HTTP/1\.1\.\.\.\"" \
 	"$WORK/web.err"
+
+# ---- another account's package name --------------------------------------------
+# accounts share the site's package names: one may not replace another's
+stop_serve
+printf 'the password of XYZ\n' >"$WORK/xyz.pw"
+chmod 600 "$WORK/xyz.pw"
+LAB_EXTRA="[account XYZ]
+password-file = $WORK/xyz.pw"
+write_configs
+start_serve
+mkdir -p "$WORK/src/cen-own" "$WORK/src/xyz-own"
+echo "CEN's" >"$WORK/src/cen-own/f"
+echo "XYZ's" >"$WORK/src/xyz-own/f"
+run_ferry "$WORK/own1.out" "$WORK/own1.err" send "$WORK/src/cen-own" --to LAB \
+	--name owned --config "$CEN_CONF"
+expect_rc 0 "$RC" "CEN sends 'owned'"
+sed -e "s|^password-file = .*|password-file = $WORK/xyz.pw\naccount = XYZ|" \
+	"$CEN_CONF" >"$WORK/xyz.conf"
+run_ferry "$WORK/own2.out" "$WORK/own2.err" send "$WORK/src/xyz-own" --to LAB \
+	--name owned --config "$WORK/xyz.conf"
+expect_rc 4 "$RC" "XYZ sending a package named as CEN's (refused)"
+expect_grep "... the refusal names the owner and says what to do" \
+	"package 'owned' here is account CEN's: account XYZ may not replace it \(send it under another name, --name\)" \
+	"$WORK/own2.err"
+check "... CEN's package is untouched" [ "$(cat "$LAB_STORE/packages/owned/f")" = "CEN's" ]
+echo "CEN's, v2" >"$WORK/src/cen-own/f"
+run_ferry "$WORK/own3.out" "$WORK/own3.err" send "$WORK/src/cen-own" --to LAB \
+	--name owned --config "$CEN_CONF"
+expect_rc 0 "$RC" "CEN replaces its own 'owned'"
+check "... with its new version" [ "$(cat "$LAB_STORE/packages/owned/f")" = "CEN's, v2" ]
 
 e2e_finish

@@ -16,6 +16,7 @@
 #  5. `parcel create` walks the same way: exit 6, listed in its JSON as
 #     "left_out_entries"; --skip-special: exit 0; its import carries every
 #     name.
+#  6. a symlink PATH (current -> release-1.2) names the package current.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_names
 
@@ -212,5 +213,15 @@ expect_rc 5 "$RC" "verify after a file with a newline in its name changed"
 expect_grep "verify names it escaped" "'new\\\\nline'" "$WORK/v2.out" "$WORK/v2.err"
 run_ferry "$WORK/v3.json" "$WORK/v3.err" verify names --config "$LAB_CONF" --json
 check "verify --json is valid JSON" json_ok "$WORK/v3.json"
+
+# ---- 6. the package's name is the last part of PATH as given --------------------
+mkdir -p "$WORK/src6/release-1.2"
+echo one >"$WORK/src6/release-1.2/f"
+ln -s release-1.2 "$WORK/src6/current"
+run_ferry "$WORK/n6.json" "$WORK/n6.err" send "$WORK/src6/current/" --to LAB \
+	--config "$CEN_CONF" --json
+r=$(json_get "$WORK/n6.json" 'd["name"]')
+check "a symlink PATH names the package after the link, not its target ($r)" [ "$r" = current ]
+check "... and it arrives under that name" [ "$(cat "$LAB_STORE/packages/current/f")" = one ]
 
 e2e_finish
