@@ -174,6 +174,7 @@ struct rconn {
 	struct fr_inbound *op;
 	int slot;             /* our arrival's, in op */
 	int sync_efd;
+	int hs_slot;          /* its place among the handshakes (-1: none) */
 	/* a copy of a segment held or being written by another session:
 	 * its payload is read and dropped, its ACK still goes */
 	bool sink;
@@ -211,6 +212,59 @@ static atomic_int n_conns;    /* connections, authenticated or not */
 static atomic_int n_sessions; /* authenticated sessions */
 #define MAX_HANDSHAKES 64
 static volatile sig_atomic_t stopping;
+
+/*
+ * The connections still shaking hands. When they are MAX_HANDSHAKES, a
+ * new one ends the oldest (its socket shut down, so its handshake fails
+ * at once) rather than being refused: strangers holding connections open
+ * without a password cannot keep a site that may send here out, whose
+ * handshake takes a round trip or two.
+ */
+static struct {
+	pthread_mutex_t mu;
+	struct rconn *rc[MAX_HANDSHAKES];
+	uint64_t since[MAX_HANDSHAKES];
+} hs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void hs_add(struct rconn *rc)
+{
+	int free_at = -1, oldest = 0;
+
+	pthread_mutex_lock(&hs.mu);
+	for (int i = 0; i < MAX_HANDSHAKES; i++) {
+		if (!hs.rc[i]) {
+			free_at = i;
+			break;
+		}
+		if (hs.since[i] < hs.since[oldest])
+			oldest = i;
+	}
+	if (free_at < 0) {
+		struct rconn *old = hs.rc[oldest];
+		fr_log(FR_LOG_WARN,
+		       "ended the connection from %s: it had not authenticated "
+		       "after %.1f s, and %d others wait to",
+		       old->peer, (fr_now_ns() - hs.since[oldest]) / 1e9,
+		       MAX_HANDSHAKES - 1);
+		shutdown(old->sock, SHUT_RDWR);
+		old->hs_slot = -1;
+		free_at = oldest;
+	}
+	hs.rc[free_at] = rc;
+	hs.since[free_at] = fr_now_ns();
+	rc->hs_slot = free_at;
+	pthread_mutex_unlock(&hs.mu);
+}
+
+/* The handshake is over (either way). */
+static void hs_remove(struct rconn *rc)
+{
+	pthread_mutex_lock(&hs.mu);
+	if (rc->hs_slot >= 0 && hs.rc[rc->hs_slot] == rc)
+		hs.rc[rc->hs_slot] = NULL;
+	rc->hs_slot = -1;
+	pthread_mutex_unlock(&hs.mu);
+}
 
 static void fail(struct rconn *rc, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -2285,6 +2339,7 @@ static void session(struct rconn *rc)
 
 	fr_chan_plain(&rc->ch, rc->sock);
 	r = fr_handshake_server(&rc->ch, rc->c, &who, err, sizeof(err));
+	hs_remove(rc);
 	if (r < 0) {
 		fr_log(FR_LOG_WARN, "refused connection from %s: %s", rc->peer,
 		       err[0] ? err : fr_strerror(r));
@@ -2683,7 +2738,10 @@ int fr_serve(const struct fr_config *c)
 		 * autotuning grow it to tcp_rmem's maximum. */
 		int rcvbuf = 2 << 20;
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-		if (atomic_fetch_add(&n_conns, 1) >= c->max_connections + MAX_HANDSHAKES) {
+		/* a bound on threads: the sessions are bounded after the
+		 * handshake (max-connections), the handshakes by hs_add */
+		if (atomic_fetch_add(&n_conns, 1) >=
+		    c->max_connections + 2 * MAX_HANDSHAKES) {
 			atomic_fetch_sub(&n_conns, 1);
 			fr_log(FR_LOG_WARN,
 			       "refused connection from %s: too many connections",
@@ -2699,7 +2757,9 @@ int fr_serve(const struct fr_config *c)
 		pthread_attr_t at;
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		hs_add(rc);
 		if (pthread_create(&t, &at, conn_main, rc) != 0) {
+			hs_remove(rc);
 			atomic_fetch_sub(&n_conns, 1);
 			close(fd);
 			free(rc);

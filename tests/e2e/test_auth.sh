@@ -4,7 +4,8 @@
 # peers that speak garbage are refused and logged while a legitimate
 # transfer at the same time succeeds; a sender that reaches something
 # that is not ferry fails with a clear error instead of hanging; one
-# account may not replace another's package of the same name (exit 4).
+# account may not replace another's package of the same name (exit 4);
+# 100 connections that never authenticate do not keep a sender out.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_auth
 
@@ -280,6 +281,31 @@ expect_rc 1 "$RC" "a send to an address where a web server answers"
 expect_grep "... says the peer is not ferry, and what it sent" \
 	"handshake with LAB \(127\.0\.0\.1:$WEB\) failed: the peer does not speak ferry's protocol \(it sent \"HTTP/1\.1\.\.\.\"" \
 	"$WORK/web.err"
+
+# ---- strangers holding connections open do not keep a site out ---------------------
+# 100 connections that never authenticate (more than the 64 handshakes the
+# receiver waits for at once), then a real send: the oldest strangers are
+# ended, the send goes through at once
+python3 - "$PORT" >"$WORK/idle.out" 2>&1 <<'EOF' &
+import socket, sys, time
+s = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(100)]
+print("open", len(s), flush=True)
+time.sleep(20)
+EOF
+idle=$!
+E2E_PIDS+=("$idle")
+wait_for_log "$WORK/idle.out" "open 100" 10 || fail "the idle connections were not opened"
+mkdir -p "$WORK/src/cen-idle"
+echo idle >"$WORK/src/cen-idle/f"
+sed -e "s|^retries = .*|retries = 0|" "$CEN_CONF" >"$WORK/idle.conf"
+t0=$SECONDS
+run_ferry "$WORK/idle.json" "$WORK/idle.err" send "$WORK/src/cen-idle" --to LAB \
+	--config "$WORK/idle.conf"
+expect_rc 0 "$RC" "a send while 100 strangers hold connections open (no retry)"
+check "... at once ($((SECONDS - t0)) s)" [ $((SECONDS - t0)) -lt 10 ]
+expect_grep "the receiver says it ended the oldest stranger" \
+	"ended the connection from 127\.0\.0\.1:[0-9]+: it had not authenticated" "$SERVE_LOG"
+kill "$idle" 2>/dev/null
 
 # ---- another account's package name --------------------------------------------
 # accounts share the site's package names: one may not replace another's
