@@ -569,6 +569,11 @@ static int add_volume(struct vol **v, uint32_t *n, const char *path)
 
 	if (stat(path, &st) < 0)
 		memset(&st, 0, sizeof(st)); /* reported when it is opened */
+	else if (!S_ISREG(st.st_mode)) {
+		/* (opening a fifo would wait for a writer forever) */
+		fr_log(FR_LOG_WARN, "'%s' is not a regular file: skipped", path);
+		return 0;
+	}
 	for (uint32_t k = 0; k < *n && st.st_ino; k++)
 		if ((*v)[k].dev == st.st_dev && (*v)[k].ino == st.st_ino) {
 			fr_log(FR_LOG_INFO, "%s is %s, given twice: read once",

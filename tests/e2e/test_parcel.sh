@@ -736,5 +736,14 @@ list_json l14
 r=$(state_of l14 "$ID14" state)
 check "parcel list at the source: the stale parcel is not-needed ($r)" [ "$r" = not-needed ]
 
+# a fifo named like a volume is skipped, not waited on forever
+mkdir -p "$WORK/m15"
+mkfifo "$WORK/m15/vol-001.fpv"
+timeout 20 "$FERRY" parcel import "$WORK/m15" --config "$LAB_CONF" >"$WORK/i15.out" 2>"$WORK/i15.err"
+RC=$?
+expect_rc 1 "$RC" "import of a directory holding only a fifo named vol-001.fpv"
+expect_grep "... which is named and skipped" "vol-001.fpv' is not a regular file: skipped" \
+	"$WORK/i15.err"
+
 stop_serve
 e2e_finish
