@@ -52,6 +52,11 @@ void fr_journal_close(struct fr_journal *j);
  * with have[i] set (tmp file, fdatasync, rename, fsync of the dir). */
 int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 		       const uint8_t *have);
+/* The records of the segments with drop[i] set (held, or copies the
+ * open manifest could not confirm) left out of the journal at path,
+ * which j is then opened again on. 0 or a negative code (j closed). */
+int fr_journal_drop(struct fr_journal *j, const char *path,
+		    const struct fr_manifest *m, const uint8_t *drop);
 
 /* ---- the receiving store (store.c) ------------------------------------- */
 

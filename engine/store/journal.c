@@ -200,6 +200,36 @@ void fr_journal_close(struct fr_journal *j)
 	j->fd = -1;
 }
 
+int fr_journal_drop(struct fr_journal *j, const char *path,
+		    const struct fr_manifest *m, const uint8_t *drop)
+{
+	uint8_t *buf = malloc(FR_JOURNAL_HDR + (size_t)m->n_segments * FR_JREC_LEN);
+	size_t n = FR_JOURNAL_HDR;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	pack_header(buf, m->lid);
+	for (uint32_t s = 0; s < m->n_segments; s++) {
+		const uint8_t *u = j->unconfirmed
+				       ? j->unconfirmed + (size_t)s * FR_UNCONF_REC
+				       : NULL;
+		if (drop[s])
+			continue;
+		if (j->have[s])
+			fr_jrec_pack(buf + n, s, m->segments[s].hash);
+		else if (u && u[0])
+			fr_jrec_pack(buf + n, s, u + 1);
+		else
+			continue;
+		n += FR_JREC_LEN;
+	}
+	rc = fr_write_file_atomic(path, buf, n);
+	free(buf);
+	fr_journal_close(j);
+	return rc < 0 ? rc : fr_journal_open(j, path, m);
+}
+
 int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 		       const uint8_t *have)
 {

@@ -250,6 +250,74 @@ static bool on_disk_is(struct fr_store_pkg *p, struct fr_seg_reader *r,
 }
 
 /*
+ * Segments journaled by an earlier session whose bytes are no longer in
+ * the partial package's files (a file cut short or removed since: by
+ * hand, or a file system put back from a copy) are dropped from the
+ * journal, so that they are asked for again rather than trusted into a
+ * package that would differ from its source. Only the files' sizes are
+ * looked at: what changed in place is for `ferry verify` to find.
+ */
+static void drop_lost(struct fr_store_pkg *p, const char *jpath)
+{
+	const struct fr_journal *j = &p->j;
+	int64_t *size = NULL;
+	uint8_t *drop = NULL;
+	uint32_t n = 0, first = 0, in = 0;
+
+	if (!j->n_have && !j->n_unconfirmed)
+		return;
+	if (!(size = malloc(((size_t)p->m.n_entries + 1) * sizeof(*size))) ||
+	    !(drop = calloc(p->m.n_segments + 1, 1)))
+		goto out;
+	for (uint32_t e = 0; e < p->m.n_entries; e++)
+		size[e] = -2; /* not looked at yet */
+	for (uint32_t s = 0; s < p->m.n_segments; s++) {
+		bool held = j->have[s] ||
+			    (j->unconfirmed &&
+			     j->unconfirmed[(size_t)s * FR_UNCONF_REC]);
+		struct fr_extent_iter it;
+		struct fr_extent x;
+		if (!held)
+			continue;
+		fr_extent_iter_init(&it, &p->m, s);
+		while (!drop[s] && fr_extent_next(&it, &x)) {
+			struct stat st;
+			if (size[x.entry] == -2)
+				size[x.entry] =
+				    fstatat(p->tree_fd,
+					    p->m.entries[x.entry].path, &st,
+					    AT_SYMLINK_NOFOLLOW) == 0 &&
+					    S_ISREG(st.st_mode)
+					? (int64_t)st.st_size
+					: -1;
+			if (size[x.entry] < (int64_t)(x.file_off + x.len)) {
+				drop[s] = 1;
+				if (!n++) {
+					first = s;
+					in = x.entry;
+				}
+			}
+		}
+	}
+	if (n) {
+		char ep[FR_ESC_MAX];
+		fr_log(FR_LOG_WARN,
+		       "package '%s': %u segment(s) received earlier are no "
+		       "longer in its files (the first: %u, in '%s', cut short "
+		       "or removed); they will be asked for again",
+		       p->m.name, n, first,
+		       fr_esc(p->m.entries[in].path, ep, sizeof(ep)));
+		int rc = fr_journal_drop(&p->j, jpath, &p->m, drop);
+		if (rc < 0)
+			fr_log(FR_LOG_ERROR, "cannot rewrite journal '%s': %s",
+			       jpath, fr_strerror(rc));
+	}
+out:
+	free(size);
+	free(drop);
+}
+
+/*
  * Segments written before an interruption but not yet journaled (the
  * receiver was killed between the write and the journal) are often whole
  * in the files already. Each one found intact is made durable and
@@ -423,6 +491,12 @@ static int open_tree(struct fr_store_pkg *p, char *errbuf, size_t errcap)
 		       "journal '%s': cut %u torn or corrupt record(s) at its "
 		       "end",
 		       path, p->j.cut);
+	if (!p->repair)
+		drop_lost(p, path);
+	if (p->j.fd < 0) {
+		snprintf(errbuf, errcap, "cannot open journal '%s'", path);
+		return -EIO;
+	}
 	if (p->repair)
 		make_writable(p);
 	if ((rc = create_tree(&p->m, p->tree_fd, p->tree, errbuf, errcap)) < 0)

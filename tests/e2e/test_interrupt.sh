@@ -2,7 +2,9 @@
 # test_interrupt.sh - Ctrl-C on a terminal and SIGTERM stop a send or a
 # resume with a message naming the transfer and the resume command, exit
 # 130 or 143, leave the transfer recorded as interrupted (no sender
-# left running), and the resume then completes it.
+# left running), and the resume then completes it. A partial package
+# whose file was cut short at the receiver between two sessions has the
+# lost segments sent again.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_interrupt
 command -v script >/dev/null || skip "script(1) (util-linux) is required"
@@ -84,5 +86,30 @@ for p in a b; do
 	compare_trees "$WORK/$p" "$LAB_STORE/packages/$p" "package $p after its interruption"
 	check "transfer $p is done" [ "$(out_state "$p")" = done ]
 done
+
+# ---- a partial package's file cut short between two sessions ------------------------------
+# what the journal says was received and is no longer in the files is
+# asked for again, not trusted into the package
+mkdir -p "$WORK/c"
+head -c $((20 * 1024 * 1024)) /dev/urandom >"$WORK/c/data"
+"$FERRY" send "$WORK/c" --to LAB --config "$CEN_CONF" --level 0 >"$WORK/c.out" 2>"$WORK/c.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+for ((i = 0; i < 300; i++)); do
+	[ "$(held_in c)" -ge 1 ] && break
+	sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+held=$(held_in c)
+check "... a segment of 'c' was held when its send stopped ($held)" [ "$held" -ge 1 ]
+cfile=$(ls -d "$LAB_STORE"/partial/*/tree/data | head -n 1)
+truncate -s 1000 "$cfile"
+run_ferry "$WORK/c2.out" "$WORK/c2.err" send "$WORK/c" --to LAB --config "$CEN_CONF" --level 0
+expect_rc 0 "$RC" "the send of 'c' again, its partial file cut short at LAB"
+expect_grep "the receiver says what was lost and asks for it again" \
+	"package 'c': [0-9]+ segment\(s\) received earlier are no longer in its files \(the first: 0, in 'data', cut short or removed\)" \
+	"$SERVE_LOG"
+compare_trees "$WORK/c" "$LAB_STORE/packages/c" "package c, whole again"
 
 e2e_finish
