@@ -67,7 +67,8 @@
 	X(LEFT_OUT, "sent, but something was left out of the package")      \
 	X(SEALED, "message authentication failed")                            \
 	X(WORN, "the session's message counter is used up")                  \
-	X(NOT_OWNER, "the package name belongs to another account")
+	X(NOT_OWNER, "the package name belongs to another account")           \
+	X(NO_HOST, "no such host (the name does not resolve)")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

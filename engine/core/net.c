@@ -263,6 +263,19 @@ void fr_sock_tune(int fd)
 		   sizeof(user_timeout));
 }
 
+/* getaddrinfo's failure as ours: a name that does not exist, or a
+ * resolver that cannot answer now (try again later) */
+static int resolve_error(int eai)
+{
+	if (eai == EAI_NONAME || eai == EAI_FAIL
+#ifdef EAI_NODATA
+	    || eai == EAI_NODATA
+#endif
+	)
+		return FR_E_NO_HOST;
+	return eai == EAI_SYSTEM && errno ? -errno : -EAGAIN;
+}
+
 int fr_tcp_connect(const char *hostport, unsigned timeout_ms)
 {
 	char host[256], port[16];
@@ -275,7 +288,7 @@ int fr_tcp_connect(const char *hostport, unsigned timeout_ms)
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		return -EHOSTUNREACH;
+		return resolve_error(rc);
 	rc = -ECONNREFUSED;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
@@ -328,8 +341,9 @@ int fr_tcp_listen(const char *hostport)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
-		return -EADDRNOTAVAIL;
+	int eai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (eai != 0)
+		return resolve_error(eai);
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
 		    res->ai_protocol);
 	if (fd < 0) {

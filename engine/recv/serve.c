@@ -2694,9 +2694,12 @@ int fr_serve(const struct fr_config *c)
 		return r;
 	lfd = fr_tcp_listen(c->listen);
 	if (lfd < 0) {
-		fr_log(FR_LOG_ERROR, "cannot listen on %s: %s", c->listen,
-		       fr_strerror(lfd));
-		return lfd;
+		fr_log(FR_LOG_ERROR, "cannot listen on %s: %s%s%s", c->listen,
+		       fr_strerror(lfd),
+		       lfd == FR_E_NO_HOST ? "; check listen in " : "",
+		       lfd == FR_E_NO_HOST ? c->path : "");
+		/* a name that does not exist will not by trying again */
+		return lfd == FR_E_NO_HOST ? FR_E_CONFIG : lfd;
 	}
 	fr_log(FR_LOG_INFO, "site %s receiving on %s into %s", c->code,
 	       c->listen, c->store);
