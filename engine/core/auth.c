@@ -74,15 +74,28 @@ int fr_secret_load(const char *file, const char *env, char *out, size_t cap,
 		return e;
 	}
 	struct stat st;
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
+	if (fstat(fd, &st) < 0)
+		st.st_mode = S_IFREG | 0600; /* read() says what is wrong */
+	if (!S_ISREG(st.st_mode)) {
+		fr_log(FR_LOG_ERROR,
+		       "%s: password file '%s' is not a regular file%s", what,
+		       file, S_ISDIR(st.st_mode) ? " (a directory)" : "");
+		close(fd);
+		return FR_E_CONFIG;
+	}
+	if ((st.st_mode & 0077))
 		fr_log(FR_LOG_WARN,
 		       "%s: password file '%s' is readable by others "
 		       "(chmod 600 it)",
 		       what, file);
 	ssize_t n = read(fd, out, cap - 1);
+	int e = errno;
 	close(fd);
-	if (n < 0)
-		return -errno;
+	if (n < 0) {
+		fr_log(FR_LOG_ERROR, "%s: cannot read password file '%s': %s",
+		       what, file, strerror(e));
+		return -e;
+	}
 	out[n] = '\0';
 	out[strcspn(out, "\r\n")] = '\0';
 	if (!out[0]) {

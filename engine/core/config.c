@@ -428,7 +428,14 @@ static struct fr_address *section_address(struct loader *L, const char *site,
 static int secret_key(struct loader *L, struct pending_secret *sec,
 		      const char *name, const char *value)
 {
-	if (!strcmp(name, "password-file")) {
+	bool file = !strcmp(name, "password-file");
+	if ((file && sec->env[0]) ||
+	    (!strcmp(name, "password-env") && sec->file[0])) {
+		fail_at(L, "password-file and password-env are both given: "
+			   "keep one");
+		return -1;
+	}
+	if (file) {
 		if (copy_str(sec->file, sizeof(sec->file), value))
 			return -1;
 		return 1;

@@ -633,6 +633,13 @@ Test(config, password_file_problems)
 	secret_file("nl.pw", "\nsecond\n", p, sizeof(p));
 	write_config(SITE "[account HQ]\npassword-file = %s\n", p);
 	expect_refused(FR_E_CONFIG, "password file with an empty first line");
+
+	write_config(SITE "[account HQ]\npassword-file = %s\n", tmpdir);
+	expect_refused(FR_E_CONFIG, "a directory as password file");
+	write_config(SITE "[account HQ]\npassword-file = %s\n"
+			  "password-env = FERRY_UT_PW\n",
+		     p);
+	expect_refused(FR_E_CONFIG, "password-file and password-env both");
 }
 
 Test(config, password_env_unset)
