@@ -189,6 +189,7 @@ struct fr_line_profile {
 	const char *name;
 	uint64_t rate_bps;
 	uint32_t frame;
+	double setup_s; /* bringing it up: a dial, a handshake */
 };
 const struct fr_line_profile *fr_line_profile(int type);
 /* The address's line rate in bit/s: its bandwidth, else its type's. */
@@ -312,6 +313,7 @@ struct fr_send_result {
 	uint64_t skipped_bytes;     /* raw bytes the receiver already held */
 	uint64_t read_bytes;        /* bytes read from the source files */
 	uint32_t n_segments, segs_sent, segs_skipped, segs_resent;
+	bool was_complete;          /* the site held it complete already */
 	double seconds;
 	int level_last;             /* compression level at the end */
 	int attempts;

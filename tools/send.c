@@ -113,7 +113,7 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 				   : 0;
 
 	if (r->segs_skipped == r->n_segments && !r->sent_bytes &&
-	    !r->segs_resent) {
+	    !r->segs_resent && (r->n_segments || r->was_complete)) {
 		fprintf(out,
 			"'%s' is at %s already: nothing sent (%u segments, "
 			"%s)\n",

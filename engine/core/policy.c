@@ -432,12 +432,12 @@ double fr_pacer_wait(struct fr_pacer *p, uint64_t bytes, double now,
  * measured.
  */
 static const struct fr_line_profile profiles[] = {
-	[FR_ADDR_LAN] = {"lan", 0, 0},
-	[FR_ADDR_ASYNC] = {"async", 57600, 4096},
-	[FR_ADDR_ISDN] = {"isdn", 128000, 16384},
-	[FR_ADDR_X25] = {"x25", 64000, 4096},
-	[FR_ADDR_SNA] = {"sna", 64000, 8192},
-	[FR_ADDR_COURIER] = {"courier", 0, 0},
+	[FR_ADDR_LAN] = {"lan", 0, 0, 0.5},
+	[FR_ADDR_ASYNC] = {"async", 57600, 4096, 30},
+	[FR_ADDR_ISDN] = {"isdn", 128000, 16384, 5},
+	[FR_ADDR_X25] = {"x25", 64000, 4096, 5},
+	[FR_ADDR_SNA] = {"sna", 64000, 8192, 10},
+	[FR_ADDR_COURIER] = {"courier", 0, 0, 0},
 };
 
 const struct fr_line_profile *fr_line_profile(int type)

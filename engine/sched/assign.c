@@ -192,7 +192,7 @@ static double land_at(const struct fr_assign *a, const struct fr_assign_out *p,
 	double rate, tx_end, k;
 
 	view(a, p, now, &rate, &tx_end, &k);
-	return fmax(tx_end, now) + bytes / rate + p->latency;
+	return fmax(tx_end, now + p->setup) + bytes / rate + p->latency;
 }
 
 /* When the outputs other than o could finish all that remains (see the
@@ -595,6 +595,14 @@ void fr_assign_down(struct fr_assign *a, unsigned o, double now)
 		p->backlog = 0;
 		p->busy_from = -1;
 	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_setup(struct fr_assign *a, unsigned o, double s)
+{
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out)
+		a->out[o].setup = s;
 	pthread_mutex_unlock(&a->mu);
 }
 

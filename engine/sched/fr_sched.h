@@ -64,6 +64,8 @@ struct fr_assign_stat {
 struct fr_assign_out {
 	char name[64];
 	double rate, latency;
+	double setup;  /* before it could start: bringing it up (a dial, a
+			* handshake) while it is not open; 0 once it is */
 	bool up, courier;
 	uint32_t *q, nq, capq; /* carried segments, in the order given */
 	uint64_t backlog;
@@ -144,6 +146,9 @@ void fr_assign_release(struct fr_assign *a, unsigned o, uint32_t seg,
 /* o dropped, or its window closed: all it carried goes back at once. */
 void fr_assign_down(struct fr_assign *a, unsigned o, double now);
 void fr_assign_up(struct fr_assign *a, unsigned o, double now);
+/* Output o is not open: s seconds would go to bringing it up before it
+ * could carry a segment (0: it is open). */
+void fr_assign_setup(struct fr_assign *a, unsigned o, double s);
 bool fr_assign_all_done(struct fr_assign *a);
 /* Segments acknowledged (or held) so far; *bytes: theirs. */
 uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes);

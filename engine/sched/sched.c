@@ -579,6 +579,7 @@ int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 			if (!*began) {
 				res->segs_skipped = m->n_segments;
 				res->skipped_bytes = m->total_size;
+				res->was_complete = true;
 			}
 			rc = 0;
 		} else if (rc == FR_HAVE_PARTIAL) {
@@ -1080,7 +1081,9 @@ window:
 		snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
 		goto over;
 	}
-	if (n_lanes >= 2 || (split && n_lanes)) {
+	/* (a package of no file data has nothing to stripe: one address
+	 * carries its listing) */
+	if (m->n_segments && (n_lanes >= 2 || (split && n_lanes))) {
 		rc = run_striped(c, t, known, single, &r, lanes, n_lanes,
 				 split ? &cr : NULL, res, b.err, sizeof(b.err));
 		goto over;

@@ -161,4 +161,15 @@ check "... both refused ($(grep -c "refused account CEN" "$WORK/a.err"))" \
 expect_grep "... the last says no other link carries on" \
 	"refused account CEN: .*; no other link carries on now" "$WORK/a.err"
 
+# a package of no file data (an empty directory) over two addresses: one
+# carries its listing; sent again, it is at LAB already
+mkdir -p "$WORK/src/emptyd"
+run_ferry "$WORK/e1.out" "$WORK/e1.err" send "$WORK/src/emptyd" --to LAB --config "$CEN_CONF"
+expect_rc 0 "$RC" "an empty directory sent with two addresses"
+check "... it is at LAB" [ -d "$LAB_STORE/packages/emptyd" ]
+expect_grep "... said sent, not 'already'" "^sent 'emptyd' to LAB: 0 B" "$WORK/e1.out"
+run_ferry "$WORK/e2.out" "$WORK/e2.err" send "$WORK/src/emptyd" --to LAB --config "$CEN_CONF"
+expect_rc 0 "$RC" "the empty directory sent again"
+expect_grep "... now it is at LAB already" "^'emptyd' is at LAB already: nothing sent" "$WORK/e2.out"
+
 e2e_finish

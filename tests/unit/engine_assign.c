@@ -691,6 +691,30 @@ Test(assign, courier_late)
 
 /* ---- the bookkeeping itself ---------------------------------------------- */
 
+Test(assign, setup_counts_for_a_link_not_open)
+{
+	/* the fast link (4 MB/s) has 6 MB under way; a 12 KB tail takes a
+	 * 8 KB/s link 1.5 s, the fast one 1.5 s too: by rate alone the slow
+	 * one would take it; opening it first (a handshake, a dial) costs
+	 * more, so it does not, and once open (setup 0) it would */
+	struct fr_assign a;
+	uint32_t b[7] = {1000000, 1000000, 1000000, 1000000,
+			 1000000, 1000000, 12000};
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 7, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "fast", 4e6, FR_RATE_CONFIGURED, 0.05), 0);
+	cr_assert_eq(fr_assign_add(&a, "crawl", 8e3, FR_RATE_CONFIGURED, 0.05), 1);
+	for (uint32_t s = 0; s < 6; s++)
+		cr_assert_eq(fr_assign_next(&a, 0, 0, &copy), s);
+	fr_assign_setup(&a, 1, 0.5);
+	cr_assert_eq(fr_assign_next(&a, 1, 0, &copy), FR_ASSIGN_NONE,
+		     "a link not open was given the tail");
+	fr_assign_setup(&a, 1, 0);
+	cr_assert_eq(fr_assign_next(&a, 1, 0, &copy), 6);
+	fr_assign_fini(&a);
+}
+
 Test(assign, first_ack_wins_and_release)
 {
 	struct fr_assign a;
