@@ -677,14 +677,19 @@ static int cmd_parcel(int argc, char **argv)
 		rc = fr_parcel_import(&c, a.pos, (unsigned)a.n_pos, &ir);
 		if (rc != -ENOENT && rc != FR_E_PROTOCOL)
 			ferry_parcel_import_print(&ir, a.json, stdout);
+		/* a volume refused (not a volume, cut short, another
+		 * site's...) is exit 5, as a segment refused is */
+		bool refused = ir.n_refused > 0;
 		fr_import_result_fini(&ir);
 		fr_config_fini(&c);
 		return rc == 0 ? 0
-		       : (rc == FR_E_HASH_MISMATCH || rc == FR_E_FORGED ||
-			  rc == FR_E_WRONG_SITE || rc == FR_E_BAD_VERSION ||
-			  rc == FR_E_HDR_CHECKSUM || rc == FR_E_BAD_MAGIC)
-			       ? EXIT_VERIFY
-			       : exit_for(rc);
+		       : rc != FR_E_AUTH &&
+				 (refused || rc == FR_E_HASH_MISMATCH ||
+				  rc == FR_E_FORGED || rc == FR_E_WRONG_SITE ||
+				  rc == FR_E_BAD_VERSION ||
+				  rc == FR_E_HDR_CHECKSUM || rc == FR_E_BAD_MAGIC)
+			   ? EXIT_VERIFY
+			   : exit_for(rc);
 	} else if (!strcmp(sub, "list")) {
 		struct fr_parcel_info *ps;
 		uint32_t n;

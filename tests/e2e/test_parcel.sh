@@ -744,6 +744,13 @@ RC=$?
 expect_rc 1 "$RC" "import of a directory holding only a fifo named vol-001.fpv"
 expect_grep "... which is named and skipped" "vol-001.fpv' is not a regular file: skipped" \
 	"$WORK/i15.err"
+# a file named like a volume that is not one (shorter than a volume's
+# header): refused by name, exit 5 as any refused volume
+mkdir -p "$WORK/m16"
+head -c 100 /dev/urandom >"$WORK/m16/vol-001.fpv"
+import i16 "$WORK/m16"
+expect_rc 5 "$RC" "import of 100 random bytes named vol-001.fpv"
+expect_grep "... named as not a volume" "vol-001.fpv: not a usable parcel volume" "$WORK/i16.err"
 
 stop_serve
 e2e_finish
