@@ -347,13 +347,16 @@ const char *fr_time_text(int64_t t, char *buf, size_t cap)
 	return buf;
 }
 
-/* "45s", "12m", "3h05m", "4d07h" */
+/* "45s", "12m", "1m30s", "3h05m", "4d07h" */
 const char *fr_span_str(int64_t s, char *buf, size_t cap)
 {
 	if (s < 0)
 		snprintf(buf, cap, "-");
 	else if (s < 60)
 		snprintf(buf, cap, "%llds", (long long)s);
+	else if (s < 3600 && s % 60)
+		snprintf(buf, cap, "%lldm%02llds", (long long)(s / 60),
+			 (long long)(s % 60));
 	else if (s < 3600)
 		snprintf(buf, cap, "%lldm", (long long)(s / 60));
 	else if (s < 86400)
