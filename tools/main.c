@@ -668,7 +668,10 @@ static int cmd_parcel(int argc, char **argv)
 			ferry_parcel_progress(&o);
 		struct fr_parcel_made made;
 		rc = fr_parcel_create(&c, &o, &made);
-		if (rc == 0 || rc == FR_E_LEFT_OUT || made.kept)
+		/* -q: errors only, as send (what was left out still says) */
+		bool quiet = a.verbosity < FR_LOG_INFO && !a.json &&
+			     rc != FR_E_LEFT_OUT;
+		if ((rc == 0 || rc == FR_E_LEFT_OUT || made.kept) && !quiet)
 			ferry_parcel_made_print(&made, a.json, a.skip_special,
 						stdout);
 		fr_parcel_made_fini(&made);
