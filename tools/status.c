@@ -64,6 +64,21 @@ static void why_str(const struct fr_status_transfer *t,
 		buf[0] = '\0';
 }
 
+/* A name for a column of width w: escaped, padded by the characters
+ * shown (a UTF-8 character is one column, not its bytes). */
+static const char *col(const char *name, int w, char *buf, size_t cap)
+{
+	fr_esc(name, buf, cap);
+	size_t len = strlen(buf);
+	int shown = 0;
+	for (size_t i = 0; i < len; i++)
+		shown += ((unsigned char)buf[i] & 0xC0) != 0x80;
+	while (shown++ < w && len + 1 < cap)
+		buf[len++] = ' ';
+	buf[len] = '\0';
+	return buf;
+}
+
 static void output_text(const struct fr_status_transfer *t,
 			const struct fr_status_output *o, FILE *out)
 {
@@ -100,9 +115,10 @@ static void transfer_text(const struct fr_status_transfer *t, FILE *out)
 	snprintf(segs, sizeof(segs), "%u/%u", t->segments_done, t->segments);
 	fr_human_bytes((uint64_t)t->rate, rate, sizeof(rate));
 	eta_str(t->eta, eta, sizeof(eta));
-	fprintf(out, "  %-20s %-16s %-5s %-11s %9s %11s %9s %10s %-9s %s\n",
-		t->id, t->name, t->site, t->state, a, segs, rate, eta, level,
-		t->output);
+	char en[FR_ESC_MAX];
+	fprintf(out, "  %-20s %s %-5s %-11s %9s %11s %9s %10s %-9s %s\n",
+		t->id, col(t->name, 16, en, sizeof(en)), t->site, t->state, a,
+		segs, rate, eta, level, t->output);
 	for (unsigned i = 0; i < t->n_outputs; i++)
 		output_text(t, &t->outputs[i], out);
 	if (t->error[0] && !strcmp(t->state, "waiting") &&
@@ -172,8 +188,9 @@ static void package_text(const struct fr_status_package *k, int64_t now,
 	bool complete = !strcmp(k->state, "complete");
 
 	snprintf(segs, sizeof(segs), "%u/%u", k->segments_done, k->segments);
-	fprintf(out, "  %-24s %-5s %-9s %11s %10s", k->name, k->from, k->state,
-		segs, fr_human_bytes(k->bytes, sz, sizeof(sz)));
+	char en[FR_ESC_MAX];
+	fprintf(out, "  %s %-5s %-9s %11s %10s", col(k->name, 24, en, sizeof(en)),
+		k->from, k->state, segs, fr_human_bytes(k->bytes, sz, sizeof(sz)));
 	if (complete) {
 		fputc('\n', out);
 		return;
