@@ -2277,6 +2277,61 @@ static void wait_stopped(const uint8_t lid[FR_HASH_LEN])
 	pthread_mutex_unlock(&live_lock);
 }
 
+/* Is there a session of the same sender and package that has received
+ * nothing since this offer began to wait (waited_ms ago, and 50 ms
+ * before) and whose peer is not known gone? (live_lock held) */
+static bool peers_unsure(const struct rconn *rc, const uint8_t lid[FR_HASH_LEN],
+			 uint64_t waited_ms)
+{
+	for (struct rconn *o = live_head; o; o = o->live_next) {
+		struct fr_tcp_peer tp;
+		char why[64];
+		if (o == rc || memcmp(o->id, lid, FR_HASH_LEN) ||
+		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
+		    atomic_load(&o->ending))
+			continue;
+		/* (bytes within the last 50 ms: alive, a killed sender's
+		 * go quiet at its kill, longer ago than a new one takes to
+		 * start and offer) */
+		if (peer_gone(o, &tp, "whose", why, sizeof(why)) == 0 &&
+		    tp.silent_ms >= waited_ms + 50)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Before this offer is answered, the same sender's other sessions of the
+ * package must show what they are: alive (bytes came since the offer:
+ * another link of a striped send, which this one joins), or gone. A
+ * sender killed and started again at once offers while its old
+ * connections are still closing (the kernel tears a killed process's
+ * io_uring down in its own time): answered then, the offer's HAVE would
+ * leave out what those sessions were about to make durable and the frame
+ * one of them would keep, and the new sender would send them again. So
+ * the offer waits, at most CLOSING_MS, for each to show activity or to
+ * close; the ones gone are ended and waited for (their partial frame
+ * kept, what they wrote journaled).
+ */
+static void settle_peers(const struct rconn *rc, const uint8_t lid[FR_HASH_LEN])
+{
+	uint64_t t0 = fr_now_ns();
+
+	for (;;) {
+		if (end_dead_peers(rc, lid))
+			wait_stopped(lid);
+		uint64_t waited_ms = (fr_now_ns() - t0) / 1000000;
+		pthread_mutex_lock(&live_lock);
+		bool unsure = waited_ms < CLOSING_MS &&
+			      peers_unsure(rc, lid, waited_ms);
+		if (unsure)
+			live_wait();
+		pthread_mutex_unlock(&live_lock);
+		if (!unsure)
+			break;
+	}
+}
+
 /* Open the offered package, or join the same sender's sessions that
  * have it open (inbound.c); wait for another account's holder on its way
  * out. */
@@ -2298,8 +2353,7 @@ static int open_package(struct rconn *rc, const uint8_t *mf, uint32_t len,
 	memcpy(id, m.lid, FR_HASH_LEN);
 	fr_manifest_fini(&m);
 	/* the same sender's sessions whose peer is gone end first */
-	if (end_dead_peers(rc, id))
-		wait_stopped(id);
+	settle_peers(rc, id);
 	while ((r = fr_inbound_join(rc->c->store, mf, len, rc->who, &me, &rc->op,
 				 &rc->slot, &rc->pkg, err, cap)) == -EBUSY) {
 		if (!t0)
