@@ -121,6 +121,10 @@ bool fr_schedule_allows(const struct fr_schedule *s, int priority, time_t t);
 time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
 			     time_t t);
 int fr_schedule_open_at(const struct fr_schedule *s, time_t t);
+/* The first time from t on that s is closed to priority (t itself when
+ * it is closed now); -1 when it never closes. */
+time_t fr_schedule_next_close(const struct fr_schedule *s, int priority,
+			      time_t t);
 /* The share of the line (percent) a rate limit allows at t. */
 unsigned fr_ratelimit_share(const struct fr_ratelimit *r, time_t t);
 

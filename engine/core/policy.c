@@ -287,6 +287,20 @@ time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
 	return (time_t)-1;
 }
 
+time_t fr_schedule_next_close(const struct fr_schedule *s, int priority,
+			      time_t t)
+{
+	if (!s->set)
+		return (time_t)-1;
+	if (!fr_schedule_allows(s, priority, t))
+		return t;
+	time_t c = t - t % 60 + 60;
+	for (unsigned k = 0; k <= FR_WEEK_MIN + 60; k++, c += 60)
+		if (!fr_schedule_allows(s, priority, c))
+			return c;
+	return (time_t)-1;
+}
+
 int fr_schedule_open_at(const struct fr_schedule *s, time_t t)
 {
 	return s->set ? s->week[week_minute(t)] : FR_OPEN_ALL;

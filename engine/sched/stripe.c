@@ -19,6 +19,7 @@
  * source changed, a refused password).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -429,6 +430,21 @@ static bool lane_wanted(struct lane *l)
 	if (seg < 0)
 		return false;
 	fr_assign_release(&st->as, l->idx, (uint32_t)seg, fr_now_s());
+	/* nor when its window closes before it could land that segment
+	 * (a line would be dialled for nothing) */
+	time_t now = fr_schedule_now();
+	time_t closes = fr_schedule_next_close(&l->a->schedule,
+					       st->t->priority, now);
+	if (closes != (time_t)-1) {
+		struct fr_assign_stat s;
+		fr_assign_stat(&st->as, l->idx, &s);
+		double need = fr_line_profile(l->a->type)->setup_s +
+			      (s.rate > 0 ? st->known->m->segments[seg].length /
+						s.rate
+					  : INFINITY);
+		if ((double)(closes - now) < need)
+			return false;
+	}
 	return true;
 }
 

@@ -5,7 +5,8 @@
 # package arrives byte-identical; each link carried its share, the fast
 # one the most; the receiver wrote each segment once. A link cut
 # mid-transfer hands its segments to the other and the package completes;
-# --via pins one link.
+# --via pins one link. An empty directory goes by one link. A line whose
+# window closes before it could land a segment is not dialled.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stripe
 
@@ -171,5 +172,51 @@ expect_grep "... said sent, not 'already'" "^sent 'emptyd' to LAB: 0 B" "$WORK/e
 run_ferry "$WORK/e2.out" "$WORK/e2.err" send "$WORK/src/emptyd" --to LAB --config "$CEN_CONF"
 expect_rc 0 "$RC" "the empty directory sent again"
 expect_grep "... now it is at LAB already" "^'emptyd' is at LAB already: nothing sent" "$WORK/e2.out"
+
+# ---- a line whose window closes before it could land a segment is not dialled ----
+# a slow LAN (about 0.4 MB/s: 4 MiB take 10 s) and an isdn line (16 KB/s:
+# a 64 KiB segment in 4 s, after a dial counted 5 s) whose schedule
+# closes 6 s into the send (FERRY_CLOCK_SHIFT_S, a test build): by rate
+# the line would earn a segment, by its window it cannot land one
+if "$FERRY" version | grep -q 'test build'; then
+	WL=$WORK/src/winline
+	mkdir -p "$WL"
+	binary_data "$WL/w.bin" $((4 * 1024 * 1024))
+	printf '#!/bin/sh\necho dial >>%s\n' "$WORK/line.log" >"$WORK/dial"
+	printf '#!/bin/sh\necho hangup >>%s\n' "$WORK/line.log" >"$WORK/hangup"
+	chmod +x "$WORK/dial" "$WORK/hangup"
+	now=$(date +%s)
+	shift_s=$(((54 - now % 60 + 60) % 60))
+	close=$(((now + shift_s) / 60 * 60 + 60))
+	cat >"$WORK/wl.conf" <<EOF
+[site]
+code = CEN
+store = $WORK/cen-wl
+[address LAB lan]
+type = lan
+host = 127.0.0.1:$PORT
+password-file = $CEN_PW_FILE
+bandwidth = 3M
+rate-limit = pulse 32K 100ms
+[address LAB isdn]
+type = isdn
+host = 127.0.0.1:$PORT
+password-file = $CEN_PW_FILE
+dial = $WORK/dial
+hang-up = $WORK/hangup
+idle-timeout = 2s
+schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$((close + 60))" +%H:%M) high; all
+[sender]
+segment-size = 64K
+EOF
+	FERRY_CLOCK_SHIFT_S=$shift_s run_ferry "$WORK/wl.json" "$WORK/wl.err" send "$WL" \
+		--to LAB --level 0 --json --config "$WORK/wl.conf"
+	expect_rc 0 "$RC" "a send with a line whose window closes 6 s in"
+	compare_trees "$WL" "$LAB_STORE/packages/winline" "the package the LAN carried"
+	check "the line was not dialled ($(tr '\n' ' ' <"$WORK/line.log" 2>/dev/null))" \
+		[ ! -s "$WORK/line.log" ]
+else
+	log "not a test build (no FERRY_CLOCK_SHIFT_S): the line's closing window is left out"
+fi
 
 e2e_finish
