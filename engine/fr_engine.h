@@ -139,6 +139,7 @@ struct fr_pacer {
 	double line;                   /* the line's rate, bytes/s */
 	double next_at;                /* monotonic seconds */
 	uint64_t in_block;             /* pulse: bytes of the current block */
+	double block_at;               /* pulse: when it began to go */
 	uint32_t frame;                /* share: chunk size (0: 64 KiB) */
 };
 void fr_pacer_init(struct fr_pacer *p, const struct fr_ratelimit *r,

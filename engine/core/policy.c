@@ -385,8 +385,12 @@ double fr_pacer_rate(const struct fr_pacer *p, time_t t)
 	if (!p->rl)
 		return 0;
 	switch (p->rl->mode) {
-	case FR_RL_PULSE:
-		return p->rl->pulse_bytes * 1000.0 / p->rl->pulse_ms;
+	case FR_RL_PULSE: {
+		/* a block, on the wire at the line's rate, then the silence */
+		double period = p->rl->pulse_ms / 1000.0 +
+				(p->line > 0 ? p->rl->pulse_bytes / p->line : 0);
+		return period > 0 ? p->rl->pulse_bytes / period : 0;
+	}
 	case FR_RL_SHARE: {
 		unsigned share = fr_ratelimit_share(p->rl, t);
 		return share >= 100 || p->line <= 0 ? 0
@@ -414,10 +418,18 @@ double fr_pacer_wait(struct fr_pacer *p, uint64_t bytes, double now,
 		double gap = p->rl->pulse_ms / 1000.0;
 		if (p->in_block == 0 && now < p->next_at)
 			return p->next_at - now;
+		if (p->in_block == 0)
+			p->block_at = now;
 		p->in_block += bytes;
 		if (p->in_block >= p->rl->pulse_bytes) {
+			/* the silence begins once the block is off the wire:
+			 * handed to the socket is not sent, and at the line's
+			 * rate (when known) it leaves that much later */
+			double gone = p->line > 0
+					  ? p->block_at + (double)p->in_block / p->line
+					  : now;
 			p->in_block = 0;
-			p->next_at = now + gap;
+			p->next_at = (gone > now ? gone : now) + gap;
 		}
 		return 0;
 	}

@@ -253,10 +253,13 @@ Test(policy, pulse_paces_blocks_and_gaps)
 	rl_ok("pulse 4K 5s");
 	fr_pacer_init(&p, &R, 128000);
 	cr_assert_eq(fr_pacer_chunk(&p), 4096);
-	cr_assert_float_eq(fr_pacer_rate(&p, at(MON, 0, 0)), 4096 / 5.0, 1e-9);
-	/* 10 blocks: 9 gaps of 5 s between them */
+	/* a block takes the 16,000 bytes/s line 0.256 s, then 5 s of
+	 * silence: the silence counts from when the block is off the wire */
+	cr_assert_float_eq(fr_pacer_rate(&p, at(MON, 0, 0)),
+			   4096 / (5.0 + 4096 / 16000.0), 1e-9);
+	/* 10 blocks: 9 of them followed by a block's time and a gap */
 	double t = paced(&p, 10 * 4096, at(MON, 0, 0));
-	cr_assert_float_eq(t, 45.0, 1e-6);
+	cr_assert_float_eq(t, 9 * (5.0 + 4096 / 16000.0), 1e-6);
 }
 
 Test(policy, share_paces_to_the_hour_s_percentage)
