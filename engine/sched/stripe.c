@@ -107,11 +107,18 @@ static int64_t feed_next(void *arg, unsigned out, bool *copy)
 		/* a package never waits for its parcel */
 		atomic_store(&st->tail_held, false);
 		fr_assign_release_tail(&st->as);
-		fr_log(FR_LOG_INFO,
-		       "'%s' to %s: the network has sent the front; it goes "
-		       "on into the parcel's segments until the parcel is "
-		       "imported",
-		       st->t->name, st->t->site);
+		if (st->cr->first)
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: the network has sent the front; it "
+			       "goes on into the parcel's segments until the "
+			       "parcel is imported",
+			       st->t->name, st->t->site);
+		else
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: the network sends the parcel's "
+			       "segments meanwhile, until the parcel is "
+			       "imported",
+			       st->t->name, st->t->site);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return go ? fr_assign_next(&st->as, out, fr_now_s(), copy) : seg;
@@ -425,7 +432,10 @@ static bool lane_wanted(struct lane *l)
 {
 	struct stripe *st = l->st;
 	bool copy = false;
-	int64_t seg = fr_assign_next(&st->as, l->idx, fr_now_s(), &copy);
+	/* as the output would ask once open: a courier's tail held back is
+	 * let go once the front is done (at once when the parcel carries
+	 * the whole package), or no link would ever open to carry it */
+	int64_t seg = feed_next(st, l->idx, &copy);
 
 	if (seg < 0)
 		return false;

@@ -19,6 +19,8 @@
 #     by network;
 #   - a medium that fills before the parcel is whole: no parcel is kept,
 #     the network carries everything, status says why the courier failed;
+#   - a parcel that carries the whole package: the network sends it
+#     meanwhile (it had waited for the parcel for ever);
 #   - --courier for a site without a courier address: exit 3, named;
 #     --via auto there: the network alone; --via naming the courier, or
 #     no address of the site: exit 3, said.
@@ -249,5 +251,23 @@ if mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
 else
 	log "cannot mount a tmpfs here: the full medium is left out"
 fi
+
+# ---- a parcel that carries the whole package ------------------------------------
+# the network is thought to carry 1 Mbit/s (its bandwidth), the courier 5
+# s away: the parcel takes every segment, and the network sends them
+# meanwhile (it had waited for the courier for good, and so had a resume)
+WH=$WORK/src/whole
+mkdir -p "$WH" "$WORK/media-whole"
+binary_data "$WH/w.bin" $((3 * 1024 * 1024))
+sed -e "s|^bandwidth = .*|bandwidth = 1M|" -e "s|^media = .*|media = $WORK/media-whole|" \
+	-e "s|^store = .*|store = $WORK/cen-whole|" "$CEN_CONF" >"$WORK/whole.conf"
+timeout 120 "$FERRY" send "$WH" --to LAB --courier --level 0 --config "$WORK/whole.conf" \
+	>"$WORK/wh.out" 2>"$WORK/wh.err"
+expect_rc 0 "$?" "a send whose parcel carries the whole package"
+expect_grep "... the parcel takes the whole package" "carries segments 0 to [0-9]+, the whole package" \
+	"$WORK/wh.err"
+expect_grep "... and the network sends it meanwhile" \
+	"the network sends the parcel's segments meanwhile" "$WORK/wh.err"
+compare_trees "$WH" "$LAB_STORE/packages/whole" "the package the network brought before its parcel"
 
 e2e_finish
