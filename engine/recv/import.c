@@ -2056,11 +2056,23 @@ int fr_parcel_import(const struct fr_config *c, const char *const *paths,
  * NAT, a forwarder), and an import names paths on this machine. */
 static bool peer_local(int fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct sockaddr_storage ss, me;
+	socklen_t sl = sizeof(ss), ml = sizeof(me);
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return false;
+	/* this machine reaching its own address (listen names one that is
+	 * not loopback): the peer's address is the one it reached */
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 &&
+	    me.ss_family == ss.ss_family &&
+	    ((ss.ss_family == AF_INET &&
+	      ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+		      ((struct sockaddr_in *)&me)->sin_addr.s_addr) ||
+	     (ss.ss_family == AF_INET6 &&
+	      !memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+		      &((struct sockaddr_in6 *)&me)->sin6_addr,
+		      sizeof(struct in6_addr)))))
+		return true;
 	if (ss.ss_family == AF_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
 		/* a listener on [::] takes IPv4 loopback as ::ffff:127.x */
