@@ -69,6 +69,27 @@ static ssize_t compressed(size_t r, size_t cap, size_t len)
 	return r >= limit ? 0 : (ssize_t)r;
 }
 
+/*
+ * A context's memory at the strongest levels is its match finder's
+ * tables: 2^chainLog and 2^hashLog entries of 4 bytes, 81 MiB per worker
+ * at level 19 for an 8 MiB segment (zstd 1.5). From level 12 on both are
+ * 2^22 here or more; capped at 2^22 a context stays under 34 MiB at any
+ * level (a worker per core on a slow line chooses those levels), for a
+ * ratio within a percent. The frames stay deterministic: the same level
+ * gives the same bytes.
+ */
+#define TABLES_CAPPED_FROM 12
+#define TABLE_LOG_MAX 22
+
+static bool tables_capped(ZSTD_CCtx *z, int level)
+{
+	return level < TABLES_CAPPED_FROM ||
+	       (!ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_chainLog,
+						     TABLE_LOG_MAX)) &&
+		!ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_hashLog,
+						     TABLE_LOG_MAX)));
+}
+
 ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 			const void *src, size_t len, int level)
 {
@@ -76,8 +97,18 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	return compressed(ZSTD_compressCCtx(c->zc, dst, cap, src, len, level),
-			  cap, len);
+	if (level < TABLES_CAPPED_FROM)
+		return compressed(
+		    ZSTD_compressCCtx(c->zc, dst, cap, src, len, level), cap,
+		    len);
+	ZSTD_CCtx *z = c->zc;
+	if (ZSTD_isError(ZSTD_CCtx_reset(z, ZSTD_reset_session_and_parameters)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel,
+						level)) ||
+	    !tables_capped(z, level) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z, len)))
+		return FR_E_COMPRESS;
+	return compressed(ZSTD_compress2(z, dst, cap, src, len), cap, len);
 }
 
 /*
@@ -95,6 +126,7 @@ static int setup(struct fr_cctx *c, size_t len, int level, const void *ref,
 	if (ZSTD_isError(ZSTD_CCtx_reset(z, ZSTD_reset_session_and_parameters)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel,
 						level)) ||
+	    !tables_capped(z, level) ||
 	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z, len)))
 		return FR_E_COMPRESS;
 	if (!ref || !ref_len)
