@@ -78,6 +78,8 @@ struct fr_store_pkg {
 	 * segments (HELD), read from placed_tree ("" when none) */
 	char placed_tree[1200];
 	uint8_t *placed;     /* per segment: its copy is in placed_tree */
+	bool placed_same;    /* placed_tree is this listing (else another
+			      * version with the same files and sizes) */
 };
 /*
  * Accept a manifest: create (or reopen) the partial package, lock it,

@@ -569,6 +569,23 @@ static void close_fds(struct fr_store_pkg *p);
  * there (take_unconfirmed), or, when the package is the one in place,
  * nothing is (fr_store_settle).
  */
+/* Do a and b cut the same files (paths, types, sizes, in order) into the
+ * same segments? Then segment i holds the same file bytes in both, whatever
+ * their times, modes and link targets. */
+static bool same_layout(const struct fr_manifest *a, const struct fr_manifest *b)
+{
+	if (a->seg_size != b->seg_size || a->n_segments != b->n_segments ||
+	    a->n_entries != b->n_entries || a->total_size != b->total_size)
+		return false;
+	for (uint32_t i = 0; i < a->n_entries; i++) {
+		const struct fr_entry *x = &a->entries[i], *y = &b->entries[i];
+		if (x->type != y->type || x->size != y->size ||
+		    strcmp(x->path, y->path))
+			return false;
+	}
+	return true;
+}
+
 static void offer_in_place(const char *store, struct fr_store_pkg *p)
 {
 	struct fr_manifest old = {0};
@@ -586,8 +603,7 @@ static void offer_in_place(const char *store, struct fr_store_pkg *p)
 		return;
 	int rc = fr_manifest_decode(&old, buf, len);
 	free(buf);
-	if (rc < 0 || old.open || memcmp(old.lid, p->m.lid, FR_HASH_LEN) ||
-	    old.n_segments != p->m.n_segments ||
+	if (rc < 0 || old.open || !same_layout(&old, &p->m) ||
 	    fr_path_fmt(p->placed_tree, sizeof(p->placed_tree),
 			"%s/packages/%s", store, p->m.name) ||
 	    stat(p->placed_tree, &st) < 0 || !S_ISDIR(st.st_mode) ||
@@ -607,12 +623,18 @@ static void offer_in_place(const char *store, struct fr_store_pkg *p)
 		p->placed[i] = 1;
 		n++;
 	}
+	/* another version with the same files and sizes (a file changed,
+	 * or only touched): its copies are taken, the package is not */
+	p->placed_same = !memcmp(old.lid, p->m.lid, FR_HASH_LEN);
 	fr_manifest_fini(&old);
 	if (n)
 		fr_log(FR_LOG_INFO,
-		       "package '%s': the same listing is in place; its %u "
-		       "segments go to the sender as copies to compare",
-		       p->m.name, n);
+		       "package '%s': %s is in place; its %u segments go to "
+		       "the sender as copies to compare",
+		       p->m.name,
+		       p->placed_same ? "the same listing"
+				      : "a version with the same files and sizes",
+		       n);
 }
 
 /* Segment i's copy, from the package in place, written into the partial
@@ -686,7 +708,7 @@ static int take_unconfirmed(struct fr_store_pkg *p, const uint8_t *tab)
  * segment a copy of it that the sender found the same. */
 static bool is_placed(const struct fr_store_pkg *p, const uint8_t *tab)
 {
-	if (!p->placed || !p->j.unconfirmed || p->j.n_have)
+	if (!p->placed || !p->placed_same || !p->j.unconfirmed || p->j.n_have)
 		return false;
 	for (uint32_t i = 0; i < p->m.n_segments; i++) {
 		const uint8_t *u = p->j.unconfirmed + (size_t)i * FR_UNCONF_REC;

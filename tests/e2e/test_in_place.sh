@@ -8,7 +8,10 @@
 #   - from a second sender store: the same;
 #   - one segment changed with the file's size and time kept (the same
 #     listing): that segment alone is sent, the others are taken from the
-#     package in place, and the package is the new version, verified.
+#     package in place, and the package is the new version, verified;
+#   - a new version with the same files and sizes (a MiB changed, a file
+#     touched: another listing): only the changed segment is sent, the
+#     rest taken from the version in place, the new times applied.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_in_place
 
@@ -100,5 +103,21 @@ expect_grep "... says it is there already" "^'pkg' is at LAB already: nothing se
 run_ferry "$WORK/st5.json" "$WORK/st5.err" status pkg --json --config "$CEN_CONF"
 check "status of a send that sent nothing still names its output ($(json_get "$WORK/st5.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])'))" \
 	[ "$(json_get "$WORK/st5.json" '(d[0]["output"], [o["name"] for o in d[0]["outputs"]])')" = "('lan', ['lan'])" ]
+
+# ---- a new version with the same files and sizes: one MiB changed, a file touched ----
+# (a new listing: times differ) only the changed segment goes; the rest is
+# taken from the version in place, and the new times are applied
+dd if=/dev/urandom of="$PKG/a.bin" bs=1M seek=2 count=1 conv=notrunc 2>/dev/null
+touch -d '2021-03-04 05:06:07' "$PKG/sub/c.txt"
+run_ferry "$WORK/s8.json" "$WORK/s8.err" send "$PKG" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the new version sent"
+read -r wire segs sent skipped <<<"$(sent_json "$WORK/s8.json")"
+check "... only the changed segment went ($sent of $segs, $wire bytes on the wire)" \
+	[ "$sent" = 1 ] && [ "$wire" -lt $((2 * 1024 * 1024)) ]
+expect_grep "the receiver offered the version in place to compare" \
+	"a version with the same files and sizes is in place; its [0-9]+ segments go to the sender" "$SERVE_LOG"
+compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the new version (bytes and times)"
+run_ferry "$WORK/v8.out" "$WORK/v8.err" verify pkg --config "$LAB_CONF"
+expect_rc 0 "$RC" "LAB verifies the new version"
 
 e2e_finish
