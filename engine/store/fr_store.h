@@ -57,6 +57,9 @@ int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
  * which j is then opened again on. 0 or a negative code (j closed). */
 int fr_journal_drop(struct fr_journal *j, const char *path,
 		    const struct fr_manifest *m, const uint8_t *drop);
+/* The journal at path made another listing's (lid): its records kept,
+ * to be checked against that listing's hashes at open. 0 or -errno. */
+int fr_journal_rebind(const char *path, const uint8_t lid[FR_HASH_LEN]);
 
 /* ---- the receiving store (store.c) ------------------------------------- */
 

@@ -230,6 +230,21 @@ int fr_journal_drop(struct fr_journal *j, const char *path,
 	return rc < 0 ? rc : fr_journal_open(j, path, m);
 }
 
+int fr_journal_rebind(const char *path, const uint8_t lid[FR_HASH_LEN])
+{
+	uint8_t h[FR_JOURNAL_HDR];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	pack_header(h, lid);
+	rc = fr_pwrite_all(fd, h, sizeof(h), 0);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 		       const uint8_t *have)
 {

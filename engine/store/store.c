@@ -586,6 +586,82 @@ static bool same_layout(const struct fr_manifest *a, const struct fr_manifest *b
 	return true;
 }
 
+static bool same_from(const char *dir, const char *from);
+
+/*
+ * A partial package of an earlier version of this one, from the same
+ * account, with the same files and sizes (the source changed under a
+ * send, which then failed, or was touched before it was sent again):
+ * it becomes this one's, its journal's records kept as copies to check.
+ * Against an open offer they go to the sender in HELD, which sends only
+ * what differs; against a complete one, those whose hash is the offer's
+ * are held. Without it, the whole package would be sent again. Called
+ * before p->dir exists; nothing is taken from a partial package a
+ * session holds.
+ */
+static void adopt_older(const char *store, struct fr_store_pkg *p,
+			const char *from)
+{
+	char dir[1200], sub[1300], path[1400];
+	const char *self = strrchr(p->dir, '/');
+	struct dirent *de;
+	DIR *d;
+
+	self = self ? self + 1 : p->dir;
+	if (fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
+	    !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		struct fr_manifest m = {0};
+		uint8_t *mf;
+		size_t len;
+		struct stat st;
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, self) ||
+		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
+		    fr_path_fmt(path, sizeof(path), "%s/manifest", sub) ||
+		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+			continue;
+		int dec = fr_manifest_decode(&m, mf, len);
+		free(mf);
+		bool fits = dec == 0 && !strcmp(m.name, p->m.name) &&
+			    same_layout(&m, &p->m) && same_from(sub, from) &&
+			    !repair_marked(sub);
+		fr_manifest_fini(&m);
+		fr_path_fmt(path, sizeof(path), "%s/journal", sub);
+		if (!fits || stat(path, &st) < 0 || st.st_size <= FR_JOURNAL_HDR)
+			continue;
+		fr_path_fmt(path, sizeof(path), "%s/lock", sub);
+		int lk = open(path, O_RDWR | O_CLOEXEC);
+		if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) < 0) {
+			if (lk >= 0)
+				close(lk);
+			continue; /* a session holds it */
+		}
+		fr_path_fmt(path, sizeof(path), "%s/journal", sub);
+		bool ok = fr_journal_rebind(path, p->m.lid) == 0;
+		/* its kept frames were of the other version's */
+		DIR *sd = ok ? opendir(sub) : NULL;
+		struct dirent *fe;
+		while (sd && (fe = readdir(sd)))
+			if (!strncmp(fe->d_name, "frame-", 6))
+				unlinkat(dirfd(sd), fe->d_name, 0);
+		if (sd)
+			closedir(sd);
+		ok = ok && rename(sub, p->dir) == 0;
+		close(lk);
+		if (!ok)
+			continue;
+		fr_fsync_dir(dir);
+		fr_log(FR_LOG_INFO,
+		       "package '%s': the partial package of an earlier version "
+		       "(id %.12s) has the same files and sizes: what it holds "
+		       "is kept, to be compared",
+		       p->m.name, de->d_name);
+		break;
+	}
+	closedir(d);
+}
+
 static void offer_in_place(const char *store, struct fr_store_pkg *p)
 {
 	struct fr_manifest old = {0};
@@ -824,6 +900,8 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 	if (!complete &&
 	    (rc = owner_check(store, p->m.name, from, errbuf, errcap)) < 0)
 		goto fail;
+	if (!complete && access(p->dir, F_OK) != 0)
+		adopt_older(store, p, from ? from : "");
 	if ((rc = fr_mkdirs(p->dir)) < 0) {
 		snprintf(errbuf, errcap, "cannot create '%s': %s", p->dir,
 			 strerror(-rc));

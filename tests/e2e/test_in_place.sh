@@ -11,7 +11,10 @@
 #     package in place, and the package is the new version, verified;
 #   - a new version with the same files and sizes (a MiB changed, a file
 #     touched: another listing): only the changed segment is sent, the
-#     rest taken from the version in place, the new times applied.
+#     rest taken from the version in place, the new times applied;
+#   - a send stopped, then its source changed in place: the next send
+#     keeps the earlier partial package and sends what it did not hold
+#     and the changed segment.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_in_place
 
@@ -119,5 +122,36 @@ expect_grep "the receiver offered the version in place to compare" \
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the new version (bytes and times)"
 run_ferry "$WORK/v8.out" "$WORK/v8.err" verify pkg --config "$LAB_CONF"
 expect_rc 0 "$RC" "LAB verifies the new version"
+
+# ---- a partial package of an earlier version with the same files and sizes ---------
+# a send stopped with some segments held, then the source changed in place
+# (one held MiB rewritten, the file's size kept): the next send finds the
+# earlier partial package kept for it and sends what it did not hold, and
+# the changed segment
+P2=$WORK/src/p2
+mkdir -p "$P2"
+binary_data "$P2/x.bin" $((12 * 1024 * 1024))
+sed -e "/^type = lan/a rate-limit = pulse 256K 100ms" "$CEN_CONF" >"$WORK/slow.conf"
+"$FERRY" send "$P2" --to LAB --level 0 --config "$WORK/slow.conf" >"$WORK/p1.out" 2>"$WORK/p1.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+for ((i = 0; i < 300; i++)); do
+	[ "$(held_in p2)" -ge 3 ] && break
+	sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+sleep 1 # what the receiver was still writing is journaled
+held=$(held_in p2)
+check "... the first send stopped with segments held ($held of 12)" [ "$held" -ge 3 ] && [ "$held" -lt 12 ]
+dd if=/dev/urandom of="$P2/x.bin" bs=1M seek=0 count=1 conv=notrunc 2>/dev/null
+run_ferry "$WORK/p2.json" "$WORK/p2.err" send "$P2" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the changed source sent"
+read -r wire segs sent skipped <<<"$(sent_json "$WORK/p2.json")"
+check "... it sent what was not held and the changed segment ($sent of $segs, $held were held)" \
+	[ "$sent" -le $((segs - held + 1)) ] && [ "$sent" -lt "$segs" ]
+expect_grep "the receiver kept the earlier version's partial package" \
+	"the partial package of an earlier version \(id [0-9a-f]+\) has the same files and sizes" "$SERVE_LOG"
+compare_trees "$P2" "$LAB_STORE/packages/p2" "the changed package"
 
 e2e_finish
