@@ -48,7 +48,24 @@ struct lane {
 	bool stall_said;
 	int sock;                    /* its connection, -1 none (under mu) */
 	bool in_data;                /* this try sends (it reported progress) */
+	bool limited;                /* a rate limit held it at some point:
+				      * what it showed is not the link's */
 };
+
+/* The rate an address's rate limit allows now, bytes/s (0: none). */
+static double limit_of(const struct fr_address *a)
+{
+	struct fr_pacer pc;
+
+	fr_pacer_init(&pc, &a->ratelimit, (double)fr_line_rate(a));
+	return fr_pacer_rate(&pc, fr_schedule_now());
+}
+
+/* What a send learned of a link is kept for the next (and for plan) when
+ * it is the link's: not held by a rate limit, and long enough to mean
+ * something (a few segments' worth, or 10 s). */
+#define LEARN_MIN_BYTES (4u << 20)
+#define LEARN_MIN_S 10.0
 
 /* An output carrying segments whose receiver has taken nothing for this
  * long (a link gone silent: no reset, no error yet) shows as stalled
@@ -653,11 +670,16 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 	     i++) {
 		int src;
 		double rate = fr_link_rate(st->c, addrs[i], &src);
+		/* under a rate limit it carries what the limit allows */
+		double lim = limit_of(addrs[i]);
+		if (lim > 0 && lim < rate)
+			rate = lim;
 		/* a LAN's ACK comes after the receiver's sync */
 		int k = fr_assign_add(&st->as, addrs[i]->name, rate, src, 0.05);
 		if (k < 0)
 			return k;
 		struct lane *l = &st->lanes[st->n++];
+		l->limited = lim > 0;
 		l->st = st;
 		l->a = addrs[i];
 		l->ops = fr_output_for(addrs[i]->type);
@@ -800,7 +822,9 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			o->rate = s.rate;
 			o->finished = s.last_ack;
 		}
-		if (s.rate_src == FR_RATE_LEARNED)
+		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
+		    limit_of(l->a) <= 0 &&
+		    (s.bytes_acked >= LEARN_MIN_BYTES || s.last_ack >= LEARN_MIN_S))
 			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {
 			rc = l->rc;

@@ -174,14 +174,14 @@ expect_rc 0 "$RC" "the empty directory sent again"
 expect_grep "... now it is at LAB already" "^'emptyd' is at LAB already: nothing sent" "$WORK/e2.out"
 
 # ---- a line whose window closes before it could land a segment is not dialled ----
-# a slow LAN (about 0.4 MB/s: 4 MiB take 10 s) and an isdn line (16 KB/s:
+# a slow LAN (about 0.18 MB/s: 2 MiB take 12 s) and an isdn line (16 KB/s:
 # a 64 KiB segment in 4 s, after a dial counted 5 s) whose schedule
 # closes 6 s into the send (FERRY_CLOCK_SHIFT_S, a test build): by rate
 # the line would earn a segment, by its window it cannot land one
 if "$FERRY" version | grep -q 'test build'; then
 	WL=$WORK/src/winline
 	mkdir -p "$WL"
-	binary_data "$WL/w.bin" $((4 * 1024 * 1024))
+	binary_data "$WL/w.bin" $((2 * 1024 * 1024))
 	printf '#!/bin/sh\necho dial >>%s\n' "$WORK/line.log" >"$WORK/dial"
 	printf '#!/bin/sh\necho hangup >>%s\n' "$WORK/line.log" >"$WORK/hangup"
 	chmod +x "$WORK/dial" "$WORK/hangup"
