@@ -550,7 +550,10 @@ int fr_line_keeper(int argc, char **argv)
 		if (fd < 0)
 			return 1;
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			close(fd); /* a transfer is on the line */
+			/* a transfer is on the line: it is used now (a
+			 * sender killed later leaves no mark of its own) */
+			line_touch(base);
+			close(fd);
 			continue;
 		}
 		struct stat st;
