@@ -514,10 +514,12 @@ static int wait_for_window(struct fr_transfer *t,
 			return 0; /* the attempt says why nothing is usable */
 		if (!fa) {
 			fr_log(FR_LOG_ERROR,
-			       "no address to %s is ever open to %s-priority "
+			       "no address to %s%s%s is ever open to %s-priority "
 			       "sends (see their schedules); send with a higher "
-			       "--priority or change a schedule",
-			       t->site, fr_priority_name(t->priority));
+			       "--priority%s or change a schedule",
+			       t->site, t->via[0] ? " named " : "", t->via,
+			       fr_priority_name(t->priority),
+			       t->via[0] ? ", without --via" : "");
 			return FR_E_CONFIG;
 		}
 		if (!told) {
