@@ -65,7 +65,7 @@ void fr_hooks_check(void)
 		"NO_DIRECT",  "FORCE_OFFER_Z", "REFUSE_OFFER_Z", "FORCE_STREAM",
 		"FORCE_REF",  "NO_STREAM",     "NO_REF",	 "FORCE_ZC",
 		"NO_ZC",      "REFUSE_STREAM", "NO_REGISTER", "XCHACHA",
-		"SODIUM_GCM", "REFUSE_BENCH"};
+		"SODIUM_GCM", "REFUSE_BENCH", "MEDIA_ROOM_UNKNOWN"};
 	static const char *const nums[] = {"STALL_MS", "HASH_DELAY_MS",
 					   "DRAIN_DELAY_MS", "CORRUPT_SEGMENT",
 					   "CLOCK_SHIFT_S", "BENCH_STAGE_MS"};

@@ -688,7 +688,8 @@ int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
 				: k	? INFINITY
 					: 0,
 				fr_courier_time(c, (uint64_t)(total - front)));
-		if (t < best) {
+		/* a tail its media cannot take is no choice */
+		if (t < best && !(c->room > 0 && total - front > c->room)) {
 			best = t;
 			split = k;
 		}

@@ -172,6 +172,7 @@ void fr_assign_release_tail(struct fr_assign *a);
  * shipped in transit_s, imported at import_rate (bytes/s). */
 struct fr_courier_model {
 	double write_rate, transit_s, import_rate;
+	double room; /* bytes its media can take now (0: not known) */
 };
 /*
  * Where to split: the first segment of the courier's tail, the network

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "sched/fr_sched.h"
 
@@ -124,5 +125,14 @@ bool fr_courier_model_of(const struct fr_address *a,
 	*cm = (struct fr_courier_model){.write_rate = MEDIA_WRITE_RATE,
 					.transit_s = transit,
 					.import_rate = IMPORT_RATE};
+	/* what the media can take now, a MiB left for the volumes' own
+	 * records (raw bytes: a parcel is that size or less) */
+	struct statvfs sv;
+	/* (FERRY_MEDIA_ROOM_UNKNOWN, a test build's: a medium that fills
+	 * while the parcel is written) */
+	if (!fr_hook_flag("MEDIA_ROOM_UNKNOWN") && statvfs(a->media, &sv) == 0) {
+		double free_b = (double)sv.f_bavail * (double)sv.f_frsize;
+		cm->room = free_b > (1 << 20) ? free_b - (1 << 20) : 1;
+	}
 	return true;
 }

@@ -569,7 +569,7 @@ Test(assign, overrated_link_among_others)
 
 /* A parcel written at 50 MB/s, a day's transit, imported at 100 MB/s;
  * a 20 Mbit/s network. */
-static const struct fr_courier_model DAY = {50e6, 86400, 100e6};
+static const struct fr_courier_model DAY = {50e6, 86400, 100e6, 0};
 
 static double split_net(const uint32_t *b, int64_t k, double rate)
 {
@@ -607,6 +607,27 @@ Test(assign, courier_split_both_finish_together)
 	free(b);
 }
 
+Test(assign, courier_split_fits_its_media)
+{
+	/* the split a day's courier would take, on media that hold a tenth
+	 * of that tail: the tail is what fits, the rest goes by network */
+	uint32_t n = 120000;
+	uint32_t *b = segs(n);
+	double rate = MBIT(20), eta;
+	int64_t k = fr_assign_split(n, b, &rate, 1, &DAY, &eta);
+	struct fr_courier_model small = DAY;
+	small.room = (total(b, n) - split_net(b, k, rate) * rate) / 10;
+	int64_t k2 = fr_assign_split(n, b, &rate, 1, &small, &eta);
+
+	cr_assert(k2 > k, "split %lld, on small media %lld", (long long)k,
+		  (long long)k2);
+	cr_assert_leq(total(b, n) - split_net(b, k2, rate) * rate, small.room);
+	small.room = 1; /* not a segment's room */
+	cr_assert_eq(fr_assign_split(n, b, &rate, 1, &small, &eta),
+		     FR_ASSIGN_NONE);
+	free(b);
+}
+
 Test(assign, courier_no_split_when_the_network_is_sooner)
 {
 	uint32_t n = 20000; /* 168 GB: 18.6 h over 20 Mbit/s, under a day */
@@ -625,7 +646,7 @@ Test(assign, courier_no_split_when_the_network_is_sooner)
 
 /* 20 + 5 Mbit/s and a parcel shipped in an hour: the network alone
  * would take 3 hours. */
-static const struct fr_sim_courier HOUR = {true, {50e6, 3600, 100e6}, 0};
+static const struct fr_sim_courier HOUR = {true, {50e6, 3600, 100e6, 0}, 0};
 #define COURIER_SEGS 4000
 
 static double net_finish(const struct fr_sim_result *r, unsigned n)

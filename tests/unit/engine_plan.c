@@ -221,7 +221,7 @@ Test(plan, outputs_left_out)
 Test(plan, nothing_to_send)
 {
 	struct fr_sim_link L[1] = {lk("lan", 4e6)};
-	struct fr_courier_model cm = {150e6, 3600, 100e6};
+	struct fr_courier_model cm = {150e6, 3600, 100e6, 0};
 	struct fr_plan p = {.eta = 9,
 			    .outputs = {{.segments = 3, .finish = 2}}};
 	struct fr_plan_input in = {0, NULL, NULL, L, 1, &cm, NULL};
@@ -237,7 +237,7 @@ Test(plan, nothing_to_send)
 Test(plan, bad_input)
 {
 	struct fr_sim_link L[FR_ASSIGN_MAX_OUT];
-	struct fr_courier_model cm = {150e6, 3600, 100e6};
+	struct fr_courier_model cm = {150e6, 3600, 100e6, 0};
 	uint32_t *b = segs(4, MIB);
 	struct fr_plan p = {0};
 
@@ -304,7 +304,7 @@ Test(plan, held_segments_keep_their_index)
 	/* the site holds segments 0-9 of 40: the courier's first segment is
 	 * named by its index in the package */
 	struct fr_sim_link L[1] = {lk("isdn", 16e3)};
-	struct fr_courier_model cm = {150e6, 3600, 100e6};
+	struct fr_courier_model cm = {150e6, 3600, 100e6, 0};
 	uint32_t *b = segs(30, 8 * MIB), idx[30];
 	struct fr_plan p = {0};
 
@@ -323,7 +323,7 @@ Test(plan, held_segments_keep_their_index)
 Test(plan, courier_far_away_no_split)
 {
 	struct fr_sim_link L[2] = {lk("fast", 4e6), lk("slow", 1e6)};
-	struct fr_courier_model cm = {150e6, 2 * 86400, 100e6};
+	struct fr_courier_model cm = {150e6, 2 * 86400, 100e6, 0};
 	uint32_t *b = segs(34, MIB);
 	struct fr_plan p = {0};
 	struct fr_plan_input in = {34, b, NULL, L, 2, &cm, NULL};
@@ -343,7 +343,7 @@ Test(plan, courier_near_a_split)
 	/* 2 GiB over 5 MB/s is ~430 s; a parcel an hour away loses, one
 	 * a minute away wins the back of it */
 	struct fr_sim_link L[2] = {lk("fast", 4e6), lk("slow", 1e6)};
-	struct fr_courier_model cm = {150e6, 60, 100e6};
+	struct fr_courier_model cm = {150e6, 60, 100e6, 0};
 	uint32_t *b = segs(256, 8 * MIB);
 	struct fr_plan p = {0};
 	struct fr_plan_input in = {256, b, NULL, L, 2, &cm, NULL};
