@@ -209,6 +209,9 @@ int fr_config_load(struct fr_config *c, const char *path);
 void fr_config_fini(struct fr_config *c);
 const struct fr_account *fr_config_account(const struct fr_config *c,
 					   const char *code);
+/* The sites the config has addresses for, as "LAB, HQ" into out (""
+ * when none); returns out. */
+const char *fr_config_sites(const struct fr_config *c, char *out, size_t cap);
 /* The addresses of a site, in priority order; returns how many. */
 unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max);

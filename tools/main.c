@@ -876,7 +876,18 @@ static int cmd_send(struct args *a, const char *usage)
 			o.courier = FR_COURIER_IF_ANY;
 	}
 	rc = fr_send(&c, &o, &r);
-	ferry_send_print(&r, &rp);
+	/* a send that failed before it named its package still says what it
+	 * was asked for */
+	if (!r.site[0])
+		snprintf(r.site, sizeof(r.site), "%s", a->to);
+	if (!r.name[0]) {
+		const char *base = a->name ? a->name : strrchr(a->positional, '/');
+		base = !base ? a->positional : a->name ? base : base + 1;
+		snprintf(r.name, sizeof(r.name), "%s", base);
+	}
+	/* a configuration error: nothing on stdout (ferry(1), JSON OUTPUT) */
+	if (!(a->json && rc == FR_E_CONFIG))
+		ferry_send_print(&r, &rp);
 	fr_send_result_fini(&r);
 	fr_config_fini(&c);
 	return exit_for(rc);

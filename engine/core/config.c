@@ -814,6 +814,25 @@ const struct fr_account *fr_config_account(const struct fr_config *c,
 	return NULL;
 }
 
+const char *fr_config_sites(const struct fr_config *c, char *out, size_t cap)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < c->n_addresses; i++) {
+		unsigned j;
+		for (j = 0; j < i && strcmp(c->addresses[j].site,
+					    c->addresses[i].site);
+		     j++)
+			;
+		if (j == i && at < cap)
+			at += (size_t)snprintf(out + at, cap - at, "%s%s",
+					       at ? ", " : "",
+					       c->addresses[i].site);
+	}
+	return out;
+}
+
 unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max)
 {

@@ -40,7 +40,7 @@ struct fr_feed {
 	 * gone whole before (else another arrival brought it: a parcel's
 	 * import, or the other copy of an endgame); sent: the package bytes'
 	 * worth of it that out carried (less than the segment when the
-	 * receiver kept the rest of an interrupted frame) */
+	 * receiver kept the start of an interrupted frame) */
 	void (*acked)(void *arg, unsigned out, uint32_t seg, bool went,
 		      uint32_t sent);
 	void (*held)(void *arg, uint32_t seg);

@@ -1101,7 +1101,7 @@ static void frame_made(struct lan_conn *lc, struct slot *s)
 		if (!s->stream || s->skip)
 			fr_log(FR_LOG_INFO,
 			       "segment %u resumes at byte %u of %u: the "
-			       "receiver kept the rest of an interrupted frame",
+			       "receiver kept the start of an interrupted frame",
 			       s->seg, p->got, s->stored);
 		p->got = 0; /* used once: a re-send is whole */
 	}

@@ -126,7 +126,7 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy);
  * too): true for its first ACK; every carrier lets go of it. */
 bool fr_assign_acked(struct fr_assign *a, unsigned o, uint32_t seg, double now);
 /* The same, when o sent only sent bytes' worth of seg's (the receiver
- * kept the rest of an interrupted frame): its rate is learned from
+ * kept the start of an interrupted frame): its rate is learned from
  * those, not from the segment's length. */
 bool fr_assign_acked_part(struct fr_assign *a, unsigned o, uint32_t seg,
 			  uint32_t sent, double now);

@@ -215,10 +215,13 @@ static int plan_addresses(const struct fr_config *c,
 	*n = 0;
 	*courier = NULL;
 	if (!k) {
+		char sites[256];
+		fr_config_sites(c, sites, sizeof(sites));
 		fr_log(FR_LOG_ERROR,
-		       "no address for site '%s' in '%s' (add an [address %s "
-		       "NAME] section)",
-		       o->site, c->path, o->site);
+		       "no address for site '%s' in '%s' (%s%s%sadd an "
+		       "[address %s NAME] section)",
+		       o->site, c->path, sites[0] ? "sites with addresses: " : "",
+		       sites, sites[0] ? "; or " : "", o->site);
 		return FR_E_CONFIG;
 	}
 	for (unsigned i = 0; i < k; i++) {

@@ -781,6 +781,9 @@ static void one_output(struct fr_send_result *res, const struct fr_address *a,
 	o->rate = secs > 0 ? (double)o->bytes / secs : 0;
 }
 
+/* record_outcome ran in this process (resume_failed need not) */
+static bool outcome_recorded;
+
 /* The transfer's end, recorded for status: done or failed, its progress
  * complete or the error, and what was left out. */
 static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
@@ -788,6 +791,7 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 			   const struct fr_progress *last, int rc,
 			   const char *err)
 {
+	outcome_recorded = true;
 	struct fr_progress p = *last;
 
 	p.total_bytes = m->total_size;
@@ -1136,6 +1140,19 @@ over:
 	 * address it tried */
 	if (!r.last.output[0])
 		snprintf(r.last.output, sizeof(r.last.output), "%s", r.output);
+	/* a run over one output that failed still says what it carried */
+	if (rc && !res->n_outputs && r.last.segs_done > res->segs_skipped &&
+	    r.last.output[0]) {
+		struct fr_output_result *o = &res->outputs[res->n_outputs++];
+		snprintf(o->name, sizeof(o->name), "%.*s",
+			 (int)strcspn(r.last.output, " "), r.last.output);
+		o->segments = r.last.segs_done - res->segs_skipped;
+		o->bytes = r.last.done_bytes > res->skipped_bytes
+				   ? r.last.done_bytes - res->skipped_bytes
+				   : 0;
+		o->finished = -1;
+		o->rate = res->seconds > 0 ? (double)o->bytes / res->seconds : 0;
+	}
 	record_outcome(t, m, res, &r.last, rc, b.err);
 	return rc;
 }
@@ -1411,10 +1428,13 @@ static int send_one(const struct fr_config *c, const struct fr_send_opts *o,
 
 	signal(SIGPIPE, SIG_IGN);
 	if (!fr_config_addresses(c, o->site, addrs, 1)) {
+		char sites[256];
+		fr_config_sites(c, sites, sizeof(sites));
 		fr_log(FR_LOG_ERROR,
-		       "no address for site '%s' in '%s' (add an [address %s "
-		       "NAME] section)",
-		       o->site, c->path, o->site);
+		       "no address for site '%s' in '%s' (%s%s%sadd an "
+		       "[address %s NAME] section)",
+		       o->site, c->path, sites[0] ? "sites with addresses: " : "",
+		       sites, sites[0] ? "; or " : "", o->site);
 		return FR_E_CONFIG;
 	}
 	if (o->via && (rc = via_check(c, o->site, o->via)) < 0)
@@ -1454,6 +1474,30 @@ int fr_send(const struct fr_config *c, const struct fr_send_opts *o,
 	return rc;
 }
 
+/* A resume that failed before its run recorded an end (its source gone,
+ * its address no longer in the config): status says so, not what an
+ * earlier run left (a killed sender's "interrupted", an old error). Not
+ * when another process holds the transfer, nor when a signal stopped
+ * this one. */
+static void resume_failed(const char *dir, int rc)
+{
+	struct fr_progress p = {0};
+	struct fr_transfer t;
+
+	if (rc == -EBUSY || rc == -EINTR || outcome_recorded ||
+	    fr_transfer_load(dir, &t) < 0 || !strcmp(t.state, "done"))
+		return;
+	fr_progress_load(dir, &p);
+	snprintf(p.state, sizeof(p.state), "failed");
+	snprintf(p.error, sizeof(p.error), "%s",
+		 fr_log_last_error()[0] ? fr_log_last_error() : fr_strerror(rc));
+	p.pid = (long)getpid();
+	p.updated = (int64_t)time(NULL);
+	fr_progress_save(dir, &p);
+	snprintf(t.state, sizeof(t.state), "failed");
+	fr_transfer_save(&t);
+}
+
 static int resume_one(const struct fr_config *c, const char *dir,
 		      const struct fr_resume_opts *o, bool child,
 		      struct fr_send_result *res)
@@ -1482,8 +1526,11 @@ static int resume_one(const struct fr_config *c, const char *dir,
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
 	if (o->skip_special)
 		t.skip_special = true;
-	if ((rc = prepare_and_run(c, &t, hooks, res)) < 0)
+	outcome_recorded = false;
+	if ((rc = prepare_and_run(c, &t, hooks, res)) < 0) {
 		result_failed(res, rc);
+		resume_failed(dir, rc);
+	}
 	intr_over();
 	return rc;
 }

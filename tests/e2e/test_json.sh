@@ -3,7 +3,9 @@
 # JSON document (resume of two transfers, and of none), with the same
 # field types in send, resume and status (level a number everywhere), a
 # failure carries its message; human summaries go to stdout, diagnostics
-# to stderr; an unknown name is an error naming it.
+# to stderr; an unknown name is an error naming it; a configuration error
+# prints nothing on stdout; a resume whose source is gone is recorded as
+# failed.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_json
 SENDER_RETRIES=0
@@ -109,5 +111,28 @@ EOF
 )
 [ "$r" = same ] && pass "fields shared by send and status have the same types" ||
 	fail "send and status field types $r"
+
+# ---- a configuration error prints nothing on stdout; a failure names what it was --
+run_ferry "$WORK/c1.json" "$WORK/c1.err" send "$WORK/p1" --to NOPE --config "$CEN_CONF" --json
+expect_rc 3 "$RC" "send --json to a site with no address"
+check "... stdout stays empty" [ ! -s "$WORK/c1.json" ]
+expect_grep "... the error lists the sites there are addresses for" \
+	"no address for site 'NOPE' .*sites with addresses: LAB" "$WORK/c1.err"
+run_ferry "$WORK/c2.json" "$WORK/c2.err" send "$WORK/no-such-dir" --to LAB --config "$CEN_CONF" --json
+expect_rc 1 "$RC" "send --json of a path that does not exist"
+r=$(json_get "$WORK/c2.json" '"%s %s %s" % (d["name"], d["site"], d["ok"])')
+check "... its JSON names the package and the site it was asked for ($r)" [ "$r" = "no-such-dir LAB False" ]
+
+# ---- a resume whose source is gone is recorded as failed ---------------------------
+stop_serve
+mkdir -p "$WORK/gone"
+head -c 300000 /dev/urandom >"$WORK/gone/data"
+run_ferry "$WORK/g1.json" "$WORK/g1.err" send "$WORK/gone" --to LAB --config "$CEN_CONF" --json
+mv "$WORK/gone" "$WORK/gone-moved"
+run_ferry "$WORK/g2.out" "$WORK/g2.err" resume gone --config "$CEN_CONF"
+expect_rc 1 "$RC" "resume of a transfer whose source was moved away"
+run_ferry "$WORK/g3.json" "$WORK/g3.err" status gone --json --config "$CEN_CONF"
+r=$(json_get "$WORK/g3.json" '"%s|%s" % (d[0]["state"], "No such file" in (d[0]["error"] or ""))')
+check "status says the transfer failed, and why ($r)" [ "$r" = "failed|True" ]
 
 e2e_finish

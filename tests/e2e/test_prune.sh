@@ -115,7 +115,9 @@ mkdir -p "$WORK/src/p17"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$WORK/src/p17/data.bin"
 kill_send p17 "$WORK/src/p17"
 check "the killed send left a partial p17" [ "$(n_partials p17)" = 1 ]
-printf 'version 2' | dd of="$WORK/src/p17/data.bin" bs=1 seek=100 conv=notrunc status=none
+# (its size changes: a partial of the same files and sizes would be taken
+# over by the new version instead, test_in_place)
+printf 'version 2' >>"$WORK/src/p17/data.bin"
 run_ferry "$WORK/p17.out" "$WORK/p17.err" send "$WORK/src/p17" --to LAB \
 	--config "$CEN_CONF" --via lan --level 0
 expect_rc 0 "$RC" "the changed p17 sent to the end"
