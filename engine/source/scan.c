@@ -853,7 +853,8 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 	}
 	if (rc < 0)
 		goto out;
-	qsort(w.v, w.n, sizeof(*w.v), cmp_raw);
+	if (w.n) /* (an empty directory has no table at all) */
+		qsort(w.v, w.n, sizeof(*w.v), cmp_raw);
 	if ((rc = drop_through_links(&w, path)) < 0)
 		goto out;
 	if (w.left.n)
