@@ -8,6 +8,7 @@
 #   - a wrong password: refused (exit 4) and the line hung up;
 #   - a dial command that fails: the error names it and its exit status;
 #   - a sender interrupted while it dials: the line is hung up once idle;
+#   - a sender killed on the line: hung up its idle-timeout after the kill;
 #   - one transfer at a time per line: the second waits for the first;
 #   - both sites sending to each other at once, each with its own address
 #     and account;
@@ -242,6 +243,31 @@ check "the line its dial brought up is hung up once idle" \
 	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ]
 check "... after the dial ended ($(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' '))" \
 	[ "$(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' ')" = "dial hangup " ]
+
+# ---- a sender killed on the line: idle counts from then, not from the dial ----
+# the line carried a transfer for 3 s (more than its 2 s idle-timeout)
+# when its sender is killed; the keeper hangs up 2 s later, not at once
+shape 128kbit
+mkdir -p "$WORK/p-kill"
+binary_data "$WORK/p-kill/data.bin" $((160 * 1024))
+hangups0=$(grep -c '^hangup' "$WORK/line.log")
+"$FERRY" send "$WORK/p-kill" --to LAB --config "$CEN_CONF" --via isdn --level 0 \
+	>"$WORK/pk.out" 2>"$WORK/pk.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+wait_for_log "$SERVE_LOG" "package 'p-kill' \(" 20 || fail "the send over the line did not start"
+sleep 3
+kill -9 "$pid"
+t_kill=$(date +%s.%N)
+wait "$pid" 2>/dev/null
+for ((i = 0; i < 150; i++)); do
+	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ] && break
+	sleep 0.1
+done
+after=$(awk -v a="$t_kill" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+check "the line of a killed sender is hung up" [ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ]
+check "... its idle-timeout (2 s) after the kill, not at once ($after s)" \
+	awk -v t="$after" 'BEGIN { exit !(t >= 1.5) }'
 
 # ---- a plain lan address over the shaped link: the real triggers ------------
 # No FERRY_* switch (lib.sh unsets them). Not loopback: the manifest goes
