@@ -608,7 +608,8 @@ static void adopt_older(const char *store, struct fr_store_pkg *p,
 	DIR *d;
 
 	self = self ? self + 1 : p->dir;
-	if (fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
+	if (!from[0] || /* (whose it is must be known) */
+	    fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
 	    !(d = opendir(dir)))
 		return;
 	while ((de = readdir(d))) {
