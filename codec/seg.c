@@ -90,6 +90,9 @@ static bool tables_capped(ZSTD_CCtx *z, int level)
 						     TABLE_LOG_MAX)));
 }
 
+static int setup(struct fr_cctx *c, size_t len, int level, const void *ref,
+		 size_t ref_len);
+
 ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 			const void *src, size_t len, int level)
 {
@@ -101,14 +104,10 @@ ssize_t fr_seg_compress(struct fr_cctx *c, void *dst, size_t cap,
 		return compressed(
 		    ZSTD_compressCCtx(c->zc, dst, cap, src, len, level), cap,
 		    len);
-	ZSTD_CCtx *z = c->zc;
-	if (ZSTD_isError(ZSTD_CCtx_reset(z, ZSTD_reset_session_and_parameters)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel,
-						level)) ||
-	    !tables_capped(z, level) ||
-	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z, len)))
-		return FR_E_COMPRESS;
-	return compressed(ZSTD_compress2(z, dst, cap, src, len), cap, len);
+	int rc = setup(c, len, level, NULL, 0);
+	if (rc < 0)
+		return rc;
+	return compressed(ZSTD_compress2(c->zc, dst, cap, src, len), cap, len);
 }
 
 /*

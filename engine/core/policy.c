@@ -273,32 +273,32 @@ bool fr_schedule_allows(const struct fr_schedule *s, int priority, time_t t)
 	return s->week[week_minute(t)] + priority >= FR_OPEN_ALL;
 }
 
-time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
-			     time_t t)
+/* The first time from t on that s is open (or closed) to priority; -1
+ * when that never comes within a week. */
+static time_t next_when(const struct fr_schedule *s, int priority, time_t t,
+			bool open)
 {
-	if (fr_schedule_allows(s, priority, t))
+	if (fr_schedule_allows(s, priority, t) == open)
 		return t;
 	/* to the start of the next minute, then minute by minute; local
 	 * time is asked each step, so a DST change is followed */
 	time_t c = t - t % 60 + 60;
 	for (unsigned k = 0; k <= FR_WEEK_MIN + 60; k++, c += 60)
-		if (fr_schedule_allows(s, priority, c))
+		if (fr_schedule_allows(s, priority, c) == open)
 			return c;
 	return (time_t)-1;
+}
+
+time_t fr_schedule_next_open(const struct fr_schedule *s, int priority,
+			     time_t t)
+{
+	return next_when(s, priority, t, true);
 }
 
 time_t fr_schedule_next_close(const struct fr_schedule *s, int priority,
 			      time_t t)
 {
-	if (!s->set)
-		return (time_t)-1;
-	if (!fr_schedule_allows(s, priority, t))
-		return t;
-	time_t c = t - t % 60 + 60;
-	for (unsigned k = 0; k <= FR_WEEK_MIN + 60; k++, c += 60)
-		if (!fr_schedule_allows(s, priority, c))
-			return c;
-	return (time_t)-1;
+	return s->set ? next_when(s, priority, t, false) : (time_t)-1;
 }
 
 int fr_schedule_open_at(const struct fr_schedule *s, time_t t)

@@ -2227,6 +2227,15 @@ static bool wait_holder(const struct rconn *rc, const uint8_t id[FR_HASH_LEN],
 	return wait;
 }
 
+/* o is another session of rc's sender for the listing lid, not told to
+ * stop (live_lock held). */
+static bool same_sender(const struct rconn *o, const struct rconn *rc,
+			const uint8_t lid[FR_HASH_LEN])
+{
+	return o != rc && !memcmp(o->id, lid, FR_HASH_LEN) &&
+	       !strcmp(o->who, rc->who) && !atomic_load(&o->stop);
+}
+
 /*
  * The same sender's sessions of the package whose peer is gone (closed,
  * or silent for STALE_S with nothing unread) are told to stop: what they
@@ -2241,8 +2250,7 @@ static unsigned end_dead_peers(const struct rconn *rc,
 	for (struct rconn *o = live_head; o; o = o->live_next) {
 		struct fr_tcp_peer tp;
 		char why[64];
-		if (o == rc || memcmp(o->id, lid, FR_HASH_LEN) ||
-		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
+		if (!same_sender(o, rc, lid) ||
 		    peer_gone(o, &tp, "whose", why, sizeof(why)) <= 0)
 			continue;
 		fr_log(FR_LOG_INFO,
@@ -2286,9 +2294,7 @@ static bool peers_unsure(const struct rconn *rc, const uint8_t lid[FR_HASH_LEN],
 	for (struct rconn *o = live_head; o; o = o->live_next) {
 		struct fr_tcp_peer tp;
 		char why[64];
-		if (o == rc || memcmp(o->id, lid, FR_HASH_LEN) ||
-		    strcmp(o->who, rc->who) || atomic_load(&o->stop) ||
-		    atomic_load(&o->ending))
+		if (!same_sender(o, rc, lid) || atomic_load(&o->ending))
 			continue;
 		/* (bytes within the last 50 ms: alive, a killed sender's
 		 * go quiet at its kill, longer ago than a new one takes to

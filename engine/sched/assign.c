@@ -598,6 +598,18 @@ void fr_assign_down(struct fr_assign *a, unsigned o, double now)
 	pthread_mutex_unlock(&a->mu);
 }
 
+double fr_assign_land_at(struct fr_assign *a, unsigned o, uint32_t seg,
+			 double now)
+{
+	double t = INFINITY;
+
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out && seg < a->n_segs)
+		t = land_at(a, &a->out[o], a->bytes[seg], now);
+	pthread_mutex_unlock(&a->mu);
+	return t;
+}
+
 void fr_assign_setup(struct fr_assign *a, unsigned o, double s)
 {
 	pthread_mutex_lock(&a->mu);

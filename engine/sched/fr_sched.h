@@ -149,6 +149,10 @@ void fr_assign_up(struct fr_assign *a, unsigned o, double now);
 /* Output o is not open: s seconds would go to bringing it up before it
  * could carry a segment (0: it is open). */
 void fr_assign_setup(struct fr_assign *a, unsigned o, double s);
+/* When output o would land segment seg given now (what it carries, its
+ * rate, what opening it costs): the assignment's own model. */
+double fr_assign_land_at(struct fr_assign *a, unsigned o, uint32_t seg,
+			 double now);
 bool fr_assign_all_done(struct fr_assign *a);
 /* Segments acknowledged (or held) so far; *bytes: theirs. */
 uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes);
@@ -260,6 +264,8 @@ int fr_link_save(const struct fr_config *c, const struct fr_address *a,
  * FR_LINK_DEFAULT_RATE. */
 double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		    int *src);
+/* The rate an address's rate limit allows at t, bytes/s (0: no limit). */
+double fr_link_limit(const struct fr_address *a, time_t t);
 
 /* ---- several outputs at once (stripe.c) ------------------------------------- */
 

@@ -109,6 +109,16 @@ double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 	return rate;
 }
 
+double fr_link_limit(const struct fr_address *a, time_t t)
+{
+	struct fr_pacer pc;
+
+	if (a->ratelimit.mode == FR_RL_NONE)
+		return 0;
+	fr_pacer_init(&pc, &a->ratelimit, (double)fr_line_rate(a));
+	return fr_pacer_rate(&pc, t);
+}
+
 /* ---- the courier as the split sees it ------------------------------------- */
 
 #define MEDIA_WRITE_RATE 150e6 /* bytes/s: a parcel written to media */

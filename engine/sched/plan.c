@@ -611,7 +611,6 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 {
 	int src;
 	double rate = fr_link_rate(c, a, &src), stored;
-	struct fr_pacer pc;
 
 	memset(o, 0, sizeof(*o));
 	snprintf(o->name, sizeof(o->name), "%s", a->name);
@@ -620,13 +619,10 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 	if (src == FR_RATE_MEASURED &&
 	    fr_link_load(c, a, &stored, &o->measured_at) < 0)
 		o->measured_at = -1;
-	if (a->ratelimit.mode != FR_RL_NONE) {
-		fr_pacer_init(&pc, &a->ratelimit, (double)fr_line_rate(a));
-		double cap = fr_pacer_rate(&pc, (time_t)p->now);
-		if (cap > 0 && cap < rate) {
-			rate = cap;
-			o->limited = true;
-		}
+	double cap = fr_link_limit(a, (time_t)p->now);
+	if (cap > 0 && cap < rate) {
+		rate = cap;
+		o->limited = true;
 	}
 	o->rate = rate;
 	o->rate_src = fr_rate_src_name(src);

@@ -19,7 +19,6 @@
  * source changed, a refused password).
  */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,15 +50,6 @@ struct lane {
 	bool limited;                /* a rate limit held it at some point:
 				      * what it showed is not the link's */
 };
-
-/* The rate an address's rate limit allows now, bytes/s (0: none). */
-static double limit_of(const struct fr_address *a)
-{
-	struct fr_pacer pc;
-
-	fr_pacer_init(&pc, &a->ratelimit, (double)fr_line_rate(a));
-	return fr_pacer_rate(&pc, fr_schedule_now());
-}
 
 /* What a send learned of a link is kept for the next (and for plan) when
  * it is the link's: not held by a rate limit, and long enough to mean
@@ -462,17 +452,10 @@ static bool lane_wanted(struct lane *l)
 	time_t now = fr_schedule_now();
 	time_t closes = fr_schedule_next_close(&l->a->schedule,
 					       st->t->priority, now);
-	if (closes != (time_t)-1) {
-		struct fr_assign_stat s;
-		fr_assign_stat(&st->as, l->idx, &s);
-		double need = fr_line_profile(l->a->type)->setup_s +
-			      (s.rate > 0 ? st->known->m->segments[seg].length /
-						s.rate
-					  : INFINITY);
-		if ((double)(closes - now) < need)
-			return false;
-	}
-	return true;
+	double t = fr_now_s();
+	return closes == (time_t)-1 ||
+	       (double)(closes - now) >=
+		   fr_assign_land_at(&st->as, l->idx, (uint32_t)seg, t) - t;
 }
 
 /* Wait until the output is worth opening, or the send is over. */
@@ -671,7 +654,7 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 		int src;
 		double rate = fr_link_rate(st->c, addrs[i], &src);
 		/* under a rate limit it carries what the limit allows */
-		double lim = limit_of(addrs[i]);
+		double lim = fr_link_limit(addrs[i], fr_schedule_now());
 		if (lim > 0 && lim < rate)
 			rate = lim;
 		/* a LAN's ACK comes after the receiver's sync */
@@ -823,7 +806,7 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			o->finished = s.last_ack;
 		}
 		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
-		    limit_of(l->a) <= 0 &&
+		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
 		    (s.bytes_acked >= LEARN_MIN_BYTES || s.last_ack >= LEARN_MIN_S))
 			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {

@@ -200,9 +200,15 @@ void fr_journal_close(struct fr_journal *j)
 	j->fd = -1;
 }
 
-int fr_journal_drop(struct fr_journal *j, const char *path,
-		    const struct fr_manifest *m, const uint8_t *drop)
+/* A journal at path with exactly the records of the segments held (have)
+ * and of the copies noted (unconf, NULL: none), but those in drop (NULL:
+ * none): tmp file, fdatasync, rename, fsync of the dir. */
+static int write_records(const char *path, const struct fr_manifest *m,
+			 const uint8_t *have, const uint8_t *unconf,
+			 const uint8_t *drop)
 {
+	/* a header and a record per segment held: as large as the manifest's
+	 * segment table at most, which is in memory already */
 	uint8_t *buf = malloc(FR_JOURNAL_HDR + (size_t)m->n_segments * FR_JREC_LEN);
 	size_t n = FR_JOURNAL_HDR;
 	int rc;
@@ -211,12 +217,10 @@ int fr_journal_drop(struct fr_journal *j, const char *path,
 		return -ENOMEM;
 	pack_header(buf, m->lid);
 	for (uint32_t s = 0; s < m->n_segments; s++) {
-		const uint8_t *u = j->unconfirmed
-				       ? j->unconfirmed + (size_t)s * FR_UNCONF_REC
-				       : NULL;
-		if (drop[s])
+		const uint8_t *u = unconf ? unconf + (size_t)s * FR_UNCONF_REC : NULL;
+		if (drop && drop[s])
 			continue;
-		if (j->have[s])
+		if (have[s])
 			fr_jrec_pack(buf + n, s, m->segments[s].hash);
 		else if (u && u[0])
 			fr_jrec_pack(buf + n, s, u + 1);
@@ -226,6 +230,14 @@ int fr_journal_drop(struct fr_journal *j, const char *path,
 	}
 	rc = fr_write_file_atomic(path, buf, n);
 	free(buf);
+	return rc;
+}
+
+int fr_journal_drop(struct fr_journal *j, const char *path,
+		    const struct fr_manifest *m, const uint8_t *drop)
+{
+	int rc = write_records(path, m, j->have, j->unconfirmed, drop);
+
 	fr_journal_close(j);
 	return rc < 0 ? rc : fr_journal_open(j, path, m);
 }
@@ -248,21 +260,5 @@ int fr_journal_rebind(const char *path, const uint8_t lid[FR_HASH_LEN])
 int fr_journal_rewrite(const char *path, const struct fr_manifest *m,
 		       const uint8_t *have)
 {
-	/* a header and a record per segment held: as large as the manifest's
-	 * segment table at most, which is in memory already */
-	uint8_t *buf = malloc(FR_JOURNAL_HDR + (size_t)m->n_segments * FR_JREC_LEN);
-	size_t n = FR_JOURNAL_HDR;
-	int rc;
-
-	if (!buf)
-		return -ENOMEM;
-	pack_header(buf, m->lid);
-	for (uint32_t s = 0; s < m->n_segments; s++)
-		if (have[s]) {
-			fr_jrec_pack(buf + n, s, m->segments[s].hash);
-			n += FR_JREC_LEN;
-		}
-	rc = fr_write_file_atomic(path, buf, n);
-	free(buf);
-	return rc;
+	return write_records(path, m, have, NULL, NULL);
 }

@@ -588,6 +588,64 @@ static bool same_layout(const struct fr_manifest *a, const struct fr_manifest *b
 
 static bool same_from(const char *dir, const char *from);
 
+/* The store's other partial packages of p's name from account from (any,
+ * when from is ""), one by one: older_next sets sub, id and m (its
+ * manifest, decoded); false once there is none left. older_open holds
+ * nothing when it fails; else older_close lets go. */
+struct older {
+	DIR *d;
+	char dir[1200], sub[1300];
+	const char *self, *id, *name, *from;
+	struct fr_manifest m;
+};
+
+static bool older_open(struct older *o, const char *store,
+		       const struct fr_store_pkg *p, const char *from)
+{
+	const char *self = strrchr(p->dir, '/');
+
+	memset(o, 0, sizeof(*o));
+	o->self = self ? self + 1 : p->dir;
+	o->name = p->m.name;
+	o->from = from;
+	return !fr_path_fmt(o->dir, sizeof(o->dir), "%s/partial", store) &&
+	       (o->d = opendir(o->dir));
+}
+
+static bool older_next(struct older *o)
+{
+	struct dirent *de;
+	char path[1400];
+
+	fr_manifest_fini(&o->m);
+	while ((de = readdir(o->d))) {
+		uint8_t *mf;
+		size_t len;
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, o->self) ||
+		    fr_path_fmt(o->sub, sizeof(o->sub), "%s/%s", o->dir,
+				de->d_name) ||
+		    fr_path_fmt(path, sizeof(path), "%s/manifest", o->sub) ||
+		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+			continue;
+		int dec = fr_manifest_decode(&o->m, mf, len);
+		free(mf);
+		if (dec == 0 && !strcmp(o->m.name, o->name) &&
+		    same_from(o->sub, o->from)) {
+			o->id = de->d_name;
+			return true;
+		}
+		fr_manifest_fini(&o->m);
+	}
+	return false;
+}
+
+static void older_close(struct older *o)
+{
+	fr_manifest_fini(&o->m);
+	if (o->d)
+		closedir(o->d);
+}
+
 /*
  * A partial package of an earlier version of this one, from the same
  * account, with the same files and sizes (the source changed under a
@@ -602,65 +660,48 @@ static bool same_from(const char *dir, const char *from);
 static void adopt_older(const char *store, struct fr_store_pkg *p,
 			const char *from)
 {
-	char dir[1200], sub[1300], path[1400];
-	const char *self = strrchr(p->dir, '/');
-	struct dirent *de;
-	DIR *d;
+	char path[1400];
+	struct older o;
 
-	self = self ? self + 1 : p->dir;
 	if (!from[0] || /* (whose it is must be known) */
-	    fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
-	    !(d = opendir(dir)))
+	    !older_open(&o, store, p, from))
 		return;
-	while ((de = readdir(d))) {
-		struct fr_manifest m = {0};
-		uint8_t *mf;
-		size_t len;
+	while (older_next(&o)) {
 		struct stat st;
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, self) ||
-		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
-		    fr_path_fmt(path, sizeof(path), "%s/manifest", sub) ||
-		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
+		fr_path_fmt(path, sizeof(path), "%s/journal", o.sub);
+		if (!same_layout(&o.m, &p->m) || repair_marked(o.sub) ||
+		    stat(path, &st) < 0 || st.st_size <= FR_JOURNAL_HDR)
 			continue;
-		int dec = fr_manifest_decode(&m, mf, len);
-		free(mf);
-		bool fits = dec == 0 && !strcmp(m.name, p->m.name) &&
-			    same_layout(&m, &p->m) && same_from(sub, from) &&
-			    !repair_marked(sub);
-		fr_manifest_fini(&m);
-		fr_path_fmt(path, sizeof(path), "%s/journal", sub);
-		if (!fits || stat(path, &st) < 0 || st.st_size <= FR_JOURNAL_HDR)
-			continue;
-		fr_path_fmt(path, sizeof(path), "%s/lock", sub);
+		fr_path_fmt(path, sizeof(path), "%s/lock", o.sub);
 		int lk = open(path, O_RDWR | O_CLOEXEC);
 		if (lk < 0 || flock(lk, LOCK_EX | LOCK_NB) < 0) {
 			if (lk >= 0)
 				close(lk);
 			continue; /* a session holds it */
 		}
-		fr_path_fmt(path, sizeof(path), "%s/journal", sub);
+		fr_path_fmt(path, sizeof(path), "%s/journal", o.sub);
 		bool ok = fr_journal_rebind(path, p->m.lid) == 0;
 		/* its kept frames were of the other version's */
-		DIR *sd = ok ? opendir(sub) : NULL;
+		DIR *sd = ok ? opendir(o.sub) : NULL;
 		struct dirent *fe;
 		while (sd && (fe = readdir(sd)))
 			if (!strncmp(fe->d_name, "frame-", 6))
 				unlinkat(dirfd(sd), fe->d_name, 0);
 		if (sd)
 			closedir(sd);
-		ok = ok && rename(sub, p->dir) == 0;
+		ok = ok && rename(o.sub, p->dir) == 0;
 		close(lk);
 		if (!ok)
 			continue;
-		fr_fsync_dir(dir);
+		fr_fsync_dir(o.dir);
 		fr_log(FR_LOG_INFO,
 		       "package '%s': the partial package of an earlier version "
 		       "(id %.12s) has the same files and sizes: what it holds "
 		       "is kept, to be compared",
-		       p->m.name, de->d_name);
+		       p->m.name, o.id);
 		break;
 	}
-	closedir(d);
+	older_close(&o);
 }
 
 static void offer_in_place(const char *store, struct fr_store_pkg *p)
@@ -1241,48 +1282,30 @@ static bool same_from(const char *dir, const char *from)
 static void drop_superseded(const char *store, const struct fr_store_pkg *p,
 			    int64_t created, const char *from)
 {
-	char dir[1200], sub[1300], mp[1400];
-	const char *self = strrchr(p->dir, '/');
-	struct dirent *de;
-	DIR *d;
+	struct older o;
+	int64_t c;
 
-	self = self ? self + 1 : p->dir;
-	if (fr_path_fmt(dir, sizeof(dir), "%s/partial", store) ||
-	    !(d = opendir(dir)))
+	if (!older_open(&o, store, p, from))
 		return;
-	while ((de = readdir(d))) {
-		struct fr_manifest m = {0};
-		uint8_t *mf;
-		size_t len;
-		int64_t c;
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, self) ||
-		    fr_path_fmt(sub, sizeof(sub), "%s/%s", dir, de->d_name) ||
-		    fr_path_fmt(mp, sizeof(mp), "%s/manifest", sub) ||
-		    fr_read_file(mp, FR_MANIFEST_MAX, &mf, &len) < 0)
+	while (older_next(&o)) {
+		if (fr_partial_times(o.sub, &c, NULL) < 0 || c > created)
 			continue;
-		int dec = fr_manifest_decode(&m, mf, len);
-		free(mf);
-		if (dec == 0 && !strcmp(m.name, p->m.name) &&
-		    same_from(sub, from) &&
-		    fr_partial_times(sub, &c, NULL) == 0 && c <= created) {
-			int rc = fr_store_drop(store, de->d_name, false);
-			if (rc == 0)
-				fr_log(FR_LOG_INFO,
-				       "package '%s': removed the partial package "
-				       "of an older version (id %.12s), which "
-				       "this one replaces",
-				       m.name, de->d_name);
-			else
-				fr_log(FR_LOG_WARN,
-				       "package '%s': the partial package of an "
-				       "older version (id %.12s) stays: %s",
-				       m.name, de->d_name,
-				       rc == -EBUSY ? "a session is receiving it"
-						    : fr_strerror(rc));
-		}
-		fr_manifest_fini(&m);
+		int rc = fr_store_drop(store, o.id, false);
+		if (rc == 0)
+			fr_log(FR_LOG_INFO,
+			       "package '%s': removed the partial package of an "
+			       "older version (id %.12s), which this one "
+			       "replaces",
+			       o.m.name, o.id);
+		else
+			fr_log(FR_LOG_WARN,
+			       "package '%s': the partial package of an older "
+			       "version (id %.12s) stays: %s",
+			       o.m.name, o.id,
+			       rc == -EBUSY ? "a session is receiving it"
+					    : fr_strerror(rc));
 	}
-	closedir(d);
+	older_close(&o);
 }
 
 /* "3,7-9": the segments set in bits, as ranges. malloc'd. */

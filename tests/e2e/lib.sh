@@ -422,6 +422,18 @@ print(n)
 EOF
 }
 
+# stop_when_held NAME N PID: once the receiver holds N segments of NAME
+# (at most 30 s), stop the sender PID with SIGTERM and wait for it
+stop_when_held() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ "$(held_in "$1")" -ge "$2" ] && break
+		sleep 0.1
+	done
+	kill -TERM "$3"
+	wait "$3"
+}
+
 # ---- trees ---------------------------------------------------------------------
 
 # tree_listing DIR: type, mode, size (files), mtime (files), link target

@@ -135,12 +135,7 @@ sed -e "/^type = lan/a rate-limit = pulse 256K 100ms" "$CEN_CONF" >"$WORK/slow.c
 "$FERRY" send "$P2" --to LAB --level 0 --config "$WORK/slow.conf" >"$WORK/p1.out" 2>"$WORK/p1.err" &
 pid=$!
 E2E_PIDS+=("$pid")
-for ((i = 0; i < 300; i++)); do
-	[ "$(held_in p2)" -ge 3 ] && break
-	sleep 0.1
-done
-kill -TERM "$pid"
-wait "$pid"
+stop_when_held p2 3 "$pid"
 sleep 1 # what the receiver was still writing is journaled
 held=$(held_in p2)
 check "... the first send stopped with segments held ($held of 12)" [ "$held" -ge 3 ] && [ "$held" -lt 12 ]

@@ -95,12 +95,7 @@ head -c $((20 * 1024 * 1024)) /dev/urandom >"$WORK/c/data"
 "$FERRY" send "$WORK/c" --to LAB --config "$CEN_CONF" --level 0 >"$WORK/c.out" 2>"$WORK/c.err" &
 pid=$!
 E2E_PIDS+=("$pid")
-for ((i = 0; i < 300; i++)); do
-	[ "$(held_in c)" -ge 1 ] && break
-	sleep 0.1
-done
-kill -TERM "$pid"
-wait "$pid"
+stop_when_held c 1 "$pid"
 held=$(held_in c)
 check "... a segment of 'c' was held when its send stopped ($held)" [ "$held" -ge 1 ]
 cfile=$(ls -d "$LAB_STORE"/partial/*/tree/data | head -n 1)
