@@ -357,10 +357,16 @@ struct fr_transfer {
 				      * resume) */
 	char parcel[33];             /* the parcel a send wrote, while it
 				      * may still bring the tail */
+	bool tail_sent;              /* the network went into that parcel's
+				      * segments (the parcel was late, or
+				      * failed): what the site holds of
+				      * them is not all the parcel's */
 };
 int fr_transfer_save(const struct fr_transfer *t);
 /* The parcel a run of t wrote (its hex id), kept with the transfer. */
 int fr_transfer_set_parcel(struct fr_transfer *t, const char *id);
+/* The network was let into the parcel's segments (kept for resume). */
+int fr_transfer_tail_sent(struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
 int fr_progress_load(const char *dir, struct fr_progress *p);
 

@@ -114,6 +114,7 @@ static int64_t feed_next(void *arg, unsigned out, bool *copy)
 		/* a package never waits for its parcel */
 		atomic_store(&st->tail_held, false);
 		fr_assign_release_tail(&st->as);
+		fr_transfer_tail_sent(st->t);
 		if (st->cr->first)
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s: the network has sent the front; it "
@@ -160,11 +161,19 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 			     fr_now_s());
 }
 
+/* seg was at the site before this run. Of the tail of an earlier run's
+ * parcel that the network never went into, the parcel brought it: it
+ * was imported while no send ran. */
 static void feed_held(void *arg, uint32_t seg)
 {
 	struct stripe *st = arg;
 
-	fr_assign_held(&st->as, seg, fr_now_s());
+	if (st->cr && st->cr->written && !st->t->tail_sent &&
+	    seg >= st->cr->first)
+		fr_assign_acked_part(&st->as, st->cr_idx, seg, UINT32_MAX,
+				     fr_now_s());
+	else
+		fr_assign_held(&st->as, seg, fr_now_s());
 }
 
 static void feed_again(void *arg, unsigned out, uint32_t seg)

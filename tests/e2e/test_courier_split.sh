@@ -12,6 +12,8 @@
 #   - the send killed (-9) once its parcel is written: `ferry resume`
 #     keeps --courier, writes no second parcel and waits for the first,
 #     which, imported while the resume sends, completes the package;
+#   - the send killed, its parcel imported while nothing runs, then
+#     resumed: the network sends the front only, the courier credited;
 #   - a parcel that comes late: the network goes on into its segments;
 #     imported then, it brings the rest, credited to the courier;
 #   - a courier whose transit is longer than the network needs: no parcel
@@ -136,6 +138,43 @@ check "the resume wrote no second parcel" [ "$(find "$MEDIA" -type f | sort)" = 
 expect_grep "... and says it waits for the first" "network sends the first" "$WORK/r.err"
 cs=$(json_get "$WORK/r.json" '[o["segments"] for o in d["transfers"][0]["outputs"] if o["name"] == "usb"][0]')
 check "the resume credits the parcel with the tail ($cs segments)" [ "${cs:-0}" -ge 1 ]
+
+# kill -9 once the parcel is written, the parcel imported while no send
+# runs, then `ferry resume`: the network sends only the front, and the
+# courier is credited with the tail it brought (not "held before")
+mkdir -p "$WORK/src/res2"
+binary_data "$WORK/src/res2/r.bin" $((16 * 1024 * 1024))
+find "$MEDIA" -mindepth 1 -delete
+"$FERRY" send "$WORK/src/res2" --to LAB --courier --level 0 --config "$CEN_CONF" \
+	>"$WORK/k2.out" 2>"$WORK/k2.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$WORK/k2.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
+	fail "the parcel was not written: $(tail -n 3 "$WORK/k2.err")"
+tf=
+for _ in $(seq 100); do
+	tf=$(grep -l '^name=res2$' "$CEN_STORE"/outgoing/*-LAB/transfer 2>/dev/null)
+	[ -n "$tf" ] && grep -q '^parcel=[0-9a-f]\{32\}$' "$tf" && break
+	sleep 0.1
+done
+kill -9 "$ps"
+wait "$ps" 2>/dev/null
+run_ferry "$WORK/ri2.out" "$WORK/ri2.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the killed send's parcel imported while no send runs"
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/ri2.out" | grep -oE "^[0-9]+")
+run_ferry "$WORK/r2.json" "$WORK/r2.err" resume "$(sed -n 's/^id=//p' "$tf")" --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the resume after the parcel was imported"
+compare_trees "$WORK/src/res2" "$LAB_STORE/packages/res2" "the package, its parcel imported between two runs"
+cs=$(json_get "$WORK/r2.json" '[o["segments"] for o in d["transfers"][0]["outputs"] if o["name"] == "usb"][0]')
+sk=$(json_get "$WORK/r2.json" 'd["transfers"][0]["segments_skipped"]')
+check "the resume credits the parcel with the tail it brought (${cs:-?} = ${imp:-x})" \
+	[ "${imp:-0}" -ge 1 -a "$cs" = "${imp:-x}" ]
+check "... and does not count the tail as held before it (${sk:-?} skipped)" \
+	[ "$((sk + 0))" -lt "${imp:-0}" ]
+run_ferry "$WORK/sr2.json" "$WORK/sr2.err" status res2 --json --config "$CEN_CONF"
+check "status credits the courier too" \
+	[ "$(json_get "$WORK/sr2.json" '[o["segments"] for o in d[0]["outputs"] if o["name"] == "usb"][0]')" = "$imp" ]
 
 # a parcel that does not come: the network sends the front, then goes on
 # into the parcel's segments; the package never waits for it
