@@ -51,6 +51,10 @@ static void why_str(const struct fr_status_transfer *t,
 			 "10 s (the other links carry on)");
 	else if (!strcmp(w, "courier"))
 		snprintf(buf, cap, "idle: waiting for the courier");
+	else if (!strcmp(w, "late"))
+		snprintf(buf, cap,
+			 "late: its parcel was expected by now (the network "
+			 "carries its segments meanwhile)");
 	else if (!strcmp(w, "failed"))
 		snprintf(buf, cap, "failed%s%s", o->error[0] ? ": " : "",
 			 o->error);

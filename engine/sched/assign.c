@@ -663,6 +663,18 @@ int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier, uint32_t from)
 	return rc;
 }
 
+uint64_t fr_assign_left_from(struct fr_assign *a, uint32_t from)
+{
+	uint64_t left = 0;
+
+	pthread_mutex_lock(&a->mu);
+	for (uint32_t s = from; s < a->n_segs; s++)
+		if (!a->done[s])
+			left += a->bytes[s];
+	pthread_mutex_unlock(&a->mu);
+	return left;
+}
+
 void fr_assign_release_tail(struct fr_assign *a)
 {
 	pthread_mutex_lock(&a->mu);

@@ -171,6 +171,8 @@ void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
 int fr_assign_reserve_tail(struct fr_assign *a, unsigned courier,
 			   uint32_t from);
 void fr_assign_release_tail(struct fr_assign *a);
+/* The bytes of segments from `from` on not at the receiver yet. */
+uint64_t fr_assign_left_from(struct fr_assign *a, uint32_t from);
 
 /* A courier as the split sees it: a parcel written at write_rate,
  * shipped in transit_s, imported at import_rate (bytes/s). */

@@ -131,11 +131,15 @@ static void output_parse(const char *line, long pid, struct fr_status_output *o)
 	o->eta = field_num(line, "eta");
 	if (!strcmp(o->why, "-") || !strcmp(o->why, "done"))
 		o->why[0] = '\0';
-	if (strcmp(o->state, "sending") || !o->carrying)
-		o->eta = -1;
 	field(line, "pid", false, v, sizeof(v));
 	if (v[0])
 		pid = strtol(v, NULL, 10);
+	/* a courier's: when its parcel is expected in, while its sender
+	 * runs to say so */
+	bool parcel = !strcmp(o->state, "writing") ||
+		      (!strcmp(o->state, "shipping") && fr_pid_alive(pid));
+	if ((strcmp(o->state, "sending") || !o->carrying) && !parcel)
+		o->eta = -1;
 	/* (a parcel written is on its way whoever sent it) */
 	if (under_way(o->state) && !fr_pid_alive(pid) &&
 	    strcmp(o->state, "shipping")) {

@@ -19,6 +19,7 @@
  * source changed, a refused password).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,6 +79,7 @@ struct stripe {
 	void *progress_arg;
 	uint64_t outputs_saved_ns;
 	uint64_t shown;              /* the progress's bytes done, so far */
+	double t0;                   /* when the run began (fr_now_s) */
 	/* the courier: a parcel of the tail, written by its own thread */
 	const struct fr_stripe_courier *cr;
 	unsigned cr_idx;             /* its output in the assignment */
@@ -218,10 +220,30 @@ static bool lane_stalled(const struct lane *l, uint32_t held)
  * imported, or the network carried them). */
 static bool tail_in(struct stripe *st)
 {
-	for (uint32_t s = st->cr->first; s < st->known->m->n_segments; s++)
-		if (!fr_assign_is_done(&st->as, s))
-			return false;
-	return true;
+	return fr_assign_left_from(&st->as, st->cr->first) == 0;
+}
+
+/* How long until the parcel is expected in, 0 when it is in or due. */
+static double courier_left_s(struct stripe *st)
+{
+	return tail_in(st) ? 0 : fmax(0, st->t0 + st->cr->eta - fr_now_s());
+}
+
+/* The package's ETA at the network's rate, the parcel's tail counted
+ * as the courier's while the network leaves it to it: the later of the
+ * front by network and the parcel, or all by network once it is due. */
+static double eta_of(struct stripe *st, uint64_t left, double rate)
+{
+	if (rate <= 1)
+		return -1;
+	if (!st->cr || !atomic_load(&st->tail_held))
+		return (double)left / rate;
+	uint64_t tail = fr_assign_left_from(&st->as, st->cr->first);
+	double cr = courier_left_s(st);
+	if (tail == 0 || cr <= 0) /* in; or due, and the network goes on */
+		return (double)left / rate;
+	uint64_t front = left > tail ? left - tail : 0;
+	return fmax((double)front / rate, cr);
 }
 
 static const char *lane_why(const struct lane *l, uint32_t held,
@@ -252,14 +274,18 @@ static size_t courier_line(struct stripe *st, char *buf, size_t cap)
 
 	fr_assign_stat(&st->as, st->cr_idx, &s);
 	bool failed = !strcmp(state, "failed");
+	double eta = courier_left_s(st);
+	/* due and not in: the network goes on into its segments */
+	bool late = !failed && strcmp(state, "done") && eta <= 0;
 	int n = snprintf(buf, cap,
 			 "output=%s type=courier state=%s segs=%u bytes=%llu "
 			 "carrying=%u rate=%.0f rate_src=%s eta=%.0f current=0 "
 			 "pid=%ld why=%s error=%s\n",
 			 st->cr->a->name, state, s.segs_acked,
 			 (unsigned long long)s.bytes_acked, s.held, s.rate,
-			 fr_rate_src_name(s.rate_src), st->cr->eta,
-			 (long)getpid(), failed ? "failed" : "-",
+			 fr_rate_src_name(s.rate_src), eta > 0 ? eta : -1,
+			 (long)getpid(),
+			 failed ? "failed" : late ? "late" : "-",
 			 failed ? st->cr_err : "");
 	return n > 0 ? (size_t)n : 0;
 }
@@ -368,7 +394,7 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 	q.moving_bytes = 0;
 	q.segs_done = segs;
 	q.rate = rate;
-	q.eta = rate > 1 ? (double)(q.total_bytes - q.done_bytes) / rate : -1;
+	q.eta = eta_of(st, q.total_bytes - q.done_bytes, rate);
 	st->progress(st->progress_arg, &q);
 	uint64_t now = fr_now_ns();
 	if (now - st->outputs_saved_ns > 1000000000ull) {
@@ -867,7 +893,7 @@ int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 	st->progress = progress;
 	st->progress_arg = progress_arg;
 	pthread_mutex_init(&st->mu, NULL);
-	double t0 = fr_now_s();
+	double t0 = st->t0 = fr_now_s();
 	st->cr = courier;
 	rc = stripe_init(st, addrs, n);
 	if (rc == 0 && courier)

@@ -56,6 +56,17 @@ wait_for_log "$WORK/s.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
 first=$(sed -n 's/.*carries segments \([0-9]*\) to.*/\1/p' "$WORK/s.err" | head -n 1)
 check "the network keeps a front ($first segments)" [ "${first:-0}" -ge 1 ]
 check "the network send is still running when the parcel is there" kill -0 "$ps"
+# the transfer's ETA counts the courier's part: the later of the front by
+# network and the parcel (about 5 s), not 24 MiB at 1 MB/s
+run_ferry "$WORK/se.json" "$WORK/se.err" status pkg --json --config "$CEN_CONF"
+ce=$(json_get "$WORK/se.json" '[(o["why"], o["eta"]) for o in d[0]["outputs"] if o["name"] == "usb"][0]')
+te=$(json_get "$WORK/se.json" 'd[0]["eta"]')
+case $ce in
+*late*) pass "status while the parcel is late: the courier says so ($ce)" ;;
+*) check "status while the parcel ships: its ETA, and the transfer's counts it ($ce; transfer $te s)" \
+	python3 -c "import sys; c=float(sys.argv[1]); t=float(sys.argv[2]); sys.exit(not (0 < c <= 6 and c - 1 <= t < 15))" \
+	"$(json_get "$WORK/se.json" '[o["eta"] for o in d[0]["outputs"] if o["name"] == "usb"][0]')" "$te" ;;
+esac
 run_ferry "$WORK/i.out" "$WORK/i.err" parcel import "$MEDIA" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the parcel of the tail imported while the network sends the front"
 expect_grep "... by the running receiver (LAB listens on :PORT)" \
