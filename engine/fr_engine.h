@@ -268,6 +268,9 @@ struct fr_progress {
 	char error[800];
 	long pid;
 	int64_t updated; /* unix seconds */
+	char phase[16];  /* a send over one output, opening it: "dialling"
+			  * its line, "waiting" for the line (another
+			  * transfer holds it), or "" */
 };
 
 struct fr_send_result;

@@ -51,6 +51,10 @@ static void why_str(const struct fr_status_transfer *t,
 			 "10 s (the other links carry on)");
 	else if (!strcmp(w, "courier"))
 		snprintf(buf, cap, "idle: waiting for the courier");
+	else if (!strcmp(w, "waiting"))
+		snprintf(buf, cap,
+			 "idle: its line carries another transfer; waiting "
+			 "for it");
 	else if (!strcmp(w, "late"))
 		snprintf(buf, cap,
 			 "late: its parcel was expected by now (the network "

@@ -94,6 +94,9 @@ struct fr_output {
 	 * striped send whose package another link completed) */
 	void (*sock_is)(void *arg, int sock);
 	void *sock_arg;
+	/* NULL, or told (with sock_arg) what an opening RAS output waits
+	 * for: "waiting" (another transfer holds its line), "dialling" */
+	void (*state_is)(void *arg, const char *state);
 };
 
 /*

@@ -265,9 +265,11 @@ static struct line *line_of(struct fr_output *o)
 }
 
 /* Take the line: its lock (waiting for the transfer on it), dialled
- * unless it is up (*dialled), its keeper started. */
+ * unless it is up (*dialled), its keeper started. o, when not NULL, is
+ * told which of the two it is at ("waiting", "dialling"). */
 static int line_open(const struct fr_config *c, const struct fr_address *a,
-		     struct line *l, bool *dialled, char *err, size_t cap)
+		     struct line *l, const struct fr_output *o, bool *dialled,
+		     char *err, size_t cap)
 {
 	char dir[1100], lock[1300];
 	int rc;
@@ -293,6 +295,8 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 		fr_log(FR_LOG_INFO,
 		       "line %s %s is carrying another transfer; waiting for it",
 		       a->site, a->name);
+		if (o && o->state_is)
+			o->state_is(o->sock_arg, "waiting");
 		while (flock(l->lock_fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 	}
@@ -308,6 +312,8 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			return rc;
 		}
 		if (a->dial[0]) {
+			if (o && o->state_is)
+				o->state_is(o->sock_arg, "dialling");
 			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
 			       a->name, fr_line_profile(a->type)->name);
 			double t0 = fr_now_s();
@@ -339,7 +345,7 @@ static int ras_open(struct fr_output *o, char *err, size_t cap)
 		return -ENOMEM;
 	l->lock_fd = -1;
 	o->line = l;
-	if ((rc = line_open(o->c, o->a, l, &dialled, err, cap)) < 0)
+	if ((rc = line_open(o->c, o->a, l, o, &dialled, err, cap)) < 0)
 		return rc;
 	rc = fr_output_lan.open(o, err, cap);
 	if (rc < 0)
@@ -412,7 +418,7 @@ int fr_line_take(const struct fr_config *c, const struct fr_address *a,
 		return -ENOMEM;
 	fl->a = *a;
 	fl->l.lock_fd = -1;
-	if ((rc = line_open(c, a, &fl->l, dialled, err, cap)) < 0) {
+	if ((rc = line_open(c, a, &fl->l, NULL, dialled, err, cap)) < 0) {
 		/* a failed dial leaves nothing up; a keeper that did not
 		 * start leaves the line up: hang it up */
 		if (fl->l.failed)

@@ -116,12 +116,12 @@ static int progress_write(const char *dir, const struct fr_progress *p)
 		buf, sizeof(buf),
 		"state=%s\ntotal=%llu\ndone=%llu\nwire=%llu\nsegments=%u\n"
 		"segments_done=%u\nrate=%.0f\neta=%.0f\nlevel=%d\noutput=%s\n"
-		"error=%s\npid=%ld\nupdated=%lld\n",
+		"error=%s\npid=%ld\nupdated=%lld\nphase=%s\n",
 		p->state, (unsigned long long)p->total_bytes,
 		(unsigned long long)p->done_bytes,
 		(unsigned long long)p->wire_bytes, p->n_segments, p->segs_done,
 		p->rate, p->eta, p->level, p->output, p->error, p->pid,
-		(long long)p->updated);
+		(long long)p->updated, p->phase);
 	if (fr_path_fmt(path, sizeof(path), "%s/progress", dir) ||
 	    fr_path_fmt(tmp, sizeof(tmp), "%s/progress.tmp", dir))
 		return -ENAMETOOLONG;
@@ -176,6 +176,7 @@ int fr_progress_load(const char *dir, struct fr_progress *p)
 	p->level = (int)fr_kv_num(s, "level");
 	p->pid = fr_kv_num(s, "pid");
 	p->updated = fr_kv_num(s, "updated");
+	fr_kv_get(s, "phase", p->phase, sizeof(p->phase));
 	free(text);
 	return 0;
 }
@@ -861,16 +862,22 @@ static void drop_outputs(const struct fr_transfer *t)
 /* The progress of a run under way, before its outputs report any: for
  * status, this process is the sender now (a striped run's outputs may
  * dial, or wait for their windows, for long). */
-static void progress_begin(struct runner *r)
+static void progress_phase(struct runner *r, const char *phase)
 {
 	struct fr_progress p = r->last;
 
 	snprintf(p.state, sizeof(p.state), "sending");
 	snprintf(p.output, sizeof(p.output), "%s", r->output);
 	p.error[0] = '\0';
+	snprintf(p.phase, sizeof(p.phase), "%s", phase);
 	p.pid = (long)getpid();
 	p.updated = (int64_t)time(NULL);
 	fr_progress_save(r->t->dir, &p);
+}
+
+static void progress_begin(struct runner *r)
+{
+	progress_phase(r, "");
 }
 
 /* Over every lane at once (and the courier): stripe.c. */
@@ -960,12 +967,19 @@ static const struct fr_output_ops *usable_output(const struct fr_transfer *t,
 	return ops;
 }
 
+/* What a send over one RAS output's open waits for, for status. */
+static void single_opening(void *arg, const char *phase)
+{
+	progress_phase(arg, phase);
+}
+
 /* One try of the send over address a by ops, with the offer b->mf. */
 static int send_over(struct one_by_one *b, const struct fr_address *a,
 		     const struct fr_output_ops *ops)
 {
 	int rc;
-	struct fr_output o = {.ops = ops, .c = b->c, .a = a};
+	struct fr_output o = {.ops = ops, .c = b->c, .a = a,
+			      .sock_arg = b->r, .state_is = single_opening};
 	struct fr_send_ctx sc = {
 		.known = b->known,
 		.m = b->known->m,

@@ -190,7 +190,8 @@ static void output_single(const struct fr_status_transfer *st,
 	const char *state = !strcmp(s, "waiting")
 				? (schedule ? "closed" : "redialling")
 			    : !strcmp(s, "incomplete") ? "done"
-						       : s;
+			    : !strcmp(s, "sending") && p->phase[0] ? p->phase
+								   : s;
 
 	snprintf(o->name, sizeof(o->name), "%.*s", len, p->output);
 	if (paren)

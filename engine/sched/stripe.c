@@ -363,7 +363,8 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 		l->taken_at = fr_now_s();
 		l->stall_said = false;
 	}
-	if (!strcmp(l->state, "dialling")) { /* the line is up */
+	if (!strcmp(l->state, "dialling") || !strcmp(l->state, "waiting") ||
+	    !strcmp(l->state, "starting")) { /* the line is up */
 		snprintf(l->state, sizeof(l->state), "sending");
 		st->outputs_saved_ns = 0;
 	}
@@ -414,6 +415,12 @@ static void lane_state(struct lane *l, const char *state)
 
 /* ---- one lane -------------------------------------------------------------- */
 
+/* What a RAS lane's open waits for: its line, or the dial. */
+static void lane_opening(void *arg, const char *state)
+{
+	lane_state(arg, state);
+}
+
 /* Sleep up to ms, or less once the transfer is over for every lane. */
 static void lane_sleep(struct stripe *st, unsigned ms)
 {
@@ -435,7 +442,7 @@ static const char *carry_on(struct lane *l)
 		const char *s = st->lanes[i].state;
 		others = &st->lanes[i] != l &&
 			 (!strcmp(s, "sending") || !strcmp(s, "dialling") ||
-			  !strcmp(s, "starting"));
+			  !strcmp(s, "starting") || !strcmp(s, "waiting"));
 	}
 	pthread_mutex_unlock(&st->mu);
 	return others ? "; the other links carry on"
@@ -557,7 +564,8 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	free(oz->body);
 	oz->body = NULL;
 	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a,
-			      .sock_is = lane_sock, .sock_arg = l};
+			      .sock_is = lane_sock, .sock_arg = l,
+			      .state_is = lane_opening};
 	struct fr_send_ctx sc = {
 		.known = st->known,
 		.m = st->known->m,
@@ -581,8 +589,9 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	l->taken_at = fr_now_s();
 	l->in_data = false;
 	pthread_mutex_unlock(&st->mu);
-	/* a RAS output dials in its open: sending from its first progress */
-	lane_state(l, l->ops == &fr_output_lan ? "sending" : "dialling");
+	/* a RAS output opens its line (waiting for it, dialling: it says
+	 * which): sending from its first progress */
+	lane_state(l, l->ops == &fr_output_lan ? "sending" : "starting");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
 	free(mf);
 	/* the progress counts the try's bytes from res from now on */

@@ -231,6 +231,9 @@ hangups0=$(grep -c '^hangup' "$WORK/line.log")
 pid=$!
 E2E_PIDS+=("$pid")
 wait_for_log "$WORK/sd.err" "dialling LAB isdn" 10 || fail "the slow dial did not start"
+run_ferry "$WORK/sds.json" "$WORK/sds.err" status slowdial --json --config "$WORK/slowdial.conf"
+check "status while the line dials: its output says dialling ($(json_get "$WORK/sds.json" '[(o["state"], o["why"]) for o in d[0]["outputs"]]'))" \
+	[ "$(json_get "$WORK/sds.json" '[(o["state"], o["why"]) for o in d[0]["outputs"]]')" = "[('dialling', 'dialling')]" ]
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -326,6 +329,12 @@ wait_for_log "$WORK/line.log" "^dial LAB isdn" 30 $((dials + 1)) ||
 	>"$WORK/two.out" 2>"$WORK/two.err" &
 p2=$!
 E2E_PIDS+=("$p1" "$p2")
+if wait_for_log "$WORK/two.err" "carrying another transfer; waiting" 20; then
+	run_ferry "$WORK/tws.json" "$WORK/tws.err" status two --json --config "$CEN_CONF"
+	# (unless the first let go of the line meanwhile: it completes first)
+	grep -q "package 'one' complete" "$SERVE_LOG" || check "status of the transfer waiting for the line: waiting, not dialling ($(json_get "$WORK/tws.json" '[(o["state"], o["why"]) for o in d[0]["outputs"]]'))" \
+		[ "$(json_get "$WORK/tws.json" '[(o["state"], o["why"]) for o in d[0]["outputs"]]')" = "[('waiting', 'waiting')]" ]
+fi
 rc1=0 rc2=0
 wait "$p1" || rc1=$?
 wait "$p2" || rc2=$?
