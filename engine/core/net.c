@@ -625,11 +625,13 @@ int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
 		 * for an unknown account and a wrong password */
 		snprintf(errbuf, errcap,
 			 "authentication failed for account '%s' (unknown "
-			 "account or wrong password)",
+			 "account or wrong password, or the handshake was "
+			 "altered on the way)",
 			 h.account);
 		fr_send_error(ch, FR_E_AUTH,
 			      "authentication failed (unknown account or wrong "
-			      "password)");
+			      "password, or the handshake was altered on the "
+			      "way)");
 		rc = FR_E_AUTH;
 		goto out;
 	}

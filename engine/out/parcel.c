@@ -44,7 +44,10 @@ struct parcel {
 	char pkg[33];
 	char site[FR_CODE_MAX + 1];
 	char address[64];
-	char state[16];          /* created, shipped, received, not-needed */
+	char state[16];          /* creating, created, shipped, received,
+				  * not-needed; interrupted (loaded: its
+				  * creating run is gone) */
+	long pid;                /* the run that creates it */
 	int registered;
 	uint32_t volumes, segments, n_segments, left_out;
 	uint32_t first;          /* segments before it were not its to carry */
@@ -66,12 +69,13 @@ static int parcel_save(const struct parcel *p)
 			 "state=%s\nregistered=%d\nvolumes=%u\nsegments=%u\n"
 			 "n_segments=%u\nleft_out=%u\nfirst=%u\nbytes=%llu\n"
 			 "raw=%llu\ncreated=%lld\nshipped=%lld\nreceived=%lld\n"
-			 "media=%s\n",
+			 "media=%s\npid=%ld\n",
 			 p->id, p->name, p->pkg, p->site, p->address, p->state,
 			 p->registered, p->volumes, p->segments, p->n_segments,
 			 p->left_out, p->first, (unsigned long long)p->bytes,
 			 (unsigned long long)p->raw, (long long)p->created,
-			 (long long)p->shipped, (long long)p->received, p->media);
+			 (long long)p->shipped, (long long)p->received, p->media,
+			 p->pid);
 
 	if (fr_path_fmt(path, sizeof(path), "%s/parcel", p->dir))
 		return -ENAMETOOLONG;
@@ -110,7 +114,11 @@ static int parcel_load(const char *dir, struct parcel *p)
 	p->created = fr_kv_num(t, "created");
 	p->shipped = fr_kv_num(t, "shipped");
 	p->received = fr_kv_num(t, "received");
+	p->pid = fr_kv_num(t, "pid");
 	free(text);
+	/* a run killed while it wrote the parcel: its volumes are cut */
+	if (!strcmp(p->state, "creating") && !fr_pid_alive(p->pid))
+		snprintf(p->state, sizeof(p->state), "interrupted");
 	return p->id[0] ? 0 : FR_E_CONFIG;
 }
 
@@ -1414,6 +1422,7 @@ static int create_record(struct creation *cr)
 	snprintf(p->site, sizeof(p->site), "%s", cr->o->site);
 	snprintf(p->address, sizeof(p->address), "%s", cr->ca->name);
 	snprintf(p->state, sizeof(p->state), "creating");
+	p->pid = (long)getpid();
 	p->n_segments = m->n_segments;
 	p->first = cr->o->first;
 	p->created = (int64_t)time(NULL);
@@ -1653,6 +1662,8 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		size_t len;
 		struct fr_manifest m = {0};
 		if (p->registered || !strcmp(p->state, "received") ||
+		    !strcmp(p->state, "creating") ||
+		    !strcmp(p->state, "interrupted") ||
 		    fr_unhex(p->id, id, FR_HASH_LEN) < 0 ||
 		    fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir) ||
 		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
@@ -1776,6 +1787,13 @@ int fr_parcel_ship(const struct fr_config *c, const char *which,
 		rc = parcel_save(p);
 	} else if (!strcmp(p->state, "shipped")) {
 		*already = true;
+	} else if (!strcmp(p->state, "interrupted")) {
+		fr_log(FR_LOG_ERROR,
+		       "parcel %.12s was not written whole (the run that "
+		       "wrote it to %s was interrupted): nothing to ship; its "
+		       "volumes there may be removed, and a new parcel made",
+		       p->id, p->media);
+		rc = -EINVAL;
 	} else {
 		fr_log(FR_LOG_ERROR, "parcel %.12s is %s: nothing to ship", p->id,
 		       p->state);

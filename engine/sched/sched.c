@@ -663,7 +663,8 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 	unsigned na = fr_config_addresses(c, t->site, all, 64);
 
 	if (fr_parcel_find(c, t->parcel, &pi) < 0 || pi.n_segments !=
-	    m->n_segments || !strcmp(pi.state, "creating")) {
+	    m->n_segments || !strcmp(pi.state, "creating") ||
+	    !strcmp(pi.state, "interrupted")) {
 		fr_log(FR_LOG_INFO,
 		       "'%s' to %s: parcel %.12s of the last run was not "
 		       "written whole; a new split is made",

@@ -44,6 +44,8 @@
 # 14. a stale parcel: version 1 made, version 2 then sent by network;
 #     importing the parcel leaves version 2 in place ("newer version",
 #     exit 0, superseded in --json), and the source lists it not-needed.
+# 17. parcel create killed -9 while it writes: `parcel list` says
+#     interrupted, `parcel ship` refuses it, saying why.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -751,6 +753,35 @@ head -c 100 /dev/urandom >"$WORK/m16/vol-001.fpv"
 import i16 "$WORK/m16"
 expect_rc 5 "$RC" "import of 100 random bytes named vol-001.fpv"
 expect_grep "... named as not a volume" "vol-001.fpv: not a usable parcel volume" "$WORK/i16.err"
+
+# ---- 17. parcel create killed -9 while it writes ------------------------------
+# its record says interrupted (not "creating" for ever); ship refuses it
+# naming why; the next list does not register it with the site
+mkdir -p "$WORK/src/killed" "$WORK/m17"
+binary_data "$WORK/src/killed/big.bin" $((48 * 1024 * 1024))
+"$FERRY" parcel create "$WORK/src/killed" --to LAB --config "$CEN_CONF" --media "$WORK/m17" \
+	--level 19 >"$WORK/c17.out" 2>"$WORK/c17.err" &
+cpid=$!
+E2E_PIDS+=("$cpid")
+rec=
+for _ in $(seq 200); do
+	rec=$(grep -l '^state=creating$' "$CEN_STORE"/parcels/*/parcel 2>/dev/null | head -n 1)
+	[ -n "$rec" ] && [ -n "$(find "$WORK/m17" -name 'vol-*.fpv' 2>/dev/null)" ] && break
+	sleep 0.05
+done
+if kill -9 "$cpid" 2>/dev/null && [ -n "$rec" ]; then
+	wait "$cpid" 2>/dev/null
+	ID17=$(sed -n 's/^id=//p' "$rec")
+	list_json l17 --offline
+	r=$(state_of l17 "$ID17" state)
+	check "parcel list: a parcel whose create was killed is interrupted ($r)" [ "$r" = interrupted ]
+	run_ferry "$WORK/sh17.out" "$WORK/sh17.err" parcel ship "$ID17" --config "$CEN_CONF"
+	expect_rc 1 "$RC" "parcel ship of the interrupted parcel"
+	expect_grep "... says it was not written whole" "was not written whole" "$WORK/sh17.err"
+else
+	wait "$cpid" 2>/dev/null
+	fail "parcel create of 48 MiB at level 19 ended before it could be killed"
+fi
 
 stop_serve
 e2e_finish
