@@ -313,6 +313,7 @@ struct fr_output_result {
 	uint64_t bytes;             /* their raw bytes */
 	double rate;                /* its rate at the end, bytes/s */
 	double finished;            /* its last such ACK, s after the start */
+	bool courier;               /* a --courier send's parcel */
 };
 
 struct fr_send_result {

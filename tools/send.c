@@ -107,10 +107,30 @@ static void left_said(const struct fr_send_result *r, FILE *out)
 /* The line of a transfer that finished (with what it left out). */
 static void result_line(const struct fr_send_result *r, FILE *out)
 {
-	char a[32], b[32], rate[32], en[4 * FR_NAME_MAX + 8];
-	double rs = r->seconds > 0 ? (double)(r->total_bytes - r->skipped_bytes) /
-					     r->seconds
-				   : 0;
+	char a[32], b[32], rate[32], net[48], en[4 * FR_NAME_MAX + 8];
+	char by_parcel[64] = "";
+	uint64_t parcel = 0;
+
+	for (unsigned i = 0; i < r->n_outputs; i++)
+		if (r->outputs[i].courier)
+			parcel += r->outputs[i].bytes;
+	/* what the network brought, at what rate: the rest was there, or
+	 * came by parcel */
+	uint64_t moved = r->skipped_bytes + parcel < r->total_bytes
+				 ? r->total_bytes - r->skipped_bytes - parcel
+				 : 0;
+	double rs = r->seconds > 0 ? (double)moved / r->seconds : 0;
+	if (parcel)
+		snprintf(by_parcel, sizeof(by_parcel), ", %s by parcel",
+			 fr_human_bytes(parcel, a, sizeof(a)));
+	if (moved != r->total_bytes) {
+		char t[32];
+		snprintf(net, sizeof(net), "%s of %s",
+			 fr_human_bytes(moved, a, sizeof(a)),
+			 fr_human_bytes(r->total_bytes, t, sizeof(t)));
+	} else {
+		fr_human_bytes(r->total_bytes, net, sizeof(net));
+	}
 
 	if (r->segs_skipped == r->n_segments && !r->sent_bytes &&
 	    !r->segs_resent && (r->n_segments || r->was_complete)) {
@@ -123,11 +143,10 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 		return;
 	}
 	fprintf(out,
-		"sent '%s' to %s: %s in %.1f s (%s/s), %u segments (%u already "
-		"there, %u re-sent), %s on the wire\n",
-		fr_esc(r->name, en, sizeof(en)), r->site,
-		fr_human_bytes(r->total_bytes, a, sizeof(a)),
-		r->seconds, fr_human_bytes((uint64_t)rs, rate, sizeof(rate)),
+		"sent '%s' to %s: %s in %.1f s (%s/s)%s, %u segments (%u "
+		"already there, %u re-sent), %s on the wire\n",
+		fr_esc(r->name, en, sizeof(en)), r->site, net, r->seconds,
+		fr_human_bytes((uint64_t)rs, rate, sizeof(rate)), by_parcel,
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
 	left_said(r, out);

@@ -863,6 +863,7 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		struct fr_output_result *o = &res->outputs[res->n_outputs++];
 		fr_assign_stat(&st->as, st->cr_idx, &cs);
 		snprintf(o->name, sizeof(o->name), "%s", st->cr->a->name);
+		o->courier = true;
 		o->segments = cs.segs_acked;
 		o->bytes = cs.bytes_acked;
 		o->rate = cs.rate;
