@@ -319,6 +319,17 @@ static void partial_fill(const char *sub, const struct fr_manifest *m,
 	fr_partial_times(sub, &k->created, &k->last_activity);
 }
 
+/* A package listed (from its partial) as repairing: verify --repair
+ * found it damaged; it is not complete until its segments are in. */
+static bool repairing(const struct fr_status *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n_in; i++)
+		if (!strcmp(s->in[i].name, name) &&
+		    !strcmp(s->in[i].state, "repairing"))
+			return true;
+	return false;
+}
+
 /* <store>/partial (part == true) or <store>/manifests. */
 static int incoming(const struct fr_config *c, const char *which, bool part,
 		    struct fr_status *s, unsigned *cap)
@@ -342,7 +353,8 @@ static int incoming(const struct fr_config *c, const char *which, bool part,
 				sub) ||
 		    fr_manifest_load(mp, &m) < 0)
 			continue;
-		if (which && strcmp(which, m.name)) {
+		if ((which && strcmp(which, m.name)) ||
+		    (!part && repairing(s, m.name))) {
 			fr_manifest_fini(&m);
 			continue;
 		}
