@@ -268,6 +268,9 @@ double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		    int *src);
 /* The rate an address's rate limit allows at t, bytes/s (0: no limit). */
 double fr_link_limit(const struct fr_address *a, time_t t);
+/* Another live send (another process) moves bytes over address a now:
+ * what this one learns of the link is its share, not the link's. */
+bool fr_link_shared(const struct fr_config *c, const struct fr_address *a);
 
 /* ---- several outputs at once (stripe.c) ------------------------------------- */
 

@@ -12,12 +12,14 @@
  * measured). Rates are bytes/s here; configuration and profiles give
  * bit/s.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "sched/fr_sched.h"
 
@@ -117,6 +119,99 @@ double fr_link_limit(const struct fr_address *a, time_t t)
 		return 0;
 	fr_pacer_init(&pc, &a->ratelimit, (double)fr_line_rate(a));
 	return fr_pacer_rate(&pc, t);
+}
+
+/* ---- a link shared with another send --------------------------------------- */
+
+static bool other_sender(long pid)
+{
+	return pid > 0 && pid != (long)getpid() && fr_pid_alive(pid);
+}
+
+/* The value of " key=" in one line of an outputs file, up to a space. */
+static bool word_of(const char *line, const char *key, char *out, size_t cap)
+{
+	char k[32];
+	snprintf(k, sizeof(k), " %s=", key);
+	const char *p = strstr(line, k);
+	if (!p)
+		return false;
+	p += strlen(k);
+	snprintf(out, cap, "%.*s", (int)strcspn(p, " \n"), p);
+	return true;
+}
+
+/* A striped send's <transfer>/outputs: one of its live lines sends over
+ * address `name`. */
+static bool outputs_send_over(const char *text, const char *name)
+{
+	for (const char *line = text; *line;) {
+		char out[128], state[32], pid[32];
+		size_t len = strcspn(line, "\n");
+		if (!strncmp(line, "output=", 7) &&
+		    (size_t)snprintf(out, sizeof(out), "%.*s",
+				     (int)strcspn(line + 7, " \n"),
+				     line + 7) < sizeof(out) &&
+		    !strcmp(out, name) &&
+		    word_of(line, "state", state, sizeof(state)) &&
+		    !strcmp(state, "sending") &&
+		    word_of(line, "pid", pid, sizeof(pid)) &&
+		    other_sender(strtol(pid, NULL, 10)))
+			return true;
+		line += len + (line[len] == '\n');
+	}
+	return false;
+}
+
+/* A send over one output's <transfer>/progress: it sends over `name`
+ * ("NAME" or "NAME (type)"). */
+static bool progress_sends_over(const char *text, const char *name)
+{
+	char state[32], out[128];
+
+	if (fr_kv_get(text, "state", state, sizeof(state)) ||
+	    strcmp(state, "sending") ||
+	    fr_kv_get(text, "output", out, sizeof(out)))
+		return false;
+	out[strcspn(out, " ")] = '\0';
+	return !strcmp(out, name) && other_sender(fr_kv_num(text, "pid"));
+}
+
+bool fr_link_shared(const struct fr_config *c, const struct fr_address *a)
+{
+	char dir[1200], suffix[FR_CODE_MAX + 2];
+	bool shared = false;
+	struct dirent *de;
+	DIR *d;
+
+	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing", c->store) ||
+	    !(d = opendir(dir)))
+		return false;
+	snprintf(suffix, sizeof(suffix), "-%s", a->site);
+	size_t sl = strlen(suffix);
+	while (!shared && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char path[1400];
+		uint8_t *text;
+		size_t len;
+		if (de->d_name[0] == '.' || n <= sl ||
+		    strcmp(de->d_name + n - sl, suffix))
+			continue;
+		if (!fr_path_fmt(path, sizeof(path), "%s/%s/outputs", dir,
+				 de->d_name) &&
+		    fr_read_file(path, 1 << 16, &text, &len) == 0) {
+			shared = outputs_send_over((const char *)text, a->name);
+			free(text);
+		} else if (!fr_path_fmt(path, sizeof(path), "%s/%s/progress",
+					dir, de->d_name) &&
+			   fr_read_file(path, 1 << 16, &text, &len) == 0) {
+			shared = progress_sends_over((const char *)text,
+						     a->name);
+			free(text);
+		}
+	}
+	closedir(d);
+	return shared;
 }
 
 /* ---- the courier as the split sees it ------------------------------------- */

@@ -48,8 +48,10 @@ struct lane {
 	bool stall_said;
 	int sock;                    /* its connection, -1 none (under mu) */
 	bool in_data;                /* this try sends (it reported progress) */
-	bool limited;                /* a rate limit held it at some point:
+	bool limited;                /* a rate limit held it at some point,
+				      * or another send shared its link:
 				      * what it showed is not the link's */
+	double shared_at;            /* when that sharing was last looked at */
 };
 
 /* What a send learned of a link is kept for the next (and for plan) when
@@ -57,6 +59,8 @@ struct lane {
  * something (a few segments' worth, or 10 s). */
 #define LEARN_MIN_BYTES (4u << 20)
 #define LEARN_MIN_S 10.0
+/* How often a lane looks for another send over its address. */
+#define SHARED_CHECK_S 2.0
 
 /* An output carrying segments whose receiver has taken nothing for this
  * long (a link gone silent: no reset, no error yet) shows as stalled
@@ -362,6 +366,18 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 		l->taken = p->link_acked + p->segs_done;
 		l->taken_at = fr_now_s();
 		l->stall_said = false;
+	}
+	/* another send over the same address (another process) */
+	double now_s = fr_now_s();
+	if (!l->limited && now_s - l->shared_at >= SHARED_CHECK_S) {
+		l->shared_at = now_s;
+		if (fr_link_shared(st->c, l->a)) {
+			l->limited = true;
+			fr_log(FR_LOG_DEBUG,
+			       "'%s' to %s: another send uses address %s too: "
+			       "its rate is not learned from this one",
+			       st->t->name, st->t->site, l->a->name);
+		}
 	}
 	if (!strcmp(l->state, "dialling") || !strcmp(l->state, "waiting") ||
 	    !strcmp(l->state, "starting")) { /* the line is up */

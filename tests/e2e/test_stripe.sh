@@ -5,7 +5,8 @@
 # package arrives byte-identical; each link carried its share, the fast
 # one the most; the receiver wrote each segment once. A link cut
 # mid-transfer hands its segments to the other and the package completes;
-# --via pins one link. An empty directory goes by one link. A line whose
+# --via pins one link. Two sends at once over the same links keep no
+# learned rate. An empty directory goes by one link. A line whose
 # window closes before it could land a segment is not dialled.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stripe
@@ -65,6 +66,31 @@ check "no session of the completed package is reported resumable" \
 	[ "$(count_log "$SERVE_LOG" "of 'pkg' held, resumable")" = 0 ]
 check "the learned rates are kept for the next send" \
 	[ -s "$CEN_STORE/links/LAB.lan" ] || [ -s "$CEN_STORE/links/LAB.slow" ]
+# two sends at once over the same links: each sees only its share of
+# them, so neither keeps what it saw as the links' rates
+rm -f "$CEN_STORE"/links/LAB.*
+mkdir -p "$WORK/src/two1" "$WORK/src/two2"
+binary_data "$WORK/src/two1/a.bin" $((12 * 1024 * 1024))
+binary_data "$WORK/src/two2/a.bin" $((12 * 1024 * 1024))
+"$FERRY" send "$WORK/src/two1" --to LAB --level 0 --config "$CEN_CONF" -v \
+	>"$WORK/two1.out" 2>"$WORK/two1.err" &
+p1=$!
+"$FERRY" send "$WORK/src/two2" --to LAB --level 0 --config "$CEN_CONF" -v \
+	>"$WORK/two2.out" 2>"$WORK/two2.err" &
+p2=$!
+E2E_PIDS+=("$p1" "$p2")
+rc1=0 rc2=0
+wait "$p1" || rc1=$?
+wait "$p2" || rc2=$?
+expect_rc 0 "$rc1" "the first of two sends at once over the same links"
+expect_rc 0 "$rc2" "the second"
+compare_trees "$WORK/src/two1" "$LAB_STORE/packages/two1" "the first package of two at once"
+compare_trees "$WORK/src/two2" "$LAB_STORE/packages/two2" "the second"
+check "the sends saw each other on the fast link" \
+	grep -q "another send uses address lan too" "$WORK/two1.err" "$WORK/two2.err"
+check "no rate learned from a shared link is kept ($(ls "$CEN_STORE/links" 2>/dev/null | tr '\n' ' '))" \
+	[ ! -e "$CEN_STORE/links/LAB.lan" ]
+
 # the same package again, striped: the site holds it, nothing is sent,
 # and the summary and the JSON say so
 run_ferry "$WORK/s2.out" "$WORK/s2.err" send "$PKG" --to LAB --level 0 --config "$CEN_CONF"
