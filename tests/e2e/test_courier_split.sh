@@ -108,21 +108,27 @@ check "the courier is credited with what its parcel brought ($cs = $imp)" \
 # kill -9 once the parcel is written: the resume keeps --courier and
 # waits for that parcel (none written again); imported while the resume
 # sends the front, it brings the tail, and the package completes
-mkdir -p "$WORK/src/res"
-binary_data "$WORK/src/res/r.bin" $((16 * 1024 * 1024))
-find "$MEDIA" -mindepth 1 -delete
-"$FERRY" send "$WORK/src/res" --to LAB --courier --level 0 --config "$CEN_CONF" \
-	>"$WORK/k.out" 2>"$WORK/k.err" &
-ps=$!
-E2E_PIDS+=("$ps")
-wait_for_log "$WORK/k.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
-	fail "the parcel was not written: $(tail -n 3 "$WORK/k.err")"
-tf=
-for _ in $(seq 100); do
-	tf=$(grep -l '^name=res$' "$CEN_STORE"/outgoing/*-LAB/transfer 2>/dev/null)
-	[ -n "$tf" ] && grep -q '^parcel=[0-9a-f]\{32\}$' "$tf" && break
-	sleep 0.1
-done
+# send_until_parcel NAME K: a --courier send of a new 16 MiB package
+# NAME (its stderr $WORK/K.err), running until its parcel is written
+# and kept in its transfer record; sets ps (its pid) and tf (the record)
+send_until_parcel() {
+	mkdir -p "$WORK/src/$1"
+	binary_data "$WORK/src/$1/r.bin" $((16 * 1024 * 1024))
+	find "$MEDIA" -mindepth 1 -delete
+	"$FERRY" send "$WORK/src/$1" --to LAB --courier --level 0 --config "$CEN_CONF" \
+		>"$WORK/$2.out" 2>"$WORK/$2.err" &
+	ps=$!
+	E2E_PIDS+=("$ps")
+	wait_for_log "$WORK/$2.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
+		fail "the parcel was not written: $(tail -n 3 "$WORK/$2.err")"
+	tf=
+	for _ in $(seq 100); do
+		tf=$(grep -l "^name=$1\$" "$CEN_STORE"/outgoing/*-LAB/transfer 2>/dev/null)
+		[ -n "$tf" ] && grep -q '^parcel=[0-9a-f]\{32\}$' "$tf" && break
+		sleep 0.1
+	done
+}
+send_until_parcel res k
 check "the transfer keeps the parcel it wrote" grep -q '^parcel=[0-9a-f]\{32\}$' "$tf"
 kill -9 "$ps"
 wait "$ps" 2>/dev/null
@@ -153,21 +159,7 @@ check "the resume credits the parcel with the tail ($cs segments)" [ "${cs:-0}" 
 # kill -9 once the parcel is written, the parcel imported while no send
 # runs, then `ferry resume`: the network sends only the front, and the
 # courier is credited with the tail it brought (not "held before")
-mkdir -p "$WORK/src/res2"
-binary_data "$WORK/src/res2/r.bin" $((16 * 1024 * 1024))
-find "$MEDIA" -mindepth 1 -delete
-"$FERRY" send "$WORK/src/res2" --to LAB --courier --level 0 --config "$CEN_CONF" \
-	>"$WORK/k2.out" 2>"$WORK/k2.err" &
-ps=$!
-E2E_PIDS+=("$ps")
-wait_for_log "$WORK/k2.err" "parcel [0-9a-f]+ for LAB: segments" 30 ||
-	fail "the parcel was not written: $(tail -n 3 "$WORK/k2.err")"
-tf=
-for _ in $(seq 100); do
-	tf=$(grep -l '^name=res2$' "$CEN_STORE"/outgoing/*-LAB/transfer 2>/dev/null)
-	[ -n "$tf" ] && grep -q '^parcel=[0-9a-f]\{32\}$' "$tf" && break
-	sleep 0.1
-done
+send_until_parcel res2 k2
 kill -9 "$ps"
 wait "$ps" 2>/dev/null
 run_ferry "$WORK/ri2.out" "$WORK/ri2.err" parcel import "$MEDIA" --config "$LAB_CONF"
