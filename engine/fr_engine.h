@@ -445,6 +445,12 @@ struct fr_plan {
 				      * them: planned as if they would */
 	double eta;                  /* s from now when the last segment lands
 				      * (0: nothing to send) */
+	uint32_t seg_size;           /* the package's segments */
+	/* over several links, smaller segments that would land it sooner
+	 * (the slow links' last segments ending with the fast ones'): the
+	 * best such size and its ETA, or 0 */
+	uint32_t better_seg;
+	double better_eta;
 	bool has_courier;
 	struct fr_plan_courier courier;
 };

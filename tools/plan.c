@@ -128,6 +128,17 @@ static void print_eta(const struct fr_plan *p, FILE *out)
 		p->n_unreachable && p->n_unreachable == p->n_outputs
 			? ", if the site can be reached"
 			: "");
+	if (p->better_seg) {
+		char a[32], b[32], sz[32];
+		fprintf(out,
+			"with segment-size = %uM ([sender], before the "
+			"package's first send): ETA %s, %s sooner (the slower "
+			"links' last segments end with the faster's; %s "
+			"now)\n",
+			p->better_seg >> 20, span(p->better_eta, a, sizeof(a)),
+			span(p->eta - p->better_eta, b, sizeof(b)),
+			fr_human_bytes(p->seg_size, sz, sizeof(sz)));
+	}
 }
 
 static void print_courier(const struct fr_plan *p, FILE *out)
@@ -249,8 +260,18 @@ static void print_json(const struct fr_plan *p, FILE *out)
 		json_output(p, &p->outputs[i], out);
 	}
 	fprintf(
-	    out, "],\"eta\":%.3f,\"eta_at\":%s,\"courier\":", p->eta,
-	    fr_json_time(p->now + (int64_t)(p->eta + 0.5), when, sizeof(when)));
+	    out, "],\"eta\":%.3f,\"eta_at\":%s,\"segment_size\":%u,",
+	    p->eta,
+	    fr_json_time(p->now + (int64_t)(p->eta + 0.5), when, sizeof(when)),
+	    p->seg_size);
+	if (p->better_seg)
+		fprintf(out,
+			"\"smaller_segments\":{\"segment_size\":%u,"
+			"\"eta\":%.3f},",
+			p->better_seg, p->better_eta);
+	else
+		fputs("\"smaller_segments\":null,", out);
+	fputs("\"courier\":", out);
 	json_courier(p, out);
 	fputs("}\n", out);
 }

@@ -659,6 +659,40 @@ static bool plan_courier(const struct fr_address *a,
 	return true;
 }
 
+/* Smaller segments than the package's, tried over the same links: the
+ * size that lands the bytes to send soonest, when it is sooner by 1% and
+ * a second at least (a segment is the least a link can carry: a slow
+ * link's last one may end long before the fast ones'). */
+#define BETTER_SEG_MIN (1u << 20)
+#define BETTER_SEGS_MAX (1u << 22)
+static void smaller_segments(const struct fr_sim_link *links, unsigned n,
+			     uint32_t seg_size, struct fr_plan *p)
+{
+	p->better_seg = 0;
+	if (n < 2 || p->eta <= 0)
+		return;
+	for (uint32_t size = seg_size / 2; size >= BETTER_SEG_MIN; size /= 2) {
+		uint64_t k = (p->send_bytes + size - 1) / size;
+		struct fr_sim_result r;
+		if (k > BETTER_SEGS_MAX)
+			break;
+		uint32_t *bytes = malloc((size_t)k * sizeof(*bytes));
+		if (!bytes)
+			break;
+		for (uint64_t i = 0; i < k; i++)
+			bytes[i] = i + 1 < k ? size
+					     : (uint32_t)(p->send_bytes -
+							  (k - 1) * size);
+		int rc = fr_sim_run(links, n, NULL, (uint32_t)k, bytes, &r);
+		free(bytes);
+		double best = p->better_seg ? p->better_eta : p->eta;
+		if (rc == 0 && r.eta < best * 0.99 && best - r.eta >= 1.0) {
+			p->better_seg = size;
+			p->better_eta = r.eta;
+		}
+	}
+}
+
 /* The segments still to send, simulated over the outputs (and the
  * courier). */
 static int plan_run(const struct fr_config *c,
@@ -707,6 +741,9 @@ static int plan_run(const struct fr_config *c,
 					   links, used,	 cr ? &cm : NULL,
 					   output};
 		rc = fr_plan_compute(&in, p);
+		p->seg_size = m->seg_size;
+		if (rc == 0)
+			smaller_segments(links, used, m->seg_size, p);
 	}
 	if (rc < 0)
 		fr_log(FR_LOG_ERROR, "cannot plan '%s' to %s: %s", p->name,

@@ -11,7 +11,8 @@
 # are gone). --offline, a site that does not answer, --via, schedules
 # (an address never open to the priority, one closed now), a courier
 # with a long transit (no split) and a short one (a split), and the
-# errors.
+# errors. Over links of different speeds, a plan proposes a smaller
+# segment-size when it would land the package sooner (not over one).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_plan
 
@@ -369,5 +370,22 @@ run_ferry "$WORK/c3.json" "$WORK/c3.err" plan "$PKG" --to LAB --offline --json -
 check "a courier with no transit is not weighed, and that is said" \
 	[ "$(json_get "$WORK/c3.json" '(d["courier"]["modelled"], d["courier"]["transit"], d["courier"]["why"])')" = \
 	"(False, None, 'its address has no transit time')" ]
+
+# ---- smaller segments: over links of different speeds, a plan says when
+# a smaller segment-size would land the package sooner
+mkdir -p "$WORK/src/segs"
+binary_data "$WORK/src/segs/a.bin" $((33 * 1024 * 1024))
+SEG8=$(conf seg8)
+sed -i 's/^segment-size = 1M$/segment-size = 8M/' "$SEG8"
+run_ferry "$WORK/g1.json" "$WORK/g1.err" plan "$WORK/src/segs" --to LAB --offline --json --config "$SEG8"
+expect_rc 0 "$RC" "plan of 8 MiB segments over 4 and 1 MB/s links"
+r=$(json_get "$WORK/g1.json" '"%d %s" % (d["segment_size"], "ok" if d["smaller_segments"] and d["smaller_segments"]["segment_size"] < d["segment_size"] and d["smaller_segments"]["eta"] <= d["eta"] - 1 else d["smaller_segments"])')
+check "... proposes smaller segments, a second or more sooner ($r; eta $(json_get "$WORK/g1.json" 'd["eta"]'))" \
+	[ "$r" = "8388608 ok" ]
+run_ferry "$WORK/g1.txt" "$WORK/g1t.err" plan "$WORK/src/segs" --to LAB --offline --config "$SEG8"
+expect_grep "... and says so in its text" "^with segment-size = [124]M \(\[sender\], before the package's first send\): ETA" "$WORK/g1.txt"
+run_ferry "$WORK/g2.json" "$WORK/g2.err" plan "$WORK/src/segs" --to LAB --offline --json --via lan --config "$SEG8"
+check "... not over one link ($(json_get "$WORK/g2.json" 'd["smaller_segments"]'))" \
+	[ "$(json_get "$WORK/g2.json" 'd["smaller_segments"] is None')" = true ]
 
 e2e_finish
