@@ -33,7 +33,7 @@ expect_grep "sender's message says authentication failed" \
 # one online guess: logged, and alike for a wrong password and an
 # unknown account (nothing tells an attacker which accounts exist)
 expect_grep "receiver logs the failed attempt" \
-	"authentication failed for account 'CEN' \(unknown account or wrong password\)" "$SERVE_LOG"
+	"authentication failed for account 'CEN' \(unknown account or wrong password, or the handshake was altered on the way\)" "$SERVE_LOG"
 if grep -q 'not the password' "$SERVE_LOG" "$WORK/e1"; then
 	fail "a password appears in a log"
 else
@@ -52,7 +52,7 @@ RC=$?
 expect_rc 4 "$RC" "send as an unknown account"
 expect_grep "sender's message names the account XYZ" "XYZ" "$WORK/e2"
 expect_grep "receiver logs the unknown account as it logs a wrong password" \
-	"authentication failed for account 'XYZ' \(unknown account or wrong password\)" "$SERVE_LOG"
+	"authentication failed for account 'XYZ' \(unknown account or wrong password, or the handshake was altered on the way\)" "$SERVE_LOG"
 check "the sender hears the same for a wrong password and an unknown account" \
 	test "$(grep -o 'receiver.*' "$WORK/e1" | sed 's/CEN/ACCT/g' | sort -u)" = \
 	"$(grep -o 'receiver.*' "$WORK/e2" | sed 's/XYZ/ACCT/g' | sort -u)"
