@@ -156,7 +156,8 @@ static void result_line(const struct fr_send_result *r, FILE *out)
  * (nothing when going on would not help, or a signal said it). */
 static void say_unfinished(const struct fr_send_result *r, const char *config)
 {
-	if (r->error == -EINTR || !r->transfer[0] || r->error == FR_E_AUTH ||
+	if (r->error == -EINTR || r->error == -EALREADY || !r->transfer[0] ||
+	    r->error == FR_E_AUTH ||
 	    r->error == FR_E_CONFIG || r->error == FR_E_CHANGED ||
 	    r->error == FR_E_NOT_OWNER)
 		return;

@@ -97,6 +97,10 @@ struct fr_output {
 	/* NULL, or told (with sock_arg) what an opening RAS output waits
 	 * for: "waiting" (another transfer holds its line), "dialling" */
 	void (*state_is)(void *arg, const char *state);
+	/* NULL, or true (asked with sock_arg) once the send no longer needs
+	 * this output (a striped send completed by the others): an open
+	 * that waits for its line or dials gives up, -ECANCELED */
+	bool (*stopped)(void *arg);
 };
 
 /*

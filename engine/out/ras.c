@@ -33,6 +33,7 @@
 #include "out/fr_out.h"
 
 #define HOOK_TIMEOUT_S 120
+#define LOCK_POLL_MS 200 /* a line another transfer holds: looked at again */
 
 struct line {
 	char base[1200];
@@ -99,15 +100,24 @@ static void line_touch(const char *base)
 }
 
 static int hook_wait(const struct fr_address *a, const char *cmd,
-		     const char *what, pid_t pid, char *err, size_t cap);
+		     const char *what, pid_t pid, const struct fr_output *o,
+		     char *err, size_t cap);
+
+/* The send no longer needs output o (NULL: never said). */
+static bool stopped(const struct fr_output *o)
+{
+	return o && o->stopped && o->stopped(o->sock_arg);
+}
 
 /*
  * Run a dial or hang-up command with the address in its environment
  * (FERRY_SITE, FERRY_ADDRESS, FERRY_HOST, FERRY_TYPE); 0 when it exits 0
- * within HOOK_TIMEOUT_S, else an error in err.
+ * within HOOK_TIMEOUT_S, else an error in err. Output o (or NULL) once
+ * stopped ends it: -ECANCELED.
  */
 static int run_hook(const struct fr_address *a, const char *cmd,
-		    const char *what, const char *mark, char *err, size_t cap)
+		    const char *what, const char *mark,
+		    const struct fr_output *o, char *err, size_t cap)
 {
 	extern char **environ;
 	char site[64], name[96], host[300], type[64];
@@ -153,7 +163,7 @@ static int run_hook(const struct fr_address *a, const char *cmd,
 		int tn = snprintf(text, sizeof(text), "pid=%ld\n", (long)pid);
 		fr_write_file_atomic(mark, text, (size_t)tn);
 	}
-	int rc = hook_wait(a, cmd, what, pid, err, cap);
+	int rc = hook_wait(a, cmd, what, pid, o, err, cap);
 	if (mark)
 		unlink(mark);
 	return rc;
@@ -161,10 +171,20 @@ static int run_hook(const struct fr_address *a, const char *cmd,
 
 /* The hook's end, within HOOK_TIMEOUT_S: 0 when it exited 0. */
 static int hook_wait(const struct fr_address *a, const char *cmd,
-		     const char *what, pid_t pid, char *err, size_t cap)
+		     const char *what, pid_t pid, const struct fr_output *o,
+		     char *err, size_t cap)
 {
 	int st;
 	for (int i = 0; i < HOOK_TIMEOUT_S * 10; i++) {
+		if (stopped(o)) { /* the line is the keeper's to hang up */
+			kill(pid, SIGTERM);
+			waitpid(pid, &st, 0);
+			snprintf(err, cap,
+				 "%s of %s %s given up: the send needs it no "
+				 "more",
+				 what, a->site, a->name);
+			return -ECANCELED;
+		}
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid) {
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
@@ -252,11 +272,64 @@ static void hang_up_now(const struct fr_address *a, const char *base,
 	if (a->hangup[0]) {
 		fr_log(FR_LOG_INFO, "hanging up %s %s (%s)", a->site, a->name,
 		       why);
-		if (run_hook(a, a->hangup, "hang-up", NULL, err, sizeof(err)) <
-		    0)
+		if (run_hook(a, a->hangup, "hang-up", NULL, NULL, err,
+			     sizeof(err)) < 0) {
 			fr_log(FR_LOG_WARN, "%s", err);
+			line_log(base, "hang-up failed (%s): %s", why, err);
+			return;
+		}
 	}
-	line_log(base, "hung up: %s", why);
+	line_log(base, a->hangup[0] ? "hung up: %s"
+				    : "no hang-up command: left as it is (%s)",
+		 why);
+}
+
+static bool dial_running(const char *path);
+
+/* A dial whose sender is gone (killed while it dialled) still runs: the
+ * line is up only once it ends, so wait for it (the line's lock held),
+ * at most as long as a dial may take. */
+static int orphan_dial(const struct fr_address *a, const char *base,
+		       const struct fr_output *o, char *err, size_t cap)
+{
+	char mark[1300];
+
+	if (line_path(base, "dialling", mark, sizeof(mark)) ||
+	    !dial_running(mark))
+		return 0;
+	fr_log(FR_LOG_INFO,
+	       "line %s %s: a dial by a sender that is gone still runs; "
+	       "waiting for it",
+	       a->site, a->name);
+	for (int i = 0; dial_running(mark); i++) {
+		if (stopped(o)) {
+			snprintf(err, cap,
+				 "line %s %s no longer waited for: the send "
+				 "needs it no more",
+				 a->site, a->name);
+			return -ECANCELED;
+		}
+		if (i >= HOOK_TIMEOUT_S * 10) {
+			uint8_t *text;
+			size_t len;
+			char v[32] = "";
+			if (fr_read_file(mark, 256, &text, &len) == 0) {
+				fr_kv_get((const char *)text, "pid", v,
+					  sizeof(v));
+				free(text);
+			}
+			long pid = strtol(v, NULL, 10);
+			if (pid > 0)
+				kill((pid_t)pid, SIGKILL);
+			line_log(base, "a dial left by a sender that is gone "
+				       "ran over %d s: stopped",
+				 HOOK_TIMEOUT_S);
+			unlink(mark);
+			break;
+		}
+		usleep(100000);
+	}
+	return 0;
 }
 
 static struct line *line_of(struct fr_output *o)
@@ -297,9 +370,25 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 		       a->site, a->name);
 		if (o && o->state_is)
 			o->state_is(o->sock_arg, "waiting");
-		while (flock(l->lock_fd, LOCK_EX) < 0 && errno == EINTR)
-			;
+		while (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				rc = -errno;
+				snprintf(err, cap, "cannot lock '%s': %s", lock,
+					 strerror(errno));
+				return rc;
+			}
+			if (stopped(o)) {
+				snprintf(err, cap,
+					 "line %s %s no longer waited for: the "
+					 "send needs it no more",
+					 a->site, a->name);
+				return -ECANCELED;
+			}
+			usleep(LOCK_POLL_MS * 1000);
+		}
 	}
+	if ((rc = orphan_dial(a, l->base, o, err, cap)) < 0)
+		return rc;
 	if (!line_up(l->base)) {
 		/* the keeper first: a sender that dies while it dials (a
 		 * signal, a crash) lets go of the lock, and the keeper hangs
@@ -320,8 +409,14 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			char mark[1300];
 			if (line_path(l->base, "dialling", mark, sizeof(mark)))
 				return -ENAMETOOLONG;
-			if ((rc = run_hook(a, a->dial, "dial", mark, err,
-					   cap)) < 0) {
+			if ((rc = run_hook(a, a->dial, "dial", mark, o, err,
+					   cap)) == -ECANCELED) {
+				/* it may come up all the same: the keeper
+				 * hangs it up once idle */
+				line_log(l->base, "%s", err);
+				return rc;
+			}
+			if (rc < 0) {
 				line_log(l->base, "dial failed: %s", err);
 				keeper_off(l->base); /* no line to hang up */
 				return rc;
@@ -345,8 +440,10 @@ static int ras_open(struct fr_output *o, char *err, size_t cap)
 		return -ENOMEM;
 	l->lock_fd = -1;
 	o->line = l;
-	if ((rc = line_open(o->c, o->a, l, o, &dialled, err, cap)) < 0)
+	if ((rc = line_open(o->c, o->a, l, o, &dialled, err, cap)) < 0) {
+		l->ended = rc == -ECANCELED; /* the keeper hangs up */
 		return rc;
+	}
 	rc = fr_output_lan.open(o, err, cap);
 	if (rc < 0)
 		l->failed = true;
@@ -579,11 +676,19 @@ int fr_line_keeper(int argc, char **argv)
 							1e9;
 		if (idle * 1000 >= idle_ms) {
 			unlink(up);
-			if (a.hangup[0] &&
-			    run_hook(&a, a.hangup, "hang-up", NULL, err,
-				     sizeof(err)) < 0)
-				line_log(base, "hang-up failed: %s", err);
-			line_log(base, "hung up after %.0f s idle", idle);
+			if (!a.hangup[0])
+				line_log(base,
+					 "idle for %.0f s; no hang-up command: "
+					 "left as it is",
+					 idle);
+			else if (run_hook(&a, a.hangup, "hang-up", NULL, NULL,
+					  err, sizeof(err)) < 0)
+				line_log(base,
+					 "idle for %.0f s; hang-up failed: %s",
+					 idle, err);
+			else
+				line_log(base, "hung up after %.0f s idle",
+					 idle);
 			close(fd);
 			return 0;
 		}

@@ -186,13 +186,24 @@ static void view(const struct fr_assign *a, const struct fr_assign_out *p,
 	}
 }
 
+/* What bringing it up still costs, s: its setup, or while it is being
+ * brought up what is left of it, and once late by x, x more. */
+static double setup_left(const struct fr_assign_out *p, double now)
+{
+	if (p->opening_from < 0)
+		return p->setup;
+	double e = now - p->opening_from;
+	return fmax(p->setup - e, e);
+}
+
 static double land_at(const struct fr_assign *a, const struct fr_assign_out *p,
 		      uint32_t bytes, double now)
 {
 	double rate, tx_end, k;
 
 	view(a, p, now, &rate, &tx_end, &k);
-	return fmax(tx_end, now + p->setup) + bytes / rate + p->latency;
+	return fmax(tx_end, now + setup_left(p, now)) + bytes / rate +
+	       p->latency;
 }
 
 /* When the outputs other than o could finish all that remains (see the
@@ -210,7 +221,8 @@ static double others_finish(const struct fr_assign *a, unsigned o,
 		double rate, tx_end, k;
 		view(a, p, now, &rate, &tx_end, &k);
 		sum += rate;
-		work += fmax(0, tx_end - now) * rate;
+		/* busy until its backlog is out, or until it is up */
+		work += fmax(fmax(0, tx_end - now), setup_left(p, now)) * rate;
 		lat = fmin(lat, p->latency);
 		best = fmin(best, land_at(a, p, bytes, now));
 	}
@@ -317,6 +329,7 @@ int fr_assign_add(struct fr_assign *a, const char *name, double rate,
 		p->latency = latency_s;
 		p->up = true;
 		p->busy_from = -1;
+		p->opening_from = -1;
 		p->st.rate_src = rate_src;
 		p->st.last_ack = -1;
 	}
@@ -408,6 +421,11 @@ int64_t fr_assign_next(struct fr_assign *a, unsigned o, double now, bool *copy)
 	if (a->n_done == a->n_segs) {
 		s = FR_ASSIGN_DONE;
 	} else if (o < a->n_out && a->out[o].up && !a->out[o].courier) {
+		struct fr_assign_out *p = &a->out[o];
+		if (p->opening_from >= 0) { /* it asks: it is open */
+			p->opening_from = -1;
+			p->setup = 0;
+		}
 		int64_t f = first_free(a);
 		if (f >= 0) {
 			uint32_t b = a->bytes[f];
@@ -613,8 +631,18 @@ double fr_assign_land_at(struct fr_assign *a, unsigned o, uint32_t seg,
 void fr_assign_setup(struct fr_assign *a, unsigned o, double s)
 {
 	pthread_mutex_lock(&a->mu);
-	if (o < a->n_out)
+	if (o < a->n_out) {
 		a->out[o].setup = s;
+		a->out[o].opening_from = -1;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+void fr_assign_opening(struct fr_assign *a, unsigned o, double now)
+{
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out)
+		a->out[o].opening_from = now;
 	pthread_mutex_unlock(&a->mu);
 }
 

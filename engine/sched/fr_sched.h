@@ -66,6 +66,7 @@ struct fr_assign_out {
 	double rate, latency;
 	double setup;  /* before it could start: bringing it up (a dial, a
 			* handshake) while it is not open; 0 once it is */
+	double opening_from; /* being brought up since (fr_now_s), or -1 */
 	bool up, courier;
 	uint32_t *q, nq, capq; /* carried segments, in the order given */
 	uint64_t backlog;
@@ -149,6 +150,11 @@ void fr_assign_up(struct fr_assign *a, unsigned o, double now);
 /* Output o is not open: s seconds would go to bringing it up before it
  * could carry a segment (0: it is open). */
 void fr_assign_setup(struct fr_assign *a, unsigned o, double s);
+/* Output o is being brought up from now: its setup counts down, and
+ * one that takes longer than said is expected to take as long again (a
+ * dial of 30 s, not 5: the others do not wait for it). Its first
+ * fr_assign_next says it is open. */
+void fr_assign_opening(struct fr_assign *a, unsigned o, double now);
 /* When output o would land segment seg given now (what it carries, its
  * rate, what opening it costs): the assignment's own model. */
 double fr_assign_land_at(struct fr_assign *a, unsigned o, uint32_t seg,

@@ -588,6 +588,11 @@ int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	if (!have)
 		return -ENOMEM;
 	rc = ops->open(o, err, errcap);
+	/* opened once the others had completed the package (a line that
+	 * took long to come): no offer, which would leave the site a
+	 * partial package of what it holds */
+	if (rc == 0 && o->stopped && o->stopped(o->sock_arg))
+		rc = -ECANCELED;
 	if (rc == 0) {
 		rc = ops->offer(o, sc, have, err, errcap);
 		if (rc == FR_HAVE_COMPLETE) {
@@ -871,6 +876,8 @@ static void progress_phase(struct runner *r, const char *phase)
 	snprintf(p.output, sizeof(p.output), "%s", r->output);
 	p.error[0] = '\0';
 	snprintf(p.phase, sizeof(p.phase), "%s", phase);
+	if (phase[0]) /* nothing moves yet */
+		p.eta = -1, p.rate = 0;
 	p.pid = (long)getpid();
 	p.updated = (int64_t)time(NULL);
 	fr_progress_save(r->t->dir, &p);
@@ -921,6 +928,14 @@ static void retry_wait(const struct fr_config *c, const struct fr_transfer *t,
 	struct fr_progress p = r->last;
 	snprintf(p.state, sizeof(p.state), "waiting");
 	snprintf(p.error, sizeof(p.error), "%s", err);
+	/* (a try that failed before it moved a byte, a dial: this process
+	 * is the sender all the same) */
+	if (!p.output[0])
+		snprintf(p.output, sizeof(p.output), "%s", r->output);
+	p.phase[0] = '\0';
+	p.eta = -1;
+	p.pid = (long)getpid();
+	p.updated = (int64_t)time(NULL);
 	fr_progress_save(t->dir, &p);
 	usleep(ms * 1000u);
 }
@@ -1089,6 +1104,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 	}
 	drop_outputs(t);
 window:
+	r.last.eta = -1; /* (unknown until something moves) */
 	r.last.total_bytes = m->total_size;
 	r.last.n_segments = m->n_segments;
 	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
@@ -1245,7 +1261,7 @@ static int lock_transfer(struct fr_transfer *t)
 		       "transfer %s ('%s' to %s) is already running in another "
 		       "ferry process",
 		       t->id, t->name, t->site);
-		return -EBUSY;
+		return -EALREADY;
 	}
 	return fd;
 }
@@ -1513,7 +1529,7 @@ static void resume_failed(const char *dir, int rc)
 	struct fr_progress p = {0};
 	struct fr_transfer t;
 
-	if (rc == -EBUSY || rc == -EINTR || outcome_recorded ||
+	if (rc == -EALREADY || rc == -EINTR || outcome_recorded ||
 	    fr_transfer_load(dir, &t) < 0 || !strcmp(t.state, "done"))
 		return;
 	fr_progress_load(dir, &p);

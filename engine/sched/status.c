@@ -187,11 +187,13 @@ static void output_single(const struct fr_status_transfer *st,
 	    (int)(paren ? (size_t)(paren - p->output) : strlen(p->output));
 	const char *s = st->state;
 	bool schedule = !strncmp(p->error, "schedule:", 9);
-	const char *state = !strcmp(s, "waiting")
+	const char *state = p->phase[0] && (!strcmp(s, "sending") ||
+					     !strcmp(s, "waiting"))
+				? p->phase
+			    : !strcmp(s, "waiting")
 				? (schedule ? "closed" : "redialling")
 			    : !strcmp(s, "incomplete") ? "done"
-			    : !strcmp(s, "sending") && p->phase[0] ? p->phase
-								   : s;
+						       : s;
 
 	snprintf(o->name, sizeof(o->name), "%.*s", len, p->output);
 	if (paren)
@@ -218,6 +220,10 @@ static void transfer_fill(const struct fr_transfer *t,
 			  struct fr_status_transfer *st)
 {
 	const char *state = p->state[0] ? p->state : t->state;
+
+	/* a send over one RAS output whose line another transfer holds */
+	if (!strcmp(state, "sending") && !strcmp(p->phase, "waiting"))
+		state = "waiting";
 
 	/* a sender killed mid-way leaves "sending" behind */
 	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&

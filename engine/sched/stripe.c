@@ -431,6 +431,15 @@ static void lane_state(struct lane *l, const char *state)
 
 /* ---- one lane -------------------------------------------------------------- */
 
+/* The send needs this lane no more: the package is complete, or it
+ * failed for every lane. */
+static bool lane_stopped(void *arg)
+{
+	struct lane *l = arg;
+
+	return atomic_load(&l->st->completed) || atomic_load(&l->st->cancel);
+}
+
 /* What a RAS lane's open waits for: its line, or the dial. */
 static void lane_opening(void *arg, const char *state)
 {
@@ -537,7 +546,9 @@ static void lane_wait_wanted(struct lane *l)
 		}
 		lane_sleep(st, 1000);
 	}
-	fr_assign_setup(&st->as, l->idx, 0); /* it opens now */
+	/* it is brought up from now: its setup counts down, and a dial
+	 * that takes longer is expected longer (the others go on) */
+	fr_assign_opening(&st->as, l->idx, fr_now_s());
 }
 
 /* The lane's connection, as its output tells it (-1: none). */
@@ -581,7 +592,8 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	oz->body = NULL;
 	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a,
 			      .sock_is = lane_sock, .sock_arg = l,
-			      .state_is = lane_opening};
+			      .state_is = lane_opening,
+			      .stopped = lane_stopped};
 	struct fr_send_ctx sc = {
 		.known = st->known,
 		.m = st->known->m,

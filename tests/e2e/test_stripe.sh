@@ -6,7 +6,8 @@
 # one the most; the receiver wrote each segment once. A link cut
 # mid-transfer hands its segments to the other and the package completes;
 # --via pins one link. Two sends at once over the same links keep no
-# learned rate. An empty directory goes by one link. A line whose
+# learned rate. A line still dialling when the LAN completes the package
+# is given up. An empty directory goes by one link. A line whose
 # window closes before it could land a segment is not dialled.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stripe
@@ -198,6 +199,59 @@ expect_grep "... said sent, not 'already'" "^sent 'emptyd' to LAB: 0 B" "$WORK/e
 run_ferry "$WORK/e2.out" "$WORK/e2.err" send "$WORK/src/emptyd" --to LAB --config "$CEN_CONF"
 expect_rc 0 "$RC" "the empty directory sent again"
 expect_grep "... now it is at LAB already" "^'emptyd' is at LAB already: nothing sent" "$WORK/e2.out"
+
+# ---- a line still dialling when the LAN completes the package ---------------
+# a LAN at 1 MB/s and an isdn line fast by its bandwidth, whose dial
+# takes 30 s: the line is wanted, but the LAN lands all 8 MiB first. The
+# send returns then (the dial given up), not when the dial ends, and the
+# line's late session leaves LAB no second (partial) copy of the package
+start_link "$WORK/sd.log" 1000000
+printf '#!/bin/sh
+echo dial start >>%s
+sleep 30
+echo dial end >>%s
+' \
+	"$WORK/sdline.log" "$WORK/sdline.log" >"$WORK/slowdial"
+printf '#!/bin/sh
+echo hangup >>%s
+' "$WORK/sdline.log" >"$WORK/sdhangup"
+chmod +x "$WORK/slowdial" "$WORK/sdhangup"
+cat >"$WORK/sd.conf" <<EOF
+[site]
+code = CEN
+store = $WORK/cen-sd
+[address LAB lan]
+type = lan
+host = 127.0.0.1:$LINK_PORT
+password-file = $CEN_PW_FILE
+bandwidth = 8M
+[address LAB isdn]
+type = isdn
+host = 127.0.0.1:$PORT
+password-file = $CEN_PW_FILE
+bandwidth = 32M
+dial = $WORK/slowdial
+hang-up = $WORK/sdhangup
+idle-timeout = 2s
+[sender]
+segment-size = 1M
+EOF
+mkdir -p "$WORK/src/sdial"
+binary_data "$WORK/src/sdial/s.bin" $((8 * 1024 * 1024))
+t0=$SECONDS
+run_ferry "$WORK/sd.json" "$WORK/sd.err" send "$WORK/src/sdial" --to LAB --level 0 --json \
+	--config "$WORK/sd.conf"
+t=$((SECONDS - t0))
+expect_rc 0 "$RC" "a send whose line dials for 30 s while the LAN carries it all"
+compare_trees "$WORK/src/sdial" "$LAB_STORE/packages/sdial" "the package the LAN carried while the line dialled"
+expect_grep "... the line was wanted: its dial began" "dial start" "$WORK/sdline.log"
+check "the send returned once the package was complete ($t s), not when the dial ended" \
+	[ "$t" -le 22 ]
+check "... the dial was given up ($(tr '\n' ' ' <"$WORK/sdline.log"))" \
+	bash -c "! grep -q 'dial end' \"$WORK/sdline.log\""
+run_ferry "$WORK/sdl.json" "$WORK/sdl.err" status sdial --json --config "$LAB_CONF"
+check "LAB lists the package once, complete ($(json_get "$WORK/sdl.json" '[e["state"] for e in d if e["direction"] == "in"]'))" \
+	[ "$(json_get "$WORK/sdl.json" '[e["state"] for e in d if e["direction"] == "in"]')" = "['complete']" ]
 
 # ---- a line whose window closes before it could land a segment is not dialled ----
 # a slow LAN (about 0.18 MB/s: 2 MiB take 12 s) and an isdn line (16 KB/s:

@@ -736,6 +736,30 @@ Test(assign, setup_counts_for_a_link_not_open)
 	fr_assign_fini(&a);
 }
 
+Test(assign, a_line_late_to_come_up_is_not_waited_for)
+{
+	/* a line counted 4 MB/s, its dial counted 5 s, is being dialled
+	 * since 0: at 6 s it is still not up. The 0.8 MB/s LAN takes the
+	 * segments (it had left them to the line while the dial was on
+	 * time), and the line, once it asks, is open and takes its own */
+	struct fr_assign a;
+	uint32_t b[4] = {1000000, 1000000, 1000000, 1000000};
+	bool copy;
+
+	cr_assert_eq(fr_assign_init(&a, 4, b, NULL), 0);
+	cr_assert_eq(fr_assign_add(&a, "lan", 8e5, FR_RATE_CONFIGURED, 0.05), 0);
+	cr_assert_eq(fr_assign_add(&a, "isdn", 4e6, FR_RATE_CONFIGURED, 0.05), 1);
+	fr_assign_setup(&a, 1, 5);
+	fr_assign_opening(&a, 1, 0);
+	cr_assert_eq(fr_assign_next(&a, 0, 6, &copy), 0,
+		     "the LAN waited for a dial 1 s late");
+	cr_assert_eq(fr_assign_next(&a, 1, 6, &copy), 1,
+		     "the line, up at last, got nothing");
+	cr_assert_lt(fr_assign_land_at(&a, 1, 2, 6), 6.6,
+		     "an open line still counted its dial");
+	fr_assign_fini(&a);
+}
+
 Test(assign, first_ack_wins_and_release)
 {
 	struct fr_assign a;
