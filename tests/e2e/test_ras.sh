@@ -8,6 +8,8 @@
 #   - a wrong password: refused (exit 4) and the line hung up;
 #   - a dial command that fails: the error names it and its exit status;
 #   - a sender interrupted while it dials: the line is hung up once idle;
+#   - a sender killed -9 while it dials: the next send waits for that dial,
+#     and the line is hung up once idle;
 #   - a sender killed on the line: hung up its idle-timeout after the kill;
 #   - one transfer at a time per line: the second waits for the first;
 #   - both sites sending to each other at once, each with its own address
@@ -246,6 +248,30 @@ check "the line its dial brought up is hung up once idle" \
 	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ]
 check "... after the dial ended ($(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' '))" \
 	[ "$(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' ')" = "dial hangup " ]
+
+# ---- a sender killed -9 while it dials: its dial runs on ----------------------
+# the next send on the line waits for that dial before it uses the line
+# (it had taken the line as up, failed, and hung up; the dial then
+# brought the line up with no keeper to hang it up); the line's keeper
+# hangs it up once idle
+sed "s#^dial = .*#dial = $WORK/slowdial4#" "$WORK/slowdial.conf" >"$WORK/orphan.conf"
+printf '#!/bin/sh\nsleep 4\nexec %s\n' "$WORK/dial" >"$WORK/slowdial4"
+chmod +x "$WORK/slowdial4"
+hung0=$(count_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after")
+"$FERRY" send "$WORK/p-isdn" --to LAB --config "$WORK/orphan.conf" --name orphan1 \
+	>"$WORK/o1.out" 2>"$WORK/o1.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+wait_for_log "$WORK/o1.err" "dialling LAB isdn" 10 || fail "the slow dial did not start"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+run_ferry "$WORK/o2.out" "$WORK/o2.err" send "$WORK/p-isdn" --to LAB --config "$WORK/orphan.conf" \
+	--name orphan2
+expect_rc 0 "$RC" "a send on the line while the dial of a killed sender still runs (retries 0)"
+expect_grep "... it waited for that dial" "a dial by a sender that is gone still runs; waiting for it" "$WORK/o2.err"
+compare_trees "$WORK/p-isdn" "$LAB_STORE/packages/orphan2" "the package sent once the orphaned dial was done"
+wait_for_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after" 15 $((hung0 + 1)) ||
+	fail "the line was not hung up once idle after the orphaned dial: $(tail -n 3 "$CEN_STORE/outgoing/.lines/LAB-isdn.log")"
 
 # ---- a sender killed on the line: idle counts from then, not from the dial ----
 # the line carried a transfer for 3 s (more than its 2 s idle-timeout)
