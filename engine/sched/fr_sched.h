@@ -384,6 +384,17 @@ int fr_progress_load(const char *dir, struct fr_progress *p);
 /* The send's progress file (struct fr_progress, out/fr_out.h). */
 int fr_progress_save(const char *dir, const struct fr_progress *p);
 
+/*
+ * A receiver that answers "busy" (-EBUSY: all its sessions taken, or the
+ * package held by another session still receiving) is asked again after
+ * FR_BUSY_RETRY_MS, up to FR_BUSY_RETRIES times in a transfer (by each
+ * link of a striped one), before the normal retry-delay applies; these
+ * tries do not count against `retries` (retries = 0 still means one try
+ * only).
+ */
+#define FR_BUSY_RETRY_MS 1000u
+#define FR_BUSY_RETRIES 10
+
 /* ---- one output's try (sched.c) --------------------------------------------- */
 /* One try by one output: open it, offer the manifest and send what the
  * site lacks; res's counts grow with what went. began: an offer was

@@ -566,15 +566,8 @@ static int wait_for_window(struct fr_transfer *t,
 
 /* ---- one transfer, all attempts ---------------------------------------- */
 
-/*
- * A receiver that answers "busy" (-EBUSY: all its sessions taken, or the
- * package held by another session still receiving) is asked again after
- * BUSY_RETRY_MS, up to BUSY_RETRIES times in a transfer, before the
- * normal retry-delay applies; these tries do not count against `retries`
- * (retries = 0 still means one try only).
- */
-#define BUSY_RETRY_MS 1000u
-#define BUSY_RETRIES 10
+#define BUSY_RETRY_MS FR_BUSY_RETRY_MS
+#define BUSY_RETRIES FR_BUSY_RETRIES
 
 int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	       struct fr_send_result *res, bool *began, char *err,

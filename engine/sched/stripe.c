@@ -636,7 +636,7 @@ static void *lane_main(void *arg)
 	struct stripe *st = l->st;
 	struct fr_offer_z oz = {0};
 	bool plain_retried = false, whole_retried = false;
-	int rc = 0;
+	int rc = 0, busy = 0;
 
 	for (int attempt = 0;;) {
 		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
@@ -673,6 +673,18 @@ static void *lane_main(void *arg)
 				atomic_store(&st->cancel, true);
 			}
 			break;
+		} else if (rc == -EBUSY && st->c->retries > 0 &&
+			   busy < (int)FR_BUSY_RETRIES) {
+			/* asked again soon, not counted against retries */
+			busy++;
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: %s; address %s again in %.0f s (%d "
+			       "of %d)%s",
+			       st->t->name, st->t->site, l->err, l->a->name,
+			       FR_BUSY_RETRY_MS / 1000.0, busy,
+			       (int)FR_BUSY_RETRIES, carry_on(l));
+			lane_state(l, "redialling");
+			lane_sleep(st, FR_BUSY_RETRY_MS);
 		} else {
 			fr_log(FR_LOG_ERROR, "%s", l->err);
 			if (++attempt > st->c->retries)

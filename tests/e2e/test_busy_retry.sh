@@ -2,7 +2,8 @@
 # test_busy_retry.sh - a receiver that answers "busy" (every session slot
 # taken) is asked again after about a second, not after retry-delay (60 s
 # here): the second send goes through soon after the first one ends. With
-# retries = 0 a busy receiver still means one try only.
+# retries = 0 a busy receiver still means one try only. A send over two
+# addresses asks again as soon, on each link.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_busy_retry
 
@@ -53,5 +54,28 @@ rc=0
 wait "$pa" || rc=$?
 expect_rc 0 "$rc" "the first send"
 compare_trees "$WORK/src/b" "$LAB_STORE/packages/b" "package b"
+
+# a send over two addresses at once: each link asks the busy receiver
+# again after about a second too (it had counted them against retries,
+# and failed after two retry-delays)
+cp "$CEN_CONF" "$WORK/two.conf"
+lan_address second "$PORT" >>"$WORK/two.conf"
+"$FERRY" send "$WORK/src/a" --to LAB --name a2 --level 0 --config "$WORK/slow.conf" \
+	>"$WORK/a2.out" 2>"$WORK/a2.err" &
+pa=$!
+E2E_PIDS+=("$pa")
+wait_for_log "$SERVE_LOG" "package 'a2' \(" 30 || die "the holding send did not start"
+t0=$SECONDS
+run_ferry "$WORK/c.out" "$WORK/c.err" send "$WORK/src/b" --to LAB --name c --level 0 \
+	--config "$WORK/two.conf"
+dt=$((SECONDS - t0))
+expect_rc 0 "$RC" "a send over two addresses while another holds the only session"
+expect_grep "... striped" "over 2 links" "$WORK/c.err"
+expect_grep "... each link asked again after 1 s" "address (lan|second) again in 1 s \(1 of 10\)" "$WORK/c.err"
+check "it went through within 20 s, not after retry-delay ($dt s)" [ "$dt" -lt 20 ]
+rc=0
+wait "$pa" || rc=$?
+expect_rc 0 "$rc" "the holding send"
+compare_trees "$WORK/src/b" "$LAB_STORE/packages/c" "package c"
 stop_proxy
 e2e_finish
