@@ -940,18 +940,18 @@ static int prep_settle(struct prep *pp)
 		pp->complete = true;
 		return pp->settle_rc = -ECANCELED;
 	}
-	if (rc == FR_E_AUTH || rc == FR_E_REFUSED || rc == -EBUSY ||
-	    rc == FR_E_NOT_OWNER) {
+	if (rc == FR_E_AUTH || rc == FR_E_REFUSED || rc == FR_E_NOT_OWNER) {
 		fr_log(FR_LOG_ERROR, "%s refused the parcel's registration: %s",
 		       pp->site, pp->err);
 		return pp->settle_rc = rc;
 	}
-	if (rc < 0) {
+	if (rc < 0) { /* unreachable, or busy now */
 		fr_log(FR_LOG_WARN,
 		       "cannot register the parcel with %s (%s): it will carry "
 		       "every segment, and 'ferry parcel list' registers it "
-		       "once %s is reachable",
-		       pp->site, pp->err, pp->site);
+		       "once %s %s",
+		       pp->site, pp->err, pp->site,
+		       rc == -EBUSY ? "has room" : "is reachable");
 		memset(pp->have, 0, m->n_segments);
 	} else {
 		p->registered = 1;

@@ -796,11 +796,19 @@ static void *courier_main(void *arg)
 	struct fr_parcel_made made;
 
 	int rc = fr_parcel_create(st->c, &po, &made);
-	if (rc < 0) /* before cr_over says it failed */
+	bool media = rc == -ENOSPC || rc == -EROFS || rc == -EACCES ||
+		     rc == -EPERM || rc == -ENOENT || rc == -ENOTDIR ||
+		     rc == -EIO || rc == -EDQUOT;
+	if (rc < 0 && media) /* before cr_over says it failed */
 		snprintf(st->cr_err, sizeof(st->cr_err),
 			 "the parcel could not be written to %s (%s): none is "
 			 "kept",
 			 cr->a->media, fr_strerror(rc));
+	else if (rc < 0) /* (a refused registration: not the media's) */
+		snprintf(st->cr_err, sizeof(st->cr_err),
+			 "no parcel was written (%s)",
+			 fr_log_last_error()[0] ? fr_log_last_error()
+						: fr_strerror(rc));
 	st->cr_rc = rc;
 	atomic_store(&st->cr_over, true);
 	pthread_mutex_lock(&st->mu); /* status: written, or failed */

@@ -3,7 +3,8 @@
 # taken) is asked again after about a second, not after retry-delay (60 s
 # here): the second send goes through soon after the first one ends. With
 # retries = 0 a busy receiver still means one try only. A send over two
-# addresses asks again as soon, on each link.
+# addresses asks again as soon, on each link. A parcel made while the
+# receiver is busy is written, and registered later.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_busy_retry
 
@@ -77,5 +78,28 @@ rc=0
 wait "$pa" || rc=$?
 expect_rc 0 "$rc" "the holding send"
 compare_trees "$WORK/src/b" "$LAB_STORE/packages/c" "package c"
+
+# a parcel made while the receiver is busy: written all the same, not
+# registered yet (it had been dropped, "refused"); parcel list registers
+# it once the receiver has room
+cp "$CEN_CONF" "$WORK/parcel.conf"
+mkdir -p "$WORK/media"
+printf '\n[address LAB usb]\ntype = courier\npassword-file = %s\nmedia = %s\ntransit = 1d\n' \
+	"$CEN_PW_FILE" "$WORK/media" >>"$WORK/parcel.conf"
+"$FERRY" send "$WORK/src/a" --to LAB --name a3 --level 0 --config "$WORK/slow.conf" \
+	>"$WORK/a3.out" 2>"$WORK/a3.err" &
+pa=$!
+E2E_PIDS+=("$pa")
+wait_for_log "$SERVE_LOG" "package 'a3' \(" 30 || die "the holding send did not start"
+run_ferry "$WORK/p.out" "$WORK/p.err" parcel create "$WORK/src/b" --to LAB --name pb \
+	--config "$WORK/parcel.conf"
+expect_rc 0 "$RC" "parcel create while the receiver is busy"
+expect_grep "... not registered yet, said" "cannot register the parcel with LAB .*once LAB has room" "$WORK/p.err"
+check "... its volume is written" [ -n "$(find "$WORK/media" -name 'vol-*.fpv')" ]
+rc=0
+wait "$pa" || rc=$?
+expect_rc 0 "$rc" "the holding send"
+run_ferry "$WORK/pl.out" "$WORK/pl.err" parcel list --config "$WORK/parcel.conf"
+expect_grep "parcel list registers it once LAB has room" "registered with LAB" "$WORK/pl.err"
 stop_proxy
 e2e_finish
