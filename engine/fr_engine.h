@@ -673,6 +673,10 @@ struct fr_parcel_made {
 	struct fr_left_list left;	/* what the walk left out */
 };
 void fr_parcel_made_fini(struct fr_parcel_made *m);
+/* A parcel (its full hex id) the site no longer needs: the network
+ * brought its package before any of it was imported. Marked not-needed
+ * if it was created or shipped. */
+int fr_parcel_not_needed(const struct fr_config *c, const char *id);
 /* The record of parcel ID (its whole hex id), as `parcel list --offline`
  * would show it: -ENOENT when there is none. */
 int fr_parcel_find(const struct fr_config *c, const char *id,

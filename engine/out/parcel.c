@@ -789,6 +789,25 @@ int fr_parcel_find(const struct fr_config *c, const char *id,
 	return 0;
 }
 
+int fr_parcel_not_needed(const struct fr_config *c, const char *id)
+{
+	char pdir[1200], dir[1300];
+	struct parcel p;
+	int rc;
+
+	if (strlen(id) < 12 || (rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
+	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/%.12s", pdir, id)) < 0)
+		return -ENOENT;
+	if ((rc = parcel_load(dir, &p)) < 0)
+		return rc;
+	if (strcasecmp(p.id, id))
+		return -ENOENT;
+	if (strcmp(p.state, "created") && strcmp(p.state, "shipped"))
+		return 0;
+	snprintf(p.state, sizeof(p.state), "not-needed");
+	return parcel_save(&p);
+}
+
 /* ---- creating a parcel: the pipeline ------------------------------------- */
 
 /* A frame's sealed record around the producer's header and payload:

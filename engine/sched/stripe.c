@@ -862,6 +862,23 @@ static int courier_start(struct stripe *st)
 	return 0;
 }
 
+/* The package is complete by network before any of its parcel was
+ * imported: the parcel need not be shipped (parcel list says so). */
+static void courier_over(struct stripe *st, int rc)
+{
+	struct fr_assign_stat cs;
+
+	if (rc || !st->cr || !st->t->parcel[0])
+		return;
+	fr_assign_stat(&st->as, st->cr_idx, &cs);
+	if (cs.segs_acked || fr_parcel_not_needed(st->c, st->t->parcel) < 0)
+		return;
+	fr_log(FR_LOG_INFO,
+	       "'%s' to %s: the network brought the whole package: parcel "
+	       "%.12s is not needed (it need not be shipped)",
+	       st->t->name, st->t->site, st->t->parcel);
+}
+
 /* What the lanes did, as one result; the rates learned, kept. */
 static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			 char *err, size_t cap)
@@ -972,6 +989,7 @@ int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 		pthread_join(st->cr_th, NULL);
 	save_outputs(st);
 	rc = stripe_result(st, res, err, cap);
+	courier_over(st, rc);
 	for (unsigned i = 0; i < res->n_outputs; i++)
 		if (res->outputs[i].finished > 0)
 			res->outputs[i].finished -= t0;

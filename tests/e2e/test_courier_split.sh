@@ -194,6 +194,11 @@ expect_grep "... the network went on into the parcel's segments" \
 compare_trees "$WORK/src/late" "$LAB_STORE/packages/late" "the package whose parcel is late"
 cs=$(json_get "$WORK/s4.json" '[o["segments"] for o in d["outputs"] if o["name"] == "usb"][0]')
 check "the late parcel brought nothing ($cs segments)" [ "$cs" = 0 ]
+expect_grep "... the send says the parcel is not needed" "parcel [0-9a-f]+ is not needed" "$WORK/s4.err"
+run_ferry "$WORK/pl4.json" "$WORK/pl4.err" parcel list --offline --json --config "$CEN_CONF"
+pid4=$(sed -n 's/.*parcel \([0-9a-f]*\) is not needed.*/\1/p' "$WORK/s4.err" | head -n 1)
+r=$(json_get "$WORK/pl4.json" "[p['state'] for p in d if p['parcel'].startswith('${pid4:-x}')]")
+check "... and parcel list says not-needed ($r)" [ "$r" = "['not-needed']" ]
 run_ferry "$WORK/i4.out" "$WORK/i4.err" parcel import "$MEDIA" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the late parcel imported after all"
 expect_grep "... finds the package complete" "complete" "$WORK/i4.out"
