@@ -1399,6 +1399,77 @@ static int create_source(struct creation *cr)
 }
 
 /* The preparation's tables and the parcel's record, its id new. */
+/* A parcel directory on a medium left by a run of this store that
+ * was killed while it wrote (its record interrupted, or never written):
+ * its cut volumes and packing lists removed, said. Not one another
+ * store made (no record here), nor, without a record, one written to in
+ * the last minute (a run that is just starting). */
+#define SWEEP_QUIET_S 60
+static void sweep_cut(const struct fr_config *c, const char *media)
+{
+	char pdir[1200];
+	DIR *d = opendir(media);
+	struct dirent *de;
+
+	if (!d || parcels_dir(c, pdir, sizeof(pdir)) < 0) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *id = de->d_name + 13;
+		char rec[1400], dir[1400], f[1700];
+		struct parcel p;
+		struct stat st;
+		if (strncmp(de->d_name, "ferry-parcel-", 13) ||
+		    strlen(id) != 12 || strspn(id, "0123456789abcdef") != 12 ||
+		    fr_path_fmt(rec, sizeof(rec), "%s/%s", pdir, id) ||
+		    stat(rec, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    fr_path_fmt(dir, sizeof(dir), "%s/%s", media, de->d_name))
+			continue;
+		int lr = parcel_load(rec, &p);
+		if (lr == 0 && strcmp(p.state, "interrupted"))
+			continue;
+		if (lr < 0 && lr != -ENOENT)
+			continue;
+		DIR *v = opendir(dir);
+		struct dirent *ve;
+		bool recent = false;
+		time_t now = time(NULL);
+		/* (no record: no pid to tell a run just starting from a
+		 * dead one, only time) */
+		while (lr < 0 && v && (ve = readdir(v)))
+			if (!fr_path_fmt(f, sizeof(f), "%s/%s", dir, ve->d_name) &&
+			    ve->d_name[0] != '.' && stat(f, &st) == 0 &&
+			    now - st.st_mtime < SWEEP_QUIET_S)
+				recent = true;
+		if (v)
+			rewinddir(v);
+		unsigned n = 0;
+		while (!recent && v && (ve = readdir(v))) {
+			size_t l = strlen(ve->d_name);
+			if (!strncmp(ve->d_name, "vol-", 4) && l > 8 &&
+			    (!strcmp(ve->d_name + l - 4, ".fpv") ||
+			     !strcmp(ve->d_name + l - 4, ".txt")) &&
+			    !fr_path_fmt(f, sizeof(f), "%s/%s", dir, ve->d_name) &&
+			    unlink(f) == 0)
+				n++;
+		}
+		if (v)
+			closedir(v);
+		if (recent)
+			continue;
+		rmdir(dir);
+		if (lr < 0) /* a record never written: nothing to keep */
+			rmdir(rec);
+		fr_log(FR_LOG_INFO,
+		       "removed %u file(s) of parcel %s from '%s': the run that "
+		       "wrote it was interrupted, its volumes cut short",
+		       n, id, media);
+	}
+	closedir(d);
+}
+
 static int create_record(struct creation *cr)
 {
 	struct fr_manifest *m = &cr->m;
@@ -1414,6 +1485,8 @@ static int create_record(struct creation *cr)
 		       fr_esc(cr->src, ep, sizeof(ep)));
 		return FR_E_TOO_LARGE;
 	}
+	for (unsigned i = 0; i < cr->n_media; i++)
+		sweep_cut(cr->c, cr->media[i]);
 	pp->c = cr->c;
 	pp->o = cr->o;
 	pp->t0 = cr->t0;

@@ -45,7 +45,8 @@
 #     importing the parcel leaves version 2 in place ("newer version",
 #     exit 0, superseded in --json), and the source lists it not-needed.
 # 17. parcel create killed -9 while it writes: `parcel list` says
-#     interrupted, `parcel ship` refuses it, saying why.
+#     interrupted, `parcel ship` refuses it, saying why; the next parcel
+#     to that medium removes its cut volumes, and the medium imports.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -778,6 +779,15 @@ if kill -9 "$cpid" 2>/dev/null && [ -n "$rec" ]; then
 	run_ferry "$WORK/sh17.out" "$WORK/sh17.err" parcel ship "$ID17" --config "$CEN_CONF"
 	expect_rc 1 "$RC" "parcel ship of the interrupted parcel"
 	expect_grep "... says it was not written whole" "was not written whole" "$WORK/sh17.err"
+	# the next parcel to that medium removes the cut volumes first: an
+	# import of the medium then finds only whole volumes
+	create c17b killed2 "$WORK/src/killed" --media "$WORK/m17" --level 0
+	expect_rc 0 "$RC" "a new parcel to the medium of the interrupted one"
+	expect_grep "... which removes the interrupted one's cut volumes" \
+		"removed [0-9]+ file\(s\) of parcel ${ID17:0:12} .*interrupted" "$WORK/c17b.err"
+	check "... its directory is gone from the medium" [ ! -e "$WORK/m17/ferry-parcel-${ID17:0:12}" ]
+	import i17 "$WORK/m17"
+	expect_rc 0 "$RC" "import of that medium"
 else
 	wait "$cpid" 2>/dev/null
 	fail "parcel create of 48 MiB at level 19 ended before it could be killed"
