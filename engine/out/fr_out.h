@@ -81,6 +81,7 @@ struct fr_send_ctx {
 	uint64_t read_bytes;         /* of the source, by this attempt */
 	uint32_t segs_sent, segs_skipped, segs_resent;
 	int level_last;
+	double send_s;               /* how long its send ran (fr_send_by) */
 };
 
 struct fr_output {

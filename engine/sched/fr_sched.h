@@ -278,6 +278,13 @@ double fr_link_limit(const struct fr_address *a, time_t t);
  * what this one learns of the link is its share, not the link's. */
 bool fr_link_shared(const struct fr_config *c, const struct fr_address *a);
 
+/* What a send learned of a link is kept for the next (and for plan) when
+ * it is the link's: not held by a rate limit, nor shared with another
+ * send, and long enough to mean something (a few segments' worth, or
+ * 10 s). */
+#define FR_LEARN_MIN_BYTES (4u << 20)
+#define FR_LEARN_MIN_S 10.0
+
 /* ---- several outputs at once (stripe.c) ------------------------------------- */
 
 /* A send's courier (stripe.c): a parcel of segments [first, n) written

@@ -598,7 +598,9 @@ int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 			}
 			rc = 0;
 		} else if (rc == FR_HAVE_PARTIAL) {
+			double t1 = fr_now_s();
 			rc = ops->send(o, sc, have, err, errcap);
+			sc->send_s = fr_now_s() - t1;
 			res->sent_bytes += sc->wire_bytes;
 			res->read_bytes += sc->read_bytes;
 			res->segs_sent += sc->segs_sent;
@@ -982,6 +984,20 @@ static void single_opening(void *arg, const char *phase)
 	progress_phase(arg, phase);
 }
 
+/* A send over one address that carried enough (4 MiB, or 10 s) keeps
+ * what it moved as the address's rate, as a striped one does: not under
+ * a rate limit, nor with another send of this site on the address. */
+static void learn_single(const struct fr_config *c, const struct fr_address *a,
+			 const struct fr_send_ctx *sc)
+{
+	if (sc->send_s <= 0 || !sc->sent_raw ||
+	    (sc->sent_raw < FR_LEARN_MIN_BYTES && sc->send_s < FR_LEARN_MIN_S) ||
+	    a->ratelimit.mode != FR_RL_NONE || fr_link_shared(c, a))
+		return;
+	fr_link_save(c, a, (double)sc->sent_raw / sc->send_s,
+		     (int64_t)time(NULL));
+}
+
 /* One try of the send over address a by ops, with the offer b->mf. */
 static int send_over(struct one_by_one *b, const struct fr_address *a,
 		     const struct fr_output_ops *ops)
@@ -1012,8 +1028,10 @@ static int send_over(struct one_by_one *b, const struct fr_address *a,
 	rc = fr_send_by(&o, &sc, b->res, &b->began, b->err, sizeof(b->err));
 	if (rc != -ENOMEM)
 		progress_end(b->r);
-	if (rc == 0)
+	if (rc == 0) {
 		one_output(b->res, a, fr_now_s() - b->t0);
+		learn_single(b->c, a, &sc);
+	}
 	return rc;
 }
 

@@ -54,11 +54,8 @@ struct lane {
 	double shared_at;            /* when that sharing was last looked at */
 };
 
-/* What a send learned of a link is kept for the next (and for plan) when
- * it is the link's: not held by a rate limit, and long enough to mean
- * something (a few segments' worth, or 10 s). */
-#define LEARN_MIN_BYTES (4u << 20)
-#define LEARN_MIN_S 10.0
+#define LEARN_MIN_BYTES FR_LEARN_MIN_BYTES
+#define LEARN_MIN_S FR_LEARN_MIN_S
 /* How often a lane looks for another send over its address. */
 #define SHARED_CHECK_S 2.0
 

@@ -121,14 +121,18 @@ wait "$pc" || rc=$?
 expect_rc 0 "$rc" "the send whose slow link was cut"
 compare_trees "$WORK/src/pkg2" "$LAB_STORE/packages/pkg2" "the package after one link was cut"
 
-# --via pins one link
+# --via pins one link; what it carried over it is kept as its rate
 mkdir -p "$WORK/src/pkg3"
-binary_data "$WORK/src/pkg3/d.bin" $((3 * 1024 * 1024))
+binary_data "$WORK/src/pkg3/d.bin" $((5 * 1024 * 1024))
+rm -f "$CEN_STORE/links/LAB.lan"
 run_ferry "$WORK/v.json" "$WORK/v.err" send "$WORK/src/pkg3" --to LAB --via lan \
 	--level 0 --json --config "$CEN_CONF"
 expect_rc 0 "$RC" "a send pinned to one link with --via"
 check "... which does not stripe" [ "$(count_log "$WORK/v.err" " links: ")" = 0 ]
 compare_trees "$WORK/src/pkg3" "$LAB_STORE/packages/pkg3" "the package sent by one link"
+r=$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.lan" 2>/dev/null)
+check "... its rate is learned and kept (${r:-none} B/s through a 4 MB/s link)" \
+	[ "${r:-0}" -ge 2000000 -a "${r:-0}" -le 4400000 ]
 
 # a wrong password on one of two addresses: that link is refused (and not
 # tried again), the other carries the package; the refusal names the
