@@ -29,10 +29,12 @@
 #include <math.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sched/fr_sched.h"
 
@@ -636,6 +638,32 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 }
 
 /* The courier as modelled: false (and why) when it cannot be. */
+/* 0 when a parcel could be written to media (a directory this user
+ * can write to, or one a send would make: its nearest existing parent
+ * is), else the errno why not. */
+static int media_writable(const char *media)
+{
+	char p[1024];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s", media);
+	while (stat(p, &st) < 0) {
+		if (errno != ENOENT)
+			return errno;
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) { /* "/" or a relative start */
+			snprintf(p, sizeof(p), "%s", slash == p ? "/" : ".");
+			if (stat(p, &st) < 0)
+				return errno;
+			break;
+		}
+		*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	return access(p, W_OK | X_OK) < 0 ? errno : 0;
+}
+
 static bool plan_courier(const struct fr_address *a,
 			 struct fr_courier_model *cm, struct fr_plan *p)
 {
@@ -652,6 +680,15 @@ static bool plan_courier(const struct fr_address *a,
 	if (!fr_courier_model_of(a, cm)) {
 		snprintf(pc->why, sizeof(pc->why), "its address has no %s",
 			 !a->media[0] ? "media directory" : "transit time");
+		return false;
+	}
+	/* a parcel could not be written there: a send would carry it all
+	 * by network */
+	int e = media_writable(a->media);
+	if (e) {
+		snprintf(pc->why, sizeof(pc->why),
+			 "a parcel cannot be written to its media (%s)",
+			 strerror(e));
 		return false;
 	}
 	pc->write_rate = cm->write_rate;

@@ -1118,6 +1118,9 @@ window:
 	r.last.eta = -1; /* (unknown until something moves) */
 	r.last.total_bytes = m->total_size;
 	r.last.n_segments = m->n_segments;
+	/* (what the package is, said even if a signal ends the wait) */
+	res->n_segments = m->n_segments;
+	res->total_bytes = m->total_size;
 	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
 		free(b.oz.body); /* from before a window closed */
 		free(b.mf);

@@ -370,6 +370,13 @@ run_ferry "$WORK/c3.json" "$WORK/c3.err" plan "$PKG" --to LAB --offline --json -
 check "a courier with no transit is not weighed, and that is said" \
 	[ "$(json_get "$WORK/c3.json" '(d["courier"]["modelled"], d["courier"]["transit"], d["courier"]["why"])')" = \
 	"(False, None, 'its address has no transit time')" ]
+# media that is a file, not a directory: no split is proposed, and why
+: >"$WORK/media-file"
+sed "s#^media = .*#media = $WORK/media-file#" "$SHORT" >"$WORK/mediafile.conf"
+run_ferry "$WORK/c4.json" "$WORK/c4.err" plan "$PKG" --to LAB --offline --json --config "$WORK/mediafile.conf"
+check "a courier whose media is a file is not weighed, and that is said ($(json_get "$WORK/c4.json" '(d["courier"]["split"], d["courier"]["why"])'))" \
+	[ "$(json_get "$WORK/c4.json" '(d["courier"]["split"], d["courier"]["why"])')" = \
+	"(False, 'a parcel cannot be written to its media (Not a directory)')" ]
 
 # ---- smaller segments: over links of different speeds, a plan says when
 # a smaller segment-size would land the package sooner
