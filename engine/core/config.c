@@ -750,6 +750,22 @@ int fr_config_load(struct fr_config *c, const char *path)
 			       what);
 			goto fail;
 		}
+		/* what would fail only when the line is wanted: said now */
+		for (int k = 0; ras && k < 2; k++) {
+			const char *cmd = k ? a->hangup : a->dial;
+			if (cmd[0] && access(cmd, X_OK) < 0)
+				fr_log(FR_LOG_WARN,
+				       "%s: %s command '%s' is not an executable "
+				       "file (%s): the line cannot be %s",
+				       what, k ? "hang-up" : "dial", cmd,
+				       strerror(errno),
+				       k ? "hung up" : "dialled");
+		}
+		if (ras && a->dial[0] && !a->hangup[0])
+			fr_log(FR_LOG_WARN,
+			       "%s: a dial command and no hang-up: the line is "
+			       "left up once idle",
+			       what);
 		if (a->type == FR_ADDR_LAN && a->ratelimit.mode == FR_RL_SHARE &&
 		    !a->bandwidth) {
 			fr_log(FR_LOG_ERROR,

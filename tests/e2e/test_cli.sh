@@ -121,6 +121,16 @@ else
 	pass "no warning with a mode-600 password file"
 fi
 
+# a RAS address whose dial command is not there, or that has no hang-up:
+# warned about at once, not only when the line is wanted
+cp "$CEN_CONF" "$BAD"
+printf '\n[address LAB isdn]\ntype = isdn\nhost = 127.0.0.1:1\npassword-file = %s\ndial = %s\n' \
+	"$PW_FILE" "$WORK/no-such-dial" >>"$BAD"
+run_ferry "$O" "$E" status --config "$BAD"
+expect_rc 0 "$RC" "status with a RAS address whose dial command is missing"
+expect_grep "the missing dial command is named" "dial command '$WORK/no-such-dial' is not an executable file" "$E"
+expect_grep "... and the missing hang-up said" "a dial command and no hang-up: the line is left up once idle" "$E"
+
 # ---- sending something that is not there ------------------------------------------------
 run_ferry "$O" "$E" send "$WORK/does-not-exist" --to LAB --config "$CEN_CONF"
 [ "$RC" -ne 0 ] && pass "sending a missing path fails (exit $RC)" ||
