@@ -771,37 +771,39 @@ static void parcel_info(const struct parcel *p, struct fr_parcel_info *o)
 	o->received = p->received;
 }
 
+/* The record of parcel ID (its whole hex id). */
+static int find_record(const struct fr_config *c, const char *id,
+		       struct parcel *p)
+{
+	char pdir[1200], dir[1300];
+	int rc;
+
+	if (strlen(id) < 12 || parcels_dir(c, pdir, sizeof(pdir)) < 0 ||
+	    fr_path_fmt(dir, sizeof(dir), "%s/%.12s", pdir, id) < 0)
+		return -ENOENT;
+	if ((rc = parcel_load(dir, p)) < 0)
+		return rc;
+	return strcasecmp(p->id, id) ? -ENOENT : 0;
+}
+
 int fr_parcel_find(const struct fr_config *c, const char *id,
 		   struct fr_parcel_info *out)
 {
-	char pdir[1200], dir[1300];
 	struct parcel p;
-	int rc;
+	int rc = find_record(c, id, &p);
 
-	if (strlen(id) < 12 || (rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
-	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/%.12s", pdir, id)) < 0)
-		return -ENOENT;
-	if ((rc = parcel_load(dir, &p)) < 0)
-		return rc;
-	if (strcasecmp(p.id, id))
-		return -ENOENT;
-	parcel_info(&p, out);
-	return 0;
+	if (rc == 0)
+		parcel_info(&p, out);
+	return rc;
 }
 
 int fr_parcel_not_needed(const struct fr_config *c, const char *id)
 {
-	char pdir[1200], dir[1300];
 	struct parcel p;
-	int rc;
+	int rc = find_record(c, id, &p);
 
-	if (strlen(id) < 12 || (rc = parcels_dir(c, pdir, sizeof(pdir))) < 0 ||
-	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/%.12s", pdir, id)) < 0)
-		return -ENOENT;
-	if ((rc = parcel_load(dir, &p)) < 0)
+	if (rc < 0)
 		return rc;
-	if (strcasecmp(p.id, id))
-		return -ENOENT;
 	if (strcmp(p.state, "created") && strcmp(p.state, "shipped"))
 		return 0;
 	snprintf(p.state, sizeof(p.state), "not-needed");

@@ -1139,6 +1139,29 @@ window:
 	fr_transfer_save(t);
 	const struct fr_address *lanes[FR_ASSIGN_MAX_OUT];
 	unsigned n_lanes = stripe_addresses(t, addrs, n, lanes);
+	if (t->courier == FR_COURIER_YES && !n_lanes) {
+		/* (a parcel of the whole package would be said, then the
+		 * send fail on no address) */
+		bool net = false;
+		for (unsigned i = 0; i < n; i++)
+			net |= addrs[i]->type != FR_ADDR_COURIER;
+		if (net)
+			fr_log(FR_LOG_ERROR,
+			       "--courier: no network address of site %s is "
+			       "ever open to %s-priority sends: a parcel needs "
+			       "one (it is registered, and its receipt comes "
+			       "back, that way)",
+			       t->site, fr_priority_name(t->priority));
+		else
+			fr_log(FR_LOG_ERROR,
+			       "--courier: site %s has no network address in "
+			       "'%s': a parcel needs one (it is registered, and "
+			       "its receipt comes back, that way)",
+			       t->site, c->path);
+		rc = FR_E_CONFIG;
+		snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
+		goto over;
+	}
 	struct fr_stripe_courier cr;
 	int split = t->courier ? courier_split(c, t, m, lanes, n_lanes, &cr) : 0;
 	if (split < 0) {

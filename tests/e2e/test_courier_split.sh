@@ -250,6 +250,18 @@ run_ferry "$WORK/s3.out" "$WORK/s3.err" send "$WORK/src/small" --to LAB --courie
 expect_rc 3 "$RC" "--courier for a site without a courier address"
 expect_grep "... named" "site LAB has no courier address" "$WORK/s3.err"
 
+# --courier for a site whose only address is a courier: exit 3 at once,
+# saying a parcel needs a network address (it had announced a parcel of
+# the whole package first)
+sed -e '/^\[address LAB lan\]/,/^$/d' "$CEN_CONF" >"$WORK/onlycourier.conf"
+if ! grep -q '^\[address LAB lan\]' "$WORK/onlycourier.conf"; then
+	run_ferry "$WORK/s9.out" "$WORK/s9.err" send "$WORK/src/small" --to LAB --courier \
+		--name small9 --config "$WORK/onlycourier.conf"
+	expect_rc 3 "$RC" "--courier for a site whose only address is a courier"
+	expect_grep "... said" "site LAB has no network address .*a parcel needs one" "$WORK/s9.err"
+	check "... and no parcel announced" bash -c "! grep -q 'carries segments' '$WORK/s9.err'"
+fi
+
 # --via auto weighs a courier only if the site has one: without, the
 # network alone, no error
 run_ferry "$WORK/s5.out" "$WORK/s5.err" send "$WORK/src/small" --to LAB --via auto \
