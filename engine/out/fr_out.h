@@ -49,6 +49,7 @@ struct fr_feed {
 	void (*again)(void *arg, unsigned out, uint32_t seg);
 	bool (*is_done)(void *arg, uint32_t seg);
 	bool (*all_done)(void *arg);
+	uint32_t (*n_done)(void *arg); /* segments at the receiver, by any */
 };
 
 struct fr_send_ctx {

@@ -1437,11 +1437,15 @@ static void tick(struct lan_conn *lc)
 	if (!lc->end_sent && !lc->error &&
 	    !fr_schedule_allows(&lc->a->schedule, sc->priority,
 				fr_schedule_now())) {
+		/* (over several links: what all of them landed) */
+		uint32_t held = sc->feed && sc->feed->n_done
+					? sc->feed->n_done(sc->feed->arg)
+					: sc->segs_skipped + lc->n_acked;
 		fail(lc, FR_E_CLOSED,
 		     "the schedule of address %s %s closed it to %s-priority "
 		     "sends; %u of %u segments are held there",
 		     lc->a->site, lc->a->name, fr_priority_name(sc->priority),
-		     sc->segs_skipped + lc->n_acked, sc->m->n_segments);
+		     held, sc->m->n_segments);
 		return;
 	}
 

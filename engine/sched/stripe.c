@@ -200,6 +200,14 @@ static bool feed_all_done(void *arg)
 	return fr_assign_all_done(&st->as);
 }
 
+static uint32_t feed_n_done(void *arg)
+{
+	struct stripe *st = arg;
+	uint64_t bytes;
+
+	return fr_assign_done(&st->as, &bytes);
+}
+
 /* What no other link can fix: the others are told to stop. (A refused
  * password is this address's: the others have their own.) */
 static bool fatal(int rc)
@@ -729,7 +737,8 @@ static int stripe_init(struct stripe *st, const struct fr_address *const *addrs,
 				    .held = feed_held,
 				    .again = feed_again,
 				    .is_done = feed_is_done,
-				    .all_done = feed_all_done};
+				    .all_done = feed_all_done,
+				    .n_done = feed_n_done};
 	for (unsigned i = 0; rc == 0 && i < n && st->n < FR_ASSIGN_MAX_OUT;
 	     i++) {
 		int src;
