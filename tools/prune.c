@@ -115,7 +115,7 @@ void ferry_forget_print(const struct fr_prune_entry *e, bool json, FILE *out)
 	else
 		fprintf(out, "forgot transfer %s ('%s' to %s, %s)%s\n", e->id,
 			e->name, e->site, e->state,
-			strcmp(e->state, "done")
+			strcmp(e->state, "done") && strcmp(e->state, "incomplete")
 			    ? "; what it left at the site goes with the next "
 			      "'ferry prune' there"
 			    : "");

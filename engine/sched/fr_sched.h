@@ -387,6 +387,11 @@ int fr_transfer_set_parcel(struct fr_transfer *t, const char *id);
 int fr_transfer_tail_sent(struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
 int fr_progress_load(const char *dir, struct fr_progress *p);
+/* The state `status` shows for a transfer (status.c): its record's or
+ * its progress's, "interrupted" when its sender is gone, "incomplete"
+ * when done but something was left out, "waiting" for a line. */
+const char *fr_transfer_state_shown(const struct fr_transfer *t,
+				    const struct fr_progress *p);
 
 /* The send's progress file (struct fr_progress, out/fr_out.h). */
 int fr_progress_save(const char *dir, const struct fr_progress *p);

@@ -199,18 +199,6 @@ static void prune_partials(struct pruning *pr, const struct fr_config *c)
 
 /* ---- the sender's transfer records --------------------------------------- */
 
-/* The state `status` shows: a sender killed mid-way left "sending". */
-static const char *transfer_state(const struct fr_transfer *t,
-				  const struct fr_progress *p)
-{
-	const char *state = p->state[0] ? p->state : t->state;
-
-	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
-	    !fr_pid_alive(p->pid))
-		return "interrupted";
-	return state;
-}
-
 /* A transfer as prune and forget report it. */
 static void transfer_said(const struct fr_transfer *t,
 			  const struct fr_progress *p, struct fr_prune_entry *e)
@@ -219,7 +207,8 @@ static void transfer_said(const struct fr_transfer *t,
 	snprintf(e->id, sizeof(e->id), "%s", t->id);
 	snprintf(e->name, sizeof(e->name), "%s", t->name);
 	snprintf(e->site, sizeof(e->site), "%s", t->site);
-	snprintf(e->state, sizeof(e->state), "%s", transfer_state(t, p));
+	snprintf(e->state, sizeof(e->state), "%s",
+		 fr_transfer_state_shown(t, p));
 }
 
 /* Lock a transfer as a running send does: fd, or -EBUSY while it runs. */

@@ -215,16 +215,14 @@ static void output_single(const struct fr_status_transfer *st,
 
 /* ---- outgoing: transfers ------------------------------------------------- */
 
-static void transfer_fill(const struct fr_transfer *t,
-			  const struct fr_progress *p,
-			  struct fr_status_transfer *st)
+const char *fr_transfer_state_shown(const struct fr_transfer *t,
+				    const struct fr_progress *p)
 {
 	const char *state = p->state[0] ? p->state : t->state;
 
 	/* a send over one RAS output whose line another transfer holds */
 	if (!strcmp(state, "sending") && !strcmp(p->phase, "waiting"))
 		state = "waiting";
-
 	/* a sender killed mid-way leaves "sending" behind */
 	if ((!strcmp(state, "sending") || !strcmp(state, "waiting")) &&
 	    !fr_pid_alive(p->pid))
@@ -232,6 +230,14 @@ static void transfer_fill(const struct fr_transfer *t,
 	/* sent, but something of the source was left out (exit 6) */
 	if (!strcmp(state, "done") && t->left_out && !t->skip_special)
 		state = "incomplete";
+	return state;
+}
+
+static void transfer_fill(const struct fr_transfer *t,
+			  const struct fr_progress *p,
+			  struct fr_status_transfer *st)
+{
+	const char *state = fr_transfer_state_shown(t, p);
 	snprintf(st->id, sizeof(st->id), "%s", t->id);
 	snprintf(st->name, sizeof(st->name), "%s", t->name);
 	snprintf(st->site, sizeof(st->site), "%s", t->site);
