@@ -23,13 +23,19 @@ CEN_HOST=127.0.0.1:$PROXY_PORT write_configs
 cp "$CEN_CONF" "$WORK/slow.conf"
 CEN_HOST= write_configs
 
+# hold NAME: a send of package a as NAME through the 1 MB/s proxy, which
+# holds LAB's only session for about 6 s; its pid in pa once LAB has it
+hold() {
+	"$FERRY" send "$WORK/src/a" --to LAB --name "$1" --level 0 --config "$WORK/slow.conf" \
+		>"$WORK/$1.out" 2>"$WORK/$1.err" &
+	pa=$!
+	E2E_PIDS+=("$pa")
+	wait_for_log "$SERVE_LOG" "package '$1' \(" 30 || die "the holding send $1 did not start"
+}
+
 # the first send holds LAB's only session for about 6 s (the two sends
 # below must both reach LAB meanwhile, on a slow machine too)
-"$FERRY" send "$WORK/src/a" --to LAB --name a --level 0 --config "$WORK/slow.conf" \
-	>"$WORK/a.out" 2>"$WORK/a.err" &
-pa=$!
-E2E_PIDS+=("$pa")
-wait_for_log "$SERVE_LOG" "package 'a' \(" 30 || die "the first send did not start"
+hold a
 
 # with retries = 0: refused once, no retry
 sed -e "s|^retries = .*|retries = 0|" "$CEN_CONF" >"$WORK/once.conf"
@@ -61,11 +67,7 @@ compare_trees "$WORK/src/b" "$LAB_STORE/packages/b" "package b"
 # and failed after two retry-delays)
 cp "$CEN_CONF" "$WORK/two.conf"
 lan_address second "$PORT" >>"$WORK/two.conf"
-"$FERRY" send "$WORK/src/a" --to LAB --name a2 --level 0 --config "$WORK/slow.conf" \
-	>"$WORK/a2.out" 2>"$WORK/a2.err" &
-pa=$!
-E2E_PIDS+=("$pa")
-wait_for_log "$SERVE_LOG" "package 'a2' \(" 30 || die "the holding send did not start"
+hold a2
 t0=$SECONDS
 run_ferry "$WORK/c.out" "$WORK/c.err" send "$WORK/src/b" --to LAB --name c --level 0 \
 	--config "$WORK/two.conf"
@@ -86,11 +88,7 @@ cp "$CEN_CONF" "$WORK/parcel.conf"
 mkdir -p "$WORK/media"
 printf '\n[address LAB usb]\ntype = courier\npassword-file = %s\nmedia = %s\ntransit = 1d\n' \
 	"$CEN_PW_FILE" "$WORK/media" >>"$WORK/parcel.conf"
-"$FERRY" send "$WORK/src/a" --to LAB --name a3 --level 0 --config "$WORK/slow.conf" \
-	>"$WORK/a3.out" 2>"$WORK/a3.err" &
-pa=$!
-E2E_PIDS+=("$pa")
-wait_for_log "$SERVE_LOG" "package 'a3' \(" 30 || die "the holding send did not start"
+hold a3
 run_ferry "$WORK/p.out" "$WORK/p.err" parcel create "$WORK/src/b" --to LAB --name pb \
 	--config "$WORK/parcel.conf"
 expect_rc 0 "$RC" "parcel create while the receiver is busy"
