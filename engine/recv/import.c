@@ -488,6 +488,8 @@ struct importer {
 	char from[FR_CODE_MAX + 1]; /* the account its volumes are sealed for */
 	uint8_t pkey[32];
 	uint8_t *seglist;           /* the segments it carries */
+	bool seglist_unknown;       /* no volume had it (the last one is not
+				     * here, or cut): every segment */
 };
 
 static void imp_sync_failed(struct importer *im, int rc)
@@ -1040,6 +1042,12 @@ static void fill_missing(const struct importer *im, const struct incoming *in,
 			o += (size_t)snprintf(vols + o, cap - o,
 					      "%svol-%03u.fpv", o ? ", " : "", k);
 	ip->last_volume_seen = in->total != 0;
+	ip->n_missing = ip->not_in_parcel = 0;
+	ip->missing_segments[0] = '\0';
+	/* which segments are the parcel's is in its last volume: without
+	 * it, the missing volumes say what is missing */
+	if (im->seglist_unknown)
+		return;
 	/* not missing: held, or left to the session that brings it now */
 	uint8_t *there = malloc(m->n_segments + 1);
 	if (there)
@@ -1403,8 +1411,10 @@ static int importer_start(struct importer *im)
 	uint32_t sl_len = (im->pkg.m.n_segments + 7) / 8;
 	int rc = 0;
 
-	if (!im->seglist && (im->seglist = calloc(sl_len, 1)))
+	if (!im->seglist && (im->seglist = calloc(sl_len, 1))) {
 		memset(im->seglist, 0xff, sl_len);
+		im->seglist_unknown = true;
+	}
 	im->taken = calloc(im->pkg.m.n_segments + 1, 1);
 	if (!im->seglist || !im->taken || (rc = fr_doneq_init(&im->dq)) < 0)
 		return rc < 0 ? rc : -ENOMEM;

@@ -424,6 +424,11 @@ expect_grep "the registered manifest stands in for the cut one" \
 [ -n "$HELD" ] && [ "$HELD" -ge 1 ] && [ "$HELD" -lt "$NSEG" ] &&
 	pass "the frames before the cut were imported ($HELD of $NSEG segments)" ||
 	fail "after the cut volume: held '$HELD' of '$NSEG'"
+# its segment list was in the part cut off: the import names what is
+# missing by volume, not every segment of the package as the parcel's
+expect_grep "... names the missing volumes" "^missing volumes: .*the last volume has not been imported" "$WORK/i10a.out"
+check "... and lists no segments it cannot know are the parcel's" \
+	bash -c "! grep -q 'missing segments of the parcel' '$WORK/i10a.out'"
 cp "$WORK/vol-001.whole" "$D10/vol-001.fpv"
 import i10b "$M10"
 expect_rc 0 "$RC" "import of the whole parcel after the cut volume"
