@@ -922,7 +922,8 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		}
 		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
-		    (s.bytes_acked >= LEARN_MIN_BYTES || s.last_ack >= LEARN_MIN_S))
+		    (s.bytes_acked >= LEARN_MIN_BYTES ||
+		     s.last_ack - st->t0 >= LEARN_MIN_S))
 			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {
 			rc = l->rc;
