@@ -71,19 +71,29 @@ static void line_log(const char *base, const char *fmt, ...)
 }
 
 /* The keeper's pid when the line is up (its keeper alive), else 0. */
-static pid_t line_up(const char *base)
+/* The "pid=N" a line's file (.up, .dialling) names, 0 when none. */
+static pid_t pid_in(const char *path)
 {
-	char path[1300], v[32];
+	char v[32] = "";
 	uint8_t *text;
 	size_t len;
 
-	if (line_path(base, "up", path, sizeof(path)) ||
-	    fr_read_file(path, 256, &text, &len) < 0)
+	if (fr_read_file(path, 256, &text, &len) < 0)
 		return 0;
 	fr_kv_get((const char *)text, "pid", v, sizeof(v));
 	free(text);
 	long pid = strtol(v, NULL, 10);
-	return fr_pid_alive(pid) ? (pid_t)pid : 0;
+	return pid > 0 ? (pid_t)pid : 0;
+}
+
+static pid_t line_up(const char *base)
+{
+	char path[1300];
+
+	if (line_path(base, "up", path, sizeof(path)))
+		return 0;
+	pid_t pid = pid_in(path);
+	return pid && fr_pid_alive(pid) ? pid : 0;
 }
 
 static void line_touch(const char *base)
@@ -286,6 +296,15 @@ static void hang_up_now(const struct fr_address *a, const char *base,
 
 static bool dial_running(const char *path);
 
+/* A wait for the line that the send no longer needs: -ECANCELED. */
+static int given_up(const struct fr_address *a, char *err, size_t cap)
+{
+	snprintf(err, cap,
+		 "line %s %s no longer waited for: the send needs it no more",
+		 a->site, a->name);
+	return -ECANCELED;
+}
+
 /* A dial whose sender is gone (killed while it dialled) still runs: the
  * line is up only once it ends, so wait for it (the line's lock held),
  * at most as long as a dial may take. */
@@ -302,25 +321,12 @@ static int orphan_dial(const struct fr_address *a, const char *base,
 	       "waiting for it",
 	       a->site, a->name);
 	for (int i = 0; dial_running(mark); i++) {
-		if (stopped(o)) {
-			snprintf(err, cap,
-				 "line %s %s no longer waited for: the send "
-				 "needs it no more",
-				 a->site, a->name);
-			return -ECANCELED;
-		}
+		if (stopped(o))
+			return given_up(a, err, cap);
 		if (i >= HOOK_TIMEOUT_S * 10) {
-			uint8_t *text;
-			size_t len;
-			char v[32] = "";
-			if (fr_read_file(mark, 256, &text, &len) == 0) {
-				fr_kv_get((const char *)text, "pid", v,
-					  sizeof(v));
-				free(text);
-			}
-			long pid = strtol(v, NULL, 10);
-			if (pid > 0)
-				kill((pid_t)pid, SIGKILL);
+			pid_t pid = pid_in(mark);
+			if (pid)
+				kill(pid, SIGKILL);
 			line_log(base, "a dial left by a sender that is gone "
 				       "ran over %d s: stopped",
 				 HOOK_TIMEOUT_S);
@@ -377,13 +383,8 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 					 strerror(errno));
 				return rc;
 			}
-			if (stopped(o)) {
-				snprintf(err, cap,
-					 "line %s %s no longer waited for: the "
-					 "send needs it no more",
-					 a->site, a->name);
-				return -ECANCELED;
-			}
+			if (stopped(o))
+				return given_up(a, err, cap);
 			usleep(LOCK_POLL_MS * 1000);
 		}
 	}
@@ -592,15 +593,9 @@ const struct fr_output_ops *fr_output_for(int addr_type)
 /* The dial command that <base>.dialling names runs still. */
 static bool dial_running(const char *path)
 {
-	uint8_t *text;
-	size_t len;
-	char v[32];
+	pid_t pid = pid_in(path);
 
-	if (fr_read_file(path, 256, &text, &len) < 0)
-		return false;
-	fr_kv_get((const char *)text, "pid", v, sizeof(v));
-	free(text);
-	return fr_pid_alive(strtol(v, NULL, 10));
+	return pid && fr_pid_alive(pid);
 }
 
 static volatile sig_atomic_t keeper_stop;

@@ -387,6 +387,10 @@ int fr_transfer_set_parcel(struct fr_transfer *t, const char *id);
 int fr_transfer_tail_sent(struct fr_transfer *t);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
 int fr_progress_load(const char *dir, struct fr_progress *p);
+/* The value of "key=" in one line of <transfer>/outputs (status.c): up
+ * to the next space, or, for rest, to the end of the line; "" if none. */
+void fr_outputs_field(const char *line, const char *key, bool rest,
+		      char *out, size_t cap);
 /* The state `status` shows for a transfer (status.c): its record's or
  * its progress's, "interrupted" when its sender is gone, "incomplete"
  * when done but something was left out, "waiting" for a line. */

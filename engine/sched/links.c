@@ -128,37 +128,20 @@ static bool other_sender(long pid)
 	return pid > 0 && pid != (long)getpid() && fr_pid_alive(pid);
 }
 
-/* The value of " key=" in one line of an outputs file, up to a space. */
-static bool word_of(const char *line, const char *key, char *out, size_t cap)
+/* A striped send's <transfer>/outputs (its lines cut here): one of its
+ * live lines sends over address `name`. */
+static bool outputs_send_over(char *text, const char *name)
 {
-	char k[32];
-	snprintf(k, sizeof(k), " %s=", key);
-	const char *p = strstr(line, k);
-	if (!p)
-		return false;
-	p += strlen(k);
-	snprintf(out, cap, "%.*s", (int)strcspn(p, " \n"), p);
-	return true;
-}
-
-/* A striped send's <transfer>/outputs: one of its live lines sends over
- * address `name`. */
-static bool outputs_send_over(const char *text, const char *name)
-{
-	for (const char *line = text; *line;) {
+	for (char *line = text, *nl; line && *line; line = nl) {
 		char out[128], state[32], pid[32];
-		size_t len = strcspn(line, "\n");
-		if (!strncmp(line, "output=", 7) &&
-		    (size_t)snprintf(out, sizeof(out), "%.*s",
-				     (int)strcspn(line + 7, " \n"),
-				     line + 7) < sizeof(out) &&
-		    !strcmp(out, name) &&
-		    word_of(line, "state", state, sizeof(state)) &&
-		    !strcmp(state, "sending") &&
-		    word_of(line, "pid", pid, sizeof(pid)) &&
+		if ((nl = strchr(line, '\n')))
+			*nl++ = '\0';
+		fr_outputs_field(line, "output", false, out, sizeof(out));
+		fr_outputs_field(line, "state", false, state, sizeof(state));
+		fr_outputs_field(line, "pid", false, pid, sizeof(pid));
+		if (!strcmp(out, name) && !strcmp(state, "sending") &&
 		    other_sender(strtol(pid, NULL, 10)))
 			return true;
-		line += len + (line[len] == '\n');
 	}
 	return false;
 }
@@ -200,7 +183,7 @@ bool fr_link_shared(const struct fr_config *c, const struct fr_address *a)
 		if (!fr_path_fmt(path, sizeof(path), "%s/%s/outputs", dir,
 				 de->d_name) &&
 		    fr_read_file(path, 1 << 16, &text, &len) == 0) {
-			shared = outputs_send_over((const char *)text, a->name);
+			shared = outputs_send_over((char *)text, a->name);
 			free(text);
 		} else if (!fr_path_fmt(path, sizeof(path), "%s/%s/progress",
 					dir, de->d_name) &&

@@ -566,8 +566,6 @@ static int wait_for_window(struct fr_transfer *t,
 
 /* ---- one transfer, all attempts ---------------------------------------- */
 
-#define BUSY_RETRY_MS FR_BUSY_RETRY_MS
-#define BUSY_RETRIES FR_BUSY_RETRIES
 
 int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 	       struct fr_send_result *res, bool *began, char *err,
@@ -906,17 +904,17 @@ static int run_striped(const struct fr_config *c, struct fr_transfer *t,
 
 /* Before the next try of a send over one address: said, shown in the
  * progress for status, waited (busy: the busy answers retried so far,
- * after BUSY_RETRY_MS; else retry-delay). */
+ * after FR_BUSY_RETRY_MS; else retry-delay). */
 static void retry_wait(const struct fr_config *c, const struct fr_transfer *t,
 		       const struct runner *r, int busy, int attempt,
 		       const char *err)
 {
-	unsigned ms = busy ? BUSY_RETRY_MS : c->retry_delay_ms;
+	unsigned ms = busy ? FR_BUSY_RETRY_MS : c->retry_delay_ms;
 
 	if (busy)
 		fr_log(FR_LOG_INFO, "%s is busy; trying '%s' again in %.0f s "
 		       "(%d of %d)",
-		       t->site, t->name, ms / 1000.0, busy, BUSY_RETRIES);
+		       t->site, t->name, ms / 1000.0, busy, FR_BUSY_RETRIES);
 	else
 		fr_log(FR_LOG_INFO, "retry %d of %d for '%s' to %s in %.0f s",
 		       attempt, c->retries, t->name, t->site, ms / 1000.0);
@@ -1198,7 +1196,7 @@ window:
 		if (rc == 0 || rc == FR_E_CHANGED || rc == FR_E_AUTH ||
 		    rc == FR_E_NOT_OWNER || rc == -ENOMEM)
 			break;
-		soon = rc == -EBUSY && c->retries > 0 && busy < BUSY_RETRIES;
+		soon = rc == -EBUSY && c->retries > 0 && busy < FR_BUSY_RETRIES;
 		if (soon) {
 			busy++;
 			attempt--; /* not one of `retries` */

@@ -73,10 +73,8 @@ static int grow(void **v, unsigned n, unsigned *cap, size_t size)
 
 /* ---- outgoing: a transfer's outputs -------------------------------------- */
 
-/* The value of " key=" in one line of <transfer>/outputs: up to the next
- * space, or, for rest, to the end of the line. */
-static void field(const char *line, const char *key, bool rest, char *out,
-		  size_t cap)
+void fr_outputs_field(const char *line, const char *key, bool rest,
+		      char *out, size_t cap)
 {
 	size_t kl = strlen(key);
 	const char *p = line;
@@ -99,7 +97,7 @@ static double field_num(const char *line, const char *key)
 {
 	char v[64];
 
-	field(line, key, false, v, sizeof(v));
+	fr_outputs_field(line, key, false, v, sizeof(v));
 	return strtod(v, NULL);
 }
 
@@ -116,14 +114,14 @@ static void output_parse(const char *line, long pid, struct fr_status_output *o)
 {
 	char v[64];
 
-	field(line, "output", false, o->name, sizeof(o->name));
-	field(line, "type", false, o->type, sizeof(o->type));
-	field(line, "state", false, o->state, sizeof(o->state));
-	field(line, "why", false, o->why, sizeof(o->why));
-	field(line, "rate_src", false, o->rate_src, sizeof(o->rate_src));
-	field(line, "error", true, o->error, sizeof(o->error));
+	fr_outputs_field(line, "output", false, o->name, sizeof(o->name));
+	fr_outputs_field(line, "type", false, o->type, sizeof(o->type));
+	fr_outputs_field(line, "state", false, o->state, sizeof(o->state));
+	fr_outputs_field(line, "why", false, o->why, sizeof(o->why));
+	fr_outputs_field(line, "rate_src", false, o->rate_src, sizeof(o->rate_src));
+	fr_outputs_field(line, "error", true, o->error, sizeof(o->error));
 	o->segments = (uint32_t)field_num(line, "segs");
-	field(line, "bytes", false, v, sizeof(v));
+	fr_outputs_field(line, "bytes", false, v, sizeof(v));
 	o->bytes = strtoull(v, NULL, 10);
 	o->carrying = (uint32_t)field_num(line, "carrying");
 	o->estimate = field_num(line, "rate");
@@ -131,7 +129,7 @@ static void output_parse(const char *line, long pid, struct fr_status_output *o)
 	o->eta = field_num(line, "eta");
 	if (!strcmp(o->why, "-") || !strcmp(o->why, "done"))
 		o->why[0] = '\0';
-	field(line, "pid", false, v, sizeof(v));
+	fr_outputs_field(line, "pid", false, v, sizeof(v));
 	if (v[0])
 		pid = strtol(v, NULL, 10);
 	/* a courier's: when its parcel is expected in, while its sender

@@ -54,8 +54,6 @@ struct lane {
 	double shared_at;            /* when that sharing was last looked at */
 };
 
-#define LEARN_MIN_BYTES FR_LEARN_MIN_BYTES
-#define LEARN_MIN_S FR_LEARN_MIN_S
 /* How often a lane looks for another send over its address. */
 #define SHARED_CHECK_S 2.0
 
@@ -232,10 +230,16 @@ static bool tail_in(struct stripe *st)
 	return fr_assign_left_from(&st->as, st->cr->first) == 0;
 }
 
-/* How long until the parcel is expected in, 0 when it is in or due. */
+/* How long until the parcel is expected in, 0 when it is in (tail: the
+ * bytes of its segments not at the site yet) or due. */
+static double courier_due_s(struct stripe *st, uint64_t tail)
+{
+	return tail ? fmax(0, st->t0 + st->cr->eta - fr_now_s()) : 0;
+}
+
 static double courier_left_s(struct stripe *st)
 {
-	return tail_in(st) ? 0 : fmax(0, st->t0 + st->cr->eta - fr_now_s());
+	return courier_due_s(st, fr_assign_left_from(&st->as, st->cr->first));
 }
 
 /* The package's ETA at the network's rate, the parcel's tail counted
@@ -248,8 +252,8 @@ static double eta_of(struct stripe *st, uint64_t left, double rate)
 	if (!st->cr || !atomic_load(&st->tail_held))
 		return (double)left / rate;
 	uint64_t tail = fr_assign_left_from(&st->as, st->cr->first);
-	double cr = courier_left_s(st);
-	if (tail == 0 || cr <= 0) /* in; or due, and the network goes on */
+	double cr = courier_due_s(st, tail);
+	if (cr <= 0) /* in; or due, and the network goes on */
 		return (double)left / rate;
 	uint64_t front = left > tail ? left - tail : 0;
 	return fmax((double)front / rate, cr);
@@ -922,8 +926,8 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		}
 		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
-		    (s.bytes_acked >= LEARN_MIN_BYTES ||
-		     s.last_ack - st->t0 >= LEARN_MIN_S))
+		    (s.bytes_acked >= FR_LEARN_MIN_BYTES ||
+		     s.last_ack - st->t0 >= FR_LEARN_MIN_S))
 			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {
 			rc = l->rc;
