@@ -263,6 +263,11 @@ hung0=$(count_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after")
 pid=$!
 E2E_PIDS+=("$pid")
 wait_for_log "$WORK/o1.err" "dialling LAB isdn" 10 || fail "the slow dial did not start"
+# (killed once its dial command runs: the line's .dialling names it)
+for _ in $(seq 100); do
+	[ -s "$CEN_STORE/outgoing/.lines/LAB-isdn.dialling" ] && break
+	sleep 0.05
+done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 run_ferry "$WORK/o2.out" "$WORK/o2.err" send "$WORK/p-isdn" --to LAB --config "$WORK/orphan.conf" \
