@@ -224,12 +224,16 @@ struct fr_probe {
 };
 int fr_probe_run(struct fr_probe *p);
 
-/* ---- a RAS line on its own (out/ras.c), for ferry bench link -------------- */
+/* ---- a RAS line on its own (out/ras.c): ferry bench link, a parcel's
+ * messages ---------------------------------------------------------------- */
 struct fr_line;
 /* Take the address's line as a send would (its lock; dialled unless it is
- * up already: *dialled). 0 or a code, with err. */
+ * up already: *dialled). 0 or a code, with err. Without wait, a line
+ * another transfer holds is not waited for: 1 when it is up (use it as
+ * it is; *out stays NULL), -EAGAIN while it is being brought up. */
 int fr_line_take(const struct fr_config *c, const struct fr_address *a,
-		 struct fr_line **out, bool *dialled, char *err, size_t cap);
+		 bool wait, struct fr_line **out, bool *dialled, char *err,
+		 size_t cap);
 /* Let it go; hang_up: hang it up now unless a transfer is waiting for it
  * (then it is left to its keeper's idle timeout). true when hung up. */
 bool fr_line_release(struct fr_line *l, bool hang_up);

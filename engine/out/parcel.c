@@ -126,59 +126,124 @@ static int parcel_load(const char *dir, struct parcel *p)
 
 /* The network address a courier relies on: the site's first non-courier
  * address, in priority order. */
-static const struct fr_address *net_address(const struct fr_config *c,
-					    const char *site)
+/* The site has an address a parcel's messages can go by. */
+static bool has_network(const struct fr_config *c, const char *site)
 {
 	const struct fr_address *all[64];
 	unsigned n = fr_config_addresses(c, site, all, 64);
 
 	for (unsigned i = 0; i < n; i++)
-		if (all[i]->type != FR_ADDR_COURIER)
-			return all[i];
-	return NULL;
+		if (fr_output_for(all[i]->type))
+			return true;
+	return false;
 }
 
-static int connect_site(const struct fr_address *a, struct fr_chan *ch,
-			char *err, size_t cap)
+/* May a message go over a now to a send of this priority: its schedule
+ * open, its rate limit not at 0%. */
+static bool open_now(const struct fr_address *a, int priority, time_t now)
 {
-	int fd = fr_tcp_connect(a->host, 5000);
-
-	if (fd < 0) {
-		snprintf(err, cap, "cannot connect to %s (%s %s): %s", a->host,
-			 a->site, a->name, fr_strerror(fd));
-		return fd;
-	}
-	fr_chan_plain(ch, fd);
-	int rc = fr_handshake_client(ch, a->account, a->key, err, cap);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	return fd;
+	return fr_schedule_allows(&a->schedule, priority, now) &&
+	       !(a->ratelimit.mode == FR_RL_SHARE &&
+		 fr_ratelimit_share(&a->ratelimit, now) == 0);
 }
 
-/* One request over the site's network address, and its answer
- * (malloc'd, at most max bytes). 0, or a code with err set. */
-static int ask_site(const struct fr_config *c, const char *site,
-		    uint32_t type, const uint8_t *body, uint32_t blen,
-		    uint32_t max, uint32_t *atype, uint8_t **ans,
-		    uint32_t *alen, char *err, size_t cap)
+/* A session over address a (its line taken first, *line, unless a is a
+ * LAN): the fd, or a code with err set. */
+static int connect_address(const struct fr_config *c,
+			   const struct fr_address *a, struct fr_chan *ch,
+			   struct fr_line **line, char *err, size_t cap)
 {
-	const struct fr_address *a = net_address(c, site);
-	struct fr_chan ch;
+	bool dialled = false;
 	int fd, rc;
 
-	if (!a) {
+	if (a->type != FR_ADDR_LAN &&
+	    (rc = fr_line_take(c, a, false, line, &dialled, err, cap)) < 0)
+		return rc;
+	if ((fd = fr_tcp_connect(a->host, 5000)) < 0) {
+		snprintf(err, cap, "cannot connect to %s (%s %s): %s", a->host,
+			 a->site, a->name, fr_strerror(fd));
+		rc = fd;
+	} else {
+		fr_chan_plain(ch, fd);
+		if ((rc = fr_handshake_client(ch, a->account, a->key, err,
+					      cap)) == 0)
+			return fd;
+		close(fd);
+	}
+	/* a line dialled for nothing is hung up at once */
+	fr_line_release(*line, dialled);
+	*line = NULL;
+	return rc;
+}
+
+/*
+ * A session with the site for a parcel's messages (its registration, a
+ * query for receipts, a withdrawal), over an address a send of this
+ * priority would use now: its schedule open, a LAN before a line (which
+ * is dialled unless it is up), each tried in turn. The fd, with *line
+ * to let go of after the request (NULL: none taken); or a code with err
+ * set: FR_E_CLOSED when every address is closed now.
+ */
+static int connect_site(const struct fr_config *c, const char *site,
+			int priority, struct fr_chan *ch, struct fr_line **line,
+			char *err, size_t cap)
+{
+	const struct fr_address *all[64];
+	unsigned n = fr_config_addresses(c, site, all, 64);
+	time_t now = fr_schedule_now();
+	bool any = false, closed = false;
+	int rc = 0;
+
+	*line = NULL;
+	for (int lan = 1; lan >= 0; lan--)
+		for (unsigned i = 0; i < n; i++) {
+			const struct fr_address *a = all[i];
+			if (!fr_output_for(a->type) ||
+			    (a->type == FR_ADDR_LAN) != lan)
+				continue;
+			any = true;
+			if (!open_now(a, priority, now)) {
+				closed = true;
+				continue;
+			}
+			rc = connect_address(c, a, ch, line, err, cap);
+			if (rc >= 0 || rc == FR_E_AUTH)
+				return rc;
+		}
+	if (!any) {
 		snprintf(err, cap, "site %s has no network address", site);
 		return FR_E_CONFIG;
 	}
-	if ((fd = connect_site(a, &ch, err, cap)) < 0)
+	if (rc == 0 && closed) {
+		snprintf(err, cap,
+			 "no network address of site %s is open now to "
+			 "%s-priority sends (see their schedules)",
+			 site, fr_priority_name(priority));
+		return FR_E_CLOSED;
+	}
+	return rc;
+}
+
+/* One request over one of the site's network addresses (connect_site),
+ * and its answer (malloc'd, at most max bytes). 0, or a code with err
+ * set. */
+static int ask_site(const struct fr_config *c, const char *site,
+		    int priority, uint32_t type, const uint8_t *body,
+		    uint32_t blen, uint32_t max, uint32_t *atype,
+		    uint8_t **ans, uint32_t *alen, char *err, size_t cap)
+{
+	struct fr_chan ch;
+	struct fr_line *line;
+	int fd, rc;
+
+	if ((fd = connect_site(c, site, priority, &ch, &line, err, cap)) < 0)
 		return fd;
 	rc = fr_msg_send(&ch, type, body, blen);
 	if (rc == 0)
 		rc = fr_msg_recv(&ch, atype, ans, alen, max, err, cap);
 	fr_chan_wipe(&ch);
 	close(fd);
+	fr_line_release(line, false); /* its keeper hangs up once idle */
 	if (rc < 0 && !err[0])
 		snprintf(err, cap, "%s", fr_strerror(rc));
 	return rc;
@@ -190,7 +255,7 @@ static int ask_site(const struct fr_config *c, const char *site,
  * or a negative code with err set.
  */
 static int register_parcel(const struct fr_config *c, const char *site,
-			   const uint8_t id[FR_HASH_LEN], const uint8_t *mf,
+			   int priority, const uint8_t id[FR_HASH_LEN], const uint8_t *mf,
 			   size_t mf_len, uint32_t n_segments, uint8_t *have,
 			   char *err, size_t cap)
 {
@@ -202,7 +267,7 @@ static int register_parcel(const struct fr_config *c, const char *site,
 		return -ENOMEM;
 	memcpy(body, id, FR_HASH_LEN);
 	memcpy(body + FR_HASH_LEN, mf, mf_len);
-	rc = ask_site(c, site, FR_MSG_PARCEL, body,
+	rc = ask_site(c, site, priority, FR_MSG_PARCEL, body,
 		      (uint32_t)(FR_HASH_LEN + mf_len), FR_HAVE_LEN(n_segments),
 		      &type, &ans, &len, err, cap);
 	free(body);
@@ -228,7 +293,7 @@ static int query_parcels(const struct fr_config *c, const char *site,
 		return -ENOMEM;
 	fr_put32(body, n);
 	memcpy(body + 4, ids, (size_t)n * FR_HASH_LEN);
-	rc = ask_site(c, site, FR_MSG_PARCEL_QUERY, body, 4 + n * FR_HASH_LEN,
+	rc = ask_site(c, site, FR_PRIO_MEDIUM, FR_MSG_PARCEL_QUERY, body, 4 + n * FR_HASH_LEN,
 		      4 + n * 20, &type, &ans, &len, err, cap);
 	free(body);
 	if (rc < 0)
@@ -253,13 +318,14 @@ static int query_parcels(const struct fr_config *c, const char *site,
 
 /* Tell the site that a parcel it was told to expect will not come. */
 static void withdraw_parcel(const struct fr_config *c, const char *site,
-			    const uint8_t id[FR_HASH_LEN])
+			    int priority, const uint8_t id[FR_HASH_LEN])
 {
 	uint8_t *ans = NULL;
 	uint32_t type, len;
 	char err[600] = "";
-	int rc = ask_site(c, site, FR_MSG_PARCEL_WITHDRAW, id, FR_HASH_LEN,
-			  4 + 20, &type, &ans, &len, err, sizeof(err));
+	int rc = ask_site(c, site, priority, FR_MSG_PARCEL_WITHDRAW, id,
+			  FR_HASH_LEN, 4 + 20, &type, &ans, &len, err,
+			  sizeof(err));
 
 	if (rc == 0 && (type != FR_MSG_PARCEL_STATE || len != 4 + 20)) {
 		rc = FR_E_PROTOCOL;
@@ -900,9 +966,10 @@ static void *prep_thread(void *arg)
 		pp->o->hashed(pp->o->hashed_arg, pp->m);
 	if (pp->hash_rc == 0) {
 		fr_manifest_encode(pp->m, pp->mf, pp->mf_len);
-		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
-					     pp->mf_len, pp->m->n_segments,
-					     pp->have, pp->err, sizeof(pp->err));
+		pp->reg_rc = register_parcel(pp->c, pp->site, pp->o->priority,
+					     pp->parcel, pp->mf, pp->mf_len,
+					     pp->m->n_segments, pp->have,
+					     pp->err, sizeof(pp->err));
 		pp->registered = pp->reg_rc >= 0;
 	}
 	atomic_store(&pp->done, true);
@@ -972,7 +1039,9 @@ static int prep_settle(struct prep *pp)
 		       "every segment, and 'ferry parcel list' registers it "
 		       "once %s %s",
 		       pp->site, pp->err, pp->site,
-		       rc == -EBUSY ? "has room" : "is reachable");
+		       rc == -EBUSY	    ? "has room"
+		       : rc == FR_E_CLOSED ? "is open to it"
+					   : "is reachable");
 		memset(pp->have, 0, m->n_segments);
 	} else {
 		p->registered = 1;
@@ -1084,7 +1153,7 @@ static uint32_t not_written(const struct prep *pp, const struct fr_manifest *m)
 struct creation {
 	const struct fr_config *c;
 	const struct fr_parcel_opts *o;
-	const struct fr_address *ca, *na; /* courier, network */
+	const struct fr_address *ca; /* courier */
 	const char *media[FR_PARCEL_MEDIA_MAX];
 	unsigned n_media;
 	char name[FR_NAME_MAX + 1], src[4096];
@@ -1318,13 +1387,12 @@ static void vw_setup(struct vwriter *w, const struct fr_config *c,
 	fr_vol_hdr_pack(w->ph, &w->h);
 }
 
-/* The courier address (and the network one it needs) and the media to
- * fill, in order: those given, else the address's; each a writable
+/* The courier address (the site needs a network one too) and the media
+ * to fill, in order: those given, else the address's; each a writable
  * directory. 0, or an error said. */
 static int parcel_outputs(const struct fr_config *c,
 			  const struct fr_parcel_opts *o,
 			  const struct fr_address **ca_out,
-			  const struct fr_address **na_out,
 			  const char *media[FR_PARCEL_MEDIA_MAX],
 			  unsigned *n_media)
 {
@@ -1338,7 +1406,7 @@ static int parcel_outputs(const struct fr_config *c,
 		       o->via ? c->path : "");
 		return FR_E_CONFIG;
 	}
-	if (!(*na_out = net_address(c, o->site))) {
+	if (!has_network(c, o->site)) {
 		fr_log(FR_LOG_ERROR,
 		       "site %s has no network address in '%s': a courier "
 		       "needs one (lan or RAS), over which the parcel is "
@@ -1380,7 +1448,7 @@ static int create_source(struct creation *cr)
 	struct stat st;
 	int rc;
 
-	if ((rc = parcel_outputs(cr->c, o, &cr->ca, &cr->na, cr->media,
+	if ((rc = parcel_outputs(cr->c, o, &cr->ca, cr->media,
 				 &cr->n_media)) < 0)
 		return rc;
 	if ((rc = fr_package_source(o->path, o->name, "pack", cr->src,
@@ -1690,7 +1758,7 @@ static int create_end(struct creation *cr, int rc)
 	}
 	/* registered, and no parcel after all */
 	if (pp->registered && !cr->kept)
-		withdraw_parcel(cr->c, cr->o->site, pp->parcel);
+		withdraw_parcel(cr->c, cr->o->site, cr->o->priority, pp->parcel);
 	free(pp->mf);
 	free(pp->have);
 	free(pp->wrote);
@@ -1763,7 +1831,8 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
 			continue;
 		if (fr_manifest_decode(&m, mf, len) == 0) {
-			int r = register_parcel(c, p->site, id, mf, len,
+			int r = register_parcel(c, p->site, FR_PRIO_MEDIUM, id,
+						mf, len,
 						m.n_segments, NULL, err,
 						sizeof(err));
 			if (r >= 0) {

@@ -41,6 +41,7 @@ struct line {
 	bool failed;
 	bool closed; /* the address's schedule closed mid-transfer */
 	bool ended;  /* a striped send ended on another link (-ECANCELED) */
+	bool nowait; /* a line another transfer holds is not waited for */
 };
 
 static int line_path(const char *base, const char *ext, char *out, size_t cap)
@@ -345,7 +346,9 @@ static struct line *line_of(struct fr_output *o)
 
 /* Take the line: its lock (waiting for the transfer on it), dialled
  * unless it is up (*dialled), its keeper started. o, when not NULL, is
- * told which of the two it is at ("waiting", "dialling"). */
+ * told which of the two it is at ("waiting", "dialling"). With
+ * l->nowait, a line another transfer holds: 1 when it is up, else
+ * -EAGAIN. */
 static int line_open(const struct fr_config *c, const struct fr_address *a,
 		     struct line *l, const struct fr_output *o, bool *dialled,
 		     char *err, size_t cap)
@@ -371,6 +374,15 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 	}
 	/* one transfer at a time on a line */
 	if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (l->nowait && line_up(l->base))
+			return 1; /* up for the transfer on it */
+		if (l->nowait) {
+			snprintf(err, cap,
+				 "line %s %s is being brought up for another "
+				 "transfer",
+				 a->site, a->name);
+			return -EAGAIN;
+		}
 		fr_log(FR_LOG_INFO,
 		       "line %s %s is carrying another transfer; waiting for it",
 		       a->site, a->name);
@@ -506,17 +518,25 @@ struct fr_line {
 };
 
 int fr_line_take(const struct fr_config *c, const struct fr_address *a,
-		 struct fr_line **out, bool *dialled, char *err, size_t cap)
+		 bool wait, struct fr_line **out, bool *dialled, char *err,
+		 size_t cap)
 {
 	struct fr_line *fl = calloc(1, sizeof(*fl));
 	int rc;
 
 	*out = NULL;
+	*dialled = false;
 	if (!fl)
 		return -ENOMEM;
 	fl->a = *a;
 	fl->l.lock_fd = -1;
-	if ((rc = line_open(c, a, &fl->l, NULL, dialled, err, cap)) < 0) {
+	fl->l.nowait = !wait;
+	if ((rc = line_open(c, a, &fl->l, NULL, dialled, err, cap)) == 1) {
+		close(fl->l.lock_fd); /* not ours: its transfer keeps it up */
+		free(fl);
+		return 1;
+	}
+	if (rc < 0) {
 		/* a failed dial leaves nothing up; a keeper that did not
 		 * start leaves the line up: hang it up */
 		if (fl->l.failed)

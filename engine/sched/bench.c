@@ -250,7 +250,7 @@ int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
 						       .phase = "dialling"};
 			o->progress(o->progress_arg, &pr);
 		}
-		if ((rc = fr_line_take(c, a, &line, &r->dialled, err,
+		if ((rc = fr_line_take(c, a, true, &line, &r->dialled, err,
 				       sizeof(err))) < 0) {
 			fr_log(FR_LOG_ERROR, "%s", err);
 			return rc;

@@ -47,6 +47,9 @@
 # 17. parcel create killed -9 while it writes: `parcel list` says
 #     interrupted, `parcel ship` refuses it, saying why; the next parcel
 #     to that medium removes its cut volumes, and the medium imports.
+# 18. the site's first network address closed now (and leading nowhere):
+#     the registration goes by the open one; every address closed: the
+#     parcel is written unregistered, and create says why.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -797,6 +800,38 @@ else
 	wait "$cpid" 2>/dev/null
 	fail "parcel create of 48 MiB at level 19 ended before it could be killed"
 fi
+
+# ---- 18. the address a parcel's messages go by ------------------------------
+# the site's first address is closed now (its schedule lets only high
+# priority through) and leads nowhere; the registration goes by the open
+# one, which learns LAB holds the package: no parcel. With every network
+# address closed, the parcel is written unregistered, and create says why.
+mkdir -p "$WORK/src/route" "$WORK/m18a" "$WORK/m18b"
+binary_data "$WORK/src/route/r.bin" $((2 * 1024 * 1024))
+send route "$WORK/src/route" s18
+expect_rc 0 "$RC" "the package sent first"
+ROUTE_CONF=$WORK/route.conf
+{
+	printf '[site]\ncode = CEN\nstore = %s\n\n' "$CEN_STORE"
+	printf '[address LAB shut]\ntype = lan\nhost = 127.0.0.1:1\n'
+	printf 'password-file = %s\nschedule = high\npriority = 1\n\n' "$CEN_PW_FILE"
+	sed -n '/^\[address LAB lan\]/,$p' "$CEN_CONF"
+} >"$ROUTE_CONF"
+run_ferry "$WORK/c18a.out" "$WORK/c18a.err" parcel create "$WORK/src/route" --to LAB \
+	--config "$ROUTE_CONF" --name route --media "$WORK/m18a" --level 0
+expect_rc 0 "$RC" "parcel create with the site's first address closed"
+expect_grep "... registers by the open address: LAB holds it, no parcel" \
+	"already holds 'route' complete: no parcel needed" "$WORK/c18a.err"
+check "... nothing is left on the medium" [ -z "$(ls -A "$WORK/m18a")" ]
+sed 's/^\[address LAB lan\]$/&\nschedule = high/' "$ROUTE_CONF" >"$WORK/shut.conf"
+run_ferry "$WORK/c18b.out" "$WORK/c18b.err" parcel create "$WORK/src/route" --to LAB \
+	--config "$WORK/shut.conf" --name route --media "$WORK/m18b" --level 0
+expect_rc 0 "$RC" "parcel create with every network address closed"
+expect_grep "... says none is open and the parcel carries every segment" \
+	"no network address of site LAB is open now to medium-priority sends.*carry every segment.*once LAB is open to it" \
+	"$WORK/c18b.err"
+check "... no connection was tried" bash -c "! grep -q 'cannot connect' '$WORK/c18b.err'"
+check "... the parcel is written" [ "$(nvols "$WORK/m18b")" -ge 1 ]
 
 stop_serve
 e2e_finish

@@ -5,6 +5,8 @@
 # command takes it down (and logs both).
 #   - a transfer over each type (async and x25 at 64 kbit/s, isdn at 128
 #     kbit/s, sna at 2 Mbit/s), each dialled, then hung up after idle;
+#   - a parcel whose site's one network address is the line: its
+#     registration dials it, and it is hung up once idle;
 #   - a wrong password: refused (exit 4) and the line hung up;
 #   - a dial command that fails: the error names it and its exit status;
 #   - a sender interrupted while it dials: the line is hung up once idle;
@@ -24,7 +26,8 @@
 #     others are compressed against the segment before them.
 # FERRY_E2E_SHORT=1 (tools/test.sh, under ASan) runs a subset that covers
 # the same code paths in well under a minute: one line type dialled, a
-# transfer and the hang-up after idle, the wrong password, the failed
+# transfer and the hang-up after idle, a parcel registered over the line,
+# the wrong password, the failed
 # dial, the dial interrupted, the plain lan address, the line cut mid-transfer and redialled,
 # and the line cut in the middle of a compressed, streamed frame.
 # Needs root and network namespaces; skipped (never passed) without.
@@ -181,6 +184,31 @@ for spec in "${specs[@]}"; do
 	check "the line is down after the hang-up" \
 		bash -c "! ip -o link show $VC | grep -q 'state UP'"
 done
+
+# ---- a parcel registered over the line ------------------------------------------
+# the site's one network address is the line, hung up: `parcel create`
+# dials it to register the parcel, learns LAB holds the package (no
+# parcel), and the keeper hangs the line up once idle
+mkdir -p "$WORK/media"
+{
+	printf '[site]\ncode = CEN\nstore = %s\n' "$CEN_STORE"
+	ras_addr isdn isdn
+	printf '[address LAB usb]\ntype = courier\nmedia = %s\npassword-file = %s\n' \
+		"$WORK/media" "$PW_FILE"
+} >"$WORK/parcel.conf"
+dials=$(count_log "$WORK/line.log" "^dial LAB isdn isdn")
+hups=$(count_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after")
+run_ferry "$WORK/pc.out" "$WORK/pc.err" parcel create "$WORK/p-isdn" --to LAB \
+	--config "$WORK/parcel.conf" --level 0
+expect_rc 0 "$RC" "parcel create with a line as the site's network address"
+check "the line was dialled for the registration" \
+	[ "$(count_log "$WORK/line.log" "^dial LAB isdn isdn")" = $((dials + 1)) ]
+expect_grep "... which went through: LAB holds the package, no parcel" \
+	"already holds 'p-isdn' complete: no parcel needed" "$WORK/pc.err"
+check "... nothing is left on the medium" [ -z "$(ls -A "$WORK/media")" ]
+wait_for_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after" 10 $((hups + 1)) &&
+	pass "the line was hung up once idle" ||
+	fail "the line was not hung up: $(tail -n 3 "$CEN_STORE/outgoing/.lines/LAB-isdn.log" 2>&1)"
 
 # ---- a wrong password --------------------------------------------------------
 printf 'not the password\n' >"$WORK/wrong.pw"
