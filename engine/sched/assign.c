@@ -722,23 +722,65 @@ double fr_courier_time(const struct fr_courier_model *c, uint64_t bytes)
 	return t;
 }
 
-int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
-			const double *net_rates, unsigned n_net,
-			const struct fr_courier_model *c, double *eta)
+/* The network's links (rate, and from when on it carries: s from now),
+ * in the order they start; those that never do are left out. */
+struct net_link {
+	double rate, from;
+};
+static unsigned net_links(const double *rates, const double *from,
+			  unsigned n, struct net_link *out)
 {
-	double sum = 0, total = 0, front = 0;
+	unsigned k = 0;
 
-	for (unsigned i = 0; i < n_net; i++)
-		sum += net_rates[i] > 0 ? net_rates[i] : 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct net_link l = {rates[i], from ? from[i] : 0};
+		if (!(l.rate > 0) || l.from < 0)
+			continue;
+		unsigned j = k++;
+		for (; j > 0 && out[j - 1].from > l.from; j--)
+			out[j] = out[j - 1];
+		out[j] = l;
+	}
+	return k;
+}
+
+/* When the network would have carried bytes: each link at its rate from
+ * its start on (INFINITY without a link). */
+static double net_time(const struct net_link *l, unsigned n, double bytes)
+{
+	double t = 0, sum = 0, done = 0;
+
+	if (bytes <= 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (sum > 0 && done + sum * (l[i].from - t) >= bytes)
+			return t + (bytes - done) / sum;
+		done += sum * (l[i].from - t);
+		t = l[i].from;
+		sum += l[i].rate;
+	}
+	return sum > 0 ? t + (bytes - done) / sum : INFINITY;
+}
+
+int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
+			const double *net_rates, const double *net_from,
+			unsigned n_net, const struct fr_courier_model *c,
+			double *eta)
+{
+	struct net_link nl[FR_ASSIGN_MAX_OUT];
+	double total = 0, front = 0;
+	unsigned n = net_links(net_rates, net_from,
+			       n_net < FR_ASSIGN_MAX_OUT ? n_net
+							 : FR_ASSIGN_MAX_OUT,
+			       nl);
+
 	for (uint32_t s = 0; s < n_segs; s++)
 		total += seg_bytes[s];
 	/* no split: the network alone (never, without a network) */
-	double best = sum > 0 ? total / sum : INFINITY;
+	double best = net_time(nl, n, total);
 	int64_t split = FR_ASSIGN_NONE;
 	for (uint32_t k = 0; k < n_segs; k++) {
-		double t = fmax(sum > 0 ? front / sum
-				: k	? INFINITY
-					: 0,
+		double t = fmax(net_time(nl, n, front),
 				fr_courier_time(c, (uint64_t)(total - front)));
 		/* a tail its media cannot take is no choice */
 		if (t < best && !(c->room > 0 && total - front > c->room)) {

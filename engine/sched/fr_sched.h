@@ -188,14 +188,16 @@ struct fr_courier_model {
 };
 /*
  * Where to split: the first segment of the courier's tail, the network
- * (n_net outputs of these rates) carrying the front, so that both would
- * finish together (the least of the two finishing times' maximum), or
- * FR_ASSIGN_NONE when the network alone is sooner. *eta: the finish
- * with that choice (seconds from now).
+ * (n_net outputs of these rates, each carrying from net_from[i] seconds
+ * from now on, < 0: never; NULL: all now) carrying the front, so that
+ * both would finish together (the least of the two finishing times'
+ * maximum), or FR_ASSIGN_NONE when the network alone is sooner. *eta:
+ * the finish with that choice (seconds from now).
  */
 int64_t fr_assign_split(uint32_t n_segs, const uint32_t *seg_bytes,
-			const double *net_rates, unsigned n_net,
-			const struct fr_courier_model *c, double *eta);
+			const double *net_rates, const double *net_from,
+			unsigned n_net, const struct fr_courier_model *c,
+			double *eta);
 /* The courier address a as the split sees it: media written at about
  * 150 MB/s, its `transit`, imported at about 100 MB/s. false when it has
  * no media or no transit time. */

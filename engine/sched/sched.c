@@ -717,7 +717,7 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 {
 	const struct fr_address *all[64];
 	unsigned na = fr_config_addresses(c, t->site, all, 64);
-	double rates[FR_ASSIGN_MAX_OUT], eta;
+	double rates[FR_ASSIGN_MAX_OUT], from[FR_ASSIGN_MAX_OUT], eta;
 	int src;
 
 	memset(cr, 0, sizeof(*cr));
@@ -747,10 +747,16 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 		return -ENOMEM;
 	for (uint32_t s = 0; s < m->n_segments; s++)
 		bytes[s] = m->segments[s].length;
-	for (unsigned i = 0; i < n; i++)
+	/* a lane closed now carries from when its window opens */
+	time_t now = fr_schedule_now();
+	for (unsigned i = 0; i < n; i++) {
 		rates[i] = fr_link_rate(c, lanes[i], &src);
-	int64_t k = fr_assign_split(m->n_segments, bytes, rates, n, &cr->model,
-				    &eta);
+		time_t o = fr_schedule_next_open(&lanes[i]->schedule,
+						 t->priority, now);
+		from[i] = o == (time_t)-1 ? -1 : difftime(o, now);
+	}
+	int64_t k = fr_assign_split(m->n_segments, bytes, rates, from, n,
+				    &cr->model, &eta);
 	free(bytes);
 	char e[32];
 	fr_clock_str(eta, e, sizeof(e));
@@ -779,6 +785,35 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 		       "meanwhile, until it is imported",
 		       t->name, t->site, cr->a->name, m->n_segments - 1, e);
 	return 1;
+}
+
+/* --courier needs a network address open to the send's priority some
+ * time (the parcel is registered, and its receipt comes back, that
+ * way): 0, or FR_E_CONFIG said. */
+static int courier_needs_lanes(const struct fr_config *c,
+			       const struct fr_transfer *t,
+			       const struct fr_address *const *addrs,
+			       unsigned n, unsigned n_lanes)
+{
+	bool net = false;
+
+	if (t->courier != FR_COURIER_YES || n_lanes)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		net |= addrs[i]->type != FR_ADDR_COURIER;
+	if (net)
+		fr_log(FR_LOG_ERROR,
+		       "--courier: no network address of site %s is ever open "
+		       "to %s-priority sends: a parcel needs one (it is "
+		       "registered, and its receipt comes back, that way)",
+		       t->site, fr_priority_name(t->priority));
+	else
+		fr_log(FR_LOG_ERROR,
+		       "--courier: site %s has no network address in '%s': a "
+		       "parcel needs one (it is registered, and its receipt "
+		       "comes back, that way)",
+		       t->site, c->path);
+	return FR_E_CONFIG;
 }
 
 /* What the one output of a send that did not stripe carried. */
@@ -1100,9 +1135,11 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			       .single = single, .r = &r, .res = res,
 			       .t0 = fr_now_s()};
 	int rc = FR_E_CONFIG;
-	struct slots sl;
+	struct slots sl = {-1, -1};
 	int busy = 0; /* busy answers retried at once so far */
-	bool soon = false;
+	bool soon = false, split_made = false;
+	struct fr_stripe_courier cr;
+	int split = 0; /* --courier: 1 when a parcel carries the tail */
 
 	if (n == 0) {
 		fr_log(FR_LOG_ERROR,
@@ -1119,7 +1156,22 @@ window:
 	/* (what the package is, said even if a signal ends the wait) */
 	res->n_segments = m->n_segments;
 	res->total_bytes = m->total_size;
-	if ((rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
+	const struct fr_address *lanes[FR_ASSIGN_MAX_OUT];
+	unsigned n_lanes = stripe_addresses(t, addrs, n, lanes);
+	/* --courier: split before any window is waited for, the network
+	 * counted from when its windows open (a parcel need not wait for a
+	 * network that is closed now) */
+	if (t->courier && !split_made) {
+		split_made = true;
+		if ((split = courier_needs_lanes(c, t, addrs, n, n_lanes)) == 0)
+			split = courier_split(c, t, m, lanes, n_lanes, &cr);
+		if (split < 0) {
+			rc = split;
+			snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
+			goto over;
+		}
+	}
+	if (!split && (rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
 		free(b.oz.body); /* from before a window closed */
 		free(b.mf);
 		return rc;
@@ -1135,38 +1187,6 @@ window:
 	res->total_bytes = m->total_size;
 	snprintf(t->state, sizeof(t->state), "sending");
 	fr_transfer_save(t);
-	const struct fr_address *lanes[FR_ASSIGN_MAX_OUT];
-	unsigned n_lanes = stripe_addresses(t, addrs, n, lanes);
-	if (t->courier == FR_COURIER_YES && !n_lanes) {
-		/* (a parcel of the whole package would be said, then the
-		 * send fail on no address) */
-		bool net = false;
-		for (unsigned i = 0; i < n; i++)
-			net |= addrs[i]->type != FR_ADDR_COURIER;
-		if (net)
-			fr_log(FR_LOG_ERROR,
-			       "--courier: no network address of site %s is "
-			       "ever open to %s-priority sends: a parcel needs "
-			       "one (it is registered, and its receipt comes "
-			       "back, that way)",
-			       t->site, fr_priority_name(t->priority));
-		else
-			fr_log(FR_LOG_ERROR,
-			       "--courier: site %s has no network address in "
-			       "'%s': a parcel needs one (it is registered, and "
-			       "its receipt comes back, that way)",
-			       t->site, c->path);
-		rc = FR_E_CONFIG;
-		snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
-		goto over;
-	}
-	struct fr_stripe_courier cr;
-	int split = t->courier ? courier_split(c, t, m, lanes, n_lanes, &cr) : 0;
-	if (split < 0) {
-		rc = split;
-		snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());
-		goto over;
-	}
 	/* (a package of no file data has nothing to stripe: one address
 	 * carries its listing) */
 	if (m->n_segments && (n_lanes >= 2 || (split && n_lanes))) {

@@ -258,16 +258,38 @@ static void courier_step(struct sim *S, double now)
 
 /* ---- a run --------------------------------------------------------------- */
 
+/* When link L is first up from the start on (-1: never). */
+static double first_up(const struct fr_sim_link *L)
+{
+	double t = 0;
+
+	for (bool moved = true; moved;) {
+		moved = false;
+		for (unsigned i = 0; i < L->n_off; i++)
+			if (L->off[i].from <= t &&
+			    (L->off[i].to < 0 || t < L->off[i].to)) {
+				if (L->off[i].to < 0)
+					return -1;
+				t = L->off[i].to;
+				moved = true;
+			}
+	}
+	return t;
+}
+
 static int courier_setup(struct sim *S, const struct fr_sim_courier *cr)
 {
-	double rates[FR_ASSIGN_MAX_OUT], eta;
+	double rates[FR_ASSIGN_MAX_OUT], from[FR_ASSIGN_MAX_OUT], eta;
 	uint64_t tail = 0;
 
-	for (unsigned o = 0; o < S->n; o++)
+	for (unsigned o = 0; o < S->n; o++) {
 		rates[o] = S->l[o].L->start_rate > 0 ? S->l[o].L->start_rate
 						     : S->l[o].L->rate;
-	int64_t k =
-	    fr_assign_split(S->n_segs, S->bytes, rates, S->n, &cr->m, &eta);
+		from[o] = first_up(S->l[o].L);
+	}
+	/* (a link closed at the start carries from when it opens) */
+	int64_t k = fr_assign_split(S->n_segs, S->bytes, rates, from, S->n,
+				    &cr->m, &eta);
 	S->r->split = k;
 	if (k < 0)
 		return 0;

@@ -23,6 +23,9 @@
 #     the network carries everything, status says why the courier failed;
 #   - a parcel that carries the whole package: the network sends it
 #     meanwhile (it had waited for the parcel for ever);
+#   - the network closed now (its window opens in ten minutes): the
+#     parcel, written at once, takes the whole package, and imported,
+#     completes it while the send waits for the window;
 #   - --courier for a site without a courier address: exit 3, named;
 #     --via auto there: the network alone; --via naming the courier, or
 #     no address of the site: exit 3, said.
@@ -347,5 +350,37 @@ expect_grep "... the parcel takes the whole package" "carries segments 0 to [0-9
 expect_grep "... and the network sends it meanwhile" \
 	"the network sends the parcel's segments meanwhile" "$WORK/wh.err"
 compare_trees "$WH" "$LAB_STORE/packages/whole" "the package the network brought before its parcel"
+
+# ---- every network address closed now ------------------------------------------
+# the LAN closed for the next ten minutes: the split is made at once, the
+# network counted from when its window opens, so the parcel (5 s away)
+# takes the whole package and is written at once, not once the window
+# opens; imported, it completes the package while the send waits
+CL=$WORK/src/closed
+mkdir -p "$CL" "$WORK/media-closed"
+binary_data "$CL/c.bin" $((3 * 1024 * 1024))
+[ "$(date +%S)" -lt 55 ] || sleep 6
+from=$(date +%H:%M)
+to=$(date -d '+10 min' +%H:%M)
+sed -e "s|^media = .*|media = $WORK/media-closed|" -e "s|^store = .*|store = $WORK/cen-closed|" \
+	-e "s|^bandwidth = .*|&\nschedule = $from-$to none; daily all|" "$CEN_CONF" >"$WORK/closed.conf"
+"$FERRY" send "$CL" --to LAB --courier --level 0 --config "$WORK/closed.conf" \
+	>"$WORK/cl.out" 2>"$WORK/cl.err" &
+pc=$!
+E2E_PIDS+=("$pc")
+wait_for_log "$WORK/cl.err" "parcel [0-9a-f]+ for LAB: segments" 30 &&
+	pass "with the network closed until $to, the parcel is written at once" ||
+	fail "with the network closed, no parcel was written: $(tail -n 3 "$WORK/cl.err")"
+expect_grep "... it takes the whole package" "carries segments 0 to [0-9]+, the whole package" \
+	"$WORK/cl.err"
+expect_grep "... unregistered, saying why" "no network address of site LAB is open now" "$WORK/cl.err"
+check "... the send waits for the window meanwhile" kill -0 "$pc"
+run_ferry "$WORK/ic.out" "$WORK/ic.err" parcel import "$WORK/media-closed" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the parcel imported while the network is closed"
+compare_trees "$CL" "$LAB_STORE/packages/closed" "the package the parcel brought while the network was closed"
+kill -INT "$pc" 2>/dev/null
+rc=0
+wait "$pc" || rc=$?
+expect_rc 130 "$rc" "the waiting send, interrupted"
 
 e2e_finish

@@ -10,7 +10,8 @@
 # (confirmed by hashes, or copies to compare when the sender's records
 # are gone). --offline, a site that does not answer, --via, schedules
 # (an address never open to the priority, one closed now), a courier
-# with a long transit (no split) and a short one (a split), and the
+# with a long transit (no split), a short one (a split), a short one
+# with the network closed now (the whole package by parcel), and the
 # errors. Over links of different speeds, a plan proposes a smaller
 # segment-size when it would land the package sooner (not over one).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -362,6 +363,16 @@ EOF
 check "... a split: the network the front, the parcel the back, sooner ($r)" [ "$r" = ok ]
 run_ferry "$WORK/c2.txt" "$WORK/c2t.err" plan "$PKG" --to LAB --offline --config "$SHORT"
 expect_grep "... the courier line" "^courier box: a split beats the network by [0-9.]+s: the network carries segments 0-[0-9]+ " "$WORK/c2.txt"
+# every network address closed for the next ten minutes: the split counts
+# the network from when it opens, so the parcel takes the whole package
+[ "$(date +%S)" -lt 55 ] || sleep 6
+from=$(date +%H:%M)
+to=$(date -d '+10 min' +%H:%M)
+sed "s|^bandwidth = .*|&\nschedule = $from-$to none; daily all|" "$SHORT" >"$WORK/shut.conf"
+run_ferry "$WORK/c5.json" "$WORK/c5.err" plan "$PKG" --to LAB --offline --json --config "$WORK/shut.conf"
+expect_rc 0 "$RC" "plan with a courier 3 s away and the network closed until $to"
+check "... the parcel takes the whole package, sooner ($(json_get "$WORK/c5.json" '(d["courier"]["split"], d["courier"]["first_segment"], d["courier"]["eta"], d["eta"])'))" \
+	[ "$(json_get "$WORK/c5.json" 'd["courier"]["split"] and d["courier"]["first_segment"] == 0 and d["courier"]["eta"] < 60 < 530 < d["eta"]')" = true ]
 NOTRANSIT=$(conf notransit "[address LAB box]
 type = courier
 media = $WORK/media

@@ -587,7 +587,7 @@ Test(assign, courier_split_both_finish_together)
 	uint32_t n = 120000; /* 1 TB: 4.6 days over the network alone */
 	uint32_t *b = segs(n);
 	double rate = MBIT(20), eta;
-	int64_t k = fr_assign_split(n, b, &rate, 1, &DAY, &eta);
+	int64_t k = fr_assign_split(n, b, &rate, NULL, 1, &DAY, &eta);
 
 	cr_assert(k > 0 && k < n, "split %lld", (long long)k);
 	double tn = split_net(b, k, rate), tc = split_courier(b, n, k);
@@ -614,17 +614,48 @@ Test(assign, courier_split_fits_its_media)
 	uint32_t n = 120000;
 	uint32_t *b = segs(n);
 	double rate = MBIT(20), eta;
-	int64_t k = fr_assign_split(n, b, &rate, 1, &DAY, &eta);
+	int64_t k = fr_assign_split(n, b, &rate, NULL, 1, &DAY, &eta);
 	struct fr_courier_model small = DAY;
 	small.room = (total(b, n) - split_net(b, k, rate) * rate) / 10;
-	int64_t k2 = fr_assign_split(n, b, &rate, 1, &small, &eta);
+	int64_t k2 = fr_assign_split(n, b, &rate, NULL, 1, &small, &eta);
 
 	cr_assert(k2 > k, "split %lld, on small media %lld", (long long)k,
 		  (long long)k2);
 	cr_assert_leq(total(b, n) - split_net(b, k2, rate) * rate, small.room);
 	small.room = 1; /* not a segment's room */
-	cr_assert_eq(fr_assign_split(n, b, &rate, 1, &small, &eta),
+	cr_assert_eq(fr_assign_split(n, b, &rate, NULL, 1, &small, &eta),
 		     FR_ASSIGN_NONE);
+	free(b);
+}
+
+Test(assign, courier_split_counts_the_network_from_when_it_opens)
+{
+	uint32_t n = 20000; /* 168 GB: 18.6 h over 20 Mbit/s, under a day */
+	uint32_t *b = segs(n);
+	double rate = MBIT(20), eta, closed = 12 * 3600.0, never = -1;
+	double alone = total(b, n) / rate;
+
+	/* open now: the network alone; closed for 12 h: a split, sooner
+	 * than the network's 12 h + 18.6 h */
+	cr_assert_eq(fr_assign_split(n, b, &rate, NULL, 1, &DAY, &eta),
+		     FR_ASSIGN_NONE);
+	int64_t k = fr_assign_split(n, b, &rate, &closed, 1, &DAY, &eta);
+	cr_assert(k >= 0 && k < n, "split %lld", (long long)k);
+	cr_assert_lt(eta, closed + alone);
+	cr_assert_float_eq(eta, fmax(closed + split_net(b, k, rate),
+				     split_courier(b, n, k)), 1e-6);
+	/* a network that never opens: the parcel takes it all */
+	cr_assert_eq(fr_assign_split(n, b, &rate, &never, 1, &DAY, &eta), 0);
+	cr_assert_float_eq(eta, fr_courier_time(&DAY, (uint64_t)total(b, n)),
+			   1e-6);
+	/* two links, the second from an hour on: the first alone, then both */
+	double rates[2] = {rate, rate}, from[2] = {0, 3600};
+	struct fr_courier_model far = DAY;
+	far.transit_s = 1e9; /* never sooner: eta is the network's */
+	cr_assert_eq(fr_assign_split(n, b, rates, from, 2, &far, &eta),
+		     FR_ASSIGN_NONE);
+	cr_assert_float_eq(eta, 3600 + (total(b, n) - rate * 3600) / (2 * rate),
+			   1e-6);
 	free(b);
 }
 
@@ -634,11 +665,11 @@ Test(assign, courier_no_split_when_the_network_is_sooner)
 	uint32_t *b = segs(n);
 	double rate = MBIT(20), eta;
 
-	cr_assert_eq(fr_assign_split(n, b, &rate, 1, &DAY, &eta),
+	cr_assert_eq(fr_assign_split(n, b, &rate, NULL, 1, &DAY, &eta),
 		     FR_ASSIGN_NONE);
 	cr_assert_float_eq(eta, total(b, n) / rate, 1e-6);
 	/* without a network, the courier carries it all */
-	cr_assert_eq(fr_assign_split(n, b, NULL, 0, &DAY, &eta), 0);
+	cr_assert_eq(fr_assign_split(n, b, NULL, NULL, 0, &DAY, &eta), 0);
 	cr_assert_float_eq(eta, fr_courier_time(&DAY, (uint64_t)total(b, n)),
 			   1e-6);
 	free(b);
