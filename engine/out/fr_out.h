@@ -229,8 +229,9 @@ int fr_probe_run(struct fr_probe *p);
 struct fr_line;
 /* Take the address's line as a send would (its lock; dialled unless it is
  * up already: *dialled). 0 or a code, with err. Without wait, a line
- * another transfer holds is not waited for: 1 when it is up (use it as
- * it is; *out stays NULL), -EAGAIN while it is being brought up. */
+ * another transfer holds is not waited for: 1 once it is up (its dial
+ * waited for; use it as it is, *out stays NULL), -EAGAIN when it does
+ * not come up. */
 int fr_line_take(const struct fr_config *c, const struct fr_address *a,
 		 bool wait, struct fr_line **out, bool *dialled, char *err,
 		 size_t cap);

@@ -8,6 +8,7 @@
  *   <SITE>-<NAME>.up     the line is up: "pid=N" of its keeper
  *   <SITE>-<NAME>.used   its mtime: when the line was last used
  *   <SITE>-<NAME>.dialling  "pid=N" of the dial command while it runs
+ *       (of its sender from before the keeper starts until then)
  *   <SITE>-<NAME>.log    dial and hang-up, with times
  *
  * A transfer takes the line's lock and dials unless the line is up (its
@@ -339,6 +340,29 @@ static int orphan_dial(const struct fr_address *a, const char *base,
 	return 0;
 }
 
+/* The line another transfer holds (lock_fd, not locked), for a message
+ * of ours: 1 once it is up (its dial waited for), 0 when that transfer
+ * let go of it first (lock_fd locked now), else -EAGAIN. */
+static int line_of_another(const struct fr_address *a, const char *base,
+			   int lock_fd, char *err, size_t cap)
+{
+	char mark[1300];
+
+	if (line_path(base, "dialling", mark, sizeof(mark)))
+		return -ENAMETOOLONG;
+	for (int i = 0; i < HOOK_TIMEOUT_S * 10; i++) {
+		if (!dial_running(mark) && line_up(base))
+			return 1;
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		usleep(100000);
+	}
+	snprintf(err, cap, "line %s %s carries another transfer and did not "
+		 "come up in %d s",
+		 a->site, a->name, HOOK_TIMEOUT_S);
+	return -EAGAIN;
+}
+
 static struct line *line_of(struct fr_output *o)
 {
 	return o->line;
@@ -373,16 +397,11 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 		return rc;
 	}
 	/* one transfer at a time on a line */
-	if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (l->nowait && line_up(l->base))
-			return 1; /* up for the transfer on it */
-		if (l->nowait) {
-			snprintf(err, cap,
-				 "line %s %s is being brought up for another "
-				 "transfer",
-				 a->site, a->name);
-			return -EAGAIN;
-		}
+	bool locked = flock(l->lock_fd, LOCK_EX | LOCK_NB) == 0;
+	if (!locked && l->nowait) {
+		if ((rc = line_of_another(a, l->base, l->lock_fd, err, cap)))
+			return rc;
+	} else if (!locked) {
 		fr_log(FR_LOG_INFO,
 		       "line %s %s is carrying another transfer; waiting for it",
 		       a->site, a->name);
@@ -403,6 +422,15 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 	if ((rc = orphan_dial(a, l->base, o, err, cap)) < 0)
 		return rc;
 	if (!line_up(l->base)) {
+		char mark[1300], text[64];
+		if (line_path(l->base, "dialling", mark, sizeof(mark)))
+			return -ENAMETOOLONG;
+		/* marked as being dialled (by us, until the dial command
+		 * runs) before its keeper's .up exists: another's message
+		 * waits for the dial rather than take the line as up */
+		int tn = snprintf(text, sizeof(text), "pid=%ld\n", (long)getpid());
+		if (a->dial[0])
+			fr_write_file_atomic(mark, text, (size_t)tn);
 		/* the keeper first: a sender that dies while it dials (a
 		 * signal, a crash) lets go of the lock, and the keeper hangs
 		 * the line up once it is idle, as after any transfer */
@@ -410,6 +438,7 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 		if ((rc = start_keeper(a, l->base)) < 0) {
 			snprintf(err, cap, "cannot start the line's keeper: %s",
 				 fr_strerror(rc));
+			unlink(mark);
 			l->failed = true;
 			return rc;
 		}
@@ -419,9 +448,6 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
 			       a->name, fr_line_profile(a->type)->name);
 			double t0 = fr_now_s();
-			char mark[1300];
-			if (line_path(l->base, "dialling", mark, sizeof(mark)))
-				return -ENAMETOOLONG;
 			if ((rc = run_hook(a, a->dial, "dial", mark, o, err,
 					   cap)) == -ECANCELED) {
 				/* it may come up all the same: the keeper

@@ -10,6 +10,8 @@
 #   - a wrong password: refused (exit 4) and the line hung up;
 #   - a dial command that fails: the error names it and its exit status;
 #   - a sender interrupted while it dials: the line is hung up once idle;
+#   - a --courier send over the line: its parcel's registration waits for
+#     the line's dial and goes over it;
 #   - a sender killed -9 while it dials: the next send waits for that dial,
 #     and the line is hung up once idle;
 #   - a sender killed on the line: hung up its idle-timeout after the kill;
@@ -276,6 +278,31 @@ check "the line its dial brought up is hung up once idle" \
 	[ "$(grep -c '^hangup' "$WORK/line.log")" -gt "$hangups0" ]
 check "... after the dial ended ($(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' '))" \
 	[ "$(tail -n 2 "$WORK/line.log" | cut -d' ' -f1 | tr '\n' ' ')" = "dial hangup " ]
+
+# ---- a --courier send whose one network address is the line -------------------
+# the send dials the line (slowly) while its parcel is written; the
+# parcel's registration waits for that dial and goes over the line (it
+# is not left unregistered, as when the site cannot be reached)
+mkdir -p "$WORK/p-cs" "$WORK/media-cs"
+binary_data "$WORK/p-cs/data.bin" $((128 * 1024))
+{
+	cat "$WORK/slowdial.conf"
+	printf '[address LAB usb]\ntype = courier\nmedia = %s\ntransit = 1s\npassword-file = %s\n' \
+		"$WORK/media-cs" "$PW_FILE"
+} >"$WORK/cs.conf"
+hups=$(count_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after")
+run_ferry "$WORK/cs.out" "$WORK/cs.err" send "$WORK/p-cs" --to LAB --courier --level 0 \
+	--config "$WORK/cs.conf"
+expect_rc 0 "$RC" "a --courier send over a line that dials slowly"
+expect_grep "... its parcel takes a tail" "a parcel by usb carries segments" "$WORK/cs.err"
+check "... whose registration waited for the dial, not given up ($(grep -o 'cannot register[^:]*: [^)]*' "$WORK/cs.err"))" \
+	bash -c "! grep -q 'cannot register the parcel' '$WORK/cs.err'"
+run_ferry "$WORK/csl.json" "$WORK/csl.err" parcel list --offline --json --config "$WORK/cs.conf"
+check "... parcel list: registered" \
+	[ "$(json_get "$WORK/csl.json" '[p["registered"] for p in d if p["name"] == "p-cs"]')" = "[True]" ]
+compare_trees "$WORK/p-cs" "$LAB_STORE/packages/p-cs" "the package the network completed"
+wait_for_log "$CEN_STORE/outgoing/.lines/LAB-isdn.log" "hung up after" 10 $((hups + 1)) &&
+	pass "... and the line hung up once idle" || fail "the line was not hung up after the --courier send"
 
 # ---- a sender killed -9 while it dials: its dial runs on ----------------------
 # the next send on the line waits for that dial before it uses the line
