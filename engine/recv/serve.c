@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -2731,6 +2732,40 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/* One receiver per store: <store>/serve.lock, flock'd for the life of
+ * `ferry serve`, names its pid. The fd, or a code said (another runs:
+ * -EBUSY). */
+static int serve_lock(const char *store)
+{
+	char path[1200], text[64] = "";
+	int fd;
+
+	if (fr_path_fmt(path, sizeof(path), "%s/serve.lock", store))
+		return -ENAMETOOLONG;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		int e = -errno;
+		fr_log(FR_LOG_ERROR, "cannot open '%s': %s", path,
+		       fr_strerror(e));
+		return e;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+		text[n > 0 ? n : 0] = '\0';
+		text[strcspn(text, "\n")] = '\0';
+		fr_log(FR_LOG_ERROR,
+		       "another ferry serve (%s) receives into the store '%s': "
+		       "stop it first; one store has one receiver",
+		       text[0] ? text : "its pid unknown", store);
+		close(fd);
+		return -EBUSY;
+	}
+	int n = snprintf(text, sizeof(text), "pid=%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)n, 0) != n)
+		fr_log(FR_LOG_WARN, "cannot write '%s': %s", path,
+		       strerror(errno));
+	return fd;
+}
+
 int fr_serve(const struct fr_config *c)
 {
 	struct sigaction sa = {0};
@@ -2746,6 +2781,9 @@ int fr_serve(const struct fr_config *c)
 		fr_log(FR_LOG_ERROR, "config '%s': %s", c->path, err);
 		return FR_E_CONFIG;
 	}
+	int slk = serve_lock(c->store);
+	if (slk < 0)
+		return slk;
 	signal(SIGPIPE, SIG_IGN);
 	sa.sa_handler = on_signal; /* no SA_RESTART: accept() must wake */
 	sigaction(SIGINT, &sa, NULL);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_cli.sh - the command line's contract: help, usage errors (exit 2),
 # config errors (exit 3) that name file, line and key, secrets kept out
-# of configs, a missing source named, status on an empty store.
+# of configs, a missing source named, status on an empty store, one
+# receiver per store.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_cli
 
@@ -170,5 +171,17 @@ if "$FERRY" version | grep -q 'test build'; then
 else
 	log "not a test build: the FERRY_* switches are ignored, not checked here"
 fi
+
+# ---- one receiver per store ------------------------------------------------------
+# a second `ferry serve` on the same store (another port) is refused at
+# once, naming the first by its pid; the first goes on
+start_serve
+sed "s|^listen = .*|listen = 127.0.0.1:$((PORT + 1))|" "$LAB_CONF" >"$WORK/lab2.conf"
+run_ferry "$O" "$E" serve --config "$WORK/lab2.conf"
+expect_rc 1 "$RC" "a second serve on the same store"
+expect_grep "... names the first by its pid, and the store" \
+	"another ferry serve \(pid=$SERVE_PID\) receives into the store '$LAB_STORE'" "$E"
+check "... the first goes on" kill -0 "$SERVE_PID"
+stop_serve
 
 e2e_finish
