@@ -154,6 +154,12 @@ static void print_courier(const struct fr_plan *p, FILE *out)
 	else if (!c->split)
 		fprintf(out, "no split: %s (the parcel alone: %s)\n", c->why,
 			span(c->alone, t, sizeof(t)));
+	else if (!c->first && !c->net_bytes)
+		fprintf(out,
+			"a parcel of the whole package (segments 0-%u, %s) "
+			"beats the network by %s; ETA %s\n",
+			p->n_segments - 1, fr_human_bytes(c->bytes, b, sizeof(b)),
+			span(c->gain, t, sizeof(t)), span(c->eta, u, sizeof(u)));
 	else if (!c->first)
 		fprintf(out,
 			"a parcel of the whole package (segments 0-%u) beats "

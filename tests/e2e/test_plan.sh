@@ -373,6 +373,9 @@ run_ferry "$WORK/c5.json" "$WORK/c5.err" plan "$PKG" --to LAB --offline --json -
 expect_rc 0 "$RC" "plan with a courier 3 s away and the network closed until $to"
 check "... the parcel takes the whole package, sooner ($(json_get "$WORK/c5.json" '(d["courier"]["split"], d["courier"]["first_segment"], d["courier"]["eta"], d["eta"])'))" \
 	[ "$(json_get "$WORK/c5.json" 'd["courier"]["split"] and d["courier"]["first_segment"] == 0 and d["courier"]["eta"] < 60 < 530 < d["eta"]')" = true ]
+run_ferry "$WORK/c5.txt" "$WORK/c5t.err" plan "$PKG" --to LAB --offline --config "$WORK/shut.conf"
+expect_grep "... the courier line says so" \
+	"^courier box: a parcel of the whole package \(segments 0-[0-9]+, [0-9.]+ MiB\) beats the network by [0-9hms.]+; ETA " "$WORK/c5.txt"
 NOTRANSIT=$(conf notransit "[address LAB box]
 type = courier
 media = $WORK/media
