@@ -202,9 +202,15 @@ static int try_lock_one(const char *dir, const char *prefix, int n)
 	return -EBUSY;
 }
 
-static int slots_acquire(const struct fr_config *c, const char *site,
-			 struct slots *sl)
+static void show_waiting(struct fr_transfer *t, struct fr_progress *shown,
+			 const char *why);
+
+/* A send slot of the transfer's site (and of all): waited for while the
+ * limits are reached, which the transfer's status then says. */
+static int slots_acquire(const struct fr_config *c, struct fr_transfer *t,
+			 struct fr_progress *shown, struct slots *sl)
 {
+	const char *site = t->site;
 	char dir[1200], prefix[64];
 	bool told = false;
 
@@ -227,10 +233,13 @@ static int slots_acquire(const struct fr_config *c, const char *site,
 			return sl->all_fd;
 		}
 		if (!told) {
-			fr_log(FR_LOG_INFO,
-			       "waiting for a free send slot (max-sends %d, "
-			       "max-sends-per-site %d)",
-			       c->max_sends, c->max_sends_site);
+			char why[160];
+			snprintf(why, sizeof(why),
+				 "waiting for a free send slot (max-sends %d, "
+				 "max-sends-per-site %d)",
+				 c->max_sends, c->max_sends_site);
+			fr_log(FR_LOG_INFO, "%s", why);
+			show_waiting(t, shown, why);
 			told = true;
 		}
 		sleep(1);
@@ -495,6 +504,19 @@ static bool usable(const struct fr_transfer *t, const struct fr_address *a)
 	       fr_output_for(a->type) != NULL;
 }
 
+/* The transfer waits, and its record and progress say why (status). */
+static void show_waiting(struct fr_transfer *t, struct fr_progress *shown,
+			 const char *why)
+{
+	snprintf(shown->state, sizeof(shown->state), "waiting");
+	snprintf(shown->error, sizeof(shown->error), "%s", why);
+	shown->pid = (long)getpid();
+	shown->updated = (int64_t)time(NULL);
+	fr_progress_save(t->dir, shown);
+	snprintf(t->state, sizeof(t->state), "waiting");
+	fr_transfer_save(t);
+}
+
 /*
  * Wait until one of the site's usable addresses is open to the
  * transfer's priority, saying once which opens first and when (also in
@@ -538,7 +560,7 @@ static int wait_for_window(struct fr_transfer *t,
 			return FR_E_CONFIG;
 		}
 		if (!told) {
-			char when[64];
+			char when[64], why[300];
 			struct tm tm;
 			localtime_r(&first, &tm);
 			strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M", &tm);
@@ -547,16 +569,11 @@ static int wait_for_window(struct fr_transfer *t,
 			       "%s-priority sends now; %s opens at %s",
 			       t->name, t->site, fr_priority_name(t->priority),
 			       fa->name, when);
-			snprintf(shown->state, sizeof(shown->state), "waiting");
-			snprintf(shown->error, sizeof(shown->error),
+			snprintf(why, sizeof(why),
 				 "schedule: no address open to %s priority; "
 				 "%s opens at %s",
 				 fr_priority_name(t->priority), fa->name, when);
-			shown->pid = (long)getpid();
-			shown->updated = (int64_t)now;
-			fr_progress_save(t->dir, shown);
-			snprintf(t->state, sizeof(t->state), "waiting");
-			fr_transfer_save(t);
+			show_waiting(t, shown, why);
 			told = true;
 		}
 		double left = difftime(first, fr_schedule_now());
@@ -1176,7 +1193,7 @@ window:
 		free(b.mf);
 		return rc;
 	}
-	if ((rc = slots_acquire(c, t->site, &sl)) < 0) {
+	if ((rc = slots_acquire(c, t, &r.last, &sl)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
 		free(b.oz.body);
@@ -1623,6 +1640,14 @@ static int resume_one(const struct fr_config *c, const char *dir,
 		result_failed(res, rc);
 		return rc;
 	}
+	/* another process runs it: said before the source is read (a
+	 * source that cannot be read now must not mark it failed) */
+	if ((rc = lock_transfer(&t)) < 0) {
+		result_failed(res, rc);
+		intr_over();
+		return rc;
+	}
+	close(rc);
 	fr_log(FR_LOG_INFO, "resuming %s: '%s' to %s", t.id, t.name, t.site);
 	if (o->skip_special)
 		t.skip_special = true;

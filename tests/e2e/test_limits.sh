@@ -3,8 +3,10 @@
 # transfers at once. With max-sends-per-site = 1, two sends to LAB started
 # together run one after the other (the second says it waits for a slot,
 # and the receiver never holds two sessions at once); with the limit at
-# 2 they overlap; with max-sends = 1 (all sites) they do not. `ferry
-# resume` with no argument finishes every interrupted transfer.
+# 2 they overlap; with max-sends = 1 (all sites) they do not; status
+# lists the send waiting for a slot. A resume of a transfer another
+# process runs says so (its source out of reach), leaving it sending.
+# `ferry resume` with no argument finishes every interrupted transfer.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_limits
 
@@ -39,6 +41,17 @@ run_pair() {
 		>"$WORK/$tag/two.out" 2>"$WORK/$tag/two.err" &
 	local p2=$!
 	E2E_PIDS+=("$p1" "$p2")
+	if [ "$tag" = serial ]; then # the one waiting says so in status
+		local w= i
+		for ((i = 0; i < 40; i++)); do
+			"$FERRY" status --json --config "$CEN_CONF" >"$WORK/$tag/st.json" 2>/dev/null
+			w=$(json_get "$WORK/$tag/st.json" '[t["name"] for t in d if t.get("direction") == "out" and t["state"] == "waiting" and "free send slot" in (t["error"] or "")]' 2>/dev/null)
+			[ -n "$w" ] && [ "$w" != "[]" ] && break
+			sleep 0.1
+		done
+		check "status lists the send waiting for a slot, saying so ($w)" \
+			[ -n "$w" ] && [ "$w" != "[]" ]
+	fi
 	local rc1=0 rc2=0
 	wait "$p1" || rc1=$?
 	wait "$p2" || rc2=$?
@@ -70,6 +83,34 @@ expect_grep "with max-sends = 1 one send waited for a slot" "waiting for a free 
 run_pair "max-sends-per-site = 2" parallel
 m=$(max_open "$WORK/parallel/proxy.log")
 check "with max-sends-per-site = 2 the sends overlap (max $m at once)" [ "$m" = 2 ]
+
+# ---- a resume of a transfer another process runs ---------------------------
+# says so before it reads the source: with the source out of reach it
+# does not mark the running transfer failed
+mkdir -p "$WORK/four"
+binary_data "$WORK/four/data.bin" $((40 * 1024 * 1024))
+"$FERRY" send "$WORK/four" --to LAB --config "$CEN_CONF" --level 0 \
+	>"$WORK/four.out" 2>"$WORK/four.err" &
+p4=$!
+E2E_PIDS+=("$p4")
+for ((i = 0; i < 100; i++)); do # until it sends
+	"$FERRY" status four --json --config "$CEN_CONF" >"$WORK/s4a.json" 2>/dev/null
+	[ "$(json_get "$WORK/s4a.json" 'd[0]["state"] == "sending" and d[0]["bytes_done"] > 0' 2>/dev/null)" = true ] && break
+	sleep 0.1
+done
+mv "$WORK/four" "$WORK/four.away"
+run_ferry "$WORK/r4.out" "$WORK/r4.err" resume four --config "$CEN_CONF"
+mv "$WORK/four.away" "$WORK/four"
+expect_rc 1 "$RC" "resume of a transfer another process runs, its source out of reach"
+expect_grep "... says it is running" "already running in another ferry process" "$WORK/r4.err"
+check "... and not that the source is missing" bash -c "! grep -q 'cannot send' '$WORK/r4.err'"
+run_ferry "$WORK/s4.json" "$WORK/s4.err" status four --json --config "$CEN_CONF"
+check "status still says sending ($(json_get "$WORK/s4.json" 'd[0]["state"]'))" \
+	[ "$(json_get "$WORK/s4.json" 'd[0]["state"]')" = sending ]
+rc=0
+wait "$p4" || rc=$?
+expect_rc 0 "$rc" "the running send goes on"
+compare_trees "$WORK/four" "$LAB_STORE/packages/four" "package four"
 
 # ---- resume of several interrupted transfers at once
 stop_proxy
