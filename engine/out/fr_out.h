@@ -224,6 +224,10 @@ struct fr_probe {
 };
 int fr_probe_run(struct fr_probe *p);
 
+/* A parcel can be written to dir (an existing, writable directory: a
+ * medium's mount point is not made): 0, else the errno that says why. */
+int fr_medium_writable(const char *dir);
+
 /* ---- a RAS line on its own (out/ras.c): ferry bench link, a parcel's
  * messages ---------------------------------------------------------------- */
 struct fr_line;

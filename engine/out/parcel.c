@@ -1387,6 +1387,16 @@ static void vw_setup(struct vwriter *w, const struct fr_config *c,
 	fr_vol_hdr_pack(w->ph, &w->h);
 }
 
+int fr_medium_writable(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) < 0	  ? errno
+	       : !S_ISDIR(st.st_mode)	  ? ENOTDIR
+	       : access(dir, W_OK | X_OK) < 0 ? errno
+					  : 0;
+}
+
 /* The courier address (the site needs a network one too) and the media
  * to fill, in order: those given, else the address's; each a writable
  * directory. 0, or an error said. */
@@ -1396,8 +1406,6 @@ static int parcel_outputs(const struct fr_config *c,
 			  const char *media[FR_PARCEL_MEDIA_MAX],
 			  unsigned *n_media)
 {
-	struct stat st;
-
 	if (!(*ca_out = courier_address(c, o->site, o->via))) {
 		fr_log(FR_LOG_ERROR,
 		       o->via ? "site %s has no courier address named '%s' in '%s'"
@@ -1426,10 +1434,7 @@ static int parcel_outputs(const struct fr_config *c,
 		return FR_E_CONFIG;
 	}
 	for (unsigned i = 0; i < *n_media; i++) {
-		int e = stat(media[i], &st) < 0    ? errno
-			: !S_ISDIR(st.st_mode)     ? ENOTDIR
-			: access(media[i], W_OK) < 0 ? errno
-						     : 0;
+		int e = fr_medium_writable(media[i]);
 		if (e) {
 			fr_log(FR_LOG_ERROR,
 			       "medium '%s' is not a writable directory: %s",

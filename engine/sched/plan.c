@@ -638,32 +638,6 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 }
 
 /* The courier as modelled: false (and why) when it cannot be. */
-/* 0 when a parcel could be written to media (a directory this user
- * can write to, or one a send would make: its nearest existing parent
- * is), else the errno why not. */
-static int media_writable(const char *media)
-{
-	char p[1024];
-	struct stat st;
-
-	snprintf(p, sizeof(p), "%s", media);
-	while (stat(p, &st) < 0) {
-		if (errno != ENOENT)
-			return errno;
-		char *slash = strrchr(p, '/');
-		if (!slash || slash == p) { /* "/" or a relative start */
-			snprintf(p, sizeof(p), "%s", slash == p ? "/" : ".");
-			if (stat(p, &st) < 0)
-				return errno;
-			break;
-		}
-		*slash = '\0';
-	}
-	if (!S_ISDIR(st.st_mode))
-		return ENOTDIR;
-	return access(p, W_OK | X_OK) < 0 ? errno : 0;
-}
-
 static bool plan_courier(const struct fr_address *a,
 			 struct fr_courier_model *cm, struct fr_plan *p)
 {
@@ -684,7 +658,7 @@ static bool plan_courier(const struct fr_address *a,
 	}
 	/* a parcel could not be written there: a send would carry it all
 	 * by network */
-	int e = media_writable(a->media);
+	int e = fr_medium_writable(a->media);
 	if (e) {
 		snprintf(pc->why, sizeof(pc->why),
 			 "a parcel cannot be written to its media (%s)",

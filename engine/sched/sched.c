@@ -767,7 +767,11 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	/* a lane closed now carries from when its window opens */
 	time_t now = fr_schedule_now();
 	for (unsigned i = 0; i < n; i++) {
+		/* as plan weighs it: capped by its rate limit now */
+		double cap = fr_link_limit(lanes[i], now);
 		rates[i] = fr_link_rate(c, lanes[i], &src);
+		if (cap > 0 && cap < rates[i])
+			rates[i] = cap;
 		time_t o = fr_schedule_next_open(&lanes[i]->schedule,
 						 t->priority, now);
 		from[i] = o == (time_t)-1 ? -1 : difftime(o, now);

@@ -18,7 +18,7 @@
 #     imported then, it brings the rest, credited to the courier;
 #   - a courier whose transit is longer than the network needs: no parcel
 #     (the send says the network alone is sooner) and the send completes
-#     by network;
+#     by network; the network's rate limit counts (a split then);
 #   - a medium that fills before the parcel is whole: no parcel is kept,
 #     the network carries everything, status says why the courier failed;
 #   - a parcel that carries the whole package: the network sends it
@@ -246,6 +246,24 @@ expect_grep "... says the network alone is sooner, with both times" "network alo
 	"$WORK/s2.err"
 check "... and writes no parcel" [ -z "$(ls -A "$MEDIA")" ]
 compare_trees "$WORK/src/small" "$LAB_STORE/packages/small" "the package sent by network alone"
+
+# the network's rate limit counts in the split (as plan weighs it): at
+# its bandwidth (1 MB/s) the network alone beats a courier 10 s away;
+# held to 25% of it, it does not, and the send splits
+mkdir -p "$WORK/src/rl" "$WORK/media-rl"
+binary_data "$WORK/src/rl/r.bin" $((6 * 1024 * 1024))
+sed -e "s|^transit = .*|transit = 10s|" -e "s|^media = .*|media = $WORK/media-rl|" \
+	-e "s|^store = .*|store = $WORK/cen-rl|" -e "s|^bandwidth = .*|&\nrate-limit = 25%|" \
+	"$CEN_CONF" >"$WORK/rl.conf"
+"$FERRY" send "$WORK/src/rl" --to LAB --courier --level 0 --config "$WORK/rl.conf" \
+	>"$WORK/rl.out" 2>"$WORK/rl.err" &
+prl=$!
+E2E_PIDS+=("$prl")
+wait_for_log "$WORK/rl.err" "a parcel by usb carries segments|is sooner than a parcel" 20
+expect_grep "a --courier send whose link is rate-limited to 25% splits" \
+	"a parcel by usb carries segments" "$WORK/rl.err"
+kill -INT "$prl" 2>/dev/null
+wait "$prl" 2>/dev/null
 
 # --courier without a courier address
 run_ferry "$WORK/s3.out" "$WORK/s3.err" send "$WORK/src/small" --to LAB --courier \

@@ -320,6 +320,7 @@ expect_grep "... the table says when it opens" "^slow .* - \(opens in [0-9]+m[0-
 
 # ---- a courier ------------------------------------------------------------------------------
 
+mkdir -p "$WORK/media"
 courier_conf() { # NAME TRANSIT
 	conf "$1" "[address LAB box]
 type = courier
@@ -391,6 +392,13 @@ run_ferry "$WORK/c4.json" "$WORK/c4.err" plan "$PKG" --to LAB --offline --json -
 check "a courier whose media is a file is not weighed, and that is said ($(json_get "$WORK/c4.json" '(d["courier"]["split"], d["courier"]["why"])'))" \
 	[ "$(json_get "$WORK/c4.json" '(d["courier"]["split"], d["courier"]["why"])')" = \
 	"(False, 'a parcel cannot be written to its media (Not a directory)')" ]
+
+# media that does not exist (a medium not mounted): not weighed either
+sed "s#^media = .*#media = $WORK/no-such-media#" "$SHORT" >"$WORK/nomedia.conf"
+run_ferry "$WORK/c6.json" "$WORK/c6.err" plan "$PKG" --to LAB --offline --json --config "$WORK/nomedia.conf"
+check "a courier whose media does not exist is not weighed, and that is said ($(json_get "$WORK/c6.json" '(d["courier"]["split"], d["courier"]["why"])'))" \
+	[ "$(json_get "$WORK/c6.json" '(d["courier"]["split"], d["courier"]["why"])')" = \
+	"(False, 'a parcel cannot be written to its media (No such file or directory)')" ]
 
 # ---- smaller segments: over links of different speeds, a plan says when
 # a smaller segment-size would land the package sooner
