@@ -623,8 +623,6 @@ struct fr_parcel_opts {
 	unsigned n_media;     /* 0: the address's media */
 	uint64_t volume_size; /* 0: fill each medium */
 	int level;            /* -2 config, -1 auto (follows the medium), 0..19 */
-	int priority;         /* enum fr_priority: the schedules its messages
-			       * to the site (registration) go by */
 	/* about four times a second while frames are written (NULL: not
 	 * wanted); progress_end once they stop */
 	void (*progress)(void *arg, const struct fr_parcel_progress *p);

@@ -660,7 +660,6 @@ static int cmd_parcel(int argc, char **argv)
 			.n_media = a.n_media,
 			.volume_size = a.volume_size,
 			.level = a.level,
-			.priority = a.priority,
 			.json = a.json,
 			.skip_special = a.skip_special,
 		};

@@ -382,6 +382,7 @@ static void set_timeout(int fd, unsigned sec)
  * PROTOCOL.md has the construction, the transcript and the keys.
  */
 #define HELLO_AESNI 1
+#define FR_HANDSHAKE_S 20 /* the client waits this long for each answer */
 #define CHALLENGE_LEN (FR_NONCE_LEN + 1 + 32)
 #define AUTH_LEN (32 + FR_CONFIRM_LEN)
 
@@ -488,7 +489,9 @@ int fr_handshake_client(struct fr_chan *ch, const char *account,
 	uint32_t type, len;
 	int rc;
 
-	set_timeout(ch->fd, 60);
+	/* a handshake is a few small messages: a peer that takes them and
+	 * says nothing for this long will not */
+	set_timeout(ch->fd, FR_HANDSHAKE_S);
 	snprintf(h.account, sizeof(h.account), "%s", account);
 	if ((rc = client_hello(ch, &h, flags)) < 0 ||
 	    (rc = client_challenge(ch, &h, flags, &aead, errbuf, errcap)) < 0)

@@ -239,8 +239,9 @@ struct fr_line;
 int fr_line_take(const struct fr_config *c, const struct fr_address *a,
 		 bool wait, struct fr_line **out, bool *dialled, char *err,
 		 size_t cap);
-/* Let it go; hang_up: hang it up now unless a transfer is waiting for it
- * (then it is left to its keeper's idle timeout). true when hung up. */
-bool fr_line_release(struct fr_line *l, bool hang_up);
+/* Let it go; hang_up: hang it up now (why: logged, "the measurement is
+ * over") unless a transfer is waiting for it (then it is left to its
+ * keeper's idle timeout). true when hung up. */
+bool fr_line_release(struct fr_line *l, bool hang_up, const char *why);
 
 #endif

@@ -21,15 +21,21 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "out/fr_out.h"
+
+/* how long a site may take to answer a parcel's message once asked */
+#define FR_PARCEL_ANSWER_S 120
 
 #define PSLOTS 4
 #define SPACE_SLACK (256u << 10) /* left free on a medium: metadata */
@@ -164,49 +170,90 @@ static int connect_address(const struct fr_config *c,
 			 a->site, a->name, fr_strerror(fd));
 		rc = fd;
 	} else {
+		char why[512] = "";
 		fr_chan_plain(ch, fd);
-		if ((rc = fr_handshake_client(ch, a->account, a->key, err,
-					      cap)) == 0)
+		if ((rc = fr_handshake_client(ch, a->account, a->key, why,
+					      sizeof(why))) == 0)
 			return fd;
 		close(fd);
+		snprintf(err, cap, "handshake with %s (%s %s) failed: %s",
+			 a->host, a->site, a->name,
+			 why[0]			     ? why
+			 : rc == -EAGAIN || rc == -ETIMEDOUT ? "no answer"
+							      : fr_strerror(rc));
 	}
 	/* a line dialled for nothing is hung up at once */
-	fr_line_release(*line, dialled);
+	fr_line_release(*line, dialled, "the parcel's message could not go");
 	*line = NULL;
 	return rc;
 }
 
 /*
  * A session with the site for a parcel's messages (its registration, a
- * query for receipts, a withdrawal), over an address a send of this
- * priority would use now: its schedule open, a LAN before a line (which
- * is dialled unless it is up), each tried in turn. The fd, with *line
- * to let go of after the request (NULL: none taken); or a code with err
- * set: FR_E_CLOSED when every address is closed now.
+ * query for receipts, a withdrawal), over an address that is open now to
+ * some sends (a schedule closed to every priority is respected; one open
+ * to high priority only carries these few bytes too): a LAN before a
+ * line (which is dialled unless it is up), each tried in turn, and said
+ * when it fails. The fd, with *line to let go of after the request
+ * (NULL: none taken); or a code with err set: FR_E_CLOSED when every
+ * address is closed now.
  */
+/* The address the site last answered by in this process: tried first
+ * by the next message (one that timed out is not waited for again). */
+static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
+static char last_ok[FR_CODE_MAX + 1 + 64];
+
+static void address_answered(const struct fr_address *a)
+{
+	pthread_mutex_lock(&last_mu);
+	snprintf(last_ok, sizeof(last_ok), "%s %s", a->site, a->name);
+	pthread_mutex_unlock(&last_mu);
+}
+
+static bool answered_last(const struct fr_address *a)
+{
+	char k[sizeof(last_ok)];
+
+	snprintf(k, sizeof(k), "%s %s", a->site, a->name);
+	pthread_mutex_lock(&last_mu);
+	bool yes = !strcmp(k, last_ok);
+	pthread_mutex_unlock(&last_mu);
+	return yes;
+}
+
 static int connect_site(const struct fr_config *c, const char *site,
-			int priority, struct fr_chan *ch, struct fr_line **line,
-			char *err, size_t cap)
+			struct fr_chan *ch, struct fr_line **line, char *err,
+			size_t cap)
 {
 	const struct fr_address *all[64];
 	unsigned n = fr_config_addresses(c, site, all, 64);
 	time_t now = fr_schedule_now();
-	bool any = false, closed = false;
+	bool any = false, closed = false, ever = false;
 	int rc = 0;
 
 	*line = NULL;
-	for (int lan = 1; lan >= 0; lan--)
+	/* (pass 2: the one that answered last; then LANs, then lines) */
+	for (int pass = 2; pass >= 0; pass--)
 		for (unsigned i = 0; i < n; i++) {
 			const struct fr_address *a = all[i];
-			if (!fr_output_for(a->type) ||
-			    (a->type == FR_ADDR_LAN) != lan)
+			bool last = answered_last(a);
+			if (!fr_output_for(a->type) || (pass == 2) != last ||
+			    (pass < 2 && (a->type == FR_ADDR_LAN) != pass))
 				continue;
 			any = true;
-			if (!open_now(a, priority, now)) {
+			if (!open_now(a, FR_PRIO_HIGH, now)) {
 				closed = true;
+				ever |= fr_schedule_next_open(&a->schedule,
+							      FR_PRIO_HIGH,
+							      now) != (time_t)-1;
 				continue;
 			}
+			if (rc < 0) /* the one before failed: said */
+				fr_log(FR_LOG_INFO, "%s; trying %s %s", err,
+				       a->site, a->name);
 			rc = connect_address(c, a, ch, line, err, cap);
+			if (rc >= 0)
+				address_answered(a);
 			if (rc >= 0 || rc == FR_E_AUTH)
 				return rc;
 		}
@@ -216,10 +263,10 @@ static int connect_site(const struct fr_config *c, const char *site,
 	}
 	if (rc == 0 && closed) {
 		snprintf(err, cap,
-			 "no network address of site %s is open now to "
-			 "%s-priority sends (see their schedules)",
-			 site, fr_priority_name(priority));
-		return FR_E_CLOSED;
+			 "no network address of site %s is %s (see their "
+			 "schedules)",
+			 site, ever ? "open now" : "ever open");
+		return ever ? FR_E_CLOSED : FR_E_CONFIG;
 	}
 	return rc;
 }
@@ -228,22 +275,25 @@ static int connect_site(const struct fr_config *c, const char *site,
  * and its answer (malloc'd, at most max bytes). 0, or a code with err
  * set. */
 static int ask_site(const struct fr_config *c, const char *site,
-		    int priority, uint32_t type, const uint8_t *body,
-		    uint32_t blen, uint32_t max, uint32_t *atype,
-		    uint8_t **ans, uint32_t *alen, char *err, size_t cap)
+		    uint32_t type, const uint8_t *body, uint32_t blen,
+		    uint32_t max, uint32_t *atype, uint8_t **ans,
+		    uint32_t *alen, char *err, size_t cap)
 {
+	struct timeval tv = {.tv_sec = FR_PARCEL_ANSWER_S};
 	struct fr_chan ch;
 	struct fr_line *line;
 	int fd, rc;
 
-	if ((fd = connect_site(c, site, priority, &ch, &line, err, cap)) < 0)
+	if ((fd = connect_site(c, site, &ch, &line, err, cap)) < 0)
 		return fd;
+	/* a site that takes the request and never answers is given up */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	rc = fr_msg_send(&ch, type, body, blen);
 	if (rc == 0)
 		rc = fr_msg_recv(&ch, atype, ans, alen, max, err, cap);
 	fr_chan_wipe(&ch);
 	close(fd);
-	fr_line_release(line, false); /* its keeper hangs up once idle */
+	fr_line_release(line, false, NULL); /* its keeper hangs up once idle */
 	if (rc < 0 && !err[0])
 		snprintf(err, cap, "%s", fr_strerror(rc));
 	return rc;
@@ -255,7 +305,7 @@ static int ask_site(const struct fr_config *c, const char *site,
  * or a negative code with err set.
  */
 static int register_parcel(const struct fr_config *c, const char *site,
-			   int priority, const uint8_t id[FR_HASH_LEN], const uint8_t *mf,
+			   const uint8_t id[FR_HASH_LEN], const uint8_t *mf,
 			   size_t mf_len, uint32_t n_segments, uint8_t *have,
 			   char *err, size_t cap)
 {
@@ -267,7 +317,7 @@ static int register_parcel(const struct fr_config *c, const char *site,
 		return -ENOMEM;
 	memcpy(body, id, FR_HASH_LEN);
 	memcpy(body + FR_HASH_LEN, mf, mf_len);
-	rc = ask_site(c, site, priority, FR_MSG_PARCEL, body,
+	rc = ask_site(c, site, FR_MSG_PARCEL, body,
 		      (uint32_t)(FR_HASH_LEN + mf_len), FR_HAVE_LEN(n_segments),
 		      &type, &ans, &len, err, cap);
 	free(body);
@@ -293,7 +343,7 @@ static int query_parcels(const struct fr_config *c, const char *site,
 		return -ENOMEM;
 	fr_put32(body, n);
 	memcpy(body + 4, ids, (size_t)n * FR_HASH_LEN);
-	rc = ask_site(c, site, FR_PRIO_MEDIUM, FR_MSG_PARCEL_QUERY, body, 4 + n * FR_HASH_LEN,
+	rc = ask_site(c, site, FR_MSG_PARCEL_QUERY, body, 4 + n * FR_HASH_LEN,
 		      4 + n * 20, &type, &ans, &len, err, cap);
 	free(body);
 	if (rc < 0)
@@ -318,14 +368,13 @@ static int query_parcels(const struct fr_config *c, const char *site,
 
 /* Tell the site that a parcel it was told to expect will not come. */
 static void withdraw_parcel(const struct fr_config *c, const char *site,
-			    int priority, const uint8_t id[FR_HASH_LEN])
+			    const uint8_t id[FR_HASH_LEN])
 {
 	uint8_t *ans = NULL;
 	uint32_t type, len;
 	char err[600] = "";
-	int rc = ask_site(c, site, priority, FR_MSG_PARCEL_WITHDRAW, id,
-			  FR_HASH_LEN, 4 + 20, &type, &ans, &len, err,
-			  sizeof(err));
+	int rc = ask_site(c, site, FR_MSG_PARCEL_WITHDRAW, id, FR_HASH_LEN,
+			  4 + 20, &type, &ans, &len, err, sizeof(err));
 
 	if (rc == 0 && (type != FR_MSG_PARCEL_STATE || len != 4 + 20)) {
 		rc = FR_E_PROTOCOL;
@@ -966,10 +1015,9 @@ static void *prep_thread(void *arg)
 		pp->o->hashed(pp->o->hashed_arg, pp->m);
 	if (pp->hash_rc == 0) {
 		fr_manifest_encode(pp->m, pp->mf, pp->mf_len);
-		pp->reg_rc = register_parcel(pp->c, pp->site, pp->o->priority,
-					     pp->parcel, pp->mf, pp->mf_len,
-					     pp->m->n_segments, pp->have,
-					     pp->err, sizeof(pp->err));
+		pp->reg_rc = register_parcel(pp->c, pp->site, pp->parcel, pp->mf,
+					     pp->mf_len, pp->m->n_segments,
+					     pp->have, pp->err, sizeof(pp->err));
 		pp->registered = pp->reg_rc >= 0;
 	}
 	atomic_store(&pp->done, true);
@@ -1033,14 +1081,21 @@ static int prep_settle(struct prep *pp)
 		       pp->site, pp->err);
 		return pp->settle_rc = rc;
 	}
-	if (rc < 0) { /* unreachable, or busy now */
+	if (rc < 0 && rc == FR_E_CONFIG) { /* never open */
 		fr_log(FR_LOG_WARN,
 		       "cannot register the parcel with %s (%s): it will carry "
-		       "every segment, and 'ferry parcel list' registers it "
+		       "every segment%s, and its receipt cannot come back",
+		       pp->site, pp->err, pp->first ? " of its tail" : "");
+		memset(pp->have, 0, m->n_segments);
+	} else if (rc < 0) { /* unreachable, or busy now */
+		fr_log(FR_LOG_WARN,
+		       "cannot register the parcel with %s (%s): it will carry "
+		       "every segment%s, and 'ferry parcel list' registers it "
 		       "once %s %s",
-		       pp->site, pp->err, pp->site,
+		       pp->site, pp->err, pp->first ? " of its tail" : "",
+		       pp->site,
 		       rc == -EBUSY	    ? "has room"
-		       : rc == FR_E_CLOSED ? "is open to it"
+		       : rc == FR_E_CLOSED ? "is open"
 					   : "is reachable");
 		memset(pp->have, 0, m->n_segments);
 	} else {
@@ -1763,7 +1818,7 @@ static int create_end(struct creation *cr, int rc)
 	}
 	/* registered, and no parcel after all */
 	if (pp->registered && !cr->kept)
-		withdraw_parcel(cr->c, cr->o->site, cr->o->priority, pp->parcel);
+		withdraw_parcel(cr->c, cr->o->site, pp->parcel);
 	free(pp->mf);
 	free(pp->have);
 	free(pp->wrote);
@@ -1836,8 +1891,7 @@ static void catch_up(const struct fr_config *c, struct parcel *ps, uint32_t n)
 		    fr_read_file(path, FR_MANIFEST_MAX, &mf, &len) < 0)
 			continue;
 		if (fr_manifest_decode(&m, mf, len) == 0) {
-			int r = register_parcel(c, p->site, FR_PRIO_MEDIUM, id,
-						mf, len,
+			int r = register_parcel(c, p->site, id, mf, len,
 						m.n_segments, NULL, err,
 						sizeof(err));
 			if (r >= 0) {

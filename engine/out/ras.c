@@ -593,7 +593,7 @@ static int line_retake(const char *base)
 	return fd;
 }
 
-bool fr_line_release(struct fr_line *fl, bool hang_up)
+bool fr_line_release(struct fr_line *fl, bool hang_up, const char *why)
 {
 	bool hung = false;
 	int fd;
@@ -603,7 +603,7 @@ bool fr_line_release(struct fr_line *fl, bool hang_up)
 	line_touch(fl->l.base);
 	close(fl->l.lock_fd);
 	if (hang_up && (fd = line_retake(fl->l.base)) >= 0) {
-		hang_up_now(&fl->a, fl->l.base, "the measurement is over");
+		hang_up_now(&fl->a, fl->l.base, why);
 		close(fd);
 		hung = true;
 	} else if (hang_up) {

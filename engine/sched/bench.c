@@ -262,7 +262,8 @@ int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
 		fill_result(run, o, r);
 	free(run);
 	if (line)
-		r->hung_up = fr_line_release(line, r->dialled);
+		r->hung_up = fr_line_release(line, r->dialled,
+					     "the measurement is over");
 	if (rc < 0)
 		return rc;
 	store_result(c, a, o, r);

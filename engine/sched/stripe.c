@@ -798,7 +798,6 @@ static void *courier_main(void *arg)
 				    .name = st->t->name,
 				    .via = cr->a->name,
 				    .level = -2,
-				    .priority = st->t->priority,
 				    .first = cr->first,
 				    .hashed = courier_hashed,
 				    .hashed_arg = st,

@@ -47,9 +47,10 @@
 # 17. parcel create killed -9 while it writes: `parcel list` says
 #     interrupted, `parcel ship` refuses it, saying why; the next parcel
 #     to that medium removes its cut volumes, and the medium imports.
-# 18. the site's first network address closed now (and leading nowhere):
-#     the registration goes by the open one; every address closed: the
-#     parcel is written unregistered, and create says why.
+# 18. the site's first network address closed (and leading nowhere), the
+#     next silent: the registration goes by the open one, saying why;
+#     every address closed now: the parcel is written unregistered, and
+#     create says why; an address open to high priority only is used.
 #
 # Parts that can be skipped are tests of their own, shown as Skipped by
 # ctest when they cannot run: 1b (a tree spilling from a small tmpfs onto
@@ -802,36 +803,66 @@ else
 fi
 
 # ---- 18. the address a parcel's messages go by ------------------------------
-# the site's first address is closed now (its schedule lets only high
-# priority through) and leads nowhere; the registration goes by the open
-# one, which learns LAB holds the package: no parcel. With every network
-# address closed, the parcel is written unregistered, and create says why.
-mkdir -p "$WORK/src/route" "$WORK/m18a" "$WORK/m18b"
+# the site's first address is closed for good (its schedule lets no send
+# through) and leads nowhere; a silent one (it takes the connection and
+# says nothing) comes next; the registration goes by the open one, saying
+# why it passed the others, and learns LAB holds the package: no parcel.
+# With every network address closed now (one opens later), the parcel is
+# written unregistered, and create says why. An address open to high
+# priority only carries these messages all the same.
+mkdir -p "$WORK/src/route" "$WORK/m18a" "$WORK/m18b" "$WORK/m18c"
 binary_data "$WORK/src/route/r.bin" $((2 * 1024 * 1024))
 send route "$WORK/src/route" s18
 expect_rc 0 "$RC" "the package sent first"
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+c = []
+while True:
+    c.append(s.accept()[0])
+' >"$WORK/silent.port" &
+E2E_PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/silent.port" ] && break; sleep 0.1; done
 ROUTE_CONF=$WORK/route.conf
 {
 	printf '[site]\ncode = CEN\nstore = %s\n\n' "$CEN_STORE"
 	printf '[address LAB shut]\ntype = lan\nhost = 127.0.0.1:1\n'
-	printf 'password-file = %s\nschedule = high\npriority = 1\n\n' "$CEN_PW_FILE"
-	sed -n '/^\[address LAB lan\]/,$p' "$CEN_CONF"
+	printf 'password-file = %s\nschedule = daily none\npriority = 1\n\n' "$CEN_PW_FILE"
+	printf '[address LAB silent]\ntype = lan\nhost = 127.0.0.1:%s\n' "$(cat "$WORK/silent.port")"
+	printf 'password-file = %s\npriority = 2\n\n' "$CEN_PW_FILE"
+	sed -n '/^\[address LAB lan\]/,$p' "$CEN_CONF" | sed 's/^\[address LAB lan\]$/&\npriority = 3/'
 } >"$ROUTE_CONF"
+t0=$(date +%s)
 run_ferry "$WORK/c18a.out" "$WORK/c18a.err" parcel create "$WORK/src/route" --to LAB \
 	--config "$ROUTE_CONF" --name route --media "$WORK/m18a" --level 0
-expect_rc 0 "$RC" "parcel create with the site's first address closed"
+t1=$(date +%s)
+expect_rc 0 "$RC" "parcel create past a closed and a silent address"
 expect_grep "... registers by the open address: LAB holds it, no parcel" \
 	"already holds 'route' complete: no parcel needed" "$WORK/c18a.err"
+expect_grep "... saying why it passed the silent one" \
+	"127.0.0.1:$(cat "$WORK/silent.port").*; trying LAB lan" "$WORK/c18a.err"
+check "... which it gave up within its handshake's 20 s ($((t1 - t0)) s)" [ $((t1 - t0)) -le 30 ]
 check "... nothing is left on the medium" [ -z "$(ls -A "$WORK/m18a")" ]
-sed 's/^\[address LAB lan\]$/&\nschedule = high/' "$ROUTE_CONF" >"$WORK/shut.conf"
+[ "$(date +%S)" -lt 55 ] || sleep 6
+from=$(date +%H:%M)
+to=$(date -d '+10 min' +%H:%M)
+sed -e '/^\[address LAB silent\]$/,/^$/d' \
+	-e "s/^\[address LAB lan\]$/&\nschedule = $from-$to none; daily all/" "$ROUTE_CONF" >"$WORK/shut.conf"
 run_ferry "$WORK/c18b.out" "$WORK/c18b.err" parcel create "$WORK/src/route" --to LAB \
 	--config "$WORK/shut.conf" --name route --media "$WORK/m18b" --level 0
 expect_rc 0 "$RC" "parcel create with every network address closed"
-expect_grep "... says none is open and the parcel carries every segment" \
-	"no network address of site LAB is open now to medium-priority sends.*carry every segment.*once LAB is open to it" \
+expect_grep "... says none is open now and the parcel carries every segment" \
+	"no network address of site LAB is open now .*carry every segment.*once LAB is open" \
 	"$WORK/c18b.err"
 check "... no connection was tried" bash -c "! grep -q 'cannot connect' '$WORK/c18b.err'"
 check "... the parcel is written" [ "$(nvols "$WORK/m18b")" -ge 1 ]
+sed -e '/^\[address LAB silent\]$/,/^$/d' \
+	-e 's/^\[address LAB lan\]$/&\nschedule = daily high/' "$ROUTE_CONF" >"$WORK/high.conf"
+run_ferry "$WORK/c18c.out" "$WORK/c18c.err" parcel create "$WORK/src/route" --to LAB \
+	--config "$WORK/high.conf" --name route --media "$WORK/m18c" --level 0
+expect_grep "an address open to high priority only carries the registration" \
+	"already holds 'route' complete: no parcel needed" "$WORK/c18c.err"
 
 stop_serve
 e2e_finish
