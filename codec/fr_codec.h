@@ -68,7 +68,8 @@
 	X(SEALED, "message authentication failed")                            \
 	X(WORN, "the session's message counter is used up")                  \
 	X(NOT_OWNER, "the package name belongs to another account")           \
-	X(NO_HOST, "no such host (the name does not resolve)")
+	X(NO_HOST, "no such host (the name does not resolve)")               \
+	X(SOURCE, "the source cannot be read")
 
 #define FR_E_ENUM_(name, msg) FR_E_##name,
 enum fr_err {

@@ -801,8 +801,11 @@ static void reads_done(struct lan_conn *lc, int si)
 	int rc = fr_aread_finish(&lc->src, &s->rd);
 
 	if (rc) {
+		/* here, not the link's: another address or a retry would
+		 * meet it again (a file gone or changed is FR_E_CHANGED) */
 		char ep[4 * sizeof(s->rd.errpath)];
-		fail(lc, rc, "cannot read '%s': %s",
+		fail(lc, rc == FR_E_CHANGED ? rc : FR_E_SOURCE,
+		     "cannot read '%s': %s",
 		     fr_esc(s->rd.errpath, ep, sizeof(ep)), fr_strerror(rc));
 		slot_release(lc, si);
 		return;

@@ -1137,7 +1137,7 @@ static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
 		fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", b->err);
 		/* what another address or a retry cannot fix */
 		if (rc == FR_E_CHANGED || rc == FR_E_AUTH ||
-		    rc == FR_E_NOT_OWNER)
+		    rc == FR_E_NOT_OWNER || rc == FR_E_SOURCE)
 			return rc;
 	}
 	return rc;
@@ -1235,6 +1235,7 @@ window:
 			break;
 		}
 		if (rc == 0 || rc == FR_E_CHANGED || rc == FR_E_AUTH ||
+		    rc == FR_E_SOURCE ||
 		    rc == FR_E_NOT_OWNER || rc == -ENOMEM)
 			break;
 		soon = rc == -EBUSY && c->retries > 0 && busy < FR_BUSY_RETRIES;

@@ -210,7 +210,8 @@ static uint32_t feed_n_done(void *arg)
  * password is this address's: the others have their own.) */
 static bool fatal(int rc)
 {
-	return rc == FR_E_CHANGED || rc == FR_E_NOT_OWNER || rc == -ENOMEM;
+	return rc == FR_E_CHANGED || rc == FR_E_NOT_OWNER || rc == FR_E_SOURCE ||
+	       rc == -ENOMEM;
 }
 
 /* ---- progress: the lanes' views made one ----------------------------------- */

@@ -182,6 +182,34 @@ expect_rc 1 "$RC" "a second serve on the same store"
 expect_grep "... names the first by its pid, and the store" \
 	"another ferry serve \(pid=$SERVE_PID\) receives into the store '$LAB_STORE'" "$E"
 check "... the first goes on" kill -0 "$SERVE_PID"
+
+# ---- a source file the sender cannot read: said at once, not retried ----------
+# (run as nobody: root reads anything)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	NB=$WORK/nobody
+	mkdir -p "$NB/src"
+	chmod o+x "$WORK"
+	binary_data "$NB/src/a.bin" $((1024 * 1024))
+	echo secret >"$NB/src/b.txt"
+	chmod 000 "$NB/src/b.txt"
+	install -m 600 -o 65534 "$CEN_PW_FILE" "$NB/pw"
+	sed -e "s|^store = .*|store = $NB/cen|" -e "s|^password-file = .*|password-file = $NB/pw|" \
+		-e "s|^retry-delay = .*|retry-delay = 3s|" -e "s|^retries = .*|retries = 2|" \
+		"$CEN_CONF" >"$NB/cen.conf"
+	chown -R 65534 "$NB"
+	chmod 644 "$NB/cen.conf"
+	t0=$(date +%s)
+	RC=0
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		"$FERRY" send "$NB/src" --to LAB --config "$NB/cen.conf" >"$O" 2>"$E" || RC=$?
+	t1=$(date +%s)
+	expect_rc 1 "$RC" "a send whose source has a file the sender cannot read"
+	expect_grep "... names the file and why" "cannot read 'b.txt': Permission denied" "$E"
+	check "... at once, not retried ($((t1 - t0)) s)" \
+		bash -c "[ $((t1 - t0)) -lt 3 ] && ! grep -q 'retry 1 of' '$E'"
+else
+	log "not root, or no setpriv: the unreadable source is not tried"
+fi
 stop_serve
 
 e2e_finish
