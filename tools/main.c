@@ -359,7 +359,7 @@ static const struct option long_opts[] = {
 /* --name, --priority, --level: their values checked */
 static int opt_checked(int ch, struct args *a, const char *usage)
 {
-	char *end;
+	char *end, en[FR_ESC_MAX];
 	long v;
 
 	switch (ch) {
@@ -369,7 +369,7 @@ static int opt_checked(int ch, struct args *a, const char *usage)
 					 "--name '%s' is not a valid package "
 					 "name (1-255 bytes, no '/' or control "
 					 "characters, not '.' or '..')",
-					 optarg);
+					 fr_esc(optarg, en, sizeof(en)));
 		a->name = optarg;
 		return 0;
 	case 'p':
@@ -978,6 +978,7 @@ static int cmd_forget(struct args *a, const char *usage)
 
 static int cmd_verify(struct args *a, const char *usage)
 {
+	char en[FR_ESC_MAX];
 	struct fr_config c;
 	int rc;
 
@@ -985,7 +986,7 @@ static int cmd_verify(struct args *a, const char *usage)
 		return die_usage(usage, "%s", "NAME is required");
 	if (fr_name_check(a->positional) < 0)
 		return die_usage(usage, "'%s' is not a valid package name",
-				 a->positional);
+				 fr_esc(a->positional, en, sizeof(en)));
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;
 	struct fr_verify_result r;

@@ -315,12 +315,23 @@ static int settle(struct fr_known *k, const char *root, bool single,
 	 * files stayed what they were while they were read */
 	const char *what = first_change(k->m, root, single);
 	if (what) {
-		snprintf(err, cap,
-			 "%s: '%s' ('%s') changed while it was being sent; "
-			 "nothing was made complete at the receiver; send it "
-			 "again to carry the new version",
-			 fr_strerror(FR_E_CHANGED), fr_esc(root, ep, sizeof(ep)),
-			 fr_esc(what, wp, sizeof(wp)));
+		/* (the root itself, or an entry of it) */
+		if (what == root)
+			snprintf(err, cap,
+				 "%s: '%s' changed while it was being sent; "
+				 "nothing was made complete at the receiver; "
+				 "send it again to carry the new version",
+				 fr_strerror(FR_E_CHANGED),
+				 fr_esc(root, ep, sizeof(ep)));
+		else
+			snprintf(err, cap,
+				 "%s: '%s' (in '%s') changed while it was being "
+				 "sent; nothing was made complete at the "
+				 "receiver; send it again to carry the new "
+				 "version",
+				 fr_strerror(FR_E_CHANGED),
+				 fr_esc(what, wp, sizeof(wp)),
+				 fr_esc(root, ep, sizeof(ep)));
 		return FR_E_CHANGED;
 	}
 	k->m->open = false;

@@ -270,8 +270,13 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 			if (fr_link_check(path, target) < 0) {
 				char why[FR_ESC_MAX + 64], t[FR_ESC_MAX];
 				snprintf(why, sizeof(why),
-					 "a symlink to '%s', which points "
-					 "outside the package",
+					 target[0] == '/'
+						 ? "a symlink to '%s', an "
+						   "absolute path (a package "
+						   "carries relative links "
+						   "only)"
+						 : "a symlink to '%s', which "
+						   "points outside the package",
 					 fr_esc(target, t, sizeof(t)));
 				if ((rc =
 					 leave_out(w, root, path,

@@ -67,6 +67,7 @@ sent=$(json_get "$WORK/send1.json" 'd["segments_sent"]')
 	fail "first send: segments_sent '$sent', segments '$segs'"
 expect_grep "sender warns about the symlink leaving the package" \
 	"escape_passwd.*/etc/passwd|/etc/passwd.*escape_passwd" "$WORK/send1.err"
+expect_grep "... saying it is absolute" "'/etc/passwd', an absolute path" "$WORK/send1.err"
 
 compare_trees "$SRC" "$DST" "received tree" escape_passwd
 if [ -e "$DST/links/escape_passwd" ] || [ -L "$DST/links/escape_passwd" ]; then
