@@ -141,6 +141,8 @@ struct fr_pacer {
 	uint64_t in_block;             /* pulse: bytes of the current block */
 	double block_at;               /* pulse: when it began to go */
 	uint32_t frame;                /* share: chunk size (0: 64 KiB) */
+	unsigned senders;              /* share: the sends it is split
+					* among (0, 1: this one alone) */
 };
 void fr_pacer_init(struct fr_pacer *p, const struct fr_ratelimit *r,
 		   double line_bps);

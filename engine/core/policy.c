@@ -393,8 +393,10 @@ double fr_pacer_rate(const struct fr_pacer *p, time_t t)
 	}
 	case FR_RL_SHARE: {
 		unsigned share = fr_ratelimit_share(p->rl, t);
-		return share >= 100 || p->line <= 0 ? 0
-						     : p->line * share / 100.0;
+		return share >= 100 || p->line <= 0
+			       ? 0
+			       : p->line * share / 100.0 /
+					 (p->senders > 1 ? p->senders : 1);
 	}
 	default:
 		return 0;

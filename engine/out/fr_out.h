@@ -103,6 +103,11 @@ struct fr_output {
 	 * this output (a striped send completed by the others): an open
 	 * that waits for its line or dials gives up, -ECANCELED */
 	bool (*stopped)(void *arg);
+	/* NULL, or asked every few seconds under a rate limit: how many
+	 * sends of this site (this one counted) use the address now; the
+	 * limit's share of the line is split among them */
+	unsigned (*senders)(const struct fr_config *c,
+			    const struct fr_address *a);
 };
 
 /*

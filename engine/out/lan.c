@@ -45,6 +45,7 @@ _Static_assert(ENV_MAX <= HEADROOM, "a frame's record fits before it");
 #define MAX_RESENDS 5
 #define SAME_AS_HELD 1 /* a worker's result: the receiver holds it already */
 #define NOTSENT_LOWAT (512u << 10)
+#define SENDERS_EVERY_NS 1000000000ull
 
 enum { K_READ = 1, K_SEND, K_EVENT, K_ACK, K_TICK, K_PACE };
 #define UD(kind, slot, x)                                                     \
@@ -150,6 +151,12 @@ struct lan_conn {
 				 * negative ACK came back for it */
 	struct fr_pacer pacer;  /* the address's rate limit */
 	bool paced;
+	/* under a share of the line: the sends it is split among, asked
+	 * every SENDERS_EVERY_NS */
+	unsigned (*senders)(const struct fr_config *c,
+			    const struct fr_address *a);
+	const struct fr_config *c;
+	uint64_t senders_ns;
 	uint64_t progress_ns;   /* when bytes last went out, or the peer's
 				 * TCP or ferry last acknowledged any */
 	unsigned stall_ms;      /* no progress for this long: the link is gone */
@@ -1494,6 +1501,10 @@ static void tick(struct lan_conn *lc)
 	lc->last_wire = sc->wire_bytes;
 	lc->last_tcp = lc->tcp_acked;
 	lc->last_tick_ns = now;
+	if (lc->paced && lc->senders && now - lc->senders_ns >= SENDERS_EVERY_NS) {
+		lc->senders_ns = now;
+		lc->pacer.senders = lc->senders(lc->c, lc->a);
+	}
 	if (sc->progress) {
 		struct fr_progress p = {0};
 		snprintf(p.state, sizeof(p.state), "sending");
@@ -1826,6 +1837,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 
 	lc->sc = sc;
 	lc->a = o->a;
+	lc->c = o->c;
+	lc->senders = o->senders;
 	lc->todo_cap = m->n_segments * (MAX_RESENDS + 1) + 1;
 	lc->todo = malloc(lc->todo_cap * sizeof(uint32_t));
 	lc->acked = calloc(m->n_segments + 1, 1);

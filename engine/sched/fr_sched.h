@@ -279,6 +279,10 @@ double fr_link_limit(const struct fr_address *a, time_t t);
 /* Another live send (another process) moves bytes over address a now:
  * what this one learns of the link is its share, not the link's. */
 bool fr_link_shared(const struct fr_config *c, const struct fr_address *a);
+/* How many sends of this store (this one counted) move bytes over a now:
+ * a rate limit's share of the line is theirs together. */
+unsigned fr_link_senders(const struct fr_config *c,
+			 const struct fr_address *a);
 
 /* What a send learned of a link is kept for the next (and for plan) when
  * it is the link's: not held by a rate limit, nor shared with another

@@ -160,19 +160,20 @@ static bool progress_sends_over(const char *text, const char *name)
 	return !strcmp(out, name) && other_sender(fr_kv_num(text, "pid"));
 }
 
-bool fr_link_shared(const struct fr_config *c, const struct fr_address *a)
+unsigned fr_link_senders(const struct fr_config *c, const struct fr_address *a)
 {
 	char dir[1200], suffix[FR_CODE_MAX + 2];
-	bool shared = false;
+	unsigned senders = 1; /* this one */
 	struct dirent *de;
 	DIR *d;
 
 	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing", c->store) ||
 	    !(d = opendir(dir)))
-		return false;
+		return senders;
 	snprintf(suffix, sizeof(suffix), "-%s", a->site);
 	size_t sl = strlen(suffix);
-	while (!shared && (de = readdir(d))) {
+	while ((de = readdir(d))) {
+		bool shared = false;
 		size_t n = strlen(de->d_name);
 		char path[1400];
 		uint8_t *text;
@@ -192,9 +193,15 @@ bool fr_link_shared(const struct fr_config *c, const struct fr_address *a)
 						     a->name);
 			free(text);
 		}
+		senders += shared;
 	}
 	closedir(d);
-	return shared;
+	return senders;
+}
+
+bool fr_link_shared(const struct fr_config *c, const struct fr_address *a)
+{
+	return fr_link_senders(c, a) > 1;
 }
 
 /* ---- the courier as the split sees it ------------------------------------- */

@@ -1058,7 +1058,8 @@ static int send_over(struct one_by_one *b, const struct fr_address *a,
 {
 	int rc;
 	struct fr_output o = {.ops = ops, .c = b->c, .a = a,
-			      .sock_arg = b->r, .state_is = single_opening};
+			      .sock_arg = b->r, .state_is = single_opening,
+			      .senders = fr_link_senders};
 	struct fr_send_ctx sc = {
 		.known = b->known,
 		.m = b->known->m,

@@ -603,7 +603,8 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	struct fr_output o = {.ops = l->ops, .c = st->c, .a = l->a,
 			      .sock_is = lane_sock, .sock_arg = l,
 			      .state_is = lane_opening,
-			      .stopped = lane_stopped};
+			      .stopped = lane_stopped,
+			      .senders = fr_link_senders};
 	struct fr_send_ctx sc = {
 		.known = st->known,
 		.m = st->known->m,

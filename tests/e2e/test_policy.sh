@@ -14,7 +14,8 @@
 #     once, waits for the window to open again (status says why), and
 #     then sends only what the receiver does not hold;
 #   - pulse mode and a percentage of the line hold the measured payload
-#     rate within 10% of the limit.
+#     rate within 10% of the limit; two sends at once over the address
+#     share the percentage.
 # FERRY_E2E_SHORT=1 (tools/test.sh, under ASan) runs a subset in well under
 # a minute: the refusal and the next open address, a window that opens
 # later (the low send waits, says until when, status shows it, a high send
@@ -217,5 +218,35 @@ expect_rc 0 "$RC" "a send held to 10% of an 8 Mbit/s line"
 r=$(rate_of share)
 check "10% of 8 Mbit/s: $r bytes/s, at most 10% above 100000 (and not 35% below)" within10 "$r" 100000
 compare_trees "$WORK/pkg" "$LAB_STORE/packages/share" "the rate-limited package"
+
+# two sends at once over that address share its limit (20% of 16 Mbit/s,
+# 400 kB/s): 2 MiB each take about 10 s together, not 5 s each side by
+# side (a ceiling: a slow machine only takes longer)
+if [ "$SHORT" != 1 ]; then
+	mkdir -p "$WORK/two-a" "$WORK/two-b"
+	binary_data "$WORK/two-a/a.bin" $((2 * 1024 * 1024))
+	binary_data "$WORK/two-b/b.bin" $((2 * 1024 * 1024))
+	sed -e 's/^bandwidth = .*/bandwidth = 16M/' -e 's/^rate-limit = .*/rate-limit = 20%/' \
+		"$CEN_CONF" >"$WORK/two.conf"
+	t0=$(date +%s.%N)
+	"$FERRY" send "$WORK/two-a" --to LAB --config "$WORK/two.conf" --level 0 \
+		>"$WORK/two-a.out" 2>"$WORK/two-a.err" &
+	pa=$!
+	"$FERRY" send "$WORK/two-b" --to LAB --config "$WORK/two.conf" --level 0 \
+		>"$WORK/two-b.out" 2>"$WORK/two-b.err" &
+	pb=$!
+	E2E_PIDS+=("$pa" "$pb")
+	ra=0 rb=0
+	wait "$pa" || ra=$?
+	wait "$pb" || rb=$?
+	t1=$(date +%s.%N)
+	expect_rc 0 "$ra" "the first of two sends sharing a rate limit"
+	expect_rc 0 "$rb" "the second"
+	el=$(python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1")
+	check "... together held to the limit: 4 MiB in $el s (at least 7.5 s at 400 kB/s)" \
+		python3 -c 'import sys; sys.exit(not float(sys.argv[1]) >= 7.5)' "$el"
+	compare_trees "$WORK/two-a" "$LAB_STORE/packages/two-a" "the first shared package"
+	compare_trees "$WORK/two-b" "$LAB_STORE/packages/two-b" "the second shared package"
+fi
 
 e2e_finish
