@@ -162,19 +162,37 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 			     fr_now_s());
 }
 
-/* seg was at the site before this run. Of the tail of an earlier run's
- * parcel that the network never went into, the parcel brought it: it
- * was imported while no send ran. */
+/* seg was at the site when a session offered the package. Of the tail
+ * of a parcel that the network never went into, the parcel brought it:
+ * an earlier run's, imported while no send ran, or this run's, imported
+ * before any link could offer (every one closed, or the site down) */
 static void feed_held(void *arg, uint32_t seg)
 {
 	struct stripe *st = arg;
+	/* (this run's network landed nothing it holds: that would be
+	 * done, and not asked about; an earlier run's may have, once its
+	 * parcel was late) */
+	bool ours = st->cr && !st->cr->written &&
+		    atomic_load(&st->cr_over) && st->cr_rc >= 0;
+	bool earlier = st->cr && st->cr->written && !st->t->tail_sent;
 
-	if (st->cr && st->cr->written && !st->t->tail_sent &&
-	    seg >= st->cr->first)
+	if ((ours || earlier) && seg >= st->cr->first)
 		fr_assign_acked_part(&st->as, st->cr_idx, seg, UINT32_MAX,
 				     fr_now_s());
 	else
 		fr_assign_held(&st->as, seg, fr_now_s());
+}
+
+/* The site held the package complete when a lane offered it (its answer
+ * names no segment): each segment no output of this send landed was
+ * held, and feed_held says who brought it (a parcel's tail, its import). */
+static void held_complete(struct stripe *st)
+{
+	const struct fr_manifest *m = st->known->m;
+
+	for (uint32_t s = 0; s < m->n_segments; s++)
+		if (!fr_assign_is_done(&st->as, s))
+			feed_held(st, s);
 }
 
 static void feed_again(void *arg, unsigned out, uint32_t seg)
@@ -659,6 +677,8 @@ static void *lane_main(void *arg)
 		l->res.attempts++;
 		rc = lane_try(l, &oz);
 		if (rc == 0) { /* DONE: the package is complete */
+			if (l->res.was_complete) /* at once, at its offer */
+				held_complete(st);
 			atomic_store(&st->completed, true);
 			cut_others(st, l);
 			break;
