@@ -1649,6 +1649,14 @@ static int create_record(struct creation *cr)
 	p->first = cr->o->first;
 	p->created = (int64_t)time(NULL);
 	snprintf(p->media, sizeof(p->media), "%s", cr->media[0]);
+	/* recorded from the start: a run killed before the site answered
+	 * shows interrupted (its pid gone), and its cut volumes are swept
+	 * at once by the next parcel to the medium */
+	if ((rc = parcel_save(p)) < 0) {
+		fr_log(FR_LOG_ERROR, "cannot write the parcel's record in '%s': %s",
+		       p->dir, fr_strerror(rc));
+		return rc;
+	}
 	return 0;
 }
 

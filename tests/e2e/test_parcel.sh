@@ -844,6 +844,28 @@ expect_grep "... saying why it passed the silent one" \
 	"127.0.0.1:$(cat "$WORK/silent.port").*; trying LAB lan" "$WORK/c18a.err"
 check "... which it gave up within its handshake's 20 s ($((t1 - t0)) s)" [ $((t1 - t0)) -le 30 ]
 check "... nothing is left on the medium" [ -z "$(ls -A "$WORK/m18a")" ]
+# killed while it waits for the silent address (its frames written, the
+# site not answered yet): the record says interrupted at once, and the
+# next parcel to the medium removes its volume (it had left no record,
+# and its volume stayed for a minute, or for good)
+mkdir -p "$WORK/m18k"
+"$FERRY" parcel create "$WORK/src/route" --to LAB --config "$ROUTE_CONF" --name routek \
+	--media "$WORK/m18k" --level 0 >"$WORK/c18k.out" 2>"$WORK/c18k.err" &
+pk=$!
+E2E_PIDS+=("$pk")
+for _ in $(seq 100); do
+	[ -n "$(find "$WORK/m18k" -name 'vol-*.fpv' 2>/dev/null)" ] && break
+	sleep 0.05
+done
+sleep 0.3
+kill -9 "$pk" 2>/dev/null
+wait "$pk" 2>/dev/null
+list_json l18 --offline
+r=$(json_get "$WORK/l18.json" '[p["state"] for p in d if p["name"] == "routek"]')
+check "parcel create killed before the site answered: listed interrupted ($r)" [ "$r" = "['interrupted']" ]
+create c18m route2 "$WORK/src/route" --media "$WORK/m18k" --level 0
+expect_grep "... the next parcel to the medium removes its volume at once" \
+	"removed [0-9]+ file\(s\) of parcel .*interrupted" "$WORK/c18m.err"
 [ "$(date +%S)" -lt 55 ] || sleep 6
 from=$(date +%H:%M)
 to=$(date -d '+10 min' +%H:%M)
