@@ -261,6 +261,10 @@ struct fr_progress {
 	uint64_t moving_bytes;   /* of done_bytes: frames on their way, their
 				  * part the receiver's TCP took (not kept) */
 	uint32_t n_segments, segs_done;
+	/* of segs_done, done_bytes: held at the site without this run's
+	 * frames (held at its offer, copies found the same) */
+	uint32_t segs_held;
+	uint64_t held_bytes;
 	uint64_t link_acked; /* what the receiver's TCP acknowledged (not
 			      * kept on disk: a silent link's stays put) */
 	double rate;   /* bytes/s of package data */

@@ -124,6 +124,7 @@ struct lan_conn {
 	uint8_t *acked;       /* per segment */
 	uint8_t *resends;
 	uint32_t n_need, n_acked;
+	uint32_t n_held0;     /* held at the offer (not in n_need) */
 	struct fr_aread src;  /* the source, read into the slots' buffers */
 	/* send queue (FIFO of READY slots) */
 	int sendq[SLOTS];
@@ -1513,7 +1514,10 @@ static void tick(struct lan_conn *lc)
 		p.moving_bytes = moving;
 		p.wire_bytes = sc->wire_bytes;
 		p.n_segments = sc->m->n_segments;
-		p.segs_done = sc->segs_skipped + lc->n_acked;
+		/* (a copy found the same is skipped and acked: once) */
+		p.segs_done = lc->n_held0 + lc->n_acked;
+		p.segs_held = sc->segs_skipped;
+		p.held_bytes = sc->skipped_raw;
 		p.link_acked = lc->tcp_acked ? lc->tcp_acked : sc->wire_bytes;
 		p.rate = lc->rate;
 		p.eta = lc->rate > 1 ? (double)(p.total_bytes - done) / lc->rate
@@ -1854,6 +1858,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	}
 	for (uint32_t i = 0; i < m->n_segments; i++) {
 		if (have[i]) {
+			lc->n_held0++;
 			sc->segs_skipped++;
 			sc->skipped_raw += m->segments[i].length;
 			lc->acked[i] = 1;

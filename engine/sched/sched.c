@@ -116,12 +116,14 @@ static int progress_write(const char *dir, const struct fr_progress *p)
 		buf, sizeof(buf),
 		"state=%s\ntotal=%llu\ndone=%llu\nwire=%llu\nsegments=%u\n"
 		"segments_done=%u\nrate=%.0f\neta=%.0f\nlevel=%d\noutput=%s\n"
-		"error=%s\npid=%ld\nupdated=%lld\nphase=%s\n",
+		"error=%s\npid=%ld\nupdated=%lld\nphase=%s\nsegments_held=%u\n"
+		"held=%llu\n",
 		p->state, (unsigned long long)p->total_bytes,
 		(unsigned long long)p->done_bytes,
 		(unsigned long long)p->wire_bytes, p->n_segments, p->segs_done,
 		p->rate, p->eta, p->level, p->output, p->error, p->pid,
-		(long long)p->updated, p->phase);
+		(long long)p->updated, p->phase, p->segs_held,
+		(unsigned long long)p->held_bytes);
 	if (fr_path_fmt(path, sizeof(path), "%s/progress", dir) ||
 	    fr_path_fmt(tmp, sizeof(tmp), "%s/progress.tmp", dir))
 		return -ENAMETOOLONG;
@@ -177,6 +179,9 @@ int fr_progress_load(const char *dir, struct fr_progress *p)
 	p->pid = fr_kv_num(s, "pid");
 	p->updated = fr_kv_num(s, "updated");
 	fr_kv_get(s, "phase", p->phase, sizeof(p->phase));
+	p->segs_held = (uint32_t)fr_kv_num(s, "segments_held");
+	fr_kv_get(s, "held", v, sizeof(v));
+	p->held_bytes = strtoull(v, NULL, 10);
 	free(text);
 	return 0;
 }
@@ -872,6 +877,8 @@ static void record_outcome(struct fr_transfer *t, const struct fr_manifest *m,
 		p.done_bytes = m->total_size;
 		p.wire_bytes = res->sent_bytes;
 		p.segs_done = m->n_segments;
+		p.segs_held = res->segs_skipped;
+		p.held_bytes = res->skipped_bytes;
 		p.rate = res->seconds > 0 ? (double)(m->total_size -
 						     res->skipped_bytes) /
 						    res->seconds

@@ -204,8 +204,12 @@ static void output_single(const struct fr_status_transfer *st,
 		snprintf(o->why, sizeof(o->why), "%s", state);
 	if (!strcmp(o->state, "failed") || !strcmp(o->state, "redialling"))
 		snprintf(o->error, sizeof(o->error), "%s", p->error);
-	o->segments = st->segments_done;
-	o->bytes = st->bytes_done;
+	/* what it carried: not what the site held already */
+	o->segments = st->segments_done > p->segs_held
+			      ? st->segments_done - p->segs_held
+			      : 0;
+	o->bytes = st->bytes_done > p->held_bytes ? st->bytes_done - p->held_bytes
+						  : 0;
 	/* no assignment: its own measure is all there is */
 	o->rate = !strcmp(o->state, "sending") ? p->rate : 0;
 	o->eta = !strcmp(o->state, "sending") && p->eta >= 0 ? p->eta : -1;

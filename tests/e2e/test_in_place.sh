@@ -78,6 +78,10 @@ read -r wire segs sent skipped <<<"$(sent_json "$WORK/s4.json")"
 check "the changed segment alone is sent ($sent sent, $skipped already there, of $segs)" \
 	[ "$sent" = 1 -a "$skipped" = $((segs - 1)) ]
 check "about one segment on the wire ($wire bytes)" [ "$wire" -lt $((3 * 512 * 1024)) ]
+run_ferry "$WORK/st4.json" "$WORK/st4.err" status pkg --json --config "$CEN_CONF"
+r=$(json_get "$WORK/st4.json" '(d[0]["segments_done"], d[0]["segments"], [o["segments"] for o in d[0]["outputs"]])')
+check "status: every segment done once, the output carried the one sent ($r)" \
+	[ "$r" = "($segs, $segs, [1])" ]
 compare_trees "$PKG" "$LAB_STORE/packages/pkg" "the new version, its other segments from the old"
 run_ferry "$WORK/v.out" "$WORK/v.err" verify pkg --config "$LAB_CONF"
 expect_rc 0 "$RC" "LAB verifies the new version"
