@@ -778,6 +778,60 @@ static bool take_placed(struct fr_store_pkg *p, struct fr_seg_reader *r,
 }
 
 /*
+ * Segments of the offer whose hash is known (a resume, which hashed them
+ * before) and is the package in place's, with the same files and sizes:
+ * the same bytes. They are taken from there now (read, checked, written
+ * into the partial tree, made durable, journaled) and held, not sent
+ * again. The rest of an open offer goes to the sender as copies
+ * (offer_in_place); a settled one has no such step.
+ */
+static void take_in_place(const char *store, struct fr_store_pkg *p)
+{
+	struct fr_manifest old = {0};
+	struct fr_seg_reader r = {0};
+	char path[1400];
+	uint8_t *buf;
+	size_t len;
+	uint32_t *ok = NULL, n = 0;
+	bool had_tree = p->placed_tree[0] != '\0';
+	int rc;
+
+	if (p->repair || !p->m.n_segments ||
+	    fr_path_fmt(path, sizeof(path), "%s/manifests/%s", store,
+			p->m.name) ||
+	    fr_read_file(path, FR_MANIFEST_MAX, &buf, &len) < 0)
+		return;
+	rc = fr_manifest_decode(&old, buf, len);
+	free(buf);
+	if (rc < 0 || old.open || !same_layout(&old, &p->m) ||
+	    (!had_tree && fr_path_fmt(p->placed_tree, sizeof(p->placed_tree),
+				      "%s/packages/%s", store, p->m.name)) ||
+	    fr_seg_reader_init(&r, p->m.seg_size) < 0 ||
+	    !(ok = malloc(p->m.n_segments * sizeof(*ok))))
+		goto out;
+	for (uint32_t i = 0; i < p->m.n_segments; i++) {
+		const uint8_t *h = p->m.segments[i].hash;
+		if (p->j.have[i] || fr_hash_unknown(h) ||
+		    memcmp(h, old.segments[i].hash, FR_HASH_LEN))
+			continue;
+		if (take_placed(p, &r, i, h))
+			ok[n++] = i;
+	}
+	if (n && syncfs(p->store_fd) == 0 &&
+	    fr_journal_append(&p->j, &p->m, ok, n) == 0)
+		fr_log(FR_LOG_INFO,
+		       "package '%s': %u segment(s) the offer names are the "
+		       "version in place's: taken from it, not sent again",
+		       p->m.name, n);
+out:
+	if (!had_tree)
+		p->placed_tree[0] = '\0';
+	free(ok);
+	fr_seg_reader_fini(&r);
+	fr_manifest_fini(&old);
+}
+
+/*
  * Segments held before, that the open offer could not confirm (HELD), and
  * that the sender found the same and did not send: the table confirms
  * them. Their bytes are read back and checked first (a later session may
@@ -1019,6 +1073,7 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 	if ((rc = open_tree(p, errbuf, errcap)) < 0)
 		goto fail;
 	offer_in_place(store, p);
+	take_in_place(store, p);
 	return FR_HAVE_PARTIAL;
 fail:
 	fr_store_close(p);

@@ -14,7 +14,10 @@
 #     rest taken from the version in place, the new times applied;
 #   - a send stopped, then its source changed in place: the next send
 #     keeps the earlier partial package and sends what it did not hold
-#     and the changed segment.
+#     and the changed segment;
+#   - a new version in place, its send interrupted, then resumed: the
+#     resume (its hashes known) sends only what changed and had not
+#     arrived; the rest is taken from the version in place.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_in_place
 
@@ -152,5 +155,26 @@ check "... it sent what was not held and the changed segment ($sent of $segs, $h
 expect_grep "the receiver kept the earlier version's partial package" \
 	"the partial package of an earlier version \(id [0-9a-f]+\) has the same files and sizes" "$SERVE_LOG"
 compare_trees "$P2" "$LAB_STORE/packages/p2" "the changed package"
+
+# ---- a new version in place, its send interrupted, then resumed ------------------
+# the interrupted send had compared (and so hashed) the segments that did
+# not change; the resume offers those hashes, and the receiver takes those
+# segments from the version in place instead of having them sent again
+# (it had asked for every segment it did not hold yet)
+P3=$WORK/src/p3
+mkdir -p "$P3"
+binary_data "$P3/y.bin" $((12 * 1024 * 1024))
+run_ferry "$WORK/q1.json" "$WORK/q1.err" send "$P3" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the first version of p3"
+dd if=/dev/urandom of="$P3/y.bin" bs=1M seek=8 count=4 conv=notrunc 2>/dev/null
+"$FERRY" send "$P3" --to LAB --level 0 --config "$WORK/slow.conf" >"$WORK/q2.out" 2>"$WORK/q2.err" &
+pid=$!
+E2E_PIDS+=("$pid")
+stop_when_held p3 1 "$pid"
+run_ferry "$WORK/q3.json" "$WORK/q3.err" resume p3 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the resume of the interrupted new version"
+sent=$(json_get "$WORK/q3.json" 'd["transfers"][0]["segments_sent"] if "transfers" in d else d["segments_sent"]')
+check "... sends only what changed and had not arrived ($sent of 12, 4 changed)" [ "${sent:-99}" -le 4 ]
+compare_trees "$P3" "$LAB_STORE/packages/p3" "the resumed new version"
 
 e2e_finish
