@@ -513,14 +513,29 @@ static void lane_window(struct lane *l)
 		return;
 	fr_assign_down(&st->as, l->idx, fr_now_s());
 	lane_state(l, "closed"); /* before the others look */
+	char when[64] = "never";
+	time_t o = fr_schedule_next_open(&l->a->schedule, st->t->priority,
+					 fr_schedule_now());
+	if (o != (time_t)-1) {
+		struct tm tm;
+		localtime_r(&o, &tm);
+		strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M", &tm);
+	}
 	fr_log(FR_LOG_INFO,
-	       "'%s' to %s: address %s is closed to %s-priority sends now%s",
+	       "'%s' to %s: address %s is closed to %s-priority sends now "
+	       "(it opens %s%s)%s",
 	       st->t->name, st->t->site, l->a->name,
-	       fr_priority_name(st->t->priority), carry_on(l));
+	       fr_priority_name(st->t->priority), o != (time_t)-1 ? "at " : "",
+	       when, carry_on(l));
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !fr_schedule_allows(&l->a->schedule, st->t->priority,
-				   fr_schedule_now()))
+				   fr_schedule_now())) {
 		lane_sleep(st, 1000);
+		/* status follows the courier meanwhile (its ETA, late) */
+		pthread_mutex_lock(&st->mu);
+		save_outputs(st);
+		pthread_mutex_unlock(&st->mu);
+	}
 	fr_assign_up(&st->as, l->idx, fr_now_s());
 }
 

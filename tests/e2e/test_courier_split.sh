@@ -402,6 +402,7 @@ wait_for_log "$WORK/cl.err" "parcel [0-9a-f]+ for LAB: segments" 30 &&
 expect_grep "... it takes the whole package" "carries segments 0 to [0-9]+, the whole package" \
 	"$WORK/cl.err"
 expect_grep "... unregistered, saying why" "no network address of site LAB is open now" "$WORK/cl.err"
+expect_grep "... the closed link says when it opens" "address lan is closed to medium-priority sends now \(it opens at .* $to\)" "$WORK/cl.err"
 check "... the send waits for the window meanwhile" kill -0 "$pc"
 run_ferry "$WORK/ic.out" "$WORK/ic.err" parcel import "$WORK/media-closed" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the parcel imported while the network is closed"
