@@ -31,6 +31,18 @@ static const char *json_num(double v, char *buf, size_t cap)
 
 /* ---- outgoing ------------------------------------------------------------ */
 
+/* A network output of t is open (not closed by its window, not failed). */
+static bool network_open(const struct fr_status_transfer *t)
+{
+	for (unsigned i = 0; i < t->n_outputs; i++) {
+		const struct fr_status_output *n = &t->outputs[i];
+		if (strcmp(n->type, "courier") && strcmp(n->state, "closed") &&
+		    strcmp(n->state, "failed") && strcmp(n->state, "done"))
+			return true;
+	}
+	return false;
+}
+
 /* Why an output carries nothing, in words ("" when it carries). */
 static void why_str(const struct fr_status_transfer *t,
 		    const struct fr_status_output *o, char *buf, size_t cap)
@@ -57,8 +69,10 @@ static void why_str(const struct fr_status_transfer *t,
 			 "for it");
 	else if (!strcmp(w, "late"))
 		snprintf(buf, cap,
-			 "late: its parcel was expected by now (the network "
-			 "carries its segments meanwhile)");
+			 "late: its parcel was expected by now (%s)",
+			 network_open(t) ? "the network carries its segments "
+					   "meanwhile"
+					 : "no network link is open meanwhile");
 	else if (!strcmp(w, "failed"))
 		snprintf(buf, cap, "failed%s%s", o->error[0] ? ": " : "",
 			 o->error);

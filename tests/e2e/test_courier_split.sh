@@ -404,6 +404,13 @@ expect_grep "... it takes the whole package" "carries segments 0 to [0-9]+, the 
 expect_grep "... unregistered, saying why" "no network address of site LAB is open now" "$WORK/cl.err"
 expect_grep "... the closed link says when it opens" "address lan is closed to medium-priority sends now \(it opens at .* $to\)" "$WORK/cl.err"
 check "... the send waits for the window meanwhile" kill -0 "$pc"
+for _ in $(seq 40); do # the parcel is due 5 s after the start
+	"$FERRY" status closed --config "$WORK/closed.conf" >"$WORK/cls.txt" 2>/dev/null
+	grep -q "late:" "$WORK/cls.txt" && break
+	sleep 0.25
+done
+expect_grep "... status: the parcel late, and no network link open meanwhile" \
+	"late: its parcel was expected by now \(no network link is open meanwhile\)" "$WORK/cls.txt"
 run_ferry "$WORK/ic.out" "$WORK/ic.err" parcel import "$WORK/media-closed" --config "$LAB_CONF"
 expect_rc 0 "$RC" "the parcel imported while the network is closed"
 compare_trees "$CL" "$LAB_STORE/packages/closed" "the package the parcel brought while the network was closed"
