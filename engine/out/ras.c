@@ -448,8 +448,9 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 			fr_log(FR_LOG_INFO, "dialling %s %s (%s)", a->site,
 			       a->name, fr_line_profile(a->type)->name);
 			double t0 = fr_now_s();
-			if ((rc = run_hook(a, a->dial, "dial", mark, o, err,
-					   cap)) == -ECANCELED) {
+			rc = run_hook(a, a->dial, "dial", mark, o, err, cap);
+			unlink(mark); /* (ours, when the dial did not start) */
+			if (rc == -ECANCELED) {
 				/* it may come up all the same: the keeper
 				 * hangs it up once idle */
 				line_log(l->base, "%s", err);
