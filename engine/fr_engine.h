@@ -217,12 +217,14 @@ const char *fr_config_sites(const struct fr_config *c, char *out, size_t cap);
 /* The addresses of a site, in priority order; returns how many. */
 unsigned fr_config_addresses(const struct fr_config *c, const char *site,
 			     const struct fr_address **out, unsigned max);
-/* Parse "30s", "2m", "1h", "3d", "500ms" or plain seconds. */
+/* Parse "500ms", "30s", "2m", "1h", "3d" or "2w": the unit is required
+ * (but for 0). */
 int fr_parse_duration_ms(const char *s, unsigned *out);
 /* The same, in seconds, without fr_parse_duration_ms's limit of 49 days
  * ("90d"). */
 int fr_parse_duration_s(const char *s, double *out);
-/* Parse "8M", "4.7G", "700M", "4096" into bytes. */
+/* Parse "8M", "700MiB", "4096" into bytes: K, M, G, T (and KiB...) are
+ * powers of 1024, KB, MB, GB, TB of 1000 ("4.7GB": a DVD). */
 int fr_parse_size(const char *s, uint64_t *out);
 
 /* ---- what a package cannot hold (scan.c) -------------------------------- */

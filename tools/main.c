@@ -187,8 +187,9 @@ static const char *const usage_parcel =
 	"(only segments the site does not hold go on the media) and its\n"
 	"receipt comes back that way.\n"
 	"\n"
-	"create   write the parcel: volumes of --volume-size (700M, 4.7G, 25G\n"
-	"         ...) or, without it, each medium filled before the next\n"
+	"create   write the parcel: volumes of --volume-size (700M, 4.7GB,\n"
+	"         25GB: M, G are 1024-based, MB, GB 1000-based as media are\n"
+	"         sold) or, without it, each medium filled before the next\n"
 	"         --media DIR is used (default: the address's media). Each\n"
 	"         volume is vol-NNN.fpv, sealed with the account's key, with\n"
 	"         a packing list vol-NNN.txt (parcel, volume, size, sites) in\n"
@@ -422,7 +423,7 @@ static int opt_parcel(int ch, struct args *a, const char *usage)
 	    a->volume_size < (1u << 20))
 		return die_usage(usage,
 				 "--volume-size '%s' must be a size of at "
-				 "least 1M (700M, 4.7G, 25G)",
+				 "least 1M (700M, 4.7GB, 25GB)",
 				 optarg);
 	return 0;
 }
@@ -947,8 +948,8 @@ static int cmd_prune(struct args *a, const char *usage)
 				 "--older-than DURATION is required");
 	if (fr_parse_duration_s(a->older_than, &secs) < 0)
 		return die_usage(usage,
-				 "--older-than '%s' must be a duration such as "
-				 "30s, 90m, 12h or 7d",
+				 "--older-than '%s' must be a duration with its "
+				 "unit, such as 30s, 90m, 12h, 7d or 2w",
 				 a->older_than);
 	if ((rc = load(&c, a, usage)) < 0)
 		return -rc;

@@ -49,7 +49,8 @@ struct loader {
 	char *addr_explicit_account;         /* per address: set by config */
 };
 
-/* s as milliseconds, any size */
+/* s (a number and its unit: ms, s, m or min, h, d, w) as milliseconds,
+ * any size */
 static int parse_duration(const char *s, double *ms)
 {
 	char *end;
@@ -61,7 +62,11 @@ static int parse_duration(const char *s, double *ms)
 		return FR_E_CONFIG;
 	while (*end == ' ')
 		end++;
+	/* a unit is required: is "7" seven seconds or seven days? (0 is 0
+	 * in any unit) */
 	double mul = 1000.0;
+	if (!*end && v != 0)
+		return FR_E_CONFIG;
 	if (!strcmp(end, "ms"))
 		mul = 1.0;
 	else if (!strcmp(end, "s") || !*end)
@@ -72,6 +77,8 @@ static int parse_duration(const char *s, double *ms)
 		mul = 3600000.0;
 	else if (!strcmp(end, "d"))
 		mul = 86400000.0;
+	else if (!strcmp(end, "w"))
+		mul = 7 * 86400000.0;
 	else
 		return FR_E_CONFIG;
 	*ms = v * mul;
@@ -107,31 +114,26 @@ int fr_parse_size(const char *s, uint64_t *out)
 	v = strtod(s, &end);
 	if (end == s || errno || v < 0 || isnan(v))
 		return FR_E_CONFIG;
+	/* as dd(1) and coreutils count: K, M, G, T and KiB... are powers
+	 * of 1024; KB, MB, GB, TB powers of 1000, as media are sold (a
+	 * DVD's 4.7GB is 4.38 GiB) */
+	static const char units[] = "KMGT";
+	const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
 	double mul = 1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1024.0;
-		break;
-	case 'M':
-		mul = 1024.0 * 1024;
-		break;
-	case 'G':
-		mul = 1024.0 * 1024 * 1024;
-		break;
-	case 'T':
-		mul = 1024.0 * 1024 * 1024 * 1024;
-		break;
-	default:
+	if (*end && !u)
 		return FR_E_CONFIG;
-	}
-	if (*end) {
+	if (u) {
+		int power = (int)(u - units) + 1;
+		double base = 1024.0;
 		end++;
 		if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
 			end += 2;
-		else if (*end == 'B' || *end == 'b')
+		else if (*end == 'B' || *end == 'b') {
+			base = 1000.0;
 			end++;
+		}
+		while (power--)
+			mul *= base;
 	}
 	if (*end || v * mul > 9.0e18)
 		return FR_E_CONFIG;
@@ -559,8 +561,8 @@ static int handler(void *user, const char *section, const char *name,
 			unsigned ms;
 			if (fr_parse_duration_ms(value, &ms) ||
 			    copy_str(a->transit, sizeof(a->transit), value))
-				FAIL("transit '%s' must be a duration such as "
-				     "36h or 3d",
+				FAIL("transit '%s' must be a duration with its "
+				     "unit, such as 36h or 3d",
 				     value);
 		} else if (!strcmp(name, "bandwidth")) {
 			if (parse_rate(value, &a->bandwidth))
@@ -587,7 +589,7 @@ static int handler(void *user, const char *section, const char *name,
 			if (fr_parse_duration_ms(value, &a->idle_ms) ||
 			    a->idle_ms < 1000)
 				FAIL("idle-timeout '%s' must be a duration of at "
-				     "least 1s, such as 60s or 5m",
+				     "least 1s with its unit, such as 60s or 5m",
 				     value);
 		} else if (!strcmp(name, "priority")) {
 			if (parse_int(value, 1, 1000, &a->priority))
@@ -606,8 +608,8 @@ static int handler(void *user, const char *section, const char *name,
 				FAIL("retries '%s' must be 0..1000", value);
 		} else if (!strcmp(name, "retry-delay")) {
 			if (fr_parse_duration_ms(value, &c->retry_delay_ms))
-				FAIL("retry-delay '%s' is not a duration "
-				     "(e.g. 60s, 2m, 500ms)",
+				FAIL("retry-delay '%s' must be a duration "
+				     "with its unit, such as 60s, 2m or 500ms",
 				     value);
 		} else if (!strcmp(name, "max-sends")) {
 			if (parse_int(value, 1, 64, &c->max_sends))

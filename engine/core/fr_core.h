@@ -252,7 +252,7 @@ uint32_t fr_chunks_open_prefix(const struct fr_aead_key *k,
 /* Every message: type u32, length u32, then length bytes of body. */
 #define FR_MSG_HDR 8
 #define FR_PROTO_MAGIC 0x59524546u /* "FERY" */
-#define FR_PROTO_VERSION 3
+#define FR_PROTO_VERSION 4
 enum fr_msg_type {
 	FR_MSG_HELLO = 1,  /* C->S magic, version, account, cnonce */
 	FR_MSG_CHALLENGE,  /* S->C snonce */
@@ -331,9 +331,12 @@ struct fr_tcp_stats {
 	uint64_t acked;
 };
 int fr_tcp_stats(int fd, struct fr_tcp_stats *out);
-/* Client and server halves of the handshake; on success ch is sealed. */
+/* Client and server halves of the handshake; on success ch is sealed.
+ * site: the code of the site meant (or NULL): a receiver of another
+ * site is left at once, FR_E_WRONG_SITE (errbuf names both). */
 int fr_handshake_client(struct fr_chan *ch, const char *account,
-			const uint8_t key[32], char *errbuf, size_t errcap);
+			const uint8_t key[32], const char *site, char *errbuf,
+			size_t errcap);
 /* Returns the account on success. */
 int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
 			const struct fr_account **who, char *errbuf,

@@ -375,7 +375,9 @@ static void set_timeout(int fd, unsigned sec)
 /*
  * HELLO:     magic, version, account length, flags (bit 0: AES-NI here),
  *            account, client nonce
- * CHALLENGE: server nonce, the AEAD chosen, the server's CPace share
+ * CHALLENGE: server nonce, the AEAD chosen, the server's CPace share,
+ *            the receiving site's code (bound in the transcript: a client
+ *            that reached another site than the one it meant says so)
  * AUTH:      the client's share, the client's confirmation
  * WELCOME:   the server's confirmation; from here on every message is
  *            sealed (seal.c)
@@ -383,13 +385,14 @@ static void set_timeout(int fd, unsigned sec)
  */
 #define HELLO_AESNI 1
 #define FR_HANDSHAKE_S 20 /* the client waits this long for each answer */
-#define CHALLENGE_LEN (FR_NONCE_LEN + 1 + 32)
+#define CHALLENGE_MIN (FR_NONCE_LEN + 1 + 32 + 1) /* + the code */
 #define AUTH_LEN (32 + FR_CONFIRM_LEN)
 
 struct hs {
 	char account[FR_CODE_MAX + 1];
 	uint8_t sid[FR_SID_LEN]; /* client nonce | server nonce */
-	uint8_t ad_c[4], ad_s[2];
+	uint8_t ad_c[4], ad_s[2 + FR_CODE_MAX];
+	size_t ad_s_len;
 	uint8_t y[32], ys[32], yc[32];
 	uint8_t isk[64];
 	struct fr_session_keys k;
@@ -418,8 +421,8 @@ static int hs_share(struct hs *h, const uint8_t prs[32], uint8_t share[32])
 static int hs_keys(struct hs *h, const uint8_t other[32], uint8_t aead)
 {
 	int rc = fr_cpace_isk(h->y, other, h->sid, h->ys, h->ad_s,
-			      sizeof(h->ad_s), h->yc, h->ad_c,
-			      sizeof(h->ad_c), h->isk);
+			      h->ad_s_len, h->yc, h->ad_c, sizeof(h->ad_c),
+			      h->isk);
 
 	if (rc == 0)
 		fr_session_keys(h->isk, aead, &h->k);
@@ -445,9 +448,20 @@ static int client_hello(struct fr_chan *ch, struct hs *h, uint8_t flags)
 			   (uint32_t)(8 + alen + FR_NONCE_LEN));
 }
 
-/* What the receiver says to HELLO, or why it said nothing useful. */
+/* AD_S: "S", the AEAD, the receiving site's code. */
+static void ad_server(struct hs *h, uint8_t aead, const char *code, size_t n)
+{
+	h->ad_s[0] = 'S';
+	h->ad_s[1] = aead;
+	memcpy(h->ad_s + 2, code, n);
+	h->ad_s_len = 2 + n;
+}
+
+/* What the receiver says to HELLO, or why it said nothing useful; the
+ * code of the site that answered in site. */
 static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
-			    uint8_t *aead, char *errbuf, size_t errcap)
+			    uint8_t *aead, char site[FR_CODE_MAX + 1],
+			    char *errbuf, size_t errcap)
 {
 	uint8_t *body = NULL;
 	uint32_t type, len;
@@ -462,7 +476,9 @@ static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
 	}
 	if (rc < 0)
 		return rc;
-	if (type != FR_MSG_CHALLENGE || len != CHALLENGE_LEN ||
+	size_t n = len >= CHALLENGE_MIN ? body[CHALLENGE_MIN - 1] : 0;
+	if (type != FR_MSG_CHALLENGE || len < CHALLENGE_MIN ||
+	    len != CHALLENGE_MIN + n || n == 0 || n > FR_CODE_MAX ||
 	    (body[FR_NONCE_LEN] != FR_AEAD_XCHACHA20 &&
 	     !(body[FR_NONCE_LEN] == FR_AEAD_AES256GCM &&
 	       (flags & HELLO_AESNI)))) {
@@ -474,16 +490,23 @@ static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
 	memcpy(h->sid + FR_NONCE_LEN, body, FR_NONCE_LEN);
 	*aead = body[FR_NONCE_LEN];
 	memcpy(h->ys, body + FR_NONCE_LEN + 1, 32);
+	for (size_t i = 0; i < n; i++) /* (printable: it is said) */
+		site[i] = body[CHALLENGE_MIN + i] > 0x20 &&
+					  body[CHALLENGE_MIN + i] < 0x7f
+				  ? (char)body[CHALLENGE_MIN + i]
+				  : '?';
+	site[n] = '\0';
+	ad_server(h, *aead, (const char *)body + CHALLENGE_MIN, n);
 	free(body);
-	h->ad_s[0] = 'S';
-	h->ad_s[1] = *aead;
 	return 0;
 }
 
 int fr_handshake_client(struct fr_chan *ch, const char *account,
-			const uint8_t key[32], char *errbuf, size_t errcap)
+			const uint8_t key[32], const char *site, char *errbuf,
+			size_t errcap)
 {
 	struct hs h = {0};
+	char there[FR_CODE_MAX + 1];
 	uint8_t flags = fr_aead_local() == FR_AEAD_AES256GCM ? HELLO_AESNI : 0;
 	uint8_t aead, auth[AUTH_LEN], *body = NULL;
 	uint32_t type, len;
@@ -494,8 +517,18 @@ int fr_handshake_client(struct fr_chan *ch, const char *account,
 	set_timeout(ch->fd, FR_HANDSHAKE_S);
 	snprintf(h.account, sizeof(h.account), "%s", account);
 	if ((rc = client_hello(ch, &h, flags)) < 0 ||
-	    (rc = client_challenge(ch, &h, flags, &aead, errbuf, errcap)) < 0)
+	    (rc = client_challenge(ch, &h, flags, &aead, there, errbuf,
+				   errcap)) < 0)
 		goto out;
+	/* not the site meant (a host that leads elsewhere): nothing is
+	 * proved to it, nothing sent */
+	if (site && strcmp(site, there)) {
+		snprintf(errbuf, errcap,
+			 "the receiver there is site %s's, not %s's", there,
+			 site);
+		rc = FR_E_WRONG_SITE;
+		goto out;
+	}
 	if ((rc = hs_share(&h, key, h.yc)) < 0)
 		goto out;
 	if (hs_keys(&h, h.ys, aead) < 0) {
@@ -583,7 +616,7 @@ int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
 			size_t errcap)
 {
 	struct hs h = {0};
-	uint8_t flags, prs[32], chal[CHALLENGE_LEN], *body = NULL;
+	uint8_t flags, prs[32], chal[CHALLENGE_MIN + FR_CODE_MAX], *body = NULL;
 	uint32_t type, len;
 	int rc;
 
@@ -601,15 +634,18 @@ int fr_handshake_server(struct fr_chan *ch, const struct fr_config *c,
 				       fr_aead_local() == FR_AEAD_AES256GCM
 			       ? FR_AEAD_AES256GCM
 			       : FR_AEAD_XCHACHA20;
+	size_t n = strlen(c->code);
 	fr_random(h.sid + FR_NONCE_LEN, FR_NONCE_LEN);
-	h.ad_s[0] = 'S';
-	h.ad_s[1] = aead;
+	ad_server(&h, aead, c->code, n);
 	if ((rc = hs_share(&h, prs, h.ys)) < 0)
 		goto out;
 	memcpy(chal, h.sid + FR_NONCE_LEN, FR_NONCE_LEN);
 	chal[FR_NONCE_LEN] = aead;
 	memcpy(chal + FR_NONCE_LEN + 1, h.ys, 32);
-	if ((rc = fr_msg_send(ch, FR_MSG_CHALLENGE, chal, sizeof(chal))) < 0 ||
+	chal[CHALLENGE_MIN - 1] = (uint8_t)n;
+	memcpy(chal + CHALLENGE_MIN, c->code, n);
+	if ((rc = fr_msg_send(ch, FR_MSG_CHALLENGE, chal,
+			      (uint32_t)(CHALLENGE_MIN + n))) < 0 ||
 	    (rc = fr_msg_recv(ch, &type, &body, &len, 256, errbuf, errcap)) < 0)
 		goto out;
 	for (char *p = h.account; *p; p++) /* for the log */

@@ -215,10 +215,21 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 	setsockopt(lc->sock, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
 		   sizeof(lowat));
 	fr_chan_plain(&lc->ch, lc->sock);
-	rc = fr_handshake_client(&lc->ch, o->a->account, o->a->key, err, cap);
+	rc = fr_handshake_client(&lc->ch, o->a->account, o->a->key, o->a->site,
+				 err, cap);
 	if (rc < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s", err);
+		if (rc == FR_E_WRONG_SITE) {
+			/* a host that leads elsewhere: nothing goes by this
+			 * address, as with a password it does not take */
+			snprintf(err, cap,
+				 "[address %s %s] host %s leads to another "
+				 "site: %s; nothing was sent by it (check its "
+				 "host)",
+				 o->a->site, o->a->name, o->a->host, tmp);
+			return FR_E_AUTH;
+		}
 		if (rc == -EBUSY)
 			snprintf(err, cap, "%s (%s) is busy: %s", o->a->site,
 				 o->a->host, tmp);

@@ -172,8 +172,8 @@ static int connect_address(const struct fr_config *c,
 	} else {
 		char why[512] = "";
 		fr_chan_plain(ch, fd);
-		if ((rc = fr_handshake_client(ch, a->account, a->key, why,
-					      sizeof(why))) == 0)
+		if ((rc = fr_handshake_client(ch, a->account, a->key, a->site,
+					      why, sizeof(why))) == 0)
 			return fd;
 		close(fd);
 		snprintf(err, cap, "handshake with %s (%s %s) failed: %s",

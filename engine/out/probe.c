@@ -382,9 +382,17 @@ static int probe_connect(struct fr_probe *p, struct fr_chan *ch)
 		return fd;
 	}
 	fr_chan_plain(ch, fd);
-	rc = fr_handshake_client(ch, a->account, a->key, tmp, sizeof(tmp));
+	rc = fr_handshake_client(ch, a->account, a->key, a->site, tmp,
+				 sizeof(tmp));
 	if (rc == 0)
 		return 0;
+	if (rc == FR_E_WRONG_SITE) {
+		snprintf(p->err, sizeof(p->err),
+			 "[address %s %s] host %s leads to another site: %s "
+			 "(check its host)",
+			 a->site, a->name, a->host, tmp);
+		return FR_E_AUTH;
+	}
 	if (rc == -EBUSY)
 		snprintf(p->err, sizeof(p->err),
 			 "%s (%s) is busy: %s (each stream is a session: its "

@@ -2009,7 +2009,7 @@ static int by_receiver(const struct fr_config *c, const char *const *paths,
 		return 0; /* no receiver running */
 	fr_chan_plain(&ch, fd);
 	int r = fr_handshake_client(&ch, c->accounts[0].code,
-				    c->accounts[0].key, err, sizeof(err));
+				    c->accounts[0].key, c->code, err, sizeof(err));
 	if (r == 0 && !(req = import_req(paths, n, &len)))
 		r = -ENOMEM;
 	if (r == 0) {

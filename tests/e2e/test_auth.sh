@@ -206,7 +206,8 @@ while True:
         t, _ = recv_msg(c)                                      # HELLO
         point = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f"
                               "58e30b6aa582dd8db6a65945e08d2d76")
-        c.sendall(struct.pack("<II", 2, 65) + os.urandom(32) + b"\x02" + point)
+        c.sendall(struct.pack("<II", 2, 69) + os.urandom(32) + b"\x02" + point
+                  + b"\x03LAB")                                # CHALLENGE
         t, _ = recv_msg(c)                                      # AUTH
         out.write("handshake %d\n" % t); out.flush()
         c.sendall(struct.pack("<II", 4, 32) + os.urandom(32))   # WELCOME, forged
@@ -234,6 +235,39 @@ check "the sender sent nothing but an error after the forged WELCOME" \
 	bash -c "! grep '^after-welcome' '$WORK/impostor.out' | grep -v 'type 11 '"
 kill -9 "$IPID" 2>/dev/null
 wait "$IPID" 2>/dev/null
+CEN_HOST=
+write_configs
+
+# ---- an address whose host leads to another site ------------------------------
+# XYZ's receiver takes account CEN with the same password; CEN's address of
+# LAB was given XYZ's host by mistake. The send must not deliver to XYZ:
+# the receiver names its site in the handshake, and the sender, meaning
+# LAB, leaves before it proves anything (exit 4, the address named).
+XPORT=$(pick_port)
+cat >"$WORK/xyz.conf" <<EOF
+[site]
+code = XYZ
+store = $WORK/xyz
+listen = 127.0.0.1:$XPORT
+
+[account CEN]
+password-file = $PW_FILE
+EOF
+"$FERRY" serve --config "$WORK/xyz.conf" 2>"$WORK/xyz.log" &
+XPID=$!
+E2E_PIDS+=("$XPID")
+wait_for_log "$WORK/xyz.log" "receiving on" 10 || fail "XYZ's receiver did not start"
+CEN_HOST=127.0.0.1:$XPORT
+write_configs
+timeout 60 "$FERRY" send "$PKG" --to LAB --name astray --config "$CEN_CONF" \
+	>"$WORK/o6" 2>"$WORK/e6"
+expect_rc 4 $? "a send whose LAB address leads to XYZ's receiver"
+expect_grep "the sender names the address and both sites" \
+	"\\[address LAB lan\\] host 127.0.0.1:$XPORT leads to another site: the receiver there is site XYZ's, not LAB's" "$WORK/e6"
+check "XYZ holds nothing of it" bash -c "! ls '$WORK/xyz/packages/astray' 2>/dev/null && ! grep -q astray '$WORK/xyz.log'"
+check "the send was not retried" [ "$(grep -c 'leads to another site' "$WORK/e6")" = 1 ]
+kill "$XPID" 2>/dev/null
+wait "$XPID" 2>/dev/null
 CEN_HOST=
 write_configs
 

@@ -23,7 +23,7 @@ done
 run_ferry "$O" "$E" version
 expect_rc 0 "$RC" "ferry version"
 expect_grep "ferry version names the protocol and the volume format it speaks" \
-	"protocol 3 \(sealed sessions, one read of the source\), parcel volume format 3 \(sealed\); (AES-256-GCM|XChaCha20-Poly1305) here" "$O"
+	"protocol 4 \(sealed sessions, one read of the source\), parcel volume format 3 \(sealed\); (AES-256-GCM|XChaCha20-Poly1305) here" "$O"
 
 # ---- usage errors: exit 2 ------------------------------------------------------------
 run_ferry "$O" "$E" frobnicate

@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shutdown(sv[0], SHUT_WR);
 	fr_chan_plain(&ch, sv[1]);
 	if (data[0] & 1)
-		rc = fr_handshake_client(&ch, "CEN", key, err, sizeof(err));
+		rc = fr_handshake_client(&ch, "CEN", key, "LAB", err,
+					 sizeof(err));
 	else
 		rc = fr_handshake_server(&ch, &cfg, &who, err, sizeof(err));
 	if (rc == 0 || ch.sealed || who)

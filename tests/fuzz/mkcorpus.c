@@ -625,7 +625,9 @@ static void handshakes(void)
 	memset(body, 0x33, FR_NONCE_LEN);
 	body[FR_NONCE_LEN] = FR_AEAD_XCHACHA20;
 	memcpy(body + FR_NONCE_LEN + 1, basepoint, 32);
-	sent_msg(&b, FR_MSG_CHALLENGE, body, FR_NONCE_LEN + 1 + 32);
+	body[FR_NONCE_LEN + 33] = 3; /* the receiving site's code */
+	memcpy(body + FR_NONCE_LEN + 34, "LAB", 3);
+	sent_msg(&b, FR_MSG_CHALLENGE, body, FR_NONCE_LEN + 1 + 32 + 1 + 3);
 	memset(body, 0x44, FR_CONFIRM_LEN);
 	sent_msg(&b, FR_MSG_WELCOME, body, FR_CONFIRM_LEN);
 	seed("handshake", "server", b.p, b.len);

@@ -7,6 +7,9 @@
  * fake client that cannot prove the key (a random proof, or a proof
  * replayed from an earlier session) is refused by the server, which then
  * sends no WELCOME. Whatever the handshake becomes, these must hold.
+ * The receiver names its site in CHALLENGE, bound in the transcript: a
+ * client that meant another site leaves at once, and a client that
+ * binds another code than the receiver's is refused.
  * And after it, both sides hold the same keys: what one seals, the
  * other opens.
  */
@@ -80,9 +83,12 @@ static void server_join(struct server_run *s)
 	pthread_join(s->t, NULL);
 }
 
+/* CHALLENGE: server nonce, AEAD, share, the code's length and LAB */
+#define CHAL_LEN (FR_NONCE_LEN + 1 + 32 + 1 + 3)
+
 static int client(const uint8_t key[32], char *err, size_t cap)
 {
-	return fr_handshake_client(&cch, "CEN", key, err, cap);
+	return fr_handshake_client(&cch, "CEN", key, "LAB", err, cap);
 }
 
 /* What one side seals, the other opens; and the other way. */
@@ -232,7 +238,7 @@ struct fake_server {
 static void *fake_server_main(void *arg)
 {
 	struct fake_server *f = arg;
-	uint8_t *body = NULL, chal[FR_NONCE_LEN + 1 + 32];
+	uint8_t *body = NULL, chal[CHAL_LEN];
 	uint8_t proof[FR_CONFIRM_LEN];
 	uint32_t type, len;
 	char err[256];
@@ -243,6 +249,8 @@ static void *fake_server_main(void *arg)
 	fr_random(chal, FR_NONCE_LEN);
 	chal[FR_NONCE_LEN] = FR_AEAD_XCHACHA20;
 	crypto_core_ristretto255_random(chal + FR_NONCE_LEN + 1);
+	chal[FR_NONCE_LEN + 33] = 3;
+	memcpy(chal + FR_NONCE_LEN + 34, "LAB", 3);
 	fr_msg_send(&sch, FR_MSG_CHALLENGE, chal, sizeof(chal));
 	if (fr_msg_recv(&sch, &type, &body, &len, 256, err, sizeof(err)) < 0)
 		return NULL;
@@ -285,7 +293,7 @@ Test(handshake, receiver_reflecting_the_clients_proof_is_refused)
 /* HELLO for account CEN with a fixed client nonce; the server's
  * CHALLENGE (nonce, AEAD, share). */
 static void fake_hello(const uint8_t cnonce[FR_NONCE_LEN],
-		       uint8_t chal[FR_NONCE_LEN + 1 + 32])
+		       uint8_t chal[CHAL_LEN])
 {
 	uint8_t hello[8 + 3 + FR_NONCE_LEN], *body = NULL;
 	uint32_t type, len;
@@ -302,19 +310,27 @@ static void fake_hello(const uint8_t cnonce[FR_NONCE_LEN],
 				 sizeof(err)),
 		     0, "%s", err);
 	cr_assert_eq(type, FR_MSG_CHALLENGE);
-	cr_assert_eq(len, FR_NONCE_LEN + 1 + 32);
+	cr_assert_eq(len, CHAL_LEN);
+	cr_assert_arr_eq(body + FR_NONCE_LEN + 33, "\3LAB", 4,
+			 "the receiver names its site");
 	memcpy(chal, body, len);
 	free(body);
 }
 
-/* The AUTH a client holding key would send to this CHALLENGE. */
-static void real_auth(const uint8_t key[32], const uint8_t cnonce[FR_NONCE_LEN],
-		      const uint8_t *chal, uint8_t auth[32 + FR_CONFIRM_LEN])
+/* The AUTH a client holding key would send to this CHALLENGE, had it
+ * bound site as the receiver's code. */
+static void auth_for(const uint8_t key[32], const uint8_t cnonce[FR_NONCE_LEN],
+		     const uint8_t *chal, const char *site,
+		     uint8_t auth[32 + FR_CONFIRM_LEN])
 {
 	uint8_t sid[FR_SID_LEN], g[32], y[32], isk[64];
-	uint8_t ad_c[4] = {'C', 0, 0, 0}, ad_s[2] = {'S', chal[FR_NONCE_LEN]};
+	uint8_t ad_c[4] = {'C', 0, 0, 0}, ad_s[2 + FR_CODE_MAX];
+	size_t ad_s_len = 2 + strlen(site);
 	struct fr_session_keys k;
 
+	ad_s[0] = 'S';
+	ad_s[1] = chal[FR_NONCE_LEN];
+	memcpy(ad_s + 2, site, strlen(site));
 	fr_put16(ad_c + 1, FR_PROTO_VERSION);
 	memcpy(sid, cnonce, FR_NONCE_LEN);
 	memcpy(sid + FR_NONCE_LEN, chal, FR_NONCE_LEN);
@@ -322,11 +338,17 @@ static void real_auth(const uint8_t key[32], const uint8_t cnonce[FR_NONCE_LEN],
 	crypto_core_ristretto255_scalar_random(y);
 	cr_assert_eq(fr_cpace_share(g, y, auth), 0);
 	cr_assert_eq(fr_cpace_isk(y, chal + FR_NONCE_LEN + 1, sid,
-				  chal + FR_NONCE_LEN + 1, ad_s, 2, auth, ad_c,
-				  4, isk),
+				  chal + FR_NONCE_LEN + 1, ad_s, ad_s_len, auth,
+				  ad_c, 4, isk),
 		     0);
 	fr_session_keys(isk, chal[FR_NONCE_LEN], &k);
 	memcpy(auth + 32, k.confirm_c, FR_CONFIRM_LEN);
+}
+
+static void real_auth(const uint8_t key[32], const uint8_t cnonce[FR_NONCE_LEN],
+		      const uint8_t *chal, uint8_t auth[32 + FR_CONFIRM_LEN])
+{
+	auth_for(key, cnonce, chal, "LAB", auth);
 }
 
 /* After our AUTH, the server must not send WELCOME. */
@@ -350,7 +372,7 @@ static void expect_no_welcome(struct server_run *s)
 Test(handshake, client_with_a_random_proof_is_refused)
 {
 	struct server_run s;
-	uint8_t cnonce[FR_NONCE_LEN], chal[FR_NONCE_LEN + 1 + 32];
+	uint8_t cnonce[FR_NONCE_LEN], chal[CHAL_LEN];
 	uint8_t auth[32 + FR_CONFIRM_LEN];
 
 	server_start(&s);
@@ -365,7 +387,7 @@ Test(handshake, client_with_a_random_proof_is_refused)
 Test(handshake, the_right_auth_is_welcomed)
 {
 	struct server_run s;
-	uint8_t cnonce[FR_NONCE_LEN], chal[FR_NONCE_LEN + 1 + 32];
+	uint8_t cnonce[FR_NONCE_LEN], chal[CHAL_LEN];
 	uint8_t auth[32 + FR_CONFIRM_LEN], *body = NULL;
 	uint32_t type, len;
 	char err[256];
@@ -389,8 +411,8 @@ Test(handshake, the_right_auth_is_welcomed)
 Test(handshake, a_handshake_replayed_is_refused)
 {
 	struct server_run s;
-	uint8_t cnonce[FR_NONCE_LEN], chal[FR_NONCE_LEN + 1 + 32];
-	uint8_t chal2[FR_NONCE_LEN + 1 + 32], auth[32 + FR_CONFIRM_LEN];
+	uint8_t cnonce[FR_NONCE_LEN], chal[CHAL_LEN];
+	uint8_t chal2[CHAL_LEN], auth[32 + FR_CONFIRM_LEN];
 
 	/* an earlier session's HELLO and AUTH, right then, sent again */
 	server_start(&s);
@@ -408,6 +430,42 @@ Test(handshake, a_handshake_replayed_is_refused)
 	cr_assert(memcmp(chal2, chal, FR_NONCE_LEN), "the server nonce repeats");
 	cr_assert(memcmp(chal2 + FR_NONCE_LEN + 1, chal + FR_NONCE_LEN + 1, 32),
 		  "the server's share repeats");
+	cr_assert_eq(fr_msg_send(&cch, FR_MSG_AUTH, auth, sizeof(auth)), 0);
+	expect_no_welcome(&s);
+}
+
+/* ---- the site at the other end ------------------------------------------ */
+
+Test(handshake, a_client_that_meant_another_site_leaves_at_once)
+{
+	struct server_run s;
+	char err[256] = "";
+
+	/* the right account and password, but this receiver is LAB's */
+	server_start(&s);
+	int rc = fr_handshake_client(&cch, "CEN", key_a, "XYZ", err,
+				     sizeof(err));
+	cr_assert_eq(rc, FR_E_WRONG_SITE, "rc %d: %s", rc, err);
+	cr_assert(strstr(err, "site LAB's, not XYZ's"), "%s", err);
+	cr_assert_not(cch.sealed);
+	shutdown(sv[0], SHUT_RDWR); /* the client is gone: no AUTH came */
+	server_join(&s);
+	cr_assert_neq(s.rc, 0, "the server welcomed a client that sent no AUTH");
+	cr_assert_null(s.who);
+}
+
+Test(handshake, the_site_code_is_bound_in_the_transcript)
+{
+	struct server_run s;
+	uint8_t cnonce[FR_NONCE_LEN], chal[CHAL_LEN];
+	uint8_t auth[32 + FR_CONFIRM_LEN];
+
+	/* a client holding the key that saw another code (altered on the
+	 * way) makes another key: refused */
+	server_start(&s);
+	fr_random(cnonce, sizeof(cnonce));
+	fake_hello(cnonce, chal);
+	auth_for(key_a, cnonce, chal, "XYZ", auth);
 	cr_assert_eq(fr_msg_send(&cch, FR_MSG_AUTH, auth, sizeof(auth)), 0);
 	expect_no_welcome(&s);
 }
