@@ -44,6 +44,10 @@ expect_rc 2 "$RC" "send without PATH"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --bogus
 expect_rc 2 "$RC" "unknown option"
 expect_grep "unknown option is named" '--bogus' "$E"
+# a duration without its unit: 7 seconds or 7 days? Refused, nothing pruned
+run_ferry "$O" "$E" prune --older-than 7 --config "$CEN_CONF"
+expect_rc 2 "$RC" "prune --older-than without a unit"
+expect_grep "... says a unit is needed" "--older-than '7' must be a duration with its unit" "$E"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --level 42
 expect_rc 2 "$RC" "--level out of range"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --priority urgent
