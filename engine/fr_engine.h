@@ -330,6 +330,7 @@ struct fr_send_result {
 	char site[FR_CODE_MAX + 1];
 	uint64_t total_bytes;       /* package size */
 	uint64_t sent_bytes;        /* payload bytes put on the wire */
+	uint64_t sent_raw;          /* the package bytes those carried */
 	uint64_t skipped_bytes;     /* raw bytes the receiver already held */
 	uint64_t read_bytes;        /* bytes read from the source files */
 	uint32_t n_segments, segs_sent, segs_skipped, segs_resent;

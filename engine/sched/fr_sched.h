@@ -269,6 +269,11 @@ int fr_link_load(const struct fr_config *c, const struct fr_address *a,
 		 double *rate, int64_t *when);
 int fr_link_save(const struct fr_config *c, const struct fr_address *a,
 		 double rate, int64_t when);
+/* A rate seen in package bytes/s (raw_rate) as the link carried it: raw
+ * package bytes that went as wire bytes on the wire. A package that
+ * compressed well went faster than the link, and the next one may not
+ * compress: what is kept is the link's. */
+double fr_link_on_wire(double raw_rate, uint64_t wire, uint64_t raw);
 /* The rate a send over a starts from (bytes/s) and its source: stored
  * measurement, else configured bandwidth, else the line profile, else
  * FR_LINK_DEFAULT_RATE. */

@@ -10,7 +10,9 @@
  * measurement, its configured `bandwidth`, its line profile, or
  * FR_LINK_DEFAULT_RATE when nothing is known (a LAN's profile is 0:
  * measured). Rates are bytes/s here; configuration and profiles give
- * bit/s.
+ * bit/s. What is kept is what the link carried on the wire, after
+ * compression (fr_link_on_wire): a send's estimate follows what its
+ * package's compression makes of it, the next package may not compress.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -85,6 +87,12 @@ int fr_link_save(const struct fr_config *c, const struct fr_address *a,
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return fr_write_file_atomic(path, buf, (size_t)n);
+}
+
+double fr_link_on_wire(double raw_rate, uint64_t wire, uint64_t raw)
+{
+	return raw && wire && wire < raw ? raw_rate * (double)wire / (double)raw
+					 : raw_rate;
 }
 
 double fr_link_rate(const struct fr_config *c, const struct fr_address *a,

@@ -622,6 +622,7 @@ int fr_send_by(struct fr_output *o, struct fr_send_ctx *sc,
 			rc = ops->send(o, sc, have, err, errcap);
 			sc->send_s = fr_now_s() - t1;
 			res->sent_bytes += sc->wire_bytes;
+			res->sent_raw += sc->sent_raw;
 			res->read_bytes += sc->read_bytes;
 			res->segs_sent += sc->segs_sent;
 			res->segs_resent += sc->segs_resent;
@@ -1055,7 +1056,7 @@ static void learn_single(const struct fr_config *c, const struct fr_address *a,
 	    (sc->sent_raw < FR_LEARN_MIN_BYTES && sc->send_s < FR_LEARN_MIN_S) ||
 	    a->ratelimit.mode != FR_RL_NONE || fr_link_shared(c, a))
 		return;
-	fr_link_save(c, a, (double)sc->sent_raw / sc->send_s,
+	fr_link_save(c, a, (double)sc->wire_bytes / sc->send_s,
 		     (int64_t)time(NULL));
 }
 

@@ -965,7 +965,10 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
 		    (s.bytes_acked >= FR_LEARN_MIN_BYTES ||
 		     s.last_ack - st->t0 >= FR_LEARN_MIN_S))
-			fr_link_save(st->c, l->a, s.rate, (int64_t)time(NULL));
+			fr_link_save(st->c, l->a,
+				     fr_link_on_wire(s.rate, l->res.sent_bytes,
+						     l->res.sent_raw),
+				     (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {
 			rc = l->rc;
 			snprintf(err, cap, "%s", l->err);

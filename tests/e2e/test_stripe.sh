@@ -134,6 +134,25 @@ r=$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.lan" 2>/dev/null)
 check "... its rate is learned and kept (${r:-none} B/s through a 4 MB/s link)" \
 	[ "${r:-0}" -ge 2000000 -a "${r:-0}" -le 4400000 ]
 
+# a package that compresses well goes faster than the link: what is kept
+# is what the link carried on the wire, not the package's bytes per
+# second (the next package may not compress; the stored rate was 10x the
+# link's)
+mkdir -p "$WORK/src/pkg3t"
+python3 -c '
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(400000):
+        f.write("line %d of a log that compresses well, level %d\n" % (i, i % 7))
+' "$WORK/src/pkg3t/log.txt"
+rm -f "$CEN_STORE/links/LAB.lan"
+run_ferry "$WORK/vt.json" "$WORK/vt.err" send "$WORK/src/pkg3t" --to LAB --via lan \
+	--level 3 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a compressible package over one link"
+r=$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.lan" 2>/dev/null)
+check "... the rate kept is the link's, on the wire (${r:-none} B/s through a 4 MB/s link; $(json_get "$WORK/vt.json" 'd["wire_bytes"]') wire bytes of $(json_get "$WORK/vt.json" 'd["bytes"]'))" \
+	[ -n "$r" -a "${r:-0}" -le 4400000 ]
+
 # a wrong password on one of two addresses: that link is refused (and not
 # tried again), the other carries the package; the refusal names the
 # address whose password is wrong, and status shows that output failed
