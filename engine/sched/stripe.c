@@ -52,6 +52,9 @@ struct lane {
 				      * or another send shared its link:
 				      * what it showed is not the link's */
 	double shared_at;            /* when that sharing was last looked at */
+	bool standby;                /* failed retries times in a row: tried
+				      * again every retry-delay while another
+				      * link may carry (under mu) */
 };
 
 /* How often a lane looks for another send over its address. */
@@ -502,6 +505,30 @@ static const char *carry_on(struct lane *l)
 		      : "; no other link carries on now";
 }
 
+/* Another lane may still carry the package: one that has not ended, nor
+ * is only trying again past its retries (as l is). */
+static bool others_live(struct lane *l)
+{
+	struct stripe *st = l->st;
+	bool live = false;
+
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < st->n && !live; i++) {
+		const struct lane *o = &st->lanes[i];
+		live = o != l && !o->standby && strcmp(o->state, "failed") &&
+		       strcmp(o->state, "done");
+	}
+	pthread_mutex_unlock(&st->mu);
+	return live;
+}
+
+static void set_standby(struct lane *l, bool on)
+{
+	pthread_mutex_lock(&l->st->mu);
+	l->standby = on;
+	pthread_mutex_unlock(&l->st->mu);
+}
+
 /* Wait while the address's schedule is closed to the send's priority:
  * its segments go to the open outputs meanwhile. */
 static void lane_window(struct lane *l)
@@ -683,14 +710,37 @@ static void *lane_main(void *arg)
 	int rc = 0, busy = 0;
 
 	for (int attempt = 0;;) {
-		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
+		/* the package completed while it waited to try again: it
+		 * ends done, as the others */
+		if (atomic_load(&st->completed)) {
+			rc = rc ? -ECANCELED : 0;
+			break;
+		}
+		if (atomic_load(&st->cancel))
 			break;
 		lane_window(l);
 		lane_wait_wanted(l);
-		if (atomic_load(&st->completed) || atomic_load(&st->cancel))
+		if (atomic_load(&st->completed)) {
+			rc = rc ? -ECANCELED : 0;
+			break;
+		}
+		if (atomic_load(&st->cancel))
 			break;
 		l->res.attempts++;
+		struct fr_assign_stat before, after;
+		fr_assign_stat(&st->as, l->idx, &before);
 		rc = lane_try(l, &oz);
+		fr_assign_stat(&st->as, l->idx, &after);
+		if (after.segs_acked > before.segs_acked) {
+			/* it carried again: a drop later is a new one, with
+			 * the retries a first drop has */
+			if (l->standby)
+				fr_log(FR_LOG_INFO,
+				       "'%s' to %s: address %s carries again",
+				       st->t->name, st->t->site, l->a->name);
+			attempt = 0;
+			set_standby(l, false);
+		}
 		if (rc == 0) { /* DONE: the package is complete */
 			if (l->res.was_complete) /* at once, at its offer */
 				held_complete(st);
@@ -731,10 +781,29 @@ static void *lane_main(void *arg)
 			       (int)FR_BUSY_RETRIES, carry_on(l));
 			lane_state(l, "redialling");
 			lane_sleep(st, FR_BUSY_RETRY_MS);
+		} else if (attempt >= st->c->retries) {
+			/* its retries are used up: while another link may
+			 * carry, it is tried again every retry-delay, so a
+			 * link that comes back is used again; when none
+			 * can, it fails, and the send with it */
+			fr_log(l->standby ? FR_LOG_INFO : FR_LOG_ERROR, "%s",
+			       l->err);
+			if (st->c->retries == 0 || !others_live(l))
+				break;
+			if (!l->standby)
+				fr_log(FR_LOG_INFO,
+				       "'%s' to %s: address %s failed %d times "
+				       "in a row; tried again every %.0f s while "
+				       "the other links carry the package",
+				       st->t->name, st->t->site, l->a->name,
+				       attempt + 1,
+				       st->c->retry_delay_ms / 1000.0);
+			set_standby(l, true);
+			lane_state(l, "redialling");
+			lane_sleep(st, st->c->retry_delay_ms);
 		} else {
 			fr_log(FR_LOG_ERROR, "%s", l->err);
-			if (++attempt > st->c->retries)
-				break;
+			++attempt;
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s: address %s again in %.0f s (retry "
 			       "%d of %d)%s",

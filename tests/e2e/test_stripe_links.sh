@@ -17,6 +17,8 @@
 #     move to the fast link and the package completes, byte-identical;
 #   - the slow link's connection reset (ss -K) and the link back: it is
 #     redialled after retry-delay and carries segments again;
+#   - the slow link gone longer than its retries: tried again every
+#     retry-delay while the fast one carries, used again once back;
 #   - a send interrupted (SIGINT) and resumed at once: the receiver takes
 #     the resume's copies of what the old sessions had on their way, and
 #     asks for nothing again;
@@ -303,6 +305,45 @@ else
 	wait "$pb" 2>/dev/null
 	log "ss -K did not reset the connection here (a kernel without INET_DIAG_DESTROY): the drop and return are left out"
 fi
+
+# ---- the slow link gone longer than its retries, then back ---------------------
+# its pair goes down on this side (a redial fails at once: no route) and
+# its connection is reset: its 3 retries, 1 s apart, are used up while the
+# fast link carries on; it is then tried every retry-delay, so once the
+# pair is up again it is used again (it was given up for the rest of the
+# send). And a link that carried again has its retries back.
+LONG=$WORK/src/long
+mkdir -p "$LONG"
+binary_data "$LONG/l.bin" $((48 * 1024 * 1024 + 5))
+send_on_both long "$WORK/l.json" "$WORK/l.err"
+pl=$BG
+for ((i = 0; i < 40; i++)); do
+	"$FERRY" status long --json --config "$CEN_CONF" >"$WORK/l-st.json" 2>/dev/null
+	before=$(json_get "$WORK/l-st.json" '[o["segments"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]')
+	[ "${before:-0}" -ge 1 ] && break
+	sleep 0.25
+done
+ip link set "$VSC" down
+ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1
+wait_for_log "$WORK/l.err" "address slow failed 4 times in a row; tried again every 1 s while the other links carry the package" 20 ||
+	fail "the slow link's retries were not used up while it was down"
+sleep 2
+ip link set "$VSC" up
+log "slow link down and up again, $before segments carried by it before"
+rc=0
+wait "$pl" || rc=$?
+expect_rc 0 "$rc" "the send whose slow link was gone longer than its retries"
+compare_trees "$LONG" "$LAB_STORE/packages/long" "the package across the long drop"
+expect_grep "the sender said the slow link carries again" "address slow carries again" "$WORK/l.err"
+read -r nf bf ns bs segs secs <<<"$(outputs "$WORK/l.json")"
+log "fast: $nf segments; slow: $ns segments ($before before the drop); $segs segments; $secs s"
+check "the slow link carried segments again once back ($ns against $before before the drop)" \
+	[ "$ns" -gt "${before:-0}" ]
+check "every segment was acknowledged once ($nf + $ns = $segs)" [ $((nf + ns)) = "$segs" ]
+got=$(received long)
+check "LAB wrote each segment once ($got received, $segs in the package)" [ "$got" = "$segs" ]
+check "the status of the slow output is not failed at the end" \
+	bash -c "! grep -q 'slow (lan) *failed' <('$FERRY' status long --config '$CEN_CONF' 2>&1)"
 
 # ---- interrupted (SIGINT) and resumed at once ----------------------------------
 # the receiver still holds the interrupted sessions' frames on their way
