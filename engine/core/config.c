@@ -656,6 +656,32 @@ static int handler(void *user, const char *section, const char *name,
 	     section);
 }
 
+/* An [account] or [address] section with no key in it would be left out
+ * without a word (inih hands over keys, not sections): an account that
+ * then refuses every login as a wrong password. Said, true. */
+static bool empty_section(const struct loader *L, const char *path)
+{
+	for (unsigned i = 0; i < L->n_seen; i++) {
+		const struct seen *h = &L->seen[i];
+		bool acct = !strncmp(h->section, "account ", 8);
+		if (h->name[0] || (!acct && strncmp(h->section, "address ", 8)))
+			continue;
+		bool keys = false;
+		for (unsigned k = 0; k < L->n_seen && !keys; k++)
+			keys = L->seen[k].name[0] &&
+			       !strcmp(L->seen[k].section, h->section);
+		if (keys)
+			continue;
+		fr_log(FR_LOG_ERROR, "config '%s', line %d: [%s] is empty: %s",
+		       path, h->line, h->section,
+		       acct ? "an account needs password-file or password-env"
+			    : "an address needs type, host and password-file "
+			      "or password-env");
+		return true;
+	}
+	return false;
+}
+
 static int derive(const char *what, const struct pending_secret *sec,
 		  const char *account, uint8_t key[32])
 {
@@ -713,6 +739,8 @@ int fr_config_load(struct fr_config *c, const char *path)
 		       line);
 		goto fail;
 	}
+	if (empty_section(&L, path))
+		goto fail;
 	if (!c->code[0]) {
 		fr_log(FR_LOG_ERROR, "config '%s': [site] needs a code", path);
 		goto fail;

@@ -535,6 +535,22 @@ Test(config, unknown_keys)
 	expect_refused(FR_E_CONFIG, "unknown key in [address]");
 }
 
+/* a section with no key: left out without a word, an account refusing
+ * every login as a wrong password */
+Test(config, empty_account_or_address)
+{
+	write_config(SITE "[account CEN]\n[sender]\nretries = 1\n");
+	expect_refused(FR_E_CONFIG, "an empty [account CEN]");
+	write_config(SITE "[account CEN]\n");
+	expect_refused(FR_E_CONFIG, "an empty [account CEN], last");
+	write_config(SITE "[address HQ main]\n; nothing yet\n");
+	expect_refused(FR_E_CONFIG, "an empty [address HQ main]");
+	write_config(SITE "[sender]\n[receiver]\n");
+	struct fr_config c;
+	cr_assert_eq(load(&c), 0, "empty [sender] and [receiver] are fine");
+	fr_config_fini(&c);
+}
+
 Test(config, unknown_sections)
 {
 	write_config(SITE "[senders]\nretries = 3\n");
