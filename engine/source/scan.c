@@ -262,8 +262,14 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 			char target[FR_PATH_MAX + 1];
 			ssize_t n = readlinkat(dirfd(d), de->d_name, target,
 					       sizeof(target) - 1);
-			if (n < 0) {
-				rc = -errno;
+			if (n < 0 || (size_t)n >= sizeof(target) - 1) {
+				char r[FR_ESC_MAX], p[FR_ESC_MAX];
+				rc = n < 0 ? -errno : -ENAMETOOLONG;
+				fr_log(FR_LOG_ERROR,
+				       "cannot read symlink '%s/%s': %s",
+				       fr_esc(root, r, sizeof(r)),
+				       fr_esc(path, p, sizeof(p)),
+				       fr_strerror(rc));
 				break;
 			}
 			target[n] = '\0';
