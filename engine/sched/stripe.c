@@ -1027,7 +1027,7 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			snprintf(o->name, sizeof(o->name), "%s", l->a->name);
 			o->segments = s.segs_acked;
 			o->bytes = s.bytes_acked;
-			o->rate = s.rate;
+			o->rate = s.segs_acked ? s.rate : 0; /* none learned */
 			o->finished = s.last_ack;
 		}
 		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
@@ -1051,7 +1051,7 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		o->courier = true;
 		o->segments = cs.segs_acked;
 		o->bytes = cs.bytes_acked;
-		o->rate = cs.rate;
+		o->rate = cs.segs_acked ? cs.rate : 0;
 		o->finished = cs.last_ack;
 	}
 	/* a package the site held complete (its offer's answer says so
