@@ -688,9 +688,10 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	l->taken_at = fr_now_s();
 	l->in_data = false;
 	pthread_mutex_unlock(&st->mu);
-	/* a RAS output opens its line (waiting for it, dialling: it says
-	 * which): sending from its first progress */
-	lane_state(l, l->ops == &fr_output_lan ? "sending" : "starting");
+	/* starting while it connects and offers (a RAS output opens its
+	 * line first: waiting for it, dialling, it says which); sending
+	 * from its first progress */
+	lane_state(l, "starting");
 	rc = fr_send_by(&o, &sc, &l->res, &l->began, l->err, sizeof(l->err));
 	free(mf);
 	/* the progress counts the try's bytes from res from now on */
