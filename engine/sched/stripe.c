@@ -81,6 +81,8 @@ struct stripe {
 	void *progress_arg;
 	uint64_t outputs_saved_ns;
 	uint64_t shown;              /* the progress's bytes done, so far */
+	double eta_win, eta_win_at;  /* the network's ETA with a link closed
+				      * by its schedule, and when made */
 	double t0;                   /* when the run began (fr_now_s) */
 	/* the courier: a parcel of the tail, written by its own thread */
 	const struct fr_stripe_courier *cr;
@@ -264,21 +266,77 @@ static double courier_left_s(struct stripe *st)
 	return courier_due_s(st, fr_assign_left_from(&st->as, st->cr->first));
 }
 
+/* While a link waits for its window, what is left (but the parcel's
+ * tail, while the courier carries it) at the rate of the links sending
+ * now would ignore that it opens again: the network's time is
+ * simulated as plan does, over the links that have not failed, each at
+ * its estimate and with its schedule's closures. Made every 2 s; < 0
+ * when none of them carries now or it cannot be made. Under st->mu. */
+static double eta_windows(struct stripe *st, bool front_only)
+{
+	const struct fr_manifest *m = st->known->m;
+	double now = fr_now_s();
+	bool closed = false;
+
+	for (unsigned i = 0; i < st->n; i++)
+		closed |= !strcmp(st->lanes[i].state, "closed");
+	if (!closed)
+		return -1;
+	if (now - st->eta_win_at < 2.0)
+		return st->eta_win;
+	st->eta_win_at = now;
+	st->eta_win = -1;
+	uint32_t end = front_only ? st->cr->first : m->n_segments, n = 0;
+	uint32_t *bytes = malloc(sizeof(uint32_t) * (end + 1));
+	if (!bytes)
+		return -1;
+	for (uint32_t sg = 0; sg < end; sg++)
+		if (!fr_assign_is_done(&st->as, sg))
+			bytes[n++] = m->segments[sg].length;
+	struct fr_sim_link L[FR_ASSIGN_MAX_OUT];
+	unsigned k = 0;
+	time_t wall = fr_schedule_now();
+	for (unsigned i = 0; i < st->n; i++) {
+		const struct lane *l = &st->lanes[i];
+		struct fr_assign_stat s;
+		if (!strcmp(l->state, "failed") || !strcmp(l->state, "done"))
+			continue;
+		fr_assign_stat(&st->as, l->idx, &s);
+		L[k] = (struct fr_sim_link){.name = l->a->name,
+					    .rate = s.rate,
+					    .rate_src = s.rate_src,
+					    .latency = FR_PLAN_LATENCY_S,
+					    .depth = FR_PLAN_DEPTH};
+		if (s.rate > 0 && fr_plan_windows(&l->a->schedule,
+						  st->t->priority, wall,
+						  &L[k]) >= 0)
+			k++;
+	}
+	struct fr_sim_result r;
+	if (n == 0)
+		st->eta_win = 0;
+	else if (k && fr_sim_run(L, k, NULL, n, bytes, &r) == 0)
+		st->eta_win = r.eta;
+	free(bytes);
+	return st->eta_win;
+}
+
 /* The package's ETA at the network's rate, the parcel's tail counted
  * as the courier's while the network leaves it to it: the later of the
  * front by network and the parcel, or all by network once it is due. */
 static double eta_of(struct stripe *st, uint64_t left, double rate)
 {
-	if (rate <= 1)
+	bool held = st->cr && atomic_load(&st->tail_held);
+	uint64_t tail = held ? fr_assign_left_from(&st->as, st->cr->first) : 0;
+	double cr = held ? courier_due_s(st, tail) : 0;
+	/* in; or due, and the network goes on */
+	double net = eta_windows(st, cr > 0);
+	if (net < 0 && rate <= 1)
 		return -1;
-	if (!st->cr || !atomic_load(&st->tail_held))
-		return (double)left / rate;
-	uint64_t tail = fr_assign_left_from(&st->as, st->cr->first);
-	double cr = courier_due_s(st, tail);
-	if (cr <= 0) /* in; or due, and the network goes on */
-		return (double)left / rate;
+	if (cr <= 0)
+		return net >= 0 ? net : (double)left / rate;
 	uint64_t front = left > tail ? left - tail : 0;
-	return fmax((double)front / rate, cr);
+	return fmax(net >= 0 ? net : (double)front / rate, cr);
 }
 
 static const char *lane_why(const struct lane *l, uint32_t held,
