@@ -223,6 +223,9 @@ struct fr_sim_link {
 	double rate, start_rate; /* start_rate 0: rate */
 	int rate_src;
 	double latency;
+	double setup;   /* what opening it costs, s (a handshake, a dial):
+			 * it opens once it is given a segment, as a send's
+			 * link does, and sends from setup later */
 	unsigned depth; /* 0: 2 */
 	struct {
 		double from, to;

@@ -632,6 +632,9 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 				  .rate = rate,
 				  .rate_src = src,
 				  .latency = FR_PLAN_LATENCY_S,
+				  /* a handshake, a dial: as a send counts it
+				   * before it opens a link */
+				  .setup = fr_line_profile(a->type)->setup_s,
 				  .depth = FR_PLAN_DEPTH};
 	o->opens = fmax(
 	    0, fr_plan_windows(&a->schedule, p->priority, (time_t)p->now, L));

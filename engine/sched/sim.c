@@ -48,6 +48,9 @@ struct link {
 	const struct fr_sim_link *L;
 	unsigned depth, nh, n_ev, next_ev;
 	bool up;
+	double open_at; /* with a setup: when it is open (INFINITY: not
+			 * opened yet) */
+	bool opening;   /* its setup runs: open at open_at */
 	struct slot h[FR_SIM_MAX_DEPTH];
 	double ev[2 * FR_SIM_MAX_OFF]; /* when it goes down or up, in order */
 	bool ev_up[2 * FR_SIM_MAX_OFF];
@@ -140,6 +143,30 @@ static bool kick(struct sim *S, unsigned o, double now)
 
 /* Each link with room asks for segments until nothing changes; one
  * still with room asks again FR_ASSIGN_POLL_S later. */
+/* A link not open yet is opened when it would be given a segment (the
+ * segment goes back: a send's link asks again once open): open from
+ * setup later. false while it is not open. */
+static bool open_link(struct sim *S, unsigned o, double now)
+{
+	struct link *k = &S->l[o];
+	bool copy;
+
+	if (k->open_at <= now) {
+		k->opening = false;
+		return true;
+	}
+	if (isinf(k->open_at)) {
+		int64_t s = fr_assign_next(&S->a, o, now, &copy);
+		if (s >= 0) {
+			fr_assign_release(&S->a, o, (uint32_t)s, now);
+			fr_assign_opening(&S->a, o, now);
+			k->open_at = now + k->L->setup;
+			k->opening = true;
+		}
+	}
+	return false;
+}
+
 static void fill(struct sim *S, double now)
 {
 	bool changed = true;
@@ -149,6 +176,11 @@ static void fill(struct sim *S, double now)
 		changed = false;
 		for (unsigned o = 0; o < S->n; o++) {
 			struct link *k = &S->l[o];
+			if (k->up && !open_link(S, o, now)) {
+				if (isinf(k->open_at))
+					S->poll_at = now + FR_ASSIGN_POLL_S;
+				continue;
+			}
 			while (k->up && k->nh < k->depth) {
 				bool copy;
 				int64_t s =
@@ -179,6 +211,11 @@ static void link_down(struct sim *S, unsigned o, double now)
 	k->nh = 0;
 	k->up = false;
 	fr_assign_down(&S->a, o, now);
+	if (k->L->setup > 0) { /* opened again when it is back */
+		fr_assign_setup(&S->a, o, k->L->setup);
+		k->open_at = INFINITY;
+		k->opening = false;
+	}
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -186,6 +223,9 @@ static void link_down(struct sim *S, unsigned o, double now)
 static double link_next(const struct link *k)
 {
 	double t = k->next_ev < k->n_ev ? k->ev[k->next_ev] : INFINITY;
+
+	if (k->up && k->opening)
+		t = fmin(t, k->open_at);
 
 	for (unsigned i = 0; i < k->nh; i++)
 		if (k->h[i].state != QUEUED)
@@ -339,6 +379,9 @@ static int sim_setup(struct sim *S, const struct fr_sim_link *links, unsigned n,
 		k->L = L;
 		k->depth = L->depth ? L->depth : 2;
 		k->up = true;
+		k->open_at = L->setup > 0 ? INFINITY : 0;
+		if (L->setup > 0)
+			fr_assign_setup(&S->a, o, L->setup);
 		link_events(k);
 	}
 	return 0;

@@ -767,6 +767,37 @@ Test(assign, setup_counts_for_a_link_not_open)
 	fr_assign_fini(&a);
 }
 
+Test(assign, the_sim_counts_what_opening_a_link_costs)
+{
+	/* as a send does (plan must say what the send will do): 40 MiB
+	 * and a 12 KiB tail over 20 + 5 Mbit/s LANs (a handshake each,
+	 * 0.5 s) and a 128 kbit/s line: by rate alone the line takes the
+	 * tail, which it would land before the LANs end; its dial (5 s)
+	 * makes it later, and a send never dials it for that */
+	struct fr_sim_link L[] = {lk("fast", MBIT(20), 0.05),
+				  lk("slow", MBIT(5), 0.05),
+				  lk("isdn", KBIT(128), 0.1)};
+	uint32_t b[41];
+	struct fr_sim_result r;
+
+	for (unsigned i = 0; i < 3; i++)
+		L[i].depth = FR_PLAN_DEPTH;
+	for (unsigned i = 0; i < 40; i++)
+		b[i] = 1u << 20;
+	b[40] = 12400;
+	run(L, 3, NULL, 41, b, &r);
+	cr_assert_gt(r.out[2].sends, 0, "(without setups the line takes it)");
+	L[0].setup = L[1].setup = 0.5;
+	L[2].setup = 5;
+	run(L, 3, NULL, 41, b, &r);
+	cr_assert_eq(r.out[2].sends, 0, "the line was dialled for the tail");
+	/* and a link lands nothing before it is open */
+	struct fr_sim_link one[] = {lk("isdn", KBIT(128), 0.1)};
+	one[0].setup = 5;
+	run(one, 1, NULL, 1, &b[40], &r);
+	cr_assert_geq(r.eta, 5 + 12400 / KBIT(128), "eta %.2f s", r.eta);
+}
+
 Test(assign, a_line_late_to_come_up_is_not_waited_for)
 {
 	/* a line counted 4 MB/s, its dial counted 5 s, is being dialled
