@@ -945,7 +945,8 @@ static void send_more(struct lan_conn *lc, int si)
 		uint32_t chunk = fr_pacer_chunk(&lc->pacer);
 		if (len > chunk)
 			len = chunk;
-		double w = fr_pacer_wait(&lc->pacer, len, fr_now_s(), time(NULL));
+		double w = fr_pacer_wait(&lc->pacer, len, fr_now_s(),
+					 fr_schedule_now());
 		if (w > 0) {
 			int rc = fr_ring_timeout(lc->ring, (unsigned)(w * 1000) + 1,
 						 UD(K_PACE, si, 0));

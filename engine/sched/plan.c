@@ -621,7 +621,7 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 	if (src == FR_RATE_MEASURED &&
 	    fr_link_load(c, a, &stored, &o->measured_at) < 0)
 		o->measured_at = -1;
-	double cap = fr_link_limit(a, (time_t)p->now);
+	double cap = fr_link_limit(a, fr_schedule_now());
 	if (cap > 0 && cap < rate) {
 		rate = cap;
 		o->limited = true;
@@ -637,7 +637,7 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 				  .setup = fr_line_profile(a->type)->setup_s,
 				  .depth = FR_PLAN_DEPTH};
 	o->opens = fmax(
-	    0, fr_plan_windows(&a->schedule, p->priority, (time_t)p->now, L));
+	    0, fr_plan_windows(&a->schedule, p->priority, fr_schedule_now(), L));
 }
 
 /* The courier as modelled: false (and why) when it cannot be. */
@@ -783,7 +783,7 @@ int fr_plan(const struct fr_config *c, const struct fr_plan_opts *o,
 	p->priority = o->priority;
 	snprintf(p->site, sizeof(p->site), "%s", o->site);
 	signal(SIGPIPE, SIG_IGN); /* a site that hangs up on the question */
-	if ((rc = plan_addresses(c, o, (time_t)p->now, net, &n, &courier)) <
+	if ((rc = plan_addresses(c, o, fr_schedule_now(), net, &n, &courier)) <
 		0 ||
 	    (rc = plan_source(c, o, p, &m)) < 0)
 		goto out;
