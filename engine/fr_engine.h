@@ -336,6 +336,8 @@ struct fr_send_result {
 	uint32_t n_segments, segs_sent, segs_skipped, segs_resent;
 	bool was_complete;          /* the site held it complete already */
 	double seconds;
+	double waited_s;            /* of those, waiting for a window or a
+				     * send slot before anything could go */
 	int level_last;             /* compression level at the end */
 	int attempts;
 	int error;                  /* 0 or the last error */

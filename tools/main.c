@@ -8,6 +8,7 @@
  * (a fifo, socket, device, or symlink leading out), unless --skip-special;
  * 128 + the signal when SIGINT or SIGTERM stopped a send or resume.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -511,9 +512,32 @@ static int opt_of_command(int ch, char **argv, struct args *a,
 	}
 }
 
+/* An option several commands take, given to one whose usage does not
+ * name it (send --offline, status --priority): refused, not ignored. */
+static bool not_ours(const char *usage, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = strstr(usage, opt); p; p = strstr(p + 1, opt))
+		if (!isalnum((unsigned char)p[n]) && p[n] != '-')
+			return false;
+	return true;
+}
+
 /* One option: those every command takes, or opt_of_command's. */
 static int opt_one(int ch, char **argv, struct args *a, const char *usage)
 {
+	for (const struct option *o = long_opts; o->name; o++) {
+		char name[40];
+		if (o->val != ch || !strchr("tVnplPjO", ch))
+			continue;
+		snprintf(name, sizeof(name), "--%s", o->name);
+		if (not_ours(usage, name))
+			return die_usage(usage,
+					 "option '%s' is not one of this "
+					 "command's",
+					 name);
+	}
 	switch (ch) {
 	case 'c':
 		a->config = optarg;

@@ -63,7 +63,8 @@ static void result_json(const struct fr_send_result *r, FILE *out)
 		"\"skipped_bytes\":%llu,\"read_bytes\":%llu,"
 		"\"segments\":%u,\"segments_sent\":%u,"
 		"\"segments_skipped\":%u,\"segments_resent\":%u,"
-		"\"seconds\":%.3f,\"attempts\":%d,\"level\":%d,"
+		"\"seconds\":%.3f,\"waited_seconds\":%.3f,\"attempts\":%d,"
+		"\"level\":%d,"
 		"\"level_auto\":%s,\"skip_special\":%s,\"left_out\":",
 		r->transfer[0] ? fr_json_str(r->transfer, id, sizeof(id)) : "null",
 		fr_json_str(r->name, n, sizeof(n)), r->site,
@@ -73,7 +74,7 @@ static void result_json(const struct fr_send_result *r, FILE *out)
 		(unsigned long long)r->sent_bytes,
 		(unsigned long long)r->skipped_bytes,
 		(unsigned long long)r->read_bytes, r->n_segments, r->segs_sent,
-		r->segs_skipped, r->segs_resent, r->seconds,
+		r->segs_skipped, r->segs_resent, r->seconds, r->waited_s,
 		r->attempts, r->level_last, r->level_auto ? "true" : "false",
 		r->skip_special ? "true" : "false");
 	ferry_left_json(&r->left_out, out);
@@ -119,7 +120,17 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 	uint64_t moved = r->skipped_bytes + parcel < r->total_bytes
 				 ? r->total_bytes - r->skipped_bytes - parcel
 				 : 0;
-	double rs = r->seconds > 0 ? (double)moved / r->seconds : 0;
+	/* the time it could send: a wait for a window (or a send slot) is
+	 * said apart, not spread over the rate */
+	double secs = r->seconds - r->waited_s;
+	double rs = secs > 0 ? (double)moved / secs : 0;
+	char waited[64] = "";
+	if (r->waited_s >= 1) {
+		char sp[32];
+		snprintf(waited, sizeof(waited),
+			 " after waiting %s to start",
+			 fr_span_str((int64_t)(r->waited_s + 0.5), sp, sizeof(sp)));
+	}
 	if (parcel)
 		snprintf(by_parcel, sizeof(by_parcel), ", %s by parcel",
 			 fr_human_bytes(parcel, a, sizeof(a)));
@@ -143,10 +154,11 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 		return;
 	}
 	fprintf(out,
-		"sent '%s' to %s: %s in %.1f s (%s/s)%s, %u segments (%u "
+		"sent '%s' to %s: %s in %.1f s (%s/s)%s%s, %u segments (%u "
 		"already there, %u re-sent), %s on the wire\n",
-		fr_esc(r->name, en, sizeof(en)), r->site, net, r->seconds,
-		fr_human_bytes((uint64_t)rs, rate, sizeof(rate)), by_parcel,
+		fr_esc(r->name, en, sizeof(en)), r->site, net, secs,
+		fr_human_bytes((uint64_t)rs, rate, sizeof(rate)), waited,
+		by_parcel,
 		r->n_segments, r->segs_skipped, r->segs_resent,
 		fr_human_bytes(r->sent_bytes, b, sizeof(b)));
 	left_said(r, out);

@@ -1201,12 +1201,19 @@ window:
 			goto over;
 		}
 	}
-	if (!split && (rc = wait_for_window(t, addrs, n, &r.last)) < 0) {
+	/* the time spent waiting for a window or a send slot: what the
+	 * summary's rate leaves out */
+	double w0 = fr_now_s();
+	int wrc = split ? 0 : wait_for_window(t, addrs, n, &r.last);
+	rc = wrc < 0 ? wrc : slots_acquire(c, t, &r.last, &sl);
+	if (fr_now_s() - w0 >= 1.0)
+		res->waited_s += fr_now_s() - w0;
+	if (wrc < 0) {
 		free(b.oz.body); /* from before a window closed */
 		free(b.mf);
 		return rc;
 	}
-	if ((rc = slots_acquire(c, t, &r.last, &sl)) < 0) {
+	if (rc < 0) {
 		fr_log(FR_LOG_ERROR, "cannot take a send slot: %s",
 		       fr_strerror(rc));
 		free(b.oz.body);

@@ -141,6 +141,9 @@ else
 check "the low package is not there yet" [ ! -e "$LAB_STORE/packages/low" ]
 expect_done_after "$low_pid" "$WORK/pkg" low "$opens" \
 	"the low send, once its window opened"
+w=$(json_get "$WORK/low.json" '(d["waited_seconds"], d["seconds"])')
+check "its JSON says how long it waited for the window, apart from its time ($w)" \
+	python3 -c "import sys; w, s = $w; sys.exit(not (w >= 5 and w <= s))"
 
 # ---- a window that closes mid-transfer ---------------------------------------
 # Low may use the address until the minute that starts at $close, not in
