@@ -44,6 +44,12 @@ expect_rc 2 "$RC" "send without PATH"
 run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --config "$CEN_CONF" --bogus
 expect_rc 2 "$RC" "unknown option"
 expect_grep "unknown option is named" '--bogus' "$E"
+# an option of another command is refused, not ignored
+run_ferry "$O" "$E" send "$WORK/pkg" --to LAB --offline --config "$CEN_CONF"
+expect_rc 2 "$RC" "send --offline (plan's option)"
+expect_grep "... names the option" "option '--offline' is not one of this command's" "$E"
+run_ferry "$O" "$E" status --priority high --config "$CEN_CONF"
+expect_rc 2 "$RC" "status --priority (send's option)"
 # a duration without its unit: 7 seconds or 7 days? Refused, nothing pruned
 run_ferry "$O" "$E" prune --older-than 7 --config "$CEN_CONF"
 expect_rc 2 "$RC" "prune --older-than without a unit"
