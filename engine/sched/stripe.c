@@ -83,6 +83,9 @@ struct stripe {
 	uint64_t shown;              /* the progress's bytes done, so far */
 	double eta_win, eta_win_at;  /* the network's ETA with a link closed
 				      * by its schedule, and when made */
+	struct fr_progress shown_q;  /* the last progress given (a lane's,
+				      * made the whole send's) */
+	bool has_q;
 	double t0;                   /* when the run began (fr_now_s) */
 	/* the courier: a parcel of the tail, written by its own thread */
 	const struct fr_stripe_courier *cr;
@@ -440,39 +443,14 @@ static void save_outputs(struct stripe *st)
 		fr_write_file_atomic(path, buf, at);
 }
 
-static void lane_progress(void *arg, const struct fr_progress *p)
+/* The whole send's progress from q (a lane's): what every output has
+ * landed and moves now, its rate and ETA; given on, and the outputs
+ * record refreshed each second. Under st->mu. */
+static void progress_all(struct stripe *st, struct fr_progress q)
 {
-	struct lane *l = arg;
-	struct stripe *st = l->st;
-	struct fr_progress q = *p;
 	uint64_t done = 0;
 	double rate = 0;
 
-	pthread_mutex_lock(&st->mu);
-	l->last = *p;
-	l->in_data = true;
-	if (p->link_acked + p->segs_done != l->taken) {
-		l->taken = p->link_acked + p->segs_done;
-		l->taken_at = fr_now_s();
-		l->stall_said = false;
-	}
-	/* another send over the same address (another process) */
-	double now_s = fr_now_s();
-	if (!l->limited && now_s - l->shared_at >= SHARED_CHECK_S) {
-		l->shared_at = now_s;
-		if (fr_link_shared(st->c, l->a)) {
-			l->limited = true;
-			fr_log(FR_LOG_DEBUG,
-			       "'%s' to %s: another send uses address %s too: "
-			       "its rate is not learned from this one",
-			       st->t->name, st->t->site, l->a->name);
-		}
-	}
-	if (!strcmp(l->state, "dialling") || !strcmp(l->state, "waiting") ||
-	    !strcmp(l->state, "starting")) { /* the line is up */
-		snprintf(l->state, sizeof(l->state), "sending");
-		st->outputs_saved_ns = 0;
-	}
 	/* what is acknowledged, by any output, and the part of each
 	 * output's frames on their way that its link has carried; the
 	 * level of the output that moves the most */
@@ -501,21 +479,64 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 	q.segs_done = segs;
 	q.rate = rate;
 	q.eta = eta_of(st, q.total_bytes - q.done_bytes, rate);
+	st->shown_q = q;
+	st->has_q = true;
 	st->progress(st->progress_arg, &q);
 	uint64_t now = fr_now_ns();
 	if (now - st->outputs_saved_ns > 1000000000ull) {
 		save_outputs(st);
 		st->outputs_saved_ns = now;
 	}
+}
+
+static void lane_progress(void *arg, const struct fr_progress *p)
+{
+	struct lane *l = arg;
+	struct stripe *st = l->st;
+
+	pthread_mutex_lock(&st->mu);
+	l->last = *p;
+	l->in_data = true;
+	if (p->link_acked + p->segs_done != l->taken) {
+		l->taken = p->link_acked + p->segs_done;
+		l->taken_at = fr_now_s();
+		l->stall_said = false;
+	}
+	/* another send over the same address (another process) */
+	double now_s = fr_now_s();
+	if (!l->limited && now_s - l->shared_at >= SHARED_CHECK_S) {
+		l->shared_at = now_s;
+		if (fr_link_shared(st->c, l->a)) {
+			l->limited = true;
+			fr_log(FR_LOG_DEBUG,
+			       "'%s' to %s: another send uses address %s too: "
+			       "its rate is not learned from this one",
+			       st->t->name, st->t->site, l->a->name);
+		}
+	}
+	if (!strcmp(l->state, "dialling") || !strcmp(l->state, "waiting") ||
+	    !strcmp(l->state, "starting")) { /* the line is up */
+		snprintf(l->state, sizeof(l->state), "sending");
+		st->outputs_saved_ns = 0;
+	}
+	progress_all(st, *p);
 	pthread_mutex_unlock(&st->mu);
 }
 
 static void lane_state(struct lane *l, const char *state)
 {
-	pthread_mutex_lock(&l->st->mu);
+	struct stripe *st = l->st;
+
+	pthread_mutex_lock(&st->mu);
+	bool was = !strcmp(l->state, "sending");
 	snprintf(l->state, sizeof(l->state), "%s", state);
-	save_outputs(l->st);
-	pthread_mutex_unlock(&l->st->mu);
+	save_outputs(st);
+	/* a link that stops sending takes its rate out of the send's now,
+	 * not when another reports (none may: every link down) */
+	if (was && strcmp(state, "sending") && st->has_q &&
+	    !atomic_load(&st->completed))
+		progress_all(st, st->shown_q);
+	pthread_mutex_unlock(&st->mu);
 }
 
 /* ---- one lane -------------------------------------------------------------- */
