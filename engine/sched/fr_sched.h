@@ -393,12 +393,17 @@ struct fr_transfer {
 				      * segments (the parcel was late, or
 				      * failed): what the site holds of
 				      * them is not all the parcel's */
+	uint32_t tail_net;           /* ... and landed none of them from
+				      * this one on (0: none): what the site
+				      * holds past it is the parcel's */
 };
 int fr_transfer_save(const struct fr_transfer *t);
 /* The parcel a run of t wrote (its hex id), kept with the transfer. */
 int fr_transfer_set_parcel(struct fr_transfer *t, const char *id);
 /* The network was let into the parcel's segments (kept for resume). */
 int fr_transfer_tail_sent(struct fr_transfer *t);
+/* The network landed the parcel's segment seg (kept for resume). */
+int fr_transfer_tail_net(struct fr_transfer *t, uint32_t seg);
 int fr_transfer_load(const char *dir, struct fr_transfer *t);
 int fr_progress_load(const char *dir, struct fr_progress *p);
 /* The value of "key=" in one line of <transfer>/outputs (status.c): up

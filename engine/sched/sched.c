@@ -37,10 +37,12 @@ static int transfer_write(const struct fr_transfer *t)
 	int n = snprintf(buf, sizeof(buf),
 			 "id=%s\nname=%s\nsite=%s\nsource=%s\nvia=%s\n"
 			 "priority=%d\nlevel=%d\nstate=%s\nskip_special=%d\n"
-			 "left_out=%u\ncourier=%d\nparcel=%s\ntail_sent=%d\n",
+			 "left_out=%u\ncourier=%d\nparcel=%s\ntail_sent=%d\n"
+			 "tail_net=%u\n",
 			 t->id, t->name, t->site, t->source, t->via,
 			 t->priority, t->level, t->state, t->skip_special,
-			 t->left_out, t->courier, t->parcel, t->tail_sent);
+			 t->left_out, t->courier, t->parcel, t->tail_sent,
+			 t->tail_net);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	if (fr_path_fmt(path, sizeof(path), "%s/transfer", t->dir))
@@ -61,6 +63,7 @@ int fr_transfer_set_parcel(struct fr_transfer *t, const char *id)
 	pthread_mutex_lock(&save_lock);
 	snprintf(t->parcel, sizeof(t->parcel), "%s", id);
 	t->tail_sent = false;
+	t->tail_net = 0;
 	int rc = transfer_write(t);
 	pthread_mutex_unlock(&save_lock);
 	return rc;
@@ -72,6 +75,18 @@ int fr_transfer_tail_sent(struct fr_transfer *t)
 	int rc = 0;
 	if (!t->tail_sent) {
 		t->tail_sent = true;
+		rc = transfer_write(t);
+	}
+	pthread_mutex_unlock(&save_lock);
+	return rc;
+}
+
+int fr_transfer_tail_net(struct fr_transfer *t, uint32_t seg)
+{
+	pthread_mutex_lock(&save_lock);
+	int rc = 0;
+	if (seg + 1 > t->tail_net) {
+		t->tail_net = seg + 1;
 		rc = transfer_write(t);
 	}
 	pthread_mutex_unlock(&save_lock);
@@ -104,6 +119,7 @@ int fr_transfer_load(const char *dir, struct fr_transfer *t)
 	t->courier = (int)fr_kv_num(s, "courier");
 	fr_kv_get(s, "parcel", t->parcel, sizeof(t->parcel));
 	t->tail_sent = fr_kv_num(s, "tail_sent") != 0;
+	t->tail_net = (uint32_t)fr_kv_num(s, "tail_net");
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	free(text);
 	return t->id[0] && t->site[0] && t->source[0] ? 0 : FR_E_CONFIG;

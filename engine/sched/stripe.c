@@ -168,6 +168,10 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 	fr_assign_acked_part(&st->as, by, seg,
 			     by != out ? UINT32_MAX : went ? sent : 0,
 			     fr_now_s());
+	/* the network landed one of the parcel's segments: a resume
+	 * credits the parcel only with what it holds past the last such */
+	if (st->cr && seg >= st->cr->first && by != st->cr_idx)
+		fr_transfer_tail_net(st->t, seg);
 }
 
 /* seg was at the site when a session offered the package. Of the tail
@@ -182,7 +186,8 @@ static void feed_held(void *arg, uint32_t seg)
 	 * parcel was late) */
 	bool ours = st->cr && !st->cr->written &&
 		    atomic_load(&st->cr_over) && st->cr_rc >= 0;
-	bool earlier = st->cr && st->cr->written && !st->t->tail_sent;
+	bool earlier = st->cr && st->cr->written &&
+		       (!st->t->tail_sent || seg >= st->t->tail_net);
 
 	if ((ours || earlier) && seg >= st->cr->first)
 		fr_assign_acked_part(&st->as, st->cr_idx, seg, UINT32_MAX,

@@ -233,6 +233,37 @@ check "the late parcel brought some of its segments (${imp:-0})" [ "${imp:-0}" -
 check "the courier is credited with what its late parcel brought ($cs = $imp)" \
 	[ "$cs" = "${imp:-x}" ]
 check "network + courier = every segment once ($ns + $cs = $n)" [ $((ns + cs)) = "$n" ]
+# a late parcel, the network into its segments, the sender killed, the
+# parcel imported while no send runs, then `ferry resume`: the courier is
+# credited with what the site holds past the last segment the network
+# landed (it got none: the network had gone into the tail)
+mkdir -p "$WORK/src/lk"
+binary_data "$WORK/src/lk/e.bin" $((12 * 1024 * 1024))
+find "$MEDIA" -mindepth 1 -delete
+"$FERRY" send "$WORK/src/lk" --to LAB --courier --level 0 --json \
+	--config "$CEN_CONF" >"$WORK/s6.json" 2>"$WORK/s6.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$WORK/s6.err" "goes on into the parcel's segments" 40 ||
+	fail "the network did not go on into the late parcel's segments: $(tail -n 3 "$WORK/s6.err")"
+tf6=$(grep -l "^name=lk$" "$CEN_STORE"/outgoing/*/transfer | head -n 1)
+for ((i = 0; i < 100; i++)); do
+	[ "$(sed -n 's/^tail_net=//p' "$tf6")" -gt 0 ] 2>/dev/null && break
+	sleep 0.1
+done
+kill -9 "$ps"
+wait "$ps" 2>/dev/null
+tn=$(sed -n 's/^tail_net=//p' "$tf6")
+run_ferry "$WORK/i6.out" "$WORK/i6.err" parcel import "$MEDIA" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the late parcel imported after its sender was killed"
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/i6.out" | grep -oE "^[0-9]+")
+run_ferry "$WORK/r6.json" "$WORK/r6.err" resume "$(sed -n 's/^id=//p' "$tf6")" --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the resume after the late parcel was imported"
+compare_trees "$WORK/src/lk" "$LAB_STORE/packages/lk" "the package, its late parcel imported between two runs"
+cs=$(json_get "$WORK/r6.json" '[o["segments"] for o in d["transfers"][0]["outputs"] if o["name"] == "usb"][0]')
+check "the resume credits the late parcel with what it brought past the network's last (${cs:-?} of ${imp:-x} imported; the network reached segment ${tn:-?})" \
+	[ "${imp:-0}" -ge 1 -a "${cs:-0}" -ge 1 -a "${cs:-0}" -le "${imp:-0}" ]
 sed -i 's/^transit = 3s$/transit = 5s/' "$CEN_CONF"
 
 # a courier slower than the network: no parcel
