@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
@@ -438,8 +439,19 @@ static int secret_key(struct loader *L, struct pending_secret *sec,
 		return -1;
 	}
 	if (file) {
-		if (copy_str(sec->file, sizeof(sec->file), value))
+		/* a relative path is the config's neighbour, wherever ferry
+		 * is started from */
+		const char *slash = strrchr(L->c->path, '/');
+		int n = value[0] == '/' || !slash
+				? snprintf(sec->file, sizeof(sec->file), "%s",
+					   value)
+				: snprintf(sec->file, sizeof(sec->file),
+					   "%.*s/%s", (int)(slash - L->c->path),
+					   L->c->path, value);
+		if (n < 0 || (size_t)n >= sizeof(sec->file)) {
+			fail_at(L, "password-file '%s' is too long", value);
 			return -1;
+		}
 		return 1;
 	}
 	if (!strcmp(name, "password-env")) {
@@ -711,6 +723,12 @@ int fr_config_load(struct fr_config *c, const char *path)
 	if (copy_str(c->path, sizeof(c->path), path))
 		return -ENAMETOOLONG;
 	L.f = fopen(path, "re");
+	struct stat st;
+	if (L.f && fstat(fileno(L.f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(L.f);
+		L.f = NULL;
+		errno = EISDIR;
+	}
 	if (!L.f) {
 		rc = -errno;
 		fr_log(FR_LOG_ERROR, "cannot read config '%s': %s", path,
@@ -760,6 +778,20 @@ int fr_config_load(struct fr_config *c, const char *path)
 		}
 		if (a->type != FR_ADDR_COURIER && !a->host[0]) {
 			fr_log(FR_LOG_ERROR, "%s: needs a host (host:port)",
+			       what);
+			goto fail;
+		}
+		if (a->type == FR_ADDR_COURIER && a->host[0]) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: host belongs to network addresses; a courier "
+			       "has media and transit",
+			       what);
+			goto fail;
+		}
+		if (a->type != FR_ADDR_COURIER && (a->media[0] || a->transit[0])) {
+			fr_log(FR_LOG_ERROR,
+			       "%s: media and transit belong to a courier address "
+			       "(type = courier)",
 			       what);
 			goto fail;
 		}

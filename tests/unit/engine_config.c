@@ -551,6 +551,49 @@ Test(config, empty_account_or_address)
 	fr_config_fini(&c);
 }
 
+/* a relative password-file is the config's neighbour, not the current
+ * directory's (ferry run from elsewhere found no file) */
+Test(config, relative_password_file)
+{
+	char pw[600];
+	uint8_t key[32];
+	struct fr_config c;
+
+	secret_file("rel.pw", "correct horse", pw, sizeof(pw));
+	write_config(SITE "[account CEN]\npassword-file = rel.pw\n");
+	cr_assert_eq(load(&c), 0);
+	derive("correct horse", "CEN", key);
+	cr_assert_arr_eq(c.accounts[0].key, key, 32);
+	fr_config_fini(&c);
+}
+
+/* keys of the other kind of address: refused, not ignored */
+Test(config, address_keys_of_the_other_kind)
+{
+	char pw[600];
+
+	secret_file("pw", "x", pw, sizeof(pw));
+	write_config(SITE "[address HQ box]\ntype = courier\nhost = h:1\n"
+			  "media = /mnt\ntransit = 1d\npassword-file = %s\n",
+		     pw);
+	expect_refused(FR_E_CONFIG, "a courier with a host");
+	write_config(SITE "[address HQ a]\ntype = lan\nhost = h:1\n"
+			  "media = /mnt\npassword-file = %s\n",
+		     pw);
+	expect_refused(FR_E_CONFIG, "a LAN address with media");
+	write_config(SITE "[address HQ a]\ntype = isdn\nhost = h:1\n"
+			  "transit = 1d\npassword-file = %s\n",
+		     pw);
+	expect_refused(FR_E_CONFIG, "a line with a transit");
+}
+
+Test(config, a_directory_is_not_a_config)
+{
+	struct fr_config c;
+
+	cr_assert_eq(fr_config_load(&c, tmpdir), -EISDIR);
+}
+
 Test(config, unknown_sections)
 {
 	write_config(SITE "[senders]\nretries = 3\n");
