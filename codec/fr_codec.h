@@ -300,6 +300,8 @@ int fr_frame_decode_ref(struct fr_dctx *d, const struct fr_frame *f,
  * hash is all zero bytes has not been hashed (FORMAT.md, "Open
  * manifests") */
 #define FR_MF_OPEN 0x0001u
+#define FR_MF_ROOT_TIME 0x0002u /* the root directory's mtime follows the
+				 * name (12 bytes) */
 #define FR_PATH_MAX 4096
 #define FR_NAME_MAX 255
 #define FR_CODE_MAX 16 /* site and account codes */
@@ -326,6 +328,9 @@ struct fr_segment {
 struct fr_manifest {
 	char *name;                 /* package name, owned */
 	uint16_t root_mode;         /* the package directory's mode (07777) */
+	bool has_root_time;         /* FR_MF_ROOT_TIME: and its mtime */
+	int64_t root_mtime_sec;
+	uint32_t root_mtime_nsec;
 	uint32_t seg_size;
 	uint64_t total_size;        /* sum of file sizes */
 	uint32_t n_entries, cap_entries;

@@ -25,6 +25,7 @@
 #define FR_ME_LEN 32 /* fixed part of an entry */
 #define FR_MS_LEN 32 /* one segment */
 #define FR_MT_LEN 8  /* trailer */
+#define FR_MR_LEN 12 /* the root's mtime (FR_MF_ROOT_TIME) */
 #define FR_NSEC 1000000000u
 #define FR_MAX_ITEMS (FR_MANIFEST_MAX / 32) /* more could never encode */
 
@@ -423,7 +424,8 @@ int fr_manifest_layout(struct fr_manifest *m)
 
 size_t fr_manifest_encoded_size(const struct fr_manifest *m)
 {
-	size_t n = FR_MH_LEN + strlen(m->name) + FR_MT_LEN;
+	size_t n = FR_MH_LEN + strlen(m->name) + FR_MT_LEN +
+		   (m->has_root_time ? FR_MR_LEN : 0);
 
 	/* Bounded by FR_MAX_ITEMS * (32 + 2 * 4096): no overflow in size_t. */
 	for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -450,7 +452,8 @@ static ssize_t fr_encode_as(const struct fr_manifest *m, void *dst, size_t cap,
 		return -ENOBUFS;
 	fr_put32(p, FR_MANIFEST_MAGIC);
 	fr_put16(p + 4, FR_MANIFEST_VERSION);
-	fr_put16(p + 6, listing || m->open ? FR_MF_OPEN : 0);
+	fr_put16(p + 6, (listing || m->open ? FR_MF_OPEN : 0) |
+			    (m->has_root_time ? FR_MF_ROOT_TIME : 0));
 	fr_put32(p + 8, m->seg_size);
 	fr_put32(p + 12, m->n_entries);
 	fr_put32(p + 16, m->n_segments);
@@ -460,6 +463,11 @@ static ssize_t fr_encode_as(const struct fr_manifest *m, void *dst, size_t cap,
 	p += FR_MH_LEN;
 	memcpy(p, m->name, nlen);
 	p += nlen;
+	if (m->has_root_time) {
+		fr_put64(p, (uint64_t)m->root_mtime_sec);
+		fr_put32(p + 8, m->root_mtime_nsec);
+		p += FR_MR_LEN;
+	}
 	for (uint32_t i = 0; i < m->n_entries; i++) {
 		const struct fr_entry *e = &m->entries[i];
 		size_t pl = strlen(e->path);
@@ -549,7 +557,8 @@ int fr_manifest_seal(struct fr_manifest *m)
  */
 static int fr_walk(const uint8_t *s, size_t len, size_t *end)
 {
-	size_t pos = FR_MH_LEN + fr_get16(s + 20);
+	size_t pos = FR_MH_LEN + fr_get16(s + 20) +
+		     (fr_get16(s + 6) & FR_MF_ROOT_TIME ? FR_MR_LEN : 0);
 	uint32_t n = fr_get32(s + 12);
 
 	if (pos > len)
@@ -699,9 +708,10 @@ static int fr_decode_body(struct fr_manifest *m, struct fr_rd *r)
 
 	if (!h)
 		return FR_E_TRUNCATED;
-	if (fr_get16(h + 6) & ~FR_MF_OPEN)
+	if (fr_get16(h + 6) & ~(FR_MF_OPEN | FR_MF_ROOT_TIME))
 		return FR_E_BAD_FLAGS;
 	m->open = fr_get16(h + 6) & FR_MF_OPEN;
+	m->has_root_time = fr_get16(h + 6) & FR_MF_ROOT_TIME;
 	m->root_mode = fr_get16(h + 22);
 	if (m->root_mode & ~07777u)
 		return FR_E_BAD_ENTRY;
@@ -718,6 +728,15 @@ static int fr_decode_body(struct fr_manifest *m, struct fr_rd *r)
 	rc = fr_name_check(m->name);
 	if (rc)
 		return rc;
+	if (m->has_root_time) {
+		const uint8_t *t = fr_take(r, FR_MR_LEN);
+		if (!t)
+			return FR_E_TRUNCATED;
+		m->root_mtime_sec = (int64_t)fr_get64(t);
+		m->root_mtime_nsec = fr_get32(t + 8);
+		if (m->root_mtime_nsec >= FR_NSEC)
+			return FR_E_BAD_ENTRY;
+	}
 
 	/* Counts are believed only as far as the bytes behind them go. */
 	if (n_ent > (r->len - r->pos) / FR_ME_LEN ||

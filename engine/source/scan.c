@@ -893,8 +893,12 @@ int fr_scan_list(const char *path, const char *name, uint32_t seg_size,
 			goto out;
 		}
 	}
-	if (!single)
+	if (!single) {
 		out->root_mode = (uint16_t)(st.st_mode & 07777);
+		out->has_root_time = true;
+		out->root_mtime_sec = st.st_mtim.tv_sec;
+		out->root_mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+	}
 	if ((rc = fr_manifest_layout(out)) < 0) {
 		fr_log(FR_LOG_ERROR, "cannot carry '%s': %s",
 		       fr_esc(path, ep, sizeof(ep)), fr_strerror(rc));

@@ -1243,6 +1243,14 @@ static int apply_metadata(const struct fr_manifest *m, int tree_fd,
 		}
 		utimensat(tree_fd, e->path, ts, AT_SYMLINK_NOFOLLOW);
 	}
+	/* the package directory's own, last: what went into it changed it */
+	if (m->has_root_time) {
+		struct timespec ts[2] = {{.tv_sec = m->root_mtime_sec,
+					  .tv_nsec = m->root_mtime_nsec},
+					 {.tv_sec = m->root_mtime_sec,
+					  .tv_nsec = m->root_mtime_nsec}};
+		futimens(tree_fd, ts);
+	}
 	return 0;
 }
 

@@ -310,6 +310,13 @@ int fr_tree_diff(const char *root, const struct fr_manifest *m,
 	if ((st.st_mode & 07777) != m->root_mode &&
 	    (x = add(d, FR_DIFF_MODE, FR_DIFF_ROOT)))
 		x->got = st.st_mode & 07777;
+	if (m->has_root_time &&
+	    (st.st_mtim.tv_sec != m->root_mtime_sec ||
+	     (uint32_t)st.st_mtim.tv_nsec != m->root_mtime_nsec) &&
+	    (x = add(d, FR_DIFF_MTIME, FR_DIFF_ROOT))) {
+		x->got = (uint64_t)st.st_mtim.tv_sec;
+		x->got_nsec = (uint32_t)st.st_mtim.tv_nsec;
+	}
 	uint8_t *gone = calloc(m->n_entries + 1, 1);
 	if (!gone)
 		return -ENOMEM;
@@ -391,7 +398,8 @@ void fr_diff_text(const struct fr_manifest *m, const struct fr_diff *x,
 		break;
 	case FR_DIFF_MTIME:
 		fmt_time((int64_t)x->got, x->got_nsec, a, sizeof(a));
-		fmt_time(e->mtime_sec, e->mtime_nsec, b, sizeof(b));
+		fmt_time(e ? e->mtime_sec : m->root_mtime_sec,
+			 e ? e->mtime_nsec : m->root_mtime_nsec, b, sizeof(b));
 		snprintf(buf, cap, "'%s' has mtime %s, the package %s", p, a,
 			 b);
 		break;
@@ -486,8 +494,9 @@ static void diff_values(const struct fr_manifest *m, const struct fr_diff *x,
 		break;
 	case FR_DIFF_MTIME:
 		snprintf(got, cap, "%lld.%09u", (long long)x->got, x->got_nsec);
-		snprintf(want, cap, "%lld.%09u", (long long)e->mtime_sec,
-			 e->mtime_nsec);
+		snprintf(want, cap, "%lld.%09u",
+			 (long long)(e ? e->mtime_sec : m->root_mtime_sec),
+			 e ? e->mtime_nsec : m->root_mtime_nsec);
 		break;
 	case FR_DIFF_TYPE:
 		snprintf(got, cap, "%s",

@@ -43,6 +43,8 @@ ln -s ../d01 "$SRC/links/to-dir"
 ln -s /etc/passwd "$SRC/links/escape_passwd"
 binary_data "$SRC/big/blob.bin" $((30 * 1024 * 1024))
 chmod 0750 "$SRC" # the package's own directory, not a default mode
+touch -d '2010-01-02 03:04:05.123456789' "$SRC/private" "$SRC" # (last: the
+# root's own time, which what went into it changed)
 nfiles=$(find "$SRC" -type f | wc -l)
 log "source: $nfiles files, $(du -sh "$SRC" | cut -f1)"
 [ "$nfiles" -ge 3000 ] || die "test data: only $nfiles files generated"
@@ -70,6 +72,10 @@ expect_grep "sender warns about the symlink leaving the package" \
 expect_grep "... saying it is absolute" "'/etc/passwd', an absolute path" "$WORK/send1.err"
 
 compare_trees "$SRC" "$DST" "received tree" escape_passwd
+check "the package directory's own mtime is carried ($(stat -c %y "$DST"))" \
+	[ "$(stat -c %y "$SRC")" = "$(stat -c %y "$DST")" ]
+check "... and a directory's in it" \
+	[ "$(stat -c %y "$SRC/private")" = "$(stat -c %y "$DST/private")" ]
 if [ -e "$DST/links/escape_passwd" ] || [ -L "$DST/links/escape_passwd" ]; then
 	fail "the symlink to /etc/passwd was carried over"
 else
@@ -147,6 +153,14 @@ verify_names() { # REL OFFSET "what"
 }
 verify_names big/blob.bin $((20 * 1024 * 1024 + 12345)) "a byte in the middle of the big file"
 verify_names d17/s4/f06 0 "a byte of a small file"
+# the package directory's own mtime is checked too
+touch -d '2020-01-01 00:00:00' "$DST"
+run_ferry "$WORK/verify5.out" "$WORK/verify5.err" verify tree --config "$LAB_CONF"
+expect_rc 5 "$RC" "verify after touching the package directory"
+expect_grep "... names its mtime" "mtime" "$WORK/verify5.out" "$WORK/verify5.err"
+touch -r "$SRC" "$DST"
+run_ferry "$WORK/verify6.out" "$WORK/verify6.err" verify tree --config "$LAB_CONF"
+expect_rc 0 "$RC" "verify once its mtime is restored"
 
 # ---- a symlink through another symlink -----------------------------------------
 # lib -> real, and x -> lib/f passes through lib: followed at the
