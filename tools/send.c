@@ -128,7 +128,7 @@ static void result_line(const struct fr_send_result *r, FILE *out)
 	if (r->waited_s >= 1) {
 		char sp[32];
 		snprintf(waited, sizeof(waited),
-			 " after waiting %s to start",
+			 " after %s waiting for a window or a send slot",
 			 fr_span_str((int64_t)(r->waited_s + 0.5), sp, sizeof(sp)));
 	}
 	if (parcel)

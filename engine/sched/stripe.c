@@ -57,6 +57,10 @@ struct lane {
 				      * link may carry (under mu) */
 };
 
+/* What a link tried again past its retries is counted to cost to open,
+ * s, besides its handshake or dial. */
+#define STANDBY_SETUP_S 10.0
+
 /* How often a lane looks for another send over its address. */
 #define SHARED_CHECK_S 2.0
 
@@ -83,6 +87,8 @@ struct stripe {
 	uint64_t shown;              /* the progress's bytes done, so far */
 	double eta_win, eta_win_at;  /* the network's ETA with a link closed
 				      * by its schedule, and when made */
+	bool eta_busy;               /* a lane makes it (without mu) */
+	unsigned progress_seq;       /* progress_all's calls */
 	struct fr_progress shown_q;  /* the last progress given (a lane's,
 				      * made the whole send's) */
 	bool has_q;
@@ -290,10 +296,9 @@ static double eta_windows(struct stripe *st, bool front_only)
 		closed |= !strcmp(st->lanes[i].state, "closed");
 	if (!closed)
 		return -1;
-	if (now - st->eta_win_at < 2.0)
+	if (now - st->eta_win_at < 2.0 || st->eta_busy)
 		return st->eta_win;
 	st->eta_win_at = now;
-	st->eta_win = -1;
 	uint32_t end = front_only ? st->cr->first : m->n_segments, n = 0;
 	uint32_t *bytes = malloc(sizeof(uint32_t) * (end + 1));
 	if (!bytes)
@@ -320,13 +325,21 @@ static double eta_windows(struct stripe *st, bool front_only)
 						  &L[k]) >= 0)
 			k++;
 	}
+	/* the simulation runs without st->mu: the lanes' progress does not
+	 * wait for it (one at a time: eta_busy) */
 	struct fr_sim_result r;
-	if (n == 0)
-		st->eta_win = 0;
-	else if (k && fr_sim_run(L, k, NULL, n, bytes, &r) == 0)
-		st->eta_win = r.eta;
+	double eta = n ? -1 : 0;
+	if (n && k) {
+		st->eta_busy = true;
+		pthread_mutex_unlock(&st->mu);
+		if (fr_sim_run(L, k, NULL, n, bytes, &r) == 0)
+			eta = r.eta;
+		pthread_mutex_lock(&st->mu);
+		st->eta_busy = false;
+	}
+	st->eta_win = eta;
 	free(bytes);
-	return st->eta_win;
+	return eta;
 }
 
 /* The package's ETA at the network's rate, the parcel's tail counted
@@ -450,7 +463,8 @@ static void save_outputs(struct stripe *st)
 
 /* The whole send's progress from q (a lane's): what every output has
  * landed and moves now, its rate and ETA; given on, and the outputs
- * record refreshed each second. Under st->mu. */
+ * record refreshed each second. Under st->mu (eta_windows lets it go
+ * while it simulates). */
 static void progress_all(struct stripe *st, struct fr_progress q)
 {
 	uint64_t done = 0;
@@ -483,7 +497,10 @@ static void progress_all(struct stripe *st, struct fr_progress q)
 	q.moving_bytes = 0;
 	q.segs_done = segs;
 	q.rate = rate;
+	unsigned seq = ++st->progress_seq;
 	q.eta = eta_of(st, q.total_bytes - q.done_bytes, rate);
+	if (seq != st->progress_seq)
+		return; /* a later one was given while the ETA was made */
 	st->shown_q = q;
 	st->has_q = true;
 	st->progress(st->progress_arg, &q);
@@ -687,7 +704,11 @@ static void lane_wait_wanted(struct lane *l)
 
 	/* what opening it costs counts: a 12 KiB tail is not worth a
 	 * dial, nor a handshake on a 64 kbit/s link the others beat */
-	fr_assign_setup(&st->as, l->idx, fr_line_profile(l->a->type)->setup_s);
+	/* a link tried again past its retries may well be down still: the
+	 * others do not leave it segments while it is tried */
+	fr_assign_setup(&st->as, l->idx,
+			fr_line_profile(l->a->type)->setup_s +
+			    (l->standby ? STANDBY_SETUP_S : 0));
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !lane_wanted(l)) {
 		if (!told) {

@@ -259,10 +259,10 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, const char *root)
 			if ((rc = push(w, path, &st, NULL)) < 0)
 				break;
 		} else if (S_ISLNK(st.st_mode)) {
-			char target[FR_PATH_MAX + 1];
+			char target[FR_PATH_MAX + 2]; /* one more: too long */
 			ssize_t n = readlinkat(dirfd(d), de->d_name, target,
 					       sizeof(target) - 1);
-			if (n < 0 || (size_t)n >= sizeof(target) - 1) {
+			if (n < 0 || (size_t)n > FR_PATH_MAX) {
 				char r[FR_ESC_MAX], p[FR_ESC_MAX];
 				rc = n < 0 ? -errno : -ENAMETOOLONG;
 				fr_log(FR_LOG_ERROR,
