@@ -134,6 +134,17 @@ send_on_both() {
 	wait_for_log "$SERVE_LOG" "package '$1' .*shared with other sessions of this sender" 20 ||
 		fail "the send of '$1' did not start on both links"
 }
+# slow_carried NAME: wait (10 s at most) until status says the slow link
+# has carried a segment of NAME; how many it has in $before
+slow_carried() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		"$FERRY" status "$1" --json --config "$CEN_CONF" >"$WORK/$1-st.json" 2>/dev/null
+		before=$(json_get "$WORK/$1-st.json" '[o["segments"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]')
+		[ "${before:-0}" -ge 1 ] && return 0
+		sleep 0.25
+	done
+}
 # received NAME: the segments LAB's sessions of package NAME say they
 # received, added up (each session logs its count when it ends)
 received() {
@@ -271,12 +282,7 @@ conns0=$(count_log "$SERVE_LOG" "connected from $SLOW_C:")
 send_on_both back "$WORK/b.json" "$WORK/b.err"
 pb=$BG
 # once the slow link has carried a segment (it has more under way then)
-for ((i = 0; i < 40; i++)); do
-	"$FERRY" status back --json --config "$CEN_CONF" >"$WORK/b-st.json" 2>/dev/null
-	before=$(json_get "$WORK/b-st.json" '[o["segments"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]')
-	[ "${before:-0}" -ge 1 ] && break
-	sleep 0.25
-done
+slow_carried back
 ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1
 # (the redial comes after retry-delay: none is up again yet)
 if [ "$(ss -Htn state established dst "$SLOW_L" dport = 7070 | wc -l)" = 0 ]; then
@@ -317,12 +323,7 @@ mkdir -p "$LONG"
 binary_data "$LONG/l.bin" $((48 * 1024 * 1024 + 5))
 send_on_both long "$WORK/l.json" "$WORK/l.err"
 pl=$BG
-for ((i = 0; i < 40; i++)); do
-	"$FERRY" status long --json --config "$CEN_CONF" >"$WORK/l-st.json" 2>/dev/null
-	before=$(json_get "$WORK/l-st.json" '[o["segments"] for t in d if t.get("direction") == "out" for o in t["outputs"] if o["name"] == "slow"][0]')
-	[ "${before:-0}" -ge 1 ] && break
-	sleep 0.25
-done
+slow_carried long
 ip link set "$VSC" down
 ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1
 wait_for_log "$WORK/l.err" "address slow failed 4 times in a row; tried again every 1 s while the other links carry the package" 20 ||
