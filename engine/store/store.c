@@ -1588,33 +1588,51 @@ int fr_store_finalize(struct fr_store_pkg *p, const char *store,
 	}
 	if ((rc = owner_check(store, p->m.name, from, errbuf, errcap)) < 0)
 		return rc; /* another account's came first */
-	fr_path_fmt(path, sizeof(path), "%s/finalizing", p->dir);
-	if ((rc = fr_write_file_atomic(path, "", 0)) < 0) {
-		snprintf(errbuf, errcap, "cannot write '%s': %s", path,
+	/* (the package's name in it: verify tells a package whose new
+	 * version's completion was cut from a damaged one) */
+	char mark[1300];
+	fr_path_fmt(mark, sizeof(mark), "%s/finalizing", p->dir);
+	if ((rc = fr_write_file_atomic(mark, p->m.name, strlen(p->m.name))) <
+	    0) {
+		snprintf(errbuf, errcap, "cannot write '%s': %s", mark,
 			 strerror(-rc));
 		return rc;
 	}
 	/* one rename makes it visible; an older version is swapped out */
-	if (lstat(dest, &st) == 0)
-		rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest, RENAME_EXCHANGE);
-	else
-		rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest, RENAME_NOREPLACE);
+	bool swap = lstat(dest, &st) == 0;
+	rc = renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest,
+		       swap ? RENAME_EXCHANGE : RENAME_NOREPLACE);
 	if (rc < 0) {
 		rc = -errno;
 		snprintf(errbuf, errcap, "cannot move '%s' to '%s': %s", p->tree,
 			 dest, strerror(errno));
 		return rc;
 	}
+	if (fr_hook_flag("CRASH_AFTER_EXCHANGE")) /* a test build's */
+		_exit(9);
 	fr_path_fmt(path, sizeof(path), "%s/manifest", p->dir);
 	uint8_t *mf;
 	size_t mf_len;
 	if ((rc = fr_read_file(path, FR_MANIFEST_MAX, &mf, &mf_len)) == 0) {
-		rc = fr_write_file_atomic(mpath, mf, mf_len);
+		rc = fr_hook_flag("NO_SPACE_FOR_MANIFEST")
+			     ? -ENOSPC
+			     : fr_write_file_atomic(mpath, mf, mf_len);
 		free(mf);
 	}
 	if (rc < 0) {
 		snprintf(errbuf, errcap, "cannot record manifest '%s': %s", mpath,
 			 fr_strerror(rc));
+		/* the package in place must match its record: the older
+		 * version goes back (or the new one out), and this one stays
+		 * partial, complete, for the next session */
+		if (swap ? renameat2(AT_FDCWD, p->tree, AT_FDCWD, dest,
+				     RENAME_EXCHANGE) == 0
+			 : rename(dest, p->tree) == 0)
+			unlink(mark);
+		else
+			fr_log(FR_LOG_ERROR,
+			       "cannot put '%s' back after that: %s", dest,
+			       strerror(errno));
 		return rc;
 	}
 	owner_record(store, p->m.name, p->dir);

@@ -310,13 +310,8 @@ int fr_tree_diff(const char *root, const struct fr_manifest *m,
 	if ((st.st_mode & 07777) != m->root_mode &&
 	    (x = add(d, FR_DIFF_MODE, FR_DIFF_ROOT)))
 		x->got = st.st_mode & 07777;
-	if (m->has_root_time &&
-	    (st.st_mtim.tv_sec != m->root_mtime_sec ||
-	     (uint32_t)st.st_mtim.tv_nsec != m->root_mtime_nsec) &&
-	    (x = add(d, FR_DIFF_MTIME, FR_DIFF_ROOT))) {
-		x->got = (uint64_t)st.st_mtim.tv_sec;
-		x->got_nsec = (uint32_t)st.st_mtim.tv_nsec;
-	}
+	/* (the package directory's own mtime is applied, not checked:
+	 * removing a file a repair left there would change it) */
 	uint8_t *gone = calloc(m->n_entries + 1, 1);
 	if (!gone)
 		return -ENOMEM;
@@ -684,6 +679,37 @@ out:
 	return rc;
 }
 
+/* A newer version of name whose completion was cut (a crash between
+ * putting it in place and recording its manifest): the package in place
+ * and its record may not match, and a repair would cut the one to the
+ * other. The partial's id in id when so. */
+static bool completion_cut(const char *store, const char *name, char *id,
+			   size_t cap)
+{
+	char dir[1100], mark[1400];
+	bool cut = false;
+	struct dirent *de;
+
+	fr_path_fmt(dir, sizeof(dir), "%s/partial", store);
+	DIR *d = opendir(dir);
+	while (d && !cut && (de = readdir(d))) {
+		uint8_t *text;
+		size_t len;
+		if (de->d_name[0] == '.' ||
+		    fr_path_fmt(mark, sizeof(mark), "%s/%s/finalizing", dir,
+				de->d_name) ||
+		    fr_read_file(mark, 4096, &text, &len) < 0)
+			continue;
+		cut = len == strlen(name) && !memcmp(text, name, len);
+		if (cut)
+			snprintf(id, cap, "%s", de->d_name);
+		free(text);
+	}
+	if (d)
+		closedir(d);
+	return cut;
+}
+
 int fr_verify(const struct fr_config *c, const char *name, bool repair,
 	      struct fr_verify_result *r)
 {
@@ -699,6 +725,18 @@ int fr_verify(const struct fr_config *c, const char *name, bool repair,
 	if (fr_path_fmt(mp, sizeof(mp), "%s/manifests/%s", c->store, name) ||
 	    fr_path_fmt(root, sizeof(root), "%s/packages/%s", c->store, name))
 		return -ENAMETOOLONG;
+	char id[300];
+	if (completion_cut(c->store, name, id, sizeof(id))) {
+		char en[FR_ESC_MAX];
+		fr_log(FR_LOG_ERROR,
+		       "the completion of a new version of '%s' was cut short "
+		       "(partial/%.12s): the package in place and its record "
+		       "may not match until its sender's next session finishes "
+		       "it ('ferry resume' at the sender); nothing verified%s",
+		       fr_esc(name, en, sizeof(en)), id,
+		       repair ? " or repaired" : "");
+		return -EAGAIN; /* exit 1: try again once it is done */
+	}
 	rc = fr_manifest_load(mp, &m);
 	if (rc < 0) {
 		fr_log(FR_LOG_ERROR,

@@ -42,6 +42,7 @@ ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace"
 cleanup_ns() {
 	ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null
 	ip link del "$VFC" 2>/dev/null
+	ip route del unreachable "$SLOW_L/32" 2>/dev/null
 	ip link del "$VSC" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 }
@@ -313,7 +314,7 @@ else
 fi
 
 # ---- the slow link gone longer than its retries, then back ---------------------
-# its pair goes down on this side (a redial fails at once: no route) and
+# its address becomes unreachable on this side (a redial fails at once) and
 # its connection is reset: its 3 retries, 1 s apart, are used up while the
 # fast link carries on; it is then tried every retry-delay, so once the
 # pair is up again it is used again (it was given up for the rest of the
@@ -324,12 +325,14 @@ binary_data "$LONG/l.bin" $((48 * 1024 * 1024 + 5))
 send_on_both long "$WORK/l.json" "$WORK/l.err"
 pl=$BG
 slow_carried long
-ip link set "$VSC" down
+# (an unreachable route, not the pair down: with no route of its own the
+# connection could go by the default route to whatever answers there)
+ip route add unreachable "$SLOW_L/32"
 ss -K dst "$SLOW_L" dport = 7070 >/dev/null 2>&1
 wait_for_log "$WORK/l.err" "address slow failed 4 times in a row; tried again every 1 s while the other links carry the package" 20 ||
 	fail "the slow link's retries were not used up while it was down"
 sleep 2
-ip link set "$VSC" up
+ip route del unreachable "$SLOW_L/32"
 log "slow link down and up again, $before segments carried by it before"
 rc=0
 wait "$pl" || rc=$?

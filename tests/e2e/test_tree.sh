@@ -153,14 +153,6 @@ verify_names() { # REL OFFSET "what"
 }
 verify_names big/blob.bin $((20 * 1024 * 1024 + 12345)) "a byte in the middle of the big file"
 verify_names d17/s4/f06 0 "a byte of a small file"
-# the package directory's own mtime is checked too
-touch -d '2020-01-01 00:00:00' "$DST"
-run_ferry "$WORK/verify5.out" "$WORK/verify5.err" verify tree --config "$LAB_CONF"
-expect_rc 5 "$RC" "verify after touching the package directory"
-expect_grep "... names its mtime" "mtime" "$WORK/verify5.out" "$WORK/verify5.err"
-touch -r "$SRC" "$DST"
-run_ferry "$WORK/verify6.out" "$WORK/verify6.err" verify tree --config "$LAB_CONF"
-expect_rc 0 "$RC" "verify once its mtime is restored"
 
 # ---- a symlink through another symlink -----------------------------------------
 # lib -> real, and x -> lib/f passes through lib: followed at the
