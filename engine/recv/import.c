@@ -1493,7 +1493,8 @@ static void importer_fini(struct importer *im)
 /* Import one parcel's volumes v[0..n): what it did in *ip. */
 /*
  * Is another version of the parcel's package in place, put there after
- * the parcel was made (a later send, or a newer parcel)? Then the parcel
+ * the parcel was made, or in the same second (a later send, or a newer
+ * parcel)? Then the parcel
  * is stale: importing it would roll the package back. It is marked
  * not-needed and nothing of the store is touched.
  */
@@ -1512,7 +1513,9 @@ static bool superseded(const struct fr_config *c, const struct importer *im,
 		return false;
 	if (fr_path_fmt(path, sizeof(path), "%s/manifests/%s", c->store,
 			m.name) == 0 &&
-	    stat(path, &st) == 0 && st.st_mtime > mv->h.created &&
+	    /* (the same second counts as after: a parcel is made in
+	     * seconds, and the doubt goes to what is in place) */
+	    stat(path, &st) == 0 && st.st_mtime >= mv->h.created &&
 	    fr_read_file(path, FR_MANIFEST_MAX, &pm, &pm_len) == 0 &&
 	    fr_manifest_decode(&placed, pm, pm_len) == 0 &&
 	    memcmp(placed.id, m.id, FR_HASH_LEN) != 0)
