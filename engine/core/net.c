@@ -470,8 +470,9 @@ static int client_challenge(struct fr_chan *ch, struct hs *h, uint8_t flags,
 
 	if (rc == -ECONNRESET) {
 		snprintf(errbuf, errcap,
-			 "the receiver closed the connection after HELLO "
-			 "(a ferry older than protocol 2 does that: upgrade it)");
+			 "the connection was closed after HELLO (no ferry serve "
+			 "behind a forwarder there, or a ferry older than "
+			 "protocol 2: upgrade it)");
 		return FR_E_BAD_VERSION;
 	}
 	if (rc < 0)
