@@ -58,8 +58,10 @@ struct lane {
 };
 
 /* What a link tried again past its retries is counted to cost to open,
- * s, besides its handshake or dial. */
-#define STANDBY_SETUP_S 10.0
+ * s, besides its handshake or dial (and more as its open drags on: the
+ * assignment counts a late open as later still). More would keep a
+ * fast link that came back from being used while the package lasts. */
+#define STANDBY_SETUP_S 2.0
 
 /* How often a lane looks for another send over its address. */
 #define SHARED_CHECK_S 2.0
