@@ -54,6 +54,9 @@ const char *fr_human_bytes(uint64_t b, char *buf, size_t cap);
 const char *fr_json_time(int64_t t, char *buf, size_t cap);
 /* Unix time t in local time, "2026-05-01 14:00:03" ("?" when t < 0). */
 const char *fr_time_text(int64_t t, char *buf, size_t cap);
+/* Unix time t in local time with its weekday, to the minute, "Sat
+ * 2026-05-02 14:00" (when a schedule opens; "?" when t < 0). */
+const char *fr_when_text(int64_t t, char *buf, size_t cap);
 /* Seconds as "45s", "12m", "1m30s", "3h05m", "4d07h" ("-" when s < 0). */
 const char *fr_span_str(int64_t s, char *buf, size_t cap);
 /* Seconds as a clock, "4:05" or "1:02:03" ("--:--" when unknown: < 0

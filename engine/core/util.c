@@ -347,6 +347,18 @@ const char *fr_time_text(int64_t t, char *buf, size_t cap)
 	return buf;
 }
 
+/* "Sat 2026-05-02 14:00", local time: when a window opens */
+const char *fr_when_text(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || !localtime_r(&tt, &tm) ||
+	    !strftime(buf, cap, "%a %Y-%m-%d %H:%M", &tm))
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
 /* "45s", "12m", "1m30s", "3h05m", "4d07h" */
 const char *fr_span_str(int64_t s, char *buf, size_t cap)
 {

@@ -314,6 +314,9 @@ struct fr_stripe_courier {
 /* A striped send (stripe.c): the package over every address in addrs at
  * once, by what each carries (with a courier, when not NULL); 0 once the
  * site has it complete. */
+/* What no other address nor a retry can fix: the source changed or
+ * cannot be read, the package name is another account's. */
+bool fr_send_final(int rc);
 int fr_stripe_run(const struct fr_config *c, struct fr_transfer *t,
 		  struct fr_known *known, bool single,
 		  const struct fr_stripe_courier *courier,

@@ -525,6 +525,11 @@ static bool usable(const struct fr_transfer *t, const struct fr_address *a)
 	       fr_output_for(a->type) != NULL;
 }
 
+bool fr_send_final(int rc)
+{
+	return rc == FR_E_CHANGED || rc == FR_E_NOT_OWNER || rc == FR_E_SOURCE;
+}
+
 /* The transfer waits, and its record and progress say why (status). */
 static void show_waiting(struct fr_transfer *t, struct fr_progress *shown,
 			 const char *why)
@@ -582,9 +587,7 @@ static int wait_for_window(struct fr_transfer *t,
 		}
 		if (!told) {
 			char when[64], why[300];
-			struct tm tm;
-			localtime_r(&first, &tm);
-			strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M", &tm);
+			fr_when_text(first, when, sizeof(when));
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s waits: no address is open to "
 			       "%s-priority sends now; %s opens at %s",
@@ -1161,8 +1164,7 @@ static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
 		/* busy is the normal course: it is tried again */
 		fr_log(rc == -EBUSY ? FR_LOG_INFO : FR_LOG_ERROR, "%s", b->err);
 		/* what another address or a retry cannot fix */
-		if (rc == FR_E_CHANGED || rc == FR_E_AUTH ||
-		    rc == FR_E_NOT_OWNER || rc == FR_E_SOURCE)
+		if (fr_send_final(rc) || rc == FR_E_AUTH)
 			return rc;
 	}
 	return rc;
@@ -1266,9 +1268,8 @@ window:
 			rc = FR_E_CONFIG;
 			break;
 		}
-		if (rc == 0 || rc == FR_E_CHANGED || rc == FR_E_AUTH ||
-		    rc == FR_E_SOURCE ||
-		    rc == FR_E_NOT_OWNER || rc == -ENOMEM)
+		if (rc == 0 || fr_send_final(rc) || rc == FR_E_AUTH ||
+		    rc == -ENOMEM)
 			break;
 		soon = rc == -EBUSY && c->retries > 0 && busy < FR_BUSY_RETRIES;
 		if (soon) {

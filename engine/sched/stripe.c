@@ -249,8 +249,7 @@ static uint32_t feed_n_done(void *arg)
  * password is this address's: the others have their own.) */
 static bool fatal(int rc)
 {
-	return rc == FR_E_CHANGED || rc == FR_E_NOT_OWNER || rc == FR_E_SOURCE ||
-	       rc == -ENOMEM;
+	return fr_send_final(rc) || rc == -ENOMEM;
 }
 
 /* ---- progress: the lanes' views made one ----------------------------------- */
@@ -646,11 +645,8 @@ static void lane_window(struct lane *l)
 	char when[64] = "never";
 	time_t o = fr_schedule_next_open(&l->a->schedule, st->t->priority,
 					 fr_schedule_now());
-	if (o != (time_t)-1) {
-		struct tm tm;
-		localtime_r(&o, &tm);
-		strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M", &tm);
-	}
+	if (o != (time_t)-1)
+		fr_when_text(o, when, sizeof(when));
 	fr_log(FR_LOG_INFO,
 	       "'%s' to %s: address %s is closed to %s-priority sends now "
 	       "(it opens %s%s)%s",
@@ -809,6 +805,17 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	return rc;
 }
 
+/* The send is over for a lane: cancelled, or the package complete (a
+ * lane that waited to try again ends done, as the others: rc so). */
+static bool lane_over(struct stripe *st, int *rc)
+{
+	if (atomic_load(&st->completed)) {
+		*rc = *rc ? -ECANCELED : 0;
+		return true;
+	}
+	return atomic_load(&st->cancel);
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
@@ -818,21 +825,11 @@ static void *lane_main(void *arg)
 	int rc = 0, busy = 0;
 
 	for (int attempt = 0;;) {
-		/* the package completed while it waited to try again: it
-		 * ends done, as the others */
-		if (atomic_load(&st->completed)) {
-			rc = rc ? -ECANCELED : 0;
-			break;
-		}
-		if (atomic_load(&st->cancel))
+		if (lane_over(st, &rc))
 			break;
 		lane_window(l);
 		lane_wait_wanted(l);
-		if (atomic_load(&st->completed)) {
-			rc = rc ? -ECANCELED : 0;
-			break;
-		}
-		if (atomic_load(&st->cancel))
+		if (lane_over(st, &rc))
 			break;
 		l->res.attempts++;
 		struct fr_assign_stat before, after;
