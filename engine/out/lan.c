@@ -251,9 +251,10 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 
 /* After a partial HAVE: HELD, the copies the receiver holds that the
  * offer had no hash for. FR_HAVE_PARTIAL or a code. */
-static int recv_held(struct lan_conn *lc, uint32_t n, bool say, char *err,
-		     size_t cap)
+static int recv_held(struct lan_conn *lc, const struct fr_send_ctx *sc,
+		     bool say, char *err, size_t cap)
 {
+	uint32_t n = sc->m->n_segments, same = 0;
 	uint8_t *body;
 	uint32_t type, len;
 	int rc = fr_msg_recv(&lc->ch, &type, &body, &len,
@@ -271,11 +272,21 @@ static int recv_held(struct lan_conn *lc, uint32_t n, bool say, char *err,
 		snprintf(err, cap, "the receiver sent a malformed HELD");
 		return rc;
 	}
-	if (rc > 0)
+	for (uint32_t i = 0; rc > 0 && i < n; i++) {
+		const uint8_t *h = lc->held + (size_t)i * FR_UNCONF_REC;
+		same += h[0] && sc->known && fr_known_has(sc->known, i) &&
+			!memcmp(h + 1, sc->m->segments[i].hash, FR_HASH_LEN);
+	}
+	if (same)
+		fr_log(say ? FR_LOG_INFO : FR_LOG_DEBUG,
+		       "the receiver holds %u segments as this send hashed "
+		       "them before: not read nor sent again",
+		       same);
+	if (rc > (int)same)
 		fr_log(say ? FR_LOG_INFO : FR_LOG_DEBUG,
 		       "the receiver holds %d segments this send had not hashed "
 		       "yet: read and compared, sent only if they differ",
-		       rc);
+		       rc - (int)same);
 	return FR_HAVE_PARTIAL;
 }
 
@@ -352,8 +363,7 @@ static int lan_offer(struct fr_output *o, struct fr_send_ctx *sc,
 			 o->a->host);
 	if (rc == FR_HAVE_PARTIAL)
 		/* (said once for a striped send: by its first output) */
-		rc = recv_held(lc, sc->m->n_segments, !sc->feed || sc->out == 0,
-			       err, cap);
+		rc = recv_held(lc, sc, !sc->feed || sc->out == 0, err, cap);
 	for (uint32_t i = 0; rc == FR_HAVE_PARTIAL && sc->copies &&
 			     i < sc->m->n_segments;
 	     i++)
@@ -1169,6 +1179,34 @@ static void stream_done(struct lan_conn *lc, int si)
 	}
 }
 
+/* The receiver's copy of seg is this send's: TABLE confirms it. */
+static void same_as_held(struct lan_conn *lc, uint32_t seg)
+{
+	uint32_t len = lc->sc->m->segments[seg].length;
+
+	if (!lc->acked[seg]) {
+		lc->acked[seg] = 1;
+		lc->acked_raw += len;
+		lc->n_acked++;
+		lc->sc->segs_skipped++;
+		lc->sc->skipped_raw += len;
+	}
+	if (lc->sc->feed)
+		lc->sc->feed->held(lc->sc->feed->arg, seg);
+}
+
+/* The receiver holds a copy of seg whose hash this send knows already
+ * (it read it before): the same, it is not read again. */
+static bool held_known(const struct lan_conn *lc, uint32_t seg)
+{
+	const uint8_t *h = lc->held ? lc->held + (size_t)seg * FR_UNCONF_REC
+				    : NULL;
+
+	return h && h[0] && !lc->resends[seg] && lc->sc->known &&
+	       fr_known_has(lc->sc->known, seg) &&
+	       !memcmp(h + 1, lc->sc->m->segments[seg].hash, FR_HASH_LEN);
+}
+
 static void on_worker_done(struct lan_conn *lc)
 {
 	struct fr_job *j = fr_doneq_take(&lc->done);
@@ -1194,17 +1232,7 @@ static void on_worker_done(struct lan_conn *lc)
 			continue;
 		}
 		if (s->result == SAME_AS_HELD) {
-			/* the receiver's copy is this: TABLE confirms it */
-			uint32_t len = lc->sc->m->segments[s->seg].length;
-			if (!lc->acked[s->seg]) {
-				lc->acked[s->seg] = 1;
-				lc->acked_raw += len;
-				lc->n_acked++;
-				lc->sc->segs_skipped++;
-				lc->sc->skipped_raw += len;
-			}
-			if (lc->sc->feed)
-				lc->sc->feed->held(lc->sc->feed->arg, s->seg);
+			same_as_held(lc, s->seg);
 			slot_release(lc, si);
 			continue;
 		}
@@ -1822,8 +1850,12 @@ static void feed_reads(struct lan_conn *lc)
 		if (lc->todo_head == lc->todo_tail && !take_assigned(lc))
 			continue;
 		uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
-		if (lc->acked[seg] || seg_done_elsewhere(lc, seg)) {
-			/* a NAK raced an old ACK; another link's copy won */
+		if (lc->acked[seg] || seg_done_elsewhere(lc, seg) ||
+		    held_known(lc, seg)) {
+			/* a NAK raced an old ACK; another link's copy won;
+			 * the receiver's copy is the one hashed before */
+			if (held_known(lc, seg))
+				same_as_held(lc, seg);
 			lc->todo_head++;
 			i--;
 			continue;

@@ -429,6 +429,9 @@ struct islot {
 	uint8_t nonce[FR_REC_NONCE], mac[FR_REC_MAC];
 	uint8_t fh[FR_FRAME_HDR];
 	int result;      /* the frame's check */
+	bool second;     /* a network session was receiving its segment:
+			  * checked, then written only if it takes the
+			  * segment from that session (imp_take) */
 	int werr;        /* writing it into its files, named in werrmsg */
 	char werrmsg[1200];
 };
@@ -458,7 +461,7 @@ static void work_unpack(struct fr_job *job, int worker)
 		memcpy(h, s->want, FR_HASH_LEN);
 	/* the workers write too: creating and filling many small files
 	 * costs system time that one thread would serialise */
-	if (s->result == 0)
+	if (s->result == 0 && !s->second)
 		s->werr = fr_store_write_segment(s->pkg, s->f.index, s->data,
 						 s->werrmsg,
 						 sizeof(s->werrmsg));
@@ -514,6 +517,44 @@ static int imp_sync(struct importer *im)
 	return rc;
 }
 
+/*
+ * Slot s's segment was being received by a network session when the
+ * parcel's copy was read: the copy, whole and checked, takes it if that
+ * session has not written all of it yet, and is written here once the
+ * session's writes in flight are over; else it goes, and the session's
+ * copy is the one held. True: written (s->werr says how).
+ */
+static bool imp_take(struct importer *im, struct islot *s, const char *vname)
+{
+	uint32_t seg = s->f.index;
+	int r = FR_IN_WRITING;
+
+	s->second = false;
+	for (int i = 0; i < 3 && r == FR_IN_WRITING; i++)
+		r = fr_inbound_take(im->op, im->slot, seg, 10000);
+	if (r == FR_IN_WRITING) { /* writes stuck: theirs, not ours */
+		fr_inbound_unclaim(im->op, im->slot, seg);
+		im->taken[seg] = 0;
+		fr_log(FR_LOG_WARN,
+		       "%s: segment %u not imported: a network session's "
+		       "writes to it are still out after 30 s",
+		       vname, seg);
+		return false;
+	}
+	if (r != FR_IN_MINE) {
+		im->held++;
+		im->taken[seg] = 2;
+		return false;
+	}
+	fr_log(FR_LOG_INFO,
+	       "%s: segment %u of '%s' was still coming by network; written "
+	       "from the parcel",
+	       vname, seg, im->pkg.m.name);
+	s->werr = fr_store_write_segment(s->pkg, seg, s->data, s->werrmsg,
+					 sizeof(s->werrmsg));
+	return true;
+}
+
 /* The job of slot s is back: write its segment, or say why not. */
 static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 {
@@ -529,6 +570,8 @@ static void imp_finish(struct importer *im, struct islot *s, const char *vname)
 		       s->f.index, fr_strerror(s->result));
 		return;
 	}
+	if (s->second && !imp_take(im, s, vname))
+		return;
 	if ((rc = s->werr) < 0) {
 		im->error = rc;
 		snprintf(im->err, sizeof(im->err), "segment %u: %s", s->f.index,
@@ -749,9 +792,13 @@ static bool take_frame(struct importer *im, struct islot *s,
 		return false;
 	}
 	/* taken first: a segment taken in this run may be being journaled
-	 * by the syncer right now */
-	if (im->taken[f->index] ||
-	    fr_inbound_claim(im->op, im->slot, f->index) != FR_IN_MINE) {
+	 * by the syncer right now. A segment a network session is still
+	 * receiving is raced: that session may never finish it (its sender
+	 * gone), and nobody could ask the parcel for it again. */
+	int cl = im->taken[f->index]
+		     ? FR_IN_AGAIN
+		     : fr_inbound_claim_wait(im->op, im->slot, f->index, 0, true);
+	if (cl != FR_IN_MINE && cl != FR_IN_SECOND) {
 		if (!frame_authentic(s, key, ad, nonce, mac, len)) {
 			im->refused++;
 			fr_log(FR_LOG_ERROR, "%s: segment %u refused: %s",
@@ -765,6 +812,7 @@ static bool take_frame(struct importer *im, struct islot *s,
 		return false;
 	}
 	im->taken[f->index] = 1;
+	s->second = cl == FR_IN_SECOND;
 	s->f = *f;
 	s->pkg = &im->pkg;
 	s->want = im->phash + (size_t)f->index * FR_HASH_LEN;
@@ -1350,7 +1398,8 @@ static int imp_join(struct importer *im, const uint8_t *mf, uint32_t len,
 	const struct fr_arrival me = {.ack = imp_ack,
 				      .wake = imp_wake,
 				      .arg = im,
-				      .announce = true};
+				      .announce = true,
+				      .whole = true};
 	struct fr_manifest m;
 	int rc = fr_manifest_decode(&m, mf, len);
 

@@ -83,6 +83,9 @@ struct fr_store_pkg {
 	uint8_t *placed;     /* per segment: its copy is in placed_tree */
 	bool placed_same;    /* placed_tree is this listing (else another
 			      * version with the same files and sizes) */
+	bool placed_all;     /* ... every hash the offer knows is its, and
+			      * nothing is received yet: every segment is
+			      * offered as a copy, none taken from it */
 };
 /*
  * Accept a manifest: create (or reopen) the partial package, lock it,
@@ -183,6 +186,10 @@ struct fr_arrival {
 	 * another session, may take the segment from it (a network session,
 	 * whose writes ask fr_inbound_write_begin) */
 	bool yields;
+	/* it brings whole copies and nobody can be asked for them again (a
+	 * parcel import): its copy races a claimer that was told to stop
+	 * as well as a live one */
+	bool whole;
 };
 struct fr_inbound {
 	struct fr_inbound *next;

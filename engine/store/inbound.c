@@ -424,7 +424,8 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 		/* a live claimer, or the wait is over: the copy is not kept,
 		 * and this arrival hears when the segment is durable */
 		if (passed(&end) || (!ending && !patient)) {
-			if (race && !ending && op->arr[c - 1].yields &&
+			if (race && (!ending || op->arr[slot].whole) &&
+			    op->arr[c - 1].yields &&
 			    !op->second[seg] && !op->landed[seg]) {
 				op->second[seg] = (uint8_t)(slot + 1);
 				r = FR_IN_SECOND;

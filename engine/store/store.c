@@ -730,20 +730,30 @@ static void offer_in_place(const char *store, struct fr_store_pkg *p)
 		fr_manifest_fini(&old);
 		return;
 	}
+	/* another version with the same files and sizes (a file changed,
+	 * or only touched): its copies are taken, the package is not */
+	p->placed_same = !memcmp(old.lid, p->m.lid, FR_HASH_LEN);
+	/* the same listing, and what the offer hashed is the same (a
+	 * resume of a send that another arrival completed): the package
+	 * in place is likely this one, and none of it is copied unless
+	 * the sender finds a segment that differs */
+	p->placed_all = p->placed_same && !p->j.n_have;
+	for (uint32_t i = 0; p->placed_all && i < p->m.n_segments; i++)
+		if (!fr_hash_unknown(p->m.segments[i].hash) &&
+		    memcmp(p->m.segments[i].hash, old.segments[i].hash,
+			   FR_HASH_LEN))
+			p->placed_all = false;
 	for (uint32_t i = 0; i < p->m.n_segments; i++) {
 		const uint8_t *u =
 		    p->j.unconfirmed ? p->j.unconfirmed + (size_t)i * FR_UNCONF_REC
 				     : NULL;
 		if (p->j.have[i] || (u && u[0]) ||
-		    !fr_hash_unknown(p->m.segments[i].hash))
+		    (!p->placed_all && !fr_hash_unknown(p->m.segments[i].hash)))
 			continue;
 		fr_journal_note_copy(&p->j, i, old.segments[i].hash);
 		p->placed[i] = 1;
 		n++;
 	}
-	/* another version with the same files and sizes (a file changed,
-	 * or only touched): its copies are taken, the package is not */
-	p->placed_same = !memcmp(old.lid, p->m.lid, FR_HASH_LEN);
 	fr_manifest_fini(&old);
 	if (n)
 		fr_log(FR_LOG_INFO,
@@ -1073,7 +1083,8 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 	if ((rc = open_tree(p, errbuf, errcap)) < 0)
 		goto fail;
 	offer_in_place(store, p);
-	take_in_place(store, p);
+	if (!p->placed_all)
+		take_in_place(store, p);
 	return FR_HAVE_PARTIAL;
 fail:
 	fr_store_close(p);

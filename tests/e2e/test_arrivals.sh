@@ -13,6 +13,11 @@
 #     registered (not refused as busy);
 #   - a parcel of two volumes whose first alone is imported while the
 #     network sends the rest: `parcel list` says received, not not-needed;
+#   - the link frozen mid-segment (the proxy stopped) and the sender
+#     killed: the import takes the segment the frozen session was
+#     receiving (nobody else would bring it) and completes the package;
+#     `ferry resume` of the killed send then sends nothing, and LAB does
+#     not build a second copy of the package in place;
 #   - an import asked for by a client on another machine is refused
 #     (only this machine may ask the receiver to read its files): checked
 #     by the receiver's rule on loopback addresses in a unit of its own,
@@ -105,5 +110,50 @@ check "the first volume brought segments (${imp:-0})" [ "${imp:-0}" -ge 1 ]
 run_ferry "$WORK/pl2.json" "$WORK/pl2.err" parcel list --json --config "$CEN_CONF"
 st=$(json_get "$WORK/pl2.json" '[p["state"] for p in d if p["name"] == "pkg2"][0]')
 check "parcel list: the parcel imported in part is received ($st)" [ "$st" = received ]
+
+# the link frozen while a segment is on its way, the sender killed: the
+# session at LAB holds that segment's claim for as long as its peer is
+# quiet; the parcel's copy takes it, and the package completes
+PKG3=$WORK/src/pkg3
+mkdir -p "$PKG3"
+binary_data "$PKG3/c.bin" $((16 * 1024 * 1024))
+M3=$WORK/media3
+mkdir -p "$M3"
+"$FERRY" send "$PKG3" --to LAB --level 0 --config "$CEN_CONF" \
+	>"$WORK/s3.out" 2>"$WORK/s3.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$SERVE_LOG" "package 'pkg3' \(" 30 || fail "the third send did not start"
+sleep 2
+run_ferry "$WORK/c3.out" "$WORK/c3.err" parcel create "$PKG3" --to LAB \
+	--config "$CEN_CONF" --level 0 --media "$M3"
+expect_rc 0 "$RC" "the parcel of a package the network is sending"
+kill -STOP "$PROXY_PID"
+kill -9 "$ps"
+wait "$ps" 2>/dev/null
+tf=$(grep -l "^name=pkg3\$" "$CEN_STORE"/outgoing/*-LAB/transfer)
+run_ferry "$WORK/i3.out" "$WORK/i3.err" parcel import "$M3" --config "$LAB_CONF"
+expect_rc 0 "$RC" "the parcel imported while the link is frozen mid-segment"
+expect_grep "... which took the segment the frozen session was receiving" \
+	"segment [0-9]+ of 'pkg3' was still coming by network; written from the parcel" \
+	"$SERVE_LOG"
+check "... and completed the package" test -d "$LAB_STORE/packages/pkg3"
+compare_trees "$PKG3" "$LAB_STORE/packages/pkg3" "the package the parcel completed"
+ino=$(stat -c %i "$LAB_STORE/packages/pkg3/c.bin")
+kill -9 "$PROXY_PID"
+wait "$PROXY_PID" 2>/dev/null
+PROXY_PID=
+start_proxy "$WORK/proxy.log" --rate 1000000
+run_ferry "$WORK/r3.out" "$WORK/r3.err" resume "$(sed -n 's/^id=//p' "$tf")" \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the killed send resumed after the parcel completed its package"
+expect_grep "... which found it there" "'pkg3' is at LAB already" "$WORK/r3.out"
+expect_grep "... and did not read again what it had hashed" \
+	"segments as this send hashed them before: not read nor sent again" "$WORK/r3.err"
+check "LAB built no second copy of it (nothing taken from the package in place)" \
+	bash -c "! grep -q \"package 'pkg3': [0-9]* segment(s) the offer names are the version in place's\" '$SERVE_LOG'"
+check "... and the package in place is the same file ($ino)" \
+	[ "$(stat -c %i "$LAB_STORE/packages/pkg3/c.bin")" = "$ino" ]
+compare_trees "$PKG3" "$LAB_STORE/packages/pkg3" "the package after the resume"
 
 e2e_finish

@@ -1325,18 +1325,31 @@ struct arrivals {
 	struct fr_store_pkg view[3];
 };
 
-/* Three network sessions of one sender join the package. */
-static void join3(struct arrivals *a)
+static bool told_to_stop(void *arg)
+{
+	(void)arg;
+	return true;
+}
+
+/* Three arrivals of one sender join the package: network sessions, the
+ * first gone (its peer quiet: told to stop) if first_gone, the third a
+ * parcel import if third_import. */
+static void join3_as(struct arrivals *a, bool first_gone, bool third_import)
 {
 	char err[512];
 
 	memset(a, 0, sizeof(*a));
 	build_pkg(&a->k, "pkg", 5);
 	for (int i = 0; i < 3; i++) {
+		bool imp = third_import && i == 2;
 		struct fr_arrival me = {.ack = heard_ack,
 					.wake = heard_wake,
 					.arg = &a->h[i],
-					.yields = true};
+					.gone = first_gone && i == 0 ? told_to_stop
+								     : NULL,
+					.announce = imp,
+					.yields = !imp,
+					.whole = imp};
 		struct fr_inbound *op = NULL;
 		pthread_mutex_init(&a->h[i].mu, NULL);
 		int r = fr_inbound_join(store, a->k.mf, a->k.mf_len, "HQ", &me,
@@ -1346,6 +1359,12 @@ static void join3(struct arrivals *a)
 		cr_assert(i == 0 || op == a->op, "one open package");
 		a->op = op;
 	}
+}
+
+/* Three network sessions of one sender join the package. */
+static void join3(struct arrivals *a)
+{
+	join3_as(a, false, false);
 }
 
 static void leave3(struct arrivals *a)
@@ -1516,5 +1535,45 @@ Test(inbound, a_copy_that_took_a_segment_and_fails_lets_it_go_safely)
 	land(&a, B, 3);
 	cr_assert_eq(heard_count(&a.h[A], 3, FR_ACK_DURABLE), 1);
 	cr_assert_eq(heard_count(&a.h[A], 3, FR_ACK_AGAIN), 0);
+	leave3(&a);
+}
+
+Test(inbound, a_parcel_import_takes_a_segment_a_session_told_to_stop_holds)
+{
+	struct arrivals a;
+	int A = 0, B = 1, C = 2;
+
+	/* A's sender is gone mid-frame; B is a network session, C an import */
+	join3_as(&a, true, true);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[A], 1, 0, true),
+		     FR_IN_MINE);
+	/* a network copy waits for A to let go (its sender is asked again
+	 * then) ... */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 1, 0, true),
+		     FR_IN_ELSEWHERE);
+	/* ... the parcel's, which nobody can ask for again, races A */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 1, 0, true),
+		     FR_IN_SECOND);
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[C], 1, 0), FR_IN_MINE);
+	cr_assert_not(fr_inbound_write_begin(a.op, a.slot[A], 1),
+		      "the session told to stop may still write the segment");
+	write_segment(&a.view[C], &a.k, 1, false);
+	fr_syncer_add(&a.op->sy, 1);
+	cr_assert_eq(fr_syncer_wait(&a.op->sy, 0), 0);
+	cr_assert(a.op->pkg.j.have[1]);
+	cr_assert_eq(heard_count(&a.h[B], 1, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[A], 1, FR_ACK_DURABLE), 1);
+	cr_assert_eq(heard_count(&a.h[B], 1, FR_ACK_AGAIN), 0);
+
+	/* a segment a live session has landed already: the import's copy
+	 * goes, the segment is not written twice */
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[B], 3, 0, true),
+		     FR_IN_MINE);
+	cr_assert_eq(fr_inbound_claim_wait(a.op, a.slot[C], 3, 0, true),
+		     FR_IN_SECOND);
+	cr_assert(fr_inbound_write_begin(a.op, a.slot[B], 3));
+	fr_inbound_write_end(a.op, 3);
+	cr_assert(fr_inbound_land(a.op, a.slot[B], 3));
+	cr_assert_eq(fr_inbound_take(a.op, a.slot[C], 3, 0), FR_IN_ELSEWHERE);
 	leave3(&a);
 }
