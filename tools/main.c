@@ -640,6 +640,43 @@ static int load(struct fr_config *c, struct args *a, const char *usage)
 	return 0;
 }
 
+/* Each parcel command takes its own options: one of another is refused,
+ * not ignored (`parcel ship --json` would print no JSON). */
+static int parcel_opts_check(const char *sub, const struct args *a)
+{
+	static const char *const takes[][2] = {
+	    {"create", "--to --media --volume-size --level --name --via "
+		       "--skip-special --json --no-progress"},
+	    {"list", "--offline --json"},
+	    {"ship", ""},
+	    {"import", "--json"}};
+	const struct {
+		bool on;
+		const char *opt;
+	} given[] = {{a->to != NULL, "--to"},
+		     {a->n_media > 0, "--media"},
+		     {a->volume_size > 0, "--volume-size"},
+		     {a->level != -2, "--level"},
+		     {a->name != NULL, "--name"},
+		     {a->via != NULL, "--via"},
+		     {a->skip_special, "--skip-special"},
+		     {a->json, "--json"},
+		     {a->no_progress, "--no-progress"},
+		     {a->offline, "--offline"}};
+
+	for (size_t i = 0; i < sizeof(takes) / sizeof(takes[0]); i++) {
+		if (strcmp(takes[i][0], sub))
+			continue;
+		for (size_t k = 0; k < sizeof(given) / sizeof(given[0]); k++)
+			if (given[k].on && not_ours(takes[i][1], given[k].opt))
+				return die_usage(usage_parcel,
+						 "option '%s' is not one of "
+						 "parcel %s's",
+						 given[k].opt, sub);
+	}
+	return 0;
+}
+
 static int cmd_parcel(int argc, char **argv)
 {
 	const char *usage = usage_parcel;
@@ -671,10 +708,8 @@ static int cmd_parcel(int argc, char **argv)
 		return die_usage(usage, "%s", "parcel import needs a PATH");
 	if (create && !a.to)
 		return die_usage(usage, "%s", "--to SITE is required");
-	if (!create && (a.n_media || a.volume_size || a.to || a.skip_special))
-		return die_usage(usage,
-				 "--to, --media, --volume-size and "
-				 "--skip-special are for 'parcel create'");
+	if ((rc = parcel_opts_check(sub, &a)) != 0)
+		return rc;
 	if ((rc = load(&c, &a, usage)) < 0)
 		return -rc;
 	if (create) {

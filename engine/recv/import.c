@@ -245,7 +245,8 @@ int fr_parcel_serve_register(const struct fr_config *c, struct fr_chan *ch,
 	struct incoming in;
 	char err[512], id[33], pkgid[33];
 	/* a moment's arrival: the package may be arriving by network now */
-	const struct fr_arrival me = {.ack = imp_ack, .wake = imp_wake};
+	const struct fr_arrival me = {.ack = imp_ack, .wake = imp_wake,
+				      .keeps = true};
 	struct fr_inbound *op = NULL;
 	int slot = -1, r;
 

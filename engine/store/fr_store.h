@@ -83,6 +83,7 @@ struct fr_store_pkg {
 	uint8_t *placed;     /* per segment: its copy is in placed_tree */
 	bool placed_same;    /* placed_tree is this listing (else another
 			      * version with the same files and sizes) */
+	bool fresh;          /* its partial directory was made by this open */
 	bool placed_all;     /* ... every hash the offer knows is its, and
 			      * nothing is received yet: every segment is
 			      * offered as a copy, none taken from it */
@@ -190,6 +191,9 @@ struct fr_arrival {
 	 * parcel import): its copy races a claimer that was told to stop
 	 * as well as a live one */
 	bool whole;
+	/* the partial package stays when it leaves, even empty (a parcel's
+	 * registration: it keeps the manifest registered) */
+	bool keeps;
 };
 struct fr_inbound {
 	struct fr_inbound *next;
@@ -197,6 +201,9 @@ struct fr_inbound {
 	char from[FR_CODE_MAX + 1];
 	bool closing;            /* being completed: nobody joins */
 	bool finished, complete; /* ... and how that went (fin) */
+	bool claimed;            /* a segment was ever claimed: bytes may
+				  * have reached the partial tree */
+	bool keep;               /* an arrival keeps the partial package */
 	pthread_cond_t fin;
 	int refs;
 	struct fr_store_pkg pkg;

@@ -89,6 +89,7 @@ static int add_arrival(struct fr_inbound *op, const struct fr_arrival *me)
 	for (unsigned k = 0; k < FR_IN_ARRIVALS; k++)
 		if (!(op->used >> k & 1)) {
 			op->arr[k] = *me;
+			op->keep |= me->keeps;
 			op->joined[k] = fr_now_ns();
 			op->used |= 1u << k;
 			op->refs++;
@@ -130,6 +131,17 @@ static struct fr_inbound *find_open(const uint8_t lid[FR_HASH_LEN])
 static void open_free(struct fr_inbound *op)
 {
 	fr_syncer_stop(&op->sy);
+	/* a partial package this open made, into which nothing ever came
+	 * (an offer only: `ferry plan` asking what the site holds, a
+	 * sender stopped at once): no trace of it is left at the site */
+	if (op->pkg.fresh && !op->claimed && !op->keep && !op->closing &&
+	    op->pkg.lock_fd >= 0 && op->pkg.j.n_have == 0) {
+		fr_log(FR_LOG_DEBUG,
+		       "package '%s': nothing came into its new partial "
+		       "package; removed",
+		       op->pkg.m.name);
+		fr_store_discard(&op->pkg);
+	}
 	fr_store_close(&op->pkg);
 	pthread_mutex_destroy(&op->mu);
 	pthread_cond_destroy(&op->fin);
@@ -298,6 +310,7 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 		r = FR_IN_AGAIN;
 	} else {
 		op->claim[seg] = (uint8_t)(slot + 1);
+		op->claimed = true;
 	}
 	pthread_mutex_unlock(&op->mu);
 	return r;
@@ -411,6 +424,7 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 				r = FR_IN_HELD;
 			} else {
 				op->claim[seg] = (uint8_t)(slot + 1);
+				op->claimed = true;
 				r = FR_IN_MINE;
 			}
 			break;
@@ -459,6 +473,7 @@ int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg,
 		r = FR_IN_ELSEWHERE;
 	} else { /* the claimer is still at it: this copy wins */
 		op->claim[seg] = (uint8_t)(slot + 1);
+		op->claimed = true;
 		op->second[seg] = 0;
 		op->losers[seg] |= 1u << (c - 1);
 		r = writes_out(op, seg, wait_ms) ? FR_IN_WRITING : FR_IN_MINE;

@@ -1008,6 +1008,7 @@ int fr_store_open(const char *store, const uint8_t *mf, size_t mf_len,
 		goto fail;
 	if (!complete && access(p->dir, F_OK) != 0)
 		adopt_older(store, p, from ? from : "");
+	p->fresh = access(p->dir, F_OK) != 0;
 	if ((rc = fr_mkdirs(p->dir)) < 0) {
 		snprintf(errbuf, errcap, "cannot create '%s': %s", p->dir,
 			 strerror(-rc));

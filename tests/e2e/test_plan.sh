@@ -8,11 +8,11 @@
 # about the time it said. After a send the plan starts from the rates
 # measured; after an interrupted send it shows what the site holds
 # (confirmed by hashes, or copies to compare when the sender's records
-# are gone). --offline, a site that does not answer, --via, schedules
-# (an address never open to the priority, one closed now), a courier
-# with a long transit (no split), a short one (a split), a short one
-# with the network closed now (the whole package by parcel), and the
-# errors. Over links of different speeds, a plan proposes a smaller
+# are gone); a plan leaves no partial package at the site. --offline, a
+# site that does not answer, --via, schedules (an address never open
+# to the priority, one closed now), a courier with a long transit (no
+# split), a short one (a split), a short one with the network closed
+# now (the whole package by parcel), and the errors. Over links of different speeds, a plan proposes a smaller
 # segment-size when it would land the package sooner (not over one).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_plan
@@ -132,6 +132,12 @@ wait_for_log "$SERVE_LOG" "closed the connection after the offer's answer, havin
 	fail "LAB did not log the plan's question as such"
 check "... and not as a transfer cut short" \
 	[ "$(count_log "$SERVE_LOG" "closed the connection mid-transfer")" = 0 ]
+for _ in $(seq 50); do # (once both sessions have left the package)
+	[ -z "$(ls -A "$LAB_STORE/partial" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+check "... which leaves no partial package at LAB ($(ls -A "$LAB_STORE/partial" 2>/dev/null))" \
+	[ -z "$(ls -A "$LAB_STORE/partial" 2>/dev/null)" ]
 run_ferry "$WORK/pa.json" "$WORK/pa.err" plan "$PKG" --to LAB --via auto --json --config "$CEN_CONF"
 expect_rc 0 "$RC" "plan --via auto (as send: every output)"
 check "... plans over both links, as without --via" \
