@@ -1306,6 +1306,14 @@ static bool on_receiver_msg(struct lan_conn *lc, const struct fr_ack_msg *a)
 			lc->acked[idx] = 1;
 			lc->acked_raw += lc->sc->m->segments[idx].length;
 			lc->n_acked++;
+			/* one this send never sent: another arrival (a
+			 * parcel, another sender of the package) brought
+			 * it, and the site holds it as if before */
+			if (!lc->sc->feed && !lc->given[idx]) {
+				lc->sc->segs_skipped++;
+				lc->sc->skipped_raw +=
+				    lc->sc->m->segments[idx].length;
+			}
 		}
 		if (lc->sc->feed)
 			lc->sc->feed->acked(lc->sc->feed->arg, lc->sc->out,

@@ -194,6 +194,10 @@ struct rconn {
 	uint32_t begun;          /* frames whose record came, this session */
 	uint8_t *taken;       /* per segment: accepted and not yet done with */
 	uint8_t *written;     /* per segment: verified and all in its files */
+	uint8_t *told;        /* per segment: ACKed durable to the sender
+			       * (under wlock) */
+	bool told_complete;   /* ... all of them: another arrival completed
+			       * the package */
 	/* time spent unable to take the next frame (storage slower than the
 	 * link): the sender's compression choice depends on it */
 	uint64_t stall_since;
@@ -309,7 +313,42 @@ static void send_ack(struct rconn *rc, uint32_t seg, uint32_t status,
 	fr_put32(b, seg);
 	fr_put32(b + 4, status);
 	fr_put32(b + 8, stall);
-	send_locked(rc, FR_MSG_ACK, b, sizeof(b));
+	pthread_mutex_lock(&rc->wlock);
+	if (status == FR_ACK_DURABLE && rc->told)
+		rc->told[seg] = 1;
+	fr_msg_send(&rc->ch, FR_MSG_ACK, b, sizeof(b));
+	pthread_mutex_unlock(&rc->wlock);
+}
+
+/*
+ * Another arrival completed the package (a faster sender of it, another
+ * installation's, or a parcel) while this session's sender still sends:
+ * every segment it was not told of is acknowledged now, so that it stops
+ * and ends (END, TABLE, DONE) instead of sending the whole package.
+ */
+static void tell_complete(struct rconn *rc)
+{
+	uint32_t n = 0;
+
+	if (rc->told_complete || rc->end_received || !rc->told ||
+	    !fr_inbound_completed(rc->op))
+		return;
+	rc->told_complete = true;
+	for (uint32_t s = 0; s < rc->pkg.m.n_segments; s++) {
+		pthread_mutex_lock(&rc->wlock);
+		bool told = rc->told[s];
+		pthread_mutex_unlock(&rc->wlock);
+		if (!told) {
+			send_ack(rc, s, FR_ACK_DURABLE, 0);
+			n++;
+		}
+	}
+	if (n) /* (a striped sender's other links, each time: not said) */
+		fr_log(FR_LOG_DEBUG,
+		       "%s: package '%s' was completed by another arrival: "
+		       "the %u segments its sender was not told of are "
+		       "acknowledged, so that it stops",
+		       rc->who, rc->pkg.m.name, n);
 }
 
 /* Share of the time since the last report that the receiver could not
@@ -1921,8 +1960,10 @@ static void dispatch(struct rconn *rc, const struct fr_cqe *c, bool draining)
 	case K_SYNCED:
 		fr_ring_read(rc->ring, rc->sync_efd, -1, &rc->sync_efd_buf, 8, 0,
 			     UD(K_SYNCED, 0, 0));
-		if (!draining)
+		if (!draining) {
 			arm_recv(rc); /* the sync window may have room */
+			tell_complete(rc);
+		}
 		break;
 	case K_HUP:
 		if (!draining)
@@ -1964,10 +2005,14 @@ static int data_phase(struct rconn *rc)
 	}
 	rc->taken = calloc(rc->pkg.m.n_segments + 1, 1);
 	rc->written = calloc(rc->pkg.m.n_segments + 1, 1);
+	pthread_mutex_lock(&rc->wlock);
+	rc->told = calloc(rc->pkg.m.n_segments + 1, 1);
+	pthread_mutex_unlock(&rc->wlock);
 	rc->report_ns = fr_now_ns();
 	rc->refuse_stream = fr_hook_flag("REFUSE_STREAM");
 	rc->sink_buf = malloc(SINK_BUF);
-	if (rc->sync_efd < 0 || !rc->taken || !rc->written || !rc->sink_buf) {
+	if (rc->sync_efd < 0 || !rc->taken || !rc->written || !rc->told ||
+	    !rc->sink_buf) {
 		fail(rc, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
@@ -2707,6 +2752,10 @@ static void session_body(struct rconn *rc)
 	}
 	free(rc->taken);
 	free(rc->written);
+	pthread_mutex_lock(&rc->wlock);
+	free(rc->told);
+	rc->told = NULL;
+	pthread_mutex_unlock(&rc->wlock);
 	free(rc->sink_buf);
 	free(rc->cont_buf);
 }

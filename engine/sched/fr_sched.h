@@ -294,8 +294,7 @@ unsigned fr_link_senders(const struct fr_config *c,
 
 /* What a send learned of a link is kept for the next (and for plan) when
  * it is the link's: not held by a rate limit, nor shared with another
- * send, and long enough to mean something (a few segments' worth, or
- * 10 s). */
+ * send, and long enough to mean something (4 MiB on the wire, or 10 s). */
 #define FR_LEARN_MIN_BYTES (4u << 20)
 #define FR_LEARN_MIN_S 10.0
 

@@ -1065,14 +1065,16 @@ static void single_opening(void *arg, const char *phase)
 	progress_phase(arg, phase);
 }
 
-/* A send over one address that carried enough (4 MiB, or 10 s) keeps
- * what it moved as the address's rate, as a striped one does: not under
- * a rate limit, nor with another send of this site on the address. */
+/* A send over one address that carried enough on the wire (4 MiB, or
+ * 10 s: a package that compresses well may put so little on it that the
+ * buffers on the way absorb it all) keeps what it moved as the address's
+ * rate, as a striped one does: not under a rate limit, nor with another
+ * send of this site on the address. */
 static void learn_single(const struct fr_config *c, const struct fr_address *a,
 			 const struct fr_send_ctx *sc)
 {
 	if (sc->send_s <= 0 || !sc->sent_raw ||
-	    (sc->sent_raw < FR_LEARN_MIN_BYTES && sc->send_s < FR_LEARN_MIN_S) ||
+	    (sc->wire_bytes < FR_LEARN_MIN_BYTES && sc->send_s < FR_LEARN_MIN_S) ||
 	    a->ratelimit.mode != FR_RL_NONE || fr_link_shared(c, a))
 		return;
 	fr_link_save(c, a, (double)sc->wire_bytes / sc->send_s,

@@ -1137,7 +1137,7 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 		}
 		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
-		    (s.bytes_acked >= FR_LEARN_MIN_BYTES ||
+		    (l->res.sent_bytes >= FR_LEARN_MIN_BYTES ||
 		     s.last_ack - st->t0 >= FR_LEARN_MIN_S))
 			fr_link_save(st->c, l->a,
 				     fr_link_on_wire(s.rate, l->res.sent_bytes,

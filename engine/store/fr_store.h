@@ -315,6 +315,9 @@ bool fr_inbound_land(struct fr_inbound *op, int slot, uint32_t seg);
 bool fr_inbound_finish_begin(struct fr_inbound *op);
 void fr_inbound_finish_end(struct fr_inbound *op, bool ok);
 bool fr_inbound_finish_wait(struct fr_inbound *op);
+/* The package is complete (an arrival's END or import completed it);
+ * each arrival was woken when it became so. */
+bool fr_inbound_completed(struct fr_inbound *op);
 /* Another arrival's END came: the package is being completed, or was
  * (not one whose completion failed). */
 bool fr_inbound_completing(struct fr_inbound *op);

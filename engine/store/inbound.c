@@ -571,6 +571,10 @@ void fr_inbound_finish_end(struct fr_inbound *op, bool ok)
 	op->finished = true;
 	op->complete = ok;
 	pthread_cond_broadcast(&op->fin);
+	/* the others' senders may still be sending: their sessions look */
+	for (unsigned k = 0; ok && k < FR_IN_ARRIVALS; k++)
+		if ((op->used >> k & 1) && op->arr[k].wake)
+			op->arr[k].wake(op->arr[k].arg);
 	pthread_mutex_unlock(&op->mu);
 }
 
@@ -582,6 +586,14 @@ bool fr_inbound_finish_wait(struct fr_inbound *op)
 	bool ok = op->complete;
 	pthread_mutex_unlock(&op->mu);
 	return ok;
+}
+
+bool fr_inbound_completed(struct fr_inbound *op)
+{
+	pthread_mutex_lock(&op->mu);
+	bool r = op->finished && op->complete;
+	pthread_mutex_unlock(&op->mu);
+	return r;
 }
 
 bool fr_inbound_completing(struct fr_inbound *op)

@@ -18,6 +18,10 @@
 #     receiving (nobody else would bring it) and completes the package;
 #     `ferry resume` of the killed send then sends nothing, and LAB does
 #     not build a second copy of the package in place;
+#   - two installations (two sending stores, one account) send the same
+#     package at once, one over a fast link and one over a slow one:
+#     once the package is complete, the slow one is told and stops (it
+#     does not send the rest), both exit 0, each segment written once;
 #   - an import asked for by a client on another machine is refused
 #     (only this machine may ask the receiver to read its files): checked
 #     by the receiver's rule on loopback addresses in a unit of its own,
@@ -155,5 +159,39 @@ check "LAB built no second copy of it (nothing taken from the package in place)"
 check "... and the package in place is the same file ($ino)" \
 	[ "$(stat -c %i "$LAB_STORE/packages/pkg3/c.bin")" = "$ino" ]
 compare_trees "$PKG3" "$LAB_STORE/packages/pkg3" "the package after the resume"
+
+# two installations send the same package at once over links of 4 and
+# 1 MB/s: the slow one stops once the package is complete
+PKG4=$WORK/src/pkg4
+mkdir -p "$PKG4"
+binary_data "$PKG4/d.bin" $((16 * 1024 * 1024))
+start_link "$WORK/fast.log" 4000000
+sed -e "s#^store = .*#store = $WORK/cen2#" "$CEN_CONF" >"$WORK/cen2.conf"
+sed -i "s#^host = .*#host = 127.0.0.1:$LINK_PORT#" "$CEN_CONF"
+"$FERRY" send "$PKG4" --to LAB --level 0 --json --config "$WORK/cen2.conf" \
+	>"$WORK/s4s.json" 2>"$WORK/s4s.err" &
+ps=$!
+E2E_PIDS+=("$ps")
+wait_for_log "$SERVE_LOG" "package 'pkg4' \(" 30 || fail "the slow send did not start"
+run_ferry "$WORK/s4f.json" "$WORK/s4f.err" send "$PKG4" --to LAB --level 0 \
+	--json --config "$CEN_CONF"
+expect_rc 0 "$RC" "the send over the fast link"
+t0=$SECONDS
+rc=0
+wait "$ps" || rc=$?
+expect_rc 0 "$rc" "the send over the slow link, of the same package, at once"
+check "the slow send ended soon after the package was complete ($((SECONDS - t0)) s)" \
+	[ $((SECONDS - t0)) -le 5 ]
+compare_trees "$PKG4" "$LAB_STORE/packages/pkg4" "the package both installations sent"
+n=$(json_get "$WORK/s4s.json" 'd["segments"]')
+ss=$(json_get "$WORK/s4s.json" 'd["segments_sent"]')
+sk=$(json_get "$WORK/s4s.json" 'd["segments_skipped"]')
+sf=$(json_get "$WORK/s4f.json" 'd["segments_sent"]')
+check "the slow send sent part of it ($ss of $n), the rest counted as held ($sk)" \
+	[ "$ss" -lt "$n" -a "$((ss + sk))" -ge "$n" ]
+check "... and its output is credited with what it sent only" \
+	[ "$(json_get "$WORK/s4s.json" 'd["outputs"][0]["segments"]')" -le "$ss" ]
+net=$(grep -E "'pkg4'|pkg4" "$SERVE_LOG" | grep -oE "\(([0-9]+) segments received|\(([0-9]+) segments received in this one" | grep -oE "[0-9]+" | paste -sd+ | bc)
+check "LAB wrote each segment once (${net:-?} received by both = $n)" [ "${net:-0}" = "$n" ]
 
 e2e_finish

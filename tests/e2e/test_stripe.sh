@@ -140,11 +140,11 @@ check "... its rate is learned and kept (${r:-none} B/s through a 4 MB/s link)" 
 # link's)
 mkdir -p "$WORK/src/pkg3t"
 python3 -c '
-import sys
-with open(sys.argv[1], "w") as f:
-    for i in range(400000):
-        f.write("line %d of a log that compresses well, level %d\n" % (i, i % 7))
-' "$WORK/src/pkg3t/log.txt"
+import os, sys
+with open(sys.argv[1], "wb") as f: # half random, half zeros: about 2:1
+    for i in range(3072):
+        f.write(os.urandom(2048) + bytes(2048))
+' "$WORK/src/pkg3t/half.bin"
 rm -f "$CEN_STORE/links/LAB.lan"
 run_ferry "$WORK/vt.json" "$WORK/vt.err" send "$WORK/src/pkg3t" --to LAB --via lan \
 	--level 3 --json --config "$CEN_CONF"
