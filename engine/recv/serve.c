@@ -2025,6 +2025,7 @@ static int data_phase(struct rconn *rc)
 	fr_ring_poll(rc->ring, rc->sock, POLLRDHUP, UD(K_HUP, 0, 0));
 	rc->rs = RS_MSGHDR;
 	arm_recv(rc);
+	tell_complete(rc); /* (completed before this session's data began) */
 
 	for (;;) {
 		if (rc->error)
