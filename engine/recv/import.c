@@ -2044,8 +2044,29 @@ static int import_answer(const uint8_t *b, uint32_t len,
 	return (int32_t)fr_get32(b);
 }
 
+/* Does this process see a volume in paths? (quietly) */
+static bool volumes_here(const char *const *paths, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct stat st;
+		struct vol *v = NULL;
+		uint32_t k = 0;
+		if (stat(paths[i], &st) < 0)
+			continue;
+		int vl = fr_log_verbosity;
+		fr_log_verbosity = -1; /* (what it cannot read is said later) */
+		find_volumes(paths[i], 0, &v, &k);
+		fr_log_verbosity = vl;
+		free(v);
+		if (k)
+			return true;
+	}
+	return false;
+}
+
 /* 1 with *rc when the running receiver did the import, 0 when there is
- * none to ask (or it cannot: an older one): import here. */
+ * none to ask (or it cannot: an older one, or one that does not see the
+ * volumes this process sees): import here. */
 static int by_receiver(const struct fr_config *c, const char *const *paths,
 		       unsigned n, struct fr_import_result *res, int *rc)
 {
@@ -2081,6 +2102,21 @@ static int by_receiver(const struct fr_config *c, const char *const *paths,
 		       host, r < 0 ? (err[0] ? err : fr_strerror(r))
 				   : "an older ferry");
 		free(ans);
+		return 0;
+	}
+	/* it found no volume where this process sees some: it runs in
+	 * another mount namespace (a mount made after it started, its
+	 * service's private mounts) */
+	if (len >= 8 && (int32_t)fr_get32(ans) == -ENOENT &&
+	    volumes_here(paths, n)) {
+		free(ans);
+		fr_log(FR_LOG_WARN,
+		       "the receiver running at %s does not see the volumes "
+		       "in %s%s (it runs in another mount namespace: a mount "
+		       "made after it started, or its service's private "
+		       "mounts); importing here, which needs the package not "
+		       "to be open there",
+		       host, paths[0], n > 1 ? " and the others given" : "");
 		return 0;
 	}
 	fr_log(FR_LOG_DEBUG, "imported by the receiver running at %s", host);

@@ -10,8 +10,12 @@
 #  2. a 4 MiB tmpfs medium runs out under 8 MiB: "media full", exit 1;
 #     what was written imports, and `ferry send` completes the package
 #     over the network.
+#  3. a medium mounted where the running receiver cannot see it (in the
+#     importer's own mount namespace, as a mount made after a service
+#     with private mounts started): `parcel import` says so and imports
+#     in its own process; the package completes.
 #
-# Both need a tmpfs: skipped (exit 77) when one cannot be mounted (not root).
+# They need a tmpfs: skipped (exit 77) when one cannot be mounted (not root).
 # labels: needs-root
 . "$(dirname "${BASH_SOURCE[0]}")/parcel_lib.sh"
 parcel_init test_parcel_media
@@ -74,6 +78,23 @@ expect_rc 0 "$RC" "ferry send completes the cut parcel's package"
 	pass "the network sent only the $SENT missing segments" ||
 	fail "send sent '$SENT' of '$SEGS'; $HELD were held"
 compare_trees "$SRC2" "$LAB_STORE/packages/full" "package by a cut parcel and the network"
+
+# ---- 3. a medium the receiver cannot see ------------------------------------------------
+SRC3=$WORK/src/hidden
+mkdir -p "$SRC3"
+binary_data "$SRC3/h.bin" $((3 * 1024 * 1024))
+create c3 hidden "$SRC3" --level 0
+expect_rc 0 "$RC" "parcel create on the courier's medium"
+mkdir -p "$WORK/private"
+unshare -m bash -c 'mount -t tmpfs tmpfs "$1" && cp -r "$2"/ferry-parcel-"$3" "$1"/ &&
+	"$4" parcel import "$1" --config "$5"' _ "$WORK/private" "$MEDIA" "$PARCEL_ID" \
+	"$FERRY" "$LAB_CONF" >"$WORK/i3.out" 2>"$WORK/i3.err"
+expect_rc 0 "$?" "parcel import of a medium mounted where the receiver cannot see it"
+expect_grep "... which says the receiver does not see it" \
+	"the receiver running at .* does not see the volumes in $WORK/private .*importing here" \
+	"$WORK/i3.err"
+expect_grep "... and imports it itself" "segments held - complete" "$WORK/i3.out"
+compare_trees "$SRC3" "$LAB_STORE/packages/hidden" "the package from the hidden medium"
 
 stop_serve
 e2e_finish
