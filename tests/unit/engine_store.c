@@ -1276,6 +1276,53 @@ Test(store, an_unconfirmed_copy_whose_bytes_changed_is_not_taken)
 	pkg_free(&k);
 }
 
+Test(store, a_resume_of_the_listing_in_place_copies_nothing_of_it)
+{
+	struct pkg k;
+	struct fr_store_pkg p;
+	const uint8_t unknown[4] = {0, 1, 0, 1};
+	char err[512] = "";
+	uint8_t *mf;
+	size_t len;
+
+	build_pkg(&k, "pkg", 1);
+	receive_all(&k); /* in place (a parcel completed it, say) */
+
+	/* a resume's open offer: what it hashed before is the package in
+	 * place's; every segment goes as a copy, none is taken from it */
+	open_offer(&k, unknown, &mf, &len);
+	int rc = fr_store_open(store, mf, len, "HQ", &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_PARTIAL, "%s", err);
+	cr_assert(p.placed_all);
+	cr_assert_eq(p.j.n_have, 0, "segments were copied from the package");
+	cr_assert_eq(p.j.n_unconfirmed, 4, "every segment a copy to compare");
+	uint8_t *tab = table_of(&k);
+	cr_assert_eq(fr_store_settle(&p, tab, 4 * FR_HASH_LEN, err, sizeof(err)),
+		     FR_HAVE_COMPLETE, "%s", err);
+	fr_store_discard(&p);
+	fr_store_close(&p);
+
+	/* a hash it made that is not the package in place's (the source
+	 * changed without its listing): the old way, copies taken */
+	struct fr_manifest o = {0};
+	cr_assert_eq(fr_manifest_decode(&o, mf, len), 0);
+	o.segments[0].hash[0] ^= 1;
+	cr_assert_eq(fr_manifest_seal(&o), 0);
+	free(mf);
+	len = fr_manifest_encoded_size(&o);
+	mf = malloc(len);
+	cr_assert_eq(fr_manifest_encode(&o, mf, len), (ssize_t)len);
+	fr_manifest_fini(&o);
+	rc = fr_store_open(store, mf, len, "HQ", &p, err, sizeof(err));
+	cr_assert_eq(rc, FR_HAVE_PARTIAL, "%s", err);
+	cr_assert_not(p.placed_all);
+	cr_assert_eq(p.j.n_have, 1, "segment 2, whose hash is the same, taken");
+	fr_store_close(&p);
+	free(tab);
+	free(mf);
+	pkg_free(&k);
+}
+
 /* ---- one open package, several arrivals: racing copies ------------------- */
 
 TestSuite(inbound, .init = setup, .fini = teardown);
