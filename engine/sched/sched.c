@@ -752,13 +752,27 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 	return 1;
 }
 
+/* The site's courier address with media and a transit time (its model
+ * in *model), or NULL. */
+static const struct fr_address *courier_of(const struct fr_config *c,
+					   const char *site,
+					   struct fr_courier_model *model)
+{
+	const struct fr_address *all[64];
+	unsigned na = fr_config_addresses(c, site, all, 64);
+
+	for (unsigned i = 0; i < na; i++)
+		if (all[i]->type == FR_ADDR_COURIER &&
+		    fr_courier_model_of(all[i], model))
+			return all[i];
+	return NULL;
+}
+
 static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 			 const struct fr_manifest *m,
 			 const struct fr_address *const *lanes, unsigned n,
 			 struct fr_stripe_courier *cr)
 {
-	const struct fr_address *all[64];
-	unsigned na = fr_config_addresses(c, t->site, all, 64);
 	double rates[FR_ASSIGN_MAX_OUT], from[FR_ASSIGN_MAX_OUT], eta;
 	int src;
 
@@ -766,10 +780,7 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	int w = t->parcel[0] ? parcel_on_its_way(c, t, m, cr) : -1;
 	if (w >= 0)
 		return w;
-	for (unsigned i = 0; i < na && !cr->a; i++)
-		if (all[i]->type == FR_ADDR_COURIER &&
-		    fr_courier_model_of(all[i], &cr->model))
-			cr->a = all[i];
+	cr->a = courier_of(c, t->site, &cr->model);
 	if (!cr->a && t->courier == FR_COURIER_IF_ANY) {
 		fr_log(FR_LOG_DEBUG,
 		       "site %s has no courier address with media and a "
@@ -1403,6 +1414,22 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 			       t->site, t->via, c->path);
 			return FR_E_CONFIG;
 		}
+	}
+	if (t->courier == FR_COURIER_YES) { /* before any record is made */
+		const struct fr_address *addrs[64], *lanes[FR_ASSIGN_MAX_OUT];
+		unsigned n = fr_config_addresses(c, t->site, addrs, 64);
+		struct fr_courier_model cm;
+		if (!courier_of(c, t->site, &cm)) {
+			fr_log(FR_LOG_ERROR,
+			       "--courier: site %s has no courier address with "
+			       "media and a transit time in '%s'",
+			       t->site, c->path);
+			return FR_E_CONFIG;
+		}
+		if ((rc = courier_needs_lanes(c, t, addrs, n,
+					      stripe_addresses(t, addrs, n,
+							       lanes))) < 0)
+			return rc;
 	}
 	if (stat(t->source, &st) < 0) {
 		char ep[FR_ESC_MAX];

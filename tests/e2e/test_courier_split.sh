@@ -302,6 +302,9 @@ run_ferry "$WORK/s3.out" "$WORK/s3.err" send "$WORK/src/small" --to LAB --courie
 	--name small3 --config "$WORK/nocourier.conf"
 expect_rc 3 "$RC" "--courier for a site without a courier address"
 expect_grep "... named" "site LAB has no courier address" "$WORK/s3.err"
+run_ferry "$WORK/s3s.json" "$WORK/s3s.err" status --json --config "$CEN_CONF"
+check "... and leaves no transfer to resume" \
+	[ "$(json_get "$WORK/s3s.json" '[t["name"] for t in d if t["name"] == "small3"]')" = "[]" ]
 
 # --courier for a site whose only address is a courier: exit 3 at once,
 # saying a parcel needs a network address (it had announced a parcel of
