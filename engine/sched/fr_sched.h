@@ -371,6 +371,15 @@ struct fr_plan_input {
  * up).
  */
 int fr_plan_compute(const struct fr_plan_input *in, struct fr_plan *p);
+/* What the site holds of m (mf, len: its offer), asked as plan asks
+ * (plan.c): through every LAN address among net at once, within 5 s.
+ * held[s] = 1 for a segment it holds or holds a copy of; FR_HAVE_* of
+ * the first address in priority order that answered, -ENOENT when none
+ * did, or -ENOMEM. */
+int fr_site_held(const struct fr_config *c, int priority,
+		 const struct fr_address *const *net, unsigned n,
+		 const struct fr_manifest *m, const uint8_t *mf, size_t len,
+		 uint8_t *held);
 
 /* ---- sender-side transfers (sched.c) ----------------------------------- */
 

@@ -508,6 +508,73 @@ static void held_count(const struct fr_manifest *m, int answer,
 	}
 }
 
+/* The site's answers, through each address asked (ask_site). */
+struct answers {
+	int rc[FR_OUTPUTS_MAX];     /* FR_HAVE_*, or why not (err) */
+	bool asked[FR_OUTPUTS_MAX];
+	char err[FR_OUTPUTS_MAX][512];
+	int first;                  /* the first in priority order that
+				     * answered, or -1 */
+	uint8_t *have, *copies;     /* ... and what it holds */
+};
+
+/* Ask the site what it holds of m (mf: its offer) through every LAN
+ * address among net at once, within ASK_S (and ASK_END_S more for a
+ * question cut off then to end). 0 or -ENOMEM; a.have and a.copies are
+ * the caller's to free. */
+static int ask_site(const struct fr_config *c, int priority,
+		    const struct fr_address *const *net, unsigned n,
+		    const struct fr_manifest *m, const uint8_t *mf, size_t len,
+		    struct answers *a)
+{
+	double deadline = fr_now_s() + ASK_S;
+	struct asking q[FR_OUTPUTS_MAX];
+	bool in_time[FR_OUTPUTS_MAX] = {0};
+	uint8_t *have = calloc(m->n_segments + 1, 1),
+		*copies = calloc(m->n_segments + 1, 1);
+
+	memset(a, 0, sizeof(*a));
+	memset(q, 0, sizeof(q));
+	a->first = -1;
+	a->have = calloc(m->n_segments + 1, 1);
+	a->copies = calloc(m->n_segments + 1, 1);
+	if (!have || !copies || !a->have || !a->copies) {
+		free(have);
+		free(copies);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n && i < FR_OUTPUTS_MAX; i++) {
+		if (net[i]->type != FR_ADDR_LAN)
+			continue;
+		a->asked[i] = true;
+		if (ask_start(c, net[i], m, mf, len, priority, &q[i]) < 0) {
+			a->rc[i] = -ENOMEM;
+			snprintf(a->err[i], sizeof(a->err[i]), "%s",
+				 "not asked: out of memory or threads");
+		}
+	}
+	/* every question cut off at the deadline, then given the same
+	 * time to end */
+	for (unsigned i = 0; i < n && i < FR_OUTPUTS_MAX; i++)
+		if (q[i].k)
+			in_time[i] = ask_wait(q[i].k, deadline, false);
+	double end = fr_now_s() + ASK_END_S;
+	for (unsigned i = 0; i < n && i < FR_OUTPUTS_MAX; i++) {
+		if (!q[i].k)
+			continue;
+		a->rc[i] = ask_end(&q[i], m, in_time[i], end, have, copies,
+				   a->err[i], sizeof(a->err[i]));
+		if (a->rc[i] >= 0 && a->first < 0) {
+			a->first = (int)i;
+			memcpy(a->have, have, m->n_segments);
+			memcpy(a->copies, copies, m->n_segments);
+		}
+	}
+	free(have);
+	free(copies);
+	return 0;
+}
+
 /* held[s] = 1 for what the site holds, asked through every LAN address
  * at once: the answer of the first in priority order kept, p says
  * through which, or why none answered. An address that did not answer
@@ -518,64 +585,73 @@ static int plan_held(const struct fr_config *c, const struct fr_plan_opts *o,
 		     struct fr_manifest *m, uint8_t *held,
 		     char (*unreach)[256], struct fr_plan *p)
 {
-	uint8_t *mf = NULL, *have = calloc(m->n_segments + 1, 1),
-		*copies = calloc(m->n_segments + 1, 1);
+	uint8_t *mf = NULL;
 	size_t len;
-	int rc = have && copies ? fr_manifest_seal_out(m, &mf, &len) : -ENOMEM;
-	double deadline = fr_now_s() + ASK_S;
-	struct asking q[FR_OUTPUTS_MAX];
+	struct answers a = {.first = -1};
 	unsigned tried = 0, refused = 0, lines = 0;
+	int rc = 0;
 
-	memset(q, 0, sizeof(q));
 	snprintf(p->not_asked, sizeof(p->not_asked), "%s",
 		 o->offline ? "--offline"
 			    : "no LAN address to ask (a plan does not dial a "
 			      "line)");
-	for (unsigned i = 0; rc == 0 && !o->offline && i < n; i++)
-		if (net[i]->type == FR_ADDR_LAN &&
-		    ask_start(c, net[i], m, mf, len, o->priority, &q[i]) < 0)
-			snprintf(unreach[i], 256, "%s",
-				 "not asked: out of memory or threads");
-	/* every question cut off at the deadline, then given the same
-	 * time to end */
-	bool in_time[FR_OUTPUTS_MAX] = {0};
-	for (unsigned i = 0; i < n; i++)
-		if (q[i].k)
-			in_time[i] = ask_wait(q[i].k, deadline, false);
-	double end = fr_now_s() + ASK_END_S;
-	for (unsigned i = 0; i < n; i++) {
-		if (!q[i].k)
+	if (!o->offline && (rc = fr_manifest_seal_out(m, &mf, &len)) == 0)
+		rc = ask_site(c, o->priority, net, n, m, mf, len, &a);
+	for (unsigned i = 0; rc == 0 && i < n && i < FR_OUTPUTS_MAX; i++) {
+		if (!a.asked[i])
 			continue;
-		char err[512] = "";
-		int r = ask_end(&q[i], m, in_time[i], end, have, copies, err,
-				sizeof(err));
-		if (r >= 0 && !p->asked) {
+		int r = a.rc[i];
+		if ((int)i == a.first) {
 			p->asked = true;
 			p->not_asked[0] = '\0';
 			snprintf(p->asked_via, sizeof(p->asked_via), "%s",
 				 net[i]->name);
-			held_count(m, r, have, copies, held, p);
+			held_count(m, r, a.have, a.copies, held, p);
 		}
-		if (r >= 0 || r == -EBUSY || r == -ENOMEM)
+		if (r >= 0 || r == -EBUSY || r == -ENOMEM) {
+			if (r == -ENOMEM)
+				snprintf(unreach[i], 256, "%.255s", a.err[i]);
 			continue; /* it answered (busy: a send waits) */
+		}
 		refused += r == FR_E_AUTH;
 		fr_log(FR_LOG_DEBUG, "asking %s what it holds: %s", o->site,
-		       err);
-		snprintf(unreach[i], 256, "%.255s", err);
+		       a.err[i]);
+		snprintf(unreach[i], 256, "%.255s", a.err[i]);
 		if (p->asked)
 			continue;
 		/* every address's answer, the first in full */
 		size_t at = tried++ ? strlen(p->not_asked) : 0;
 		snprintf(p->not_asked + at, sizeof(p->not_asked) - at, "%s%s",
-			 at ? "; " : "", err);
+			 at ? "; " : "", a.err[i]);
 	}
 	free(mf);
-	free(have);
-	free(copies);
+	free(a.have);
+	free(a.copies);
 	for (unsigned i = 0; i < n; i++)
 		lines += net[i]->type != FR_ADDR_LAN;
 	if (rc == 0 && refused && refused == n && !lines)
 		return FR_E_AUTH; /* as a send would be: nothing to plan over */
+	return rc;
+}
+
+int fr_site_held(const struct fr_config *c, int priority,
+		 const struct fr_address *const *net, unsigned n,
+		 const struct fr_manifest *m, const uint8_t *mf, size_t len,
+		 uint8_t *held)
+{
+	struct answers a;
+	int rc = ask_site(c, priority, net, n, m, mf, len, &a);
+
+	if (rc == 0 && a.first >= 0) {
+		rc = a.rc[a.first];
+		for (uint32_t s = 0; s < m->n_segments; s++)
+			held[s] = rc == FR_HAVE_COMPLETE || a.have[s] ||
+				  a.copies[s];
+	} else if (rc == 0) {
+		rc = -ENOENT;
+	}
+	free(a.have);
+	free(a.copies);
 	return rc;
 }
 

@@ -771,7 +771,7 @@ static const struct fr_address *courier_of(const struct fr_config *c,
 static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 			 const struct fr_manifest *m,
 			 const struct fr_address *const *lanes, unsigned n,
-			 struct fr_stripe_courier *cr)
+			 const uint8_t *held, struct fr_stripe_courier *cr)
 {
 	double rates[FR_ASSIGN_MAX_OUT], from[FR_ASSIGN_MAX_OUT], eta;
 	int src;
@@ -796,10 +796,13 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 		return FR_E_CONFIG;
 	}
 	uint32_t *bytes = malloc((m->n_segments + 1) * sizeof(*bytes));
+	uint64_t want = 0; /* what the site does not hold */
 	if (!bytes)
 		return -ENOMEM;
-	for (uint32_t s = 0; s < m->n_segments; s++)
-		bytes[s] = m->segments[s].length;
+	for (uint32_t s = 0; s < m->n_segments; s++) {
+		bytes[s] = held && held[s] ? 0 : m->segments[s].length;
+		want += bytes[s];
+	}
 	/* a lane closed now carries from when its window opens */
 	time_t now = fr_schedule_now();
 	for (unsigned i = 0; i < n; i++) {
@@ -814,27 +817,37 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	}
 	int64_t k = fr_assign_split(m->n_segments, bytes, rates, from, n,
 				    &cr->model, &eta);
+	uint32_t in_tail = 0; /* of the parcel's, those the site lacks */
+	for (uint32_t s = k < 0 ? m->n_segments : (uint32_t)k;
+	     s < m->n_segments; s++)
+		in_tail += bytes[s] > 0 || !m->segments[s].length;
 	free(bytes);
 	char e[32];
 	fr_clock_str(eta, e, sizeof(e));
-	if (k < 0 || (uint32_t)k >= m->n_segments) {
+	if (k < 0 || (uint32_t)k >= m->n_segments || !in_tail) {
 		char pe[32];
-		fr_clock_str(fr_courier_time(&cr->model, m->total_size), pe,
-			     sizeof(pe));
+		fr_clock_str(fr_courier_time(&cr->model, want), pe, sizeof(pe));
 		fr_log(FR_LOG_INFO,
 		       "'%s' to %s: the network alone (%s) is sooner than a "
-		       "parcel by %s (the whole package: %s): no parcel",
-		       t->name, t->site, e, cr->a->name, pe);
+		       "parcel by %s (%s: %s): no parcel",
+		       t->name, t->site, e, cr->a->name,
+		       want < m->total_size ? "of what the site lacks"
+					    : "the whole package",
+		       pe);
 		return 0;
 	}
 	cr->first = (uint32_t)k;
 	cr->eta = eta;
+	char lack[64] = "";
+	if (in_tail < m->n_segments - cr->first)
+		snprintf(lack, sizeof(lack), " (the %u the site lacks)",
+			 in_tail);
 	if (cr->first)
 		fr_log(FR_LOG_INFO,
-		       "'%s' to %s: a parcel by %s carries segments %u to %u, "
-		       "the network the first %u; both expected in %s",
+		       "'%s' to %s: a parcel by %s carries segments %u to "
+		       "%u%s, the network the first %u; both expected in %s",
 		       t->name, t->site, cr->a->name, cr->first,
-		       m->n_segments - 1, cr->first, e);
+		       m->n_segments - 1, lack, cr->first, e);
 	else
 		fr_log(FR_LOG_INFO,
 		       "'%s' to %s: a parcel by %s carries segments 0 to %u, "
@@ -1183,6 +1196,34 @@ static int try_addresses(struct one_by_one *b, const struct fr_address **addrs,
 	return rc;
 }
 
+/* --courier, before a split is made: what the site holds (held[s] = 1),
+ * asked as plan asks through the LAN addresses among lanes that are open
+ * now. FR_HAVE_COMPLETE when it holds the package; else 0 (held all zero
+ * when no address answered, or none is open now). */
+static int courier_held(struct one_by_one *b,
+			const struct fr_address *const *lanes, unsigned n,
+			uint8_t *held)
+{
+	const struct fr_address *open[FR_ASSIGN_MAX_OUT];
+	time_t now = fr_schedule_now();
+	unsigned k = 0;
+
+	if (b->t->parcel[0]) /* an earlier run's parcel may be on its way */
+		return 0;
+	for (unsigned i = 0; i < n && k < FR_ASSIGN_MAX_OUT; i++)
+		if (lanes[i]->type == FR_ADDR_LAN &&
+		    fr_schedule_allows(&lanes[i]->schedule, b->t->priority, now))
+			open[k++] = lanes[i];
+	if (!k || offer_now(b->known, &b->mf, &b->mf_len, &b->mf_known,
+			    &b->oz) < 0)
+		return 0;
+	int rc = fr_site_held(b->c, b->t->priority, open, k, b->known->m,
+			      b->mf, b->mf_len, held);
+	if (rc < 0)
+		memset(held, 0, b->known->m->n_segments);
+	return rc == FR_HAVE_COMPLETE ? rc : 0;
+}
+
 static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			struct fr_known *known, bool single,
 			const struct fr_send_hooks *hooks,
@@ -1224,8 +1265,19 @@ window:
 	 * network that is closed now) */
 	if (t->courier && !split_made) {
 		split_made = true;
-		if ((split = courier_needs_lanes(c, t, addrs, n, n_lanes)) == 0)
-			split = courier_split(c, t, m, lanes, n_lanes, &cr);
+		uint8_t *held = calloc(m->n_segments + 1, 1);
+		if ((split = courier_needs_lanes(c, t, addrs, n, n_lanes)) == 0 &&
+		    !held)
+			split = -ENOMEM;
+		if (split == 0 && courier_held(&b, lanes, n_lanes, held) ==
+				      FR_HAVE_COMPLETE)
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: the site holds it complete: no "
+			       "parcel", t->name, t->site);
+		else if (split == 0)
+			split = courier_split(c, t, m, lanes, n_lanes, held,
+					      &cr);
+		free(held);
 		if (split < 0) {
 			rc = split;
 			snprintf(b.err, sizeof(b.err), "%s", fr_log_last_error());

@@ -27,6 +27,9 @@
 #     parcel, written at once, takes the whole package; imported, it
 #     completes it while the send waits, and the send, once the window
 #     opens, credits the courier;
+#   - LAB holding the front already (a plain send killed): the split is
+#     made over what it lacks, as plan makes it; LAB holding the package
+#     complete: no parcel;
 #   - --courier for a site without a courier address: exit 3, named;
 #     --via auto there: the network alone; --via naming the courier, or
 #     no address of the site: exit 3, said.
@@ -461,5 +464,46 @@ check "... and does not say the network brought it" \
 run_ferry "$WORK/plc.json" "$WORK/plc.err" parcel list --offline --json --config "$WORK/closed.conf"
 check "... nor mark the parcel not needed ($(json_get "$WORK/plc.json" '[p["state"] for p in d]'))" \
 	[ "$(json_get "$WORK/plc.json" '[p["state"] for p in d if p["name"] == "closed"]')" != "['not-needed']" ]
+
+# what LAB holds counts: a plain send killed once the front is there,
+# then --courier: the split is plan's, over what LAB lacks (it was made
+# as if LAB held nothing: a parcel of the back half); then, the package
+# complete there, --courier writes no parcel
+mkdir -p "$WORK/src/held"
+binary_data "$WORK/src/held/h.bin" $((20 * 1024 * 1024))
+find "$MEDIA" -mindepth 1 -delete
+sed -i 's/^transit = .*/transit = 5s/' "$CEN_CONF"
+"$FERRY" send "$WORK/src/held" --to LAB --level 0 --config "$CEN_CONF" \
+	>"$WORK/h0.out" 2>"$WORK/h0.err" &
+ph=$!
+E2E_PIDS+=("$ph")
+wait_for_log "$SERVE_LOG" "package 'held' \(" 30 || fail "the plain send did not start"
+sleep 8
+kill -9 "$ph"
+wait "$ph" 2>/dev/null
+sleep 1
+run_ferry "$WORK/hp.json" "$WORK/hp.err" plan "$WORK/src/held" --to LAB --json --config "$CEN_CONF"
+hs=$(json_get "$WORK/hp.json" 'd["held_segments"]')
+pk=$(json_get "$WORK/hp.json" 'd["courier"]["first_segment"] if d["courier"]["split"] else -1')
+"$FERRY" send "$WORK/src/held" --to LAB --courier --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/hs.json" 2>"$WORK/hs.err" &
+ph=$!
+E2E_PIDS+=("$ph")
+wait_for_log "$WORK/hs.err" "carries segments|no parcel" 30
+sk=$(sed -n 's/.*carries segments \([0-9]*\) to.*/\1/p' "$WORK/hs.err" | head -n 1)
+check "with $hs segments held, the send splits where plan does (segment ${sk:-none}, plan ${pk:-none})" \
+	[ "${hs:-0}" -ge 4 -a -n "$sk" -a "$sk" = "$pk" ]
+wait_for_log "$WORK/hs.err" "parcel [0-9a-f]+ for LAB: segments" 30 &&
+	run_ferry "$WORK/hi.out" "$WORK/hi.err" parcel import "$MEDIA" --config "$LAB_CONF"
+rc=0
+wait "$ph" || rc=$?
+expect_rc 0 "$rc" "the --courier send of a package whose front LAB held"
+compare_trees "$WORK/src/held" "$LAB_STORE/packages/held" "the package, front held, the rest split"
+find "$MEDIA" -mindepth 1 -delete
+run_ferry "$WORK/hc.json" "$WORK/hc.err" send "$WORK/src/held" --to LAB --courier --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "--courier for a package LAB holds complete"
+expect_grep "... says so, and writes no parcel" "the site holds it complete: no parcel" "$WORK/hc.err"
+check "... nothing on the media" [ -z "$(find "$MEDIA" -mindepth 1)" ]
 
 e2e_finish
