@@ -361,6 +361,8 @@ static void intr_fill(struct fr_send_result *res)
 						     : t->outputs[i].rate;
 		if (o->rate <= 0 && res->seconds > 0) /* as a finished send's */
 			o->rate = (double)o->bytes / res->seconds;
+		if (!o->segments) /* none learned (a courier's is its model) */
+			o->rate = 0;
 		o->finished = -1;
 		sum += o->segments;
 		bytes += o->bytes;
