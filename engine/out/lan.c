@@ -1128,7 +1128,8 @@ static void frame_made(struct lan_conn *lc, struct slot *s)
 		fr_adapt_segment(&lc->adapt, s->level,
 				 lc->sc->m->segments[s->seg].length, s->stored,
 				 s->cpu_s);
-	lc->sc->level_last = s->level;
+	/* the level chosen, as status shows it (not a probe's) */
+	lc->sc->level_last = lc->sc->level >= 0 ? s->level : lc->adapt.level;
 	if (s->part >= 0) {
 		struct fr_partial *p = &lc->parts[s->part];
 		if (!s->stream || s->skip)

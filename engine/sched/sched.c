@@ -295,6 +295,8 @@ static struct {
 	unsigned n_kids;
 	bool over;                    /* the transfer's end is being recorded */
 	double t0;                    /* armed at (fr_now_s) */
+	double wait_from;             /* waiting for a window or a slot
+				       * since (fr_now_s), or 0 */
 } intr = {.pipe = {-1, -1}};
 
 int fr_interrupted(void)
@@ -343,6 +345,9 @@ static void intr_fill(struct fr_send_result *res)
 	struct fr_status s = {0};
 
 	res->seconds = fr_now_s() - intr.t0;
+	double w = intr.wait_from; /* (cut off while it waited) */
+	if (w > 0 && fr_now_s() - w >= 1.0)
+		res->waited_s += fr_now_s() - w;
 	if (!intr.id[0] || fr_status_load(intr.c, intr.id, &s) < 0 ||
 	    !s.n_out) {
 		fr_status_fini(&s);
@@ -371,6 +376,8 @@ static void intr_fill(struct fr_send_result *res)
 		res->segs_sent = sum;
 	if (res->read_bytes < bytes) /* each was read to be sent */
 		res->read_bytes = bytes;
+	if (sum && !res->attempts) /* (counted once a try ends) */
+		res->attempts = 1;
 	fr_status_fini(&s);
 }
 
@@ -714,7 +721,9 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 		t->parcel[0] = '\0';
 		return -1;
 	}
-	if (strcmp(pi.state, "created") && strcmp(pi.state, "shipped")) {
+	bool received = !strcmp(pi.state, "received");
+	if (strcmp(pi.state, "created") && strcmp(pi.state, "shipped") &&
+	    !received) {
 		fr_log(FR_LOG_INFO,
 		       "'%s' to %s: parcel %.12s is %s; the network sends what "
 		       "the site still lacks",
@@ -742,8 +751,16 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 	uint64_t tail = 0;
 	for (uint32_t s = cr->first; s < m->n_segments; s++)
 		tail += m->segments[s].length;
-	cr->eta = fr_courier_time(&cr->model, tail);
+	cr->eta = received ? 0 : fr_courier_time(&cr->model, tail);
 	cr->written = true;
+	if (received) { /* (parcel list heard so): credited what it brought */
+		fr_log(FR_LOG_INFO,
+		       "'%s' to %s: parcel %.12s (segments %u to %u) was "
+		       "received at the site; the network sends what it still "
+		       "lacks",
+		       t->name, t->site, pi.id, cr->first, m->n_segments - 1);
+		return 1;
+	}
 	char e[32];
 	fr_clock_str(cr->eta, e, sizeof(e));
 	fr_log(FR_LOG_INFO,
@@ -1289,8 +1306,10 @@ window:
 	/* the time spent waiting for a window or a send slot: what the
 	 * summary's rate leaves out */
 	double w0 = fr_now_s();
+	intr.wait_from = w0;
 	int wrc = split ? 0 : wait_for_window(t, addrs, n, &r.last);
 	rc = wrc < 0 ? wrc : slots_acquire(c, t, &r.last, &sl);
+	intr.wait_from = 0;
 	if (fr_now_s() - w0 >= 1.0)
 		res->waited_s += fr_now_s() - w0;
 	if (wrc < 0) {

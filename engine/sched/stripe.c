@@ -52,6 +52,9 @@ struct lane {
 				      * or another send shared its link:
 				      * what it showed is not the link's */
 	double shared_at;            /* when that sharing was last looked at */
+	uint32_t acked_before;       /* its segments acknowledged before this
+				      * try (a link in standby that carries
+				      * again says so at once) */
 	bool standby;                /* failed retries times in a row: tried
 				      * again every retry-delay while another
 				      * link may carry (under mu) */
@@ -171,6 +174,21 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 				break;
 			}
 		}
+	/* the progress each lane last gave counts seg among its frames on
+	 * their way until it gives the next: not counted twice meanwhile
+	 * (the shown progress, which never goes back, ran a segment ahead
+	 * of the links and stayed there) */
+	uint64_t len = st->known->m->segments[seg].length;
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < st->n && !fr_assign_is_done(&st->as, seg);
+	     i++) {
+		struct lane *l = &st->lanes[i];
+		if (l->idx == out || fr_assign_carries(&st->as, l->idx, seg))
+			l->last.moving_bytes -= l->last.moving_bytes < len
+							? l->last.moving_bytes
+							: len;
+	}
+	pthread_mutex_unlock(&st->mu);
 	/* the rate is learned from what a session carried itself (none:
 	 * its time went to a copy thrown away) */
 	fr_assign_acked_part(&st->as, by, seg,
@@ -525,6 +543,16 @@ static void lane_progress(void *arg, const struct fr_progress *p)
 		l->taken_at = fr_now_s();
 		l->stall_said = false;
 	}
+	if (l->standby) {
+		struct fr_assign_stat as;
+		fr_assign_stat(&st->as, l->idx, &as);
+		if (as.segs_acked > l->acked_before) {
+			l->standby = false; /* (its retries again, once over) */
+			fr_log(FR_LOG_INFO,
+			       "'%s' to %s: address %s carries again",
+			       st->t->name, st->t->site, l->a->name);
+		}
+	}
 	/* another send over the same address (another process) */
 	double now_s = fr_now_s();
 	if (!l->limited && now_s - l->shared_at >= SHARED_CHECK_S) {
@@ -834,6 +862,9 @@ static void *lane_main(void *arg)
 		l->res.attempts++;
 		struct fr_assign_stat before, after;
 		fr_assign_stat(&st->as, l->idx, &before);
+		pthread_mutex_lock(&st->mu);
+		l->acked_before = before.segs_acked;
+		pthread_mutex_unlock(&st->mu);
 		rc = lane_try(l, &oz);
 		fr_assign_stat(&st->as, l->idx, &after);
 		if (after.segs_acked > before.segs_acked) {

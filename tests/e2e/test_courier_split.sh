@@ -186,6 +186,24 @@ run_ferry "$WORK/sr2.json" "$WORK/sr2.err" status res2 --json --config "$CEN_CON
 check "status credits the courier too" \
 	[ "$(json_get "$WORK/sr2.json" '[o["segments"] for o in d[0]["outputs"] if o["name"] == "usb"][0]')" = "$imp" ]
 
+# ... and the same with `parcel list` run before the resume (it hears
+# the parcel was received): the courier is credited all the same
+send_until_parcel res3 k3
+kill -9 "$ps"
+wait "$ps" 2>/dev/null
+run_ferry "$WORK/ri3.out" "$WORK/ri3.err" parcel import "$MEDIA" --config "$LAB_CONF"
+imp=$(grep -oE "([0-9]+) segment\(s\) imported" "$WORK/ri3.out" | grep -oE "^[0-9]+")
+run_ferry "$WORK/pl3.json" "$WORK/pl3.err" parcel list --json --config "$CEN_CONF"
+check "parcel list hears the parcel was received" \
+	[ "$(json_get "$WORK/pl3.json" '[p["state"] for p in d if p["name"] == "res3"][0]')" = received ]
+run_ferry "$WORK/r3.json" "$WORK/r3.err" resume "$(sed -n 's/^id=//p' "$tf")" --json \
+	--config "$CEN_CONF"
+expect_rc 0 "$RC" "the resume after parcel list heard of the import"
+compare_trees "$WORK/src/res3" "$LAB_STORE/packages/res3" "the package, its parcel received between two runs"
+cs=$(json_get "$WORK/r3.json" '[o["segments"] for o in d["transfers"][0]["outputs"] if o["name"] == "usb"]')
+check "... and credits the parcel with the tail it brought (${cs:-?}, ${imp:-x} imported)" \
+	[ "$cs" = "[${imp:-x}]" ]
+
 # a parcel that does not come: the network sends the front, then goes on
 # into the parcel's segments; the package never waits for it
 mkdir -p "$WORK/src/late"

@@ -55,6 +55,10 @@ r=$(json_get "$WORK/b.json" '"%s|%s" % (d["seconds"] > 0.2, [o["name"] for o in 
 check "... with the time it ran and its output, not zeros ($r)" [ "$r" = "True|['lan']" ]
 r=$(json_get "$WORK/b.json" '"%s|%s" % (d["read_bytes"] >= sum(o["bytes"] for o in d["outputs"]), all(o["rate"] > 0 for o in d["outputs"] if o["bytes"]))')
 check "... its bytes read at least those acknowledged, a rate for an output that carried ($r)" [ "$r" = "True|True" ]
+r=$(json_get "$WORK/b.json" '"%s|%s" % (d["attempts"] >= 1 or not sum(o["segments"] for o in d["outputs"]), all(o["rate"] == 0 for o in d["outputs"] if not o["segments"]))')
+check "... an attempt counted if anything went, rate 0 for an output that brought nothing ($r)" \
+	[ "$r" = "True|True" ]
+
 
 # ---- a resume of several, stopped by SIGTERM to it alone --------------------------------------
 offers=$(count_log "$SERVE_LOG" "package '[ab]' \\(")
@@ -106,5 +110,23 @@ expect_grep "the receiver says what was lost and asks for it again" \
 	"package 'c': [0-9]+ segment\(s\) received earlier are no longer in its files \(the first: [0-9]+, in 'data', cut short or removed\)" \
 	"$SERVE_LOG"
 compare_trees "$WORK/c" "$LAB_STORE/packages/c" "package c, whole again"
+
+# ---- SIGINT while the send waits for its window: the wait is counted --------------------------
+mkdir -p "$WORK/w"
+echo waits >"$WORK/w/f.txt"
+sed "s|^password-file = $CEN_PW_FILE\$|&\nschedule = 00:00-00:01 all; high|" "$CEN_CONF" >"$WORK/closed.conf"
+if [ "$(date +%H%M)" -ge 0002 ]; then
+	"$FERRY" send "$WORK/w" --to LAB --config "$WORK/closed.conf" --json \
+		>"$WORK/w.json" 2>"$WORK/w.err" &
+	pid=$!
+	E2E_PIDS+=("$pid")
+	wait_for_log "$WORK/w.err" "waits: no address is open to medium-priority sends now" 10
+	sleep 2.5
+	kill -INT "$pid"
+	wait "$pid"
+	expect_rc 130 "$?" "a send waiting for its window, stopped by Ctrl-C"
+	r=$(json_get "$WORK/w.json" 'd["waited_seconds"] >= 2 and d["waited_seconds"] <= d["seconds"]')
+	check "... its JSON counts the wait ($(json_get "$WORK/w.json" '(d["waited_seconds"], d["seconds"])'))" [ "$r" = true ]
+fi
 
 e2e_finish
