@@ -454,6 +454,8 @@ static void save_outputs(struct stripe *st)
 		if (left < 0)
 			left = 0;
 		double eta = s.rate > 0 && s.held ? left / s.rate : 0;
+		if (stalled) /* what it holds lands when it moves again */
+			eta = -1;
 		bool err = !strcmp(l->state, "failed") ||
 			   !strcmp(l->state, "redialling");
 		char e[sizeof(l->err)];
