@@ -1488,7 +1488,9 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 			return FR_E_CONFIG;
 		}
 	}
-	if (t->courier == FR_COURIER_YES) { /* before any record is made */
+	/* before any record is made (a resume whose parcel is on its way
+	 * needs no courier address: it waits for that parcel) */
+	if (t->courier == FR_COURIER_YES && !t->parcel[0]) {
 		const struct fr_address *addrs[64], *lanes[FR_ASSIGN_MAX_OUT];
 		unsigned n = fr_config_addresses(c, t->site, addrs, 64);
 		struct fr_courier_model cm;

@@ -163,17 +163,20 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 	struct stripe *st = arg;
 	unsigned by = out;
 
+	bool other = false; /* no output of this send brought it */
 	if (st->cr && seg >= st->cr->first &&
-	    (!went || !fr_assign_carries(&st->as, out, seg)))
+	    (!went || !fr_assign_carries(&st->as, out, seg))) {
 		by = st->cr_idx;
-	else if (!went)
-		for (unsigned i = 0; i < st->n; i++) {
+	} else if (!went) {
+		other = true;
+		for (unsigned i = 0; i < st->n && other; i++) {
 			unsigned k = st->lanes[i].idx;
 			if (k != out && fr_assign_carries(&st->as, k, seg)) {
 				by = k;
-				break;
+				other = false;
 			}
 		}
+	}
 	/* the progress each lane last gave counts seg among its frames on
 	 * their way until it gives the next: not counted twice meanwhile
 	 * (the shown progress, which never goes back, ran a segment ahead
@@ -189,6 +192,11 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 							: len;
 	}
 	pthread_mutex_unlock(&st->mu);
+	if (other) { /* another arrival did (a parcel, another sender of
+		      * the package): held, as if before */
+		fr_assign_held(&st->as, seg, fr_now_s());
+		return;
+	}
 	/* the rate is learned from what a session carried itself (none:
 	 * its time went to a copy thrown away) */
 	fr_assign_acked_part(&st->as, by, seg,

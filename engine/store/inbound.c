@@ -131,17 +131,6 @@ static struct fr_inbound *find_open(const uint8_t lid[FR_HASH_LEN])
 static void open_free(struct fr_inbound *op)
 {
 	fr_syncer_stop(&op->sy);
-	/* a partial package this open made, into which nothing ever came
-	 * (an offer only: `ferry plan` asking what the site holds, a
-	 * sender stopped at once): no trace of it is left at the site */
-	if (op->pkg.fresh && !op->claimed && !op->keep && !op->closing &&
-	    op->pkg.lock_fd >= 0 && op->pkg.j.n_have == 0) {
-		fr_log(FR_LOG_DEBUG,
-		       "package '%s': nothing came into its new partial "
-		       "package; removed",
-		       op->pkg.m.name);
-		fr_store_discard(&op->pkg);
-	}
 	fr_store_close(&op->pkg);
 	pthread_mutex_destroy(&op->mu);
 	pthread_cond_destroy(&op->fin);
@@ -281,6 +270,20 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 	}
 	pthread_cond_broadcast(&op->let_go);
 	last = --op->refs == 0;
+	/* a partial package this open made, into which nothing ever came
+	 * (an offer only: `ferry plan` asking what the site holds, a
+	 * sender stopped at once): no trace of it is left at the site.
+	 * Removed before the package leaves the registry (reg_lock held):
+	 * an offer of it that comes now opens a new one. (Nothing claimed:
+	 * the syncer has nothing to journal.) */
+	if (last && op->pkg.fresh && !op->claimed && !op->keep &&
+	    !op->closing && op->pkg.lock_fd >= 0 && op->pkg.j.n_have == 0) {
+		fr_log(FR_LOG_DEBUG,
+		       "package '%s': nothing came into its new partial "
+		       "package; removed",
+		       op->pkg.m.name);
+		fr_store_discard(&op->pkg);
+	}
 	pthread_mutex_unlock(&op->mu);
 	if (last) {
 		for (struct fr_inbound **p = &reg_head; *p; p = &(*p)->next)

@@ -19,9 +19,10 @@
 #     `ferry resume` of the killed send then sends nothing, and LAB does
 #     not build a second copy of the package in place;
 #   - two installations (two sending stores, one account) send the same
-#     package at once, one over a fast link and one over a slow one:
-#     once the package is complete, the slow one is told and stops (it
-#     does not send the rest), both exit 0, each segment written once;
+#     package at once, one over a fast link and one striped over two slow
+#     ones: once the package is complete, the slow one is told and stops
+#     (it does not send the rest, which it counts as held, not as its
+#     links'), both exit 0, each segment written once;
 #   - an import asked for by a client on another machine is refused
 #     (only this machine may ask the receiver to read its files): checked
 #     by the receiver's rule on loopback addresses in a unit of its own,
@@ -168,6 +169,8 @@ binary_data "$PKG4/d.bin" $((16 * 1024 * 1024))
 start_link "$WORK/fast.log" 4000000
 sed -e "s#^store = .*#store = $WORK/cen2#" "$CEN_CONF" >"$WORK/cen2.conf"
 sed -i "s#^host = .*#host = 127.0.0.1:$LINK_PORT#" "$CEN_CONF"
+start_link "$WORK/slow2.log" 1000000
+lan_address slow2 "$LINK_PORT" 8M >>"$WORK/cen2.conf"
 "$FERRY" send "$PKG4" --to LAB --level 0 --json --config "$WORK/cen2.conf" \
 	>"$WORK/s4s.json" 2>"$WORK/s4s.err" &
 ps=$!
@@ -189,8 +192,8 @@ sk=$(json_get "$WORK/s4s.json" 'd["segments_skipped"]')
 sf=$(json_get "$WORK/s4f.json" 'd["segments_sent"]')
 check "the slow send sent part of it ($ss of $n), the rest counted as held ($sk)" \
 	[ "$ss" -lt "$n" -a "$((ss + sk))" -ge "$n" ]
-check "... and its output is credited with what it sent only" \
-	[ "$(json_get "$WORK/s4s.json" 'd["outputs"][0]["segments"]')" -le "$ss" ]
+check "... and its links are credited with what they sent only ($(json_get "$WORK/s4s.json" '[(o["name"], o["segments"]) for o in d["outputs"]]'))" \
+	[ "$(json_get "$WORK/s4s.json" 'sum(o["segments"] for o in d["outputs"])')" -le "$ss" ]
 net=$(grep -E "'pkg4'|pkg4" "$SERVE_LOG" | grep -oE "\(([0-9]+) segments received|\(([0-9]+) segments received in this one" | grep -oE "[0-9]+" | paste -sd+ | bc)
 check "LAB wrote each segment once (${net:-?} received by both = $n)" [ "${net:-0}" = "$n" ]
 
