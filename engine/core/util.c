@@ -323,13 +323,20 @@ int fr_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
+/* Unix time t broken down (UTC or local time); false for t < 0 */
+static bool tm_of(int64_t t, bool utc, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+
+	return t >= 0 && (utc ? gmtime_r(&tt, tm) : localtime_r(&tt, tm));
+}
+
 /* "\"2026-05-01T12:00:03Z\"", or null for an unknown time */
 const char *fr_json_time(int64_t t, char *buf, size_t cap)
 {
-	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (t < 0 || !gmtime_r(&tt, &tm) ||
+	if (!tm_of(t, true, &tm) ||
 	    !strftime(buf, cap, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm))
 		snprintf(buf, cap, "null");
 	return buf;
@@ -338,10 +345,9 @@ const char *fr_json_time(int64_t t, char *buf, size_t cap)
 /* "2026-05-01 14:00:03", local time; "?" for an unknown time */
 const char *fr_time_text(int64_t t, char *buf, size_t cap)
 {
-	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (t < 0 || !localtime_r(&tt, &tm) ||
+	if (!tm_of(t, false, &tm) ||
 	    !strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(buf, cap, "?");
 	return buf;
@@ -350,10 +356,9 @@ const char *fr_time_text(int64_t t, char *buf, size_t cap)
 /* "Sat 2026-05-02 14:00", local time: when a window opens */
 const char *fr_when_text(int64_t t, char *buf, size_t cap)
 {
-	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (t < 0 || !localtime_r(&tt, &tm) ||
+	if (!tm_of(t, false, &tm) ||
 	    !strftime(buf, cap, "%a %Y-%m-%d %H:%M", &tm))
 		snprintf(buf, cap, "?");
 	return buf;

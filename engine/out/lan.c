@@ -249,6 +249,17 @@ static int lan_open(struct fr_output *o, char *err, size_t cap)
 	return 0;
 }
 
+/* The receiver's HELD copy of seg (held: its records) has the hash this
+ * send made of seg before: the same bytes, not to be read again. */
+static bool copy_known(const uint8_t *held, const struct fr_send_ctx *sc,
+		       uint32_t seg)
+{
+	const uint8_t *h = held ? held + (size_t)seg * FR_UNCONF_REC : NULL;
+
+	return h && h[0] && sc->known && fr_known_has(sc->known, seg) &&
+	       !memcmp(h + 1, sc->m->segments[seg].hash, FR_HASH_LEN);
+}
+
 /* After a partial HAVE: HELD, the copies the receiver holds that the
  * offer had no hash for. FR_HAVE_PARTIAL or a code. */
 static int recv_held(struct lan_conn *lc, const struct fr_send_ctx *sc,
@@ -272,11 +283,8 @@ static int recv_held(struct lan_conn *lc, const struct fr_send_ctx *sc,
 		snprintf(err, cap, "the receiver sent a malformed HELD");
 		return rc;
 	}
-	for (uint32_t i = 0; rc > 0 && i < n; i++) {
-		const uint8_t *h = lc->held + (size_t)i * FR_UNCONF_REC;
-		same += h[0] && sc->known && fr_known_has(sc->known, i) &&
-			!memcmp(h + 1, sc->m->segments[i].hash, FR_HASH_LEN);
-	}
+	for (uint32_t i = 0; rc > 0 && i < n; i++)
+		same += copy_known(lc->held, sc, i);
 	if (same)
 		fr_log(say ? FR_LOG_INFO : FR_LOG_DEBUG,
 		       "the receiver holds %u segments as this send hashed "
@@ -1196,17 +1204,6 @@ static void same_as_held(struct lan_conn *lc, uint32_t seg)
 		lc->sc->feed->held(lc->sc->feed->arg, seg);
 }
 
-/* The receiver holds a copy of seg whose hash this send knows already
- * (it read it before): the same, it is not read again. */
-static bool held_known(const struct lan_conn *lc, uint32_t seg)
-{
-	const uint8_t *h = lc->held ? lc->held + (size_t)seg * FR_UNCONF_REC
-				    : NULL;
-
-	return h && h[0] && !lc->resends[seg] && lc->sc->known &&
-	       fr_known_has(lc->sc->known, seg) &&
-	       !memcmp(h + 1, lc->sc->m->segments[seg].hash, FR_HASH_LEN);
-}
 
 static void on_worker_done(struct lan_conn *lc)
 {
@@ -1859,12 +1856,13 @@ static void feed_reads(struct lan_conn *lc)
 		if (lc->todo_head == lc->todo_tail && !take_assigned(lc))
 			continue;
 		uint32_t seg = lc->todo[lc->todo_head % lc->todo_cap];
-		if (lc->acked[seg] || seg_done_elsewhere(lc, seg) ||
-		    held_known(lc, seg)) {
-			/* a NAK raced an old ACK; another link's copy won;
-			 * the receiver's copy is the one hashed before */
-			if (held_known(lc, seg))
-				same_as_held(lc, seg);
+		/* the receiver's copy is the one hashed before (not after a
+		 * NAK, which says it is not) */
+		bool same = !lc->resends[seg] && copy_known(lc->held, lc->sc, seg);
+		if (same)
+			same_as_held(lc, seg);
+		if (same || lc->acked[seg] || seg_done_elsewhere(lc, seg)) {
+			/* a NAK raced an old ACK; another link's copy won */
 			lc->todo_head++;
 			i--;
 			continue;

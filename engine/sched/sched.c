@@ -772,10 +772,11 @@ static int parcel_on_its_way(const struct fr_config *c, struct fr_transfer *t,
 }
 
 /* The site's courier address with media and a transit time (its model
- * in *model), or NULL. */
+ * in *model), or NULL; said as an error when `say`. */
 static const struct fr_address *courier_of(const struct fr_config *c,
 					   const char *site,
-					   struct fr_courier_model *model)
+					   struct fr_courier_model *model,
+					   bool say)
 {
 	const struct fr_address *all[64];
 	unsigned na = fr_config_addresses(c, site, all, 64);
@@ -784,6 +785,11 @@ static const struct fr_address *courier_of(const struct fr_config *c,
 		if (all[i]->type == FR_ADDR_COURIER &&
 		    fr_courier_model_of(all[i], model))
 			return all[i];
+	if (say)
+		fr_log(FR_LOG_ERROR,
+		       "--courier: site %s has no courier address with media "
+		       "and a transit time in '%s'",
+		       site, c->path);
 	return NULL;
 }
 
@@ -799,7 +805,8 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 	int w = t->parcel[0] ? parcel_on_its_way(c, t, m, cr) : -1;
 	if (w >= 0)
 		return w;
-	cr->a = courier_of(c, t->site, &cr->model);
+	cr->a = courier_of(c, t->site, &cr->model,
+			   t->courier != FR_COURIER_IF_ANY);
 	if (!cr->a && t->courier == FR_COURIER_IF_ANY) {
 		fr_log(FR_LOG_DEBUG,
 		       "site %s has no courier address with media and a "
@@ -807,13 +814,8 @@ static int courier_split(const struct fr_config *c, struct fr_transfer *t,
 		       t->site);
 		return 0;
 	}
-	if (!cr->a) {
-		fr_log(FR_LOG_ERROR,
-		       "--courier: site %s has no courier address with media "
-		       "and a transit time in '%s'",
-		       t->site, c->path);
+	if (!cr->a)
 		return FR_E_CONFIG;
-	}
 	uint32_t *bytes = malloc((m->n_segments + 1) * sizeof(*bytes));
 	uint64_t want = 0; /* what the site does not hold */
 	if (!bytes)
@@ -1494,13 +1496,8 @@ static int prepare_and_run(const struct fr_config *c, struct fr_transfer *t,
 		const struct fr_address *addrs[64], *lanes[FR_ASSIGN_MAX_OUT];
 		unsigned n = fr_config_addresses(c, t->site, addrs, 64);
 		struct fr_courier_model cm;
-		if (!courier_of(c, t->site, &cm)) {
-			fr_log(FR_LOG_ERROR,
-			       "--courier: site %s has no courier address with "
-			       "media and a transit time in '%s'",
-			       t->site, c->path);
+		if (!courier_of(c, t->site, &cm, true))
 			return FR_E_CONFIG;
-		}
 		if ((rc = courier_needs_lanes(c, t, addrs, n,
 					      stripe_addresses(t, addrs, n,
 							       lanes))) < 0)

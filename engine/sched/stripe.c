@@ -182,9 +182,9 @@ static void feed_acked(void *arg, unsigned out, uint32_t seg, bool went,
 	 * (the shown progress, which never goes back, ran a segment ahead
 	 * of the links and stayed there) */
 	uint64_t len = st->known->m->segments[seg].length;
+	bool done = fr_assign_is_done(&st->as, seg);
 	pthread_mutex_lock(&st->mu);
-	for (unsigned i = 0; i < st->n && !fr_assign_is_done(&st->as, seg);
-	     i++) {
+	for (unsigned i = 0; i < st->n && !done; i++) {
 		struct lane *l = &st->lanes[i];
 		if (l->idx == out || fr_assign_carries(&st->as, l->idx, seg))
 			l->last.moving_bytes -= l->last.moving_bytes < len

@@ -299,6 +299,13 @@ void fr_inbound_leave(struct fr_inbound *op, int slot)
 
 /* ---- segments ---------------------------------------------------------- */
 
+/* seg is slot's to write (op->mu held) */
+static void claim_for(struct fr_inbound *op, int slot, uint32_t seg)
+{
+	op->claim[seg] = (uint8_t)(slot + 1);
+	op->claimed = true;
+}
+
 int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 {
 	int r = FR_IN_MINE;
@@ -312,8 +319,7 @@ int fr_inbound_claim(struct fr_inbound *op, int slot, uint32_t seg)
 	} else if (op->claim[seg] == slot + 1) {
 		r = FR_IN_AGAIN;
 	} else {
-		op->claim[seg] = (uint8_t)(slot + 1);
-		op->claimed = true;
+		claim_for(op, slot, seg);
 	}
 	pthread_mutex_unlock(&op->mu);
 	return r;
@@ -426,8 +432,7 @@ int fr_inbound_claim_wait(struct fr_inbound *op, int slot, uint32_t seg,
 			if (op->pkg.j.have[seg]) {
 				r = FR_IN_HELD;
 			} else {
-				op->claim[seg] = (uint8_t)(slot + 1);
-				op->claimed = true;
+				claim_for(op, slot, seg);
 				r = FR_IN_MINE;
 			}
 			break;
@@ -475,8 +480,7 @@ int fr_inbound_take(struct fr_inbound *op, int slot, uint32_t seg,
 		op->wait[seg] |= 1u << slot;
 		r = FR_IN_ELSEWHERE;
 	} else { /* the claimer is still at it: this copy wins */
-		op->claim[seg] = (uint8_t)(slot + 1);
-		op->claimed = true;
+		claim_for(op, slot, seg);
 		op->second[seg] = 0;
 		op->losers[seg] |= 1u << (c - 1);
 		r = writes_out(op, seg, wait_ms) ? FR_IN_WRITING : FR_IN_MINE;
