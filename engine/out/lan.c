@@ -1,16 +1,22 @@
 /*
  * lan.c - the standard sender: segments over one TCP connection.
  *
- * One I/O thread owns the ring and the socket; the shared workers hash
- * and compress. A segment's life, with no byte copied between stages:
+ * One I/O thread owns the ring and the socket; the frame producer
+ * (pipe/produce.c) reads on that ring into this connection's pool, and
+ * the shared workers hash and compress. A segment's life, with no byte
+ * copied between stages:
  *
  *   READ (fixed) of each extent into buffer B at HEADROOM (plus the
  *      segment's shift: the block-aligned middle of a large extent is
  *      read O_DIRECT, past the page cache, the rest buffered), by the
- *      source's asynchronous reader (source/aread.c) on this ring
- *   -> worker: XXH3 check against the manifest, zstd into buffer C at
- *      HEADROOM when the level says so (B goes back to the pool), then the
- *      message and frame headers are written just before the payload
+ *      producer's asynchronous reader
+ *   -> read_back, here: the level, and whether the frame streams, goes
+ *      on from where the receiver kept it, or is compared with a copy
+ *      the receiver holds
+ *   -> worker (work_segment): the producer's step (XXH3 check against
+ *      the manifest, zstd into buffer C at HEADROOM when the level says
+ *      so, B back to the pool), then the chunks sealed in place and the
+ *      message and frame headers written just before the payload
  *   -> SEND (or SEND_ZC) of header+payload straight from the buffer
  *   -> the buffer returns to the pool when the send (or its zero-copy
  *      notification) completes
@@ -58,21 +64,12 @@ enum slot_state { S_FREE, S_READING, S_WORKING, S_READY, S_SENDING, S_NOTIF };
 
 struct lan_conn;
 
+/* The output's side of a producer slot (ps, of the same index): what
+ * becomes of its frame. */
 struct slot {
-	struct fr_job job; /* first: the worker's job is the slot */
+	struct fr_prod_slot *ps; /* its segment, buffers, reads and frame */
 	struct lan_conn *lc;
 	int state;
-	uint32_t seg;
-	int buf;             /* buffer holding what will be sent */
-	int in_buf;          /* read buffer */
-	uint32_t shift;      /* the segment is read to in_buf at HEADROOM +
-			      * shift (fr_dio_shift) */
-	struct fr_aread_seg rd; /* its reads */
-	/* worker's input and result */
-	int level;
-	int result;
-	uint32_t stored;
-	double cpu_s;
 	/* its record (sealed by the I/O thread as it starts to go: its
 	 * counter is its place in the stream) and its frame's tags */
 	uint8_t *env;
@@ -114,6 +111,7 @@ struct lan_conn {
 	struct fr_pool *pool;
 	struct fr_doneq done;
 	bool zc;
+	struct fr_producer prod; /* reads, hashes, compresses (pipe/) */
 	struct slot slots[SLOTS];
 	int reserve;          /* pool buffers kept for compression */
 	/* the work */
@@ -125,7 +123,6 @@ struct lan_conn {
 	uint8_t *resends;
 	uint32_t n_need, n_acked;
 	uint32_t n_held0;     /* held at the offer (not in n_need) */
-	struct fr_aread src;  /* the source, read into the slots' buffers */
 	/* send queue (FIFO of READY slots) */
 	int sendq[SLOTS];
 	int sq_head, sq_n;
@@ -391,8 +388,6 @@ static void lan_close(struct fr_output *o)
 		o->sock_is(o->sock_arg, -1);
 	if (lc->sock >= 0)
 		close(lc->sock);
-	for (int i = 0; i < SLOTS; i++)
-		fr_aread_seg_fini(&lc->slots[i].rd);
 	free(lc);
 	o->priv = NULL;
 }
@@ -420,8 +415,8 @@ static int part_of(const struct lan_conn *lc, uint32_t seg)
 static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
 			 uint64_t no, uint32_t from)
 {
-	uint32_t first = from / fr_chunk_size(s->stored);
-	uint32_t nt = fr_chunk_count(s->stored) - first;
+	uint32_t first = from / fr_chunk_size(s->ps->stored);
+	uint32_t nt = fr_chunk_count(s->ps->stored) - first;
 	uint32_t body = FR_FRAME_HDR + (from ? 4 : 0) + 8 + nt * FR_SEAL_TAG;
 	uint8_t *q = base + from - (FR_MSG_HDR + body + FR_SEAL_TAG + FR_MSG_HDR);
 
@@ -437,12 +432,12 @@ static void frame_record(struct slot *s, uint8_t *base, const uint8_t *fh,
 	memcpy(p + 8, s->tags + (size_t)first * FR_SEAL_TAG,
 	       (size_t)nt * FR_SEAL_TAG);
 	fr_put32(base + from - FR_MSG_HDR, FR_MSG_PAYLOAD);
-	fr_put32(base + from - FR_MSG_HDR + 4, s->stored - from);
+	fr_put32(base + from - FR_MSG_HDR + 4, s->ps->stored - from);
 	s->env = q;
 	s->env_body = body;
 	s->cont_off = from;
 	s->send_ptr = q;
-	s->send_len = (uint32_t)(base + s->stored - q);
+	s->send_len = (uint32_t)(base + s->ps->stored - q);
 }
 
 /* The bytes the receiver kept of this frame, if they can be used. */
@@ -454,7 +449,7 @@ static uint32_t kept_of(struct slot *s, const uint8_t *fh)
 	if (k < 0)
 		return 0;
 	uint32_t got = lc->parts[k].got;
-	if (got == 0 || got >= s->stored || got % fr_chunk_size(s->stored) ||
+	if (got == 0 || got >= s->ps->stored || got % fr_chunk_size(s->ps->stored) ||
 	    memcmp(fh, lc->parts[k].hdr, FR_FRAME_HDR)) {
 		s->part = -1;
 		return 0;
@@ -496,8 +491,8 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 	const struct fr_manifest *m = lc->sc->m;
 	struct fr_cctx *cc = fr_workq_cctx(worker);
 	struct fr_frame f = {.flags = FR_FRAME_ZSTD | FR_FRAME_STREAM,
-			     .level = (uint8_t)s->level,
-			     .index = s->seg,
+			     .level = (uint8_t)s->ps->level,
+			     .index = s->ps->seg,
 			     .raw_len = len};
 	uint8_t fh[FR_FRAME_HDR];
 	size_t in_pos = 0, pos = 0;
@@ -510,7 +505,7 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 	uint8_t ad[FR_MSG_HDR + FR_FRAME_HDR];
 
 	memcpy(f.pkg, m->lid, FR_HASH_LEN); /* the listing: known first */
-	memcpy(f.hash, m->segments[s->seg].hash, FR_HASH_LEN);
+	memcpy(f.hash, m->segments[s->ps->seg].hash, FR_HASH_LEN);
 	if (ref) {
 		f.flags |= FR_FRAME_REF;
 		f.ref = s->ref;
@@ -520,7 +515,7 @@ static int stream_segment(struct slot *s, int worker, const uint8_t *in,
 					      FR_FRAME_HDR)))
 		s->skip = 0; /* not the frame the receiver kept part of */
 again:
-	if ((rc = fr_seg_stream_begin(cc, len, s->level, ref, ref_len)) < 0)
+	if ((rc = fr_seg_stream_begin(cc, len, s->ps->level, ref, ref_len)) < 0)
 		return rc;
 	in_pos = pos = 0;
 	while (pos < s->skip) { /* the kept bytes again, to go on from */
@@ -590,7 +585,7 @@ again:
 	fr_aead_seal(&fk, 0, part, q + FR_MSG_HDR, 4, ad, sizeof(ad),
 		     q + FR_MSG_HDR + 4);
 	q += FIN_LEN;
-	s->stored = (uint32_t)stored;
+	s->ps->stored = (uint32_t)stored;
 	s->send_len = (uint32_t)(q - s->send_ptr);
 	atomic_store_explicit(&s->avail, s->send_len, memory_order_release);
 	return 0;
@@ -623,49 +618,31 @@ static int hash_check(struct lan_conn *lc, uint32_t seg, const uint8_t *in,
 	return 0;
 }
 
-/* Where slot s's segment is read to (and a raw frame sent from). */
-static uint8_t *in_data(const struct lan_conn *lc, const struct slot *s)
+/*
+ * The worker's job: a HELD copy compared (not sent if the same), the
+ * reference read again, then the frame: streamed piece by piece, or
+ * made whole by the producer's shared step (pipe/), sealed in place and
+ * its record laid in the headroom before it.
+ */
+static void work_segment(struct fr_prod_slot *ps, int worker)
 {
-	return (uint8_t *)fr_pool_buf(lc->pool, s->in_buf) + HEADROOM + s->shift;
-}
-
-static void work_segment(struct fr_job *job, int worker)
-{
-	struct slot *s = (struct slot *)job;
-	struct lan_conn *lc = s->lc;
+	struct lan_conn *lc = ps->p->h.arg;
+	struct slot *s = &lc->slots[ps->index];
 	const struct fr_manifest *m = lc->sc->m;
-	const struct fr_segment *sg = &m->segments[s->seg];
-	uint8_t *in = in_data(lc, s);
-	/* a stream's output buffer was taken before it started */
-	int out = s->stream ? s->buf
-			    : s->level > 0 ? fr_pool_get(lc->pool) : -1;
-	uint8_t *dst = out >= 0 ? (uint8_t *)fr_pool_buf(lc->pool, out) +
-					  HEADROOM
-				: NULL;
-	struct fr_frame f;
+	const struct fr_segment *sg = &m->segments[ps->seg];
 	double t0 = fr_thread_cpu_s();
 	struct fr_seg_reader rd = {0};
-	const uint8_t *ref = NULL;
-	size_t ref_len = 0;
 
 	if (s->probe && !s->stream) {
-		s->result = hash_check(lc, s->seg, in, sg->length);
-		if (s->result == 0 &&
+		ps->result = hash_check(lc, ps->seg, ps->raw, sg->length);
+		if (ps->result == 0 &&
 		    !memcmp(sg->hash,
-			    lc->held + (size_t)s->seg * FR_UNCONF_REC + 1,
-			    FR_HASH_LEN)) {
-			s->result = SAME_AS_HELD; /* not sent */
-			s->buf = s->in_buf;
-			if (out >= 0)
-				fr_pool_put(lc->pool, out);
-			s->cpu_s = fr_thread_cpu_s() - t0;
-			return;
-		}
-		if (s->result < 0) {
-			s->buf = s->in_buf;
-			if (out >= 0)
-				fr_pool_put(lc->pool, out);
+			    lc->held + (size_t)ps->seg * FR_UNCONF_REC + 1,
+			    FR_HASH_LEN))
+			ps->result = SAME_AS_HELD; /* not sent */
+		if (ps->result != 0) {
 			s->part = -1;
+			ps->cpu_s = fr_thread_cpu_s() - t0;
 			return;
 		}
 	}
@@ -673,87 +650,70 @@ static void work_segment(struct fr_job *job, int worker)
 	 * not checked: compress on its own */
 	if (s->has_ref && !fr_known_has(lc->sc->known, s->ref))
 		s->has_ref = false;
+	ps->ref = NULL;
 	if (s->has_ref) { /* the segment it is compressed against, again */
 		int r = fr_seg_load(&rd, lc->sc->root, lc->sc->single, m, s->ref);
 		if (r == FR_E_HASH_MISMATCH) { /* the source changed */
 			fr_seg_reader_fini(&rd);
-			s->result = FR_E_CHANGED;
+			ps->result = FR_E_CHANGED;
 			s->part = -1;
-			if (!s->stream) { /* a stream's buffer is s->buf already */
-				s->buf = s->in_buf;
-				if (out >= 0)
-					fr_pool_put(lc->pool, out);
-			}
 			return;
 		}
 		if (r < 0) { /* cannot read it now: compress on its own (a
 			      * stream is queued only after this) */
 			s->has_ref = false;
 		} else {
-			ref = rd.buf;
-			ref_len = m->segments[s->ref].length;
+			ps->ref = rd.buf;
+			ps->ref_len = m->segments[s->ref].length;
+			ps->ref_seg = s->ref;
 		}
 	}
 	if (s->stream) {
-		s->result = hash_check(lc, s->seg, in, sg->length);
-		if (s->result == 0)
-			s->result = stream_segment(
-				s, worker, in, sg->length,
-				(uint8_t *)fr_pool_buf(lc->pool, out),
-				fr_pool_buf_size(lc->pool), ref, ref_len);
-		fr_pool_put(lc->pool, s->in_buf);
-		s->in_buf = -1;
+		ps->result = hash_check(lc, ps->seg, ps->raw, sg->length);
+		if (ps->result == 0)
+			ps->result = stream_segment(
+				s, worker, ps->raw, sg->length,
+				(uint8_t *)fr_pool_buf(lc->pool, ps->out_buf),
+				fr_pool_buf_size(lc->pool), ps->ref, ps->ref_len);
+		fr_pool_put(lc->pool, ps->in_buf);
+		ps->in_buf = -1;
+		ps->raw = NULL;
+		ps->ref = NULL;
 		fr_seg_reader_fini(&rd);
-		s->cpu_s = fr_thread_cpu_s() - t0;
+		ps->cpu_s = fr_thread_cpu_s() - t0;
 		return;
 	}
 	/* the first read of a segment settles its hash; a later one (a
 	 * resume, a re-send) must find the same bytes */
-	bool known = fr_known_has(lc->sc->known, s->seg);
-	s->result = fr_frame_encode_ref(fr_workq_cctx(worker), &f, m->lid, s->seg,
-					in, sg->length, known ? sg->hash : NULL,
-					dst, fr_pool_buf_size(lc->pool) - HEADROOM,
-					s->level, ref, ref_len, s->ref);
-	if (s->result == 0 && !known)
-		fr_known_add(lc->sc->known, s->seg, f.hash);
+	bool known = fr_known_has(lc->sc->known, ps->seg);
+	ps->want = known ? sg->hash : NULL;
+	fr_producer_encode(ps, worker);
+	if (ps->result == 0 && !known)
+		fr_known_add(lc->sc->known, ps->seg, ps->f.hash);
+	ps->ref = NULL;
 	fr_seg_reader_fini(&rd);
-	if (!(f.flags & FR_FRAME_REF)) /* raw after all: nothing to wait for */
+	if (!(ps->f.flags & FR_FRAME_REF)) /* raw after all: nothing to wait for */
 		s->has_ref = false;
-	/* the buffer not sent goes back at once */
-	if (s->result == 0 && (f.flags & FR_FRAME_ZSTD)) {
-		s->buf = out;
-		fr_pool_put(lc->pool, s->in_buf);
-		s->in_buf = -1;
-	} else {
-		s->buf = s->in_buf;
-		if (out >= 0)
-			fr_pool_put(lc->pool, out);
-	}
-	if (s->result < 0) {
+	if (ps->result < 0) {
 		s->part = -1;
 		return;
 	}
-	s->stored = f.stored_len;
-	/* a raw frame goes from where it was read; a compressed one's
-	 * buffer is not shifted */
-	uint8_t *base = s->buf == s->in_buf
-				? in
-				: (uint8_t *)fr_pool_buf(lc->pool, s->buf) + HEADROOM;
-	uint8_t fh[FR_FRAME_HDR];
+	/* the payload is where it was read (raw) or compressed, each after
+	 * the headroom its record goes in */
+	uint8_t *base = ps->payload;
 	struct fr_aead_key fk;
 	uint64_t no = fr_chan_frame_no(&lc->ch);
-	fr_frame_pack(fh, &f);
-	s->result = fr_frame_key(&lc->ch.tx, lc->ch.aead, no, &fk);
-	if (s->result < 0) {
+	ps->result = fr_frame_key(&lc->ch.tx, lc->ch.aead, no, &fk);
+	if (ps->result < 0) {
 		s->part = -1;
 		return;
 	}
-	corrupt_once(s->seg, base, s->stored);
+	corrupt_once(ps->seg, base, ps->stored);
 	/* sealed here, in place, on this worker's core */
-	fr_chunks_seal(&fk, fh, base, 0, s->stored, s->tags);
+	fr_chunks_seal(&fk, ps->fhdr, base, 0, ps->stored, s->tags);
 	sodium_memzero(&fk, sizeof(fk));
-	frame_record(s, base, fh, no, kept_of(s, fh));
-	s->cpu_s = fr_thread_cpu_s() - t0;
+	frame_record(s, base, ps->fhdr, no, kept_of(s, ps->fhdr));
+	ps->cpu_s = fr_thread_cpu_s() - t0;
 }
 
 /* ---- the I/O thread ------------------------------------------------------ */
@@ -785,35 +745,33 @@ static int start_read(struct lan_conn *lc, int si, uint32_t seg)
 {
 	struct slot *s = &lc->slots[si];
 
-	s->seg = seg;
-	s->in_buf = fr_pool_get(lc->pool);
-	if (s->in_buf < 0)
-		return s->in_buf;
-	s->shift = fr_dio_shift(lc->sc->m, seg);
-	s->buf = -1;
-	s->state = S_READING;
-	return fr_aread_start(&lc->src, &s->rd, seg, s->in_buf, in_data(lc, s),
-			      fr_pool_buf_size(lc->pool) - HEADROOM - s->shift,
-			      UD(K_READ, si, 0));
+	s->state = S_READING; /* (read_back may come at once) */
+	int rc = fr_producer_read(&lc->prod, (unsigned)si, seg);
+	if (rc < 0 && s->ps->state == FR_PS_FREE)
+		s->state = S_FREE;
+	return rc;
 }
 
 static void slot_release(struct lan_conn *lc, int si)
 {
-	struct slot *s = &lc->slots[si];
+	fr_producer_release(lc->slots[si].ps);
+	lc->slots[si].state = S_FREE;
+}
 
-	if (s->in_buf >= 0)
-		fr_pool_put(lc->pool, s->in_buf);
-	if (s->buf >= 0 && s->buf != s->in_buf)
-		fr_pool_put(lc->pool, s->buf);
-	s->in_buf = s->buf = -1;
-	s->state = S_FREE;
+/* Slot ps's segment could not be read: here, not the link's (another
+ * address or a retry would meet it again; a file gone or changed is
+ * FR_E_CHANGED). */
+static void read_failed(struct lan_conn *lc, const struct fr_prod_slot *ps)
+{
+	fail(lc, ps->result == FR_E_CHANGED ? FR_E_CHANGED : FR_E_SOURCE, "%s",
+	     ps->err);
 }
 
 /* Segment r is still on its way in a slot (read, compressed, queued). */
 static bool in_flight(const struct lan_conn *lc, uint32_t r)
 {
 	for (int i = 0; i < SLOTS; i++)
-		if (lc->slots[i].state != S_FREE && lc->slots[i].seg == r)
+		if (lc->slots[i].state != S_FREE && lc->slots[i].ps->seg == r)
 			return true;
 	return false;
 }
@@ -831,43 +789,41 @@ static bool ref_ok(const struct lan_conn *lc, uint32_t r)
 	       (lc->acked[r] || lc->given[r] || in_flight(lc, r));
 }
 
-static void reads_done(struct lan_conn *lc, int si)
+/* The producer's call: slot ps's reads are in. The level, the way its
+ * frame goes (whole, streamed, from where the receiver kept it), its
+ * reference, then a worker. */
+static void read_back(struct fr_prod_slot *ps, void *arg)
 {
+	struct lan_conn *lc = arg;
+	int si = (int)ps->index;
 	struct slot *s = &lc->slots[si];
 
-	int rc = fr_aread_finish(&lc->src, &s->rd);
-
-	if (rc) {
-		/* here, not the link's: another address or a retry would
-		 * meet it again (a file gone or changed is FR_E_CHANGED) */
-		char ep[4 * sizeof(s->rd.errpath)];
-		fail(lc, rc == FR_E_CHANGED ? rc : FR_E_SOURCE,
-		     "cannot read '%s': %s",
-		     fr_esc(s->rd.errpath, ep, sizeof(ep)), fr_strerror(rc));
+	if (ps->result < 0) {
+		read_failed(lc, ps);
 		slot_release(lc, si);
 		return;
 	}
 	s->state = S_WORKING;
-	lc->sc->read_bytes += lc->sc->m->segments[s->seg].length;
-	s->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
-	s->part = part_of(lc, s->seg);
+	lc->sc->read_bytes += lc->sc->m->segments[s->ps->seg].length;
+	s->ps->level = lc->sc->level >= 0 ? lc->sc->level : fr_adapt_next(&lc->adapt);
+	s->part = part_of(lc, s->ps->seg);
 	s->stream = s->queued = s->wdone = s->starved = false;
 	s->skip = 0;
 	atomic_store(&s->avail, 0);
 	atomic_store(&s->raw_in, 0);
 	atomic_store(&s->cancel, false);
 	s->has_ref = s->dropped = false;
-	s->probe = lc->held && lc->held[(size_t)s->seg * FR_UNCONF_REC] &&
-		   !lc->resends[s->seg];
+	s->probe = lc->held && lc->held[(size_t)s->ps->seg * FR_UNCONF_REC] &&
+		   !lc->resends[s->ps->seg];
 	struct fr_frame pf;
 	if (s->part >= 0 &&
 	    fr_frame_unpack_wire(&pf, lc->parts[s->part].hdr) == 0) {
-		s->level = pf.level; /* the same level makes the same frame */
+		s->ps->level = pf.level; /* the same level makes the same frame */
 		if (pf.flags & FR_FRAME_STREAM) { /* and the same way */
 			s->stream = true;
 			s->skip = lc->parts[s->part].got;
 		}
-		if ((pf.flags & FR_FRAME_REF) && pf.ref != s->seg &&
+		if ((pf.flags & FR_FRAME_REF) && pf.ref != s->ps->seg &&
 		    ref_ok(lc, pf.ref)) {
 			s->has_ref = true;
 			s->ref = pf.ref;
@@ -875,35 +831,33 @@ static void reads_done(struct lan_conn *lc, int si)
 	} else {
 		/* the segment before, if the receiver will have it first:
 		 * matches across the boundary, as in one long stream */
-		if (lc->may_ref && s->level > 0 && s->seg > 0 &&
-		    !lc->resends[s->seg] && ref_ok(lc, s->seg - 1)) {
+		if (lc->may_ref && s->ps->level > 0 && s->ps->seg > 0 &&
+		    !lc->resends[s->ps->seg] && ref_ok(lc, s->ps->seg - 1)) {
 			s->has_ref = true;
-			s->ref = s->seg - 1;
+			s->ref = s->ps->seg - 1;
 		}
 	}
-	if (s->part < 0 && !s->probe && lc->may_stream && s->level > 0 &&
+	if (s->part < 0 && !s->probe && lc->may_stream && s->ps->level > 0 &&
 	    lc->sending < 0 &&
 	    lc->sq_n == 0 && lc->workers_busy == 0) {
 		/* the line is idle until this frame is ready: stream it,
 		 * so that it starts with the first piece */
 		s->stream = true;
 	}
-	if (s->stream && (s->buf = fr_pool_get(lc->pool)) < 0) {
+	if (s->stream && (ps->out_buf = fr_pool_get(lc->pool)) < 0) {
 		s->stream = false;
 		s->skip = 0;
 	}
 	lc->streamed |= s->stream;
 	lc->refd |= s->has_ref;
 	if (s->stream)
-		fr_log(FR_LOG_DEBUG, "segment %u streams at level %d%s", s->seg,
-		       s->level, s->skip ? ", from where it was cut" : "");
+		fr_log(FR_LOG_DEBUG, "segment %u streams at level %d%s", s->ps->seg,
+		       s->ps->level, s->skip ? ", from where it was cut" : "");
 	if (s->has_ref)
 		fr_log(FR_LOG_DEBUG, "segment %u is compressed against segment %u",
-		       s->seg, s->ref);
-	s->job.fn = work_segment;
-	s->job.done = &lc->done;
+		       s->ps->seg, s->ref);
 	lc->workers_busy++;
-	fr_workq_push(&s->job);
+	fr_producer_work(ps, work_segment);
 }
 
 static void maybe_free_sent(struct lan_conn *lc, int si)
@@ -974,7 +928,9 @@ static void send_more(struct lan_conn *lc, int si)
 			return;
 		}
 	}
-	int rc = fr_ring_send(lc->ring, lc->sock, s->buf, s->send_ptr + s->sent,
+	/* from the compression buffer, or where it was read */
+	int buf = s->ps->out_buf >= 0 ? s->ps->out_buf : s->ps->in_buf;
+	int rc = fr_ring_send(lc->ring, lc->sock, buf, s->send_ptr + s->sent,
 			      len, lc->zc ? FR_SEND_ZC : 0, UD(K_SEND, si, 0));
 	if (rc < 0)
 		fail(lc, rc, "cannot queue a send: %s", fr_strerror(rc));
@@ -1005,7 +961,7 @@ static int next_to_send(struct lan_conn *lc)
 		bool stale = !go && !in_flight(lc, s->ref);
 		/* the receiver has it by now (a parcel, another link): the
 		 * frame made goes nowhere */
-		bool moot = lc->acked[s->seg] || seg_done_elsewhere(lc, s->seg);
+		bool moot = lc->acked[s->ps->seg] || seg_done_elsewhere(lc, s->ps->seg);
 		if (moot && !s->stream) {
 			sendq_take(lc, k);
 			s->queued = false;
@@ -1021,9 +977,9 @@ static int next_to_send(struct lan_conn *lc)
 		fr_log(FR_LOG_INFO,
 		       "segment %u was compressed against segment %u, which "
 		       "the receiver refused; it goes again on its own",
-		       s->seg, s->ref);
-		lc->resends[s->seg]++;
-		todo_push(lc, s->seg);
+		       s->ps->seg, s->ref);
+		lc->resends[s->ps->seg]++;
+		todo_push(lc, s->ps->seg);
 		s->queued = false;
 		s->dropped = true;
 		if (!s->stream || s->wdone) /* else once its worker is done */
@@ -1041,15 +997,15 @@ static void start_send(struct lan_conn *lc)
 	if (si < 0)
 		return;
 	struct slot *s = &lc->slots[si];
-	lc->given[s->seg] = 1;
-	lc->fstart[s->seg] = lc->sc->wire_bytes;
-	lc->flen[s->seg] = 0;
-	lc->fkept[s->seg] = s->cont_off;
+	lc->given[s->ps->seg] = 1;
+	lc->fstart[s->ps->seg] = lc->sc->wire_bytes;
+	lc->flen[s->ps->seg] = 0;
+	lc->fkept[s->ps->seg] = s->cont_off;
 	/* its record takes its place in the stream now */
 	int r = fr_rec_seal(&lc->ch, s->env, s->env + FR_MSG_HDR, s->env_body,
 			    s->env + FR_MSG_HDR + s->env_body);
 	if (r < 0) {
-		fail(lc, r, "cannot seal segment %u's record: %s", s->seg,
+		fail(lc, r, "cannot seal segment %u's record: %s", s->ps->seg,
 		     fr_strerror(r));
 		return;
 	}
@@ -1113,11 +1069,11 @@ static void send_finished(struct lan_conn *lc, int si)
 	struct slot *s = &lc->slots[si];
 
 	lc->busy_s += (double)(fr_now_ns() - lc->send_started) / 1e9;
-	lc->flen[s->seg] = s->sent ? s->sent : 1;
+	lc->flen[s->ps->seg] = s->sent ? s->sent : 1;
 	lc->sc->segs_sent++;
 	/* a frame that resumed went only in part: the rate and the ratio
 	 * shown (tick) count the raw bytes of the part that went */
-	lc->sc->sent_raw += sent_part(lc, s->seg);
+	lc->sc->sent_raw += sent_part(lc, s->ps->seg);
 	send_stop(lc, si);
 	start_send(lc);
 }
@@ -1133,18 +1089,18 @@ static void enqueue(struct lan_conn *lc, int si)
 static void frame_made(struct lan_conn *lc, struct slot *s)
 {
 	if (lc->sc->level < 0)
-		fr_adapt_segment(&lc->adapt, s->level,
-				 lc->sc->m->segments[s->seg].length, s->stored,
-				 s->cpu_s);
+		fr_adapt_segment(&lc->adapt, s->ps->level,
+				 lc->sc->m->segments[s->ps->seg].length, s->ps->stored,
+				 s->ps->cpu_s);
 	/* the level chosen, as status shows it (not a probe's) */
-	lc->sc->level_last = lc->sc->level >= 0 ? s->level : lc->adapt.level;
+	lc->sc->level_last = lc->sc->level >= 0 ? s->ps->level : lc->adapt.level;
 	if (s->part >= 0) {
 		struct fr_partial *p = &lc->parts[s->part];
 		if (!s->stream || s->skip)
 			fr_log(FR_LOG_INFO,
 			       "segment %u resumes at byte %u of %u: the "
 			       "receiver kept the start of an interrupted frame",
-			       s->seg, p->got, s->stored);
+			       s->ps->seg, p->got, s->ps->stored);
 		p->got = 0; /* used once: a re-send is whole */
 	}
 }
@@ -1173,9 +1129,9 @@ static void stream_done(struct lan_conn *lc, int si)
 	struct slot *s = &lc->slots[si];
 
 	s->wdone = true;
-	if (s->result < 0 && !lc->error)
-		fail(lc, s->result, "segment %u of '%s': %s", s->seg,
-		     lc->sc->root, fr_strerror(s->result));
+	if (s->ps->result < 0 && !lc->error)
+		fail(lc, s->ps->result, "segment %u of '%s': %s", s->ps->seg,
+		     lc->sc->root, fr_strerror(s->ps->result));
 	if (!lc->error)
 		frame_made(lc, s);
 	if (s->state != S_SENDING) /* still queued: start_send takes it */
@@ -1212,8 +1168,8 @@ static void on_worker_done(struct lan_conn *lc)
 	if (j) /* a frame made is progress too */
 		lc->progress_ns = fr_now_ns();
 	while (j) {
-		struct slot *s = (struct slot *)j;
-		int si = (int)(s - lc->slots);
+		int si = (int)((struct fr_prod_slot *)j)->index;
+		struct slot *s = &lc->slots[si];
 		j = j->next;
 		lc->workers_busy--;
 		if (s->dropped) { /* never queued again, never sending */
@@ -1229,23 +1185,23 @@ static void on_worker_done(struct lan_conn *lc)
 			slot_release(lc, si);
 			continue;
 		}
-		if (s->result == SAME_AS_HELD) {
-			same_as_held(lc, s->seg);
+		if (s->ps->result == SAME_AS_HELD) {
+			same_as_held(lc, s->ps->seg);
 			slot_release(lc, si);
 			continue;
 		}
-		if (s->result == FR_E_CHANGED) {
-			fail(lc, s->result,
+		if (s->ps->result == FR_E_CHANGED) {
+			fail(lc, s->ps->result,
 			     "segment %u of '%s' no longer matches its hash: the "
 			     "source changed while it was being sent; send it "
 			     "again to carry the new version",
-			     s->seg, lc->sc->root);
+			     s->ps->seg, lc->sc->root);
 			slot_release(lc, si);
 			continue;
 		}
-		if (s->result < 0) {
-			fail(lc, s->result, "segment %u of '%s': %s", s->seg,
-			     lc->sc->root, fr_strerror(s->result));
+		if (s->ps->result < 0) {
+			fail(lc, s->ps->result, "segment %u of '%s': %s", s->ps->seg,
+			     lc->sc->root, fr_strerror(s->ps->result));
 			slot_release(lc, si);
 			continue;
 		}
@@ -1418,7 +1374,7 @@ static uint64_t done_bytes(struct lan_conn *lc, double ratio,
 			continue;
 		uint64_t raw = m->segments[i].length, kept = lc->fkept[i];
 		uint64_t got = kept + a - lc->fstart[i], len = lc->flen[i];
-		if (!len && lc->sending >= 0 && lc->slots[lc->sending].seg == i &&
+		if (!len && lc->sending >= 0 && lc->slots[lc->sending].ps->seg == i &&
 		    !lc->slots[lc->sending].stream)
 			len = lc->slots[lc->sending].send_len;
 		if (len)
@@ -1579,12 +1535,9 @@ static void dispatch(struct lan_conn *lc, const struct fr_cqe *c,
 		     bool draining)
 {
 	switch (UD_KIND(c->ud)) {
-	case K_READ: {
-		int si = UD_SLOT(c->ud);
-		if (fr_aread_on(&lc->src, &lc->slots[si].rd, UD_X(c->ud), c->res))
-			reads_done(lc, si);
+	case K_READ:
+		fr_producer_on_cqe(&lc->prod, c);
 		break;
-	}
 	case K_SEND:
 		on_send(lc, UD_SLOT(c->ud), c);
 		break;
@@ -1704,18 +1657,11 @@ static void drain(struct lan_conn *lc)
 	 * socket down so pending socket ops complete, then drain. */
 	shutdown(lc->sock, SHUT_RDWR);
 	for (int waited = 0;;) {
-		bool busy = lc->workers_busy > 0;
-		for (int i = 0; i < SLOTS; i++) {
-			struct slot *s = &lc->slots[i];
-			/* reads that waited for room in flight go no further */
-			if (s->state == S_READING && s->rd.pending == 0) {
-				fr_aread_finish(&lc->src, &s->rd);
-				slot_release(lc, i);
-			}
-		}
+		/* reads that waited for room in flight go no further;
+		 * those out come back to the producer */
+		bool busy = fr_producer_stop(&lc->prod) || lc->workers_busy > 0;
 		for (int i = 0; i < SLOTS; i++)
-			if (lc->slots[i].state == S_READING ||
-			    lc->slots[i].state == S_SENDING ||
+			if (lc->slots[i].state == S_SENDING ||
 			    (lc->slots[i].state != S_FREE && lc->slots[i].notifs))
 				busy = true;
 		if (!busy)
@@ -1839,14 +1785,8 @@ static void feed_reads(struct lan_conn *lc)
 	int rc;
 
 	/* a segment's reads that waited for room in flight */
-	for (int i = 0; i < SLOTS && !lc->error; i++) {
-		struct slot *s = &lc->slots[i];
-		if (s->state != S_READING || !s->rd.more)
-			continue;
-		fr_aread_more(&lc->src, &s->rd);
-		if (fr_aread_done(&s->rd))
-			reads_done(lc, i);
-	}
+	if (!lc->error)
+		fr_producer_more(&lc->prod);
 	/* start reads while slots and buffers allow */
 	for (int i = 0; i < SLOTS && !lc->error; i++) {
 		if (lc->slots[i].state != S_FREE)
@@ -1868,15 +1808,11 @@ static void feed_reads(struct lan_conn *lc)
 			continue;
 		}
 		lc->todo_head++;
-		rc = start_read(lc, i, seg);
-		if (rc < 0 && lc->slots[i].state != S_READING)
-			fail(lc, rc, "cannot start reading segment %u: %s",
-			     seg, fr_strerror(rc));
 		/* a failure after some reads went out is the slot's
-		 * error, reported once those reads are back */
-		if (lc->slots[i].state == S_READING &&
-		    fr_aread_done(&lc->slots[i].rd))
-			reads_done(lc, i);
+		 * error, said once those reads are back (read_back) */
+		rc = start_read(lc, i, seg);
+		if (rc < 0 && lc->slots[i].state == S_FREE)
+			read_failed(lc, lc->slots[i].ps);
 		if (rc < 0)
 			break;
 	}
@@ -1925,7 +1861,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	}
 	for (int i = 0; i < SLOTS; i++) {
 		lc->slots[i].lc = lc;
-		lc->slots[i].in_buf = lc->slots[i].buf = -1;
+		lc->slots[i].ps = &lc->prod.slots[i];
 	}
 	fr_adapt_init(&lc->adapt, sc->workers, sc->level);
 	lc->reserve = sc->level == 0 ? 0 : sc->workers;
@@ -1938,8 +1874,17 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		rc = fr_ring_attach_pool(lc->ring, lc->pool);
 	if (rc == 0 || rc == 1)
 		rc = fr_doneq_init(&lc->done);
-	if (rc == 0)
-		rc = fr_aread_init(&lc->src, lc->ring, m, sc->root, sc->single);
+	if (rc == 0) {
+		struct fr_prod_host h = {.ring = lc->ring,
+					 .pool = lc->pool,
+					 .headroom = HEADROOM,
+					 .dq = &lc->done,
+					 .ud = UD(K_READ, 0, 0),
+					 .read_back = read_back,
+					 .arg = lc};
+		rc = fr_producer_init_on(&lc->prod, m, sc->root, sc->single,
+					 m->lid, SLOTS, &h);
+	}
 	if (rc < 0) {
 		snprintf(err, cap, "cannot set up the data path: %s",
 			 fr_strerror(rc));
@@ -1974,7 +1919,8 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 	tick(lc);
 	drain(lc);
 	fr_log(FR_LOG_DEBUG, "source read: %.1f MiB with O_DIRECT, %.1f MiB buffered",
-	       lc->src.read_dio / 1048576.0, lc->src.read_buf / 1048576.0);
+	       lc->prod.src.read_dio / 1048576.0,
+	       lc->prod.src.read_buf / 1048576.0);
 	rc = lc->error;
 	if (rc < 0)
 		snprintf(err, cap, "%s", lc->err);
@@ -1983,7 +1929,7 @@ static int lan_send(struct fr_output *o, struct fr_send_ctx *sc,
 		snprintf(err, cap, "transfer ended before the receiver confirmed it");
 	}
 out:
-	fr_aread_fini(&lc->src);
+	fr_producer_fini(&lc->prod); /* (its buffers back to the pool) */
 	fr_ring_free(lc->ring); /* cancels what is still pending */
 	lc->ring = NULL;
 	if (lc->done.efd > 0)
