@@ -111,19 +111,10 @@ void fr_producer_release(struct fr_prod_slot *s)
 	s->state = FR_PS_FREE;
 }
 
-static void slots_init(struct fr_producer *p)
-{
-	for (unsigned i = 0; i < FR_PRODUCER_MAX; i++) {
-		struct fr_prod_slot *s = &p->slots[i];
-		s->p = p;
-		s->index = i;
-		s->in_buf = s->out_buf = -1;
-	}
-}
-
-int fr_producer_init_on(struct fr_producer *p, const struct fr_manifest *m,
-			const char *root, bool single, const uint8_t *fid,
-			unsigned depth, const struct fr_prod_host *h)
+/* What both ways share: the package, the slots. */
+static int setup(struct fr_producer *p, const struct fr_manifest *m,
+		 const char *root, bool single, const uint8_t *fid,
+		 unsigned depth)
 {
 	memset(p, 0, sizeof(*p));
 	p->dq.efd = -1;
@@ -134,8 +125,24 @@ int fr_producer_init_on(struct fr_producer *p, const struct fr_manifest *m,
 	p->single = single;
 	p->fid = fid;
 	p->depth = depth;
+	for (unsigned i = 0; i < FR_PRODUCER_MAX; i++) {
+		struct fr_prod_slot *s = &p->slots[i];
+		s->p = p;
+		s->index = i;
+		s->in_buf = s->out_buf = -1;
+	}
+	return 0;
+}
+
+int fr_producer_init_on(struct fr_producer *p, const struct fr_manifest *m,
+			const char *root, bool single, const uint8_t *fid,
+			unsigned depth, const struct fr_prod_host *h)
+{
+	int rc = setup(p, m, root, single, fid, depth);
+
+	if (rc < 0)
+		return rc;
 	p->h = *h;
-	slots_init(p);
 	return fr_aread_init(&p->src, p->h.ring, m, root, single);
 }
 
@@ -143,22 +150,14 @@ int fr_producer_init(struct fr_producer *p, const struct fr_manifest *m,
 		     const char *root, bool single, const uint8_t *fid,
 		     unsigned depth, fr_prod_finish_fn *finish, void *arg)
 {
-	int rc;
+	int rc = setup(p, m, root, single, fid, depth);
 
-	memset(p, 0, sizeof(*p));
-	p->dq.efd = -1;
-	if (depth < 1 || depth > FR_PRODUCER_MAX)
-		return -EINVAL;
-	p->m = m;
-	p->root = root;
-	p->single = single;
-	p->fid = fid;
-	p->depth = depth;
+	if (rc < 0)
+		return rc;
 	p->finish = finish;
 	p->arg = arg;
 	p->own = true;
 	p->h.dq = &p->dq;
-	slots_init(p);
 	/* a buffer: the segment's shift and its last O_DIRECT read rounded
 	 * up to the block, or its frame. Each slot holds one, and a worker
 	 * compressing one more for a moment. */
