@@ -83,6 +83,11 @@ struct fr_send_ctx {
 	uint32_t segs_sent, segs_skipped, segs_resent;
 	int level_last;
 	double send_s;               /* how long its send ran (fr_send_by) */
+	double quiet_s;              /* of it: with frames to send, nothing
+				      * taken by the receiver's TCP for a
+				      * second or more (a link gone quiet) */
+	bool shared;                 /* another send, or `bench link`, used
+				      * the address meanwhile */
 };
 
 struct fr_output {
@@ -103,9 +108,10 @@ struct fr_output {
 	 * this output (a striped send completed by the others): an open
 	 * that waits for its line or dials gives up, -ECANCELED */
 	bool (*stopped)(void *arg);
-	/* NULL, or asked every few seconds under a rate limit: how many
-	 * sends of this site (this one counted) use the address now; the
-	 * limit's share of the line is split among them */
+	/* NULL, or asked every second: how many sends of this site (this
+	 * one counted, and a `bench link`) use the address now; a rate
+	 * limit's share of the line is split among them, and a rate is not
+	 * learned from a link another used */
 	unsigned (*senders)(const struct fr_config *c,
 			    const struct fr_address *a);
 };

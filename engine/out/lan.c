@@ -1424,6 +1424,8 @@ static void tick(struct lan_conn *lc)
 	}
 	if (lane_idle(lc))
 		lc->progress_ns = now;
+	else if (now - lc->progress_ns >= 1000000000ull && dt > 0)
+		sc->quiet_s += dt; /* not the link's rate: not learned */
 	if (sc->cancel && atomic_load(sc->cancel) && !lc->error) {
 		fail(lc, -ECANCELED, "another link of this send failed");
 		return;
@@ -1504,9 +1506,12 @@ static void tick(struct lan_conn *lc)
 	lc->last_wire = sc->wire_bytes;
 	lc->last_tcp = lc->tcp_acked;
 	lc->last_tick_ns = now;
-	if (lc->paced && lc->senders && now - lc->senders_ns >= SENDERS_EVERY_NS) {
+	if (lc->senders && now - lc->senders_ns >= SENDERS_EVERY_NS) {
 		lc->senders_ns = now;
-		lc->pacer.senders = lc->senders(lc->c, lc->a);
+		unsigned n = lc->senders(lc->c, lc->a);
+		if (lc->paced)
+			lc->pacer.senders = n;
+		sc->shared |= n > 1;
 	}
 	if (sc->progress) {
 		struct fr_progress p = {0};

@@ -43,8 +43,12 @@
  * 1 - exp(-busy / 4 s): time
  * rather than sample count decides how fast the estimate moves, so a
  * wrong start (10x either way) is forgotten after ~20 s of sending, fast
- * link or slow. Busy time that ends without an ACK (a copy cancelled, a
- * segment released, a drop) is dropped from the sample, and so is an
+ * link or slow. What a send keeps for the next one (stripe.c) is the
+ * median of its own last samples (rate_own): not the estimate, which a
+ * short send leaves half way from where it started, and which an outage
+ * of a few seconds pulls down for the next 20. Busy time that ends
+ * without an ACK (a copy cancelled, a segment released, a drop) is
+ * dropped from the sample, and so is an
  * endgame copy's (the receiver acknowledges the copy it threw away once
  * the original is durable, maybe before the copy was all sent); after a segment
  * the receiver asked for again, or one whose other copy landed first
@@ -254,6 +258,7 @@ static void estimate(struct fr_assign_out *p, uint32_t bytes, double now,
 	if (!oldest || p->busy_acc < SAMPLE_S || p->acked_acc == 0)
 		return;
 	double sample = (double)p->acked_acc / p->busy_acc;
+	p->samples[p->n_samples++ % FR_ASSIGN_SAMPLES] = sample;
 	double w = 1 - exp(-p->busy_acc / TAU_S);
 	p->rate += w * (sample - p->rate);
 	p->st.rate_src = FR_RATE_LEARNED;
@@ -656,6 +661,27 @@ void fr_assign_up(struct fr_assign *a, unsigned o, double now)
 	pthread_mutex_unlock(&a->mu);
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* The median of p's samples kept, 0 when none was taken. */
+static double samples_median(const struct fr_assign_out *p)
+{
+	double v[FR_ASSIGN_SAMPLES];
+	unsigned n = p->n_samples < FR_ASSIGN_SAMPLES ? p->n_samples
+						      : FR_ASSIGN_SAMPLES;
+
+	if (n == 0)
+		return 0;
+	memcpy(v, p->samples, n * sizeof(double));
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -669,6 +695,7 @@ void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st)
 		st->courier = p->courier;
 		st->held = p->nq;
 		st->backlog = p->backlog;
+		st->rate_own = samples_median(p);
 	}
 	pthread_mutex_unlock(&a->mu);
 }

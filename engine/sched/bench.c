@@ -69,6 +69,7 @@ struct run {
 	pthread_t t[FR_BENCH_STREAMS_MAX];
 	bool started[FR_BENCH_STREAMS_MAX];
 	unsigned n;
+	bool shared; /* a send used the address meanwhile */
 };
 
 static void *stream_main(void *arg)
@@ -80,13 +81,17 @@ static void *stream_main(void *arg)
 	return NULL;
 }
 
-/* While the streams run: the progress line's facts, 4 times a second. */
-static void watch(struct run *run, const struct fr_bench_opts *o)
+/* While the streams run: the progress line's facts, 4 times a second;
+ * and every second, whether a send uses the address too. */
+static void watch(struct run *run, const struct fr_config *c,
+		  const struct fr_address *a, const struct fr_bench_opts *o)
 {
 	uint64_t last = 0, t_last = fr_now_ns();
 
-	while (atomic_load(&run->gate.ended) < run->n) {
+	for (unsigned k = 0; atomic_load(&run->gate.ended) < run->n; k++) {
 		usleep(250000);
+		if (k % 4 == 0 && !run->shared && fr_link_shared(c, a))
+			run->shared = true;
 		if (!o->progress)
 			continue;
 		uint64_t b = 0, now = fr_now_ns(), t0 = run->gate.t0_ns;
@@ -106,8 +111,9 @@ static void watch(struct run *run, const struct fr_bench_opts *o)
 }
 
 /* One thread per stream; the first failure's code (logged). */
-static int run_streams(const struct fr_address *a, const struct fr_bench_opts *o,
-		       uint32_t frame, struct run *run)
+static int run_streams(const struct fr_config *c, const struct fr_address *a,
+		       const struct fr_bench_opts *o, uint32_t frame,
+		       struct run *run)
 {
 	int rc = 0;
 
@@ -137,7 +143,7 @@ static int run_streams(const struct fr_address *a, const struct fr_bench_opts *o
 			atomic_fetch_add(&run->gate.ended, 1);
 		}
 	}
-	watch(run, o);
+	watch(run, c, a, o);
 	for (unsigned i = 0; i < run->n; i++)
 		if (run->started[i])
 			pthread_join(run->t[i], NULL);
@@ -182,12 +188,17 @@ static void fill_result(const struct run *run, const struct fr_bench_opts *o,
 }
 
 static void store_result(const struct fr_config *c, const struct fr_address *a,
-			 const struct fr_bench_opts *o, struct fr_bench_result *r)
+			 const struct fr_bench_opts *o, bool shared,
+			 struct fr_bench_result *r)
 {
 	int rc;
 
 	if (!o->store)
 		snprintf(r->not_stored, sizeof(r->not_stored), "--no-store");
+	else if (shared)
+		snprintf(r->not_stored, sizeof(r->not_stored),
+			 "a send used the address while it was measured: the "
+			 "figure is a share of the link");
 	else if (o->reverse)
 		snprintf(r->not_stored, sizeof(r->not_stored),
 			 "--reverse measures what %s sends here, not this "
@@ -257,7 +268,11 @@ int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
 		}
 	}
 	struct run *run = calloc(1, sizeof(*run));
-	rc = run ? run_streams(a, o, frame, run) : -ENOMEM;
+	/* a send over the address meanwhile learns nothing from it */
+	fr_link_bench_mark(c, a, true);
+	rc = run ? run_streams(c, a, o, frame, run) : -ENOMEM;
+	fr_link_bench_mark(c, a, false);
+	bool shared = run && run->shared;
 	if (rc == 0)
 		fill_result(run, o, r);
 	free(run);
@@ -266,6 +281,6 @@ int fr_bench_link(const struct fr_config *c, const struct fr_bench_opts *o,
 					     "the measurement is over");
 	if (rc < 0)
 		return rc;
-	store_result(c, a, o, r);
+	store_result(c, a, o, shared, r);
 	return 0;
 }

@@ -59,8 +59,13 @@ struct fr_assign_stat {
 	uint32_t copies;   /* endgame copies given to it */
 	uint32_t returned; /* given back: released, or lost in a drop */
 	double last_ack;   /* when its last first ACK came (-1: none) */
+	double rate_own;   /* the median of this send's own samples (its
+			    * last FR_ASSIGN_SAMPLES; 0: none): what the
+			    * link carried here, not blended with where the
+			    * estimate started, nor pulled down by an outage */
 };
 
+#define FR_ASSIGN_SAMPLES 64
 struct fr_assign_out {
 	char name[64];
 	double rate, latency;
@@ -78,6 +83,8 @@ struct fr_assign_out {
 	uint64_t acked_acc;
 	bool tainted;     /* the wire still carries what was not kept: the
 			   * next ACK's sample would count it */
+	double samples[FR_ASSIGN_SAMPLES]; /* the last ones taken */
+	unsigned n_samples;		   /* taken in all */
 	struct fr_assign_stat st;
 };
 
@@ -284,13 +291,19 @@ double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		    int *src);
 /* The rate an address's rate limit allows at t, bytes/s (0: no limit). */
 double fr_link_limit(const struct fr_address *a, time_t t);
-/* Another live send (another process) moves bytes over address a now:
- * what this one learns of the link is its share, not the link's. */
+/* Another live send (another process), or a `bench link`, moves bytes
+ * over address a now: what this one learns of the link is its share,
+ * not the link's. */
 bool fr_link_shared(const struct fr_config *c, const struct fr_address *a);
-/* How many sends of this store (this one counted) move bytes over a now:
- * a rate limit's share of the line is theirs together. */
+/* How many sends of this store (this one counted, and a `bench link`)
+ * move bytes over a now: a rate limit's share of the line is theirs
+ * together. */
 unsigned fr_link_senders(const struct fr_config *c,
 			 const struct fr_address *a);
+/* A `bench link` of this process measures a (on), or is over: marked in
+ * the store for the sends above. 0 or a negative code. */
+int fr_link_bench_mark(const struct fr_config *c, const struct fr_address *a,
+		       bool on);
 
 /* What a send learned of a link is kept for the next (and for plan) when
  * it is the link's: not held by a rate limit, nor shared with another

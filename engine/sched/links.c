@@ -168,10 +168,55 @@ static bool progress_sends_over(const char *text, const char *name)
 	return !strcmp(out, name) && other_sender(fr_kv_num(text, "pid"));
 }
 
+/* <store>/links/<SITE>.<name>.bench: "pid=N" of a `bench link` running
+ * over the address. */
+static int bench_mark_path(const struct fr_config *c,
+			   const struct fr_address *a, char *out, size_t cap)
+{
+	char path[1400];
+	int rc = link_path(c, a, path, sizeof(path));
+
+	return rc < 0 ? rc : fr_path_fmt(out, cap, "%s.bench", path);
+}
+
+int fr_link_bench_mark(const struct fr_config *c, const struct fr_address *a,
+		       bool on)
+{
+	char path[1500], dir[1100], text[32];
+	int rc;
+
+	if ((rc = bench_mark_path(c, a, path, sizeof(path))) < 0)
+		return rc;
+	if (!on)
+		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+	if ((rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store)) < 0 ||
+	    (rc = fr_mkdirs(dir)) < 0)
+		return rc;
+	int n = snprintf(text, sizeof(text), "pid=%ld\n", (long)getpid());
+	return fr_write_file_atomic(path, text, (size_t)n);
+}
+
+/* A `bench link` of another process runs over the address. */
+static bool bench_runs(const struct fr_config *c, const struct fr_address *a)
+{
+	char path[1500];
+	uint8_t *text;
+	size_t len;
+	long pid = 0;
+
+	if (bench_mark_path(c, a, path, sizeof(path)) < 0 ||
+	    fr_read_file(path, 64, &text, &len) < 0)
+		return false;
+	pid = (long)fr_kv_num((const char *)text, "pid");
+	free(text);
+	return other_sender(pid);
+}
+
 unsigned fr_link_senders(const struct fr_config *c, const struct fr_address *a)
 {
 	char dir[1200], suffix[FR_CODE_MAX + 2];
-	unsigned senders = 1; /* this one */
+	/* this one, and a measurement of the link */
+	unsigned senders = 1 + bench_runs(c, a);
 	struct dirent *de;
 	DIR *d;
 

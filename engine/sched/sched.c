@@ -1114,15 +1114,20 @@ static void single_opening(void *arg, const char *phase)
  * 10 s: a package that compresses well may put so little on it that the
  * buffers on the way absorb it all) keeps what it moved as the address's
  * rate, as a striped one does: not under a rate limit, nor with another
- * send of this site on the address. */
+ * send of this site (or a `bench link`) on the address; over the time
+ * the link moved, not the seconds it went quiet (an outage, a stall),
+ * and not at all when it was quiet longer than it moved. */
 static void learn_single(const struct fr_config *c, const struct fr_address *a,
 			 const struct fr_send_ctx *sc)
 {
-	if (sc->send_s <= 0 || !sc->sent_raw ||
+	double moved_s = sc->send_s - sc->quiet_s;
+
+	if (sc->send_s <= 0 || !sc->sent_raw || moved_s < sc->quiet_s ||
 	    (sc->wire_bytes < FR_LEARN_MIN_BYTES && sc->send_s < FR_LEARN_MIN_S) ||
-	    a->ratelimit.mode != FR_RL_NONE || fr_link_shared(c, a))
+	    a->ratelimit.mode != FR_RL_NONE || sc->shared ||
+	    fr_link_shared(c, a))
 		return;
-	fr_link_save(c, a, (double)sc->wire_bytes / sc->send_s,
+	fr_link_save(c, a, (double)sc->wire_bytes / moved_s,
 		     (int64_t)time(NULL));
 }
 

@@ -46,6 +46,8 @@ struct lane {
 				      * ACKs, segments acknowledged) */
 	double taken_at;             /* when that last grew (this try) */
 	bool stall_said;
+	bool stalled_once;           /* shown stalled in this send: what it
+				      * carried is not its rate */
 	int sock;                    /* its connection, -1 none (under mu) */
 	bool in_data;                /* this try sends (it reported progress) */
 	bool limited;                /* a rate limit held it at some point,
@@ -447,7 +449,7 @@ static void save_outputs(struct stripe *st)
 		fr_assign_stat(&st->as, l->idx, &s);
 		bool stalled = lane_stalled(l, s.held);
 		if (stalled && !l->stall_said) {
-			l->stall_said = true;
+			l->stall_said = l->stalled_once = true;
 			fr_log(FR_LOG_WARN,
 			       "'%s' to %s: address %s has taken nothing for "
 			       "%.0f s; the other links carry on",
@@ -1176,12 +1178,14 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			o->rate = s.segs_acked ? s.rate : 0; /* none learned */
 			o->finished = s.last_ack;
 		}
-		if (s.rate_src == FR_RATE_LEARNED && !l->limited &&
+		/* what it carried in this send, unless it stalled in it */
+		if (s.rate_own > 0 && !l->limited && !l->stalled_once &&
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
 		    (l->res.sent_bytes >= FR_LEARN_MIN_BYTES ||
 		     s.last_ack - st->t0 >= FR_LEARN_MIN_S))
 			fr_link_save(st->c, l->a,
-				     fr_link_on_wire(s.rate, l->res.sent_bytes,
+				     fr_link_on_wire(s.rate_own,
+						     l->res.sent_bytes,
 						     l->res.sent_raw),
 				     (int64_t)time(NULL));
 		if (l->rc && (!rc || fatal(l->rc))) {

@@ -67,6 +67,37 @@ expect_rc 0 "$RC" "bench link --no-store"
 check "--no-store: stored false, why said" [ "$(json_get "$WORK/b2.json" '(d["stored"], d["not_stored"])')" = "(False, '--no-store')" ]
 check "--no-store left the stored rate as it was" [ "$(cat "$CEN_STORE"/links/LAB.lan)" = "$stored" ]
 
+# ---- a send over the address while it is measured: neither keeps a rate -----
+# the bench counts a share of the link: not stored
+sed -e "/^type = lan/a rate-limit = pulse 256K 100ms" "$CEN_CONF" >"$WORK/slow.conf"
+PKG2=$WORK/pkg2
+mkdir -p "$PKG2"
+head -c 9000000 /dev/urandom >"$PKG2/b.bin"
+"$FERRY" bench link LAB --seconds 4 --json --config "$CEN_CONF" >"$WORK/b5.json" 2>"$WORK/b5.err" &
+pb=$!
+sleep 1
+run_ferry "$WORK/s5.json" "$WORK/s5.err" send "$PKG2" --to LAB --level 0 --json --config "$WORK/slow.conf"
+expect_rc 0 "$RC" "a rate-limited send while the address is measured"
+rc=0
+wait "$pb" || rc=$?
+expect_rc 0 "$rc" "bench link while a send used the address"
+check "the bench kept nothing, saying a send used the address" [ "$(json_get "$WORK/b5.json" \
+	'(d["stored"], d["not_stored"].startswith("a send used the address"))')" = "(False, True)" ]
+check "the stored rate is as it was" [ "$(cat "$CEN_STORE"/links/LAB.lan)" = "$stored" ]
+# a send during the measurement learns nothing from the link either
+rm -f "$CEN_STORE"/links/LAB.lan
+head -c 41000000 /dev/urandom >"$PKG2/c.bin"
+"$FERRY" bench link LAB --seconds 3 --no-store --config "$CEN_CONF" >"$WORK/b6.out" 2>"$WORK/b6.err" &
+pb=$!
+sleep 1
+run_ferry "$WORK/s6.json" "$WORK/s6.err" send "$PKG2" --to LAB --level 0 --json --config "$CEN_CONF"
+expect_rc 0 "$RC" "a send while the address is measured"
+wait "$pb"
+check "the send did not keep a rate for the address the bench measured" \
+	[ ! -e "$CEN_STORE"/links/LAB.lan ]
+check "the bench's mark is gone once it is over" [ ! -e "$CEN_STORE"/links/LAB.lan.bench ]
+printf '%s' "$stored" >"$CEN_STORE"/links/LAB.lan
+
 before=$(count_log "$SERVE_LOG" 'CEN connected from')
 bench "$WORK/b3.json" "$WORK/b3.err" LAB --seconds 2 --streams 2 --omit 0 --json --no-store
 expect_rc 0 "$RC" "bench link --streams 2"

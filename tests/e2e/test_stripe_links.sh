@@ -15,6 +15,9 @@
 #     wait for the slow link (a 1 MiB segment takes it 2 minutes);
 #   - the slow link cut mid-transfer (ip link set down): its segments
 #     move to the fast link and the package completes, byte-identical;
+#     its stored rate is not what it carried before the cut;
+#   - one link alone, down for 4 s mid-send: the rate kept is what it
+#     carries while it moves, not its bytes over the wall time;
 #   - the slow link's connection reset (ss -K) and the link back: it is
 #     redialled after retry-delay and carries segments again;
 #   - the slow link gone longer than its retries: tried again every
@@ -235,6 +238,7 @@ check "LAB wrote each segment once ($got received by its sessions, $segs in the 
 CUT=$WORK/src/cut
 mkdir -p "$CUT"
 binary_data "$CUT/c.bin" $((20 * 1024 * 1024 + 999))
+slow_kept=$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.slow" 2>/dev/null)
 export FERRY_STALL_SHOW_MS=2000 # a test build's: stalled after 2 s, not 10
 send_on_both cut "$WORK/c.json" "$WORK/c.err"
 unset FERRY_STALL_SHOW_MS
@@ -267,10 +271,39 @@ check "every segment was acknowledged, the slow link's moved to the fast one ($n
 # the frame the dead link had under way is not waited for: LAB ends the
 # silent session once the copy comes by the fast link (5 s of silence),
 # and the sender does not wait for the dead link's stall check (60 s)
+check "a link shown stalled kept its stored rate (${slow_kept:-none}), not what it carried before the cut" \
+	[ "$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.slow" 2>/dev/null)" = "$slow_kept" ]
 after=$(python3 -c "print('%.1f' % ($tend - $tcut))")
 check "the send ended soon after the cut ($after s; the fast link alone needs $(python3 -c "print('%.1f' % ($(du -sb --apparent-size "$CUT" | cut -f1) * 8 / $FAST_RATE))") s for all)" \
 	python3 -c "import sys; sys.exit(not ($after < 20))"
 ip netns exec "$NS" ip link set "$VSL" up
+
+# ---- one link, quiet for 4 s mid-send: the rate kept is what it carries ---------
+# over the fast link alone (--via), which goes down 2 s in and comes back
+# 4 s later: the send completes, and what it keeps as the link's rate is
+# what the link carried while it moved, not the bytes over the wall time
+# (which would read a third low, and start the next send and plan there)
+QUIET=$WORK/src/quiet
+mkdir -p "$QUIET"
+binary_data "$QUIET/q.bin" $((16 * 1024 * 1024 + 77))
+rm -f "$CEN_STORE/links/LAB.fast"
+"$FERRY" send "$QUIET" --to LAB --via fast --level 0 --json --config "$CEN_CONF" \
+	>"$WORK/q.json" 2>"$WORK/q.err" &
+pq=$!
+E2E_PIDS+=("$pq")
+sleep 2
+ip netns exec "$NS" ip link set "$VFL" down
+sleep 4
+ip netns exec "$NS" ip link set "$VFL" up
+rc=0
+wait "$pq" || rc=$?
+expect_rc 0 "$rc" "the send over one link that went quiet for 4 s"
+compare_trees "$QUIET" "$LAB_STORE/packages/quiet" "the package across the quiet link"
+r=$(sed -n 's/^rate=//p' "$CEN_STORE/links/LAB.fast" 2>/dev/null)
+secs=$(json_get "$WORK/q.json" 'd["seconds"]')
+log "the fast link's kept rate after 4 s of quiet: ${r:-none} B/s; the send took $secs s"
+check "the rate kept is what the link carries (${r:-none} B/s; ${FAST_RATE} bit/s shaped; within 20% of 95%)" \
+	python3 -c "import sys; sys.exit(not (abs(${r:-0} * 8 / ($FAST_RATE * 0.95) - 1) < 0.2))"
 
 # ---- the slow link drops and comes back -----------------------------------------
 # its connection is reset (ss -K, as a line that hangs up): what it had
