@@ -409,6 +409,10 @@ struct fr_plan_output {
 	int64_t measured_at;  /* measured: when (Unix time); else -1 */
 	bool limited;         /* its rate-limit holds it below that now */
 	double opens;         /* s from now until its schedule opens (0: open) */
+	double setup;         /* s opening it costs first (a handshake; a
+			       * line's dial too unless it is up) */
+	const char *setup_src; /* a line's dial: "assumed" (its type's),
+				* "measured" (its last here), "up" (none) */
 	uint32_t segments;    /* it would carry (acknowledged first) */
 	uint64_t bytes;       /* their bytes */
 	double finish;        /* s from now when its last one lands (0: none) */

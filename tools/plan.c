@@ -68,7 +68,7 @@ static void print_head(const struct fr_plan *p, FILE *out)
 
 static void print_outputs(const struct fr_plan *p, FILE *out)
 {
-	char rate[96], bytes[32], fin[32], op[32], opens[48];
+	char rate[96], bytes[32], fin[32], op[32], opens[96];
 
 	fprintf(out, "\n%-16s %-7s %8s %11s  %-40s %s\n", "output", "type",
 		"segments", "bytes", "rate (source)", "finish");
@@ -84,6 +84,16 @@ static void print_outputs(const struct fr_plan *p, FILE *out)
 			span(o->finish, fin, sizeof(fin));
 		if (o->unreachable[0] && p->n_unreachable < p->n_outputs)
 			snprintf(opens, sizeof(opens), " (not answering)");
+		else if (strcmp(o->type, "lan") && !strcmp(o->setup_src, "up"))
+			snprintf(opens + strlen(opens),
+				 sizeof(opens) - strlen(opens), " (line up)");
+		else if (strcmp(o->type, "lan"))
+			snprintf(opens + strlen(opens),
+				 sizeof(opens) - strlen(opens),
+				 " (brought up in %s, %s)",
+				 span(o->setup, op, sizeof(op)),
+				 strcmp(o->setup_src, "measured") ? "assumed"
+								  : "as measured");
 		fprintf(out, "%-16s %-7s %8u %11s  %-40s %s%s\n",
 			fr_esc(o->name, en, sizeof(en)), o->type, o->segments,
 			fr_human_bytes(o->bytes, bytes, sizeof(bytes)),
@@ -189,13 +199,14 @@ static void json_output(const struct fr_plan *p, const struct fr_plan_output *o,
 		"{\"name\":%s,\"type\":\"%s\",\"unreachable\":%s,"
 		"\"segments\":%u,\"bytes\":%llu,"
 		"\"rate\":%.0f,\"rate_source\":\"%s\",\"measured_at\":%s,"
-		"\"rate_limited\":%s,\"opens\":%.3f,\"finish\":",
+		"\"rate_limited\":%s,\"opens\":%.3f,\"setup\":%.3f,"
+		"\"setup_source\":\"%s\",\"finish\":",
 		fr_json_str(o->name, n, sizeof(n)), o->type,
 		o->unreachable[0] ? fr_json_str(o->unreachable, why, sizeof(why))
 				  : "null",
 		o->segments, (unsigned long long)o->bytes, o->rate, o->rate_src,
 		fr_json_time(o->measured_at, when, sizeof(when)),
-		o->limited ? "true" : "false", o->opens);
+		o->limited ? "true" : "false", o->opens, o->setup, o->setup_src);
 	if (o->segments)
 		fprintf(out, "%.3f}", o->finish);
 	else

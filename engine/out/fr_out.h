@@ -254,5 +254,11 @@ int fr_line_take(const struct fr_config *c, const struct fr_address *a,
  * over") unless a transfer is waiting for it (then it is left to its
  * keeper's idle timeout). true when hung up. */
 bool fr_line_release(struct fr_line *l, bool hang_up, const char *why);
+/* What bringing the address's line up takes, as far as this store knows:
+ * 0 when it is up now (its keeper alive: no dial), else the seconds its
+ * last dial took (kept at each dial that worked, with its time in *when),
+ * else -1 (never dialled here). */
+double fr_line_dial_known(const struct fr_config *c, const struct fr_address *a,
+			  int64_t *when);
 
 #endif

@@ -10,6 +10,8 @@
  *   <SITE>-<NAME>.dialling  "pid=N" of the dial command while it runs
  *       (of its sender from before the keeper starts until then)
  *   <SITE>-<NAME>.log    dial and hang-up, with times
+ *   <SITE>-<NAME>.dial   how long its last dial took: "seconds=S\nwhen=T"
+ *       (what the scheduler and `ferry plan` count for the next one)
  *
  * A transfer takes the line's lock and dials unless the line is up (its
  * keeper alive). Dialling starts a keeper, a small detached process
@@ -373,6 +375,52 @@ static struct line *line_of(struct fr_output *o)
  * told which of the two it is at ("waiting", "dialling"). With
  * l->nowait, a line another transfer holds: 1 when it is up, else
  * -EAGAIN. */
+/* The line's base path under the store: <store>/outgoing/.lines/SITE-NAME. */
+static int line_base(const struct fr_config *c, const struct fr_address *a,
+		     char *out, size_t cap)
+{
+	return fr_path_fmt(out, cap, "%s/outgoing/.lines/%s-%s", c->store,
+			   a->site, a->name);
+}
+
+/* A dial that worked took secs: kept for the next one's estimate. */
+static void dial_keep(const char *base, double secs)
+{
+	char path[1300], text[96];
+
+	if (line_path(base, "dial", path, sizeof(path)))
+		return;
+	int n = snprintf(text, sizeof(text), "seconds=%.3f\nwhen=%lld\n", secs,
+			 (long long)time(NULL));
+	fr_write_file_atomic(path, text, (size_t)n);
+}
+
+double fr_line_dial_known(const struct fr_config *c, const struct fr_address *a,
+			  int64_t *when)
+{
+	char base[1200], path[1300], v[32], *end;
+	uint8_t *text;
+	size_t len;
+	double secs = -1;
+
+	if (line_base(c, a, base, sizeof(base)) < 0)
+		return -1;
+	if (line_up(base))
+		return 0;
+	if (line_path(base, "dial", path, sizeof(path)) ||
+	    fr_read_file(path, 256, &text, &len) < 0)
+		return -1;
+	if (fr_kv_get((const char *)text, "seconds", v, sizeof(v)) == 0) {
+		double d = strtod(v, &end);
+		if (end != v && !*end && d >= 0 && d < 86400)
+			secs = d;
+	}
+	if (when)
+		*when = fr_kv_num((const char *)text, "when");
+	free(text);
+	return secs;
+}
+
 static int line_open(const struct fr_config *c, const struct fr_address *a,
 		     struct line *l, const struct fr_output *o, bool *dialled,
 		     char *err, size_t cap)
@@ -382,8 +430,7 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 
 	*dialled = false;
 	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing/.lines", c->store) ||
-	    fr_path_fmt(l->base, sizeof(l->base), "%s/%s-%s", dir, a->site,
-			a->name) ||
+	    line_base(c, a, l->base, sizeof(l->base)) ||
 	    line_path(l->base, "lock", lock, sizeof(lock)))
 		return -ENAMETOOLONG;
 	if ((rc = fr_mkdirs(dir)) < 0) {
@@ -461,8 +508,9 @@ static int line_open(const struct fr_config *c, const struct fr_address *a,
 				keeper_off(l->base); /* no line to hang up */
 				return rc;
 			}
-			line_log(l->base, "dialled in %.1f s",
-				 fr_now_s() - t0);
+			double took = fr_now_s() - t0;
+			line_log(l->base, "dialled in %.1f s", took);
+			dial_keep(l->base, took);
 			*dialled = true;
 		}
 	}

@@ -289,6 +289,14 @@ double fr_link_on_wire(double raw_rate, uint64_t wire, uint64_t raw);
  * FR_LINK_DEFAULT_RATE. */
 double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 		    int *src);
+/* What opening address a costs before it carries, s: a LAN's handshake;
+ * a RAS line's dial and handshake: the dial none when the line is up now,
+ * else what its last dial here took, else its type's assumed time (line
+ * profile). *src (may be NULL): where the dial's time came from. */
+enum fr_setup_src { FR_SETUP_ASSUMED, FR_SETUP_MEASURED, FR_SETUP_UP };
+double fr_link_setup(const struct fr_config *c, const struct fr_address *a,
+		     int *src);
+const char *fr_setup_src_name(int src); /* "assumed", "measured", "up" */
 /* The rate an address's rate limit allows at t, bytes/s (0: no limit). */
 double fr_link_limit(const struct fr_address *a, time_t t);
 /* Another live send (another process), or a `bench link`, moves bytes

@@ -119,6 +119,36 @@ double fr_link_rate(const struct fr_config *c, const struct fr_address *a,
 	return rate;
 }
 
+double fr_link_setup(const struct fr_config *c, const struct fr_address *a,
+		     int *src)
+{
+	double handshake = fr_line_profile(FR_ADDR_LAN)->setup_s;
+	double setup = fr_line_profile(a->type)->setup_s;
+	int s = FR_SETUP_ASSUMED;
+
+	if (a->type != FR_ADDR_LAN && a->type != FR_ADDR_COURIER) {
+		double dial = fr_line_dial_known(c, a, NULL);
+		if (dial == 0) {
+			setup = handshake;
+			s = FR_SETUP_UP;
+		} else if (dial > 0) {
+			setup = dial + handshake;
+			s = FR_SETUP_MEASURED;
+		}
+	}
+	if (src)
+		*src = s;
+	return setup;
+}
+
+const char *fr_setup_src_name(int src)
+{
+	static const char *const names[] = {"assumed", "measured", "up"};
+
+	return src >= 0 && src < (int)FR_ARRAY_SIZE(names) ? names[src]
+							   : "assumed";
+}
+
 double fr_link_limit(const struct fr_address *a, time_t t)
 {
 	struct fr_pacer pc;

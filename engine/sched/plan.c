@@ -704,13 +704,15 @@ static void plan_output(const struct fr_config *c, const struct fr_address *a,
 	}
 	o->rate = rate;
 	o->rate_src = fr_rate_src_name(src);
+	/* a handshake, a dial: as a send counts it before it opens a link */
+	int ssrc;
+	o->setup = fr_link_setup(c, a, &ssrc);
+	o->setup_src = fr_setup_src_name(ssrc);
 	*L = (struct fr_sim_link){.name = o->name,
 				  .rate = rate,
 				  .rate_src = src,
 				  .latency = FR_PLAN_LATENCY_S,
-				  /* a handshake, a dial: as a send counts it
-				   * before it opens a link */
-				  .setup = fr_line_profile(a->type)->setup_s,
+				  .setup = o->setup,
 				  .depth = FR_PLAN_DEPTH};
 	o->opens = fmax(
 	    0, fr_plan_windows(&a->schedule, p->priority, fr_schedule_now(), L));

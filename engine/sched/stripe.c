@@ -745,7 +745,7 @@ static void lane_wait_wanted(struct lane *l)
 	/* a link tried again past its retries may well be down still: the
 	 * others do not leave it segments while it is tried */
 	fr_assign_setup(&st->as, l->idx,
-			fr_line_profile(l->a->type)->setup_s +
+			fr_link_setup(st->c, l->a, NULL) +
 			    (l->standby ? STANDBY_SETUP_S : 0));
 	while (!atomic_load(&st->completed) && !atomic_load(&st->cancel) &&
 	       !lane_wanted(l)) {

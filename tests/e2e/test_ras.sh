@@ -161,7 +161,17 @@ wait_hung_up() {
 	wait_for_log "$CEN_STORE/outgoing/.lines/LAB-$1.log" "hung up after" "$2"
 }
 
+# line_plan NAME: `ferry plan` of $WORK/p-$type --via $name, offline, into
+# $WORK/NAME.json (it never dials)
+line_plan() {
+	run_ferry "$WORK/$1.json" "$WORK/$1.err" plan "$WORK/p-$type" --to LAB \
+		--via "$name" --offline --json --config "$CEN_CONF"
+	expect_rc 0 "$RC" "plan --via $name"
+}
+
 # ---- a transfer over each type, then hang-up after idle -----------------
+# (plan counts each line's dial: assumed before it was dialled here, none
+# while it is up, then the one measured)
 # (x25's 192 KiB go in one 24 s send: a slow send is not a dead line)
 specs=("async modem 64kbit 24" "x25 pad 64kbit 192" "isdn isdn 128kbit 48" "sna sna 2mbit 512")
 [ "$SHORT" = 1 ] && specs=("isdn isdn 128kbit 48")
@@ -172,9 +182,15 @@ for spec in "${specs[@]}"; do
 	mkdir -p "$WORK/p-$type"
 	binary_data "$WORK/p-$type/data.bin" $((kib * 1024))
 	dials=$(count_log "$WORK/line.log" "^dial LAB $name $type")
+	line_plan "$type-p0"
+	check "never dialled here, plan counts the $type line's assumed dial ($(json_get "$WORK/$type-p0.json" '[(o["setup_source"], o["setup"]) for o in d["outputs"]]'))" \
+		[ "$(json_get "$WORK/$type-p0.json" '[(o["setup_source"], o["setup"] >= 5) for o in d["outputs"]]')" = "[('assumed', True)]" ]
 	run_ferry "$WORK/$type.out" "$WORK/$type.err" send "$WORK/p-$type" \
 		--to LAB --config "$CEN_CONF" --via "$name" --level 0
 	expect_rc 0 "$RC" "a transfer over $type ($rate)"
+	line_plan "$type-p1" # (within its idle-timeout: still up)
+	check "with the line up, plan counts no dial ($(json_get "$WORK/$type-p1.json" '[(o["setup_source"], o["setup"]) for o in d["outputs"]]'))" \
+		[ "$(json_get "$WORK/$type-p1.json" '[(o["setup_source"], o["setup"] < 1) for o in d["outputs"]]')" = "[('up', True)]" ]
 	compare_trees "$WORK/p-$type" "$LAB_STORE/packages/p-$type" "the package sent over $type"
 	check "the $type line was dialled" \
 		[ "$(count_log "$WORK/line.log" "^dial LAB $name $type")" = $((dials + 1)) ]
@@ -185,6 +201,9 @@ for spec in "${specs[@]}"; do
 	fi
 	check "the line is down after the hang-up" \
 		bash -c "! ip -o link show $VC | grep -q 'state UP'"
+	line_plan "$type-p2"
+	check "hung up, plan counts the dial measured here ($(json_get "$WORK/$type-p2.json" '[(o["setup_source"], o["setup"]) for o in d["outputs"]]'))" \
+		[ "$(json_get "$WORK/$type-p2.json" '[(o["setup_source"], o["setup"] < 3) for o in d["outputs"]]')" = "[('measured', True)]" ]
 done
 
 # ---- a parcel registered over the line ------------------------------------------
