@@ -845,12 +845,22 @@ static int lane_try(struct lane *l, struct fr_offer_z *oz)
 	return rc;
 }
 
-/* The send is over for a lane: cancelled, or the package complete (a
- * lane that waited to try again ends done, as the others: rc so). */
-static bool lane_over(struct stripe *st, int *rc)
+/* The send is over for a lane: cancelled, or the package complete. A
+ * lane that waited to try again ends done, as the others (rc so), once
+ * it carried something in this send; one whose every try failed (a
+ * line whose dial fails, a host that refuses) ends failed, with its
+ * error, for the administrator to see although the others completed. */
+static bool lane_over(struct lane *l, int *rc)
 {
+	struct stripe *st = l->st;
+
 	if (atomic_load(&st->completed)) {
-		*rc = *rc ? -ECANCELED : 0;
+		struct fr_assign_stat s;
+		fr_assign_stat(&st->as, l->idx, &s);
+		bool never = s.segs_acked == 0 && *rc && *rc != -ECANCELED &&
+			     *rc != FR_E_CLOSED;
+		if (!never)
+			*rc = *rc ? -ECANCELED : 0;
 		return true;
 	}
 	return atomic_load(&st->cancel);
@@ -865,11 +875,11 @@ static void *lane_main(void *arg)
 	int rc = 0, busy = 0;
 
 	for (int attempt = 0;;) {
-		if (lane_over(st, &rc))
+		if (lane_over(l, &rc))
 			break;
 		lane_window(l);
 		lane_wait_wanted(l);
-		if (lane_over(st, &rc))
+		if (lane_over(l, &rc))
 			break;
 		l->res.attempts++;
 		struct fr_assign_stat before, after;

@@ -7,7 +7,8 @@
 # mid-transfer hands its segments to the other and the package completes;
 # --via pins one link. Two sends at once over the same links keep no
 # learned rate. A line still dialling when the LAN completes the package
-# is given up. An empty directory goes by one link. A line whose
+# is given up; a line whose every dial fails shows failed once the LAN
+# completed the package. An empty directory goes by one link. A line whose
 # window closes before it could land a segment is not dialled.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init test_stripe
@@ -275,6 +276,26 @@ check "... the dial was given up ($(tr '\n' ' ' <"$WORK/sdline.log"))" \
 run_ferry "$WORK/sdl.json" "$WORK/sdl.err" status sdial --json --config "$LAB_CONF"
 check "LAB lists the package once, complete ($(json_get "$WORK/sdl.json" '[e["state"] for e in d if e["direction"] == "in"]'))" \
 	[ "$(json_get "$WORK/sdl.json" '[e["state"] for e in d if e["direction"] == "in"]')" = "['complete']" ]
+
+# ---- a line whose every dial fails, while the LAN carries the package -------
+# (12 s of LAN: the line is worth its assumed 5 s dial) the send
+# completes by the LAN (exit 0); the line, which never carried a
+# segment, shows failed with its error afterwards, not done
+printf '#!/bin/sh\necho "no carrier" >&2\nexit 3\n' >"$WORK/baddial"
+chmod +x "$WORK/baddial"
+sed -e "s|^store = .*|store = $WORK/cen-bd|" -e "s|^dial = .*|dial = $WORK/baddial|" \
+	-e "s|^segment-size = 1M|&\nretries = 1\nretry-delay = 1s|" "$WORK/sd.conf" >"$WORK/bd.conf"
+mkdir -p "$WORK/src/bdial"
+binary_data "$WORK/src/bdial/b.bin" $((12 * 1024 * 1024))
+run_ferry "$WORK/bd.json" "$WORK/bd.err" send "$WORK/src/bdial" --to LAB --level 0 --json \
+	--config "$WORK/bd.conf"
+expect_rc 0 "$RC" "a send by the LAN while the line's dial fails"
+compare_trees "$WORK/src/bdial" "$LAB_STORE/packages/bdial" "the package the LAN carried alone"
+run_ferry "$WORK/bds.json" "$WORK/bds.err" status bdial --json --config "$WORK/bd.conf"
+check "afterwards the line shows failed, with its error ($(json_get "$WORK/bds.json" '[(o["name"], o["state"], o["error"]) for t in d for o in t["outputs"]]'))" \
+	[ "$(json_get "$WORK/bds.json" '[(o["state"], "dial" in (o["error"] or "")) for t in d for o in t["outputs"] if o["name"] == "isdn"]')" = "[('failed', True)]" ]
+check "... and the LAN done" \
+	[ "$(json_get "$WORK/bds.json" '[o["state"] for t in d for o in t["outputs"] if o["name"] == "lan"]')" = "['done']" ]
 
 # ---- a line whose window closes before it could land a segment is not dialled ----
 # a slow LAN (about 0.18 MB/s: 2 MiB take 12 s) and an isdn line (16 KB/s:
