@@ -578,7 +578,7 @@ static void ras_close(struct fr_output *o)
 		if (l->failed && !l->ended)
 			hang_up_now(o->a, l->base,
 				    l->closed ? "its schedule closed"
-					      : "the transfer failed");
+					      : "the session over it failed");
 		close(l->lock_fd);
 	}
 	free(l);

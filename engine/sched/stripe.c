@@ -944,8 +944,10 @@ static void *lane_main(void *arg)
 			 * carry, it is tried again every retry-delay, so a
 			 * link that comes back is used again; when none
 			 * can, it fails, and the send with it */
-			fr_log(l->standby ? FR_LOG_INFO : FR_LOG_ERROR, "%s",
-			       l->err);
+			fr_log(l->standby	  ? FR_LOG_INFO
+			       : others_live(l) ? FR_LOG_WARN
+						: FR_LOG_ERROR,
+			       "%s", l->err);
 			if (st->c->retries == 0 || !others_live(l))
 				break;
 			if (!l->standby)
@@ -960,7 +962,10 @@ static void *lane_main(void *arg)
 			lane_state(l, "redialling");
 			lane_sleep(st, st->c->retry_delay_ms);
 		} else {
-			fr_log(FR_LOG_ERROR, "%s", l->err);
+			/* an error of the send only when no other link
+			 * carries it on */
+			fr_log(others_live(l) ? FR_LOG_WARN : FR_LOG_ERROR, "%s",
+			       l->err);
 			++attempt;
 			fr_log(FR_LOG_INFO,
 			       "'%s' to %s: address %s again in %.0f s (retry "

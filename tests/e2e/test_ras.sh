@@ -514,7 +514,7 @@ compare_trees "$WORK/cut" "$LAB_STORE/packages/cut" "the package sent across the
 expect_grep "the sender saw the line die" "nothing moved for|connection to the receiver lost|cannot connect" "$WORK/cut.err"
 d2=$(count_log "$WORK/line.log" "^dial LAB isdn")
 check "the line was redialled ($dials -> $d2 dials)" [ "$d2" -ge $((dials + 2)) ]
-expect_grep "the failed attempt hung the line up" "hung up: the transfer failed" \
+expect_grep "the failed attempt hung the line up" "hung up: the session over it failed" \
 	"$CEN_STORE/outgoing/.lines/LAB-isdn.log"
 check "some segments were held before the cut ($held)" [ "$held" -ge 3 ]
 # the last session at LAB only had to receive what it lacked
