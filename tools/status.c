@@ -146,6 +146,9 @@ static void transfer_text(const struct fr_status_transfer *t, FILE *out)
 	if (t->error[0] && !strcmp(t->state, "waiting") &&
 	    !strncmp(t->error, "schedule:", 9))
 		fprintf(out, "    waiting for its %s\n", t->error);
+	else if (t->error[0] && !strcmp(t->state, "waiting") &&
+		 !strncmp(t->error, "waiting for ", 12))
+		fprintf(out, "    %s\n", t->error); /* why, not an error */
 	else if (t->error[0] && strcmp(t->state, "done"))
 		fprintf(out, "    last error: %s\n", t->error);
 }

@@ -734,8 +734,9 @@ static bool lane_wanted(struct lane *l)
 		   fr_assign_land_at(&st->as, l->idx, (uint32_t)seg, t) - t;
 }
 
-/* Wait until the output is worth opening, or the send is over. */
-static void lane_wait_wanted(struct lane *l)
+/* Wait until the output is worth opening, or the send is over: true; or
+ * until its window closes: false. */
+static bool lane_wait_wanted(struct lane *l)
 {
 	struct stripe *st = l->st;
 	bool told = false;
@@ -758,10 +759,15 @@ static void lane_wait_wanted(struct lane *l)
 			told = true;
 		}
 		lane_sleep(st, 1000);
+		/* its window closed meanwhile: it waits for it, closed */
+		if (!fr_schedule_allows(&l->a->schedule, st->t->priority,
+					fr_schedule_now()))
+			return false;
 	}
 	/* it is brought up from now: its setup counts down, and a dial
 	 * that takes longer is expected longer (the others go on) */
 	fr_assign_opening(&st->as, l->idx, fr_now_s());
+	return true;
 }
 
 /* The lane's connection, as its output tells it (-1: none). */
@@ -878,7 +884,8 @@ static void *lane_main(void *arg)
 		if (lane_over(l, &rc))
 			break;
 		lane_window(l);
-		lane_wait_wanted(l);
+		if (!lane_wait_wanted(l)) /* closed meanwhile */
+			continue;
 		if (lane_over(l, &rc))
 			break;
 		l->res.attempts++;

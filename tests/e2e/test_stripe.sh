@@ -333,9 +333,18 @@ schedule = $(date -d "@$close" +%H:%M)-$(date -d "@$((close + 60))" +%H:%M) high
 [sender]
 segment-size = 64K
 EOF
-	FERRY_CLOCK_SHIFT_S=$shift_s run_ferry "$WORK/wl.json" "$WORK/wl.err" send "$WL" \
-		--to LAB --level 0 --json --config "$WORK/wl.conf"
-	expect_rc 0 "$RC" "a send with a line whose window closes 6 s in"
+	FERRY_CLOCK_SHIFT_S=$shift_s "$FERRY" send "$WL" --to LAB --level 0 --json \
+		--config "$WORK/wl.conf" >"$WORK/wl.json" 2>"$WORK/wl.err" &
+	pw=$!
+	E2E_PIDS+=("$pw")
+	# 9 s in, its window closed 3 s ago: status says so (not idle)
+	sleep 9
+	"$FERRY" status winline --json --config "$WORK/wl.conf" >"$WORK/wls.json" 2>/dev/null
+	rc=0
+	wait "$pw" || rc=$?
+	expect_rc 0 "$rc" "a send with a line whose window closes 6 s in"
+	check "status showed the line closed once its window closed ($(json_get "$WORK/wls.json" '[(o["state"], o["why"]) for t in d for o in t["outputs"] if o["name"] == "isdn"]'))" \
+		[ "$(json_get "$WORK/wls.json" '[o["state"] for t in d for o in t["outputs"] if o["name"] == "isdn"]')" = "['closed']" ]
 	compare_trees "$WL" "$LAB_STORE/packages/winline" "the package the LAN carried"
 	check "the line was not dialled ($(tr '\n' ' ' <"$WORK/line.log" 2>/dev/null))" \
 		[ ! -s "$WORK/line.log" ]
