@@ -303,6 +303,21 @@ double fr_link_limit(const struct fr_address *a, time_t t);
  * over address a now: what this one learns of the link is its share,
  * not the link's. */
 bool fr_link_shared(const struct fr_config *c, const struct fr_address *a);
+/* ---- send slots (slots.c) ---------------------------------------------- */
+
+struct fr_slots {
+	int all_fd, site_fd; /* held (flock), or -1 */
+	int max_all, max_site;
+};
+/* Wait for a send slot of site (max-sends, max-sends-per-site), behind
+ * the live waiters of that site of higher priority, and of the same one
+ * that came first; waiting(arg, why) once when it has to wait. 0 or a
+ * negative code. */
+int fr_slots_acquire(const struct fr_config *c, const char *site, int priority,
+		     void (*waiting)(void *arg, const char *why), void *arg,
+		     struct fr_slots *sl);
+void fr_slots_release(struct fr_slots *sl); /* safe on one not taken */
+
 /* How many sends of this store (this one counted, and a `bench link`)
  * move bytes over a now: a rate limit's share of the line is theirs
  * together. */

@@ -202,75 +202,20 @@ int fr_progress_load(const char *dir, struct fr_progress *p)
 	return 0;
 }
 
-/* ---- send slots ---------------------------------------------------------- */
-
-struct slots {
-	int all_fd, site_fd;
-};
-
-static int try_lock_one(const char *dir, const char *prefix, int n)
-{
-	for (int i = 0; i < n; i++) {
-		char path[1300];
-		fr_path_fmt(path, sizeof(path), "%s/%s-%d", dir, prefix, i);
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return -errno;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		close(fd);
-	}
-	return -EBUSY;
-}
-
 static void show_waiting(struct fr_transfer *t, struct fr_progress *shown,
 			 const char *why);
 
-/* A send slot of the transfer's site (and of all): waited for while the
- * limits are reached, which the transfer's status then says. */
-static int slots_acquire(const struct fr_config *c, struct fr_transfer *t,
-			 struct fr_progress *shown, struct slots *sl)
+/* What a send waiting for a slot shows (slots.c calls it once). */
+struct slot_wait {
+	struct fr_transfer *t;
+	struct fr_progress *shown;
+};
+static void slot_waiting(void *arg, const char *why)
 {
-	const char *site = t->site;
-	char dir[1200], prefix[64];
-	bool told = false;
+	struct slot_wait *w = arg;
 
-	if (fr_path_fmt(dir, sizeof(dir), "%s/outgoing/.slots", c->store))
-		return -ENAMETOOLONG;
-	int rc = fr_mkdirs(dir);
-	if (rc < 0)
-		return rc;
-	snprintf(prefix, sizeof(prefix), "site-%s", site);
-	for (;;) {
-		sl->all_fd = try_lock_one(dir, "all", c->max_sends);
-		if (sl->all_fd >= 0) {
-			sl->site_fd = try_lock_one(dir, prefix, c->max_sends_site);
-			if (sl->site_fd >= 0)
-				return 0;
-			close(sl->all_fd);
-			if (sl->site_fd != -EBUSY)
-				return sl->site_fd;
-		} else if (sl->all_fd != -EBUSY) {
-			return sl->all_fd;
-		}
-		if (!told) {
-			char why[160];
-			snprintf(why, sizeof(why),
-				 "waiting for a free send slot (max-sends %d, "
-				 "max-sends-per-site %d)",
-				 c->max_sends, c->max_sends_site);
-			fr_log(FR_LOG_INFO, "%s", why);
-			show_waiting(t, shown, why);
-			told = true;
-		}
-		sleep(1);
-	}
-}
-
-static void slots_release(struct slots *sl)
-{
-	close(sl->all_fd);
-	close(sl->site_fd);
+	fr_log(FR_LOG_INFO, "%s", why);
+	show_waiting(w->t, w->shown, why);
 }
 
 /* ---- interruption -------------------------------------------------------- */
@@ -1263,7 +1208,7 @@ static int run_transfer(const struct fr_config *c, struct fr_transfer *t,
 			       .single = single, .r = &r, .res = res,
 			       .t0 = fr_now_s()};
 	int rc = FR_E_CONFIG;
-	struct slots sl = {-1, -1};
+	struct fr_slots sl = {.all_fd = -1, .site_fd = -1};
 	int busy = 0; /* busy answers retried at once so far */
 	bool soon = false, split_made = false;
 	struct fr_stripe_courier cr;
@@ -1315,7 +1260,10 @@ window:
 	double w0 = fr_now_s();
 	intr.wait_from = w0;
 	int wrc = split ? 0 : wait_for_window(t, addrs, n, &r.last);
-	rc = wrc < 0 ? wrc : slots_acquire(c, t, &r.last, &sl);
+	struct slot_wait sw = {.t = t, .shown = &r.last};
+	rc = wrc < 0 ? wrc
+		     : fr_slots_acquire(c, t->site, t->priority, slot_waiting,
+					&sw, &sl);
 	intr.wait_from = 0;
 	if (fr_now_s() - w0 >= 1.0)
 		res->waited_s += fr_now_s() - w0;
@@ -1351,7 +1299,7 @@ window:
 		if ((!tried && closed) || rc == FR_E_CLOSED) {
 			/* the window closed while we waited, or while we
 			 * sent: wait again */
-			slots_release(&sl);
+			fr_slots_release(&sl);
 			res->attempts--;
 			goto window;
 		}
@@ -1373,7 +1321,7 @@ window:
 	if (rc == -EBUSY) /* said at info while it was tried again */
 		fr_log(FR_LOG_ERROR, "%s", b.err);
 over:
-	slots_release(&sl);
+	fr_slots_release(&sl);
 	free(b.oz.body);
 	free(b.mf);
 	intr_over();

@@ -4,7 +4,8 @@
 # together run one after the other (the second says it waits for a slot,
 # and the receiver never holds two sessions at once); with the limit at
 # 2 they overlap; with max-sends = 1 (all sites) they do not; status
-# lists the send waiting for a slot. A resume of a transfer another
+# lists the send waiting for a slot; sends waiting for the slot take it
+# by priority, high first. A resume of a transfer another
 # process runs says so (its source out of reach), leaving it sending.
 # `ferry resume` with no argument finishes every interrupted transfer.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -83,6 +84,52 @@ expect_grep "with max-sends = 1 one send waited for a slot" "waiting for a free 
 run_pair "max-sends-per-site = 2" parallel
 m=$(max_open "$WORK/parallel/proxy.log")
 check "with max-sends-per-site = 2 the sends overlap (max $m at once)" [ "$m" = 2 ]
+
+# ---- sends waiting for a slot go by priority -----------------------------------
+# max-sends-per-site = 1: while a low-priority send holds the slot, a low
+# one and then a high one wait for it; the high one goes next
+stop_serve
+stop_proxy
+PROXY_PORT=
+CEN_HOST=
+LAB_STORE=$WORK/prio/lab
+CEN_STORE=$WORK/prio/cen
+SERVE_LOG=$WORK/prio/serve.log
+mkdir -p "$WORK/prio"
+SENDER_EXTRA="max-sends-per-site = 1"
+write_configs
+start_serve
+start_proxy "$WORK/prio/proxy.log" --rate $((8 * 1024 * 1024))
+CEN_HOST=127.0.0.1:$PROXY_PORT
+write_configs
+# prio_send NAME PRIORITY: in the background, its pid appended to PRIO_PIDS
+prio_send() {
+	"$FERRY" send "$WORK/$1" --to LAB --priority "$2" --config "$CEN_CONF" --level 0 \
+		>"$WORK/prio/$1.out" 2>"$WORK/prio/$1.err" &
+	PRIO_PIDS+=($!)
+	E2E_PIDS+=($!)
+}
+PRIO_PIDS=()
+prio_send one low
+for ((i = 0; i < 100; i++)); do # until it holds the slot and sends
+	"$FERRY" status one --json --config "$CEN_CONF" >"$WORK/prio/s1.json" 2>/dev/null
+	[ "$(json_get "$WORK/prio/s1.json" 'd[0]["state"] == "sending"' 2>/dev/null)" = true ] && break
+	sleep 0.1
+done
+prio_send two low
+wait_for_log "$WORK/prio/two.err" "waiting for a free send slot" 10 ||
+	fail "the second low-priority send did not wait for the slot"
+prio_send three high
+wait_for_log "$WORK/prio/three.err" "waiting for a free send slot" 10 ||
+	fail "the high-priority send did not wait for the slot"
+for p in "${PRIO_PIDS[@]}"; do
+	rc=0
+	wait "$p" || rc=$?
+	expect_rc 0 "$rc" "a send waiting by priority"
+done
+order=$(grep -oE "package '(one|two|three)' complete" "$SERVE_LOG" | sed -E "s/package '(.*)' complete/\1/" | tr '\n' ' ')
+check "the high-priority send took the slot before the low one that waited longer ($order)" \
+	[ "$order" = "one three two " ]
 
 # ---- a resume of a transfer another process runs ---------------------------
 # says so before it reads the source: with the source out of reach it
