@@ -758,13 +758,18 @@ static void slot_release(struct lan_conn *lc, int si)
 	lc->slots[si].state = S_FREE;
 }
 
-/* Slot ps's segment could not be read: here, not the link's (another
- * address or a retry would meet it again; a file gone or changed is
- * FR_E_CHANGED). */
+/* Slot ps's segment could not be read: the source's, not the link's
+ * (another address or a retry would meet it again; a file gone or
+ * changed is FR_E_CHANGED); or no buffer was free to read it into (the
+ * attempt's, -ENOBUFS). */
 static void read_failed(struct lan_conn *lc, const struct fr_prod_slot *ps)
 {
-	fail(lc, ps->result == FR_E_CHANGED ? FR_E_CHANGED : FR_E_SOURCE, "%s",
-	     ps->err);
+	int code = ps->result == FR_E_CHANGED || ps->result == -ENOBUFS ||
+				   ps->result == -EINVAL
+			   ? ps->result
+			   : FR_E_SOURCE;
+
+	fail(lc, code, "%s", ps->err);
 }
 
 /* Segment r is still on its way in a slot (read, compressed, queued). */
@@ -1424,8 +1429,9 @@ static void tick(struct lan_conn *lc)
 	}
 	if (lane_idle(lc))
 		lc->progress_ns = now;
-	else if (now - lc->progress_ns >= 1000000000ull && dt > 0)
-		sc->quiet_s += dt; /* not the link's rate: not learned */
+	else if ((lc->sending >= 0 || lc->sq_n > 0) &&
+		 now - lc->progress_ns >= 1000000000ull && dt > 0)
+		sc->quiet_s += dt; /* frames to go, the link took nothing */
 	if (sc->cancel && atomic_load(sc->cancel) && !lc->error) {
 		fail(lc, -ECANCELED, "another link of this send failed");
 		return;
@@ -1506,7 +1512,10 @@ static void tick(struct lan_conn *lc)
 	lc->last_wire = sc->wire_bytes;
 	lc->last_tcp = lc->tcp_acked;
 	lc->last_tick_ns = now;
-	if (lc->senders && now - lc->senders_ns >= SENDERS_EVERY_NS) {
+	/* (under a rate limit every second, its share follows; else every
+	 * 5 s: a directory read, on this thread) */
+	if (lc->senders &&
+	    now - lc->senders_ns >= (lc->paced ? 1 : 5) * SENDERS_EVERY_NS) {
 		lc->senders_ns = now;
 		unsigned n = lc->senders(lc->c, lc->a);
 		if (lc->paced)
@@ -1687,6 +1696,10 @@ static void drain(struct lan_conn *lc)
 		for (int i = 0; i < n; i++)
 			dispatch(lc, &cqes[i], true);
 	}
+	/* the slots the producer let go of as it stopped */
+	for (int i = 0; i < SLOTS; i++)
+		if (lc->slots[i].ps->state == FR_PS_FREE)
+			lc->slots[i].state = S_FREE;
 }
 
 /*

@@ -370,11 +370,6 @@ static struct line *line_of(struct fr_output *o)
 	return o->line;
 }
 
-/* Take the line: its lock (waiting for the transfer on it), dialled
- * unless it is up (*dialled), its keeper started. o, when not NULL, is
- * told which of the two it is at ("waiting", "dialling"). With
- * l->nowait, a line another transfer holds: 1 when it is up, else
- * -EAGAIN. */
 /* The line's base path under the store: <store>/outgoing/.lines/SITE-NAME. */
 static int line_base(const struct fr_config *c, const struct fr_address *a,
 		     char *out, size_t cap)
@@ -403,9 +398,12 @@ double fr_line_dial_known(const struct fr_config *c, const struct fr_address *a,
 	size_t len;
 	double secs = -1;
 
-	if (line_base(c, a, base, sizeof(base)) < 0)
+	if (line_base(c, a, base, sizeof(base)) < 0 ||
+	    line_path(base, "dialling", path, sizeof(path)))
 		return -1;
-	if (line_up(base))
+	/* up: its keeper alive, and no dial running (the keeper starts
+	 * before the dial) */
+	if (line_up(base) && !dial_running(path))
 		return 0;
 	if (line_path(base, "dial", path, sizeof(path)) ||
 	    fr_read_file(path, 256, &text, &len) < 0)
@@ -421,6 +419,11 @@ double fr_line_dial_known(const struct fr_config *c, const struct fr_address *a,
 	return secs;
 }
 
+/* Take the line: its lock (waiting for the transfer on it), dialled
+ * unless it is up (*dialled), its keeper started. o, when not NULL, is
+ * told which of the two it is at ("waiting", "dialling"). With
+ * l->nowait, a line another transfer holds: 1 when it is up, else
+ * -EAGAIN. */
 static int line_open(const struct fr_config *c, const struct fr_address *a,
 		     struct line *l, const struct fr_output *o, bool *dialled,
 		     char *err, size_t cap)

@@ -236,13 +236,18 @@ int fr_producer_read(struct fr_producer *p, unsigned i, uint32_t seg)
 {
 	struct fr_prod_slot *s = &p->slots[i];
 
-	if (p->broken)
-		return p->broken;
-	if (i >= p->depth || s->state != FR_PS_FREE || seg >= p->m->n_segments)
-		return -EINVAL;
-	int b = fr_pool_get(p->h.pool);
-	if (b < 0)
+	int b = p->broken ? p->broken
+		: i >= p->depth || s->state != FR_PS_FREE ||
+				seg >= p->m->n_segments
+			? -EINVAL
+			: fr_pool_get(p->h.pool);
+	if (b < 0) { /* (the slot free, its error said) */
+		s->result = b;
+		snprintf(s->err, sizeof(s->err),
+			 "cannot start reading segment %u: %s", seg,
+			 fr_strerror(b));
 		return b;
+	}
 	uint32_t shift = fr_dio_shift(p->m, seg);
 	uint32_t at = p->h.headroom + shift;
 	s->seg = seg;

@@ -8,6 +8,8 @@
  * priority (high first), then of their arrival: each waiter marks itself
  * (.slots/wait-<pid>: its site, priority and when it began to wait) and
  * takes a free slot only when no live waiter of its site is ahead of it.
+ * A waiter refreshes its mark at each look; one not refreshed for
+ * MARK_STALE_S is not waiting any more (stopped, or gone).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sched/fr_sched.h"
@@ -54,10 +58,29 @@ static int try_take(const char *dir, const char *site, struct fr_slots *sl)
 	return sl->site_fd;
 }
 
-/* Is waiter (priority, since) of our site ahead of us? */
-static bool ahead(int prio, double since, int my_prio, double my_since)
+/* A waiter's mark not refreshed for this long is not waiting any more (a
+ * process stopped with ^Z, one killed whose pid was reused, a mark left
+ * from before a reboot). */
+#define MARK_STALE_S 3
+
+/* Is waiter (priority, since, pid) of our site ahead of us? since as
+ * written in the marks (to the microsecond), the pid breaking a tie. */
+static bool ahead(int prio, double since, long pid, int my_prio,
+		  double my_since)
 {
-	return prio > my_prio || (prio == my_prio && since < my_since);
+	return prio > my_prio ||
+	       (prio == my_prio &&
+		(since < my_since ||
+		 (since == my_since && pid < (long)getpid())));
+}
+
+/* The mark at path was refreshed within MARK_STALE_S. */
+static bool fresh(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 &&
+	       difftime(time(NULL), st.st_mtime) <= MARK_STALE_S;
 }
 
 /* A live waiter for a slot of site is ahead of this one. */
@@ -81,12 +104,13 @@ static bool someone_ahead(const char *dir, const char *site, int prio,
 		const char *t = (const char *)text;
 		long pid = (long)fr_kv_num(t, "pid");
 		if (pid > 0 && pid != (long)getpid() && fr_pid_alive(pid) &&
-		    fr_kv_get(t, "site", s, sizeof(s)) == 0 && !strcmp(s, site) &&
-		    fr_kv_get(t, "since", v, sizeof(v)) == 0)
+		    fresh(path) && fr_kv_get(t, "site", s, sizeof(s)) == 0 &&
+		    !strcmp(s, site) && fr_kv_get(t, "since", v, sizeof(v)) == 0)
 			found = ahead((int)fr_kv_num(t, "priority"),
-				      strtod(v, NULL), prio, since);
-		else if (pid > 0 && !fr_pid_alive(pid))
-			unlink(path); /* a waiter that died */
+				      strtod(v, NULL), pid, prio, since);
+		else if (pid > 0 && (!fr_pid_alive(pid) || !fresh(path)) &&
+			 pid != (long)getpid())
+			unlink(path); /* a waiter that died, or stopped */
 		free(text);
 	}
 	closedir(d);
@@ -97,10 +121,13 @@ int fr_slots_acquire(const struct fr_config *c, const char *site, int priority,
 		     void (*waiting)(void *arg, const char *why), void *arg,
 		     struct fr_slots *sl)
 {
-	char dir[1200], mark[1300], text[256];
-	double since = fr_now_s();
+	char dir[1200], mark[1300], text[256], at[32];
 	bool told = false, marked = false;
 	int rc;
+
+	/* since as the marks hold it, so that all compare the same values */
+	snprintf(at, sizeof(at), "%.6f", fr_now_s());
+	double since = strtod(at, NULL);
 
 	sl->all_fd = sl->site_fd = -1;
 	sl->max_all = c->max_sends;
@@ -121,9 +148,11 @@ int fr_slots_acquire(const struct fr_config *c, const char *site, int priority,
 			 * waiter on this machine) */
 			int n = snprintf(text, sizeof(text),
 					 "pid=%ld\nsite=%s\npriority=%d\n"
-					 "since=%.6f\n",
-					 (long)getpid(), site, priority, since);
+					 "since=%s\n",
+					 (long)getpid(), site, priority, at);
 			marked = fr_write_file_atomic(mark, text, (size_t)n) == 0;
+		} else { /* still waiting: the others see it is */
+			utimensat(AT_FDCWD, mark, NULL, 0);
 		}
 		if (!told && waiting) {
 			char why[200];

@@ -87,7 +87,7 @@ check "the stored rate is as it was" [ "$(cat "$CEN_STORE"/links/LAB.lan)" = "$s
 # a send during the measurement learns nothing from the link either
 rm -f "$CEN_STORE"/links/LAB.lan
 head -c 41000000 /dev/urandom >"$PKG2/c.bin"
-"$FERRY" bench link LAB --seconds 3 --no-store --config "$CEN_CONF" >"$WORK/b6.out" 2>"$WORK/b6.err" &
+"$FERRY" bench link LAB --seconds 6 --no-store --config "$CEN_CONF" >"$WORK/b6.out" 2>"$WORK/b6.err" &
 pb=$!
 sleep 1
 run_ferry "$WORK/s6.json" "$WORK/s6.err" send "$PKG2" --to LAB --level 0 --json --config "$CEN_CONF"

@@ -99,7 +99,8 @@ mkdir -p "$WORK/prio"
 SENDER_EXTRA="max-sends-per-site = 1"
 write_configs
 start_serve
-start_proxy "$WORK/prio/proxy.log" --rate $((8 * 1024 * 1024))
+# (2 MiB/s: the first send holds the slot 6 s, the others queue meanwhile)
+start_proxy "$WORK/prio/proxy.log" --rate $((2 * 1024 * 1024))
 CEN_HOST=127.0.0.1:$PROXY_PORT
 write_configs
 # prio_send NAME PRIORITY: in the background, its pid appended to PRIO_PIDS
@@ -130,6 +131,8 @@ done
 order=$(grep -oE "package '(one|two|three)' complete" "$SERVE_LOG" | sed -E "s/package '(.*)' complete/\1/" | tr '\n' ' ')
 check "the high-priority send took the slot before the low one that waited longer ($order)" \
 	[ "$order" = "one three two " ]
+check "... both had waited while the first held it (the first completed after both said so)" \
+	[ "$(grep -c "waiting for a free send slot" "$WORK/prio/two.err" "$WORK/prio/three.err" | awk -F: '{ n += ($2 > 0) } END { print n }')" = 2 ]
 
 # ---- a resume of a transfer another process runs ---------------------------
 # says so before it reads the source: with the source out of reach it
