@@ -66,6 +66,20 @@ static void print_head(const struct fr_plan *p, FILE *out)
 			p->left_out);
 }
 
+/* What bringing a line up costs: none (up), or its dial's time. */
+static void line_note(const struct fr_plan_output *o, char *buf, size_t cap)
+{
+	char sp[32];
+
+	if (!strcmp(o->setup_src, "up"))
+		snprintf(buf, cap, " (line up)");
+	else
+		snprintf(buf, cap, " (brought up in %s, %s)",
+			 span(o->setup, sp, sizeof(sp)),
+			 strcmp(o->setup_src, "measured") ? "assumed"
+							  : "as measured");
+}
+
 static void print_outputs(const struct fr_plan *p, FILE *out)
 {
 	char rate[96], bytes[32], fin[32], op[32], opens[96];
@@ -84,16 +98,9 @@ static void print_outputs(const struct fr_plan *p, FILE *out)
 			span(o->finish, fin, sizeof(fin));
 		if (o->unreachable[0] && p->n_unreachable < p->n_outputs)
 			snprintf(opens, sizeof(opens), " (not answering)");
-		else if (strcmp(o->type, "lan") && !strcmp(o->setup_src, "up"))
-			snprintf(opens + strlen(opens),
-				 sizeof(opens) - strlen(opens), " (line up)");
 		else if (strcmp(o->type, "lan"))
-			snprintf(opens + strlen(opens),
-				 sizeof(opens) - strlen(opens),
-				 " (brought up in %s, %s)",
-				 span(o->setup, op, sizeof(op)),
-				 strcmp(o->setup_src, "measured") ? "assumed"
-								  : "as measured");
+			line_note(o, opens + strlen(opens),
+				  sizeof(opens) - strlen(opens));
 		fprintf(out, "%-16s %-7s %8u %11s  %-40s %s%s\n",
 			fr_esc(o->name, en, sizeof(en)), o->type, o->segments,
 			fr_human_bytes(o->bytes, bytes, sizeof(bytes)),

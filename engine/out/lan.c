@@ -650,7 +650,6 @@ static void work_segment(struct fr_prod_slot *ps, int worker)
 	 * not checked: compress on its own */
 	if (s->has_ref && !fr_known_has(lc->sc->known, s->ref))
 		s->has_ref = false;
-	ps->ref = NULL;
 	if (s->has_ref) { /* the segment it is compressed against, again */
 		int r = fr_seg_load(&rd, lc->sc->root, lc->sc->single, m, s->ref);
 		if (r == FR_E_HASH_MISMATCH) { /* the source changed */

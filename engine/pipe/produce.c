@@ -450,7 +450,6 @@ int fr_producer_push(struct fr_producer *p, uint32_t seg, int level,
 		fr_producer_release(s);
 	s->level = level;
 	s->want = want;
-	s->ref = NULL;
 	int rc = fr_producer_read(p, i, seg);
 	if (rc < 0) {
 		if (s->state == FR_PS_FREE) {

@@ -44,12 +44,12 @@
  * rather than sample count decides how fast the estimate moves, so a
  * wrong start (10x either way) is forgotten after ~20 s of sending, fast
  * link or slow. What a send keeps for the next one (stripe.c) is the
- * median of its own last samples (rate_own): not the estimate, which a
- * short send leaves half way from where it started, and which an outage
- * of a few seconds pulls down for the next 20. Busy time that ends
- * without an ACK (a copy cancelled, a segment released, a drop) is
- * dropped from the sample, and so is an
- * endgame copy's (the receiver acknowledges the copy it threw away once
+ * median of its own last samples (fr_assign_rate_own): not the
+ * estimate, which a short send leaves half way from where it started,
+ * and which an outage of a few seconds pulls down for the next 20.
+ * Busy time that ends without an ACK (a copy cancelled, a segment
+ * released, a drop) is dropped from the sample, and so is an endgame
+ * copy's (the receiver acknowledges the copy it threw away once
  * the original is durable, maybe before the copy was all sent); after a segment
  * the receiver asked for again, or one whose other copy landed first
  * while this output still had it on the wire, the next sample is not
@@ -668,16 +668,21 @@ static int cmp_double(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* The median of p's samples kept, 0 when none was taken. */
-static double samples_median(const struct fr_assign_out *p)
+double fr_assign_rate_own(struct fr_assign *a, unsigned o)
 {
 	double v[FR_ASSIGN_SAMPLES];
-	unsigned n = p->n_samples < FR_ASSIGN_SAMPLES ? p->n_samples
-						      : FR_ASSIGN_SAMPLES;
+	unsigned n = 0;
 
+	pthread_mutex_lock(&a->mu);
+	if (o < a->n_out) {
+		const struct fr_assign_out *p = &a->out[o];
+		n = p->n_samples < FR_ASSIGN_SAMPLES ? p->n_samples
+						     : FR_ASSIGN_SAMPLES;
+		memcpy(v, p->samples, n * sizeof(double));
+	}
+	pthread_mutex_unlock(&a->mu);
 	if (n == 0)
 		return 0;
-	memcpy(v, p->samples, n * sizeof(double));
 	qsort(v, n, sizeof(double), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
@@ -695,7 +700,6 @@ void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st)
 		st->courier = p->courier;
 		st->held = p->nq;
 		st->backlog = p->backlog;
-		st->rate_own = samples_median(p);
 	}
 	pthread_mutex_unlock(&a->mu);
 }

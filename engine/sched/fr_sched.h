@@ -59,10 +59,6 @@ struct fr_assign_stat {
 	uint32_t copies;   /* endgame copies given to it */
 	uint32_t returned; /* given back: released, or lost in a drop */
 	double last_ack;   /* when its last first ACK came (-1: none) */
-	double rate_own;   /* the median of this send's own samples (its
-			    * last FR_ASSIGN_SAMPLES; 0: none): what the
-			    * link carried here, not blended with where the
-			    * estimate started, nor pulled down by an outage */
 };
 
 #define FR_ASSIGN_SAMPLES 64
@@ -174,6 +170,11 @@ uint32_t fr_assign_done(struct fr_assign *a, uint64_t *bytes);
  * landed it first); *bytes: theirs. */
 uint32_t fr_assign_held_before(struct fr_assign *a, uint64_t *bytes);
 void fr_assign_stat(struct fr_assign *a, unsigned o, struct fr_assign_stat *st);
+/* The median of output o's own samples in this send (its last
+ * FR_ASSIGN_SAMPLES; 0: none): what the link carried here, not blended
+ * with where the estimate started, nor pulled down by an outage. What a
+ * send keeps for the next; sorted when asked, at its end. */
+double fr_assign_rate_own(struct fr_assign *a, unsigned o);
 
 /*
  * The courier's part: segments >= from belong to output `courier`,

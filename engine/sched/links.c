@@ -25,6 +25,15 @@
 
 #include "sched/fr_sched.h"
 
+/* <store>/links, made if need be. */
+static int links_dir(const struct fr_config *c)
+{
+	char dir[1100];
+	int rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store);
+
+	return rc < 0 ? rc : fr_mkdirs(dir);
+}
+
 static int link_path(const struct fr_config *c, const struct fr_address *a,
 		     char *out, size_t cap)
 {
@@ -71,14 +80,13 @@ int fr_link_load(const struct fr_config *c, const struct fr_address *a,
 int fr_link_save(const struct fr_config *c, const struct fr_address *a,
 		 double rate, int64_t when)
 {
-	char path[1400], dir[1100], buf[512];
+	char path[1400], buf[512];
 	int rc;
 
 	if (!(rate > 0) || !isfinite(rate))
 		return -EINVAL;
 	if ((rc = link_path(c, a, path, sizeof(path))) < 0 ||
-	    (rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store)) < 0 ||
-	    (rc = fr_mkdirs(dir)) < 0)
+	    (rc = links_dir(c)) < 0)
 		return rc;
 	int n = snprintf(buf, sizeof(buf),
 			 "site=%s\naddress=%s\nrate=%.0f\n"
@@ -212,15 +220,14 @@ static int bench_mark_path(const struct fr_config *c,
 int fr_link_bench_mark(const struct fr_config *c, const struct fr_address *a,
 		       bool on)
 {
-	char path[1500], dir[1100], text[32];
+	char path[1500], text[32];
 	int rc;
 
 	if ((rc = bench_mark_path(c, a, path, sizeof(path))) < 0)
 		return rc;
 	if (!on)
 		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	if ((rc = fr_path_fmt(dir, sizeof(dir), "%s/links", c->store)) < 0 ||
-	    (rc = fr_mkdirs(dir)) < 0)
+	if ((rc = links_dir(c)) < 0)
 		return rc;
 	int n = snprintf(text, sizeof(text), "pid=%ld\n", (long)getpid());
 	return fr_write_file_atomic(path, text, (size_t)n);

@@ -1201,12 +1201,13 @@ static int stripe_result(struct stripe *st, struct fr_send_result *res,
 			o->finished = s.last_ack;
 		}
 		/* what it carried in this send, unless it stalled in it */
-		if (s.rate_own > 0 && !l->limited && !l->stalled_once &&
+		double own = fr_assign_rate_own(&st->as, l->idx);
+		if (own > 0 && !l->limited && !l->stalled_once &&
 		    fr_link_limit(l->a, fr_schedule_now()) <= 0 &&
 		    (l->res.sent_bytes >= FR_LEARN_MIN_BYTES ||
 		     s.last_ack - st->t0 >= FR_LEARN_MIN_S))
 			fr_link_save(st->c, l->a,
-				     fr_link_on_wire(s.rate_own,
+				     fr_link_on_wire(own,
 						     l->res.sent_bytes,
 						     l->res.sent_raw),
 				     (int64_t)time(NULL));
